@@ -1,0 +1,115 @@
+//! What a rule does with a packet that matches.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::matches::PortRange;
+
+/// The action of a rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Action {
+    /// Only count the packet and go on to the next rule.
+    Continue,
+    /// Let the packet through this chain's hook.
+    Accept,
+    /// Discard the packet silently.
+    Drop,
+    /// Return to the calling chain (or apply the policy in a base chain).
+    Return,
+    /// Run the named chain, then come back.
+    Jump(String),
+    /// Run the named chain instead of returning here.
+    Goto(String),
+    /// Discard the packet and tell the sender.
+    Reject(RejectKind),
+    /// Write a kernel log line and go on.
+    Log {
+        prefix: Option<String>,
+        level: LogLevel,
+        flags: LogFlags,
+    },
+    /// Send the packet to a netlink log group and go on.
+    NfLog {
+        group: u16,
+        prefix: Option<String>,
+        snaplen: Option<u32>,
+        threshold: Option<u16>,
+    },
+    /// Change the packet mark and go on.
+    SetMark(MarkSet),
+    /// Change the connection mark and go on.
+    SetConnMark(MarkSet),
+    /// Copy the packet mark into the connection mark: `ct = (ct & ~ctmask) | (mark & nfmask)`.
+    SaveMark { nfmask: u32, ctmask: u32 },
+    /// Copy the connection mark into the packet mark: `mark = (mark & ~nfmask) | (ct & ctmask)`.
+    RestoreMark { nfmask: u32, ctmask: u32 },
+    /// Do not track this packet's connection.
+    NoTrack,
+    /// Rewrite the destination address and/or port.
+    Dnat(NatTarget),
+    /// Rewrite the source address and/or port.
+    Snat(NatTarget),
+    /// Rewrite the source to the outgoing interface's address.
+    Masquerade {
+        ports: Option<PortRange>,
+        random: bool,
+    },
+    /// Rewrite the destination to this host, optionally to other ports.
+    Redirect {
+        ports: Option<PortRange>,
+        random: bool,
+    },
+}
+
+/// How a rejected packet's sender is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RejectKind {
+    /// A TCP reset.
+    TcpReset,
+    /// An ICMP destination-unreachable with this code (IPv4).
+    Icmp(u8),
+    /// An ICMPv6 destination-unreachable with this code.
+    Icmpv6(u8),
+}
+
+/// Syslog severity of a log line (0 emerg to 7 debug).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLevel(pub u8);
+
+/// Extra information a log line carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogFlags {
+    /// TCP sequence numbers.
+    pub tcp_sequence: bool,
+    /// TCP options.
+    pub tcp_options: bool,
+    /// IP options.
+    pub ip_options: bool,
+    /// The owning socket's user id.
+    pub uid: bool,
+    /// The decoded MAC header.
+    pub macdecode: bool,
+}
+
+/// A mark change: `new = (old & !mask) ^ value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkSet {
+    /// Bits to flip after clearing.
+    pub value: u32,
+    /// Bits to clear first.
+    pub mask: u32,
+}
+
+/// Where address translation sends a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NatTarget {
+    /// The inclusive address range to choose from (None keeps the address).
+    pub addrs: Option<(IpAddr, IpAddr)>,
+    /// The port range to choose from (None keeps the port).
+    pub ports: Option<PortRange>,
+    /// Randomise the port choice.
+    pub random: bool,
+    /// Give a client the same address on every connection.
+    pub persistent: bool,
+}

@@ -1,0 +1,18 @@
+//! The moat ruleset model: what a firewall does, independent of how a user wrote it.
+//!
+//! Front-ends (iptables command lines, iptables-save files, moat.toml) build these types;
+//! checks and the packet explainer read them; the nf_tables compiler turns them into
+//! kernel rules. Nothing here knows about iptables' spelling or nft's syntax.
+
+pub mod action;
+pub mod matches;
+pub mod ruleset;
+pub mod validate;
+
+pub use action::{Action, LogFlags, LogLevel, MarkSet, NatTarget, RejectKind};
+pub use matches::{
+    AddrTypes, ConnStates, ConntrackAddr, ConntrackPort, CtDirection, Iface, LimitKey, Match,
+    PacketType, PortRange, Rate, RateUnit, RecentAction, SetSide, StatisticMode, TcpFlags,
+};
+pub use ruleset::{Chain, Counters, Family, Hook, Policy, Rule, Stage, Table};
+pub use validate::{validate_rule, RuleError};

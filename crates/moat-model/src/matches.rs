@@ -1,0 +1,305 @@
+//! Conditions a rule can test a packet against.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// A condition on a packet. Every variant with a `negate` field matches the
+/// opposite when it is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Match {
+    /// The layer-4 protocol number (6 tcp, 17 udp, 1 icmp, 58 icmpv6, ...).
+    Protocol { proto: u8, negate: bool },
+    /// The source address lies in `net`.
+    SourceNet { net: IpNet, negate: bool },
+    /// The destination address lies in `net`.
+    DestNet { net: IpNet, negate: bool },
+    /// The source address lies in the inclusive range `from..=to`.
+    SourceRange {
+        from: IpAddr,
+        to: IpAddr,
+        negate: bool,
+    },
+    /// The destination address lies in the inclusive range `from..=to`.
+    DestRange {
+        from: IpAddr,
+        to: IpAddr,
+        negate: bool,
+    },
+    /// The packet arrived on a matching interface.
+    InInterface { iface: Iface, negate: bool },
+    /// The packet leaves through a matching interface.
+    OutInterface { iface: Iface, negate: bool },
+    /// The packet is a second or later IPv4 fragment.
+    Fragment { negate: bool },
+    /// The source port of protocol `proto` is in one of `ports`.
+    SourcePort {
+        proto: u8,
+        ports: Vec<PortRange>,
+        negate: bool,
+    },
+    /// The destination port of protocol `proto` is in one of `ports`.
+    DestPort {
+        proto: u8,
+        ports: Vec<PortRange>,
+        negate: bool,
+    },
+    /// The source or the destination port of protocol `proto` is in one of `ports`.
+    AnyPort {
+        proto: u8,
+        ports: Vec<PortRange>,
+        negate: bool,
+    },
+    /// The TCP flags selected by `flags.mask` equal `flags.set`.
+    TcpFlags { flags: TcpFlags, negate: bool },
+    /// ICMP (IPv4) type and optional code; `kind` 255 means any type.
+    Icmp {
+        kind: u8,
+        code: Option<u8>,
+        negate: bool,
+    },
+    /// ICMPv6 type and optional code.
+    Icmpv6 {
+        kind: u8,
+        code: Option<u8>,
+        negate: bool,
+    },
+    /// The connection-tracking state is one of `states`.
+    ConnState { states: ConnStates, negate: bool },
+    /// The connection's status bits include any of `status` (EXPECTED 1, SEEN_REPLY 2, ASSURED 4, CONFIRMED 8).
+    ConnStatus { status: u32, negate: bool },
+    /// The connection's layer-4 protocol.
+    ConnProto { proto: u8, negate: bool },
+    /// An address of the tracked connection lies in `net`.
+    ConnAddr {
+        which: ConntrackAddr,
+        net: IpNet,
+        negate: bool,
+    },
+    /// A port of the tracked connection is in `range`.
+    ConnPort {
+        which: ConntrackPort,
+        range: PortRange,
+        negate: bool,
+    },
+    /// The connection's remaining lifetime in seconds is in `min..=max`.
+    ConnExpire { min: u32, max: u32, negate: bool },
+    /// The packet travels in this direction of its connection.
+    ConnDirection { dir: CtDirection },
+    /// The source MAC address.
+    SourceMac { mac: [u8; 6], negate: bool },
+    /// `packet mark & mask == value`.
+    Mark { value: u32, mask: u32, negate: bool },
+    /// `connection mark & mask == value`.
+    ConnMark { value: u32, mask: u32, negate: bool },
+    /// The routing type of the source and/or destination address.
+    AddrType {
+        src: Option<(AddrTypes, bool)>,
+        dst: Option<(AddrTypes, bool)>,
+        limit_iface_in: bool,
+        limit_iface_out: bool,
+    },
+    /// The link-layer packet type.
+    PacketType { kind: PacketType, negate: bool },
+    /// The IP packet length (header included) is in `min..=max`.
+    Length { min: u16, max: u16, negate: bool },
+    /// A global token bucket: matches while tokens remain (`over` inverts it).
+    Limit { rate: Rate, burst: u32, over: bool },
+    /// A token bucket per key (source address, ports, ...).
+    HashLimit {
+        name: String,
+        rate: Rate,
+        burst: u32,
+        over: bool,
+        key: LimitKey,
+        expire_ms: u32,
+    },
+    /// The number of tracked connections sharing a key with this packet.
+    ConnLimit {
+        count: u32,
+        above: bool,
+        prefix: u8,
+        by_source: bool,
+    },
+    /// Membership of the packet's address in a list of recently seen addresses.
+    Recent {
+        name: String,
+        action: RecentAction,
+        seconds: Option<u32>,
+        hitcount: Option<u32>,
+        side: SetSide,
+        negate: bool,
+    },
+    /// An address (or tuple) of the packet is an element of a named set.
+    InSet {
+        name: String,
+        sides: Vec<SetSide>,
+        negate: bool,
+    },
+    /// Matches a share of packets.
+    Statistic { mode: StatisticMode, negate: bool },
+    /// A note for people; matches every packet.
+    Comment { text: String },
+}
+
+/// An interface name; with `wildcard` it matches every name starting with `name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iface {
+    /// The name or, with `wildcard`, its prefix.
+    pub name: String,
+    /// Whether `name` is a prefix.
+    pub wildcard: bool,
+}
+
+/// An inclusive port range; a single port has `first == last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortRange {
+    /// First port.
+    pub first: u16,
+    /// Last port.
+    pub last: u16,
+}
+
+/// A TCP flag test: the flags in `mask` are examined and must equal `set`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpFlags {
+    /// The flags examined (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG 0x20, ECE 0x40, CWR 0x80).
+    pub mask: u8,
+    /// The flags among `mask` that must be set.
+    pub set: u8,
+}
+
+/// A set of connection-tracking states, as bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnStates(pub u8);
+
+impl ConnStates {
+    /// The packet is not part of any known connection.
+    pub const INVALID: u8 = 1;
+    /// The packet starts a new connection.
+    pub const NEW: u8 = 2;
+    /// The packet belongs to a connection that has seen traffic both ways.
+    pub const ESTABLISHED: u8 = 4;
+    /// The packet starts a connection related to an existing one.
+    pub const RELATED: u8 = 8;
+    /// The packet is not tracked (raw table NOTRACK).
+    pub const UNTRACKED: u8 = 16;
+    /// The connection's source address was translated.
+    pub const SNAT: u8 = 32;
+    /// The connection's destination address was translated.
+    pub const DNAT: u8 = 64;
+
+    /// Whether `bit` is in the set.
+    pub fn contains(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+}
+
+/// Which address of a tracked connection a match examines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConntrackAddr {
+    /// Source of the original direction.
+    OrigSource,
+    /// Destination of the original direction.
+    OrigDest,
+    /// Source of the reply direction.
+    ReplySource,
+    /// Destination of the reply direction.
+    ReplyDest,
+}
+
+/// Which port of a tracked connection a match examines.
+pub type ConntrackPort = ConntrackAddr;
+
+/// A direction within a tracked connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CtDirection {
+    /// The direction of the packet that opened the connection.
+    Original,
+    /// The other direction.
+    Reply,
+}
+
+/// Address routing types, as bits (UNSPEC 1, UNICAST 2, LOCAL 4, BROADCAST 8,
+/// ANYCAST 16, MULTICAST 32, BLACKHOLE 64, UNREACHABLE 128, PROHIBIT 256,
+/// THROW 512, NAT 1024, XRESOLVE 2048).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddrTypes(pub u16);
+
+/// The link-layer packet type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PacketType {
+    /// Addressed to this host.
+    Unicast,
+    /// Link-layer broadcast.
+    Broadcast,
+    /// Link-layer multicast.
+    Multicast,
+}
+
+/// A rate: `count` events per `unit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rate {
+    /// Events allowed per unit.
+    pub count: u32,
+    /// The time unit.
+    pub unit: RateUnit,
+}
+
+/// The time unit of a rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RateUnit {
+    /// Per second.
+    Second,
+    /// Per minute.
+    Minute,
+    /// Per hour.
+    Hour,
+    /// Per day.
+    Day,
+}
+
+/// What a per-key rate limit keys its buckets on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitKey {
+    /// Key on the source address, masked to this prefix length.
+    pub src_prefix: Option<u8>,
+    /// Key on the destination address, masked to this prefix length.
+    pub dst_prefix: Option<u8>,
+    /// Key on the source port.
+    pub src_port: bool,
+    /// Key on the destination port.
+    pub dst_port: bool,
+}
+
+/// What a recently-seen-list match does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecentAction {
+    /// Add the address to the list; always matches.
+    Set,
+    /// Match if the address is in the list.
+    Check,
+    /// Match if the address is in the list and refresh its time.
+    Update,
+    /// Match if the address is in the list and remove it.
+    Remove,
+}
+
+/// Which address (or port) of the packet a set lookup uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SetSide {
+    /// The source.
+    Source,
+    /// The destination.
+    Destination,
+}
+
+/// How a statistic match picks packets.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum StatisticMode {
+    /// Each packet independently, with this probability (0.0 to 1.0).
+    Random { probability: f64 },
+    /// One packet in `every`, the one whose counter equals `packet`.
+    Nth { every: u32, packet: u32 },
+}

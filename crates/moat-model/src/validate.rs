@@ -1,0 +1,277 @@
+//! Checks a rule can pass in the place it is put, before anything reaches the kernel.
+
+use std::net::IpAddr;
+
+use thiserror::Error;
+
+use crate::action::Action;
+use crate::matches::Match;
+use crate::ruleset::{Family, Hook, Rule, Stage};
+
+/// Why a rule cannot work where it was put.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RuleError {
+    /// An input-interface match at a hook whose packets have no input interface.
+    #[error("{hook} packets have no input interface, so an input-interface match can never be true there")]
+    NoInputInterface { hook: String },
+    /// An output-interface match at a hook whose packets have no output interface yet.
+    #[error("{hook} packets have no output interface yet, so an output-interface match can never be true there")]
+    NoOutputInterface { hook: String },
+    /// An address of the other family.
+    #[error("address {addr} is not an {family} address")]
+    WrongFamily { addr: String, family: &'static str },
+    /// An action that is only allowed at some hooks.
+    #[error("{action} is only valid in {allowed}")]
+    WrongPlace {
+        action: &'static str,
+        allowed: &'static str,
+    },
+    /// A match that is only allowed at some hooks.
+    #[error("{what} can only be tested in {allowed}")]
+    MatchWrongPlace {
+        what: &'static str,
+        allowed: &'static str,
+    },
+}
+
+fn hook_name(hook: Hook) -> String {
+    crate::ruleset::hook_chain_name(hook).to_string()
+}
+
+fn check_family(addr: IpAddr, family: Family) -> Result<(), RuleError> {
+    match (addr, family) {
+        (IpAddr::V4(_), Family::Ipv4) | (IpAddr::V6(_), Family::Ipv6) => Ok(()),
+        (_, Family::Ipv4) => Err(RuleError::WrongFamily {
+            addr: addr.to_string(),
+            family: "IPv4",
+        }),
+        (_, Family::Ipv6) => Err(RuleError::WrongFamily {
+            addr: addr.to_string(),
+            family: "IPv6",
+        }),
+    }
+}
+
+/// Checks that `rule` can work in a chain of `stage` in `family`.
+///
+/// `hooks` are the hooks whose packets can reach the chain: one for a base
+/// chain, possibly none for a user chain nothing jumps to yet.
+pub fn validate_rule(
+    rule: &Rule,
+    family: Family,
+    stage: Stage,
+    hooks: &[Hook],
+) -> Result<(), RuleError> {
+    for m in &rule.matches {
+        validate_match(m, family, hooks)?;
+    }
+    validate_action(&rule.action, family, stage, hooks)
+}
+
+fn validate_match(m: &Match, family: Family, hooks: &[Hook]) -> Result<(), RuleError> {
+    match m {
+        Match::SourceNet { net, .. } | Match::DestNet { net, .. } => {
+            check_family(net.addr(), family)
+        }
+        Match::SourceRange { from, to, .. } | Match::DestRange { from, to, .. } => {
+            check_family(*from, family)?;
+            check_family(*to, family)
+        }
+        Match::ConnAddr { net, .. } => check_family(net.addr(), family),
+        Match::InInterface { .. } => match hooks.iter().find(|h| !h.has_input_interface()) {
+            Some(&h) => Err(RuleError::NoInputInterface { hook: hook_name(h) }),
+            None => Ok(()),
+        },
+        Match::OutInterface { .. } => match hooks.iter().find(|h| !h.has_output_interface()) {
+            Some(&h) => Err(RuleError::NoOutputInterface { hook: hook_name(h) }),
+            None => Ok(()),
+        },
+        Match::SourceMac { .. } => {
+            if hooks
+                .iter()
+                .all(|h| matches!(h, Hook::Prerouting | Hook::Input | Hook::Forward))
+            {
+                Ok(())
+            } else {
+                Err(RuleError::MatchWrongPlace {
+                    what: "the source MAC address",
+                    allowed: "PREROUTING, INPUT and FORWARD",
+                })
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+fn validate_action(
+    action: &Action,
+    family: Family,
+    stage: Stage,
+    hooks: &[Hook],
+) -> Result<(), RuleError> {
+    let all_in = |allowed: &[Hook]| hooks.iter().all(|h| allowed.contains(h));
+    match action {
+        Action::Reject(_) => {
+            if all_in(&[Hook::Input, Hook::Forward, Hook::Output]) {
+                Ok(())
+            } else {
+                Err(RuleError::WrongPlace {
+                    action: "REJECT",
+                    allowed: "the INPUT, FORWARD and OUTPUT chains",
+                })
+            }
+        }
+        Action::Dnat(t) => {
+            if let Some((a, b)) = t.addrs {
+                check_family(a, family)?;
+                check_family(b, family)?;
+            }
+            if stage == Stage::Nat && all_in(&[Hook::Prerouting, Hook::Output]) {
+                Ok(())
+            } else {
+                Err(RuleError::WrongPlace {
+                    action: "DNAT",
+                    allowed: "the nat table's PREROUTING and OUTPUT chains",
+                })
+            }
+        }
+        Action::Redirect { .. } => {
+            if stage == Stage::Nat && all_in(&[Hook::Prerouting, Hook::Output]) {
+                Ok(())
+            } else {
+                Err(RuleError::WrongPlace {
+                    action: "REDIRECT",
+                    allowed: "the nat table's PREROUTING and OUTPUT chains",
+                })
+            }
+        }
+        Action::Snat(t) => {
+            if let Some((a, b)) = t.addrs {
+                check_family(a, family)?;
+                check_family(b, family)?;
+            }
+            if stage == Stage::Nat && all_in(&[Hook::Postrouting, Hook::Input]) {
+                Ok(())
+            } else {
+                Err(RuleError::WrongPlace {
+                    action: "SNAT",
+                    allowed: "the nat table's POSTROUTING and INPUT chains",
+                })
+            }
+        }
+        Action::Masquerade { .. } => {
+            if stage == Stage::Nat && all_in(&[Hook::Postrouting]) {
+                Ok(())
+            } else {
+                Err(RuleError::WrongPlace {
+                    action: "MASQUERADE",
+                    allowed: "the nat table's POSTROUTING chain",
+                })
+            }
+        }
+        Action::NoTrack => {
+            if stage == Stage::Raw {
+                Ok(())
+            } else {
+                Err(RuleError::WrongPlace {
+                    action: "NOTRACK",
+                    allowed: "the raw table",
+                })
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matches::Iface;
+
+    fn iface_rule(input: bool) -> Rule {
+        let iface = Iface {
+            name: "eth1".into(),
+            wildcard: false,
+        };
+        let m = if input {
+            Match::InInterface {
+                iface,
+                negate: false,
+            }
+        } else {
+            Match::OutInterface {
+                iface,
+                negate: false,
+            }
+        };
+        Rule {
+            matches: vec![m],
+            ..Rule::new(Action::Accept)
+        }
+    }
+
+    #[test]
+    fn input_interface_is_refused_in_output() {
+        let err = validate_rule(
+            &iface_rule(true),
+            Family::Ipv4,
+            Stage::Filter,
+            &[Hook::Output],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("OUTPUT packets have no input interface"),
+            "{err}"
+        );
+        assert!(validate_rule(
+            &iface_rule(true),
+            Family::Ipv4,
+            Stage::Filter,
+            &[Hook::Input]
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn output_interface_is_refused_in_input() {
+        assert!(validate_rule(
+            &iface_rule(false),
+            Family::Ipv4,
+            Stage::Filter,
+            &[Hook::Input]
+        )
+        .is_err());
+        assert!(validate_rule(
+            &iface_rule(false),
+            Family::Ipv4,
+            Stage::Filter,
+            &[Hook::Forward]
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn ipv6_address_in_ipv4_table_is_refused() {
+        let rule = Rule {
+            matches: vec![Match::SourceNet {
+                net: "2001:db8::/32".parse().unwrap(),
+                negate: false,
+            }],
+            ..Rule::new(Action::Drop)
+        };
+        assert!(validate_rule(&rule, Family::Ipv4, Stage::Filter, &[Hook::Input]).is_err());
+        assert!(validate_rule(&rule, Family::Ipv6, Stage::Filter, &[Hook::Input]).is_ok());
+    }
+
+    #[test]
+    fn masquerade_only_in_postrouting() {
+        let rule = Rule::new(Action::Masquerade {
+            ports: None,
+            random: false,
+        });
+        assert!(validate_rule(&rule, Family::Ipv4, Stage::Nat, &[Hook::Prerouting]).is_err());
+        assert!(validate_rule(&rule, Family::Ipv4, Stage::Filter, &[Hook::Postrouting]).is_err());
+        assert!(validate_rule(&rule, Family::Ipv4, Stage::Nat, &[Hook::Postrouting]).is_ok());
+    }
+}
