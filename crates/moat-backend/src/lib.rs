@@ -1,14 +1,39 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The backend: applies planned nf_tables batches as one kernel transaction
+//! and reads moat's tables (rules, handles, counters) back.
+//!
+//! Drivers sit behind the [`Backend`] trait; [`NftCli`] drives the `nft`
+//! program through its JSON interface.
+
+mod nft_cli;
+mod read;
+
+use moat_model::{Family, Stage};
+use moat_nft::{Batch, KernelTable};
+
+pub use nft_cli::NftCli;
+
+/// Why the backend could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The driver program could not be started.
+    #[error("cannot run {program}: {source} (is nftables installed?)")]
+    Spawn { program: String, source: std::io::Error },
+    /// The kernel or nft refused the transaction; nothing was changed.
+    #[error("the kernel refused the change, nothing was applied: {0}")]
+    Refused(String),
+    /// What nft printed could not be understood.
+    #[error("cannot read nft's listing: {0}")]
+    Listing(String),
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A firewall driver: applies batches atomically and reads moat's tables back.
+pub trait Backend {
+    /// Reads moat's table for `family` and `stage`; `None` when it does not exist.
+    fn read(&self, family: Family, stage: Stage) -> Result<Option<KernelTable>, BackendError>;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+    /// Applies `batch` as one transaction: all of it or, on any error, nothing.
+    fn apply(&self, batch: &Batch) -> Result<(), BackendError>;
+
+    /// Checks `batch` against the kernel without applying it.
+    fn check(&self, batch: &Batch) -> Result<(), BackendError>;
 }

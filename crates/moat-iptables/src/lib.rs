@@ -1,4 +1,13 @@
 //! The iptables front-end: iptables command lines, iptables-save files and
 //! iptables listings, into and out of the moat ruleset model.
 
+pub mod command;
+pub mod engine;
+pub mod listing;
 pub mod rule;
+pub mod save;
+pub mod state;
+
+pub use command::{parse_command_line, Command, CommandError, Display, Invocation};
+pub use engine::{execute, EngineError, Outcome};
+pub use state::{StoredChain, StoredRule, TableState};

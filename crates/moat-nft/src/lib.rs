@@ -1,4 +1,10 @@
 //! The nf_tables compiler: turns the moat ruleset model into nftables JSON
 //! commands (native expressions, no xtables compatibility layer).
 
+pub mod kernel;
+pub mod layout;
+pub mod plan;
 pub mod rule;
+
+pub use kernel::{KernelChain, KernelRule, KernelTable};
+pub use plan::{plan_delete, plan_replace, plan_update, Batch, PlanError};

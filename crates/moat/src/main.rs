@@ -1,3 +1,101 @@
-fn main() {
-    println!("Hello, world!");
+//! moat: a firewall and gateway for Linux on nf_tables.
+//!
+//! Called as `iptables`, `ip6tables`, `iptables-save`, `iptables-restore` (or
+//! the ip6 pair) through a symlink, it behaves as that command.
+
+mod iptables_cmd;
+mod lock;
+mod restore_cmd;
+mod save_cmd;
+mod stored;
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use moat_model::Family;
+
+/// A firewall and gateway for Linux on nf_tables.
+#[derive(Parser)]
+#[command(name = "moat", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Top,
+}
+
+#[derive(Subcommand)]
+enum Top {
+    /// Run an iptables command (IPv4).
+    #[command(disable_help_flag = true)]
+    Iptables {
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+    /// Run an ip6tables command (IPv6).
+    #[command(disable_help_flag = true)]
+    Ip6tables {
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+    /// Print moat's IPv4 rules in iptables-save format.
+    #[command(name = "iptables-save")]
+    IptablesSave(save_cmd::SaveArgs),
+    /// Print moat's IPv6 rules in ip6tables-save format.
+    #[command(name = "ip6tables-save")]
+    Ip6tablesSave(save_cmd::SaveArgs),
+    /// Load an iptables-save file (IPv4) in one atomic transaction.
+    #[command(name = "iptables-restore")]
+    IptablesRestore(restore_cmd::RestoreArgs),
+    /// Load an ip6tables-save file (IPv6) in one atomic transaction.
+    #[command(name = "ip6tables-restore")]
+    Ip6tablesRestore(restore_cmd::RestoreArgs),
+}
+
+/// The personality the binary was called as, from its program name.
+fn personality(argv0: &str) -> Option<&'static str> {
+    let name = Path::new(argv0).file_name()?.to_str()?;
+    ["iptables", "ip6tables", "iptables-save", "ip6tables-save", "iptables-restore", "ip6tables-restore"]
+        .into_iter()
+        .find(|p| *p == name)
+}
+
+fn run_as(name: &str, args: Vec<OsString>) -> ExitCode {
+    let strings: Vec<String> = args.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    match name {
+        "iptables" => iptables_cmd::run("iptables", &strings, Family::Ipv4),
+        "ip6tables" => iptables_cmd::run("ip6tables", &strings, Family::Ipv6),
+        _ => {
+            let mut argv = vec![name.to_string()];
+            argv.extend(strings);
+            match Cli::try_parse_from(&argv) {
+                Ok(cli) => dispatch(cli.command),
+                Err(e) => {
+                    let _ = e.print();
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
+fn dispatch(command: Top) -> ExitCode {
+    match command {
+        Top::Iptables { args } => iptables_cmd::run("iptables", &args, Family::Ipv4),
+        Top::Ip6tables { args } => iptables_cmd::run("ip6tables", &args, Family::Ipv6),
+        Top::IptablesSave(a) => save_cmd::run("iptables-save", &a, Family::Ipv4),
+        Top::Ip6tablesSave(a) => save_cmd::run("ip6tables-save", &a, Family::Ipv6),
+        Top::IptablesRestore(a) => restore_cmd::run("iptables-restore", &a, Family::Ipv4),
+        Top::Ip6tablesRestore(a) => restore_cmd::run("ip6tables-restore", &a, Family::Ipv6),
+    }
+}
+
+fn main() -> ExitCode {
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_default();
+    if let Some(name) = personality(&argv0.to_string_lossy()) {
+        return run_as(name, args.collect());
+    }
+    let cli = Cli::parse();
+    dispatch(cli.command)
 }

@@ -1,0 +1,88 @@
+//! The `nft` program driver.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use moat_model::{Family, Stage};
+use moat_nft::layout::{nf_family, table_name};
+use moat_nft::{Batch, KernelTable};
+use nftables::types::NfFamily;
+
+use crate::read::parse_listing;
+use crate::{Backend, BackendError};
+
+/// Drives nf_tables through `nft -j`.
+#[derive(Debug, Clone)]
+pub struct NftCli {
+    program: PathBuf,
+}
+
+impl Default for NftCli {
+    fn default() -> Self {
+        NftCli { program: PathBuf::from(std::env::var_os("MOAT_NFT").unwrap_or_else(|| "nft".into())) }
+    }
+}
+
+fn family_word(family: Family) -> &'static str {
+    match nf_family(family) {
+        NfFamily::IP6 => "ip6",
+        _ => "ip",
+    }
+}
+
+impl NftCli {
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<(bool, String, String), BackendError> {
+        let spawn_error = |source| BackendError::Spawn { program: self.program.display().to_string(), source };
+        let mut child = Command::new(&self.program)
+            .args(args)
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(spawn_error)?;
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(input.as_bytes()).map_err(spawn_error)?;
+        }
+        let output = child.wait_with_output().map_err(spawn_error)?;
+        Ok((
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ))
+    }
+
+    fn submit(&self, batch: &Batch, check_only: bool) -> Result<(), BackendError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let args: &[&str] = if check_only { &["-c", "-j", "-f", "-"] } else { &["-j", "-f", "-"] };
+        let (ok, _, stderr) = self.run(args, Some(&batch.to_json()))?;
+        if ok {
+            Ok(())
+        } else {
+            Err(BackendError::Refused(stderr.trim().to_string()))
+        }
+    }
+}
+
+impl Backend for NftCli {
+    fn read(&self, family: Family, stage: Stage) -> Result<Option<KernelTable>, BackendError> {
+        let (ok, stdout, stderr) = self.run(&["-j", "list", "table", family_word(family), table_name(stage)], None)?;
+        if !ok {
+            if stderr.contains("No such file or directory") {
+                return Ok(None);
+            }
+            return Err(BackendError::Listing(stderr.trim().to_string()));
+        }
+        parse_listing(&stdout, family, stage).map(Some)
+    }
+
+    fn apply(&self, batch: &Batch) -> Result<(), BackendError> {
+        self.submit(batch, false)
+    }
+
+    fn check(&self, batch: &Batch) -> Result<(), BackendError> {
+        self.submit(batch, true)
+    }
+}

@@ -1,0 +1,143 @@
+//! Turns `nft -j list table` output into a [`KernelTable`].
+
+use moat_model::{Counters, Family, Policy, Stage};
+use moat_nft::layout::hook_of_base_chain;
+use moat_nft::{KernelChain, KernelRule, KernelTable};
+use serde::Deserialize;
+
+use crate::BackendError;
+
+#[derive(Deserialize)]
+struct Listing {
+    nftables: Vec<Item>,
+}
+
+/// One listed object; only chains and rules matter, other keys are ignored.
+#[derive(Deserialize)]
+struct Item {
+    chain: Option<ChainItem>,
+    rule: Option<RuleItem>,
+}
+
+#[derive(Deserialize)]
+struct ChainItem {
+    name: String,
+    policy: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RuleItem {
+    chain: String,
+    handle: u32,
+    comment: Option<String>,
+    expr: Vec<Stmt>,
+}
+
+#[derive(Deserialize)]
+struct Stmt {
+    counter: Option<serde_json::Value>,
+    jump: Option<Jump>,
+}
+
+#[derive(Deserialize)]
+struct Jump {
+    target: String,
+}
+
+fn counters_of(stmts: &[Stmt]) -> Counters {
+    stmts
+        .iter()
+        .find_map(|s| s.counter.as_ref())
+        .map(|c| Counters {
+            packets: c.get("packets").and_then(|v| v.as_u64()).unwrap_or(0),
+            bytes: c.get("bytes").and_then(|v| v.as_u64()).unwrap_or(0),
+        })
+        .unwrap_or_default()
+}
+
+/// Parses the JSON listing of one of moat's tables.
+pub(crate) fn parse_listing(json: &str, family: Family, stage: Stage) -> Result<KernelTable, BackendError> {
+    let listing: Listing = serde_json::from_str(json).map_err(|e| BackendError::Listing(e.to_string()))?;
+    let mut chains: Vec<KernelChain> = Vec::new();
+    let mut base_policies = Vec::new();
+    let mut base_rules: Vec<RuleItem> = Vec::new();
+    let mut user_rules: Vec<RuleItem> = Vec::new();
+    for item in listing.nftables {
+        if let Some(chain) = item.chain {
+            match hook_of_base_chain(&chain.name) {
+                Some(hook) => {
+                    let policy = if chain.policy.as_deref() == Some("drop") { Policy::Drop } else { Policy::Accept };
+                    base_policies.push((chain.name, hook, policy));
+                }
+                None => chains.push(KernelChain { name: chain.name, base: None, policy_counter: None, rules: Vec::new() }),
+            }
+        }
+        if let Some(rule) = item.rule {
+            if hook_of_base_chain(&rule.chain).is_some() {
+                base_rules.push(rule);
+            } else {
+                user_rules.push(rule);
+            }
+        }
+    }
+    for rule in user_rules {
+        if let Some(chain) = chains.iter_mut().find(|c| c.name == rule.chain) {
+            chain.rules.push(KernelRule { handle: rule.handle, source: rule.comment, counters: counters_of(&rule.expr) });
+        }
+    }
+    for (base_name, hook, policy) in base_policies {
+        let rules: Vec<&RuleItem> = base_rules.iter().filter(|r| r.chain == base_name).collect();
+        let target = rules.iter().find_map(|r| r.expr.iter().find_map(|s| s.jump.as_ref()));
+        let counter = rules.iter().find(|r| r.expr.iter().all(|s| s.jump.is_none()));
+        let Some(target) = target else {
+            return Err(BackendError::Listing(format!("moat's base chain {base_name} has lost its jump rule")));
+        };
+        if let Some(chain) = chains.iter_mut().find(|c| c.name == target.target) {
+            chain.base = Some((hook, policy));
+            chain.policy_counter = counter.map(|r| (r.handle, counters_of(&r.expr)));
+        }
+    }
+    let order = |c: &KernelChain| match c.base {
+        Some((hook, _)) => stage.hooks().iter().position(|&h| h == hook).unwrap_or(0),
+        None => usize::MAX,
+    };
+    chains.sort_by_key(order);
+    Ok(KernelTable { family, stage, chains })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moat_model::Hook;
+
+    const LISTING: &str = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}},
+      {"table": {"family": "ip", "name": "moat_filter", "handle": 1}},
+      {"chain": {"family": "ip", "table": "moat_filter", "name": "INPUT", "handle": 1}},
+      {"chain": {"family": "ip", "table": "moat_filter", "name": "LOGDROP", "handle": 3}},
+      {"chain": {"family": "ip", "table": "moat_filter", "name": "moat-input", "handle": 2, "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}},
+      {"rule": {"family": "ip", "table": "moat_filter", "chain": "INPUT", "handle": 5, "comment": "-p tcp -m tcp --dport 22 -j ACCEPT",
+        "expr": [{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": 6}}, {"counter": {"packets": 7, "bytes": 420}}, {"accept": null}]}},
+      {"rule": {"family": "ip", "table": "moat_filter", "chain": "moat-input", "handle": 6, "expr": [{"jump": {"target": "INPUT"}}]}},
+      {"rule": {"family": "ip", "table": "moat_filter", "chain": "moat-input", "handle": 7, "expr": [{"counter": {"packets": 3, "bytes": 180}}]}}]}"#;
+
+    #[test]
+    fn reads_rules_counters_and_policy() {
+        let table = parse_listing(LISTING, Family::Ipv4, Stage::Filter).unwrap();
+        assert_eq!(table.chains.len(), 2);
+        let input = &table.chains[0];
+        assert_eq!(input.name, "INPUT");
+        assert_eq!(input.base, Some((Hook::Input, Policy::Drop)));
+        assert_eq!(input.policy_counter, Some((7, Counters { packets: 3, bytes: 180 })));
+        assert_eq!(input.rules[0].handle, 5);
+        assert_eq!(input.rules[0].counters, Counters { packets: 7, bytes: 420 });
+        assert_eq!(input.rules[0].source.as_deref(), Some("-p tcp -m tcp --dport 22 -j ACCEPT"));
+        assert_eq!(table.chains[1].name, "LOGDROP");
+        assert!(table.chains[1].base.is_none());
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(parse_listing("{", Family::Ipv4, Stage::Filter).is_err());
+        assert!(parse_listing(r#"{"nftables": [{"rule": {"chain": 1}}]}"#, Family::Ipv4, Stage::Filter).is_err());
+    }
+}

@@ -1,0 +1,363 @@
+//! The iptables command line: which command, chain, table and display flags,
+//! with the remaining words handed to the rule parser.
+
+use moat_model::{Family, Policy, Stage};
+
+use crate::rule::{option_arity, RuleParseError, RuleSpec, Warning};
+
+/// A command-line problem: what is wrong and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct CommandError {
+    /// The message shown to the user.
+    pub message: String,
+}
+
+impl CommandError {
+    fn new(message: impl Into<String>) -> Self {
+        CommandError { message: message.into() }
+    }
+}
+
+impl From<RuleParseError> for CommandError {
+    fn from(e: RuleParseError) -> Self {
+        CommandError::new(e.message)
+    }
+}
+
+/// What an iptables invocation asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// `-A CHAIN rule`.
+    Append { chain: String, rule: RuleSpec },
+    /// `-I CHAIN [num] rule` (num is 1-based).
+    Insert { chain: String, num: usize, rule: RuleSpec },
+    /// `-D CHAIN rule`.
+    DeleteRule { chain: String, rule: RuleSpec },
+    /// `-D CHAIN num`.
+    DeleteNum { chain: String, num: usize },
+    /// `-R CHAIN num rule`.
+    Replace { chain: String, num: usize, rule: RuleSpec },
+    /// `-C CHAIN rule`.
+    Check { chain: String, rule: RuleSpec },
+    /// `-F [CHAIN]`.
+    Flush { chain: Option<String> },
+    /// `-Z [CHAIN [num]]`.
+    Zero { chain: Option<String>, num: Option<usize> },
+    /// `-N CHAIN`.
+    NewChain { chain: String },
+    /// `-X [CHAIN]`.
+    DeleteChain { chain: Option<String> },
+    /// `-E OLD NEW`.
+    RenameChain { from: String, to: String },
+    /// `-P CHAIN POLICY`.
+    SetPolicy { chain: String, policy: Policy },
+    /// `-L [CHAIN [num]]`, optionally zeroing counters afterwards (`-Z`).
+    List { chain: Option<String>, num: Option<usize>, zero: bool },
+    /// `-S [CHAIN [num]]`.
+    ListRules { chain: Option<String>, num: Option<usize> },
+}
+
+/// Display options of listing commands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Display {
+    /// `-v`: counters and interfaces.
+    pub verbose: bool,
+    /// `-n`: numeric addresses, ports and protocols.
+    pub numeric: bool,
+    /// `-x`: exact counter values.
+    pub exact: bool,
+    /// `--line-numbers`.
+    pub line_numbers: bool,
+}
+
+/// A parsed iptables invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invocation {
+    /// The table (`-t`), filter by default.
+    pub stage: Stage,
+    /// The command.
+    pub command: Command,
+    /// Display flags.
+    pub display: Display,
+    /// Warnings about accepted but outdated input.
+    pub warnings: Vec<Warning>,
+}
+
+/// Which command letter was given, with its positional words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Append,
+    Insert,
+    Delete,
+    Replace,
+    Check,
+    Flush,
+    Zero,
+    NewChain,
+    DeleteChain,
+    Rename,
+    Policy,
+    List,
+    ListRules,
+}
+
+fn verb_of(word: &str) -> Option<Verb> {
+    Some(match word {
+        "-A" | "--append" => Verb::Append,
+        "-I" | "--insert" => Verb::Insert,
+        "-D" | "--delete" => Verb::Delete,
+        "-R" | "--replace" => Verb::Replace,
+        "-C" | "--check" => Verb::Check,
+        "-F" | "--flush" => Verb::Flush,
+        "-Z" | "--zero" => Verb::Zero,
+        "-N" | "--new-chain" | "--new" => Verb::NewChain,
+        "-X" | "--delete-chain" => Verb::DeleteChain,
+        "-E" | "--rename-chain" => Verb::Rename,
+        "-P" | "--policy" => Verb::Policy,
+        "-L" | "--list" => Verb::List,
+        "-S" | "--list-rules" => Verb::ListRules,
+        _ => return None,
+    })
+}
+
+/// Parses a table name given to `-t`.
+pub fn parse_table(name: &str) -> Result<Stage, CommandError> {
+    match name {
+        "filter" => Ok(Stage::Filter),
+        "nat" => Ok(Stage::Nat),
+        "mangle" => Ok(Stage::Mangle),
+        "raw" => Ok(Stage::Raw),
+        "security" => Err(CommandError::new("table `security' is not supported by moat (SELinux labelling)")),
+        other => {
+            let hint = ["filter", "nat", "mangle", "raw"]
+                .into_iter()
+                .min_by_key(|t| strsim::levenshtein(t, other))
+                .filter(|t| strsim::levenshtein(t, other) <= 2)
+                .map(|t| format!("; did you mean `{t}'?"))
+                .unwrap_or_else(|| "; expected filter, nat, mangle or raw".to_string());
+            Err(CommandError::new(format!("can't initialize table `{other}': table does not exist{hint}")))
+        }
+    }
+}
+
+/// Splits bundled short flags such as `-vnL` into `-v -n -L`.
+fn unbundle(word: &str) -> Option<Vec<String>> {
+    let letters = word.strip_prefix('-')?;
+    if letters.len() < 2 || letters.starts_with('-') {
+        return None;
+    }
+    let (last, flags) = letters.split_at(letters.len() - 1);
+    let flags_ok = flags.chars().all(|c| "vnx".contains(c));
+    let last_ok = "vnxLSFZXN".contains(last);
+    (flags_ok && last_ok).then(|| letters.chars().map(|c| format!("-{c}")).collect())
+}
+
+fn positive_number(word: &str) -> Option<usize> {
+    word.parse::<usize>().ok().filter(|&n| n > 0)
+}
+
+/// Parses the words of an iptables command line (without the program name).
+pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation, CommandError> {
+    let mut words: Vec<String> = Vec::with_capacity(args.len());
+    for word in args {
+        match unbundle(word) {
+            Some(parts) => words.extend(parts),
+            None => words.push(word.clone()),
+        }
+    }
+    let mut stage = Stage::Filter;
+    let mut display = Display::default();
+    let mut verb: Option<(Verb, String)> = None;
+    let mut zero_too = false;
+    let mut positional: Vec<String> = Vec::new();
+    let mut rule_words: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let word = words[i].as_str();
+        i += 1;
+        if let Some(v) = verb_of(word) {
+            if v == Verb::Zero && matches!(verb, Some((Verb::List, _))) {
+                zero_too = true;
+                continue;
+            }
+            if v == Verb::List && matches!(verb, Some((Verb::Zero, _))) {
+                zero_too = true;
+                verb = Some((Verb::List, word.to_string()));
+                continue;
+            }
+            if let Some((_, first)) = &verb {
+                return Err(CommandError::new(format!(
+                    "only one command at a time: `{first}' and `{word}' were both given"
+                )));
+            }
+            verb = Some((v, word.to_string()));
+            while i < words.len() && !words[i].starts_with('-') && words[i] != "!" {
+                positional.push(words[i].clone());
+                i += 1;
+            }
+            continue;
+        }
+        match word {
+            "-t" | "--table" => {
+                let name = words
+                    .get(i)
+                    .ok_or_else(|| CommandError::new("option `-t' requires a table name (filter, nat, mangle or raw)"))?;
+                stage = parse_table(name)?;
+                i += 1;
+            }
+            "-v" | "--verbose" => display.verbose = true,
+            "-n" | "--numeric" => display.numeric = true,
+            "-x" | "--exact" => display.exact = true,
+            "--line-numbers" => display.line_numbers = true,
+            "-4" | "--ipv4" | "-6" | "--ipv6" => {}
+            "-w" | "--wait" | "-W" | "--wait-interval" => {
+                if words.get(i).is_some_and(|w| w.chars().all(|c| c.is_ascii_digit() || c == '.')) {
+                    i += 1;
+                }
+            }
+            _ => {
+                rule_words.push(word.to_string());
+                let arity = if word.starts_with('-') && word != "!" {
+                    let name = word.split('=').next().unwrap_or(word);
+                    if word.contains('=') { 0 } else { option_arity(name).unwrap_or(0) }
+                } else {
+                    0
+                };
+                for _ in 0..arity {
+                    if let Some(value) = words.get(i) {
+                        rule_words.push(value.clone());
+                        i += 1;
+                    }
+                }
+            }
+        }
+    }
+    let Some((verb, verb_word)) = verb else {
+        return Err(CommandError::new(
+            "no command specified: give one of -A, -I, -D, -R, -C, -F, -Z, -N, -X, -E, -P, -L, -S",
+        ));
+    };
+    let mut warnings = Vec::new();
+    let mut rule = |words: &[String]| -> Result<RuleSpec, CommandError> {
+        let (spec, w) = RuleSpec::parse(words, family)?;
+        warnings.extend(w);
+        Ok(spec)
+    };
+    let chain_arg = |n: usize| -> Result<String, CommandError> {
+        positional
+            .get(n)
+            .cloned()
+            .ok_or_else(|| CommandError::new(format!("option `{verb_word}' requires a chain name")))
+    };
+    let no_rule_words = |what: &str| -> Result<(), CommandError> {
+        match rule_words.first() {
+            Some(w) => Err(CommandError::new(format!("unexpected `{w}': {what} takes no rule options"))),
+            None => Ok(()),
+        }
+    };
+    let extra_positional = |max: usize| -> Result<(), CommandError> {
+        match positional.get(max) {
+            Some(w) => Err(CommandError::new(format!("unexpected argument `{w}' after `{verb_word}'"))),
+            None => Ok(()),
+        }
+    };
+    let number_at = |n: usize, what: &str| -> Result<Option<usize>, CommandError> {
+        positional
+            .get(n)
+            .map(|w| {
+                positive_number(w).ok_or_else(|| {
+                    CommandError::new(format!("invalid rule number `{w}' for {what}: expected a number from 1"))
+                })
+            })
+            .transpose()
+    };
+    let command = match verb {
+        Verb::Append => {
+            extra_positional(1)?;
+            Command::Append { chain: chain_arg(0)?, rule: rule(&rule_words)? }
+        }
+        Verb::Insert => {
+            extra_positional(2)?;
+            let num = number_at(1, "-I")?.unwrap_or(1);
+            Command::Insert { chain: chain_arg(0)?, num, rule: rule(&rule_words)? }
+        }
+        Verb::Delete => {
+            extra_positional(2)?;
+            match number_at(1, "-D")? {
+                Some(num) => {
+                    no_rule_words("deleting by rule number")?;
+                    Command::DeleteNum { chain: chain_arg(0)?, num }
+                }
+                None => Command::DeleteRule { chain: chain_arg(0)?, rule: rule(&rule_words)? },
+            }
+        }
+        Verb::Replace => {
+            extra_positional(2)?;
+            let num = number_at(1, "-R")?
+                .ok_or_else(|| CommandError::new("option `-R' requires a chain and a rule number: -R CHAIN NUM rule"))?;
+            Command::Replace { chain: chain_arg(0)?, num, rule: rule(&rule_words)? }
+        }
+        Verb::Check => {
+            extra_positional(1)?;
+            Command::Check { chain: chain_arg(0)?, rule: rule(&rule_words)? }
+        }
+        Verb::Flush => {
+            extra_positional(1)?;
+            no_rule_words("-F")?;
+            Command::Flush { chain: positional.first().cloned() }
+        }
+        Verb::Zero => {
+            extra_positional(2)?;
+            no_rule_words("-Z")?;
+            Command::Zero { chain: positional.first().cloned(), num: number_at(1, "-Z")? }
+        }
+        Verb::NewChain => {
+            extra_positional(1)?;
+            no_rule_words("-N")?;
+            Command::NewChain { chain: chain_arg(0)? }
+        }
+        Verb::DeleteChain => {
+            extra_positional(1)?;
+            no_rule_words("-X")?;
+            Command::DeleteChain { chain: positional.first().cloned() }
+        }
+        Verb::Rename => {
+            extra_positional(2)?;
+            no_rule_words("-E")?;
+            let to = positional
+                .get(1)
+                .cloned()
+                .ok_or_else(|| CommandError::new("option `-E' requires the old and the new chain name"))?;
+            Command::RenameChain { from: chain_arg(0)?, to }
+        }
+        Verb::Policy => {
+            extra_positional(2)?;
+            no_rule_words("-P")?;
+            let target = positional
+                .get(1)
+                .ok_or_else(|| CommandError::new("option `-P' requires a chain and a policy: -P CHAIN ACCEPT|DROP"))?;
+            let policy = match target.as_str() {
+                "ACCEPT" => Policy::Accept,
+                "DROP" => Policy::Drop,
+                other => {
+                    return Err(CommandError::new(format!(
+                        "bad policy `{other}': a chain's policy must be ACCEPT or DROP"
+                    )))
+                }
+            };
+            Command::SetPolicy { chain: chain_arg(0)?, policy }
+        }
+        Verb::List => {
+            extra_positional(2)?;
+            no_rule_words("-L")?;
+            Command::List { chain: positional.first().cloned(), num: number_at(1, "-L")?, zero: zero_too }
+        }
+        Verb::ListRules => {
+            extra_positional(2)?;
+            no_rule_words("-S")?;
+            Command::ListRules { chain: positional.first().cloned(), num: number_at(1, "-S")? }
+        }
+    };
+    Ok(Invocation { stage, command, display, warnings })
+}

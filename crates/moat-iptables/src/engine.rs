@@ -1,0 +1,249 @@
+//! Carries out iptables commands on the iptables view of a table.
+
+use moat_model::Counters;
+
+use crate::command::{Command, Invocation};
+use crate::listing::{list_chains, list_rules};
+use crate::state::{StateRule, TableState};
+
+/// Why a command cannot be carried out; nothing is changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct EngineError {
+    /// What went wrong and how to fix it.
+    pub message: String,
+}
+
+fn fail<T>(message: impl Into<String>) -> Result<T, EngineError> {
+    Err(EngineError { message: message.into() })
+}
+
+/// What a command produced.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Outcome {
+    /// The table as it must be after the command, when the command changes it.
+    pub changed: Option<TableState>,
+    /// Text for standard output.
+    pub output: String,
+    /// For `-C`: whether the rule exists.
+    pub check: Option<bool>,
+}
+
+const MAX_CHAIN_NAME: usize = 28;
+const RESERVED_PREFIX: &str = "moat-";
+const TARGET_NAMES: &[&str] = &[
+    "ACCEPT", "DROP", "RETURN", "REJECT", "LOG", "NFLOG", "MARK", "CONNMARK", "DNAT", "SNAT", "MASQUERADE",
+    "REDIRECT", "NOTRACK", "CT", "QUEUE",
+];
+
+fn no_chain(state: &TableState, name: &str) -> EngineError {
+    let closest = state
+        .chains
+        .iter()
+        .map(|c| (strsim::levenshtein(&c.name, name), &c.name))
+        .min()
+        .filter(|(d, _)| *d <= 2 || name.eq_ignore_ascii_case(&state.chains[0].name))
+        .map(|(_, n)| format!("; did you mean {n}?"))
+        .unwrap_or_default();
+    let table = format!("{:?}", state.stage).to_lowercase();
+    EngineError { message: format!("no chain `{name}' in table `{table}'{closest}") }
+}
+
+fn check_new_chain_name(state: &TableState, name: &str) -> Result<(), EngineError> {
+    if name.len() > MAX_CHAIN_NAME {
+        return fail(format!("chain name `{name}' is too long: at most {MAX_CHAIN_NAME} characters"));
+    }
+    if name.is_empty() || name.starts_with('-') || name == "!" || name.chars().any(char::is_whitespace) {
+        return fail(format!("invalid chain name `{name}': it may not be empty, start with `-' or contain spaces"));
+    }
+    if TARGET_NAMES.contains(&name) {
+        return fail(format!("invalid chain name `{name}': it is the name of a target"));
+    }
+    if name.starts_with(RESERVED_PREFIX) {
+        return fail(format!("invalid chain name `{name}': names starting with `{RESERVED_PREFIX}' are moat's own"));
+    }
+    if state.chain(name).is_some() {
+        return fail(format!("chain `{name}' already exists"));
+    }
+    Ok(())
+}
+
+fn new_rule(state: &TableState, rule: &crate::rule::RuleSpec) -> Result<StateRule, EngineError> {
+    if let Some(target) = rule.jump_target() {
+        if state.chain(target).is_none() {
+            return Err(EngineError {
+                message: format!("{} (the rule jumps to it: create it first with -N {target})", no_chain(state, target)),
+            });
+        }
+    }
+    StateRule::new(rule.clone(), state.family, Counters::default())
+        .map_err(|e| EngineError { message: e.message })
+}
+
+/// Carries out `inv` on `state`.
+pub fn execute(inv: &Invocation, state: &TableState) -> Result<Outcome, EngineError> {
+    let mut next = state.clone();
+    let mut outcome = Outcome::default();
+    match &inv.command {
+        Command::List { chain, num, zero: and_zero } => {
+            outcome.output = list_chains(state, chain.as_deref(), *num, inv.display).map_err(|m| EngineError { message: m })?;
+            if *and_zero {
+                zero_counters(&mut next, chain.as_deref(), None)?;
+                outcome.changed = Some(next);
+            }
+            return Ok(outcome);
+        }
+        Command::ListRules { chain, num } => {
+            outcome.output = list_rules(state, chain.as_deref(), *num, inv.display).map_err(|m| EngineError { message: m })?;
+            return Ok(outcome);
+        }
+        Command::Check { chain, rule } => {
+            let c = state.chain(chain).ok_or_else(|| no_chain(state, chain))?;
+            let wanted = rule.to_args();
+            outcome.check = Some(c.rules.iter().any(|r| r.spec.to_args() == wanted));
+            return Ok(outcome);
+        }
+        Command::Append { chain, rule } => {
+            let r = new_rule(&next, rule)?;
+            next.chain_mut(chain).ok_or_else(|| no_chain(state, chain))?.rules.push(r);
+        }
+        Command::Insert { chain, num, rule } => {
+            let r = new_rule(&next, rule)?;
+            let c = next.chain_mut(chain).ok_or_else(|| no_chain(state, chain))?;
+            if *num > c.rules.len() + 1 {
+                return fail(format!(
+                    "index of insertion too big: chain {chain} has {} rules, so -I takes 1 to {}",
+                    c.rules.len(),
+                    c.rules.len() + 1
+                ));
+            }
+            c.rules.insert(num - 1, r);
+        }
+        Command::Replace { chain, num, rule } => {
+            let r = new_rule(&next, rule)?;
+            let c = next.chain_mut(chain).ok_or_else(|| no_chain(state, chain))?;
+            match c.rules.get_mut(num - 1) {
+                Some(slot) => *slot = r,
+                None => {
+                    return fail(format!("index of replacement too big: chain {chain} has {} rules", c.rules.len()))
+                }
+            }
+        }
+        Command::DeleteNum { chain, num } => {
+            let c = next.chain_mut(chain).ok_or_else(|| no_chain(state, chain))?;
+            if *num > c.rules.len() {
+                return fail(format!("index of deletion too big: chain {chain} has {} rules", c.rules.len()));
+            }
+            c.rules.remove(num - 1);
+        }
+        Command::DeleteRule { chain, rule } => {
+            let c = next.chain_mut(chain).ok_or_else(|| no_chain(state, chain))?;
+            let wanted = rule.to_args();
+            match c.rules.iter().position(|r| r.spec.to_args() == wanted) {
+                Some(i) => {
+                    c.rules.remove(i);
+                }
+                None => return fail(format!("bad rule (does a matching rule exist in chain {chain}?): {wanted}")),
+            }
+        }
+        Command::Flush { chain } => match chain {
+            Some(name) => next.chain_mut(name).ok_or_else(|| no_chain(state, name))?.rules.clear(),
+            None => next.chains.iter_mut().for_each(|c| c.rules.clear()),
+        },
+        Command::Zero { chain, num } => zero_counters(&mut next, chain.as_deref(), *num)?,
+        Command::NewChain { chain } => {
+            check_new_chain_name(&next, chain)?;
+            next.chains.push(crate::state::StateChain {
+                name: chain.clone(),
+                base: None,
+                policy_counters: Counters::default(),
+                rules: Vec::new(),
+            });
+        }
+        Command::DeleteChain { chain } => delete_chains(&mut next, chain.as_deref())?,
+        Command::RenameChain { from, to } => {
+            let c = next.chain(from).ok_or_else(|| no_chain(state, from))?;
+            if c.base.is_some() {
+                return fail(format!("built-in chain {from} cannot be renamed"));
+            }
+            check_new_chain_name(&next, to)?;
+            for chain in &mut next.chains {
+                if chain.name == *from {
+                    chain.name = to.clone();
+                }
+                for r in &mut chain.rules {
+                    if r.spec.jump_target() == Some(from.as_str()) {
+                        r.spec.rename_target(from, to);
+                        let counters = r.rule.counters;
+                        *r = StateRule::new(r.spec.clone(), state.family, counters)
+                            .map_err(|e| EngineError { message: e.message })?;
+                    }
+                }
+            }
+        }
+        Command::SetPolicy { chain, policy } => {
+            let c = next.chain_mut(chain).ok_or_else(|| no_chain(state, chain))?;
+            match &mut c.base {
+                Some((_, p)) => *p = *policy,
+                None => return fail(format!("chain {chain} is a user-defined chain: only built-in chains have a policy")),
+            }
+        }
+    }
+    next.validate().map_err(|e| EngineError { message: e.to_string() })?;
+    outcome.changed = Some(next);
+    Ok(outcome)
+}
+
+fn zero_counters(state: &mut TableState, chain: Option<&str>, num: Option<usize>) -> Result<(), EngineError> {
+    let snapshot = state.clone();
+    let chains: Vec<&mut crate::state::StateChain> = match chain {
+        Some(name) => vec![state.chain_mut(name).ok_or_else(|| no_chain(&snapshot, name))?],
+        None => state.chains.iter_mut().collect(),
+    };
+    for c in chains {
+        match num {
+            Some(n) => match c.rules.get_mut(n - 1) {
+                Some(r) => r.rule.counters = Counters::default(),
+                None => return fail(format!("rule {n} does not exist in chain {}", c.name)),
+            },
+            None => {
+                c.policy_counters = Counters::default();
+                c.rules.iter_mut().for_each(|r| r.rule.counters = Counters::default());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn delete_chains(state: &mut TableState, chain: Option<&str>) -> Result<(), EngineError> {
+    let names: Vec<String> = match chain {
+        Some(name) => {
+            let c = state.chain(name).ok_or_else(|| no_chain(state, name))?;
+            if c.base.is_some() {
+                return fail(format!("built-in chain {name} cannot be deleted"));
+            }
+            vec![name.to_string()]
+        }
+        None => state.chains.iter().filter(|c| c.base.is_none()).map(|c| c.name.clone()).collect(),
+    };
+    for name in &names {
+        let referrers: Vec<&str> = state
+            .chains
+            .iter()
+            .filter(|c| !names.contains(&c.name))
+            .filter(|c| c.rules.iter().any(|r| r.spec.jump_target() == Some(name)))
+            .map(|c| c.name.as_str())
+            .collect();
+        if !referrers.is_empty() {
+            return fail(format!(
+                "chain {name} is still in use by rules in {}: delete those rules first",
+                referrers.join(", ")
+            ));
+        }
+        if chain.is_some() && state.chain(name).is_some_and(|c| !c.rules.is_empty()) {
+            return fail(format!("chain {name} is not empty: flush it first with -F {name}"));
+        }
+    }
+    state.chains.retain(|c| !names.contains(&c.name));
+    Ok(())
+}

@@ -1,0 +1,326 @@
+//! iptables-save files: parsed into a [`SaveFile`], restored onto table
+//! states, and emitted from table states.
+
+use moat_model::{Counters, Family, Policy, Stage};
+
+use crate::command::{parse_command_line, parse_table, Command};
+use crate::engine::execute;
+use crate::state::{split_words, TableState};
+
+/// A problem in a save file, with the line it is on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}{}", if text.is_empty() { String::new() } else { format!("\n  {line} | {text}") })]
+pub struct SaveError {
+    /// The 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+    /// The offending line.
+    pub text: String,
+}
+
+/// A chain declaration (`:NAME POLICY [packets:bytes]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainDecl {
+    /// The chain's name.
+    pub name: String,
+    /// The policy of a built-in chain; `None` (`-`) for a user chain.
+    pub policy: Option<Policy>,
+    /// The declared counters.
+    pub counters: Counters,
+    /// The line it is on.
+    pub line: usize,
+}
+
+/// A command line inside a table section (`[p:b] -A CHAIN ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaveCommand {
+    /// The counters written before the command, if any.
+    pub counters: Option<Counters>,
+    /// The command's words.
+    pub words: Vec<String>,
+    /// The line it is on.
+    pub line: usize,
+    /// The line's text.
+    pub text: String,
+}
+
+/// One `*table` ... `COMMIT` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaveTable {
+    /// The table.
+    pub stage: Stage,
+    /// Chain declarations in order.
+    pub chains: Vec<ChainDecl>,
+    /// Commands in order.
+    pub commands: Vec<SaveCommand>,
+}
+
+/// A whole iptables-save file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SaveFile {
+    /// The table sections in order.
+    pub tables: Vec<SaveTable>,
+}
+
+fn parse_counters(text: &str) -> Option<Counters> {
+    let inner = text.strip_prefix('[')?.strip_suffix(']')?;
+    let (p, b) = inner.split_once(':')?;
+    Some(Counters { packets: p.parse().ok()?, bytes: b.parse().ok()? })
+}
+
+impl SaveFile {
+    /// Parses the text of an iptables-save file.
+    pub fn parse(text: &str) -> Result<SaveFile, SaveError> {
+        let mut file = SaveFile::default();
+        let mut open: Option<(SaveTable, usize)> = None;
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            let trimmed = raw.trim();
+            let error = |message: String| SaveError { line, message, text: raw.to_string() };
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            if let Some(name) = trimmed.strip_prefix('*') {
+                if let Some((t, start)) = &open {
+                    return Err(error(format!(
+                        "table `{}' opened on line {start} has no COMMIT before this new table",
+                        stage_name(t.stage)
+                    )));
+                }
+                let stage = parse_table(name.trim()).map_err(|e| error(e.message))?;
+                open = Some((SaveTable { stage, chains: Vec::new(), commands: Vec::new() }, line));
+                continue;
+            }
+            let Some((table, _)) = open.as_mut() else {
+                return Err(error("expected a table line such as `*filter' before this line".into()));
+            };
+            if trimmed == "COMMIT" {
+                if let Some((t, _)) = open.take() {
+                    file.tables.push(t);
+                }
+                continue;
+            }
+            if let Some(decl) = trimmed.strip_prefix(':') {
+                let mut parts = decl.split_whitespace();
+                let name = parts.next().ok_or_else(|| error("expected a chain name after `:'".into()))?;
+                let policy = match parts.next() {
+                    Some("-") => None,
+                    Some("ACCEPT") => Some(Policy::Accept),
+                    Some("DROP") => Some(Policy::Drop),
+                    Some(other) => {
+                        return Err(error(format!("bad policy `{other}': expected ACCEPT, DROP or `-' for a user chain")))
+                    }
+                    None => return Err(error(format!("chain `{name}' needs a policy (ACCEPT, DROP or `-')"))),
+                };
+                let counters = match parts.next() {
+                    Some(c) => parse_counters(c).ok_or_else(|| error(format!("bad counters `{c}': expected [packets:bytes]")))?,
+                    None => Counters::default(),
+                };
+                table.chains.push(ChainDecl { name: name.to_string(), policy, counters, line });
+                continue;
+            }
+            let mut words = split_words(trimmed).ok_or_else(|| error("unbalanced quotes".into()))?;
+            let mut counters = None;
+            if words.first().is_some_and(|w| w.starts_with('[')) {
+                let first = words.remove(0);
+                counters =
+                    Some(parse_counters(&first).ok_or_else(|| error(format!("bad counters `{first}': expected [packets:bytes]")))?);
+            }
+            if let Some(pos) = words.iter().position(|w| w == "-c" || w == "--set-counters") {
+                let values: Vec<u64> = words.iter().skip(pos + 1).take(2).filter_map(|w| w.parse().ok()).collect();
+                if values.len() != 2 {
+                    return Err(error("`-c' needs two numbers: packets and bytes".into()));
+                }
+                counters = Some(Counters { packets: values[0], bytes: values[1] });
+                words.drain(pos..pos + 3);
+            }
+            table.commands.push(SaveCommand { counters, words, line, text: raw.to_string() });
+        }
+        if let Some((t, start)) = open {
+            return Err(SaveError {
+                line: start,
+                message: format!("table `{}' is never committed: add a COMMIT line at its end", stage_name(t.stage)),
+                text: String::new(),
+            });
+        }
+        Ok(file)
+    }
+}
+
+/// The iptables name of a table.
+pub fn stage_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Filter => "filter",
+        Stage::Nat => "nat",
+        Stage::Mangle => "mangle",
+        Stage::Raw => "raw",
+    }
+}
+
+/// How a restore treats what is already there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RestoreOptions {
+    /// `--noflush`: keep existing rules and chains.
+    pub noflush: bool,
+    /// `--counters`: use the counters in the file.
+    pub counters: bool,
+}
+
+/// Carries out a save file's sections, each on its table's state, returning the new states.
+///
+/// `current` gives the state a table has now (used with `noflush`).
+pub fn restore(
+    file: &SaveFile,
+    family: Family,
+    options: RestoreOptions,
+    mut current: impl FnMut(Stage) -> Result<TableState, String>,
+) -> Result<Vec<TableState>, SaveError> {
+    let mut results: Vec<TableState> = Vec::new();
+    for table in &file.tables {
+        let mut state = if options.noflush {
+            match results.iter().position(|s| s.stage == table.stage) {
+                Some(i) => results.remove(i),
+                None => current(table.stage).map_err(|message| SaveError { line: 0, message, text: String::new() })?,
+            }
+        } else {
+            TableState::empty(family, table.stage)
+        };
+        for decl in &table.chains {
+            let error = |message: String| SaveError { line: decl.line, message, text: String::new() };
+            match (state.chain_mut(&decl.name), decl.policy) {
+                (Some(chain), Some(policy)) if chain.base.is_some() => {
+                    if let Some((_, p)) = &mut chain.base {
+                        *p = policy;
+                    }
+                    if options.counters {
+                        chain.policy_counters = decl.counters;
+                    }
+                }
+                (Some(chain), None) if chain.base.is_none() => {
+                    if options.noflush {
+                        chain.rules.clear();
+                    }
+                }
+                (Some(_), None) => return Err(error(format!("`{}' is a built-in chain: give it ACCEPT or DROP", decl.name))),
+                (None, Some(_)) => {
+                    return Err(error(format!(
+                        "`{}' is not a built-in chain of table `{}': user chains are declared with `-'",
+                        decl.name,
+                        stage_name(table.stage)
+                    )))
+                }
+                (Some(_), Some(_)) => {
+                    return Err(error(format!("`{}' is a user chain: declare it with `-' instead of a policy", decl.name)))
+                }
+                (None, None) => {
+                    let inv = crate::command::Invocation {
+                        stage: table.stage,
+                        command: Command::NewChain { chain: decl.name.clone() },
+                        display: Default::default(),
+                        warnings: Vec::new(),
+                    };
+                    let outcome = execute(&inv, &state).map_err(|e| error(e.message))?;
+                    if let Some(next) = outcome.changed {
+                        state = next;
+                    }
+                }
+            }
+        }
+        for cmd in &table.commands {
+            let error = |message: String| SaveError { line: cmd.line, message, text: cmd.text.clone() };
+            let inv = parse_command_line(&cmd.words, family).map_err(|e| error(e.message))?;
+            let outcome = execute(&inv, &state).map_err(|e| error(e.message))?;
+            if let Some(mut next) = outcome.changed {
+                if let (Some(counters), true) = (cmd.counters, options.counters) {
+                    set_new_rule_counters(&mut next, &inv.command, counters);
+                }
+                state = next;
+            }
+        }
+        results.push(state);
+    }
+    Ok(results)
+}
+
+fn set_new_rule_counters(state: &mut TableState, command: &Command, counters: Counters) {
+    let (chain, index) = match command {
+        Command::Append { chain, .. } => (chain, None),
+        Command::Insert { chain, num, .. } => (chain, Some(num - 1)),
+        Command::Replace { chain, num, .. } => (chain, Some(num - 1)),
+        _ => return,
+    };
+    if let Some(c) = state.chain_mut(chain) {
+        let i = index.unwrap_or(c.rules.len().saturating_sub(1));
+        if let Some(r) = c.rules.get_mut(i) {
+            r.rule.counters = counters;
+        }
+    }
+}
+
+/// Emits an iptables-save file of `states`; `counters` is `-c`, `program` names the writer in the comments.
+pub fn emit(states: &[TableState], counters: bool, program: &str, date: &str) -> String {
+    let mut out = String::new();
+    for state in states {
+        out.push_str(&format!("# Generated by {program} on {date}\n"));
+        out.push_str(&format!("*{}\n", stage_name(state.stage)));
+        let chains = state.listing_order();
+        for c in &chains {
+            let policy = c.base.map(|(_, p)| if p == Policy::Accept { "ACCEPT" } else { "DROP" }).unwrap_or("-");
+            let k = if counters { c.policy_counters } else { Counters::default() };
+            out.push_str(&format!(":{} {} [{}:{}]\n", c.name, policy, k.packets, k.bytes));
+        }
+        for c in &chains {
+            for r in &c.rules {
+                if counters {
+                    out.push_str(&format!("[{}:{}] ", r.rule.counters.packets, r.rule.counters.bytes));
+                }
+                out.push_str(&format!("-A {} {}\n", c.name, r.spec.to_args()));
+            }
+        }
+        out.push_str("COMMIT\n");
+        out.push_str(&format!("# Completed on {date}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sections_declarations_and_counters() {
+        let text = "# comment\n*nat\n:PREROUTING DROP [0:0]\n:POSTROUTING ACCEPT [5:300]\n-A POSTROUTING -o eth0 -j MASQUERADE\nCOMMIT\n*filter\n:INPUT DROP [0:0]\n:LOGDROP - [0:0]\n[3:180] -A INPUT -m comment --comment \"a b\" -j ACCEPT\nCOMMIT\n";
+        let file = SaveFile::parse(text).unwrap();
+        assert_eq!(file.tables.len(), 2);
+        assert_eq!(file.tables[0].stage, Stage::Nat);
+        assert_eq!(file.tables[0].chains[1].counters, Counters { packets: 5, bytes: 300 });
+        assert_eq!(file.tables[1].chains[1].policy, None);
+        let cmd = &file.tables[1].commands[0];
+        assert_eq!(cmd.counters, Some(Counters { packets: 3, bytes: 180 }));
+        assert_eq!(cmd.words, ["-A", "INPUT", "-m", "comment", "--comment", "a b", "-j", "ACCEPT"]);
+        assert_eq!(cmd.line, 10);
+    }
+
+    #[test]
+    fn missing_commit_names_the_table_line() {
+        let err = SaveFile::parse("*filter\n:INPUT ACCEPT [0:0]\n").unwrap_err();
+        assert_eq!(err.line, 1);
+        assert!(err.message.contains("COMMIT"), "{err}");
+    }
+
+    #[test]
+    fn rule_outside_a_table_is_refused_with_its_line() {
+        let err = SaveFile::parse("\n-A INPUT -j ACCEPT\n").unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(err.to_string().contains("-A INPUT -j ACCEPT"));
+    }
+
+    #[test]
+    fn bad_policy_and_counters_are_refused() {
+        assert!(SaveFile::parse("*filter\n:INPUT REJECT [0:0]\nCOMMIT\n").is_err());
+        assert!(SaveFile::parse("*filter\n:INPUT ACCEPT [x:0]\nCOMMIT\n").is_err());
+        assert!(SaveFile::parse("*filter\n[1:2 -A INPUT\nCOMMIT\n").is_err());
+        assert!(SaveFile::parse("*bogus\nCOMMIT\n").is_err());
+    }
+}

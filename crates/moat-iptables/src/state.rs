@@ -1,0 +1,227 @@
+//! The iptables view of one of moat's tables: chains and rules as the
+//! iptables front-end knows them, built from what the kernel holds.
+
+use moat_model::{
+    validate_rule, Chain, Counters, Family, Hook, Policy, Rule, Stage, Table,
+};
+
+use crate::rule::RuleSpec;
+
+/// A rule with its iptables syntax and its model form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateRule {
+    /// The rule as iptables spells it.
+    pub spec: RuleSpec,
+    /// The rule in the model (its `source` is the canonical spelling).
+    pub rule: Rule,
+}
+
+/// A chain of the iptables view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateChain {
+    /// The chain's name.
+    pub name: String,
+    /// For a built-in chain: its hook and policy.
+    pub base: Option<(Hook, Policy)>,
+    /// Policy hits of a built-in chain.
+    pub policy_counters: Counters,
+    /// The rules in order.
+    pub rules: Vec<StateRule>,
+}
+
+/// One table of the iptables view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableState {
+    /// The family.
+    pub family: Family,
+    /// The table.
+    pub stage: Stage,
+    /// Built-in chains in hook order, then user chains.
+    pub chains: Vec<StateChain>,
+}
+
+/// A rule stored in the kernel that the front-end cannot read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("chain {chain}, rule {index}: {reason}")]
+pub struct StateError {
+    /// The chain.
+    pub chain: String,
+    /// The 1-based rule number.
+    pub index: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// A rule as read back: its stored source text and its counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRule {
+    /// The source text stored with the rule, if any.
+    pub source: Option<String>,
+    /// The rule's counters.
+    pub counters: Counters,
+}
+
+/// A chain as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredChain {
+    /// The chain's name.
+    pub name: String,
+    /// For a built-in chain: its hook and policy.
+    pub base: Option<(Hook, Policy)>,
+    /// Policy hits.
+    pub policy_counters: Counters,
+    /// The rules.
+    pub rules: Vec<StoredRule>,
+}
+
+/// Splits canonical rule words (as `-S` prints them) into words, honouring quotes.
+pub fn split_words(text: &str) -> Option<Vec<String>> {
+    shlex::split(text)
+}
+
+impl StateRule {
+    /// Builds a rule from its iptables syntax.
+    pub fn new(spec: RuleSpec, family: Family, counters: Counters) -> Result<Self, crate::rule::RuleParseError> {
+        let mut rule = spec.to_model(family)?;
+        rule.counters = counters;
+        Ok(StateRule { spec, rule })
+    }
+}
+
+impl TableState {
+    /// An empty table: built-in chains with policy ACCEPT and no rules.
+    pub fn empty(family: Family, stage: Stage) -> Self {
+        TableState::from_table(&Table::new(family, stage))
+    }
+
+    fn from_table(table: &Table) -> Self {
+        TableState {
+            family: table.family,
+            stage: table.stage,
+            chains: table
+                .chains
+                .iter()
+                .map(|c| StateChain {
+                    name: c.name.clone(),
+                    base: c.base,
+                    policy_counters: c.policy_counters,
+                    rules: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Rebuilds the iptables view from stored chains, re-reading each rule's source text.
+    pub fn from_stored(family: Family, stage: Stage, stored: Vec<StoredChain>) -> Result<Self, StateError> {
+        let mut state = TableState::empty(family, stage);
+        for chain in stored {
+            let mut rules = Vec::with_capacity(chain.rules.len());
+            for (i, stored_rule) in chain.rules.into_iter().enumerate() {
+                let error = |reason: String| StateError { chain: chain.name.clone(), index: i + 1, reason };
+                let source = stored_rule
+                    .source
+                    .ok_or_else(|| error("rule was not written by moat (it has no stored source); remove it with nft".into()))?;
+                let words = split_words(&source).ok_or_else(|| error(format!("unreadable stored rule {source:?}")))?;
+                let (spec, _) = RuleSpec::parse(&words, family).map_err(|e| error(e.message))?;
+                rules.push(StateRule::new(spec, family, stored_rule.counters).map_err(|e| error(e.message))?);
+            }
+            let new_chain = StateChain { name: chain.name, base: chain.base, policy_counters: chain.policy_counters, rules };
+            match state.chains.iter_mut().find(|c| c.name == new_chain.name) {
+                Some(existing) => *existing = new_chain,
+                None => state.chains.push(new_chain),
+            }
+        }
+        Ok(state)
+    }
+
+    /// The chain called `name`.
+    pub fn chain(&self, name: &str) -> Option<&StateChain> {
+        self.chains.iter().find(|c| c.name == name)
+    }
+
+    /// The chain called `name`, mutably.
+    pub fn chain_mut(&mut self, name: &str) -> Option<&mut StateChain> {
+        self.chains.iter_mut().find(|c| c.name == name)
+    }
+
+    /// User chains sorted by name, as iptables lists them.
+    pub fn user_chains_sorted(&self) -> Vec<&StateChain> {
+        let mut user: Vec<&StateChain> = self.chains.iter().filter(|c| c.base.is_none()).collect();
+        user.sort_by(|a, b| a.name.cmp(&b.name));
+        user
+    }
+
+    /// Chains in listing order: built-in chains, then user chains by name.
+    pub fn listing_order(&self) -> Vec<&StateChain> {
+        let mut all: Vec<&StateChain> = self.chains.iter().filter(|c| c.base.is_some()).collect();
+        all.extend(self.user_chains_sorted());
+        all
+    }
+
+    /// How many rules jump or go to chain `name`.
+    pub fn references(&self, name: &str) -> usize {
+        self.chains
+            .iter()
+            .flat_map(|c| &c.rules)
+            .filter(|r| r.spec.jump_target() == Some(name))
+            .count()
+    }
+
+    /// The hooks whose packets can reach chain `name` (through jumps, transitively).
+    pub fn hooks_reaching(&self, name: &str) -> Vec<Hook> {
+        let mut hooks = Vec::new();
+        for base in self.chains.iter().filter(|c| c.base.is_some()) {
+            let Some((hook, _)) = base.base else { continue };
+            let mut seen = vec![base.name.as_str()];
+            let mut todo = vec![base.name.as_str()];
+            while let Some(current) = todo.pop() {
+                if current == name {
+                    hooks.push(hook);
+                    break;
+                }
+                if let Some(chain) = self.chain(current) {
+                    for target in chain.rules.iter().filter_map(|r| r.spec.jump_target()) {
+                        if !seen.contains(&target) {
+                            seen.push(target);
+                            todo.push(target);
+                        }
+                    }
+                }
+            }
+        }
+        hooks
+    }
+
+    /// Checks every rule can work where it is; returns the first problem.
+    pub fn validate(&self) -> Result<(), StateError> {
+        for chain in &self.chains {
+            let hooks = self.hooks_reaching(&chain.name);
+            for (i, r) in chain.rules.iter().enumerate() {
+                validate_rule(&r.rule, self.family, self.stage, &hooks).map_err(|e| StateError {
+                    chain: chain.name.clone(),
+                    index: i + 1,
+                    reason: e.to_string(),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The model table to apply.
+    pub fn to_table(&self) -> Table {
+        Table {
+            family: self.family,
+            stage: self.stage,
+            chains: self
+                .chains
+                .iter()
+                .map(|c| Chain {
+                    name: c.name.clone(),
+                    base: c.base,
+                    policy_counters: c.policy_counters,
+                    rules: c.rules.iter().map(|r| r.rule.clone()).collect(),
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! What moat reads back from the kernel: its tables with rule handles and counters.
+
+use moat_model::{Counters, Family, Hook, Policy, Stage};
+
+/// One of moat's tables as the kernel holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelTable {
+    /// The table's family.
+    pub family: Family,
+    /// The table's stage.
+    pub stage: Stage,
+    /// The user-visible chains: hook chains first in hook order, then user chains in kernel order.
+    pub chains: Vec<KernelChain>,
+}
+
+/// A user-visible chain as the kernel holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelChain {
+    /// The chain's name.
+    pub name: String,
+    /// For a hook chain: its hook and policy.
+    pub base: Option<(Hook, Policy)>,
+    /// Policy hits of a hook chain, and the handle of the rule that counts them.
+    pub policy_counter: Option<(u32, Counters)>,
+    /// The rules in order.
+    pub rules: Vec<KernelRule>,
+}
+
+/// A rule as the kernel holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelRule {
+    /// The rule's handle, stable until the rule is deleted.
+    pub handle: u32,
+    /// The text the front-end stored with the rule (its source form).
+    pub source: Option<String>,
+    /// The rule's packet and byte counts.
+    pub counters: Counters,
+}
+
+impl KernelTable {
+    /// The chain called `name`, if any.
+    pub fn chain(&self, name: &str) -> Option<&KernelChain> {
+        self.chains.iter().find(|c| c.name == name)
+    }
+}

@@ -1,0 +1,76 @@
+//! How moat lays out its nf_tables objects: one table per stage and family,
+//! a base chain per hook that jumps to the user-visible chain of the same
+//! hook, then counts the packets its policy decides.
+//!
+//! ```text
+//! table ip moat_filter {
+//!     chain moat-input {                      # base chain, hook input priority 0
+//!         type filter hook input priority filter; policy drop;
+//!         jump INPUT
+//!         counter                             # policy hits (iptables' policy counters)
+//!     }
+//!     chain INPUT { ...rules... }             # the chain users see and edit
+//! }
+//! ```
+
+use moat_model::{Family, Hook, Stage};
+use nftables::types::{NfChainType, NfFamily, NfHook};
+
+/// Prefix of moat's base chains; user chains may not start with it.
+pub const BASE_CHAIN_PREFIX: &str = "moat-";
+
+/// The nf_tables table that holds `stage` for `family` (e.g. `moat_filter`).
+pub fn table_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Filter => "moat_filter",
+        Stage::Nat => "moat_nat",
+        Stage::Mangle => "moat_mangle",
+        Stage::Raw => "moat_raw",
+    }
+}
+
+/// The nf_tables family of `family`.
+pub fn nf_family(family: Family) -> NfFamily {
+    match family {
+        Family::Ipv4 => NfFamily::IP,
+        Family::Ipv6 => NfFamily::IP6,
+    }
+}
+
+/// The name of moat's base chain at `hook` (e.g. `moat-input`).
+pub fn base_chain_name(hook: Hook) -> &'static str {
+    match hook {
+        Hook::Prerouting => "moat-prerouting",
+        Hook::Input => "moat-input",
+        Hook::Forward => "moat-forward",
+        Hook::Output => "moat-output",
+        Hook::Postrouting => "moat-postrouting",
+    }
+}
+
+/// The hook of base chain `name`, if it is one of moat's base chains.
+pub fn hook_of_base_chain(name: &str) -> Option<Hook> {
+    [Hook::Prerouting, Hook::Input, Hook::Forward, Hook::Output, Hook::Postrouting]
+        .into_iter()
+        .find(|&h| base_chain_name(h) == name)
+}
+
+/// The nf_tables hook of `hook`.
+pub fn nf_hook(hook: Hook) -> NfHook {
+    match hook {
+        Hook::Prerouting => NfHook::Prerouting,
+        Hook::Input => NfHook::Input,
+        Hook::Forward => NfHook::Forward,
+        Hook::Output => NfHook::Output,
+        Hook::Postrouting => NfHook::Postrouting,
+    }
+}
+
+/// The nf_tables chain type of `stage`'s base chain at `hook`.
+pub fn chain_type(stage: Stage, hook: Hook) -> NfChainType {
+    match (stage, hook) {
+        (Stage::Nat, _) => NfChainType::NAT,
+        (Stage::Mangle, Hook::Output) => NfChainType::Route,
+        _ => NfChainType::Filter,
+    }
+}

@@ -1,0 +1,96 @@
+//! `moat iptables-restore`: a whole save file as one atomic transaction.
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use moat_backend::{Backend, NftCli};
+use moat_iptables::command::parse_table;
+use moat_iptables::save::{restore, RestoreOptions, SaveFile};
+use moat_model::Family;
+use moat_nft::{plan_replace, plan_update, Batch};
+
+use crate::lock::RulesetLock;
+use crate::stored::read_state;
+
+/// Options of iptables-restore.
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// Keep the rules already there; add the file's to them.
+    #[arg(short = 'n', long = "noflush")]
+    noflush: bool,
+    /// Only check the file; change nothing.
+    #[arg(short = 't', long = "test")]
+    test: bool,
+    /// Restore the packet and byte counters in the file.
+    #[arg(short = 'c', long = "counters")]
+    counters: bool,
+    /// Print more.
+    #[arg(short = 'v', long = "verbose")]
+    verbose: bool,
+    /// Only restore this table.
+    #[arg(short = 'T', long = "table")]
+    table: Option<String>,
+    /// Accepted for compatibility (moat always waits for its own lock).
+    #[arg(short = 'w', long = "wait", num_args = 0..=1, default_missing_value = "0")]
+    wait: Option<String>,
+    /// The file to read (standard input when absent).
+    file: Option<std::path::PathBuf>,
+}
+
+/// Runs iptables-restore; `program` names the command in messages.
+pub fn run(program: &str, args: &RestoreArgs, family: Family) -> ExitCode {
+    match restore_file(args, family) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{program}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn restore_file(args: &RestoreArgs, family: Family) -> Result<()> {
+    let text = match &args.file {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+        None => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).context("cannot read standard input")?;
+            s
+        }
+    };
+    let mut file = SaveFile::parse(&text)?;
+    if let Some(only) = args.table.as_deref().map(parse_table).transpose()? {
+        file.tables.retain(|t| t.stage == only);
+    }
+    let backend = NftCli::default();
+    let _lock = RulesetLock::acquire(Duration::from_secs(10))?;
+    let options = RestoreOptions { noflush: args.noflush, counters: args.counters };
+    let mut kernels = Vec::new();
+    let states = restore(&file, family, options, |stage| {
+        let (kernel, state) = read_state(&backend, family, stage).map_err(|e| format!("{e:#}"))?;
+        kernels.push((stage, kernel));
+        Ok(state)
+    })?;
+    let mut batch = Batch::default();
+    for state in &states {
+        state.validate()?;
+        let table = state.to_table();
+        if args.noflush {
+            let kernel = kernels.iter().find(|(s, _)| *s == state.stage).and_then(|(_, k)| k.as_ref());
+            batch.extend(plan_update(kernel, &table)?);
+        } else {
+            batch.extend(plan_replace(&table)?);
+        }
+    }
+    if args.verbose {
+        eprintln!("restoring {} table(s) in one transaction", states.len());
+    }
+    if args.test {
+        backend.check(&batch)?;
+    } else {
+        backend.apply(&batch)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! `moat iptables-save`: moat's rules in iptables-save format.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+use moat_backend::NftCli;
+use moat_iptables::command::parse_table;
+use moat_iptables::save::emit;
+use moat_model::{Family, Stage};
+
+use crate::stored::read_state;
+
+/// Options of iptables-save.
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// Include packet and byte counters.
+    #[arg(short = 'c', long = "counters")]
+    counters: bool,
+    /// Only this table.
+    #[arg(short = 't', long = "table")]
+    table: Option<String>,
+    /// Write to this file instead of standard output.
+    #[arg(short = 'f', long = "file")]
+    file: Option<std::path::PathBuf>,
+}
+
+/// Runs iptables-save; `program` names the command in messages.
+pub fn run(program: &str, args: &SaveArgs, family: Family) -> ExitCode {
+    match save(program, args, family) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{program}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn save(program: &str, args: &SaveArgs, family: Family) -> Result<()> {
+    let backend = NftCli::default();
+    let only = args.table.as_deref().map(parse_table).transpose()?;
+    let mut states = Vec::new();
+    for stage in [Stage::Raw, Stage::Mangle, Stage::Nat, Stage::Filter] {
+        if only.is_some_and(|o| o != stage) {
+            continue;
+        }
+        let (kernel, state) = read_state(&backend, family, stage)?;
+        if kernel.is_some() || only.is_some() {
+            states.push(state);
+        }
+    }
+    let date = chrono::Local::now().format("%a %b %e %H:%M:%S %Y").to_string();
+    let text = emit(&states, args.counters, &format!("moat {program} v{}", env!("CARGO_PKG_VERSION")), &date);
+    match &args.file {
+        Some(path) => std::fs::write(path, text)?,
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn date_format_is_iptables_style() {
+        let d = chrono::NaiveDate::from_ymd_opt(2026, 11, 3).unwrap().and_hms_opt(8, 4, 5).unwrap();
+        assert_eq!(d.format("%a %b %e %H:%M:%S %Y").to_string(), "Tue Nov  3 08:04:05 2026");
+    }
+}

@@ -1,0 +1,35 @@
+//! Reads moat's tables through the backend into the iptables front-end's view.
+
+use anyhow::Result;
+use moat_backend::Backend;
+use moat_iptables::{StoredChain, StoredRule, TableState};
+use moat_model::{Family, Stage};
+use moat_nft::KernelTable;
+
+/// The kernel's table as the iptables front-end's stored chains.
+pub fn stored_chains(table: KernelTable) -> Vec<StoredChain> {
+    table
+        .chains
+        .into_iter()
+        .map(|c| StoredChain {
+            name: c.name,
+            base: c.base,
+            policy_counters: c.policy_counter.map(|(_, k)| k).unwrap_or_default(),
+            rules: c
+                .rules
+                .into_iter()
+                .map(|r| StoredRule { source: r.source, counters: r.counters })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Reads one table: the kernel's version (if any) and its iptables view.
+pub fn read_state(backend: &dyn Backend, family: Family, stage: Stage) -> Result<(Option<KernelTable>, TableState)> {
+    let kernel = backend.read(family, stage)?;
+    let state = match &kernel {
+        Some(k) => TableState::from_stored(family, stage, stored_chains(k.clone()))?,
+        None => TableState::empty(family, stage),
+    };
+    Ok((kernel, state))
+}
