@@ -3,6 +3,7 @@
 //! Called as `iptables`, `ip6tables`, `iptables-save`, `iptables-restore` (or
 //! the ip6 pair) through a symlink, it behaves as that command.
 
+mod demo;
 mod iptables_cmd;
 mod lock;
 mod restore_cmd;
@@ -26,6 +27,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Top {
+    /// Show moat at work on a throwaway lab of network namespaces (safe anywhere).
+    Demo,
     /// Run an iptables command (IPv4).
     #[command(disable_help_flag = true)]
     Iptables {
@@ -81,6 +84,7 @@ fn run_as(name: &str, args: Vec<OsString>) -> ExitCode {
 
 fn dispatch(command: Top) -> ExitCode {
     match command {
+        Top::Demo => demo::run(),
         Top::Iptables { args } => iptables_cmd::run("iptables", &args, Family::Ipv4),
         Top::Ip6tables { args } => iptables_cmd::run("ip6tables", &args, Family::Ipv6),
         Top::IptablesSave(a) => save_cmd::run("iptables-save", &a, Family::Ipv4),

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what moat and its tests need on a fresh Debian machine:
+# nftables (moat's driver), iproute2 (test namespaces), Debian's iptables
+# (the test oracle and benchmark baseline), conntrack and iperf3.
+set -euo pipefail
+packages=(nftables iptables iproute2 conntrack iperf3 procps)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
