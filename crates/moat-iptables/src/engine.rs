@@ -4,7 +4,7 @@ use moat_model::Counters;
 
 use crate::command::{Command, Invocation};
 use crate::listing::{list_chains, list_rules};
-use crate::state::{StateRule, TableState};
+use crate::state::{StateChain, StateRule, TableState};
 
 /// Why a command cannot be carried out; nothing is changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,6 +49,14 @@ fn no_chain(state: &TableState, name: &str) -> EngineError {
     EngineError { message: format!("no chain `{name}' in table `{table}'{closest}") }
 }
 
+/// The chain called `name`, or a "no such chain" error with a suggestion.
+fn chain_mut<'a>(state: &'a mut TableState, name: &str) -> Result<&'a mut StateChain, EngineError> {
+    match state.chains.iter().position(|c| c.name == name) {
+        Some(i) => Ok(&mut state.chains[i]),
+        None => Err(no_chain(state, name)),
+    }
+}
+
 fn check_new_chain_name(state: &TableState, name: &str) -> Result<(), EngineError> {
     if name.len() > MAX_CHAIN_NAME {
         return fail(format!("chain name `{name}' is too long: at most {MAX_CHAIN_NAME} characters"));
@@ -80,36 +88,58 @@ fn new_rule(state: &TableState, rule: &crate::rule::RuleSpec) -> Result<StateRul
         .map_err(|e| EngineError { message: e.message })
 }
 
-/// Carries out `inv` on `state`.
+/// What a command did to a table changed in place.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Applied {
+    /// Whether the table changed.
+    pub changed: bool,
+    /// Text for standard output.
+    pub output: String,
+    /// For `-C`: whether the rule exists.
+    pub check: Option<bool>,
+}
+
+/// Carries out `inv` on `state`: the result holds the changed table, checked as a whole.
 pub fn execute(inv: &Invocation, state: &TableState) -> Result<Outcome, EngineError> {
     let mut next = state.clone();
-    let mut outcome = Outcome::default();
+    let applied = apply(inv, &mut next)?;
+    if applied.changed {
+        next.validate().map_err(|e| EngineError { message: e.to_string() })?;
+    }
+    Ok(Outcome { changed: applied.changed.then_some(next), output: applied.output, check: applied.check })
+}
+
+/// Carries out `inv` on `next` in place, without checking the table as a
+/// whole (callers that apply many commands check once at the end). On
+/// error `next` may be partly changed.
+pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineError> {
+    let mut outcome = Applied::default();
     match &inv.command {
         Command::List { chain, num, zero: and_zero } => {
-            outcome.output = list_chains(state, chain.as_deref(), *num, inv.display).map_err(|m| EngineError { message: m })?;
+            outcome.output = list_chains(next, chain.as_deref(), *num, inv.display).map_err(|m| EngineError { message: m })?;
             if *and_zero {
-                zero_counters(&mut next, chain.as_deref(), None)?;
-                outcome.changed = Some(next);
+                zero_counters(next, chain.as_deref(), None)?;
+                outcome.changed = true;
             }
             return Ok(outcome);
         }
         Command::ListRules { chain, num } => {
-            outcome.output = list_rules(state, chain.as_deref(), *num, inv.display).map_err(|m| EngineError { message: m })?;
+            outcome.output = list_rules(next, chain.as_deref(), *num, inv.display).map_err(|m| EngineError { message: m })?;
             return Ok(outcome);
         }
         Command::Check { chain, rule } => {
-            let c = state.chain(chain).ok_or_else(|| no_chain(state, chain))?;
+            let c = next.chain(chain).ok_or_else(|| no_chain(next, chain))?;
             let wanted = rule.to_args();
             outcome.check = Some(c.rules.iter().any(|r| r.spec.to_args() == wanted));
             return Ok(outcome);
         }
         Command::Append { chain, rule } => {
-            let r = new_rule(&next, rule)?;
-            next.chain_mut(chain).ok_or_else(|| no_chain(state, chain))?.rules.push(r);
+            let r = new_rule(next, rule)?;
+            chain_mut(next, chain)?.rules.push(r);
         }
         Command::Insert { chain, num, rule } => {
-            let r = new_rule(&next, rule)?;
-            let c = next.chain_mut(chain).ok_or_else(|| no_chain(state, chain))?;
+            let r = new_rule(next, rule)?;
+            let c = chain_mut(next, chain)?;
             if *num > c.rules.len() + 1 {
                 return fail(format!(
                     "index of insertion too big: chain {chain} has {} rules, so -I takes 1 to {}",
@@ -120,8 +150,8 @@ pub fn execute(inv: &Invocation, state: &TableState) -> Result<Outcome, EngineEr
             c.rules.insert(num - 1, r);
         }
         Command::Replace { chain, num, rule } => {
-            let r = new_rule(&next, rule)?;
-            let c = next.chain_mut(chain).ok_or_else(|| no_chain(state, chain))?;
+            let r = new_rule(next, rule)?;
+            let c = chain_mut(next, chain)?;
             match c.rules.get_mut(num - 1) {
                 Some(slot) => *slot = r,
                 None => {
@@ -130,14 +160,14 @@ pub fn execute(inv: &Invocation, state: &TableState) -> Result<Outcome, EngineEr
             }
         }
         Command::DeleteNum { chain, num } => {
-            let c = next.chain_mut(chain).ok_or_else(|| no_chain(state, chain))?;
+            let c = chain_mut(next, chain)?;
             if *num > c.rules.len() {
                 return fail(format!("index of deletion too big: chain {chain} has {} rules", c.rules.len()));
             }
             c.rules.remove(num - 1);
         }
         Command::DeleteRule { chain, rule } => {
-            let c = next.chain_mut(chain).ok_or_else(|| no_chain(state, chain))?;
+            let c = chain_mut(next, chain)?;
             let wanted = rule.to_args();
             match c.rules.iter().position(|r| r.spec.to_args() == wanted) {
                 Some(i) => {
@@ -147,26 +177,26 @@ pub fn execute(inv: &Invocation, state: &TableState) -> Result<Outcome, EngineEr
             }
         }
         Command::Flush { chain } => match chain {
-            Some(name) => next.chain_mut(name).ok_or_else(|| no_chain(state, name))?.rules.clear(),
+            Some(name) => chain_mut(next, name)?.rules.clear(),
             None => next.chains.iter_mut().for_each(|c| c.rules.clear()),
         },
-        Command::Zero { chain, num } => zero_counters(&mut next, chain.as_deref(), *num)?,
+        Command::Zero { chain, num } => zero_counters(next, chain.as_deref(), *num)?,
         Command::NewChain { chain } => {
-            check_new_chain_name(&next, chain)?;
-            next.chains.push(crate::state::StateChain {
+            check_new_chain_name(next, chain)?;
+            next.chains.push(StateChain {
                 name: chain.clone(),
                 base: None,
                 policy_counters: Counters::default(),
                 rules: Vec::new(),
             });
         }
-        Command::DeleteChain { chain } => delete_chains(&mut next, chain.as_deref())?,
+        Command::DeleteChain { chain } => delete_chains(next, chain.as_deref())?,
         Command::RenameChain { from, to } => {
-            let c = next.chain(from).ok_or_else(|| no_chain(state, from))?;
+            let c = next.chain(from).ok_or_else(|| no_chain(next, from))?;
             if c.base.is_some() {
                 return fail(format!("built-in chain {from} cannot be renamed"));
             }
-            check_new_chain_name(&next, to)?;
+            check_new_chain_name(next, to)?;
             for chain in &mut next.chains {
                 if chain.name == *from {
                     chain.name = to.clone();
@@ -175,29 +205,27 @@ pub fn execute(inv: &Invocation, state: &TableState) -> Result<Outcome, EngineEr
                     if r.spec.jump_target() == Some(from.as_str()) {
                         r.spec.rename_target(from, to);
                         let counters = r.rule.counters;
-                        *r = StateRule::new(r.spec.clone(), state.family, counters)
+                        *r = StateRule::new(r.spec.clone(), next.family, counters)
                             .map_err(|e| EngineError { message: e.message })?;
                     }
                 }
             }
         }
         Command::SetPolicy { chain, policy } => {
-            let c = next.chain_mut(chain).ok_or_else(|| no_chain(state, chain))?;
+            let c = chain_mut(next, chain)?;
             match &mut c.base {
                 Some((_, p)) => *p = *policy,
                 None => return fail(format!("chain {chain} is a user-defined chain: only built-in chains have a policy")),
             }
         }
     }
-    next.validate().map_err(|e| EngineError { message: e.to_string() })?;
-    outcome.changed = Some(next);
+    outcome.changed = true;
     Ok(outcome)
 }
 
 fn zero_counters(state: &mut TableState, chain: Option<&str>, num: Option<usize>) -> Result<(), EngineError> {
-    let snapshot = state.clone();
-    let chains: Vec<&mut crate::state::StateChain> = match chain {
-        Some(name) => vec![state.chain_mut(name).ok_or_else(|| no_chain(&snapshot, name))?],
+    let chains: Vec<&mut StateChain> = match chain {
+        Some(name) => vec![chain_mut(state, name)?],
         None => state.chains.iter_mut().collect(),
     };
     for c in chains {

@@ -9,5 +9,5 @@ pub mod save;
 pub mod state;
 
 pub use command::{parse_command_line, Command, CommandError, Display, Invocation};
-pub use engine::{execute, EngineError, Outcome};
+pub use engine::{apply, execute, Applied, EngineError, Outcome};
 pub use state::{StoredChain, StoredRule, TableState};

@@ -4,7 +4,7 @@
 use moat_model::{Counters, Family, Policy, Stage};
 
 use crate::command::{parse_command_line, parse_table, Command};
-use crate::engine::execute;
+use crate::engine::apply;
 use crate::state::{split_words, TableState};
 
 /// A problem in a save file, with the line it is on.
@@ -50,6 +50,8 @@ pub struct SaveCommand {
 pub struct SaveTable {
     /// The table.
     pub stage: Stage,
+    /// The line of its `*table` header.
+    pub line: usize,
     /// Chain declarations in order.
     pub chains: Vec<ChainDecl>,
     /// Commands in order.
@@ -89,7 +91,7 @@ impl SaveFile {
                     )));
                 }
                 let stage = parse_table(name.trim()).map_err(|e| error(e.message))?;
-                open = Some((SaveTable { stage, chains: Vec::new(), commands: Vec::new() }, line));
+                open = Some((SaveTable { stage, line, chains: Vec::new(), commands: Vec::new() }, line));
                 continue;
             }
             let Some((table, _)) = open.as_mut() else {
@@ -167,7 +169,8 @@ pub struct RestoreOptions {
     pub counters: bool,
 }
 
-/// Carries out a save file's sections, each on its table's state, returning the new states.
+/// Carries out a save file's sections, each on its table's state, and checks
+/// the resulting tables as a whole, returning the new states.
 ///
 /// `current` gives the state a table has now (used with `noflush`).
 pub fn restore(
@@ -220,24 +223,23 @@ pub fn restore(
                         display: Default::default(),
                         warnings: Vec::new(),
                     };
-                    let outcome = execute(&inv, &state).map_err(|e| error(e.message))?;
-                    if let Some(next) = outcome.changed {
-                        state = next;
-                    }
+                    apply(&inv, &mut state).map_err(|e| error(e.message))?;
                 }
             }
         }
         for cmd in &table.commands {
             let error = |message: String| SaveError { line: cmd.line, message, text: cmd.text.clone() };
             let inv = parse_command_line(&cmd.words, family).map_err(|e| error(e.message))?;
-            let outcome = execute(&inv, &state).map_err(|e| error(e.message))?;
-            if let Some(mut next) = outcome.changed {
-                if let (Some(counters), true) = (cmd.counters, options.counters) {
-                    set_new_rule_counters(&mut next, &inv.command, counters);
-                }
-                state = next;
+            let applied = apply(&inv, &mut state).map_err(|e| error(e.message))?;
+            if let (Some(counters), true) = (cmd.counters, options.counters && applied.changed) {
+                set_new_rule_counters(&mut state, &inv.command, counters);
             }
         }
+        state.validate().map_err(|e| SaveError {
+            line: table.line,
+            message: format!("table `{}': {e}", stage_name(table.stage)),
+            text: String::new(),
+        })?;
         results.push(state);
     }
     Ok(results)

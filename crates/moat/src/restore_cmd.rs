@@ -75,7 +75,6 @@ fn restore_file(args: &RestoreArgs, family: Family) -> Result<()> {
     })?;
     let mut batch = Batch::default();
     for state in &states {
-        state.validate()?;
         let table = state.to_table();
         if args.noflush {
             let kernel = kernels.iter().find(|(s, _)| *s == state.stage).and_then(|(_, k)| k.as_ref());

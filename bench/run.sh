@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# moat versus iptables-nft (Debian's iptables 1.8.9), side by side in one run.
+# Every measurement runs in a throwaway network namespace; the host's own
+# firewall is never touched. Usage: bash bench/run.sh [--quick]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+cargo build --release --quiet
+MOAT="$PWD/target/release/moat"
+TMP=$(mktemp -d)
+NS="moatbench$$"
+SIZES=(1000 10000 100000)
+REPEAT=5
+if [ "${1:-}" = "--quick" ]; then SIZES=(1000 10000); REPEAT=3; fi
+
+cleanup() { ip netns del "$NS" 2>/dev/null || true; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+fresh_ns() { ip netns del "$NS" 2>/dev/null || true; ip netns add "$NS"; }
+in_ns() { ip netns exec "$NS" "$@"; }
+now_ns() { date +%s%N; }
+
+# A restore file with N varied filter rules in INPUT.
+gen_rules() {
+  awk -v n="$1" 'BEGIN {
+    print "*filter"; print ":INPUT ACCEPT [0:0]"; print ":FORWARD ACCEPT [0:0]"; print ":OUTPUT ACCEPT [0:0]";
+    for (i = 0; i < n; i++) {
+      a = int(i / 65536) % 256; b = int(i / 256) % 256; c = i % 256; p = 1024 + i % 60000;
+      k = i % 4;
+      if (k == 0) printf "-A INPUT -s 10.%d.%d.%d/32 -j DROP\n", a, b, c;
+      else if (k == 1) printf "-A INPUT -p tcp -m tcp --dport %d -j ACCEPT\n", p;
+      else if (k == 2) printf "-A INPUT -s 172.%d.%d.0/24 -p udp -m udp --dport %d -j ACCEPT\n", 16 + a % 16, b, p;
+      else printf "-A INPUT -p tcp -m conntrack --ctstate NEW -m tcp --dport %d -j ACCEPT\n", p;
+    }
+    print "COMMIT" }'
+}
+
+# Milliseconds one command takes (stdin from $2, output discarded).
+time_ms() {
+  local input="$1"; shift
+  local start end
+  start=$(now_ns)
+  "$@" < "$input" > /dev/null
+  end=$(now_ns)
+  echo $(( (end - start) / 1000000 ))
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) b = 1; printf "%.1fx", a / b }'; }
+
+printf '%-34s %14s %14s %10s\n' "benchmark" "iptables-nft" "moat" "moat wins"
+for n in "${SIZES[@]}"; do
+  gen_rules "$n" > "$TMP/rules-$n"
+  fresh_ns; ipt=$(time_ms "$TMP/rules-$n" in_ns iptables-nft-restore)
+  fresh_ns; moat=$(time_ms "$TMP/rules-$n" in_ns "$MOAT" iptables-restore)
+  printf '%-34s %12s ms %12s ms %10s\n' "restore $n rules" "$ipt" "$moat" "$(ratio "$ipt" "$moat")"
+done
+
+n=10000
+[ -f "$TMP/rules-$n" ] || gen_rules "$n" > "$TMP/rules-$n"
+: > "$TMP/empty"
+append_avg() {
+  local total=0 i
+  for i in $(seq 1 "$REPEAT"); do
+    total=$(( total + $(time_ms "$TMP/empty" in_ns "$@" -A INPUT -s "10.250.0.$i" -j ACCEPT) ))
+  done
+  echo $(( total / REPEAT ))
+}
+list_avg() {
+  local total=0 i
+  for i in $(seq 1 "$REPEAT"); do total=$(( total + $(time_ms "$TMP/empty" in_ns "$@" -vnL) )); done
+  echo $(( total / REPEAT ))
+}
+fresh_ns; in_ns iptables-nft-restore < "$TMP/rules-$n"
+ipt_a=$(append_avg iptables-nft); ipt_l=$(list_avg iptables-nft)
+fresh_ns; in_ns "$MOAT" iptables-restore < "$TMP/rules-$n"
+moat_a=$(append_avg "$MOAT" iptables); moat_l=$(list_avg "$MOAT" iptables)
+printf '%-34s %12s ms %12s ms %10s\n' "one -A into a chain of $n rules" "$ipt_a" "$moat_a" "$(ratio "$ipt_a" "$moat_a")"
+printf '%-34s %12s ms %12s ms %10s\n' "-vnL of $n rules" "$ipt_l" "$moat_l" "$(ratio "$ipt_l" "$moat_l")"
+
+echo
+echo "parse of a 100k-line restore file (no kernel):"
+cargo bench --quiet -p moat-iptables --bench parse_restore 2>/dev/null | grep -v '^$'

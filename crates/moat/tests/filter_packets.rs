@@ -1,0 +1,163 @@
+//! The filter table end to end with real packets: a client, a gateway running
+//! moat and a server in network namespaces.
+
+mod common;
+
+use common::{iptables_all, moat_ok, packets_of};
+use moat_testnet::topology::{CLIENT_V4, GATEWAY_LAN_IF, GATEWAY_LAN_V4, GATEWAY_LAN_V6, SERVER_V4};
+use moat_testnet::{
+    ping, ping_burst, require_root_or_skip, tcp_connect, tcp_connect_many, udp_exchange, TcpOutcome, TcpServer,
+    Topology, UdpEcho, UdpOutcome, Unreachable,
+};
+use std::time::Duration;
+
+/// Seed 003: INPUT policy DROP, other interfaces and listed ports open,
+/// ESTABLISHED,RELATED accepted, ICMP allowed, the rest rejected with
+/// icmp-host-prohibited (as in seed 004's file).
+#[test]
+fn seed_003_stateful_server_firewall() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let lab = Topology::gateway().unwrap();
+    let _ssh = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 22).unwrap();
+    let _web = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 80).unwrap();
+    let _other = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 8080).unwrap();
+    let ext = GATEWAY_LAN_IF;
+    let rules = [
+        format!("-A INPUT -i ! {ext} -j ACCEPT"),
+        "-A INPUT -p tcp --dport 22 -j ACCEPT".to_string(),
+        "-A INPUT -p tcp --dport 80 -j ACCEPT".to_string(),
+        format!("-A INPUT -i {ext} -m state --state ESTABLISHED,RELATED -j ACCEPT"),
+        "-A INPUT -p icmp -j ACCEPT".to_string(),
+        "-A INPUT -j REJECT --reject-with icmp-host-prohibited".to_string(),
+        "-P INPUT DROP".to_string(),
+    ];
+    let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
+    iptables_all(&lab.gateway, "iptables", &rules);
+
+    assert!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 22).unwrap().is_connected());
+    assert!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 80).unwrap().is_connected());
+    assert_eq!(
+        tcp_connect(&lab.client, GATEWAY_LAN_V4, 8080).unwrap(),
+        TcpOutcome::Unreachable(Unreachable::Host),
+        "port 8080 is not open: rejected with icmp-host-prohibited"
+    );
+    assert!(ping(&lab.client, GATEWAY_LAN_V4).unwrap());
+
+    let listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+    assert!(listing.starts_with("Chain INPUT (policy DROP "), "{listing}");
+    assert!(packets_of(&listing, "INPUT", "tcp dpt:22") >= 1, "{listing}");
+    assert!(packets_of(&listing, "INPUT", "reject-with icmp-host-prohibited") >= 1, "{listing}");
+    let before = packets_of(&listing, "INPUT", "tcp dpt:80");
+    for _ in 0..3 {
+        assert!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 80).unwrap().is_connected());
+    }
+    let after = packets_of(&moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]), "INPUT", "tcp dpt:80");
+    assert!(after >= before + 3, "counter grows with traffic: {before} -> {after}");
+}
+
+/// Seed 000: FORWARD policy DROP with a stateful accept; only the LAN may open connections.
+#[test]
+fn forward_policy_drop_with_stateful_accept() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let lab = Topology::gateway().unwrap();
+    let _web = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
+    let _client_ssh = TcpServer::start(&lab.client, CLIENT_V4, 22).unwrap();
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-P FORWARD DROP",
+            "-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+            "-A FORWARD -i lan0 -o wan0 -s 10.99.1.0/24 -m conntrack --ctstate NEW -j ACCEPT",
+        ],
+    );
+    assert!(tcp_connect(&lab.client, SERVER_V4, 80).unwrap().is_connected());
+    assert_eq!(tcp_connect(&lab.server, CLIENT_V4, 22).unwrap(), TcpOutcome::TimedOut);
+    let listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "FORWARD"]);
+    assert!(packets_of(&listing, "FORWARD", "ctstate NEW") >= 1, "{listing}");
+    assert!(listing.starts_with("Chain FORWARD (policy DROP "), "{listing}");
+    let policy_packets: u64 = listing
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(4))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(policy_packets >= 1, "the policy counter counts the dropped SYN: {listing}");
+}
+
+/// REJECT as the client sees it: a TCP reset, ICMP port unreachable, ICMP host prohibited, and IPv6.
+#[test]
+fn reject_variants_as_the_client_sees_them() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let lab = Topology::gateway().unwrap();
+    let servers: Vec<TcpServer> =
+        [1001, 1002, 1003].into_iter().map(|p| TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, p).unwrap()).collect();
+    let _udp = UdpEcho::start(&lab.gateway, GATEWAY_LAN_V4, 1004).unwrap();
+    let _v6 = TcpServer::start(&lab.gateway, GATEWAY_LAN_V6, 1005).unwrap();
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-A INPUT -p tcp --dport 1001 -j REJECT --reject-with tcp-reset",
+            "-A INPUT -p tcp --dport 1002 -j REJECT",
+            "-A INPUT -p tcp --dport 1003 -j REJECT --reject-with icmp-host-prohibited",
+            "-A INPUT -p udp --dport 1004 -j REJECT",
+        ],
+    );
+    iptables_all(&lab.gateway, "ip6tables", &["-A INPUT -p tcp --dport 1005 -j REJECT --reject-with icmp6-adm-prohibited"]);
+    assert_eq!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 1001).unwrap(), TcpOutcome::Refused);
+    assert_eq!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 1002).unwrap(), TcpOutcome::Refused);
+    assert_eq!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 1003).unwrap(), TcpOutcome::Unreachable(Unreachable::Host));
+    assert_eq!(udp_exchange(&lab.client, GATEWAY_LAN_V4, 1004).unwrap(), UdpOutcome::PortUnreachable);
+    assert_eq!(
+        tcp_connect(&lab.client, GATEWAY_LAN_V6, 1005).unwrap(),
+        TcpOutcome::Unreachable(Unreachable::Prohibited)
+    );
+    assert!(servers.iter().all(|s| s.accepted() == 0), "no rejected connection reached a server");
+    let v6 = moat_ok(&lab.gateway, &["ip6tables", "-S", "INPUT"]);
+    assert!(v6.contains("-A INPUT -p tcp -m tcp --dport 1005 -j REJECT --reject-with icmp6-adm-prohibited"), "{v6}");
+}
+
+/// The token-bucket limit (seed 002's anti-DoS): a burst passes, the rest is dropped.
+#[test]
+fn limit_lets_the_burst_through_and_drops_the_rest() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let lab = Topology::gateway().unwrap();
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-A INPUT -p icmp -m limit --limit 1/minute --limit-burst 3 -j ACCEPT",
+            "-A INPUT -p icmp -j DROP",
+        ],
+    );
+    let answered = ping_burst(&lab.client, GATEWAY_LAN_V4, 10, Duration::from_millis(800)).unwrap();
+    assert_eq!(answered, 3, "limit-burst 3 lets exactly three echo requests through");
+}
+
+/// Seed 002's connlimit: the connection over the limit is reset.
+#[test]
+fn connlimit_resets_the_connection_over_the_limit() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let lab = Topology::gateway().unwrap();
+    let server = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 80).unwrap();
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-A INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above 2 --connlimit-mask 32 -j REJECT --reject-with tcp-reset"],
+    );
+    let summary = tcp_connect_many(&lab.client, GATEWAY_LAN_V4, 80, 4).unwrap();
+    assert_eq!(summary.connected(), 2, "{summary:?}");
+    assert_eq!(summary.refused(), 2, "{summary:?}");
+    assert!(server.accepted() <= 2);
+}

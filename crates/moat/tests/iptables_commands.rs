@@ -1,0 +1,234 @@
+//! The iptables command set against the kernel: every command is one atomic
+//! transaction, bad input changes nothing, other tables survive.
+
+mod common;
+
+use common::{iptables_all, moat, moat_bin, moat_ok, nft_ruleset, restore};
+use moat_testnet::{require_root_or_skip, Netns};
+
+fn lab() -> Option<Netns> {
+    require_root_or_skip().then(|| Netns::new("cmd").expect("namespace"))
+}
+
+#[test]
+fn editing_commands_keep_iptables_semantics() {
+    let Some(ns) = lab() else { return };
+    iptables_all(
+        &ns,
+        "iptables",
+        &[
+            "-A INPUT -p tcp --dport 22 -j ACCEPT",
+            "-A INPUT -p tcp --dport 80 -j ACCEPT",
+            "-I INPUT -p tcp --dport 443 -j ACCEPT",
+            "-I INPUT 3 -p udp --dport 53 -j ACCEPT",
+            "-N LOGDROP",
+            "-A LOGDROP -j LOG --log-prefix dropped:",
+            "-A LOGDROP -j DROP",
+            "-A INPUT -j LOGDROP",
+        ],
+    );
+    let s = moat_ok(&ns, &["iptables", "-S"]);
+    assert_eq!(
+        s,
+        "-P INPUT ACCEPT\n-P FORWARD ACCEPT\n-P OUTPUT ACCEPT\n-N LOGDROP\n\
+         -A INPUT -p tcp -m tcp --dport 443 -j ACCEPT\n\
+         -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n\
+         -A INPUT -p udp -m udp --dport 53 -j ACCEPT\n\
+         -A INPUT -p tcp -m tcp --dport 80 -j ACCEPT\n\
+         -A INPUT -j LOGDROP\n\
+         -A LOGDROP -j LOG --log-prefix dropped:\n\
+         -A LOGDROP -j DROP\n"
+    );
+    iptables_all(
+        &ns,
+        "iptables",
+        &["-D INPUT 2", "-D INPUT -p tcp --dport 80 -j ACCEPT", "-R INPUT 1 -p tcp --dport 8443 -j ACCEPT"],
+    );
+    assert!(moat(&ns, &["iptables", "-C", "INPUT", "-p", "tcp", "--dport", "8443", "-j", "ACCEPT"]).status.success());
+    let missing = moat(&ns, &["iptables", "-C", "INPUT", "-p", "tcp", "--dport", "443", "-j", "ACCEPT"]);
+    assert_eq!(missing.status.code(), Some(1));
+    iptables_all(&ns, "iptables", &["-E LOGDROP LOGGED"]);
+    let s = moat_ok(&ns, &["iptables", "-S", "INPUT"]);
+    assert_eq!(
+        s,
+        "-P INPUT ACCEPT\n-A INPUT -p tcp -m tcp --dport 8443 -j ACCEPT\n\
+         -A INPUT -p udp -m udp --dport 53 -j ACCEPT\n-A INPUT -j LOGGED\n"
+    );
+    let busy = moat(&ns, &["iptables", "-X", "LOGGED"]);
+    assert!(!busy.status.success(), "a chain in use cannot be deleted");
+    iptables_all(&ns, "iptables", &["-D INPUT 3", "-F LOGGED", "-X LOGGED", "-P FORWARD DROP"]);
+    let s = moat_ok(&ns, &["iptables", "-S"]);
+    assert!(!s.contains("LOGGED"), "{s}");
+    assert!(s.contains("-P FORWARD DROP"), "{s}");
+    iptables_all(&ns, "iptables", &["-F"]);
+    assert_eq!(moat_ok(&ns, &["iptables", "-S", "INPUT"]), "-P INPUT ACCEPT\n");
+}
+
+#[test]
+fn bad_input_is_refused_with_a_pointed_message_and_changes_nothing() {
+    let Some(ns) = lab() else { return };
+    iptables_all(&ns, "iptables", &["-A INPUT -p tcp --dport 22 -j ACCEPT"]);
+    let before = nft_ruleset(&ns);
+    let cases: &[(&[&str], &str)] = &[
+        (&["-A", "INPUT", "-p", "tcp", "8080", "-j", "ACCEPT"], "--dport 8080"),
+        (&["-A", "INPUT", "-m", "conntract", "--ctstate", "NEW", "-j", "ACCEPT"], "conntrack"),
+        (&["-t", "nat", "-F", "POSTOUTING"], "POSTROUTING"),
+        (&["-A", "OUTPUT", "-i", "eth1", "-j", "ACCEPT"], "input interface"),
+        (&["-A", "INPUT", "-s", "300.1.1.1", "-j", "DROP"], "300.1.1.1"),
+        (&["-A", "INPUT", "-p", "tcp", "--dport", "70000", "-j", "DROP"], "70000"),
+        (&["-A", "INPUT", "-m", "limit", "--limit", "5/fortnight", "-j", "ACCEPT"], "fortnight"),
+        (&["-A", "INPUT", "--dport", "22", "-j", "ACCEPT"], "-p tcp"),
+        (&["-A", "INPUT", "-p", "tcp", "-p", "udp", "-j", "ACCEPT"], "-p"),
+        (&["-A", "NOPE", "-j", "ACCEPT"], "NOPE"),
+        (&["-A", "INPUT", "-j", "NOPE"], "NOPE"),
+    ];
+    for (args, needle) in cases {
+        let mut argv = vec!["iptables"];
+        argv.extend_from_slice(args);
+        let out = moat(&ns, &argv);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} must fail");
+        assert!(stderr.contains(needle), "{args:?}: expected {needle:?} in: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    assert_eq!(nft_ruleset(&ns), before, "failed commands change nothing");
+}
+
+#[test]
+fn old_negation_syntax_is_accepted_with_a_warning() {
+    let Some(ns) = lab() else { return };
+    let out = moat(&ns, &["iptables", "-A", "INPUT", "-i", "!", "eth0", "-j", "ACCEPT"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("! -i eth0"));
+    assert_eq!(moat_ok(&ns, &["iptables", "-S", "INPUT"]), "-P INPUT ACCEPT\n-A INPUT ! -i eth0 -j ACCEPT\n");
+}
+
+const SEED_004: &str = "*nat
+:PREROUTING DROP [0:0]
+:OUTPUT DROP [0:0]
+:POSTROUTING DROP [0:0]
+-A POSTROUTING -o eth0 -j MASQUERADE
+-A PREROUTING -i eth0 -p tcp --dport 7070 -j DNAT --to-destination 192.168.1.43:80
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT DROP [0:0]
+-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT
+-A INPUT -p icmp -j ACCEPT
+-A INPUT -i lo -j ACCEPT
+-A INPUT -m state --state NEW -m tcp -p tcp --dport 22 -j ACCEPT
+-A INPUT -m state --state NEW -m tcp -p tcp --dport 7070 -j ACCEPT
+-A INPUT -j REJECT --reject-with icmp-host-prohibited
+-A FORWARD -m state --state ESTABLISHED,RELATED -j ACCEPT
+-A FORWARD -p icmp -j ACCEPT
+-A FORWARD -i lo -j ACCEPT
+-A FORWARD -p 7070 -m state --state NEW -m tcp -p tcp -d 192.168.1.43 --dport 80 -j ACCEPT
+-A FORWARD -j REJECT --reject-with icmp-host-prohibited
+COMMIT
+";
+
+#[test]
+fn restore_is_atomic_and_names_the_bad_line() {
+    let Some(ns) = lab() else { return };
+    iptables_all(&ns, "iptables", &["-A INPUT -p tcp --dport 22 -j ACCEPT"]);
+    let before = nft_ruleset(&ns);
+    let bad = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 80 -j ACCEPT\n-A INPUT -m conntract --ctstate NEW -j ACCEPT\nCOMMIT\n";
+    let out = restore(&ns, "iptables-restore", &[], bad);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("line 4"), "{stderr}");
+    assert!(stderr.contains("conntract"), "{stderr}");
+    assert_eq!(nft_ruleset(&ns), before, "nothing of the bad file was applied");
+}
+
+#[test]
+fn save_and_restore_round_trip() {
+    let Some(ns) = lab() else { return };
+    let good = "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:SSH - [0:0]\n\
+                -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n-A INPUT -p tcp -m tcp --dport 22 -j SSH\n\
+                -A SSH -s 10.0.0.0/8 -j ACCEPT\nCOMMIT\n";
+    let out = restore(&ns, "iptables-restore", &[], good);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let saved = moat_ok(&ns, &["iptables-save"]);
+    let body: Vec<&str> = saved.lines().filter(|l| !l.starts_with('#')).collect();
+    let expected: Vec<&str> = good.lines().collect();
+    assert_eq!(body, expected);
+    let again = restore(&ns, "iptables-restore", &[], &saved);
+    assert!(again.status.success());
+    assert_eq!(moat_ok(&ns, &["iptables-save"]).lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>(), expected);
+    let with_counters = "*filter\n:INPUT ACCEPT [5:300]\n[7:420] -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n";
+    assert!(restore(&ns, "iptables-restore", &["--counters"], with_counters).status.success());
+    let saved = moat_ok(&ns, &["iptables-save", "-c"]);
+    assert!(saved.contains(":INPUT ACCEPT [5:300]"), "{saved}");
+    assert!(saved.contains("[7:420] -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"), "{saved}");
+}
+
+#[test]
+fn seed_004_file_restores_nat_and_filter_in_one_go() {
+    let Some(ns) = lab() else { return };
+    let out = restore(&ns, "iptables-restore", &[], SEED_004);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the seed's `-p 7070` is not a protocol, as real iptables also says");
+    assert!(stderr.contains("line 21"), "{stderr}");
+    assert!(stderr.contains("7070"), "{stderr}");
+    assert_eq!(moat_ok(&ns, &["iptables-save"]), "", "nothing was applied");
+    let fixed = SEED_004.replace("-A FORWARD -p 7070 -m state", "-A FORWARD -m state");
+    let out = restore(&ns, "iptables-restore", &[], &fixed);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let saved = moat_ok(&ns, &["iptables-save"]);
+    assert!(saved.contains("*nat\n:PREROUTING DROP [0:0]"), "{saved}");
+    assert!(saved.contains("-A PREROUTING -i eth0 -p tcp -m tcp --dport 7070 -j DNAT --to-destination 192.168.1.43:80"), "{saved}");
+    assert!(saved.contains("-A INPUT -m state --state NEW -p tcp -m tcp --dport 22 -j ACCEPT"), "{saved}");
+}
+
+#[test]
+fn other_tables_survive_every_command() {
+    let Some(ns) = lab() else { return };
+    ns.exec_ok(&["nft", "add table inet dockerlike"]).unwrap();
+    ns.exec_ok(&["nft", "add chain inet dockerlike fwd { type filter hook forward priority 0; policy accept; }"]).unwrap();
+    ns.exec_ok(&["nft", "add rule inet dockerlike fwd ip saddr 172.17.0.0/16 counter accept"]).unwrap();
+    let theirs = || ns.exec_ok(&["nft", "list", "table", "inet", "dockerlike"]).unwrap();
+    let original = theirs();
+    iptables_all(&ns, "iptables", &["-A FORWARD -j DROP", "-F", "-X", "-Z", "-P FORWARD DROP"]);
+    assert!(restore(&ns, "iptables-restore", &[], "*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n").status.success());
+    moat_ok(&ns, &["iptables-save"]);
+    assert_eq!(theirs(), original);
+}
+
+#[test]
+fn namespaces_do_not_see_each_other() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let a = Netns::new("iso-a").unwrap();
+    let b = Netns::new("iso-b").unwrap();
+    iptables_all(&a, "iptables", &["-A INPUT -s 10.1.1.1 -j DROP"]);
+    assert_eq!(moat_ok(&b, &["iptables", "-S", "INPUT"]), "-P INPUT ACCEPT\n");
+    assert!(moat_ok(&a, &["iptables", "-S", "INPUT"]).contains("10.1.1.1/32"));
+}
+
+#[test]
+fn symlinks_named_like_iptables_behave_as_iptables() {
+    let Some(ns) = lab() else { return };
+    let dir = std::env::temp_dir().join(format!("moat-links-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["iptables", "ip6tables", "iptables-save", "iptables-restore"] {
+        let link = dir.join(name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(moat_bin(), &link).unwrap();
+    }
+    let run = |name: &str, args: &[&str]| {
+        let mut argv = vec![dir.join(name).display().to_string()];
+        argv.extend(args.iter().map(|s| s.to_string()));
+        ns.exec(&argv).unwrap()
+    };
+    assert!(run("iptables", &["-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"]).status.success());
+    assert!(run("ip6tables", &["-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"]).status.success());
+    let save = String::from_utf8_lossy(&run("iptables-save", &[]).stdout).into_owned();
+    assert!(save.contains("-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"), "{save}");
+    let v6 = String::from_utf8_lossy(&run("ip6tables", &["-S", "INPUT"]).stdout).into_owned();
+    assert_eq!(v6, "-P INPUT ACCEPT\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
