@@ -5,6 +5,7 @@
 //! kernel rules. Nothing here knows about iptables' spelling or nft's syntax.
 
 pub mod action;
+pub mod checks;
 pub mod matches;
 pub mod ruleset;
 pub mod validate;

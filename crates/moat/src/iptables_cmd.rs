@@ -10,6 +10,7 @@ use moat_model::Family;
 use moat_nft::plan_update;
 
 use crate::lock::RulesetLock;
+use crate::settings::warn_missing;
 use crate::stored::read_state;
 
 /// Exit status for a command-line problem, as iptables uses it.
@@ -28,7 +29,7 @@ pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
     for w in &inv.warnings {
         eprintln!("{program}: warning: {}", w.0);
     }
-    match apply(&inv, family) {
+    match apply(program, &inv, family) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{program}: {e:#}");
@@ -37,7 +38,7 @@ pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
     }
 }
 
-fn apply(inv: &moat_iptables::Invocation, family: Family) -> Result<ExitCode> {
+fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Result<ExitCode> {
     let backend = NftCli::default();
     let read_only = matches!(inv.command, Command::List { zero: false, .. } | Command::ListRules { .. } | Command::Check { .. });
     let _lock = if read_only { None } else { Some(RulesetLock::acquire(Duration::from_secs(10))?) };
@@ -45,8 +46,10 @@ fn apply(inv: &moat_iptables::Invocation, family: Family) -> Result<ExitCode> {
     let outcome = execute(inv, &state)?;
     print!("{}", outcome.output);
     if let Some(next) = outcome.changed {
-        let batch = plan_update(kernel.as_ref(), &next.to_table())?;
+        let table = next.to_table();
+        let batch = plan_update(kernel.as_ref(), &table)?;
         backend.apply(&batch)?;
+        warn_missing(program, &table);
     }
     if outcome.check == Some(false) {
         eprintln!("iptables: Bad rule (does a matching rule exist in that chain?).");

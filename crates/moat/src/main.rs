@@ -8,6 +8,7 @@ mod iptables_cmd;
 mod lock;
 mod restore_cmd;
 mod save_cmd;
+mod settings;
 mod stored;
 
 use std::ffi::OsString;

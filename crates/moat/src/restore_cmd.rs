@@ -13,6 +13,7 @@ use moat_model::Family;
 use moat_nft::{plan_replace, plan_update, Batch};
 
 use crate::lock::RulesetLock;
+use crate::settings::warn_missing;
 use crate::stored::read_state;
 
 /// Options of iptables-restore.
@@ -42,7 +43,7 @@ pub struct RestoreArgs {
 
 /// Runs iptables-restore; `program` names the command in messages.
 pub fn run(program: &str, args: &RestoreArgs, family: Family) -> ExitCode {
-    match restore_file(args, family) {
+    match restore_file(program, args, family) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{program}: {e:#}");
@@ -51,7 +52,7 @@ pub fn run(program: &str, args: &RestoreArgs, family: Family) -> ExitCode {
     }
 }
 
-fn restore_file(args: &RestoreArgs, family: Family) -> Result<()> {
+fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()> {
     let text = match &args.file {
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
         None => {
@@ -90,6 +91,9 @@ fn restore_file(args: &RestoreArgs, family: Family) -> Result<()> {
         backend.check(&batch)?;
     } else {
         backend.apply(&batch)?;
+        for state in &states {
+            warn_missing(program, &state.to_table());
+        }
     }
     Ok(())
 }
