@@ -20,7 +20,9 @@ pub struct NftCli {
 
 impl Default for NftCli {
     fn default() -> Self {
-        NftCli { program: PathBuf::from(std::env::var_os("MOAT_NFT").unwrap_or_else(|| "nft".into())) }
+        NftCli {
+            program: PathBuf::from(std::env::var_os("MOAT_NFT").unwrap_or_else(|| "nft".into())),
+        }
     }
 }
 
@@ -32,11 +34,22 @@ fn family_word(family: Family) -> &'static str {
 }
 
 impl NftCli {
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<(bool, String, String), BackendError> {
-        let spawn_error = |source| BackendError::Spawn { program: self.program.display().to_string(), source };
+    fn run(
+        &self,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Result<(bool, String, String), BackendError> {
+        let spawn_error = |source| BackendError::Spawn {
+            program: self.program.display().to_string(),
+            source,
+        };
         let mut child = Command::new(&self.program)
             .args(args)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -56,8 +69,15 @@ impl NftCli {
         if batch.is_empty() {
             return Ok(());
         }
-        let args: &[&str] = if check_only { &["-c", "-j", "-f", "-"] } else { &["-j", "-f", "-"] };
-        let (ok, _, stderr) = self.run(args, Some(&batch.to_json()))?;
+        let args: &[&str] = if check_only {
+            &["-c", "-j", "-f", "-"]
+        } else {
+            &["-j", "-f", "-"]
+        };
+        let json = batch
+            .to_json()
+            .map_err(|e| BackendError::Refused(e.to_string()))?;
+        let (ok, _, stderr) = self.run(args, Some(&json))?;
         if ok {
             Ok(())
         } else {
@@ -68,7 +88,16 @@ impl NftCli {
 
 impl Backend for NftCli {
     fn read(&self, family: Family, stage: Stage) -> Result<Option<KernelTable>, BackendError> {
-        let (ok, stdout, stderr) = self.run(&["-j", "list", "table", family_word(family), table_name(stage)], None)?;
+        let (ok, stdout, stderr) = self.run(
+            &[
+                "-j",
+                "list",
+                "table",
+                family_word(family),
+                table_name(stage),
+            ],
+            None,
+        )?;
         if !ok {
             if stderr.contains("No such file or directory") {
                 return Ok(None);

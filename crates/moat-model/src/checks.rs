@@ -26,7 +26,10 @@ fn forward_key(family: Family) -> &'static str {
 
 fn in_interface(matches: &[Match]) -> Option<&str> {
     matches.iter().find_map(|m| match m {
-        Match::InInterface { iface, negate: false } if !iface.wildcard => Some(iface.name.as_str()),
+        Match::InInterface {
+            iface,
+            negate: false,
+        } if !iface.wildcard => Some(iface.name.as_str()),
         _ => None,
     })
 }
@@ -45,14 +48,21 @@ pub fn needed_settings(table: &Table) -> Vec<SettingNeed> {
             push(SettingNeed {
                 key: forward_key(table.family).to_string(),
                 value: "1",
-                why: format!("the ACCEPT rules in {} only see packets when the kernel forwards", chain.name),
+                why: format!(
+                    "the ACCEPT rules in {} only see packets when the kernel forwards",
+                    chain.name
+                ),
             });
         }
         for rule in &chain.rules {
-            let Action::Dnat(target) = &rule.action else { continue };
-            let Some((addr, _)) = target.addrs else { continue };
+            let Action::Dnat(target) = &rule.action else {
+                continue;
+            };
+            let Some((addr, _)) = target.addrs else {
+                continue;
+            };
             if addr.is_loopback() {
-                if let IpAddr::V4(_) = addr {
+                if addr.is_ipv4() {
                     let iface = in_interface(&rule.matches).unwrap_or("all");
                     push(SettingNeed {
                         key: format!("net.ipv4.conf.{iface}.route_localnet"),
@@ -81,9 +91,20 @@ mod tests {
 
     fn dnat_to(addr: &str, iface: Option<&str>) -> Rule {
         let addr: IpAddr = addr.parse().unwrap();
-        let mut rule = Rule::new(Action::Dnat(NatTarget { addrs: Some((addr, addr)), ports: None, random: false, persistent: false }));
+        let mut rule = Rule::new(Action::Dnat(NatTarget {
+            addrs: Some((addr, addr)),
+            ports: None,
+            random: false,
+            persistent: false,
+        }));
         if let Some(name) = iface {
-            rule.matches.push(Match::InInterface { iface: Iface { name: name.into(), wildcard: false }, negate: false });
+            rule.matches.push(Match::InInterface {
+                iface: Iface {
+                    name: name.into(),
+                    wildcard: false,
+                },
+                negate: false,
+            });
         }
         rule
     }
@@ -91,7 +112,9 @@ mod tests {
     #[test]
     fn dnat_to_loopback_needs_route_localnet_on_the_interface() {
         let mut table = Table::new(Family::Ipv4, Stage::Nat);
-        table.chains[0].rules.push(dnat_to("127.0.0.1", Some("eth0")));
+        table.chains[0]
+            .rules
+            .push(dnat_to("127.0.0.1", Some("eth0")));
         let needs = needed_settings(&table);
         assert_eq!(needs.len(), 1);
         assert_eq!(needs[0].key, "net.ipv4.conf.eth0.route_localnet");
@@ -104,7 +127,10 @@ mod tests {
         assert_eq!(needed_settings(&table)[0].key, "net.ipv4.ip_forward");
         let mut filter = Table::new(Family::Ipv6, Stage::Filter);
         filter.chains[1].rules.push(Rule::new(Action::Accept));
-        assert_eq!(needed_settings(&filter)[0].key, "net.ipv6.conf.all.forwarding");
+        assert_eq!(
+            needed_settings(&filter)[0].key,
+            "net.ipv6.conf.all.forwarding"
+        );
         assert!(needed_settings(&Table::new(Family::Ipv4, Stage::Filter)).is_empty());
     }
 }

@@ -50,9 +50,15 @@ pub fn base_chain_name(hook: Hook) -> &'static str {
 
 /// The hook of base chain `name`, if it is one of moat's base chains.
 pub fn hook_of_base_chain(name: &str) -> Option<Hook> {
-    [Hook::Prerouting, Hook::Input, Hook::Forward, Hook::Output, Hook::Postrouting]
-        .into_iter()
-        .find(|&h| base_chain_name(h) == name)
+    [
+        Hook::Prerouting,
+        Hook::Input,
+        Hook::Forward,
+        Hook::Output,
+        Hook::Postrouting,
+    ]
+    .into_iter()
+    .find(|&h| base_chain_name(h) == name)
 }
 
 /// The nf_tables hook of `hook`.

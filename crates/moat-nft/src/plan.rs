@@ -12,15 +12,27 @@ use nftables::stmt::{AnonymousCounter, Counter, JumpTarget, Statement};
 use nftables::types::{NfChainPolicy, NfFamily};
 
 use crate::kernel::{KernelChain, KernelRule, KernelTable};
-use crate::layout::{base_chain_name, chain_type, nf_family, nf_hook, table_name, BASE_CHAIN_PREFIX};
-use crate::rule::{compile_rule, CompileError, RuleContext};
+use crate::layout::{
+    base_chain_name, chain_type, nf_family, nf_hook, table_name, BASE_CHAIN_PREFIX,
+};
+use crate::rule::{compile_rule, finish_json, merge_sets, CompileError, RuleContext};
 
 /// Why a change cannot be planned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     /// A rule could not be compiled.
     #[error("chain {chain}, rule {index}: {error}")]
-    Compile { chain: String, index: usize, error: CompileError },
+    Compile {
+        chain: String,
+        index: usize,
+        error: CompileError,
+    },
+    /// Two rules need incompatible declarations of one set.
+    #[error("{0}")]
+    Sets(CompileError),
+    /// The batch could not be encoded for nft.
+    #[error("cannot encode the change for nft: {0}")]
+    Encode(CompileError),
     /// A chain name that moat keeps for itself.
     #[error("chain name {0:?} is reserved: names starting with {BASE_CHAIN_PREFIX:?} belong to moat's hook chains")]
     ReservedName(String),
@@ -39,8 +51,10 @@ impl Batch {
     }
 
     /// The batch as the JSON document `nft -j -f -` reads.
-    pub fn to_json(&self) -> String {
-        serde_json::json!({ "nftables": &self.objects }).to_string()
+    pub fn to_json(&self) -> Result<String, PlanError> {
+        let mut doc = serde_json::json!({ "nftables": &self.objects });
+        finish_json(&mut doc).map_err(PlanError::Encode)?;
+        Ok(doc.to_string())
     }
 
     /// Appends another batch's commands.
@@ -57,6 +71,11 @@ struct Planner<'a> {
     table: &'a Table,
     ctx: RuleContext,
     family: NfFamily,
+    /// Table-level commands, run first.
+    prelude: Batch,
+    /// Sets the compiled rules need, merged, declared before any rule.
+    sets: Vec<schema::Set<'static>>,
+    /// Chain and rule commands.
     batch: Batch,
 }
 
@@ -67,7 +86,7 @@ pub fn plan_update(old: Option<&KernelTable>, new: &Table) -> Result<Batch, Plan
         None => planner.create()?,
         Some(old) => planner.update(old)?,
     }
-    Ok(planner.batch)
+    Ok(planner.finish())
 }
 
 /// Plans the commands that replace whatever moat's table holds with `new`,
@@ -75,10 +94,14 @@ pub fn plan_update(old: Option<&KernelTable>, new: &Table) -> Result<Batch, Plan
 pub fn plan_replace(new: &Table) -> Result<Batch, PlanError> {
     let mut planner = Planner::new(new)?;
     let table = planner.nf_table();
-    planner.batch.push(NfCmd::Add(NfListObject::Table(table.clone())));
-    planner.batch.push(NfCmd::Delete(NfListObject::Table(table)));
+    planner
+        .prelude
+        .push(NfCmd::Add(NfListObject::Table(table.clone())));
+    planner
+        .prelude
+        .push(NfCmd::Delete(NfListObject::Table(table)));
     planner.create()?;
-    Ok(planner.batch)
+    Ok(planner.finish())
 }
 
 /// Plans the commands that remove moat's table for `new`'s family and stage.
@@ -114,7 +137,11 @@ fn counter_stmt(counters: Counters) -> Statement<'static> {
 
 impl<'a> Planner<'a> {
     fn new(table: &'a Table) -> Result<Self, PlanError> {
-        if let Some(chain) = table.chains.iter().find(|c| c.base.is_none() && c.name.starts_with(BASE_CHAIN_PREFIX)) {
+        if let Some(chain) = table
+            .chains
+            .iter()
+            .find(|c| c.base.is_none() && c.name.starts_with(BASE_CHAIN_PREFIX))
+        {
             return Err(PlanError::ReservedName(chain.name.clone()));
         }
         Ok(Planner {
@@ -125,12 +152,28 @@ impl<'a> Planner<'a> {
                 table: table_name(table.stage).to_string(),
             },
             family: nf_family(table.family),
+            prelude: Batch::default(),
+            sets: Vec::new(),
             batch: Batch::default(),
         })
     }
 
+    /// The whole batch: table commands, then set declarations, then chains and rules.
+    fn finish(self) -> Batch {
+        let mut batch = self.prelude;
+        for set in self.sets {
+            batch.push(NfCmd::Add(NfListObject::Set(Box::new(set))));
+        }
+        batch.extend(self.batch);
+        batch
+    }
+
     fn nf_table(&self) -> schema::Table<'static> {
-        schema::Table { family: self.family, name: Cow::Borrowed(table_name(self.table.stage)), handle: None }
+        schema::Table {
+            family: self.family,
+            name: Cow::Borrowed(table_name(self.table.stage)),
+            handle: None,
+        }
     }
 
     fn nf_chain(&self, name: &str) -> schema::Chain<'static> {
@@ -158,7 +201,12 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn nf_rule(&self, chain: &str, expr: Vec<Statement<'static>>, comment: Option<String>) -> schema::Rule<'static> {
+    fn nf_rule(
+        &self,
+        chain: &str,
+        expr: Vec<Statement<'static>>,
+        comment: Option<String>,
+    ) -> schema::Rule<'static> {
         schema::Rule {
             family: self.family,
             table: Cow::Borrowed(table_name(self.table.stage)),
@@ -171,14 +219,19 @@ impl<'a> Planner<'a> {
     }
 
     /// Compiles a rule, declaring the sets it needs, into an nf_tables rule object.
-    fn compiled(&mut self, chain: &str, index: usize, rule: &Rule) -> Result<schema::Rule<'static>, PlanError> {
+    fn compiled(
+        &mut self,
+        chain: &str,
+        index: usize,
+        rule: &Rule,
+    ) -> Result<schema::Rule<'static>, PlanError> {
         let compiled = compile_rule(rule, &self.ctx).map_err(|error| PlanError::Compile {
             chain: chain.to_string(),
             index: index + 1,
             error,
         })?;
         for set in compiled.sets {
-            self.batch.push(NfCmd::Add(NfListObject::Set(Box::new(set))));
+            merge_sets(&mut self.sets, set).map_err(PlanError::Sets)?;
         }
         let expr = compiled
             .stmts
@@ -192,9 +245,13 @@ impl<'a> Planner<'a> {
     }
 
     fn add_base_chain(&mut self, chain: &Chain, hook: Hook, policy: Policy) {
-        self.batch.push(NfCmd::Add(NfListObject::Chain(self.nf_base_chain(hook, policy))));
+        self.batch.push(NfCmd::Add(NfListObject::Chain(
+            self.nf_base_chain(hook, policy),
+        )));
         let base = base_chain_name(hook);
-        let jump = Statement::Jump(JumpTarget { target: Cow::Owned(chain.name.clone()) });
+        let jump = Statement::Jump(JumpTarget {
+            target: Cow::Owned(chain.name.clone()),
+        });
         let rule = self.nf_rule(base, vec![jump], None);
         self.batch.push(NfCmd::Add(NfListObject::Rule(rule)));
         let rule = self.nf_rule(base, vec![counter_stmt(chain.policy_counters)], None);
@@ -202,9 +259,11 @@ impl<'a> Planner<'a> {
     }
 
     fn create(&mut self) -> Result<(), PlanError> {
-        self.batch.push(NfCmd::Add(NfListObject::Table(self.nf_table())));
+        self.prelude
+            .push(NfCmd::Add(NfListObject::Table(self.nf_table())));
         for chain in &self.table.chains {
-            self.batch.push(NfCmd::Add(NfListObject::Chain(self.nf_chain(&chain.name))));
+            self.batch
+                .push(NfCmd::Add(NfListObject::Chain(self.nf_chain(&chain.name))));
         }
         for chain in &self.table.chains {
             for (index, rule) in chain.rules.iter().enumerate() {
@@ -224,7 +283,8 @@ impl<'a> Planner<'a> {
         let table = self.table;
         for chain in &table.chains {
             if old.chain(&chain.name).is_none() {
-                self.batch.push(NfCmd::Add(NfListObject::Chain(self.nf_chain(&chain.name))));
+                self.batch
+                    .push(NfCmd::Add(NfListObject::Chain(self.nf_chain(&chain.name))));
             }
         }
         for chain in &table.chains {
@@ -239,16 +299,24 @@ impl<'a> Planner<'a> {
             }
         }
         for chain in &table.chains {
-            let Some((hook, policy)) = chain.base else { continue };
+            let Some((hook, policy)) = chain.base else {
+                continue;
+            };
             match old.chain(&chain.name) {
-                Some(old_chain) if old_chain.base.is_some() => self.update_policy(old_chain, chain, hook, policy),
+                Some(old_chain) if old_chain.base.is_some() => {
+                    self.update_policy(old_chain, chain, hook, policy)
+                }
                 _ => self.add_base_chain(chain, hook, policy),
             }
         }
         for old_chain in &old.chains {
             if table.chain(&old_chain.name).is_none() {
-                self.batch.push(NfCmd::Flush(FlushObject::Chain(self.nf_chain(&old_chain.name))));
-                self.batch.push(NfCmd::Delete(NfListObject::Chain(self.nf_chain(&old_chain.name))));
+                self.batch.push(NfCmd::Flush(FlushObject::Chain(
+                    self.nf_chain(&old_chain.name),
+                )));
+                self.batch.push(NfCmd::Delete(NfListObject::Chain(
+                    self.nf_chain(&old_chain.name),
+                )));
             }
         }
         Ok(())
@@ -256,11 +324,17 @@ impl<'a> Planner<'a> {
 
     fn update_policy(&mut self, old: &KernelChain, new: &Chain, hook: Hook, policy: Policy) {
         if old.base.map(|(_, p)| p) != Some(policy) {
-            self.batch.push(NfCmd::Add(NfListObject::Chain(self.nf_base_chain(hook, policy))));
+            self.batch.push(NfCmd::Add(NfListObject::Chain(
+                self.nf_base_chain(hook, policy),
+            )));
         }
         if let Some((handle, counters)) = old.policy_counter {
             if counters != new.policy_counters {
-                let mut rule = self.nf_rule(base_chain_name(hook), vec![counter_stmt(new.policy_counters)], None);
+                let mut rule = self.nf_rule(
+                    base_chain_name(hook),
+                    vec![counter_stmt(new.policy_counters)],
+                    None,
+                );
                 rule.handle = Some(handle);
                 self.batch.push(NfCmd::Replace(rule));
             }
@@ -269,7 +343,11 @@ impl<'a> Planner<'a> {
 
     fn update_chain(&mut self, old: &KernelChain, new: &Chain) -> Result<(), PlanError> {
         let (old_rules, new_rules) = (&old.rules, &new.rules);
-        let prefix = old_rules.iter().zip(new_rules).take_while(|(o, n)| same_rule(o, n)).count();
+        let prefix = old_rules
+            .iter()
+            .zip(new_rules)
+            .take_while(|(o, n)| same_rule(o, n))
+            .count();
         let max_suffix = old_rules.len().min(new_rules.len()) - prefix;
         let suffix = old_rules
             .iter()
@@ -290,7 +368,8 @@ impl<'a> Planner<'a> {
             return Ok(());
         }
         if !old_mid.is_empty() && old_mid.len() == old_rules.len() {
-            self.batch.push(NfCmd::Flush(FlushObject::Chain(self.nf_chain(&new.name))));
+            self.batch
+                .push(NfCmd::Flush(FlushObject::Chain(self.nf_chain(&new.name))));
         } else {
             for old_rule in old_mid {
                 let mut rule = self.nf_rule(&new.name, Vec::new(), None);

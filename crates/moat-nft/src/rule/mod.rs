@@ -1,8 +1,42 @@
-//! Compiles one model rule into nf_tables statements.
+//! Compiles one model rule into native nf_tables statements.
+//!
+//! A rule becomes its matches' statements in order, one anonymous counter,
+//! then the action's statements. Every construct is a native nf_tables
+//! expression (no xtables compatibility layer) chosen to behave exactly like
+//! the iptables match or target it stands for; where nf_tables cannot, the
+//! rule is refused with a [`CompileError`] that says why.
+//!
+//! Some statements cannot be written as `nft` reads them with the nftables
+//! crate's types (per-key limits and connection counts inside a set
+//! statement, the `delete` set operation, `notrack`). [`finish_json`] puts
+//! them right; it must run on the JSON document before it goes to `nft`
+//! (or use [`CompiledRule::expr_json`]). Unfinished, `nft` refuses them.
 
-use moat_model::{Family, Rule, Stage};
+mod action;
+mod addr;
+mod addrtype;
+mod build;
+mod conntrack;
+mod decl;
+mod dynset;
+mod finish;
+mod limit;
+mod matches;
+mod nat;
+mod packet;
+mod ports;
+mod recent;
+mod statistic;
+
+#[cfg(test)]
+mod testutil;
+
+use moat_model::{Family, Match, Rule, Stage};
 use nftables::schema::Set;
-use nftables::stmt::Statement;
+use nftables::stmt::{AnonymousCounter, Counter, Statement};
+
+pub use decl::merge_sets;
+pub use finish::finish_json;
 
 /// Where a rule is compiled for.
 #[derive(Debug, Clone)]
@@ -19,9 +53,26 @@ pub struct RuleContext {
 #[derive(Debug, Clone)]
 pub struct CompiledRule {
     /// The rule's statements: matches, a counter, then the action.
+    ///
+    /// Serialize them with [`CompiledRule::expr_json`], or run [`finish_json`]
+    /// on the document that holds them: some set statements are incomplete
+    /// until then, and `nft` refuses them as they are.
     pub stmts: Vec<Statement<'static>>,
     /// Sets the statements refer to (dynamic sets for per-key limits, ...).
+    ///
+    /// Several rules can declare the same set (a recently-seen list, a named
+    /// per-key limit): combine the declarations of a table with [`merge_sets`].
     pub sets: Vec<Set<'static>>,
+}
+
+impl CompiledRule {
+    /// The statements as the JSON array of an nftables rule's `expr`, complete.
+    pub fn expr_json(&self) -> Result<serde_json::Value, CompileError> {
+        let mut value = serde_json::to_value(&self.stmts)
+            .map_err(|e| CompileError(format!("cannot serialize the rule: {e}")))?;
+        finish::finish_stmt_list(&mut value)?;
+        Ok(value)
+    }
 }
 
 /// Why a rule cannot be compiled.
@@ -29,7 +80,69 @@ pub struct CompiledRule {
 #[error("{0}")]
 pub struct CompileError(pub String);
 
+/// Returns a [`CompileError`] with `message`.
+fn refuse<T>(message: impl Into<String>) -> Result<T, CompileError> {
+    Err(CompileError(message.into()))
+}
+
+/// What the compilers of one part of a rule need to know.
+struct Cx<'a> {
+    family: Family,
+    table: &'a str,
+    rule: &'a Rule,
+    /// The position of the part being compiled: the matches before it run first.
+    position: usize,
+}
+
+impl Cx<'_> {
+    /// The matches that run before the part being compiled.
+    fn earlier(&self) -> &[Match] {
+        self.rule.matches.get(..self.position).unwrap_or(&[])
+    }
+
+    /// The layer-4 protocol an earlier `-p` match requires, if any.
+    fn protocol(&self) -> Option<u8> {
+        self.earlier().iter().find_map(|m| match m {
+            Match::Protocol {
+                proto,
+                negate: false,
+            } if *proto != 0 => Some(*proto),
+            _ => None,
+        })
+    }
+}
+
 /// Compiles `rule` into nf_tables statements.
-pub fn compile_rule(_rule: &Rule, _ctx: &RuleContext) -> Result<CompiledRule, CompileError> {
-    unimplemented!()
+pub fn compile_rule(rule: &Rule, ctx: &RuleContext) -> Result<CompiledRule, CompileError> {
+    let mut out = CompiledRule {
+        stmts: Vec::new(),
+        sets: Vec::new(),
+    };
+    for (position, m) in rule.matches.iter().enumerate() {
+        let cx = Cx {
+            family: ctx.family,
+            table: &ctx.table,
+            rule,
+            position,
+        };
+        matches::compile(m, &cx, &mut out)?;
+    }
+    out.stmts.push(counter(rule));
+    let cx = Cx {
+        family: ctx.family,
+        table: &ctx.table,
+        rule,
+        position: rule.matches.len(),
+    };
+    out.stmts.extend(action::compile(&rule.action, &cx)?);
+    Ok(out)
+}
+
+/// The rule's counter, starting from the counts the rule carries.
+fn counter(rule: &Rule) -> Statement<'static> {
+    let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    Statement::Counter(Counter::Anonymous(Some(AnonymousCounter {
+        packets: Some(to_usize(rule.counters.packets)),
+        bytes: Some(to_usize(rule.counters.bytes)),
+    })))
 }

@@ -1,0 +1,364 @@
+//! Rule actions (targets): verdicts, REJECT, LOG, NFLOG, MARK, CONNMARK and
+//! NOTRACK. Address translation is in [`super::nat`].
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use moat_model::{Action, Family, LogFlags, MarkSet, RejectKind};
+use nftables::expr::{Expression, MetaKey};
+use nftables::stmt::{JumpTarget, Log, LogFlag, LogLevel, Mangle, Reject, RejectType, Statement};
+use nftables::types::RejectCode;
+
+use super::build::{and, ct, masked, meta, num, xor};
+use super::{nat, refuse, CompileError, Cx};
+
+/// The longest log prefix nf_tables keeps.
+const LOG_PREFIX_MAX: usize = 127;
+
+/// Compiles the action of a rule into the statements after its counter.
+pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>>, CompileError> {
+    let jump = |name: &String| JumpTarget {
+        target: Cow::Owned(name.clone()),
+    };
+    Ok(match action {
+        Action::Continue => Vec::new(),
+        Action::Accept => vec![Statement::Accept(None)],
+        Action::Drop => vec![Statement::Drop(None)],
+        Action::Return => vec![Statement::Return(None)],
+        Action::Jump(name) => vec![Statement::Jump(jump(name))],
+        Action::Goto(name) => vec![Statement::Goto(jump(name))],
+        Action::Reject(kind) => vec![reject(*kind, cx)?],
+        Action::Log {
+            prefix,
+            level,
+            flags,
+        } => vec![log(prefix.as_deref(), level.0, *flags)?],
+        Action::NfLog {
+            group,
+            prefix,
+            snaplen,
+            threshold,
+        } => vec![nflog(*group, prefix.as_deref(), *snaplen, *threshold)?],
+        Action::SetMark(set) => mark_set(meta(MetaKey::Mark), *set),
+        Action::SetConnMark(set) => mark_set(ct("mark"), *set),
+        Action::SaveMark { nfmask, ctmask } => vec![save_mark(*nfmask, *ctmask)?],
+        Action::RestoreMark { nfmask, ctmask } => vec![restore_mark(*nfmask, *ctmask)?],
+        Action::NoTrack => vec![Statement::Notrack],
+        Action::Dnat(target) => vec![nat::dnat(target, cx)?],
+        Action::Snat(target) => vec![nat::snat(target, cx)?],
+        Action::Masquerade { ports, random } => vec![nat::masquerade(*ports, *random, cx)?],
+        Action::Redirect { ports, random } => vec![nat::redirect(*ports, *random, cx)?],
+    })
+}
+
+/// `-j REJECT --reject-with ...`: `reject with tcp reset`, `reject with icmp
+/// port-unreachable`, `reject with icmpv6 admin-prohibited`.
+fn reject(kind: RejectKind, cx: &Cx) -> Result<Statement<'static>, CompileError> {
+    let (ty, code) = match (kind, cx.family) {
+        (RejectKind::TcpReset, _) => {
+            if cx.protocol() != Some(6) {
+                return refuse(
+                    "REJECT --reject-with tcp-reset needs -p tcp, as in iptables \
+                     (nf_tables would otherwise let other packets through the rule)",
+                );
+            }
+            (RejectType::TCPReset, None)
+        }
+        (RejectKind::Icmp(code), Family::Ipv4) => (RejectType::ICMP, Some(icmp_code(code)?)),
+        (RejectKind::Icmpv6(code), Family::Ipv6) => (RejectType::ICMPv6, Some(icmpv6_code(code)?)),
+        (RejectKind::Icmp(_), Family::Ipv6) => {
+            return refuse("an ICMP (IPv4) reject in an IPv6 table; use an ICMPv6 code")
+        }
+        (RejectKind::Icmpv6(_), Family::Ipv4) => {
+            return refuse("an ICMPv6 reject in an IPv4 table; use an ICMP code")
+        }
+    };
+    Ok(Statement::Reject(Some(Reject::new(Some(ty), code))))
+}
+
+/// The destination-unreachable codes iptables' REJECT sends.
+fn icmp_code(code: u8) -> Result<RejectCode, CompileError> {
+    Ok(match code {
+        0 => RejectCode::NetUnreach,
+        1 => RejectCode::HostUnreach,
+        2 => RejectCode::ProtUnreach,
+        3 => RejectCode::PortUnreach,
+        9 => RejectCode::NetProhibited,
+        10 => RejectCode::HostProhibited,
+        13 => RejectCode::AdminProhibited,
+        _ => {
+            return refuse(format!(
+                "REJECT cannot send ICMP destination-unreachable code {code}"
+            ))
+        }
+    })
+}
+
+/// The ICMPv6 destination-unreachable codes nf_tables can send.
+fn icmpv6_code(code: u8) -> Result<RejectCode, CompileError> {
+    Ok(match code {
+        0 => RejectCode::NoRoute,
+        1 => RejectCode::AdminProhibited,
+        3 => RejectCode::AddrUnreach,
+        4 => RejectCode::PortUnreach,
+        // ip6tables also sends policy-fail (5) and reject-route (6); nft knows
+        // them, but the nftables crate this compiler writes with does not.
+        _ => return refuse(format!(
+            "REJECT with ICMPv6 code {code} is not supported (no-route, adm-prohibited, addr-unreachable and port-unreachable are)"
+        )),
+    })
+}
+
+fn check_prefix(prefix: Option<&str>) -> Result<Option<Cow<'static, str>>, CompileError> {
+    match prefix {
+        Some(p) if p.len() > LOG_PREFIX_MAX => refuse(format!(
+            "log prefix {p:?} is longer than {LOG_PREFIX_MAX} bytes"
+        )),
+        Some(p) => Ok(Some(Cow::Owned(p.to_string()))),
+        None => Ok(None),
+    }
+}
+
+/// `-j LOG`: `log prefix "..." level warn flags tcp sequence,...`.
+fn log(
+    prefix: Option<&str>,
+    level: u8,
+    flags: LogFlags,
+) -> Result<Statement<'static>, CompileError> {
+    let level = match level {
+        0 => LogLevel::Emerg,
+        1 => LogLevel::Alert,
+        2 => LogLevel::Crit,
+        3 => LogLevel::Err,
+        4 => LogLevel::Warn,
+        5 => LogLevel::Notice,
+        6 => LogLevel::Info,
+        7 => LogLevel::Debug,
+        _ => return refuse(format!("log level {level} is not a syslog level (0 to 7)")),
+    };
+    let wanted = [
+        (flags.tcp_sequence, LogFlag::TCPSequence),
+        (flags.tcp_options, LogFlag::TCPOptions),
+        (flags.ip_options, LogFlag::IPOptions),
+        (flags.uid, LogFlag::Skuid),
+        (flags.macdecode, LogFlag::Ether),
+    ];
+    let flags: HashSet<LogFlag> = wanted
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|&(_, f)| f)
+        .collect();
+    Ok(Statement::Log(Some(Log {
+        prefix: check_prefix(prefix)?,
+        level: Some(level),
+        flags: (!flags.is_empty()).then_some(flags),
+        ..Log::new(None)
+    })))
+}
+
+/// `-j NFLOG`: `log group N prefix "..." snaplen S queue-threshold T`.
+/// iptables sends each packet at once unless told otherwise (threshold 1);
+/// nf_tables would batch up to the log instance's threshold, so 1 is explicit.
+fn nflog(
+    group: u16,
+    prefix: Option<&str>,
+    snaplen: Option<u32>,
+    threshold: Option<u16>,
+) -> Result<Statement<'static>, CompileError> {
+    Ok(Statement::Log(Some(Log {
+        prefix: check_prefix(prefix)?,
+        snaplen,
+        queue_threshold: Some(threshold.unwrap_or(1).into()),
+        ..Log::new(Some(group.into()))
+    })))
+}
+
+fn mangle(key: Expression<'static>, value: Expression<'static>) -> Statement<'static> {
+    Statement::Mangle(Mangle { key, value })
+}
+
+/// `-j MARK --set-xmark VALUE/MASK` (and CONNMARK's): `new = (old & ~MASK) ^ VALUE`,
+/// `meta mark set meta mark & ~MASK ^ VALUE`, or `meta mark set VALUE` when
+/// every bit is replaced.
+fn mark_set(key: Expression<'static>, set: MarkSet) -> Vec<Statement<'static>> {
+    let MarkSet { value, mask } = set;
+    if mask == u32::MAX {
+        return vec![mangle(key.clone(), num(value))];
+    }
+    let kept = if mask == 0 {
+        key.clone()
+    } else {
+        and(key.clone(), num(!mask))
+    };
+    let new = match value {
+        // `(old & ~0) ^ 0`: nothing changes.
+        0 if mask == 0 => return Vec::new(),
+        0 => kept,
+        _ => xor(kept, num(value)),
+    };
+    vec![mangle(key, new)]
+}
+
+const NO_COMBINING: &str = "nft cannot combine two run-time values (the packet mark and the \
+    connection mark) in one expression; use masks that copy all bits, or none";
+
+/// `-j CONNMARK --save-mark`: `ct = (ct & ~ctmask) ^ (mark & nfmask)`.
+fn save_mark(nfmask: u32, ctmask: u32) -> Result<Statement<'static>, CompileError> {
+    let ct_mark = || ct("mark");
+    Ok(match (nfmask, ctmask) {
+        (0, _) => mangle(ct_mark(), masked(ct_mark(), !ctmask)),
+        (_, u32::MAX) => mangle(ct_mark(), masked(meta(MetaKey::Mark), nfmask)),
+        _ => {
+            return refuse(format!(
+            "CONNMARK --save-mark with nfmask {nfmask:#x} and ctmask {ctmask:#x}: {NO_COMBINING}"
+        ))
+        }
+    })
+}
+
+/// `-j CONNMARK --restore-mark`: `mark = (mark & ~nfmask) ^ (ct & ctmask)`.
+fn restore_mark(nfmask: u32, ctmask: u32) -> Result<Statement<'static>, CompileError> {
+    let mark = || meta(MetaKey::Mark);
+    Ok(match (nfmask, ctmask) {
+        (_, 0) => mangle(mark(), masked(mark(), !nfmask)),
+        (u32::MAX, _) => mangle(mark(), masked(ct("mark"), ctmask)),
+        _ => return refuse(format!("CONNMARK --restore-mark with nfmask {nfmask:#x} and ctmask {ctmask:#x}: {NO_COMBINING}")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::testutil::{action_json, canonical, compile_json, v4, v6};
+    use moat_model::{Action, LogFlags, LogLevel, MarkSet, Match, RejectKind, Rule};
+
+    #[test]
+    fn notrack_is_finished_into_an_object() {
+        assert_eq!(
+            action_json(Action::NoTrack, v4()),
+            json!([{"notrack": null}])
+        );
+    }
+
+    #[test]
+    fn verdicts() {
+        assert_eq!(action_json(Action::Continue, v4()), json!([]));
+        assert_eq!(action_json(Action::Accept, v4()), json!([{"accept": null}]));
+        assert_eq!(action_json(Action::Return, v4()), json!([{"return": null}]));
+        assert_eq!(
+            action_json(Action::Goto("x".into()), v4()),
+            json!([{"goto": {"target": "x"}}])
+        );
+    }
+
+    #[test]
+    fn reject_kinds() {
+        assert_eq!(
+            action_json(Action::Reject(RejectKind::Icmp(10)), v4()),
+            json!([{"reject": {"type": "icmp", "expr": "host-prohibited"}}])
+        );
+        assert_eq!(
+            action_json(Action::Reject(RejectKind::Icmpv6(1)), v6()),
+            json!([{"reject": {"type": "icmpv6", "expr": "admin-prohibited"}}])
+        );
+        let tcp = Rule {
+            matches: vec![Match::Protocol {
+                proto: 6,
+                negate: false,
+            }],
+            ..Rule::new(Action::Reject(RejectKind::TcpReset))
+        };
+        assert_eq!(
+            compile_json(&tcp, v4()).unwrap()[2],
+            json!({"reject": {"type": "tcp reset"}})
+        );
+        let no_tcp = Rule::new(Action::Reject(RejectKind::TcpReset));
+        assert!(compile_json(&no_tcp, v4()).is_err());
+        assert!(compile_json(&Rule::new(Action::Reject(RejectKind::Icmp(3))), v6()).is_err());
+        assert!(compile_json(&Rule::new(Action::Reject(RejectKind::Icmp(4))), v4()).is_err());
+    }
+
+    #[test]
+    fn log_and_nflog() {
+        let log = Action::Log {
+            prefix: Some("drop: ".into()),
+            level: LogLevel(7),
+            flags: LogFlags {
+                tcp_sequence: true,
+                uid: true,
+                ..LogFlags::default()
+            },
+        };
+        assert_eq!(
+            canonical(action_json(log, v4())),
+            json!([{"log": {"prefix": "drop: ", "level": "debug", "flags": ["skuid", "tcp sequence"]}}])
+        );
+        let nflog = Action::NfLog {
+            group: 5,
+            prefix: None,
+            snaplen: Some(128),
+            threshold: None,
+        };
+        assert_eq!(
+            action_json(nflog, v4()),
+            json!([{"log": {"group": 5, "snaplen": 128, "queue-threshold": 1}}])
+        );
+    }
+
+    #[test]
+    fn marks() {
+        let meta_mark = json!({"meta": {"key": "mark"}});
+        assert_eq!(
+            action_json(
+                Action::SetMark(MarkSet {
+                    value: 5,
+                    mask: u32::MAX
+                }),
+                v4()
+            ),
+            json!([{"mangle": {"key": meta_mark, "value": 5}}])
+        );
+        assert_eq!(
+            action_json(
+                Action::SetMark(MarkSet {
+                    value: 0x100,
+                    mask: 0xff00
+                }),
+                v4()
+            ),
+            json!([{"mangle": {"key": meta_mark,
+                "value": {"^": [{"&": [meta_mark, 0xffff00ffu32]}, 0x100]}}}])
+        );
+        let ct_mark = json!({"ct": {"key": "mark"}});
+        assert_eq!(
+            action_json(Action::SetConnMark(MarkSet { value: 1, mask: 0 }), v4()),
+            json!([{"mangle": {"key": ct_mark, "value": {"^": [ct_mark, 1]}}}])
+        );
+        assert_eq!(
+            action_json(
+                Action::SaveMark {
+                    nfmask: 0xff,
+                    ctmask: u32::MAX
+                },
+                v4()
+            ),
+            json!([{"mangle": {"key": ct_mark, "value": {"&": [meta_mark, 255]}}}])
+        );
+        assert_eq!(
+            action_json(
+                Action::RestoreMark {
+                    nfmask: u32::MAX,
+                    ctmask: u32::MAX
+                },
+                v4()
+            ),
+            json!([{"mangle": {"key": meta_mark, "value": ct_mark}}])
+        );
+        let partial = Rule::new(Action::SaveMark {
+            nfmask: 0xff,
+            ctmask: 0xff,
+        });
+        assert!(compile_json(&partial, v4()).is_err());
+    }
+}

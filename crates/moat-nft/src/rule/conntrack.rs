@@ -1,0 +1,316 @@
+//! Connection-tracking matches (`-m conntrack`, `-m state`, `-m connmark`).
+//!
+//! Like iptables, every test but the state one fails for a packet without a
+//! connection, negated or not: nft's `ct` keys end the rule there.
+
+use ipnet::IpNet;
+use moat_model::{ConnStates, ConntrackAddr, CtDirection, Family, Match, PortRange};
+use nftables::expr::{CTDir, Expression};
+use nftables::stmt::Statement;
+
+use super::build::{and, ct, ct_dir, eq, masked, never, num, range, text, value_or_range};
+use super::ports::port_protocol;
+use super::{addr, refuse, CompileError, Cx};
+
+/// nf_tables' `ct state` bits for the model's states (INVALID, NEW,
+/// ESTABLISHED, RELATED, UNTRACKED).
+const STATE_BITS: [(u8, u32); 5] = [
+    (ConnStates::INVALID, 1),
+    (ConnStates::NEW, 8),
+    (ConnStates::ESTABLISHED, 2),
+    (ConnStates::RELATED, 4),
+    (ConnStates::UNTRACKED, 64),
+];
+
+/// nf_tables' `ct status` bits for the model's SNAT and DNAT pseudo-states.
+const NAT_BITS: [(u8, u32); 2] = [(ConnStates::SNAT, 0x10), (ConnStates::DNAT, 0x20)];
+
+fn bits(states: ConnStates, table: &[(u8, u32)]) -> u32 {
+    table
+        .iter()
+        .filter(|(model, _)| states.contains(*model))
+        .fold(0, |acc, (_, nft)| acc | nft)
+}
+
+/// `key & mask != 0` (some bit is set), or `key & mask == 0` when `negate`.
+fn any_bit(key: Expression<'static>, mask: u32, negate: bool) -> Statement<'static> {
+    eq(and(key, num(mask)), num(0), !negate)
+}
+
+/// `--ctstate`/`--state`: `ct state established,related`. The SNAT and DNAT
+/// pseudo-states are `ct status snat,dnat`.
+pub(super) fn state(
+    states: ConnStates,
+    negate: bool,
+    family: Family,
+) -> Result<Vec<Statement<'static>>, CompileError> {
+    match (bits(states, &STATE_BITS), bits(states, &NAT_BITS)) {
+        // No state listed: iptables matches nothing, negated everything.
+        (0, 0) => Ok(if negate {
+            Vec::new()
+        } else {
+            vec![never(family)]
+        }),
+        (mask, 0) => Ok(vec![any_bit(ct("state"), mask, negate)]),
+        (0, mask) if !negate => Ok(vec![any_bit(ct("status"), mask, false)]),
+        (0, _) => refuse(
+            "a negated SNAT/DNAT state matches packets without a connection in iptables; \
+             nf_tables' ct status test never matches them, so it cannot be expressed",
+        ),
+        _ => refuse(
+            "a state list mixing SNAT/DNAT with connection states means \"either\"; \
+             nf_tables tests ct state and ct status separately (both must hold), \
+             so write one rule per kind",
+        ),
+    }
+}
+
+/// The packet belongs to a connection: `ct state` is neither invalid nor
+/// untracked, the two states of a packet without one.
+fn has_connection() -> Statement<'static> {
+    any_bit(ct("state"), 1 | 64, true)
+}
+
+/// `--ctstatus`: `ct status expected,assured` (any of the bits is set).
+pub(super) fn status(status: u32, negate: bool, family: Family) -> Vec<Statement<'static>> {
+    match (status, negate) {
+        // `--ctstatus NONE`: no bit can be set.
+        (0, false) => vec![never(family)],
+        (0, true) => vec![has_connection()],
+        _ => vec![any_bit(ct("status"), status, negate)],
+    }
+}
+
+/// `--ctproto`: `ct original protocol PROTO`.
+pub(super) fn proto(proto: u8, negate: bool) -> Vec<Statement<'static>> {
+    vec![eq(
+        ct_dir("protocol", CTDir::Original),
+        num(proto.into()),
+        negate,
+    )]
+}
+
+fn direction_of(which: ConntrackAddr) -> (CTDir, bool) {
+    match which {
+        ConntrackAddr::OrigSource => (CTDir::Original, true),
+        ConntrackAddr::OrigDest => (CTDir::Original, false),
+        ConntrackAddr::ReplySource => (CTDir::Reply, true),
+        ConntrackAddr::ReplyDest => (CTDir::Reply, false),
+    }
+}
+
+/// `--ctorigsrc` and friends: `ct original ip saddr 10.0.0.0/8`.
+pub(super) fn addr(
+    which: ConntrackAddr,
+    net: &IpNet,
+    negate: bool,
+    family: Family,
+) -> Result<Vec<Statement<'static>>, CompileError> {
+    let (dir, source) = direction_of(which);
+    let key = match (family, source) {
+        (Family::Ipv4, true) => "ip saddr",
+        (Family::Ipv4, false) => "ip daddr",
+        (Family::Ipv6, true) => "ip6 saddr",
+        (Family::Ipv6, false) => "ip6 daddr",
+    };
+    addr::in_net(ct_dir(key, dir), net, negate, family)
+}
+
+/// The port protocol an earlier `--ctproto` or `-p` match fixes. nft needs
+/// one to read a connection's ports.
+fn port_context(cx: &Cx) -> Option<u8> {
+    cx.earlier().iter().find_map(|m| match m {
+        Match::Protocol {
+            proto,
+            negate: false,
+        }
+        | Match::ConnProto {
+            proto,
+            negate: false,
+        } if port_protocol(*proto).is_some() => Some(*proto),
+        _ => None,
+    })
+}
+
+/// `--ctorigsrcport` and friends: `ct original proto-src 1000-2000`.
+pub(super) fn port(
+    which: ConntrackAddr,
+    ports: PortRange,
+    negate: bool,
+    cx: &Cx,
+) -> Result<Vec<Statement<'static>>, CompileError> {
+    if port_context(cx).is_none() {
+        return refuse(
+            "a conntrack port match needs an earlier --ctproto or -p of a protocol with ports \
+             (tcp, udp, dccp, sctp, udplite): nft cannot read connection ports otherwise",
+        );
+    }
+    if ports.first > ports.last {
+        return refuse(format!(
+            "conntrack port range {}:{} is backwards",
+            ports.first, ports.last
+        ));
+    }
+    let (dir, source) = direction_of(which);
+    let key = if source { "proto-src" } else { "proto-dst" };
+    let right = value_or_range(ports.first.into(), ports.last.into());
+    Ok(vec![eq(ct_dir(key, dir), right, negate)])
+}
+
+/// `--ctexpire MIN:MAX` (whole seconds left): nft's `ct expiration` counts
+/// milliseconds, and `s` whole seconds means `s*1000 ..= s*1000+999` ms.
+pub(super) fn expire(
+    min: u32,
+    max: u32,
+    negate: bool,
+    family: Family,
+) -> Result<Vec<Statement<'static>>, CompileError> {
+    if min > max {
+        return refuse(format!("conntrack expiry range {min}:{max} is backwards"));
+    }
+    let ms = |n: u64| text(format!("{n}ms"));
+    let limit = u64::from(u32::MAX);
+    let lo = u64::from(min) * 1000;
+    if lo > limit {
+        // No connection lives that long (nf_tables keeps 32-bit milliseconds).
+        return Ok(if negate {
+            vec![has_connection()]
+        } else {
+            vec![never(family)]
+        });
+    }
+    let hi = (u64::from(max) * 1000 + 999).min(limit);
+    Ok(vec![eq(ct("expiration"), range(ms(lo), ms(hi)), negate)])
+}
+
+/// `--ctdir`: `ct direction original|reply`.
+pub(super) fn direction(dir: CtDirection) -> Vec<Statement<'static>> {
+    let name = match dir {
+        CtDirection::Original => "original",
+        CtDirection::Reply => "reply",
+    };
+    vec![eq(ct("direction"), text(name), false)]
+}
+
+/// `-m connmark --mark VALUE/MASK`: `ct mark & MASK == VALUE`.
+pub(super) fn mark(value: u32, mask: u32, negate: bool) -> Vec<Statement<'static>> {
+    vec![eq(masked(ct("mark"), mask), num(value), negate)]
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::testutil::{compile_json, matches_json, v4, v6};
+    use moat_model::{Action, ConnStates, ConntrackAddr, CtDirection, Match, PortRange, Rule};
+
+    fn state(bits: u8, negate: bool) -> Match {
+        Match::ConnState {
+            states: ConnStates(bits),
+            negate,
+        }
+    }
+
+    #[test]
+    fn states_are_a_bit_test() {
+        let est_rel = ConnStates::ESTABLISHED | ConnStates::RELATED;
+        assert_eq!(
+            matches_json(&[state(est_rel, false), state(ConnStates::NEW, true)], v4()),
+            json!([
+                {"match": {"op": "!=", "left": {"&": [{"ct": {"key": "state"}}, 6]}, "right": 0}},
+                {"match": {"op": "==", "left": {"&": [{"ct": {"key": "state"}}, 8]}, "right": 0}},
+            ])
+        );
+        assert_eq!(
+            matches_json(&[state(ConnStates::SNAT | ConnStates::DNAT, false)], v4()),
+            json!([{"match": {"op": "!=", "left": {"&": [{"ct": {"key": "status"}}, 48]}, "right": 0}}])
+        );
+    }
+
+    #[test]
+    fn mixed_or_negated_nat_states_are_refused() {
+        for m in [
+            state(ConnStates::ESTABLISHED | ConnStates::SNAT, false),
+            state(ConnStates::DNAT, true),
+        ] {
+            let rule = Rule {
+                matches: vec![m],
+                ..Rule::new(Action::Accept)
+            };
+            assert!(compile_json(&rule, v4()).is_err());
+        }
+    }
+
+    #[test]
+    fn addresses_ports_and_protocol() {
+        let ms = [
+            Match::ConnProto {
+                proto: 6,
+                negate: false,
+            },
+            Match::ConnAddr {
+                which: ConntrackAddr::ReplyDest,
+                net: "2001:db8::/32".parse().unwrap(),
+                negate: true,
+            },
+            Match::ConnPort {
+                which: ConntrackAddr::OrigDest,
+                range: PortRange {
+                    first: 22,
+                    last: 22,
+                },
+                negate: false,
+            },
+        ];
+        assert_eq!(
+            matches_json(&ms, v6()),
+            json!([
+                {"match": {"op": "==", "left": {"ct": {"key": "protocol", "dir": "original"}}, "right": 6}},
+                {"match": {"op": "!=", "left": {"ct": {"key": "ip6 daddr", "dir": "reply"}},
+                    "right": {"prefix": {"addr": "2001:db8::", "len": 32}}}},
+                {"match": {"op": "==", "left": {"ct": {"key": "proto-dst", "dir": "original"}}, "right": 22}},
+            ])
+        );
+    }
+
+    #[test]
+    fn port_without_protocol_is_refused() {
+        let rule = Rule {
+            matches: vec![Match::ConnPort {
+                which: ConntrackAddr::OrigSource,
+                range: PortRange { first: 1, last: 2 },
+                negate: false,
+            }],
+            ..Rule::new(Action::Accept)
+        };
+        assert!(compile_json(&rule, v4()).is_err());
+    }
+
+    #[test]
+    fn expiry_whole_seconds_in_milliseconds() {
+        let ms = [
+            Match::ConnExpire {
+                min: 10,
+                max: 60,
+                negate: false,
+            },
+            Match::ConnDirection {
+                dir: CtDirection::Reply,
+            },
+            Match::ConnMark {
+                value: 1,
+                mask: 0xff,
+                negate: true,
+            },
+        ];
+        assert_eq!(
+            matches_json(&ms, v4()),
+            json!([
+                {"match": {"op": "==", "left": {"ct": {"key": "expiration"}},
+                    "right": {"range": ["10000ms", "60999ms"]}}},
+                {"match": {"op": "==", "left": {"ct": {"key": "direction"}}, "right": "reply"}},
+                {"match": {"op": "!=", "left": {"&": [{"ct": {"key": "mark"}}, 255]}, "right": 1}},
+            ])
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! Dispatches each kind of match to the module that compiles it.
+
+use moat_model::Match;
+
+use super::{
+    addr, addrtype, conntrack, limit, packet, ports, recent, statistic, CompileError, CompiledRule,
+    Cx,
+};
+
+/// Appends the statements (and sets) of one match.
+pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), CompileError> {
+    let family = cx.family;
+    let stmts = match m {
+        Match::Protocol { proto, negate } => packet::protocol(*proto, *negate),
+        Match::SourceNet { net, negate } => addr::net(addr::Side::Source, net, *negate, family)?,
+        Match::DestNet { net, negate } => addr::net(addr::Side::Dest, net, *negate, family)?,
+        Match::SourceRange { from, to, negate } => {
+            addr::range(addr::Side::Source, *from, *to, *negate, family)?
+        }
+        Match::DestRange { from, to, negate } => {
+            addr::range(addr::Side::Dest, *from, *to, *negate, family)?
+        }
+        Match::InInterface { iface, negate } => packet::in_interface(iface, *negate, family)?,
+        Match::OutInterface { iface, negate } => packet::out_interface(iface, *negate, family)?,
+        Match::Fragment { negate } => packet::fragment(*negate, family)?,
+        Match::SourcePort {
+            proto,
+            ports,
+            negate,
+        } => ports::source(*proto, ports, *negate)?,
+        Match::DestPort {
+            proto,
+            ports,
+            negate,
+        } => ports::dest(*proto, ports, *negate)?,
+        Match::AnyPort {
+            proto,
+            ports,
+            negate,
+        } => ports::any(*proto, ports, *negate, family)?,
+        Match::TcpFlags { flags, negate } => packet::tcp_flags(*flags, *negate),
+        Match::Icmp { kind, code, negate } => packet::icmp(*kind, *code, *negate, family)?,
+        Match::Icmpv6 { kind, code, negate } => packet::icmpv6(*kind, *code, *negate, family)?,
+        Match::ConnState { states, negate } => conntrack::state(*states, *negate, family)?,
+        Match::ConnStatus { status, negate } => conntrack::status(*status, *negate, family),
+        Match::ConnProto { proto, negate } => conntrack::proto(*proto, *negate),
+        Match::ConnAddr { which, net, negate } => conntrack::addr(*which, net, *negate, family)?,
+        Match::ConnPort {
+            which,
+            range,
+            negate,
+        } => conntrack::port(*which, *range, *negate, cx)?,
+        Match::ConnExpire { min, max, negate } => conntrack::expire(*min, *max, *negate, family)?,
+        Match::ConnDirection { dir } => conntrack::direction(*dir),
+        Match::SourceMac { mac, negate } => packet::source_mac(mac, *negate),
+        Match::Mark {
+            value,
+            mask,
+            negate,
+        } => packet::mark(*value, *mask, *negate),
+        Match::ConnMark {
+            value,
+            mask,
+            negate,
+        } => conntrack::mark(*value, *mask, *negate),
+        Match::AddrType {
+            src,
+            dst,
+            limit_iface_in,
+            limit_iface_out,
+        } => addrtype::compile(*src, *dst, *limit_iface_in, *limit_iface_out, family)?,
+        Match::PacketType { kind, negate } => packet::packet_type(*kind, *negate),
+        Match::Length { min, max, negate } => packet::length(*min, *max, *negate, family),
+        Match::Limit { rate, burst, over } => vec![limit::limit(*rate, *burst, *over)?],
+        Match::HashLimit {
+            name,
+            rate,
+            burst,
+            over,
+            key,
+            expire_ms,
+        } => {
+            let spec = limit::HashLimitSpec {
+                name,
+                rate: *rate,
+                burst: *burst,
+                over: *over,
+                key: *key,
+                expire_ms: *expire_ms,
+            };
+            limit::hash_limit(&spec, cx, out)?
+        }
+        Match::ConnLimit {
+            count,
+            above,
+            prefix,
+            by_source,
+        } => limit::conn_limit(*count, *above, *prefix, *by_source, cx, out)?,
+        Match::Recent {
+            name,
+            action,
+            seconds,
+            hitcount,
+            side,
+            negate,
+        } => {
+            let spec = recent::RecentSpec {
+                name,
+                action: *action,
+                seconds: *seconds,
+                hitcount: *hitcount,
+                side: *side,
+                negate: *negate,
+            };
+            recent::compile(&spec, cx, out)?
+        }
+        Match::InSet {
+            name,
+            sides,
+            negate,
+        } => addr::in_set(name, sides, *negate, family)?,
+        Match::Statistic { mode, negate } => statistic::compile(*mode, *negate, family)?,
+        Match::Comment { .. } => Vec::new(),
+    };
+    out.stmts.extend(stmts);
+    Ok(())
+}

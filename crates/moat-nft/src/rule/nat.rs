@@ -1,0 +1,189 @@
+//! Address translation targets: DNAT, SNAT, MASQUERADE and REDIRECT.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use moat_model::{NatTarget, PortRange};
+use nftables::expr::Expression;
+use nftables::stmt::{NATFlag, Statement, NAT};
+
+use super::addr::check_family;
+use super::build::{range, text, value_or_range};
+use super::ports::port_protocol;
+use super::{refuse, CompileError, Cx};
+
+/// `dnat to ADDR[-ADDR][:PORT[-PORT]] [random,persistent]`.
+pub(super) fn dnat(target: &NatTarget, cx: &Cx) -> Result<Statement<'static>, CompileError> {
+    Ok(Statement::DNAT(Some(translation(target, "DNAT", cx)?)))
+}
+
+/// `snat to ADDR[-ADDR][:PORT[-PORT]] [random,persistent]`.
+pub(super) fn snat(target: &NatTarget, cx: &Cx) -> Result<Statement<'static>, CompileError> {
+    Ok(Statement::SNAT(Some(translation(target, "SNAT", cx)?)))
+}
+
+/// `masquerade [to :PORTS] [random]`.
+pub(super) fn masquerade(
+    ports: Option<PortRange>,
+    random: bool,
+    cx: &Cx,
+) -> Result<Statement<'static>, CompileError> {
+    Ok(Statement::Masquerade(local(
+        ports,
+        random,
+        "MASQUERADE",
+        cx,
+    )?))
+}
+
+/// `redirect [to :PORTS] [random]`.
+pub(super) fn redirect(
+    ports: Option<PortRange>,
+    random: bool,
+    cx: &Cx,
+) -> Result<Statement<'static>, CompileError> {
+    Ok(Statement::Redirect(local(ports, random, "REDIRECT", cx)?))
+}
+
+fn translation(target: &NatTarget, what: &str, cx: &Cx) -> Result<NAT<'static>, CompileError> {
+    if target.addrs.is_none() && target.ports.is_none() {
+        return refuse(format!("{what} needs an address or a port to translate to"));
+    }
+    Ok(NAT {
+        addr: target.addrs.map(|(a, b)| addresses(a, b, cx)).transpose()?,
+        family: None,
+        port: target.ports.map(|p| ports(p, what, cx)).transpose()?,
+        flags: flags(target.random, target.persistent),
+    })
+}
+
+fn local(
+    ports_to: Option<PortRange>,
+    random: bool,
+    what: &str,
+    cx: &Cx,
+) -> Result<Option<NAT<'static>>, CompileError> {
+    if ports_to.is_none() && !random {
+        return Ok(None);
+    }
+    Ok(Some(NAT {
+        addr: None,
+        family: None,
+        port: ports_to.map(|p| ports(p, what, cx)).transpose()?,
+        flags: flags(random, false),
+    }))
+}
+
+fn addresses(first: IpAddr, last: IpAddr, cx: &Cx) -> Result<Expression<'static>, CompileError> {
+    check_family(first, cx.family)?;
+    check_family(last, cx.family)?;
+    Ok(match first.cmp(&last) {
+        std::cmp::Ordering::Equal => text(first.to_string()),
+        std::cmp::Ordering::Less => range(text(first.to_string()), text(last.to_string())),
+        std::cmp::Ordering::Greater => {
+            return refuse(format!("address range {first}-{last} is backwards"))
+        }
+    })
+}
+
+/// Port translation; like iptables, it needs `-p` of a protocol with ports.
+fn ports(ports: PortRange, what: &str, cx: &Cx) -> Result<Expression<'static>, CompileError> {
+    if cx.protocol().and_then(port_protocol).is_none() {
+        return refuse(format!(
+            "{what} to ports needs -p tcp, udp, dccp, sctp or udplite"
+        ));
+    }
+    if ports.first > ports.last {
+        return refuse(format!(
+            "port range {}-{} is backwards",
+            ports.first, ports.last
+        ));
+    }
+    Ok(value_or_range(ports.first.into(), ports.last.into()))
+}
+
+fn flags(random: bool, persistent: bool) -> Option<HashSet<NATFlag>> {
+    let flags: HashSet<_> = [(random, NATFlag::Random), (persistent, NATFlag::Persistent)]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, f)| f)
+        .collect();
+    (!flags.is_empty()).then_some(flags)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::testutil::{action_json, canonical, compile_json, v4, v6};
+    use moat_model::{Action, Match, NatTarget, PortRange, Rule};
+
+    fn tcp(action: Action) -> Rule {
+        Rule {
+            matches: vec![Match::Protocol {
+                proto: 6,
+                negate: false,
+            }],
+            ..Rule::new(action)
+        }
+    }
+
+    #[test]
+    fn dnat_range_ports_and_flags() {
+        let target = NatTarget {
+            addrs: Some(("10.0.0.1".parse().unwrap(), "10.0.0.9".parse().unwrap())),
+            ports: Some(PortRange {
+                first: 80,
+                last: 90,
+            }),
+            random: true,
+            persistent: true,
+        };
+        assert_eq!(
+            canonical(compile_json(&tcp(Action::Dnat(target.clone())), v4()).unwrap()[2].clone()),
+            json!({"dnat": {"addr": {"range": ["10.0.0.1", "10.0.0.9"]},
+                "port": {"range": [80, 90]}, "flags": ["persistent", "random"]}})
+        );
+        // Ports need a protocol; addresses the table's family.
+        assert!(compile_json(&Rule::new(Action::Dnat(target.clone())), v4()).is_err());
+        assert!(compile_json(&tcp(Action::Dnat(target)), v6()).is_err());
+    }
+
+    #[test]
+    fn snat_single_address_masquerade_redirect() {
+        let target = NatTarget {
+            addrs: Some((
+                "2001:db8::1".parse().unwrap(),
+                "2001:db8::1".parse().unwrap(),
+            )),
+            ports: None,
+            random: false,
+            persistent: false,
+        };
+        assert_eq!(
+            action_json(Action::Snat(target), v6()),
+            json!([{"snat": {"addr": "2001:db8::1"}}])
+        );
+        assert_eq!(
+            action_json(
+                Action::Masquerade {
+                    ports: None,
+                    random: false
+                },
+                v4()
+            ),
+            json!([{"masquerade": null}])
+        );
+        let redirect = Action::Redirect {
+            ports: Some(PortRange {
+                first: 8080,
+                last: 8080,
+            }),
+            random: false,
+        };
+        assert_eq!(
+            compile_json(&tcp(redirect), v4()).unwrap()[2],
+            json!({"redirect": {"port": 8080}})
+        );
+    }
+}

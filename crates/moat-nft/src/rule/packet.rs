@@ -1,0 +1,383 @@
+//! Matches on the packet's own headers and metadata: protocol, interfaces,
+//! fragments, TCP flags, ICMP types, MAC address, mark, link type, length.
+
+use moat_model::{Family, Iface, PacketType, TcpFlags};
+use nftables::expr::MetaKey;
+use nftables::stmt::{Operator, Statement};
+
+use super::build::{
+    and, anon_set, cmp, concat, eq, masked, meta, never, num, payload, range, text,
+};
+use super::{refuse, CompileError};
+
+/// The longest interface name the kernel keeps (IFNAMSIZ - 1).
+const IFNAME_MAX: usize = 15;
+
+/// `-p PROTO`: `meta l4proto PROTO`. Protocol 0 (`-p all`) matches every
+/// packet, negated or not, as in iptables.
+pub(super) fn protocol(proto: u8, negate: bool) -> Vec<Statement<'static>> {
+    if proto == 0 {
+        return Vec::new();
+    }
+    vec![eq(meta(MetaKey::L4proto), num(proto.into()), negate)]
+}
+
+/// `-i NAME`: `iifname "NAME"` (`"eth*"` for `eth+`).
+pub(super) fn in_interface(
+    iface: &Iface,
+    negate: bool,
+    family: Family,
+) -> Result<Vec<Statement<'static>>, CompileError> {
+    interface(MetaKey::Iifname, iface, negate, family)
+}
+
+/// `-o NAME`: `oifname "NAME"`.
+pub(super) fn out_interface(
+    iface: &Iface,
+    negate: bool,
+    family: Family,
+) -> Result<Vec<Statement<'static>>, CompileError> {
+    interface(MetaKey::Oifname, iface, negate, family)
+}
+
+fn interface(
+    key: MetaKey,
+    iface: &Iface,
+    negate: bool,
+    family: Family,
+) -> Result<Vec<Statement<'static>>, CompileError> {
+    let name = &iface.name;
+    if name.len() > IFNAME_MAX {
+        return refuse(format!(
+            "interface name {name:?} is longer than {IFNAME_MAX} characters"
+        ));
+    }
+    if iface.wildcard && name.is_empty() {
+        // `-i +` matches every packet; `! -i +` none.
+        return Ok(if negate {
+            vec![never(family)]
+        } else {
+            Vec::new()
+        });
+    }
+    let pattern = if iface.wildcard {
+        format!("{name}*")
+    } else if let Some(stem) = name.strip_suffix('*') {
+        // A literal trailing star, not nft's wildcard.
+        format!("{stem}\\*")
+    } else {
+        name.clone()
+    };
+    Ok(vec![eq(meta(key), text(pattern), negate)])
+}
+
+/// `-f`: a second or later IPv4 fragment, `ip frag-off & 0x1fff != 0`.
+pub(super) fn fragment(
+    negate: bool,
+    family: Family,
+) -> Result<Vec<Statement<'static>>, CompileError> {
+    if family == Family::Ipv6 {
+        return refuse("the fragment match (-f) exists only for IPv4");
+    }
+    let offset = and(payload("ip", "frag-off"), num(0x1fff));
+    Ok(vec![eq(offset, num(0), !negate)])
+}
+
+/// `--tcp-flags MASK SET`: `tcp flags & MASK == SET`.
+pub(super) fn tcp_flags(flags: TcpFlags, negate: bool) -> Vec<Statement<'static>> {
+    let examined = and(payload("tcp", "flags"), num(flags.mask.into()));
+    vec![eq(examined, num(flags.set.into()), negate)]
+}
+
+/// `--icmp-type TYPE[/CODE]`; type 255 is iptables' `any`.
+pub(super) fn icmp(
+    kind: u8,
+    code: Option<u8>,
+    negate: bool,
+    family: Family,
+) -> Result<Vec<Statement<'static>>, CompileError> {
+    if family != Family::Ipv4 {
+        return refuse("ICMP type matches exist only for IPv4 (use ICMPv6 types in IPv6 tables)");
+    }
+    if kind == 255 {
+        // Any ICMP packet whose header can be read (not a later fragment);
+        // negated, iptables matches nothing.
+        return Ok(if negate {
+            vec![never(family)]
+        } else {
+            vec![eq(payload("icmp", "type"), range(num(0), num(255)), false)]
+        });
+    }
+    Ok(type_code("icmp", kind, code, negate))
+}
+
+/// `--icmpv6-type TYPE[/CODE]`.
+pub(super) fn icmpv6(
+    kind: u8,
+    code: Option<u8>,
+    negate: bool,
+    family: Family,
+) -> Result<Vec<Statement<'static>>, CompileError> {
+    if family != Family::Ipv6 {
+        return refuse("ICMPv6 type matches exist only for IPv6");
+    }
+    Ok(type_code("icmpv6", kind, code, negate))
+}
+
+/// `PROTO type T [PROTO code C]`; negated with a code, the pair is compared
+/// as one value so that the rule matches unless both are equal.
+fn type_code(
+    protocol: &'static str,
+    kind: u8,
+    code: Option<u8>,
+    negate: bool,
+) -> Vec<Statement<'static>> {
+    let ty = payload(protocol, "type");
+    match code {
+        None => vec![eq(ty, num(kind.into()), negate)],
+        Some(code) if !negate => vec![
+            eq(ty, num(kind.into()), false),
+            eq(payload(protocol, "code"), num(code.into()), false),
+        ],
+        Some(code) => {
+            let pair = concat(vec![ty, payload(protocol, "code")]);
+            let value = concat(vec![num(kind.into()), num(code.into())]);
+            vec![cmp(pair, Operator::NEQ, anon_set(vec![value]))]
+        }
+    }
+}
+
+/// `-m mac --mac-source MAC`: `ether saddr MAC`.
+pub(super) fn source_mac(mac: &[u8; 6], negate: bool) -> Vec<Statement<'static>> {
+    let text_mac = mac
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    vec![eq(payload("ether", "saddr"), text(text_mac), negate)]
+}
+
+/// `-m mark --mark VALUE/MASK`: `meta mark & MASK == VALUE`.
+pub(super) fn mark(value: u32, mask: u32, negate: bool) -> Vec<Statement<'static>> {
+    vec![eq(masked(meta(MetaKey::Mark), mask), num(value), negate)]
+}
+
+/// `-m pkttype --pkt-type TYPE`: `meta pkttype TYPE`.
+pub(super) fn packet_type(kind: PacketType, negate: bool) -> Vec<Statement<'static>> {
+    let name = match kind {
+        PacketType::Unicast => "host",
+        PacketType::Broadcast => "broadcast",
+        PacketType::Multicast => "multicast",
+    };
+    vec![eq(meta(MetaKey::Pkttype), text(name), negate)]
+}
+
+/// `-m length --length MIN:MAX`: the IP length header field (IPv4 total
+/// length; IPv6 payload length plus the 40-byte header, as iptables counts).
+pub(super) fn length(min: u16, max: u16, negate: bool, family: Family) -> Vec<Statement<'static>> {
+    let (field, header) = match family {
+        Family::Ipv4 => (payload("ip", "length"), 0),
+        Family::Ipv6 => (payload("ip6", "length"), 40),
+    };
+    if min > max || max < header {
+        // No packet has such a length.
+        return if negate {
+            Vec::new()
+        } else {
+            vec![never(family)]
+        };
+    }
+    let (lo, hi) = (min.saturating_sub(header), max - header);
+    let right = if lo == hi {
+        num(lo.into())
+    } else {
+        range(num(lo.into()), num(hi.into()))
+    };
+    vec![eq(field, right, negate)]
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::testutil::{compile_json, matches_json, v4, v6};
+    use moat_model::{Action, Iface, Match, PacketType, Rule, TcpFlags};
+
+    fn iface(name: &str, wildcard: bool) -> Iface {
+        Iface {
+            name: name.into(),
+            wildcard,
+        }
+    }
+
+    #[test]
+    fn protocol_and_interfaces() {
+        let ms = [
+            Match::Protocol {
+                proto: 6,
+                negate: false,
+            },
+            Match::InInterface {
+                iface: iface("eth", true),
+                negate: false,
+            },
+            Match::OutInterface {
+                iface: iface("lo", false),
+                negate: true,
+            },
+        ];
+        assert_eq!(
+            matches_json(&ms, v4()),
+            json!([
+                {"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": 6}},
+                {"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "eth*"}},
+                {"match": {"op": "!=", "left": {"meta": {"key": "oifname"}}, "right": "lo"}},
+            ])
+        );
+    }
+
+    #[test]
+    fn protocol_all_and_any_interface_match_everything() {
+        let ms = [
+            Match::Protocol {
+                proto: 0,
+                negate: true,
+            },
+            Match::InInterface {
+                iface: iface("", true),
+                negate: false,
+            },
+        ];
+        assert_eq!(matches_json(&ms, v4()), json!([]));
+    }
+
+    #[test]
+    fn fragment_is_ipv4_only() {
+        let m = Match::Fragment { negate: false };
+        assert_eq!(
+            matches_json(std::slice::from_ref(&m), v4()),
+            json!([{"match": {"op": "!=",
+                "left": {"&": [{"payload": {"protocol": "ip", "field": "frag-off"}}, 8191]},
+                "right": 0}}])
+        );
+        let rule = Rule {
+            matches: vec![m],
+            ..Rule::new(Action::Accept)
+        };
+        assert!(compile_json(&rule, v6()).is_err());
+    }
+
+    #[test]
+    fn tcp_flags_mask_and_set() {
+        let m = Match::TcpFlags {
+            flags: TcpFlags {
+                mask: 0x17,
+                set: 0x02,
+            },
+            negate: true,
+        };
+        assert_eq!(
+            matches_json(&[m], v4()),
+            json!([{"match": {"op": "!=",
+                "left": {"&": [{"payload": {"protocol": "tcp", "field": "flags"}}, 23]},
+                "right": 2}}])
+        );
+    }
+
+    #[test]
+    fn icmp_type_code_and_negated_pair() {
+        let m = Match::Icmp {
+            kind: 3,
+            code: Some(1),
+            negate: false,
+        };
+        assert_eq!(
+            matches_json(&[m], v4()),
+            json!([
+                {"match": {"op": "==", "left": {"payload": {"protocol": "icmp", "field": "type"}}, "right": 3}},
+                {"match": {"op": "==", "left": {"payload": {"protocol": "icmp", "field": "code"}}, "right": 1}},
+            ])
+        );
+        let m = Match::Icmpv6 {
+            kind: 1,
+            code: Some(4),
+            negate: true,
+        };
+        assert_eq!(
+            matches_json(&[m], v6()),
+            json!([{"match": {"op": "!=",
+                "left": {"concat": [{"payload": {"protocol": "icmpv6", "field": "type"}},
+                                    {"payload": {"protocol": "icmpv6", "field": "code"}}]},
+                "right": {"set": [{"concat": [1, 4]}]}}}])
+        );
+    }
+
+    #[test]
+    fn icmp_any_reads_the_header() {
+        let m = Match::Icmp {
+            kind: 255,
+            code: None,
+            negate: false,
+        };
+        assert_eq!(
+            matches_json(&[m], v4()),
+            json!([{"match": {"op": "==",
+                "left": {"payload": {"protocol": "icmp", "field": "type"}},
+                "right": {"range": [0, 255]}}}])
+        );
+    }
+
+    #[test]
+    fn mac_mark_pkttype() {
+        let ms = [
+            Match::SourceMac {
+                mac: [0, 0x11, 0x22, 0xaa, 0xbb, 0xcc],
+                negate: false,
+            },
+            Match::Mark {
+                value: 1,
+                mask: 0xff,
+                negate: false,
+            },
+            Match::Mark {
+                value: 5,
+                mask: u32::MAX,
+                negate: true,
+            },
+            Match::PacketType {
+                kind: PacketType::Unicast,
+                negate: false,
+            },
+        ];
+        assert_eq!(
+            matches_json(&ms, v4()),
+            json!([
+                {"match": {"op": "==", "left": {"payload": {"protocol": "ether", "field": "saddr"}}, "right": "00:11:22:aa:bb:cc"}},
+                {"match": {"op": "==", "left": {"&": [{"meta": {"key": "mark"}}, 255]}, "right": 1}},
+                {"match": {"op": "!=", "left": {"meta": {"key": "mark"}}, "right": 5}},
+                {"match": {"op": "==", "left": {"meta": {"key": "pkttype"}}, "right": "host"}},
+            ])
+        );
+    }
+
+    #[test]
+    fn ipv6_length_counts_the_header() {
+        let m = Match::Length {
+            min: 100,
+            max: 200,
+            negate: false,
+        };
+        assert_eq!(
+            matches_json(std::slice::from_ref(&m), v6()),
+            json!([{"match": {"op": "==",
+                "left": {"payload": {"protocol": "ip6", "field": "length"}},
+                "right": {"range": [60, 160]}}}])
+        );
+        assert_eq!(
+            matches_json(&[m], v4()),
+            json!([{"match": {"op": "==",
+                "left": {"payload": {"protocol": "ip", "field": "length"}},
+                "right": {"range": [100, 200]}}}])
+        );
+    }
+}
