@@ -1,7 +1,5 @@
 //! Kernel settings a ruleset needs to work: moat warns, it never changes them.
 
-use std::net::IpAddr;
-
 use crate::action::Action;
 use crate::matches::Match;
 use crate::ruleset::{Family, Hook, Table};
@@ -86,6 +84,7 @@ pub fn needed_settings(table: &Table) -> Vec<SettingNeed> {
 mod tests {
     use super::*;
     use crate::action::NatTarget;
+    use std::net::IpAddr;
     use crate::matches::Iface;
     use crate::ruleset::{Rule, Stage};
 
