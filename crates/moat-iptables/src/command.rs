@@ -147,7 +147,7 @@ fn unbundle(word: &str) -> Option<Vec<String>> {
     if letters.len() < 2 || letters.starts_with('-') {
         return None;
     }
-    let (last, flags) = letters.split_at(letters.len() - 1);
+    let (flags, last) = letters.split_at(letters.len() - 1);
     let flags_ok = flags.chars().all(|c| "vnx".contains(c));
     let last_ok = "vnxLSFZXN".contains(last);
     (flags_ok && last_ok).then(|| letters.chars().map(|c| format!("-{c}")).collect())
@@ -360,4 +360,47 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
         }
     };
     Ok(Invocation { stage, command, display, warnings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn bundled_listing_flags() {
+        let inv = parse_command_line(&words("-vnL"), Family::Ipv4).unwrap();
+        assert!(matches!(inv.command, Command::List { chain: None, .. }));
+        assert!(inv.display.verbose && inv.display.numeric);
+        let inv = parse_command_line(&words("-nvxL INPUT --line-numbers"), Family::Ipv4).unwrap();
+        assert!(matches!(inv.command, Command::List { chain: Some(ref c), .. } if c == "INPUT"));
+        assert!(inv.display.exact && inv.display.line_numbers);
+    }
+
+    #[test]
+    fn table_and_rule_options_may_come_anywhere() {
+        let inv = parse_command_line(&words("-i eth0 -I FORWARD -m state -d 10.0.0.0/24 --state NEW -j ACCEPT"), Family::Ipv4)
+            .unwrap();
+        assert!(matches!(inv.command, Command::Insert { ref chain, num: 1, .. } if chain == "FORWARD"));
+        let inv = parse_command_line(&words("-A PREROUTING -t nat -p tcp --dport 80 -j REDIRECT --to-ports 8080"), Family::Ipv4)
+            .unwrap();
+        assert_eq!(inv.stage, Stage::Nat);
+    }
+
+    #[test]
+    fn command_errors_are_pointed() {
+        let err = parse_command_line(&words("-p tcp"), Family::Ipv4).unwrap_err();
+        assert!(err.message.contains("no command"), "{err}");
+        let err = parse_command_line(&words("-A INPUT -L"), Family::Ipv4).unwrap_err();
+        assert!(err.message.contains("one command"), "{err}");
+        let err = parse_command_line(&words("-t filtr -L"), Family::Ipv4).unwrap_err();
+        assert!(err.message.contains("filter"), "{err}");
+        let err = parse_command_line(&words("-P INPUT REJECT"), Family::Ipv4).unwrap_err();
+        assert!(err.message.contains("ACCEPT or DROP"), "{err}");
+        let err = parse_command_line(&words("-D INPUT 0"), Family::Ipv4).unwrap_err();
+        assert!(err.message.contains("rule number"), "{err}");
+    }
 }

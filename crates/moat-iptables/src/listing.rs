@@ -66,14 +66,17 @@ fn format_line(num: Option<String>, counters: Option<(String, String)>, row: &Li
     }
     line.push_str(&format!("{:<9} ", row.target));
     line.push_str(&format!("{:<5} ", with_inverse_slot(&row.prot)));
-    line.push_str(&format!("{:<3} ", row.opt));
+    line.push_str(&format!("{:<3}", row.opt));
     if display.verbose {
-        line.push_str(&format!("{:<6} ", row.iface_in));
-        line.push_str(&format!("{:<6} ", row.iface_out));
+        line.push_str(&format!("{:<7}", with_inverse_slot(&row.iface_in)));
+        line.push_str(&format!("{:<8}", with_inverse_slot(&row.iface_out)));
     }
     line.push_str(&format!("{:<20} ", with_inverse_slot(&row.source)));
     line.push_str(&format!("{:<20} ", with_inverse_slot(&row.destination)));
     if !row.extra.is_empty() {
+        if !row.extra.starts_with(' ') {
+            line.push(' ');
+        }
         line.push_str(&row.extra);
     }
     line
