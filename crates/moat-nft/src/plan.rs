@@ -54,6 +54,7 @@ impl Batch {
     pub fn to_json(&self) -> Result<String, PlanError> {
         let mut doc = serde_json::json!({ "nftables": &self.objects });
         finish_json(&mut doc).map_err(PlanError::Encode)?;
+        wrap_replaced_rules(&mut doc);
         Ok(doc.to_string())
     }
 
@@ -115,6 +116,20 @@ pub fn plan_delete(table: &Table) -> Batch {
     batch.push(NfCmd::Add(NfListObject::Table(nf_table.clone())));
     batch.push(NfCmd::Delete(NfListObject::Table(nf_table)));
     batch
+}
+
+/// nft reads `{"replace": {"rule": {...}}}`, while the nftables crate writes
+/// the rule's fields straight under `replace`: add the missing level.
+fn wrap_replaced_rules(doc: &mut serde_json::Value) {
+    let Some(items) = doc.get_mut("nftables").and_then(|v| v.as_array_mut()) else { return };
+    for item in items {
+        if let Some(replace) = item.get_mut("replace") {
+            if replace.get("rule").is_none() {
+                let rule = replace.take();
+                *replace = serde_json::json!({ "rule": rule });
+            }
+        }
+    }
 }
 
 fn same_rule(old: &KernelRule, new: &Rule) -> bool {

@@ -3,6 +3,14 @@
 //! Called as `iptables`, `ip6tables`, `iptables-save`, `iptables-restore` (or
 //! the ip6 pair) through a symlink, it behaves as that command.
 
+mod block_cmd;
+mod config_cmd;
+mod confirm;
+mod guard;
+mod install;
+mod persist;
+mod snapshot;
+mod status;
 mod demo;
 mod iptables_cmd;
 mod lock;
@@ -54,6 +62,27 @@ enum Top {
     /// Load an ip6tables-save file (IPv6) in one atomic transaction.
     #[command(name = "ip6tables-restore")]
     Ip6tablesRestore(restore_cmd::RestoreArgs),
+    /// Check a moat.toml (or iptables-save file): problems as file:line:col with a fix.
+    Check(config_cmd::CheckArgs),
+    /// Show in words what applying a moat.toml (or iptables-save file) would change.
+    Diff(config_cmd::DiffArgs),
+    /// Apply a moat.toml (or iptables-save file) in one atomic transaction.
+    Apply(config_cmd::ApplyArgs),
+    /// Keep the ruleset applied with `apply --confirm` (else it rolls back by itself).
+    Confirm,
+    /// Show zones, open services, forwards and the counters of every rule.
+    Status(status::StatusArgs),
+    /// Put the kept ruleset back (what moat.service runs at boot).
+    Boot,
+    /// Install moat and its systemd unit, enabled for boot.
+    Install(install::InstallArgs),
+    /// The rollback timer of `apply --confirm` (started by moat itself).
+    #[command(hide = true)]
+    Watchdog,
+    /// Block countries or address lists (nf_tables interval sets, loaded in one transaction).
+    Block(block_cmd::BlockArgs),
+    /// Lift a block: `moat unblock country CC...` or `moat unblock NAME...`.
+    Unblock(block_cmd::UnblockArgs),
 }
 
 /// The personality the binary was called as, from its program name.
@@ -70,7 +99,7 @@ fn run_as(name: &str, args: Vec<OsString>) -> ExitCode {
         "iptables" => iptables_cmd::run("iptables", &strings, Family::Ipv4),
         "ip6tables" => iptables_cmd::run("ip6tables", &strings, Family::Ipv6),
         _ => {
-            let mut argv = vec![name.to_string()];
+            let mut argv = vec!["moat".to_string(), name.to_string()];
             argv.extend(strings);
             match Cli::try_parse_from(&argv) {
                 Ok(cli) => dispatch(cli.command),
@@ -92,6 +121,16 @@ fn dispatch(command: Top) -> ExitCode {
         Top::Ip6tablesSave(a) => save_cmd::run("ip6tables-save", &a, Family::Ipv6),
         Top::IptablesRestore(a) => restore_cmd::run("iptables-restore", &a, Family::Ipv4),
         Top::Ip6tablesRestore(a) => restore_cmd::run("ip6tables-restore", &a, Family::Ipv6),
+        Top::Check(a) => config_cmd::run_check(&a),
+        Top::Diff(a) => config_cmd::run_diff(&a),
+        Top::Apply(a) => config_cmd::run_apply(&a),
+        Top::Confirm => config_cmd::run_confirm(),
+        Top::Status(a) => status::run(&a),
+        Top::Boot => install::run_boot(),
+        Top::Install(a) => install::run_install(&a),
+        Top::Watchdog => confirm::run_watchdog(),
+        Top::Block(a) => block_cmd::run_block(a),
+        Top::Unblock(a) => block_cmd::run_unblock(a),
     }
 }
 

@@ -36,7 +36,7 @@ fn editing_commands_keep_iptables_semantics() {
          -A INPUT -p udp -m udp --dport 53 -j ACCEPT\n\
          -A INPUT -p tcp -m tcp --dport 80 -j ACCEPT\n\
          -A INPUT -j LOGDROP\n\
-         -A LOGDROP -j LOG --log-prefix dropped:\n\
+         -A LOGDROP -j LOG --log-prefix \"dropped:\"\n\
          -A LOGDROP -j DROP\n"
     );
     iptables_all(
@@ -180,15 +180,15 @@ fn seed_004_file_restores_nat_and_filter_in_one_go() {
     let saved = moat_ok(&ns, &["iptables-save"]);
     assert!(saved.contains("*nat\n:PREROUTING DROP [0:0]"), "{saved}");
     assert!(saved.contains("-A PREROUTING -i eth0 -p tcp -m tcp --dport 7070 -j DNAT --to-destination 192.168.1.43:80"), "{saved}");
-    assert!(saved.contains("-A INPUT -m state --state NEW -p tcp -m tcp --dport 22 -j ACCEPT"), "{saved}");
+    assert!(saved.contains("-A INPUT -p tcp -m state --state NEW -m tcp --dport 22 -j ACCEPT"), "{saved}");
 }
 
 #[test]
 fn other_tables_survive_every_command() {
     let Some(ns) = lab() else { return };
     ns.exec_ok(&["nft", "add table inet dockerlike"]).unwrap();
-    ns.exec_ok(&["nft", "add chain inet dockerlike fwd { type filter hook forward priority 0; policy accept; }"]).unwrap();
-    ns.exec_ok(&["nft", "add rule inet dockerlike fwd ip saddr 172.17.0.0/16 counter accept"]).unwrap();
+    ns.exec_ok(&["nft", "add chain inet dockerlike filt { type filter hook forward priority 0; policy accept; }"]).unwrap();
+    ns.exec_ok(&["nft", "add rule inet dockerlike filt ip saddr 172.17.0.0/16 counter accept"]).unwrap();
     let theirs = || ns.exec_ok(&["nft", "list", "table", "inet", "dockerlike"]).unwrap();
     let original = theirs();
     iptables_all(&ns, "iptables", &["-A FORWARD -j DROP", "-F", "-X", "-Z", "-P FORWARD DROP"]);
@@ -224,7 +224,8 @@ fn symlinks_named_like_iptables_behave_as_iptables() {
         argv.extend(args.iter().map(|s| s.to_string()));
         ns.exec(&argv).unwrap()
     };
-    assert!(run("iptables", &["-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"]).status.success());
+    let out = run("iptables", &["-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"]);
+    assert!(out.status.success(), "{out:?}");
     assert!(run("ip6tables", &["-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"]).status.success());
     let save = String::from_utf8_lossy(&run("iptables-save", &[]).stdout).into_owned();
     assert!(save.contains("-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"), "{save}");
