@@ -4,11 +4,12 @@
 //! Drivers sit behind the [`Backend`] trait; [`NftCli`] drives the `nft`
 //! program through its JSON interface.
 
+pub mod netlink;
 mod nft_cli;
 mod read;
 
 use moat_model::{Family, Stage};
-use moat_nft::{Batch, KernelTable};
+use moat_nft::{ChangeSet, KernelTable};
 
 pub use nft_cli::NftCli;
 
@@ -17,7 +18,13 @@ pub use nft_cli::NftCli;
 pub enum BackendError {
     /// The driver program could not be started.
     #[error("cannot run {program}: {source} (is nftables installed?)")]
-    Spawn { program: String, source: std::io::Error },
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    /// The change could not be expressed for the driver; nothing was changed.
+    #[error("{0}")]
+    Encode(String),
     /// The kernel or nft refused the transaction; nothing was changed.
     #[error("the kernel refused the change, nothing was applied: {0}")]
     Refused(String),
@@ -31,9 +38,9 @@ pub trait Backend {
     /// Reads moat's table for `family` and `stage`; `None` when it does not exist.
     fn read(&self, family: Family, stage: Stage) -> Result<Option<KernelTable>, BackendError>;
 
-    /// Applies `batch` as one transaction: all of it or, on any error, nothing.
-    fn apply(&self, batch: &Batch) -> Result<(), BackendError>;
+    /// Applies `changes` as one transaction: all of it or, on any error, nothing.
+    fn apply(&self, changes: &ChangeSet) -> Result<(), BackendError>;
 
-    /// Checks `batch` against the kernel without applying it.
-    fn check(&self, batch: &Batch) -> Result<(), BackendError>;
+    /// Checks `changes` against the kernel without applying them.
+    fn check(&self, changes: &ChangeSet) -> Result<(), BackendError>;
 }

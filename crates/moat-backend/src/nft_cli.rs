@@ -6,7 +6,8 @@ use std::process::{Command, Stdio};
 
 use moat_model::{Family, Stage};
 use moat_nft::layout::{nf_family, table_name};
-use moat_nft::{Batch, KernelTable};
+use moat_nft::nft_json::encode;
+use moat_nft::{ChangeSet, KernelTable};
 use nftables::types::NfFamily;
 
 use crate::read::parse_listing;
@@ -65,8 +66,8 @@ impl NftCli {
         ))
     }
 
-    fn submit(&self, batch: &Batch, check_only: bool) -> Result<(), BackendError> {
-        if batch.is_empty() {
+    fn submit(&self, changes: &ChangeSet, check_only: bool) -> Result<(), BackendError> {
+        if changes.is_empty() {
             return Ok(());
         }
         let args: &[&str] = if check_only {
@@ -74,9 +75,7 @@ impl NftCli {
         } else {
             &["-j", "-f", "-"]
         };
-        let json = batch
-            .to_json()
-            .map_err(|e| BackendError::Refused(e.to_string()))?;
+        let json = encode(changes).map_err(|e| BackendError::Encode(e.to_string()))?;
         let (ok, _, stderr) = self.run(args, Some(&json))?;
         if ok {
             Ok(())
@@ -107,11 +106,11 @@ impl Backend for NftCli {
         parse_listing(&stdout, family, stage).map(Some)
     }
 
-    fn apply(&self, batch: &Batch) -> Result<(), BackendError> {
-        self.submit(batch, false)
+    fn apply(&self, changes: &ChangeSet) -> Result<(), BackendError> {
+        self.submit(changes, false)
     }
 
-    fn check(&self, batch: &Batch) -> Result<(), BackendError> {
-        self.submit(batch, true)
+    fn check(&self, changes: &ChangeSet) -> Result<(), BackendError> {
+        self.submit(changes, true)
     }
 }

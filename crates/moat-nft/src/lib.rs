@@ -3,8 +3,9 @@
 
 pub mod kernel;
 pub mod layout;
+pub mod nft_json;
 pub mod plan;
 pub mod rule;
 
 pub use kernel::{KernelChain, KernelRule, KernelTable};
-pub use plan::{plan_delete, plan_replace, plan_update, Batch, PlanError};
+pub use plan::{plan_delete, plan_replace, plan_update, ChangeSet, Op, PlanError, Position, TableChanges};

@@ -10,7 +10,7 @@ use moat_backend::{Backend, NftCli};
 use moat_iptables::command::parse_table;
 use moat_iptables::save::{restore, RestoreOptions, SaveFile};
 use moat_model::Family;
-use moat_nft::{plan_replace, plan_update, Batch};
+use moat_nft::{plan_replace, plan_update, ChangeSet};
 
 use crate::lock::RulesetLock;
 use crate::settings::warn_missing;
@@ -74,7 +74,7 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
         kernels.push((stage, kernel));
         Ok(state)
     })?;
-    let mut batch = Batch::default();
+    let mut batch = ChangeSet::default();
     for state in &states {
         let table = state.to_table();
         if args.noflush {

@@ -1,0 +1,217 @@
+//! Encodes a [`ChangeSet`] as the JSON batch `nft -j -f -` applies in one transaction.
+
+use std::borrow::Cow;
+
+use moat_model::{Counters, Hook, Policy, Rule, Stage};
+use nftables::schema::{self, FlushObject, NfCmd, NfListObject, NfObject};
+use nftables::stmt::{AnonymousCounter, Counter, JumpTarget, Statement};
+use nftables::types::{NfChainPolicy, NfFamily};
+
+use crate::layout::{base_chain_name, chain_type, nf_family, nf_hook, table_name};
+use crate::plan::{ChangeSet, Op, Position, TableChanges};
+use crate::rule::{compile_rule, finish_json, merge_sets, CompileError, RuleContext};
+
+/// Why a change set cannot be encoded for nft.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// A rule could not be compiled.
+    #[error("chain {chain}, rule {index}: {error}")]
+    Compile { chain: String, index: usize, error: CompileError },
+    /// Two rules need incompatible declarations of one set.
+    #[error("{0}")]
+    Sets(CompileError),
+    /// The JSON could not be finished for nft.
+    #[error("cannot encode the change for nft: {0}")]
+    Json(CompileError),
+}
+
+/// Encodes `changes` as one nft JSON batch.
+pub fn encode(changes: &ChangeSet) -> Result<String, EncodeError> {
+    let mut objects: Vec<NfObject<'static>> = Vec::new();
+    for table in &changes.tables {
+        TableEncoder::new(table).encode(&mut objects)?;
+    }
+    let mut doc = serde_json::json!({ "nftables": objects });
+    finish_json(&mut doc).map_err(EncodeError::Json)?;
+    wrap_replaced_rules(&mut doc);
+    Ok(doc.to_string())
+}
+
+/// nft reads `{"replace": {"rule": {...}}}`, while the nftables crate writes
+/// the rule's fields straight under `replace`: add the missing level.
+fn wrap_replaced_rules(doc: &mut serde_json::Value) {
+    let Some(items) = doc.get_mut("nftables").and_then(|v| v.as_array_mut()) else { return };
+    for item in items {
+        if let Some(replace) = item.get_mut("replace") {
+            if replace.get("rule").is_none() {
+                let rule = replace.take();
+                *replace = serde_json::json!({ "rule": rule });
+            }
+        }
+    }
+}
+
+fn policy_of(policy: Policy) -> NfChainPolicy {
+    match policy {
+        Policy::Accept => NfChainPolicy::Accept,
+        Policy::Drop => NfChainPolicy::Drop,
+    }
+}
+
+fn counter_stmt(counters: Counters) -> Statement<'static> {
+    Statement::Counter(Counter::Anonymous(Some(AnonymousCounter {
+        packets: Some(counters.packets as usize),
+        bytes: Some(counters.bytes as usize),
+    })))
+}
+
+fn cmd(c: NfCmd<'static>) -> NfObject<'static> {
+    NfObject::CmdObject(c)
+}
+
+struct TableEncoder<'a> {
+    changes: &'a TableChanges,
+    ctx: RuleContext,
+    family: NfFamily,
+    stage: Stage,
+}
+
+impl<'a> TableEncoder<'a> {
+    fn new(changes: &'a TableChanges) -> Self {
+        TableEncoder {
+            changes,
+            ctx: RuleContext {
+                family: changes.family,
+                stage: changes.stage,
+                table: table_name(changes.stage).to_string(),
+            },
+            family: nf_family(changes.family),
+            stage: changes.stage,
+        }
+    }
+
+    fn table(&self) -> schema::Table<'static> {
+        schema::Table { family: self.family, name: Cow::Borrowed(table_name(self.stage)), handle: None }
+    }
+
+    fn chain(&self, name: &str) -> schema::Chain<'static> {
+        schema::Chain {
+            family: self.family,
+            table: Cow::Borrowed(table_name(self.stage)),
+            name: Cow::Owned(name.to_string()),
+            newname: None,
+            handle: None,
+            _type: None,
+            hook: None,
+            prio: None,
+            dev: None,
+            policy: None,
+        }
+    }
+
+    fn base_chain(&self, hook: Hook, policy: Policy) -> schema::Chain<'static> {
+        schema::Chain {
+            _type: Some(chain_type(self.stage, hook)),
+            hook: Some(nf_hook(hook)),
+            prio: Some(self.stage.priority(hook)),
+            policy: Some(policy_of(policy)),
+            ..self.chain(base_chain_name(hook))
+        }
+    }
+
+    fn rule(&self, chain: &str, expr: Vec<Statement<'static>>, comment: Option<String>) -> schema::Rule<'static> {
+        schema::Rule {
+            family: self.family,
+            table: Cow::Borrowed(table_name(self.stage)),
+            chain: Cow::Owned(chain.to_string()),
+            expr: Cow::Owned(expr),
+            handle: None,
+            index: None,
+            comment: comment.map(Cow::Owned),
+        }
+    }
+
+    fn compiled(
+        &self,
+        chain: &str,
+        index: usize,
+        rule: &Rule,
+        sets: &mut Vec<schema::Set<'static>>,
+    ) -> Result<schema::Rule<'static>, EncodeError> {
+        let compiled = compile_rule(rule, &self.ctx).map_err(|error| EncodeError::Compile {
+            chain: chain.to_string(),
+            index,
+            error,
+        })?;
+        for set in compiled.sets {
+            merge_sets(sets, set).map_err(EncodeError::Sets)?;
+        }
+        let expr = compiled
+            .stmts
+            .into_iter()
+            .map(|stmt| match stmt {
+                Statement::Counter(Counter::Anonymous(_)) => counter_stmt(rule.counters),
+                other => other,
+            })
+            .collect();
+        Ok(self.rule(chain, expr, rule.source.clone()))
+    }
+
+    /// Appends this table's commands: table commands, then the sets rules need, then the rest.
+    fn encode(&self, out: &mut Vec<NfObject<'static>>) -> Result<(), EncodeError> {
+        let mut prelude = Vec::new();
+        let mut sets = Vec::new();
+        let mut body = Vec::new();
+        for op in &self.changes.ops {
+            match op {
+                Op::DeleteTable => {
+                    prelude.push(cmd(NfCmd::Add(NfListObject::Table(self.table()))));
+                    prelude.push(cmd(NfCmd::Delete(NfListObject::Table(self.table()))));
+                }
+                Op::AddTable => prelude.push(cmd(NfCmd::Add(NfListObject::Table(self.table())))),
+                Op::AddChain { name } => body.push(cmd(NfCmd::Add(NfListObject::Chain(self.chain(name))))),
+                Op::AddBaseChain { hook, policy, target, counters } => {
+                    let base = base_chain_name(*hook);
+                    body.push(cmd(NfCmd::Add(NfListObject::Chain(self.base_chain(*hook, *policy)))));
+                    let jump = Statement::Jump(JumpTarget { target: Cow::Owned(target.clone()) });
+                    body.push(cmd(NfCmd::Add(NfListObject::Rule(self.rule(base, vec![jump], None)))));
+                    body.push(cmd(NfCmd::Add(NfListObject::Rule(self.rule(base, vec![counter_stmt(*counters)], None)))));
+                }
+                Op::SetPolicy { hook, policy } => {
+                    body.push(cmd(NfCmd::Add(NfListObject::Chain(self.base_chain(*hook, *policy)))))
+                }
+                Op::SetPolicyCounters { hook, handle, counters } => {
+                    let mut rule = self.rule(base_chain_name(*hook), vec![counter_stmt(*counters)], None);
+                    rule.handle = Some(*handle);
+                    body.push(cmd(NfCmd::Replace(rule)));
+                }
+                Op::AddRule { chain, index, rule, position } => {
+                    let mut nf_rule = self.compiled(chain, *index, rule, &mut sets)?;
+                    match position {
+                        Position::Append => body.push(cmd(NfCmd::Add(NfListObject::Rule(nf_rule)))),
+                        Position::Before(handle) => {
+                            nf_rule.handle = Some(*handle);
+                            body.push(cmd(NfCmd::Insert(NfListObject::Rule(nf_rule))));
+                        }
+                    }
+                }
+                Op::ReplaceRule { chain, index, handle, rule } => {
+                    let mut nf_rule = self.compiled(chain, *index, rule, &mut sets)?;
+                    nf_rule.handle = Some(*handle);
+                    body.push(cmd(NfCmd::Replace(nf_rule)));
+                }
+                Op::DeleteRule { chain, handle } => {
+                    let mut rule = self.rule(chain, Vec::new(), None);
+                    rule.handle = Some(*handle);
+                    body.push(cmd(NfCmd::Delete(NfListObject::Rule(rule))));
+                }
+                Op::FlushChain { name } => body.push(cmd(NfCmd::Flush(FlushObject::Chain(self.chain(name))))),
+                Op::DeleteChain { name } => body.push(cmd(NfCmd::Delete(NfListObject::Chain(self.chain(name))))),
+            }
+        }
+        out.extend(prelude);
+        out.extend(sets.into_iter().map(|s| cmd(NfCmd::Add(NfListObject::Set(Box::new(s))))));
+        out.extend(body);
+        Ok(())
+    }
+}
