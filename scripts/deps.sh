@@ -3,7 +3,7 @@
 # nftables (moat's driver), iproute2 (test namespaces), Debian's iptables
 # (the test oracle and benchmark baseline), conntrack and iperf3.
 set -euo pipefail
-packages=(nftables iptables iproute2 conntrack iperf3 procps)
+packages=(nftables iptables ipset iproute2 conntrack iperf3 procps)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

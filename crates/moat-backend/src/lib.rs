@@ -4,6 +4,7 @@
 //! Drivers sit behind the [`Backend`] trait; [`NftCli`] drives the `nft`
 //! program through its JSON interface.
 
+pub mod driver;
 pub mod netlink;
 mod nft_cli;
 mod read;
@@ -11,6 +12,7 @@ mod read;
 use moat_model::{Family, Stage};
 use moat_nft::{ChangeSet, KernelTable};
 
+pub use driver::{default_backend, Hybrid, NetlinkDriver};
 pub use nft_cli::NftCli;
 
 /// Why the backend could not do what was asked.

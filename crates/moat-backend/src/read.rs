@@ -56,8 +56,13 @@ fn counters_of(stmts: &[Stmt]) -> Counters {
 }
 
 /// Parses the JSON listing of one of moat's tables.
-pub(crate) fn parse_listing(json: &str, family: Family, stage: Stage) -> Result<KernelTable, BackendError> {
-    let listing: Listing = serde_json::from_str(json).map_err(|e| BackendError::Listing(e.to_string()))?;
+pub(crate) fn parse_listing(
+    json: &str,
+    family: Family,
+    stage: Stage,
+) -> Result<KernelTable, BackendError> {
+    let listing: Listing =
+        serde_json::from_str(json).map_err(|e| BackendError::Listing(e.to_string()))?;
     let mut chains: Vec<KernelChain> = Vec::new();
     let mut base_policies = Vec::new();
     let mut base_rules: Vec<RuleItem> = Vec::new();
@@ -66,10 +71,19 @@ pub(crate) fn parse_listing(json: &str, family: Family, stage: Stage) -> Result<
         if let Some(chain) = item.chain {
             match hook_of_base_chain(&chain.name) {
                 Some(hook) => {
-                    let policy = if chain.policy.as_deref() == Some("drop") { Policy::Drop } else { Policy::Accept };
+                    let policy = if chain.policy.as_deref() == Some("drop") {
+                        Policy::Drop
+                    } else {
+                        Policy::Accept
+                    };
                     base_policies.push((chain.name, hook, policy));
                 }
-                None => chains.push(KernelChain { name: chain.name, base: None, policy_counter: None, rules: Vec::new() }),
+                None => chains.push(KernelChain {
+                    name: chain.name,
+                    base: None,
+                    policy_counter: None,
+                    rules: Vec::new(),
+                }),
             }
         }
         if let Some(rule) = item.rule {
@@ -82,15 +96,25 @@ pub(crate) fn parse_listing(json: &str, family: Family, stage: Stage) -> Result<
     }
     for rule in user_rules {
         if let Some(chain) = chains.iter_mut().find(|c| c.name == rule.chain) {
-            chain.rules.push(KernelRule { handle: rule.handle, source: rule.comment, counters: counters_of(&rule.expr) });
+            chain.rules.push(KernelRule {
+                handle: rule.handle,
+                source: rule.comment,
+                counters: counters_of(&rule.expr),
+            });
         }
     }
     for (base_name, hook, policy) in base_policies {
         let rules: Vec<&RuleItem> = base_rules.iter().filter(|r| r.chain == base_name).collect();
-        let target = rules.iter().find_map(|r| r.expr.iter().find_map(|s| s.jump.as_ref()));
-        let counter = rules.iter().find(|r| r.expr.iter().all(|s| s.jump.is_none()));
+        let target = rules
+            .iter()
+            .find_map(|r| r.expr.iter().find_map(|s| s.jump.as_ref()));
+        let counter = rules
+            .iter()
+            .find(|r| r.expr.iter().all(|s| s.jump.is_none()));
         let Some(target) = target else {
-            return Err(BackendError::Listing(format!("moat's base chain {base_name} has lost its jump rule")));
+            return Err(BackendError::Listing(format!(
+                "moat's base chain {base_name} has lost its jump rule"
+            )));
         };
         if let Some(chain) = chains.iter_mut().find(|c| c.name == target.target) {
             chain.base = Some((hook, policy));
@@ -102,7 +126,11 @@ pub(crate) fn parse_listing(json: &str, family: Family, stage: Stage) -> Result<
         None => usize::MAX,
     };
     chains.sort_by_key(order);
-    Ok(KernelTable { family, stage, chains })
+    Ok(KernelTable {
+        family,
+        stage,
+        chains,
+    })
 }
 
 #[cfg(test)]
@@ -127,10 +155,28 @@ mod tests {
         let input = &table.chains[0];
         assert_eq!(input.name, "INPUT");
         assert_eq!(input.base, Some((Hook::Input, Policy::Drop)));
-        assert_eq!(input.policy_counter, Some((7, Counters { packets: 3, bytes: 180 })));
+        assert_eq!(
+            input.policy_counter,
+            Some((
+                7,
+                Counters {
+                    packets: 3,
+                    bytes: 180
+                }
+            ))
+        );
         assert_eq!(input.rules[0].handle, 5);
-        assert_eq!(input.rules[0].counters, Counters { packets: 7, bytes: 420 });
-        assert_eq!(input.rules[0].source.as_deref(), Some("-p tcp -m tcp --dport 22 -j ACCEPT"));
+        assert_eq!(
+            input.rules[0].counters,
+            Counters {
+                packets: 7,
+                bytes: 420
+            }
+        );
+        assert_eq!(
+            input.rules[0].source.as_deref(),
+            Some("-p tcp -m tcp --dport 22 -j ACCEPT")
+        );
         assert_eq!(table.chains[1].name, "LOGDROP");
         assert!(table.chains[1].base.is_none());
     }
@@ -138,6 +184,11 @@ mod tests {
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         assert!(parse_listing("{", Family::Ipv4, Stage::Filter).is_err());
-        assert!(parse_listing(r#"{"nftables": [{"rule": {"chain": 1}}]}"#, Family::Ipv4, Stage::Filter).is_err());
+        assert!(parse_listing(
+            r#"{"nftables": [{"rule": {"chain": 1}}]}"#,
+            Family::Ipv4,
+            Stage::Filter
+        )
+        .is_err());
     }
 }

@@ -15,7 +15,9 @@ pub struct CommandError {
 
 impl CommandError {
     fn new(message: impl Into<String>) -> Self {
-        CommandError { message: message.into() }
+        CommandError {
+            message: message.into(),
+        }
     }
 }
 
@@ -31,19 +33,30 @@ pub enum Command {
     /// `-A CHAIN rule`.
     Append { chain: String, rule: RuleSpec },
     /// `-I CHAIN [num] rule` (num is 1-based).
-    Insert { chain: String, num: usize, rule: RuleSpec },
+    Insert {
+        chain: String,
+        num: usize,
+        rule: RuleSpec,
+    },
     /// `-D CHAIN rule`.
     DeleteRule { chain: String, rule: RuleSpec },
     /// `-D CHAIN num`.
     DeleteNum { chain: String, num: usize },
     /// `-R CHAIN num rule`.
-    Replace { chain: String, num: usize, rule: RuleSpec },
+    Replace {
+        chain: String,
+        num: usize,
+        rule: RuleSpec,
+    },
     /// `-C CHAIN rule`.
     Check { chain: String, rule: RuleSpec },
     /// `-F [CHAIN]`.
     Flush { chain: Option<String> },
     /// `-Z [CHAIN [num]]`.
-    Zero { chain: Option<String>, num: Option<usize> },
+    Zero {
+        chain: Option<String>,
+        num: Option<usize>,
+    },
     /// `-N CHAIN`.
     NewChain { chain: String },
     /// `-X [CHAIN]`.
@@ -53,9 +66,16 @@ pub enum Command {
     /// `-P CHAIN POLICY`.
     SetPolicy { chain: String, policy: Policy },
     /// `-L [CHAIN [num]]`, optionally zeroing counters afterwards (`-Z`).
-    List { chain: Option<String>, num: Option<usize>, zero: bool },
+    List {
+        chain: Option<String>,
+        num: Option<usize>,
+        zero: bool,
+    },
     /// `-S [CHAIN [num]]`.
-    ListRules { chain: Option<String>, num: Option<usize> },
+    ListRules {
+        chain: Option<String>,
+        num: Option<usize>,
+    },
 }
 
 /// Display options of listing commands.
@@ -128,7 +148,9 @@ pub fn parse_table(name: &str) -> Result<Stage, CommandError> {
         "nat" => Ok(Stage::Nat),
         "mangle" => Ok(Stage::Mangle),
         "raw" => Ok(Stage::Raw),
-        "security" => Err(CommandError::new("table `security' is not supported by moat (SELinux labelling)")),
+        "security" => Err(CommandError::new(
+            "table `security' is not supported by moat (SELinux labelling)",
+        )),
         other => {
             let hint = ["filter", "nat", "mangle", "raw"]
                 .into_iter()
@@ -136,7 +158,9 @@ pub fn parse_table(name: &str) -> Result<Stage, CommandError> {
                 .filter(|t| strsim::levenshtein(t, other) <= 2)
                 .map(|t| format!("; did you mean `{t}'?"))
                 .unwrap_or_else(|| "; expected filter, nat, mangle or raw".to_string());
-            Err(CommandError::new(format!("can't initialize table `{other}': table does not exist{hint}")))
+            Err(CommandError::new(format!(
+                "can't initialize table `{other}': table does not exist{hint}"
+            )))
         }
     }
 }
@@ -200,9 +224,11 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
         }
         match word {
             "-t" | "--table" => {
-                let name = words
-                    .get(i)
-                    .ok_or_else(|| CommandError::new("option `-t' requires a table name (filter, nat, mangle or raw)"))?;
+                let name = words.get(i).ok_or_else(|| {
+                    CommandError::new(
+                        "option `-t' requires a table name (filter, nat, mangle or raw)",
+                    )
+                })?;
                 stage = parse_table(name)?;
                 i += 1;
             }
@@ -212,7 +238,10 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
             "--line-numbers" => display.line_numbers = true,
             "-4" | "--ipv4" | "-6" | "--ipv6" => {}
             "-w" | "--wait" | "-W" | "--wait-interval" => {
-                if words.get(i).is_some_and(|w| w.chars().all(|c| c.is_ascii_digit() || c == '.')) {
+                if words
+                    .get(i)
+                    .is_some_and(|w| w.chars().all(|c| c.is_ascii_digit() || c == '.'))
+                {
                     i += 1;
                 }
             }
@@ -220,7 +249,11 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
                 rule_words.push(word.to_string());
                 let arity = if word.starts_with('-') && word != "!" {
                     let name = word.split('=').next().unwrap_or(word);
-                    if word.contains('=') { 0 } else { option_arity(name).unwrap_or(0) }
+                    if word.contains('=') {
+                        0
+                    } else {
+                        option_arity(name).unwrap_or(0)
+                    }
                 } else {
                     0
                 };
@@ -252,13 +285,17 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
     };
     let no_rule_words = |what: &str| -> Result<(), CommandError> {
         match rule_words.first() {
-            Some(w) => Err(CommandError::new(format!("unexpected `{w}': {what} takes no rule options"))),
+            Some(w) => Err(CommandError::new(format!(
+                "unexpected `{w}': {what} takes no rule options"
+            ))),
             None => Ok(()),
         }
     };
     let extra_positional = |max: usize| -> Result<(), CommandError> {
         match positional.get(max) {
-            Some(w) => Err(CommandError::new(format!("unexpected argument `{w}' after `{verb_word}'"))),
+            Some(w) => Err(CommandError::new(format!(
+                "unexpected argument `{w}' after `{verb_word}'"
+            ))),
             None => Ok(()),
         }
     };
@@ -267,7 +304,9 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
             .get(n)
             .map(|w| {
                 positive_number(w).ok_or_else(|| {
-                    CommandError::new(format!("invalid rule number `{w}' for {what}: expected a number from 1"))
+                    CommandError::new(format!(
+                        "invalid rule number `{w}' for {what}: expected a number from 1"
+                    ))
                 })
             })
             .transpose()
@@ -275,68 +314,102 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
     let command = match verb {
         Verb::Append => {
             extra_positional(1)?;
-            Command::Append { chain: chain_arg(0)?, rule: rule(&rule_words)? }
+            Command::Append {
+                chain: chain_arg(0)?,
+                rule: rule(&rule_words)?,
+            }
         }
         Verb::Insert => {
             extra_positional(2)?;
             let num = number_at(1, "-I")?.unwrap_or(1);
-            Command::Insert { chain: chain_arg(0)?, num, rule: rule(&rule_words)? }
+            Command::Insert {
+                chain: chain_arg(0)?,
+                num,
+                rule: rule(&rule_words)?,
+            }
         }
         Verb::Delete => {
             extra_positional(2)?;
             match number_at(1, "-D")? {
                 Some(num) => {
                     no_rule_words("deleting by rule number")?;
-                    Command::DeleteNum { chain: chain_arg(0)?, num }
+                    Command::DeleteNum {
+                        chain: chain_arg(0)?,
+                        num,
+                    }
                 }
-                None => Command::DeleteRule { chain: chain_arg(0)?, rule: rule(&rule_words)? },
+                None => Command::DeleteRule {
+                    chain: chain_arg(0)?,
+                    rule: rule(&rule_words)?,
+                },
             }
         }
         Verb::Replace => {
             extra_positional(2)?;
-            let num = number_at(1, "-R")?
-                .ok_or_else(|| CommandError::new("option `-R' requires a chain and a rule number: -R CHAIN NUM rule"))?;
-            Command::Replace { chain: chain_arg(0)?, num, rule: rule(&rule_words)? }
+            let num = number_at(1, "-R")?.ok_or_else(|| {
+                CommandError::new(
+                    "option `-R' requires a chain and a rule number: -R CHAIN NUM rule",
+                )
+            })?;
+            Command::Replace {
+                chain: chain_arg(0)?,
+                num,
+                rule: rule(&rule_words)?,
+            }
         }
         Verb::Check => {
             extra_positional(1)?;
-            Command::Check { chain: chain_arg(0)?, rule: rule(&rule_words)? }
+            Command::Check {
+                chain: chain_arg(0)?,
+                rule: rule(&rule_words)?,
+            }
         }
         Verb::Flush => {
             extra_positional(1)?;
             no_rule_words("-F")?;
-            Command::Flush { chain: positional.first().cloned() }
+            Command::Flush {
+                chain: positional.first().cloned(),
+            }
         }
         Verb::Zero => {
             extra_positional(2)?;
             no_rule_words("-Z")?;
-            Command::Zero { chain: positional.first().cloned(), num: number_at(1, "-Z")? }
+            Command::Zero {
+                chain: positional.first().cloned(),
+                num: number_at(1, "-Z")?,
+            }
         }
         Verb::NewChain => {
             extra_positional(1)?;
             no_rule_words("-N")?;
-            Command::NewChain { chain: chain_arg(0)? }
+            Command::NewChain {
+                chain: chain_arg(0)?,
+            }
         }
         Verb::DeleteChain => {
             extra_positional(1)?;
             no_rule_words("-X")?;
-            Command::DeleteChain { chain: positional.first().cloned() }
+            Command::DeleteChain {
+                chain: positional.first().cloned(),
+            }
         }
         Verb::Rename => {
             extra_positional(2)?;
             no_rule_words("-E")?;
-            let to = positional
-                .get(1)
-                .cloned()
-                .ok_or_else(|| CommandError::new("option `-E' requires the old and the new chain name"))?;
-            Command::RenameChain { from: chain_arg(0)?, to }
+            let to = positional.get(1).cloned().ok_or_else(|| {
+                CommandError::new("option `-E' requires the old and the new chain name")
+            })?;
+            Command::RenameChain {
+                from: chain_arg(0)?,
+                to,
+            }
         }
         Verb::Policy => {
             extra_positional(2)?;
             no_rule_words("-P")?;
-            let target = positional
-                .get(1)
-                .ok_or_else(|| CommandError::new("option `-P' requires a chain and a policy: -P CHAIN ACCEPT|DROP"))?;
+            let target = positional.get(1).ok_or_else(|| {
+                CommandError::new("option `-P' requires a chain and a policy: -P CHAIN ACCEPT|DROP")
+            })?;
             let policy = match target.as_str() {
                 "ACCEPT" => Policy::Accept,
                 "DROP" => Policy::Drop,
@@ -346,20 +419,35 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
                     )))
                 }
             };
-            Command::SetPolicy { chain: chain_arg(0)?, policy }
+            Command::SetPolicy {
+                chain: chain_arg(0)?,
+                policy,
+            }
         }
         Verb::List => {
             extra_positional(2)?;
             no_rule_words("-L")?;
-            Command::List { chain: positional.first().cloned(), num: number_at(1, "-L")?, zero: zero_too }
+            Command::List {
+                chain: positional.first().cloned(),
+                num: number_at(1, "-L")?,
+                zero: zero_too,
+            }
         }
         Verb::ListRules => {
             extra_positional(2)?;
             no_rule_words("-S")?;
-            Command::ListRules { chain: positional.first().cloned(), num: number_at(1, "-S")? }
+            Command::ListRules {
+                chain: positional.first().cloned(),
+                num: number_at(1, "-S")?,
+            }
         }
     };
-    Ok(Invocation { stage, command, display, warnings })
+    Ok(Invocation {
+        stage,
+        command,
+        display,
+        warnings,
+    })
 }
 
 #[cfg(test)]
@@ -382,11 +470,19 @@ mod tests {
 
     #[test]
     fn table_and_rule_options_may_come_anywhere() {
-        let inv = parse_command_line(&words("-i eth0 -I FORWARD -m state -d 10.0.0.0/24 --state NEW -j ACCEPT"), Family::Ipv4)
-            .unwrap();
-        assert!(matches!(inv.command, Command::Insert { ref chain, num: 1, .. } if chain == "FORWARD"));
-        let inv = parse_command_line(&words("-A PREROUTING -t nat -p tcp --dport 80 -j REDIRECT --to-ports 8080"), Family::Ipv4)
-            .unwrap();
+        let inv = parse_command_line(
+            &words("-i eth0 -I FORWARD -m state -d 10.0.0.0/24 --state NEW -j ACCEPT"),
+            Family::Ipv4,
+        )
+        .unwrap();
+        assert!(
+            matches!(inv.command, Command::Insert { ref chain, num: 1, .. } if chain == "FORWARD")
+        );
+        let inv = parse_command_line(
+            &words("-A PREROUTING -t nat -p tcp --dport 80 -j REDIRECT --to-ports 8080"),
+            Family::Ipv4,
+        )
+        .unwrap();
         assert_eq!(inv.stage, Stage::Nat);
     }
 

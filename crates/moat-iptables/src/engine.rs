@@ -15,7 +15,9 @@ pub struct EngineError {
 }
 
 fn fail<T>(message: impl Into<String>) -> Result<T, EngineError> {
-    Err(EngineError { message: message.into() })
+    Err(EngineError {
+        message: message.into(),
+    })
 }
 
 /// What a command produced.
@@ -32,8 +34,21 @@ pub struct Outcome {
 const MAX_CHAIN_NAME: usize = 28;
 const RESERVED_PREFIX: &str = "moat-";
 const TARGET_NAMES: &[&str] = &[
-    "ACCEPT", "DROP", "RETURN", "REJECT", "LOG", "NFLOG", "MARK", "CONNMARK", "DNAT", "SNAT", "MASQUERADE",
-    "REDIRECT", "NOTRACK", "CT", "QUEUE",
+    "ACCEPT",
+    "DROP",
+    "RETURN",
+    "REJECT",
+    "LOG",
+    "NFLOG",
+    "MARK",
+    "CONNMARK",
+    "DNAT",
+    "SNAT",
+    "MASQUERADE",
+    "REDIRECT",
+    "NOTRACK",
+    "CT",
+    "QUEUE",
 ];
 
 fn no_chain(state: &TableState, name: &str) -> EngineError {
@@ -46,7 +61,9 @@ fn no_chain(state: &TableState, name: &str) -> EngineError {
         .map(|(_, n)| format!("; did you mean {n}?"))
         .unwrap_or_default();
     let table = format!("{:?}", state.stage).to_lowercase();
-    EngineError { message: format!("no chain `{name}' in table `{table}'{closest}") }
+    EngineError {
+        message: format!("no chain `{name}' in table `{table}'{closest}"),
+    }
 }
 
 /// The chain called `name`, or a "no such chain" error with a suggestion.
@@ -59,16 +76,28 @@ fn chain_mut<'a>(state: &'a mut TableState, name: &str) -> Result<&'a mut StateC
 
 fn check_new_chain_name(state: &TableState, name: &str) -> Result<(), EngineError> {
     if name.len() > MAX_CHAIN_NAME {
-        return fail(format!("chain name `{name}' is too long: at most {MAX_CHAIN_NAME} characters"));
+        return fail(format!(
+            "chain name `{name}' is too long: at most {MAX_CHAIN_NAME} characters"
+        ));
     }
-    if name.is_empty() || name.starts_with('-') || name == "!" || name.chars().any(char::is_whitespace) {
-        return fail(format!("invalid chain name `{name}': it may not be empty, start with `-' or contain spaces"));
+    if name.is_empty()
+        || name.starts_with('-')
+        || name == "!"
+        || name.chars().any(char::is_whitespace)
+    {
+        return fail(format!(
+            "invalid chain name `{name}': it may not be empty, start with `-' or contain spaces"
+        ));
     }
     if TARGET_NAMES.contains(&name) {
-        return fail(format!("invalid chain name `{name}': it is the name of a target"));
+        return fail(format!(
+            "invalid chain name `{name}': it is the name of a target"
+        ));
     }
     if name.starts_with(RESERVED_PREFIX) {
-        return fail(format!("invalid chain name `{name}': names starting with `{RESERVED_PREFIX}' are moat's own"));
+        return fail(format!(
+            "invalid chain name `{name}': names starting with `{RESERVED_PREFIX}' are moat's own"
+        ));
     }
     if state.chain(name).is_some() {
         return fail(format!("chain `{name}' already exists"));
@@ -80,7 +109,10 @@ fn new_rule(state: &TableState, rule: &crate::rule::RuleSpec) -> Result<StateRul
     if let Some(target) = rule.jump_target() {
         if state.chain(target).is_none() {
             return Err(EngineError {
-                message: format!("{} (the rule jumps to it: create it first with -N {target})", no_chain(state, target)),
+                message: format!(
+                    "{} (the rule jumps to it: create it first with -N {target})",
+                    no_chain(state, target)
+                ),
             });
         }
     }
@@ -104,9 +136,15 @@ pub fn execute(inv: &Invocation, state: &TableState) -> Result<Outcome, EngineEr
     let mut next = state.clone();
     let applied = apply(inv, &mut next)?;
     if applied.changed {
-        next.validate().map_err(|e| EngineError { message: e.to_string() })?;
+        next.validate().map_err(|e| EngineError {
+            message: e.to_string(),
+        })?;
     }
-    Ok(Outcome { changed: applied.changed.then_some(next), output: applied.output, check: applied.check })
+    Ok(Outcome {
+        changed: applied.changed.then_some(next),
+        output: applied.output,
+        check: applied.check,
+    })
 }
 
 /// Carries out `inv` on `next` in place, without checking the table as a
@@ -115,8 +153,13 @@ pub fn execute(inv: &Invocation, state: &TableState) -> Result<Outcome, EngineEr
 pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineError> {
     let mut outcome = Applied::default();
     match &inv.command {
-        Command::List { chain, num, zero: and_zero } => {
-            outcome.output = list_chains(next, chain.as_deref(), *num, inv.display).map_err(|m| EngineError { message: m })?;
+        Command::List {
+            chain,
+            num,
+            zero: and_zero,
+        } => {
+            outcome.output = list_chains(next, chain.as_deref(), *num, inv.display)
+                .map_err(|m| EngineError { message: m })?;
             if *and_zero {
                 zero_counters(next, chain.as_deref(), None)?;
                 outcome.changed = true;
@@ -124,7 +167,8 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
             return Ok(outcome);
         }
         Command::ListRules { chain, num } => {
-            outcome.output = list_rules(next, chain.as_deref(), *num, inv.display).map_err(|m| EngineError { message: m })?;
+            outcome.output = list_rules(next, chain.as_deref(), *num, inv.display)
+                .map_err(|m| EngineError { message: m })?;
             return Ok(outcome);
         }
         Command::Check { chain, rule } => {
@@ -155,14 +199,20 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
             match c.rules.get_mut(num - 1) {
                 Some(slot) => *slot = r,
                 None => {
-                    return fail(format!("index of replacement too big: chain {chain} has {} rules", c.rules.len()))
+                    return fail(format!(
+                        "index of replacement too big: chain {chain} has {} rules",
+                        c.rules.len()
+                    ))
                 }
             }
         }
         Command::DeleteNum { chain, num } => {
             let c = chain_mut(next, chain)?;
             if *num > c.rules.len() {
-                return fail(format!("index of deletion too big: chain {chain} has {} rules", c.rules.len()));
+                return fail(format!(
+                    "index of deletion too big: chain {chain} has {} rules",
+                    c.rules.len()
+                ));
             }
             c.rules.remove(num - 1);
         }
@@ -173,7 +223,11 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
                 Some(i) => {
                     c.rules.remove(i);
                 }
-                None => return fail(format!("bad rule (does a matching rule exist in chain {chain}?): {wanted}")),
+                None => {
+                    return fail(format!(
+                        "bad rule (does a matching rule exist in chain {chain}?): {wanted}"
+                    ))
+                }
             }
         }
         Command::Flush { chain } => match chain {
@@ -215,7 +269,11 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
             let c = chain_mut(next, chain)?;
             match &mut c.base {
                 Some((_, p)) => *p = *policy,
-                None => return fail(format!("chain {chain} is a user-defined chain: only built-in chains have a policy")),
+                None => {
+                    return fail(format!(
+                        "chain {chain} is a user-defined chain: only built-in chains have a policy"
+                    ))
+                }
             }
         }
     }
@@ -223,7 +281,11 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
     Ok(outcome)
 }
 
-fn zero_counters(state: &mut TableState, chain: Option<&str>, num: Option<usize>) -> Result<(), EngineError> {
+fn zero_counters(
+    state: &mut TableState,
+    chain: Option<&str>,
+    num: Option<usize>,
+) -> Result<(), EngineError> {
     let chains: Vec<&mut StateChain> = match chain {
         Some(name) => vec![chain_mut(state, name)?],
         None => state.chains.iter_mut().collect(),
@@ -236,7 +298,9 @@ fn zero_counters(state: &mut TableState, chain: Option<&str>, num: Option<usize>
             },
             None => {
                 c.policy_counters = Counters::default();
-                c.rules.iter_mut().for_each(|r| r.rule.counters = Counters::default());
+                c.rules
+                    .iter_mut()
+                    .for_each(|r| r.rule.counters = Counters::default());
             }
         }
     }
@@ -252,7 +316,12 @@ fn delete_chains(state: &mut TableState, chain: Option<&str>) -> Result<(), Engi
             }
             vec![name.to_string()]
         }
-        None => state.chains.iter().filter(|c| c.base.is_none()).map(|c| c.name.clone()).collect(),
+        None => state
+            .chains
+            .iter()
+            .filter(|c| c.base.is_none())
+            .map(|c| c.name.clone())
+            .collect(),
     };
     for name in &names {
         let referrers: Vec<&str> = state
@@ -269,7 +338,9 @@ fn delete_chains(state: &mut TableState, chain: Option<&str>) -> Result<(), Engi
             ));
         }
         if chain.is_some() && state.chain(name).is_some_and(|c| !c.rules.is_empty()) {
-            return fail(format!("chain {name} is not empty: flush it first with -F {name}"));
+            return fail(format!(
+                "chain {name} is not empty: flush it first with -F {name}"
+            ));
         }
     }
     state.chains.retain(|c| !names.contains(&c.name));

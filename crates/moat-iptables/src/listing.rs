@@ -55,7 +55,12 @@ fn with_inverse_slot(text: &str) -> String {
     }
 }
 
-fn format_line(num: Option<String>, counters: Option<(String, String)>, row: &ListingRow, display: Display) -> String {
+fn format_line(
+    num: Option<String>,
+    counters: Option<(String, String)>,
+    row: &ListingRow,
+    display: Display,
+) -> String {
     let mut line = String::new();
     if let Some(n) = num {
         line.push_str(&format!("{n:<4} "));
@@ -73,12 +78,7 @@ fn format_line(num: Option<String>, counters: Option<(String, String)>, row: &Li
     }
     line.push_str(&format!("{:<20} ", with_inverse_slot(&row.source)));
     line.push_str(&format!("{:<20} ", with_inverse_slot(&row.destination)));
-    if !row.extra.is_empty() {
-        if !row.extra.starts_with(' ') {
-            line.push(' ');
-        }
-        line.push_str(&row.extra);
-    }
+    line.push_str(&row.extra);
     line
 }
 
@@ -100,7 +100,12 @@ fn header_line(display: Display) -> String {
             (" pkts ".to_string(), "bytes ".to_string())
         }
     });
-    format_line(display.line_numbers.then(|| "num".to_string()), counters, &row, display)
+    format_line(
+        display.line_numbers.then(|| "num".to_string()),
+        counters,
+        &row,
+        display,
+    )
 }
 
 fn interface_column(name: &str, numeric: bool) -> String {
@@ -116,10 +121,18 @@ fn rule_line(index: usize, row: ListingRow, counters: Counters, display: Display
         iface_out: interface_column(&row.iface_out, display.numeric),
         ..row
     };
-    let counters = display
-        .verbose
-        .then(|| (counter_column(counters.packets, display.exact), counter_column(counters.bytes, display.exact)));
-    format_line(display.line_numbers.then(|| index.to_string()), counters, &row, display)
+    let counters = display.verbose.then(|| {
+        (
+            counter_column(counters.packets, display.exact),
+            counter_column(counters.bytes, display.exact),
+        )
+    });
+    format_line(
+        display.line_numbers.then(|| index.to_string()),
+        counters,
+        &row,
+        display,
+    )
 }
 
 fn chain_title(state: &TableState, chain: &StateChain, display: Display) -> String {
@@ -132,16 +145,27 @@ fn chain_title(state: &TableState, chain: &StateChain, display: Display) -> Stri
             counter_inline(chain.policy_counters.bytes, display.exact)
         ),
         Some((_, policy)) => format!("Chain {} (policy {})", chain.name, policy_word(policy)),
-        None => format!("Chain {} ({} references)", chain.name, state.references(&chain.name)),
+        None => format!(
+            "Chain {} ({} references)",
+            chain.name,
+            state.references(&chain.name)
+        ),
     }
 }
 
 fn find<'a>(state: &'a TableState, name: &str) -> Result<&'a StateChain, String> {
-    state.chain(name).ok_or_else(|| format!("no chain `{name}' in this table"))
+    state
+        .chain(name)
+        .ok_or_else(|| format!("no chain `{name}' in this table"))
 }
 
 /// The `-L` listing of one chain or of all chains.
-pub fn list_chains(state: &TableState, chain: Option<&str>, num: Option<usize>, display: Display) -> Result<String, String> {
+pub fn list_chains(
+    state: &TableState,
+    chain: Option<&str>,
+    num: Option<usize>,
+    display: Display,
+) -> Result<String, String> {
     let chains = match chain {
         Some(name) => vec![find(state, name)?],
         None => state.listing_order(),
@@ -157,7 +181,12 @@ pub fn list_chains(state: &TableState, chain: Option<&str>, num: Option<usize>, 
             if num.is_some_and(|n| n != i + 1) {
                 continue;
             }
-            lines.push(rule_line(i + 1, r.spec.listing(display.numeric), r.rule.counters, display));
+            lines.push(rule_line(
+                i + 1,
+                r.spec.listing(display.numeric),
+                r.rule.counters,
+                display,
+            ));
         }
         blocks.push(lines.into_iter().map(|l| l + "\n").collect::<String>());
     }
@@ -170,7 +199,12 @@ fn counters_option(counters: Counters) -> String {
 }
 
 /// The `-S` listing of one chain or of all chains.
-pub fn list_rules(state: &TableState, chain: Option<&str>, num: Option<usize>, display: Display) -> Result<String, String> {
+pub fn list_rules(
+    state: &TableState,
+    chain: Option<&str>,
+    num: Option<usize>,
+    display: Display,
+) -> Result<String, String> {
     let chains = match chain {
         Some(name) => vec![find(state, name)?],
         None => state.listing_order(),
@@ -185,7 +219,9 @@ pub fn list_rules(state: &TableState, chain: Option<&str>, num: Option<usize>, d
                     policy_word(policy),
                     counters_option(c.policy_counters).trim_end()
                 )),
-                Some((_, policy)) => out.push_str(&format!("-P {} {}\n", c.name, policy_word(policy))),
+                Some((_, policy)) => {
+                    out.push_str(&format!("-P {} {}\n", c.name, policy_word(policy)))
+                }
                 None => out.push_str(&format!("-N {}\n", c.name)),
             }
         }
@@ -195,8 +231,14 @@ pub fn list_rules(state: &TableState, chain: Option<&str>, num: Option<usize>, d
             if num.is_some_and(|n| n != i + 1) {
                 continue;
             }
-            let counters = if display.verbose { counters_option(r.rule.counters) } else { String::new() };
-            out.push_str(&format!("-A {} {}{}\n", c.name, counters, r.spec.to_args()));
+            let counters = if display.verbose {
+                counters_option(r.rule.counters)
+            } else {
+                String::new()
+            };
+            let line = format!("-A {} {}{}", c.name, counters, r.spec.to_args());
+            out.push_str(line.trim_end());
+            out.push('\n');
         }
     }
     Ok(out)
@@ -220,7 +262,11 @@ mod tests {
 
     #[test]
     fn header_matches_iptables_layout() {
-        let verbose = Display { verbose: true, numeric: true, ..Display::default() };
+        let verbose = Display {
+            verbose: true,
+            numeric: true,
+            ..Display::default()
+        };
         assert_eq!(
             header_line(verbose),
             " pkts bytes target     prot opt in     out     source               destination         "
@@ -229,9 +275,20 @@ mod tests {
             header_line(Display::default()),
             "target     prot opt source               destination         "
         );
-        let numbered = Display { line_numbers: true, ..Display::default() };
-        assert_eq!(header_line(numbered), "num  target     prot opt source               destination         ");
-        let exact = Display { verbose: true, exact: true, numeric: true, ..Display::default() };
+        let numbered = Display {
+            line_numbers: true,
+            ..Display::default()
+        };
+        assert_eq!(
+            header_line(numbered),
+            "num  target     prot opt source               destination         "
+        );
+        let exact = Display {
+            verbose: true,
+            exact: true,
+            numeric: true,
+            ..Display::default()
+        };
         assert_eq!(
             header_line(exact),
             "    pkts      bytes target     prot opt in     out     source               destination         "
@@ -248,14 +305,24 @@ mod tests {
             iface_out: "*".into(),
             source: "0.0.0.0/0".into(),
             destination: "0.0.0.0/0".into(),
-            extra: "tcp dpt:80 reject-with icmp-port-unreachable".into(),
+            extra: " tcp dpt:80 reject-with icmp-port-unreachable".into(),
         };
-        let verbose = Display { verbose: true, numeric: true, ..Display::default() };
+        let verbose = Display {
+            verbose: true,
+            numeric: true,
+            ..Display::default()
+        };
         assert_eq!(
             rule_line(1, row.clone(), Counters::default(), verbose),
             "    0     0 REJECT     6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:80 reject-with icmp-port-unreachable"
         );
-        let long = ListingRow { target: "averyveryverylongchainname".into(), prot: "17".into(), opt: "-f".into(), extra: String::new(), ..row };
+        let long = ListingRow {
+            target: "averyveryverylongchainname".into(),
+            prot: "17".into(),
+            opt: "-f".into(),
+            extra: String::new(),
+            ..row
+        };
         assert_eq!(
             rule_line(1, long, Counters::default(), verbose),
             "    0     0 averyveryverylongchainname  17   -f  *      *       0.0.0.0/0            0.0.0.0/0           "

@@ -68,7 +68,10 @@ pub struct SaveFile {
 fn parse_counters(text: &str) -> Option<Counters> {
     let inner = text.strip_prefix('[')?.strip_suffix(']')?;
     let (p, b) = inner.split_once(':')?;
-    Some(Counters { packets: p.parse().ok()?, bytes: b.parse().ok()? })
+    Some(Counters {
+        packets: p.parse().ok()?,
+        bytes: b.parse().ok()?,
+    })
 }
 
 impl SaveFile {
@@ -79,7 +82,11 @@ impl SaveFile {
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
             let trimmed = raw.trim();
-            let error = |message: String| SaveError { line, message, text: raw.to_string() };
+            let error = |message: String| SaveError {
+                line,
+                message,
+                text: raw.to_string(),
+            };
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
@@ -91,11 +98,21 @@ impl SaveFile {
                     )));
                 }
                 let stage = parse_table(name.trim()).map_err(|e| error(e.message))?;
-                open = Some((SaveTable { stage, line, chains: Vec::new(), commands: Vec::new() }, line));
+                open = Some((
+                    SaveTable {
+                        stage,
+                        line,
+                        chains: Vec::new(),
+                        commands: Vec::new(),
+                    },
+                    line,
+                ));
                 continue;
             }
             let Some((table, _)) = open.as_mut() else {
-                return Err(error("expected a table line such as `*filter' before this line".into()));
+                return Err(error(
+                    "expected a table line such as `*filter' before this line".into(),
+                ));
             };
             if trimmed == "COMMIT" {
                 if let Some((t, _)) = open.take() {
@@ -105,44 +122,80 @@ impl SaveFile {
             }
             if let Some(decl) = trimmed.strip_prefix(':') {
                 let mut parts = decl.split_whitespace();
-                let name = parts.next().ok_or_else(|| error("expected a chain name after `:'".into()))?;
+                let name = parts
+                    .next()
+                    .ok_or_else(|| error("expected a chain name after `:'".into()))?;
                 let policy = match parts.next() {
                     Some("-") => None,
                     Some("ACCEPT") => Some(Policy::Accept),
                     Some("DROP") => Some(Policy::Drop),
                     Some(other) => {
-                        return Err(error(format!("bad policy `{other}': expected ACCEPT, DROP or `-' for a user chain")))
+                        return Err(error(format!(
+                            "bad policy `{other}': expected ACCEPT, DROP or `-' for a user chain"
+                        )))
                     }
-                    None => return Err(error(format!("chain `{name}' needs a policy (ACCEPT, DROP or `-')"))),
+                    None => {
+                        return Err(error(format!(
+                            "chain `{name}' needs a policy (ACCEPT, DROP or `-')"
+                        )))
+                    }
                 };
                 let counters = match parts.next() {
-                    Some(c) => parse_counters(c).ok_or_else(|| error(format!("bad counters `{c}': expected [packets:bytes]")))?,
+                    Some(c) => parse_counters(c).ok_or_else(|| {
+                        error(format!("bad counters `{c}': expected [packets:bytes]"))
+                    })?,
                     None => Counters::default(),
                 };
-                table.chains.push(ChainDecl { name: name.to_string(), policy, counters, line });
+                table.chains.push(ChainDecl {
+                    name: name.to_string(),
+                    policy,
+                    counters,
+                    line,
+                });
                 continue;
             }
-            let mut words = split_words(trimmed).ok_or_else(|| error("unbalanced quotes".into()))?;
+            let mut words =
+                split_words(trimmed).ok_or_else(|| error("unbalanced quotes".into()))?;
             let mut counters = None;
             if words.first().is_some_and(|w| w.starts_with('[')) {
                 let first = words.remove(0);
-                counters =
-                    Some(parse_counters(&first).ok_or_else(|| error(format!("bad counters `{first}': expected [packets:bytes]")))?);
+                counters = Some(parse_counters(&first).ok_or_else(|| {
+                    error(format!("bad counters `{first}': expected [packets:bytes]"))
+                })?);
             }
-            if let Some(pos) = words.iter().position(|w| w == "-c" || w == "--set-counters") {
-                let values: Vec<u64> = words.iter().skip(pos + 1).take(2).filter_map(|w| w.parse().ok()).collect();
+            if let Some(pos) = words
+                .iter()
+                .position(|w| w == "-c" || w == "--set-counters")
+            {
+                let values: Vec<u64> = words
+                    .iter()
+                    .skip(pos + 1)
+                    .take(2)
+                    .filter_map(|w| w.parse().ok())
+                    .collect();
                 if values.len() != 2 {
                     return Err(error("`-c' needs two numbers: packets and bytes".into()));
                 }
-                counters = Some(Counters { packets: values[0], bytes: values[1] });
+                counters = Some(Counters {
+                    packets: values[0],
+                    bytes: values[1],
+                });
                 words.drain(pos..pos + 3);
             }
-            table.commands.push(SaveCommand { counters, words, line, text: raw.to_string() });
+            table.commands.push(SaveCommand {
+                counters,
+                words,
+                line,
+                text: raw.to_string(),
+            });
         }
         if let Some((t, start)) = open {
             return Err(SaveError {
                 line: start,
-                message: format!("table `{}' is never committed: add a COMMIT line at its end", stage_name(t.stage)),
+                message: format!(
+                    "table `{}' is never committed: add a COMMIT line at its end",
+                    stage_name(t.stage)
+                ),
                 text: String::new(),
             });
         }
@@ -184,13 +237,21 @@ pub fn restore(
         let mut state = if options.noflush {
             match results.iter().position(|s| s.stage == table.stage) {
                 Some(i) => results.remove(i),
-                None => current(table.stage).map_err(|message| SaveError { line: 0, message, text: String::new() })?,
+                None => current(table.stage).map_err(|message| SaveError {
+                    line: 0,
+                    message,
+                    text: String::new(),
+                })?,
             }
         } else {
             TableState::empty(family, table.stage)
         };
         for decl in &table.chains {
-            let error = |message: String| SaveError { line: decl.line, message, text: String::new() };
+            let error = |message: String| SaveError {
+                line: decl.line,
+                message,
+                text: String::new(),
+            };
             match (state.chain_mut(&decl.name), decl.policy) {
                 (Some(chain), Some(policy)) if chain.base.is_some() => {
                     if let Some((_, p)) = &mut chain.base {
@@ -205,21 +266,31 @@ pub fn restore(
                         chain.rules.clear();
                     }
                 }
-                (Some(_), None) => return Err(error(format!("`{}' is a built-in chain: give it ACCEPT or DROP", decl.name))),
-                (None, Some(_)) => {
+                (Some(_), None) => {
                     return Err(error(format!(
-                        "`{}' is not a built-in chain of table `{}': user chains are declared with `-'",
-                        decl.name,
-                        stage_name(table.stage)
+                        "`{}' is a built-in chain: give it ACCEPT or DROP",
+                        decl.name
                     )))
                 }
+                (None, Some(_)) => {
+                    return Err(error(format!(
+                    "`{}' is not a built-in chain of table `{}': user chains are declared with `-'",
+                    decl.name,
+                    stage_name(table.stage)
+                )))
+                }
                 (Some(_), Some(_)) => {
-                    return Err(error(format!("`{}' is a user chain: declare it with `-' instead of a policy", decl.name)))
+                    return Err(error(format!(
+                        "`{}' is a user chain: declare it with `-' instead of a policy",
+                        decl.name
+                    )))
                 }
                 (None, None) => {
                     let inv = crate::command::Invocation {
                         stage: table.stage,
-                        command: Command::NewChain { chain: decl.name.clone() },
+                        command: Command::NewChain {
+                            chain: decl.name.clone(),
+                        },
                         display: Default::default(),
                         warnings: Vec::new(),
                     };
@@ -228,7 +299,11 @@ pub fn restore(
             }
         }
         for cmd in &table.commands {
-            let error = |message: String| SaveError { line: cmd.line, message, text: cmd.text.clone() };
+            let error = |message: String| SaveError {
+                line: cmd.line,
+                message,
+                text: cmd.text.clone(),
+            };
             let inv = parse_command_line(&cmd.words, family).map_err(|e| error(e.message))?;
             let applied = apply(&inv, &mut state).map_err(|e| error(e.message))?;
             if let (Some(counters), true) = (cmd.counters, options.counters && applied.changed) {
@@ -268,16 +343,37 @@ pub fn emit(states: &[TableState], counters: bool, program: &str, date: &str) ->
         out.push_str(&format!("*{}\n", stage_name(state.stage)));
         let chains = state.listing_order();
         for c in &chains {
-            let policy = c.base.map(|(_, p)| if p == Policy::Accept { "ACCEPT" } else { "DROP" }).unwrap_or("-");
-            let k = if counters { c.policy_counters } else { Counters::default() };
-            out.push_str(&format!(":{} {} [{}:{}]\n", c.name, policy, k.packets, k.bytes));
+            let policy = c
+                .base
+                .map(|(_, p)| {
+                    if p == Policy::Accept {
+                        "ACCEPT"
+                    } else {
+                        "DROP"
+                    }
+                })
+                .unwrap_or("-");
+            let k = if counters {
+                c.policy_counters
+            } else {
+                Counters::default()
+            };
+            out.push_str(&format!(
+                ":{} {} [{}:{}]\n",
+                c.name, policy, k.packets, k.bytes
+            ));
         }
         for c in &chains {
             for r in &c.rules {
                 if counters {
-                    out.push_str(&format!("[{}:{}] ", r.rule.counters.packets, r.rule.counters.bytes));
+                    out.push_str(&format!(
+                        "[{}:{}] ",
+                        r.rule.counters.packets, r.rule.counters.bytes
+                    ));
                 }
-                out.push_str(&format!("-A {} {}\n", c.name, r.spec.to_args()));
+                let line = format!("-A {} {}", c.name, r.spec.to_args());
+                out.push_str(line.trim_end());
+                out.push('\n');
             }
         }
         out.push_str("COMMIT\n");
@@ -296,11 +392,35 @@ mod tests {
         let file = SaveFile::parse(text).unwrap();
         assert_eq!(file.tables.len(), 2);
         assert_eq!(file.tables[0].stage, Stage::Nat);
-        assert_eq!(file.tables[0].chains[1].counters, Counters { packets: 5, bytes: 300 });
+        assert_eq!(
+            file.tables[0].chains[1].counters,
+            Counters {
+                packets: 5,
+                bytes: 300
+            }
+        );
         assert_eq!(file.tables[1].chains[1].policy, None);
         let cmd = &file.tables[1].commands[0];
-        assert_eq!(cmd.counters, Some(Counters { packets: 3, bytes: 180 }));
-        assert_eq!(cmd.words, ["-A", "INPUT", "-m", "comment", "--comment", "a b", "-j", "ACCEPT"]);
+        assert_eq!(
+            cmd.counters,
+            Some(Counters {
+                packets: 3,
+                bytes: 180
+            })
+        );
+        assert_eq!(
+            cmd.words,
+            [
+                "-A",
+                "INPUT",
+                "-m",
+                "comment",
+                "--comment",
+                "a b",
+                "-j",
+                "ACCEPT"
+            ]
+        );
         assert_eq!(cmd.line, 10);
     }
 

@@ -1,9 +1,7 @@
 //! The iptables view of one of moat's tables: chains and rules as the
 //! iptables front-end knows them, built from what the kernel holds.
 
-use moat_model::{
-    validate_rule, Chain, Counters, Family, Hook, Policy, Rule, Stage, Table,
-};
+use moat_model::{validate_rule, Chain, Counters, Family, Hook, Policy, Rule, Stage, Table};
 
 use crate::rule::RuleSpec;
 
@@ -74,14 +72,19 @@ pub struct StoredChain {
     pub rules: Vec<StoredRule>,
 }
 
-/// Splits canonical rule words (as `-S` prints them) into words, honouring quotes.
+/// Splits canonical rule words (as `-S` prints them) into words, honouring
+/// quotes the way iptables-restore does.
 pub fn split_words(text: &str) -> Option<Vec<String>> {
-    shlex::split(text)
+    crate::rule::split_args(text)
 }
 
 impl StateRule {
     /// Builds a rule from its iptables syntax.
-    pub fn new(spec: RuleSpec, family: Family, counters: Counters) -> Result<Self, crate::rule::RuleParseError> {
+    pub fn new(
+        spec: RuleSpec,
+        family: Family,
+        counters: Counters,
+    ) -> Result<Self, crate::rule::RuleParseError> {
         let mut rule = spec.to_model(family)?;
         rule.counters = counters;
         Ok(StateRule { spec, rule })
@@ -112,20 +115,37 @@ impl TableState {
     }
 
     /// Rebuilds the iptables view from stored chains, re-reading each rule's source text.
-    pub fn from_stored(family: Family, stage: Stage, stored: Vec<StoredChain>) -> Result<Self, StateError> {
+    pub fn from_stored(
+        family: Family,
+        stage: Stage,
+        stored: Vec<StoredChain>,
+    ) -> Result<Self, StateError> {
         let mut state = TableState::empty(family, stage);
         for chain in stored {
             let mut rules = Vec::with_capacity(chain.rules.len());
             for (i, stored_rule) in chain.rules.into_iter().enumerate() {
-                let error = |reason: String| StateError { chain: chain.name.clone(), index: i + 1, reason };
+                let error = |reason: String| StateError {
+                    chain: chain.name.clone(),
+                    index: i + 1,
+                    reason,
+                };
                 let source = stored_rule
                     .source
                     .ok_or_else(|| error("rule was not written by moat (it has no stored source); remove it with nft".into()))?;
-                let words = split_words(&source).ok_or_else(|| error(format!("unreadable stored rule {source:?}")))?;
+                let words = split_words(&source)
+                    .ok_or_else(|| error(format!("unreadable stored rule {source:?}")))?;
                 let (spec, _) = RuleSpec::parse(&words, family).map_err(|e| error(e.message))?;
-                rules.push(StateRule::new(spec, family, stored_rule.counters).map_err(|e| error(e.message))?);
+                rules.push(
+                    StateRule::new(spec, family, stored_rule.counters)
+                        .map_err(|e| error(e.message))?,
+                );
             }
-            let new_chain = StateChain { name: chain.name, base: chain.base, policy_counters: chain.policy_counters, rules };
+            let new_chain = StateChain {
+                name: chain.name,
+                base: chain.base,
+                policy_counters: chain.policy_counters,
+                rules,
+            };
             match state.chains.iter_mut().find(|c| c.name == new_chain.name) {
                 Some(existing) => *existing = new_chain,
                 None => state.chains.push(new_chain),
@@ -197,10 +217,12 @@ impl TableState {
         for chain in &self.chains {
             let hooks = self.hooks_reaching(&chain.name);
             for (i, r) in chain.rules.iter().enumerate() {
-                validate_rule(&r.rule, self.family, self.stage, &hooks).map_err(|e| StateError {
-                    chain: chain.name.clone(),
-                    index: i + 1,
-                    reason: e.to_string(),
+                validate_rule(&r.rule, self.family, self.stage, &hooks).map_err(|e| {
+                    StateError {
+                        chain: chain.name.clone(),
+                        index: i + 1,
+                        reason: e.to_string(),
+                    }
                 })?;
             }
         }

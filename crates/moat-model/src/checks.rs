@@ -84,9 +84,9 @@ pub fn needed_settings(table: &Table) -> Vec<SettingNeed> {
 mod tests {
     use super::*;
     use crate::action::NatTarget;
-    use std::net::IpAddr;
     use crate::matches::Iface;
     use crate::ruleset::{Rule, Stage};
+    use std::net::IpAddr;
 
     fn dnat_to(addr: &str, iface: Option<&str>) -> Rule {
         let addr: IpAddr = addr.parse().unwrap();

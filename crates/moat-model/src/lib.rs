@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod checks;
+pub mod eval;
 pub mod matches;
 pub mod ruleset;
 pub mod validate;

@@ -8,4 +8,6 @@ pub mod plan;
 pub mod rule;
 
 pub use kernel::{KernelChain, KernelRule, KernelTable};
-pub use plan::{plan_delete, plan_replace, plan_update, ChangeSet, Op, PlanError, Position, TableChanges};
+pub use plan::{
+    plan_delete, plan_replace, plan_update, ChangeSet, Op, PlanError, Position, TableChanges,
+};

@@ -16,7 +16,11 @@ use crate::rule::{compile_rule, finish_json, merge_sets, CompileError, RuleConte
 pub enum EncodeError {
     /// A rule could not be compiled.
     #[error("chain {chain}, rule {index}: {error}")]
-    Compile { chain: String, index: usize, error: CompileError },
+    Compile {
+        chain: String,
+        index: usize,
+        error: CompileError,
+    },
     /// Two rules need incompatible declarations of one set.
     #[error("{0}")]
     Sets(CompileError),
@@ -40,7 +44,9 @@ pub fn encode(changes: &ChangeSet) -> Result<String, EncodeError> {
 /// nft reads `{"replace": {"rule": {...}}}`, while the nftables crate writes
 /// the rule's fields straight under `replace`: add the missing level.
 fn wrap_replaced_rules(doc: &mut serde_json::Value) {
-    let Some(items) = doc.get_mut("nftables").and_then(|v| v.as_array_mut()) else { return };
+    let Some(items) = doc.get_mut("nftables").and_then(|v| v.as_array_mut()) else {
+        return;
+    };
     for item in items {
         if let Some(replace) = item.get_mut("replace") {
             if replace.get("rule").is_none() {
@@ -91,7 +97,11 @@ impl<'a> TableEncoder<'a> {
     }
 
     fn table(&self) -> schema::Table<'static> {
-        schema::Table { family: self.family, name: Cow::Borrowed(table_name(self.stage)), handle: None }
+        schema::Table {
+            family: self.family,
+            name: Cow::Borrowed(table_name(self.stage)),
+            handle: None,
+        }
     }
 
     fn chain(&self, name: &str) -> schema::Chain<'static> {
@@ -119,7 +129,12 @@ impl<'a> TableEncoder<'a> {
         }
     }
 
-    fn rule(&self, chain: &str, expr: Vec<Statement<'static>>, comment: Option<String>) -> schema::Rule<'static> {
+    fn rule(
+        &self,
+        chain: &str,
+        expr: Vec<Statement<'static>>,
+        comment: Option<String>,
+    ) -> schema::Rule<'static> {
         schema::Rule {
             family: self.family,
             table: Cow::Borrowed(table_name(self.stage)),
@@ -169,23 +184,52 @@ impl<'a> TableEncoder<'a> {
                     prelude.push(cmd(NfCmd::Delete(NfListObject::Table(self.table()))));
                 }
                 Op::AddTable => prelude.push(cmd(NfCmd::Add(NfListObject::Table(self.table())))),
-                Op::AddChain { name } => body.push(cmd(NfCmd::Add(NfListObject::Chain(self.chain(name))))),
-                Op::AddBaseChain { hook, policy, target, counters } => {
+                Op::AddChain { name } => {
+                    body.push(cmd(NfCmd::Add(NfListObject::Chain(self.chain(name)))))
+                }
+                Op::AddBaseChain {
+                    hook,
+                    policy,
+                    target,
+                    counters,
+                } => {
                     let base = base_chain_name(*hook);
-                    body.push(cmd(NfCmd::Add(NfListObject::Chain(self.base_chain(*hook, *policy)))));
-                    let jump = Statement::Jump(JumpTarget { target: Cow::Owned(target.clone()) });
-                    body.push(cmd(NfCmd::Add(NfListObject::Rule(self.rule(base, vec![jump], None)))));
-                    body.push(cmd(NfCmd::Add(NfListObject::Rule(self.rule(base, vec![counter_stmt(*counters)], None)))));
+                    body.push(cmd(NfCmd::Add(NfListObject::Chain(
+                        self.base_chain(*hook, *policy),
+                    ))));
+                    let jump = Statement::Jump(JumpTarget {
+                        target: Cow::Owned(target.clone()),
+                    });
+                    body.push(cmd(NfCmd::Add(NfListObject::Rule(self.rule(
+                        base,
+                        vec![jump],
+                        None,
+                    )))));
+                    body.push(cmd(NfCmd::Add(NfListObject::Rule(self.rule(
+                        base,
+                        vec![counter_stmt(*counters)],
+                        None,
+                    )))));
                 }
-                Op::SetPolicy { hook, policy } => {
-                    body.push(cmd(NfCmd::Add(NfListObject::Chain(self.base_chain(*hook, *policy)))))
-                }
-                Op::SetPolicyCounters { hook, handle, counters } => {
-                    let mut rule = self.rule(base_chain_name(*hook), vec![counter_stmt(*counters)], None);
+                Op::SetPolicy { hook, policy } => body.push(cmd(NfCmd::Add(NfListObject::Chain(
+                    self.base_chain(*hook, *policy),
+                )))),
+                Op::SetPolicyCounters {
+                    hook,
+                    handle,
+                    counters,
+                } => {
+                    let mut rule =
+                        self.rule(base_chain_name(*hook), vec![counter_stmt(*counters)], None);
                     rule.handle = Some(*handle);
                     body.push(cmd(NfCmd::Replace(rule)));
                 }
-                Op::AddRule { chain, index, rule, position } => {
+                Op::AddRule {
+                    chain,
+                    index,
+                    rule,
+                    position,
+                } => {
                     let mut nf_rule = self.compiled(chain, *index, rule, &mut sets)?;
                     match position {
                         Position::Append => body.push(cmd(NfCmd::Add(NfListObject::Rule(nf_rule)))),
@@ -195,7 +239,12 @@ impl<'a> TableEncoder<'a> {
                         }
                     }
                 }
-                Op::ReplaceRule { chain, index, handle, rule } => {
+                Op::ReplaceRule {
+                    chain,
+                    index,
+                    handle,
+                    rule,
+                } => {
                     let mut nf_rule = self.compiled(chain, *index, rule, &mut sets)?;
                     nf_rule.handle = Some(*handle);
                     body.push(cmd(NfCmd::Replace(nf_rule)));
@@ -205,12 +254,19 @@ impl<'a> TableEncoder<'a> {
                     rule.handle = Some(*handle);
                     body.push(cmd(NfCmd::Delete(NfListObject::Rule(rule))));
                 }
-                Op::FlushChain { name } => body.push(cmd(NfCmd::Flush(FlushObject::Chain(self.chain(name))))),
-                Op::DeleteChain { name } => body.push(cmd(NfCmd::Delete(NfListObject::Chain(self.chain(name))))),
+                Op::FlushChain { name } => {
+                    body.push(cmd(NfCmd::Flush(FlushObject::Chain(self.chain(name)))))
+                }
+                Op::DeleteChain { name } => {
+                    body.push(cmd(NfCmd::Delete(NfListObject::Chain(self.chain(name)))))
+                }
             }
         }
         out.extend(prelude);
-        out.extend(sets.into_iter().map(|s| cmd(NfCmd::Add(NfListObject::Set(Box::new(s))))));
+        out.extend(
+            sets.into_iter()
+                .map(|s| cmd(NfCmd::Add(NfListObject::Set(Box::new(s))))),
+        );
         out.extend(body);
         Ok(())
     }

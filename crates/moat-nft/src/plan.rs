@@ -36,15 +36,34 @@ pub enum Op {
     /// Create a user-visible chain.
     AddChain { name: String },
     /// Create the base chain of `hook`, which jumps to `target` then counts policy hits.
-    AddBaseChain { hook: Hook, policy: Policy, target: String, counters: Counters },
+    AddBaseChain {
+        hook: Hook,
+        policy: Policy,
+        target: String,
+        counters: Counters,
+    },
     /// Change the policy of the base chain of `hook`.
     SetPolicy { hook: Hook, policy: Policy },
     /// Reset the policy counter of the base chain of `hook` (the counting rule has `handle`).
-    SetPolicyCounters { hook: Hook, handle: u32, counters: Counters },
+    SetPolicyCounters {
+        hook: Hook,
+        handle: u32,
+        counters: Counters,
+    },
     /// Add a rule; `index` is its 1-based place in the new chain (for messages).
-    AddRule { chain: String, index: usize, rule: Rule, position: Position },
+    AddRule {
+        chain: String,
+        index: usize,
+        rule: Rule,
+        position: Position,
+    },
     /// Replace the rule with `handle`.
-    ReplaceRule { chain: String, index: usize, handle: u32, rule: Rule },
+    ReplaceRule {
+        chain: String,
+        index: usize,
+        handle: u32,
+        rule: Rule,
+    },
     /// Delete the rule with `handle`.
     DeleteRule { chain: String, handle: u32 },
     /// Delete every rule of a chain.
@@ -83,12 +102,22 @@ impl ChangeSet {
     }
 
     fn single(table: &Table, ops: Vec<Op>) -> ChangeSet {
-        ChangeSet { tables: vec![TableChanges { family: table.family, stage: table.stage, ops }] }
+        ChangeSet {
+            tables: vec![TableChanges {
+                family: table.family,
+                stage: table.stage,
+                ops,
+            }],
+        }
     }
 }
 
 fn check_names(table: &Table) -> Result<(), PlanError> {
-    match table.chains.iter().find(|c| c.base.is_none() && c.name.starts_with(BASE_CHAIN_PREFIX)) {
+    match table
+        .chains
+        .iter()
+        .find(|c| c.base.is_none() && c.name.starts_with(BASE_CHAIN_PREFIX))
+    {
         Some(chain) => Err(PlanError::ReservedName(chain.name.clone())),
         None => Ok(()),
     }
@@ -124,19 +153,31 @@ fn same_rule(old: &KernelRule, new: &Rule) -> bool {
 
 fn add_rules(ops: &mut Vec<Op>, chain: &Chain) {
     for (i, rule) in chain.rules.iter().enumerate() {
-        ops.push(Op::AddRule { chain: chain.name.clone(), index: i + 1, rule: rule.clone(), position: Position::Append });
+        ops.push(Op::AddRule {
+            chain: chain.name.clone(),
+            index: i + 1,
+            rule: rule.clone(),
+            position: Position::Append,
+        });
     }
 }
 
 fn create(table: &Table) -> Vec<Op> {
     let mut ops = vec![Op::AddTable];
-    ops.extend(table.chains.iter().map(|c| Op::AddChain { name: c.name.clone() }));
+    ops.extend(table.chains.iter().map(|c| Op::AddChain {
+        name: c.name.clone(),
+    }));
     for chain in &table.chains {
         add_rules(&mut ops, chain);
     }
     for chain in &table.chains {
         if let Some((hook, policy)) = chain.base {
-            ops.push(Op::AddBaseChain { hook, policy, target: chain.name.clone(), counters: chain.policy_counters });
+            ops.push(Op::AddBaseChain {
+                hook,
+                policy,
+                target: chain.name.clone(),
+                counters: chain.policy_counters,
+            });
         }
     }
     ops
@@ -146,7 +187,9 @@ fn update(old: &KernelTable, new: &Table) -> Vec<Op> {
     let mut ops = Vec::new();
     for chain in &new.chains {
         if old.chain(&chain.name).is_none() {
-            ops.push(Op::AddChain { name: chain.name.clone() });
+            ops.push(Op::AddChain {
+                name: chain.name.clone(),
+            });
         }
     }
     for chain in &new.chains {
@@ -156,16 +199,29 @@ fn update(old: &KernelTable, new: &Table) -> Vec<Op> {
         }
     }
     for chain in &new.chains {
-        let Some((hook, policy)) = chain.base else { continue };
+        let Some((hook, policy)) = chain.base else {
+            continue;
+        };
         match old.chain(&chain.name) {
-            Some(old_chain) if old_chain.base.is_some() => update_policy(&mut ops, old_chain, chain, hook, policy),
-            _ => ops.push(Op::AddBaseChain { hook, policy, target: chain.name.clone(), counters: chain.policy_counters }),
+            Some(old_chain) if old_chain.base.is_some() => {
+                update_policy(&mut ops, old_chain, chain, hook, policy)
+            }
+            _ => ops.push(Op::AddBaseChain {
+                hook,
+                policy,
+                target: chain.name.clone(),
+                counters: chain.policy_counters,
+            }),
         }
     }
     for old_chain in &old.chains {
         if new.chain(&old_chain.name).is_none() {
-            ops.push(Op::FlushChain { name: old_chain.name.clone() });
-            ops.push(Op::DeleteChain { name: old_chain.name.clone() });
+            ops.push(Op::FlushChain {
+                name: old_chain.name.clone(),
+            });
+            ops.push(Op::DeleteChain {
+                name: old_chain.name.clone(),
+            });
         }
     }
     ops
@@ -177,14 +233,22 @@ fn update_policy(ops: &mut Vec<Op>, old: &KernelChain, new: &Chain, hook: Hook, 
     }
     if let Some((handle, counters)) = old.policy_counter {
         if counters != new.policy_counters {
-            ops.push(Op::SetPolicyCounters { hook, handle, counters: new.policy_counters });
+            ops.push(Op::SetPolicyCounters {
+                hook,
+                handle,
+                counters: new.policy_counters,
+            });
         }
     }
 }
 
 fn update_chain(ops: &mut Vec<Op>, old: &KernelChain, new: &Chain) {
     let (old_rules, new_rules) = (&old.rules, &new.rules);
-    let prefix = old_rules.iter().zip(new_rules).take_while(|(o, n)| same_rule(o, n)).count();
+    let prefix = old_rules
+        .iter()
+        .zip(new_rules)
+        .take_while(|(o, n)| same_rule(o, n))
+        .count();
     let max_suffix = old_rules.len().min(new_rules.len()) - prefix;
     let suffix = old_rules
         .iter()
@@ -199,21 +263,34 @@ fn update_chain(ops: &mut Vec<Op>, old: &KernelChain, new: &Chain) {
 
     if old_mid.len() == new_range.len() {
         for (old_rule, i) in old_mid.iter().zip(new_range) {
-            ops.push(Op::ReplaceRule { chain: name.clone(), index: i + 1, handle: old_rule.handle, rule: new_rules[i].clone() });
+            ops.push(Op::ReplaceRule {
+                chain: name.clone(),
+                index: i + 1,
+                handle: old_rule.handle,
+                rule: new_rules[i].clone(),
+            });
         }
         return;
     }
     if !old_mid.is_empty() && old_mid.len() == old_rules.len() {
         ops.push(Op::FlushChain { name: name.clone() });
     } else {
-        ops.extend(old_mid.iter().map(|r| Op::DeleteRule { chain: name.clone(), handle: r.handle }));
+        ops.extend(old_mid.iter().map(|r| Op::DeleteRule {
+            chain: name.clone(),
+            handle: r.handle,
+        }));
     }
     let position = match suffix {
         0 => Position::Append,
         _ => Position::Before(old_rules[old_rules.len() - suffix].handle),
     };
     for i in new_range {
-        ops.push(Op::AddRule { chain: name.clone(), index: i + 1, rule: new_rules[i].clone(), position });
+        ops.push(Op::AddRule {
+            chain: name.clone(),
+            index: i + 1,
+            rule: new_rules[i].clone(),
+            position,
+        });
     }
 }
 
@@ -223,7 +300,10 @@ mod tests {
     use moat_model::Action;
 
     fn rule(source: &str) -> Rule {
-        Rule { source: Some(source.to_string()), ..Rule::new(Action::Accept) }
+        Rule {
+            source: Some(source.to_string()),
+            ..Rule::new(Action::Accept)
+        }
     }
 
     fn kernel(sources: &[&str]) -> KernelTable {
@@ -237,7 +317,11 @@ mod tests {
                 rules: sources
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| KernelRule { handle: i as u32 + 1, source: Some(s.to_string()), counters: Counters::default() })
+                    .map(|(i, s)| KernelRule {
+                        handle: i as u32 + 1,
+                        source: Some(s.to_string()),
+                        counters: Counters::default(),
+                    })
                     .collect(),
             }],
         }
@@ -251,40 +335,81 @@ mod tests {
     }
 
     fn ops(old: &[&str], new: &[&str]) -> Vec<Op> {
-        plan_update(Some(&kernel(old)), &table(new)).unwrap().tables.remove(0).ops
+        plan_update(Some(&kernel(old)), &table(new))
+            .unwrap()
+            .tables
+            .remove(0)
+            .ops
     }
 
     #[test]
     fn append_touches_only_the_new_rule() {
         let ops = ops(&["a", "b"], &["a", "b", "c"]);
-        assert_eq!(ops, vec![Op::AddRule { chain: "INPUT".into(), index: 3, rule: rule("c"), position: Position::Append }]);
+        assert_eq!(
+            ops,
+            vec![Op::AddRule {
+                chain: "INPUT".into(),
+                index: 3,
+                rule: rule("c"),
+                position: Position::Append
+            }]
+        );
     }
 
     #[test]
     fn insert_goes_before_the_first_kept_rule() {
         let ops = ops(&["a", "b"], &["x", "a", "b"]);
-        assert_eq!(ops, vec![Op::AddRule { chain: "INPUT".into(), index: 1, rule: rule("x"), position: Position::Before(1) }]);
+        assert_eq!(
+            ops,
+            vec![Op::AddRule {
+                chain: "INPUT".into(),
+                index: 1,
+                rule: rule("x"),
+                position: Position::Before(1)
+            }]
+        );
     }
 
     #[test]
     fn delete_and_replace_use_handles() {
-        assert_eq!(ops(&["a", "b", "c"], &["a", "c"]), vec![Op::DeleteRule { chain: "INPUT".into(), handle: 2 }]);
+        assert_eq!(
+            ops(&["a", "b", "c"], &["a", "c"]),
+            vec![Op::DeleteRule {
+                chain: "INPUT".into(),
+                handle: 2
+            }]
+        );
         assert_eq!(
             ops(&["a", "b", "c"], &["a", "x", "c"]),
-            vec![Op::ReplaceRule { chain: "INPUT".into(), index: 2, handle: 2, rule: rule("x") }]
+            vec![Op::ReplaceRule {
+                chain: "INPUT".into(),
+                index: 2,
+                handle: 2,
+                rule: rule("x")
+            }]
         );
     }
 
     #[test]
     fn emptying_a_chain_flushes_it() {
-        assert_eq!(ops(&["a", "b"], &[]), vec![Op::FlushChain { name: "INPUT".into() }]);
+        assert_eq!(
+            ops(&["a", "b"], &[]),
+            vec![Op::FlushChain {
+                name: "INPUT".into()
+            }]
+        );
         assert!(ops(&["a", "b"], &["a", "b"]).is_empty());
     }
 
     #[test]
     fn reserved_chain_names_are_refused() {
         let mut t = table(&[]);
-        t.chains.push(Chain { name: "moat-x".into(), base: None, policy_counters: Counters::default(), rules: vec![] });
+        t.chains.push(Chain {
+            name: "moat-x".into(),
+            base: None,
+            policy_counters: Counters::default(),
+            rules: vec![],
+        });
         assert!(plan_update(None, &t).is_err());
     }
 }

@@ -77,7 +77,9 @@ fn run_demo() -> Result<()> {
     println!("\n== Applying seed 003's stateful firewall and seed 000's router with moat on the gateway:");
     for cmd in demo_commands() {
         println!("   $ iptables {cmd}");
-        let words: Vec<&str> = std::iter::once("iptables").chain(cmd.split_whitespace()).collect();
+        let words: Vec<&str> = std::iter::once("iptables")
+            .chain(cmd.split_whitespace())
+            .collect();
         moat_in(&lab.gateway, &words)?;
     }
 
@@ -87,11 +89,20 @@ fn run_demo() -> Result<()> {
         println!("   client -> gateway tcp/{port:<5} {}", describe(&outcome));
     }
     let pinged = ping(&lab.client, GATEWAY_LAN_V4)?;
-    println!("   client -> gateway ping      {}", if pinged { "reply" } else { "no reply" });
+    println!(
+        "   client -> gateway ping      {}",
+        if pinged { "reply" } else { "no reply" }
+    );
     let forward = tcp_connect(&lab.client, SERVER_V4, 80)?;
-    println!("   client -> server tcp/80     {} (forwarded, NEW from the LAN)", describe(&forward));
+    println!(
+        "   client -> server tcp/80     {} (forwarded, NEW from the LAN)",
+        describe(&forward)
+    );
     let back = tcp_connect(&lab.server, CLIENT_V4, 22)?;
-    println!("   server -> client tcp/22     {} (FORWARD policy DROP)", describe(&back));
+    println!(
+        "   server -> client tcp/22     {} (FORWARD policy DROP)",
+        describe(&back)
+    );
 
     println!("\n== moat iptables -vnL on the gateway:");
     print!("{}", moat_in(&lab.gateway, &["iptables", "-vnL"])?);

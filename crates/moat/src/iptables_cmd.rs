@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use moat_backend::{Backend, NftCli};
+use moat_backend::Backend;
 use moat_iptables::{execute, parse_command_line, Command};
 use moat_model::Family;
 use moat_nft::plan_update;
@@ -39,9 +39,16 @@ pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
 }
 
 fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Result<ExitCode> {
-    let backend = NftCli::default();
-    let read_only = matches!(inv.command, Command::List { zero: false, .. } | Command::ListRules { .. } | Command::Check { .. });
-    let _lock = if read_only { None } else { Some(RulesetLock::acquire(Duration::from_secs(10))?) };
+    let backend = moat_backend::default_backend();
+    let read_only = matches!(
+        inv.command,
+        Command::List { zero: false, .. } | Command::ListRules { .. } | Command::Check { .. }
+    );
+    let _lock = if read_only {
+        None
+    } else {
+        Some(RulesetLock::acquire(Duration::from_secs(10))?)
+    };
     let (kernel, state) = read_state(&backend, family, inv.stage)?;
     let outcome = execute(inv, &state)?;
     print!("{}", outcome.output);

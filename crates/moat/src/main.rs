@@ -6,17 +6,17 @@
 mod block_cmd;
 mod config_cmd;
 mod confirm;
+mod demo;
 mod guard;
 mod install;
-mod persist;
-mod snapshot;
-mod status;
-mod demo;
 mod iptables_cmd;
 mod lock;
+mod persist;
 mod restore_cmd;
 mod save_cmd;
 mod settings;
+mod snapshot;
+mod status;
 mod stored;
 
 use std::ffi::OsString;
@@ -88,13 +88,23 @@ enum Top {
 /// The personality the binary was called as, from its program name.
 fn personality(argv0: &str) -> Option<&'static str> {
     let name = Path::new(argv0).file_name()?.to_str()?;
-    ["iptables", "ip6tables", "iptables-save", "ip6tables-save", "iptables-restore", "ip6tables-restore"]
-        .into_iter()
-        .find(|p| *p == name)
+    [
+        "iptables",
+        "ip6tables",
+        "iptables-save",
+        "ip6tables-save",
+        "iptables-restore",
+        "ip6tables-restore",
+    ]
+    .into_iter()
+    .find(|p| *p == name)
 }
 
 fn run_as(name: &str, args: Vec<OsString>) -> ExitCode {
-    let strings: Vec<String> = args.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let strings: Vec<String> = args
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     match name {
         "iptables" => iptables_cmd::run("iptables", &strings, Family::Ipv4),
         "ip6tables" => iptables_cmd::run("ip6tables", &strings, Family::Ipv6),

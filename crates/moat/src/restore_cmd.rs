@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use moat_backend::{Backend, NftCli};
+use moat_backend::Backend;
 use moat_iptables::command::parse_table;
 use moat_iptables::save::{restore, RestoreOptions, SaveFile};
 use moat_model::Family;
@@ -54,10 +54,13 @@ pub fn run(program: &str, args: &RestoreArgs, family: Family) -> ExitCode {
 
 fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()> {
     let text = match &args.file {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
         None => {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).context("cannot read standard input")?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("cannot read standard input")?;
             s
         }
     };
@@ -65,9 +68,12 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
     if let Some(only) = args.table.as_deref().map(parse_table).transpose()? {
         file.tables.retain(|t| t.stage == only);
     }
-    let backend = NftCli::default();
+    let backend = moat_backend::default_backend();
     let _lock = RulesetLock::acquire(Duration::from_secs(10))?;
-    let options = RestoreOptions { noflush: args.noflush, counters: args.counters };
+    let options = RestoreOptions {
+        noflush: args.noflush,
+        counters: args.counters,
+    };
     let mut kernels = Vec::new();
     let states = restore(&file, family, options, |stage| {
         let (kernel, state) = read_state(&backend, family, stage).map_err(|e| format!("{e:#}"))?;
@@ -78,7 +84,10 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
     for state in &states {
         let table = state.to_table();
         if args.noflush {
-            let kernel = kernels.iter().find(|(s, _)| *s == state.stage).and_then(|(_, k)| k.as_ref());
+            let kernel = kernels
+                .iter()
+                .find(|(s, _)| *s == state.stage)
+                .and_then(|(_, k)| k.as_ref());
             batch.extend(plan_update(kernel, &table)?);
         } else {
             batch.extend(plan_replace(&table)?);

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use moat_backend::NftCli;
+
 use moat_iptables::command::parse_table;
 use moat_iptables::save::emit;
 use moat_model::{Family, Stage};
@@ -37,7 +37,7 @@ pub fn run(program: &str, args: &SaveArgs, family: Family) -> ExitCode {
 }
 
 fn save(program: &str, args: &SaveArgs, family: Family) -> Result<()> {
-    let backend = NftCli::default();
+    let backend = moat_backend::default_backend();
     let only = args.table.as_deref().map(parse_table).transpose()?;
     let mut states = Vec::new();
     for stage in [Stage::Raw, Stage::Mangle, Stage::Nat, Stage::Filter] {
@@ -49,8 +49,15 @@ fn save(program: &str, args: &SaveArgs, family: Family) -> Result<()> {
             states.push(state);
         }
     }
-    let date = chrono::Local::now().format("%a %b %e %H:%M:%S %Y").to_string();
-    let text = emit(&states, args.counters, &format!("moat {program} v{}", env!("CARGO_PKG_VERSION")), &date);
+    let date = chrono::Local::now()
+        .format("%a %b %e %H:%M:%S %Y")
+        .to_string();
+    let text = emit(
+        &states,
+        args.counters,
+        &format!("moat {program} v{}", env!("CARGO_PKG_VERSION")),
+        &date,
+    );
     match &args.file {
         Some(path) => std::fs::write(path, text)?,
         None => print!("{text}"),
@@ -62,7 +69,13 @@ fn save(program: &str, args: &SaveArgs, family: Family) -> Result<()> {
 mod tests {
     #[test]
     fn date_format_is_iptables_style() {
-        let d = chrono::NaiveDate::from_ymd_opt(2026, 11, 3).unwrap().and_hms_opt(8, 4, 5).unwrap();
-        assert_eq!(d.format("%a %b %e %H:%M:%S %Y").to_string(), "Tue Nov  3 08:04:05 2026");
+        let d = chrono::NaiveDate::from_ymd_opt(2026, 11, 3)
+            .unwrap()
+            .and_hms_opt(8, 4, 5)
+            .unwrap();
+        assert_eq!(
+            d.format("%a %b %e %H:%M:%S %Y").to_string(),
+            "Tue Nov  3 08:04:05 2026"
+        );
     }
 }

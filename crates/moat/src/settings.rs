@@ -6,7 +6,9 @@ use moat_model::Table;
 /// The current value of sysctl `key` in this network namespace, if readable.
 fn read_sysctl(key: &str) -> Option<String> {
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
-    std::fs::read_to_string(path).ok().map(|v| v.trim().to_string())
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|v| v.trim().to_string())
 }
 
 /// Prints a warning for each setting `table` needs that the kernel does not have.

@@ -18,14 +18,21 @@ pub fn stored_chains(table: KernelTable) -> Vec<StoredChain> {
             rules: c
                 .rules
                 .into_iter()
-                .map(|r| StoredRule { source: r.source, counters: r.counters })
+                .map(|r| StoredRule {
+                    source: r.source,
+                    counters: r.counters,
+                })
                 .collect(),
         })
         .collect()
 }
 
 /// Reads one table: the kernel's version (if any) and its iptables view.
-pub fn read_state(backend: &dyn Backend, family: Family, stage: Stage) -> Result<(Option<KernelTable>, TableState)> {
+pub fn read_state(
+    backend: &dyn Backend,
+    family: Family,
+    stage: Stage,
+) -> Result<(Option<KernelTable>, TableState)> {
     let kernel = backend.read(family, stage)?;
     let state = match &kernel {
         Some(k) => TableState::from_stored(family, stage, stored_chains(k.clone()))?,

@@ -4,10 +4,12 @@
 mod common;
 
 use common::{iptables_all, moat_ok, packets_of};
-use moat_testnet::topology::{CLIENT_V4, GATEWAY_LAN_IF, GATEWAY_LAN_V4, GATEWAY_LAN_V6, SERVER_V4};
+use moat_testnet::topology::{
+    CLIENT_V4, GATEWAY_LAN_IF, GATEWAY_LAN_V4, GATEWAY_LAN_V6, SERVER_V4,
+};
 use moat_testnet::{
-    ping, ping_burst, require_root_or_skip, tcp_connect, tcp_connect_many, udp_exchange, TcpOutcome, TcpServer,
-    Topology, UdpEcho, UdpOutcome, Unreachable,
+    ping, ping_burst, require_root_or_skip, tcp_connect, tcp_connect_many, udp_exchange,
+    TcpOutcome, TcpServer, Topology, UdpEcho, UdpOutcome, Unreachable,
 };
 use std::time::Duration;
 
@@ -36,8 +38,12 @@ fn seed_003_stateful_server_firewall() {
     let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
     iptables_all(&lab.gateway, "iptables", &rules);
 
-    assert!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 22).unwrap().is_connected());
-    assert!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 80).unwrap().is_connected());
+    assert!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 22)
+        .unwrap()
+        .is_connected());
+    assert!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 80)
+        .unwrap()
+        .is_connected());
     assert_eq!(
         tcp_connect(&lab.client, GATEWAY_LAN_V4, 8080).unwrap(),
         TcpOutcome::Unreachable(Unreachable::Host),
@@ -46,15 +52,33 @@ fn seed_003_stateful_server_firewall() {
     assert!(ping(&lab.client, GATEWAY_LAN_V4).unwrap());
 
     let listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
-    assert!(listing.starts_with("Chain INPUT (policy DROP "), "{listing}");
-    assert!(packets_of(&listing, "INPUT", "tcp dpt:22") >= 1, "{listing}");
-    assert!(packets_of(&listing, "INPUT", "reject-with icmp-host-prohibited") >= 1, "{listing}");
+    assert!(
+        listing.starts_with("Chain INPUT (policy DROP "),
+        "{listing}"
+    );
+    assert!(
+        packets_of(&listing, "INPUT", "tcp dpt:22") >= 1,
+        "{listing}"
+    );
+    assert!(
+        packets_of(&listing, "INPUT", "reject-with icmp-host-prohibited") >= 1,
+        "{listing}"
+    );
     let before = packets_of(&listing, "INPUT", "tcp dpt:80");
     for _ in 0..3 {
-        assert!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 80).unwrap().is_connected());
+        assert!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 80)
+            .unwrap()
+            .is_connected());
     }
-    let after = packets_of(&moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]), "INPUT", "tcp dpt:80");
-    assert!(after >= before + 3, "counter grows with traffic: {before} -> {after}");
+    let after = packets_of(
+        &moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]),
+        "INPUT",
+        "tcp dpt:80",
+    );
+    assert!(
+        after >= before + 3,
+        "counter grows with traffic: {before} -> {after}"
+    );
 }
 
 /// Seed 000: FORWARD policy DROP with a stateful accept; only the LAN may open connections.
@@ -75,18 +99,32 @@ fn forward_policy_drop_with_stateful_accept() {
             "-A FORWARD -i lan0 -o wan0 -s 10.99.1.0/24 -m conntrack --ctstate NEW -j ACCEPT",
         ],
     );
-    assert!(tcp_connect(&lab.client, SERVER_V4, 80).unwrap().is_connected());
-    assert_eq!(tcp_connect(&lab.server, CLIENT_V4, 22).unwrap(), TcpOutcome::TimedOut);
+    assert!(tcp_connect(&lab.client, SERVER_V4, 80)
+        .unwrap()
+        .is_connected());
+    assert_eq!(
+        tcp_connect(&lab.server, CLIENT_V4, 22).unwrap(),
+        TcpOutcome::TimedOut
+    );
     let listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "FORWARD"]);
-    assert!(packets_of(&listing, "FORWARD", "ctstate NEW") >= 1, "{listing}");
-    assert!(listing.starts_with("Chain FORWARD (policy DROP "), "{listing}");
+    assert!(
+        packets_of(&listing, "FORWARD", "ctstate NEW") >= 1,
+        "{listing}"
+    );
+    assert!(
+        listing.starts_with("Chain FORWARD (policy DROP "),
+        "{listing}"
+    );
     let policy_packets: u64 = listing
         .lines()
         .next()
         .and_then(|l| l.split_whitespace().nth(4))
         .and_then(|n| n.parse().ok())
         .unwrap();
-    assert!(policy_packets >= 1, "the policy counter counts the dropped SYN: {listing}");
+    assert!(
+        policy_packets >= 1,
+        "the policy counter counts the dropped SYN: {listing}"
+    );
 }
 
 /// REJECT as the client sees it: a TCP reset, ICMP port unreachable, ICMP host prohibited, and IPv6.
@@ -96,8 +134,10 @@ fn reject_variants_as_the_client_sees_them() {
         return;
     }
     let lab = Topology::gateway().unwrap();
-    let servers: Vec<TcpServer> =
-        [1001, 1002, 1003].into_iter().map(|p| TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, p).unwrap()).collect();
+    let servers: Vec<TcpServer> = [1001, 1002, 1003]
+        .into_iter()
+        .map(|p| TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, p).unwrap())
+        .collect();
     let _udp = UdpEcho::start(&lab.gateway, GATEWAY_LAN_V4, 1004).unwrap();
     let _v6 = TcpServer::start(&lab.gateway, GATEWAY_LAN_V6, 1005).unwrap();
     iptables_all(
@@ -110,18 +150,42 @@ fn reject_variants_as_the_client_sees_them() {
             "-A INPUT -p udp --dport 1004 -j REJECT",
         ],
     );
-    iptables_all(&lab.gateway, "ip6tables", &["-A INPUT -p tcp --dport 1005 -j REJECT --reject-with icmp6-adm-prohibited"]);
-    assert_eq!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 1001).unwrap(), TcpOutcome::Refused);
-    assert_eq!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 1002).unwrap(), TcpOutcome::Refused);
-    assert_eq!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 1003).unwrap(), TcpOutcome::Unreachable(Unreachable::Host));
-    assert_eq!(udp_exchange(&lab.client, GATEWAY_LAN_V4, 1004).unwrap(), UdpOutcome::PortUnreachable);
+    iptables_all(
+        &lab.gateway,
+        "ip6tables",
+        &["-A INPUT -p tcp --dport 1005 -j REJECT --reject-with icmp6-adm-prohibited"],
+    );
+    assert_eq!(
+        tcp_connect(&lab.client, GATEWAY_LAN_V4, 1001).unwrap(),
+        TcpOutcome::Refused
+    );
+    assert_eq!(
+        tcp_connect(&lab.client, GATEWAY_LAN_V4, 1002).unwrap(),
+        TcpOutcome::Refused
+    );
+    assert_eq!(
+        tcp_connect(&lab.client, GATEWAY_LAN_V4, 1003).unwrap(),
+        TcpOutcome::Unreachable(Unreachable::Host)
+    );
+    assert_eq!(
+        udp_exchange(&lab.client, GATEWAY_LAN_V4, 1004).unwrap(),
+        UdpOutcome::PortUnreachable
+    );
     assert_eq!(
         tcp_connect(&lab.client, GATEWAY_LAN_V6, 1005).unwrap(),
         TcpOutcome::Unreachable(Unreachable::Prohibited)
     );
-    assert!(servers.iter().all(|s| s.accepted() == 0), "no rejected connection reached a server");
+    assert!(
+        servers.iter().all(|s| s.accepted() == 0),
+        "no rejected connection reached a server"
+    );
     let v6 = moat_ok(&lab.gateway, &["ip6tables", "-S", "INPUT"]);
-    assert!(v6.contains("-A INPUT -p tcp -m tcp --dport 1005 -j REJECT --reject-with icmp6-adm-prohibited"), "{v6}");
+    assert!(
+        v6.contains(
+            "-A INPUT -p tcp -m tcp --dport 1005 -j REJECT --reject-with icmp6-adm-prohibited"
+        ),
+        "{v6}"
+    );
 }
 
 /// The token-bucket limit (seed 002's anti-DoS): a burst passes, the rest is dropped.
@@ -140,7 +204,10 @@ fn limit_lets_the_burst_through_and_drops_the_rest() {
         ],
     );
     let answered = ping_burst(&lab.client, GATEWAY_LAN_V4, 10, Duration::from_millis(800)).unwrap();
-    assert_eq!(answered, 3, "limit-burst 3 lets exactly three echo requests through");
+    assert_eq!(
+        answered, 3,
+        "limit-burst 3 lets exactly three echo requests through"
+    );
 }
 
 /// Seed 002's connlimit: the connection over the limit is reset.

@@ -42,10 +42,24 @@ fn editing_commands_keep_iptables_semantics() {
     iptables_all(
         &ns,
         "iptables",
-        &["-D INPUT 2", "-D INPUT -p tcp --dport 80 -j ACCEPT", "-R INPUT 1 -p tcp --dport 8443 -j ACCEPT"],
+        &[
+            "-D INPUT 2",
+            "-D INPUT -p tcp --dport 80 -j ACCEPT",
+            "-R INPUT 1 -p tcp --dport 8443 -j ACCEPT",
+        ],
     );
-    assert!(moat(&ns, &["iptables", "-C", "INPUT", "-p", "tcp", "--dport", "8443", "-j", "ACCEPT"]).status.success());
-    let missing = moat(&ns, &["iptables", "-C", "INPUT", "-p", "tcp", "--dport", "443", "-j", "ACCEPT"]);
+    assert!(moat(
+        &ns,
+        &["iptables", "-C", "INPUT", "-p", "tcp", "--dport", "8443", "-j", "ACCEPT"]
+    )
+    .status
+    .success());
+    let missing = moat(
+        &ns,
+        &[
+            "iptables", "-C", "INPUT", "-p", "tcp", "--dport", "443", "-j", "ACCEPT",
+        ],
+    );
     assert_eq!(missing.status.code(), Some(1));
     iptables_all(&ns, "iptables", &["-E LOGDROP LOGGED"]);
     let s = moat_ok(&ns, &["iptables", "-S", "INPUT"]);
@@ -56,12 +70,19 @@ fn editing_commands_keep_iptables_semantics() {
     );
     let busy = moat(&ns, &["iptables", "-X", "LOGGED"]);
     assert!(!busy.status.success(), "a chain in use cannot be deleted");
-    iptables_all(&ns, "iptables", &["-D INPUT 3", "-F LOGGED", "-X LOGGED", "-P FORWARD DROP"]);
+    iptables_all(
+        &ns,
+        "iptables",
+        &["-D INPUT 3", "-F LOGGED", "-X LOGGED", "-P FORWARD DROP"],
+    );
     let s = moat_ok(&ns, &["iptables", "-S"]);
     assert!(!s.contains("LOGGED"), "{s}");
     assert!(s.contains("-P FORWARD DROP"), "{s}");
     iptables_all(&ns, "iptables", &["-F"]);
-    assert_eq!(moat_ok(&ns, &["iptables", "-S", "INPUT"]), "-P INPUT ACCEPT\n");
+    assert_eq!(
+        moat_ok(&ns, &["iptables", "-S", "INPUT"]),
+        "-P INPUT ACCEPT\n"
+    );
 }
 
 #[test]
@@ -70,15 +91,54 @@ fn bad_input_is_refused_with_a_pointed_message_and_changes_nothing() {
     iptables_all(&ns, "iptables", &["-A INPUT -p tcp --dport 22 -j ACCEPT"]);
     let before = nft_ruleset(&ns);
     let cases: &[(&[&str], &str)] = &[
-        (&["-A", "INPUT", "-p", "tcp", "8080", "-j", "ACCEPT"], "--dport 8080"),
-        (&["-A", "INPUT", "-m", "conntract", "--ctstate", "NEW", "-j", "ACCEPT"], "conntrack"),
+        (
+            &["-A", "INPUT", "-p", "tcp", "8080", "-j", "ACCEPT"],
+            "--dport 8080",
+        ),
+        (
+            &[
+                "-A",
+                "INPUT",
+                "-m",
+                "conntract",
+                "--ctstate",
+                "NEW",
+                "-j",
+                "ACCEPT",
+            ],
+            "conntrack",
+        ),
         (&["-t", "nat", "-F", "POSTOUTING"], "POSTROUTING"),
-        (&["-A", "OUTPUT", "-i", "eth1", "-j", "ACCEPT"], "input interface"),
-        (&["-A", "INPUT", "-s", "300.1.1.1", "-j", "DROP"], "300.1.1.1"),
-        (&["-A", "INPUT", "-p", "tcp", "--dport", "70000", "-j", "DROP"], "70000"),
-        (&["-A", "INPUT", "-m", "limit", "--limit", "5/fortnight", "-j", "ACCEPT"], "fortnight"),
+        (
+            &["-A", "OUTPUT", "-i", "eth1", "-j", "ACCEPT"],
+            "input interface",
+        ),
+        (
+            &["-A", "INPUT", "-s", "300.1.1.1", "-j", "DROP"],
+            "300.1.1.1",
+        ),
+        (
+            &["-A", "INPUT", "-p", "tcp", "--dport", "70000", "-j", "DROP"],
+            "70000",
+        ),
+        (
+            &[
+                "-A",
+                "INPUT",
+                "-m",
+                "limit",
+                "--limit",
+                "5/fortnight",
+                "-j",
+                "ACCEPT",
+            ],
+            "fortnight",
+        ),
         (&["-A", "INPUT", "--dport", "22", "-j", "ACCEPT"], "-p tcp"),
-        (&["-A", "INPUT", "-p", "tcp", "-p", "udp", "-j", "ACCEPT"], "-p"),
+        (
+            &["-A", "INPUT", "-p", "tcp", "-p", "udp", "-j", "ACCEPT"],
+            "-p",
+        ),
         (&["-A", "NOPE", "-j", "ACCEPT"], "NOPE"),
         (&["-A", "INPUT", "-j", "NOPE"], "NOPE"),
     ];
@@ -88,7 +148,10 @@ fn bad_input_is_refused_with_a_pointed_message_and_changes_nothing() {
         let out = moat(&ns, &argv);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} must fail");
-        assert!(stderr.contains(needle), "{args:?}: expected {needle:?} in: {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: expected {needle:?} in: {stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
     assert_eq!(nft_ruleset(&ns), before, "failed commands change nothing");
@@ -97,10 +160,20 @@ fn bad_input_is_refused_with_a_pointed_message_and_changes_nothing() {
 #[test]
 fn old_negation_syntax_is_accepted_with_a_warning() {
     let Some(ns) = lab() else { return };
-    let out = moat(&ns, &["iptables", "-A", "INPUT", "-i", "!", "eth0", "-j", "ACCEPT"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = moat(
+        &ns,
+        &["iptables", "-A", "INPUT", "-i", "!", "eth0", "-j", "ACCEPT"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("! -i eth0"));
-    assert_eq!(moat_ok(&ns, &["iptables", "-S", "INPUT"]), "-P INPUT ACCEPT\n-A INPUT ! -i eth0 -j ACCEPT\n");
+    assert_eq!(
+        moat_ok(&ns, &["iptables", "-S", "INPUT"]),
+        "-P INPUT ACCEPT\n-A INPUT ! -i eth0 -j ACCEPT\n"
+    );
 }
 
 const SEED_004: &str = "*nat
@@ -139,7 +212,11 @@ fn restore_is_atomic_and_names_the_bad_line() {
     assert!(!out.status.success());
     assert!(stderr.contains("line 4"), "{stderr}");
     assert!(stderr.contains("conntract"), "{stderr}");
-    assert_eq!(nft_ruleset(&ns), before, "nothing of the bad file was applied");
+    assert_eq!(
+        nft_ruleset(&ns),
+        before,
+        "nothing of the bad file was applied"
+    );
 }
 
 #[test]
@@ -149,19 +226,36 @@ fn save_and_restore_round_trip() {
                 -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n-A INPUT -p tcp -m tcp --dport 22 -j SSH\n\
                 -A SSH -s 10.0.0.0/8 -j ACCEPT\nCOMMIT\n";
     let out = restore(&ns, "iptables-restore", &[], good);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let saved = moat_ok(&ns, &["iptables-save"]);
     let body: Vec<&str> = saved.lines().filter(|l| !l.starts_with('#')).collect();
     let expected: Vec<&str> = good.lines().collect();
     assert_eq!(body, expected);
     let again = restore(&ns, "iptables-restore", &[], &saved);
     assert!(again.status.success());
-    assert_eq!(moat_ok(&ns, &["iptables-save"]).lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>(), expected);
+    assert_eq!(
+        moat_ok(&ns, &["iptables-save"])
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>(),
+        expected
+    );
     let with_counters = "*filter\n:INPUT ACCEPT [5:300]\n[7:420] -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n";
-    assert!(restore(&ns, "iptables-restore", &["--counters"], with_counters).status.success());
+    assert!(
+        restore(&ns, "iptables-restore", &["--counters"], with_counters)
+            .status
+            .success()
+    );
     let saved = moat_ok(&ns, &["iptables-save", "-c"]);
     assert!(saved.contains(":INPUT ACCEPT [5:300]"), "{saved}");
-    assert!(saved.contains("[7:420] -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"), "{saved}");
+    assert!(
+        saved.contains("[7:420] -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"),
+        "{saved}"
+    );
 }
 
 #[test]
@@ -169,7 +263,10 @@ fn seed_004_file_restores_nat_and_filter_in_one_go() {
     let Some(ns) = lab() else { return };
     let out = restore(&ns, "iptables-restore", &[], SEED_004);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "the seed's `-p 7070` is not a protocol, as real iptables also says");
+    assert!(
+        !out.status.success(),
+        "the seed's `-p 7070` is not a protocol, as real iptables also says"
+    );
     assert!(stderr.contains("line 21"), "{stderr}");
     assert!(stderr.contains("7070"), "{stderr}");
     assert_eq!(moat_ok(&ns, &["iptables-save"]), "", "nothing was applied");
@@ -180,19 +277,44 @@ fn seed_004_file_restores_nat_and_filter_in_one_go() {
     let saved = moat_ok(&ns, &["iptables-save"]);
     assert!(saved.contains("*nat\n:PREROUTING DROP [0:0]"), "{saved}");
     assert!(saved.contains("-A PREROUTING -i eth0 -p tcp -m tcp --dport 7070 -j DNAT --to-destination 192.168.1.43:80"), "{saved}");
-    assert!(saved.contains("-A INPUT -p tcp -m state --state NEW -m tcp --dport 22 -j ACCEPT"), "{saved}");
+    assert!(
+        saved.contains("-A INPUT -p tcp -m state --state NEW -m tcp --dport 22 -j ACCEPT"),
+        "{saved}"
+    );
 }
 
 #[test]
 fn other_tables_survive_every_command() {
     let Some(ns) = lab() else { return };
     ns.exec_ok(&["nft", "add table inet dockerlike"]).unwrap();
-    ns.exec_ok(&["nft", "add chain inet dockerlike filt { type filter hook forward priority 0; policy accept; }"]).unwrap();
-    ns.exec_ok(&["nft", "add rule inet dockerlike filt ip saddr 172.17.0.0/16 counter accept"]).unwrap();
-    let theirs = || ns.exec_ok(&["nft", "list", "table", "inet", "dockerlike"]).unwrap();
+    ns.exec_ok(&[
+        "nft",
+        "add chain inet dockerlike filt { type filter hook forward priority 0; policy accept; }",
+    ])
+    .unwrap();
+    ns.exec_ok(&[
+        "nft",
+        "add rule inet dockerlike filt ip saddr 172.17.0.0/16 counter accept",
+    ])
+    .unwrap();
+    let theirs = || {
+        ns.exec_ok(&["nft", "list", "table", "inet", "dockerlike"])
+            .unwrap()
+    };
     let original = theirs();
-    iptables_all(&ns, "iptables", &["-A FORWARD -j DROP", "-F", "-X", "-Z", "-P FORWARD DROP"]);
-    assert!(restore(&ns, "iptables-restore", &[], "*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n").status.success());
+    iptables_all(
+        &ns,
+        "iptables",
+        &["-A FORWARD -j DROP", "-F", "-X", "-Z", "-P FORWARD DROP"],
+    );
+    assert!(restore(
+        &ns,
+        "iptables-restore",
+        &[],
+        "*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n"
+    )
+    .status
+    .success());
     moat_ok(&ns, &["iptables-save"]);
     assert_eq!(theirs(), original);
 }
@@ -205,7 +327,10 @@ fn namespaces_do_not_see_each_other() {
     let a = Netns::new("iso-a").unwrap();
     let b = Netns::new("iso-b").unwrap();
     iptables_all(&a, "iptables", &["-A INPUT -s 10.1.1.1 -j DROP"]);
-    assert_eq!(moat_ok(&b, &["iptables", "-S", "INPUT"]), "-P INPUT ACCEPT\n");
+    assert_eq!(
+        moat_ok(&b, &["iptables", "-S", "INPUT"]),
+        "-P INPUT ACCEPT\n"
+    );
     assert!(moat_ok(&a, &["iptables", "-S", "INPUT"]).contains("10.1.1.1/32"));
 }
 
@@ -224,12 +349,26 @@ fn symlinks_named_like_iptables_behave_as_iptables() {
         argv.extend(args.iter().map(|s| s.to_string()));
         ns.exec(&argv).unwrap()
     };
-    let out = run("iptables", &["-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"]);
+    let out = run(
+        "iptables",
+        &["-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"],
+    );
     assert!(out.status.success(), "{out:?}");
-    assert!(run("ip6tables", &["-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"]).status.success());
+    assert!(run(
+        "ip6tables",
+        &["-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"]
+    )
+    .status
+    .success());
     let save = String::from_utf8_lossy(&run("iptables-save", &[]).stdout).into_owned();
-    assert!(save.contains("-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"), "{save}");
+    assert!(
+        save.contains("-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"),
+        "{save}"
+    );
     let v6 = String::from_utf8_lossy(&run("ip6tables", &["-S", "INPUT"]).stdout).into_owned();
-    assert_eq!(v6, "-P INPUT ACCEPT\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n");
+    assert_eq!(
+        v6,
+        "-P INPUT ACCEPT\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

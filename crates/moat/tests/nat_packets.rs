@@ -11,7 +11,8 @@ use std::net::IpAddr;
 
 use common::{iptables_all, moat, moat_ok, packets_of};
 use moat_testnet::topology::{
-    CLIENT_V4, GATEWAY_LAN_V4, GATEWAY_LAN_V6, GATEWAY_WAN_V4, SERVER_EXTRA_V4, SERVER_V4, SERVER_V6,
+    CLIENT_V4, GATEWAY_LAN_V4, GATEWAY_LAN_V6, GATEWAY_WAN_V4, SERVER_EXTRA_V4, SERVER_V4,
+    SERVER_V6,
 };
 use moat_testnet::{
     require_root_or_skip, tcp_connect, TcpOutcome, TcpServer, Topology, TopologyOptions,
@@ -38,14 +39,34 @@ fn seed_000_port_forward_through_a_stateful_forward_chain() {
         ],
     );
     let outcome = tcp_connect(&lab.client, GATEWAY_LAN_V4, 6881).unwrap();
-    assert_eq!(outcome, TcpOutcome::Connected { banner: "10.99.2.2:6881".into() });
-    assert_eq!(inside.last_peer().map(|p| p.ip()), Some(IpAddr::from(CLIENT_V4)));
-    assert_eq!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 6882).unwrap(), TcpOutcome::TimedOut, "not allowed in FORWARD");
-    let nat = moat_ok(&lab.gateway, &["iptables", "-t", "nat", "-vnL", "PREROUTING"]);
+    assert_eq!(
+        outcome,
+        TcpOutcome::Connected {
+            banner: "10.99.2.2:6881".into()
+        }
+    );
+    assert_eq!(
+        inside.last_peer().map(|p| p.ip()),
+        Some(IpAddr::from(CLIENT_V4))
+    );
+    assert_eq!(
+        tcp_connect(&lab.client, GATEWAY_LAN_V4, 6882).unwrap(),
+        TcpOutcome::TimedOut,
+        "not allowed in FORWARD"
+    );
+    let nat = moat_ok(
+        &lab.gateway,
+        &["iptables", "-t", "nat", "-vnL", "PREROUTING"],
+    );
     assert!(nat.contains("to:10.99.2.2:6881"), "{nat}");
     assert!(packets_of(&nat, "PREROUTING", "dpt:6881") >= 1, "{nat}");
     let s = moat_ok(&lab.gateway, &["iptables", "-t", "nat", "-S", "PREROUTING"]);
-    assert!(s.contains("-A PREROUTING -p tcp -m tcp --dport 6881 -j DNAT --to-destination 10.99.2.2:6881"), "{s}");
+    assert!(
+        s.contains(
+            "-A PREROUTING -p tcp -m tcp --dport 6881 -j DNAT --to-destination 10.99.2.2:6881"
+        ),
+        "{s}"
+    );
 }
 
 /// Seed 001: 20443 -> 443 and 2080 -> 80 on the public address.
@@ -66,8 +87,18 @@ fn seed_001_forwards_to_other_ports() {
             "-I FORWARD -i lan0 -m state -d 10.99.2.0/24 --state NEW,RELATED,ESTABLISHED -j ACCEPT",
         ],
     );
-    assert_eq!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 20443).unwrap().banner(), Some("10.99.2.2:443"));
-    assert_eq!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 2080).unwrap().banner(), Some("10.99.2.2:80"));
+    assert_eq!(
+        tcp_connect(&lab.client, GATEWAY_LAN_V4, 20443)
+            .unwrap()
+            .banner(),
+        Some("10.99.2.2:443")
+    );
+    assert_eq!(
+        tcp_connect(&lab.client, GATEWAY_LAN_V4, 2080)
+            .unwrap()
+            .banner(),
+        Some("10.99.2.2:80")
+    );
 }
 
 /// MASQUERADE: a server with no route back sees the gateway's address; SNAT picks the given one.
@@ -76,20 +107,53 @@ fn masquerade_and_snat_rewrite_the_source() {
     if !require_root_or_skip() {
         return;
     }
-    let lab = Topology::gateway_with(TopologyOptions { server_route_back: false }).unwrap();
+    let lab = Topology::gateway_with(TopologyOptions {
+        server_route_back: false,
+    })
+    .unwrap();
     let server = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
-    assert_eq!(tcp_connect(&lab.client, SERVER_V4, 80).unwrap(), TcpOutcome::TimedOut, "no route back yet");
-    iptables_all(&lab.gateway, "iptables", &["-t nat -A POSTROUTING -o wan0 -j MASQUERADE"]);
-    assert!(tcp_connect(&lab.client, SERVER_V4, 80).unwrap().is_connected());
-    assert_eq!(server.last_peer().map(|p| p.ip()), Some(IpAddr::from(GATEWAY_WAN_V4)));
+    assert_eq!(
+        tcp_connect(&lab.client, SERVER_V4, 80).unwrap(),
+        TcpOutcome::TimedOut,
+        "no route back yet"
+    );
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-t nat -A POSTROUTING -o wan0 -j MASQUERADE"],
+    );
+    assert!(tcp_connect(&lab.client, SERVER_V4, 80)
+        .unwrap()
+        .is_connected());
+    assert_eq!(
+        server.last_peer().map(|p| p.ip()),
+        Some(IpAddr::from(GATEWAY_WAN_V4))
+    );
 
-    lab.gateway.ip(&["addr", "add", "10.99.2.254/24", "dev", "wan0"]).unwrap();
-    iptables_all(&lab.gateway, "iptables", &["-t nat -I POSTROUTING -p tcp --dport 80 -j SNAT --to 10.99.2.254"]);
-    assert!(tcp_connect(&lab.client, SERVER_V4, 80).unwrap().is_connected());
-    assert_eq!(server.last_peer().map(|p| p.ip().to_string()), Some("10.99.2.254".to_string()));
-    let nat = moat_ok(&lab.gateway, &["iptables", "-t", "nat", "-vnL", "POSTROUTING"]);
+    lab.gateway
+        .ip(&["addr", "add", "10.99.2.254/24", "dev", "wan0"])
+        .unwrap();
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-t nat -I POSTROUTING -p tcp --dport 80 -j SNAT --to 10.99.2.254"],
+    );
+    assert!(tcp_connect(&lab.client, SERVER_V4, 80)
+        .unwrap()
+        .is_connected());
+    assert_eq!(
+        server.last_peer().map(|p| p.ip().to_string()),
+        Some("10.99.2.254".to_string())
+    );
+    let nat = moat_ok(
+        &lab.gateway,
+        &["iptables", "-t", "nat", "-vnL", "POSTROUTING"],
+    );
     assert!(packets_of(&nat, "POSTROUTING", "MASQUERADE") >= 1, "{nat}");
-    assert!(packets_of(&nat, "POSTROUTING", "to:10.99.2.254") >= 1, "{nat}");
+    assert!(
+        packets_of(&nat, "POSTROUTING", "to:10.99.2.254") >= 1,
+        "{nat}"
+    );
 }
 
 /// Seed 002: DNAT to 127.0.0.1:8080 (needs route_localnet, which moat names) and REDIRECT 26 -> 25 (seed 003).
@@ -103,16 +167,55 @@ fn dnat_to_loopback_and_redirect() {
     let _smtp = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 25).unwrap();
     let out = moat(
         &lab.gateway,
-        &["iptables", "-t", "nat", "-I", "PREROUTING", "-d", "10.99.1.1", "-p", "tcp", "--dport", "80", "-j", "DNAT", "--to", "127.0.0.1:8080"],
+        &[
+            "iptables",
+            "-t",
+            "nat",
+            "-I",
+            "PREROUTING",
+            "-d",
+            "10.99.1.1",
+            "-p",
+            "tcp",
+            "--dport",
+            "80",
+            "-j",
+            "DNAT",
+            "--to",
+            "127.0.0.1:8080",
+        ],
     );
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("route_localnet"), "moat names the sysctl");
-    assert_eq!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 80).unwrap(), TcpOutcome::TimedOut, "martian without route_localnet");
-    lab.gateway.sysctl("net.ipv4.conf.lan0.route_localnet", "1").unwrap();
-    assert_eq!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 80).unwrap().banner(), Some("127.0.0.1:8080"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("route_localnet"),
+        "moat names the sysctl"
+    );
+    assert_eq!(
+        tcp_connect(&lab.client, GATEWAY_LAN_V4, 80).unwrap(),
+        TcpOutcome::TimedOut,
+        "martian without route_localnet"
+    );
+    lab.gateway
+        .sysctl("net.ipv4.conf.lan0.route_localnet", "1")
+        .unwrap();
+    assert_eq!(
+        tcp_connect(&lab.client, GATEWAY_LAN_V4, 80)
+            .unwrap()
+            .banner(),
+        Some("127.0.0.1:8080")
+    );
 
-    iptables_all(&lab.gateway, "iptables", &["-t nat -I PREROUTING -p tcp --dport 26 -j REDIRECT --to-ports 25"]);
-    assert_eq!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 26).unwrap().banner(), Some("10.99.1.1:25"));
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-t nat -I PREROUTING -p tcp --dport 26 -j REDIRECT --to-ports 25"],
+    );
+    assert_eq!(
+        tcp_connect(&lab.client, GATEWAY_LAN_V4, 26)
+            .unwrap()
+            .banner(),
+        Some("10.99.1.1:25")
+    );
 }
 
 /// Seed 002: OUTPUT DNAT sends the host's own connections to loopback on to another host.
@@ -123,7 +226,9 @@ fn output_dnat_from_loopback_to_another_host() {
     }
     let lab = Topology::gateway().unwrap();
     let _web = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
-    lab.gateway.sysctl("net.ipv4.conf.wan0.route_localnet", "1").unwrap();
+    lab.gateway
+        .sysctl("net.ipv4.conf.wan0.route_localnet", "1")
+        .unwrap();
     iptables_all(
         &lab.gateway,
         "iptables",
@@ -140,7 +245,10 @@ fn backend_shares(lab: &Topology, connections: usize) -> HashMap<String, usize> 
     let mut shares = HashMap::new();
     for _ in 0..connections {
         let outcome = tcp_connect(&lab.client, GATEWAY_LAN_V4, 80).unwrap();
-        let banner = outcome.banner().map(str::to_string).unwrap_or_else(|| format!("{outcome:?}"));
+        let banner = outcome
+            .banner()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{outcome:?}"));
         *shares.entry(banner).or_default() += 1;
     }
     shares
@@ -177,10 +285,19 @@ fn random_balancer_splits_connections_in_thirds() {
     for backend in ["10.99.2.2:8080", "10.99.2.3:8080", "10.99.2.4:8080"] {
         let got = shares.get(backend).copied().unwrap_or(0);
         // Binomial(450, 1/3): mean 150, sd 10; 90..210 is six standard deviations.
-        assert!((90..=210).contains(&got), "{backend} got {got} of {n}: {shares:?}");
+        assert!(
+            (90..=210).contains(&got),
+            "{backend} got {got} of {n}: {shares:?}"
+        );
     }
-    let nat = moat_ok(&lab.gateway, &["iptables", "-t", "nat", "-nL", "PREROUTING"]);
-    assert!(nat.contains("statistic mode random probability 0.33"), "{nat}");
+    let nat = moat_ok(
+        &lab.gateway,
+        &["iptables", "-t", "nat", "-nL", "PREROUTING"],
+    );
+    assert!(
+        nat.contains("statistic mode random probability 0.33"),
+        "{nat}"
+    );
 }
 
 /// Seed 002's round robin: every 3rd, then every 2nd, then the rest: exactly equal shares.
@@ -211,7 +328,10 @@ fn ipv6_dnat_and_masquerade() {
     if !require_root_or_skip() {
         return;
     }
-    let lab = Topology::gateway_with(TopologyOptions { server_route_back: false }).unwrap();
+    let lab = Topology::gateway_with(TopologyOptions {
+        server_route_back: false,
+    })
+    .unwrap();
     let server = TcpServer::start(&lab.server, SERVER_V6, 8080).unwrap();
     iptables_all(
         &lab.gateway,
@@ -223,7 +343,10 @@ fn ipv6_dnat_and_masquerade() {
     );
     let outcome = tcp_connect(&lab.client, GATEWAY_LAN_V6, 80).unwrap();
     assert_eq!(outcome.banner(), Some("[fd99:2::2]:8080"));
-    assert_eq!(server.last_peer().map(|p| p.ip().to_string()), Some("fd99:2::1".to_string()));
+    assert_eq!(
+        server.last_peer().map(|p| p.ip().to_string()),
+        Some("fd99:2::1".to_string())
+    );
     let s = moat_ok(&lab.gateway, &["ip6tables", "-t", "nat", "-S"]);
     assert!(s.contains("-A PREROUTING -d fd99:1::1/128 -p tcp -m tcp --dport 80 -j DNAT --to-destination [fd99:2::2]:8080"), "{s}");
 }
@@ -236,13 +359,87 @@ fn nat_mistakes_get_pointed_errors() {
     }
     let ns = moat_testnet::Netns::new("naterr").unwrap();
     let cases: &[(&[&str], &str)] = &[
-        (&["-t", "nat", "-A", "PREROUTING", "-j", "MASQUERADE"], "POSTROUTING"),
-        (&["-t", "nat", "-A", "POSTROUTING", "-p", "tcp", "-j", "DNAT", "--to-destination", "10.0.0.1"], "PREROUTING"),
-        (&["-A", "FORWARD", "-j", "DNAT", "--to-destination", "10.0.0.1"], "nat"),
-        (&["-t", "nat", "-A", "PREROUTING", "-j", "DNAT"], "--to-destination"),
-        (&["-t", "nat", "-A", "PREROUTING", "-m", "statistic", "--mode", "random", "--probability", "1.5", "-j", "ACCEPT"], "1.5"),
-        (&["-t", "nat", "-A", "PREROUTING", "-m", "statistic", "--mode", "nth", "--every", "0", "-j", "ACCEPT"], "--every"),
-        (&["-t", "nat", "-A", "PREROUTING", "-j", "REDIRECT", "--to-ports", "25"], "-p tcp"),
+        (
+            &["-t", "nat", "-A", "PREROUTING", "-j", "MASQUERADE"],
+            "POSTROUTING",
+        ),
+        (
+            &[
+                "-t",
+                "nat",
+                "-A",
+                "POSTROUTING",
+                "-p",
+                "tcp",
+                "-j",
+                "DNAT",
+                "--to-destination",
+                "10.0.0.1",
+            ],
+            "PREROUTING",
+        ),
+        (
+            &[
+                "-A",
+                "FORWARD",
+                "-j",
+                "DNAT",
+                "--to-destination",
+                "10.0.0.1",
+            ],
+            "nat",
+        ),
+        (
+            &["-t", "nat", "-A", "PREROUTING", "-j", "DNAT"],
+            "--to-destination",
+        ),
+        (
+            &[
+                "-t",
+                "nat",
+                "-A",
+                "PREROUTING",
+                "-m",
+                "statistic",
+                "--mode",
+                "random",
+                "--probability",
+                "1.5",
+                "-j",
+                "ACCEPT",
+            ],
+            "1.5",
+        ),
+        (
+            &[
+                "-t",
+                "nat",
+                "-A",
+                "PREROUTING",
+                "-m",
+                "statistic",
+                "--mode",
+                "nth",
+                "--every",
+                "0",
+                "-j",
+                "ACCEPT",
+            ],
+            "--every",
+        ),
+        (
+            &[
+                "-t",
+                "nat",
+                "-A",
+                "PREROUTING",
+                "-j",
+                "REDIRECT",
+                "--to-ports",
+                "25",
+            ],
+            "-p tcp",
+        ),
     ];
     for (args, needle) in cases {
         let mut argv = vec!["iptables"];
@@ -250,7 +447,10 @@ fn nat_mistakes_get_pointed_errors() {
         let out = moat(&ns, &argv);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} must fail");
-        assert!(stderr.contains(needle), "{args:?}: expected {needle:?} in: {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: expected {needle:?} in: {stderr}"
+        );
     }
     assert_eq!(moat_ok(&ns, &["iptables-save"]), "");
 }

@@ -1,11 +1,43 @@
 //! One iptables rule as iptables spells it: parsed from command-line words,
 //! printed back canonically (`-S`), shown in `-L` columns, and lowered to the model.
 
+mod error;
+mod ext;
+mod listing;
+mod lower;
+mod matches;
+mod names;
+mod netdb;
+mod options;
+mod parse;
+mod print;
+mod suggest;
+mod targets;
+mod values;
+
 use moat_model::{Family, Rule};
 
+use matches::MatchSpec;
+use targets::TargetSpec;
+use values::Net;
+
 /// One rule in iptables' own terms (the syntax tree of `-s ... -p tcp -m tcp --dport 22 -j ACCEPT`).
+///
+/// It is kept in canonical form: two spellings of the same rule (abbreviated options,
+/// `--syn` or `--tcp-flags FIN,SYN,RST,ACK SYN`, `-s 10.1.2.3/8` or `-s 10.0.0.0/8`, ...)
+/// parse to equal values, which is what `-D` and `-C` compare.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RuleSpec {}
+pub struct RuleSpec {
+    family: Family,
+    protocol: Option<(u8, bool)>,
+    source: Option<(Net, bool)>,
+    destination: Option<(Net, bool)>,
+    in_iface: Option<(String, bool)>,
+    out_iface: Option<(String, bool)>,
+    fragment: Option<bool>,
+    matches: Vec<MatchSpec>,
+    target: Option<TargetSpec>,
+}
 
 /// A warning about accepted but outdated or suspicious input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,58 +54,112 @@ pub struct RuleParseError {
 /// The `-L` columns of one rule.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ListingRow {
-    /// The target column.
+    /// The target column (empty for a rule without target; `CT` for NOTRACK).
     pub target: String,
-    /// The prot column.
+    /// The prot column: a name (`tcp`, `all`), or with `-n` a number (`6`, `0`);
+    /// prefixed by `!` when negated.
     pub prot: String,
-    /// The opt column.
+    /// The opt column: `--`, `-f`, or `!f`.
     pub opt: String,
-    /// The in column (shown with -v).
+    /// The in column (shown with -v): the interface, `!` + interface, or `*`.
     pub iface_in: String,
-    /// The out column (shown with -v).
+    /// The out column (shown with -v): the interface, `!` + interface, or `*`.
     pub iface_out: String,
-    /// The source column.
+    /// The source column: `0.0.0.0/0` / `::/0` (`anywhere` without -n), an address, or a net;
+    /// prefixed by `!` when negated.
     pub source: String,
-    /// The destination column.
+    /// The destination column, like the source column.
     pub destination: String,
-    /// Everything after the destination column (match and target details).
+    /// Everything iptables prints after the destination column, byte for byte: each match
+    /// and the target print their text with a leading space (`" tcp dpt:22 state NEW"`),
+    /// and a `-g` rule starts with `"[goto] "`. Empty when there is nothing to show.
     pub extra: String,
 }
 
 impl RuleSpec {
     /// Parses the rule words of an iptables command (everything but the command, chain and table options).
-    pub fn parse(_args: &[String], _family: Family) -> Result<(RuleSpec, Vec<Warning>), RuleParseError> {
-        unimplemented!()
+    pub fn parse(
+        args: &[String],
+        family: Family,
+    ) -> Result<(RuleSpec, Vec<Warning>), RuleParseError> {
+        parse::parse(args, family)
     }
 
-    /// The canonical rule words, exactly as `iptables -S` prints them after `-A CHAIN `.
+    /// The canonical rule words, exactly as `iptables -S` prints them after `-A CHAIN `
+    /// (empty for a rule with no options, which `-S` prints as just `-A CHAIN`).
     pub fn to_args(&self) -> String {
-        unimplemented!()
+        print::to_args(self)
     }
 
     /// The rule in the moat model, with `source` set to `to_args()`.
-    pub fn to_model(&self, _family: Family) -> Result<Rule, RuleParseError> {
-        unimplemented!()
+    pub fn to_model(&self, family: Family) -> Result<Rule, RuleParseError> {
+        lower::to_model(self, family)
     }
 
     /// The `-L` columns; `numeric` is `-n`.
-    pub fn listing(&self, _numeric: bool) -> ListingRow {
-        unimplemented!()
+    pub fn listing(&self, numeric: bool) -> ListingRow {
+        listing::listing(self, numeric)
     }
 
     /// The chain this rule jumps or goes to, if its target is a user chain.
     pub fn jump_target(&self) -> Option<&str> {
-        unimplemented!()
+        match &self.target {
+            Some(TargetSpec::Chain { name, .. }) => Some(name),
+            _ => None,
+        }
     }
 
     /// Renames a chain this rule jumps or goes to.
-    pub fn rename_target(&mut self, _from: &str, _to: &str) {
-        unimplemented!()
+    pub fn rename_target(&mut self, from: &str, to: &str) {
+        if let Some(TargetSpec::Chain { name, .. }) = &mut self.target {
+            if name == from {
+                *name = to.to_string();
+            }
+        }
     }
+
+    /// The family the rule was parsed for.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// The name of the rule's target as `-j` takes it (a chain name for jumps and gotos),
+    /// or `None` for a rule without target.
+    pub fn target_name(&self) -> Option<&str> {
+        self.target.as_ref().map(TargetSpec::name)
+    }
+
+    fn empty(family: Family) -> Self {
+        RuleSpec {
+            family,
+            protocol: None,
+            source: None,
+            destination: None,
+            in_iface: None,
+            out_iface: None,
+            fragment: None,
+            matches: Vec::new(),
+            target: None,
+        }
+    }
+}
+
+/// Splits text that [`RuleSpec::to_args`] returned back into words, reading quotes the way
+/// iptables-restore does: a double-quoted part may hold spaces, and inside it a backslash
+/// takes the next character literally (so `"it\'s"` is `it's`, unlike in a POSIX shell).
+/// `None` when a quote is not closed.
+pub fn split_args(text: &str) -> Option<Vec<String>> {
+    values::split_saved(text)
 }
 
 /// How many value words follow rule option `opt` (e.g. 1 for `--dport`, 2 for `--tcp-flags`, 0 for `--syn`).
 /// `None` when `opt` is not a rule option at all.
-pub fn option_arity(_opt: &str) -> Option<usize> {
-    unimplemented!()
+///
+/// Long options may be abbreviated as iptables allows; an abbreviation answers only when
+/// every option it could stand for takes the same number of values.
+pub fn option_arity(opt: &str) -> Option<usize> {
+    parse::option_arity(opt)
 }
+
+#[cfg(test)]
+mod tests;

@@ -45,14 +45,20 @@ pub fn restore(ns: &Netns, program: &str, extra: &[&str], text: &str) -> Output 
     use std::io::Write;
     use std::process::{Command, Stdio};
     let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", ns.name(), moat_bin(), program]).args(extra);
+    cmd.args(["netns", "exec", ns.name(), moat_bin(), program])
+        .args(extra);
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn moat restore");
-    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write restore input");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write restore input");
     child.wait_with_output().expect("wait for moat restore")
 }
 
@@ -84,5 +90,6 @@ fn parse_scaled(text: &str) -> u64 {
 
 /// The whole kernel ruleset of `ns`, as nft prints it.
 pub fn nft_ruleset(ns: &Netns) -> String {
-    ns.exec_ok(&["nft", "list", "ruleset"]).expect("nft list ruleset")
+    ns.exec_ok(&["nft", "list", "ruleset"])
+        .expect("nft list ruleset")
 }

@@ -1,0 +1,160 @@
+//! Numbers from the kernel's uapi headers (`linux/netlink.h`,
+//! `linux/netfilter/nfnetlink.h`, `linux/netfilter/nf_tables.h`,
+//! `linux/netfilter/nf_log.h`) for the messages and expressions this driver
+//! sends and reads.
+
+// nfnetlink framing.
+pub(crate) const NFNL_SUBSYS_NFTABLES: u16 = 10;
+pub(crate) const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
+pub(crate) const NFNL_MSG_BATCH_END: u16 = 0x11;
+
+// Netlink message types and flags.
+pub(crate) const NLMSG_ERROR: u16 = 2;
+pub(crate) const NLMSG_DONE: u16 = 3;
+pub(crate) const NLM_F_REQUEST: u16 = 0x1;
+pub(crate) const NLM_F_ACK: u16 = 0x4;
+pub(crate) const NLM_F_DUMP_INTR: u16 = 0x10;
+pub(crate) const NLM_F_REPLACE: u16 = 0x100;
+pub(crate) const NLM_F_DUMP: u16 = 0x300;
+pub(crate) const NLM_F_CREATE: u16 = 0x400;
+pub(crate) const NLM_F_APPEND: u16 = 0x800;
+/// On an error message: the request was not echoed, only its header.
+pub(crate) const NLM_F_CAPPED: u16 = 0x100;
+/// On an error message: extended-ack attributes follow.
+pub(crate) const NLM_F_ACK_TLVS: u16 = 0x200;
+pub(crate) const NLMSGERR_ATTR_MSG: u16 = 1;
+
+// nf_tables message types.
+pub(crate) const NFT_MSG_NEWTABLE: u8 = 0;
+pub(crate) const NFT_MSG_GETTABLE: u8 = 1;
+pub(crate) const NFT_MSG_DELTABLE: u8 = 2;
+pub(crate) const NFT_MSG_NEWCHAIN: u8 = 3;
+pub(crate) const NFT_MSG_GETCHAIN: u8 = 4;
+pub(crate) const NFT_MSG_DELCHAIN: u8 = 5;
+pub(crate) const NFT_MSG_NEWRULE: u8 = 6;
+pub(crate) const NFT_MSG_GETRULE: u8 = 7;
+pub(crate) const NFT_MSG_DELRULE: u8 = 8;
+
+// Tables, chains, hooks.
+pub(crate) const NFTA_TABLE_NAME: u16 = 1;
+pub(crate) const NFTA_CHAIN_TABLE: u16 = 1;
+pub(crate) const NFTA_CHAIN_NAME: u16 = 3;
+pub(crate) const NFTA_CHAIN_HOOK: u16 = 4;
+pub(crate) const NFTA_CHAIN_POLICY: u16 = 5;
+pub(crate) const NFTA_CHAIN_TYPE: u16 = 7;
+pub(crate) const NFTA_HOOK_HOOKNUM: u16 = 1;
+pub(crate) const NFTA_HOOK_PRIORITY: u16 = 2;
+
+// Rules.
+pub(crate) const NFTA_RULE_TABLE: u16 = 1;
+pub(crate) const NFTA_RULE_CHAIN: u16 = 2;
+pub(crate) const NFTA_RULE_HANDLE: u16 = 3;
+pub(crate) const NFTA_RULE_EXPRESSIONS: u16 = 4;
+pub(crate) const NFTA_RULE_POSITION: u16 = 6;
+pub(crate) const NFTA_RULE_USERDATA: u16 = 7;
+/// libnftnl's user-data TLV type of a rule comment (NUL-terminated).
+pub(crate) const UDATA_RULE_COMMENT: u8 = 0;
+/// Most bytes of user data the kernel keeps with a rule.
+pub(crate) const USERDATA_MAXLEN: usize = 256;
+
+// Expression lists and data.
+pub(crate) const NFTA_LIST_ELEM: u16 = 1;
+pub(crate) const NFTA_EXPR_NAME: u16 = 1;
+pub(crate) const NFTA_EXPR_DATA: u16 = 2;
+pub(crate) const NFTA_DATA_VALUE: u16 = 1;
+pub(crate) const NFTA_DATA_VERDICT: u16 = 2;
+pub(crate) const NFTA_VERDICT_CODE: u16 = 1;
+pub(crate) const NFTA_VERDICT_CHAIN: u16 = 2;
+
+// Registers and verdict codes.
+pub(crate) const NFT_REG_VERDICT: u32 = 0;
+pub(crate) const NFT_REG_1: u32 = 1;
+pub(crate) const NF_DROP: i32 = 0;
+pub(crate) const NF_ACCEPT: i32 = 1;
+pub(crate) const NFT_CONTINUE: i32 = -1;
+pub(crate) const NFT_JUMP: i32 = -3;
+pub(crate) const NFT_GOTO: i32 = -4;
+pub(crate) const NFT_RETURN: i32 = -5;
+
+// payload
+pub(crate) const NFTA_PAYLOAD_DREG: u16 = 1;
+pub(crate) const NFTA_PAYLOAD_BASE: u16 = 2;
+pub(crate) const NFTA_PAYLOAD_OFFSET: u16 = 3;
+pub(crate) const NFTA_PAYLOAD_LEN: u16 = 4;
+pub(crate) const NFT_PAYLOAD_LL_HEADER: u32 = 0;
+pub(crate) const NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
+pub(crate) const NFT_PAYLOAD_TRANSPORT_HEADER: u32 = 2;
+
+// meta
+pub(crate) const NFTA_META_DREG: u16 = 1;
+pub(crate) const NFTA_META_KEY: u16 = 2;
+pub(crate) const NFTA_META_SREG: u16 = 3;
+pub(crate) const NFT_META_MARK: u32 = 3;
+pub(crate) const NFT_META_IIFNAME: u32 = 6;
+pub(crate) const NFT_META_OIFNAME: u32 = 7;
+pub(crate) const NFT_META_L4PROTO: u32 = 16;
+pub(crate) const NFT_META_PKTTYPE: u32 = 19;
+
+// ct
+pub(crate) const NFTA_CT_DREG: u16 = 1;
+pub(crate) const NFTA_CT_KEY: u16 = 2;
+pub(crate) const NFTA_CT_DIRECTION: u16 = 3;
+pub(crate) const NFTA_CT_SREG: u16 = 4;
+pub(crate) const NFT_CT_STATE: u32 = 0;
+pub(crate) const NFT_CT_DIRECTION: u32 = 1;
+pub(crate) const NFT_CT_STATUS: u32 = 2;
+pub(crate) const NFT_CT_MARK: u32 = 3;
+pub(crate) const NFT_CT_PROTOCOL: u32 = 10;
+
+// cmp, range, bitwise
+pub(crate) const NFTA_CMP_SREG: u16 = 1;
+pub(crate) const NFTA_CMP_OP: u16 = 2;
+pub(crate) const NFTA_CMP_DATA: u16 = 3;
+pub(crate) const NFT_CMP_EQ: u32 = 0;
+pub(crate) const NFT_CMP_NEQ: u32 = 1;
+pub(crate) const NFT_CMP_LTE: u32 = 3;
+pub(crate) const NFT_CMP_GTE: u32 = 5;
+pub(crate) const NFTA_RANGE_SREG: u16 = 1;
+pub(crate) const NFTA_RANGE_OP: u16 = 2;
+pub(crate) const NFTA_RANGE_FROM_DATA: u16 = 3;
+pub(crate) const NFTA_RANGE_TO_DATA: u16 = 4;
+pub(crate) const NFT_RANGE_NEQ: u32 = 1;
+pub(crate) const NFTA_BITWISE_SREG: u16 = 1;
+pub(crate) const NFTA_BITWISE_DREG: u16 = 2;
+pub(crate) const NFTA_BITWISE_LEN: u16 = 3;
+pub(crate) const NFTA_BITWISE_MASK: u16 = 4;
+pub(crate) const NFTA_BITWISE_XOR: u16 = 5;
+
+// immediate, counter
+pub(crate) const NFTA_IMMEDIATE_DREG: u16 = 1;
+pub(crate) const NFTA_IMMEDIATE_DATA: u16 = 2;
+pub(crate) const NFTA_COUNTER_BYTES: u16 = 1;
+pub(crate) const NFTA_COUNTER_PACKETS: u16 = 2;
+
+// limit
+pub(crate) const NFTA_LIMIT_RATE: u16 = 1;
+pub(crate) const NFTA_LIMIT_UNIT: u16 = 2;
+pub(crate) const NFTA_LIMIT_BURST: u16 = 3;
+pub(crate) const NFTA_LIMIT_TYPE: u16 = 4;
+pub(crate) const NFTA_LIMIT_FLAGS: u16 = 5;
+pub(crate) const NFT_LIMIT_PKTS: u32 = 0;
+pub(crate) const NFT_LIMIT_F_INV: u32 = 1;
+
+// log
+pub(crate) const NFTA_LOG_GROUP: u16 = 1;
+pub(crate) const NFTA_LOG_PREFIX: u16 = 2;
+pub(crate) const NFTA_LOG_SNAPLEN: u16 = 3;
+pub(crate) const NFTA_LOG_QTHRESHOLD: u16 = 4;
+pub(crate) const NFTA_LOG_LEVEL: u16 = 5;
+pub(crate) const NFTA_LOG_FLAGS: u16 = 6;
+pub(crate) const NF_LOG_TCPSEQ: u32 = 0x01;
+pub(crate) const NF_LOG_TCPOPT: u32 = 0x02;
+pub(crate) const NF_LOG_IPOPT: u32 = 0x04;
+pub(crate) const NF_LOG_UID: u32 = 0x08;
+pub(crate) const NF_LOG_MACDECODE: u32 = 0x20;
+
+// reject
+pub(crate) const NFTA_REJECT_TYPE: u16 = 1;
+pub(crate) const NFTA_REJECT_ICMP_CODE: u16 = 2;
+pub(crate) const NFT_REJECT_ICMP_UNREACH: u32 = 0;
+pub(crate) const NFT_REJECT_TCP_RST: u32 = 1;

@@ -1,0 +1,469 @@
+//! Encodes a [`ChangeSet`] as one nf_tables netlink batch, in the order and
+//! with the objects the `nft` driver's JSON batch creates (table commands
+//! first, then the rest; base chains that jump to the user's chain and then
+//! count policy hits; the rule's source as its comment).
+
+use moat_model::{Counters, Family, Hook, Policy, Rule, Stage};
+use moat_nft::layout::{base_chain_name, chain_type, table_name};
+use moat_nft::nft_json::EncodeError;
+use moat_nft::rule::{compile_rule, RuleContext};
+use moat_nft::{ChangeSet, Op, Position, TableChanges};
+use nftables::types::NfChainType;
+
+use super::batch::{Batch, Origin, Sealed};
+use super::consts::*;
+use super::error::{DriverError, Unsupported};
+use super::expr::NlExpr;
+use super::lower::lower_rule;
+use super::wire::Writer;
+use crate::netlink::hook_number;
+
+/// The kernel's NFPROTO_* number of a family.
+pub(crate) fn nfproto(family: Family) -> u8 {
+    match family {
+        Family::Ipv4 => 2,
+        Family::Ipv6 => 10,
+    }
+}
+
+fn family_word(family: Family) -> &'static str {
+    match family {
+        Family::Ipv4 => "ip",
+        Family::Ipv6 => "ip6",
+    }
+}
+
+fn is_table_op(op: &Op) -> bool {
+    matches!(op, Op::DeleteTable | Op::AddTable)
+}
+
+/// Encodes `changes` into a batch numbered from `first_seq`; `None` when
+/// there is nothing to send. With `commit` false the batch has no end, so
+/// the kernel checks it and applies nothing.
+pub(crate) fn encode(
+    changes: &ChangeSet,
+    first_seq: u32,
+    commit: bool,
+) -> Result<Option<Sealed>, DriverError> {
+    let mut batch = Batch::new(first_seq);
+    for (index, table) in changes.tables.iter().enumerate() {
+        TableEncoder::new(index, table).encode(&mut batch)?;
+    }
+    Ok((!batch.is_empty()).then(|| batch.seal(commit)))
+}
+
+/// What a message of the batch did, for error messages.
+pub(crate) fn describe(changes: &ChangeSet, origin: Origin) -> String {
+    let Some(table) = changes.tables.get(origin.table) else {
+        return "the transaction".to_string();
+    };
+    let t = format!(
+        "table {} {}",
+        family_word(table.family),
+        table_name(table.stage)
+    );
+    let rule = |chain: &str, index: &usize, rule: &Rule| match &rule.source {
+        Some(source) => format!("{t}, chain {chain}, rule {index} ({source})"),
+        None => format!("{t}, chain {chain}, rule {index}"),
+    };
+    match table.ops.get(origin.op) {
+        None => t,
+        Some(Op::DeleteTable) => format!("{t}: delete table"),
+        Some(Op::AddTable) => format!("{t}: add table"),
+        Some(Op::AddChain { name }) => format!("{t}: add chain {name}"),
+        Some(Op::AddBaseChain { hook, target, .. }) => {
+            format!(
+                "{t}: add base chain {} jumping to {target}",
+                base_chain_name(*hook)
+            )
+        }
+        Some(Op::SetPolicy { hook, .. }) => {
+            format!("{t}: set the policy of {}", base_chain_name(*hook))
+        }
+        Some(Op::SetPolicyCounters { hook, handle, .. }) => {
+            format!(
+                "{t}: reset the policy counter of {} (rule handle {handle})",
+                base_chain_name(*hook)
+            )
+        }
+        Some(Op::AddRule {
+            chain,
+            index,
+            rule: r,
+            ..
+        }) => format!("{}: add rule", rule(chain, index, r)),
+        Some(Op::ReplaceRule {
+            chain,
+            index,
+            handle,
+            rule: r,
+        }) => {
+            format!("{}: replace rule handle {handle}", rule(chain, index, r))
+        }
+        Some(Op::DeleteRule { chain, handle }) => {
+            format!("{t}, chain {chain}: delete rule handle {handle}")
+        }
+        Some(Op::FlushChain { name }) => format!("{t}: flush chain {name}"),
+        Some(Op::DeleteChain { name }) => format!("{t}: delete chain {name}"),
+    }
+}
+
+fn chain_type_name(stage: Stage, hook: Hook) -> &'static str {
+    match chain_type(stage, hook) {
+        NfChainType::NAT => "nat",
+        NfChainType::Route => "route",
+        NfChainType::Filter => "filter",
+    }
+}
+
+fn policy_code(policy: Policy) -> u32 {
+    match policy {
+        Policy::Accept => 1,
+        Policy::Drop => 0,
+    }
+}
+
+fn counter(counters: Counters) -> NlExpr {
+    NlExpr::Counter {
+        packets: counters.packets,
+        bytes: counters.bytes,
+    }
+}
+
+/// The rule comment as libnftnl stores it: a type-0 TLV, NUL-terminated.
+fn comment_udata(text: &str) -> Option<Vec<u8>> {
+    let len = u8::try_from(text.len() + 1).ok()?;
+    if text.len() + 3 > USERDATA_MAXLEN || text.contains('\0') {
+        return None;
+    }
+    let mut udata = Vec::with_capacity(text.len() + 3);
+    udata.extend_from_slice(&[UDATA_RULE_COMMENT, len]);
+    udata.extend_from_slice(text.as_bytes());
+    udata.push(0);
+    Some(udata)
+}
+
+/// Where a rule message puts its rule.
+enum Place {
+    /// At the end of the chain.
+    Append,
+    /// Before the rule with this handle.
+    Before(u32),
+    /// Instead of the rule with this handle.
+    Replace(u32),
+}
+
+struct TableEncoder<'a> {
+    index: usize,
+    changes: &'a TableChanges,
+    family: u8,
+    table: &'static str,
+    ctx: RuleContext,
+}
+
+impl<'a> TableEncoder<'a> {
+    fn new(index: usize, changes: &'a TableChanges) -> Self {
+        let table = table_name(changes.stage);
+        TableEncoder {
+            index,
+            changes,
+            family: nfproto(changes.family),
+            table,
+            ctx: RuleContext {
+                family: changes.family,
+                stage: changes.stage,
+                table: table.to_string(),
+            },
+        }
+    }
+
+    /// Table commands first, then the rest, as the `nft` driver orders them.
+    fn encode(&self, b: &mut Batch) -> Result<(), DriverError> {
+        let ops = &self.changes.ops;
+        for (op_index, op) in ops.iter().enumerate().filter(|(_, op)| is_table_op(op)) {
+            self.op(
+                b,
+                Origin {
+                    table: self.index,
+                    op: op_index,
+                },
+                op,
+            )?;
+        }
+        for (op_index, op) in ops.iter().enumerate().filter(|(_, op)| !is_table_op(op)) {
+            self.op(
+                b,
+                Origin {
+                    table: self.index,
+                    op: op_index,
+                },
+                op,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn op(&self, b: &mut Batch, origin: Origin, op: &Op) -> Result<(), DriverError> {
+        match op {
+            Op::DeleteTable => {
+                // Creating it first makes deleting it succeed when it is absent.
+                self.table_msg(b, origin, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+                self.table_msg(b, origin, NFT_MSG_DELTABLE, 0);
+            }
+            Op::AddTable => self.table_msg(b, origin, NFT_MSG_NEWTABLE, NLM_F_CREATE),
+            Op::AddChain { name } => {
+                let m = b.begin(NFT_MSG_NEWCHAIN, NLM_F_CREATE, self.family, origin);
+                b.w().attr_str(NFTA_CHAIN_TABLE, self.table);
+                b.w().attr_str(NFTA_CHAIN_NAME, name);
+                b.end(m);
+            }
+            Op::AddBaseChain {
+                hook,
+                policy,
+                target,
+                counters,
+            } => {
+                self.base_chain(b, origin, *hook, *policy);
+                let base = base_chain_name(*hook);
+                let jump = NlExpr::Verdict {
+                    code: NFT_JUMP,
+                    chain: Some(target.clone()),
+                };
+                self.rule_msg(b, origin, base, Place::Append, &[jump], None);
+                self.rule_msg(b, origin, base, Place::Append, &[counter(*counters)], None);
+            }
+            Op::SetPolicy { hook, policy } => self.base_chain(b, origin, *hook, *policy),
+            Op::SetPolicyCounters {
+                hook,
+                handle,
+                counters,
+            } => {
+                let place = Place::Replace(*handle);
+                self.rule_msg(
+                    b,
+                    origin,
+                    base_chain_name(*hook),
+                    place,
+                    &[counter(*counters)],
+                    None,
+                );
+            }
+            Op::AddRule {
+                chain,
+                index,
+                rule,
+                position,
+            } => {
+                let (exprs, udata) = self.lower(chain, *index, rule)?;
+                let place = match position {
+                    Position::Append => Place::Append,
+                    Position::Before(handle) => Place::Before(*handle),
+                };
+                self.rule_msg(b, origin, chain, place, &exprs, udata.as_deref());
+            }
+            Op::ReplaceRule {
+                chain,
+                index,
+                handle,
+                rule,
+            } => {
+                let (exprs, udata) = self.lower(chain, *index, rule)?;
+                self.rule_msg(
+                    b,
+                    origin,
+                    chain,
+                    Place::Replace(*handle),
+                    &exprs,
+                    udata.as_deref(),
+                );
+            }
+            Op::DeleteRule { chain, handle } => {
+                let m = b.begin(NFT_MSG_DELRULE, 0, self.family, origin);
+                b.w().attr_str(NFTA_RULE_TABLE, self.table);
+                b.w().attr_str(NFTA_RULE_CHAIN, chain);
+                b.w().attr_u64(NFTA_RULE_HANDLE, u64::from(*handle));
+                b.end(m);
+            }
+            Op::FlushChain { name } => {
+                let m = b.begin(NFT_MSG_DELRULE, 0, self.family, origin);
+                b.w().attr_str(NFTA_RULE_TABLE, self.table);
+                b.w().attr_str(NFTA_RULE_CHAIN, name);
+                b.end(m);
+            }
+            Op::DeleteChain { name } => {
+                let m = b.begin(NFT_MSG_DELCHAIN, 0, self.family, origin);
+                b.w().attr_str(NFTA_CHAIN_TABLE, self.table);
+                b.w().attr_str(NFTA_CHAIN_NAME, name);
+                b.end(m);
+            }
+        }
+        Ok(())
+    }
+
+    fn table_msg(&self, b: &mut Batch, origin: Origin, msg: u8, flags: u16) {
+        let m = b.begin(msg, flags, self.family, origin);
+        b.w().attr_str(NFTA_TABLE_NAME, self.table);
+        b.end(m);
+    }
+
+    /// Creates (or, when it exists, updates the policy of) a base chain.
+    fn base_chain(&self, b: &mut Batch, origin: Origin, hook: Hook, policy: Policy) {
+        let stage = self.changes.stage;
+        let m = b.begin(NFT_MSG_NEWCHAIN, NLM_F_CREATE, self.family, origin);
+        let w: &mut Writer = b.w();
+        w.attr_str(NFTA_CHAIN_TABLE, self.table);
+        w.attr_str(NFTA_CHAIN_NAME, base_chain_name(hook));
+        let h = w.begin_nest(NFTA_CHAIN_HOOK);
+        w.attr_u32(NFTA_HOOK_HOOKNUM, hook_number(hook));
+        w.attr(NFTA_HOOK_PRIORITY, &stage.priority(hook).to_be_bytes());
+        w.end_nest(h);
+        w.attr_u32(NFTA_CHAIN_POLICY, policy_code(policy));
+        w.attr_str(NFTA_CHAIN_TYPE, chain_type_name(stage, hook));
+        b.end(m);
+    }
+
+    /// The rule's expressions and comment, or why this driver cannot write them.
+    fn lower(
+        &self,
+        chain: &str,
+        index: usize,
+        rule: &Rule,
+    ) -> Result<(Vec<NlExpr>, Option<Vec<u8>>), DriverError> {
+        let unsupported = |what: String| {
+            let place = format!(
+                "table {} {}, chain {chain}, rule {index}",
+                family_word(self.changes.family),
+                self.table
+            );
+            DriverError::Unsupported(Unsupported { place, what })
+        };
+        let compiled = compile_rule(rule, &self.ctx).map_err(|error| {
+            DriverError::Compile(
+                EncodeError::Compile {
+                    chain: chain.to_string(),
+                    index,
+                    error,
+                }
+                .to_string(),
+            )
+        })?;
+        if !compiled.sets.is_empty() {
+            return Err(unsupported("a rule that needs named sets".to_string()));
+        }
+        let exprs = lower_rule(&compiled.stmts, self.changes.family).map_err(unsupported)?;
+        let udata = match &rule.source {
+            None => None,
+            Some(text) => Some(
+                comment_udata(text)
+                    .ok_or_else(|| unsupported(format!("a comment of {} bytes", text.len())))?,
+            ),
+        };
+        Ok((exprs, udata))
+    }
+
+    fn rule_msg(
+        &self,
+        b: &mut Batch,
+        origin: Origin,
+        chain: &str,
+        place: Place,
+        exprs: &[NlExpr],
+        udata: Option<&[u8]>,
+    ) {
+        let flags = match place {
+            Place::Append => NLM_F_CREATE | NLM_F_APPEND,
+            Place::Before(_) => NLM_F_CREATE,
+            Place::Replace(_) => NLM_F_REPLACE,
+        };
+        let m = b.begin(NFT_MSG_NEWRULE, flags, self.family, origin);
+        let w = b.w();
+        w.attr_str(NFTA_RULE_TABLE, self.table);
+        w.attr_str(NFTA_RULE_CHAIN, chain);
+        match place {
+            Place::Append => {}
+            Place::Before(handle) => w.attr_u64(NFTA_RULE_POSITION, u64::from(handle)),
+            Place::Replace(handle) => w.attr_u64(NFTA_RULE_HANDLE, u64::from(handle)),
+        }
+        let list = w.begin_nest(NFTA_RULE_EXPRESSIONS);
+        for expr in exprs {
+            expr.write(w);
+        }
+        w.end_nest(list);
+        if let Some(udata) = udata {
+            w.attr(NFTA_RULE_USERDATA, udata);
+        }
+        b.end(m);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use moat_model::{Action, Table};
+    use moat_nft::plan_replace;
+
+    use super::super::wire::{messages, nft_type};
+    use super::*;
+
+    #[test]
+    fn comment_is_a_nul_terminated_tlv_and_bounded() {
+        assert_eq!(comment_udata("hello").unwrap(), b"\x00\x06hello\x00");
+        assert!(comment_udata(&"x".repeat(253)).is_some());
+        assert!(comment_udata(&"x".repeat(254)).is_none());
+        assert!(comment_udata("a\0b").is_none());
+    }
+
+    #[test]
+    fn a_replace_creates_and_deletes_the_table_first() {
+        let mut table = Table::new(Family::Ipv4, Stage::Filter);
+        table.chains[0].rules.push(Rule::new(Action::Accept));
+        let changes = plan_replace(&table).unwrap();
+        let sealed = encode(&changes, 1, true).unwrap().unwrap();
+        let types: Vec<u16> = messages(&sealed.bytes).map(|m| m.ty).collect();
+        let t = |m| nft_type(m);
+        assert_eq!(
+            types,
+            [
+                NFNL_MSG_BATCH_BEGIN,
+                t(NFT_MSG_NEWTABLE),
+                t(NFT_MSG_DELTABLE),
+                t(NFT_MSG_NEWTABLE),
+                t(NFT_MSG_NEWCHAIN),
+                t(NFT_MSG_NEWCHAIN),
+                t(NFT_MSG_NEWCHAIN),
+                t(NFT_MSG_NEWRULE),
+                // Each base chain: the chain, its jump, its policy counter.
+                t(NFT_MSG_NEWCHAIN),
+                t(NFT_MSG_NEWRULE),
+                t(NFT_MSG_NEWRULE),
+                t(NFT_MSG_NEWCHAIN),
+                t(NFT_MSG_NEWRULE),
+                t(NFT_MSG_NEWRULE),
+                t(NFT_MSG_NEWCHAIN),
+                t(NFT_MSG_NEWRULE),
+                t(NFT_MSG_NEWRULE),
+                NFNL_MSG_BATCH_END,
+            ]
+        );
+        let origin = sealed.origin(8).unwrap();
+        assert_eq!(
+            describe(&changes, origin),
+            "table ip moat_filter, chain INPUT, rule 1: add rule"
+        );
+    }
+
+    #[test]
+    fn unsupported_rules_are_refused_before_anything_is_sent() {
+        let mut table = Table::new(Family::Ipv4, Stage::Nat);
+        table.chains[3].rules.push(Rule::new(Action::Masquerade {
+            ports: None,
+            random: false,
+        }));
+        let err = encode(&plan_replace(&table).unwrap(), 1, true).unwrap_err();
+        assert!(matches!(err, DriverError::Unsupported(_)), "{err}");
+        assert!(
+            err.to_string().contains("chain POSTROUTING, rule 1"),
+            "{err}"
+        );
+        assert!(encode(&ChangeSet::default(), 1, true).unwrap().is_none());
+    }
+}

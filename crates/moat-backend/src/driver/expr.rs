@@ -1,0 +1,360 @@
+//! The nf_tables expressions this driver sends, and their netlink encoding.
+//!
+//! Loads and compares work on register 1, as nft uses it for values of up
+//! to 16 bytes; verdicts go to the verdict register.
+
+use std::fmt;
+
+use super::consts::*;
+use super::wire::Writer;
+
+/// A `log` expression.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct LogExpr {
+    /// Text before each line.
+    pub prefix: Option<String>,
+    /// The nflog group (netlink logging) instead of a kernel log line.
+    pub group: Option<u16>,
+    /// Bytes of each packet copied to the nflog group.
+    pub snaplen: Option<u32>,
+    /// Packets queued before the nflog group is sent a batch.
+    pub qthreshold: Option<u16>,
+    /// Syslog level of a kernel log line.
+    pub level: Option<u32>,
+    /// NF_LOG_* flags of a kernel log line.
+    pub flags: u32,
+}
+
+/// One nf_tables expression of a rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NlExpr {
+    /// `len` bytes at `offset` of header `base` into register 1.
+    Payload {
+        /// NFT_PAYLOAD_*_HEADER.
+        base: u32,
+        /// Byte offset in the header.
+        offset: u32,
+        /// Bytes loaded.
+        len: u32,
+    },
+    /// A packet meta key into register 1.
+    Meta {
+        /// NFT_META_*.
+        key: u32,
+    },
+    /// Register 1 into a packet meta key.
+    MetaSet {
+        /// NFT_META_*.
+        key: u32,
+    },
+    /// Register 1 into a conntrack key.
+    CtSet {
+        /// NFT_CT_*.
+        key: u32,
+    },
+    /// A conntrack key into register 1.
+    Ct {
+        /// NFT_CT_*.
+        key: u32,
+        /// The direction (IP_CT_DIR_*), for per-direction keys.
+        dir: Option<u8>,
+    },
+    /// `reg1 = (reg1 & mask) ^ xor`, over `mask.len()` bytes.
+    Bitwise {
+        /// The mask.
+        mask: Vec<u8>,
+        /// The xor value (as long as the mask).
+        xor: Vec<u8>,
+    },
+    /// Go on only if register 1 compares to `data` with `op`.
+    Cmp {
+        /// NFT_CMP_*.
+        op: u32,
+        /// The compared bytes.
+        data: Vec<u8>,
+    },
+    /// Go on only if register 1 is in (or, with NFT_RANGE_NEQ, out of) `from..=to`.
+    Range {
+        /// NFT_RANGE_*.
+        op: u32,
+        /// The first value.
+        from: Vec<u8>,
+        /// The last value.
+        to: Vec<u8>,
+    },
+    /// Count packets and bytes, starting from these values.
+    Counter {
+        /// Initial packets.
+        packets: u64,
+        /// Initial bytes.
+        bytes: u64,
+    },
+    /// A value into register 1.
+    Immediate(Vec<u8>),
+    /// A verdict: NF_* or NFT_* code, with the chain of a jump or goto.
+    Verdict {
+        /// The verdict code.
+        code: i32,
+        /// The target chain of NFT_JUMP and NFT_GOTO.
+        chain: Option<String>,
+    },
+    /// A packet-rate token bucket.
+    Limit {
+        /// Packets per unit.
+        rate: u64,
+        /// The unit, in seconds.
+        unit: u64,
+        /// The bucket size.
+        burst: u32,
+        /// Match over the rate instead of under it.
+        inv: bool,
+    },
+    /// A log line or an nflog message.
+    Log(LogExpr),
+    /// Reject the packet.
+    Reject {
+        /// NFT_REJECT_*.
+        ty: u32,
+        /// The ICMP or ICMPv6 code of an unreachable.
+        code: Option<u8>,
+    },
+    /// Do not track the packet's connection.
+    Notrack,
+}
+
+fn data_nest(w: &mut Writer, kind: u16, bytes: &[u8]) {
+    let n = w.begin_nest(kind);
+    w.attr(NFTA_DATA_VALUE, bytes);
+    w.end_nest(n);
+}
+
+impl NlExpr {
+    fn name(&self) -> &'static str {
+        match self {
+            NlExpr::Payload { .. } => "payload",
+            NlExpr::Meta { .. } | NlExpr::MetaSet { .. } => "meta",
+            NlExpr::Ct { .. } | NlExpr::CtSet { .. } => "ct",
+            NlExpr::Bitwise { .. } => "bitwise",
+            NlExpr::Cmp { .. } => "cmp",
+            NlExpr::Range { .. } => "range",
+            NlExpr::Counter { .. } => "counter",
+            NlExpr::Immediate(_) | NlExpr::Verdict { .. } => "immediate",
+            NlExpr::Limit { .. } => "limit",
+            NlExpr::Log(_) => "log",
+            NlExpr::Reject { .. } => "reject",
+            NlExpr::Notrack => "notrack",
+        }
+    }
+
+    /// Appends the expression as an element of a rule's expression list.
+    pub(crate) fn write(&self, w: &mut Writer) {
+        let elem = w.begin_nest(NFTA_LIST_ELEM);
+        w.attr_str(NFTA_EXPR_NAME, self.name());
+        if *self != NlExpr::Notrack {
+            let data = w.begin_nest(NFTA_EXPR_DATA);
+            self.write_data(w);
+            w.end_nest(data);
+        }
+        w.end_nest(elem);
+    }
+
+    fn write_data(&self, w: &mut Writer) {
+        match self {
+            NlExpr::Payload { base, offset, len } => {
+                w.attr_u32(NFTA_PAYLOAD_DREG, NFT_REG_1);
+                w.attr_u32(NFTA_PAYLOAD_BASE, *base);
+                w.attr_u32(NFTA_PAYLOAD_OFFSET, *offset);
+                w.attr_u32(NFTA_PAYLOAD_LEN, *len);
+            }
+            NlExpr::Meta { key } => {
+                w.attr_u32(NFTA_META_DREG, NFT_REG_1);
+                w.attr_u32(NFTA_META_KEY, *key);
+            }
+            NlExpr::MetaSet { key } => {
+                w.attr_u32(NFTA_META_KEY, *key);
+                w.attr_u32(NFTA_META_SREG, NFT_REG_1);
+            }
+            NlExpr::CtSet { key } => {
+                w.attr_u32(NFTA_CT_KEY, *key);
+                w.attr_u32(NFTA_CT_SREG, NFT_REG_1);
+            }
+            NlExpr::Ct { key, dir } => {
+                w.attr_u32(NFTA_CT_DREG, NFT_REG_1);
+                w.attr_u32(NFTA_CT_KEY, *key);
+                if let Some(dir) = dir {
+                    w.attr_u8(NFTA_CT_DIRECTION, *dir);
+                }
+            }
+            NlExpr::Bitwise { mask, xor } => {
+                w.attr_u32(NFTA_BITWISE_SREG, NFT_REG_1);
+                w.attr_u32(NFTA_BITWISE_DREG, NFT_REG_1);
+                w.attr_u32(NFTA_BITWISE_LEN, u32::try_from(mask.len()).unwrap_or(0));
+                data_nest(w, NFTA_BITWISE_MASK, mask);
+                data_nest(w, NFTA_BITWISE_XOR, xor);
+            }
+            NlExpr::Cmp { op, data } => {
+                w.attr_u32(NFTA_CMP_SREG, NFT_REG_1);
+                w.attr_u32(NFTA_CMP_OP, *op);
+                data_nest(w, NFTA_CMP_DATA, data);
+            }
+            NlExpr::Range { op, from, to } => {
+                w.attr_u32(NFTA_RANGE_SREG, NFT_REG_1);
+                w.attr_u32(NFTA_RANGE_OP, *op);
+                data_nest(w, NFTA_RANGE_FROM_DATA, from);
+                data_nest(w, NFTA_RANGE_TO_DATA, to);
+            }
+            NlExpr::Counter { packets, bytes } => {
+                if *bytes != 0 {
+                    w.attr_u64(NFTA_COUNTER_BYTES, *bytes);
+                }
+                if *packets != 0 {
+                    w.attr_u64(NFTA_COUNTER_PACKETS, *packets);
+                }
+            }
+            NlExpr::Immediate(value) => {
+                w.attr_u32(NFTA_IMMEDIATE_DREG, NFT_REG_1);
+                data_nest(w, NFTA_IMMEDIATE_DATA, value);
+            }
+            NlExpr::Verdict { code, chain } => {
+                w.attr_u32(NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
+                let data = w.begin_nest(NFTA_IMMEDIATE_DATA);
+                let verdict = w.begin_nest(NFTA_DATA_VERDICT);
+                w.attr(NFTA_VERDICT_CODE, &code.to_be_bytes());
+                if let Some(chain) = chain {
+                    w.attr_str(NFTA_VERDICT_CHAIN, chain);
+                }
+                w.end_nest(verdict);
+                w.end_nest(data);
+            }
+            NlExpr::Limit {
+                rate,
+                unit,
+                burst,
+                inv,
+            } => {
+                w.attr_u64(NFTA_LIMIT_RATE, *rate);
+                w.attr_u64(NFTA_LIMIT_UNIT, *unit);
+                w.attr_u32(NFTA_LIMIT_BURST, *burst);
+                w.attr_u32(NFTA_LIMIT_TYPE, NFT_LIMIT_PKTS);
+                w.attr_u32(NFTA_LIMIT_FLAGS, if *inv { NFT_LIMIT_F_INV } else { 0 });
+            }
+            NlExpr::Log(log) => {
+                if let Some(prefix) = &log.prefix {
+                    w.attr_str(NFTA_LOG_PREFIX, prefix);
+                }
+                if let Some(group) = log.group {
+                    w.attr_u16(NFTA_LOG_GROUP, group);
+                }
+                if let Some(snaplen) = log.snaplen {
+                    w.attr_u32(NFTA_LOG_SNAPLEN, snaplen);
+                }
+                if let Some(qthreshold) = log.qthreshold {
+                    w.attr_u16(NFTA_LOG_QTHRESHOLD, qthreshold);
+                }
+                if let Some(level) = log.level {
+                    w.attr_u32(NFTA_LOG_LEVEL, level);
+                }
+                if log.flags != 0 {
+                    w.attr_u32(NFTA_LOG_FLAGS, log.flags);
+                }
+            }
+            NlExpr::Reject { ty, code } => {
+                w.attr_u32(NFTA_REJECT_TYPE, *ty);
+                if let Some(code) = code {
+                    w.attr_u8(NFTA_REJECT_ICMP_CODE, *code);
+                }
+            }
+            NlExpr::Notrack => {}
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Like `nft --debug=netlink`, with data as hex bytes in wire order.
+impl fmt::Display for NlExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const BASES: [&str; 3] = ["link", "network", "transport"];
+        match self {
+            NlExpr::Payload { base, offset, len } => {
+                let base = usize::try_from(*base)
+                    .ok()
+                    .and_then(|b| BASES.get(b))
+                    .unwrap_or(&"?");
+                write!(f, "payload {len}b @ {base} + {offset}")
+            }
+            NlExpr::Meta { key } => write!(f, "meta load {key}"),
+            NlExpr::MetaSet { key } => write!(f, "meta set {key}"),
+            NlExpr::CtSet { key } => write!(f, "ct set {key}"),
+            NlExpr::Ct { key, dir: None } => write!(f, "ct load {key}"),
+            NlExpr::Ct { key, dir: Some(d) } => write!(f, "ct load {key} dir {d}"),
+            NlExpr::Bitwise { mask, xor } => write!(f, "bitwise & {} ^ {}", hex(mask), hex(xor)),
+            NlExpr::Cmp { op, data } => write!(f, "cmp {op} {}", hex(data)),
+            NlExpr::Range { op, from, to } => write!(f, "range {op} {} {}", hex(from), hex(to)),
+            NlExpr::Counter { packets, bytes } => write!(f, "counter {packets} {bytes}"),
+            NlExpr::Immediate(v) => write!(f, "immediate {}", hex(v)),
+            NlExpr::Verdict { code, chain } => {
+                write!(f, "verdict {code} {}", chain.as_deref().unwrap_or(""))
+            }
+            NlExpr::Limit {
+                rate,
+                unit,
+                burst,
+                inv,
+            } => write!(f, "limit {rate}/{unit}s burst {burst} inv {inv}"),
+            NlExpr::Log(l) => write!(f, "log {l:?}"),
+            NlExpr::Reject { ty, code } => write!(f, "reject {ty} {code:?}"),
+            NlExpr::Notrack => write!(f, "notrack"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::wire::{be_u32, string_is, Attrs};
+    use super::*;
+
+    #[test]
+    fn cmp_and_verdict_encoding() {
+        let mut w = Writer::default();
+        NlExpr::Cmp {
+            op: NFT_CMP_NEQ,
+            data: vec![6],
+        }
+        .write(&mut w);
+        NlExpr::Verdict {
+            code: NFT_JUMP,
+            chain: Some("LOGDROP".into()),
+        }
+        .write(&mut w);
+        NlExpr::Notrack.write(&mut w);
+        let buf = w.into_bytes();
+        let elems: Vec<_> = Attrs(&buf).collect();
+        assert_eq!(elems.len(), 3);
+        let cmp = Attrs(elems[0].1);
+        assert!(string_is(cmp.get(NFTA_EXPR_NAME).unwrap(), "cmp"));
+        let data = Attrs(cmp.get(NFTA_EXPR_DATA).unwrap());
+        assert_eq!(be_u32(data.get(NFTA_CMP_OP).unwrap()), Some(NFT_CMP_NEQ));
+        assert_eq!(
+            Attrs(data.get(NFTA_CMP_DATA).unwrap()).get(NFTA_DATA_VALUE),
+            Some(&[6u8][..])
+        );
+        let imm = Attrs(Attrs(elems[1].1).get(NFTA_EXPR_DATA).unwrap());
+        let verdict = Attrs(
+            Attrs(imm.get(NFTA_IMMEDIATE_DATA).unwrap())
+                .get(NFTA_DATA_VERDICT)
+                .unwrap(),
+        );
+        assert_eq!(
+            verdict.get(NFTA_VERDICT_CODE),
+            Some(&(-3i32).to_be_bytes()[..])
+        );
+        assert!(string_is(
+            verdict.get(NFTA_VERDICT_CHAIN).unwrap(),
+            "LOGDROP"
+        ));
+        assert!(Attrs(elems[2].1).get(NFTA_EXPR_DATA).is_none());
+    }
+}

@@ -1,0 +1,228 @@
+//! Lowers a compiled rule — the nftables JSON statements
+//! [`moat_nft::rule::compile_rule`] emits, exactly what the `nft` driver
+//! sends — into the netlink expressions nft 1.0.6 writes for them:
+//!
+//! 1. each match becomes a load (payload, meta, ct), an optional bitwise
+//!    mask, and a compare (`cmp`, two `cmp`s for a range, `range` for a
+//!    negated one); a prefix on a byte boundary loads only the prefix bytes;
+//! 2. a transport-header field gets the `meta l4proto` test nft adds unless
+//!    an earlier `meta l4proto` equality already fixes the protocol;
+//! 3. adjacent header tests are joined as nft joins them ([`merge`]);
+//! 4. counters, verdicts, limits, logs, rejects and notrack are written as
+//!    they are ([`actions`]).
+//!
+//! Anything else (sets, concatenations, NAT, marks being set, ...) is
+//! refused with a description, and the rule goes to `nft` instead.
+
+mod actions;
+mod fields;
+mod merge;
+mod values;
+
+use moat_model::Family;
+use nftables::expr::{BinaryOperation, Expression, NamedExpression};
+use nftables::stmt::{Match, Operator, Statement};
+
+use super::consts::*;
+use super::expr::NlExpr;
+use fields::{Field, Load};
+
+/// The right side of a compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Right {
+    /// One value.
+    Value(Vec<u8>),
+    /// An inclusive range.
+    Range(Vec<u8>, Vec<u8>),
+}
+
+/// A match after nft's evaluation: load, mask, compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rel {
+    load: Load,
+    mask: Option<Vec<u8>>,
+    neq: bool,
+    right: Right,
+}
+
+/// A statement of the rule on its way to expressions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    /// A match.
+    Rel(Rel),
+    /// Anything else, already lowered.
+    Other(Vec<NlExpr>),
+}
+
+/// `meta l4proto == proto`, the dependency nft adds.
+fn l4proto_is(proto: u8) -> Rel {
+    Rel {
+        load: Load::Meta(NFT_META_L4PROTO),
+        mask: None,
+        neq: false,
+        right: Right::Value(vec![proto]),
+    }
+}
+
+/// The field and mask of a match's left side: a field, or `field & mask`.
+fn left_side(left: &Expression<'_>, family: Family) -> Option<(Field, Option<Vec<u8>>)> {
+    if let Some(field) = fields::field(left, family) {
+        return Some((field, None));
+    }
+    let Expression::BinaryOperation(op) = left else {
+        return None;
+    };
+    let BinaryOperation::AND(inner, mask) = op.as_ref() else {
+        return None;
+    };
+    let field = fields::field(inner, family)?;
+    if field.high_nibble {
+        return None;
+    }
+    let mask = values::constant(field.kind, mask)?;
+    Some((field, Some(mask)))
+}
+
+/// A match as nft evaluates it, with the field it reads.
+fn relational(m: &Match<'_>, family: Family) -> Option<(Rel, Field)> {
+    let neq = match m.op {
+        Operator::EQ => false,
+        Operator::NEQ => true,
+        _ => return None,
+    };
+    let (field, mask) = left_side(&m.left, family)?;
+    let kind = field.kind;
+    let mut load = field.load;
+    if field.high_nibble {
+        let Expression::Number(n @ 0..=15) = m.right else {
+            return None;
+        };
+        let value = vec![u8::try_from(n << 4).ok()?];
+        return Some((
+            Rel {
+                load,
+                mask: Some(vec![0xf0]),
+                neq,
+                right: Right::Value(value),
+            },
+            field,
+        ));
+    }
+    let (mask, right) = match &m.right {
+        Expression::Number(_) | Expression::String(_) => {
+            (mask, Right::Value(values::constant(kind, &m.right)?))
+        }
+        Expression::Named(NamedExpression::Prefix(p)) if mask.is_none() => {
+            let (net, prefix_mask) = values::prefix(kind, &p.addr, p.len)?;
+            let Load::Payload { len, .. } = &mut load else {
+                return None;
+            };
+            match p.len {
+                0 => return None,
+                bits if bits % 8 == 0 => {
+                    *len = bits / 8;
+                    let bytes = usize::try_from(*len).ok()?;
+                    (None, Right::Value(net.get(..bytes)?.to_vec()))
+                }
+                _ => (Some(prefix_mask), Right::Value(net)),
+            }
+        }
+        Expression::Range(r) if mask.is_none() && kind.is_network_order() => {
+            let [lo, hi] = &r.range;
+            (
+                None,
+                Right::Range(values::constant(kind, lo)?, values::constant(kind, hi)?),
+            )
+        }
+        _ => return None,
+    };
+    Some((
+        Rel {
+            load,
+            mask,
+            neq,
+            right,
+        },
+        field,
+    ))
+}
+
+fn linearize(rel: Rel, out: &mut Vec<NlExpr>) {
+    out.push(rel.load.expr());
+    if let Some(mask) = rel.mask {
+        let xor = vec![0; mask.len()];
+        out.push(NlExpr::Bitwise { mask, xor });
+    }
+    match (rel.right, rel.neq) {
+        (Right::Value(data), neq) => out.push(NlExpr::Cmp {
+            op: if neq { NFT_CMP_NEQ } else { NFT_CMP_EQ },
+            data,
+        }),
+        (Right::Range(from, to), false) => {
+            out.push(NlExpr::Cmp {
+                op: NFT_CMP_GTE,
+                data: from,
+            });
+            out.push(NlExpr::Cmp {
+                op: NFT_CMP_LTE,
+                data: to,
+            });
+        }
+        (Right::Range(from, to), true) => out.push(NlExpr::Range {
+            op: NFT_RANGE_NEQ,
+            from,
+            to,
+        }),
+    }
+}
+
+/// What a statement looks like in nft's JSON, to say what was refused.
+fn describe(stmt: &Statement<'_>) -> String {
+    serde_json::to_string(stmt).unwrap_or_else(|_| "a statement".to_string())
+}
+
+/// The netlink expressions of a rule's statements, as nft 1.0.6 writes
+/// them in a table of `family`; `Err` names the first statement this driver
+/// does not write.
+pub(crate) fn lower_rule(stmts: &[Statement<'_>], family: Family) -> Result<Vec<NlExpr>, String> {
+    let mut steps = Vec::with_capacity(stmts.len() + 1);
+    let mut l4: Option<u8> = None;
+    for stmt in stmts {
+        let refused = || format!("statement {}", describe(stmt));
+        let Statement::Match(m) = stmt else {
+            steps.push(Step::Other(
+                actions::lower(stmt, family, l4).ok_or_else(refused)?,
+            ));
+            continue;
+        };
+        let (rel, field) = relational(m, family).ok_or_else(refused)?;
+        match (field.l4, l4) {
+            (Some(needed), Some(known)) if needed != known => {
+                return Err(format!("{} (a second layer-4 protocol)", refused()))
+            }
+            (Some(needed), None) => {
+                steps.push(Step::Rel(l4proto_is(needed)));
+                l4 = Some(needed);
+            }
+            _ => {}
+        }
+        if let (Load::Meta(NFT_META_L4PROTO), None, false, Right::Value(v)) =
+            (&rel.load, &rel.mask, rel.neq, &rel.right)
+        {
+            l4 = v.first().copied();
+        }
+        steps.push(Step::Rel(rel));
+    }
+    merge::reduce(&mut steps);
+    let mut out = Vec::with_capacity(steps.len() * 2);
+    for step in steps {
+        match step {
+            Step::Rel(rel) => linearize(rel, &mut out),
+            Step::Other(exprs) => out.extend(exprs),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,207 @@
+//! A native nf_tables driver for moat's tables: reads them with netlink
+//! dumps and applies a whole [`ChangeSet`] as one netlink batch, without
+//! starting `nft`.
+//!
+//! - [`NetlinkDriver`] reads a table with three requests (the table, a dump
+//!   of its chains, a dump of its rules) and applies a change set as one
+//!   batch (`NFNL_MSG_BATCH_BEGIN` … `NFNL_MSG_BATCH_END`) sent with one
+//!   `sendmsg`: the kernel applies it as one transaction, all of it or,
+//!   on any error, none. The socket's send buffer is raised to the batch
+//!   size first, as `nft` does, so even 100k rules go in one message. A
+//!   refusal names the operation the kernel refused and its errno.
+//! - Rules are compiled by [`moat_nft::rule::compile_rule`], exactly as for
+//!   the `nft` driver, and the nftables statements are lowered to the
+//!   netlink expressions nft 1.0.6 writes for them (see `lower`). A change
+//!   holding anything the lowering does not cover is refused with
+//!   [`DriverError::Unsupported`] before anything is sent.
+//! - [`Hybrid`] — what [`default_backend`] returns — reads by netlink and
+//!   applies by netlink when every rule of the change is supported, else
+//!   hands the whole change to [`NftCli`]: one transaction either way.
+
+mod batch;
+mod consts;
+mod encode;
+mod error;
+mod expr;
+mod lower;
+mod read;
+mod socket;
+mod wire;
+
+use moat_model::{Family, Stage};
+use moat_nft::{ChangeSet, KernelTable};
+
+pub use error::{DriverError, Unsupported};
+
+use crate::{Backend, BackendError, NftCli};
+use socket::NlSocket;
+
+/// Drives nf_tables over netlink; see the [module docs](self).
+///
+/// Each call opens its own socket, in the calling thread's network namespace.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NetlinkDriver;
+
+impl NetlinkDriver {
+    /// Reads moat's table for `family` and `stage`; `None` when it does not exist.
+    pub fn read_table(
+        &self,
+        family: Family,
+        stage: Stage,
+    ) -> Result<Option<KernelTable>, DriverError> {
+        let mut sock = NlSocket::open()?;
+        read::read_table(&mut sock, family, stage, read::Depth::Everything)
+    }
+
+    /// Reads moat's table for `family` and `stage` without the rules of its
+    /// user-visible chains: every chain's `rules` is empty, while hooks,
+    /// policies and policy counters are read. This costs a few small
+    /// requests whatever the table's size, where a full read dumps every
+    /// rule (the kernel's rule dump restarts its walk of a chain for each
+    /// 32 KiB it returns, so it grows faster than the chain). Enough to
+    /// append to a chain that exists; never plan a change against it.
+    pub fn read_chains_without_rules(
+        &self,
+        family: Family,
+        stage: Stage,
+    ) -> Result<Option<KernelTable>, DriverError> {
+        let mut sock = NlSocket::open()?;
+        read::read_table(&mut sock, family, stage, read::Depth::Layout)
+    }
+
+    /// Checks that every part of `changes` can be encoded by this driver,
+    /// without sending anything.
+    pub fn supports(&self, changes: &ChangeSet) -> Result<(), DriverError> {
+        encode::encode(changes, 1, true).map(drop)
+    }
+
+    /// Applies `changes` as one transaction (`commit`), or has the kernel
+    /// check them and apply nothing (`!commit`, like `nft --check`).
+    pub fn submit(&self, changes: &ChangeSet, commit: bool) -> Result<(), DriverError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut sock = NlSocket::open()?;
+        let first_seq = sock.next_seq();
+        let Some(sealed) = encode::encode(changes, first_seq, commit)? else {
+            return Ok(());
+        };
+        sock.skip_seq(sealed.end_seq);
+        match sock.commit(&sealed.bytes, sealed.begin_seq, sealed.last_seq)? {
+            None => Ok(()),
+            Some(refusal) => Err(DriverError::Refused {
+                what: match sealed.origin(refusal.seq) {
+                    Some(origin) => encode::describe(changes, origin),
+                    None => "committing the transaction".to_string(),
+                },
+                errno: refusal.errno,
+                detail: refusal.detail,
+            }),
+        }
+    }
+}
+
+impl Backend for NetlinkDriver {
+    fn read(&self, family: Family, stage: Stage) -> Result<Option<KernelTable>, BackendError> {
+        self.read_table(family, stage)
+            .map_err(|e| e.into_backend(true))
+    }
+
+    fn apply(&self, changes: &ChangeSet) -> Result<(), BackendError> {
+        self.submit(changes, true)
+            .map_err(|e| e.into_backend(false))
+    }
+
+    fn check(&self, changes: &ChangeSet) -> Result<(), BackendError> {
+        self.submit(changes, false)
+            .map_err(|e| e.into_backend(false))
+    }
+}
+
+/// Which driver a [`Hybrid`] uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Route {
+    /// Netlink where it can, `nft` for changes netlink does not encode.
+    #[default]
+    Auto,
+    /// Always `nft` (`MOAT_DRIVER=nft`).
+    Nft,
+    /// Always netlink; unsupported changes are errors (`MOAT_DRIVER=netlink`).
+    Netlink,
+}
+
+impl Route {
+    /// The route `MOAT_DRIVER` asks for (`nft`, `netlink`, anything else: auto).
+    pub fn from_env() -> Route {
+        match std::env::var("MOAT_DRIVER").as_deref() {
+            Ok("nft") => Route::Nft,
+            Ok("netlink") => Route::Netlink,
+            _ => Route::Auto,
+        }
+    }
+}
+
+/// Reads by netlink; applies by netlink when the driver encodes every part
+/// of the change, else through `nft` (see the [module docs](self)).
+#[derive(Debug, Clone, Default)]
+pub struct Hybrid {
+    netlink: NetlinkDriver,
+    nft: NftCli,
+    route: Route,
+}
+
+impl Hybrid {
+    /// A hybrid driver that takes `route`.
+    pub fn new(route: Route) -> Self {
+        Hybrid {
+            route,
+            ..Hybrid::default()
+        }
+    }
+
+    fn submit(&self, changes: &ChangeSet, commit: bool) -> Result<(), BackendError> {
+        let nft = || {
+            if commit {
+                self.nft.apply(changes)
+            } else {
+                self.nft.check(changes)
+            }
+        };
+        if self.route == Route::Nft {
+            return nft();
+        }
+        match self.netlink.submit(changes, commit) {
+            Err(DriverError::Unsupported(_)) if self.route == Route::Auto => nft(),
+            other => other.map_err(|e| e.into_backend(false)),
+        }
+    }
+}
+
+impl Backend for Hybrid {
+    fn read(&self, family: Family, stage: Stage) -> Result<Option<KernelTable>, BackendError> {
+        if self.route == Route::Nft {
+            return self.nft.read(family, stage);
+        }
+        match self.netlink.read_table(family, stage) {
+            Ok(table) => Ok(table),
+            // A permission problem is the same for nft; anything else, nft may read.
+            Err(e @ DriverError::Refused { .. }) => Err(e.into_backend(true)),
+            Err(_) if self.route == Route::Auto => self.nft.read(family, stage),
+            Err(e) => Err(e.into_backend(true)),
+        }
+    }
+
+    fn apply(&self, changes: &ChangeSet) -> Result<(), BackendError> {
+        self.submit(changes, true)
+    }
+
+    fn check(&self, changes: &ChangeSet) -> Result<(), BackendError> {
+        self.submit(changes, false)
+    }
+}
+
+/// The backend the `moat` binary should use: [`Hybrid`], routed by
+/// `MOAT_DRIVER` (`nft` or `netlink` force one driver).
+pub fn default_backend() -> Hybrid {
+    Hybrid::new(Route::from_env())
+}

@@ -1,0 +1,244 @@
+//! Reads one of moat's tables back by netlink dumps, into the same
+//! [`KernelTable`] the `nft` driver reads from `nft -j list table`.
+
+use moat_model::{Counters, Family, Hook, Policy, Stage};
+use moat_nft::layout::{hook_of_base_chain, table_name};
+use moat_nft::{KernelChain, KernelRule, KernelTable};
+
+use super::consts::*;
+use super::encode::nfproto;
+use super::error::DriverError;
+use super::socket::NlSocket;
+use super::wire::{be_u32, be_u64, string, string_is, udata_string, Attrs, Message};
+
+/// A chain as dumped: its name and, for a base chain, its policy.
+struct ChainInfo {
+    name: String,
+    policy: Option<u32>,
+}
+
+/// A rule as dumped, reduced to what moat reads.
+struct RuleInfo {
+    chain: String,
+    handle: u32,
+    comment: Option<String>,
+    counters: Option<Counters>,
+    jump: Option<String>,
+}
+
+fn malformed(what: &str) -> DriverError {
+    DriverError::Malformed(format!(
+        "nf_tables netlink: a damaged {what} in the kernel's reply"
+    ))
+}
+
+fn parse_chain(msg: Message<'_>, table: &str) -> Option<ChainInfo> {
+    let attrs = msg.attrs();
+    if !attrs
+        .get(NFTA_CHAIN_TABLE)
+        .is_some_and(|t| string_is(t, table))
+    {
+        return None;
+    }
+    Some(ChainInfo {
+        name: string(attrs.get(NFTA_CHAIN_NAME)?),
+        policy: attrs.get(NFTA_CHAIN_POLICY).and_then(be_u32),
+    })
+}
+
+/// The counter values and the jump target of a rule's expressions.
+fn scan_exprs(list: &[u8], rule: &mut RuleInfo) {
+    for (_, elem) in Attrs(list) {
+        let elem = Attrs(elem);
+        let (Some(name), Some(data)) = (elem.get(NFTA_EXPR_NAME), elem.get(NFTA_EXPR_DATA)) else {
+            continue;
+        };
+        let data = Attrs(data);
+        if string_is(name, "counter") && rule.counters.is_none() {
+            rule.counters = Some(Counters {
+                packets: data.get(NFTA_COUNTER_PACKETS).and_then(be_u64).unwrap_or(0),
+                bytes: data.get(NFTA_COUNTER_BYTES).and_then(be_u64).unwrap_or(0),
+            });
+        } else if string_is(name, "immediate") && rule.jump.is_none() {
+            let verdict = data
+                .get(NFTA_IMMEDIATE_DATA)
+                .and_then(|d| Attrs(d).get(NFTA_DATA_VERDICT))
+                .map(Attrs);
+            let Some(verdict) = verdict else { continue };
+            if verdict.get(NFTA_VERDICT_CODE).and_then(be_u32) == Some(NFT_JUMP as u32) {
+                rule.jump = verdict.get(NFTA_VERDICT_CHAIN).map(string);
+            }
+        }
+    }
+}
+
+fn parse_rule(msg: Message<'_>, table: &str) -> Result<Option<RuleInfo>, DriverError> {
+    let attrs = msg.attrs();
+    if !attrs
+        .get(NFTA_RULE_TABLE)
+        .is_some_and(|t| string_is(t, table))
+    {
+        return Ok(None);
+    }
+    let handle = attrs
+        .get(NFTA_RULE_HANDLE)
+        .and_then(be_u64)
+        .ok_or_else(|| malformed("rule handle"))?;
+    let mut rule = RuleInfo {
+        chain: string(
+            attrs
+                .get(NFTA_RULE_CHAIN)
+                .ok_or_else(|| malformed("rule"))?,
+        ),
+        handle: u32::try_from(handle).map_err(|_| malformed("rule handle"))?,
+        comment: attrs
+            .get(NFTA_RULE_USERDATA)
+            .and_then(|u| udata_string(u, UDATA_RULE_COMMENT)),
+        counters: None,
+        jump: None,
+    };
+    if let Some(list) = attrs.get(NFTA_RULE_EXPRESSIONS) {
+        scan_exprs(list, &mut rule);
+    }
+    Ok(Some(rule))
+}
+
+/// Which rules a read dumps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Depth {
+    /// Every rule of the table.
+    Everything,
+    /// Only the rules of moat's base chains (jump and policy counter).
+    Layout,
+}
+
+fn dump_rules(
+    sock: &mut NlSocket,
+    proto: u8,
+    table: &str,
+    chain: Option<&str>,
+    rules: &mut Vec<RuleInfo>,
+) -> Result<(), DriverError> {
+    let start = rules.len();
+    let build = |w: &mut super::wire::Writer| {
+        w.attr_str(NFTA_RULE_TABLE, table);
+        if let Some(chain) = chain {
+            w.attr_str(NFTA_RULE_CHAIN, chain);
+        }
+    };
+    sock.dump(NFT_MSG_GETRULE, proto, &build, &mut |msg| {
+        match msg {
+            None => rules.truncate(start),
+            Some(msg) => rules.extend(parse_rule(msg, table)?),
+        }
+        Ok(())
+    })
+}
+
+/// Reads moat's table for `family` and `stage`; `None` when it does not
+/// exist. With [`Depth::Layout`] the user-visible chains come without rules.
+pub(crate) fn read_table(
+    sock: &mut NlSocket,
+    family: Family,
+    stage: Stage,
+    depth: Depth,
+) -> Result<Option<KernelTable>, DriverError> {
+    let table = table_name(stage);
+    let proto = nfproto(family);
+    if !sock.exists(NFT_MSG_GETTABLE, proto, &|w| {
+        w.attr_str(NFTA_TABLE_NAME, table)
+    })? {
+        return Ok(None);
+    }
+    let mut chains = Vec::new();
+    sock.dump(
+        NFT_MSG_GETCHAIN,
+        proto,
+        &|w| w.attr_str(NFTA_CHAIN_TABLE, table),
+        &mut |msg| {
+            match msg {
+                None => chains.clear(),
+                Some(msg) => chains.extend(parse_chain(msg, table)),
+            }
+            Ok(())
+        },
+    )?;
+    let mut rules = Vec::new();
+    match depth {
+        Depth::Everything => dump_rules(sock, proto, table, None, &mut rules)?,
+        Depth::Layout => {
+            for chain in chains
+                .iter()
+                .filter(|c| hook_of_base_chain(&c.name).is_some())
+            {
+                dump_rules(sock, proto, table, Some(&chain.name), &mut rules)?;
+            }
+        }
+    }
+    assemble(family, stage, chains, rules).map(Some)
+}
+
+/// Builds the table as `nft`'s listing reader does: user-visible chains in
+/// kernel order (hook chains first, in hook order), each hook chain with the
+/// hook, policy and policy counter of moat's base chain that jumps to it.
+fn assemble(
+    family: Family,
+    stage: Stage,
+    chains: Vec<ChainInfo>,
+    rules: Vec<RuleInfo>,
+) -> Result<KernelTable, DriverError> {
+    let mut visible: Vec<KernelChain> = Vec::new();
+    let mut bases: Vec<(String, Hook, Policy)> = Vec::new();
+    for chain in chains {
+        match hook_of_base_chain(&chain.name) {
+            Some(hook) => {
+                let policy = if chain.policy == Some(NF_DROP as u32) {
+                    Policy::Drop
+                } else {
+                    Policy::Accept
+                };
+                bases.push((chain.name, hook, policy));
+            }
+            None => visible.push(KernelChain {
+                name: chain.name,
+                base: None,
+                policy_counter: None,
+                rules: Vec::new(),
+            }),
+        }
+    }
+    let (base_rules, user_rules): (Vec<RuleInfo>, Vec<RuleInfo>) = rules
+        .into_iter()
+        .partition(|r| hook_of_base_chain(&r.chain).is_some());
+    for rule in user_rules {
+        if let Some(chain) = visible.iter_mut().find(|c| c.name == rule.chain) {
+            chain.rules.push(KernelRule {
+                handle: rule.handle,
+                source: rule.comment,
+                counters: rule.counters.unwrap_or_default(),
+            });
+        }
+    }
+    for (base_name, hook, policy) in bases {
+        let mut own = base_rules.iter().filter(|r| r.chain == base_name);
+        let Some(target) = own.clone().find_map(|r| r.jump.as_deref()) else {
+            return Err(DriverError::Malformed(format!(
+                "moat's base chain {base_name} has lost its jump rule"
+            )));
+        };
+        let counter = own.find(|r| r.jump.is_none());
+        if let Some(chain) = visible.iter_mut().find(|c| c.name == target) {
+            chain.base = Some((hook, policy));
+            chain.policy_counter = counter.map(|r| (r.handle, r.counters.unwrap_or_default()));
+        }
+    }
+    visible.sort_by_key(|c| match c.base {
+        Some((hook, _)) => stage.hooks().iter().position(|&h| h == hook).unwrap_or(0),
+        None => usize::MAX,
+    });
+    Ok(KernelTable {
+        family,
+        stage,
+        chains: visible,
+    })
+}

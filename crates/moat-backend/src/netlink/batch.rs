@@ -1,0 +1,456 @@
+//! [`Transaction`]: nf_tables changes collected into one netlink batch,
+//! which the kernel applies as one transaction — all of it or nothing.
+
+use moat_model::Hook;
+
+use super::consts::*;
+use super::types::{hook_number, Expr, IntervalKey, NfProto, SetSpec};
+use super::wire::{Udata, Writer};
+
+/// Most bytes of elements put in one NEWSETELEM message: the element list
+/// is one attribute, and attribute lengths are 16 bits.
+const ELEMENTS_PER_MESSAGE_BYTES: usize = 60_000;
+
+/// One message of a transaction, remembered to explain an error.
+#[derive(Debug, Clone)]
+pub(crate) struct Op {
+    pub seq: u32,
+    pub what: String,
+}
+
+/// Changes to nf_tables, applied together by
+/// [`NfSocket::commit`](super::NfSocket::commit) as one kernel transaction.
+///
+/// Messages are encoded as they are added, into one buffer that is sent
+/// with a single `sendmsg`: the kernel checks and applies the whole batch,
+/// or on any error applies none of it.
+#[derive(Debug)]
+pub struct Transaction {
+    pub(crate) w: Writer,
+    pub(crate) ops: Vec<Op>,
+    pub(crate) begin_seq: u32,
+    next_seq: u32,
+    next_set_id: u32,
+    last_op: Option<usize>,
+}
+
+impl Default for Transaction {
+    fn default() -> Self {
+        Transaction::new(None)
+    }
+}
+
+fn seq_base() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() ^ d.as_secs() as u32)
+        .unwrap_or(1);
+    nanos & 0x7fff_ffff | 1
+}
+
+fn nft_type(msg: u8) -> u16 {
+    (NFNL_SUBSYS_NFTABLES << 8) | msg as u16
+}
+
+impl Transaction {
+    /// A new, empty transaction. With `generation` (from
+    /// [`NfSocket::generation`](super::NfSocket::generation)) the kernel
+    /// refuses it if the ruleset changed since, and the commit reports
+    /// [`NetlinkError::Changed`](super::NetlinkError::Changed).
+    pub fn new(generation: Option<u32>) -> Self {
+        let begin_seq = seq_base();
+        let mut w = Writer::default();
+        let m = w.begin_msg(
+            NFNL_MSG_BATCH_BEGIN,
+            NLM_F_REQUEST,
+            begin_seq,
+            0,
+            NFNL_SUBSYS_NFTABLES,
+        );
+        if let Some(genid) = generation {
+            w.attr_u32(NFNL_BATCH_GENID, genid);
+        }
+        w.end_msg(m);
+        Transaction {
+            w,
+            ops: Vec::new(),
+            begin_seq,
+            next_seq: begin_seq.wrapping_add(1),
+            next_set_id: 1,
+            last_op: None,
+        }
+    }
+
+    /// Whether nothing has been added.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Messages in the transaction.
+    pub fn message_count(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Bytes the batch takes so far.
+    pub fn byte_len(&self) -> usize {
+        self.w.buf.len()
+    }
+
+    fn begin(
+        &mut self,
+        msg: u8,
+        flags: u16,
+        family: NfProto,
+        what: impl FnOnce() -> String,
+    ) -> usize {
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.ops.push(Op { seq, what: what() });
+        let start = self.w.begin_msg(
+            nft_type(msg),
+            NLM_F_REQUEST | flags,
+            seq,
+            family.number(),
+            0,
+        );
+        self.last_op = Some(start);
+        start
+    }
+
+    /// Creates table `name` unless it exists (existing tables are left as
+    /// they are; the comment is only set on creation).
+    pub fn add_table(&mut self, family: NfProto, name: &str, comment: Option<&str>) {
+        let m = self.begin(NFT_MSG_NEWTABLE, NLM_F_CREATE, family, || {
+            format!("add table {} {name}", family.word())
+        });
+        self.w.attr_str(NFTA_TABLE_NAME, name);
+        if let Some(text) = comment {
+            let mut u = Udata::default();
+            u.string(UDATA_TABLE_COMMENT, text);
+            self.w.attr(NFTA_TABLE_USERDATA, &u.0);
+        }
+        self.w.end_msg(m);
+    }
+
+    /// Deletes table `name` with everything in it.
+    pub fn delete_table(&mut self, family: NfProto, name: &str) {
+        let m = self.begin(NFT_MSG_DELTABLE, 0, family, || {
+            format!("delete table {} {name}", family.word())
+        });
+        self.w.attr_str(NFTA_TABLE_NAME, name);
+        self.w.end_msg(m);
+    }
+
+    /// Creates a `filter` base chain with policy accept at `hook` and
+    /// `priority`, unless it exists with the same hook.
+    pub fn add_base_chain(
+        &mut self,
+        family: NfProto,
+        table: &str,
+        chain: &str,
+        hook: Hook,
+        priority: i32,
+    ) {
+        let m = self.begin(NFT_MSG_NEWCHAIN, NLM_F_CREATE, family, || {
+            format!("add chain {} {table} {chain}", family.word())
+        });
+        self.w.attr_str(NFTA_CHAIN_TABLE, table);
+        self.w.attr_str(NFTA_CHAIN_NAME, chain);
+        let h = self.w.begin_nest(NFTA_CHAIN_HOOK);
+        self.w.attr_u32(NFTA_HOOK_HOOKNUM, hook_number(hook));
+        self.w.attr(NFTA_HOOK_PRIORITY, &priority.to_be_bytes());
+        self.w.end_nest(h);
+        self.w.attr_u32(NFTA_CHAIN_POLICY, NF_ACCEPT as u32);
+        self.w.attr_str(NFTA_CHAIN_TYPE, "filter");
+        self.w.end_msg(m);
+    }
+
+    /// Creates a set unless one of that name exists (an existing set keeps
+    /// its elements and comment).
+    pub fn add_set(&mut self, family: NfProto, table: &str, spec: &SetSpec<'_>) {
+        let m = self.begin(NFT_MSG_NEWSET, NLM_F_CREATE, family, || {
+            format!("add set {} {table} {}", family.word(), spec.name)
+        });
+        self.w.attr_str(NFTA_SET_TABLE, table);
+        self.w.attr_str(NFTA_SET_NAME, spec.name);
+        if spec.interval {
+            self.w.attr_u32(NFTA_SET_FLAGS, NFT_SET_INTERVAL);
+        }
+        self.w.attr_u32(NFTA_SET_KEY_TYPE, spec.key_type);
+        self.w.attr_u32(NFTA_SET_KEY_LEN, spec.key_len);
+        self.w.attr_u32(NFTA_SET_ID, self.next_set_id);
+        self.next_set_id += 1;
+        let mut u = Udata::default();
+        u.u32(UDATA_SET_KEYBYTEORDER, BYTEORDER_BIG_ENDIAN);
+        if let Some(text) = spec.comment {
+            u.string(UDATA_SET_COMMENT, text);
+        }
+        self.w.attr(NFTA_SET_USERDATA, &u.0);
+        self.w.end_msg(m);
+    }
+
+    /// Deletes a set; the kernel refuses (EBUSY) while a rule uses it.
+    pub fn delete_set(&mut self, family: NfProto, table: &str, name: &str) {
+        let m = self.begin(NFT_MSG_DELSET, 0, family, || {
+            format!("delete set {} {table} {name}", family.word())
+        });
+        self.w.attr_str(NFTA_SET_TABLE, table);
+        self.w.attr_str(NFTA_SET_NAME, name);
+        self.w.end_msg(m);
+    }
+
+    /// Removes every element of a set (`nft flush set`). Followed by
+    /// [`Transaction::add_intervals`] in the same transaction, the set is
+    /// replaced with no moment in which it is empty.
+    pub fn flush_set(&mut self, family: NfProto, table: &str, name: &str) {
+        let m = self.begin(NFT_MSG_DELSETELEM, 0, family, || {
+            format!("flush set {} {table} {name}", family.word())
+        });
+        self.w.attr_str(NFTA_SET_ELEM_LIST_TABLE, table);
+        self.w.attr_str(NFTA_SET_ELEM_LIST_SET, name);
+        self.w.end_msg(m);
+    }
+
+    /// Adds inclusive ranges to an interval set.
+    ///
+    /// `ranges` must be sorted and must not overlap (adjacent is fine). Each
+    /// range `[a, b]` becomes a start element `a` and an element `b + 1`
+    /// flagged as interval end; a range reaching the top of the address
+    /// space has no end element (and, as nft marks it, the user-data flag
+    /// of an open interval). Elements are split over as many messages as
+    /// needed.
+    pub fn add_intervals<K: IntervalKey>(
+        &mut self,
+        family: NfProto,
+        table: &str,
+        set: &str,
+        ranges: &[(K, K)],
+    ) {
+        self.set_elements::<K>(NFT_MSG_NEWSETELEM, NLM_F_CREATE, family, table, set, ranges);
+    }
+
+    /// Deletes ranges that are in an interval set exactly as given (both of
+    /// each range's elements).
+    pub fn delete_intervals<K: IntervalKey>(
+        &mut self,
+        family: NfProto,
+        table: &str,
+        set: &str,
+        ranges: &[(K, K)],
+    ) {
+        self.set_elements::<K>(NFT_MSG_DELSETELEM, 0, family, table, set, ranges);
+    }
+
+    fn set_elements<K: IntervalKey>(
+        &mut self,
+        msg: u8,
+        flags: u16,
+        family: NfProto,
+        table: &str,
+        set: &str,
+        ranges: &[(K, K)],
+    ) {
+        let verb = if msg == NFT_MSG_NEWSETELEM {
+            "add"
+        } else {
+            "delete"
+        };
+        let mut rest = ranges;
+        while !rest.is_empty() {
+            let first_index = ranges.len() - rest.len();
+            let m = self.begin(msg, flags, family, String::new);
+            self.w.attr_str(NFTA_SET_ELEM_LIST_TABLE, table);
+            self.w.attr_str(NFTA_SET_ELEM_LIST_SET, set);
+            let list = self.w.begin_nest(NFTA_SET_ELEM_LIST_ELEMENTS);
+            let mut taken = 0;
+            for &(first, last) in rest {
+                if self.w.since(list) > ELEMENTS_PER_MESSAGE_BYTES {
+                    break;
+                }
+                let end = last.succ();
+                self.element(first, false, end.is_none() && msg == NFT_MSG_NEWSETELEM);
+                if let Some(end) = end {
+                    self.element(end, true, false);
+                }
+                taken += 1;
+            }
+            self.w.end_nest(list);
+            self.w.end_msg(m);
+            rest = &rest[taken..];
+            if let Some(op) = self.ops.last_mut() {
+                op.what = format!(
+                    "{verb} elements {}-{} of {} in set {} {table} {set}",
+                    first_index + 1,
+                    first_index + taken,
+                    ranges.len(),
+                    family.word()
+                );
+            }
+        }
+    }
+
+    fn element<K: IntervalKey>(&mut self, key: K, end: bool, open: bool) {
+        let w = &mut self.w;
+        let e = w.begin_nest(NFTA_LIST_ELEM);
+        if end {
+            w.attr_u32(NFTA_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+        }
+        let k = w.begin_nest(NFTA_SET_ELEM_KEY);
+        let mut bytes = [0u8; 16];
+        key.write_be(&mut bytes[..K::LEN]);
+        w.attr(NFTA_DATA_VALUE, &bytes[..K::LEN]);
+        w.end_nest(k);
+        if open {
+            let mut u = Udata::default();
+            u.u32(UDATA_SET_ELEM_FLAGS, UDATA_SET_ELEM_F_INTERVAL_OPEN);
+            w.attr(NFTA_SET_ELEM_USERDATA, &u.0);
+        }
+        w.end_nest(e);
+    }
+
+    /// Inserts a rule at the start of `chain`.
+    pub fn insert_rule(
+        &mut self,
+        family: NfProto,
+        table: &str,
+        chain: &str,
+        exprs: &[Expr<'_>],
+        comment: Option<&str>,
+    ) {
+        self.rule(NLM_F_CREATE, family, table, chain, exprs, comment);
+    }
+
+    /// Appends a rule to the end of `chain`.
+    pub fn add_rule(
+        &mut self,
+        family: NfProto,
+        table: &str,
+        chain: &str,
+        exprs: &[Expr<'_>],
+        comment: Option<&str>,
+    ) {
+        self.rule(
+            NLM_F_CREATE | NLM_F_APPEND,
+            family,
+            table,
+            chain,
+            exprs,
+            comment,
+        );
+    }
+
+    fn rule(
+        &mut self,
+        flags: u16,
+        family: NfProto,
+        table: &str,
+        chain: &str,
+        exprs: &[Expr<'_>],
+        comment: Option<&str>,
+    ) {
+        let m = self.begin(NFT_MSG_NEWRULE, flags, family, || {
+            format!(
+                "add rule {} {table} {chain}{}",
+                family.word(),
+                comment.map(|c| format!(" ({c})")).unwrap_or_default()
+            )
+        });
+        self.w.attr_str(NFTA_RULE_TABLE, table);
+        self.w.attr_str(NFTA_RULE_CHAIN, chain);
+        let list = self.w.begin_nest(NFTA_RULE_EXPRESSIONS);
+        for expr in exprs {
+            expr.write(&mut self.w);
+        }
+        self.w.end_nest(list);
+        if let Some(text) = comment {
+            let mut u = Udata::default();
+            u.string(UDATA_RULE_COMMENT, text);
+            self.w.attr(NFTA_RULE_USERDATA, &u.0);
+        }
+        self.w.end_msg(m);
+    }
+
+    /// Deletes the rule with `handle` from `chain`.
+    pub fn delete_rule(&mut self, family: NfProto, table: &str, chain: &str, handle: u64) {
+        let m = self.begin(NFT_MSG_DELRULE, 0, family, || {
+            format!(
+                "delete rule {} {table} {chain} handle {handle}",
+                family.word()
+            )
+        });
+        self.w.attr_str(NFTA_RULE_TABLE, table);
+        self.w.attr_str(NFTA_RULE_CHAIN, chain);
+        self.w.attr_u64(NFTA_RULE_HANDLE, handle);
+        self.w.end_msg(m);
+    }
+
+    /// Closes the batch: asks for an acknowledgement of the last message
+    /// and appends the batch end. Returns the buffer to send and the
+    /// sequence number whose acknowledgement ends the reply.
+    pub(crate) fn finish(&mut self) -> (Vec<u8>, Option<u32>) {
+        if let Some(start) = self.last_op {
+            self.w.add_flag(start, NLM_F_ACK);
+        }
+        let end_seq = self.next_seq;
+        let m = self.w.begin_msg(
+            NFNL_MSG_BATCH_END,
+            NLM_F_REQUEST,
+            end_seq,
+            0,
+            NFNL_SUBSYS_NFTABLES,
+        );
+        self.w.end_msg(m);
+        (
+            std::mem::take(&mut self.w.buf),
+            self.ops.last().map(|op| op.seq),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::wire::{attrs, be_u32, find, messages};
+    use super::*;
+
+    #[test]
+    fn elements_are_split_under_the_attribute_limit() {
+        let mut tx = Transaction::new(Some(42));
+        let ranges: Vec<(u128, u128)> = (0..20_000u128).map(|i| (i * 4, i * 4 + 1)).collect();
+        tx.add_intervals(NfProto::Inet, "t", "s", &ranges);
+        assert!(tx.message_count() > 1);
+        let (buf, last) = tx.finish();
+        let msgs = messages(&buf).unwrap();
+        assert_eq!(msgs.first().unwrap().ty, NFNL_MSG_BATCH_BEGIN);
+        assert_eq!(msgs.last().unwrap().ty, NFNL_MSG_BATCH_END);
+        let begin_attrs = attrs(&msgs[0].payload[4..]).unwrap();
+        assert_eq!(
+            be_u32(find(&begin_attrs, NFNL_BATCH_GENID).unwrap()),
+            Some(42)
+        );
+        let mut elements = 0;
+        for m in &msgs[1..msgs.len() - 1] {
+            let list = attrs(&m.payload[4..]).unwrap();
+            let elems = find(&list, NFTA_SET_ELEM_LIST_ELEMENTS).unwrap();
+            assert!(elems.len() < u16::MAX as usize);
+            elements += attrs(elems).unwrap().len();
+        }
+        assert_eq!(elements, 40_000);
+        let acked: Vec<_> = msgs.iter().filter(|m| m.flags & NLM_F_ACK != 0).collect();
+        assert_eq!(acked.len(), 1);
+        assert_eq!(Some(acked[0].seq), last);
+    }
+
+    #[test]
+    fn open_range_has_no_end_element() {
+        let mut tx = Transaction::new(None);
+        tx.add_intervals(NfProto::Inet, "t", "s", &[(0xffff_ff00u32, u32::MAX)]);
+        let (buf, _) = tx.finish();
+        let msgs = messages(&buf).unwrap();
+        let list = attrs(&msgs[1].payload[4..]).unwrap();
+        let elems = attrs(find(&list, NFTA_SET_ELEM_LIST_ELEMENTS).unwrap()).unwrap();
+        assert_eq!(elems.len(), 1);
+        let elem = attrs(elems[0].1).unwrap();
+        assert!(find(&elem, NFTA_SET_ELEM_FLAGS).is_none());
+        assert!(find(&elem, NFTA_SET_ELEM_USERDATA).is_some());
+    }
+}

@@ -1,0 +1,1039 @@
+//! Shared by the netlink driver's kernel tests: pairs of throwaway network
+//! namespaces (one written by the netlink driver, one by `nft`), what the
+//! kernel holds in each, and a corpus of model rules.
+//!
+//! Nothing here touches the host's namespace: every socket and every `nft`
+//! runs on a thread that has entered a namespace the test created, and the
+//! namespaces are deleted on drop.
+
+#![allow(dead_code)]
+
+use std::os::fd::AsRawFd;
+
+use moat_backend::{Backend, NetlinkDriver, NftCli};
+use moat_model::{
+    Action, Chain, ConnStates, Counters, CtDirection, Family, Hook, Iface, LogFlags, LogLevel,
+    MarkSet, Match, PacketType, Policy, PortRange, Rate, RateUnit, RejectKind, Rule, Stage, Table,
+    TcpFlags,
+};
+use moat_nft::{ChangeSet, KernelTable};
+use moat_testnet::Netns;
+use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};
+
+/// Two fresh namespaces: `netlink` is written by [`NetlinkDriver`], `nft` by [`NftCli`].
+pub struct Pair {
+    pub netlink: Netns,
+    pub nft: Netns,
+}
+
+/// A pair of namespaces, or None (after a message) when not root; with
+/// `CI=true` that is a failure.
+pub fn pair(role: &str) -> Option<Pair> {
+    if !moat_testnet::require_root_or_skip() {
+        return None;
+    }
+    Some(Pair {
+        netlink: Netns::new(&format!("{role}-nl")).expect("namespace"),
+        nft: Netns::new(&format!("{role}-nft")).expect("namespace"),
+    })
+}
+
+impl Pair {
+    /// Applies `changes` with each driver in its namespace.
+    pub fn apply(&self, changes: &ChangeSet) {
+        let nl = self.netlink.run(|| NetlinkDriver.apply(changes)).unwrap();
+        let nft = self.nft.run(|| NftCli::default().apply(changes)).unwrap();
+        nft.unwrap_or_else(|e| panic!("nft refused the change: {e}"));
+        nl.unwrap_or_else(|e| panic!("the netlink driver refused the change nft took: {e}"));
+    }
+
+    /// Asserts that both namespaces hold the same ruleset: `nft -a list
+    /// ruleset` (with handles) and every rule's raw netlink attributes.
+    pub fn assert_same(&self) {
+        let text = |ns: &Netns| ns.exec_ok(&["nft", "-a", "list", "ruleset"]).unwrap();
+        let (a, b) = (text(&self.netlink), text(&self.nft));
+        assert_eq!(
+            a, b,
+            "nft listings differ (netlink driver first):\n{a}\n--- nft driver:\n{b}"
+        );
+        for family in [2u8, 10] {
+            let (a, b) = (
+                raw_rules(&self.netlink, family),
+                raw_rules(&self.nft, family),
+            );
+            assert_eq!(a.len(), b.len());
+            for (x, y) in a.iter().zip(&b) {
+                assert_eq!(x, y, "rule attributes differ in\n{a:#?}\nvs\n{b:#?}");
+            }
+        }
+    }
+
+    /// Reads `family`/`stage` in both namespaces with both readers; asserts
+    /// all four agree and returns the table.
+    pub fn read(&self, family: Family, stage: Stage) -> Option<KernelTable> {
+        let both = |ns: &Netns| {
+            ns.run(|| {
+                (
+                    NetlinkDriver.read(family, stage).unwrap(),
+                    NftCli::default().read(family, stage).unwrap(),
+                )
+            })
+            .unwrap()
+        };
+        let (nl_nl, nl_nft) = both(&self.netlink);
+        let (nft_nl, nft_nft) = both(&self.nft);
+        assert_eq!(
+            nl_nl, nl_nft,
+            "the two readers disagree on what the netlink driver wrote"
+        );
+        assert_eq!(
+            nft_nl, nft_nft,
+            "the two readers disagree on what nft wrote"
+        );
+        assert_eq!(nl_nl, nft_nl, "the namespaces differ");
+        nl_nl
+    }
+}
+
+/// One rule as the kernel dumps it: chain, handle, raw expressions, user data.
+pub type RawRule = (String, u64, Vec<u8>, Option<Vec<u8>>);
+
+fn attrs(mut data: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    while data.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([data[0], data[1]]));
+        let kind = u16::from_ne_bytes([data[2], data[3]]) & 0x3fff;
+        if len < 4 || len > data.len() {
+            break;
+        }
+        out.push((kind, &data[4..len]));
+        data = &data[((len + 3) & !3).min(data.len())..];
+    }
+    out
+}
+
+/// Every rule of `family` (NFPROTO_*) in the namespace, raw, by a netlink dump.
+pub fn raw_rules(ns: &Netns, family: u8) -> Vec<RawRule> {
+    ns.run(|| {
+        let mut sock = Socket::new(NETLINK_NETFILTER).unwrap();
+        sock.bind_auto().unwrap();
+        let mut req = Vec::new();
+        req.extend_from_slice(&20u32.to_ne_bytes());
+        req.extend_from_slice(&((10u16 << 8) | 7).to_ne_bytes()); // NFT_MSG_GETRULE
+        req.extend_from_slice(&(0x1u16 | 0x300).to_ne_bytes()); // REQUEST | DUMP
+        req.extend_from_slice(&1u32.to_ne_bytes());
+        req.extend_from_slice(&0u32.to_ne_bytes());
+        req.extend_from_slice(&[family, 0, 0, 0]);
+        sock.send(&req, 0).unwrap();
+        let _ = sock.as_raw_fd();
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 1 << 16];
+        'recv: loop {
+            let n = sock.recv(&mut &mut buf[..], 0).unwrap();
+            let mut data = &buf[..n];
+            while data.len() >= 16 {
+                let len = u32::from_ne_bytes(data[0..4].try_into().unwrap()) as usize;
+                let ty = u16::from_ne_bytes([data[4], data[5]]);
+                if ty == 3 || ty == 2 {
+                    break 'recv;
+                }
+                let mut rule: RawRule = (String::new(), 0, Vec::new(), None);
+                for (kind, value) in attrs(&data[20..len]) {
+                    match kind {
+                        2 => {
+                            rule.0 = String::from_utf8_lossy(value)
+                                .trim_end_matches('\0')
+                                .to_string()
+                        }
+                        3 => rule.1 = u64::from_be_bytes(value.try_into().unwrap()),
+                        4 => rule.2 = value.to_vec(),
+                        7 => rule.3 = Some(value.to_vec()),
+                        _ => {}
+                    }
+                }
+                out.push(rule);
+                data = &data[((len + 3) & !3).min(data.len())..];
+            }
+        }
+        out
+    })
+    .unwrap()
+}
+
+// ------------------------------------------------------------------ corpus
+
+pub fn rule(matches: Vec<Match>, action: Action, source: &str) -> Rule {
+    Rule {
+        matches,
+        action,
+        counters: Counters::default(),
+        source: Some(source.to_string()),
+    }
+}
+
+pub fn proto(p: u8) -> Match {
+    Match::Protocol {
+        proto: p,
+        negate: false,
+    }
+}
+
+pub fn port(first: u16, last: u16) -> Vec<PortRange> {
+    vec![PortRange { first, last }]
+}
+
+pub fn iface(name: &str, wildcard: bool) -> Iface {
+    Iface {
+        name: name.into(),
+        wildcard,
+    }
+}
+
+fn log(prefix: Option<&str>, level: u8, flags: LogFlags) -> Action {
+    Action::Log {
+        prefix: prefix.map(String::from),
+        level: LogLevel(level),
+        flags,
+    }
+}
+
+/// Matches and actions of both families, one rule each.
+fn common_rules() -> Vec<Rule> {
+    let st = |bits| Match::ConnState {
+        states: ConnStates(bits),
+        negate: false,
+    };
+    let mut rules = vec![
+        rule(
+            vec![
+                proto(6),
+                Match::DestPort {
+                    proto: 6,
+                    ports: port(22, 22),
+                    negate: false,
+                },
+            ],
+            Action::Accept,
+            "-p tcp -m tcp --dport 22 -j ACCEPT",
+        ),
+        rule(
+            vec![Match::Protocol {
+                proto: 17,
+                negate: true,
+            }],
+            Action::Drop,
+            "! -p udp -j DROP",
+        ),
+        rule(vec![proto(0)], Action::Return, "-p all -j RETURN"),
+        rule(
+            vec![Match::InInterface {
+                iface: iface("eth", true),
+                negate: false,
+            }],
+            Action::Continue,
+            "-i eth+",
+        ),
+        rule(
+            vec![
+                Match::InInterface {
+                    iface: iface("veth", true),
+                    negate: true,
+                },
+                Match::InInterface {
+                    iface: iface("lo", false),
+                    negate: false,
+                },
+            ],
+            Action::Accept,
+            "-i lo",
+        ),
+        rule(
+            vec![Match::OutInterface {
+                iface: iface("wan0", false),
+                negate: true,
+            }],
+            Action::Accept,
+            "! -o wan0",
+        ),
+        rule(
+            vec![Match::OutInterface {
+                iface: iface("e*", false),
+                negate: false,
+            }],
+            Action::Accept,
+            "-o e*",
+        ),
+        rule(
+            vec![
+                proto(17),
+                Match::SourcePort {
+                    proto: 17,
+                    ports: port(1000, 2000),
+                    negate: false,
+                },
+                Match::DestPort {
+                    proto: 17,
+                    ports: port(53, 53),
+                    negate: true,
+                },
+            ],
+            Action::Accept,
+            "udp ranges",
+        ),
+        rule(
+            vec![
+                proto(6),
+                Match::SourcePort {
+                    proto: 6,
+                    ports: port(1000, 2000),
+                    negate: true,
+                },
+            ],
+            Action::Drop,
+            "tcp ! sport range",
+        ),
+        rule(
+            vec![
+                proto(6),
+                Match::SourcePort {
+                    proto: 6,
+                    ports: port(22, 22),
+                    negate: false,
+                },
+                Match::DestPort {
+                    proto: 6,
+                    ports: port(23, 23),
+                    negate: false,
+                },
+            ],
+            Action::Accept,
+            "merged ports",
+        ),
+        rule(
+            vec![
+                proto(6),
+                Match::SourcePort {
+                    proto: 6,
+                    ports: port(22, 22),
+                    negate: true,
+                },
+                Match::DestPort {
+                    proto: 6,
+                    ports: port(23, 23),
+                    negate: true,
+                },
+            ],
+            Action::Accept,
+            "merged negated ports",
+        ),
+        rule(
+            vec![Match::DestPort {
+                proto: 132,
+                ports: port(9, 9),
+                negate: false,
+            }],
+            Action::Accept,
+            "sctp port alone",
+        ),
+        rule(
+            vec![
+                proto(6),
+                Match::DestPort {
+                    proto: 6,
+                    ports: vec![
+                        PortRange {
+                            first: 80,
+                            last: 80,
+                        },
+                        PortRange {
+                            first: 81,
+                            last: 90,
+                        },
+                    ],
+                    negate: false,
+                },
+            ],
+            Action::Accept,
+            "joined list",
+        ),
+        rule(
+            vec![
+                proto(6),
+                Match::TcpFlags {
+                    flags: TcpFlags {
+                        mask: 0x17,
+                        set: 0x02,
+                    },
+                    negate: false,
+                },
+            ],
+            Action::Accept,
+            "--syn",
+        ),
+        rule(
+            vec![
+                proto(6),
+                Match::TcpFlags {
+                    flags: TcpFlags {
+                        mask: 0x3f,
+                        set: 0x00,
+                    },
+                    negate: true,
+                },
+            ],
+            Action::Drop,
+            "! flags",
+        ),
+        rule(
+            vec![st(ConnStates::ESTABLISHED | ConnStates::RELATED)],
+            Action::Accept,
+            "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        ),
+        rule(
+            vec![Match::ConnState {
+                states: ConnStates(ConnStates::NEW),
+                negate: true,
+            }],
+            Action::Drop,
+            "! --ctstate NEW",
+        ),
+        rule(
+            vec![st(ConnStates::INVALID | ConnStates::UNTRACKED)],
+            Action::Drop,
+            "invalid,untracked",
+        ),
+        rule(
+            vec![st(ConnStates::SNAT | ConnStates::DNAT)],
+            Action::Accept,
+            "snat,dnat",
+        ),
+        rule(vec![st(0)], Action::Accept, "no state"),
+        rule(
+            vec![
+                Match::ConnStatus {
+                    status: 6,
+                    negate: false,
+                },
+                Match::ConnStatus {
+                    status: 0,
+                    negate: true,
+                },
+            ],
+            Action::Accept,
+            "ctstatus",
+        ),
+        rule(
+            vec![
+                Match::ConnDirection {
+                    dir: CtDirection::Reply,
+                },
+                Match::ConnProto {
+                    proto: 6,
+                    negate: true,
+                },
+            ],
+            Action::Accept,
+            "ctdir",
+        ),
+        rule(
+            vec![
+                Match::ConnMark {
+                    value: 1,
+                    mask: 0xff,
+                    negate: true,
+                },
+                Match::ConnMark {
+                    value: 7,
+                    mask: u32::MAX,
+                    negate: false,
+                },
+            ],
+            Action::Accept,
+            "connmark",
+        ),
+        rule(
+            vec![Match::Limit {
+                rate: Rate {
+                    count: 3,
+                    unit: RateUnit::Minute,
+                },
+                burst: 5,
+                over: false,
+            }],
+            Action::Accept,
+            "limit",
+        ),
+        rule(
+            vec![Match::Limit {
+                rate: Rate {
+                    count: 10,
+                    unit: RateUnit::Second,
+                },
+                burst: 1,
+                over: true,
+            }],
+            Action::Drop,
+            "limit over",
+        ),
+        rule(
+            vec![
+                Match::Limit {
+                    rate: Rate {
+                        count: 1,
+                        unit: RateUnit::Hour,
+                    },
+                    burst: 2,
+                    over: false,
+                },
+                Match::Limit {
+                    rate: Rate {
+                        count: 2,
+                        unit: RateUnit::Day,
+                    },
+                    burst: 3,
+                    over: false,
+                },
+            ],
+            Action::Accept,
+            "limits",
+        ),
+        rule(
+            vec![Match::Comment {
+                text: "hello".into(),
+            }],
+            Action::Accept,
+            "-m comment --comment hello",
+        ),
+        rule(
+            vec![
+                Match::Mark {
+                    value: 1,
+                    mask: 0xff,
+                    negate: false,
+                },
+                Match::Mark {
+                    value: 5,
+                    mask: u32::MAX,
+                    negate: true,
+                },
+            ],
+            Action::Accept,
+            "marks",
+        ),
+        rule(
+            vec![
+                Match::PacketType {
+                    kind: PacketType::Broadcast,
+                    negate: false,
+                },
+                Match::PacketType {
+                    kind: PacketType::Unicast,
+                    negate: true,
+                },
+            ],
+            Action::Drop,
+            "pkttype",
+        ),
+        rule(
+            vec![
+                Match::Length {
+                    min: 100,
+                    max: 200,
+                    negate: false,
+                },
+                Match::Length {
+                    min: 60,
+                    max: 60,
+                    negate: true,
+                },
+            ],
+            Action::Drop,
+            "length",
+        ),
+        rule(
+            vec![],
+            log(Some("drop: "), 4, LogFlags::default()),
+            "-j LOG --log-prefix \"drop: \"",
+        ),
+        rule(
+            vec![],
+            log(
+                None,
+                7,
+                LogFlags {
+                    tcp_sequence: true,
+                    tcp_options: true,
+                    ip_options: true,
+                    uid: true,
+                    macdecode: true,
+                },
+            ),
+            "log all",
+        ),
+        rule(
+            vec![],
+            log(
+                Some("é \"quoted\" 100%"),
+                0,
+                LogFlags {
+                    uid: true,
+                    ..LogFlags::default()
+                },
+            ),
+            "log unicode",
+        ),
+        rule(
+            vec![],
+            Action::NfLog {
+                group: 5,
+                prefix: Some("nf".into()),
+                snaplen: Some(128),
+                threshold: None,
+            },
+            "nflog",
+        ),
+        rule(vec![], Action::Jump("USER".into()), "-j USER"),
+        rule(
+            vec![proto(6)],
+            Action::Goto("USER".into()),
+            "-p tcp -g USER",
+        ),
+        rule(
+            vec![proto(6)],
+            Action::Reject(RejectKind::TcpReset),
+            "-p tcp -j REJECT --reject-with tcp-reset",
+        ),
+        Rule {
+            counters: Counters {
+                packets: 5,
+                bytes: 500,
+            },
+            ..rule(vec![], Action::Accept, "with counters")
+        },
+        Rule {
+            counters: Counters {
+                packets: 7,
+                bytes: 0,
+            },
+            source: None,
+            ..rule(vec![], Action::Drop, "")
+        },
+        rule(
+            vec![],
+            Action::Accept,
+            &format!("a long comment {}", "x".repeat(230)),
+        ),
+    ];
+    rules.push(rule(
+        vec![],
+        Action::Accept,
+        "unicode comment é ✓ \"x\" 'y' \\",
+    ));
+    rules
+}
+
+fn v4_rules() -> Vec<Rule> {
+    let net = |s: &str| s.parse().unwrap();
+    let mut rules = vec![
+        rule(
+            vec![
+                Match::SourceNet {
+                    net: net("10.0.0.0/8"),
+                    negate: false,
+                },
+                Match::DestNet {
+                    net: net("1.2.3.4/32"),
+                    negate: true,
+                },
+            ],
+            Action::Accept,
+            "-s 10.0.0.0/8 ! -d 1.2.3.4",
+        ),
+        rule(
+            vec![
+                Match::SourceNet {
+                    net: net("10.0.0.0/7"),
+                    negate: false,
+                },
+                Match::DestNet {
+                    net: net("192.168.1.0/24"),
+                    negate: true,
+                },
+            ],
+            Action::Drop,
+            "odd prefix",
+        ),
+        rule(
+            vec![
+                Match::SourceNet {
+                    net: net("172.16.5.0/20"),
+                    negate: true,
+                },
+                Match::DestNet {
+                    net: net("0.0.0.0/0"),
+                    negate: false,
+                },
+            ],
+            Action::Drop,
+            "/20",
+        ),
+        rule(
+            vec![Match::SourceNet {
+                net: net("0.0.0.0/0"),
+                negate: true,
+            }],
+            Action::Drop,
+            "never",
+        ),
+        rule(
+            vec![
+                Match::SourceRange {
+                    from: "1.2.3.4".parse().unwrap(),
+                    to: "1.2.3.9".parse().unwrap(),
+                    negate: false,
+                },
+                Match::DestRange {
+                    from: "5.5.5.5".parse().unwrap(),
+                    to: "5.5.5.5".parse().unwrap(),
+                    negate: true,
+                },
+            ],
+            Action::Accept,
+            "iprange",
+        ),
+        rule(
+            vec![Match::SourceRange {
+                from: "1.2.3.4".parse().unwrap(),
+                to: "1.2.3.9".parse().unwrap(),
+                negate: true,
+            }],
+            Action::Accept,
+            "! iprange",
+        ),
+        rule(vec![Match::Fragment { negate: false }], Action::Drop, "-f"),
+        rule(
+            vec![Match::Fragment { negate: true }],
+            Action::Accept,
+            "! -f",
+        ),
+        rule(
+            vec![
+                proto(1),
+                Match::Icmp {
+                    kind: 8,
+                    code: None,
+                    negate: false,
+                },
+            ],
+            Action::Accept,
+            "ping",
+        ),
+        rule(
+            vec![Match::Icmp {
+                kind: 3,
+                code: Some(1),
+                negate: false,
+            }],
+            Action::Accept,
+            "icmp 3/1",
+        ),
+        rule(
+            vec![
+                proto(1),
+                Match::Icmp {
+                    kind: 255,
+                    code: None,
+                    negate: false,
+                },
+            ],
+            Action::Accept,
+            "icmp any",
+        ),
+        rule(
+            vec![
+                proto(1),
+                Match::Icmp {
+                    kind: 8,
+                    code: None,
+                    negate: true,
+                },
+            ],
+            Action::Drop,
+            "! ping",
+        ),
+    ];
+    for code in [0, 1, 2, 3, 9, 10, 13] {
+        rules.push(rule(
+            vec![],
+            Action::Reject(RejectKind::Icmp(code)),
+            &format!("-j REJECT icmp {code}"),
+        ));
+    }
+    rules
+}
+
+fn v6_rules() -> Vec<Rule> {
+    let net = |s: &str| s.parse().unwrap();
+    let mut rules = vec![
+        rule(
+            vec![
+                Match::SourceNet {
+                    net: net("2001:db8::/32"),
+                    negate: false,
+                },
+                Match::DestNet {
+                    net: net("::1/128"),
+                    negate: true,
+                },
+            ],
+            Action::Accept,
+            "v6 nets",
+        ),
+        rule(
+            vec![
+                Match::SourceNet {
+                    net: net("2001:db8:1::/33"),
+                    negate: true,
+                },
+                Match::DestNet {
+                    net: net("fe80::/10"),
+                    negate: false,
+                },
+            ],
+            Action::Drop,
+            "v6 odd prefixes",
+        ),
+        rule(
+            vec![Match::SourceNet {
+                net: net("::/0"),
+                negate: true,
+            }],
+            Action::Drop,
+            "v6 never",
+        ),
+        rule(
+            vec![Match::SourceRange {
+                from: "2001:db8::1".parse().unwrap(),
+                to: "2001:db8::ff".parse().unwrap(),
+                negate: false,
+            }],
+            Action::Accept,
+            "v6 range",
+        ),
+        rule(
+            vec![
+                proto(58),
+                Match::Icmpv6 {
+                    kind: 128,
+                    code: None,
+                    negate: false,
+                },
+            ],
+            Action::Accept,
+            "ping6",
+        ),
+        rule(
+            vec![Match::Icmpv6 {
+                kind: 1,
+                code: Some(4),
+                negate: false,
+            }],
+            Action::Accept,
+            "icmpv6 1/4",
+        ),
+        rule(
+            vec![
+                proto(58),
+                Match::Icmpv6 {
+                    kind: 135,
+                    code: None,
+                    negate: true,
+                },
+            ],
+            Action::Drop,
+            "! ns",
+        ),
+    ];
+    for code in [0, 1, 3, 4] {
+        rules.push(rule(
+            vec![],
+            Action::Reject(RejectKind::Icmpv6(code)),
+            &format!("-j REJECT icmpv6 {code}"),
+        ));
+    }
+    rules
+}
+
+fn user_chain(name: &str, rules: Vec<Rule>) -> Chain {
+    Chain {
+        name: name.into(),
+        base: None,
+        policy_counters: Counters::default(),
+        rules,
+    }
+}
+
+/// The filter table of `family` with every construct, a user chain, and
+/// the INPUT policy drop with policy counters.
+pub fn filter_table(family: Family) -> Table {
+    let mut table = Table::new(family, Stage::Filter);
+    let mut rules = common_rules();
+    rules.extend(match family {
+        Family::Ipv4 => v4_rules(),
+        Family::Ipv6 => v6_rules(),
+    });
+    let input = table.chain_mut("INPUT").unwrap();
+    input.base = Some((Hook::Input, Policy::Drop));
+    input.policy_counters = Counters {
+        packets: 3,
+        bytes: 180,
+    };
+    input.rules = rules;
+    table.chain_mut("FORWARD").unwrap().rules =
+        vec![rule(vec![], Action::Jump("USER".into()), "-j USER")];
+    table.chains.push(user_chain(
+        "USER",
+        vec![
+            rule(vec![proto(6)], Action::Return, "-p tcp -j RETURN"),
+            rule(vec![], Action::Drop, "-j DROP"),
+        ],
+    ));
+    table.chains.push(user_chain("EMPTY", Vec::new()));
+    table
+}
+
+/// Tables of the other stages with what runs there.
+pub fn other_tables(family: Family) -> Vec<Table> {
+    let mark = |value, mask| Action::SetMark(MarkSet { value, mask });
+    let mut mangle = Table::new(family, Stage::Mangle);
+    mangle.chain_mut("PREROUTING").unwrap().rules = vec![
+        rule(vec![proto(6)], mark(5, u32::MAX), "--set-mark 5"),
+        rule(vec![], mark(0x100, 0xff00), "--set-xmark 0x100/0xff00"),
+        rule(vec![], mark(0, 0xff), "--and-mark"),
+        rule(vec![], mark(1, 0), "--xor-mark 1"),
+        rule(
+            vec![],
+            Action::SetConnMark(MarkSet {
+                value: 7,
+                mask: u32::MAX,
+            }),
+            "connmark set",
+        ),
+        rule(
+            vec![],
+            Action::SetConnMark(MarkSet { value: 1, mask: 0 }),
+            "connmark xor",
+        ),
+        rule(
+            vec![],
+            Action::SaveMark {
+                nfmask: 0xff,
+                ctmask: u32::MAX,
+            },
+            "--save-mark",
+        ),
+        rule(
+            vec![],
+            Action::RestoreMark {
+                nfmask: u32::MAX,
+                ctmask: u32::MAX,
+            },
+            "--restore-mark",
+        ),
+    ];
+    mangle.chain_mut("OUTPUT").unwrap().rules =
+        vec![rule(vec![proto(17)], mark(9, u32::MAX), "output mark")];
+    let mut raw = Table::new(family, Stage::Raw);
+    raw.chain_mut("PREROUTING").unwrap().rules = vec![rule(
+        vec![
+            proto(17),
+            Match::DestPort {
+                proto: 17,
+                ports: port(53, 53),
+                negate: false,
+            },
+        ],
+        Action::NoTrack,
+        "-j NOTRACK",
+    )];
+    raw.chain_mut("OUTPUT").unwrap().base = Some((Hook::Output, Policy::Drop));
+    let mut nat = Table::new(family, Stage::Nat);
+    nat.chain_mut("PREROUTING").unwrap().rules = vec![rule(
+        vec![
+            proto(6),
+            Match::DestPort {
+                proto: 6,
+                ports: port(80, 80),
+                negate: false,
+            },
+        ],
+        Action::Return,
+        "nat return",
+    )];
+    vec![mangle, raw, nat]
+}
+
+/// A filter table with `n` rules in INPUT, shaped like bench/run.sh's.
+pub fn bench_table(family: Family, n: usize) -> Table {
+    let mut table = Table::new(family, Stage::Filter);
+    table.chain_mut("INPUT").unwrap().rules = (0..n).map(|i| bench_rule(family, i)).collect();
+    table
+}
+
+/// Rule `i` of the benchmark's restore file (four kinds, in turn).
+pub fn bench_rule(family: Family, i: usize) -> Rule {
+    let (a, b, c) = ((i / 65536) % 256, (i / 256) % 256, i % 256);
+    let p = u16::try_from(1024 + i % 60000).unwrap_or(1024);
+    let dport = |proto| Match::DestPort {
+        proto,
+        ports: port(p, p),
+        negate: false,
+    };
+    let host = match family {
+        Family::Ipv4 => format!("10.{a}.{b}.{c}/32"),
+        Family::Ipv6 => format!("2001:db8::{a:x}:{b:x}:{c:x}/128"),
+    };
+    let net = match family {
+        Family::Ipv4 => format!("172.{}.{b}.0/24", 16 + a % 16),
+        Family::Ipv6 => format!("2001:db8:{b:x}::/48"),
+    };
+    match i % 4 {
+        0 => rule(
+            vec![Match::SourceNet {
+                net: host.parse().unwrap(),
+                negate: false,
+            }],
+            Action::Drop,
+            &format!("-A INPUT -s {host} -j DROP"),
+        ),
+        1 => rule(
+            vec![proto(6), dport(6)],
+            Action::Accept,
+            &format!("-A INPUT -p tcp -m tcp --dport {p} -j ACCEPT"),
+        ),
+        2 => rule(
+            vec![
+                Match::SourceNet {
+                    net: net.parse().unwrap(),
+                    negate: false,
+                },
+                proto(17),
+                dport(17),
+            ],
+            Action::Accept,
+            &format!("-A INPUT -s {net} -p udp -m udp --dport {p} -j ACCEPT"),
+        ),
+        _ => rule(
+            vec![
+                proto(6),
+                Match::ConnState {
+                    states: ConnStates(ConnStates::NEW),
+                    negate: false,
+                },
+                dport(6),
+            ],
+            Action::Accept,
+            &format!("-A INPUT -p tcp -m conntrack --ctstate NEW -m tcp --dport {p} -j ACCEPT"),
+        ),
+    }
+}

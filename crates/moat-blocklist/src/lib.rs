@@ -1,0 +1,108 @@
+//! Block lists — whole countries and address lists — as nf_tables interval
+//! sets, loaded fast and replaced atomically.
+//!
+//! Each list is one interval set per family in table `inet moat_block` and
+//! one rule per direction and family (see [`layout`]), not a rule per
+//! network. Lists are read from files ([`Entries`], [`zones`]), merged with
+//! `ipnet` (overlaps and duplicates never make a load fail), and sent to the
+//! kernel over netlink in batches inside one transaction
+//! ([`Blocklists::load`]): a refresh flushes and refills a set in the same
+//! transaction, so a list is never empty or missing, and a load that fails
+//! changes nothing.
+//!
+//! `-m set --match-set NAME` in moat's iptables tables uses a copy of the
+//! list in that table ([`set_declaration`], [`iptables_set`]), which
+//! [`Blocklists`] keeps current in the same transactions.
+
+#![warn(missing_docs)]
+
+pub mod entries;
+mod iptables;
+mod kernel;
+pub mod layout;
+pub mod zones;
+
+use std::path::PathBuf;
+
+pub use entries::{Entries, ParseError, ParseStats};
+pub use iptables::{iptables_set, set_declaration};
+pub use kernel::{Blocklists, ListInfo, ListSpec, LoadSummary, Source, UpdateSummary};
+pub use layout::Direction;
+pub use moat_backend::netlink::NetlinkError;
+/// The `nftables` crate, whose schema types [`set_declaration`] returns.
+pub use nftables;
+
+/// Why a block-list operation failed. Whatever the error, the kernel was
+/// left as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum BlocklistError {
+    /// A line of a list is not an address or network.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// A file or directory could not be read.
+    #[error("cannot read {}: {error}", .path.display())]
+    Read {
+        /// The file or directory.
+        path: PathBuf,
+        /// The system's error.
+        error: std::io::Error,
+    },
+    /// No zone file for a country.
+    #[error("no zone file for country {code} in {} (looked for ipv4/{code}.zone, ipv6/{code}.zone and {code}.zone)", .dir.display())]
+    NoZone {
+        /// The country code.
+        code: String,
+        /// The zone directory.
+        dir: PathBuf,
+    },
+    /// Not a two-letter country code.
+    #[error("{0:?} is not a two-letter country code (like cn or de)")]
+    BadCountry(String),
+    /// Not a valid list name.
+    #[error("{0:?} is not a valid list name: use letters, digits, '_' and '-' (at most 40, starting with a letter or digit; 'country' is reserved)")]
+    BadName(String),
+    /// Not a direction.
+    #[error("{0:?} is not a direction: use in, forward or out")]
+    BadDirection(String),
+    /// No list of that name.
+    #[error("there is no block list {0:?} (see `moat block list`)")]
+    NotFound(String),
+    /// `unblock country` named a list that is not a country's.
+    #[error("block list {name:?} is not a country list (it is {what}); remove it with `moat unblock {name}`")]
+    NotCountry {
+        /// The list.
+        name: String,
+        /// What the list is.
+        what: String,
+    },
+    /// A load would change a list's kind (country, file, by hand).
+    #[error("block list {name:?} already exists as {existing}; remove it first with `moat unblock {name}` or choose another name")]
+    KindChange {
+        /// The list.
+        name: String,
+        /// What the existing list is.
+        existing: String,
+    },
+    /// A load would leave a list empty.
+    #[error("no addresses for block list {name:?} in {source_desc}: refusing to load an empty list, which would lift the block (an empty or failed download?); use `moat unblock {name}` to remove a list, or --allow-empty")]
+    Empty {
+        /// The list.
+        name: String,
+        /// Where the addresses were to come from.
+        source_desc: String,
+    },
+    /// The list is used by iptables rules and cannot be removed.
+    #[error("block list {name:?} is used by moat's iptables rules in table {table} (-m set --match-set {name}); delete those rules first")]
+    InUse {
+        /// The list.
+        name: String,
+        /// The table whose rules use it, e.g. `ip moat_filter`.
+        table: String,
+    },
+    /// The same list named twice in one command.
+    #[error("block list {0:?} is named twice")]
+    Duplicate(String),
+    /// The kernel refused, or could not be reached.
+    #[error(transparent)]
+    Kernel(#[from] NetlinkError),
+}

@@ -1,0 +1,167 @@
+//! moat.toml: a firewall described by what it should do — zones, services,
+//! forwards, balancers, limits, logging — compiled into the same iptables
+//! view of moat's tables that the iptables front-end builds, so that
+//! `moat iptables -vnL` and `iptables-save` show what the file produced.
+//!
+//! [`load`] reads either format people bring: a moat.toml, or an
+//! iptables-save file (detected by its `*table` lines).
+
+#![warn(missing_docs)]
+
+mod compile;
+pub mod describe;
+pub mod error;
+pub mod model;
+mod schema;
+pub mod services;
+pub mod shadow;
+mod validate;
+mod values;
+
+use moat_iptables::save::{restore, RestoreOptions, SaveFile};
+use moat_iptables::TableState;
+use moat_model::Family;
+
+pub use error::{ConfigError, Diagnostic, Located};
+pub use model::Config;
+pub use services::ServiceDb;
+
+/// The comment prefix of every rule moat.toml generates (`moat: service ssh`).
+pub const INTENT_PREFIX: &str = "moat: ";
+
+/// The two formats `moat apply` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A moat.toml.
+    Toml,
+    /// An iptables-save (or ip6tables-save) file.
+    IptablesSave,
+}
+
+/// What a file asks for.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The detected format.
+    pub format: Format,
+    /// The tables it defines.
+    pub tables: Vec<TableState>,
+    /// Whether moat's tables the file does not define are to be removed
+    /// (a moat.toml describes the whole firewall; a save file only its tables).
+    pub replaces_all: bool,
+    /// The validated configuration, for a moat.toml.
+    pub config: Option<Config>,
+    /// Things that work but are probably mistakes (e.g. rules that can never match).
+    pub warnings: Vec<String>,
+}
+
+/// Tells the format of `text`: a save file starts (after comments) with a
+/// `*table` line; anything else is read as TOML.
+pub fn detect(text: &str) -> Format {
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'));
+    match first {
+        Some(l) if l.starts_with('*') && !l.contains('=') => Format::IptablesSave,
+        Some(l) if l.starts_with(':') || l.starts_with("-A ") => Format::IptablesSave,
+        _ => Format::Toml,
+    }
+}
+
+/// Reads and validates a moat.toml (names resolved with the system's services).
+pub fn parse_config(file: &str, text: &str) -> Result<Config, ConfigError> {
+    parse_config_with(file, text, &ServiceDb::system())
+}
+
+/// [`parse_config`] with a given service database.
+pub fn parse_config_with(file: &str, text: &str, db: &ServiceDb) -> Result<Config, ConfigError> {
+    let locate = |ds: Vec<Diagnostic>| ConfigError {
+        problems: ds.iter().map(|d| d.locate(file, text)).collect(),
+    };
+    let raw = validate::read(text).map_err(|d| locate(vec![d]))?;
+    validate::validate(raw, db).map_err(locate)
+}
+
+/// Compiles a validated configuration into moat's tables.
+pub fn compile(file: &str, text: &str, config: &Config) -> Result<Vec<TableState>, ConfigError> {
+    compile::compile(config).map_err(|ds| ConfigError {
+        problems: ds.iter().map(|d| d.locate(file, text)).collect(),
+    })
+}
+
+/// Loads `text` (named `file` in messages) in whichever format it is.
+pub fn load(file: &str, text: &str) -> Result<Loaded, ConfigError> {
+    load_with(file, text, &ServiceDb::system())
+}
+
+/// [`load`] with a given service database.
+pub fn load_with(file: &str, text: &str, db: &ServiceDb) -> Result<Loaded, ConfigError> {
+    match detect(text) {
+        Format::Toml => {
+            let config = parse_config_with(file, text, db)?;
+            let tables = compile(file, text, &config)?;
+            let warnings = shadow::shadowed(&tables);
+            Ok(Loaded {
+                format: Format::Toml,
+                tables,
+                replaces_all: true,
+                config: Some(config),
+                warnings,
+            })
+        }
+        Format::IptablesSave => {
+            let tables = load_save(file, text)?;
+            let warnings = shadow::shadowed(&tables);
+            Ok(Loaded {
+                format: Format::IptablesSave,
+                tables,
+                replaces_all: false,
+                config: None,
+                warnings,
+            })
+        }
+    }
+}
+
+/// The family a save file is for: IPv6 when its header says ip6tables or
+/// only the IPv6 reading of it works.
+fn load_save(file: &str, text: &str) -> Result<Vec<TableState>, ConfigError> {
+    let located = |line: usize, message: String| ConfigError {
+        problems: vec![Located {
+            file: file.to_string(),
+            line,
+            col: 1,
+            message,
+            expected: None,
+            fix: None,
+        }],
+    };
+    let parsed = SaveFile::parse(text).map_err(|e| located(e.line, e.message))?;
+    let v6_first = text
+        .lines()
+        .take(3)
+        .any(|l| l.starts_with('#') && l.contains("ip6tables"));
+    let order = if v6_first {
+        [Family::Ipv6, Family::Ipv4]
+    } else {
+        [Family::Ipv4, Family::Ipv6]
+    };
+    let attempt = |family| {
+        restore(
+            &parsed,
+            family,
+            RestoreOptions {
+                noflush: false,
+                counters: false,
+            },
+            |_| Err(String::new()),
+        )
+    };
+    match attempt(order[0]) {
+        Ok(t) => Ok(t),
+        Err(first) => attempt(order[1]).map_err(|_| located(first.line, first.message)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

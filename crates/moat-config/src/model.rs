@@ -1,0 +1,301 @@
+//! The validated configuration: what the user asked for, checked and resolved.
+
+use std::net::IpAddr;
+use std::ops::Range;
+
+use ipnet::IpNet;
+use moat_model::{Family, PortRange};
+use serde::Serialize;
+
+/// What happens to traffic no rule allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Let it through.
+    Accept,
+    /// Discard it silently.
+    Drop,
+    /// Discard it and tell the sender.
+    Reject,
+}
+
+/// A transport protocol a service or forward uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Proto {
+    /// The name iptables uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+/// Which ICMP messages the host answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IcmpPolicy {
+    /// Every ICMP message.
+    All,
+    /// Echo requests (ping); errors about known connections pass anyway.
+    Ping,
+    /// None beyond errors about known connections (and IPv6 neighbour discovery).
+    None,
+}
+
+/// The whole validated configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    /// Defaults for traffic no rule allows.
+    pub defaults: Defaults,
+    /// Zones, by name order.
+    pub zones: Vec<Zone>,
+    /// ICMP policy for the host.
+    pub icmp: IcmpPolicy,
+    /// Services open on the host.
+    pub services: Vec<Service>,
+    /// Forwarding allowed between zones.
+    pub forwards: Vec<ZoneForward>,
+    /// Port forwards to inside hosts.
+    pub port_forwards: Vec<PortForward>,
+    /// Load-balanced services.
+    pub balances: Vec<Balance>,
+    /// Connections the host may open when `defaults.output` is not accept.
+    pub outgoing: Vec<Outgoing>,
+    /// Logging.
+    pub log: LogConfig,
+    /// Raw iptables commands (the escape hatch).
+    pub raw: Vec<RawRule>,
+}
+
+/// Defaults for traffic no rule allows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Defaults {
+    /// Traffic to the host from interfaces in no zone (and the INPUT policy).
+    pub input: Verdict,
+    /// Routed traffic.
+    pub forward: Verdict,
+    /// Traffic the host sends.
+    pub output: Verdict,
+    /// Whether IPv6 tables are built too.
+    pub ipv6: bool,
+}
+
+/// A group of interfaces and/or networks.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Zone {
+    /// The zone's name.
+    pub name: String,
+    /// Its interfaces (a trailing `+` matches every name with that prefix).
+    pub interfaces: Vec<String>,
+    /// Its networks.
+    pub networks: Vec<IpNet>,
+    /// What happens to traffic from it to the host that no service allows.
+    pub input: Verdict,
+    /// Whether IPv4 traffic leaving into this zone takes the host's address.
+    pub masquerade: bool,
+    /// Whether IPv6 traffic leaving into this zone takes the host's address.
+    pub masquerade_ipv6: bool,
+    /// A fixed source address for traffic leaving into this zone.
+    pub snat: Option<IpAddr>,
+    /// Where it is written.
+    #[serde(skip)]
+    pub span: Range<usize>,
+}
+
+impl Zone {
+    /// The zone's networks of `family`.
+    pub fn networks_of(&self, family: Family) -> Vec<IpNet> {
+        self.networks
+            .iter()
+            .copied()
+            .filter(|n| family_of_net(n) == family)
+            .collect()
+    }
+}
+
+/// The family of a network.
+pub fn family_of_net(net: &IpNet) -> Family {
+    match net {
+        IpNet::V4(_) => Family::Ipv4,
+        IpNet::V6(_) => Family::Ipv6,
+    }
+}
+
+/// The family of an address.
+pub fn family_of(addr: &IpAddr) -> Family {
+    match addr {
+        IpAddr::V4(_) => Family::Ipv4,
+        IpAddr::V6(_) => Family::Ipv6,
+    }
+}
+
+/// Per-source limits of a service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Limits {
+    /// At most this many open connections per source address.
+    pub connections: Option<u32>,
+    /// At most this many new connections per source, per unit (e.g. `20/minute`).
+    pub rate: Option<String>,
+    /// Connections a source may open in a burst before the rate applies.
+    pub burst: Option<u32>,
+}
+
+/// A service open on the host.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Service {
+    /// Its name (from the file, or the port).
+    pub name: String,
+    /// Its ports.
+    pub ports: Vec<PortRange>,
+    /// Its protocols.
+    pub protos: Vec<Proto>,
+    /// The zones it is open to (all when empty).
+    pub zones: Vec<String>,
+    /// The source networks it is open to (all when empty).
+    pub sources: Vec<IpNet>,
+    /// Anti-DoS limits.
+    pub limit: Limits,
+    /// Whether new connections are logged.
+    pub log: bool,
+    /// Where it is written.
+    #[serde(skip)]
+    pub span: Range<usize>,
+}
+
+/// Forwarding allowed from some zones to others.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ZoneForward {
+    /// Zones new connections may come from.
+    pub from: Vec<String>,
+    /// Zones they may go to.
+    pub to: Vec<String>,
+    /// Only these protocols (all when empty).
+    pub protos: Vec<Proto>,
+    /// Only these destination ports (needs `protos`).
+    pub ports: Vec<PortRange>,
+    /// Where it is written.
+    #[serde(skip)]
+    pub span: Range<usize>,
+}
+
+/// A public port sent on to an inside host (or another port of this host).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PortForward {
+    /// A name for listings.
+    pub name: String,
+    /// The public ports.
+    pub ports: PortRange,
+    /// The protocols.
+    pub protos: Vec<Proto>,
+    /// The inside host; `None` sends the traffic to this host (`to_port`).
+    pub to: Option<IpAddr>,
+    /// The inside port (the public one when `None`).
+    pub to_port: Option<u16>,
+    /// Zones it is reachable from (all when empty); `host` means this host's own connections.
+    pub from: Vec<String>,
+    /// The public address (any address of this host when `None`).
+    pub address: Option<IpAddr>,
+    /// Whether inside clients may use the public address too.
+    pub hairpin: bool,
+    /// Where it is written.
+    #[serde(skip)]
+    pub span: Range<usize>,
+}
+
+/// How a balanced service spreads connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BalanceMode {
+    /// Each connection picks a backend at random, in proportion to the weights.
+    Random,
+    /// Connections take the backends in turn, each as often as its weight says.
+    RoundRobin,
+}
+
+/// A backend of a balanced service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Backend {
+    /// Its address.
+    pub addr: IpAddr,
+    /// Its port (the public one when `None`).
+    pub port: Option<u16>,
+    /// Its share, relative to the other backends' weights.
+    pub weight: u32,
+}
+
+/// A load-balanced service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Balance {
+    /// A name for listings.
+    pub name: String,
+    /// The public port.
+    pub port: u16,
+    /// The protocols.
+    pub protos: Vec<Proto>,
+    /// The public address (any address of this host when `None`).
+    pub address: Option<IpAddr>,
+    /// Zones it is reachable from (all when empty).
+    pub from: Vec<String>,
+    /// How connections are spread.
+    pub mode: BalanceMode,
+    /// The backends.
+    pub backends: Vec<Backend>,
+    /// Where it is written.
+    #[serde(skip)]
+    pub span: Range<usize>,
+}
+
+/// A connection the host may open when outgoing traffic is restricted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outgoing {
+    /// A name for listings.
+    pub name: String,
+    /// Protocols (tcp, udp) — empty with `icmp` for ping.
+    pub protos: Vec<Proto>,
+    /// Whether this is ICMP (ping) rather than ports.
+    pub icmp: bool,
+    /// Destination ports (all when empty).
+    pub ports: Vec<PortRange>,
+    /// Destination networks (all when empty).
+    pub to: Vec<IpNet>,
+    /// Where it is written.
+    #[serde(skip)]
+    pub span: Range<usize>,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogConfig {
+    /// Log packets the policies drop.
+    pub drops: bool,
+    /// Log every new connection to the host and through it.
+    pub new_connections: bool,
+    /// The start of every log line.
+    pub prefix: String,
+    /// At most this many lines per unit, per kind (e.g. `5/minute`).
+    pub rate: String,
+    /// Lines allowed in a burst.
+    pub burst: u32,
+}
+
+/// A raw iptables command of the escape hatch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RawRule {
+    /// The family (from `[iptables]` or `[ip6tables]`).
+    #[serde(skip)]
+    pub family: Family,
+    /// The command as written, e.g. `-A INPUT -p tcp --dport 9000 -j ACCEPT`.
+    pub text: String,
+    /// Where it is written.
+    #[serde(skip)]
+    pub span: Range<usize>,
+}

@@ -1,0 +1,88 @@
+//! Lowering a rule to the moat model.
+
+use ipnet::IpNet;
+use moat_model::{Action, Counters, Family, Iface, Match, Rule};
+
+use super::error::{fail, Res};
+use super::ext::Cx;
+use super::values::{mask_prefix, Net};
+use super::RuleSpec;
+
+/// The model network of `net`, which must have a prefix mask.
+pub(crate) fn ipnet(net: Net, opt: &str) -> Res<IpNet> {
+    match mask_prefix(net.mask).and_then(|len| IpNet::new(net.addr, len).ok()) {
+        Some(n) => Ok(n.trunc()),
+        None => fail(format!(
+            "{opt} {}: masks that are not a prefix cannot be expressed in moat's ruleset model",
+            net.with_mask()
+        )),
+    }
+}
+
+fn iface(name: &str) -> Iface {
+    match name.strip_suffix('+') {
+        Some(prefix) => Iface {
+            name: prefix.to_string(),
+            wildcard: true,
+        },
+        None => Iface {
+            name: name.to_string(),
+            wildcard: false,
+        },
+    }
+}
+
+/// The model rule of `spec`; `family` must be the family it was parsed for.
+pub(crate) fn to_model(spec: &RuleSpec, family: Family) -> Res<Rule> {
+    if family != spec.family {
+        return fail(format!(
+            "this rule was parsed for {:?} and cannot be used in an {:?} table",
+            spec.family, family
+        ));
+    }
+    let mut matches = Vec::new();
+    if let Some((proto, negate)) = spec.protocol {
+        matches.push(Match::Protocol { proto, negate });
+    }
+    if let Some((net, negate)) = spec.source {
+        matches.push(Match::SourceNet {
+            net: ipnet(net, "-s")?,
+            negate,
+        });
+    }
+    if let Some((net, negate)) = spec.destination {
+        matches.push(Match::DestNet {
+            net: ipnet(net, "-d")?,
+            negate,
+        });
+    }
+    if let Some((name, negate)) = &spec.in_iface {
+        matches.push(Match::InInterface {
+            iface: iface(name),
+            negate: *negate,
+        });
+    }
+    if let Some((name, negate)) = &spec.out_iface {
+        matches.push(Match::OutInterface {
+            iface: iface(name),
+            negate: *negate,
+        });
+    }
+    if let Some(negate) = spec.fragment {
+        matches.push(Match::Fragment { negate });
+    }
+    let cx = Cx {
+        family,
+        proto: spec.protocol.unwrap_or((0, false)),
+    };
+    for m in &spec.matches {
+        m.lower(&cx, &mut matches)?;
+    }
+    let action = spec.target.as_ref().map_or(Action::Continue, |t| t.lower());
+    Ok(Rule {
+        matches,
+        action,
+        counters: Counters::default(),
+        source: Some(spec.to_args()),
+    })
+}

@@ -1,0 +1,314 @@
+//! Match extensions (`-m NAME`): each one's options, `-S` and `-L` text and lowering.
+
+mod addrtype;
+mod comment;
+mod connlimit;
+mod conntrack;
+mod icmp;
+mod iprange;
+mod length;
+mod limit;
+mod mac;
+mod mark;
+mod multiport;
+mod pkttype;
+pub(crate) mod ports;
+mod recent;
+mod set;
+mod statistic;
+
+use moat_model::{Family, Match};
+
+use super::error::{fail, Res};
+use super::ext::{Cx, Extension, Opt};
+use super::options::OptDef;
+
+use ports::{PortMatch, Transport};
+
+/// One loaded match module with its options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum MatchSpec {
+    /// tcp, udp, sctp or dccp.
+    Ports(PortMatch),
+    /// icmp or icmp6.
+    Icmp(icmp::IcmpMatch),
+    /// multiport.
+    Multiport(multiport::Multiport),
+    /// state.
+    State(conntrack::StateMatch),
+    /// conntrack.
+    Conntrack(conntrack::Conntrack),
+    /// iprange.
+    IpRange(iprange::IpRange),
+    /// mac.
+    Mac(mac::Mac),
+    /// mark or connmark.
+    Mark(mark::MarkMatch),
+    /// comment.
+    Comment(comment::Comment),
+    /// addrtype.
+    AddrType(addrtype::AddrType),
+    /// pkttype.
+    PktType(pkttype::PktType),
+    /// length.
+    Length(length::Length),
+    /// limit.
+    Limit(limit::Limit),
+    /// hashlimit.
+    HashLimit(limit::HashLimit),
+    /// connlimit.
+    ConnLimit(connlimit::ConnLimit),
+    /// recent.
+    Recent(recent::Recent),
+    /// set.
+    Set(set::SetMatch),
+    /// statistic.
+    Statistic(statistic::Statistic),
+}
+
+/// The match modules moat understands, by the name `-m` takes.
+pub(crate) const SUPPORTED: &[&str] = &[
+    "tcp",
+    "udp",
+    "sctp",
+    "dccp",
+    "icmp",
+    "icmp6",
+    "multiport",
+    "state",
+    "conntrack",
+    "iprange",
+    "mac",
+    "mark",
+    "connmark",
+    "comment",
+    "addrtype",
+    "pkttype",
+    "length",
+    "limit",
+    "hashlimit",
+    "connlimit",
+    "recent",
+    "set",
+    "statistic",
+];
+
+/// Match modules iptables has that moat does not support.
+const UNSUPPORTED: &[&str] = &[
+    "ah",
+    "bpf",
+    "cgroup",
+    "cluster",
+    "connbytes",
+    "connlabel",
+    "cpu",
+    "devgroup",
+    "dscp",
+    "dst",
+    "ecn",
+    "esp",
+    "eui64",
+    "frag",
+    "hbh",
+    "helper",
+    "hl",
+    "ipcomp",
+    "ipv6header",
+    "ipvs",
+    "mh",
+    "nfacct",
+    "osf",
+    "owner",
+    "physdev",
+    "policy",
+    "quota",
+    "rateest",
+    "realm",
+    "rpfilter",
+    "rt",
+    "socket",
+    "string",
+    "tcpmss",
+    "time",
+    "tos",
+    "ttl",
+    "u32",
+];
+
+macro_rules! each {
+    ($value:expr, $m:ident => $body:expr) => {
+        match $value {
+            MatchSpec::Ports($m) => $body,
+            MatchSpec::Icmp($m) => $body,
+            MatchSpec::Multiport($m) => $body,
+            MatchSpec::State($m) => $body,
+            MatchSpec::Conntrack($m) => $body,
+            MatchSpec::IpRange($m) => $body,
+            MatchSpec::Mac($m) => $body,
+            MatchSpec::Mark($m) => $body,
+            MatchSpec::Comment($m) => $body,
+            MatchSpec::AddrType($m) => $body,
+            MatchSpec::PktType($m) => $body,
+            MatchSpec::Length($m) => $body,
+            MatchSpec::Limit($m) => $body,
+            MatchSpec::HashLimit($m) => $body,
+            MatchSpec::ConnLimit($m) => $body,
+            MatchSpec::Recent($m) => $body,
+            MatchSpec::Set($m) => $body,
+            MatchSpec::Statistic($m) => $body,
+        }
+    };
+}
+
+impl MatchSpec {
+    /// Loads match module `name` (as `-m name` does).
+    pub(crate) fn load(name: &str, family: Family) -> Res<MatchSpec> {
+        Ok(match name {
+            "tcp" => MatchSpec::Ports(PortMatch::new(Transport::Tcp)),
+            "udp" => MatchSpec::Ports(PortMatch::new(Transport::Udp)),
+            "sctp" => MatchSpec::Ports(PortMatch::new(Transport::Sctp)),
+            "dccp" => MatchSpec::Ports(PortMatch::new(Transport::Dccp)),
+            "icmp" if family == Family::Ipv6 => {
+                return fail("-m icmp is for iptables; ip6tables uses -p icmpv6 with --icmpv6-type")
+            }
+            "icmp" => MatchSpec::Icmp(icmp::IcmpMatch::new(false)),
+            "icmp6" if family == Family::Ipv4 => {
+                return fail("-m icmp6 is for ip6tables; iptables uses -p icmp with --icmp-type")
+            }
+            "icmp6" => MatchSpec::Icmp(icmp::IcmpMatch::new(true)),
+            "multiport" => MatchSpec::Multiport(Default::default()),
+            "state" => MatchSpec::State(Default::default()),
+            "conntrack" => MatchSpec::Conntrack(Default::default()),
+            "iprange" => MatchSpec::IpRange(Default::default()),
+            "mac" => MatchSpec::Mac(Default::default()),
+            "mark" => MatchSpec::Mark(mark::MarkMatch::new(false)),
+            "connmark" => MatchSpec::Mark(mark::MarkMatch::new(true)),
+            "comment" => MatchSpec::Comment(Default::default()),
+            "addrtype" => MatchSpec::AddrType(Default::default()),
+            "pkttype" => MatchSpec::PktType(Default::default()),
+            "length" => MatchSpec::Length(Default::default()),
+            "limit" => MatchSpec::Limit(Default::default()),
+            "hashlimit" => MatchSpec::HashLimit(Default::default()),
+            "connlimit" => MatchSpec::ConnLimit(Default::default()),
+            "recent" => MatchSpec::Recent(Default::default()),
+            "set" => MatchSpec::Set(Default::default()),
+            "statistic" => MatchSpec::Statistic(Default::default()),
+            _ if UNSUPPORTED.contains(&name) => {
+                return fail(format!("the {name} match is not supported by moat"))
+            }
+            _ => {
+                return fail(format!(
+                    "unknown match \"{name}\"{}",
+                    super::suggest::did_you_mean(name, SUPPORTED.iter().copied())
+                ))
+            }
+        })
+    }
+
+    /// The match the protocol `proto` loads implicitly when one of its options is used.
+    pub(crate) fn implicit(proto: u8, family: Family) -> Option<&'static str> {
+        match (proto, family) {
+            (1, Family::Ipv4) => Some("icmp"),
+            (58, Family::Ipv6) => Some("icmp6"),
+            _ => Transport::from_number(proto).map(Transport::name),
+        }
+    }
+
+    /// The name `-m` takes for this match.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            MatchSpec::Ports(m) => m.kind().name(),
+            MatchSpec::Icmp(m) => m.module_name(),
+            MatchSpec::Multiport(_) => "multiport",
+            MatchSpec::State(_) => "state",
+            MatchSpec::Conntrack(_) => "conntrack",
+            MatchSpec::IpRange(_) => "iprange",
+            MatchSpec::Mac(_) => "mac",
+            MatchSpec::Mark(m) => m.module_name(),
+            MatchSpec::Comment(_) => "comment",
+            MatchSpec::AddrType(_) => "addrtype",
+            MatchSpec::PktType(_) => "pkttype",
+            MatchSpec::Length(_) => "length",
+            MatchSpec::Limit(_) => "limit",
+            MatchSpec::HashLimit(_) => "hashlimit",
+            MatchSpec::ConnLimit(_) => "connlimit",
+            MatchSpec::Recent(_) => "recent",
+            MatchSpec::Set(_) => "set",
+            MatchSpec::Statistic(_) => "statistic",
+        }
+    }
+
+    /// The options the module takes.
+    pub(crate) fn options(&self) -> &'static [OptDef] {
+        each!(self, m => m.options())
+    }
+
+    /// Takes one of the module's options.
+    pub(crate) fn parse(&mut self, opt: &mut Opt<'_>) -> Res<()> {
+        each!(self, m => m.parse(opt))
+    }
+
+    /// Checks the module's options against the whole rule.
+    pub(crate) fn finish(&mut self, cx: &Cx) -> Res<()> {
+        each!(self, m => m.finish(cx))
+    }
+
+    /// Appends ` -m NAME` and the options as `-S` prints them.
+    pub(crate) fn save(&self, out: &mut String) {
+        out.push_str(" -m ");
+        out.push_str(self.name());
+        each!(self, m => m.save(out))
+    }
+
+    /// Appends the `-L` text.
+    pub(crate) fn print(&self, out: &mut String, numeric: bool) {
+        each!(self, m => m.print(out, numeric))
+    }
+
+    /// Appends the model conditions.
+    pub(crate) fn lower(&self, cx: &Cx, out: &mut Vec<Match>) -> Res<()> {
+        match self {
+            MatchSpec::Ports(m) => m.lower(out)?,
+            MatchSpec::Icmp(m) => m.lower(out)?,
+            MatchSpec::Multiport(m) => m.lower(cx, out)?,
+            MatchSpec::State(m) => m.lower(out),
+            MatchSpec::Conntrack(m) => m.lower(out)?,
+            MatchSpec::IpRange(m) => m.lower(out),
+            MatchSpec::Mac(m) => m.lower(out),
+            MatchSpec::Mark(m) => m.lower(out),
+            MatchSpec::Comment(m) => m.lower(out),
+            MatchSpec::AddrType(m) => m.lower(out),
+            MatchSpec::PktType(m) => m.lower(out),
+            MatchSpec::Length(m) => m.lower(out),
+            MatchSpec::Limit(m) => m.lower(out),
+            MatchSpec::HashLimit(m) => m.lower(out),
+            MatchSpec::ConnLimit(m) => m.lower(out),
+            MatchSpec::Recent(m) => m.lower(out)?,
+            MatchSpec::Set(m) => m.lower(out),
+            MatchSpec::Statistic(m) => m.lower(out),
+        }
+        Ok(())
+    }
+}
+
+/// Folds every tcp (and every udp) match into the first one, as iptables-nft does
+/// when it reads such rules back from the kernel.
+pub(crate) fn merge_port_matches(matches: &mut Vec<MatchSpec>) {
+    let mut merged: Vec<MatchSpec> = Vec::with_capacity(matches.len());
+    for m in matches.drain(..) {
+        if let MatchSpec::Ports(p) = &m {
+            if matches!(p.kind(), Transport::Tcp | Transport::Udp) {
+                let earlier = merged.iter_mut().find_map(|e| match e {
+                    MatchSpec::Ports(q) if q.kind() == p.kind() => Some(q),
+                    _ => None,
+                });
+                if let Some(q) = earlier {
+                    q.absorb(p.clone());
+                    continue;
+                }
+            }
+        }
+        merged.push(m);
+    }
+    *matches = merged;
+}

@@ -1,0 +1,344 @@
+//! The protocol matches with ports: tcp (also flags and options), udp, sctp and dccp.
+
+use moat_model::{Match, PortRange, TcpFlags};
+
+use crate::rule::error::{fail, Res};
+use crate::rule::ext::{once, Cx, Extension, Opt};
+use crate::rule::options::{alias, opt, OptDef};
+use crate::rule::values::{number_in, parse_port_range, port_display, port_range_text, push_opt};
+
+/// A transport protocol with ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// SCTP.
+    Sctp,
+    /// DCCP.
+    Dccp,
+}
+
+impl Transport {
+    /// The match (and service table) name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::Sctp => "sctp",
+            Transport::Dccp => "dccp",
+        }
+    }
+
+    /// The IP protocol number.
+    pub(crate) fn number(self) -> u8 {
+        match self {
+            Transport::Tcp => 6,
+            Transport::Udp => 17,
+            Transport::Sctp => 132,
+            Transport::Dccp => 33,
+        }
+    }
+
+    /// The transport with protocol number `n`.
+    pub(crate) fn from_number(n: u8) -> Option<Transport> {
+        [
+            Transport::Tcp,
+            Transport::Udp,
+            Transport::Sctp,
+            Transport::Dccp,
+        ]
+        .into_iter()
+        .find(|t| t.number() == n)
+    }
+}
+
+const PORT_OPTIONS: &[OptDef] = &[
+    alias("--source-port", "--sport", 1, true),
+    opt("--sport", 1, true),
+    alias("--destination-port", "--dport", 1, true),
+    opt("--dport", 1, true),
+];
+
+const TCP_OPTIONS: &[OptDef] = &[
+    alias("--source-port", "--sport", 1, true),
+    opt("--sport", 1, true),
+    alias("--destination-port", "--dport", 1, true),
+    opt("--dport", 1, true),
+    opt("--syn", 0, true),
+    opt("--tcp-flags", 2, true),
+    opt("--tcp-option", 1, true),
+];
+
+/// The TCP flag names iptables knows, in the order it prints them.
+const TCP_FLAGS: &[(&str, u8)] = &[
+    ("FIN", 0x01),
+    ("SYN", 0x02),
+    ("RST", 0x04),
+    ("PSH", 0x08),
+    ("ACK", 0x10),
+    ("URG", 0x20),
+];
+
+/// `--syn`: SYN set, ACK, RST and FIN clear.
+const SYN: TcpFlags = TcpFlags {
+    mask: 0x17,
+    set: 0x02,
+};
+
+/// `-m tcp`, `-m udp`, `-m sctp` or `-m dccp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PortMatch {
+    kind: Transport,
+    sport: Option<(PortRange, bool)>,
+    dport: Option<(PortRange, bool)>,
+    flags: Option<(TcpFlags, bool)>,
+    option: Option<(u8, bool)>,
+}
+
+fn parse_flags(s: &str, opt: &str) -> Res<u8> {
+    let mut bits = 0;
+    for word in s.split(',') {
+        let upper = word.to_ascii_uppercase();
+        bits |= match upper.as_str() {
+            "ALL" => 0x3f,
+            "NONE" => 0,
+            _ => match TCP_FLAGS.iter().find(|(n, _)| *n == upper) {
+                Some(&(_, b)) => b,
+                None => {
+                    return fail(format!(
+                        "{opt}: unknown TCP flag \"{word}\" (iptables knows FIN, SYN, RST, PSH, ACK, URG, ALL and NONE)"
+                    ))
+                }
+            },
+        };
+    }
+    Ok(bits)
+}
+
+fn flag_names(bits: u8) -> String {
+    if bits == 0 {
+        return "NONE".to_string();
+    }
+    TCP_FLAGS
+        .iter()
+        .filter(|&&(_, b)| bits & b != 0)
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl PortMatch {
+    /// An empty match for `kind`.
+    pub(crate) fn new(kind: Transport) -> Self {
+        PortMatch {
+            kind,
+            sport: None,
+            dport: None,
+            flags: None,
+            option: None,
+        }
+    }
+
+    /// The transport.
+    pub(crate) fn kind(&self) -> Transport {
+        self.kind
+    }
+
+    /// Takes over every option `later` sets (iptables-nft folds repeated tcp/udp matches into one).
+    pub(crate) fn absorb(&mut self, later: PortMatch) {
+        self.sport = later.sport.or(self.sport);
+        self.dport = later.dport.or(self.dport);
+        self.flags = later.flags.or(self.flags);
+        self.option = later.option.or(self.option);
+    }
+
+    /// Whether nf_tables translates this match natively (and so normalises it).
+    fn native(&self) -> bool {
+        matches!(self.kind, Transport::Tcp | Transport::Udp)
+    }
+
+    fn normalise_ports(
+        &self,
+        slot: Option<(PortRange, bool)>,
+        opt: &str,
+    ) -> Res<Option<(PortRange, bool)>> {
+        let Some((r, inv)) = slot else {
+            return Ok(None);
+        };
+        let full = r.first == 0 && r.last == 65535;
+        if inv && full {
+            return fail(format!("! {opt} 0:65535 can never match"));
+        }
+        if !self.native() {
+            return Ok(Some((r, inv)));
+        }
+        Ok(if full {
+            None
+        } else if inv && r.first == 0 && r.last > 0 {
+            Some((
+                PortRange {
+                    first: r.last + 1,
+                    last: 65535,
+                },
+                false,
+            ))
+        } else {
+            Some((r, inv))
+        })
+    }
+
+    fn print_ports(
+        &self,
+        out: &mut String,
+        word: &str,
+        slot: Option<(PortRange, bool)>,
+        numeric: bool,
+    ) {
+        let Some((r, inv)) = slot else { return };
+        let name = |p| port_display(p, self.kind.name(), numeric);
+        let bang = if inv { "!" } else { "" };
+        if r.first == r.last {
+            out.push_str(&format!(" {word}pt:{bang}{}", name(r.first)));
+        } else {
+            out.push_str(&format!(
+                " {word}pts:{bang}{}:{}",
+                name(r.first),
+                name(r.last)
+            ));
+        }
+    }
+
+    /// The model conditions.
+    pub(crate) fn lower(&self, out: &mut Vec<Match>) -> Res<()> {
+        let proto = self.kind.number();
+        if let Some((r, negate)) = self.sport {
+            out.push(Match::SourcePort {
+                proto,
+                ports: vec![r],
+                negate,
+            });
+        }
+        if let Some((r, negate)) = self.dport {
+            out.push(Match::DestPort {
+                proto,
+                ports: vec![r],
+                negate,
+            });
+        }
+        if let Some((flags, negate)) = self.flags {
+            out.push(Match::TcpFlags { flags, negate });
+        }
+        if self.option.is_some() {
+            return fail("--tcp-option cannot be expressed in moat's ruleset model yet");
+        }
+        Ok(())
+    }
+}
+
+impl Extension for PortMatch {
+    fn options(&self) -> &'static [OptDef] {
+        if self.kind == Transport::Tcp {
+            TCP_OPTIONS
+        } else {
+            PORT_OPTIONS
+        }
+    }
+
+    fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
+        let proto = self.kind.name();
+        match o.name {
+            "--sport" => {
+                once(&self.sport, "--sport")?;
+                self.sport = Some((parse_port_range(o.value(), proto, "--sport")?, o.invert));
+            }
+            "--dport" => {
+                once(&self.dport, "--dport")?;
+                self.dport = Some((parse_port_range(o.value(), proto, "--dport")?, o.invert));
+            }
+            "--syn" => {
+                if self.flags.is_some() {
+                    return fail("use only one of --syn and --tcp-flags");
+                }
+                self.flags = Some((SYN, o.invert));
+            }
+            "--tcp-flags" => {
+                if self.flags.is_some() {
+                    return fail("use only one of --syn and --tcp-flags");
+                }
+                let mask = parse_flags(o.value(), "--tcp-flags")?;
+                let set = parse_flags(o.value2(), "--tcp-flags")?;
+                self.flags = Some((TcpFlags { mask, set }, o.invert));
+            }
+            _ => {
+                once(&self.option, "--tcp-option")?;
+                let n = number_in(o.value(), "--tcp-option", 1, 255)? as u8;
+                self.option = Some((n, o.invert));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, cx: &Cx) -> Res<()> {
+        if cx.proto.0 != self.kind.number() {
+            let name = self.kind.name();
+            return fail(format!(
+                "the {name} match needs -p {name} (-m {name} only works on {name} packets)"
+            ));
+        }
+        self.sport = self.normalise_ports(self.sport, "--sport")?;
+        self.dport = self.normalise_ports(self.dport, "--dport")?;
+        if let Some((f, inv)) = self.flags {
+            if f.mask == 0 {
+                if inv {
+                    return fail("! --tcp-flags NONE NONE can never match");
+                }
+                self.flags = None;
+            }
+        }
+        Ok(())
+    }
+
+    fn save(&self, out: &mut String) {
+        if let Some((r, inv)) = self.sport {
+            push_opt(out, inv, "--sport", Some(&port_range_text(r)));
+        }
+        if let Some((r, inv)) = self.dport {
+            push_opt(out, inv, "--dport", Some(&port_range_text(r)));
+        }
+        if let Some((n, inv)) = self.option {
+            push_opt(out, inv, "--tcp-option", Some(&n.to_string()));
+        }
+        if let Some((f, inv)) = self.flags {
+            push_opt(
+                out,
+                inv,
+                "--tcp-flags",
+                Some(&format!("{} {}", flag_names(f.mask), flag_names(f.set))),
+            );
+        }
+    }
+
+    fn print(&self, out: &mut String, numeric: bool) {
+        out.push(' ');
+        out.push_str(self.kind.name());
+        self.print_ports(out, "s", self.sport, numeric);
+        self.print_ports(out, "d", self.dport, numeric);
+        if let Some((n, inv)) = self.option {
+            out.push_str(&format!(" option={}{n}", if inv { "!" } else { "" }));
+        }
+        if let Some((f, inv)) = self.flags {
+            let bang = if inv { "!" } else { "" };
+            if numeric {
+                out.push_str(&format!(" flags:{bang}0x{:02X}/0x{:02X}", f.mask, f.set));
+            } else {
+                out.push_str(&format!(
+                    " flags:{bang}{}/{}",
+                    flag_names(f.mask),
+                    flag_names(f.set)
+                ));
+            }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Option tables and getopt_long-style resolution of (abbreviated) long option names.
+
+/// One long option of iptables or of a match or target extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OptDef {
+    /// The name as typed, with its leading dashes (`--destination-port`).
+    pub name: &'static str,
+    /// The name the extension knows the option by; aliases share it (`--dport`).
+    pub canon: &'static str,
+    /// How many value words follow.
+    pub arity: usize,
+    /// Whether `!` may precede the option.
+    pub invert: bool,
+}
+
+/// An option with no aliases.
+pub(crate) const fn opt(name: &'static str, arity: usize, invert: bool) -> OptDef {
+    OptDef {
+        name,
+        canon: name,
+        arity,
+        invert,
+    }
+}
+
+/// Another name for option `canon`.
+pub(crate) const fn alias(
+    name: &'static str,
+    canon: &'static str,
+    arity: usize,
+    invert: bool,
+) -> OptDef {
+    OptDef {
+        name,
+        canon,
+        arity,
+        invert,
+    }
+}
+
+/// The basic rule options (`-p`, `-s`, ...), long forms, with their short forms as `canon`.
+pub(crate) const BASE_OPTIONS: &[OptDef] = &[
+    alias("--protocol", "-p", 1, true),
+    alias("--source", "-s", 1, true),
+    alias("--src", "-s", 1, true),
+    alias("--destination", "-d", 1, true),
+    alias("--dst", "-d", 1, true),
+    alias("--in-interface", "-i", 1, true),
+    alias("--out-interface", "-o", 1, true),
+    alias("--fragment", "-f", 0, true),
+    alias("--jump", "-j", 1, false),
+    alias("--goto", "-g", 1, false),
+    alias("--match", "-m", 1, false),
+];
+
+/// The short rule options.
+pub(crate) const SHORT_OPTIONS: &[OptDef] = &[
+    opt("-p", 1, true),
+    opt("-s", 1, true),
+    opt("-d", 1, true),
+    opt("-i", 1, true),
+    opt("-o", 1, true),
+    opt("-f", 0, true),
+    opt("-j", 1, false),
+    opt("-g", 1, false),
+    opt("-m", 1, false),
+];
+
+/// Long options of the iptables command itself; they are not rule options, but they
+/// make abbreviations ambiguous exactly as in iptables.
+pub(crate) const COMMAND_OPTIONS: &[&str] = &[
+    "--append",
+    "--check",
+    "--delete",
+    "--delete-chain",
+    "--exact",
+    "--flush",
+    "--help",
+    "--insert",
+    "--ipv4",
+    "--ipv6",
+    "--line-numbers",
+    "--list",
+    "--list-rules",
+    "--modprobe",
+    "--new-chain",
+    "--numeric",
+    "--policy",
+    "--rename-chain",
+    "--replace",
+    "--set-counters",
+    "--table",
+    "--verbose",
+    "--version",
+    "--wait",
+    "--wait-interval",
+    "--zero",
+];
+
+/// Who defines an option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owner {
+    /// A basic rule option.
+    Base,
+    /// An option of the iptables command.
+    Command,
+    /// The match at this index of the rule's match list.
+    Match(usize),
+    /// The rule's target.
+    Target,
+}
+
+/// What a long option name resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Resolved {
+    /// One option.
+    One(Owner, OptDef),
+    /// A prefix of several different options (their names).
+    Ambiguous(Vec<&'static str>),
+    /// No option has this name or starts with it.
+    Unknown,
+}
+
+/// Resolves `name` (with dashes, no `=value`) against `candidates`, which must be in
+/// precedence order (an exact name found earlier wins over a later one).
+pub(crate) fn resolve(name: &str, candidates: &[(Owner, OptDef)]) -> Resolved {
+    if let Some(&(owner, def)) = candidates.iter().find(|(_, d)| d.name == name) {
+        return Resolved::One(owner, def);
+    }
+    let prefixed: Vec<&(Owner, OptDef)> = candidates
+        .iter()
+        .filter(|(_, d)| d.name.starts_with(name))
+        .collect();
+    match prefixed.split_first() {
+        None => Resolved::Unknown,
+        Some((&&(owner, first), rest)) => {
+            if rest
+                .iter()
+                .all(|(o, d)| *o == owner && d.canon == first.canon)
+            {
+                Resolved::One(owner, first)
+            } else {
+                let mut names: Vec<&'static str> = prefixed.iter().map(|(_, d)| d.name).collect();
+                names.dedup();
+                Resolved::Ambiguous(names)
+            }
+        }
+    }
+}
+
+/// The table of command options as candidates.
+pub(crate) fn command_candidates() -> impl Iterator<Item = (Owner, OptDef)> {
+    COMMAND_OPTIONS
+        .iter()
+        .map(|&n| (Owner::Command, opt(n, 0, false)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Vec<(Owner, OptDef)> {
+        BASE_OPTIONS
+            .iter()
+            .map(|&d| (Owner::Base, d))
+            .chain(command_candidates())
+            .collect()
+    }
+
+    #[test]
+    fn exact_and_unique_prefixes() {
+        let c = base();
+        assert!(matches!(resolve("--src", &c), Resolved::One(Owner::Base, d) if d.canon == "-s"));
+        assert!(matches!(resolve("--proto", &c), Resolved::One(Owner::Base, d) if d.canon == "-p"));
+        assert!(matches!(resolve("--sr", &c), Resolved::One(Owner::Base, d) if d.canon == "-s"));
+        assert!(matches!(resolve("--dest", &c), Resolved::One(Owner::Base, d) if d.canon == "-d"));
+        assert!(matches!(resolve("--in", &c), Resolved::Ambiguous(_)));
+        assert!(matches!(resolve("--s", &c), Resolved::Ambiguous(_)));
+        assert_eq!(resolve("--bogus", &c), Resolved::Unknown);
+    }
+}

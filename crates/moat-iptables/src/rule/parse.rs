@@ -1,0 +1,522 @@
+//! Reading rule words into a [`RuleSpec`], the way iptables' getopt_long loop does:
+//! basic options, `-m` loading match modules, options of loaded modules (abbreviated or
+//! not, `--opt=value` or not), the implicit protocol match, and `-j`/`-g`.
+
+use moat_model::Family;
+
+use super::error::{fail, Res};
+use super::ext::{Cx, Opt};
+use super::matches::{merge_port_matches, MatchSpec};
+use super::names::parse_protocol;
+use super::options::{
+    command_candidates, resolve, OptDef, Owner, Resolved, BASE_OPTIONS, SHORT_OPTIONS,
+};
+use super::suggest::closest;
+use super::targets::TargetSpec;
+use super::values::{parse_iface, parse_net, parse_port_range};
+use super::{RuleParseError, RuleSpec, Warning};
+
+/// Parses rule words for `family`.
+pub(crate) fn parse(args: &[String], family: Family) -> Res<(RuleSpec, Vec<Warning>)> {
+    let mut p = Parser {
+        words: args,
+        pos: 0,
+        spec: RuleSpec::empty(family),
+        warnings: Vec::new(),
+        seen: Vec::new(),
+        loads: Vec::new(),
+        implicit_done: false,
+        invert: false,
+        last_option: None,
+    };
+    p.run()?;
+    p.finish()?;
+    Ok((p.spec, p.warnings))
+}
+
+struct Parser<'a> {
+    words: &'a [String],
+    pos: usize,
+    spec: RuleSpec,
+    warnings: Vec<Warning>,
+    /// Basic options already given (by short name).
+    seen: Vec<&'static str>,
+    /// Loaded extensions, oldest first.
+    loads: Vec<Owner>,
+    /// Whether the protocol's match was already loaded implicitly.
+    implicit_done: bool,
+    /// Whether a `!` waits for the next option.
+    invert: bool,
+    /// The last option read and how many values it took.
+    last_option: Option<(String, usize)>,
+}
+
+/// Every option any extension moat supports defines, with the extension's
+/// description (computed once per family).
+fn all_extension_options(family: Family) -> &'static [(String, OptDef)] {
+    static V4: std::sync::OnceLock<Vec<(String, OptDef)>> = std::sync::OnceLock::new();
+    static V6: std::sync::OnceLock<Vec<(String, OptDef)>> = std::sync::OnceLock::new();
+    let cell = match family {
+        Family::Ipv4 => &V4,
+        Family::Ipv6 => &V6,
+    };
+    cell.get_or_init(|| collect_extension_options(family))
+}
+
+fn collect_extension_options(family: Family) -> Vec<(String, OptDef)> {
+    let mut all = Vec::new();
+    for name in super::matches::SUPPORTED {
+        if let Ok(m) = MatchSpec::load(name, family) {
+            all.extend(m.options().iter().map(|&d| (format!("match {name}"), d)));
+        }
+    }
+    for name in super::targets::SUPPORTED {
+        if let Ok(t) = TargetSpec::load(name, false, family) {
+            all.extend(t.options().iter().map(|&d| (format!("target {name}"), d)));
+        }
+    }
+    all
+}
+
+/// Every long option of the base rule syntax and of every extension, both families.
+fn every_option() -> &'static [OptDef] {
+    static ALL: std::sync::OnceLock<Vec<OptDef>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        BASE_OPTIONS
+            .iter()
+            .copied()
+            .chain(all_extension_options(Family::Ipv4).iter().map(|(_, d)| *d))
+            .chain(all_extension_options(Family::Ipv6).iter().map(|(_, d)| *d))
+            .collect()
+    })
+}
+
+/// How many values rule option `opt` takes (see [`super::option_arity`]).
+pub(crate) fn option_arity(opt: &str) -> Option<usize> {
+    if let Some(d) = SHORT_OPTIONS.iter().find(|d| d.name == opt) {
+        return Some(d.arity);
+    }
+    if !opt.starts_with("--") || opt.len() < 3 {
+        return None;
+    }
+    let defs = every_option();
+    if let Some(d) = defs.iter().find(|d| d.name == opt) {
+        return Some(d.arity);
+    }
+    let mut arities = defs
+        .iter()
+        .filter(|d| d.name.starts_with(opt))
+        .map(|d| d.arity);
+    let first = arities.next()?;
+    arities.all(|a| a == first).then_some(first)
+}
+
+impl Parser<'_> {
+    fn run(&mut self) -> Res<()> {
+        while let Some(word) = self.words.get(self.pos) {
+            self.pos += 1;
+            if word == "!" {
+                if self.invert {
+                    return fail("two `!` in a row: negate an option with a single `!` before it");
+                }
+                self.invert = true;
+                continue;
+            }
+            if let Some(long) = word.strip_prefix("--").filter(|l| !l.is_empty()) {
+                let (name, inline) = match long.split_once('=') {
+                    Some((n, v)) => (n, Some(v.to_string())),
+                    None => (long, None),
+                };
+                self.long_option(word, &format!("--{name}"), inline)?;
+            } else if word.len() >= 2
+                && word.starts_with('-')
+                && !word[1..].starts_with(|c: char| c.is_ascii_digit())
+            {
+                self.short_option(word)?;
+            } else {
+                return Err(self.unexpected_word(word));
+            }
+        }
+        if self.invert {
+            return fail("`!` at the end of the rule has nothing to negate (put it before the option it negates)");
+        }
+        Ok(())
+    }
+
+    fn short_option(&mut self, word: &str) -> Res<()> {
+        let Some(letter) = word.get(..2) else {
+            return fail(format!("unknown option \"{word}\""));
+        };
+        let Some(&def) = SHORT_OPTIONS.iter().find(|d| d.name == letter) else {
+            return fail(format!(
+                "unknown option \"{word}\" (rule options are -p, -s, -d, -i, -o, -f, -m, -j, -g and long options of loaded matches and targets)"
+            ));
+        };
+        let attached = &word[2..];
+        if !attached.is_empty() {
+            let hint = if def.arity == 0 {
+                String::new()
+            } else {
+                format!(" (write `{letter} {attached}`)")
+            };
+            return fail(format!("unknown option \"{word}\"{hint}"));
+        }
+        self.apply(Owner::Base, def, letter, None)
+    }
+
+    fn candidates(&self) -> Vec<(Owner, OptDef)> {
+        let mut c: Vec<(Owner, OptDef)> = BASE_OPTIONS.iter().map(|&d| (Owner::Base, d)).collect();
+        c.extend(command_candidates());
+        for &owner in self.loads.iter().rev() {
+            let opts = match owner {
+                Owner::Match(i) => self
+                    .spec
+                    .matches
+                    .get(i)
+                    .map(MatchSpec::options)
+                    .unwrap_or_default(),
+                Owner::Target => self
+                    .spec
+                    .target
+                    .as_ref()
+                    .map(TargetSpec::options)
+                    .unwrap_or_default(),
+                Owner::Base | Owner::Command => &[],
+            };
+            c.extend(opts.iter().map(|&d| (owner, d)));
+        }
+        c
+    }
+
+    fn long_option(&mut self, word: &str, name: &str, inline: Option<String>) -> Res<()> {
+        let mut resolved = resolve(name, &self.candidates());
+        if resolved == Resolved::Unknown && !self.implicit_done {
+            if let Some((proto, _)) = self.spec.protocol {
+                if let Some(module) = MatchSpec::implicit(proto, self.spec.family) {
+                    self.implicit_done = true;
+                    self.load_match(module)?;
+                    resolved = resolve(name, &self.candidates());
+                }
+            }
+        }
+        match resolved {
+            Resolved::One(owner, def) => self.apply(owner, def, def.name, inline),
+            Resolved::Ambiguous(names) => fail(format!(
+                "option {name} is ambiguous: it could be {} (write it out in full)",
+                names.join(", ")
+            )),
+            Resolved::Unknown => Err(self.unknown_option(word, name)),
+        }
+    }
+
+    fn load_match(&mut self, name: &str) -> Res<()> {
+        let m = MatchSpec::load(name, self.spec.family)?;
+        self.spec.matches.push(m);
+        self.loads.push(Owner::Match(self.spec.matches.len() - 1));
+        Ok(())
+    }
+
+    /// Whether `w` is an option word rather than a value.
+    fn is_option_word(w: &str) -> bool {
+        SHORT_OPTIONS.iter().any(|d| d.name == w) || BASE_OPTIONS.iter().any(|d| d.name == w)
+    }
+
+    fn apply(
+        &mut self,
+        owner: Owner,
+        def: OptDef,
+        spelled: &str,
+        inline: Option<String>,
+    ) -> Res<()> {
+        let mut invert = std::mem::take(&mut self.invert);
+        if invert && !def.invert {
+            return fail(format!("{spelled} cannot be negated with `!`"));
+        }
+        let mut values: Vec<String> = Vec::with_capacity(def.arity);
+        if let Some(v) = inline {
+            if def.arity == 0 {
+                return fail(format!("{spelled} takes no value"));
+            }
+            values.push(v);
+        }
+        while values.len() < def.arity {
+            let Some(w) = self.words.get(self.pos) else {
+                return fail(self.missing_value(spelled, def, values.len()));
+            };
+            if w == "!" && values.is_empty() && def.invert && !invert {
+                let Some(v) = self.words.get(self.pos + 1) else {
+                    return fail(self.missing_value(spelled, def, 0));
+                };
+                self.warnings.push(Warning(format!(
+                    "`{spelled} ! {v}` is the old negation syntax; write `! {spelled} {v}`"
+                )));
+                invert = true;
+                self.pos += 1;
+                continue;
+            }
+            if Self::is_option_word(w) {
+                return fail(format!(
+                    "{}; the next word is the option {w}",
+                    self.missing_value(spelled, def, values.len())
+                ));
+            }
+            values.push(w.clone());
+            self.pos += 1;
+        }
+        self.last_option = Some((spelled.to_string(), def.arity));
+        match owner {
+            Owner::Base => self.base_option(def.canon, invert, &values),
+            Owner::Command => fail(format!(
+                "{spelled} is an option of the iptables command, not of a rule; it cannot appear among the rule's options"
+            )),
+            Owner::Match(i) => {
+                let proto = self.spec.protocol.unwrap_or((0, false));
+                let mut opt = Opt {
+                    name: def.canon,
+                    invert,
+                    values: &values,
+                    family: self.spec.family,
+                    proto,
+                    warnings: &mut self.warnings,
+                };
+                match self.spec.matches.get_mut(i) {
+                    Some(m) => m.parse(&mut opt),
+                    None => fail(format!("{spelled} has no match to go to")),
+                }
+            }
+            Owner::Target => {
+                let proto = self.spec.protocol.unwrap_or((0, false));
+                let mut opt = Opt {
+                    name: def.canon,
+                    invert,
+                    values: &values,
+                    family: self.spec.family,
+                    proto,
+                    warnings: &mut self.warnings,
+                };
+                match self.spec.target.as_mut() {
+                    Some(t) => t.parse(&mut opt),
+                    None => fail(format!("{spelled} has no target to go to")),
+                }
+            }
+        }
+    }
+
+    fn missing_value(&self, spelled: &str, def: OptDef, have: usize) -> String {
+        match def.arity {
+            1 => format!("{spelled} needs a value"),
+            n => format!("{spelled} needs {n} values and got {have}"),
+        }
+    }
+
+    fn once(&mut self, canon: &'static str) -> Res<()> {
+        if self.seen.contains(&canon) {
+            return fail(format!(
+                "{canon} given twice (a rule can have only one {canon})"
+            ));
+        }
+        self.seen.push(canon);
+        Ok(())
+    }
+
+    fn base_option(&mut self, canon: &'static str, invert: bool, values: &[String]) -> Res<()> {
+        let v = values.first().map(String::as_str).unwrap_or_default();
+        let family = self.spec.family;
+        match canon {
+            "-p" => {
+                self.once(canon)?;
+                let p = parse_protocol(v, "-p")?;
+                if p == 0 && invert {
+                    return fail("`! -p all` can never match");
+                }
+                self.spec.protocol = (p != 0).then_some((p, invert));
+            }
+            "-s" | "-d" => {
+                self.once(canon)?;
+                let net = parse_net(v, family, canon)?;
+                if net.is_any() && invert {
+                    return fail(format!("`! {canon} {v}` can never match"));
+                }
+                let slot = if canon == "-s" {
+                    &mut self.spec.source
+                } else {
+                    &mut self.spec.destination
+                };
+                *slot = (!net.is_any()).then_some((net, invert));
+            }
+            "-i" | "-o" => {
+                self.once(canon)?;
+                let iface = parse_iface(v, canon)?;
+                if iface.is_none() && invert {
+                    return fail(format!("`! {canon} +` can never match"));
+                }
+                let slot = if canon == "-i" {
+                    &mut self.spec.in_iface
+                } else {
+                    &mut self.spec.out_iface
+                };
+                *slot = iface.map(|name| (name, invert));
+            }
+            "-f" => {
+                self.once(canon)?;
+                if family == Family::Ipv6 {
+                    return fail("ip6tables has no -f (IPv6 fragments need -m frag, which moat does not support)");
+                }
+                self.spec.fragment = Some(invert);
+            }
+            "-m" => self.load_match(v)?,
+            _ => {
+                if self.spec.target.is_some() {
+                    return fail("a rule has one target, but -j/-g is given twice");
+                }
+                self.spec.target = Some(TargetSpec::load(v, canon == "-g", family)?);
+                self.loads.push(Owner::Target);
+            }
+        }
+        Ok(())
+    }
+
+    fn unknown_option(&self, word: &str, name: &str) -> RuleParseError {
+        let family = self.spec.family;
+        let all = all_extension_options(family);
+        let mut owners: Vec<&str> = all
+            .iter()
+            .filter(|(_, d)| d.name == name)
+            .map(|(o, _)| o.as_str())
+            .collect();
+        if owners.is_empty() {
+            owners = all
+                .iter()
+                .filter(|(_, d)| d.name.starts_with(name))
+                .map(|(o, _)| o.as_str())
+                .collect();
+        }
+        owners.dedup();
+        if owners.is_empty() {
+            let known = BASE_OPTIONS
+                .iter()
+                .map(|d| d.name)
+                .chain(all.iter().map(|(_, d)| d.name));
+            let hint = match closest(name, known) {
+                Some(c) => format!("; did you mean {c}?"),
+                None => String::new(),
+            };
+            return RuleParseError::new(format!("unknown option \"{word}\"{hint}"));
+        }
+        let has_proto = self
+            .spec
+            .protocol
+            .map(|(p, _)| format!(" (this rule has -p {})", super::names::protocol_name(p)))
+            .unwrap_or_default();
+        let ports = ["match tcp", "match udp", "match sctp", "match dccp"];
+        let protos: Vec<&str> = owners
+            .iter()
+            .filter(|o| ports.contains(o))
+            .map(|o| o.trim_start_matches("match "))
+            .collect();
+        if !protos.is_empty()
+            && owners
+                .iter()
+                .all(|o| ports.contains(o) || *o == "match multiport")
+        {
+            let list: Vec<String> = protos.iter().map(|p| format!("-p {p}")).collect();
+            return RuleParseError::new(format!(
+                "{name} needs {} before it{has_proto}",
+                join_or(&list)
+            ));
+        }
+        if owners == ["match icmp"] {
+            return RuleParseError::new(format!("{name} needs -p icmp before it{has_proto}"));
+        }
+        if owners == ["match icmp6"] {
+            return RuleParseError::new(format!("{name} needs -p icmpv6 before it{has_proto}"));
+        }
+        let matches: Vec<&str> = owners
+            .iter()
+            .filter_map(|o| o.strip_prefix("match "))
+            .collect();
+        if !matches.is_empty() {
+            let loads: Vec<String> = matches.iter().map(|m| format!("`-m {m}`")).collect();
+            let names: Vec<String> = matches.iter().map(|m| m.to_string()).collect();
+            return RuleParseError::new(format!(
+                "{name} is an option of the {} match, which is not loaded: put {} before it",
+                join_or(&names),
+                join_or(&loads)
+            ));
+        }
+        let targets: Vec<String> = owners
+            .iter()
+            .filter_map(|o| o.strip_prefix("target "))
+            .map(String::from)
+            .collect();
+        let current = match &self.spec.target {
+            Some(t) => format!(" (this rule's target is {})", t.name()),
+            None => String::new(),
+        };
+        let jumps: Vec<String> = targets.iter().map(|t| format!("`-j {t}`")).collect();
+        RuleParseError::new(format!(
+            "{name} is an option of the {} target: it must come after {}{current}",
+            join_or(&targets),
+            join_or(&jumps)
+        ))
+    }
+
+    fn unexpected_word(&self, word: &str) -> RuleParseError {
+        let mut msg = format!("unexpected word \"{word}\"");
+        let proto = self.spec.protocol.map(|(p, _)| p);
+        if let Some((opt, arity)) = &self.last_option {
+            if *arity > 0 {
+                let takes = if *arity == 1 {
+                    "one value".to_string()
+                } else {
+                    format!("{arity} values")
+                };
+                msg.push_str(&format!(" after {opt} and its value ({opt} takes {takes})"));
+            }
+        }
+        let transport = proto.and_then(super::matches::ports::Transport::from_number);
+        if let Some(t) = transport {
+            if parse_port_range(word, t.name(), "port").is_ok() {
+                msg.push_str(&format!("; did you mean `--dport {word}`?"));
+                return RuleParseError::new(msg);
+            }
+        } else if word.chars().all(|c| c.is_ascii_digit() || c == ':') {
+            msg.push_str(&format!(
+                "; a port needs -p tcp or -p udp and --dport, as in `-p tcp --dport {word}`"
+            ));
+            return RuleParseError::new(msg);
+        }
+        if super::targets::SUPPORTED.contains(&word) {
+            msg.push_str(&format!("; did you mean `-j {word}`?"));
+        } else if super::matches::SUPPORTED.contains(&word) {
+            msg.push_str(&format!("; did you mean `-m {word}`?"));
+        } else {
+            msg.push_str(" (every value must follow the option it belongs to)");
+        }
+        RuleParseError::new(msg)
+    }
+
+    fn finish(&mut self) -> Res<()> {
+        let cx = Cx {
+            family: self.spec.family,
+            proto: self.spec.protocol.unwrap_or((0, false)),
+        };
+        for m in &mut self.spec.matches {
+            m.finish(&cx)?;
+        }
+        merge_port_matches(&mut self.spec.matches);
+        if let Some(t) = &mut self.spec.target {
+            t.finish(&cx)?;
+        }
+        Ok(())
+    }
+}
+
+/// `a`, `a or b`, `a, b or c`.
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}

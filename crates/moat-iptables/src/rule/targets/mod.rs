@@ -1,0 +1,296 @@
+//! Targets (`-j NAME` / `-g CHAIN`): each one's options, `-S` and `-L` text and lowering.
+
+mod log;
+mod mark;
+mod nat;
+mod notrack;
+mod reject;
+
+use moat_model::{Action, Family};
+
+use super::error::{fail, Res};
+use super::ext::{Cx, Extension, Opt};
+use super::options::OptDef;
+use super::suggest::closest;
+
+use nat::{Nat, NatKind};
+
+/// The built-in verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// ACCEPT.
+    Accept,
+    /// DROP.
+    Drop,
+    /// RETURN.
+    Return,
+}
+
+/// The target of a rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TargetSpec {
+    /// ACCEPT, DROP or RETURN.
+    Verdict(Verdict),
+    /// A user-defined chain: `-j NAME`, or `-g NAME` when `goto`.
+    Chain {
+        /// The chain.
+        name: String,
+        /// Whether the rule uses `-g`.
+        goto: bool,
+    },
+    /// REJECT.
+    Reject(reject::Reject),
+    /// LOG.
+    Log(log::Log),
+    /// NFLOG.
+    NfLog(log::NfLog),
+    /// MARK or CONNMARK.
+    Mark(mark::MarkTarget),
+    /// NOTRACK or CT --notrack.
+    NoTrack(notrack::NoTrack),
+    /// SNAT, DNAT, MASQUERADE or REDIRECT.
+    Nat(Nat),
+}
+
+/// Targets moat supports, for suggestions.
+pub(crate) const SUPPORTED: &[&str] = &[
+    "ACCEPT",
+    "DROP",
+    "RETURN",
+    "REJECT",
+    "LOG",
+    "NFLOG",
+    "MARK",
+    "CONNMARK",
+    "NOTRACK",
+    "CT",
+    "SNAT",
+    "DNAT",
+    "MASQUERADE",
+    "REDIRECT",
+];
+
+/// Target extensions iptables has that moat does not support.
+const UNSUPPORTED: &[&str] = &[
+    "AUDIT",
+    "CHECKSUM",
+    "CLASSIFY",
+    "CLUSTERIP",
+    "CONNSECMARK",
+    "DSCP",
+    "ECN",
+    "HL",
+    "HMARK",
+    "IDLETIMER",
+    "LED",
+    "NETMAP",
+    "NFQUEUE",
+    "QUEUE",
+    "RATEEST",
+    "SECMARK",
+    "SET",
+    "SYNPROXY",
+    "TCPMSS",
+    "TCPOPTSTRIP",
+    "TEE",
+    "TOS",
+    "TPROXY",
+    "TRACE",
+    "TTL",
+    "ULOG",
+];
+
+/// The longest chain name iptables accepts.
+const MAX_CHAIN_NAME: usize = 28;
+
+/// Checks a user chain name given to `-j`/`-g`, catching misspelt built-in targets.
+fn check_chain_name(name: &str, opt: &str) -> Res<()> {
+    if name.is_empty() {
+        return fail(format!("{opt} needs a target or chain name"));
+    }
+    if name.starts_with('-') || name == "!" {
+        return fail(format!(
+            "{opt} needs a target or chain name, not \"{name}\""
+        ));
+    }
+    if name.len() > MAX_CHAIN_NAME {
+        return fail(format!(
+            "{opt}: chain name \"{name}\" is longer than {MAX_CHAIN_NAME} characters"
+        ));
+    }
+    if let Some(t) = SUPPORTED
+        .iter()
+        .chain(UNSUPPORTED)
+        .find(|t| t.eq_ignore_ascii_case(name))
+    {
+        return fail(format!(
+            "{opt}: unknown target \"{name}\"; did you mean \"{t}\"? (target names are upper case)"
+        ));
+    }
+    if name.len() >= 4 {
+        if let Some(t) = closest(name, SUPPORTED.iter().copied()) {
+            if !name.starts_with(t) && name.to_ascii_uppercase() == name {
+                return fail(format!(
+                    "{opt}: unknown target \"{name}\"; did you mean \"{t}\"? (a user chain with this name would have to be created with -N first)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+macro_rules! each_ext {
+    ($value:expr, $t:ident => $body:expr, $none:expr) => {
+        match $value {
+            TargetSpec::Reject($t) => $body,
+            TargetSpec::Log($t) => $body,
+            TargetSpec::NfLog($t) => $body,
+            TargetSpec::Mark($t) => $body,
+            TargetSpec::NoTrack($t) => $body,
+            TargetSpec::Nat($t) => $body,
+            TargetSpec::Verdict(_) | TargetSpec::Chain { .. } => $none,
+        }
+    };
+}
+
+impl TargetSpec {
+    /// Loads the target `-j name` (or the chain `-g name` when `goto`).
+    pub(crate) fn load(name: &str, goto: bool, family: Family) -> Res<TargetSpec> {
+        let opt = if goto { "-g" } else { "-j" };
+        if goto {
+            if SUPPORTED.contains(&name) || UNSUPPORTED.contains(&name) {
+                return fail(format!(
+                    "-g needs a user-defined chain; {name} is a target (use -j {name})"
+                ));
+            }
+            check_chain_name(name, opt)?;
+            return Ok(TargetSpec::Chain {
+                name: name.to_string(),
+                goto,
+            });
+        }
+        Ok(match name {
+            "ACCEPT" => TargetSpec::Verdict(Verdict::Accept),
+            "DROP" => TargetSpec::Verdict(Verdict::Drop),
+            "RETURN" => TargetSpec::Verdict(Verdict::Return),
+            "REJECT" => TargetSpec::Reject(reject::Reject::new(family)),
+            "LOG" => TargetSpec::Log(Default::default()),
+            "NFLOG" => TargetSpec::NfLog(Default::default()),
+            "MARK" => TargetSpec::Mark(mark::MarkTarget::new(false)),
+            "CONNMARK" => TargetSpec::Mark(mark::MarkTarget::new(true)),
+            "NOTRACK" => TargetSpec::NoTrack(notrack::NoTrack::new(false)),
+            "CT" => TargetSpec::NoTrack(notrack::NoTrack::new(true)),
+            "SNAT" => TargetSpec::Nat(Nat::new(NatKind::Snat)),
+            "DNAT" => TargetSpec::Nat(Nat::new(NatKind::Dnat)),
+            "MASQUERADE" => TargetSpec::Nat(Nat::new(NatKind::Masquerade)),
+            "REDIRECT" => TargetSpec::Nat(Nat::new(NatKind::Redirect)),
+            _ if UNSUPPORTED.contains(&name) => {
+                return fail(format!("the {name} target is not supported by moat"))
+            }
+            _ => {
+                check_chain_name(name, opt)?;
+                TargetSpec::Chain {
+                    name: name.to_string(),
+                    goto,
+                }
+            }
+        })
+    }
+
+    /// The name shown in the `-L` target column.
+    pub(crate) fn column_name(&self) -> &str {
+        match self {
+            TargetSpec::NoTrack(_) => "CT",
+            _ => self.name(),
+        }
+    }
+
+    /// The name `-j` takes (or the chain).
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            TargetSpec::Verdict(Verdict::Accept) => "ACCEPT",
+            TargetSpec::Verdict(Verdict::Drop) => "DROP",
+            TargetSpec::Verdict(Verdict::Return) => "RETURN",
+            TargetSpec::Chain { name, .. } => name,
+            TargetSpec::Reject(_) => "REJECT",
+            TargetSpec::Log(_) => "LOG",
+            TargetSpec::NfLog(_) => "NFLOG",
+            TargetSpec::Mark(t) => t.name(),
+            TargetSpec::NoTrack(t) => t.name(),
+            TargetSpec::Nat(t) => t.name(),
+        }
+    }
+
+    /// The options the target takes.
+    pub(crate) fn options(&self) -> &'static [OptDef] {
+        each_ext!(self, t => t.options(), &[])
+    }
+
+    /// Takes one of the target's options.
+    pub(crate) fn parse(&mut self, opt: &mut Opt<'_>) -> Res<()> {
+        each_ext!(self, t => t.parse(opt), Ok(()))
+    }
+
+    /// Checks the target's options against the whole rule.
+    pub(crate) fn finish(&mut self, cx: &Cx) -> Res<()> {
+        each_ext!(self, t => t.finish(cx), Ok(()))
+    }
+
+    /// Appends ` -j NAME options` or ` -g NAME` as `-S` prints them.
+    pub(crate) fn save(&self, out: &mut String) {
+        if let TargetSpec::Chain { name, goto: true } = self {
+            out.push_str(" -g ");
+            out.push_str(name);
+            return;
+        }
+        out.push_str(" -j ");
+        out.push_str(self.name());
+        each_ext!(self, t => t.save(out), ())
+    }
+
+    /// Appends the `-L` text of the target's options.
+    pub(crate) fn print(&self, out: &mut String, numeric: bool) {
+        each_ext!(self, t => t.print(out, numeric), ())
+    }
+
+    /// The model action.
+    pub(crate) fn lower(&self) -> Action {
+        match self {
+            TargetSpec::Verdict(Verdict::Accept) => Action::Accept,
+            TargetSpec::Verdict(Verdict::Drop) => Action::Drop,
+            TargetSpec::Verdict(Verdict::Return) => Action::Return,
+            TargetSpec::Chain { name, goto: false } => Action::Jump(name.clone()),
+            TargetSpec::Chain { name, goto: true } => Action::Goto(name.clone()),
+            TargetSpec::Reject(t) => t.lower(),
+            TargetSpec::Log(t) => t.lower(),
+            TargetSpec::NfLog(t) => t.lower(),
+            TargetSpec::Mark(t) => t.lower(),
+            TargetSpec::NoTrack(_) => Action::NoTrack,
+            TargetSpec::Nat(t) => t.lower(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn misspelt_targets_are_caught_but_chains_are_allowed() {
+        let e = TargetSpec::load("ACCPET", false, Family::Ipv4).unwrap_err();
+        assert!(e.message.contains("did you mean \"ACCEPT\""), "{e}");
+        let e = TargetSpec::load("accept", false, Family::Ipv4).unwrap_err();
+        assert!(e.message.contains("did you mean \"ACCEPT\""), "{e}");
+        assert!(TargetSpec::load("DROPS", false, Family::Ipv4).is_ok());
+        assert!(TargetSpec::load("LOGDROP", false, Family::Ipv4).is_ok());
+        assert!(TargetSpec::load("ssh_in", false, Family::Ipv4).is_ok());
+        assert!(TargetSpec::load("NFQUEUE", false, Family::Ipv4)
+            .unwrap_err()
+            .message
+            .contains("not supported"));
+        assert!(TargetSpec::load("ACCEPT", true, Family::Ipv4)
+            .unwrap_err()
+            .message
+            .contains("use -j ACCEPT"));
+    }
+}

@@ -1,0 +1,292 @@
+//! The address translation targets: SNAT, DNAT, MASQUERADE and REDIRECT.
+
+use std::net::IpAddr;
+
+use moat_model::{Action, Family, NatTarget, PortRange};
+
+use crate::rule::error::{fail, Res};
+use crate::rule::ext::{Cx, Extension, Opt};
+use crate::rule::matches::ports::Transport;
+use crate::rule::options::{alias, opt, OptDef};
+use crate::rule::values::{parse_addr, push_opt};
+
+/// Which translation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NatKind {
+    /// SNAT --to-source.
+    Snat,
+    /// DNAT --to-destination.
+    Dnat,
+    /// MASQUERADE.
+    Masquerade,
+    /// REDIRECT.
+    Redirect,
+}
+
+/// `-j SNAT`, `-j DNAT`, `-j MASQUERADE` or `-j REDIRECT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Nat {
+    kind: NatKind,
+    given: bool,
+    addrs: Option<(IpAddr, IpAddr)>,
+    ports: Option<PortRange>,
+    random: bool,
+    persistent: bool,
+}
+
+const SNAT_OPTIONS: &[OptDef] = &[
+    opt("--to-source", 1, false),
+    opt("--random", 0, false),
+    opt("--persistent", 0, false),
+];
+const DNAT_OPTIONS: &[OptDef] = &[
+    opt("--to-destination", 1, false),
+    opt("--random", 0, false),
+    opt("--persistent", 0, false),
+];
+const PORT_OPTIONS: &[OptDef] = &[
+    opt("--to-ports", 1, false),
+    alias("--to-port", "--to-ports", 1, false),
+    opt("--random", 0, false),
+];
+
+fn parse_ports(s: &str, opt: &str) -> Res<PortRange> {
+    let (a, b) = match s.split_once('-') {
+        Some((a, b)) => (a, b),
+        None => (s, s),
+    };
+    let port = |p: &str| -> Res<u16> {
+        match crate::rule::values::parse_number(p) {
+            Some(n) if n <= 65535 => Ok(n as u16),
+            _ => fail(format!("{opt}: \"{p}\" is not a port number 0-65535")),
+        }
+    };
+    let range = PortRange {
+        first: port(a)?,
+        last: port(b)?,
+    };
+    if range.first > range.last {
+        return fail(format!("{opt}: port range {s} runs backwards"));
+    }
+    Ok(range)
+}
+
+fn ports_text(r: PortRange) -> String {
+    if r.first == r.last {
+        r.first.to_string()
+    } else {
+        format!("{}-{}", r.first, r.last)
+    }
+}
+
+impl Nat {
+    /// An empty target of `kind`.
+    pub(crate) fn new(kind: NatKind) -> Self {
+        Nat {
+            kind,
+            given: false,
+            addrs: None,
+            ports: None,
+            random: false,
+            persistent: false,
+        }
+    }
+
+    /// The target name.
+    pub(crate) fn name(&self) -> &'static str {
+        match self.kind {
+            NatKind::Snat => "SNAT",
+            NatKind::Dnat => "DNAT",
+            NatKind::Masquerade => "MASQUERADE",
+            NatKind::Redirect => "REDIRECT",
+        }
+    }
+
+    fn to_option(&self) -> &'static str {
+        match self.kind {
+            NatKind::Snat => "--to-source",
+            NatKind::Dnat => "--to-destination",
+            NatKind::Masquerade | NatKind::Redirect => "--to-ports",
+        }
+    }
+
+    /// Parses `addr[-addr][:port[-port]]` (IPv6: `[addr[-addr]]:port[-port]` or `addr[-addr]`).
+    fn parse_to(&mut self, s: &str, family: Family, opt: &str) -> Res<()> {
+        if family == Family::Ipv4 && (s.starts_with('[') || s.matches(':').count() > 1) {
+            return fail(format!(
+                "{opt}: {s} is an IPv6 address; iptables takes IPv4 addresses (use ip6tables for IPv6)"
+            ));
+        }
+        let (addr_part, port_part) = match family {
+            Family::Ipv4 => match s.split_once(':') {
+                Some((a, p)) => (a, Some(p)),
+                None => (s, None),
+            },
+            Family::Ipv6 => match s.strip_prefix('[') {
+                Some(rest) => match rest.split_once(']') {
+                    Some((a, "")) => (a, None),
+                    Some((a, p)) => match p.strip_prefix(':') {
+                        Some(p) => (a, Some(p)),
+                        None => return fail(format!("{opt}: expected :port after ] in \"{s}\"")),
+                    },
+                    None => return fail(format!("{opt}: missing ] in \"{s}\"")),
+                },
+                None => (s, None),
+            },
+        };
+        if !addr_part.is_empty() {
+            let (a, b) = match addr_part.split_once('-') {
+                Some((a, b)) => (parse_addr(a, family, opt)?, parse_addr(b, family, opt)?),
+                None => {
+                    let a = parse_addr(addr_part, family, opt)?;
+                    (a, a)
+                }
+            };
+            if a > b {
+                return fail(format!("{opt}: address range {addr_part} runs backwards"));
+            }
+            self.addrs = Some((a, b));
+        }
+        if let Some(p) = port_part {
+            self.ports = Some(parse_ports(p, opt)?);
+        }
+        if self.addrs.is_none() && self.ports.is_none() {
+            return fail(format!("{opt} needs an address or a port"));
+        }
+        Ok(())
+    }
+
+    fn to_text(&self) -> String {
+        let addrs = self.addrs.map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        });
+        match (addrs, self.ports) {
+            (Some(a), None) => a,
+            (a, Some(p)) => {
+                let a = a.unwrap_or_default();
+                if self.addrs.is_some_and(|(x, _)| x.is_ipv6()) {
+                    format!("[{a}]:{}", ports_text(p))
+                } else {
+                    format!("{a}:{}", ports_text(p))
+                }
+            }
+            (None, None) => String::new(),
+        }
+    }
+
+    /// The model action.
+    pub(crate) fn lower(&self) -> Action {
+        let target = NatTarget {
+            addrs: self.addrs,
+            ports: self.ports,
+            random: self.random,
+            persistent: self.persistent,
+        };
+        match self.kind {
+            NatKind::Snat => Action::Snat(target),
+            NatKind::Dnat => Action::Dnat(target),
+            NatKind::Masquerade => Action::Masquerade {
+                ports: self.ports,
+                random: self.random,
+            },
+            NatKind::Redirect => Action::Redirect {
+                ports: self.ports,
+                random: self.random,
+            },
+        }
+    }
+}
+
+impl Extension for Nat {
+    fn options(&self) -> &'static [OptDef] {
+        match self.kind {
+            NatKind::Snat => SNAT_OPTIONS,
+            NatKind::Dnat => DNAT_OPTIONS,
+            NatKind::Masquerade | NatKind::Redirect => PORT_OPTIONS,
+        }
+    }
+
+    fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
+        match o.name {
+            "--random" => self.random = true,
+            "--persistent" => self.persistent = true,
+            name => {
+                if self.given {
+                    return fail(format!("{name} given twice"));
+                }
+                self.given = true;
+                match self.kind {
+                    NatKind::Snat | NatKind::Dnat => self.parse_to(o.value(), o.family, name)?,
+                    NatKind::Masquerade | NatKind::Redirect => {
+                        self.ports = Some(parse_ports(o.value(), name)?)
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, cx: &Cx) -> Res<()> {
+        if matches!(self.kind, NatKind::Snat | NatKind::Dnat) && !self.given {
+            return fail(format!(
+                "-j {} needs {} (for example {} 192.168.1.10 or {} 192.168.1.10:8080)",
+                self.name(),
+                self.to_option(),
+                self.to_option(),
+                self.to_option()
+            ));
+        }
+        let has_ports = cx.plain_proto().and_then(Transport::from_number).is_some();
+        if self.ports.is_some() && !has_ports {
+            return fail(format!(
+                "{} with a port needs -p tcp, -p udp, -p sctp or -p dccp",
+                self.to_option()
+            ));
+        }
+        Ok(())
+    }
+
+    fn save(&self, out: &mut String) {
+        if self.given {
+            let text = match self.kind {
+                NatKind::Snat | NatKind::Dnat => self.to_text(),
+                NatKind::Masquerade | NatKind::Redirect => {
+                    self.ports.map(ports_text).unwrap_or_default()
+                }
+            };
+            push_opt(out, false, self.to_option(), Some(&text));
+        }
+        if self.random {
+            out.push_str(" --random");
+        }
+        if self.persistent {
+            out.push_str(" --persistent");
+        }
+    }
+
+    fn print(&self, out: &mut String, _numeric: bool) {
+        match self.kind {
+            NatKind::Snat | NatKind::Dnat => out.push_str(&format!(" to:{}", self.to_text())),
+            NatKind::Masquerade => {
+                if let Some(p) = self.ports {
+                    out.push_str(&format!(" masq ports: {}", ports_text(p)));
+                }
+            }
+            NatKind::Redirect => {
+                if let Some(p) = self.ports {
+                    out.push_str(&format!(" redir ports {}", ports_text(p)));
+                }
+            }
+        }
+        if self.random {
+            out.push_str(" random");
+        }
+        if self.persistent {
+            out.push_str(" persistent");
+        }
+    }
+}

@@ -1,0 +1,513 @@
+//! Option values as iptables reads and writes them: numbers, ports, addresses,
+//! masks, marks, interface names and quoted strings.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use moat_model::{Family, PortRange};
+
+use super::error::{fail, Res};
+use super::netdb::SERVICES;
+
+/// An unsigned number as C's `strtoul(s, NULL, 0)` reads it when it reads all of `s`:
+/// `0x` hexadecimal, a leading `0` octal, decimal otherwise.
+pub(crate) fn parse_number(s: &str) -> Option<u64> {
+    let (digits, radix) = if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        (hex, 16)
+    } else if s.len() > 1 && s.starts_with('0') {
+        (&s[1..], 8)
+    } else {
+        (s, 10)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    u64::from_str_radix(digits, radix).ok()
+}
+
+/// A number for option `opt` in `min..=max`.
+pub(crate) fn number_in(s: &str, opt: &str, min: u64, max: u64) -> Res<u64> {
+    match parse_number(s) {
+        Some(n) if (min..=max).contains(&n) => Ok(n),
+        Some(_) => fail(format!("{opt} value {s} is out of range {min}-{max}")),
+        None => fail(format!("{opt} needs a number, not \"{s}\"")),
+    }
+}
+
+/// A 32-bit number for option `opt`.
+pub(crate) fn u32_value(s: &str, opt: &str) -> Res<u32> {
+    number_in(s, opt, 0, u64::from(u32::MAX)).map(|n| n as u32)
+}
+
+/// The port of service `name` for transport `proto` ("tcp", "udp", ...).
+pub(crate) fn service_port(name: &str, proto: &str) -> Option<u16> {
+    SERVICES
+        .iter()
+        .find(|(n, _, p, aliases)| *p == proto && (*n == name || aliases.contains(&name)))
+        .map(|&(_, port, _, _)| port)
+}
+
+/// The service name of `port` for transport `proto`, if it has one.
+pub(crate) fn service_name(port: u16, proto: &str) -> Option<&'static str> {
+    SERVICES
+        .iter()
+        .find(|&&(_, p, pr, _)| p == port && pr == proto)
+        .map(|&(n, _, _, _)| n)
+}
+
+/// One port, by number or service name; `proto` names the transport for service look-ups.
+pub(crate) fn parse_port(s: &str, proto: &str, opt: &str) -> Res<u16> {
+    if s.is_empty() {
+        return fail(format!("{opt} needs a port number"));
+    }
+    if s.starts_with(|c: char| c.is_ascii_digit()) {
+        return match parse_number(s) {
+            Some(n) if n <= 65535 => Ok(n as u16),
+            Some(_) => fail(format!("{opt}: port {s} is out of range 0-65535")),
+            None => fail(format!("{opt}: \"{s}\" is not a port number")),
+        };
+    }
+    if s.starts_with('-') {
+        return fail(format!("{opt}: port {s} is out of range 0-65535"));
+    }
+    match service_port(s, proto) {
+        Some(p) => Ok(p),
+        None => fail(format!(
+            "{opt}: \"{s}\" is neither a port number nor a known {proto} service name"
+        )),
+    }
+}
+
+/// A port or port range `a`, `a:b`, `:b` or `a:`.
+pub(crate) fn parse_port_range(s: &str, proto: &str, opt: &str) -> Res<PortRange> {
+    let range = match s.split_once(':') {
+        None => {
+            let p = parse_port(s, proto, opt)?;
+            PortRange { first: p, last: p }
+        }
+        Some((a, b)) => {
+            let first = if a.is_empty() {
+                0
+            } else {
+                parse_port(a, proto, opt)?
+            };
+            let last = if b.is_empty() {
+                65535
+            } else {
+                parse_port(b, proto, opt)?
+            };
+            PortRange { first, last }
+        }
+    };
+    if range.first > range.last {
+        return fail(format!(
+            "{opt}: port range {s} runs backwards (write {}:{})",
+            range.last, range.first
+        ));
+    }
+    Ok(range)
+}
+
+/// A port range as `-S` prints it: `a` or `a:b`.
+pub(crate) fn port_range_text(r: PortRange) -> String {
+    if r.first == r.last {
+        r.first.to_string()
+    } else {
+        format!("{}:{}", r.first, r.last)
+    }
+}
+
+/// A port as `-L` prints it: a service name unless `numeric`.
+pub(crate) fn port_display(port: u16, proto: &str, numeric: bool) -> String {
+    match (numeric, service_name(port, proto)) {
+        (false, Some(name)) => name.to_string(),
+        _ => port.to_string(),
+    }
+}
+
+/// An address with a mask, as the `-s`/`-d` options and conntrack take them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Net {
+    /// The address, already masked.
+    pub addr: IpAddr,
+    /// The mask (all ones for a host).
+    pub mask: IpAddr,
+}
+
+fn family_name(family: Family) -> (&'static str, &'static str) {
+    match family {
+        Family::Ipv4 => ("IPv4", "iptables"),
+        Family::Ipv6 => ("IPv6", "ip6tables"),
+    }
+}
+
+fn to_bits(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+fn from_bits(bits: u128, family: Family) -> IpAddr {
+    match family {
+        Family::Ipv4 => IpAddr::V4(Ipv4Addr::from(bits as u32)),
+        Family::Ipv6 => IpAddr::V6(Ipv6Addr::from(bits)),
+    }
+}
+
+/// The address width of `family` in bits.
+pub(crate) fn family_bits(family: Family) -> u8 {
+    match family {
+        Family::Ipv4 => 32,
+        Family::Ipv6 => 128,
+    }
+}
+
+/// The mask of a prefix of `len` bits.
+pub(crate) fn prefix_mask(len: u8, family: Family) -> IpAddr {
+    let width = u32::from(family_bits(family));
+    let len = u32::from(len).min(width);
+    let ones: u128 = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len)
+    };
+    from_bits(ones >> (128 - width), family)
+}
+
+/// The prefix length of `mask`, if its one bits are contiguous from the top.
+pub(crate) fn mask_prefix(mask: IpAddr) -> Option<u8> {
+    let (bits, width) = match mask {
+        IpAddr::V4(v4) => (u128::from(u32::from(v4)) << 96, 32),
+        IpAddr::V6(v6) => (u128::from(v6), 128),
+    };
+    let len = bits.leading_ones();
+    (bits.checked_shl(len).unwrap_or(0) == 0 && len <= width).then_some(len as u8)
+}
+
+/// Parses one address of `family`, explaining what is wrong with it.
+pub(crate) fn parse_addr(s: &str, family: Family, opt: &str) -> Res<IpAddr> {
+    let (fam, tool) = family_name(family);
+    if let Ok(a) = s.parse::<IpAddr>() {
+        return match (a, family) {
+            (IpAddr::V4(_), Family::Ipv4) | (IpAddr::V6(_), Family::Ipv6) => Ok(a),
+            (IpAddr::V6(_), Family::Ipv4) => fail(format!(
+                "{opt}: {s} is an IPv6 address; iptables takes IPv4 addresses (use ip6tables for IPv6)"
+            )),
+            (IpAddr::V4(_), Family::Ipv6) => fail(format!(
+                "{opt}: {s} is an IPv4 address; ip6tables takes IPv6 addresses (use iptables for IPv4)"
+            )),
+        };
+    }
+    let looks_numeric = s
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() || c == '.' || c == ':');
+    if looks_numeric && !s.is_empty() {
+        fail(format!("{opt}: {s} is not a valid {fam} address"))
+    } else {
+        fail(format!(
+            "{opt}: \"{s}\" is not a valid {fam} address ({tool} in moat takes numeric addresses; it does not look up host names)"
+        ))
+    }
+}
+
+/// An address with an optional `/prefix` or `/mask`, masked like iptables does.
+pub(crate) fn parse_net(s: &str, family: Family, opt: &str) -> Res<Net> {
+    let net = parse_net_unmasked(s, family, opt)?;
+    Ok(Net {
+        addr: from_bits(to_bits(net.addr) & to_bits(net.mask), family),
+        mask: net.mask,
+    })
+}
+
+/// An address with an optional `/prefix` or `/mask`, keeping the address as written
+/// (the conntrack match does not mask its addresses).
+pub(crate) fn parse_net_unmasked(s: &str, family: Family, opt: &str) -> Res<Net> {
+    let (addr_text, mask_text) = match s.split_once('/') {
+        Some((a, m)) => (a, Some(m)),
+        None => (s, None),
+    };
+    let addr = parse_addr(addr_text, family, opt)?;
+    let width = family_bits(family);
+    let mask = match mask_text {
+        None => prefix_mask(width, family),
+        Some(m) if !m.is_empty() && m.chars().all(|c| c.is_ascii_digit()) => {
+            match m.parse::<u8>() {
+                Ok(len) if len <= width => prefix_mask(len, family),
+                _ => {
+                    return fail(format!(
+                        "{opt}: prefix length /{m} is out of range 0-{width}"
+                    ))
+                }
+            }
+        }
+        Some(m) => match m.parse::<IpAddr>() {
+            Ok(mask) if mask.is_ipv4() == (family == Family::Ipv4) => mask,
+            _ => {
+                return fail(format!(
+                    "{opt}: \"{m}\" in {s} is neither a prefix length nor a mask"
+                ))
+            }
+        },
+    };
+    Ok(Net { addr, mask })
+}
+
+impl Net {
+    /// Whether the mask is all zeros (the net matches every address).
+    pub(crate) fn is_any(&self) -> bool {
+        to_bits(self.mask) == 0
+    }
+
+    /// Whether the mask is all ones (a single host).
+    pub(crate) fn is_host(&self) -> bool {
+        mask_prefix(self.mask) == Some(if self.addr.is_ipv4() { 32 } else { 128 })
+    }
+
+    /// `addr/len`, or `addr/mask` for a mask that is not a prefix.
+    pub(crate) fn with_mask(&self) -> String {
+        match mask_prefix(self.mask) {
+            Some(len) => format!("{}/{len}", self.addr),
+            None => format!("{}/{}", self.addr, self.mask),
+        }
+    }
+
+    /// Like [`Net::with_mask`], but a host is just its address.
+    pub(crate) fn display(&self) -> String {
+        if self.is_host() {
+            self.addr.to_string()
+        } else {
+            self.with_mask()
+        }
+    }
+}
+
+/// An interface name as `-i`/`-o` take it; `None` for `+`, which matches every interface.
+pub(crate) fn parse_iface(s: &str, opt: &str) -> Res<Option<String>> {
+    if s.is_empty() {
+        return fail(format!("{opt} needs an interface name"));
+    }
+    if s.len() > 15 {
+        return fail(format!(
+            "{opt}: interface name \"{s}\" is longer than 15 characters"
+        ));
+    }
+    if s.starts_with('-') {
+        return fail(format!("{opt} needs an interface name, not \"{s}\""));
+    }
+    if s.contains(|c: char| c.is_whitespace() || c == '/') {
+        return fail(format!("{opt}: \"{s}\" is not a valid interface name"));
+    }
+    Ok((s != "+").then(|| s.to_string()))
+}
+
+/// A mark `value[/mask]`.
+pub(crate) fn parse_mark(s: &str, opt: &str) -> Res<(u32, Option<u32>)> {
+    match s.split_once('/') {
+        Some((v, m)) => Ok((u32_value(v, opt)?, Some(u32_value(m, opt)?))),
+        None => Ok((u32_value(s, opt)?, None)),
+    }
+}
+
+/// A string as iptables-save writes it: bare when it is only letters, digits,
+/// `-` and `_`; otherwise in double quotes with `"`, `'` and `\` escaped.
+pub(crate) fn save_string(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if matches!(c, '"' | '\'' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// Splits rule text the way iptables-restore reads it (and so the way `-S` output is
+/// meant to be read back): words are separated by spaces; a double-quoted part may contain
+/// spaces, and inside it a backslash takes the next character literally. `None` when a
+/// quote is not closed.
+pub(crate) fn split_saved(text: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut quoted = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if quoted {
+            match c {
+                '\\' => word.push(chars.next()?),
+                '"' => quoted = false,
+                _ => word.push(c),
+            }
+        } else if c == '"' {
+            quoted = true;
+            in_word = true;
+        } else if c.is_ascii_whitespace() {
+            if in_word {
+                words.push(std::mem::take(&mut word));
+                in_word = false;
+            }
+        } else {
+            word.push(c);
+            in_word = true;
+        }
+    }
+    if quoted {
+        return None;
+    }
+    if in_word {
+        words.push(word);
+    }
+    Some(words)
+}
+
+/// Appends ` [!] --opt value` (value already formatted) to `out`.
+pub(crate) fn push_opt(out: &mut String, invert: bool, opt: &str, value: Option<&str>) {
+    if invert {
+        out.push_str(" !");
+    }
+    out.push(' ');
+    out.push_str(opt);
+    if let Some(v) = value {
+        out.push(' ');
+        out.push_str(v);
+    }
+}
+
+/// A comma-separated list of names, each checked against `known` (case-insensitively);
+/// returns the bits of the names found.
+pub(crate) fn parse_name_list<T: Copy + std::ops::BitOr<Output = T>>(
+    s: &str,
+    opt: &str,
+    known: &[(&str, T)],
+    zero: T,
+) -> Res<T> {
+    let mut bits = zero;
+    for word in s.split(',') {
+        match known.iter().find(|(n, _)| n.eq_ignore_ascii_case(word)) {
+            Some(&(_, b)) => bits = bits | b,
+            None => {
+                let names: Vec<&str> = known.iter().map(|(n, _)| *n).collect();
+                return fail(format!(
+                    "{opt}: unknown value \"{word}\" (expected {}){}",
+                    names.join(", "),
+                    super::suggest::did_you_mean(word, names.iter().copied())
+                ));
+            }
+        }
+    }
+    Ok(bits)
+}
+
+/// The names of the bits set in `bits`, in table order, joined with commas.
+pub(crate) fn name_list<T: Copy + std::ops::BitAnd<Output = T> + PartialEq>(
+    bits: T,
+    known: &[(&str, T)],
+    zero: T,
+) -> String {
+    known
+        .iter()
+        .filter(|&&(_, b)| bits & b != zero)
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_follow_strtoul_base_zero() {
+        assert_eq!(parse_number("22"), Some(22));
+        assert_eq!(parse_number("0x16"), Some(22));
+        assert_eq!(parse_number("022"), Some(18));
+        assert_eq!(parse_number("0"), Some(0));
+        assert_eq!(parse_number("-1"), None);
+        assert_eq!(parse_number(""), None);
+        assert_eq!(parse_number("08"), None);
+    }
+
+    #[test]
+    fn ports_and_ranges() {
+        assert_eq!(parse_port("ssh", "tcp", "--dport").unwrap(), 22);
+        assert_eq!(parse_port("0x16", "tcp", "--dport").unwrap(), 22);
+        let e = parse_port("70000", "tcp", "--dport").unwrap_err();
+        assert!(e.message.contains("70000 is out of range 0-65535"), "{e}");
+        let r = parse_port_range(":1023", "tcp", "--dport").unwrap();
+        assert_eq!((r.first, r.last), (0, 1023));
+        let r = parse_port_range("1024:", "tcp", "--dport").unwrap();
+        assert_eq!((r.first, r.last), (1024, 65535));
+        assert!(parse_port_range("10:5", "tcp", "--dport")
+            .unwrap_err()
+            .message
+            .contains("write 5:10"));
+        assert!(parse_port("nosuchservice", "tcp", "--dport").is_err());
+    }
+
+    #[test]
+    fn nets_are_masked() {
+        let n = parse_net("10.1.2.3/8", Family::Ipv4, "-s").unwrap();
+        assert_eq!(n.with_mask(), "10.0.0.0/8");
+        let n = parse_net("10.0.0.0/255.255.0.0", Family::Ipv4, "-s").unwrap();
+        assert_eq!(n.with_mask(), "10.0.0.0/16");
+        let n = parse_net("10.0.0.0/255.0.255.0", Family::Ipv4, "-s").unwrap();
+        assert_eq!(n.with_mask(), "10.0.0.0/255.0.255.0");
+        let n = parse_net("1.2.3.4", Family::Ipv4, "-s").unwrap();
+        assert_eq!(
+            (n.with_mask(), n.display()),
+            ("1.2.3.4/32".into(), "1.2.3.4".into())
+        );
+        let n = parse_net("2001:db8::1/ffff:ffff::", Family::Ipv6, "-s").unwrap();
+        assert_eq!(n.with_mask(), "2001:db8::/32");
+        assert!(parse_net("0.0.0.0/0", Family::Ipv4, "-s").unwrap().is_any());
+        let e = parse_net("300.1.1.1", Family::Ipv4, "-s").unwrap_err();
+        assert!(
+            e.message.contains("300.1.1.1 is not a valid IPv4 address"),
+            "{e}"
+        );
+        let e = parse_net("2001:db8::1", Family::Ipv4, "-s").unwrap_err();
+        assert!(e.message.contains("is an IPv6 address"), "{e}");
+        let e = parse_net("1.2.3.4", Family::Ipv6, "-s").unwrap_err();
+        assert!(e.message.contains("is an IPv4 address"), "{e}");
+        assert!(parse_net("1.2.3.4/33", Family::Ipv4, "-s").is_err());
+        assert!(parse_net("1.2.3.4/", Family::Ipv4, "-s").is_err());
+    }
+
+    #[test]
+    fn strings_are_quoted_like_iptables_save() {
+        assert_eq!(save_string("hello"), "hello");
+        assert_eq!(save_string("a-b_c"), "a-b_c");
+        assert_eq!(save_string("hello world"), "\"hello world\"");
+        assert_eq!(save_string("say \"hi\""), "\"say \\\"hi\\\"\"");
+        assert_eq!(save_string("a'b"), "\"a\\'b\"");
+        assert_eq!(save_string("back\\slash"), "\"back\\\\slash\"");
+        assert_eq!(save_string(""), "\"\"");
+    }
+
+    #[test]
+    fn saved_text_splits_back_into_the_same_words() {
+        for s in [
+            "hello",
+            "hello world",
+            "say \"hi\"",
+            "it's a$b",
+            "back\\slash",
+            "",
+            "tab\there",
+        ] {
+            let text = format!("-m comment --comment {}", save_string(s));
+            let words = split_saved(&text).unwrap();
+            assert_eq!(words, ["-m", "comment", "--comment", s], "{text}");
+        }
+        assert_eq!(split_saved("-j  ACCEPT ").unwrap(), ["-j", "ACCEPT"]);
+        assert_eq!(split_saved("--log-prefix \"a"), None);
+    }
+}

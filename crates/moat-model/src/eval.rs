@@ -1,0 +1,567 @@
+//! A conservative packet evaluator: would this ruleset certainly drop this packet?
+//!
+//! Used by moat's lock-out guard to tell whether a new ruleset would cut an
+//! SSH session. Matches the evaluator cannot decide (marks, rate limits,
+//! connection counts, unknown interfaces, ...) are treated as "may match":
+//! both branches are followed, and a packet is reported as cut only when
+//! every path through the tables ends in a drop or a reject.
+
+use std::net::IpAddr;
+
+use crate::action::Action;
+use crate::matches::{ConnStates, Iface, Match, PortRange};
+use crate::ruleset::{Family, Hook, Policy, Stage, Table};
+
+/// The packet to evaluate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    /// The packet's family.
+    pub family: Family,
+    /// Layer-4 protocol number (6 tcp, 17 udp, ...).
+    pub protocol: u8,
+    /// Source address.
+    pub source: IpAddr,
+    /// Destination address.
+    pub destination: IpAddr,
+    /// Source port, for TCP, UDP, SCTP and DCCP.
+    pub source_port: Option<u16>,
+    /// Destination port.
+    pub destination_port: Option<u16>,
+    /// The interface it arrives on, when known.
+    pub in_iface: Option<String>,
+    /// The interface it leaves through, when known.
+    pub out_iface: Option<String>,
+    /// Its connection-tracking state, one of the [`ConnStates`] bits.
+    pub state: u8,
+    /// Its TCP flags, when known.
+    pub tcp_flags: Option<u8>,
+}
+
+/// Where a packet is certainly dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    /// The hook.
+    pub hook: Hook,
+    /// The table.
+    pub stage: Stage,
+    /// The chain whose rule or policy drops it.
+    pub chain: String,
+    /// The 1-based rule number, or `None` for the chain's policy.
+    pub rule: Option<usize>,
+    /// The rule's source text (its iptables spelling), or `policy DROP`.
+    pub text: String,
+    /// Whether the sender is told (REJECT) rather than silently dropped.
+    pub reject: bool,
+}
+
+impl std::fmt::Display for Cut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let table = match self.stage {
+            Stage::Filter => "filter",
+            Stage::Nat => "nat",
+            Stage::Mangle => "mangle",
+            Stage::Raw => "raw",
+        };
+        match self.rule {
+            Some(n) => write!(
+                f,
+                "table {table}, chain {}, rule {n}: {}",
+                self.chain, self.text
+            ),
+            None => write!(
+                f,
+                "table {table}, chain {}: policy DROP (no rule accepts the packet)",
+                self.chain
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tri {
+    Yes,
+    No,
+    Maybe,
+}
+
+impl Tri {
+    fn of(b: bool) -> Tri {
+        if b {
+            Tri::Yes
+        } else {
+            Tri::No
+        }
+    }
+
+    fn negate_if(self, negate: bool) -> Tri {
+        match (self, negate) {
+            (Tri::Yes, true) => Tri::No,
+            (Tri::No, true) => Tri::Yes,
+            (t, _) => t,
+        }
+    }
+}
+
+/// The outcomes a chain can have for the packet.
+#[derive(Debug, Default)]
+struct Outcomes {
+    accept: bool,
+    ret: bool,
+    drops: Vec<Cut>,
+}
+
+impl Outcomes {
+    fn merge_terminal(&mut self, other: Outcomes) {
+        self.accept |= other.accept;
+        self.drops.extend(other.drops);
+    }
+}
+
+const MAX_DEPTH: usize = 32;
+
+/// Whether `packet`, passing `hooks` in order, is certainly dropped by
+/// `tables`; returns where. Tables of another family are ignored.
+///
+/// Address-translation tables are consulted only for packets in state NEW
+/// (the kernel skips them for the rest of a connection).
+pub fn certainly_dropped(tables: &[Table], hooks: &[Hook], packet: &Packet) -> Option<Cut> {
+    for &hook in hooks {
+        let mut relevant: Vec<&Table> = tables
+            .iter()
+            .filter(|t| t.family == packet.family)
+            .filter(|t| t.stage != Stage::Nat || packet.state & ConnStates::NEW != 0)
+            .collect();
+        relevant.sort_by_key(|t| t.stage.priority(hook));
+        for table in relevant {
+            if let Some(cut) = table_drops(table, hook, packet) {
+                return Some(cut);
+            }
+        }
+    }
+    None
+}
+
+fn table_drops(table: &Table, hook: Hook, packet: &Packet) -> Option<Cut> {
+    let base = table
+        .chains
+        .iter()
+        .find(|c| c.base.map(|(h, _)| h) == Some(hook))?;
+    let (_, policy) = base.base?;
+    let mut out = eval_chain(table, hook, &base.name, packet, 0);
+    if out.ret {
+        match policy {
+            Policy::Accept => out.accept = true,
+            Policy::Drop => out.drops.push(Cut {
+                hook,
+                stage: table.stage,
+                chain: base.name.clone(),
+                rule: None,
+                text: "policy DROP".into(),
+                reject: false,
+            }),
+        }
+    }
+    if out.accept {
+        None
+    } else {
+        out.drops.into_iter().next()
+    }
+}
+
+fn eval_chain(table: &Table, hook: Hook, name: &str, packet: &Packet, depth: usize) -> Outcomes {
+    let Some(chain) = table.chains.iter().find(|c| c.name == name) else {
+        return Outcomes {
+            accept: true,
+            ..Outcomes::default()
+        };
+    };
+    if depth > MAX_DEPTH {
+        return Outcomes {
+            accept: true,
+            ..Outcomes::default()
+        };
+    }
+    let mut set = Outcomes::default();
+    for (i, rule) in chain.rules.iter().enumerate() {
+        let matched = match_all(&rule.matches, packet);
+        if matched == Tri::No {
+            continue;
+        }
+        let cut = |reject: bool| Cut {
+            hook,
+            stage: table.stage,
+            chain: name.to_string(),
+            rule: Some(i + 1),
+            text: rule
+                .source
+                .clone()
+                .unwrap_or_else(|| format!("{:?}", rule.action)),
+            reject,
+        };
+        let (effect, continues) = match &rule.action {
+            Action::Accept
+            | Action::Dnat(_)
+            | Action::Snat(_)
+            | Action::Masquerade { .. }
+            | Action::Redirect { .. } => (
+                Outcomes {
+                    accept: true,
+                    ..Outcomes::default()
+                },
+                false,
+            ),
+            Action::Drop => (
+                Outcomes {
+                    drops: vec![cut(false)],
+                    ..Outcomes::default()
+                },
+                false,
+            ),
+            Action::Reject(_) => (
+                Outcomes {
+                    drops: vec![cut(true)],
+                    ..Outcomes::default()
+                },
+                false,
+            ),
+            Action::Return => (
+                Outcomes {
+                    ret: true,
+                    ..Outcomes::default()
+                },
+                false,
+            ),
+            Action::Jump(target) => {
+                let sub = eval_chain(table, hook, target, packet, depth + 1);
+                let continues = sub.ret;
+                (Outcomes { ret: false, ..sub }, continues)
+            }
+            Action::Goto(target) => (eval_chain(table, hook, target, packet, depth + 1), false),
+            _ => (Outcomes::default(), true),
+        };
+        set.ret |= effect.ret;
+        set.merge_terminal(effect);
+        if matched == Tri::Yes && !continues {
+            return set;
+        }
+    }
+    set.ret = true;
+    set
+}
+
+fn match_all(matches: &[Match], packet: &Packet) -> Tri {
+    let mut result = Tri::Yes;
+    for m in matches {
+        match match_one(m, packet) {
+            Tri::No => return Tri::No,
+            Tri::Maybe => result = Tri::Maybe,
+            Tri::Yes => {}
+        }
+    }
+    result
+}
+
+fn iface_matches(iface: &Iface, name: Option<&str>) -> Tri {
+    match name {
+        None => Tri::Maybe,
+        Some(n) if iface.wildcard => Tri::of(n.starts_with(&iface.name)),
+        Some(n) => Tri::of(n == iface.name),
+    }
+}
+
+fn in_ranges(ranges: &[PortRange], port: Option<u16>) -> Tri {
+    match port {
+        None => Tri::Maybe,
+        Some(p) => Tri::of(ranges.iter().any(|r| r.first <= p && p <= r.last)),
+    }
+}
+
+fn in_range(from: IpAddr, to: IpAddr, addr: IpAddr) -> bool {
+    match (from, to, addr) {
+        (IpAddr::V4(a), IpAddr::V4(b), IpAddr::V4(x)) => a <= x && x <= b,
+        (IpAddr::V6(a), IpAddr::V6(b), IpAddr::V6(x)) => a <= x && x <= b,
+        _ => false,
+    }
+}
+
+fn ports_match(
+    proto: u8,
+    ranges: &[PortRange],
+    port: Option<u16>,
+    negate: bool,
+    packet: &Packet,
+) -> Tri {
+    if packet.protocol != proto {
+        return Tri::No;
+    }
+    in_ranges(ranges, port).negate_if(negate)
+}
+
+fn match_one(m: &Match, p: &Packet) -> Tri {
+    match m {
+        Match::Protocol { proto, negate } => Tri::of(*proto == p.protocol).negate_if(*negate),
+        Match::SourceNet { net, negate } => Tri::of(net.contains(&p.source)).negate_if(*negate),
+        Match::DestNet { net, negate } => Tri::of(net.contains(&p.destination)).negate_if(*negate),
+        Match::SourceRange { from, to, negate } => {
+            Tri::of(in_range(*from, *to, p.source)).negate_if(*negate)
+        }
+        Match::DestRange { from, to, negate } => {
+            Tri::of(in_range(*from, *to, p.destination)).negate_if(*negate)
+        }
+        Match::InInterface { iface, negate } => {
+            iface_matches(iface, p.in_iface.as_deref()).negate_if(*negate)
+        }
+        Match::OutInterface { iface, negate } => {
+            iface_matches(iface, p.out_iface.as_deref()).negate_if(*negate)
+        }
+        Match::Fragment { negate } => Tri::of(*negate),
+        Match::SourcePort {
+            proto,
+            ports,
+            negate,
+        } => ports_match(*proto, ports, p.source_port, *negate, p),
+        Match::DestPort {
+            proto,
+            ports,
+            negate,
+        } => ports_match(*proto, ports, p.destination_port, *negate, p),
+        Match::AnyPort {
+            proto,
+            ports,
+            negate,
+        } => {
+            if p.protocol != *proto {
+                return Tri::No;
+            }
+            let either = match (
+                in_ranges(ports, p.source_port),
+                in_ranges(ports, p.destination_port),
+            ) {
+                (Tri::Yes, _) | (_, Tri::Yes) => Tri::Yes,
+                (Tri::No, Tri::No) => Tri::No,
+                _ => Tri::Maybe,
+            };
+            either.negate_if(*negate)
+        }
+        Match::TcpFlags { flags, negate } => {
+            if p.protocol != 6 {
+                return Tri::No;
+            }
+            match p.tcp_flags {
+                Some(f) => Tri::of(f & flags.mask == flags.set).negate_if(*negate),
+                None => Tri::Maybe,
+            }
+        }
+        Match::Icmp { .. } => {
+            if p.protocol != 1 {
+                Tri::No
+            } else {
+                Tri::Maybe
+            }
+        }
+        Match::Icmpv6 { .. } => {
+            if p.protocol != 58 {
+                Tri::No
+            } else {
+                Tri::Maybe
+            }
+        }
+        Match::ConnState { states, negate } => {
+            let known = ConnStates::INVALID
+                | ConnStates::NEW
+                | ConnStates::ESTABLISHED
+                | ConnStates::RELATED
+                | ConnStates::UNTRACKED;
+            if states.0 & p.state != 0 {
+                Tri::Yes.negate_if(*negate)
+            } else if states.0 & !known != 0 {
+                Tri::Maybe
+            } else {
+                Tri::No.negate_if(*negate)
+            }
+        }
+        Match::ConnProto { proto, negate } => Tri::of(*proto == p.protocol).negate_if(*negate),
+        Match::Comment { .. } => Tri::Yes,
+        _ => Tri::Maybe,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matches::ConnStates;
+    use crate::ruleset::{Rule, Table};
+
+    fn ssh_packet(state: u8) -> Packet {
+        Packet {
+            family: Family::Ipv4,
+            protocol: 6,
+            source: "10.0.0.5".parse().unwrap(),
+            destination: "10.0.0.1".parse().unwrap(),
+            source_port: Some(50514),
+            destination_port: Some(22),
+            in_iface: Some("eth0".into()),
+            out_iface: None,
+            state,
+            tcp_flags: Some(0x10),
+        }
+    }
+
+    fn rule(matches: Vec<Match>, action: Action, text: &str) -> Rule {
+        Rule {
+            matches,
+            source: Some(text.into()),
+            ..Rule::new(action)
+        }
+    }
+
+    fn filter_input(policy: Policy, rules: Vec<Rule>) -> Table {
+        let mut t = Table::new(Family::Ipv4, Stage::Filter);
+        let input = t.chain_mut("INPUT").unwrap();
+        input.base = Some((Hook::Input, policy));
+        input.rules = rules;
+        t
+    }
+
+    #[test]
+    fn policy_drop_without_accept_cuts() {
+        let t = filter_input(Policy::Drop, vec![]);
+        let cut =
+            certainly_dropped(&[t], &[Hook::Input], &ssh_packet(ConnStates::ESTABLISHED)).unwrap();
+        assert_eq!(cut.rule, None);
+        assert_eq!(cut.chain, "INPUT");
+    }
+
+    #[test]
+    fn established_accept_keeps() {
+        let est = rule(
+            vec![Match::ConnState {
+                states: ConnStates(ConnStates::ESTABLISHED | ConnStates::RELATED),
+                negate: false,
+            }],
+            Action::Accept,
+            "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        );
+        let t = filter_input(Policy::Drop, vec![est]);
+        assert!(
+            certainly_dropped(&[t], &[Hook::Input], &ssh_packet(ConnStates::ESTABLISHED)).is_none()
+        );
+    }
+
+    #[test]
+    fn port_accept_keeps_and_other_port_does_not() {
+        let ssh = rule(
+            vec![
+                Match::Protocol {
+                    proto: 6,
+                    negate: false,
+                },
+                Match::DestPort {
+                    proto: 6,
+                    ports: vec![PortRange {
+                        first: 22,
+                        last: 22,
+                    }],
+                    negate: false,
+                },
+            ],
+            Action::Accept,
+            "-p tcp --dport 22 -j ACCEPT",
+        );
+        let t = filter_input(Policy::Drop, vec![ssh]);
+        assert!(
+            certainly_dropped(&[t], &[Hook::Input], &ssh_packet(ConnStates::ESTABLISHED)).is_none()
+        );
+        let mut p = ssh_packet(ConnStates::ESTABLISHED);
+        p.destination_port = Some(2222);
+        let t = filter_input(
+            Policy::Drop,
+            vec![rule(
+                vec![Match::DestPort {
+                    proto: 6,
+                    ports: vec![PortRange {
+                        first: 22,
+                        last: 22,
+                    }],
+                    negate: false,
+                }],
+                Action::Accept,
+                "x",
+            )],
+        );
+        assert!(certainly_dropped(&[t], &[Hook::Input], &p).is_some());
+    }
+
+    #[test]
+    fn undecidable_match_is_not_a_cut_and_explicit_drop_names_the_rule() {
+        let limited = rule(
+            vec![Match::Mark {
+                value: 1,
+                mask: 1,
+                negate: false,
+            }],
+            Action::Accept,
+            "-m mark --mark 0x1 -j ACCEPT",
+        );
+        let t = filter_input(Policy::Drop, vec![limited]);
+        assert!(
+            certainly_dropped(&[t], &[Hook::Input], &ssh_packet(ConnStates::ESTABLISHED)).is_none()
+        );
+        let drop = rule(
+            vec![Match::InInterface {
+                iface: Iface {
+                    name: "eth".into(),
+                    wildcard: true,
+                },
+                negate: false,
+            }],
+            Action::Drop,
+            "-i eth+ -j DROP",
+        );
+        let t = filter_input(Policy::Accept, vec![drop]);
+        let cut =
+            certainly_dropped(&[t], &[Hook::Input], &ssh_packet(ConnStates::ESTABLISHED)).unwrap();
+        assert_eq!(cut.rule, Some(1));
+        assert!(cut.to_string().contains("-i eth+ -j DROP"), "{cut}");
+    }
+
+    #[test]
+    fn jumps_returns_and_unknown_interfaces() {
+        let mut t = filter_input(
+            Policy::Drop,
+            vec![rule(vec![], Action::Jump("ZONE".into()), "-j ZONE")],
+        );
+        t.chains.push(crate::ruleset::Chain {
+            name: "ZONE".into(),
+            base: None,
+            policy_counters: Default::default(),
+            rules: vec![rule(
+                vec![Match::InInterface {
+                    iface: Iface {
+                        name: "eth0".into(),
+                        wildcard: false,
+                    },
+                    negate: false,
+                }],
+                Action::Accept,
+                "-i eth0 -j ACCEPT",
+            )],
+        });
+        let mut p = ssh_packet(ConnStates::ESTABLISHED);
+        assert!(certainly_dropped(std::slice::from_ref(&t), &[Hook::Input], &p).is_none());
+        p.in_iface = Some("eth1".into());
+        assert!(certainly_dropped(std::slice::from_ref(&t), &[Hook::Input], &p).is_some());
+        p.in_iface = None;
+        assert!(certainly_dropped(&[t], &[Hook::Input], &p).is_none());
+    }
+
+    #[test]
+    fn nat_tables_are_skipped_for_established_packets() {
+        let mut nat = Table::new(Family::Ipv4, Stage::Nat);
+        nat.chains[0].base = Some((Hook::Prerouting, Policy::Drop));
+        let p = ssh_packet(ConnStates::ESTABLISHED);
+        assert!(certainly_dropped(std::slice::from_ref(&nat), &[Hook::Prerouting], &p).is_none());
+        let p = ssh_packet(ConnStates::NEW);
+        assert!(certainly_dropped(&[nat], &[Hook::Prerouting], &p).is_some());
+    }
+}

@@ -1,0 +1,406 @@
+//! `moat block` / `moat unblock`: block lists (countries, address lists) as
+//! nf_tables interval sets, each change one transaction.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use moat_blocklist::{zones, Blocklists, Direction, Entries, ListInfo, ListSpec, Source};
+
+use crate::lock::RulesetLock;
+
+/// Arguments of `moat block`.
+#[derive(Args)]
+pub struct BlockArgs {
+    #[command(subcommand)]
+    what: BlockCommand,
+}
+
+#[derive(Subcommand)]
+enum BlockCommand {
+    /// Block countries: drop traffic from their networks (IPv4 and IPv6).
+    ///
+    /// Each country becomes a list named by its code, loaded from
+    /// DIR/ipv4/CC.zone and DIR/ipv6/CC.zone (one CIDR network per line).
+    /// Running it again refreshes the lists, all in one transaction: they
+    /// are never empty or missing.
+    Country {
+        /// Two-letter country codes (cn ru ...).
+        #[arg(required = true, value_name = "CC")]
+        codes: Vec<String>,
+        /// Directory with the zone files (ipv4/CC.zone, ipv6/CC.zone).
+        #[arg(long, value_name = "DIR")]
+        zone_dir: PathBuf,
+        /// Merge the countries into one list of this name instead of one
+        /// list per country: fewer elements, so it loads faster (the whole
+        /// world about twice as fast); counters are then for the whole list.
+        #[arg(long = "as", value_name = "NAME")]
+        merged: Option<String>,
+        #[command(flatten)]
+        opts: ListOptions,
+    },
+    /// Block the addresses, networks (1.2.3.0/24) and ranges (a-b) in a file,
+    /// one per line, '#' or ';' comments; PATH '-' reads standard input.
+    File {
+        /// The list's name (letters, digits, '_', '-').
+        name: String,
+        /// The list file.
+        path: PathBuf,
+        #[command(flatten)]
+        opts: ListOptions,
+    },
+    /// Add addresses or networks to a list (creating it if needed); takes
+    /// milliseconds whatever the list's size.
+    Add {
+        /// The list's name.
+        name: String,
+        /// Addresses, networks or ranges.
+        #[arg(required = true, value_name = "ADDRESS")]
+        addresses: Vec<String>,
+    },
+    /// Remove addresses or networks from a list (they are cut out of its ranges).
+    Remove {
+        /// The list's name.
+        name: String,
+        /// Addresses, networks or ranges.
+        #[arg(required = true, value_name = "ADDRESS")]
+        addresses: Vec<String>,
+    },
+    /// Show the lists: source, directions, sizes, exceptions, packets and bytes dropped.
+    List,
+}
+
+/// Options of a list load.
+#[derive(Args)]
+struct ListOptions {
+    /// An address or network inside the list that stays allowed (repeatable).
+    /// Without --except a refresh keeps the list's exceptions.
+    #[arg(long = "except", value_name = "CIDR")]
+    except: Vec<String>,
+    /// Remove the list's exceptions.
+    #[arg(long, conflicts_with = "except")]
+    no_except: bool,
+    /// What to block, comma-separated or repeated: in (from the list to this
+    /// host), forward (from the list through this host), out (to the list's
+    /// addresses). Default for a new list: in,forward; a refresh keeps them.
+    #[arg(long = "direction", value_name = "DIR", value_delimiter = ',')]
+    direction: Vec<String>,
+    /// Load a list even when it has no addresses (normally refused: an
+    /// empty list lifts the block, and is what a failed download looks like).
+    #[arg(long)]
+    allow_empty: bool,
+}
+
+/// Arguments of `moat unblock`.
+#[derive(Args)]
+pub struct UnblockArgs {
+    /// `country CC...` to lift country blocks, or list names.
+    #[arg(required = true, value_name = "NAME")]
+    words: Vec<String>,
+}
+
+fn lock() -> Result<RulesetLock> {
+    RulesetLock::acquire(Duration::from_secs(30))
+}
+
+fn report(result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("moat: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `moat block ...`.
+pub fn run_block(args: BlockArgs) -> ExitCode {
+    report(block(args))
+}
+
+/// Runs `moat unblock ...`.
+pub fn run_unblock(args: UnblockArgs) -> ExitCode {
+    report(unblock(args))
+}
+
+fn parse_addresses(values: &[String], what: &str) -> Result<Entries> {
+    let text = values.join("\n");
+    let (entries, _) = Entries::parse(&text, what)
+        .map_err(|e| anyhow::anyhow!("{what} {:?}: not an IP address, network or range", e.text))?;
+    Ok(entries)
+}
+
+impl ListOptions {
+    fn except(&self) -> Result<Option<Entries>> {
+        if self.no_except {
+            return Ok(Some(Entries::default()));
+        }
+        if self.except.is_empty() {
+            return Ok(None);
+        }
+        parse_addresses(&self.except, "--except").map(Some)
+    }
+
+    fn directions(&self) -> Result<Option<Vec<Direction>>> {
+        if self.direction.is_empty() {
+            return Ok(None);
+        }
+        let mut out: Vec<Direction> = self
+            .direction
+            .iter()
+            .map(|d| Direction::parse(d.trim()))
+            .collect::<Result<_, _>>()?;
+        out.sort();
+        out.dedup();
+        Ok(Some(out))
+    }
+}
+
+fn read_list_file(path: &Path) -> Result<Entries> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("reading standard input")?;
+        return Ok(Entries::parse(&text, "<stdin>")?.0);
+    }
+    Ok(Entries::read_file(path)?.0)
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn block(args: BlockArgs) -> Result<()> {
+    match args.what {
+        BlockCommand::Country {
+            codes,
+            zone_dir,
+            merged,
+            opts,
+        } => {
+            let except = opts.except()?;
+            let directions = opts.directions()?;
+            let mut specs: Vec<ListSpec> = Vec::new();
+            let mut networks = Vec::new();
+            let mut seen = Vec::new();
+            for code in &codes {
+                let code = zones::country_code(code)?;
+                if seen.contains(&code) {
+                    continue;
+                }
+                seen.push(code.clone());
+                let (entries, stats) = zones::read_country(&zone_dir, &code)?;
+                networks.push(stats.lines);
+                specs.push(ListSpec {
+                    name: code.clone(),
+                    source: Source::Country {
+                        code,
+                        zone_dir: absolute(&zone_dir),
+                    },
+                    entries,
+                    except: except.clone(),
+                    directions: directions.clone(),
+                    allow_empty: opts.allow_empty,
+                });
+            }
+            if let Some(name) = merged {
+                let entries = Entries::union_all(specs.iter().map(|s| &s.entries));
+                specs = vec![ListSpec {
+                    name,
+                    source: Source::Countries {
+                        codes: seen,
+                        zone_dir: absolute(&zone_dir),
+                    },
+                    entries,
+                    except,
+                    directions,
+                    allow_empty: opts.allow_empty,
+                }];
+                networks = vec![networks.iter().sum()];
+            }
+            let _lock = lock()?;
+            let summaries = Blocklists::open()?.load(&specs)?;
+            for (s, lines) in summaries.iter().zip(networks) {
+                println!(
+                    "{} {} {}: {lines} networks as {} IPv4 and {} IPv6 ranges, blocking {}",
+                    if s.created { "blocked" } else { "refreshed" },
+                    if specs.len() == 1 && matches!(specs[0].source, Source::Countries { .. }) {
+                        "countries"
+                    } else {
+                        "country"
+                    },
+                    s.name,
+                    s.ranges_v4,
+                    s.ranges_v6,
+                    words(&s.directions)
+                );
+            }
+            Ok(())
+        }
+        BlockCommand::File { name, path, opts } => {
+            let entries = read_list_file(&path)?;
+            let spec = ListSpec {
+                name,
+                source: Source::File {
+                    path: if path == Path::new("-") {
+                        path
+                    } else {
+                        absolute(&path)
+                    },
+                },
+                entries,
+                except: opts.except()?,
+                directions: opts.directions()?,
+                allow_empty: opts.allow_empty,
+            };
+            let _lock = lock()?;
+            let summaries = Blocklists::open()?.load(std::slice::from_ref(&spec))?;
+            for s in summaries {
+                println!(
+                    "{} list {}: {} IPv4 and {} IPv6 ranges, blocking {}",
+                    if s.created { "blocked" } else { "refreshed" },
+                    s.name,
+                    s.ranges_v4,
+                    s.ranges_v6,
+                    words(&s.directions)
+                );
+            }
+            Ok(())
+        }
+        BlockCommand::Add { name, addresses } => {
+            let entries = parse_addresses(&addresses, "address")?;
+            let _lock = lock()?;
+            let summary = Blocklists::open()?.add(&name, &entries)?;
+            if summary.created {
+                println!("blocked list {name} (new, added by hand)");
+            } else if !summary.changed {
+                println!("list {name} already holds those addresses");
+            }
+            Ok(())
+        }
+        BlockCommand::Remove { name, addresses } => {
+            let entries = parse_addresses(&addresses, "address")?;
+            let _lock = lock()?;
+            let summary = Blocklists::open()?.remove(&name, &entries)?;
+            if !summary.changed {
+                println!("list {name} does not hold those addresses");
+            }
+            Ok(())
+        }
+        BlockCommand::List => {
+            let lists = Blocklists::open()?.lists()?;
+            print!("{}", render_lists(&lists));
+            Ok(())
+        }
+    }
+}
+
+fn unblock(args: UnblockArgs) -> Result<()> {
+    let words = args.words;
+    let _lock = lock()?;
+    let mut lists = Blocklists::open()?;
+    if words[0] == "country" {
+        if words.len() == 1 {
+            bail!("name the countries: moat unblock country CC...");
+        }
+        lists.unblock_countries(&words[1..])?;
+        println!("unblocked country {}", words[1..].join(" "));
+    } else {
+        lists.unblock(&words)?;
+        println!("unblocked {}", words.join(" "));
+    }
+    Ok(())
+}
+
+fn words(directions: &[Direction]) -> String {
+    directions
+        .iter()
+        .map(|d| d.word())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The `moat block list` table.
+fn render_lists(lists: &[ListInfo]) -> String {
+    if lists.is_empty() {
+        return "no block lists\n".into();
+    }
+    let header = [
+        "LIST",
+        "DIRECTIONS",
+        "IPV4 RANGES",
+        "IPV4 ADDRESSES",
+        "IPV6 RANGES",
+        "EXCEPTIONS",
+        "PACKETS",
+        "BYTES",
+        "SOURCE",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for l in lists {
+        let mut source = l
+            .source
+            .as_ref()
+            .map(|s| s.describe())
+            .unwrap_or_else(|| "?".into());
+        if !l.copies.is_empty() {
+            source += &format!(" (used by iptables rules in {})", l.copies.join(", "));
+        }
+        rows.push(vec![
+            l.name.clone(),
+            words(&l.directions),
+            l.ranges_v4.to_string(),
+            l.addresses_v4.to_string(),
+            l.ranges_v6.to_string(),
+            l.exceptions
+                .networks()
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+                .chars()
+                .take(60)
+                .collect::<String>()
+                .if_empty("-"),
+            l.packets.to_string(),
+            l.bytes.to_string(),
+            source,
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i + 1 == row.len() {
+                    c.clone()
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
+            .collect();
+        out += cells.join("  ").trim_end();
+        out.push('\n');
+    }
+    out
+}
+
+trait IfEmpty {
+    fn if_empty(self, default: &str) -> String;
+}
+
+impl IfEmpty for String {
+    fn if_empty(self, default: &str) -> String {
+        if self.is_empty() {
+            default.to_string()
+        } else {
+            self
+        }
+    }
+}

@@ -1,0 +1,481 @@
+//! `moat check`, `moat diff`, `moat apply` and `moat confirm`: a moat.toml
+//! (or an iptables-save file) checked, compared with what runs, and applied
+//! as one transaction — with the lock-out guard and the confirm watchdog.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use moat_backend::Backend;
+use moat_config::{ConfigError, Format, Loaded};
+use serde_json::json;
+
+use crate::confirm::{self, Orders};
+use crate::guard;
+use crate::lock::RulesetLock;
+use crate::persist::{self, Keep};
+use crate::settings::warn_missing;
+use crate::snapshot::{model_tables, plan, Current, Snapshot};
+
+/// Exit status when the lock-out guard refuses a ruleset.
+const EXIT_GUARD: u8 = 3;
+
+/// Options of `moat check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The moat.toml or iptables-save file.
+    pub file: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `moat diff`.
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The moat.toml or iptables-save file.
+    pub file: PathBuf,
+    /// Print the changes as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `moat apply`.
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    /// The moat.toml or iptables-save file.
+    pub file: PathBuf,
+    /// Put the previous ruleset back after SECONDS unless `moat confirm` runs first.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub confirm: Option<u64>,
+    /// Apply even if the lock-out guard sees SSH connections it would cut.
+    #[arg(long)]
+    pub force: bool,
+    /// With --confirm: wait for a `yes` on standard input (the default on a terminal).
+    #[arg(long)]
+    pub wait: bool,
+    /// Do not keep the applied configuration for the next boot.
+    #[arg(long)]
+    pub no_save: bool,
+}
+
+fn read(path: &PathBuf) -> Result<(String, String)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok((path.display().to_string(), text))
+}
+
+fn located_json(e: &ConfigError) -> serde_json::Value {
+    json!(e
+        .problems
+        .iter()
+        .map(|p| json!({"file": p.file, "line": p.line, "col": p.col, "message": p.message, "expected": p.expected, "fix": p.fix}))
+        .collect::<Vec<_>>())
+}
+
+fn family_name(f: moat_model::Family) -> &'static str {
+    match f {
+        moat_model::Family::Ipv4 => "IPv4",
+        moat_model::Family::Ipv6 => "IPv6",
+    }
+}
+
+fn table_summary(loaded: &Loaded) -> String {
+    loaded
+        .tables
+        .iter()
+        .map(|t| {
+            let n: usize = t.chains.iter().map(|c| c.rules.len()).sum();
+            format!(
+                "{} {} {n} rules",
+                family_name(t.family),
+                moat_iptables::save::stage_name(t.stage)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `moat check FILE`.
+pub fn run_check(args: &CheckArgs) -> ExitCode {
+    let (name, text) = match read(&args.file) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("moat: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match moat_config::load(&name, &text) {
+        Ok(loaded) => {
+            if args.json {
+                let tables: Vec<_> = loaded
+                    .tables
+                    .iter()
+                    .map(|t| json!({"family": family_name(t.family), "table": moat_iptables::save::stage_name(t.stage), "rules": t.chains.iter().map(|c| c.rules.len()).sum::<usize>()}))
+                    .collect();
+                println!(
+                    "{}",
+                    json!({"ok": true, "file": name, "errors": [], "warnings": loaded.warnings, "tables": tables})
+                );
+            } else {
+                for w in &loaded.warnings {
+                    eprintln!("{name}: warning: {w}");
+                }
+                let kind = if loaded.format == Format::Toml {
+                    "moat.toml"
+                } else {
+                    "iptables-save file"
+                };
+                println!("{name}: ok ({kind}): {}", table_summary(&loaded));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if args.json {
+                println!(
+                    "{}",
+                    json!({"ok": false, "file": name, "errors": located_json(&e), "warnings": []})
+                );
+            } else {
+                eprintln!("{e}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_or_report(path: &PathBuf) -> Result<Option<(String, String, Loaded)>> {
+    let (name, text) = read(path)?;
+    match moat_config::load(&name, &text) {
+        Ok(l) => Ok(Some((name, text, l))),
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(None)
+        }
+    }
+}
+
+/// One difference between what runs and what a file asks for.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Change {
+    family: &'static str,
+    table: &'static str,
+    chain: String,
+    change: &'static str,
+    intent: Option<String>,
+    description: String,
+    rule: String,
+}
+
+fn changes(current: &Current, target: &[moat_iptables::TableState]) -> (Vec<Change>, usize) {
+    let mut out = Vec::new();
+    let mut unchanged = 0;
+    for entry in &current.entries {
+        let old = entry.kernel.as_ref().map(|_| &entry.state);
+        let new = target
+            .iter()
+            .find(|t| t.family == entry.family && t.stage == entry.stage);
+        let family = family_name(entry.family);
+        let table = moat_iptables::save::stage_name(entry.stage);
+        let change = |chain: &str,
+                      change: &'static str,
+                      r: Option<&moat_iptables::state::StateRule>,
+                      text: String| Change {
+            family,
+            table,
+            chain: chain.to_string(),
+            change,
+            intent: r.and_then(|r| moat_config::describe::intent(&r.rule)),
+            description: r
+                .map(|r| moat_config::describe::describe(&r.rule))
+                .unwrap_or_else(|| text.clone()),
+            rule: r.map(|r| r.spec.to_args()).unwrap_or(text),
+        };
+        match (old, new) {
+            (None, None) => {}
+            (Some(_), None) => out.push(change(
+                "",
+                "remove table",
+                None,
+                format!("table {table} is removed"),
+            )),
+            (old, Some(new)) => {
+                if old.is_none() {
+                    out.push(change(
+                        "",
+                        "add table",
+                        None,
+                        format!("table {table} is created"),
+                    ));
+                }
+                for chain in &new.chains {
+                    let before = old.and_then(|o| o.chain(&chain.name));
+                    let (pb, pa) = (
+                        before.and_then(|c| c.base.map(|b| b.1)),
+                        chain.base.map(|b| b.1),
+                    );
+                    if pa.is_some()
+                        && pb != pa
+                        && !(pb.is_none() && pa == Some(moat_model::Policy::Accept))
+                    {
+                        out.push(change(
+                            &chain.name,
+                            "policy",
+                            None,
+                            format!(
+                                "policy {:?} -> {:?}",
+                                pb.unwrap_or(moat_model::Policy::Accept),
+                                pa.unwrap_or(moat_model::Policy::Accept)
+                            )
+                            .to_lowercase(),
+                        ));
+                    }
+                    let old_rules: Vec<&moat_iptables::state::StateRule> =
+                        before.map(|c| c.rules.iter().collect()).unwrap_or_default();
+                    let mut used = vec![false; old_rules.len()];
+                    for r in &chain.rules {
+                        let text = r.spec.to_args();
+                        match (0..old_rules.len())
+                            .find(|&i| !used[i] && old_rules[i].spec.to_args() == text)
+                        {
+                            Some(i) => {
+                                used[i] = true;
+                                unchanged += 1;
+                            }
+                            None => out.push(change(&chain.name, "add", Some(r), String::new())),
+                        }
+                    }
+                    for (i, r) in old_rules.iter().enumerate() {
+                        if !used[i] {
+                            out.push(change(&chain.name, "remove", Some(r), String::new()));
+                        }
+                    }
+                }
+                if let Some(old) = old {
+                    for chain in old.chains.iter().filter(|c| new.chain(&c.name).is_none()) {
+                        for r in &chain.rules {
+                            out.push(change(&chain.name, "remove", Some(r), String::new()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (out, unchanged)
+}
+
+fn print_changes(changes: &[Change], unchanged: usize) {
+    if changes.is_empty() {
+        println!("no changes: what runs already matches ({unchanged} rules)");
+        return;
+    }
+    let mut last = ("", "");
+    for c in changes {
+        if (c.family, c.table) != last {
+            println!("{} {}:", c.family, c.table);
+            last = (c.family, c.table);
+        }
+        let intent = c
+            .intent
+            .as_ref()
+            .map(|i| format!("[{i}] "))
+            .unwrap_or_default();
+        match c.change {
+            "add" => println!(
+                "  + {:<11} {intent}{}   ({})",
+                c.chain, c.description, c.rule
+            ),
+            "remove" => println!(
+                "  - {:<11} {intent}{}   ({})",
+                c.chain, c.description, c.rule
+            ),
+            "policy" => println!("  ~ {:<11} {}", c.chain, c.description),
+            _ => println!("  {}", c.description),
+        }
+    }
+    let added = changes.iter().filter(|c| c.change == "add").count();
+    let removed = changes.iter().filter(|c| c.change == "remove").count();
+    println!("{added} rules added, {removed} removed, {unchanged} unchanged (their counters keep counting)");
+}
+
+/// `moat diff FILE`.
+pub fn run_diff(args: &DiffArgs) -> ExitCode {
+    let result = (|| -> Result<ExitCode> {
+        let Some((_, _, loaded)) = load_or_report(&args.file)? else {
+            return Ok(ExitCode::FAILURE);
+        };
+        let current = Current::read(&moat_backend::default_backend())?;
+        let (_, full) = plan(&current, &loaded.tables, loaded.replaces_all)?;
+        let (changes, unchanged) = changes(&current, &full);
+        if args.json {
+            println!("{}", json!({"changes": changes, "unchanged": unchanged}));
+        } else {
+            print_changes(&changes, unchanged);
+        }
+        Ok(ExitCode::SUCCESS)
+    })();
+    result.unwrap_or_else(|e| {
+        eprintln!("moat: {e:#}");
+        ExitCode::FAILURE
+    })
+}
+
+/// `moat apply FILE`.
+pub fn run_apply(args: &ApplyArgs) -> ExitCode {
+    apply(args).unwrap_or_else(|e| {
+        eprintln!("moat: {e:#}");
+        ExitCode::FAILURE
+    })
+}
+
+fn apply(args: &ApplyArgs) -> Result<ExitCode> {
+    let Some((name, text, loaded)) = load_or_report(&args.file)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    for w in &loaded.warnings {
+        eprintln!("{name}: warning: {w}");
+    }
+    let backend = moat_backend::default_backend();
+    let lock = RulesetLock::acquire(Duration::from_secs(10))?;
+    let current = Current::read(&backend)?;
+    let (batch, full) = plan(&current, &loaded.tables, loaded.replaces_all)?;
+    if !args.force {
+        let (_, verdicts) = guard::check(&model_tables(&full));
+        if !verdicts.is_empty() {
+            eprintln!(
+                "moat: refusing to apply {name}:\n{}",
+                guard::explain(&verdicts)
+            );
+            return Ok(ExitCode::from(EXIT_GUARD));
+        }
+    }
+    let keep = Keep {
+        toml: loaded.format == Format::Toml,
+        text,
+        ruleset: Snapshot::of_states(&full),
+    };
+    let pending = confirm::ask("status")?;
+    let mut handed_over = false;
+    if let Some(seconds) = args.confirm {
+        let previous = match pending {
+            Some(_) => {
+                let reply = confirm::ask("handover")?
+                    .context("the pending confirmation ended while handing over")?;
+                handed_over = true;
+                serde_json::from_str(&reply).context("the pending confirmation answered oddly")?
+            }
+            None => Snapshot::of_current(&current, true),
+        };
+        confirm::start(&Orders {
+            seconds,
+            previous,
+            keep: keep.clone(),
+        })?;
+    } else if let Some(status) = pending {
+        let left = status.strip_prefix("pending ").unwrap_or("?");
+        eprintln!(
+            "moat: an earlier `moat apply --confirm` is waiting for `moat confirm` ({left} s left before it rolls back).\n\
+             fix: run `moat confirm` (or let it roll back) first, or apply with --confirm to replace it"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    if let Err(e) = backend.apply(&batch) {
+        if args.confirm.is_some() {
+            let _ = confirm::ask(if handed_over { "abort" } else { "cancel" });
+        }
+        return Err(e.into());
+    }
+    for t in &full {
+        warn_missing("moat", &t.to_table());
+    }
+    drop(lock);
+    let summary = full
+        .iter()
+        .map(|t| {
+            let n: usize = t.chains.iter().map(|c| c.rules.len()).sum();
+            format!(
+                "{} {} ({n} rules)",
+                family_name(t.family),
+                moat_iptables::save::stage_name(t.stage)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!("applied {name} in one transaction: {summary}");
+    match args.confirm {
+        None => {
+            if !args.no_save {
+                let dir = persist::save(&keep)?;
+                println!("kept in {} for the next boot", dir.display());
+            }
+        }
+        Some(seconds) => {
+            println!("run `moat confirm` within {seconds} s, or the previous ruleset comes back by itself");
+            // SAFETY: isatty only inspects a file descriptor.
+            let tty = unsafe { libc::isatty(0) } == 1;
+            if args.wait || tty {
+                return Ok(wait_for_yes(seconds));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn wait_for_yes(seconds: u64) -> ExitCode {
+    println!("keep it? type yes within {seconds} s (anything else rolls back now)");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let n = std::io::stdin().lock().read_line(&mut line).unwrap_or(0);
+        let _ = tx.send((n, line));
+    });
+    match rx.recv_timeout(Duration::from_secs(seconds)) {
+        Ok((n, line)) if n > 0 && matches!(line.trim(), "yes" | "y" | "YES" | "Yes") => {
+            run_confirm()
+        }
+        Ok((0, _)) => {
+            println!("no answer on standard input; the watchdog rolls back in time unless `moat confirm` runs");
+            ExitCode::SUCCESS
+        }
+        Ok(_) => {
+            let _ = confirm::ask("abort");
+            println!("rolling back to the previous ruleset");
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            println!("no confirmation: the previous ruleset comes back");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `moat confirm`.
+pub fn run_confirm() -> ExitCode {
+    match confirm::ask("confirm") {
+        Ok(Some(reply)) if reply.starts_with("confirmed") => {
+            let rest = reply.trim_start_matches("confirmed").trim();
+            if rest.starts_with(',') {
+                eprintln!("moat: confirmed{rest}");
+            } else {
+                println!("confirmed: the new ruleset stays (kept in {rest} for the next boot)");
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Some(reply)) => {
+            eprintln!("moat: the watchdog answered: {reply}");
+            ExitCode::FAILURE
+        }
+        Ok(None) => {
+            eprintln!("moat: nothing is waiting for confirmation in this network namespace");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("moat: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The lock-out guard: refuses a ruleset that would cut the SSH session
+//! moat runs in, or established connections to this host's SSH port.
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::Command;
+
+use moat_model::eval::{certainly_dropped, Cut, Packet};
+use moat_model::{ConnStates, Family, Hook, Table};
+
+/// A connection the guard protects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flow {
+    /// The remote end (the SSH client).
+    pub client: SocketAddr,
+    /// This host's end.
+    pub server: SocketAddr,
+    /// Where moat learned of it.
+    pub origin: &'static str,
+}
+
+/// A protected connection the new ruleset would cut, and where.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// The connection.
+    pub flow: Flow,
+    /// Which direction is cut.
+    pub direction: &'static str,
+    /// The rule or policy that drops it.
+    pub cut: Cut,
+}
+
+fn unmap(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(addr),
+        v4 => v4,
+    }
+}
+
+/// Parses `SSH_CONNECTION` ("client_ip client_port server_ip server_port").
+pub fn parse_ssh_connection(text: &str) -> Option<Flow> {
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    let [cip, cport, sip, sport] = parts.as_slice() else {
+        return None;
+    };
+    Some(Flow {
+        client: SocketAddr::new(unmap(cip.parse().ok()?), cport.parse().ok()?),
+        server: SocketAddr::new(unmap(sip.parse().ok()?), sport.parse().ok()?),
+        origin: "your SSH session (SSH_CONNECTION)",
+    })
+}
+
+/// SSH ports from sshd_config (`MOAT_SSHD_CONFIG` overrides the path), 22 if none.
+pub fn ssh_ports() -> Vec<u16> {
+    let path = std::env::var("MOAT_SSHD_CONFIG").unwrap_or_else(|_| "/etc/ssh/sshd_config".into());
+    let mut ports: Vec<u16> = std::fs::read_to_string(path)
+        .map(|t| parse_sshd_ports(&t))
+        .unwrap_or_default();
+    if ports.is_empty() {
+        ports.push(22);
+    }
+    ports
+}
+
+fn parse_sshd_ports(text: &str) -> Vec<u16> {
+    text.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            match (w.next(), w.next()) {
+                (Some(k), Some(v)) if k.eq_ignore_ascii_case("port") => v.parse().ok(),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Established TCP connections to `ports` of this host, from conntrack
+/// (/proc/net/nf_conntrack, or `conntrack -L` when the file is missing).
+pub fn conntrack_flows(ports: &[u16]) -> Vec<Flow> {
+    let text = match std::fs::read_to_string("/proc/net/nf_conntrack") {
+        Ok(t) => t,
+        Err(_) => Command::new("conntrack")
+            .args(["-L", "-p", "tcp", "--state", "ESTABLISHED"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default(),
+    };
+    let locals = local_addresses();
+    let mut flows: Vec<Flow> = parse_conntrack(&text)
+        .into_iter()
+        .filter(|f| ports.contains(&f.server.port()))
+        .filter(|f| locals.is_empty() || locals.contains(&f.server.ip()))
+        .collect();
+    flows.dedup();
+    flows
+}
+
+/// Established TCP entries of a conntrack listing, as (original source, original destination).
+pub fn parse_conntrack(text: &str) -> Vec<Flow> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if !words.contains(&"tcp") || !words.contains(&"ESTABLISHED") {
+            continue;
+        }
+        let field = |key: &str| words.iter().find_map(|w| w.strip_prefix(key));
+        let (Some(src), Some(dst), Some(sport), Some(dport)) = (
+            field("src="),
+            field("dst="),
+            field("sport="),
+            field("dport="),
+        ) else {
+            continue;
+        };
+        let (Ok(src), Ok(dst), Ok(sport), Ok(dport)) = (
+            src.parse::<IpAddr>(),
+            dst.parse::<IpAddr>(),
+            sport.parse::<u16>(),
+            dport.parse::<u16>(),
+        ) else {
+            continue;
+        };
+        out.push(Flow {
+            client: SocketAddr::new(src, sport),
+            server: SocketAddr::new(dst, dport),
+            origin: "an established connection (conntrack)",
+        });
+    }
+    out
+}
+
+fn local_addresses() -> Vec<IpAddr> {
+    let Ok(out) = Command::new("ip").args(["-o", "addr", "show"]).output() else {
+        return Vec::new();
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let i = w.iter().position(|x| *x == "inet" || *x == "inet6")?;
+            w.get(i + 1)?.split('/').next()?.parse().ok()
+        })
+        .collect()
+}
+
+/// The interface this host reaches `addr` through (`ip route get`), if known.
+fn route_dev(addr: IpAddr) -> Option<String> {
+    let out = Command::new("ip")
+        .args(["-o", "route", "get", &addr.to_string()])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let w: Vec<&str> = text.split_whitespace().collect();
+    let i = w.iter().position(|x| *x == "dev")?;
+    w.get(i + 1).map(|s| s.to_string())
+}
+
+/// Every connection the guard protects: the SSH session (from the
+/// environment) and established connections to the SSH ports.
+pub fn protected_flows() -> Vec<Flow> {
+    let mut flows = Vec::new();
+    let mut ports = ssh_ports();
+    if let Some(f) = std::env::var("SSH_CONNECTION")
+        .ok()
+        .as_deref()
+        .and_then(parse_ssh_connection)
+    {
+        if !ports.contains(&f.server.port()) {
+            ports.push(f.server.port());
+        }
+        flows.push(f);
+    }
+    for f in conntrack_flows(&ports) {
+        if !flows
+            .iter()
+            .any(|g| g.client == f.client && g.server == f.server)
+        {
+            flows.push(f);
+        }
+    }
+    flows
+}
+
+fn family_of(addr: &IpAddr) -> Family {
+    match addr {
+        IpAddr::V4(_) => Family::Ipv4,
+        IpAddr::V6(_) => Family::Ipv6,
+    }
+}
+
+/// The protected flows `tables` would cut, with where; `iface` finds the
+/// interface a peer is reached through.
+pub fn cuts(
+    tables: &[Table],
+    flows: &[Flow],
+    iface: impl Fn(IpAddr) -> Option<String>,
+) -> Vec<Verdict> {
+    let mut out = Vec::new();
+    for flow in flows {
+        let family = family_of(&flow.client.ip());
+        let dev = iface(flow.client.ip());
+        let incoming = Packet {
+            family,
+            protocol: 6,
+            source: flow.client.ip(),
+            destination: flow.server.ip(),
+            source_port: Some(flow.client.port()),
+            destination_port: Some(flow.server.port()),
+            in_iface: dev.clone(),
+            out_iface: None,
+            state: ConnStates::ESTABLISHED,
+            tcp_flags: Some(0x10),
+        };
+        let outgoing = Packet {
+            source: flow.server.ip(),
+            destination: flow.client.ip(),
+            source_port: Some(flow.server.port()),
+            destination_port: Some(flow.client.port()),
+            in_iface: None,
+            out_iface: dev,
+            ..incoming.clone()
+        };
+        if let Some(cut) = certainly_dropped(tables, &[Hook::Prerouting, Hook::Input], &incoming) {
+            out.push(Verdict {
+                flow: flow.clone(),
+                direction: "its packets to this host",
+                cut,
+            });
+        } else if let Some(cut) =
+            certainly_dropped(tables, &[Hook::Output, Hook::Postrouting], &outgoing)
+        {
+            out.push(Verdict {
+                flow: flow.clone(),
+                direction: "this host's replies",
+                cut,
+            });
+        }
+    }
+    out
+}
+
+/// The protected flows the new tables would cut, using the system's routes.
+pub fn check(tables: &[Table]) -> (Vec<Flow>, Vec<Verdict>) {
+    let flows = protected_flows();
+    let verdicts = cuts(tables, &flows, route_dev);
+    (flows, verdicts)
+}
+
+/// Explains refusals in words, with the way out.
+pub fn explain(verdicts: &[Verdict]) -> String {
+    let mut text = String::new();
+    for v in verdicts {
+        text.push_str(&format!(
+            "it would cut {} {} -> {}: {} would be {} by {}\n",
+            v.flow.origin,
+            v.flow.client,
+            v.flow.server,
+            v.direction,
+            if v.cut.reject { "rejected" } else { "dropped" },
+            v.cut
+        ));
+    }
+    text.push_str(
+        "fix: allow the connection (open the SSH port, e.g. [[service]] name = \"ssh\", and keep replies and \
+         established connections allowed), or run again with --force if you are sure (with --confirm SECONDS as a safety net)",
+    );
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_ssh_connection() {
+        let f = parse_ssh_connection("10.0.0.5 50514 10.0.0.1 22").unwrap();
+        assert_eq!(f.client, "10.0.0.5:50514".parse().unwrap());
+        assert_eq!(f.server.port(), 22);
+        let f = parse_ssh_connection("::ffff:10.0.0.5 50514 ::ffff:10.0.0.1 22").unwrap();
+        assert_eq!(f.client.ip(), "10.0.0.5".parse::<IpAddr>().unwrap());
+        assert!(parse_ssh_connection("garbage").is_none());
+    }
+
+    #[test]
+    fn reads_conntrack_lines() {
+        let proc_line = "ipv4     2 tcp      6 431999 ESTABLISHED src=10.99.1.2 dst=10.99.1.1 sport=40000 dport=22 src=10.99.1.1 dst=10.99.1.2 sport=22 dport=40000 [ASSURED] mark=0 zone=0 use=2";
+        let cli_line = "tcp      6 431999 ESTABLISHED src=fd99:1::2 dst=fd99:1::1 sport=40001 dport=2222 src=fd99:1::1 dst=fd99:1::2 sport=2222 dport=40001 [ASSURED] mark=0 use=1";
+        let other = "ipv4 2 udp 17 29 src=1.1.1.1 dst=2.2.2.2 sport=1 dport=2";
+        let flows = parse_conntrack(&format!("{proc_line}\n{cli_line}\n{other}\n"));
+        assert_eq!(flows.len(), 2);
+        assert_eq!(flows[0].server, "10.99.1.1:22".parse().unwrap());
+        assert_eq!(flows[1].client.port(), 40001);
+    }
+
+    #[test]
+    fn reads_sshd_ports() {
+        assert_eq!(
+            parse_sshd_ports("# Port 99\nPort 2222\nport 22\nListenAddress 0.0.0.0\n"),
+            vec![2222, 22]
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! `moat install` (the binary and its systemd unit) and `moat boot` (what
+//! the unit runs: the kept ruleset put back in one transaction).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::lock::RulesetLock;
+use crate::persist;
+use crate::snapshot::restore_snapshot;
+
+/// The systemd unit moat ships (dist/moat.service).
+pub const UNIT: &str = include_str!("../../../dist/moat.service");
+/// Where the unit wants to be enabled.
+const WANTED_BY: &str = "sysinit.target.wants";
+
+/// Options of `moat install`.
+#[derive(Args, Debug)]
+pub struct InstallArgs {
+    /// Install under this root instead of / (`MOAT_ROOT` also sets it).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+}
+
+/// The files `moat install` writes under `root`: binary, unit, enable link, config directory.
+pub fn install_into(root: &Path, exe: &Path) -> Result<Vec<PathBuf>> {
+    let bin = root.join("usr/local/bin/moat");
+    let units = root.join("etc/systemd/system");
+    let unit = units.join("moat.service");
+    let wants = units.join(WANTED_BY);
+    let etc = root.join("etc/moat");
+    for dir in [bin.parent().unwrap_or(root), &units, &wants, &etc] {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    if exe != bin {
+        let tmp = bin.with_extension("new");
+        std::fs::copy(exe, &tmp)
+            .with_context(|| format!("cannot copy {} to {}", exe.display(), tmp.display()))?;
+        std::fs::rename(&tmp, &bin)?;
+    }
+    std::fs::write(&unit, UNIT).with_context(|| format!("cannot write {}", unit.display()))?;
+    let link = wants.join("moat.service");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink("/etc/systemd/system/moat.service", &link)
+        .with_context(|| format!("cannot enable the unit ({})", link.display()))?;
+    Ok(vec![bin, unit, link, etc])
+}
+
+/// `moat install`.
+pub fn run_install(args: &InstallArgs) -> ExitCode {
+    let result = (|| -> Result<()> {
+        let root = args
+            .root
+            .clone()
+            .or_else(|| std::env::var_os("MOAT_ROOT").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("/"));
+        let exe = std::env::current_exe().context("cannot find moat's own binary")?;
+        for path in install_into(&root, &exe)? {
+            println!("installed {}", path.display());
+        }
+        let live = root == Path::new("/") && Path::new("/run/systemd/system").exists();
+        if live {
+            let ok = Command::new("systemctl")
+                .arg("daemon-reload")
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            println!(
+                "{}: moat.service runs `moat boot` at every start, before the network comes up",
+                if ok {
+                    "enabled"
+                } else {
+                    "enabled (run `systemctl daemon-reload`)"
+                }
+            );
+        } else {
+            println!(
+                "enabled for the next boot of {} (no running systemd to reload)",
+                root.display()
+            );
+        }
+        Ok(())
+    })();
+    result.map(|()| ExitCode::SUCCESS).unwrap_or_else(|e| {
+        eprintln!("moat: {e:#}");
+        ExitCode::FAILURE
+    })
+}
+
+/// `moat boot`: puts the kept ruleset back.
+pub fn run_boot() -> ExitCode {
+    let result = (|| -> Result<bool> {
+        let Some(snapshot) = persist::load_ruleset()? else {
+            return Ok(false);
+        };
+        let _lock = RulesetLock::acquire(Duration::from_secs(30))?;
+        restore_snapshot(&moat_backend::default_backend(), &snapshot)?;
+        Ok(true)
+    })();
+    match result {
+        Ok(true) => {
+            println!(
+                "moat: restored the ruleset kept in {}",
+                persist::etc_dir().display()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(false) => {
+            println!(
+                "moat: nothing to restore ({} has no {})",
+                persist::etc_dir().display(),
+                persist::RULESET
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("moat: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

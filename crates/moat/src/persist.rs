@@ -1,0 +1,78 @@
+//! The applied configuration kept across reboots, under /etc/moat
+//! (`MOAT_ETC` overrides the directory):
+//!
+//! - `ruleset.json`: moat's tables as applied, which `moat boot` puts back;
+//! - `moat.toml` (or `rules.save` for an iptables-save file): the file applied.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::snapshot::Snapshot;
+
+/// The ruleset file `moat boot` reads.
+pub const RULESET: &str = "ruleset.json";
+/// The copy of the last applied moat.toml.
+pub const CONFIG: &str = "moat.toml";
+/// The copy of the last applied iptables-save file.
+pub const SAVE_FILE: &str = "rules.save";
+
+/// The directory moat keeps its configuration in.
+pub fn etc_dir() -> PathBuf {
+    std::env::var_os("MOAT_ETC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/moat"))
+}
+
+/// What to keep once a ruleset is applied (and, with --confirm, confirmed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Keep {
+    /// Whether the source was a moat.toml (else an iptables-save file).
+    pub toml: bool,
+    /// The source file's text.
+    pub text: String,
+    /// The applied tables.
+    pub ruleset: Snapshot,
+}
+
+fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Keeps `keep` in the configuration directory.
+pub fn save(keep: &Keep) -> Result<PathBuf> {
+    let dir = etc_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let (name, stale) = if keep.toml {
+        (CONFIG, SAVE_FILE)
+    } else {
+        (SAVE_FILE, CONFIG)
+    };
+    write_atomic(&dir.join(name), &keep.text)?;
+    let _ = std::fs::remove_file(dir.join(stale));
+    let json = serde_json::to_string_pretty(&keep.ruleset)?;
+    write_atomic(&dir.join(RULESET), &json)?;
+    Ok(dir)
+}
+
+/// The kept ruleset, if any.
+pub fn load_ruleset() -> Result<Option<Snapshot>> {
+    let path = etc_dir().join(RULESET);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            Ok(Some(serde_json::from_str(&text).with_context(|| {
+                format!("cannot read {}", path.display())
+            })?))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// The kept moat.toml's text, if the last applied file was one.
+pub fn load_config_text() -> Option<String> {
+    std::fs::read_to_string(etc_dir().join(CONFIG)).ok()
+}

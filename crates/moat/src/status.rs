@@ -1,0 +1,265 @@
+//! `moat status`: zones, open services, forwards, and every rule's counters
+//! grouped by the intent that produced it.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+
+use moat_config::describe::{describe, intent};
+use moat_config::model::{BalanceMode, Config};
+use serde_json::json;
+
+use crate::confirm;
+use crate::persist;
+use crate::snapshot::Current;
+
+/// Options of `moat status`.
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn family_name(f: moat_model::Family) -> &'static str {
+    match f {
+        moat_model::Family::Ipv4 => "IPv4",
+        moat_model::Family::Ipv6 => "IPv6",
+    }
+}
+
+fn ports_text(ports: &[moat_model::PortRange]) -> String {
+    ports
+        .iter()
+        .map(|r| {
+            if r.first == r.last {
+                r.first.to_string()
+            } else {
+                format!("{}-{}", r.first, r.last)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn protos_text(p: &[moat_config::model::Proto]) -> String {
+    p.iter().map(|p| p.name()).collect::<Vec<_>>().join("+")
+}
+
+fn zones_text(z: &[String]) -> String {
+    if z.is_empty() {
+        "all zones".into()
+    } else {
+        z.join(", ")
+    }
+}
+
+fn print_config(cfg: &Config) {
+    println!("Zones:");
+    if cfg.zones.is_empty() {
+        println!(
+            "  (none: every interface gets the defaults, input {:?})",
+            cfg.defaults.input
+        );
+    }
+    for z in &cfg.zones {
+        let mut extra = Vec::new();
+        if !z.interfaces.is_empty() {
+            extra.push(format!("interfaces {}", z.interfaces.join(",")));
+        }
+        if !z.networks.is_empty() {
+            extra.push(format!(
+                "networks {}",
+                z.networks
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
+        }
+        extra.push(format!("input {:?}", z.input).to_lowercase());
+        if z.masquerade {
+            extra.push("masquerade".into());
+        }
+        if let Some(a) = z.snat {
+            extra.push(format!("snat {a}"));
+        }
+        println!("  {:<10} {}", z.name, extra.join("  "));
+    }
+    println!("Open services:");
+    for s in &cfg.services {
+        let mut line = format!(
+            "  {:<14} {} {}  from {}",
+            s.name,
+            protos_text(&s.protos),
+            ports_text(&s.ports),
+            zones_text(&s.zones)
+        );
+        if let Some(n) = s.limit.connections {
+            line.push_str(&format!("  max {n} connections per source"));
+        }
+        if let Some(r) = &s.limit.rate {
+            line.push_str(&format!("  max {r} new connections per source"));
+        }
+        println!("{line}");
+    }
+    if !cfg.port_forwards.is_empty() {
+        println!("Port forwards:");
+    }
+    for p in &cfg.port_forwards {
+        let to = match (p.to, p.to_port) {
+            (Some(a), Some(port)) => format!("{a}:{port}"),
+            (Some(a), None) => a.to_string(),
+            (None, Some(port)) => format!("this host, port {port}"),
+            (None, None) => "?".into(),
+        };
+        println!(
+            "  {:<14} {} {} -> {to}  from {}{}",
+            p.name,
+            protos_text(&p.protos),
+            ports_text(&[p.ports]),
+            zones_text(&p.from),
+            if p.hairpin && p.to.is_some() {
+                "  (hairpin)"
+            } else {
+                ""
+            }
+        );
+    }
+    if !cfg.balances.is_empty() {
+        println!("Balanced services:");
+    }
+    for b in &cfg.balances {
+        let total: u32 = b.backends.iter().map(|x| x.weight).sum();
+        let backends: Vec<String> = b
+            .backends
+            .iter()
+            .map(|x| {
+                let share = 100.0 * f64::from(x.weight) / f64::from(total);
+                match x.port {
+                    Some(p) => format!("{}:{p} {share:.0}%", x.addr),
+                    None => format!("{} {share:.0}%", x.addr),
+                }
+            })
+            .collect();
+        let mode = if b.mode == BalanceMode::RoundRobin {
+            "round-robin"
+        } else {
+            "random"
+        };
+        println!(
+            "  {:<14} {} {} -> {}  ({mode})",
+            b.name,
+            protos_text(&b.protos),
+            b.port,
+            backends.join(", ")
+        );
+    }
+    if !cfg.forwards.is_empty() {
+        println!("Forwarding:");
+    }
+    for f in &cfg.forwards {
+        println!("  {} -> {}", f.from.join(","), f.to.join(","));
+    }
+}
+
+/// `moat status`.
+pub fn run(args: &StatusArgs) -> ExitCode {
+    status(args).unwrap_or_else(|e| {
+        eprintln!("moat: {e:#}");
+        ExitCode::FAILURE
+    })
+}
+
+fn status(args: &StatusArgs) -> Result<ExitCode> {
+    let current = Current::read(&moat_backend::default_backend())?;
+    let pending = confirm::ask("status").ok().flatten().and_then(|s| {
+        s.strip_prefix("pending ")
+            .and_then(|n| n.parse::<u64>().ok())
+    });
+    let config =
+        persist::load_config_text().and_then(|t| moat_config::parse_config("moat.toml", &t).ok());
+    let mut rules = Vec::new();
+    let mut policies = Vec::new();
+    for e in current.existing() {
+        for chain in &e.state.chains {
+            if let Some((_, p)) = chain.base {
+                policies.push(json!({
+                    "family": family_name(e.family), "table": moat_iptables::save::stage_name(e.stage), "chain": chain.name,
+                    "policy": format!("{p:?}").to_uppercase(), "packets": chain.policy_counters.packets, "bytes": chain.policy_counters.bytes,
+                }));
+            }
+            for (i, r) in chain.rules.iter().enumerate() {
+                rules.push(json!({
+                    "family": family_name(e.family), "table": moat_iptables::save::stage_name(e.stage), "chain": chain.name,
+                    "number": i + 1, "intent": intent(&r.rule), "description": describe(&r.rule), "rule": r.spec.to_args(),
+                    "packets": r.rule.counters.packets, "bytes": r.rule.counters.bytes,
+                }));
+            }
+        }
+    }
+    if args.json {
+        println!(
+            "{}",
+            json!({"pending_confirmation_seconds": pending, "config": config, "rules": rules, "policies": policies})
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(left) = pending {
+        println!("A change is waiting for `moat confirm`: it rolls back in {left} s.\n");
+    }
+    match &config {
+        Some(cfg) => {
+            println!(
+                "Configuration: {}",
+                persist::etc_dir().join(persist::CONFIG).display()
+            );
+            print_config(cfg);
+        }
+        None => println!(
+            "Configuration: no moat.toml kept in {}",
+            persist::etc_dir().display()
+        ),
+    }
+    println!();
+    if rules.is_empty() && policies.is_empty() {
+        println!("No moat tables in the kernel.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Rules, with their counters:");
+    let mut last = String::new();
+    for r in &rules {
+        let head = format!(
+            "{} {} {}",
+            r["family"].as_str().unwrap_or(""),
+            r["table"].as_str().unwrap_or(""),
+            r["chain"].as_str().unwrap_or("")
+        );
+        if head != last {
+            let policy = policies.iter().find(|p| {
+                p["family"] == r["family"] && p["table"] == r["table"] && p["chain"] == r["chain"]
+            });
+            match policy {
+                Some(p) => println!(
+                    "  {head} (policy {}, {} packets)",
+                    p["policy"].as_str().unwrap_or(""),
+                    p["packets"]
+                ),
+                None => println!("  {head}"),
+            }
+            last = head;
+        }
+        let label = r["intent"]
+            .as_str()
+            .map(|i| format!("[{i}] "))
+            .unwrap_or_default();
+        println!(
+            "    {:>8} pkts {:>10} bytes  {label}{}",
+            r["packets"],
+            r["bytes"],
+            r["description"].as_str().unwrap_or("")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

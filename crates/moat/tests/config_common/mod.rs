@@ -1,0 +1,168 @@
+//! Helpers for the moat.toml end-to-end tests: run moat in a namespace with
+//! a private configuration directory and no SSH session in its environment.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use moat_testnet::Netns;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// The moat binary under test.
+pub fn moat_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_moat")
+}
+
+/// A private directory for one test: MOAT_ETC and the config files; removed on drop.
+pub struct Scratch {
+    pub dir: PathBuf,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        let dir = std::env::temp_dir().join(format!(
+            "moat-config-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch { dir }
+    }
+
+    /// MOAT_ETC for this test.
+    pub fn etc(&self) -> PathBuf {
+        self.dir.join("etc")
+    }
+
+    /// Writes a file and returns its path.
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.join(name);
+        std::fs::write(&p, text).expect("write test file");
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn argv(scratch: &Scratch, env: &[(&str, &str)], args: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = vec!["env".into(), "-u".into(), "SSH_CONNECTION".into()];
+    v.push(format!("MOAT_ETC={}", scratch.etc().display()));
+    v.push("MOAT_SSHD_CONFIG=/nonexistent".into());
+    for (k, val) in env {
+        v.push(format!("{k}={val}"));
+    }
+    v.push(moat_bin().into());
+    v.extend(args.iter().map(|s| s.to_string()));
+    v
+}
+
+/// Runs moat in `ns` with `env` added.
+pub fn moat_env(ns: &Netns, scratch: &Scratch, env: &[(&str, &str)], args: &[&str]) -> Output {
+    ns.exec(&argv(scratch, env, args)).expect("run moat")
+}
+
+/// Runs moat in `ns`.
+pub fn moat(ns: &Netns, scratch: &Scratch, args: &[&str]) -> Output {
+    moat_env(ns, scratch, &[], args)
+}
+
+/// Runs moat in `ns`; panics with its stderr on failure; returns stdout.
+pub fn moat_ok(ns: &Netns, scratch: &Scratch, args: &[&str]) -> String {
+    let out = moat(ns, scratch, args);
+    assert!(
+        out.status.success(),
+        "moat {} failed: {}",
+        args.join(" "),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Starts moat in `ns` without waiting (standard input piped, kept open).
+pub fn spawn(ns: &Netns, scratch: &Scratch, args: &[&str]) -> Child {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns.name()])
+        .args(argv(scratch, &[], args));
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn moat")
+}
+
+/// Lossy text of output bytes.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// moat's IPv4 and IPv6 rules (iptables-save, no counters, no comments lines).
+pub fn rules(ns: &Netns, scratch: &Scratch) -> String {
+    let mut out = String::new();
+    for prog in ["iptables-save", "ip6tables-save"] {
+        let s = moat_ok(ns, scratch, &[prog]);
+        out.extend(
+            s.lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(|l| format!("{prog}: {l}\n")),
+        );
+    }
+    out
+}
+
+/// Polls `f` every 50 ms until it holds or `limit` passes.
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// An example from examples/ with the seed's names swapped for the lab's.
+pub fn example(name: &str, swaps: &[(&str, &str)]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name);
+    let mut text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for (from, to) in swaps {
+        assert!(text.contains(from), "{name} has no {from:?}");
+        text = text.replace(from, to);
+    }
+    text
+}
+
+/// The packet counter of the first `-vnL` line of `chain` containing `needle`.
+pub fn packets_of(listing: &str, chain: &str, needle: &str) -> u64 {
+    let mut in_chain = false;
+    for line in listing.lines() {
+        if line.starts_with("Chain ") {
+            in_chain = line.starts_with(&format!("Chain {chain} "));
+            continue;
+        }
+        if in_chain && line.contains(needle) {
+            let first = line.split_whitespace().next().expect("counter column");
+            let (digits, factor) = match first.chars().last() {
+                Some('K') => (&first[..first.len() - 1], 1_000),
+                Some('M') => (&first[..first.len() - 1], 1_000_000),
+                _ => (first, 1),
+            };
+            return digits.parse::<u64>().expect("counter") * factor;
+        }
+    }
+    panic!("no line containing {needle:?} in chain {chain} of:\n{listing}");
+}

@@ -1,0 +1,258 @@
+//! moat.toml constructs with real traffic: per-source rate limits, IPv6 from
+//! the same file, zones and forwarding, the raw-rule escape hatch, and the
+//! check / diff / status commands (issue 5).
+
+mod config_common;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use config_common::{moat, moat_ok, packets_of, text, Scratch};
+use moat_testnet::topology::{
+    CLIENT_V4, GATEWAY_LAN_V4, GATEWAY_LAN_V6, GATEWAY_WAN_V4, SERVER_V4, SERVER_V6,
+};
+use moat_testnet::{
+    require_root_or_skip, tcp_connect, tcp_connect_many, TcpOutcome, TcpServer, Topology,
+};
+
+#[test]
+fn rate_limit_per_source_holds_back_a_noisy_client_only() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let lab = Topology::gateway().unwrap();
+    let s = Scratch::new();
+    let cfg = s.file(
+        "moat.toml",
+        "[[service]]\nname = \"api\"\nport = 8080\nlimit = { rate = \"5/minute\", burst = 5 }\n",
+    );
+    moat_ok(&lab.gateway, &s, &["apply", cfg.to_str().unwrap()]);
+    let _api = TcpServer::start(&lab.gateway, IpAddr::from(Ipv4Addr::UNSPECIFIED), 8080).unwrap();
+    let noisy = tcp_connect_many(&lab.client, GATEWAY_LAN_V4, 8080, 10).unwrap();
+    assert_eq!(noisy.connected(), 5, "{noisy:?}");
+    assert_eq!(noisy.timed_out(), 5, "{noisy:?}");
+    let quiet = tcp_connect_many(&lab.server, GATEWAY_WAN_V4, 8080, 3).unwrap();
+    assert_eq!(
+        quiet.connected(),
+        3,
+        "another client is unaffected: {quiet:?}"
+    );
+}
+
+#[test]
+fn one_file_builds_ipv4_and_ipv6() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let lab = Topology::gateway().unwrap();
+    let s = Scratch::new();
+    let cfg = s.file(
+        "moat.toml",
+        "[zones.outside]\ninterfaces = [\"lan0\"]\n[zones.inside]\ninterfaces = [\"wan0\"]\n\n\
+         [[service]]\nname = \"http\"\nzones = \"outside\"\n\n[[forward]]\nfrom = \"outside\"\nto = \"inside\"\nport = 443\n",
+    );
+    moat_ok(&lab.gateway, &s, &["apply", cfg.to_str().unwrap()]);
+    let any6 = IpAddr::from(Ipv6Addr::UNSPECIFIED);
+    let _http = TcpServer::start(&lab.gateway, any6, 80).unwrap();
+    let _other = TcpServer::start(&lab.gateway, any6, 81).unwrap();
+    let _https = TcpServer::start(&lab.server, SERVER_V6, 443).unwrap();
+    let _https4 = TcpServer::start(&lab.server, SERVER_V4, 443).unwrap();
+    let _ssh = TcpServer::start(&lab.server, SERVER_V6, 22).unwrap();
+    assert!(tcp_connect(&lab.client, GATEWAY_LAN_V6, 80)
+        .unwrap()
+        .is_connected());
+    assert_eq!(
+        tcp_connect(&lab.client, GATEWAY_LAN_V6, 81).unwrap(),
+        TcpOutcome::TimedOut
+    );
+    assert!(
+        tcp_connect(&lab.client, SERVER_V6, 443)
+            .unwrap()
+            .is_connected(),
+        "IPv6 forward"
+    );
+    assert!(
+        tcp_connect(&lab.client, SERVER_V4, 443)
+            .unwrap()
+            .is_connected(),
+        "IPv4 forward"
+    );
+    assert_eq!(
+        tcp_connect(&lab.client, SERVER_V6, 22).unwrap(),
+        TcpOutcome::TimedOut,
+        "only 443 is forwarded"
+    );
+    assert_eq!(
+        tcp_connect(&lab.server, moat_testnet::topology::CLIENT_V6, 22).unwrap(),
+        TcpOutcome::TimedOut,
+        "nothing inside -> outside"
+    );
+    let v6 = moat_ok(
+        &lab.gateway,
+        &s,
+        &["ip6tables", "-v", "-n", "-L", "FORWARD"],
+    );
+    assert!(
+        packets_of(&v6, "FORWARD", "moat: forward outside to inside") >= 1,
+        "{v6}"
+    );
+}
+
+#[test]
+fn raw_iptables_rules_go_through_the_same_model() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let lab = Topology::gateway().unwrap();
+    let s = Scratch::new();
+    let cfg = s.file(
+        "moat.toml",
+        "[iptables]\nrules = [\n  \"-A INPUT -s 10.99.1.0/24 -p tcp --dport 9000 -j ACCEPT\",\n  \"-N COUNTED\",\n  \"-A COUNTED -j RETURN\",\n  \"-I INPUT -j COUNTED\",\n]\n",
+    );
+    moat_ok(&lab.gateway, &s, &["apply", cfg.to_str().unwrap()]);
+    let _svc = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 9000).unwrap();
+    let _svc2 = TcpServer::start(&lab.gateway, GATEWAY_WAN_V4, 9000).unwrap();
+    assert!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 9000)
+        .unwrap()
+        .is_connected());
+    assert_eq!(
+        tcp_connect(&lab.server, GATEWAY_WAN_V4, 9000).unwrap(),
+        TcpOutcome::TimedOut,
+        "only from 10.99.1.0/24"
+    );
+    let listing = moat_ok(&lab.gateway, &s, &["iptables", "-v", "-n", "-L", "INPUT"]);
+    assert!(
+        listing.lines().nth(2).unwrap().contains("COUNTED"),
+        "-I lands on top:\n{listing}"
+    );
+    assert!(packets_of(&listing, "INPUT", "dpt:9000") >= 1, "{listing}");
+}
+
+#[test]
+fn check_diff_and_status_speak_to_people_and_to_programs() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let lab = Topology::gateway().unwrap();
+    let s = Scratch::new();
+    let bad = s.file(
+        "bad.toml",
+        "[zones.wan]\ninterfaces = [\"lan0\"]\n\n[[service]]\nport = 22\nzones = [\"wna\"]\n",
+    );
+    let out = moat(&lab.gateway, &s, &["check", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("bad.toml:6:9: unknown zone `wna`") && err.contains("fix: write \"wan\""),
+        "{err}"
+    );
+    let out = moat(
+        &lab.gateway,
+        &s,
+        &["check", "--json", bad.to_str().unwrap()],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["errors"][0]["line"], 6);
+    assert_eq!(v["errors"][0]["col"], 9);
+
+    let cfg = s.file(
+        "moat.toml",
+        "[zones.wan]\ninterfaces = [\"lan0\"]\nmasquerade = true\n[[service]]\nname = \"ssh\"\n",
+    );
+    assert!(moat_ok(&lab.gateway, &s, &["check", cfg.to_str().unwrap()]).contains("ok"));
+    let diff = moat_ok(&lab.gateway, &s, &["diff", cfg.to_str().unwrap()]);
+    assert!(
+        diff.contains("+ INPUT") && diff.contains("[service ssh] tcp to port 22: accept"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("~ INPUT       policy accept -> drop"),
+        "{diff}"
+    );
+    moat_ok(&lab.gateway, &s, &["apply", cfg.to_str().unwrap()]);
+    assert!(moat_ok(&lab.gateway, &s, &["diff", cfg.to_str().unwrap()]).starts_with("no changes"));
+    let more = s.file("more.toml", "[zones.wan]\ninterfaces = [\"lan0\"]\nmasquerade = true\n[[service]]\nname = \"ssh\"\n[[service]]\nname = \"http\"\n");
+    let diff = moat_ok(
+        &lab.gateway,
+        &s,
+        &["diff", "--json", more.to_str().unwrap()],
+    );
+    let v: serde_json::Value = serde_json::from_str(&diff).unwrap();
+    assert_eq!(v["changes"].as_array().unwrap().len(), 2, "{diff}"); // http, IPv4 and IPv6
+    assert_eq!(v["changes"][0]["intent"], "service http");
+
+    let _ssh = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 22).unwrap();
+    assert!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 22)
+        .unwrap()
+        .is_connected());
+    let status = moat_ok(&lab.gateway, &s, &["status"]);
+    assert!(
+        status.contains("wan        interfaces lan0  input drop  masquerade"),
+        "{status}"
+    );
+    assert!(
+        status.contains("ssh            tcp 22  from all zones"),
+        "{status}"
+    );
+    assert!(
+        status.contains("[service ssh] tcp to port 22: accept"),
+        "{status}"
+    );
+    let json = moat_ok(&lab.gateway, &s, &["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let ssh = v["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["intent"] == "service ssh" && r["family"] == "IPv4")
+        .unwrap();
+    assert!(ssh["packets"].as_u64().unwrap() >= 1, "{ssh}");
+    assert_eq!(v["config"]["zones"][0]["name"], "wan");
+    assert!(v["pending_confirmation_seconds"].is_null());
+    let _ = CLIENT_V4;
+}
+
+#[test]
+fn services_by_source_and_restricted_outgoing_traffic() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let lab = Topology::gateway().unwrap();
+    let s = Scratch::new();
+    let cfg = s.file(
+        "moat.toml",
+        "icmp = \"none\"\n[defaults]\noutput = \"drop\"\n\n[[service]]\nname = \"admin\"\nport = 8443\nsources = [\"10.99.2.0/24\"]\n\n\
+         [[outgoing]]\nname = \"dns\"\nproto = \"tcp\"\nport = 53\nto = [\"10.99.2.2\"]\n",
+    );
+    moat_ok(&lab.gateway, &s, &["apply", cfg.to_str().unwrap()]);
+    let _admin = TcpServer::start(&lab.gateway, IpAddr::from(Ipv4Addr::UNSPECIFIED), 8443).unwrap();
+    assert!(
+        tcp_connect(&lab.server, GATEWAY_WAN_V4, 8443)
+            .unwrap()
+            .is_connected(),
+        "allowed source"
+    );
+    assert_eq!(
+        tcp_connect(&lab.client, GATEWAY_LAN_V4, 8443).unwrap(),
+        TcpOutcome::TimedOut,
+        "other source"
+    );
+    assert!(
+        !moat_testnet::ping(&lab.client, GATEWAY_LAN_V4).unwrap(),
+        "icmp = none"
+    );
+    let _dns = TcpServer::start(&lab.server, SERVER_V4, 53).unwrap();
+    let _web = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
+    assert!(
+        tcp_connect(&lab.gateway, SERVER_V4, 53)
+            .unwrap()
+            .is_connected(),
+        "allowed outgoing"
+    );
+    assert!(
+        !tcp_connect(&lab.gateway, SERVER_V4, 80)
+            .unwrap()
+            .is_connected(),
+        "other outgoing traffic is dropped"
+    );
+}
