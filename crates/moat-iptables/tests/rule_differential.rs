@@ -47,8 +47,7 @@ fn corpus() -> Vec<Case> {
         if text.is_empty() || text.starts_with('#') {
             continue;
         }
-        let words = moat_iptables::rule::split_args(text)
-            .unwrap_or_else(|| panic!("line {line}: bad quoting"));
+        let words = shlex::split(text).unwrap_or_else(|| panic!("line {line}: bad quoting"));
         let flags: Vec<&String> = words.iter().take_while(|w| w.starts_with('@')).collect();
         let rest = &words[flags.len()..];
         assert!(
@@ -167,8 +166,7 @@ fn bad_inputs_are_refused_with_helpful_messages() {
         let (rule, expected) = text
             .split_once(" => ")
             .unwrap_or_else(|| panic!("line {}: expected `FAMILY WORDS => MESSAGE`", i + 1));
-        let words = moat_iptables::rule::split_args(rule)
-            .unwrap_or_else(|| panic!("line {}: bad quoting", i + 1));
+        let words = shlex::split(rule).unwrap_or_else(|| panic!("line {}: bad quoting", i + 1));
         let (family, words) = words
             .split_first()
             .unwrap_or_else(|| panic!("line {}: empty", i + 1));
