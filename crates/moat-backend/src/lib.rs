@@ -40,6 +40,17 @@ pub trait Backend {
     /// Reads moat's table for `family` and `stage`; `None` when it does not exist.
     fn read(&self, family: Family, stage: Stage) -> Result<Option<KernelTable>, BackendError>;
 
+    /// Reads only the layout of moat's table: chains, hooks, policies and
+    /// policy counters, without user rules (enough to append to a chain that
+    /// exists). Drivers that cannot do better read everything.
+    fn read_layout(
+        &self,
+        family: Family,
+        stage: Stage,
+    ) -> Result<Option<KernelTable>, BackendError> {
+        self.read(family, stage)
+    }
+
     /// Applies `changes` as one transaction: all of it or, on any error, nothing.
     fn apply(&self, changes: &ChangeSet) -> Result<(), BackendError>;
 

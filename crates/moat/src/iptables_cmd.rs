@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use anyhow::Result;
 use moat_backend::Backend;
+use moat_iptables::state::StateRule;
 use moat_iptables::{execute, parse_command_line, Command};
 use moat_model::Family;
-use moat_nft::plan_update;
+use moat_model::{validate_rule, Counters};
+use moat_nft::{plan_update, ChangeSet, Op, Position, TableChanges};
 
 use crate::lock::RulesetLock;
 use crate::settings::warn_missing;
@@ -49,6 +51,9 @@ fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Resu
     } else {
         Some(RulesetLock::acquire(Duration::from_secs(10))?)
     };
+    if let Some(code) = append_fast(&backend, inv, family)? {
+        return Ok(code);
+    }
     let (kernel, state) = read_state(&backend, family, inv.stage)?;
     let outcome = execute(inv, &state)?;
     print!("{}", outcome.output);
@@ -63,4 +68,44 @@ fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Resu
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `-A` to a built-in chain of a rule that jumps nowhere: only the new rule
+/// needs checking (its chain's hook is known), so moat reads the table's
+/// layout instead of every rule and sends one append. `None` when the
+/// command needs the full path.
+fn append_fast(
+    backend: &dyn Backend,
+    inv: &moat_iptables::Invocation,
+    family: Family,
+) -> Result<Option<ExitCode>> {
+    let Command::Append { chain, rule } = &inv.command else {
+        return Ok(None);
+    };
+    if rule.jump_target().is_some() {
+        return Ok(None);
+    }
+    let Some(layout) = backend.read_layout(family, inv.stage)? else {
+        return Ok(None);
+    };
+    let Some((hook, _)) = layout.chain(chain).and_then(|c| c.base) else {
+        return Ok(None);
+    };
+    let new = StateRule::new(rule.clone(), family, Counters::default())?;
+    validate_rule(&new.rule, family, inv.stage, &[hook])?;
+    let op = Op::AddRule {
+        chain: chain.clone(),
+        index: 0,
+        rule: new.rule,
+        position: Position::Append,
+    };
+    let changes = ChangeSet {
+        tables: vec![TableChanges {
+            family,
+            stage: inv.stage,
+            ops: vec![op],
+        }],
+    };
+    backend.apply(&changes)?;
+    Ok(Some(ExitCode::SUCCESS))
 }

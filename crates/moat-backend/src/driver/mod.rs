@@ -191,6 +191,20 @@ impl Backend for Hybrid {
         }
     }
 
+    fn read_layout(
+        &self,
+        family: Family,
+        stage: Stage,
+    ) -> Result<Option<KernelTable>, BackendError> {
+        if self.route == Route::Nft {
+            return self.nft.read(family, stage);
+        }
+        match self.netlink.read_chains_without_rules(family, stage) {
+            Ok(table) => Ok(table),
+            Err(_) => self.read(family, stage),
+        }
+    }
+
     fn apply(&self, changes: &ChangeSet) -> Result<(), BackendError> {
         self.submit(changes, true)
     }
