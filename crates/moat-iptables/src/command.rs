@@ -167,14 +167,14 @@ pub fn parse_table(name: &str) -> Result<Stage, CommandError> {
 
 /// Splits bundled short flags such as `-vnL` into `-v -n -L`.
 fn unbundle(word: &str) -> Option<Vec<String>> {
-    let letters = word.strip_prefix('-')?;
-    if letters.len() < 2 || letters.starts_with('-') {
+    let letters: Vec<char> = word.strip_prefix('-')?.chars().collect();
+    let (&last, flags) = letters.split_last()?;
+    if flags.is_empty() || flags[0] == '-' {
         return None;
     }
-    let (flags, last) = letters.split_at(letters.len() - 1);
-    let flags_ok = flags.chars().all(|c| "vnx".contains(c));
+    let flags_ok = flags.iter().all(|c| "vnx".contains(*c));
     let last_ok = "vnxLSFZXN".contains(last);
-    (flags_ok && last_ok).then(|| letters.chars().map(|c| format!("-{c}")).collect())
+    (flags_ok && last_ok).then(|| letters.iter().map(|c| format!("-{c}")).collect())
 }
 
 fn positive_number(word: &str) -> Option<usize> {
@@ -466,6 +466,13 @@ mod tests {
         let inv = parse_command_line(&words("-nvxL INPUT --line-numbers"), Family::Ipv4).unwrap();
         assert!(matches!(inv.command, Command::List { chain: Some(ref c), .. } if c == "INPUT"));
         assert!(inv.display.exact && inv.display.line_numbers);
+    }
+
+    #[test]
+    fn words_with_multibyte_characters_do_not_panic() {
+        for word in ["-\u{315}x", "-ab\u{26b}", "-\u{26b}", "-v\u{26b}L"] {
+            assert!(parse_command_line(&[word.to_string()], Family::Ipv4).is_err());
+        }
     }
 
     #[test]
