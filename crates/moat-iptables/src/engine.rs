@@ -1,6 +1,6 @@
 //! Carries out iptables commands on the iptables view of a table.
 
-use moat_model::Counters;
+use moat_model::{Counters, RESERVED_CHAIN_PREFIX};
 
 use crate::command::{Command, Invocation};
 use crate::listing::{list_chains, list_rules};
@@ -32,24 +32,6 @@ pub struct Outcome {
 }
 
 const MAX_CHAIN_NAME: usize = 28;
-const RESERVED_PREFIX: &str = "moat-";
-const TARGET_NAMES: &[&str] = &[
-    "ACCEPT",
-    "DROP",
-    "RETURN",
-    "REJECT",
-    "LOG",
-    "NFLOG",
-    "MARK",
-    "CONNMARK",
-    "DNAT",
-    "SNAT",
-    "MASQUERADE",
-    "REDIRECT",
-    "NOTRACK",
-    "CT",
-    "QUEUE",
-];
 
 fn no_chain(state: &TableState, name: &str) -> EngineError {
     let closest = state
@@ -89,14 +71,14 @@ fn check_new_chain_name(state: &TableState, name: &str) -> Result<(), EngineErro
             "invalid chain name `{name}': it may not be empty, start with `-' or contain spaces"
         ));
     }
-    if TARGET_NAMES.contains(&name) {
+    if crate::rule::is_target_name(name) {
         return fail(format!(
             "invalid chain name `{name}': it is the name of a target"
         ));
     }
-    if name.starts_with(RESERVED_PREFIX) {
+    if name.starts_with(RESERVED_CHAIN_PREFIX) {
         return fail(format!(
-            "invalid chain name `{name}': names starting with `{RESERVED_PREFIX}' are moat's own"
+            "invalid chain name `{name}': names starting with `{RESERVED_CHAIN_PREFIX}' are moat's own"
         ));
     }
     if state.chain(name).is_some() {

@@ -153,10 +153,15 @@ fn chain_title(state: &TableState, chain: &StateChain, display: Display) -> Stri
     }
 }
 
-fn find<'a>(state: &'a TableState, name: &str) -> Result<&'a StateChain, String> {
-    state
-        .chain(name)
-        .ok_or_else(|| format!("no chain `{name}' in this table"))
+/// The chain `chain` names, or every chain in listing order.
+fn selected<'a>(state: &'a TableState, chain: Option<&str>) -> Result<Vec<&'a StateChain>, String> {
+    match chain {
+        Some(name) => state
+            .chain(name)
+            .map(|c| vec![c])
+            .ok_or_else(|| format!("no chain `{name}' in this table")),
+        None => Ok(state.listing_order()),
+    }
 }
 
 /// The `-L` listing of one chain or of all chains.
@@ -166,10 +171,7 @@ pub fn list_chains(
     num: Option<usize>,
     display: Display,
 ) -> Result<String, String> {
-    let chains = match chain {
-        Some(name) => vec![find(state, name)?],
-        None => state.listing_order(),
-    };
+    let chains = selected(state, chain)?;
     let mut blocks = Vec::new();
     for c in chains {
         let mut lines = Vec::new();
@@ -205,10 +207,7 @@ pub fn list_rules(
     num: Option<usize>,
     display: Display,
 ) -> Result<String, String> {
-    let chains = match chain {
-        Some(name) => vec![find(state, name)?],
-        None => state.listing_order(),
-    };
+    let chains = selected(state, chain)?;
     let mut out = String::new();
     if num.is_none() {
         for c in &chains {

@@ -16,5 +16,7 @@ pub use matches::{
     AddrTypes, ConnStates, ConntrackAddr, ConntrackPort, CtDirection, Iface, LimitKey, Match,
     PacketType, PortRange, Rate, RateUnit, RecentAction, SetSide, StatisticMode, TcpFlags,
 };
-pub use ruleset::{Chain, Counters, Family, Hook, Policy, Rule, Stage, Table};
+pub use ruleset::{
+    Chain, Counters, Family, Hook, Policy, Rule, Stage, Table, RESERVED_CHAIN_PREFIX,
+};
 pub use validate::{validate_rule, RuleError};

@@ -204,6 +204,9 @@ impl Table {
     }
 }
 
+/// Prefix of the chain names moat keeps for its own hook chains; user chains may not use it.
+pub const RESERVED_CHAIN_PREFIX: &str = "moat-";
+
 /// The conventional name of the base chain at `hook` (the name iptables uses).
 pub fn hook_chain_name(hook: Hook) -> &'static str {
     match hook {

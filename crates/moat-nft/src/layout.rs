@@ -17,7 +17,7 @@ use moat_model::{Family, Hook, Stage};
 use nftables::types::{NfChainType, NfFamily, NfHook};
 
 /// Prefix of moat's base chains; user chains may not start with it.
-pub const BASE_CHAIN_PREFIX: &str = "moat-";
+pub const BASE_CHAIN_PREFIX: &str = moat_model::RESERVED_CHAIN_PREFIX;
 
 /// The nf_tables table that holds `stage` for `family` (e.g. `moat_filter`).
 pub fn table_name(stage: Stage) -> &'static str {

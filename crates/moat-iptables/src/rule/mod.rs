@@ -152,6 +152,11 @@ pub fn split_args(text: &str) -> Option<Vec<String>> {
     values::split_saved(text)
 }
 
+/// Whether `name` is a target's name (built-in or extension), so it cannot name a chain.
+pub(crate) fn is_target_name(name: &str) -> bool {
+    targets::SUPPORTED.contains(&name) || name == "QUEUE"
+}
+
 /// How many value words follow rule option `opt` (e.g. 1 for `--dport`, 2 for `--tcp-flags`, 0 for `--syn`).
 /// `None` when `opt` is not a rule option at all.
 ///
