@@ -91,6 +91,33 @@ pub fn iptables_set(
     Ok(set_declaration(name, family, table, &entries))
 }
 
+/// The declarations (with elements) of the list copies that the rules of
+/// `family`'s moat table `table` need for the lists `names` they look up:
+/// one for each list whose copy the kernel table does not hold yet, or for
+/// every list when `fresh` (the transaction recreates the table). Fails on
+/// a name that is not a block list.
+pub fn copies_to_declare<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    family: Family,
+    table: &str,
+    fresh: bool,
+) -> Result<Vec<Set<'static>>, BlocklistError> {
+    let mut lists: Option<Blocklists> = None;
+    let mut out = Vec::new();
+    for name in names {
+        check_name(name)?;
+        let lists = match &mut lists {
+            Some(lists) => lists,
+            None => lists.insert(Blocklists::open()?),
+        };
+        if fresh || !lists.has_copy(name, family, table)? {
+            let entries = lists.effective_entries(name)?;
+            out.push(set_declaration(name, family, table, &entries));
+        }
+    }
+    Ok(out)
+}
+
 /// The prefix length when `[a, b]` is exactly one network of a `bits`-bit space.
 fn prefix_len(a: u128, b: u128, bits: u32) -> Option<u32> {
     let size = b.wrapping_sub(a).wrapping_add(1);

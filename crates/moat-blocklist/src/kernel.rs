@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use moat_backend::netlink::{
     Expr, IntervalKey, NetlinkError, NfProto, NfSocket, SetSpec, Transaction, Verdict,
 };
-use moat_model::Stage;
+use moat_model::{Family, Stage};
 
 use crate::entries::{minus, Entries};
 use crate::layout::{
@@ -538,7 +538,7 @@ impl Blocklists {
             }
             let directions = match (&spec.directions, &existing) {
                 (Some(d), _) => d.clone(),
-                (None, Some(list)) if !list.rules.is_empty() => list.directions(),
+                (None, Some(list)) => list.directions(),
                 _ => DEFAULT_DIRECTIONS.to_vec(),
             };
             let except = match (&spec.except, &existing) {
@@ -1097,6 +1097,25 @@ impl Blocklists {
             }
             Ok(out)
         })
+    }
+
+    /// Whether moat table `table` of `family` already holds list `name`'s copy.
+    pub fn has_copy(
+        &mut self,
+        name: &str,
+        family: Family,
+        table: &str,
+    ) -> Result<bool, BlocklistError> {
+        let proto = match family {
+            Family::Ipv4 => NfProto::Ip,
+            Family::Ipv6 => NfProto::Ip6,
+        };
+        Ok(self
+            .nl
+            .sets(proto, table)?
+            .unwrap_or_default()
+            .iter()
+            .any(|set| copy_of(&set.name) == Some(name) && set.is_interval()))
     }
 
     /// The addresses list `name` blocks: its ranges minus its exceptions.

@@ -278,12 +278,12 @@ pub const GUARD_COMMENT: &str =
     "moat: every address of every list, so packets in none skip the lists at once";
 
 /// Prefix of the name of a list's copy in one of moat's iptables tables.
-pub const COPY_PREFIX: &str = "blocklist.";
+pub const COPY_PREFIX: &str = moat_nft::layout::BLOCKLIST_SET_PREFIX;
 
 /// The name of list `name`'s copy in one of moat's iptables tables
 /// (`blocklist.cn`): what a `-m set --match-set cn` rule looks up.
 pub fn copy_set_name(name: &str) -> String {
-    format!("{COPY_PREFIX}{name}")
+    moat_nft::layout::blocklist_set_name(name)
 }
 
 /// Comment of a list's copy in one of moat's iptables tables.

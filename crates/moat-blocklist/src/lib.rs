@@ -25,7 +25,7 @@ pub mod zones;
 use std::path::PathBuf;
 
 pub use entries::{Entries, ParseError, ParseStats};
-pub use iptables::{iptables_set, set_declaration};
+pub use iptables::{copies_to_declare, iptables_set, set_declaration};
 pub use kernel::{Blocklists, ListInfo, ListSpec, LoadSummary, Source, UpdateSummary};
 pub use layout::Direction;
 pub use moat_backend::netlink::NetlinkError;

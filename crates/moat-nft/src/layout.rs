@@ -19,6 +19,16 @@ use nftables::types::{NfChainType, NfFamily, NfHook};
 /// Prefix of moat's base chains; user chains may not start with it.
 pub const BASE_CHAIN_PREFIX: &str = moat_model::RESERVED_CHAIN_PREFIX;
 
+/// Prefix of the sets in moat's tables that copy a moat block list, for
+/// `-m set --match-set NAME` rules (the block-list tool keeps them filled).
+pub const BLOCKLIST_SET_PREFIX: &str = "blocklist.";
+
+/// The set a `-m set --match-set name` rule looks up: block list `name`'s
+/// copy in the rule's table (`blocklist.cn`).
+pub fn blocklist_set_name(list: &str) -> String {
+    format!("{BLOCKLIST_SET_PREFIX}{list}")
+}
+
 /// The nf_tables table that holds `stage` for `family` (e.g. `moat_filter`).
 pub fn table_name(stage: Stage) -> &'static str {
     match stage {

@@ -260,6 +260,9 @@ impl<'a> TableEncoder<'a> {
                 Op::DeleteChain { name } => {
                     body.push(cmd(NfCmd::Delete(NfListObject::Chain(self.chain(name)))))
                 }
+                Op::AddSet(set) => {
+                    prelude.push(cmd(NfCmd::Add(NfListObject::Set(set.clone()))));
+                }
             }
         }
         out.extend(prelude);

@@ -70,6 +70,9 @@ pub enum Op {
     FlushChain { name: String },
     /// Delete an empty chain.
     DeleteChain { name: String },
+    /// Create a named set with its elements, before any rule looks it up
+    /// (a block list's copy for `-m set` rules).
+    AddSet(Box<nftables::schema::Set<'static>>),
 }
 
 /// The operations on one of moat's tables.

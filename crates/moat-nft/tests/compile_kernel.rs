@@ -11,7 +11,6 @@
 //! they print why and pass when those are missing, unless `CI=true`, where
 //! they fail. nft never runs outside the namespace.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::Write;
 use std::net::IpAddr;
@@ -149,7 +148,7 @@ fn chain(family: Family, name: &str, base: Option<(Stage, Hook)>) -> schema::Cha
     }
 }
 
-/// The sets a test table offers to `-m set` lookups.
+/// The block-list copies a test table offers to `-m set` lookups.
 fn lookup_sets(family: Family) -> Vec<schema::Set<'static>> {
     let addr = match family {
         Family::Ipv4 => SetType::Ipv4Addr,
@@ -169,13 +168,7 @@ fn lookup_sets(family: Family) -> Vec<schema::Set<'static>> {
         size: None,
         comment: None,
     };
-    vec![
-        set("allowed", SetTypeValue::Single(addr)),
-        set(
-            "pairs",
-            SetTypeValue::Concatenated(Cow::Owned(vec![addr, addr])),
-        ),
-    ]
+    vec![set("blocklist.allowed", SetTypeValue::Single(addr))]
 }
 
 /// The nft JSON that creates the test table with `rules` in chain `c` at
@@ -410,8 +403,8 @@ fn match_cases() -> Vec<Case> {
         input(V4, recent("ssh", RecentAction::Update, Some(600), false), &["timeout 10m", "ip saddr @recent_ssh update @recent_ssh { ip saddr }"]),
         input(V4, recent("ssh", RecentAction::Remove, None, false), &["ip saddr @recent_ssh delete @recent_ssh { ip saddr }"]),
         input(V4, Match::Recent { name: "d".into(), action: RecentAction::Check, seconds: None, hitcount: None, side: SetSide::Destination, negate: false }, &["ip daddr @recent_d"]),
-        input(V4, Match::InSet { name: "allowed".into(), sides: vec![SetSide::Source], negate: false }, &["ip saddr @allowed"]),
-        input(V6, Match::InSet { name: "pairs".into(), sides: vec![SetSide::Source, SetSide::Destination], negate: true }, &["ip6 saddr . ip6 daddr != @pairs"]),
+        input(V4, Match::InSet { name: "allowed".into(), sides: vec![SetSide::Source], negate: false }, &["ip saddr @blocklist.allowed"]),
+        input(V6, Match::InSet { name: "allowed".into(), sides: vec![SetSide::Destination], negate: true }, &["ip6 daddr != @blocklist.allowed"]),
         input(V4, Match::Statistic { mode: StatisticMode::Random { probability: 0.25 }, negate: false }, &["meta random < 1073741824"]),
         input(V6, Match::Statistic { mode: StatisticMode::Random { probability: 0.1 }, negate: true }, &["meta random >= 429496730"]),
         input(V4, Match::Statistic { mode: StatisticMode::Nth { every: 3, packet: 1 }, negate: false }, &["numgen inc mod 3 1"]),

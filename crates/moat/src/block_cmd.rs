@@ -84,7 +84,9 @@ struct ListOptions {
     no_except: bool,
     /// What to block, comma-separated or repeated: in (from the list to this
     /// host), forward (from the list through this host), out (to the list's
-    /// addresses). Default for a new list: in,forward; a refresh keeps them.
+    /// addresses), or none (a list only for `-m set --match-set NAME` in
+    /// moat's iptables rules). Default for a new list: in,forward; a refresh
+    /// keeps them.
     #[arg(long = "direction", value_name = "DIR", value_delimiter = ',')]
     direction: Vec<String>,
     /// Load a list even when it has no addresses (normally refused: an
@@ -146,6 +148,12 @@ impl ListOptions {
     fn directions(&self) -> Result<Option<Vec<Direction>>> {
         if self.direction.is_empty() {
             return Ok(None);
+        }
+        if self.direction.iter().any(|d| d.trim() == "none") {
+            if self.direction.len() > 1 {
+                bail!("--direction none cannot be combined with other directions");
+            }
+            return Ok(Some(Vec::new()));
         }
         let mut out: Vec<Direction> = self
             .direction
@@ -315,6 +323,9 @@ fn unblock(args: UnblockArgs) -> Result<()> {
 }
 
 fn words(directions: &[Direction]) -> String {
+    if directions.is_empty() {
+        return "none".to_string();
+    }
     directions
         .iter()
         .map(|d| d.word())

@@ -11,6 +11,8 @@ use moat_model::Family;
 use moat_model::{validate_rule, Counters};
 use moat_nft::{plan_update, ChangeSet, Op, Position, TableChanges};
 
+use crate::set_copies;
+
 use crate::lock::RulesetLock;
 use crate::settings::warn_missing;
 use crate::stored::read_state;
@@ -59,7 +61,8 @@ fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Resu
     print!("{}", outcome.output);
     if let Some(next) = outcome.changed {
         let table = next.to_table();
-        let batch = plan_update(kernel.as_ref(), &table)?;
+        let mut batch = plan_update(kernel.as_ref(), &table)?;
+        set_copies::declare(&mut batch, std::slice::from_ref(&table))?;
         backend.apply(&batch)?;
         warn_missing(program, &table);
     }
@@ -93,19 +96,20 @@ fn append_fast(
     };
     let new = StateRule::new(rule.clone(), family, Counters::default())?;
     validate_rule(&new.rule, family, inv.stage, &[hook])?;
-    let op = Op::AddRule {
+    let mut table = TableChanges {
+        family,
+        stage: inv.stage,
+        ops: Vec::new(),
+    };
+    set_copies::declare_for(&mut table, [&new.rule])?;
+    table.ops.push(Op::AddRule {
         chain: chain.clone(),
         index: 0,
         rule: new.rule,
         position: Position::Append,
-    };
-    let changes = ChangeSet {
-        tables: vec![TableChanges {
-            family,
-            stage: inv.stage,
-            ops: vec![op],
-        }],
-    };
-    backend.apply(&changes)?;
+    });
+    backend.apply(&ChangeSet {
+        tables: vec![table],
+    })?;
     Ok(Some(ExitCode::SUCCESS))
 }

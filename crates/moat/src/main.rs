@@ -14,6 +14,7 @@ mod lock;
 mod persist;
 mod restore_cmd;
 mod save_cmd;
+mod set_copies;
 mod settings;
 mod snapshot;
 mod status;

@@ -13,6 +13,7 @@ use moat_model::Family;
 use moat_nft::{plan_replace, plan_update, ChangeSet};
 
 use crate::lock::RulesetLock;
+use crate::set_copies;
 use crate::settings::warn_missing;
 use crate::stored::read_state;
 
@@ -81,6 +82,7 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
         Ok(state)
     })?;
     let mut batch = ChangeSet::default();
+    let mut tables = Vec::new();
     for state in &states {
         let table = state.to_table();
         if args.noflush {
@@ -92,7 +94,9 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
         } else {
             batch.extend(plan_replace(&table)?);
         }
+        tables.push(table);
     }
+    set_copies::declare(&mut batch, &tables)?;
     if args.verbose {
         eprintln!("restoring {} table(s) in one transaction", states.len());
     }

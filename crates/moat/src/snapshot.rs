@@ -9,6 +9,7 @@ use moat_model::{Family, Stage, Table};
 use moat_nft::{plan_delete, plan_update, ChangeSet, KernelTable};
 use serde::{Deserialize, Serialize};
 
+use crate::set_copies;
 use crate::stored::read_state;
 
 /// Every family moat has tables for.
@@ -164,7 +165,10 @@ pub fn plan(
             Some(t) => {
                 let mut t = t.clone();
                 carry_counters(&entry.state, &mut t);
-                batch.extend(plan_update(entry.kernel.as_ref(), &t.to_table())?);
+                let table = t.to_table();
+                let mut changes = plan_update(entry.kernel.as_ref(), &table)?;
+                set_copies::declare(&mut changes, std::slice::from_ref(&table))?;
+                batch.extend(changes);
                 full.push(t);
             }
             None if replace_all => {

@@ -1,136 +1,215 @@
-//! Block lists used from moat's iptables tables (`-m set --match-set NAME`):
-//! the table gets a copy of the list (`moat_blocklist::iptables_set`), which
-//! every refresh, add and remove keeps current in the same transaction, and
-//! which keeps the list from being removed while a rule uses it.
+//! Block lists used from moat's iptables rules (`-m set --match-set NAME`),
+//! with real traffic: the rule's table gets a copy of the list, which every
+//! refresh, add and remove keeps current in the same transaction, and which
+//! keeps the list from being removed while a rule uses it.
 
 mod common;
 
-use common::{moat, moat_ok};
-use moat_blocklist::nftables;
-use moat_model::Family;
-use moat_testnet::{require_root_or_skip, Netns};
+use std::time::Duration;
 
-fn list_file(text: &str) -> (std::path::PathBuf, String) {
-    let path = std::env::temp_dir().join(format!(
-        "moat-bl-ipt-{}-{}.txt",
-        std::process::id(),
-        text.len()
-    ));
-    std::fs::write(&path, text).unwrap();
-    let s = path.to_str().unwrap().to_string();
-    (path, s)
+use common::{moat, moat_ok, restore};
+use moat_testnet::topology::{SERVER_V4, SERVER_V6};
+use moat_testnet::{require_root_or_skip, tcp_connect_timeout, Netns, TcpServer, Topology};
+
+/// A list file that removes itself.
+struct ListFile(std::path::PathBuf);
+
+impl ListFile {
+    fn new(tag: &str, text: &str) -> ListFile {
+        let path =
+            std::env::temp_dir().join(format!("moat-bl-ipt-{}-{tag}.txt", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        ListFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
 }
 
-fn copy_of(ns: &Netns) -> String {
-    ns.exec_ok(&["nft", "list", "set", "ip", "moat_filter", "blocklist.bad"])
+impl Drop for ListFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn reaches_server(client: &Netns, v6: bool) -> bool {
+    let addr: std::net::IpAddr = if v6 {
+        SERVER_V6.into()
+    } else {
+        SERVER_V4.into()
+    };
+    tcp_connect_timeout(client, addr, 8080, Duration::from_millis(400))
         .unwrap()
+        .is_connected()
+}
+
+fn copy_in(ns: &Netns, family: &str) -> String {
+    ns.exec_ok(&["nft", "list", "set", family, "moat_filter", "blocklist.lan"])
+        .unwrap()
+}
+
+/// A FORWARD policy of DROP that lets in only what comes from list `lan`.
+fn allow_only_the_list(gateway: &Netns) {
+    for program in ["iptables", "ip6tables"] {
+        for line in [
+            "-P FORWARD DROP",
+            "-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+            "-A FORWARD -m set --match-set lan src -j ACCEPT",
+        ] {
+            let mut args = vec![program];
+            args.extend(line.split_whitespace());
+            moat_ok(gateway, &args);
+        }
+    }
 }
 
 #[test]
-fn iptables_copy_follows_the_list() {
+fn match_set_rules_use_the_list_and_follow_its_changes() {
     if !require_root_or_skip() {
         return;
     }
-    let ns = Netns::new("blipt").unwrap();
-    let (p1, f1) = list_file("10.99.0.0/16\n2001:db8::/32\n");
-    moat_ok(
-        &ns,
-        &["block", "file", "bad", &f1, "--except", "10.99.1.0/24"],
-    );
+    let lab = Topology::gateway().unwrap();
+    let _v4 = TcpServer::start(&lab.server, SERVER_V4, 8080).unwrap();
+    let _v6 = TcpServer::start(&lab.server, SERVER_V6, 8080).unwrap();
+    let gw = &lab.gateway;
 
-    // What the rule compiler emits for `-m set --match-set bad src` in
-    // `ip moat_filter`: the copy's declaration (with the list's addresses
-    // minus its exceptions), then rules that look it up.
-    let decl = ns
-        .run(|| moat_blocklist::iptables_set("bad", Family::Ipv4, "moat_filter"))
-        .unwrap()
-        .unwrap();
-    apply_declaration(&ns, &decl);
-    ns.exec_ok(&["nft", "add", "chain", "ip", "moat_filter", "INPUT"])
-        .unwrap();
-    ns.exec_ok(&[
-        "nft",
-        "add",
-        "rule",
-        "ip",
-        "moat_filter",
-        "INPUT",
-        "ip",
-        "saddr",
-        "@blocklist.bad",
-        "drop",
-    ])
-    .unwrap();
-    let copy = copy_of(&ns);
-    assert!(
-        copy.contains("10.99.0.0/24") && copy.contains("10.99.2.0-10.99.255.255"),
-        "{copy}"
+    // A list that blocks nothing by itself: it exists for rules to use.
+    let list = ListFile::new("lan", "10.99.1.0/24\n192.0.2.0/24\nfd99:1::/64\n");
+    let out = moat_ok(
+        gw,
+        &["block", "file", "lan", list.path(), "--direction", "none"],
     );
+    assert!(out.contains("lan"), "{out}");
+    assert!(moat_ok(gw, &["block", "list"]).contains("none"));
+    for v6 in [false, true] {
+        assert!(reaches_server(&lab.client, v6), "a none list drops nothing");
+    }
 
-    // A refresh rewrites the copy in the same transaction.
-    let (p2, f2) = list_file("10.98.0.0/16\n");
-    moat_ok(&ns, &["block", "file", "bad", &f2]);
-    let copy = copy_of(&ns);
-    assert!(
-        copy.contains("10.98.0.0/16") && !copy.contains("10.99"),
-        "{copy}"
+    // A rule naming a list that does not exist changes nothing.
+    let out = moat(
+        gw,
+        &[
+            "iptables",
+            "-A",
+            "FORWARD",
+            "-m",
+            "set",
+            "--match-set",
+            "nosuch",
+            "src",
+            "-j",
+            "DROP",
+        ],
     );
-    // So do single additions and removals.
-    moat_ok(&ns, &["block", "add", "bad", "192.0.2.1"]);
-    assert!(copy_of(&ns).contains("192.0.2.1"));
-    moat_ok(&ns, &["block", "remove", "bad", "10.98.0.0/17"]);
-    let copy = copy_of(&ns);
-    assert!(
-        copy.contains("10.98.128.0/17") && !copy.contains("10.98.0.0/16"),
-        "{copy}"
-    );
-    let listing = moat_ok(&ns, &["block", "list"]);
-    assert!(
-        listing.contains("used by iptables rules in ip moat_filter"),
-        "{listing}"
-    );
-
-    // The list cannot go while a rule uses it.
-    let out = moat(&ns, &["unblock", "bad"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success()
-            && err.contains("used by moat's iptables rules in table ip moat_filter"),
+        !out.status.success() && err.contains("no block list \"nosuch\""),
         "{err}"
     );
-    assert!(moat_ok(&ns, &["block", "list"]).contains("bad "));
-    ns.exec_ok(&["nft", "flush", "chain", "ip", "moat_filter", "INPUT"])
+    assert!(!moat_ok(gw, &["iptables", "-S"]).contains("nosuch"));
+    let out = moat(
+        gw,
+        &[
+            "iptables",
+            "-A",
+            "FORWARD",
+            "-m",
+            "set",
+            "--match-set",
+            "lan",
+            "src,dst",
+            "-j",
+            "DROP",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("one flag"), "{err}");
+
+    // The list as an allow list in FORWARD, IPv4 and IPv6.
+    allow_only_the_list(gw);
+    for v6 in [false, true] {
+        assert!(
+            reaches_server(&lab.client, v6),
+            "the list lets the client through (v6: {v6})"
+        );
+    }
+    assert!(moat_ok(gw, &["iptables", "-S", "FORWARD"])
+        .contains("-A FORWARD -m set --match-set lan src -j ACCEPT"));
+    let v4 = copy_in(gw, "ip");
+    assert!(v4.contains("10.99.1.0/24") && !v4.contains("fd99"), "{v4}");
+    assert!(copy_in(gw, "ip6").contains("fd99:1::/64"));
+    let counters = moat_ok(gw, &["iptables", "-vnL", "FORWARD"]);
+    let line = counters
+        .lines()
+        .find(|l| l.contains("match-set lan src"))
         .unwrap();
-    moat_ok(&ns, &["unblock", "bad"]);
+    let packets: u64 = line.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(packets >= 1, "{counters}");
+
+    // Removing the client's network from the list closes the door at once.
+    moat_ok(gw, &["block", "remove", "lan", "10.99.1.0/24"]);
     assert!(
-        ns.exec(&["nft", "list", "set", "ip", "moat_filter", "blocklist.bad"])
+        !reaches_server(&lab.client, false),
+        "removed from the list: dropped"
+    );
+    assert!(reaches_server(&lab.client, true), "IPv6 is still listed");
+    // A refresh from a file rewrites the copy in the same transaction.
+    let refreshed = ListFile::new("lan2", "10.99.0.0/16\n");
+    moat_ok(gw, &["block", "file", "lan", refreshed.path()]);
+    assert!(
+        reaches_server(&lab.client, false),
+        "refreshed list lets it in again"
+    );
+    assert!(
+        !reaches_server(&lab.client, true),
+        "the refresh had no IPv6"
+    );
+
+    // A restore recreates the table; the copy comes back filled.
+    let saved = moat_ok(gw, &["iptables-save"]);
+    let out = restore(gw, "iptables-restore", &[], &saved);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(copy_in(gw, "ip").contains("10.99.0.0/16"));
+    assert!(reaches_server(&lab.client, false), "after the restore");
+
+    // The list cannot go while a rule uses it.
+    let out = moat(gw, &["unblock", "lan"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("used by moat's iptables rules"),
+        "{err}"
+    );
+    moat_ok(gw, &["iptables", "-D", "FORWARD", "2"]);
+    moat_ok(
+        gw,
+        &[
+            "ip6tables",
+            "-D",
+            "FORWARD",
+            "-m",
+            "set",
+            "--match-set",
+            "lan",
+            "src",
+            "-j",
+            "ACCEPT",
+        ],
+    );
+    moat_ok(gw, &["unblock", "lan"]);
+    assert!(
+        gw.exec(&["nft", "list", "set", "ip", "moat_filter", "blocklist.lan"])
             .unwrap()
             .status
             .code()
             != Some(0)
     );
-    let _ = std::fs::remove_file(p1);
-    let _ = std::fs::remove_file(p2);
-}
-
-/// Adds moat's table and the copy's declaration with `nft -j`, as the
-/// iptables planner's batch would.
-fn apply_declaration(ns: &Netns, set: &nftables::schema::Set<'static>) {
-    use nftables::schema::{NfCmd, NfListObject, NfObject, Nftables, Table};
-    let table = Table {
-        family: set.family,
-        name: set.table.clone(),
-        handle: None,
-    };
-    let doc = Nftables {
-        objects: vec![
-            NfObject::CmdObject(NfCmd::Add(NfListObject::Table(table))),
-            NfObject::CmdObject(NfCmd::Add(NfListObject::Set(Box::new(set.clone())))),
-        ]
-        .into(),
-    };
-    // nft runs as a child of the thread that joined the namespace.
-    ns.run(|| nftables::helper::apply_ruleset(&doc))
-        .unwrap()
-        .unwrap();
+    assert!(
+        !reaches_server(&lab.client, false),
+        "policy DROP without the list"
+    );
 }

@@ -105,6 +105,7 @@ pub(crate) fn describe(changes: &ChangeSet, origin: Origin) -> String {
         }
         Some(Op::FlushChain { name }) => format!("{t}: flush chain {name}"),
         Some(Op::DeleteChain { name }) => format!("{t}: delete chain {name}"),
+        Some(Op::AddSet(set)) => format!("{t}: add set {}", set.name),
     }
 }
 
@@ -295,6 +296,17 @@ impl<'a> TableEncoder<'a> {
                 b.w().attr_str(NFTA_CHAIN_TABLE, self.table);
                 b.w().attr_str(NFTA_CHAIN_NAME, name);
                 b.end(m);
+            }
+            Op::AddSet(set) => {
+                return Err(DriverError::Unsupported(Unsupported {
+                    place: format!(
+                        "table {} {}, set {}",
+                        family_word(self.changes.family),
+                        self.table,
+                        set.name
+                    ),
+                    what: "a set declaration".to_string(),
+                }))
             }
         }
         Ok(())

@@ -8,8 +8,9 @@ use nftables::expr::{Expression, NamedExpression, Prefix};
 use nftables::schema::SetType;
 use nftables::stmt::Statement;
 
-use super::build::{and, concat, eq, never, payload, range as range_expr, set_ref, text};
+use super::build::{and, eq, never, payload, range as range_expr, set_ref, text};
 use super::{refuse, CompileError};
+use crate::layout::blocklist_set_name;
 
 /// Which address of the packet a match looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,8 +181,10 @@ pub(super) fn masked_addr(
     })
 }
 
-/// `-m set --match-set NAME src,dst`: the packet's addresses (concatenated in
-/// the order of `sides`) are in the named set, which must exist in the table.
+/// `-m set --match-set NAME src|dst`: the packet's source or destination
+/// address is in moat block list `NAME`, whose copy in the rule's table is
+/// the set [`blocklist_set_name`] (declared by whoever applies the rule).
+/// Block lists hold addresses, so exactly one side is looked up.
 pub(super) fn in_set(
     name: &str,
     sides: &[SetSide],
@@ -191,13 +194,21 @@ pub(super) fn in_set(
     if name.is_empty() {
         return refuse("set match with an empty set name");
     }
-    let mut keys: Vec<_> = sides.iter().map(|&s| field(s.into(), family)).collect();
-    let key = match keys.len() {
-        0 => return refuse(format!("set match on {name:?} names no address to look up")),
-        1 => keys.remove(0),
-        _ => concat(keys),
+    let side = match sides {
+        [one] => *one,
+        [] => return refuse(format!("set match on {name:?} names no address to look up")),
+        _ => {
+            return refuse(format!(
+                "--match-set {name}: moat's sets are block lists of addresses, so give one flag (src or dst), not {}",
+                sides.len()
+            ))
+        }
     };
-    Ok(vec![eq(key, set_ref(name), negate)])
+    Ok(vec![eq(
+        field(side.into(), family),
+        set_ref(&blocklist_set_name(name)),
+        negate,
+    )])
 }
 
 #[cfg(test)]
@@ -284,18 +295,27 @@ mod tests {
     }
 
     #[test]
-    fn set_lookup_concatenates_sides() {
+    fn set_lookup_uses_the_block_list_copy() {
         let m = Match::InSet {
-            name: "pairs".into(),
-            sides: vec![SetSide::Source, SetSide::Destination],
-            negate: false,
+            name: "bad".into(),
+            sides: vec![SetSide::Destination],
+            negate: true,
         };
         assert_eq!(
-            matches_json(&[m], v4()),
-            json!([{"match": {"op": "==",
-                "left": {"concat": [{"payload": {"protocol": "ip", "field": "saddr"}},
-                                    {"payload": {"protocol": "ip", "field": "daddr"}}]},
-                "right": "@pairs"}}])
+            matches_json(&[m], v6()),
+            json!([{"match": {"op": "!=",
+                "left": {"payload": {"protocol": "ip6", "field": "daddr"}},
+                "right": "@blocklist.bad"}}])
         );
+        let pairs = Rule {
+            matches: vec![Match::InSet {
+                name: "pairs".into(),
+                sides: vec![SetSide::Source, SetSide::Destination],
+                negate: false,
+            }],
+            ..Rule::new(Action::Accept)
+        };
+        let err = compile_json(&pairs, v4()).unwrap_err();
+        assert!(err.0.contains("give one flag"), "{err}");
     }
 }
