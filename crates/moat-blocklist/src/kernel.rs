@@ -1099,6 +1099,11 @@ impl Blocklists {
         })
     }
 
+    /// The names of the lists in the kernel (cheap: no elements are read).
+    pub fn names(&mut self) -> Result<Vec<String>, BlocklistError> {
+        Ok(self.read_state()?.lists.into_keys().collect())
+    }
+
     /// Whether moat table `table` of `family` already holds list `name`'s copy.
     pub fn has_copy(
         &mut self,

@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+mod blocks;
 mod compile;
 pub mod describe;
 pub mod error;

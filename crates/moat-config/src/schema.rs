@@ -32,6 +32,8 @@ pub(crate) struct File {
     #[serde(default)]
     pub log: Option<Spanned<Log>>,
     #[serde(default)]
+    pub block: Vec<Spanned<Block>>,
+    #[serde(default)]
     pub iptables: Option<Spanned<Raw>>,
     #[serde(default)]
     pub ip6tables: Option<Spanned<Raw>>,
@@ -146,4 +148,17 @@ pub(crate) struct Log {
 pub(crate) struct Raw {
     #[serde(default)]
     pub rules: Vec<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Block {
+    pub name: Option<Text>,
+    pub file: Option<Text>,
+    #[serde(default)]
+    pub countries: Vec<Text>,
+    pub zone_dir: Option<Text>,
+    #[serde(default)]
+    pub except: Vec<Text>,
+    pub direction: Option<Any>,
 }

@@ -341,3 +341,61 @@ fn every_example_loads() {
     }
     assert!(n >= 4, "expected at least four examples");
 }
+
+#[test]
+fn block_lists_expand_countries_and_point_at_mistakes() {
+    let config = load_ok(
+        "[[block]]\ncountries = [\"CN\", \"ru\", \"cn\"]\nzone_dir = \"/z\"\nexcept = [\"1.2.3.4\"]\n\n\
+         [[block]]\nname = \"eu\"\ncountries = [\"de\", \"fr\"]\nzone_dir = \"/z\"\ndirection = [\"in\", \"out\"]\n\n\
+         [[block]]\nname = \"ok\"\nfile = \"/l.txt\"\ndirection = \"none\"\n",
+    )
+    .config
+    .unwrap();
+    let names: Vec<&str> = config.blocks.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["cn", "ru", "eu", "ok"]);
+    assert_eq!(config.blocks[0].except, ["1.2.3.4/32".parse().unwrap()]);
+    assert_eq!(
+        config.blocks[0].directions.len(),
+        2,
+        "in and forward by default"
+    );
+    assert!(config.blocks[3].directions.is_empty());
+    for (text, expect) in [
+        (
+            "[[block]]\nfile = \"/l\"\n",
+            "moat.toml:1:1: a list from a file needs a `name`",
+        ),
+        (
+            "[[block]]\nname = \"a\"\nfile = \"/l\"\ncountries = [\"cn\"]\n",
+            "either `file` or `countries`",
+        ),
+        ("[[block]]\nname = \"a\"\n", "needs `file` or `countries`"),
+        (
+            "[[block]]\ncountries = [\"cn\"]\n",
+            "countries need a `zone_dir`",
+        ),
+        (
+            "[[block]]\ncountries = [\"zzz\"]\nzone_dir = \"/z\"\n",
+            "moat.toml:2:",
+        ),
+        (
+            "[[block]]\nname = \"a\"\nfile = \"/l\"\ndirection = \"up\"\n",
+            "moat.toml:4:13",
+        ),
+        (
+            "[[block]]\nname = \"a\"\nfile = \"/l\"\ndirection = [\"none\", \"in\"]\n",
+            "cannot be combined",
+        ),
+        (
+            "[[block]]\nname = \"country\"\nfile = \"/l\"\n",
+            "not a valid list name",
+        ),
+        (
+            "[[block]]\nname = \"a\"\nfile = \"/l\"\n[[block]]\nname = \"a\"\nfile = \"/m\"\n",
+            "defined twice",
+        ),
+    ] {
+        let err = load_err(text);
+        assert!(err.contains(expect), "{text}: {err}");
+    }
+}

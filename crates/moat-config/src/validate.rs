@@ -514,6 +514,7 @@ pub(crate) fn validate(file: File, db: &ServiceDb) -> Result<Config, Vec<Diagnos
             });
         }
     }
+    let blocks = crate::blocks::validate(&file.block, &mut c.problems);
     if c.problems.is_empty() {
         Ok(Config {
             defaults,
@@ -525,6 +526,7 @@ pub(crate) fn validate(file: File, db: &ServiceDb) -> Result<Config, Vec<Diagnos
             balances,
             outgoing,
             log,
+            blocks,
             raw,
         })
     } else {

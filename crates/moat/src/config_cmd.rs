@@ -14,10 +14,12 @@ use moat_backend::Backend;
 use moat_config::{ConfigError, Format, Loaded};
 use serde_json::json;
 
+use crate::config_blocks;
 use crate::confirm::{self, Orders};
 use crate::guard;
 use crate::lock::RulesetLock;
 use crate::persist::{self, Keep};
+use crate::set_copies;
 use crate::settings::warn_missing;
 use crate::snapshot::{model_tables, plan, Current, Snapshot};
 
@@ -111,6 +113,17 @@ pub fn run_check(args: &CheckArgs) -> ExitCode {
     };
     match moat_config::load(&name, &text) {
         Ok(loaded) => {
+            if let Some(Err(e)) = loaded.config.as_ref().map(config_blocks::read) {
+                if args.json {
+                    println!(
+                        "{}",
+                        json!({"ok": false, "file": name, "errors": [format!("{e:#}")], "warnings": loaded.warnings})
+                    );
+                } else {
+                    eprintln!("{name}: {e:#}");
+                }
+                return ExitCode::FAILURE;
+            }
             if args.json {
                 let tables: Vec<_> = loaded
                     .tables
@@ -339,10 +352,14 @@ fn apply(args: &ApplyArgs) -> Result<ExitCode> {
     for w in &loaded.warnings {
         eprintln!("{name}: warning: {w}");
     }
+    let lists = match &loaded.config {
+        Some(config) => config_blocks::read(config)?,
+        None => Vec::new(),
+    };
     let backend = moat_backend::default_backend();
     let lock = RulesetLock::acquire(Duration::from_secs(10))?;
     let current = Current::read(&backend)?;
-    let (batch, full) = plan(&current, &loaded.tables, loaded.replaces_all)?;
+    let (mut batch, full) = plan(&current, &loaded.tables, loaded.replaces_all)?;
     if !args.force {
         let (_, verdicts) = guard::check(&model_tables(&full));
         if !verdicts.is_empty() {
@@ -383,11 +400,19 @@ fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     }
-    if let Err(e) = backend.apply(&batch) {
+    let applied = config_blocks::load(&lists)
+        .and_then(|()| set_copies::declare(&mut batch, &model_tables(&full)))
+        .and_then(|()| Ok(backend.apply(&batch)?));
+    if let Err(e) = applied {
         if args.confirm.is_some() {
             let _ = confirm::ask(if handed_over { "abort" } else { "cancel" });
         }
-        return Err(e.into());
+        return Err(e);
+    }
+    if let Some(config) = &loaded.config {
+        let previous = persist::load_config_text()
+            .and_then(|text| moat_config::parse_config("kept moat.toml", &text).ok());
+        config_blocks::remove_dropped(previous.as_ref(), config)?;
     }
     for t in &full {
         warn_missing("moat", &t.to_table());

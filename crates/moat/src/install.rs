@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::config_blocks;
 use crate::lock::RulesetLock;
 use crate::persist;
 use crate::snapshot::restore_snapshot;
@@ -97,6 +98,15 @@ pub fn run_boot() -> ExitCode {
             return Ok(false);
         };
         let _lock = RulesetLock::acquire(Duration::from_secs(30))?;
+        let kept = persist::load_config_text()
+            .and_then(|text| moat_config::parse_config("kept moat.toml", &text).ok());
+        if let Some(config) = kept {
+            // The ruleset comes back even when a list file is gone.
+            let lists = config_blocks::read(&config).and_then(|l| config_blocks::load(&l));
+            if let Err(e) = lists {
+                eprintln!("moat: warning: the configured block lists were not loaded: {e:#}");
+            }
+        }
         restore_snapshot(&moat_backend::default_backend(), &snapshot)?;
         Ok(true)
     })();

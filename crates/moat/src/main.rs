@@ -4,6 +4,7 @@
 //! the ip6 pair) through a symlink, it behaves as that command.
 
 mod block_cmd;
+mod config_blocks;
 mod config_cmd;
 mod confirm;
 mod demo;

@@ -165,10 +165,7 @@ pub fn plan(
             Some(t) => {
                 let mut t = t.clone();
                 carry_counters(&entry.state, &mut t);
-                let table = t.to_table();
-                let mut changes = plan_update(entry.kernel.as_ref(), &table)?;
-                set_copies::declare(&mut changes, std::slice::from_ref(&table))?;
-                batch.extend(changes);
+                batch.extend(plan_update(entry.kernel.as_ref(), &t.to_table())?);
                 full.push(t);
             }
             None if replace_all => {
@@ -190,7 +187,8 @@ pub fn plan(
 pub fn restore_snapshot(backend: &dyn Backend, snapshot: &Snapshot) -> Result<()> {
     let states = snapshot.states()?;
     let current = Current::read(backend)?;
-    let (batch, _) = plan(&current, &states, true)?;
+    let (mut batch, full) = plan(&current, &states, true)?;
+    set_copies::declare(&mut batch, &model_tables(&full))?;
     backend.apply(&batch)?;
     Ok(())
 }

@@ -1,0 +1,88 @@
+//! The block lists of a moat.toml (`[[block]]`): read before anything
+//! changes (a bad file stops the apply), loaded before the ruleset (whose
+//! `-m set` rules may use them), and removed once the configuration no
+//! longer names them. The caller holds the ruleset lock.
+
+use anyhow::{Context, Result};
+use moat_blocklist::{zones, Blocklists, Entries, ListSpec, Source};
+use moat_config::model::{BlockList, BlockSource};
+use moat_config::Config;
+
+/// What one configured list loads: its addresses, read now.
+fn spec(list: &BlockList) -> Result<ListSpec> {
+    let (source, entries) = match &list.source {
+        BlockSource::File { path } => (
+            Source::File { path: path.clone() },
+            Entries::read_file(path)?.0,
+        ),
+        BlockSource::Country { code, zone_dir } => (
+            Source::Country {
+                code: code.clone(),
+                zone_dir: zone_dir.clone(),
+            },
+            zones::read_country(zone_dir, code)?.0,
+        ),
+        BlockSource::Countries { codes, zone_dir } => {
+            let parts = codes
+                .iter()
+                .map(|code| zones::read_country(zone_dir, code).map(|(e, _)| e))
+                .collect::<Result<Vec<_>, _>>()?;
+            (
+                Source::Countries {
+                    codes: codes.clone(),
+                    zone_dir: zone_dir.clone(),
+                },
+                Entries::union_all(&parts),
+            )
+        }
+    };
+    Ok(ListSpec {
+        name: list.name.clone(),
+        source,
+        entries,
+        except: Some(Entries::from_networks(&list.except)),
+        directions: Some(list.directions.clone()),
+        allow_empty: false,
+    })
+}
+
+/// Reads every list `config` names (files and zone files), failing on the first bad one.
+pub fn read(config: &Config) -> Result<Vec<ListSpec>> {
+    config
+        .blocks
+        .iter()
+        .map(|list| spec(list).with_context(|| format!("block list {}", list.name)))
+        .collect()
+}
+
+/// Loads (creates or refreshes) `specs` in one transaction.
+pub fn load(specs: &[ListSpec]) -> Result<()> {
+    if specs.is_empty() {
+        return Ok(());
+    }
+    let summaries = Blocklists::open()?.load(specs)?;
+    let names: Vec<&str> = summaries.iter().map(|s| s.name.as_str()).collect();
+    println!("block lists loaded: {}", names.join(", "));
+    Ok(())
+}
+
+/// Removes the lists `previous` configured and `now` does not.
+pub fn remove_dropped(previous: Option<&Config>, now: &Config) -> Result<()> {
+    let mut lists = Blocklists::open()?;
+    let present = lists.names()?;
+    let dropped: Vec<String> = previous
+        .into_iter()
+        .flat_map(|p| &p.blocks)
+        .filter(|old| now.blocks.iter().all(|new| new.name != old.name))
+        .filter(|old| present.contains(&old.name))
+        .map(|old| old.name.clone())
+        .collect();
+    if dropped.is_empty() {
+        return Ok(());
+    }
+    lists
+        .unblock(&dropped)
+        .context("removing block lists the configuration no longer names")?;
+    println!("block lists removed: {}", dropped.join(", "));
+    Ok(())
+}

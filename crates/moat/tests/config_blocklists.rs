@@ -1,0 +1,129 @@
+//! Block lists in moat.toml (`[[block]]`), with real traffic: `moat apply`
+//! loads them (before the ruleset, whose `-m set` rules may use them),
+//! removes those the file no longer names, refuses a bad list file before
+//! changing anything, and `moat boot` brings them back.
+
+mod config_common;
+
+use config_common::{moat, moat_ok, text, Scratch};
+use moat_testnet::topology::{GATEWAY_LAN_V4, SERVER_V4, SERVER_V6};
+use moat_testnet::{require_root_or_skip, tcp_connect_timeout, Netns, TcpServer, Topology};
+use std::time::Duration;
+
+fn connects(from: &Netns, addr: impl Into<std::net::IpAddr>, port: u16) -> bool {
+    tcp_connect_timeout(from, addr.into(), port, Duration::from_millis(400))
+        .unwrap()
+        .is_connected()
+}
+
+/// A configuration that lets everything through except its block lists;
+/// port 9000 on the gateway is open only to list `friends`.
+fn config(s: &Scratch, with_country: bool) -> String {
+    let zones = s.dir.join("zones");
+    let friends = s.dir.join("friends.txt");
+    let country = if with_country {
+        format!(
+            "[[block]]\ncountries = [\"xa\"]\nzone_dir = \"{}\"\nexcept = [\"10.99.1.99\"]\n\n",
+            zones.display()
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "[defaults]\ninput = \"accept\"\nforward = \"accept\"\n\n{country}\
+         [[block]]\nname = \"friends\"\nfile = \"{}\"\ndirection = \"none\"\n\n\
+         [iptables]\nrules = [\n  \"-A INPUT -p tcp --dport 9000 -m set ! --match-set friends src -j DROP\",\n]\n",
+        friends.display()
+    )
+}
+
+#[test]
+fn configured_block_lists_load_follow_the_file_and_come_back_at_boot() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let lab = Topology::gateway().unwrap();
+    let _v4 = TcpServer::start(&lab.server, SERVER_V4, 8080).unwrap();
+    let _v6 = TcpServer::start(&lab.server, SERVER_V6, 8080).unwrap();
+    let _svc = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 9000).unwrap();
+    let s = Scratch::new();
+    std::fs::create_dir_all(s.dir.join("zones/ipv4")).unwrap();
+    std::fs::create_dir_all(s.dir.join("zones/ipv6")).unwrap();
+    s.file("zones/ipv4/xa.zone", "10.99.1.0/24\n192.0.2.0/24\n");
+    s.file("zones/ipv6/xa.zone", "fd99:1::/64\n");
+    s.file("friends.txt", "# who may use port 9000\n10.99.1.2\n");
+    let gw = &lab.gateway;
+
+    // A relative path is refused with its place in the file.
+    let bad = s.file(
+        "relative.toml",
+        "[[block]]\nname = \"x\"\nfile = \"list.txt\"\n",
+    );
+    let out = moat(gw, &s, &["check", bad.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("relative.toml:3:") && err.contains("absolute"),
+        "{err}"
+    );
+
+    let with = s.file("with.toml", &config(&s, true));
+    moat_ok(gw, &s, &["check", with.to_str().unwrap()]);
+    let out = moat_ok(gw, &s, &["apply", with.to_str().unwrap()]);
+    assert!(
+        out.contains("block lists loaded: xa, friends")
+            || out.contains("block lists loaded: friends, xa"),
+        "{out}"
+    );
+    assert!(!connects(&lab.client, SERVER_V4, 8080), "xa is blocked");
+    assert!(
+        !connects(&lab.client, SERVER_V6, 8080),
+        "xa is blocked (IPv6)"
+    );
+    let listing = moat_ok(gw, &s, &["block", "list"]);
+    assert!(
+        listing.contains("xa") && listing.contains("friends"),
+        "{listing}"
+    );
+
+    // Without the country the client passes, and -m set lets it use 9000.
+    let without = s.file("without.toml", &config(&s, false));
+    let out = moat_ok(gw, &s, &["apply", without.to_str().unwrap()]);
+    assert!(out.contains("block lists removed: xa"), "{out}");
+    assert!(connects(&lab.client, SERVER_V4, 8080));
+    assert!(connects(&lab.client, SERVER_V6, 8080));
+    assert!(
+        connects(&lab.client, GATEWAY_LAN_V4, 9000),
+        "friends may use 9000"
+    );
+    assert!(!moat_ok(gw, &s, &["block", "list"]).contains("xa "));
+
+    // A bad line in a list file stops the apply before anything changes.
+    s.file("friends.txt", "10.99.1.2\nnot-an-address\n");
+    let out = moat(gw, &s, &["apply", with.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("friends.txt:2"),
+        "{err}"
+    );
+    assert!(connects(&lab.client, SERVER_V4, 8080), "nothing changed");
+    assert!(!moat_ok(gw, &s, &["block", "list"]).contains("xa "));
+
+    // Changing the list file and applying again refreshes the list.
+    s.file("friends.txt", "10.99.1.200\n");
+    moat_ok(gw, &s, &["apply", without.to_str().unwrap()]);
+    assert!(
+        !connects(&lab.client, GATEWAY_LAN_V4, 9000),
+        "no longer a friend"
+    );
+
+    // After a reboot (an empty ruleset), boot brings lists and rules back.
+    s.file("friends.txt", "10.99.1.2\n");
+    gw.exec_ok(&["nft", "flush", "ruleset"]).unwrap();
+    moat_ok(gw, &s, &["boot"]);
+    assert!(moat_ok(gw, &s, &["block", "list"]).contains("friends"));
+    assert!(
+        connects(&lab.client, GATEWAY_LAN_V4, 9000),
+        "the list is back and reloaded"
+    );
+    assert!(moat_ok(gw, &s, &["iptables", "-S", "INPUT"]).contains("--match-set friends src"));
+}
