@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use moat_blocklist::{zones, Blocklists, Direction, Entries, ListInfo, ListSpec, Source};
 
+use crate::guard;
 use crate::lock::RulesetLock;
 
 /// Arguments of `moat block`.
@@ -59,6 +60,9 @@ enum BlockCommand {
         /// Addresses, networks or ranges.
         #[arg(required = true, value_name = "ADDRESS")]
         addresses: Vec<String>,
+        /// Block even an address that an SSH connection to this host comes from.
+        #[arg(long)]
+        force: bool,
     },
     /// Remove addresses or networks from a list (they are cut out of its ranges).
     Remove {
@@ -93,6 +97,10 @@ struct ListOptions {
     /// empty list lifts the block, and is what a failed download looks like).
     #[arg(long)]
     allow_empty: bool,
+    /// Load even when the list holds the address of an SSH connection to
+    /// this host (normally refused: it would lock you out).
+    #[arg(long)]
+    force: bool,
 }
 
 /// Arguments of `moat unblock`.
@@ -228,6 +236,9 @@ fn block(args: BlockArgs) -> Result<()> {
                 }];
                 networks = vec![networks.iter().sum()];
             }
+            if !opts.force {
+                guard::refuse_list_cuts(&specs)?;
+            }
             let _lock = lock()?;
             let summaries = Blocklists::open()?.load(&specs)?;
             for (s, lines) in summaries.iter().zip(networks) {
@@ -263,6 +274,9 @@ fn block(args: BlockArgs) -> Result<()> {
                 directions: opts.directions()?,
                 allow_empty: opts.allow_empty,
             };
+            if !opts.force {
+                guard::refuse_list_cuts(std::slice::from_ref(&spec))?;
+            }
             let _lock = lock()?;
             let summaries = Blocklists::open()?.load(std::slice::from_ref(&spec))?;
             for s in summaries {
@@ -277,8 +291,22 @@ fn block(args: BlockArgs) -> Result<()> {
             }
             Ok(())
         }
-        BlockCommand::Add { name, addresses } => {
+        BlockCommand::Add {
+            name,
+            addresses,
+            force,
+        } => {
             let entries = parse_addresses(&addresses, "address")?;
+            if !force {
+                guard::refuse_list_cuts(&[ListSpec {
+                    name: name.clone(),
+                    source: Source::Manual,
+                    entries: entries.clone(),
+                    except: None,
+                    directions: None,
+                    allow_empty: false,
+                }])?;
+            }
             let _lock = lock()?;
             let summary = Blocklists::open()?.add(&name, &entries)?;
             if summary.created {

@@ -356,6 +356,9 @@ fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         Some(config) => config_blocks::read(config)?,
         None => Vec::new(),
     };
+    if !args.force {
+        guard::refuse_list_cuts(&lists)?;
+    }
     let backend = moat_backend::default_backend();
     let lock = RulesetLock::acquire(Duration::from_secs(10))?;
     let current = Current::read(&backend)?;

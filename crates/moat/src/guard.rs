@@ -4,6 +4,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
 
+use moat_blocklist::layout::DEFAULT_DIRECTIONS;
+use moat_blocklist::{Direction, ListSpec};
 use moat_model::eval::{certainly_dropped, Cut, Packet};
 use moat_model::{ConnStates, Family, Hook, Table};
 
@@ -180,6 +182,61 @@ pub fn protected_flows() -> Vec<Flow> {
     flows
 }
 
+/// The protected flows that loading `lists` would cut, with the list
+/// that cuts each: a flow is cut when its client address is in a list
+/// (minus the list's exceptions) that blocks traffic from its addresses to
+/// this host (`in`) or from this host to them (`out`). A list whose
+/// directions are kept from the kernel counts as blocking `in`.
+pub fn list_cuts(lists: &[ListSpec], flows: &[Flow]) -> Vec<(String, Flow)> {
+    let mut out = Vec::new();
+    for list in lists {
+        let directions = list.directions.as_deref().unwrap_or(&DEFAULT_DIRECTIONS);
+        if !directions
+            .iter()
+            .any(|d| matches!(d, Direction::In | Direction::Out))
+        {
+            continue;
+        }
+        let blocked = match &list.except {
+            Some(except) => list.entries.minus(except),
+            None => list.entries.clone(),
+        };
+        out.extend(
+            flows
+                .iter()
+                .filter(|f| blocked.contains(f.client.ip()))
+                .map(|f| (list.name.clone(), f.clone())),
+        );
+    }
+    out
+}
+
+/// Refuses (with what to do instead) when loading `lists` would cut a
+/// protected connection.
+pub fn refuse_list_cuts(lists: &[ListSpec]) -> anyhow::Result<()> {
+    let cuts = list_cuts(lists, &protected_flows());
+    if cuts.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = cuts
+        .iter()
+        .map(|(name, f)| {
+            format!(
+                "  list {name} holds {}, the client of {} to {}",
+                f.client.ip(),
+                f.origin,
+                f.server
+            )
+        })
+        .collect();
+    let first = cuts[0].1.client.ip();
+    anyhow::bail!(
+        "refusing to block the SSH connection(s) you may be using:\n{}\n\
+         fix: keep the address with --except {first} (or except = [\"{first}\"] in moat.toml), or use --force",
+        lines.join("\n")
+    )
+}
+
 fn family_of(addr: &IpAddr) -> Family {
     match addr {
         IpAddr::V4(_) => Family::Ipv4,
@@ -269,6 +326,35 @@ pub fn explain(verdicts: &[Verdict]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_holding_the_ssh_client_cuts_it_unless_excepted_or_forward_only() {
+        let flow = parse_ssh_connection("203.0.113.7 50514 10.0.0.1 22").unwrap();
+        let nets = |text: &str| moat_blocklist::Entries::parse(text, "t").unwrap().0;
+        let list = |except: Option<&str>, directions: Option<Vec<Direction>>| ListSpec {
+            name: "bad".into(),
+            source: moat_blocklist::Source::Manual,
+            entries: nets("203.0.113.0/24\n2001:db8::/32\n"),
+            except: except.map(nets),
+            directions,
+            allow_empty: false,
+        };
+        let flows = [flow];
+        assert_eq!(
+            list_cuts(&[list(None, None)], &flows).len(),
+            1,
+            "default directions include in"
+        );
+        assert_eq!(
+            list_cuts(&[list(None, Some(vec![Direction::Out]))], &flows).len(),
+            1
+        );
+        assert!(list_cuts(&[list(Some("203.0.113.7"), None)], &flows).is_empty());
+        assert!(list_cuts(&[list(None, Some(vec![Direction::Forward]))], &flows).is_empty());
+        assert!(list_cuts(&[list(None, Some(vec![]))], &flows).is_empty());
+        let elsewhere = parse_ssh_connection("198.51.100.1 50514 10.0.0.1 22").unwrap();
+        assert!(list_cuts(&[list(None, None)], &[elsewhere]).is_empty());
+    }
 
     #[test]
     fn reads_ssh_connection() {

@@ -422,3 +422,98 @@ fn refresh_never_opens_a_gap() {
     }
     assert!(echo.received() > 0);
 }
+
+#[test]
+fn a_list_that_would_cut_an_ssh_connection_is_refused_unless_excepted_or_forced() {
+    use std::io::{Read, Write};
+    if !require_root_or_skip() {
+        return;
+    }
+    let lab = Topology::gateway().unwrap();
+    let zones = ZoneDir::new("sshguard");
+    // A stateful rule, so the gateway tracks connections (as any firewall does).
+    moat_ok(
+        &lab.gateway,
+        &[
+            "iptables",
+            "-A",
+            "INPUT",
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "ESTABLISHED",
+            "-j",
+            "ACCEPT",
+        ],
+    );
+    let _sshd = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 22).unwrap();
+    let mut session = lab
+        .client
+        .run(|| {
+            std::net::TcpStream::connect_timeout(
+                &(GATEWAY_LAN_V4, 22).into(),
+                Duration::from_secs(2),
+            )
+        })
+        .unwrap()
+        .expect("an ssh-like connection");
+    session.set_read_timeout(Some(QUICK)).unwrap();
+    let mut banner = [0u8; 16];
+    let _ = session.read(&mut banner);
+    let list = zones.file("bad.txt", "10.99.1.0/24\n");
+
+    // The established connection to port 22 (found in conntrack) is protected.
+    let out = moat(&lab.gateway, &["block", "file", "bad", &list]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains(
+                "list bad holds 10.99.1.2, the client of an established connection (conntrack)"
+            )
+            && err.contains("--except 10.99.1.2"),
+        "{err}"
+    );
+    assert!(
+        !moat_ok(&lab.gateway, &["block", "list"]).contains("bad"),
+        "nothing was loaded"
+    );
+    // So is the session named by SSH_CONNECTION.
+    let out = lab
+        .gateway
+        .exec(&[
+            "env",
+            "SSH_CONNECTION=10.99.1.77 40000 10.99.1.1 2222",
+            common::moat_bin(),
+            "block",
+            "add",
+            "bad",
+            "10.99.1.77",
+        ])
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("your SSH session (SSH_CONNECTION)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // With the address excepted the list loads and the session lives on.
+    moat_ok(
+        &lab.gateway,
+        &["block", "file", "bad", &list, "--except", "10.99.1.2"],
+    );
+    session.write_all(b"still here\n").unwrap();
+    assert!(
+        pings_gateway(&lab.client, false),
+        "the excepted client passes"
+    );
+
+    // --force does what it is told: the client is cut.
+    moat_ok(
+        &lab.gateway,
+        &["block", "file", "bad", &list, "--no-except", "--force"],
+    );
+    assert!(
+        !pings_gateway(&lab.client, false),
+        "forced: the client is blocked"
+    );
+}
