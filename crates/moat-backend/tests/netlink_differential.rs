@@ -314,6 +314,62 @@ fn unsupported_rules_go_through_nft_in_one_transaction() {
 }
 
 #[test]
+fn a_nat_restore_and_its_edits_go_through_netlink_as_nft_writes_them() {
+    let Some(lab) = pair("natrestore") else {
+        return;
+    };
+    for family in FAMILIES {
+        let mut table = netlink_common::port_forward_table(family, 3000);
+        let changes = plan_replace(&table).unwrap();
+        if let Err(e) = NetlinkDriver.supports(&changes) {
+            panic!("a DNAT restore must be native: {e}");
+        }
+        lab.apply(&changes);
+        lab.assert_same();
+
+        let prerouting = &mut table.chain_mut("PREROUTING").unwrap().rules;
+        prerouting[1500] = rule(
+            vec![proto(17)],
+            Action::Redirect {
+                ports: Some(moat_model::PortRange {
+                    first: 53,
+                    last: 53,
+                }),
+                random: false,
+            },
+            "-p udp -j REDIRECT --to-ports 53",
+        );
+        prerouting.insert(
+            10,
+            rule(
+                vec![netlink_common::nth(4, 3, false)],
+                Action::Return,
+                "-m statistic --mode nth --every 4 --packet 3 -j RETURN",
+            ),
+        );
+        table.chain_mut("POSTROUTING").unwrap().rules.push(rule(
+            vec![],
+            Action::Masquerade {
+                ports: None,
+                random: true,
+            },
+            "-j MASQUERADE --random",
+        ));
+        let changes = update(&lab, &table);
+        assert!(NetlinkDriver.supports(&changes).is_ok());
+        assert!(has_op(&changes, |op| matches!(
+            op,
+            Op::AddRule {
+                position: Position::Before(_),
+                ..
+            }
+        )));
+        let read = lab.read(family, Stage::Nat).unwrap();
+        assert_eq!(read.chain("PREROUTING").unwrap().rules.len(), 3001);
+    }
+}
+
+#[test]
 fn a_large_change_is_one_batch() {
     let Some(lab) = pair("large") else { return };
     let table = bench_table(Family::Ipv6, 20_000);

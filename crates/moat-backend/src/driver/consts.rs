@@ -1,7 +1,7 @@
 //! Numbers from the kernel's uapi headers (`linux/netlink.h`,
 //! `linux/netfilter/nfnetlink.h`, `linux/netfilter/nf_tables.h`,
-//! `linux/netfilter/nf_log.h`) for the messages and expressions this driver
-//! sends and reads.
+//! `linux/netfilter/nf_log.h`, `linux/netfilter/nf_nat.h`) for the messages
+//! and expressions this driver sends and reads.
 
 // nfnetlink framing.
 pub(crate) const NFNL_SUBSYS_NFTABLES: u16 = 10;
@@ -94,6 +94,7 @@ pub(crate) const NFT_META_IIFNAME: u32 = 6;
 pub(crate) const NFT_META_OIFNAME: u32 = 7;
 pub(crate) const NFT_META_L4PROTO: u32 = 16;
 pub(crate) const NFT_META_PKTTYPE: u32 = 19;
+pub(crate) const NFT_META_PRANDOM: u32 = 24;
 
 // ct
 pub(crate) const NFTA_CT_DREG: u16 = 1;
@@ -112,7 +113,9 @@ pub(crate) const NFTA_CMP_OP: u16 = 2;
 pub(crate) const NFTA_CMP_DATA: u16 = 3;
 pub(crate) const NFT_CMP_EQ: u32 = 0;
 pub(crate) const NFT_CMP_NEQ: u32 = 1;
+pub(crate) const NFT_CMP_LT: u32 = 2;
 pub(crate) const NFT_CMP_LTE: u32 = 3;
+pub(crate) const NFT_CMP_GT: u32 = 4;
 pub(crate) const NFT_CMP_GTE: u32 = 5;
 pub(crate) const NFTA_RANGE_SREG: u16 = 1;
 pub(crate) const NFTA_RANGE_OP: u16 = 2;
@@ -158,3 +161,31 @@ pub(crate) const NFTA_REJECT_TYPE: u16 = 1;
 pub(crate) const NFTA_REJECT_ICMP_CODE: u16 = 2;
 pub(crate) const NFT_REJECT_ICMP_UNREACH: u32 = 0;
 pub(crate) const NFT_REJECT_TCP_RST: u32 = 1;
+
+// numgen
+pub(crate) const NFTA_NG_DREG: u16 = 1;
+pub(crate) const NFTA_NG_MODULUS: u16 = 2;
+pub(crate) const NFTA_NG_TYPE: u16 = 3;
+pub(crate) const NFTA_NG_OFFSET: u16 = 4;
+pub(crate) const NFT_NG_INCREMENTAL: u32 = 0;
+
+// nat, masq, redir
+pub(crate) const NFTA_NAT_TYPE: u16 = 1;
+pub(crate) const NFTA_NAT_FAMILY: u16 = 2;
+pub(crate) const NFTA_NAT_REG_ADDR_MIN: u16 = 3;
+pub(crate) const NFTA_NAT_REG_ADDR_MAX: u16 = 4;
+pub(crate) const NFTA_NAT_REG_PROTO_MIN: u16 = 5;
+pub(crate) const NFTA_NAT_REG_PROTO_MAX: u16 = 6;
+pub(crate) const NFTA_NAT_FLAGS: u16 = 7;
+pub(crate) const NFT_NAT_SNAT: u32 = 0;
+pub(crate) const NFT_NAT_DNAT: u32 = 1;
+pub(crate) const NFTA_MASQ_FLAGS: u16 = 1;
+pub(crate) const NFTA_MASQ_REG_PROTO_MIN: u16 = 2;
+pub(crate) const NFTA_MASQ_REG_PROTO_MAX: u16 = 3;
+pub(crate) const NFTA_REDIR_REG_PROTO_MIN: u16 = 1;
+pub(crate) const NFTA_REDIR_REG_PROTO_MAX: u16 = 2;
+pub(crate) const NFTA_REDIR_FLAGS: u16 = 3;
+pub(crate) const NF_NAT_RANGE_PROTO_SPECIFIED: u32 = 0x02;
+pub(crate) const NF_NAT_RANGE_PROTO_RANDOM: u32 = 0x04;
+pub(crate) const NF_NAT_RANGE_PERSISTENT: u32 = 0x08;
+pub(crate) const NF_NAT_RANGE_PROTO_RANDOM_FULLY: u32 = 0x10;

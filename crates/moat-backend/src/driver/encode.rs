@@ -410,7 +410,7 @@ impl<'a> TableEncoder<'a> {
 
 #[cfg(test)]
 mod tests {
-    use moat_model::{Action, Table};
+    use moat_model::{Action, Match, PortRange, Table};
     use moat_nft::plan_replace;
 
     use super::super::wire::{messages, nft_type};
@@ -465,17 +465,22 @@ mod tests {
 
     #[test]
     fn unsupported_rules_are_refused_before_anything_is_sent() {
-        let mut table = Table::new(Family::Ipv4, Stage::Nat);
-        table.chains[3].rules.push(Rule::new(Action::Masquerade {
-            ports: None,
-            random: false,
-        }));
+        let mut table = Table::new(Family::Ipv4, Stage::Filter);
+        let multiport = Match::DestPort {
+            proto: 6,
+            ports: vec![
+                PortRange { first: 1, last: 1 },
+                PortRange { first: 5, last: 5 },
+            ],
+            negate: false,
+        };
+        table.chain_mut("OUTPUT").unwrap().rules.push(Rule {
+            matches: vec![multiport],
+            ..Rule::new(Action::Accept)
+        });
         let err = encode(&plan_replace(&table).unwrap(), 1, true).unwrap_err();
         assert!(matches!(err, DriverError::Unsupported(_)), "{err}");
-        assert!(
-            err.to_string().contains("chain POSTROUTING, rule 1"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("chain OUTPUT, rule 1"), "{err}");
         assert!(encode(&ChangeSet::default(), 1, true).unwrap().is_none());
     }
 }

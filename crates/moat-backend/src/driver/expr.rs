@@ -1,7 +1,8 @@
 //! The nf_tables expressions this driver sends, and their netlink encoding.
 //!
 //! Loads and compares work on register 1, as nft uses it for values of up
-//! to 16 bytes; verdicts go to the verdict register.
+//! to 16 bytes; a translation's addresses and ports go to registers 1 to 4
+//! (see [`NatRegs`]); verdicts go to the verdict register.
 
 use std::fmt;
 
@@ -22,6 +23,16 @@ pub(crate) struct LogExpr {
     /// Syslog level of a kernel log line.
     pub level: Option<u32>,
     /// NF_LOG_* flags of a kernel log line.
+    pub flags: u32,
+}
+
+/// The ports and flags of an address translation (`nat`, `masq`, `redir`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct NatRegs {
+    /// The register holding the first port, and the one holding the last
+    /// port of a range.
+    pub ports: Option<(u32, Option<u32>)>,
+    /// NF_NAT_RANGE_* flags; written only when not 0, as nft does.
     pub flags: u32,
 }
 
@@ -89,8 +100,36 @@ pub(crate) enum NlExpr {
         /// Initial bytes.
         bytes: u64,
     },
-    /// A value into register 1.
-    Immediate(Vec<u8>),
+    /// A value into a register.
+    Immediate {
+        /// NFT_REG_*.
+        reg: u32,
+        /// The value.
+        data: Vec<u8>,
+    },
+    /// An incrementing counter `0..modulus`, plus `offset`, into register 1.
+    Numgen {
+        /// The counter's modulus.
+        modulus: u32,
+        /// What is added to the counter.
+        offset: u32,
+    },
+    /// Source or destination NAT to the addresses and ports in registers.
+    Nat {
+        /// NFT_NAT_SNAT or NFT_NAT_DNAT.
+        ty: u32,
+        /// The NFPROTO_* of the addresses.
+        family: u32,
+        /// The register holding the first address, and the one holding the
+        /// last address of a range.
+        addrs: Option<(u32, Option<u32>)>,
+        /// Ports and flags.
+        regs: NatRegs,
+    },
+    /// Source NAT to the outgoing interface's address.
+    Masq(NatRegs),
+    /// Destination NAT to this host.
+    Redir(NatRegs),
     /// A verdict: NF_* or NFT_* code, with the chain of a jump or goto.
     Verdict {
         /// The verdict code.
@@ -128,6 +167,23 @@ fn data_nest(w: &mut Writer, kind: u16, bytes: &[u8]) {
     w.end_nest(n);
 }
 
+/// The registers of a first and an optional last value, when there are any.
+fn pair(w: &mut Writer, regs: Option<(u32, Option<u32>)>, min: u16, max: u16) {
+    if let Some((first, last)) = regs {
+        w.attr_u32(min, first);
+        if let Some(last) = last {
+            w.attr_u32(max, last);
+        }
+    }
+}
+
+/// A flags attribute, left out when no flag is set.
+fn flags(w: &mut Writer, kind: u16, flags: u32) {
+    if flags != 0 {
+        w.attr_u32(kind, flags);
+    }
+}
+
 impl NlExpr {
     fn name(&self) -> &'static str {
         match self {
@@ -138,7 +194,11 @@ impl NlExpr {
             NlExpr::Cmp { .. } => "cmp",
             NlExpr::Range { .. } => "range",
             NlExpr::Counter { .. } => "counter",
-            NlExpr::Immediate(_) | NlExpr::Verdict { .. } => "immediate",
+            NlExpr::Immediate { .. } | NlExpr::Verdict { .. } => "immediate",
+            NlExpr::Numgen { .. } => "numgen",
+            NlExpr::Nat { .. } => "nat",
+            NlExpr::Masq(_) => "masq",
+            NlExpr::Redir(_) => "redir",
             NlExpr::Limit { .. } => "limit",
             NlExpr::Log(_) => "log",
             NlExpr::Reject { .. } => "reject",
@@ -211,9 +271,50 @@ impl NlExpr {
                     w.attr_u64(NFTA_COUNTER_PACKETS, *packets);
                 }
             }
-            NlExpr::Immediate(value) => {
-                w.attr_u32(NFTA_IMMEDIATE_DREG, NFT_REG_1);
-                data_nest(w, NFTA_IMMEDIATE_DATA, value);
+            NlExpr::Immediate { reg, data } => {
+                w.attr_u32(NFTA_IMMEDIATE_DREG, *reg);
+                data_nest(w, NFTA_IMMEDIATE_DATA, data);
+            }
+            NlExpr::Numgen { modulus, offset } => {
+                w.attr_u32(NFTA_NG_DREG, NFT_REG_1);
+                w.attr_u32(NFTA_NG_MODULUS, *modulus);
+                w.attr_u32(NFTA_NG_TYPE, NFT_NG_INCREMENTAL);
+                w.attr_u32(NFTA_NG_OFFSET, *offset);
+            }
+            NlExpr::Nat {
+                ty,
+                family,
+                addrs,
+                regs,
+            } => {
+                w.attr_u32(NFTA_NAT_TYPE, *ty);
+                w.attr_u32(NFTA_NAT_FAMILY, *family);
+                pair(w, *addrs, NFTA_NAT_REG_ADDR_MIN, NFTA_NAT_REG_ADDR_MAX);
+                pair(
+                    w,
+                    regs.ports,
+                    NFTA_NAT_REG_PROTO_MIN,
+                    NFTA_NAT_REG_PROTO_MAX,
+                );
+                flags(w, NFTA_NAT_FLAGS, regs.flags);
+            }
+            NlExpr::Masq(regs) => {
+                flags(w, NFTA_MASQ_FLAGS, regs.flags);
+                pair(
+                    w,
+                    regs.ports,
+                    NFTA_MASQ_REG_PROTO_MIN,
+                    NFTA_MASQ_REG_PROTO_MAX,
+                );
+            }
+            NlExpr::Redir(regs) => {
+                pair(
+                    w,
+                    regs.ports,
+                    NFTA_REDIR_REG_PROTO_MIN,
+                    NFTA_REDIR_REG_PROTO_MAX,
+                );
+                flags(w, NFTA_REDIR_FLAGS, regs.flags);
             }
             NlExpr::Verdict { code, chain } => {
                 w.attr_u32(NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
@@ -273,6 +374,29 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// ` NAME_min reg N [NAME_max reg M]`, as `nft --debug=netlink` shows registers.
+fn show_pair(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    regs: Option<(u32, Option<u32>)>,
+) -> fmt::Result {
+    if let Some((first, last)) = regs {
+        write!(f, " {name}_min reg {first}")?;
+        if let Some(last) = last {
+            write!(f, " {name}_max reg {last}")?;
+        }
+    }
+    Ok(())
+}
+
+fn show_regs(f: &mut fmt::Formatter<'_>, regs: &NatRegs) -> fmt::Result {
+    show_pair(f, "proto", regs.ports)?;
+    if regs.flags != 0 {
+        write!(f, " flags {:#x}", regs.flags)?;
+    }
+    Ok(())
+}
+
 /// Like `nft --debug=netlink`, with data as hex bytes in wire order.
 impl fmt::Display for NlExpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -294,7 +418,34 @@ impl fmt::Display for NlExpr {
             NlExpr::Cmp { op, data } => write!(f, "cmp {op} {}", hex(data)),
             NlExpr::Range { op, from, to } => write!(f, "range {op} {} {}", hex(from), hex(to)),
             NlExpr::Counter { packets, bytes } => write!(f, "counter {packets} {bytes}"),
-            NlExpr::Immediate(v) => write!(f, "immediate {}", hex(v)),
+            NlExpr::Immediate { reg, data } => write!(f, "immediate reg {reg} {}", hex(data)),
+            NlExpr::Numgen { modulus, offset } => {
+                write!(f, "numgen inc mod {modulus} offset {offset}")
+            }
+            NlExpr::Nat {
+                ty,
+                family,
+                addrs,
+                regs,
+            } => {
+                let ty = if *ty == NFT_NAT_DNAT { "dnat" } else { "snat" };
+                let family = match family {
+                    2 => "ip",
+                    10 => "ip6",
+                    _ => "?",
+                };
+                write!(f, "nat {ty} {family}")?;
+                show_pair(f, "addr", *addrs)?;
+                show_regs(f, regs)
+            }
+            NlExpr::Masq(regs) => {
+                write!(f, "masq")?;
+                show_regs(f, regs)
+            }
+            NlExpr::Redir(regs) => {
+                write!(f, "redir")?;
+                show_regs(f, regs)
+            }
             NlExpr::Verdict { code, chain } => {
                 write!(f, "verdict {code} {}", chain.as_deref().unwrap_or(""))
             }

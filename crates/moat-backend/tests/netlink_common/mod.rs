@@ -13,8 +13,8 @@ use std::os::fd::AsRawFd;
 use moat_backend::{Backend, NetlinkDriver, NftCli};
 use moat_model::{
     Action, Chain, ConnStates, Counters, CtDirection, Family, Hook, Iface, LogFlags, LogLevel,
-    MarkSet, Match, PacketType, Policy, PortRange, Rate, RateUnit, RejectKind, Rule, Stage, Table,
-    TcpFlags,
+    MarkSet, Match, NatTarget, PacketType, Policy, PortRange, Rate, RateUnit, RejectKind, Rule,
+    Stage, StatisticMode, Table, TcpFlags,
 };
 use moat_nft::{ChangeSet, KernelTable};
 use moat_testnet::Netns;
@@ -882,6 +882,7 @@ pub fn filter_table(family: Family) -> Table {
         Family::Ipv4 => v4_rules(),
         Family::Ipv6 => v6_rules(),
     });
+    rules.extend(statistic_rules());
     let input = table.chain_mut("INPUT").unwrap();
     input.base = Some((Hook::Input, Policy::Drop));
     input.policy_counters = Counters {
@@ -957,20 +958,282 @@ pub fn other_tables(family: Family) -> Vec<Table> {
         "-j NOTRACK",
     )];
     raw.chain_mut("OUTPUT").unwrap().base = Some((Hook::Output, Policy::Drop));
-    let mut nat = Table::new(family, Stage::Nat);
-    nat.chain_mut("PREROUTING").unwrap().rules = vec![rule(
+    vec![mangle, raw, nat_table(family)]
+}
+
+/// `-m statistic --mode random --probability p`, negated or not.
+pub fn random(probability: f64, negate: bool) -> Match {
+    Match::Statistic {
+        mode: StatisticMode::Random { probability },
+        negate,
+    }
+}
+
+/// `-m statistic --mode nth --every n --packet p`, negated or not.
+pub fn nth(every: u32, packet: u32, negate: bool) -> Match {
+    Match::Statistic {
+        mode: StatisticMode::Nth { every, packet },
+        negate,
+    }
+}
+
+/// Statistic matches, for the filter table's INPUT.
+fn statistic_rules() -> Vec<Rule> {
+    vec![
+        rule(vec![random(0.25, false)], Action::Accept, "random 0.25"),
+        rule(vec![random(0.5, true)], Action::Drop, "! random 0.5"),
+        rule(vec![random(1.0, false)], Action::Accept, "random 1"),
+        rule(vec![random(0.0, false)], Action::Accept, "random 0"),
+        rule(vec![nth(3, 0, false)], Action::Accept, "nth 3/0"),
+        rule(vec![nth(3, 2, true)], Action::Drop, "! nth 3/2"),
+        rule(
+            vec![proto(6), random(0.1, false), nth(2, 1, false)],
+            Action::Accept,
+            "random and nth",
+        ),
+    ]
+}
+
+/// A translation target: addresses `first`-`last` (the same for one),
+/// ports `ports`, flags.
+pub fn nat_target(
+    addrs: Option<(&str, &str)>,
+    ports: Option<(u16, u16)>,
+    random: bool,
+    persistent: bool,
+) -> NatTarget {
+    NatTarget {
+        addrs: addrs.map(|(a, b)| (a.parse().unwrap(), b.parse().unwrap())),
+        ports: ports.map(|(first, last)| PortRange { first, last }),
+        random,
+        persistent,
+    }
+}
+
+/// Two addresses of `family` for translation targets, and a third.
+fn nat_addresses(family: Family) -> (&'static str, &'static str, &'static str) {
+    match family {
+        Family::Ipv4 => ("10.0.0.1", "10.0.0.9", "192.0.2.7"),
+        Family::Ipv6 => ("2001:db8::1", "2001:db8::9", "2001:db8:1::7"),
+    }
+}
+
+/// The nat table of `family`: every kind of translation iptables writes.
+pub fn nat_table(family: Family) -> Table {
+    let (a, b, c) = nat_addresses(family);
+    let tcp_dport = |p| {
         vec![
             proto(6),
             Match::DestPort {
                 proto: 6,
-                ports: port(80, 80),
+                ports: port(p, p),
                 negate: false,
             },
-        ],
-        Action::Return,
-        "nat return",
+        ]
+    };
+    let dnat = |t| Action::Dnat(t);
+    let mut nat = Table::new(family, Stage::Nat);
+    nat.chain_mut("PREROUTING").unwrap().rules = vec![
+        rule(tcp_dport(80), Action::Return, "nat return"),
+        rule(
+            tcp_dport(81),
+            dnat(nat_target(Some((a, a)), None, false, false)),
+            "DNAT to an address",
+        ),
+        rule(
+            tcp_dport(82),
+            dnat(nat_target(Some((a, a)), Some((8080, 8080)), false, false)),
+            "DNAT to address:port",
+        ),
+        rule(
+            vec![],
+            dnat(nat_target(Some((a, b)), None, false, false)),
+            "DNAT to an address range",
+        ),
+        rule(
+            vec![proto(17)],
+            dnat(nat_target(Some((a, b)), Some((1000, 2000)), true, true)),
+            "DNAT to a range of addresses and ports, random, persistent",
+        ),
+        rule(
+            tcp_dport(83),
+            dnat(nat_target(Some((c, c)), Some((80, 90)), false, false)),
+            "DNAT to a port range",
+        ),
+        rule(
+            tcp_dport(84),
+            dnat(nat_target(None, Some((8443, 8443)), false, false)),
+            "DNAT to a port",
+        ),
+        rule(
+            vec![proto(6), nth(3, 0, false)],
+            dnat(nat_target(Some((a, a)), Some((8080, 8080)), false, false)),
+            "nth DNAT",
+        ),
+        rule(
+            vec![proto(6), nth(2, 1, true)],
+            dnat(nat_target(Some((b, b)), Some((8080, 8080)), false, false)),
+            "! nth DNAT",
+        ),
+        rule(
+            vec![proto(6), random(0.333, false)],
+            dnat(nat_target(Some((c, c)), None, false, false)),
+            "random DNAT",
+        ),
+        rule(
+            vec![proto(6), random(0.75, true)],
+            dnat(nat_target(Some((c, c)), None, false, false)),
+            "! random DNAT",
+        ),
+        rule(
+            tcp_dport(85),
+            Action::Redirect {
+                ports: Some(PortRange {
+                    first: 3128,
+                    last: 3128,
+                }),
+                random: false,
+            },
+            "REDIRECT --to-ports 3128",
+        ),
+        rule(
+            vec![proto(17)],
+            Action::Redirect {
+                ports: Some(PortRange {
+                    first: 5000,
+                    last: 5010,
+                }),
+                random: true,
+            },
+            "REDIRECT --to-ports 5000-5010 --random",
+        ),
+        rule(
+            vec![],
+            Action::Redirect {
+                ports: None,
+                random: false,
+            },
+            "REDIRECT",
+        ),
+        rule(
+            vec![],
+            Action::Redirect {
+                ports: None,
+                random: true,
+            },
+            "REDIRECT --random",
+        ),
+    ];
+    nat.chain_mut("OUTPUT").unwrap().rules = vec![rule(
+        tcp_dport(80),
+        dnat(nat_target(Some((a, a)), Some((8080, 8080)), false, false)),
+        "OUTPUT DNAT",
     )];
-    vec![mangle, raw, nat]
+    let snat = |t| Action::Snat(t);
+    let masquerade = |ports: Option<(u16, u16)>, random| Action::Masquerade {
+        ports: ports.map(|(first, last)| PortRange { first, last }),
+        random,
+    };
+    nat.chain_mut("POSTROUTING").unwrap().rules = vec![
+        rule(
+            vec![],
+            snat(nat_target(Some((c, c)), None, false, false)),
+            "SNAT --to-source",
+        ),
+        rule(
+            vec![],
+            snat(nat_target(Some((a, b)), None, false, true)),
+            "SNAT to a range, persistent",
+        ),
+        rule(
+            vec![proto(17)],
+            snat(nat_target(Some((a, b)), Some((1024, 65535)), true, false)),
+            "SNAT to a range with ports, random",
+        ),
+        rule(
+            vec![proto(6)],
+            snat(nat_target(Some((c, c)), Some((2000, 2000)), false, false)),
+            "SNAT to address:port",
+        ),
+        rule(
+            vec![],
+            snat(nat_target(Some((c, c)), None, true, true)),
+            "SNAT --random --persistent",
+        ),
+        rule(
+            vec![Match::OutInterface {
+                iface: iface("wan0", false),
+                negate: false,
+            }],
+            masquerade(None, false),
+            "-o wan0 -j MASQUERADE",
+        ),
+        rule(
+            vec![proto(6)],
+            masquerade(Some((1024, 2047)), false),
+            "MASQUERADE --to-ports 1024-2047",
+        ),
+        rule(
+            vec![proto(17)],
+            masquerade(Some((5000, 5000)), true),
+            "MASQUERADE --to-ports 5000 --random",
+        ),
+        rule(vec![], masquerade(None, true), "MASQUERADE --random"),
+        rule(
+            vec![random(0.5, false)],
+            masquerade(None, false),
+            "random MASQUERADE",
+        ),
+    ];
+    nat
+}
+
+/// A nat table with `n` port forwards in PREROUTING, as a restore of
+/// `-A PREROUTING -d PUBLIC -p tcp -m tcp --dport P -j DNAT --to-destination A:P`
+/// lines writes them.
+pub fn port_forward_table(family: Family, n: usize) -> Table {
+    let mut table = Table::new(family, Stage::Nat);
+    table.chain_mut("PREROUTING").unwrap().rules = (0..n)
+        .map(|i| {
+            let (b, c) = ((i / 256) % 256, i % 256);
+            let p = u16::try_from(1024 + i % 60000).unwrap_or(1024);
+            let (public, inside) = match family {
+                Family::Ipv4 => ("203.0.113.1/32".to_string(), format!("10.1.{b}.{c}")),
+                Family::Ipv6 => (
+                    "2001:db8:ffff::1/128".to_string(),
+                    format!("2001:db8:1::{b:x}:{c:x}"),
+                ),
+            };
+            let shown = match family {
+                Family::Ipv4 => format!("{inside}:{p}"),
+                Family::Ipv6 => format!("[{inside}]:{p}"),
+            };
+            rule(
+                vec![
+                    Match::DestNet {
+                        net: public.parse().unwrap(),
+                        negate: false,
+                    },
+                    proto(6),
+                    Match::DestPort {
+                        proto: 6,
+                        ports: port(p, p),
+                        negate: false,
+                    },
+                ],
+                Action::Dnat(nat_target(
+                    Some((&inside, &inside)),
+                    Some((p, p)),
+                    false,
+                    false,
+                )),
+                &format!(
+                    "-A PREROUTING -d {public} -p tcp -m tcp --dport {p} -j DNAT --to-destination {shown}"
+                ),
+            )
+        })
+        .collect();
+    table
 }
 
 /// A filter table with `n` rules in INPUT, shaped like bench/run.sh's.

@@ -1,5 +1,5 @@
 //! Statements that are not matches: counters, verdicts, limits, logging,
-//! reject and notrack.
+//! reject, notrack, marks being set, and address translation ([`nat`]).
 
 use moat_model::Family;
 use nftables::expr::{BinaryOperation, Expression, MetaKey, NamedExpression};
@@ -8,6 +8,7 @@ use nftables::types::RejectCode;
 
 use super::super::consts::*;
 use super::super::expr::{LogExpr, NlExpr};
+use super::nat::{self, Local, Translate};
 
 /// The longest log prefix nf_tables keeps (NF_LOG_PREFIXLEN - 1).
 const LOG_PREFIX_MAX: usize = 127;
@@ -45,6 +46,10 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
         Statement::Reject(Some(reject)) => vec![self::reject(reject, family, l4)?],
         Statement::Notrack => vec![NlExpr::Notrack],
         Statement::Mangle(mangle) => self::mangle(&mangle.key, &mangle.value)?,
+        Statement::SNAT(n) => nat::translate(Translate::Snat, n.as_ref()?, family, l4)?,
+        Statement::DNAT(n) => nat::translate(Translate::Dnat, n.as_ref()?, family, l4)?,
+        Statement::Masquerade(n) => nat::local(Local::Masquerade, n.as_ref(), l4)?,
+        Statement::Redirect(n) => nat::local(Local::Redirect, n.as_ref(), l4)?,
         _ => return None,
     })
 }
@@ -220,7 +225,13 @@ fn mark_word(expr: &Expression<'_>) -> Option<Vec<u8>> {
 fn mangle(key: &Expression<'_>, value: &Expression<'_>) -> Option<Vec<NlExpr>> {
     let (_, store) = mark_key(key)?;
     if let Some(word) = mark_word(value) {
-        return Some(vec![NlExpr::Immediate(word), store]);
+        return Some(vec![
+            NlExpr::Immediate {
+                reg: NFT_REG_1,
+                data: word,
+            },
+            store,
+        ]);
     }
     let (source, mask, xor) = match value {
         Expression::BinaryOperation(op) => match op.as_ref() {

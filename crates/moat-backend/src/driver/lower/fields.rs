@@ -2,7 +2,9 @@
 //! how its values are written, and which protocol it depends on.
 
 use moat_model::Family;
-use nftables::expr::{CTDir, Expression, MetaKey, NamedExpression, Payload, PayloadField};
+use nftables::expr::{
+    CTDir, Expression, MetaKey, NamedExpression, NgMode, Numgen, Payload, PayloadField,
+};
 
 use super::super::consts::*;
 use super::super::expr::NlExpr;
@@ -63,6 +65,8 @@ pub(super) enum Load {
     Meta(u32),
     /// A conntrack key, with its direction for per-direction keys.
     Ct(u32, Option<u8>),
+    /// The rule's incrementing counter: `modulus`, `offset`.
+    Numgen(u32, u32),
 }
 
 impl Load {
@@ -72,6 +76,7 @@ impl Load {
             Load::Payload { base, offset, len } => NlExpr::Payload { base, offset, len },
             Load::Meta(key) => NlExpr::Meta { key },
             Load::Ct(key, dir) => NlExpr::Ct { key, dir },
+            Load::Numgen(modulus, offset) => NlExpr::Numgen { modulus, offset },
         }
     }
 }
@@ -160,6 +165,8 @@ fn meta_field(key: MetaKey) -> Option<Field> {
         MetaKey::Iifname => (NFT_META_IIFNAME, Kind::Ifname),
         MetaKey::Oifname => (NFT_META_OIFNAME, Kind::Ifname),
         MetaKey::Pkttype => (NFT_META_PKTTYPE, Kind::PktType),
+        // nft keeps the random number in network order.
+        MetaKey::Random => (NFT_META_PRANDOM, Kind::Big(4)),
         _ => return None,
     };
     Some(Field {
@@ -188,6 +195,20 @@ fn ct_field(key: &str, dir: Option<&CTDir>) -> Option<Field> {
     })
 }
 
+/// `numgen inc mod N [offset O]`: a host-order number (a modulus of 0 is
+/// nft's to refuse).
+fn numgen_field(numgen: &Numgen) -> Option<Field> {
+    if numgen.mode != NgMode::Inc || numgen.ng_mod == 0 {
+        return None;
+    }
+    Some(Field {
+        load: Load::Numgen(numgen.ng_mod, numgen.offset.unwrap_or(0)),
+        kind: Kind::Host(4),
+        l4: None,
+        high_nibble: false,
+    })
+}
+
 /// The field `expr` reads, if it is one this driver knows.
 pub(super) fn field(expr: &Expression<'_>, family: Family) -> Option<Field> {
     match expr {
@@ -198,6 +219,7 @@ pub(super) fn field(expr: &Expression<'_>, family: Family) -> Option<Field> {
         Expression::Named(NamedExpression::CT(ct)) if ct.family.is_none() => {
             ct_field(&ct.key, ct.dir.as_ref())
         }
+        Expression::Named(NamedExpression::Numgen(numgen)) => numgen_field(numgen),
         _ => None,
     }
 }

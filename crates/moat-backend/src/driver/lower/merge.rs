@@ -3,16 +3,21 @@
 //! compare), as nft 1.0.6 does it before writing a rule.
 //!
 //! nft collects every payload match of a rule whose right side is a plain
-//! value, orders them by header and offset, and joins neighbours that test
-//! with the same operator when the joined load still fits its fast path:
+//! value and whose operator is `==` or `!=`, orders them by header and
+//! offset, and joins neighbours that test with the same operator when the
+//! joined load still fits its fast path:
 //! at most 4 bytes, or a link-layer header, or a part already wider than
 //! 4 bytes (never more than 16). The joined test takes the place of the
 //! part with the lower offset; the other goes away.
 
+use super::super::consts::{NFT_CMP_EQ, NFT_CMP_NEQ};
 use super::fields::Load;
 use super::{Rel, Right, Step};
 
 fn payload(rel: &Rel) -> Option<(u32, u32, u32)> {
+    if rel.op != NFT_CMP_EQ && rel.op != NFT_CMP_NEQ {
+        return None;
+    }
     match (&rel.load, &rel.mask, &rel.right) {
         (Load::Payload { base, offset, len }, None, Right::Value(_)) => {
             Some((*base, *offset, *len))
@@ -51,7 +56,7 @@ pub(super) fn reduce(steps: &mut Vec<Step>) {
     let (mut last, mut last_payload) = candidates[0];
     for &(this, this_payload) in &candidates[1..] {
         let same_op =
-            matches!((&steps[last], &steps[this]), (Step::Rel(a), Step::Rel(b)) if a.neq == b.neq);
+            matches!((&steps[last], &steps[this]), (Step::Rel(a), Step::Rel(b)) if a.op == b.op);
         if !same_op || !can_merge(last_payload, this_payload) {
             (last, last_payload) = (this, this_payload);
             continue;

@@ -2,21 +2,24 @@
 //! [`moat_nft::rule::compile_rule`] emits, exactly what the `nft` driver
 //! sends — into the netlink expressions nft 1.0.6 writes for them:
 //!
-//! 1. each match becomes a load (payload, meta, ct), an optional bitwise
-//!    mask, and a compare (`cmp`, two `cmp`s for a range, `range` for a
-//!    negated one); a prefix on a byte boundary loads only the prefix bytes;
+//! 1. each match becomes a load (payload, meta, ct, numgen), an optional
+//!    bitwise mask, and a compare (`cmp`, two `cmp`s for a range, `range`
+//!    for a negated one); a prefix on a byte boundary loads only the prefix
+//!    bytes; `<`, `<=`, `>`, `>=` compare network-order values only;
 //! 2. a transport-header field gets the `meta l4proto` test nft adds unless
 //!    an earlier `meta l4proto` equality already fixes the protocol;
 //! 3. adjacent header tests are joined as nft joins them ([`merge`]);
-//! 4. counters, verdicts, limits, logs, rejects and notrack are written as
-//!    they are ([`actions`]).
+//! 4. counters, verdicts, limits, logs, rejects, notrack and marks being
+//!    set are written as they are ([`actions`]); address translations load
+//!    their addresses and ports into registers first ([`nat`]).
 //!
-//! Anything else (sets, concatenations, NAT, marks being set, ...) is
-//! refused with a description, and the rule goes to `nft` instead.
+//! Anything else (sets, concatenations, ...) is refused with a
+//! description, and the rule goes to `nft` instead.
 
 mod actions;
 mod fields;
 mod merge;
+mod nat;
 mod values;
 
 use moat_model::Family;
@@ -41,7 +44,8 @@ enum Right {
 struct Rel {
     load: Load,
     mask: Option<Vec<u8>>,
-    neq: bool,
+    /// NFT_CMP_*; a range is only ever compared with EQ or NEQ.
+    op: u32,
     right: Right,
 }
 
@@ -59,7 +63,7 @@ fn l4proto_is(proto: u8) -> Rel {
     Rel {
         load: Load::Meta(NFT_META_L4PROTO),
         mask: None,
-        neq: false,
+        op: NFT_CMP_EQ,
         right: Right::Value(vec![proto]),
     }
 }
@@ -83,14 +87,47 @@ fn left_side(left: &Expression<'_>, family: Family) -> Option<(Field, Option<Vec
     Some((field, Some(mask)))
 }
 
-/// A match as nft evaluates it, with the field it reads.
-fn relational(m: &Match<'_>, family: Family) -> Option<(Rel, Field)> {
-    let neq = match m.op {
-        Operator::EQ => false,
-        Operator::NEQ => true,
+/// The kernel comparison of a match's operator.
+fn cmp_op(op: Operator) -> Option<u32> {
+    Some(match op {
+        Operator::EQ => NFT_CMP_EQ,
+        Operator::NEQ => NFT_CMP_NEQ,
+        // nftables 0.6.3 swaps these two names: `GT` is written `<` and
+        // `LT` `>`; what counts is what nft reads.
+        Operator::GT => NFT_CMP_LT,
+        Operator::LT => NFT_CMP_GT,
+        Operator::LEQ => NFT_CMP_LTE,
+        Operator::GEQ => NFT_CMP_GTE,
+        _ => return None,
+    })
+}
+
+/// `left < value` and the like: a plain value, compared bytewise, so only
+/// for fields in network order (nft converts host-order ones first, which
+/// this driver does not write).
+fn ordering(op: u32, field: Field, mask: Option<Vec<u8>>, right: &Expression<'_>) -> Option<Rel> {
+    let plain = mask.is_none() && !field.high_nibble && field.kind.is_network_order();
+    let value = match right {
+        Expression::Number(_) | Expression::String(_) if plain => {
+            values::constant(field.kind, right)?
+        }
         _ => return None,
     };
+    Some(Rel {
+        load: field.load,
+        mask: None,
+        op,
+        right: Right::Value(value),
+    })
+}
+
+/// A match as nft evaluates it, with the field it reads.
+fn relational(m: &Match<'_>, family: Family) -> Option<(Rel, Field)> {
+    let op = cmp_op(m.op)?;
     let (field, mask) = left_side(&m.left, family)?;
+    if op != NFT_CMP_EQ && op != NFT_CMP_NEQ {
+        return Some((ordering(op, field, mask, &m.right)?, field));
+    }
     let kind = field.kind;
     let mut load = field.load;
     if field.high_nibble {
@@ -102,7 +139,7 @@ fn relational(m: &Match<'_>, family: Family) -> Option<(Rel, Field)> {
             Rel {
                 load,
                 mask: Some(vec![0xf0]),
-                neq,
+                op,
                 right: Right::Value(value),
             },
             field,
@@ -140,7 +177,7 @@ fn relational(m: &Match<'_>, family: Family) -> Option<(Rel, Field)> {
         Rel {
             load,
             mask,
-            neq,
+            op,
             right,
         },
         field,
@@ -153,11 +190,8 @@ fn linearize(rel: Rel, out: &mut Vec<NlExpr>) {
         let xor = vec![0; mask.len()];
         out.push(NlExpr::Bitwise { mask, xor });
     }
-    match (rel.right, rel.neq) {
-        (Right::Value(data), neq) => out.push(NlExpr::Cmp {
-            op: if neq { NFT_CMP_NEQ } else { NFT_CMP_EQ },
-            data,
-        }),
+    match (rel.right, rel.op == NFT_CMP_NEQ) {
+        (Right::Value(data), _) => out.push(NlExpr::Cmp { op: rel.op, data }),
         (Right::Range(from, to), false) => {
             out.push(NlExpr::Cmp {
                 op: NFT_CMP_GTE,
@@ -206,8 +240,8 @@ pub(crate) fn lower_rule(stmts: &[Statement<'_>], family: Family) -> Result<Vec<
             }
             _ => {}
         }
-        if let (Load::Meta(NFT_META_L4PROTO), None, false, Right::Value(v)) =
-            (&rel.load, &rel.mask, rel.neq, &rel.right)
+        if let (Load::Meta(NFT_META_L4PROTO), None, NFT_CMP_EQ, Right::Value(v)) =
+            (&rel.load, &rel.mask, rel.op, &rel.right)
         {
             l4 = v.first().copied();
         }
@@ -224,5 +258,7 @@ pub(crate) fn lower_rule(stmts: &[Statement<'_>], family: Family) -> Result<Vec<
     Ok(out)
 }
 
+#[cfg(test)]
+mod nat_tests;
 #[cfg(test)]
 mod tests;

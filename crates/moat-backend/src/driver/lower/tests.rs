@@ -3,13 +3,21 @@
 
 use moat_model::{
     Action, ConnStates, Family, Iface, Match, PortRange, Rate, RateUnit, RejectKind, Rule, Stage,
-    TcpFlags,
+    StatisticMode, TcpFlags,
 };
 use moat_nft::rule::{compile_rule, RuleContext};
+use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField};
+use nftables::stmt::{Match as NftMatch, Operator, Statement};
 
-use super::lower_rule;
+use super::super::consts::*;
+use super::{cmp_op, lower_rule};
 
-fn lowered(family: Family, matches: Vec<Match>, action: Action) -> Result<Vec<String>, String> {
+/// The expressions of a rule of `matches` and `action` in a table of `family`.
+pub(super) fn lowered(
+    family: Family,
+    matches: Vec<Match>,
+    action: Action,
+) -> Result<Vec<String>, String> {
     let rule = Rule {
         matches,
         ..Rule::new(action)
@@ -26,11 +34,13 @@ fn lowered(family: Family, matches: Vec<Match>, action: Action) -> Result<Vec<St
         .collect())
 }
 
-fn v4(matches: Vec<Match>, action: Action) -> Vec<String> {
+/// [`lowered`] in an IPv4 table, which must succeed.
+pub(super) fn v4(matches: Vec<Match>, action: Action) -> Vec<String> {
     lowered(Family::Ipv4, matches, action).unwrap()
 }
 
-fn tcp() -> Match {
+/// `-p tcp`.
+pub(super) fn tcp() -> Match {
     Match::Protocol {
         proto: 6,
         negate: false,
@@ -41,9 +51,9 @@ fn ports(first: u16, last: u16) -> Vec<PortRange> {
     vec![PortRange { first, last }]
 }
 
-const L4: &str = "meta load 16";
-const COUNTER: &str = "counter 0 0";
-const ACCEPT: &str = "verdict 1 ";
+pub(super) const L4: &str = "meta load 16";
+pub(super) const COUNTER: &str = "counter 0 0";
+pub(super) const ACCEPT: &str = "verdict 1 ";
 
 #[test]
 fn protocol_and_port_need_no_second_protocol_test() {
@@ -349,16 +359,103 @@ fn what_the_driver_does_not_write_is_refused_with_its_statement() {
     ];
     let err = lowered(Family::Ipv4, multiport, Action::Accept).unwrap_err();
     assert!(err.contains("\"set\""), "{err}");
-    let masquerade = Action::Masquerade {
-        ports: None,
-        random: false,
-    };
-    let rule = Rule::new(masquerade);
-    let ctx = RuleContext {
-        family: Family::Ipv4,
-        stage: Stage::Nat,
-        table: "t".into(),
-    };
-    let compiled = compile_rule(&rule, &ctx).unwrap();
-    assert!(lower_rule(&compiled.stmts, Family::Ipv4).is_err());
+}
+
+fn statistic(mode: StatisticMode, negate: bool) -> Match {
+    Match::Statistic { mode, negate }
+}
+
+fn host_word(n: u32) -> String {
+    n.to_ne_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn random_sampling_compares_the_big_endian_random_number() {
+    let m = vec![statistic(
+        StatisticMode::Random { probability: 0.25 },
+        false,
+    )];
+    assert_eq!(
+        v4(m, Action::Accept),
+        ["meta load 24", "cmp 2 40000000", COUNTER, ACCEPT]
+    );
+    let m = vec![statistic(StatisticMode::Random { probability: 0.5 }, true)];
+    assert_eq!(v4(m, Action::Drop)[..2], ["meta load 24", "cmp 5 80000000"]);
+}
+
+#[test]
+fn nth_compares_the_rule_counter_in_host_order() {
+    let nth = |packet, negate| vec![statistic(StatisticMode::Nth { every: 3, packet }, negate)];
+    assert_eq!(
+        v4(nth(0, false), Action::Accept),
+        [
+            "numgen inc mod 3 offset 0",
+            &format!("cmp 0 {}", host_word(0)),
+            COUNTER,
+            ACCEPT
+        ]
+    );
+    assert_eq!(
+        v4(nth(2, true), Action::Accept)[1],
+        format!("cmp 1 {}", host_word(2))
+    );
+}
+
+#[test]
+fn ordering_operators_follow_their_json_spelling() {
+    let cases = [
+        (Operator::EQ, "==", NFT_CMP_EQ),
+        (Operator::NEQ, "!=", NFT_CMP_NEQ),
+        (Operator::GT, "<", NFT_CMP_LT),
+        (Operator::LT, ">", NFT_CMP_GT),
+        (Operator::LEQ, "<=", NFT_CMP_LTE),
+        (Operator::GEQ, ">=", NFT_CMP_GTE),
+    ];
+    for (op, json, cmp) in cases {
+        assert_eq!(serde_json::to_value(op).unwrap(), json);
+        assert_eq!(cmp_op(op), Some(cmp), "{json}");
+    }
+    assert_eq!(cmp_op(Operator::IN), None);
+}
+
+fn compare(left: Expression<'static>, op: Operator, n: u32) -> Statement<'static> {
+    Statement::Match(NftMatch {
+        left,
+        right: Expression::Number(n),
+        op,
+    })
+}
+
+fn tcp_port(field: &'static str) -> Expression<'static> {
+    Expression::Named(NamedExpression::Payload(Payload::PayloadField(
+        PayloadField {
+            protocol: "tcp".into(),
+            field: field.into(),
+        },
+    )))
+}
+
+#[test]
+fn ordered_compares_are_neither_merged_nor_written_for_host_order_fields() {
+    let ports = [
+        compare(tcp_port("sport"), Operator::GT, 5),
+        compare(tcp_port("dport"), Operator::GT, 6),
+    ];
+    assert_eq!(
+        lower_rule(&ports, Family::Ipv4)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [
+            L4,
+            "cmp 0 06",
+            "payload 2b @ transport + 0",
+            "cmp 2 0005",
+            "payload 2b @ transport + 2",
+            "cmp 2 0006"
+        ]
+    );
+    let mark = Expression::Named(NamedExpression::Meta(Meta { key: MetaKey::Mark }));
+    assert!(lower_rule(&[compare(mark, Operator::GEQ, 5)], Family::Ipv4).is_err());
 }

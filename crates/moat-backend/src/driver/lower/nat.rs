@@ -1,0 +1,168 @@
+//! Address translation: `snat`, `dnat`, `masquerade` and `redirect`, as nft
+//! 1.0.6 writes them. The values go into registers first, one `immediate`
+//! each, numbered from 1 in this order: the first address, the last address
+//! of a range, the first port, the last port of a range. The `nat`, `masq`
+//! or `redir` expression then names those registers, with the flags asked
+//! for plus NF_NAT_RANGE_PROTO_SPECIFIED when there are ports.
+
+use moat_model::Family;
+use nftables::expr::Expression;
+use nftables::stmt::{NATFamily, NATFlag, NAT};
+
+use super::super::consts::*;
+use super::super::encode::nfproto;
+use super::super::expr::{NatRegs, NlExpr};
+use super::fields::Kind;
+use super::values;
+
+/// The layer-4 protocols (tcp, udp, dccp, sctp, udplite) after which this
+/// driver writes a port translation; after any other, or none, the rule is
+/// left to nft to take or refuse.
+const PORT_PROTOCOLS: [u8; 5] = [6, 17, 33, 132, 136];
+
+/// Which translation to the addresses a statement names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Translate {
+    /// `snat to ...`.
+    Snat,
+    /// `dnat to ...`.
+    Dnat,
+}
+
+/// Which translation to an address of this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Local {
+    /// `masquerade`: the outgoing interface's address.
+    Masquerade,
+    /// `redirect`: the incoming interface's address.
+    Redirect,
+}
+
+/// Registers handed out in nft's order, and the `immediate`s that fill them.
+struct Loads {
+    next: u32,
+    exprs: Vec<NlExpr>,
+}
+
+impl Loads {
+    fn new() -> Self {
+        Loads {
+            next: NFT_REG_1,
+            exprs: Vec::with_capacity(5),
+        }
+    }
+
+    /// Loads `expr` — a value of `kind` or an inclusive range of two —
+    /// into the next registers: the first value's, and the last value's
+    /// for a range. None when it is neither, or a range runs backwards
+    /// (which nft refuses).
+    fn load(&mut self, kind: Kind, expr: &Expression<'_>) -> Option<(u32, Option<u32>)> {
+        let (first, last) = match expr {
+            Expression::Range(range) => {
+                let [lo, hi] = &range.range;
+                let (lo, hi) = (values::constant(kind, lo)?, values::constant(kind, hi)?);
+                if lo > hi {
+                    return None;
+                }
+                (lo, Some(hi))
+            }
+            value => (values::constant(kind, value)?, None),
+        };
+        let first = self.push(first);
+        Some((first, last.map(|last| self.push(last))))
+    }
+
+    fn push(&mut self, data: Vec<u8>) -> u32 {
+        let reg = self.next;
+        self.next += 1;
+        self.exprs.push(NlExpr::Immediate { reg, data });
+        reg
+    }
+
+    /// Loads the ports, if any, and returns them with the flags.
+    fn ports(
+        &mut self,
+        port: Option<&Expression<'_>>,
+        flags: u32,
+        l4: Option<u8>,
+    ) -> Option<NatRegs> {
+        let Some(port) = port else {
+            return Some(NatRegs { ports: None, flags });
+        };
+        if !l4.is_some_and(|p| PORT_PROTOCOLS.contains(&p)) {
+            return None;
+        }
+        Some(NatRegs {
+            ports: Some(self.load(Kind::Big(2), port)?),
+            flags: flags | NF_NAT_RANGE_PROTO_SPECIFIED,
+        })
+    }
+
+    fn finish(mut self, expr: NlExpr) -> Vec<NlExpr> {
+        self.exprs.push(expr);
+        self.exprs
+    }
+}
+
+/// The NF_NAT_RANGE_* flags of a statement.
+fn flags(nat: &NAT<'_>) -> u32 {
+    nat.flags.iter().flatten().fold(0, |all, flag| {
+        all | match flag {
+            NATFlag::Random => NF_NAT_RANGE_PROTO_RANDOM,
+            NATFlag::FullyRandom => NF_NAT_RANGE_PROTO_RANDOM_FULLY,
+            NATFlag::Persistent => NF_NAT_RANGE_PERSISTENT,
+        }
+    })
+}
+
+/// `snat`/`dnat to ADDR[-ADDR][:PORT[-PORT]] [flags]` in a table of
+/// `family`; `l4` is the layer-4 protocol the rule has established, which
+/// ports need.
+pub(super) fn translate(
+    which: Translate,
+    nat: &NAT<'_>,
+    family: Family,
+    l4: Option<u8>,
+) -> Option<Vec<NlExpr>> {
+    let kind = match (family, nat.family) {
+        (Family::Ipv4, None | Some(NATFamily::IP)) => Kind::Ipv4,
+        (Family::Ipv6, None | Some(NATFamily::IP6)) => Kind::Ipv6,
+        _ => return None,
+    };
+    if nat.addr.is_none() && nat.port.is_none() {
+        return None;
+    }
+    let mut loads = Loads::new();
+    let addrs = match &nat.addr {
+        Some(addr) => Some(loads.load(kind, addr)?),
+        None => None,
+    };
+    let regs = loads.ports(nat.port.as_ref(), flags(nat), l4)?;
+    let ty = match which {
+        Translate::Snat => NFT_NAT_SNAT,
+        Translate::Dnat => NFT_NAT_DNAT,
+    };
+    Some(loads.finish(NlExpr::Nat {
+        ty,
+        family: u32::from(nfproto(family)),
+        addrs,
+        regs,
+    }))
+}
+
+/// `masquerade`/`redirect [to :PORT[-PORT]] [flags]`; `l4` as for
+/// [`translate`]. They take no address.
+pub(super) fn local(which: Local, nat: Option<&NAT<'_>>, l4: Option<u8>) -> Option<Vec<NlExpr>> {
+    let mut loads = Loads::new();
+    let regs = match nat {
+        None => NatRegs::default(),
+        Some(nat) if nat.addr.is_none() && nat.family.is_none() => {
+            loads.ports(nat.port.as_ref(), flags(nat), l4)?
+        }
+        Some(_) => return None,
+    };
+    Some(loads.finish(match which {
+        Local::Masquerade => NlExpr::Masq(regs),
+        Local::Redirect => NlExpr::Redir(regs),
+    }))
+}

@@ -1,0 +1,236 @@
+//! Address translation, expected as `nft --debug=netlink` shows nft 1.0.6
+//! writing the same statements (data in wire order).
+
+use std::collections::HashSet;
+
+use moat_model::{Action, Family, Match, NatTarget, PortRange};
+use nftables::expr::{Expression, MetaKey, NamedExpression, Range};
+use nftables::stmt::{Match as NftMatch, NATFamily, NATFlag, Operator, Statement, NAT};
+
+use super::lower_rule;
+use super::tests::{lowered, tcp, v4, COUNTER, L4};
+
+fn target(
+    addrs: Option<(&str, &str)>,
+    ports: Option<(u16, u16)>,
+    random: bool,
+    persistent: bool,
+) -> NatTarget {
+    NatTarget {
+        addrs: addrs.map(|(a, b)| (a.parse().unwrap(), b.parse().unwrap())),
+        ports: ports.map(|(first, last)| PortRange { first, last }),
+        random,
+        persistent,
+    }
+}
+
+fn udp() -> Match {
+    Match::Protocol {
+        proto: 17,
+        negate: false,
+    }
+}
+
+#[test]
+fn dnat_loads_address_then_port() {
+    let dnat = Action::Dnat(target(
+        Some(("10.0.0.1", "10.0.0.1")),
+        Some((8080, 8080)),
+        false,
+        false,
+    ));
+    assert_eq!(
+        v4(vec![tcp()], dnat),
+        [
+            L4,
+            "cmp 0 06",
+            COUNTER,
+            "immediate reg 1 0a000001",
+            "immediate reg 2 1f90",
+            "nat dnat ip addr_min reg 1 proto_min reg 2 flags 0x2"
+        ]
+    );
+    let address = Action::Dnat(target(Some(("10.0.0.1", "10.0.0.1")), None, false, false));
+    assert_eq!(
+        v4(vec![], address),
+        [
+            COUNTER,
+            "immediate reg 1 0a000001",
+            "nat dnat ip addr_min reg 1"
+        ]
+    );
+    let port = Action::Dnat(target(None, Some((8443, 8443)), false, false));
+    assert_eq!(
+        v4(vec![tcp()], port)[3..],
+        [
+            "immediate reg 1 20fb",
+            "nat dnat ip proto_min reg 1 flags 0x2"
+        ]
+    );
+}
+
+#[test]
+fn ranges_take_a_register_for_each_end_and_flags_add_up() {
+    let dnat = Action::Dnat(target(
+        Some(("10.0.0.1", "10.0.0.9")),
+        Some((1000, 2000)),
+        true,
+        true,
+    ));
+    assert_eq!(
+        v4(vec![udp()], dnat)[3..],
+        [
+            "immediate reg 1 0a000001",
+            "immediate reg 2 0a000009",
+            "immediate reg 3 03e8",
+            "immediate reg 4 07d0",
+            "nat dnat ip addr_min reg 1 addr_max reg 2 proto_min reg 3 proto_max reg 4 flags 0xe"
+        ]
+    );
+    let v6 = lowered(
+        Family::Ipv6,
+        vec![],
+        Action::Snat(target(
+            Some(("2001:db8::1", "2001:db8::9")),
+            None,
+            false,
+            true,
+        )),
+    )
+    .unwrap();
+    assert_eq!(
+        v6,
+        [
+            COUNTER,
+            "immediate reg 1 20010db8000000000000000000000001",
+            "immediate reg 2 20010db8000000000000000000000009",
+            "nat snat ip6 addr_min reg 1 addr_max reg 2 flags 0x8"
+        ]
+    );
+    let snat = Action::Snat(target(Some(("192.0.2.7", "192.0.2.7")), None, true, true));
+    assert_eq!(v4(vec![], snat)[2], "nat snat ip addr_min reg 1 flags 0xc");
+}
+
+#[test]
+fn masquerade_and_redirect_take_only_ports() {
+    let masquerade = |ports: Option<(u16, u16)>, random| Action::Masquerade {
+        ports: ports.map(|(first, last)| PortRange { first, last }),
+        random,
+    };
+    assert_eq!(v4(vec![], masquerade(None, false)), [COUNTER, "masq"]);
+    assert_eq!(
+        v4(vec![], masquerade(None, true)),
+        [COUNTER, "masq flags 0x4"]
+    );
+    assert_eq!(
+        v4(vec![tcp()], masquerade(Some((1024, 2047)), false))[3..],
+        [
+            "immediate reg 1 0400",
+            "immediate reg 2 07ff",
+            "masq proto_min reg 1 proto_max reg 2 flags 0x2"
+        ]
+    );
+    let redirect = |ports: Option<(u16, u16)>, random| Action::Redirect {
+        ports: ports.map(|(first, last)| PortRange { first, last }),
+        random,
+    };
+    assert_eq!(
+        v4(vec![tcp()], redirect(Some((3128, 3128)), false))[3..],
+        ["immediate reg 1 0c38", "redir proto_min reg 1 flags 0x2"]
+    );
+    assert_eq!(v4(vec![], redirect(None, false)), [COUNTER, "redir"]);
+    assert_eq!(v4(vec![], redirect(None, true))[1], "redir flags 0x4");
+}
+
+fn l4proto_tcp() -> Statement<'static> {
+    Statement::Match(NftMatch {
+        left: Expression::Named(NamedExpression::Meta(nftables::expr::Meta {
+            key: MetaKey::L4proto,
+        })),
+        right: Expression::Number(6),
+        op: Operator::EQ,
+    })
+}
+
+fn text(s: &str) -> Expression<'static> {
+    Expression::String(s.to_string().into())
+}
+
+fn range(lo: Expression<'static>, hi: Expression<'static>) -> Expression<'static> {
+    Expression::Range(Box::new(Range { range: [lo, hi] }))
+}
+
+fn nat(addr: Option<Expression<'static>>, port: Option<Expression<'static>>) -> NAT<'static> {
+    NAT {
+        addr,
+        family: None,
+        port,
+        flags: None,
+    }
+}
+
+fn strings(stmts: &[Statement<'_>], family: Family) -> Result<Vec<String>, String> {
+    lower_rule(stmts, family).map(|exprs| exprs.iter().map(ToString::to_string).collect())
+}
+
+#[test]
+fn fully_random_and_a_matching_family_are_written() {
+    let mut n = nat(Some(text("10.0.0.1")), Some(Expression::Number(80)));
+    n.flags = Some(HashSet::from([NATFlag::FullyRandom]));
+    n.family = Some(NATFamily::IP);
+    let out = strings(&[l4proto_tcp(), Statement::SNAT(Some(n))], Family::Ipv4).unwrap();
+    assert_eq!(
+        out[4],
+        "nat snat ip addr_min reg 1 proto_min reg 2 flags 0x12"
+    );
+}
+
+#[test]
+fn what_nft_would_refuse_is_left_to_nft() {
+    let refused = |stmts: Vec<Statement<'static>>, family| {
+        let result = strings(&stmts, family);
+        assert!(result.is_err(), "{result:?}");
+    };
+    let port = || Some(Expression::Number(80));
+    // Ports without a transport protocol.
+    refused(
+        vec![Statement::DNAT(Some(nat(Some(text("10.0.0.1")), port())))],
+        Family::Ipv4,
+    );
+    refused(
+        vec![Statement::Masquerade(Some(nat(None, port())))],
+        Family::Ipv4,
+    );
+    // Backwards ranges.
+    let backwards = range(text("10.0.0.9"), text("10.0.0.1"));
+    refused(
+        vec![Statement::DNAT(Some(nat(Some(backwards), None)))],
+        Family::Ipv4,
+    );
+    let ports = range(Expression::Number(90), Expression::Number(80));
+    refused(
+        vec![
+            l4proto_tcp(),
+            Statement::Redirect(Some(nat(None, Some(ports)))),
+        ],
+        Family::Ipv4,
+    );
+    // Addresses of the other family, nothing to translate to, an address
+    // for masquerade.
+    refused(
+        vec![Statement::SNAT(Some(nat(Some(text("2001:db8::1")), None)))],
+        Family::Ipv4,
+    );
+    let mut other = nat(Some(text("2001:db8::1")), None);
+    other.family = Some(NATFamily::IP);
+    refused(vec![Statement::SNAT(Some(other))], Family::Ipv6);
+    refused(vec![Statement::SNAT(Some(nat(None, None)))], Family::Ipv4);
+    refused(vec![Statement::DNAT(None)], Family::Ipv4);
+    refused(
+        vec![Statement::Masquerade(Some(nat(
+            Some(text("10.0.0.1")),
+            None,
+        )))],
+        Family::Ipv4,
+    );
+}
