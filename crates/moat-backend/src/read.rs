@@ -1,8 +1,10 @@
 //! Turns `nft -j list table` output into a [`KernelTable`].
 
+use std::collections::HashMap;
+
 use moat_model::{Counters, Family, Policy, Stage};
 use moat_nft::layout::hook_of_base_chain;
-use moat_nft::{KernelChain, KernelRule, KernelTable};
+use moat_nft::{portmap, KernelChain, KernelMember, KernelRule, KernelTable};
 use serde::Deserialize;
 
 use crate::BackendError;
@@ -12,11 +14,63 @@ struct Listing {
     nftables: Vec<Item>,
 }
 
-/// One listed object; only chains and rules matter, other keys are ignored.
+/// One listed object; only chains, rules and maps matter, other keys are ignored.
 #[derive(Deserialize)]
 struct Item {
     chain: Option<ChainItem>,
     rule: Option<RuleItem>,
+    map: Option<MapItem>,
+}
+
+/// A map; only port maps' address maps are read (their elements are rules).
+#[derive(Deserialize)]
+struct MapItem {
+    name: String,
+    #[serde(default)]
+    elem: Vec<serde_json::Value>,
+}
+
+/// An address map element's key side: `{"elem": {"val": 80, "comment": ..., "counter": ...}}`.
+#[derive(Deserialize)]
+struct ElemKey {
+    elem: ElemInfo,
+}
+
+#[derive(Deserialize)]
+struct ElemInfo {
+    val: u16,
+    comment: Option<String>,
+    counter: Option<serde_json::Value>,
+}
+
+/// The rules a port map's address map holds, in order.
+fn members_of(map: MapItem) -> Result<Vec<KernelMember>, BackendError> {
+    let mut members = Vec::with_capacity(map.elem.len());
+    for pair in map.elem {
+        let key = pair.get(0).cloned().unwrap_or_default();
+        let info = serde_json::from_value::<ElemKey>(key)
+            .map_err(|e| BackendError::Listing(format!("port map {}: {e}", map.name)))?
+            .elem;
+        let comment = info.comment.unwrap_or_default();
+        let (order, source) = portmap::parse_comment(&comment).ok_or_else(|| {
+            BackendError::Listing(format!(
+                "port map {}: element {} has an unreadable comment {comment:?}",
+                map.name, info.val
+            ))
+        })?;
+        members.push(KernelMember {
+            port: info.val,
+            order,
+            source: source.to_string(),
+            counters: info
+                .counter
+                .as_ref()
+                .map(counter_values)
+                .unwrap_or_default(),
+        });
+    }
+    members.sort_by_key(|m| m.order);
+    Ok(members)
 }
 
 #[derive(Deserialize)]
@@ -44,14 +98,18 @@ struct Jump {
     target: String,
 }
 
+fn counter_values(c: &serde_json::Value) -> Counters {
+    Counters {
+        packets: c.get("packets").and_then(|v| v.as_u64()).unwrap_or(0),
+        bytes: c.get("bytes").and_then(|v| v.as_u64()).unwrap_or(0),
+    }
+}
+
 fn counters_of(stmts: &[Stmt]) -> Counters {
     stmts
         .iter()
         .find_map(|s| s.counter.as_ref())
-        .map(|c| Counters {
-            packets: c.get("packets").and_then(|v| v.as_u64()).unwrap_or(0),
-            bytes: c.get("bytes").and_then(|v| v.as_u64()).unwrap_or(0),
-        })
+        .map(counter_values)
         .unwrap_or_default()
 }
 
@@ -67,7 +125,13 @@ pub(crate) fn parse_listing(
     let mut base_policies = Vec::new();
     let mut base_rules: Vec<RuleItem> = Vec::new();
     let mut user_rules: Vec<RuleItem> = Vec::new();
+    let mut port_maps: HashMap<String, Vec<KernelMember>> = HashMap::new();
     for item in listing.nftables {
+        if let Some(map) = item.map {
+            if map.name.starts_with(portmap::PORTMAP_PREFIX) && !map.name.ends_with(".ports") {
+                port_maps.insert(map.name.clone(), members_of(map)?);
+            }
+        }
         if let Some(chain) = item.chain {
             match hook_of_base_chain(&chain.name) {
                 Some(hook) => {
@@ -96,10 +160,17 @@ pub(crate) fn parse_listing(
     }
     for rule in user_rules {
         if let Some(chain) = chains.iter_mut().find(|c| c.name == rule.chain) {
+            let members = match rule.comment.as_deref().and_then(portmap::map_of) {
+                Some(name) => port_maps.remove(name).ok_or_else(|| {
+                    BackendError::Listing(format!("the rule of port map {name} has lost its map"))
+                })?,
+                None => Vec::new(),
+            };
             chain.rules.push(KernelRule {
                 handle: rule.handle,
                 source: rule.comment,
                 counters: counters_of(&rule.expr),
+                members,
             });
         }
     }

@@ -35,6 +35,28 @@ pub struct KernelRule {
     pub source: Option<String>,
     /// The rule's packet and byte counts.
     pub counters: Counters,
+    /// For a port map's rule: the user's rules it holds, in order.
+    pub members: Vec<KernelMember>,
+}
+
+/// A user's rule held by a port map: one element of its address map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelMember {
+    /// The element's key: the destination port.
+    pub port: u16,
+    /// Its place in the run.
+    pub order: u32,
+    /// The rule's source text.
+    pub source: String,
+    /// The element's counters: the rule's.
+    pub counters: Counters,
+}
+
+impl KernelRule {
+    /// The port map this rule is the rule of, if any.
+    pub fn port_map(&self) -> Option<&str> {
+        self.source.as_deref().and_then(crate::portmap::map_of)
+    }
 }
 
 impl KernelTable {

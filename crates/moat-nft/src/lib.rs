@@ -5,9 +5,10 @@ pub mod kernel;
 pub mod layout;
 pub mod nft_json;
 pub mod plan;
+pub mod portmap;
 pub mod rule;
 
-pub use kernel::{KernelChain, KernelRule, KernelTable};
+pub use kernel::{KernelChain, KernelMember, KernelRule, KernelTable};
 pub use plan::{
     plan_delete, plan_replace, plan_update, ChangeSet, Op, PlanError, Position, TableChanges,
 };

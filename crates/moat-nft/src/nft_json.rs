@@ -8,7 +8,10 @@ use nftables::stmt::{AnonymousCounter, Counter, JumpTarget, Statement};
 use nftables::types::{NfChainPolicy, NfFamily};
 
 use crate::layout::{base_chain_name, chain_type, nf_family, nf_hook, table_name};
+use serde_json::Value;
+
 use crate::plan::{ChangeSet, Op, Position, TableChanges};
+use crate::portmap;
 use crate::rule::{compile_rule, finish_json, merge_sets, CompileError, RuleContext};
 
 /// Why a change set cannot be encoded for nft.
@@ -31,7 +34,7 @@ pub enum EncodeError {
 
 /// Encodes `changes` as one nft JSON batch.
 pub fn encode(changes: &ChangeSet) -> Result<String, EncodeError> {
-    let mut objects: Vec<NfObject<'static>> = Vec::new();
+    let mut objects: Vec<Value> = Vec::new();
     for table in &changes.tables {
         TableEncoder::new(table).encode(&mut objects)?;
     }
@@ -172,11 +175,15 @@ impl<'a> TableEncoder<'a> {
         Ok(self.rule(chain, expr, rule.source.clone()))
     }
 
-    /// Appends this table's commands: table commands, then the sets rules need, then the rest.
-    fn encode(&self, out: &mut Vec<NfObject<'static>>) -> Result<(), EncodeError> {
+    /// Appends this table's commands: table commands, the sets rules need,
+    /// port map elements, then the rest, and last the port maps to delete.
+    fn encode(&self, out: &mut Vec<Value>) -> Result<(), EncodeError> {
         let mut prelude = Vec::new();
         let mut sets = Vec::new();
+        let mut maps: Vec<Value> = Vec::new();
         let mut body = Vec::new();
+        let mut last: Vec<Value> = Vec::new();
+        let family = self.changes.family;
         for op in &self.changes.ops {
             match op {
                 Op::DeleteTable => {
@@ -263,14 +270,57 @@ impl<'a> TableEncoder<'a> {
                 Op::AddSet(set) => {
                     prelude.push(cmd(NfCmd::Add(NfListObject::Set(set.clone()))));
                 }
+                Op::PortMapElements {
+                    name,
+                    create,
+                    delete,
+                    add,
+                } => {
+                    if *create {
+                        maps.extend(portmap::declare_json(family, name));
+                    }
+                    maps.extend(portmap::delete_elements_json(family, name, delete));
+                    maps.extend(portmap::add_elements_json(family, name, add));
+                }
+                Op::AddPortMapRule {
+                    chain,
+                    index,
+                    map,
+                    position,
+                } => {
+                    let compiled =
+                        portmap::compile(map, &self.ctx).map_err(|error| EncodeError::Compile {
+                            chain: chain.clone(),
+                            index: *index,
+                            error,
+                        })?;
+                    let mut nf_rule =
+                        self.rule(chain, compiled.stmts, Some(portmap::marker(&map.name)));
+                    match position {
+                        Position::Append => body.push(cmd(NfCmd::Add(NfListObject::Rule(nf_rule)))),
+                        Position::Before(handle) => {
+                            nf_rule.handle = Some(*handle);
+                            body.push(cmd(NfCmd::Insert(NfListObject::Rule(nf_rule))));
+                        }
+                    }
+                }
+                Op::DeletePortMap { name } => last.extend(portmap::delete_json(family, name)),
             }
         }
-        out.extend(prelude);
-        out.extend(
-            sets.into_iter()
-                .map(|s| cmd(NfCmd::Add(NfListObject::Set(Box::new(s))))),
-        );
-        out.extend(body);
+        let to_value = |o: NfObject<'static>| {
+            serde_json::to_value(o).map_err(|e| EncodeError::Json(CompileError(e.to_string())))
+        };
+        for object in prelude {
+            out.push(to_value(object)?);
+        }
+        for set in sets {
+            out.push(to_value(cmd(NfCmd::Add(NfListObject::Set(Box::new(set)))))?);
+        }
+        out.extend(maps);
+        for object in body {
+            out.push(to_value(object)?);
+        }
+        out.extend(last);
         Ok(())
     }
 }

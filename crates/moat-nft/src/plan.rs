@@ -6,8 +6,11 @@
 
 use moat_model::{Chain, Counters, Family, Hook, Policy, Rule, Stage, Table};
 
-use crate::kernel::{KernelChain, KernelRule, KernelTable};
+use std::collections::HashMap;
+
+use crate::kernel::{KernelChain, KernelMember, KernelRule, KernelTable};
 use crate::layout::BASE_CHAIN_PREFIX;
+use crate::portmap::{units, Member, PortMap, Unit, ORDER_STEP};
 
 /// Why a change cannot be planned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +76,25 @@ pub enum Op {
     /// Create a named set with its elements, before any rule looks it up
     /// (a block list's copy for `-m set` rules).
     AddSet(Box<nftables::schema::Set<'static>>),
+    /// Change the elements of port map `name` before the rules run: create
+    /// its maps first when `create`, remove the rules on `delete` ports,
+    /// then add `add`.
+    PortMapElements {
+        name: String,
+        create: bool,
+        delete: Vec<u16>,
+        add: Vec<Member>,
+    },
+    /// Add the rule of a port map, whose maps an earlier
+    /// [`Op::PortMapElements`] filled; `index` is its first rule's 1-based place.
+    AddPortMapRule {
+        chain: String,
+        index: usize,
+        map: Box<PortMap>,
+        position: Position,
+    },
+    /// Delete port map `name`'s maps, once its rule is gone.
+    DeletePortMap { name: String },
 }
 
 /// The operations on one of moat's tables.
@@ -154,15 +176,137 @@ fn same_rule(old: &KernelRule, new: &Rule) -> bool {
     new.source.is_some() && old.source == new.source && old.counters == new.counters
 }
 
-fn add_rules(ops: &mut Vec<Op>, chain: &Chain) {
-    for (i, rule) in chain.rules.iter().enumerate() {
-        ops.push(Op::AddRule {
-            chain: chain.name.clone(),
-            index: i + 1,
-            rule: rule.clone(),
-            position: Position::Append,
+/// Adds `units` of chain `chain` at `position`; port maps reused from the
+/// old chain (in `kept`) already have their elements.
+fn add_units(ops: &mut Vec<Op>, chain: &str, units: &[Unit], position: Position, kept: &[&str]) {
+    for unit in units {
+        match unit {
+            Unit::Rule { rule, index } => ops.push(Op::AddRule {
+                chain: chain.to_string(),
+                index: index + 1,
+                rule: (*rule).clone(),
+                position,
+            }),
+            Unit::Map { map, index } => {
+                if !kept.contains(&map.name.as_str()) {
+                    ops.push(Op::PortMapElements {
+                        name: map.name.clone(),
+                        create: true,
+                        delete: Vec::new(),
+                        add: map.members.clone(),
+                    });
+                }
+                ops.push(Op::AddPortMapRule {
+                    chain: chain.to_string(),
+                    index: index + 1,
+                    map: Box::new(map.clone()),
+                    position,
+                });
+            }
+        }
+    }
+}
+
+fn add_rules(ops: &mut Vec<Op>, chain: &Chain, stage: Stage) {
+    add_units(
+        ops,
+        &chain.name,
+        &units(chain, stage),
+        Position::Append,
+        &[],
+    );
+}
+
+fn same_unit(old: &KernelRule, new: &Unit) -> bool {
+    match new {
+        Unit::Rule { rule, .. } => old.port_map().is_none() && same_rule(old, rule),
+        Unit::Map { map, .. } => old.port_map() == Some(map.name.as_str()),
+    }
+}
+
+/// Brings the elements of a port map the kernel keeps up to `map`: rules
+/// that stay (same source and counters, in order) keep their elements and
+/// counters; the others are removed and added with order keys between
+/// their neighbours'. With `create` the maps are declared first.
+fn sync_map(ops: &mut Vec<Op>, old: &[KernelMember], map: &PortMap, create: bool) {
+    let by_port: HashMap<u16, &KernelMember> = old.iter().map(|m| (m.port, m)).collect();
+    let mut keep = vec![false; map.members.len()];
+    let mut last = 0;
+    for (i, m) in map.members.iter().enumerate() {
+        if let Some(o) = by_port.get(&m.port) {
+            if Some(o.source.as_str()) == m.rule.source.as_deref()
+                && o.counters == m.rule.counters
+                && o.order > last
+            {
+                keep[i] = true;
+                last = o.order;
+            }
+        }
+    }
+    let mut members = map.members.clone();
+    if !assign_orders(&mut members, &keep, &by_port) {
+        keep.iter_mut().for_each(|k| *k = false);
+        for (i, m) in members.iter_mut().enumerate() {
+            m.order = ORDER_STEP.saturating_mul(i as u32 + 1);
+        }
+    }
+    let kept_ports: Vec<u16> = members
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(m, _)| m.port)
+        .collect();
+    let delete: Vec<u16> = old
+        .iter()
+        .map(|m| m.port)
+        .filter(|p| !kept_ports.contains(p))
+        .collect();
+    let add: Vec<Member> = members
+        .into_iter()
+        .zip(&keep)
+        .filter(|(_, k)| !**k)
+        .map(|(m, _)| m)
+        .collect();
+    if create || !delete.is_empty() || !add.is_empty() {
+        ops.push(Op::PortMapElements {
+            name: map.name.clone(),
+            create,
+            delete,
+            add,
         });
     }
+}
+
+/// Gives the members that are not kept order keys between their kept
+/// neighbours' (kept members keep theirs); false when there is no room.
+fn assign_orders(members: &mut [Member], keep: &[bool], old: &HashMap<u16, &KernelMember>) -> bool {
+    let mut i = 0;
+    let mut low = 0u64;
+    while i < members.len() {
+        if keep[i] {
+            low = u64::from(old[&members[i].port].order);
+            members[i].order = low as u32;
+            i += 1;
+            continue;
+        }
+        let end = (i..members.len())
+            .find(|&j| keep[j])
+            .unwrap_or(members.len());
+        let high = match members.get(end) {
+            Some(m) => u64::from(old[&m.port].order),
+            None => low + u64::from(ORDER_STEP) * (end - i + 1) as u64,
+        };
+        let gap = (high - low) / (end - i + 1) as u64;
+        if gap == 0 || high > u64::from(u32::MAX) {
+            return false;
+        }
+        for (k, m) in members[i..end].iter_mut().enumerate() {
+            m.order = (low + gap * (k as u64 + 1)) as u32;
+        }
+        low += gap * (end - i) as u64;
+        i = end;
+    }
+    true
 }
 
 fn create(table: &Table) -> Vec<Op> {
@@ -171,7 +315,7 @@ fn create(table: &Table) -> Vec<Op> {
         name: c.name.clone(),
     }));
     for chain in &table.chains {
-        add_rules(&mut ops, chain);
+        add_rules(&mut ops, chain, table.stage);
     }
     for chain in &table.chains {
         if let Some((hook, policy)) = chain.base {
@@ -197,8 +341,8 @@ fn update(old: &KernelTable, new: &Table) -> Vec<Op> {
     }
     for chain in &new.chains {
         match old.chain(&chain.name) {
-            Some(old_chain) => update_chain(&mut ops, old_chain, chain),
-            None => add_rules(&mut ops, chain),
+            Some(old_chain) => update_chain(&mut ops, old_chain, chain, new.stage),
+            None => add_rules(&mut ops, chain, new.stage),
         }
     }
     for chain in &new.chains {
@@ -225,6 +369,11 @@ fn update(old: &KernelTable, new: &Table) -> Vec<Op> {
             ops.push(Op::DeleteChain {
                 name: old_chain.name.clone(),
             });
+            ops.extend(old_chain.rules.iter().filter_map(|r| {
+                r.port_map().map(|name| Op::DeletePortMap {
+                    name: name.to_string(),
+                })
+            }));
         }
     }
     ops
@@ -245,33 +394,48 @@ fn update_policy(ops: &mut Vec<Op>, old: &KernelChain, new: &Chain, hook: Hook, 
     }
 }
 
-fn update_chain(ops: &mut Vec<Op>, old: &KernelChain, new: &Chain) {
-    let (old_rules, new_rules) = (&old.rules, &new.rules);
+fn update_chain(ops: &mut Vec<Op>, old: &KernelChain, new: &Chain, stage: Stage) {
+    let old_rules = &old.rules;
+    let new_units = units(new, stage);
     let prefix = old_rules
         .iter()
-        .zip(new_rules)
-        .take_while(|(o, n)| same_rule(o, n))
+        .zip(&new_units)
+        .take_while(|(o, n)| same_unit(o, n))
         .count();
-    let max_suffix = old_rules.len().min(new_rules.len()) - prefix;
+    let max_suffix = old_rules.len().min(new_units.len()) - prefix;
     let suffix = old_rules
         .iter()
         .rev()
-        .zip(new_rules.iter().rev())
+        .zip(new_units.iter().rev())
         .take(max_suffix)
-        .take_while(|(o, n)| same_rule(o, n))
+        .take_while(|(o, n)| same_unit(o, n))
         .count();
+    let kept_pairs = old_rules[..prefix].iter().zip(&new_units[..prefix]).chain(
+        old_rules[old_rules.len() - suffix..]
+            .iter()
+            .zip(&new_units[new_units.len() - suffix..]),
+    );
+    for (o, n) in kept_pairs {
+        if let Unit::Map { map, .. } = n {
+            sync_map(ops, &o.members, map, false);
+        }
+    }
     let old_mid = &old_rules[prefix..old_rules.len() - suffix];
-    let new_range = prefix..new_rules.len() - suffix;
+    let new_mid = &new_units[prefix..new_units.len() - suffix];
     let name = &new.name;
 
-    if old_mid.len() == new_range.len() {
-        for (old_rule, i) in old_mid.iter().zip(new_range) {
-            ops.push(Op::ReplaceRule {
-                chain: name.clone(),
-                index: i + 1,
-                handle: old_rule.handle,
-                rule: new_rules[i].clone(),
-            });
+    let plain = old_mid.iter().all(|r| r.port_map().is_none())
+        && new_mid.iter().all(|u| matches!(u, Unit::Rule { .. }));
+    if plain && old_mid.len() == new_mid.len() {
+        for (old_rule, unit) in old_mid.iter().zip(new_mid) {
+            if let Unit::Rule { rule, index } = unit {
+                ops.push(Op::ReplaceRule {
+                    chain: name.clone(),
+                    index: index + 1,
+                    handle: old_rule.handle,
+                    rule: (*rule).clone(),
+                });
+            }
         }
         return;
     }
@@ -283,18 +447,30 @@ fn update_chain(ops: &mut Vec<Op>, old: &KernelChain, new: &Chain) {
             handle: r.handle,
         }));
     }
+    let mut kept = Vec::new();
+    for old_rule in old_mid {
+        let Some(map_name) = old_rule.port_map() else {
+            continue;
+        };
+        let reused = new_mid.iter().find_map(|u| match u {
+            Unit::Map { map, .. } if map.name == map_name => Some(map),
+            _ => None,
+        });
+        match reused {
+            Some(map) => {
+                sync_map(ops, &old_rule.members, map, false);
+                kept.push(map_name);
+            }
+            None => ops.push(Op::DeletePortMap {
+                name: map_name.to_string(),
+            }),
+        }
+    }
     let position = match suffix {
         0 => Position::Append,
         _ => Position::Before(old_rules[old_rules.len() - suffix].handle),
     };
-    for i in new_range {
-        ops.push(Op::AddRule {
-            chain: name.clone(),
-            index: i + 1,
-            rule: new_rules[i].clone(),
-            position,
-        });
-    }
+    add_units(ops, name, new_mid, position, &kept);
 }
 
 #[cfg(test)]
@@ -324,6 +500,7 @@ mod tests {
                         handle: i as u32 + 1,
                         source: Some(s.to_string()),
                         counters: Counters::default(),
+                        members: Vec::new(),
                     })
                     .collect(),
             }],
@@ -414,5 +591,91 @@ mod tests {
             rules: vec![],
         });
         assert!(plan_update(None, &t).is_err());
+    }
+
+    /// A nat table whose PREROUTING holds `rules`, and the kernel's version
+    /// of it with those rules' port map (counters `i` for rule `i`).
+    fn port_map_case(rules: Vec<Rule>) -> (KernelTable, Table) {
+        let mut t = Table::new(Family::Ipv4, Stage::Nat);
+        t.chains.retain(|c| c.name == "PREROUTING");
+        t.chains[0].rules = rules;
+        let Unit::Map { map, .. } = units(&t.chains[0], Stage::Nat).remove(0) else {
+            panic!("a port map");
+        };
+        let members = map
+            .members
+            .iter()
+            .map(|m| KernelMember {
+                port: m.port,
+                order: m.order,
+                source: m.rule.source.clone().unwrap(),
+                counters: m.rule.counters,
+            })
+            .collect();
+        let kernel = KernelTable {
+            family: Family::Ipv4,
+            stage: Stage::Nat,
+            chains: vec![KernelChain {
+                name: "PREROUTING".into(),
+                base: Some((Hook::Prerouting, Policy::Accept)),
+                policy_counter: Some((100, Counters::default())),
+                rules: vec![KernelRule {
+                    handle: 7,
+                    source: Some(crate::portmap::marker(&map.name)),
+                    counters: Counters::default(),
+                    members,
+                }],
+            }],
+        };
+        (kernel, t)
+    }
+
+    #[test]
+    fn port_map_edits_touch_only_their_elements() {
+        use crate::portmap::tests::forward_rule;
+        let rules: Vec<Rule> = (0..10u16)
+            .map(|i| Rule {
+                counters: Counters {
+                    packets: u64::from(i),
+                    bytes: 60 * u64::from(i),
+                },
+                ..forward_rule(6, 100 + i, 80)
+            })
+            .collect();
+        let (kernel, mut table) = port_map_case(rules);
+        let chain = &mut table.chains[0].rules;
+        chain.remove(2);
+        chain.insert(4, forward_rule(6, 150, 80));
+        chain[7].counters = Counters::default();
+        let ops = plan_update(Some(&kernel), &table)
+            .unwrap()
+            .tables
+            .remove(0)
+            .ops;
+        let [Op::PortMapElements {
+            create: false,
+            delete,
+            add,
+            ..
+        }] = ops.as_slice()
+        else {
+            panic!("one element change, no rule change: {ops:?}");
+        };
+        assert_eq!(delete, &[102, 107]);
+        let added: Vec<(u16, u32)> = add.iter().map(|m| (m.port, m.order)).collect();
+        assert_eq!(
+            added,
+            [
+                (150, 5 * ORDER_STEP + ORDER_STEP / 2),
+                (107, 8 * ORDER_STEP)
+            ],
+            "new rules slot in between their neighbours"
+        );
+        table.chains[0].rules.clear();
+        assert!(plan_update(Some(&kernel), &table).unwrap().tables[0]
+            .ops
+            .contains(&Op::DeletePortMap {
+                name: kernel.chains[0].rules[0].port_map().unwrap().to_string()
+            }));
     }
 }

@@ -18,9 +18,21 @@ pub fn stored_chains(table: KernelTable) -> Vec<StoredChain> {
             rules: c
                 .rules
                 .into_iter()
-                .map(|r| StoredRule {
-                    source: r.source,
-                    counters: r.counters,
+                .flat_map(|r| -> Vec<StoredRule> {
+                    if r.port_map().is_none() {
+                        vec![StoredRule {
+                            source: r.source,
+                            counters: r.counters,
+                        }]
+                    } else {
+                        r.members
+                            .into_iter()
+                            .map(|m| StoredRule {
+                                source: Some(m.source),
+                                counters: m.counters,
+                            })
+                            .collect()
+                    }
                 })
                 .collect(),
         })

@@ -106,6 +106,11 @@ pub(crate) fn describe(changes: &ChangeSet, origin: Origin) -> String {
         Some(Op::FlushChain { name }) => format!("{t}: flush chain {name}"),
         Some(Op::DeleteChain { name }) => format!("{t}: delete chain {name}"),
         Some(Op::AddSet(set)) => format!("{t}: add set {}", set.name),
+        Some(Op::PortMapElements { name, .. }) => format!("{t}: fill port map {name}"),
+        Some(Op::AddPortMapRule { chain, map, .. }) => {
+            format!("{t}, chain {chain}: add the rule of port map {}", map.name)
+        }
+        Some(Op::DeletePortMap { name }) => format!("{t}: delete port map {name}"),
     }
 }
 
@@ -308,6 +313,10 @@ impl<'a> TableEncoder<'a> {
                     what: "a set declaration".to_string(),
                 }))
             }
+            Op::PortMapElements { name, .. } | Op::DeletePortMap { name } => {
+                return Err(self.no_port_maps(name))
+            }
+            Op::AddPortMapRule { map, .. } => return Err(self.no_port_maps(&map.name)),
         }
         Ok(())
     }
@@ -332,6 +341,18 @@ impl<'a> TableEncoder<'a> {
         w.attr_u32(NFTA_CHAIN_POLICY, policy_code(policy));
         w.attr_str(NFTA_CHAIN_TYPE, chain_type_name(stage, hook));
         b.end(m);
+    }
+
+    /// Port maps go through nft (see `moat_nft::portmap`).
+    fn no_port_maps(&self, name: &str) -> DriverError {
+        DriverError::Unsupported(Unsupported {
+            place: format!(
+                "table {} {}, port map {name}",
+                family_word(self.changes.family),
+                self.table
+            ),
+            what: "port maps".to_string(),
+        })
     }
 
     /// The rule's expressions and comment, or why this driver cannot write them.

@@ -3,11 +3,11 @@
 
 use moat_model::{Counters, Family, Hook, Policy, Stage};
 use moat_nft::layout::{hook_of_base_chain, table_name};
-use moat_nft::{KernelChain, KernelRule, KernelTable};
+use moat_nft::{portmap, KernelChain, KernelRule, KernelTable};
 
 use super::consts::*;
 use super::encode::nfproto;
-use super::error::DriverError;
+use super::error::{DriverError, Unsupported};
 use super::socket::NlSocket;
 use super::wire::{be_u32, be_u64, string, string_is, udata_string, Attrs, Message};
 
@@ -211,11 +211,18 @@ fn assemble(
         .into_iter()
         .partition(|r| hook_of_base_chain(&r.chain).is_some());
     for rule in user_rules {
+        if let Some(name) = rule.comment.as_deref().and_then(portmap::map_of) {
+            return Err(DriverError::Unsupported(Unsupported {
+                place: format!("chain {}, port map {name}", rule.chain),
+                what: "reading a port map's rules".to_string(),
+            }));
+        }
         if let Some(chain) = visible.iter_mut().find(|c| c.name == rule.chain) {
             chain.rules.push(KernelRule {
                 handle: rule.handle,
                 source: rule.comment,
                 counters: rule.counters.unwrap_or_default(),
+                members: Vec::new(),
             });
         }
     }

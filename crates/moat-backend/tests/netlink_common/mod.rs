@@ -1190,7 +1190,9 @@ pub fn nat_table(family: Family) -> Table {
 
 /// A nat table with `n` port forwards in PREROUTING, as a restore of
 /// `-A PREROUTING -d PUBLIC -p tcp -m tcp --dport P -j DNAT --to-destination A:P`
-/// lines writes them.
+/// lines writes them. PUBLIC alternates between two addresses, so no two
+/// neighbours are alike and the rules stay plain rules (a run of alike
+/// forwards becomes a port map, which goes through nft).
 pub fn port_forward_table(family: Family, n: usize) -> Table {
     let mut table = Table::new(family, Stage::Nat);
     table.chain_mut("PREROUTING").unwrap().rules = (0..n)
@@ -1198,9 +1200,9 @@ pub fn port_forward_table(family: Family, n: usize) -> Table {
             let (b, c) = ((i / 256) % 256, i % 256);
             let p = u16::try_from(1024 + i % 60000).unwrap_or(1024);
             let (public, inside) = match family {
-                Family::Ipv4 => ("203.0.113.1/32".to_string(), format!("10.1.{b}.{c}")),
+                Family::Ipv4 => (format!("203.0.113.{}/32", 1 + i % 2), format!("10.1.{b}.{c}")),
                 Family::Ipv6 => (
-                    "2001:db8:ffff::1/128".to_string(),
+                    format!("2001:db8:ffff::{}/128", 1 + i % 2),
                     format!("2001:db8:1::{b:x}:{c:x}"),
                 ),
             };
