@@ -182,6 +182,11 @@ fn forward(rule: &Rule) -> Option<(Key, u16, IpAddr, u16)> {
     Some((Key { proto, common }, port, *addr, to_port))
 }
 
+/// Whether `rule` is a port forward that can join a port map (in a nat table).
+pub fn is_port_forward(rule: &Rule) -> bool {
+    forward(rule).is_some()
+}
+
 /// Lays `chain` out as it goes into the kernel: runs of at least
 /// [`MIN_RUN`] alike port forwards (distinct ports) of a nat table become
 /// port maps, named from the chain, their key and their place among the

@@ -8,7 +8,8 @@ use moat_backend::Backend;
 use moat_iptables::state::StateRule;
 use moat_iptables::{execute, parse_command_line, Command};
 use moat_model::Family;
-use moat_model::{validate_rule, Counters};
+use moat_model::{validate_rule, Counters, Stage};
+use moat_nft::portmap::is_port_forward;
 use moat_nft::{plan_update, ChangeSet, Op, Position, TableChanges};
 
 use crate::set_copies;
@@ -95,6 +96,10 @@ fn append_fast(
         return Ok(None);
     };
     let new = StateRule::new(rule.clone(), family, Counters::default())?;
+    if inv.stage == Stage::Nat && is_port_forward(&new.rule) {
+        // It may join a port map: the full path lays the chain out again.
+        return Ok(None);
+    }
     validate_rule(&new.rule, family, inv.stage, &[hook])?;
     let mut table = TableChanges {
         family,

@@ -147,6 +147,13 @@ fn dispatch(command: Top) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // Like the C tools it stands in for, end quietly when the reader of
+    // standard output goes away (`moat iptables-save | head`).
+    // SAFETY: restoring the default disposition of one signal at start-up,
+    // before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let mut args = std::env::args_os();
     let argv0 = args.next().unwrap_or_default();
     if let Some(name) = personality(&argv0.to_string_lossy()) {
