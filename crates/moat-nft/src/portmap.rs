@@ -169,7 +169,10 @@ fn forward(rule: &Rule) -> Option<(Key, u16, IpAddr, u16)> {
             | Match::SourceNet { .. }
             | Match::DestNet { .. }
             | Match::SourceRange { .. }
-            | Match::DestRange { .. } => common.push(m.clone()),
+            | Match::DestRange { .. }
+            | Match::AddrType { .. } => common.push(m.clone()),
+            // A comment matches every packet; the rule's source keeps it.
+            Match::Comment { .. } => {}
             _ => return None,
         }
     }
@@ -485,6 +488,11 @@ pub(crate) mod tests {
         assert!(units(&chain(rules.clone()), Stage::Nat)
             .iter()
             .all(|u| matches!(u, Unit::Rule { .. })));
+        let mut commented = forward_rule(6, 104, 80);
+        commented.matches.push(Match::Comment {
+            text: "moat: port forward".into(),
+        });
+        assert_eq!(forward(&commented).map(|f| f.0), forward(&rules[3]).map(|f| f.0));
         let mut limited = forward_rule(6, 104, 80);
         limited.matches.push(Match::Fragment { negate: false });
         rules[4] = limited;
