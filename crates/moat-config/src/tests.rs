@@ -399,3 +399,41 @@ fn block_lists_expand_countries_and_point_at_mistakes() {
         assert!(err.contains(expect), "{text}: {err}");
     }
 }
+
+#[test]
+fn forwards_are_grouped_by_zone_when_no_two_can_take_one_packet() {
+    let zones = "[zones.wan]\ninterfaces = [\"eth0\"]\n[zones.lan]\ninterfaces = [\"eth1\"]\nnetworks = [\"192.168.1.0/24\"]\n";
+    let forwards = |second: u16| {
+        format!(
+            "{zones}[[port_forward]]\nport = 80\nto = \"192.168.1.10\"\nfrom = \"wan\"\n\
+             [[port_forward]]\nport = {second}\nto = \"192.168.1.11\"\nfrom = \"wan\"\n"
+        )
+    };
+    let zone_of = |rule: &String| {
+        if rule.contains("-i eth0") {
+            "wan"
+        } else {
+            "lan"
+        }
+    };
+    let grouped = rules_of(
+        &load_ok(&forwards(81)).tables,
+        Family::Ipv4,
+        Stage::Nat,
+        "PREROUTING",
+    );
+    let zones_seen: Vec<&str> = grouped.iter().map(zone_of).collect();
+    assert_eq!(zones_seen, ["wan", "wan", "lan", "lan"], "{grouped:#?}");
+    let clashing = rules_of(
+        &load_ok(&forwards(80)).tables,
+        Family::Ipv4,
+        Stage::Nat,
+        "PREROUTING",
+    );
+    let zones_seen: Vec<&str> = clashing.iter().map(zone_of).collect();
+    assert_eq!(
+        zones_seen,
+        ["wan", "lan", "wan", "lan"],
+        "file order: {clashing:#?}"
+    );
+}

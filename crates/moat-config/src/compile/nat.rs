@@ -1,6 +1,7 @@
 //! Port forwards (with hairpin NAT) and load-balanced services.
 
 use std::net::IpAddr;
+use std::ops::Range;
 
 use moat_model::{Family, Stage};
 
@@ -97,17 +98,71 @@ pub(crate) fn balances(b: &mut FamilyBuilder) {
 }
 
 /// Destination NAT for port forwards and balanced services, and the hairpin source NAT.
+/// When no two forwards can take the same packet (distinct public ports per
+/// protocol and address), their PREROUTING rules are emitted grouped by
+/// the zone they come from, so alike forwards sit together and become one
+/// port map in the kernel (`moat_nft::portmap`); otherwise in file order.
 pub(crate) fn prerouting_and_hairpin(b: &mut FamilyBuilder) {
     let (cfg, family) = (b.cfg, b.family);
-    for pf in cfg.port_forwards.iter().filter(|pf| applies(pf, family)) {
-        port_forward(b, pf);
+    let forwards: Vec<&PortForward> = cfg
+        .port_forwards
+        .iter()
+        .filter(|pf| applies(pf, family))
+        .collect();
+    let mut prerouting = Vec::new();
+    for pf in &forwards {
+        port_forward(b, pf, &mut prerouting);
+    }
+    if disjoint(&forwards) {
+        let mut order: Vec<&Words> = Vec::new();
+        for (alt, ..) in &prerouting {
+            if !order.contains(&alt) {
+                order.push(alt);
+            }
+        }
+        let mut grouped = Vec::with_capacity(prerouting.len());
+        for alt in order {
+            grouped.extend(prerouting.iter().filter(|(a, ..)| a == alt).cloned());
+        }
+        prerouting = grouped;
+    }
+    for (_, words, span) in prerouting {
+        b.rule(Stage::Nat, "PREROUTING", words, &span);
     }
     for bal in cfg.balances.iter().filter(|x| balance_family(x) == family) {
         balance(b, bal);
     }
 }
 
-fn port_forward(b: &mut FamilyBuilder, pf: &PortForward) {
+/// Whether no two forwards share a protocol, a public port and an address
+/// (any address overlaps every one).
+fn disjoint(forwards: &[&PortForward]) -> bool {
+    let mut seen: Vec<(Proto, Option<IpAddr>, u16, u16)> = Vec::new();
+    for pf in forwards {
+        for &proto in &pf.protos {
+            let (first, last) = (pf.ports.first, pf.ports.last);
+            let clash = seen.iter().any(|&(p, addr, a, z)| {
+                p == proto
+                    && (addr.is_none() || pf.address.is_none() || addr == pf.address)
+                    && first <= z
+                    && a <= last
+            });
+            if clash {
+                return false;
+            }
+            seen.push((proto, pf.address, first, last));
+        }
+    }
+    true
+}
+
+/// A forward's rules: OUTPUT and POSTROUTING go straight into `b`; the
+/// PREROUTING ones, with the zone words they start with, into `prerouting`.
+fn port_forward(
+    b: &mut FamilyBuilder,
+    pf: &PortForward,
+    prerouting: &mut Vec<(Words, Words, Range<usize>)>,
+) {
     let cfg = b.cfg;
     let intent = comment(&format!("port forward {}", pf.name));
     let public = dport_text(&pf.ports);
@@ -147,7 +202,7 @@ fn port_forward(b: &mut FamilyBuilder, pf: &PortForward) {
     for &proto in &pf.protos {
         for alt in &alternatives {
             let words = join(&[alt, &dest, &dport(proto, &public), &intent, &target]);
-            b.rule(Stage::Nat, "PREROUTING", words, &pf.span);
+            prerouting.push((alt.clone(), words, pf.span.clone()));
         }
         if from_host || (pf.hairpin && pf.from.is_empty() && pf.address.is_some()) {
             let words = join(&[&dest, &dport(proto, &public), &intent, &target]);
