@@ -113,8 +113,58 @@ pub struct Applied {
     pub check: Option<bool>,
 }
 
+/// Answers a command that only reads the table (`-L` without `-Z`, `-S`,
+/// `-C`); `None` for the others.
+fn query(inv: &Invocation, state: &TableState) -> Option<Result<Applied, EngineError>> {
+    let listed = |output: Result<String, String>| {
+        output
+            .map(|output| Applied {
+                output,
+                ..Applied::default()
+            })
+            .map_err(|message| EngineError { message })
+    };
+    match &inv.command {
+        Command::List {
+            chain,
+            num,
+            zero: false,
+        } => Some(listed(list_chains(
+            state,
+            chain.as_deref(),
+            *num,
+            inv.display,
+        ))),
+        Command::ListRules { chain, num } => Some(listed(list_rules(
+            state,
+            chain.as_deref(),
+            *num,
+            inv.display,
+        ))),
+        Command::Check { chain, rule } => Some(state.chain(chain).map_or_else(
+            || Err(no_chain(state, chain)),
+            |c| {
+                let wanted = rule.to_args();
+                Ok(Applied {
+                    check: Some(c.rules.iter().any(|r| r.spec.to_args() == wanted)),
+                    ..Applied::default()
+                })
+            },
+        )),
+        _ => None,
+    }
+}
+
 /// Carries out `inv` on `state`: the result holds the changed table, checked as a whole.
 pub fn execute(inv: &Invocation, state: &TableState) -> Result<Outcome, EngineError> {
+    if let Some(answer) = query(inv, state) {
+        let answer = answer?;
+        return Ok(Outcome {
+            changed: None,
+            output: answer.output,
+            check: answer.check,
+        });
+    }
     let mut next = state.clone();
     let applied = apply(inv, &mut next)?;
     if applied.changed {
@@ -133,32 +183,24 @@ pub fn execute(inv: &Invocation, state: &TableState) -> Result<Outcome, EngineEr
 /// whole (callers that apply many commands check once at the end). On
 /// error `next` may be partly changed.
 pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineError> {
+    if let Some(answer) = query(inv, next) {
+        return answer;
+    }
     let mut outcome = Applied::default();
     match &inv.command {
         Command::List {
             chain,
             num,
-            zero: and_zero,
+            zero: _,
         } => {
             outcome.output = list_chains(next, chain.as_deref(), *num, inv.display)
                 .map_err(|m| EngineError { message: m })?;
-            if *and_zero {
-                zero_counters(next, chain.as_deref(), None)?;
-                outcome.changed = true;
-            }
+            zero_counters(next, chain.as_deref(), None)?;
+            outcome.changed = true;
             return Ok(outcome);
         }
-        Command::ListRules { chain, num } => {
-            outcome.output = list_rules(next, chain.as_deref(), *num, inv.display)
-                .map_err(|m| EngineError { message: m })?;
-            return Ok(outcome);
-        }
-        Command::Check { chain, rule } => {
-            let c = next.chain(chain).ok_or_else(|| no_chain(next, chain))?;
-            let wanted = rule.to_args();
-            outcome.check = Some(c.rules.iter().any(|r| r.spec.to_args() == wanted));
-            return Ok(outcome);
-        }
+        // Answered by `query` above.
+        Command::ListRules { .. } | Command::Check { .. } => return Ok(outcome),
         Command::Append { chain, rule } => {
             let r = new_rule(next, rule)?;
             chain_mut(next, chain)?.rules.push(r);
