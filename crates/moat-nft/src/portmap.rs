@@ -492,7 +492,10 @@ pub(crate) mod tests {
         commented.matches.push(Match::Comment {
             text: "moat: port forward".into(),
         });
-        assert_eq!(forward(&commented).map(|f| f.0), forward(&rules[3]).map(|f| f.0));
+        assert_eq!(
+            forward(&commented).map(|f| f.0),
+            forward(&rules[3]).map(|f| f.0)
+        );
         let mut limited = forward_rule(6, 104, 80);
         limited.matches.push(Match::Fragment { negate: false });
         rules[4] = limited;
