@@ -6,10 +6,12 @@
 
 mod netlink_common;
 
-use moat_backend::{Backend, NetlinkDriver};
-use moat_model::{Action, Chain, Counters, Family, Policy, Rule, Stage, Table};
-use moat_nft::{plan_delete, plan_replace, plan_update, ChangeSet, Op, Position};
-use netlink_common::{bench_table, filter_table, other_tables, pair, proto, rule, Pair};
+use moat_backend::{Backend, NetlinkDriver, NftCli};
+use moat_model::{Action, Chain, Counters, Family, Match, Policy, Rule, Stage, Table};
+use moat_nft::{plan_delete, plan_replace, plan_update, ChangeSet, KernelTable, Op, Position};
+use netlink_common::{
+    bench_table, filter_table, iface, nat_target, other_tables, pair, port, proto, rule, Pair,
+};
 
 const FAMILIES: [Family; 2] = [Family::Ipv4, Family::Ipv6];
 
@@ -32,6 +34,15 @@ fn every_construct_lands_as_nft_writes_it() {
     let Some(lab) = pair("diff") else { return };
     load_corpus(&lab);
     lab.assert_same();
+    let text = listing(&lab);
+    for fib in [
+        "fib daddr type local",
+        "fib saddr . iif type != anycast",
+        "fib daddr . oif type broadcast",
+        "ip6 daddr ff00::/8 fib daddr type local",
+    ] {
+        assert!(text.contains(fib), "no `{fib}` in\n{text}");
+    }
     for family in FAMILIES {
         for stage in Stage::ALL {
             let table = lab.read(family, stage).expect("table");
@@ -377,4 +388,213 @@ fn a_large_change_is_one_batch() {
     lab.assert_same();
     let read = lab.read(Family::Ipv6, Stage::Filter).unwrap();
     assert_eq!(read.chain("INPUT").unwrap().rules.len(), 20_000);
+}
+
+/// `-i wan0 -p tcp|udp --dport PORT -j DNAT --to-destination HOST[:TO]`,
+/// HOST the `host`-th address of a LAN of `family`.
+fn forward(family: Family, tcp: bool, port_: u16, to: Option<u16>, host: usize) -> Rule {
+    let (p, name) = if tcp { (6, "tcp") } else { (17, "udp") };
+    let (b, c) = ((host / 256) % 256, host % 256);
+    let (addr, shown) = match family {
+        Family::Ipv4 => {
+            let a = format!("10.1.{b}.{c}");
+            (a.clone(), a)
+        }
+        Family::Ipv6 => {
+            let a = format!("2001:db8:1::{b:x}:{c:x}");
+            (a.clone(), format!("[{a}]"))
+        }
+    };
+    let target = match to {
+        Some(to) => format!("{shown}:{to}"),
+        None => shown,
+    };
+    rule(
+        vec![
+            Match::InInterface {
+                iface: iface("wan0", false),
+                negate: false,
+            },
+            proto(p),
+            Match::DestPort {
+                proto: p,
+                ports: port(port_, port_),
+                negate: false,
+            },
+        ],
+        Action::Dnat(nat_target(
+            Some((&addr, &addr)),
+            to.map(|to| (to, to)),
+            false,
+            false,
+        )),
+        &format!(
+            "-A PREROUTING -i wan0 -p {name} -m {name} --dport {port_} -j DNAT --to-destination {target}"
+        ),
+    )
+}
+
+/// A nat table of `family`: in PREROUTING a plain rule, a port map of `n`
+/// tcp forwards (every third keeping its port), a plain rule, a port map
+/// of 12 udp forwards keeping their ports, and a plain rule; a plain DNAT
+/// in OUTPUT.
+fn port_map_table(family: Family, n: usize) -> Table {
+    let mut table = Table::new(family, Stage::Nat);
+    let prerouting = &mut table.chain_mut("PREROUTING").unwrap().rules;
+    prerouting.push(rule(vec![proto(1)], Action::Return, "-p icmp -j RETURN"));
+    prerouting.extend((0..n).map(|i| {
+        let p = u16::try_from(10_000 + i).unwrap();
+        let to = (i % 3 != 0).then_some(8000 + u16::try_from(i % 100).unwrap());
+        forward(family, true, p, to, i)
+    }));
+    prerouting.push(rule(vec![proto(17)], Action::Return, "-p udp -j RETURN"));
+    prerouting.extend((0..12).map(|i| forward(family, false, 5000 + i, None, 7)));
+    prerouting.push(rule(vec![proto(47)], Action::Return, "-p gre -j RETURN"));
+    table.chain_mut("OUTPUT").unwrap().rules = vec![forward(family, true, 80, Some(8080), 3)];
+    table
+}
+
+/// How many maps the netlink namespace's nat table of `family` holds.
+fn maps_in(lab: &Pair, family: Family) -> usize {
+    let family = match family {
+        Family::Ipv4 => "ip",
+        Family::Ipv6 => "ip6",
+    };
+    lab.netlink
+        .exec_ok(&["nft", "list", "table", family, "moat_nat"])
+        .unwrap()
+        .matches("\tmap portmap.")
+        .count()
+}
+
+/// How many members each rule of PREROUTING holds.
+fn members_of(table: &KernelTable) -> Vec<usize> {
+    table
+        .chain("PREROUTING")
+        .unwrap()
+        .rules
+        .iter()
+        .map(|r| r.members.len())
+        .collect()
+}
+
+#[test]
+fn port_maps_land_as_nft_writes_them_and_both_readers_read_them_alike() {
+    let Some(lab) = pair("portmap") else { return };
+    for family in FAMILIES {
+        let mut table = port_map_table(family, 3000);
+        let changes = plan_replace(&table).unwrap();
+        if let Err(e) = NetlinkDriver.supports(&changes) {
+            panic!("a nat table with port maps must be native: {e}");
+        }
+        assert!(has_op(&changes, |op| matches!(
+            op,
+            Op::PortMapElements { create: true, .. }
+        )));
+        lab.apply(&changes);
+        lab.assert_same();
+        let read = lab.read(family, Stage::Nat).unwrap();
+        assert_eq!(members_of(&read), [0, 3000, 0, 12, 0]);
+
+        // Delete a member, insert one in the middle, replace one, add a plain rule.
+        let prerouting = &mut table.chain_mut("PREROUTING").unwrap().rules;
+        prerouting.remove(101);
+        prerouting.insert(1500, forward(family, true, 20_000, Some(22), 9));
+        prerouting[2000] = forward(family, true, 20_001, None, 10);
+        prerouting.insert(
+            3002,
+            rule(vec![proto(6)], Action::Return, "-p tcp -j RETURN"),
+        );
+        let changes = update(&lab, &table);
+        assert!(NetlinkDriver.supports(&changes).is_ok());
+        assert!(has_op(&changes, |op| matches!(
+            op,
+            Op::PortMapElements { create: false, delete, add, .. } if delete.len() == 2 && add.len() == 2
+        )));
+        let read = lab.read(family, Stage::Nat).unwrap();
+        assert_eq!(members_of(&read), [0, 3000, 0, 0, 12, 0]);
+
+        // A run cut below the minimum becomes plain rules; its maps go last.
+        let prerouting = &mut table.chain_mut("PREROUTING").unwrap().rules;
+        let udp = prerouting.len() - 13;
+        prerouting.drain(udp..udp + 8);
+        let changes = update(&lab, &table);
+        assert!(has_op(&changes, |op| matches!(
+            op,
+            Op::DeletePortMap { .. }
+        )));
+        let read = lab.read(family, Stage::Nat).unwrap();
+        assert_eq!(members_of(&read)[..5], [0, 3000, 0, 0, 0]);
+        assert_eq!(maps_in(&lab, family), 2, "the udp run's maps are gone");
+    }
+}
+
+#[test]
+fn member_counters_are_set_and_read_back_over_netlink() {
+    let Some(lab) = pair("pmcount") else { return };
+    let ns = &lab.netlink;
+    for family in FAMILIES {
+        let mut table = port_map_table(family, 40);
+        for (i, rule) in table.chain_mut("PREROUTING").unwrap().rules[1..41]
+            .iter_mut()
+            .enumerate()
+        {
+            let n = u64::try_from(i).unwrap() + 1;
+            rule.counters = Counters {
+                packets: n,
+                bytes: 60 * n,
+            };
+        }
+        ns.run(|| NetlinkDriver.apply(&plan_replace(&table).unwrap()))
+            .unwrap()
+            .unwrap();
+        let (by_netlink, by_nft) = ns
+            .run(|| {
+                (
+                    NetlinkDriver.read(family, Stage::Nat).unwrap().unwrap(),
+                    NftCli::default().read(family, Stage::Nat).unwrap().unwrap(),
+                )
+            })
+            .unwrap();
+        assert_eq!(by_netlink, by_nft, "the two readers disagree");
+        let members = &by_netlink.chain("PREROUTING").unwrap().rules[1].members;
+        assert_eq!(members.len(), 40);
+        for (i, m) in members.iter().enumerate() {
+            let n = u64::try_from(i).unwrap() + 1;
+            assert_eq!(
+                m.counters,
+                Counters {
+                    packets: n,
+                    bytes: 60 * n
+                },
+                "member {i}"
+            );
+        }
+        assert!(listing(&lab).contains("10039 counter packets 40 bytes 2400 comment"));
+        // The kernel holds what the model says: nothing to change.
+        let again = plan_update(Some(&by_netlink), &table).unwrap();
+        assert!(again.is_empty(), "{again:?}");
+
+        // A new member's counters are set too.
+        let prerouting = &mut table.chain_mut("PREROUTING").unwrap().rules;
+        let mut added = forward(family, true, 30_000, Some(1), 1);
+        added.counters = Counters {
+            packets: 7,
+            bytes: 7000,
+        };
+        prerouting.insert(20, added);
+        let changes = plan_update(Some(&by_netlink), &table).unwrap();
+        ns.run(|| NetlinkDriver.apply(&changes)).unwrap().unwrap();
+        let read = ns
+            .run(|| NetlinkDriver.read(family, Stage::Nat).unwrap().unwrap())
+            .unwrap();
+        let member = read.chain("PREROUTING").unwrap().rules[1]
+            .members
+            .iter()
+            .find(|m| m.port == 30_000)
+            .cloned()
+            .unwrap();
+        assert_eq!(member.counters.packets, 7);
+        assert_eq!(member.counters.bytes, 7000);
+    }
 }

@@ -34,6 +34,11 @@ pub(crate) const NFT_MSG_DELCHAIN: u8 = 5;
 pub(crate) const NFT_MSG_NEWRULE: u8 = 6;
 pub(crate) const NFT_MSG_GETRULE: u8 = 7;
 pub(crate) const NFT_MSG_DELRULE: u8 = 8;
+pub(crate) const NFT_MSG_NEWSET: u8 = 9;
+pub(crate) const NFT_MSG_DELSET: u8 = 11;
+pub(crate) const NFT_MSG_NEWSETELEM: u8 = 12;
+pub(crate) const NFT_MSG_GETSETELEM: u8 = 13;
+pub(crate) const NFT_MSG_DELSETELEM: u8 = 14;
 
 // Tables, chains, hooks.
 pub(crate) const NFTA_TABLE_NAME: u16 = 1;
@@ -56,6 +61,41 @@ pub(crate) const NFTA_RULE_USERDATA: u16 = 7;
 pub(crate) const UDATA_RULE_COMMENT: u8 = 0;
 /// Most bytes of user data the kernel keeps with a rule.
 pub(crate) const USERDATA_MAXLEN: usize = 256;
+
+// Sets and maps.
+pub(crate) const NFTA_SET_TABLE: u16 = 1;
+pub(crate) const NFTA_SET_NAME: u16 = 2;
+pub(crate) const NFTA_SET_FLAGS: u16 = 3;
+pub(crate) const NFTA_SET_KEY_TYPE: u16 = 4;
+pub(crate) const NFTA_SET_KEY_LEN: u16 = 5;
+pub(crate) const NFTA_SET_DATA_TYPE: u16 = 6;
+pub(crate) const NFTA_SET_DATA_LEN: u16 = 7;
+pub(crate) const NFTA_SET_ID: u16 = 10;
+pub(crate) const NFTA_SET_USERDATA: u16 = 13;
+pub(crate) const NFTA_SET_EXPR: u16 = 17;
+pub(crate) const NFT_SET_MAP: u32 = 0x8;
+// libnftnl's set user-data TLV types (their values are host-order u32s).
+pub(crate) const UDATA_SET_KEYBYTEORDER: u8 = 0;
+pub(crate) const UDATA_SET_DATABYTEORDER: u8 = 1;
+pub(crate) const UDATA_SET_DATA_INTERVAL: u8 = 6;
+// nft's byte order and datatype numbers.
+pub(crate) const BYTEORDER_BIG_ENDIAN: u32 = 2;
+pub(crate) const TYPE_IPADDR: u32 = 7;
+pub(crate) const TYPE_IP6ADDR: u32 = 8;
+pub(crate) const TYPE_INET_SERVICE: u32 = 13;
+
+// Set elements.
+pub(crate) const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
+pub(crate) const NFTA_SET_ELEM_LIST_SET: u16 = 2;
+pub(crate) const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
+pub(crate) const NFTA_SET_ELEM_LIST_SET_ID: u16 = 4;
+pub(crate) const NFTA_SET_ELEM_KEY: u16 = 1;
+pub(crate) const NFTA_SET_ELEM_DATA: u16 = 2;
+pub(crate) const NFTA_SET_ELEM_USERDATA: u16 = 6;
+pub(crate) const NFTA_SET_ELEM_EXPR: u16 = 7;
+pub(crate) const NFTA_SET_ELEM_EXPRESSIONS: u16 = 11;
+/// libnftnl's user-data TLV type of an element comment (NUL-terminated).
+pub(crate) const UDATA_SET_ELEM_COMMENT: u8 = 0;
 
 // Expression lists and data.
 pub(crate) const NFTA_LIST_ELEM: u16 = 1;
@@ -128,6 +168,12 @@ pub(crate) const NFTA_BITWISE_LEN: u16 = 3;
 pub(crate) const NFTA_BITWISE_MASK: u16 = 4;
 pub(crate) const NFTA_BITWISE_XOR: u16 = 5;
 
+// lookup
+pub(crate) const NFTA_LOOKUP_SET: u16 = 1;
+pub(crate) const NFTA_LOOKUP_SREG: u16 = 2;
+pub(crate) const NFTA_LOOKUP_DREG: u16 = 3;
+pub(crate) const NFTA_LOOKUP_SET_ID: u16 = 4;
+
 // immediate, counter
 pub(crate) const NFTA_IMMEDIATE_DREG: u16 = 1;
 pub(crate) const NFTA_IMMEDIATE_DATA: u16 = 2;
@@ -168,6 +214,16 @@ pub(crate) const NFTA_NG_MODULUS: u16 = 2;
 pub(crate) const NFTA_NG_TYPE: u16 = 3;
 pub(crate) const NFTA_NG_OFFSET: u16 = 4;
 pub(crate) const NFT_NG_INCREMENTAL: u32 = 0;
+
+// fib
+pub(crate) const NFTA_FIB_DREG: u16 = 1;
+pub(crate) const NFTA_FIB_RESULT: u16 = 2;
+pub(crate) const NFTA_FIB_FLAGS: u16 = 3;
+pub(crate) const NFT_FIB_RESULT_ADDRTYPE: u32 = 3;
+pub(crate) const NFTA_FIB_F_SADDR: u32 = 1 << 0;
+pub(crate) const NFTA_FIB_F_DADDR: u32 = 1 << 1;
+pub(crate) const NFTA_FIB_F_IIF: u32 = 1 << 3;
+pub(crate) const NFTA_FIB_F_OIF: u32 = 1 << 4;
 
 // nat, masq, redir
 pub(crate) const NFTA_NAT_TYPE: u16 = 1;

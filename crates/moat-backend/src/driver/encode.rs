@@ -1,12 +1,14 @@
 //! Encodes a [`ChangeSet`] as one nf_tables netlink batch, in the order and
-//! with the objects the `nft` driver's JSON batch creates (table commands
-//! first, then the rest; base chains that jump to the user's chain and then
+//! with the objects the `nft` driver's JSON batch creates (per table: table
+//! commands, then port maps' maps and elements, then the rest, and last the
+//! port maps to delete; base chains that jump to the user's chain and then
 //! count policy hits; the rule's source as its comment).
 
 use moat_model::{Counters, Family, Hook, Policy, Rule, Stage};
 use moat_nft::layout::{base_chain_name, chain_type, table_name};
 use moat_nft::nft_json::EncodeError;
-use moat_nft::rule::{compile_rule, RuleContext};
+use moat_nft::portmap::{self, PortMap};
+use moat_nft::rule::{compile_rule, CompileError, CompiledRule, RuleContext};
 use moat_nft::{ChangeSet, Op, Position, TableChanges};
 use nftables::types::NfChainType;
 
@@ -15,6 +17,8 @@ use super::consts::*;
 use super::error::{DriverError, Unsupported};
 use super::expr::NlExpr;
 use super::lower::lower_rule;
+use super::portmap::{SetIds, Target};
+use super::udata;
 use super::wire::Writer;
 use crate::netlink::hook_number;
 
@@ -33,8 +37,26 @@ fn family_word(family: Family) -> &'static str {
     }
 }
 
-fn is_table_op(op: &Op) -> bool {
-    matches!(op, Op::DeleteTable | Op::AddTable)
+/// When the `nft` driver's JSON batch sends an operation within its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Table commands.
+    Table,
+    /// Port maps' maps and elements.
+    Maps,
+    /// Chains and rules.
+    Body,
+    /// Port maps to delete, once their rules are gone.
+    Last,
+}
+
+fn step_of(op: &Op) -> Step {
+    match op {
+        Op::DeleteTable | Op::AddTable => Step::Table,
+        Op::PortMapElements { .. } => Step::Maps,
+        Op::DeletePortMap { .. } => Step::Last,
+        _ => Step::Body,
+    }
 }
 
 /// Encodes `changes` into a batch numbered from `first_seq`; `None` when
@@ -46,8 +68,9 @@ pub(crate) fn encode(
     commit: bool,
 ) -> Result<Option<Sealed>, DriverError> {
     let mut batch = Batch::new(first_seq);
+    let mut ids = SetIds::default();
     for (index, table) in changes.tables.iter().enumerate() {
-        TableEncoder::new(index, table).encode(&mut batch)?;
+        TableEncoder::new(index, table).encode(&mut batch, &mut ids)?;
     }
     Ok((!batch.is_empty()).then(|| batch.seal(commit)))
 }
@@ -136,19 +159,6 @@ fn counter(counters: Counters) -> NlExpr {
     }
 }
 
-/// The rule comment as libnftnl stores it: a type-0 TLV, NUL-terminated.
-fn comment_udata(text: &str) -> Option<Vec<u8>> {
-    let len = u8::try_from(text.len() + 1).ok()?;
-    if text.len() + 3 > USERDATA_MAXLEN || text.contains('\0') {
-        return None;
-    }
-    let mut udata = Vec::with_capacity(text.len() + 3);
-    udata.extend_from_slice(&[UDATA_RULE_COMMENT, len]);
-    udata.extend_from_slice(text.as_bytes());
-    udata.push(0);
-    Some(udata)
-}
-
 /// Where a rule message puts its rule.
 enum Place {
     /// At the end of the chain.
@@ -183,33 +193,39 @@ impl<'a> TableEncoder<'a> {
         }
     }
 
-    /// Table commands first, then the rest, as the `nft` driver orders them.
-    fn encode(&self, b: &mut Batch) -> Result<(), DriverError> {
+    /// The operations step by step, as the `nft` driver orders them.
+    fn encode(&self, b: &mut Batch, ids: &mut SetIds) -> Result<(), DriverError> {
         let ops = &self.changes.ops;
-        for (op_index, op) in ops.iter().enumerate().filter(|(_, op)| is_table_op(op)) {
-            self.op(
-                b,
-                Origin {
+        for step in [Step::Table, Step::Maps, Step::Body, Step::Last] {
+            for (op_index, op) in ops.iter().enumerate() {
+                if step_of(op) != step {
+                    continue;
+                }
+                let origin = Origin {
                     table: self.index,
                     op: op_index,
-                },
-                op,
-            )?;
-        }
-        for (op_index, op) in ops.iter().enumerate().filter(|(_, op)| !is_table_op(op)) {
-            self.op(
-                b,
-                Origin {
-                    table: self.index,
-                    op: op_index,
-                },
-                op,
-            )?;
+                };
+                self.op(b, ids, origin, op)?;
+            }
         }
         Ok(())
     }
 
-    fn op(&self, b: &mut Batch, origin: Origin, op: &Op) -> Result<(), DriverError> {
+    fn target(&self, origin: Origin) -> Target<'_> {
+        Target {
+            family: self.changes.family,
+            table: self.table,
+            origin,
+        }
+    }
+
+    fn op(
+        &self,
+        b: &mut Batch,
+        ids: &mut SetIds,
+        origin: Origin,
+        op: &Op,
+    ) -> Result<(), DriverError> {
         match op {
             Op::DeleteTable => {
                 // Creating it first makes deleting it succeed when it is absent.
@@ -313,10 +329,29 @@ impl<'a> TableEncoder<'a> {
                     what: "a set declaration".to_string(),
                 }))
             }
-            Op::PortMapElements { name, .. } | Op::DeletePortMap { name } => {
-                return Err(self.no_port_maps(name))
+            Op::PortMapElements {
+                name,
+                create,
+                delete,
+                add,
+            } => {
+                let target = self.target(origin);
+                super::portmap::elements(b, ids, &target, name, *create, delete, add)?;
             }
-            Op::AddPortMapRule { map, .. } => return Err(self.no_port_maps(&map.name)),
+            Op::AddPortMapRule {
+                chain,
+                index,
+                map,
+                position,
+            } => {
+                let (exprs, udata) = self.lower_port_map(ids, chain, *index, map)?;
+                let place = match position {
+                    Position::Append => Place::Append,
+                    Position::Before(handle) => Place::Before(*handle),
+                };
+                self.rule_msg(b, origin, chain, place, &exprs, Some(&udata));
+            }
+            Op::DeletePortMap { name } => super::portmap::delete(b, &self.target(origin), name),
         }
         Ok(())
     }
@@ -343,34 +378,24 @@ impl<'a> TableEncoder<'a> {
         b.end(m);
     }
 
-    /// Port maps go through nft (see `moat_nft::portmap`).
-    fn no_port_maps(&self, name: &str) -> DriverError {
-        DriverError::Unsupported(Unsupported {
-            place: format!(
-                "table {} {}, port map {name}",
-                family_word(self.changes.family),
-                self.table
-            ),
-            what: "port maps".to_string(),
-        })
+    /// Why the rule at `index` of `chain` cannot be written by this driver.
+    fn unsupported(&self, chain: &str, index: usize, what: String) -> DriverError {
+        let place = format!(
+            "table {} {}, chain {chain}, rule {index}",
+            family_word(self.changes.family),
+            self.table
+        );
+        DriverError::Unsupported(Unsupported { place, what })
     }
 
-    /// The rule's expressions and comment, or why this driver cannot write them.
-    fn lower(
+    /// The expressions of a compiled rule, or why this driver cannot write them.
+    fn lower_compiled(
         &self,
         chain: &str,
         index: usize,
-        rule: &Rule,
-    ) -> Result<(Vec<NlExpr>, Option<Vec<u8>>), DriverError> {
-        let unsupported = |what: String| {
-            let place = format!(
-                "table {} {}, chain {chain}, rule {index}",
-                family_word(self.changes.family),
-                self.table
-            );
-            DriverError::Unsupported(Unsupported { place, what })
-        };
-        let compiled = compile_rule(rule, &self.ctx).map_err(|error| {
+        compiled: Result<CompiledRule, CompileError>,
+    ) -> Result<Vec<NlExpr>, DriverError> {
+        let compiled = compiled.map_err(|error| {
             DriverError::Compile(
                 EncodeError::Compile {
                     chain: chain.to_string(),
@@ -381,13 +406,49 @@ impl<'a> TableEncoder<'a> {
             )
         })?;
         if !compiled.sets.is_empty() {
-            return Err(unsupported("a rule that needs named sets".to_string()));
+            let what = "a rule that needs named sets".to_string();
+            return Err(self.unsupported(chain, index, what));
         }
-        let exprs = lower_rule(&compiled.stmts, self.changes.family).map_err(unsupported)?;
+        lower_rule(&compiled.stmts, self.changes.family)
+            .map_err(|what| self.unsupported(chain, index, what))
+    }
+
+    /// The expressions of port map `map`'s rule, its lookups naming the
+    /// maps' IDs in the batch, and its comment; or why this driver cannot
+    /// write them.
+    fn lower_port_map(
+        &self,
+        ids: &mut SetIds,
+        chain: &str,
+        index: usize,
+        map: &PortMap,
+    ) -> Result<(Vec<NlExpr>, Vec<u8>), DriverError> {
+        let mut exprs = self.lower_compiled(chain, index, portmap::compile(map, &self.ctx))?;
+        for expr in &mut exprs {
+            if let NlExpr::Lookup { set, set_id, .. } = expr {
+                *set_id = Some(ids.get(self.changes.family, set));
+            }
+        }
+        let marker = portmap::marker(&map.name);
+        let udata = udata::comment(UDATA_RULE_COMMENT, &marker).ok_or_else(|| {
+            self.unsupported(chain, index, format!("a comment of {} bytes", marker.len()))
+        })?;
+        Ok((exprs, udata))
+    }
+
+    /// The rule's expressions and comment, or why this driver cannot write them.
+    fn lower(
+        &self,
+        chain: &str,
+        index: usize,
+        rule: &Rule,
+    ) -> Result<(Vec<NlExpr>, Option<Vec<u8>>), DriverError> {
+        let unsupported = |what: String| self.unsupported(chain, index, what);
+        let exprs = self.lower_compiled(chain, index, compile_rule(rule, &self.ctx))?;
         let udata = match &rule.source {
             None => None,
             Some(text) => Some(
-                comment_udata(text)
+                udata::comment(UDATA_RULE_COMMENT, text)
                     .ok_or_else(|| unsupported(format!("a comment of {} bytes", text.len())))?,
             ),
         };
@@ -434,16 +495,8 @@ mod tests {
     use moat_model::{Action, Match, PortRange, Table};
     use moat_nft::plan_replace;
 
-    use super::super::wire::{messages, nft_type};
+    use super::super::wire::{be_u32, messages, nft_type, string, string_is, Attrs};
     use super::*;
-
-    #[test]
-    fn comment_is_a_nul_terminated_tlv_and_bounded() {
-        assert_eq!(comment_udata("hello").unwrap(), b"\x00\x06hello\x00");
-        assert!(comment_udata(&"x".repeat(253)).is_some());
-        assert!(comment_udata(&"x".repeat(254)).is_none());
-        assert!(comment_udata("a\0b").is_none());
-    }
 
     #[test]
     fn a_replace_creates_and_deletes_the_table_first() {
@@ -481,6 +534,98 @@ mod tests {
         assert_eq!(
             describe(&changes, origin),
             "table ip moat_filter, chain INPUT, rule 1: add rule"
+        );
+    }
+
+    #[test]
+    fn port_maps_are_filled_before_rules_and_deleted_last_as_nft_orders_them() {
+        let map = PortMap {
+            name: "portmap.ab".into(),
+            proto: 6,
+            common: Vec::new(),
+            members: Vec::new(),
+        };
+        let ops = vec![
+            Op::AddRule {
+                chain: "PREROUTING".into(),
+                index: 1,
+                rule: Rule::new(Action::Accept),
+                position: Position::Append,
+            },
+            Op::DeletePortMap {
+                name: "portmap.old".into(),
+            },
+            Op::AddPortMapRule {
+                chain: "PREROUTING".into(),
+                index: 2,
+                map: Box::new(map),
+                position: Position::Append,
+            },
+            Op::PortMapElements {
+                name: "portmap.ab".into(),
+                create: true,
+                delete: vec![22],
+                add: Vec::new(),
+            },
+            Op::AddTable,
+        ];
+        let changes = ChangeSet {
+            tables: vec![TableChanges {
+                family: Family::Ipv4,
+                stage: Stage::Nat,
+                ops,
+            }],
+        };
+        let sealed = encode(&changes, 1, true).unwrap().unwrap();
+        let msgs: Vec<_> = messages(&sealed.bytes).collect();
+        let t = |m| nft_type(m);
+        assert_eq!(
+            msgs.iter().map(|m| m.ty).collect::<Vec<_>>(),
+            [
+                NFNL_MSG_BATCH_BEGIN,
+                t(NFT_MSG_NEWTABLE),
+                t(NFT_MSG_NEWSET),
+                t(NFT_MSG_NEWSET),
+                t(NFT_MSG_DELSETELEM),
+                t(NFT_MSG_DELSETELEM),
+                t(NFT_MSG_NEWRULE),
+                t(NFT_MSG_NEWRULE),
+                t(NFT_MSG_DELSET),
+                t(NFT_MSG_DELSET),
+                NFNL_MSG_BATCH_END,
+            ]
+        );
+        let set_ids: Vec<Option<u32>> = msgs[2..4]
+            .iter()
+            .map(|m| m.attrs().get(NFTA_SET_ID).and_then(be_u32))
+            .collect();
+        assert_eq!(set_ids, [Some(1), Some(2)]);
+        // The rule's lookups name the maps by name and by their IDs.
+        let exprs = msgs[7].attrs().get(NFTA_RULE_EXPRESSIONS).unwrap();
+        let lookups: Vec<(String, Option<u32>)> = Attrs(exprs)
+            .map(|(_, e)| Attrs(e))
+            .filter(|e| {
+                e.get(NFTA_EXPR_NAME)
+                    .is_some_and(|n| string_is(n, "lookup"))
+            })
+            .map(|e| {
+                let data = Attrs(e.get(NFTA_EXPR_DATA).unwrap());
+                (
+                    string(data.get(NFTA_LOOKUP_SET).unwrap()),
+                    data.get(NFTA_LOOKUP_SET_ID).and_then(be_u32),
+                )
+            })
+            .collect();
+        assert_eq!(
+            lookups,
+            [
+                ("portmap.ab".to_string(), Some(1)),
+                ("portmap.ab.ports".to_string(), Some(2))
+            ]
+        );
+        assert_eq!(
+            describe(&changes, sealed.origin(10).unwrap()),
+            "table ip moat_nat: delete port map portmap.old"
         );
     }
 

@@ -2,7 +2,8 @@
 //!
 //! Loads and compares work on register 1, as nft uses it for values of up
 //! to 16 bytes; a translation's addresses and ports go to registers 1 to 4
-//! (see [`NatRegs`]); verdicts go to the verdict register.
+//! (see [`NatRegs`]), loaded there or looked up in a map; verdicts go to the
+//! verdict register.
 
 use std::fmt;
 
@@ -39,8 +40,10 @@ pub(crate) struct NatRegs {
 /// One nf_tables expression of a rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum NlExpr {
-    /// `len` bytes at `offset` of header `base` into register 1.
+    /// `len` bytes at `offset` of header `base` into register `reg`.
     Payload {
+        /// NFT_REG_*: 1 for a match.
+        reg: u32,
         /// NFT_PAYLOAD_*_HEADER.
         base: u32,
         /// Byte offset in the header.
@@ -100,6 +103,16 @@ pub(crate) enum NlExpr {
         /// Initial bytes.
         bytes: u64,
     },
+    /// The value register `reg`'s key maps to in map `set` into `reg`.
+    Lookup {
+        /// NFT_REG_*.
+        reg: u32,
+        /// The map's name.
+        set: String,
+        /// The map's ID in the batch, which nft sends with every lookup
+        /// (the kernel finds the map by name first).
+        set_id: Option<u32>,
+    },
     /// A value into a register.
     Immediate {
         /// NFT_REG_*.
@@ -113,6 +126,13 @@ pub(crate) enum NlExpr {
         modulus: u32,
         /// What is added to the counter.
         offset: u32,
+    },
+    /// A route lookup's result into register 1.
+    Fib {
+        /// NFT_FIB_RESULT_*.
+        result: u32,
+        /// NFTA_FIB_F_*: the address looked up, and the interface it is limited to.
+        flags: u32,
     },
     /// Source or destination NAT to the addresses and ports in registers.
     Nat {
@@ -194,8 +214,10 @@ impl NlExpr {
             NlExpr::Cmp { .. } => "cmp",
             NlExpr::Range { .. } => "range",
             NlExpr::Counter { .. } => "counter",
+            NlExpr::Lookup { .. } => "lookup",
             NlExpr::Immediate { .. } | NlExpr::Verdict { .. } => "immediate",
             NlExpr::Numgen { .. } => "numgen",
+            NlExpr::Fib { .. } => "fib",
             NlExpr::Nat { .. } => "nat",
             NlExpr::Masq(_) => "masq",
             NlExpr::Redir(_) => "redir",
@@ -208,7 +230,13 @@ impl NlExpr {
 
     /// Appends the expression as an element of a rule's expression list.
     pub(crate) fn write(&self, w: &mut Writer) {
-        let elem = w.begin_nest(NFTA_LIST_ELEM);
+        self.write_as(w, NFTA_LIST_ELEM);
+    }
+
+    /// Appends the expression as nested attribute `kind` (a set's or an
+    /// element's expression, or an element of a list).
+    pub(crate) fn write_as(&self, w: &mut Writer, kind: u16) {
+        let elem = w.begin_nest(kind);
         w.attr_str(NFTA_EXPR_NAME, self.name());
         if *self != NlExpr::Notrack {
             let data = w.begin_nest(NFTA_EXPR_DATA);
@@ -220,8 +248,13 @@ impl NlExpr {
 
     fn write_data(&self, w: &mut Writer) {
         match self {
-            NlExpr::Payload { base, offset, len } => {
-                w.attr_u32(NFTA_PAYLOAD_DREG, NFT_REG_1);
+            NlExpr::Payload {
+                reg,
+                base,
+                offset,
+                len,
+            } => {
+                w.attr_u32(NFTA_PAYLOAD_DREG, *reg);
                 w.attr_u32(NFTA_PAYLOAD_BASE, *base);
                 w.attr_u32(NFTA_PAYLOAD_OFFSET, *offset);
                 w.attr_u32(NFTA_PAYLOAD_LEN, *len);
@@ -271,6 +304,14 @@ impl NlExpr {
                     w.attr_u64(NFTA_COUNTER_PACKETS, *packets);
                 }
             }
+            NlExpr::Lookup { reg, set, set_id } => {
+                w.attr_u32(NFTA_LOOKUP_SREG, *reg);
+                w.attr_u32(NFTA_LOOKUP_DREG, *reg);
+                w.attr_str(NFTA_LOOKUP_SET, set);
+                if let Some(id) = set_id {
+                    w.attr_u32(NFTA_LOOKUP_SET_ID, *id);
+                }
+            }
             NlExpr::Immediate { reg, data } => {
                 w.attr_u32(NFTA_IMMEDIATE_DREG, *reg);
                 data_nest(w, NFTA_IMMEDIATE_DATA, data);
@@ -280,6 +321,11 @@ impl NlExpr {
                 w.attr_u32(NFTA_NG_MODULUS, *modulus);
                 w.attr_u32(NFTA_NG_TYPE, NFT_NG_INCREMENTAL);
                 w.attr_u32(NFTA_NG_OFFSET, *offset);
+            }
+            NlExpr::Fib { result, flags } => {
+                w.attr_u32(NFTA_FIB_FLAGS, *flags);
+                w.attr_u32(NFTA_FIB_RESULT, *result);
+                w.attr_u32(NFTA_FIB_DREG, NFT_REG_1);
             }
             NlExpr::Nat {
                 ty,
@@ -402,12 +448,21 @@ impl fmt::Display for NlExpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const BASES: [&str; 3] = ["link", "network", "transport"];
         match self {
-            NlExpr::Payload { base, offset, len } => {
+            NlExpr::Payload {
+                reg,
+                base,
+                offset,
+                len,
+            } => {
                 let base = usize::try_from(*base)
                     .ok()
                     .and_then(|b| BASES.get(b))
                     .unwrap_or(&"?");
-                write!(f, "payload {len}b @ {base} + {offset}")
+                write!(f, "payload {len}b @ {base} + {offset}")?;
+                if *reg != NFT_REG_1 {
+                    write!(f, " => reg {reg}")?;
+                }
+                Ok(())
             }
             NlExpr::Meta { key } => write!(f, "meta load {key}"),
             NlExpr::MetaSet { key } => write!(f, "meta set {key}"),
@@ -418,10 +473,12 @@ impl fmt::Display for NlExpr {
             NlExpr::Cmp { op, data } => write!(f, "cmp {op} {}", hex(data)),
             NlExpr::Range { op, from, to } => write!(f, "range {op} {} {}", hex(from), hex(to)),
             NlExpr::Counter { packets, bytes } => write!(f, "counter {packets} {bytes}"),
+            NlExpr::Lookup { reg, set, .. } => write!(f, "lookup reg {reg} set {set} dreg {reg}"),
             NlExpr::Immediate { reg, data } => write!(f, "immediate reg {reg} {}", hex(data)),
             NlExpr::Numgen { modulus, offset } => {
                 write!(f, "numgen inc mod {modulus} offset {offset}")
             }
+            NlExpr::Fib { result, flags } => write!(f, "fib flags {flags:#x} result {result}"),
             NlExpr::Nat {
                 ty,
                 family,

@@ -3,15 +3,18 @@
 //! starting `nft`.
 //!
 //! - [`NetlinkDriver`] reads a table with three requests (the table, a dump
-//!   of its chains, a dump of its rules) and applies a change set as one
+//!   of its chains, a dump of its rules) plus a dump of the elements of
+//!   each port map's address map, and applies a change set as one
 //!   batch (`NFNL_MSG_BATCH_BEGIN` … `NFNL_MSG_BATCH_END`) sent with one
 //!   `sendmsg`: the kernel applies it as one transaction, all of it or,
 //!   on any error, none. The socket's send buffer is raised to the batch
 //!   size first, as `nft` does, so even 100k rules go in one message. A
 //!   refusal names the operation the kernel refused and its errno.
-//! - Rules are compiled by [`moat_nft::rule::compile_rule`], exactly as for
-//!   the `nft` driver, and the nftables statements are lowered to the
-//!   netlink expressions nft 1.0.6 writes for them (see `lower`). A change
+//! - Rules are compiled by [`moat_nft::rule::compile_rule`] (a port map's
+//!   rule by [`moat_nft::portmap::compile`]), exactly as for the `nft`
+//!   driver, and the nftables statements are lowered to the netlink
+//!   expressions nft 1.0.6 writes for them (see `lower`); port maps' maps
+//!   and elements are written as nft writes them (see `portmap`). A change
 //!   holding anything the lowering does not cover is refused with
 //!   [`DriverError::Unsupported`] before anything is sent.
 //! - [`Hybrid`] — what [`default_backend`] returns — reads by netlink and
@@ -24,8 +27,11 @@ mod encode;
 mod error;
 mod expr;
 mod lower;
+mod members;
+mod portmap;
 mod read;
 mod socket;
+mod udata;
 mod wire;
 
 use moat_model::{Family, Stage};

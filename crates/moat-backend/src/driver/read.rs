@@ -1,13 +1,18 @@
 //! Reads one of moat's tables back by netlink dumps, into the same
-//! [`KernelTable`] the `nft` driver reads from `nft -j list table`.
+//! [`KernelTable`] the `nft` driver reads from `nft -j list table`; a port
+//! map's rule gets its members from a dump of its address map's elements
+//! (see [`members`]).
+
+use std::collections::HashMap;
 
 use moat_model::{Counters, Family, Hook, Policy, Stage};
 use moat_nft::layout::{hook_of_base_chain, table_name};
-use moat_nft::{portmap, KernelChain, KernelRule, KernelTable};
+use moat_nft::{portmap, KernelChain, KernelMember, KernelRule, KernelTable};
 
 use super::consts::*;
 use super::encode::nfproto;
-use super::error::{DriverError, Unsupported};
+use super::error::DriverError;
+use super::members;
 use super::socket::NlSocket;
 use super::wire::{be_u32, be_u64, string, string_is, udata_string, Attrs, Message};
 
@@ -175,17 +180,28 @@ pub(crate) fn read_table(
             }
         }
     }
-    assemble(family, stage, chains, rules).map(Some)
+    let mut port_maps = HashMap::new();
+    for rule in rules
+        .iter()
+        .filter(|r| hook_of_base_chain(&r.chain).is_none())
+    {
+        if let Some(name) = rule.comment.as_deref().and_then(portmap::map_of) {
+            port_maps.insert(name.to_string(), members::read(sock, proto, table, name)?);
+        }
+    }
+    assemble(family, stage, chains, rules, port_maps).map(Some)
 }
 
 /// Builds the table as `nft`'s listing reader does: user-visible chains in
 /// kernel order (hook chains first, in hook order), each hook chain with the
-/// hook, policy and policy counter of moat's base chain that jumps to it.
+/// hook, policy and policy counter of moat's base chain that jumps to it,
+/// each port map's rule with the members of its map in `port_maps`.
 fn assemble(
     family: Family,
     stage: Stage,
     chains: Vec<ChainInfo>,
     rules: Vec<RuleInfo>,
+    mut port_maps: HashMap<String, Vec<KernelMember>>,
 ) -> Result<KernelTable, DriverError> {
     let mut visible: Vec<KernelChain> = Vec::new();
     let mut bases: Vec<(String, Hook, Policy)> = Vec::new();
@@ -211,18 +227,16 @@ fn assemble(
         .into_iter()
         .partition(|r| hook_of_base_chain(&r.chain).is_some());
     for rule in user_rules {
-        if let Some(name) = rule.comment.as_deref().and_then(portmap::map_of) {
-            return Err(DriverError::Unsupported(Unsupported {
-                place: format!("chain {}, port map {name}", rule.chain),
-                what: "reading a port map's rules".to_string(),
-            }));
-        }
+        let members = match rule.comment.as_deref().and_then(portmap::map_of) {
+            Some(name) => port_maps.remove(name).ok_or_else(|| members::lost(name))?,
+            None => Vec::new(),
+        };
         if let Some(chain) = visible.iter_mut().find(|c| c.name == rule.chain) {
             chain.rules.push(KernelRule {
                 handle: rule.handle,
                 source: rule.comment,
                 counters: rule.counters.unwrap_or_default(),
-                members: Vec::new(),
+                members,
             });
         }
     }

@@ -126,6 +126,16 @@ impl Writer {
         self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
     }
 
+    /// Bytes written so far: an offset for [`Writer::truncate`].
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Drops everything written after offset `len`.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.buf.truncate(len);
+    }
+
     /// The messages written.
     pub(crate) fn into_bytes(self) -> Vec<u8> {
         self.buf

@@ -12,9 +12,9 @@ use std::os::fd::AsRawFd;
 
 use moat_backend::{Backend, NetlinkDriver, NftCli};
 use moat_model::{
-    Action, Chain, ConnStates, Counters, CtDirection, Family, Hook, Iface, LogFlags, LogLevel,
-    MarkSet, Match, NatTarget, PacketType, Policy, PortRange, Rate, RateUnit, RejectKind, Rule,
-    Stage, StatisticMode, Table, TcpFlags,
+    Action, AddrTypes, Chain, ConnStates, Counters, CtDirection, Family, Hook, Iface, LogFlags,
+    LogLevel, MarkSet, Match, NatTarget, PacketType, Policy, PortRange, Rate, RateUnit, RejectKind,
+    Rule, Stage, StatisticMode, Table, TcpFlags,
 };
 use moat_nft::{ChangeSet, KernelTable};
 use moat_testnet::Netns;
@@ -883,6 +883,7 @@ pub fn filter_table(family: Family) -> Table {
         Family::Ipv6 => v6_rules(),
     });
     rules.extend(statistic_rules());
+    rules.extend(addrtype_rules(family));
     let input = table.chain_mut("INPUT").unwrap();
     input.base = Some((Hook::Input, Policy::Drop));
     input.policy_counters = Counters {
@@ -892,6 +893,7 @@ pub fn filter_table(family: Family) -> Table {
     input.rules = rules;
     table.chain_mut("FORWARD").unwrap().rules =
         vec![rule(vec![], Action::Jump("USER".into()), "-j USER")];
+    table.chain_mut("OUTPUT").unwrap().rules = addrtype_output_rules(family);
     table.chains.push(user_chain(
         "USER",
         vec![
@@ -992,6 +994,232 @@ fn statistic_rules() -> Vec<Rule> {
             "random and nth",
         ),
     ]
+}
+
+/// Address-type bits of the model: `1 << RTN_*`.
+pub const UNSPEC: u16 = 1;
+pub const UNICAST: u16 = 2;
+pub const LOCAL: u16 = 4;
+pub const BROADCAST: u16 = 8;
+pub const ANYCAST: u16 = 16;
+pub const MULTICAST: u16 = 32;
+pub const BLACKHOLE: u16 = 64;
+pub const PROHIBIT: u16 = 256;
+pub const THROW: u16 = 512;
+
+/// The interface an address-type match is limited to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dev {
+    Any,
+    In,
+    Out,
+}
+
+/// `-m addrtype`, with each side's `(types, negated)`.
+pub fn addrtype(src: Option<(u16, bool)>, dst: Option<(u16, bool)>, dev: Dev) -> Match {
+    let types = |spec: Option<(u16, bool)>| spec.map(|(t, n)| (AddrTypes(t), n));
+    Match::AddrType {
+        src: types(src),
+        dst: types(dst),
+        limit_iface_in: dev == Dev::In,
+        limit_iface_out: dev == Dev::Out,
+    }
+}
+
+/// Address-type matches for the filter table's INPUT. Each side has one
+/// route type (several are a set lookup, which the netlink driver leaves
+/// to nft); IPv6 tests some classes on the address itself.
+fn addrtype_rules(family: Family) -> Vec<Rule> {
+    let mut rules = vec![
+        rule(
+            vec![addrtype(None, Some((LOCAL, false)), Dev::Any)],
+            Action::Accept,
+            "-m addrtype --dst-type LOCAL -j ACCEPT",
+        ),
+        rule(
+            vec![addrtype(None, Some((LOCAL, true)), Dev::Any)],
+            Action::Drop,
+            "-m addrtype ! --dst-type LOCAL -j DROP",
+        ),
+        rule(
+            vec![addrtype(
+                Some((LOCAL, false)),
+                Some((LOCAL, false)),
+                Dev::In,
+            )],
+            Action::Accept,
+            "-m addrtype --src-type LOCAL --dst-type LOCAL --limit-iface-in",
+        ),
+        rule(
+            vec![addrtype(Some((ANYCAST, true)), None, Dev::In)],
+            Action::Drop,
+            "-m addrtype ! --src-type ANYCAST --limit-iface-in",
+        ),
+        rule(
+            vec![
+                proto(6),
+                Match::DestPort {
+                    proto: 6,
+                    ports: port(22, 22),
+                    negate: false,
+                },
+                addrtype(None, Some((LOCAL, false)), Dev::Any),
+            ],
+            Action::Accept,
+            "-p tcp -m tcp --dport 22 -m addrtype --dst-type LOCAL -j ACCEPT",
+        ),
+    ];
+    rules.extend(match family {
+        Family::Ipv4 => vec![
+            rule(
+                vec![addrtype(None, Some((BROADCAST, false)), Dev::Any)],
+                Action::Drop,
+                "-m addrtype --dst-type BROADCAST -j DROP",
+            ),
+            rule(
+                vec![addrtype(
+                    Some((MULTICAST, false)),
+                    Some((UNICAST, true)),
+                    Dev::In,
+                )],
+                Action::Drop,
+                "-m addrtype --src-type MULTICAST ! --dst-type UNICAST --limit-iface-in",
+            ),
+            rule(
+                vec![addrtype(
+                    Some((BLACKHOLE, false)),
+                    Some((THROW, true)),
+                    Dev::Any,
+                )],
+                Action::Drop,
+                "-m addrtype --src-type BLACKHOLE ! --dst-type THROW",
+            ),
+            rule(
+                vec![addrtype(
+                    Some((UNSPEC, true)),
+                    Some((PROHIBIT, false)),
+                    Dev::Any,
+                )],
+                Action::Drop,
+                "-m addrtype ! --src-type UNSPEC --dst-type PROHIBIT",
+            ),
+        ],
+        Family::Ipv6 => vec![
+            rule(
+                vec![addrtype(None, Some((MULTICAST, false)), Dev::Any)],
+                Action::Drop,
+                "-m addrtype --dst-type MULTICAST -j DROP",
+            ),
+            rule(
+                vec![addrtype(Some((MULTICAST, true)), None, Dev::In)],
+                Action::Accept,
+                "-m addrtype ! --src-type MULTICAST --limit-iface-in",
+            ),
+            rule(
+                vec![addrtype(
+                    Some((UNSPEC, false)),
+                    Some((MULTICAST | LOCAL, false)),
+                    Dev::Any,
+                )],
+                Action::Accept,
+                "-m addrtype --src-type UNSPEC --dst-type MULTICAST,LOCAL",
+            ),
+            rule(
+                vec![addrtype(None, Some((ANYCAST, false)), Dev::In)],
+                Action::Accept,
+                "-m addrtype --dst-type ANYCAST --limit-iface-in",
+            ),
+        ],
+    });
+    rules
+}
+
+/// Address-type matches limited to the output interface, for OUTPUT.
+fn addrtype_output_rules(family: Family) -> Vec<Rule> {
+    let (types, shown) = match family {
+        Family::Ipv4 => (BROADCAST, "BROADCAST"),
+        Family::Ipv6 => (ANYCAST, "ANYCAST"),
+    };
+    vec![
+        rule(
+            vec![addrtype(None, Some((types, false)), Dev::Out)],
+            Action::Drop,
+            &format!("-m addrtype --dst-type {shown} --limit-iface-out -j DROP"),
+        ),
+        rule(
+            vec![addrtype(Some((LOCAL, true)), None, Dev::Out)],
+            Action::Drop,
+            "-m addrtype ! --src-type LOCAL --limit-iface-out -j DROP",
+        ),
+    ]
+}
+
+/// Address-type matches in each chain of the nat table: port forwards as
+/// moat.toml writes them, and the usual masquerade and loopback DNAT.
+fn nat_addrtype_rules(nat: &mut Table, family: Family) {
+    let (a, _, c) = nat_addresses(family);
+    let dnat =
+        |addr: &str, p| Action::Dnat(nat_target(Some((addr, addr)), Some((p, p)), false, false));
+    let local = |dev| addrtype(None, Some((LOCAL, false)), dev);
+    let tcp_dport = |p, m| {
+        vec![
+            proto(6),
+            Match::DestPort {
+                proto: 6,
+                ports: port(p, p),
+                negate: false,
+            },
+            m,
+        ]
+    };
+    nat.chain_mut("PREROUTING").unwrap().rules.extend([
+        rule(
+            tcp_dport(2222, local(Dev::Any)),
+            dnat(a, 22),
+            "-p tcp -m tcp --dport 2222 -m addrtype --dst-type LOCAL -j DNAT",
+        ),
+        rule(
+            tcp_dport(8443, local(Dev::In)),
+            dnat(c, 443),
+            "-p tcp -m tcp --dport 8443 -m addrtype --dst-type LOCAL --limit-iface-in -j DNAT",
+        ),
+        rule(
+            vec![addrtype(
+                Some((LOCAL, true)),
+                Some((LOCAL, false)),
+                Dev::Any,
+            )],
+            Action::Return,
+            "-m addrtype ! --src-type LOCAL --dst-type LOCAL -j RETURN",
+        ),
+    ]);
+    nat.chain_mut("OUTPUT").unwrap().rules.extend([
+        rule(
+            tcp_dport(2222, local(Dev::Any)),
+            dnat(a, 22),
+            "OUTPUT -m addrtype --dst-type LOCAL -j DNAT",
+        ),
+        rule(
+            vec![addrtype(None, Some((LOCAL, true)), Dev::Out)],
+            Action::Return,
+            "OUTPUT -m addrtype ! --dst-type LOCAL --limit-iface-out -j RETURN",
+        ),
+    ]);
+    nat.chain_mut("POSTROUTING").unwrap().rules.extend([
+        rule(
+            vec![addrtype(Some((LOCAL, true)), None, Dev::Out)],
+            Action::Masquerade {
+                ports: None,
+                random: false,
+            },
+            "-m addrtype ! --src-type LOCAL --limit-iface-out -j MASQUERADE",
+        ),
+        rule(
+            vec![addrtype(Some((LOCAL, false)), None, Dev::Any)],
+            Action::Snat(nat_target(Some((c, c)), None, false, false)),
+            "-m addrtype --src-type LOCAL -j SNAT",
+        ),
+    ]);
 }
 
 /// A translation target: addresses `first`-`last` (the same for one),
@@ -1185,6 +1413,7 @@ pub fn nat_table(family: Family) -> Table {
             "random MASQUERADE",
         ),
     ];
+    nat_addrtype_rules(&mut nat, family);
     nat
 }
 
@@ -1192,7 +1421,7 @@ pub fn nat_table(family: Family) -> Table {
 /// `-A PREROUTING -d PUBLIC -p tcp -m tcp --dport P -j DNAT --to-destination A:P`
 /// lines writes them. PUBLIC alternates between two addresses, so no two
 /// neighbours are alike and the rules stay plain rules (a run of alike
-/// forwards becomes a port map, which goes through nft).
+/// forwards would become a port map).
 pub fn port_forward_table(family: Family, n: usize) -> Table {
     let mut table = Table::new(family, Stage::Nat);
     table.chain_mut("PREROUTING").unwrap().rules = (0..n)

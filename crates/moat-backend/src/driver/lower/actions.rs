@@ -48,8 +48,8 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
         Statement::Mangle(mangle) => self::mangle(&mangle.key, &mangle.value)?,
         Statement::SNAT(n) => nat::translate(Translate::Snat, n.as_ref()?, family, l4)?,
         Statement::DNAT(n) => nat::translate(Translate::Dnat, n.as_ref()?, family, l4)?,
-        Statement::Masquerade(n) => nat::local(Local::Masquerade, n.as_ref(), l4)?,
-        Statement::Redirect(n) => nat::local(Local::Redirect, n.as_ref(), l4)?,
+        Statement::Masquerade(n) => nat::local(Local::Masquerade, n.as_ref(), family, l4)?,
+        Statement::Redirect(n) => nat::local(Local::Redirect, n.as_ref(), family, l4)?,
         _ => return None,
     })
 }

@@ -67,16 +67,24 @@ pub(super) enum Load {
     Ct(u32, Option<u8>),
     /// The rule's incrementing counter: `modulus`, `offset`.
     Numgen(u32, u32),
+    /// A route lookup: NFT_FIB_RESULT_*, NFTA_FIB_F_* flags.
+    Fib(u32, u32),
 }
 
 impl Load {
     /// The expression that loads the field into register 1.
     pub(super) fn expr(self) -> NlExpr {
         match self {
-            Load::Payload { base, offset, len } => NlExpr::Payload { base, offset, len },
+            Load::Payload { base, offset, len } => NlExpr::Payload {
+                reg: NFT_REG_1,
+                base,
+                offset,
+                len,
+            },
             Load::Meta(key) => NlExpr::Meta { key },
             Load::Ct(key, dir) => NlExpr::Ct { key, dir },
             Load::Numgen(modulus, offset) => NlExpr::Numgen { modulus, offset },
+            Load::Fib(result, flags) => NlExpr::Fib { result, flags },
         }
     }
 }
@@ -220,6 +228,7 @@ pub(super) fn field(expr: &Expression<'_>, family: Family) -> Option<Field> {
             ct_field(&ct.key, ct.dir.as_ref())
         }
         Expression::Named(NamedExpression::Numgen(numgen)) => numgen_field(numgen),
+        Expression::Named(NamedExpression::Fib(fib)) => super::fib::field(fib),
         _ => None,
     }
 }

@@ -2,22 +2,25 @@
 //! [`moat_nft::rule::compile_rule`] emits, exactly what the `nft` driver
 //! sends — into the netlink expressions nft 1.0.6 writes for them:
 //!
-//! 1. each match becomes a load (payload, meta, ct, numgen), an optional
-//!    bitwise mask, and a compare (`cmp`, two `cmp`s for a range, `range`
-//!    for a negated one); a prefix on a byte boundary loads only the prefix
-//!    bytes; `<`, `<=`, `>`, `>=` compare network-order values only;
+//! 1. each match becomes a load (payload, meta, ct, numgen, [`fib`]), an
+//!    optional bitwise mask, and a compare (`cmp`, two `cmp`s for a range,
+//!    `range` for a negated one); a prefix on a byte boundary loads only the
+//!    prefix bytes; `<`, `<=`, `>`, `>=` compare network-order values only;
 //! 2. a transport-header field gets the `meta l4proto` test nft adds unless
 //!    an earlier `meta l4proto` equality already fixes the protocol;
 //! 3. adjacent header tests are joined as nft joins them ([`merge`]);
 //! 4. counters, verdicts, limits, logs, rejects, notrack and marks being
 //!    set are written as they are ([`actions`]); address translations load
-//!    their addresses and ports into registers first ([`nat`]).
+//!    their addresses and ports into registers first ([`nat`]), or look
+//!    them up in named maps ([`maps`]).
 //!
 //! Anything else (sets, concatenations, ...) is refused with a
 //! description, and the rule goes to `nft` instead.
 
 mod actions;
+mod fib;
 mod fields;
+mod maps;
 mod merge;
 mod nat;
 mod values;

@@ -1,19 +1,20 @@
 //! Address translation: `snat`, `dnat`, `masquerade` and `redirect`, as nft
 //! 1.0.6 writes them. The values go into registers first, one `immediate`
-//! each, numbered from 1 in this order: the first address, the last address
-//! of a range, the first port, the last port of a range. The `nat`, `masq`
-//! or `redir` expression then names those registers, with the flags asked
-//! for plus NF_NAT_RANGE_PROTO_SPECIFIED when there are ports.
+//! each (or, for a value looked up in a map, the key's load and the lookup,
+//! see [`maps`]), numbered from 1 in this order: the first address, the last
+//! address of a range, the first port, the last port of a range. The `nat`,
+//! `masq` or `redir` expression then names those registers, with the flags
+//! asked for plus NF_NAT_RANGE_PROTO_SPECIFIED when there are ports.
 
 use moat_model::Family;
-use nftables::expr::Expression;
+use nftables::expr::{Expression, NamedExpression};
 use nftables::stmt::{NATFamily, NATFlag, NAT};
 
 use super::super::consts::*;
 use super::super::encode::nfproto;
 use super::super::expr::{NatRegs, NlExpr};
 use super::fields::Kind;
-use super::values;
+use super::{maps, values};
 
 /// The layer-4 protocols (tcp, udp, dccp, sctp, udplite) after which this
 /// driver writes a port translation; after any other, or none, the rule is
@@ -38,26 +39,38 @@ pub(super) enum Local {
     Redirect,
 }
 
-/// Registers handed out in nft's order, and the `immediate`s that fill them.
+/// Registers handed out in nft's order, and the expressions that fill them.
 struct Loads {
     next: u32,
     exprs: Vec<NlExpr>,
+    family: Family,
+    l4: Option<u8>,
 }
 
 impl Loads {
-    fn new() -> Self {
+    /// Loads for a rule of `family` that has established layer-4 protocol `l4`.
+    fn new(family: Family, l4: Option<u8>) -> Self {
         Loads {
             next: NFT_REG_1,
             exprs: Vec::with_capacity(5),
+            family,
+            l4,
         }
     }
 
-    /// Loads `expr` — a value of `kind` or an inclusive range of two —
-    /// into the next registers: the first value's, and the last value's
-    /// for a range. None when it is neither, or a range runs backwards
-    /// (which nft refuses).
+    /// Loads `expr` — a value of `kind`, an inclusive range of two, or a
+    /// map lookup — into the next registers: the first value's, and the
+    /// last value's for a range. None when it is none of these, or a range
+    /// runs backwards (which nft refuses).
     fn load(&mut self, kind: Kind, expr: &Expression<'_>) -> Option<(u32, Option<u32>)> {
         let (first, last) = match expr {
+            Expression::Named(NamedExpression::Map(map)) => {
+                let reg = self.next;
+                self.exprs
+                    .extend(maps::lookup(map, self.family, self.l4, reg)?);
+                self.next += 1;
+                return Some((reg, None));
+            }
             Expression::Range(range) => {
                 let [lo, hi] = &range.range;
                 let (lo, hi) = (values::constant(kind, lo)?, values::constant(kind, hi)?);
@@ -80,16 +93,11 @@ impl Loads {
     }
 
     /// Loads the ports, if any, and returns them with the flags.
-    fn ports(
-        &mut self,
-        port: Option<&Expression<'_>>,
-        flags: u32,
-        l4: Option<u8>,
-    ) -> Option<NatRegs> {
+    fn ports(&mut self, port: Option<&Expression<'_>>, flags: u32) -> Option<NatRegs> {
         let Some(port) = port else {
             return Some(NatRegs { ports: None, flags });
         };
-        if !l4.is_some_and(|p| PORT_PROTOCOLS.contains(&p)) {
+        if !self.l4.is_some_and(|p| PORT_PROTOCOLS.contains(&p)) {
             return None;
         }
         Some(NatRegs {
@@ -132,12 +140,12 @@ pub(super) fn translate(
     if nat.addr.is_none() && nat.port.is_none() {
         return None;
     }
-    let mut loads = Loads::new();
+    let mut loads = Loads::new(family, l4);
     let addrs = match &nat.addr {
         Some(addr) => Some(loads.load(kind, addr)?),
         None => None,
     };
-    let regs = loads.ports(nat.port.as_ref(), flags(nat), l4)?;
+    let regs = loads.ports(nat.port.as_ref(), flags(nat))?;
     let ty = match which {
         Translate::Snat => NFT_NAT_SNAT,
         Translate::Dnat => NFT_NAT_DNAT,
@@ -150,14 +158,19 @@ pub(super) fn translate(
     }))
 }
 
-/// `masquerade`/`redirect [to :PORT[-PORT]] [flags]`; `l4` as for
-/// [`translate`]. They take no address.
-pub(super) fn local(which: Local, nat: Option<&NAT<'_>>, l4: Option<u8>) -> Option<Vec<NlExpr>> {
-    let mut loads = Loads::new();
+/// `masquerade`/`redirect [to :PORT[-PORT]] [flags]` in a table of
+/// `family`; `l4` as for [`translate`]. They take no address.
+pub(super) fn local(
+    which: Local,
+    nat: Option<&NAT<'_>>,
+    family: Family,
+    l4: Option<u8>,
+) -> Option<Vec<NlExpr>> {
+    let mut loads = Loads::new(family, l4);
     let regs = match nat {
         None => NatRegs::default(),
         Some(nat) if nat.addr.is_none() && nat.family.is_none() => {
-            loads.ports(nat.port.as_ref(), flags(nat), l4)?
+            loads.ports(nat.port.as_ref(), flags(nat))?
         }
         Some(_) => return None,
     };

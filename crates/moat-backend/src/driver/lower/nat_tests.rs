@@ -234,3 +234,66 @@ fn what_nft_would_refuse_is_left_to_nft() {
         Family::Ipv4,
     );
 }
+
+/// The rule of a port map of tcp forwards from `wan0`, in a table of `family`.
+fn port_map_rule(family: Family) -> Result<Vec<String>, String> {
+    let map = moat_nft::portmap::PortMap {
+        name: "portmap.ab".into(),
+        proto: 6,
+        common: vec![Match::InInterface {
+            iface: moat_model::Iface {
+                name: "wan0".into(),
+                wildcard: false,
+            },
+            negate: false,
+        }],
+        members: Vec::new(),
+    };
+    let ctx = moat_nft::rule::RuleContext {
+        family,
+        stage: moat_model::Stage::Nat,
+        table: "moat_nat".into(),
+    };
+    let compiled = moat_nft::portmap::compile(&map, &ctx).map_err(|e| e.to_string())?;
+    strings(&compiled.stmts, family)
+}
+
+#[test]
+fn a_port_map_looks_the_address_and_the_port_up_by_destination_port() {
+    let expected = |family| {
+        vec![
+            "meta load 6".to_string(),
+            "cmp 0 77616e30000000000000000000000000".into(),
+            L4.into(),
+            "cmp 0 06".into(),
+            "payload 2b @ transport + 2".into(),
+            "lookup reg 1 set portmap.ab dreg 1".into(),
+            "payload 2b @ transport + 2 => reg 2".into(),
+            "lookup reg 2 set portmap.ab.ports dreg 2".into(),
+            format!("nat dnat {family} addr_min reg 1 proto_min reg 2 flags 0x2"),
+        ]
+    };
+    assert_eq!(port_map_rule(Family::Ipv4).unwrap(), expected("ip"));
+    assert_eq!(port_map_rule(Family::Ipv6).unwrap(), expected("ip6"));
+}
+
+#[test]
+fn a_map_lookup_needs_a_named_map_and_its_key_protocol() {
+    let lookup = |key: &str, data: &str| {
+        Expression::Named(NamedExpression::Map(Box::new(nftables::expr::Map {
+            key: Expression::Named(NamedExpression::Payload(
+                nftables::expr::Payload::PayloadField(nftables::expr::PayloadField {
+                    protocol: key.to_string().into(),
+                    field: "dport".into(),
+                }),
+            )),
+            data: text(data),
+        })))
+    };
+    let dnat = |addr| Statement::DNAT(Some(nat(Some(addr), None)));
+    assert!(strings(&[l4proto_tcp(), dnat(lookup("tcp", "@m"))], Family::Ipv4).is_ok());
+    // The key's protocol is not established, or the map is not named.
+    assert!(strings(&[dnat(lookup("tcp", "@m"))], Family::Ipv4).is_err());
+    assert!(strings(&[l4proto_tcp(), dnat(lookup("udp", "@m"))], Family::Ipv4).is_err());
+    assert!(strings(&[l4proto_tcp(), dnat(lookup("tcp", "m"))], Family::Ipv4).is_err());
+}

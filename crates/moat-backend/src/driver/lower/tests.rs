@@ -459,3 +459,113 @@ fn ordered_compares_are_neither_merged_nor_written_for_host_order_fields() {
     let mark = Expression::Named(NamedExpression::Meta(Meta { key: MetaKey::Mark }));
     assert!(lower_rule(&[compare(mark, Operator::GEQ, 5)], Family::Ipv4).is_err());
 }
+
+/// `-m addrtype`: source and destination types, negated or not, limited to
+/// an interface or not.
+fn addrtype(
+    src: Option<(u16, bool)>,
+    dst: Option<(u16, bool)>,
+    limit_iface_in: bool,
+    limit_iface_out: bool,
+) -> Vec<Match> {
+    let types = |spec: Option<(u16, bool)>| spec.map(|(t, n)| (moat_model::AddrTypes(t), n));
+    vec![Match::AddrType {
+        src: types(src),
+        dst: types(dst),
+        limit_iface_in,
+        limit_iface_out,
+    }]
+}
+
+const LOCAL: u16 = 4;
+
+#[test]
+fn an_address_type_is_a_fib_lookup_compared_in_host_order() {
+    let local = format!("cmp 0 {}", host_word(2));
+    assert_eq!(
+        v4(
+            addrtype(None, Some((LOCAL, false)), false, false),
+            Action::Accept
+        ),
+        ["fib flags 0x2 result 3", local.as_str(), COUNTER, ACCEPT]
+    );
+    assert_eq!(
+        v4(
+            addrtype(Some((LOCAL, false)), Some((LOCAL, true)), true, false),
+            Action::Accept
+        ),
+        [
+            "fib flags 0x9 result 3",
+            local.as_str(),
+            "fib flags 0xa result 3",
+            &format!("cmp 1 {}", host_word(2)),
+            COUNTER,
+            ACCEPT
+        ]
+    );
+    // BROADCAST, behind `. oif`.
+    assert_eq!(
+        v4(
+            addrtype(None, Some((8, false)), false, true),
+            Action::Accept
+        )[..2],
+        [
+            "fib flags 0x12 result 3",
+            &format!("cmp 0 {}", host_word(3))
+        ]
+    );
+    let v6 = |src, dst| lowered(Family::Ipv6, addrtype(src, dst, false, false), Action::Drop);
+    assert_eq!(
+        v6(Some((LOCAL, true)), None).unwrap()[..2],
+        ["fib flags 0x1 result 3", &format!("cmp 1 {}", host_word(2))]
+    );
+    // IPv6 MULTICAST is a test of the address, LOCAL a route lookup.
+    assert_eq!(
+        v6(None, Some((32 | LOCAL, false))).unwrap()[..4],
+        [
+            "payload 1b @ network + 24",
+            "cmp 0 ff",
+            "fib flags 0x2 result 3",
+            local.as_str()
+        ]
+    );
+}
+
+#[test]
+fn several_address_types_are_a_set_lookup_left_to_nft() {
+    let err = lowered(
+        Family::Ipv4,
+        addrtype(None, Some((LOCAL | 8, false)), false, false),
+        Action::Accept,
+    )
+    .unwrap_err();
+    assert!(err.contains("\"fib\"") && err.contains("\"set\""), "{err}");
+    // ip6tables' UNREACHABLE is any failed route lookup: four route types.
+    let unreachable = addrtype(None, Some((128, false)), false, false);
+    assert!(lowered(Family::Ipv6, unreachable, Action::Accept).is_err());
+}
+
+#[test]
+fn a_fib_lookup_is_sent_as_nft_sends_it() {
+    use super::super::expr::NlExpr;
+    use super::super::wire::{be_u32, Attrs, Writer};
+    let mut w = Writer::default();
+    NlExpr::Fib {
+        result: NFT_FIB_RESULT_ADDRTYPE,
+        flags: NFTA_FIB_F_SADDR | NFTA_FIB_F_IIF,
+    }
+    .write(&mut w);
+    let buf = w.into_bytes();
+    let (_, elem) = Attrs(&buf).next().unwrap();
+    let data = Attrs(Attrs(elem).get(NFTA_EXPR_DATA).unwrap());
+    // nft 1.0.6 (`--debug=mnl`): flags, result, destination register.
+    let sent: Vec<_> = data.map(|(kind, value)| (kind, be_u32(value))).collect();
+    assert_eq!(
+        sent,
+        [
+            (NFTA_FIB_FLAGS, Some(9)),
+            (NFTA_FIB_RESULT, Some(3)),
+            (NFTA_FIB_DREG, Some(NFT_REG_1))
+        ]
+    );
+}

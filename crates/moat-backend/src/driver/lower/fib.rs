@@ -1,0 +1,38 @@
+//! `fib saddr|daddr [. iif|. oif] type`, the route type of an address that
+//! `-m addrtype` compiles to: a route lookup whose result nft keeps as a
+//! 4-byte host-order number and compares like any other field (a set of
+//! types is a set lookup, which this driver does not write).
+
+use nftables::expr::{Fib, FibFlag, FibResult};
+
+use super::super::consts::*;
+use super::fields::{Field, Kind, Load};
+
+/// The field a `fib ... type` expression loads: exactly one address, and at
+/// most one interface it is limited to, as nft requires.
+pub(super) fn field(fib: &Fib) -> Option<Field> {
+    if fib.result != FibResult::Type {
+        return None;
+    }
+    let mut flags = 0;
+    for flag in &fib.flags {
+        flags |= match flag {
+            FibFlag::Saddr => NFTA_FIB_F_SADDR,
+            FibFlag::Daddr => NFTA_FIB_F_DADDR,
+            FibFlag::Iif => NFTA_FIB_F_IIF,
+            FibFlag::Oif => NFTA_FIB_F_OIF,
+            FibFlag::Mark => return None,
+        };
+    }
+    let addrs = flags & (NFTA_FIB_F_SADDR | NFTA_FIB_F_DADDR);
+    let devs = flags & (NFTA_FIB_F_IIF | NFTA_FIB_F_OIF);
+    if addrs.count_ones() != 1 || devs.count_ones() > 1 {
+        return None;
+    }
+    Some(Field {
+        load: Load::Fib(NFT_FIB_RESULT_ADDRTYPE, flags),
+        kind: Kind::Host(4),
+        l4: None,
+        high_nibble: false,
+    })
+}
