@@ -24,7 +24,8 @@ const ATTEMPTS: usize = 4;
 const MAX_COMMENT: usize = 200;
 
 /// Where a list's addresses come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
 pub enum Source {
     /// A country's zone files.
     Country {

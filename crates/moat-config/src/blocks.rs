@@ -15,11 +15,11 @@
 use std::path::PathBuf;
 
 use moat_blocklist::layout::{check_name, DEFAULT_DIRECTIONS};
-use moat_blocklist::{zones, Direction};
+use moat_blocklist::{zones, Direction, Source};
 use toml::Value;
 
 use crate::error::Diagnostic;
-use crate::model::{BlockList, BlockSource};
+use crate::model::BlockList;
 use crate::schema::{Any, Block, Text};
 use crate::values::{err, network, span_of, Res};
 
@@ -77,7 +77,7 @@ fn list_name(text: &Text) -> Res<String> {
 }
 
 /// The sources one entry names (several for `countries` without a `name`).
-fn sources(b: &Block, span: std::ops::Range<usize>) -> Res<Vec<(String, BlockSource)>> {
+fn sources(b: &Block, span: std::ops::Range<usize>) -> Res<Vec<(String, Source)>> {
     match (&b.file, b.countries.is_empty()) {
         (Some(_), false) => Err(err(
             span,
@@ -92,7 +92,7 @@ fn sources(b: &Block, span: std::ops::Range<usize>) -> Res<Vec<(String, BlockSou
             })?;
             Ok(vec![(
                 list_name(name)?,
-                BlockSource::File {
+                Source::File {
                     path: absolute(file, "`file`")?,
                 },
             )])
@@ -112,11 +112,11 @@ fn sources(b: &Block, span: std::ops::Range<usize>) -> Res<Vec<(String, BlockSou
                 }
             }
             Ok(match &b.name {
-                Some(name) => vec![(list_name(name)?, BlockSource::Countries { codes, zone_dir })],
+                Some(name) => vec![(list_name(name)?, Source::Countries { codes, zone_dir })],
                 None => codes
                     .into_iter()
                     .map(|code| {
-                        let source = BlockSource::Country {
+                        let source = Source::Country {
                             code: code.clone(),
                             zone_dir: zone_dir.clone(),
                         };

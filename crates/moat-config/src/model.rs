@@ -3,10 +3,8 @@
 use std::net::IpAddr;
 use std::ops::Range;
 
-use std::path::PathBuf;
-
 use ipnet::IpNet;
-use moat_blocklist::Direction;
+use moat_blocklist::{Direction, Source};
 use moat_model::{Family, PortRange};
 use serde::Serialize;
 
@@ -87,45 +85,16 @@ pub struct Config {
 pub struct BlockList {
     /// The list's name (a country's list is named by its code).
     pub name: String,
-    /// Where its addresses come from.
-    pub source: BlockSource,
+    /// Where its addresses come from (a file, a country, several countries;
+    /// paths absolute).
+    pub source: Source,
     /// Addresses inside the list that stay allowed.
     pub except: Vec<IpNet>,
     /// What it blocks; empty for a list only `-m set` rules use.
-    #[serde(serialize_with = "direction_words")]
     pub directions: Vec<Direction>,
     /// Where it is written.
     #[serde(skip)]
     pub span: Range<usize>,
-}
-
-/// Where a configured block list's addresses come from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "lowercase", tag = "kind")]
-pub enum BlockSource {
-    /// A list file (absolute path).
-    File {
-        /// The file.
-        path: PathBuf,
-    },
-    /// One country's zone files.
-    Country {
-        /// Two-letter code, lower case.
-        code: String,
-        /// The zone directory (absolute path).
-        zone_dir: PathBuf,
-    },
-    /// Several countries merged into one list.
-    Countries {
-        /// Two-letter codes, lower case.
-        codes: Vec<String>,
-        /// The zone directory (absolute path).
-        zone_dir: PathBuf,
-    },
-}
-
-fn direction_words<S: serde::Serializer>(dirs: &[Direction], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(dirs.iter().map(|d| d.word()))
 }
 
 /// Defaults for traffic no rule allows.

@@ -3,42 +3,31 @@
 //! `-m set` rules may use them), and removed once the configuration no
 //! longer names them. The caller holds the ruleset lock.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use moat_blocklist::{zones, Blocklists, Entries, ListSpec, Source};
-use moat_config::model::{BlockList, BlockSource};
+use moat_config::model::BlockList;
 use moat_config::Config;
 
 /// What one configured list loads: its addresses, read now.
 fn spec(list: &BlockList) -> Result<ListSpec> {
-    let (source, entries) = match &list.source {
-        BlockSource::File { path } => (
-            Source::File { path: path.clone() },
-            Entries::read_file(path)?.0,
-        ),
-        BlockSource::Country { code, zone_dir } => (
-            Source::Country {
-                code: code.clone(),
-                zone_dir: zone_dir.clone(),
-            },
-            zones::read_country(zone_dir, code)?.0,
-        ),
-        BlockSource::Countries { codes, zone_dir } => {
+    let entries = match &list.source {
+        Source::File { path } => Entries::read_file(path)?.0,
+        Source::Country { code, zone_dir } => zones::read_country(zone_dir, code)?.0,
+        Source::Countries { codes, zone_dir } => {
             let parts = codes
                 .iter()
                 .map(|code| zones::read_country(zone_dir, code).map(|(e, _)| e))
                 .collect::<Result<Vec<_>, _>>()?;
-            (
-                Source::Countries {
-                    codes: codes.clone(),
-                    zone_dir: zone_dir.clone(),
-                },
-                Entries::union_all(&parts),
-            )
+            Entries::union_all(&parts)
         }
+        Source::Manual => bail!(
+            "block list {}: a configured list needs a file or countries",
+            list.name
+        ),
     };
     Ok(ListSpec {
         name: list.name.clone(),
-        source,
+        source: list.source.clone(),
         entries,
         except: Some(Entries::from_networks(&list.except)),
         directions: Some(list.directions.clone()),
