@@ -14,16 +14,7 @@ fn proto_name(p: u8) -> String {
 }
 
 fn ports_text(ports: &[PortRange]) -> String {
-    let list: Vec<String> = ports
-        .iter()
-        .map(|r| {
-            if r.first == r.last {
-                r.first.to_string()
-            } else {
-                format!("{}-{}", r.first, r.last)
-            }
-        })
-        .collect();
+    let list: Vec<String> = ports.iter().map(PortRange::to_string).collect();
     let word = if list.len() == 1 && ports[0].first == ports[0].last {
         "port"
     } else {

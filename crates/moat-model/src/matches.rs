@@ -161,6 +161,17 @@ pub struct PortRange {
     pub last: u16,
 }
 
+/// `80`, or `8000-8100` for a range.
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.first == self.last {
+            write!(f, "{}", self.first)
+        } else {
+            write!(f, "{}-{}", self.first, self.last)
+        }
+    }
+}
+
 /// A TCP flag test: the flags in `mask` are examined and must equal `set`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TcpFlags {

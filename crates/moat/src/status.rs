@@ -32,13 +32,7 @@ fn family_name(f: moat_model::Family) -> &'static str {
 fn ports_text(ports: &[moat_model::PortRange]) -> String {
     ports
         .iter()
-        .map(|r| {
-            if r.first == r.last {
-                r.first.to_string()
-            } else {
-                format!("{}-{}", r.first, r.last)
-            }
-        })
+        .map(moat_model::PortRange::to_string)
         .collect::<Vec<_>>()
         .join(",")
 }

@@ -71,14 +71,6 @@ fn parse_ports(s: &str, opt: &str) -> Res<PortRange> {
     Ok(range)
 }
 
-fn ports_text(r: PortRange) -> String {
-    if r.first == r.last {
-        r.first.to_string()
-    } else {
-        format!("{}-{}", r.first, r.last)
-    }
-}
-
 impl Nat {
     /// An empty target of `kind`.
     pub(crate) fn new(kind: NatKind) -> Self {
@@ -169,9 +161,9 @@ impl Nat {
             (a, Some(p)) => {
                 let a = a.unwrap_or_default();
                 if self.addrs.is_some_and(|(x, _)| x.is_ipv6()) {
-                    format!("[{a}]:{}", ports_text(p))
+                    format!("[{a}]:{}", p)
                 } else {
-                    format!("{a}:{}", ports_text(p))
+                    format!("{a}:{}", p)
                 }
             }
             (None, None) => String::new(),
@@ -255,7 +247,7 @@ impl Extension for Nat {
             let text = match self.kind {
                 NatKind::Snat | NatKind::Dnat => self.to_text(),
                 NatKind::Masquerade | NatKind::Redirect => {
-                    self.ports.map(ports_text).unwrap_or_default()
+                    self.ports.map(|p| p.to_string()).unwrap_or_default()
                 }
             };
             push_opt(out, false, self.to_option(), Some(&text));
@@ -273,12 +265,12 @@ impl Extension for Nat {
             NatKind::Snat | NatKind::Dnat => out.push_str(&format!(" to:{}", self.to_text())),
             NatKind::Masquerade => {
                 if let Some(p) = self.ports {
-                    out.push_str(&format!(" masq ports: {}", ports_text(p)));
+                    out.push_str(&format!(" masq ports: {}", p));
                 }
             }
             NatKind::Redirect => {
                 if let Some(p) = self.ports {
-                    out.push_str(&format!(" redir ports {}", ports_text(p)));
+                    out.push_str(&format!(" redir ports {}", p));
                 }
             }
         }
