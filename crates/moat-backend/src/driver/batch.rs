@@ -2,8 +2,8 @@
 //! `NFNL_MSG_BATCH_END`, which the kernel applies as one transaction, with
 //! where each message came from, to explain a refusal.
 
-use super::consts::*;
-use super::wire::{nft_type, Writer};
+use crate::netlink::consts::*;
+use crate::netlink::wire::{nft_type, Writer};
 
 /// Where a message of a batch came from: indexes into the change set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,14 +50,7 @@ impl Batch {
     /// An empty batch whose messages are numbered from `first_seq`.
     pub(crate) fn new(first_seq: u32) -> Self {
         let mut w = Writer::default();
-        let m = w.begin_msg(
-            NFNL_MSG_BATCH_BEGIN,
-            NLM_F_REQUEST,
-            first_seq,
-            0,
-            NFNL_SUBSYS_NFTABLES,
-        );
-        w.end_msg(m);
+        w.batch_begin(first_seq, None);
         Batch {
             w,
             begin_seq: first_seq,
@@ -105,14 +98,7 @@ impl Batch {
         let last_seq = self.next_seq.wrapping_sub(1);
         let end_seq = self.next_seq;
         if commit {
-            let m = self.w.begin_msg(
-                NFNL_MSG_BATCH_END,
-                NLM_F_REQUEST,
-                end_seq,
-                0,
-                NFNL_SUBSYS_NFTABLES,
-            );
-            self.w.end_msg(m);
+            self.w.batch_end(end_seq);
         }
         Sealed {
             bytes: self.w.into_bytes(),
@@ -126,8 +112,8 @@ impl Batch {
 
 #[cfg(test)]
 mod tests {
-    use super::super::wire::messages;
     use super::*;
+    use crate::netlink::wire::messages;
 
     #[test]
     fn messages_are_numbered_and_traced_to_their_op() {
@@ -138,7 +124,7 @@ mod tests {
             b.end(m);
         }
         let sealed = b.seal(true);
-        let msgs: Vec<_> = messages(&sealed.bytes).collect();
+        let msgs: Vec<_> = messages(&sealed.bytes).unwrap();
         assert_eq!(msgs.len(), 5);
         assert_eq!(msgs[0].ty, NFNL_MSG_BATCH_BEGIN);
         assert_eq!(msgs[4].ty, NFNL_MSG_BATCH_END);
@@ -165,7 +151,7 @@ mod tests {
         );
         b.end(m);
         let sealed = b.seal(false);
-        let msgs: Vec<_> = messages(&sealed.bytes).collect();
+        let msgs: Vec<_> = messages(&sealed.bytes).unwrap();
         assert_eq!(msgs.len(), 2);
         assert_eq!(sealed.origin(0), Some(Origin { table: 0, op: 0 }));
     }

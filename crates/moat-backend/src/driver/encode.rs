@@ -13,14 +13,14 @@ use moat_nft::{ChangeSet, Op, Position, TableChanges};
 use nftables::types::NfChainType;
 
 use super::batch::{Batch, Origin, Sealed};
-use super::consts::*;
 use super::error::{DriverError, Unsupported};
 use super::expr::NlExpr;
 use super::lower::lower_rule;
 use super::portmap::{SetIds, Target};
 use super::udata;
-use super::wire::Writer;
+use crate::netlink::consts::*;
 use crate::netlink::hook_number;
+use crate::netlink::wire::Writer;
 
 /// The kernel's NFPROTO_* number of a family.
 pub(crate) fn nfproto(family: Family) -> u8 {
@@ -495,8 +495,8 @@ mod tests {
     use moat_model::{Action, Match, PortRange, Table};
     use moat_nft::plan_replace;
 
-    use super::super::wire::{be_u32, messages, nft_type, string, string_is, Attrs};
     use super::*;
+    use crate::netlink::wire::{be_u32, messages, nft_type, string, string_is, Attrs};
 
     #[test]
     fn a_replace_creates_and_deletes_the_table_first() {
@@ -504,7 +504,11 @@ mod tests {
         table.chains[0].rules.push(Rule::new(Action::Accept));
         let changes = plan_replace(&table).unwrap();
         let sealed = encode(&changes, 1, true).unwrap().unwrap();
-        let types: Vec<u16> = messages(&sealed.bytes).map(|m| m.ty).collect();
+        let types: Vec<u16> = messages(&sealed.bytes)
+            .unwrap()
+            .iter()
+            .map(|m| m.ty)
+            .collect();
         let t = |m| nft_type(m);
         assert_eq!(
             types,
@@ -577,7 +581,7 @@ mod tests {
             }],
         };
         let sealed = encode(&changes, 1, true).unwrap().unwrap();
-        let msgs: Vec<_> = messages(&sealed.bytes).collect();
+        let msgs: Vec<_> = messages(&sealed.bytes).unwrap();
         let t = |m| nft_type(m);
         assert_eq!(
             msgs.iter().map(|m| m.ty).collect::<Vec<_>>(),

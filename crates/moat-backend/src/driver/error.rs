@@ -1,5 +1,6 @@
 //! What can go wrong in the netlink driver, and how it reaches users.
 
+use crate::netlink::NetlinkError;
 use crate::BackendError;
 
 /// A part of a change the netlink driver does not encode itself (the
@@ -78,6 +79,35 @@ impl DriverError {
             }
             other if reading => BackendError::Listing(other.to_string()),
             other => BackendError::Encode(other.to_string()),
+        }
+    }
+}
+
+impl From<NetlinkError> for DriverError {
+    fn from(error: NetlinkError) -> Self {
+        match error {
+            NetlinkError::Io { context, error } => DriverError::Io {
+                context,
+                source: error,
+            },
+            NetlinkError::Refused {
+                what,
+                errno,
+                detail,
+            } => DriverError::Refused {
+                what,
+                errno,
+                detail,
+            },
+            NetlinkError::Changed => DriverError::Changed,
+            NetlinkError::TooLarge { bytes, error } => DriverError::TooLarge {
+                bytes,
+                source: error,
+            },
+            NetlinkError::Timeout => DriverError::Timeout,
+            NetlinkError::Malformed(what) => {
+                DriverError::Malformed(format!("nf_tables netlink: {what}"))
+            }
         }
     }
 }

@@ -7,8 +7,8 @@
 
 use std::fmt;
 
-use super::consts::*;
-use super::wire::Writer;
+use crate::netlink::consts::*;
+use crate::netlink::wire::Writer;
 
 /// A `log` expression.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -521,8 +521,8 @@ impl fmt::Display for NlExpr {
 
 #[cfg(test)]
 mod tests {
-    use super::super::wire::{be_u32, string_is, Attrs};
     use super::*;
+    use crate::netlink::wire::{be_u32, string_is, Attrs};
 
     #[test]
     fn cmp_and_verdict_encoding() {

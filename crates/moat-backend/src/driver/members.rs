@@ -6,10 +6,11 @@
 use moat_model::Counters;
 use moat_nft::{portmap, KernelMember};
 
-use super::consts::*;
 use super::error::DriverError;
-use super::socket::NlSocket;
-use super::wire::{be_u64, string_is, udata_string, Attrs, Message};
+use crate::netlink::consts::*;
+use crate::netlink::udata::udata_string;
+use crate::netlink::wire::{be_u64, string_is, Attrs, Message, Writer};
+use crate::netlink::NfSocket;
 
 /// The error for a port map's rule whose map is gone.
 pub(crate) fn lost(map: &str) -> DriverError {
@@ -83,13 +84,13 @@ fn parse(map: &str, msg: Message<'_>, out: &mut Vec<KernelMember>) -> Result<(),
 
 /// The members of port map `map` in `table` of NFPROTO `proto`, in order.
 pub(crate) fn read(
-    sock: &mut NlSocket,
+    sock: &mut NfSocket,
     proto: u8,
     table: &str,
     map: &str,
 ) -> Result<Vec<KernelMember>, DriverError> {
     let mut members = Vec::new();
-    let build = |w: &mut super::wire::Writer| {
+    let build = |w: &mut Writer| {
         w.attr_str(NFTA_SET_ELEM_LIST_TABLE, table);
         w.attr_str(NFTA_SET_ELEM_LIST_SET, map);
     };
@@ -110,7 +111,6 @@ pub(crate) fn read(
 
 #[cfg(test)]
 mod tests {
-    use super::super::wire::Writer;
     use super::*;
 
     /// An element as the kernel dumps it.
@@ -147,7 +147,7 @@ mod tests {
         w.end_nest(list);
         w.end_msg(m);
         let bytes = w.into_bytes();
-        let msg = super::super::wire::messages(&bytes).next().unwrap();
+        let msg = crate::netlink::wire::messages(&bytes).unwrap()[0];
         let mut out = Vec::new();
         parse("portmap.a", msg, &mut out).map(|()| out)
     }

@@ -22,7 +22,6 @@
 //!   hands the whole change to [`NftCli`]: one transaction either way.
 
 mod batch;
-mod consts;
 mod encode;
 mod error;
 mod expr;
@@ -30,17 +29,15 @@ mod lower;
 mod members;
 mod portmap;
 mod read;
-mod socket;
 mod udata;
-mod wire;
 
 use moat_model::{Family, Stage};
 use moat_nft::{ChangeSet, KernelTable};
 
 pub use error::{DriverError, Unsupported};
 
+use crate::netlink::NfSocket;
 use crate::{Backend, BackendError, NftCli};
-use socket::NlSocket;
 
 /// Drives nf_tables over netlink; see the [module docs](self).
 ///
@@ -55,7 +52,7 @@ impl NetlinkDriver {
         family: Family,
         stage: Stage,
     ) -> Result<Option<KernelTable>, DriverError> {
-        let mut sock = NlSocket::open()?;
+        let mut sock = NfSocket::open()?;
         read::read_table(&mut sock, family, stage, read::Depth::Everything)
     }
 
@@ -71,7 +68,7 @@ impl NetlinkDriver {
         family: Family,
         stage: Stage,
     ) -> Result<Option<KernelTable>, DriverError> {
-        let mut sock = NlSocket::open()?;
+        let mut sock = NfSocket::open()?;
         read::read_table(&mut sock, family, stage, read::Depth::Layout)
     }
 
@@ -87,13 +84,13 @@ impl NetlinkDriver {
         if changes.is_empty() {
             return Ok(());
         }
-        let mut sock = NlSocket::open()?;
+        let mut sock = NfSocket::open()?;
         let first_seq = sock.next_seq();
         let Some(sealed) = encode::encode(changes, first_seq, commit)? else {
             return Ok(());
         };
         sock.skip_seq(sealed.end_seq);
-        match sock.commit(&sealed.bytes, sealed.begin_seq, sealed.last_seq)? {
+        match sock.send_batch(&sealed.bytes, sealed.begin_seq, sealed.last_seq)? {
             None => Ok(()),
             Some(refusal) => Err(DriverError::Refused {
                 what: match sealed.origin(refusal.seq) {

@@ -20,11 +20,11 @@ use moat_model::Family;
 use moat_nft::portmap::{ports_map, Member};
 
 use super::batch::{Batch, Origin};
-use super::consts::*;
 use super::error::{DriverError, Unsupported};
 use super::expr::NlExpr;
 use super::udata;
-use super::wire::Writer;
+use crate::netlink::consts::*;
+use crate::netlink::wire::Writer;
 
 /// The IDs a batch gives the maps it names, from 1 in order of first use,
 /// as nft numbers the sets of a batch.
@@ -276,8 +276,8 @@ fn element_messages(
 mod tests {
     use moat_model::{Action, Counters, Rule};
 
-    use super::super::wire::{be_u32, be_u64, messages, nft_type, Attrs};
     use super::*;
+    use crate::netlink::wire::{be_u32, be_u64, messages, nft_type, Attrs};
 
     const ORIGIN: Origin = Origin { table: 0, op: 0 };
 
@@ -306,6 +306,8 @@ mod tests {
     /// The element lists of the batch's messages of type `msg`.
     fn lists(bytes: &[u8], msg: u8) -> Vec<Vec<u8>> {
         messages(bytes)
+            .unwrap()
+            .into_iter()
             .filter(|m| m.ty == nft_type(msg))
             .map(|m| m.attrs().get(NFTA_SET_ELEM_LIST_ELEMENTS).unwrap().to_vec())
             .collect()
@@ -327,7 +329,7 @@ mod tests {
         )
         .unwrap();
         let sealed = b.seal(true);
-        let all: Vec<_> = messages(&sealed.bytes).collect();
+        let all: Vec<_> = messages(&sealed.bytes).unwrap();
         assert_eq!(all[1].ty, nft_type(NFT_MSG_NEWSET));
         assert_eq!(all[2].ty, nft_type(NFT_MSG_NEWSET));
         let set = all[1].attrs();
@@ -381,7 +383,7 @@ mod tests {
         assert!(elems[0].get(NFTA_SET_ELEM_EXPR).is_none());
         let comment = elems[0].get(NFTA_SET_ELEM_USERDATA).unwrap();
         assert_eq!(
-            super::super::wire::udata_string(comment, UDATA_SET_ELEM_COMMENT).unwrap(),
+            crate::netlink::udata::udata_string(comment, UDATA_SET_ELEM_COMMENT).unwrap(),
             "5242880 -i wan0 -p tcp -m tcp --dport 80 -j DNAT"
         );
         let expr = Attrs(elems[1].get(NFTA_SET_ELEM_EXPR).unwrap());

@@ -9,12 +9,13 @@ use moat_model::{Counters, Family, Hook, Policy, Stage};
 use moat_nft::layout::{hook_of_base_chain, table_name};
 use moat_nft::{portmap, KernelChain, KernelMember, KernelRule, KernelTable};
 
-use super::consts::*;
 use super::encode::nfproto;
 use super::error::DriverError;
 use super::members;
-use super::socket::NlSocket;
-use super::wire::{be_u32, be_u64, string, string_is, udata_string, Attrs, Message};
+use crate::netlink::consts::*;
+use crate::netlink::udata::udata_string;
+use crate::netlink::wire::{be_u32, be_u64, string, string_is, Attrs, Message, Writer};
+use crate::netlink::NfSocket;
 
 /// A chain as dumped: its name and, for a base chain, its policy.
 struct ChainInfo {
@@ -118,14 +119,14 @@ pub(crate) enum Depth {
 }
 
 fn dump_rules(
-    sock: &mut NlSocket,
+    sock: &mut NfSocket,
     proto: u8,
     table: &str,
     chain: Option<&str>,
     rules: &mut Vec<RuleInfo>,
 ) -> Result<(), DriverError> {
     let start = rules.len();
-    let build = |w: &mut super::wire::Writer| {
+    let build = |w: &mut Writer| {
         w.attr_str(NFTA_RULE_TABLE, table);
         if let Some(chain) = chain {
             w.attr_str(NFTA_RULE_CHAIN, chain);
@@ -143,7 +144,7 @@ fn dump_rules(
 /// Reads moat's table for `family` and `stage`; `None` when it does not
 /// exist. With [`Depth::Layout`] the user-visible chains come without rules.
 pub(crate) fn read_table(
-    sock: &mut NlSocket,
+    sock: &mut NfSocket,
     family: Family,
     stage: Stage,
     depth: Depth,
@@ -156,7 +157,7 @@ pub(crate) fn read_table(
         return Ok(None);
     }
     let mut chains = Vec::new();
-    sock.dump(
+    sock.dump::<DriverError>(
         NFT_MSG_GETCHAIN,
         proto,
         &|w| w.attr_str(NFTA_CHAIN_TABLE, table),

@@ -1,15 +1,8 @@
-//! User data as libnftnl writes it: TLVs (a one-byte type, a one-byte
-//! length, the value) the kernel keeps with a rule, a set or an element
-//! without reading them.
+//! The user data the driver writes (see [`Udata`]): rule and element
+//! comments, and the byte orders of port maps' maps.
 
-use super::consts::*;
-
-/// Appends a TLV of `kind` holding `value`.
-fn tlv(out: &mut Vec<u8>, kind: u8, value: &[u8]) -> Option<()> {
-    out.extend_from_slice(&[kind, u8::try_from(value.len()).ok()?]);
-    out.extend_from_slice(value);
-    Some(())
-}
+use crate::netlink::consts::*;
+use crate::netlink::udata::Udata;
 
 /// A comment (of a rule or an element) as one NUL-terminated text TLV of
 /// `kind`; None when it holds a NUL or does not fit the kernel's limit.
@@ -17,26 +10,19 @@ pub(crate) fn comment(kind: u8, text: &str) -> Option<Vec<u8>> {
     if text.len() + 3 > USERDATA_MAXLEN || text.contains('\0') {
         return None;
     }
-    let mut value = Vec::with_capacity(text.len() + 1);
-    value.extend_from_slice(text.as_bytes());
-    value.push(0);
-    let mut out = Vec::with_capacity(value.len() + 2);
-    tlv(&mut out, kind, &value)?;
-    Some(out)
+    let mut out = Udata::default();
+    out.string(kind, text);
+    Some(out.0)
 }
 
 /// What nft 1.0.6 stores with a map whose keys and values are big-endian
 /// (ports and addresses): both byte orders, and that values are not intervals.
 pub(crate) fn big_endian_map() -> Vec<u8> {
-    let mut out = Vec::with_capacity(18);
-    for (kind, value) in [
-        (UDATA_SET_KEYBYTEORDER, BYTEORDER_BIG_ENDIAN),
-        (UDATA_SET_DATABYTEORDER, BYTEORDER_BIG_ENDIAN),
-        (UDATA_SET_DATA_INTERVAL, 0),
-    ] {
-        let _ = tlv(&mut out, kind, &value.to_ne_bytes());
-    }
-    out
+    let mut out = Udata::default();
+    out.u32(UDATA_SET_KEYBYTEORDER, BYTEORDER_BIG_ENDIAN);
+    out.u32(UDATA_SET_DATABYTEORDER, BYTEORDER_BIG_ENDIAN);
+    out.u32(UDATA_SET_DATA_INTERVAL, 0);
+    out.0
 }
 
 #[cfg(test)]

@@ -4,8 +4,11 @@
 use moat_model::Hook;
 
 use super::consts::*;
+use super::socket::NfSocket;
 use super::types::{hook_number, Expr, IntervalKey, NfProto, SetSpec};
-use super::wire::{Udata, Writer};
+use super::udata::Udata;
+use super::wire::{nft_type, Writer};
+use super::NetlinkError;
 
 /// Most bytes of elements put in one NEWSETELEM message: the element list
 /// is one attribute, and attribute lengths are 16 bits.
@@ -13,22 +16,22 @@ const ELEMENTS_PER_MESSAGE_BYTES: usize = 60_000;
 
 /// One message of a transaction, remembered to explain an error.
 #[derive(Debug, Clone)]
-pub(crate) struct Op {
-    pub seq: u32,
-    pub what: String,
+struct Op {
+    seq: u32,
+    what: String,
 }
 
-/// Changes to nf_tables, applied together by
-/// [`NfSocket::commit`](super::NfSocket::commit) as one kernel transaction.
+/// Changes to nf_tables, applied together by [`NfSocket::commit`] as one
+/// kernel transaction.
 ///
 /// Messages are encoded as they are added, into one buffer that is sent
 /// with a single `sendmsg`: the kernel checks and applies the whole batch,
 /// or on any error applies none of it.
 #[derive(Debug)]
 pub struct Transaction {
-    pub(crate) w: Writer,
-    pub(crate) ops: Vec<Op>,
-    pub(crate) begin_seq: u32,
+    w: Writer,
+    ops: Vec<Op>,
+    begin_seq: u32,
     next_seq: u32,
     next_set_id: u32,
     last_op: Option<usize>,
@@ -48,29 +51,14 @@ fn seq_base() -> u32 {
     nanos & 0x7fff_ffff | 1
 }
 
-fn nft_type(msg: u8) -> u16 {
-    (NFNL_SUBSYS_NFTABLES << 8) | msg as u16
-}
-
 impl Transaction {
     /// A new, empty transaction. With `generation` (from
-    /// [`NfSocket::generation`](super::NfSocket::generation)) the kernel
-    /// refuses it if the ruleset changed since, and the commit reports
-    /// [`NetlinkError::Changed`](super::NetlinkError::Changed).
+    /// [`NfSocket::generation`]) the kernel refuses it if the ruleset
+    /// changed since, and the commit reports [`NetlinkError::Changed`].
     pub fn new(generation: Option<u32>) -> Self {
         let begin_seq = seq_base();
         let mut w = Writer::default();
-        let m = w.begin_msg(
-            NFNL_MSG_BATCH_BEGIN,
-            NLM_F_REQUEST,
-            begin_seq,
-            0,
-            NFNL_SUBSYS_NFTABLES,
-        );
-        if let Some(genid) = generation {
-            w.attr_u32(NFNL_BATCH_GENID, genid);
-        }
-        w.end_msg(m);
+        w.batch_begin(begin_seq, generation);
         Transaction {
             w,
             ops: Vec::new(),
@@ -93,7 +81,7 @@ impl Transaction {
 
     /// Bytes the batch takes so far.
     pub fn byte_len(&self) -> usize {
-        self.w.buf.len()
+        self.w.len()
     }
 
     fn begin(
@@ -264,7 +252,7 @@ impl Transaction {
             let list = self.w.begin_nest(NFTA_SET_ELEM_LIST_ELEMENTS);
             let mut taken = 0;
             for &(first, last) in rest {
-                if self.w.since(list) > ELEMENTS_PER_MESSAGE_BYTES {
+                if self.w.len() - list > ELEMENTS_PER_MESSAGE_BYTES {
                     break;
                 }
                 let end = last.succ();
@@ -291,15 +279,7 @@ impl Transaction {
 
     fn element<K: IntervalKey>(&mut self, key: K, end: bool, open: bool) {
         let w = &mut self.w;
-        let e = w.begin_nest(NFTA_LIST_ELEM);
-        if end {
-            w.attr_u32(NFTA_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
-        }
-        let k = w.begin_nest(NFTA_SET_ELEM_KEY);
-        let mut bytes = [0u8; 16];
-        key.write_be(&mut bytes[..K::LEN]);
-        w.attr(NFTA_DATA_VALUE, &bytes[..K::LEN]);
-        w.end_nest(k);
+        let e = begin_element(w, key, end);
         if open {
             let mut u = Udata::default();
             u.u32(UDATA_SET_ELEM_FLAGS, UDATA_SET_ELEM_F_INTERVAL_OPEN);
@@ -387,29 +367,62 @@ impl Transaction {
     /// Closes the batch: asks for an acknowledgement of the last message
     /// and appends the batch end. Returns the buffer to send and the
     /// sequence number whose acknowledgement ends the reply.
-    pub(crate) fn finish(&mut self) -> (Vec<u8>, Option<u32>) {
+    fn finish(&mut self) -> (Vec<u8>, u32) {
         if let Some(start) = self.last_op {
             self.w.add_flag(start, NLM_F_ACK);
         }
-        let end_seq = self.next_seq;
-        let m = self.w.begin_msg(
-            NFNL_MSG_BATCH_END,
-            NLM_F_REQUEST,
-            end_seq,
-            0,
-            NFNL_SUBSYS_NFTABLES,
-        );
-        self.w.end_msg(m);
-        (
-            std::mem::take(&mut self.w.buf),
-            self.ops.last().map(|op| op.seq),
-        )
+        self.w.batch_end(self.next_seq);
+        let last_seq = self.ops.last().map_or(self.begin_seq, |op| op.seq);
+        (std::mem::take(&mut self.w).into_bytes(), last_seq)
     }
+}
+
+impl NfSocket {
+    /// Applies `tx` as one transaction: on success all of it is in the
+    /// kernel; on error none of it, and the error names the refused change.
+    pub fn commit(&mut self, mut tx: Transaction) -> Result<(), NetlinkError> {
+        if tx.is_empty() {
+            return Ok(());
+        }
+        let (buf, last_seq) = tx.finish();
+        let Some(refusal) = self.send_batch(&buf, tx.begin_seq, last_seq)? else {
+            return Ok(());
+        };
+        if refusal.errno == libc::ERESTART && refusal.seq == tx.begin_seq {
+            return Err(NetlinkError::Changed);
+        }
+        let what = tx
+            .ops
+            .iter()
+            .find(|op| op.seq == refusal.seq)
+            .map(|op| op.what.clone())
+            .unwrap_or_else(|| "committing the transaction".to_string());
+        Err(NetlinkError::Refused {
+            what,
+            errno: refusal.errno,
+            detail: refusal.detail,
+        })
+    }
+}
+
+/// Opens the element of an interval set holding `key`, flagged as an
+/// interval's end with `end`; close it with [`Writer::end_nest`].
+pub(super) fn begin_element<K: IntervalKey>(w: &mut Writer, key: K, end: bool) -> usize {
+    let e = w.begin_nest(NFTA_LIST_ELEM);
+    if end {
+        w.attr_u32(NFTA_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+    }
+    let k = w.begin_nest(NFTA_SET_ELEM_KEY);
+    let mut bytes = [0u8; 16];
+    key.write_be(&mut bytes[..K::LEN]);
+    w.attr(NFTA_DATA_VALUE, &bytes[..K::LEN]);
+    w.end_nest(k);
+    e
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::wire::{attrs, be_u32, find, messages};
+    use super::super::wire::{be_u32, messages, Attrs};
     use super::*;
 
     #[test]
@@ -422,22 +435,18 @@ mod tests {
         let msgs = messages(&buf).unwrap();
         assert_eq!(msgs.first().unwrap().ty, NFNL_MSG_BATCH_BEGIN);
         assert_eq!(msgs.last().unwrap().ty, NFNL_MSG_BATCH_END);
-        let begin_attrs = attrs(&msgs[0].payload[4..]).unwrap();
-        assert_eq!(
-            be_u32(find(&begin_attrs, NFNL_BATCH_GENID).unwrap()),
-            Some(42)
-        );
+        let genid = msgs[0].attrs().get(NFNL_BATCH_GENID);
+        assert_eq!(genid.and_then(be_u32), Some(42));
         let mut elements = 0;
         for m in &msgs[1..msgs.len() - 1] {
-            let list = attrs(&m.payload[4..]).unwrap();
-            let elems = find(&list, NFTA_SET_ELEM_LIST_ELEMENTS).unwrap();
+            let elems = m.attrs().get(NFTA_SET_ELEM_LIST_ELEMENTS).unwrap();
             assert!(elems.len() < u16::MAX as usize);
-            elements += attrs(elems).unwrap().len();
+            elements += Attrs(elems).checked().unwrap().count();
         }
         assert_eq!(elements, 40_000);
         let acked: Vec<_> = msgs.iter().filter(|m| m.flags & NLM_F_ACK != 0).collect();
         assert_eq!(acked.len(), 1);
-        assert_eq!(Some(acked[0].seq), last);
+        assert_eq!(acked[0].seq, last);
     }
 
     #[test]
@@ -446,11 +455,11 @@ mod tests {
         tx.add_intervals(NfProto::Inet, "t", "s", &[(0xffff_ff00u32, u32::MAX)]);
         let (buf, _) = tx.finish();
         let msgs = messages(&buf).unwrap();
-        let list = attrs(&msgs[1].payload[4..]).unwrap();
-        let elems = attrs(find(&list, NFTA_SET_ELEM_LIST_ELEMENTS).unwrap()).unwrap();
+        let list = msgs[1].attrs().get(NFTA_SET_ELEM_LIST_ELEMENTS).unwrap();
+        let elems: Vec<_> = Attrs(list).collect();
         assert_eq!(elems.len(), 1);
-        let elem = attrs(elems[0].1).unwrap();
-        assert!(find(&elem, NFTA_SET_ELEM_FLAGS).is_none());
-        assert!(find(&elem, NFTA_SET_ELEM_USERDATA).is_some());
+        let elem = Attrs(elems[0].1);
+        assert!(elem.get(NFTA_SET_ELEM_FLAGS).is_none());
+        assert!(elem.get(NFTA_SET_ELEM_USERDATA).is_some());
     }
 }

@@ -1,148 +1,276 @@
 //! Numbers from the kernel's uapi headers (`linux/netlink.h`,
-//! `linux/netfilter/nfnetlink.h`, `linux/netfilter/nf_tables.h`) that the
-//! nf_tables messages use. Only what moat sends or reads is listed.
-
-#![allow(dead_code)]
+//! `linux/netfilter/nfnetlink.h`, `linux/netfilter/nf_tables.h`,
+//! `linux/netfilter/nf_log.h`, `linux/netfilter/nf_nat.h`), libnftnl and
+//! nft for the messages and expressions moat sends and reads. Only what
+//! moat uses is listed.
 
 // nfnetlink framing.
-pub const NFNL_SUBSYS_NFTABLES: u16 = 10;
-pub const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
-pub const NFNL_MSG_BATCH_END: u16 = 0x11;
-pub const NFNL_BATCH_GENID: u16 = 1;
-pub const NFNETLINK_V0: u8 = 0;
+pub(crate) const NFNL_SUBSYS_NFTABLES: u16 = 10;
+pub(crate) const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
+pub(crate) const NFNL_MSG_BATCH_END: u16 = 0x11;
+pub(crate) const NFNL_BATCH_GENID: u16 = 1;
+pub(crate) const NFNETLINK_V0: u8 = 0;
 
-// netlink header types and flags.
-pub const NLMSG_ERROR: u16 = 2;
-pub const NLMSG_DONE: u16 = 3;
-pub const NLM_F_REQUEST: u16 = 0x1;
-pub const NLM_F_MULTI: u16 = 0x2;
-pub const NLM_F_ACK: u16 = 0x4;
-pub const NLM_F_DUMP_INTR: u16 = 0x10;
-pub const NLM_F_DUMP: u16 = 0x300;
-pub const NLM_F_EXCL: u16 = 0x200;
-pub const NLM_F_CREATE: u16 = 0x400;
-pub const NLM_F_APPEND: u16 = 0x800;
-/// On an error message: extended-ack TLVs follow the echoed header.
-pub const NLM_F_ACK_TLVS: u16 = 0x200;
+// Netlink message types and flags.
+pub(crate) const NLMSG_ERROR: u16 = 2;
+pub(crate) const NLMSG_DONE: u16 = 3;
+pub(crate) const NLM_F_REQUEST: u16 = 0x1;
+pub(crate) const NLM_F_ACK: u16 = 0x4;
+pub(crate) const NLM_F_DUMP_INTR: u16 = 0x10;
+pub(crate) const NLM_F_REPLACE: u16 = 0x100;
+pub(crate) const NLM_F_DUMP: u16 = 0x300;
+pub(crate) const NLM_F_CREATE: u16 = 0x400;
+pub(crate) const NLM_F_APPEND: u16 = 0x800;
 /// On an error message: the request was not echoed, only its header.
-pub const NLM_F_CAPPED: u16 = 0x100;
-pub const NLMSGERR_ATTR_MSG: u16 = 1;
+pub(crate) const NLM_F_CAPPED: u16 = 0x100;
+/// On an error message: extended-ack attributes follow.
+pub(crate) const NLM_F_ACK_TLVS: u16 = 0x200;
+pub(crate) const NLMSGERR_ATTR_MSG: u16 = 1;
 
-// nf_tables message types (enum nf_tables_msg_types).
-pub const NFT_MSG_NEWTABLE: u8 = 0;
-pub const NFT_MSG_DELTABLE: u8 = 2;
-pub const NFT_MSG_NEWCHAIN: u8 = 3;
-pub const NFT_MSG_NEWRULE: u8 = 6;
-pub const NFT_MSG_GETRULE: u8 = 7;
-pub const NFT_MSG_DELRULE: u8 = 8;
-pub const NFT_MSG_NEWSET: u8 = 9;
-pub const NFT_MSG_GETSET: u8 = 10;
-pub const NFT_MSG_DELSET: u8 = 11;
-pub const NFT_MSG_NEWSETELEM: u8 = 12;
-pub const NFT_MSG_GETSETELEM: u8 = 13;
-pub const NFT_MSG_DELSETELEM: u8 = 14;
-pub const NFT_MSG_NEWGEN: u8 = 15;
-pub const NFT_MSG_GETGEN: u8 = 16;
-
-// Generic list / expression / data attributes.
-pub const NFTA_LIST_ELEM: u16 = 1;
-pub const NFTA_EXPR_NAME: u16 = 1;
-pub const NFTA_EXPR_DATA: u16 = 2;
-pub const NFTA_DATA_VALUE: u16 = 1;
-pub const NFTA_DATA_VERDICT: u16 = 2;
-pub const NFTA_VERDICT_CODE: u16 = 1;
-
-// Tables.
-pub const NFTA_TABLE_NAME: u16 = 1;
-pub const NFTA_TABLE_USERDATA: u16 = 6;
-
-// Chains.
-pub const NFTA_CHAIN_TABLE: u16 = 1;
-pub const NFTA_CHAIN_NAME: u16 = 3;
-pub const NFTA_CHAIN_HOOK: u16 = 4;
-pub const NFTA_CHAIN_POLICY: u16 = 5;
-pub const NFTA_CHAIN_TYPE: u16 = 7;
-pub const NFTA_HOOK_HOOKNUM: u16 = 1;
-pub const NFTA_HOOK_PRIORITY: u16 = 2;
-
-// Rules.
-pub const NFTA_RULE_TABLE: u16 = 1;
-pub const NFTA_RULE_CHAIN: u16 = 2;
-pub const NFTA_RULE_HANDLE: u16 = 3;
-pub const NFTA_RULE_EXPRESSIONS: u16 = 4;
-pub const NFTA_RULE_USERDATA: u16 = 7;
-
-// Sets.
-pub const NFTA_SET_TABLE: u16 = 1;
-pub const NFTA_SET_NAME: u16 = 2;
-pub const NFTA_SET_FLAGS: u16 = 3;
-pub const NFTA_SET_KEY_TYPE: u16 = 4;
-pub const NFTA_SET_KEY_LEN: u16 = 5;
-pub const NFTA_SET_ID: u16 = 10;
-pub const NFTA_SET_USERDATA: u16 = 13;
-pub const NFTA_SET_HANDLE: u16 = 16;
-pub const NFT_SET_INTERVAL: u32 = 0x4;
-
-// Set elements.
-pub const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
-pub const NFTA_SET_ELEM_LIST_SET: u16 = 2;
-pub const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
-pub const NFTA_SET_ELEM_KEY: u16 = 1;
-pub const NFTA_SET_ELEM_FLAGS: u16 = 3;
-pub const NFTA_SET_ELEM_USERDATA: u16 = 6;
-pub const NFT_SET_ELEM_INTERVAL_END: u32 = 0x1;
+// nf_tables message types.
+pub(crate) const NFT_MSG_NEWTABLE: u8 = 0;
+pub(crate) const NFT_MSG_GETTABLE: u8 = 1;
+pub(crate) const NFT_MSG_DELTABLE: u8 = 2;
+pub(crate) const NFT_MSG_NEWCHAIN: u8 = 3;
+pub(crate) const NFT_MSG_GETCHAIN: u8 = 4;
+pub(crate) const NFT_MSG_DELCHAIN: u8 = 5;
+pub(crate) const NFT_MSG_NEWRULE: u8 = 6;
+pub(crate) const NFT_MSG_GETRULE: u8 = 7;
+pub(crate) const NFT_MSG_DELRULE: u8 = 8;
+pub(crate) const NFT_MSG_NEWSET: u8 = 9;
+pub(crate) const NFT_MSG_GETSET: u8 = 10;
+pub(crate) const NFT_MSG_DELSET: u8 = 11;
+pub(crate) const NFT_MSG_NEWSETELEM: u8 = 12;
+pub(crate) const NFT_MSG_GETSETELEM: u8 = 13;
+pub(crate) const NFT_MSG_DELSETELEM: u8 = 14;
+pub(crate) const NFT_MSG_NEWGEN: u8 = 15;
+pub(crate) const NFT_MSG_GETGEN: u8 = 16;
 
 // Generation.
-pub const NFTA_GEN_ID: u16 = 1;
+pub(crate) const NFTA_GEN_ID: u16 = 1;
 
-// Expressions.
-pub const NFTA_META_DREG: u16 = 1;
-pub const NFTA_META_KEY: u16 = 2;
-pub const NFT_META_NFPROTO: u32 = 15;
-pub const NFTA_CMP_SREG: u16 = 1;
-pub const NFTA_CMP_OP: u16 = 2;
-pub const NFTA_CMP_DATA: u16 = 3;
-pub const NFT_CMP_EQ: u32 = 0;
-pub const NFTA_PAYLOAD_DREG: u16 = 1;
-pub const NFTA_PAYLOAD_BASE: u16 = 2;
-pub const NFTA_PAYLOAD_OFFSET: u16 = 3;
-pub const NFTA_PAYLOAD_LEN: u16 = 4;
-pub const NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
-pub const NFTA_LOOKUP_SET: u16 = 1;
-pub const NFTA_LOOKUP_SREG: u16 = 2;
-pub const NFTA_LOOKUP_FLAGS: u16 = 5;
-pub const NFT_LOOKUP_F_INV: u32 = 0x1;
-pub const NFTA_COUNTER_BYTES: u16 = 1;
-pub const NFTA_COUNTER_PACKETS: u16 = 2;
-pub const NFTA_IMMEDIATE_DREG: u16 = 1;
-pub const NFTA_IMMEDIATE_DATA: u16 = 2;
-
-// Registers and verdicts.
-pub const NFT_REG_VERDICT: u32 = 0;
-pub const NFT_REG_1: u32 = 1;
-pub const NF_DROP: i32 = 0;
-pub const NF_ACCEPT: i32 = 1;
-pub const NFT_RETURN: i32 = -5;
-
+// Tables, chains, hooks.
+pub(crate) const NFTA_TABLE_NAME: u16 = 1;
+pub(crate) const NFTA_TABLE_USERDATA: u16 = 6;
+/// libnftnl's user-data TLV type of a table comment (NUL-terminated).
+pub(crate) const UDATA_TABLE_COMMENT: u8 = 0;
+pub(crate) const NFTA_CHAIN_TABLE: u16 = 1;
+pub(crate) const NFTA_CHAIN_NAME: u16 = 3;
+pub(crate) const NFTA_CHAIN_HOOK: u16 = 4;
+pub(crate) const NFTA_CHAIN_POLICY: u16 = 5;
+pub(crate) const NFTA_CHAIN_TYPE: u16 = 7;
+pub(crate) const NFTA_HOOK_HOOKNUM: u16 = 1;
+pub(crate) const NFTA_HOOK_PRIORITY: u16 = 2;
 // Hooks (enum nf_inet_hooks).
-pub const NF_INET_PRE_ROUTING: u32 = 0;
-pub const NF_INET_LOCAL_IN: u32 = 1;
-pub const NF_INET_FORWARD: u32 = 2;
-pub const NF_INET_LOCAL_OUT: u32 = 3;
-pub const NF_INET_POST_ROUTING: u32 = 4;
+pub(crate) const NF_INET_PRE_ROUTING: u32 = 0;
+pub(crate) const NF_INET_LOCAL_IN: u32 = 1;
+pub(crate) const NF_INET_FORWARD: u32 = 2;
+pub(crate) const NF_INET_LOCAL_OUT: u32 = 3;
+pub(crate) const NF_INET_POST_ROUTING: u32 = 4;
 
-// Datatypes nft records for set keys (nftables' enum datatypes).
-pub const NFT_TYPE_IPV4_ADDR: u32 = 7;
-pub const NFT_TYPE_IPV6_ADDR: u32 = 8;
+// Rules.
+pub(crate) const NFTA_RULE_TABLE: u16 = 1;
+pub(crate) const NFTA_RULE_CHAIN: u16 = 2;
+pub(crate) const NFTA_RULE_HANDLE: u16 = 3;
+pub(crate) const NFTA_RULE_EXPRESSIONS: u16 = 4;
+pub(crate) const NFTA_RULE_POSITION: u16 = 6;
+pub(crate) const NFTA_RULE_USERDATA: u16 = 7;
+/// libnftnl's user-data TLV type of a rule comment (NUL-terminated).
+pub(crate) const UDATA_RULE_COMMENT: u8 = 0;
+/// Most bytes of user data the kernel keeps with an object.
+pub(crate) const USERDATA_MAXLEN: usize = 256;
 
-// libnftnl user-data TLV types: how nft reads comments and key byte order.
-pub const UDATA_SET_KEYBYTEORDER: u8 = 0;
-pub const UDATA_SET_COMMENT: u8 = 7;
-pub const UDATA_SET_ELEM_FLAGS: u8 = 1;
-pub const UDATA_SET_ELEM_F_INTERVAL_OPEN: u32 = 1;
-pub const UDATA_RULE_COMMENT: u8 = 0;
-pub const UDATA_TABLE_COMMENT: u8 = 0;
-/// nft's BYTEORDER_BIG_ENDIAN.
-pub const BYTEORDER_BIG_ENDIAN: u32 = 2;
-/// Largest user data the kernel keeps with an object.
-pub const NFT_USERDATA_MAXLEN: usize = 256;
+// Sets and maps.
+pub(crate) const NFTA_SET_TABLE: u16 = 1;
+pub(crate) const NFTA_SET_NAME: u16 = 2;
+pub(crate) const NFTA_SET_FLAGS: u16 = 3;
+pub(crate) const NFTA_SET_KEY_TYPE: u16 = 4;
+pub(crate) const NFTA_SET_KEY_LEN: u16 = 5;
+pub(crate) const NFTA_SET_DATA_TYPE: u16 = 6;
+pub(crate) const NFTA_SET_DATA_LEN: u16 = 7;
+pub(crate) const NFTA_SET_ID: u16 = 10;
+pub(crate) const NFTA_SET_USERDATA: u16 = 13;
+pub(crate) const NFTA_SET_EXPR: u16 = 17;
+pub(crate) const NFT_SET_INTERVAL: u32 = 0x4;
+pub(crate) const NFT_SET_MAP: u32 = 0x8;
+// libnftnl's set user-data TLV types (their values are host-order u32s).
+pub(crate) const UDATA_SET_KEYBYTEORDER: u8 = 0;
+pub(crate) const UDATA_SET_DATABYTEORDER: u8 = 1;
+pub(crate) const UDATA_SET_COMMENT: u8 = 7;
+pub(crate) const UDATA_SET_DATA_INTERVAL: u8 = 6;
+// nft's byte order and datatype numbers.
+pub(crate) const BYTEORDER_BIG_ENDIAN: u32 = 2;
+pub(crate) const TYPE_IPADDR: u32 = 7;
+pub(crate) const TYPE_IP6ADDR: u32 = 8;
+pub(crate) const TYPE_INET_SERVICE: u32 = 13;
+
+// Set elements.
+pub(crate) const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
+pub(crate) const NFTA_SET_ELEM_LIST_SET: u16 = 2;
+pub(crate) const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
+pub(crate) const NFTA_SET_ELEM_LIST_SET_ID: u16 = 4;
+pub(crate) const NFTA_SET_ELEM_KEY: u16 = 1;
+pub(crate) const NFTA_SET_ELEM_DATA: u16 = 2;
+pub(crate) const NFTA_SET_ELEM_FLAGS: u16 = 3;
+pub(crate) const NFTA_SET_ELEM_USERDATA: u16 = 6;
+pub(crate) const NFTA_SET_ELEM_EXPR: u16 = 7;
+pub(crate) const NFTA_SET_ELEM_EXPRESSIONS: u16 = 11;
+pub(crate) const NFT_SET_ELEM_INTERVAL_END: u32 = 0x1;
+/// libnftnl's user-data TLV type of an element comment (NUL-terminated).
+pub(crate) const UDATA_SET_ELEM_COMMENT: u8 = 0;
+/// libnftnl's user-data TLV type of an element's flags (a host-order u32).
+pub(crate) const UDATA_SET_ELEM_FLAGS: u8 = 1;
+/// The element-flags bit of an open interval (one reaching the top).
+pub(crate) const UDATA_SET_ELEM_F_INTERVAL_OPEN: u32 = 1;
+
+// Expression lists and data.
+pub(crate) const NFTA_LIST_ELEM: u16 = 1;
+pub(crate) const NFTA_EXPR_NAME: u16 = 1;
+pub(crate) const NFTA_EXPR_DATA: u16 = 2;
+pub(crate) const NFTA_DATA_VALUE: u16 = 1;
+pub(crate) const NFTA_DATA_VERDICT: u16 = 2;
+pub(crate) const NFTA_VERDICT_CODE: u16 = 1;
+pub(crate) const NFTA_VERDICT_CHAIN: u16 = 2;
+
+// Registers and verdict codes.
+pub(crate) const NFT_REG_VERDICT: u32 = 0;
+pub(crate) const NFT_REG_1: u32 = 1;
+pub(crate) const NF_DROP: i32 = 0;
+pub(crate) const NF_ACCEPT: i32 = 1;
+pub(crate) const NFT_CONTINUE: i32 = -1;
+pub(crate) const NFT_JUMP: i32 = -3;
+pub(crate) const NFT_GOTO: i32 = -4;
+pub(crate) const NFT_RETURN: i32 = -5;
+
+// payload
+pub(crate) const NFTA_PAYLOAD_DREG: u16 = 1;
+pub(crate) const NFTA_PAYLOAD_BASE: u16 = 2;
+pub(crate) const NFTA_PAYLOAD_OFFSET: u16 = 3;
+pub(crate) const NFTA_PAYLOAD_LEN: u16 = 4;
+pub(crate) const NFT_PAYLOAD_LL_HEADER: u32 = 0;
+pub(crate) const NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
+pub(crate) const NFT_PAYLOAD_TRANSPORT_HEADER: u32 = 2;
+
+// meta
+pub(crate) const NFTA_META_DREG: u16 = 1;
+pub(crate) const NFTA_META_KEY: u16 = 2;
+pub(crate) const NFTA_META_SREG: u16 = 3;
+pub(crate) const NFT_META_MARK: u32 = 3;
+pub(crate) const NFT_META_IIFNAME: u32 = 6;
+pub(crate) const NFT_META_OIFNAME: u32 = 7;
+pub(crate) const NFT_META_NFPROTO: u32 = 15;
+pub(crate) const NFT_META_L4PROTO: u32 = 16;
+pub(crate) const NFT_META_PKTTYPE: u32 = 19;
+pub(crate) const NFT_META_PRANDOM: u32 = 24;
+
+// ct
+pub(crate) const NFTA_CT_DREG: u16 = 1;
+pub(crate) const NFTA_CT_KEY: u16 = 2;
+pub(crate) const NFTA_CT_DIRECTION: u16 = 3;
+pub(crate) const NFTA_CT_SREG: u16 = 4;
+pub(crate) const NFT_CT_STATE: u32 = 0;
+pub(crate) const NFT_CT_DIRECTION: u32 = 1;
+pub(crate) const NFT_CT_STATUS: u32 = 2;
+pub(crate) const NFT_CT_MARK: u32 = 3;
+pub(crate) const NFT_CT_PROTOCOL: u32 = 10;
+
+// cmp, range, bitwise
+pub(crate) const NFTA_CMP_SREG: u16 = 1;
+pub(crate) const NFTA_CMP_OP: u16 = 2;
+pub(crate) const NFTA_CMP_DATA: u16 = 3;
+pub(crate) const NFT_CMP_EQ: u32 = 0;
+pub(crate) const NFT_CMP_NEQ: u32 = 1;
+pub(crate) const NFT_CMP_LT: u32 = 2;
+pub(crate) const NFT_CMP_LTE: u32 = 3;
+pub(crate) const NFT_CMP_GT: u32 = 4;
+pub(crate) const NFT_CMP_GTE: u32 = 5;
+pub(crate) const NFTA_RANGE_SREG: u16 = 1;
+pub(crate) const NFTA_RANGE_OP: u16 = 2;
+pub(crate) const NFTA_RANGE_FROM_DATA: u16 = 3;
+pub(crate) const NFTA_RANGE_TO_DATA: u16 = 4;
+pub(crate) const NFT_RANGE_NEQ: u32 = 1;
+pub(crate) const NFTA_BITWISE_SREG: u16 = 1;
+pub(crate) const NFTA_BITWISE_DREG: u16 = 2;
+pub(crate) const NFTA_BITWISE_LEN: u16 = 3;
+pub(crate) const NFTA_BITWISE_MASK: u16 = 4;
+pub(crate) const NFTA_BITWISE_XOR: u16 = 5;
+
+// lookup
+pub(crate) const NFTA_LOOKUP_SET: u16 = 1;
+pub(crate) const NFTA_LOOKUP_SREG: u16 = 2;
+pub(crate) const NFTA_LOOKUP_DREG: u16 = 3;
+pub(crate) const NFTA_LOOKUP_SET_ID: u16 = 4;
+pub(crate) const NFTA_LOOKUP_FLAGS: u16 = 5;
+pub(crate) const NFT_LOOKUP_F_INV: u32 = 0x1;
+
+// immediate, counter
+pub(crate) const NFTA_IMMEDIATE_DREG: u16 = 1;
+pub(crate) const NFTA_IMMEDIATE_DATA: u16 = 2;
+pub(crate) const NFTA_COUNTER_BYTES: u16 = 1;
+pub(crate) const NFTA_COUNTER_PACKETS: u16 = 2;
+
+// limit
+pub(crate) const NFTA_LIMIT_RATE: u16 = 1;
+pub(crate) const NFTA_LIMIT_UNIT: u16 = 2;
+pub(crate) const NFTA_LIMIT_BURST: u16 = 3;
+pub(crate) const NFTA_LIMIT_TYPE: u16 = 4;
+pub(crate) const NFTA_LIMIT_FLAGS: u16 = 5;
+pub(crate) const NFT_LIMIT_PKTS: u32 = 0;
+pub(crate) const NFT_LIMIT_F_INV: u32 = 1;
+
+// log
+pub(crate) const NFTA_LOG_GROUP: u16 = 1;
+pub(crate) const NFTA_LOG_PREFIX: u16 = 2;
+pub(crate) const NFTA_LOG_SNAPLEN: u16 = 3;
+pub(crate) const NFTA_LOG_QTHRESHOLD: u16 = 4;
+pub(crate) const NFTA_LOG_LEVEL: u16 = 5;
+pub(crate) const NFTA_LOG_FLAGS: u16 = 6;
+pub(crate) const NF_LOG_TCPSEQ: u32 = 0x01;
+pub(crate) const NF_LOG_TCPOPT: u32 = 0x02;
+pub(crate) const NF_LOG_IPOPT: u32 = 0x04;
+pub(crate) const NF_LOG_UID: u32 = 0x08;
+pub(crate) const NF_LOG_MACDECODE: u32 = 0x20;
+
+// reject
+pub(crate) const NFTA_REJECT_TYPE: u16 = 1;
+pub(crate) const NFTA_REJECT_ICMP_CODE: u16 = 2;
+pub(crate) const NFT_REJECT_ICMP_UNREACH: u32 = 0;
+pub(crate) const NFT_REJECT_TCP_RST: u32 = 1;
+
+// numgen
+pub(crate) const NFTA_NG_DREG: u16 = 1;
+pub(crate) const NFTA_NG_MODULUS: u16 = 2;
+pub(crate) const NFTA_NG_TYPE: u16 = 3;
+pub(crate) const NFTA_NG_OFFSET: u16 = 4;
+pub(crate) const NFT_NG_INCREMENTAL: u32 = 0;
+
+// fib
+pub(crate) const NFTA_FIB_DREG: u16 = 1;
+pub(crate) const NFTA_FIB_RESULT: u16 = 2;
+pub(crate) const NFTA_FIB_FLAGS: u16 = 3;
+pub(crate) const NFT_FIB_RESULT_ADDRTYPE: u32 = 3;
+pub(crate) const NFTA_FIB_F_SADDR: u32 = 1 << 0;
+pub(crate) const NFTA_FIB_F_DADDR: u32 = 1 << 1;
+pub(crate) const NFTA_FIB_F_IIF: u32 = 1 << 3;
+pub(crate) const NFTA_FIB_F_OIF: u32 = 1 << 4;
+
+// nat, masq, redir
+pub(crate) const NFTA_NAT_TYPE: u16 = 1;
+pub(crate) const NFTA_NAT_FAMILY: u16 = 2;
+pub(crate) const NFTA_NAT_REG_ADDR_MIN: u16 = 3;
+pub(crate) const NFTA_NAT_REG_ADDR_MAX: u16 = 4;
+pub(crate) const NFTA_NAT_REG_PROTO_MIN: u16 = 5;
+pub(crate) const NFTA_NAT_REG_PROTO_MAX: u16 = 6;
+pub(crate) const NFTA_NAT_FLAGS: u16 = 7;
+pub(crate) const NFT_NAT_SNAT: u32 = 0;
+pub(crate) const NFT_NAT_DNAT: u32 = 1;
+pub(crate) const NFTA_MASQ_FLAGS: u16 = 1;
+pub(crate) const NFTA_MASQ_REG_PROTO_MIN: u16 = 2;
+pub(crate) const NFTA_MASQ_REG_PROTO_MAX: u16 = 3;
+pub(crate) const NFTA_REDIR_REG_PROTO_MIN: u16 = 1;
+pub(crate) const NFTA_REDIR_REG_PROTO_MAX: u16 = 2;
+pub(crate) const NFTA_REDIR_FLAGS: u16 = 3;
+pub(crate) const NF_NAT_RANGE_PROTO_SPECIFIED: u32 = 0x02;
+pub(crate) const NF_NAT_RANGE_PROTO_RANDOM: u32 = 0x04;
+pub(crate) const NF_NAT_RANGE_PERSISTENT: u32 = 0x08;
+pub(crate) const NF_NAT_RANGE_PROTO_RANDOM_FULLY: u32 = 0x10;

@@ -15,16 +15,22 @@
 //! `NFT_MSG_NEWSETELEM` messages as the 16-bit attribute length needs, all
 //! in the same batch; the socket's send buffer is raised to the batch size.
 //!
-//! The socket and message framing come from `netlink-sys` and
-//! `netlink-packet-core`; the nf_tables encoding follows the kernel's uapi
-//! header `linux/netfilter/nf_tables.h`, checked against what
+//! The socket ([`NfSocket`]: batches, dumps, single requests), the message
+//! framing (`wire`), user data (`udata`) and the constants (`consts`) are
+//! also the low-level layer of the [`driver`](crate::driver) for moat's
+//! iptables tables. They build on `netlink-sys` and `netlink-packet-core`;
+//! the nf_tables encoding follows the kernel's uapi header
+//! `linux/netfilter/nf_tables.h`, checked against what
 //! `nft --debug=netlink,mnl` sends.
 
 mod batch;
-mod consts;
+pub(crate) mod consts;
+mod query;
+mod reply;
 mod socket;
 mod types;
-mod wire;
+pub(crate) mod udata;
+pub(crate) mod wire;
 
 pub use batch::Transaction;
 pub use socket::NfSocket;
@@ -32,7 +38,7 @@ pub use types::{
     elements_to_ranges, hook_number, Expr, ExprInfo, IntervalKey, NfProto, RuleInfo, SetInfo,
     SetSpec, Verdict,
 };
-pub use wire::cut_at_char_boundary as cut_comment;
+pub use udata::cut_at_char_boundary as cut_comment;
 
 /// Why a netlink exchange with nf_tables failed.
 #[derive(Debug, thiserror::Error)]

@@ -71,7 +71,7 @@ pub trait IntervalKey: Copy + Ord + std::fmt::Debug + Send + Sync + 'static {
 impl IntervalKey for u32 {
     const LEN: usize = 4;
     const MAX: Self = u32::MAX;
-    const NFT_TYPE: u32 = NFT_TYPE_IPV4_ADDR;
+    const NFT_TYPE: u32 = TYPE_IPADDR;
     const NFT_TYPE_NAME: &'static str = "ipv4_addr";
     fn write_be(self, out: &mut [u8]) {
         out.copy_from_slice(&self.to_be_bytes());
@@ -90,7 +90,7 @@ impl IntervalKey for u32 {
 impl IntervalKey for u128 {
     const LEN: usize = 16;
     const MAX: Self = u128::MAX;
-    const NFT_TYPE: u32 = NFT_TYPE_IPV6_ADDR;
+    const NFT_TYPE: u32 = TYPE_IP6ADDR;
     const NFT_TYPE_NAME: &'static str = "ipv6_addr";
     fn write_be(self, out: &mut [u8]) {
         out.copy_from_slice(&self.to_be_bytes());

@@ -1,237 +1,215 @@
-//! Writing and reading netlink messages and attributes.
+//! Netlink framing: writing nf_tables messages with nested attributes into
+//! one buffer, and reading messages and attributes back without copying.
 //!
-//! Header and attribute fields are set through `netlink-packet-core`'s
-//! buffer types; this module adds what nf_tables needs on top: the nfgenmsg
-//! header, nested attributes and big-endian numbers.
+//! Header and attribute fields are set and checked through
+//! `netlink-packet-core`'s buffer types; this module adds what nf_tables
+//! needs on top: the nfgenmsg header, nested attributes and big-endian
+//! numbers. Headers are in host order, as `struct nlmsghdr` is.
 
-use netlink_packet_core::{NetlinkBuffer, NlaBuffer, NLA_F_NESTED};
+use netlink_packet_core::{NetlinkBuffer, NlaBuffer};
 
+use super::consts::{
+    NFNETLINK_V0, NFNL_BATCH_GENID, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES,
+    NLM_F_REQUEST,
+};
 use super::NetlinkError;
 
 /// Bytes of `struct nlmsghdr`.
-pub const NLMSG_HDRLEN: usize = 16;
+pub(crate) const NLMSG_HDRLEN: usize = 16;
 /// Bytes of `struct nfgenmsg`, which follows the netlink header.
-pub const NFGENMSG_LEN: usize = 4;
+pub(crate) const NFGENMSG_LEN: usize = 4;
 
-const fn align4(len: usize) -> usize {
+/// `len` rounded up to netlink's 4-byte alignment.
+pub(crate) const fn align4(len: usize) -> usize {
     (len + 3) & !3
+}
+
+/// The netlink message type of nf_tables message `msg`.
+pub(crate) fn nft_type(msg: u8) -> u16 {
+    (NFNL_SUBSYS_NFTABLES << 8) | u16::from(msg)
+}
+
+/// A length that does not fit its 16-bit field is written as the largest
+/// one; callers keep attributes under 64 KiB.
+fn len16(len: usize) -> u16 {
+    u16::try_from(len).unwrap_or(u16::MAX)
 }
 
 /// Appends netlink messages to one contiguous buffer.
 #[derive(Debug, Default)]
-pub struct Writer {
-    /// The messages written so far.
-    pub buf: Vec<u8>,
+pub(crate) struct Writer {
+    buf: Vec<u8>,
 }
 
 impl Writer {
-    /// Starts a message; returns its offset for [`Writer::end_msg`].
-    pub fn begin_msg(&mut self, ty: u16, flags: u16, seq: u32, family: u8, res_id: u16) -> usize {
+    /// Starts a message with an nfgenmsg header; returns its offset for
+    /// [`Writer::end_msg`].
+    pub(crate) fn begin_msg(
+        &mut self,
+        ty: u16,
+        flags: u16,
+        seq: u32,
+        family: u8,
+        res_id: u16,
+    ) -> usize {
         let start = self.buf.len();
         self.buf.resize(start + NLMSG_HDRLEN, 0);
-        {
-            let mut hdr = NetlinkBuffer::new(&mut self.buf[start..start + NLMSG_HDRLEN]);
-            hdr.set_message_type(ty);
-            hdr.set_flags(flags);
-            hdr.set_sequence_number(seq);
-            hdr.set_port_number(0);
-        }
+        let mut hdr = NetlinkBuffer::new(&mut self.buf[start..]);
+        hdr.set_message_type(ty);
+        hdr.set_flags(flags);
+        hdr.set_sequence_number(seq);
+        hdr.set_port_number(0);
         self.buf.push(family);
-        self.buf.push(super::consts::NFNETLINK_V0);
+        self.buf.push(NFNETLINK_V0);
         self.buf.extend_from_slice(&res_id.to_be_bytes());
         start
     }
 
     /// Finishes the message started at `start` by writing its length.
-    pub fn end_msg(&mut self, start: usize) {
-        let len = (self.buf.len() - start) as u32;
-        NetlinkBuffer::new(&mut self.buf[start..start + NLMSG_HDRLEN]).set_length(len);
+    pub(crate) fn end_msg(&mut self, start: usize) {
+        let len = u32::try_from(self.buf.len() - start).unwrap_or(u32::MAX);
+        NetlinkBuffer::new(&mut self.buf[start..]).set_length(len);
+    }
+
+    /// Appends the message that opens a batch of nf_tables messages; with
+    /// `genid` the kernel refuses the batch if the ruleset's generation
+    /// is no longer that.
+    pub(crate) fn batch_begin(&mut self, seq: u32, genid: Option<u32>) {
+        let m = self.begin_msg(
+            NFNL_MSG_BATCH_BEGIN,
+            NLM_F_REQUEST,
+            seq,
+            0,
+            NFNL_SUBSYS_NFTABLES,
+        );
+        if let Some(genid) = genid {
+            self.attr_u32(NFNL_BATCH_GENID, genid);
+        }
+        self.end_msg(m);
+    }
+
+    /// Appends the message that closes a batch: the kernel commits it.
+    pub(crate) fn batch_end(&mut self, seq: u32) {
+        let m = self.begin_msg(
+            NFNL_MSG_BATCH_END,
+            NLM_F_REQUEST,
+            seq,
+            0,
+            NFNL_SUBSYS_NFTABLES,
+        );
+        self.end_msg(m);
     }
 
     /// Adds `flag` to the flags of the message at `start`.
-    pub fn add_flag(&mut self, start: usize, flag: u16) {
-        let mut hdr = NetlinkBuffer::new(&mut self.buf[start..start + NLMSG_HDRLEN]);
+    pub(crate) fn add_flag(&mut self, start: usize, flag: u16) {
+        let mut hdr = NetlinkBuffer::new(&mut self.buf[start..]);
         let flags = hdr.flags();
         hdr.set_flags(flags | flag);
     }
 
-    /// Appends an attribute with a raw value.
-    pub fn attr(&mut self, kind: u16, value: &[u8]) {
-        let len = 4 + value.len();
+    /// Appends an attribute header and zeroed, padded room for a `len`-byte
+    /// value; returns the value's bytes.
+    fn attr_room(&mut self, kind: u16, len: usize) -> &mut [u8] {
         let start = self.buf.len();
-        self.buf.resize(start + align4(len), 0);
-        let mut nla = NlaBuffer::new(&mut self.buf[start..start + len]);
+        self.buf.resize(start + align4(4 + len), 0);
+        let mut nla = NlaBuffer::new(&mut self.buf[start..]);
         nla.set_kind(kind);
-        nla.set_length(len as u16);
-        nla.value_mut().copy_from_slice(value);
+        nla.set_length(len16(4 + len));
+        &mut self.buf[start + 4..start + 4 + len]
+    }
+
+    /// Appends an attribute with a raw value.
+    pub(crate) fn attr(&mut self, kind: u16, value: &[u8]) {
+        self.attr_room(kind, value.len()).copy_from_slice(value);
     }
 
     /// Appends a NUL-terminated string attribute.
-    pub fn attr_str(&mut self, kind: u16, value: &str) {
-        let len = 4 + value.len() + 1;
-        let start = self.buf.len();
-        self.buf.resize(start + align4(len), 0);
-        let mut nla = NlaBuffer::new(&mut self.buf[start..start + len]);
-        nla.set_kind(kind);
-        nla.set_length(len as u16);
-        nla.value_mut()[..value.len()].copy_from_slice(value.as_bytes());
+    pub(crate) fn attr_str(&mut self, kind: u16, value: &str) {
+        self.attr_room(kind, value.len() + 1)[..value.len()].copy_from_slice(value.as_bytes());
+    }
+
+    /// Appends a `u8` attribute.
+    pub(crate) fn attr_u8(&mut self, kind: u16, value: u8) {
+        self.attr(kind, &[value]);
+    }
+
+    /// Appends a big-endian `u16` attribute.
+    pub(crate) fn attr_u16(&mut self, kind: u16, value: u16) {
+        self.attr(kind, &value.to_be_bytes());
     }
 
     /// Appends a big-endian `u32` attribute.
-    pub fn attr_u32(&mut self, kind: u16, value: u32) {
+    pub(crate) fn attr_u32(&mut self, kind: u16, value: u32) {
         self.attr(kind, &value.to_be_bytes());
     }
 
     /// Appends a big-endian `u64` attribute.
-    pub fn attr_u64(&mut self, kind: u16, value: u64) {
+    pub(crate) fn attr_u64(&mut self, kind: u16, value: u64) {
         self.attr(kind, &value.to_be_bytes());
     }
 
     /// Opens a nested attribute; returns its offset for [`Writer::end_nest`].
-    pub fn begin_nest(&mut self, kind: u16) -> usize {
+    pub(crate) fn begin_nest(&mut self, kind: u16) -> usize {
         let start = self.buf.len();
-        self.buf.extend_from_slice(&[0; 4]);
-        let mut nla = NlaBuffer::new(&mut self.buf[start..start + 4]);
-        nla.set_kind(kind);
-        nla.set_nested_flag();
+        self.attr_room(kind, 0);
+        NlaBuffer::new(&mut self.buf[start..]).set_nested_flag();
         start
     }
 
     /// Closes the nested attribute opened at `start`.
-    ///
-    /// Attribute lengths are 16 bits: callers keep nests under 64 KiB.
-    pub fn end_nest(&mut self, start: usize) {
-        let len = self.buf.len() - start;
-        debug_assert!(len <= u16::MAX as usize, "nested attribute of {len} bytes");
-        NlaBuffer::new(&mut self.buf[start..start + 4]).set_length(len as u16);
+    pub(crate) fn end_nest(&mut self, start: usize) {
+        let len = len16(self.buf.len() - start);
+        NlaBuffer::new(&mut self.buf[start..]).set_length(len);
     }
 
-    /// Bytes written since `start`.
-    pub fn since(&self, start: usize) -> usize {
-        self.buf.len() - start
-    }
-}
-
-/// Builds a libnftnl-style user-data blob: TLVs of one-byte type, one-byte
-/// length and value, as `nft` writes comments and byte orders.
-#[derive(Debug, Default)]
-pub struct Udata(pub Vec<u8>);
-
-impl Udata {
-    /// Adds a NUL-terminated string, cut to fit the kernel's limit.
-    pub fn string(&mut self, kind: u8, text: &str) {
-        let room = super::consts::NFT_USERDATA_MAXLEN.saturating_sub(self.0.len() + 3);
-        let text = cut_at_char_boundary(text, room.min(254));
-        self.0.push(kind);
-        self.0.push((text.len() + 1) as u8);
-        self.0.extend_from_slice(text.as_bytes());
-        self.0.push(0);
+    /// Bytes written so far: an offset for [`Writer::truncate`].
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
     }
 
-    /// Adds a native-endian `u32`, as libnftnl stores numbers.
-    pub fn u32(&mut self, kind: u8, value: u32) {
-        self.0.push(kind);
-        self.0.push(4);
-        self.0.extend_from_slice(&value.to_ne_bytes());
+    /// Drops everything written after offset `len`.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.buf.truncate(len);
     }
 
-    /// The first string TLV of type `kind` in `blob`, without its NUL.
-    pub fn find_string(blob: &[u8], kind: u8) -> Option<String> {
-        let mut rest = blob;
-        while rest.len() >= 2 {
-            let (ty, len) = (rest[0], rest[1] as usize);
-            let value = rest.get(2..2 + len)?;
-            if ty == kind {
-                let text = value.split(|&b| b == 0).next().unwrap_or_default();
-                return Some(String::from_utf8_lossy(text).into_owned());
-            }
-            rest = &rest[2 + len..];
-        }
-        None
+    /// The messages written.
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.buf
     }
 }
 
-/// The longest prefix of `text` of at most `max` bytes that ends on a
-/// character boundary.
-pub fn cut_at_char_boundary(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
-/// The attributes in `data` as (type without flags, value) pairs.
-pub fn attrs(data: &[u8]) -> Result<Vec<(u16, &[u8])>, NetlinkError> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while data.len() - pos >= 4 {
-        let nla = NlaBuffer::new_checked(&data[pos..])
-            .map_err(|e| NetlinkError::Malformed(format!("attribute: {e}")))?;
-        let len = nla.length() as usize;
-        if len < 4 {
-            return Err(NetlinkError::Malformed(format!(
-                "attribute of length {len}"
-            )));
-        }
-        out.push((nla.kind() & !NLA_F_NESTED, &data[pos + 4..pos + len]));
-        pos += align4(len);
-        if pos > data.len() {
-            break;
-        }
-    }
-    Ok(out)
-}
-
-/// The value of the first attribute of type `kind`.
-pub fn find<'a>(attrs: &[(u16, &'a [u8])], kind: u16) -> Option<&'a [u8]> {
-    attrs.iter().find(|(k, _)| *k == kind).map(|(_, v)| *v)
-}
-
-/// A big-endian `u32` value.
-pub fn be_u32(value: &[u8]) -> Option<u32> {
-    Some(u32::from_be_bytes(value.get(..4)?.try_into().ok()?))
-}
-
-/// A big-endian `u64` value.
-pub fn be_u64(value: &[u8]) -> Option<u64> {
-    Some(u64::from_be_bytes(value.get(..8)?.try_into().ok()?))
-}
-
-/// A NUL-terminated string value.
-pub fn string(value: &[u8]) -> String {
-    let text = value.split(|&b| b == 0).next().unwrap_or_default();
-    String::from_utf8_lossy(text).into_owned()
-}
-
-/// One netlink message read from a datagram.
-#[derive(Debug)]
-pub struct Received<'a> {
+/// One netlink message of a datagram.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Message<'a> {
     /// The message type.
     pub ty: u16,
     /// The header flags.
     pub flags: u16,
-    /// The sequence number the reply answers.
+    /// The sequence number of the request it answers.
     pub seq: u32,
     /// Everything after the netlink header.
     pub payload: &'a [u8],
 }
 
-/// Splits a datagram into its netlink messages.
-pub fn messages(datagram: &[u8]) -> Result<Vec<Received<'_>>, NetlinkError> {
+impl<'a> Message<'a> {
+    /// The attributes after the nfgenmsg header.
+    pub(crate) fn attrs(&self) -> Attrs<'a> {
+        Attrs(self.payload.get(NFGENMSG_LEN..).unwrap_or_default())
+    }
+}
+
+/// The netlink messages of a datagram; an error if one is damaged.
+pub(crate) fn messages(datagram: &[u8]) -> Result<Vec<Message<'_>>, NetlinkError> {
     let mut out = Vec::new();
     let mut rest = datagram;
     while rest.len() >= NLMSG_HDRLEN {
-        let buf = NetlinkBuffer::new_checked(rest)
+        let hdr = NetlinkBuffer::new_checked(rest)
             .map_err(|e| NetlinkError::Malformed(format!("netlink header: {e}")))?;
-        let len = buf.length() as usize;
-        out.push(Received {
-            ty: buf.message_type(),
-            flags: buf.flags(),
-            seq: buf.sequence_number(),
+        let len = hdr.length() as usize;
+        out.push(Message {
+            ty: hdr.message_type(),
+            flags: hdr.flags(),
+            seq: hdr.sequence_number(),
             payload: &rest[NLMSG_HDRLEN..len],
         });
         rest = rest.get(align4(len)..).unwrap_or_default();
@@ -239,36 +217,63 @@ pub fn messages(datagram: &[u8]) -> Result<Vec<Received<'_>>, NetlinkError> {
     Ok(out)
 }
 
-/// An `NLMSG_ERROR` payload: the error code (0 for an acknowledgement),
-/// the sequence number of the message it answers, and the kernel's
-/// extended-ack text if any.
-pub fn parse_error(msg: &Received<'_>) -> Result<(i32, u32, Option<String>), NetlinkError> {
-    let p = msg.payload;
-    let code = i32::from_ne_bytes(
-        p.get(..4)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| NetlinkError::Malformed("short error message".into()))?,
-    );
-    let orig = p.get(4..4 + NLMSG_HDRLEN).ok_or_else(|| {
-        NetlinkError::Malformed("error message without the request header".into())
-    })?;
-    let orig_hdr = NetlinkBuffer::new(orig);
-    let seq = orig_hdr.sequence_number();
-    let mut text = None;
-    if msg.flags & super::consts::NLM_F_ACK_TLVS != 0 {
-        // With NETLINK_CAP_ACK the request is not echoed: only its header.
-        let tlv_start = if msg.flags & super::consts::NLM_F_CAPPED != 0 {
-            4 + NLMSG_HDRLEN
-        } else {
-            4 + align4(orig_hdr.length() as usize)
+/// The attributes in a buffer, as (type without flags, value); iteration
+/// stops at the first damaged one (see [`Attrs::checked`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Attrs<'a>(pub &'a [u8]);
+
+impl<'a> Iterator for Attrs<'a> {
+    type Item = (u16, &'a [u8]);
+
+    fn next(&mut self) -> Option<(u16, &'a [u8])> {
+        let data = self.0;
+        let Ok(nla) = NlaBuffer::new_checked(data) else {
+            self.0 = &[];
+            return None;
         };
-        if let Some(tlvs) = p.get(tlv_start..) {
-            if let Ok(list) = attrs(tlvs) {
-                text = find(&list, super::consts::NLMSGERR_ATTR_MSG).map(string);
+        let (kind, len) = (nla.kind(), usize::from(nla.length()));
+        self.0 = data.get(align4(len)..).unwrap_or_default();
+        Some((kind, &data[4..len]))
+    }
+}
+
+impl<'a> Attrs<'a> {
+    /// The value of the first attribute of type `kind`.
+    pub(crate) fn get(self, kind: u16) -> Option<&'a [u8]> {
+        self.into_iter().find(|(k, _)| *k == kind).map(|(_, v)| v)
+    }
+
+    /// The same attributes, or an error if one of them is damaged.
+    pub(crate) fn checked(self) -> Result<Self, NetlinkError> {
+        let mut rest = self;
+        while rest.0.len() >= 4 {
+            if rest.next().is_none() {
+                return Err(NetlinkError::Malformed("a damaged attribute".into()));
             }
         }
+        Ok(self)
     }
-    Ok((code, seq, text))
+}
+
+/// A big-endian `u32` value.
+pub(crate) fn be_u32(value: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(value.get(..4)?.try_into().ok()?))
+}
+
+/// A big-endian `u64` value.
+pub(crate) fn be_u64(value: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(value.get(..8)?.try_into().ok()?))
+}
+
+/// A NUL-terminated string value (lossy for invalid UTF-8).
+pub(crate) fn string(value: &[u8]) -> String {
+    let text = value.split(|&b| b == 0).next().unwrap_or_default();
+    String::from_utf8_lossy(text).into_owned()
+}
+
+/// Whether a NUL-terminated string value equals `expected`.
+pub(crate) fn string_is(value: &[u8], expected: &str) -> bool {
+    value.split(|&b| b == 0).next().unwrap_or_default() == expected.as_bytes()
 }
 
 #[cfg(test)]
@@ -276,37 +281,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn writes_nested_attributes_with_lengths() {
+    fn nested_attributes_round_trip() {
         let mut w = Writer::default();
-        let m = w.begin_msg(0x0a09, 1, 7, 1, 0);
+        let m = w.begin_msg(nft_type(6), 1, 7, 2, 0);
         w.attr_str(1, "t");
-        let n = w.begin_nest(3);
-        w.attr_u32(1, 0x0a000000);
+        let n = w.begin_nest(4);
+        w.attr_u32(1, 0x0a00_0000);
+        w.attr(2, &[1, 2, 3]);
         w.end_nest(n);
         w.end_msg(m);
-        assert_eq!(w.buf.len(), 16 + 4 + 8 + 4 + 8);
-        let msgs = messages(&w.buf).unwrap();
+        let buf = w.into_bytes();
+        assert_eq!(buf.len(), 16 + 4 + 8 + 4 + 8 + 8);
+        let msgs = messages(&buf).unwrap();
         assert_eq!(msgs.len(), 1);
-        assert_eq!(msgs[0].ty, 0x0a09);
-        assert_eq!(msgs[0].seq, 7);
-        let list = attrs(&msgs[0].payload[4..]).unwrap();
-        assert_eq!(string(find(&list, 1).unwrap()), "t");
-        let inner = attrs(find(&list, 3).unwrap()).unwrap();
-        assert_eq!(be_u32(find(&inner, 1).unwrap()), Some(0x0a000000));
+        assert_eq!((msgs[0].ty, msgs[0].flags, msgs[0].seq), (0x0a06, 1, 7));
+        let attrs = msgs[0].attrs().checked().unwrap();
+        assert!(string_is(attrs.get(1).unwrap(), "t"));
+        assert_eq!(string(attrs.get(1).unwrap()), "t");
+        let inner = Attrs(attrs.get(4).unwrap());
+        assert_eq!(be_u32(inner.get(1).unwrap()), Some(0x0a00_0000));
+        assert_eq!(inner.get(2), Some(&[1u8, 2, 3][..]));
     }
 
     #[test]
-    fn udata_round_trips_and_is_bounded() {
-        let mut u = Udata::default();
-        u.u32(0, 2);
-        u.string(7, "moat list cn");
-        assert_eq!(Udata::find_string(&u.0, 7).as_deref(), Some("moat list cn"));
-        let mut long = Udata::default();
-        long.string(7, &"é".repeat(300));
-        assert!(long.0.len() <= 256);
-        assert!(Udata::find_string(&long.0, 7)
-            .unwrap()
-            .chars()
-            .all(|c| c == 'é'));
+    fn damaged_input_is_an_error_or_ends_iteration_without_panicking() {
+        assert!(messages(&[0xff; 20]).is_err());
+        assert!(messages(&[1, 2, 3]).unwrap().is_empty());
+        assert_eq!(Attrs(&[200, 0, 1, 0, 9]).count(), 0);
+        assert_eq!(Attrs(&[2, 0, 1, 0]).count(), 0);
+        assert!(Attrs(&[2, 0, 1, 0]).checked().is_err());
+        assert!(Attrs(&[5, 0, 1, 0, 9, 0, 0, 0, 1]).checked().is_ok());
+        assert_eq!(be_u32(&[1]), None);
     }
 }

@@ -6,9 +6,9 @@ use nftables::expr::{BinaryOperation, Expression, MetaKey, NamedExpression};
 use nftables::stmt::{Counter, Limit, Log, LogFlag, LogLevel, Reject, RejectType, Statement};
 use nftables::types::RejectCode;
 
-use super::super::consts::*;
 use super::super::expr::{LogExpr, NlExpr};
 use super::nat::{self, Local, Translate};
+use crate::netlink::consts::*;
 
 /// The longest log prefix nf_tables keeps (NF_LOG_PREFIXLEN - 1).
 const LOG_PREFIX_MAX: usize = 127;

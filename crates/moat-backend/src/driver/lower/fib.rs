@@ -5,8 +5,8 @@
 
 use nftables::expr::{Fib, FibFlag, FibResult};
 
-use super::super::consts::*;
 use super::fields::{Field, Kind, Load};
+use crate::netlink::consts::*;
 
 /// The field a `fib ... type` expression loads: exactly one address, and at
 /// most one interface it is limited to, as nft requires.

@@ -6,8 +6,8 @@ use nftables::expr::{
     CTDir, Expression, MetaKey, NamedExpression, NgMode, Numgen, Payload, PayloadField,
 };
 
-use super::super::consts::*;
 use super::super::expr::NlExpr;
+use crate::netlink::consts::*;
 
 /// How a field's values are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,9 +10,9 @@
 //! 4 bytes (never more than 16). The joined test takes the place of the
 //! part with the lower offset; the other goes away.
 
-use super::super::consts::{NFT_CMP_EQ, NFT_CMP_NEQ};
 use super::fields::Load;
 use super::{Rel, Right, Step};
+use crate::netlink::consts::{NFT_CMP_EQ, NFT_CMP_NEQ};
 
 fn payload(rel: &Rel) -> Option<(u32, u32, u32)> {
     if rel.op != NFT_CMP_EQ && rel.op != NFT_CMP_NEQ {
@@ -33,7 +33,7 @@ fn can_merge(a: (u32, u32, u32), b: (u32, u32, u32)) -> bool {
         && offset_a + len_a == offset_b
         && total <= 16
         && (total <= 4
-            || base_a == super::super::consts::NFT_PAYLOAD_LL_HEADER
+            || base_a == crate::netlink::consts::NFT_PAYLOAD_LL_HEADER
             || len_a > 4
             || len_b > 4)
 }

@@ -29,8 +29,8 @@ use moat_model::Family;
 use nftables::expr::{BinaryOperation, Expression, NamedExpression};
 use nftables::stmt::{Match, Operator, Statement};
 
-use super::consts::*;
 use super::expr::NlExpr;
+use crate::netlink::consts::*;
 use fields::{Field, Load};
 
 /// The right side of a compare.

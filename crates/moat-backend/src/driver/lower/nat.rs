@@ -10,11 +10,11 @@ use moat_model::Family;
 use nftables::expr::{Expression, NamedExpression};
 use nftables::stmt::{NATFamily, NATFlag, NAT};
 
-use super::super::consts::*;
 use super::super::encode::nfproto;
 use super::super::expr::{NatRegs, NlExpr};
 use super::fields::Kind;
 use super::{maps, values};
+use crate::netlink::consts::*;
 
 /// The layer-4 protocols (tcp, udp, dccp, sctp, udplite) after which this
 /// driver writes a port translation; after any other, or none, the rule is

@@ -9,8 +9,8 @@ use moat_nft::rule::{compile_rule, RuleContext};
 use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField};
 use nftables::stmt::{Match as NftMatch, Operator, Statement};
 
-use super::super::consts::*;
 use super::{cmp_op, lower_rule};
+use crate::netlink::consts::*;
 
 /// The expressions of a rule of `matches` and `action` in a table of `family`.
 pub(super) fn lowered(
@@ -548,7 +548,7 @@ fn several_address_types_are_a_set_lookup_left_to_nft() {
 #[test]
 fn a_fib_lookup_is_sent_as_nft_sends_it() {
     use super::super::expr::NlExpr;
-    use super::super::wire::{be_u32, Attrs, Writer};
+    use crate::netlink::wire::{be_u32, Attrs, Writer};
     let mut w = Writer::default();
     NlExpr::Fib {
         result: NFT_FIB_RESULT_ADDRTYPE,
