@@ -20,6 +20,13 @@ struct Item {
     chain: Option<ChainItem>,
     rule: Option<RuleItem>,
     map: Option<MapItem>,
+    set: Option<SetItem>,
+}
+
+/// A named set; only its name is read.
+#[derive(Deserialize)]
+struct SetItem {
+    name: String,
 }
 
 /// A map; only port maps' address maps are read (their elements are rules).
@@ -126,8 +133,13 @@ pub(crate) fn parse_listing(
     let mut base_rules: Vec<RuleItem> = Vec::new();
     let mut user_rules: Vec<RuleItem> = Vec::new();
     let mut port_maps: HashMap<String, Vec<KernelMember>> = HashMap::new();
+    let mut sets: Vec<String> = Vec::new();
     for item in listing.nftables {
+        if let Some(set) = item.set {
+            sets.push(set.name);
+        }
         if let Some(map) = item.map {
+            sets.push(map.name.clone());
             if map.name.starts_with(portmap::PORTMAP_PREFIX) && !map.name.ends_with(".ports") {
                 port_maps.insert(map.name.clone(), members_of(map)?);
             }
@@ -201,6 +213,7 @@ pub(crate) fn parse_listing(
         family,
         stage,
         chains,
+        sets,
     })
 }
 

@@ -11,6 +11,8 @@ pub struct KernelTable {
     pub stage: Stage,
     /// The user-visible chains: hook chains first in hook order, then user chains in kernel order.
     pub chains: Vec<KernelChain>,
+    /// The names of the table's named sets and maps.
+    pub sets: Vec<String>,
 }
 
 /// A user-visible chain as the kernel holds it.

@@ -39,6 +39,14 @@ pub fn table_name(stage: Stage) -> &'static str {
     }
 }
 
+/// The word nft uses for `family`'s tables: `ip` or `ip6`.
+pub fn family_word(family: Family) -> &'static str {
+    match family {
+        Family::Ipv4 => "ip",
+        Family::Ipv6 => "ip6",
+    }
+}
+
 /// The nf_tables family of `family`.
 pub fn nf_family(family: Family) -> NfFamily {
     match family {

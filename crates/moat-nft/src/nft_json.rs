@@ -7,7 +7,7 @@ use nftables::schema::{self, FlushObject, NfCmd, NfListObject, NfObject};
 use nftables::stmt::{AnonymousCounter, Counter, JumpTarget, Statement};
 use nftables::types::{NfChainPolicy, NfFamily};
 
-use crate::layout::{base_chain_name, chain_type, nf_family, nf_hook, table_name};
+use crate::layout::{base_chain_name, chain_type, family_word, nf_family, nf_hook, table_name};
 use serde_json::Value;
 
 use crate::plan::{ChangeSet, Op, Position, TableChanges};
@@ -305,6 +305,8 @@ impl<'a> TableEncoder<'a> {
                     }
                 }
                 Op::DeletePortMap { name } => last.extend(portmap::delete_json(family, name)),
+                Op::DeleteSet { name } => last.push(serde_json::json!({"delete": {"set": {
+                    "family": family_word(family), "table": table_name(self.stage), "name": name}}})),
             }
         }
         let to_value = |o: NfObject<'static>| {

@@ -4,13 +4,14 @@
 //! Unchanged rules are left alone (their counters and any dynamic state keep
 //! counting); a chain's changed middle is deleted and re-inserted in place.
 
-use moat_model::{Chain, Counters, Family, Hook, Policy, Rule, Stage, Table};
+use moat_model::{Chain, Counters, Family, Hook, Match, Policy, Rule, Stage, Table};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::kernel::{KernelChain, KernelMember, KernelRule, KernelTable};
-use crate::layout::BASE_CHAIN_PREFIX;
+use crate::layout::{table_name, BASE_CHAIN_PREFIX};
 use crate::portmap::{units, Member, PortMap, Unit, ORDER_STEP};
+use crate::rule::{compile_rule, RuleContext};
 
 /// Why a change cannot be planned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -95,7 +96,14 @@ pub enum Op {
     },
     /// Delete port map `name`'s maps, once its rule is gone.
     DeletePortMap { name: String },
+    /// Delete the dynamic set `name` (see [`DYNAMIC_SET_PREFIXES`]), once
+    /// the rules that filled it are gone.
+    DeleteSet { name: String },
 }
+
+/// Prefixes of the sets rules fill while packets pass (`-m connlimit`,
+/// `-m hashlimit`, `-m recent`): the planner removes those no rule needs.
+pub const DYNAMIC_SET_PREFIXES: [&str; 3] = ["connlimit_", "hashlimit_", "recent_"];
 
 /// The operations on one of moat's tables.
 #[derive(Debug, Clone, PartialEq)]
@@ -361,6 +369,11 @@ fn update(old: &KernelTable, new: &Table) -> Vec<Op> {
             }),
         }
     }
+    ops.extend(
+        unused_dynamic_sets(old, new)
+            .into_iter()
+            .map(|name| Op::DeleteSet { name }),
+    );
     for old_chain in &old.chains {
         if new.chain(&old_chain.name).is_none() {
             ops.push(Op::FlushChain {
@@ -377,6 +390,43 @@ fn update(old: &KernelTable, new: &Table) -> Vec<Op> {
         }
     }
     ops
+}
+
+/// The dynamic sets the kernel table holds that no rule of `new` fills.
+fn unused_dynamic_sets(old: &KernelTable, new: &Table) -> Vec<String> {
+    let candidates: Vec<&String> = old
+        .sets
+        .iter()
+        .filter(|name| DYNAMIC_SET_PREFIXES.iter().any(|p| name.starts_with(p)))
+        .collect();
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    let ctx = RuleContext {
+        family: new.family,
+        stage: new.stage,
+        table: table_name(new.stage).to_string(),
+    };
+    let fills_a_set = |rule: &&Rule| {
+        rule.matches.iter().any(|m| {
+            matches!(
+                m,
+                Match::ConnLimit { .. } | Match::HashLimit { .. } | Match::Recent { .. }
+            )
+        })
+    };
+    let needed: HashSet<String> = new
+        .chains
+        .iter()
+        .flat_map(|c| c.rules.iter().filter(fills_a_set))
+        .filter_map(|rule| compile_rule(rule, &ctx).ok())
+        .flat_map(|compiled| compiled.sets.into_iter().map(|s| s.name.into_owned()))
+        .collect();
+    candidates
+        .into_iter()
+        .filter(|name| !needed.contains(*name))
+        .cloned()
+        .collect()
 }
 
 fn update_policy(ops: &mut Vec<Op>, old: &KernelChain, new: &Chain, hook: Hook, policy: Policy) {
@@ -504,6 +554,7 @@ mod tests {
                     })
                     .collect(),
             }],
+            sets: Vec::new(),
         }
     }
 
@@ -626,6 +677,7 @@ mod tests {
                     members,
                 }],
             }],
+            sets: Vec::new(),
         };
         (kernel, t)
     }

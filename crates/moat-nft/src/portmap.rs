@@ -26,7 +26,7 @@ use nftables::expr::{Expression, Map, NamedExpression, Payload, PayloadField};
 use nftables::stmt::{AnonymousCounter, Counter, NATFamily, Statement, NAT};
 use serde_json::{json, Value};
 
-use crate::layout::table_name;
+use crate::layout::{family_word, table_name};
 use crate::rule::{compile_rule, CompileError, CompiledRule, RuleContext};
 
 /// Prefix of the address maps of port maps (the port maps add `.ports`).
@@ -312,13 +312,6 @@ pub fn compile(map: &PortMap, ctx: &RuleContext) -> Result<CompiledRule, Compile
         flags: None,
     })));
     Ok(compiled)
-}
-
-fn family_word(family: Family) -> &'static str {
-    match family {
-        Family::Ipv4 => "ip",
-        Family::Ipv6 => "ip6",
-    }
 }
 
 /// The nft JSON commands that declare port map `name`'s two maps in

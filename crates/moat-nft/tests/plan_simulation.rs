@@ -113,6 +113,7 @@ impl Kernel {
                 policy_counter: Some((1, Counters::default())),
                 rules,
             }],
+            sets: self.maps.keys().cloned().collect(),
         }
     }
 

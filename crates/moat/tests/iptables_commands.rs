@@ -372,3 +372,48 @@ fn symlinks_named_like_iptables_behave_as_iptables() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The sets connlimit, hashlimit and recent rules fill go with the last
+/// rule that needs them; a set another rule still needs stays.
+#[test]
+fn dynamic_sets_go_with_their_last_rule() {
+    let Some(ns) = lab() else { return };
+    let sets = |ns: &Netns| -> Vec<String> {
+        let mut names: Vec<String> = ns
+            .exec_ok(&["nft", "list", "sets", "ip"])
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("set "))
+            .map(|l| l.trim_end_matches(" {").to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    iptables_all(
+        &ns,
+        "iptables",
+        &[
+            "-A INPUT -p tcp --dport 22 -m connlimit --connlimit-above 3 -j REJECT",
+            "-A INPUT -p tcp --dport 22 -m recent --set --name ssh",
+        ],
+    );
+    let before = sets(&ns);
+    assert_eq!(before.len(), 2, "{before:?}");
+    // A changed connlimit rule gets a new set; the old one goes.
+    iptables_all(
+        &ns,
+        "iptables",
+        &["-R INPUT 1 -p tcp --dport 22 -m connlimit --connlimit-above 5 -j REJECT"],
+    );
+    let after = sets(&ns);
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(after.contains(&"recent_ssh".to_string()));
+    assert!(!after
+        .iter()
+        .any(|s| before.contains(s) && s.starts_with("connlimit_")));
+    // recent_ssh stays while its rule does.
+    iptables_all(&ns, "iptables", &["-D INPUT 1"]);
+    assert_eq!(sets(&ns), ["recent_ssh"]);
+    iptables_all(&ns, "iptables", &["-F INPUT"]);
+    assert!(sets(&ns).is_empty(), "{:?}", sets(&ns));
+}

@@ -5,7 +5,7 @@
 //! count policy hits; the rule's source as its comment).
 
 use moat_model::{Counters, Family, Hook, Policy, Rule, Stage};
-use moat_nft::layout::{base_chain_name, chain_type, table_name};
+use moat_nft::layout::{base_chain_name, chain_type, family_word, table_name};
 use moat_nft::nft_json::EncodeError;
 use moat_nft::portmap::{self, PortMap};
 use moat_nft::rule::{compile_rule, CompileError, CompiledRule, RuleContext};
@@ -30,13 +30,6 @@ pub(crate) fn nfproto(family: Family) -> u8 {
     }
 }
 
-fn family_word(family: Family) -> &'static str {
-    match family {
-        Family::Ipv4 => "ip",
-        Family::Ipv6 => "ip6",
-    }
-}
-
 /// When the `nft` driver's JSON batch sends an operation within its table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
@@ -54,7 +47,7 @@ fn step_of(op: &Op) -> Step {
     match op {
         Op::DeleteTable | Op::AddTable => Step::Table,
         Op::PortMapElements { .. } => Step::Maps,
-        Op::DeletePortMap { .. } => Step::Last,
+        Op::DeletePortMap { .. } | Op::DeleteSet { .. } => Step::Last,
         _ => Step::Body,
     }
 }
@@ -134,6 +127,7 @@ pub(crate) fn describe(changes: &ChangeSet, origin: Origin) -> String {
             format!("{t}, chain {chain}: add the rule of port map {}", map.name)
         }
         Some(Op::DeletePortMap { name }) => format!("{t}: delete port map {name}"),
+        Some(Op::DeleteSet { name }) => format!("{t}: delete set {name}"),
     }
 }
 
@@ -352,6 +346,12 @@ impl<'a> TableEncoder<'a> {
                 self.rule_msg(b, origin, chain, place, &exprs, Some(&udata));
             }
             Op::DeletePortMap { name } => super::portmap::delete(b, &self.target(origin), name),
+            Op::DeleteSet { name } => {
+                let m = b.begin(NFT_MSG_DELSET, 0, self.family, origin);
+                b.w().attr_str(NFTA_SET_TABLE, self.table);
+                b.w().attr_str(NFTA_SET_NAME, name);
+                b.end(m);
+            }
         }
         Ok(())
     }

@@ -15,7 +15,7 @@ use super::members;
 use crate::netlink::consts::*;
 use crate::netlink::udata::udata_string;
 use crate::netlink::wire::{be_u32, be_u64, string, string_is, Attrs, Message, Writer};
-use crate::netlink::NfSocket;
+use crate::netlink::{NfProto, NfSocket};
 
 /// A chain as dumped: its name and, for a base chain, its policy.
 struct ChainInfo {
@@ -190,7 +190,27 @@ pub(crate) fn read_table(
             port_maps.insert(name.to_string(), members::read(sock, proto, table, name)?);
         }
     }
-    assemble(family, stage, chains, rules, port_maps).map(Some)
+    let sets = match depth {
+        Depth::Everything => sock
+            .sets(nf_proto(family), table)?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| s.flags & NFT_SET_ANONYMOUS == 0)
+            .map(|s| s.name)
+            .collect(),
+        Depth::Layout => Vec::new(),
+    };
+    let mut read = assemble(family, stage, chains, rules, port_maps)?;
+    read.sets = sets;
+    Ok(Some(read))
+}
+
+/// The netlink family of `family`'s tables.
+fn nf_proto(family: Family) -> NfProto {
+    match family {
+        Family::Ipv4 => NfProto::Ip,
+        Family::Ipv6 => NfProto::Ip6,
+    }
 }
 
 /// Builds the table as `nft`'s listing reader does: user-visible chains in
@@ -262,5 +282,6 @@ fn assemble(
         family,
         stage,
         chains: visible,
+        sets: Vec::new(),
     })
 }

@@ -91,6 +91,8 @@ pub(crate) const NFTA_SET_DATA_LEN: u16 = 7;
 pub(crate) const NFTA_SET_ID: u16 = 10;
 pub(crate) const NFTA_SET_USERDATA: u16 = 13;
 pub(crate) const NFTA_SET_EXPR: u16 = 17;
+/// `NFTA_SET_FLAGS`: an anonymous set (a rule's inline `{ ... }`).
+pub(crate) const NFT_SET_ANONYMOUS: u32 = 0x1;
 pub(crate) const NFT_SET_INTERVAL: u32 = 0x4;
 pub(crate) const NFT_SET_MAP: u32 = 0x8;
 // libnftnl's set user-data TLV types (their values are host-order u32s).
