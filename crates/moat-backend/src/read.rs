@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use moat_model::{Counters, Family, Policy, Stage};
 use moat_nft::layout::hook_of_base_chain;
-use moat_nft::{portmap, KernelChain, KernelMember, KernelRule, KernelTable};
+use moat_nft::{portmap, KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
 use serde::Deserialize;
 
 use crate::BackendError;
@@ -23,10 +23,11 @@ struct Item {
     set: Option<SetItem>,
 }
 
-/// A named set; only its name is read.
+/// A named set: its name and default timeout (seconds).
 #[derive(Deserialize)]
 struct SetItem {
     name: String,
+    timeout: Option<u32>,
 }
 
 /// A map; only port maps' address maps are read (their elements are rules).
@@ -133,13 +134,19 @@ pub(crate) fn parse_listing(
     let mut base_rules: Vec<RuleItem> = Vec::new();
     let mut user_rules: Vec<RuleItem> = Vec::new();
     let mut port_maps: HashMap<String, Vec<KernelMember>> = HashMap::new();
-    let mut sets: Vec<String> = Vec::new();
+    let mut sets: Vec<KernelSet> = Vec::new();
     for item in listing.nftables {
         if let Some(set) = item.set {
-            sets.push(set.name);
+            sets.push(KernelSet {
+                name: set.name,
+                timeout: set.timeout,
+            });
         }
         if let Some(map) = item.map {
-            sets.push(map.name.clone());
+            sets.push(KernelSet {
+                name: map.name.clone(),
+                timeout: None,
+            });
             if map.name.starts_with(portmap::PORTMAP_PREFIX) && !map.name.ends_with(".ports") {
                 port_maps.insert(map.name.clone(), members_of(map)?);
             }

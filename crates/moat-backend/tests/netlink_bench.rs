@@ -204,6 +204,7 @@ fn timings() {
                 family: Family::Ipv4,
                 stage: Stage::Filter,
                 ops,
+                existing_sets: Vec::new(),
             }],
         };
         NetlinkDriver.apply(&changes).unwrap();

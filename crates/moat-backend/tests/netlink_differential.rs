@@ -248,6 +248,7 @@ fn a_refused_batch_changes_nothing_and_names_the_refused_op() {
                     handle: 999_999,
                 },
             ],
+            existing_sets: Vec::new(),
         }],
     };
     let err = lab

@@ -11,8 +11,17 @@ pub struct KernelTable {
     pub stage: Stage,
     /// The user-visible chains: hook chains first in hook order, then user chains in kernel order.
     pub chains: Vec<KernelChain>,
-    /// The names of the table's named sets and maps.
-    pub sets: Vec<String>,
+    /// The table's named sets and maps.
+    pub sets: Vec<KernelSet>,
+}
+
+/// A named set or map as the kernel holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelSet {
+    /// Its name.
+    pub name: String,
+    /// Seconds after which its elements expire by default, if it has a default.
+    pub timeout: Option<u32>,
 }
 
 /// A user-visible chain as the kernel holds it.

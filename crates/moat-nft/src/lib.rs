@@ -8,7 +8,7 @@ pub mod plan;
 pub mod portmap;
 pub mod rule;
 
-pub use kernel::{KernelChain, KernelMember, KernelRule, KernelTable};
+pub use kernel::{KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
 pub use plan::{
     plan_delete, plan_replace, plan_update, ChangeSet, Op, PlanError, Position, TableChanges,
 };

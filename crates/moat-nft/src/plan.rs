@@ -8,7 +8,7 @@ use moat_model::{Chain, Counters, Family, Hook, Match, Policy, Rule, Stage, Tabl
 
 use std::collections::{HashMap, HashSet};
 
-use crate::kernel::{KernelChain, KernelMember, KernelRule, KernelTable};
+use crate::kernel::{KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
 use crate::layout::{table_name, BASE_CHAIN_PREFIX};
 use crate::portmap::{units, Member, PortMap, Unit, ORDER_STEP};
 use crate::rule::{compile_rule, RuleContext};
@@ -114,6 +114,9 @@ pub struct TableChanges {
     pub stage: Stage,
     /// The operations, in order.
     pub ops: Vec<Op>,
+    /// The named sets the table already holds: rules that fill one of
+    /// them do not declare it again (the kernel refuses a second declaration).
+    pub existing_sets: Vec<KernelSet>,
 }
 
 /// Everything one transaction changes, over any number of moat's tables.
@@ -134,12 +137,13 @@ impl ChangeSet {
         self.tables.extend(other.tables);
     }
 
-    fn single(table: &Table, ops: Vec<Op>) -> ChangeSet {
+    fn single(table: &Table, ops: Vec<Op>, existing_sets: Vec<KernelSet>) -> ChangeSet {
         ChangeSet {
             tables: vec![TableChanges {
                 family: table.family,
                 stage: table.stage,
                 ops,
+                existing_sets,
             }],
         }
     }
@@ -163,7 +167,8 @@ pub fn plan_update(old: Option<&KernelTable>, new: &Table) -> Result<ChangeSet, 
         None => create(new),
         Some(old) => update(old, new),
     };
-    Ok(ChangeSet::single(new, ops))
+    let existing = old.map(|o| o.sets.clone()).unwrap_or_default();
+    Ok(ChangeSet::single(new, ops, existing))
 }
 
 /// Plans the changes that replace whatever moat's table holds with `new`,
@@ -172,12 +177,12 @@ pub fn plan_replace(new: &Table) -> Result<ChangeSet, PlanError> {
     check_names(new)?;
     let mut ops = vec![Op::DeleteTable];
     ops.extend(create(new));
-    Ok(ChangeSet::single(new, ops))
+    Ok(ChangeSet::single(new, ops, Vec::new()))
 }
 
 /// Plans the removal of moat's table for `table`'s family and stage.
 pub fn plan_delete(table: &Table) -> ChangeSet {
-    ChangeSet::single(table, vec![Op::DeleteTable])
+    ChangeSet::single(table, vec![Op::DeleteTable], Vec::new())
 }
 
 fn same_rule(old: &KernelRule, new: &Rule) -> bool {
@@ -392,11 +397,22 @@ fn update(old: &KernelTable, new: &Table) -> Vec<Op> {
     ops
 }
 
+/// Whether `rule` fills a dynamic set (`-m connlimit`, `-m hashlimit`, `-m recent`).
+pub fn fills_a_set(rule: &Rule) -> bool {
+    rule.matches.iter().any(|m| {
+        matches!(
+            m,
+            Match::ConnLimit { .. } | Match::HashLimit { .. } | Match::Recent { .. }
+        )
+    })
+}
+
 /// The dynamic sets the kernel table holds that no rule of `new` fills.
 fn unused_dynamic_sets(old: &KernelTable, new: &Table) -> Vec<String> {
     let candidates: Vec<&String> = old
         .sets
         .iter()
+        .map(|s| &s.name)
         .filter(|name| DYNAMIC_SET_PREFIXES.iter().any(|p| name.starts_with(p)))
         .collect();
     if candidates.is_empty() {
@@ -407,18 +423,10 @@ fn unused_dynamic_sets(old: &KernelTable, new: &Table) -> Vec<String> {
         stage: new.stage,
         table: table_name(new.stage).to_string(),
     };
-    let fills_a_set = |rule: &&Rule| {
-        rule.matches.iter().any(|m| {
-            matches!(
-                m,
-                Match::ConnLimit { .. } | Match::HashLimit { .. } | Match::Recent { .. }
-            )
-        })
-    };
     let needed: HashSet<String> = new
         .chains
         .iter()
-        .flat_map(|c| c.rules.iter().filter(fills_a_set))
+        .flat_map(|c| c.rules.iter().filter(|r| fills_a_set(r)))
         .filter_map(|rule| compile_rule(rule, &ctx).ok())
         .flat_map(|compiled| compiled.sets.into_iter().map(|s| s.name.into_owned()))
         .collect();

@@ -11,7 +11,9 @@ use moat_model::{
     Action, Counters, Family, Hook, Iface, Match, NatTarget, Policy, PortRange, Rule, Stage, Table,
 };
 use moat_nft::portmap::{map_of, marker, parse_comment};
-use moat_nft::{plan_update, KernelChain, KernelMember, KernelRule, KernelTable, Op, Position};
+use moat_nft::{
+    plan_update, KernelChain, KernelMember, KernelRule, KernelSet, KernelTable, Op, Position,
+};
 
 /// A small deterministic generator (xorshift), so failures reproduce.
 struct Rng(u64);
@@ -113,7 +115,14 @@ impl Kernel {
                 policy_counter: Some((1, Counters::default())),
                 rules,
             }],
-            sets: self.maps.keys().cloned().collect(),
+            sets: self
+                .maps
+                .keys()
+                .map(|name| KernelSet {
+                    name: name.clone(),
+                    timeout: None,
+                })
+                .collect(),
         }
     }
 

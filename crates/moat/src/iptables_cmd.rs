@@ -9,6 +9,7 @@ use moat_iptables::state::StateRule;
 use moat_iptables::{execute, parse_command_line, Command};
 use moat_model::Family;
 use moat_model::{validate_rule, Counters, Stage};
+use moat_nft::plan::fills_a_set;
 use moat_nft::portmap::is_port_forward;
 use moat_nft::{plan_update, ChangeSet, Op, Position, TableChanges};
 
@@ -96,8 +97,9 @@ fn append_fast(
         return Ok(None);
     };
     let new = StateRule::new(rule.clone(), family, Counters::default())?;
-    if inv.stage == Stage::Nat && is_port_forward(&new.rule) {
-        // It may join a port map: the full path lays the chain out again.
+    if inv.stage == Stage::Nat && is_port_forward(&new.rule) || fills_a_set(&new.rule) {
+        // It may join a port map, or fill a set the table may hold already:
+        // the full path reads the whole table.
         return Ok(None);
     }
     validate_rule(&new.rule, family, inv.stage, &[hook])?;
@@ -105,6 +107,7 @@ fn append_fast(
         family,
         stage: inv.stage,
         ops: Vec::new(),
+        existing_sets: Vec::new(),
     };
     set_copies::declare_for(&mut table, [&new.rule])?;
     table.ops.push(Op::AddRule {

@@ -411,8 +411,42 @@ fn dynamic_sets_go_with_their_last_rule() {
     assert!(!after
         .iter()
         .any(|s| before.contains(s) && s.starts_with("connlimit_")));
-    // recent_ssh stays while its rule does.
-    iptables_all(&ns, "iptables", &["-D INPUT 1"]);
+    // A second rule fills the same set (the kernel refuses a second
+    // declaration, so it is not declared again).
+    iptables_all(
+        &ns,
+        "iptables",
+        &["-A INPUT -p tcp --dport 22 -m recent --rcheck --name ssh -j DROP"],
+    );
+    // One that needs the set's entries to expire is refused with a way out.
+    let out = moat(
+        &ns,
+        &[
+            "iptables",
+            "-A",
+            "INPUT",
+            "-p",
+            "tcp",
+            "--dport",
+            "22",
+            "-m",
+            "recent",
+            "--update",
+            "--seconds",
+            "60",
+            "--name",
+            "ssh",
+            "-j",
+            "DROP",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("recent_ssh") && err.contains("one iptables-restore"),
+        "{err}"
+    );
+    // recent_ssh stays while one of its rules does.
+    iptables_all(&ns, "iptables", &["-D INPUT 1", "-D INPUT 1"]);
     assert_eq!(sets(&ns), ["recent_ssh"]);
     iptables_all(&ns, "iptables", &["-F INPUT"]);
     assert!(sets(&ns).is_empty(), "{:?}", sets(&ns));

@@ -578,6 +578,7 @@ mod tests {
                 family: Family::Ipv4,
                 stage: Stage::Nat,
                 ops,
+                existing_sets: Vec::new(),
             }],
         };
         let sealed = encode(&changes, 1, true).unwrap().unwrap();

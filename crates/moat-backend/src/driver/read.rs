@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use moat_model::{Counters, Family, Hook, Policy, Stage};
 use moat_nft::layout::{hook_of_base_chain, table_name};
-use moat_nft::{portmap, KernelChain, KernelMember, KernelRule, KernelTable};
+use moat_nft::{portmap, KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
 
 use super::encode::nfproto;
 use super::error::DriverError;
@@ -196,7 +196,10 @@ pub(crate) fn read_table(
             .unwrap_or_default()
             .into_iter()
             .filter(|s| s.flags & NFT_SET_ANONYMOUS == 0)
-            .map(|s| s.name)
+            .map(|s| KernelSet {
+                name: s.name,
+                timeout: s.timeout_ms.and_then(|ms| u32::try_from(ms / 1000).ok()),
+            })
             .collect(),
         Depth::Layout => Vec::new(),
     };

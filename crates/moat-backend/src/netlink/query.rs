@@ -50,6 +50,7 @@ impl NfSocket {
                     comment: a
                         .get(NFTA_SET_USERDATA)
                         .and_then(|u| udata_string(u, UDATA_SET_COMMENT)),
+                    timeout_ms: a.get(NFTA_SET_TIMEOUT).and_then(be_u64),
                 });
             }
             Ok::<(), NetlinkError>(())

@@ -270,6 +270,8 @@ pub struct SetInfo {
     pub key_len: u32,
     /// The set's comment, if it has one.
     pub comment: Option<String>,
+    /// Milliseconds after which elements expire by default, if set.
+    pub timeout_ms: Option<u64>,
 }
 
 impl SetInfo {
