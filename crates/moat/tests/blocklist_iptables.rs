@@ -5,11 +5,11 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{moat, moat_ok, restore};
-use moat_testnet::topology::{SERVER_V4, SERVER_V6};
-use moat_testnet::{require_root_or_skip, tcp_connect_timeout, Netns, TcpServer, Topology};
+use common::{
+    gateway_lab, iptables_all, moat_err, moat_ok, packets_of, reaches_server, restore_ok,
+    serve_8080, words,
+};
+use moat_testnet::Netns;
 
 /// A list file that removes itself.
 struct ListFile(std::path::PathBuf);
@@ -33,17 +33,6 @@ impl Drop for ListFile {
     }
 }
 
-fn reaches_server(client: &Netns, v6: bool) -> bool {
-    let addr: std::net::IpAddr = if v6 {
-        SERVER_V6.into()
-    } else {
-        SERVER_V4.into()
-    };
-    tcp_connect_timeout(client, addr, 8080, Duration::from_millis(400))
-        .unwrap()
-        .is_connected()
-}
-
 fn copy_in(ns: &Netns, family: &str) -> String {
     ns.exec_ok(&["nft", "list", "set", family, "moat_filter", "blocklist.lan"])
         .unwrap()
@@ -52,26 +41,22 @@ fn copy_in(ns: &Netns, family: &str) -> String {
 /// A FORWARD policy of DROP that lets in only what comes from list `lan`.
 fn allow_only_the_list(gateway: &Netns) {
     for program in ["iptables", "ip6tables"] {
-        for line in [
-            "-P FORWARD DROP",
-            "-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
-            "-A FORWARD -m set --match-set lan src -j ACCEPT",
-        ] {
-            let mut args = vec![program];
-            args.extend(line.split_whitespace());
-            moat_ok(gateway, &args);
-        }
+        iptables_all(
+            gateway,
+            program,
+            &[
+                "-P FORWARD DROP",
+                "-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+                "-A FORWARD -m set --match-set lan src -j ACCEPT",
+            ],
+        );
     }
 }
 
 #[test]
 fn match_set_rules_use_the_list_and_follow_its_changes() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
-    let _v4 = TcpServer::start(&lab.server, SERVER_V4, 8080).unwrap();
-    let _v6 = TcpServer::start(&lab.server, SERVER_V6, 8080).unwrap();
+    let Some(lab) = gateway_lab() else { return };
+    let _servers = serve_8080(&lab);
     let gw = &lab.gateway;
 
     // A list that blocks nothing by itself: it exists for rules to use.
@@ -87,44 +72,23 @@ fn match_set_rules_use_the_list_and_follow_its_changes() {
     }
 
     // A rule naming a list that does not exist changes nothing.
-    let out = moat(
+    let err = moat_err(
         gw,
-        &[
+        &words(
             "iptables",
-            "-A",
-            "FORWARD",
-            "-m",
-            "set",
-            "--match-set",
-            "nosuch",
-            "src",
-            "-j",
-            "DROP",
-        ],
+            "-A FORWARD -m set --match-set nosuch src -j DROP",
+        ),
     );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("no block list \"nosuch\""),
-        "{err}"
-    );
+    assert!(err.contains("no block list \"nosuch\""), "{err}");
     assert!(!moat_ok(gw, &["iptables", "-S"]).contains("nosuch"));
-    let out = moat(
+    let err = moat_err(
         gw,
-        &[
+        &words(
             "iptables",
-            "-A",
-            "FORWARD",
-            "-m",
-            "set",
-            "--match-set",
-            "lan",
-            "src,dst",
-            "-j",
-            "DROP",
-        ],
+            "-A FORWARD -m set --match-set lan src,dst -j DROP",
+        ),
     );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("one flag"), "{err}");
+    assert!(err.contains("one flag"), "{err}");
 
     // The list as an allow list in FORWARD, IPv4 and IPv6.
     allow_only_the_list(gw);
@@ -140,12 +104,10 @@ fn match_set_rules_use_the_list_and_follow_its_changes() {
     assert!(v4.contains("10.99.1.0/24") && !v4.contains("fd99"), "{v4}");
     assert!(copy_in(gw, "ip6").contains("fd99:1::/64"));
     let counters = moat_ok(gw, &["iptables", "-vnL", "FORWARD"]);
-    let line = counters
-        .lines()
-        .find(|l| l.contains("match-set lan src"))
-        .unwrap();
-    let packets: u64 = line.split_whitespace().next().unwrap().parse().unwrap();
-    assert!(packets >= 1, "{counters}");
+    assert!(
+        packets_of(&counters, "FORWARD", "match-set lan src") >= 1,
+        "{counters}"
+    );
 
     // Removing the client's network from the list closes the door at once.
     moat_ok(gw, &["block", "remove", "lan", "10.99.1.0/24"]);
@@ -168,37 +130,20 @@ fn match_set_rules_use_the_list_and_follow_its_changes() {
 
     // A restore recreates the table; the copy comes back filled.
     let saved = moat_ok(gw, &["iptables-save"]);
-    let out = restore(gw, "iptables-restore", &[], &saved);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    restore_ok(gw, "iptables-restore", &saved);
     assert!(copy_in(gw, "ip").contains("10.99.0.0/16"));
     assert!(reaches_server(&lab.client, false), "after the restore");
 
     // The list cannot go while a rule uses it.
-    let out = moat(gw, &["unblock", "lan"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("used by moat's iptables rules"),
-        "{err}"
-    );
+    let err = moat_err(gw, &["unblock", "lan"]);
+    assert!(err.contains("used by moat's iptables rules"), "{err}");
     moat_ok(gw, &["iptables", "-D", "FORWARD", "2"]);
     moat_ok(
         gw,
-        &[
+        &words(
             "ip6tables",
-            "-D",
-            "FORWARD",
-            "-m",
-            "set",
-            "--match-set",
-            "lan",
-            "src",
-            "-j",
-            "ACCEPT",
-        ],
+            "-D FORWARD -m set --match-set lan src -j ACCEPT",
+        ),
     );
     moat_ok(gw, &["unblock", "lan"]);
     assert!(

@@ -8,13 +8,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{moat, moat_ok, nft_ruleset};
-use moat_testnet::topology::{CLIENT_V4, GATEWAY_LAN_V4, GATEWAY_LAN_V6, SERVER_V4, SERVER_V6};
-use moat_testnet::{
-    ping, require_root_or_skip, tcp_connect_timeout, udp_burst, Netns, TcpServer, Topology, UdpEcho,
+use common::{
+    gateway_lab, moat, moat_err, moat_ok, nft_ruleset, reaches_server, serve_8080, text, QUICK,
 };
-
-const QUICK: Duration = Duration::from_millis(400);
+use moat_testnet::topology::{CLIENT_V4, GATEWAY_LAN_V4, GATEWAY_LAN_V6, SERVER_V4};
+use moat_testnet::{ping, udp_burst, Netns, TcpServer, UdpEcho};
 
 /// A zone directory that removes itself.
 struct ZoneDir(PathBuf);
@@ -28,13 +26,20 @@ impl ZoneDir {
         ZoneDir(dir)
     }
 
-    fn country(&self, code: &str, v4: &str, v6: &str) {
+    fn write_country(&self, code: &str, v4: &str, v6: &str) {
         std::fs::write(self.0.join("ipv4").join(format!("{code}.zone")), v4).unwrap();
         std::fs::write(self.0.join("ipv6").join(format!("{code}.zone")), v6).unwrap();
     }
 
     fn path(&self) -> &str {
         self.0.to_str().unwrap()
+    }
+
+    /// The arguments of `moat block country CODE` from this directory, then `extra`.
+    fn country<'a>(&'a self, code: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec!["block", "country", code, "--zone-dir", self.path()];
+        args.extend_from_slice(extra);
+        args
     }
 
     fn file(&self, name: &str, text: &str) -> String {
@@ -48,17 +53,6 @@ impl Drop for ZoneDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn reaches_server(client: &Netns, v6: bool) -> bool {
-    let addr: std::net::IpAddr = if v6 {
-        SERVER_V6.into()
-    } else {
-        SERVER_V4.into()
-    };
-    tcp_connect_timeout(client, addr, 8080, QUICK)
-        .unwrap()
-        .is_connected()
 }
 
 fn pings_gateway(client: &Netns, v6: bool) -> bool {
@@ -89,20 +83,16 @@ fn dropped_packets(gateway: &Netns, name: &str) -> u64 {
 
 #[test]
 fn country_block_drops_inbound_and_forwarded_with_exceptions_and_unblock() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
-    let _v4 = TcpServer::start(&lab.server, SERVER_V4, 8080).unwrap();
-    let _v6 = TcpServer::start(&lab.server, SERVER_V6, 8080).unwrap();
+    let Some(lab) = gateway_lab() else { return };
+    let _servers = serve_8080(&lab);
     let zones = ZoneDir::new("country");
     // xa holds the client's networks among others; xb does not.
-    zones.country(
+    zones.write_country(
         "xa",
         "192.0.2.0/24\n10.99.1.0/24\n10.99.0.0/24\n198.51.100.0/24\n",
         "fd99:1::/64\n2001:db8::/32\n",
     );
-    zones.country("xb", "10.200.0.0/16\n", "fd00:200::/32\n");
+    zones.write_country("xb", "10.200.0.0/16\n", "fd00:200::/32\n");
     for v6 in [false, true] {
         assert!(
             reaches_server(&lab.client, v6) && pings_gateway(&lab.client, v6),
@@ -111,10 +101,7 @@ fn country_block_drops_inbound_and_forwarded_with_exceptions_and_unblock() {
     }
 
     // A country the client is not in: everything passes.
-    let out = moat_ok(
-        &lab.gateway,
-        &["block", "country", "xb", "--zone-dir", zones.path()],
-    );
+    let out = moat_ok(&lab.gateway, &zones.country("xb", &[]));
     assert!(out.contains("blocked country xb"), "{out}");
     for v6 in [false, true] {
         assert!(
@@ -125,10 +112,7 @@ fn country_block_drops_inbound_and_forwarded_with_exceptions_and_unblock() {
     }
 
     // The client's country: dropped to the host (input) and through it (forward).
-    let out = moat_ok(
-        &lab.gateway,
-        &["block", "country", "XA", "--zone-dir", zones.path()],
-    );
+    let out = moat_ok(&lab.gateway, &zones.country("XA", &[]));
     assert!(
         out.contains("blocked country xa: 6 networks as 3 IPv4 and 2 IPv6 ranges"),
         "{out}"
@@ -160,17 +144,7 @@ fn country_block_drops_inbound_and_forwarded_with_exceptions_and_unblock() {
     // Exceptions: the client's own addresses stay allowed, the list stays.
     moat_ok(
         &lab.gateway,
-        &[
-            "block",
-            "country",
-            "xa",
-            "--zone-dir",
-            zones.path(),
-            "--except",
-            "10.99.1.2/32",
-            "--except",
-            "fd99:1::2",
-        ],
+        &zones.country("xa", &["--except", "10.99.1.2/32", "--except", "fd99:1::2"]),
     );
     for v6 in [false, true] {
         assert!(
@@ -182,22 +156,9 @@ fn country_block_drops_inbound_and_forwarded_with_exceptions_and_unblock() {
     let listing = moat_ok(&lab.gateway, &["block", "list"]);
     assert!(listing.contains("10.99.1.2/32,fd99:1::2/128"), "{listing}");
     // A refresh without --except keeps them; --no-except lifts them.
-    moat_ok(
-        &lab.gateway,
-        &["block", "country", "xa", "--zone-dir", zones.path()],
-    );
+    moat_ok(&lab.gateway, &zones.country("xa", &[]));
     assert!(reaches_server(&lab.client, false));
-    moat_ok(
-        &lab.gateway,
-        &[
-            "block",
-            "country",
-            "xa",
-            "--zone-dir",
-            zones.path(),
-            "--no-except",
-        ],
-    );
+    moat_ok(&lab.gateway, &zones.country("xa", &["--no-except"]));
     assert!(!reaches_server(&lab.client, false));
 
     // Unblock lifts it; the other list stays.
@@ -224,12 +185,8 @@ fn country_block_drops_inbound_and_forwarded_with_exceptions_and_unblock() {
 
 #[test]
 fn file_lists_directions_and_single_addresses() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
-    let _srv = TcpServer::start(&lab.server, SERVER_V4, 8080).unwrap();
-    let _srv6 = TcpServer::start(&lab.server, SERVER_V6, 8080).unwrap();
+    let Some(lab) = gateway_lab() else { return };
+    let _servers = serve_8080(&lab);
     let zones = ZoneDir::new("files");
     let list = zones.file(
         "servers.txt",
@@ -301,42 +258,25 @@ fn file_lists_directions_and_single_addresses() {
 
 #[test]
 fn failed_loads_change_nothing() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
+    let Some(lab) = gateway_lab() else { return };
     let _srv = TcpServer::start(&lab.server, SERVER_V4, 8080).unwrap();
     let zones = ZoneDir::new("failed");
-    zones.country("xa", "10.99.1.0/24\n", "");
-    moat_ok(
-        &lab.gateway,
-        &["block", "country", "xa", "--zone-dir", zones.path()],
-    );
+    zones.write_country("xa", "10.99.1.0/24\n", "");
+    moat_ok(&lab.gateway, &zones.country("xa", &[]));
     let before = nft_ruleset(&lab.gateway);
 
     // A line that is not a network: file:line error, list untouched.
-    zones.country("xa", "10.99.3.0/24\n10.99.1.0/24 junk\n", "");
-    let out = moat(
-        &lab.gateway,
-        &["block", "country", "xa", "--zone-dir", zones.path()],
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("xa.zone:2"), "{err}");
+    zones.write_country("xa", "10.99.3.0/24\n10.99.1.0/24 junk\n", "");
+    let err = moat_err(&lab.gateway, &zones.country("xa", &[]));
+    assert!(err.contains("xa.zone:2"), "{err}");
     // An empty download would lift the block: refused.
-    zones.country("xa", "# nothing\n", "");
-    let out = moat(
-        &lab.gateway,
-        &["block", "country", "xa", "--zone-dir", zones.path()],
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("refusing to load an empty list"),
-        "{err}"
-    );
+    zones.write_country("xa", "# nothing\n", "");
+    let err = moat_err(&lab.gateway, &zones.country("xa", &[]));
+    assert!(err.contains("refusing to load an empty list"), "{err}");
     // A missing country, a bad code, an unknown list.
     for args in [
-        vec!["block", "country", "zz", "--zone-dir", zones.path()],
-        vec!["block", "country", "x1", "--zone-dir", zones.path()],
+        zones.country("zz", &[]),
+        zones.country("x1", &[]),
         vec!["unblock", "nope"],
         vec!["block", "file", "xa", "/nonexistent/list.txt"],
     ] {
@@ -345,12 +285,8 @@ fn failed_loads_change_nothing() {
     }
     // A file list may not silently replace a country list.
     let other = zones.file("other.txt", "10.99.9.0/24\n");
-    let out = moat(&lab.gateway, &["block", "file", "xa", &other]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("already exists as the country list"),
-        "{err}"
-    );
+    let err = moat_err(&lab.gateway, &["block", "file", "xa", &other]);
+    assert!(err.contains("already exists as the country list"), "{err}");
     let out = moat(&lab.gateway, &["unblock", "country", "xb"]);
     assert!(!out.status.success());
 
@@ -363,10 +299,7 @@ fn failed_loads_change_nothing() {
 /// through.
 #[test]
 fn refresh_never_opens_a_gap() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
+    let Some(lab) = gateway_lab() else { return };
     let echo = UdpEcho::start(&lab.server, SERVER_V4, 5353).unwrap();
     let zones = ZoneDir::new("refresh");
     // 40,000 separate ranges around the client's network, so each refresh
@@ -375,11 +308,8 @@ fn refresh_never_opens_a_gap() {
     for i in 0..40_000u32 {
         v4 += &format!("100.{}.{}.0/25\n", (i >> 8) & 0xff, i & 0xff);
     }
-    zones.country("xa", &v4, "");
-    moat_ok(
-        &lab.gateway,
-        &["block", "country", "xa", "--zone-dir", zones.path()],
-    );
+    zones.write_country("xa", &v4, "");
+    moat_ok(&lab.gateway, &zones.country("xa", &[]));
 
     let stop = AtomicBool::new(false);
     let sent = AtomicUsize::new(0);
@@ -394,10 +324,7 @@ fn refresh_never_opens_a_gap() {
             }
         });
         for _ in 0..8 {
-            moat_ok(
-                &lab.gateway,
-                &["block", "country", "xa", "--zone-dir", zones.path()],
-            );
+            moat_ok(&lab.gateway, &zones.country("xa", &[]));
         }
         stop.store(true, Ordering::Relaxed);
     });
@@ -426,10 +353,7 @@ fn refresh_never_opens_a_gap() {
 #[test]
 fn a_list_that_would_cut_an_ssh_connection_is_refused_unless_excepted_or_forced() {
     use std::io::{Read, Write};
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
+    let Some(lab) = gateway_lab() else { return };
     let zones = ZoneDir::new("sshguard");
     // A stateful rule, so the gateway tracks connections (as any firewall does).
     moat_ok(
@@ -463,14 +387,11 @@ fn a_list_that_would_cut_an_ssh_connection_is_refused_unless_excepted_or_forced(
     let list = zones.file("bad.txt", "10.99.1.0/24\n");
 
     // The established connection to port 22 (found in conntrack) is protected.
-    let out = moat(&lab.gateway, &["block", "file", "bad", &list]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = moat_err(&lab.gateway, &["block", "file", "bad", &list]);
     assert!(
-        !out.status.success()
-            && err.contains(
-                "list bad holds 10.99.1.2, the client of an established connection (conntrack)"
-            )
-            && err.contains("--except 10.99.1.2"),
+        err.contains(
+            "list bad holds 10.99.1.2, the client of an established connection (conntrack)"
+        ) && err.contains("--except 10.99.1.2"),
         "{err}"
     );
     assert!(
@@ -491,9 +412,9 @@ fn a_list_that_would_cut_an_ssh_connection_is_refused_unless_excepted_or_forced(
         ])
         .unwrap();
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("your SSH session (SSH_CONNECTION)"),
+        text(&out.stderr).contains("your SSH session (SSH_CONNECTION)"),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        text(&out.stderr)
     );
 
     // With the address excepted the list loads and the session lives on.

@@ -5,9 +5,9 @@
 mod common;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use common::moat_ok;
+use common::{moat_ok, nft_ruleset};
 use moat_testnet::{require_root_or_skip, Netns};
 
 /// The shared zone directory (`MOAT_ZONE_DIR` overrides), if present.
@@ -35,7 +35,7 @@ fn zone_dir() -> Option<PathBuf> {
 
 /// Inclusive ranges of a zone file, merged by a plain sort-and-sweep
 /// (independent of the crate under test).
-fn expected_ranges<const V6: bool>(path: &std::path::Path) -> Vec<(u128, u128)> {
+fn expected_ranges<const V6: bool>(path: &Path) -> Vec<(u128, u128)> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
@@ -93,15 +93,10 @@ fn in_set(ns: &Netns, set: &str, addr: &str) -> bool {
     .success()
 }
 
-#[test]
-fn us_zone_loads_exactly() {
-    let Some(dir) = zone_dir() else { return };
-    if !require_root_or_skip() {
-        return;
-    }
-    let ns = Netns::new("zones").unwrap();
-    let out = moat_ok(
-        &ns,
+/// `moat block country us` from the zone files in `dir`; returns its output.
+fn block_us(ns: &Netns, dir: &Path) -> String {
+    moat_ok(
+        ns,
         &[
             "block",
             "country",
@@ -109,7 +104,17 @@ fn us_zone_loads_exactly() {
             "--zone-dir",
             dir.to_str().unwrap(),
         ],
-    );
+    )
+}
+
+#[test]
+fn us_zone_loads_exactly() {
+    let Some(dir) = zone_dir() else { return };
+    if !require_root_or_skip() {
+        return;
+    }
+    let ns = Netns::new("zones").unwrap();
+    let out = block_us(&ns, &dir);
     let v4 = expected_ranges::<false>(&dir.join("ipv4/us.zone"));
     let v6 = expected_ranges::<true>(&dir.join("ipv6/us.zone"));
     assert!(
@@ -150,16 +155,7 @@ fn us_zone_loads_exactly() {
     }
 
     // Refreshing the same data changes nothing but keeps working.
-    let out = moat_ok(
-        &ns,
-        &[
-            "block",
-            "country",
-            "us",
-            "--zone-dir",
-            dir.to_str().unwrap(),
-        ],
-    );
+    let out = block_us(&ns, &dir);
     assert!(out.starts_with("refreshed country us"), "{out}");
     assert_eq!(
         row(&moat_ok(&ns, &["block", "list"]), "us", "IPV4 RANGES"),
@@ -206,8 +202,5 @@ fn whole_world_loads_in_one_command() {
     let mut args = vec!["unblock", "country"];
     args.extend(codes.iter().map(String::as_str));
     moat_ok(&ns, &args);
-    assert!(!ns
-        .exec_ok(&["nft", "list", "ruleset"])
-        .unwrap()
-        .contains("moat_block"));
+    assert!(!nft_ruleset(&ns).contains("moat_block"));
 }

@@ -3,18 +3,13 @@
 //! removes those the file no longer names, refuses a bad list file before
 //! changing anything, and `moat boot` brings them back.
 
+mod common;
 mod config_common;
 
-use config_common::{moat, moat_ok, text, Scratch};
+use common::{connects_quickly, gateway_lab, text};
+use config_common::{apply, moat, moat_ok, Scratch};
 use moat_testnet::topology::{GATEWAY_LAN_V4, SERVER_V4, SERVER_V6};
-use moat_testnet::{require_root_or_skip, tcp_connect_timeout, Netns, TcpServer, Topology};
-use std::time::Duration;
-
-fn connects(from: &Netns, addr: impl Into<std::net::IpAddr>, port: u16) -> bool {
-    tcp_connect_timeout(from, addr.into(), port, Duration::from_millis(400))
-        .unwrap()
-        .is_connected()
-}
+use moat_testnet::TcpServer;
 
 /// A configuration that lets everything through except its block lists;
 /// port 9000 on the gateway is open only to list `friends`.
@@ -39,10 +34,7 @@ fn config(s: &Scratch, with_country: bool) -> String {
 
 #[test]
 fn configured_block_lists_load_follow_the_file_and_come_back_at_boot() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
+    let Some(lab) = gateway_lab() else { return };
     let _v4 = TcpServer::start(&lab.server, SERVER_V4, 8080).unwrap();
     let _v6 = TcpServer::start(&lab.server, SERVER_V6, 8080).unwrap();
     let _svc = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 9000).unwrap();
@@ -68,15 +60,18 @@ fn configured_block_lists_load_follow_the_file_and_come_back_at_boot() {
 
     let with = s.file("with.toml", &config(&s, true));
     moat_ok(gw, &s, &["check", with.to_str().unwrap()]);
-    let out = moat_ok(gw, &s, &["apply", with.to_str().unwrap()]);
+    let out = apply(gw, &s, &with);
     assert!(
         out.contains("block lists loaded: xa, friends")
             || out.contains("block lists loaded: friends, xa"),
         "{out}"
     );
-    assert!(!connects(&lab.client, SERVER_V4, 8080), "xa is blocked");
     assert!(
-        !connects(&lab.client, SERVER_V6, 8080),
+        !connects_quickly(&lab.client, SERVER_V4, 8080),
+        "xa is blocked"
+    );
+    assert!(
+        !connects_quickly(&lab.client, SERVER_V6, 8080),
         "xa is blocked (IPv6)"
     );
     let listing = moat_ok(gw, &s, &["block", "list"]);
@@ -87,12 +82,12 @@ fn configured_block_lists_load_follow_the_file_and_come_back_at_boot() {
 
     // Without the country the client passes, and -m set lets it use 9000.
     let without = s.file("without.toml", &config(&s, false));
-    let out = moat_ok(gw, &s, &["apply", without.to_str().unwrap()]);
+    let out = apply(gw, &s, &without);
     assert!(out.contains("block lists removed: xa"), "{out}");
-    assert!(connects(&lab.client, SERVER_V4, 8080));
-    assert!(connects(&lab.client, SERVER_V6, 8080));
+    assert!(connects_quickly(&lab.client, SERVER_V4, 8080));
+    assert!(connects_quickly(&lab.client, SERVER_V6, 8080));
     assert!(
-        connects(&lab.client, GATEWAY_LAN_V4, 9000),
+        connects_quickly(&lab.client, GATEWAY_LAN_V4, 9000),
         "friends may use 9000"
     );
     assert!(!moat_ok(gw, &s, &["block", "list"]).contains("xa "));
@@ -105,14 +100,17 @@ fn configured_block_lists_load_follow_the_file_and_come_back_at_boot() {
         !out.status.success() && err.contains("friends.txt:2"),
         "{err}"
     );
-    assert!(connects(&lab.client, SERVER_V4, 8080), "nothing changed");
+    assert!(
+        connects_quickly(&lab.client, SERVER_V4, 8080),
+        "nothing changed"
+    );
     assert!(!moat_ok(gw, &s, &["block", "list"]).contains("xa "));
 
     // Changing the list file and applying again refreshes the list.
     s.file("friends.txt", "10.99.1.200\n");
-    moat_ok(gw, &s, &["apply", without.to_str().unwrap()]);
+    apply(gw, &s, &without);
     assert!(
-        !connects(&lab.client, GATEWAY_LAN_V4, 9000),
+        !connects_quickly(&lab.client, GATEWAY_LAN_V4, 9000),
         "no longer a friend"
     );
 
@@ -122,7 +120,7 @@ fn configured_block_lists_load_follow_the_file_and_come_back_at_boot() {
     moat_ok(gw, &s, &["boot"]);
     assert!(moat_ok(gw, &s, &["block", "list"]).contains("friends"));
     assert!(
-        connects(&lab.client, GATEWAY_LAN_V4, 9000),
+        connects_quickly(&lab.client, GATEWAY_LAN_V4, 9000),
         "the list is back and reloaded"
     );
     assert!(moat_ok(gw, &s, &["iptables", "-S", "INPUT"]).contains("--match-set friends src"));

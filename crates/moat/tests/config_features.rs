@@ -2,30 +2,26 @@
 //! the same file, zones and forwarding, the raw-rule escape hatch, and the
 //! check / diff / status commands (issue 5).
 
+mod common;
 mod config_common;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use config_common::{moat, moat_ok, packets_of, text, Scratch};
+use common::{connects, packets_of, servers, text};
+use config_common::{apply, apply_toml, config_lab, moat, moat_ok};
 use moat_testnet::topology::{
     CLIENT_V4, GATEWAY_LAN_V4, GATEWAY_LAN_V6, GATEWAY_WAN_V4, SERVER_V4, SERVER_V6,
 };
-use moat_testnet::{
-    require_root_or_skip, tcp_connect, tcp_connect_many, TcpOutcome, TcpServer, Topology,
-};
+use moat_testnet::{tcp_connect, tcp_connect_many, TcpOutcome, TcpServer};
 
 #[test]
 fn rate_limit_per_source_holds_back_a_noisy_client_only() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
-    let s = Scratch::new();
-    let cfg = s.file(
-        "moat.toml",
+    let Some((lab, s)) = config_lab() else { return };
+    apply_toml(
+        &lab.gateway,
+        &s,
         "[[service]]\nname = \"api\"\nport = 8080\nlimit = { rate = \"5/minute\", burst = 5 }\n",
     );
-    moat_ok(&lab.gateway, &s, &["apply", cfg.to_str().unwrap()]);
     let _api = TcpServer::start(&lab.gateway, IpAddr::from(Ipv4Addr::UNSPECIFIED), 8080).unwrap();
     let noisy = tcp_connect_many(&lab.client, GATEWAY_LAN_V4, 8080, 10).unwrap();
     assert_eq!(noisy.connected(), 5, "{noisy:?}");
@@ -40,42 +36,24 @@ fn rate_limit_per_source_holds_back_a_noisy_client_only() {
 
 #[test]
 fn one_file_builds_ipv4_and_ipv6() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
-    let s = Scratch::new();
-    let cfg = s.file(
-        "moat.toml",
+    let Some((lab, s)) = config_lab() else { return };
+    apply_toml(
+        &lab.gateway,
+        &s,
         "[zones.outside]\ninterfaces = [\"lan0\"]\n[zones.inside]\ninterfaces = [\"wan0\"]\n\n\
          [[service]]\nname = \"http\"\nzones = \"outside\"\n\n[[forward]]\nfrom = \"outside\"\nto = \"inside\"\nport = 443\n",
     );
-    moat_ok(&lab.gateway, &s, &["apply", cfg.to_str().unwrap()]);
-    let any6 = IpAddr::from(Ipv6Addr::UNSPECIFIED);
-    let _http = TcpServer::start(&lab.gateway, any6, 80).unwrap();
-    let _other = TcpServer::start(&lab.gateway, any6, 81).unwrap();
+    let _http_other = servers(&lab.gateway, Ipv6Addr::UNSPECIFIED, &[80, 81]);
     let _https = TcpServer::start(&lab.server, SERVER_V6, 443).unwrap();
     let _https4 = TcpServer::start(&lab.server, SERVER_V4, 443).unwrap();
     let _ssh = TcpServer::start(&lab.server, SERVER_V6, 22).unwrap();
-    assert!(tcp_connect(&lab.client, GATEWAY_LAN_V6, 80)
-        .unwrap()
-        .is_connected());
+    assert!(connects(&lab.client, GATEWAY_LAN_V6, 80));
     assert_eq!(
         tcp_connect(&lab.client, GATEWAY_LAN_V6, 81).unwrap(),
         TcpOutcome::TimedOut
     );
-    assert!(
-        tcp_connect(&lab.client, SERVER_V6, 443)
-            .unwrap()
-            .is_connected(),
-        "IPv6 forward"
-    );
-    assert!(
-        tcp_connect(&lab.client, SERVER_V4, 443)
-            .unwrap()
-            .is_connected(),
-        "IPv4 forward"
-    );
+    assert!(connects(&lab.client, SERVER_V6, 443), "IPv6 forward");
+    assert!(connects(&lab.client, SERVER_V4, 443), "IPv4 forward");
     assert_eq!(
         tcp_connect(&lab.client, SERVER_V6, 22).unwrap(),
         TcpOutcome::TimedOut,
@@ -99,21 +77,15 @@ fn one_file_builds_ipv4_and_ipv6() {
 
 #[test]
 fn raw_iptables_rules_go_through_the_same_model() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
-    let s = Scratch::new();
-    let cfg = s.file(
-        "moat.toml",
+    let Some((lab, s)) = config_lab() else { return };
+    apply_toml(
+        &lab.gateway,
+        &s,
         "[iptables]\nrules = [\n  \"-A INPUT -s 10.99.1.0/24 -p tcp --dport 9000 -j ACCEPT\",\n  \"-N COUNTED\",\n  \"-A COUNTED -j RETURN\",\n  \"-I INPUT -j COUNTED\",\n]\n",
     );
-    moat_ok(&lab.gateway, &s, &["apply", cfg.to_str().unwrap()]);
     let _svc = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 9000).unwrap();
     let _svc2 = TcpServer::start(&lab.gateway, GATEWAY_WAN_V4, 9000).unwrap();
-    assert!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 9000)
-        .unwrap()
-        .is_connected());
+    assert!(connects(&lab.client, GATEWAY_LAN_V4, 9000));
     assert_eq!(
         tcp_connect(&lab.server, GATEWAY_WAN_V4, 9000).unwrap(),
         TcpOutcome::TimedOut,
@@ -129,11 +101,7 @@ fn raw_iptables_rules_go_through_the_same_model() {
 
 #[test]
 fn check_diff_and_status_speak_to_people_and_to_programs() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
-    let s = Scratch::new();
+    let Some((lab, s)) = config_lab() else { return };
     let bad = s.file(
         "bad.toml",
         "[zones.wan]\ninterfaces = [\"lan0\"]\n\n[[service]]\nport = 22\nzones = [\"wna\"]\n",
@@ -169,7 +137,7 @@ fn check_diff_and_status_speak_to_people_and_to_programs() {
         diff.contains("~ INPUT       policy accept -> drop"),
         "{diff}"
     );
-    moat_ok(&lab.gateway, &s, &["apply", cfg.to_str().unwrap()]);
+    apply(&lab.gateway, &s, &cfg);
     assert!(moat_ok(&lab.gateway, &s, &["diff", cfg.to_str().unwrap()]).starts_with("no changes"));
     let more = s.file("more.toml", "[zones.wan]\ninterfaces = [\"lan0\"]\nmasquerade = true\n[[service]]\nname = \"ssh\"\n[[service]]\nname = \"http\"\n");
     let diff = moat_ok(
@@ -182,9 +150,7 @@ fn check_diff_and_status_speak_to_people_and_to_programs() {
     assert_eq!(v["changes"][0]["intent"], "service http");
 
     let _ssh = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 22).unwrap();
-    assert!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 22)
-        .unwrap()
-        .is_connected());
+    assert!(connects(&lab.client, GATEWAY_LAN_V4, 22));
     let status = moat_ok(&lab.gateway, &s, &["status"]);
     assert!(
         status.contains("wan        interfaces lan0  input drop  masquerade"),
@@ -214,22 +180,16 @@ fn check_diff_and_status_speak_to_people_and_to_programs() {
 
 #[test]
 fn services_by_source_and_restricted_outgoing_traffic() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
-    let s = Scratch::new();
-    let cfg = s.file(
-        "moat.toml",
+    let Some((lab, s)) = config_lab() else { return };
+    apply_toml(
+        &lab.gateway,
+        &s,
         "icmp = \"none\"\n[defaults]\noutput = \"drop\"\n\n[[service]]\nname = \"admin\"\nport = 8443\nsources = [\"10.99.2.0/24\"]\n\n\
          [[outgoing]]\nname = \"dns\"\nproto = \"tcp\"\nport = 53\nto = [\"10.99.2.2\"]\n",
     );
-    moat_ok(&lab.gateway, &s, &["apply", cfg.to_str().unwrap()]);
     let _admin = TcpServer::start(&lab.gateway, IpAddr::from(Ipv4Addr::UNSPECIFIED), 8443).unwrap();
     assert!(
-        tcp_connect(&lab.server, GATEWAY_WAN_V4, 8443)
-            .unwrap()
-            .is_connected(),
+        connects(&lab.server, GATEWAY_WAN_V4, 8443),
         "allowed source"
     );
     assert_eq!(
@@ -243,16 +203,9 @@ fn services_by_source_and_restricted_outgoing_traffic() {
     );
     let _dns = TcpServer::start(&lab.server, SERVER_V4, 53).unwrap();
     let _web = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
+    assert!(connects(&lab.gateway, SERVER_V4, 53), "allowed outgoing");
     assert!(
-        tcp_connect(&lab.gateway, SERVER_V4, 53)
-            .unwrap()
-            .is_connected(),
-        "allowed outgoing"
-    );
-    assert!(
-        !tcp_connect(&lab.gateway, SERVER_V4, 80)
-            .unwrap()
-            .is_connected(),
+        !connects(&lab.gateway, SERVER_V4, 80),
         "other outgoing traffic is dropped"
     );
 }

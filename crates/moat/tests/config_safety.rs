@@ -2,35 +2,55 @@
 //! rollback watchdog, atomic applies under SIGKILL, and the ruleset kept
 //! for boot.
 
+mod common;
 mod config_common;
 
 use std::io::Read;
 use std::net::TcpStream;
+use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
-use config_common::{moat, moat_env, moat_ok, rules, spawn, text, wait_until, Scratch};
+use common::text;
+use config_common::{
+    apply, apply_toml, config_lab, moat, moat_env, moat_ok, rules, spawn, wait_until, Scratch,
+};
 use moat_testnet::topology::GATEWAY_LAN_V4;
-use moat_testnet::{require_root_or_skip, TcpServer, Topology};
+use moat_testnet::{TcpServer, Topology};
 
 const OPEN_SSH: &str = "[[service]]\nname = \"ssh\"\n";
+const WITH_80: &str = "[[service]]\nname = \"ssh\"\n[[service]]\nport = 80\n";
 const CUT_SSH: &str = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 80 -j ACCEPT\nCOMMIT\n";
 const KEEP_SSH: &str = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n";
 const SSH_ENV: (&str, &str) = ("SSH_CONNECTION", "10.99.1.2 50514 10.99.1.1 22");
 
+/// `moat apply ARGS...` on the gateway from within an SSH session from the client.
+fn apply_over_ssh(lab: &Topology, s: &Scratch, args: &[&str]) -> Output {
+    let mut argv = vec!["apply"];
+    argv.extend_from_slice(args);
+    moat_env(&lab.gateway, s, &[SSH_ENV], &argv)
+}
+
+/// `moat apply --confirm SECONDS FILE` on the gateway; panics on failure.
+fn apply_confirm(lab: &Topology, s: &Scratch, seconds: &str, file: &Path) {
+    moat_ok(
+        &lab.gateway,
+        s,
+        &["apply", "--confirm", seconds, file.to_str().unwrap()],
+    );
+}
+
+/// Applies OPEN_SSH as old.toml and returns the rules it made.
+fn start_with_open_ssh(lab: &Topology, s: &Scratch) -> String {
+    apply(&lab.gateway, s, &s.file("old.toml", OPEN_SSH));
+    rules(&lab.gateway, s)
+}
+
 #[test]
 fn guard_refuses_a_ruleset_that_cuts_the_ssh_session_and_accepts_one_that_keeps_it() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
-    let s = Scratch::new();
+    let Some((lab, s)) = config_lab() else { return };
     let cut = s.file("cut.rules", CUT_SSH);
-    let out = moat_env(
-        &lab.gateway,
-        &s,
-        &[SSH_ENV],
-        &["apply", cut.to_str().unwrap()],
-    );
+    let out = apply_over_ssh(&lab, &s, &[cut.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(
@@ -48,12 +68,7 @@ fn guard_refuses_a_ruleset_that_cuts_the_ssh_session_and_accepts_one_that_keeps_
         "drop.toml",
         "[iptables]\nrules = [\"-I INPUT -s 10.99.1.0/24 -j DROP\"]\n",
     );
-    let out = moat_env(
-        &lab.gateway,
-        &s,
-        &[SSH_ENV],
-        &["apply", drop.to_str().unwrap()],
-    );
+    let out = apply_over_ssh(&lab, &s, &[drop.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3));
     assert!(
         text(&out.stderr).contains("rule 1: -s 10.99.1.0/24 -j DROP"),
@@ -62,40 +77,20 @@ fn guard_refuses_a_ruleset_that_cuts_the_ssh_session_and_accepts_one_that_keeps_
     );
     // Keeping the session passes without fuss, and so does a moat.toml (replies are always allowed).
     let keep = s.file("keep.rules", KEEP_SSH);
-    let out = moat_env(
-        &lab.gateway,
-        &s,
-        &[SSH_ENV],
-        &["apply", keep.to_str().unwrap()],
-    );
+    let out = apply_over_ssh(&lab, &s, &[keep.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let toml = s.file("moat.toml", "[[service]]\nport = 80\n");
-    let out = moat_env(
-        &lab.gateway,
-        &s,
-        &[SSH_ENV],
-        &["apply", toml.to_str().unwrap()],
-    );
+    let out = apply_over_ssh(&lab, &s, &[toml.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     // --force overrides.
-    let out = moat_env(
-        &lab.gateway,
-        &s,
-        &[SSH_ENV],
-        &["apply", "--force", cut.to_str().unwrap()],
-    );
+    let out = apply_over_ssh(&lab, &s, &["--force", cut.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 #[test]
 fn guard_protects_established_ssh_connections_found_in_conntrack() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
-    let s = Scratch::new();
-    let open = s.file("moat.toml", OPEN_SSH);
-    moat_ok(&lab.gateway, &s, &["apply", open.to_str().unwrap()]);
+    let Some((lab, s)) = config_lab() else { return };
+    apply_toml(&lab.gateway, &s, OPEN_SSH);
     let _sshd = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 22).unwrap();
     let mut session = lab
         .client
@@ -125,25 +120,12 @@ fn has_port_80_rule(lab: &Topology, s: &Scratch) -> bool {
 
 #[test]
 fn confirm_rolls_back_without_confirmation_and_keeps_with_it() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
-    let s = Scratch::new();
-    let old = s.file("old.toml", OPEN_SSH);
-    let new = s.file(
-        "new.toml",
-        "[[service]]\nname = \"ssh\"\n[[service]]\nport = 80\n",
-    );
-    moat_ok(&lab.gateway, &s, &["apply", old.to_str().unwrap()]);
-    let before = rules(&lab.gateway, &s);
+    let Some((lab, s)) = config_lab() else { return };
+    let new = s.file("new.toml", WITH_80);
+    let before = start_with_open_ssh(&lab, &s);
 
     // Not confirmed: back by itself.
-    moat_ok(
-        &lab.gateway,
-        &s,
-        &["apply", "--confirm", "2", new.to_str().unwrap()],
-    );
+    apply_confirm(&lab, &s, "2", &new);
     assert!(has_port_80_rule(&lab, &s));
     assert!(moat_ok(&lab.gateway, &s, &["status"]).contains("waiting for `moat confirm`"));
     assert!(
@@ -156,11 +138,7 @@ fn confirm_rolls_back_without_confirmation_and_keeps_with_it() {
     );
 
     // Confirmed: stays, and is kept for boot.
-    moat_ok(
-        &lab.gateway,
-        &s,
-        &["apply", "--confirm", "3", new.to_str().unwrap()],
-    );
+    apply_confirm(&lab, &s, "3", &new);
     let out = moat_ok(&lab.gateway, &s, &["confirm"]);
     assert!(out.contains("confirmed"), "{out}");
     std::thread::sleep(Duration::from_secs(4));
@@ -171,18 +149,9 @@ fn confirm_rolls_back_without_confirmation_and_keeps_with_it() {
 
 #[test]
 fn confirm_rolls_back_when_the_applying_process_is_killed() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
-    let s = Scratch::new();
-    let old = s.file("old.toml", OPEN_SSH);
-    let new = s.file(
-        "new.toml",
-        "[[service]]\nname = \"ssh\"\n[[service]]\nport = 80\n",
-    );
-    moat_ok(&lab.gateway, &s, &["apply", old.to_str().unwrap()]);
-    let before = rules(&lab.gateway, &s);
+    let Some((lab, s)) = config_lab() else { return };
+    let new = s.file("new.toml", WITH_80);
+    let before = start_with_open_ssh(&lab, &s);
     // `--wait` keeps the applying process waiting for a "yes" on its standard input.
     let mut child = spawn(
         &lab.gateway,
@@ -207,27 +176,14 @@ fn confirm_rolls_back_when_the_applying_process_is_killed() {
 
 #[test]
 fn a_second_apply_during_a_pending_confirmation() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
-    let s = Scratch::new();
-    let old = s.file("old.toml", OPEN_SSH);
-    let mid = s.file(
-        "mid.toml",
-        "[[service]]\nname = \"ssh\"\n[[service]]\nport = 80\n",
-    );
+    let Some((lab, s)) = config_lab() else { return };
+    let mid = s.file("mid.toml", WITH_80);
     let last = s.file(
         "last.toml",
         "[[service]]\nname = \"ssh\"\n[[service]]\nport = 443\n",
     );
-    moat_ok(&lab.gateway, &s, &["apply", old.to_str().unwrap()]);
-    let before = rules(&lab.gateway, &s);
-    moat_ok(
-        &lab.gateway,
-        &s,
-        &["apply", "--confirm", "2", mid.to_str().unwrap()],
-    );
+    let before = start_with_open_ssh(&lab, &s);
+    apply_confirm(&lab, &s, "2", &mid);
     // A plain apply is refused while a change waits for confirmation.
     let out = moat(&lab.gateway, &s, &["apply", last.to_str().unwrap()]);
     assert!(!out.status.success());
@@ -237,11 +193,7 @@ fn a_second_apply_during_a_pending_confirmation() {
         text(&out.stderr)
     );
     // Another --confirm takes over: the rollback goes to the last confirmed ruleset.
-    moat_ok(
-        &lab.gateway,
-        &s,
-        &["apply", "--confirm", "3", last.to_str().unwrap()],
-    );
+    apply_confirm(&lab, &s, "3", &last);
     assert!(rules(&lab.gateway, &s).contains("--dport 443"));
     assert!(
         wait_until(Duration::from_secs(7), || rules(&lab.gateway, &s) == before),
@@ -251,11 +203,7 @@ fn a_second_apply_during_a_pending_confirmation() {
 
 #[test]
 fn a_killed_apply_leaves_the_old_or_the_new_ruleset_never_a_mix() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
-    let s = Scratch::new();
+    let Some((lab, s)) = config_lab() else { return };
     let a = s.file(
         "a.toml",
         "[zones.out]\ninterfaces = [\"lan0\"]\nmasquerade = true\n[[service]]\nname = \"ssh\"\n",
@@ -270,13 +218,13 @@ fn a_killed_apply_leaves_the_old_or_the_new_ruleset_never_a_mix() {
         ));
     }
     let b = s.file("b.toml", &big);
-    moat_ok(&lab.gateway, &s, &["apply", a.to_str().unwrap()]);
+    apply(&lab.gateway, &s, &a);
     let old = rules(&lab.gateway, &s);
-    moat_ok(&lab.gateway, &s, &["apply", b.to_str().unwrap()]);
+    apply(&lab.gateway, &s, &b);
     let new = rules(&lab.gateway, &s);
     let (mut saw_old, mut saw_new) = (0, 0);
     for i in 0..16u64 {
-        moat_ok(&lab.gateway, &s, &["apply", a.to_str().unwrap()]);
+        apply(&lab.gateway, &s, &a);
         let mut child = spawn(&lab.gateway, &s, &["apply", b.to_str().unwrap()]);
         std::thread::sleep(Duration::from_millis(i * 12));
         let _ = child.kill();
@@ -304,16 +252,12 @@ fn a_killed_apply_leaves_the_old_or_the_new_ruleset_never_a_mix() {
 
 #[test]
 fn the_applied_ruleset_comes_back_at_boot() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
-    let s = Scratch::new();
-    let cfg = s.file(
-        "moat.toml",
+    let Some((lab, s)) = config_lab() else { return };
+    let out = apply_toml(
+        &lab.gateway,
+        &s,
         "[zones.wan]\ninterfaces = [\"lan0\"]\nmasquerade = true\n[[service]]\nname = \"ssh\"\n",
     );
-    let out = moat_ok(&lab.gateway, &s, &["apply", cfg.to_str().unwrap()]);
     assert!(out.contains("kept in"), "{out}");
     assert!(s.etc().join("ruleset.json").exists() && s.etc().join("moat.toml").exists());
     let applied = rules(&lab.gateway, &s);
@@ -332,7 +276,7 @@ fn the_applied_ruleset_comes_back_at_boot() {
 fn install_writes_the_binary_and_an_enabled_unit_into_a_root() {
     let s = Scratch::new();
     let root = s.dir.join("root");
-    let out = std::process::Command::new(config_common::moat_bin())
+    let out = std::process::Command::new(common::moat_bin())
         .args(["install", "--root", root.to_str().unwrap()])
         .output()
         .unwrap();

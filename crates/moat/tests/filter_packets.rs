@@ -3,13 +3,13 @@
 
 mod common;
 
-use common::{iptables_all, moat_ok, packets_of};
+use common::{connects, gateway_lab, iptables_all, moat_ok, packets_of, servers};
 use moat_testnet::topology::{
     CLIENT_V4, GATEWAY_LAN_IF, GATEWAY_LAN_V4, GATEWAY_LAN_V6, SERVER_V4,
 };
 use moat_testnet::{
-    ping, ping_burst, require_root_or_skip, tcp_connect, tcp_connect_many, udp_exchange,
-    TcpOutcome, TcpServer, Topology, UdpEcho, UdpOutcome, Unreachable,
+    ping, ping_burst, tcp_connect, tcp_connect_many, udp_exchange, TcpOutcome, TcpServer, UdpEcho,
+    UdpOutcome, Unreachable,
 };
 use std::time::Duration;
 
@@ -18,13 +18,8 @@ use std::time::Duration;
 /// icmp-host-prohibited (as in seed 004's file).
 #[test]
 fn seed_003_stateful_server_firewall() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
-    let _ssh = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 22).unwrap();
-    let _web = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 80).unwrap();
-    let _other = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 8080).unwrap();
+    let Some(lab) = gateway_lab() else { return };
+    let _ssh_web_other = servers(&lab.gateway, GATEWAY_LAN_V4, &[22, 80, 8080]);
     let ext = GATEWAY_LAN_IF;
     let rules = [
         format!("-A INPUT -i ! {ext} -j ACCEPT"),
@@ -38,12 +33,8 @@ fn seed_003_stateful_server_firewall() {
     let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
     iptables_all(&lab.gateway, "iptables", &rules);
 
-    assert!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 22)
-        .unwrap()
-        .is_connected());
-    assert!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 80)
-        .unwrap()
-        .is_connected());
+    assert!(connects(&lab.client, GATEWAY_LAN_V4, 22));
+    assert!(connects(&lab.client, GATEWAY_LAN_V4, 80));
     assert_eq!(
         tcp_connect(&lab.client, GATEWAY_LAN_V4, 8080).unwrap(),
         TcpOutcome::Unreachable(Unreachable::Host),
@@ -66,9 +57,7 @@ fn seed_003_stateful_server_firewall() {
     );
     let before = packets_of(&listing, "INPUT", "tcp dpt:80");
     for _ in 0..3 {
-        assert!(tcp_connect(&lab.client, GATEWAY_LAN_V4, 80)
-            .unwrap()
-            .is_connected());
+        assert!(connects(&lab.client, GATEWAY_LAN_V4, 80));
     }
     let after = packets_of(
         &moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]),
@@ -84,10 +73,7 @@ fn seed_003_stateful_server_firewall() {
 /// Seed 000: FORWARD policy DROP with a stateful accept; only the LAN may open connections.
 #[test]
 fn forward_policy_drop_with_stateful_accept() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
+    let Some(lab) = gateway_lab() else { return };
     let _web = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
     let _client_ssh = TcpServer::start(&lab.client, CLIENT_V4, 22).unwrap();
     iptables_all(
@@ -99,9 +85,7 @@ fn forward_policy_drop_with_stateful_accept() {
             "-A FORWARD -i lan0 -o wan0 -s 10.99.1.0/24 -m conntrack --ctstate NEW -j ACCEPT",
         ],
     );
-    assert!(tcp_connect(&lab.client, SERVER_V4, 80)
-        .unwrap()
-        .is_connected());
+    assert!(connects(&lab.client, SERVER_V4, 80));
     assert_eq!(
         tcp_connect(&lab.server, CLIENT_V4, 22).unwrap(),
         TcpOutcome::TimedOut
@@ -130,14 +114,8 @@ fn forward_policy_drop_with_stateful_accept() {
 /// REJECT as the client sees it: a TCP reset, ICMP port unreachable, ICMP host prohibited, and IPv6.
 #[test]
 fn reject_variants_as_the_client_sees_them() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
-    let servers: Vec<TcpServer> = [1001, 1002, 1003]
-        .into_iter()
-        .map(|p| TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, p).unwrap())
-        .collect();
+    let Some(lab) = gateway_lab() else { return };
+    let rejecting = servers(&lab.gateway, GATEWAY_LAN_V4, &[1001, 1002, 1003]);
     let _udp = UdpEcho::start(&lab.gateway, GATEWAY_LAN_V4, 1004).unwrap();
     let _v6 = TcpServer::start(&lab.gateway, GATEWAY_LAN_V6, 1005).unwrap();
     iptables_all(
@@ -176,7 +154,7 @@ fn reject_variants_as_the_client_sees_them() {
         TcpOutcome::Unreachable(Unreachable::Prohibited)
     );
     assert!(
-        servers.iter().all(|s| s.accepted() == 0),
+        rejecting.iter().all(|s| s.accepted() == 0),
         "no rejected connection reached a server"
     );
     let v6 = moat_ok(&lab.gateway, &["ip6tables", "-S", "INPUT"]);
@@ -191,10 +169,7 @@ fn reject_variants_as_the_client_sees_them() {
 /// The token-bucket limit (seed 002's anti-DoS): a burst passes, the rest is dropped.
 #[test]
 fn limit_lets_the_burst_through_and_drops_the_rest() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
+    let Some(lab) = gateway_lab() else { return };
     iptables_all(
         &lab.gateway,
         "iptables",
@@ -213,10 +188,7 @@ fn limit_lets_the_burst_through_and_drops_the_rest() {
 /// Seed 002's connlimit: the connection over the limit is reset.
 #[test]
 fn connlimit_resets_the_connection_over_the_limit() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
+    let Some(lab) = gateway_lab() else { return };
     let server = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 80).unwrap();
     iptables_all(
         &lab.gateway,

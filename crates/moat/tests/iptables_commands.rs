@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{iptables_all, moat, moat_bin, moat_ok, nft_ruleset, restore};
+use common::{iptables_all, moat, moat_bin, moat_err, moat_ok, nft_ruleset, restore, words};
 use moat_testnet::{require_root_or_skip, Netns};
 
 fn lab() -> Option<Netns> {
@@ -90,64 +90,24 @@ fn bad_input_is_refused_with_a_pointed_message_and_changes_nothing() {
     let Some(ns) = lab() else { return };
     iptables_all(&ns, "iptables", &["-A INPUT -p tcp --dport 22 -j ACCEPT"]);
     let before = nft_ruleset(&ns);
-    let cases: &[(&[&str], &str)] = &[
+    let cases: &[(&str, &str)] = &[
+        ("-A INPUT -p tcp 8080 -j ACCEPT", "--dport 8080"),
+        ("-A INPUT -m conntract --ctstate NEW -j ACCEPT", "conntrack"),
+        ("-t nat -F POSTOUTING", "POSTROUTING"),
+        ("-A OUTPUT -i eth1 -j ACCEPT", "input interface"),
+        ("-A INPUT -s 300.1.1.1 -j DROP", "300.1.1.1"),
+        ("-A INPUT -p tcp --dport 70000 -j DROP", "70000"),
         (
-            &["-A", "INPUT", "-p", "tcp", "8080", "-j", "ACCEPT"],
-            "--dport 8080",
-        ),
-        (
-            &[
-                "-A",
-                "INPUT",
-                "-m",
-                "conntract",
-                "--ctstate",
-                "NEW",
-                "-j",
-                "ACCEPT",
-            ],
-            "conntrack",
-        ),
-        (&["-t", "nat", "-F", "POSTOUTING"], "POSTROUTING"),
-        (
-            &["-A", "OUTPUT", "-i", "eth1", "-j", "ACCEPT"],
-            "input interface",
-        ),
-        (
-            &["-A", "INPUT", "-s", "300.1.1.1", "-j", "DROP"],
-            "300.1.1.1",
-        ),
-        (
-            &["-A", "INPUT", "-p", "tcp", "--dport", "70000", "-j", "DROP"],
-            "70000",
-        ),
-        (
-            &[
-                "-A",
-                "INPUT",
-                "-m",
-                "limit",
-                "--limit",
-                "5/fortnight",
-                "-j",
-                "ACCEPT",
-            ],
+            "-A INPUT -m limit --limit 5/fortnight -j ACCEPT",
             "fortnight",
         ),
-        (&["-A", "INPUT", "--dport", "22", "-j", "ACCEPT"], "-p tcp"),
-        (
-            &["-A", "INPUT", "-p", "tcp", "-p", "udp", "-j", "ACCEPT"],
-            "-p",
-        ),
-        (&["-A", "NOPE", "-j", "ACCEPT"], "NOPE"),
-        (&["-A", "INPUT", "-j", "NOPE"], "NOPE"),
+        ("-A INPUT --dport 22 -j ACCEPT", "-p tcp"),
+        ("-A INPUT -p tcp -p udp -j ACCEPT", "-p"),
+        ("-A NOPE -j ACCEPT", "NOPE"),
+        ("-A INPUT -j NOPE", "NOPE"),
     ];
     for (args, needle) in cases {
-        let mut argv = vec!["iptables"];
-        argv.extend_from_slice(args);
-        let out = moat(&ns, &argv);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?} must fail");
+        let stderr = moat_err(&ns, &words("iptables", args));
         assert!(
             stderr.contains(needle),
             "{args:?}: expected {needle:?} in: {stderr}"

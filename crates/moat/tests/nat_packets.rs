@@ -6,25 +6,33 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
-use common::{iptables_all, moat, moat_ok, packets_of};
+use common::{
+    backend_shares, backends, connects, gateway_lab, iptables_all, moat, moat_err, moat_ok,
+    packets_of, source_seen, text, words,
+};
 use moat_testnet::topology::{
-    CLIENT_V4, GATEWAY_LAN_V4, GATEWAY_LAN_V6, GATEWAY_WAN_V4, SERVER_EXTRA_V4, SERVER_V4,
-    SERVER_V6,
+    CLIENT_V4, GATEWAY_LAN_V4, GATEWAY_LAN_V6, GATEWAY_WAN_V4, SERVER_V4, SERVER_V6,
 };
 use moat_testnet::{
     require_root_or_skip, tcp_connect, TcpOutcome, TcpServer, Topology, TopologyOptions,
 };
 
+/// The gateway lab without the server's route back, so only NAT answers reach the client.
+fn lab_without_route_back() -> Option<Topology> {
+    require_root_or_skip().then(|| {
+        Topology::gateway_with(TopologyOptions {
+            server_route_back: false,
+        })
+        .unwrap()
+    })
+}
+
 /// Seed 000: TCP 6881 forwarded to an inside host, FORWARD policy DROP with a NEW rule and a stateful accept.
 #[test]
 fn seed_000_port_forward_through_a_stateful_forward_chain() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
+    let Some(lab) = gateway_lab() else { return };
     let inside = TcpServer::start(&lab.server, SERVER_V4, 6881).unwrap();
     let _closed = TcpServer::start(&lab.server, SERVER_V4, 6882).unwrap();
     iptables_all(
@@ -38,15 +46,8 @@ fn seed_000_port_forward_through_a_stateful_forward_chain() {
             "-t nat -A PREROUTING -p tcp --dport 6882 -j DNAT --to 10.99.2.2:6882",
         ],
     );
-    let outcome = tcp_connect(&lab.client, GATEWAY_LAN_V4, 6881).unwrap();
     assert_eq!(
-        outcome,
-        TcpOutcome::Connected {
-            banner: "10.99.2.2:6881".into()
-        }
-    );
-    assert_eq!(
-        inside.last_peer().map(|p| p.ip()),
+        source_seen(&inside, &lab.client, GATEWAY_LAN_V4, 6881, "10.99.2.2:6881"),
         Some(IpAddr::from(CLIENT_V4))
     );
     assert_eq!(
@@ -72,10 +73,7 @@ fn seed_000_port_forward_through_a_stateful_forward_chain() {
 /// Seed 001: 20443 -> 443 and 2080 -> 80 on the public address.
 #[test]
 fn seed_001_forwards_to_other_ports() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
+    let Some(lab) = gateway_lab() else { return };
     let _https = TcpServer::start(&lab.server, SERVER_V4, 443).unwrap();
     let _http = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
     iptables_all(
@@ -104,13 +102,9 @@ fn seed_001_forwards_to_other_ports() {
 /// MASQUERADE: a server with no route back sees the gateway's address; SNAT picks the given one.
 #[test]
 fn masquerade_and_snat_rewrite_the_source() {
-    if !require_root_or_skip() {
+    let Some(lab) = lab_without_route_back() else {
         return;
-    }
-    let lab = Topology::gateway_with(TopologyOptions {
-        server_route_back: false,
-    })
-    .unwrap();
+    };
     let server = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
     assert_eq!(
         tcp_connect(&lab.client, SERVER_V4, 80).unwrap(),
@@ -122,9 +116,7 @@ fn masquerade_and_snat_rewrite_the_source() {
         "iptables",
         &["-t nat -A POSTROUTING -o wan0 -j MASQUERADE"],
     );
-    assert!(tcp_connect(&lab.client, SERVER_V4, 80)
-        .unwrap()
-        .is_connected());
+    assert!(connects(&lab.client, SERVER_V4, 80));
     assert_eq!(
         server.last_peer().map(|p| p.ip()),
         Some(IpAddr::from(GATEWAY_WAN_V4))
@@ -138,9 +130,7 @@ fn masquerade_and_snat_rewrite_the_source() {
         "iptables",
         &["-t nat -I POSTROUTING -p tcp --dport 80 -j SNAT --to 10.99.2.254"],
     );
-    assert!(tcp_connect(&lab.client, SERVER_V4, 80)
-        .unwrap()
-        .is_connected());
+    assert!(connects(&lab.client, SERVER_V4, 80));
     assert_eq!(
         server.last_peer().map(|p| p.ip().to_string()),
         Some("10.99.2.254".to_string())
@@ -159,35 +149,19 @@ fn masquerade_and_snat_rewrite_the_source() {
 /// Seed 002: DNAT to 127.0.0.1:8080 (needs route_localnet, which moat names) and REDIRECT 26 -> 25 (seed 003).
 #[test]
 fn dnat_to_loopback_and_redirect() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
+    let Some(lab) = gateway_lab() else { return };
     let _local = TcpServer::start(&lab.gateway, std::net::Ipv4Addr::LOCALHOST, 8080).unwrap();
     let _smtp = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 25).unwrap();
     let out = moat(
         &lab.gateway,
-        &[
+        &words(
             "iptables",
-            "-t",
-            "nat",
-            "-I",
-            "PREROUTING",
-            "-d",
-            "10.99.1.1",
-            "-p",
-            "tcp",
-            "--dport",
-            "80",
-            "-j",
-            "DNAT",
-            "--to",
-            "127.0.0.1:8080",
-        ],
+            "-t nat -I PREROUTING -d 10.99.1.1 -p tcp --dport 80 -j DNAT --to 127.0.0.1:8080",
+        ),
     );
     assert!(out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("route_localnet"),
+        text(&out.stderr).contains("route_localnet"),
         "moat names the sysctl"
     );
     assert_eq!(
@@ -221,10 +195,7 @@ fn dnat_to_loopback_and_redirect() {
 /// Seed 002: OUTPUT DNAT sends the host's own connections to loopback on to another host.
 #[test]
 fn output_dnat_from_loopback_to_another_host() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
+    let Some(lab) = gateway_lab() else { return };
     let _web = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
     lab.gateway
         .sysctl("net.ipv4.conf.wan0.route_localnet", "1")
@@ -241,35 +212,11 @@ fn output_dnat_from_loopback_to_another_host() {
     assert_eq!(outcome.banner(), Some("10.99.2.2:80"));
 }
 
-fn backend_shares(lab: &Topology, connections: usize) -> HashMap<String, usize> {
-    let mut shares = HashMap::new();
-    for _ in 0..connections {
-        let outcome = tcp_connect(&lab.client, GATEWAY_LAN_V4, 80).unwrap();
-        let banner = outcome
-            .banner()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{outcome:?}"));
-        *shares.entry(banner).or_default() += 1;
-    }
-    shares
-}
-
-fn balancer_lab() -> (Topology, Vec<TcpServer>) {
-    let lab = Topology::gateway().unwrap();
-    let servers = [SERVER_V4, SERVER_EXTRA_V4[0], SERVER_EXTRA_V4[1]]
-        .into_iter()
-        .map(|addr| TcpServer::start(&lab.server, addr, 8080).unwrap())
-        .collect();
-    (lab, servers)
-}
-
 /// Seed 002's random balancer: 0.33, then 0.5, then the rest: about a third each.
 #[test]
 fn random_balancer_splits_connections_in_thirds() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let (lab, _servers) = balancer_lab();
+    let Some(lab) = gateway_lab() else { return };
+    let _servers = backends(&lab, 8080);
     iptables_all(
         &lab.gateway,
         "iptables",
@@ -303,10 +250,8 @@ fn random_balancer_splits_connections_in_thirds() {
 /// Seed 002's round robin: every 3rd, then every 2nd, then the rest: exactly equal shares.
 #[test]
 fn nth_balancer_gives_exactly_equal_shares() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let (lab, _servers) = balancer_lab();
+    let Some(lab) = gateway_lab() else { return };
+    let _servers = backends(&lab, 8080);
     iptables_all(
         &lab.gateway,
         "iptables",
@@ -325,13 +270,9 @@ fn nth_balancer_gives_exactly_equal_shares() {
 /// IPv6 through the same code paths: DNAT and masquerade.
 #[test]
 fn ipv6_dnat_and_masquerade() {
-    if !require_root_or_skip() {
+    let Some(lab) = lab_without_route_back() else {
         return;
-    }
-    let lab = Topology::gateway_with(TopologyOptions {
-        server_route_back: false,
-    })
-    .unwrap();
+    };
     let server = TcpServer::start(&lab.server, SERVER_V6, 8080).unwrap();
     iptables_all(
         &lab.gateway,
@@ -358,95 +299,26 @@ fn nat_mistakes_get_pointed_errors() {
         return;
     }
     let ns = moat_testnet::Netns::new("naterr").unwrap();
-    let cases: &[(&[&str], &str)] = &[
+    let cases: &[(&str, &str)] = &[
+        ("-t nat -A PREROUTING -j MASQUERADE", "POSTROUTING"),
         (
-            &["-t", "nat", "-A", "PREROUTING", "-j", "MASQUERADE"],
-            "POSTROUTING",
-        ),
-        (
-            &[
-                "-t",
-                "nat",
-                "-A",
-                "POSTROUTING",
-                "-p",
-                "tcp",
-                "-j",
-                "DNAT",
-                "--to-destination",
-                "10.0.0.1",
-            ],
+            "-t nat -A POSTROUTING -p tcp -j DNAT --to-destination 10.0.0.1",
             "PREROUTING",
         ),
+        ("-A FORWARD -j DNAT --to-destination 10.0.0.1", "nat"),
+        ("-t nat -A PREROUTING -j DNAT", "--to-destination"),
         (
-            &[
-                "-A",
-                "FORWARD",
-                "-j",
-                "DNAT",
-                "--to-destination",
-                "10.0.0.1",
-            ],
-            "nat",
-        ),
-        (
-            &["-t", "nat", "-A", "PREROUTING", "-j", "DNAT"],
-            "--to-destination",
-        ),
-        (
-            &[
-                "-t",
-                "nat",
-                "-A",
-                "PREROUTING",
-                "-m",
-                "statistic",
-                "--mode",
-                "random",
-                "--probability",
-                "1.5",
-                "-j",
-                "ACCEPT",
-            ],
+            "-t nat -A PREROUTING -m statistic --mode random --probability 1.5 -j ACCEPT",
             "1.5",
         ),
         (
-            &[
-                "-t",
-                "nat",
-                "-A",
-                "PREROUTING",
-                "-m",
-                "statistic",
-                "--mode",
-                "nth",
-                "--every",
-                "0",
-                "-j",
-                "ACCEPT",
-            ],
+            "-t nat -A PREROUTING -m statistic --mode nth --every 0 -j ACCEPT",
             "--every",
         ),
-        (
-            &[
-                "-t",
-                "nat",
-                "-A",
-                "PREROUTING",
-                "-j",
-                "REDIRECT",
-                "--to-ports",
-                "25",
-            ],
-            "-p tcp",
-        ),
+        ("-t nat -A PREROUTING -j REDIRECT --to-ports 25", "-p tcp"),
     ];
     for (args, needle) in cases {
-        let mut argv = vec!["iptables"];
-        argv.extend_from_slice(args);
-        let out = moat(&ns, &argv);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?} must fail");
+        let stderr = moat_err(&ns, &words("iptables", args));
         assert!(
             stderr.contains(needle),
             "{args:?}: expected {needle:?} in: {stderr}"

@@ -5,11 +5,11 @@
 
 mod common;
 
-use common::{moat_ok, packets_of, restore};
+use common::{gateway_lab, moat_ok, packets_of, restore_ok, words};
 use moat_testnet::topology::{
     GATEWAY_LAN_V4, GATEWAY_LAN_V6, SERVER_EXTRA_V4, SERVER_V4, SERVER_V6,
 };
-use moat_testnet::{require_root_or_skip, tcp_connect, Netns, TcpOutcome, TcpServer, Topology};
+use moat_testnet::{tcp_connect, Netns, TcpOutcome, TcpServer};
 
 const FORWARDS: u16 = 40;
 
@@ -27,6 +27,14 @@ fn forward_line(i: u16) -> String {
     )
 }
 
+/// An iptables-restore input holding `lines` as nat PREROUTING.
+fn nat_table(lines: &[String]) -> String {
+    format!(
+        "*nat\n:PREROUTING ACCEPT [0:0]\n{}\nCOMMIT\n",
+        lines.join("\n")
+    )
+}
+
 fn banner(client: &Netns, port: u16) -> Option<String> {
     match tcp_connect(client, GATEWAY_LAN_V4, port).unwrap() {
         TcpOutcome::Connected { banner } => Some(banner),
@@ -34,8 +42,9 @@ fn banner(client: &Netns, port: u16) -> Option<String> {
     }
 }
 
-fn nat_rules(gw: &Netns) -> Vec<String> {
-    moat_ok(gw, &["iptables", "-t", "nat", "-S", "PREROUTING"])
+/// The rules of nat PREROUTING as `PROGRAM -t nat -S` prints them, without the policy line.
+fn nat_rules(gw: &Netns, program: &str) -> Vec<String> {
+    moat_ok(gw, &[program, "-t", "nat", "-S", "PREROUTING"])
         .lines()
         .skip(1)
         .map(str::to_string)
@@ -44,10 +53,7 @@ fn nat_rules(gw: &Netns) -> Vec<String> {
 
 #[test]
 fn a_run_of_forwards_is_one_lookup_with_the_users_rules_and_counters() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
+    let Some(lab) = gateway_lab() else { return };
     let _servers: Vec<TcpServer> = [SERVER_V4, SERVER_EXTRA_V4[0]]
         .into_iter()
         .flat_map(|host| (8000..8004).map(move |port| (host, port)))
@@ -58,16 +64,7 @@ fn a_run_of_forwards_is_one_lookup_with_the_users_rules_and_counters() {
     lines.push(
         "-A PREROUTING -i lan0 -p udp -m udp --dport 53 -j DNAT --to-destination 10.99.2.2".into(),
     );
-    let file = format!(
-        "*nat\n:PREROUTING ACCEPT [0:0]\n{}\nCOMMIT\n",
-        lines.join("\n")
-    );
-    let out = restore(gw, "iptables-restore", &[], &file);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    restore_ok(gw, "iptables-restore", &nat_table(&lines));
 
     // One rule and two maps in the kernel; the user's rules in -S.
     let ruleset = gw
@@ -79,7 +76,7 @@ fn a_run_of_forwards_is_one_lookup_with_the_users_rules_and_counters() {
         2,
         "one port map rule and the udp rule:\n{ruleset}"
     );
-    assert_eq!(nat_rules(gw), lines);
+    assert_eq!(nat_rules(gw, "iptables"), lines);
 
     // Connections land where each forward says.
     for i in [0, 1, 7, FORWARDS - 1] {
@@ -113,45 +110,11 @@ fn a_run_of_forwards_is_one_lookup_with_the_users_rules_and_counters() {
     moat_ok(gw, &["iptables", "-t", "nat", "-D", "PREROUTING", "3"]);
     moat_ok(
         gw,
-        &[
-            "iptables",
-            "-t",
-            "nat",
-            "-I",
-            "PREROUTING",
-            "10",
-            "-i",
-            "lan0",
-            "-p",
-            "tcp",
-            "--dport",
-            "20100",
-            "-j",
-            "DNAT",
-            "--to-destination",
-            "10.99.2.3:8001",
-        ],
+        &words("iptables", "-t nat -I PREROUTING 10 -i lan0 -p tcp --dport 20100 -j DNAT --to-destination 10.99.2.3:8001"),
     );
     moat_ok(
         gw,
-        &[
-            "iptables",
-            "-t",
-            "nat",
-            "-R",
-            "PREROUTING",
-            "1",
-            "-i",
-            "lan0",
-            "-p",
-            "tcp",
-            "--dport",
-            "20000",
-            "-j",
-            "DNAT",
-            "--to-destination",
-            "10.99.2.3:8002",
-        ],
+        &words("iptables", "-t nat -R PREROUTING 1 -i lan0 -p tcp --dport 20000 -j DNAT --to-destination 10.99.2.3:8002"),
     );
     let mut expected = lines.clone();
     expected.remove(2);
@@ -163,7 +126,7 @@ fn a_run_of_forwards_is_one_lookup_with_the_users_rules_and_counters() {
     expected[0] =
         "-A PREROUTING -i lan0 -p tcp -m tcp --dport 20000 -j DNAT --to-destination 10.99.2.3:8002"
             .into();
-    assert_eq!(nat_rules(gw), expected);
+    assert_eq!(nat_rules(gw, "iptables"), expected);
     assert_eq!(
         tcp_connect(&lab.client, GATEWAY_LAN_V4, 20002).unwrap(),
         TcpOutcome::Refused,
@@ -206,13 +169,8 @@ fn a_run_of_forwards_is_one_lookup_with_the_users_rules_and_counters() {
         "{listing}"
     );
     let saved = moat_ok(gw, &["iptables-save", "-t", "nat"]);
-    let out = restore(gw, "iptables-restore", &[], &saved);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(nat_rules(gw), expected);
+    restore_ok(gw, "iptables-restore", &saved);
+    assert_eq!(nat_rules(gw, "iptables"), expected);
     assert_eq!(
         banner(&lab.client, 20039).as_deref(),
         Some("10.99.2.3:8003")
@@ -221,24 +179,12 @@ fn a_run_of_forwards_is_one_lookup_with_the_users_rules_and_counters() {
 
 #[test]
 fn ipv6_forwards_share_a_map_too() {
-    if !require_root_or_skip() {
-        return;
-    }
-    let lab = Topology::gateway().unwrap();
+    let Some(lab) = gateway_lab() else { return };
     let _server = TcpServer::start(&lab.server, SERVER_V6, 9000).unwrap();
     let lines: Vec<String> = (0..10)
         .map(|i| format!("-A PREROUTING -p tcp -m tcp --dport {} -j DNAT --to-destination [{SERVER_V6}]:9000", 30000 + i))
         .collect();
-    let file = format!(
-        "*nat\n:PREROUTING ACCEPT [0:0]\n{}\nCOMMIT\n",
-        lines.join("\n")
-    );
-    let out = restore(&lab.gateway, "ip6tables-restore", &[], &file);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    restore_ok(&lab.gateway, "ip6tables-restore", &nat_table(&lines));
     let ruleset = lab
         .gateway
         .exec_ok(&["nft", "list", "table", "ip6", "moat_nat"])
@@ -247,15 +193,7 @@ fn ipv6_forwards_share_a_map_too() {
         ruleset.contains("type inet_service : ipv6_addr"),
         "{ruleset}"
     );
-    let s: Vec<String> = moat_ok(
-        &lab.gateway,
-        &["ip6tables", "-t", "nat", "-S", "PREROUTING"],
-    )
-    .lines()
-    .skip(1)
-    .map(str::to_string)
-    .collect();
-    assert_eq!(s, lines);
+    assert_eq!(nat_rules(&lab.gateway, "ip6tables"), lines);
     let outcome = tcp_connect(&lab.client, GATEWAY_LAN_V6, 30007).unwrap();
     assert_eq!(
         outcome,

@@ -3,9 +3,23 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::process::Output;
+use std::time::Duration;
 
-use moat_testnet::Netns;
+use moat_testnet::topology::{GATEWAY_LAN_V4, SERVER_EXTRA_V4, SERVER_V4, SERVER_V6};
+use moat_testnet::{
+    require_root_or_skip, tcp_connect, tcp_connect_timeout, Netns, TcpOutcome, TcpServer, Topology,
+};
+
+/// The timeout of [`connects_quickly`].
+pub const QUICK: Duration = Duration::from_millis(400);
+
+/// The client / gateway / server lab, or `None` (the test skips) without root.
+pub fn gateway_lab() -> Option<Topology> {
+    require_root_or_skip().then(|| Topology::gateway().unwrap())
+}
 
 /// The moat binary under test.
 pub fn moat_bin() -> &'static str {
@@ -21,23 +35,44 @@ pub fn moat(ns: &Netns, args: &[&str]) -> Output {
 
 /// Runs `moat ARGS...` inside `ns` and returns its standard output; panics with its stderr on failure.
 pub fn moat_ok(ns: &Netns, args: &[&str]) -> String {
-    let out = moat(ns, args);
+    stdout_of_success(args, moat(ns, args))
+}
+
+/// The standard output of `out`, a run of `moat ARGS...`; panics with its stderr if it failed.
+pub fn stdout_of_success(args: &[&str], out: Output) -> String {
     assert!(
         out.status.success(),
         "moat {} failed: {}",
         args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
+        text(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    text(&out.stdout)
 }
 
-/// Runs each line as `moat iptables LINE` (words split on spaces) inside `ns`.
+/// Runs `moat ARGS...` inside `ns`, asserts that it fails and returns its stderr.
+pub fn moat_err(ns: &Netns, args: &[&str]) -> String {
+    let out = moat(ns, args);
+    assert!(!out.status.success(), "{args:?} must fail");
+    text(&out.stderr)
+}
+
+/// The words of `line` (split on spaces) after `program`.
+pub fn words<'a>(program: &'a str, line: &'a str) -> Vec<&'a str> {
+    let mut args = vec![program];
+    args.extend(line.split_whitespace());
+    args
+}
+
+/// Runs each line as `moat PROGRAM LINE` (words split on spaces) inside `ns`.
 pub fn iptables_all(ns: &Netns, program: &str, lines: &[&str]) {
     for line in lines {
-        let mut args = vec![program];
-        args.extend(line.split_whitespace());
-        moat_ok(ns, &args);
+        moat_ok(ns, &words(program, line));
     }
+}
+
+/// Lossy text of output bytes.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Runs `moat iptables-restore` with `text` on standard input inside `ns`.
@@ -60,6 +95,12 @@ pub fn restore(ns: &Netns, program: &str, extra: &[&str], text: &str) -> Output 
         .write_all(text.as_bytes())
         .expect("write restore input");
     child.wait_with_output().expect("wait for moat restore")
+}
+
+/// [`restore`] without extra flags; panics with its stderr on failure.
+pub fn restore_ok(ns: &Netns, program: &str, input: &str) {
+    let out = restore(ns, program, &[], input);
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 /// The packet counter of the first `-vnL` line of `chain` whose text contains `needle`.
@@ -92,4 +133,85 @@ fn parse_scaled(text: &str) -> u64 {
 pub fn nft_ruleset(ns: &Netns) -> String {
     ns.exec_ok(&["nft", "list", "ruleset"])
         .expect("nft list ruleset")
+}
+
+/// Whether a TCP connection from `from` to `addr:port` gets through (1 s timeout).
+pub fn connects(from: &Netns, addr: impl Into<IpAddr>, port: u16) -> bool {
+    tcp_connect(from, addr, port).unwrap().is_connected()
+}
+
+/// Whether a TCP connection from `from` to `addr:port` gets through within [`QUICK`].
+pub fn connects_quickly(from: &Netns, addr: impl Into<IpAddr>, port: u16) -> bool {
+    tcp_connect_timeout(from, addr, port, QUICK)
+        .unwrap()
+        .is_connected()
+}
+
+/// Whether `client` reaches the lab server's port 8080 (IPv4 or IPv6) within [`QUICK`].
+pub fn reaches_server(client: &Netns, v6: bool) -> bool {
+    let addr: IpAddr = if v6 {
+        SERVER_V6.into()
+    } else {
+        SERVER_V4.into()
+    };
+    connects_quickly(client, addr, 8080)
+}
+
+/// The lab server's port 8080 (IPv4 and IPv6), as [`reaches_server`] tries it.
+pub fn serve_8080(lab: &Topology) -> [TcpServer; 2] {
+    [
+        TcpServer::start(&lab.server, SERVER_V4, 8080).unwrap(),
+        TcpServer::start(&lab.server, SERVER_V6, 8080).unwrap(),
+    ]
+}
+
+/// Connects from `from` to `addr:port`, asserts that `banner` answered, and
+/// returns the source address `server` saw for the connection.
+pub fn source_seen(
+    server: &TcpServer,
+    from: &Netns,
+    addr: impl Into<IpAddr>,
+    port: u16,
+    banner: &str,
+) -> Option<IpAddr> {
+    let outcome = tcp_connect(from, addr, port).unwrap();
+    assert_eq!(
+        outcome,
+        TcpOutcome::Connected {
+            banner: banner.into()
+        }
+    );
+    server.last_peer().map(|p| p.ip())
+}
+
+/// TCP servers in `ns` on `addr`, one for each of `ports`.
+pub fn servers(ns: &Netns, addr: impl Into<IpAddr>, ports: &[u16]) -> Vec<TcpServer> {
+    let addr = addr.into();
+    ports
+        .iter()
+        .map(|&port| TcpServer::start(ns, addr, port).unwrap())
+        .collect()
+}
+
+/// A TCP server on `port` for each of the three inside hosts (10.99.2.2, .3, .4).
+pub fn backends(lab: &Topology, port: u16) -> Vec<TcpServer> {
+    [SERVER_V4, SERVER_EXTRA_V4[0], SERVER_EXTRA_V4[1]]
+        .into_iter()
+        .map(|addr| TcpServer::start(&lab.server, addr, port).unwrap())
+        .collect()
+}
+
+/// How many of `n` connections from the client to the gateway's port 80
+/// got each banner (a failed one counts under its outcome).
+pub fn backend_shares(lab: &Topology, n: usize) -> HashMap<String, usize> {
+    let mut shares = HashMap::new();
+    for _ in 0..n {
+        let outcome = tcp_connect(&lab.client, GATEWAY_LAN_V4, 80).unwrap();
+        let banner = outcome
+            .banner()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{outcome:?}"));
+        *shares.entry(banner).or_default() += 1;
+    }
+    shares
 }

@@ -1,5 +1,6 @@
 //! Helpers for the moat.toml end-to-end tests: run moat in a namespace with
 //! a private configuration directory and no SSH session in its environment.
+//! A test binary using them declares `mod common;` too.
 
 #![allow(dead_code)]
 
@@ -8,13 +9,15 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use moat_testnet::Netns;
+use moat_testnet::{Netns, Topology};
+
+use crate::common::{gateway_lab, moat_bin, stdout_of_success};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
-/// The moat binary under test.
-pub fn moat_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_moat")
+/// The client / gateway / server lab and a fresh [`Scratch`], or `None` (the test skips) without root.
+pub fn config_lab() -> Option<(Topology, Scratch)> {
+    gateway_lab().map(|lab| (lab, Scratch::new()))
 }
 
 /// A private directory for one test: MOAT_ETC and the config files; removed on drop.
@@ -77,14 +80,7 @@ pub fn moat(ns: &Netns, scratch: &Scratch, args: &[&str]) -> Output {
 
 /// Runs moat in `ns`; panics with its stderr on failure; returns stdout.
 pub fn moat_ok(ns: &Netns, scratch: &Scratch, args: &[&str]) -> String {
-    let out = moat(ns, scratch, args);
-    assert!(
-        out.status.success(),
-        "moat {} failed: {}",
-        args.join(" "),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
+    stdout_of_success(args, moat(ns, scratch, args))
 }
 
 /// Starts moat in `ns` without waiting (standard input piped, kept open).
@@ -99,9 +95,14 @@ pub fn spawn(ns: &Netns, scratch: &Scratch, args: &[&str]) -> Child {
         .expect("spawn moat")
 }
 
-/// Lossy text of output bytes.
-pub fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// `moat apply FILE` in `ns`; panics with its stderr on failure; returns stdout.
+pub fn apply(ns: &Netns, scratch: &Scratch, file: &Path) -> String {
+    moat_ok(ns, scratch, &["apply", file.to_str().unwrap()])
+}
+
+/// Writes `config` as moat.toml and applies it in `ns` (see [`apply`]).
+pub fn apply_toml(ns: &Netns, scratch: &Scratch, config: &str) -> String {
+    apply(ns, scratch, &scratch.file("moat.toml", config))
 }
 
 /// moat's IPv4 and IPv6 rules (iptables-save, no counters, no comments lines).
@@ -144,25 +145,4 @@ pub fn example(name: &str, swaps: &[(&str, &str)]) -> String {
         text = text.replace(from, to);
     }
     text
-}
-
-/// The packet counter of the first `-vnL` line of `chain` containing `needle`.
-pub fn packets_of(listing: &str, chain: &str, needle: &str) -> u64 {
-    let mut in_chain = false;
-    for line in listing.lines() {
-        if line.starts_with("Chain ") {
-            in_chain = line.starts_with(&format!("Chain {chain} "));
-            continue;
-        }
-        if in_chain && line.contains(needle) {
-            let first = line.split_whitespace().next().expect("counter column");
-            let (digits, factor) = match first.chars().last() {
-                Some('K') => (&first[..first.len() - 1], 1_000),
-                Some('M') => (&first[..first.len() - 1], 1_000_000),
-                _ => (first, 1),
-            };
-            return digits.parse::<u64>().expect("counter") * factor;
-        }
-    }
-    panic!("no line containing {needle:?} in chain {chain} of:\n{listing}");
 }
