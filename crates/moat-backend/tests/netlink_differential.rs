@@ -40,6 +40,15 @@ fn every_construct_lands_as_nft_writes_it() {
         "fib saddr . iif type != anycast",
         "fib daddr . oif type broadcast",
         "ip6 daddr ff00::/8 fib daddr type local",
+        "tcp dport { 80, 443 }",
+        "udp sport { 53, 67-68, 65000-65535 }",
+        "tcp dport != { 22, 1000-2000 }",
+        "sctp dport { 1, 3 }",
+        "fib daddr type { local, broadcast }",
+        "fib saddr . iif type != { local, anycast }",
+        "ip6 daddr != { ::, ::ffff:0.0.0.0/96, ff00::/8 }",
+        "fib daddr type { blackhole, unreachable, prohibit, 9 }",
+        "tcp dport { 8080-8081, 8443 }",
     ] {
         assert!(text.contains(fib), "no `{fib}` in\n{text}");
     }

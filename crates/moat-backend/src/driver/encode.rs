@@ -15,7 +15,7 @@ use nftables::types::NfChainType;
 use super::batch::{Batch, Origin, Sealed};
 use super::error::{DriverError, Unsupported};
 use super::expr::NlExpr;
-use super::lower::lower_rule;
+use super::lower::{lower_rule, Lowered};
 use super::portmap::{SetIds, Target};
 use super::udata;
 use crate::netlink::consts::*;
@@ -270,7 +270,8 @@ impl<'a> TableEncoder<'a> {
                 rule,
                 position,
             } => {
-                let (exprs, udata) = self.lower(chain, *index, rule)?;
+                let (lowered, udata) = self.lower(chain, *index, rule)?;
+                let exprs = self.anon_sets(b, ids, origin, lowered)?;
                 let place = match position {
                     Position::Append => Place::Append,
                     Position::Before(handle) => Place::Before(*handle),
@@ -283,7 +284,8 @@ impl<'a> TableEncoder<'a> {
                 handle,
                 rule,
             } => {
-                let (exprs, udata) = self.lower(chain, *index, rule)?;
+                let (lowered, udata) = self.lower(chain, *index, rule)?;
+                let exprs = self.anon_sets(b, ids, origin, lowered)?;
                 self.rule_msg(
                     b,
                     origin,
@@ -394,7 +396,7 @@ impl<'a> TableEncoder<'a> {
         chain: &str,
         index: usize,
         compiled: Result<CompiledRule, CompileError>,
-    ) -> Result<Vec<NlExpr>, DriverError> {
+    ) -> Result<Lowered, DriverError> {
         let compiled = compiled.map_err(|error| {
             DriverError::Compile(
                 EncodeError::Compile {
@@ -413,6 +415,31 @@ impl<'a> TableEncoder<'a> {
             .map_err(|what| self.unsupported(chain, index, what))
     }
 
+    /// Declares the rule's anonymous sets, each with a fresh ID, and
+    /// returns its expressions, their lookups naming those IDs.
+    fn anon_sets(
+        &self,
+        b: &mut Batch,
+        ids: &mut SetIds,
+        origin: Origin,
+        lowered: Lowered,
+    ) -> Result<Vec<NlExpr>, DriverError> {
+        let Lowered { mut exprs, sets } = lowered;
+        let target = self.target(origin);
+        let mut lookups = exprs.iter_mut().filter_map(|expr| match expr {
+            NlExpr::SetLookup { set_id, .. } => Some(set_id),
+            _ => None,
+        });
+        for set in &sets {
+            let id = ids.fresh();
+            set.write(b, &target, id)?;
+            if let Some(set_id) = lookups.next() {
+                *set_id = Some(id);
+            }
+        }
+        Ok(exprs)
+    }
+
     /// The expressions of port map `map`'s rule, its lookups naming the
     /// maps' IDs in the batch, and its comment; or why this driver cannot
     /// write them.
@@ -423,7 +450,12 @@ impl<'a> TableEncoder<'a> {
         index: usize,
         map: &PortMap,
     ) -> Result<(Vec<NlExpr>, Vec<u8>), DriverError> {
-        let mut exprs = self.lower_compiled(chain, index, portmap::compile(map, &self.ctx))?;
+        let Lowered { mut exprs, sets } =
+            self.lower_compiled(chain, index, portmap::compile(map, &self.ctx))?;
+        if !sets.is_empty() {
+            let what = "a port map rule with an inline set".to_string();
+            return Err(self.unsupported(chain, index, what));
+        }
         for expr in &mut exprs {
             if let NlExpr::Lookup { set, set_id, .. } = expr {
                 *set_id = Some(ids.get(self.changes.family, set));
@@ -442,7 +474,7 @@ impl<'a> TableEncoder<'a> {
         chain: &str,
         index: usize,
         rule: &Rule,
-    ) -> Result<(Vec<NlExpr>, Option<Vec<u8>>), DriverError> {
+    ) -> Result<(Lowered, Option<Vec<u8>>), DriverError> {
         let unsupported = |what: String| self.unsupported(chain, index, what);
         let exprs = self.lower_compiled(chain, index, compile_rule(rule, &self.ctx))?;
         let udata = match &rule.source {
@@ -637,7 +669,7 @@ mod tests {
     #[test]
     fn unsupported_rules_are_refused_before_anything_is_sent() {
         let mut table = Table::new(Family::Ipv4, Stage::Filter);
-        let multiport = Match::DestPort {
+        let multiport = Match::AnyPort {
             proto: 6,
             ports: vec![
                 PortRange { first: 1, last: 1 },
@@ -653,5 +685,75 @@ mod tests {
         assert!(matches!(err, DriverError::Unsupported(_)), "{err}");
         assert!(err.to_string().contains("chain OUTPUT, rule 1"), "{err}");
         assert!(encode(&ChangeSet::default(), 1, true).unwrap().is_none());
+    }
+
+    #[test]
+    fn anonymous_sets_come_right_before_their_rule_with_fresh_ids() {
+        let mut table = Table::new(Family::Ipv4, Stage::Filter);
+        let multiport = |first| Match::DestPort {
+            proto: 6,
+            ports: vec![
+                PortRange { first, last: first },
+                PortRange {
+                    first: first + 2,
+                    last: first + 2,
+                },
+            ],
+            negate: false,
+        };
+        table.chain_mut("OUTPUT").unwrap().rules = vec![
+            Rule {
+                matches: vec![multiport(1)],
+                ..Rule::new(Action::Accept)
+            },
+            Rule {
+                matches: vec![multiport(10)],
+                ..Rule::new(Action::Drop)
+            },
+        ];
+        let sealed = encode(&plan_replace(&table).unwrap(), 1, true)
+            .unwrap()
+            .unwrap();
+        let msgs = messages(&sealed.bytes).unwrap();
+        let kinds: Vec<u16> = msgs.iter().map(|m| m.ty).collect();
+        let set_at = kinds
+            .iter()
+            .position(|&t| t == nft_type(NFT_MSG_NEWSET))
+            .unwrap();
+        for (k, id) in [(set_at, 1), (set_at + 3, 2)] {
+            assert_eq!(
+                kinds[k..k + 3],
+                [
+                    nft_type(NFT_MSG_NEWSET),
+                    nft_type(NFT_MSG_NEWSETELEM),
+                    nft_type(NFT_MSG_NEWRULE)
+                ]
+            );
+            let set = msgs[k].attrs();
+            assert_eq!(set.get(NFTA_SET_ID).and_then(be_u32), Some(id));
+            assert_eq!(
+                set.get(NFTA_SET_FLAGS).and_then(be_u32),
+                Some(NFT_SET_ANONYMOUS | NFT_SET_CONSTANT)
+            );
+            let elements = msgs[k + 1].attrs();
+            assert_eq!(
+                elements.get(NFTA_SET_ELEM_LIST_SET_ID).and_then(be_u32),
+                Some(id)
+            );
+            let rule = msgs[k + 2].attrs();
+            let exprs = rule.get(NFTA_RULE_EXPRESSIONS).unwrap();
+            let lookup = Attrs(exprs)
+                .map(|(_, e)| Attrs(e))
+                .find(|e| {
+                    e.get(NFTA_EXPR_NAME)
+                        .is_some_and(|n| string_is(n, "lookup"))
+                })
+                .unwrap();
+            let data = Attrs(lookup.get(NFTA_EXPR_DATA).unwrap());
+            assert_eq!(data.get(NFTA_LOOKUP_SET_ID).and_then(be_u32), Some(id));
+            assert!(data
+                .get(NFTA_LOOKUP_SET)
+                .is_some_and(|n| string_is(n, "__set%d")));
+        }
     }
 }

@@ -113,6 +113,15 @@ pub(crate) enum NlExpr {
         /// (the kernel finds the map by name first).
         set_id: Option<u32>,
     },
+    /// Whether register 1 is (or, `invert`ed, is not) in set `set`.
+    SetLookup {
+        /// The set's name.
+        set: String,
+        /// The set's ID in the batch, filled in when the batch is written.
+        set_id: Option<u32>,
+        /// NFT_LOOKUP_F_INV: the match is `!=`.
+        invert: bool,
+    },
     /// A value into a register.
     Immediate {
         /// NFT_REG_*.
@@ -214,7 +223,7 @@ impl NlExpr {
             NlExpr::Cmp { .. } => "cmp",
             NlExpr::Range { .. } => "range",
             NlExpr::Counter { .. } => "counter",
-            NlExpr::Lookup { .. } => "lookup",
+            NlExpr::Lookup { .. } | NlExpr::SetLookup { .. } => "lookup",
             NlExpr::Immediate { .. } | NlExpr::Verdict { .. } => "immediate",
             NlExpr::Numgen { .. } => "numgen",
             NlExpr::Fib { .. } => "fib",
@@ -310,6 +319,20 @@ impl NlExpr {
                 w.attr_str(NFTA_LOOKUP_SET, set);
                 if let Some(id) = set_id {
                     w.attr_u32(NFTA_LOOKUP_SET_ID, *id);
+                }
+            }
+            NlExpr::SetLookup {
+                set,
+                set_id,
+                invert,
+            } => {
+                w.attr_u32(NFTA_LOOKUP_SREG, NFT_REG_1);
+                w.attr_str(NFTA_LOOKUP_SET, set);
+                if let Some(id) = set_id {
+                    w.attr_u32(NFTA_LOOKUP_SET_ID, *id);
+                }
+                if *invert {
+                    w.attr_u32(NFTA_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
                 }
             }
             NlExpr::Immediate { reg, data } => {
@@ -474,6 +497,10 @@ impl fmt::Display for NlExpr {
             NlExpr::Range { op, from, to } => write!(f, "range {op} {} {}", hex(from), hex(to)),
             NlExpr::Counter { packets, bytes } => write!(f, "counter {packets} {bytes}"),
             NlExpr::Lookup { reg, set, .. } => write!(f, "lookup reg {reg} set {set} dreg {reg}"),
+            NlExpr::SetLookup { set, invert, .. } => {
+                let inv = if *invert { " 0x1" } else { "" };
+                write!(f, "lookup reg 1 set {set}{inv}")
+            }
             NlExpr::Immediate { reg, data } => write!(f, "immediate reg {reg} {}", hex(data)),
             NlExpr::Numgen { modulus, offset } => {
                 write!(f, "numgen inc mod {modulus} offset {offset}")

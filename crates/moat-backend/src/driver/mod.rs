@@ -21,6 +21,7 @@
 //!   applies by netlink when every rule of the change is supported, else
 //!   hands the whole change to [`NftCli`]: one transaction either way.
 
+mod anon_set;
 mod batch;
 mod encode;
 mod error;

@@ -26,18 +26,32 @@ use super::udata;
 use crate::netlink::consts::*;
 use crate::netlink::wire::Writer;
 
-/// The IDs a batch gives the maps it names, from 1 in order of first use,
-/// as nft numbers the sets of a batch.
+/// The IDs a batch gives the sets it declares (named maps and anonymous
+/// sets alike), from 1 in order of first use, as nft numbers the sets of a
+/// batch.
 #[derive(Debug, Default)]
 pub(crate) struct SetIds {
     ids: HashMap<(Family, String), u32>,
+    used: u32,
 }
 
 impl SetIds {
     /// The ID of map `name` in the table of `family`.
     pub(crate) fn get(&mut self, family: Family, name: &str) -> u32 {
-        let next = u32::try_from(self.ids.len() + 1).unwrap_or(u32::MAX);
-        *self.ids.entry((family, name.to_string())).or_insert(next)
+        match self.ids.get(&(family, name.to_string())) {
+            Some(id) => *id,
+            None => {
+                let id = self.fresh();
+                self.ids.insert((family, name.to_string()), id);
+                id
+            }
+        }
+    }
+
+    /// A new ID, for a set no other message names (an anonymous set).
+    pub(crate) fn fresh(&mut self) -> u32 {
+        self.used = self.used.saturating_add(1);
+        self.used
     }
 }
 
@@ -225,7 +239,7 @@ fn data(w: &mut Writer, value: &[u8]) {
 /// many `msg` messages as it takes. Like nft, it numbers the elements'
 /// attributes from 1 across messages, an element that did not fit a
 /// message using up its number.
-fn element_messages(
+pub(crate) fn element_messages(
     b: &mut Batch,
     t: &Target<'_>,
     msg: u8,

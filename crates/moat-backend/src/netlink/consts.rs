@@ -88,24 +88,54 @@ pub(crate) const NFTA_SET_KEY_TYPE: u16 = 4;
 pub(crate) const NFTA_SET_KEY_LEN: u16 = 5;
 pub(crate) const NFTA_SET_DATA_TYPE: u16 = 6;
 pub(crate) const NFTA_SET_DATA_LEN: u16 = 7;
+/// A set's description: nested `NFTA_SET_DESC_*`.
+pub(crate) const NFTA_SET_DESC: u16 = 9;
 pub(crate) const NFTA_SET_ID: u16 = 10;
 pub(crate) const NFTA_SET_TIMEOUT: u16 = 11;
 pub(crate) const NFTA_SET_USERDATA: u16 = 13;
 pub(crate) const NFTA_SET_EXPR: u16 = 17;
+/// `NFTA_SET_DESC`: how many elements the set is made for.
+pub(crate) const NFTA_SET_DESC_SIZE: u16 = 1;
 /// `NFTA_SET_FLAGS`: an anonymous set (a rule's inline `{ ... }`).
 pub(crate) const NFT_SET_ANONYMOUS: u32 = 0x1;
+/// `NFTA_SET_FLAGS`: a set whose elements never change.
+pub(crate) const NFT_SET_CONSTANT: u32 = 0x2;
 pub(crate) const NFT_SET_INTERVAL: u32 = 0x4;
 pub(crate) const NFT_SET_MAP: u32 = 0x8;
 // libnftnl's set user-data TLV types (their values are host-order u32s).
 pub(crate) const UDATA_SET_KEYBYTEORDER: u8 = 0;
 pub(crate) const UDATA_SET_DATABYTEORDER: u8 = 1;
+/// Whether nft merges adjacent intervals of the set.
+pub(crate) const UDATA_SET_MERGE_ELEMENTS: u8 = 2;
+/// The expression the keys come from (nested TLVs, see `UDATA_TYPEOF_*`).
+pub(crate) const UDATA_SET_KEY_TYPEOF: u8 = 3;
+/// In `UDATA_SET_KEY_TYPEOF`: nft's expression type (`UDATA_EXPR_*`).
+pub(crate) const UDATA_TYPEOF_EXPR: u8 = 0;
+/// In `UDATA_SET_KEY_TYPEOF`: the expression's own TLVs, nested.
+pub(crate) const UDATA_TYPEOF_DATA: u8 = 1;
+/// nft's expression type of a payload field: its data is the protocol
+/// (`PROTO_DESC_*`) as TLV 0 and the field's index in it as TLV 1.
+pub(crate) const UDATA_EXPR_PAYLOAD: u32 = 7;
+/// nft's expression type of a route lookup: its data is the result as
+/// TLV 0 and the `NFTA_FIB_F_*` flags as TLV 1.
+pub(crate) const UDATA_EXPR_FIB: u32 = 26;
+// nft's protocol description numbers.
+pub(crate) const PROTO_DESC_UDP: u32 = 6;
+pub(crate) const PROTO_DESC_UDPLITE: u32 = 7;
+pub(crate) const PROTO_DESC_TCP: u32 = 8;
+pub(crate) const PROTO_DESC_DCCP: u32 = 9;
+pub(crate) const PROTO_DESC_SCTP: u32 = 10;
+pub(crate) const PROTO_DESC_IP6: u32 = 13;
 pub(crate) const UDATA_SET_COMMENT: u8 = 7;
 pub(crate) const UDATA_SET_DATA_INTERVAL: u8 = 6;
 // nft's byte order and datatype numbers.
+pub(crate) const BYTEORDER_HOST_ENDIAN: u32 = 1;
 pub(crate) const BYTEORDER_BIG_ENDIAN: u32 = 2;
 pub(crate) const TYPE_IPADDR: u32 = 7;
 pub(crate) const TYPE_IP6ADDR: u32 = 8;
 pub(crate) const TYPE_INET_SERVICE: u32 = 13;
+/// nft's datatype of a route type (`fib ... type`).
+pub(crate) const TYPE_FIB_ADDRTYPE: u32 = 38;
 
 // Set elements.
 pub(crate) const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;

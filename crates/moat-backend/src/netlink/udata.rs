@@ -26,6 +26,15 @@ impl Udata {
         self.0.push(4);
         self.0.extend_from_slice(&value.to_ne_bytes());
     }
+
+    /// Adds the TLVs of `inner` as the value of one TLV of `kind` (at most
+    /// 255 bytes of them).
+    pub(crate) fn nest(&mut self, kind: u8, inner: &Udata) {
+        let len = u8::try_from(inner.0.len()).unwrap_or(u8::MAX);
+        self.0.push(kind);
+        self.0.push(len);
+        self.0.extend_from_slice(&inner.0[..usize::from(len)]);
+    }
 }
 
 /// The string of the first TLV of type `kind` in `blob`, without its NUL.

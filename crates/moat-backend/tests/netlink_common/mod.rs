@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+mod anon_sets;
+
 use std::os::fd::AsRawFd;
 
 use moat_backend::{Backend, NetlinkDriver, NftCli};
@@ -48,7 +50,8 @@ impl Pair {
     }
 
     /// Asserts that both namespaces hold the same ruleset: `nft -a list
-    /// ruleset` (with handles) and every rule's raw netlink attributes.
+    /// ruleset` (with handles), every rule's raw netlink attributes, and
+    /// every set's raw attributes and elements.
     pub fn assert_same(&self) {
         let text = |ns: &Netns| ns.exec_ok(&["nft", "-a", "list", "ruleset"]).unwrap();
         let (a, b) = (text(&self.netlink), text(&self.nft));
@@ -64,6 +67,11 @@ impl Pair {
             assert_eq!(a.len(), b.len());
             for (x, y) in a.iter().zip(&b) {
                 assert_eq!(x, y, "rule attributes differ in\n{a:#?}\nvs\n{b:#?}");
+            }
+            let (a, b) = (raw_sets(&self.netlink, family), raw_sets(&self.nft, family));
+            assert_eq!(a.len(), b.len(), "set counts differ");
+            for (x, y) in a.iter().zip(&b) {
+                assert_eq!(x, y, "sets differ (netlink driver first)");
             }
         }
     }
@@ -112,33 +120,55 @@ fn attrs(mut data: &[u8]) -> Vec<(u16, &[u8])> {
     out
 }
 
+/// The payloads (after the nfgenmsg header) of the messages a netlink dump
+/// of `msg` (NFT_MSG_*) in `family` answers with; `attrs` go with the request.
+/// Call on a thread in the namespace.
+fn dump(family: u8, msg: u16, request_attrs: &[(u16, &[u8])]) -> Vec<Vec<u8>> {
+    let mut sock = Socket::new(NETLINK_NETFILTER).unwrap();
+    sock.bind_auto().unwrap();
+    let mut body = Vec::new();
+    for (kind, value) in request_attrs {
+        let len = 4 + value.len();
+        body.extend_from_slice(&u16::try_from(len).unwrap().to_ne_bytes());
+        body.extend_from_slice(&kind.to_ne_bytes());
+        body.extend_from_slice(value);
+        body.resize((body.len() + 3) & !3, 0);
+    }
+    let mut req = Vec::new();
+    req.extend_from_slice(&u32::try_from(20 + body.len()).unwrap().to_ne_bytes());
+    req.extend_from_slice(&((10u16 << 8) | msg).to_ne_bytes());
+    req.extend_from_slice(&(0x1u16 | 0x300).to_ne_bytes()); // REQUEST | DUMP
+    req.extend_from_slice(&1u32.to_ne_bytes());
+    req.extend_from_slice(&0u32.to_ne_bytes());
+    req.extend_from_slice(&[family, 0, 0, 0]);
+    req.extend_from_slice(&body);
+    sock.send(&req, 0).unwrap();
+    let _ = sock.as_raw_fd();
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = sock.recv(&mut &mut buf[..], 0).unwrap();
+        let mut data = &buf[..n];
+        while data.len() >= 16 {
+            let len = u32::from_ne_bytes(data[0..4].try_into().unwrap()) as usize;
+            let ty = u16::from_ne_bytes([data[4], data[5]]);
+            if ty == 3 || ty == 2 {
+                return out;
+            }
+            out.push(data[20..len].to_vec());
+            data = &data[((len + 3) & !3).min(data.len())..];
+        }
+    }
+}
+
 /// Every rule of `family` (NFPROTO_*) in the namespace, raw, by a netlink dump.
 pub fn raw_rules(ns: &Netns, family: u8) -> Vec<RawRule> {
     ns.run(|| {
-        let mut sock = Socket::new(NETLINK_NETFILTER).unwrap();
-        sock.bind_auto().unwrap();
-        let mut req = Vec::new();
-        req.extend_from_slice(&20u32.to_ne_bytes());
-        req.extend_from_slice(&((10u16 << 8) | 7).to_ne_bytes()); // NFT_MSG_GETRULE
-        req.extend_from_slice(&(0x1u16 | 0x300).to_ne_bytes()); // REQUEST | DUMP
-        req.extend_from_slice(&1u32.to_ne_bytes());
-        req.extend_from_slice(&0u32.to_ne_bytes());
-        req.extend_from_slice(&[family, 0, 0, 0]);
-        sock.send(&req, 0).unwrap();
-        let _ = sock.as_raw_fd();
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 1 << 16];
-        'recv: loop {
-            let n = sock.recv(&mut &mut buf[..], 0).unwrap();
-            let mut data = &buf[..n];
-            while data.len() >= 16 {
-                let len = u32::from_ne_bytes(data[0..4].try_into().unwrap()) as usize;
-                let ty = u16::from_ne_bytes([data[4], data[5]]);
-                if ty == 3 || ty == 2 {
-                    break 'recv;
-                }
+        dump(family, 7, &[]) // NFT_MSG_GETRULE
+            .iter()
+            .map(|msg| {
                 let mut rule: RawRule = (String::new(), 0, Vec::new(), None);
-                for (kind, value) in attrs(&data[20..len]) {
+                for (kind, value) in attrs(msg) {
                     match kind {
                         2 => {
                             rule.0 = String::from_utf8_lossy(value)
@@ -151,11 +181,42 @@ pub fn raw_rules(ns: &Netns, family: u8) -> Vec<RawRule> {
                         _ => {}
                     }
                 }
-                out.push(rule);
-                data = &data[((len + 3) & !3).min(data.len())..];
-            }
-        }
-        out
+                rule
+            })
+            .collect()
+    })
+    .unwrap()
+}
+
+/// One set as the kernel dumps it: its attributes but the handle, and its
+/// elements' raw attributes, sorted (a hash set dumps them in an order of
+/// its own random seed).
+pub type RawSet = (Vec<(u16, Vec<u8>)>, Vec<Vec<u8>>);
+
+/// Every set of `family` (NFPROTO_*) in the namespace with its elements, raw.
+pub fn raw_sets(ns: &Netns, family: u8) -> Vec<RawSet> {
+    ns.run(|| {
+        dump(family, 10, &[]) // NFT_MSG_GETSET
+            .iter()
+            .map(|msg| {
+                let set: Vec<(u16, Vec<u8>)> = attrs(msg)
+                    .into_iter()
+                    .filter(|(kind, _)| *kind != 16) // NFTA_SET_HANDLE
+                    .map(|(kind, value)| (kind, value.to_vec()))
+                    .collect();
+                let named = |kind| set.iter().find(|(k, _)| *k == kind).unwrap().1.clone();
+                let (table, name) = (named(1), named(2));
+                let mut elements: Vec<Vec<u8>> = dump(family, 13, &[(1, &table), (2, &name)]) // NFT_MSG_GETSETELEM
+                    .iter()
+                    .flat_map(|msg| attrs(msg))
+                    .filter(|(kind, _)| *kind == 3) // NFTA_SET_ELEM_LIST_ELEMENTS
+                    .flat_map(|(_, list)| attrs(list))
+                    .map(|(_, element)| element.to_vec())
+                    .collect();
+                elements.sort();
+                (set, elements)
+            })
+            .collect()
     })
     .unwrap()
 }
@@ -884,6 +945,7 @@ pub fn filter_table(family: Family) -> Table {
     });
     rules.extend(statistic_rules());
     rules.extend(addrtype_rules(family));
+    rules.extend(anon_sets::filter_rules(family));
     let input = table.chain_mut("INPUT").unwrap();
     input.base = Some((Hook::Input, Policy::Drop));
     input.policy_counters = Counters {
@@ -1004,6 +1066,7 @@ pub const BROADCAST: u16 = 8;
 pub const ANYCAST: u16 = 16;
 pub const MULTICAST: u16 = 32;
 pub const BLACKHOLE: u16 = 64;
+pub const UNREACHABLE: u16 = 128;
 pub const PROHIBIT: u16 = 256;
 pub const THROW: u16 = 512;
 
@@ -1027,8 +1090,8 @@ pub fn addrtype(src: Option<(u16, bool)>, dst: Option<(u16, bool)>, dev: Dev) ->
 }
 
 /// Address-type matches for the filter table's INPUT. Each side has one
-/// route type (several are a set lookup, which the netlink driver leaves
-/// to nft); IPv6 tests some classes on the address itself.
+/// route type (several are a set lookup, see [`anon_sets`]); IPv6 tests
+/// some classes on the address itself.
 fn addrtype_rules(family: Family) -> Vec<Rule> {
     let mut rules = vec![
         rule(
@@ -1414,6 +1477,11 @@ pub fn nat_table(family: Family) -> Table {
         ),
     ];
     nat_addrtype_rules(&mut nat, family);
+    let to = dnat(nat_target(Some((b, b)), Some((443, 443)), false, false));
+    nat.chain_mut("PREROUTING")
+        .unwrap()
+        .rules
+        .extend(anon_sets::nat_rules(family, to));
     nat
 }
 

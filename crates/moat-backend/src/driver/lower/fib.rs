@@ -1,7 +1,7 @@
 //! `fib saddr|daddr [. iif|. oif] type`, the route type of an address that
 //! `-m addrtype` compiles to: a route lookup whose result nft keeps as a
 //! 4-byte host-order number and compares like any other field (a set of
-//! types is a set lookup, which this driver does not write).
+//! types is a lookup in an anonymous set, see [`super::sets`]).
 
 use nftables::expr::{Fib, FibFlag, FibResult};
 

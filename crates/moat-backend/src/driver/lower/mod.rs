@@ -14,8 +14,10 @@
 //!    their addresses and ports into registers first ([`nat`]), or look
 //!    them up in named maps ([`maps`]).
 //!
-//! Anything else (sets, concatenations, ...) is refused with a
-//! description, and the rule goes to `nft` instead.
+//! A match against an inline set loads its field and looks it up in an
+//! anonymous set the rule brings along ([`sets`]). Anything else
+//! (concatenations, named sets, ...) is refused with a description, and
+//! the rule goes to `nft` instead.
 
 mod actions;
 mod fib;
@@ -23,12 +25,14 @@ mod fields;
 mod maps;
 mod merge;
 mod nat;
+mod sets;
 mod values;
 
 use moat_model::Family;
 use nftables::expr::{BinaryOperation, Expression, NamedExpression};
 use nftables::stmt::{Match, Operator, Statement};
 
+use super::anon_set::{AnonSet, ANON_SET_NAME};
 use super::expr::NlExpr;
 use crate::netlink::consts::*;
 use fields::{Field, Load};
@@ -218,11 +222,22 @@ fn describe(stmt: &Statement<'_>) -> String {
     serde_json::to_string(stmt).unwrap_or_else(|_| "a statement".to_string())
 }
 
+/// A rule lowered: its expressions, and the anonymous sets its lookups
+/// name, in the order of the lookups.
+#[derive(Debug, Default)]
+pub(crate) struct Lowered {
+    /// The rule's expressions; a lookup of an anonymous set has no set ID yet.
+    pub exprs: Vec<NlExpr>,
+    /// The anonymous sets to declare right before the rule.
+    pub sets: Vec<AnonSet>,
+}
+
 /// The netlink expressions of a rule's statements, as nft 1.0.6 writes
-/// them in a table of `family`; `Err` names the first statement this driver
-/// does not write.
-pub(crate) fn lower_rule(stmts: &[Statement<'_>], family: Family) -> Result<Vec<NlExpr>, String> {
+/// them in a table of `family`, with the anonymous sets they look up; `Err`
+/// names the first statement this driver does not write.
+pub(crate) fn lower_rule(stmts: &[Statement<'_>], family: Family) -> Result<Lowered, String> {
     let mut steps = Vec::with_capacity(stmts.len() + 1);
+    let mut sets = Vec::new();
     let mut l4: Option<u8> = None;
     for stmt in stmts {
         let refused = || format!("statement {}", describe(stmt));
@@ -232,6 +247,28 @@ pub(crate) fn lower_rule(stmts: &[Statement<'_>], family: Family) -> Result<Vec<
             ));
             continue;
         };
+        if let Some((field, set, invert)) = sets::lookup(m, family) {
+            if let Some(needed) = field.l4 {
+                match l4 {
+                    Some(known) if known != needed => {
+                        return Err(format!("{} (a second layer-4 protocol)", refused()))
+                    }
+                    Some(_) => {}
+                    None => {
+                        steps.push(Step::Rel(l4proto_is(needed)));
+                        l4 = Some(needed);
+                    }
+                }
+            }
+            let lookup = NlExpr::SetLookup {
+                set: ANON_SET_NAME.to_string(),
+                set_id: None,
+                invert,
+            };
+            steps.push(Step::Other(vec![field.load.expr(), lookup]));
+            sets.push(set);
+            continue;
+        }
         let (rel, field) = relational(m, family).ok_or_else(refused)?;
         match (field.l4, l4) {
             (Some(needed), Some(known)) if needed != known => {
@@ -258,7 +295,7 @@ pub(crate) fn lower_rule(stmts: &[Statement<'_>], family: Family) -> Result<Vec<
             Step::Other(exprs) => out.extend(exprs),
         }
     }
-    Ok(out)
+    Ok(Lowered { exprs: out, sets })
 }
 
 #[cfg(test)]

@@ -170,7 +170,7 @@ fn nat(addr: Option<Expression<'static>>, port: Option<Expression<'static>>) -> 
 }
 
 fn strings(stmts: &[Statement<'_>], family: Family) -> Result<Vec<String>, String> {
-    lower_rule(stmts, family).map(|exprs| exprs.iter().map(ToString::to_string).collect())
+    lower_rule(stmts, family).map(|l| l.exprs.iter().map(ToString::to_string).collect())
 }
 
 #[test]

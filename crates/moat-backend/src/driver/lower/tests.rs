@@ -9,6 +9,7 @@ use moat_nft::rule::{compile_rule, RuleContext};
 use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField};
 use nftables::stmt::{Match as NftMatch, Operator, Statement};
 
+use super::super::anon_set::{AnonSet, Key};
 use super::{cmp_op, lower_rule};
 use crate::netlink::consts::*;
 
@@ -29,6 +30,7 @@ pub(super) fn lowered(
     };
     let compiled = compile_rule(&rule, &ctx).map_err(|e| e.to_string())?;
     Ok(lower_rule(&compiled.stmts, family)?
+        .exprs
         .iter()
         .map(ToString::to_string)
         .collect())
@@ -346,9 +348,10 @@ fn never_matching_tests_read_the_version_nibble() {
 
 #[test]
 fn what_the_driver_does_not_write_is_refused_with_its_statement() {
+    // `--ports` looks up the port pair, a concatenation.
     let multiport = vec![
         tcp(),
-        Match::DestPort {
+        Match::AnyPort {
             proto: 6,
             ports: vec![
                 PortRange { first: 1, last: 1 },
@@ -358,7 +361,7 @@ fn what_the_driver_does_not_write_is_refused_with_its_statement() {
         },
     ];
     let err = lowered(Family::Ipv4, multiport, Action::Accept).unwrap_err();
-    assert!(err.contains("\"set\""), "{err}");
+    assert!(err.contains("\"concat\""), "{err}");
 }
 
 fn statistic(mode: StatisticMode, negate: bool) -> Match {
@@ -444,6 +447,7 @@ fn ordered_compares_are_neither_merged_nor_written_for_host_order_fields() {
     assert_eq!(
         lower_rule(&ports, Family::Ipv4)
             .unwrap()
+            .exprs
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>(),
@@ -532,20 +536,6 @@ fn an_address_type_is_a_fib_lookup_compared_in_host_order() {
 }
 
 #[test]
-fn several_address_types_are_a_set_lookup_left_to_nft() {
-    let err = lowered(
-        Family::Ipv4,
-        addrtype(None, Some((LOCAL | 8, false)), false, false),
-        Action::Accept,
-    )
-    .unwrap_err();
-    assert!(err.contains("\"fib\"") && err.contains("\"set\""), "{err}");
-    // ip6tables' UNREACHABLE is any failed route lookup: four route types.
-    let unreachable = addrtype(None, Some((128, false)), false, false);
-    assert!(lowered(Family::Ipv6, unreachable, Action::Accept).is_err());
-}
-
-#[test]
 fn a_fib_lookup_is_sent_as_nft_sends_it() {
     use super::super::expr::NlExpr;
     use crate::netlink::wire::{be_u32, Attrs, Writer};
@@ -568,4 +558,153 @@ fn a_fib_lookup_is_sent_as_nft_sends_it() {
             (NFTA_FIB_DREG, Some(NFT_REG_1))
         ]
     );
+}
+
+/// The expressions and anonymous sets of a rule of `matches` that accepts.
+fn with_sets(family: Family, matches: Vec<Match>) -> (Vec<String>, Vec<AnonSet>) {
+    let rule = Rule {
+        matches,
+        ..Rule::new(Action::Accept)
+    };
+    let ctx = RuleContext {
+        family,
+        stage: Stage::Filter,
+        table: "t".into(),
+    };
+    let compiled = compile_rule(&rule, &ctx).unwrap();
+    let lowered = lower_rule(&compiled.stmts, family).unwrap();
+    let exprs = lowered.exprs.iter().map(ToString::to_string).collect();
+    (exprs, lowered.sets)
+}
+
+fn port_key(desc: u32, index: u32) -> Key {
+    Key {
+        ty: TYPE_INET_SERVICE,
+        len: 2,
+        big_endian: true,
+        expr: UDATA_EXPR_PAYLOAD,
+        data: [desc, index],
+    }
+}
+
+fn port_bytes(p: u16) -> Vec<u8> {
+    p.to_be_bytes().to_vec()
+}
+
+const LOOKUP: &str = "lookup reg 1 set __set%d";
+const LOOKUP_INV: &str = "lookup reg 1 set __set%d 0x1";
+
+#[test]
+fn a_multiport_list_is_a_set_lookup() {
+    let ranges = |pairs: &[(u16, u16)]| {
+        pairs
+            .iter()
+            .map(|&(first, last)| PortRange { first, last })
+            .collect::<Vec<_>>()
+    };
+    let dports = vec![
+        tcp(),
+        Match::DestPort {
+            proto: 6,
+            ports: ranges(&[(443, 443), (80, 80)]),
+            negate: false,
+        },
+    ];
+    let (exprs, sets) = with_sets(Family::Ipv4, dports);
+    assert_eq!(
+        exprs,
+        [
+            L4,
+            "cmp 0 06",
+            "payload 2b @ transport + 2",
+            LOOKUP,
+            COUNTER,
+            ACCEPT
+        ]
+    );
+    let expected = AnonSet::values(
+        port_key(PROTO_DESC_TCP, 2),
+        vec![port_bytes(80), port_bytes(443)],
+    );
+    assert_eq!(sets, [expected.unwrap()]);
+
+    // A range makes it an interval set; `!` inverts the lookup; a port
+    // alone gets the protocol test nft adds.
+    let sports = vec![Match::SourcePort {
+        proto: 17,
+        ports: ranges(&[(53, 53), (1000, 2000)]),
+        negate: true,
+    }];
+    let (exprs, sets) = with_sets(Family::Ipv6, sports);
+    assert_eq!(
+        exprs[..4],
+        [L4, "cmp 0 11", "payload 2b @ transport + 0", LOOKUP_INV]
+    );
+    let expected = AnonSet::intervals(
+        port_key(PROTO_DESC_UDP, 1),
+        vec![
+            (port_bytes(53), port_bytes(53)),
+            (port_bytes(1000), port_bytes(2000)),
+        ],
+    );
+    assert_eq!(sets, [expected.unwrap()]);
+}
+
+#[test]
+fn several_address_types_are_a_set_lookup_of_route_types() {
+    let fib_key = |flags| Key {
+        ty: TYPE_FIB_ADDRTYPE,
+        len: 4,
+        big_endian: false,
+        expr: UDATA_EXPR_FIB,
+        data: [NFT_FIB_RESULT_ADDRTYPE, flags],
+    };
+    let host = |types: &[u32]| types.iter().map(|t| t.to_ne_bytes().to_vec()).collect();
+    let (exprs, sets) = with_sets(
+        Family::Ipv4,
+        addrtype(Some((LOCAL | 8, true)), None, true, false),
+    );
+    assert_eq!(exprs[..2], ["fib flags 0x9 result 3", LOOKUP_INV]);
+    let expected = AnonSet::values(fib_key(NFTA_FIB_F_SADDR | NFTA_FIB_F_IIF), host(&[2, 3]));
+    assert_eq!(sets, [expected.unwrap()]);
+    // ip6tables' UNREACHABLE is any failed route lookup: four route types,
+    // in the order moat lists them.
+    let (exprs, sets) = with_sets(
+        Family::Ipv6,
+        addrtype(None, Some((128, false)), false, false),
+    );
+    assert_eq!(exprs[..2], ["fib flags 0x2 result 3", LOOKUP]);
+    let expected = AnonSet::values(fib_key(NFTA_FIB_F_DADDR), host(&[7, 6, 8, 9]));
+    assert_eq!(sets, [expected.unwrap()]);
+}
+
+#[test]
+fn ipv6_unicast_is_a_lookup_of_the_other_classes() {
+    let (exprs, sets) = with_sets(Family::Ipv6, addrtype(None, Some((2, false)), false, false));
+    assert_eq!(exprs[..2], ["payload 16b @ network + 24", LOOKUP_INV]);
+    let addr = |text: &str| {
+        text.parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets()
+            .to_vec()
+    };
+    let key = Key {
+        ty: TYPE_IP6ADDR,
+        len: 16,
+        big_endian: true,
+        expr: UDATA_EXPR_PAYLOAD,
+        data: [PROTO_DESC_IP6, 9],
+    };
+    let expected = AnonSet::intervals(
+        key,
+        vec![
+            (addr("::"), addr("::")),
+            (addr("::ffff:0:0"), addr("::ffff:ffff:ffff")),
+            (
+                addr("ff00::"),
+                addr("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+            ),
+        ],
+    );
+    assert_eq!(sets, [expected.unwrap()]);
 }

@@ -1,0 +1,313 @@
+//! Anonymous sets: a match's inline `{ a, b, ... }`, which nft 1.0.6 sends
+//! right before the rule that looks it up:
+//!
+//! - NFT_MSG_NEWSET names the set `__set%d` (the kernel numbers it) with
+//!   the flags ANONYMOUS and CONSTANT (and INTERVAL when an element is a
+//!   range or a prefix), the key's type and length, the batch ID the rule's
+//!   lookup names too, the size, and user data: the key's byte order, that
+//!   intervals are merged, and the expression the keys come from;
+//! - NFT_MSG_NEWSETELEM adds the elements: values in the order written, or
+//!   for intervals, in ascending order, each range's first value and the
+//!   value after its last flagged as an interval end, after an end at zero
+//!   when the first range does not start there. A range that reaches the
+//!   top has no end; its first value is flagged open in its user data.
+
+use super::batch::Batch;
+use super::error::DriverError;
+use super::portmap::{element_messages, Target};
+use crate::netlink::consts::*;
+use crate::netlink::udata::Udata;
+use crate::netlink::wire::Writer;
+
+/// The name nft gives every anonymous set; the kernel replaces `%d`.
+pub(crate) const ANON_SET_NAME: &str = "__set%d";
+
+/// What nft declares about the keys of a set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Key {
+    /// nft's datatype (`TYPE_*`).
+    pub ty: u32,
+    /// Bytes of a key.
+    pub len: usize,
+    /// Keys are in network order (else host order).
+    pub big_endian: bool,
+    /// nft's expression type of the keys' expression (`UDATA_EXPR_*`).
+    pub expr: u32,
+    /// That expression's two numbers (see `UDATA_EXPR_*`).
+    pub data: [u32; 2],
+}
+
+impl Key {
+    fn udata(&self, interval: bool) -> Vec<u8> {
+        let order = if self.big_endian {
+            BYTEORDER_BIG_ENDIAN
+        } else {
+            BYTEORDER_HOST_ENDIAN
+        };
+        let mut data = Udata::default();
+        data.u32(0, self.data[0]);
+        data.u32(1, self.data[1]);
+        let mut typeof_ = Udata::default();
+        typeof_.u32(UDATA_TYPEOF_EXPR, self.expr);
+        typeof_.nest(UDATA_TYPEOF_DATA, &data);
+        let mut out = Udata::default();
+        out.u32(UDATA_SET_KEYBYTEORDER, order);
+        if interval {
+            out.u32(UDATA_SET_MERGE_ELEMENTS, 1);
+        }
+        out.nest(UDATA_SET_KEY_TYPEOF, &typeof_);
+        out.0
+    }
+}
+
+/// One element as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Element {
+    key: Vec<u8>,
+    /// The value after an interval (NFT_SET_ELEM_INTERVAL_END).
+    end: bool,
+    /// The first value of an interval that reaches the top.
+    open: bool,
+}
+
+impl Element {
+    fn value(key: Vec<u8>) -> Self {
+        Element {
+            key,
+            end: false,
+            open: false,
+        }
+    }
+
+    fn write(&self, w: &mut Writer) {
+        if self.end {
+            w.attr_u32(NFTA_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+        }
+        let n = w.begin_nest(NFTA_SET_ELEM_KEY);
+        w.attr(NFTA_DATA_VALUE, &self.key);
+        w.end_nest(n);
+        if self.open {
+            let mut flags = Udata::default();
+            flags.u32(UDATA_SET_ELEM_FLAGS, UDATA_SET_ELEM_F_INTERVAL_OPEN);
+            w.attr(NFTA_SET_ELEM_USERDATA, &flags.0);
+        }
+    }
+}
+
+/// An anonymous set, ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AnonSet {
+    key: Key,
+    interval: bool,
+    /// The size nft declares: the elements before a top range's end is
+    /// dropped.
+    size: u32,
+    elements: Vec<Element>,
+}
+
+/// `bytes` plus one as a big-endian number; None when it wraps.
+fn successor(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut next = bytes.to_vec();
+    for b in next.iter_mut().rev() {
+        let (sum, carry) = b.overflowing_add(1);
+        *b = sum;
+        if !carry {
+            return Some(next);
+        }
+    }
+    None
+}
+
+impl AnonSet {
+    /// A set of single `values` of `key`, in this order; None if empty.
+    pub(crate) fn values(key: Key, values: Vec<Vec<u8>>) -> Option<Self> {
+        if values.is_empty() || values.iter().any(|v| v.len() != key.len) {
+            return None;
+        }
+        Some(AnonSet {
+            size: u32::try_from(values.len()).ok()?,
+            elements: values.into_iter().map(Element::value).collect(),
+            interval: false,
+            key,
+        })
+    }
+
+    /// A set of inclusive big-endian `ranges` of `key`; None if empty, or
+    /// when two ranges overlap or touch (nft would merge them).
+    pub(crate) fn intervals(key: Key, mut ranges: Vec<(Vec<u8>, Vec<u8>)>) -> Option<Self> {
+        if ranges.is_empty()
+            || !key.big_endian
+            || ranges
+                .iter()
+                .any(|(lo, hi)| lo.len() != key.len || hi.len() != key.len || lo > hi)
+        {
+            return None;
+        }
+        ranges.sort();
+        let mut elements = Vec::with_capacity(2 * ranges.len() + 1);
+        let mut size = 2 * ranges.len();
+        if ranges[0].0.iter().any(|&b| b != 0) {
+            elements.push(Element {
+                key: vec![0; key.len],
+                end: true,
+                open: false,
+            });
+            size += 1;
+        }
+        let last = ranges.len() - 1;
+        for (i, (lo, hi)) in ranges.iter().enumerate() {
+            let after = successor(hi);
+            if let Some((next, _)) = ranges.get(i + 1) {
+                if after.as_ref().is_none_or(|a| a >= next) {
+                    return None;
+                }
+            }
+            elements.push(Element {
+                key: lo.clone(),
+                end: false,
+                open: i == last && after.is_none(),
+            });
+            if let Some(after) = after {
+                elements.push(Element {
+                    key: after,
+                    end: true,
+                    open: false,
+                });
+            }
+        }
+        Some(AnonSet {
+            key,
+            interval: true,
+            size: u32::try_from(size).ok()?,
+            elements,
+        })
+    }
+
+    /// Declares the set with batch ID `id` in `t`'s table and adds its
+    /// elements.
+    pub(crate) fn write(&self, b: &mut Batch, t: &Target<'_>, id: u32) -> Result<(), DriverError> {
+        let mut flags = NFT_SET_ANONYMOUS | NFT_SET_CONSTANT;
+        if self.interval {
+            flags |= NFT_SET_INTERVAL;
+        }
+        let m = b.begin(
+            NFT_MSG_NEWSET,
+            NLM_F_CREATE,
+            super::encode::nfproto(t.family),
+            t.origin,
+        );
+        let w = b.w();
+        w.attr_str(NFTA_SET_TABLE, t.table);
+        w.attr_str(NFTA_SET_NAME, ANON_SET_NAME);
+        w.attr_u32(NFTA_SET_FLAGS, flags);
+        w.attr_u32(NFTA_SET_KEY_TYPE, self.key.ty);
+        w.attr_u32(NFTA_SET_KEY_LEN, u32::try_from(self.key.len).unwrap_or(0));
+        w.attr_u32(NFTA_SET_ID, id);
+        let desc = w.begin_nest(NFTA_SET_DESC);
+        w.attr_u32(NFTA_SET_DESC_SIZE, self.size);
+        w.end_nest(desc);
+        w.attr(NFTA_SET_USERDATA, &self.key.udata(self.interval));
+        b.end(m);
+        let elements = &self.elements;
+        element_messages(
+            b,
+            t,
+            NFT_MSG_NEWSETELEM,
+            ANON_SET_NAME,
+            Some(id),
+            elements.len(),
+            |w, i| elements[i].write(w),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port_key() -> Key {
+        Key {
+            ty: TYPE_INET_SERVICE,
+            len: 2,
+            big_endian: true,
+            expr: UDATA_EXPR_PAYLOAD,
+            data: [PROTO_DESC_TCP, 2],
+        }
+    }
+
+    fn port(p: u16) -> Vec<u8> {
+        p.to_be_bytes().to_vec()
+    }
+
+    fn keys(set: &AnonSet) -> Vec<(u16, bool, bool)> {
+        set.elements
+            .iter()
+            .map(|e| (u16::from_be_bytes([e.key[0], e.key[1]]), e.end, e.open))
+            .collect()
+    }
+
+    #[test]
+    fn intervals_are_sent_as_starts_and_ends_from_zero() {
+        let set = AnonSet::intervals(
+            port_key(),
+            vec![(port(1000), port(2000)), (port(22), port(22))],
+        )
+        .unwrap();
+        assert_eq!(
+            keys(&set),
+            [
+                (0, true, false),
+                (22, false, false),
+                (23, true, false),
+                (1000, false, false),
+                (2001, true, false)
+            ]
+        );
+        assert_eq!(set.size, 5);
+    }
+
+    #[test]
+    fn a_range_to_the_top_is_open_and_one_from_zero_needs_no_first_end() {
+        let set = AnonSet::intervals(
+            port_key(),
+            vec![(port(0), port(10)), (port(65000), port(65535))],
+        )
+        .unwrap();
+        assert_eq!(
+            keys(&set),
+            [(0, false, false), (11, true, false), (65000, false, true)]
+        );
+        assert_eq!(set.size, 4);
+    }
+
+    #[test]
+    fn touching_or_overlapping_ranges_are_refused() {
+        let touching = vec![(port(1), port(2)), (port(3), port(4))];
+        assert!(AnonSet::intervals(port_key(), touching).is_none());
+        let overlapping = vec![(port(1), port(5)), (port(3), port(4))];
+        assert!(AnonSet::intervals(port_key(), overlapping).is_none());
+        assert!(AnonSet::intervals(port_key(), Vec::new()).is_none());
+    }
+
+    #[test]
+    fn user_data_is_what_nft_sends() {
+        // From `nft --debug=mnl` for `tcp dport { 22, 1000-2000 }`.
+        let expected: Vec<u8> = [
+            &[0u8, 4][..],
+            &2u32.to_ne_bytes(),
+            &[2, 4],
+            &1u32.to_ne_bytes(),
+            &[3, 20, 0, 4],
+            &7u32.to_ne_bytes(),
+            &[1, 12, 0, 4],
+            &8u32.to_ne_bytes(),
+            &[1, 4],
+            &2u32.to_ne_bytes(),
+        ]
+        .concat();
+        assert_eq!(port_key().udata(true), expected);
+        let values = AnonSet::values(port_key(), vec![port(80), port(443)]).unwrap();
+        assert_eq!(values.size, 2);
+        assert!(!values.interval);
+    }
+}

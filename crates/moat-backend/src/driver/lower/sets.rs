@@ -1,0 +1,131 @@
+//! Matches against an inline set, `left == { a, b-c, d/len }` or `!=`: nft
+//! loads the field into register 1 and looks it up in an anonymous set
+//! ([`AnonSet`]) declared before the rule. Only fields whose set
+//! declaration this driver knows are lowered: transport ports, IPv6
+//! addresses and route types.
+
+use moat_model::Family;
+use nftables::expr::{Expression, NamedExpression, Payload, SetItem};
+use nftables::stmt::{Match, Operator};
+
+use super::super::anon_set::{AnonSet, Key};
+use super::fields::{self, Field, Kind, Load};
+use super::values;
+use crate::netlink::consts::*;
+
+/// The key nft declares for a set of `left`'s values, `field` being what
+/// `left` loads.
+fn key(left: &Expression<'_>, field: &Field) -> Option<Key> {
+    if let Load::Fib(result, flags) = field.load {
+        return Some(Key {
+            ty: TYPE_FIB_ADDRTYPE,
+            len: 4,
+            big_endian: false,
+            expr: UDATA_EXPR_FIB,
+            data: [result, flags],
+        });
+    }
+    let Expression::Named(NamedExpression::Payload(Payload::PayloadField(p))) = left else {
+        return None;
+    };
+    let port = |desc| {
+        let index = match p.field.as_ref() {
+            "sport" => 1,
+            "dport" => 2,
+            _ => return None,
+        };
+        Some(Key {
+            ty: TYPE_INET_SERVICE,
+            len: 2,
+            big_endian: true,
+            expr: UDATA_EXPR_PAYLOAD,
+            data: [desc, index],
+        })
+    };
+    match p.protocol.as_ref() {
+        "tcp" => port(PROTO_DESC_TCP),
+        "udp" => port(PROTO_DESC_UDP),
+        "udplite" => port(PROTO_DESC_UDPLITE),
+        "sctp" => port(PROTO_DESC_SCTP),
+        "dccp" => port(PROTO_DESC_DCCP),
+        "ip6" if field.kind == Kind::Ipv6 => {
+            let index = match p.field.as_ref() {
+                "saddr" => 8,
+                "daddr" => 9,
+                _ => return None,
+            };
+            Some(Key {
+                ty: TYPE_IP6ADDR,
+                len: 16,
+                big_endian: true,
+                expr: UDATA_EXPR_PAYLOAD,
+                data: [PROTO_DESC_IP6, index],
+            })
+        }
+        _ => None,
+    }
+}
+
+/// An element as an inclusive range of `kind` (a value is one of its own).
+fn range(kind: Kind, item: &Expression<'_>) -> Option<(Vec<u8>, Vec<u8>)> {
+    match item {
+        Expression::Range(r) => {
+            let [lo, hi] = &r.range;
+            Some((values::constant(kind, lo)?, values::constant(kind, hi)?))
+        }
+        Expression::Named(NamedExpression::Prefix(p)) => {
+            let (net, mask) = values::prefix(kind, &p.addr, p.len)?;
+            let last = net.iter().zip(&mask).map(|(n, m)| n | !m).collect();
+            Some((net, last))
+        }
+        _ => {
+            let value = values::constant(kind, item)?;
+            Some((value.clone(), value))
+        }
+    }
+}
+
+/// A match against an inline set: the field it loads, the set, and
+/// whether it is negated. None when it is not one, or not one this driver
+/// writes.
+pub(super) fn lookup(m: &Match<'_>, family: Family) -> Option<(Field, AnonSet, bool)> {
+    let invert = match m.op {
+        Operator::EQ => false,
+        Operator::NEQ => true,
+        _ => return None,
+    };
+    let Expression::Named(NamedExpression::Set(items)) = &m.right else {
+        return None;
+    };
+    let field = fields::field(&m.left, family)?;
+    if field.high_nibble {
+        return None;
+    }
+    let key = key(&m.left, &field)?;
+    let items = items
+        .iter()
+        .map(|item| match item {
+            SetItem::Element(e) => Some(e),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    if items.len() < 2 {
+        // nft writes a set of one element as a plain compare.
+        return None;
+    }
+    let single = |e: &&Expression<'_>| matches!(e, Expression::Number(_) | Expression::String(_));
+    let set = if items.iter().all(single) {
+        let values = items
+            .iter()
+            .map(|e| values::constant(field.kind, e))
+            .collect::<Option<Vec<_>>>()?;
+        AnonSet::values(key, values)?
+    } else {
+        let ranges = items
+            .iter()
+            .map(|e| range(field.kind, e))
+            .collect::<Option<Vec<_>>>()?;
+        AnonSet::intervals(key, ranges)?
+    };
+    Some((field, set, invert))
+}
