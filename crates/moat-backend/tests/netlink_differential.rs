@@ -89,6 +89,9 @@ fn every_construct_lands_as_nft_writes_it() {
         .unwrap();
     let mut expected = filter.clone();
     expected.chains.iter_mut().for_each(|c| c.rules.clear());
+    // The layout leaves out the sets rules fill (the corpus's connlimits).
+    assert!(!expected.sets.is_empty());
+    expected.sets.clear();
     assert_eq!(layout, Some(expected));
     let absent = lab
         .netlink
@@ -606,5 +609,47 @@ fn member_counters_are_set_and_read_back_over_netlink() {
             .unwrap();
         assert_eq!(member.counters.packets, 7);
         assert_eq!(member.counters.bytes, 7000);
+    }
+}
+
+/// Whether `rule` counts connections per address.
+fn counts_connections(rule: &Rule) -> bool {
+    rule.matches
+        .iter()
+        .any(|m| matches!(m, Match::ConnLimit { .. }))
+}
+
+#[test]
+fn connection_counts_reuse_their_sets_and_drop_them_with_their_rules() {
+    let Some(lab) = pair("dynset") else { return };
+    for family in FAMILIES {
+        let mut model = filter_table(family);
+        lab.apply(&plan_replace(&model).unwrap());
+
+        // The same rule at the same place of another chain fills the same set.
+        let at = input(&mut model)
+            .iter()
+            .position(counts_connections)
+            .unwrap();
+        let copy = input(&mut model)[..=at].to_vec();
+        model.chains.push(Chain {
+            name: "COPY".into(),
+            base: None,
+            policy_counters: Counters::default(),
+            rules: copy,
+        });
+        let old = lab.read(family, Stage::Filter);
+        let changes = plan_update(old.as_ref(), &model).unwrap();
+        assert!(!changes.tables[0].existing_sets.is_empty());
+        NetlinkDriver.supports(&changes).unwrap();
+        lab.apply(&changes);
+        lab.assert_same();
+
+        input(&mut model).retain(|r| !counts_connections(r));
+        model.chains.retain(|c| c.name != "COPY");
+        let changes = update(&lab, &model);
+        assert!(has_op(&changes, |op| matches!(op, Op::DeleteSet { .. })));
+        let table = lab.read(family, Stage::Filter).unwrap();
+        assert!(table.sets.is_empty(), "{:?}", table.sets);
     }
 }

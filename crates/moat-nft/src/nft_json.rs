@@ -61,9 +61,10 @@ fn wrap_replaced_rules(doc: &mut serde_json::Value) {
     }
 }
 
-/// A rule fills a set the table already holds: fine unless it needs the
-/// set's elements to expire after another time than they do.
-fn check_existing(
+/// A rule (`index` in `chain`) fills a set the table already holds: fine
+/// unless it needs the set's elements to expire after another time than
+/// they do. Both drivers ask this before leaving a set undeclared.
+pub fn check_existing(
     existing: &KernelSet,
     wanted: &schema::Set<'static>,
     chain: &str,

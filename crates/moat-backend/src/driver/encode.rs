@@ -1,8 +1,9 @@
 //! Encodes a [`ChangeSet`] as one nf_tables netlink batch, in the order and
 //! with the objects the `nft` driver's JSON batch creates (per table: table
-//! commands, then port maps' maps and elements, then the rest, and last the
-//! port maps to delete; base chains that jump to the user's chain and then
-//! count policy hits; the rule's source as its comment).
+//! commands, then the sets rules fill, then port maps' maps and elements,
+//! then the rest, and last the port maps and sets to delete; base chains
+//! that jump to the user's chain and then count policy hits; the rule's
+//! source as its comment).
 
 use moat_model::{Counters, Family, Hook, Policy, Rule, Stage};
 use moat_nft::layout::{base_chain_name, chain_type, family_word, table_name};
@@ -10,9 +11,11 @@ use moat_nft::nft_json::EncodeError;
 use moat_nft::portmap::{self, PortMap};
 use moat_nft::rule::{compile_rule, CompileError, CompiledRule, RuleContext};
 use moat_nft::{ChangeSet, Op, Position, TableChanges};
+use nftables::schema::Set;
 use nftables::types::NfChainType;
 
 use super::batch::{Batch, Origin, Sealed};
+use super::dyn_set;
 use super::error::{DriverError, Unsupported};
 use super::expr::NlExpr;
 use super::lower::{lower_rule, Lowered};
@@ -187,10 +190,18 @@ impl<'a> TableEncoder<'a> {
         }
     }
 
-    /// The operations step by step, as the `nft` driver orders them.
+    /// The operations step by step, as the `nft` driver orders them, with
+    /// the sets the rules fill declared after the table commands.
     fn encode(&self, b: &mut Batch, ids: &mut SetIds) -> Result<(), DriverError> {
         let ops = &self.changes.ops;
+        let mut compiled = self.compile_rules()?;
+        let sets = self.rule_sets(&compiled)?;
         for step in [Step::Table, Step::Maps, Step::Body, Step::Last] {
+            if step == Step::Maps {
+                for (origin, set) in &sets {
+                    dyn_set::declare(b, ids, &self.target(*origin), set)?;
+                }
+            }
             for (op_index, op) in ops.iter().enumerate() {
                 if step_of(op) != step {
                     continue;
@@ -199,10 +210,57 @@ impl<'a> TableEncoder<'a> {
                     table: self.index,
                     op: op_index,
                 };
-                self.op(b, ids, origin, op)?;
+                let rule = compiled.get_mut(op_index).and_then(Option::take);
+                self.op(b, ids, origin, op, rule)?;
             }
         }
         Ok(())
+    }
+
+    /// The compiled rule of each operation that adds or replaces one.
+    fn compile_rules(&self) -> Result<Vec<Option<CompiledRule>>, DriverError> {
+        self.changes
+            .ops
+            .iter()
+            .map(|op| match op {
+                Op::AddRule {
+                    chain, index, rule, ..
+                }
+                | Op::ReplaceRule {
+                    chain, index, rule, ..
+                } => self
+                    .compiled(chain, *index, compile_rule(rule, &self.ctx))
+                    .map(Some),
+                _ => Ok(None),
+            })
+            .collect()
+    }
+
+    /// The sets the compiled rules fill that the table does not hold yet,
+    /// each with the operation of the first rule that declares it.
+    fn rule_sets(
+        &self,
+        compiled: &[Option<CompiledRule>],
+    ) -> Result<Vec<(Origin, Set<'static>)>, DriverError> {
+        let mut sets = Vec::new();
+        let mut origins = Vec::new();
+        for (op_index, (op, rule)) in self.changes.ops.iter().zip(compiled).enumerate() {
+            let (
+                Some(rule),
+                Op::AddRule { chain, index, .. } | Op::ReplaceRule { chain, index, .. },
+            ) = (rule, op)
+            else {
+                continue;
+            };
+            let existing = &self.changes.existing_sets;
+            dyn_set::collect(&mut sets, &rule.sets, existing, chain, *index)?;
+            let origin = Origin {
+                table: self.index,
+                op: op_index,
+            };
+            origins.resize(sets.len(), origin);
+        }
+        Ok(origins.into_iter().zip(sets).collect())
     }
 
     fn target(&self, origin: Origin) -> Target<'_> {
@@ -219,6 +277,7 @@ impl<'a> TableEncoder<'a> {
         ids: &mut SetIds,
         origin: Origin,
         op: &Op,
+        compiled: Option<CompiledRule>,
     ) -> Result<(), DriverError> {
         match op {
             Op::DeleteTable => {
@@ -270,7 +329,7 @@ impl<'a> TableEncoder<'a> {
                 rule,
                 position,
             } => {
-                let (lowered, udata) = self.lower(chain, *index, rule)?;
+                let (lowered, udata) = self.lower(chain, *index, rule, compiled)?;
                 let exprs = self.anon_sets(b, ids, origin, lowered)?;
                 let place = match position {
                     Position::Append => Place::Append,
@@ -284,7 +343,7 @@ impl<'a> TableEncoder<'a> {
                 handle,
                 rule,
             } => {
-                let (lowered, udata) = self.lower(chain, *index, rule)?;
+                let (lowered, udata) = self.lower(chain, *index, rule, compiled)?;
                 let exprs = self.anon_sets(b, ids, origin, lowered)?;
                 self.rule_msg(
                     b,
@@ -390,14 +449,14 @@ impl<'a> TableEncoder<'a> {
         DriverError::Unsupported(Unsupported { place, what })
     }
 
-    /// The expressions of a compiled rule, or why this driver cannot write them.
-    fn lower_compiled(
+    /// A compiled rule, or why it did not compile.
+    fn compiled(
         &self,
         chain: &str,
         index: usize,
         compiled: Result<CompiledRule, CompileError>,
-    ) -> Result<Lowered, DriverError> {
-        let compiled = compiled.map_err(|error| {
+    ) -> Result<CompiledRule, DriverError> {
+        compiled.map_err(|error| {
             DriverError::Compile(
                 EncodeError::Compile {
                     chain: chain.to_string(),
@@ -406,17 +465,23 @@ impl<'a> TableEncoder<'a> {
                 }
                 .to_string(),
             )
-        })?;
-        if !compiled.sets.is_empty() {
-            let what = "a rule that needs named sets".to_string();
-            return Err(self.unsupported(chain, index, what));
-        }
+        })
+    }
+
+    /// The expressions of a compiled rule, or why this driver cannot write them.
+    fn lower_compiled(
+        &self,
+        chain: &str,
+        index: usize,
+        compiled: &CompiledRule,
+    ) -> Result<Lowered, DriverError> {
         lower_rule(&compiled.stmts, self.changes.family)
             .map_err(|what| self.unsupported(chain, index, what))
     }
 
     /// Declares the rule's anonymous sets, each with a fresh ID, and
-    /// returns its expressions, their lookups naming those IDs.
+    /// returns its expressions, their lookups naming those IDs and their
+    /// set statements the IDs of the named sets they fill.
     fn anon_sets(
         &self,
         b: &mut Batch,
@@ -425,6 +490,11 @@ impl<'a> TableEncoder<'a> {
         lowered: Lowered,
     ) -> Result<Vec<NlExpr>, DriverError> {
         let Lowered { mut exprs, sets } = lowered;
+        for expr in &mut exprs {
+            if let NlExpr::Dynset { set, set_id, .. } = expr {
+                *set_id = Some(ids.get(self.changes.family, set));
+            }
+        }
         let target = self.target(origin);
         let mut lookups = exprs.iter_mut().filter_map(|expr| match expr {
             NlExpr::SetLookup { set_id, .. } => Some(set_id),
@@ -450,8 +520,12 @@ impl<'a> TableEncoder<'a> {
         index: usize,
         map: &PortMap,
     ) -> Result<(Vec<NlExpr>, Vec<u8>), DriverError> {
-        let Lowered { mut exprs, sets } =
-            self.lower_compiled(chain, index, portmap::compile(map, &self.ctx))?;
+        let compiled = self.compiled(chain, index, portmap::compile(map, &self.ctx))?;
+        if !compiled.sets.is_empty() {
+            let what = "a port map rule that fills a set".to_string();
+            return Err(self.unsupported(chain, index, what));
+        }
+        let Lowered { mut exprs, sets } = self.lower_compiled(chain, index, &compiled)?;
         if !sets.is_empty() {
             let what = "a port map rule with an inline set".to_string();
             return Err(self.unsupported(chain, index, what));
@@ -474,9 +548,12 @@ impl<'a> TableEncoder<'a> {
         chain: &str,
         index: usize,
         rule: &Rule,
+        compiled: Option<CompiledRule>,
     ) -> Result<(Lowered, Option<Vec<u8>>), DriverError> {
         let unsupported = |what: String| self.unsupported(chain, index, what);
-        let exprs = self.lower_compiled(chain, index, compile_rule(rule, &self.ctx))?;
+        let compiled =
+            compiled.ok_or_else(|| unsupported("a rule that was not compiled".to_string()))?;
+        let exprs = self.lower_compiled(chain, index, &compiled)?;
         let udata = match &rule.source {
             None => None,
             Some(text) => Some(

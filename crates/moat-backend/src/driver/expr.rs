@@ -188,6 +188,25 @@ pub(crate) enum NlExpr {
     },
     /// Do not track the packet's connection.
     Notrack,
+    /// Register 1 as a key into set `set`, which runs `expr` for the key's element.
+    Dynset {
+        /// NFT_DYNSET_OP_*.
+        op: u32,
+        /// The set's name.
+        set: String,
+        /// The set's ID in the batch, filled in when the batch is written.
+        set_id: Option<u32>,
+        /// The element's expression.
+        expr: Box<NlExpr>,
+    },
+    /// Whether the connections tracked for an element number up to
+    /// `count` (or, `inv`erted, more).
+    Connlimit {
+        /// The number of connections.
+        count: u32,
+        /// NFT_CONNLIMIT_F_INV.
+        inv: bool,
+    },
 }
 
 fn data_nest(w: &mut Writer, kind: u16, bytes: &[u8]) {
@@ -234,6 +253,8 @@ impl NlExpr {
             NlExpr::Log(_) => "log",
             NlExpr::Reject { .. } => "reject",
             NlExpr::Notrack => "notrack",
+            NlExpr::Dynset { .. } => "dynset",
+            NlExpr::Connlimit { .. } => "connlimit",
         }
     }
 
@@ -435,6 +456,27 @@ impl NlExpr {
                 }
             }
             NlExpr::Notrack => {}
+            NlExpr::Dynset {
+                op,
+                set,
+                set_id,
+                expr,
+            } => {
+                w.attr_u32(NFTA_DYNSET_SREG_KEY, NFT_REG_1);
+                w.attr_u32(NFTA_DYNSET_OP, *op);
+                w.attr_str(NFTA_DYNSET_SET_NAME, set);
+                if let Some(id) = set_id {
+                    w.attr_u32(NFTA_DYNSET_SET_ID, *id);
+                }
+                expr.write_as(w, NFTA_DYNSET_EXPR);
+            }
+            NlExpr::Connlimit { count, inv } => {
+                w.attr_u32(NFTA_CONNLIMIT_COUNT, *count);
+                w.attr_u32(
+                    NFTA_CONNLIMIT_FLAGS,
+                    if *inv { NFT_CONNLIMIT_F_INV } else { 0 },
+                );
+            }
         }
     }
 }
@@ -542,6 +584,12 @@ impl fmt::Display for NlExpr {
             NlExpr::Log(l) => write!(f, "log {l:?}"),
             NlExpr::Reject { ty, code } => write!(f, "reject {ty} {code:?}"),
             NlExpr::Notrack => write!(f, "notrack"),
+            NlExpr::Dynset { op, set, expr, .. } => {
+                write!(f, "dynset {op} reg_key 1 set {set} expr [ {expr} ]")
+            }
+            NlExpr::Connlimit { count, inv } => {
+                write!(f, "connlimit count {count} flags {}", u8::from(*inv))
+            }
         }
     }
 }

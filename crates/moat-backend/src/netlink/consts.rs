@@ -102,6 +102,8 @@ pub(crate) const NFT_SET_ANONYMOUS: u32 = 0x1;
 pub(crate) const NFT_SET_CONSTANT: u32 = 0x2;
 pub(crate) const NFT_SET_INTERVAL: u32 = 0x4;
 pub(crate) const NFT_SET_MAP: u32 = 0x8;
+/// `NFTA_SET_FLAGS`: a set that rules fill while packets pass.
+pub(crate) const NFT_SET_EVAL: u32 = 0x20;
 // libnftnl's set user-data TLV types (their values are host-order u32s).
 pub(crate) const UDATA_SET_KEYBYTEORDER: u8 = 0;
 pub(crate) const UDATA_SET_DATABYTEORDER: u8 = 1;
@@ -235,6 +237,17 @@ pub(crate) const NFTA_LOOKUP_DREG: u16 = 3;
 pub(crate) const NFTA_LOOKUP_SET_ID: u16 = 4;
 pub(crate) const NFTA_LOOKUP_FLAGS: u16 = 5;
 pub(crate) const NFT_LOOKUP_F_INV: u32 = 0x1;
+pub(crate) const NFTA_DYNSET_SET_NAME: u16 = 1;
+pub(crate) const NFTA_DYNSET_SET_ID: u16 = 2;
+pub(crate) const NFTA_DYNSET_OP: u16 = 3;
+pub(crate) const NFTA_DYNSET_SREG_KEY: u16 = 4;
+pub(crate) const NFTA_DYNSET_EXPR: u16 = 7;
+/// `NFTA_DYNSET_OP`: add the key when it is missing.
+pub(crate) const NFT_DYNSET_OP_ADD: u32 = 0;
+pub(crate) const NFTA_CONNLIMIT_COUNT: u16 = 1;
+pub(crate) const NFTA_CONNLIMIT_FLAGS: u16 = 2;
+/// `NFTA_CONNLIMIT_FLAGS`: match over the count instead of up to it.
+pub(crate) const NFT_CONNLIMIT_F_INV: u32 = 0x1;
 
 // immediate, counter
 pub(crate) const NFTA_IMMEDIATE_DREG: u16 = 1;

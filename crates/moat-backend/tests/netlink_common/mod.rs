@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 mod anon_sets;
+mod dyn_sets;
 
 use std::os::fd::AsRawFd;
 
@@ -946,6 +947,7 @@ pub fn filter_table(family: Family) -> Table {
     rules.extend(statistic_rules());
     rules.extend(addrtype_rules(family));
     rules.extend(anon_sets::filter_rules(family));
+    rules.extend(dyn_sets::filter_rules(family));
     let input = table.chain_mut("INPUT").unwrap();
     input.base = Some((Hook::Input, Policy::Drop));
     input.policy_counters = Counters {

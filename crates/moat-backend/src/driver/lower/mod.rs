@@ -15,11 +15,13 @@
 //!    them up in named maps ([`maps`]).
 //!
 //! A match against an inline set loads its field and looks it up in an
-//! anonymous set the rule brings along ([`sets`]). Anything else
-//! (concatenations, named sets, ...) is refused with a description, and
-//! the rule goes to `nft` instead.
+//! anonymous set the rule brings along ([`sets`]); a connection count per
+//! address fills a named set ([`dynset`]). Anything else (concatenations,
+//! lookups of named sets, ...) is refused with a description, and the rule
+//! goes to `nft` instead.
 
 mod actions;
+mod dynset;
 mod fib;
 mod fields;
 mod maps;
@@ -241,6 +243,12 @@ pub(crate) fn lower_rule(stmts: &[Statement<'_>], family: Family) -> Result<Lowe
     let mut l4: Option<u8> = None;
     for stmt in stmts {
         let refused = || format!("statement {}", describe(stmt));
+        if let Statement::Set(_) = stmt {
+            steps.push(Step::Other(
+                dynset::lower(stmt, family).ok_or_else(refused)?,
+            ));
+            continue;
+        }
         let Statement::Match(m) = stmt else {
             steps.push(Step::Other(
                 actions::lower(stmt, family, l4).ok_or_else(refused)?,
