@@ -102,15 +102,23 @@ pub fn copies_to_declare<'a>(
     table: &str,
     fresh: bool,
 ) -> Result<Vec<Set<'static>>, BlocklistError> {
-    let mut lists: Option<Blocklists> = None;
+    let mut lists: Option<(Blocklists, Vec<String>)> = None;
     let mut out = Vec::new();
     for name in names {
         check_name(name)?;
-        let lists = match &mut lists {
-            Some(lists) => lists,
-            None => lists.insert(Blocklists::open()?),
+        let (lists, held) = match &mut lists {
+            Some(open) => open,
+            None => {
+                let mut open = Blocklists::open()?;
+                let held = if fresh {
+                    Vec::new()
+                } else {
+                    open.copies_in(family, table)?
+                };
+                lists.insert((open, held))
+            }
         };
-        if fresh || !lists.has_copy(name, family, table)? {
+        if !held.iter().any(|h| h == name) {
             let entries = lists.effective_entries(name)?;
             out.push(set_declaration(name, family, table, &entries));
         }

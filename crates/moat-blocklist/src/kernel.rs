@@ -1105,13 +1105,12 @@ impl Blocklists {
         Ok(self.read_state()?.lists.into_keys().collect())
     }
 
-    /// Whether moat table `table` of `family` already holds list `name`'s copy.
-    pub fn has_copy(
+    /// The lists whose copies moat table `table` of `family` holds.
+    pub fn copies_in(
         &mut self,
-        name: &str,
         family: Family,
         table: &str,
-    ) -> Result<bool, BlocklistError> {
+    ) -> Result<Vec<String>, BlocklistError> {
         let proto = match family {
             Family::Ipv4 => NfProto::Ip,
             Family::Ipv6 => NfProto::Ip6,
@@ -1121,7 +1120,9 @@ impl Blocklists {
             .sets(proto, table)?
             .unwrap_or_default()
             .iter()
-            .any(|set| copy_of(&set.name) == Some(name) && set.is_interval()))
+            .filter(|set| set.is_interval())
+            .filter_map(|set| copy_of(&set.name).map(str::to_string))
+            .collect())
     }
 
     /// The addresses list `name` blocks: its ranges minus its exceptions.

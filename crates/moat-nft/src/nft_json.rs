@@ -10,10 +10,11 @@ use nftables::types::{NfChainPolicy, NfFamily};
 use crate::layout::{base_chain_name, chain_type, family_word, nf_family, nf_hook, table_name};
 use serde_json::Value;
 
-use crate::kernel::KernelSet;
 use crate::plan::{ChangeSet, Op, Position, TableChanges};
 use crate::portmap;
-use crate::rule::{compile_rule, finish_json, merge_sets, CompileError, RuleContext};
+use crate::rule::{
+    check_existing, compile_rule, finish_json, merge_sets, CompileError, RuleContext,
+};
 
 /// Why a change set cannot be encoded for nft.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,32 +59,6 @@ fn wrap_replaced_rules(doc: &mut serde_json::Value) {
                 *replace = serde_json::json!({ "rule": rule });
             }
         }
-    }
-}
-
-/// A rule (`index` in `chain`) fills a set the table already holds: fine
-/// unless it needs the set's elements to expire after another time than
-/// they do. Both drivers ask this before leaving a set undeclared.
-pub fn check_existing(
-    existing: &KernelSet,
-    wanted: &schema::Set<'static>,
-    chain: &str,
-    index: usize,
-) -> Result<(), EncodeError> {
-    match wanted.timeout {
-        Some(seconds) if existing.timeout != Some(seconds) => {
-            let now = match existing.timeout {
-                Some(s) => format!("after {s} s"),
-                None => "never by default".to_string(),
-            };
-            Err(EncodeError::Sets(CompileError(format!(
-                "chain {chain}, rule {index} needs the entries of set {} to expire after {seconds} s, \
-                 but the set exists and they expire {now}: load the rules that use it together \
-                 (one iptables-restore), or delete them first",
-                existing.name
-            ))))
-        }
-        _ => Ok(()),
     }
 }
 
@@ -196,7 +171,7 @@ impl<'a> TableEncoder<'a> {
                 .find(|k| k.name == set.name);
             match existing {
                 None => merge_sets(sets, set).map_err(EncodeError::Sets)?,
-                Some(k) => check_existing(k, &set, chain, index)?,
+                Some(k) => check_existing(k, &set, chain, index).map_err(EncodeError::Sets)?,
             }
         }
         let expr = compiled

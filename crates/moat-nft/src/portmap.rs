@@ -27,7 +27,7 @@ use nftables::stmt::{AnonymousCounter, Counter, NATFamily, Statement, NAT};
 use serde_json::{json, Value};
 
 use crate::layout::{family_word, table_name};
-use crate::rule::{compile_rule, CompileError, CompiledRule, RuleContext};
+use crate::rule::{compile_rule, digest, CompileError, CompiledRule, RuleContext};
 
 /// Prefix of the address maps of port maps (the port maps add `.ports`).
 pub const PORTMAP_PREFIX: &str = "portmap.";
@@ -118,14 +118,6 @@ pub fn ports_map(name: &str) -> String {
 pub fn parse_comment(comment: &str) -> Option<(u32, &str)> {
     let (order, source) = comment.split_once(' ')?;
     Some((order.parse().ok()?, source))
-}
-
-/// A stable digest of `text` (FNV-1a, 64 bits, as hex).
-pub fn digest(text: &str) -> String {
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    format!("{hash:016x}")
 }
 
 /// What groups a forward with others: its protocol and other matches.

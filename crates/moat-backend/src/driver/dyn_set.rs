@@ -12,8 +12,8 @@
 
 use moat_model::Family;
 use moat_nft::layout::family_word;
-use moat_nft::nft_json::{check_existing, EncodeError};
-use moat_nft::rule::merge_sets;
+use moat_nft::nft_json::EncodeError;
+use moat_nft::rule::{check_existing, merge_sets};
 use moat_nft::KernelSet;
 use nftables::schema::{Set, SetType, SetTypeValue};
 
@@ -35,7 +35,7 @@ pub(crate) fn collect(
     for set in declared {
         let result = match existing.iter().find(|k| k.name == set.name) {
             None => merge_sets(sets, set.clone()).map_err(EncodeError::Sets),
-            Some(k) => check_existing(k, set, chain, index),
+            Some(k) => check_existing(k, set, chain, index).map_err(EncodeError::Sets),
         };
         result.map_err(|e| DriverError::Compile(e.to_string()))?;
     }

@@ -217,24 +217,7 @@ impl<'a> FamilyBuilder<'a> {
         );
         self.established(INPUT, &all);
         self.neighbour_discovery(INPUT, &all);
-        let c = comment("invalid packets");
-        self.rule(
-            Stage::Filter,
-            INPUT,
-            join(&[
-                &c,
-                &w(&["-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"]),
-            ]),
-            &all,
-        );
-        if cfg.log.new_connections {
-            let words = join(&[
-                &comment("log new connections"),
-                &w(&["-m", "conntrack", "--ctstate", "NEW"]),
-                &self.log_words("new"),
-            ]);
-            self.rule(Stage::Filter, INPUT, words, &all);
-        }
+        self.invalid_and_new(INPUT);
         let proto = icmp_proto(self.family);
         match cfg.icmp {
             IcmpPolicy::All => self.rule(
@@ -421,28 +404,29 @@ impl<'a> FamilyBuilder<'a> {
         }
     }
 
-    fn forward(&mut self) {
+    /// Drops invalid packets in `chain`, then logs new connections when asked.
+    fn invalid_and_new(&mut self, chain: &'static str) {
         let all = 0..0;
-        let cfg = self.cfg;
-        self.established(FORWARD, &all);
-        let c = comment("invalid packets");
-        self.rule(
-            Stage::Filter,
-            FORWARD,
-            join(&[
-                &c,
-                &w(&["-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"]),
-            ]),
-            &all,
-        );
-        if cfg.log.new_connections {
+        let words = join(&[
+            &comment("invalid packets"),
+            &w(&["-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"]),
+        ]);
+        self.rule(Stage::Filter, chain, words, &all);
+        if self.cfg.log.new_connections {
             let words = join(&[
                 &comment("log new connections"),
                 &w(&["-m", "conntrack", "--ctstate", "NEW"]),
                 &self.log_words("new"),
             ]);
-            self.rule(Stage::Filter, FORWARD, words, &all);
+            self.rule(Stage::Filter, chain, words, &all);
         }
+    }
+
+    fn forward(&mut self) {
+        let all = 0..0;
+        let cfg = self.cfg;
+        self.established(FORWARD, &all);
+        self.invalid_and_new(FORWARD);
         nat::port_forwards(self);
         nat::balances(self);
         for f in &cfg.forwards {

@@ -6,6 +6,8 @@ use std::collections::HashSet;
 
 use nftables::schema::{Set, SetFlag, SetType, SetTypeValue};
 
+use crate::kernel::KernelSet;
+
 use super::{refuse, CompileError, CompiledRule, Cx};
 use crate::layout::nf_family;
 
@@ -135,6 +137,40 @@ pub fn merge_sets(sets: &mut Vec<Set<'static>>, set: Set<'static>) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// A rule (`index` in `chain`) fills a set the table already holds: fine
+/// unless it needs the set's elements to expire after another time than
+/// they do. Both drivers ask this before leaving a set undeclared.
+pub fn check_existing(
+    existing: &KernelSet,
+    wanted: &Set<'_>,
+    chain: &str,
+    index: usize,
+) -> Result<(), CompileError> {
+    match wanted.timeout {
+        Some(seconds) if existing.timeout != Some(seconds) => {
+            let now = match existing.timeout {
+                Some(s) => format!("after {s} s"),
+                None => "never by default".to_string(),
+            };
+            Err(CompileError(format!(
+                "chain {chain}, rule {index} needs the entries of set {} to expire after {seconds} s, \
+                 but the set exists and they expire {now}: load the rules that use it together \
+                 (one iptables-restore), or delete them first",
+                existing.name
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A stable digest of `text` (FNV-1a, 64 bits, as hex).
+pub(crate) fn digest(text: &str) -> String {
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{hash:016x}")
 }
 
 #[cfg(test)]

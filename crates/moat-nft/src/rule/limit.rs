@@ -152,10 +152,7 @@ pub(super) fn conn_limit(
 fn rule_digest(cx: &Cx) -> Result<String, CompileError> {
     let text = serde_json::to_string(&(&cx.rule.matches, &cx.rule.action, cx.position))
         .map_err(|e| CompileError(format!("cannot serialize the rule: {e}")))?;
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    Ok(format!("{hash:016x}"))
+    Ok(super::decl::digest(&text))
 }
 
 #[cfg(test)]

@@ -35,7 +35,8 @@ use moat_model::{Family, Match, Rule, Stage};
 use nftables::schema::Set;
 use nftables::stmt::{AnonymousCounter, Counter, Statement};
 
-pub use decl::merge_sets;
+pub(crate) use decl::digest;
+pub use decl::{check_existing, merge_sets};
 pub use finish::finish_json;
 
 /// Where a rule is compiled for.
