@@ -133,7 +133,7 @@ fn prefix_len(a: u128, b: u128, bits: u32) -> Option<u32> {
         // The whole IPv6 space.
         return (a == 0 && bits == 128).then_some(0);
     }
-    if !size.is_power_of_two() || a % size != 0 {
+    if !size.is_power_of_two() || !a.is_multiple_of(size) {
         return None;
     }
     Some(bits - size.trailing_zeros())

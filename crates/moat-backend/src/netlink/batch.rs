@@ -14,6 +14,17 @@ use super::NetlinkError;
 /// is one attribute, and attribute lengths are 16 bits.
 const ELEMENTS_PER_MESSAGE_BYTES: usize = 60_000;
 
+/// What [`Transaction::set_elements`] does with ranges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IntervalOp {
+    /// Adds them.
+    Add,
+    /// Adds them after an interval end at zero, as nft does.
+    AddAsNft,
+    /// Deletes them.
+    Delete,
+}
+
 /// One message of a transaction, remembered to explain an error.
 #[derive(Debug, Clone)]
 struct Op {
@@ -156,13 +167,27 @@ impl Transaction {
     /// Creates a set unless one of that name exists (an existing set keeps
     /// its elements and comment).
     pub fn add_set(&mut self, family: NfProto, table: &str, spec: &SetSpec<'_>) {
+        let flags = if spec.interval { NFT_SET_INTERVAL } else { 0 };
+        self.new_set(family, table, spec, flags);
+    }
+
+    /// Creates a set whose elements may carry timeouts (`flags timeout`,
+    /// with `interval` when the spec says so) unless one of that name
+    /// exists (an existing set keeps its elements and comment). Elements
+    /// without a timeout never expire: the set has no default timeout.
+    pub fn add_timeout_set(&mut self, family: NfProto, table: &str, spec: &SetSpec<'_>) {
+        let interval = if spec.interval { NFT_SET_INTERVAL } else { 0 };
+        self.new_set(family, table, spec, interval | NFT_SET_TIMEOUT);
+    }
+
+    fn new_set(&mut self, family: NfProto, table: &str, spec: &SetSpec<'_>, flags: u32) {
         let m = self.begin(NFT_MSG_NEWSET, NLM_F_CREATE, family, || {
             format!("add set {} {table} {}", family.word(), spec.name)
         });
         self.w.attr_str(NFTA_SET_TABLE, table);
         self.w.attr_str(NFTA_SET_NAME, spec.name);
-        if spec.interval {
-            self.w.attr_u32(NFTA_SET_FLAGS, NFT_SET_INTERVAL);
+        if flags != 0 {
+            self.w.attr_u32(NFTA_SET_FLAGS, flags);
         }
         self.w.attr_u32(NFTA_SET_KEY_TYPE, spec.key_type);
         self.w.attr_u32(NFTA_SET_KEY_LEN, spec.key_len);
@@ -214,7 +239,20 @@ impl Transaction {
         set: &str,
         ranges: &[(K, K)],
     ) {
-        self.set_elements::<K>(NFT_MSG_NEWSETELEM, NLM_F_CREATE, family, table, set, ranges);
+        self.set_elements::<K>(IntervalOp::Add, family, table, set, ranges);
+    }
+
+    /// Adds inclusive ranges to an interval set as nft writes a set's
+    /// `elements = { ... }`: as [`Transaction::add_intervals`] does, after
+    /// an interval end at zero when the first range does not start there.
+    pub fn add_intervals_as_nft<K: IntervalKey>(
+        &mut self,
+        family: NfProto,
+        table: &str,
+        set: &str,
+        ranges: &[(K, K)],
+    ) {
+        self.set_elements::<K>(IntervalOp::AddAsNft, family, table, set, ranges);
     }
 
     /// Deletes ranges that are in an interval set exactly as given (both of
@@ -226,18 +264,21 @@ impl Transaction {
         set: &str,
         ranges: &[(K, K)],
     ) {
-        self.set_elements::<K>(NFT_MSG_DELSETELEM, 0, family, table, set, ranges);
+        self.set_elements::<K>(IntervalOp::Delete, family, table, set, ranges);
     }
 
     fn set_elements<K: IntervalKey>(
         &mut self,
-        msg: u8,
-        flags: u16,
+        op: IntervalOp,
         family: NfProto,
         table: &str,
         set: &str,
         ranges: &[(K, K)],
     ) {
+        let (msg, flags) = match op {
+            IntervalOp::Add | IntervalOp::AddAsNft => (NFT_MSG_NEWSETELEM, NLM_F_CREATE),
+            IntervalOp::Delete => (NFT_MSG_DELSETELEM, 0),
+        };
         let verb = if msg == NFT_MSG_NEWSETELEM {
             "add"
         } else {
@@ -250,6 +291,12 @@ impl Transaction {
             self.w.attr_str(NFTA_SET_ELEM_LIST_TABLE, table);
             self.w.attr_str(NFTA_SET_ELEM_LIST_SET, set);
             let list = self.w.begin_nest(NFTA_SET_ELEM_LIST_ELEMENTS);
+            let zero = K::read_be(&[0u8; 16][..K::LEN]);
+            if let (IntervalOp::AddAsNft, 0, Some(zero)) = (op, first_index, zero) {
+                if ranges[0].0 != zero {
+                    self.element(zero, true, false);
+                }
+            }
             let mut taken = 0;
             for &(first, last) in rest {
                 if self.w.len() - list > ELEMENTS_PER_MESSAGE_BYTES {
@@ -286,6 +333,103 @@ impl Transaction {
             w.attr(NFTA_SET_ELEM_USERDATA, &u.0);
         }
         w.end_nest(e);
+    }
+
+    /// Adds single keys, each with its own timeout (`None`: never expires),
+    /// to a set without intervals created by
+    /// [`Transaction::add_timeout_set`] (or, with only `None` timeouts, by
+    /// [`Transaction::add_set`]); the elements are split over as many
+    /// messages as needed.
+    ///
+    /// A key already in the set stays: on kernels that update timeouts
+    /// (Linux 6.18 does, also from timed to permanent and back) it takes
+    /// the new timeout; older kernels keep its own. With `exclusive` the
+    /// kernel refuses the whole transaction (EEXIST) instead when a key is
+    /// in the set already.
+    ///
+    /// A timeout is sent in milliseconds, at least 1: a zero would mean the
+    /// set's default, which for these sets is never to expire.
+    pub fn add_elements<K: IntervalKey>(
+        &mut self,
+        family: NfProto,
+        table: &str,
+        set: &str,
+        elements: &[(K, Option<std::time::Duration>)],
+        exclusive: bool,
+    ) {
+        let flags = if exclusive {
+            NLM_F_CREATE | NLM_F_EXCL
+        } else {
+            NLM_F_CREATE
+        };
+        self.keyed_elements(NFT_MSG_NEWSETELEM, flags, family, table, set, elements);
+    }
+
+    /// Deletes single keys from a set without intervals; the kernel refuses
+    /// the whole transaction (ENOENT) when one of them is not in the set.
+    pub fn delete_elements<K: IntervalKey>(
+        &mut self,
+        family: NfProto,
+        table: &str,
+        set: &str,
+        keys: &[K],
+    ) {
+        let elements: Vec<(K, Option<std::time::Duration>)> =
+            keys.iter().map(|&k| (k, None)).collect();
+        self.keyed_elements(NFT_MSG_DELSETELEM, 0, family, table, set, &elements);
+    }
+
+    fn keyed_elements<K: IntervalKey>(
+        &mut self,
+        msg: u8,
+        flags: u16,
+        family: NfProto,
+        table: &str,
+        set: &str,
+        elements: &[(K, Option<std::time::Duration>)],
+    ) {
+        let verb = if msg == NFT_MSG_NEWSETELEM {
+            "add"
+        } else {
+            "delete"
+        };
+        let mut rest = elements;
+        while !rest.is_empty() {
+            let first_index = elements.len() - rest.len();
+            let m = self.begin(msg, flags, family, String::new);
+            self.w.attr_str(NFTA_SET_ELEM_LIST_TABLE, table);
+            self.w.attr_str(NFTA_SET_ELEM_LIST_SET, set);
+            let list = self.w.begin_nest(NFTA_SET_ELEM_LIST_ELEMENTS);
+            let mut taken = 0;
+            for &(key, timeout) in rest {
+                if self.w.len() - list > ELEMENTS_PER_MESSAGE_BYTES {
+                    break;
+                }
+                let e = self.w.begin_nest(NFTA_LIST_ELEM);
+                if let Some(timeout) = timeout {
+                    self.w.attr_u64(NFTA_SET_ELEM_TIMEOUT, timeout_ms(timeout));
+                }
+                let k = self.w.begin_nest(NFTA_SET_ELEM_KEY);
+                let mut bytes = [0u8; 16];
+                key.write_be(&mut bytes[..K::LEN]);
+                self.w.attr(NFTA_DATA_VALUE, &bytes[..K::LEN]);
+                self.w.end_nest(k);
+                self.w.end_nest(e);
+                taken += 1;
+            }
+            self.w.end_nest(list);
+            self.w.end_msg(m);
+            rest = &rest[taken..];
+            if let Some(op) = self.ops.last_mut() {
+                op.what = format!(
+                    "{verb} elements {}-{} of {} in set {} {table} {set}",
+                    first_index + 1,
+                    first_index + taken,
+                    elements.len(),
+                    family.word()
+                );
+            }
+        }
     }
 
     /// Inserts a rule at the start of `chain`.
@@ -405,6 +549,14 @@ impl NfSocket {
     }
 }
 
+/// A timeout in whole milliseconds, at least 1 (zero means "the set's
+/// default" to the kernel).
+fn timeout_ms(timeout: std::time::Duration) -> u64 {
+    u64::try_from(timeout.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
 /// Opens the element of an interval set holding `key`, flagged as an
 /// interval's end with `end`; close it with [`Writer::end_nest`].
 pub(super) fn begin_element<K: IntervalKey>(w: &mut Writer, key: K, end: bool) -> usize {
@@ -461,5 +613,106 @@ mod tests {
         let elem = Attrs(elems[0].1);
         assert!(elem.get(NFTA_SET_ELEM_FLAGS).is_none());
         assert!(elem.get(NFTA_SET_ELEM_USERDATA).is_some());
+    }
+
+    #[test]
+    fn timed_elements_carry_their_timeout_before_the_key() {
+        use std::time::Duration;
+        let mut tx = Transaction::new(None);
+        tx.add_timeout_set(NfProto::Inet, "t", &SetSpec::values::<u32>("s", None));
+        tx.add_elements(
+            NfProto::Inet,
+            "t",
+            "s",
+            &[
+                (0x0102_0304u32, Some(Duration::from_secs(600))),
+                (0x0102_0305, None),
+                (0x0102_0306, Some(Duration::ZERO)),
+            ],
+            true,
+        );
+        tx.delete_elements(NfProto::Inet, "t", "s", &[0x0102_0304u32]);
+        let (buf, _) = tx.finish();
+        let msgs = messages(&buf).unwrap();
+        let set = msgs[1].attrs();
+        assert_eq!(
+            set.get(NFTA_SET_FLAGS).and_then(be_u32),
+            Some(NFT_SET_TIMEOUT)
+        );
+        assert_eq!(
+            msgs[2].flags & (NLM_F_CREATE | NLM_F_EXCL),
+            NLM_F_CREATE | NLM_F_EXCL
+        );
+        let list = msgs[2].attrs().get(NFTA_SET_ELEM_LIST_ELEMENTS).unwrap();
+        let elems: Vec<_> = Attrs(list).collect();
+        assert_eq!(elems.len(), 3);
+        let first: Vec<u16> = Attrs(elems[0].1).map(|(k, _)| k).collect();
+        assert_eq!(first, vec![NFTA_SET_ELEM_TIMEOUT, NFTA_SET_ELEM_KEY]);
+        let ms = Attrs(elems[0].1).get(NFTA_SET_ELEM_TIMEOUT).unwrap();
+        assert_eq!(ms, &600_000u64.to_be_bytes());
+        assert!(Attrs(elems[1].1).get(NFTA_SET_ELEM_TIMEOUT).is_none());
+        // A zero timeout would mean the set's default (never): sent as 1 ms.
+        let zero = Attrs(elems[2].1).get(NFTA_SET_ELEM_TIMEOUT).unwrap();
+        assert_eq!(zero, &1u64.to_be_bytes());
+        assert_eq!(msgs[3].ty, nft_type(NFT_MSG_DELSETELEM));
+        assert_eq!(msgs[3].flags & NLM_F_CREATE, 0);
+    }
+
+    #[test]
+    fn sets_without_timeouts_are_encoded_as_before() {
+        let mut tx = Transaction::new(None);
+        tx.add_set(NfProto::Inet, "t", &SetSpec::values::<u16>("p", None));
+        tx.add_set(NfProto::Inet, "t", &SetSpec::intervals::<u16>("q", None));
+        let (buf, _) = tx.finish();
+        let msgs = messages(&buf).unwrap();
+        assert!(msgs[1].attrs().get(NFTA_SET_FLAGS).is_none());
+        assert_eq!(
+            msgs[1].attrs().get(NFTA_SET_KEY_TYPE).and_then(be_u32),
+            Some(TYPE_INET_SERVICE)
+        );
+        assert_eq!(
+            msgs[1].attrs().get(NFTA_SET_KEY_LEN).and_then(be_u32),
+            Some(2)
+        );
+        assert_eq!(
+            msgs[2].attrs().get(NFTA_SET_FLAGS).and_then(be_u32),
+            Some(NFT_SET_INTERVAL)
+        );
+    }
+
+    #[test]
+    fn intervals_as_nft_start_with_an_end_at_zero() {
+        let mut tx = Transaction::new(None);
+        tx.add_intervals_as_nft(NfProto::Inet, "t", "p", &[(22u16, 22), (80, 90)]);
+        tx.add_intervals_as_nft(NfProto::Inet, "t", "q", &[(0u16, 5)]);
+        let (buf, _) = tx.finish();
+        let msgs = messages(&buf).unwrap();
+        let keys = |m: &super::super::wire::Message<'_>| -> Vec<(Vec<u8>, bool)> {
+            let list = m.attrs().get(NFTA_SET_ELEM_LIST_ELEMENTS).unwrap();
+            Attrs(list)
+                .map(|(_, e)| {
+                    let e = Attrs(e);
+                    let key = Attrs(e.get(NFTA_SET_ELEM_KEY).unwrap())
+                        .get(NFTA_DATA_VALUE)
+                        .unwrap()
+                        .to_vec();
+                    (key, e.get(NFTA_SET_ELEM_FLAGS).is_some())
+                })
+                .collect()
+        };
+        assert_eq!(
+            keys(&msgs[1]),
+            vec![
+                (vec![0, 0], true),
+                (vec![0, 22], false),
+                (vec![0, 23], true),
+                (vec![0, 80], false),
+                (vec![0, 91], true)
+            ]
+        );
+        assert_eq!(
+            keys(&msgs[2]),
+            vec![(vec![0, 0], false), (vec![0, 6], true)]
+        );
     }
 }

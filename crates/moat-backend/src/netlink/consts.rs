@@ -18,6 +18,8 @@ pub(crate) const NLM_F_REQUEST: u16 = 0x1;
 pub(crate) const NLM_F_ACK: u16 = 0x4;
 pub(crate) const NLM_F_DUMP_INTR: u16 = 0x10;
 pub(crate) const NLM_F_REPLACE: u16 = 0x100;
+/// With `NLM_F_CREATE`: refuse (EEXIST) instead of keeping an existing object.
+pub(crate) const NLM_F_EXCL: u16 = 0x200;
 pub(crate) const NLM_F_DUMP: u16 = 0x300;
 pub(crate) const NLM_F_CREATE: u16 = 0x400;
 pub(crate) const NLM_F_APPEND: u16 = 0x800;
@@ -102,6 +104,8 @@ pub(crate) const NFT_SET_ANONYMOUS: u32 = 0x1;
 pub(crate) const NFT_SET_CONSTANT: u32 = 0x2;
 pub(crate) const NFT_SET_INTERVAL: u32 = 0x4;
 pub(crate) const NFT_SET_MAP: u32 = 0x8;
+/// `NFTA_SET_FLAGS`: elements may carry a timeout after which they vanish.
+pub(crate) const NFT_SET_TIMEOUT: u32 = 0x10;
 /// `NFTA_SET_FLAGS`: a set that rules fill while packets pass.
 pub(crate) const NFT_SET_EVAL: u32 = 0x20;
 // libnftnl's set user-data TLV types (their values are host-order u32s).
@@ -147,6 +151,10 @@ pub(crate) const NFTA_SET_ELEM_LIST_SET_ID: u16 = 4;
 pub(crate) const NFTA_SET_ELEM_KEY: u16 = 1;
 pub(crate) const NFTA_SET_ELEM_DATA: u16 = 2;
 pub(crate) const NFTA_SET_ELEM_FLAGS: u16 = 3;
+/// An element's timeout in milliseconds (big-endian u64).
+pub(crate) const NFTA_SET_ELEM_TIMEOUT: u16 = 4;
+/// Milliseconds left until an element expires (big-endian u64), as the kernel lists it.
+pub(crate) const NFTA_SET_ELEM_EXPIRATION: u16 = 5;
 pub(crate) const NFTA_SET_ELEM_USERDATA: u16 = 6;
 pub(crate) const NFTA_SET_ELEM_EXPR: u16 = 7;
 pub(crate) const NFTA_SET_ELEM_EXPRESSIONS: u16 = 11;
@@ -282,6 +290,10 @@ pub(crate) const NFTA_REJECT_TYPE: u16 = 1;
 pub(crate) const NFTA_REJECT_ICMP_CODE: u16 = 2;
 pub(crate) const NFT_REJECT_ICMP_UNREACH: u32 = 0;
 pub(crate) const NFT_REJECT_TCP_RST: u32 = 1;
+/// Family-independent ICMP error: ICMP for IPv4, ICMPv6 for IPv6 (`icmpx`).
+pub(crate) const NFT_REJECT_ICMPX_UNREACH: u32 = 2;
+/// `icmpx port-unreachable`: the code of [`NFT_REJECT_ICMPX_UNREACH`] nft's plain `reject` means.
+pub(crate) const NFT_REJECT_ICMPX_PORT_UNREACH: u8 = 1;
 
 // numgen
 pub(crate) const NFTA_NG_DREG: u16 = 1;

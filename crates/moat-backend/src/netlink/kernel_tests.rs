@@ -165,3 +165,76 @@ fn load_read_replace_and_refuse() {
         assert_eq!(nl.rules(NfProto::Inet, T).unwrap(), None);
     });
 }
+
+#[test]
+fn timed_elements_expire_refresh_and_list() {
+    use std::time::Duration;
+    in_private_netns(|| {
+        let mut nl = NfSocket::open().unwrap();
+        let mut tx = Transaction::new(None);
+        tx.add_table(NfProto::Inet, T, None);
+        tx.add_timeout_set(NfProto::Inet, T, &SetSpec::values::<u32>("b.v4", Some("b")));
+        tx.add_timeout_set(NfProto::Inet, T, &SetSpec::values::<u128>("b.v6", None));
+        let hour = Some(Duration::from_secs(3600));
+        let short = Some(Duration::from_millis(300));
+        tx.add_elements(
+            NfProto::Inet,
+            T,
+            "b.v4",
+            &[(1u32, hour), (2, None), (3, short)],
+            true,
+        );
+        tx.add_elements(NfProto::Inet, T, "b.v6", &[(7u128, hour)], false);
+        nl.commit(tx).unwrap();
+
+        let sets = nl.sets(NfProto::Inet, T).unwrap().unwrap();
+        assert!(sets.iter().all(|s| s.has_timeout() && !s.is_interval()));
+        let mut elems = nl.elements::<u32>(NfProto::Inet, T, "b.v4").unwrap();
+        elems.sort_by_key(|e| e.key);
+        assert_eq!(elems.len(), 3);
+        assert_eq!(elems[0].timeout, hour);
+        let left = elems[0].expires_in.unwrap();
+        assert!(left <= Duration::from_secs(3600) && left > Duration::from_secs(3590));
+        assert_eq!((elems[1].timeout, elems[1].expires_in), (None, None));
+        let one = nl
+            .element(NfProto::Inet, T, "b.v6", 7u128)
+            .unwrap()
+            .unwrap();
+        assert_eq!(one.timeout, hour);
+        assert_eq!(nl.element(NfProto::Inet, T, "b.v6", 8u128).unwrap(), None);
+
+        // An exclusive add of a key in the set is refused, and nothing else
+        // of its transaction is applied.
+        let mut tx = Transaction::new(None);
+        tx.add_elements(NfProto::Inet, T, "b.v4", &[(9u32, None)], false);
+        tx.add_elements(NfProto::Inet, T, "b.v4", &[(1u32, short)], true);
+        assert_eq!(nl.commit(tx).unwrap_err().errno(), Some(libc::EEXIST));
+        assert_eq!(nl.element(NfProto::Inet, T, "b.v4", 9u32).unwrap(), None);
+
+        // Delete and add in one transaction sets a new timeout, also
+        // turning a permanent element into a timed one.
+        let mut tx = Transaction::new(None);
+        tx.delete_elements(NfProto::Inet, T, "b.v4", &[1u32, 2]);
+        tx.add_elements(NfProto::Inet, T, "b.v4", &[(1u32, short), (2, short)], true);
+        nl.commit(tx).unwrap();
+        let two = nl.element(NfProto::Inet, T, "b.v4", 2u32).unwrap().unwrap();
+        assert_eq!(two.timeout, short);
+
+        // Deleting a key that is not there refuses the transaction.
+        let mut tx = Transaction::new(None);
+        tx.delete_elements(NfProto::Inet, T, "b.v4", &[42u32]);
+        assert_eq!(nl.commit(tx).unwrap_err().errno(), Some(libc::ENOENT));
+
+        // The kernel lifts expired elements by itself.
+        std::thread::sleep(Duration::from_millis(700));
+        assert_eq!(
+            nl.elements::<u32>(NfProto::Inet, T, "b.v4").unwrap(),
+            vec![]
+        );
+        assert_eq!(nl.element(NfProto::Inet, T, "b.v4", 3u32).unwrap(), None);
+
+        let mut tx = Transaction::new(None);
+        tx.delete_table(NfProto::Inet, T);
+        nl.commit(tx).unwrap();
+    });
+}

@@ -15,6 +15,11 @@
 //! `NFT_MSG_NEWSETELEM` messages as the 16-bit attribute length needs, all
 //! in the same batch; the socket's send buffer is raised to the batch size.
 //!
+//! Sets without intervals may carry per-element timeouts
+//! ([`Transaction::add_timeout_set`], [`Transaction::add_elements`]); the
+//! kernel removes an element when its timeout runs out, and lists it with
+//! its timeout and the time it has left ([`NfSocket::elements`]).
+//!
 //! The socket ([`NfSocket`]: batches, dumps, single requests), the message
 //! framing (`wire`), user data (`udata`) and the constants (`consts`) are
 //! also the low-level layer of the [`driver`](crate::driver) for moat's
@@ -35,8 +40,8 @@ pub(crate) mod wire;
 pub use batch::Transaction;
 pub use socket::NfSocket;
 pub use types::{
-    elements_to_ranges, hook_number, Expr, ExprInfo, IntervalKey, NfProto, RuleInfo, SetInfo,
-    SetSpec, Verdict,
+    elements_to_ranges, hook_number, ElementInfo, Expr, ExprInfo, IntervalKey, NfProto, RejectWith,
+    RuleInfo, SetInfo, SetSpec, Verdict,
 };
 pub use udata::cut_at_char_boundary as cut_comment;
 

@@ -5,7 +5,9 @@
 use super::batch::begin_element;
 use super::consts::*;
 use super::socket::{none_if_missing, NfSocket};
-use super::types::{elements_to_ranges, ExprInfo, IntervalKey, NfProto, RuleInfo, SetInfo};
+use super::types::{
+    elements_to_ranges, ElementInfo, ExprInfo, IntervalKey, NfProto, RuleInfo, SetInfo,
+};
 use super::udata::udata_string;
 use super::wire::{be_u32, be_u64, nft_type, string, Attrs, Message, Writer};
 use super::NetlinkError;
@@ -145,6 +147,65 @@ impl NfSocket {
         }
     }
 
+    /// The elements of set `set` (one without intervals), with their
+    /// timeouts and the time they have left; expired elements the kernel
+    /// has not yet collected are not listed.
+    pub fn elements<K: IntervalKey>(
+        &mut self,
+        family: NfProto,
+        table: &str,
+        set: &str,
+    ) -> Result<Vec<ElementInfo<K>>, NetlinkError> {
+        let mut out = Vec::new();
+        let build = |w: &mut Writer| {
+            w.attr_str(NFTA_SET_ELEM_LIST_TABLE, table);
+            w.attr_str(NFTA_SET_ELEM_LIST_SET, set);
+        };
+        self.dump(NFT_MSG_GETSETELEM, family.number(), &build, &mut |msg| {
+            match msg {
+                None => out.clear(),
+                Some(msg) => out.extend(decode_timed_elements::<K>(msg)?),
+            }
+            Ok::<(), NetlinkError>(())
+        })?;
+        Ok(out)
+    }
+
+    /// Element `key` of set `set` (one without intervals), asked of the
+    /// kernel directly; `None` when it is not in the set (or has expired).
+    pub fn element<K: IntervalKey>(
+        &mut self,
+        family: NfProto,
+        table: &str,
+        set: &str,
+        key: K,
+    ) -> Result<Option<ElementInfo<K>>, NetlinkError> {
+        let build = |w: &mut Writer| {
+            w.attr_str(NFTA_SET_ELEM_LIST_TABLE, table);
+            w.attr_str(NFTA_SET_ELEM_LIST_SET, set);
+            let list = w.begin_nest(NFTA_SET_ELEM_LIST_ELEMENTS);
+            let e = begin_element(w, key, false);
+            w.end_nest(e);
+            w.end_nest(list);
+        };
+        let mut found = None;
+        let asked = self.request(
+            NFT_MSG_GETSETELEM,
+            NLM_F_ACK,
+            family.number(),
+            &build,
+            &mut |msg| {
+                if msg.ty == nft_type(NFT_MSG_NEWSETELEM) {
+                    found = decode_timed_elements::<K>(msg)?
+                        .into_iter()
+                        .find(|e| e.key == key);
+                }
+                Ok::<(), NetlinkError>(())
+            },
+        );
+        Ok(none_if_missing(asked)?.and(found))
+    }
+
     fn get_element<K: IntervalKey>(
         &mut self,
         family: NfProto,
@@ -180,6 +241,33 @@ impl NfSocket {
         );
         Ok(none_if_missing(asked)?.and(found))
     }
+}
+
+/// The elements of a set-element message with their timeouts.
+fn decode_timed_elements<K: IntervalKey>(
+    msg: Message<'_>,
+) -> Result<Vec<ElementInfo<K>>, NetlinkError> {
+    let Some(list) = msg.attrs().checked()?.get(NFTA_SET_ELEM_LIST_ELEMENTS) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (_, elem) in Attrs(list).checked()? {
+        let a = Attrs(elem).checked()?;
+        let Some((key, false)) = decode_element::<K>(elem)? else {
+            continue;
+        };
+        let ms = |kind| {
+            a.get(kind)
+                .and_then(be_u64)
+                .map(std::time::Duration::from_millis)
+        };
+        out.push(ElementInfo {
+            key,
+            timeout: ms(NFTA_SET_ELEM_TIMEOUT),
+            expires_in: ms(NFTA_SET_ELEM_EXPIRATION),
+        });
+    }
+    Ok(out)
 }
 
 /// The keys of the elements of a set-element message, each with whether it

@@ -48,7 +48,8 @@ pub fn hook_number(hook: Hook) -> u32 {
 }
 
 /// An address type usable as the key of an interval set: `u32` for IPv4,
-/// `u128` for IPv6, in host order (sent big-endian).
+/// `u128` for IPv6, in host order (sent big-endian); also `u16` for ports
+/// (`inet_service`). The same keys serve sets without intervals.
 pub trait IntervalKey: Copy + Ord + std::fmt::Debug + Send + Sync + 'static {
     /// Key length in bytes.
     const LEN: usize;
@@ -106,6 +107,25 @@ impl IntervalKey for u128 {
     }
 }
 
+impl IntervalKey for u16 {
+    const LEN: usize = 2;
+    const MAX: Self = u16::MAX;
+    const NFT_TYPE: u32 = TYPE_INET_SERVICE;
+    const NFT_TYPE_NAME: &'static str = "inet_service";
+    fn write_be(self, out: &mut [u8]) {
+        out.copy_from_slice(&self.to_be_bytes());
+    }
+    fn read_be(bytes: &[u8]) -> Option<Self> {
+        Some(u16::from_be_bytes(bytes.try_into().ok()?))
+    }
+    fn succ(self) -> Option<Self> {
+        self.checked_add(1)
+    }
+    fn pred(self) -> Option<Self> {
+        self.checked_sub(1)
+    }
+}
+
 /// A rule's final verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -141,6 +161,19 @@ pub enum Expr<'a> {
         /// Bytes to load.
         len: u32,
     },
+    /// Loads the packet's transport protocol (`meta l4proto`) into register 1.
+    LoadL4proto,
+    /// Loads `len` bytes of the transport header at `offset` into register 1
+    /// (offset 2, length 2: the destination port of TCP, UDP and SCTP).
+    LoadTransportHeader {
+        /// Byte offset in the transport header.
+        offset: u32,
+        /// Bytes to load.
+        len: u32,
+    },
+    /// Keeps only the bits of register 1 set in this mask (`& mask`, as
+    /// nft writes it: a bitwise with a zero xor).
+    Mask(Vec<u8>),
     /// Goes on only if register 1 is in `set` (with `inverted`: is not).
     Lookup {
         /// The set's name, in the rule's table.
@@ -157,6 +190,18 @@ pub enum Expr<'a> {
     },
     /// Ends the rule with a verdict.
     Verdict(Verdict),
+    /// Ends the rule by rejecting the packet.
+    Reject(RejectWith),
+}
+
+/// How a `reject` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectWith {
+    /// `reject with tcp reset`: the rule must have matched `meta l4proto tcp`.
+    TcpReset,
+    /// `reject with icmpx port-unreachable` (nft lists it as plain `reject`):
+    /// ICMP port unreachable for IPv4, ICMPv6 port unreachable for IPv6.
+    IcmpxPortUnreachable,
 }
 
 impl Expr<'_> {
@@ -189,6 +234,27 @@ impl Expr<'_> {
                 w.attr_u32(NFTA_PAYLOAD_OFFSET, *offset);
                 w.attr_u32(NFTA_PAYLOAD_LEN, *len);
             }
+            Expr::LoadL4proto => {
+                w.attr_u32(NFTA_META_DREG, NFT_REG_1);
+                w.attr_u32(NFTA_META_KEY, NFT_META_L4PROTO);
+            }
+            Expr::LoadTransportHeader { offset, len } => {
+                w.attr_u32(NFTA_PAYLOAD_DREG, NFT_REG_1);
+                w.attr_u32(NFTA_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER);
+                w.attr_u32(NFTA_PAYLOAD_OFFSET, *offset);
+                w.attr_u32(NFTA_PAYLOAD_LEN, *len);
+            }
+            Expr::Mask(mask) => {
+                w.attr_u32(NFTA_BITWISE_SREG, NFT_REG_1);
+                w.attr_u32(NFTA_BITWISE_DREG, NFT_REG_1);
+                w.attr_u32(NFTA_BITWISE_LEN, u32::try_from(mask.len()).unwrap_or(0));
+                let m = w.begin_nest(NFTA_BITWISE_MASK);
+                w.attr(NFTA_DATA_VALUE, mask);
+                w.end_nest(m);
+                let x = w.begin_nest(NFTA_BITWISE_XOR);
+                w.attr(NFTA_DATA_VALUE, &vec![0; mask.len()]);
+                w.end_nest(x);
+            }
             Expr::Lookup { set, inverted } => {
                 w.attr_str(NFTA_LOOKUP_SET, set);
                 w.attr_u32(NFTA_LOOKUP_SREG, NFT_REG_1);
@@ -210,6 +276,13 @@ impl Expr<'_> {
                 w.end_nest(verdict);
                 w.end_nest(d);
             }
+            Expr::Reject(RejectWith::TcpReset) => {
+                w.attr_u32(NFTA_REJECT_TYPE, NFT_REJECT_TCP_RST);
+            }
+            Expr::Reject(RejectWith::IcmpxPortUnreachable) => {
+                w.attr_u32(NFTA_REJECT_TYPE, NFT_REJECT_ICMPX_UNREACH);
+                w.attr_u8(NFTA_REJECT_ICMP_CODE, NFT_REJECT_ICMPX_PORT_UNREACH);
+            }
         }
         w.end_nest(data);
         w.end_nest(elem);
@@ -217,9 +290,11 @@ impl Expr<'_> {
 
     fn kind_name(&self) -> &'static str {
         match self {
-            Expr::LoadNfproto => "meta",
+            Expr::LoadNfproto | Expr::LoadL4proto => "meta",
             Expr::CmpEq(_) => "cmp",
-            Expr::LoadNetworkHeader { .. } => "payload",
+            Expr::LoadNetworkHeader { .. } | Expr::LoadTransportHeader { .. } => "payload",
+            Expr::Mask(_) => "bitwise",
+            Expr::Reject(_) => "reject",
             Expr::Lookup { .. } => "lookup",
             Expr::Counter { .. } => "counter",
             Expr::Verdict(_) => "immediate",
@@ -253,6 +328,14 @@ impl<'a> SetSpec<'a> {
             comment,
         }
     }
+
+    /// A set of single keys of type `K` (no intervals) named `name`.
+    pub fn values<K: IntervalKey>(name: &'a str, comment: Option<&'a str>) -> Self {
+        SetSpec {
+            interval: false,
+            ..SetSpec::intervals::<K>(name, comment)
+        }
+    }
 }
 
 /// A set as the kernel lists it.
@@ -279,6 +362,22 @@ impl SetInfo {
     pub fn is_interval(&self) -> bool {
         self.flags & NFT_SET_INTERVAL != 0
     }
+
+    /// Whether the set's elements may carry timeouts (`flags timeout`).
+    pub fn has_timeout(&self) -> bool {
+        self.flags & NFT_SET_TIMEOUT != 0
+    }
+}
+
+/// An element of a set without intervals, as the kernel lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ElementInfo<K> {
+    /// The element's key.
+    pub key: K,
+    /// The timeout it was given; `None` for an element that never expires.
+    pub timeout: Option<std::time::Duration>,
+    /// The time left until it expires; `None` for an element that never expires.
+    pub expires_in: Option<std::time::Duration>,
 }
 
 /// One expression of a listed rule, decoded as far as moat needs.
@@ -438,5 +537,72 @@ mod tests {
             elements_to_ranges(vec![(0u128, false)]),
             vec![(0, u128::MAX)]
         );
+    }
+
+    fn encoded(expr: &Expr<'_>) -> Vec<(u16, Vec<u8>)> {
+        let mut w = super::super::wire::Writer::default();
+        expr.write(&mut w);
+        let buf = w.into_bytes();
+        let elem = super::super::wire::Attrs(&buf).next().unwrap().1;
+        let data = super::super::wire::Attrs(elem).get(NFTA_EXPR_DATA).unwrap();
+        super::super::wire::Attrs(data)
+            .map(|(k, v)| (k, v.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn ban_rule_expressions_encode_as_nft_does() {
+        let be = |v: u32| v.to_be_bytes().to_vec();
+        assert_eq!(
+            encoded(&Expr::LoadL4proto),
+            vec![
+                (NFTA_META_DREG, be(1)),
+                (NFTA_META_KEY, be(NFT_META_L4PROTO))
+            ]
+        );
+        assert_eq!(
+            encoded(&Expr::LoadTransportHeader { offset: 2, len: 2 }),
+            vec![
+                (NFTA_PAYLOAD_DREG, be(1)),
+                (NFTA_PAYLOAD_BASE, be(NFT_PAYLOAD_TRANSPORT_HEADER)),
+                (NFTA_PAYLOAD_OFFSET, be(2)),
+                (NFTA_PAYLOAD_LEN, be(2)),
+            ]
+        );
+        assert_eq!(
+            encoded(&Expr::Reject(RejectWith::TcpReset)),
+            vec![(NFTA_REJECT_TYPE, be(NFT_REJECT_TCP_RST))]
+        );
+        assert_eq!(
+            encoded(&Expr::Reject(RejectWith::IcmpxPortUnreachable)),
+            vec![
+                (NFTA_REJECT_TYPE, be(NFT_REJECT_ICMPX_UNREACH)),
+                (NFTA_REJECT_ICMP_CODE, vec![1]),
+            ]
+        );
+        let mask = encoded(&Expr::Mask(
+            vec![0xff; 8].into_iter().chain([0; 8]).collect(),
+        ));
+        let kinds: Vec<u16> = mask.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                NFTA_BITWISE_SREG,
+                NFTA_BITWISE_DREG,
+                NFTA_BITWISE_LEN,
+                NFTA_BITWISE_MASK,
+                NFTA_BITWISE_XOR
+            ]
+        );
+        assert_eq!(mask[2].1, be(16));
+    }
+
+    #[test]
+    fn ports_are_keys() {
+        let mut out = [0u8; 2];
+        22u16.write_be(&mut out);
+        assert_eq!(out, [0, 22]);
+        assert_eq!(u16::read_be(&out), Some(22));
+        assert_eq!(u16::MAX.succ(), None);
     }
 }
