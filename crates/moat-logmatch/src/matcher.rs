@@ -1,0 +1,893 @@
+//! A compiled filter and the matcher that runs log lines through it, the way
+//! fail2ban's filter does: date detection and removal, the line buffer
+//! (`maxlines`), ignoreregex, prefregex (`<F-CONTENT>` becomes the text the
+//! failregexes see), failregexes in order, multi-line failure ids.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::dates::{DateDetector, DateError, DateState, Now};
+use crate::engine::{CompileError, Engine, Pattern, Slots};
+use crate::multiline::{FailData, MlfidCache};
+use crate::tags;
+
+/// One filter's matching rules, as plain strings (already interpolated by
+/// the filter-file reader).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilterSpec {
+    /// Failure patterns (Python syntax with fail2ban tags such as `<HOST>`).
+    pub failregex: Vec<String>,
+    /// Lines (or matches) these patterns find are not failures.
+    pub ignoreregex: Vec<String>,
+    /// A pattern every line must match first; its `<F-CONTENT>` group is
+    /// what the failregexes then see.
+    pub prefregex: Option<String>,
+    /// fail2ban datepattern (one template per line); `None`: the built-in
+    /// formats.
+    pub datepattern: Option<String>,
+    /// How many lines a failregex sees at once (1: single-line).
+    pub maxlines: usize,
+}
+
+/// Which list of a filter a regex belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegexKind {
+    /// A failregex.
+    Failregex,
+    /// An ignoreregex.
+    Ignoreregex,
+    /// The prefregex.
+    Prefregex,
+    /// A date template.
+    Datepattern,
+}
+
+impl std::fmt::Display for RegexKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RegexKind::Failregex => "failregex",
+            RegexKind::Ignoreregex => "ignoreregex",
+            RegexKind::Prefregex => "prefregex",
+            RegexKind::Datepattern => "datepattern",
+        })
+    }
+}
+
+/// Why a filter did not compile: which regex, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    /// A regex is invalid.
+    #[error("{kind} {index} ({regex:?}): {source}")]
+    Regex {
+        /// Its list.
+        kind: RegexKind,
+        /// Its index in the list.
+        index: usize,
+        /// Its text.
+        regex: String,
+        /// What is wrong.
+        source: CompileError,
+    },
+    /// A regex is empty.
+    #[error("{kind} {index} is empty")]
+    Empty {
+        /// Its list.
+        kind: RegexKind,
+        /// Its index in the list.
+        index: usize,
+    },
+    /// A failregex captures no host or failure id.
+    #[error("failregex {index} ({regex:?}) has no host group: use <HOST>, <ADDR>, <IP4>, <IP6>, <DNS>, <F-ID> or <F-MLFID> (here or in prefregex)")]
+    NoHost {
+        /// Its index.
+        index: usize,
+        /// Its text.
+        regex: String,
+    },
+    /// A date template is invalid.
+    #[error("datepattern {pattern:?}: {source}")]
+    Date {
+        /// The template.
+        pattern: String,
+        /// What is wrong.
+        source: DateError,
+    },
+    /// `maxlines` is 0.
+    #[error("maxlines must be at least 1")]
+    MaxLines,
+}
+
+/// One regex of a filter and the engine it runs on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RegexInfo {
+    /// Its list.
+    pub kind: RegexKind,
+    /// Its index in the list.
+    pub index: usize,
+    /// The text it was given.
+    pub regex: String,
+    /// The engine it was compiled for.
+    pub engine: Engine,
+}
+
+/// A failure found in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// 1-based line at which the failure completes.
+    pub line: u64,
+    /// The host text as captured (never resolved).
+    pub host: String,
+    /// The address, when the host is one (with `<CIDR>`: the network's
+    /// first address).
+    pub addr: Option<IpAddr>,
+    /// The time of the line (`None`: it had no date).
+    pub time: Option<SystemTime>,
+    /// The user, when the regex captures one.
+    pub user: Option<String>,
+    /// Index of the failregex that matched.
+    pub regex: usize,
+    /// Other captures (`<F-...>` groups such as `fid`, `cidr`, `alt_user`).
+    pub groups: BTreeMap<String, String>,
+}
+
+/// A regex gave up on a line (its backtracking limit was reached).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, thiserror::Error)]
+#[error("{kind} {index} exceeded its backtracking limit; line skipped for it")]
+pub struct MatchError {
+    /// Its list.
+    pub kind: RegexKind,
+    /// Its index in the list.
+    pub index: usize,
+}
+
+/// Everything one line did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Failures this line completes.
+    pub failures: Vec<Failure>,
+    /// Failregexes that matched (including matches that are not failures:
+    /// `<F-NOFAIL>`, or a host still pending).
+    pub hits: Vec<usize>,
+    /// Ignoreregexes that matched.
+    pub ignored_by: Vec<usize>,
+    /// A failregex matched but said "no failure" (`<F-NOFAIL>`).
+    pub nofail: bool,
+    /// Regexes that gave up on this line.
+    pub errors: Vec<MatchError>,
+}
+
+/// Group numbers a regex's captures are read by.
+#[derive(Debug)]
+struct Rx {
+    source: String,
+    pattern: Pattern,
+    /// (group number, name) of every named group.
+    named: Vec<(usize, String)>,
+    /// (group number, name it stands in for) of `alt_` groups, by name.
+    alts: Vec<(usize, String)>,
+    /// `<SKIPLINES>` groups.
+    skiplines: Vec<usize>,
+}
+
+impl Rx {
+    fn new(
+        kind: RegexKind,
+        index: usize,
+        source: &str,
+        multiline: bool,
+    ) -> Result<Rx, FilterError> {
+        if source.trim().is_empty() {
+            return Err(FilterError::Empty { kind, index });
+        }
+        let expanded = tags::expand(source);
+        let pattern = Pattern::python(&expanded, multiline).map_err(|e| FilterError::Regex {
+            kind,
+            index,
+            regex: source.to_string(),
+            source: e,
+        })?;
+        let named: Vec<(usize, String)> = pattern
+            .names()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| Some((i, n.clone()?)))
+            .collect();
+        let mut alts: Vec<(usize, String, String)> = named
+            .iter()
+            .filter(|(_, n)| n.len() > 4)
+            .filter_map(|(i, n)| Some((*i, n.clone(), tags::alt_target(n)?)))
+            .collect();
+        alts.sort_by(|a, b| a.1.cmp(&b.1));
+        let skiplines = named
+            .iter()
+            .filter(|(_, n)| n.starts_with("skiplines"))
+            .map(|(i, _)| *i)
+            .collect();
+        Ok(Rx {
+            source: source.to_string(),
+            pattern,
+            named,
+            alts: alts.into_iter().map(|(i, _, t)| (i, t)).collect(),
+            skiplines,
+        })
+    }
+
+    fn has_any(&self, names: &[&str]) -> bool {
+        self.named.iter().any(|(_, n)| names.contains(&n.as_str()))
+    }
+
+    /// The captured values (with `alt_` values filled in).
+    fn groups(&self, hay: &str, slots: &Slots) -> BTreeMap<String, Option<String>> {
+        let mut g: BTreeMap<String, Option<String>> = self
+            .named
+            .iter()
+            .map(|(i, n)| (n.clone(), slots.get(*i).map(|(s, e)| hay[s..e].to_string())))
+            .collect();
+        for (i, target) in &self.alts {
+            let v = slots
+                .get(*i)
+                .map(|(s, e)| &hay[s..e])
+                .filter(|v| !v.is_empty());
+            if let Some(v) = v {
+                if g.get(target)
+                    .and_then(|x| x.as_deref())
+                    .is_none_or(str::is_empty)
+                {
+                    g.insert(target.clone(), Some(v.to_string()));
+                }
+            }
+        }
+        g
+    }
+}
+
+/// A compiled filter (shareable between threads).
+#[derive(Debug)]
+pub struct Filter {
+    fail: Vec<Rx>,
+    ignore: Vec<Rx>,
+    pref: Option<Rx>,
+    /// All failregexes (their linear-time forms) in one automaton.
+    fail_set: regex::RegexSet,
+    /// The failregexes without assertions, tried on the whole line before
+    /// the prefregex: when the prefregex's content is the rest of the line,
+    /// a line none of them matches cannot have a failure.
+    line_set: Option<regex::RegexSet>,
+    dates: DateDetector,
+    maxlines: usize,
+}
+
+const HOST_GROUPS: [&str; 5] = ["fid", "ip4", "ip6", "dns", "mlfid"];
+
+impl Filter {
+    /// Compiles a filter.
+    pub fn compile(spec: &FilterSpec) -> Result<Filter, FilterError> {
+        if spec.maxlines == 0 {
+            return Err(FilterError::MaxLines);
+        }
+        let multiline = spec.maxlines > 1;
+        let pref = match &spec.prefregex {
+            Some(p) if !p.trim().is_empty() => Some(Rx::new(RegexKind::Prefregex, 0, p, false)?),
+            _ => None,
+        };
+        let fail = spec
+            .failregex
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Rx::new(RegexKind::Failregex, i, r, multiline))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, rx) in fail.iter().enumerate() {
+            if !rx.has_any(&HOST_GROUPS) && !pref.as_ref().is_some_and(|p| p.has_any(&HOST_GROUPS))
+            {
+                return Err(FilterError::NoHost {
+                    index: i,
+                    regex: rx.source.clone(),
+                });
+            }
+        }
+        let ignore = spec
+            .ignoreregex
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Rx::new(RegexKind::Ignoreregex, i, r, false))
+            .collect::<Result<Vec<_>, _>>()?;
+        let set = |patterns: Vec<&str>| {
+            regex::RegexSetBuilder::new(patterns)
+                .size_limit(256 << 20)
+                .dfa_size_limit(64 << 20)
+                .build()
+                .map_err(|e| FilterError::Regex {
+                    kind: RegexKind::Failregex,
+                    index: 0,
+                    regex: "(all failregexes together)".to_string(),
+                    source: CompileError::Engine(e.to_string()),
+                })
+        };
+        let fail_set = set(fail.iter().map(|r| r.pattern.approx()).collect())?;
+        let content_is_rest = pref.as_ref().is_some_and(|p| {
+            let t = p.source.trim_end();
+            t.ends_with("<F-CONTENT>.+</F-CONTENT>$") || t.ends_with("<F-CONTENT>.*</F-CONTENT>$")
+        });
+        let line_set = if content_is_rest && !multiline {
+            Some(set(fail.iter().map(|r| r.pattern.loose()).collect())?)
+        } else {
+            None
+        };
+        let dates = DateDetector::new(spec.datepattern.as_deref())
+            .map_err(|(pattern, source)| FilterError::Date { pattern, source })?;
+        Ok(Filter {
+            fail,
+            ignore,
+            pref,
+            fail_set,
+            line_set,
+            dates,
+            maxlines: spec.maxlines,
+        })
+    }
+
+    /// A matcher for one log source (daemon semantics: the first failregex
+    /// that decides a line ends its search).
+    pub fn matcher(&self) -> Matcher<'_> {
+        Matcher::new(self, false)
+    }
+
+    /// A matcher that tries every failregex and ignoreregex on each line,
+    /// as `fail2ban-regex` and fail2ban's own sample tests do.
+    pub fn matcher_check_all(&self) -> Matcher<'_> {
+        Matcher::new(self, true)
+    }
+
+    /// A matcher (daemon semantics) that owns a share of the filter, for
+    /// a long-running reader that keeps its matchers beside the filter.
+    pub fn shared_matcher(filter: Arc<Filter>) -> Matcher<'static> {
+        Matcher::new(FilterRef::Shared(filter), false)
+    }
+
+    /// Every regex of the filter with the engine it got.
+    pub fn regexes(&self) -> Vec<RegexInfo> {
+        let info = |kind, index, rx: &Rx| RegexInfo {
+            kind,
+            index,
+            regex: rx.source.clone(),
+            engine: rx.pattern.engine(),
+        };
+        let mut out: Vec<RegexInfo> = self
+            .pref
+            .iter()
+            .map(|p| info(RegexKind::Prefregex, 0, p))
+            .collect();
+        out.extend(
+            self.fail
+                .iter()
+                .enumerate()
+                .map(|(i, r)| info(RegexKind::Failregex, i, r)),
+        );
+        out.extend(
+            self.ignore
+                .iter()
+                .enumerate()
+                .map(|(i, r)| info(RegexKind::Ignoreregex, i, r)),
+        );
+        out.extend(
+            self.dates
+                .templates()
+                .iter()
+                .enumerate()
+                .map(|(i, t)| RegexInfo {
+                    kind: RegexKind::Datepattern,
+                    index: i,
+                    regex: t.name.clone(),
+                    engine: t.engine(),
+                }),
+        );
+        out
+    }
+
+    /// Number of failregexes.
+    pub fn failregex_count(&self) -> usize {
+        self.fail.len()
+    }
+
+    /// Number of ignoreregexes.
+    pub fn ignoreregex_count(&self) -> usize {
+        self.ignore.len()
+    }
+}
+
+/// When a line happened.
+#[derive(Debug, Clone, Copy)]
+enum LineTime {
+    /// Find the date in the line; `now` places year-less dates.
+    Detect(SystemTime),
+    /// Known from elsewhere (the journal).
+    Known(SystemTime),
+}
+
+fn unix(t: SystemTime) -> f64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    }
+}
+
+fn system_time(secs: f64) -> SystemTime {
+    if secs >= 0.0 {
+        UNIX_EPOCH + Duration::from_secs_f64(secs)
+    } else {
+        UNIX_EPOCH - Duration::from_secs_f64(-secs)
+    }
+}
+
+/// The filter a matcher runs: borrowed, or shared with its owner.
+#[derive(Debug)]
+enum FilterRef<'f> {
+    Borrowed(&'f Filter),
+    Shared(Arc<Filter>),
+}
+
+impl Deref for FilterRef<'_> {
+    type Target = Filter;
+
+    fn deref(&self) -> &Filter {
+        match self {
+            FilterRef::Borrowed(f) => f,
+            FilterRef::Shared(f) => f,
+        }
+    }
+}
+
+impl<'f> From<&'f Filter> for FilterRef<'f> {
+    fn from(f: &'f Filter) -> Self {
+        FilterRef::Borrowed(f)
+    }
+}
+
+/// Runs lines through a [`Filter`]; keeps what spans lines (the line buffer,
+/// the last date, connections by multi-line failure id).
+#[derive(Debug)]
+pub struct Matcher<'f> {
+    filter: FilterRef<'f>,
+    check_all: bool,
+    dates: DateState,
+    fail_slots: Vec<Slots>,
+    ignore_slots: Vec<Slots>,
+    pref_slots: Slots,
+    /// The text of the lines in the buffer (date removed).
+    lines: Vec<String>,
+    /// Scratch: the buffer the regexes search.
+    buf: String,
+    /// Scratch: the prefregex content.
+    work: String,
+    last_date: Option<f64>,
+    mlfid: MlfidCache,
+    now: Option<Now>,
+}
+
+/// The matched and unmatched lines of a match in a multi-line buffer.
+struct LineSplit {
+    matched: Vec<usize>,
+    unmatched: Vec<usize>,
+}
+
+impl<'f> Matcher<'f> {
+    fn new(filter: impl Into<FilterRef<'f>>, check_all: bool) -> Matcher<'f> {
+        let filter = filter.into();
+        Matcher {
+            check_all,
+            dates: filter.dates.state(),
+            fail_slots: filter.fail.iter().map(|_| Slots::default()).collect(),
+            ignore_slots: filter.ignore.iter().map(|_| Slots::default()).collect(),
+            pref_slots: Slots::default(),
+            lines: Vec::new(),
+            buf: String::new(),
+            work: String::new(),
+            last_date: None,
+            mlfid: MlfidCache::default(),
+            now: None,
+            filter,
+        }
+    }
+
+    /// Feeds one log line (without newline). `now` places year-less dates
+    /// (syslog) in the past. `line_no` is the 1-based line number in its
+    /// source. Returns the failures this line completes.
+    pub fn feed(&mut self, line: &str, line_no: u64, now: SystemTime) -> Vec<Failure> {
+        self.process(line, line_no, LineTime::Detect(now)).failures
+    }
+
+    /// Same for a line whose time is known from elsewhere (journal): no
+    /// date detection.
+    pub fn feed_at(&mut self, line: &str, line_no: u64, time: SystemTime) -> Vec<Failure> {
+        self.process(line, line_no, LineTime::Known(time)).failures
+    }
+
+    /// Like [`Matcher::feed`], with everything the line did.
+    pub fn feed_outcome(&mut self, line: &str, line_no: u64, now: SystemTime) -> Outcome {
+        self.process(line, line_no, LineTime::Detect(now))
+    }
+
+    /// Like [`Matcher::feed_at`], with everything the line did.
+    pub fn feed_at_outcome(&mut self, line: &str, line_no: u64, time: SystemTime) -> Outcome {
+        self.process(line, line_no, LineTime::Known(time))
+    }
+
+    fn now_info(&mut self, now: f64) -> Now {
+        let secs = now.floor() as i64;
+        match self.now {
+            Some(n) if n.unix == secs => n,
+            _ => {
+                let n = Now::at(secs);
+                self.now = Some(n);
+                n
+            }
+        }
+    }
+
+    fn recent_last_date(&self, now: f64) -> Option<f64> {
+        self.last_date.filter(|d| *d > now - 60.0)
+    }
+
+    /// Date detection: the line's text without its date, and its time.
+    fn process(&mut self, line: &str, line_no: u64, when: LineTime) -> Outcome {
+        let mut text = std::mem::take(&mut self.work);
+        text.clear();
+        let date = match when {
+            LineTime::Known(t) => {
+                let t = unix(t);
+                self.last_date = Some(t);
+                text.push_str(line);
+                Some(t)
+            }
+            LineTime::Detect(now) => {
+                let now = unix(now);
+                let info = self.now_info(now);
+                let found = self.filter.dates.find(line, &mut self.dates, &info);
+                let mut date = None;
+                match found {
+                    Some(f) if f.hit.start < f.hit.end => {
+                        text.push_str(&line[..f.hit.start]);
+                        text.push_str(&line[f.hit.end..]);
+                        if let Some(t) = f.time {
+                            self.last_date = Some(t);
+                            date = Some(t);
+                        }
+                    }
+                    Some(_) => {
+                        text.push_str(line);
+                        date = Some(self.recent_last_date(now).unwrap_or(now));
+                    }
+                    None => text.push_str(line),
+                }
+                if date.is_none() {
+                    if let Some(last) = self.recent_last_date(now) {
+                        text.clear();
+                        text.push_str(line);
+                        date = Some(last);
+                    }
+                }
+                date
+            }
+        };
+        let now = match when {
+            LineTime::Detect(n) | LineTime::Known(n) => unix(n),
+        };
+        let outcome = self.find_failures(&text, line_no, date, now);
+        self.work = text;
+        outcome
+    }
+
+    /// Fills `self.buf` with the lines joined, each ending in a newline.
+    fn fill_buf(buf: &mut String, lines: &[String]) {
+        buf.clear();
+        for l in lines {
+            buf.push_str(l);
+            buf.push('\n');
+        }
+    }
+
+    fn find_failures(&mut self, text: &str, line_no: u64, date: Option<f64>, now: f64) -> Outcome {
+        let shared;
+        let filter: &Filter = match &self.filter {
+            FilterRef::Borrowed(f) => f,
+            FilterRef::Shared(f) => {
+                shared = Arc::clone(f);
+                &shared
+            }
+        };
+        let multiline = filter.maxlines > 1;
+        let mut out = Outcome::default();
+        // The line buffer.
+        if multiline {
+            self.lines.push(text.to_string());
+            let excess = self.lines.len().saturating_sub(filter.maxlines);
+            self.lines.drain(..excess);
+        } else {
+            match self.lines.first_mut() {
+                Some(l) => {
+                    l.clear();
+                    l.push_str(text);
+                    self.lines.truncate(1);
+                }
+                None => self.lines.push(text.to_string()),
+            }
+        }
+        let org: Vec<String> = if multiline {
+            self.lines.clone()
+        } else {
+            Vec::new()
+        };
+        let mut buf = std::mem::take(&mut self.buf);
+        Self::fill_buf(&mut buf, &self.lines);
+        // With many failregexes, ignoreregexes are tried first on the whole buffer.
+        if !filter.ignore.is_empty()
+            && filter.ignore.len() + 2 < filter.fail.len()
+            && self.ignored(&buf, &mut out)
+        {
+            self.buf = buf;
+            return out;
+        }
+        if filter
+            .line_set
+            .as_ref()
+            .is_some_and(|set| !set.is_match(&buf))
+        {
+            self.buf = buf;
+            return out;
+        }
+        // The prefregex.
+        let mut pref_groups: BTreeMap<String, Option<String>> = BTreeMap::new();
+        if let Some(pref) = &filter.pref {
+            match pref.pattern.captures(&buf, &mut self.pref_slots) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.buf = buf;
+                    return out;
+                }
+                Err(_) => {
+                    out.errors.push(MatchError {
+                        kind: RegexKind::Prefregex,
+                        index: 0,
+                    });
+                    self.buf = buf;
+                    return out;
+                }
+            }
+            pref_groups = pref.groups(&buf, &self.pref_slots);
+            if let Some(Some(content)) = pref_groups.remove("content") {
+                if !content.is_empty() {
+                    self.lines.clear();
+                    self.lines.push(content);
+                    Self::fill_buf(&mut buf, &self.lines);
+                }
+            }
+        }
+        // Cheap test of all failregexes at once.
+        if !filter.fail_set.is_match(&buf) {
+            self.buf = buf;
+            return out;
+        }
+        let candidates: Vec<usize> = filter.fail_set.matches(&buf).into_iter().collect();
+        let mut buf_valid = true;
+        for i in candidates {
+            if !buf_valid {
+                Self::fill_buf(&mut buf, &self.lines);
+                buf_valid = true;
+                if !filter.fail_set.matches(&buf).matched(i) {
+                    continue;
+                }
+            }
+            let rx = &filter.fail[i];
+            match rx.pattern.captures(&buf, &mut self.fail_slots[i]) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(_) => {
+                    out.errors.push(MatchError {
+                        kind: RegexKind::Failregex,
+                        index: i,
+                    });
+                    continue;
+                }
+            }
+            let slots = &self.fail_slots[i];
+            let split = multiline.then(|| split_lines(&buf, slots, rx, &org));
+            let current = rx.groups(&buf, slots);
+            out.hits.push(i);
+            // Ignoreregexes on what the failregex matched.
+            if !filter.ignore.is_empty() {
+                let ignored = match &split {
+                    Some(s) => {
+                        let matched: Vec<String> =
+                            s.matched.iter().map(|&j| org[j].clone()).collect();
+                        let mut b = String::new();
+                        Self::fill_buf(&mut b, &matched);
+                        self.ignored(&b, &mut out)
+                    }
+                    None => self.ignored(&buf, &mut out),
+                };
+                if ignored {
+                    if let Some(s) = &split {
+                        self.lines = s.unmatched.iter().map(|&j| org[j].clone()).collect();
+                    }
+                    buf_valid = false;
+                    out.hits.pop();
+                    if !self.check_all {
+                        break;
+                    }
+                    continue;
+                }
+            }
+            if let Some(s) = &split {
+                self.lines = s.unmatched.iter().map(|&j| org[j].clone()).collect();
+                buf_valid = false;
+            }
+            // Merge with the prefregex values.
+            let mut fail = FailData::default();
+            for (k, v) in pref_groups.iter().chain(current.iter()) {
+                match v {
+                    Some(v) => {
+                        fail.groups.insert(k.clone(), v.clone());
+                    }
+                    None => {
+                        fail.groups.remove(k);
+                    }
+                }
+            }
+            let mlfid = fail.groups.get("mlfid").cloned();
+            let mut stored = false;
+            if let Some(id) = &mlfid {
+                let (merged, s) = self.mlfid.merge(id, fail, now);
+                fail = merged;
+                stored = s;
+                if fail.truthy("nofail") {
+                    out.nofail = true;
+                    if stored {
+                        self.mlfid.store(id, fail.clone());
+                    }
+                    if !self.check_all {
+                        break;
+                    }
+                    continue;
+                }
+            }
+            let host = ["ip4", "ip6", "dns"]
+                .iter()
+                .find_map(|k| fail.groups.get(*k).cloned())
+                .or_else(|| fail.groups.get("fid").cloned());
+            let Some(host) = host else {
+                if mlfid.is_none() {
+                    // No host and no connection id: not a failure.
+                    out.hits.pop();
+                } else {
+                    // Pending: the connection's host is not known yet.
+                    fail.pending = true;
+                    if let (Some(id), true) = (&mlfid, stored) {
+                        self.mlfid.store(id, fail.clone());
+                    }
+                    if !self.check_all {
+                        break;
+                    }
+                }
+                continue;
+            };
+            if let (Some(id), true) = (&mlfid, stored) {
+                self.mlfid.store(id, fail.clone());
+            }
+            if fail.truthy("nofail") {
+                out.nofail = true;
+            } else {
+                out.failures.push(failure(line_no, host, date, i, &fail));
+            }
+            if !self.check_all {
+                break;
+            }
+        }
+        self.buf = buf;
+        out
+    }
+
+    /// Tries the ignoreregexes on `hay` (all of them when checking all).
+    fn ignored(&mut self, hay: &str, out: &mut Outcome) -> bool {
+        let mut found = false;
+        for (j, rx) in self.filter.ignore.iter().enumerate() {
+            match rx.pattern.captures(hay, &mut self.ignore_slots[j]) {
+                Ok(true) => {
+                    found = true;
+                    out.ignored_by.push(j);
+                    if !self.check_all {
+                        break;
+                    }
+                }
+                Ok(false) => {}
+                Err(_) => out.errors.push(MatchError {
+                    kind: RegexKind::Ignoreregex,
+                    index: j,
+                }),
+            }
+        }
+        found
+    }
+}
+
+/// Which buffer lines a match covers (less the lines `<SKIPLINES>` took).
+fn split_lines(buf: &str, slots: &Slots, rx: &Rx, org: &[String]) -> LineSplit {
+    let all: Vec<usize> = (0..org.len()).collect();
+    if org.len() <= 1 {
+        return LineSplit {
+            matched: all,
+            unmatched: Vec::new(),
+        };
+    }
+    let (start, end) = slots.get(0).unwrap_or((0, 0));
+    let line_start = buf[..(start + 1).min(buf.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line_end = buf[end.saturating_sub(1)..]
+        .find('\n')
+        .map_or(buf.len(), |i| end.saturating_sub(1) + i + 1);
+    let first = buf[..line_start].matches('\n').count().min(org.len());
+    let last = buf[..line_end].matches('\n').count().min(org.len());
+    let mut matched: Vec<usize> = (first..last).collect();
+    let mut unmatched: Vec<usize> = (0..first).collect();
+    let skipped: Vec<&str> = rx
+        .skiplines
+        .iter()
+        .filter_map(|&g| slots.get(g).map(|(s, e)| &buf[s..e]))
+        .flat_map(str::lines)
+        .collect();
+    let mut n = 0;
+    for s in skipped {
+        if let Some(m) = matched[n.min(matched.len())..]
+            .iter()
+            .position(|&j| org[j] == s)
+        {
+            unmatched.push(matched.remove(n + m));
+            n += m;
+        }
+    }
+    unmatched.extend(last..org.len());
+    LineSplit { matched, unmatched }
+}
+
+fn failure(line: u64, host: String, date: Option<f64>, regex: usize, fail: &FailData) -> Failure {
+    let cidr = fail.groups.get("cidr").and_then(|c| c.parse::<u8>().ok());
+    let addr = host.parse::<IpAddr>().ok().map(|a| match (a, cidr) {
+        (IpAddr::V4(v4), Some(c)) if c < 32 => {
+            IpAddr::V4((u32::from(v4) & (u32::MAX.checked_shl(32 - c as u32).unwrap_or(0))).into())
+        }
+        (IpAddr::V6(v6), Some(c)) if c < 128 => IpAddr::V6(
+            (u128::from(v6) & (u128::MAX.checked_shl(128 - c as u32).unwrap_or(0))).into(),
+        ),
+        (a, _) => a,
+    });
+    const INTERNAL: [&str; 9] = [
+        "ip4",
+        "ip6",
+        "dns",
+        "user",
+        "mlfid",
+        "nofail",
+        "mlfforget",
+        "mlfgained",
+        "content",
+    ];
+    let groups = fail
+        .groups
+        .iter()
+        .filter(|(k, _)| !INTERNAL.contains(&k.as_str()) && !k.starts_with("skiplines"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Failure {
+        line,
+        host,
+        addr,
+        time: date.map(system_time),
+        user: fail.groups.get("user").cloned(),
+        regex,
+        groups,
+    }
+}
