@@ -21,22 +21,14 @@ use toml::Value;
 use crate::error::Diagnostic;
 use crate::model::BlockList;
 use crate::schema::{Any, Block, Text};
-use crate::values::{err, network, span_of, Res};
+use crate::values::{absolute, err, network, span_of, Res};
 
-/// An absolute path (lists are reloaded at boot, from any directory).
-fn absolute(text: &Text, what: &str) -> Res<PathBuf> {
-    let path = PathBuf::from(text.get_ref().trim());
-    if path.is_absolute() {
-        Ok(path)
-    } else {
-        Err(err(
-            span_of(text),
-            format!("`{}` is a relative path", text.get_ref()),
-        )
-        .expected(format!(
-            "an absolute path for {what} (the list is reloaded at boot)"
-        )))
-    }
+/// An absolute path for `what` (lists are reloaded at boot, from any directory).
+fn list_path(text: &Text, what: &str) -> Res<PathBuf> {
+    absolute(
+        text,
+        format!("an absolute path for {what} (the list is reloaded at boot)"),
+    )
 }
 
 /// `"in"`, `"none"` or a list such as `["in", "out"]`.
@@ -93,7 +85,7 @@ fn sources(b: &Block, span: std::ops::Range<usize>) -> Res<Vec<(String, Source)>
             Ok(vec![(
                 list_name(name)?,
                 Source::File {
-                    path: absolute(file, "`file`")?,
+                    path: list_path(file, "`file`")?,
                 },
             )])
         }
@@ -102,7 +94,7 @@ fn sources(b: &Block, span: std::ops::Range<usize>) -> Res<Vec<(String, Source)>
                 err(span.clone(), "countries need a `zone_dir`")
                     .expected("a directory with ipv4/CC.zone and ipv6/CC.zone files")
             })?;
-            let zone_dir = absolute(dir, "`zone_dir`")?;
+            let zone_dir = list_path(dir, "`zone_dir`")?;
             let mut codes = Vec::new();
             for c in &b.countries {
                 let code =

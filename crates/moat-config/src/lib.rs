@@ -3,6 +3,9 @@
 //! view of moat's tables that the iptables front-end builds, so that
 //! `moat iptables -vnL` and `iptables-save` show what the file produced.
 //!
+//! `[[jail]]` and `[daemon]` (bans from logs) are validated here too, for
+//! `moat daemon`; they do not change the compiled tables.
+//!
 //! [`load`] reads either format people bring: a moat.toml, or an
 //! iptables-save file (detected by its `*table` lines).
 
@@ -12,6 +15,7 @@ mod blocks;
 mod compile;
 pub mod describe;
 pub mod error;
+mod jails;
 pub mod model;
 mod schema;
 pub mod services;

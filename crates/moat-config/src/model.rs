@@ -2,11 +2,15 @@
 
 use std::net::IpAddr;
 use std::ops::Range;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use ipnet::IpNet;
 use moat_blocklist::{Direction, Source};
+use moat_fail2ban::{BanScope, BanTime, Increment, Protocol};
 use moat_model::{Family, PortRange};
-use serde::Serialize;
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
 
 /// What happens to traffic no rule allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -77,6 +81,133 @@ pub struct Config {
     pub blocks: Vec<BlockList>,
     /// Raw iptables commands (the escape hatch).
     pub raw: Vec<RawRule>,
+    /// Jails the daemon runs (`[[jail]]`); they do not change the compiled tables.
+    pub jails: Vec<Jail>,
+    /// The daemon's other settings (`[daemon]`).
+    pub daemon: DaemonConfig,
+}
+
+/// `[daemon]`: what `moat daemon` runs besides the `[[jail]]` tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DaemonConfig {
+    /// fail2ban jail files or directories the daemon also runs (absolute paths).
+    pub jails: Vec<PathBuf>,
+    /// Directories where `[[jail]]` filter names are looked up before moat's built-in
+    /// filters (absolute paths; empty: built-ins only).
+    pub filter_dirs: Vec<PathBuf>,
+}
+
+/// A jail from `[[jail]]`: failures a filter finds in logs lead to bans.
+/// Serialised with times in seconds (`bantime` -1 for permanent bans).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Jail {
+    /// The jail's name (unique; names its ban set).
+    pub name: String,
+    /// The filter as written: a filter name with fail2ban options
+    /// (`sshd[mode=aggressive]`) or an absolute path; the jail's name by default.
+    pub filter: String,
+    /// Log files to follow (absolute; globs as written); empty with `journal`.
+    pub logpaths: Vec<String>,
+    /// Whether the systemd journal is read instead (`logpath = "journal"`).
+    pub journal: bool,
+    /// journalctl match words (`FIELD=value`, `+` between alternatives) replacing the
+    /// filter's; empty: the filter's own.
+    pub journalmatch: Vec<String>,
+    /// Failures within `findtime` that lead to a ban.
+    pub maxretry: u32,
+    /// The window in which `maxretry` failures must fall.
+    #[serde(serialize_with = "seconds")]
+    pub findtime: Duration,
+    /// How long a ban lasts.
+    #[serde(serialize_with = "ban_time")]
+    pub bantime: BanTime,
+    /// Longer bans for addresses banned before.
+    #[serde(serialize_with = "increment")]
+    pub increment: Option<Increment>,
+    /// Addresses, networks and host names never banned, as written.
+    pub ignoreip: Vec<String>,
+    /// Never ban this host's own addresses.
+    pub ignoreself: bool,
+    /// What a ban blocks.
+    #[serde(serialize_with = "scope")]
+    pub scope: BanScope,
+    /// Ban IPv6 addresses by this prefix length; `None`: single addresses.
+    pub v6_prefix: Option<u8>,
+    /// Whether banned traffic is rejected (else dropped).
+    pub reject: bool,
+    /// Where it is written.
+    #[serde(skip)]
+    pub span: Range<usize>,
+}
+
+/// Whole seconds as an integer, fractions as a float.
+fn seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    match d.subsec_nanos() {
+        0 => s.serialize_u64(d.as_secs()),
+        _ => s.serialize_f64(d.as_secs_f64()),
+    }
+}
+
+fn optional_seconds<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => seconds(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+fn ban_time<S: Serializer>(t: &BanTime, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        BanTime::Seconds(d) => seconds(d, s),
+        BanTime::Permanent => s.serialize_i8(-1),
+    }
+}
+
+fn increment<S: Serializer>(i: &Option<Increment>, s: S) -> Result<S::Ok, S::Error> {
+    /// `Increment` with its times in seconds.
+    #[derive(Serialize)]
+    struct Shown<'a> {
+        factor: f64,
+        formula: &'a Option<String>,
+        multipliers: &'a [u64],
+        #[serde(serialize_with = "optional_seconds")]
+        maxtime: Option<Duration>,
+        #[serde(serialize_with = "optional_seconds")]
+        rndtime: Option<Duration>,
+        overalljails: bool,
+    }
+    i.as_ref()
+        .map(|i| Shown {
+            factor: i.factor,
+            formula: &i.formula,
+            multipliers: &i.multipliers,
+            maxtime: i.maxtime,
+            rndtime: i.rndtime,
+            overalljails: i.overalljails,
+        })
+        .serialize(s)
+}
+
+fn scope<S: Serializer>(b: &BanScope, s: S) -> Result<S::Ok, S::Error> {
+    let protocol = match b.protocol {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+        Protocol::Udplite => "udplite",
+        Protocol::Sctp => "sctp",
+        Protocol::All => "all",
+    };
+    let ports: Vec<String> = b
+        .ports
+        .iter()
+        .map(|r| match r.first == r.last {
+            true => r.first.to_string(),
+            false => format!("{}-{}", r.first, r.last),
+        })
+        .collect();
+    let mut st = s.serialize_struct("BanScope", 3)?;
+    st.serialize_field("protocol", protocol)?;
+    st.serialize_field("ports", &ports)?;
+    st.serialize_field("all", &b.all)?;
+    st.end()
 }
 
 /// A block list the configuration keeps loaded (`[[block]]`): what

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
@@ -37,6 +38,10 @@ pub(crate) struct File {
     pub iptables: Option<Spanned<Raw>>,
     #[serde(default)]
     pub ip6tables: Option<Spanned<Raw>>,
+    #[serde(default)]
+    pub daemon: Option<Spanned<Daemon>>,
+    #[serde(default)]
+    pub jail: Vec<Spanned<Jail>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -161,4 +166,107 @@ pub(crate) struct Block {
     #[serde(default)]
     pub except: Vec<Text>,
     pub direction: Option<Any>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Daemon {
+    pub jails: Option<Spanned<Strings>>,
+    pub filter_dirs: Option<Spanned<Strings>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Jail {
+    pub name: Option<Text>,
+    pub filter: Option<Text>,
+    pub logpath: Option<Spanned<Strings>>,
+    pub journalmatch: Option<Text>,
+    pub maxretry: Option<Spanned<i64>>,
+    pub findtime: Option<Any>,
+    pub bantime: Option<Any>,
+    pub increment: Option<Spanned<Increment>>,
+    pub port: Option<Any>,
+    pub proto: Option<Text>,
+    pub ignoreip: Option<Spanned<Strings>>,
+    pub ignoreself: Option<bool>,
+    pub ipv6_prefix: Option<Any>,
+    pub action: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IncrementTable {
+    pub factor: Option<Spanned<f64>>,
+    pub multipliers: Option<Spanned<Vec<i64>>>,
+    pub maxtime: Option<Any>,
+    pub rndtime: Option<Any>,
+    pub overalljails: Option<bool>,
+}
+
+/// `increment = true` or `increment = { factor = 2.0, ... }`.
+#[derive(Debug)]
+pub(crate) enum Increment {
+    Switch(bool),
+    Table(IncrementTable),
+}
+
+impl<'de> Deserialize<'de> for Increment {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Increment;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false, or a table such as { factor = 2.0, maxtime = \"1w\" }")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Increment, E> {
+                Ok(Increment::Switch(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Increment, A::Error> {
+                IncrementTable::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(Increment::Table)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One string or a list of strings, each list item with its own place.
+#[derive(Debug)]
+pub(crate) enum Strings {
+    One(String),
+    Many(Vec<Text>),
+}
+
+impl Strings {
+    /// The strings, a single one placed at `span` (the whole value's place).
+    pub fn items(value: &Spanned<Strings>) -> Vec<Text> {
+        match value.get_ref() {
+            Strings::One(s) => vec![Spanned::new(value.span(), s.clone())],
+            Strings::Many(items) => items.clone(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Strings {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Strings;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Strings, E> {
+                Ok(Strings::One(v.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Strings, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Text>()? {
+                    items.push(item);
+                }
+                Ok(Strings::Many(items))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }

@@ -437,3 +437,323 @@ fn forwards_are_grouped_by_zone_when_no_two_can_take_one_packet() {
         "file order: {clashing:#?}"
     );
 }
+
+const JAILS: &str = r#"
+[daemon]
+jails = "/etc/fail2ban"
+filter_dirs = ["/etc/fail2ban/filter.d"]
+
+[[jail]]
+name = "sshd"
+filter = "sshd[mode=aggressive]"
+logpath = ["/var/log/auth.log", "/var/log/secure*", "/var/log/auth.log"]
+maxretry = 3
+findtime = "1h30m"
+bantime = "1d"
+increment = { factor = 2, multipliers = [1, 2, 4], maxtime = "1w", rndtime = 300, overalljails = true }
+port = [22, "2222", "8000-8100", "ssh"]
+proto = "tcp"
+ignoreip = ["127.0.0.1/8 ::1", "192.168.1.0/24", "gw.example.org"]
+ignoreself = false
+ipv6_prefix = true
+action = "drop"
+
+[[jail]]
+name = "recidive"
+logpath = "/var/log/moat.log"
+bantime = -1
+increment = true
+
+[[jail]]
+name = "journal-sshd"
+filter = "sshd"
+logpath = "journal"
+journalmatch = "_SYSTEMD_UNIT=ssh.service + _COMM=sshd"
+"#;
+
+fn jails_of(text: &str) -> Config {
+    load_ok(text).config.expect("a moat.toml")
+}
+
+#[test]
+fn jails_read_into_the_model() {
+    use moat_fail2ban::{BanTime, Increment, PortRange, Protocol};
+    use std::time::Duration;
+    let config = jails_of(JAILS);
+    assert_eq!(
+        config.daemon,
+        model::DaemonConfig {
+            jails: vec!["/etc/fail2ban".into()],
+            filter_dirs: vec!["/etc/fail2ban/filter.d".into()],
+        }
+    );
+    let [sshd, recidive, journal] = config.jails.as_slice() else {
+        panic!("{:#?}", config.jails)
+    };
+    assert_eq!(sshd.name, "sshd");
+    assert_eq!(sshd.filter, "sshd[mode=aggressive]");
+    assert_eq!(sshd.logpaths, ["/var/log/auth.log", "/var/log/secure*"]);
+    assert!(!sshd.journal && sshd.journalmatch.is_empty());
+    assert!(journal.journal && journal.logpaths.is_empty());
+    assert_eq!(
+        journal.journalmatch,
+        ["_SYSTEMD_UNIT=ssh.service", "+", "_COMM=sshd"]
+    );
+    assert_eq!(sshd.maxretry, 3);
+    assert_eq!(sshd.findtime, Duration::from_secs(5400));
+    assert_eq!(sshd.bantime, BanTime::Seconds(Duration::from_secs(86400)));
+    assert_eq!(
+        sshd.increment,
+        Some(Increment {
+            factor: 2.0,
+            formula: None,
+            multipliers: vec![1, 2, 4],
+            maxtime: Some(Duration::from_secs(7 * 86400)),
+            rndtime: Some(Duration::from_secs(300)),
+            overalljails: true,
+        })
+    );
+    let r = |first, last| PortRange { first, last };
+    assert_eq!(sshd.scope.protocol, Protocol::Tcp);
+    assert_eq!(sshd.scope.ports, [r(22, 22), r(2222, 2222), r(8000, 8100)]);
+    assert!(!sshd.scope.all);
+    assert_eq!(
+        sshd.ignoreip,
+        ["127.0.0.1/8", "::1", "192.168.1.0/24", "gw.example.org"]
+    );
+    assert!(!sshd.ignoreself);
+    assert_eq!(sshd.v6_prefix, Some(64));
+    assert!(!sshd.reject);
+    // The defaults.
+    assert_eq!(recidive.filter, "recidive");
+    assert_eq!(recidive.logpaths, ["/var/log/moat.log"]);
+    assert!(!recidive.journal && recidive.journalmatch.is_empty());
+    assert_eq!(recidive.maxretry, 5);
+    assert_eq!(recidive.findtime, Duration::from_secs(600));
+    assert_eq!(recidive.bantime, BanTime::Permanent);
+    let inc = recidive.increment.as_ref().unwrap();
+    assert_eq!((inc.factor, inc.multipliers.len()), (1.0, 0));
+    assert_eq!(
+        (inc.maxtime, inc.rndtime, inc.overalljails),
+        (None, None, false)
+    );
+    assert!(recidive.scope.all && recidive.scope.ports.is_empty());
+    assert_eq!(recidive.scope.protocol, Protocol::All);
+    assert!(recidive.ignoreip.is_empty() && recidive.ignoreself);
+    assert_eq!((recidive.v6_prefix, recidive.reject), (None, true));
+}
+
+#[test]
+fn jails_have_defaults_and_leave_the_tables_alone() {
+    use std::time::Duration;
+    let plain = "[[service]]\nname = \"ssh\"\n";
+    let without = load_ok(plain);
+    let config = without.config.as_ref().unwrap();
+    assert!(config.jails.is_empty());
+    assert_eq!(config.daemon, model::DaemonConfig::default());
+    let with = load_ok(&format!(
+        "{plain}[[jail]]\nname = \"sshd\"\nlogpath = \"/var/log/auth.log\"\n"
+    ));
+    assert_eq!(with.tables, without.tables, "jails are the daemon's job");
+    let jail = &with.config.unwrap().jails[0];
+    assert_eq!(jail.filter, "sshd", "the jail's name");
+    assert_eq!(jail.maxretry, 5);
+    assert_eq!(jail.findtime, Duration::from_secs(600));
+    assert_eq!(
+        jail.bantime,
+        moat_fail2ban::BanTime::Seconds(Duration::from_secs(600))
+    );
+    assert!(jail.increment.is_none() && jail.ignoreself && jail.reject && jail.scope.all);
+    // An explicit protocol with every port closes all of that protocol's ports.
+    let udp = jails_of("[[jail]]\nname = \"sshd\"\nlogpath = \"/l\"\nproto = \"udp\"\n");
+    let scope = &udp.jails[0].scope;
+    assert_eq!(scope.protocol, moat_fail2ban::Protocol::Udp);
+    assert_eq!(
+        (scope.ports[0].first, scope.ports[0].last, scope.all),
+        (0, 65535, false)
+    );
+}
+
+#[test]
+fn jails_serialise_times_in_seconds() {
+    let config = jails_of(JAILS);
+    let v = serde_json::to_value(&config).unwrap();
+    let sshd = &v["jails"][0];
+    assert_eq!(sshd["findtime"], 5400);
+    assert_eq!(sshd["bantime"], 86400);
+    assert_eq!(sshd["increment"]["maxtime"], 604800);
+    assert_eq!(sshd["increment"]["rndtime"], 300);
+    assert_eq!(sshd["scope"]["protocol"], "tcp");
+    assert_eq!(
+        sshd["scope"]["ports"],
+        serde_json::json!(["22", "2222", "8000-8100"])
+    );
+    assert_eq!(v["jails"][1]["bantime"], -1);
+    assert_eq!(v["jails"][1]["scope"]["all"], true);
+    assert_eq!(v["daemon"]["filter_dirs"][0], "/etc/fail2ban/filter.d");
+}
+
+#[test]
+fn jail_errors_point_at_the_value() {
+    let jail = |more: &str| {
+        load_err(&format!(
+            "[[jail]]\nname = \"sshd\"\nlogpath = \"/var/log/auth.log\"\n{more}\n"
+        ))
+    };
+    for (more, expect) in [
+        (
+            "findtime = \"10 minuets\"",
+            "moat.toml:4:12: findtime `10 minuets` is not a time",
+        ),
+        (
+            "bantime = true",
+            "moat.toml:4:11: bantime cannot be a boolean",
+        ),
+        (
+            "findtime = -5",
+            "moat.toml:4:12: findtime must be longer than 0",
+        ),
+        ("maxretry = 0", "moat.toml:4:12: maxretry 0 is out of range"),
+        ("proto = \"tpc\"", "moat.toml:4:9: unknown protocol `tpc`"),
+        (
+            "proto = \"udplite\"",
+            "moat.toml:4:9: unknown protocol `udplite`",
+        ),
+        ("port = 70000", "moat.toml:4:8: port 70000 is out of range"),
+        ("port = [22, \"all\"]", "moat.toml:4:8: `all` is not a port"),
+        (
+            "ipv6_prefix = 200",
+            "moat.toml:4:15: ipv6_prefix 200 is out of range",
+        ),
+        (
+            "ipv6_prefix = 128",
+            "moat.toml:4:15: ipv6_prefix 128 is a single address",
+        ),
+        (
+            "filter = \"sshd[mode=\"",
+            "moat.toml:4:10: `sshd[mode=`: options must be written as [name=value, ...]",
+        ),
+        (
+            "filter = \"shd\"",
+            "moat.toml:4:10: moat has no built-in filter `shd`",
+        ),
+        (
+            "filter = \"filters/app.conf\"",
+            "moat.toml:4:10: `filters/app.conf` is a relative path",
+        ),
+        (
+            "ignoreip = [\"127.0.0.1\", \"10.0.0.0/33\"]",
+            "moat.toml:4:26: `10.0.0.0/33`: prefix length /33 is longer than an address",
+        ),
+        (
+            "ignoreip = \"10.0.0.256\"",
+            "moat.toml:4:12: `10.0.0.256` is not an IP address",
+        ),
+        (
+            "ignoreip = \"bad_host\"",
+            "moat.toml:4:12: `bad_host` is not an address, a network or a host name",
+        ),
+        (
+            "journalmatch = \"_COMM=sshd\"",
+            "moat.toml:4:16: journalmatch only applies to the systemd journal",
+        ),
+        (
+            "action = \"dorp\"",
+            "moat.toml:4:10: unknown ban action `dorp`",
+        ),
+        (
+            "increment = { factor = 0 }",
+            "moat.toml:4:24: factor 0 is out of range",
+        ),
+        (
+            "increment = { multipliers = [1, 0] }",
+            "moat.toml:4:29: multipliers must be whole numbers of at least 1",
+        ),
+        (
+            "increment = { maxtime = \"1 fortnight\" }",
+            "moat.toml:4:25: maxtime `1 fortnight` is not a time",
+        ),
+        ("bantme = \"1h\"", "moat.toml:4:1: unknown key `bantme`"),
+        (
+            "increment = { maxtme = \"1w\" }",
+            "moat.toml:4:15: unknown key `maxtme`",
+        ),
+    ] {
+        let e = jail(more);
+        assert!(e.starts_with(expect), "{more}:\n{e}");
+    }
+    let e = jail("bantme = \"1h\"");
+    assert!(e.contains("fix: write `bantime`"), "{e}");
+    let e = jail("increment = { maxtme = \"1w\" }");
+    assert!(e.contains("fix: write `maxtime`"), "{e}");
+    let e = jail("filter = \"shd\"");
+    assert!(e.contains("fix: write \"sshd\""), "{e}");
+    let e = jail("proto = \"tpc\"");
+    assert!(e.contains("fix: write proto = \"tcp\""), "{e}");
+    for (text, expect) in [
+        (
+            "[[jail]]\nname = \"sshd\"\nlogpath = [\"/l\", \"journal\"]\n",
+            "moat.toml:3:11: a jail reads either log files or the journal, not both",
+        ),
+        (
+            "[[jail]]\nname = \"sshd\"\nlogpath = \"journal\"\njournalmatch = \"_COMM=sshd +\"\n",
+            "moat.toml:4:16: `+` is not a journal match",
+        ),
+        (
+            "[[jail]]\nname = \"sshd\"\nlogpath = \"auth.log\"\n",
+            "moat.toml:3:11: `auth.log` is a relative path",
+        ),
+        (
+            "[[jail]]\nname = \"sshd\"\nlogpath = [\"/var/log/a\", \"b\"]\n",
+            "moat.toml:3:26: `b` is a relative path",
+        ),
+        ("[[jail]]\nname = \"sshd\"\nlogpath = 5\n", "moat.toml:3:11: invalid type: integer `5`, expected a string or a list of strings"),
+        ("[[jail]]\nname = \"sshd\"\n", "moat.toml:1:1: a jail needs a `logpath`"),
+        ("[[jail]]\nlogpath = \"/l\"\n", "moat.toml:1:1: a jail needs a `name`"),
+        ("[[jail]]\nname = \"ss h\"\nlogpath = \"/l\"\n", "moat.toml:2:8: \"ss h\" is not a valid jail name"),
+        (
+            "[[jail]]\nname = \"web\"\nlogpath = \"/l\"\n",
+            "moat.toml:2:8: moat has no built-in filter `web`",
+        ),
+        (
+            "[[jail]]\nname = \"sshd\"\nlogpath = \"/l\"\n[[jail]]\nname = \"sshd\"\nlogpath = \"/m\"\n",
+            "moat.toml:5:8: jail `sshd` is defined twice",
+        ),
+        (
+            "[daemon]\njails = [\"fail2ban\"]\n",
+            "moat.toml:2:10: `fail2ban` is a relative path",
+        ),
+        (
+            "[daemon]\nfilter_dir = [\"/f\"]\n",
+            "moat.toml:2:1: unknown key `filter_dir`",
+        ),
+    ] {
+        let e = load_err(text);
+        assert!(e.starts_with(expect), "{text}:\n{e}");
+    }
+    let e = load_err("[[jail]]\nname = \"web\"\nlogpath = \"/l\"\n");
+    assert!(e.contains("fix: name the filter"), "{e}");
+    // A filter.d directory may hold any name; an absolute path is taken as is.
+    let c = jails_of("[daemon]\nfilter_dirs = \"/etc/fail2ban/filter.d\"\n[[jail]]\nname = \"web\"\nlogpath = \"/l\"\n[[jail]]\nname = \"app\"\nfilter = \"/etc/moat/app.conf[x=1]\"\nlogpath = \"/l\"\n");
+    assert_eq!(c.jails[0].filter, "web");
+    assert_eq!(c.jails[1].filter, "/etc/moat/app.conf[x=1]");
+    // Every problem is reported at once.
+    let e =
+        load_err("[[jail]]\nname = \"sshd\"\nlogpath = \"/l\"\nmaxretry = 0\nbantime = \"x\"\n");
+    assert_eq!(e.matches("moat.toml:").count(), 2, "{e}");
+}
+
+#[test]
+fn the_ssh_bans_example_checks() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/ssh-bans.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let l = load_with(path, &text, &db()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let config = l.config.unwrap();
+    let names: Vec<&str> = config.jails.iter().map(|j| j.name.as_str()).collect();
+    assert_eq!(names, ["sshd", "recidive"]);
+    assert_eq!(config.jails[0].logpaths, ["/var/log/auth.log"]);
+    assert!(!config.jails[0].scope.all);
+    assert!(config.jails[1].scope.all);
+    assert!(config.jails[1].journal && config.jails[1].logpaths.is_empty());
+}

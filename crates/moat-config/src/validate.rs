@@ -515,6 +515,8 @@ pub(crate) fn validate(file: File, db: &ServiceDb) -> Result<Config, Vec<Diagnos
         }
     }
     let blocks = crate::blocks::validate(&file.block, &mut c.problems);
+    let daemon = crate::jails::daemon(file.daemon.as_ref(), &mut c.problems);
+    let jails = crate::jails::validate(&file.jail, &daemon, db, &mut c.problems);
     if c.problems.is_empty() {
         Ok(Config {
             defaults,
@@ -528,6 +530,8 @@ pub(crate) fn validate(file: File, db: &ServiceDb) -> Result<Config, Vec<Diagnos
             log,
             blocks,
             raw,
+            jails,
+            daemon,
         })
     } else {
         Err(c.problems)

@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 use std::ops::Range;
+use std::path::PathBuf;
 
 use ipnet::IpNet;
 use moat_model::PortRange;
@@ -208,6 +209,20 @@ pub(crate) fn network(text: &Text) -> Res<IpNet> {
     }
     Err(err(span_of(text), format!("`{t}` is not a network"))
         .expected("a network such as 192.168.1.0/24 or fd00::/64, or one address"))
+}
+
+/// An absolute path; `expected` says what kind.
+pub(crate) fn absolute(text: &Text, expected: impl Into<String>) -> Res<PathBuf> {
+    let path = PathBuf::from(text.get_ref().trim());
+    if path.is_absolute() {
+        Ok(path)
+    } else {
+        Err(err(
+            span_of(text),
+            format!("`{}` is a relative path", text.get_ref()),
+        )
+        .expected(expected))
+    }
 }
 
 /// `host`, `host:port`, `[v6]:port`, or `:port` (this host).
