@@ -9,7 +9,9 @@
 //! - TCP: [`TcpServer`], [`tcp_connect`] → [`TcpOutcome`],
 //!   [`tcp_connect_many`] → [`ConnectSummary`];
 //! - UDP: [`UdpEcho`], [`udp_exchange`] → [`UdpOutcome`], [`udp_burst`];
-//! - ICMP echo: [`ping`], [`ping_outcome`] → [`PingOutcome`], [`ping_burst`].
+//! - ICMP echo: [`ping`], [`ping_outcome`] → [`PingOutcome`], [`ping_burst`];
+//! - SSH: a real OpenSSH server logging as syslog would ([`Sshd`]) and
+//!   failed password logins against it ([`ssh_password_login`]).
 //!
 //! Every helper has a bounded timeout (1 s unless given), so a test never
 //! hangs. ICMP errors are decoded into [`Unreachable`], whose docs list what
@@ -46,6 +48,7 @@ mod icmp;
 mod netns;
 mod skip;
 mod sock;
+mod sshd;
 mod tcp;
 pub mod topology;
 mod udp;
@@ -57,6 +60,7 @@ pub use icmp::{ping, ping_burst, ping_outcome, PingOutcome};
 pub use netns::{Netns, NAME_PREFIX, NETNS_RUN_DIR};
 pub use skip::{lab_unavailable, on_ci, require_root_or_skip};
 pub use sock::DEFAULT_TIMEOUT;
+pub use sshd::{ssh_password_login, SshOutcome, Sshd, SSHD};
 pub use tcp::{
     tcp_connect, tcp_connect_many, tcp_connect_many_timeout, tcp_connect_timeout, ConnectSummary,
     TcpOutcome, TcpServer,

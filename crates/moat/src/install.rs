@@ -17,6 +17,10 @@ use crate::snapshot::restore_snapshot;
 pub const UNIT: &str = include_str!("../../../dist/moat.service");
 /// Where the unit wants to be enabled.
 const WANTED_BY: &str = "sysinit.target.wants";
+/// The daemon's unit (dist/moat-daemon.service).
+pub const DAEMON_UNIT: &str = include_str!("../../../dist/moat-daemon.service");
+/// Where the daemon's unit wants to be enabled.
+const DAEMON_WANTED_BY: &str = "multi-user.target.wants";
 
 /// Options of `moat install`.
 #[derive(Args, Debug)]
@@ -26,14 +30,21 @@ pub struct InstallArgs {
     pub root: Option<PathBuf>,
 }
 
-/// The files `moat install` writes under `root`: binary, unit, enable link, config directory.
+/// The files `moat install` writes under `root`: binary, units, enable links, config directory.
 pub fn install_into(root: &Path, exe: &Path) -> Result<Vec<PathBuf>> {
     let bin = root.join("usr/local/bin/moat");
     let units = root.join("etc/systemd/system");
     let unit = units.join("moat.service");
     let wants = units.join(WANTED_BY);
+    let daemon_wants = units.join(DAEMON_WANTED_BY);
     let etc = root.join("etc/moat");
-    for dir in [bin.parent().unwrap_or(root), &units, &wants, &etc] {
+    for dir in [
+        bin.parent().unwrap_or(root),
+        &units,
+        &wants,
+        &daemon_wants,
+        &etc,
+    ] {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     if exe != bin {
@@ -43,11 +54,21 @@ pub fn install_into(root: &Path, exe: &Path) -> Result<Vec<PathBuf>> {
         std::fs::rename(&tmp, &bin)?;
     }
     std::fs::write(&unit, UNIT).with_context(|| format!("cannot write {}", unit.display()))?;
-    let link = wants.join("moat.service");
+    let link = enable(&wants, "moat.service")?;
+    let daemon_unit = units.join("moat-daemon.service");
+    std::fs::write(&daemon_unit, DAEMON_UNIT)
+        .with_context(|| format!("cannot write {}", daemon_unit.display()))?;
+    let daemon_link = enable(&daemon_wants, "moat-daemon.service")?;
+    Ok(vec![bin, unit, link, daemon_unit, daemon_link, etc])
+}
+
+/// Links `/etc/systemd/system/NAME` into the `wants` directory.
+fn enable(wants: &Path, name: &str) -> Result<PathBuf> {
+    let link = wants.join(name);
     let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink("/etc/systemd/system/moat.service", &link)
-        .with_context(|| format!("cannot enable the unit ({})", link.display()))?;
-    Ok(vec![bin, unit, link, etc])
+    std::os::unix::fs::symlink(format!("/etc/systemd/system/{name}"), &link)
+        .with_context(|| format!("cannot enable {name} ({})", link.display()))?;
+    Ok(link)
 }
 
 /// `moat install`.
@@ -70,7 +91,7 @@ pub fn run_install(args: &InstallArgs) -> ExitCode {
                 .map(|s| s.success())
                 .unwrap_or(false);
             println!(
-                "{}: moat.service runs `moat boot` at every start, before the network comes up",
+                "{}: moat.service runs `moat boot` at every start, before the network comes up; moat-daemon.service runs the jails",
                 if ok {
                     "enabled"
                 } else {

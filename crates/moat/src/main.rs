@@ -3,14 +3,19 @@
 //! Called as `iptables`, `ip6tables`, `iptables-save`, `iptables-restore` (or
 //! the ip6 pair) through a symlink, it behaves as that command.
 
+mod bans_cmd;
 mod block_cmd;
 mod config_blocks;
 mod config_cmd;
 mod confirm;
+mod daemon_cmd;
 mod demo;
 mod guard;
 mod install;
 mod iptables_cmd;
+mod jail_cmd;
+mod jail_test;
+mod jails;
 mod lock;
 mod persist;
 mod restore_cmd;
@@ -85,6 +90,16 @@ enum Top {
     Block(block_cmd::BlockArgs),
     /// Lift a block: `moat unblock country CC...` or `moat unblock NAME...`.
     Unblock(block_cmd::UnblockArgs),
+    /// Run the long-running half of moat: the jails (bans from logs), in the foreground.
+    Daemon(daemon_cmd::DaemonArgs),
+    /// Check jail files, or test a filter on a log (fail2ban-regex).
+    Jail(jail_cmd::JailArgs),
+    /// Show the jails and the banned addresses with their time left.
+    Bans(bans_cmd::BansArgs),
+    /// Ban an address by hand in a jail.
+    Ban(bans_cmd::BanArgs),
+    /// Lift bans: `moat unban ADDRESS [--jail J]` or `moat unban --all`.
+    Unban(bans_cmd::UnbanArgs),
 }
 
 /// The personality the binary was called as, from its program name.
@@ -143,6 +158,11 @@ fn dispatch(command: Top) -> ExitCode {
         Top::Watchdog => confirm::run_watchdog(),
         Top::Block(a) => block_cmd::run_block(a),
         Top::Unblock(a) => block_cmd::run_unblock(a),
+        Top::Daemon(a) => daemon_cmd::run(a),
+        Top::Jail(a) => jail_cmd::run(a),
+        Top::Bans(a) => bans_cmd::run_bans(a),
+        Top::Ban(a) => bans_cmd::run_ban(a),
+        Top::Unban(a) => bans_cmd::run_unban(a),
     }
 }
 

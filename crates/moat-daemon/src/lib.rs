@@ -1,0 +1,18 @@
+//! `moat daemon`: the long-running half of moat.
+//!
+//! The daemon runs [`Job`]s — the jails, and later the packet logger,
+//! metrics and health checks — each as its own task, and owns the one
+//! shutdown path: SIGTERM or SIGINT cancels every job's [`Stop`] token and
+//! waits for the jobs to save their state. SIGHUP asks the [`Plan`] for a
+//! new set of jobs; when that fails (a broken jail file), the running jobs
+//! go on unchanged and the error is logged. systemd learns of each state
+//! through `sd_notify` (READY, RELOADING, STOPPING, STATUS) when it set
+//! `NOTIFY_SOCKET`.
+
+mod log;
+mod notify;
+mod supervisor;
+
+pub use log::{log, Level};
+pub use notify::notify;
+pub use supervisor::{run, DaemonError, Job, JobError, Plan, Stop};

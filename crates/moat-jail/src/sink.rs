@@ -1,0 +1,152 @@
+//! Where bans go: the [`BanSink`] seam, and the sink that puts them in
+//! the kernel and the store.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use ipnet::IpNet;
+use moat_ban::{Ban, BanError, BanTable, JailScope, Store};
+
+use crate::order::BanOrder;
+
+/// Where ban orders are carried out. The daemon's sink is the kernel and
+/// the store ([`KernelSink`]); a sink that also shares bans with other
+/// hosts wraps it.
+pub trait BanSink: Send {
+    /// Carries out `orders` (each one netlink message in the kernel).
+    fn apply(&mut self, orders: &[BanOrder]) -> Result<(), BanError>;
+    /// Lifts the bans covering `target` (every ban with `None`), in `jail`
+    /// or every jail; returns how many were lifted.
+    fn lift(&mut self, jail: Option<&str>, target: Option<IpNet>) -> Result<usize, BanError>;
+    /// How often `target` was banned before (in `jail`, or in any jail).
+    fn earlier_bans(&self, jail: Option<&str>, target: IpNet) -> u32;
+}
+
+/// Bans in the kernel's sets (which lift them when they end, and keep them
+/// while the daemon is stopped) and in the store (which puts them back
+/// after a reboot and counts them for increments).
+#[derive(Debug)]
+pub struct KernelSink {
+    table: BanTable,
+    store: Store,
+}
+
+impl KernelSink {
+    /// Opens the kernel table of this network namespace and the store,
+    /// and makes sure the jails' sets and rules exist.
+    pub fn open(store: Store, scopes: &[JailScope]) -> Result<Self, BanError> {
+        let mut table = BanTable::open()?;
+        table.ensure_jails(scopes)?;
+        Ok(KernelSink { table, store })
+    }
+
+    /// Puts the store's bans still due into the kernel, in one
+    /// transaction with their remaining time (a ban the kernel holds
+    /// already gets the store's time). Bans of jails the kernel does not
+    /// have are left in the store. Returns how many were put back.
+    pub fn restore(&mut self, now: SystemTime) -> Result<usize, BanError> {
+        let jails: HashSet<String> = self.table.jails()?.into_iter().map(|s| s.name).collect();
+        let due: Vec<(String, IpNet, Option<Duration>)> = self
+            .store
+            .active_bans(now)?
+            .into_iter()
+            .filter(|b| jails.contains(&b.jail))
+            .filter_map(|b| b.remaining(now).map(|left| (b.jail, b.addr, left)))
+            .collect();
+        if !due.is_empty() {
+            self.table.ban_many(&due)?;
+        }
+        Ok(due.len())
+    }
+
+    /// Records the bans only the kernel holds (a daemon that died between
+    /// its two writes, or a ban made with nft by hand). Reading a large
+    /// set back is slow, so the daemon does this after it started.
+    pub fn record_orphans(&mut self, now: SystemTime) -> Result<usize, BanError> {
+        let known: HashSet<(String, IpNet)> = self
+            .store
+            .active_bans(now)?
+            .into_iter()
+            .map(|b| (b.jail, b.addr))
+            .collect();
+        let orphans: Vec<Ban> = self
+            .table
+            .list()?
+            .into_iter()
+            .filter(|kb| !known.contains(&(kb.jail.clone(), kb.addr)))
+            .map(|kb| Ban {
+                jail: kb.jail,
+                addr: kb.addr,
+                start: now,
+                end: kb.expires_in.map(|d| now + d),
+                count: 1,
+            })
+            .collect();
+        if !orphans.is_empty() {
+            self.store.record_bans(&orphans)?;
+        }
+        Ok(orphans.len())
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The kernel table.
+    pub fn table(&mut self) -> &mut BanTable {
+        &mut self.table
+    }
+}
+
+impl BanSink for KernelSink {
+    fn apply(&mut self, orders: &[BanOrder]) -> Result<(), BanError> {
+        let now = SystemTime::now();
+        let mut first_error = None;
+        for order in orders {
+            if let Err(e) = self.table.ban(&order.jail, order.target, order.duration) {
+                first_error.get_or_insert(e);
+            }
+        }
+        let bans: Vec<Ban> = orders
+            .iter()
+            .map(|o| Ban {
+                jail: o.jail.clone(),
+                addr: o.target,
+                start: now,
+                end: o.duration.map(|d| now + d),
+                count: o.count,
+            })
+            .collect();
+        self.store.record_bans(&bans)?;
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn lift(&mut self, jail: Option<&str>, target: Option<IpNet>) -> Result<usize, BanError> {
+        let targets: Vec<IpNet> = match target {
+            Some(t) => vec![t],
+            None => ["0.0.0.0/0", "::/0"]
+                .iter()
+                .filter_map(|n| n.parse().ok())
+                .collect(),
+        };
+        let mut lifted = 0;
+        for t in targets {
+            lifted += self.table.unban(jail, t)?;
+            self.store.remove_ban(jail, t)?;
+        }
+        Ok(lifted)
+    }
+
+    fn earlier_bans(&self, jail: Option<&str>, target: IpNet) -> u32 {
+        self.store.ban_count(jail, target).unwrap_or(0)
+    }
+}
+
+/// The time left of a ban, for messages: `600 s`, or `for good`.
+pub fn describe_time(d: Option<Duration>) -> String {
+    match d {
+        Some(d) => format!("for {} s", d.as_secs()),
+        None => "for good".to_string(),
+    }
+}

@@ -1,0 +1,177 @@
+//! A jail ready to run, from either front-end: fail2ban's jail files or
+//! moat.toml's `[[jail]]`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moat_ban::{JailScope, Protocol};
+use moat_fail2ban::{BanScope, FilterDef, JailDef};
+use moat_logmatch::{Filter, FilterSpec};
+use moat_logsource::{resolve_logpath, SourceSpec};
+
+use crate::rules::{BanTime, Increment, JailRules};
+
+/// Why a jail cannot run.
+#[derive(Debug, thiserror::Error)]
+#[error("{at}: jail [{jail}]: {message}")]
+pub struct SpecError {
+    /// Where the jail is defined (`file:line`).
+    pub at: String,
+    /// The jail.
+    pub jail: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Everything one jail needs to run.
+#[derive(Debug, Clone)]
+pub struct JailSpec {
+    /// Counting and ban-time rules.
+    pub rules: JailRules,
+    /// `ignoreip` entries as written.
+    pub ignoreip: Vec<String>,
+    /// Never ban this host's own addresses.
+    pub ignoreself: bool,
+    /// The filter's name (for messages).
+    pub filter_name: String,
+    /// The compiled filter.
+    pub filter: Arc<Filter>,
+    /// The logs it reads.
+    pub sources: Vec<SourceSpec>,
+    /// What its bans close in the kernel.
+    pub scope: JailScope,
+    /// Where it is defined, `file:line`.
+    pub at: String,
+}
+
+/// What a jail bans by default when its file names no firewall action:
+/// every port (fail2ban's default action closes the jail's `port`, which
+/// defaults to every port).
+fn default_scope(name: &str) -> JailScope {
+    JailScope {
+        name: name.to_string(),
+        protocol: Protocol::All,
+        ports: Vec::new(),
+        all: true,
+        v6_prefix: None,
+        reject: true,
+    }
+}
+
+/// The kernel side of a fail2ban ban scope.
+pub fn scope_of(
+    name: &str,
+    scope: Option<&BanScope>,
+    v6_prefix: Option<u8>,
+    reject: bool,
+) -> JailScope {
+    let Some(scope) = scope else {
+        return JailScope {
+            v6_prefix,
+            reject,
+            ..default_scope(name)
+        };
+    };
+    let protocol = match scope.protocol {
+        moat_fail2ban::Protocol::Tcp => Protocol::Tcp,
+        moat_fail2ban::Protocol::Udp => Protocol::Udp,
+        moat_fail2ban::Protocol::Sctp => Protocol::Sctp,
+        moat_fail2ban::Protocol::Udplite | moat_fail2ban::Protocol::All => Protocol::All,
+    };
+    JailScope {
+        name: name.to_string(),
+        protocol,
+        ports: scope.ports.iter().map(|r| (r.first, r.last)).collect(),
+        all: scope.all,
+        v6_prefix,
+        reject,
+    }
+}
+
+/// Compiles a filter definition.
+pub fn compile_filter(def: &FilterDef) -> Result<Filter, moat_logmatch::FilterError> {
+    Filter::compile(&FilterSpec {
+        failregex: def.failregex.clone(),
+        ignoreregex: def.ignoreregex.clone(),
+        prefregex: def.prefregex.clone(),
+        datepattern: def.datepattern.clone(),
+        maxlines: def.maxlines.max(1),
+    })
+}
+
+/// Where the jail reads its lines: the systemd journal for a `systemd`
+/// backend, else its log paths (globs resolved now).
+pub fn sources_of(
+    backend: &str,
+    logpaths: &[String],
+    journalmatch: &[String],
+) -> Result<Vec<SourceSpec>, String> {
+    if backend.trim_start().starts_with("systemd") {
+        return Ok(vec![SourceSpec::Journal {
+            matches: journalmatch.to_vec(),
+            directory: None,
+        }]);
+    }
+    let mut sources = Vec::new();
+    for pattern in logpaths {
+        for path in resolve_logpath(pattern).map_err(|e| e.to_string())? {
+            let spec = SourceSpec::File(path);
+            if !sources.contains(&spec) {
+                sources.push(spec);
+            }
+        }
+    }
+    if sources.is_empty() {
+        return Err("it names no log file (logpath) and its backend is not systemd".into());
+    }
+    Ok(sources)
+}
+
+impl JailSpec {
+    /// A jail from fail2ban's files, as fail2ban would run it.
+    pub fn from_fail2ban(def: &JailDef) -> Result<JailSpec, SpecError> {
+        let at = format!("{}:{}", def.file.display(), def.line);
+        let fail = |message: String| SpecError {
+            at: at.clone(),
+            jail: def.name.clone(),
+            message,
+        };
+        let filter = compile_filter(&def.filter)
+            .map_err(|e| fail(format!("filter {}: {e}", def.filter.name)))?;
+        let sources =
+            sources_of(&def.backend, &def.logpaths, &def.filter.journalmatch).map_err(fail)?;
+        let scope = scope_of(&def.name, def.scope.as_ref(), None, true);
+        scope.check().map_err(|e| fail(e.to_string()))?;
+        Ok(JailSpec {
+            rules: JailRules {
+                name: def.name.clone(),
+                maxretry: def.maxretry.max(1),
+                findtime: def.findtime,
+                bantime: match def.bantime {
+                    moat_fail2ban::BanTime::Seconds(d) => BanTime::For(d),
+                    moat_fail2ban::BanTime::Permanent => BanTime::Permanent,
+                },
+                increment: def.increment.as_ref().map(increment_of),
+                v6_prefix: None,
+            },
+            ignoreip: def.ignoreip.clone(),
+            ignoreself: def.ignoreself,
+            filter_name: def.filter.name.clone(),
+            filter: Arc::new(filter),
+            sources,
+            scope,
+            at,
+        })
+    }
+}
+
+/// moat's increment from fail2ban's.
+pub fn increment_of(i: &moat_fail2ban::Increment) -> Increment {
+    Increment {
+        factor: i.factor,
+        multipliers: i.multipliers.clone(),
+        maxtime: i.maxtime,
+        rndtime: i.rndtime.filter(|d| *d > Duration::ZERO),
+        overalljails: i.overalljails,
+    }
+}

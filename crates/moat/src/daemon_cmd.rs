@@ -1,0 +1,71 @@
+//! `moat daemon`: wires the jails (and later the other jobs) into the
+//! daemon's supervisor.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use moat_daemon::{log, Job, Level, Plan};
+use moat_jail::JailsJob;
+
+use crate::jails::{self, ConfigFile, JailSources};
+
+/// Options of `moat daemon`.
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    /// The moat.toml whose `[[jail]]`s and `[daemon]` settings to run
+    /// (default: the one `moat apply` kept in /etc/moat).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// fail2ban jail files or directories to run as well (jail.conf with
+    /// its jail.local and jail.d/, or a directory holding them). Repeatable.
+    #[arg(long = "jails", value_name = "PATH")]
+    pub jails: Vec<PathBuf>,
+    /// Directory of the ban store (default: $MOAT_STATE or /var/lib/moat).
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+}
+
+struct DaemonPlan {
+    sources: JailSources,
+    state: Option<PathBuf>,
+}
+
+impl Plan for DaemonPlan {
+    type Error = anyhow::Error;
+
+    fn jobs(&mut self) -> anyhow::Result<Vec<Box<dyn Job>>> {
+        let loaded = jails::load(&self.sources)?;
+        for w in &loaded.warnings {
+            log(Level::Warning, "daemon", w);
+        }
+        if loaded.specs.is_empty() {
+            log(
+                Level::Warning,
+                "daemon",
+                "no jails to run: add [[jail]] to moat.toml or name fail2ban's files with --jails; waiting for a reload (SIGHUP)",
+            );
+            return Ok(Vec::new());
+        }
+        let job = JailsJob::new(loaded.specs, jails::store_path(self.state.as_deref()));
+        Ok(vec![Box::new(job)])
+    }
+}
+
+/// `moat daemon`.
+pub fn run(args: DaemonArgs) -> ExitCode {
+    let plan = DaemonPlan {
+        sources: JailSources {
+            config: args.config.map_or(ConfigFile::Kept, ConfigFile::Path),
+            fail2ban: args.jails,
+        },
+        state: args.state,
+    };
+    match moat_daemon::run(plan) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("moat daemon: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
