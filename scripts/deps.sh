@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs what moat and its tests need on a fresh Debian machine:
 # nftables (moat's driver), iproute2 (test namespaces), Debian's iptables
-# (the test oracle and benchmark baseline), conntrack and iperf3.
+# (the test oracle and benchmark baseline), conntrack and iperf3; for the
+# ban tests: a real OpenSSH server and sshpass (failed logins), fail2ban
+# (its filters, test logs and Python readers are the oracle) and
+# systemd-journal-remote (writes journal files for the journal tests).
 set -euo pipefail
-packages=(nftables iptables ipset iproute2 conntrack iperf3 procps)
+packages=(nftables iptables ipset iproute2 conntrack iperf3 procps openssh-server openssh-client sshpass fail2ban systemd-journal-remote)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

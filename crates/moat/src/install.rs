@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::config_blocks;
+use crate::jails;
 use crate::lock::RulesetLock;
 use crate::persist;
 use crate::snapshot::restore_snapshot;
@@ -112,7 +113,7 @@ pub fn run_install(args: &InstallArgs) -> ExitCode {
     })
 }
 
-/// `moat boot`: puts the kept ruleset back.
+/// `moat boot`: puts the kept ruleset back, then the bans still due.
 pub fn run_boot() -> ExitCode {
     let result = (|| -> Result<bool> {
         let Some(snapshot) = persist::load_ruleset()? else {
@@ -131,7 +132,7 @@ pub fn run_boot() -> ExitCode {
         restore_snapshot(&moat_backend::default_backend(), &snapshot)?;
         Ok(true)
     })();
-    match result {
+    let code = match result {
         Ok(true) => {
             println!(
                 "moat: restored the ruleset kept in {}",
@@ -151,5 +152,11 @@ pub fn run_boot() -> ExitCode {
             eprintln!("moat: {e:#}");
             ExitCode::FAILURE
         }
+    };
+    match jails::restore_bans() {
+        Ok(0) => {}
+        Ok(n) => println!("moat: restored {n} bans still due"),
+        Err(e) => eprintln!("moat: warning: the bans still due were not restored: {e:#}"),
     }
+    code
 }

@@ -189,3 +189,18 @@ pub fn store_path(state: Option<&Path>) -> PathBuf {
         None => moat_ban::Store::default_path(),
     }
 }
+
+/// Puts the bans still due back into the kernel (what `moat boot` does
+/// before the daemon starts): the jails of the kept moat.toml, their sets
+/// and rules, and the store's bans with their remaining time, in one
+/// transaction. Returns how many bans; 0 when no jail is configured.
+pub fn restore_bans() -> Result<usize> {
+    let loaded = load(&JailSources::default())?;
+    if loaded.specs.is_empty() {
+        return Ok(0);
+    }
+    let scopes: Vec<_> = loaded.specs.iter().map(|s| s.scope.clone()).collect();
+    let store = moat_ban::Store::open_default()?;
+    let mut sink = moat_jail::KernelSink::open(store, &scopes)?;
+    Ok(sink.restore(std::time::SystemTime::now())?)
+}

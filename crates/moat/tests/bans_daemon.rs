@@ -1,0 +1,218 @@
+//! `moat daemon` and the ban commands without an SSH server: bans by hand
+//! through the daemon, reloads that fail or succeed, bans put back at boot,
+//! a forged user name that must not ban the address it names.
+
+mod common;
+mod daemon_common;
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use common::{connects, gateway_lab};
+use daemon_common::{
+    append, banned, moat_in, moat_in_env, sshd_line, text, wait_until, Daemon, TempDir,
+};
+use moat_testnet::topology::{CLIENT_V4, GATEWAY_LAN_V4};
+use moat_testnet::TcpServer;
+
+fn jail_config(dir: &Path, name: &str, log: &Path, extra: &str) -> std::path::PathBuf {
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "[[jail]]\nname = \"{name}\"\nfilter = \"sshd\"\nlogpath = \"{}\"\nport = 22\n{extra}",
+            log.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn bans_by_hand_go_through_the_daemon_and_guard_the_ssh_session() {
+    let Some(lab) = gateway_lab() else { return };
+    let tmp = TempDir::new("bans-hand");
+    let dir = &tmp.0;
+    let log = dir.join("auth.log");
+    std::fs::write(&log, "").unwrap();
+    let config = jail_config(dir, "sshd", &log, "bantime = \"1h\"\n");
+    let _server = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 22).unwrap();
+    let daemon = Daemon::start(&lab.gateway, dir, &config, "hand");
+    let gw: IpAddr = GATEWAY_LAN_V4.into();
+
+    let refused = moat_in_env(
+        &lab.gateway,
+        dir,
+        &["ban", "sshd", "10.99.1.2"],
+        &[("SSH_CONNECTION", "10.99.1.2 51000 10.99.1.1 22")],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("--force"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert!(connects(&lab.client, gw, 22));
+
+    let out = moat_in(
+        &lab.gateway,
+        dir,
+        &["ban", "sshd", "10.99.1.2", "--time", "10m"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !connects(&lab.client, gw, 22),
+        "a ban by hand closes the port at once"
+    );
+    daemon.wait_for("Ban 10.99.1.2 by hand");
+    let listing = text(&moat_in(&lab.gateway, dir, &["bans"]).stdout);
+    assert!(listing.contains("10.99.1.2"), "{listing}");
+    assert!(listing.contains("jail sshd"), "{listing}");
+
+    let out = moat_in(&lab.gateway, dir, &["unban", "--all"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(connects(&lab.client, gw, 22));
+}
+
+#[test]
+fn a_failed_reload_keeps_the_running_jails_and_a_good_one_adds_jails() {
+    let Some(lab) = gateway_lab() else { return };
+    let tmp = TempDir::new("bans-reload");
+    let dir = &tmp.0;
+    let log = dir.join("auth.log");
+    std::fs::write(&log, "").unwrap();
+    let config = jail_config(dir, "first", &log, "maxretry = 1\n");
+    let daemon = Daemon::start(&lab.gateway, dir, &config, "reload");
+    let pid = daemon.pid().to_string();
+
+    std::fs::write(&config, "[[jail]]\nname = \"first\"\nbantime = \"ten\"\n").unwrap();
+    std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    daemon.wait_for("reload failed, the running configuration stays");
+    append(
+        &log,
+        &sshd_line("Failed password for root from 203.0.113.7 port 4022 ssh2"),
+    );
+    wait_until("a ban by the old jail", 5, || {
+        banned(&lab.gateway, dir, "203.0.113.7".parse().unwrap())
+    });
+
+    let good = format!(
+        "[[jail]]\nname = \"first\"\nfilter = \"sshd\"\nlogpath = \"{0}\"\nport = 22\nmaxretry = 1\n\n\
+         [[jail]]\nname = \"second\"\nfilter = \"sshd\"\nlogpath = \"{0}\"\nport = 80\nmaxretry = 1\n",
+        log.display()
+    );
+    std::fs::write(&config, good).unwrap();
+    std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    daemon.wait_for("configuration reloaded");
+    daemon.wait_for("[second] watching");
+    append(
+        &log,
+        &sshd_line("Failed password for root from 203.0.113.8 port 4022 ssh2"),
+    );
+    wait_until("bans by both jails", 5, || {
+        let out = moat_in(&lab.gateway, dir, &["bans", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let jails: Vec<String> = v["bans"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["address"] == "203.0.113.8")
+            .filter_map(|b| b["jail"].as_str().map(str::to_string))
+            .collect();
+        jails.contains(&"first".to_string()) && jails.contains(&"second".to_string())
+    });
+    let out = daemon.output();
+    assert_eq!(
+        out.matches("Ban 203.0.113.7").count(),
+        1,
+        "no line read twice across a reload:\n{out}"
+    );
+}
+
+#[test]
+fn boot_puts_the_bans_still_due_back() {
+    let Some(lab) = gateway_lab() else { return };
+    let tmp = TempDir::new("bans-boot");
+    let dir = &tmp.0;
+    let log = dir.join("auth.log");
+    std::fs::write(&log, "").unwrap();
+    let config = jail_config(dir, "sshd", &log, "");
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    std::fs::copy(&config, dir.join("etc/moat.toml")).unwrap();
+    let _server = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 22).unwrap();
+    let gw: IpAddr = GATEWAY_LAN_V4.into();
+
+    // boot creates the jail's sets; a ban by hand without a daemon.
+    let out = moat_in(&lab.gateway, dir, &["boot"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = moat_in(
+        &lab.gateway,
+        dir,
+        &["ban", "sshd", "10.99.1.2", "--time", "1h"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = moat_in(
+        &lab.gateway,
+        dir,
+        &["ban", "sshd", "198.51.100.4", "--time", "1"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!connects(&lab.client, gw, 22));
+
+    // A reboot: the kernel forgets everything; boot puts back what is still due.
+    lab.gateway
+        .exec_ok(&["nft", "delete", "table", "inet", "moat_ban"])
+        .unwrap();
+    assert!(connects(&lab.client, gw, 22));
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let out = moat_in(&lab.gateway, dir, &["boot"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("restored 1 bans still due"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!connects(&lab.client, gw, 22), "the ban is back after boot");
+    assert!(banned(&lab.gateway, dir, CLIENT_V4.into()));
+    assert!(
+        !banned(&lab.gateway, dir, "198.51.100.4".parse().unwrap()),
+        "an ended ban stays ended"
+    );
+}
+
+#[test]
+fn a_forged_user_name_does_not_ban_the_address_it_names() {
+    let Some(lab) = gateway_lab() else { return };
+    let tmp = TempDir::new("bans-forged");
+    let dir = &tmp.0;
+    let log = dir.join("auth.log");
+    std::fs::write(&log, "").unwrap();
+    let config = jail_config(dir, "sshd", &log, "maxretry = 1\n");
+    let daemon = Daemon::start(&lab.gateway, dir, &config, "forged");
+    // An attacker at 198.51.100.9 logs in as a user named to frame 10.99.1.1.
+    append(
+        &log,
+        &sshd_line(
+            "Failed password for invalid user from 10.99.1.1 port 22 ssh2 from 198.51.100.9 port 50000 ssh2",
+        ),
+    );
+    append(
+        &log,
+        &sshd_line("Invalid user x from 10.99.1.1 port 22 from 198.51.100.10 port 50001"),
+    );
+    wait_until("the real address's ban", 5, || {
+        banned(&lab.gateway, dir, "198.51.100.9".parse().unwrap())
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        !banned(&lab.gateway, dir, "10.99.1.1".parse().unwrap()),
+        "the address in the user name is never banned:\n{}",
+        daemon.output()
+    );
+}
