@@ -6,9 +6,11 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 pub use tokio_util::sync::CancellationToken as Stop;
 
+use crate::control;
 use crate::log::{log, Level};
 use crate::notify::notify;
 
@@ -39,15 +41,28 @@ pub enum DaemonError {
     Setup(#[from] std::io::Error),
 }
 
+/// A job's word that it is at work (its logs opened, its sockets bound):
+/// the daemon tells systemd it is ready once every job said so.
+#[derive(Debug)]
+pub struct Started(oneshot::Sender<()>);
+
+impl Started {
+    /// Says the job is at work.
+    pub fn done(self) {
+        let _ = self.0.send(());
+    }
+}
+
 /// One of the daemon's jobs (the jails, the packet logger, ...).
 pub trait Job: Send + 'static {
     /// The job's name, for log lines.
     fn name(&self) -> String;
     /// Runs until `stop` is cancelled (then saves its state and returns)
-    /// or until it fails.
+    /// or until it fails; calls `started.done()` once it is at work.
     fn run(
         self: Box<Self>,
         stop: Stop,
+        started: Started,
     ) -> Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>>;
 }
 
@@ -77,12 +92,22 @@ struct Running {
 }
 
 impl Running {
-    fn start(jobs: Vec<Box<dyn Job>>) -> Running {
+    /// Starts `jobs` and waits until each said it is at work (or ended).
+    async fn start(jobs: Vec<Box<dyn Job>>) -> Running {
         let stop = Stop::new();
         let mut set = JoinSet::new();
+        let mut waiting = Vec::new();
         for job in jobs {
-            log(Level::Info, &job.name(), "started");
-            set.spawn(job.run(stop.child_token()));
+            let (tx, rx) = oneshot::channel();
+            waiting.push((job.name(), rx));
+            set.spawn(job.run(stop.child_token(), Started(tx)));
+        }
+        for (name, rx) in waiting {
+            // A job that ends before it started drops its sender; its
+            // error comes out of the join set.
+            if rx.await.is_ok() {
+                log(Level::Info, &name, "started");
+            }
         }
         Running { stop, set }
     }
@@ -126,30 +151,21 @@ async fn supervise<P: Plan>(mut plan: P, jobs: Vec<Box<dyn Job>>) -> Result<(), 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
-    let mut running = Running::start(jobs);
+    let control = control::listen()?;
+    let mut running = Running::start(jobs).await;
     notify("READY=1\nSTATUS=running");
     log(Level::Info, "daemon", "ready");
     loop {
-        tokio::select! {
+        let reload = tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => {
-                notify("RELOADING=1");
-                match plan.jobs() {
-                    Ok(jobs) => {
-                        if let Err(e) = running.stop().await {
-                            log(Level::Error, &e.job, &e.message);
-                        }
-                        running = Running::start(jobs);
-                        log(Level::Notice, "daemon", "configuration reloaded");
-                    }
-                    Err(e) => log(
-                        Level::Error,
-                        "daemon",
-                        &format!("reload failed, the running configuration stays: {e}"),
-                    ),
+            _ = hup.recv() => true,
+            asked = control.accept() => {
+                if let Ok((stream, _)) = asked {
+                    control::answer(stream).await
+                } else {
+                    false
                 }
-                notify("READY=1");
             }
             Some(result) = running.set.join_next() => {
                 if let Err(e) = flatten(result) {
@@ -158,7 +174,26 @@ async fn supervise<P: Plan>(mut plan: P, jobs: Vec<Box<dyn Job>>) -> Result<(), 
                     let _ = running.stop().await;
                     return Err(e.into());
                 }
+                false
             }
+        };
+        if reload {
+            notify("RELOADING=1");
+            match plan.jobs() {
+                Ok(jobs) => {
+                    if let Err(e) = running.stop().await {
+                        log(Level::Error, &e.job, &e.message);
+                    }
+                    running = Running::start(jobs).await;
+                    log(Level::Notice, "daemon", "configuration reloaded");
+                }
+                Err(e) => log(
+                    Level::Error,
+                    "daemon",
+                    &format!("reload failed, the running configuration stays: {e}"),
+                ),
+            }
+            notify("READY=1");
         }
     }
     notify("STOPPING=1");

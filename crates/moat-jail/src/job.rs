@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
 use moat_ban::Store;
-use moat_daemon::{log, Job, JobError, Level, Stop};
+use moat_daemon::{log, Job, JobError, Level, Started, Stop};
 use moat_logmatch::{Filter, Matcher};
 use moat_logsource::{Batch, Follower, Position, SourceEvent, SourceSpec, Update};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -55,9 +55,10 @@ impl Job for JailsJob {
     fn run(
         self: Box<Self>,
         stop: Stop,
+        started: Started,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), JobError>> + Send>> {
         Box::pin(async move {
-            run(*self, stop).await.map_err(|message| JobError {
+            run(*self, stop, started).await.map_err(|message| JobError {
                 job: "jails".into(),
                 message,
             })
@@ -99,7 +100,7 @@ fn source_key(spec: &SourceSpec) -> String {
     }
 }
 
-async fn run(job: JailsJob, stop: Stop) -> Result<(), String> {
+async fn run(job: JailsJob, stop: Stop, started: Started) -> Result<(), String> {
     let store = Store::open(&job.store).map_err(|e| e.to_string())?;
     let scopes: Vec<_> = job.specs.iter().map(|s| s.scope.clone()).collect();
     let mut sink = KernelSink::open(store, &scopes).map_err(|e| e.to_string())?;
@@ -149,6 +150,7 @@ async fn run(job: JailsJob, stop: Stop) -> Result<(), String> {
             ),
         );
     }
+    started.done();
     let mut tick = tokio::time::interval(SAVE_POSITIONS_EVERY);
     let mut orphans_checked = false;
     loop {

@@ -439,6 +439,7 @@ fn apply(args: &ApplyArgs) -> Result<ExitCode> {
             if !args.no_save {
                 let dir = persist::save(&keep)?;
                 println!("kept in {} for the next boot", dir.display());
+                crate::daemon_cmd::reload_running();
             }
         }
         Some(seconds) => {

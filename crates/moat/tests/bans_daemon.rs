@@ -216,3 +216,39 @@ fn a_forged_user_name_does_not_ban_the_address_it_names() {
         daemon.output()
     );
 }
+
+#[test]
+fn moat_apply_makes_the_running_daemon_take_the_new_jails() {
+    let Some(lab) = gateway_lab() else { return };
+    let tmp = TempDir::new("bans-apply");
+    let dir = &tmp.0;
+    let log = dir.join("auth.log");
+    std::fs::write(&log, "").unwrap();
+    // No kept moat.toml yet: the daemon waits for one.
+    let daemon = Daemon::start_with(&lab.gateway, dir, &[], "apply");
+    daemon.wait_for("no jails to run");
+    let config = dir.join("moat.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[defaults]\ninput = \"accept\"\n\n[[jail]]\nname = \"sshd\"\nlogpath = \"{}\"\nport = 22\nmaxretry = 1\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let out = moat_in(&lab.gateway, dir, &["apply", config.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("moat daemon reads its configuration again"),
+        "{}",
+        text(&out.stdout)
+    );
+    daemon.wait_for("[sshd] watching");
+    append(
+        &log,
+        &sshd_line("Failed password for root from 203.0.113.20 port 4022 ssh2"),
+    );
+    wait_until("a ban by the applied jail", 5, || {
+        banned(&lab.gateway, dir, "203.0.113.20".parse().unwrap())
+    });
+}

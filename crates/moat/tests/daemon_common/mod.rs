@@ -88,10 +88,16 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `moat daemon --config CONFIG` and waits until it is ready.
     pub fn start(ns: &Netns, dir: &Path, config: &Path, name: &str) -> Daemon {
+        let config = config.display().to_string();
+        Daemon::start_with(ns, dir, &["--config", &config], name)
+    }
+
+    /// Starts `moat daemon ARGS` and waits until it is ready.
+    pub fn start_with(ns: &Netns, dir: &Path, args: &[&str], name: &str) -> Daemon {
         let log = dir.join(format!("{name}.log"));
         let child = Command::new("ip")
-            .args(["netns", "exec", ns.name(), moat_bin(), "daemon", "--config"])
-            .arg(config)
+            .args(["netns", "exec", ns.name(), moat_bin(), "daemon"])
+            .args(args)
             .env("MOAT_STATE", dir.join("state"))
             .env("MOAT_ETC", dir.join("etc"))
             .stdin(Stdio::null())
