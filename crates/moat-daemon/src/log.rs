@@ -37,11 +37,27 @@ impl Level {
     }
 }
 
+/// Whether standard error is the journal stream systemd set up: the
+/// `device:inode` in `JOURNAL_STREAM` is standard error's own (the variable
+/// alone may be inherited by a process whose stderr goes elsewhere).
+fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    static IS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IS.get_or_init(|| {
+        let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+            return false;
+        };
+        let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else {
+            return false;
+        };
+        stream.to_string_lossy() == format!("{}:{}", meta.dev(), meta.ino())
+    })
+}
+
 /// Writes `LEVEL [job] message`, with the syslog priority prefix systemd
 /// understands when standard error goes to the journal.
 pub fn log(level: Level, job: &str, message: &str) {
-    let to_journal = std::env::var_os("JOURNAL_STREAM").is_some();
-    let prefix = if to_journal {
+    let prefix = if stderr_is_journal() {
         format!("<{}>", level.priority())
     } else {
         String::new()
