@@ -47,7 +47,7 @@ impl IgnoreList {
             ..IgnoreList::default()
         };
         for entry in entries.iter().map(AsRef::as_ref) {
-            if let Ok(net) = entry.parse::<IpNet>() {
+            if let Some(net) = parse_net(entry) {
                 list.nets.push((net.trunc(), entry.to_string()));
             } else if let Ok(addr) = entry.parse::<IpAddr>() {
                 list.nets.push((IpNet::from(addr), entry.to_string()));
@@ -114,6 +114,18 @@ impl IgnoreList {
     }
 }
 
+/// A network as `ignoreip` writes it: `a.b.c.d/len`, `a.b.c.d/m.m.m.m`
+/// (a dotted mask) or an IPv6 `addr/len`.
+fn parse_net(entry: &str) -> Option<IpNet> {
+    if let Ok(net) = entry.parse::<IpNet>() {
+        return Some(net);
+    }
+    let (addr, mask) = entry.split_once('/')?;
+    let addr: std::net::Ipv4Addr = addr.parse().ok()?;
+    let len = ipnet::ipv4_mask_to_prefix(mask.parse().ok()?).ok()?;
+    IpNet::new(IpAddr::V4(addr), len).ok()
+}
+
 /// IPv4-mapped IPv6 addresses are their IPv4 address.
 pub(crate) fn canonical(addr: IpAddr) -> IpAddr {
     match addr {
@@ -161,6 +173,13 @@ mod tests {
             list.reason("::ffff:192.168.1.9".parse().unwrap()),
             Some(IgnoreReason::Listed("192.168.1.0/24".into()))
         );
+    }
+
+    #[test]
+    fn dotted_masks_are_networks() {
+        let list = IgnoreList::new(&["10.0.0.0/255.0.0.0"], false).unwrap();
+        assert!(list.reason("10.200.1.1".parse().unwrap()).is_some());
+        assert!(IgnoreList::new(&["10.0.0.0/255.0.255.0"], false).is_err());
     }
 
     #[test]

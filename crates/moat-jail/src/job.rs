@@ -24,7 +24,6 @@ use tokio::sync::mpsc;
 
 use crate::control::{self, JailStatus, Reply, Request};
 use crate::engine::{Jail, Verdict};
-use crate::ignore::IgnoreList;
 use crate::order::{BanOrder, Failure, Origin};
 use crate::rules::BanTime;
 use crate::sink::{describe_time, BanSink, KernelSink};
@@ -256,7 +255,7 @@ impl State {
                 readers[index].push(j);
                 matchers.insert(index, Filter::shared_matcher(Arc::clone(&spec.filter)));
             }
-            let mut ignore = IgnoreList::new(&spec.ignoreip, spec.ignoreself).unwrap_or_default();
+            let mut ignore = spec.ignore.clone();
             for name in ignore.refresh() {
                 log(
                     Level::Warning,

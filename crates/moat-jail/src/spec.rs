@@ -9,6 +9,7 @@ use moat_fail2ban::{BanScope, FilterDef, JailDef};
 use moat_logmatch::{Filter, FilterSpec};
 use moat_logsource::{resolve_logpath, SourceSpec};
 
+use crate::ignore::IgnoreList;
 use crate::rules::{BanTime, Increment, JailRules};
 
 /// Why a jail cannot run.
@@ -28,10 +29,8 @@ pub struct SpecError {
 pub struct JailSpec {
     /// Counting and ban-time rules.
     pub rules: JailRules,
-    /// `ignoreip` entries as written.
-    pub ignoreip: Vec<String>,
-    /// Never ban this host's own addresses.
-    pub ignoreself: bool,
+    /// What it never bans (`ignoreip`, `ignoreself`).
+    pub ignore: IgnoreList,
     /// The filter's name (for messages).
     pub filter_name: String,
     /// The compiled filter.
@@ -154,8 +153,8 @@ impl JailSpec {
                 increment: def.increment.as_ref().map(increment_of),
                 v6_prefix: None,
             },
-            ignoreip: def.ignoreip.clone(),
-            ignoreself: def.ignoreself,
+            ignore: IgnoreList::new(&def.ignoreip, def.ignoreself)
+                .map_err(|e| fail(e.to_string()))?,
             filter_name: def.filter.name.clone(),
             filter: Arc::new(filter),
             sources,

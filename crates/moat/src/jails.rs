@@ -172,8 +172,8 @@ fn from_toml(jail: &Jail, filter_dirs: &[PathBuf], at: &str) -> Result<JailSpec>
             increment: jail.increment.as_ref().map(increment_of),
             v6_prefix: jail.v6_prefix,
         },
-        ignoreip: jail.ignoreip.clone(),
-        ignoreself: jail.ignoreself,
+        ignore: moat_jail::IgnoreList::new(&jail.ignoreip, jail.ignoreself)
+            .with_context(context)?,
         filter_name: def.name.clone(),
         filter: std::sync::Arc::new(filter),
         sources,
