@@ -49,6 +49,12 @@ enum Inner {
 #[derive(Debug)]
 pub struct Pattern {
     inner: Inner,
+    /// The same pattern with Unicode off, for ASCII-only haystacks (for a
+    /// fancy pattern: its linear-time pre-check). On ASCII text it matches
+    /// exactly what the Unicode pattern matches, with a much smaller
+    /// automaton (`\S`, `.`, `\w` are single byte classes instead of UTF-8
+    /// sequences), so it searches and captures faster.
+    ascii: Option<regex::bytes::Regex>,
     /// Group names by group number (index 0 is the whole match).
     names: Vec<Option<String>>,
     /// The `regex`-crate pattern used in pre-filter sets.
@@ -62,6 +68,7 @@ pub struct Pattern {
 pub struct Slots {
     spans: Vec<Option<(usize, usize)>>,
     locs: Option<regex::CaptureLocations>,
+    ascii_locs: Option<regex::bytes::CaptureLocations>,
 }
 
 impl Slots {
@@ -69,6 +76,51 @@ impl Slots {
     pub fn get(&self, i: usize) -> Option<(usize, usize)> {
         self.spans.get(i).copied().flatten()
     }
+}
+
+/// `pattern` with Unicode off, when that matches exactly what `pattern`
+/// matches on any ASCII-only text: the pattern is ASCII and names no
+/// character beyond ASCII (which, under case folding, could match an ASCII
+/// letter: the Kelvin sign matches `k`).
+pub(crate) fn ascii_twin(pattern: &str) -> Option<String> {
+    if !pattern.is_ascii() {
+        return None;
+    }
+    let b = pattern.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match b.get(i + 1) {
+            Some(b'x') => {
+                let digits = if b.get(i + 2) == Some(&b'{') {
+                    let end = pattern[i + 3..].find('}')? + i + 3;
+                    &pattern[i + 3..end]
+                } else {
+                    pattern.get(i + 2..i + 4)?
+                };
+                if u32::from_str_radix(digits, 16).ok()? >= 0x80 {
+                    return None;
+                }
+            }
+            Some(b'u' | b'U' | b'p' | b'P') => return None,
+            _ => {}
+        }
+        i += 2;
+    }
+    Some(format!("(?-u){pattern}"))
+}
+
+/// The ASCII twin of `pattern` compiled (`None` when it has none or the
+/// engine refuses it: the Unicode pattern then serves every line).
+fn ascii_regex(pattern: &str) -> Option<regex::bytes::Regex> {
+    regex::bytes::RegexBuilder::new(&ascii_twin(pattern)?)
+        .size_limit(64 << 20)
+        .dfa_size_limit(16 << 20)
+        .build()
+        .ok()
 }
 
 fn std_regex(pattern: &str) -> Result<regex::Regex, CompileError> {
@@ -98,6 +150,7 @@ impl Pattern {
         approx: &str,
         names: Vec<Option<String>>,
     ) -> Result<Self, CompileError> {
+        let ascii = ascii_regex(if fancy { approx } else { pattern });
         let inner = if fancy {
             let re = fancy_regex::RegexBuilder::new(pattern)
                 .backtrack_limit(BACKTRACK_LIMIT)
@@ -113,6 +166,7 @@ impl Pattern {
         };
         Ok(Pattern {
             inner,
+            ascii,
             names,
             approx: approx.to_string(),
             loose: approx.to_string(),
@@ -148,16 +202,24 @@ impl Pattern {
     }
 
     /// The span of the first match at or after `start` (no groups: the
-    /// `regex` engine runs its DFA only).
-    pub fn find_at(
+    /// `regex` engine runs its DFA only); `ascii` says `hay` is ASCII-only.
+    pub fn find_at_in(
         &self,
         hay: &str,
         start: usize,
+        ascii: bool,
     ) -> Result<Option<(usize, usize)>, LimitExceeded> {
-        match &self.inner {
-            Inner::Std(re) => Ok(re.find_at(hay, start).map(|m| (m.start(), m.end()))),
-            Inner::Fancy { re, pre } => {
-                if !pre.is_match_at(hay, start) {
+        match (&self.inner, &self.ascii) {
+            (Inner::Std(_), Some(twin)) if ascii => Ok(twin
+                .find_at(hay.as_bytes(), start)
+                .map(|m| (m.start(), m.end()))),
+            (Inner::Std(re), _) => Ok(re.find_at(hay, start).map(|m| (m.start(), m.end()))),
+            (Inner::Fancy { re, pre }, twin) => {
+                let possible = match twin {
+                    Some(t) if ascii => t.is_match_at(hay.as_bytes(), start),
+                    _ => pre.is_match_at(hay, start),
+                };
+                if !possible {
                     return Ok(None);
                 }
                 match re.find_from_pos(hay, start) {
@@ -168,21 +230,29 @@ impl Pattern {
         }
     }
 
-    /// Searches `hay` and fills `slots`; `Ok(false)` when there is no match.
-    pub fn captures(&self, hay: &str, slots: &mut Slots) -> Result<bool, LimitExceeded> {
-        self.captures_at(hay, 0, slots)
-    }
-
-    /// Like [`Pattern::captures`], starting the search at byte `start`.
-    pub fn captures_at(
+    /// Searches `hay` from byte `start` and fills `slots`; `Ok(false)` when
+    /// there is no match. `ascii` says `hay` is ASCII-only.
+    pub fn captures_at_in(
         &self,
         hay: &str,
         start: usize,
         slots: &mut Slots,
+        ascii: bool,
     ) -> Result<bool, LimitExceeded> {
         slots.spans.clear();
-        match &self.inner {
-            Inner::Std(re) => {
+        match (&self.inner, &self.ascii) {
+            (Inner::Std(_), Some(twin)) if ascii => {
+                let locs = match &mut slots.ascii_locs {
+                    Some(l) if l.len() == twin.captures_len() => l,
+                    other => other.insert(twin.capture_locations()),
+                };
+                if twin.captures_read_at(locs, hay.as_bytes(), start).is_none() {
+                    return Ok(false);
+                }
+                slots.spans.extend((0..locs.len()).map(|i| locs.get(i)));
+                Ok(true)
+            }
+            (Inner::Std(re), _) => {
                 let locs = match &mut slots.locs {
                     Some(l) if l.len() == re.captures_len() => l,
                     other => other.insert(re.capture_locations()),
@@ -193,8 +263,12 @@ impl Pattern {
                 slots.spans.extend((0..locs.len()).map(|i| locs.get(i)));
                 Ok(true)
             }
-            Inner::Fancy { re, pre } => {
-                if !pre.is_match_at(hay, start) {
+            (Inner::Fancy { re, pre }, twin) => {
+                let possible = match twin {
+                    Some(t) if ascii => t.is_match_at(hay.as_bytes(), start),
+                    _ => pre.is_match_at(hay, start),
+                };
+                if !possible {
                     return Ok(false);
                 }
                 match re.captures_from_pos(hay, start) {
@@ -209,5 +283,31 @@ impl Pattern {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_twins() {
+        assert_eq!(ascii_twin(r"^\S+ \w+$").as_deref(), Some(r"(?-u)^\S+ \w+$"));
+        assert_eq!(ascii_twin(r"a\x{7f}").as_deref(), Some(r"(?-u)a\x{7f}"));
+        // Characters beyond ASCII (which could fold to ASCII letters) keep
+        // the Unicode pattern for every line.
+        assert_eq!(ascii_twin("(?i:\u{212a})"), None);
+        assert_eq!(ascii_twin(r"(?i:\x{212a})"), None);
+        assert_eq!(ascii_twin(r"[\x{85}]"), None);
+        assert_eq!(ascii_twin(r"\\x{85}").as_deref(), Some(r"(?-u)\\x{85}"));
+        let p =
+            Pattern::build(r"(?i:k)\s(?P<w>\w+)", false, r"(?i:k)\s(?P<w>\w+)", vec![]).unwrap();
+        let mut slots = Slots::default();
+        assert!(p.captures_at_in("K ab", 0, &mut slots, true).unwrap());
+        assert_eq!(slots.get(1), Some((2, 4)));
+        assert!(p
+            .captures_at_in("\u{212a} ab", 0, &mut slots, false)
+            .unwrap());
+        assert_eq!(slots.get(1), Some((4, 6)));
     }
 }

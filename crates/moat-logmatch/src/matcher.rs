@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::dates::{DateDetector, DateError, DateState, Now};
-use crate::engine::{CompileError, Engine, Pattern, Slots};
+use crate::engine::{ascii_twin, CompileError, Engine, Pattern, Slots};
 use crate::multiline::{FailData, MlfidCache};
 use crate::tags;
 
@@ -251,12 +251,19 @@ pub struct Filter {
     fail: Vec<Rx>,
     ignore: Vec<Rx>,
     pref: Option<Rx>,
+    /// For a prefregex `HEAD<F-CONTENT>.+</F-CONTENT>$` (or `.*`): HEAD
+    /// alone, and whether the content may be empty (see [`Filter::prefix`]).
+    pref_head: Option<(Rx, bool)>,
     /// All failregexes (their linear-time forms) in one automaton.
     fail_set: regex::RegexSet,
     /// The failregexes without assertions, tried on the whole line before
     /// the prefregex: when the prefregex's content is the rest of the line,
     /// a line none of them matches cannot have a failure.
     line_set: Option<regex::RegexSet>,
+    /// The two sets with Unicode off, for ASCII-only lines (see
+    /// [`crate::engine::ascii_twin`]; `None` when a pattern has no twin).
+    fail_set_ascii: Option<regex::bytes::RegexSet>,
+    line_set_ascii: Option<regex::bytes::RegexSet>,
     dates: DateDetector,
     maxlines: usize,
 }
@@ -307,24 +314,46 @@ impl Filter {
                     source: CompileError::Engine(e.to_string()),
                 })
         };
+        let ascii_set = |patterns: Vec<&str>| {
+            let twins = patterns
+                .iter()
+                .map(|p| ascii_twin(p))
+                .collect::<Option<Vec<_>>>()?;
+            regex::bytes::RegexSetBuilder::new(twins)
+                .size_limit(256 << 20)
+                .dfa_size_limit(64 << 20)
+                .build()
+                .ok()
+        };
         let fail_set = set(fail.iter().map(|r| r.pattern.approx()).collect())?;
+        let fail_set_ascii = ascii_set(fail.iter().map(|r| r.pattern.approx()).collect());
         let content_is_rest = pref.as_ref().is_some_and(|p| {
             let t = p.source.trim_end();
             t.ends_with("<F-CONTENT>.+</F-CONTENT>$") || t.ends_with("<F-CONTENT>.*</F-CONTENT>$")
         });
+        let pref_head = match &pref {
+            Some(p) if content_is_rest && !multiline => pref_head(p),
+            _ => None,
+        };
         let line_set = if content_is_rest && !multiline {
             Some(set(fail.iter().map(|r| r.pattern.loose()).collect())?)
         } else {
             None
         };
+        let line_set_ascii = line_set
+            .as_ref()
+            .and_then(|_| ascii_set(fail.iter().map(|r| r.pattern.loose()).collect()));
         let dates = DateDetector::new(spec.datepattern.as_deref())
             .map_err(|(pattern, source)| FilterError::Date { pattern, source })?;
         Ok(Filter {
             fail,
             ignore,
             pref,
+            pref_head,
             fail_set,
             line_set,
+            fail_set_ascii,
+            line_set_ascii,
             dates,
             maxlines: spec.maxlines,
         })
@@ -388,6 +417,23 @@ impl Filter {
         out
     }
 
+    /// Whether the whole-line pre-filter says `hay` has no failure.
+    fn line_set_rejects(&self, hay: &str, ascii: bool) -> bool {
+        match (&self.line_set_ascii, &self.line_set) {
+            (Some(set), _) if ascii => !set.is_match(hay.as_bytes()),
+            (_, Some(set)) => !set.is_match(hay),
+            _ => false,
+        }
+    }
+
+    /// The failregexes whose linear-time forms match `hay`, in order.
+    fn fail_candidates(&self, hay: &str, ascii: bool) -> Vec<usize> {
+        match &self.fail_set_ascii {
+            Some(set) if ascii => set.matches(hay.as_bytes()).into_iter().collect(),
+            _ => self.fail_set.matches(hay).into_iter().collect(),
+        }
+    }
+
     /// Number of failregexes.
     pub fn failregex_count(&self) -> usize {
         self.fail.len()
@@ -397,6 +443,39 @@ impl Filter {
     pub fn ignoreregex_count(&self) -> usize {
         self.ignore.len()
     }
+}
+
+/// The head of a prefregex `HEAD<F-CONTENT>.+</F-CONTENT>$` (or with `.*`),
+/// compiled alone, and whether the content may be empty.
+///
+/// On a single line, the whole prefregex matches with the groups HEAD
+/// matches with, whenever the rest of the line after HEAD's match is a
+/// valid content (not empty for `.+`): HEAD's leftmost-first match is the
+/// first way through HEAD in priority order, and the whole pattern takes the
+/// first way through HEAD after which `.+$` matches. Otherwise the whole
+/// prefregex decides. Searching HEAD only captures over a few bytes instead
+/// of the whole line. Not used when HEAD sets flags (`(?s)` would change
+/// what `.` is) or an `alt_` group could stand in for the content.
+fn pref_head(pref: &Rx) -> Option<(Rx, bool)> {
+    let t = pref.source.trim_end();
+    let (head, empty) = if let Some(h) = t.strip_suffix("<F-CONTENT>.+</F-CONTENT>$") {
+        (h, false)
+    } else {
+        (t.strip_suffix("<F-CONTENT>.*</F-CONTENT>$")?, true)
+    };
+    let sets_flags = head
+        .match_indices("(?")
+        .any(|(i, _)| head[i + 2..].starts_with(|c: char| c.is_ascii_alphabetic()));
+    if sets_flags || pref.alts.iter().any(|(_, t)| t == "content") || head.trim().is_empty() {
+        return None;
+    }
+    let rx = Rx::new(RegexKind::Prefregex, 0, head, false).ok()?;
+    let same_groups = rx
+        .named
+        .iter()
+        .all(|(_, n)| pref.named.iter().any(|(_, m)| m == n))
+        && rx.named.len() + 1 == pref.named.len();
+    same_groups.then_some((rx, empty))
 }
 
 /// When a line happened.
@@ -546,7 +625,10 @@ impl<'f> Matcher<'f> {
             LineTime::Detect(now) => {
                 let now = unix(now);
                 let info = self.now_info(now);
-                let found = self.filter.dates.find(line, &mut self.dates, &info);
+                let found =
+                    self.filter
+                        .dates
+                        .find_in(line, &mut self.dates, &info, line.is_ascii());
                 let mut date = None;
                 match found {
                     Some(f) if f.hit.start < f.hit.end => {
@@ -623,26 +705,59 @@ impl<'f> Matcher<'f> {
         };
         let mut buf = std::mem::take(&mut self.buf);
         Self::fill_buf(&mut buf, &self.lines);
+        // Every text searched below is a part of `buf`.
+        let ascii = buf.is_ascii();
         // With many failregexes, ignoreregexes are tried first on the whole buffer.
         if !filter.ignore.is_empty()
             && filter.ignore.len() + 2 < filter.fail.len()
-            && self.ignored(&buf, &mut out)
+            && self.ignored(&buf, ascii, &mut out)
         {
             self.buf = buf;
             return out;
         }
-        if filter
-            .line_set
-            .as_ref()
-            .is_some_and(|set| !set.is_match(&buf))
-        {
+        // (With the prefregex's head, finding the head is cheaper than the
+        // whole-line pre-filter.)
+        if filter.pref_head.is_none() && filter.line_set_rejects(&buf, ascii) {
             self.buf = buf;
             return out;
         }
         // The prefregex.
         let mut pref_groups: BTreeMap<String, Option<String>> = BTreeMap::new();
-        if let Some(pref) = &filter.pref {
-            match pref.pattern.captures(&buf, &mut self.pref_slots) {
+        let head = match &filter.pref_head {
+            Some((head, empty)) => {
+                match head
+                    .pattern
+                    .captures_at_in(&buf, 0, &mut self.pref_slots, ascii)
+                {
+                    // No head, no prefregex match.
+                    Ok(false) => {
+                        self.buf = buf;
+                        return out;
+                    }
+                    Ok(true) => Some((head, *empty)),
+                    Err(_) => None,
+                }
+            }
+            None => None,
+        };
+        let head = head.and_then(|(head, empty)| {
+            let end = self.pref_slots.get(0)?.1;
+            let rest = &buf[end..];
+            let rest = rest.strip_suffix('\n').unwrap_or(rest);
+            (!rest.contains('\n') && (empty || !rest.is_empty())).then(|| (head, rest.to_string()))
+        });
+        if let Some((head, content)) = head {
+            pref_groups = head.groups(&buf, &self.pref_slots);
+            if !content.is_empty() {
+                self.lines.clear();
+                self.lines.push(content);
+                Self::fill_buf(&mut buf, &self.lines);
+            }
+        } else if let Some(pref) = &filter.pref {
+            match pref
+                .pattern
+                .captures_at_in(&buf, 0, &mut self.pref_slots, ascii)
+            {
                 Ok(true) => {}
                 Ok(false) => {
                     self.buf = buf;
@@ -667,22 +782,25 @@ impl<'f> Matcher<'f> {
             }
         }
         // Cheap test of all failregexes at once.
-        if !filter.fail_set.is_match(&buf) {
+        let candidates = filter.fail_candidates(&buf, ascii);
+        if candidates.is_empty() {
             self.buf = buf;
             return out;
         }
-        let candidates: Vec<usize> = filter.fail_set.matches(&buf).into_iter().collect();
         let mut buf_valid = true;
         for i in candidates {
             if !buf_valid {
                 Self::fill_buf(&mut buf, &self.lines);
                 buf_valid = true;
-                if !filter.fail_set.matches(&buf).matched(i) {
+                if !filter.fail_candidates(&buf, ascii).contains(&i) {
                     continue;
                 }
             }
             let rx = &filter.fail[i];
-            match rx.pattern.captures(&buf, &mut self.fail_slots[i]) {
+            match rx
+                .pattern
+                .captures_at_in(&buf, 0, &mut self.fail_slots[i], ascii)
+            {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(_) => {
@@ -705,9 +823,9 @@ impl<'f> Matcher<'f> {
                             s.matched.iter().map(|&j| org[j].clone()).collect();
                         let mut b = String::new();
                         Self::fill_buf(&mut b, &matched);
-                        self.ignored(&b, &mut out)
+                        self.ignored(&b, ascii, &mut out)
                     }
-                    None => self.ignored(&buf, &mut out),
+                    None => self.ignored(&buf, ascii, &mut out),
                 };
                 if ignored {
                     if let Some(s) = &split {
@@ -791,10 +909,13 @@ impl<'f> Matcher<'f> {
     }
 
     /// Tries the ignoreregexes on `hay` (all of them when checking all).
-    fn ignored(&mut self, hay: &str, out: &mut Outcome) -> bool {
+    fn ignored(&mut self, hay: &str, ascii: bool, out: &mut Outcome) -> bool {
         let mut found = false;
         for (j, rx) in self.filter.ignore.iter().enumerate() {
-            match rx.pattern.captures(hay, &mut self.ignore_slots[j]) {
+            match rx
+                .pattern
+                .captures_at_in(hay, 0, &mut self.ignore_slots[j], ascii)
+            {
                 Ok(true) => {
                     found = true;
                     out.ignored_by.push(j);

@@ -242,3 +242,69 @@ fn compile_errors_name_the_regex() {
     s.maxlines = 0;
     assert!(Filter::compile(&s).is_err());
 }
+
+#[test]
+fn ascii_and_unicode_lines_match_alike() {
+    // ASCII lines run on Unicode-free twins of the regexes; other lines on
+    // the Unicode regexes. Both must agree with Python's rules.
+    let filter = Filter::compile(&FilterSpec {
+        prefregex: Some(r"^\s*\S+ myd\[\d+\]: <F-CONTENT>.+</F-CONTENT>$".to_string()),
+        failregex: vec![r"^bad user <F-USER>\w+</F-USER>\s+from <HOST>(?: \S+)?$".to_string()],
+        datepattern: Some("{NONE}".to_string()),
+        maxlines: 1,
+        ..FilterSpec::default()
+    })
+    .unwrap();
+    let mut m = filter.matcher();
+    let f = m.feed("host myd[1]: bad user bob from 192.0.2.1 x", 1, now());
+    assert_eq!(
+        (f[0].host.as_str(), f[0].user.as_deref()),
+        ("192.0.2.1", Some("bob"))
+    );
+    let f = m.feed("hôst myd[1]: bad user jürgen from 192.0.2.2 é", 2, now());
+    assert_eq!(
+        (f[0].host.as_str(), f[0].user.as_deref()),
+        ("192.0.2.2", Some("jürgen"))
+    );
+    // U+2003 (em space) is whitespace for Python and for the Unicode regex.
+    let f = m.feed("host myd[1]: bad user ann\u{2003}from 192.0.2.3", 3, now());
+    assert_eq!(f[0].host, "192.0.2.3");
+    assert!(m
+        .feed("host myd[1]: bad user b-b from 192.0.2.4", 4, now())
+        .is_empty());
+}
+
+#[test]
+fn prefregex_head_falls_back_to_the_whole_pattern() {
+    // The head alone would take the whole line ("abc"), leaving no content;
+    // the whole prefregex backtracks to mlfid "ab" and content "c".
+    let filter = Filter::compile(&FilterSpec {
+        prefregex: Some(r"^<F-MLFID>[a-z]+</F-MLFID>\s*<F-CONTENT>.+</F-CONTENT>$".to_string()),
+        failregex: vec![r"^(?P<fid>c)$".to_string(), r"^ <HOST>$".to_string()],
+        datepattern: Some("{NONE}".to_string()),
+        maxlines: 1,
+        ..FilterSpec::default()
+    })
+    .unwrap();
+    let mut m = filter.matcher();
+    let f = m.feed("abc", 1, now());
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].host, "c");
+    assert_eq!(f[0].groups.get("mlfid"), None);
+    // The usual case: the head's match leaves the content.
+    let f = m.feed("xyz 192.0.2.9", 2, now());
+    assert!(
+        f.is_empty(),
+        "\\s* takes the space: content is the address only"
+    );
+    let filter = Filter::compile(&FilterSpec {
+        prefregex: Some(r"^<F-MLFID>[a-z]+</F-MLFID>\s*<F-CONTENT>.+</F-CONTENT>$".to_string()),
+        failregex: vec![r"^<HOST>$".to_string()],
+        datepattern: Some("{NONE}".to_string()),
+        maxlines: 1,
+        ..FilterSpec::default()
+    })
+    .unwrap();
+    let f = filter.matcher().feed("xyz 192.0.2.9", 1, now());
+    assert_eq!(f[0].host, "192.0.2.9");
+}

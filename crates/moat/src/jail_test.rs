@@ -120,7 +120,11 @@ fn test(args: &TestArgs) -> Result<()> {
         while raw.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
             raw.pop();
         }
-        let text = String::from_utf8_lossy(&raw);
+        // Valid UTF-8 (nearly every log line) is checked, not copied.
+        let text = match std::str::from_utf8(&raw) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(&raw),
+        };
         let outcome = matcher.feed_outcome(&text, line_no, now);
         report.add(line_no, &outcome);
         if args.json {

@@ -179,7 +179,18 @@ impl DateDetector {
     /// Finds the date in `line` and its time (year-less dates are placed
     /// relative to `now`). A template whose regex gave up is skipped.
     pub fn find(&self, line: &str, state: &mut DateState, now: &Now) -> Option<Found> {
-        let (index, hit) = self.choose(line, state)?;
+        self.find_in(line, state, now, line.is_ascii())
+    }
+
+    /// Like [`DateDetector::find`]; `ascii` says `line` is ASCII-only.
+    pub fn find_in(
+        &self,
+        line: &str,
+        state: &mut DateState,
+        now: &Now,
+        ascii: bool,
+    ) -> Option<Found> {
+        let (index, hit) = self.choose(line, state, ascii)?;
         let time = if hit.start == hit.end {
             None
         } else {
@@ -189,7 +200,7 @@ impl DateDetector {
                 _ => {
                     // The groups of this line (the memo may have skipped them).
                     let t = &self.templates[index];
-                    let _ = t.search_groups(line, &mut state.slots[index]);
+                    let _ = t.search_groups_in(line, &mut state.slots[index], ascii);
                     let time = t.time(line, &state.slots[index], now);
                     state.cache = Some((index, text.to_string(), now.unix, time));
                     time
@@ -199,9 +210,9 @@ impl DateDetector {
         Some(Found { hit, time })
     }
 
-    fn search(&self, i: usize, line: &str, state: &mut DateState) -> Option<Hit> {
+    fn search(&self, i: usize, line: &str, state: &mut DateState, ascii: bool) -> Option<Hit> {
         let hit = self.templates[i]
-            .search(line, &mut state.slots[i], &mut state.memos[i])
+            .search_in(line, &mut state.slots[i], &mut state.memos[i], ascii)
             .unwrap_or(None);
         if hit.is_some() {
             state.hits[i] += 1;
@@ -209,12 +220,12 @@ impl DateDetector {
         hit
     }
 
-    fn choose(&self, line: &str, state: &mut DateState) -> Option<(usize, Hit)> {
+    fn choose(&self, line: &str, state: &mut DateState, ascii: bool) -> Option<(usize, Hit)> {
         let n = self.templates.len();
         let mut best: Option<(usize, Hit)> = None;
         let mut tried = None;
         if let Some(i) = state.last {
-            if let Some(hit) = self.search(i, line, state) {
+            if let Some(hit) = self.search(i, line, state, ascii) {
                 if n == 1 || self.templates[i].anchored || hit.distance == state.last_distance {
                     return Some(self.accept(state, i, hit));
                 }
@@ -226,7 +237,7 @@ impl DateDetector {
             if Some(i) == tried {
                 continue;
             }
-            let Some(hit) = self.search(i, line, state) else {
+            let Some(hit) = self.search(i, line, state, ascii) else {
                 continue;
             };
             let last = i + 1 >= n;

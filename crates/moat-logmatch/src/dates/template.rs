@@ -483,7 +483,18 @@ impl Template {
         slots: &mut Slots,
         memo: &mut Memo,
     ) -> Result<Option<Hit>, LimitExceeded> {
-        let Some((s, e)) = self.regex.find_at(line, 0)? else {
+        self.search_in(line, slots, memo, line.is_ascii())
+    }
+
+    /// Like [`Template::search`]; `ascii` says `line` is ASCII-only.
+    pub fn search_in(
+        &self,
+        line: &str,
+        slots: &mut Slots,
+        memo: &mut Memo,
+        ascii: bool,
+    ) -> Result<Option<Hit>, LimitExceeded> {
+        let Some((s, e)) = self.regex.find_at_in(line, 0, ascii)? else {
             return Ok(None);
         };
         let before = line[..s].chars().next_back();
@@ -497,7 +508,7 @@ impl Template {
                 }));
             }
         }
-        let hit = self.search_groups(line, slots)?;
+        let hit = self.search_groups_in(line, slots, ascii)?;
         memo.0 = match hit {
             Some(h) if slots.get(0) == Some((s, e)) => Some(MemoEntry {
                 text: line[s..e].to_string(),
@@ -520,9 +531,19 @@ impl Template {
         line: &str,
         slots: &mut Slots,
     ) -> Result<Option<Hit>, LimitExceeded> {
+        self.search_groups_in(line, slots, line.is_ascii())
+    }
+
+    /// Like [`Template::search_groups`]; `ascii` says `line` is ASCII-only.
+    pub fn search_groups_in(
+        &self,
+        line: &str,
+        slots: &mut Slots,
+        ascii: bool,
+    ) -> Result<Option<Hit>, LimitExceeded> {
         let mut from = 0;
         loop {
-            if !self.regex.captures_at(line, from, slots)? {
+            if !self.regex.captures_at_in(line, from, slots, ascii)? {
                 return Ok(None);
             }
             let equal = self.same.iter().all(|&(a, b)| {
