@@ -84,7 +84,7 @@ impl Jail {
         &mut self,
         failure: &Failure,
         now: SystemTime,
-        earlier_bans: impl FnOnce(IpNet) -> u32,
+        mut earlier_bans: impl FnMut(IpNet) -> u32,
         jitter: f64,
     ) -> Verdict {
         if let Some(reason) = self.ignore.reason(failure.addr) {
@@ -102,9 +102,12 @@ impl Jail {
             return Verdict::Stale;
         }
         self.sweep(now);
-        let earlier = earlier_bans(target);
+        // The store is asked on every failure only when earlier bans
+        // weigh on the count (increments); else once, for the ban.
+        let mut asked = None;
+        let mut earlier = |target| *asked.get_or_insert_with(|| earlier_bans(target));
         let weight = match self.rules.increment {
-            Some(_) => Increment::failure_weight(earlier),
+            Some(_) => Increment::failure_weight(earlier(target)),
             None => 1,
         };
         let findtime = self.rules.findtime;
@@ -117,6 +120,7 @@ impl Jail {
             return Verdict::Counted { failures };
         }
         self.windows.remove(&target);
+        let earlier = earlier(target);
         let duration = self.duration(earlier, jitter);
         let order = BanOrder {
             jail: self.rules.name.clone(),
