@@ -149,9 +149,9 @@ async fn run(job: JailsJob, stop: Stop, started: Started) -> Result<(), String> 
             ),
         );
     }
+    state.sink.record_orphans();
     started.done();
     let mut tick = tokio::time::interval(SAVE_POSITIONS_EVERY);
-    let mut orphans_checked = false;
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
@@ -167,19 +167,12 @@ async fn run(job: JailsJob, stop: Stop, started: Started) -> Result<(), String> 
             }
             _ = tick.tick() => {
                 state.save_positions();
-                if !orphans_checked {
-                    orphans_checked = true;
-                    match state.sink.record_orphans(SystemTime::now()) {
-                        Ok(0) => {}
-                        Ok(n) => log(Level::Notice, "jails", &format!("recorded {n} bans only the kernel held")),
-                        Err(e) => log(Level::Warning, "jails", &format!("cannot compare the kernel's bans with the store: {e}")),
-                    }
-                }
             }
         }
     }
     state.save_positions();
     follower.shutdown().await;
+    tokio::task::block_in_place(|| state.sink.flush());
     Ok(())
 }
 

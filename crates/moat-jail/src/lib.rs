@@ -19,6 +19,7 @@ mod rules;
 mod sink;
 mod spec;
 mod window;
+mod writer;
 
 pub use engine::{Jail, Verdict};
 pub use ignore::{IgnoreList, IgnoreReason};

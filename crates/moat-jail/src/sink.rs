@@ -2,12 +2,14 @@
 //! the kernel and the store.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
 use moat_ban::{Ban, BanError, BanTable, JailScope, Store};
 
 use crate::order::BanOrder;
+use crate::writer::StoreWriter;
 
 /// Where ban orders are carried out. The daemon's sink is the kernel and
 /// the store ([`KernelSink`]); a sink that also shares bans with other
@@ -28,7 +30,8 @@ pub trait BanSink: Send {
 #[derive(Debug)]
 pub struct KernelSink {
     table: BanTable,
-    store: Store,
+    store: Arc<Store>,
+    writer: StoreWriter,
 }
 
 impl KernelSink {
@@ -37,7 +40,13 @@ impl KernelSink {
     pub fn open(store: Store, scopes: &[JailScope]) -> Result<Self, BanError> {
         let mut table = BanTable::open()?;
         table.ensure_jails(scopes)?;
-        Ok(KernelSink { table, store })
+        let store = Arc::new(store);
+        let writer = StoreWriter::spawn(Arc::clone(&store));
+        Ok(KernelSink {
+            table,
+            store,
+            writer,
+        })
     }
 
     /// Puts the store's bans still due into the kernel, in one
@@ -59,33 +68,21 @@ impl KernelSink {
         Ok(due.len())
     }
 
-    /// Records the bans only the kernel holds (a daemon that died between
-    /// its two writes, or a ban made with nft by hand). Reading a large
-    /// set back is slow, so the daemon does this after it started.
-    pub fn record_orphans(&mut self, now: SystemTime) -> Result<usize, BanError> {
-        let known: HashSet<(String, IpNet)> = self
-            .store
-            .active_bans(now)?
-            .into_iter()
-            .map(|b| (b.jail, b.addr))
-            .collect();
-        let orphans: Vec<Ban> = self
-            .table
-            .list()?
-            .into_iter()
-            .filter(|kb| !known.contains(&(kb.jail.clone(), kb.addr)))
-            .map(|kb| Ban {
-                jail: kb.jail,
-                addr: kb.addr,
-                start: now,
-                end: kb.expires_in.map(|d| now + d),
-                count: 1,
-            })
-            .collect();
-        if !orphans.is_empty() {
-            self.store.record_bans(&orphans)?;
-        }
-        Ok(orphans.len())
+    /// Records, off the ban path, the bans only the kernel holds (a
+    /// daemon that died between its two writes, or an element added with
+    /// nft by hand).
+    pub fn record_orphans(&self) {
+        self.writer.record_orphans();
+    }
+
+    /// Saves log positions, behind the bans queued before them.
+    pub fn save_positions(&self, items: Vec<(String, Vec<u8>)>) {
+        self.writer.positions(items);
+    }
+
+    /// Waits until every queued write reached the store.
+    pub fn flush(&self) {
+        self.writer.flush();
     }
 
     /// The store.
@@ -118,7 +115,7 @@ impl BanSink for KernelSink {
                 count: o.count,
             })
             .collect();
-        self.store.record_bans(&bans)?;
+        self.writer.bans(bans);
         first_error.map_or(Ok(()), Err)
     }
 
@@ -133,7 +130,7 @@ impl BanSink for KernelSink {
         let mut lifted = 0;
         for t in targets {
             lifted += self.table.unban(jail, t)?;
-            self.store.remove_ban(jail, t)?;
+            self.writer.remove(jail, t);
         }
         Ok(lifted)
     }
