@@ -2,6 +2,11 @@
 //! time) whenever the pattern allows, otherwise `fancy-regex` with a
 //! backtracking limit and a linear-time pre-check.
 
+use regex_automata::nfa::thompson::backtrack::{self, BoundedBacktracker};
+use regex_automata::util::primitives::NonMaxUsize;
+use regex_automata::util::syntax;
+use regex_automata::Input;
+
 use crate::translate::{translate, TranslateError};
 
 /// How many backtracking steps one match of a `fancy-regex` pattern may
@@ -55,6 +60,11 @@ pub struct Pattern {
     /// automaton (`\S`, `.`, `\w` are single byte classes instead of UTF-8
     /// sequences), so it searches and captures faster.
     ascii: Option<regex::bytes::Regex>,
+    /// The ASCII twin as a bounded backtracker alone, for a capture search
+    /// expected to succeed (see [`Pattern::captures_expected`]): the `regex`
+    /// crate would first run its DFA to find where the match ends, then the
+    /// same backtracker over that span.
+    ascii_bt: Option<BoundedBacktracker>,
     /// Group names by group number (index 0 is the whole match).
     names: Vec<Option<String>>,
     /// The `regex`-crate pattern used in pre-filter sets.
@@ -69,6 +79,7 @@ pub struct Slots {
     spans: Vec<Option<(usize, usize)>>,
     locs: Option<regex::CaptureLocations>,
     ascii_locs: Option<regex::bytes::CaptureLocations>,
+    bt: Option<(backtrack::Cache, Vec<Option<NonMaxUsize>>)>,
 }
 
 impl Slots {
@@ -123,6 +134,20 @@ fn ascii_regex(pattern: &str) -> Option<regex::bytes::Regex> {
         .ok()
 }
 
+/// The ASCII twin of `pattern` as a bounded backtracker (with the syntax
+/// and NFA options of `regex::bytes::Regex`).
+fn ascii_backtracker(pattern: &str) -> Option<BoundedBacktracker> {
+    BoundedBacktracker::builder()
+        .syntax(syntax::Config::new().utf8(false))
+        .thompson(
+            regex_automata::nfa::thompson::Config::new()
+                .utf8(false)
+                .nfa_size_limit(Some(64 << 20)),
+        )
+        .build(&ascii_twin(pattern)?)
+        .ok()
+}
+
 fn std_regex(pattern: &str) -> Result<regex::Regex, CompileError> {
     regex::RegexBuilder::new(pattern)
         .size_limit(64 << 20)
@@ -151,6 +176,11 @@ impl Pattern {
         names: Vec<Option<String>>,
     ) -> Result<Self, CompileError> {
         let ascii = ascii_regex(if fancy { approx } else { pattern });
+        let ascii_bt = if fancy || ascii.is_none() {
+            None
+        } else {
+            ascii_backtracker(pattern)
+        };
         let inner = if fancy {
             let re = fancy_regex::RegexBuilder::new(pattern)
                 .backtrack_limit(BACKTRACK_LIMIT)
@@ -167,6 +197,7 @@ impl Pattern {
         Ok(Pattern {
             inner,
             ascii,
+            ascii_bt,
             names,
             approx: approx.to_string(),
             loose: approx.to_string(),
@@ -227,6 +258,42 @@ impl Pattern {
                     Err(_) => Err(LimitExceeded),
                 }
             }
+        }
+    }
+
+    /// Like [`Pattern::captures_at_in`] from the start of `hay`, for a
+    /// search expected to match (a pre-filter set said so): on an ASCII
+    /// line the backtracker runs alone, without the DFA pass that would
+    /// only find where the match ends. Same result either way.
+    pub fn captures_expected(
+        &self,
+        hay: &str,
+        slots: &mut Slots,
+        ascii: bool,
+    ) -> Result<bool, LimitExceeded> {
+        match &self.ascii_bt {
+            Some(bt) if ascii && hay.len() <= bt.max_haystack_len() => {
+                slots.spans.clear();
+                let (cache, raw) = slots.bt.get_or_insert_with(|| {
+                    (
+                        bt.create_cache(),
+                        vec![None; bt.get_nfa().group_info().slot_len()],
+                    )
+                });
+                match bt.try_search_slots(cache, &Input::new(hay.as_bytes()), raw) {
+                    Ok(Some(_)) => {
+                        slots.spans.extend(raw.chunks(2).map(|p| match p {
+                            [Some(s), Some(e)] => Some((s.get(), e.get())),
+                            _ => None,
+                        }));
+                        Ok(true)
+                    }
+                    Ok(None) => Ok(false),
+                    // Too long after all: the general path decides.
+                    Err(_) => self.captures_at_in(hay, 0, slots, ascii),
+                }
+            }
+            _ => self.captures_at_in(hay, 0, slots, ascii),
         }
     }
 

@@ -166,9 +166,9 @@ struct Rx {
     source: String,
     pattern: Pattern,
     /// (group number, name) of every named group.
-    named: Vec<(usize, String)>,
+    named: Vec<(usize, Arc<str>)>,
     /// (group number, name it stands in for) of `alt_` groups, by name.
-    alts: Vec<(usize, String)>,
+    alts: Vec<(usize, Arc<str>)>,
     /// `<SKIPLINES>` groups.
     skiplines: Vec<usize>,
 }
@@ -190,16 +190,16 @@ impl Rx {
             regex: source.to_string(),
             source: e,
         })?;
-        let named: Vec<(usize, String)> = pattern
+        let named: Vec<(usize, Arc<str>)> = pattern
             .names()
             .iter()
             .enumerate()
-            .filter_map(|(i, n)| Some((i, n.clone()?)))
+            .filter_map(|(i, n)| Some((i, Arc::from(n.as_deref()?))))
             .collect();
-        let mut alts: Vec<(usize, String, String)> = named
+        let mut alts: Vec<(usize, Arc<str>, Arc<str>)> = named
             .iter()
             .filter(|(_, n)| n.len() > 4)
-            .filter_map(|(i, n)| Some((*i, n.clone(), tags::alt_target(n)?)))
+            .filter_map(|(i, n)| Some((*i, n.clone(), Arc::from(tags::alt_target(n)?))))
             .collect();
         alts.sort_by(|a, b| a.1.cmp(&b.1));
         let skiplines = named
@@ -217,31 +217,52 @@ impl Rx {
     }
 
     fn has_any(&self, names: &[&str]) -> bool {
-        self.named.iter().any(|(_, n)| names.contains(&n.as_str()))
+        self.named.iter().any(|(_, n)| names.contains(&&**n))
     }
 
-    /// The captured values (with `alt_` values filled in).
-    fn groups(&self, hay: &str, slots: &Slots) -> BTreeMap<String, Option<String>> {
-        let mut g: BTreeMap<String, Option<String>> = self
-            .named
-            .iter()
-            .map(|(i, n)| (n.clone(), slots.get(*i).map(|(s, e)| hay[s..e].to_string())))
-            .collect();
-        for (i, target) in &self.alts {
-            let v = slots
-                .get(*i)
-                .map(|(s, e)| &hay[s..e])
-                .filter(|v| !v.is_empty());
-            if let Some(v) = v {
-                if g.get(target)
-                    .and_then(|x| x.as_deref())
-                    .is_none_or(str::is_empty)
-                {
-                    g.insert(target.clone(), Some(v.to_string()));
+    /// Writes the captured values into `dest` (with `alt_` values filled
+    /// in): a group that took part in the match sets its value, one that
+    /// did not removes it.
+    fn fill(&self, hay: &str, slots: &Slots, dest: &mut BTreeMap<Arc<str>, String>) {
+        for (i, n) in &self.named {
+            match slots.get(*i) {
+                Some((s, e)) => match dest.get_mut(&**n) {
+                    Some(v) => {
+                        v.clear();
+                        v.push_str(&hay[s..e]);
+                    }
+                    None => {
+                        dest.insert(n.clone(), hay[s..e].to_string());
+                    }
+                },
+                None => {
+                    dest.remove(&**n);
                 }
             }
         }
-        g
+        for (a, (i, target)) in self.alts.iter().enumerate() {
+            let Some(v) = slots
+                .get(*i)
+                .map(|(s, e)| &hay[s..e])
+                .filter(|v| !v.is_empty())
+            else {
+                continue;
+            };
+            // The target's own value in this match (not one an earlier
+            // pattern left in `dest`), or an earlier alt's.
+            let own = self
+                .named
+                .iter()
+                .find(|(_, n)| n == target)
+                .and_then(|(j, _)| slots.get(*j))
+                .is_some_and(|(s, e)| s < e)
+                || self.alts[..a]
+                    .iter()
+                    .any(|(j, t)| t == target && slots.get(*j).is_some_and(|(s, e)| s < e));
+            if !own {
+                dest.insert(target.clone(), v.to_string());
+            }
+        }
     }
 }
 
@@ -466,7 +487,7 @@ fn pref_head(pref: &Rx) -> Option<(Rx, bool)> {
     let sets_flags = head
         .match_indices("(?")
         .any(|(i, _)| head[i + 2..].starts_with(|c: char| c.is_ascii_alphabetic()));
-    if sets_flags || pref.alts.iter().any(|(_, t)| t == "content") || head.trim().is_empty() {
+    if sets_flags || pref.alts.iter().any(|(_, t)| &**t == "content") || head.trim().is_empty() {
         return None;
     }
     let rx = Rx::new(RegexKind::Prefregex, 0, head, false).ok()?;
@@ -542,6 +563,9 @@ pub struct Matcher<'f> {
     buf: String,
     /// Scratch: the prefregex content.
     work: String,
+    /// Scratch: the buffer the prefregex matched (its values are read from
+    /// it with `pref_slots`).
+    pre: String,
     last_date: Option<f64>,
     mlfid: MlfidCache,
     now: Option<Now>,
@@ -565,6 +589,7 @@ impl<'f> Matcher<'f> {
             lines: Vec::new(),
             buf: String::new(),
             work: String::new(),
+            pre: String::new(),
             last_date: None,
             mlfid: MlfidCache::default(),
             now: None,
@@ -721,8 +746,9 @@ impl<'f> Matcher<'f> {
             self.buf = buf;
             return out;
         }
-        // The prefregex.
-        let mut pref_groups: BTreeMap<String, Option<String>> = BTreeMap::new();
+        // The prefregex. Its values are read from `self.pre` (the buffer
+        // it matched) with `self.pref_slots` when a failregex matches.
+        let mut pref_rx: Option<&Rx> = None;
         let head = match &filter.pref_head {
             Some((head, empty)) => {
                 match head
@@ -744,13 +770,25 @@ impl<'f> Matcher<'f> {
             let end = self.pref_slots.get(0)?.1;
             let rest = &buf[end..];
             let rest = rest.strip_suffix('\n').unwrap_or(rest);
-            (!rest.contains('\n') && (empty || !rest.is_empty())).then(|| (head, rest.to_string()))
+            (!rest.contains('\n') && (empty || !rest.is_empty())).then_some((head, end))
         });
-        if let Some((head, content)) = head {
-            pref_groups = head.groups(&buf, &self.pref_slots);
-            if !content.is_empty() {
-                self.lines.clear();
-                self.lines.push(content);
+        if let Some((head, end)) = head {
+            pref_rx = Some(head);
+            std::mem::swap(&mut buf, &mut self.pre);
+            let rest = &self.pre[end..];
+            let content = rest.strip_suffix('\n').unwrap_or(rest);
+            if content.is_empty() {
+                buf.clear();
+                buf.push_str(&self.pre);
+            } else {
+                self.lines.truncate(1);
+                match self.lines.first_mut() {
+                    Some(l) => {
+                        l.clear();
+                        l.push_str(content);
+                    }
+                    None => self.lines.push(content.to_string()),
+                }
                 Self::fill_buf(&mut buf, &self.lines);
             }
         } else if let Some(pref) = &filter.pref {
@@ -772,8 +810,12 @@ impl<'f> Matcher<'f> {
                     return out;
                 }
             }
-            pref_groups = pref.groups(&buf, &self.pref_slots);
-            if let Some(Some(content)) = pref_groups.remove("content") {
+            pref_rx = Some(pref);
+            self.pre.clear();
+            self.pre.push_str(&buf);
+            let mut groups = BTreeMap::new();
+            pref.fill(&self.pre, &self.pref_slots, &mut groups);
+            if let Some(content) = groups.remove("content") {
                 if !content.is_empty() {
                     self.lines.clear();
                     self.lines.push(content);
@@ -799,7 +841,7 @@ impl<'f> Matcher<'f> {
             let rx = &filter.fail[i];
             match rx
                 .pattern
-                .captures_at_in(&buf, 0, &mut self.fail_slots[i], ascii)
+                .captures_expected(&buf, &mut self.fail_slots[i], ascii)
             {
                 Ok(true) => {}
                 Ok(false) => continue,
@@ -813,7 +855,6 @@ impl<'f> Matcher<'f> {
             }
             let slots = &self.fail_slots[i];
             let split = multiline.then(|| split_lines(&buf, slots, rx, &org));
-            let current = rx.groups(&buf, slots);
             out.hits.push(i);
             // Ignoreregexes on what the failregex matched.
             if !filter.ignore.is_empty() {
@@ -845,16 +886,11 @@ impl<'f> Matcher<'f> {
             }
             // Merge with the prefregex values.
             let mut fail = FailData::default();
-            for (k, v) in pref_groups.iter().chain(current.iter()) {
-                match v {
-                    Some(v) => {
-                        fail.groups.insert(k.clone(), v.clone());
-                    }
-                    None => {
-                        fail.groups.remove(k);
-                    }
-                }
+            if let Some(p) = pref_rx {
+                p.fill(&self.pre, &self.pref_slots, &mut fail.groups);
+                fail.groups.remove("content");
             }
+            rx.fill(&buf, &self.fail_slots[i], &mut fail.groups);
             let mlfid = fail.groups.get("mlfid").cloned();
             let mut stored = false;
             if let Some(id) = &mlfid {
@@ -864,7 +900,7 @@ impl<'f> Matcher<'f> {
                 if fail.truthy("nofail") {
                     out.nofail = true;
                     if stored {
-                        self.mlfid.store(id, fail.clone());
+                        self.mlfid.store(id, fail);
                     }
                     if !self.check_all {
                         break;
@@ -884,7 +920,7 @@ impl<'f> Matcher<'f> {
                     // Pending: the connection's host is not known yet.
                     fail.pending = true;
                     if let (Some(id), true) = (&mlfid, stored) {
-                        self.mlfid.store(id, fail.clone());
+                        self.mlfid.store(id, fail);
                     }
                     if !self.check_all {
                         break;
@@ -892,13 +928,13 @@ impl<'f> Matcher<'f> {
                 }
                 continue;
             };
-            if let (Some(id), true) = (&mlfid, stored) {
-                self.mlfid.store(id, fail.clone());
-            }
             if fail.truthy("nofail") {
                 out.nofail = true;
             } else {
                 out.failures.push(failure(line_no, host, date, i, &fail));
+            }
+            if let (Some(id), true) = (&mlfid, stored) {
+                self.mlfid.store(id, fail);
             }
             if !self.check_all {
                 break;
@@ -999,8 +1035,8 @@ fn failure(line: u64, host: String, date: Option<f64>, regex: usize, fail: &Fail
     let groups = fail
         .groups
         .iter()
-        .filter(|(k, _)| !INTERNAL.contains(&k.as_str()) && !k.starts_with("skiplines"))
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .filter(|(k, _)| !INTERNAL.contains(&&***k) && !k.starts_with("skiplines"))
+        .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
     Failure {
         line,

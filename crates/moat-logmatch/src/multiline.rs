@@ -6,13 +6,14 @@
 //! pending, and `<F-MLFFORGET>` ends the connection.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 /// The values captured for one failure, by group name (only groups that
 /// took part in the match).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FailData {
-    /// Group name to captured text.
-    pub groups: BTreeMap<String, String>,
+    /// Group name to captured text (names shared with the regexes).
+    pub groups: BTreeMap<Arc<str>, String>,
     /// Every user named on the connection so far.
     pub users: BTreeSet<String>,
     /// A failure was seen whose host was not known yet.
@@ -100,7 +101,7 @@ impl MlfidCache {
             flags |= GAINED | NOFAIL;
             if !fail.truthy("nofail") {
                 let gained = fail.groups.get("mlfgained").cloned().unwrap_or_default();
-                fail.groups.insert("nofail".to_string(), gained);
+                fail.groups.insert(Arc::from("nofail"), gained);
             }
         } else if fail.truthy("nofail") {
             flags |= NOFAIL;
@@ -109,8 +110,12 @@ impl MlfidCache {
             flags |= FORGET;
         }
         let user = fail.groups.get("user").filter(|u| !u.is_empty()).cloned();
+        // Taken out of the entry: a stored merge is written back with
+        // `store` (the entry keeps its place and expiry meanwhile).
         let cached = if self.live(mlfid, now) {
-            self.entries.get(mlfid).map(|e| e.2.clone())
+            self.entries
+                .get_mut(mlfid)
+                .map(|e| std::mem::take(&mut e.2))
         } else {
             None
         };
@@ -161,7 +166,7 @@ mod tests {
         FailData {
             groups: pairs
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|(k, v)| (Arc::from(*k), v.to_string()))
                 .collect(),
             ..FailData::default()
         }
