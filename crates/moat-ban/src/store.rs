@@ -123,7 +123,9 @@ pub struct Store {
 /// The open database, while it is in use.
 #[derive(Debug)]
 struct Held {
-    db: Option<Database>,
+    /// Shared with the operations running on it, so that a read never
+    /// waits for another thread's commit (redb reads beside a writer).
+    db: Option<Arc<Database>>,
     last_use: Instant,
     /// Whether a thread is waiting to close the database when idle.
     closer: bool,
@@ -138,10 +140,11 @@ fn close_when_idle(held: Weak<Mutex<Held>>) {
             return;
         };
         let mut held = held.lock().unwrap_or_else(PoisonError::into_inner);
-        if held.last_use.elapsed() >= IDLE_CLOSE {
+        let in_use = held.db.as_ref().is_some_and(|db| Arc::strong_count(db) > 1);
+        if held.last_use.elapsed() >= IDLE_CLOSE && !in_use {
             // Commits are durable already; a failed close only costs a
             // repair at the next open.
-            if let Some(db) = held.db.take() {
+            if let Some(db) = held.db.take().and_then(|db| Arc::try_unwrap(db).ok()) {
                 let _ = db.close();
             }
             held.closer = false;
@@ -278,25 +281,37 @@ impl Store {
         &self,
         f: impl FnOnce(&Database) -> Result<T, redb::Error>,
     ) -> Result<T, BanError> {
-        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        let db = match held.db.take() {
-            Some(db) => db,
-            None => self.open_db()?,
-        };
-        let out = f(&db).map_err(|e| self.error(e));
-        held.last_use = Instant::now();
-        if out.is_ok() {
-            held.db = Some(db);
+        let db = {
+            let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+            let db = match &held.db {
+                Some(db) => Arc::clone(db),
+                None => {
+                    let db = Arc::new(self.open_db()?);
+                    held.db = Some(Arc::clone(&db));
+                    db
+                }
+            };
+            held.last_use = Instant::now();
             if !held.closer {
                 let weak = Arc::downgrade(&self.held);
                 let spawned = std::thread::Builder::new()
                     .name("moat-ban store".into())
                     .spawn(move || close_when_idle(weak));
-                match spawned {
-                    Ok(_) => held.closer = true,
-                    // No thread to close it later: close it now.
-                    Err(_) => drop(held.db.take()),
-                }
+                held.closer = spawned.is_ok();
+            }
+            db
+        };
+        // The lock is not held while `f` runs: reads go on beside a commit.
+        let out = f(&db).map_err(|e| self.error(e));
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        held.last_use = Instant::now();
+        let failed = out.is_err();
+        let unattended = !held.closer;
+        if failed || unattended {
+            // A failed operation reopens the file next time; without a
+            // thread to close it later, it is closed now.
+            if held.db.as_ref().is_some_and(|d| Arc::ptr_eq(d, &db)) {
+                held.db = None;
             }
         }
         out
@@ -473,7 +488,7 @@ impl Drop for Store {
     /// Closes the database at once, so another process can open it.
     fn drop(&mut self) {
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(db) = held.db.take() {
+        if let Some(db) = held.db.take().and_then(|db| Arc::try_unwrap(db).ok()) {
             let _ = db.close();
         }
     }
