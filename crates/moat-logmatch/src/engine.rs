@@ -40,7 +40,7 @@ pub enum CompileError {
 #[error("backtracking limit exceeded")]
 pub struct LimitExceeded;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Inner {
     Std(regex::Regex),
     Fancy {
@@ -51,7 +51,7 @@ enum Inner {
 }
 
 /// A compiled pattern with its group names.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Pattern {
     inner: Inner,
     /// The same pattern with Unicode off, for ASCII-only haystacks (for a

@@ -24,6 +24,7 @@ pub mod translate;
 
 pub use engine::{CompileError, Engine, BACKTRACK_LIMIT};
 pub use matcher::{
-    Failure, Filter, FilterError, FilterSpec, MatchError, Matcher, Outcome, RegexInfo, RegexKind,
+    Failure, Filter, FilterError, FilterSpec, LineDate, MatchError, Matcher, Outcome, RegexInfo,
+    RegexKind, Scan,
 };
 pub use report::{FailureRecord, Report};

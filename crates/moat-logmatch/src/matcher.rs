@@ -161,7 +161,7 @@ pub struct Outcome {
 }
 
 /// Group numbers a regex's captures are read by.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Rx {
     source: String,
     pattern: Pattern,
@@ -266,8 +266,10 @@ impl Rx {
     }
 }
 
-/// A compiled filter (shareable between threads).
-#[derive(Debug)]
+/// A compiled filter (shareable between threads). A clone shares the
+/// compiled regexes but has its own search caches: cheaper for a second
+/// thread that searches as much as the first than sharing one filter.
+#[derive(Debug, Clone)]
 pub struct Filter {
     fail: Vec<Rx>,
     ignore: Vec<Rx>,
@@ -499,6 +501,25 @@ fn pref_head(pref: &Rx) -> Option<(Rx, bool)> {
     same_groups.then_some((rx, empty))
 }
 
+/// A line's time as [`Matcher::date_line`] found it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LineDate {
+    /// The line's time (Unix seconds), if it has one.
+    date: Option<f64>,
+    /// When it was read (Unix seconds).
+    now: f64,
+}
+
+/// The regex work on one line ([`Matcher::scan`]), waiting for
+/// [`Matcher::finish`].
+#[derive(Debug, Clone, Default)]
+pub struct Scan {
+    /// Hits, ignoreregexes and errors (complete); no failures yet.
+    outcome: Outcome,
+    /// The matches (failregex, captured values) the connection cache decides on.
+    pending: Vec<(usize, FailData)>,
+}
+
 /// When a line happened.
 #[derive(Debug, Clone, Copy)]
 enum LineTime {
@@ -636,10 +657,21 @@ impl<'f> Matcher<'f> {
         self.last_date.filter(|d| *d > now - 60.0)
     }
 
-    /// Date detection: the line's text without its date, and its time.
+    /// Date detection, then the regexes: what one line did.
     fn process(&mut self, line: &str, line_no: u64, when: LineTime) -> Outcome {
         let mut text = std::mem::take(&mut self.work);
         text.clear();
+        let date = self.date_into(line, when, &mut text);
+        let scan = self.scan(&text);
+        let outcome = self.finish(scan, line_no, date);
+        self.work = text;
+        outcome
+    }
+
+    /// Date detection: appends the line's text without its date to `text`,
+    /// and returns its time.
+    fn date_into(&mut self, line: &str, when: LineTime, text: &mut String) -> LineDate {
+        let start = text.len();
         let date = match when {
             LineTime::Known(t) => {
                 let t = unix(t);
@@ -672,7 +704,7 @@ impl<'f> Matcher<'f> {
                 }
                 if date.is_none() {
                     if let Some(last) = self.recent_last_date(now) {
-                        text.clear();
+                        text.truncate(start);
                         text.push_str(line);
                         date = Some(last);
                     }
@@ -683,9 +715,86 @@ impl<'f> Matcher<'f> {
         let now = match when {
             LineTime::Detect(n) | LineTime::Known(n) => unix(n),
         };
-        let outcome = self.find_failures(&text, line_no, date, now);
-        self.work = text;
-        outcome
+        LineDate { date, now }
+    }
+
+    /// The first stage of [`Matcher::feed_outcome`], for running a log's
+    /// stages on different threads: finds the line's date (the date state
+    /// lives here, so lines must come in order), appends the line's text
+    /// without it to `text` and returns its time. The text then goes to
+    /// [`Matcher::scan`], and the scan with this time to
+    /// [`Matcher::finish`]: `scan` then `finish` on one matcher, line after
+    /// line, does what `feed_outcome` does. The date stage may run on
+    /// another matcher of the same filter (it shares no state with the
+    /// others).
+    pub fn date_line(&mut self, line: &str, now: SystemTime, text: &mut String) -> LineDate {
+        self.date_into(line, LineTime::Detect(now), text)
+    }
+
+    /// Whether [`Matcher::scan`] depends on nothing but the text and the
+    /// filter (single-line filters: `maxlines` 1), so that it may run on
+    /// any matcher of the same filter and kind ([`Filter::matcher`] or
+    /// [`Filter::matcher_check_all`]), in any order. Otherwise the line
+    /// buffer makes it depend on the lines before, and it must run on the
+    /// matcher that finishes the lines, in order.
+    pub fn scan_is_stateless(&self) -> bool {
+        self.filter.maxlines == 1
+    }
+
+    /// The second stage (see [`Matcher::date_line`]): the regex work on a
+    /// line's text without its date (prefregex, failregexes, ignoreregexes,
+    /// captures), everything except the multi-line failure ids.
+    pub fn scan(&mut self, text: &str) -> Scan {
+        self.scan_text(text)
+    }
+
+    /// The last stage (see [`Matcher::date_line`]): merges the matches of
+    /// `scan` with the connections by multi-line failure id and returns
+    /// everything the line did. Lines must come in order.
+    pub fn finish(&mut self, scan: Scan, line_no: u64, when: LineDate) -> Outcome {
+        let Scan {
+            outcome: mut out,
+            pending,
+        } = scan;
+        for (i, mut fail) in pending {
+            let mlfid = fail.groups.get("mlfid").cloned();
+            let mut stored = false;
+            if let Some(id) = &mlfid {
+                let (merged, s) = self.mlfid.merge(id, fail, when.now);
+                fail = merged;
+                stored = s;
+                if fail.truthy("nofail") {
+                    out.nofail = true;
+                    if stored {
+                        self.mlfid.store(id, fail);
+                    }
+                    continue;
+                }
+            }
+            let host = ["ip4", "ip6", "dns"]
+                .iter()
+                .find_map(|k| fail.groups.get(*k).cloned())
+                .or_else(|| fail.groups.get("fid").cloned());
+            let Some(host) = host else {
+                // Pending: the connection's host is not known yet (a match
+                // with neither host nor id never gets here).
+                fail.pending = true;
+                if let (Some(id), true) = (&mlfid, stored) {
+                    self.mlfid.store(id, fail);
+                }
+                continue;
+            };
+            if fail.truthy("nofail") {
+                out.nofail = true;
+            } else {
+                out.failures
+                    .push(failure(line_no, host, when.date, i, &fail));
+            }
+            if let (Some(id), true) = (&mlfid, stored) {
+                self.mlfid.store(id, fail);
+            }
+        }
+        out
     }
 
     /// Fills `self.buf` with the lines joined, each ending in a newline.
@@ -697,7 +806,7 @@ impl<'f> Matcher<'f> {
         }
     }
 
-    fn find_failures(&mut self, text: &str, line_no: u64, date: Option<f64>, now: f64) -> Outcome {
+    fn scan_text(&mut self, text: &str) -> Scan {
         let shared;
         let filter: &Filter = match &self.filter {
             FilterRef::Borrowed(f) => f,
@@ -708,6 +817,7 @@ impl<'f> Matcher<'f> {
         };
         let multiline = filter.maxlines > 1;
         let mut out = Outcome::default();
+        let mut pending = Vec::new();
         // The line buffer.
         if multiline {
             self.lines.push(text.to_string());
@@ -738,13 +848,19 @@ impl<'f> Matcher<'f> {
             && self.ignored(&buf, ascii, &mut out)
         {
             self.buf = buf;
-            return out;
+            return Scan {
+                outcome: out,
+                pending,
+            };
         }
         // (With the prefregex's head, finding the head is cheaper than the
         // whole-line pre-filter.)
         if filter.pref_head.is_none() && filter.line_set_rejects(&buf, ascii) {
             self.buf = buf;
-            return out;
+            return Scan {
+                outcome: out,
+                pending,
+            };
         }
         // The prefregex. Its values are read from `self.pre` (the buffer
         // it matched) with `self.pref_slots` when a failregex matches.
@@ -758,7 +874,10 @@ impl<'f> Matcher<'f> {
                     // No head, no prefregex match.
                     Ok(false) => {
                         self.buf = buf;
-                        return out;
+                        return Scan {
+                            outcome: out,
+                            pending,
+                        };
                     }
                     Ok(true) => Some((head, *empty)),
                     Err(_) => None,
@@ -799,7 +918,10 @@ impl<'f> Matcher<'f> {
                 Ok(true) => {}
                 Ok(false) => {
                     self.buf = buf;
-                    return out;
+                    return Scan {
+                        outcome: out,
+                        pending,
+                    };
                 }
                 Err(_) => {
                     out.errors.push(MatchError {
@@ -807,7 +929,10 @@ impl<'f> Matcher<'f> {
                         index: 0,
                     });
                     self.buf = buf;
-                    return out;
+                    return Scan {
+                        outcome: out,
+                        pending,
+                    };
                 }
             }
             pref_rx = Some(pref);
@@ -827,7 +952,10 @@ impl<'f> Matcher<'f> {
         let candidates = filter.fail_candidates(&buf, ascii);
         if candidates.is_empty() {
             self.buf = buf;
-            return out;
+            return Scan {
+                outcome: out,
+                pending,
+            };
         }
         let mut buf_valid = true;
         for i in candidates {
@@ -891,57 +1019,26 @@ impl<'f> Matcher<'f> {
                 fail.groups.remove("content");
             }
             rx.fill(&buf, &self.fail_slots[i], &mut fail.groups);
-            let mlfid = fail.groups.get("mlfid").cloned();
-            let mut stored = false;
-            if let Some(id) = &mlfid {
-                let (merged, s) = self.mlfid.merge(id, fail, now);
-                fail = merged;
-                stored = s;
-                if fail.truthy("nofail") {
-                    out.nofail = true;
-                    if stored {
-                        self.mlfid.store(id, fail);
-                    }
-                    if !self.check_all {
-                        break;
-                    }
-                    continue;
-                }
-            }
-            let host = ["ip4", "ip6", "dns"]
+            // A match with neither host nor connection id is not a failure;
+            // any other decides the line (unless checking all): what it
+            // does is up to the connection cache, in `finish`.
+            if !["mlfid", "ip4", "ip6", "dns", "fid"]
                 .iter()
-                .find_map(|k| fail.groups.get(*k).cloned())
-                .or_else(|| fail.groups.get("fid").cloned());
-            let Some(host) = host else {
-                if mlfid.is_none() {
-                    // No host and no connection id: not a failure.
-                    out.hits.pop();
-                } else {
-                    // Pending: the connection's host is not known yet.
-                    fail.pending = true;
-                    if let (Some(id), true) = (&mlfid, stored) {
-                        self.mlfid.store(id, fail);
-                    }
-                    if !self.check_all {
-                        break;
-                    }
-                }
+                .any(|k| fail.groups.contains_key(*k))
+            {
+                out.hits.pop();
                 continue;
-            };
-            if fail.truthy("nofail") {
-                out.nofail = true;
-            } else {
-                out.failures.push(failure(line_no, host, date, i, &fail));
             }
-            if let (Some(id), true) = (&mlfid, stored) {
-                self.mlfid.store(id, fail);
-            }
+            pending.push((i, fail));
             if !self.check_all {
                 break;
             }
         }
         self.buf = buf;
-        out
+        Scan {
+            outcome: out,
+            pending,
+        }
     }
 
     /// Tries the ignoreregexes on `hay` (all of them when checking all).

@@ -83,7 +83,7 @@ fn unbound(f: &str) -> &str {
 }
 
 /// The compiled templates of one filter.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DateDetector {
     templates: Vec<Template>,
 }

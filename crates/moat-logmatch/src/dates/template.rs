@@ -44,7 +44,7 @@ enum Kind {
 }
 
 /// A compiled date template.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Template {
     /// The pattern it was made from.
     pub name: String,
