@@ -359,6 +359,35 @@ impl Config {
     }
 }
 
+/// The files fail2ban reads for `stem` in `dir`, in its order, those that
+/// exist: `stem.conf`, `stem.d/*.conf`, `stem.local`, `stem.d/*.local`
+/// (each `.d` list sorted, hidden files left out).
+pub(crate) fn config_files(dir: &Path, stem: &str) -> Vec<PathBuf> {
+    let listed = |ext: &str| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join(format!("{stem}.d")))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                let f = p
+                    .file_name()
+                    .map(|f| f.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                !f.starts_with('.') && f.ends_with(ext)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let mut files = vec![dir.join(format!("{stem}.conf"))];
+    files.extend(listed(".conf"));
+    files.push(dir.join(format!("{stem}.local")));
+    files.extend(listed(".local"));
+    files.retain(|f| f.exists());
+    files
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

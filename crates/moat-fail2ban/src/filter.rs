@@ -73,34 +73,6 @@ pub fn load_filter(
     Ok(def)
 }
 
-/// The files of filter `name` in `dir`: `name.conf`, `name.d/*.conf`, `name.local`,
-/// `name.d/*.local`, those that exist.
-fn files_in_dir(dir: &Path, name: &str) -> Vec<PathBuf> {
-    let base = dir.join(name);
-    let glob = |ext: &str| -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join(format!("{name}.d")))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                let f = p
-                    .file_name()
-                    .map(|f| f.to_string_lossy().to_string())
-                    .unwrap_or_default();
-                !f.starts_with('.') && f.ends_with(ext)
-            })
-            .collect();
-        v.sort();
-        v
-    };
-    let mut files = vec![PathBuf::from(format!("{}.conf", base.display()))];
-    files.extend(glob(".conf"));
-    files.push(PathBuf::from(format!("{}.local", base.display())));
-    files.extend(glob(".local"));
-    files.into_iter().filter(|p| p.exists()).collect()
-}
-
 /// A filter file read, then its options computed in fail2ban's steps.
 pub(crate) struct FilterReader {
     name: String,
@@ -127,7 +99,7 @@ impl FilterReader {
         given_at: &Location,
     ) -> Result<FilterReader, ConfError> {
         let found = filter_dirs.iter().find_map(|d| {
-            let f = files_in_dir(d, name);
+            let f = crate::config::config_files(d, name);
             (!f.is_empty()).then_some(f)
         });
         let (origins, main, shown) = if let Some(files) = found {

@@ -204,32 +204,7 @@ fn jail_files(path: &Path) -> Result<(Vec<Origin>, PathBuf), ConfError> {
         return Err(ConfError::file(path, "no such file or directory"));
     };
     let files = match &stem {
-        Some(stem) => {
-            let mut files = vec![dir.join(format!("{stem}.conf"))];
-            let sub = dir.join(format!("{stem}.d"));
-            let listed = |ext: &str| -> Vec<PathBuf> {
-                let mut v: Vec<PathBuf> = std::fs::read_dir(&sub)
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .map(|e| e.path())
-                    .filter(|p| {
-                        let f = p
-                            .file_name()
-                            .map(|f| f.to_string_lossy().to_string())
-                            .unwrap_or_default();
-                        !f.starts_with('.') && f.ends_with(ext)
-                    })
-                    .collect();
-                v.sort();
-                v
-            };
-            files.extend(listed(".conf"));
-            files.push(dir.join(format!("{stem}.local")));
-            files.extend(listed(".local"));
-            files.retain(|f| f.exists());
-            files
-        }
+        Some(stem) => crate::config::config_files(&dir, stem),
         None => vec![path.to_path_buf()],
     };
     if files.is_empty() {
