@@ -13,7 +13,9 @@ use moat_testnet::{
 };
 
 use crate::encode::rule_text;
-use crate::layout::{ports_comment, ports_set_name, CHAINS, PRIORITY, TABLE, TABLE_COMMENT};
+use crate::layout::{
+    port_range_text, ports_comment, ports_set_name, CHAINS, PRIORITY, TABLE, TABLE_COMMENT,
+};
 use crate::{BanError, BanTable, JailScope, KernelBan, Protocol};
 
 fn lab() -> bool {
@@ -78,16 +80,7 @@ fn nft_text(jails: &[JailScope]) -> String {
         }
         let ports = j.port_ranges();
         if !ports.is_empty() {
-            let elements: Vec<String> = ports
-                .iter()
-                .map(|(a, b)| {
-                    if a == b {
-                        a.to_string()
-                    } else {
-                        format!("{a}-{b}")
-                    }
-                })
-                .collect();
+            let elements: Vec<String> = ports.iter().copied().map(port_range_text).collect();
             out += &format!(
                 "  set {} {{ type inet_service; flags interval; comment \"{}\"; elements = {{ {} }} }}\n",
                 ports_set_name(&j.name),

@@ -112,6 +112,15 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// The base chains of [`TABLE`]: every jail's rules are in both.
 pub const CHAINS: [(&str, Hook); 2] = [("input", Hook::Input), ("forward", Hook::Forward)];
 
+/// A port range as nft and listings write it: `22` or `1000-2000`.
+pub fn port_range_text((first, last): (u16, u16)) -> String {
+    if first == last {
+        first.to_string()
+    } else {
+        format!("{first}-{last}")
+    }
+}
+
 /// Which transport protocol a jail closes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {

@@ -94,13 +94,8 @@ pub fn describe_scope(scope: &moat_ban::JailScope) -> String {
     }
     let list: Vec<String> = ports
         .iter()
-        .map(|(a, b)| {
-            if a == b {
-                a.to_string()
-            } else {
-                format!("{a}-{b}")
-            }
-        })
+        .copied()
+        .map(moat_ban::layout::port_range_text)
         .collect();
     format!("{} port {}", scope.protocol.word(), list.join(","))
 }
