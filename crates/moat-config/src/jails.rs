@@ -340,7 +340,7 @@ const MAX_SECONDS: f64 = u32::MAX as f64;
 
 /// A time: whole seconds or fail2ban's time syntax. With `permanent`, a negative time or
 /// `"permanent"` is `None` (a ban until lifted by hand); otherwise it must be positive.
-fn time(value: &Any, what: &str, permanent: bool) -> Res<Option<Duration>> {
+pub(crate) fn time(value: &Any, what: &str, permanent: bool) -> Res<Option<Duration>> {
     let span = span_of(value);
     let mut expected =
         "seconds (600) or fail2ban's time syntax such as \"10m\", \"1h30m\" or \"1d\"".to_string();

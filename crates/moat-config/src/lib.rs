@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+mod balance;
 mod blocks;
 mod compile;
 pub mod describe;

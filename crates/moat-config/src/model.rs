@@ -371,6 +371,9 @@ pub enum BalanceMode {
     Random,
     /// Connections take the backends in turn, each as often as its weight says.
     RoundRobin,
+    /// Each client address sticks to one backend (a Maglev lookup table on a
+    /// hash of the source address: losing a backend moves only its clients).
+    Hash,
 }
 
 /// A backend of a balanced service.
@@ -382,6 +385,55 @@ pub struct Backend {
     pub port: Option<u16>,
     /// Its share, relative to the other backends' weights.
     pub weight: u32,
+    /// Used only while every other (primary) backend is down.
+    pub backup: bool,
+    /// Takes no new connections; the ones it has go on.
+    pub drain: bool,
+}
+
+/// What a health check does to decide whether a backend is up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum CheckKind {
+    /// A TCP connection to the backend's port opens.
+    Tcp,
+    /// `GET path` answers with a status in `first..=last`.
+    Http {
+        /// The path asked for.
+        path: String,
+        /// The lowest good status.
+        first: u16,
+        /// The highest good status.
+        last: u16,
+    },
+    /// A DNS query over UDP for `name` gets an answer.
+    UdpDns {
+        /// The name asked for.
+        name: String,
+    },
+    /// A command (run with `sh -c`, the backend in `$MOAT_BACKEND_ADDR`
+    /// and `$MOAT_BACKEND_PORT`) exits 0.
+    Command {
+        /// The command line.
+        command: String,
+    },
+}
+
+/// How and how often the daemon checks a balanced service's backends.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthCheck {
+    /// What a check does.
+    pub kind: CheckKind,
+    /// Time between two checks of a backend.
+    pub interval: Duration,
+    /// How long one check may take.
+    pub timeout: Duration,
+    /// Failed checks in a row that take a backend out.
+    pub fall: u32,
+    /// Good checks in a row that bring it back.
+    pub rise: u32,
+    /// The port checked (the backend's own when `None`).
+    pub port: Option<u16>,
 }
 
 /// A load-balanced service.
@@ -401,9 +453,26 @@ pub struct Balance {
     pub mode: BalanceMode,
     /// The backends.
     pub backends: Vec<Backend>,
+    /// Health checks run by `moat daemon`.
+    pub check: Option<HealthCheck>,
+    /// Keep a client on its backend for this long after its last new
+    /// connection (`affinity = "source"`).
+    pub affinity: Option<Duration>,
     /// Where it is written.
     #[serde(skip)]
     pub span: Range<usize>,
+}
+
+impl Balance {
+    /// Whether the service lives in the daemon's table (`inet moat_lb`,
+    /// one rule and a map the daemon edits) rather than as iptables
+    /// `statistic` rules: anything beyond a fixed split needs it.
+    pub fn is_managed(&self) -> bool {
+        self.check.is_some()
+            || self.affinity.is_some()
+            || self.mode == BalanceMode::Hash
+            || self.backends.iter().any(|b| b.backup || b.drain)
+    }
 }
 
 /// A connection the host may open when outgoing traffic is restricted.

@@ -119,6 +119,18 @@ pub(crate) struct Balance {
     pub from: Option<Any>,
     pub mode: Option<Text>,
     pub backends: Spanned<Vec<Spanned<Backend>>>,
+    pub check: Option<Text>,
+    pub interval: Option<Any>,
+    pub timeout: Option<Any>,
+    pub fall: Option<Spanned<i64>>,
+    pub rise: Option<Spanned<i64>>,
+    pub check_port: Option<Any>,
+    pub path: Option<Text>,
+    pub expect: Option<Any>,
+    pub dns_name: Option<Text>,
+    pub command: Option<Text>,
+    pub affinity: Option<Text>,
+    pub affinity_timeout: Option<Any>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,6 +138,8 @@ pub(crate) struct Balance {
 pub(crate) struct Backend {
     pub to: Text,
     pub weight: Option<Spanned<i64>>,
+    pub backup: Option<bool>,
+    pub drain: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -757,3 +757,51 @@ fn the_ssh_bans_example_checks() {
     assert!(config.jails[1].scope.all);
     assert!(config.jails[1].journal && config.jails[1].logpaths.is_empty());
 }
+
+#[test]
+fn checked_balances_leave_the_iptables_view_to_the_daemon_table() {
+    let l = load_ok(
+        "[[balance]]\nport = 80\ncheck = \"http\"\npath = \"/health\"\nexpect = \"200-299\"\ninterval = 0.5\nbackends = [{ to = \"10.0.0.1:8080\", weight = 2 }, { to = \"10.0.0.2:8080\", backup = true }]\n",
+    );
+    let pre = rules_of(&l.tables, Family::Ipv4, Stage::Nat, "PREROUTING");
+    assert!(pre.iter().all(|r| !r.contains("statistic")), "{pre:#?}");
+    let fwd = rules_of(&l.tables, Family::Ipv4, Stage::Filter, "FORWARD");
+    assert!(fwd.iter().any(|r| r.contains("-d 10.0.0.2")), "{fwd:#?}");
+    let b = &l.config.as_ref().unwrap().balances[0];
+    assert!(b.is_managed());
+    let check = b.check.as_ref().unwrap();
+    assert_eq!(
+        check.kind,
+        crate::model::CheckKind::Http {
+            path: "/health".into(),
+            first: 200,
+            last: 299
+        }
+    );
+    assert_eq!(check.interval, std::time::Duration::from_millis(500));
+    assert_eq!(check.timeout, std::time::Duration::from_millis(500));
+    assert_eq!((check.fall, check.rise), (2, 2));
+}
+
+#[test]
+fn health_check_mistakes_are_pointed_out() {
+    let base =
+        "[[balance]]\nport = 80\nbackends = [{ to = \"10.0.0.1\" }, { to = \"10.0.0.2\" }]\n";
+    let e = load_err(&format!("{base}check = \"ping\"\n"));
+    assert!(e.contains("unknown check `ping`"), "{e}");
+    let e = load_err(&format!("{base}check = \"tcp\"\npath = \"/\"\n"));
+    assert!(e.contains("`path` does not go with check = \"tcp\""), "{e}");
+    let e = load_err(&format!("{base}interval = 2\n"));
+    assert!(e.contains("has no `check`"), "{e}");
+    let e = load_err(&format!("{base}check = \"tcp\"\ninterval = 0.01\n"));
+    assert!(e.contains("shorter than 0.1 s"), "{e}");
+    let e = load_err(&format!("{base}check = \"http\"\nexpect = \"700\"\n"));
+    assert!(e.contains("not an HTTP status"), "{e}");
+    let e = load_err(&format!("{base}mode = \"fastest\"\n"));
+    assert!(e.contains("\"hash\""), "{e}");
+    let e = load_err("[[balance]]\nport = 80\nbackends = [{ to = \"10.0.0.1\", backup = true }]\n");
+    assert!(e.contains("every backend is a backup"), "{e}");
+    let l = load_ok(&format!("{base}affinity = \"source\"\n"));
+    let b = &l.config.as_ref().unwrap().balances[0];
+    assert_eq!(b.affinity, Some(std::time::Duration::from_secs(1800)));
+}

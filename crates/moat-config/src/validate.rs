@@ -2,6 +2,7 @@
 
 use moat_model::Family;
 
+use crate::balance;
 use crate::error::{closest, Diagnostic};
 use crate::model::{
     family_of, Backend, Balance, BalanceMode, Config, Defaults, IcmpPolicy, Limits, LogConfig,
@@ -365,20 +366,13 @@ pub(crate) fn validate(file: File, db: &ServiceDb) -> Result<Config, Vec<Diagnos
         let protos = default_protos(&mut c, b.proto.as_ref(), &implied);
         let address = b.address.as_ref().and_then(|a| c.take(address(a)));
         let from = check_zone_list(&mut c, b.from.as_ref(), &zone_names, false);
-        let mode = match &b.mode {
-            None => BalanceMode::Random,
-            Some(m) => match m.get_ref().to_ascii_lowercase().as_str() {
-                "random" => BalanceMode::Random,
-                "round-robin" | "roundrobin" | "round_robin" | "nth" => BalanceMode::RoundRobin,
-                other => {
-                    c.problems.push(
-                        err(span_of(m), format!("unknown balancing mode `{other}`"))
-                            .expected("\"random\" or \"round-robin\""),
-                    );
-                    BalanceMode::Random
-                }
-            },
-        };
+        let mode = b
+            .mode
+            .as_ref()
+            .and_then(|m| c.take(balance::mode(m)))
+            .unwrap_or(BalanceMode::Random);
+        let check = c.take(balance::check(b)).flatten();
+        let affinity = c.take(balance::affinity(b)).flatten();
         let mut backends = Vec::new();
         for be in b.backends.get_ref() {
             let be_span = span_of(be);
@@ -417,7 +411,13 @@ pub(crate) fn validate(file: File, db: &ServiceDb) -> Result<Config, Vec<Diagnos
                     );
                 }
             }
-            backends.push(Backend { addr, port, weight });
+            backends.push(Backend {
+                addr,
+                port,
+                weight,
+                backup: be.backup.unwrap_or(false),
+                drain: be.drain.unwrap_or(false),
+            });
         }
         if backends.is_empty() {
             c.problems.push(
@@ -426,6 +426,13 @@ pub(crate) fn validate(file: File, db: &ServiceDb) -> Result<Config, Vec<Diagnos
                     "a balanced service needs at least one backend",
                 )
                 .expected("backends = [{ to = \"10.10.7.14:8080\" }, ...]"),
+            );
+            continue;
+        }
+        if backends.iter().all(|be| be.backup) {
+            c.problems.push(
+                err(span_of(&b.backends), "every backend is a backup")
+                    .fix("remove `backup = true` from the backends that serve normally"),
             );
             continue;
         }
@@ -442,6 +449,8 @@ pub(crate) fn validate(file: File, db: &ServiceDb) -> Result<Config, Vec<Diagnos
             from,
             mode,
             backends,
+            check,
+            affinity,
             span,
         });
     }

@@ -2,12 +2,11 @@
 //! network namespace): `moat apply` asks a running daemon to read its
 //! configuration again, even when no job runs yet.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixStream};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+use crate::socket;
 
 /// The socket's abstract name.
 pub const SOCKET_NAME: &str = "moat-daemon";
@@ -15,13 +14,9 @@ pub const SOCKET_NAME: &str = "moat-daemon";
 /// The one request: read the configuration again.
 const RELOAD: &str = "reload";
 
-fn address() -> std::io::Result<SocketAddr> {
-    SocketAddr::from_abstract_name(SOCKET_NAME.as_bytes())
-}
-
 /// Binds the socket; fails when another daemon runs in this namespace.
 pub(crate) fn listen() -> std::io::Result<tokio::net::UnixListener> {
-    let listener = std::os::unix::net::UnixListener::bind_addr(&address()?).map_err(|e| {
+    socket::bind(SOCKET_NAME).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
             std::io::Error::new(
                 e.kind(),
@@ -30,9 +25,7 @@ pub(crate) fn listen() -> std::io::Result<tokio::net::UnixListener> {
         } else {
             e
         }
-    })?;
-    listener.set_nonblocking(true)?;
-    tokio::net::UnixListener::from_std(listener)
+    })
 }
 
 /// Reads one request; returns whether it asks for a reload.
@@ -54,14 +47,6 @@ pub(crate) async fn answer(stream: tokio::net::UnixStream) -> bool {
 /// Asks the daemon of this network namespace to read its configuration
 /// again; `Ok(false)` when no daemon runs here.
 pub fn request_reload() -> std::io::Result<bool> {
-    let mut stream = match UnixStream::connect_addr(&address()?) {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.write_all(format!("{RELOAD}\n").as_bytes())?;
-    let mut reply = String::new();
-    BufReader::new(stream).read_line(&mut reply)?;
-    Ok(reply.trim() == "reloading")
+    let reply = socket::exchange(SOCKET_NAME, RELOAD, Duration::from_secs(5))?;
+    Ok(reply.is_some_and(|r| r.trim() == "reloading"))
 }

@@ -13,6 +13,7 @@
 mod control;
 mod log;
 mod notify;
+pub mod socket;
 mod supervisor;
 
 pub use control::{request_reload, SOCKET_NAME};

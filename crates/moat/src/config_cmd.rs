@@ -14,6 +14,7 @@ use moat_backend::Backend;
 use moat_config::{ConfigError, Format, Loaded};
 use serde_json::json;
 
+use crate::config_balance;
 use crate::config_blocks;
 use crate::confirm::{self, Orders};
 use crate::guard;
@@ -361,6 +362,7 @@ fn apply(args: &ApplyArgs) -> Result<ExitCode> {
     }
     let backend = moat_backend::default_backend();
     let lock = RulesetLock::acquire(Duration::from_secs(10))?;
+    let balanced = config_balance::prepare(loaded.config.as_ref())?;
     let current = Current::read(&backend)?;
     let (mut batch, full) = plan(&current, &loaded.tables, loaded.replaces_all)?;
     if !args.force {
@@ -417,6 +419,7 @@ fn apply(args: &ApplyArgs) -> Result<ExitCode> {
             .and_then(|text| moat_config::parse_config("kept moat.toml", &text).ok());
         config_blocks::remove_dropped(previous.as_ref(), config)?;
     }
+    config_balance::commit(&balanced)?;
     for t in &full {
         warn_missing("moat", &t.to_table());
     }

@@ -1,10 +1,11 @@
-//! `moat daemon`: wires the jails (and later the other jobs) into the
-//! daemon's supervisor.
+//! `moat daemon`: wires the jails and the balanced services' health
+//! checks into the daemon's supervisor.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use moat_balance::BalanceJob;
 use moat_daemon::{log, Job, Level, Plan};
 use moat_jail::JailsJob;
 
@@ -39,16 +40,27 @@ impl Plan for DaemonPlan {
         for w in &loaded.warnings {
             log(Level::Warning, "daemon", w);
         }
-        if loaded.specs.is_empty() {
+        let services = loaded
+            .config
+            .as_ref()
+            .map(moat_balance::Service::all)
+            .unwrap_or_default();
+        let mut jobs: Vec<Box<dyn Job>> = Vec::new();
+        if !loaded.specs.is_empty() {
+            let store = jails::store_path(self.state.as_deref());
+            jobs.push(Box::new(JailsJob::new(loaded.specs, store)));
+        }
+        if !services.is_empty() {
+            jobs.push(Box::new(BalanceJob::new(services)));
+        }
+        if jobs.is_empty() {
             log(
                 Level::Warning,
                 "daemon",
-                "no jails to run: add [[jail]] to moat.toml or name fail2ban's files with --jails; waiting for a reload (SIGHUP)",
+                "nothing to run: add [[jail]] or a [[balance]] with a check to moat.toml, or name fail2ban's files with --jails; waiting for a reload (SIGHUP)",
             );
-            return Ok(Vec::new());
         }
-        let job = JailsJob::new(loaded.specs, jails::store_path(self.state.as_deref()));
-        Ok(vec![Box::new(job)])
+        Ok(jobs)
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::config_balance;
 use crate::config_blocks;
 use crate::jails;
 use crate::lock::RulesetLock;
@@ -122,14 +123,17 @@ pub fn run_boot() -> ExitCode {
         let _lock = RulesetLock::acquire(Duration::from_secs(30))?;
         let kept = persist::load_config_text()
             .and_then(|text| moat_config::parse_config("kept moat.toml", &text).ok());
-        if let Some(config) = kept {
+        if let Some(config) = &kept {
             // The ruleset comes back even when a list file is gone.
-            let lists = config_blocks::read(&config).and_then(|l| config_blocks::load(&l));
+            let lists = config_blocks::read(config).and_then(|l| config_blocks::load(&l));
             if let Err(e) = lists {
                 eprintln!("moat: warning: the configured block lists were not loaded: {e:#}");
             }
         }
         restore_snapshot(&moat_backend::default_backend(), &snapshot)?;
+        if let Err(e) = config_balance::apply(kept.as_ref()) {
+            eprintln!("moat: warning: the balanced services were not set up: {e:#}");
+        }
         Ok(true)
     })();
     let code = match result {

@@ -39,6 +39,8 @@ pub struct Loaded {
     pub specs: Vec<JailSpec>,
     /// Things worth telling that did not stop anything.
     pub warnings: Vec<String>,
+    /// The moat.toml read (its balanced services run in the daemon too).
+    pub config: Option<moat_config::Config>,
 }
 
 /// Reads every jail `sources` name.
@@ -46,6 +48,7 @@ pub fn load(sources: &JailSources) -> Result<Loaded> {
     let mut loaded = Loaded {
         specs: Vec::new(),
         warnings: Vec::new(),
+        config: None,
     };
     let mut fail2ban = sources.fail2ban.clone();
     let config = match &sources.config {
@@ -74,6 +77,7 @@ pub fn load(sources: &JailSources) -> Result<Loaded> {
                 .specs
                 .push(from_toml(jail, &config.daemon.filter_dirs, &at)?);
         }
+        loaded.config = Some(config);
     }
     for path in &fail2ban {
         let set = moat_fail2ban::check_jails(path).map_err(|errors| {

@@ -3,8 +3,10 @@
 //! Called as `iptables`, `ip6tables`, `iptables-save`, `iptables-restore` (or
 //! the ip6 pair) through a symlink, it behaves as that command.
 
+mod balance_cmd;
 mod bans_cmd;
 mod block_cmd;
+mod config_balance;
 mod config_blocks;
 mod config_cmd;
 mod confirm;
@@ -90,7 +92,7 @@ enum Top {
     Block(block_cmd::BlockArgs),
     /// Lift a block: `moat unblock country CC...` or `moat unblock NAME...`.
     Unblock(block_cmd::UnblockArgs),
-    /// Run the long-running half of moat: the jails (bans from logs), in the foreground.
+    /// Run the long-running half of moat in the foreground: the jails (bans from logs) and the balanced services' health checks.
     Daemon(daemon_cmd::DaemonArgs),
     /// Check jail files, or test a filter on a log (fail2ban-regex).
     Jail(jail_cmd::JailArgs),
@@ -100,6 +102,8 @@ enum Top {
     Ban(bans_cmd::BanArgs),
     /// Lift bans: `moat unban ADDRESS [--jail J]` or `moat unban --all`.
     Unban(bans_cmd::UnbanArgs),
+    /// Show balanced services' backends: health, last check, share, connections.
+    Balance(balance_cmd::BalanceArgs),
 }
 
 /// The personality the binary was called as, from its program name.
@@ -163,6 +167,7 @@ fn dispatch(command: Top) -> ExitCode {
         Top::Bans(a) => bans_cmd::run_bans(a),
         Top::Ban(a) => bans_cmd::run_ban(a),
         Top::Unban(a) => bans_cmd::run_unban(a),
+        Top::Balance(a) => balance_cmd::run(&a),
     }
 }
 

@@ -129,7 +129,11 @@ pub(crate) fn prerouting_and_hairpin(b: &mut FamilyBuilder) {
     for (_, words, span) in prerouting {
         b.rule(Stage::Nat, "PREROUTING", words, &span);
     }
-    for bal in cfg.balances.iter().filter(|x| balance_family(x) == family) {
+    for bal in cfg
+        .balances
+        .iter()
+        .filter(|x| balance_family(x) == family && !x.is_managed())
+    {
         balance(b, bal);
     }
 }
@@ -242,7 +246,7 @@ pub(crate) fn slots(bal: &Balance) -> Result<Vec<(Option<Words>, usize)>, Diagno
     let g = weights.iter().copied().fold(0, gcd);
     let weights: Vec<u32> = weights.iter().map(|w| w / g.max(1)).collect();
     match bal.mode {
-        BalanceMode::Random => {
+        BalanceMode::Random | BalanceMode::Hash => {
             let mut remaining: u32 = weights.iter().sum();
             let n = weights.len();
             let mut out = Vec::new();

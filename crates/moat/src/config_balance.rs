@@ -1,0 +1,88 @@
+//! The balanced services of a moat.toml that live in moat's own table
+//! (`inet moat_lb`: health-checked, with backups, draining, affinity or
+//! hash mode): written after the ruleset by `moat apply` and `moat boot`,
+//! removed once the configuration no longer has any. A service whose
+//! definition did not change keeps the backends the daemon chose for it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result};
+use moat_balance::{kernel, Service};
+use moat_config::Config;
+
+/// The change that makes the kernel's balanced services those of a
+/// configuration, checked by the kernel but not applied yet.
+pub struct Prepared {
+    services: Vec<Service>,
+    script: Option<String>,
+}
+
+/// Builds and checks (`nft -c`) the change for `config` (none for
+/// `None`): a problem stops an apply before anything changed.
+pub fn prepare(config: Option<&Config>) -> Result<Prepared> {
+    let services = config.map(Service::all).unwrap_or_default();
+    let held = kernel::read()?;
+    if services.is_empty() && held.is_empty() {
+        return Ok(Prepared {
+            services,
+            script: None,
+        });
+    }
+    let mut slots: BTreeMap<String, Vec<SocketAddr>> = BTreeMap::new();
+    for s in &services {
+        let kept = held
+            .get(&s.id)
+            .filter(|k| k.definition == s.definition())
+            .map(|k| k.slots.clone());
+        let fill = kept.unwrap_or_else(|| {
+            let all_up = vec![true; s.backends.len()];
+            s.slots(&s.in_rotation(&all_up))
+                .into_iter()
+                .map(|i| s.backends[i].addr)
+                .collect()
+        });
+        slots.insert(s.id.clone(), fill);
+    }
+    let script = kernel::table_script(&services, &slots);
+    kernel::check(&script).context("the balanced services (table inet moat_lb)")?;
+    Ok(Prepared {
+        services,
+        script: Some(script),
+    })
+}
+
+/// Applies a [`prepare`]d change in one transaction.
+pub fn commit(prepared: &Prepared) -> Result<()> {
+    let Some(script) = &prepared.script else {
+        return Ok(());
+    };
+    kernel::run(script).context("setting up the balanced services (table inet moat_lb)")?;
+    if prepared.services.is_empty() {
+        println!("balanced services removed (table inet moat_lb)");
+        return Ok(());
+    }
+    let names: Vec<&str> = prepared.services.iter().map(|s| s.name.as_str()).collect();
+    println!(
+        "balanced services in table inet moat_lb: {}",
+        names.join(", ")
+    );
+    if prepared.services.iter().any(|s| s.check.is_some()) && !daemon_runs() {
+        println!("  their backends are checked by `moat daemon`, which does not run here yet");
+    }
+    Ok(())
+}
+
+/// [`prepare`] then [`commit`].
+pub fn apply(config: Option<&Config>) -> Result<()> {
+    commit(&prepare(config)?)
+}
+
+fn daemon_runs() -> bool {
+    moat_daemon::socket::exchange(
+        moat_daemon::SOCKET_NAME,
+        "ping",
+        std::time::Duration::from_secs(2),
+    )
+    .is_ok_and(|reply| reply.is_some())
+}
