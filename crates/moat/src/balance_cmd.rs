@@ -115,7 +115,8 @@ fn kernel_only(args: &BalanceArgs) -> Result<ExitCode> {
             }
         }
         println!(
-            "  {id}: {}",
+            "  {}: {}",
+            k.name,
             if seen.is_empty() {
                 "nobody (refused)".to_string()
             } else {
