@@ -202,3 +202,56 @@ fn a_backup_takes_over_when_every_primary_is_down() {
     assert_eq!(share_of(&got, "10.99.2.2:9090"), 20, "{got:?}");
     drop(api);
 }
+
+/// `bash bench/balance.sh`: time from a backend's death (its listener
+/// killed) to its removal, and the new connections that failed meanwhile,
+/// over 20 tries with interval 0.5 s, fall 2, rise 2. Prints the figures;
+/// asserts nothing about time.
+#[test]
+#[ignore = "benchmark: run with bench/balance.sh"]
+fn failover_benchmark() {
+    let Some((lab, scratch)) = lab() else { return };
+    let [b2, b3, b4] = [SERVER_V4, SERVER_EXTRA_V4[0], SERVER_EXTRA_V4[1]];
+    let config = CONFIG.replace(
+        "interval = 0.2\ntimeout = 0.2",
+        "interval = 0.5\ntimeout = 0.5",
+    );
+    let mut web: Vec<Option<TcpServer>> = [b2, b3, b4].map(|a| Some(listen(&lab, a, 8080))).into();
+    let config = scratch.file("moat.toml", &config);
+    moat_ok(&lab.gateway, &scratch, &["apply", config.to_str().unwrap()]);
+    let daemon = Daemon::start(&lab.gateway, &scratch.dir, &config, "bench");
+    daemon.wait_for("[balance] started");
+    let (mut times, mut failures) = (Vec::new(), Vec::new());
+    for round in 1..=20 {
+        let victim = [1, 2][round % 2];
+        let addr = [b2, b3, b4][victim];
+        let needle = format!("backend {addr}:8080 is down");
+        let before = daemon.output().matches(&needle).count();
+        web[victim] = None;
+        let (failed, took) = stream_until(&lab, 80, || {
+            daemon.output().matches(&needle).count() > before
+        });
+        times.push(took);
+        failures.push(failed);
+        let back = format!("backend {addr}:8080 is up");
+        let ups = daemon.output().matches(&back).count();
+        web[victim] = Some(listen(&lab, addr, 8080));
+        wait_until("the backend is back", 10, || {
+            daemon.output().matches(&back).count() > ups
+        });
+    }
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "failover over 20 tries (interval 0.5 s, fall 2): median {:.0} ms, max {:.0} ms; failed new connections per try (one every ~10 ms): median {}, max {}",
+        ms(times[10]),
+        ms(times[19]),
+        {
+            let mut f = failures.clone();
+            f.sort();
+            f[10]
+        },
+        failures.iter().max().unwrap()
+    );
+    drop(web);
+}

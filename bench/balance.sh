@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Balanced services (issue 13): time from a backend's death to its removal
+# and the new connections that failed meanwhile, over 20 tries, with real
+# TCP through a gateway in network namespaces (root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo test -p moat --test balance_health -- --ignored --nocapture failover_benchmark 2>&1 | grep -E "^failover|test result"
