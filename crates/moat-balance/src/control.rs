@@ -77,25 +77,9 @@ pub enum Reply {
     },
 }
 
-/// Why the daemon could not be asked.
-#[derive(Debug, thiserror::Error)]
-pub enum ControlError {
-    /// No daemon with balanced services runs in this network namespace.
-    #[error("no moat daemon checks balanced services here")]
-    NoDaemon,
-    /// The exchange failed.
-    #[error("talking to the moat daemon: {0}")]
-    Io(#[from] std::io::Error),
-    /// The reply was not understood.
-    #[error("the moat daemon's reply was not understood: {0}")]
-    Reply(#[from] serde_json::Error),
-}
+pub use moat_daemon::socket::ControlError;
 
 /// Sends one request to the daemon of this network namespace.
 pub fn ask(request: &Request) -> Result<Reply, ControlError> {
-    let line = serde_json::to_string(request)?;
-    match moat_daemon::socket::exchange(SOCKET_NAME, &line, Duration::from_secs(10))? {
-        Some(reply) => Ok(serde_json::from_str(&reply)?),
-        None => Err(ControlError::NoDaemon),
-    }
+    moat_daemon::socket::ask(SOCKET_NAME, request, Duration::from_secs(10))
 }

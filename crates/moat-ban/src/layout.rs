@@ -447,15 +447,7 @@ pub(crate) fn v6_mask(prefix: u8) -> [u8; 16] {
 /// Checks a jail name: letters, digits, `_`, `-` and `.`, starting with a
 /// letter or digit, at most [`MAX_NAME_LEN`] bytes.
 pub fn check_name(name: &str) -> Result<(), BanError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_NAME_LEN
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    let ok = moat_backend::netlink::is_plain_name(name, MAX_NAME_LEN, b"_-.");
     if ok {
         Ok(())
     } else {

@@ -207,16 +207,7 @@ pub fn field_at(v6: bool, offset: u32) -> Option<Field> {
 /// Checks a list name: letters, digits, `_` and `-`, starting with a letter
 /// or digit, at most [`MAX_NAME_LEN`] characters, and not `country`.
 pub fn check_name(name: &str) -> Result<(), BlocklistError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_NAME_LEN
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        && name != "country";
+    let ok = moat_backend::netlink::is_plain_name(name, MAX_NAME_LEN, b"_-") && name != "country";
     if ok {
         Ok(())
     } else {

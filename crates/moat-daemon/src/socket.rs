@@ -33,3 +33,30 @@ pub fn exchange(name: &str, request: &str, wait: Duration) -> std::io::Result<Op
     BufReader::new(stream).read_line(&mut reply)?;
     Ok(Some(reply))
 }
+
+/// Why a job's control socket could not be asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// Nothing listens on the socket in this network namespace.
+    #[error("no moat daemon runs here")]
+    NoDaemon,
+    /// The exchange failed.
+    #[error("talking to the moat daemon: {0}")]
+    Io(#[from] std::io::Error),
+    /// The request could not be written or the reply was not understood.
+    #[error("the moat daemon's reply was not understood: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Sends `request` as one JSON line to `@name` and reads one JSON reply.
+pub fn ask<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
+    name: &str,
+    request: &Q,
+    wait: Duration,
+) -> Result<A, ControlError> {
+    let line = serde_json::to_string(request)?;
+    match exchange(name, &line, wait)? {
+        Some(reply) => Ok(serde_json::from_str(&reply)?),
+        None => Err(ControlError::NoDaemon),
+    }
+}

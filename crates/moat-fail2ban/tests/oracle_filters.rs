@@ -1,13 +1,15 @@
 //! Every filter in /etc/fail2ban/filter.d, with every mode its file offers, read by moat and
 //! by fail2ban's own FilterReader: the resolved options must agree exactly.
 
+mod oracle_common;
+
 use moat_fail2ban::{load_filter, FilterDef};
+use oracle_common::{fail2ban_available, PYTHON};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PYTHON: &str = "/usr/bin/python3";
 const FILTER_D: &str = "/etc/fail2ban/filter.d";
 
 /// Reads each (name, options) with fail2ban's FilterReader as fail2ban-regex does.
@@ -45,20 +47,6 @@ for name, opts in json.load(sys.stdin):
         out.append({'error': repr(e)})
 json.dump(out, sys.stdout)
 "#;
-
-fn fail2ban_available() -> bool {
-    let ok = Path::new(FILTER_D).is_dir()
-        && Path::new("/usr/lib/python3/dist-packages/fail2ban").is_dir()
-        && Path::new(PYTHON).exists();
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "fail2ban is not installed (apt-get install fail2ban), required under CI=true"
-        );
-        eprintln!("skipped: fail2ban is not installed");
-    }
-    ok
-}
 
 /// Runs the oracle over `cases`.
 fn oracle(basedir: &Path, cases: &[(String, BTreeMap<String, String>)]) -> Vec<Value> {
@@ -113,7 +101,7 @@ fn modes(text: &str) -> Vec<(String, String)> {
 
 #[test]
 fn every_filter_agrees_with_fail2ban() {
-    if !fail2ban_available() {
+    if !fail2ban_available(FILTER_D) {
         return;
     }
     let mut cases: Vec<(String, BTreeMap<String, String>)> = Vec::new();
@@ -168,7 +156,7 @@ fn compare(basedir: &Path, cases: &[(String, BTreeMap<String, String>)]) -> usiz
 
 #[test]
 fn local_files_and_known_values_agree_with_fail2ban() {
-    if !fail2ban_available() {
+    if !fail2ban_available(FILTER_D) {
         return;
     }
     let base = std::env::temp_dir().join(format!("moat-f2b-local-{}", std::process::id()));

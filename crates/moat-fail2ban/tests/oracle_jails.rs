@@ -2,13 +2,15 @@
 //! jail.local enabling several jails; seed 004's jail.conf as written): the fields moat
 //! uses must agree.
 
+mod oracle_common;
+
+use oracle_common::{fail2ban_available, PYTHON};
+
 use moat_fail2ban::{load_jails, parse_ports, BanTime, JailDef, Protocol};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const PYTHON: &str = "/usr/bin/python3";
 
 /// Dumps, per enabled jail, what fail2ban would send its server.
 const ORACLE: &str = r#"
@@ -49,20 +51,6 @@ for jail in r.jails:
     out[name] = j
 json.dump(out, sys.stdout)
 "#;
-
-fn fail2ban_available() -> bool {
-    let ok = Path::new("/etc/fail2ban/jail.conf").is_file()
-        && Path::new("/usr/lib/python3/dist-packages/fail2ban").is_dir()
-        && Path::new(PYTHON).exists();
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "fail2ban is not installed (apt-get install fail2ban), required under CI=true"
-        );
-        eprintln!("skipped: fail2ban is not installed");
-    }
-    ok
-}
 
 fn oracle(dir: &Path) -> BTreeMap<String, Value> {
     let out = Command::new(PYTHON)
@@ -315,7 +303,7 @@ fn agree(dir: &Path) -> usize {
 
 #[test]
 fn debian_jail_conf_agrees_with_fail2ban() {
-    if !fail2ban_available() {
+    if !fail2ban_available("/etc/fail2ban/jail.conf") {
         return;
     }
     let dir = temp_dir("debian");
@@ -436,7 +424,7 @@ fn seed_004_as_written() {
     assert_eq!(set.jails[0].actions[0].name, "sendmail-whois");
     assert_eq!(set.jails[0].actions[0].options["dest"], "root");
 
-    if fail2ban_available() {
+    if fail2ban_available("/etc/fail2ban/jail.conf") {
         std::fs::write(dir.join("jail.conf"), SEED_004).unwrap();
         copy_dir(Path::new("/etc/fail2ban/action.d"), &dir.join("action.d"));
         assert_eq!(agree(&dir), 2);

@@ -6,9 +6,6 @@
 //! network namespace, like moat's tables, and vanish with the process. One
 //! JSON request per connection, one JSON reply.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixStream};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -79,41 +76,11 @@ pub struct JailStatus {
     pub bans: u64,
 }
 
-/// Why a request did not reach a daemon.
-#[derive(Debug, thiserror::Error)]
-pub enum ControlError {
-    /// No daemon listens in this network namespace.
-    #[error("no moat daemon runs here")]
-    NoDaemon,
-    /// The exchange failed.
-    #[error("talking to the moat daemon: {0}")]
-    Io(#[from] std::io::Error),
-    /// The reply was not understood.
-    #[error("the moat daemon's reply was not understood: {0}")]
-    Reply(#[from] serde_json::Error),
-}
-
-/// The socket's address.
-pub fn address() -> std::io::Result<SocketAddr> {
-    SocketAddr::from_abstract_name(SOCKET_NAME.as_bytes())
-}
+pub use moat_daemon::socket::ControlError;
 
 /// Sends one request to the daemon of this network namespace.
 pub fn ask(request: &Request) -> Result<Reply, ControlError> {
-    let mut stream = match UnixStream::connect_addr(&address()?) {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            return Err(ControlError::NoDaemon)
-        }
-        Err(e) => return Err(e.into()),
-    };
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut line = serde_json::to_string(request)?;
-    line.push('\n');
-    stream.write_all(line.as_bytes())?;
-    let mut reply = String::new();
-    BufReader::new(stream).read_line(&mut reply)?;
-    Ok(serde_json::from_str(&reply)?)
+    moat_daemon::socket::ask(SOCKET_NAME, request, Duration::from_secs(30))
 }
 
 #[cfg(test)]

@@ -111,7 +111,8 @@ async fn run(job: JailsJob, stop: Stop, started: Started) -> Result<(), String> 
             &format!("restored {restored} bans from the store"),
         );
     }
-    let listener = control_listener().map_err(|e| format!("control socket: {e}"))?;
+    let listener = moat_daemon::socket::bind(control::SOCKET_NAME)
+        .map_err(|e| format!("control socket: {e}"))?;
     let mut state = State::new(job.specs, sink);
     let mut sources = Vec::new();
     for key in &state.keys {
@@ -174,12 +175,6 @@ async fn run(job: JailsJob, stop: Stop, started: Started) -> Result<(), String> 
     follower.shutdown().await;
     tokio::task::block_in_place(|| state.sink.flush());
     Ok(())
-}
-
-fn control_listener() -> std::io::Result<tokio::net::UnixListener> {
-    let std = std::os::unix::net::UnixListener::bind_addr(&control::address()?)?;
-    std.set_nonblocking(true)?;
-    tokio::net::UnixListener::from_std(std)
 }
 
 fn describe_source(spec: &SourceSpec) -> String {

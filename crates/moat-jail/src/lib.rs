@@ -27,4 +27,6 @@ pub use job::{parse_target, show_target, JailsJob};
 pub use order::{BanOrder, Failure, Origin};
 pub use rules::{BanTime, Increment, JailRules};
 pub use sink::{describe_time, BanSink, KernelSink};
-pub use spec::{compile_filter, increment_of, scope_of, sources_of, JailSpec, SpecError};
+pub use spec::{
+    compile_filter, filter_spec, increment_of, scope_of, sources_of, JailSpec, SpecError,
+};

@@ -89,13 +89,18 @@ pub fn scope_of(
 
 /// Compiles a filter definition.
 pub fn compile_filter(def: &FilterDef) -> Result<Filter, moat_logmatch::FilterError> {
-    Filter::compile(&FilterSpec {
+    Filter::compile(&filter_spec(def))
+}
+
+/// What the line matcher compiles of a fail2ban filter.
+pub fn filter_spec(def: &FilterDef) -> FilterSpec {
+    FilterSpec {
         failregex: def.failregex.clone(),
         ignoreregex: def.ignoreregex.clone(),
         prefregex: def.prefregex.clone(),
         datepattern: def.datepattern.clone(),
         maxlines: def.maxlines.max(1),
-    })
+    }
 }
 
 /// Where the jail reads its lines: the systemd journal for a `systemd`

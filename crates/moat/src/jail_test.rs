@@ -69,16 +69,7 @@ fn resolve(args: &TestArgs) -> Result<(String, FilterSpec)> {
         .map_or(format!("built-in filter {}", def.name), |f| {
             f.display().to_string()
         });
-    Ok((
-        origin,
-        FilterSpec {
-            failregex: def.failregex,
-            ignoreregex: def.ignoreregex,
-            prefregex: def.prefregex,
-            datepattern: def.datepattern,
-            maxlines: def.maxlines.max(1),
-        },
-    ))
+    Ok((origin, moat_jail::filter_spec(&def)))
 }
 
 /// `moat jail test`.
@@ -372,14 +363,7 @@ mod tests {
     fn filter(name: &str) -> Filter {
         let (name, options) = parse_filter_ref(name).unwrap();
         let def = load_filter(&name, &options, &[]).unwrap();
-        Filter::compile(&FilterSpec {
-            failregex: def.failregex,
-            ignoreregex: def.ignoreregex,
-            prefregex: def.prefregex,
-            datepattern: def.datepattern,
-            maxlines: def.maxlines.max(1),
-        })
-        .unwrap()
+        moat_jail::compile_filter(&def).unwrap()
     }
 
     /// The two threads give what one matcher gives, line by line, whoever

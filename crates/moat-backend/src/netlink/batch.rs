@@ -279,45 +279,66 @@ impl Transaction {
             IntervalOp::Add | IntervalOp::AddAsNft => (NFT_MSG_NEWSETELEM, NLM_F_CREATE),
             IntervalOp::Delete => (NFT_MSG_DELSETELEM, 0),
         };
+        let zero = K::read_be(&[0u8; 16][..K::LEN]);
+        self.element_messages(
+            msg,
+            flags,
+            family,
+            table,
+            set,
+            ranges,
+            |t, i, &(first, last)| {
+                if let (IntervalOp::AddAsNft, 0, Some(zero)) = (op, i, zero) {
+                    if first != zero {
+                        t.element(zero, true, false);
+                    }
+                }
+                let end = last.succ();
+                t.element(first, false, end.is_none() && msg == NFT_MSG_NEWSETELEM);
+                if let Some(end) = end {
+                    t.element(end, true, false);
+                }
+            },
+        );
+    }
+
+    /// Writes `items` as set-element messages of kind `msg` to `set`, in as
+    /// many messages as the size limit needs, each item by `write` (given
+    /// its index), and names each message's part for error reports.
+    #[allow(clippy::too_many_arguments)]
+    fn element_messages<T>(
+        &mut self,
+        msg: u8,
+        flags: u16,
+        family: NfProto,
+        table: &str,
+        set: &str,
+        items: &[T],
+        mut write: impl FnMut(&mut Self, usize, &T),
+    ) {
         let verb = if msg == NFT_MSG_NEWSETELEM {
             "add"
         } else {
             "delete"
         };
-        let mut rest = ranges;
-        while !rest.is_empty() {
-            let first_index = ranges.len() - rest.len();
+        let mut next = 0;
+        while next < items.len() {
+            let first_index = next;
             let m = self.begin(msg, flags, family, String::new);
             self.w.attr_str(NFTA_SET_ELEM_LIST_TABLE, table);
             self.w.attr_str(NFTA_SET_ELEM_LIST_SET, set);
             let list = self.w.begin_nest(NFTA_SET_ELEM_LIST_ELEMENTS);
-            let zero = K::read_be(&[0u8; 16][..K::LEN]);
-            if let (IntervalOp::AddAsNft, 0, Some(zero)) = (op, first_index, zero) {
-                if ranges[0].0 != zero {
-                    self.element(zero, true, false);
-                }
-            }
-            let mut taken = 0;
-            for &(first, last) in rest {
-                if self.w.len() - list > ELEMENTS_PER_MESSAGE_BYTES {
-                    break;
-                }
-                let end = last.succ();
-                self.element(first, false, end.is_none() && msg == NFT_MSG_NEWSETELEM);
-                if let Some(end) = end {
-                    self.element(end, true, false);
-                }
-                taken += 1;
+            while next < items.len() && self.w.len() - list <= ELEMENTS_PER_MESSAGE_BYTES {
+                write(self, next, &items[next]);
+                next += 1;
             }
             self.w.end_nest(list);
             self.w.end_msg(m);
-            rest = &rest[taken..];
             if let Some(op) = self.ops.last_mut() {
                 op.what = format!(
-                    "{verb} elements {}-{} of {} in set {} {table} {set}",
+                    "{verb} elements {}-{next} of {} in set {} {table} {set}",
                     first_index + 1,
-                    first_index + taken,
-                    ranges.len(),
+                    items.len(),
                     family.word()
                 );
             }
@@ -388,48 +409,26 @@ impl Transaction {
         set: &str,
         elements: &[(K, Option<std::time::Duration>)],
     ) {
-        let verb = if msg == NFT_MSG_NEWSETELEM {
-            "add"
-        } else {
-            "delete"
-        };
-        let mut rest = elements;
-        while !rest.is_empty() {
-            let first_index = elements.len() - rest.len();
-            let m = self.begin(msg, flags, family, String::new);
-            self.w.attr_str(NFTA_SET_ELEM_LIST_TABLE, table);
-            self.w.attr_str(NFTA_SET_ELEM_LIST_SET, set);
-            let list = self.w.begin_nest(NFTA_SET_ELEM_LIST_ELEMENTS);
-            let mut taken = 0;
-            for &(key, timeout) in rest {
-                if self.w.len() - list > ELEMENTS_PER_MESSAGE_BYTES {
-                    break;
-                }
-                let e = self.w.begin_nest(NFTA_LIST_ELEM);
+        self.element_messages(
+            msg,
+            flags,
+            family,
+            table,
+            set,
+            elements,
+            |t, _, &(key, timeout)| {
+                let e = t.w.begin_nest(NFTA_LIST_ELEM);
                 if let Some(timeout) = timeout {
-                    self.w.attr_u64(NFTA_SET_ELEM_TIMEOUT, timeout_ms(timeout));
+                    t.w.attr_u64(NFTA_SET_ELEM_TIMEOUT, timeout_ms(timeout));
                 }
-                let k = self.w.begin_nest(NFTA_SET_ELEM_KEY);
+                let k = t.w.begin_nest(NFTA_SET_ELEM_KEY);
                 let mut bytes = [0u8; 16];
                 key.write_be(&mut bytes[..K::LEN]);
-                self.w.attr(NFTA_DATA_VALUE, &bytes[..K::LEN]);
-                self.w.end_nest(k);
-                self.w.end_nest(e);
-                taken += 1;
-            }
-            self.w.end_nest(list);
-            self.w.end_msg(m);
-            rest = &rest[taken..];
-            if let Some(op) = self.ops.last_mut() {
-                op.what = format!(
-                    "{verb} elements {}-{} of {} in set {} {table} {set}",
-                    first_index + 1,
-                    first_index + taken,
-                    elements.len(),
-                    family.word()
-                );
-            }
-        }
+                t.w.attr(NFTA_DATA_VALUE, &bytes[..K::LEN]);
+                t.w.end_nest(k);
+                t.w.end_nest(e);
+            },
+        );
     }
 
     /// Inserts a rule at the start of `chain`.

@@ -40,8 +40,8 @@ pub(crate) mod wire;
 pub use batch::Transaction;
 pub use socket::NfSocket;
 pub use types::{
-    elements_to_ranges, hook_number, ElementInfo, Expr, ExprInfo, IntervalKey, NfProto, RejectWith,
-    RuleInfo, SetInfo, SetSpec, Verdict,
+    elements_to_ranges, hook_number, is_plain_name, ElementInfo, Expr, ExprInfo, IntervalKey,
+    NfProto, RejectWith, RuleInfo, SetInfo, SetSpec, Verdict,
 };
 pub use udata::cut_at_char_boundary as cut_comment;
 

@@ -180,30 +180,48 @@ impl NfSocket {
         set: &str,
         key: K,
     ) -> Result<Option<ElementInfo<K>>, NetlinkError> {
+        let mut found = None;
+        let asked = self.ask_element(family, table, set, key, false, &mut |msg| {
+            found = decode_timed_elements::<K>(msg)?
+                .into_iter()
+                .find(|e| e.key == key);
+            Ok(())
+        });
+        Ok(none_if_missing(asked)?.and(found))
+    }
+
+    /// Asks the kernel for element `key` of `set` (with `end`, the
+    /// interval end at `key`); `each` sees every element message of the
+    /// answer. Fails with ENOENT when the element or the set is missing.
+    fn ask_element<K: IntervalKey>(
+        &mut self,
+        family: NfProto,
+        table: &str,
+        set: &str,
+        key: K,
+        end: bool,
+        each: &mut dyn FnMut(Message<'_>) -> Result<(), NetlinkError>,
+    ) -> Result<(), NetlinkError> {
         let build = |w: &mut Writer| {
             w.attr_str(NFTA_SET_ELEM_LIST_TABLE, table);
             w.attr_str(NFTA_SET_ELEM_LIST_SET, set);
             let list = w.begin_nest(NFTA_SET_ELEM_LIST_ELEMENTS);
-            let e = begin_element(w, key, false);
+            let e = begin_element(w, key, end);
             w.end_nest(e);
             w.end_nest(list);
         };
-        let mut found = None;
-        let asked = self.request(
+        self.request(
             NFT_MSG_GETSETELEM,
             NLM_F_ACK,
             family.number(),
             &build,
             &mut |msg| {
                 if msg.ty == nft_type(NFT_MSG_NEWSETELEM) {
-                    found = decode_timed_elements::<K>(msg)?
-                        .into_iter()
-                        .find(|e| e.key == key);
+                    each(msg)?;
                 }
                 Ok::<(), NetlinkError>(())
             },
-        );
-        Ok(none_if_missing(asked)?.and(found))
+        )
     }
 
     fn get_element<K: IntervalKey>(
@@ -214,31 +232,15 @@ impl NfSocket {
         key: K,
         end: bool,
     ) -> Result<Option<K>, NetlinkError> {
-        let build = |w: &mut Writer| {
-            w.attr_str(NFTA_SET_ELEM_LIST_TABLE, table);
-            w.attr_str(NFTA_SET_ELEM_LIST_SET, set);
-            let list = w.begin_nest(NFTA_SET_ELEM_LIST_ELEMENTS);
-            let e = begin_element(w, key, end);
-            w.end_nest(e);
-            w.end_nest(list);
-        };
         let mut found = None;
-        let asked = self.request(
-            NFT_MSG_GETSETELEM,
-            NLM_F_ACK,
-            family.number(),
-            &build,
-            &mut |msg| {
-                if msg.ty == nft_type(NFT_MSG_NEWSETELEM) {
-                    for (k, is_end) in decode_elements::<K>(msg)? {
-                        if is_end == end {
-                            found = Some(k);
-                        }
-                    }
+        let asked = self.ask_element(family, table, set, key, end, &mut |msg| {
+            for (k, is_end) in decode_elements::<K>(msg)? {
+                if is_end == end {
+                    found = Some(k);
                 }
-                Ok::<(), NetlinkError>(())
-            },
-        );
+            }
+            Ok(())
+        });
         Ok(none_if_missing(asked)?.and(found))
     }
 }

@@ -501,6 +501,19 @@ pub fn elements_to_ranges<K: IntervalKey>(mut elems: Vec<(K, bool)>) -> Vec<(K, 
     out
 }
 
+/// Whether `name` is a plain object name: 1 to `max_len` bytes of ASCII
+/// letters, digits and the bytes in `extra`, starting with a letter or digit.
+pub fn is_plain_name(name: &str, max_len: usize, extra: &[u8]) -> bool {
+    name.len() <= max_len
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
