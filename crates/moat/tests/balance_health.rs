@@ -255,3 +255,260 @@ fn failover_benchmark() {
     );
     drop(web);
 }
+
+/// An HTTP health endpoint in the server namespace answering every request
+/// with the status in `status`; stops when dropped.
+struct HealthEndpoint {
+    status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HealthEndpoint {
+    fn start(lab: &Topology, addr: std::net::Ipv4Addr, port: u16) -> HealthEndpoint {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+        use std::sync::Arc;
+        let listener = lab
+            .server
+            .run(|| std::net::TcpListener::bind((addr, port)))
+            .unwrap()
+            .unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let status = Arc::new(AtomicU16::new(200));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (Arc::clone(&status), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut conn, _)) => {
+                        let _ = conn.set_nonblocking(false);
+                        let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
+                        let mut buf = [0u8; 512];
+                        let _ = conn.read(&mut buf);
+                        let code = s.load(Ordering::Relaxed);
+                        let reply = format!("HTTP/1.0 {code} Status\r\nContent-Length: 0\r\n\r\n");
+                        let _ = conn.write_all(reply.as_bytes());
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        HealthEndpoint {
+            status,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn answer(&self, code: u16) {
+        self.status
+            .store(code, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Drop for HealthEndpoint {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+const MORE: &str = r#"
+[[balance]]
+name = "dns"
+port = 53
+proto = "udp"
+address = "10.99.1.1"
+check = "tcp"
+check_port = 8080
+interval = 0.2
+timeout = 0.2
+backends = [{ to = "10.99.2.2:5353" }, { to = "10.99.2.3:5353" }]
+
+[[balance]]
+name = "site"
+port = 82
+address = "10.99.1.1"
+check = "http"
+path = "/health"
+check_port = 8081
+interval = 0.2
+timeout = 0.2
+backends = [{ to = "10.99.2.2:9191" }, { to = "10.99.2.3:9191" }]
+
+[[balance]]
+name = "sticky"
+port = 83
+address = "10.99.1.1"
+mode = "hash"
+check = "tcp"
+interval = 0.2
+timeout = 0.2
+backends = [{ to = "10.99.2.2:7070" }, { to = "10.99.2.3:7070" }, { to = "10.99.2.4:7070" }]
+
+[[balance]]
+name = "affine"
+port = 84
+address = "10.99.1.1"
+affinity = "source"
+check = "tcp"
+interval = 0.2
+timeout = 0.2
+backends = [{ to = "10.99.2.2:7171" }, { to = "10.99.2.3:7171" }, { to = "10.99.2.4:7171", drain = true }]
+"#;
+
+/// Sends one datagram from `sock` (a fixed client port) and returns the
+/// backend that answered, or `None`.
+fn udp_backend(sock: &std::net::UdpSocket) -> Option<String> {
+    sock.send(b"which").ok()?;
+    let mut buf = [0u8; 128];
+    let n = sock.recv(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+#[test]
+fn udp_flows_and_http_checks_move_off_a_failing_backend() {
+    let Some((lab, scratch)) = lab() else { return };
+    let [b2, b3] = [SERVER_V4, SERVER_EXTRA_V4[0]];
+    let mut checks: Vec<Option<TcpServer>> = [b2, b3].map(|a| Some(listen(&lab, a, 8080))).into();
+    let _echo: Vec<moat_testnet::UdpEcho> = [b2, b3]
+        .map(|a| moat_testnet::UdpEcho::start(&lab.server, a, 5353).unwrap())
+        .into();
+    let _site: Vec<TcpServer> = [b2, b3].map(|a| listen(&lab, a, 9191)).into();
+    let health: Vec<HealthEndpoint> = [b2, b3]
+        .map(|a| HealthEndpoint::start(&lab, a, 8081))
+        .into();
+    let config = scratch.file("moat.toml", MORE);
+    moat_ok(&lab.gateway, &scratch, &["apply", config.to_str().unwrap()]);
+    let daemon = Daemon::start(&lab.gateway, &scratch.dir, &config, "more");
+    daemon.wait_for("[balance] started");
+
+    // One UDP flow (one client port) sticks to one backend through conntrack.
+    let sock = lab
+        .client
+        .run(|| std::net::UdpSocket::bind((moat_testnet::topology::CLIENT_V4, 40053)))
+        .unwrap()
+        .unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    sock.connect((GATEWAY_LAN_V4, 53)).unwrap();
+    let first = udp_backend(&sock).expect("a UDP answer through the balancer");
+    for _ in 0..5 {
+        assert_eq!(udp_backend(&sock).as_deref(), Some(first.as_str()));
+    }
+    // Its backend fails its checks (its UDP server still answers): the
+    // daemon forgets the flow's conntrack entry, so the flow's next
+    // datagram goes to the other backend.
+    let (dead, live) = if first.starts_with("10.99.2.2:") {
+        (0, "10.99.2.3:5353")
+    } else {
+        (1, "10.99.2.2:5353")
+    };
+    checks[dead] = None;
+    let rotation = format!("service dns: new connections go to {live}");
+    wait_until("the dns rotation changes", 5, || {
+        daemon.output().contains(&rotation)
+    });
+    wait_until("the flow moves", 5, || {
+        udp_backend(&sock).as_deref() == Some(live)
+    });
+    assert!(
+        daemon.output().contains("udp connection(s) to"),
+        "{}",
+        daemon.output()
+    );
+
+    // HTTP 500 from .3's health endpoint takes it out; 200 brings it back.
+    let got = shares(&lab, 82, 40);
+    assert_eq!(
+        share_of(&got, "10.99.2.2:9191") + share_of(&got, "10.99.2.3:9191"),
+        40
+    );
+    health[1].answer(500);
+    daemon.wait_for("service site: new connections go to 10.99.2.2:9191\n");
+    assert!(
+        daemon
+            .output()
+            .contains("backend 10.99.2.3:9191 is down (HTTP status 500, expected 200-399)"),
+        "{}",
+        daemon.output()
+    );
+    let got = shares(&lab, 82, 40);
+    assert_eq!(share_of(&got, "10.99.2.2:9191"), 40, "{got:?}");
+    health[1].answer(200);
+    daemon.wait_for("service site: new connections go to 10.99.2.2:9191, 10.99.2.3:9191");
+    drop(health);
+}
+
+#[test]
+fn hash_affinity_and_drain_keep_clients_where_they_were() {
+    let Some((lab, scratch)) = lab() else { return };
+    let all = [SERVER_V4, SERVER_EXTRA_V4[0], SERVER_EXTRA_V4[1]];
+    let mut sticky: Vec<Option<TcpServer>> = all.map(|a| Some(listen(&lab, a, 7070))).into();
+    let mut affine: Vec<Option<TcpServer>> = all.map(|a| Some(listen(&lab, a, 7171))).into();
+    let config = scratch.file("moat.toml", MORE);
+    moat_ok(&lab.gateway, &scratch, &["apply", config.to_str().unwrap()]);
+    let daemon = Daemon::start(&lab.gateway, &scratch.dir, &config, "sticky");
+    daemon.wait_for("[balance] started");
+    let index = |banner: &str| {
+        all.iter()
+            .position(|a| banner.starts_with(&format!("{a}:")))
+            .unwrap()
+    };
+
+    // Hash mode: the one client address always lands on one backend.
+    let got = shares(&lab, 83, 30);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let mine = index(got.keys().next().unwrap());
+    // Another backend dies: this client stays where it is.
+    let other = (mine + 1) % 3;
+    sticky[other] = None;
+    let live: Vec<String> = (0..3)
+        .filter(|&i| i != other)
+        .map(|i| format!("{}:7070", all[i]))
+        .collect();
+    daemon.wait_for(&format!(
+        "service sticky: new connections go to {}",
+        live.join(", ")
+    ));
+    let got = shares(&lab, 83, 30);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(index(got.keys().next().unwrap()), mine, "{got:?}");
+    // Its own backend dies: it moves to the one left.
+    sticky[mine] = None;
+    let left = 3 - mine - other;
+    daemon.wait_for(&format!(
+        "service sticky: new connections go to {}:7070",
+        all[left]
+    ));
+    let got = shares(&lab, 83, 10);
+    assert_eq!(
+        share_of(&got, &format!("{}:7070", all[left])),
+        10,
+        "{got:?}"
+    );
+
+    // Source affinity: every connection of the client goes where its first
+    // went, never to the draining backend; when that one dies the client
+    // moves and sticks again.
+    let got = shares(&lab, 84, 30);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let first = index(got.keys().next().unwrap());
+    assert_ne!(first, 2, "the draining backend took a new connection");
+    affine[first] = None;
+    let other = 1 - first;
+    daemon.wait_for(&format!(
+        "service affine: new connections go to {}:7171",
+        all[other]
+    ));
+    let got = shares(&lab, 84, 30);
+    assert_eq!(
+        share_of(&got, &format!("{}:7171", all[other])),
+        30,
+        "{got:?}"
+    );
+    drop((sticky, affine));
+}
