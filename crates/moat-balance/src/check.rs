@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use moat_config::model::CheckKind;
+use moat_config::model::{CheckKind, HealthCheck};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
@@ -17,6 +17,25 @@ pub async fn probe(kind: &CheckKind, target: SocketAddr, limit: Duration) -> Res
         Ok(result) => result,
         Err(_) => Err(format!("no answer within {} ms", limit.as_millis())),
     }
+}
+
+/// A check in words: `tcp every 1 s (timeout 1 s), down after 2, up after 2`.
+pub fn describe(c: &HealthCheck) -> String {
+    let what = match &c.kind {
+        CheckKind::Tcp => "tcp".to_string(),
+        CheckKind::Http { path, first, last } => {
+            format!("http GET {path} expecting {first}-{last}")
+        }
+        CheckKind::UdpDns { name } => format!("udp-dns {name}"),
+        CheckKind::Command { command } => format!("command `{command}`"),
+    };
+    format!(
+        "{what} every {} s (timeout {} s), down after {}, up after {}",
+        c.interval.as_secs_f64(),
+        c.timeout.as_secs_f64(),
+        c.fall,
+        c.rise
+    )
 }
 
 async fn attempt(kind: &CheckKind, target: SocketAddr) -> Result<(), String> {

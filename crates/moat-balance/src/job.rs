@@ -8,8 +8,11 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
+use moat_config::model::HealthCheck;
 use moat_daemon::{log, socket, Job, JobError, Level, Started, Stop};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -69,6 +72,8 @@ struct Tracked {
     rotation: Vec<usize>,
     /// Whether the last write of the slots failed (it is tried again).
     stale: bool,
+    /// Each backend's state, shared with its check task.
+    up: Vec<Arc<AtomicBool>>,
 }
 
 impl Tracked {
@@ -77,7 +82,7 @@ impl Tracked {
     /// reload); backups and draining backends are taken as up until checked.
     fn new(service: Service, kernel: &KernelService) -> Tracked {
         let in_slots = |i: usize| kernel.slots.contains(&service.backends[i].addr);
-        let health = (0..service.backends.len())
+        let health: Vec<Health> = (0..service.backends.len())
             .map(|i| {
                 let b = &service.backends[i];
                 let up = in_slots(i) || b.backup || b.drain;
@@ -87,11 +92,16 @@ impl Tracked {
         let rotation = (0..service.backends.len())
             .filter(|&i| in_slots(i))
             .collect();
+        let up = health
+            .iter()
+            .map(|h| Arc::new(AtomicBool::new(h.state == State::Up)))
+            .collect();
         Tracked {
             service,
             health,
             rotation,
             stale: false,
+            up,
         }
     }
 
@@ -114,6 +124,47 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())
+}
+
+/// The checks of one backend.
+struct CheckTask {
+    service: usize,
+    backend: usize,
+    target: SocketAddr,
+    check: HealthCheck,
+    /// The backend's state as the job last recorded it.
+    up: Arc<AtomicBool>,
+}
+
+impl CheckTask {
+    /// Checks every interval; after a check that disagrees with the
+    /// backend's state the next one comes after a quarter of it (HAProxy's
+    /// `fastinter`), so `fall` failures take little more than one interval.
+    async fn run(self, tx: mpsc::Sender<Outcome>, stop: Stop) {
+        loop {
+            let started = Instant::now();
+            let result = probe(&self.check.kind, self.target, self.check.timeout).await;
+            let disagrees = result.is_ok() != self.up.load(Ordering::Relaxed);
+            let outcome = Outcome {
+                service: self.service,
+                backend: self.backend,
+                result,
+            };
+            if tx.send(outcome).await.is_err() {
+                return;
+            }
+            let period = if disagrees {
+                self.check.interval / 4
+            } else {
+                self.check.interval
+            };
+            let wait = period.saturating_sub(started.elapsed());
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
 }
 
 async fn run(services: Vec<Service>, stop: Stop, started: Started) -> Result<(), String> {
@@ -143,26 +194,14 @@ async fn run(services: Vec<Service>, stop: Stop, started: Started) -> Result<(),
         };
         for (bi, b) in t.service.backends.iter().enumerate() {
             let target = SocketAddr::new(b.addr.ip(), check.port.unwrap_or(b.addr.port()));
-            let (tx, stop, kind) = (tx.clone(), stop.clone(), check.kind.clone());
-            checks.spawn(async move {
-                let mut tick = tokio::time::interval(check.interval);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tick.tick() => {}
-                    }
-                    let result = probe(&kind, target, check.timeout).await;
-                    let outcome = Outcome {
-                        service: si,
-                        backend: bi,
-                        result,
-                    };
-                    if tx.send(outcome).await.is_err() {
-                        return;
-                    }
-                }
-            });
+            let task = CheckTask {
+                service: si,
+                backend: bi,
+                target,
+                check: check.clone(),
+                up: Arc::clone(&t.up[bi]),
+            };
+            checks.spawn(task.run(tx.clone(), stop.clone()));
         }
     }
     drop(tx);
@@ -192,6 +231,7 @@ async fn record(tracked: &mut [Tracked], outcome: Outcome) {
     let backend = t.service.backends[outcome.backend].addr;
     let changed = t.health[outcome.backend].record(outcome.result, fall, rise);
     if let Some(state) = changed {
+        t.up[outcome.backend].store(state == State::Up, Ordering::Relaxed);
         let message = match state {
             State::Down => format!(
                 "service {}: backend {backend} is down ({})",
@@ -350,23 +390,7 @@ fn status(t: &Tracked, kernel: &BTreeMap<String, KernelService>) -> ServiceStatu
             Spread::Hash => "hash",
         }
         .into(),
-        check: s.check.as_ref().map(|c| {
-            format!(
-                "{} every {} s (timeout {} s), down after {}, up after {}",
-                match &c.kind {
-                    moat_config::model::CheckKind::Tcp => "tcp".to_string(),
-                    moat_config::model::CheckKind::Http { path, first, last } =>
-                        format!("http GET {path} expecting {first}-{last}"),
-                    moat_config::model::CheckKind::UdpDns { name } => format!("udp-dns {name}"),
-                    moat_config::model::CheckKind::Command { command } =>
-                        format!("command `{command}`"),
-                },
-                c.interval.as_secs_f64(),
-                c.timeout.as_secs_f64(),
-                c.fall,
-                c.rise
-            )
-        }),
+        check: s.check.as_ref().map(crate::check::describe),
         backends,
     }
 }

@@ -6,10 +6,11 @@
 //!   map b0.slots { typeof numgen random mod 1 : ip daddr . th dport; comment "<digest> web"; elements = { 0 : 10.0.0.1 . 80, ... } }
 //!   chain prerouting { type nat hook prerouting priority dstnat - 1;
 //!     iifname "wan0" ip daddr 192.0.2.1 meta l4proto tcp th dport 80 dnat ip addr . port to numgen random mod 12 map @b0.slots comment "balance web" }
+//!   set b0.backends { typeof ip daddr . th dport; counter; elements = { 10.0.0.1 . 80, ... } }
 //!   chain after_nat { type filter hook prerouting priority dstnat + 1;
 //!     ... ct state new ct status != dnat reject with tcp reset }   # every backend down
 //!   chain forward { type filter hook forward priority filter - 1;
-//!     ct state new ct status dnat ip daddr 10.0.0.1 th dport 80 counter comment "b0 10.0.0.1:80" }
+//!     ct state new ct status dnat ip daddr . th dport @b0.backends }   # new connections per backend
 //! }
 //! ```
 //!
@@ -169,19 +170,19 @@ pub fn table_script(services: &[Service], slots: &BTreeMap<String, Vec<SocketAdd
             s.id,
             quote(&format!("{} {}", s.definition(), s.name))
         );
+        let members: Vec<String> = s.backends.iter().map(|b| element(b.addr)).collect();
+        let _ = writeln!(
+            t,
+            "  set {}.backends {{ typeof {fam} daddr . th dport; counter; elements = {{ {} }} }}",
+            s.id,
+            members.join(", ")
+        );
         if let Some(timeout) = s.affinity {
             let _ = writeln!(
                 t,
                 "  map {}.affinity {{ typeof {fam} saddr : {fam} daddr . th dport; flags dynamic,timeout; timeout {}s; }}",
                 s.id,
                 timeout.as_secs().max(1)
-            );
-            let members: Vec<String> = s.backends.iter().map(|b| element(b.addr)).collect();
-            let _ = writeln!(
-                t,
-                "  set {}.backends {{ typeof {fam} daddr . th dport; elements = {{ {} }} }}",
-                s.id,
-                members.join(", ")
             );
         }
     }
@@ -213,14 +214,6 @@ pub fn table_script(services: &[Service], slots: &BTreeMap<String, Vec<SocketAdd
         "  }}\n  chain after_nat {{ type filter hook prerouting priority dstnat + 1; policy accept;"
     );
     for s in services {
-        let fam = family_word(s.family);
-        if s.affinity.is_some() {
-            let _ = writeln!(
-                t,
-                "    ct state new ct status dnat {fam} daddr . th dport @{id}.backends update @{id}.affinity {{ {fam} saddr : {fam} daddr . th dport }}",
-                id = s.id
-            );
-        }
         for (sel, proto) in selectors(s).iter().zip(protos_per_selector(s)) {
             let how = if proto == Proto::Tcp {
                 "reject with tcp reset"
@@ -240,15 +233,20 @@ pub fn table_script(services: &[Service], slots: &BTreeMap<String, Vec<SocketAdd
     );
     for s in services {
         let fam = family_word(s.family);
-        for b in &s.backends {
-            let _ = writeln!(
-                t,
-                "    ct state new ct status dnat {fam} daddr {} meta l4proto {{ tcp, udp }} th dport {} counter comment {}",
-                b.addr.ip(),
-                b.addr.port(),
-                quote(&format!("{} {}", s.id, b.addr))
-            );
-        }
+        let remember = if s.affinity.is_some() {
+            format!(
+                " update @{}.affinity {{ {fam} saddr : {fam} daddr . th dport }}",
+                s.id
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            t,
+            "    ct state new ct status dnat {fam} daddr . th dport @{}.backends{remember} comment {}",
+            s.id,
+            quote(&format!("balance {}: new connections per backend", s.name))
+        );
     }
     let _ = writeln!(t, "  }}\n}}");
     t
@@ -361,27 +359,26 @@ pub fn parse_listing(doc: &Value) -> BTreeMap<String, KernelService> {
             slots.sort_by_key(|(k, _)| *k);
             entry.slots = slots.into_iter().map(|(_, a)| a).collect();
         }
-        if let Some(rule) = item.get("rule") {
-            if rule["chain"] != "forward" {
-                continue;
-            }
-            let comment = rule["comment"].as_str().unwrap_or_default();
-            let Some((id, addr)) = comment.split_once(' ') else {
-                continue;
-            };
-            let Ok(addr) = addr.parse::<SocketAddr>() else {
+        if let Some(set) = item.get("set") {
+            let Some(id) = set["name"]
+                .as_str()
+                .and_then(|n| n.strip_suffix(".backends"))
+            else {
                 continue;
             };
-            let packets = rule["expr"]
+            let counts = set["elem"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .find_map(|e| e.get("counter").and_then(|c| c["packets"].as_u64()))
-                .unwrap_or(0);
+                .filter_map(|e| {
+                    let elem = &e["elem"];
+                    let packets = elem["counter"]["packets"].as_u64()?;
+                    Some((concat_addr(&elem["val"])?, packets))
+                });
             out.entry(id.to_string())
                 .or_default()
                 .new_connections
-                .insert(addr, packets);
+                .extend(counts);
         }
     }
     out
