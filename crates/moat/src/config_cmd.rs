@@ -21,7 +21,7 @@ use crate::guard;
 use crate::lock::RulesetLock;
 use crate::persist::{self, Keep};
 use crate::set_copies;
-use crate::settings::warn_missing;
+use crate::settings::warn_for_tables;
 use crate::snapshot::{model_tables, plan, Current, Snapshot};
 
 /// Exit status when the lock-out guard refuses a ruleset.
@@ -420,18 +420,17 @@ fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         config_blocks::remove_dropped(previous.as_ref(), config)?;
     }
     config_balance::commit(&balanced)?;
-    for t in &full {
-        warn_missing("moat", &t.to_table());
-    }
+    warn_for_tables("moat", &model_tables(&full));
     drop(lock);
     let summary = full
         .iter()
         .map(|t| {
             let n: usize = t.chains.iter().map(|c| c.rules.len()).sum();
             format!(
-                "{} {} ({n} rules)",
+                "{} {} ({n} {})",
                 family_name(t.family),
-                moat_iptables::save::stage_name(t.stage)
+                moat_iptables::save::stage_name(t.stage),
+                if n == 1 { "rule" } else { "rules" }
             )
         })
         .collect::<Vec<_>>()

@@ -1,0 +1,80 @@
+//! What a new user tripped over (issue 15): warnings only where they
+//! apply, `moat check` agreeing with `moat apply`, block-list commands that
+//! say what they did, and plain messages.
+
+mod common;
+mod config_common;
+
+use std::process::Output;
+
+use common::text;
+use config_common::{example, moat, Scratch};
+use moat_testnet::{require_root_or_skip, Netns};
+
+/// The warning a rule that needs IPv4 forwarding gets.
+const FORWARD_WARNING: &str = "sysctl -w net.ipv4.ip_forward=1";
+
+/// A fresh namespace (forwarding off, as on a new host) and a scratch
+/// directory, or `None` (the test skips) without root.
+fn host() -> Option<(Netns, Scratch)> {
+    require_root_or_skip().then(|| (Netns::new("first").unwrap(), Scratch::new()))
+}
+
+/// Runs moat in `ns`, asserts it succeeded and returns its stderr.
+fn stderr_of_success(ns: &Netns, s: &Scratch, args: &[&str]) -> String {
+    let out: Output = moat(ns, s, args);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "moat {args:?} failed: {err}");
+    err
+}
+
+#[test]
+fn forwarding_warning_only_for_rules_that_forward_once_where_they_are_added() {
+    let Some((ns, s)) = host() else { return };
+    let web = s.file("web.toml", &example("anti-dos-web.toml", &[]));
+    let err = stderr_of_success(&ns, &s, &["apply", web.to_str().unwrap()]);
+    assert!(
+        !err.contains("forwards"),
+        "a web server forwards nothing: {err}"
+    );
+    for args in [
+        &[
+            "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "ACCEPT",
+        ][..],
+        &[
+            "iptables", "-D", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "ACCEPT",
+        ],
+        &["iptables", "-P", "INPUT", "DROP"],
+        &["iptables", "-Z"],
+        &[
+            "iptables",
+            "-A",
+            "FORWARD",
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "RELATED,ESTABLISHED",
+            "-j",
+            "ACCEPT",
+        ],
+    ] {
+        let err = stderr_of_success(&ns, &s, args);
+        assert!(!err.contains(FORWARD_WARNING), "{args:?}: {err}");
+    }
+    let err = stderr_of_success(
+        &ns,
+        &s,
+        &["iptables", "-A", "FORWARD", "-i", "eth9", "-j", "ACCEPT"],
+    );
+    assert_eq!(err.matches(FORWARD_WARNING).count(), 1, "{err}");
+    let err = stderr_of_success(&ns, &s, &["iptables", "-P", "INPUT", "ACCEPT"]);
+    assert!(!err.contains(FORWARD_WARNING), "{err}");
+    let gateway = s.file(
+        "gateway.toml",
+        "[zones.lan]\ninterfaces = [\"eth1\"]\n[zones.wan]\ninterfaces = [\"eth0\"]\n\
+         [[forward]]\nfrom = \"lan\"\nto = \"wan\"\n\
+         [[port_forward]]\nport = 6881\nto = \"192.168.1.100\"\nfrom = \"wan\"\n",
+    );
+    let err = stderr_of_success(&ns, &s, &["apply", gateway.to_str().unwrap()]);
+    assert_eq!(err.matches(FORWARD_WARNING).count(), 1, "once: {err}");
+}
