@@ -78,3 +78,85 @@ fn forwarding_warning_only_for_rules_that_forward_once_where_they_are_added() {
     let err = stderr_of_success(&ns, &s, &["apply", gateway.to_str().unwrap()]);
     assert_eq!(err.matches(FORWARD_WARNING).count(), 1, "once: {err}");
 }
+
+/// Runs moat in `ns`, asserts it succeeded and returns its stdout.
+fn stdout_of_success(ns: &Netns, s: &Scratch, args: &[&str]) -> String {
+    let out = moat(ns, s, args);
+    assert!(
+        out.status.success(),
+        "moat {args:?} failed: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+#[test]
+fn block_add_needs_create_and_block_commands_say_what_they_did() {
+    let Some((ns, s)) = host() else { return };
+    let list = s.file("bad.txt", "192.0.2.7\n");
+    let path = list.to_str().unwrap();
+    stdout_of_success(
+        &ns,
+        &s,
+        &["block", "file", "badhosts", path, "--direction", "none"],
+    );
+    let out = moat(&ns, &s, &["block", "add", "typo", "10.9.9.9"]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "a typo creates no list");
+    assert!(
+        err.contains("--create") && err.contains("badhosts"),
+        "{err}"
+    );
+    assert!(!stdout_of_success(&ns, &s, &["block", "list"]).contains("typo"));
+    let out = stdout_of_success(&ns, &s, &["block", "add", "badhosts", "10.9.9.9"]);
+    assert_eq!(out.trim(), "added 1 address to badhosts (now 2 entries)");
+    let out = stdout_of_success(&ns, &s, &["block", "remove", "badhosts", "10.9.9.9"]);
+    assert_eq!(out.trim(), "removed 1 address from badhosts (now 1 entry)");
+    let out = stdout_of_success(&ns, &s, &["block", "add", "fresh", "10.9.9.9", "--create"]);
+    assert!(out.contains("created block list fresh"), "{out}");
+}
+
+#[test]
+fn block_list_says_used_by_only_while_a_rule_uses_the_list() {
+    let Some((ns, s)) = host() else { return };
+    let list = s.file("bad.txt", "192.0.2.7\n");
+    let path = list.to_str().unwrap();
+    stdout_of_success(
+        &ns,
+        &s,
+        &["block", "file", "badhosts", path, "--direction", "none"],
+    );
+    let rule = [
+        "-p",
+        "tcp",
+        "--dport",
+        "9000",
+        "-m",
+        "set",
+        "--match-set",
+        "badhosts",
+        "src",
+        "-j",
+        "DROP",
+    ];
+    let with =
+        |cmd: &'static str| -> Vec<&str> { [&["iptables", cmd, "INPUT"][..], &rule].concat() };
+    stdout_of_success(&ns, &s, &with("-A"));
+    let listing = stdout_of_success(&ns, &s, &["block", "list"]);
+    assert!(
+        listing.contains("used by iptables rules in ip moat_filter"),
+        "{listing}"
+    );
+    stdout_of_success(&ns, &s, &with("-D"));
+    let listing = stdout_of_success(&ns, &s, &["block", "list"]);
+    assert!(!listing.contains("used by"), "the rule is gone: {listing}");
+    let json = |ns: &Netns| -> serde_json::Value {
+        serde_json::from_str(&stdout_of_success(ns, &s, &["block", "list", "--json"])).unwrap()
+    };
+    assert_eq!(json(&ns)[0]["used_by"].as_array().map(Vec::len), Some(0));
+    stdout_of_success(&ns, &s, &with("-A"));
+    let lists = json(&ns);
+    assert_eq!(lists[0]["name"], "badhosts");
+    assert_eq!(lists[0]["ranges_v4"], 1);
+    assert_eq!(lists[0]["used_by"][0], "ip moat_filter");
+}
