@@ -25,6 +25,10 @@ const EXIT_USAGE: u8 = 2;
 
 /// Runs one iptables command line; `program` names the command in messages.
 pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
+    if matches!(args.first().map(String::as_str), Some("-h" | "--help")) {
+        println!("{}", moat_iptables::help_text(program));
+        return ExitCode::SUCCESS;
+    }
     let inv = match parse_command_line(args, family) {
         Ok(inv) => inv,
         Err(e) => {
