@@ -805,3 +805,13 @@ fn health_check_mistakes_are_pointed_out() {
     let b = &l.config.as_ref().unwrap().balances[0];
     assert_eq!(b.affinity, Some(std::time::Duration::from_secs(1800)));
 }
+
+#[test]
+fn a_misspelt_service_name_gets_a_did_you_mean() {
+    let err = load_err("[[service]]\nname = \"sssh\"\n");
+    assert!(err.contains("fix: did you mean \"ssh\"?"), "{err}");
+    let err = load_err("[[service]]\nname = \"web\"\nport = \"htps\"\n");
+    assert!(err.contains("did you mean \"https\"?"), "{err}");
+    let err = load_err("[[service]]\nname = \"zzzzzzzzzz\"\n");
+    assert!(!err.contains("did you mean"), "{err}");
+}

@@ -160,3 +160,35 @@ fn block_list_says_used_by_only_while_a_rule_uses_the_list() {
     assert_eq!(lists[0]["ranges_v4"], 1);
     assert_eq!(lists[0]["used_by"][0], "ip moat_filter");
 }
+
+#[test]
+fn status_apply_and_iptables_speak_plainly() {
+    let Some((ns, s)) = host() else { return };
+    let config = s.file(
+        "plain.toml",
+        "[ip6tables]\nrules = [\"-t nat -A POSTROUTING -o eth9 -j MASQUERADE\"]\n",
+    );
+    let out = stdout_of_success(&ns, &s, &["apply", config.to_str().unwrap()]);
+    assert!(out.contains("IPv6 nat (1 rule)"), "{out}");
+    let status = stdout_of_success(&ns, &s, &["status"]);
+    assert!(status.contains("input drop"), "{status}");
+    assert!(!status.contains("Drop"), "{status}");
+    assert!(!status.contains("Open services:"), "no services: {status}");
+
+    let out = moat(&ns, &s, &["iptables", "-A", "INPUT", "-j", "ACCEPTT"]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("did you mean ACCEPT?"), "{err}");
+    assert!(!stdout_of_success(&ns, &s, &["iptables", "-S"]).contains("ACCEPTT"));
+
+    for args in [
+        &["help", "iptables"][..],
+        &["iptables", "-h"],
+        &["ip6tables", "--help"],
+    ] {
+        let help = stdout_of_success(&ns, &s, args);
+        for word in ["-A, --append", "-t, --table", "conntrack", "MASQUERADE"] {
+            assert!(help.contains(word), "{args:?}: {word} missing from {help}");
+        }
+    }
+}
