@@ -192,3 +192,82 @@ fn status_apply_and_iptables_speak_plainly() {
         }
     }
 }
+
+/// Files `moat apply` refuses without needing to ask the kernel, with a
+/// word of the reason: `moat check` must refuse them too.
+const REFUSED: &[(&str, &str, &str)] = &[
+    (
+        "srcdst.toml",
+        "[iptables]\nrules = [\"-A INPUT -m set --match-set badhosts src,dst -j DROP\"]\n",
+        "give one flag",
+    ),
+    (
+        "srcdst.rules",
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m set --match-set badhosts src,dst -j DROP\nCOMMIT\n",
+        "give one flag",
+    ),
+    (
+        "reserved.toml",
+        "[iptables]\nrules = [\"-A INPUT -m set --match-set country src -j DROP\"]\n",
+        "not a valid list name",
+    ),
+    (
+        "hitcount.toml",
+        "[iptables]\nrules = [\"-A INPUT -m recent --name r --rcheck --seconds 60 --hitcount 3 -j DROP\"]\n",
+        "--hitcount",
+    ),
+    (
+        "oif.toml",
+        "[iptables]\nrules = [\"-A INPUT -o eth0 -j DROP\"]\n",
+        "output interface",
+    ),
+];
+
+#[test]
+fn check_refuses_what_apply_refuses_and_names_what_needs_the_kernel() {
+    let Some((ns, s)) = host() else { return };
+    for (name, content, reason) in REFUSED {
+        let path = s.file(name, content);
+        let path = path.to_str().unwrap();
+        let check = moat(&ns, &s, &["check", path]);
+        let apply = moat(&ns, &s, &["apply", path]);
+        assert!(!apply.status.success(), "{name}: apply refuses it");
+        let err = text(&check.stderr);
+        assert!(!check.status.success(), "{name}: check said ok: {err}");
+        assert!(err.contains(reason), "{name}: {err}");
+    }
+    // Whether a list exists only the kernel knows: check says so, apply checks it.
+    for (name, content) in [
+        ("list.toml", "[iptables]\nrules = [\"-A INPUT -m set --match-set partners src -j ACCEPT\"]\n"),
+        ("list.rules", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m set --match-set partners src -j ACCEPT\nCOMMIT\n"),
+    ] {
+        let path = s.file(name, content);
+        let path = path.to_str().unwrap();
+        let err = stderr_of_success(&ns, &s, &["check", path]);
+        assert!(
+            err.contains("note: block list partners must exist when applied (checked by apply)"),
+            "{name}: {err}"
+        );
+        let apply = moat(&ns, &s, &["apply", path]);
+        assert!(!apply.status.success(), "{name}: there is no list partners");
+        assert!(text(&apply.stderr).contains("\"partners\""), "{}", text(&apply.stderr));
+    }
+    let list = s.file("partners.txt", "192.0.2.0/24\n");
+    stdout_of_success(
+        &ns,
+        &s,
+        &[
+            "block",
+            "file",
+            "partners",
+            list.to_str().unwrap(),
+            "--direction",
+            "none",
+        ],
+    );
+    stdout_of_success(
+        &ns,
+        &s,
+        &["apply", s.dir.join("list.toml").to_str().unwrap()],
+    );
+}
