@@ -200,7 +200,7 @@ pub struct ListInfo {
     pub packets: u64,
     /// Bytes its rules dropped.
     pub bytes: u64,
-    /// moat iptables tables with a copy of it (`ip moat_filter`).
+    /// moat iptables tables whose rules use it (`ip moat_filter`).
     pub copies: Vec<String>,
 }
 
@@ -441,6 +441,42 @@ impl Blocklists {
             }
         }
         Ok(out)
+    }
+
+    /// The copies in [`Self::read_copies`] that a rule of their table
+    /// still looks up: a copy outlives the rule that used it.
+    fn used_copies(
+        &mut self,
+        names: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, Vec<Copy>>, BlocklistError> {
+        let mut used: BTreeMap<String, Vec<Copy>> = BTreeMap::new();
+        let mut looked_up: BTreeMap<(u8, String), BTreeSet<String>> = BTreeMap::new();
+        for (name, copies) in self.read_copies(names)? {
+            for copy in copies {
+                let key = (copy.family.number(), copy.table.clone());
+                if !looked_up.contains_key(&key) {
+                    let sets = self.sets_looked_up(copy.family, &copy.table)?;
+                    looked_up.insert(key.clone(), sets);
+                }
+                if looked_up[&key].contains(&copy_set_name(&name)) {
+                    used.entry(name.clone()).or_default().push(copy);
+                }
+            }
+        }
+        Ok(used)
+    }
+
+    /// The sets the rules of `table` look up.
+    fn sets_looked_up(
+        &mut self,
+        family: NfProto,
+        table: &str,
+    ) -> Result<BTreeSet<String>, BlocklistError> {
+        let rules = self.nl.rules(family, table)?.unwrap_or_default();
+        Ok(rules
+            .iter()
+            .flat_map(|r| r.lookups().map(|(set, _)| set.to_string()))
+            .collect())
     }
 
     fn list_ranges(
@@ -847,16 +883,43 @@ impl Blocklists {
         }
     }
 
-    /// Adds addresses to list `name`, creating it (as a hand-made list with
-    /// the default directions) if it does not exist.
+    /// Adds addresses to list `name`; with `create`, a list that does not
+    /// exist is created (as a hand-made list with the default directions),
+    /// without it that is an error naming the lists there are.
     ///
     /// New ranges that touch nothing in the list are sent alone (a few
     /// milliseconds whatever the list's size); when one overlaps ranges
     /// already there, the list is read, merged and replaced in one
     /// transaction.
-    pub fn add(&mut self, name: &str, entries: &Entries) -> Result<UpdateSummary, BlocklistError> {
+    pub fn add(
+        &mut self,
+        name: &str,
+        entries: &Entries,
+        create: bool,
+    ) -> Result<UpdateSummary, BlocklistError> {
         check_name(name)?;
+        if !create {
+            let existing = self.names()?;
+            if !existing.iter().any(|n| n == name) {
+                return Err(BlocklistError::NoSuchList {
+                    name: name.to_string(),
+                    existing,
+                });
+            }
+        }
         self.retrying(|this| this.try_update(name, entries, true))
+    }
+
+    /// The number of IPv4 and IPv6 ranges in list `name`.
+    pub fn size(&mut self, name: &str) -> Result<(usize, usize), BlocklistError> {
+        self.retrying(|this| {
+            let state = this.read_state()?;
+            if !state.lists.contains_key(name) {
+                return Err(BlocklistError::NotFound(name.to_string()));
+            }
+            let ranges = this.list_ranges(&state, name, false)?;
+            Ok((ranges.v4.len(), ranges.v6.len()))
+        })
     }
 
     /// Removes addresses from list `name` (cutting them out of its ranges).
@@ -1069,7 +1132,7 @@ impl Blocklists {
         self.retrying(|this| {
             let state = this.read_state()?;
             let names: BTreeSet<String> = state.lists.keys().cloned().collect();
-            let copies = this.read_copies(&names)?;
+            let copies = this.used_copies(&names)?;
             let mut out = Vec::new();
             for (name, list) in &state.lists {
                 let ranges = this.list_ranges(&state, name, false)?;

@@ -67,6 +67,14 @@ pub enum BlocklistError {
     /// No list of that name.
     #[error("there is no block list {0:?} (see `moat block list`)")]
     NotFound(String),
+    /// `block add` to a list that does not exist, without `--create`.
+    #[error("there is no block list {name:?} ({}); add --create to make a new one", existing_text(.existing))]
+    NoSuchList {
+        /// The list named.
+        name: String,
+        /// The lists there are.
+        existing: Vec<String>,
+    },
     /// `unblock country` named a list that is not a country's.
     #[error("block list {name:?} is not a country list (it is {what}); remove it with `moat unblock {name}`")]
     NotCountry {
@@ -105,4 +113,13 @@ pub enum BlocklistError {
     /// The kernel refused, or could not be reached.
     #[error(transparent)]
     Kernel(#[from] NetlinkError),
+}
+
+/// The lists there are, in words.
+fn existing_text(names: &[String]) -> String {
+    if names.is_empty() {
+        "there are no block lists yet".into()
+    } else {
+        format!("the lists are: {}", names.join(", "))
+    }
 }

@@ -1,5 +1,9 @@
 //! Rules in words a person reads, for `moat diff` and `moat status`.
 
+use moat_model::matches::{
+    AddrTypes, ConntrackAddr, CtDirection, Iface, LimitKey, PacketType, Rate, RateUnit,
+    RecentAction, SetSide,
+};
 use moat_model::{Action, ConnStates, Match, PortRange, Rule, StatisticMode};
 
 fn proto_name(p: u8) -> String {
@@ -52,7 +56,181 @@ fn states_text(s: ConnStates) -> String {
     parts.join(" and ")
 }
 
-fn match_text(m: &Match) -> Option<String> {
+fn iface_text(iface: &Iface) -> String {
+    format!("{}{}", iface.name, if iface.wildcard { "*" } else { "" })
+}
+
+fn icmp_text(kind: u8, code: Option<u8>, ping: u8) -> String {
+    match (kind, code) {
+        (255, _) => "any ICMP type".into(),
+        (k, None) if k == ping => "ping requests".into(),
+        (k, None) => format!("ICMP type {k}"),
+        (k, Some(c)) => format!("ICMP type {k} code {c}"),
+    }
+}
+
+fn rate_text(rate: &Rate) -> String {
+    let unit = match rate.unit {
+        RateUnit::Second => "second",
+        RateUnit::Minute => "minute",
+        RateUnit::Hour => "hour",
+        RateUnit::Day => "day",
+    };
+    format!("{}/{unit}", rate.count)
+}
+
+fn side_text(side: SetSide) -> &'static str {
+    match side {
+        SetSide::Source => "source",
+        SetSide::Destination => "destination",
+    }
+}
+
+fn sides_text(sides: &[SetSide]) -> String {
+    let names: Vec<&str> = sides.iter().map(|s| side_text(*s)).collect();
+    names.join(" and ")
+}
+
+fn conn_addr_text(which: ConntrackAddr) -> &'static str {
+    match which {
+        ConntrackAddr::OrigSource => "original source",
+        ConntrackAddr::OrigDest => "original destination",
+        ConntrackAddr::ReplySource => "reply source",
+        ConntrackAddr::ReplyDest => "reply destination",
+    }
+}
+
+fn status_text(status: u32) -> String {
+    let names: Vec<&str> = [
+        (1, "expected"),
+        (2, "seen-reply"),
+        (4, "assured"),
+        (8, "confirmed"),
+    ]
+    .iter()
+    .filter(|(bit, _)| status & bit != 0)
+    .map(|(_, name)| *name)
+    .collect();
+    names.join(" or ")
+}
+
+fn addr_types_text(types: AddrTypes) -> String {
+    const NAMES: [&str; 12] = [
+        "unspec",
+        "unicast",
+        "local",
+        "broadcast",
+        "anycast",
+        "multicast",
+        "blackhole",
+        "unreachable",
+        "prohibit",
+        "throw",
+        "nat",
+        "xresolve",
+    ];
+    let names: Vec<&str> = NAMES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| types.0 & (1 << i) != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    names.join(" or ")
+}
+
+fn addr_type_text(src: &Option<(AddrTypes, bool)>, dst: &Option<(AddrTypes, bool)>) -> String {
+    let mut parts = Vec::new();
+    for (side, test) in [("from", src), ("to", dst)] {
+        if let Some((types, negate)) = test {
+            parts.push(format!(
+                "{}{side} a {} address",
+                not(*negate),
+                addr_types_text(*types)
+            ));
+        }
+    }
+    parts.join(" ")
+}
+
+fn recent_text(
+    name: &str,
+    action: RecentAction,
+    seconds: Option<u32>,
+    hits: Option<u32>,
+) -> String {
+    let verb = match action {
+        RecentAction::Set => return format!("adding the address to recent list {name}"),
+        RecentAction::Check => "in",
+        RecentAction::Update => "in (and refreshed in)",
+        RecentAction::Remove => "in (and removed from)",
+    };
+    let within = seconds
+        .map(|s| format!(" within the last {s} seconds"))
+        .unwrap_or_default();
+    let hits = hits
+        .map(|h| format!(" at least {h} times"))
+        .unwrap_or_default();
+    format!("{verb} recent list {name}{hits}{within}")
+}
+
+fn statistic_text(mode: &StatisticMode) -> String {
+    match mode {
+        StatisticMode::Random { probability } => format!("with probability {probability:.3}"),
+        StatisticMode::Nth { every, .. } => format!("every {every}th connection reaching it"),
+    }
+}
+
+fn limit_text(rate: &Rate, burst: u32, over: bool) -> String {
+    let r = rate_text(rate);
+    if over {
+        format!("above {r} (bursts of {burst})")
+    } else {
+        format!("at most {r} (bursts of {burst})")
+    }
+}
+
+fn key_text(key: &LimitKey) -> String {
+    let parts: Vec<&str> = [
+        (key.src_prefix.is_some(), "source"),
+        (key.dst_prefix.is_some(), "destination"),
+        (key.src_port, "source port"),
+        (key.dst_port, "destination port"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| *name)
+    .collect();
+    if parts.is_empty() {
+        "all packets together".into()
+    } else {
+        format!("a {}", parts.join(" and "))
+    }
+}
+
+fn hashlimit_text(name: &str, rate: &Rate, over: bool, key: &LimitKey) -> String {
+    let (r, who) = (rate_text(rate), key_text(key));
+    if over {
+        format!("when {who} goes over {r} (limit {name})")
+    } else {
+        format!("while {who} stays under {r} (limit {name})")
+    }
+}
+
+fn connlimit_text(count: u32, above: bool) -> String {
+    if above {
+        format!("when a source already has more than {count} connections")
+    } else {
+        format!("while a source has at most {count} connections")
+    }
+}
+
+fn mac_text(mac: &[u8; 6]) -> String {
+    let parts: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
+    parts.join(":")
+}
+
+/// Address, interface and port conditions; `None` for other kinds.
+fn where_text(m: &Match) -> Option<String> {
     Some(match m {
         Match::Protocol { proto, negate } => format!("{}{}", not(*negate), proto_name(*proto)),
         Match::SourceNet { net, negate } => format!("{}from {net}", not(*negate)),
@@ -60,21 +238,12 @@ fn match_text(m: &Match) -> Option<String> {
         Match::SourceRange { from, to, negate } => format!("{}from {from}-{to}", not(*negate)),
         Match::DestRange { from, to, negate } => format!("{}to {from}-{to}", not(*negate)),
         Match::InInterface { iface, negate } => {
-            format!(
-                "{}arriving on {}{}",
-                not(*negate),
-                iface.name,
-                if iface.wildcard { "*" } else { "" }
-            )
+            format!("{}arriving on {}", not(*negate), iface_text(iface))
         }
         Match::OutInterface { iface, negate } => {
-            format!(
-                "{}leaving through {}{}",
-                not(*negate),
-                iface.name,
-                if iface.wildcard { "*" } else { "" }
-            )
+            format!("{}leaving through {}", not(*negate), iface_text(iface))
         }
+        Match::Fragment { negate } => format!("{}a later fragment", not(*negate)),
         Match::DestPort { ports, negate, .. } => {
             format!("{}to {}", not(*negate), ports_text(ports))
         }
@@ -82,40 +251,136 @@ fn match_text(m: &Match) -> Option<String> {
             format!("{}from {}", not(*negate), ports_text(ports))
         }
         Match::AnyPort { ports, negate, .. } => format!("{}on {}", not(*negate), ports_text(ports)),
-        Match::ConnState { states, negate } => format!("{}{}", not(*negate), states_text(*states)),
-        Match::Icmp { kind: 8, .. } | Match::Icmpv6 { kind: 128, .. } => "ping requests".into(),
-        Match::Icmp { kind, .. } | Match::Icmpv6 { kind, .. } => format!("ICMP type {kind}"),
-        Match::Limit { rate, burst, .. } => {
-            format!("at most {}/{:?} (bursts of {burst})", rate.count, rate.unit).to_lowercase()
-        }
-        Match::HashLimit { rate, over, .. } => {
-            let r = format!("{}/{:?}", rate.count, rate.unit).to_lowercase();
-            if *over {
-                format!("when a source opens more than {r}")
-            } else {
-                format!("while a source stays under {r}")
-            }
-        }
-        Match::ConnLimit { count, above, .. } => {
-            if *above {
-                format!("when a source already has more than {count} connections")
-            } else {
-                format!("while a source has at most {count} connections")
-            }
-        }
-        Match::Statistic { mode, .. } => match mode {
-            StatisticMode::Random { probability } => format!("with probability {probability:.3}"),
-            StatisticMode::Nth { every, .. } => format!("every {every}th connection reaching it"),
-        },
-        Match::AddrType { dst: Some(_), .. } => "to one of this host's addresses".into(),
-        Match::Comment { .. } => return None,
-        other => format!("{other:?}")
-            .split_whitespace()
-            .next()
-            .unwrap_or("match")
-            .trim_matches('{')
-            .to_lowercase(),
+        Match::SourceMac { mac, negate } => format!("{}from MAC {}", not(*negate), mac_text(mac)),
+        _ => return None,
     })
+}
+
+/// Conditions on the packet's header fields and its connection; `None` for other kinds.
+fn packet_text(m: &Match) -> Option<String> {
+    Some(match m {
+        Match::TcpFlags { flags, negate } => format!(
+            "{}with TCP flags {:#04x} of {:#04x}",
+            not(*negate),
+            flags.set,
+            flags.mask
+        ),
+        Match::Icmp { kind, code, negate } => {
+            format!("{}{}", not(*negate), icmp_text(*kind, *code, 8))
+        }
+        Match::Icmpv6 { kind, code, negate } => {
+            format!("{}{}", not(*negate), icmp_text(*kind, *code, 128))
+        }
+        Match::ConnState { states, negate } => format!("{}{}", not(*negate), states_text(*states)),
+        Match::ConnStatus { status, negate } => {
+            format!("{}of {} connections", not(*negate), status_text(*status))
+        }
+        Match::ConnProto { proto, negate } => {
+            format!("{}of {} connections", not(*negate), proto_name(*proto))
+        }
+        Match::ConnAddr { which, net, negate } => {
+            format!("{}with {} {net}", not(*negate), conn_addr_text(*which))
+        }
+        Match::ConnPort {
+            which,
+            range,
+            negate,
+        } => {
+            format!(
+                "{}with {} port {range}",
+                not(*negate),
+                conn_addr_text(*which)
+            )
+        }
+        Match::ConnExpire { min, max, negate } => {
+            format!("{}expiring in {min}-{max} seconds", not(*negate))
+        }
+        Match::ConnDirection { dir } => match dir {
+            CtDirection::Original => "in the connection's original direction".into(),
+            CtDirection::Reply => "in the connection's reply direction".into(),
+        },
+        Match::Mark {
+            value,
+            mask,
+            negate,
+        } => {
+            format!("{}with mark {value:#x}/{mask:#x}", not(*negate))
+        }
+        Match::ConnMark {
+            value,
+            mask,
+            negate,
+        } => {
+            format!("{}with connection mark {value:#x}/{mask:#x}", not(*negate))
+        }
+        Match::AddrType { src, dst, .. } => addr_type_text(src, dst),
+        Match::PacketType { kind, negate } => {
+            format!("{}{}", not(*negate), packet_type_text(*kind))
+        }
+        Match::Length { min, max, negate } => format!("{}{min}-{max} bytes long", not(*negate)),
+        _ => return None,
+    })
+}
+
+fn packet_type_text(kind: PacketType) -> &'static str {
+    match kind {
+        PacketType::Unicast => "unicast",
+        PacketType::Broadcast => "broadcast",
+        PacketType::Multicast => "multicast",
+    }
+}
+
+/// Rate limits, counters, lists and sets.
+fn state_text(m: &Match) -> Option<String> {
+    Some(match m {
+        Match::Limit { rate, burst, over } => limit_text(rate, *burst, *over),
+        Match::HashLimit {
+            name,
+            rate,
+            over,
+            key,
+            ..
+        } => hashlimit_text(name, rate, *over, key),
+        Match::ConnLimit { count, above, .. } => connlimit_text(*count, *above),
+        Match::Recent {
+            name,
+            action,
+            seconds,
+            hitcount,
+            side,
+            negate,
+        } => format!(
+            "{}{} {}",
+            not(*negate),
+            side_text(*side),
+            recent_text(name, *action, *seconds, *hitcount)
+        ),
+        Match::InSet {
+            name,
+            sides,
+            negate,
+        } => format!("{}{} in set {name}", sides_text(sides), negated(*negate)),
+        Match::Statistic { mode, negate } => format!("{}{}", not(*negate), statistic_text(mode)),
+        _ => return None,
+    })
+}
+
+fn negated(negate: bool) -> &'static str {
+    if negate {
+        " not"
+    } else {
+        ""
+    }
+}
+
+fn match_text(m: &Match) -> Option<String> {
+    if let Match::Comment { .. } = m {
+        return None;
+    }
+    where_text(m)
+        .or_else(|| packet_text(m))
+        .or_else(|| state_text(m))
+        .filter(|text| !text.is_empty())
 }
 
 fn action_text(a: &Action) -> String {
@@ -169,5 +434,397 @@ pub fn describe(rule: &Rule) -> String {
         format!("every packet: {action}")
     } else {
         format!("{}: {action}", conditions.join(" "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moat_model::matches::TcpFlags;
+
+    /// `m` with its negation set; the match has no wildcard arm, so a new
+    /// kind of match does not compile until the corpus below covers it.
+    fn negate(m: &Match) -> Match {
+        let mut m = m.clone();
+        match &mut m {
+            Match::Protocol { negate, .. }
+            | Match::SourceNet { negate, .. }
+            | Match::DestNet { negate, .. }
+            | Match::SourceRange { negate, .. }
+            | Match::DestRange { negate, .. }
+            | Match::InInterface { negate, .. }
+            | Match::OutInterface { negate, .. }
+            | Match::Fragment { negate }
+            | Match::SourcePort { negate, .. }
+            | Match::DestPort { negate, .. }
+            | Match::AnyPort { negate, .. }
+            | Match::TcpFlags { negate, .. }
+            | Match::Icmp { negate, .. }
+            | Match::Icmpv6 { negate, .. }
+            | Match::ConnState { negate, .. }
+            | Match::ConnStatus { negate, .. }
+            | Match::ConnProto { negate, .. }
+            | Match::ConnAddr { negate, .. }
+            | Match::ConnPort { negate, .. }
+            | Match::ConnExpire { negate, .. }
+            | Match::SourceMac { negate, .. }
+            | Match::Mark { negate, .. }
+            | Match::ConnMark { negate, .. }
+            | Match::PacketType { negate, .. }
+            | Match::Length { negate, .. }
+            | Match::Recent { negate, .. }
+            | Match::InSet { negate, .. }
+            | Match::Statistic { negate, .. } => *negate = true,
+            Match::AddrType { src, dst, .. } => {
+                for (_, negate) in [src, dst].into_iter().flatten() {
+                    *negate = true;
+                }
+            }
+            Match::Limit { over, .. } | Match::HashLimit { over, .. } => *over = true,
+            Match::ConnLimit { above, .. } => *above = true,
+            Match::ConnDirection { dir } => *dir = CtDirection::Reply,
+            Match::Comment { .. } => {}
+        }
+        m
+    }
+
+    fn port(n: u16) -> Vec<PortRange> {
+        vec![PortRange { first: n, last: n }]
+    }
+
+    fn iface(name: &str) -> Iface {
+        Iface {
+            name: name.into(),
+            wildcard: false,
+        }
+    }
+
+    fn rate() -> Rate {
+        Rate {
+            count: 17,
+            unit: RateUnit::Minute,
+        }
+    }
+
+    /// Every kind of match, each with the text its description must hold.
+    fn corpus() -> Vec<(Match, &'static str)> {
+        vec![
+            (
+                Match::Protocol {
+                    proto: 6,
+                    negate: false,
+                },
+                "tcp",
+            ),
+            (
+                Match::SourceNet {
+                    net: "10.1.0.0/16".parse().unwrap(),
+                    negate: false,
+                },
+                "10.1.0.0/16",
+            ),
+            (
+                Match::DestNet {
+                    net: "10.2.0.0/16".parse().unwrap(),
+                    negate: false,
+                },
+                "10.2.0.0/16",
+            ),
+            (
+                Match::SourceRange {
+                    from: "10.0.0.1".parse().unwrap(),
+                    to: "10.0.0.9".parse().unwrap(),
+                    negate: false,
+                },
+                "10.0.0.1-10.0.0.9",
+            ),
+            (
+                Match::DestRange {
+                    from: "10.0.1.1".parse().unwrap(),
+                    to: "10.0.1.9".parse().unwrap(),
+                    negate: false,
+                },
+                "10.0.1.1-10.0.1.9",
+            ),
+            (
+                Match::InInterface {
+                    iface: iface("eth7"),
+                    negate: false,
+                },
+                "eth7",
+            ),
+            (
+                Match::OutInterface {
+                    iface: iface("eth8"),
+                    negate: false,
+                },
+                "eth8",
+            ),
+            (Match::Fragment { negate: false }, "fragment"),
+            (
+                Match::SourcePort {
+                    proto: 6,
+                    ports: port(1234),
+                    negate: false,
+                },
+                "1234",
+            ),
+            (
+                Match::DestPort {
+                    proto: 6,
+                    ports: port(9000),
+                    negate: false,
+                },
+                "9000",
+            ),
+            (
+                Match::AnyPort {
+                    proto: 17,
+                    ports: port(53),
+                    negate: false,
+                },
+                "53",
+            ),
+            (
+                Match::TcpFlags {
+                    flags: TcpFlags {
+                        mask: 0x17,
+                        set: 0x02,
+                    },
+                    negate: false,
+                },
+                "0x02",
+            ),
+            (
+                Match::Icmp {
+                    kind: 3,
+                    code: Some(4),
+                    negate: false,
+                },
+                "type 3 code 4",
+            ),
+            (
+                Match::Icmpv6 {
+                    kind: 1,
+                    code: None,
+                    negate: false,
+                },
+                "type 1",
+            ),
+            (
+                Match::ConnState {
+                    states: ConnStates(ConnStates::NEW),
+                    negate: false,
+                },
+                "new",
+            ),
+            (
+                Match::ConnStatus {
+                    status: 4,
+                    negate: false,
+                },
+                "assured",
+            ),
+            (
+                Match::ConnProto {
+                    proto: 17,
+                    negate: false,
+                },
+                "udp",
+            ),
+            (
+                Match::ConnAddr {
+                    which: ConntrackAddr::OrigDest,
+                    net: "10.3.0.0/16".parse().unwrap(),
+                    negate: false,
+                },
+                "original destination 10.3.0.0/16",
+            ),
+            (
+                Match::ConnPort {
+                    which: ConntrackAddr::ReplySource,
+                    range: PortRange {
+                        first: 80,
+                        last: 80,
+                    },
+                    negate: false,
+                },
+                "reply source port 80",
+            ),
+            (
+                Match::ConnExpire {
+                    min: 10,
+                    max: 20,
+                    negate: false,
+                },
+                "10-20",
+            ),
+            (
+                Match::ConnDirection {
+                    dir: CtDirection::Original,
+                },
+                "direction",
+            ),
+            (
+                Match::SourceMac {
+                    mac: [0, 0x11, 0x22, 0x33, 0x44, 0x55],
+                    negate: false,
+                },
+                "00:11:22:33:44:55",
+            ),
+            (
+                Match::Mark {
+                    value: 0x2a,
+                    mask: 0xff,
+                    negate: false,
+                },
+                "0x2a",
+            ),
+            (
+                Match::ConnMark {
+                    value: 0x2b,
+                    mask: 0xff,
+                    negate: false,
+                },
+                "0x2b",
+            ),
+            (
+                Match::AddrType {
+                    src: None,
+                    dst: Some((AddrTypes(4), false)),
+                    limit_iface_in: false,
+                    limit_iface_out: false,
+                },
+                "local",
+            ),
+            (
+                Match::PacketType {
+                    kind: PacketType::Broadcast,
+                    negate: false,
+                },
+                "broadcast",
+            ),
+            (
+                Match::Length {
+                    min: 40,
+                    max: 60,
+                    negate: false,
+                },
+                "40-60",
+            ),
+            (
+                Match::Limit {
+                    rate: rate(),
+                    burst: 3,
+                    over: false,
+                },
+                "17/minute",
+            ),
+            (
+                Match::HashLimit {
+                    name: "perip".into(),
+                    rate: rate(),
+                    burst: 3,
+                    over: false,
+                    key: LimitKey {
+                        src_prefix: Some(32),
+                        dst_prefix: None,
+                        src_port: false,
+                        dst_port: false,
+                    },
+                    expire_ms: 1000,
+                },
+                "17/minute",
+            ),
+            (
+                Match::ConnLimit {
+                    count: 15,
+                    above: false,
+                    prefix: 32,
+                    by_source: true,
+                },
+                "15",
+            ),
+            (
+                Match::Recent {
+                    name: "scanners".into(),
+                    action: RecentAction::Check,
+                    seconds: Some(60),
+                    hitcount: Some(4),
+                    side: SetSide::Source,
+                    negate: false,
+                },
+                "scanners",
+            ),
+            (
+                Match::InSet {
+                    name: "badhosts".into(),
+                    sides: vec![SetSide::Source],
+                    negate: false,
+                },
+                "badhosts",
+            ),
+            (
+                Match::Statistic {
+                    mode: StatisticMode::Nth {
+                        every: 3,
+                        packet: 0,
+                    },
+                    negate: false,
+                },
+                "3",
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_match_kind_is_described_with_its_values_and_negation() {
+        for (m, names) in corpus() {
+            let plain = match_text(&m).unwrap_or_else(|| panic!("{m:?} has no words"));
+            assert!(plain.contains(names), "{m:?}: {plain:?} lacks {names:?}");
+            assert!(!plain.contains("not"), "{m:?}: {plain:?}");
+            let negated = negate(&m);
+            let text = match_text(&negated).unwrap();
+            assert!(
+                text.contains(names),
+                "{negated:?}: {text:?} lacks {names:?}"
+            );
+            assert_ne!(text, plain, "{m:?} reads the same negated");
+            let opposite = ["not", "above", "over", "more than", "reply"];
+            assert!(
+                opposite.iter().any(|w| text.contains(w)),
+                "{negated:?}: {text:?} does not say it is the opposite"
+            );
+        }
+    }
+
+    #[test]
+    fn set_matches_name_the_set_and_say_not() {
+        let rule = |negate| Rule {
+            matches: vec![Match::InSet {
+                name: "badhosts".into(),
+                sides: vec![SetSide::Source],
+                negate,
+            }],
+            ..Rule::new(Action::Drop)
+        };
+        assert_eq!(describe(&rule(false)), "source in set badhosts: drop");
+        assert_eq!(describe(&rule(true)), "source not in set badhosts: drop");
+    }
+
+    #[test]
+    fn every_match_kind_is_in_the_corpus() {
+        let kinds: std::collections::BTreeSet<String> = corpus()
+            .iter()
+            .map(|(m, _)| {
+                format!("{m:?}")
+                    .split([' ', '{', '('])
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        // Comment has no words by design; every other kind is there once.
+        assert_eq!(kinds.len(), 33);
     }
 }

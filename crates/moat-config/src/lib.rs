@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+mod applicable;
 mod balance;
 mod blocks;
 mod compile;
@@ -106,6 +107,7 @@ pub fn load_with(file: &str, text: &str, db: &ServiceDb) -> Result<Loaded, Confi
         Format::Toml => {
             let config = parse_config_with(file, text, db)?;
             let tables = compile(file, text, &config)?;
+            applicable(file, text, &tables)?;
             let warnings = shadow::shadowed(&tables);
             Ok(Loaded {
                 format: Format::Toml,
@@ -117,6 +119,7 @@ pub fn load_with(file: &str, text: &str, db: &ServiceDb) -> Result<Loaded, Confi
         }
         Format::IptablesSave => {
             let tables = load_save(file, text)?;
+            applicable(file, text, &tables)?;
             let warnings = shadow::shadowed(&tables);
             Ok(Loaded {
                 format: Format::IptablesSave,
@@ -126,6 +129,26 @@ pub fn load_with(file: &str, text: &str, db: &ServiceDb) -> Result<Loaded, Confi
                 warnings,
             })
         }
+    }
+}
+
+/// Refuses `tables` (read from `text`) when `moat apply` would, as far as
+/// that is known without the kernel.
+fn applicable(file: &str, text: &str, tables: &[TableState]) -> Result<(), ConfigError> {
+    let problems = applicable::problems(tables, text);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(ConfigError {
+        problems: problems.iter().map(|d| d.locate(file, text)).collect(),
+    })
+}
+
+impl Loaded {
+    /// The block lists the rules look up that the file does not load itself:
+    /// only the kernel knows whether they exist, so apply checks them.
+    pub fn lists_needed(&self) -> Vec<String> {
+        applicable::lists_needed(&self.tables, self.config.as_ref())
     }
 }
 

@@ -24,6 +24,17 @@ pub enum Verdict {
     Reject,
 }
 
+impl Verdict {
+    /// The word moat.toml uses for it: `accept`, `drop` or `reject`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Accept => "accept",
+            Verdict::Drop => "drop",
+            Verdict::Reject => "reject",
+        }
+    }
+}
+
 /// A transport protocol a service or forward uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

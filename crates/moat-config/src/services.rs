@@ -56,6 +56,11 @@ impl ServiceDb {
         db
     }
 
+    /// The names and aliases of the known services.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|(n, _, _)| n.as_str())
+    }
+
     /// Parses the text of an /etc/services file.
     pub fn parse(text: &str) -> Self {
         let mut entries = Vec::new();

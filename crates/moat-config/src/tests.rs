@@ -805,3 +805,27 @@ fn health_check_mistakes_are_pointed_out() {
     let b = &l.config.as_ref().unwrap().balances[0];
     assert_eq!(b.affinity, Some(std::time::Duration::from_secs(1800)));
 }
+
+#[test]
+fn a_misspelt_service_name_gets_a_did_you_mean() {
+    let err = load_err("[[service]]\nname = \"sssh\"\n");
+    assert!(err.contains("fix: did you mean \"ssh\"?"), "{err}");
+    let err = load_err("[[service]]\nname = \"web\"\nport = \"htps\"\n");
+    assert!(err.contains("did you mean \"https\"?"), "{err}");
+    let err = load_err("[[service]]\nname = \"zzzzzzzzzz\"\n");
+    assert!(!err.contains("did you mean"), "{err}");
+}
+
+#[test]
+fn check_refuses_rules_apply_would_refuse_and_names_lists_it_cannot_see() {
+    let err =
+        load_err("[iptables]\nrules = [\"-A INPUT -m set --match-set bad src,dst -j DROP\"]\n");
+    assert!(err.starts_with("moat.toml:2:"), "{err}");
+    assert!(err.contains("give one flag"), "{err}");
+    let loaded = load_ok(
+        "[[block]]\nname = \"mine\"\nfile = \"/l.txt\"\ndirection = \"none\"\n\
+         [iptables]\nrules = [\"-A INPUT -m set --match-set mine src -j DROP\", \
+         \"-A INPUT -m set --match-set theirs dst -j DROP\"]\n",
+    );
+    assert_eq!(loaded.lists_needed(), vec!["theirs".to_string()]);
+}

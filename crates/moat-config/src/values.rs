@@ -79,8 +79,12 @@ fn one_port_text(text: &str, span: Range<usize>, db: &ServiceDb, out: &mut PortS
     let sep = t.find(['-', ':']);
     if let Some(i) = sep.filter(|&i| i > 0 && t[..i].chars().all(|c| c.is_ascii_digit())) {
         let (a, b) = (&t[..i], &t[i + 1..]);
-        let first = a.parse::<i64>().map_err(|_| bad_port(t, span.clone()))?;
-        let last = b.parse::<i64>().map_err(|_| bad_port(t, span.clone()))?;
+        let first = a
+            .parse::<i64>()
+            .map_err(|_| bad_port(t, span.clone(), db))?;
+        let last = b
+            .parse::<i64>()
+            .map_err(|_| bad_port(t, span.clone(), db))?;
         let (first, last) = (
             port_number(first, span.clone())?,
             port_number(last, span.clone())?,
@@ -110,16 +114,20 @@ fn one_port_text(text: &str, span: Range<usize>, db: &ServiceDb, out: &mut PortS
             }
             Ok(())
         }
-        None => Err(bad_port(t, span)),
+        None => Err(bad_port(t, span, db)),
     }
 }
 
-fn bad_port(t: &str, span: Range<usize>) -> Diagnostic {
-    err(
+fn bad_port(t: &str, span: Range<usize>, db: &ServiceDb) -> Diagnostic {
+    let d = err(
         span,
         format!("`{t}` is not a port, a port range or a service name known in /etc/services"),
     )
-    .expected("a number such as 22, a range such as \"8000-8100\", or a name such as \"ssh\"")
+    .expected("a number such as 22, a range such as \"8000-8100\", or a name such as \"ssh\"");
+    match closest(t, db.names()) {
+        Some(c) => d.fix(format!("did you mean \"{c}\"? write \"{c}\"")),
+        None => d,
+    }
 }
 
 /// A port value: 22, "22", "8000-8100", "ssh", or a list of these.

@@ -90,16 +90,26 @@ fn check_new_chain_name(state: &TableState, name: &str) -> Result<(), EngineErro
 fn new_rule(state: &TableState, rule: &crate::rule::RuleSpec) -> Result<StateRule, EngineError> {
     if let Some(target) = rule.jump_target() {
         if state.chain(target).is_none() {
-            return Err(EngineError {
-                message: format!(
-                    "{} (the rule jumps to it: create it first with -N {target})",
-                    no_chain(state, target)
-                ),
-            });
+            return Err(missing_jump_target(state, target));
         }
     }
     StateRule::new(rule.clone(), state.family, Counters::default())
         .map_err(|e| EngineError { message: e.message })
+}
+
+/// The error for a rule jumping to `target`, which is no chain of `state`:
+/// a likely misspelt target is named first, then how to make such a chain.
+fn missing_jump_target(state: &TableState, target: &str) -> EngineError {
+    let message = match crate::rule::closest_target(target) {
+        Some(t) => format!(
+            "unknown target `{target}'; did you mean {t}? (to jump to a chain `{target}', create it first with -N {target})"
+        ),
+        None => format!(
+            "{} (the rule jumps to it: create it first with -N {target})",
+            no_chain(state, target)
+        ),
+    };
+    EngineError { message }
 }
 
 /// What a command did to a table changed in place.
@@ -369,4 +379,30 @@ fn delete_chains(state: &mut TableState, chain: Option<&str>) -> Result<(), Engi
     }
     state.chains.retain(|c| !names.contains(&c.name));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::parse_command_line;
+    use moat_model::{Family, Stage};
+
+    fn run(line: &str, state: &TableState) -> Result<Outcome, EngineError> {
+        let args: Vec<String> = line.split_whitespace().map(String::from).collect();
+        let inv = parse_command_line(&args, Family::Ipv4).expect("parses");
+        execute(&inv, state)
+    }
+
+    #[test]
+    fn a_misspelt_target_is_named_before_creating_a_chain() {
+        let state = TableState::empty(Family::Ipv4, Stage::Filter);
+        let err = run("-A INPUT -j ACCEPTT", &state).unwrap_err().message;
+        assert!(
+            err.starts_with("unknown target `ACCEPTT'; did you mean ACCEPT?"),
+            "{err}"
+        );
+        let err = run("-A INPUT -j mychain", &state).unwrap_err().message;
+        assert!(err.contains("create it first with -N mychain"), "{err}");
+        assert!(!err.contains("did you mean"), "{err}");
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod command;
 pub mod engine;
+mod help;
 pub mod listing;
 pub mod rule;
 pub mod save;
@@ -10,4 +11,5 @@ pub mod state;
 
 pub use command::{parse_command_line, Command, CommandError, Display, Invocation};
 pub use engine::{apply, execute, Applied, EngineError, Outcome};
+pub use help::help_text;
 pub use state::{StoredChain, StoredRule, TableState};

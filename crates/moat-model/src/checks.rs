@@ -1,8 +1,8 @@
 //! Kernel settings a ruleset needs to work: moat warns, it never changes them.
 
 use crate::action::Action;
-use crate::matches::Match;
-use crate::ruleset::{Family, Hook, Table};
+use crate::matches::{ConnStates, Match};
+use crate::ruleset::{Family, Hook, Rule, Table};
 
 /// A sysctl a rule needs, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,48 +32,70 @@ fn in_interface(matches: &[Match]) -> Option<&str> {
     })
 }
 
-/// The kernel settings `table`'s rules depend on.
+/// Whether `rule` only passes packets of connections other rules let
+/// through (replies, related connections): on its own it needs nothing.
+fn only_replies(rule: &Rule) -> bool {
+    let replies = ConnStates::ESTABLISHED | ConnStates::RELATED;
+    rule.matches.iter().any(
+        |m| matches!(m, Match::ConnState { states, negate: false } if states.0 & !replies == 0),
+    )
+}
+
+/// The kernel settings one `rule` of chain `chain` (on `hook`, if a base
+/// chain) in a `family` table depends on.
+pub fn rule_needs(
+    family: Family,
+    chain: &str,
+    hook: Option<Hook>,
+    rule: &Rule,
+) -> Vec<SettingNeed> {
+    let mut needs = Vec::new();
+    if hook == Some(Hook::Forward) && rule.action == Action::Accept && !only_replies(rule) {
+        needs.push(SettingNeed {
+            key: forward_key(family).to_string(),
+            value: "1",
+            why: format!("the ACCEPT rules in {chain} only see packets when the kernel forwards"),
+        });
+    }
+    needs.extend(dnat_needs(family, hook, rule));
+    needs
+}
+
+fn dnat_needs(family: Family, hook: Option<Hook>, rule: &Rule) -> Option<SettingNeed> {
+    let Action::Dnat(target) = &rule.action else {
+        return None;
+    };
+    let (addr, _) = target.addrs?;
+    if addr.is_loopback() {
+        if !addr.is_ipv4() {
+            return None;
+        }
+        let iface = in_interface(&rule.matches).unwrap_or("all");
+        return Some(SettingNeed {
+            key: format!("net.ipv4.conf.{iface}.route_localnet"),
+            value: "1",
+            why: format!(
+                "DNAT to {addr} from outside only works when {iface} may route to loopback"
+            ),
+        });
+    }
+    (hook == Some(Hook::Prerouting)).then(|| SettingNeed {
+        key: forward_key(family).to_string(),
+        value: "1",
+        why: format!("DNAT to {addr} sends packets through this host"),
+    })
+}
+
+/// The kernel settings `table`'s rules depend on, each setting once.
 pub fn needed_settings(table: &Table) -> Vec<SettingNeed> {
     let mut needs: Vec<SettingNeed> = Vec::new();
-    let mut push = |need: SettingNeed| {
-        if !needs.iter().any(|n| n.key == need.key) {
-            needs.push(need);
-        }
-    };
     for chain in &table.chains {
         let hook = chain.base.map(|(h, _)| h);
-        if hook == Some(Hook::Forward) && chain.rules.iter().any(|r| r.action == Action::Accept) {
-            push(SettingNeed {
-                key: forward_key(table.family).to_string(),
-                value: "1",
-                why: format!(
-                    "the ACCEPT rules in {} only see packets when the kernel forwards",
-                    chain.name
-                ),
-            });
-        }
         for rule in &chain.rules {
-            let Action::Dnat(target) = &rule.action else {
-                continue;
-            };
-            let Some((addr, _)) = target.addrs else {
-                continue;
-            };
-            if addr.is_loopback() {
-                if addr.is_ipv4() {
-                    let iface = in_interface(&rule.matches).unwrap_or("all");
-                    push(SettingNeed {
-                        key: format!("net.ipv4.conf.{iface}.route_localnet"),
-                        value: "1",
-                        why: format!("DNAT to {addr} from outside only works when {iface} may route to loopback"),
-                    });
+            for need in rule_needs(table.family, &chain.name, hook, rule) {
+                if !needs.iter().any(|n| n.key == need.key) {
+                    needs.push(need);
                 }
-            } else if hook == Some(Hook::Prerouting) {
-                push(SettingNeed {
-                    key: forward_key(table.family).to_string(),
-                    value: "1",
-                    why: format!("DNAT to {addr} sends packets through this host"),
-                });
             }
         }
     }
@@ -85,7 +107,7 @@ mod tests {
     use super::*;
     use crate::action::NatTarget;
     use crate::matches::Iface;
-    use crate::ruleset::{Rule, Stage};
+    use crate::ruleset::Stage;
     use std::net::IpAddr;
 
     fn dnat_to(addr: &str, iface: Option<&str>) -> Rule {
@@ -131,5 +153,23 @@ mod tests {
             "net.ipv6.conf.all.forwarding"
         );
         assert!(needed_settings(&Table::new(Family::Ipv4, Stage::Filter)).is_empty());
+    }
+
+    #[test]
+    fn accepting_only_replies_in_forward_needs_nothing() {
+        let mut replies = Rule::new(Action::Accept);
+        replies.matches.push(Match::ConnState {
+            states: ConnStates(ConnStates::ESTABLISHED | ConnStates::RELATED),
+            negate: false,
+        });
+        let mut filter = Table::new(Family::Ipv4, Stage::Filter);
+        filter.chains[1].rules.push(replies.clone());
+        assert!(needed_settings(&filter).is_empty());
+        let Match::ConnState { negate, .. } = &mut replies.matches[0] else {
+            unreachable!()
+        };
+        *negate = true;
+        filter.chains[1].rules.push(replies);
+        assert_eq!(needed_settings(&filter).len(), 1);
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use moat_blocklist::{zones, Blocklists, Direction, Entries, ListInfo, ListSpec, Source};
+use serde::Serialize;
 
 use crate::guard;
 use crate::lock::RulesetLock;
@@ -52,14 +53,17 @@ enum BlockCommand {
         #[command(flatten)]
         opts: ListOptions,
     },
-    /// Add addresses or networks to a list (creating it if needed); takes
-    /// milliseconds whatever the list's size.
+    /// Add addresses or networks to a list; takes milliseconds whatever
+    /// the list's size.
     Add {
         /// The list's name.
         name: String,
         /// Addresses, networks or ranges.
         #[arg(required = true, value_name = "ADDRESS")]
         addresses: Vec<String>,
+        /// Create the list (blocking in,forward) if it does not exist.
+        #[arg(long)]
+        create: bool,
         /// Block even an address that an SSH connection to this host comes from.
         #[arg(long)]
         force: bool,
@@ -72,8 +76,13 @@ enum BlockCommand {
         #[arg(required = true, value_name = "ADDRESS")]
         addresses: Vec<String>,
     },
-    /// Show the lists: source, directions, sizes, exceptions, packets and bytes dropped.
-    List,
+    /// Show the lists: source, directions, sizes, exceptions, packets and
+    /// bytes dropped, and the iptables tables whose rules use them.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Options of a list load.
@@ -294,43 +303,74 @@ fn block(args: BlockArgs) -> Result<()> {
         BlockCommand::Add {
             name,
             addresses,
+            create,
             force,
-        } => {
-            let entries = parse_addresses(&addresses, "address")?;
-            if !force {
-                guard::refuse_list_cuts(&[ListSpec {
-                    name: name.clone(),
-                    source: Source::Manual,
-                    entries: entries.clone(),
-                    except: None,
-                    directions: None,
-                    allow_empty: false,
-                }])?;
-            }
-            let _lock = lock()?;
-            let summary = Blocklists::open()?.add(&name, &entries)?;
-            if summary.created {
-                println!("blocked list {name} (new, added by hand)");
-            } else if !summary.changed {
-                println!("list {name} already holds those addresses");
-            }
-            Ok(())
-        }
-        BlockCommand::Remove { name, addresses } => {
-            let entries = parse_addresses(&addresses, "address")?;
-            let _lock = lock()?;
-            let summary = Blocklists::open()?.remove(&name, &entries)?;
-            if !summary.changed {
-                println!("list {name} does not hold those addresses");
-            }
-            Ok(())
-        }
-        BlockCommand::List => {
+        } => add(&name, &addresses, create, force),
+        BlockCommand::Remove { name, addresses } => remove(&name, &addresses),
+        BlockCommand::List { json } => {
             let lists = Blocklists::open()?.lists()?;
-            print!("{}", render_lists(&lists));
+            if json {
+                println!("{}", serde_json::to_string_pretty(&lists_json(&lists))?);
+            } else {
+                print!("{}", render_lists(&lists));
+            }
             Ok(())
         }
     }
+}
+
+/// `moat block add NAME ADDRESS...`.
+fn add(name: &str, addresses: &[String], create: bool, force: bool) -> Result<()> {
+    let entries = parse_addresses(addresses, "address")?;
+    if !force {
+        guard::refuse_list_cuts(&[ListSpec {
+            name: name.to_string(),
+            source: Source::Manual,
+            entries: entries.clone(),
+            except: None,
+            directions: None,
+            allow_empty: false,
+        }])?;
+    }
+    let _lock = lock()?;
+    let mut lists = Blocklists::open()?;
+    let summary = lists.add(name, &entries, create)?;
+    let what = count(addresses.len(), "address", "addresses");
+    let size = size_text(lists.size(name)?);
+    if summary.created {
+        println!("created block list {name} (blocking in,forward) with {what} ({size})");
+    } else if summary.changed {
+        println!("added {what} to {name} ({size})");
+    } else {
+        println!("list {name} already holds those addresses ({size})");
+    }
+    Ok(())
+}
+
+/// `moat block remove NAME ADDRESS...`.
+fn remove(name: &str, addresses: &[String]) -> Result<()> {
+    let entries = parse_addresses(addresses, "address")?;
+    let _lock = lock()?;
+    let mut lists = Blocklists::open()?;
+    let summary = lists.remove(name, &entries)?;
+    let size = size_text(lists.size(name)?);
+    if summary.changed {
+        let what = count(addresses.len(), "address", "addresses");
+        println!("removed {what} from {name} ({size})");
+    } else {
+        println!("list {name} does not hold those addresses ({size})");
+    }
+    Ok(())
+}
+
+/// `n` and the noun for it: `1 address`, `2 addresses`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A list's size after a change: `now 3 entries`.
+fn size_text((v4, v6): (usize, usize)) -> String {
+    format!("now {}", count(v4 + v6, "entry", "entries"))
 }
 
 fn unblock(args: UnblockArgs) -> Result<()> {
@@ -359,6 +399,45 @@ fn words(directions: &[Direction]) -> String {
         .map(|d| d.word())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// What `moat block list --json` prints for one list.
+#[derive(Serialize)]
+struct ListJson<'a> {
+    name: &'a str,
+    source: Option<String>,
+    directions: Vec<&'static str>,
+    ranges_v4: usize,
+    addresses_v4: u64,
+    ranges_v6: usize,
+    exceptions: Vec<String>,
+    packets: u64,
+    bytes: u64,
+    used_by: &'a [String],
+}
+
+/// The `moat block list --json` objects.
+fn lists_json(lists: &[ListInfo]) -> Vec<ListJson<'_>> {
+    lists
+        .iter()
+        .map(|l| ListJson {
+            name: &l.name,
+            source: l.source.as_ref().map(|s| s.describe()),
+            directions: l.directions.iter().map(|d| d.word()).collect(),
+            ranges_v4: l.ranges_v4,
+            addresses_v4: l.addresses_v4,
+            ranges_v6: l.ranges_v6,
+            exceptions: l
+                .exceptions
+                .networks()
+                .iter()
+                .map(|n| n.to_string())
+                .collect(),
+            packets: l.packets,
+            bytes: l.bytes,
+            used_by: &l.copies,
+        })
+        .collect()
 }
 
 /// The `moat block list` table.

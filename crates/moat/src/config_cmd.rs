@@ -21,7 +21,7 @@ use crate::guard;
 use crate::lock::RulesetLock;
 use crate::persist::{self, Keep};
 use crate::set_copies;
-use crate::settings::warn_missing;
+use crate::settings::warn_for_tables;
 use crate::snapshot::{model_tables, plan, Current, Snapshot};
 
 /// Exit status when the lock-out guard refuses a ruleset.
@@ -94,13 +94,33 @@ fn table_summary(loaded: &Loaded) -> String {
         .map(|t| {
             let n: usize = t.chains.iter().map(|c| c.rules.len()).sum();
             format!(
-                "{} {} {n} rules",
+                "{} {} {n} {}",
                 family_name(t.family),
-                moat_iptables::save::stage_name(t.stage)
+                moat_iptables::save::stage_name(t.stage),
+                rules_word(n)
             )
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `rule` or `rules` after the count `n`.
+fn rules_word(n: usize) -> &'static str {
+    if n == 1 {
+        "rule"
+    } else {
+        "rules"
+    }
+}
+
+/// What check says about the parts only apply can verify: the block lists
+/// the rules look up must exist in the kernel.
+fn kernel_notes(loaded: &Loaded) -> Vec<String> {
+    loaded
+        .lists_needed()
+        .iter()
+        .map(|l| format!("block list {l} must exist when applied (checked by apply)"))
+        .collect()
 }
 
 /// `moat check FILE`.
@@ -133,11 +153,14 @@ pub fn run_check(args: &CheckArgs) -> ExitCode {
                     .collect();
                 println!(
                     "{}",
-                    json!({"ok": true, "file": name, "errors": [], "warnings": loaded.warnings, "tables": tables})
+                    json!({"ok": true, "file": name, "errors": [], "warnings": loaded.warnings, "notes": kernel_notes(&loaded), "tables": tables})
                 );
             } else {
                 for w in &loaded.warnings {
                     eprintln!("{name}: warning: {w}");
+                }
+                for n in kernel_notes(&loaded) {
+                    eprintln!("{name}: note: {n}");
                 }
                 let kind = if loaded.format == Format::Toml {
                     "moat.toml"
@@ -420,18 +443,17 @@ fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         config_blocks::remove_dropped(previous.as_ref(), config)?;
     }
     config_balance::commit(&balanced)?;
-    for t in &full {
-        warn_missing("moat", &t.to_table());
-    }
+    warn_for_tables("moat", &model_tables(&full));
     drop(lock);
     let summary = full
         .iter()
         .map(|t| {
             let n: usize = t.chains.iter().map(|c| c.rules.len()).sum();
             format!(
-                "{} {} ({n} rules)",
+                "{} {} ({n} {})",
                 family_name(t.family),
-                moat_iptables::save::stage_name(t.stage)
+                moat_iptables::save::stage_name(t.stage),
+                rules_word(n)
             )
         })
         .collect::<Vec<_>>()

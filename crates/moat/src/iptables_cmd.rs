@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use anyhow::Result;
 use moat_backend::Backend;
+use moat_iptables::rule::RuleSpec;
 use moat_iptables::state::StateRule;
 use moat_iptables::{execute, parse_command_line, Command};
 use moat_model::Family;
-use moat_model::{validate_rule, Counters, Stage};
+use moat_model::{validate_rule, Counters, Stage, Table};
 use moat_nft::plan::fills_a_set;
 use moat_nft::portmap::is_port_forward;
 use moat_nft::{plan_update, ChangeSet, Op, Position, TableChanges};
@@ -16,7 +17,7 @@ use moat_nft::{plan_update, ChangeSet, Op, Position, TableChanges};
 use crate::set_copies;
 
 use crate::lock::RulesetLock;
-use crate::settings::warn_missing;
+use crate::settings::warn_for_rule;
 use crate::stored::read_state;
 
 /// Exit status for a command-line problem, as iptables uses it.
@@ -24,6 +25,10 @@ const EXIT_USAGE: u8 = 2;
 
 /// Runs one iptables command line; `program` names the command in messages.
 pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
+    if matches!(args.first().map(String::as_str), Some("-h" | "--help")) {
+        println!("{}", moat_iptables::help_text(program));
+        return ExitCode::SUCCESS;
+    }
     let inv = match parse_command_line(args, family) {
         Ok(inv) => inv,
         Err(e) => {
@@ -55,7 +60,7 @@ fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Resu
     } else {
         Some(RulesetLock::acquire(Duration::from_secs(10))?)
     };
-    if let Some(code) = append_fast(&backend, inv, family)? {
+    if let Some(code) = append_fast(program, &backend, inv, family)? {
         return Ok(code);
     }
     let (kernel, state) = read_state(&backend, family, inv.stage)?;
@@ -66,7 +71,7 @@ fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Resu
         let mut batch = plan_update(kernel.as_ref(), &table)?;
         set_copies::declare(&mut batch, std::slice::from_ref(&table))?;
         backend.apply(&batch)?;
-        warn_missing(program, &table);
+        warn_for_added(program, inv, &table)?;
     }
     if outcome.check == Some(false) {
         eprintln!("iptables: Bad rule (does a matching rule exist in that chain?).");
@@ -80,6 +85,7 @@ fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Resu
 /// layout instead of every rule and sends one append. `None` when the
 /// command needs the full path.
 fn append_fast(
+    program: &str,
     backend: &dyn Backend,
     inv: &moat_iptables::Invocation,
     family: Family,
@@ -113,11 +119,34 @@ fn append_fast(
     table.ops.push(Op::AddRule {
         chain: chain.clone(),
         index: 0,
-        rule: new.rule,
+        rule: new.rule.clone(),
         position: Position::Append,
     });
     backend.apply(&ChangeSet {
         tables: vec![table],
     })?;
+    warn_for_rule(program, family, chain, Some(hook), &new.rule);
     Ok(Some(ExitCode::SUCCESS))
+}
+
+/// The chain and rule `command` adds, if it adds one.
+fn added_rule(command: &Command) -> Option<(&str, &RuleSpec)> {
+    match command {
+        Command::Append { chain, rule }
+        | Command::Insert { chain, rule, .. }
+        | Command::Replace { chain, rule, .. } => Some((chain, rule)),
+        _ => None,
+    }
+}
+
+/// Warns about the kernel settings the rule `inv` adds needs; other
+/// commands (deleting, flushing, policies, zeroing) add nothing to warn about.
+fn warn_for_added(program: &str, inv: &moat_iptables::Invocation, table: &Table) -> Result<()> {
+    let Some((chain, spec)) = added_rule(&inv.command) else {
+        return Ok(());
+    };
+    let hook = table.chain(chain).and_then(|c| c.base).map(|(h, _)| h);
+    let rule = StateRule::new(spec.clone(), table.family, Counters::default())?.rule;
+    warn_for_rule(program, table.family, chain, hook, &rule);
+    Ok(())
 }

@@ -48,15 +48,25 @@ enum Top {
     /// Show moat at work on a throwaway lab of network namespaces (safe anywhere).
     Demo,
     /// Run an iptables command (IPv4).
-    #[command(disable_help_flag = true)]
+    #[command(disable_help_flag = true, after_help = moat_iptables::help_text("moat iptables"))]
     Iptables {
-        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+        /// The iptables command line: a command, a chain, a rule and options.
+        #[arg(
+            allow_hyphen_values = true,
+            trailing_var_arg = true,
+            value_name = "IPTABLES ARGS"
+        )]
         args: Vec<String>,
     },
     /// Run an ip6tables command (IPv6).
-    #[command(disable_help_flag = true)]
+    #[command(disable_help_flag = true, after_help = moat_iptables::help_text("moat ip6tables"))]
     Ip6tables {
-        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+        /// The ip6tables command line: a command, a chain, a rule and options.
+        #[arg(
+            allow_hyphen_values = true,
+            trailing_var_arg = true,
+            value_name = "IP6TABLES ARGS"
+        )]
         args: Vec<String>,
     },
     /// Print moat's IPv4 rules in iptables-save format.

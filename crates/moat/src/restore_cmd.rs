@@ -14,7 +14,7 @@ use moat_nft::{plan_replace, plan_update, ChangeSet};
 
 use crate::lock::RulesetLock;
 use crate::set_copies;
-use crate::settings::warn_missing;
+use crate::settings::warn_for_tables;
 use crate::stored::read_state;
 
 /// Options of iptables-restore.
@@ -104,9 +104,7 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
         backend.check(&batch)?;
     } else {
         backend.apply(&batch)?;
-        for state in &states {
-            warn_missing(program, &state.to_table());
-        }
+        warn_for_tables(program, &tables);
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
-//! Warns about kernel settings the applied rules need; moat changes none of them.
+//! Warns about kernel settings the rules a command adds need; moat changes none of them.
 
-use moat_model::checks::needed_settings;
-use moat_model::Table;
+use moat_model::checks::{needed_settings, rule_needs, SettingNeed};
+use moat_model::{Family, Hook, Rule, Table};
 
 /// The current value of sysctl `key` in this network namespace, if readable.
 fn read_sysctl(key: &str) -> Option<String> {
@@ -11,9 +11,14 @@ fn read_sysctl(key: &str) -> Option<String> {
         .map(|v| v.trim().to_string())
 }
 
-/// Prints a warning for each setting `table` needs that the kernel does not have.
-pub fn warn_missing(program: &str, table: &Table) {
-    for need in needed_settings(table) {
+/// Prints a warning for each setting of `needs` (each key once) that the kernel does not have.
+fn warn_missing(program: &str, needs: impl IntoIterator<Item = SettingNeed>) {
+    let mut seen: Vec<String> = Vec::new();
+    for need in needs {
+        if seen.contains(&need.key) {
+            continue;
+        }
+        seen.push(need.key.clone());
         let current = read_sysctl(&need.key);
         if current.as_deref() != Some(need.value) {
             eprintln!(
@@ -25,4 +30,14 @@ pub fn warn_missing(program: &str, table: &Table) {
             );
         }
     }
+}
+
+/// Warns about the settings the rules of `tables` need (all of them were just written).
+pub fn warn_for_tables(program: &str, tables: &[Table]) {
+    warn_missing(program, tables.iter().flat_map(needed_settings));
+}
+
+/// Warns about the settings one added `rule` of `chain` (on `hook`) needs.
+pub fn warn_for_rule(program: &str, family: Family, chain: &str, hook: Option<Hook>, rule: &Rule) {
+    warn_missing(program, rule_needs(family, chain, hook, rule));
 }

@@ -53,8 +53,8 @@ fn print_config(cfg: &Config) {
     println!("Zones:");
     if cfg.zones.is_empty() {
         println!(
-            "  (none: every interface gets the defaults, input {:?})",
-            cfg.defaults.input
+            "  (none: every interface gets the defaults, input {})",
+            cfg.defaults.input.word()
         );
     }
     for z in &cfg.zones {
@@ -72,7 +72,7 @@ fn print_config(cfg: &Config) {
                     .join(",")
             ));
         }
-        extra.push(format!("input {:?}", z.input).to_lowercase());
+        extra.push(format!("input {}", z.input.word()));
         if z.masquerade {
             extra.push("masquerade".into());
         }
@@ -81,7 +81,9 @@ fn print_config(cfg: &Config) {
         }
         println!("  {:<10} {}", z.name, extra.join("  "));
     }
-    println!("Open services:");
+    if !cfg.services.is_empty() {
+        println!("Open services:");
+    }
     for s in &cfg.services {
         let mut line = format!(
             "  {:<14} {} {}  from {}",

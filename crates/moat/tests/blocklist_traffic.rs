@@ -230,14 +230,14 @@ fn file_lists_directions_and_single_addresses() {
     // Single addresses: add to and remove from a list, in place.
     moat_ok(
         &lab.gateway,
-        &["block", "add", "manual", &CLIENT_V4.to_string()],
+        &["block", "add", "manual", &CLIENT_V4.to_string(), "--create"],
     );
     assert!(
         !reaches_server(&lab.client, false),
         "an added address is blocked"
     );
     let out = moat_ok(&lab.gateway, &["block", "add", "manual", "10.99.1.0/30"]);
-    assert!(out.is_empty(), "{out}");
+    assert!(out.contains("added 1 address to manual"), "{out}");
     let out = moat_ok(&lab.gateway, &["block", "add", "manual", "10.99.1.2"]);
     assert!(out.contains("already holds"), "{out}");
     moat_ok(&lab.gateway, &["block", "remove", "manual", "10.99.1.2"]);

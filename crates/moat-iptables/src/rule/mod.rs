@@ -157,6 +157,17 @@ pub(crate) fn is_target_name(name: &str) -> bool {
     targets::SUPPORTED.contains(&name) || name == "QUEUE"
 }
 
+/// The match modules moat supports (`-m NAME`).
+pub const MATCH_MODULES: &[&str] = matches::SUPPORTED;
+
+/// The targets moat supports (`-j NAME`).
+pub const TARGETS: &[&str] = targets::SUPPORTED;
+
+/// The target `name` is likely a misspelling of (`ACCEPTT` -> `ACCEPT`), if any.
+pub(crate) fn closest_target(name: &str) -> Option<&'static str> {
+    suggest::closest(name, targets::SUPPORTED.iter().copied())
+}
+
 /// How many value words follow rule option `opt` (e.g. 1 for `--dport`, 2 for `--tcp-flags`, 0 for `--syn`).
 /// `None` when `opt` is not a rule option at all.
 ///

@@ -1,0 +1,117 @@
+//! What `moat apply` would refuse that is known without the kernel, so that
+//! `moat check` refuses it too: every rule compiles to nf_tables
+//! expressions, the sets rules declare agree, and the block lists `-m set`
+//! rules name are valid names. Whether such a list exists is the kernel's
+//! to say: [`lists_needed`] names the lists apply will look for.
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+
+use moat_blocklist::nftables::schema::Set;
+use moat_iptables::save::stage_name;
+use moat_iptables::state::StateChain;
+use moat_iptables::TableState;
+use moat_model::{Family, Match, Rule};
+use moat_nft::layout::table_name;
+use moat_nft::rule::{compile_rule, merge_sets, RuleContext};
+
+use crate::error::Diagnostic;
+use crate::model::Config;
+
+fn family_name(family: Family) -> &'static str {
+    match family {
+        Family::Ipv4 => "IPv4",
+        Family::Ipv6 => "IPv6",
+    }
+}
+
+/// The block lists `rule` looks up.
+fn set_names(rule: &Rule) -> impl Iterator<Item = &str> {
+    rule.matches.iter().filter_map(|m| match m {
+        Match::InSet { name, .. } => Some(name.as_str()),
+        _ => None,
+    })
+}
+
+/// Where the words `args` of a rule stand in `text`, if they appear as written.
+fn span_of(text: &str, args: &str) -> Option<Range<usize>> {
+    text.find(args).map(|i| i..i + args.len())
+}
+
+/// The sets `rule` declares, or why it cannot be applied (known without the kernel).
+fn rule_problem(rule: &Rule, ctx: &RuleContext) -> Result<Vec<Set<'static>>, String> {
+    for name in set_names(rule) {
+        moat_blocklist::layout::check_name(name).map_err(|e| e.to_string())?;
+    }
+    compile_rule(rule, ctx)
+        .map(|compiled| compiled.sets)
+        .map_err(|e| e.to_string())
+}
+
+/// The problems of one chain, each with the rule's place in `text` if found.
+fn chain_problems(
+    chain: &StateChain,
+    ctx: &RuleContext,
+    text: &str,
+    sets: &mut Vec<Set<'static>>,
+) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    for (i, r) in chain.rules.iter().enumerate() {
+        let args = r.spec.to_args();
+        let place = format!(
+            "{} {} table, chain {}, rule {} (`{args}`)",
+            family_name(ctx.family),
+            stage_name(ctx.stage),
+            chain.name,
+            i + 1
+        );
+        let merged = rule_problem(&r.rule, ctx).and_then(|declared| {
+            declared
+                .into_iter()
+                .try_for_each(|set| merge_sets(sets, set))
+                .map_err(|e| e.to_string())
+        });
+        if let Err(e) = merged {
+            problems.push(Diagnostic::new(
+                span_of(text, &args),
+                format!("apply would refuse the {place}: {e}"),
+            ));
+        }
+    }
+    problems
+}
+
+/// What apply would refuse in `tables` (read from `text`) without asking the kernel.
+pub(crate) fn problems(tables: &[TableState], text: &str) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for state in tables {
+        let ctx = RuleContext {
+            family: state.family,
+            stage: state.stage,
+            table: table_name(state.stage).to_string(),
+        };
+        if let Err(e) = moat_nft::plan_replace(&state.to_table()) {
+            out.push(Diagnostic::new(None, e.to_string()));
+        }
+        let mut sets = Vec::new();
+        for chain in &state.chains {
+            out.extend(chain_problems(chain, &ctx, text, &mut sets));
+        }
+    }
+    out
+}
+
+/// The block lists the rules of `tables` look up that `config` does not
+/// load itself (`[[block]]`): they must exist in the kernel when applied.
+pub fn lists_needed(tables: &[TableState], config: Option<&Config>) -> Vec<String> {
+    let own: BTreeSet<&str> = config
+        .map(|c| c.blocks.iter().map(|b| b.name.as_str()).collect())
+        .unwrap_or_default();
+    let used: BTreeSet<&str> = tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .flat_map(|c| &c.rules)
+        .flat_map(|r| set_names(&r.rule))
+        .collect();
+    used.difference(&own).map(|s| s.to_string()).collect()
+}

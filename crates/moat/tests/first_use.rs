@@ -1,0 +1,273 @@
+//! What a new user tripped over (issue 15): warnings only where they
+//! apply, `moat check` agreeing with `moat apply`, block-list commands that
+//! say what they did, and plain messages.
+
+mod common;
+mod config_common;
+
+use std::process::Output;
+
+use common::text;
+use config_common::{example, moat, Scratch};
+use moat_testnet::{require_root_or_skip, Netns};
+
+/// The warning a rule that needs IPv4 forwarding gets.
+const FORWARD_WARNING: &str = "sysctl -w net.ipv4.ip_forward=1";
+
+/// A fresh namespace (forwarding off, as on a new host) and a scratch
+/// directory, or `None` (the test skips) without root.
+fn host() -> Option<(Netns, Scratch)> {
+    require_root_or_skip().then(|| (Netns::new("first").unwrap(), Scratch::new()))
+}
+
+/// Runs moat in `ns`, asserts it succeeded and returns its stderr.
+fn stderr_of_success(ns: &Netns, s: &Scratch, args: &[&str]) -> String {
+    let out: Output = moat(ns, s, args);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "moat {args:?} failed: {err}");
+    err
+}
+
+#[test]
+fn forwarding_warning_only_for_rules_that_forward_once_where_they_are_added() {
+    let Some((ns, s)) = host() else { return };
+    let web = s.file("web.toml", &example("anti-dos-web.toml", &[]));
+    let err = stderr_of_success(&ns, &s, &["apply", web.to_str().unwrap()]);
+    assert!(
+        !err.contains("forwards"),
+        "a web server forwards nothing: {err}"
+    );
+    for args in [
+        &[
+            "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "ACCEPT",
+        ][..],
+        &[
+            "iptables", "-D", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "ACCEPT",
+        ],
+        &["iptables", "-P", "INPUT", "DROP"],
+        &["iptables", "-Z"],
+        &[
+            "iptables",
+            "-A",
+            "FORWARD",
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "RELATED,ESTABLISHED",
+            "-j",
+            "ACCEPT",
+        ],
+    ] {
+        let err = stderr_of_success(&ns, &s, args);
+        assert!(!err.contains(FORWARD_WARNING), "{args:?}: {err}");
+    }
+    let err = stderr_of_success(
+        &ns,
+        &s,
+        &["iptables", "-A", "FORWARD", "-i", "eth9", "-j", "ACCEPT"],
+    );
+    assert_eq!(err.matches(FORWARD_WARNING).count(), 1, "{err}");
+    let err = stderr_of_success(&ns, &s, &["iptables", "-P", "INPUT", "ACCEPT"]);
+    assert!(!err.contains(FORWARD_WARNING), "{err}");
+    let gateway = s.file(
+        "gateway.toml",
+        "[zones.lan]\ninterfaces = [\"eth1\"]\n[zones.wan]\ninterfaces = [\"eth0\"]\n\
+         [[forward]]\nfrom = \"lan\"\nto = \"wan\"\n\
+         [[port_forward]]\nport = 6881\nto = \"192.168.1.100\"\nfrom = \"wan\"\n",
+    );
+    let err = stderr_of_success(&ns, &s, &["apply", gateway.to_str().unwrap()]);
+    assert_eq!(err.matches(FORWARD_WARNING).count(), 1, "once: {err}");
+}
+
+/// Runs moat in `ns`, asserts it succeeded and returns its stdout.
+fn stdout_of_success(ns: &Netns, s: &Scratch, args: &[&str]) -> String {
+    let out = moat(ns, s, args);
+    assert!(
+        out.status.success(),
+        "moat {args:?} failed: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+#[test]
+fn block_add_needs_create_and_block_commands_say_what_they_did() {
+    let Some((ns, s)) = host() else { return };
+    let list = s.file("bad.txt", "192.0.2.7\n");
+    let path = list.to_str().unwrap();
+    stdout_of_success(
+        &ns,
+        &s,
+        &["block", "file", "badhosts", path, "--direction", "none"],
+    );
+    let out = moat(&ns, &s, &["block", "add", "typo", "10.9.9.9"]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "a typo creates no list");
+    assert!(
+        err.contains("--create") && err.contains("badhosts"),
+        "{err}"
+    );
+    assert!(!stdout_of_success(&ns, &s, &["block", "list"]).contains("typo"));
+    let out = stdout_of_success(&ns, &s, &["block", "add", "badhosts", "10.9.9.9"]);
+    assert_eq!(out.trim(), "added 1 address to badhosts (now 2 entries)");
+    let out = stdout_of_success(&ns, &s, &["block", "remove", "badhosts", "10.9.9.9"]);
+    assert_eq!(out.trim(), "removed 1 address from badhosts (now 1 entry)");
+    let out = stdout_of_success(&ns, &s, &["block", "add", "fresh", "10.9.9.9", "--create"]);
+    assert!(out.contains("created block list fresh"), "{out}");
+}
+
+#[test]
+fn block_list_says_used_by_only_while_a_rule_uses_the_list() {
+    let Some((ns, s)) = host() else { return };
+    let list = s.file("bad.txt", "192.0.2.7\n");
+    let path = list.to_str().unwrap();
+    stdout_of_success(
+        &ns,
+        &s,
+        &["block", "file", "badhosts", path, "--direction", "none"],
+    );
+    let rule = [
+        "-p",
+        "tcp",
+        "--dport",
+        "9000",
+        "-m",
+        "set",
+        "--match-set",
+        "badhosts",
+        "src",
+        "-j",
+        "DROP",
+    ];
+    let with =
+        |cmd: &'static str| -> Vec<&str> { [&["iptables", cmd, "INPUT"][..], &rule].concat() };
+    stdout_of_success(&ns, &s, &with("-A"));
+    let listing = stdout_of_success(&ns, &s, &["block", "list"]);
+    assert!(
+        listing.contains("used by iptables rules in ip moat_filter"),
+        "{listing}"
+    );
+    stdout_of_success(&ns, &s, &with("-D"));
+    let listing = stdout_of_success(&ns, &s, &["block", "list"]);
+    assert!(!listing.contains("used by"), "the rule is gone: {listing}");
+    let json = |ns: &Netns| -> serde_json::Value {
+        serde_json::from_str(&stdout_of_success(ns, &s, &["block", "list", "--json"])).unwrap()
+    };
+    assert_eq!(json(&ns)[0]["used_by"].as_array().map(Vec::len), Some(0));
+    stdout_of_success(&ns, &s, &with("-A"));
+    let lists = json(&ns);
+    assert_eq!(lists[0]["name"], "badhosts");
+    assert_eq!(lists[0]["ranges_v4"], 1);
+    assert_eq!(lists[0]["used_by"][0], "ip moat_filter");
+}
+
+#[test]
+fn status_apply_and_iptables_speak_plainly() {
+    let Some((ns, s)) = host() else { return };
+    let config = s.file(
+        "plain.toml",
+        "[ip6tables]\nrules = [\"-t nat -A POSTROUTING -o eth9 -j MASQUERADE\"]\n",
+    );
+    let out = stdout_of_success(&ns, &s, &["apply", config.to_str().unwrap()]);
+    assert!(out.contains("IPv6 nat (1 rule)"), "{out}");
+    let status = stdout_of_success(&ns, &s, &["status"]);
+    assert!(status.contains("input drop"), "{status}");
+    assert!(!status.contains("Drop"), "{status}");
+    assert!(!status.contains("Open services:"), "no services: {status}");
+
+    let out = moat(&ns, &s, &["iptables", "-A", "INPUT", "-j", "ACCEPTT"]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("did you mean ACCEPT?"), "{err}");
+    assert!(!stdout_of_success(&ns, &s, &["iptables", "-S"]).contains("ACCEPTT"));
+
+    for args in [
+        &["help", "iptables"][..],
+        &["iptables", "-h"],
+        &["ip6tables", "--help"],
+    ] {
+        let help = stdout_of_success(&ns, &s, args);
+        for word in ["-A, --append", "-t, --table", "conntrack", "MASQUERADE"] {
+            assert!(help.contains(word), "{args:?}: {word} missing from {help}");
+        }
+    }
+}
+
+/// Files `moat apply` refuses without needing to ask the kernel, with a
+/// word of the reason: `moat check` must refuse them too.
+const REFUSED: &[(&str, &str, &str)] = &[
+    (
+        "srcdst.toml",
+        "[iptables]\nrules = [\"-A INPUT -m set --match-set badhosts src,dst -j DROP\"]\n",
+        "give one flag",
+    ),
+    (
+        "srcdst.rules",
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m set --match-set badhosts src,dst -j DROP\nCOMMIT\n",
+        "give one flag",
+    ),
+    (
+        "reserved.toml",
+        "[iptables]\nrules = [\"-A INPUT -m set --match-set country src -j DROP\"]\n",
+        "not a valid list name",
+    ),
+    (
+        "hitcount.toml",
+        "[iptables]\nrules = [\"-A INPUT -m recent --name r --rcheck --seconds 60 --hitcount 3 -j DROP\"]\n",
+        "--hitcount",
+    ),
+    (
+        "oif.toml",
+        "[iptables]\nrules = [\"-A INPUT -o eth0 -j DROP\"]\n",
+        "output interface",
+    ),
+];
+
+#[test]
+fn check_refuses_what_apply_refuses_and_names_what_needs_the_kernel() {
+    let Some((ns, s)) = host() else { return };
+    for (name, content, reason) in REFUSED {
+        let path = s.file(name, content);
+        let path = path.to_str().unwrap();
+        let check = moat(&ns, &s, &["check", path]);
+        let apply = moat(&ns, &s, &["apply", path]);
+        assert!(!apply.status.success(), "{name}: apply refuses it");
+        let err = text(&check.stderr);
+        assert!(!check.status.success(), "{name}: check said ok: {err}");
+        assert!(err.contains(reason), "{name}: {err}");
+    }
+    // Whether a list exists only the kernel knows: check says so, apply checks it.
+    for (name, content) in [
+        ("list.toml", "[iptables]\nrules = [\"-A INPUT -m set --match-set partners src -j ACCEPT\"]\n"),
+        ("list.rules", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m set --match-set partners src -j ACCEPT\nCOMMIT\n"),
+    ] {
+        let path = s.file(name, content);
+        let path = path.to_str().unwrap();
+        let err = stderr_of_success(&ns, &s, &["check", path]);
+        assert!(
+            err.contains("note: block list partners must exist when applied (checked by apply)"),
+            "{name}: {err}"
+        );
+        let apply = moat(&ns, &s, &["apply", path]);
+        assert!(!apply.status.success(), "{name}: there is no list partners");
+        assert!(text(&apply.stderr).contains("\"partners\""), "{}", text(&apply.stderr));
+    }
+    let list = s.file("partners.txt", "192.0.2.0/24\n");
+    stdout_of_success(
+        &ns,
+        &s,
+        &[
+            "block",
+            "file",
+            "partners",
+            list.to_str().unwrap(),
+            "--direction",
+            "none",
+        ],
+    );
+    stdout_of_success(
+        &ns,
+        &s,
+        &["apply", s.dir.join("list.toml").to_str().unwrap()],
+    );
+}
