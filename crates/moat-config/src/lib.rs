@@ -107,7 +107,6 @@ pub fn load_with(file: &str, text: &str, db: &ServiceDb) -> Result<Loaded, Confi
         Format::Toml => {
             let config = parse_config_with(file, text, db)?;
             let tables = compile(file, text, &config)?;
-            applicable(file, text, &tables)?;
             let warnings = shadow::shadowed(&tables);
             Ok(Loaded {
                 format: Format::Toml,
@@ -119,7 +118,6 @@ pub fn load_with(file: &str, text: &str, db: &ServiceDb) -> Result<Loaded, Confi
         }
         Format::IptablesSave => {
             let tables = load_save(file, text)?;
-            applicable(file, text, &tables)?;
             let warnings = shadow::shadowed(&tables);
             Ok(Loaded {
                 format: Format::IptablesSave,
@@ -132,10 +130,12 @@ pub fn load_with(file: &str, text: &str, db: &ServiceDb) -> Result<Loaded, Confi
     }
 }
 
-/// Refuses `tables` (read from `text`) when `moat apply` would, as far as
-/// that is known without the kernel.
-fn applicable(file: &str, text: &str, tables: &[TableState]) -> Result<(), ConfigError> {
-    let problems = applicable::problems(tables, text);
+/// Refuses what `moat apply` would refuse in `loaded` (read from `text`),
+/// as far as that is known without the kernel: every rule compiles to
+/// nf_tables and the block-list names are valid. It compiles every rule,
+/// so `moat check` runs it; `moat apply` finds the same when it compiles.
+pub fn check_applicable(file: &str, text: &str, loaded: &Loaded) -> Result<(), ConfigError> {
+    let problems = applicable::problems(&loaded.tables, text);
     if problems.is_empty() {
         return Ok(());
     }

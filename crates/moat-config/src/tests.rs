@@ -818,8 +818,10 @@ fn a_misspelt_service_name_gets_a_did_you_mean() {
 
 #[test]
 fn check_refuses_rules_apply_would_refuse_and_names_lists_it_cannot_see() {
-    let err =
-        load_err("[iptables]\nrules = [\"-A INPUT -m set --match-set bad src,dst -j DROP\"]\n");
+    let text = "[iptables]\nrules = [\"-A INPUT -m set --match-set bad src,dst -j DROP\"]\n";
+    let err = crate::check_applicable("moat.toml", text, &load_ok(text))
+        .expect_err("should fail")
+        .to_string();
     assert!(err.starts_with("moat.toml:2:"), "{err}");
     assert!(err.contains("give one flag"), "{err}");
     let loaded = load_ok(

@@ -132,7 +132,9 @@ pub fn run_check(args: &CheckArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match moat_config::load(&name, &text) {
+    let checked = moat_config::load(&name, &text)
+        .and_then(|l| moat_config::check_applicable(&name, &text, &l).map(|()| l));
+    match checked {
         Ok(loaded) => {
             if let Some(Err(e)) = loaded.config.as_ref().map(config_blocks::read) {
                 if args.json {
