@@ -4,4 +4,4 @@
 # TCP through a gateway in network namespaces (root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test -p moat --test balance_health -- --ignored --nocapture 2>&1 | grep -E "^failover|^100 backends|test result"
+cargo test -p moat --test balance_health -- --ignored --nocapture 2>&1 | grep -E "^failover|^100 backends|peak memory|test result"

@@ -242,6 +242,16 @@ fn failover_try(
     Failover { removal, failed }
 }
 
+/// A process's peak resident memory (VmHWM), in KiB.
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 fn report(who: &str, mut tries: Vec<Failover>) {
     let n = tries.len();
     tries.sort_by_key(|t| t.removal);
@@ -318,8 +328,10 @@ fn failover_benchmark() {
             &mut || daemon.output().matches(&back).count() > ups,
         ));
     }
+    let moat_peak = peak_kib(daemon.pid());
     drop(daemon);
     report("moat", tries);
+    println!("moat daemon peak memory: {moat_peak} KiB");
 
     // HAProxy alone on the gateway: moat's tables go (this namespace is the test's own).
     lab.gateway.exec_ok(&["nft", "flush", "ruleset"]).unwrap();
@@ -349,9 +361,11 @@ fn failover_benchmark() {
             &mut || said().matches(&up).count() > ups,
         ));
     }
+    let haproxy_peak = peak_kib(haproxy.id());
     let _ = haproxy.kill();
     let _ = haproxy.wait();
     report("haproxy", tries);
+    println!("haproxy peak memory: {haproxy_peak} KiB");
     drop(web);
 }
 
