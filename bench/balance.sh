@@ -4,4 +4,7 @@
 # TCP through a gateway in network namespaces (root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+# HAProxy is the side-by-side baseline only here, so it is installed here, not for the tests.
+command -v haproxy >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy; }
 cargo test -p moat --test balance_health -- --ignored --nocapture 2>&1 | grep -E "^failover|^100 backends|peak memory|test result"
