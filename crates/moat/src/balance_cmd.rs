@@ -50,6 +50,30 @@ fn show(args: &BalanceArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The running daemon's view of the balanced services; `None` without a daemon.
+pub fn daemon_view() -> Option<Vec<ServiceStatus>> {
+    match control::ask(&Request::Status) {
+        Ok(Reply::Status { services }) => Some(services),
+        Err(_) => None,
+    }
+}
+
+/// One line of backend states for `moat status`:
+/// `now: 10.0.0.1:80 up, 10.0.0.2:80 DOWN (connect: refused)`.
+pub fn states_line(s: &ServiceStatus) -> String {
+    let states: Vec<String> = s
+        .backends
+        .iter()
+        .map(|b| match (b.state, &b.reason) {
+            (State::Up, _) if b.in_rotation => format!("{} up", b.addr),
+            (State::Up, _) => format!("{} up, idle", b.addr),
+            (State::Down, Some(r)) => format!("{} DOWN ({r})", b.addr),
+            (State::Down, None) => format!("{} DOWN", b.addr),
+        })
+        .collect();
+    format!("now: {}", states.join(", "))
+}
+
 fn print_service(s: &ServiceStatus) {
     println!("{} ({}, {})", s.name, s.public, s.mode);
     if let Some(check) = &s.check {

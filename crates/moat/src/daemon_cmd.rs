@@ -57,7 +57,7 @@ impl Plan for DaemonPlan {
             log(
                 Level::Warning,
                 "daemon",
-                "nothing to run: add [[jail]] or a [[balance]] with a check to moat.toml, or name fail2ban's files with --jails; waiting for a reload (SIGHUP)",
+                "no jails to run and no balanced service to check: add [[jail]] or a [[balance]] with a check to moat.toml, or name fail2ban's files with --jails; waiting for a reload (SIGHUP)",
             );
         }
         Ok(jobs)

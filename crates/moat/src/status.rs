@@ -126,6 +126,11 @@ fn print_config(cfg: &Config) {
     if !cfg.balances.is_empty() {
         println!("Balanced services:");
     }
+    let live = if cfg.balances.iter().any(|b| b.check.is_some()) {
+        crate::balance_cmd::daemon_view()
+    } else {
+        None
+    };
     for b in &cfg.balances {
         let total: u32 = b.backends.iter().map(|x| x.weight).sum();
         let backends: Vec<String> = b
@@ -139,10 +144,10 @@ fn print_config(cfg: &Config) {
                 }
             })
             .collect();
-        let mode = if b.mode == BalanceMode::RoundRobin {
-            "round-robin"
-        } else {
-            "random"
+        let mode = match b.mode {
+            BalanceMode::Random => "random",
+            BalanceMode::RoundRobin => "round-robin",
+            BalanceMode::Hash => "hash",
         };
         println!(
             "  {:<14} {} {} -> {}  ({mode})",
@@ -151,6 +156,18 @@ fn print_config(cfg: &Config) {
             b.port,
             backends.join(", ")
         );
+        if b.check.is_some() {
+            let service = live
+                .as_ref()
+                .and_then(|l| l.iter().find(|s| s.name == b.name));
+            match service {
+                Some(s) => println!("  {:<14} {}", "", crate::balance_cmd::states_line(s)),
+                None => println!(
+                    "  {:<14} backends not checked: moat daemon is not running",
+                    ""
+                ),
+            }
+        }
     }
     if !cfg.forwards.is_empty() {
         println!("Forwarding:");

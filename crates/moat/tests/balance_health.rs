@@ -143,6 +143,11 @@ fn dead_backends_leave_the_rotation_and_come_back() {
         .map(|b| b["new_connections"].as_u64().unwrap())
         .sum();
     assert!((3700..4200).contains(&counted), "{status}");
+    let overview = moat_ok(&lab.gateway, &scratch, &["status"]);
+    assert!(
+        overview.contains("now: 10.99.2.2:8080 up, 10.99.2.3:8080 DOWN (connect"),
+        "{overview}"
+    );
 
     // It comes back after rise x interval and gets its share again.
     web[1] = Some(listen(&lab, b3, 8080));
