@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use moat_config::model::{Balance, BalanceMode, Config, HealthCheck, Proto};
 use moat_model::Family;
 
-use crate::slots::{stable_hash, table_size, Candidate, Spread};
+use crate::slots::{table_size, Candidate, Spread};
 
 /// Where new connections of a service may come from: an interface (a
 /// trailing `+` is a wildcard) and/or a source network; either may be absent.
@@ -192,6 +192,6 @@ impl Service {
             self.backends,
             self.affinity
         );
-        format!("{:016x}", stable_hash(&text, 0))
+        format!("{:016x}", moat_model::stable_hash(&text, 0))
     }
 }

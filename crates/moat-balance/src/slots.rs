@@ -147,17 +147,6 @@ fn smooth_order(counts: &[u64]) -> Vec<usize> {
     out
 }
 
-/// A 64-bit FNV-1a hash of `text` seeded with `seed`: stable across runs
-/// and versions, which Maglev's permutations need.
-pub(crate) fn stable_hash(text: &str, seed: u64) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 /// Maglev's lookup table (Eisenbud et al., NSDI 2016), weighted: each
 /// backend walks its own permutation of the slots and takes the next free
 /// one in turn, as often per round as its weight allows, so removing a
@@ -167,8 +156,8 @@ fn maglev(size: u64, live: &[Candidate]) -> Vec<usize> {
     let perms: Vec<(u64, u64)> = live
         .iter()
         .map(|c| {
-            let offset = stable_hash(&c.key, 1) % size;
-            let skip = stable_hash(&c.key, 2) % (size - 1) + 1;
+            let offset = moat_model::stable_hash(&c.key, 1) % size;
+            let skip = moat_model::stable_hash(&c.key, 2) % (size - 1) + 1;
             (offset, skip)
         })
         .collect();

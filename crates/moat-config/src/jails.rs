@@ -58,7 +58,24 @@ pub(crate) fn daemon(
             &table.filter_dirs,
             "an absolute path to a filter.d directory, such as /etc/fail2ban/filter.d",
         ),
+        metrics: None,
     }
+}
+
+/// `[metrics] listen`: an address and port, or a port alone (on 127.0.0.1).
+pub(crate) fn metrics_listen(table: &Spanned<schema::Metrics>) -> Res<std::net::SocketAddr> {
+    let listen = &table.get_ref().listen;
+    let text = listen.get_ref().trim();
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().map_err(|_| {
+        err(
+            span_of(listen),
+            format!("`{text}` is not an address and port"),
+        )
+        .expected("\"127.0.0.1:9469\", \"[::1]:9469\" or a port such as 9469")
+    })
 }
 
 /// Validates the `[[jail]]` entries; problems go to `problems`.

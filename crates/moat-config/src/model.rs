@@ -106,6 +106,8 @@ pub struct DaemonConfig {
     /// Directories where `[[jail]]` filter names are looked up before moat's built-in
     /// filters (absolute paths; empty: built-ins only).
     pub filter_dirs: Vec<PathBuf>,
+    /// Where the daemon serves Prometheus metrics (`[metrics] listen`); off when `None`.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// A jail from `[[jail]]`: failures a filter finds in logs lead to bans.

@@ -42,6 +42,14 @@ pub(crate) struct File {
     pub daemon: Option<Spanned<Daemon>>,
     #[serde(default)]
     pub jail: Vec<Spanned<Jail>>,
+    #[serde(default)]
+    pub metrics: Option<Spanned<Metrics>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Metrics {
+    pub listen: Text,
 }
 
 #[derive(Debug, Default, Deserialize)]

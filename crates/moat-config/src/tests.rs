@@ -485,6 +485,7 @@ fn jails_read_into_the_model() {
         model::DaemonConfig {
             jails: vec!["/etc/fail2ban".into()],
             filter_dirs: vec!["/etc/fail2ban/filter.d".into()],
+            metrics: None,
         }
     );
     let [sshd, recidive, journal] = config.jails.as_slice() else {
@@ -830,4 +831,20 @@ fn check_refuses_rules_apply_would_refuse_and_names_lists_it_cannot_see() {
          \"-A INPUT -m set --match-set theirs dst -j DROP\"]\n",
     );
     assert_eq!(loaded.lists_needed(), vec!["theirs".to_string()]);
+}
+
+#[test]
+fn metrics_listen_takes_an_address_or_a_port() {
+    let l = load_ok("[metrics]\nlisten = \"127.0.0.1:9469\"\n");
+    assert_eq!(
+        l.config.unwrap().daemon.metrics,
+        Some("127.0.0.1:9469".parse().unwrap())
+    );
+    let l = load_ok("[metrics]\nlisten = \"9100\"\n");
+    assert_eq!(
+        l.config.unwrap().daemon.metrics,
+        Some("127.0.0.1:9100".parse().unwrap())
+    );
+    let e = load_err("[metrics]\nlisten = \"localhost\"\n");
+    assert!(e.contains("not an address and port"), "{e}");
 }

@@ -524,7 +524,11 @@ pub(crate) fn validate(file: File, db: &ServiceDb) -> Result<Config, Vec<Diagnos
         }
     }
     let blocks = crate::blocks::validate(&file.block, &mut c.problems);
-    let daemon = crate::jails::daemon(file.daemon.as_ref(), &mut c.problems);
+    let mut daemon = crate::jails::daemon(file.daemon.as_ref(), &mut c.problems);
+    daemon.metrics = file
+        .metrics
+        .as_ref()
+        .and_then(|m| c.take(crate::jails::metrics_listen(m)));
     let jails = crate::jails::validate(&file.jail, &daemon, db, &mut c.problems);
     if c.problems.is_empty() {
         Ok(Config {

@@ -7,11 +7,13 @@
 pub mod action;
 pub mod checks;
 pub mod eval;
+pub mod hash;
 pub mod matches;
 pub mod ruleset;
 pub mod validate;
 
 pub use action::{Action, LogFlags, LogLevel, MarkSet, NatTarget, RejectKind};
+pub use hash::stable_hash;
 pub use matches::{
     AddrTypes, ConnStates, ConntrackAddr, ConntrackPort, CtDirection, Iface, LimitKey, Match,
     PacketType, PortRange, Rate, RateUnit, RecentAction, SetSide, StatisticMode, TcpFlags,

@@ -3,11 +3,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Args;
 use moat_balance::BalanceJob;
 use moat_daemon::{log, Job, Level, Plan};
 use moat_jail::JailsJob;
+use moat_metrics::MetricsJob;
 
 use crate::jails::{self, ConfigFile, JailSources};
 
@@ -25,11 +27,16 @@ pub struct DaemonArgs {
     /// Directory of the ban store (default: $MOAT_STATE or /var/lib/moat).
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9469);
+    /// overrides moat.toml's `[metrics] listen`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 struct DaemonPlan {
     sources: JailSources,
     state: Option<PathBuf>,
+    metrics: Option<std::net::SocketAddr>,
 }
 
 impl Plan for DaemonPlan {
@@ -53,11 +60,18 @@ impl Plan for DaemonPlan {
         if !services.is_empty() {
             jobs.push(Box::new(BalanceJob::new(services)));
         }
+        let metrics = self
+            .metrics
+            .or(loaded.config.as_ref().and_then(|c| c.daemon.metrics));
+        if let Some(listen) = metrics {
+            let collect: moat_metrics::Collect = Arc::new(crate::metrics_cmd::collect);
+            jobs.push(Box::new(MetricsJob::new(listen, collect)));
+        }
         if jobs.is_empty() {
             log(
                 Level::Warning,
                 "daemon",
-                "no jails to run and no balanced service to check: add [[jail]] or a [[balance]] with a check to moat.toml, or name fail2ban's files with --jails; waiting for a reload (SIGHUP)",
+                "no jails to run and no balanced service to check: add [[jail]], a [[balance]] with a check or [metrics] to moat.toml, or name fail2ban's files with --jails; waiting for a reload (SIGHUP)",
             );
         }
         Ok(jobs)
@@ -72,6 +86,7 @@ pub fn run(args: DaemonArgs) -> ExitCode {
             fail2ban: args.jails,
         },
         state: args.state,
+        metrics: args.metrics,
     };
     match moat_daemon::run(plan) {
         Ok(()) => ExitCode::SUCCESS,

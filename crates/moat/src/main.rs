@@ -19,6 +19,7 @@ mod jail_cmd;
 mod jail_test;
 mod jails;
 mod lock;
+mod metrics_cmd;
 mod persist;
 mod restore_cmd;
 mod save_cmd;
@@ -114,6 +115,9 @@ enum Top {
     Unban(bans_cmd::UnbanArgs),
     /// Show balanced services' backends: health, last check, share, connections.
     Balance(balance_cmd::BalanceArgs),
+    /// Print one reading of moat's Prometheus metrics (rule counters, policies,
+    /// block lists, bans, backends), e.g. for node_exporter's textfile collector.
+    Metrics,
 }
 
 /// The personality the binary was called as, from its program name.
@@ -178,6 +182,7 @@ fn dispatch(command: Top) -> ExitCode {
         Top::Ban(a) => bans_cmd::run_ban(a),
         Top::Unban(a) => bans_cmd::run_unban(a),
         Top::Balance(a) => balance_cmd::run(&a),
+        Top::Metrics => metrics_cmd::run(),
     }
 }
 

@@ -167,10 +167,7 @@ pub fn check_existing(
 
 /// A stable digest of `text` (FNV-1a, 64 bits, as hex).
 pub(crate) fn digest(text: &str) -> String {
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    format!("{hash:016x}")
+    format!("{:016x}", moat_model::stable_hash(text, 0))
 }
 
 #[cfg(test)]
