@@ -86,6 +86,13 @@ enum Top {
     /// Show in words what applying a moat.toml (or iptables-save file) would change.
     Diff(config_cmd::DiffArgs),
     /// Apply a moat.toml (or iptables-save file) in one atomic transaction.
+    ///
+    /// The applied file and moat's tables are kept for the next boot
+    /// (`moat boot`) in /etc/moat, or in /etc/netns/NAME/moat when moat runs
+    /// in the named network namespace NAME (`ip netns exec NAME moat apply
+    /// ...`), so trying a file in a namespace leaves the host's boot
+    /// configuration alone. MOAT_ETC=DIR keeps them in DIR instead;
+    /// --no-save keeps nothing.
     Apply(config_cmd::ApplyArgs),
     /// Keep the ruleset applied with `apply --confirm` (else it rolls back by itself).
     Confirm,

@@ -1,11 +1,14 @@
 //! What a new user tripped over (issue 15): warnings only where they
 //! apply, `moat check` agreeing with `moat apply`, block-list commands that
-//! say what they did, and plain messages.
+//! say what they did, plain messages, a namespace's apply kept apart from
+//! the host's.
 
 mod common;
 mod config_common;
 
+use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::SystemTime;
 
 use common::text;
 use config_common::{example, moat, Scratch};
@@ -271,3 +274,116 @@ fn check_refuses_what_apply_refuses_and_names_what_needs_the_kernel() {
         &["apply", s.dir.join("list.toml").to_str().unwrap()],
     );
 }
+
+/// Every entry under `dir` (recursively, sorted) with its size,
+/// modification time and contents; empty when there is no `dir`.
+fn tree(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>, Vec<u8>)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let bytes = if meta.is_file() {
+            std::fs::read(&path).unwrap()
+        } else {
+            Vec::new()
+        };
+        out.push((path.clone(), meta.len(), meta.modified().ok(), bytes));
+        if meta.is_dir() {
+            out.extend(tree(&path));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// /etc/netns/NAME, removed (with /etc/netns when it is left empty) on drop.
+struct EtcNetns(PathBuf);
+
+impl Drop for EtcNetns {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir(Path::new("/etc/netns"));
+    }
+}
+
+/// The host's /etc/moat as it was; put back on drop, so a moat that
+/// wrongly writes there (as it did before this test's fix) leaves no trace.
+struct HostEtc {
+    existed: bool,
+    files: Vec<(PathBuf, u64, Option<SystemTime>, Vec<u8>)>,
+}
+
+/// Where moat keeps the host's configuration.
+const HOST_ETC: &str = "/etc/moat";
+
+impl HostEtc {
+    fn take() -> HostEtc {
+        HostEtc {
+            existed: Path::new(HOST_ETC).exists(),
+            files: tree(Path::new(HOST_ETC)),
+        }
+    }
+
+    fn unchanged(&self) -> bool {
+        Path::new(HOST_ETC).exists() == self.existed && tree(Path::new(HOST_ETC)) == self.files
+    }
+}
+
+impl Drop for HostEtc {
+    fn drop(&mut self) {
+        if self.unchanged() {
+            return;
+        }
+        if !self.existed {
+            let _ = std::fs::remove_dir_all(HOST_ETC);
+            return;
+        }
+        for (path, _, _, bytes) in &self.files {
+            if path.is_file() {
+                let _ = std::fs::write(path, bytes);
+            }
+        }
+        for (path, ..) in tree(Path::new(HOST_ETC)) {
+            if !self.files.iter().any(|(p, ..)| *p == path) {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+}
+
+#[test]
+fn apply_in_a_named_namespace_keeps_its_files_in_etc_netns_not_etc_moat() {
+    let Some((ns, s)) = host() else { return };
+    let host_etc = HostEtc::take();
+    let ns_etc = EtcNetns(Path::new("/etc/netns").join(ns.name()));
+    let kept = ns_etc.0.join("moat");
+    let config = s.file("moat.toml", "[[service]]\nname = \"ssh\"\n");
+    let run = |args: &[&str]| -> String {
+        let mut argv = vec!["env", "-u", "SSH_CONNECTION", "-u", "MOAT_ETC"];
+        argv.extend_from_slice(&["MOAT_SSHD_CONFIG=/nonexistent", common::moat_bin()]);
+        argv.extend_from_slice(args);
+        let out = ns.exec(&argv).unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let out = run(&["apply", config.to_str().unwrap()]);
+    assert!(host_etc.unchanged(), "/etc/moat changed");
+    assert!(
+        out.contains(&format!("kept in {} for the next boot", kept.display())),
+        "{out}"
+    );
+    assert!(kept.join("moat.toml").is_file() && kept.join("ruleset.json").is_file());
+    let status = run(&["status"]);
+    assert!(
+        status.contains(&format!("Configuration: {}/moat.toml", kept.display())),
+        "{status}"
+    );
+    let help = run(&["apply", "--help"]);
+    for words in ["/etc/moat", "/etc/netns/NAME/moat", "MOAT_ETC"] {
+        assert!(help.contains(words), "{words} missing from {help}");
+    }
+}
+
