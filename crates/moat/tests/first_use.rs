@@ -1,7 +1,8 @@
 //! What a new user tripped over (issue 15): warnings only where they
 //! apply, `moat check` agreeing with `moat apply`, block-list commands that
 //! say what they did, plain messages, a namespace's apply kept apart from
-//! the host's.
+//! the host's, the iptables front-end's warning before it cuts the SSH
+//! session.
 
 mod common;
 mod config_common;
@@ -11,7 +12,7 @@ use std::process::Output;
 use std::time::SystemTime;
 
 use common::text;
-use config_common::{example, moat, Scratch};
+use config_common::{example, moat, moat_env, Scratch};
 use moat_testnet::{require_root_or_skip, Netns};
 
 /// The warning a rule that needs IPv4 forwarding gets.
@@ -385,5 +386,67 @@ fn apply_in_a_named_namespace_keeps_its_files_in_etc_netns_not_etc_moat() {
     for words in ["/etc/moat", "/etc/netns/NAME/moat", "MOAT_ETC"] {
         assert!(help.contains(words), "{words} missing from {help}");
     }
+}
+
+/// The SSH session the iptables tests run in: client 10.99.1.2, port 22.
+const SSH_ENV: (&str, &str) = ("SSH_CONNECTION", "10.99.1.2 50514 10.99.1.1 22");
+
+/// Runs `moat iptables LINE` in `ns` inside the SSH session [`SSH_ENV`];
+/// asserts it succeeded and returns its stderr.
+fn iptables_in_session(ns: &Netns, s: &Scratch, line: &str) -> String {
+    let args: Vec<&str> = common::words("iptables", line);
+    let out = moat_env(ns, s, &[SSH_ENV], &args);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{line}: {err}");
+    err
+}
+
+#[test]
+fn iptables_warns_when_a_command_cuts_the_ssh_session_and_still_applies_it() {
+    let Some((ns, s)) = host() else { return };
+    let err = iptables_in_session(&ns, &s, "-P INPUT DROP");
+    for words in [
+        "WARNING",
+        "10.99.1.2:50514 -> 10.99.1.1:22",
+        "moat iptables -I INPUT -s 10.99.1.2 -p tcp --dport 22 -j ACCEPT",
+        "moat iptables -P INPUT ACCEPT",
+    ] {
+        assert!(err.contains(words), "{words} missing from {err}");
+    }
+    assert!(stdout_of_success(&ns, &s, &["iptables", "-S"]).contains("-P INPUT DROP"));
+    let err = iptables_in_session(&ns, &s, "-A INPUT -p tcp --dport 22 -j ACCEPT");
+    assert!(err.is_empty(), "SSH is allowed again: {err}");
+    let err = iptables_in_session(&ns, &s, "-I INPUT -s 10.99.1.2 -j DROP");
+    assert!(err.contains("moat iptables -D INPUT 1"), "{err}");
+    let err = iptables_in_session(&ns, &s, "-D INPUT -s 10.99.1.2 -j DROP");
+    assert!(err.is_empty(), "{err}");
+    let err = iptables_in_session(&ns, &s, "-F INPUT");
+    assert!(err.contains("policy DROP"), "{err}");
+    iptables_in_session(&ns, &s, "-P INPUT ACCEPT");
+    // iptables-restore warns the same way.
+    let file = s.file("cut.rules", "*filter\n:INPUT DROP [0:0]\nCOMMIT\n");
+    let out = moat_env(
+        &ns,
+        &s,
+        &[SSH_ENV],
+        &["iptables-restore", file.to_str().unwrap()],
+    );
+    assert!(out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.starts_with("iptables-restore: WARNING"), "{err}");
+    assert!(err.contains("moat iptables -P INPUT ACCEPT"), "{err}");
+    iptables_in_session(&ns, &s, "-P INPUT ACCEPT");
+    // An append that drops takes the full path, so it is checked too.
+    let err = iptables_in_session(&ns, &s, "-A OUTPUT -d 10.99.1.2 -j REJECT");
+    assert!(
+        err.contains("moat iptables -I OUTPUT -d 10.99.1.2 -p tcp --sport 22 -j ACCEPT"),
+        "{err}"
+    );
+    assert!(err.contains("moat iptables -D OUTPUT 1"), "{err}");
+    // Outside SSH nothing is said.
+    let err = stderr_of_success(&ns, &s, &["iptables", "-P", "FORWARD", "DROP"]);
+    assert!(err.is_empty(), "{err}");
+    let err = stderr_of_success(&ns, &s, &["iptables", "-A", "INPUT", "-j", "DROP"]);
+    assert!(err.is_empty(), "{err}");
 }
 
