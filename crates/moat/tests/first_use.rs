@@ -2,7 +2,8 @@
 //! apply, `moat check` agreeing with `moat apply`, block-list commands that
 //! say what they did, plain messages, a namespace's apply kept apart from
 //! the host's, the iptables front-end's warning before it cuts the SSH
-//! session.
+//! session, and where zone
+//! files come from.
 
 mod common;
 mod config_common;
@@ -448,5 +449,43 @@ fn iptables_warns_when_a_command_cuts_the_ssh_session_and_still_applies_it() {
     assert!(err.is_empty(), "{err}");
     let err = stderr_of_success(&ns, &s, &["iptables", "-A", "INPUT", "-j", "DROP"]);
     assert!(err.is_empty(), "{err}");
+}
+
+#[test]
+fn block_country_says_where_zone_files_come_from_and_how_to_fetch_them() {
+    let Some((ns, s)) = host() else { return };
+    let zones = s.dir.join("zones");
+    let dir = zones.to_str().unwrap();
+    let mut errors = Vec::new();
+    for _ in 0..2 {
+        let out = moat(
+            &ns,
+            &s,
+            &["block", "country", "cn", "RU", "--zone-dir", dir],
+        );
+        assert!(!out.status.success());
+        errors.push(text(&out.stderr));
+        std::fs::create_dir_all(zones.join("ipv4")).unwrap();
+        std::fs::write(zones.join("ipv4/cn.zone"), "192.0.2.0/24\n").unwrap();
+    }
+    assert!(errors[0].contains("no zone directory"), "{}", errors[0]);
+    for (err, codes) in errors.iter().zip([&["cn", "ru"][..], &["ru"]]) {
+        for code in codes {
+            for line in [
+                format!("https://www.ipdeny.com/ipv6/ipaddresses/blocks/{code}.zone"),
+                format!("curl -fsS -o {dir}/ipv4/{code}.zone https://www.ipdeny.com/ipblocks/data/countries/{code}.zone"),
+                format!("curl -fsS -o {dir}/ipv6/{code}.zone https://www.ipdeny.com/ipv6/ipaddresses/blocks/{code}.zone"),
+            ] {
+                assert!(err.contains(&line), "{line} missing from {err}");
+            }
+        }
+    }
+    assert!(
+        !errors[1].contains("/cn.zone"),
+        "cn is there: {}",
+        errors[1]
+    );
+    let help = stdout_of_success(&ns, &s, &["block", "country", "--help"]);
+    assert!(help.contains("ipdeny.com"), "{help}");
 }
 
