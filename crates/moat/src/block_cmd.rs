@@ -378,9 +378,14 @@ fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// `n` entries: `1 entry`, `3 entries`.
+pub fn entries_text(n: usize) -> String {
+    count(n, "entry", "entries")
+}
+
 /// A list's size after a change: `now 3 entries`.
 fn size_text((v4, v6): (usize, usize)) -> String {
-    format!("now {}", count(v4 + v6, "entry", "entries"))
+    format!("now {}", entries_text(v4 + v6))
 }
 
 fn unblock(args: UnblockArgs) -> Result<()> {
@@ -400,7 +405,8 @@ fn unblock(args: UnblockArgs) -> Result<()> {
     Ok(())
 }
 
-fn words(directions: &[Direction]) -> String {
+/// A list's directions as `moat block` writes them: `in,forward`, or `none`.
+pub fn words(directions: &[Direction]) -> String {
     if directions.is_empty() {
         return "none".to_string();
     }

@@ -2,8 +2,8 @@
 //! apply, `moat check` agreeing with `moat apply`, block-list commands that
 //! say what they did, plain messages, a namespace's apply kept apart from
 //! the host's, the iptables front-end's warning before it cuts the SSH
-//! session, and where zone
-//! files come from.
+//! session, where zone files come from, and block
+//! lists in the status.
 
 mod common;
 mod config_common;
@@ -487,5 +487,49 @@ fn block_country_says_where_zone_files_come_from_and_how_to_fetch_them() {
     );
     let help = stdout_of_success(&ns, &s, &["block", "country", "--help"]);
     assert!(help.contains("ipdeny.com"), "{help}");
+}
+
+#[test]
+fn status_shows_the_block_lists() {
+    let Some((ns, s)) = host() else { return };
+    assert!(!stdout_of_success(&ns, &s, &["status"]).contains("Block lists:"));
+    let list = s.file("bad.txt", "192.0.2.7\n198.51.100.0/24\n");
+    stdout_of_success(
+        &ns,
+        &s,
+        &[
+            "block",
+            "file",
+            "badhosts",
+            list.to_str().unwrap(),
+            "--direction",
+            "none",
+        ],
+    );
+    stdout_of_success(&ns, &s, &["block", "add", "fresh", "10.9.9.9", "--create"]);
+    let status = stdout_of_success(&ns, &s, &["status"]);
+    assert!(status.contains("Block lists:"), "{status}");
+    let line = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {status}"))
+            .to_string()
+    };
+    assert!(
+        line("badhosts").contains("directions none  2 entries"),
+        "{status}"
+    );
+    assert!(
+        line("fresh").contains("directions in,forward  1 entry"),
+        "{status}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout_of_success(&ns, &s, &["status", "--json"])).unwrap();
+    let lists = json["block_lists"].as_array().unwrap();
+    assert_eq!(lists.len(), 2);
+    let bad = lists.iter().find(|l| l["name"] == "badhosts").unwrap();
+    assert_eq!(bad["entries"], 2);
+    assert_eq!(bad["directions"].as_array().map(Vec::len), Some(0));
 }
 
