@@ -4,9 +4,10 @@
 # (the test oracle and benchmark baseline), conntrack and iperf3; for the
 # ban tests: a real OpenSSH server and sshpass (failed logins), fail2ban
 # (its filters, test logs and Python readers are the oracle) and
-# systemd-journal-remote (writes journal files for the journal tests).
+# systemd-journal-remote (writes journal files for the journal tests);
+# man-db (the install test renders moat's manual page).
 set -euo pipefail
-packages=(nftables iptables ipset iproute2 conntrack iperf3 procps openssh-server openssh-client sshpass fail2ban systemd-journal-remote)
+packages=(nftables iptables ipset iproute2 conntrack iperf3 procps openssh-server openssh-client sshpass fail2ban systemd-journal-remote man-db)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

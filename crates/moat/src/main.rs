@@ -12,6 +12,7 @@ mod config_cmd;
 mod confirm;
 mod daemon_cmd;
 mod demo;
+mod docs;
 mod guard;
 mod install;
 mod iptables_cmd;
@@ -100,7 +101,7 @@ enum Top {
     Status(status::StatusArgs),
     /// Put the kept ruleset back (what moat.service runs at boot).
     Boot,
-    /// Install moat and its systemd unit, enabled for boot.
+    /// Install moat, its systemd units (enabled for boot), shell completions and the manual page.
     Install(install::InstallArgs),
     /// The rollback timer of `apply --confirm` (started by moat itself).
     #[command(hide = true)]
@@ -121,6 +122,10 @@ enum Top {
     Unban(bans_cmd::UnbanArgs),
     /// Show balanced services' backends: health, last check, share, connections.
     Balance(balance_cmd::BalanceArgs),
+    /// Print a shell completion script (`moat install` installs them).
+    Completions(docs::CompletionsArgs),
+    /// Print moat's manual page (roff; `moat install` installs it as moat.8).
+    Man,
 }
 
 /// The personality the binary was called as, from its program name.
@@ -185,6 +190,8 @@ fn dispatch(command: Top) -> ExitCode {
         Top::Ban(a) => bans_cmd::run_ban(a),
         Top::Unban(a) => bans_cmd::run_unban(a),
         Top::Balance(a) => balance_cmd::run(&a),
+        Top::Completions(a) => docs::run_completions(&a),
+        Top::Man => docs::run_man(),
     }
 }
 

@@ -2,7 +2,7 @@
 //! apply, `moat check` agreeing with `moat apply`, block-list commands that
 //! say what they did, plain messages, a namespace's apply kept apart from
 //! the host's, the iptables front-end's warning before it cuts the SSH
-//! session, where zone files come from, and block
+//! session, completions and a manual page, where zone files come from, and block
 //! lists in the status.
 
 mod common;
@@ -449,6 +449,66 @@ fn iptables_warns_when_a_command_cuts_the_ssh_session_and_still_applies_it() {
     assert!(err.is_empty(), "{err}");
     let err = stderr_of_success(&ns, &s, &["iptables", "-A", "INPUT", "-j", "DROP"]);
     assert!(err.is_empty(), "{err}");
+}
+
+#[test]
+fn install_writes_completions_and_a_manual_page() {
+    let s = Scratch::new();
+    let root = s.dir.join("root");
+    let out = std::process::Command::new(common::moat_bin())
+        .args(["install", "--root", root.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bash = root.join("usr/share/bash-completion/completions/moat");
+    for file in [
+        &bash,
+        &root.join("usr/share/zsh/vendor-completions/_moat"),
+        &root.join("usr/share/fish/vendor_completions.d/moat.fish"),
+    ] {
+        let script = std::fs::read_to_string(file).unwrap();
+        assert!(script.contains("iptables-restore"), "{}", file.display());
+    }
+    let complete = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!("source {}; complete -p moat", bash.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(complete.status.success(), "{}", text(&complete.stderr));
+    assert!(text(&complete.stdout).contains("moat"));
+    let man = root.join("usr/share/man/man8/moat.8");
+    let roff = std::fs::read_to_string(&man).unwrap();
+    assert!(roff.contains(".TH moat 8"), "{roff}");
+    let rendered = std::process::Command::new("man")
+        .arg("-l")
+        .arg(&man)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "80")
+        .output()
+        .expect("man (man-db, installed by scripts/deps.sh)");
+    assert!(rendered.status.success(), "{}", text(&rendered.stderr));
+    let page = text(&rendered.stdout);
+    for words in [
+        "SYNOPSIS",
+        "COMMANDS",
+        "moat apply",
+        "moat iptables-restore",
+    ] {
+        assert!(page.contains(words), "{words} missing from {page}");
+    }
+    assert!(
+        !roff.contains("moat\\-apply(8)"),
+        "no page of its own: {roff}"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let out = std::process::Command::new(common::moat_bin())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success() && !out.stdout.is_empty(), "{shell}");
+    }
 }
 
 #[test]
