@@ -2,8 +2,8 @@
 //! apply, `moat check` agreeing with `moat apply`, block-list commands that
 //! say what they did, plain messages, a namespace's apply kept apart from
 //! the host's, the iptables front-end's warning before it cuts the SSH
-//! session, completions and a manual page, where zone files come from, and block
-//! lists in the status.
+//! session, completions and a manual page, where zone files come from, block
+//! lists in the status, and a demo that names its articles.
 
 mod common;
 mod config_common;
@@ -593,3 +593,30 @@ fn status_shows_the_block_lists() {
     assert_eq!(bad["directions"].as_array().map(Vec::len), Some(0));
 }
 
+#[test]
+fn the_demo_names_its_articles_and_keeps_apt_quiet() {
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts");
+    let demo = std::fs::read_to_string(scripts.join("demo.sh")).unwrap();
+    let announce = demo
+        .find("building moat (first time: a minute or two)...")
+        .expect("demo.sh announces the build");
+    assert!(announce < demo.find("cargo build").expect("demo.sh builds"));
+    let deps = std::fs::read_to_string(scripts.join("deps.sh")).unwrap();
+    for words in ["DEBIAN_FRONTEND=noninteractive", "-qq", ">\"$log\" 2>&1"] {
+        assert!(deps.contains(words), "{words} missing from deps.sh");
+    }
+    if !require_root_or_skip() {
+        return;
+    }
+    let out = std::process::Command::new(common::moat_bin())
+        .arg("demo")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("the 2010 stateful-firewall article's firewall and the 2016 port-forwarding article's router"),
+        "{stdout}"
+    );
+    assert!(!stdout.to_lowercase().contains("seed"), "{stdout}");
+}
