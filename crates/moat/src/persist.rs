@@ -37,15 +37,18 @@ pub fn etc_dir() -> PathBuf {
 
 /// The name of the named network namespace this process runs in: the
 /// entry of /run/netns that is the same namespace as /proc/self/ns/net.
+/// None in init's namespace (the host's), even when a name was given to it
+/// (`ip netns attach NAME 1`), when init's namespace can be read.
 fn namespace_name() -> Option<String> {
     let own = std::fs::metadata("/proc/self/ns/net").ok()?;
+    let same = |m: &std::fs::Metadata| m.dev() == own.dev() && m.ino() == own.ino();
+    if std::fs::metadata("/proc/1/ns/net").is_ok_and(|init| same(&init)) {
+        return None;
+    }
     std::fs::read_dir(NETNS_RUN_DIR)
         .ok()?
         .flatten()
-        .find(|entry| {
-            std::fs::metadata(entry.path())
-                .is_ok_and(|m| m.dev() == own.dev() && m.ino() == own.ino())
-        })
+        .find(|entry| std::fs::metadata(entry.path()).is_ok_and(|m| same(&m)))
         .and_then(|entry| entry.file_name().into_string().ok())
 }
 
