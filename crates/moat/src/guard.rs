@@ -363,7 +363,8 @@ pub fn session_warning(program: &str, v: &Verdict) -> String {
 }
 
 /// Warns loudly (on stderr) when `before` becoming `after` cuts the SSH
-/// session moat runs in; the iptables front-end applies the change anyway.
+/// session moat runs in; the iptables front-end applies the change anyway
+/// (and builds `before` only when [`session_flow`] finds a session).
 pub fn warn_session_cut(program: &str, before: &[Table], after: &[Table]) {
     if let Some(verdict) = session_cut(before, after) {
         eprintln!("{}", session_warning(program, &verdict));

@@ -68,7 +68,9 @@ fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Resu
     print!("{}", outcome.output);
     if let Some(next) = outcome.changed {
         let table = next.to_table();
-        guard::warn_session_cut(program, &[state.to_table()], std::slice::from_ref(&table));
+        if guard::session_flow().is_some() {
+            guard::warn_session_cut(program, &[state.to_table()], std::slice::from_ref(&table));
+        }
         let mut batch = plan_update(kernel.as_ref(), &table)?;
         set_copies::declare(&mut batch, std::slice::from_ref(&table))?;
         backend.apply(&batch)?;

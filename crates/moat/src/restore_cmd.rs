@@ -78,10 +78,13 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
     };
     let mut kernels = Vec::new();
     let mut before = Vec::new();
+    let in_session = guard::session_flow().is_some();
     let states = restore(&file, family, options, |stage| {
         let (kernel, state) = read_state(&backend, family, stage).map_err(|e| format!("{e:#}"))?;
         kernels.push((stage, kernel));
-        before.push(state.to_table());
+        if in_session {
+            before.push(state.to_table());
+        }
         Ok(state)
     })?;
     let mut batch = ChangeSet::default();
