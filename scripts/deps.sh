@@ -4,15 +4,21 @@
 # (the test oracle and benchmark baseline), conntrack and iperf3; for the
 # ban tests: a real OpenSSH server and sshpass (failed logins), fail2ban
 # (its filters, test logs and Python readers are the oracle) and
-# systemd-journal-remote (writes journal files for the journal tests).
+# systemd-journal-remote (writes journal files for the journal tests);
+# man-db (the install test renders moat's manual page).
+# apt's and debconf's chatter goes to a log, shown only if apt fails.
 set -euo pipefail
-packages=(nftables iptables ipset iproute2 conntrack iperf3 procps openssh-server openssh-client sshpass fail2ban systemd-journal-remote)
+packages=(nftables iptables ipset iproute2 conntrack iperf3 procps openssh-server openssh-client sshpass fail2ban systemd-journal-remote man-db)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${missing[@]}" >/dev/null
+  log=$(mktemp /tmp/moat-apt.XXXXXX.log)
+  echo "installing ${missing[*]} with apt (log: $log)..."
+  if ! { apt-get update -qq && apt-get install -y -qq "${missing[@]}"; } >"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    exit 1
+  fi
 fi

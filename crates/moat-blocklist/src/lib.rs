@@ -47,11 +47,19 @@ pub enum BlocklistError {
         /// The system's error.
         error: std::io::Error,
     },
-    /// No zone file for a country.
-    #[error("no zone file for country {code} in {} (looked for ipv4/{code}.zone, ipv6/{code}.zone and {code}.zone)", .dir.display())]
+    /// The zone directory does not exist.
+    #[error("no zone directory {}\n{}", .dir.display(), zones::fetch_help(.dir, .codes))]
+    NoZoneDir {
+        /// The zone directory.
+        dir: PathBuf,
+        /// The countries asked for.
+        codes: Vec<String>,
+    },
+    /// No zone file for some countries.
+    #[error("no zone file for {} in {} (looked for ipv4/CC.zone, ipv6/CC.zone and CC.zone)\n{}", .codes.join(", "), .dir.display(), zones::fetch_help(.dir, .codes))]
     NoZone {
-        /// The country code.
-        code: String,
+        /// The country codes without a file.
+        codes: Vec<String>,
         /// The zone directory.
         dir: PathBuf,
     },

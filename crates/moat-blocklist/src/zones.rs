@@ -1,7 +1,8 @@
 //! Country zone files: one file per country, `cc.zone`, one CIDR network
 //! per line, under `ipv4/` and `ipv6/` of a zone directory (the layout of
 //! the common per-country block-list downloads). A flat directory with
-//! `cc.zone` files (either family, or both mixed) works too.
+//! `cc.zone` files (either family, or both mixed) works too. The files come
+//! from ipdeny.com ([`zone_urls`]); moat never downloads them itself.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,67 @@ pub fn country_code(code: &str) -> Result<String, BlocklistError> {
         Ok(code.to_ascii_lowercase())
     } else {
         Err(BlocklistError::BadCountry(code.to_string()))
+    }
+}
+
+/// Where ipdeny.com publishes the IPv4 zone files.
+pub const IPV4_SOURCE: &str = "https://www.ipdeny.com/ipblocks/data/countries";
+/// Where ipdeny.com publishes the IPv6 zone files.
+pub const IPV6_SOURCE: &str = "https://www.ipdeny.com/ipv6/ipaddresses/blocks";
+
+/// The addresses of country `code`'s zone files: IPv4, then IPv6.
+pub fn zone_urls(code: &str) -> [String; 2] {
+    [
+        format!("{IPV4_SOURCE}/{code}.zone"),
+        format!("{IPV6_SOURCE}/{code}.zone"),
+    ]
+}
+
+/// Where the zone files of `codes` come from, and the commands that fetch
+/// them into `dir`'s ipv4/ and ipv6/ (what errors about missing zones say).
+pub fn fetch_help(dir: &Path, codes: &[String]) -> String {
+    let (v4, v6) = (dir.join("ipv4"), dir.join("ipv6"));
+    let mut text = String::from("country zone files come from ipdeny.com:\n");
+    for code in codes {
+        let [u4, u6] = zone_urls(code);
+        text += &format!("  {u4} (IPv4)\n  {u6} (IPv6)\n");
+    }
+    text += &format!(
+        "fetch them with:\n  mkdir -p {} {}\n",
+        v4.display(),
+        v6.display()
+    );
+    for code in codes {
+        let [u4, u6] = zone_urls(code);
+        for (sub, url) in [(&v4, u4), (&v6, u6)] {
+            let file = sub.join(format!("{code}.zone"));
+            text += &format!("  curl -fsS -o {} {url}\n", file.display());
+        }
+    }
+    text.trim_end().to_string()
+}
+
+/// Checks that `dir` holds a zone file for each of `codes` (normalised
+/// codes); the error names every country without one and how to fetch them.
+pub fn check_present(dir: &Path, codes: &[String]) -> Result<(), BlocklistError> {
+    if !dir.is_dir() {
+        return Err(BlocklistError::NoZoneDir {
+            dir: dir.to_path_buf(),
+            codes: codes.to_vec(),
+        });
+    }
+    let missing: Vec<String> = codes
+        .iter()
+        .filter(|code| zone_files(dir, code).is_empty())
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(BlocklistError::NoZone {
+            codes: missing,
+            dir: dir.to_path_buf(),
+        })
     }
 }
 
@@ -35,19 +97,8 @@ pub fn zone_files(dir: &Path, code: &str) -> Vec<PathBuf> {
 /// that is not a network; a missing IPv6 file alone is not.
 pub fn read_country(dir: &Path, code: &str) -> Result<(Entries, ParseStats), BlocklistError> {
     let code = country_code(code)?;
-    if !dir.is_dir() {
-        return Err(BlocklistError::Read {
-            path: dir.to_path_buf(),
-            error: std::io::Error::new(std::io::ErrorKind::NotFound, "no such zone directory"),
-        });
-    }
+    check_present(dir, std::slice::from_ref(&code))?;
     let files = zone_files(dir, &code);
-    if files.is_empty() {
-        return Err(BlocklistError::NoZone {
-            code,
-            dir: dir.to_path_buf(),
-        });
-    }
     let mut all = Entries::default();
     let mut stats = ParseStats::default();
     for path in files {
@@ -88,6 +139,18 @@ mod tests {
         assert!(err.contains("xb.zone:2"), "{err}");
         let err = read_country(&dir, "zz").unwrap_err().to_string();
         assert!(err.contains("zz"), "{err}");
+        assert!(
+            err.contains("https://www.ipdeny.com/ipv6/ipaddresses/blocks/zz.zone"),
+            "{err}"
+        );
+        let err = read_country(&dir.join("none"), "xa")
+            .unwrap_err()
+            .to_string();
+        let curl = format!(
+            "curl -fsS -o {} https://www.ipdeny.com/ipblocks/data/countries/xa.zone",
+            dir.join("none/ipv4/xa.zone").display()
+        );
+        assert!(err.contains(&curl), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -13,6 +13,9 @@ use serde::Serialize;
 use crate::guard;
 use crate::lock::RulesetLock;
 
+/// Where `moat block country` looks for zone files without --zone-dir.
+const ZONE_DIR: &str = "/var/lib/moat/zones";
+
 /// Arguments of `moat block`.
 #[derive(Args)]
 pub struct BlockArgs {
@@ -25,7 +28,10 @@ enum BlockCommand {
     /// Block countries: drop traffic from their networks (IPv4 and IPv6).
     ///
     /// Each country becomes a list named by its code, loaded from
-    /// DIR/ipv4/CC.zone and DIR/ipv6/CC.zone (one CIDR network per line).
+    /// DIR/ipv4/CC.zone and DIR/ipv6/CC.zone (one CIDR network per line),
+    /// as ipdeny.com publishes them: https://www.ipdeny.com/ipblocks/data/countries/CC.zone
+    /// and https://www.ipdeny.com/ipv6/ipaddresses/blocks/CC.zone (moat does
+    /// not download them; when one is missing it prints the curl commands).
     /// Running it again refreshes the lists, all in one transaction: they
     /// are never empty or missing.
     Country {
@@ -33,7 +39,7 @@ enum BlockCommand {
         #[arg(required = true, value_name = "CC")]
         codes: Vec<String>,
         /// Directory with the zone files (ipv4/CC.zone, ipv6/CC.zone).
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", default_value = ZONE_DIR)]
         zone_dir: PathBuf,
         /// Merge the countries into one list of this name instead of one
         /// list per country: fewer elements, so it loads faster (the whole
@@ -210,8 +216,12 @@ fn block(args: BlockArgs) -> Result<()> {
             let mut specs: Vec<ListSpec> = Vec::new();
             let mut networks = Vec::new();
             let mut seen = Vec::new();
-            for code in &codes {
-                let code = zones::country_code(code)?;
+            let codes: Vec<String> = codes
+                .iter()
+                .map(|c| zones::country_code(c))
+                .collect::<Result<_, _>>()?;
+            zones::check_present(&zone_dir, &codes)?;
+            for code in codes {
                 if seen.contains(&code) {
                     continue;
                 }
@@ -368,9 +378,14 @@ fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// `n` entries: `1 entry`, `3 entries`.
+pub fn entries_text(n: usize) -> String {
+    count(n, "entry", "entries")
+}
+
 /// A list's size after a change: `now 3 entries`.
 fn size_text((v4, v6): (usize, usize)) -> String {
-    format!("now {}", count(v4 + v6, "entry", "entries"))
+    format!("now {}", entries_text(v4 + v6))
 }
 
 fn unblock(args: UnblockArgs) -> Result<()> {
@@ -390,7 +405,8 @@ fn unblock(args: UnblockArgs) -> Result<()> {
     Ok(())
 }
 
-fn words(directions: &[Direction]) -> String {
+/// A list's directions as `moat block` writes them: `in,forward`, or `none`.
+pub fn words(directions: &[Direction]) -> String {
     if directions.is_empty() {
         return "none".to_string();
     }

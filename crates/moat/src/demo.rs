@@ -1,5 +1,5 @@
-//! `moat demo`: seed 003's stateful firewall and seed 000's router on a
-//! throwaway lab of network namespaces, with real traffic.
+//! `moat demo`: the 2010 stateful-firewall article's firewall and the 2016
+//! port-forwarding article's router on a throwaway lab of network namespaces, with real traffic.
 //!
 //! Everything happens in namespaces the demo creates and removes; the host's
 //! own firewall and routes are never touched.
@@ -12,8 +12,9 @@ use moat_testnet::topology::{
 };
 use moat_testnet::{ping, tcp_connect, Netns, TcpOutcome, TcpServer, Topology};
 
-/// The firewall the demo applies: seed 003 on the client-facing interface,
-/// then seed 000's stateful forwarding.
+/// The firewall the demo applies: the 2010 stateful-firewall article's on
+/// the client-facing interface, then the 2016 port-forwarding article's
+/// stateful forwarding.
 fn demo_commands() -> Vec<String> {
     let ext = GATEWAY_LAN_IF;
     let mut cmds = vec![
@@ -35,6 +36,10 @@ fn demo_commands() -> Vec<String> {
     ]);
     cmds
 }
+
+/// What the demo applies, named by the articles it comes from.
+const ARTICLES: &str =
+    "the 2010 stateful-firewall article's firewall and the 2016 port-forwarding article's router";
 
 fn describe(outcome: &TcpOutcome) -> String {
     match outcome {
@@ -74,7 +79,7 @@ fn run_demo() -> Result<()> {
     let _web = TcpServer::start(&lab.server, SERVER_V4, 80)?;
     let _client_ssh = TcpServer::start(&lab.client, CLIENT_V4, 22)?;
 
-    println!("\n== Applying seed 003's stateful firewall and seed 000's router with moat on the gateway:");
+    println!("\n== Applying {ARTICLES} with moat on the gateway:");
     for cmd in demo_commands() {
         println!("   $ iptables {cmd}");
         let words: Vec<&str> = std::iter::once("iptables")

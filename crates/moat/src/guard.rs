@@ -1,5 +1,6 @@
 //! The lock-out guard: refuses a ruleset that would cut the SSH session
-//! moat runs in, or established connections to this host's SSH port.
+//! moat runs in, or established connections to this host's SSH port; the
+//! iptables front-end warns instead (see [`session_cut`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
@@ -156,16 +157,20 @@ fn route_dev(addr: IpAddr) -> Option<String> {
     w.get(i + 1).map(|s| s.to_string())
 }
 
+/// The SSH session moat runs in, from `SSH_CONNECTION`.
+pub fn session_flow() -> Option<Flow> {
+    std::env::var("SSH_CONNECTION")
+        .ok()
+        .as_deref()
+        .and_then(parse_ssh_connection)
+}
+
 /// Every connection the guard protects: the SSH session (from the
 /// environment) and established connections to the SSH ports.
 pub fn protected_flows() -> Vec<Flow> {
     let mut flows = Vec::new();
     let mut ports = ssh_ports();
-    if let Some(f) = std::env::var("SSH_CONNECTION")
-        .ok()
-        .as_deref()
-        .and_then(parse_ssh_connection)
-    {
+    if let Some(f) = session_flow() {
         if !ports.contains(&f.server.port()) {
             ports.push(f.server.port());
         }
@@ -237,6 +242,9 @@ pub fn refuse_list_cuts(lists: &[ListSpec]) -> anyhow::Result<()> {
     )
 }
 
+/// The direction of a cut of the packets a client sends to this host.
+const INCOMING: &str = "its packets to this host";
+
 fn family_of(addr: &IpAddr) -> Family {
     match addr {
         IpAddr::V4(_) => Family::Ipv4,
@@ -279,7 +287,7 @@ pub fn cuts(
         if let Some(cut) = certainly_dropped(tables, &[Hook::Prerouting, Hook::Input], &incoming) {
             out.push(Verdict {
                 flow: flow.clone(),
-                direction: "its packets to this host",
+                direction: INCOMING,
                 cut,
             });
         } else if let Some(cut) =
@@ -300,6 +308,67 @@ pub fn check(tables: &[Table]) -> (Vec<Flow>, Vec<Verdict>) {
     let flows = protected_flows();
     let verdicts = cuts(tables, &flows, route_dev);
     (flows, verdicts)
+}
+
+/// How the SSH session fares when `before` becomes `after`: the cut, if
+/// `after` drops it and `before` did not. Only the session of
+/// `SSH_CONNECTION` is looked at (no conntrack, no sshd_config), so an
+/// iptables command costs nothing more outside SSH.
+pub fn session_cut(before: &[Table], after: &[Table]) -> Option<Verdict> {
+    let flow = session_flow()?;
+    let flows = [flow];
+    if !cuts(before, &flows, route_dev).is_empty() {
+        return None;
+    }
+    cuts(after, &flows, route_dev).into_iter().next()
+}
+
+/// The warning the iptables front-end prints for a command that cuts the
+/// SSH session (applied anyway: scripts set policies before their rules),
+/// with the commands that let it through again; `program` names the
+/// command that warns.
+pub fn session_warning(program: &str, v: &Verdict) -> String {
+    let tool = match family_of(&v.flow.client.ip()) {
+        Family::Ipv4 => "iptables",
+        Family::Ipv6 => "ip6tables",
+    };
+    let table = match v.cut.stage {
+        moat_model::Stage::Filter => String::new(),
+        stage => format!("-t {} ", moat_iptables::save::stage_name(stage)),
+    };
+    let (ip, port, chain) = (v.flow.client.ip(), v.flow.server.port(), &v.cut.chain);
+    let allow = if v.direction == INCOMING {
+        format!("-I {chain} -s {ip} -p tcp --dport {port} -j ACCEPT")
+    } else {
+        format!("-I {chain} -d {ip} -p tcp --sport {port} -j ACCEPT")
+    };
+    let undo = match v.cut.rule {
+        Some(n) => format!("-D {chain} {n}"),
+        None => format!("-P {chain} ACCEPT"),
+    };
+    format!(
+        "{program}: WARNING: this cuts {} {} -> {}: {} will be {} by {}.\n\
+         {program}: applying it anyway (scripts set the policy before adding their rules).\n\
+         {program}: before you lose the session, let it through:\n    \
+         moat {tool} {table}{allow}\n\
+         {program}: or take this command back:\n    \
+         moat {tool} {table}{undo}",
+        v.flow.origin,
+        v.flow.client,
+        v.flow.server,
+        v.direction,
+        if v.cut.reject { "rejected" } else { "dropped" },
+        v.cut
+    )
+}
+
+/// Warns loudly (on stderr) when `before` becoming `after` cuts the SSH
+/// session moat runs in; the iptables front-end applies the change anyway
+/// (and builds `before` only when [`session_flow`] finds a session).
+pub fn warn_session_cut(program: &str, before: &[Table], after: &[Table]) {
+    if let Some(verdict) = session_cut(before, after) {
+        eprintln!("{}", session_warning(program, &verdict));
+    }
 }
 
 /// Explains refusals in words, with the way out.

@@ -10,6 +10,7 @@ use clap::Args;
 
 use crate::config_balance;
 use crate::config_blocks;
+use crate::docs;
 use crate::jails;
 use crate::lock::RulesetLock;
 use crate::persist;
@@ -32,7 +33,8 @@ pub struct InstallArgs {
     pub root: Option<PathBuf>,
 }
 
-/// The files `moat install` writes under `root`: binary, units, enable links, config directory.
+/// The files `moat install` writes under `root`: binary, units, enable
+/// links, config directory, shell completions and the manual page.
 pub fn install_into(root: &Path, exe: &Path) -> Result<Vec<PathBuf>> {
     let bin = root.join("usr/local/bin/moat");
     let units = root.join("etc/systemd/system");
@@ -61,7 +63,9 @@ pub fn install_into(root: &Path, exe: &Path) -> Result<Vec<PathBuf>> {
     std::fs::write(&daemon_unit, DAEMON_UNIT)
         .with_context(|| format!("cannot write {}", daemon_unit.display()))?;
     let daemon_link = enable(&daemon_wants, "moat-daemon.service")?;
-    Ok(vec![bin, unit, link, daemon_unit, daemon_link, etc])
+    let mut files = vec![bin, unit, link, daemon_unit, daemon_link, etc];
+    files.extend(docs::install_into(root)?);
+    Ok(files)
 }
 
 /// Links `/etc/systemd/system/NAME` into the `wants` directory.

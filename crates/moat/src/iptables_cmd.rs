@@ -9,14 +9,14 @@ use moat_iptables::rule::RuleSpec;
 use moat_iptables::state::StateRule;
 use moat_iptables::{execute, parse_command_line, Command};
 use moat_model::Family;
-use moat_model::{validate_rule, Counters, Stage, Table};
+use moat_model::{validate_rule, Action, Counters, Stage, Table};
 use moat_nft::plan::fills_a_set;
 use moat_nft::portmap::is_port_forward;
 use moat_nft::{plan_update, ChangeSet, Op, Position, TableChanges};
 
-use crate::set_copies;
-
+use crate::guard;
 use crate::lock::RulesetLock;
+use crate::set_copies;
 use crate::settings::warn_for_rule;
 use crate::stored::read_state;
 
@@ -68,6 +68,9 @@ fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Resu
     print!("{}", outcome.output);
     if let Some(next) = outcome.changed {
         let table = next.to_table();
+        if guard::session_flow().is_some() {
+            guard::warn_session_cut(program, &[state.to_table()], std::slice::from_ref(&table));
+        }
         let mut batch = plan_update(kernel.as_ref(), &table)?;
         set_copies::declare(&mut batch, std::slice::from_ref(&table))?;
         backend.apply(&batch)?;
@@ -103,9 +106,12 @@ fn append_fast(
         return Ok(None);
     };
     let new = StateRule::new(rule.clone(), family, Counters::default())?;
-    if inv.stage == Stage::Nat && is_port_forward(&new.rule) || fills_a_set(&new.rule) {
-        // It may join a port map, or fill a set the table may hold already:
-        // the full path reads the whole table.
+    if inv.stage == Stage::Nat && is_port_forward(&new.rule)
+        || fills_a_set(&new.rule)
+        || may_cut_session(&new.rule)
+    {
+        // It may join a port map, fill a set the table may hold already, or
+        // cut the SSH session: the full path reads the whole table.
         return Ok(None);
     }
     validate_rule(&new.rule, family, inv.stage, &[hook])?;
@@ -127,6 +133,12 @@ fn append_fast(
     })?;
     warn_for_rule(program, family, chain, Some(hook), &new.rule);
     Ok(Some(ExitCode::SUCCESS))
+}
+
+/// Whether appending `rule` may cut the SSH session moat runs in: it drops
+/// or rejects, and there is a session.
+fn may_cut_session(rule: &moat_model::Rule) -> bool {
+    matches!(rule.action, Action::Drop | Action::Reject(_)) && guard::session_flow().is_some()
 }
 
 /// The chain and rule `command` adds, if it adds one.

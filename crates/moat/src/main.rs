@@ -12,6 +12,7 @@ mod config_cmd;
 mod confirm;
 mod daemon_cmd;
 mod demo;
+mod docs;
 mod guard;
 mod install;
 mod iptables_cmd;
@@ -87,6 +88,13 @@ enum Top {
     /// Show in words what applying a moat.toml (or iptables-save file) would change.
     Diff(config_cmd::DiffArgs),
     /// Apply a moat.toml (or iptables-save file) in one atomic transaction.
+    ///
+    /// The applied file and moat's tables are kept for the next boot
+    /// (`moat boot`) in /etc/moat, or in /etc/netns/NAME/moat when moat runs
+    /// in the named network namespace NAME (`ip netns exec NAME moat apply
+    /// ...`), so trying a file in a namespace leaves the host's boot
+    /// configuration alone. MOAT_ETC=DIR keeps them in DIR instead;
+    /// --no-save keeps nothing.
     Apply(config_cmd::ApplyArgs),
     /// Keep the ruleset applied with `apply --confirm` (else it rolls back by itself).
     Confirm,
@@ -94,7 +102,7 @@ enum Top {
     Status(status::StatusArgs),
     /// Put the kept ruleset back (what moat.service runs at boot).
     Boot,
-    /// Install moat and its systemd unit, enabled for boot.
+    /// Install moat, its systemd units (enabled for boot), shell completions and the manual page.
     Install(install::InstallArgs),
     /// The rollback timer of `apply --confirm` (started by moat itself).
     #[command(hide = true)]
@@ -118,6 +126,10 @@ enum Top {
     /// Print one reading of moat's Prometheus metrics (rule counters, policies,
     /// block lists, bans, backends), e.g. for node_exporter's textfile collector.
     Metrics,
+    /// Print a shell completion script (`moat install` installs them).
+    Completions(docs::CompletionsArgs),
+    /// Print moat's manual page (roff; `moat install` installs it as moat.8).
+    Man,
 }
 
 /// The personality the binary was called as, from its program name.
@@ -183,6 +195,8 @@ fn dispatch(command: Top) -> ExitCode {
         Top::Unban(a) => bans_cmd::run_unban(a),
         Top::Balance(a) => balance_cmd::run(&a),
         Top::Metrics => metrics_cmd::run(),
+        Top::Completions(a) => docs::run_completions(&a),
+        Top::Man => docs::run_man(),
     }
 }
 

@@ -1,9 +1,11 @@
-//! The applied configuration kept across reboots, under /etc/moat
-//! (`MOAT_ETC` overrides the directory):
+//! The applied configuration kept across reboots, under /etc/moat, or
+//! /etc/netns/NAME/moat when moat runs in the network namespace NAME (as
+//! `ip netns exec NAME` keeps per-namespace files); `MOAT_ETC` overrides both:
 //!
 //! - `ruleset.json`: moat's tables as applied, which `moat boot` puts back;
 //! - `moat.toml` (or `rules.save` for an iptables-save file): the file applied.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -18,11 +20,36 @@ pub const CONFIG: &str = "moat.toml";
 /// The copy of the last applied iptables-save file.
 pub const SAVE_FILE: &str = "rules.save";
 
-/// The directory moat keeps its configuration in.
+/// Where `ip netns add` keeps the named network namespaces.
+const NETNS_RUN_DIR: &str = "/run/netns";
+
+/// The directory moat keeps its configuration in: `MOAT_ETC`, else
+/// /etc/netns/NAME/moat in the named network namespace NAME, else /etc/moat.
 pub fn etc_dir() -> PathBuf {
-    std::env::var_os("MOAT_ETC")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/etc/moat"))
+    if let Some(dir) = std::env::var_os("MOAT_ETC") {
+        return PathBuf::from(dir);
+    }
+    match namespace_name() {
+        Some(name) => Path::new("/etc/netns").join(name).join("moat"),
+        None => PathBuf::from("/etc/moat"),
+    }
+}
+
+/// The name of the named network namespace this process runs in: the
+/// entry of /run/netns that is the same namespace as /proc/self/ns/net.
+/// None in init's namespace (the host's), even when a name was given to it
+/// (`ip netns attach NAME 1`), when init's namespace can be read.
+fn namespace_name() -> Option<String> {
+    let own = std::fs::metadata("/proc/self/ns/net").ok()?;
+    let same = |m: &std::fs::Metadata| m.dev() == own.dev() && m.ino() == own.ino();
+    if std::fs::metadata("/proc/1/ns/net").is_ok_and(|init| same(&init)) {
+        return None;
+    }
+    std::fs::read_dir(NETNS_RUN_DIR)
+        .ok()?
+        .flatten()
+        .find(|entry| std::fs::metadata(entry.path()).is_ok_and(|m| same(&m)))
+        .and_then(|entry| entry.file_name().into_string().ok())
 }
 
 /// What to keep once a ruleset is applied (and, with --confirm, confirmed).

@@ -12,6 +12,7 @@ use moat_iptables::save::{restore, RestoreOptions, SaveFile};
 use moat_model::Family;
 use moat_nft::{plan_replace, plan_update, ChangeSet};
 
+use crate::guard;
 use crate::lock::RulesetLock;
 use crate::set_copies;
 use crate::settings::warn_for_tables;
@@ -76,9 +77,14 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
         counters: args.counters,
     };
     let mut kernels = Vec::new();
+    let mut before = Vec::new();
+    let in_session = guard::session_flow().is_some();
     let states = restore(&file, family, options, |stage| {
         let (kernel, state) = read_state(&backend, family, stage).map_err(|e| format!("{e:#}"))?;
         kernels.push((stage, kernel));
+        if in_session {
+            before.push(state.to_table());
+        }
         Ok(state)
     })?;
     let mut batch = ChangeSet::default();
@@ -103,6 +109,7 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
     if args.test {
         backend.check(&batch)?;
     } else {
+        guard::warn_session_cut(program, &before, &tables);
         backend.apply(&batch)?;
         warn_for_tables(program, &tables);
     }

@@ -6,10 +6,12 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 
+use moat_blocklist::{Blocklists, ListInfo};
 use moat_config::describe::{describe, intent};
 use moat_config::model::{BalanceMode, Config};
 use serde_json::json;
 
+use crate::block_cmd;
 use crate::confirm;
 use crate::persist;
 use crate::snapshot::Current;
@@ -177,6 +179,41 @@ fn print_config(cfg: &Config) {
     }
 }
 
+/// The block lists in the kernel, as `moat block list` reads them; a
+/// failure to read them is a warning, not the end of the status.
+fn block_lists() -> Vec<ListInfo> {
+    Blocklists::open()
+        .and_then(|mut b| b.lists())
+        .unwrap_or_else(|e| {
+            eprintln!("moat: warning: cannot read the block lists: {e}");
+            Vec::new()
+        })
+}
+
+/// The block lists' JSON: name, directions, entries.
+fn block_lists_json(lists: &[ListInfo]) -> serde_json::Value {
+    json!(lists
+        .iter()
+        .map(|l| json!({"name": l.name, "directions": l.directions.iter().map(|d| d.word()).collect::<Vec<_>>(), "entries": l.ranges_v4 + l.ranges_v6}))
+        .collect::<Vec<_>>())
+}
+
+/// The "Block lists:" part, when there are any.
+fn print_block_lists(lists: &[ListInfo]) {
+    if lists.is_empty() {
+        return;
+    }
+    println!("Block lists:");
+    for l in lists {
+        println!(
+            "  {:<14} directions {}  {}",
+            l.name,
+            block_cmd::words(&l.directions),
+            block_cmd::entries_text(l.ranges_v4 + l.ranges_v6)
+        );
+    }
+}
+
 /// `moat status`.
 pub fn run(args: &StatusArgs) -> ExitCode {
     status(args).unwrap_or_else(|e| {
@@ -193,6 +230,7 @@ fn status(args: &StatusArgs) -> Result<ExitCode> {
     });
     let config =
         persist::load_config_text().and_then(|t| moat_config::parse_config("moat.toml", &t).ok());
+    let lists = block_lists();
     let mut rules = Vec::new();
     let mut policies = Vec::new();
     for e in current.existing() {
@@ -215,7 +253,7 @@ fn status(args: &StatusArgs) -> Result<ExitCode> {
     if args.json {
         println!(
             "{}",
-            json!({"pending_confirmation_seconds": pending, "config": config, "rules": rules, "policies": policies})
+            json!({"pending_confirmation_seconds": pending, "config": config, "block_lists": block_lists_json(&lists), "rules": rules, "policies": policies})
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -235,6 +273,7 @@ fn status(args: &StatusArgs) -> Result<ExitCode> {
             persist::etc_dir().display()
         ),
     }
+    print_block_lists(&lists);
     println!();
     if rules.is_empty() && policies.is_empty() {
         println!("No moat tables in the kernel.");

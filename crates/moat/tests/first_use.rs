@@ -1,14 +1,19 @@
 //! What a new user tripped over (issue 15): warnings only where they
 //! apply, `moat check` agreeing with `moat apply`, block-list commands that
-//! say what they did, and plain messages.
+//! say what they did, plain messages, a namespace's apply kept apart from
+//! the host's, the iptables front-end's warning before it cuts the SSH
+//! session, completions and a manual page, where zone files come from, block
+//! lists in the status, and a demo that names its articles.
 
 mod common;
 mod config_common;
 
+use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::SystemTime;
 
 use common::text;
-use config_common::{example, moat, Scratch};
+use config_common::{example, moat, moat_env, Scratch};
 use moat_testnet::{require_root_or_skip, Netns};
 
 /// The warning a rule that needs IPv4 forwarding gets.
@@ -270,4 +275,348 @@ fn check_refuses_what_apply_refuses_and_names_what_needs_the_kernel() {
         &s,
         &["apply", s.dir.join("list.toml").to_str().unwrap()],
     );
+}
+
+/// Every entry under `dir` (recursively, sorted) with its size,
+/// modification time and contents; empty when there is no `dir`.
+fn tree(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>, Vec<u8>)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let bytes = if meta.is_file() {
+            std::fs::read(&path).unwrap()
+        } else {
+            Vec::new()
+        };
+        out.push((path.clone(), meta.len(), meta.modified().ok(), bytes));
+        if meta.is_dir() {
+            out.extend(tree(&path));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// /etc/netns/NAME, removed (with /etc/netns when it is left empty) on drop.
+struct EtcNetns(PathBuf);
+
+impl Drop for EtcNetns {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir(Path::new("/etc/netns"));
+    }
+}
+
+/// The host's /etc/moat as it was; put back on drop, so a moat that
+/// wrongly writes there (as it did before this test's fix) leaves no trace.
+struct HostEtc {
+    existed: bool,
+    files: Vec<(PathBuf, u64, Option<SystemTime>, Vec<u8>)>,
+}
+
+/// Where moat keeps the host's configuration.
+const HOST_ETC: &str = "/etc/moat";
+
+impl HostEtc {
+    fn take() -> HostEtc {
+        HostEtc {
+            existed: Path::new(HOST_ETC).exists(),
+            files: tree(Path::new(HOST_ETC)),
+        }
+    }
+
+    fn unchanged(&self) -> bool {
+        Path::new(HOST_ETC).exists() == self.existed && tree(Path::new(HOST_ETC)) == self.files
+    }
+}
+
+impl Drop for HostEtc {
+    fn drop(&mut self) {
+        if self.unchanged() {
+            return;
+        }
+        if !self.existed {
+            let _ = std::fs::remove_dir_all(HOST_ETC);
+            return;
+        }
+        for (path, _, _, bytes) in &self.files {
+            if path.is_file() {
+                let _ = std::fs::write(path, bytes);
+            }
+        }
+        for (path, ..) in tree(Path::new(HOST_ETC)) {
+            if !self.files.iter().any(|(p, ..)| *p == path) {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+}
+
+#[test]
+fn apply_in_a_named_namespace_keeps_its_files_in_etc_netns_not_etc_moat() {
+    let Some((ns, s)) = host() else { return };
+    let host_etc = HostEtc::take();
+    let ns_etc = EtcNetns(Path::new("/etc/netns").join(ns.name()));
+    let kept = ns_etc.0.join("moat");
+    let config = s.file("moat.toml", "[[service]]\nname = \"ssh\"\n");
+    let run = |args: &[&str]| -> String {
+        let mut argv = vec!["env", "-u", "SSH_CONNECTION", "-u", "MOAT_ETC"];
+        argv.extend_from_slice(&["MOAT_SSHD_CONFIG=/nonexistent", common::moat_bin()]);
+        argv.extend_from_slice(args);
+        let out = ns.exec(&argv).unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let out = run(&["apply", config.to_str().unwrap()]);
+    assert!(host_etc.unchanged(), "/etc/moat changed");
+    assert!(
+        out.contains(&format!("kept in {} for the next boot", kept.display())),
+        "{out}"
+    );
+    assert!(kept.join("moat.toml").is_file() && kept.join("ruleset.json").is_file());
+    let status = run(&["status"]);
+    assert!(
+        status.contains(&format!("Configuration: {}/moat.toml", kept.display())),
+        "{status}"
+    );
+    let help = run(&["apply", "--help"]);
+    for words in ["/etc/moat", "/etc/netns/NAME/moat", "MOAT_ETC"] {
+        assert!(help.contains(words), "{words} missing from {help}");
+    }
+}
+
+/// The SSH session the iptables tests run in: client 10.99.1.2, port 22.
+const SSH_ENV: (&str, &str) = ("SSH_CONNECTION", "10.99.1.2 50514 10.99.1.1 22");
+
+/// Runs `moat iptables LINE` in `ns` inside the SSH session [`SSH_ENV`];
+/// asserts it succeeded and returns its stderr.
+fn iptables_in_session(ns: &Netns, s: &Scratch, line: &str) -> String {
+    let args: Vec<&str> = common::words("iptables", line);
+    let out = moat_env(ns, s, &[SSH_ENV], &args);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{line}: {err}");
+    err
+}
+
+#[test]
+fn iptables_warns_when_a_command_cuts_the_ssh_session_and_still_applies_it() {
+    let Some((ns, s)) = host() else { return };
+    let err = iptables_in_session(&ns, &s, "-P INPUT DROP");
+    for words in [
+        "WARNING",
+        "10.99.1.2:50514 -> 10.99.1.1:22",
+        "moat iptables -I INPUT -s 10.99.1.2 -p tcp --dport 22 -j ACCEPT",
+        "moat iptables -P INPUT ACCEPT",
+    ] {
+        assert!(err.contains(words), "{words} missing from {err}");
+    }
+    assert!(stdout_of_success(&ns, &s, &["iptables", "-S"]).contains("-P INPUT DROP"));
+    let err = iptables_in_session(&ns, &s, "-A INPUT -p tcp --dport 22 -j ACCEPT");
+    assert!(err.is_empty(), "SSH is allowed again: {err}");
+    let err = iptables_in_session(&ns, &s, "-I INPUT -s 10.99.1.2 -j DROP");
+    assert!(err.contains("moat iptables -D INPUT 1"), "{err}");
+    let err = iptables_in_session(&ns, &s, "-D INPUT -s 10.99.1.2 -j DROP");
+    assert!(err.is_empty(), "{err}");
+    let err = iptables_in_session(&ns, &s, "-F INPUT");
+    assert!(err.contains("policy DROP"), "{err}");
+    iptables_in_session(&ns, &s, "-P INPUT ACCEPT");
+    // iptables-restore warns the same way.
+    let file = s.file("cut.rules", "*filter\n:INPUT DROP [0:0]\nCOMMIT\n");
+    let out = moat_env(
+        &ns,
+        &s,
+        &[SSH_ENV],
+        &["iptables-restore", file.to_str().unwrap()],
+    );
+    assert!(out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.starts_with("iptables-restore: WARNING"), "{err}");
+    assert!(err.contains("moat iptables -P INPUT ACCEPT"), "{err}");
+    iptables_in_session(&ns, &s, "-P INPUT ACCEPT");
+    // An append that drops takes the full path, so it is checked too.
+    let err = iptables_in_session(&ns, &s, "-A OUTPUT -d 10.99.1.2 -j REJECT");
+    assert!(
+        err.contains("moat iptables -I OUTPUT -d 10.99.1.2 -p tcp --sport 22 -j ACCEPT"),
+        "{err}"
+    );
+    assert!(err.contains("moat iptables -D OUTPUT 1"), "{err}");
+    // Outside SSH nothing is said.
+    let err = stderr_of_success(&ns, &s, &["iptables", "-P", "FORWARD", "DROP"]);
+    assert!(err.is_empty(), "{err}");
+    let err = stderr_of_success(&ns, &s, &["iptables", "-A", "INPUT", "-j", "DROP"]);
+    assert!(err.is_empty(), "{err}");
+}
+
+#[test]
+fn install_writes_completions_and_a_manual_page() {
+    let s = Scratch::new();
+    let root = s.dir.join("root");
+    let out = std::process::Command::new(common::moat_bin())
+        .args(["install", "--root", root.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bash = root.join("usr/share/bash-completion/completions/moat");
+    for file in [
+        &bash,
+        &root.join("usr/share/zsh/vendor-completions/_moat"),
+        &root.join("usr/share/fish/vendor_completions.d/moat.fish"),
+    ] {
+        let script = std::fs::read_to_string(file).unwrap();
+        assert!(script.contains("iptables-restore"), "{}", file.display());
+    }
+    let complete = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!("source {}; complete -p moat", bash.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(complete.status.success(), "{}", text(&complete.stderr));
+    assert!(text(&complete.stdout).contains("moat"));
+    let man = root.join("usr/share/man/man8/moat.8");
+    let roff = std::fs::read_to_string(&man).unwrap();
+    assert!(roff.contains(".TH moat 8"), "{roff}");
+    let rendered = std::process::Command::new("man")
+        .arg("-l")
+        .arg(&man)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "80")
+        .output()
+        .expect("man (man-db, installed by scripts/deps.sh)");
+    assert!(rendered.status.success(), "{}", text(&rendered.stderr));
+    let page = text(&rendered.stdout);
+    for words in [
+        "SYNOPSIS",
+        "COMMANDS",
+        "moat apply",
+        "moat iptables-restore",
+    ] {
+        assert!(page.contains(words), "{words} missing from {page}");
+    }
+    assert!(
+        !roff.contains("moat\\-apply(8)"),
+        "no page of its own: {roff}"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let out = std::process::Command::new(common::moat_bin())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success() && !out.stdout.is_empty(), "{shell}");
+    }
+}
+
+#[test]
+fn block_country_says_where_zone_files_come_from_and_how_to_fetch_them() {
+    let Some((ns, s)) = host() else { return };
+    let zones = s.dir.join("zones");
+    let dir = zones.to_str().unwrap();
+    let mut errors = Vec::new();
+    for _ in 0..2 {
+        let out = moat(
+            &ns,
+            &s,
+            &["block", "country", "cn", "RU", "--zone-dir", dir],
+        );
+        assert!(!out.status.success());
+        errors.push(text(&out.stderr));
+        std::fs::create_dir_all(zones.join("ipv4")).unwrap();
+        std::fs::write(zones.join("ipv4/cn.zone"), "192.0.2.0/24\n").unwrap();
+    }
+    assert!(errors[0].contains("no zone directory"), "{}", errors[0]);
+    for (err, codes) in errors.iter().zip([&["cn", "ru"][..], &["ru"]]) {
+        for code in codes {
+            for line in [
+                format!("https://www.ipdeny.com/ipv6/ipaddresses/blocks/{code}.zone"),
+                format!("curl -fsS -o {dir}/ipv4/{code}.zone https://www.ipdeny.com/ipblocks/data/countries/{code}.zone"),
+                format!("curl -fsS -o {dir}/ipv6/{code}.zone https://www.ipdeny.com/ipv6/ipaddresses/blocks/{code}.zone"),
+            ] {
+                assert!(err.contains(&line), "{line} missing from {err}");
+            }
+        }
+    }
+    assert!(
+        !errors[1].contains("/cn.zone"),
+        "cn is there: {}",
+        errors[1]
+    );
+    let help = stdout_of_success(&ns, &s, &["block", "country", "--help"]);
+    assert!(help.contains("ipdeny.com"), "{help}");
+}
+
+#[test]
+fn status_shows_the_block_lists() {
+    let Some((ns, s)) = host() else { return };
+    assert!(!stdout_of_success(&ns, &s, &["status"]).contains("Block lists:"));
+    let list = s.file("bad.txt", "192.0.2.7\n198.51.100.0/24\n");
+    stdout_of_success(
+        &ns,
+        &s,
+        &[
+            "block",
+            "file",
+            "badhosts",
+            list.to_str().unwrap(),
+            "--direction",
+            "none",
+        ],
+    );
+    stdout_of_success(&ns, &s, &["block", "add", "fresh", "10.9.9.9", "--create"]);
+    let status = stdout_of_success(&ns, &s, &["status"]);
+    assert!(status.contains("Block lists:"), "{status}");
+    let line = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {status}"))
+            .to_string()
+    };
+    assert!(
+        line("badhosts").contains("directions none  2 entries"),
+        "{status}"
+    );
+    assert!(
+        line("fresh").contains("directions in,forward  1 entry"),
+        "{status}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout_of_success(&ns, &s, &["status", "--json"])).unwrap();
+    let lists = json["block_lists"].as_array().unwrap();
+    assert_eq!(lists.len(), 2);
+    let bad = lists.iter().find(|l| l["name"] == "badhosts").unwrap();
+    assert_eq!(bad["entries"], 2);
+    assert_eq!(bad["directions"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn the_demo_names_its_articles_and_keeps_apt_quiet() {
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts");
+    let demo = std::fs::read_to_string(scripts.join("demo.sh")).unwrap();
+    let announce = demo
+        .find("building moat (first time: a minute or two)...")
+        .expect("demo.sh announces the build");
+    assert!(announce < demo.find("cargo build").expect("demo.sh builds"));
+    let deps = std::fs::read_to_string(scripts.join("deps.sh")).unwrap();
+    for words in ["DEBIAN_FRONTEND=noninteractive", "-qq", ">\"$log\" 2>&1"] {
+        assert!(deps.contains(words), "{words} missing from deps.sh");
+    }
+    if !require_root_or_skip() {
+        return;
+    }
+    let out = std::process::Command::new(common::moat_bin())
+        .arg("demo")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("the 2010 stateful-firewall article's firewall and the 2016 port-forwarding article's router"),
+        "{stdout}"
+    );
+    assert!(!stdout.to_lowercase().contains("seed"), "{stdout}");
 }
