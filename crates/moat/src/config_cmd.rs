@@ -88,13 +88,17 @@ fn family_name(f: moat_model::Family) -> &'static str {
 }
 
 fn table_summary(loaded: &Loaded) -> String {
-    loaded
-        .tables
-        .iter()
+    tables_text(&loaded.tables)
+}
+
+/// `IPv4 filter (3 rules), IPv6 nat (1 rule)`.
+fn tables_text<'a>(tables: impl IntoIterator<Item = &'a moat_iptables::TableState>) -> String {
+    tables
+        .into_iter()
         .map(|t| {
             let n: usize = t.chains.iter().map(|c| c.rules.len()).sum();
             format!(
-                "{} {} {n} {}",
+                "{} {} ({n} {})",
                 family_name(t.family),
                 moat_iptables::save::stage_name(t.stage),
                 rules_word(n)
@@ -447,20 +451,22 @@ fn apply(args: &ApplyArgs) -> Result<ExitCode> {
     config_balance::commit(&balanced)?;
     warn_for_tables("moat", &model_tables(&full));
     drop(lock);
-    let summary = full
-        .iter()
-        .map(|t| {
-            let n: usize = t.chains.iter().map(|c| c.rules.len()).sum();
-            format!(
-                "{} {} ({n} {})",
-                family_name(t.family),
-                moat_iptables::save::stage_name(t.stage),
-                rules_word(n)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let (applied, carried): (Vec<_>, Vec<_>) = full.iter().partition(|t| {
+        loaded
+            .tables
+            .iter()
+            .any(|l| l.family == t.family && l.stage == t.stage)
+    });
+    let summary = tables_text(applied);
     println!("applied {name} in one transaction: {summary}");
+    if !carried.is_empty() {
+        println!(
+            "not in {name}, so left as they were (and kept for boot with it): {}\n  \
+             (a save file replaces only the tables it holds, as iptables-restore does; \
+             to empty one: moat iptables|ip6tables -t TABLE -F, or apply a file that holds it)",
+            tables_text(carried)
+        );
+    }
     match args.confirm {
         None => {
             if !args.no_save {

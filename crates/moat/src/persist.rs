@@ -99,6 +99,11 @@ pub fn load_ruleset() -> Result<Option<Snapshot>> {
     }
 }
 
+/// The kept iptables-save file's text, if the last applied file was one.
+pub fn load_save_text() -> Option<String> {
+    std::fs::read_to_string(etc_dir().join(SAVE_FILE)).ok()
+}
+
 /// The kept moat.toml's text, if the last applied file was one.
 pub fn load_config_text() -> Option<String> {
     std::fs::read_to_string(etc_dir().join(CONFIG)).ok()

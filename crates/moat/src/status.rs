@@ -215,6 +215,48 @@ fn print_block_lists(lists: &[ListInfo]) {
 }
 
 /// `moat status`.
+/// The kept iptables-save file and the kernel's tables it does not hold
+/// (left from an earlier configuration: a save file replaces only its own).
+fn print_kept_save_file(current: &Current) {
+    let dir = persist::etc_dir();
+    let kept =
+        persist::load_save_text().and_then(|text| moat_config::load("rules.save", &text).ok());
+    let Some(kept) = kept else {
+        println!("Configuration: none kept in {}", dir.display());
+        return;
+    };
+    let holds = |family, stage| {
+        kept.tables
+            .iter()
+            .any(|t| t.family == family && t.stage == stage)
+    };
+    let names = |pick: &dyn Fn(moat_model::Family, moat_model::Stage) -> bool| -> Vec<String> {
+        current
+            .existing()
+            .filter(|e| pick(e.family, e.stage))
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    family_name(e.family),
+                    moat_iptables::save::stage_name(e.stage)
+                )
+            })
+            .collect()
+    };
+    println!(
+        "Configuration: iptables-save file {} ({})",
+        dir.join(persist::SAVE_FILE).display(),
+        names(&|f, s| holds(f, s)).join(", ")
+    );
+    let others = names(&|f, s| !holds(f, s));
+    if !others.is_empty() {
+        println!(
+            "  also in the kernel, not from that file (left as they were when it was applied): {}",
+            others.join(", ")
+        );
+    }
+}
+
 pub fn run(args: &StatusArgs) -> ExitCode {
     status(args).unwrap_or_else(|e| {
         eprintln!("moat: {e:#}");
@@ -268,10 +310,7 @@ fn status(args: &StatusArgs) -> Result<ExitCode> {
             );
             print_config(cfg);
         }
-        None => println!(
-            "Configuration: no moat.toml kept in {}",
-            persist::etc_dir().display()
-        ),
+        None => print_kept_save_file(&current),
     }
     print_block_lists(&lists);
     println!();

@@ -620,3 +620,35 @@ fn the_demo_names_its_articles_and_keeps_apt_quiet() {
     );
     assert!(!stdout.to_lowercase().contains("seed"), "{stdout}");
 }
+
+#[test]
+fn switching_to_an_ipv4_save_file_says_what_happens_to_ipv6_and_status_agrees() {
+    let Some((ns, s)) = host() else { return };
+    let toml = s.file("moat.toml", "[[service]]\nname = \"ssh\"\n");
+    let out = config_common::moat_ok(&ns, &s, &["apply", toml.to_str().unwrap()]);
+    assert!(out.contains("IPv6 filter"), "{out}");
+    let save = s.file(
+        "rules.v4",
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n",
+    );
+    let out = config_common::moat_ok(&ns, &s, &["apply", save.to_str().unwrap()]);
+    let (applied, rest) = out.split_once('\n').unwrap();
+    assert!(applied.contains("IPv4 filter (1 rule)"), "{out}");
+    assert!(
+        !applied.contains("IPv6"),
+        "the file has no IPv6 table: {out}"
+    );
+    assert!(
+        rest.contains("left as they were") && rest.contains("IPv6 filter"),
+        "{out}"
+    );
+    let status = config_common::moat_ok(&ns, &s, &["status"]);
+    assert!(
+        status.contains("Configuration: iptables-save file") && status.contains("(IPv4 filter)"),
+        "{status}"
+    );
+    assert!(
+        status.contains("not from that file") && status.contains("IPv6 filter"),
+        "{status}"
+    );
+}
