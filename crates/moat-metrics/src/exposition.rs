@@ -22,12 +22,13 @@ impl Kind {
     }
 }
 
-/// One metric family: its help, type and samples.
+/// One metric family: its help, type and its samples, already written out.
 #[derive(Debug, Clone)]
 struct Family {
     help: String,
     kind: Kind,
-    samples: Vec<(Vec<(String, String)>, f64)>,
+    samples: usize,
+    lines: String,
 }
 
 /// Metric families being gathered, written out in name order.
@@ -46,33 +47,42 @@ impl Exposition {
     }
 
     /// Adds a sample of family `name` (declared with `help` and `kind` the
-    /// first time) with `labels`.
-    pub fn sample(
-        &mut self,
-        name: &str,
-        help: &str,
-        kind: Kind,
-        labels: &[(&str, &str)],
-        value: f64,
-    ) {
-        let family = self
-            .families
-            .entry(name.to_string())
-            .or_insert_with(|| Family {
+    /// first time) with `labels`. The sample is written out at once, so a
+    /// scrape of many rules costs no allocation per label.
+    pub fn sample(&mut self, name: &str, help: &str, kind: Kind, labels: &[(&str, &str)], value: f64) {
+        let family = match self.families.get_mut(name) {
+            Some(f) => f,
+            None => self.families.entry(name.to_string()).or_insert_with(|| Family {
                 help: help.to_string(),
                 kind,
-                samples: Vec::new(),
-            });
-        let labels = labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        family.samples.push((labels, value));
+                samples: 0,
+                lines: String::new(),
+            }),
+        };
+        let out = &mut family.lines;
+        out.push_str(name);
+        if !labels.is_empty() {
+            out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(k);
+                out.push_str("=\"");
+                push_escaped_label(out, v);
+                out.push('"');
+            }
+            out.push('}');
+        }
+        out.push(' ');
+        push_number(out, value);
+        out.push('\n');
+        family.samples += 1;
     }
 
     /// The number of samples gathered.
     pub fn len(&self) -> usize {
-        self.families.values().map(|f| f.samples.len()).sum()
+        self.families.values().map(|f| f.samples).sum()
     }
 
     /// Whether nothing was gathered.
@@ -82,42 +92,40 @@ impl Exposition {
 
     /// The text a scrape gets.
     pub fn render(&self) -> String {
-        let mut out = String::with_capacity(self.len() * 96);
+        let size: usize = self.families.values().map(|f| f.lines.len() + 128).sum();
+        let mut out = String::with_capacity(size);
         for (name, family) in &self.families {
             let _ = writeln!(out, "# HELP {name} {}", escape_help(&family.help));
             let _ = writeln!(out, "# TYPE {name} {}", family.kind.word());
-            for (labels, value) in &family.samples {
-                out.push_str(name);
-                if !labels.is_empty() {
-                    out.push('{');
-                    for (i, (k, v)) in labels.iter().enumerate() {
-                        if i > 0 {
-                            out.push(',');
-                        }
-                        let _ = write!(out, "{k}=\"{}\"", escape_label(v));
-                    }
-                    out.push('}');
-                }
-                let _ = writeln!(out, " {}", number(*value));
-            }
+            out.push_str(&family.lines);
         }
         out
     }
 }
 
 /// A sample value: integers without a fraction, as exporters write them.
-fn number(v: f64) -> String {
+fn push_number(out: &mut String, v: f64) {
     if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
+        let _ = write!(out, "{}", v as i64);
     } else {
-        format!("{v}")
+        let _ = write!(out, "{v}");
     }
 }
 
-fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// A label value with `\\`, `"` and newlines escaped.
+fn push_escaped_label(out: &mut String, v: &str) {
+    if !v.contains(['\\', '"', '\n']) {
+        out.push_str(v);
+        return;
+    }
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
 }
 
 fn escape_help(v: &str) -> String {
