@@ -49,15 +49,25 @@ impl Exposition {
     /// Adds a sample of family `name` (declared with `help` and `kind` the
     /// first time) with `labels`. The sample is written out at once, so a
     /// scrape of many rules costs no allocation per label.
-    pub fn sample(&mut self, name: &str, help: &str, kind: Kind, labels: &[(&str, &str)], value: f64) {
+    pub fn sample(
+        &mut self,
+        name: &str,
+        help: &str,
+        kind: Kind,
+        labels: &[(&str, &str)],
+        value: f64,
+    ) {
         let family = match self.families.get_mut(name) {
             Some(f) => f,
-            None => self.families.entry(name.to_string()).or_insert_with(|| Family {
-                help: help.to_string(),
-                kind,
-                samples: 0,
-                lines: String::new(),
-            }),
+            None => self
+                .families
+                .entry(name.to_string())
+                .or_insert_with(|| Family {
+                    help: help.to_string(),
+                    kind,
+                    samples: 0,
+                    lines: String::new(),
+                }),
         };
         let out = &mut family.lines;
         out.push_str(name);

@@ -32,6 +32,26 @@ pub struct Verdict {
     pub cut: Cut,
 }
 
+impl Verdict {
+    /// The connection in words: `the SSH session 10.0.0.2:50514 -> 10.0.0.1:22`.
+    fn connection(&self) -> String {
+        format!(
+            "{} {} -> {}",
+            self.flow.origin, self.flow.client, self.flow.server
+        )
+    }
+
+    /// What happens to it: `dropped by the policy of INPUT`.
+    fn fate(&self) -> String {
+        let how = if self.cut.reject {
+            "rejected"
+        } else {
+            "dropped"
+        };
+        format!("{how} by {}", self.cut)
+    }
+}
+
 fn unmap(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(addr),
@@ -347,18 +367,15 @@ pub fn session_warning(program: &str, v: &Verdict) -> String {
         None => format!("-P {chain} ACCEPT"),
     };
     format!(
-        "{program}: WARNING: this cuts {} {} -> {}: {} will be {} by {}.\n\
+        "{program}: WARNING: this cuts {}: {} will be {}.\n\
          {program}: applying it anyway (scripts set the policy before adding their rules).\n\
          {program}: before you lose the session, let it through:\n    \
          moat {tool} {table}{allow}\n\
          {program}: or take this command back:\n    \
          moat {tool} {table}{undo}",
-        v.flow.origin,
-        v.flow.client,
-        v.flow.server,
+        v.connection(),
         v.direction,
-        if v.cut.reject { "rejected" } else { "dropped" },
-        v.cut
+        v.fate()
     )
 }
 
@@ -376,13 +393,10 @@ pub fn explain(verdicts: &[Verdict]) -> String {
     let mut text = String::new();
     for v in verdicts {
         text.push_str(&format!(
-            "it would cut {} {} -> {}: {} would be {} by {}\n",
-            v.flow.origin,
-            v.flow.client,
-            v.flow.server,
+            "it would cut {}: {} would be {}\n",
+            v.connection(),
             v.direction,
-            if v.cut.reject { "rejected" } else { "dropped" },
-            v.cut
+            v.fate()
         ));
     }
     text.push_str(
