@@ -66,6 +66,30 @@ impl NftCli {
         ))
     }
 
+    /// Runs an nft script (`nft -f -`) as one transaction; with
+    /// `check_only`, the kernel only checks it (`nft -c`).
+    pub fn script(&self, text: &str, check_only: bool) -> Result<(), BackendError> {
+        let args: &[&str] = if check_only {
+            &["-c", "-f", "-"]
+        } else {
+            &["-f", "-"]
+        };
+        let (ok, _, stderr) = self.run(args, Some(text))?;
+        if ok {
+            Ok(())
+        } else {
+            Err(BackendError::Refused(stderr.trim().to_string()))
+        }
+    }
+
+    /// `nft -j list WHAT...`'s output; `None` when nft says it does not exist.
+    pub fn list_json(&self, what: &[&str]) -> Result<Option<String>, BackendError> {
+        let mut args = vec!["-j", "list"];
+        args.extend_from_slice(what);
+        let (ok, stdout, _) = self.run(&args, None)?;
+        Ok(ok.then_some(stdout))
+    }
+
     fn submit(&self, changes: &ChangeSet, check_only: bool) -> Result<(), BackendError> {
         if changes.is_empty() {
             return Ok(());

@@ -21,10 +21,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
-use std::process::{Command, Stdio};
 
+use moat_backend::NftCli;
 use moat_config::model::Proto;
 use moat_model::Family;
 use serde_json::Value;
@@ -282,56 +281,27 @@ pub fn slots_script(s: &Service, slots: &[SocketAddr], forget_clients: bool) -> 
 
 /// Runs `script` with `nft -f -`: all of it or nothing.
 pub fn run(script: &str) -> Result<(), BalanceError> {
-    nft_file(script, false)
+    NftCli::default().script(script, false).map_err(nft_error)
 }
 
 /// Checks `script` with `nft -c -f -` (the kernel validates it) without
 /// applying anything.
 pub fn check(script: &str) -> Result<(), BalanceError> {
-    nft_file(script, true)
+    NftCli::default().script(script, true).map_err(nft_error)
 }
 
-fn nft_file(script: &str, only_check: bool) -> Result<(), BalanceError> {
-    let mut child = Command::new("nft")
-        .args(if only_check {
-            &["-c", "-f", "-"][..]
-        } else {
-            &["-f", "-"][..]
-        })
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| BalanceError::Nft(format!("cannot run nft: {e} (is nftables installed?)")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(script.as_bytes())
-            .map_err(|e| BalanceError::Nft(format!("writing to nft: {e}")))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| BalanceError::Nft(format!("waiting for nft: {e}")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(BalanceError::Nft(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ))
-    }
+fn nft_error(e: moat_backend::BackendError) -> BalanceError {
+    BalanceError::Nft(e.to_string())
 }
 
 /// Reads the services the kernel table holds, by map prefix (`b0`, ...);
 /// empty when the table does not exist.
 pub fn read() -> Result<BTreeMap<String, KernelService>, BalanceError> {
-    let out = Command::new("nft")
-        .args(["-j", "list", "table"])
-        .args(TABLE.split(' '))
-        .output()
-        .map_err(|e| BalanceError::Nft(format!("cannot run nft: {e}")))?;
-    if !out.status.success() {
+    let what: Vec<&str> = std::iter::once("table").chain(TABLE.split(' ')).collect();
+    let Some(text) = NftCli::default().list_json(&what).map_err(nft_error)? else {
         return Ok(BTreeMap::new());
-    }
-    let doc: Value = serde_json::from_slice(&out.stdout)
+    };
+    let doc: Value = serde_json::from_str(&text)
         .map_err(|e| BalanceError::Nft(format!("nft's listing: {e}")))?;
     Ok(parse_listing(&doc))
 }

@@ -29,6 +29,7 @@ mod settings;
 mod snapshot;
 mod status;
 mod stored;
+mod trace_cmd;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -126,6 +127,9 @@ enum Top {
     /// Print one reading of moat's Prometheus metrics (rule counters, policies,
     /// block lists, bans, backends), e.g. for node_exporter's textfile collector.
     Metrics,
+    /// Follow packets through moat's tables live (the kernel's nftrace): each
+    /// packet's path in iptables terms, with NAT rewrites, until Ctrl-C.
+    Trace(trace_cmd::TraceArgs),
     /// Print a shell completion script (`moat install` installs them).
     Completions(docs::CompletionsArgs),
     /// Print moat's manual page (roff; `moat install` installs it as moat.8).
@@ -195,6 +199,7 @@ fn dispatch(command: Top) -> ExitCode {
         Top::Unban(a) => bans_cmd::run_unban(a),
         Top::Balance(a) => balance_cmd::run(&a),
         Top::Metrics => metrics_cmd::run(),
+        Top::Trace(a) => trace_cmd::run(&a),
         Top::Completions(a) => docs::run_completions(&a),
         Top::Man => docs::run_man(),
     }
