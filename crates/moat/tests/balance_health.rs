@@ -273,6 +273,18 @@ fn report(who: &str, mut tries: Vec<Failover>) {
     );
 }
 
+/// Ends every process whose command line holds its text (`pkill -f`) when
+/// dropped, also when a test fails: the benchmark's haproxy.
+struct Pkill(String);
+
+impl Drop for Pkill {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("pkill")
+            .args(["-f", &self.0])
+            .status();
+    }
+}
+
 const HAPROXY: &str = "global
     maxconn 1000
 defaults
@@ -349,6 +361,7 @@ fn failover_benchmark() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("start haproxy (apt-get install haproxy)");
+    let _stop_haproxy = Pkill(cfg.display().to_string());
     let said = || std::fs::read_to_string(&log).unwrap_or_default();
     wait_until("haproxy listens", 10, || connect(&lab, 85).is_connected());
     let mut tries = Vec::new();
@@ -366,7 +379,18 @@ fn failover_benchmark() {
             &mut || said().matches(&up).count() > ups,
         ));
     }
-    let haproxy_peak = peak_kib(haproxy.id());
+    // haproxy may run as a process of its own under `ip netns exec`: find
+    // it by its (per-test) configuration file, and end it the same way.
+    let cfg_text = cfg.display().to_string();
+    let found = std::process::Command::new("pgrep")
+        .args(["-n", "-f", &cfg_text])
+        .output()
+        .expect("pgrep");
+    let pid: u32 = String::from_utf8_lossy(&found.stdout)
+        .trim()
+        .parse()
+        .expect("haproxy runs");
+    let haproxy_peak = peak_kib(pid);
     let _ = haproxy.kill();
     let _ = haproxy.wait();
     report("haproxy", tries);
