@@ -99,6 +99,13 @@ struct RuleItem {
 struct Stmt {
     counter: Option<serde_json::Value>,
     jump: Option<Jump>,
+    log: Option<LogStmt>,
+}
+
+/// A log statement; only its nflog group matters.
+#[derive(Deserialize)]
+struct LogStmt {
+    group: Option<u16>,
 }
 
 #[derive(Deserialize)]
@@ -190,6 +197,7 @@ pub(crate) fn parse_listing(
                 source: rule.comment,
                 counters: counters_of(&rule.expr),
                 members,
+                log_group: rule.expr.iter().find_map(|s| s.log.as_ref()?.group),
             });
         }
     }

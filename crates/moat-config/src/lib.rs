@@ -19,6 +19,7 @@ pub mod describe;
 pub mod error;
 mod jails;
 pub mod model;
+mod packet_log;
 mod schema;
 pub mod services;
 pub mod shadow;

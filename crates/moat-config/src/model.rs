@@ -519,6 +519,31 @@ pub struct LogConfig {
     pub rate: String,
     /// Lines allowed in a burst.
     pub burst: u32,
+    /// Where moat's daemon writes logged packets (`[log] file`); with it,
+    /// LOG rules go to moat's log group instead of the kernel log.
+    pub file: Option<PacketLog>,
+}
+
+/// moat's own packet log file (`[log] file` and its settings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PacketLog {
+    /// The file (absolute path).
+    pub path: PathBuf,
+    /// Lines in the kernel log's layout instead of JSON.
+    pub text: bool,
+    /// The log group LOG rules go to.
+    pub group: u16,
+    /// The NFLOG groups of the user's own rules to write too (`None`:
+    /// every group an NFLOG rule names).
+    pub groups: Option<Vec<u16>>,
+    /// Rotate when the file would grow past this many bytes.
+    pub rotate_bytes: Option<u64>,
+    /// Rotate when the file is older than this many seconds.
+    pub rotate_every_secs: Option<u64>,
+    /// Rotated files kept.
+    pub keep: u32,
+    /// At most this many lines a second.
+    pub max_rate: Option<u32>,
 }
 
 /// A raw iptables command of the escape hatch.

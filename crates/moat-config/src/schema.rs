@@ -168,6 +168,14 @@ pub(crate) struct Log {
     pub prefix: Option<Text>,
     pub rate: Option<Text>,
     pub burst: Option<Spanned<i64>>,
+    pub file: Option<Text>,
+    pub format: Option<Text>,
+    pub group: Option<Spanned<i64>>,
+    pub groups: Option<Vec<Spanned<i64>>>,
+    pub rotate_size: Option<Any>,
+    pub rotate_every: Option<Any>,
+    pub keep: Option<Spanned<i64>>,
+    pub max_rate: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -848,3 +848,45 @@ fn metrics_listen_takes_an_address_or_a_port() {
     let e = load_err("[metrics]\nlisten = \"localhost\"\n");
     assert!(e.contains("not an address and port"), "{e}");
 }
+
+#[test]
+fn log_file_settings_are_read_with_defaults_and_pointed_errors() {
+    let l = load_ok("[log]\nfile = \"/var/log/moat/p.log\"\nformat = \"text\"\nrotate_size = \"8K\"\nrotate_every = \"1d\"\nkeep = 3\nmax_rate = 500\ngroups = [5]\n");
+    let f = l.config.unwrap().log.file.unwrap();
+    assert_eq!(f.path, std::path::PathBuf::from("/var/log/moat/p.log"));
+    assert!(f.text);
+    assert_eq!(f.group, 64);
+    assert_eq!(f.groups, Some(vec![5]));
+    assert_eq!(f.rotate_bytes, Some(8192));
+    assert_eq!(f.rotate_every_secs, Some(86400));
+    assert_eq!((f.keep, f.max_rate), (3, Some(500)));
+    let d = load_ok("[log]\nfile = \"/p.jsonl\"\n")
+        .config
+        .unwrap()
+        .log
+        .file
+        .unwrap();
+    assert_eq!(
+        (d.text, d.rotate_bytes, d.keep, d.max_rate),
+        (false, Some(100 << 20), 5, None)
+    );
+    assert!(load_ok("[log]\ndrops = true\n")
+        .config
+        .unwrap()
+        .log
+        .file
+        .is_none());
+    let e = load_err("[log]\nfile = \"p.log\"\n");
+    assert!(e.contains("`p.log` is a relative path"), "{e}");
+    let e = load_err("[log]\nfile = \"/p.log\"\nformat = \"xml\"\n");
+    assert!(
+        e.starts_with("moat.toml:3:10: log format `xml` is not known"),
+        "{e}"
+    );
+    let e = load_err("[log]\nfile = \"/p.log\"\nrotate_size = \"10 parsecs\"\n");
+    assert!(e.contains("is not a size"), "{e}");
+    let e = load_err("[log]\nmax_rate = 5\n");
+    assert!(e.contains("needs `file`"), "{e}");
+    let e = load_err("[log]\nfile = \"/p.log\"\ngroup = 70000\n");
+    assert!(e.contains("log group 70000 is out of range"), "{e}");
+}

@@ -508,6 +508,7 @@ pub(crate) fn validate(file: File, db: &ServiceDb) -> Result<Config, Vec<Diagnos
                 .and_then(|l| l.burst.as_ref())
                 .and_then(|b| c.take(count(b, "burst", 10000)))
                 .unwrap_or(5),
+            file: l.and_then(|l| crate::packet_log::validate(l, &mut c.problems)),
         }
     };
     let mut raw = Vec::new();

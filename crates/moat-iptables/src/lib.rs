@@ -6,10 +6,12 @@ pub mod engine;
 mod help;
 pub mod listing;
 pub mod rule;
+mod rule_id;
 pub mod save;
 pub mod state;
 
 pub use command::{parse_command_line, Command, CommandError, Display, Invocation};
 pub use engine::{apply, execute, Applied, EngineError, Outcome};
 pub use help::help_text;
+pub use rule_id::{family_word, rule_id};
 pub use state::{StoredChain, StoredRule, TableState};

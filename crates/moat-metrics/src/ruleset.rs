@@ -3,8 +3,9 @@
 //! the same while the rule's text does; the text itself only in
 //! `moat_rule_info`, so series stay small. Chain policies count too.
 
+pub use moat_iptables::rule_id;
 use moat_iptables::save::stage_name;
-use moat_iptables::StoredChain;
+use moat_iptables::{family_word, StoredChain};
 use moat_model::{Family, Policy, Stage};
 
 use crate::exposition::{Exposition, Kind};
@@ -18,23 +19,6 @@ pub struct TableCounters {
     pub stage: Stage,
     /// The chains with their rules' source texts and counters.
     pub chains: Vec<StoredChain>,
-}
-
-fn family_word(f: Family) -> &'static str {
-    match f {
-        Family::Ipv4 => "ipv4",
-        Family::Ipv6 => "ipv6",
-    }
-}
-
-/// The rule's short id: 8 hex digits of a hash of where it is and what it says.
-pub fn rule_id(family: Family, stage: Stage, chain: &str, text: &str) -> String {
-    let place = format!(
-        "{}\0{}\0{chain}\0{text}",
-        family_word(family),
-        stage_name(stage)
-    );
-    format!("{:08x}", moat_model::stable_hash(&place, 0) >> 32)
 }
 
 /// Adds the counters of `tables`.

@@ -48,6 +48,9 @@ pub struct KernelRule {
     pub counters: Counters,
     /// For a port map's rule: the user's rules it holds, in order.
     pub members: Vec<KernelMember>,
+    /// The nflog group the rule logs to, if it logs to one (a rule whose
+    /// text stays but whose log goes elsewhere is written again).
+    pub log_group: Option<u16>,
 }
 
 /// A user's rule held by a port map: one element of its address map.

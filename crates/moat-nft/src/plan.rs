@@ -186,7 +186,14 @@ pub fn plan_delete(table: &Table) -> ChangeSet {
 }
 
 fn same_rule(old: &KernelRule, new: &Rule) -> bool {
-    new.source.is_some() && old.source == new.source && old.counters == new.counters
+    let log_group = match new.action {
+        moat_model::Action::NfLog { group, .. } => Some(group),
+        _ => None,
+    };
+    new.source.is_some()
+        && old.source == new.source
+        && old.counters == new.counters
+        && old.log_group == log_group
 }
 
 /// Adds `units` of chain `chain` at `position`; port maps reused from the
@@ -559,6 +566,7 @@ mod tests {
                         source: Some(s.to_string()),
                         counters: Counters::default(),
                         members: Vec::new(),
+                        log_group: None,
                     })
                     .collect(),
             }],
@@ -683,6 +691,7 @@ mod tests {
                     source: Some(crate::portmap::marker(&map.name)),
                     counters: Counters::default(),
                     members,
+                    log_group: None,
                 }],
             }],
             sets: Vec::new(),

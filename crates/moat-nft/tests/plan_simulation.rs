@@ -104,6 +104,7 @@ impl Kernel {
                         members
                     })
                     .unwrap_or_default(),
+                log_group: None,
             })
             .collect();
         KernelTable {

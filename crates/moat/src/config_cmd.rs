@@ -19,6 +19,7 @@ use crate::config_blocks;
 use crate::confirm::{self, Orders};
 use crate::guard;
 use crate::lock::RulesetLock;
+use crate::log_route;
 use crate::persist::{self, Keep};
 use crate::set_copies;
 use crate::settings::warn_for_tables;
@@ -352,7 +353,8 @@ pub fn run_diff(args: &DiffArgs) -> ExitCode {
             return Ok(ExitCode::FAILURE);
         };
         let current = Current::read(&moat_backend::default_backend())?;
-        let (_, full) = plan(&current, &loaded.tables, loaded.replaces_all)?;
+        let route = loaded.config.as_ref().and_then(log_route::of_config);
+        let (_, full) = plan(&current, &loaded.tables, loaded.replaces_all, route)?;
         let (changes, unchanged) = changes(&current, &full);
         if args.json {
             println!("{}", json!({"changes": changes, "unchanged": unchanged}));
@@ -393,7 +395,8 @@ fn apply(args: &ApplyArgs) -> Result<ExitCode> {
     let lock = RulesetLock::acquire(Duration::from_secs(10))?;
     let balanced = config_balance::prepare(loaded.config.as_ref())?;
     let current = Current::read(&backend)?;
-    let (mut batch, full) = plan(&current, &loaded.tables, loaded.replaces_all)?;
+    let route = loaded.config.as_ref().and_then(log_route::of_config);
+    let (mut batch, full) = plan(&current, &loaded.tables, loaded.replaces_all, route)?;
     if !args.force {
         let (_, verdicts) = guard::check(&model_tables(&full));
         if !verdicts.is_empty() {

@@ -9,9 +9,11 @@ use clap::Args;
 use moat_balance::BalanceJob;
 use moat_daemon::{log, Job, Level, Plan};
 use moat_jail::JailsJob;
+use moat_logger::{LoggerJob, LoggerStats, SharedSocket};
 use moat_metrics::MetricsJob;
 
 use crate::jails::{self, ConfigFile, JailSources};
+use crate::log_cmd::{self, LoggerArgs};
 
 /// Options of `moat daemon`.
 #[derive(Args, Debug)]
@@ -31,12 +33,19 @@ pub struct DaemonArgs {
     /// overrides moat.toml's `[metrics] listen`.
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// The packet logger.
+    #[command(flatten)]
+    pub logger: LoggerArgs,
 }
 
 struct DaemonPlan {
     sources: JailSources,
     state: Option<PathBuf>,
     metrics: Option<std::net::SocketAddr>,
+    logger: LoggerArgs,
+    /// The packet log's netlink socket, kept across reloads.
+    log_socket: SharedSocket,
+    log_stats: Arc<LoggerStats>,
 }
 
 impl Plan for DaemonPlan {
@@ -60,18 +69,35 @@ impl Plan for DaemonPlan {
         if !services.is_empty() {
             jobs.push(Box::new(BalanceJob::new(services)));
         }
+        let logging = log_cmd::settings(loaded.config.as_ref(), &self.logger);
+        let logging_on = logging.is_some();
+        if let Some(settings) = logging {
+            jobs.push(Box::new(LoggerJob::new(
+                settings,
+                self.log_socket.clone(),
+                Arc::new(log_cmd::KernelRules),
+                self.log_stats.clone(),
+            )));
+        }
         let metrics = self
             .metrics
             .or(loaded.config.as_ref().and_then(|c| c.daemon.metrics));
         if let Some(listen) = metrics {
-            let collect: moat_metrics::Collect = Arc::new(crate::metrics_cmd::collect);
+            let stats = self.log_stats.clone();
+            let collect: moat_metrics::Collect = Arc::new(move || {
+                let mut e = crate::metrics_cmd::collect();
+                if logging_on {
+                    crate::metrics_cmd::add_logger(&mut e, stats.read());
+                }
+                e
+            });
             jobs.push(Box::new(MetricsJob::new(listen, collect)));
         }
         if jobs.is_empty() {
             log(
                 Level::Warning,
                 "daemon",
-                "no jails to run and no balanced service to check: add [[jail]], a [[balance]] with a check or [metrics] to moat.toml, or name fail2ban's files with --jails; waiting for a reload (SIGHUP)",
+                "no jails to run and no balanced service to check: add [[jail]], a [[balance]] with a check, [log] file or [metrics] to moat.toml, or name fail2ban's files with --jails; waiting for a reload (SIGHUP)",
             );
         }
         Ok(jobs)
@@ -87,6 +113,9 @@ pub fn run(args: DaemonArgs) -> ExitCode {
         },
         state: args.state,
         metrics: args.metrics,
+        logger: args.logger,
+        log_socket: SharedSocket::default(),
+        log_stats: Arc::new(LoggerStats::default()),
     };
     match moat_daemon::run(plan) {
         Ok(()) => ExitCode::SUCCESS,

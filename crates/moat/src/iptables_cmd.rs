@@ -16,6 +16,7 @@ use moat_nft::{plan_update, ChangeSet, Op, Position, TableChanges};
 
 use crate::guard;
 use crate::lock::RulesetLock;
+use crate::log_route;
 use crate::set_copies;
 use crate::settings::warn_for_rule;
 use crate::stored::read_state;
@@ -71,7 +72,8 @@ fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Resu
         if guard::session_flow().is_some() {
             guard::warn_session_cut(program, &[state.to_table()], std::slice::from_ref(&table));
         }
-        let mut batch = plan_update(kernel.as_ref(), &table)?;
+        let routed = log_route::routed(table.clone(), log_route::kept());
+        let mut batch = plan_update(kernel.as_ref(), &routed)?;
         set_copies::declare(&mut batch, std::slice::from_ref(&table))?;
         backend.apply(&batch)?;
         warn_for_added(program, inv, &table)?;
@@ -105,7 +107,7 @@ fn append_fast(
     let Some((hook, _)) = layout.chain(chain).and_then(|c| c.base) else {
         return Ok(None);
     };
-    let new = StateRule::new(rule.clone(), family, Counters::default())?;
+    let mut new = StateRule::new(rule.clone(), family, Counters::default())?;
     if inv.stage == Stage::Nat && is_port_forward(&new.rule)
         || fills_a_set(&new.rule)
         || may_cut_session(&new.rule)
@@ -115,6 +117,7 @@ fn append_fast(
         return Ok(None);
     }
     validate_rule(&new.rule, family, inv.stage, &[hook])?;
+    log_route::route_added(family, inv.stage, chain, &mut new.rule, log_route::kept());
     let mut table = TableChanges {
         family,
         stage: inv.stage,

@@ -20,6 +20,8 @@ mod jail_cmd;
 mod jail_test;
 mod jails;
 mod lock;
+mod log_cmd;
+mod log_route;
 mod metrics_cmd;
 mod persist;
 mod restore_cmd;
@@ -130,6 +132,8 @@ enum Top {
     /// Follow packets through moat's tables live (the kernel's nftrace): each
     /// packet's path in iptables terms, with NAT rewrites, until Ctrl-C.
     Trace(trace_cmd::TraceArgs),
+    /// Read moat's packet log (`[log] file`): `moat log tail [-f] [--src ...]`.
+    Log(log_cmd::LogArgs),
     /// Print a shell completion script (`moat install` installs them).
     Completions(docs::CompletionsArgs),
     /// Print moat's manual page (roff; `moat install` installs it as moat.8).
@@ -200,6 +204,7 @@ fn dispatch(command: Top) -> ExitCode {
         Top::Balance(a) => balance_cmd::run(&a),
         Top::Metrics => metrics_cmd::run(),
         Top::Trace(a) => trace_cmd::run(&a),
+        Top::Log(a) => log_cmd::run(&a),
         Top::Completions(a) => docs::run_completions(&a),
         Top::Man => docs::run_man(),
     }

@@ -61,6 +61,20 @@ pub fn collect() -> Exposition {
     e
 }
 
+/// Adds the packet logger's counters.
+pub fn add_logger(e: &mut Exposition, r: moat_logger::StatsReading) {
+    let counters = [
+        ("moat_log_lines_written_total", "Lines the packet logger wrote to its file.", r.written),
+        ("moat_log_lines_rate_limited_total", "Logged packets the packet log's rate limit left out.", r.rate_limited),
+        ("moat_log_packets_lost_total", "Logged packets the kernel could not hand to moat (its buffer was full).", r.lost),
+        ("moat_log_buffer_overruns_total", "Times the kernel's packet log overran moat's socket buffer (ENOBUFS); the buffer grows each time.", r.overruns),
+        ("moat_log_write_errors_total", "Lines the packet logger could not write (disk full, ...).", r.write_errors),
+    ];
+    for (name, help, value) in counters {
+        e.sample(name, help, Kind::Counter, &[], value as f64);
+    }
+}
+
 /// `moat metrics`: one reading, for node_exporter's textfile collector
 /// (`moat metrics > /var/lib/node_exporter/moat.prom.$$ && mv ...`).
 pub fn run() -> ExitCode {

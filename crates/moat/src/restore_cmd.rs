@@ -14,6 +14,7 @@ use moat_nft::{plan_replace, plan_update, ChangeSet};
 
 use crate::guard;
 use crate::lock::RulesetLock;
+use crate::log_route;
 use crate::set_copies;
 use crate::settings::warn_for_tables;
 use crate::stored::read_state;
@@ -89,8 +90,9 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
     })?;
     let mut batch = ChangeSet::default();
     let mut tables = Vec::new();
+    let route = log_route::kept();
     for state in &states {
-        let table = state.to_table();
+        let table = log_route::routed(state.to_table(), route);
         if args.noflush {
             let kernel = kernels
                 .iter()

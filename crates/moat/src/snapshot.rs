@@ -5,10 +5,12 @@ use anyhow::{Context, Result};
 use moat_backend::Backend;
 use moat_iptables::save::{emit, restore, RestoreOptions, SaveFile};
 use moat_iptables::TableState;
+use moat_logger::Route;
 use moat_model::{Family, Stage, Table};
 use moat_nft::{plan_delete, plan_update, ChangeSet, KernelTable};
 use serde::{Deserialize, Serialize};
 
+use crate::log_route::{self, routed};
 use crate::set_copies;
 use crate::stored::read_state;
 
@@ -150,10 +152,12 @@ fn carry_counters(old: &TableState, new: &mut TableState) {
 /// The one batch that makes moat's tables equal `target`. Tables `target`
 /// does not name are removed when `replace_all`, else left alone.
 /// Returns the batch and the full target (counters carried over).
+/// LOG rules go where `route` says.
 pub fn plan(
     current: &Current,
     target: &[TableState],
     replace_all: bool,
+    route: Option<Route>,
 ) -> Result<(ChangeSet, Vec<TableState>)> {
     let mut batch = ChangeSet::default();
     let mut full = Vec::new();
@@ -165,7 +169,8 @@ pub fn plan(
             Some(t) => {
                 let mut t = t.clone();
                 carry_counters(&entry.state, &mut t);
-                batch.extend(plan_update(entry.kernel.as_ref(), &t.to_table())?);
+                let table = routed(t.to_table(), route);
+                batch.extend(plan_update(entry.kernel.as_ref(), &table)?);
                 full.push(t);
             }
             None if replace_all => {
@@ -187,7 +192,7 @@ pub fn plan(
 pub fn restore_snapshot(backend: &dyn Backend, snapshot: &Snapshot) -> Result<()> {
     let states = snapshot.states()?;
     let current = Current::read(backend)?;
-    let (mut batch, full) = plan(&current, &states, true)?;
+    let (mut batch, full) = plan(&current, &states, true, log_route::kept())?;
     set_copies::declare(&mut batch, &model_tables(&full))?;
     backend.apply(&batch)?;
     Ok(())

@@ -30,6 +30,7 @@ struct RuleInfo {
     comment: Option<String>,
     counters: Option<Counters>,
     jump: Option<String>,
+    log_group: Option<u16>,
 }
 
 fn malformed(what: &str) -> DriverError {
@@ -65,6 +66,10 @@ fn scan_exprs(list: &[u8], rule: &mut RuleInfo) {
                 packets: data.get(NFTA_COUNTER_PACKETS).and_then(be_u64).unwrap_or(0),
                 bytes: data.get(NFTA_COUNTER_BYTES).and_then(be_u64).unwrap_or(0),
             });
+        } else if string_is(name, "log") {
+            rule.log_group = data
+                .get(NFTA_LOG_GROUP)
+                .and_then(|g| Some(u16::from_be_bytes(g.get(..2)?.try_into().ok()?)));
         } else if string_is(name, "immediate") && rule.jump.is_none() {
             let verdict = data
                 .get(NFTA_IMMEDIATE_DATA)
@@ -102,6 +107,7 @@ fn parse_rule(msg: Message<'_>, table: &str) -> Result<Option<RuleInfo>, DriverE
             .and_then(|u| udata_string(u, UDATA_RULE_COMMENT)),
         counters: None,
         jump: None,
+        log_group: None,
     };
     if let Some(list) = attrs.get(NFTA_RULE_EXPRESSIONS) {
         scan_exprs(list, &mut rule);
@@ -261,6 +267,7 @@ fn assemble(
                 source: rule.comment,
                 counters: rule.counters.unwrap_or_default(),
                 members,
+                log_group: rule.log_group,
             });
         }
     }

@@ -1,0 +1,332 @@
+//! moat's packet log (issue 12): seed 002's LOG rule with `[log] file`
+//! set writes one JSON line per new connection to moat's own file (not
+//! the kernel log), naming the rule; rotation and logrotate's move plus
+//! SIGHUP lose no line while traffic flows; a flood over the rate limit is
+//! counted in the file; `moat log tail` reads it back.
+
+mod common;
+mod config_common;
+mod daemon_common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config_common::{config_lab, moat_ok, Scratch};
+use daemon_common::{wait_until, Daemon};
+use moat_testnet::topology::{CLIENT_V4, GATEWAY_LAN_V4};
+use moat_testnet::{udp_burst, Netns};
+
+/// `GET /metrics` on 127.0.0.1:9469 inside `ns`: the body.
+fn scrape(ns: &Netns) -> String {
+    ns.run(|| {
+        let mut s = TcpStream::connect(("127.0.0.1", 9469)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: moat\r\n\r\n")
+            .unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        reply.split_once("\r\n\r\n").unwrap().1.to_string()
+    })
+    .unwrap()
+}
+
+/// Seed 002's rule, as the article writes it.
+const SEED_RULE: &str =
+    r#"-I INPUT -m conntrack --ctstate NEW -j LOG --log-prefix="New incomming: ""#;
+
+/// A moat.toml with the LAN open, seed 002's rule and `[log]` settings.
+fn config(scratch: &Scratch, log: &str) -> PathBuf {
+    let text = format!(
+        "[zones.lan]\ninterfaces = [\"lan0\"]\ninput = \"accept\"\n\n[log]\n{log}\n\n\
+         [iptables]\nrules = ['-I INPUT -p udp --dport 7777 -j LOG --log-prefix \"flood: \"', '{SEED_RULE}']\n"
+    );
+    scratch.file("moat.toml", &text)
+}
+
+/// `count` new TCP connections from the client to the gateway (a closed
+/// port: each SYN is answered with a reset, and each is a new connection).
+fn connect(client: &Netns, count: usize) {
+    client
+        .run(move || {
+            let to = SocketAddr::new(GATEWAY_LAN_V4.into(), 9);
+            for _ in 0..count {
+                let _ = TcpStream::connect_timeout(&to, Duration::from_secs(2));
+            }
+        })
+        .unwrap();
+}
+
+/// The JSON lines of the log file and of its rotated copies, oldest first.
+fn all_lines(path: &Path) -> Vec<serde_json::Value> {
+    let mut files: Vec<PathBuf> = (1..=200)
+        .map(|n| PathBuf::from(format!("{}.{n}", path.display())))
+        .filter(|p| p.exists())
+        .collect();
+    files.reverse();
+    files.push(path.to_path_buf());
+    let moved = path.with_extension("moved");
+    if moved.exists() {
+        files.insert(0, moved);
+    }
+    files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn with_prefix(lines: &[serde_json::Value], prefix: &str) -> Vec<serde_json::Value> {
+    lines
+        .iter()
+        .filter(|l| l["prefix"] == prefix)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn seed_002_log_rule_writes_a_json_line_per_new_connection_to_moats_file() {
+    let Some((lab, scratch)) = config_lab() else {
+        return;
+    };
+    let file = scratch.dir.join("log/packets.jsonl");
+    let config = config(&scratch, &format!("file = \"{}\"", file.display()));
+    moat_ok(&lab.gateway, &scratch, &["apply", config.to_str().unwrap()]);
+    let ruleset = lab.gateway.exec_ok(&["nft", "list", "ruleset"]).unwrap();
+    assert!(
+        ruleset.contains("log prefix \"New incomming: moat:") && ruleset.contains(" group 64 "),
+        "LOG goes to moat's log group, not the kernel log:\n{ruleset}"
+    );
+    let listed = moat_ok(&lab.gateway, &scratch, &["iptables", "-S", "INPUT"]);
+    assert!(
+        listed.contains(
+            r#"-A INPUT -m conntrack --ctstate NEW -j LOG --log-prefix "New incomming: ""#
+        ),
+        "-S shows the rule as written:\n{listed}"
+    );
+
+    let daemon = Daemon::start(&lab.gateway, &scratch.dir, &config, "logger");
+    daemon.wait_for("[logger] started\n");
+    connect(&lab.client, 12);
+    wait_until("12 lines", 10, || {
+        with_prefix(&all_lines(&file), "New incomming: ").len() >= 12
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = with_prefix(&all_lines(&file), "New incomming: ");
+    assert_eq!(lines.len(), 12, "one line per new connection: {lines:#?}");
+    let mut ports: Vec<u64> = lines.iter().map(|l| l["sport"].as_u64().unwrap()).collect();
+    ports.sort_unstable();
+    ports.dedup();
+    assert_eq!(ports.len(), 12, "twelve connections, twelve source ports");
+    for l in &lines {
+        assert_eq!(l["src"], CLIENT_V4.to_string(), "{l}");
+        assert_eq!(l["dst"], GATEWAY_LAN_V4.to_string(), "{l}");
+        assert_eq!(l["proto"], "tcp");
+        assert_eq!(l["dport"], 9);
+        assert_eq!(l["tcp_flags"], serde_json::json!(["SYN"]));
+        assert_eq!(l["in"], "lan0");
+        assert_eq!(l["hook"], "INPUT");
+        assert_eq!(l["rule"]["table"], "filter");
+        assert_eq!(l["rule"]["chain"], "INPUT");
+        assert_eq!(l["rule"]["number"], 1, "seed 002 inserts it first: {l}");
+        assert!(l["rule"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("--ctstate NEW -j LOG"));
+        assert!(l["mac"].as_str().is_some_and(|m| m.len() == 17), "{l}");
+    }
+
+    // LOG rules added later with moat iptables follow the kept [log] file
+    // (an insert reads the whole table, an append to OUTPUT only its layout).
+    moat_ok(
+        &lab.gateway,
+        &scratch,
+        &[
+            "iptables",
+            "-I",
+            "INPUT",
+            "-p",
+            "udp",
+            "--dport",
+            "7778",
+            "-j",
+            "LOG",
+            "--log-prefix",
+            "later: ",
+        ],
+    );
+    moat_ok(
+        &lab.gateway,
+        &scratch,
+        &[
+            "iptables",
+            "-A",
+            "OUTPUT",
+            "-p",
+            "udp",
+            "--dport",
+            "7779",
+            "-j",
+            "LOG",
+            "--log-prefix",
+            "out: ",
+        ],
+    );
+    udp_burst(&lab.client, GATEWAY_LAN_V4, 7778, 3).unwrap();
+    udp_burst(&lab.gateway, CLIENT_V4, 7779, 2).unwrap();
+    wait_until("the later rules' lines", 10, || {
+        let lines = all_lines(&file);
+        with_prefix(&lines, "later: ").len() >= 3 && with_prefix(&lines, "out: ").len() >= 2
+    });
+    let out = with_prefix(&all_lines(&file), "out: ");
+    assert_eq!(out[0]["hook"], "OUTPUT", "{}", out[0]);
+    assert_eq!(out[0]["out"], "lan0");
+    assert_eq!(out[0]["uid"], 0, "a local socket's owner: {}", out[0]);
+    assert_eq!(out[0]["rule"]["chain"], "OUTPUT");
+
+    // moat log tail reads the file back with filters.
+    let tail = moat_ok(
+        &lab.gateway,
+        &scratch,
+        &[
+            "log", "tail", "-n", "100", "--json", "--prefix", "New", "--port", "9",
+        ],
+    );
+    assert_eq!(tail.lines().count(), 12, "{tail}");
+    let text = moat_ok(
+        &lab.gateway,
+        &scratch,
+        &[
+            "log", "tail", "-n", "1", "--proto", "udp", "--prefix", "later",
+        ],
+    );
+    assert!(
+        text.contains("later: IN=lan0 OUT= MAC=")
+            && text.contains(" PROTO=UDP ")
+            && text.contains("DPT=7778"),
+        "{text}"
+    );
+    drop(daemon);
+}
+
+#[test]
+fn rotation_and_logrotates_move_with_sighup_lose_no_line_while_traffic_flows() {
+    let Some((lab, scratch)) = config_lab() else {
+        return;
+    };
+    let file = scratch.dir.join("log/packets.jsonl");
+    let config = config(
+        &scratch,
+        &format!(
+            "file = \"{}\"\nrotate_size = \"8K\"\nkeep = 200",
+            file.display()
+        ),
+    );
+    moat_ok(&lab.gateway, &scratch, &["apply", config.to_str().unwrap()]);
+    let daemon = Daemon::start(&lab.gateway, &scratch.dir, &config, "logger-rotate");
+    daemon.wait_for("[logger] started\n");
+    std::thread::scope(|scope| {
+        let sender = scope.spawn(|| connect(&lab.client, 400));
+        std::thread::sleep(Duration::from_millis(300));
+        // logrotate: move the file away, then tell the daemon (SIGHUP).
+        std::fs::rename(&file, file.with_extension("moved")).unwrap();
+        let pid = daemon.pid().to_string();
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap();
+        daemon.wait_for("configuration reloaded\n");
+        sender.join().unwrap();
+    });
+    wait_until("400 lines", 15, || {
+        with_prefix(&all_lines(&file), "New incomming: ").len() >= 400
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let lines = with_prefix(&all_lines(&file), "New incomming: ");
+    let mut ports: Vec<u64> = lines.iter().map(|l| l["sport"].as_u64().unwrap()).collect();
+    ports.sort_unstable();
+    ports.dedup();
+    assert_eq!(lines.len(), 400, "every connection once");
+    assert_eq!(ports.len(), 400, "no line written twice");
+    assert!(
+        Path::new(&format!("{}.3", file.display())).exists(),
+        "the size limit rotated the file several times"
+    );
+    for n in 1..=3 {
+        let size = std::fs::metadata(format!("{}.{n}", file.display()))
+            .unwrap()
+            .len();
+        assert!(size <= 8192, "rotated file {n} has {size} bytes");
+    }
+    drop(daemon);
+}
+
+#[test]
+fn a_flood_over_the_rate_limit_is_counted_in_the_file_and_the_metrics() {
+    let Some((lab, scratch)) = config_lab() else {
+        return;
+    };
+    let file = scratch.dir.join("log/packets.jsonl");
+    let config = config(
+        &scratch,
+        &format!(
+            "file = \"{}\"\nmax_rate = 50\n\n[metrics]\nlisten = \"127.0.0.1:9469\"",
+            file.display()
+        ),
+    );
+    moat_ok(&lab.gateway, &scratch, &["apply", config.to_str().unwrap()]);
+    let daemon = Daemon::start(&lab.gateway, &scratch.dir, &config, "logger-flood");
+    daemon.wait_for("[logger] started\n");
+    let sent = udp_burst(&lab.client, GATEWAY_LAN_V4, 7777, 2000).unwrap();
+    assert_eq!(sent, 2000);
+    // The flood's 2,000 datagrams, each logged twice: a UDP flow nobody
+    // answers stays NEW, so seed 002's rule logs every datagram too.
+    let logged = 4000;
+    let counted = || {
+        let lines = all_lines(&file);
+        let packets = lines.iter().filter(|l| l["group"].is_u64()).count() as u64;
+        let dropped: u64 = lines.iter().filter_map(|l| l["dropped"].as_u64()).sum();
+        (packets, dropped, lines.len() as u64)
+    };
+    wait_until("every packet written or counted", 10, || {
+        let (p, d, _) = counted();
+        p + d >= logged
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let (packets, dropped, lines) = counted();
+    assert_eq!(
+        packets + dropped,
+        logged,
+        "written {packets}, dropped {dropped}"
+    );
+    assert!(
+        (50..=200).contains(&packets),
+        "the limit held: {packets} written"
+    );
+    daemon.wait_for("[logger] the rate limit left out ");
+    let scraped = scrape(&lab.gateway);
+    assert!(
+        scraped.contains(&format!("moat_log_lines_rate_limited_total {dropped}\n")),
+        "{scraped}"
+    );
+    assert!(
+        scraped.contains(&format!("moat_log_lines_written_total {lines}\n")),
+        "{lines} lines in the file:\n{scraped}"
+    );
+    assert!(
+        scraped.contains("moat_log_packets_lost_total 0\n"),
+        "{scraped}"
+    );
+    let once = moat_ok(&lab.gateway, &scratch, &["metrics"]);
+    assert!(
+        !once.contains("moat_log_lines"),
+        "one-shot metrics have no daemon counters"
+    );
+    drop(daemon);
+}
