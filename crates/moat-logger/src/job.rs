@@ -27,6 +27,8 @@ use crate::stats::LoggerStats;
 const JOB: &str = "logger";
 /// How long a read waits before the job looks at its stop token.
 const WAIT: Duration = Duration::from_millis(200);
+/// The longest lines wait in memory under a steady stream of packets.
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// The shortest time between two warnings of the same kind.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -267,15 +269,17 @@ impl LoggerJob {
         };
         started.done();
         let mut last_report = Instant::now();
+        let mut last_flush = Instant::now();
         while !stop.is_cancelled() {
-            match socket.receive(WAIT) {
-                Ok(Received::Datagram(n)) => {
+            let got = socket.receive(WAIT).map_err(|e| job_error(e.to_string()))?;
+            match got {
+                Received::Datagram(n) => {
                     for p in socket.packets(n) {
                         writer.packet(&p, self.settings.route_group);
                     }
                 }
-                Ok(Received::Idle) => {}
-                Ok(Received::Overrun(bytes)) => {
+                Received::Idle => {}
+                Received::Overrun(bytes) => {
                     LoggerStats::add(&self.stats.overruns, 1);
                     let message = format!(
                         "the kernel's packet log overran moat's buffer; grown to {} KiB (lost packets are counted in moat_log_packets_lost_total)",
@@ -283,15 +287,19 @@ impl LoggerJob {
                     );
                     writer.warn("overrun", &message);
                 }
-                Err(e) => return Err(job_error(e.to_string())),
             }
             if last_report.elapsed() >= Duration::from_secs(1) {
                 writer.report_dropped();
                 last_report = Instant::now();
             }
-            if let Err(e) = writer.file.flush() {
-                let message = format!("cannot write {}: {e}", self.settings.file.display());
-                writer.warn("write", &message);
+            // Lines reach the file when the kernel has nothing more queued,
+            // and at least every FLUSH_EVERY under a steady stream.
+            if got == Received::Idle || last_flush.elapsed() >= FLUSH_EVERY {
+                if let Err(e) = writer.file.flush() {
+                    let message = format!("cannot write {}: {e}", self.settings.file.display());
+                    writer.warn("write", &message);
+                }
+                last_flush = Instant::now();
             }
         }
         writer.report_dropped();

@@ -316,10 +316,15 @@ impl NflogSocket {
         new.into_iter().filter_map(|g| self.bind(g).err()).collect()
     }
 
-    /// Waits up to `wait` for a datagram and reads it. A full buffer in the
-    /// kernel (ENOBUFS) doubles the socket's buffer, as ulogd does, and is
-    /// reported; reading goes on.
+    /// Reads the next datagram, waiting up to `wait` when none is queued.
+    /// A full buffer in the kernel (ENOBUFS) doubles the socket's buffer,
+    /// as ulogd does, and is reported; reading goes on.
     pub fn receive(&mut self, wait: Duration) -> Result<Received, NflogError> {
+        match self.read(libc::MSG_DONTWAIT)? {
+            Some(got) => return Ok(got),
+            None if wait.is_zero() => return Ok(Received::Idle),
+            None => {}
+        }
         let mut poll = libc::pollfd {
             fd: self.socket.as_raw_fd(),
             events: libc::POLLIN,
@@ -335,16 +340,25 @@ impl NflogSocket {
             }
             return Err(io_error("poll the packet log")(error));
         }
-        if ready == 0 {
-            return Ok(Received::Idle);
-        }
-        match self.socket.recv(&mut &mut self.buffer[..], 0) {
-            Ok(n) => Ok(Received::Datagram(n.min(self.buffer.len()))),
+        Ok(self.read(libc::MSG_DONTWAIT)?.unwrap_or(Received::Idle))
+    }
+
+    /// One `recv` with `flags`; `None` when nothing is queued.
+    fn read(&mut self, flags: libc::c_int) -> Result<Option<Received>, NflogError> {
+        match self.socket.recv(&mut &mut self.buffer[..], flags) {
+            Ok(n) => Ok(Some(Received::Datagram(n.min(self.buffer.len())))),
             Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                 let grown = (self.receive_bytes * 2).clamp(RECV_BUFFER_START, RECV_BUFFER_MAX);
-                Ok(Received::Overrun(self.set_receive_buffer(grown)))
+                Ok(Some(Received::Overrun(self.set_receive_buffer(grown))))
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Received::Idle),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(io_error("read the packet log")(e)),
         }
     }
