@@ -10,7 +10,9 @@ mod compile;
 mod describe;
 mod finding;
 mod graph;
+mod hooks;
 mod ifaces;
+mod reach;
 mod redundant;
 mod shadow;
 mod sig;
@@ -46,6 +48,8 @@ pub fn lint(tables: &[Table]) -> Vec<Finding> {
         for view in &views {
             let dead = shadow::check(view, &mut out);
             redundant::check(view, &dead, &mut out);
+            reach::check(view, &dead, &mut out);
+            hooks::check(view, &dead, &mut out);
         }
     }
     sort(tables, &mut out);

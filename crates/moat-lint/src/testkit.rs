@@ -65,3 +65,57 @@ pub fn found(findings: &[crate::Finding], kind: crate::FindingKind) -> Vec<(Stri
 pub fn at(list: &[(&str, usize)]) -> Vec<(String, usize)> {
     list.iter().map(|(c, r)| (c.to_string(), *r)).collect()
 }
+
+/// The IPv4 tables of an iptables-save text, built rule by rule without the
+/// front-end's whole-table checks (so tests can hold rules iptables refuses).
+pub fn unchecked_tables(text: &str) -> Vec<Table> {
+    use moat_model::{Chain, Counters, Hook, Policy, Stage};
+    let mut out: Vec<Table> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('*') {
+            let stage = match name {
+                "filter" => Stage::Filter,
+                "nat" => Stage::Nat,
+                "mangle" => Stage::Mangle,
+                _ => Stage::Raw,
+            };
+            out.push(Table {
+                family: Family::Ipv4,
+                stage,
+                chains: Vec::new(),
+            });
+            continue;
+        }
+        let Some(table) = out.last_mut() else {
+            continue;
+        };
+        if let Some(decl) = line.strip_prefix(':') {
+            let mut words = decl.split_whitespace();
+            let name = words.next().unwrap_or_default().to_string();
+            let hook = match name.as_str() {
+                "PREROUTING" => Some(Hook::Prerouting),
+                "INPUT" => Some(Hook::Input),
+                "FORWARD" => Some(Hook::Forward),
+                "OUTPUT" => Some(Hook::Output),
+                "POSTROUTING" => Some(Hook::Postrouting),
+                _ => None,
+            };
+            let policy = match words.next() {
+                Some("DROP") => Policy::Drop,
+                _ => Policy::Accept,
+            };
+            table.chains.push(Chain {
+                name,
+                base: hook.map(|h| (h, policy)),
+                policy_counters: Counters::default(),
+                rules: Vec::new(),
+            });
+        } else if let Some(rest) = line.strip_prefix("-A ") {
+            let (chain, words) = rest.split_once(' ').unwrap_or((rest, ""));
+            if let Some(c) = table.chains.iter_mut().find(|c| c.name == chain) {
+                c.rules.push(rule(words));
+            }
+        }
+    }
+    out
+}
