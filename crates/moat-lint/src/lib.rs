@@ -6,6 +6,7 @@
 //! on those sets. Matches that cannot be decided from a packet alone (rate
 //! limits, address sets, statistic, ...) only ever make a check say less.
 
+mod balance;
 mod compile;
 mod describe;
 mod finding;
@@ -50,6 +51,7 @@ pub fn lint(tables: &[Table]) -> Vec<Finding> {
             redundant::check(view, &dead, &mut out);
             reach::check(view, &dead, &mut out);
             hooks::check(view, &dead, &mut out);
+            balance::check(view, &mut out);
         }
     }
     sort(tables, &mut out);
