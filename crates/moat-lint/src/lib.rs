@@ -13,6 +13,8 @@ mod finding;
 mod graph;
 mod hooks;
 mod ifaces;
+mod nat;
+mod policy;
 mod reach;
 mod redundant;
 mod shadow;
@@ -52,7 +54,9 @@ pub fn lint(tables: &[Table]) -> Vec<Finding> {
             reach::check(view, &dead, &mut out);
             hooks::check(view, &dead, &mut out);
             balance::check(view, &mut out);
+            policy::check(view, &mut out);
         }
+        nat::check(&views, &compiler, &mut out);
     }
     sort(tables, &mut out);
     out
