@@ -23,6 +23,8 @@ mod space;
 mod view;
 
 #[cfg(test)]
+mod random_tests;
+#[cfg(test)]
 mod testkit;
 
 use moat_model::{Family, Stage, Table};

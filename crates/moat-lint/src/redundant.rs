@@ -2,8 +2,8 @@
 //! from later rules (or the chain's end) anyway.
 //!
 //! Conservative: the walk from the rule onward stops, without a report, at
-//! the first later rule that may take some of its packets with another
-//! verdict or act on them (log, mark, jump, ...).
+//! the first later rule that may see some of its packets and does anything
+//! but give the same verdict (another verdict, log, mark, jump, count, ...).
 
 use moat_model::{Action, Match, Policy, RecentAction, Rule};
 
@@ -50,7 +50,7 @@ fn check_chain(view: &TableView<'_>, chain: usize, dead: &[bool], out: &mut Vec<
         if dead[i] || !simple || has_side_effects(rule) {
             continue;
         }
-        let Some(same) = same_verdict_later(view, chain, i, dead, &sigs) else {
+        let Some(same) = same_verdict_later(view, chain, i, &sigs) else {
             continue;
         };
         let what = verdict(&rule.action);
@@ -87,31 +87,27 @@ fn check_chain(view: &TableView<'_>, chain: usize, dead: &[bool], out: &mut Vec<
     }
 }
 
-fn same_verdict_later(
-    view: &TableView<'_>,
-    chain: usize,
-    i: usize,
-    dead: &[bool],
-    sigs: &[Sig],
-) -> Option<Same> {
+/// Where every packet of rule `i` gets the same verdict later. Later rules
+/// found unreachable still count: they may be unreachable only because of
+/// rule `i`, and would take packets once it is gone.
+fn same_verdict_later(view: &TableView<'_>, chain: usize, i: usize, sigs: &[Sig]) -> Option<Same> {
     let c = &view.table.chains[chain];
     let spaces = &view.spaces[chain];
     let action = &c.rules[i].action;
     let mut rest = spaces[i].cubes.clone();
     for k in i + 1..c.rules.len() {
-        if dead[k] || !sigs[k].may_overlap(&sigs[i]) || !rest.intersects(&spaces[k].cubes) {
+        if !sigs[k].may_overlap(&sigs[i]) || !rest.intersects(&spaces[k].cubes) {
             continue;
         }
         let later = &c.rules[k];
-        if later.action == *action && !has_side_effects(later) {
-            if spaces[k].exact {
-                rest = rest.subtract(&spaces[k].cubes, &view.domain, CAP)?;
-                if rest.is_empty() {
-                    return Some(Same::Rule(k));
-                }
-            }
-        } else if !(later.action == Action::Continue && spaces[k].exact) {
+        if later.action != *action || has_side_effects(later) {
             return None;
+        }
+        if spaces[k].exact {
+            rest = rest.subtract(&spaces[k].cubes, &view.domain, CAP)?;
+            if rest.is_empty() {
+                return Some(Same::Rule(k));
+            }
         }
     }
     let ends_same = match (c.base, action) {

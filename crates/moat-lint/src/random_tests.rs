@@ -1,0 +1,411 @@
+//! Random rulesets: planted shadowed rules must be found, and a brute-force
+//! walk of random packets must never reach a rule reported as never matching
+//! (nor change verdicts when a rule reported redundant is removed).
+
+use std::net::Ipv4Addr;
+
+use ipnet::{IpNet, Ipv4Net};
+use moat_model::{
+    Action, Chain, ConnStates, Counters, Family, Hook, Iface, Match, Policy, PortRange, Rate,
+    RateUnit, RejectKind, Rule, Stage, Table,
+};
+
+use crate::{lint, FindingKind};
+
+/// A small deterministic generator (splitmix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+const NETS: [&str; 9] = [
+    "10.0.0.0/8",
+    "10.0.0.0/9",
+    "10.128.0.0/9",
+    "10.1.0.0/16",
+    "10.1.2.0/24",
+    "10.1.2.3/32",
+    "10.200.0.0/16",
+    "192.168.1.0/24",
+    "0.0.0.0/1",
+];
+const PORTS: [(u16, u16); 6] = [
+    (22, 22),
+    (80, 80),
+    (443, 443),
+    (20, 25),
+    (1000, 2000),
+    (0, 1023),
+];
+const IFACES: [(&str, bool); 5] = [
+    ("eth0", false),
+    ("eth1", false),
+    ("eth", true),
+    ("wlan0", false),
+    ("ppp", true),
+];
+const PROTOS: [u8; 3] = [6, 17, 1];
+
+fn net(text: &str) -> IpNet {
+    text.parse().unwrap_or(IpNet::V4(Ipv4Net::default()))
+}
+
+fn random_match(rng: &mut Rng, proto: Option<u8>) -> Match {
+    let negate = rng.chance(20);
+    match rng.below(7) {
+        0 => Match::SourceNet {
+            net: net(*rng.pick(&NETS)),
+            negate,
+        },
+        1 => Match::DestNet {
+            net: net(*rng.pick(&NETS)),
+            negate,
+        },
+        2 => {
+            let (name, wildcard) = *rng.pick(&IFACES);
+            Match::InInterface {
+                iface: Iface {
+                    name: name.into(),
+                    wildcard,
+                },
+                negate,
+            }
+        }
+        3 => Match::ConnState {
+            states: ConnStates((rng.next() % 31 + 1) as u8),
+            negate,
+        },
+        4 => Match::Limit {
+            rate: Rate {
+                count: 5,
+                unit: RateUnit::Minute,
+            },
+            burst: 5,
+            over: false,
+        },
+        _ => match proto {
+            Some(p @ (6 | 17)) => {
+                let (first, last) = *rng.pick(&PORTS);
+                Match::DestPort {
+                    proto: p,
+                    ports: vec![PortRange { first, last }],
+                    negate,
+                }
+            }
+            _ => Match::Comment { text: "x".into() },
+        },
+    }
+}
+
+fn random_action(rng: &mut Rng) -> Action {
+    match rng.below(8) {
+        0 | 1 => Action::Accept,
+        2 | 3 => Action::Drop,
+        4 => Action::Reject(RejectKind::Icmp(3)),
+        5 => Action::Return,
+        6 => Action::Log {
+            prefix: None,
+            level: moat_model::LogLevel(4),
+            flags: Default::default(),
+        },
+        _ => Action::Continue,
+    }
+}
+
+fn random_rule(rng: &mut Rng) -> Rule {
+    let proto = rng.chance(60).then(|| *rng.pick(&PROTOS));
+    let mut matches = Vec::new();
+    if let Some(p) = proto {
+        matches.push(Match::Protocol {
+            proto: p,
+            negate: false,
+        });
+    }
+    for _ in 0..1 + rng.below(3) {
+        matches.push(random_match(rng, proto));
+    }
+    Rule {
+        matches,
+        ..Rule::new(random_action(rng))
+    }
+}
+
+fn terminal(a: &Action) -> bool {
+    matches!(
+        a,
+        Action::Accept | Action::Drop | Action::Reject(_) | Action::Return
+    )
+}
+
+fn decidable(m: &Match) -> bool {
+    !matches!(m, Match::Limit { .. })
+}
+
+/// A chain with planted rules; returns it and the planted rules' indexes.
+fn planted_chain(rng: &mut Rng) -> (Vec<Rule>, Vec<usize>) {
+    let mut rules: Vec<Rule> = (0..5 + rng.below(25)).map(|_| random_rule(rng)).collect();
+    let mut planted = Vec::new();
+    for _ in 0..3 {
+        let takers: Vec<usize> = (0..rules.len())
+            .filter(|&i| terminal(&rules[i].action) && rules[i].matches.iter().all(decidable))
+            .collect();
+        if takers.is_empty() {
+            break;
+        }
+        let e = *rng.pick(&takers);
+        let mut narrow = rules[e].clone();
+        let proto = narrow.matches.iter().find_map(|m| match m {
+            Match::Protocol { proto, .. } => Some(*proto),
+            _ => None,
+        });
+        narrow.matches.push(random_match(rng, proto));
+        narrow.action = random_action(rng);
+        let at = e + 1 + rng.below(rules.len() - e);
+        for p in &mut planted {
+            if *p >= at {
+                *p += 1;
+            }
+        }
+        rules.insert(at, narrow);
+        planted.push(at);
+    }
+    let halves = [
+        ("10.0.0.0/9", "10.128.0.0/9"),
+        ("192.168.0.0/17", "192.168.128.0/17"),
+    ];
+    let (a, b) = *rng.pick(&halves);
+    let half = |n: &str| Rule {
+        matches: vec![Match::SourceNet {
+            net: net(n),
+            negate: false,
+        }],
+        ..Rule::new(Action::Drop)
+    };
+    let p1 = rng.below(rules.len() + 1);
+    rules.insert(p1, half(a));
+    let p2 = p1 + 1 + rng.below(rules.len() - p1);
+    rules.insert(p2, half(b));
+    for p in &mut planted {
+        if *p >= p1 {
+            *p += 1;
+        }
+        if *p >= p2 {
+            *p += 1;
+        }
+    }
+    let mut inside = random_rule(rng);
+    inside.matches.push(Match::SourceNet {
+        net: net(if a.starts_with("10.") {
+            "10.1.2.0/24"
+        } else {
+            "192.168.1.0/24"
+        }),
+        negate: false,
+    });
+    let at = p2 + 1 + rng.below(rules.len() - p2);
+    for p in &mut planted {
+        if *p >= at {
+            *p += 1;
+        }
+    }
+    rules.insert(at, inside);
+    planted.push(at);
+    (rules, planted)
+}
+
+#[derive(Debug, Clone)]
+struct Packet {
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: u8,
+    dport: Option<u16>,
+    iif: &'static str,
+    state: u8,
+}
+
+fn random_packet(rng: &mut Rng) -> Packet {
+    const ADDRS: [[u8; 4]; 8] = [
+        [10, 0, 0, 1],
+        [10, 1, 2, 3],
+        [10, 1, 2, 4],
+        [10, 1, 9, 9],
+        [10, 128, 0, 5],
+        [10, 200, 1, 1],
+        [192, 168, 1, 7],
+        [172, 16, 0, 1],
+    ];
+    let proto = *rng.pick(&[6u8, 17, 1, 47]);
+    let dport = matches!(proto, 6 | 17).then(|| *rng.pick(&[22u16, 80, 443, 21, 1500, 8080, 0]));
+    Packet {
+        src: Ipv4Addr::from(*rng.pick(&ADDRS)),
+        dst: Ipv4Addr::from(*rng.pick(&ADDRS)),
+        proto,
+        dport,
+        iif: *rng.pick(&["eth0", "eth1", "eth9", "wlan0", "ppp0", "lo"]),
+        state: 1 << rng.below(5),
+    }
+}
+
+/// Whether `m` holds for `p`; `unknown` is the answer for undecidable matches.
+fn holds(m: &Match, p: &Packet, unknown: bool) -> bool {
+    match m {
+        Match::Protocol { proto, negate } => (*proto == p.proto) != *negate,
+        Match::SourceNet { net, negate } => net.contains(&std::net::IpAddr::V4(p.src)) != *negate,
+        Match::DestNet { net, negate } => net.contains(&std::net::IpAddr::V4(p.dst)) != *negate,
+        Match::DestPort {
+            proto,
+            ports,
+            negate,
+        } => {
+            *proto == p.proto
+                && p.dport
+                    .is_some_and(|d| ports.iter().any(|r| r.first <= d && d <= r.last) != *negate)
+        }
+        Match::InInterface { iface, negate } => {
+            let m = if iface.wildcard {
+                p.iif.starts_with(&iface.name)
+            } else {
+                p.iif == iface.name
+            };
+            m != *negate
+        }
+        Match::ConnState { states, negate } => (states.0 & p.state != 0) != *negate,
+        Match::Comment { .. } => true,
+        _ => unknown,
+    }
+}
+
+/// The rules a packet triggers (non-terminal ones) and the verdict it gets
+/// in a base chain with `policy`.
+fn walk(
+    rules: &[Rule],
+    policy: Policy,
+    skip: Option<usize>,
+    p: &Packet,
+    unknown: bool,
+) -> (Vec<usize>, Action) {
+    let end = match policy {
+        Policy::Accept => Action::Accept,
+        Policy::Drop => Action::Drop,
+    };
+    let mut seen = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        if Some(i) == skip || !r.matches.iter().all(|m| holds(m, p, unknown)) {
+            continue;
+        }
+        if r.action == Action::Return {
+            return (seen, end);
+        }
+        if terminal(&r.action) {
+            return (seen, r.action.clone());
+        }
+        seen.push(i);
+    }
+    (seen, end)
+}
+
+fn table(rules: Vec<Rule>, policy: Policy) -> Table {
+    Table {
+        family: Family::Ipv4,
+        stage: Stage::Filter,
+        chains: vec![Chain {
+            name: "INPUT".into(),
+            base: Some((Hook::Input, policy)),
+            policy_counters: Counters::default(),
+            rules,
+        }],
+    }
+}
+
+#[test]
+fn planted_shadows_are_found_and_no_report_is_false() {
+    let mut rng = Rng(0x5eed);
+    let (mut planted_total, mut dead_total, mut redundant_total) = (0, 0, 0);
+    for round in 0..300 {
+        let (rules, planted) = planted_chain(&mut rng);
+        let policy = if rng.chance(50) {
+            Policy::Accept
+        } else {
+            Policy::Drop
+        };
+        let t = table(rules.clone(), policy);
+        let findings = lint(std::slice::from_ref(&t));
+        let dead: Vec<usize> = findings
+            .iter()
+            .filter(|f| {
+                matches!(
+                    f.kind,
+                    FindingKind::Shadowed | FindingKind::Conflicting | FindingKind::Impossible
+                )
+            })
+            .map(|f| f.rule - 1)
+            .collect();
+        let redundant: Vec<usize> = findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::Redundant)
+            .map(|f| f.rule - 1)
+            .collect();
+        for p in &planted {
+            assert!(
+                dead.contains(p),
+                "round {round}: planted rule {} not found in {rules:#?}\n{findings:#?}",
+                p + 1
+            );
+        }
+        planted_total += planted.len();
+        dead_total += dead.len();
+        redundant_total += redundant.len();
+        for _ in 0..2000 {
+            let packet = random_packet(&mut rng);
+            for (i, r) in rules.iter().enumerate() {
+                if !r
+                    .matches
+                    .iter()
+                    .filter(|m| decidable(m))
+                    .all(|m| holds(m, &packet, true))
+                {
+                    continue;
+                }
+                assert!(
+                    !dead.contains(&i),
+                    "round {round}: rule {} reported as never matching, but {packet:?} reaches it\n{rules:#?}",
+                    i + 1
+                );
+                if terminal(&r.action) && r.matches.iter().all(decidable) {
+                    break;
+                }
+            }
+            for &i in &redundant {
+                for unknown in [false, true] {
+                    assert_eq!(
+                        walk(&rules, policy, None, &packet, unknown),
+                        walk(&rules, policy, Some(i), &packet, unknown),
+                        "round {round}: rule {} reported redundant, but {packet:?} differs without it\n{rules:#?}",
+                        i + 1
+                    );
+                }
+            }
+        }
+    }
+    eprintln!("planted {planted_total}, never matching {dead_total}, redundant {redundant_total}");
+    assert!(planted_total >= 300 && dead_total >= planted_total && redundant_total > 0);
+}
