@@ -23,6 +23,8 @@ mod space;
 mod view;
 
 #[cfg(test)]
+mod perf_tests;
+#[cfg(test)]
 mod random_tests;
 #[cfg(test)]
 mod testkit;

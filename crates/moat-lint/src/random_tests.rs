@@ -32,8 +32,8 @@ impl Rng {
         self.next() % 100 < percent
     }
 
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
     }
 }
 
@@ -73,15 +73,15 @@ fn random_match(rng: &mut Rng, proto: Option<u8>) -> Match {
     let negate = rng.chance(20);
     match rng.below(7) {
         0 => Match::SourceNet {
-            net: net(*rng.pick(&NETS)),
+            net: net(rng.pick(&NETS)),
             negate,
         },
         1 => Match::DestNet {
-            net: net(*rng.pick(&NETS)),
+            net: net(rng.pick(&NETS)),
             negate,
         },
         2 => {
-            let (name, wildcard) = *rng.pick(&IFACES);
+            let (name, wildcard) = rng.pick(&IFACES);
             Match::InInterface {
                 iface: Iface {
                     name: name.into(),
@@ -104,7 +104,7 @@ fn random_match(rng: &mut Rng, proto: Option<u8>) -> Match {
         },
         _ => match proto {
             Some(p @ (6 | 17)) => {
-                let (first, last) = *rng.pick(&PORTS);
+                let (first, last) = rng.pick(&PORTS);
                 Match::DestPort {
                     proto: p,
                     ports: vec![PortRange { first, last }],
@@ -132,7 +132,7 @@ fn random_action(rng: &mut Rng) -> Action {
 }
 
 fn random_rule(rng: &mut Rng) -> Rule {
-    let proto = rng.chance(60).then(|| *rng.pick(&PROTOS));
+    let proto = rng.chance(60).then(|| rng.pick(&PROTOS));
     let mut matches = Vec::new();
     if let Some(p) = proto {
         matches.push(Match::Protocol {
@@ -171,7 +171,7 @@ fn planted_chain(rng: &mut Rng) -> (Vec<Rule>, Vec<usize>) {
         if takers.is_empty() {
             break;
         }
-        let e = *rng.pick(&takers);
+        let e = rng.pick(&takers);
         let mut narrow = rules[e].clone();
         let proto = narrow.matches.iter().find_map(|m| match m {
             Match::Protocol { proto, .. } => Some(*proto),
@@ -192,7 +192,7 @@ fn planted_chain(rng: &mut Rng) -> (Vec<Rule>, Vec<usize>) {
         ("10.0.0.0/9", "10.128.0.0/9"),
         ("192.168.0.0/17", "192.168.128.0/17"),
     ];
-    let (a, b) = *rng.pick(&halves);
+    let (a, b) = rng.pick(&halves);
     let half = |n: &str| Rule {
         matches: vec![Match::SourceNet {
             net: net(n),
@@ -253,14 +253,14 @@ fn random_packet(rng: &mut Rng) -> Packet {
         [192, 168, 1, 7],
         [172, 16, 0, 1],
     ];
-    let proto = *rng.pick(&[6u8, 17, 1, 47]);
-    let dport = matches!(proto, 6 | 17).then(|| *rng.pick(&[22u16, 80, 443, 21, 1500, 8080, 0]));
+    let proto = rng.pick(&[6u8, 17, 1, 47]);
+    let dport = matches!(proto, 6 | 17).then(|| rng.pick(&[22u16, 80, 443, 21, 1500, 8080, 0]));
     Packet {
-        src: Ipv4Addr::from(*rng.pick(&ADDRS)),
-        dst: Ipv4Addr::from(*rng.pick(&ADDRS)),
+        src: Ipv4Addr::from(rng.pick(&ADDRS)),
+        dst: Ipv4Addr::from(rng.pick(&ADDRS)),
         proto,
         dport,
-        iif: *rng.pick(&["eth0", "eth1", "eth9", "wlan0", "ppp0", "lo"]),
+        iif: rng.pick(&["eth0", "eth1", "eth9", "wlan0", "ppp0", "lo"]),
         state: 1 << rng.below(5),
     }
 }

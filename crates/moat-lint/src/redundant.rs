@@ -110,12 +110,12 @@ fn same_verdict_later(view: &TableView<'_>, chain: usize, i: usize, sigs: &[Sig]
             }
         }
     }
-    let ends_same = match (c.base, action) {
-        (_, Action::Return) => true,
-        (Some((_, Policy::Accept)), Action::Accept) => true,
-        (Some((_, Policy::Drop)), Action::Drop) => true,
-        _ => false,
-    };
+    let ends_same = matches!(
+        (c.base, action),
+        (_, Action::Return)
+            | (Some((_, Policy::Accept)), Action::Accept)
+            | (Some((_, Policy::Drop)), Action::Drop)
+    );
     ends_same.then_some(Same::End)
 }
 
