@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use moat_model::{ConnStates, Family, Match, PortRange};
 
 use crate::ifaces::Ifaces;
-use crate::space::{Cube, CubeList, Dim, Domain, Ranges};
+use crate::space::{Cube, CubeList, Dim, Domain, Ranges, NO_MAC};
 
 /// Packet fields a chain may change while a packet walks it, so matches on
 /// them cannot be compared between rules.
@@ -227,7 +227,13 @@ impl<'a> Compiler<'a> {
             }
             Match::SourceMac { mac, negate } => {
                 let v = mac.iter().fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
-                one(Dim::Mac, self.negated(Dim::Mac, Ranges::single(v), *negate))
+                let values = Ranges::single(v);
+                let values = if *negate {
+                    values.complement(NO_MAC - 1)
+                } else {
+                    values
+                };
+                one(Dim::Mac, values)
             }
             Match::Comment { .. } => Atom::Set(vec![Cube::all()]),
             _ => Atom::Unknown,
@@ -376,6 +382,24 @@ mod tests {
                 .cubes
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_mac_and_its_negation_leave_packets_without_one() {
+        let mac = compile("-m mac --mac-source 00:11:22:33:44:55");
+        let not = compile("-m mac ! --mac-source 00:11:22:33:44:55");
+        let ifaces = Ifaces::default();
+        let c = Compiler::new(Family::Ipv4, &ifaces);
+        let rest = CubeList::from_cubes(vec![Cube::all()])
+            .subtract(&mac.cubes, &c.domain, 8)
+            .and_then(|r| r.subtract(&not.cubes, &c.domain, 8));
+        assert_eq!(rest.map(|r| r.is_empty()), Some(false));
+        let host = compile("-m pkttype --pkt-type host");
+        let others = compile("-m pkttype ! --pkt-type host");
+        let rest = CubeList::from_cubes(vec![Cube::all()])
+            .subtract(&host.cubes, &c.domain, 8)
+            .and_then(|r| r.subtract(&others.cubes, &c.domain, 8));
+        assert_eq!(rest.map(|r| r.is_empty()), Some(true));
     }
 
     #[test]

@@ -27,6 +27,8 @@ mod perf_tests;
 #[cfg(test)]
 mod random_tests;
 #[cfg(test)]
+mod seed_tests;
+#[cfg(test)]
 mod testkit;
 
 use moat_model::{Family, Stage, Table};

@@ -33,9 +33,9 @@ pub enum Dim {
     Fragment,
     /// IP packet length.
     Length,
-    /// Link-layer packet type (unicast, broadcast, multicast).
+    /// Link-layer packet type (unicast, broadcast, multicast, other).
     PktType,
-    /// Source MAC address.
+    /// Source MAC address; [`NO_MAC`] for packets without an Ethernet header.
     Mac,
 }
 
@@ -48,6 +48,9 @@ pub const NO_PORT: u128 = 65536;
 pub const NO_ICMP: u128 = 65536;
 /// The flags value of a packet that is not a (first-fragment) TCP packet.
 pub const NO_FLAGS: u128 = 256;
+/// The MAC value of a packet without an Ethernet source address (neither
+/// `--mac-source` nor its negation matches it).
+pub const NO_MAC: u128 = 1 << 48;
 
 impl Dim {
     /// Every dimension, in index order.
@@ -98,8 +101,8 @@ impl Domain {
             Dim::Mark | Dim::ConnMark => u128::from(u32::MAX),
             Dim::Fragment => 1,
             Dim::Length => 65535,
-            Dim::PktType => 2,
-            Dim::Mac => (1 << 48) - 1,
+            Dim::PktType => 3,
+            Dim::Mac => NO_MAC,
         }
     }
 }
