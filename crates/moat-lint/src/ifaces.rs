@@ -53,7 +53,10 @@ impl Ifaces {
                 .keys
                 .partition_point(|(k, _)| k.as_str() < iface.name.as_str());
             let len = self.keys[lo..].partition_point(|(k, _)| k.starts_with(&iface.name));
-            Ranges::span(lo as u128, (lo + len) as u128 - 1)
+            match len {
+                0 => Ranges::empty(),
+                _ => Ranges::span(lo as u128, (lo + len - 1) as u128),
+            }
         } else {
             match self
                 .keys

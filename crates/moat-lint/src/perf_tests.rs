@@ -177,6 +177,19 @@ fn flat() -> Vec<Table> {
     }]
 }
 
+/// 6,000 random overlapping rules (negations, prefixes, states) in one chain.
+fn random_flat() -> Vec<Table> {
+    let mut rng = crate::random_tests::Rng(7);
+    let rules = (0..6000)
+        .map(|_| crate::random_tests::random_rule(&mut rng))
+        .collect();
+    vec![Table {
+        family: Family::Ipv4,
+        stage: Stage::Filter,
+        chains: vec![chain("INPUT", Some((Hook::Input, Policy::Drop)), rules)],
+    }]
+}
+
 fn time(name: &str, tables: &[Table]) {
     let rules: usize = tables
         .iter()
@@ -202,4 +215,5 @@ fn time(name: &str, tables: &[Table]) {
 fn six_thousand_rules() {
     time("zoned", &zoned());
     time("flat", &flat());
+    time("random", &random_flat());
 }

@@ -13,7 +13,7 @@ use moat_model::{
 use crate::{lint, FindingKind};
 
 /// A small deterministic generator (splitmix64).
-struct Rng(u64);
+pub struct Rng(pub u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -131,7 +131,8 @@ fn random_action(rng: &mut Rng) -> Action {
     }
 }
 
-fn random_rule(rng: &mut Rng) -> Rule {
+/// A rule of a few random matches (nets, ports, interfaces, states, limits) and a random action.
+pub fn random_rule(rng: &mut Rng) -> Rule {
     let proto = rng.chance(60).then(|| rng.pick(&PROTOS));
     let mut matches = Vec::new();
     if let Some(p) = proto {
