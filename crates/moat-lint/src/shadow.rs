@@ -366,3 +366,35 @@ mod tests {
         assert_eq!(found(&f, Conflicting), at(&[("INPUT", 6)]));
     }
 }
+
+#[cfg(test)]
+mod ipv6_tests {
+    use moat_model::Family;
+
+    use crate::testkit::{at, found, tables_of};
+    use crate::FindingKind::Shadowed;
+
+    #[test]
+    fn ipv6_prefixes_are_decided() {
+        let t = tables_of(
+            Family::Ipv6,
+            "*filter\n:INPUT ACCEPT [0:0]\n\
+             -A INPUT -s 2001:db8::/33 -j DROP\n\
+             -A INPUT -s 2001:db8:8000::/33 -j DROP\n\
+             -A INPUT -s 2001:db8::/32 -p tcp --dport 22 -j ACCEPT\n\
+             -A INPUT -s 2001:db9::/32 -j ACCEPT\n\
+             -A INPUT -p ipv6-icmp --icmpv6-type echo-request -j ACCEPT\n\
+             -A INPUT -p ipv6-icmp -j DROP\n\
+             -A INPUT -p ipv6-icmp --icmpv6-type 128/0 -j ACCEPT\n\
+             COMMIT\n",
+        );
+        let f = crate::lint(&t);
+        assert_eq!(found(&f, Shadowed), at(&[("INPUT", 3), ("INPUT", 7)]));
+        assert!(
+            f[0].to_string().starts_with("ip6 filter INPUT rule 3"),
+            "{}",
+            f[0]
+        );
+        assert!(f[0].message.contains("rules 1 and 2 together"), "{}", f[0]);
+    }
+}
