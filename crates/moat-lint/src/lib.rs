@@ -25,6 +25,8 @@ mod view;
 #[cfg(test)]
 mod perf_tests;
 #[cfg(test)]
+mod random_chain_tests;
+#[cfg(test)]
 mod random_tests;
 #[cfg(test)]
 mod seed_tests;

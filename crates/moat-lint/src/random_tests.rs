@@ -16,7 +16,8 @@ use crate::{lint, FindingKind};
 pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -24,15 +25,18 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 
-    fn chance(&mut self, percent: u64) -> bool {
+    /// True `percent` times in a hundred.
+    pub fn chance(&mut self, percent: u64) -> bool {
         self.next() % 100 < percent
     }
 
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+    /// One of `items`.
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         items[self.below(items.len())]
     }
 }
@@ -281,8 +285,9 @@ fn planted_chain(rng: &mut Rng) -> (Vec<Rule>, Vec<usize>) {
     (rules, planted)
 }
 
+/// A packet as the kernel sees it at a filter hook.
 #[derive(Debug, Clone)]
-struct Packet {
+pub struct Packet {
     src: Ipv4Addr,
     dst: Ipv4Addr,
     proto: u8,
@@ -295,11 +300,13 @@ struct Packet {
     fragment: bool,
     iif: &'static str,
     state: u8,
-    mark: u32,
+    /// The packet mark (rules may change it).
+    pub mark: u32,
     length: u16,
 }
 
-fn random_packet(rng: &mut Rng) -> Packet {
+/// A packet drawn from the values the random rules use.
+pub fn random_packet(rng: &mut Rng) -> Packet {
     const ADDRS: [[u8; 4]; 8] = [
         [10, 0, 0, 1],
         [10, 1, 2, 3],
@@ -336,7 +343,7 @@ fn in_ports(ports: &[PortRange], p: u16) -> bool {
 
 /// Whether `m` holds for `p` as the kernel decides it; `unknown` is the
 /// answer for matches the linter cannot decide.
-fn holds(m: &Match, p: &Packet, unknown: bool) -> bool {
+pub fn holds(m: &Match, p: &Packet, unknown: bool) -> bool {
     let on = |proto: u8| proto == p.proto;
     match m {
         Match::Protocol { proto, negate } => on(*proto) != *negate,
