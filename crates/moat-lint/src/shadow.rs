@@ -161,10 +161,12 @@ fn report(view: &TableView<'_>, chain: usize, i: usize, cover: &[usize]) -> Find
                 );
                 return view.finding(FindingKind::Conflicting, chain, Some(i), related, message);
             }
-            let message = format!(
-                "never matches: it repeats rule {n} ({text}), which takes the same packets first; delete it"
-            );
-            return view.finding(FindingKind::Shadowed, chain, Some(i), related, message);
+            if mine == theirs {
+                let message = format!(
+                    "never matches: it repeats rule {n} ({text}), which takes the same packets first; delete it"
+                );
+                return view.finding(FindingKind::Shadowed, chain, Some(i), related, message);
+            }
         }
         let message = format!(
             "never matches: rule {n} ({text}) takes every packet it would; move it above rule {n} or delete it"
@@ -318,6 +320,23 @@ mod tests {
         assert_eq!(found(&f, Shadowed), at(&[("INPUT", 3)]));
         assert!(f[0].message.contains("ACCEPT always wins"), "{}", f[0]);
         assert!(f[1].message.contains("repeats rule 1"), "{}", f[1]);
+    }
+
+    #[test]
+    fn same_packets_with_a_non_terminal_action_are_plainly_shadowed() {
+        let f = lint_text(
+            "*filter\n:INPUT ACCEPT [0:0]\n\
+             -A INPUT -p tcp -j DROP\n\
+             -A INPUT -p tcp -j LOG\n\
+             COMMIT\n",
+        );
+        assert_eq!(found(&f, Shadowed), at(&[("INPUT", 2)]));
+        assert!(
+            f[0].message
+                .contains("rule 1 (-A INPUT -p tcp -j DROP) takes every packet it would"),
+            "{}",
+            f[0]
+        );
     }
 
     #[test]
