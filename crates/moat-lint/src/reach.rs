@@ -52,7 +52,7 @@ fn unreachable(view: &TableView<'_>, dead: &[Vec<bool>], out: &mut Vec<Finding>)
         } else if let Some(&(cc, cr)) = callers.iter().find(|&&(cc, _)| live[cc]) {
             (
                 Some(view.related(cc, cr)),
-                format!("never used: every rule that jumps or goes to chain {name} never matches itself; fix those rules or delete the chain"),
+                format!("never used: every rule that jumps or goes to chain {name} can never match; fix those rules or delete the chain"),
             )
         } else {
             let mut from: Vec<&str> = callers
@@ -148,7 +148,7 @@ mod tests {
         );
         assert!(msg("CHILD").contains("(ORPHAN)"), "{}", msg("CHILD"));
         assert!(
-            msg("BEHIND").contains("never matches itself"),
+            msg("BEHIND").contains("can never match"),
             "{}",
             msg("BEHIND")
         );
