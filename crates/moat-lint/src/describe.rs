@@ -1,0 +1,253 @@
+//! Short iptables-style text for rules, verdicts and policies.
+
+use std::fmt::Write;
+
+use moat_model::{Action, Match, NatTarget, Policy, PortRange, Rule, StatisticMode};
+
+/// The rule's iptables text: its kept source (with `-A CHAIN` in front), or
+/// a description built from the model.
+pub fn rule_text(chain: &str, rule: &Rule) -> String {
+    match &rule.source {
+        Some(s) if s.starts_with("-A ") => s.clone(),
+        Some(s) if s.is_empty() => format!("-A {chain}"),
+        Some(s) => format!("-A {chain} {s}"),
+        None => {
+            let mut out = format!("-A {chain}");
+            for m in &rule.matches {
+                out.push(' ');
+                out.push_str(&match_text(m));
+            }
+            let target = target_text(&rule.action);
+            if !target.is_empty() {
+                out.push(' ');
+                out.push_str(&target);
+            }
+            out
+        }
+    }
+}
+
+/// `-P CHAIN POLICY`.
+pub fn policy_text(chain: &str, policy: Policy) -> String {
+    format!("-P {chain} {}", policy_name(policy))
+}
+
+/// `ACCEPT` or `DROP`.
+pub fn policy_name(policy: Policy) -> &'static str {
+    match policy {
+        Policy::Accept => "ACCEPT",
+        Policy::Drop => "DROP",
+    }
+}
+
+/// What a rule does to the packets it takes, in a few words.
+pub fn verdict(action: &Action) -> String {
+    match action {
+        Action::Accept => "ACCEPT".into(),
+        Action::Drop => "DROP".into(),
+        Action::Return => "RETURN".into(),
+        Action::Reject(_) => "REJECT".into(),
+        Action::Jump(c) => format!("jump to {c}"),
+        Action::Goto(c) => format!("goto {c}"),
+        Action::Dnat(t) => format!("DNAT to {}", nat_text(t)),
+        Action::Snat(t) => format!("SNAT to {}", nat_text(t)),
+        Action::Masquerade { .. } => "MASQUERADE".into(),
+        Action::Redirect { .. } => "REDIRECT".into(),
+        other => target_text(other).trim_start_matches("-j ").to_string(),
+    }
+}
+
+fn ports_text(ports: &[PortRange]) -> String {
+    ports
+        .iter()
+        .map(|p| p.to_string().replace('-', ":"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn bang(negate: bool) -> &'static str {
+    if negate {
+        "! "
+    } else {
+        ""
+    }
+}
+
+fn proto_name(proto: u8) -> String {
+    match proto {
+        1 => "icmp".into(),
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        58 => "ipv6-icmp".into(),
+        p => p.to_string(),
+    }
+}
+
+/// The address (and port) a NAT rule sends connections to.
+pub fn nat_text(t: &NatTarget) -> String {
+    let mut out = String::new();
+    if let Some((a, b)) = t.addrs {
+        if a == b {
+            let _ = write!(out, "{a}");
+        } else {
+            let _ = write!(out, "{a}-{b}");
+        }
+    }
+    if let Some(p) = t.ports {
+        let _ = write!(out, ":{p}");
+    }
+    out
+}
+
+fn match_text(m: &Match) -> String {
+    match m {
+        Match::Protocol { proto, negate } => format!("{}-p {}", bang(*negate), proto_name(*proto)),
+        Match::SourceNet { net, negate } => format!("{}-s {net}", bang(*negate)),
+        Match::DestNet { net, negate } => format!("{}-d {net}", bang(*negate)),
+        Match::SourceRange { from, to, negate } => {
+            format!("-m iprange {}--src-range {from}-{to}", bang(*negate))
+        }
+        Match::DestRange { from, to, negate } => {
+            format!("-m iprange {}--dst-range {from}-{to}", bang(*negate))
+        }
+        Match::InInterface { iface, negate } => format!(
+            "{}-i {}{}",
+            bang(*negate),
+            iface.name,
+            if iface.wildcard { "+" } else { "" }
+        ),
+        Match::OutInterface { iface, negate } => format!(
+            "{}-o {}{}",
+            bang(*negate),
+            iface.name,
+            if iface.wildcard { "+" } else { "" }
+        ),
+        Match::Fragment { negate } => format!("{}-f", bang(*negate)),
+        Match::SourcePort { ports, negate, .. } => {
+            format!("{}--sport {}", bang(*negate), ports_text(ports))
+        }
+        Match::DestPort { ports, negate, .. } => {
+            format!("{}--dport {}", bang(*negate), ports_text(ports))
+        }
+        Match::AnyPort { ports, negate, .. } => {
+            format!(
+                "-m multiport {}--ports {}",
+                bang(*negate),
+                ports_text(ports)
+            )
+        }
+        Match::TcpFlags { flags, negate } => format!(
+            "{}--tcp-flags {:#04x} {:#04x}",
+            bang(*negate),
+            flags.mask,
+            flags.set
+        ),
+        Match::Icmp { kind, code, negate } | Match::Icmpv6 { kind, code, negate } => {
+            let code = code.map(|c| format!("/{c}")).unwrap_or_default();
+            format!("{}--icmp-type {kind}{code}", bang(*negate))
+        }
+        Match::ConnState { states, negate } => {
+            let names = [
+                "INVALID",
+                "NEW",
+                "ESTABLISHED",
+                "RELATED",
+                "UNTRACKED",
+                "SNAT",
+                "DNAT",
+            ];
+            let set: Vec<&str> = names
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| states.0 & (1 << i) != 0)
+                .map(|(_, n)| *n)
+                .collect();
+            format!("-m conntrack {}--ctstate {}", bang(*negate), set.join(","))
+        }
+        Match::Mark {
+            value,
+            mask,
+            negate,
+        } => format!("-m mark {}--mark {value:#x}/{mask:#x}", bang(*negate)),
+        Match::ConnMark {
+            value,
+            mask,
+            negate,
+        } => format!("-m connmark {}--mark {value:#x}/{mask:#x}", bang(*negate)),
+        Match::Length { min, max, negate } => {
+            format!("-m length {}--length {min}:{max}", bang(*negate))
+        }
+        Match::Statistic { mode, negate } => match mode {
+            StatisticMode::Random { probability } => format!(
+                "-m statistic --mode random {}--probability {probability}",
+                bang(*negate)
+            ),
+            StatisticMode::Nth { every, packet } => format!(
+                "-m statistic --mode nth {}--every {every} --packet {packet}",
+                bang(*negate)
+            ),
+        },
+        Match::Comment { text } => format!("-m comment --comment {text:?}"),
+        Match::InSet { name, negate, .. } => format!("-m set {}--match-set {name}", bang(*negate)),
+        other => {
+            let name = format!("{other:?}");
+            let kind = name.split([' ', '{', '(']).next().unwrap_or("match");
+            format!("-m {}", kind.to_lowercase())
+        }
+    }
+}
+
+fn target_text(action: &Action) -> String {
+    match action {
+        Action::Continue => String::new(),
+        Action::Accept => "-j ACCEPT".into(),
+        Action::Drop => "-j DROP".into(),
+        Action::Return => "-j RETURN".into(),
+        Action::Jump(c) => format!("-j {c}"),
+        Action::Goto(c) => format!("-g {c}"),
+        Action::Reject(_) => "-j REJECT".into(),
+        Action::Log { .. } => "-j LOG".into(),
+        Action::NfLog { .. } => "-j NFLOG".into(),
+        Action::SetMark(m) => format!("-j MARK --set-xmark {:#x}/{:#x}", m.value, m.mask),
+        Action::SetConnMark(m) => {
+            format!("-j CONNMARK --set-xmark {:#x}/{:#x}", m.value, m.mask)
+        }
+        Action::SaveMark { .. } => "-j CONNMARK --save-mark".into(),
+        Action::RestoreMark { .. } => "-j CONNMARK --restore-mark".into(),
+        Action::NoTrack => "-j NOTRACK".into(),
+        Action::Dnat(t) => format!("-j DNAT --to-destination {}", nat_text(t)),
+        Action::Snat(t) => format!("-j SNAT --to-source {}", nat_text(t)),
+        Action::Masquerade { .. } => "-j MASQUERADE".into(),
+        Action::Redirect { ports, .. } => match ports {
+            Some(p) => format!("-j REDIRECT --to-ports {p}"),
+            None => "-j REDIRECT".into(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::rule;
+
+    #[test]
+    fn kept_source_gets_its_chain() {
+        let r = rule("-p tcp --dport 22 -j ACCEPT");
+        assert_eq!(
+            rule_text("INPUT", &r),
+            "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"
+        );
+    }
+
+    #[test]
+    fn built_text_reads_like_iptables() {
+        let mut r = rule("-s 10.0.0.0/8 -p tcp --dport 22:23 -m conntrack --ctstate NEW,ESTABLISHED -j DNAT --to-destination 10.1.1.1:8080");
+        r.source = None;
+        assert_eq!(
+            rule_text("PREROUTING", &r),
+            "-A PREROUTING -p tcp -s 10.0.0.0/8 --dport 22:23 -m conntrack --ctstate NEW,ESTABLISHED -j DNAT --to-destination 10.1.1.1:8080"
+        );
+        assert_eq!(verdict(&r.action), "DNAT to 10.1.1.1:8080");
+        assert_eq!(policy_text("INPUT", Policy::Drop), "-P INPUT DROP");
+    }
+}
