@@ -22,7 +22,6 @@ pub mod model;
 mod packet_log;
 mod schema;
 pub mod services;
-pub mod shadow;
 mod validate;
 mod values;
 
@@ -97,6 +96,20 @@ pub fn compile(file: &str, text: &str, config: &Config) -> Result<Vec<TableState
     })
 }
 
+/// Rules that can never match (moat-lint's shadowed, conflicting and
+/// impossible findings), as warnings every command that loads a file gives.
+fn never_matching(tables: &[moat_iptables::TableState]) -> Vec<String> {
+    let model: Vec<moat_model::Table> = tables.iter().map(|t| t.to_table()).collect();
+    moat_lint::lint(&model)
+        .into_iter()
+        .filter(|f| {
+            use moat_lint::FindingKind::*;
+            matches!(f.kind, Shadowed | Conflicting | Impossible)
+        })
+        .map(|f| f.to_string())
+        .collect()
+}
+
 /// Loads `text` (named `file` in messages) in whichever format it is.
 pub fn load(file: &str, text: &str) -> Result<Loaded, ConfigError> {
     load_with(file, text, &ServiceDb::system())
@@ -108,7 +121,7 @@ pub fn load_with(file: &str, text: &str, db: &ServiceDb) -> Result<Loaded, Confi
         Format::Toml => {
             let config = parse_config_with(file, text, db)?;
             let tables = compile(file, text, &config)?;
-            let warnings = shadow::shadowed(&tables);
+            let warnings = never_matching(&tables);
             Ok(Loaded {
                 format: Format::Toml,
                 tables,
@@ -119,7 +132,7 @@ pub fn load_with(file: &str, text: &str, db: &ServiceDb) -> Result<Loaded, Confi
         }
         Format::IptablesSave => {
             let tables = load_save(file, text)?;
-            let warnings = shadow::shadowed(&tables);
+            let warnings = never_matching(&tables);
             Ok(Loaded {
                 format: Format::IptablesSave,
                 tables,

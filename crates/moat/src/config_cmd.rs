@@ -152,6 +152,9 @@ pub fn run_check(args: &CheckArgs) -> ExitCode {
                 }
                 return ExitCode::FAILURE;
             }
+            let model: Vec<moat_model::Table> =
+                loaded.tables.iter().map(|t| t.to_table()).collect();
+            let lint = moat_lint::lint(&model);
             if args.json {
                 let tables: Vec<_> = loaded
                     .tables
@@ -160,7 +163,7 @@ pub fn run_check(args: &CheckArgs) -> ExitCode {
                     .collect();
                 println!(
                     "{}",
-                    json!({"ok": true, "file": name, "errors": [], "warnings": loaded.warnings, "notes": kernel_notes(&loaded), "tables": tables})
+                    json!({"ok": true, "file": name, "errors": [], "warnings": loaded.warnings, "notes": kernel_notes(&loaded), "lint": lint, "tables": tables})
                 );
             } else {
                 for w in &loaded.warnings {
@@ -168,6 +171,10 @@ pub fn run_check(args: &CheckArgs) -> ExitCode {
                 }
                 for n in kernel_notes(&loaded) {
                     eprintln!("{name}: note: {n}");
+                }
+                let never = |f: &&moat_lint::Finding| loaded.warnings.contains(&f.to_string());
+                for f in lint.iter().filter(|f| !never(f)) {
+                    eprintln!("{name}: lint: {f}");
                 }
                 let kind = if loaded.format == Format::Toml {
                     "moat.toml"

@@ -19,6 +19,7 @@ mod iptables_cmd;
 mod jail_cmd;
 mod jail_test;
 mod jails;
+mod lint_cmd;
 mod lock;
 mod log_cmd;
 mod log_route;
@@ -88,6 +89,11 @@ enum Top {
     Ip6tablesRestore(restore_cmd::RestoreArgs),
     /// Check a moat.toml (or iptables-save file): problems as file:line:col with a fix.
     Check(config_cmd::CheckArgs),
+    /// Find mistakes in the ruleset in the kernel, or in a moat.toml or
+    /// iptables-save file: rules that never match and why, redundant rules,
+    /// unused chains, uneven load balancing, DNAT without a FORWARD accept,
+    /// DROP policies without an ESTABLISHED accept. Exits 1 when it finds any.
+    Lint(lint_cmd::LintArgs),
     /// Show in words what applying a moat.toml (or iptables-save file) would change.
     Diff(config_cmd::DiffArgs),
     /// Apply a moat.toml (or iptables-save file) in one atomic transaction.
@@ -188,6 +194,7 @@ fn dispatch(command: Top) -> ExitCode {
         Top::Ip6tablesRestore(a) => restore_cmd::run("ip6tables-restore", &a, Family::Ipv6),
         Top::Check(a) => config_cmd::run_check(&a),
         Top::Diff(a) => config_cmd::run_diff(&a),
+        Top::Lint(a) => lint_cmd::run(&a),
         Top::Apply(a) => config_cmd::run_apply(&a),
         Top::Confirm => config_cmd::run_confirm(),
         Top::Status(a) => status::run(&a),
