@@ -58,7 +58,9 @@ pub fn settings(config: Option<&Config>, args: &LoggerArgs) -> Option<Settings> 
     Some(Settings {
         file,
         format: if text { Format::Text } else { Format::Json },
-        route_group: from_config.map(|f| f.group),
+        route_group: from_config
+            .map(|f| f.group)
+            .or_else(|| crate::log_route::set_by_command().map(|r| r.group)),
         groups,
         rotation: Rotation {
             max_bytes: from_config.map_or(Some(100 << 20), |f| f.rotate_bytes),
@@ -151,6 +153,21 @@ pub struct LogArgs {
 enum LogCommand {
     /// Show the last lines of moat's packet log (and follow it with -f).
     Tail(TailArgs),
+    /// Send -j LOG rules to moat's packet log (`on`) or back to the kernel
+    /// log (`off`), rewriting the LOG rules in one transaction; for rules
+    /// written with moat iptables (a moat.toml says it with `[log] file`).
+    Route(RouteArgs),
+}
+
+/// Options of `moat log route`.
+#[derive(Args, Debug)]
+pub struct RouteArgs {
+    /// `on` or `off`.
+    #[arg(value_parser = ["on", "off"])]
+    state: String,
+    /// The log group LOG rules go to (with `on`).
+    #[arg(long, default_value_t = moat_logger::DEFAULT_GROUP)]
+    group: u16,
 }
 
 /// Options of `moat log tail`.
@@ -248,13 +265,47 @@ fn tail_run(args: &TailArgs) -> Result<()> {
     Ok(())
 }
 
+/// `moat log route on|off`: keeps the setting and rewrites every LOG rule
+/// of moat's tables to follow it, in one transaction.
+fn route_run(args: &RouteArgs) -> Result<()> {
+    if crate::persist::load_config_text().is_some() {
+        anyhow::bail!(
+            "the kept moat.toml decides where LOG rules go: set or remove `[log] file` in it and apply it"
+        );
+    }
+    let route = (args.state == "on").then_some(moat_logger::Route { group: args.group });
+    let backend = moat_backend::default_backend();
+    let _lock = crate::lock::RulesetLock::acquire(Duration::from_secs(10))?;
+    let current = crate::snapshot::Current::read(&backend)?;
+    let present: Vec<_> = current
+        .entries
+        .iter()
+        .filter(|e| e.kernel.is_some())
+        .map(|e| e.state.clone())
+        .collect();
+    let (batch, _) = crate::snapshot::plan(&current, &present, false, route)?;
+    backend.apply(&batch)?;
+    crate::log_route::keep(route)?;
+    match route {
+        Some(r) => println!(
+            "LOG rules now go to log group {} (run `moat daemon --log-file FILE` to write them)",
+            r.group
+        ),
+        None => println!("LOG rules now go to the kernel log"),
+    }
+    Ok(())
+}
+
 /// `moat log ...`.
 pub fn run(args: &LogArgs) -> ExitCode {
-    let LogCommand::Tail(tail) = &args.command;
-    match tail_run(tail) {
+    let (name, result) = match &args.command {
+        LogCommand::Tail(tail) => ("tail", tail_run(tail)),
+        LogCommand::Route(route) => ("route", route_run(route)),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("moat log tail: {e:#}");
+            eprintln!("moat log {name}: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -1,7 +1,9 @@
 //! Where `-j LOG` rules send packets: the kernel log, or moat's packet log
-//! when the moat.toml applied (or being applied) has `[log] file`. Every
-//! path that writes rules routes them the same way, so a later
-//! `moat iptables -A ... -j LOG` follows the kept configuration.
+//! when the moat.toml applied (or being applied) has `[log] file`, or, for
+//! iptables-only users without a moat.toml, after `moat log route on`
+//! (kept in the configuration directory as `log-route`). Every path that
+//! writes rules routes them the same way, so a later
+//! `moat iptables -A ... -j LOG` follows the kept setting.
 
 use moat_config::Config;
 use moat_logger::route::{route_rule, route_table};
@@ -10,20 +12,43 @@ use moat_model::{Family, Rule, Stage, Table};
 
 use crate::persist;
 
+/// The file under the configuration directory that holds `moat log route`'s group.
+const ROUTE_FILE: &str = "log-route";
+
 /// The route a configuration asks for.
 pub fn of_config(config: &Config) -> Option<Route> {
     config.log.file.as_ref().map(|f| Route { group: f.group })
 }
 
-/// The route of the kept moat.toml (none when the last file applied was
-/// an iptables-save file, or there is none).
+/// The route in force: the kept moat.toml's `[log] file` when a moat.toml
+/// was applied last, else what `moat log route` set.
 pub fn kept() -> Option<Route> {
-    let text = persist::load_config_text()?;
-    if !text.contains("[log]") {
-        return None;
+    match persist::load_config_text() {
+        Some(text) if !text.contains("[log]") => None,
+        Some(text) => of_config(&moat_config::parse_config("kept moat.toml", &text).ok()?),
+        None => set_by_command(),
     }
-    let config = moat_config::parse_config("kept moat.toml", &text).ok()?;
-    of_config(&config)
+}
+
+/// What `moat log route on` set, if it is on.
+pub fn set_by_command() -> Option<Route> {
+    let text = std::fs::read_to_string(persist::etc_dir().join(ROUTE_FILE)).ok()?;
+    text.trim().parse().ok().map(|group| Route { group })
+}
+
+/// Keeps `route` as `moat log route`'s setting (`None`: off).
+pub fn keep(route: Option<Route>) -> std::io::Result<()> {
+    let path = persist::etc_dir().join(ROUTE_FILE);
+    match route {
+        Some(r) => {
+            std::fs::create_dir_all(persist::etc_dir())?;
+            std::fs::write(path, format!("{}\n", r.group))
+        }
+        None => match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        },
+    }
 }
 
 /// `table` with its LOG rules routed by `route`.

@@ -330,3 +330,73 @@ fn a_flood_over_the_rate_limit_is_counted_in_the_file_and_the_metrics() {
     );
     drop(daemon);
 }
+
+#[test]
+fn iptables_only_users_route_log_rules_with_moat_log_route_and_run_the_daemon_with_a_file() {
+    let Some((lab, scratch)) = config_lab() else {
+        return;
+    };
+    let file = scratch.dir.join("log/packets.jsonl");
+    // Seed 002's command as the shell hands it over.
+    let args = [
+        "iptables",
+        "-I",
+        "INPUT",
+        "-m",
+        "conntrack",
+        "--ctstate",
+        "NEW",
+        "-j",
+        "LOG",
+        "--log-prefix=New incomming: ",
+    ];
+    moat_ok(&lab.gateway, &scratch, &args);
+    let plain = lab.gateway.exec_ok(&["nft", "list", "ruleset"]).unwrap();
+    assert!(
+        !plain.contains(" group "),
+        "LOG goes to the kernel log at first:\n{plain}"
+    );
+    let said = moat_ok(&lab.gateway, &scratch, &["log", "route", "on"]);
+    assert!(said.contains("log group 64"), "{said}");
+    let routed = lab.gateway.exec_ok(&["nft", "list", "ruleset"]).unwrap();
+    assert!(
+        routed.contains("prefix \"New incomming: moat:") && routed.contains(" group 64 "),
+        "{routed}"
+    );
+    let listed = moat_ok(&lab.gateway, &scratch, &["iptables", "-S", "INPUT"]);
+    assert!(
+        listed.contains(r#"-j LOG --log-prefix "New incomming: ""#),
+        "{listed}"
+    );
+
+    let file_arg = file.display().to_string();
+    let daemon = Daemon::start_with(
+        &lab.gateway,
+        &scratch.dir,
+        &["--log-file", &file_arg],
+        "logger-iptables",
+    );
+    daemon.wait_for("[logger] started\n");
+    connect(&lab.client, 5);
+    wait_until("5 lines", 10, || {
+        with_prefix(&all_lines(&file), "New incomming: ").len() >= 5
+    });
+    let lines = with_prefix(&all_lines(&file), "New incomming: ");
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[0]["rule"]["number"], 1, "{}", lines[0]);
+
+    moat_ok(&lab.gateway, &scratch, &["log", "route", "off"]);
+    let back = lab.gateway.exec_ok(&["nft", "list", "ruleset"]).unwrap();
+    assert!(
+        !back.contains(" group ") && back.contains("log prefix \"New incomming: \""),
+        "{back}"
+    );
+    connect(&lab.client, 3);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        with_prefix(&all_lines(&file), "New incomming: ").len(),
+        5,
+        "the kernel log has them now"
+    );
+    drop(daemon);
+}
