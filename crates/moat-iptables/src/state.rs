@@ -1,6 +1,8 @@
 //! The iptables view of one of moat's tables: chains and rules as the
 //! iptables front-end knows them, built from what the kernel holds.
 
+use std::collections::{HashMap, HashSet};
+
 use moat_model::{validate_rule, Chain, Counters, Family, Hook, Policy, Rule, Stage, Table};
 
 use crate::rule::RuleSpec;
@@ -187,42 +189,43 @@ impl TableState {
             .count()
     }
 
-    /// The hooks whose packets can reach chain `name` (through jumps, transitively).
-    pub fn hooks_reaching(&self, name: &str) -> Vec<Hook> {
-        let mut hooks = Vec::new();
-        for base in self.chains.iter().filter(|c| c.base.is_some()) {
+    /// For every chain, the hooks whose packets can reach it (through
+    /// jumps, transitively), in the order of the built-in chains.
+    pub fn hooks_by_chain(&self) -> HashMap<&str, Vec<Hook>> {
+        let index: HashMap<&str, &StateChain> =
+            self.chains.iter().map(|c| (c.name.as_str(), c)).collect();
+        let mut out: HashMap<&str, Vec<Hook>> = HashMap::new();
+        for base in &self.chains {
             let Some((hook, _)) = base.base else { continue };
-            let mut seen = vec![base.name.as_str()];
+            let mut seen = HashSet::from([base.name.as_str()]);
             let mut todo = vec![base.name.as_str()];
             while let Some(current) = todo.pop() {
-                if current == name {
-                    hooks.push(hook);
-                    break;
-                }
-                if let Some(chain) = self.chain(current) {
-                    for target in chain.rules.iter().filter_map(|r| r.spec.jump_target()) {
-                        if !seen.contains(&target) {
-                            seen.push(target);
-                            todo.push(target);
-                        }
+                out.entry(current).or_default().push(hook);
+                let Some(chain) = index.get(current) else {
+                    continue;
+                };
+                for target in chain.rules.iter().filter_map(|r| r.spec.jump_target()) {
+                    if seen.insert(target) {
+                        todo.push(target);
                     }
                 }
             }
         }
-        hooks
+        out
     }
 
     /// Checks every rule can work where it is; returns the first problem.
     pub fn validate(&self) -> Result<(), StateError> {
+        let reaching = self.hooks_by_chain();
         for chain in &self.chains {
-            let hooks = self.hooks_reaching(&chain.name);
+            let hooks = reaching
+                .get(chain.name.as_str())
+                .map_or(&[][..], Vec::as_slice);
             for (i, r) in chain.rules.iter().enumerate() {
-                validate_rule(&r.rule, self.family, self.stage, &hooks).map_err(|e| {
-                    StateError {
-                        chain: chain.name.clone(),
-                        index: i + 1,
-                        reason: e.to_string(),
-                    }
+                validate_rule(&r.rule, self.family, self.stage, hooks).map_err(|e| StateError {
+                    chain: chain.name.clone(),
+                    index: i + 1,
+                    reason: e.to_string(),
                 })?;
             }
         }

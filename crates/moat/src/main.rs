@@ -120,7 +120,7 @@ enum Top {
     Block(block_cmd::BlockArgs),
     /// Lift a block: `moat unblock country CC...` or `moat unblock NAME...`.
     Unblock(block_cmd::UnblockArgs),
-    /// Run the long-running half of moat in the foreground: the jails (bans from logs) and the balanced services' health checks.
+    /// Run the long-running half of moat in the foreground: the jails (bans from logs), the balanced services' health checks, the packet logger and the metrics endpoint.
     Daemon(daemon_cmd::DaemonArgs),
     /// Check jail files, or test a filter on a log (fail2ban-regex).
     Jail(jail_cmd::JailArgs),
