@@ -200,7 +200,8 @@ impl NflogSocket {
     }
 
     /// Sets the receive buffer to `bytes` (beyond the system's limit, as
-    /// root may); returns the size the kernel granted.
+    /// root may) and returns it (the kernel books twice as much for its
+    /// own overhead, as socket(7) says).
     fn set_receive_buffer(&mut self, bytes: usize) -> usize {
         let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
         let fd = self.socket.as_raw_fd();
@@ -219,8 +220,8 @@ impl NflogSocket {
                 break;
             }
         }
-        self.receive_bytes = self.socket.get_rx_buf_sz().unwrap_or(bytes);
-        self.receive_bytes
+        self.receive_bytes = bytes;
+        bytes
     }
 
     /// Sends one config request and waits for the kernel's answer.
