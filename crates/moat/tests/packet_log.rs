@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use config_common::{config_lab, moat_ok, Scratch};
 use daemon_common::{wait_until, Daemon};
-use moat_testnet::topology::{CLIENT_V4, GATEWAY_LAN_V4};
+use moat_testnet::topology::{Topology, CLIENT_V4, GATEWAY_LAN_V4};
 use moat_testnet::{udp_burst, Netns};
 
 /// `GET /metrics` on 127.0.0.1:9469 inside `ns`: the body.
@@ -32,17 +32,31 @@ fn scrape(ns: &Netns) -> String {
     .unwrap()
 }
 
-/// Seed 002's rule, as the article writes it.
-const SEED_RULE: &str =
-    r#"-I INPUT -m conntrack --ctstate NEW -j LOG --log-prefix="New incomming: ""#;
+/// Both LOG rules: a flood counter and seed 002's as the article writes it
+/// (inserted last, so first).
+const BOTH_RULES: &str = r#"'-I INPUT -p udp --dport 7777 -j LOG --log-prefix "flood: "', '-I INPUT -m conntrack --ctstate NEW -j LOG --log-prefix="New incomming: "'"#;
 
-/// A moat.toml with the LAN open, seed 002's rule and `[log]` settings.
-fn config(scratch: &Scratch, log: &str) -> PathBuf {
+/// Applies a moat.toml with the LAN open, `[log] file` followed by `extra`
+/// and the `[iptables]` rules `rules`, and starts the daemon on it: the log
+/// file's path and the daemon.
+fn start_logging(
+    lab: &Topology,
+    scratch: &Scratch,
+    extra: &str,
+    rules: &str,
+    name: &str,
+) -> (PathBuf, Daemon) {
+    let file = scratch.dir.join("log/packets.jsonl");
     let text = format!(
-        "[zones.lan]\ninterfaces = [\"lan0\"]\ninput = \"accept\"\n\n[log]\n{log}\n\n\
-         [iptables]\nrules = ['-I INPUT -p udp --dport 7777 -j LOG --log-prefix \"flood: \"', '{SEED_RULE}']\n"
+        "[zones.lan]\ninterfaces = [\"lan0\"]\ninput = \"accept\"\n\n[log]\nfile = \"{}\"\n{extra}\n\n\
+         [iptables]\nrules = [{rules}]\n",
+        file.display()
     );
-    scratch.file("moat.toml", &text)
+    let config = scratch.file("moat.toml", &text);
+    moat_ok(&lab.gateway, scratch, &["apply", config.to_str().unwrap()]);
+    let daemon = Daemon::start(&lab.gateway, &scratch.dir, &config, name);
+    daemon.wait_for("[logger] started\n");
+    (file, daemon)
 }
 
 /// `count` new TCP connections from the client to the gateway (a closed
@@ -95,9 +109,7 @@ fn seed_002_log_rule_writes_a_json_line_per_new_connection_to_moats_file() {
     let Some((lab, scratch)) = config_lab() else {
         return;
     };
-    let file = scratch.dir.join("log/packets.jsonl");
-    let config = config(&scratch, &format!("file = \"{}\"", file.display()));
-    moat_ok(&lab.gateway, &scratch, &["apply", config.to_str().unwrap()]);
+    let (file, daemon) = start_logging(&lab, &scratch, "", BOTH_RULES, "logger");
     let ruleset = lab.gateway.exec_ok(&["nft", "list", "ruleset"]).unwrap();
     assert!(
         ruleset.contains("log prefix \"New incomming: moat:") && ruleset.contains(" group 64 "),
@@ -111,8 +123,6 @@ fn seed_002_log_rule_writes_a_json_line_per_new_connection_to_moats_file() {
         "-S shows the rule as written:\n{listed}"
     );
 
-    let daemon = Daemon::start(&lab.gateway, &scratch.dir, &config, "logger");
-    daemon.wait_for("[logger] started\n");
     connect(&lab.client, 12);
     wait_until("12 lines", 10, || {
         with_prefix(&all_lines(&file), "New incomming: ").len() >= 12
@@ -220,17 +230,14 @@ fn rotation_and_logrotates_move_with_sighup_lose_no_line_while_traffic_flows() {
     let Some((lab, scratch)) = config_lab() else {
         return;
     };
-    let file = scratch.dir.join("log/packets.jsonl");
-    let config = config(
+    let (file, daemon) = start_logging(
+        &lab,
         &scratch,
-        &format!(
-            "file = \"{}\"\nrotate_size = \"8K\"\nkeep = 200",
-            file.display()
-        ),
+        "rotate_size = \"8K\"
+keep = 200",
+        BOTH_RULES,
+        "logger-rotate",
     );
-    moat_ok(&lab.gateway, &scratch, &["apply", config.to_str().unwrap()]);
-    let daemon = Daemon::start(&lab.gateway, &scratch.dir, &config, "logger-rotate");
-    daemon.wait_for("[logger] started\n");
     std::thread::scope(|scope| {
         let sender = scope.spawn(|| connect(&lab.client, 400));
         std::thread::sleep(Duration::from_millis(300));
@@ -272,17 +279,16 @@ fn a_flood_over_the_rate_limit_is_counted_in_the_file_and_the_metrics() {
     let Some((lab, scratch)) = config_lab() else {
         return;
     };
-    let file = scratch.dir.join("log/packets.jsonl");
-    let config = config(
+    let (file, daemon) = start_logging(
+        &lab,
         &scratch,
-        &format!(
-            "file = \"{}\"\nmax_rate = 50\n\n[metrics]\nlisten = \"127.0.0.1:9469\"",
-            file.display()
-        ),
+        "max_rate = 50
+
+[metrics]
+listen = \"127.0.0.1:9469\"",
+        BOTH_RULES,
+        "logger-flood",
     );
-    moat_ok(&lab.gateway, &scratch, &["apply", config.to_str().unwrap()]);
-    let daemon = Daemon::start(&lab.gateway, &scratch.dir, &config, "logger-flood");
-    daemon.wait_for("[logger] started\n");
     let sent = udp_burst(&lab.client, GATEWAY_LAN_V4, 7777, 2000).unwrap();
     assert_eq!(sent, 2000);
     // The flood's 2,000 datagrams, each logged twice: a UDP flow nobody
@@ -406,20 +412,14 @@ fn a_buffer_overrun_grows_the_buffer_and_counts_the_lost_packets_without_stallin
     let Some((lab, scratch)) = config_lab() else {
         return;
     };
-    let file = scratch.dir.join("log/packets.jsonl");
     // Only the flood is logged, once per datagram.
-    let config = scratch.file(
-        "moat.toml",
-        &format!(
-            "[zones.lan]\ninterfaces = [\"lan0\"]\ninput = \"accept\"\n\n[log]\nfile = \"{}\"\n\n\
-             [metrics]\nlisten = \"127.0.0.1:9469\"\n\n\
-             [iptables]\nrules = ['-I INPUT -p udp --dport 7777 -j LOG --log-prefix \"flood: \"']\n",
-            file.display()
-        ),
+    let (file, daemon) = start_logging(
+        &lab,
+        &scratch,
+        "\n[metrics]\nlisten = \"127.0.0.1:9469\"",
+        r#"'-I INPUT -p udp --dport 7777 -j LOG --log-prefix "flood: "'"#,
+        "logger-overrun",
     );
-    moat_ok(&lab.gateway, &scratch, &["apply", config.to_str().unwrap()]);
-    let daemon = Daemon::start(&lab.gateway, &scratch.dir, &config, "logger-overrun");
-    daemon.wait_for("[logger] started\n");
     // A stopped daemon reads nothing: the kernel fills its socket buffer
     // (4 MiB) and drops the rest.
     let pid = daemon.pid().to_string();
