@@ -24,10 +24,26 @@ use crate::stored::read_state;
 /// Exit status for a command-line problem, as iptables uses it.
 const EXIT_USAGE: u8 = 2;
 
+/// The iptables release whose command language moat speaks.
+const IPTABLES_VERSION: &str = "1.8.9";
+
+/// What `-V` prints: iptables' own first words (scripts such as Docker's
+/// read the version and the `nf_tables` mode from them), then moat's.
+pub fn version_line(program: &str) -> String {
+    format!(
+        "{program} v{IPTABLES_VERSION} (nf_tables): moat {}",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 /// Runs one iptables command line; `program` names the command in messages.
 pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
     if matches!(args.first().map(String::as_str), Some("-h" | "--help")) {
         println!("{}", moat_iptables::help_text(program));
+        return ExitCode::SUCCESS;
+    }
+    if args.iter().any(|a| a == "-V" || a == "--version") {
+        println!("{}", version_line(program));
         return ExitCode::SUCCESS;
     }
     let inv = match parse_command_line(args, family) {

@@ -196,6 +196,32 @@ fn status_apply_and_iptables_speak_plainly() {
             assert!(help.contains(word), "{args:?}: {word} missing from {help}");
         }
     }
+    // -V as Debian's iptables-nft prints it (scripts read version and mode).
+    let real = String::from_utf8(
+        std::process::Command::new("iptables-nft")
+            .arg("-V")
+            .output()
+            .expect("Debian's iptables-nft")
+            .stdout,
+    )
+    .unwrap();
+    for (args, program) in [
+        (&["iptables", "-V"][..], "iptables"),
+        (&["ip6tables", "--version"], "ip6tables"),
+    ] {
+        let line = stdout_of_success(&ns, &s, args);
+        let words: Vec<&str> = line.split_whitespace().take(3).collect();
+        assert_eq!(words[0], program, "{line}");
+        assert_eq!(words[2].trim_end_matches(':'), "(nf_tables)", "{line}");
+        assert!(
+            words[1].starts_with("v1.8.")
+                && real
+                    .split_whitespace()
+                    .nth(1)
+                    .is_some_and(|v| v.starts_with("v1.8.")),
+            "moat: {line} iptables-nft: {real}"
+        );
+    }
 }
 
 /// Files `moat apply` refuses without needing to ask the kernel, with a
