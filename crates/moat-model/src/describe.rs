@@ -2,7 +2,9 @@
 
 use std::fmt::Write;
 
-use moat_model::{Action, Match, NatTarget, Policy, PortRange, Rule, StatisticMode};
+use crate::action::{Action, NatTarget};
+use crate::matches::{Match, PortRange, StatisticMode};
+use crate::ruleset::{Policy, Rule};
 
 /// The rule's iptables text: its kept source (with `-A CHAIN` in front), or
 /// a description built from the model.
@@ -73,7 +75,8 @@ fn bang(negate: bool) -> &'static str {
     }
 }
 
-fn proto_name(proto: u8) -> String {
+/// A protocol's iptables name (`tcp`, `udp`, `icmp`, ...) or its number.
+pub fn proto_name(proto: u8) -> String {
     match proto {
         1 => "icmp".into(),
         6 => "tcp".into(),
@@ -99,7 +102,8 @@ pub fn nat_text(t: &NatTarget) -> String {
     out
 }
 
-fn match_text(m: &Match) -> String {
+/// A match in iptables spelling (`-s 10.0.0.0/8`, `! --dport 22`, ...).
+pub fn match_text(m: &Match) -> String {
     match m {
         Match::Protocol { proto, negate } => format!("{}-p {}", bang(*negate), proto_name(*proto)),
         Match::SourceNet { net, negate } => format!("{}-s {net}", bang(*negate)),
@@ -222,32 +226,5 @@ fn target_text(action: &Action) -> String {
             Some(p) => format!("-j REDIRECT --to-ports {p}"),
             None => "-j REDIRECT".into(),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testkit::rule;
-
-    #[test]
-    fn kept_source_gets_its_chain() {
-        let r = rule("-p tcp --dport 22 -j ACCEPT");
-        assert_eq!(
-            rule_text("INPUT", &r),
-            "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"
-        );
-    }
-
-    #[test]
-    fn built_text_reads_like_iptables() {
-        let mut r = rule("-s 10.0.0.0/8 -p tcp --dport 22:23 -m conntrack --ctstate NEW,ESTABLISHED -j DNAT --to-destination 10.1.1.1:8080");
-        r.source = None;
-        assert_eq!(
-            rule_text("PREROUTING", &r),
-            "-A PREROUTING -p tcp -s 10.0.0.0/8 --dport 22:23 -m conntrack --ctstate NEW,ESTABLISHED -j DNAT --to-destination 10.1.1.1:8080"
-        );
-        assert_eq!(verdict(&r.action), "DNAT to 10.1.1.1:8080");
-        assert_eq!(policy_text("INPUT", Policy::Drop), "-P INPUT DROP");
     }
 }
