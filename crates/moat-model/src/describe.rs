@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::action::{Action, NatTarget};
-use crate::matches::{Match, PortRange, StatisticMode};
+use crate::matches::{Match, PortRange, Rate, RateUnit, StatisticMode};
 use crate::ruleset::{Policy, Rule};
 
 /// The rule's iptables text: its kept source (with `-A CHAIN` in front), or
@@ -84,6 +84,16 @@ pub fn proto_name(proto: u8) -> String {
         58 => "ipv6-icmp".into(),
         p => p.to_string(),
     }
+}
+
+fn rate_text(rate: Rate) -> String {
+    let unit = match rate.unit {
+        RateUnit::Second => "sec",
+        RateUnit::Minute => "min",
+        RateUnit::Hour => "hour",
+        RateUnit::Day => "day",
+    };
+    format!("{}/{unit}", rate.count)
 }
 
 /// The address (and port) a NAT rule sends connections to.
@@ -193,6 +203,29 @@ pub fn match_text(m: &Match) -> String {
         },
         Match::Comment { text } => format!("-m comment --comment {text:?}"),
         Match::InSet { name, negate, .. } => format!("-m set {}--match-set {name}", bang(*negate)),
+        Match::Limit { rate, burst, over } => {
+            let bang = if *over { "! " } else { "" };
+            format!(
+                "-m limit {bang}--limit {} --limit-burst {burst}",
+                rate_text(*rate)
+            )
+        }
+        Match::HashLimit {
+            name, rate, over, ..
+        } => {
+            let kind = if *over { "above" } else { "upto" };
+            format!(
+                "-m hashlimit --hashlimit-{kind} {} --hashlimit-name {name}",
+                rate_text(*rate)
+            )
+        }
+        Match::ConnLimit { count, above, .. } => {
+            let kind = if *above { "above" } else { "upto" };
+            format!("-m connlimit --connlimit-{kind} {count}")
+        }
+        Match::Recent { name, negate, .. } => {
+            format!("-m recent {}--name {name}", bang(*negate))
+        }
         other => {
             let name = format!("{other:?}");
             let kind = name.split([' ', '{', '(']).next().unwrap_or("match");

@@ -57,12 +57,7 @@ pub struct Cut {
 
 impl std::fmt::Display for Cut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let table = match self.stage {
-            Stage::Filter => "filter",
-            Stage::Nat => "nat",
-            Stage::Mangle => "mangle",
-            Stage::Raw => "raw",
-        };
+        let table = self.stage.name();
         match self.rule {
             Some(n) => write!(
                 f,
