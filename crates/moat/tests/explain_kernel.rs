@@ -1,0 +1,478 @@
+//! `moat explain` against the kernel (issue 14): random rulesets (filter
+//! INPUT/FORWARD with user chains, jumps, gotos, returns and marks; mangle
+//! marks; nat DNAT/REDIRECT and MASQUERADE; only matches explain can
+//! decide) go into a gateway namespace; for each, TCP SYNs and UDP
+//! datagrams from the client's addresses to the gateway's and the server's
+//! addresses are predicted with `moat explain --json` run in the gateway
+//! namespace, then sent, and listeners on the gateway and the server record
+//! what arrives where (address and port after DNAT, source after
+//! MASQUERADE). Every prediction must agree with what the kernel did.
+
+mod common;
+mod config_common;
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::time::{Duration, Instant};
+
+use config_common::{config_lab, moat, moat_ok, Scratch};
+use moat_testnet::Netns;
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// A small deterministic generator (xorshift).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<T: Copy>(&mut self, from: &[T]) -> T {
+        from[self.below(from.len() as u64) as usize]
+    }
+    fn chance(&mut self, one_in: u64) -> bool {
+        self.below(one_in) == 0
+    }
+}
+
+/// Ports packets are sent to.
+const PORTS: [u16; 6] = [1000, 1001, 1002, 1003, 1004, 1005];
+/// Ports DNAT and REDIRECT send to (listened on too).
+const TARGET_PORTS: [u16; 2] = [8080, 8081];
+/// The gateway's addresses.
+const GATEWAY: [&str; 2] = ["10.99.1.1", "10.99.2.1"];
+/// The server's addresses.
+const SERVER: [&str; 3] = ["10.99.2.2", "10.99.2.3", "10.99.2.4"];
+/// The client's extra addresses: 10.99.1.8 to 10.99.1.23.
+const CLIENT_HOSTS: std::ops::RangeInclusive<u8> = 8..=23;
+
+/// `10.99.1.X/LEN` around the client's addresses.
+fn client_net(r: &mut Rng) -> String {
+    let len = r.pick(&[27u32, 28, 29, 30, 32]);
+    let block = 1u32 << (32 - len);
+    let start = (8 + r.below(16) as u32) / block * block;
+    format!("10.99.1.{start}/{len}")
+}
+
+fn dports(r: &mut Rng) -> String {
+    let all: Vec<u16> = PORTS.iter().chain(&TARGET_PORTS).copied().collect();
+    let low = r.pick(&all);
+    if low < 8000 && r.chance(2) {
+        format!("{low}:{}", (low + r.below(3) as u16).min(1005))
+    } else {
+        low.to_string()
+    }
+}
+
+/// The conditions of one random rule; `out` allows `-o` (FORWARD only).
+fn conds(r: &mut Rng, out: bool) -> String {
+    let mut parts = Vec::new();
+    if r.chance(2) {
+        let bang = if r.chance(4) { "! " } else { "" };
+        parts.push(format!("{bang}-s {}", client_net(r)));
+    }
+    if r.chance(3) {
+        let all: Vec<&str> = GATEWAY.iter().chain(&SERVER).copied().collect();
+        parts.push(format!("-d {}", r.pick(&all)));
+    }
+    if r.chance(2) {
+        let proto = r.pick(&["tcp", "udp"]);
+        if r.chance(3) {
+            parts.push(format!("-p {proto}"));
+        } else {
+            parts.push(format!("-p {proto} --dport {}", dports(r)));
+        }
+    }
+    if r.chance(4) {
+        parts.push(format!("-i {}", r.pick(&["lan0", "lan+", "wan0"])));
+    }
+    if out && r.chance(4) {
+        parts.push(format!("-o {}", r.pick(&["wan0", "lan0"])));
+    }
+    if r.chance(3) {
+        let bang = if r.chance(3) { "! " } else { "" };
+        let mark = r.pick(&["1", "2", "3", "1/1", "2/2"]);
+        parts.push(format!("-m mark {bang}--mark {mark}"));
+    }
+    parts.join(" ")
+}
+
+/// A mark change in mangle PREROUTING: mostly a whole value.
+fn first_mark(r: &mut Rng) -> &'static str {
+    r.pick(&["1", "2", "2", "2/2"])
+}
+
+/// A mark change in filter: mostly one bit, keeping the others.
+fn set_mark(r: &mut Rng) -> &'static str {
+    r.pick(&["1/1", "1/1", "2/2", "3"])
+}
+
+/// One rule for `chain` (`user` is its user-chain number, 0 for a base chain).
+fn rule(r: &mut Rng, chain: &str, user: usize, chains: usize) -> String {
+    let c = conds(r, chain == "FORWARD");
+    if user > 0 && r.chance(4) {
+        return format!("-A {chain} {c} -j RETURN");
+    }
+    let later = match chains - user {
+        0 => chains + 1,
+        left => user + 1 + r.below(left as u64) as usize,
+    };
+    let target = match r.below(10) {
+        0 | 1 => "ACCEPT".to_string(),
+        2 | 3 => "DROP".to_string(),
+        4 => "REJECT".to_string(),
+        5 => format!("MARK --set-mark {}", set_mark(r)),
+        6 if user > 0 => "RETURN".to_string(),
+        6..=8 if later <= chains => format!("U{later}"),
+        9 if later <= chains => format!("U{later} -g"),
+        _ => "ACCEPT".to_string(),
+    };
+    match target.strip_suffix(" -g") {
+        Some(t) => format!("-A {chain} {c} -g {t}"),
+        None => format!("-A {chain} {c} -j {target}"),
+    }
+}
+
+/// A random ruleset as an iptables-save file.
+fn ruleset(seed: u64) -> String {
+    let mut r = Rng(seed);
+    let mut out = String::from("*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n");
+    out += &format!(
+        "-A PREROUTING -s {} -j MARK --set-mark 2\n",
+        client_net(&mut r)
+    );
+    for _ in 0..r.below(3) {
+        out += &format!(
+            "-A PREROUTING {} -j MARK --set-mark {}\n",
+            conds(&mut r, false),
+            first_mark(&mut r)
+        );
+    }
+    out += "COMMIT\n*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n";
+    for _ in 0..2 + r.below(3) {
+        let src = if r.chance(2) {
+            format!("-s {} ", client_net(&mut r))
+        } else {
+            String::new()
+        };
+        let proto = r.pick(&["tcp", "udp"]);
+        let port = r.pick(&PORTS);
+        let dst = if r.chance(2) {
+            let all: Vec<&str> = GATEWAY.iter().chain(&SERVER).copied().collect();
+            format!("-d {} ", r.pick(&all))
+        } else {
+            String::new()
+        };
+        let target = if r.chance(5) {
+            format!("REDIRECT --to-ports {}", r.pick(&TARGET_PORTS))
+        } else {
+            let to = r.pick(&["10.99.2.1", "10.99.2.2", "10.99.2.3", "10.99.2.4"]);
+            match r.chance(2) {
+                true => format!("DNAT --to-destination {to}:{}", r.pick(&TARGET_PORTS)),
+                false => format!("DNAT --to-destination {to}"),
+            }
+        };
+        out += &format!("-A PREROUTING -i lan0 {src}{dst}-p {proto} --dport {port} -j {target}\n");
+    }
+    for _ in 0..r.below(3) {
+        let src = if r.chance(2) {
+            format!("-s {} ", client_net(&mut r))
+        } else {
+            String::new()
+        };
+        out += &format!("-A POSTROUTING -o wan0 {src}-j MASQUERADE\n");
+    }
+    out += "COMMIT\n*filter\n";
+    let chains = 3;
+    for base in ["INPUT", "FORWARD"] {
+        out += &format!(":{base} {} [0:0]\n", r.pick(&["ACCEPT", "DROP"]));
+    }
+    out += ":OUTPUT ACCEPT [0:0]\n";
+    for u in 1..=chains {
+        out += &format!(":U{u} - [0:0]\n");
+    }
+    for base in ["INPUT", "FORWARD"] {
+        out += &format!("-A {base} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n");
+        if r.chance(2) {
+            let c = conds(&mut r, false);
+            out += &format!("-A {base} {c} -j MARK --set-mark 1/1\n");
+        }
+        for _ in 0..3 + r.below(6) {
+            out += &rule(&mut r, base, 0, chains);
+            out.push('\n');
+        }
+    }
+    for u in 1..=chains {
+        for _ in 0..2 + r.below(4) {
+            out += &rule(&mut r, &format!("U{u}"), u, chains);
+            out.push('\n');
+        }
+    }
+    out + "COMMIT\n"
+}
+
+/// A packet the client sends.
+#[derive(Debug, Clone)]
+struct Probe {
+    tcp: bool,
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+}
+
+/// Where a packet arrived: namespace role, local address and port, peer address.
+type Arrival = (&'static str, IpAddr, u16, IpAddr);
+
+/// What `moat explain` says the kernel does with a probe: `None` for a drop.
+fn predict(gateway: &Netns, scratch: &Scratch, p: &Probe) -> (Option<Arrival>, serde_json::Value) {
+    let (src, dst, sport, dport) = (
+        p.src.to_string(),
+        p.dst.to_string(),
+        p.sport.to_string(),
+        p.dport.to_string(),
+    );
+    let proto = if p.tcp { "tcp" } else { "udp" };
+    let args = [
+        "explain", "--in", "lan0", "--src", &src, "--dst", &dst, "--proto", proto, "--sport",
+        &sport, "--dport", &dport, "--json",
+    ];
+    let out = moat(gateway, scratch, &args);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let paths = json["explanation"]["paths"].as_array().expect("paths");
+    assert_eq!(paths.len(), 1, "only decidable matches: {json:#}");
+    let path = &paths[0];
+    let accepted = path["verdict"]["outcome"] == "ACCEPT";
+    assert_eq!(
+        out.status.code(),
+        Some(if accepted { 0 } else { 1 }),
+        "{json:#}"
+    );
+    if !accepted {
+        return (None, json);
+    }
+    let role = match path["verdict"]["routing"]["to"].as_str() {
+        Some("local") => "gateway",
+        Some("forward") => "server",
+        other => panic!("routing {other:?}: {json:#}"),
+    };
+    let addr = |k: &str| -> IpAddr { path["packet"][k].as_str().expect(k).parse().expect(k) };
+    let port = path["packet"]["destination_port"].as_u64().expect("port") as u16;
+    (
+        Some((role, addr("destination"), port, addr("source"))),
+        json,
+    )
+}
+
+/// How many predicted paths went through each feature of the rulesets.
+#[derive(Default)]
+struct Coverage {
+    user_chains: usize,
+    returns: usize,
+    marks: usize,
+    policies: usize,
+}
+
+impl Coverage {
+    fn count(&mut self, json: &serde_json::Value) {
+        let path = &json["explanation"]["paths"][0];
+        let steps = path["steps"].as_array().expect("steps");
+        let matched = |s: &&serde_json::Value| s["step"] == "rule" && s["result"] == "matched";
+        let any = |f: &dyn Fn(&serde_json::Value) -> bool| usize::from(steps.iter().any(f));
+        self.user_chains += any(&|s| {
+            s["at"]["chain"]
+                .as_str()
+                .is_some_and(|c| c.starts_with('U'))
+        });
+        self.returns += any(&|s| {
+            matched(&s)
+                && s["at"]["text"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with("-j RETURN"))
+        });
+        self.marks += any(&|s| s["change"].as_str().is_some_and(|c| c.starts_with("mark")));
+        self.policies += usize::from(path["verdict"]["by"]["rule"].is_null());
+    }
+}
+
+/// A listening socket and the namespace it is in.
+enum Listener {
+    Tcp(&'static str, TcpListener),
+    Udp(&'static str, UdpSocket),
+}
+
+/// TCP and UDP listeners on every port packets may reach, on each address.
+fn listen(ns: &Netns, role: &'static str, addrs: &[&str]) -> Vec<Listener> {
+    let addrs: Vec<IpAddr> = addrs.iter().map(|a| a.parse().unwrap()).collect();
+    ns.run(move || {
+        let mut out = Vec::new();
+        for &a in &addrs {
+            for &port in PORTS.iter().chain(&TARGET_PORTS) {
+                let t = TcpListener::bind((a, port)).unwrap();
+                t.set_nonblocking(true).unwrap();
+                out.push(Listener::Tcp(role, t));
+                let u = UdpSocket::bind((a, port)).unwrap();
+                u.set_nonblocking(true).unwrap();
+                out.push(Listener::Udp(role, u));
+            }
+        }
+        out
+    })
+    .unwrap()
+}
+
+/// Everything that arrived since the last call, by the sender's port.
+fn arrivals(listeners: &[Listener], into: &mut HashMap<u16, Vec<Arrival>>) {
+    let mut buf = [0u8; 64];
+    for l in listeners {
+        loop {
+            let got = match l {
+                Listener::Tcp(role, t) => t
+                    .accept()
+                    .map(|(s, peer)| (*role, s.local_addr().unwrap(), peer)),
+                Listener::Udp(role, u) => u
+                    .recv_from(&mut buf)
+                    .map(|(_, peer)| (*role, u.local_addr().unwrap(), peer)),
+            };
+            match got {
+                Ok((role, local, peer)) => into.entry(peer.port()).or_default().push((
+                    role,
+                    local.ip(),
+                    local.port(),
+                    peer.ip(),
+                )),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+}
+
+/// Sends every probe from the client (SYNs and datagrams) and keeps the
+/// sockets open for a moment so handshakes complete.
+fn send(client: &Netns, probes: &[Probe], listeners: &[Listener]) -> HashMap<u16, Vec<Arrival>> {
+    let probes = probes.to_vec();
+    let open = client
+        .run(move || {
+            let mut open = Vec::new();
+            for p in &probes {
+                let from = SocketAddr::from((p.src, p.sport));
+                let to = SocketAddr::from((p.dst, p.dport));
+                let (ty, proto) = if p.tcp {
+                    (Type::STREAM, Protocol::TCP)
+                } else {
+                    (Type::DGRAM, Protocol::UDP)
+                };
+                let s = Socket::new(Domain::IPV4, ty, Some(proto)).unwrap();
+                s.bind(&from.into()).unwrap();
+                s.set_nonblocking(true).unwrap();
+                if p.tcp {
+                    let _ = s.connect(&to.into());
+                } else {
+                    s.send_to(b"x", &to.into()).unwrap();
+                }
+                open.push(s);
+            }
+            open
+        })
+        .unwrap();
+    let mut seen = HashMap::new();
+    let deadline = Instant::now() + Duration::from_millis(400);
+    while Instant::now() < deadline {
+        arrivals(listeners, &mut seen);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(open);
+    seen
+}
+
+#[test]
+fn explain_predicts_what_the_kernel_does_with_every_packet() {
+    let Some((lab, scratch)) = config_lab() else {
+        return;
+    };
+    for host in CLIENT_HOSTS {
+        lab.client
+            .ip(&["addr", "add", &format!("10.99.1.{host}/24"), "dev", "eth0"])
+            .unwrap();
+    }
+    let mut listeners = listen(&lab.gateway, "gateway", &GATEWAY);
+    listeners.extend(listen(&lab.server, "server", &SERVER));
+    let clients: Vec<Ipv4Addr> = std::iter::once(2)
+        .chain(CLIENT_HOSTS)
+        .map(|h| Ipv4Addr::new(10, 99, 1, h))
+        .collect();
+    let targets: Vec<Ipv4Addr> = GATEWAY
+        .iter()
+        .chain(&SERVER)
+        .map(|a| a.parse().unwrap())
+        .collect();
+    let mut r = Rng(0x5851f42d4c957f2d);
+    let mut sport = 20000u16;
+    let (mut packets, mut delivered, mut dropped, mut dnatted, mut masqueraded) = (0, 0, 0, 0, 0);
+    let mut seen_steps = Coverage::default();
+    let rulesets = 8;
+    for n in 0..rulesets {
+        let text = ruleset(0x9e3779b97f4a7c15 ^ ((n + 1) * 0x2545f4914f6cdd1d));
+        let file = scratch.file("rules.v4", &text);
+        moat_ok(&lab.gateway, &scratch, &["apply", file.to_str().unwrap()]);
+        let probes: Vec<Probe> = (0..60)
+            .map(|_| {
+                sport += 1;
+                Probe {
+                    tcp: r.chance(2),
+                    src: r.pick(&clients),
+                    sport,
+                    dst: r.pick(&targets),
+                    dport: if r.chance(8) { 8080 } else { r.pick(&PORTS) },
+                }
+            })
+            .collect();
+        let predictions: Vec<_> = probes
+            .iter()
+            .map(|p| predict(&lab.gateway, &scratch, p))
+            .collect();
+        let seen = send(&lab.client, &probes, &listeners);
+        for (p, (expected, json)) in probes.iter().zip(&predictions) {
+            let got = seen.get(&p.sport).cloned().unwrap_or_default();
+            let want: Vec<Arrival> = expected.iter().copied().collect();
+            assert_eq!(
+                got, want,
+                "packet {p:?}: the kernel did {got:?}, explain predicted {want:?}\nexplain: {json:#}\nruleset:\n{text}"
+            );
+            packets += 1;
+            seen_steps.count(json);
+            match expected {
+                Some((_, addr, port, src)) => {
+                    delivered += 1;
+                    dnatted += usize::from(*addr != IpAddr::V4(p.dst) || *port != p.dport);
+                    masqueraded += usize::from(*src != IpAddr::V4(p.src));
+                }
+                None => dropped += 1,
+            }
+        }
+    }
+    eprintln!(
+        "{rulesets} rulesets, {packets} packets: {delivered} delivered ({dnatted} translated, {masqueraded} masqueraded), {dropped} dropped, all as predicted; paths through user chains {}, with a RETURN {}, with a mark set {}, decided by a policy {}",
+        seen_steps.user_chains, seen_steps.returns, seen_steps.marks, seen_steps.policies
+    );
+    assert!(
+        seen_steps.user_chains >= 50
+            && seen_steps.returns >= 5
+            && seen_steps.marks >= 20
+            && seen_steps.policies >= 20,
+        "the rulesets' features were reached"
+    );
+    assert!(
+        delivered >= 50 && dropped >= 50,
+        "both verdicts were tested"
+    );
+    assert!(dnatted >= 5 && masqueraded >= 5, "NAT was tested");
+}
