@@ -271,6 +271,41 @@ fn predict(gateway: &Netns, scratch: &Scratch, p: &Probe) -> (Option<Arrival>, s
     )
 }
 
+/// The packet counts of the filter table's DROP and REJECT rules and DROP
+/// policies (from `iptables-save -c`), by chain and rule number (0 for the policy).
+fn drop_counts(save: &str) -> HashMap<(String, usize), u64> {
+    let mut out = HashMap::new();
+    let mut numbers: HashMap<String, usize> = HashMap::new();
+    let mut filter = false;
+    for line in save.lines() {
+        if let Some(table) = line.strip_prefix('*') {
+            filter = table == "filter";
+        }
+        if !filter {
+            continue;
+        }
+        let packets = |counter: &str| -> u64 {
+            let inner = counter.trim_start_matches('[');
+            inner.split(':').next().unwrap().parse().unwrap()
+        };
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            [chain, "DROP", counter] if chain.starts_with(':') => {
+                out.insert((chain[1..].to_string(), 0), packets(counter));
+            }
+            [counter, "-A", chain, rest @ ..] => {
+                let n = numbers.entry(chain.to_string()).or_default();
+                *n += 1;
+                if rest.ends_with(&["-j", "DROP"]) || rest.contains(&"REJECT") {
+                    out.insert((chain.to_string(), *n), packets(counter));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// How many predicted paths went through each feature of the rulesets.
 #[derive(Default)]
 struct Coverage {
@@ -418,6 +453,7 @@ fn explain_predicts_what_the_kernel_does_with_every_packet() {
     let mut sport = 20000u16;
     let (mut packets, mut delivered, mut dropped, mut dnatted, mut masqueraded) = (0, 0, 0, 0, 0);
     let mut seen_steps = Coverage::default();
+    let mut deciders = 0;
     let rulesets = 8;
     for n in 0..rulesets {
         let text = ruleset(0x9e3779b97f4a7c15 ^ ((n + 1) * 0x2545f4914f6cdd1d));
@@ -439,7 +475,10 @@ fn explain_predicts_what_the_kernel_does_with_every_packet() {
             .iter()
             .map(|p| predict(&lab.gateway, &scratch, p))
             .collect();
+        let before = drop_counts(&moat_ok(&lab.gateway, &scratch, &["iptables-save", "-c"]));
         let seen = send(&lab.client, &probes, &listeners);
+        let after = drop_counts(&moat_ok(&lab.gateway, &scratch, &["iptables-save", "-c"]));
+        let mut predicted: HashMap<(String, usize), u64> = HashMap::new();
         for (p, (expected, json)) in probes.iter().zip(&predictions) {
             let got = seen.get(&p.sport).cloned().unwrap_or_default();
             let want: Vec<Arrival> = expected.iter().copied().collect();
@@ -455,12 +494,32 @@ fn explain_predicts_what_the_kernel_does_with_every_packet() {
                     dnatted += usize::from(*addr != IpAddr::V4(p.dst) || *port != p.dport);
                     masqueraded += usize::from(*src != IpAddr::V4(p.src));
                 }
-                None => dropped += 1,
+                None => {
+                    dropped += 1;
+                    let by = &json["explanation"]["paths"][0]["verdict"]["by"];
+                    assert_eq!(by["table"], "filter", "{json:#}");
+                    let chain = by["chain"].as_str().expect("chain").to_string();
+                    let rule = by["rule"].as_u64().unwrap_or(0) as usize;
+                    *predicted.entry((chain, rule)).or_default() += 1;
+                }
             }
         }
+        for key in after.keys() {
+            let counted = after[key] - before.get(key).copied().unwrap_or(0);
+            let want = predicted.get(key).copied().unwrap_or(0);
+            assert_eq!(
+                counted, want,
+                "{key:?} (rule 0 = policy) dropped {counted} packets, explain said {want}\nruleset:\n{text}"
+            );
+            deciders += usize::from(want > 0);
+        }
+        assert!(
+            predicted.keys().all(|k| after.contains_key(k)),
+            "explain named a dropping rule the kernel does not have: {predicted:?}"
+        );
     }
     eprintln!(
-        "{rulesets} rulesets, {packets} packets: {delivered} delivered ({dnatted} translated, {masqueraded} masqueraded), {dropped} dropped, all as predicted; paths through user chains {}, with a RETURN {}, with a mark set {}, decided by a policy {}",
+        "{rulesets} rulesets, {packets} packets: {delivered} delivered ({dnatted} translated, {masqueraded} masqueraded), {dropped} dropped by {deciders} rules and policies, all as predicted; paths through user chains {}, with a RETURN {}, with a mark set {}, decided by a policy {}",
         seen_steps.user_chains, seen_steps.returns, seen_steps.marks, seen_steps.policies
     );
     assert!(
@@ -474,5 +533,6 @@ fn explain_predicts_what_the_kernel_does_with_every_packet() {
         delivered >= 50 && dropped >= 50,
         "both verdicts were tested"
     );
+    assert!(deciders >= 10, "drops by many rules were counted");
     assert!(dnatted >= 5 && masqueraded >= 5, "NAT was tested");
 }
