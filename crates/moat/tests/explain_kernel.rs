@@ -1,12 +1,15 @@
 //! `moat explain` against the kernel (issue 14): random rulesets (filter
 //! INPUT/FORWARD with user chains, jumps, gotos, returns and marks; mangle
 //! marks; nat DNAT/REDIRECT and MASQUERADE; only matches explain can
-//! decide) go into a gateway namespace; for each, TCP SYNs and UDP
+//! decide) and seed 004's port forward (as written and with its nat
+//! policies fixed) go into a gateway namespace; for each, TCP SYNs and UDP
 //! datagrams from the client's addresses to the gateway's and the server's
 //! addresses are predicted with `moat explain --json` run in the gateway
 //! namespace, then sent, and listeners on the gateway and the server record
 //! what arrives where (address and port after DNAT, source after
-//! MASQUERADE). Every prediction must agree with what the kernel did.
+//! MASQUERADE), and the counters of the rules and policies explain says
+//! drop packets must count exactly those. Every prediction must agree with
+//! what the kernel did.
 
 mod common;
 mod config_common;
@@ -217,6 +220,43 @@ fn ruleset(seed: u64) -> String {
     out + "COMMIT\n"
 }
 
+/// Seed 004's port forward, moved into the lab (outside is the client's
+/// side, lan0; the web server is the server at 10.99.2.2:8080, reached on
+/// port 1000), as written (its nat DROP policies drop every new connection
+/// the DNAT does not take, and the forwarded ones at POSTROUTING, since it
+/// masquerades only on the outside interface) and with nat policies ACCEPT.
+fn seed_004() -> [String; 2] {
+    let written = "*nat
+:PREROUTING DROP [0:0]
+:OUTPUT DROP [0:0]
+:POSTROUTING DROP [0:0]
+-A POSTROUTING -o lan0 -j MASQUERADE
+-A PREROUTING -i lan0 -p tcp --dport 1000 -j DNAT --to-destination 10.99.2.2:8080
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT
+-A INPUT -p icmp -j ACCEPT
+-A INPUT -i lo -j ACCEPT
+-A INPUT -m state --state NEW -m tcp -p tcp --dport 22 -j ACCEPT
+-A INPUT -m state --state NEW -m tcp -p tcp --dport 1001 -j ACCEPT
+-A INPUT -j REJECT --reject-with icmp-host-prohibited
+-A FORWARD -m state --state ESTABLISHED,RELATED -j ACCEPT
+-A FORWARD -p icmp -j ACCEPT
+-A FORWARD -i lo -j ACCEPT
+-A FORWARD -m state --state NEW -m tcp -p tcp -d 10.99.2.2 --dport 8080 -j ACCEPT
+-A FORWARD -j REJECT --reject-with icmp-host-prohibited
+COMMIT
+";
+    let accepting = written.replace(":PREROUTING DROP", ":PREROUTING ACCEPT");
+    [
+        written.to_string(),
+        accepting.replace(":POSTROUTING DROP", ":POSTROUTING ACCEPT"),
+    ]
+}
+
 /// A packet the client sends.
 #[derive(Debug, Clone)]
 struct Probe {
@@ -271,18 +311,19 @@ fn predict(gateway: &Netns, scratch: &Scratch, p: &Probe) -> (Option<Arrival>, s
     )
 }
 
-/// The packet counts of the filter table's DROP and REJECT rules and DROP
-/// policies (from `iptables-save -c`), by chain and rule number (0 for the policy).
-fn drop_counts(save: &str) -> HashMap<(String, usize), u64> {
+/// Where a packet was dropped: table, chain, rule number (0 for the policy).
+type Dropper = (String, String, usize);
+
+/// The packet counts of the DROP and REJECT rules and DROP policies (from
+/// `iptables-save -c`).
+fn drop_counts(save: &str) -> HashMap<Dropper, u64> {
     let mut out = HashMap::new();
     let mut numbers: HashMap<String, usize> = HashMap::new();
-    let mut filter = false;
+    let mut table = String::new();
     for line in save.lines() {
-        if let Some(table) = line.strip_prefix('*') {
-            filter = table == "filter";
-        }
-        if !filter {
-            continue;
+        if let Some(name) = line.strip_prefix('*') {
+            table = name.to_string();
+            numbers.clear();
         }
         let packets = |counter: &str| -> u64 {
             let inner = counter.trim_start_matches('[');
@@ -291,13 +332,14 @@ fn drop_counts(save: &str) -> HashMap<(String, usize), u64> {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             [chain, "DROP", counter] if chain.starts_with(':') => {
-                out.insert((chain[1..].to_string(), 0), packets(counter));
+                let key = (table.clone(), chain[1..].to_string(), 0);
+                out.insert(key, packets(counter));
             }
             [counter, "-A", chain, rest @ ..] => {
                 let n = numbers.entry(chain.to_string()).or_default();
                 *n += 1;
                 if rest.ends_with(&["-j", "DROP"]) || rest.contains(&"REJECT") {
-                    out.insert((chain.to_string(), *n), packets(counter));
+                    out.insert((table.clone(), chain.to_string(), *n), packets(counter));
                 }
             }
             _ => {}
@@ -454,20 +496,29 @@ fn explain_predicts_what_the_kernel_does_with_every_packet() {
     let (mut packets, mut delivered, mut dropped, mut dnatted, mut masqueraded) = (0, 0, 0, 0, 0);
     let mut seen_steps = Coverage::default();
     let mut deciders = 0;
-    let rulesets = 8;
-    for n in 0..rulesets {
-        let text = ruleset(0x9e3779b97f4a7c15 ^ ((n + 1) * 0x2545f4914f6cdd1d));
+    let random_count = 8;
+    let random =
+        (1..=random_count as u64).map(|n| ruleset(0x9e3779b97f4a7c15 ^ (n * 0x2545f4914f6cdd1d)));
+    let all: Vec<String> = random.chain(seed_004()).collect();
+    let rulesets = all.len();
+    for (n, text) in all.into_iter().enumerate() {
         let file = scratch.file("rules.v4", &text);
         moat_ok(&lab.gateway, &scratch, &["apply", file.to_str().unwrap()]);
+        let seed = n >= random_count;
         let probes: Vec<Probe> = (0..60)
             .map(|_| {
                 sport += 1;
+                let forwarded = seed && r.chance(2);
                 Probe {
-                    tcp: r.chance(2),
+                    tcp: forwarded || r.chance(2),
                     src: r.pick(&clients),
                     sport,
                     dst: r.pick(&targets),
-                    dport: if r.chance(8) { 8080 } else { r.pick(&PORTS) },
+                    dport: match (forwarded, r.chance(8)) {
+                        (true, _) => 1000,
+                        (false, true) => 8080,
+                        (false, false) => r.pick(&PORTS),
+                    },
                 }
             })
             .collect();
@@ -478,7 +529,7 @@ fn explain_predicts_what_the_kernel_does_with_every_packet() {
         let before = drop_counts(&moat_ok(&lab.gateway, &scratch, &["iptables-save", "-c"]));
         let seen = send(&lab.client, &probes, &listeners);
         let after = drop_counts(&moat_ok(&lab.gateway, &scratch, &["iptables-save", "-c"]));
-        let mut predicted: HashMap<(String, usize), u64> = HashMap::new();
+        let mut predicted: HashMap<Dropper, u64> = HashMap::new();
         for (p, (expected, json)) in probes.iter().zip(&predictions) {
             let got = seen.get(&p.sport).cloned().unwrap_or_default();
             let want: Vec<Arrival> = expected.iter().copied().collect();
@@ -497,10 +548,11 @@ fn explain_predicts_what_the_kernel_does_with_every_packet() {
                 None => {
                     dropped += 1;
                     let by = &json["explanation"]["paths"][0]["verdict"]["by"];
-                    assert_eq!(by["table"], "filter", "{json:#}");
-                    let chain = by["chain"].as_str().expect("chain").to_string();
+                    let name = |k: &str| by[k].as_str().expect(k).to_string();
                     let rule = by["rule"].as_u64().unwrap_or(0) as usize;
-                    *predicted.entry((chain, rule)).or_default() += 1;
+                    *predicted
+                        .entry((name("table"), name("chain"), rule))
+                        .or_default() += 1;
                 }
             }
         }
@@ -517,6 +569,8 @@ fn explain_predicts_what_the_kernel_does_with_every_packet() {
             predicted.keys().all(|k| after.contains_key(k)),
             "explain named a dropping rule the kernel does not have: {predicted:?}"
         );
+        let taken: u64 = predicted.values().sum();
+        eprintln!("ruleset {}: {} of 60 packets dropped", n + 1, taken);
     }
     eprintln!(
         "{rulesets} rulesets, {packets} packets: {delivered} delivered ({dnatted} translated, {masqueraded} masqueraded), {dropped} dropped by {deciders} rules and policies, all as predicted; paths through user chains {}, with a RETURN {}, with a mark set {}, decided by a policy {}",
