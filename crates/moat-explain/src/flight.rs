@@ -74,8 +74,8 @@ impl Flight {
         }
     }
 
-    /// What the match decider may use.
-    pub fn facts(&self) -> Facts<'_> {
+    /// What the match decider may use (address types from `host`).
+    pub fn facts(&self, host: &HostView) -> Facts<'_> {
         Facts {
             protocol: self.protocol,
             source: self.source,
@@ -90,6 +90,8 @@ impl Flight {
             mark: self.mark,
             conn_mark: self.conn_mark,
             length: self.length,
+            source_type: Some(host.addr_type(self.source)),
+            destination_type: Some(host.addr_type(self.destination)),
         }
     }
 

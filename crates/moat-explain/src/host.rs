@@ -13,7 +13,16 @@ pub struct LocalAddr {
     pub iface: String,
     /// The address.
     pub addr: IpAddr,
+    /// Its network's broadcast address (IPv4), if it has one.
+    pub broadcast: Option<IpAddr>,
 }
+
+// `-m addrtype` bits (see `moat_model::AddrTypes`).
+const UNICAST: u16 = 2;
+const LOCAL: u16 = 4;
+const BROADCAST: u16 = 8;
+const MULTICAST: u16 = 32;
+const UNREACHABLE: u16 = 128;
 
 /// A route: destinations in `dest` leave through `iface`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -50,6 +59,27 @@ impl HostView {
             .filter(|r| r.dest.contains(&dest))
             .max_by_key(|r| r.dest.prefix_len())
             .map(|r| r.iface.as_str())
+    }
+
+    /// The routing type of `addr` as an `-m addrtype` bit: LOCAL for the
+    /// host's own, BROADCAST and MULTICAST, UNICAST when a route leads
+    /// there, else UNREACHABLE.
+    pub fn addr_type(&self, addr: IpAddr) -> u16 {
+        let broadcast = match addr {
+            IpAddr::V4(v4) => v4.is_broadcast(),
+            IpAddr::V6(_) => false,
+        } || self.addresses.iter().any(|a| a.broadcast == Some(addr));
+        if self.is_local(addr) {
+            LOCAL
+        } else if broadcast {
+            BROADCAST
+        } else if addr.is_multicast() {
+            MULTICAST
+        } else if self.route(addr).is_some() {
+            UNICAST
+        } else {
+            UNREACHABLE
+        }
     }
 
     /// The first address of `family` on `iface`.

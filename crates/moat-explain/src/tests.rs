@@ -28,6 +28,7 @@ fn gateway() -> HostView {
     let addr = |iface: &str, a: &str| LocalAddr {
         iface: iface.into(),
         addr: ip(a),
+        broadcast: None,
     };
     let route = |dest: &str, iface: &str| Route {
         dest: dest.parse().expect("net"),
@@ -365,4 +366,44 @@ fn bad_descriptions_are_refused() {
     assert_eq!(crate::parse_icmp_type("3/3", 1), Ok((3, 3)));
     assert_eq!(crate::parse_icmp_type("echo-request", 58), Ok((128, 0)));
     assert!("sometimes".parse::<crate::ConnState>().is_err());
+}
+
+#[test]
+fn address_types_are_decided_from_the_host() {
+    let t = tables(
+        "*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -m addrtype --dst-type LOCAL -p tcp --dport 8080 -j DNAT --to-destination 192.168.1.43
+COMMIT
+",
+    );
+    let local = explain(
+        &t,
+        &tcp_in("eth0", "198.51.100.7", "89.232.33.123", 8080),
+        &gateway(),
+    );
+    assert_eq!(local.paths.len(), 1, "{local}");
+    assert_eq!(
+        local.paths[0].packet.destination,
+        ip("192.168.1.43"),
+        "{local}"
+    );
+    let passing = explain(
+        &t,
+        &tcp_in("eth1", "192.168.1.9", "198.51.100.7", 8080),
+        &gateway(),
+    );
+    assert_eq!(
+        passing.paths[0].packet.destination,
+        ip("198.51.100.7"),
+        "{passing}"
+    );
+    let verbose = format!("{passing:#}");
+    assert!(
+        verbose.contains("-m addrtype --dst-type LOCAL does not match: source type is UNICAST, destination type is UNICAST"),
+        "{verbose}"
+    );
 }

@@ -95,7 +95,7 @@ impl Walker<'_> {
         }
         for (i, rule) in rules.iter().enumerate().skip(from) {
             let at = self.at(chain, i, rule);
-            let facts = branch.flight.facts();
+            let facts = branch.flight.facts(self.host);
             match decide::all(&rule.matches, &facts) {
                 Tri::No => {
                     let why = why::failed(&rule.matches, &facts);

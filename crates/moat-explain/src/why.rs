@@ -1,7 +1,7 @@
 //! Why a rule did not match, and what an undecided rule depends on.
 
 use moat_model::decide::{self, Facts, Tri};
-use moat_model::describe::{match_text, proto_name};
+use moat_model::describe::{addr_type_names, match_text, proto_name};
 use moat_model::{ConnStates, Match};
 
 use crate::flight::Flight;
@@ -72,6 +72,14 @@ fn packet_value(m: &Match, p: &Facts<'_>) -> String {
         }
         Match::Length { .. } => or_none("length", p.length),
         Match::Fragment { .. } => "the packet is not a fragment".into(),
+        Match::AddrType { .. } => {
+            let name = |t: Option<u16>| t.map_or("unknown".into(), addr_type_names);
+            format!(
+                "source type is {}, destination type is {}",
+                name(p.source_type),
+                name(p.destination_type)
+            )
+        }
         _ => "the packet does not fit".into(),
     }
 }

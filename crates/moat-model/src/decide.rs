@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 
-use crate::matches::{ConnStates, Iface, Match, PortRange};
+use crate::matches::{AddrTypes, ConnStates, Iface, Match, PortRange};
 
 /// The answer to "does this match hold?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +69,10 @@ pub struct Facts<'a> {
     pub conn_mark: Option<u32>,
     /// Its IP length, header included.
     pub length: Option<u16>,
+    /// The routing type of its source address, as an [`AddrTypes`] bit.
+    pub source_type: Option<u16>,
+    /// The routing type of its destination address.
+    pub destination_type: Option<u16>,
 }
 
 /// Whether every match in `matches` holds: `No` as soon as one does not.
@@ -169,8 +173,34 @@ pub fn one(m: &Match, p: &Facts<'_>) -> Tri {
             Some(len) => Tri::of(*min <= len && len <= *max).negate_if(*negate),
             None => Tri::Maybe,
         },
+        Match::AddrType {
+            src,
+            dst,
+            limit_iface_in,
+            limit_iface_out,
+        } => {
+            if *limit_iface_in || *limit_iface_out {
+                return Tri::Maybe;
+            }
+            match (
+                addr_type(*src, p.source_type),
+                addr_type(*dst, p.destination_type),
+            ) {
+                (Tri::No, _) | (_, Tri::No) => Tri::No,
+                (Tri::Yes, Tri::Yes) => Tri::Yes,
+                _ => Tri::Maybe,
+            }
+        }
         Match::Comment { .. } => Tri::Yes,
         _ => Tri::Maybe,
+    }
+}
+
+fn addr_type(wanted: Option<(AddrTypes, bool)>, known: Option<u16>) -> Tri {
+    match (wanted, known) {
+        (None, _) => Tri::Yes,
+        (Some((types, negate)), Some(bit)) => Tri::of(types.0 & bit != 0).negate_if(negate),
+        (Some(_), None) => Tri::Maybe,
     }
 }
 

@@ -86,6 +86,31 @@ pub fn proto_name(proto: u8) -> String {
     }
 }
 
+/// Address routing types by name, comma-separated (`LOCAL,BROADCAST`).
+pub fn addr_type_names(bits: u16) -> String {
+    const NAMES: [&str; 12] = [
+        "UNSPEC",
+        "UNICAST",
+        "LOCAL",
+        "BROADCAST",
+        "ANYCAST",
+        "MULTICAST",
+        "BLACKHOLE",
+        "UNREACHABLE",
+        "PROHIBIT",
+        "THROW",
+        "NAT",
+        "XRESOLVE",
+    ];
+    NAMES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bits & (1 << i) != 0)
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn rate_text(rate: Rate) -> String {
     let unit = match rate.unit {
         RateUnit::Second => "sec",
@@ -203,6 +228,26 @@ pub fn match_text(m: &Match) -> String {
         },
         Match::Comment { text } => format!("-m comment --comment {text:?}"),
         Match::InSet { name, negate, .. } => format!("-m set {}--match-set {name}", bang(*negate)),
+        Match::AddrType {
+            src,
+            dst,
+            limit_iface_in,
+            limit_iface_out,
+        } => {
+            let mut out = "-m addrtype".to_string();
+            for (flag, side) in [("--src-type", src), ("--dst-type", dst)] {
+                if let Some((types, negate)) = side {
+                    let _ = write!(out, " {}{flag} {}", bang(*negate), addr_type_names(types.0));
+                }
+            }
+            if *limit_iface_in {
+                out.push_str(" --limit-iface-in");
+            }
+            if *limit_iface_out {
+                out.push_str(" --limit-iface-out");
+            }
+            out
+        }
         Match::Limit { rate, burst, over } => {
             let bang = if *over { "! " } else { "" };
             format!(

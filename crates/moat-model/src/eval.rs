@@ -236,6 +236,8 @@ fn facts(p: &Packet) -> Facts<'_> {
         mark: None,
         conn_mark: None,
         length: None,
+        source_type: None,
+        destination_type: None,
     }
 }
 

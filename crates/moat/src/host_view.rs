@@ -18,6 +18,7 @@ struct Link {
 #[derive(Deserialize)]
 struct AddrInfo {
     local: std::net::IpAddr,
+    broadcast: Option<std::net::IpAddr>,
 }
 
 #[derive(Deserialize)]
@@ -37,6 +38,7 @@ pub fn read() -> Result<HostView> {
             l.addr_info.iter().map(|a| LocalAddr {
                 iface: l.ifname.clone(),
                 addr: a.local,
+                broadcast: a.broadcast,
             })
         })
         .collect();
