@@ -95,6 +95,11 @@ fn conds(r: &mut Rng, out: bool) -> String {
     if r.chance(4) {
         parts.push(format!("-i {}", r.pick(&["lan0", "lan+", "wan0"])));
     }
+    if r.chance(6) {
+        let bang = if r.chance(2) { "! " } else { "" };
+        let kind = r.pick(&["LOCAL", "UNICAST", "LOCAL,BROADCAST"]);
+        parts.push(format!("-m addrtype {bang}--dst-type {kind}"));
+    }
     if out && r.chance(4) {
         parts.push(format!("-o {}", r.pick(&["wan0", "lan0"])));
     }
@@ -202,17 +207,19 @@ fn ruleset(seed: u64) -> String {
     }
     for base in ["INPUT", "FORWARD"] {
         out += &format!("-A {base} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n");
-        if r.chance(2) {
-            let c = conds(&mut r, false);
-            out += &format!("-A {base} {c} -j MARK --set-mark 1/1\n");
-        }
+        let c = conds(&mut r, false);
+        out += &format!("-A {base} {c} -j MARK --set-mark 1/1\n");
+        let verdict = r.pick(&["ACCEPT", "DROP", "REJECT"]);
+        let mark = r.pick(&["3", "1", "2/2"]);
+        out += &format!("-A {base} -m mark --mark {mark} -j {verdict}\n");
         for _ in 0..3 + r.below(6) {
             out += &rule(&mut r, base, 0, chains);
             out.push('\n');
         }
     }
     for u in 1..=chains {
-        for _ in 0..2 + r.below(4) {
+        out += &format!("-A U{u} -s {} -j RETURN\n", client_net(&mut r));
+        for _ in 0..1 + r.below(4) {
             out += &rule(&mut r, &format!("U{u}"), u, chains);
             out.push('\n');
         }
