@@ -7,9 +7,6 @@ use thiserror::Error;
 /// A packet description that cannot be explained.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SpecError {
-    /// Neither an input nor an output interface.
-    #[error("give --in IF for a packet that arrives, or --out IF for one this host sends")]
-    NoInterface,
     /// An arriving packet without a source address.
     #[error("a packet that arrives needs --src")]
     NoSource,

@@ -42,6 +42,10 @@ pub struct Flight {
     /// IP length.
     #[serde(skip)]
     pub length: Option<u16>,
+    /// Whether the connection's address translation was already decided
+    /// (a packet this host sent to itself, coming back in on `lo`).
+    #[serde(skip)]
+    pub nat_decided: bool,
 }
 
 impl Flight {
@@ -71,6 +75,7 @@ impl Flight {
             mark: Some(spec.mark),
             conn_mark: (spec.state.bit() == ConnStates::NEW).then_some(0),
             length: spec.length,
+            nat_decided: false,
         }
     }
 

@@ -40,6 +40,10 @@ pub struct HostView {
     pub addresses: Vec<LocalAddr>,
     /// The routes (main table).
     pub routes: Vec<Route>,
+    /// Whether the host forwards IPv4 (`net.ipv4.ip_forward`); unknown counts as yes.
+    pub ipv4_forwarding: Option<bool>,
+    /// Whether the host forwards IPv6 (`net.ipv6.conf.all.forwarding`).
+    pub ipv6_forwarding: Option<bool>,
 }
 
 impl HostView {
@@ -80,6 +84,15 @@ impl HostView {
         } else {
             UNREACHABLE
         }
+    }
+
+    /// Whether the host routes packets of `family` through (unknown: yes).
+    pub fn forwards(&self, family: Family) -> bool {
+        match family {
+            Family::Ipv4 => self.ipv4_forwarding,
+            Family::Ipv6 => self.ipv6_forwarding,
+        }
+        .unwrap_or(true)
     }
 
     /// The first address of `family` on `iface`.

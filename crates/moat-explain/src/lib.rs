@@ -4,7 +4,8 @@
 //! host ([`HostView`]: its addresses and routes), [`explain`] follows the
 //! packet through every hook in the kernel's order (raw, mangle, nat,
 //! filter at PREROUTING; the routing decision; INPUT, or FORWARD and
-//! POSTROUTING; OUTPUT for a packet the host sends), every rule of every
+//! POSTROUTING; OUTPUT and POSTROUTING for a packet the host sends, then
+//! PREROUTING and INPUT again when it sends to itself), every rule of every
 //! chain it reaches, jumps, returns and gotos, NAT rewrites and mark
 //! changes, and reports each possible path with its verdict. Matches the
 //! description cannot decide (rate limits, sets, statistic, ...) split

@@ -96,8 +96,8 @@ pub fn parse_icmp_type(s: &str, protocol: u8) -> Result<(u8, u8), SpecError> {
 pub struct PacketSpec {
     /// The interface it arrives on; `None` for a packet this host sends.
     pub in_iface: Option<String>,
-    /// The interface it leaves through (for an arriving packet, the
-    /// routing decision is used when the host knows a route).
+    /// The interface it leaves through (when `None`, or for an arriving
+    /// packet, the routing decision is used when the host knows a route).
     pub out_iface: Option<String>,
     /// Source address; for a packet this host sends, `None` takes the
     /// outgoing interface's address.
@@ -141,7 +141,7 @@ impl PacketSpec {
         }
     }
 
-    /// Whether this host sends the packet (an output interface and no input one).
+    /// Whether this host sends the packet (no input interface).
     pub fn is_local(&self) -> bool {
         self.in_iface.is_none()
     }
@@ -154,13 +154,10 @@ impl PacketSpec {
         }
     }
 
-    /// Whether the description makes sense: an interface to start from,
-    /// addresses of one family, ports only for protocols that have them,
+    /// Whether the description makes sense: a source for an arriving
+    /// packet, addresses of one family, ports only for protocols that have them,
     /// an ICMP type only for ICMP.
     pub fn validate(&self) -> Result<(), SpecError> {
-        if self.in_iface.is_none() && self.out_iface.is_none() {
-            return Err(SpecError::NoInterface);
-        }
         if let Some(src) = self.source {
             if src.is_ipv4() != self.destination.is_ipv4() {
                 return Err(SpecError::MixedFamilies(src, self.destination));

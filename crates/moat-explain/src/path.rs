@@ -84,7 +84,12 @@ impl Run<'_> {
                     b.steps.push(Event::Route {
                         routing: Routing::Forward { iface },
                     });
-                    forward.push(b);
+                    if self.host.forwards(spec.family()) {
+                        forward.push(b);
+                    } else {
+                        let note = "this host does not forward (ip_forward / forwarding is 0)";
+                        self.finish(b, Outcome::Drop, None, Some(note.into()));
+                    }
                 }
                 None => {
                     let note = format!("no route to {dest}");
@@ -119,7 +124,34 @@ impl Run<'_> {
             }
             rerouted.push(b);
         }
-        self.hook(Hook::Postrouting, rerouted)
+        let (looped, out): (Vec<Branch>, Vec<Branch>) = self
+            .hook(Hook::Postrouting, rerouted)
+            .into_iter()
+            .partition(|b| b.flight.out_iface.as_deref() == Some("lo"));
+        let mut live = out;
+        live.extend(self.loop_back(looped));
+        live
+    }
+
+    /// A packet this host sent to itself comes back in on `lo`: PREROUTING
+    /// and INPUT, without address translation (decided on the way out).
+    fn loop_back(&mut self, branches: Vec<Branch>) -> Vec<Branch> {
+        let arrived = branches
+            .into_iter()
+            .map(|mut b| {
+                b.flight.in_iface = Some("lo".into());
+                b.flight.out_iface = None;
+                b.flight.nat_decided = true;
+                b
+            })
+            .collect();
+        let mut input = self.hook(Hook::Prerouting, arrived);
+        for b in &mut input {
+            b.steps.push(Event::Route {
+                routing: Routing::Local,
+            });
+        }
+        self.hook(Hook::Input, input)
     }
 
     /// Runs every table's base chain at `hook`, by priority, for each live path.
@@ -157,11 +189,16 @@ impl Run<'_> {
             next.push(b);
             return;
         };
-        if table.stage == Stage::Nat && !b.flight.is_new() {
+        let nat_skip = match (b.flight.is_new(), b.flight.nat_decided) {
+            (false, _) => Some("only the first packet of a connection passes nat"),
+            (true, true) => Some("the connection's address translation was decided on the way out"),
+            (true, false) => None,
+        };
+        if let (Stage::Nat, Some(reason)) = (table.stage, nat_skip) {
             b.steps.push(Event::Skip {
                 hook,
                 table: table.stage.name(),
-                reason: "only the first packet of a connection passes nat".into(),
+                reason: reason.into(),
             });
             next.push(b);
             return;

@@ -37,6 +37,7 @@ fn gateway() -> HostView {
     HostView {
         addresses: vec![addr("eth0", "89.232.33.123"), addr("eth1", "192.168.1.1")],
         routes: vec![route("0.0.0.0/0", "eth0"), route("192.168.1.0/24", "eth1")],
+        ..HostView::default()
     }
 }
 
@@ -406,4 +407,48 @@ COMMIT
         verbose.contains("-m addrtype --dst-type LOCAL does not match: source type is UNICAST, destination type is UNICAST"),
         "{verbose}"
     );
+}
+
+#[test]
+fn a_packet_to_this_host_comes_back_in_on_lo_and_forwarding_off_drops() {
+    let t = tables(
+        "*filter
+:INPUT DROP [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -i lo -p tcp --dport 5432 -j ACCEPT
+COMMIT
+",
+    );
+    let to_self = |dport: u16| PacketSpec {
+        in_iface: None,
+        out_iface: None,
+        source: None,
+        destination_port: Some(dport),
+        ..PacketSpec::arriving("-", ip("0.0.0.0"), ip("127.0.0.1"), 6)
+    };
+    let host = gateway();
+    let mut packet = to_self(5432);
+    packet.validate().expect("a packet this host sends");
+    let e = explain(&t, &packet, &host);
+    let v = &e.paths[0].verdict;
+    assert_eq!(v.outcome, Outcome::Accept, "{e}");
+    assert_eq!(
+        v.by.as_ref().map(|b| (b.hook, b.rule)),
+        Some((Hook::Input, Some(1)))
+    );
+    packet.destination_port = Some(5433);
+    assert_eq!(
+        explain(&t, &packet, &host).paths[0].verdict.outcome,
+        Outcome::Drop
+    );
+
+    let off = HostView {
+        ipv4_forwarding: Some(false),
+        ..gateway()
+    };
+    let through = tcp_in("eth1", "192.168.1.9", "198.51.100.7", 443);
+    let e = explain(&t, &through, &off);
+    assert_eq!(e.paths[0].verdict.outcome, Outcome::Drop, "{e}");
+    assert!(e.to_string().contains("does not forward"), "{e}");
 }

@@ -16,10 +16,10 @@ use crate::{host_view, ruleset_source};
 /// Options of `moat explain`.
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
-    /// The interface the packet arrives on (leave out for a packet this host sends).
+    /// The interface the packet arrives on; without it, this host sends the packet.
     #[arg(long = "in", value_name = "IF")]
     pub in_iface: Option<String>,
-    /// The interface it leaves through; without --in, the host sends it.
+    /// The interface it leaves through (default: the one the route to --dst takes).
     #[arg(long = "out", value_name = "IF")]
     pub out_iface: Option<String>,
     /// Source address (for a packet this host sends: its outgoing interface's address).

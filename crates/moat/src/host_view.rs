@@ -60,7 +60,18 @@ pub fn read() -> Result<HostView> {
             routes.push(Route { dest, iface });
         }
     }
-    Ok(HostView { addresses, routes })
+    Ok(HostView {
+        addresses,
+        routes,
+        ipv4_forwarding: sysctl_on("/proc/sys/net/ipv4/ip_forward"),
+        ipv6_forwarding: sysctl_on("/proc/sys/net/ipv6/conf/all/forwarding"),
+    })
+}
+
+/// Whether a 0/1 setting is on; `None` when it cannot be read.
+fn sysctl_on(path: &str) -> Option<bool> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(text.trim() != "0")
 }
 
 fn ip_json<T: serde::de::DeserializeOwned>(args: &[&str]) -> Result<T> {
