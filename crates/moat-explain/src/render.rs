@@ -96,6 +96,10 @@ fn write_path(f: &mut Formatter<'_>, path: &PathReport) -> fmt::Result {
                     (RuleResult::NotMatched, Some(w)) if verbose => format!("\n      no: {w}"),
                     (RuleResult::NotMatched, _) if verbose => "\n      no".into(),
                     (RuleResult::NotMatched, _) => continue,
+                    (RuleResult::Either, w) => format!(
+                        "\n      depends on {}: either way the packet goes on",
+                        w.as_deref().unwrap_or("a match")
+                    ),
                     (RuleResult::Depends { matched }, w) => format!(
                         "\n      depends on {}: this path assumes it {}",
                         w.as_deref().unwrap_or("a match"),

@@ -45,6 +45,9 @@ pub enum RuleResult {
         /// What this path assumes.
         matched: bool,
     },
+    /// The rule's outcome cannot be decided, but it only logs or counts,
+    /// so the packet goes on unchanged either way (no new path).
+    Either,
 }
 
 /// Where the routing decision sends the packet.

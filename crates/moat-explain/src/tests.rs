@@ -260,9 +260,32 @@ COMMIT
 }
 
 #[test]
+fn a_limited_log_rule_does_not_split_the_path() {
+    let t = tables(
+        "*filter
+:INPUT DROP [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m limit --limit 3/min -j LOG
+COMMIT
+",
+    );
+    let e = explain(
+        &t,
+        &tcp_in("eth0", "203.0.113.9", "89.232.33.123", 22),
+        &gateway(),
+    );
+    assert_eq!(e.paths.len(), 1, "{e}");
+    assert!(
+        e.to_string().contains("either way the packet goes on"),
+        "{e}"
+    );
+}
+
+#[test]
 fn branching_stops_at_the_path_limit() {
     let rules: String = (0..10)
-        .map(|_| "-A INPUT -m limit --limit 3/min -j LOG\n")
+        .map(|_| "-A INPUT -m limit --limit 3/min -j MARK --set-mark 1\n")
         .collect();
     let t = tables(&format!(
         "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n{rules}COMMIT\n"

@@ -116,6 +116,14 @@ impl Walker<'_> {
                         Acted::Done(out) => return out,
                     }
                 }
+                Tri::Maybe if inert(&rule.action) => {
+                    let why = Some(why::undecided(&rule.matches, &facts));
+                    branch.steps.push(Event::Rule {
+                        at,
+                        result: RuleResult::Either,
+                        why,
+                    });
+                }
                 Tri::Maybe => {
                     let depends = why::undecided(&rule.matches, &facts);
                     let condition = format!("{depends} ({} {} rule {})", at.table, chain, i + 1);
@@ -241,4 +249,12 @@ enum Acted {
     Continue(Branch),
     /// The chain (and any paths it split into) ended.
     Done(Vec<(Branch, Flow)>),
+}
+
+/// Whether an action leaves the packet and its path as they were (logging, counting).
+fn inert(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::Continue | Action::Log { .. } | Action::NfLog { .. }
+    )
 }
