@@ -145,14 +145,9 @@ pub fn one(m: &Match, p: &Facts<'_>) -> Tri {
         Match::Icmp { kind, code, negate } => icmp_matches(1, *kind, *code, *negate, p),
         Match::Icmpv6 { kind, code, negate } => icmp_matches(58, *kind, *code, *negate, p),
         Match::ConnState { states, negate } => {
-            let known = ConnStates::INVALID
-                | ConnStates::NEW
-                | ConnStates::ESTABLISHED
-                | ConnStates::RELATED
-                | ConnStates::UNTRACKED;
             if states.0 & p.state != 0 {
                 Tri::Yes.negate_if(*negate)
-            } else if states.0 & !known != 0 {
+            } else if states.0 & !ConnStates::PACKET_STATES != 0 {
                 Tri::Maybe
             } else {
                 Tri::No.negate_if(*negate)
