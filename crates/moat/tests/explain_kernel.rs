@@ -1,10 +1,11 @@
 //! `moat explain` against the kernel (issue 14): random rulesets (filter
 //! INPUT/FORWARD with user chains, jumps, gotos, returns and marks; mangle
 //! marks; nat DNAT/REDIRECT and MASQUERADE; only matches explain can
-//! decide) and seed 004's port forward (as written and with its nat
+//! decide; filter OUTPUT rules and nat OUTPUT DNAT for what the gateway
+//! sends) and seed 004's port forward (as written and with its nat
 //! policies fixed) go into a gateway namespace; for each, TCP SYNs and UDP
-//! datagrams from the client's addresses to the gateway's and the server's
-//! addresses are predicted with `moat explain --json` run in the gateway
+//! datagrams from the client's addresses (and from the gateway itself) to
+//! the gateway's and the server's addresses are predicted with `moat explain --json` run in the gateway
 //! namespace, then sent, and listeners on the gateway and the server record
 //! what arrives where (address and port after DNAT, source after
 //! MASQUERADE), and the counters of the rules and policies explain says
@@ -24,6 +25,8 @@ use config_common::{config_lab, moat, moat_ok, Scratch};
 use moat_testnet::Netns;
 use socket2::{Domain, Protocol, Socket, Type};
 
+/// Packets the gateway itself sends, per ruleset.
+const LOCAL_PROBES: usize = 20;
 /// Ports packets are sent to.
 const PORTS: [u16; 6] = [1000, 1001, 1002, 1003, 1004, 1005];
 /// Ports DNAT and REDIRECT send to (listened on too).
@@ -53,8 +56,9 @@ fn dports(r: &mut Rng) -> String {
     }
 }
 
-/// The conditions of one random rule; `out` allows `-o` (FORWARD only).
-fn conds(r: &mut Rng, out: bool) -> String {
+/// The conditions of one random rule; `-i` only where packets have come in
+/// (`inward`), `-o` only where they are routed (`out`).
+fn conds(r: &mut Rng, inward: bool, out: bool) -> String {
     let mut parts = Vec::new();
     if r.chance(2) {
         let bang = if r.chance(4) { "! " } else { "" };
@@ -72,7 +76,7 @@ fn conds(r: &mut Rng, out: bool) -> String {
             parts.push(format!("-p {proto} --dport {}", dports(r)));
         }
     }
-    if r.chance(4) {
+    if inward && r.chance(4) {
         parts.push(format!("-i {}", r.pick(&["lan0", "lan+", "wan0"])));
     }
     if r.chance(6) {
@@ -103,7 +107,7 @@ fn set_mark(r: &mut Rng) -> &'static str {
 
 /// One rule for `chain` (`user` is its user-chain number, 0 for a base chain).
 fn rule(r: &mut Rng, chain: &str, user: usize, chains: usize) -> String {
-    let c = conds(r, chain == "FORWARD");
+    let c = conds(r, true, chain == "FORWARD");
     if user > 0 && r.chance(4) {
         return format!("-A {chain} {c} -j RETURN");
     }
@@ -138,7 +142,7 @@ fn ruleset(seed: u64) -> String {
     for _ in 0..r.below(3) {
         out += &format!(
             "-A PREROUTING {} -j MARK --set-mark {}\n",
-            conds(&mut r, false),
+            conds(&mut r, true, false),
             first_mark(&mut r)
         );
     }
@@ -169,6 +173,14 @@ fn ruleset(seed: u64) -> String {
         out += &format!("-A PREROUTING -i lan0 {src}{dst}-p {proto} --dport {port} -j {target}\n");
     }
     for _ in 0..r.below(3) {
+        let (dst, to) = (r.pick(&SERVER), r.pick(&SERVER));
+        let (proto, port) = (r.pick(&["tcp", "udp"]), r.pick(&PORTS));
+        let target = r.pick(&TARGET_PORTS);
+        out += &format!(
+            "-A OUTPUT -d {dst} -p {proto} --dport {port} -j DNAT --to-destination {to}:{target}\n"
+        );
+    }
+    for _ in 0..r.below(3) {
         let src = if r.chance(2) {
             format!("-s {} ", client_net(&mut r))
         } else {
@@ -179,15 +191,15 @@ fn ruleset(seed: u64) -> String {
     out += "COMMIT\n*filter\n";
     let chains = 3;
     for base in ["INPUT", "FORWARD"] {
-        out += &format!(":{base} {} [0:0]\n", r.pick(&["ACCEPT", "DROP"]));
+        out += &format!(":{base} {} [0:0]\n", r.pick(&["ACCEPT", "ACCEPT", "DROP"]));
     }
-    out += ":OUTPUT ACCEPT [0:0]\n";
+    out += &format!(":OUTPUT {} [0:0]\n", r.pick(&["ACCEPT", "ACCEPT", "DROP"]));
     for u in 1..=chains {
         out += &format!(":U{u} - [0:0]\n");
     }
     for base in ["INPUT", "FORWARD"] {
         out += &format!("-A {base} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n");
-        let c = conds(&mut r, false);
+        let c = conds(&mut r, true, false);
         out += &format!("-A {base} {c} -j MARK --set-mark 1/1\n");
         let verdict = r.pick(&["ACCEPT", "DROP", "REJECT"]);
         let mark = r.pick(&["3", "1", "2/2"]);
@@ -196,6 +208,12 @@ fn ruleset(seed: u64) -> String {
             out += &rule(&mut r, base, 0, chains);
             out.push('\n');
         }
+    }
+    out += "-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n";
+    for _ in 0..2 + r.below(4) {
+        let c = conds(&mut r, false, true);
+        let target = r.pick(&["ACCEPT", "ACCEPT", "DROP", "REJECT", "MARK --set-mark 1/1"]);
+        out += &format!("-A OUTPUT {c} -j {target}\n");
     }
     for u in 1..=chains {
         out += &format!("-A U{u} -s {} -j RETURN\n", client_net(&mut r));
@@ -247,6 +265,8 @@ COMMIT
 /// A packet the client sends.
 #[derive(Debug, Clone)]
 struct Probe {
+    /// Sent by the gateway itself (else by the client).
+    local: bool,
     tcp: bool,
     src: Ipv4Addr,
     sport: u16,
@@ -266,10 +286,13 @@ fn predict(gateway: &Netns, scratch: &Scratch, p: &Probe) -> (Option<Arrival>, s
         p.dport.to_string(),
     );
     let proto = if p.tcp { "tcp" } else { "udp" };
-    let args = [
-        "explain", "--in", "lan0", "--src", &src, "--dst", &dst, "--proto", proto, "--sport",
-        &sport, "--dport", &dport, "--json",
+    let mut args = vec![
+        "explain", "--src", &src, "--dst", &dst, "--proto", proto, "--sport", &sport, "--dport",
+        &dport, "--json",
     ];
+    if !p.local {
+        args.extend(["--in", "lan0"]);
+    }
     let out = moat(gateway, scratch, &args);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
@@ -287,7 +310,7 @@ fn predict(gateway: &Netns, scratch: &Scratch, p: &Probe) -> (Option<Arrival>, s
     }
     let role = match path["verdict"]["routing"]["to"].as_str() {
         Some("local") => "gateway",
-        Some("forward") => "server",
+        Some("forward" | "send") => "server",
         other => panic!("routing {other:?}: {json:#}"),
     };
     let addr = |k: &str| -> IpAddr { path["packet"][k].as_str().expect(k).parse().expect(k) };
@@ -419,11 +442,11 @@ fn arrivals(listeners: &[Listener], into: &mut HashMap<u16, Vec<Arrival>>) {
     }
 }
 
-/// Sends every probe from the client (SYNs and datagrams) and keeps the
+/// Sends every probe from `from` (SYNs and datagrams) and keeps the
 /// sockets open for a moment so handshakes complete.
-fn send(client: &Netns, probes: &[Probe], listeners: &[Listener]) -> HashMap<u16, Vec<Arrival>> {
+fn send(from: &Netns, probes: &[Probe], listeners: &[Listener]) -> HashMap<u16, Vec<Arrival>> {
     let probes = probes.to_vec();
-    let open = client
+    let open = from
         .run(move || {
             let mut open = Vec::new();
             for p in &probes {
@@ -437,10 +460,12 @@ fn send(client: &Netns, probes: &[Probe], listeners: &[Listener]) -> HashMap<u16
                 let s = Socket::new(Domain::IPV4, ty, Some(proto)).unwrap();
                 s.bind(&from.into()).unwrap();
                 s.set_nonblocking(true).unwrap();
+                // A packet the gateway's own firewall drops fails the send
+                // (EPERM); only where it arrives counts.
                 if p.tcp {
                     let _ = s.connect(&to.into());
                 } else {
-                    s.send_to(b"x", &to.into()).unwrap();
+                    let _ = s.send_to(b"x", &to.into());
                 }
                 open.push(s);
             }
@@ -473,6 +498,7 @@ fn explain_predicts_what_the_kernel_does_with_every_packet() {
         .chain(CLIENT_HOSTS)
         .map(|h| Ipv4Addr::new(10, 99, 1, h))
         .collect();
+    // The gateway's addresses first, then the server's.
     let targets: Vec<Ipv4Addr> = GATEWAY
         .iter()
         .chain(&SERVER)
@@ -483,6 +509,7 @@ fn explain_predicts_what_the_kernel_does_with_every_packet() {
     let (mut packets, mut delivered, mut dropped, mut dnatted, mut masqueraded) = (0, 0, 0, 0, 0);
     let mut seen_steps = Coverage::default();
     let mut deciders = 0;
+    let mut sent_here = 0;
     let random_count = 8;
     let random =
         (1..=random_count as u64).map(|n| ruleset(0x9e3779b97f4a7c15 ^ (n * 0x2545f4914f6cdd1d)));
@@ -492,11 +519,12 @@ fn explain_predicts_what_the_kernel_does_with_every_packet() {
         let file = scratch.file("rules.v4", &text);
         moat_ok(&lab.gateway, &scratch, &["apply", file.to_str().unwrap()]);
         let seed = n >= random_count;
-        let probes: Vec<Probe> = (0..60)
+        let mut probes: Vec<Probe> = (0..60)
             .map(|_| {
                 sport += 1;
                 let forwarded = seed && r.chance(2);
                 Probe {
+                    local: false,
                     tcp: forwarded || r.chance(2),
                     src: r.pick(&clients),
                     sport,
@@ -509,12 +537,29 @@ fn explain_predicts_what_the_kernel_does_with_every_packet() {
                 }
             })
             .collect();
+        let sent: Vec<Probe> = (0..LOCAL_PROBES)
+            .map(|_| {
+                sport += 1;
+                Probe {
+                    local: true,
+                    tcp: r.chance(2),
+                    src: r.pick(&targets[..GATEWAY.len()]),
+                    sport,
+                    dst: r.pick(&targets),
+                    dport: r.pick(&PORTS),
+                }
+            })
+            .collect();
+        probes.extend(sent);
         let predictions: Vec<_> = probes
             .iter()
             .map(|p| predict(&lab.gateway, &scratch, p))
             .collect();
         let before = drop_counts(&moat_ok(&lab.gateway, &scratch, &["iptables-save", "-c"]));
-        let seen = send(&lab.client, &probes, &listeners);
+        let (local, arriving): (Vec<Probe>, Vec<Probe>) =
+            probes.iter().cloned().partition(|p| p.local);
+        let mut seen = send(&lab.client, &arriving, &listeners);
+        seen.extend(send(&lab.gateway, &local, &listeners));
         let after = drop_counts(&moat_ok(&lab.gateway, &scratch, &["iptables-save", "-c"]));
         let mut predicted: HashMap<Dropper, u64> = HashMap::new();
         for (p, (expected, json)) in probes.iter().zip(&predictions) {
@@ -529,6 +574,7 @@ fn explain_predicts_what_the_kernel_does_with_every_packet() {
             match expected {
                 Some((_, addr, port, src)) => {
                     delivered += 1;
+                    sent_here += usize::from(p.local);
                     dnatted += usize::from(*addr != IpAddr::V4(p.dst) || *port != p.dport);
                     masqueraded += usize::from(*src != IpAddr::V4(p.src));
                 }
@@ -557,10 +603,14 @@ fn explain_predicts_what_the_kernel_does_with_every_packet() {
             "explain named a dropping rule the kernel does not have: {predicted:?}"
         );
         let taken: u64 = predicted.values().sum();
-        eprintln!("ruleset {}: {} of 60 packets dropped", n + 1, taken);
+        eprintln!(
+            "ruleset {}: {taken} of {} packets dropped",
+            n + 1,
+            probes.len()
+        );
     }
     eprintln!(
-        "{rulesets} rulesets, {packets} packets: {delivered} delivered ({dnatted} translated, {masqueraded} masqueraded), {dropped} dropped by {deciders} rules and policies, all as predicted; paths through user chains {}, with a RETURN {}, with a mark set {}, decided by a policy {}",
+        "{rulesets} rulesets, {packets} packets: {delivered} delivered ({sent_here} sent by the gateway itself, {dnatted} translated, {masqueraded} masqueraded), {dropped} dropped by {deciders} rules and policies, all as predicted; paths through user chains {}, with a RETURN {}, with a mark set {}, decided by a policy {}",
         seen_steps.user_chains, seen_steps.returns, seen_steps.marks, seen_steps.policies
     );
     assert!(
@@ -575,5 +625,6 @@ fn explain_predicts_what_the_kernel_does_with_every_packet() {
         "both verdicts were tested"
     );
     assert!(deciders >= 10, "drops by many rules were counted");
+    assert!(sent_here >= 10, "packets the gateway sends were delivered");
     assert!(dnatted >= 5 && masqueraded >= 5, "NAT was tested");
 }
