@@ -1,16 +1,16 @@
 //! `moat explain` against the kernel (issue 14): random rulesets (filter
 //! INPUT/FORWARD with user chains, jumps, gotos, returns and marks; mangle
-//! marks; nat DNAT/REDIRECT and MASQUERADE; only matches explain can
-//! decide; filter OUTPUT rules and nat OUTPUT DNAT for what the gateway
-//! sends) and seed 004's port forward (as written and with its nat
-//! policies fixed) go into a gateway namespace; for each, TCP SYNs and UDP
+//! marks; nat DNAT/REDIRECT and MASQUERADE; filter OUTPUT rules and nat
+//! OUTPUT DNAT for what the gateway sends; only matches explain can
+//! decide) and seed 004's port forward (as written and with its nat
+//! policies fixed) go into a gateway namespace. For each, TCP SYNs and UDP
 //! datagrams from the client's addresses (and from the gateway itself) to
-//! the gateway's and the server's addresses are predicted with `moat explain --json` run in the gateway
-//! namespace, then sent, and listeners on the gateway and the server record
-//! what arrives where (address and port after DNAT, source after
-//! MASQUERADE), and the counters of the rules and policies explain says
-//! drop packets must count exactly those. Every prediction must agree with
-//! what the kernel did.
+//! the gateway's and the server's addresses are predicted with `moat
+//! explain --json` run in the gateway namespace, then sent; listeners on
+//! the gateway and the server record what arrives where (address and port
+//! after DNAT, source after MASQUERADE), and the counters of the rules and
+//! policies explain says drop packets must count exactly those. Every
+//! prediction must agree with what the kernel did.
 
 mod common;
 mod config_common;
