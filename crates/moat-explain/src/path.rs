@@ -222,7 +222,7 @@ impl Run<'_> {
                     };
                     self.finish(b, outcome, Some(by), None);
                 }
-                Flow::Return => {
+                Flow::Return(_) => {
                     let at = RuleRef {
                         hook,
                         table: table.stage.name(),

@@ -114,6 +114,16 @@ fn write_path(f: &mut Formatter<'_>, path: &PathReport) -> fmt::Result {
             }
             Event::Policy { at } => writeln!(f, "  {} end of chain: {}", place(at), at.text)?,
             Event::Rewrite { change, .. } => writeln!(f, "      -> {change}")?,
+            Event::Back {
+                hook,
+                table,
+                from,
+                to,
+            } => writeln!(
+                f,
+                "  {:<11} {table:<6} back from {from} to {to}",
+                hook_chain_name(*hook)
+            )?,
             Event::Skip {
                 hook,
                 table,

@@ -86,6 +86,17 @@ pub enum Event {
         /// The chain's policy.
         at: RuleRef,
     },
+    /// A user chain ended (its end or a RETURN) and the calling chain goes on.
+    Back {
+        /// The hook.
+        hook: Hook,
+        /// The table.
+        table: &'static str,
+        /// The chain that ended (the one jumped to, or one it went to with a goto).
+        from: String,
+        /// The chain that jumped, which goes on with its next rule.
+        to: String,
+    },
     /// The packet was changed (address translation, marks).
     Rewrite {
         /// The rule that changed it.

@@ -42,8 +42,9 @@ pub enum Flow {
         /// Whether it was a REJECT.
         reject: bool,
     },
-    /// The chain's end or a RETURN: back to the caller (the policy, in a base chain).
-    Return,
+    /// The end or a RETURN of the named chain: back to the caller (the
+    /// policy, in a base chain).
+    Return(String),
 }
 
 /// How many paths may be followed, and whether that limit was reached.
@@ -88,10 +89,10 @@ impl Walker<'_> {
         budget: &mut Budget,
     ) -> Vec<(Branch, Flow)> {
         let Some(rules) = self.table.chain(chain).map(|c| &c.rules) else {
-            return vec![(branch, Flow::Return)];
+            return vec![(branch, Flow::Return(chain.to_string()))];
         };
         if depth > MAX_DEPTH {
-            return vec![(branch, Flow::Return)];
+            return vec![(branch, Flow::Return(chain.to_string()))];
         }
         for (i, rule) in rules.iter().enumerate().skip(from) {
             let at = self.at(chain, i, rule);
@@ -166,7 +167,7 @@ impl Walker<'_> {
                 }
             }
         }
-        vec![(branch, Flow::Return)]
+        vec![(branch, Flow::Return(chain.to_string()))]
     }
 
     /// Runs the action of rule `i` of `chain`, which matched.
@@ -197,12 +198,20 @@ impl Walker<'_> {
                     reject: true,
                 },
             )]),
-            Action::Return => Acted::Done(vec![(branch, Flow::Return)]),
+            Action::Return => Acted::Done(vec![(branch, Flow::Return(chain.to_string()))]),
             Action::Jump(target) => {
                 let mut out = Vec::new();
-                for (b, flow) in self.run(target, 0, branch, depth + 1, budget) {
+                for (mut b, flow) in self.run(target, 0, branch, depth + 1, budget) {
                     match flow {
-                        Flow::Return => out.extend(self.run(chain, i + 1, b, depth, budget)),
+                        Flow::Return(from) => {
+                            b.steps.push(Event::Back {
+                                hook: self.hook,
+                                table: self.table.stage.name(),
+                                from,
+                                to: chain.to_string(),
+                            });
+                            out.extend(self.run(chain, i + 1, b, depth, budget));
+                        }
                         done => out.push((b, done)),
                     }
                 }
