@@ -46,6 +46,9 @@ pub struct Flight {
     /// (a packet this host sent to itself, coming back in on `lo`).
     #[serde(skip)]
     pub nat_decided: bool,
+    /// The set memberships the description gives.
+    #[serde(skip)]
+    pub sets: Vec<(String, bool)>,
 }
 
 impl Flight {
@@ -76,6 +79,7 @@ impl Flight {
             conn_mark: (spec.state.bit() == ConnStates::NEW).then_some(0),
             length: spec.length,
             nat_decided: false,
+            sets: spec.sets.clone(),
         }
     }
 
@@ -97,6 +101,7 @@ impl Flight {
             length: self.length,
             source_type: Some(host.addr_type(self.source)),
             destination_type: Some(host.addr_type(self.destination)),
+            sets: &self.sets,
         }
     }
 

@@ -120,6 +120,9 @@ pub struct PacketSpec {
     pub mark: u32,
     /// The IP length, header included; `None` makes length matches depend.
     pub length: Option<u16>,
+    /// Named sets (ipset / `-m set`) the packet is known to be in (`true`)
+    /// or not in (`false`); matches on other sets depend.
+    pub sets: Vec<(String, bool)>,
 }
 
 impl PacketSpec {
@@ -138,6 +141,7 @@ impl PacketSpec {
             state: ConnState::New,
             mark: 0,
             length: None,
+            sets: Vec::new(),
         }
     }
 

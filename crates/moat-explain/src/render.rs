@@ -71,6 +71,9 @@ fn spec_line(s: &PacketSpec) -> String {
     if let Some(flags) = s.flags() {
         let _ = write!(out, ", flags {flags:#04x}");
     }
+    for (name, member) in &s.sets {
+        let _ = write!(out, ", {}in set {name}", if *member { "" } else { "not " });
+    }
     let state = format!("{:?}", s.state).to_lowercase();
     let _ = write!(out, ", state {state}, mark {:#x}", s.mark);
     out

@@ -475,3 +475,42 @@ COMMIT
     assert_eq!(e.paths[0].verdict.outcome, Outcome::Drop, "{e}");
     assert!(e.to_string().contains("does not forward"), "{e}");
 }
+
+#[test]
+fn a_set_match_depends_unless_the_set_is_given() {
+    let t = tables(
+        "*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m set --match-set banned src -j DROP
+COMMIT
+",
+    );
+    let packet = tcp_in("eth0", "203.0.113.9", "89.232.33.123", 22);
+    assert_eq!(explain(&t, &packet, &gateway()).paths.len(), 2);
+    let banned = PacketSpec {
+        sets: vec![("banned".into(), true)],
+        ..packet.clone()
+    };
+    let e = explain(&t, &banned, &gateway());
+    assert_eq!(
+        (e.paths.len(), e.paths[0].verdict.outcome),
+        (1, Outcome::Drop),
+        "{e}"
+    );
+    let free = PacketSpec {
+        sets: vec![("banned".into(), false)],
+        ..packet
+    };
+    let e = explain(&t, &free, &gateway());
+    assert_eq!(
+        (e.paths.len(), e.paths[0].verdict.outcome),
+        (1, Outcome::Accept),
+        "{e}"
+    );
+    assert!(
+        format!("{e:#}").contains("the packet is not in set banned"),
+        "{e:#}"
+    );
+}

@@ -72,6 +72,10 @@ fn packet_value(m: &Match, p: &Facts<'_>) -> String {
         }
         Match::Length { .. } => or_none("length", p.length),
         Match::Fragment { .. } => "the packet is not a fragment".into(),
+        Match::InSet { name, .. } => match p.sets.iter().find(|(n, _)| n == name) {
+            Some((_, true)) => format!("the packet is in set {name}"),
+            _ => format!("the packet is not in set {name}"),
+        },
         Match::AddrType { .. } => {
             let name = |t: Option<u16>| t.map_or("unknown".into(), addr_type_names);
             format!(

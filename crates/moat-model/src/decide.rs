@@ -73,6 +73,9 @@ pub struct Facts<'a> {
     pub source_type: Option<u16>,
     /// The routing type of its destination address.
     pub destination_type: Option<u16>,
+    /// Named sets whose membership is known: (name, whether the packet's
+    /// addresses are in it). Sets not listed make `-m set` matches depend.
+    pub sets: &'a [(String, bool)],
 }
 
 /// Whether every match in `matches` holds: `No` as soon as one does not.
@@ -186,6 +189,10 @@ pub fn one(m: &Match, p: &Facts<'_>) -> Tri {
                 _ => Tri::Maybe,
             }
         }
+        Match::InSet { name, negate, .. } => match p.sets.iter().find(|(n, _)| n == name) {
+            Some((_, member)) => Tri::of(*member).negate_if(*negate),
+            None => Tri::Maybe,
+        },
         Match::Comment { .. } => Tri::Yes,
         _ => Tri::Maybe,
     }

@@ -238,6 +238,7 @@ fn facts(p: &Packet) -> Facts<'_> {
         length: None,
         source_type: None,
         destination_type: None,
+        sets: &[],
     }
 }
 

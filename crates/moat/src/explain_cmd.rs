@@ -49,6 +49,12 @@ pub struct ExplainArgs {
     /// The IP length, header included (otherwise length matches depend).
     #[arg(long, value_name = "N")]
     pub length: Option<u16>,
+    /// A set (`-m set --match-set NAME`) the packet is in; repeat for more.
+    #[arg(long = "in-set", value_name = "NAME")]
+    pub in_set: Vec<String>,
+    /// A set the packet is not in; matches on sets not named depend.
+    #[arg(long = "not-in-set", value_name = "NAME")]
+    pub not_in_set: Vec<String>,
     /// A moat.toml or iptables-save file (default: moat's tables in the kernel).
     #[arg(long, value_name = "FILE")]
     pub ruleset: Option<PathBuf>,
@@ -94,6 +100,12 @@ fn spec(args: &ExplainArgs) -> Result<PacketSpec> {
         state: args.state.parse::<ConnState>()?,
         mark: args.mark.unwrap_or(0),
         length: args.length,
+        sets: args
+            .in_set
+            .iter()
+            .map(|n| (n.clone(), true))
+            .chain(args.not_in_set.iter().map(|n| (n.clone(), false)))
+            .collect(),
     };
     spec.validate()?;
     Ok(spec)
