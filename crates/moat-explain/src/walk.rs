@@ -113,7 +113,7 @@ impl Walker<'_> {
                         why: None,
                     });
                     match self.act(chain, i, rule, branch, depth, budget) {
-                        Acted::Continue(b) => branch = b,
+                        Acted::Continue(b) => branch = *b,
                         Acted::Done(out) => return out,
                     }
                 }
@@ -150,7 +150,7 @@ impl Walker<'_> {
                         why: Some(depends.clone()),
                     });
                     let mut out = match self.act(chain, i, rule, yes, depth, budget) {
-                        Acted::Continue(b) => self.run(chain, i + 1, b, depth, budget),
+                        Acted::Continue(b) => self.run(chain, i + 1, *b, depth, budget),
                         Acted::Done(out) => out,
                     };
                     branch
@@ -237,7 +237,7 @@ impl Walker<'_> {
                 if let Some(change) = marks::apply(&rule.action, flight) {
                     branch.steps.push(Event::Rewrite { at, change });
                 }
-                Acted::Continue(branch)
+                Acted::Continue(Box::new(branch))
             }
             Action::NoTrack => {
                 flight.state = moat_model::ConnStates::UNTRACKED;
@@ -245,9 +245,11 @@ impl Walker<'_> {
                     at,
                     change: "not tracked: state UNTRACKED, no NAT".into(),
                 });
-                Acted::Continue(branch)
+                Acted::Continue(Box::new(branch))
             }
-            Action::Continue | Action::Log { .. } | Action::NfLog { .. } => Acted::Continue(branch),
+            Action::Continue | Action::Log { .. } | Action::NfLog { .. } => {
+                Acted::Continue(Box::new(branch))
+            }
         }
     }
 }
@@ -255,7 +257,7 @@ impl Walker<'_> {
 /// What running a matched rule's action leaves.
 enum Acted {
     /// The chain goes on with the next rule for this path.
-    Continue(Branch),
+    Continue(Box<Branch>),
     /// The chain (and any paths it split into) ended.
     Done(Vec<(Branch, Flow)>),
 }
