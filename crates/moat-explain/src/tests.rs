@@ -19,6 +19,14 @@ fn tables(text: &str) -> Vec<Table> {
         .collect()
 }
 
+/// A filter table: INPUT with `policy`, FORWARD and OUTPUT accepting, and
+/// `rules` (lines of iptables-save, user chains declared among them).
+fn filter_input(policy: &str, rules: &str) -> Vec<Table> {
+    tables(&format!(
+        "*filter\n:INPUT {policy} [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n{rules}COMMIT\n"
+    ))
+}
+
 fn ip(s: &str) -> IpAddr {
     s.parse().expect("address")
 }
@@ -149,17 +157,13 @@ fn seed_004_drops_new_connections_to_the_gateway_in_nat_until_its_policies_accep
 
 #[test]
 fn user_chain_return_goes_back_to_the_caller() {
-    let t = tables(
-        "*filter
-:INPUT DROP [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:ZONE - [0:0]
+    let t = filter_input(
+        "DROP",
+        ":ZONE - [0:0]
 -A INPUT -i eth0 -j ZONE
 -A INPUT -p tcp --dport 22 -j ACCEPT
 -A ZONE -s 10.0.0.0/8 -j RETURN
 -A ZONE -j DROP
-COMMIT
 ",
     );
     let inside = explain(
@@ -199,15 +203,9 @@ COMMIT
 
 #[test]
 fn an_earlier_rule_shadows_a_later_one() {
-    let t = tables(
-        "*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
--A INPUT -p tcp -j DROP
--A INPUT -p tcp --dport 80 -j ACCEPT
-COMMIT
-",
+    let t = filter_input(
+        "ACCEPT",
+        "-A INPUT -p tcp -j DROP\n-A INPUT -p tcp --dport 80 -j ACCEPT\n",
     );
     let e = explain(
         &t,
@@ -227,14 +225,9 @@ COMMIT
 
 #[test]
 fn a_limit_match_depends_and_both_outcomes_are_reported() {
-    let t = tables(
-        "*filter
-:INPUT DROP [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
--A INPUT -p tcp --dport 22 -m limit --limit 3/min -j ACCEPT
-COMMIT
-",
+    let t = filter_input(
+        "DROP",
+        "-A INPUT -p tcp --dport 22 -m limit --limit 3/min -j ACCEPT\n",
     );
     let e = explain(
         &t,
@@ -261,15 +254,7 @@ COMMIT
 
 #[test]
 fn a_limited_log_rule_does_not_split_the_path() {
-    let t = tables(
-        "*filter
-:INPUT DROP [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
--A INPUT -m limit --limit 3/min -j LOG
-COMMIT
-",
-    );
+    let t = filter_input("DROP", "-A INPUT -m limit --limit 3/min -j LOG\n");
     let e = explain(
         &t,
         &tcp_in("eth0", "203.0.113.9", "89.232.33.123", 22),
@@ -287,9 +272,7 @@ fn branching_stops_at_the_path_limit() {
     let rules: String = (0..10)
         .map(|_| "-A INPUT -m limit --limit 3/min -j MARK --set-mark 1\n")
         .collect();
-    let t = tables(&format!(
-        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n{rules}COMMIT\n"
-    ));
+    let t = filter_input("ACCEPT", &rules);
     let e = explain(
         &t,
         &tcp_in("eth0", "203.0.113.9", "89.232.33.123", 22),
@@ -434,15 +417,7 @@ COMMIT
 
 #[test]
 fn a_packet_to_this_host_comes_back_in_on_lo_and_forwarding_off_drops() {
-    let t = tables(
-        "*filter
-:INPUT DROP [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
--A INPUT -i lo -p tcp --dport 5432 -j ACCEPT
-COMMIT
-",
-    );
+    let t = filter_input("DROP", "-A INPUT -i lo -p tcp --dport 5432 -j ACCEPT\n");
     let to_self = |dport: u16| PacketSpec {
         in_iface: None,
         out_iface: None,
@@ -478,15 +453,7 @@ COMMIT
 
 #[test]
 fn a_set_match_depends_unless_the_set_is_given() {
-    let t = tables(
-        "*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
--A INPUT -m set --match-set banned src -j DROP
-COMMIT
-",
-    );
+    let t = filter_input("ACCEPT", "-A INPUT -m set --match-set banned src -j DROP\n");
     let packet = tcp_in("eth0", "203.0.113.9", "89.232.33.123", 22);
     assert_eq!(explain(&t, &packet, &gateway()).paths.len(), 2);
     let banned = PacketSpec {
