@@ -29,6 +29,10 @@ pub struct Flight {
     /// Connection-tracking state bit.
     #[serde(skip)]
     pub state: u8,
+    /// The connection's SNAT and DNAT status bits, when known (none yet for
+    /// a new connection; unknown for an existing one).
+    #[serde(skip)]
+    pub nat_status: Option<u8>,
     /// TCP flags.
     #[serde(skip)]
     pub tcp_flags: Option<u8>,
@@ -73,6 +77,7 @@ impl Flight {
             in_iface: spec.in_iface.clone(),
             out_iface: if spec.is_local() { out } else { None },
             state: spec.state.bit(),
+            nat_status: (spec.state.bit() == ConnStates::NEW).then_some(0),
             tcp_flags: spec.flags(),
             icmp: spec.icmp,
             mark: Some(spec.mark),
@@ -94,6 +99,7 @@ impl Flight {
             in_iface: self.in_iface.as_deref(),
             out_iface: self.out_iface.as_deref(),
             state: self.state,
+            nat_status: self.nat_status,
             tcp_flags: self.tcp_flags,
             icmp: self.icmp,
             mark: self.mark,

@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use moat_model::{Action, Family, NatTarget, PortRange};
+use moat_model::{Action, ConnStates, Family, NatTarget, PortRange};
 
 use crate::flight::Flight;
 use crate::host::HostView;
@@ -65,28 +65,44 @@ fn rewrite_dest(flight: &mut Flight, addr: Option<IpAddr>, ports: Option<PortRan
     let Flight {
         destination,
         destination_port,
+        nat_status,
         ..
     } = flight;
-    rewrite("destination", destination, destination_port, addr, ports)
+    let (change, changed) = rewrite("destination", destination, destination_port, addr, ports);
+    mark_translated(nat_status, changed, ConnStates::DNAT);
+    change
 }
 
 fn rewrite_source(flight: &mut Flight, addr: Option<IpAddr>, ports: Option<PortRange>) -> String {
     let Flight {
         source,
         source_port,
+        nat_status,
         ..
     } = flight;
-    rewrite("source", source, source_port, addr, ports)
+    let (change, changed) = rewrite("source", source, source_port, addr, ports);
+    mark_translated(nat_status, changed, ConnStates::SNAT);
+    change
 }
 
-/// Sets an address (and a port the packet has) and says what changed.
+/// The kernel records a translation in the connection's status only when
+/// it changed the address or port.
+fn mark_translated(status: &mut Option<u8>, changed: bool, bit: u8) {
+    if let (Some(s), true) = (status.as_mut(), changed) {
+        *s |= bit;
+    }
+}
+
+/// Sets an address (and a port the packet has); says what changed and
+/// whether anything did.
 fn rewrite(
     what: &str,
     addr: &mut IpAddr,
     port: &mut Option<u16>,
     new_addr: Option<IpAddr>,
     ports: Option<PortRange>,
-) -> String {
+) -> (String, bool) {
+    let old = (*addr, *port);
     let before = Flight::endpoint(*addr, *port);
     if let Some(a) = new_addr {
         *addr = a;
@@ -94,5 +110,6 @@ fn rewrite(
     if let (Some(p), Some(_)) = (ports, *port) {
         *port = Some(p.first);
     }
-    format!("{what} {before} -> {}", Flight::endpoint(*addr, *port))
+    let after = Flight::endpoint(*addr, *port);
+    (format!("{what} {before} -> {after}"), old != (*addr, *port))
 }

@@ -481,3 +481,45 @@ fn a_set_match_depends_unless_the_set_is_given() {
         "{e:#}"
     );
 }
+
+#[test]
+fn ctstate_dnat_is_known_once_the_destination_was_translated() {
+    let t = tables(&format!(
+        "{}*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -m conntrack --ctstate DNAT -j ACCEPT
+COMMIT
+",
+        SEED_004
+            .split("*filter")
+            .next()
+            .expect("the nat part")
+            .replace("DROP", "ACCEPT")
+    ));
+    let e = explain(
+        &t,
+        &tcp_in("eth0", "198.51.100.7", "89.232.33.123", 7070),
+        &gateway(),
+    );
+    assert_eq!(e.paths.len(), 1, "{e}");
+    let by = e.paths[0]
+        .verdict
+        .by
+        .as_ref()
+        .map(|b| (b.chain.as_str(), b.rule));
+    assert_eq!(by, Some(("FORWARD", Some(1))), "{e}");
+    let plain = explain(
+        &t,
+        &tcp_in("eth0", "198.51.100.7", "192.168.1.43", 80),
+        &gateway(),
+    );
+    assert_eq!(plain.paths.len(), 1, "{plain}");
+    let by = plain.paths[0]
+        .verdict
+        .by
+        .as_ref()
+        .map(|b| (b.chain.as_str(), b.rule));
+    assert_eq!(by, Some(("FORWARD", None)), "{plain}");
+}

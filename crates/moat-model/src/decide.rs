@@ -59,6 +59,9 @@ pub struct Facts<'a> {
     pub out_iface: Option<&'a str>,
     /// Its connection-tracking state, one of the [`ConnStates`] bits.
     pub state: u8,
+    /// Whether its connection's addresses were translated so far: the
+    /// [`ConnStates::SNAT`] and [`ConnStates::DNAT`] bits.
+    pub nat_status: Option<u8>,
     /// Its TCP flags.
     pub tcp_flags: Option<u8>,
     /// Its ICMP or ICMPv6 type and code.
@@ -148,13 +151,17 @@ pub fn one(m: &Match, p: &Facts<'_>) -> Tri {
         Match::Icmp { kind, code, negate } => icmp_matches(1, *kind, *code, *negate, p),
         Match::Icmpv6 { kind, code, negate } => icmp_matches(58, *kind, *code, *negate, p),
         Match::ConnState { states, negate } => {
-            if states.0 & p.state != 0 {
-                Tri::Yes.negate_if(*negate)
-            } else if states.0 & !ConnStates::PACKET_STATES != 0 {
-                Tri::Maybe
+            let nat_bits = states.0 & !ConnStates::PACKET_STATES;
+            let found = if states.0 & p.state != 0 {
+                Tri::Yes
             } else {
-                Tri::No.negate_if(*negate)
-            }
+                match (nat_bits, p.nat_status) {
+                    (0, _) => Tri::No,
+                    (bits, Some(status)) => Tri::of(bits & status != 0),
+                    (_, None) => Tri::Maybe,
+                }
+            };
+            found.negate_if(*negate)
         }
         Match::ConnProto { proto, negate } => Tri::of(*proto == p.protocol).negate_if(*negate),
         Match::Mark {

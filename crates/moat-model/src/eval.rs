@@ -231,6 +231,7 @@ fn facts(p: &Packet) -> Facts<'_> {
         in_iface: p.in_iface.as_deref(),
         out_iface: p.out_iface.as_deref(),
         state: p.state,
+        nat_status: None,
         tcp_flags: p.tcp_flags,
         icmp: None,
         mark: None,
