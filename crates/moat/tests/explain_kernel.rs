@@ -1,6 +1,7 @@
 //! `moat explain` against the kernel (issue 14): random rulesets (filter
 //! INPUT/FORWARD with user chains, jumps, gotos, returns and marks; mangle
-//! marks; nat DNAT/REDIRECT and MASQUERADE; filter OUTPUT rules and nat
+//! marks; nat DNAT/REDIRECT and MASQUERADE; conntrack DNAT/SNAT status;
+//! filter OUTPUT rules and nat
 //! OUTPUT DNAT for what the gateway sends; only matches explain can
 //! decide) and seed 004's port forward (as written and with its nat
 //! policies fixed) go into a gateway namespace. For each, TCP SYNs and UDP
@@ -86,6 +87,10 @@ fn conds(r: &mut Rng, inward: bool, out: bool) -> String {
     }
     if out && r.chance(4) {
         parts.push(format!("-o {}", r.pick(&["wan0", "lan0"])));
+    }
+    if r.chance(6) {
+        let states = r.pick(&["DNAT", "DNAT", "SNAT"]);
+        parts.push(format!("-m conntrack --ctstate {states}"));
     }
     if r.chance(3) {
         let bang = if r.chance(3) { "! " } else { "" };
