@@ -126,8 +126,8 @@ fn rule(r: &mut Rng, chain: &str, user: usize, chains: usize) -> String {
         4 => "REJECT".to_string(),
         5 => format!("MARK --set-mark {}", set_mark(r)),
         6 if user > 0 => "RETURN".to_string(),
-        6..=8 if later <= chains => format!("U{later}"),
-        9 if later <= chains => format!("U{later} -g"),
+        6 | 7 if later <= chains => format!("U{later}"),
+        8 | 9 if later <= chains => format!("U{later} -g"),
         _ => "ACCEPT".to_string(),
     };
     match target.strip_suffix(" -g") {
@@ -367,6 +367,7 @@ fn drop_counts(save: &str) -> HashMap<Dropper, u64> {
 #[derive(Default)]
 struct Coverage {
     user_chains: usize,
+    gotos: usize,
     returns: usize,
     marks: usize,
     policies: usize,
@@ -383,6 +384,8 @@ impl Coverage {
                 .as_str()
                 .is_some_and(|c| c.starts_with('U'))
         });
+        self.gotos +=
+            any(&|s| matched(&s) && s["at"]["text"].as_str().is_some_and(|t| t.contains(" -g ")));
         self.returns += any(&|s| {
             matched(&s)
                 && s["at"]["text"]
@@ -615,8 +618,8 @@ fn explain_predicts_what_the_kernel_does_with_every_packet() {
         );
     }
     eprintln!(
-        "{rulesets} rulesets, {packets} packets: {delivered} delivered ({sent_here} sent by the gateway itself, {dnatted} translated, {masqueraded} masqueraded), {dropped} dropped by {deciders} rules and policies, all as predicted; paths through user chains {}, with a RETURN {}, with a mark set {}, decided by a policy {}",
-        seen_steps.user_chains, seen_steps.returns, seen_steps.marks, seen_steps.policies
+        "{rulesets} rulesets, {packets} packets: {delivered} delivered ({sent_here} sent by the gateway itself, {dnatted} translated, {masqueraded} masqueraded), {dropped} dropped by {deciders} rules and policies, all as predicted; paths through user chains {} (by a goto {}), with a RETURN {}, with a mark set {}, decided by a policy {}",
+        seen_steps.user_chains, seen_steps.gotos, seen_steps.returns, seen_steps.marks, seen_steps.policies
     );
     assert!(
         seen_steps.user_chains >= 50
