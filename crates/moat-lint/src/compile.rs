@@ -181,12 +181,7 @@ impl<'a> Compiler<'a> {
             Match::Icmp { kind, code, negate } => icmp_atom(1, *kind, *code, *negate, true),
             Match::Icmpv6 { kind, code, negate } => icmp_atom(58, *kind, *code, *negate, false),
             Match::ConnState { states, negate } => {
-                let known = ConnStates::INVALID
-                    | ConnStates::NEW
-                    | ConnStates::ESTABLISHED
-                    | ConnStates::RELATED
-                    | ConnStates::UNTRACKED;
-                if mutations.ctstate || states.0 & !known != 0 {
+                if mutations.ctstate || states.0 & !ConnStates::PACKET_STATES != 0 {
                     return Atom::Unknown;
                 }
                 let values = Ranges::from_intervals(

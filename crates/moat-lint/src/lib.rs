@@ -8,7 +8,6 @@
 
 mod balance;
 mod compile;
-mod describe;
 mod finding;
 mod graph;
 mod hooks;
@@ -23,6 +22,8 @@ mod space;
 mod view;
 
 #[cfg(test)]
+mod describe_tests;
+#[cfg(test)]
 mod perf_tests;
 #[cfg(test)]
 mod random_chain_tests;
@@ -33,7 +34,7 @@ mod seed_tests;
 #[cfg(test)]
 mod testkit;
 
-use moat_model::{Family, Stage, Table};
+use moat_model::{describe, Family, Stage, Table};
 
 pub use finding::{Finding, FindingKind};
 

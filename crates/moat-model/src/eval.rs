@@ -9,7 +9,8 @@
 use std::net::IpAddr;
 
 use crate::action::Action;
-use crate::matches::{ConnStates, Iface, Match, PortRange};
+use crate::decide::{self, Facts, Tri};
+use crate::matches::ConnStates;
 use crate::ruleset::{Family, Hook, Policy, Stage, Table};
 
 /// The packet to evaluate.
@@ -56,12 +57,7 @@ pub struct Cut {
 
 impl std::fmt::Display for Cut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let table = match self.stage {
-            Stage::Filter => "filter",
-            Stage::Nat => "nat",
-            Stage::Mangle => "mangle",
-            Stage::Raw => "raw",
-        };
+        let table = self.stage.name();
         match self.rule {
             Some(n) => write!(
                 f,
@@ -73,31 +69,6 @@ impl std::fmt::Display for Cut {
                 "table {table}, chain {}: policy DROP (no rule accepts the packet)",
                 self.chain
             ),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tri {
-    Yes,
-    No,
-    Maybe,
-}
-
-impl Tri {
-    fn of(b: bool) -> Tri {
-        if b {
-            Tri::Yes
-        } else {
-            Tri::No
-        }
-    }
-
-    fn negate_if(self, negate: bool) -> Tri {
-        match (self, negate) {
-            (Tri::Yes, true) => Tri::No,
-            (Tri::No, true) => Tri::Yes,
-            (t, _) => t,
         }
     }
 }
@@ -183,7 +154,7 @@ fn eval_chain(table: &Table, hook: Hook, name: &str, packet: &Packet, depth: usi
     }
     let mut set = Outcomes::default();
     for (i, rule) in chain.rules.iter().enumerate() {
-        let matched = match_all(&rule.matches, packet);
+        let matched = decide::all(&rule.matches, &facts(packet));
         if matched == Tri::No {
             continue;
         }
@@ -249,147 +220,33 @@ fn eval_chain(table: &Table, hook: Hook, name: &str, packet: &Packet, depth: usi
     set
 }
 
-fn match_all(matches: &[Match], packet: &Packet) -> Tri {
-    let mut result = Tri::Yes;
-    for m in matches {
-        match match_one(m, packet) {
-            Tri::No => return Tri::No,
-            Tri::Maybe => result = Tri::Maybe,
-            Tri::Yes => {}
-        }
-    }
-    result
-}
-
-fn iface_matches(iface: &Iface, name: Option<&str>) -> Tri {
-    match name {
-        None => Tri::Maybe,
-        Some(n) if iface.wildcard => Tri::of(n.starts_with(&iface.name)),
-        Some(n) => Tri::of(n == iface.name),
-    }
-}
-
-fn in_ranges(ranges: &[PortRange], port: Option<u16>) -> Tri {
-    match port {
-        None => Tri::Maybe,
-        Some(p) => Tri::of(ranges.iter().any(|r| r.first <= p && p <= r.last)),
-    }
-}
-
-fn in_range(from: IpAddr, to: IpAddr, addr: IpAddr) -> bool {
-    match (from, to, addr) {
-        (IpAddr::V4(a), IpAddr::V4(b), IpAddr::V4(x)) => a <= x && x <= b,
-        (IpAddr::V6(a), IpAddr::V6(b), IpAddr::V6(x)) => a <= x && x <= b,
-        _ => false,
-    }
-}
-
-fn ports_match(
-    proto: u8,
-    ranges: &[PortRange],
-    port: Option<u16>,
-    negate: bool,
-    packet: &Packet,
-) -> Tri {
-    if packet.protocol != proto {
-        return Tri::No;
-    }
-    in_ranges(ranges, port).negate_if(negate)
-}
-
-fn match_one(m: &Match, p: &Packet) -> Tri {
-    match m {
-        Match::Protocol { proto, negate } => Tri::of(*proto == p.protocol).negate_if(*negate),
-        Match::SourceNet { net, negate } => Tri::of(net.contains(&p.source)).negate_if(*negate),
-        Match::DestNet { net, negate } => Tri::of(net.contains(&p.destination)).negate_if(*negate),
-        Match::SourceRange { from, to, negate } => {
-            Tri::of(in_range(*from, *to, p.source)).negate_if(*negate)
-        }
-        Match::DestRange { from, to, negate } => {
-            Tri::of(in_range(*from, *to, p.destination)).negate_if(*negate)
-        }
-        Match::InInterface { iface, negate } => {
-            iface_matches(iface, p.in_iface.as_deref()).negate_if(*negate)
-        }
-        Match::OutInterface { iface, negate } => {
-            iface_matches(iface, p.out_iface.as_deref()).negate_if(*negate)
-        }
-        Match::Fragment { negate } => Tri::of(*negate),
-        Match::SourcePort {
-            proto,
-            ports,
-            negate,
-        } => ports_match(*proto, ports, p.source_port, *negate, p),
-        Match::DestPort {
-            proto,
-            ports,
-            negate,
-        } => ports_match(*proto, ports, p.destination_port, *negate, p),
-        Match::AnyPort {
-            proto,
-            ports,
-            negate,
-        } => {
-            if p.protocol != *proto {
-                return Tri::No;
-            }
-            let either = match (
-                in_ranges(ports, p.source_port),
-                in_ranges(ports, p.destination_port),
-            ) {
-                (Tri::Yes, _) | (_, Tri::Yes) => Tri::Yes,
-                (Tri::No, Tri::No) => Tri::No,
-                _ => Tri::Maybe,
-            };
-            either.negate_if(*negate)
-        }
-        Match::TcpFlags { flags, negate } => {
-            if p.protocol != 6 {
-                return Tri::No;
-            }
-            match p.tcp_flags {
-                Some(f) => Tri::of(f & flags.mask == flags.set).negate_if(*negate),
-                None => Tri::Maybe,
-            }
-        }
-        Match::Icmp { .. } => {
-            if p.protocol != 1 {
-                Tri::No
-            } else {
-                Tri::Maybe
-            }
-        }
-        Match::Icmpv6 { .. } => {
-            if p.protocol != 58 {
-                Tri::No
-            } else {
-                Tri::Maybe
-            }
-        }
-        Match::ConnState { states, negate } => {
-            let known = ConnStates::INVALID
-                | ConnStates::NEW
-                | ConnStates::ESTABLISHED
-                | ConnStates::RELATED
-                | ConnStates::UNTRACKED;
-            if states.0 & p.state != 0 {
-                Tri::Yes.negate_if(*negate)
-            } else if states.0 & !known != 0 {
-                Tri::Maybe
-            } else {
-                Tri::No.negate_if(*negate)
-            }
-        }
-        Match::ConnProto { proto, negate } => Tri::of(*proto == p.protocol).negate_if(*negate),
-        Match::Comment { .. } => Tri::Yes,
-        _ => Tri::Maybe,
+/// What the evaluator knows of `p`: nothing beyond its own fields.
+fn facts(p: &Packet) -> Facts<'_> {
+    Facts {
+        protocol: p.protocol,
+        source: p.source,
+        destination: p.destination,
+        source_port: p.source_port,
+        destination_port: p.destination_port,
+        in_iface: p.in_iface.as_deref(),
+        out_iface: p.out_iface.as_deref(),
+        state: p.state,
+        nat_status: None,
+        tcp_flags: p.tcp_flags,
+        icmp: None,
+        mark: None,
+        conn_mark: None,
+        length: None,
+        source_type: None,
+        destination_type: None,
+        sets: &[],
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matches::ConnStates;
+    use crate::matches::{ConnStates, Iface, Match, PortRange};
     use crate::ruleset::{Rule, Table};
 
     fn ssh_packet(state: u8) -> Packet {

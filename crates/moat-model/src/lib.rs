@@ -6,6 +6,8 @@
 
 pub mod action;
 pub mod checks;
+pub mod decide;
+pub mod describe;
 pub mod eval;
 pub mod hash;
 pub mod matches;

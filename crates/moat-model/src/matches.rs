@@ -200,6 +200,9 @@ impl ConnStates {
     pub const SNAT: u8 = 32;
     /// The connection's destination address was translated.
     pub const DNAT: u8 = 64;
+    /// The states a packet itself is in, one at a time (not the NAT bits).
+    pub const PACKET_STATES: u8 =
+        Self::INVALID | Self::NEW | Self::ESTABLISHED | Self::RELATED | Self::UNTRACKED;
 
     /// Whether `bit` is in the set.
     pub fn contains(self, bit: u8) -> bool {

@@ -83,6 +83,16 @@ impl Stage {
         }
     }
 
+    /// The iptables name of this stage's table (`filter`, `nat`, `mangle`, `raw`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Filter => "filter",
+            Stage::Nat => "nat",
+            Stage::Mangle => "mangle",
+            Stage::Raw => "raw",
+        }
+    }
+
     /// The nf_tables hook priority of this stage's base chain at `hook`.
     pub fn priority(self, hook: Hook) -> i32 {
         match self {

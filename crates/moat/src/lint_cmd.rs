@@ -7,12 +7,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
 use clap::Args;
 use moat_lint::Finding;
 use moat_model::Table;
 
-use crate::snapshot::Current;
+use crate::ruleset_source;
 
 /// Options of `moat lint`.
 #[derive(Args, Debug)]
@@ -22,37 +21,6 @@ pub struct LintArgs {
     /// Print the findings as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-/// The model tables to lint and what they are called in messages.
-fn tables(args: &LintArgs) -> Result<Option<(String, Vec<Table>)>> {
-    match &args.file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-            let name = path.display().to_string();
-            match moat_config::load(&name, &text) {
-                Ok(loaded) => Ok(Some((
-                    name,
-                    loaded.tables.iter().map(|t| t.to_table()).collect(),
-                ))),
-                Err(e) => {
-                    eprintln!("{e}");
-                    Ok(None)
-                }
-            }
-        }
-        None => {
-            let current = Current::read(&moat_backend::default_backend())?;
-            let tables = current
-                .entries
-                .iter()
-                .filter(|e| e.kernel.is_some())
-                .map(|e| e.state.to_table())
-                .collect();
-            Ok(Some(("the kernel's ruleset".to_string(), tables)))
-        }
-    }
 }
 
 /// Lints `tables` and prints what it finds; the count.
@@ -81,7 +49,7 @@ pub fn print(name: &str, tables: &[Table], json: bool) -> usize {
 
 /// `moat lint`.
 pub fn run(args: &LintArgs) -> ExitCode {
-    match tables(args) {
+    match ruleset_source::load(args.file.as_deref()) {
         Ok(Some((name, tables))) => {
             if print(&name, &tables, args.json) == 0 {
                 ExitCode::SUCCESS

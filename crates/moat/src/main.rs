@@ -13,7 +13,9 @@ mod confirm;
 mod daemon_cmd;
 mod demo;
 mod docs;
+mod explain_cmd;
 mod guard;
+mod host_view;
 mod install;
 mod iptables_cmd;
 mod jail_cmd;
@@ -26,6 +28,7 @@ mod log_route;
 mod metrics_cmd;
 mod persist;
 mod restore_cmd;
+mod ruleset_source;
 mod save_cmd;
 mod set_copies;
 mod settings;
@@ -94,6 +97,15 @@ enum Top {
     /// unused chains, uneven load balancing, DNAT without a FORWARD accept,
     /// DROP policies without an ESTABLISHED accept. Exits 1 when it finds any.
     Lint(lint_cmd::LintArgs),
+    /// Show the path a packet you describe takes through the ruleset in the
+    /// kernel (or a moat.toml or iptables-save file): every hook, table and
+    /// chain, the rules that match (all of them, and why the others do not,
+    /// with -v), NAT rewrites, the routing decision from this namespace's
+    /// addresses and routes, and the verdict with the rule or policy that
+    /// gives it. Matches it cannot decide (rate limits, sets, ...) are
+    /// followed both ways. Exits 0 when the packet is accepted on every
+    /// path, 1 when it is dropped or rejected on some, 2 on bad input.
+    Explain(explain_cmd::ExplainArgs),
     /// Show in words what applying a moat.toml (or iptables-save file) would change.
     Diff(config_cmd::DiffArgs),
     /// Apply a moat.toml (or iptables-save file) in one atomic transaction.
@@ -195,6 +207,7 @@ fn dispatch(command: Top) -> ExitCode {
         Top::Check(a) => config_cmd::run_check(&a),
         Top::Diff(a) => config_cmd::run_diff(&a),
         Top::Lint(a) => lint_cmd::run(&a),
+        Top::Explain(a) => explain_cmd::run(&a),
         Top::Apply(a) => config_cmd::run_apply(&a),
         Top::Confirm => config_cmd::run_confirm(),
         Top::Status(a) => status::run(&a),

@@ -10,25 +10,11 @@ mod config_common;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
+use common::Rng;
 use config_common::{config_lab, moat, moat_ok};
 use moat_testnet::topology::GATEWAY_LAN_V4;
 use moat_testnet::Netns;
 use socket2::{Domain, Protocol, Socket, Type};
-
-/// A small deterministic generator (xorshift).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// One generated rule's conditions.
 #[derive(Clone)]

@@ -2,7 +2,9 @@
 
 use std::fmt::Write;
 
-use moat_model::{Action, Match, NatTarget, Policy, PortRange, Rule, StatisticMode};
+use crate::action::{Action, NatTarget};
+use crate::matches::{Match, PortRange, Rate, RateUnit, StatisticMode};
+use crate::ruleset::{Policy, Rule};
 
 /// The rule's iptables text: its kept source (with `-A CHAIN` in front), or
 /// a description built from the model.
@@ -73,7 +75,8 @@ fn bang(negate: bool) -> &'static str {
     }
 }
 
-fn proto_name(proto: u8) -> String {
+/// A protocol's iptables name (`tcp`, `udp`, `icmp`, ...) or its number.
+pub fn proto_name(proto: u8) -> String {
     match proto {
         1 => "icmp".into(),
         6 => "tcp".into(),
@@ -81,6 +84,41 @@ fn proto_name(proto: u8) -> String {
         58 => "ipv6-icmp".into(),
         p => p.to_string(),
     }
+}
+
+/// Address routing types by name, comma-separated (`LOCAL,BROADCAST`).
+pub fn addr_type_names(bits: u16) -> String {
+    const NAMES: [&str; 12] = [
+        "UNSPEC",
+        "UNICAST",
+        "LOCAL",
+        "BROADCAST",
+        "ANYCAST",
+        "MULTICAST",
+        "BLACKHOLE",
+        "UNREACHABLE",
+        "PROHIBIT",
+        "THROW",
+        "NAT",
+        "XRESOLVE",
+    ];
+    NAMES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bits & (1 << i) != 0)
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn rate_text(rate: Rate) -> String {
+    let unit = match rate.unit {
+        RateUnit::Second => "sec",
+        RateUnit::Minute => "min",
+        RateUnit::Hour => "hour",
+        RateUnit::Day => "day",
+    };
+    format!("{}/{unit}", rate.count)
 }
 
 /// The address (and port) a NAT rule sends connections to.
@@ -99,7 +137,8 @@ pub fn nat_text(t: &NatTarget) -> String {
     out
 }
 
-fn match_text(m: &Match) -> String {
+/// A match in iptables spelling (`-s 10.0.0.0/8`, `! --dport 22`, ...).
+pub fn match_text(m: &Match) -> String {
     match m {
         Match::Protocol { proto, negate } => format!("{}-p {}", bang(*negate), proto_name(*proto)),
         Match::SourceNet { net, negate } => format!("{}-s {net}", bang(*negate)),
@@ -189,6 +228,49 @@ fn match_text(m: &Match) -> String {
         },
         Match::Comment { text } => format!("-m comment --comment {text:?}"),
         Match::InSet { name, negate, .. } => format!("-m set {}--match-set {name}", bang(*negate)),
+        Match::AddrType {
+            src,
+            dst,
+            limit_iface_in,
+            limit_iface_out,
+        } => {
+            let mut out = "-m addrtype".to_string();
+            for (flag, side) in [("--src-type", src), ("--dst-type", dst)] {
+                if let Some((types, negate)) = side {
+                    let _ = write!(out, " {}{flag} {}", bang(*negate), addr_type_names(types.0));
+                }
+            }
+            if *limit_iface_in {
+                out.push_str(" --limit-iface-in");
+            }
+            if *limit_iface_out {
+                out.push_str(" --limit-iface-out");
+            }
+            out
+        }
+        Match::Limit { rate, burst, over } => {
+            let bang = if *over { "! " } else { "" };
+            format!(
+                "-m limit {bang}--limit {} --limit-burst {burst}",
+                rate_text(*rate)
+            )
+        }
+        Match::HashLimit {
+            name, rate, over, ..
+        } => {
+            let kind = if *over { "above" } else { "upto" };
+            format!(
+                "-m hashlimit --hashlimit-{kind} {} --hashlimit-name {name}",
+                rate_text(*rate)
+            )
+        }
+        Match::ConnLimit { count, above, .. } => {
+            let kind = if *above { "above" } else { "upto" };
+            format!("-m connlimit --connlimit-{kind} {count}")
+        }
+        Match::Recent { name, negate, .. } => {
+            format!("-m recent {}--name {name}", bang(*negate))
+        }
         other => {
             let name = format!("{other:?}");
             let kind = name.split([' ', '{', '(']).next().unwrap_or("match");
@@ -222,32 +304,5 @@ fn target_text(action: &Action) -> String {
             Some(p) => format!("-j REDIRECT --to-ports {p}"),
             None => "-j REDIRECT".into(),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testkit::rule;
-
-    #[test]
-    fn kept_source_gets_its_chain() {
-        let r = rule("-p tcp --dport 22 -j ACCEPT");
-        assert_eq!(
-            rule_text("INPUT", &r),
-            "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"
-        );
-    }
-
-    #[test]
-    fn built_text_reads_like_iptables() {
-        let mut r = rule("-s 10.0.0.0/8 -p tcp --dport 22:23 -m conntrack --ctstate NEW,ESTABLISHED -j DNAT --to-destination 10.1.1.1:8080");
-        r.source = None;
-        assert_eq!(
-            rule_text("PREROUTING", &r),
-            "-A PREROUTING -p tcp -s 10.0.0.0/8 --dport 22:23 -m conntrack --ctstate NEW,ESTABLISHED -j DNAT --to-destination 10.1.1.1:8080"
-        );
-        assert_eq!(verdict(&r.action), "DNAT to 10.1.1.1:8080");
-        assert_eq!(policy_text("INPUT", Policy::Drop), "-P INPUT DROP");
     }
 }
