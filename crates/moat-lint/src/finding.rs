@@ -29,6 +29,8 @@ pub enum FindingKind {
     DnatNotForwarded,
     /// A DROP policy with no accept of ESTABLISHED packets.
     NoEstablishedAccept,
+    /// A DROP policy in the nat table: every new connection no rule takes is dropped.
+    NatDropPolicy,
 }
 
 /// One mistake in a ruleset.

@@ -1,16 +1,39 @@
-//! DROP policies without an accept of ESTABLISHED packets: the replies to
-//! connections opened from the other side would be dropped.
+//! DROP policies without an accept of ESTABLISHED packets (the replies to
+//! connections opened from the other side would be dropped), and DROP
+//! policies in the nat table (seed 004's: every new connection no nat
+//! rule takes is dropped, the port forward's own at POSTROUTING included).
 
 use moat_model::{Action, ConnStates, Hook, Match, Policy, Stage};
 
 use crate::finding::{Finding, FindingKind};
 use crate::view::TableView;
 
-/// Filter base chains with policy DROP that never accept established traffic.
+/// Filter base chains with policy DROP that never accept established
+/// traffic, and nat base chains with policy DROP.
 pub fn check(view: &TableView<'_>, out: &mut Vec<Finding>) {
-    if view.table.stage != Stage::Filter {
-        return;
+    match view.table.stage {
+        Stage::Filter => established(view, out),
+        Stage::Nat => nat_drop(view, out),
+        _ => {}
     }
+}
+
+/// nat base chains with policy DROP: nat chains see only the first packet
+/// of each connection, and are for address translation.
+fn nat_drop(view: &TableView<'_>, out: &mut Vec<Finding>) {
+    for (c, chain) in view.table.chains.iter().enumerate() {
+        let Some((_, Policy::Drop)) = chain.base else {
+            continue;
+        };
+        let message = format!(
+            "policy DROP in the nat table drops every new connection that no rule of nat {0} takes (translated connections included, when another nat chain passes them on); nat chains are for address translation, so filter in the filter table and set -t nat -P {0} ACCEPT",
+            chain.name
+        );
+        out.push(view.finding(FindingKind::NatDropPolicy, c, None, None, message));
+    }
+}
+
+fn established(view: &TableView<'_>, out: &mut Vec<Finding>) {
     for (c, chain) in view.table.chains.iter().enumerate() {
         let Some((hook, Policy::Drop)) = chain.base else {
             continue;
@@ -77,6 +100,19 @@ mod tests {
                 .find(|f| f.kind == NoEstablishedAccept)
                 .map(|f| f.text.as_str()),
             Some("-P INPUT DROP")
+        );
+    }
+
+    #[test]
+    fn nat_drop_policies_are_found_and_accept_ones_are_not() {
+        let f = lint_text(
+            "*nat\n:PREROUTING DROP [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT DROP [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
+             -A PREROUTING -i eth0 -p tcp --dport 7070 -j DNAT --to-destination 192.168.1.43:80\n\
+             COMMIT\n",
+        );
+        assert_eq!(
+            found(&f, crate::FindingKind::NatDropPolicy),
+            at(&[("PREROUTING", 0), ("OUTPUT", 0)])
         );
     }
 

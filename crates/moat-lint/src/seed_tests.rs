@@ -45,6 +45,22 @@ fn seed_004_gateway_with_port_forward() {
 }
 
 #[test]
+fn seed_004_as_written_has_drop_policies_in_nat() {
+    let text = "*nat\n:PREROUTING DROP [0:0]\n:OUTPUT DROP [0:0]\n:POSTROUTING DROP [0:0]\n\
+        -A POSTROUTING -o eth0 -j MASQUERADE\n\
+        -A PREROUTING -i eth0 -p tcp --dport 7070 -j DNAT --to-destination 192.168.1.43:80\n\
+        COMMIT\n";
+    assert_eq!(
+        summary(text),
+        vec![
+            (NatDropPolicy, "PREROUTING".to_string(), 0),
+            (NatDropPolicy, "OUTPUT".to_string(), 0),
+            (NatDropPolicy, "POSTROUTING".to_string(), 0),
+        ]
+    );
+}
+
+#[test]
 fn seed_003_stateful_host() {
     let text = "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
         -A INPUT ! -i eth0 -j ACCEPT\n\
