@@ -203,14 +203,9 @@ impl SaveFile {
     }
 }
 
-/// The iptables name of a table.
+/// The iptables name of a table ([`Stage::name`]).
 pub fn stage_name(stage: Stage) -> &'static str {
-    match stage {
-        Stage::Filter => "filter",
-        Stage::Nat => "nat",
-        Stage::Mangle => "mangle",
-        Stage::Raw => "raw",
-    }
+    stage.name()
 }
 
 /// How a restore treats what is already there.

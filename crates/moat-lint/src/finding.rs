@@ -55,23 +55,13 @@ pub struct Finding {
     pub message: String,
 }
 
-/// The iptables name of a stage's table.
-pub fn stage_name(stage: Stage) -> &'static str {
-    match stage {
-        Stage::Filter => "filter",
-        Stage::Nat => "nat",
-        Stage::Mangle => "mangle",
-        Stage::Raw => "raw",
-    }
-}
-
 /// `filter INPUT rule 4 (-A INPUT ...): message`; IPv6 findings start with `ip6 `.
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.family == Family::Ipv6 {
             f.write_str("ip6 ")?;
         }
-        write!(f, "{} {}", stage_name(self.stage), self.chain)?;
+        write!(f, "{} {}", self.stage.name(), self.chain)?;
         if self.rule > 0 {
             write!(f, " rule {}", self.rule)?;
         }

@@ -6,13 +6,22 @@ use crate::action::{Action, NatTarget};
 use crate::matches::{Match, PortRange, Rate, RateUnit, StatisticMode};
 use crate::ruleset::{Policy, Rule};
 
+/// A kept rule source as iptables prints it, with `-A CHAIN` in front.
+pub fn source_text(chain: &str, source: &str) -> String {
+    if source.starts_with("-A ") {
+        source.to_string()
+    } else if source.is_empty() {
+        format!("-A {chain}")
+    } else {
+        format!("-A {chain} {source}")
+    }
+}
+
 /// The rule's iptables text: its kept source (with `-A CHAIN` in front), or
 /// a description built from the model.
 pub fn rule_text(chain: &str, rule: &Rule) -> String {
     match &rule.source {
-        Some(s) if s.starts_with("-A ") => s.clone(),
-        Some(s) if s.is_empty() => format!("-A {chain}"),
-        Some(s) => format!("-A {chain} {s}"),
+        Some(s) => source_text(chain, s),
         None => {
             let mut out = format!("-A {chain}");
             for m in &rule.matches {

@@ -454,8 +454,7 @@ fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         return Err(e);
     }
     if let Some(config) = &loaded.config {
-        let previous = persist::load_config_text()
-            .and_then(|text| moat_config::parse_config("kept moat.toml", &text).ok());
+        let previous = persist::kept_config();
         config_blocks::remove_dropped(previous.as_ref(), config)?;
     }
     config_balance::commit(&balanced)?;

@@ -125,8 +125,7 @@ pub fn run_boot() -> ExitCode {
             return Ok(false);
         };
         let _lock = RulesetLock::acquire(Duration::from_secs(30))?;
-        let kept = persist::load_config_text()
-            .and_then(|text| moat_config::parse_config("kept moat.toml", &text).ok());
+        let kept = persist::kept_config();
         if let Some(config) = &kept {
             // The ruleset comes back even when a list file is gone.
             let lists = config_blocks::read(config).and_then(|l| config_blocks::load(&l));

@@ -88,8 +88,14 @@ fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Resu
         if guard::session_flow().is_some() {
             guard::warn_session_cut(program, &[state.to_table()], std::slice::from_ref(&table));
         }
-        let routed = log_route::routed(table.clone(), log_route::kept());
-        let mut batch = plan_update(kernel.as_ref(), &routed)?;
+        // The table is copied only when LOG rules go to moat's packet log.
+        let mut batch = match log_route::kept() {
+            Some(route) => plan_update(
+                kernel.as_ref(),
+                &log_route::routed(table.clone(), Some(route)),
+            )?,
+            None => plan_update(kernel.as_ref(), &table)?,
+        };
         set_copies::declare(&mut batch, std::slice::from_ref(&table))?;
         backend.apply(&batch)?;
         warn_for_added(program, inv, &table)?;

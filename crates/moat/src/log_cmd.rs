@@ -12,7 +12,6 @@ use clap::{Args, Subcommand};
 use ipnet::IpNet;
 use moat_backend::Backend;
 use moat_config::Config;
-use moat_iptables::save::stage_name;
 use moat_iptables::{family_word, rule_id};
 use moat_logger::tail::{self, Entry, Filter};
 use moat_logger::{Format, LoggingRule, Rotation, RuleRef, RuleSource, Settings};
@@ -104,42 +103,46 @@ fn logging_rules() -> Vec<LoggingRule> {
                 continue;
             };
             for chain in stored_chains(kernel) {
-                for (i, rule) in chain.rules.iter().enumerate() {
-                    let Some(source) = rule.source.as_deref() else {
-                        continue;
-                    };
-                    let words = moat_iptables::state::split_words(source).unwrap_or_default();
-                    let target = option_value(&words, "-j");
-                    if !matches!(target, Some("LOG" | "NFLOG")) {
-                        continue;
-                    }
-                    let nflog = (target == Some("NFLOG")).then(|| {
-                        let group = option_value(&words, "--nflog-group")
-                            .and_then(|g| g.parse().ok())
-                            .unwrap_or(0);
-                        let prefix = option_value(&words, "--nflog-prefix").unwrap_or("");
-                        (group, prefix.to_string())
-                    });
-                    out.push(LoggingRule {
-                        rule: RuleRef {
-                            family: family_word(family).into(),
-                            table: stage_name(stage).into(),
-                            chain: chain.name.clone(),
-                            number: i + 1,
-                            text: if source.starts_with("-A ") {
-                                source.to_string()
-                            } else {
-                                format!("-A {} {source}", chain.name)
-                            },
-                            id: rule_id(family, stage, &chain.name, source),
-                        },
-                        nflog,
-                    });
-                }
+                out.extend(chain.rules.iter().enumerate().filter_map(|(i, rule)| {
+                    logging_rule(family, stage, &chain.name, i + 1, rule.source.as_deref()?)
+                }));
             }
         }
     }
     out
+}
+
+/// Rule `number` of `chain`, written as `source`, when it is a LOG or NFLOG rule.
+fn logging_rule(
+    family: Family,
+    stage: Stage,
+    chain: &str,
+    number: usize,
+    source: &str,
+) -> Option<LoggingRule> {
+    let words = moat_iptables::state::split_words(source).unwrap_or_default();
+    let target = option_value(&words, "-j");
+    if !matches!(target, Some("LOG" | "NFLOG")) {
+        return None;
+    }
+    let nflog = (target == Some("NFLOG")).then(|| {
+        let group = option_value(&words, "--nflog-group")
+            .and_then(|g| g.parse().ok())
+            .unwrap_or(0);
+        let prefix = option_value(&words, "--nflog-prefix").unwrap_or("");
+        (group, prefix.to_string())
+    });
+    Some(LoggingRule {
+        rule: RuleRef {
+            family: family_word(family).into(),
+            table: stage.name().into(),
+            chain: chain.to_string(),
+            number,
+            text: moat_model::describe::source_text(chain, source),
+            id: rule_id(family, stage, chain, source),
+        },
+        nflog,
+    })
 }
 
 /// `moat log`.
@@ -227,9 +230,7 @@ fn shown(entry: &Entry, json: bool) -> String {
 }
 
 fn kept_log_file() -> Option<PathBuf> {
-    let text = crate::persist::load_config_text()?;
-    let config = moat_config::parse_config("kept moat.toml", &text).ok()?;
-    config.log.file.map(|f| f.path)
+    crate::persist::kept_config()?.log.file.map(|f| f.path)
 }
 
 fn tail_run(args: &TailArgs) -> Result<()> {

@@ -104,6 +104,11 @@ pub fn load_save_text() -> Option<String> {
     std::fs::read_to_string(etc_dir().join(SAVE_FILE)).ok()
 }
 
+/// The kept moat.toml, read, if the last applied file was one and it still reads.
+pub fn kept_config() -> Option<moat_config::Config> {
+    moat_config::parse_config("kept moat.toml", &load_config_text()?).ok()
+}
+
 /// The kept moat.toml's text, if the last applied file was one.
 pub fn load_config_text() -> Option<String> {
     std::fs::read_to_string(etc_dir().join(CONFIG)).ok()
