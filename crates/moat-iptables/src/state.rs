@@ -222,7 +222,14 @@ impl TableState {
                 .get(chain.name.as_str())
                 .map_or(&[][..], Vec::as_slice);
             for (i, r) in chain.rules.iter().enumerate() {
-                validate_rule(&r.rule, self.family, self.stage, hooks).map_err(|e| StateError {
+                validate_rule(
+                    &r.rule,
+                    self.family,
+                    self.stage,
+                    hooks,
+                    chain.base.is_some(),
+                )
+                .map_err(|e| StateError {
                     chain: chain.name.clone(),
                     index: i + 1,
                     reason: e.to_string(),

@@ -55,20 +55,31 @@ fn check_family(addr: IpAddr, family: Family) -> Result<(), RuleError> {
 /// Checks that `rule` can work in a chain of `stage` in `family`.
 ///
 /// `hooks` are the hooks whose packets can reach the chain: one for a base
-/// chain, possibly none for a user chain nothing jumps to yet.
+/// chain, possibly none for a user chain nothing jumps to yet. As in
+/// iptables, an interface the hook's packets cannot have is refused in a
+/// built-in chain only (`base_chain`): a user chain may be reached from
+/// several hooks (Docker's DOCKER chain from PREROUTING and OUTPUT), and its
+/// `-i` then matches the packets that have one. The kernel's own hook limits
+/// (MAC addresses, REJECT, NAT) hold wherever the chain is reached from.
 pub fn validate_rule(
     rule: &Rule,
     family: Family,
     stage: Stage,
     hooks: &[Hook],
+    base_chain: bool,
 ) -> Result<(), RuleError> {
     for m in &rule.matches {
-        validate_match(m, family, hooks)?;
+        validate_match(m, family, hooks, base_chain)?;
     }
     validate_action(&rule.action, family, stage, hooks)
 }
 
-fn validate_match(m: &Match, family: Family, hooks: &[Hook]) -> Result<(), RuleError> {
+fn validate_match(
+    m: &Match,
+    family: Family,
+    hooks: &[Hook],
+    base_chain: bool,
+) -> Result<(), RuleError> {
     match m {
         Match::SourceNet { net, .. } | Match::DestNet { net, .. } => {
             check_family(net.addr(), family)
@@ -78,14 +89,18 @@ fn validate_match(m: &Match, family: Family, hooks: &[Hook]) -> Result<(), RuleE
             check_family(*to, family)
         }
         Match::ConnAddr { net, .. } => check_family(net.addr(), family),
-        Match::InInterface { .. } => match hooks.iter().find(|h| !h.has_input_interface()) {
-            Some(&h) => Err(RuleError::NoInputInterface { hook: hook_name(h) }),
-            None => Ok(()),
-        },
-        Match::OutInterface { .. } => match hooks.iter().find(|h| !h.has_output_interface()) {
-            Some(&h) => Err(RuleError::NoOutputInterface { hook: hook_name(h) }),
-            None => Ok(()),
-        },
+        Match::InInterface { .. } if base_chain => {
+            match hooks.iter().find(|h| !h.has_input_interface()) {
+                Some(&h) => Err(RuleError::NoInputInterface { hook: hook_name(h) }),
+                None => Ok(()),
+            }
+        }
+        Match::OutInterface { .. } if base_chain => {
+            match hooks.iter().find(|h| !h.has_output_interface()) {
+                Some(&h) => Err(RuleError::NoOutputInterface { hook: hook_name(h) }),
+                None => Ok(()),
+            }
+        }
         Match::SourceMac { .. } => {
             if hooks
                 .iter()
@@ -217,6 +232,7 @@ mod tests {
             Family::Ipv4,
             Stage::Filter,
             &[Hook::Output],
+            true,
         )
         .unwrap_err();
         assert!(
@@ -228,9 +244,20 @@ mod tests {
             &iface_rule(true),
             Family::Ipv4,
             Stage::Filter,
-            &[Hook::Input]
+            &[Hook::Input],
+            true
         )
         .is_ok());
+    }
+
+    #[test]
+    fn user_chains_take_interfaces_from_every_hook() {
+        let hooks = [Hook::Prerouting, Hook::Output];
+        for input in [true, false] {
+            assert!(
+                validate_rule(&iface_rule(input), Family::Ipv4, Stage::Nat, &hooks, false).is_ok()
+            );
+        }
     }
 
     #[test]
@@ -239,14 +266,16 @@ mod tests {
             &iface_rule(false),
             Family::Ipv4,
             Stage::Filter,
-            &[Hook::Input]
+            &[Hook::Input],
+            true
         )
         .is_err());
         assert!(validate_rule(
             &iface_rule(false),
             Family::Ipv4,
             Stage::Filter,
-            &[Hook::Forward]
+            &[Hook::Forward],
+            true
         )
         .is_ok());
     }
@@ -260,8 +289,8 @@ mod tests {
             }],
             ..Rule::new(Action::Drop)
         };
-        assert!(validate_rule(&rule, Family::Ipv4, Stage::Filter, &[Hook::Input]).is_err());
-        assert!(validate_rule(&rule, Family::Ipv6, Stage::Filter, &[Hook::Input]).is_ok());
+        assert!(validate_rule(&rule, Family::Ipv4, Stage::Filter, &[Hook::Input], true).is_err());
+        assert!(validate_rule(&rule, Family::Ipv6, Stage::Filter, &[Hook::Input], true).is_ok());
     }
 
     #[test]
@@ -270,8 +299,15 @@ mod tests {
             ports: None,
             random: false,
         });
-        assert!(validate_rule(&rule, Family::Ipv4, Stage::Nat, &[Hook::Prerouting]).is_err());
-        assert!(validate_rule(&rule, Family::Ipv4, Stage::Filter, &[Hook::Postrouting]).is_err());
-        assert!(validate_rule(&rule, Family::Ipv4, Stage::Nat, &[Hook::Postrouting]).is_ok());
+        assert!(validate_rule(&rule, Family::Ipv4, Stage::Nat, &[Hook::Prerouting], true).is_err());
+        assert!(validate_rule(
+            &rule,
+            Family::Ipv4,
+            Stage::Filter,
+            &[Hook::Postrouting],
+            true
+        )
+        .is_err());
+        assert!(validate_rule(&rule, Family::Ipv4, Stage::Nat, &[Hook::Postrouting], true).is_ok());
     }
 }
