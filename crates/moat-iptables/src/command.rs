@@ -148,11 +148,9 @@ pub fn parse_table(name: &str) -> Result<Stage, CommandError> {
         "nat" => Ok(Stage::Nat),
         "mangle" => Ok(Stage::Mangle),
         "raw" => Ok(Stage::Raw),
-        "security" => Err(CommandError::new(
-            "table `security' is not supported by moat (SELinux labelling)",
-        )),
+        "security" => Ok(Stage::Security),
         other => {
-            let hint = ["filter", "nat", "mangle", "raw"]
+            let hint = ["filter", "nat", "mangle", "raw", "security"]
                 .into_iter()
                 .min_by_key(|t| strsim::levenshtein(t, other))
                 .filter(|t| strsim::levenshtein(t, other) <= 2)

@@ -77,6 +77,7 @@ pub fn unchecked_tables(text: &str) -> Vec<Table> {
                 "filter" => Stage::Filter,
                 "nat" => Stage::Nat,
                 "mangle" => Stage::Mangle,
+                "security" => Stage::Security,
                 _ => Stage::Raw,
             };
             out.push(Table {

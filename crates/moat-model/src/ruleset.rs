@@ -56,11 +56,28 @@ pub enum Stage {
     Nat,
     /// Accept or drop decisions (priority 0).
     Filter,
+    /// SELinux labels (SECMARK/CONNSECMARK) after filtering (priority 50).
+    Security,
 }
 
 impl Stage {
     /// All stages, in the order a listing shows them.
-    pub const ALL: [Stage; 4] = [Stage::Filter, Stage::Nat, Stage::Mangle, Stage::Raw];
+    pub const ALL: [Stage; 5] = [
+        Stage::Filter,
+        Stage::Nat,
+        Stage::Mangle,
+        Stage::Raw,
+        Stage::Security,
+    ];
+
+    /// The stages in the order iptables-save writes them.
+    pub const SAVE_ORDER: [Stage; 5] = [
+        Stage::Mangle,
+        Stage::Security,
+        Stage::Raw,
+        Stage::Filter,
+        Stage::Nat,
+    ];
 
     /// The hooks this stage has base chains on, in their conventional order.
     pub fn hooks(self) -> &'static [Hook] {
@@ -79,7 +96,7 @@ impl Stage {
                 Hook::Output,
                 Hook::Postrouting,
             ],
-            Stage::Filter => &[Hook::Input, Hook::Forward, Hook::Output],
+            Stage::Filter | Stage::Security => &[Hook::Input, Hook::Forward, Hook::Output],
         }
     }
 
@@ -90,6 +107,7 @@ impl Stage {
             Stage::Nat => "nat",
             Stage::Mangle => "mangle",
             Stage::Raw => "raw",
+            Stage::Security => "security",
         }
     }
 
@@ -103,6 +121,7 @@ impl Stage {
                 _ => 100,
             },
             Stage::Filter => 0,
+            Stage::Security => 50,
         }
     }
 }

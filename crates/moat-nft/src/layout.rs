@@ -36,6 +36,7 @@ pub fn table_name(stage: Stage) -> &'static str {
         Stage::Nat => "moat_nat",
         Stage::Mangle => "moat_mangle",
         Stage::Raw => "moat_raw",
+        Stage::Security => "moat_security",
     }
 }
 

@@ -159,8 +159,12 @@ enum Top {
 }
 
 /// The personality the binary was called as, from its program name.
+///
+/// Debian's names work too: `iptables-nft`, `iptables-legacy`,
+/// `ip6tables-nft-save`, ... (the mode word is dropped).
 fn personality(argv0: &str) -> Option<&'static str> {
     let name = Path::new(argv0).file_name()?.to_str()?;
+    let plain = name.replacen("-nft", "", 1).replacen("-legacy", "", 1);
     [
         "iptables",
         "ip6tables",
@@ -170,7 +174,16 @@ fn personality(argv0: &str) -> Option<&'static str> {
         "ip6tables-restore",
     ]
     .into_iter()
-    .find(|p| *p == name)
+    .find(|p| *p == plain)
+}
+
+/// Whether the program name is a multi-call front (`xtables-nft-multi
+/// iptables ...`), whose first argument names the personality.
+fn is_multi(argv0: &str) -> bool {
+    Path::new(argv0)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| matches!(n, "xtables-nft-multi" | "xtables-legacy-multi"))
 }
 
 fn run_as(name: &str, args: Vec<OsString>) -> ExitCode {
@@ -242,6 +255,16 @@ fn main() -> ExitCode {
     let argv0 = args.next().unwrap_or_default();
     if let Some(name) = personality(&argv0.to_string_lossy()) {
         return run_as(name, args.collect());
+    }
+    if is_multi(&argv0.to_string_lossy()) {
+        let rest: Vec<OsString> = args.collect();
+        return match rest.first().and_then(|a| personality(&a.to_string_lossy())) {
+            Some(name) => run_as(name, rest[1..].to_vec()),
+            None => {
+                eprintln!("xtables-nft-multi: give one of iptables, ip6tables, iptables-save, iptables-restore, ...");
+                ExitCode::from(2)
+            }
+        };
     }
     let cli = Cli::parse();
     dispatch(cli.command)

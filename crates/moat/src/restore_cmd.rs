@@ -40,12 +40,28 @@ pub struct RestoreArgs {
     /// Accepted for compatibility (moat always waits for its own lock).
     #[arg(short = 'w', long = "wait", num_args = 0..=1, default_missing_value = "0")]
     wait: Option<String>,
+    /// Accepted for compatibility (nf_tables needs no module loader).
+    #[arg(short = 'M', long = "modprobe")]
+    modprobe: Option<String>,
+    /// Accepted for compatibility: the program name gives the family.
+    #[arg(short = '4', long = "ipv4")]
+    ipv4: bool,
+    /// Accepted for compatibility: the program name gives the family.
+    #[arg(short = '6', long = "ipv6")]
+    ipv6: bool,
+    /// Print the version (iptables' words, then moat's) and exit.
+    #[arg(short = 'V', long = "version")]
+    version: bool,
     /// The file to read (standard input when absent).
     file: Option<std::path::PathBuf>,
 }
 
 /// Runs iptables-restore; `program` names the command in messages.
 pub fn run(program: &str, args: &RestoreArgs, family: Family) -> ExitCode {
+    if args.version {
+        println!("{}", crate::iptables_cmd::version_line(program));
+        return ExitCode::SUCCESS;
+    }
     match restore_file(program, args, family) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

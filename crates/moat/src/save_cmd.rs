@@ -23,10 +23,20 @@ pub struct SaveArgs {
     /// Write to this file instead of standard output.
     #[arg(short = 'f', long = "file")]
     file: Option<std::path::PathBuf>,
+    /// Accepted for compatibility (nf_tables needs no module loader).
+    #[arg(short = 'M', long = "modprobe")]
+    modprobe: Option<String>,
+    /// Print the version (iptables' words, then moat's) and exit.
+    #[arg(short = 'V', long = "version")]
+    version: bool,
 }
 
 /// Runs iptables-save; `program` names the command in messages.
 pub fn run(program: &str, args: &SaveArgs, family: Family) -> ExitCode {
+    if args.version {
+        println!("{}", crate::iptables_cmd::version_line(program));
+        return ExitCode::SUCCESS;
+    }
     match save(program, args, family) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -40,7 +50,7 @@ fn save(program: &str, args: &SaveArgs, family: Family) -> Result<()> {
     let backend = moat_backend::default_backend();
     let only = args.table.as_deref().map(parse_table).transpose()?;
     let mut states = Vec::new();
-    for stage in [Stage::Raw, Stage::Mangle, Stage::Nat, Stage::Filter] {
+    for stage in Stage::SAVE_ORDER {
         if only.is_some_and(|o| o != stage) {
             continue;
         }

@@ -16,8 +16,6 @@ use crate::stored::read_state;
 
 /// Every family moat has tables for.
 pub const FAMILIES: [Family; 2] = [Family::Ipv4, Family::Ipv6];
-/// Every stage, in iptables-save order.
-pub const STAGES: [Stage; 4] = [Stage::Raw, Stage::Mangle, Stage::Nat, Stage::Filter];
 
 /// One of moat's tables as it is now.
 #[derive(Debug, Clone)]
@@ -44,7 +42,7 @@ impl Current {
     pub fn read(backend: &dyn Backend) -> Result<Current> {
         let mut entries = Vec::new();
         for family in FAMILIES {
-            for stage in STAGES {
+            for stage in Stage::SAVE_ORDER {
                 let (kernel, state) = read_state(backend, family, stage)?;
                 entries.push(Entry {
                     family,
@@ -94,7 +92,7 @@ impl Snapshot {
     pub fn of_states(states: &[TableState]) -> Snapshot {
         let text = |family: Family| {
             let mut of: Vec<TableState> = Vec::new();
-            for stage in STAGES {
+            for stage in Stage::SAVE_ORDER {
                 of.extend(
                     states
                         .iter()

@@ -198,6 +198,11 @@ pub(crate) fn parse_addr(s: &str, family: Family, opt: &str) -> Res<IpAddr> {
             )),
         };
     }
+    if family == Family::Ipv4 {
+        if let Some(a) = short_ipv4(s) {
+            return Ok(IpAddr::V4(a));
+        }
+    }
     let looks_numeric = s
         .chars()
         .all(|c| c.is_ascii_hexdigit() || c == '.' || c == ':');
@@ -208,6 +213,30 @@ pub(crate) fn parse_addr(s: &str, family: Family, opt: &str) -> Res<IpAddr> {
             "{opt}: \"{s}\" is not a valid {fam} address ({tool} in moat takes numeric addresses; it does not look up host names)"
         ))
     }
+}
+
+/// An IPv4 address in the forms iptables also reads: one to four parts,
+/// each decimal, octal (`010`) or hex (`0x10`), missing trailing parts zero
+/// (`0/0`, `10/8`, `172.16/12`).
+fn short_ipv4(s: &str) -> Option<Ipv4Addr> {
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.len() > 4 {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    for (slot, part) in octets.iter_mut().zip(&parts) {
+        let value = if let Some(hex) = part.strip_prefix("0x").or(part.strip_prefix("0X")) {
+            u8::from_str_radix(hex, 16).ok()?
+        } else if part.len() > 1 && part.starts_with('0') {
+            u8::from_str_radix(&part[1..], 8).ok()?
+        } else if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
+            part.parse().ok()?
+        } else {
+            return None;
+        };
+        *slot = value;
+    }
+    Some(Ipv4Addr::from(octets))
 }
 
 /// An address with an optional `/prefix` or `/mask`, masked like iptables does.
@@ -468,6 +497,20 @@ mod tests {
         let n = parse_net("2001:db8::1/ffff:ffff::", Family::Ipv6, "-s").unwrap();
         assert_eq!(n.with_mask(), "2001:db8::/32");
         assert!(parse_net("0.0.0.0/0", Family::Ipv4, "-s").unwrap().is_any());
+        assert!(parse_net("0/0", Family::Ipv4, "-d").unwrap().is_any());
+        for (short, long) in [
+            ("10/8", "10.0.0.0/8"),
+            ("172.16/12", "172.16.0.0/12"),
+            ("010.0x10.1.1", "8.16.1.1/32"),
+        ] {
+            assert_eq!(
+                parse_net(short, Family::Ipv4, "-s").unwrap().with_mask(),
+                long
+            );
+        }
+        for bad in ["1.2.3.4.5", "08.1.1.1", "1..2", "0x"] {
+            assert!(parse_net(bad, Family::Ipv4, "-s").is_err(), "{bad}");
+        }
         let e = parse_net("300.1.1.1", Family::Ipv4, "-s").unwrap_err();
         assert!(
             e.message.contains("300.1.1.1 is not a valid IPv4 address"),

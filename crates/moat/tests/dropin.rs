@@ -1,0 +1,314 @@
+//! moat as a drop-in for iptables on real hosts: Docker's own command
+//! sequence sets up its chains and publishes a container port that real
+//! traffic reaches; the security table; the program names tools call.
+
+mod common;
+
+use std::net::IpAddr;
+use std::process::Command;
+
+use common::{moat, moat_bin, moat_ok, packets_of, restore_ok, source_seen, text};
+use moat_testnet::topology::{CLIENT_V4, GATEWAY_LAN_V4, GATEWAY_WAN_IF, SERVER_V4, WAN_NET_V4};
+use moat_testnet::{require_root_or_skip, tcp_connect_timeout, Netns, TcpServer, Topology};
+
+/// What Docker 24+ (libnetwork's bridge driver) runs through iptables when
+/// the daemon starts and when a container publishes a port, in its order:
+/// chains first, then every rule as "check (-C), and add when missing".
+/// `BRIDGE`, `SUBNET` and `CONTAINER` stand for docker0, 172.17.0.0/16 and
+/// the container's address (Docker takes another bridge with --bridge).
+const DOCKER: &[&str] = &[
+    "-t nat -N DOCKER",
+    "-t filter -N DOCKER",
+    "-t filter -N DOCKER-ISOLATION-STAGE-1",
+    "-t filter -N DOCKER-ISOLATION-STAGE-2",
+    "-t filter -N DOCKER-USER",
+    "? -t filter DOCKER-USER -A -j RETURN",
+    "? -t nat PREROUTING -A -m addrtype --dst-type LOCAL -j DOCKER",
+    "? -t nat OUTPUT -A -m addrtype --dst-type LOCAL -j DOCKER ! --dst 127.0.0.0/8",
+    "? -t nat POSTROUTING -I -s SUBNET ! -o BRIDGE -j MASQUERADE",
+    "? -t nat DOCKER -I -i BRIDGE -j RETURN",
+    "-P FORWARD DROP",
+    "? -t filter FORWARD -I -i BRIDGE -o BRIDGE -j ACCEPT",
+    "? -t filter FORWARD -I -i BRIDGE ! -o BRIDGE -j ACCEPT",
+    "? -t filter FORWARD -I -o BRIDGE -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+    "? -t filter FORWARD -I -o BRIDGE -j DOCKER",
+    "? -t filter DOCKER-ISOLATION-STAGE-1 -I -i BRIDGE ! -o BRIDGE -j DOCKER-ISOLATION-STAGE-2",
+    "? -t filter DOCKER-ISOLATION-STAGE-2 -I -o BRIDGE -j DROP",
+    "? -t filter FORWARD -I -j DOCKER-ISOLATION-STAGE-1",
+    "? -t filter FORWARD -I -j DOCKER-USER",
+    "-t nat -n -L DOCKER",
+    "-t filter -n -L DOCKER-USER",
+    // `docker run -p 8080:80`.
+    "? -t nat DOCKER -A -p tcp -d 0/0 --dport 8080 -j DNAT --to-destination CONTAINER:80 ! -i BRIDGE",
+    "? -t filter DOCKER -A ! -i BRIDGE -o BRIDGE -p tcp -d CONTAINER --dport 80 -j ACCEPT",
+    "? -t nat POSTROUTING -A -p tcp -s CONTAINER -d CONTAINER --dport 80 -j MASQUERADE",
+];
+
+/// Runs Docker's sequence through `program` (moat or Debian's iptables-nft)
+/// in `ns`, checking at each "check and add" step that `-C` says no first
+/// and yes after the rule is added, as Docker relies on.
+fn replay_docker(ns: &Netns, program: &[&str]) {
+    let container = SERVER_V4.to_string();
+    for step in DOCKER {
+        let line = step
+            .replace("BRIDGE", GATEWAY_WAN_IF)
+            .replace("SUBNET", WAN_NET_V4)
+            .replace("CONTAINER", &container);
+        let run = |args: &[&str]| {
+            let mut argv: Vec<&str> = program.to_vec();
+            argv.push("--wait");
+            argv.extend_from_slice(args);
+            ns.exec(&argv).expect("run iptables")
+        };
+        let Some(rest) = line.strip_prefix("? ") else {
+            let out = run(&line.split_whitespace().collect::<Vec<_>>());
+            assert!(
+                out.status.success(),
+                "{program:?} {line}: {}",
+                text(&out.stderr)
+            );
+            continue;
+        };
+        // "? -t TABLE CHAIN ADD RULE..." -> -C CHAIN RULE, then ADD CHAIN RULE.
+        let w: Vec<&str> = rest.split_whitespace().collect();
+        let (table, chain, add, rule) = (&w[..2], w[2], w[3], &w[4..]);
+        let check = [table, &["-C", chain], rule].concat();
+        let out = run(&check);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{program:?} {check:?} before adding: {}",
+            text(&out.stderr)
+        );
+        let out = run(&[table, &[add, chain], rule].concat());
+        assert!(
+            out.status.success(),
+            "{program:?} {line}: {}",
+            text(&out.stderr)
+        );
+        let out = run(&check);
+        assert!(
+            out.status.success(),
+            "{program:?} {check:?} after adding: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+/// iptables-save output without its comment lines.
+fn saved(out: std::process::Output) -> String {
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Whether a TCP connection from `ns` to `addr:port` gets through quickly.
+fn connects(ns: &Netns, addr: impl Into<IpAddr>, port: u16) -> bool {
+    tcp_connect_timeout(ns, addr, port, common::QUICK)
+        .unwrap()
+        .is_connected()
+}
+
+#[test]
+fn dockers_commands_set_up_its_chains_and_publish_a_port() {
+    let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
+        return;
+    };
+    let oracle = Netns::new("docker-oracle").unwrap();
+    // Docker asks the version first and reads "v1.8" and "nf_tables" from it.
+    let version = moat_ok(&lab.gateway, &["iptables", "--version"]);
+    assert!(
+        version.starts_with("iptables v1.8.") && version.contains("(nf_tables)"),
+        "{version}"
+    );
+
+    replay_docker(&lab.gateway, &[moat_bin(), "iptables"]);
+    replay_docker(&oracle, &["iptables-nft"]);
+    assert_eq!(
+        saved(moat(&lab.gateway, &["iptables-save"])),
+        saved(oracle.exec(&["iptables-nft-save"]).unwrap()),
+        "moat's save after Docker's commands differs from Debian iptables-nft's"
+    );
+
+    // The container (the lab's server) serves port 80; the host publishes
+    // it on 8080 of every local address.
+    let container = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
+    let _unpublished = TcpServer::start(&lab.server, SERVER_V4, 81).unwrap();
+    let seen = source_seen(
+        &container,
+        &lab.client,
+        GATEWAY_LAN_V4,
+        8080,
+        &format!("{SERVER_V4}:80"),
+    );
+    assert_eq!(
+        seen,
+        Some(CLIENT_V4.into()),
+        "published port keeps the client's address"
+    );
+    // From the host itself, through nat OUTPUT's jump to DOCKER.
+    let seen = source_seen(
+        &container,
+        &lab.gateway,
+        GATEWAY_LAN_V4,
+        8080,
+        &format!("{SERVER_V4}:80"),
+    );
+    assert!(seen.is_some(), "the host reaches its own published port");
+    // FORWARD's policy is DROP: a port nothing publishes stays closed.
+    assert!(
+        !connects(&lab.client, SERVER_V4, 81),
+        "unpublished port 81 must be dropped"
+    );
+    // The container reaches out, masqueraded behind the host.
+    let outside = TcpServer::start(&lab.client, CLIENT_V4, 9000).unwrap();
+    let seen = source_seen(
+        &outside,
+        &lab.server,
+        CLIENT_V4,
+        9000,
+        &format!("{CLIENT_V4}:9000"),
+    );
+    assert_eq!(
+        seen,
+        Some(GATEWAY_LAN_V4.into()),
+        "the container's connection is masqueraded"
+    );
+
+    let nat = moat_ok(&lab.gateway, &["iptables", "-t", "nat", "-vnL"]);
+    assert!(packets_of(&nat, "DOCKER", "DNAT") >= 2, "{nat}");
+    let filter = moat_ok(&lab.gateway, &["iptables", "-vnL"]);
+    assert!(packets_of(&filter, "DOCKER", "dpt:80") >= 1, "{filter}");
+}
+
+const SECURITY: &str = "\
+*security
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p tcp -m tcp --dport 9000 -j DROP
+-A FORWARD -d 10.99.2.2/32 -p tcp -m tcp --dport 9001 -j DROP
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p tcp -m tcp --dport 9000 -j ACCEPT
+COMMIT
+";
+
+#[test]
+fn the_security_table_filters_after_filter() {
+    let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
+        return;
+    };
+    restore_ok(&lab.gateway, "iptables-restore", SECURITY);
+    let oracle = Netns::new("security-oracle").unwrap();
+    let out = oracle
+        .exec_input(&["iptables-nft-restore"], SECURITY)
+        .unwrap();
+    assert!(out.is_empty(), "{out}");
+    assert_eq!(
+        saved(moat(&lab.gateway, &["iptables-save"])),
+        saved(oracle.exec(&["iptables-nft-save"]).unwrap())
+    );
+    let _local = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 9000).unwrap();
+    let _forwarded = TcpServer::start(&lab.server, SERVER_V4, 9001).unwrap();
+    let _open = TcpServer::start(&lab.server, SERVER_V4, 9002).unwrap();
+    assert!(!connects(&lab.client, GATEWAY_LAN_V4, 9000));
+    assert!(!connects(&lab.client, SERVER_V4, 9001));
+    assert!(connects(&lab.client, SERVER_V4, 9002));
+    // filter's ACCEPT saw the packets first; security dropped them after.
+    let filter = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+    let security = moat_ok(
+        &lab.gateway,
+        &["iptables", "-t", "security", "-vnL", "INPUT"],
+    );
+    let accepted = packets_of(&filter, "INPUT", "dpt:9000");
+    assert!(accepted >= 1, "{filter}");
+    assert_eq!(
+        packets_of(&security, "INPUT", "dpt:9000"),
+        accepted,
+        "{security}"
+    );
+}
+
+#[test]
+fn debian_program_names_and_versions_work() {
+    let Some(ns) = require_root_or_skip().then(|| Netns::new("names").unwrap()) else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("moat-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = |name: &str| {
+        let path = dir.join(name);
+        let _ = std::fs::remove_file(&path);
+        std::os::unix::fs::symlink(moat_bin(), &path).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let real = |name: &str| {
+        let out = Command::new(name).arg("-V").output().unwrap();
+        text(&out.stdout)
+    };
+    for (name, debian) in [
+        ("iptables-nft", "iptables-nft"),
+        ("iptables-legacy", "iptables-nft"),
+        ("ip6tables-nft", "ip6tables-nft"),
+        ("iptables-nft-save", "iptables-nft-save"),
+        ("ip6tables-legacy-save", "ip6tables-nft-save"),
+        ("iptables-nft-restore", "iptables-nft-restore"),
+        ("ip6tables-restore", "ip6tables-nft-restore"),
+    ] {
+        let out = ns.exec(&[link(name).as_str(), "-V"]).unwrap();
+        assert!(out.status.success(), "{name} -V: {}", text(&out.stderr));
+        let ours = text(&out.stdout);
+        // Debian's tool names itself with -nft; the words after agree.
+        let theirs = real(debian);
+        let tail = |line: &str| {
+            line.split_whitespace()
+                .skip(1)
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+                .trim_end_matches(':')
+                .to_string()
+        };
+        assert_eq!(
+            tail(&ours),
+            tail(&theirs),
+            "{name}: {ours} vs {debian}: {theirs}"
+        );
+        assert!(ours.contains("moat"), "{ours}");
+    }
+    // The multi-call name takes the personality as its first argument, and
+    // the links do real work.
+    let multi = link("xtables-nft-multi");
+    let out = ns
+        .exec(&[
+            multi.as_str(),
+            "iptables",
+            "-A",
+            "INPUT",
+            "-s",
+            "10/8",
+            "-j",
+            "DROP",
+        ])
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = ns
+        .exec_ok(&[link("iptables-legacy").as_str(), "-S", "INPUT"])
+        .unwrap();
+    assert_eq!(listed, "-P INPUT ACCEPT\n-A INPUT -s 10.0.0.0/8 -j DROP\n");
+    for name in ["iptables-nft-save", "iptables-restore"] {
+        let out = ns.exec(&[link(name).as_str(), "-h"]).unwrap();
+        assert!(
+            text(&out.stdout).to_lowercase().contains("usage"),
+            "{name} -h: {out:?}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
