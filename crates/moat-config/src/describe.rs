@@ -318,6 +318,7 @@ fn packet_text(m: &Match) -> Option<String> {
             format!("{}{}", not(*negate), packet_type_text(*kind))
         }
         Match::Length { min, max, negate } => format!("{}{min}-{max} bytes long", not(*negate)),
+        Match::Xt(ext) => format!("matching `{}`", ext.text),
         _ => return None,
     })
 }
@@ -483,7 +484,8 @@ mod tests {
             Match::Limit { over, .. } | Match::HashLimit { over, .. } => *over = true,
             Match::ConnLimit { above, .. } => *above = true,
             Match::ConnDirection { dir } => *dir = CtDirection::Reply,
-            Match::Comment { .. } => {}
+            // Its arguments carry the inversion.
+            Match::Comment { .. } | Match::Xt(_) => {}
         }
         m
     }
@@ -509,6 +511,17 @@ mod tests {
     /// Every kind of match, each with the text its description must hold.
     fn corpus() -> Vec<(Match, &'static str)> {
         vec![
+            (
+                Match::Xt(moat_model::XtExtension {
+                    name: "string".into(),
+                    revision: 1,
+                    info: vec![0; 160],
+                    text: "-m string --string \"GET\" --algo bm".into(),
+                    hooks: Vec::new(),
+                    stage: None,
+                }),
+                "--string \"GET\"",
+            ),
             (
                 Match::Protocol {
                     proto: 6,
@@ -783,6 +796,10 @@ mod tests {
             let plain = match_text(&m).unwrap_or_else(|| panic!("{m:?} has no words"));
             assert!(plain.contains(names), "{m:?}: {plain:?} lacks {names:?}");
             assert!(!plain.contains("not"), "{m:?}: {plain:?}");
+            if matches!(m, Match::Xt(_)) {
+                // Its own arguments carry any inversion, in its text.
+                continue;
+            }
             let negated = negate(&m);
             let text = match_text(&negated).unwrap();
             assert!(
@@ -825,6 +842,6 @@ mod tests {
             })
             .collect();
         // Comment has no words by design; every other kind is there once.
-        assert_eq!(kinds.len(), 33);
+        assert_eq!(kinds.len(), 34);
     }
 }

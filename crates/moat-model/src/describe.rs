@@ -236,6 +236,7 @@ pub fn match_text(m: &Match) -> String {
             ),
         },
         Match::Comment { text } => format!("-m comment --comment {text:?}"),
+        Match::Xt(ext) => ext.text.clone(),
         Match::InSet { name, negate, .. } => format!("-m set {}--match-set {name}", bang(*negate)),
         Match::AddrType {
             src,

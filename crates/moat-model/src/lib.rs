@@ -13,6 +13,7 @@ pub mod hash;
 pub mod matches;
 pub mod ruleset;
 pub mod validate;
+pub mod xt;
 
 pub use action::{Action, LogFlags, LogLevel, MarkSet, NatTarget, RejectKind};
 pub use hash::stable_hash;
@@ -24,3 +25,4 @@ pub use ruleset::{
     Chain, Counters, Family, Hook, Policy, Rule, Stage, Table, RESERVED_CHAIN_PREFIX,
 };
 pub use validate::{validate_rule, RuleError};
+pub use xt::XtExtension;

@@ -141,6 +141,9 @@ pub enum Match {
     Statistic { mode: StatisticMode, negate: bool },
     /// A note for people; matches every packet.
     Comment { text: String },
+    /// A match the kernel's xtables module of that name decides (its
+    /// arguments carry any inversion).
+    Xt(crate::xt::XtExtension),
 }
 
 /// An interface name; with `wildcard` it matches every name starting with `name`.

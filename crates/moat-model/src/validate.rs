@@ -7,6 +7,7 @@ use thiserror::Error;
 use crate::action::Action;
 use crate::matches::Match;
 use crate::ruleset::{Family, Hook, Rule, Stage};
+use crate::xt::XtExtension;
 
 /// Why a rule cannot work where it was put.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -32,6 +33,33 @@ pub enum RuleError {
         what: &'static str,
         allowed: &'static str,
     },
+    /// An xtables extension used where its kernel module refuses to work.
+    #[error("{text}: the kernel's {name} module only works in {allowed}")]
+    XtWrongPlace {
+        text: String,
+        name: String,
+        allowed: String,
+    },
+}
+
+/// Checks an xtables extension is in its table and reached only from its hooks.
+fn check_xt(ext: &XtExtension, stage: Stage, hooks: &[Hook]) -> Result<(), RuleError> {
+    let table_ok = ext.stage.is_none_or(|s| s == stage);
+    let hooks_ok = ext.hooks.is_empty() || hooks.iter().all(|h| ext.hooks.contains(h));
+    if table_ok && hooks_ok {
+        return Ok(());
+    }
+    let chains: Vec<String> = ext.hooks.iter().map(|&h| hook_name(h)).collect();
+    let allowed = match (ext.stage, chains.is_empty()) {
+        (Some(s), true) => format!("the {} table", s.name()),
+        (Some(s), false) => format!("the {} table's {} chains", s.name(), chains.join(", ")),
+        (None, _) => format!("the {} chains", chains.join(", ")),
+    };
+    Err(RuleError::XtWrongPlace {
+        text: ext.text.clone(),
+        name: ext.name.clone(),
+        allowed,
+    })
 }
 
 fn hook_name(hook: Hook) -> String {
@@ -70,6 +98,9 @@ pub fn validate_rule(
 ) -> Result<(), RuleError> {
     for m in &rule.matches {
         validate_match(m, family, hooks, base_chain)?;
+        if let Match::Xt(ext) = m {
+            check_xt(ext, stage, hooks)?;
+        }
     }
     validate_action(&rule.action, family, stage, hooks)
 }

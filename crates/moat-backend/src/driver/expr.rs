@@ -207,6 +207,15 @@ pub(crate) enum NlExpr {
         /// NFT_CONNLIMIT_F_INV.
         inv: bool,
     },
+    /// An xtables match run through `nft_compat`.
+    XtMatch {
+        /// The kernel module's extension name.
+        name: String,
+        /// The revision of its argument layout.
+        rev: u32,
+        /// The argument structure.
+        info: Vec<u8>,
+    },
 }
 
 fn data_nest(w: &mut Writer, kind: u16, bytes: &[u8]) {
@@ -255,6 +264,7 @@ impl NlExpr {
             NlExpr::Notrack => "notrack",
             NlExpr::Dynset { .. } => "dynset",
             NlExpr::Connlimit { .. } => "connlimit",
+            NlExpr::XtMatch { .. } => "match",
         }
     }
 
@@ -477,6 +487,11 @@ impl NlExpr {
                     if *inv { NFT_CONNLIMIT_F_INV } else { 0 },
                 );
             }
+            NlExpr::XtMatch { name, rev, info } => {
+                w.attr_str(NFTA_MATCH_NAME, name);
+                w.attr_u32(NFTA_MATCH_REV, *rev);
+                w.attr(NFTA_MATCH_INFO, info);
+            }
         }
     }
 }
@@ -590,6 +605,7 @@ impl fmt::Display for NlExpr {
             NlExpr::Connlimit { count, inv } => {
                 write!(f, "connlimit count {count} flags {}", u8::from(*inv))
             }
+            NlExpr::XtMatch { name, rev, .. } => write!(f, "match name {name} rev {rev}"),
         }
     }
 }

@@ -256,6 +256,12 @@ pub(crate) const NFTA_CONNLIMIT_COUNT: u16 = 1;
 pub(crate) const NFTA_CONNLIMIT_FLAGS: u16 = 2;
 /// `NFTA_CONNLIMIT_FLAGS`: match over the count instead of up to it.
 pub(crate) const NFT_CONNLIMIT_F_INV: u32 = 0x1;
+/// `NFTA_MATCH_NAME`: the xtables match's name.
+pub(crate) const NFTA_MATCH_NAME: u16 = 1;
+/// `NFTA_MATCH_REV`: its revision.
+pub(crate) const NFTA_MATCH_REV: u16 = 2;
+/// `NFTA_MATCH_INFO`: its argument structure.
+pub(crate) const NFTA_MATCH_INFO: u16 = 3;
 
 // immediate, counter
 pub(crate) const NFTA_IMMEDIATE_DREG: u16 = 1;

@@ -1,6 +1,7 @@
 //! One iptables rule as iptables spells it: parsed from command-line words,
 //! printed back canonically (`-S`), shown in `-L` columns, and lowered to the model.
 
+mod compat;
 mod error;
 mod ext;
 mod listing;

@@ -121,6 +121,7 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
         } => addr::in_set(name, sides, *negate, family)?,
         Match::Statistic { mode, negate } => statistic::compile(*mode, *negate, family)?,
         Match::Comment { .. } => Vec::new(),
+        Match::Xt(ext) => vec![super::xt::statement(ext)],
     };
     out.stmts.extend(stmts);
     Ok(())

@@ -27,6 +27,7 @@ mod packet;
 mod ports;
 mod recent;
 mod statistic;
+pub mod xt;
 
 #[cfg(test)]
 mod testutil;

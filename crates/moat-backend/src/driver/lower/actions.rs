@@ -50,6 +50,10 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
         Statement::DNAT(n) => nat::translate(Translate::Dnat, n.as_ref()?, family, l4)?,
         Statement::Masquerade(n) => nat::local(Local::Masquerade, n.as_ref(), family, l4)?,
         Statement::Redirect(n) => nat::local(Local::Redirect, n.as_ref(), family, l4)?,
+        Statement::XT(_) => {
+            let (name, rev, info) = moat_nft::rule::xt::parse_statement(stmt)?;
+            vec![NlExpr::XtMatch { name, rev, info }]
+        }
         _ => return None,
     })
 }

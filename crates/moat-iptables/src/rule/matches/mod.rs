@@ -64,6 +64,8 @@ pub(crate) enum MatchSpec {
     Set(set::SetMatch),
     /// statistic.
     Statistic(statistic::Statistic),
+    /// A module the kernel's xtables layer runs (string, physdev, ...).
+    Xt(super::compat::XtMatch),
 }
 
 /// The match modules moat understands, by the name `-m` takes.
@@ -91,6 +93,8 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "recent",
     "set",
     "statistic",
+    "physdev",
+    "string",
 ];
 
 /// Match modules iptables has that moat does not support.
@@ -119,7 +123,6 @@ const UNSUPPORTED: &[&str] = &[
     "nfacct",
     "osf",
     "owner",
-    "physdev",
     "policy",
     "quota",
     "rateest",
@@ -127,7 +130,6 @@ const UNSUPPORTED: &[&str] = &[
     "rpfilter",
     "rt",
     "socket",
-    "string",
     "tcpmss",
     "time",
     "tos",
@@ -156,6 +158,7 @@ macro_rules! each {
             MatchSpec::Recent($m) => $body,
             MatchSpec::Set($m) => $body,
             MatchSpec::Statistic($m) => $body,
+            MatchSpec::Xt($m) => $body,
         }
     };
 }
@@ -163,6 +166,9 @@ macro_rules! each {
 impl MatchSpec {
     /// Loads match module `name` (as `-m name` does).
     pub(crate) fn load(name: &str, family: Family) -> Res<MatchSpec> {
+        if let Some(m) = super::compat::XtMatch::load(name) {
+            return Ok(MatchSpec::Xt(m));
+        }
         Ok(match name {
             "tcp" => MatchSpec::Ports(PortMatch::new(Transport::Tcp)),
             "udp" => MatchSpec::Ports(PortMatch::new(Transport::Udp)),
@@ -235,6 +241,7 @@ impl MatchSpec {
             MatchSpec::Recent(_) => "recent",
             MatchSpec::Set(_) => "set",
             MatchSpec::Statistic(_) => "statistic",
+            MatchSpec::Xt(m) => m.name(),
         }
     }
 
@@ -286,6 +293,7 @@ impl MatchSpec {
             MatchSpec::Recent(m) => m.lower(out)?,
             MatchSpec::Set(m) => m.lower(out),
             MatchSpec::Statistic(m) => m.lower(out),
+            MatchSpec::Xt(m) => out.push(m.lower()),
         }
         Ok(())
     }

@@ -176,6 +176,12 @@ impl TargetSpec {
             "DNAT" => TargetSpec::Nat(Nat::new(NatKind::Dnat)),
             "MASQUERADE" => TargetSpec::Nat(Nat::new(NatKind::Masquerade)),
             "REDIRECT" => TargetSpec::Nat(Nat::new(NatKind::Redirect)),
+            "CHECKSUM" => {
+                return fail(
+                    "the CHECKSUM target is not supported by moat: nf_tables has no checksum \
+                     fill, and the kernel's xtables CHECKSUM runs only in a table named mangle",
+                )
+            }
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} target is not supported by moat"))
             }
