@@ -312,3 +312,71 @@ fn debian_program_names_and_versions_work() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Sends each payload from `from` to `to` as one UDP datagram.
+fn send_udp(from: &Netns, to: std::net::SocketAddr, payloads: &[&[u8]]) {
+    from.run(|| {
+        let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        for p in payloads {
+            sock.send_to(p, to).unwrap();
+        }
+    })
+    .unwrap();
+}
+
+#[test]
+fn string_matches_run_in_the_kernels_xtables_module() {
+    let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
+        return;
+    };
+    let rules = [
+        "-A FORWARD -p udp -m string --algo bm --string secret -j DROP",
+        "-A FORWARD -p udp -m string --algo kmp --hex-string |dead| --icase -j DROP",
+        // Accepted by the kernel module wherever nothing bridges.
+        "-A FORWARD -m physdev --physdev-is-bridged -j DROP",
+    ];
+    for rule in rules {
+        moat_ok(&lab.gateway, &common::words("iptables", rule));
+    }
+    let echo = moat_testnet::UdpEcho::start(&lab.server, SERVER_V4, 5000).unwrap();
+    let to = echo.local_addr();
+    send_udp(
+        &lab.client,
+        to,
+        &[
+            b"hello",
+            b"top secret",
+            b"no SECRET",
+            b"\x01\xde\xad",
+            b"\xde\xae",
+            b"ok",
+        ],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // "no SECRET" passes: only the second rule ignores case.
+    assert_eq!(
+        echo.received(),
+        4,
+        "hello, no SECRET, \\xde\\xae and ok get through"
+    );
+    let listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "FORWARD"]);
+    assert_eq!(
+        packets_of(&listing, "FORWARD", "\"secret\""),
+        1,
+        "{listing}"
+    );
+    assert_eq!(
+        packets_of(&listing, "FORWARD", "\"|dead|\""),
+        1,
+        "{listing}"
+    );
+    assert_eq!(packets_of(&listing, "FORWARD", "PHYSDEV"), 0, "{listing}");
+    // A save restores as it was.
+    let saved_text = saved(moat(&lab.gateway, &["iptables-save"]));
+    restore_ok(&lab.gateway, "iptables-restore", &saved_text);
+    assert_eq!(saved(moat(&lab.gateway, &["iptables-save"])), saved_text);
+    assert!(
+        saved_text.contains("-m string --hex-string \"|dead|\" --algo kmp --icase"),
+        "{saved_text}"
+    );
+}
