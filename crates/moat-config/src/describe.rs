@@ -350,6 +350,7 @@ fn state_text(m: &Match) -> Option<String> {
             hitcount,
             side,
             negate,
+            ..
         } => format!(
             "{}{} {}",
             not(*negate),
@@ -766,6 +767,9 @@ mod tests {
                     hitcount: Some(4),
                     side: SetSide::Source,
                     negate: false,
+                    rttl: false,
+                    reap: false,
+                    mask: None,
                 },
                 "scanners",
             ),

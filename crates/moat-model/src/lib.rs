@@ -25,4 +25,4 @@ pub use ruleset::{
     Chain, Counters, Family, Hook, Policy, Rule, Stage, Table, RESERVED_CHAIN_PREFIX,
 };
 pub use validate::{validate_rule, RuleError};
-pub use xt::XtExtension;
+pub use xt::{XtExtension, XtLayout};

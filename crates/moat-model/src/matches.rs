@@ -130,6 +130,15 @@ pub enum Match {
         hitcount: Option<u32>,
         side: SetSide,
         negate: bool,
+        /// `--rttl`: the packet's TTL must equal the one last seen.
+        #[serde(default)]
+        rttl: bool,
+        /// `--reap`: forget entries older than `seconds` while checking.
+        #[serde(default)]
+        reap: bool,
+        /// `--mask`: the address bits the list keeps (`None`: all of them).
+        #[serde(default)]
+        mask: Option<IpAddr>,
     },
     /// An address (or tuple) of the packet is an element of a named set.
     InSet {

@@ -1,5 +1,6 @@
 //! The nf_tables compiler: turns the moat ruleset model into nftables JSON
-//! commands (native expressions, no xtables compatibility layer).
+//! commands (native expressions; the kernel's xtables matches where
+//! nf_tables has no equivalent).
 
 pub mod kernel;
 pub mod layout;

@@ -102,7 +102,8 @@ pub enum Op {
 }
 
 /// Prefixes of the sets rules fill while packets pass (`-m connlimit`,
-/// `-m hashlimit`, `-m recent`): the planner removes those no rule needs.
+/// `-m hashlimit`; `recent_` sets are what moat before xt_recent lists made):
+/// the planner removes those no rule needs.
 pub const DYNAMIC_SET_PREFIXES: [&str; 3] = ["connlimit_", "hashlimit_", "recent_"];
 
 /// The operations on one of moat's tables.
@@ -404,14 +405,11 @@ fn update(old: &KernelTable, new: &Table) -> Vec<Op> {
     ops
 }
 
-/// Whether `rule` fills a dynamic set (`-m connlimit`, `-m hashlimit`, `-m recent`).
+/// Whether `rule` fills a dynamic set (`-m connlimit`, `-m hashlimit`).
 pub fn fills_a_set(rule: &Rule) -> bool {
-    rule.matches.iter().any(|m| {
-        matches!(
-            m,
-            Match::ConnLimit { .. } | Match::HashLimit { .. } | Match::Recent { .. }
-        )
-    })
+    rule.matches
+        .iter()
+        .any(|m| matches!(m, Match::ConnLimit { .. } | Match::HashLimit { .. }))
 }
 
 /// The dynamic sets the kernel table holds that no rule of `new` fills.

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use moat_model::{
     Action, AddrTypes, ConnStates, ConntrackAddr, CtDirection, Family, Hook, Iface, LimitKey,
     LogFlags, LogLevel, MarkSet, Match, NatTarget, PacketType, PortRange, Rate, RateUnit,
-    RecentAction, RejectKind, Rule, SetSide, Stage, StatisticMode, TcpFlags,
+    RejectKind, Rule, SetSide, Stage, StatisticMode, TcpFlags,
 };
 use moat_nft::layout::{chain_type, nf_family, nf_hook};
 use moat_nft::rule::{compile_rule, finish_json, merge_sets, RuleContext};
@@ -270,17 +270,6 @@ fn per_second(count: u32) -> Rate {
     }
 }
 
-fn recent(name: &str, action: RecentAction, seconds: Option<u32>, negate: bool) -> Match {
-    Match::Recent {
-        name: name.into(),
-        action,
-        seconds,
-        hitcount: None,
-        side: SetSide::Source,
-        negate,
-    }
-}
-
 /// Cases of one match in the filter table's INPUT chain, in `family`.
 fn input(family: Family, m: Match, expect: &[&'static str]) -> Case {
     at(
@@ -396,13 +385,6 @@ fn match_cases() -> Vec<Case> {
         }, &["limit rate 5/second burst 3 packets"]),
         input(V4, Match::ConnLimit { count: 3, above: true, prefix: 24, by_source: true }, &["add @connlimit_", "{ ip saddr & 255.255.255.0 ct count over 3 }"]),
         input(V6, Match::ConnLimit { count: 8, above: false, prefix: 128, by_source: false }, &["{ ip6 daddr ct count 8 }"]),
-        input(V4, recent("ssh", RecentAction::Set, None, false), &["set recent_ssh", "update @recent_ssh { ip saddr }"]),
-        input(V4, recent("x", RecentAction::Set, None, true), &["update @recent_x { ip saddr } ip version != 4"]),
-        input(V4, recent("ssh", RecentAction::Check, Some(60), false), &["timeout 1m", "ip saddr @recent_ssh"]),
-        input(V6, recent("ssh", RecentAction::Check, None, true), &["ip6 saddr != @recent_ssh"]),
-        input(V4, recent("ssh", RecentAction::Update, Some(600), false), &["timeout 10m", "ip saddr @recent_ssh update @recent_ssh { ip saddr }"]),
-        input(V4, recent("ssh", RecentAction::Remove, None, false), &["ip saddr @recent_ssh delete @recent_ssh { ip saddr }"]),
-        input(V4, Match::Recent { name: "d".into(), action: RecentAction::Check, seconds: None, hitcount: None, side: SetSide::Destination, negate: false }, &["ip daddr @recent_d"]),
         input(V4, Match::InSet { name: "allowed".into(), sides: vec![SetSide::Source], negate: false }, &["ip saddr @blocklist.allowed"]),
         input(V6, Match::InSet { name: "allowed".into(), sides: vec![SetSide::Destination], negate: true }, &["ip6 daddr != @blocklist.allowed"]),
         input(V4, Match::Statistic { mode: StatisticMode::Random { probability: 0.25 }, negate: false }, &["meta random < 1073741824"]),
@@ -946,15 +928,6 @@ fn differentials() -> Vec<Differential> {
             set_mark(1),
         )
     };
-    let recent_rules = vec![
-        ipt(rule(vec![udp(), dport(9301, 9301), recent("r", RecentAction::Set, None, false)], Action::Continue),
-            "-p udp --dport 9301 -m recent --set --name r"),
-        ipt(rule(vec![udp(), Match::DestPort { proto: 17, ports: ports(&[(9302, 9303), (9305, 9305)]), negate: false },
-            recent("r", RecentAction::Check, Some(60), false)], set_mark(1)),
-            "-p udp -m multiport --dports 9302,9303,9305 -m recent --rcheck --seconds 60 --name r -j MARK --set-xmark 0x1/0xffffffff"),
-        ipt(rule(vec![udp(), dport(9304, 9304), recent("r", RecentAction::Remove, None, false)], set_mark(2)),
-            "-p udp --dport 9304 -m recent --remove --name r -j MARK --set-xmark 0x2/0xffffffff"),
-    ];
     let any_port = rule(
         vec![
             udp(),
@@ -1099,12 +1072,6 @@ fn differentials() -> Vec<Differential> {
             family: V6,
             rules: [vec![ipt(hashlimit(true), "-p udp --dport 9201:9202 -m hashlimit --hashlimit-above 1/minute --hashlimit-burst 2 --hashlimit-mode dstport --hashlimit-name h --hashlimit-htable-expire 60000 -j MARK --set-xmark 0x1/0xffffffff")], observers(9201..=9202, 1)].concat(),
             traffic: "for p in 9201 9202 9201 9201 9202 9201 9202; do echo x > /dev/udp/::1/$p; done",
-        },
-        Differential {
-            label: "recent set, check, remove",
-            family: V4,
-            rules: [recent_rules, observers(9302..=9305, 1), vec![observer(9304, 2)]].concat(),
-            traffic: "for p in 9302 9301 9303 9304 9305; do echo x > /dev/udp/127.0.0.1/$p; done",
         },
         Differential {
             label: "multiport source or destination",

@@ -380,3 +380,45 @@ fn string_matches_run_in_the_kernels_xtables_module() {
         "{saved_text}"
     );
 }
+
+/// The classic SSH brute-force recipe: the kernel's own recent lists count
+/// new connections per address, and the fourth within 60 s is dropped.
+#[test]
+fn recent_with_hitcount_drops_the_fourth_connection() {
+    let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
+        return;
+    };
+    for rule in [
+        "-A INPUT -p tcp --dport 22 -m conntrack --ctstate NEW -m recent --set --name SSH",
+        "-A INPUT -p tcp --dport 22 -m conntrack --ctstate NEW -m recent --update --seconds 60 --hitcount 4 --name SSH -j DROP",
+    ] {
+        moat_ok(&lab.gateway, &common::words("iptables", rule));
+    }
+    let _ssh = [
+        TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 22).unwrap(),
+        TcpServer::start(&lab.gateway, moat_testnet::topology::GATEWAY_WAN_V4, 22).unwrap(),
+    ];
+    let tries: Vec<bool> = (0..5)
+        .map(|_| connects(&lab.client, GATEWAY_LAN_V4, 22))
+        .collect();
+    assert_eq!(tries, [true, true, true, false, false]);
+    // Another address has its own count.
+    assert!(connects(
+        &lab.server,
+        moat_testnet::topology::GATEWAY_WAN_V4,
+        22
+    ));
+    // The list is the kernel's, where iptables users look for it.
+    let list = lab
+        .gateway
+        .exec_ok(&["cat", "/proc/net/xt_recent/SSH"])
+        .unwrap();
+    assert!(list.contains(&format!("src={CLIENT_V4} ")), "{list}");
+    // Clearing it lets the client in again.
+    lab.gateway
+        .exec_ok(&["sh", "-c", "echo / > /proc/net/xt_recent/SSH"])
+        .unwrap();
+    assert!(connects(&lab.client, GATEWAY_LAN_V4, 22));
+    let listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+    assert!(packets_of(&listing, "INPUT", "UPDATE") >= 2, "{listing}");
+}

@@ -243,11 +243,6 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "not a valid list name",
     ),
     (
-        "hitcount.toml",
-        "[iptables]\nrules = [\"-A INPUT -m recent --name r --rcheck --seconds 60 --hitcount 3 -j DROP\"]\n",
-        "--hitcount",
-    ),
-    (
         "oif.toml",
         "[iptables]\nrules = [\"-A INPUT -o eth0 -j DROP\"]\n",
         "output interface",

@@ -333,8 +333,8 @@ fn symlinks_named_like_iptables_behave_as_iptables() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The sets connlimit, hashlimit and recent rules fill go with the last
-/// rule that needs them; a set another rule still needs stays.
+/// The sets connlimit and hashlimit rules fill go with the last rule that
+/// needs them; a set another rule still needs stays.
 #[test]
 fn dynamic_sets_go_with_their_last_rule() {
     let Some(ns) = lab() else { return };
@@ -349,12 +349,19 @@ fn dynamic_sets_go_with_their_last_rule() {
         names.sort();
         names
     };
+    let limit = |seconds: u32| {
+        format!(
+            "-A INPUT -p tcp --dport 22 -m hashlimit --hashlimit-above 5/min --hashlimit-mode srcip \
+             --hashlimit-name ssh --hashlimit-htable-expire {} -j DROP",
+            seconds * 1000
+        )
+    };
     iptables_all(
         &ns,
         "iptables",
         &[
             "-A INPUT -p tcp --dport 22 -m connlimit --connlimit-above 3 -j REJECT",
-            "-A INPUT -p tcp --dport 22 -m recent --set --name ssh",
+            &limit(60),
         ],
     );
     let before = sets(&ns);
@@ -367,47 +374,26 @@ fn dynamic_sets_go_with_their_last_rule() {
     );
     let after = sets(&ns);
     assert_eq!(after.len(), 2, "{after:?}");
-    assert!(after.contains(&"recent_ssh".to_string()));
+    assert!(after.contains(&"hashlimit_ssh".to_string()), "{after:?}");
     assert!(!after
         .iter()
         .any(|s| before.contains(s) && s.starts_with("connlimit_")));
     // A second rule fills the same set (the kernel refuses a second
     // declaration, so it is not declared again).
-    iptables_all(
-        &ns,
-        "iptables",
-        &["-A INPUT -p tcp --dport 22 -m recent --rcheck --name ssh -j DROP"],
-    );
-    // One that needs the set's entries to expire is refused with a way out.
-    let out = moat(
-        &ns,
-        &[
-            "iptables",
-            "-A",
-            "INPUT",
-            "-p",
-            "tcp",
-            "--dport",
-            "22",
-            "-m",
-            "recent",
-            "--update",
-            "--seconds",
-            "60",
-            "--name",
-            "ssh",
-            "-j",
-            "DROP",
-        ],
-    );
+    iptables_all(&ns, "iptables", &[&limit(60)]);
+    // One that needs its entries to expire at another time is refused with
+    // a way out.
+    let out = moat(&ns, &words("iptables", &limit(120)));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success() && err.contains("recent_ssh") && err.contains("one iptables-restore"),
+        !out.status.success()
+            && err.contains("hashlimit_ssh")
+            && err.contains("one iptables-restore"),
         "{err}"
     );
-    // recent_ssh stays while one of its rules does.
+    // hashlimit_ssh stays while one of its rules does.
     iptables_all(&ns, "iptables", &["-D INPUT 1", "-D INPUT 1"]);
-    assert_eq!(sets(&ns), ["recent_ssh"]);
+    assert_eq!(sets(&ns), ["hashlimit_ssh"]);
     iptables_all(&ns, "iptables", &["-F INPUT"]);
     assert!(sets(&ns).is_empty(), "{:?}", sets(&ns));
 }

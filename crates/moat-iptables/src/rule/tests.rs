@@ -392,9 +392,6 @@ fn what_the_model_cannot_hold_is_refused_at_lowering() {
     assert!(spec("-p tcp --tcp-option 5")
         .to_model(Family::Ipv4)
         .is_err());
-    assert!(spec("-m recent --rcheck --rttl")
-        .to_model(Family::Ipv4)
-        .is_err());
     assert!(spec("-j ACCEPT").to_model(Family::Ipv6).is_err());
 }
 

@@ -25,7 +25,7 @@ pub(super) enum Expiry {
 /// The longest set name the kernel keeps.
 const SET_NAME_MAX: usize = 255;
 
-/// The name of the set for `kind` (`recent`, `hashlimit`) called `name`.
+/// The name of the set for `kind` (`hashlimit`, ...) called `name`.
 pub(super) fn set_name(kind: &str, name: &str) -> Result<String, CompileError> {
     if name.is_empty() {
         return refuse(format!("{kind} name is empty"));
@@ -96,8 +96,7 @@ fn expiry_of(set: &Set) -> Expiry {
 
 /// Adds a rule's set declaration to the declarations of a table.
 ///
-/// Rules that share a set (a recently-seen list, a named per-key limit) each
-/// declare it. Equal declarations are kept once. A declaration whose elements
+/// Rules that share a set (a named per-key limit) each declare it. Equal declarations are kept once. A declaration whose elements
 /// may expire at any time (`flags timeout` without a timeout: the rule only
 /// adds or removes elements) gives way to one that says when they expire.
 /// Declarations that disagree otherwise are an error: nf_tables gives a set
@@ -188,9 +187,12 @@ mod tests {
 
     #[test]
     fn names_are_checked() {
-        assert_eq!(set_name("recent", "ssh-brute").unwrap(), "recent_ssh-brute");
-        assert!(set_name("recent", "").is_err());
-        assert!(set_name("recent", "a b").is_err());
+        assert_eq!(
+            set_name("hashlimit", "ssh-brute").unwrap(),
+            "hashlimit_ssh-brute"
+        );
+        assert!(set_name("hashlimit", "").is_err());
+        assert!(set_name("hashlimit", "a b").is_err());
     }
 
     #[test]

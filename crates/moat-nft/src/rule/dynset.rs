@@ -1,8 +1,7 @@
-//! Set statements: `update @set { key }`, `add @set { key ct count over 3 }`,
-//! `delete @set { key }`.
+//! Set statements: `update @set { key }`, `add @set { key ct count over 3 }`.
 //!
-//! nftables 0.6.3's set statement has no list of per-element statements and
-//! no `delete` operation. Such a statement is written with its key wrapped in
+//! nftables 0.6.3's set statement has no list of per-element statements.
+//! Such a statement is written with its key wrapped in
 //! an element whose comment carries the missing parts (see [`MARKER`]);
 //! [`super::finish_json`] moves them to their places in the JSON. `nft`
 //! refuses comments on the keys of set statements, so a document that
@@ -23,8 +22,6 @@ pub(super) enum SetOp {
     Add,
     /// Adds the key if missing, and restarts its timeout.
     Update,
-    /// Removes the key.
-    Delete,
 }
 
 impl SetOp {
@@ -32,7 +29,6 @@ impl SetOp {
         match self {
             SetOp::Add => "add",
             SetOp::Update => "update",
-            SetOp::Delete => "delete",
         }
     }
 }
@@ -48,13 +44,12 @@ pub(super) fn set_stmt(
     inner: Vec<Statement<'static>>,
 ) -> Result<Statement<'static>, CompileError> {
     let plain_op = match op {
-        SetOp::Add => Some(stmt::SetOp::Add),
-        SetOp::Update => Some(stmt::SetOp::Update),
-        SetOp::Delete => None,
+        SetOp::Add => stmt::SetOp::Add,
+        SetOp::Update => stmt::SetOp::Update,
     };
-    let elem = match plain_op {
-        Some(_) if inner.is_empty() => key,
-        _ => {
+    let elem = match inner.is_empty() {
+        true => key,
+        false => {
             let inner = serde_json::to_value(&inner)
                 .map_err(|e| CompileError(format!("cannot serialize a set statement: {e}")))?;
             let carried = json!({ "op": op.name(), "stmt": inner });
@@ -68,7 +63,7 @@ pub(super) fn set_stmt(
         }
     };
     Ok(Statement::Set(stmt::Set {
-        op: plain_op.unwrap_or(stmt::SetOp::Update),
+        op: plain_op,
         elem,
         set: Cow::Owned(format!("@{set}")),
     }))
@@ -94,16 +89,7 @@ mod tests {
     }
 
     #[test]
-    fn delete_and_inner_statements_are_finished() {
-        let stmt = set_stmt(SetOp::Delete, "r", payload("ip", "saddr"), vec![]).unwrap();
-        let mut value = json!({"nftables": [{"add": {"rule": {"expr": [stmt]}}}]});
-        finish_json(&mut value).unwrap();
-        assert_eq!(
-            value["nftables"][0]["add"]["rule"]["expr"][0],
-            json!({"set": {"op": "delete",
-                "elem": {"payload": {"protocol": "ip", "field": "saddr"}}, "set": "@r"}})
-        );
-
+    fn inner_statements_are_finished() {
         let inner = Statement::Notrack;
         let stmt = set_stmt(SetOp::Add, "c", payload("ip", "daddr"), vec![inner]).unwrap();
         let mut value = serde_json::to_value(vec![stmt]).unwrap();

@@ -1,8 +1,8 @@
 //! Completes the JSON of compiled rules where the nftables crate cannot
 //! write what `nft` reads:
 //!
-//! - set statements that carry per-element statements or the `delete`
-//!   operation (see [`super::dynset`]);
+//! - set statements that carry per-element statements (see
+//!   [`super::dynset`]);
 //! - the `notrack` statement, which nftables 0.6.3 writes as the bare string
 //!   `"notrack"` where `nft` wants `{"notrack": null}`.
 

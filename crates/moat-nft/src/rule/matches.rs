@@ -103,6 +103,9 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
             hitcount,
             side,
             negate,
+            rttl,
+            reap,
+            mask,
         } => {
             let spec = recent::RecentSpec {
                 name,
@@ -111,8 +114,11 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
                 hitcount: *hitcount,
                 side: *side,
                 negate: *negate,
+                rttl: *rttl,
+                reap: *reap,
+                mask: *mask,
             };
-            recent::compile(&spec, cx, out)?
+            recent::compile(&spec, cx)?
         }
         Match::InSet {
             name,

@@ -1,14 +1,16 @@
 //! Compiles one model rule into native nf_tables statements.
 //!
 //! A rule becomes its matches' statements in order, one anonymous counter,
-//! then the action's statements. Every construct is a native nf_tables
-//! expression (no xtables compatibility layer) chosen to behave exactly like
-//! the iptables match or target it stands for; where nf_tables cannot, the
-//! rule is refused with a [`CompileError`] that says why.
+//! then the action's statements. Constructs are native nf_tables
+//! expressions chosen to behave exactly like the iptables match or target
+//! they stand for; where nf_tables has none, the kernel's own xtables module
+//! runs the match through `nft_compat` ([`xt`]: `-m recent`, `-m string`,
+//! ...), as iptables-nft does; anything else is refused with a
+//! [`CompileError`] that says why.
 //!
 //! Some statements cannot be written as `nft` reads them with the nftables
 //! crate's types (per-key limits and connection counts inside a set
-//! statement, the `delete` set operation, `notrack`). [`finish_json`] puts
+//! statement, `notrack`). [`finish_json`] puts
 //! them right; it must run on the JSON document before it goes to `nft`
 //! (or use [`CompiledRule::expr_json`]). Unfinished, `nft` refuses them.
 

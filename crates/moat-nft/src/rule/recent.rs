@@ -1,21 +1,29 @@
-//! `-m recent`: lists of recently seen addresses, as sets `recent_NAME`
-//! shared by every rule that names the list.
+//! `-m recent`: lists of recently seen addresses, kept by the kernel's own
+//! xt_recent module (revision 1) through `nft_compat`, as iptables-nft
+//! does.
 //!
-//! iptables stores when an address was last seen and `--seconds S` compares
-//! that time with now. nf_tables cannot compare stored times, so the set's
-//! elements expire S seconds after they were last set or updated: an address
-//! is in the set exactly while iptables would find it seen within S seconds.
-//! That gives a list one window: rules checking one list with different
-//! `--seconds` cannot share a set ([`super::merge_sets`] refuses them).
+//! The lists are the kernel's: shared by name by every rule of every table
+//! in the namespace, listed and edited in `/proc/net/xt_recent/NAME`, with
+//! every option iptables has (`--hitcount`, `--rttl`, `--reap`, `--mask`, a
+//! different `--seconds` per rule). nf_tables sets cannot count hits per
+//! address or compare stored times, so no native form behaves the same.
 
-use moat_model::{RecentAction, SetSide};
+use std::net::IpAddr;
+
+use moat_model::{Family, RecentAction, SetSide, XtExtension, XtLayout};
 use nftables::stmt::Statement;
 
-use super::addr::{addr_type, field};
-use super::build::{eq, never, set_ref};
-use super::decl::{declare, dynamic_set, set_name, Expiry};
-use super::dynset::{set_stmt, SetOp};
-use super::{refuse, CompileError, CompiledRule, Cx};
+use super::{refuse, CompileError, Cx};
+
+/// The longest list name (`XT_RECENT_NAME_LEN` less its terminating zero).
+const NAME_FIELD: usize = 200;
+/// xt_recent's `check_set` bits.
+const CHECK: u8 = 0x01;
+const SET: u8 = 0x02;
+const UPDATE: u8 = 0x04;
+const REMOVE: u8 = 0x08;
+const TTL: u8 = 0x10;
+const REAP: u8 = 0x20;
 
 /// The parameters of a `-m recent` match.
 pub(super) struct RecentSpec<'a> {
@@ -31,135 +39,115 @@ pub(super) struct RecentSpec<'a> {
     pub side: SetSide,
     /// The match is inverted.
     pub negate: bool,
+    /// `--rttl`.
+    pub rttl: bool,
+    /// `--reap`.
+    pub reap: bool,
+    /// `--mask`, when not every bit.
+    pub mask: Option<IpAddr>,
+}
+
+/// The address mask as the structure's 16-byte field.
+fn mask_field(mask: Option<IpAddr>, family: Family) -> [u8; 16] {
+    let mut field = [0u8; 16];
+    match (mask, family) {
+        (Some(IpAddr::V4(m)), _) => field[..4].copy_from_slice(&m.octets()),
+        (Some(IpAddr::V6(m)), _) => field.copy_from_slice(&m.octets()),
+        (None, Family::Ipv4) => field[..4].fill(0xff),
+        (None, Family::Ipv6) => field.fill(0xff),
+    }
+    field
 }
 
 /// Compiles a recently-seen-list match.
-pub(super) fn compile(
-    spec: &RecentSpec,
-    cx: &Cx,
-    out: &mut CompiledRule,
-) -> Result<Vec<Statement<'static>>, CompileError> {
-    if spec.hitcount.is_some() {
-        return refuse(
-            "recent --hitcount counts the times an address was seen within the window; \
-             nf_tables sets keep no history of times per element, so it cannot be expressed",
-        );
+pub(super) fn compile(spec: &RecentSpec, cx: &Cx) -> Result<Vec<Statement<'static>>, CompileError> {
+    if spec.name.is_empty() || spec.name.len() >= NAME_FIELD || spec.name.contains('/') {
+        return refuse(format!(
+            "recent: \"{}\" is not a usable list name (1 to {} characters, no /)",
+            spec.name,
+            NAME_FIELD - 1
+        ));
     }
-    let name = set_name("recent", spec.name)?;
-    let key = || field(spec.side.into(), cx.family);
-    let lookup = |negate| eq(key(), set_ref(&name), negate);
-    // `--seconds 0` means no time limit in iptables.
-    let window = match spec.seconds {
-        Some(s) if s > 0 => Expiry::After(s),
-        _ => Expiry::Never,
+    let mut check_set = match spec.action {
+        RecentAction::Set => SET,
+        RecentAction::Check => CHECK,
+        RecentAction::Update => UPDATE,
+        RecentAction::Remove => REMOVE,
     };
-    let (expiry, stmts) =
-        match (spec.action, spec.negate) {
-            // Always matches (negated never), after adding or refreshing the address.
-            (RecentAction::Set, negate) => {
-                let mut stmts = vec![set_stmt(SetOp::Update, &name, key(), vec![])?];
-                if negate {
-                    stmts.push(never(cx.family));
-                }
-                (Expiry::Any, stmts)
-            }
-            (RecentAction::Check, negate) => (window, vec![lookup(negate)]),
-            (RecentAction::Update, false) => (
-                window,
-                vec![
-                    lookup(false),
-                    set_stmt(SetOp::Update, &name, key(), vec![])?,
-                ],
-            ),
-            // Negated, iptables refreshes only entries seen too long ago, which an
-            // expired element cannot be; without a window nothing is refreshed.
-            (RecentAction::Update, true) if window == Expiry::Never => (window, vec![lookup(true)]),
-            (RecentAction::Update, true) => return refuse(
-                "a negated recent --update with --seconds refreshes addresses seen too long ago; \
-                 nf_tables has already expired them, so it cannot be expressed",
-            ),
-            (RecentAction::Remove, false) => (
-                Expiry::Any,
-                vec![
-                    lookup(false),
-                    set_stmt(SetOp::Delete, &name, key(), vec![])?,
-                ],
-            ),
-            (RecentAction::Remove, true) => {
-                return refuse(
-                    "a negated recent --remove must both remove the address and not match; \
-                 one nf_tables rule cannot test membership after removing it",
-                )
-            }
-        };
-    declare(
-        out,
-        dynamic_set(cx, name, vec![addr_type(cx.family)], expiry),
-    )?;
-    Ok(stmts)
+    if spec.rttl {
+        check_set |= TTL;
+    }
+    if spec.reap {
+        check_set |= REAP;
+    }
+    let info = XtLayout::new()
+        .u32(spec.seconds.unwrap_or(0))
+        .u32(spec.hitcount.unwrap_or(0))
+        .u8(check_set)
+        .u8(u8::from(spec.negate))
+        .bytes(spec.name.as_bytes(), NAME_FIELD)
+        .u8(match spec.side {
+            SetSide::Source => 0,
+            SetSide::Destination => 1,
+        })
+        .align(4)
+        .bytes(&mask_field(spec.mask, cx.family), 16)
+        .finish();
+    let ext = XtExtension {
+        name: "recent".into(),
+        revision: 1,
+        info,
+        text: String::new(),
+        hooks: Vec::new(),
+        stage: None,
+    };
+    Ok(vec![super::xt::statement(&ext)])
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
-    use super::super::testutil::{compile, compile_json, v4};
+    use super::super::testutil::{compile, v4};
+    use super::super::xt::parse_statement;
     use moat_model::{Action, Match, RecentAction, Rule, SetSide};
 
-    fn recent(action: RecentAction, seconds: Option<u32>, negate: bool) -> Rule {
+    fn recent(action: RecentAction, seconds: Option<u32>, hitcount: Option<u32>) -> Rule {
         Rule {
             matches: vec![Match::Recent {
                 name: "ssh".into(),
                 action,
                 seconds,
-                hitcount: None,
+                hitcount,
                 side: SetSide::Source,
-                negate,
+                negate: false,
+                rttl: false,
+                reap: false,
+                mask: None,
             }],
             ..Rule::new(Action::Drop)
         }
     }
 
     #[test]
-    fn set_then_update_within_seconds() {
-        let set = compile(&recent(RecentAction::Set, None, false), v4()).unwrap();
-        assert_eq!(
-            set.expr_json().unwrap()[0],
-            json!({"set": {"op": "update", "set": "@recent_ssh",
-                "elem": {"payload": {"protocol": "ip", "field": "saddr"}}}})
-        );
-        assert_eq!(set.sets[0].timeout, None);
-
-        let update = compile(&recent(RecentAction::Update, Some(60), false), v4()).unwrap();
-        assert_eq!(update.sets[0].timeout, Some(60));
-        let stmts = update.expr_json().unwrap();
-        assert_eq!(
-            stmts[0],
-            json!({"match": {"op": "==",
-                "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "@recent_ssh"}})
-        );
-        assert_eq!(stmts[1]["set"]["op"], "update");
-
-        let mut sets = set.sets.clone();
-        super::super::merge_sets(&mut sets, update.sets[0].clone()).unwrap();
-        assert_eq!(sets, update.sets);
+    fn the_structure_is_xt_recents_revision_1() {
+        let rule = recent(RecentAction::Update, Some(60), Some(4));
+        let compiled = compile(&rule, v4()).unwrap();
+        assert!(compiled.sets.is_empty());
+        let (name, rev, info) = parse_statement(&compiled.stmts[0]).unwrap();
+        assert_eq!((name.as_str(), rev, info.len()), ("recent", 1, 232));
+        assert_eq!(u32::from_ne_bytes(info[0..4].try_into().unwrap()), 60);
+        assert_eq!(u32::from_ne_bytes(info[4..8].try_into().unwrap()), 4);
+        assert_eq!(info[8], 0x04);
+        assert_eq!(&info[10..14], b"ssh\0");
+        assert_eq!(&info[212..216], &[0xff; 4]);
+        assert_eq!(&info[216..228], &[0; 12]);
     }
 
     #[test]
-    fn remove_deletes_after_the_lookup() {
-        let stmts = compile_json(&recent(RecentAction::Remove, None, false), v4()).unwrap();
-        assert_eq!(stmts[1]["set"]["op"], "delete");
-        assert!(compile_json(&recent(RecentAction::Remove, None, true), v4()).is_err());
-    }
-
-    #[test]
-    fn hitcount_and_negated_timed_update_are_refused() {
-        let mut r = recent(RecentAction::Check, Some(60), false);
-        if let Match::Recent { hitcount, .. } = &mut r.matches[0] {
-            *hitcount = Some(4);
+    fn unusable_names_are_refused() {
+        let mut rule = recent(RecentAction::Set, None, None);
+        if let Match::Recent { name, .. } = &mut rule.matches[0] {
+            *name = "a/b".into();
         }
-        assert!(compile_json(&r, v4()).unwrap_err().0.contains("hitcount"));
-        assert!(compile_json(&recent(RecentAction::Update, Some(60), true), v4()).is_err());
-        assert!(compile_json(&recent(RecentAction::Update, None, true), v4()).is_ok());
+        assert!(compile(&rule, v4()).is_err());
     }
 }

@@ -4,7 +4,6 @@
 //! the options, prints them as iptables does and lays out the argument
 //! structure the kernel module reads.
 
-mod layout;
 mod physdev;
 mod string;
 

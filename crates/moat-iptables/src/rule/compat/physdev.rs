@@ -1,9 +1,8 @@
 //! `-m physdev`: the bridge ports a bridged packet came in on or goes out
 //! of (xt_physdev, revision 0).
 
-use moat_model::{Hook, XtExtension};
+use moat_model::{Hook, XtExtension, XtLayout};
 
-use super::layout::Layout;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
@@ -64,7 +63,7 @@ impl Physdev {
                 [0; IFNAMSIZ]
             },
         );
-        let info = Layout::new()
+        let info = XtLayout::new()
             .bytes(&in_name, IFNAMSIZ)
             .bytes(&in_mask, IFNAMSIZ)
             .bytes(&out_name, IFNAMSIZ)

@@ -1,9 +1,8 @@
 //! `-m string`: a byte pattern in the packet, searched by the kernel's
 //! textsearch algorithms (xt_string, revision 1).
 
-use moat_model::XtExtension;
+use moat_model::{XtExtension, XtLayout};
 
-use super::layout::Layout;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
@@ -105,7 +104,7 @@ impl StringMatch {
         if self.icase {
             flags |= FLAG_IGNORECASE;
         }
-        let info = Layout::new()
+        let info = XtLayout::new()
             .u16(self.from.unwrap_or(0))
             .u16(self.to.unwrap_or(u16::MAX))
             .bytes(algo.as_bytes(), ALGO_FIELD)

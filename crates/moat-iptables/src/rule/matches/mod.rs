@@ -290,7 +290,7 @@ impl MatchSpec {
             MatchSpec::Limit(m) => m.lower(out),
             MatchSpec::HashLimit(m) => m.lower(out),
             MatchSpec::ConnLimit(m) => m.lower(out),
-            MatchSpec::Recent(m) => m.lower(out)?,
+            MatchSpec::Recent(m) => m.lower(out),
             MatchSpec::Set(m) => m.lower(out),
             MatchSpec::Statistic(m) => m.lower(out),
             MatchSpec::Xt(m) => out.push(m.lower()),

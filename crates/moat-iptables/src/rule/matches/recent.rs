@@ -41,22 +41,13 @@ impl Recent {
     }
 
     /// The model condition.
-    pub(crate) fn lower(&self, out: &mut Vec<Match>) -> Res<()> {
+    pub(crate) fn lower(&self, out: &mut Vec<Match>) {
         let Some((action, negate)) = self.action else {
-            return Ok(());
+            return;
         };
-        if self.rttl {
-            return fail(
-                "the recent match's --rttl cannot be expressed in moat's ruleset model yet",
-            );
-        }
-        if self.mask.is_some_and(|m| {
-            crate::rule::values::mask_prefix(m) != Some(if m.is_ipv4() { 32 } else { 128 })
-        }) {
-            return fail(
-                "the recent match's --mask cannot be expressed in moat's ruleset model yet",
-            );
-        }
+        let full = |m: IpAddr| {
+            crate::rule::values::mask_prefix(m) == Some(if m.is_ipv4() { 32 } else { 128 })
+        };
         out.push(Match::Recent {
             name: self.name().to_string(),
             action,
@@ -68,8 +59,10 @@ impl Recent {
                 SetSide::Source
             },
             negate,
+            rttl: self.rttl,
+            reap: self.reap,
+            mask: self.mask.filter(|&m| !full(m)),
         });
-        Ok(())
     }
 }
 
