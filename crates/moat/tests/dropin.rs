@@ -422,3 +422,51 @@ fn recent_with_hitcount_drops_the_fourth_connection() {
     let listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
     assert!(packets_of(&listing, "INPUT", "UPDATE") >= 2, "{listing}");
 }
+
+/// IPsec policy matches: plain packets have policy "none", never "ipsec";
+/// the kernel takes every element form, and a direction at a hook that
+/// cannot see it is refused before anything is applied.
+#[test]
+fn policy_matches_tell_plain_from_ipsec_traffic() {
+    let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
+        return;
+    };
+    for rule in [
+        "-A FORWARD -p tcp --dport 9001 -m policy --dir in --pol ipsec -j DROP",
+        "-A FORWARD -p tcp --dport 9002 -m policy --dir in --pol none -j DROP",
+        "-A FORWARD -m policy --dir out --pol ipsec --strict --reqid 5 --spi 0x10 --proto esp --next --proto ah -j DROP",
+        "-A FORWARD -m policy --dir in --pol ipsec --mode tunnel --tunnel-src 10.0.0.0/24 ! --tunnel-dst 10.1.0.1 -j DROP",
+    ] {
+        moat_ok(&lab.gateway, &common::words("iptables", rule));
+    }
+    moat_ok(
+        &lab.gateway,
+        &common::words(
+            "ip6tables",
+            "-A INPUT -m policy --dir in --pol ipsec --mode tunnel --tunnel-src 2001:db8::/32 -j DROP",
+        ),
+    );
+    let _servers = [
+        TcpServer::start(&lab.server, SERVER_V4, 9001).unwrap(),
+        TcpServer::start(&lab.server, SERVER_V4, 9002).unwrap(),
+    ];
+    assert!(
+        connects(&lab.client, SERVER_V4, 9001),
+        "plain traffic is not ipsec"
+    );
+    assert!(
+        !connects(&lab.client, SERVER_V4, 9002),
+        "plain traffic has policy none"
+    );
+    let err = common::moat_err(
+        &lab.gateway,
+        &common::words(
+            "iptables",
+            "-A INPUT -m policy --dir out --pol ipsec -j DROP",
+        ),
+    );
+    assert!(
+        err.contains("only works in the FORWARD, OUTPUT, POSTROUTING chains"),
+        "{err}"
+    );
+}

@@ -5,6 +5,7 @@
 //! structure the kernel module reads.
 
 mod physdev;
+mod policy;
 mod string;
 
 use moat_model::Match;
@@ -20,6 +21,8 @@ pub(crate) enum XtMatch {
     String(string::StringMatch),
     /// physdev.
     Physdev(physdev::Physdev),
+    /// policy.
+    Policy(policy::Policy),
 }
 
 impl XtMatch {
@@ -28,6 +31,7 @@ impl XtMatch {
         Some(match name {
             "string" => XtMatch::String(Default::default()),
             "physdev" => XtMatch::Physdev(Default::default()),
+            "policy" => XtMatch::Policy(Default::default()),
             _ => return None,
         })
     }
@@ -37,6 +41,7 @@ impl XtMatch {
         match self {
             XtMatch::String(_) => "string",
             XtMatch::Physdev(_) => "physdev",
+            XtMatch::Policy(_) => "policy",
         }
     }
 
@@ -44,6 +49,7 @@ impl XtMatch {
         match self {
             XtMatch::String(m) => m,
             XtMatch::Physdev(m) => m,
+            XtMatch::Policy(m) => m,
         }
     }
 
@@ -51,6 +57,7 @@ impl XtMatch {
         match self {
             XtMatch::String(m) => m,
             XtMatch::Physdev(m) => m,
+            XtMatch::Policy(m) => m,
         }
     }
 
@@ -59,6 +66,7 @@ impl XtMatch {
         Match::Xt(match self {
             XtMatch::String(m) => m.ext(),
             XtMatch::Physdev(m) => m.ext(),
+            XtMatch::Policy(m) => m.ext(),
         })
     }
 }

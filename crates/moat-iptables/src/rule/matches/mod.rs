@@ -94,6 +94,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "set",
     "statistic",
     "physdev",
+    "policy",
     "string",
 ];
 
@@ -123,7 +124,6 @@ const UNSUPPORTED: &[&str] = &[
     "nfacct",
     "osf",
     "owner",
-    "policy",
     "quota",
     "rateest",
     "realm",
