@@ -325,7 +325,7 @@ fn send_udp(from: &Netns, to: std::net::SocketAddr, payloads: &[&[u8]]) {
 }
 
 #[test]
-fn string_matches_run_in_the_kernels_xtables_module() {
+fn xtables_matches_run_in_the_kernels_modules() {
     let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
         return;
     };
@@ -334,6 +334,9 @@ fn string_matches_run_in_the_kernels_xtables_module() {
         "-A FORWARD -p udp -m string --algo kmp --hex-string |dead| --icase -j DROP",
         // Accepted by the kernel module wherever nothing bridges.
         "-A FORWARD -m physdev --physdev-is-bridged -j DROP",
+        "-A FORWARD -m helper --helper ftp -j DROP",
+        // Packets for a local socket (here the listener, then the connection).
+        "-A INPUT -p tcp --dport 9100 -m socket",
     ];
     for rule in rules {
         moat_ok(&lab.gateway, &common::words("iptables", rule));
@@ -371,6 +374,23 @@ fn string_matches_run_in_the_kernels_xtables_module() {
         "{listing}"
     );
     assert_eq!(packets_of(&listing, "FORWARD", "PHYSDEV"), 0, "{listing}");
+    assert_eq!(
+        packets_of(&listing, "FORWARD", "helper match"),
+        0,
+        "{listing}"
+    );
+    let _local = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 9100).unwrap();
+    assert!(connects(&lab.client, GATEWAY_LAN_V4, 9100));
+    let input = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+    assert!(packets_of(&input, "INPUT", "socket") >= 2, "{input}");
+    let err = common::moat_err(
+        &lab.gateway,
+        &common::words("iptables", "-A OUTPUT -m socket -j ACCEPT"),
+    );
+    assert!(
+        err.contains("only works in the PREROUTING, INPUT chains"),
+        "{err}"
+    );
     // A save restores as it was.
     let saved_text = saved(moat(&lab.gateway, &["iptables-save"]));
     restore_ok(&lab.gateway, "iptables-restore", &saved_text);

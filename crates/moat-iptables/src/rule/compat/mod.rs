@@ -4,8 +4,10 @@
 //! the options, prints them as iptables does and lays out the argument
 //! structure the kernel module reads.
 
+mod helper;
 mod physdev;
 mod policy;
+mod socket;
 mod string;
 
 use moat_model::Match;
@@ -23,6 +25,10 @@ pub(crate) enum XtMatch {
     Physdev(physdev::Physdev),
     /// policy.
     Policy(policy::Policy),
+    /// helper.
+    Helper(helper::Helper),
+    /// socket.
+    Socket(socket::Socket),
 }
 
 impl XtMatch {
@@ -32,6 +38,8 @@ impl XtMatch {
             "string" => XtMatch::String(Default::default()),
             "physdev" => XtMatch::Physdev(Default::default()),
             "policy" => XtMatch::Policy(Default::default()),
+            "helper" => XtMatch::Helper(Default::default()),
+            "socket" => XtMatch::Socket(Default::default()),
             _ => return None,
         })
     }
@@ -42,6 +50,8 @@ impl XtMatch {
             XtMatch::String(_) => "string",
             XtMatch::Physdev(_) => "physdev",
             XtMatch::Policy(_) => "policy",
+            XtMatch::Helper(_) => "helper",
+            XtMatch::Socket(_) => "socket",
         }
     }
 
@@ -50,6 +60,8 @@ impl XtMatch {
             XtMatch::String(m) => m,
             XtMatch::Physdev(m) => m,
             XtMatch::Policy(m) => m,
+            XtMatch::Helper(m) => m,
+            XtMatch::Socket(m) => m,
         }
     }
 
@@ -58,6 +70,8 @@ impl XtMatch {
             XtMatch::String(m) => m,
             XtMatch::Physdev(m) => m,
             XtMatch::Policy(m) => m,
+            XtMatch::Helper(m) => m,
+            XtMatch::Socket(m) => m,
         }
     }
 
@@ -67,6 +81,8 @@ impl XtMatch {
             XtMatch::String(m) => m.ext(),
             XtMatch::Physdev(m) => m.ext(),
             XtMatch::Policy(m) => m.ext(),
+            XtMatch::Helper(m) => m.ext(),
+            XtMatch::Socket(m) => m.ext(),
         })
     }
 }

@@ -93,8 +93,10 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "recent",
     "set",
     "statistic",
+    "helper",
     "physdev",
     "policy",
+    "socket",
     "string",
 ];
 
@@ -115,7 +117,6 @@ const UNSUPPORTED: &[&str] = &[
     "eui64",
     "frag",
     "hbh",
-    "helper",
     "hl",
     "ipcomp",
     "ipv6header",
@@ -129,7 +130,6 @@ const UNSUPPORTED: &[&str] = &[
     "realm",
     "rpfilter",
     "rt",
-    "socket",
     "tcpmss",
     "time",
     "tos",
