@@ -316,7 +316,12 @@ fn debian_program_names_and_versions_work() {
 /// Sends each payload from `from` to `to` as one UDP datagram.
 fn send_udp(from: &Netns, to: std::net::SocketAddr, payloads: &[&[u8]]) {
     from.run(|| {
-        let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        let any: std::net::SocketAddr = if to.is_ipv4() {
+            "0.0.0.0:0".parse().unwrap()
+        } else {
+            "[::]:0".parse().unwrap()
+        };
+        let sock = std::net::UdpSocket::bind(any).unwrap();
         for p in payloads {
             sock.send_to(p, to).unwrap();
         }
@@ -488,5 +493,54 @@ fn policy_matches_tell_plain_from_ipsec_traffic() {
     assert!(
         err.contains("only works in the FORWARD, OUTPUT, POSTROUTING chains"),
         "{err}"
+    );
+}
+
+/// IPv6 extension-header matches in the kernel's modules: a datagram too
+/// big for one packet travels in fragments, which `-m frag` sees (nothing
+/// here tracks connections, so nothing reassembles them first).
+#[test]
+fn ipv6_header_matches_see_fragments() {
+    let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
+        return;
+    };
+    use moat_testnet::topology::SERVER_V6;
+    for rule in [
+        "-A FORWARD -p udp --dport 5001 -m frag --fragfirst -j DROP",
+        "-A FORWARD -p udp --dport 5002 -m ipv6header --header frag --soft -j DROP",
+        "-A FORWARD -m rt --rt-type 0 --rt-0-addrs ::1 -j DROP",
+        "-A FORWARD -m hbh --hbh-opts 194:4 -j DROP",
+        "-A FORWARD -m dst ! --dst-len 8 -j DROP",
+    ] {
+        moat_ok(&lab.gateway, &common::words("ip6tables", rule));
+    }
+    let err = common::moat_err(
+        &lab.gateway,
+        &common::words("iptables", "-A INPUT -m frag -j DROP"),
+    );
+    assert!(err.contains("use it with ip6tables"), "{err}");
+    let small = vec![b'x'; 100];
+    let big = vec![b'y'; 3000];
+    for port in [5001, 5002] {
+        let echo = moat_testnet::UdpEcho::start(&lab.server, SERVER_V6, port).unwrap();
+        send_udp(&lab.client, echo.local_addr(), &[&small, &big, &small]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert_eq!(
+            echo.received(),
+            2,
+            "port {port}: the fragmented datagram is dropped"
+        );
+    }
+    let listing = moat_ok(&lab.gateway, &["ip6tables", "-vnL", "FORWARD"]);
+    // The first fragment of one datagram per rule; the first rule's later
+    // fragments are not first, and no whole datagram is lost twice.
+    assert_eq!(
+        packets_of(&listing, "FORWARD", "frag  first"),
+        1,
+        "{listing}"
+    );
+    assert!(
+        packets_of(&listing, "FORWARD", "ipv6header") >= 2,
+        "{listing}"
     );
 }

@@ -4,15 +4,20 @@
 //! the options, prints them as iptables does and lays out the argument
 //! structure the kernel module reads.
 
+mod frag;
 mod helper;
+mod ipv6header;
+mod opts;
 mod physdev;
 mod policy;
+mod range;
+mod rt;
 mod socket;
 mod string;
 
-use moat_model::Match;
+use moat_model::{Family, Match, XtExtension};
 
-use super::error::Res;
+use super::error::{fail, Res};
 use super::ext::{Cx, Extension, Opt};
 use super::options::OptDef;
 
@@ -29,19 +34,52 @@ pub(crate) enum XtMatch {
     Helper(helper::Helper),
     /// socket.
     Socket(socket::Socket),
+    /// frag (IPv6).
+    Frag(frag::Frag),
+    /// rt (IPv6).
+    Rt(rt::Rt),
+    /// hbh or dst (IPv6).
+    Opts(opts::OptsHeader),
+    /// ipv6header (IPv6).
+    Ipv6Header(ipv6header::Ipv6Header),
+}
+
+/// The match modules that only ip6tables has.
+const IPV6_ONLY: &[&str] = &["frag", "rt", "hbh", "dst", "ipv6header"];
+
+/// An IPv6 header match of the kernel, which works at every hook.
+fn ipv6_only(name: &str, revision: u32, info: Vec<u8>, text: String) -> XtExtension {
+    XtExtension {
+        name: name.into(),
+        revision,
+        info,
+        text,
+        hooks: Vec::new(),
+        stage: None,
+    }
 }
 
 impl XtMatch {
-    /// Loads match module `name`, if it is one of these.
-    pub(crate) fn load(name: &str) -> Option<XtMatch> {
-        Some(match name {
+    /// Loads match module `name` for `family`, if it is one of these.
+    pub(crate) fn load(name: &str, family: Family) -> Option<Res<XtMatch>> {
+        if family == Family::Ipv4 && IPV6_ONLY.contains(&name) {
+            return Some(fail(format!(
+                "the {name} match tests an IPv6 header; use it with ip6tables"
+            )));
+        }
+        Some(Ok(match name {
             "string" => XtMatch::String(Default::default()),
             "physdev" => XtMatch::Physdev(Default::default()),
             "policy" => XtMatch::Policy(Default::default()),
             "helper" => XtMatch::Helper(Default::default()),
             "socket" => XtMatch::Socket(Default::default()),
+            "frag" => XtMatch::Frag(Default::default()),
+            "rt" => XtMatch::Rt(Default::default()),
+            "hbh" => XtMatch::Opts(opts::OptsHeader::new("hbh")),
+            "dst" => XtMatch::Opts(opts::OptsHeader::new("dst")),
+            "ipv6header" => XtMatch::Ipv6Header(Default::default()),
             _ => return None,
-        })
+        }))
     }
 
     /// The name `-m` takes.
@@ -52,6 +90,10 @@ impl XtMatch {
             XtMatch::Policy(_) => "policy",
             XtMatch::Helper(_) => "helper",
             XtMatch::Socket(_) => "socket",
+            XtMatch::Frag(_) => "frag",
+            XtMatch::Rt(_) => "rt",
+            XtMatch::Opts(m) => m.name(),
+            XtMatch::Ipv6Header(_) => "ipv6header",
         }
     }
 
@@ -62,6 +104,10 @@ impl XtMatch {
             XtMatch::Policy(m) => m,
             XtMatch::Helper(m) => m,
             XtMatch::Socket(m) => m,
+            XtMatch::Frag(m) => m,
+            XtMatch::Rt(m) => m,
+            XtMatch::Opts(m) => m,
+            XtMatch::Ipv6Header(m) => m,
         }
     }
 
@@ -72,6 +118,10 @@ impl XtMatch {
             XtMatch::Policy(m) => m,
             XtMatch::Helper(m) => m,
             XtMatch::Socket(m) => m,
+            XtMatch::Frag(m) => m,
+            XtMatch::Rt(m) => m,
+            XtMatch::Opts(m) => m,
+            XtMatch::Ipv6Header(m) => m,
         }
     }
 
@@ -83,6 +133,10 @@ impl XtMatch {
             XtMatch::Policy(m) => m.ext(),
             XtMatch::Helper(m) => m.ext(),
             XtMatch::Socket(m) => m.ext(),
+            XtMatch::Frag(m) => m.ext(),
+            XtMatch::Rt(m) => m.ext(),
+            XtMatch::Opts(m) => m.ext(),
+            XtMatch::Ipv6Header(m) => m.ext(),
         })
     }
 }

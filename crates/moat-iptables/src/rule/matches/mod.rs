@@ -95,6 +95,11 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "statistic",
     "helper",
     "physdev",
+    "frag",
+    "rt",
+    "hbh",
+    "dst",
+    "ipv6header",
     "policy",
     "socket",
     "string",
@@ -111,15 +116,11 @@ const UNSUPPORTED: &[&str] = &[
     "cpu",
     "devgroup",
     "dscp",
-    "dst",
     "ecn",
     "esp",
     "eui64",
-    "frag",
-    "hbh",
     "hl",
     "ipcomp",
-    "ipv6header",
     "ipvs",
     "mh",
     "nfacct",
@@ -129,7 +130,6 @@ const UNSUPPORTED: &[&str] = &[
     "rateest",
     "realm",
     "rpfilter",
-    "rt",
     "tcpmss",
     "time",
     "tos",
@@ -166,8 +166,8 @@ macro_rules! each {
 impl MatchSpec {
     /// Loads match module `name` (as `-m name` does).
     pub(crate) fn load(name: &str, family: Family) -> Res<MatchSpec> {
-        if let Some(m) = super::compat::XtMatch::load(name) {
-            return Ok(MatchSpec::Xt(m));
+        if let Some(m) = super::compat::XtMatch::load(name, family) {
+            return Ok(MatchSpec::Xt(m?));
         }
         Ok(match name {
             "tcp" => MatchSpec::Ports(PortMatch::new(Transport::Tcp)),
