@@ -511,9 +511,17 @@ fn ipv6_header_matches_see_fragments() {
         "-A FORWARD -m rt --rt-type 0 --rt-0-addrs ::1 -j DROP",
         "-A FORWARD -m hbh --hbh-opts 194:4 -j DROP",
         "-A FORWARD -m dst ! --dst-len 8 -j DROP",
+        // Bound to one protocol: the kernel checks the rule's.
+        "-A FORWARD -p esp -m esp --espspi 500 -j DROP",
+        "-A FORWARD -p mh -m mh --mh-type binding-update -j DROP",
+        "-A FORWARD -m ah --ahspi 7 --ahlen 4 --ahres -j DROP",
     ] {
         moat_ok(&lab.gateway, &common::words("ip6tables", rule));
     }
+    moat_ok(
+        &lab.gateway,
+        &common::words("iptables", "-A FORWARD -p ah -m ah ! --ahspi 1:2 -j DROP"),
+    );
     let err = common::moat_err(
         &lab.gateway,
         &common::words("iptables", "-A INPUT -m frag -j DROP"),

@@ -592,6 +592,18 @@ impl<'a> TableEncoder<'a> {
             expr.write(w);
         }
         w.end_nest(list);
+        // As iptables-nft: xtables matches bound to a protocol (esp, ah, mh)
+        // check it against the rule's.
+        let proto = exprs.iter().find_map(|e| match e {
+            NlExpr::XtMatch { proto, .. } => *proto,
+            _ => None,
+        });
+        if let Some(proto) = proto {
+            let compat = w.begin_nest(NFTA_RULE_COMPAT);
+            w.attr_u32(NFTA_RULE_COMPAT_PROTO, u32::from(proto));
+            w.attr_u32(NFTA_RULE_COMPAT_FLAGS, 0);
+            w.end_nest(compat);
+        }
         if let Some(udata) = udata {
             w.attr(NFTA_RULE_USERDATA, udata);
         }

@@ -215,6 +215,9 @@ pub(crate) enum NlExpr {
         rev: u32,
         /// The argument structure.
         info: Vec<u8>,
+        /// The layer-4 protocol the rule tests before it, which modules
+        /// bound to one protocol (esp, ah, mh) need to hear of.
+        proto: Option<u8>,
     },
 }
 
@@ -487,7 +490,9 @@ impl NlExpr {
                     if *inv { NFT_CONNLIMIT_F_INV } else { 0 },
                 );
             }
-            NlExpr::XtMatch { name, rev, info } => {
+            NlExpr::XtMatch {
+                name, rev, info, ..
+            } => {
                 w.attr_str(NFTA_MATCH_NAME, name);
                 w.attr_u32(NFTA_MATCH_REV, *rev);
                 w.attr(NFTA_MATCH_INFO, info);

@@ -77,6 +77,12 @@ pub(crate) const NFTA_RULE_HANDLE: u16 = 3;
 pub(crate) const NFTA_RULE_EXPRESSIONS: u16 = 4;
 pub(crate) const NFTA_RULE_POSITION: u16 = 6;
 pub(crate) const NFTA_RULE_USERDATA: u16 = 7;
+/// `NFTA_RULE_COMPAT`: what xtables matches of the rule learn of it.
+pub(crate) const NFTA_RULE_COMPAT: u16 = 5;
+/// `NFTA_RULE_COMPAT_PROTO`: the layer-4 protocol the rule requires.
+pub(crate) const NFTA_RULE_COMPAT_PROTO: u16 = 1;
+/// `NFTA_RULE_COMPAT_FLAGS`: `NFT_RULE_COMPAT_F_INV` when it is negated.
+pub(crate) const NFTA_RULE_COMPAT_FLAGS: u16 = 2;
 /// libnftnl's user-data TLV type of a rule comment (NUL-terminated).
 pub(crate) const UDATA_RULE_COMMENT: u8 = 0;
 /// Most bytes of user data the kernel keeps with an object.

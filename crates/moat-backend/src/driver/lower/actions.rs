@@ -52,7 +52,12 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
         Statement::Redirect(n) => nat::local(Local::Redirect, n.as_ref(), family, l4)?,
         Statement::XT(_) => {
             let (name, rev, info) = moat_nft::rule::xt::parse_statement(stmt)?;
-            vec![NlExpr::XtMatch { name, rev, info }]
+            vec![NlExpr::XtMatch {
+                name,
+                rev,
+                info,
+                proto: l4,
+            }]
         }
         _ => return None,
     })

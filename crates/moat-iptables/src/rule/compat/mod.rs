@@ -7,12 +7,14 @@
 mod frag;
 mod helper;
 mod ipv6header;
+mod mh;
 mod opts;
 mod physdev;
 mod policy;
 mod range;
 mod rt;
 mod socket;
+mod spi;
 mod string;
 
 use moat_model::{Family, Match, XtExtension};
@@ -42,10 +44,14 @@ pub(crate) enum XtMatch {
     Opts(opts::OptsHeader),
     /// ipv6header (IPv6).
     Ipv6Header(ipv6header::Ipv6Header),
+    /// esp or ah.
+    Spi(spi::SpiMatch),
+    /// mh (IPv6).
+    Mh(mh::Mh),
 }
 
 /// The match modules that only ip6tables has.
-const IPV6_ONLY: &[&str] = &["frag", "rt", "hbh", "dst", "ipv6header"];
+const IPV6_ONLY: &[&str] = &["frag", "rt", "hbh", "dst", "ipv6header", "mh"];
 
 /// An IPv6 header match of the kernel, which works at every hook.
 fn ipv6_only(name: &str, revision: u32, info: Vec<u8>, text: String) -> XtExtension {
@@ -78,6 +84,8 @@ impl XtMatch {
             "hbh" => XtMatch::Opts(opts::OptsHeader::new("hbh")),
             "dst" => XtMatch::Opts(opts::OptsHeader::new("dst")),
             "ipv6header" => XtMatch::Ipv6Header(Default::default()),
+            "esp" | "ah" => XtMatch::Spi(spi::SpiMatch::new(name, family)),
+            "mh" => XtMatch::Mh(Default::default()),
             _ => return None,
         }))
     }
@@ -94,6 +102,8 @@ impl XtMatch {
             XtMatch::Rt(_) => "rt",
             XtMatch::Opts(m) => m.name(),
             XtMatch::Ipv6Header(_) => "ipv6header",
+            XtMatch::Spi(m) => m.name(),
+            XtMatch::Mh(_) => "mh",
         }
     }
 
@@ -108,6 +118,8 @@ impl XtMatch {
             XtMatch::Rt(m) => m,
             XtMatch::Opts(m) => m,
             XtMatch::Ipv6Header(m) => m,
+            XtMatch::Spi(m) => m,
+            XtMatch::Mh(m) => m,
         }
     }
 
@@ -122,6 +134,8 @@ impl XtMatch {
             XtMatch::Rt(m) => m,
             XtMatch::Opts(m) => m,
             XtMatch::Ipv6Header(m) => m,
+            XtMatch::Spi(m) => m,
+            XtMatch::Mh(m) => m,
         }
     }
 
@@ -137,6 +151,8 @@ impl XtMatch {
             XtMatch::Rt(m) => m.ext(),
             XtMatch::Opts(m) => m.ext(),
             XtMatch::Ipv6Header(m) => m.ext(),
+            XtMatch::Spi(m) => m.ext(),
+            XtMatch::Mh(m) => m.ext(),
         })
     }
 }

@@ -107,7 +107,6 @@ pub(crate) const SUPPORTED: &[&str] = &[
 
 /// Match modules iptables has that moat does not support.
 const UNSUPPORTED: &[&str] = &[
-    "ah",
     "bpf",
     "cgroup",
     "cluster",
@@ -117,12 +116,10 @@ const UNSUPPORTED: &[&str] = &[
     "devgroup",
     "dscp",
     "ecn",
-    "esp",
     "eui64",
     "hl",
     "ipcomp",
     "ipvs",
-    "mh",
     "nfacct",
     "osf",
     "owner",
