@@ -340,6 +340,9 @@ fn xtables_matches_run_in_the_kernels_modules() {
         // Accepted by the kernel module wherever nothing bridges.
         "-A FORWARD -m physdev --physdev-is-bridged -j DROP",
         "-A FORWARD -m helper --helper ftp -j DROP",
+        // The first payload word of a UDP datagram: past the IP header
+        // (its length from the first byte) and the 8-byte UDP header.
+        "-A FORWARD -p udp --dport 5003 -m u32 --u32 0>>22&0x3C@8=0x41424344 -j DROP",
         // Packets for a local socket (here the listener, then the connection).
         "-A INPUT -p tcp --dport 9100 -m socket",
     ];
@@ -367,7 +370,20 @@ fn xtables_matches_run_in_the_kernels_modules() {
         4,
         "hello, no SECRET, \\xde\\xae and ok get through"
     );
+    let words = moat_testnet::UdpEcho::start(&lab.server, SERVER_V4, 5003).unwrap();
+    send_udp(
+        &lab.client,
+        words.local_addr(),
+        &[b"ABCDxyz", b"ABCExyz", b"xABCD"],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        words.received(),
+        2,
+        "only the datagram starting ABCD is dropped"
+    );
     let listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "FORWARD"]);
+    assert_eq!(packets_of(&listing, "FORWARD", "u32"), 1, "{listing}");
     assert_eq!(
         packets_of(&listing, "FORWARD", "\"secret\""),
         1,

@@ -16,6 +16,7 @@ mod rt;
 mod socket;
 mod spi;
 mod string;
+mod u32;
 
 use moat_model::{Family, Match, XtExtension};
 
@@ -48,6 +49,8 @@ pub(crate) enum XtMatch {
     Spi(spi::SpiMatch),
     /// mh (IPv6).
     Mh(mh::Mh),
+    /// u32.
+    U32(u32::U32),
 }
 
 /// The match modules that only ip6tables has.
@@ -86,6 +89,7 @@ impl XtMatch {
             "ipv6header" => XtMatch::Ipv6Header(Default::default()),
             "esp" | "ah" => XtMatch::Spi(spi::SpiMatch::new(name, family)),
             "mh" => XtMatch::Mh(Default::default()),
+            "u32" => XtMatch::U32(Default::default()),
             _ => return None,
         }))
     }
@@ -104,6 +108,7 @@ impl XtMatch {
             XtMatch::Ipv6Header(_) => "ipv6header",
             XtMatch::Spi(m) => m.name(),
             XtMatch::Mh(_) => "mh",
+            XtMatch::U32(_) => "u32",
         }
     }
 
@@ -120,6 +125,7 @@ impl XtMatch {
             XtMatch::Ipv6Header(m) => m,
             XtMatch::Spi(m) => m,
             XtMatch::Mh(m) => m,
+            XtMatch::U32(m) => m,
         }
     }
 
@@ -136,6 +142,7 @@ impl XtMatch {
             XtMatch::Ipv6Header(m) => m,
             XtMatch::Spi(m) => m,
             XtMatch::Mh(m) => m,
+            XtMatch::U32(m) => m,
         }
     }
 
@@ -153,6 +160,7 @@ impl XtMatch {
             XtMatch::Ipv6Header(m) => m.ext(),
             XtMatch::Spi(m) => m.ext(),
             XtMatch::Mh(m) => m.ext(),
+            XtMatch::U32(m) => m.ext(),
         })
     }
 }

@@ -131,7 +131,6 @@ const UNSUPPORTED: &[&str] = &[
     "time",
     "tos",
     "ttl",
-    "u32",
 ];
 
 macro_rules! each {
