@@ -4,7 +4,7 @@ use moat_model::matches::{
     AddrTypes, ConntrackAddr, CtDirection, Iface, LimitKey, PacketType, Rate, RateUnit,
     RecentAction, SetSide,
 };
-use moat_model::{Action, ConnStates, Match, PortRange, Rule, StatisticMode};
+use moat_model::{Action, ConnStates, Match, MssValue, PortRange, Rule, StatisticMode};
 
 fn proto_name(p: u8) -> String {
     match p {
@@ -414,6 +414,8 @@ fn action_text(a: &Action) -> String {
             Some(p) => format!("redirect to port {} of this host", p.first),
             None => "redirect to this host".into(),
         },
+        Action::TcpMss(MssValue::Fixed(n)) => format!("lower a SYN's TCP MSS to {n}"),
+        Action::TcpMss(MssValue::PathMtu) => "lower a SYN's TCP MSS to fit the route's MTU".into(),
         other => format!("{other:?}").to_lowercase(),
     }
 }

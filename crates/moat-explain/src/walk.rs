@@ -247,6 +247,18 @@ impl Walker<'_> {
                 });
                 Acted::Continue(Box::new(branch))
             }
+            Action::TcpMss(value) => {
+                let change = match value {
+                    moat_model::MssValue::Fixed(n) => {
+                        format!("a SYN's TCP MSS option lowered to {n} if higher")
+                    }
+                    moat_model::MssValue::PathMtu => {
+                        "a SYN's TCP MSS option lowered to fit the route's MTU".into()
+                    }
+                };
+                branch.steps.push(Event::Rewrite { at, change });
+                Acted::Continue(Box::new(branch))
+            }
             Action::Continue | Action::Log { .. } | Action::NfLog { .. } => {
                 Acted::Continue(Box::new(branch))
             }

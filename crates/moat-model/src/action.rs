@@ -60,6 +60,18 @@ pub enum Action {
         ports: Option<PortRange>,
         random: bool,
     },
+    /// Lower the maximum segment size a TCP SYN announces, and go on.
+    TcpMss(MssValue),
+}
+
+/// The maximum segment size TCPMSS writes into a SYN's MSS option. Like the
+/// kernel's TCPMSS, it only ever lowers the option's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MssValue {
+    /// This many bytes.
+    Fixed(u16),
+    /// The outgoing route's MTU less the IP and TCP headers.
+    PathMtu,
 }
 
 /// How a rejected packet's sender is told.

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::action::{Action, NatTarget};
+use crate::action::{Action, MssValue, NatTarget};
 use crate::matches::{Match, PortRange, Rate, RateUnit, StatisticMode};
 use crate::ruleset::{Policy, Rule};
 
@@ -313,5 +313,7 @@ fn target_text(action: &Action) -> String {
             Some(p) => format!("-j REDIRECT --to-ports {p}"),
             None => "-j REDIRECT".into(),
         },
+        Action::TcpMss(MssValue::Fixed(n)) => format!("-j TCPMSS --set-mss {n}"),
+        Action::TcpMss(MssValue::PathMtu) => "-j TCPMSS --clamp-mss-to-pmtu".into(),
     }
 }

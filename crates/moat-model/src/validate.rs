@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use thiserror::Error;
 
-use crate::action::Action;
+use crate::action::{Action, MssValue};
 use crate::matches::Match;
 use crate::ruleset::{Family, Hook, Rule, Stage};
 
@@ -194,6 +194,17 @@ fn validate_action(
                 })
             }
         }
+        Action::TcpMss(MssValue::PathMtu) => {
+            if all_in(&[Hook::Forward, Hook::Output, Hook::Postrouting]) {
+                Ok(())
+            } else {
+                Err(RuleError::WrongPlace {
+                    action: "TCPMSS --clamp-mss-to-pmtu",
+                    allowed:
+                        "the FORWARD, OUTPUT and POSTROUTING chains (packets there have a route)",
+                })
+            }
+        }
         _ => Ok(()),
     }
 }
@@ -309,5 +320,18 @@ mod tests {
         )
         .is_err());
         assert!(validate_rule(&rule, Family::Ipv4, Stage::Nat, &[Hook::Postrouting], true).is_ok());
+    }
+
+    #[test]
+    fn mss_clamping_needs_a_route() {
+        let rule = Rule::new(Action::TcpMss(MssValue::PathMtu));
+        for hook in [Hook::Prerouting, Hook::Input] {
+            assert!(validate_rule(&rule, Family::Ipv4, Stage::Mangle, &[hook], true).is_err());
+        }
+        for hook in [Hook::Forward, Hook::Output, Hook::Postrouting] {
+            assert!(validate_rule(&rule, Family::Ipv6, Stage::Mangle, &[hook], true).is_ok());
+        }
+        let fixed = Rule::new(Action::TcpMss(MssValue::Fixed(1400)));
+        assert!(validate_rule(&fixed, Family::Ipv4, Stage::Mangle, &[Hook::Input], true).is_ok());
     }
 }

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use moat_model::{
     Action, AddrTypes, ConnStates, ConntrackAddr, CtDirection, Family, Hook, Iface, LimitKey,
-    LogFlags, LogLevel, MarkSet, Match, NatTarget, PacketType, PortRange, Rate, RateUnit,
+    LogFlags, LogLevel, MarkSet, Match, MssValue, NatTarget, PacketType, PortRange, Rate, RateUnit,
     RecentAction, RejectKind, Rule, SetSide, Stage, StatisticMode, TcpFlags,
 };
 use moat_nft::layout::{chain_type, nf_family, nf_hook};
@@ -776,6 +776,22 @@ fn action_cases() -> Vec<Case> {
                 random: false,
             },
             &["counter packets 0 bytes 0 redirect"],
+        ),
+        act(
+            V4,
+            Mangle,
+            Hook::Forward,
+            vec![tcp()],
+            Action::TcpMss(MssValue::PathMtu),
+            &["tcp option maxseg size set rt mtu"],
+        ),
+        act(
+            V6,
+            Mangle,
+            Hook::Prerouting,
+            vec![tcp()],
+            Action::TcpMss(MssValue::Fixed(1400)),
+            &["tcp option maxseg size set 1400"],
         ),
     ]
 }

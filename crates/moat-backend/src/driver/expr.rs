@@ -199,6 +199,30 @@ pub(crate) enum NlExpr {
         /// The element's expression.
         expr: Box<NlExpr>,
     },
+    /// A route's data into register 1.
+    Rt {
+        /// NFT_RT_*.
+        key: u32,
+    },
+    /// Register 1's `len` bytes, as `size`-byte words, converted to
+    /// network order (`op` NFT_BYTEORDER_HTON) or back.
+    Byteorder {
+        /// NFT_BYTEORDER_*.
+        op: u32,
+        /// Bytes converted.
+        len: u32,
+        /// The word size.
+        size: u32,
+    },
+    /// Register 1's `len` bytes written into a TCP option.
+    TcpOptWrite {
+        /// The option's kind (TCPOPT_*).
+        kind: u8,
+        /// Byte offset in the option.
+        offset: u32,
+        /// Bytes written.
+        len: u32,
+    },
     /// Whether the connections tracked for an element number up to
     /// `count` (or, `inv`erted, more).
     Connlimit {
@@ -255,6 +279,9 @@ impl NlExpr {
             NlExpr::Notrack => "notrack",
             NlExpr::Dynset { .. } => "dynset",
             NlExpr::Connlimit { .. } => "connlimit",
+            NlExpr::Rt { .. } => "rt",
+            NlExpr::Byteorder { .. } => "byteorder",
+            NlExpr::TcpOptWrite { .. } => "exthdr",
         }
     }
 
@@ -477,6 +504,24 @@ impl NlExpr {
                     if *inv { NFT_CONNLIMIT_F_INV } else { 0 },
                 );
             }
+            NlExpr::Rt { key } => {
+                w.attr_u32(NFTA_RT_DREG, NFT_REG_1);
+                w.attr_u32(NFTA_RT_KEY, *key);
+            }
+            NlExpr::Byteorder { op, len, size } => {
+                w.attr_u32(NFTA_BYTEORDER_SREG, NFT_REG_1);
+                w.attr_u32(NFTA_BYTEORDER_DREG, NFT_REG_1);
+                w.attr_u32(NFTA_BYTEORDER_OP, *op);
+                w.attr_u32(NFTA_BYTEORDER_LEN, *len);
+                w.attr_u32(NFTA_BYTEORDER_SIZE, *size);
+            }
+            NlExpr::TcpOptWrite { kind, offset, len } => {
+                w.attr_u32(NFTA_EXTHDR_SREG, NFT_REG_1);
+                w.attr_u8(NFTA_EXTHDR_TYPE, *kind);
+                w.attr_u32(NFTA_EXTHDR_OFFSET, *offset);
+                w.attr_u32(NFTA_EXTHDR_LEN, *len);
+                w.attr_u32(NFTA_EXTHDR_OP, NFT_EXTHDR_OP_TCPOPT);
+            }
         }
     }
 }
@@ -589,6 +634,13 @@ impl fmt::Display for NlExpr {
             }
             NlExpr::Connlimit { count, inv } => {
                 write!(f, "connlimit count {count} flags {}", u8::from(*inv))
+            }
+            NlExpr::Rt { key } => write!(f, "rt load {key}"),
+            NlExpr::Byteorder { op, len, size } => {
+                write!(f, "byteorder op {op} len {len} size {size}")
+            }
+            NlExpr::TcpOptWrite { kind, offset, len } => {
+                write!(f, "exthdr write tcpopt {len}b @ {kind} + {offset}")
             }
         }
     }

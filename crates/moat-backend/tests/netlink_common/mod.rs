@@ -16,8 +16,8 @@ use std::os::fd::AsRawFd;
 use moat_backend::{Backend, NetlinkDriver, NftCli};
 use moat_model::{
     Action, AddrTypes, Chain, ConnStates, Counters, CtDirection, Family, Hook, Iface, LogFlags,
-    LogLevel, MarkSet, Match, NatTarget, PacketType, Policy, PortRange, Rate, RateUnit, RejectKind,
-    Rule, Stage, StatisticMode, Table, TcpFlags,
+    LogLevel, MarkSet, Match, MssValue, NatTarget, PacketType, Policy, PortRange, Rate, RateUnit,
+    RejectKind, Rule, Stage, StatisticMode, Table, TcpFlags,
 };
 use moat_nft::{ChangeSet, KernelTable};
 use moat_testnet::Netns;
@@ -1010,6 +1010,7 @@ pub fn other_tables(family: Family) -> Vec<Table> {
     ];
     mangle.chain_mut("OUTPUT").unwrap().rules =
         vec![rule(vec![proto(17)], mark(9, u32::MAX), "output mark")];
+    mangle.chain_mut("FORWARD").unwrap().rules = target_rules();
     let mut raw = Table::new(family, Stage::Raw);
     raw.chain_mut("PREROUTING").unwrap().rules = vec![rule(
         vec![
@@ -1025,6 +1026,23 @@ pub fn other_tables(family: Family) -> Vec<Table> {
     )];
     raw.chain_mut("OUTPUT").unwrap().base = Some((Hook::Output, Policy::Drop));
     vec![mangle, raw, nat_table(family)]
+}
+
+/// Rules with the targets that rewrite a packet and go on, for the mangle
+/// table's FORWARD.
+fn target_rules() -> Vec<Rule> {
+    vec![
+        rule(
+            vec![proto(6)],
+            Action::TcpMss(MssValue::Fixed(1400)),
+            "--set-mss 1400",
+        ),
+        rule(
+            vec![proto(6)],
+            Action::TcpMss(MssValue::PathMtu),
+            "--clamp-mss-to-pmtu",
+        ),
+    ]
 }
 
 /// `-m statistic --mode random --probability p`, negated or not.

@@ -10,7 +10,7 @@ use nftables::stmt::{JumpTarget, Log, LogFlag, LogLevel, Mangle, Reject, RejectT
 use nftables::types::RejectCode;
 
 use super::build::{and, ct, masked, meta, num, xor};
-use super::{nat, refuse, CompileError, Cx};
+use super::{nat, refuse, tcpmss, CompileError, Cx};
 
 /// The longest log prefix nf_tables keeps.
 const LOG_PREFIX_MAX: usize = 127;
@@ -48,6 +48,7 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
         Action::Snat(target) => vec![nat::snat(target, cx)?],
         Action::Masquerade { ports, random } => vec![nat::masquerade(*ports, *random, cx)?],
         Action::Redirect { ports, random } => vec![nat::redirect(*ports, *random, cx)?],
+        Action::TcpMss(value) => vec![tcpmss::compile(*value, cx)?],
     })
 }
 

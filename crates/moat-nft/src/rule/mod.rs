@@ -27,6 +27,7 @@ mod packet;
 mod ports;
 mod recent;
 mod statistic;
+mod tcpmss;
 
 #[cfg(test)]
 mod testutil;

@@ -5,6 +5,7 @@ mod mark;
 mod nat;
 mod notrack;
 mod reject;
+mod tcpmss;
 
 use moat_model::{Action, Family};
 
@@ -49,6 +50,8 @@ pub(crate) enum TargetSpec {
     NoTrack(notrack::NoTrack),
     /// SNAT, DNAT, MASQUERADE or REDIRECT.
     Nat(Nat),
+    /// TCPMSS.
+    TcpMss(tcpmss::TcpMss),
 }
 
 /// Targets moat supports, for suggestions.
@@ -67,6 +70,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "DNAT",
     "MASQUERADE",
     "REDIRECT",
+    "TCPMSS",
 ];
 
 /// Target extensions iptables has that moat does not support.
@@ -89,7 +93,6 @@ const UNSUPPORTED: &[&str] = &[
     "SECMARK",
     "SET",
     "SYNPROXY",
-    "TCPMSS",
     "TCPOPTSTRIP",
     "TEE",
     "TOS",
@@ -140,6 +143,7 @@ macro_rules! each_ext {
             TargetSpec::Mark($t) => $body,
             TargetSpec::NoTrack($t) => $body,
             TargetSpec::Nat($t) => $body,
+            TargetSpec::TcpMss($t) => $body,
             TargetSpec::Verdict(_) | TargetSpec::Chain { .. } => $none,
         }
     };
@@ -176,6 +180,7 @@ impl TargetSpec {
             "DNAT" => TargetSpec::Nat(Nat::new(NatKind::Dnat)),
             "MASQUERADE" => TargetSpec::Nat(Nat::new(NatKind::Masquerade)),
             "REDIRECT" => TargetSpec::Nat(Nat::new(NatKind::Redirect)),
+            "TCPMSS" => TargetSpec::TcpMss(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} target is not supported by moat"))
             }
@@ -210,6 +215,7 @@ impl TargetSpec {
             TargetSpec::Mark(t) => t.name(),
             TargetSpec::NoTrack(t) => t.name(),
             TargetSpec::Nat(t) => t.name(),
+            TargetSpec::TcpMss(_) => "TCPMSS",
         }
     }
 
@@ -259,6 +265,7 @@ impl TargetSpec {
             TargetSpec::Mark(t) => t.lower(),
             TargetSpec::NoTrack(_) => Action::NoTrack,
             TargetSpec::Nat(t) => t.lower(),
+            TargetSpec::TcpMss(t) => t.lower(),
         }
     }
 }
