@@ -416,6 +416,7 @@ fn action_text(a: &Action) -> String {
         },
         Action::TcpMss(MssValue::Fixed(n)) => format!("lower a SYN's TCP MSS to {n}"),
         Action::TcpMss(MssValue::PathMtu) => "lower a SYN's TCP MSS to fit the route's MTU".into(),
+        Action::Trace => "trace (nft monitor trace shows its path)".into(),
         other => format!("{other:?}").to_lowercase(),
     }
 }

@@ -259,7 +259,7 @@ impl Walker<'_> {
                 branch.steps.push(Event::Rewrite { at, change });
                 Acted::Continue(Box::new(branch))
             }
-            Action::Continue | Action::Log { .. } | Action::NfLog { .. } => {
+            Action::Continue | Action::Log { .. } | Action::NfLog { .. } | Action::Trace => {
                 Acted::Continue(Box::new(branch))
             }
         }
@@ -278,6 +278,6 @@ enum Acted {
 fn inert(action: &Action) -> bool {
     matches!(
         action,
-        Action::Continue | Action::Log { .. } | Action::NfLog { .. }
+        Action::Continue | Action::Log { .. } | Action::NfLog { .. } | Action::Trace
     )
 }

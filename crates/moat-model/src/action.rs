@@ -62,6 +62,9 @@ pub enum Action {
     },
     /// Lower the maximum segment size a TCP SYN announces, and go on.
     TcpMss(MssValue),
+    /// Have nf_tables report the packet's path from here on (`nft monitor
+    /// trace`), and go on.
+    Trace,
 }
 
 /// The maximum segment size TCPMSS writes into a SYN's MSS option. Like the

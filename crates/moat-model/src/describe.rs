@@ -315,5 +315,6 @@ fn target_text(action: &Action) -> String {
         },
         Action::TcpMss(MssValue::Fixed(n)) => format!("-j TCPMSS --set-mss {n}"),
         Action::TcpMss(MssValue::PathMtu) => "-j TCPMSS --clamp-mss-to-pmtu".into(),
+        Action::Trace => "-j TRACE".into(),
     }
 }

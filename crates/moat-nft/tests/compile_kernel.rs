@@ -793,6 +793,22 @@ fn action_cases() -> Vec<Case> {
             Action::TcpMss(MssValue::Fixed(1400)),
             &["tcp option maxseg size set 1400"],
         ),
+        act(
+            V4,
+            Raw,
+            Hook::Prerouting,
+            vec![],
+            Action::Trace,
+            &["meta nftrace set 1"],
+        ),
+        act(
+            V6,
+            Mangle,
+            Hook::Output,
+            vec![],
+            Action::Trace,
+            &["meta nftrace set 1"],
+        ),
     ]
 }
 

@@ -355,3 +355,6 @@ pub(crate) const NFTA_EXTHDR_SREG: u16 = 7;
 pub(crate) const NFT_EXTHDR_OP_TCPOPT: u32 = 1;
 /// The TCP maximum segment size option's kind.
 pub(crate) const TCPOPT_MAXSEG: u8 = 2;
+
+// meta keys the targets set
+pub(crate) const NFT_META_NFTRACE: u32 = 12;

@@ -1042,6 +1042,7 @@ fn target_rules() -> Vec<Rule> {
             Action::TcpMss(MssValue::PathMtu),
             "--clamp-mss-to-pmtu",
         ),
+        rule(vec![], Action::Trace, "-j TRACE"),
     ]
 }
 

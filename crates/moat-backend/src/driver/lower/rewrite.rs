@@ -1,7 +1,8 @@
 //! Statements that rewrite packet fields for the targets that change a
-//! packet and go on: TCPMSS's `tcp option maxseg size set ...`.
+//! packet and go on: TCPMSS's `tcp option maxseg size set ...`, TRACE's
+//! `meta nftrace set 1`.
 
-use nftables::expr::{Expression, NamedExpression, RTKey};
+use nftables::expr::{Expression, MetaKey, NamedExpression, RTKey};
 
 use super::super::expr::NlExpr;
 use crate::netlink::consts::*;
@@ -44,4 +45,26 @@ pub(super) fn tcp_option(key: &Expression<'_>, value: &Expression<'_>) -> Option
         }
         _ => return None,
     })
+}
+
+/// `meta nftrace set 1`, as nft writes it: the value into register 1,
+/// as many bytes as the key holds, then a meta store.
+pub(super) fn meta_set(key: &Expression<'_>, value: &Expression<'_>) -> Option<Vec<NlExpr>> {
+    let Expression::Named(NamedExpression::Meta(meta)) = key else {
+        return None;
+    };
+    let Expression::Number(n) = value else {
+        return None;
+    };
+    let (key, data) = match meta.key {
+        MetaKey::Nftrace => (NFT_META_NFTRACE, vec![u8::try_from(*n).ok()?]),
+        _ => return None,
+    };
+    Some(vec![
+        NlExpr::Immediate {
+            reg: NFT_REG_1,
+            data,
+        },
+        NlExpr::MetaSet { key },
+    ])
 }

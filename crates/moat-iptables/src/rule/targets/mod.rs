@@ -6,6 +6,7 @@ mod nat;
 mod notrack;
 mod reject;
 mod tcpmss;
+mod trace;
 
 use moat_model::{Action, Family};
 
@@ -52,6 +53,8 @@ pub(crate) enum TargetSpec {
     Nat(Nat),
     /// TCPMSS.
     TcpMss(tcpmss::TcpMss),
+    /// TRACE.
+    Trace(trace::Trace),
 }
 
 /// Targets moat supports, for suggestions.
@@ -71,6 +74,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "MASQUERADE",
     "REDIRECT",
     "TCPMSS",
+    "TRACE",
 ];
 
 /// Target extensions iptables has that moat does not support.
@@ -97,7 +101,6 @@ const UNSUPPORTED: &[&str] = &[
     "TEE",
     "TOS",
     "TPROXY",
-    "TRACE",
     "TTL",
     "ULOG",
 ];
@@ -144,6 +147,7 @@ macro_rules! each_ext {
             TargetSpec::NoTrack($t) => $body,
             TargetSpec::Nat($t) => $body,
             TargetSpec::TcpMss($t) => $body,
+            TargetSpec::Trace($t) => $body,
             TargetSpec::Verdict(_) | TargetSpec::Chain { .. } => $none,
         }
     };
@@ -181,6 +185,7 @@ impl TargetSpec {
             "MASQUERADE" => TargetSpec::Nat(Nat::new(NatKind::Masquerade)),
             "REDIRECT" => TargetSpec::Nat(Nat::new(NatKind::Redirect)),
             "TCPMSS" => TargetSpec::TcpMss(Default::default()),
+            "TRACE" => TargetSpec::Trace(trace::Trace),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} target is not supported by moat"))
             }
@@ -216,6 +221,7 @@ impl TargetSpec {
             TargetSpec::NoTrack(t) => t.name(),
             TargetSpec::Nat(t) => t.name(),
             TargetSpec::TcpMss(_) => "TCPMSS",
+            TargetSpec::Trace(_) => "TRACE",
         }
     }
 
@@ -266,6 +272,7 @@ impl TargetSpec {
             TargetSpec::NoTrack(_) => Action::NoTrack,
             TargetSpec::Nat(t) => t.lower(),
             TargetSpec::TcpMss(t) => t.lower(),
+            TargetSpec::Trace(_) => Action::Trace,
         }
     }
 }
