@@ -4,7 +4,7 @@ use moat_model::matches::{
     AddrTypes, ConntrackAddr, CtDirection, Iface, LimitKey, PacketType, Rate, RateUnit,
     RecentAction, SetSide,
 };
-use moat_model::{Action, ConnStates, Match, MssValue, PortRange, Rule, StatisticMode};
+use moat_model::{Action, ConnStates, Match, MssValue, NatSide, PortRange, Rule, StatisticMode};
 
 fn proto_name(p: u8) -> String {
     match p {
@@ -417,6 +417,10 @@ fn action_text(a: &Action) -> String {
         Action::TcpMss(MssValue::Fixed(n)) => format!("lower a SYN's TCP MSS to {n}"),
         Action::TcpMss(MssValue::PathMtu) => "lower a SYN's TCP MSS to fit the route's MTU".into(),
         Action::Trace => "trace (nft monitor trace shows its path)".into(),
+        Action::Netmap { to, side } => match side {
+            NatSide::Destination => format!("map the destination into {to}"),
+            NatSide::Source => format!("map the source into {to}"),
+        },
         other => format!("{other:?}").to_lowercase(),
     }
 }

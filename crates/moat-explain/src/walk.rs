@@ -221,7 +221,8 @@ impl Walker<'_> {
             Action::Dnat(_)
             | Action::Snat(_)
             | Action::Masquerade { .. }
-            | Action::Redirect { .. } => {
+            | Action::Redirect { .. }
+            | Action::Netmap { .. } => {
                 if let Some(change) = nat::apply(&rule.action, flight, self.host) {
                     branch.steps.push(Event::Rewrite {
                         at: at.clone(),

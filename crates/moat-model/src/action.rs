@@ -2,9 +2,11 @@
 
 use std::net::IpAddr;
 
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::matches::PortRange;
+use crate::ruleset::Hook;
 
 /// The action of a rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +67,38 @@ pub enum Action {
     /// Have nf_tables report the packet's path from here on (`nft monitor
     /// trace`), and go on.
     Trace,
+    /// Map the address on `side` into network `to`, keeping its host part
+    /// (NETMAP).
+    Netmap { to: IpNet, side: NatSide },
+}
+
+/// Which address of a packet a translation rewrites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NatSide {
+    /// The destination (PREROUTING and OUTPUT).
+    Destination,
+    /// The source (POSTROUTING and INPUT).
+    Source,
+}
+
+impl Action {
+    /// Settles what depends on the hooks that reach the rule's chain: NETMAP
+    /// maps sources when every hook is POSTROUTING or INPUT, destinations
+    /// otherwise (a chain reached from both kinds is refused by
+    /// [`crate::validate_rule`]).
+    pub fn place(&mut self, hooks: &[Hook]) {
+        if let Action::Netmap { side, .. } = self {
+            let sources = !hooks.is_empty()
+                && hooks
+                    .iter()
+                    .all(|h| matches!(h, Hook::Postrouting | Hook::Input));
+            *side = if sources {
+                NatSide::Source
+            } else {
+                NatSide::Destination
+            };
+        }
+    }
 }
 
 /// The maximum segment size TCPMSS writes into a SYN's MSS option. Like the

@@ -64,6 +64,7 @@ pub fn verdict(action: &Action) -> String {
         Action::Snat(t) => format!("SNAT to {}", nat_text(t)),
         Action::Masquerade { .. } => "MASQUERADE".into(),
         Action::Redirect { .. } => "REDIRECT".into(),
+        Action::Netmap { to, .. } => format!("NETMAP to {to}"),
         other => target_text(other).trim_start_matches("-j ").to_string(),
     }
 }
@@ -316,5 +317,6 @@ fn target_text(action: &Action) -> String {
         Action::TcpMss(MssValue::Fixed(n)) => format!("-j TCPMSS --set-mss {n}"),
         Action::TcpMss(MssValue::PathMtu) => "-j TCPMSS --clamp-mss-to-pmtu".into(),
         Action::Trace => "-j TRACE".into(),
+        Action::Netmap { to, .. } => format!("-j NETMAP --to {to}"),
     }
 }

@@ -174,7 +174,8 @@ fn eval_chain(table: &Table, hook: Hook, name: &str, packet: &Packet, depth: usi
             | Action::Dnat(_)
             | Action::Snat(_)
             | Action::Masquerade { .. }
-            | Action::Redirect { .. } => (
+            | Action::Redirect { .. }
+            | Action::Netmap { .. } => (
                 Outcomes {
                     accept: true,
                     ..Outcomes::default()

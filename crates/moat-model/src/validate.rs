@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use thiserror::Error;
 
-use crate::action::{Action, MssValue};
+use crate::action::{Action, MssValue, NatSide};
 use crate::matches::Match;
 use crate::ruleset::{Family, Hook, Rule, Stage};
 
@@ -205,6 +205,32 @@ fn validate_action(
                 })
             }
         }
+        Action::Netmap { to, side } => {
+            check_family(to.addr(), family)?;
+            let (allowed, what) = match side {
+                NatSide::Destination => (
+                    &[Hook::Prerouting, Hook::Output],
+                    "the nat table's PREROUTING and OUTPUT chains (where it maps destinations) or POSTROUTING and INPUT chains (sources), not both",
+                ),
+                NatSide::Source => (
+                    &[Hook::Postrouting, Hook::Input],
+                    "the nat table's POSTROUTING and INPUT chains (where it maps sources) or PREROUTING and OUTPUT chains (destinations), not both",
+                ),
+            };
+            if stage != Stage::Nat {
+                Err(RuleError::WrongPlace {
+                    action: "NETMAP",
+                    allowed: "the nat table",
+                })
+            } else if all_in(allowed) {
+                Ok(())
+            } else {
+                Err(RuleError::WrongPlace {
+                    action: "NETMAP",
+                    allowed: what,
+                })
+            }
+        }
         _ => Ok(()),
     }
 }
@@ -333,5 +359,44 @@ mod tests {
         }
         let fixed = Rule::new(Action::TcpMss(MssValue::Fixed(1400)));
         assert!(validate_rule(&fixed, Family::Ipv4, Stage::Mangle, &[Hook::Input], true).is_ok());
+    }
+
+    #[test]
+    fn netmap_maps_one_side_per_chain() {
+        let netmap = |hooks: &[Hook]| {
+            let mut rule = Rule::new(Action::Netmap {
+                to: "10.2.0.0/24".parse().unwrap(),
+                side: NatSide::Destination,
+            });
+            rule.action.place(hooks);
+            validate_rule(&rule, Family::Ipv4, Stage::Nat, hooks, false).map(|_| rule.action)
+        };
+        let side = |a: Action| match a {
+            Action::Netmap { side, .. } => side,
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            netmap(&[Hook::Prerouting, Hook::Output]).map(side),
+            Ok(NatSide::Destination)
+        );
+        assert_eq!(
+            netmap(&[Hook::Postrouting, Hook::Input]).map(side),
+            Ok(NatSide::Source)
+        );
+        let err = netmap(&[Hook::Prerouting, Hook::Postrouting]).unwrap_err();
+        assert!(err.to_string().contains("not both"), "{err}");
+        let rule = Rule::new(Action::Netmap {
+            to: "10.2.0.0/24".parse().unwrap(),
+            side: NatSide::Destination,
+        });
+        assert!(validate_rule(
+            &rule,
+            Family::Ipv4,
+            Stage::Mangle,
+            &[Hook::Prerouting],
+            true
+        )
+        .is_err());
+        assert!(validate_rule(&rule, Family::Ipv6, Stage::Nat, &[Hook::Prerouting], true).is_err());
     }
 }

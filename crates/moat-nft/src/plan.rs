@@ -190,10 +190,14 @@ fn same_rule(old: &KernelRule, new: &Rule) -> bool {
         moat_model::Action::NfLog { group, .. } => Some(group),
         _ => None,
     };
+    // Whether NETMAP maps sources or destinations depends on the hooks that
+    // reach its chain, which its text does not say: it is written again.
+    let placed = matches!(new.action, moat_model::Action::Netmap { .. });
     new.source.is_some()
         && old.source == new.source
         && old.counters == new.counters
         && old.log_group == log_group
+        && !placed
 }
 
 /// Adds `units` of chain `chain` at `position`; port maps reused from the

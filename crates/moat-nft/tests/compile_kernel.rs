@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use moat_model::{
     Action, AddrTypes, ConnStates, ConntrackAddr, CtDirection, Family, Hook, Iface, LimitKey,
-    LogFlags, LogLevel, MarkSet, Match, MssValue, NatTarget, PacketType, PortRange, Rate, RateUnit,
-    RecentAction, RejectKind, Rule, SetSide, Stage, StatisticMode, TcpFlags,
+    LogFlags, LogLevel, MarkSet, Match, MssValue, NatSide, NatTarget, PacketType, PortRange, Rate,
+    RateUnit, RecentAction, RejectKind, Rule, SetSide, Stage, StatisticMode, TcpFlags,
 };
 use moat_nft::layout::{chain_type, nf_family, nf_hook};
 use moat_nft::rule::{compile_rule, finish_json, merge_sets, RuleContext};
@@ -800,6 +800,28 @@ fn action_cases() -> Vec<Case> {
             vec![],
             Action::Trace,
             &["meta nftrace set 1"],
+        ),
+        act(
+            V4,
+            Nat,
+            Hook::Prerouting,
+            vec![],
+            Action::Netmap {
+                to: "10.2.0.0/24".parse().unwrap(),
+                side: NatSide::Destination,
+            },
+            &["dnat prefix to 10.2.0.0/24"],
+        ),
+        act(
+            V6,
+            Nat,
+            Hook::Postrouting,
+            vec![],
+            Action::Netmap {
+                to: "2001:db8:1::/64".parse().unwrap(),
+                side: NatSide::Source,
+            },
+            &["snat prefix to 2001:db8:1::/64"],
         ),
         act(
             V6,

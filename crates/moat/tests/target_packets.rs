@@ -1,15 +1,15 @@
-//! Targets that rewrite packets and go on (TCPMSS, ...), with real traffic
+//! Targets that rewrite packets (TCPMSS, NETMAP, ...), with real traffic
 //! through the client / gateway / server lab: what the server receives
 //! shows the rewrite.
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use common::{gateway_lab, iptables_all, moat_ok};
 use moat_testnet::topology::{SERVER_V4, SERVER_V6};
-use moat_testnet::Topology;
+use moat_testnet::{tcp_connect, TcpServer, Topology};
 
 /// The MTU of the gateway's link to the server, below the lab's 1500.
 const SMALL_MTU: &str = "1280";
@@ -67,4 +67,46 @@ fn tcpmss_clamps_the_syn_to_the_outgoing_mtu() {
     iptables_all(&lab.gateway, "iptables", &[set]);
     let mss = server_mss(&lab, v4, 8003);
     assert!(mss <= 1000 && mss > 960, "IPv4 MSS {mss}");
+}
+
+/// NETMAP at PREROUTING maps the client's 10.77.0.0/24 onto the server
+/// network (10.77.0.2 reaches 10.99.2.2); at POSTROUTING it maps the
+/// client network 10.99.1.0/24 onto 10.55.1.0/24, so the server sees the
+/// client 10.99.1.2 as 10.55.1.2.
+#[test]
+fn netmap_maps_whole_networks_keeping_the_host_part() {
+    let Some(lab) = gateway_lab() else { return };
+    lab.client
+        .ip(&["route", "add", "10.77.0.0/24", "via", "10.99.1.1"])
+        .unwrap();
+    lab.server
+        .ip(&["route", "add", "10.55.1.0/24", "via", "10.99.2.1"])
+        .unwrap();
+    let server = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
+    let mapped = Ipv4Addr::new(10, 77, 0, 2);
+    assert!(
+        !tcp_connect(&lab.client, mapped, 80).unwrap().is_connected(),
+        "nothing answers 10.77.0.2 before the mapping"
+    );
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-t nat -A PREROUTING -d 10.77.0.0/24 -j NETMAP --to 10.99.2.0/24",
+            "-t nat -A POSTROUTING -s 10.99.1.0/24 -o wan0 -j NETMAP --to 10.55.1.0/24",
+        ],
+    );
+    assert_eq!(
+        tcp_connect(&lab.client, mapped, 80).unwrap().banner(),
+        Some("10.99.2.2:80")
+    );
+    assert_eq!(
+        server.last_peer().map(|p| p.ip()),
+        Some(IpAddr::from(Ipv4Addr::new(10, 55, 1, 2)))
+    );
+    let listing = moat_ok(&lab.gateway, &["iptables", "-t", "nat", "-S"]);
+    assert!(
+        listing.contains("-A POSTROUTING -s 10.99.1.0/24 -o wan0 -j NETMAP --to 10.55.1.0/24"),
+        "{listing}"
+    );
 }

@@ -358,3 +358,7 @@ pub(crate) const TCPOPT_MAXSEG: u8 = 2;
 
 // meta keys the targets set
 pub(crate) const NFT_META_NFTRACE: u32 = 12;
+
+// NETMAP's prefix translation
+pub(crate) const NF_NAT_RANGE_MAP_IPS: u32 = 0x01;
+pub(crate) const NF_NAT_RANGE_NETMAP: u32 = 0x40;

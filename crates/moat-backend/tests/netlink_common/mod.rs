@@ -16,8 +16,8 @@ use std::os::fd::AsRawFd;
 use moat_backend::{Backend, NetlinkDriver, NftCli};
 use moat_model::{
     Action, AddrTypes, Chain, ConnStates, Counters, CtDirection, Family, Hook, Iface, LogFlags,
-    LogLevel, MarkSet, Match, MssValue, NatTarget, PacketType, Policy, PortRange, Rate, RateUnit,
-    RejectKind, Rule, Stage, StatisticMode, Table, TcpFlags,
+    LogLevel, MarkSet, Match, MssValue, NatSide, NatTarget, PacketType, Policy, PortRange, Rate,
+    RateUnit, RejectKind, Rule, Stage, StatisticMode, Table, TcpFlags,
 };
 use moat_nft::{ChangeSet, KernelTable};
 use moat_testnet::Netns;
@@ -1025,7 +1025,9 @@ pub fn other_tables(family: Family) -> Vec<Table> {
         "-j NOTRACK",
     )];
     raw.chain_mut("OUTPUT").unwrap().base = Some((Hook::Output, Policy::Drop));
-    vec![mangle, raw, nat_table(family)]
+    let mut nat = nat_table(family);
+    nat.chain_mut("INPUT").unwrap().rules = netmap_rules(family);
+    vec![mangle, raw, nat]
 }
 
 /// Rules with the targets that rewrite a packet and go on, for the mangle
@@ -1044,6 +1046,26 @@ fn target_rules() -> Vec<Rule> {
         ),
         rule(vec![], Action::Trace, "-j TRACE"),
     ]
+}
+
+/// NETMAP rules mapping sources, for the nat table's INPUT.
+fn netmap_rules(family: Family) -> Vec<Rule> {
+    let nets: [&str; 2] = match family {
+        Family::Ipv4 => ["10.2.0.0/24", "10.3.0.5/32"],
+        Family::Ipv6 => ["2001:db8:1::/64", "2001:db8:2::/127"],
+    };
+    nets.iter()
+        .map(|net| {
+            rule(
+                vec![],
+                Action::Netmap {
+                    to: net.parse().unwrap(),
+                    side: NatSide::Source,
+                },
+                "-j NETMAP",
+            )
+        })
+        .collect()
 }
 
 /// `-m statistic --mode random --probability p`, negated or not.

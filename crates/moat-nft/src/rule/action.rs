@@ -49,6 +49,7 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
         Action::Masquerade { ports, random } => vec![nat::masquerade(*ports, *random, cx)?],
         Action::Redirect { ports, random } => vec![nat::redirect(*ports, *random, cx)?],
         Action::TcpMss(value) => vec![tcpmss::compile(*value, cx)?],
+        Action::Netmap { to, side } => vec![nat::netmap(*to, *side, cx)?],
         Action::Trace => vec![Statement::Mangle(Mangle {
             key: meta(MetaKey::Nftrace),
             value: num(1),

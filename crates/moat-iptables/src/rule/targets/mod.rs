@@ -3,6 +3,7 @@
 mod log;
 mod mark;
 mod nat;
+mod netmap;
 mod notrack;
 mod reject;
 mod tcpmss;
@@ -55,6 +56,8 @@ pub(crate) enum TargetSpec {
     TcpMss(tcpmss::TcpMss),
     /// TRACE.
     Trace(trace::Trace),
+    /// NETMAP.
+    Netmap(netmap::Netmap),
 }
 
 /// Targets moat supports, for suggestions.
@@ -75,6 +78,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "REDIRECT",
     "TCPMSS",
     "TRACE",
+    "NETMAP",
 ];
 
 /// Target extensions iptables has that moat does not support.
@@ -90,7 +94,6 @@ const UNSUPPORTED: &[&str] = &[
     "HMARK",
     "IDLETIMER",
     "LED",
-    "NETMAP",
     "NFQUEUE",
     "QUEUE",
     "RATEEST",
@@ -148,6 +151,7 @@ macro_rules! each_ext {
             TargetSpec::Nat($t) => $body,
             TargetSpec::TcpMss($t) => $body,
             TargetSpec::Trace($t) => $body,
+            TargetSpec::Netmap($t) => $body,
             TargetSpec::Verdict(_) | TargetSpec::Chain { .. } => $none,
         }
     };
@@ -186,6 +190,7 @@ impl TargetSpec {
             "REDIRECT" => TargetSpec::Nat(Nat::new(NatKind::Redirect)),
             "TCPMSS" => TargetSpec::TcpMss(Default::default()),
             "TRACE" => TargetSpec::Trace(trace::Trace),
+            "NETMAP" => TargetSpec::Netmap(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} target is not supported by moat"))
             }
@@ -222,6 +227,7 @@ impl TargetSpec {
             TargetSpec::Nat(t) => t.name(),
             TargetSpec::TcpMss(_) => "TCPMSS",
             TargetSpec::Trace(_) => "TRACE",
+            TargetSpec::Netmap(_) => "NETMAP",
         }
     }
 
@@ -273,6 +279,7 @@ impl TargetSpec {
             TargetSpec::Nat(t) => t.lower(),
             TargetSpec::TcpMss(t) => t.lower(),
             TargetSpec::Trace(_) => Action::Trace,
+            TargetSpec::Netmap(t) => t.lower(),
         }
     }
 }
