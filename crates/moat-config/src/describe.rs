@@ -417,6 +417,12 @@ fn action_text(a: &Action) -> String {
         Action::TcpMss(MssValue::Fixed(n)) => format!("lower a SYN's TCP MSS to {n}"),
         Action::TcpMss(MssValue::PathMtu) => "lower a SYN's TCP MSS to fit the route's MTU".into(),
         Action::Trace => "trace (nft monitor trace shows its path)".into(),
+        Action::Queue { first, last, .. } if first == last => {
+            format!("hand to the program reading queue {first}, which decides")
+        }
+        Action::Queue { first, last, .. } => {
+            format!("hand to the programs reading queues {first}-{last}, which decide")
+        }
         Action::Netmap { to, side } => match side {
             NatSide::Destination => format!("map the destination into {to}"),
             NatSide::Source => format!("map the source into {to}"),

@@ -248,6 +248,44 @@ impl Walker<'_> {
                 });
                 Acted::Continue(Box::new(branch))
             }
+            Action::Queue {
+                first,
+                last,
+                bypass,
+                ..
+            } => {
+                // A userspace program decides: both fates are possible.
+                let queue = if first == last {
+                    format!("the program reading queue {first}")
+                } else {
+                    format!("the program reading queues {first}-{last}")
+                };
+                let (accepts, drops) = if *bypass {
+                    (" (or no program reads it: --queue-bypass)", "")
+                } else {
+                    ("", " (or no program reads it)")
+                };
+                budget.paths += 1;
+                let mut accepted = branch.clone();
+                accepted
+                    .conditions
+                    .push(format!("if {queue} accepts it{accepts}"));
+                accepted.choices.push(true);
+                branch
+                    .conditions
+                    .push(format!("if {queue} drops it{drops}"));
+                branch.choices.push(false);
+                Acted::Done(vec![
+                    (accepted, Flow::Accept(at.clone())),
+                    (
+                        branch,
+                        Flow::Drop {
+                            by: at,
+                            reject: false,
+                        },
+                    ),
+                ])
+            }
             Action::TcpMss(value) => {
                 let change = match value {
                     moat_model::MssValue::Fixed(n) => {

@@ -137,5 +137,6 @@ fn ends_here(action: &Action) -> bool {
             | Action::Masquerade { .. }
             | Action::Redirect { .. }
             | Action::Netmap { .. }
+            | Action::Queue { .. }
     )
 }

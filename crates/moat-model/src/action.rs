@@ -70,6 +70,16 @@ pub enum Action {
     /// Map the address on `side` into network `to`, keeping its host part
     /// (NETMAP).
     Netmap { to: IpNet, side: NatSide },
+    /// Hand the packet to the userspace program reading queue `first` (or
+    /// one of `first..=last`, by flow or, with `fanout`, by CPU), which
+    /// decides its fate; with `bypass`, accept it when no program reads the
+    /// queue (otherwise it is dropped).
+    Queue {
+        first: u16,
+        last: u16,
+        bypass: bool,
+        fanout: bool,
+    },
 }
 
 /// Which address of a packet a translation rewrites.

@@ -65,6 +65,7 @@ pub fn verdict(action: &Action) -> String {
         Action::Masquerade { .. } => "MASQUERADE".into(),
         Action::Redirect { .. } => "REDIRECT".into(),
         Action::Netmap { to, .. } => format!("NETMAP to {to}"),
+        Action::Queue { .. } => "NFQUEUE (a userspace program decides)".into(),
         other => target_text(other).trim_start_matches("-j ").to_string(),
     }
 }
@@ -318,5 +319,24 @@ fn target_text(action: &Action) -> String {
         Action::TcpMss(MssValue::PathMtu) => "-j TCPMSS --clamp-mss-to-pmtu".into(),
         Action::Trace => "-j TRACE".into(),
         Action::Netmap { to, .. } => format!("-j NETMAP --to {to}"),
+        Action::Queue {
+            first,
+            last,
+            bypass,
+            fanout,
+        } => {
+            let mut text = if first == last {
+                format!("-j NFQUEUE --queue-num {first}")
+            } else {
+                format!("-j NFQUEUE --queue-balance {first}:{last}")
+            };
+            if *bypass {
+                text.push_str(" --queue-bypass");
+            }
+            if *fanout {
+                text.push_str(" --queue-cpu-fanout");
+            }
+            text
+        }
     }
 }

@@ -175,7 +175,9 @@ fn eval_chain(table: &Table, hook: Hook, name: &str, packet: &Packet, depth: usi
             | Action::Snat(_)
             | Action::Masquerade { .. }
             | Action::Redirect { .. }
-            | Action::Netmap { .. } => (
+            | Action::Netmap { .. }
+            // The program reading the queue decides: not certainly dropped.
+            | Action::Queue { .. } => (
                 Outcomes {
                     accept: true,
                     ..Outcomes::default()

@@ -1,4 +1,4 @@
-//! Targets that rewrite packets (TCPMSS, NETMAP, ...), with real traffic
+//! Targets that rewrite or queue packets (TCPMSS, NETMAP, NFQUEUE), with real traffic
 //! through the client / gateway / server lab: what the server receives
 //! shows the rewrite.
 
@@ -7,9 +7,9 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use common::{gateway_lab, iptables_all, moat_ok};
+use common::{connects, gateway_lab, iptables_all, moat_ok};
 use moat_testnet::topology::{SERVER_V4, SERVER_V6};
-use moat_testnet::{tcp_connect, TcpServer, Topology};
+use moat_testnet::{tcp_connect, Netns, TcpServer, Topology};
 
 /// The MTU of the gateway's link to the server, below the lab's 1500.
 const SMALL_MTU: &str = "1280";
@@ -109,4 +109,40 @@ fn netmap_maps_whole_networks_keeping_the_host_part() {
         listing.contains("-A POSTROUTING -s 10.99.1.0/24 -o wan0 -j NETMAP --to 10.55.1.0/24"),
         "{listing}"
     );
+}
+
+/// Whether the kernel has nf_tables queue support (CONFIG_NFT_QUEUE),
+/// which NFQUEUE compiles to; asked of a scratch table in `ns`.
+fn kernel_queues(ns: &Netns) -> bool {
+    let probe = "table ip moat_queue_probe {\n chain c {\n  queue num 0 bypass\n }\n}\n";
+    let ok = ns.exec_input(&["nft", "-f", "-"], probe).is_ok();
+    if ok {
+        ns.exec_ok(&["nft", "delete", "table", "ip", "moat_queue_probe"])
+            .unwrap();
+    }
+    ok
+}
+
+/// NFQUEUE with no program reading the queue: with --queue-bypass the
+/// connection gets through, without it the SYN is dropped.
+#[test]
+fn nfqueue_without_a_reader_drops_unless_bypassed() {
+    let Some(lab) = gateway_lab() else { return };
+    if !kernel_queues(&lab.gateway) {
+        eprintln!("skipped: this kernel has no nf_tables queue support (CONFIG_NFT_QUEUE)");
+        return;
+    }
+    let _server = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-A FORWARD -p tcp --dport 80 -j NFQUEUE --queue-num 7 --queue-bypass"],
+    );
+    assert!(connects(&lab.client, SERVER_V4, 80), "bypassed");
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-R FORWARD 1 -p tcp --dport 80 -j NFQUEUE --queue-num 7"],
+    );
+    assert!(!connects(&lab.client, SERVER_V4, 80), "queued to no reader");
 }

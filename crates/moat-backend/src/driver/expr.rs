@@ -223,6 +223,15 @@ pub(crate) enum NlExpr {
         /// Bytes written.
         len: u32,
     },
+    /// Hand the packet to userspace queue `num` (or one of `total` from it).
+    Queue {
+        /// The first queue.
+        num: u16,
+        /// How many queues.
+        total: u16,
+        /// NFT_QUEUE_FLAG_*.
+        flags: u16,
+    },
     /// Whether the connections tracked for an element number up to
     /// `count` (or, `inv`erted, more).
     Connlimit {
@@ -282,6 +291,7 @@ impl NlExpr {
             NlExpr::Rt { .. } => "rt",
             NlExpr::Byteorder { .. } => "byteorder",
             NlExpr::TcpOptWrite { .. } => "exthdr",
+            NlExpr::Queue { .. } => "queue",
         }
     }
 
@@ -522,6 +532,13 @@ impl NlExpr {
                 w.attr_u32(NFTA_EXTHDR_LEN, *len);
                 w.attr_u32(NFTA_EXTHDR_OP, NFT_EXTHDR_OP_TCPOPT);
             }
+            NlExpr::Queue { num, total, flags } => {
+                w.attr_u16(NFTA_QUEUE_NUM, *num);
+                w.attr_u16(NFTA_QUEUE_TOTAL, *total);
+                if *flags != 0 {
+                    w.attr_u16(NFTA_QUEUE_FLAGS, *flags);
+                }
+            }
         }
     }
 }
@@ -641,6 +658,9 @@ impl fmt::Display for NlExpr {
             }
             NlExpr::TcpOptWrite { kind, offset, len } => {
                 write!(f, "exthdr write tcpopt {len}b @ {kind} + {offset}")
+            }
+            NlExpr::Queue { num, total, flags } => {
+                write!(f, "queue num {num} total {total} flags {flags:#x}")
             }
         }
     }

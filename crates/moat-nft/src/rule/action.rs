@@ -10,7 +10,7 @@ use nftables::stmt::{JumpTarget, Log, LogFlag, LogLevel, Mangle, Reject, RejectT
 use nftables::types::RejectCode;
 
 use super::build::{and, ct, masked, meta, num, xor};
-use super::{nat, refuse, tcpmss, CompileError, Cx};
+use super::{nat, queue, refuse, tcpmss, CompileError, Cx};
 
 /// The longest log prefix nf_tables keeps.
 const LOG_PREFIX_MAX: usize = 127;
@@ -50,6 +50,12 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
         Action::Redirect { ports, random } => vec![nat::redirect(*ports, *random, cx)?],
         Action::TcpMss(value) => vec![tcpmss::compile(*value, cx)?],
         Action::Netmap { to, side } => vec![nat::netmap(*to, *side, cx)?],
+        Action::Queue {
+            first,
+            last,
+            bypass,
+            fanout,
+        } => vec![queue::compile(*first, *last, *bypass, *fanout)?],
         Action::Trace => vec![Statement::Mangle(Mangle {
             key: meta(MetaKey::Nftrace),
             value: num(1),

@@ -25,6 +25,7 @@ mod matches;
 mod nat;
 mod packet;
 mod ports;
+mod queue;
 mod recent;
 mod statistic;
 mod tcpmss;

@@ -46,6 +46,7 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
         Statement::Log(log) => vec![NlExpr::Log(self::log(log.as_ref())?)],
         Statement::Reject(Some(reject)) => vec![self::reject(reject, family, l4)?],
         Statement::Notrack => vec![NlExpr::Notrack],
+        Statement::Queue(queue) => vec![rewrite::queue(queue)?],
         Statement::Mangle(mangle) => match &mangle.key {
             Expression::Named(NamedExpression::TcpOption(_)) => {
                 rewrite::tcp_option(&mangle.key, &mangle.value)?

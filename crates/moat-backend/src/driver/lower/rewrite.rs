@@ -1,8 +1,9 @@
-//! Statements that rewrite packet fields for the targets that change a
-//! packet and go on: TCPMSS's `tcp option maxseg size set ...`, TRACE's
-//! `meta nftrace set 1`.
+//! Statements of the targets beyond verdicts, logging, marks and address
+//! translation: TCPMSS's `tcp option maxseg size set ...`, TRACE's
+//! `meta nftrace set 1`, NFQUEUE's `queue`.
 
 use nftables::expr::{Expression, MetaKey, NamedExpression, RTKey};
+use nftables::stmt::{Queue, QueueFlag};
 
 use super::super::expr::NlExpr;
 use crate::netlink::consts::*;
@@ -67,4 +68,94 @@ pub(super) fn meta_set(key: &Expression<'_>, value: &Expression<'_>) -> Option<V
         },
         NlExpr::MetaSet { key },
     ])
+}
+
+/// `queue num N` or `queue num A-B`, with the bypass and fanout flags.
+pub(super) fn queue(queue: &Queue<'_>) -> Option<NlExpr> {
+    let (num, last) = match &queue.num {
+        Expression::Number(n) => (*n, *n),
+        Expression::Range(range) => match &range.range {
+            [Expression::Number(a), Expression::Number(b)] if a < b => (*a, *b),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let flags = queue.flags.iter().flatten().fold(0, |all, flag| {
+        all | match flag {
+            QueueFlag::Bypass => NFT_QUEUE_FLAG_BYPASS,
+            QueueFlag::Fanout => NFT_QUEUE_FLAG_CPU_FANOUT,
+        }
+    });
+    Some(NlExpr::Queue {
+        num: u16::try_from(num).ok()?,
+        total: u16::try_from(last - num + 1).ok()?,
+        flags,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use moat_model::{Action, MssValue};
+
+    use super::super::tests::{tcp, v4, COUNTER, L4};
+
+    fn queue(first: u16, last: u16, bypass: bool, fanout: bool) -> Vec<String> {
+        v4(
+            vec![],
+            Action::Queue {
+                first,
+                last,
+                bypass,
+                fanout,
+            },
+        )
+    }
+
+    // nft 1.0.6 writes `queue num 3`, `queue num 2-5 bypass fanout`: the
+    // first queue, how many, and the flags. (This test kernel has no
+    // nft_queue, so the netlink differential cannot load them.)
+    #[test]
+    fn queues_name_the_first_queue_and_how_many() {
+        assert_eq!(
+            queue(3, 3, false, false),
+            [COUNTER, "queue num 3 total 1 flags 0x0"]
+        );
+        assert_eq!(
+            queue(2, 5, true, true),
+            [COUNTER, "queue num 2 total 4 flags 0x3"]
+        );
+        assert_eq!(
+            queue(1, 65535, true, false),
+            [COUNTER, "queue num 1 total 65535 flags 0x1"]
+        );
+    }
+
+    #[test]
+    fn mss_and_trace_as_nft_writes_them() {
+        assert_eq!(
+            v4(vec![tcp()], Action::TcpMss(MssValue::Fixed(1400))),
+            [
+                L4,
+                "cmp 0 06",
+                COUNTER,
+                "immediate reg 1 0578",
+                "exthdr write tcpopt 2b @ 2 + 2"
+            ]
+        );
+        assert_eq!(
+            v4(vec![tcp()], Action::TcpMss(MssValue::PathMtu)),
+            [
+                L4,
+                "cmp 0 06",
+                COUNTER,
+                "rt load 3",
+                "byteorder op 1 len 2 size 2",
+                "exthdr write tcpopt 2b @ 2 + 2"
+            ]
+        );
+        assert_eq!(
+            v4(vec![], Action::Trace),
+            [COUNTER, "immediate reg 1 01", "meta set 12"]
+        );
+    }
 }

@@ -5,6 +5,7 @@ mod mark;
 mod nat;
 mod netmap;
 mod notrack;
+mod queue;
 mod reject;
 mod tcpmss;
 mod trace;
@@ -58,6 +59,8 @@ pub(crate) enum TargetSpec {
     Trace(trace::Trace),
     /// NETMAP.
     Netmap(netmap::Netmap),
+    /// NFQUEUE.
+    Queue(queue::Queue),
 }
 
 /// Targets moat supports, for suggestions.
@@ -79,6 +82,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "TCPMSS",
     "TRACE",
     "NETMAP",
+    "NFQUEUE",
 ];
 
 /// Target extensions iptables has that moat does not support.
@@ -94,7 +98,6 @@ const UNSUPPORTED: &[&str] = &[
     "HMARK",
     "IDLETIMER",
     "LED",
-    "NFQUEUE",
     "QUEUE",
     "RATEEST",
     "SECMARK",
@@ -152,6 +155,7 @@ macro_rules! each_ext {
             TargetSpec::TcpMss($t) => $body,
             TargetSpec::Trace($t) => $body,
             TargetSpec::Netmap($t) => $body,
+            TargetSpec::Queue($t) => $body,
             TargetSpec::Verdict(_) | TargetSpec::Chain { .. } => $none,
         }
     };
@@ -191,6 +195,7 @@ impl TargetSpec {
             "TCPMSS" => TargetSpec::TcpMss(Default::default()),
             "TRACE" => TargetSpec::Trace(trace::Trace),
             "NETMAP" => TargetSpec::Netmap(Default::default()),
+            "NFQUEUE" => TargetSpec::Queue(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} target is not supported by moat"))
             }
@@ -228,6 +233,7 @@ impl TargetSpec {
             TargetSpec::TcpMss(_) => "TCPMSS",
             TargetSpec::Trace(_) => "TRACE",
             TargetSpec::Netmap(_) => "NETMAP",
+            TargetSpec::Queue(_) => "NFQUEUE",
         }
     }
 
@@ -280,6 +286,7 @@ impl TargetSpec {
             TargetSpec::TcpMss(t) => t.lower(),
             TargetSpec::Trace(_) => Action::Trace,
             TargetSpec::Netmap(t) => t.lower(),
+            TargetSpec::Queue(t) => t.lower(),
         }
     }
 }
@@ -300,7 +307,7 @@ mod tests {
         assert!(TargetSpec::load("DROPS", false, Family::Ipv4).is_ok());
         assert!(TargetSpec::load("LOGDROP", false, Family::Ipv4).is_ok());
         assert!(TargetSpec::load("ssh_in", false, Family::Ipv4).is_ok());
-        assert!(TargetSpec::load("NFQUEUE", false, Family::Ipv4)
+        assert!(TargetSpec::load("TPROXY", false, Family::Ipv4)
             .unwrap_err()
             .message
             .contains("not supported"));
