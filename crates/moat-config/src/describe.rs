@@ -417,6 +417,11 @@ fn action_text(a: &Action) -> String {
         Action::TcpMss(MssValue::Fixed(n)) => format!("lower a SYN's TCP MSS to {n}"),
         Action::TcpMss(MssValue::PathMtu) => "lower a SYN's TCP MSS to fit the route's MTU".into(),
         Action::Trace => "trace (nft monitor trace shows its path)".into(),
+        Action::Classify(class) => format!(
+            "put in traffic-control class {:x}:{:x}",
+            class >> 16,
+            class & 0xffff
+        ),
         Action::Queue { first, last, .. } if first == last => {
             format!("hand to the program reading queue {first}, which decides")
         }

@@ -286,6 +286,17 @@ impl Walker<'_> {
                     ),
                 ])
             }
+            Action::Classify(class) => {
+                branch.steps.push(Event::Rewrite {
+                    at,
+                    change: format!(
+                        "traffic-control class {:x}:{:x}",
+                        class >> 16,
+                        class & 0xffff
+                    ),
+                });
+                Acted::Continue(Box::new(branch))
+            }
             Action::TcpMss(value) => {
                 let change = match value {
                     moat_model::MssValue::Fixed(n) => {

@@ -80,6 +80,9 @@ pub enum Action {
         bypass: bool,
         fanout: bool,
     },
+    /// Set the packet's traffic-control class (major in the high 16 bits,
+    /// minor in the low), and go on.
+    Classify(u32),
 }
 
 /// Which address of a packet a translation rewrites.

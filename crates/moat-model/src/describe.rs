@@ -319,6 +319,11 @@ fn target_text(action: &Action) -> String {
         Action::TcpMss(MssValue::PathMtu) => "-j TCPMSS --clamp-mss-to-pmtu".into(),
         Action::Trace => "-j TRACE".into(),
         Action::Netmap { to, .. } => format!("-j NETMAP --to {to}"),
+        Action::Classify(class) => format!(
+            "-j CLASSIFY --set-class {:04x}:{:04x}",
+            class >> 16,
+            class & 0xffff
+        ),
         Action::Queue {
             first,
             last,

@@ -205,6 +205,16 @@ fn validate_action(
                 })
             }
         }
+        Action::Classify(_) => {
+            if all_in(&[Hook::Output, Hook::Forward, Hook::Postrouting]) {
+                Ok(())
+            } else {
+                Err(RuleError::WrongPlace {
+                    action: "CLASSIFY",
+                    allowed: "the OUTPUT, FORWARD and POSTROUTING chains",
+                })
+            }
+        }
         Action::Netmap { to, side } => {
             check_family(to.addr(), family)?;
             let (allowed, what) = match side {
@@ -398,5 +408,12 @@ mod tests {
         )
         .is_err());
         assert!(validate_rule(&rule, Family::Ipv6, Stage::Nat, &[Hook::Prerouting], true).is_err());
+    }
+
+    #[test]
+    fn classify_only_on_the_way_out() {
+        let rule = Rule::new(Action::Classify(0x10002));
+        assert!(validate_rule(&rule, Family::Ipv4, Stage::Mangle, &[Hook::Input], true).is_err());
+        assert!(validate_rule(&rule, Family::Ipv4, Stage::Filter, &[Hook::Forward], true).is_ok());
     }
 }

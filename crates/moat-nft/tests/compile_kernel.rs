@@ -803,6 +803,22 @@ fn action_cases() -> Vec<Case> {
         ),
         act(
             V4,
+            Mangle,
+            Hook::Postrouting,
+            vec![],
+            Action::Classify(0x0001_0002),
+            &["meta priority set 1:2"],
+        ),
+        act(
+            V6,
+            Filter,
+            Hook::Forward,
+            vec![],
+            Action::Classify(0x0010_ffff),
+            &["meta priority set 10:ffff"],
+        ),
+        act(
+            V4,
             Nat,
             Hook::Prerouting,
             vec![],

@@ -369,3 +369,4 @@ pub(crate) const NFTA_QUEUE_TOTAL: u16 = 2;
 pub(crate) const NFTA_QUEUE_FLAGS: u16 = 3;
 pub(crate) const NFT_QUEUE_FLAG_BYPASS: u16 = 0x01;
 pub(crate) const NFT_QUEUE_FLAG_CPU_FANOUT: u16 = 0x02;
+pub(crate) const NFT_META_PRIORITY: u32 = 2;

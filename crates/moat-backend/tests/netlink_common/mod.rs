@@ -1045,6 +1045,8 @@ fn target_rules() -> Vec<Rule> {
             "--clamp-mss-to-pmtu",
         ),
         rule(vec![], Action::Trace, "-j TRACE"),
+        rule(vec![], Action::Classify(0x0001_0002), "--set-class 1:2"),
+        rule(vec![], Action::Classify(u32::MAX), "--set-class ffff:ffff"),
     ]
 }
 

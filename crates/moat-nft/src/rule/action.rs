@@ -56,6 +56,10 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
             bypass,
             fanout,
         } => vec![queue::compile(*first, *last, *bypass, *fanout)?],
+        Action::Classify(class) => vec![Statement::Mangle(Mangle {
+            key: meta(MetaKey::Priority),
+            value: num(*class),
+        })],
         Action::Trace => vec![Statement::Mangle(Mangle {
             key: meta(MetaKey::Nftrace),
             value: num(1),

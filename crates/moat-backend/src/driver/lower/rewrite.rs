@@ -1,6 +1,6 @@
 //! Statements of the targets beyond verdicts, logging, marks and address
 //! translation: TCPMSS's `tcp option maxseg size set ...`, TRACE's
-//! `meta nftrace set 1`, NFQUEUE's `queue`.
+//! `meta nftrace set 1`, CLASSIFY's `meta priority set`, NFQUEUE's `queue`.
 
 use nftables::expr::{Expression, MetaKey, NamedExpression, RTKey};
 use nftables::stmt::{Queue, QueueFlag};
@@ -48,7 +48,7 @@ pub(super) fn tcp_option(key: &Expression<'_>, value: &Expression<'_>) -> Option
     })
 }
 
-/// `meta nftrace set 1`, as nft writes it: the value into register 1,
+/// `meta nftrace set 1` and `meta priority set MAJOR:MINOR`, as nft writes them: the value into register 1,
 /// as many bytes as the key holds, then a meta store.
 pub(super) fn meta_set(key: &Expression<'_>, value: &Expression<'_>) -> Option<Vec<NlExpr>> {
     let Expression::Named(NamedExpression::Meta(meta)) = key else {
@@ -59,6 +59,7 @@ pub(super) fn meta_set(key: &Expression<'_>, value: &Expression<'_>) -> Option<V
     };
     let (key, data) = match meta.key {
         MetaKey::Nftrace => (NFT_META_NFTRACE, vec![u8::try_from(*n).ok()?]),
+        MetaKey::Priority => (NFT_META_PRIORITY, n.to_ne_bytes().to_vec()),
         _ => return None,
     };
     Some(vec![
@@ -156,6 +157,19 @@ mod tests {
         assert_eq!(
             v4(vec![], Action::Trace),
             [COUNTER, "immediate reg 1 01", "meta set 12"]
+        );
+        // `meta priority set 1:2`: `immediate reg 1 0x00010002` in host order.
+        assert_eq!(
+            v4(vec![], Action::Classify(0x0001_0002)),
+            [
+                COUNTER,
+                format!(
+                    "immediate reg 1 {}",
+                    super::super::tests::host_word(0x0001_0002)
+                )
+                .as_str(),
+                "meta set 2"
+            ]
         );
     }
 }

@@ -1,5 +1,6 @@
 //! Targets (`-j NAME` / `-g CHAIN`): each one's options, `-S` and `-L` text and lowering.
 
+mod classify;
 mod log;
 mod mark;
 mod nat;
@@ -61,6 +62,8 @@ pub(crate) enum TargetSpec {
     Netmap(netmap::Netmap),
     /// NFQUEUE.
     Queue(queue::Queue),
+    /// CLASSIFY.
+    Classify(classify::Classify),
 }
 
 /// Targets moat supports, for suggestions.
@@ -83,13 +86,13 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "TRACE",
     "NETMAP",
     "NFQUEUE",
+    "CLASSIFY",
 ];
 
 /// Target extensions iptables has that moat does not support.
 const UNSUPPORTED: &[&str] = &[
     "AUDIT",
     "CHECKSUM",
-    "CLASSIFY",
     "CLUSTERIP",
     "CONNSECMARK",
     "DSCP",
@@ -156,6 +159,7 @@ macro_rules! each_ext {
             TargetSpec::Trace($t) => $body,
             TargetSpec::Netmap($t) => $body,
             TargetSpec::Queue($t) => $body,
+            TargetSpec::Classify($t) => $body,
             TargetSpec::Verdict(_) | TargetSpec::Chain { .. } => $none,
         }
     };
@@ -196,6 +200,7 @@ impl TargetSpec {
             "TRACE" => TargetSpec::Trace(trace::Trace),
             "NETMAP" => TargetSpec::Netmap(Default::default()),
             "NFQUEUE" => TargetSpec::Queue(Default::default()),
+            "CLASSIFY" => TargetSpec::Classify(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} target is not supported by moat"))
             }
@@ -234,6 +239,7 @@ impl TargetSpec {
             TargetSpec::Trace(_) => "TRACE",
             TargetSpec::Netmap(_) => "NETMAP",
             TargetSpec::Queue(_) => "NFQUEUE",
+            TargetSpec::Classify(_) => "CLASSIFY",
         }
     }
 
@@ -287,6 +293,7 @@ impl TargetSpec {
             TargetSpec::Trace(_) => Action::Trace,
             TargetSpec::Netmap(t) => t.lower(),
             TargetSpec::Queue(t) => t.lower(),
+            TargetSpec::Classify(t) => t.lower(),
         }
     }
 }
