@@ -4,7 +4,9 @@ use moat_model::matches::{
     AddrTypes, ConntrackAddr, CtDirection, Iface, LimitKey, PacketType, Rate, RateUnit,
     RecentAction, SetSide,
 };
-use moat_model::{Action, ConnStates, Match, MssValue, NatSide, PortRange, Rule, StatisticMode};
+use moat_model::{
+    Action, ConnStates, Match, MssValue, NatSide, PortRange, Rule, StatisticMode, TtlOp,
+};
 
 fn proto_name(p: u8) -> String {
     match p {
@@ -417,6 +419,11 @@ fn action_text(a: &Action) -> String {
         Action::TcpMss(MssValue::Fixed(n)) => format!("lower a SYN's TCP MSS to {n}"),
         Action::TcpMss(MssValue::PathMtu) => "lower a SYN's TCP MSS to fit the route's MTU".into(),
         Action::Trace => "trace (nft monitor trace shows its path)".into(),
+        Action::Ttl(op) | Action::HopLimit(op) => match op {
+            TtlOp::Set(n) => format!("set the hop limit (TTL) to {n}"),
+            TtlOp::Dec(n) => format!("lower the hop limit (TTL) by {n}"),
+            TtlOp::Inc(n) => format!("raise the hop limit (TTL) by {n}"),
+        },
         Action::Classify(class) => format!(
             "put in traffic-control class {:x}:{:x}",
             class >> 16,

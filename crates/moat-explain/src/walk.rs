@@ -286,6 +286,20 @@ impl Walker<'_> {
                     ),
                 ])
             }
+            Action::Ttl(op) | Action::HopLimit(op) => {
+                let what = if matches!(rule.action, Action::Ttl(_)) {
+                    "TTL"
+                } else {
+                    "hop limit"
+                };
+                let change = match op {
+                    moat_model::TtlOp::Set(n) => format!("{what} set to {n}"),
+                    moat_model::TtlOp::Dec(n) => format!("{what} lowered by {n} (not below 0)"),
+                    moat_model::TtlOp::Inc(n) => format!("{what} raised by {n} (not above 255)"),
+                };
+                branch.steps.push(Event::Rewrite { at, change });
+                Acted::Continue(Box::new(branch))
+            }
             Action::Classify(class) => {
                 branch.steps.push(Event::Rewrite {
                     at,

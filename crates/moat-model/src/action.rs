@@ -83,6 +83,32 @@ pub enum Action {
     /// Set the packet's traffic-control class (major in the high 16 bits,
     /// minor in the low), and go on.
     Classify(u32),
+    /// Change an IPv4 packet's time to live (TTL), and go on.
+    Ttl(TtlOp),
+    /// Change an IPv6 packet's hop limit (HL), and go on.
+    HopLimit(TtlOp),
+}
+
+/// How TTL and HL change the time to live or hop limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TtlOp {
+    /// Set it to this value.
+    Set(u8),
+    /// Lower it by this much, stopping at 0.
+    Dec(u8),
+    /// Raise it by this much, stopping at 255.
+    Inc(u8),
+}
+
+impl TtlOp {
+    /// The value after the change, from `value`.
+    pub fn apply(self, value: u8) -> u8 {
+        match self {
+            TtlOp::Set(n) => n,
+            TtlOp::Dec(n) => value.saturating_sub(n),
+            TtlOp::Inc(n) => value.saturating_add(n),
+        }
+    }
 }
 
 /// Which address of a packet a translation rewrites.

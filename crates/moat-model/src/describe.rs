@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::action::{Action, MssValue, NatTarget};
+use crate::action::{Action, MssValue, NatTarget, TtlOp};
 use crate::matches::{Match, PortRange, Rate, RateUnit, StatisticMode};
 use crate::ruleset::{Policy, Rule};
 
@@ -290,6 +290,15 @@ pub fn match_text(m: &Match) -> String {
     }
 }
 
+/// `--ttl-set N` (or `-dec`, `-inc`; `hl` for HL).
+fn ttl_text(prefix: &str, op: TtlOp) -> String {
+    match op {
+        TtlOp::Set(n) => format!("--{prefix}-set {n}"),
+        TtlOp::Dec(n) => format!("--{prefix}-dec {n}"),
+        TtlOp::Inc(n) => format!("--{prefix}-inc {n}"),
+    }
+}
+
 fn target_text(action: &Action) -> String {
     match action {
         Action::Continue => String::new(),
@@ -319,6 +328,8 @@ fn target_text(action: &Action) -> String {
         Action::TcpMss(MssValue::PathMtu) => "-j TCPMSS --clamp-mss-to-pmtu".into(),
         Action::Trace => "-j TRACE".into(),
         Action::Netmap { to, .. } => format!("-j NETMAP --to {to}"),
+        Action::Ttl(op) => format!("-j TTL {}", ttl_text("ttl", *op)),
+        Action::HopLimit(op) => format!("-j HL {}", ttl_text("hl", *op)),
         Action::Classify(class) => format!(
             "-j CLASSIFY --set-class {:04x}:{:04x}",
             class >> 16,

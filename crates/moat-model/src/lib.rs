@@ -14,7 +14,9 @@ pub mod matches;
 pub mod ruleset;
 pub mod validate;
 
-pub use action::{Action, LogFlags, LogLevel, MarkSet, MssValue, NatSide, NatTarget, RejectKind};
+pub use action::{
+    Action, LogFlags, LogLevel, MarkSet, MssValue, NatSide, NatTarget, RejectKind, TtlOp,
+};
 pub use hash::stable_hash;
 pub use matches::{
     AddrTypes, ConnStates, ConntrackAddr, ConntrackPort, CtDirection, Iface, LimitKey, Match,

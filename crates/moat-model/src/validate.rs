@@ -205,6 +205,29 @@ fn validate_action(
                 })
             }
         }
+        Action::Ttl(_) | Action::HopLimit(_) => {
+            let (name, own) = match action {
+                Action::Ttl(_) => ("TTL", Family::Ipv4),
+                _ => ("HL", Family::Ipv6),
+            };
+            if family != own {
+                Err(RuleError::WrongPlace {
+                    action: name,
+                    allowed: if own == Family::Ipv4 {
+                        "IPv4 tables (ip6tables uses HL)"
+                    } else {
+                        "IPv6 tables (iptables uses TTL)"
+                    },
+                })
+            } else if stage != Stage::Mangle {
+                Err(RuleError::WrongPlace {
+                    action: name,
+                    allowed: "the mangle table",
+                })
+            } else {
+                Ok(())
+            }
+        }
         Action::Classify(_) => {
             if all_in(&[Hook::Output, Hook::Forward, Hook::Postrouting]) {
                 Ok(())
@@ -415,5 +438,19 @@ mod tests {
         let rule = Rule::new(Action::Classify(0x10002));
         assert!(validate_rule(&rule, Family::Ipv4, Stage::Mangle, &[Hook::Input], true).is_err());
         assert!(validate_rule(&rule, Family::Ipv4, Stage::Filter, &[Hook::Forward], true).is_ok());
+    }
+
+    #[test]
+    fn ttl_and_hl_only_in_mangle_of_their_family() {
+        let ttl = Rule::new(Action::Ttl(crate::TtlOp::Set(64)));
+        let hl = Rule::new(Action::HopLimit(crate::TtlOp::Dec(1)));
+        let at = |rule: &Rule, family, stage| {
+            validate_rule(rule, family, stage, &[Hook::Prerouting], true).is_ok()
+        };
+        assert!(at(&ttl, Family::Ipv4, Stage::Mangle));
+        assert!(!at(&ttl, Family::Ipv4, Stage::Filter));
+        assert!(!at(&ttl, Family::Ipv6, Stage::Mangle));
+        assert!(at(&hl, Family::Ipv6, Stage::Mangle));
+        assert!(!at(&hl, Family::Ipv6, Stage::Raw));
     }
 }

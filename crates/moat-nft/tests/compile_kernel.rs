@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use moat_model::{
     Action, AddrTypes, ConnStates, ConntrackAddr, CtDirection, Family, Hook, Iface, LimitKey,
     LogFlags, LogLevel, MarkSet, Match, MssValue, NatSide, NatTarget, PacketType, PortRange, Rate,
-    RateUnit, RecentAction, RejectKind, Rule, SetSide, Stage, StatisticMode, TcpFlags,
+    RateUnit, RecentAction, RejectKind, Rule, SetSide, Stage, StatisticMode, TcpFlags, TtlOp,
 };
 use moat_nft::layout::{chain_type, nf_family, nf_hook};
 use moat_nft::rule::{compile_rule, finish_json, merge_sets, RuleContext};
@@ -800,6 +800,22 @@ fn action_cases() -> Vec<Case> {
             vec![],
             Action::Trace,
             &["meta nftrace set 1"],
+        ),
+        act(
+            V4,
+            Mangle,
+            Hook::Prerouting,
+            vec![],
+            Action::Ttl(TtlOp::Set(64)),
+            &["ip ttl set 64"],
+        ),
+        act(
+            V6,
+            Mangle,
+            Hook::Forward,
+            vec![],
+            Action::HopLimit(TtlOp::Set(1)),
+            &["ip6 hoplimit set 1"],
         ),
         act(
             V4,

@@ -223,6 +223,20 @@ pub(crate) enum NlExpr {
         /// Bytes written.
         len: u32,
     },
+    /// Register 1's `len` bytes written at `offset` of header `base`, with
+    /// the checksum at `csum_offset` updated (`csum_type` NFT_PAYLOAD_CSUM_*).
+    PayloadWrite {
+        /// NFT_PAYLOAD_*_HEADER.
+        base: u32,
+        /// Byte offset in the header.
+        offset: u32,
+        /// Bytes written.
+        len: u32,
+        /// NFT_PAYLOAD_CSUM_*.
+        csum_type: u32,
+        /// Byte offset of the checksum in the header.
+        csum_offset: u32,
+    },
     /// Hand the packet to userspace queue `num` (or one of `total` from it).
     Queue {
         /// The first queue.
@@ -268,7 +282,7 @@ fn flags(w: &mut Writer, kind: u16, flags: u32) {
 impl NlExpr {
     fn name(&self) -> &'static str {
         match self {
-            NlExpr::Payload { .. } => "payload",
+            NlExpr::Payload { .. } | NlExpr::PayloadWrite { .. } => "payload",
             NlExpr::Meta { .. } | NlExpr::MetaSet { .. } => "meta",
             NlExpr::Ct { .. } | NlExpr::CtSet { .. } => "ct",
             NlExpr::Bitwise { .. } => "bitwise",
@@ -532,6 +546,21 @@ impl NlExpr {
                 w.attr_u32(NFTA_EXTHDR_LEN, *len);
                 w.attr_u32(NFTA_EXTHDR_OP, NFT_EXTHDR_OP_TCPOPT);
             }
+            NlExpr::PayloadWrite {
+                base,
+                offset,
+                len,
+                csum_type,
+                csum_offset,
+            } => {
+                w.attr_u32(NFTA_PAYLOAD_SREG, NFT_REG_1);
+                w.attr_u32(NFTA_PAYLOAD_BASE, *base);
+                w.attr_u32(NFTA_PAYLOAD_OFFSET, *offset);
+                w.attr_u32(NFTA_PAYLOAD_LEN, *len);
+                w.attr_u32(NFTA_PAYLOAD_CSUM_TYPE, *csum_type);
+                w.attr_u32(NFTA_PAYLOAD_CSUM_OFFSET, *csum_offset);
+                w.attr_u32(NFTA_PAYLOAD_CSUM_FLAGS, 0);
+            }
             NlExpr::Queue { num, total, flags } => {
                 w.attr_u16(NFTA_QUEUE_NUM, *num);
                 w.attr_u16(NFTA_QUEUE_TOTAL, *total);
@@ -661,6 +690,22 @@ impl fmt::Display for NlExpr {
             }
             NlExpr::Queue { num, total, flags } => {
                 write!(f, "queue num {num} total {total} flags {flags:#x}")
+            }
+            NlExpr::PayloadWrite {
+                base,
+                offset,
+                len,
+                csum_type,
+                csum_offset,
+            } => {
+                let base = usize::try_from(*base)
+                    .ok()
+                    .and_then(|b| BASES.get(b))
+                    .unwrap_or(&"?");
+                write!(
+                    f,
+                    "payload write {len}b @ {base} + {offset} csum_type {csum_type} csum_off {csum_offset}"
+                )
             }
         }
     }

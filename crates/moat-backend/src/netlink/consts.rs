@@ -370,3 +370,11 @@ pub(crate) const NFTA_QUEUE_FLAGS: u16 = 3;
 pub(crate) const NFT_QUEUE_FLAG_BYPASS: u16 = 0x01;
 pub(crate) const NFT_QUEUE_FLAG_CPU_FANOUT: u16 = 0x02;
 pub(crate) const NFT_META_PRIORITY: u32 = 2;
+
+// payload writes
+pub(crate) const NFTA_PAYLOAD_SREG: u16 = 5;
+pub(crate) const NFTA_PAYLOAD_CSUM_TYPE: u16 = 6;
+pub(crate) const NFTA_PAYLOAD_CSUM_OFFSET: u16 = 7;
+pub(crate) const NFTA_PAYLOAD_CSUM_FLAGS: u16 = 8;
+pub(crate) const NFT_PAYLOAD_CSUM_NONE: u32 = 0;
+pub(crate) const NFT_PAYLOAD_CSUM_INET: u32 = 1;

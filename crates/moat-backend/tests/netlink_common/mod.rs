@@ -17,7 +17,7 @@ use moat_backend::{Backend, NetlinkDriver, NftCli};
 use moat_model::{
     Action, AddrTypes, Chain, ConnStates, Counters, CtDirection, Family, Hook, Iface, LogFlags,
     LogLevel, MarkSet, Match, MssValue, NatSide, NatTarget, PacketType, Policy, PortRange, Rate,
-    RateUnit, RejectKind, Rule, Stage, StatisticMode, Table, TcpFlags,
+    RateUnit, RejectKind, Rule, Stage, StatisticMode, Table, TcpFlags, TtlOp,
 };
 use moat_nft::{ChangeSet, KernelTable};
 use moat_testnet::Netns;
@@ -1011,6 +1011,10 @@ pub fn other_tables(family: Family) -> Vec<Table> {
     mangle.chain_mut("OUTPUT").unwrap().rules =
         vec![rule(vec![proto(17)], mark(9, u32::MAX), "output mark")];
     mangle.chain_mut("FORWARD").unwrap().rules = target_rules();
+    mangle.chain_mut("POSTROUTING").unwrap().rules = vec![match family {
+        Family::Ipv4 => rule(vec![], Action::Ttl(TtlOp::Set(64)), "--ttl-set 64"),
+        Family::Ipv6 => rule(vec![], Action::HopLimit(TtlOp::Set(7)), "--hl-set 7"),
+    }];
     let mut raw = Table::new(family, Stage::Raw);
     raw.chain_mut("PREROUTING").unwrap().rules = vec![rule(
         vec![

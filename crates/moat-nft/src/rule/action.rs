@@ -10,7 +10,7 @@ use nftables::stmt::{JumpTarget, Log, LogFlag, LogLevel, Mangle, Reject, RejectT
 use nftables::types::RejectCode;
 
 use super::build::{and, ct, masked, meta, num, xor};
-use super::{nat, queue, refuse, tcpmss, CompileError, Cx};
+use super::{nat, queue, refuse, tcpmss, ttl, CompileError, Cx};
 
 /// The longest log prefix nf_tables keeps.
 const LOG_PREFIX_MAX: usize = 127;
@@ -56,6 +56,8 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
             bypass,
             fanout,
         } => vec![queue::compile(*first, *last, *bypass, *fanout)?],
+        Action::Ttl(op) => vec![ttl::compile(*op, false)?],
+        Action::HopLimit(op) => vec![ttl::compile(*op, true)?],
         Action::Classify(class) => vec![Statement::Mangle(Mangle {
             key: meta(MetaKey::Priority),
             value: num(*class),

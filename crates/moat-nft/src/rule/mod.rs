@@ -29,6 +29,7 @@ mod queue;
 mod recent;
 mod statistic;
 mod tcpmss;
+mod ttl;
 
 #[cfg(test)]
 mod testutil;

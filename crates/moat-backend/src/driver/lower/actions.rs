@@ -51,6 +51,9 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
             Expression::Named(NamedExpression::TcpOption(_)) => {
                 rewrite::tcp_option(&mangle.key, &mangle.value)?
             }
+            Expression::Named(NamedExpression::Payload(_)) => {
+                rewrite::payload_set(&mangle.key, &mangle.value, family)?
+            }
             Expression::Named(NamedExpression::Meta(m)) if m.key != MetaKey::Mark => {
                 rewrite::meta_set(&mangle.key, &mangle.value)?
             }

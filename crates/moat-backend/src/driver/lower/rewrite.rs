@@ -1,8 +1,10 @@
 //! Statements of the targets beyond verdicts, logging, marks and address
 //! translation: TCPMSS's `tcp option maxseg size set ...`, TRACE's
-//! `meta nftrace set 1`, CLASSIFY's `meta priority set`, NFQUEUE's `queue`.
+//! `meta nftrace set 1`, CLASSIFY's `meta priority set`, NFQUEUE's `queue`,
+//! TTL's `ip ttl set N` and HL's `ip6 hoplimit set N`.
 
-use nftables::expr::{Expression, MetaKey, NamedExpression, RTKey};
+use moat_model::Family;
+use nftables::expr::{Expression, MetaKey, NamedExpression, Payload, RTKey};
 use nftables::stmt::{Queue, QueueFlag};
 
 use super::super::expr::NlExpr;
@@ -69,6 +71,60 @@ pub(super) fn meta_set(key: &Expression<'_>, value: &Expression<'_>) -> Option<V
         },
         NlExpr::MetaSet { key },
     ])
+}
+
+/// `ip ttl set N` and `ip6 hoplimit set N`, as nft writes them. The TTL
+/// shares a checksummed 16-bit word with the protocol, so nft reads the
+/// word, replaces the TTL byte and writes the word back with the header
+/// checksum updated; the hop limit is written alone (IPv6 has no header
+/// checksum).
+pub(super) fn payload_set(
+    key: &Expression<'_>,
+    value: &Expression<'_>,
+    family: Family,
+) -> Option<Vec<NlExpr>> {
+    let Expression::Named(NamedExpression::Payload(Payload::PayloadField(field))) = key else {
+        return None;
+    };
+    let Expression::Number(n) = value else {
+        return None;
+    };
+    let byte = u8::try_from(*n).ok()?;
+    match (family, &*field.protocol, &*field.field) {
+        (Family::Ipv4, "ip", "ttl") => Some(vec![
+            NlExpr::Payload {
+                reg: NFT_REG_1,
+                base: NFT_PAYLOAD_NETWORK_HEADER,
+                offset: 8,
+                len: 2,
+            },
+            NlExpr::Bitwise {
+                mask: vec![0x00, 0xff],
+                xor: vec![byte, 0x00],
+            },
+            NlExpr::PayloadWrite {
+                base: NFT_PAYLOAD_NETWORK_HEADER,
+                offset: 8,
+                len: 2,
+                csum_type: NFT_PAYLOAD_CSUM_INET,
+                csum_offset: 10,
+            },
+        ]),
+        (Family::Ipv6, "ip6", "hoplimit") => Some(vec![
+            NlExpr::Immediate {
+                reg: NFT_REG_1,
+                data: vec![byte],
+            },
+            NlExpr::PayloadWrite {
+                base: NFT_PAYLOAD_NETWORK_HEADER,
+                offset: 7,
+                len: 1,
+                csum_type: NFT_PAYLOAD_CSUM_NONE,
+                csum_offset: 0,
+            },
+        ]),
+        _ => None,
+    }
 }
 
 /// `queue num N` or `queue num A-B`, with the bypass and fanout flags.

@@ -10,6 +10,7 @@ mod queue;
 mod reject;
 mod tcpmss;
 mod trace;
+mod ttl;
 
 use moat_model::{Action, Family};
 
@@ -64,6 +65,8 @@ pub(crate) enum TargetSpec {
     Queue(queue::Queue),
     /// CLASSIFY.
     Classify(classify::Classify),
+    /// TTL or HL.
+    Ttl(ttl::Ttl),
 }
 
 /// Targets moat supports, for suggestions.
@@ -87,6 +90,8 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "NETMAP",
     "NFQUEUE",
     "CLASSIFY",
+    "TTL",
+    "HL",
 ];
 
 /// Target extensions iptables has that moat does not support.
@@ -97,7 +102,6 @@ const UNSUPPORTED: &[&str] = &[
     "CONNSECMARK",
     "DSCP",
     "ECN",
-    "HL",
     "HMARK",
     "IDLETIMER",
     "LED",
@@ -110,7 +114,6 @@ const UNSUPPORTED: &[&str] = &[
     "TEE",
     "TOS",
     "TPROXY",
-    "TTL",
     "ULOG",
 ];
 
@@ -160,6 +163,7 @@ macro_rules! each_ext {
             TargetSpec::Netmap($t) => $body,
             TargetSpec::Queue($t) => $body,
             TargetSpec::Classify($t) => $body,
+            TargetSpec::Ttl($t) => $body,
             TargetSpec::Verdict(_) | TargetSpec::Chain { .. } => $none,
         }
     };
@@ -201,6 +205,8 @@ impl TargetSpec {
             "NETMAP" => TargetSpec::Netmap(Default::default()),
             "NFQUEUE" => TargetSpec::Queue(Default::default()),
             "CLASSIFY" => TargetSpec::Classify(Default::default()),
+            "TTL" => TargetSpec::Ttl(ttl::Ttl::new(false, family)?),
+            "HL" => TargetSpec::Ttl(ttl::Ttl::new(true, family)?),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} target is not supported by moat"))
             }
@@ -240,6 +246,7 @@ impl TargetSpec {
             TargetSpec::Netmap(_) => "NETMAP",
             TargetSpec::Queue(_) => "NFQUEUE",
             TargetSpec::Classify(_) => "CLASSIFY",
+            TargetSpec::Ttl(t) => t.name(),
         }
     }
 
@@ -294,6 +301,7 @@ impl TargetSpec {
             TargetSpec::Netmap(t) => t.lower(),
             TargetSpec::Queue(t) => t.lower(),
             TargetSpec::Classify(t) => t.lower(),
+            TargetSpec::Ttl(t) => t.lower(),
         }
     }
 }
