@@ -286,6 +286,13 @@ impl Walker<'_> {
                     ),
                 ])
             }
+            Action::Dscp(n) => {
+                branch.steps.push(Event::Rewrite {
+                    at,
+                    change: format!("DSCP set to {n:#04x}"),
+                });
+                Acted::Continue(Box::new(branch))
+            }
             Action::Ttl(op) | Action::HopLimit(op) => {
                 let what = if matches!(rule.action, Action::Ttl(_)) {
                     "TTL"

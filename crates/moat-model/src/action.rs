@@ -87,6 +87,9 @@ pub enum Action {
     Ttl(TtlOp),
     /// Change an IPv6 packet's hop limit (HL), and go on.
     HopLimit(TtlOp),
+    /// Set the Differentiated Services code point (0-63), keeping the ECN
+    /// bits, and go on.
+    Dscp(u8),
 }
 
 /// How TTL and HL change the time to live or hop limit.

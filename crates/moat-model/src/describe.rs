@@ -328,6 +328,7 @@ fn target_text(action: &Action) -> String {
         Action::TcpMss(MssValue::PathMtu) => "-j TCPMSS --clamp-mss-to-pmtu".into(),
         Action::Trace => "-j TRACE".into(),
         Action::Netmap { to, .. } => format!("-j NETMAP --to {to}"),
+        Action::Dscp(n) => format!("-j DSCP --set-dscp {n:#04x}"),
         Action::Ttl(op) => format!("-j TTL {}", ttl_text("ttl", *op)),
         Action::HopLimit(op) => format!("-j HL {}", ttl_text("hl", *op)),
         Action::Classify(class) => format!(

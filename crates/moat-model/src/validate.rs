@@ -205,6 +205,10 @@ fn validate_action(
                 })
             }
         }
+        Action::Dscp(_) if stage != Stage::Mangle => Err(RuleError::WrongPlace {
+            action: "DSCP",
+            allowed: "the mangle table",
+        }),
         Action::Ttl(_) | Action::HopLimit(_) => {
             let (name, own) = match action {
                 Action::Ttl(_) => ("TTL", Family::Ipv4),

@@ -804,6 +804,22 @@ fn action_cases() -> Vec<Case> {
         act(
             V4,
             Mangle,
+            Hook::Postrouting,
+            vec![],
+            Action::Dscp(46),
+            &["ip dscp set ef"],
+        ),
+        act(
+            V6,
+            Mangle,
+            Hook::Output,
+            vec![],
+            Action::Dscp(10),
+            &["ip6 dscp set af11"],
+        ),
+        act(
+            V4,
+            Mangle,
             Hook::Prerouting,
             vec![],
             Action::Ttl(TtlOp::Set(64)),

@@ -1011,10 +1011,15 @@ pub fn other_tables(family: Family) -> Vec<Table> {
     mangle.chain_mut("OUTPUT").unwrap().rules =
         vec![rule(vec![proto(17)], mark(9, u32::MAX), "output mark")];
     mangle.chain_mut("FORWARD").unwrap().rules = target_rules();
-    mangle.chain_mut("POSTROUTING").unwrap().rules = vec![match family {
-        Family::Ipv4 => rule(vec![], Action::Ttl(TtlOp::Set(64)), "--ttl-set 64"),
-        Family::Ipv6 => rule(vec![], Action::HopLimit(TtlOp::Set(7)), "--hl-set 7"),
-    }];
+    mangle.chain_mut("POSTROUTING").unwrap().rules = vec![
+        match family {
+            Family::Ipv4 => rule(vec![], Action::Ttl(TtlOp::Set(64)), "--ttl-set 64"),
+            Family::Ipv6 => rule(vec![], Action::HopLimit(TtlOp::Set(7)), "--hl-set 7"),
+        },
+        rule(vec![], Action::Dscp(10), "--set-dscp 10"),
+        rule(vec![], Action::Dscp(63), "--set-dscp 63"),
+        rule(vec![], Action::Dscp(0), "--set-dscp 0"),
+    ];
     let mut raw = Table::new(family, Stage::Raw);
     raw.chain_mut("PREROUTING").unwrap().rules = vec![rule(
         vec![

@@ -9,7 +9,7 @@ use nftables::expr::{Expression, MetaKey};
 use nftables::stmt::{JumpTarget, Log, LogFlag, LogLevel, Mangle, Reject, RejectType, Statement};
 use nftables::types::RejectCode;
 
-use super::build::{and, ct, masked, meta, num, xor};
+use super::build::{and, ct, masked, meta, num, payload, xor};
 use super::{nat, queue, refuse, tcpmss, ttl, CompileError, Cx};
 
 /// The longest log prefix nf_tables keeps.
@@ -56,6 +56,7 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
             bypass,
             fanout,
         } => vec![queue::compile(*first, *last, *bypass, *fanout)?],
+        Action::Dscp(n) => vec![dscp(*n, cx)?],
         Action::Ttl(op) => vec![ttl::compile(*op, false)?],
         Action::HopLimit(op) => vec![ttl::compile(*op, true)?],
         Action::Classify(class) => vec![Statement::Mangle(Mangle {
@@ -67,6 +68,22 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
             value: num(1),
         })],
     })
+}
+
+/// `-j DSCP --set-dscp N`: `ip dscp set N` (`ip6 dscp` in IPv6), which
+/// keeps the ECN bits as iptables does.
+fn dscp(n: u8, cx: &Cx) -> Result<Statement<'static>, CompileError> {
+    if n > 63 {
+        return refuse(format!("DSCP {n} is out of range 0-63"));
+    }
+    let protocol = match cx.family {
+        Family::Ipv4 => "ip",
+        Family::Ipv6 => "ip6",
+    };
+    Ok(Statement::Mangle(Mangle {
+        key: payload(protocol, "dscp"),
+        value: num(n.into()),
+    }))
 }
 
 /// `-j REJECT --reject-with ...`: `reject with tcp reset`, `reject with icmp

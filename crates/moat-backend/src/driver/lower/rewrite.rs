@@ -1,7 +1,7 @@
 //! Statements of the targets beyond verdicts, logging, marks and address
 //! translation: TCPMSS's `tcp option maxseg size set ...`, TRACE's
 //! `meta nftrace set 1`, CLASSIFY's `meta priority set`, NFQUEUE's `queue`,
-//! TTL's `ip ttl set N` and HL's `ip6 hoplimit set N`.
+//! TTL's `ip ttl set N`, HL's `ip6 hoplimit set N` and DSCP's `ip dscp set N`.
 
 use moat_model::Family;
 use nftables::expr::{Expression, MetaKey, NamedExpression, Payload, RTKey};
@@ -110,6 +110,43 @@ pub(super) fn payload_set(
                 csum_offset: 10,
             },
         ]),
+        // DSCP: the 6 bits after the 4-bit version and before the 2 ECN
+        // bits in IPv6, the top 6 of the TOS byte in IPv4; nft rewrites the
+        // 16-bit word from the header's start.
+        (_, "ip" | "ip6", "dscp") if byte <= 63 => {
+            let (mask, xor, csum_type, csum_offset) = if family == Family::Ipv4 {
+                ([0xff, 0x03], [0x00, byte << 2], NFT_PAYLOAD_CSUM_INET, 10)
+            } else {
+                (
+                    [0xf0, 0x3f],
+                    [byte >> 2, (byte & 3) << 6],
+                    NFT_PAYLOAD_CSUM_NONE,
+                    0,
+                )
+            };
+            if (family == Family::Ipv4) != (field.protocol == "ip") {
+                return None;
+            }
+            Some(vec![
+                NlExpr::Payload {
+                    reg: NFT_REG_1,
+                    base: NFT_PAYLOAD_NETWORK_HEADER,
+                    offset: 0,
+                    len: 2,
+                },
+                NlExpr::Bitwise {
+                    mask: mask.to_vec(),
+                    xor: xor.to_vec(),
+                },
+                NlExpr::PayloadWrite {
+                    base: NFT_PAYLOAD_NETWORK_HEADER,
+                    offset: 0,
+                    len: 2,
+                    csum_type,
+                    csum_offset,
+                },
+            ])
+        }
         (Family::Ipv6, "ip6", "hoplimit") => Some(vec![
             NlExpr::Immediate {
                 reg: NFT_REG_1,

@@ -1,6 +1,7 @@
 //! Targets (`-j NAME` / `-g CHAIN`): each one's options, `-S` and `-L` text and lowering.
 
 mod classify;
+mod dscp;
 mod log;
 mod mark;
 mod nat;
@@ -67,6 +68,8 @@ pub(crate) enum TargetSpec {
     Classify(classify::Classify),
     /// TTL or HL.
     Ttl(ttl::Ttl),
+    /// DSCP.
+    Dscp(dscp::Dscp),
 }
 
 /// Targets moat supports, for suggestions.
@@ -92,6 +95,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "CLASSIFY",
     "TTL",
     "HL",
+    "DSCP",
 ];
 
 /// Target extensions iptables has that moat does not support.
@@ -100,7 +104,6 @@ const UNSUPPORTED: &[&str] = &[
     "CHECKSUM",
     "CLUSTERIP",
     "CONNSECMARK",
-    "DSCP",
     "ECN",
     "HMARK",
     "IDLETIMER",
@@ -164,6 +167,7 @@ macro_rules! each_ext {
             TargetSpec::Queue($t) => $body,
             TargetSpec::Classify($t) => $body,
             TargetSpec::Ttl($t) => $body,
+            TargetSpec::Dscp($t) => $body,
             TargetSpec::Verdict(_) | TargetSpec::Chain { .. } => $none,
         }
     };
@@ -207,6 +211,7 @@ impl TargetSpec {
             "CLASSIFY" => TargetSpec::Classify(Default::default()),
             "TTL" => TargetSpec::Ttl(ttl::Ttl::new(false, family)?),
             "HL" => TargetSpec::Ttl(ttl::Ttl::new(true, family)?),
+            "DSCP" => TargetSpec::Dscp(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} target is not supported by moat"))
             }
@@ -247,6 +252,7 @@ impl TargetSpec {
             TargetSpec::Queue(_) => "NFQUEUE",
             TargetSpec::Classify(_) => "CLASSIFY",
             TargetSpec::Ttl(t) => t.name(),
+            TargetSpec::Dscp(_) => "DSCP",
         }
     }
 
@@ -302,6 +308,7 @@ impl TargetSpec {
             TargetSpec::Queue(t) => t.lower(),
             TargetSpec::Classify(t) => t.lower(),
             TargetSpec::Ttl(t) => t.lower(),
+            TargetSpec::Dscp(t) => t.lower(),
         }
     }
 }
