@@ -1,4 +1,5 @@
-//! Targets that rewrite or queue packets (TCPMSS, NETMAP, NFQUEUE), with real traffic
+//! Targets that rewrite or queue packets (TCPMSS, NETMAP, NFQUEUE, TTL,
+//! HL, DSCP), with real traffic
 //! through the client / gateway / server lab: what the server receives
 //! shows the rewrite.
 
@@ -145,4 +146,68 @@ fn nfqueue_without_a_reader_drops_unless_bypassed() {
         &["-R FORWARD 1 -p tcp --dport 80 -j NFQUEUE --queue-num 7"],
     );
     assert!(!connects(&lab.client, SERVER_V4, 80), "queued to no reader");
+}
+
+/// A counter on the server of the TCP packets to port `port` that match
+/// `test` (nft syntax, e.g. `ip ttl 33`), in a table of its own.
+fn count_on_server(lab: &Topology, family: &str, port: u16, tests: &[&str]) {
+    let mut rules = String::new();
+    for test in tests {
+        rules.push_str(&format!("  tcp dport {port} {test} counter\n"));
+    }
+    let table = format!(
+        "table {family} seen {{\n chain input {{\n  type filter hook input priority -300;\n{rules} }}\n}}\n"
+    );
+    lab.server.exec_input(&["nft", "-f", "-"], &table).unwrap();
+}
+
+/// The packet counts of the server's `seen` table, in rule order.
+fn server_counts(lab: &Topology, family: &str) -> Vec<u64> {
+    let listing = lab
+        .server
+        .exec_ok(&["nft", "list", "table", family, "seen"])
+        .unwrap();
+    listing
+        .split("counter packets ")
+        .skip(1)
+        .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// TTL --ttl-set, HL --hl-set and DSCP rewrite the packets the gateway
+/// forwards: the server counts them arriving with the new values.
+#[test]
+fn ttl_hl_and_dscp_rewrite_forwarded_packets() {
+    let Some(lab) = gateway_lab() else { return };
+    let _v4 = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
+    let _v6 = TcpServer::start(&lab.server, SERVER_V6, 80).unwrap();
+    count_on_server(&lab, "ip", 80, &["ip ttl 33", "ip dscp 0x0a"]);
+    count_on_server(&lab, "ip6", 80, &["ip6 hoplimit 7", "ip6 dscp 0x2e"]);
+    assert!(connects(&lab.client, SERVER_V4, 80));
+    assert!(connects(&lab.client, SERVER_V6, 80));
+    assert_eq!(server_counts(&lab, "ip"), [0, 0], "nothing rewritten yet");
+    assert_eq!(server_counts(&lab, "ip6"), [0, 0], "nothing rewritten yet");
+
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-t mangle -A POSTROUTING -o wan0 -j TTL --ttl-set 33",
+            "-t mangle -A POSTROUTING -o wan0 -j DSCP --set-dscp-class AF11",
+        ],
+    );
+    iptables_all(
+        &lab.gateway,
+        "ip6tables",
+        &[
+            "-t mangle -A POSTROUTING -o wan0 -j HL --hl-set 7",
+            "-t mangle -A POSTROUTING -o wan0 -j DSCP --set-dscp 46",
+        ],
+    );
+    assert!(connects(&lab.client, SERVER_V4, 80), "checksums stay right");
+    assert!(connects(&lab.client, SERVER_V6, 80));
+    let v4 = server_counts(&lab, "ip");
+    assert!(v4.iter().all(|&n| n >= 2), "{v4:?}");
+    let v6 = server_counts(&lab, "ip6");
+    assert!(v6.iter().all(|&n| n >= 2), "{v6:?}");
 }
