@@ -265,6 +265,13 @@ impl Walker<'_> {
                 } else {
                     ("", " (or no program reads it)")
                 };
+                if budget.paths >= budget.cap {
+                    budget.capped = true;
+                    branch
+                        .conditions
+                        .push(format!("{queue} assumed to accept it (path limit)"));
+                    return Acted::Done(vec![(branch, Flow::Accept(at))]);
+                }
                 budget.paths += 1;
                 let mut accepted = branch.clone();
                 accepted
