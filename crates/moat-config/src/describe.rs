@@ -420,6 +420,7 @@ fn action_text(a: &Action) -> String {
         Action::TcpMss(MssValue::PathMtu) => "lower a SYN's TCP MSS to fit the route's MTU".into(),
         Action::Trace => "trace (nft monitor trace shows its path)".into(),
         Action::Dscp(n) => format!("set the DSCP to {n:#04x}"),
+        Action::Tos { value, mask } => format!("set the TOS to {value:#04x}/{mask:#04x}"),
         Action::Ttl(op) | Action::HopLimit(op) => match op {
             TtlOp::Set(n) => format!("set the hop limit (TTL) to {n}"),
             TtlOp::Dec(n) => format!("lower the hop limit (TTL) by {n}"),

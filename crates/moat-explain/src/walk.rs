@@ -293,6 +293,15 @@ impl Walker<'_> {
                     ),
                 ])
             }
+            Action::Tos { value, mask } => {
+                branch.steps.push(Event::Rewrite {
+                    at,
+                    change: format!(
+                        "TOS byte: bits {mask:#04x} cleared, then {value:#04x} flipped"
+                    ),
+                });
+                Acted::Continue(Box::new(branch))
+            }
             Action::Dscp(n) => {
                 branch.steps.push(Event::Rewrite {
                     at,

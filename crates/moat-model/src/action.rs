@@ -90,6 +90,9 @@ pub enum Action {
     /// Set the Differentiated Services code point (0-63), keeping the ECN
     /// bits, and go on.
     Dscp(u8),
+    /// Change the IPv4 TOS byte (IPv6 traffic class) to
+    /// `(old & !mask) ^ value`, and go on.
+    Tos { value: u8, mask: u8 },
 }
 
 /// How TTL and HL change the time to live or hop limit.

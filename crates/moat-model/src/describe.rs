@@ -329,6 +329,7 @@ fn target_text(action: &Action) -> String {
         Action::Trace => "-j TRACE".into(),
         Action::Netmap { to, .. } => format!("-j NETMAP --to {to}"),
         Action::Dscp(n) => format!("-j DSCP --set-dscp {n:#04x}"),
+        Action::Tos { value, mask } => format!("-j TOS --set-tos {value:#04x}/{mask:#04x}"),
         Action::Ttl(op) => format!("-j TTL {}", ttl_text("ttl", *op)),
         Action::HopLimit(op) => format!("-j HL {}", ttl_text("hl", *op)),
         Action::Classify(class) => format!(

@@ -209,6 +209,10 @@ fn validate_action(
             action: "DSCP",
             allowed: "the mangle table",
         }),
+        Action::Tos { .. } if stage != Stage::Mangle => Err(RuleError::WrongPlace {
+            action: "TOS",
+            allowed: "the mangle table",
+        }),
         Action::Ttl(_) | Action::HopLimit(_) => {
             let (name, own) = match action {
                 Action::Ttl(_) => ("TTL", Family::Ipv4),

@@ -806,6 +806,28 @@ fn action_cases() -> Vec<Case> {
             Mangle,
             Hook::Postrouting,
             vec![],
+            Action::Tos {
+                value: 0x11,
+                mask: 0xff,
+            },
+            &["ip dscp set 0x04 ip ecn set ect1"],
+        ),
+        act(
+            V6,
+            Mangle,
+            Hook::Postrouting,
+            vec![],
+            Action::Tos {
+                value: 0x03,
+                mask: 0x03,
+            },
+            &["ip6 ecn set ce"],
+        ),
+        act(
+            V4,
+            Mangle,
+            Hook::Postrouting,
+            vec![],
             Action::Dscp(46),
             &["ip dscp set ef"],
         ),

@@ -1019,6 +1019,30 @@ pub fn other_tables(family: Family) -> Vec<Table> {
         rule(vec![], Action::Dscp(10), "--set-dscp 10"),
         rule(vec![], Action::Dscp(63), "--set-dscp 63"),
         rule(vec![], Action::Dscp(0), "--set-dscp 0"),
+        rule(
+            vec![],
+            Action::Tos {
+                value: 0x11,
+                mask: 0xff,
+            },
+            "--set-tos 0x11",
+        ),
+        rule(
+            vec![],
+            Action::Tos {
+                value: 0x02,
+                mask: 0x03,
+            },
+            "--set-tos 0x02/0x03",
+        ),
+        rule(
+            vec![],
+            Action::Tos {
+                value: 0xb8,
+                mask: 0xfc,
+            },
+            "--set-tos 0xb8/0xfc",
+        ),
     ];
     let mut raw = Table::new(family, Stage::Raw);
     raw.chain_mut("PREROUTING").unwrap().rules = vec![rule(

@@ -1,7 +1,8 @@
 //! Statements of the targets beyond verdicts, logging, marks and address
 //! translation: TCPMSS's `tcp option maxseg size set ...`, TRACE's
 //! `meta nftrace set 1`, CLASSIFY's `meta priority set`, NFQUEUE's `queue`,
-//! TTL's `ip ttl set N`, HL's `ip6 hoplimit set N` and DSCP's `ip dscp set N`.
+//! TTL's `ip ttl set N`, HL's `ip6 hoplimit set N`, DSCP's `ip dscp set N`
+//! and TOS's `ip dscp set N` / `ip ecn set N`.
 
 use moat_model::Family;
 use nftables::expr::{Expression, MetaKey, NamedExpression, Payload, RTKey};
@@ -147,6 +148,46 @@ pub(super) fn payload_set(
                 },
             ])
         }
+        // ECN: the low 2 bits of the TOS byte (IPv4, in the checksummed
+        // word from the header's start); bits 4-5 of the second byte in IPv6.
+        (Family::Ipv4, "ip", "ecn") if byte <= 3 => Some(vec![
+            NlExpr::Payload {
+                reg: NFT_REG_1,
+                base: NFT_PAYLOAD_NETWORK_HEADER,
+                offset: 0,
+                len: 2,
+            },
+            NlExpr::Bitwise {
+                mask: vec![0xff, 0xfc],
+                xor: vec![0x00, byte],
+            },
+            NlExpr::PayloadWrite {
+                base: NFT_PAYLOAD_NETWORK_HEADER,
+                offset: 0,
+                len: 2,
+                csum_type: NFT_PAYLOAD_CSUM_INET,
+                csum_offset: 10,
+            },
+        ]),
+        (Family::Ipv6, "ip6", "ecn") if byte <= 3 => Some(vec![
+            NlExpr::Payload {
+                reg: NFT_REG_1,
+                base: NFT_PAYLOAD_NETWORK_HEADER,
+                offset: 1,
+                len: 1,
+            },
+            NlExpr::Bitwise {
+                mask: vec![0xcf],
+                xor: vec![byte << 4],
+            },
+            NlExpr::PayloadWrite {
+                base: NFT_PAYLOAD_NETWORK_HEADER,
+                offset: 1,
+                len: 1,
+                csum_type: NFT_PAYLOAD_CSUM_NONE,
+                csum_offset: 0,
+            },
+        ]),
         (Family::Ipv6, "ip6", "hoplimit") => Some(vec![
             NlExpr::Immediate {
                 reg: NFT_REG_1,

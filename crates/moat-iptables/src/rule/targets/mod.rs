@@ -10,6 +10,7 @@ mod notrack;
 mod queue;
 mod reject;
 mod tcpmss;
+mod tos;
 mod trace;
 mod ttl;
 
@@ -70,6 +71,8 @@ pub(crate) enum TargetSpec {
     Ttl(ttl::Ttl),
     /// DSCP.
     Dscp(dscp::Dscp),
+    /// TOS.
+    Tos(tos::Tos),
 }
 
 /// Targets moat supports, for suggestions.
@@ -96,6 +99,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "TTL",
     "HL",
     "DSCP",
+    "TOS",
 ];
 
 /// Target extensions iptables has that moat does not support.
@@ -115,7 +119,6 @@ const UNSUPPORTED: &[&str] = &[
     "SYNPROXY",
     "TCPOPTSTRIP",
     "TEE",
-    "TOS",
     "TPROXY",
     "ULOG",
 ];
@@ -168,6 +171,7 @@ macro_rules! each_ext {
             TargetSpec::Classify($t) => $body,
             TargetSpec::Ttl($t) => $body,
             TargetSpec::Dscp($t) => $body,
+            TargetSpec::Tos($t) => $body,
             TargetSpec::Verdict(_) | TargetSpec::Chain { .. } => $none,
         }
     };
@@ -212,6 +216,7 @@ impl TargetSpec {
             "TTL" => TargetSpec::Ttl(ttl::Ttl::new(false, family)?),
             "HL" => TargetSpec::Ttl(ttl::Ttl::new(true, family)?),
             "DSCP" => TargetSpec::Dscp(Default::default()),
+            "TOS" => TargetSpec::Tos(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} target is not supported by moat"))
             }
@@ -253,6 +258,7 @@ impl TargetSpec {
             TargetSpec::Classify(_) => "CLASSIFY",
             TargetSpec::Ttl(t) => t.name(),
             TargetSpec::Dscp(_) => "DSCP",
+            TargetSpec::Tos(_) => "TOS",
         }
     }
 
@@ -309,6 +315,7 @@ impl TargetSpec {
             TargetSpec::Classify(t) => t.lower(),
             TargetSpec::Ttl(t) => t.lower(),
             TargetSpec::Dscp(t) => t.lower(),
+            TargetSpec::Tos(t) => t.lower(),
         }
     }
 }
