@@ -1,5 +1,5 @@
-//! Targets that rewrite or queue packets (TCPMSS, NETMAP, NFQUEUE, TTL,
-//! HL, DSCP), with real traffic
+//! Targets that rewrite, queue or trace packets (TCPMSS, NETMAP, NFQUEUE,
+//! TTL, HL, DSCP, TRACE), with real traffic
 //! through the client / gateway / server lab: what the server receives
 //! shows the rewrite.
 
@@ -8,7 +8,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use common::{connects, gateway_lab, iptables_all, moat_ok};
+use common::{connects, gateway_lab, iptables_all, moat_ok, text};
 use moat_testnet::topology::{SERVER_V4, SERVER_V6};
 use moat_testnet::{tcp_connect, Netns, TcpServer, Topology};
 
@@ -210,4 +210,51 @@ fn ttl_hl_and_dscp_rewrite_forwarded_packets() {
     assert!(v4.iter().all(|&n| n >= 2), "{v4:?}");
     let v6 = server_counts(&lab, "ip6");
     assert!(v6.iter().all(|&n| n >= 2), "{v6:?}");
+}
+
+/// What `nft monitor trace` on the gateway reports while the client makes
+/// a few connections to the server's port 80 (the monitor runs for two
+/// seconds; the connections start once it is listening).
+fn traces_of_connections(lab: &Topology) -> String {
+    std::thread::scope(|s| {
+        let monitor = s.spawn(|| {
+            lab.gateway
+                .exec(&[
+                    "timeout", "-s", "INT", "2", "stdbuf", "-oL", "nft", "monitor", "trace",
+                ])
+                .unwrap()
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        for _ in 0..3 {
+            connects(&lab.client, SERVER_V4, 80);
+        }
+        text(&monitor.join().unwrap().stdout)
+    })
+}
+
+/// TRACE in the raw table makes nf_tables report the packets it takes
+/// (`nft monitor trace`); without it nothing is reported.
+#[test]
+fn trace_reports_the_packets_it_takes() {
+    let Some(lab) = gateway_lab() else { return };
+    let _server = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-t raw -A PREROUTING -p udp -j ACCEPT"],
+    );
+    assert!(
+        !traces_of_connections(&lab).contains("trace id"),
+        "no trace without TRACE"
+    );
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-t raw -A PREROUTING -p tcp --dport 80 -j TRACE"],
+    );
+    let traces = traces_of_connections(&lab);
+    assert!(
+        traces.contains("trace id") && traces.contains("tcp dport 80"),
+        "{traces}"
+    );
 }
