@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use moat_model::{Counters, Family, Policy, Stage};
+use moat_model::{Counters, Family, NatSide, Policy, Stage};
 use moat_nft::layout::hook_of_base_chain;
 use moat_nft::{portmap, KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
 use serde::Deserialize;
@@ -100,6 +100,8 @@ struct Stmt {
     counter: Option<serde_json::Value>,
     jump: Option<Jump>,
     log: Option<LogStmt>,
+    snat: Option<serde_json::Value>,
+    dnat: Option<serde_json::Value>,
 }
 
 /// A log statement; only its nflog group matters.
@@ -198,6 +200,13 @@ pub(crate) fn parse_listing(
                 counters: counters_of(&rule.expr),
                 members,
                 log_group: rule.expr.iter().find_map(|s| s.log.as_ref()?.group),
+                nat_side: rule.expr.iter().find_map(|s| {
+                    if s.snat.is_some() {
+                        Some(NatSide::Source)
+                    } else {
+                        s.dnat.as_ref().map(|_| NatSide::Destination)
+                    }
+                }),
             });
         }
     }

@@ -52,8 +52,9 @@ fn every_construct_lands_as_nft_writes_it() {
     ] {
         assert!(text.contains(fib), "no `{fib}` in\n{text}");
     }
+    // The lab loads rules into every table but security.
     for family in FAMILIES {
-        for stage in Stage::ALL {
+        for stage in [Stage::Filter, Stage::Nat, Stage::Mangle, Stage::Raw] {
             let table = lab.read(family, stage).expect("table");
             assert!(!table.chains.is_empty());
         }

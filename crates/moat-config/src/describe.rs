@@ -4,7 +4,9 @@ use moat_model::matches::{
     AddrTypes, ConntrackAddr, CtDirection, Iface, LimitKey, PacketType, Rate, RateUnit,
     RecentAction, SetSide,
 };
-use moat_model::{Action, ConnStates, Match, PortRange, Rule, StatisticMode};
+use moat_model::{
+    Action, ConnStates, Match, MssValue, NatSide, PortRange, Rule, StatisticMode, TtlOp,
+};
 
 fn proto_name(p: u8) -> String {
     match p {
@@ -415,6 +417,31 @@ fn action_text(a: &Action) -> String {
         Action::Redirect { ports, .. } => match ports {
             Some(p) => format!("redirect to port {} of this host", p.first),
             None => "redirect to this host".into(),
+        },
+        Action::TcpMss(MssValue::Fixed(n)) => format!("lower a SYN's TCP MSS to {n}"),
+        Action::TcpMss(MssValue::PathMtu) => "lower a SYN's TCP MSS to fit the route's MTU".into(),
+        Action::Trace => "trace (nft monitor trace shows its path)".into(),
+        Action::Dscp(n) => format!("set the DSCP to {n:#04x}"),
+        Action::Tos { value, mask } => format!("set the TOS to {value:#04x}/{mask:#04x}"),
+        Action::Ttl(op) | Action::HopLimit(op) => match op {
+            TtlOp::Set(n) => format!("set the hop limit (TTL) to {n}"),
+            TtlOp::Dec(n) => format!("lower the hop limit (TTL) by {n}"),
+            TtlOp::Inc(n) => format!("raise the hop limit (TTL) by {n}"),
+        },
+        Action::Classify(class) => format!(
+            "put in traffic-control class {:x}:{:x}",
+            class >> 16,
+            class & 0xffff
+        ),
+        Action::Queue { first, last, .. } if first == last => {
+            format!("hand to the program reading queue {first}, which decides")
+        }
+        Action::Queue { first, last, .. } => {
+            format!("hand to the programs reading queues {first}-{last}, which decide")
+        }
+        Action::Netmap { to, side } => match side {
+            NatSide::Destination => format!("map the destination into {to}"),
+            NatSide::Source => format!("map the source into {to}"),
         },
         other => format!("{other:?}").to_lowercase(),
     }

@@ -2,7 +2,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use moat_model::{Action, ConnStates, Family, NatTarget, PortRange};
+use ipnet::IpNet;
+use moat_model::{Action, ConnStates, Family, NatSide, NatTarget, PortRange};
 
 use crate::flight::Flight;
 use crate::host::HostView;
@@ -41,8 +42,34 @@ pub fn apply(action: &Action, flight: &mut Flight, host: &HostView) -> Option<St
             }
             Some(change)
         }
+        Action::Netmap { to, side } => {
+            let address = match side {
+                NatSide::Destination => flight.destination,
+                NatSide::Source => flight.source,
+            };
+            let mapped = map_into(address, *to)?;
+            Some(match side {
+                NatSide::Destination => rewrite_dest(flight, Some(mapped), None),
+                NatSide::Source => rewrite_source(flight, Some(mapped), None),
+            })
+        }
         _ => None,
     }
+}
+
+/// `address` with its network part replaced by network `to`'s (NETMAP).
+fn map_into(address: IpAddr, to: IpNet) -> Option<IpAddr> {
+    Some(match (address, to.network(), to.netmask()) {
+        (IpAddr::V4(a), IpAddr::V4(net), IpAddr::V4(mask)) => {
+            let mask = u32::from(mask);
+            IpAddr::V4(Ipv4Addr::from((u32::from(a) & !mask) | u32::from(net)))
+        }
+        (IpAddr::V6(a), IpAddr::V6(net), IpAddr::V6(mask)) => {
+            let mask = u128::from(mask);
+            IpAddr::V6(Ipv6Addr::from((u128::from(a) & !mask) | u128::from(net)))
+        }
+        _ => return None,
+    })
 }
 
 fn loopback(family: Family) -> IpAddr {

@@ -523,3 +523,52 @@ COMMIT
         .map(|b| (b.chain.as_str(), b.rule));
     assert_eq!(by, Some(("FORWARD", None)), "{plain}");
 }
+
+#[test]
+fn a_queued_packet_may_be_accepted_or_dropped_by_the_reading_program() {
+    let t = filter_input(
+        "ACCEPT",
+        "-A INPUT -p tcp --dport 22 -j NFQUEUE --queue-num 3\n",
+    );
+    let e = explain(
+        &t,
+        &tcp_in("eth0", "203.0.113.9", "89.232.33.123", 22),
+        &gateway(),
+    );
+    assert_eq!(e.paths.len(), 2, "{e}");
+    assert_eq!(e.paths[0].verdict.outcome, Outcome::Accept, "{e}");
+    assert_eq!(e.paths[1].verdict.outcome, Outcome::Drop, "{e}");
+    assert_eq!(
+        e.paths[0].conditions,
+        ["if the program reading queue 3 accepts it"],
+        "{e}"
+    );
+    assert_eq!(
+        e.paths[1].conditions,
+        ["if the program reading queue 3 drops it (or no program reads it)"],
+        "{e}"
+    );
+}
+
+#[test]
+fn netmap_keeps_the_host_part() {
+    let t = tables(
+        "*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -d 10.77.0.0/24 -j NETMAP --to 192.168.1.0/24
+COMMIT
+",
+    );
+    let e = explain(
+        &t,
+        &tcp_in("eth0", "203.0.113.9", "10.77.0.43", 80),
+        &gateway(),
+    );
+    assert!(
+        e.to_string().contains("10.77.0.43:80 -> 192.168.1.43:80"),
+        "{e}"
+    );
+}

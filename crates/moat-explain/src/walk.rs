@@ -221,7 +221,8 @@ impl Walker<'_> {
             Action::Dnat(_)
             | Action::Snat(_)
             | Action::Masquerade { .. }
-            | Action::Redirect { .. } => {
+            | Action::Redirect { .. }
+            | Action::Netmap { .. } => {
                 if let Some(change) = nat::apply(&rule.action, flight, self.host) {
                     branch.steps.push(Event::Rewrite {
                         at: at.clone(),
@@ -247,7 +248,105 @@ impl Walker<'_> {
                 });
                 Acted::Continue(Box::new(branch))
             }
-            Action::Continue | Action::Log { .. } | Action::NfLog { .. } => {
+            Action::Queue {
+                first,
+                last,
+                bypass,
+                ..
+            } => {
+                // A userspace program decides: both fates are possible.
+                let queue = if first == last {
+                    format!("the program reading queue {first}")
+                } else {
+                    format!("the program reading queues {first}-{last}")
+                };
+                let (accepts, drops) = if *bypass {
+                    (" (or no program reads it: --queue-bypass)", "")
+                } else {
+                    ("", " (or no program reads it)")
+                };
+                if budget.paths >= budget.cap {
+                    budget.capped = true;
+                    branch
+                        .conditions
+                        .push(format!("{queue} assumed to accept it (path limit)"));
+                    return Acted::Done(vec![(branch, Flow::Accept(at))]);
+                }
+                budget.paths += 1;
+                let mut accepted = branch.clone();
+                accepted
+                    .conditions
+                    .push(format!("if {queue} accepts it{accepts}"));
+                accepted.choices.push(true);
+                branch
+                    .conditions
+                    .push(format!("if {queue} drops it{drops}"));
+                branch.choices.push(false);
+                Acted::Done(vec![
+                    (accepted, Flow::Accept(at.clone())),
+                    (
+                        branch,
+                        Flow::Drop {
+                            by: at,
+                            reject: false,
+                        },
+                    ),
+                ])
+            }
+            Action::Tos { value, mask } => {
+                branch.steps.push(Event::Rewrite {
+                    at,
+                    change: format!(
+                        "TOS byte: bits {mask:#04x} cleared, then {value:#04x} flipped"
+                    ),
+                });
+                Acted::Continue(Box::new(branch))
+            }
+            Action::Dscp(n) => {
+                branch.steps.push(Event::Rewrite {
+                    at,
+                    change: format!("DSCP set to {n:#04x}"),
+                });
+                Acted::Continue(Box::new(branch))
+            }
+            Action::Ttl(op) | Action::HopLimit(op) => {
+                let what = if matches!(rule.action, Action::Ttl(_)) {
+                    "TTL"
+                } else {
+                    "hop limit"
+                };
+                let change = match op {
+                    moat_model::TtlOp::Set(n) => format!("{what} set to {n}"),
+                    moat_model::TtlOp::Dec(n) => format!("{what} lowered by {n} (not below 0)"),
+                    moat_model::TtlOp::Inc(n) => format!("{what} raised by {n} (not above 255)"),
+                };
+                branch.steps.push(Event::Rewrite { at, change });
+                Acted::Continue(Box::new(branch))
+            }
+            Action::Classify(class) => {
+                branch.steps.push(Event::Rewrite {
+                    at,
+                    change: format!(
+                        "traffic-control class {:x}:{:x}",
+                        class >> 16,
+                        class & 0xffff
+                    ),
+                });
+                Acted::Continue(Box::new(branch))
+            }
+            Action::TcpMss(value) => {
+                let change = match value {
+                    moat_model::MssValue::Fixed(n) => {
+                        format!("a SYN's TCP MSS option lowered to {n} if higher")
+                    }
+                    moat_model::MssValue::PathMtu => {
+                        "a SYN's TCP MSS option lowered to fit the route's MTU".into()
+                    }
+                };
+                branch.steps.push(Event::Rewrite { at, change });
+                Acted::Continue(Box::new(branch))
+            }
+            Action::Continue | Action::Log { .. } | Action::NfLog { .. } | Action::Trace => {
                 Acted::Continue(Box::new(branch))
             }
         }
@@ -266,6 +365,6 @@ enum Acted {
 fn inert(action: &Action) -> bool {
     matches!(
         action,
-        Action::Continue | Action::Log { .. } | Action::NfLog { .. }
+        Action::Continue | Action::Log { .. } | Action::NfLog { .. } | Action::Trace
     )
 }

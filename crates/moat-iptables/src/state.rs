@@ -222,36 +222,47 @@ impl TableState {
                 .get(chain.name.as_str())
                 .map_or(&[][..], Vec::as_slice);
             for (i, r) in chain.rules.iter().enumerate() {
-                validate_rule(
-                    &r.rule,
-                    self.family,
-                    self.stage,
-                    hooks,
-                    chain.base.is_some(),
-                )
-                .map_err(|e| StateError {
-                    chain: chain.name.clone(),
-                    index: i + 1,
-                    reason: e.to_string(),
-                })?;
+                let mut rule = r.rule.clone();
+                rule.action.place(hooks);
+                validate_rule(&rule, self.family, self.stage, hooks, chain.base.is_some())
+                    .map_err(|e| StateError {
+                        chain: chain.name.clone(),
+                        index: i + 1,
+                        reason: e.to_string(),
+                    })?;
             }
         }
         Ok(())
     }
 
     /// The model table to apply.
+    ///
+    /// Each rule's action is settled for the hooks that reach its chain
+    /// ([`moat_model::Action::place`]).
     pub fn to_table(&self) -> Table {
+        let reaching = self.hooks_by_chain();
         Table {
             family: self.family,
             stage: self.stage,
             chains: self
                 .chains
                 .iter()
-                .map(|c| Chain {
-                    name: c.name.clone(),
-                    base: c.base,
-                    policy_counters: c.policy_counters,
-                    rules: c.rules.iter().map(|r| r.rule.clone()).collect(),
+                .map(|c| {
+                    let hooks = reaching.get(c.name.as_str()).map_or(&[][..], Vec::as_slice);
+                    Chain {
+                        name: c.name.clone(),
+                        base: c.base,
+                        policy_counters: c.policy_counters,
+                        rules: c
+                            .rules
+                            .iter()
+                            .map(|r| {
+                                let mut rule = r.rule.clone();
+                                rule.action.place(hooks);
+                                rule
+                            })
+                            .collect(),
+                    }
                 })
                 .collect(),
         }

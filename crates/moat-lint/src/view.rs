@@ -136,5 +136,7 @@ fn ends_here(action: &Action) -> bool {
             | Action::Snat(_)
             | Action::Masquerade { .. }
             | Action::Redirect { .. }
+            | Action::Netmap { .. }
+            | Action::Queue { .. }
     )
 }

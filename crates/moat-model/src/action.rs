@@ -2,9 +2,11 @@
 
 use std::net::IpAddr;
 
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::matches::PortRange;
+use crate::ruleset::Hook;
 
 /// The action of a rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +62,98 @@ pub enum Action {
         ports: Option<PortRange>,
         random: bool,
     },
+    /// Lower the maximum segment size a TCP SYN announces, and go on.
+    TcpMss(MssValue),
+    /// Have nf_tables report the packet's path from here on (`nft monitor
+    /// trace`), and go on.
+    Trace,
+    /// Map the address on `side` into network `to`, keeping its host part
+    /// (NETMAP).
+    Netmap { to: IpNet, side: NatSide },
+    /// Hand the packet to the userspace program reading queue `first` (or
+    /// one of `first..=last`, by flow or, with `fanout`, by CPU), which
+    /// decides its fate; with `bypass`, accept it when no program reads the
+    /// queue (otherwise it is dropped).
+    Queue {
+        first: u16,
+        last: u16,
+        bypass: bool,
+        fanout: bool,
+    },
+    /// Set the packet's traffic-control class (major in the high 16 bits,
+    /// minor in the low), and go on.
+    Classify(u32),
+    /// Change an IPv4 packet's time to live (TTL), and go on.
+    Ttl(TtlOp),
+    /// Change an IPv6 packet's hop limit (HL), and go on.
+    HopLimit(TtlOp),
+    /// Set the Differentiated Services code point (0-63), keeping the ECN
+    /// bits, and go on.
+    Dscp(u8),
+    /// Change the IPv4 TOS byte (IPv6 traffic class) to
+    /// `(old & !mask) ^ value`, and go on.
+    Tos { value: u8, mask: u8 },
+}
+
+/// How TTL and HL change the time to live or hop limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TtlOp {
+    /// Set it to this value.
+    Set(u8),
+    /// Lower it by this much, stopping at 0.
+    Dec(u8),
+    /// Raise it by this much, stopping at 255.
+    Inc(u8),
+}
+
+impl TtlOp {
+    /// The value after the change, from `value`.
+    pub fn apply(self, value: u8) -> u8 {
+        match self {
+            TtlOp::Set(n) => n,
+            TtlOp::Dec(n) => value.saturating_sub(n),
+            TtlOp::Inc(n) => value.saturating_add(n),
+        }
+    }
+}
+
+/// Which address of a packet a translation rewrites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NatSide {
+    /// The destination (PREROUTING and OUTPUT).
+    Destination,
+    /// The source (POSTROUTING and INPUT).
+    Source,
+}
+
+impl Action {
+    /// Settles what depends on the hooks that reach the rule's chain: NETMAP
+    /// maps sources when every hook is POSTROUTING or INPUT, destinations
+    /// otherwise (a chain reached from both kinds is refused by
+    /// [`crate::validate_rule`]).
+    pub fn place(&mut self, hooks: &[Hook]) {
+        if let Action::Netmap { side, .. } = self {
+            let sources = !hooks.is_empty()
+                && hooks
+                    .iter()
+                    .all(|h| matches!(h, Hook::Postrouting | Hook::Input));
+            *side = if sources {
+                NatSide::Source
+            } else {
+                NatSide::Destination
+            };
+        }
+    }
+}
+
+/// The maximum segment size TCPMSS writes into a SYN's MSS option. Like the
+/// kernel's TCPMSS, it only ever lowers the option's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MssValue {
+    /// This many bytes.
+    Fixed(u16),
+    /// The outgoing route's MTU less the IP and TCP headers.
+    PathMtu,
 }
 
 /// How a rejected packet's sender is told.

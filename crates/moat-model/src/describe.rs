@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::action::{Action, NatTarget};
+use crate::action::{Action, MssValue, NatTarget, TtlOp};
 use crate::matches::{Match, PortRange, Rate, RateUnit, StatisticMode};
 use crate::ruleset::{Policy, Rule};
 
@@ -64,6 +64,8 @@ pub fn verdict(action: &Action) -> String {
         Action::Snat(t) => format!("SNAT to {}", nat_text(t)),
         Action::Masquerade { .. } => "MASQUERADE".into(),
         Action::Redirect { .. } => "REDIRECT".into(),
+        Action::Netmap { to, .. } => format!("NETMAP to {to}"),
+        Action::Queue { .. } => "NFQUEUE (a userspace program decides)".into(),
         other => target_text(other).trim_start_matches("-j ").to_string(),
     }
 }
@@ -289,6 +291,15 @@ pub fn match_text(m: &Match) -> String {
     }
 }
 
+/// `--ttl-set N` (or `-dec`, `-inc`; `hl` for HL).
+fn ttl_text(prefix: &str, op: TtlOp) -> String {
+    match op {
+        TtlOp::Set(n) => format!("--{prefix}-set {n}"),
+        TtlOp::Dec(n) => format!("--{prefix}-dec {n}"),
+        TtlOp::Inc(n) => format!("--{prefix}-inc {n}"),
+    }
+}
+
 fn target_text(action: &Action) -> String {
     match action {
         Action::Continue => String::new(),
@@ -314,5 +325,37 @@ fn target_text(action: &Action) -> String {
             Some(p) => format!("-j REDIRECT --to-ports {p}"),
             None => "-j REDIRECT".into(),
         },
+        Action::TcpMss(MssValue::Fixed(n)) => format!("-j TCPMSS --set-mss {n}"),
+        Action::TcpMss(MssValue::PathMtu) => "-j TCPMSS --clamp-mss-to-pmtu".into(),
+        Action::Trace => "-j TRACE".into(),
+        Action::Netmap { to, .. } => format!("-j NETMAP --to {to}"),
+        Action::Dscp(n) => format!("-j DSCP --set-dscp {n:#04x}"),
+        Action::Tos { value, mask } => format!("-j TOS --set-tos {value:#04x}/{mask:#04x}"),
+        Action::Ttl(op) => format!("-j TTL {}", ttl_text("ttl", *op)),
+        Action::HopLimit(op) => format!("-j HL {}", ttl_text("hl", *op)),
+        Action::Classify(class) => format!(
+            "-j CLASSIFY --set-class {:04x}:{:04x}",
+            class >> 16,
+            class & 0xffff
+        ),
+        Action::Queue {
+            first,
+            last,
+            bypass,
+            fanout,
+        } => {
+            let mut text = if first == last {
+                format!("-j NFQUEUE --queue-num {first}")
+            } else {
+                format!("-j NFQUEUE --queue-balance {first}:{last}")
+            };
+            if *bypass {
+                text.push_str(" --queue-bypass");
+            }
+            if *fanout {
+                text.push_str(" --queue-cpu-fanout");
+            }
+            text
+        }
     }
 }

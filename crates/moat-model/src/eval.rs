@@ -174,7 +174,10 @@ fn eval_chain(table: &Table, hook: Hook, name: &str, packet: &Packet, depth: usi
             | Action::Dnat(_)
             | Action::Snat(_)
             | Action::Masquerade { .. }
-            | Action::Redirect { .. } => (
+            | Action::Redirect { .. }
+            | Action::Netmap { .. }
+            // The program reading the queue decides: not certainly dropped.
+            | Action::Queue { .. } => (
                 Outcomes {
                     accept: true,
                     ..Outcomes::default()

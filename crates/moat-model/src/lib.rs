@@ -15,7 +15,9 @@ pub mod ruleset;
 pub mod validate;
 pub mod xt;
 
-pub use action::{Action, LogFlags, LogLevel, MarkSet, NatTarget, RejectKind};
+pub use action::{
+    Action, LogFlags, LogLevel, MarkSet, MssValue, NatSide, NatTarget, RejectKind, TtlOp,
+};
 pub use hash::stable_hash;
 pub use matches::{
     AddrTypes, ConnStates, ConntrackAddr, ConntrackPort, CtDirection, Iface, LimitKey, Match,

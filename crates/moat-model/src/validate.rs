@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use thiserror::Error;
 
-use crate::action::Action;
+use crate::action::{Action, MssValue, NatSide};
 use crate::matches::Match;
 use crate::ruleset::{Family, Hook, Rule, Stage};
 use crate::xt::XtExtension;
@@ -225,6 +225,84 @@ fn validate_action(
                 })
             }
         }
+        Action::TcpMss(MssValue::PathMtu) => {
+            if all_in(&[Hook::Forward, Hook::Output, Hook::Postrouting]) {
+                Ok(())
+            } else {
+                Err(RuleError::WrongPlace {
+                    action: "TCPMSS --clamp-mss-to-pmtu",
+                    allowed:
+                        "the FORWARD, OUTPUT and POSTROUTING chains (packets there have a route)",
+                })
+            }
+        }
+        Action::Dscp(_) if stage != Stage::Mangle => Err(RuleError::WrongPlace {
+            action: "DSCP",
+            allowed: "the mangle table",
+        }),
+        Action::Tos { .. } if stage != Stage::Mangle => Err(RuleError::WrongPlace {
+            action: "TOS",
+            allowed: "the mangle table",
+        }),
+        Action::Ttl(_) | Action::HopLimit(_) => {
+            let (name, own) = match action {
+                Action::Ttl(_) => ("TTL", Family::Ipv4),
+                _ => ("HL", Family::Ipv6),
+            };
+            if family != own {
+                Err(RuleError::WrongPlace {
+                    action: name,
+                    allowed: if own == Family::Ipv4 {
+                        "IPv4 tables (ip6tables uses HL)"
+                    } else {
+                        "IPv6 tables (iptables uses TTL)"
+                    },
+                })
+            } else if stage != Stage::Mangle {
+                Err(RuleError::WrongPlace {
+                    action: name,
+                    allowed: "the mangle table",
+                })
+            } else {
+                Ok(())
+            }
+        }
+        Action::Classify(_) => {
+            if all_in(&[Hook::Output, Hook::Forward, Hook::Postrouting]) {
+                Ok(())
+            } else {
+                Err(RuleError::WrongPlace {
+                    action: "CLASSIFY",
+                    allowed: "the OUTPUT, FORWARD and POSTROUTING chains",
+                })
+            }
+        }
+        Action::Netmap { to, side } => {
+            check_family(to.addr(), family)?;
+            let (allowed, what) = match side {
+                NatSide::Destination => (
+                    &[Hook::Prerouting, Hook::Output],
+                    "the nat table's PREROUTING and OUTPUT chains (where it maps destinations) or POSTROUTING and INPUT chains (sources), not both",
+                ),
+                NatSide::Source => (
+                    &[Hook::Postrouting, Hook::Input],
+                    "the nat table's POSTROUTING and INPUT chains (where it maps sources) or PREROUTING and OUTPUT chains (destinations), not both",
+                ),
+            };
+            if stage != Stage::Nat {
+                Err(RuleError::WrongPlace {
+                    action: "NETMAP",
+                    allowed: "the nat table",
+                })
+            } else if all_in(allowed) {
+                Ok(())
+            } else {
+                Err(RuleError::WrongPlace {
+                    action: "NETMAP",
+                    allowed: what,
+                })
+            }
+        }
         _ => Ok(()),
     }
 }
@@ -340,5 +418,78 @@ mod tests {
         )
         .is_err());
         assert!(validate_rule(&rule, Family::Ipv4, Stage::Nat, &[Hook::Postrouting], true).is_ok());
+    }
+
+    #[test]
+    fn mss_clamping_needs_a_route() {
+        let rule = Rule::new(Action::TcpMss(MssValue::PathMtu));
+        for hook in [Hook::Prerouting, Hook::Input] {
+            assert!(validate_rule(&rule, Family::Ipv4, Stage::Mangle, &[hook], true).is_err());
+        }
+        for hook in [Hook::Forward, Hook::Output, Hook::Postrouting] {
+            assert!(validate_rule(&rule, Family::Ipv6, Stage::Mangle, &[hook], true).is_ok());
+        }
+        let fixed = Rule::new(Action::TcpMss(MssValue::Fixed(1400)));
+        assert!(validate_rule(&fixed, Family::Ipv4, Stage::Mangle, &[Hook::Input], true).is_ok());
+    }
+
+    #[test]
+    fn netmap_maps_one_side_per_chain() {
+        let netmap = |hooks: &[Hook]| {
+            let mut rule = Rule::new(Action::Netmap {
+                to: "10.2.0.0/24".parse().unwrap(),
+                side: NatSide::Destination,
+            });
+            rule.action.place(hooks);
+            validate_rule(&rule, Family::Ipv4, Stage::Nat, hooks, false).map(|_| rule.action)
+        };
+        let side = |a: Action| match a {
+            Action::Netmap { side, .. } => side,
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            netmap(&[Hook::Prerouting, Hook::Output]).map(side),
+            Ok(NatSide::Destination)
+        );
+        assert_eq!(
+            netmap(&[Hook::Postrouting, Hook::Input]).map(side),
+            Ok(NatSide::Source)
+        );
+        let err = netmap(&[Hook::Prerouting, Hook::Postrouting]).unwrap_err();
+        assert!(err.to_string().contains("not both"), "{err}");
+        let rule = Rule::new(Action::Netmap {
+            to: "10.2.0.0/24".parse().unwrap(),
+            side: NatSide::Destination,
+        });
+        assert!(validate_rule(
+            &rule,
+            Family::Ipv4,
+            Stage::Mangle,
+            &[Hook::Prerouting],
+            true
+        )
+        .is_err());
+        assert!(validate_rule(&rule, Family::Ipv6, Stage::Nat, &[Hook::Prerouting], true).is_err());
+    }
+
+    #[test]
+    fn classify_only_on_the_way_out() {
+        let rule = Rule::new(Action::Classify(0x10002));
+        assert!(validate_rule(&rule, Family::Ipv4, Stage::Mangle, &[Hook::Input], true).is_err());
+        assert!(validate_rule(&rule, Family::Ipv4, Stage::Filter, &[Hook::Forward], true).is_ok());
+    }
+
+    #[test]
+    fn ttl_and_hl_only_in_mangle_of_their_family() {
+        let ttl = Rule::new(Action::Ttl(crate::TtlOp::Set(64)));
+        let hl = Rule::new(Action::HopLimit(crate::TtlOp::Dec(1)));
+        let at = |rule: &Rule, family, stage| {
+            validate_rule(rule, family, stage, &[Hook::Prerouting], true).is_ok()
+        };
+        assert!(at(&ttl, Family::Ipv4, Stage::Mangle));
+        assert!(!at(&ttl, Family::Ipv4, Stage::Filter));
+        assert!(!at(&ttl, Family::Ipv6, Stage::Mangle));
+        assert!(at(&hl, Family::Ipv6, Stage::Mangle));
+        assert!(!at(&hl, Family::Ipv6, Stage::Raw));
     }
 }

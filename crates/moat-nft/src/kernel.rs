@@ -1,6 +1,6 @@
 //! What moat reads back from the kernel: its tables with rule handles and counters.
 
-use moat_model::{Counters, Family, Hook, Policy, Stage};
+use moat_model::{Counters, Family, Hook, NatSide, Policy, Stage};
 
 /// One of moat's tables as the kernel holds it.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +51,10 @@ pub struct KernelRule {
     /// The nflog group the rule logs to, if it logs to one (a rule whose
     /// text stays but whose log goes elsewhere is written again).
     pub log_group: Option<u16>,
+    /// The address the rule's `snat` or `dnat` rewrites, if it has one
+    /// (NETMAP's side follows the hooks reaching its chain, not its text:
+    /// a rule whose side changes is written again).
+    pub nat_side: Option<NatSide>,
 }
 
 /// A user's rule held by a port map: one element of its address map.

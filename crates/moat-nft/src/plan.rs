@@ -191,10 +191,17 @@ fn same_rule(old: &KernelRule, new: &Rule) -> bool {
         moat_model::Action::NfLog { group, .. } => Some(group),
         _ => None,
     };
+    // Whether NETMAP maps sources or destinations depends on the hooks that
+    // reach its chain, which its text does not say.
+    let side_kept = match new.action {
+        moat_model::Action::Netmap { side, .. } => old.nat_side == Some(side),
+        _ => true,
+    };
     new.source.is_some()
         && old.source == new.source
         && old.counters == new.counters
         && old.log_group == log_group
+        && side_kept
 }
 
 /// Adds `units` of chain `chain` at `position`; port maps reused from the
@@ -539,7 +546,7 @@ fn update_chain(ops: &mut Vec<Op>, old: &KernelChain, new: &Chain, stage: Stage)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use moat_model::Action;
+    use moat_model::{Action, NatSide};
 
     fn rule(source: &str) -> Rule {
         Rule {
@@ -565,6 +572,7 @@ mod tests {
                         counters: Counters::default(),
                         members: Vec::new(),
                         log_group: None,
+                        nat_side: None,
                     })
                     .collect(),
             }],
@@ -585,6 +593,23 @@ mod tests {
             .tables
             .remove(0)
             .ops
+    }
+
+    #[test]
+    fn a_netmap_is_written_again_only_when_its_side_changes() {
+        let netmap = |side| {
+            let mut t = table(&["-j NETMAP --to 10.2.0.0/24"]);
+            t.chains[0].rules[0].action = Action::Netmap {
+                to: "10.2.0.0/24".parse().unwrap(),
+                side,
+            };
+            t
+        };
+        let mut old = kernel(&["-j NETMAP --to 10.2.0.0/24"]);
+        old.chains[0].rules[0].nat_side = Some(NatSide::Source);
+        let plan = |new: &Table| plan_update(Some(&old), new).unwrap().tables.remove(0).ops;
+        assert!(plan(&netmap(NatSide::Source)).is_empty());
+        assert!(!plan(&netmap(NatSide::Destination)).is_empty());
     }
 
     #[test]
@@ -690,6 +715,7 @@ mod tests {
                     counters: Counters::default(),
                     members,
                     log_group: None,
+                    nat_side: None,
                 }],
             }],
             sets: Vec::new(),

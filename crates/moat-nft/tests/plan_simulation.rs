@@ -105,6 +105,7 @@ impl Kernel {
                     })
                     .unwrap_or_default(),
                 log_group: None,
+                nat_side: None,
             })
             .collect();
         KernelTable {

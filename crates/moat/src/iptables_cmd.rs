@@ -138,6 +138,7 @@ fn append_fast(
         // cut the SSH session: the full path reads the whole table.
         return Ok(None);
     }
+    new.rule.action.place(&[hook]);
     validate_rule(&new.rule, family, inv.stage, &[hook], true)?;
     log_route::route_added(family, inv.stage, chain, &mut new.rule, log_route::kept());
     let mut table = TableChanges {

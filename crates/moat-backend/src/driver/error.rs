@@ -118,7 +118,9 @@ fn errno_text(errno: i32) -> String {
     let base = base.split(" (os error").next().unwrap_or(&base).to_string();
     match errno {
         libc::EPERM => format!("{base} (moat needs root or CAP_NET_ADMIN)"),
-        libc::ENOENT => format!("{base} (it does not exist)"),
+        libc::ENOENT => format!(
+            "{base} (it does not exist, or the kernel lacks an nf_tables expression it uses, e.g. queue without CONFIG_NFT_QUEUE)"
+        ),
         libc::EEXIST => format!("{base} (it exists already)"),
         libc::EBUSY => format!("{base} (it is in use)"),
         libc::ELOOP => format!("{base} (the jump makes a loop)"),
@@ -139,7 +141,7 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "table ip moat_filter, chain INPUT, rule 3: add rule: No such file or directory (it does not exist)"
+            "table ip moat_filter, chain INPUT, rule 3: add rule: No such file or directory (it does not exist, or the kernel lacks an nf_tables expression it uses, e.g. queue without CONFIG_NFT_QUEUE)"
         );
         assert_eq!(e.errno(), Some(libc::ENOENT));
         assert!(matches!(e.into_backend(false), BackendError::Refused(_)));

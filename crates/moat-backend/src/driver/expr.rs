@@ -199,6 +199,53 @@ pub(crate) enum NlExpr {
         /// The element's expression.
         expr: Box<NlExpr>,
     },
+    /// A route's data into register 1.
+    Rt {
+        /// NFT_RT_*.
+        key: u32,
+    },
+    /// Register 1's `len` bytes, as `size`-byte words, converted to
+    /// network order (`op` NFT_BYTEORDER_HTON) or back.
+    Byteorder {
+        /// NFT_BYTEORDER_*.
+        op: u32,
+        /// Bytes converted.
+        len: u32,
+        /// The word size.
+        size: u32,
+    },
+    /// Register 1's `len` bytes written into a TCP option.
+    TcpOptWrite {
+        /// The option's kind (TCPOPT_*).
+        kind: u8,
+        /// Byte offset in the option.
+        offset: u32,
+        /// Bytes written.
+        len: u32,
+    },
+    /// Register 1's `len` bytes written at `offset` of header `base`, with
+    /// the checksum at `csum_offset` updated (`csum_type` NFT_PAYLOAD_CSUM_*).
+    PayloadWrite {
+        /// NFT_PAYLOAD_*_HEADER.
+        base: u32,
+        /// Byte offset in the header.
+        offset: u32,
+        /// Bytes written.
+        len: u32,
+        /// NFT_PAYLOAD_CSUM_*.
+        csum_type: u32,
+        /// Byte offset of the checksum in the header.
+        csum_offset: u32,
+    },
+    /// Hand the packet to userspace queue `num` (or one of `total` from it).
+    Queue {
+        /// The first queue.
+        num: u16,
+        /// How many queues.
+        total: u16,
+        /// NFT_QUEUE_FLAG_*.
+        flags: u16,
+    },
     /// Whether the connections tracked for an element number up to
     /// `count` (or, `inv`erted, more).
     Connlimit {
@@ -247,7 +294,7 @@ fn flags(w: &mut Writer, kind: u16, flags: u32) {
 impl NlExpr {
     fn name(&self) -> &'static str {
         match self {
-            NlExpr::Payload { .. } => "payload",
+            NlExpr::Payload { .. } | NlExpr::PayloadWrite { .. } => "payload",
             NlExpr::Meta { .. } | NlExpr::MetaSet { .. } => "meta",
             NlExpr::Ct { .. } | NlExpr::CtSet { .. } => "ct",
             NlExpr::Bitwise { .. } => "bitwise",
@@ -268,6 +315,10 @@ impl NlExpr {
             NlExpr::Dynset { .. } => "dynset",
             NlExpr::Connlimit { .. } => "connlimit",
             NlExpr::XtMatch { .. } => "match",
+            NlExpr::Rt { .. } => "rt",
+            NlExpr::Byteorder { .. } => "byteorder",
+            NlExpr::TcpOptWrite { .. } => "exthdr",
+            NlExpr::Queue { .. } => "queue",
         }
     }
 
@@ -497,6 +548,46 @@ impl NlExpr {
                 w.attr_u32(NFTA_MATCH_REV, *rev);
                 w.attr(NFTA_MATCH_INFO, info);
             }
+            NlExpr::Rt { key } => {
+                w.attr_u32(NFTA_RT_DREG, NFT_REG_1);
+                w.attr_u32(NFTA_RT_KEY, *key);
+            }
+            NlExpr::Byteorder { op, len, size } => {
+                w.attr_u32(NFTA_BYTEORDER_SREG, NFT_REG_1);
+                w.attr_u32(NFTA_BYTEORDER_DREG, NFT_REG_1);
+                w.attr_u32(NFTA_BYTEORDER_OP, *op);
+                w.attr_u32(NFTA_BYTEORDER_LEN, *len);
+                w.attr_u32(NFTA_BYTEORDER_SIZE, *size);
+            }
+            NlExpr::TcpOptWrite { kind, offset, len } => {
+                w.attr_u32(NFTA_EXTHDR_SREG, NFT_REG_1);
+                w.attr_u8(NFTA_EXTHDR_TYPE, *kind);
+                w.attr_u32(NFTA_EXTHDR_OFFSET, *offset);
+                w.attr_u32(NFTA_EXTHDR_LEN, *len);
+                w.attr_u32(NFTA_EXTHDR_OP, NFT_EXTHDR_OP_TCPOPT);
+            }
+            NlExpr::PayloadWrite {
+                base,
+                offset,
+                len,
+                csum_type,
+                csum_offset,
+            } => {
+                w.attr_u32(NFTA_PAYLOAD_SREG, NFT_REG_1);
+                w.attr_u32(NFTA_PAYLOAD_BASE, *base);
+                w.attr_u32(NFTA_PAYLOAD_OFFSET, *offset);
+                w.attr_u32(NFTA_PAYLOAD_LEN, *len);
+                w.attr_u32(NFTA_PAYLOAD_CSUM_TYPE, *csum_type);
+                w.attr_u32(NFTA_PAYLOAD_CSUM_OFFSET, *csum_offset);
+                w.attr_u32(NFTA_PAYLOAD_CSUM_FLAGS, 0);
+            }
+            NlExpr::Queue { num, total, flags } => {
+                w.attr_u16(NFTA_QUEUE_NUM, *num);
+                w.attr_u16(NFTA_QUEUE_TOTAL, *total);
+                if *flags != 0 {
+                    w.attr_u16(NFTA_QUEUE_FLAGS, *flags);
+                }
+            }
         }
     }
 }
@@ -611,6 +702,32 @@ impl fmt::Display for NlExpr {
                 write!(f, "connlimit count {count} flags {}", u8::from(*inv))
             }
             NlExpr::XtMatch { name, rev, .. } => write!(f, "match name {name} rev {rev}"),
+            NlExpr::Rt { key } => write!(f, "rt load {key}"),
+            NlExpr::Byteorder { op, len, size } => {
+                write!(f, "byteorder op {op} len {len} size {size}")
+            }
+            NlExpr::TcpOptWrite { kind, offset, len } => {
+                write!(f, "exthdr write tcpopt {len}b @ {kind} + {offset}")
+            }
+            NlExpr::Queue { num, total, flags } => {
+                write!(f, "queue num {num} total {total} flags {flags:#x}")
+            }
+            NlExpr::PayloadWrite {
+                base,
+                offset,
+                len,
+                csum_type,
+                csum_offset,
+            } => {
+                let base = usize::try_from(*base)
+                    .ok()
+                    .and_then(|b| BASES.get(b))
+                    .unwrap_or(&"?");
+                write!(
+                    f,
+                    "payload write {len}b @ {base} + {offset} csum_type {csum_type} csum_off {csum_offset}"
+                )
+            }
         }
     }
 }

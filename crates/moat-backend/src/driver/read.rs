@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use moat_model::{Counters, Family, Hook, Policy, Stage};
+use moat_model::{Counters, Family, Hook, NatSide, Policy, Stage};
 use moat_nft::layout::{hook_of_base_chain, table_name};
 use moat_nft::{portmap, KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
 
@@ -31,6 +31,7 @@ struct RuleInfo {
     counters: Option<Counters>,
     jump: Option<String>,
     log_group: Option<u16>,
+    nat_side: Option<NatSide>,
 }
 
 fn malformed(what: &str) -> DriverError {
@@ -66,6 +67,12 @@ fn scan_exprs(list: &[u8], rule: &mut RuleInfo) {
                 packets: data.get(NFTA_COUNTER_PACKETS).and_then(be_u64).unwrap_or(0),
                 bytes: data.get(NFTA_COUNTER_BYTES).and_then(be_u64).unwrap_or(0),
             });
+        } else if string_is(name, "nat") {
+            rule.nat_side = match data.get(NFTA_NAT_TYPE).and_then(be_u32) {
+                Some(NFT_NAT_SNAT) => Some(NatSide::Source),
+                Some(NFT_NAT_DNAT) => Some(NatSide::Destination),
+                _ => None,
+            };
         } else if string_is(name, "log") {
             rule.log_group = data
                 .get(NFTA_LOG_GROUP)
@@ -108,6 +115,7 @@ fn parse_rule(msg: Message<'_>, table: &str) -> Result<Option<RuleInfo>, DriverE
         counters: None,
         jump: None,
         log_group: None,
+        nat_side: None,
     };
     if let Some(list) = attrs.get(NFTA_RULE_EXPRESSIONS) {
         scan_exprs(list, &mut rule);
@@ -268,6 +276,7 @@ fn assemble(
                 counters: rule.counters.unwrap_or_default(),
                 members,
                 log_group: rule.log_group,
+                nat_side: rule.nat_side,
             });
         }
     }

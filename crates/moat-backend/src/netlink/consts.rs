@@ -344,3 +344,49 @@ pub(crate) const NF_NAT_RANGE_PROTO_SPECIFIED: u32 = 0x02;
 pub(crate) const NF_NAT_RANGE_PROTO_RANDOM: u32 = 0x04;
 pub(crate) const NF_NAT_RANGE_PERSISTENT: u32 = 0x08;
 pub(crate) const NF_NAT_RANGE_PROTO_RANDOM_FULLY: u32 = 0x10;
+
+// rt
+pub(crate) const NFTA_RT_DREG: u16 = 1;
+pub(crate) const NFTA_RT_KEY: u16 = 2;
+pub(crate) const NFT_RT_TCPMSS: u32 = 3;
+
+// byteorder
+pub(crate) const NFTA_BYTEORDER_SREG: u16 = 1;
+pub(crate) const NFTA_BYTEORDER_DREG: u16 = 2;
+pub(crate) const NFTA_BYTEORDER_OP: u16 = 3;
+pub(crate) const NFTA_BYTEORDER_LEN: u16 = 4;
+pub(crate) const NFTA_BYTEORDER_SIZE: u16 = 5;
+pub(crate) const NFT_BYTEORDER_HTON: u32 = 1;
+
+// exthdr
+pub(crate) const NFTA_EXTHDR_TYPE: u16 = 2;
+pub(crate) const NFTA_EXTHDR_OFFSET: u16 = 3;
+pub(crate) const NFTA_EXTHDR_LEN: u16 = 4;
+pub(crate) const NFTA_EXTHDR_OP: u16 = 6;
+pub(crate) const NFTA_EXTHDR_SREG: u16 = 7;
+pub(crate) const NFT_EXTHDR_OP_TCPOPT: u32 = 1;
+/// The TCP maximum segment size option's kind.
+pub(crate) const TCPOPT_MAXSEG: u8 = 2;
+
+// meta keys the targets set
+pub(crate) const NFT_META_NFTRACE: u32 = 12;
+
+// NETMAP's prefix translation
+pub(crate) const NF_NAT_RANGE_MAP_IPS: u32 = 0x01;
+pub(crate) const NF_NAT_RANGE_NETMAP: u32 = 0x40;
+
+// queue
+pub(crate) const NFTA_QUEUE_NUM: u16 = 1;
+pub(crate) const NFTA_QUEUE_TOTAL: u16 = 2;
+pub(crate) const NFTA_QUEUE_FLAGS: u16 = 3;
+pub(crate) const NFT_QUEUE_FLAG_BYPASS: u16 = 0x01;
+pub(crate) const NFT_QUEUE_FLAG_CPU_FANOUT: u16 = 0x02;
+pub(crate) const NFT_META_PRIORITY: u32 = 2;
+
+// payload writes
+pub(crate) const NFTA_PAYLOAD_SREG: u16 = 5;
+pub(crate) const NFTA_PAYLOAD_CSUM_TYPE: u16 = 6;
+pub(crate) const NFTA_PAYLOAD_CSUM_OFFSET: u16 = 7;
+pub(crate) const NFTA_PAYLOAD_CSUM_FLAGS: u16 = 8;
+pub(crate) const NFT_PAYLOAD_CSUM_NONE: u32 = 0;
+pub(crate) const NFT_PAYLOAD_CSUM_INET: u32 = 1;

@@ -16,8 +16,8 @@ use std::os::fd::AsRawFd;
 use moat_backend::{Backend, NetlinkDriver, NftCli};
 use moat_model::{
     Action, AddrTypes, Chain, ConnStates, Counters, CtDirection, Family, Hook, Iface, LogFlags,
-    LogLevel, MarkSet, Match, NatTarget, PacketType, Policy, PortRange, Rate, RateUnit, RejectKind,
-    Rule, Stage, StatisticMode, Table, TcpFlags,
+    LogLevel, MarkSet, Match, MssValue, NatSide, NatTarget, PacketType, Policy, PortRange, Rate,
+    RateUnit, RejectKind, Rule, Stage, StatisticMode, Table, TcpFlags, TtlOp,
 };
 use moat_nft::{ChangeSet, KernelTable};
 use moat_testnet::Netns;
@@ -1010,6 +1010,40 @@ pub fn other_tables(family: Family) -> Vec<Table> {
     ];
     mangle.chain_mut("OUTPUT").unwrap().rules =
         vec![rule(vec![proto(17)], mark(9, u32::MAX), "output mark")];
+    mangle.chain_mut("FORWARD").unwrap().rules = target_rules();
+    mangle.chain_mut("POSTROUTING").unwrap().rules = vec![
+        match family {
+            Family::Ipv4 => rule(vec![], Action::Ttl(TtlOp::Set(64)), "--ttl-set 64"),
+            Family::Ipv6 => rule(vec![], Action::HopLimit(TtlOp::Set(7)), "--hl-set 7"),
+        },
+        rule(vec![], Action::Dscp(10), "--set-dscp 10"),
+        rule(vec![], Action::Dscp(63), "--set-dscp 63"),
+        rule(vec![], Action::Dscp(0), "--set-dscp 0"),
+        rule(
+            vec![],
+            Action::Tos {
+                value: 0x11,
+                mask: 0xff,
+            },
+            "--set-tos 0x11",
+        ),
+        rule(
+            vec![],
+            Action::Tos {
+                value: 0x02,
+                mask: 0x03,
+            },
+            "--set-tos 0x02/0x03",
+        ),
+        rule(
+            vec![],
+            Action::Tos {
+                value: 0xb8,
+                mask: 0xfc,
+            },
+            "--set-tos 0xb8/0xfc",
+        ),
+    ];
     let mut raw = Table::new(family, Stage::Raw);
     raw.chain_mut("PREROUTING").unwrap().rules = vec![rule(
         vec![
@@ -1024,7 +1058,49 @@ pub fn other_tables(family: Family) -> Vec<Table> {
         "-j NOTRACK",
     )];
     raw.chain_mut("OUTPUT").unwrap().base = Some((Hook::Output, Policy::Drop));
-    vec![mangle, raw, nat_table(family)]
+    let mut nat = nat_table(family);
+    nat.chain_mut("INPUT").unwrap().rules = netmap_rules(family);
+    vec![mangle, raw, nat]
+}
+
+/// Rules with the targets that rewrite a packet and go on, for the mangle
+/// table's FORWARD.
+fn target_rules() -> Vec<Rule> {
+    vec![
+        rule(
+            vec![proto(6)],
+            Action::TcpMss(MssValue::Fixed(1400)),
+            "--set-mss 1400",
+        ),
+        rule(
+            vec![proto(6)],
+            Action::TcpMss(MssValue::PathMtu),
+            "--clamp-mss-to-pmtu",
+        ),
+        rule(vec![], Action::Trace, "-j TRACE"),
+        rule(vec![], Action::Classify(0x0001_0002), "--set-class 1:2"),
+        rule(vec![], Action::Classify(u32::MAX), "--set-class ffff:ffff"),
+    ]
+}
+
+/// NETMAP rules mapping sources, for the nat table's INPUT.
+fn netmap_rules(family: Family) -> Vec<Rule> {
+    let nets: [&str; 2] = match family {
+        Family::Ipv4 => ["10.2.0.0/24", "10.3.0.5/32"],
+        Family::Ipv6 => ["2001:db8:1::/64", "2001:db8:2::/127"],
+    };
+    nets.iter()
+        .map(|net| {
+            rule(
+                vec![],
+                Action::Netmap {
+                    to: net.parse().unwrap(),
+                    side: NatSide::Source,
+                },
+                "-j NETMAP",
+            )
+        })
+        .collect()
 }
 
 /// `-m statistic --mode random --probability p`, negated or not.

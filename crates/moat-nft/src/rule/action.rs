@@ -9,8 +9,8 @@ use nftables::expr::{Expression, MetaKey};
 use nftables::stmt::{JumpTarget, Log, LogFlag, LogLevel, Mangle, Reject, RejectType, Statement};
 use nftables::types::RejectCode;
 
-use super::build::{and, ct, masked, meta, num, xor};
-use super::{nat, refuse, CompileError, Cx};
+use super::build::{and, ct, masked, meta, num, payload, xor};
+use super::{nat, queue, refuse, tcpmss, ttl, CompileError, Cx};
 
 /// The longest log prefix nf_tables keeps.
 const LOG_PREFIX_MAX: usize = 127;
@@ -48,7 +48,71 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
         Action::Snat(target) => vec![nat::snat(target, cx)?],
         Action::Masquerade { ports, random } => vec![nat::masquerade(*ports, *random, cx)?],
         Action::Redirect { ports, random } => vec![nat::redirect(*ports, *random, cx)?],
+        Action::TcpMss(value) => vec![tcpmss::compile(*value, cx)?],
+        Action::Netmap { to, side } => vec![nat::netmap(*to, *side, cx)?],
+        Action::Queue {
+            first,
+            last,
+            bypass,
+            fanout,
+        } => vec![queue::compile(*first, *last, *bypass, *fanout)?],
+        Action::Dscp(n) => vec![dscp(*n, cx)?],
+        Action::Tos { value, mask } => tos(*value, *mask, cx)?,
+        Action::Ttl(op) => vec![ttl::compile(*op, false)?],
+        Action::HopLimit(op) => vec![ttl::compile(*op, true)?],
+        Action::Classify(class) => vec![Statement::Mangle(Mangle {
+            key: meta(MetaKey::Priority),
+            value: num(*class),
+        })],
+        Action::Trace => vec![Statement::Mangle(Mangle {
+            key: meta(MetaKey::Nftrace),
+            value: num(1),
+        })],
     })
+}
+
+/// `-j DSCP --set-dscp N`: `ip dscp set N` (`ip6 dscp` in IPv6), which
+/// keeps the ECN bits as iptables does.
+fn dscp(n: u8, cx: &Cx) -> Result<Statement<'static>, CompileError> {
+    if n > 63 {
+        return refuse(format!("DSCP {n} is out of range 0-63"));
+    }
+    let protocol = match cx.family {
+        Family::Ipv4 => "ip",
+        Family::Ipv6 => "ip6",
+    };
+    Ok(Statement::Mangle(Mangle {
+        key: payload(protocol, "dscp"),
+        value: num(n.into()),
+    }))
+}
+
+/// `-j TOS`: the TOS byte (traffic class) is the 6 DSCP bits and the 2 ECN
+/// bits. A change that sets each part wholly or leaves it alone is
+/// `ip dscp set` and/or `ip ecn set`; any other (flipping bits, or keeping
+/// some bits of a part, as the symbolic values do) needs the byte combined
+/// with itself, which nft 1.0.6 cannot write with the IPv4 header checksum
+/// kept right, so it is refused.
+fn tos(value: u8, mask: u8, cx: &Cx) -> Result<Vec<Statement<'static>>, CompileError> {
+    let protocol = match cx.family {
+        Family::Ipv4 => "ip",
+        Family::Ipv6 => "ip6",
+    };
+    let mut out = Vec::new();
+    for (field, bits, shift) in [("dscp", 0xfc_u8, 2), ("ecn", 0x03, 0)] {
+        if mask & bits == bits {
+            out.push(Statement::Mangle(Mangle {
+                key: payload(protocol, field),
+                value: num(u32::from((value & bits) >> shift)),
+            }));
+        } else if mask & bits != 0 || value & bits != 0 {
+            return refuse(format!(
+                "TOS --set-tos {value:#04x}/{mask:#04x} has no exact native nf_tables form; \
+                 moat supports masks that set the DSCP bits (0xfc), the ECN bits (0x03) or both (0xff) whole"
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// `-j REJECT --reject-with ...`: `reject with tcp reset`, `reject with icmp
@@ -232,6 +296,21 @@ mod tests {
 
     use super::super::testutil::{action_json, canonical, compile_json, v4, v6};
     use moat_model::{Action, LogFlags, LogLevel, MarkSet, Match, RejectKind, Rule};
+
+    #[test]
+    fn tos_sets_whole_dscp_and_ecn_parts_and_refuses_the_rest() {
+        let tos = |value, mask| Action::Tos { value, mask };
+        let ecn = json!({"mangle": {"key": {"payload": {"protocol": "ip6", "field": "ecn"}}, "value": 2}});
+        assert_eq!(action_json(tos(0x02, 0x03), v6()), json!([ecn]));
+        let both = action_json(tos(0xb9, 0xff), v4());
+        assert_eq!(both[0]["mangle"]["value"], json!(0x2e));
+        assert_eq!(both[1]["mangle"]["value"], json!(1));
+        for (value, mask) in [(0x10, 0x3f), (0x01, 0x00), (0x00, 0xf0)] {
+            let rule = Rule::new(tos(value, mask));
+            let err = compile_json(&rule, v4()).unwrap_err();
+            assert!(err.0.contains("no exact native"), "{err}");
+        }
+    }
 
     #[test]
     fn notrack_is_finished_into_an_object() {

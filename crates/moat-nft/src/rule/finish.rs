@@ -4,7 +4,9 @@
 //! - set statements that carry per-element statements (see
 //!   [`super::dynset`]);
 //! - the `notrack` statement, which nftables 0.6.3 writes as the bare string
-//!   `"notrack"` where `nft` wants `{"notrack": null}`.
+//!   `"notrack"` where `nft` wants `{"notrack": null}`;
+//! - NETMAP's `snat`/`dnat prefix to NET/LEN`, whose `"type_flags": "prefix"`
+//!   and `"netmap"` flag nftables 0.6.3 has no field for.
 
 use serde_json::{json, Map, Value};
 
@@ -21,6 +23,11 @@ pub fn finish_json(value: &mut Value) -> Result<(), CompileError> {
         Value::Object(map) => {
             if let Some(Value::Object(set)) = map.get_mut("set") {
                 complete_set(set)?;
+            }
+            for key in ["snat", "dnat"] {
+                if let Some(Value::Object(nat)) = map.get_mut(key) {
+                    complete_netmap(nat);
+                }
             }
             for (key, v) in map.iter_mut() {
                 // The statement lists of rules and of set statements.
@@ -48,6 +55,15 @@ fn fix_notrack(list: &mut Value) {
             *item = json!({ "notrack": null });
         }
     }
+}
+
+/// Marks a translation to a prefix (NETMAP's only form) as a prefix mapping.
+fn complete_netmap(nat: &mut Map<String, Value>) {
+    if nat.get("addr").and_then(|a| a.get("prefix")).is_none() {
+        return;
+    }
+    nat.insert("type_flags".into(), json!("prefix"));
+    nat.insert("flags".into(), json!(["netmap"]));
 }
 
 /// Completes one set statement (`{"op", "elem", "set"}`) if it carries parts.
@@ -99,6 +115,21 @@ mod tests {
         let mut list = json!(["notrack"]);
         finish_stmt_list(&mut list).unwrap();
         assert_eq!(list, json!([{"notrack": null}]));
+    }
+
+    #[test]
+    fn translations_to_a_prefix_become_netmaps() {
+        let mut doc = json!({"rule": {"expr": [
+            {"dnat": {"addr": {"prefix": {"addr": "10.2.0.0", "len": 24}}}},
+            {"snat": {"addr": "10.0.0.1"}}]}});
+        finish_json(&mut doc).unwrap();
+        assert_eq!(
+            doc,
+            json!({"rule": {"expr": [
+                {"dnat": {"addr": {"prefix": {"addr": "10.2.0.0", "len": 24}},
+                    "type_flags": "prefix", "flags": ["netmap"]}},
+                {"snat": {"addr": "10.0.0.1"}}]}})
+        );
     }
 
     #[test]

@@ -27,8 +27,11 @@ mod matches;
 mod nat;
 mod packet;
 mod ports;
+mod queue;
 mod recent;
 mod statistic;
+mod tcpmss;
+mod ttl;
 pub mod xt;
 
 #[cfg(test)]

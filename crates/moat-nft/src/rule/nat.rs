@@ -1,10 +1,11 @@
-//! Address translation targets: DNAT, SNAT, MASQUERADE and REDIRECT.
+//! Address translation targets: DNAT, SNAT, MASQUERADE, REDIRECT and NETMAP.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
 
-use moat_model::{NatTarget, PortRange};
-use nftables::expr::Expression;
+use ipnet::IpNet;
+use moat_model::{NatSide, NatTarget, PortRange};
+use nftables::expr::{Expression, NamedExpression, Prefix};
 use nftables::stmt::{NATFlag, Statement, NAT};
 
 use super::addr::check_family;
@@ -43,6 +44,32 @@ pub(super) fn redirect(
     cx: &Cx,
 ) -> Result<Statement<'static>, CompileError> {
     Ok(Statement::Redirect(local(ports, random, "REDIRECT", cx)?))
+}
+
+/// NETMAP: `dnat prefix to NET/LEN` (or `snat` for sources), which maps
+/// each address into the network keeping its host part. The nftables
+/// crate cannot write the prefix flags; a translation to a prefix is
+/// always this one, and [`super::finish_json`] adds them.
+pub(super) fn netmap(
+    to: IpNet,
+    side: NatSide,
+    cx: &Cx,
+) -> Result<Statement<'static>, CompileError> {
+    check_family(to.addr(), cx.family)?;
+    let to = to.trunc();
+    let nat = NAT {
+        addr: Some(Expression::Named(NamedExpression::Prefix(Prefix {
+            addr: Box::new(text(to.addr().to_string())),
+            len: to.prefix_len().into(),
+        }))),
+        family: None,
+        port: None,
+        flags: None,
+    };
+    Ok(match side {
+        NatSide::Destination => Statement::DNAT(Some(nat)),
+        NatSide::Source => Statement::SNAT(Some(nat)),
+    })
 }
 
 fn translation(target: &NatTarget, what: &str, cx: &Cx) -> Result<NAT<'static>, CompileError> {

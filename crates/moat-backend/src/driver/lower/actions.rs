@@ -8,6 +8,7 @@ use nftables::types::RejectCode;
 
 use super::super::expr::{LogExpr, NlExpr};
 use super::nat::{self, Local, Translate};
+use super::rewrite;
 use crate::netlink::consts::*;
 
 /// The longest log prefix nf_tables keeps (NF_LOG_PREFIXLEN - 1).
@@ -45,7 +46,19 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
         Statement::Log(log) => vec![NlExpr::Log(self::log(log.as_ref())?)],
         Statement::Reject(Some(reject)) => vec![self::reject(reject, family, l4)?],
         Statement::Notrack => vec![NlExpr::Notrack],
-        Statement::Mangle(mangle) => self::mangle(&mangle.key, &mangle.value)?,
+        Statement::Queue(queue) => vec![rewrite::queue(queue)?],
+        Statement::Mangle(mangle) => match &mangle.key {
+            Expression::Named(NamedExpression::TcpOption(_)) => {
+                rewrite::tcp_option(&mangle.key, &mangle.value)?
+            }
+            Expression::Named(NamedExpression::Payload(_)) => {
+                rewrite::payload_set(&mangle.key, &mangle.value, family)?
+            }
+            Expression::Named(NamedExpression::Meta(m)) if m.key != MetaKey::Mark => {
+                rewrite::meta_set(&mangle.key, &mangle.value)?
+            }
+            _ => self::mangle(&mangle.key, &mangle.value)?,
+        },
         Statement::SNAT(n) => nat::translate(Translate::Snat, n.as_ref()?, family, l4)?,
         Statement::DNAT(n) => nat::translate(Translate::Dnat, n.as_ref()?, family, l4)?,
         Statement::Masquerade(n) => nat::local(Local::Masquerade, n.as_ref(), family, l4)?,

@@ -27,6 +27,7 @@ mod fields;
 mod maps;
 mod merge;
 mod nat;
+mod rewrite;
 mod sets;
 mod values;
 

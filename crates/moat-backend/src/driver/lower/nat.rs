@@ -141,11 +141,24 @@ pub(super) fn translate(
         return None;
     }
     let mut loads = Loads::new(family, l4);
+    let mut extra = 0;
     let addrs = match &nat.addr {
+        // NETMAP's `dnat prefix to NET/LEN`: the network's first and last
+        // addresses, flagged as a prefix mapping.
+        Some(Expression::Named(NamedExpression::Prefix(prefix))) => {
+            if nat.port.is_some() || nat.flags.is_some() {
+                return None;
+            }
+            let (first, mask) = values::prefix(kind, &prefix.addr, prefix.len)?;
+            let last = first.iter().zip(&mask).map(|(a, m)| a | !m).collect();
+            extra = NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_NETMAP;
+            let first = loads.push(first);
+            Some((first, Some(loads.push(last))))
+        }
         Some(addr) => Some(loads.load(kind, addr)?),
         None => None,
     };
-    let regs = loads.ports(nat.port.as_ref(), flags(nat))?;
+    let regs = loads.ports(nat.port.as_ref(), flags(nat) | extra)?;
     let ty = match which {
         Translate::Snat => NFT_NAT_SNAT,
         Translate::Dnat => NFT_NAT_DNAT,

@@ -368,7 +368,7 @@ fn statistic(mode: StatisticMode, negate: bool) -> Match {
     Match::Statistic { mode, negate }
 }
 
-fn host_word(n: u32) -> String {
+pub(super) fn host_word(n: u32) -> String {
     n.to_ne_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 

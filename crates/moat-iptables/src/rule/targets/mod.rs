@@ -1,10 +1,18 @@
 //! Targets (`-j NAME` / `-g CHAIN`): each one's options, `-S` and `-L` text and lowering.
 
+mod classify;
+mod dscp;
 mod log;
 mod mark;
 mod nat;
+mod netmap;
 mod notrack;
+mod queue;
 mod reject;
+mod tcpmss;
+mod tos;
+mod trace;
+mod ttl;
 
 use moat_model::{Action, Family};
 
@@ -49,6 +57,22 @@ pub(crate) enum TargetSpec {
     NoTrack(notrack::NoTrack),
     /// SNAT, DNAT, MASQUERADE or REDIRECT.
     Nat(Nat),
+    /// TCPMSS.
+    TcpMss(tcpmss::TcpMss),
+    /// TRACE.
+    Trace(trace::Trace),
+    /// NETMAP.
+    Netmap(netmap::Netmap),
+    /// NFQUEUE.
+    Queue(queue::Queue),
+    /// CLASSIFY.
+    Classify(classify::Classify),
+    /// TTL or HL.
+    Ttl(ttl::Ttl),
+    /// DSCP.
+    Dscp(dscp::Dscp),
+    /// TOS.
+    Tos(tos::Tos),
 }
 
 /// Targets moat supports, for suggestions.
@@ -67,35 +91,35 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "DNAT",
     "MASQUERADE",
     "REDIRECT",
+    "TCPMSS",
+    "TRACE",
+    "NETMAP",
+    "NFQUEUE",
+    "CLASSIFY",
+    "TTL",
+    "HL",
+    "DSCP",
+    "TOS",
 ];
 
 /// Target extensions iptables has that moat does not support.
 const UNSUPPORTED: &[&str] = &[
     "AUDIT",
     "CHECKSUM",
-    "CLASSIFY",
     "CLUSTERIP",
     "CONNSECMARK",
-    "DSCP",
     "ECN",
-    "HL",
     "HMARK",
     "IDLETIMER",
     "LED",
-    "NETMAP",
-    "NFQUEUE",
     "QUEUE",
     "RATEEST",
     "SECMARK",
     "SET",
     "SYNPROXY",
-    "TCPMSS",
     "TCPOPTSTRIP",
     "TEE",
-    "TOS",
     "TPROXY",
-    "TRACE",
-    "TTL",
     "ULOG",
 ];
 
@@ -140,6 +164,14 @@ macro_rules! each_ext {
             TargetSpec::Mark($t) => $body,
             TargetSpec::NoTrack($t) => $body,
             TargetSpec::Nat($t) => $body,
+            TargetSpec::TcpMss($t) => $body,
+            TargetSpec::Trace($t) => $body,
+            TargetSpec::Netmap($t) => $body,
+            TargetSpec::Queue($t) => $body,
+            TargetSpec::Classify($t) => $body,
+            TargetSpec::Ttl($t) => $body,
+            TargetSpec::Dscp($t) => $body,
+            TargetSpec::Tos($t) => $body,
             TargetSpec::Verdict(_) | TargetSpec::Chain { .. } => $none,
         }
     };
@@ -182,6 +214,15 @@ impl TargetSpec {
                      fill, and the kernel's xtables CHECKSUM runs only in a table named mangle",
                 )
             }
+            "TCPMSS" => TargetSpec::TcpMss(Default::default()),
+            "TRACE" => TargetSpec::Trace(trace::Trace),
+            "NETMAP" => TargetSpec::Netmap(Default::default()),
+            "NFQUEUE" => TargetSpec::Queue(Default::default()),
+            "CLASSIFY" => TargetSpec::Classify(Default::default()),
+            "TTL" => TargetSpec::Ttl(ttl::Ttl::new(false, family)?),
+            "HL" => TargetSpec::Ttl(ttl::Ttl::new(true, family)?),
+            "DSCP" => TargetSpec::Dscp(Default::default()),
+            "TOS" => TargetSpec::Tos(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} target is not supported by moat"))
             }
@@ -216,6 +257,14 @@ impl TargetSpec {
             TargetSpec::Mark(t) => t.name(),
             TargetSpec::NoTrack(t) => t.name(),
             TargetSpec::Nat(t) => t.name(),
+            TargetSpec::TcpMss(_) => "TCPMSS",
+            TargetSpec::Trace(_) => "TRACE",
+            TargetSpec::Netmap(_) => "NETMAP",
+            TargetSpec::Queue(_) => "NFQUEUE",
+            TargetSpec::Classify(_) => "CLASSIFY",
+            TargetSpec::Ttl(t) => t.name(),
+            TargetSpec::Dscp(_) => "DSCP",
+            TargetSpec::Tos(_) => "TOS",
         }
     }
 
@@ -265,6 +314,14 @@ impl TargetSpec {
             TargetSpec::Mark(t) => t.lower(),
             TargetSpec::NoTrack(_) => Action::NoTrack,
             TargetSpec::Nat(t) => t.lower(),
+            TargetSpec::TcpMss(t) => t.lower(),
+            TargetSpec::Trace(_) => Action::Trace,
+            TargetSpec::Netmap(t) => t.lower(),
+            TargetSpec::Queue(t) => t.lower(),
+            TargetSpec::Classify(t) => t.lower(),
+            TargetSpec::Ttl(t) => t.lower(),
+            TargetSpec::Dscp(t) => t.lower(),
+            TargetSpec::Tos(t) => t.lower(),
         }
     }
 }
@@ -285,7 +342,7 @@ mod tests {
         assert!(TargetSpec::load("DROPS", false, Family::Ipv4).is_ok());
         assert!(TargetSpec::load("LOGDROP", false, Family::Ipv4).is_ok());
         assert!(TargetSpec::load("ssh_in", false, Family::Ipv4).is_ok());
-        assert!(TargetSpec::load("NFQUEUE", false, Family::Ipv4)
+        assert!(TargetSpec::load("TPROXY", false, Family::Ipv4)
             .unwrap_err()
             .message
             .contains("not supported"));

@@ -1,0 +1,309 @@
+//! Statements of the targets beyond verdicts, logging, marks and address
+//! translation: TCPMSS's `tcp option maxseg size set ...`, TRACE's
+//! `meta nftrace set 1`, CLASSIFY's `meta priority set`, NFQUEUE's `queue`,
+//! TTL's `ip ttl set N`, HL's `ip6 hoplimit set N`, DSCP's `ip dscp set N`
+//! and TOS's `ip dscp set N` / `ip ecn set N`.
+
+use moat_model::Family;
+use nftables::expr::{Expression, MetaKey, NamedExpression, Payload, RTKey};
+use nftables::stmt::{Queue, QueueFlag};
+
+use super::super::expr::NlExpr;
+use crate::netlink::consts::*;
+
+/// `tcp option maxseg size set N` and `tcp option maxseg size set rt mtu`,
+/// as nft writes them: the value into register 1 in network order, then
+/// an exthdr write of the option's two size bytes.
+pub(super) fn tcp_option(key: &Expression<'_>, value: &Expression<'_>) -> Option<Vec<NlExpr>> {
+    let Expression::Named(NamedExpression::TcpOption(opt)) = key else {
+        return None;
+    };
+    if opt.name != "maxseg" || opt.field.as_deref() != Some("size") {
+        return None;
+    }
+    let write = NlExpr::TcpOptWrite {
+        kind: TCPOPT_MAXSEG,
+        offset: 2,
+        len: 2,
+    };
+    Some(match value {
+        Expression::Number(n) => vec![
+            NlExpr::Immediate {
+                reg: NFT_REG_1,
+                data: u16::try_from(*n).ok()?.to_be_bytes().to_vec(),
+            },
+            write,
+        ],
+        Expression::Named(NamedExpression::RT(rt))
+            if rt.key == RTKey::MTU && rt.family.is_none() =>
+        {
+            vec![
+                NlExpr::Rt { key: NFT_RT_TCPMSS },
+                NlExpr::Byteorder {
+                    op: NFT_BYTEORDER_HTON,
+                    len: 2,
+                    size: 2,
+                },
+                write,
+            ]
+        }
+        _ => return None,
+    })
+}
+
+/// `meta nftrace set 1` and `meta priority set MAJOR:MINOR`, as nft writes them: the value into register 1,
+/// as many bytes as the key holds, then a meta store.
+pub(super) fn meta_set(key: &Expression<'_>, value: &Expression<'_>) -> Option<Vec<NlExpr>> {
+    let Expression::Named(NamedExpression::Meta(meta)) = key else {
+        return None;
+    };
+    let Expression::Number(n) = value else {
+        return None;
+    };
+    let (key, data) = match meta.key {
+        MetaKey::Nftrace => (NFT_META_NFTRACE, vec![u8::try_from(*n).ok()?]),
+        MetaKey::Priority => (NFT_META_PRIORITY, n.to_ne_bytes().to_vec()),
+        _ => return None,
+    };
+    Some(vec![
+        NlExpr::Immediate {
+            reg: NFT_REG_1,
+            data,
+        },
+        NlExpr::MetaSet { key },
+    ])
+}
+
+/// `ip ttl set N` and `ip6 hoplimit set N`, as nft writes them. The TTL
+/// shares a checksummed 16-bit word with the protocol, so nft reads the
+/// word, replaces the TTL byte and writes the word back with the header
+/// checksum updated; the hop limit is written alone (IPv6 has no header
+/// checksum).
+pub(super) fn payload_set(
+    key: &Expression<'_>,
+    value: &Expression<'_>,
+    family: Family,
+) -> Option<Vec<NlExpr>> {
+    let Expression::Named(NamedExpression::Payload(Payload::PayloadField(field))) = key else {
+        return None;
+    };
+    let Expression::Number(n) = value else {
+        return None;
+    };
+    let byte = u8::try_from(*n).ok()?;
+    match (family, &*field.protocol, &*field.field) {
+        (Family::Ipv4, "ip", "ttl") => Some(vec![
+            NlExpr::Payload {
+                reg: NFT_REG_1,
+                base: NFT_PAYLOAD_NETWORK_HEADER,
+                offset: 8,
+                len: 2,
+            },
+            NlExpr::Bitwise {
+                mask: vec![0x00, 0xff],
+                xor: vec![byte, 0x00],
+            },
+            NlExpr::PayloadWrite {
+                base: NFT_PAYLOAD_NETWORK_HEADER,
+                offset: 8,
+                len: 2,
+                csum_type: NFT_PAYLOAD_CSUM_INET,
+                csum_offset: 10,
+            },
+        ]),
+        // DSCP: the 6 bits after the 4-bit version and before the 2 ECN
+        // bits in IPv6, the top 6 of the TOS byte in IPv4; nft rewrites the
+        // 16-bit word from the header's start.
+        (_, "ip" | "ip6", "dscp") if byte <= 63 => {
+            let (mask, xor, csum_type, csum_offset) = if family == Family::Ipv4 {
+                ([0xff, 0x03], [0x00, byte << 2], NFT_PAYLOAD_CSUM_INET, 10)
+            } else {
+                (
+                    [0xf0, 0x3f],
+                    [byte >> 2, (byte & 3) << 6],
+                    NFT_PAYLOAD_CSUM_NONE,
+                    0,
+                )
+            };
+            if (family == Family::Ipv4) != (field.protocol == "ip") {
+                return None;
+            }
+            Some(vec![
+                NlExpr::Payload {
+                    reg: NFT_REG_1,
+                    base: NFT_PAYLOAD_NETWORK_HEADER,
+                    offset: 0,
+                    len: 2,
+                },
+                NlExpr::Bitwise {
+                    mask: mask.to_vec(),
+                    xor: xor.to_vec(),
+                },
+                NlExpr::PayloadWrite {
+                    base: NFT_PAYLOAD_NETWORK_HEADER,
+                    offset: 0,
+                    len: 2,
+                    csum_type,
+                    csum_offset,
+                },
+            ])
+        }
+        // ECN: the low 2 bits of the TOS byte (IPv4, in the checksummed
+        // word from the header's start); bits 4-5 of the second byte in IPv6.
+        (Family::Ipv4, "ip", "ecn") if byte <= 3 => Some(vec![
+            NlExpr::Payload {
+                reg: NFT_REG_1,
+                base: NFT_PAYLOAD_NETWORK_HEADER,
+                offset: 0,
+                len: 2,
+            },
+            NlExpr::Bitwise {
+                mask: vec![0xff, 0xfc],
+                xor: vec![0x00, byte],
+            },
+            NlExpr::PayloadWrite {
+                base: NFT_PAYLOAD_NETWORK_HEADER,
+                offset: 0,
+                len: 2,
+                csum_type: NFT_PAYLOAD_CSUM_INET,
+                csum_offset: 10,
+            },
+        ]),
+        (Family::Ipv6, "ip6", "ecn") if byte <= 3 => Some(vec![
+            NlExpr::Payload {
+                reg: NFT_REG_1,
+                base: NFT_PAYLOAD_NETWORK_HEADER,
+                offset: 1,
+                len: 1,
+            },
+            NlExpr::Bitwise {
+                mask: vec![0xcf],
+                xor: vec![byte << 4],
+            },
+            NlExpr::PayloadWrite {
+                base: NFT_PAYLOAD_NETWORK_HEADER,
+                offset: 1,
+                len: 1,
+                csum_type: NFT_PAYLOAD_CSUM_NONE,
+                csum_offset: 0,
+            },
+        ]),
+        (Family::Ipv6, "ip6", "hoplimit") => Some(vec![
+            NlExpr::Immediate {
+                reg: NFT_REG_1,
+                data: vec![byte],
+            },
+            NlExpr::PayloadWrite {
+                base: NFT_PAYLOAD_NETWORK_HEADER,
+                offset: 7,
+                len: 1,
+                csum_type: NFT_PAYLOAD_CSUM_NONE,
+                csum_offset: 0,
+            },
+        ]),
+        _ => None,
+    }
+}
+
+/// `queue num N` or `queue num A-B`, with the bypass and fanout flags.
+pub(super) fn queue(queue: &Queue<'_>) -> Option<NlExpr> {
+    let (num, last) = match &queue.num {
+        Expression::Number(n) => (*n, *n),
+        Expression::Range(range) => match &range.range {
+            [Expression::Number(a), Expression::Number(b)] if a < b => (*a, *b),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let flags = queue.flags.iter().flatten().fold(0, |all, flag| {
+        all | match flag {
+            QueueFlag::Bypass => NFT_QUEUE_FLAG_BYPASS,
+            QueueFlag::Fanout => NFT_QUEUE_FLAG_CPU_FANOUT,
+        }
+    });
+    Some(NlExpr::Queue {
+        num: u16::try_from(num).ok()?,
+        total: u16::try_from(last - num + 1).ok()?,
+        flags,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use moat_model::{Action, MssValue};
+
+    use super::super::tests::{tcp, v4, COUNTER, L4};
+
+    fn queue(first: u16, last: u16, bypass: bool, fanout: bool) -> Vec<String> {
+        v4(
+            vec![],
+            Action::Queue {
+                first,
+                last,
+                bypass,
+                fanout,
+            },
+        )
+    }
+
+    // nft 1.0.6 writes `queue num 3`, `queue num 2-5 bypass fanout`: the
+    // first queue, how many, and the flags. (This test kernel has no
+    // nft_queue, so the netlink differential cannot load them.)
+    #[test]
+    fn queues_name_the_first_queue_and_how_many() {
+        assert_eq!(
+            queue(3, 3, false, false),
+            [COUNTER, "queue num 3 total 1 flags 0x0"]
+        );
+        assert_eq!(
+            queue(2, 5, true, true),
+            [COUNTER, "queue num 2 total 4 flags 0x3"]
+        );
+        assert_eq!(
+            queue(1, 65535, true, false),
+            [COUNTER, "queue num 1 total 65535 flags 0x1"]
+        );
+    }
+
+    #[test]
+    fn mss_and_trace_as_nft_writes_them() {
+        assert_eq!(
+            v4(vec![tcp()], Action::TcpMss(MssValue::Fixed(1400))),
+            [
+                L4,
+                "cmp 0 06",
+                COUNTER,
+                "immediate reg 1 0578",
+                "exthdr write tcpopt 2b @ 2 + 2"
+            ]
+        );
+        assert_eq!(
+            v4(vec![tcp()], Action::TcpMss(MssValue::PathMtu)),
+            [
+                L4,
+                "cmp 0 06",
+                COUNTER,
+                "rt load 3",
+                "byteorder op 1 len 2 size 2",
+                "exthdr write tcpopt 2b @ 2 + 2"
+            ]
+        );
+        assert_eq!(
+            v4(vec![], Action::Trace),
+            [COUNTER, "immediate reg 1 01", "meta set 12"]
+        );
+        // `meta priority set 1:2`: `immediate reg 1 0x00010002` in host order.
+        assert_eq!(
+            v4(vec![], Action::Classify(0x0001_0002)),
+            [
+                COUNTER,
+                format!(
+                    "immediate reg 1 {}",
+                    super::super::tests::host_word(0x0001_0002)
+                )
+                .as_str(),
+                "meta set 2"
+            ]
+        );
+    }
+}

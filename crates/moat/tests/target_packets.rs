@@ -1,0 +1,260 @@
+//! Targets that rewrite, queue or trace packets (TCPMSS, NETMAP, NFQUEUE,
+//! TTL, HL, DSCP, TRACE), with real traffic
+//! through the client / gateway / server lab: what the server receives
+//! shows the rewrite.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use common::{connects, gateway_lab, iptables_all, moat_ok, text};
+use moat_testnet::topology::{SERVER_V4, SERVER_V6};
+use moat_testnet::{tcp_connect, Netns, TcpServer, Topology};
+
+/// The MTU of the gateway's link to the server, below the lab's 1500.
+const SMALL_MTU: &str = "1280";
+
+/// Connects the client to `addr:port` on the server through the gateway and
+/// returns the maximum segment size of the server's accepted socket: the
+/// MSS the client's SYN announced as it reached the server (less the TCP
+/// options each segment carries), as the server's own link allows 1500.
+fn server_mss(lab: &Topology, addr: IpAddr, port: u16) -> u32 {
+    let listener = lab
+        .server
+        .run(|| TcpListener::bind((addr, port)))
+        .unwrap()
+        .expect("listen on the server");
+    let target = SocketAddr::new(addr, port);
+    let _client = lab
+        .client
+        .run(|| TcpStream::connect_timeout(&target, Duration::from_secs(5)))
+        .unwrap()
+        .expect("the client connects through the gateway");
+    let (conn, _) = listener.accept().expect("accept");
+    socket2::SockRef::from(&conn).tcp_mss().expect("TCP_MAXSEG")
+}
+
+/// TCPMSS --clamp-mss-to-pmtu lowers the SYN's MSS to the gateway's small
+/// outgoing MTU (1280 less 40 bytes of IPv4 or 60 of IPv6 and TCP headers);
+/// --set-mss writes the given value.
+#[test]
+fn tcpmss_clamps_the_syn_to_the_outgoing_mtu() {
+    let Some(lab) = gateway_lab() else { return };
+    lab.gateway
+        .ip(&["link", "set", "wan0", "mtu", SMALL_MTU])
+        .unwrap();
+    let v4 = IpAddr::from(SERVER_V4);
+    let v6 = IpAddr::from(SERVER_V6);
+    assert!(server_mss(&lab, v4, 8001) > 1400, "no clamping yet");
+    assert!(server_mss(&lab, v6, 8001) > 1400, "no clamping yet");
+
+    let clamp = "-t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu";
+    iptables_all(&lab.gateway, "iptables", &[clamp]);
+    iptables_all(&lab.gateway, "ip6tables", &[clamp]);
+    let mss = server_mss(&lab, v4, 8002);
+    assert!(mss <= 1240 && mss > 1200, "IPv4 MSS {mss}");
+    let mss = server_mss(&lab, v6, 8002);
+    assert!(mss <= 1220 && mss > 1180, "IPv6 MSS {mss}");
+    let listing = moat_ok(&lab.gateway, &["iptables", "-t", "mangle", "-S", "FORWARD"]);
+    assert!(
+        listing.contains(
+            "-A FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu"
+        ),
+        "{listing}"
+    );
+
+    let set = "-t mangle -I FORWARD -p tcp --syn -j TCPMSS --set-mss 1000";
+    iptables_all(&lab.gateway, "iptables", &[set]);
+    let mss = server_mss(&lab, v4, 8003);
+    assert!(mss <= 1000 && mss > 960, "IPv4 MSS {mss}");
+}
+
+/// NETMAP at PREROUTING maps the client's 10.77.0.0/24 onto the server
+/// network (10.77.0.2 reaches 10.99.2.2); at POSTROUTING it maps the
+/// client network 10.99.1.0/24 onto 10.55.1.0/24, so the server sees the
+/// client 10.99.1.2 as 10.55.1.2.
+#[test]
+fn netmap_maps_whole_networks_keeping_the_host_part() {
+    let Some(lab) = gateway_lab() else { return };
+    lab.client
+        .ip(&["route", "add", "10.77.0.0/24", "via", "10.99.1.1"])
+        .unwrap();
+    lab.server
+        .ip(&["route", "add", "10.55.1.0/24", "via", "10.99.2.1"])
+        .unwrap();
+    let server = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
+    let mapped = Ipv4Addr::new(10, 77, 0, 2);
+    assert!(
+        !tcp_connect(&lab.client, mapped, 80).unwrap().is_connected(),
+        "nothing answers 10.77.0.2 before the mapping"
+    );
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-t nat -A PREROUTING -d 10.77.0.0/24 -j NETMAP --to 10.99.2.0/24",
+            "-t nat -A POSTROUTING -s 10.99.1.0/24 -o wan0 -j NETMAP --to 10.55.1.0/24",
+        ],
+    );
+    assert_eq!(
+        tcp_connect(&lab.client, mapped, 80).unwrap().banner(),
+        Some("10.99.2.2:80")
+    );
+    assert_eq!(
+        server.last_peer().map(|p| p.ip()),
+        Some(IpAddr::from(Ipv4Addr::new(10, 55, 1, 2)))
+    );
+    let listing = moat_ok(&lab.gateway, &["iptables", "-t", "nat", "-S"]);
+    assert!(
+        listing.contains("-A POSTROUTING -s 10.99.1.0/24 -o wan0 -j NETMAP --to 10.55.1.0/24"),
+        "{listing}"
+    );
+}
+
+/// Whether the kernel has nf_tables queue support (CONFIG_NFT_QUEUE),
+/// which NFQUEUE compiles to; asked of a scratch table in `ns`.
+fn kernel_queues(ns: &Netns) -> bool {
+    let probe = "table ip moat_queue_probe {\n chain c {\n  queue num 0 bypass\n }\n}\n";
+    let ok = ns.exec_input(&["nft", "-f", "-"], probe).is_ok();
+    if ok {
+        ns.exec_ok(&["nft", "delete", "table", "ip", "moat_queue_probe"])
+            .unwrap();
+    }
+    ok
+}
+
+/// NFQUEUE with no program reading the queue: with --queue-bypass the
+/// connection gets through, without it the SYN is dropped.
+#[test]
+fn nfqueue_without_a_reader_drops_unless_bypassed() {
+    let Some(lab) = gateway_lab() else { return };
+    if !kernel_queues(&lab.gateway) {
+        eprintln!("skipped: this kernel has no nf_tables queue support (CONFIG_NFT_QUEUE)");
+        return;
+    }
+    let _server = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-A FORWARD -p tcp --dport 80 -j NFQUEUE --queue-num 7 --queue-bypass"],
+    );
+    assert!(connects(&lab.client, SERVER_V4, 80), "bypassed");
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-R FORWARD 1 -p tcp --dport 80 -j NFQUEUE --queue-num 7"],
+    );
+    assert!(!connects(&lab.client, SERVER_V4, 80), "queued to no reader");
+}
+
+/// A counter on the server of the TCP packets to port `port` that match
+/// `test` (nft syntax, e.g. `ip ttl 33`), in a table of its own.
+fn count_on_server(lab: &Topology, family: &str, port: u16, tests: &[&str]) {
+    let mut rules = String::new();
+    for test in tests {
+        rules.push_str(&format!("  tcp dport {port} {test} counter\n"));
+    }
+    let table = format!(
+        "table {family} seen {{\n chain input {{\n  type filter hook input priority -300;\n{rules} }}\n}}\n"
+    );
+    lab.server.exec_input(&["nft", "-f", "-"], &table).unwrap();
+}
+
+/// The packet counts of the server's `seen` table, in rule order.
+fn server_counts(lab: &Topology, family: &str) -> Vec<u64> {
+    let listing = lab
+        .server
+        .exec_ok(&["nft", "list", "table", family, "seen"])
+        .unwrap();
+    listing
+        .split("counter packets ")
+        .skip(1)
+        .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// TTL --ttl-set, HL --hl-set and DSCP rewrite the packets the gateway
+/// forwards: the server counts them arriving with the new values.
+#[test]
+fn ttl_hl_and_dscp_rewrite_forwarded_packets() {
+    let Some(lab) = gateway_lab() else { return };
+    let _v4 = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
+    let _v6 = TcpServer::start(&lab.server, SERVER_V6, 80).unwrap();
+    count_on_server(&lab, "ip", 80, &["ip ttl 33", "ip dscp 0x0a"]);
+    count_on_server(&lab, "ip6", 80, &["ip6 hoplimit 7", "ip6 dscp 0x2e"]);
+    assert!(connects(&lab.client, SERVER_V4, 80));
+    assert!(connects(&lab.client, SERVER_V6, 80));
+    assert_eq!(server_counts(&lab, "ip"), [0, 0], "nothing rewritten yet");
+    assert_eq!(server_counts(&lab, "ip6"), [0, 0], "nothing rewritten yet");
+
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-t mangle -A POSTROUTING -o wan0 -j TTL --ttl-set 33",
+            "-t mangle -A POSTROUTING -o wan0 -j DSCP --set-dscp-class AF11",
+        ],
+    );
+    iptables_all(
+        &lab.gateway,
+        "ip6tables",
+        &[
+            "-t mangle -A POSTROUTING -o wan0 -j HL --hl-set 7",
+            "-t mangle -A POSTROUTING -o wan0 -j DSCP --set-dscp 46",
+        ],
+    );
+    assert!(connects(&lab.client, SERVER_V4, 80), "checksums stay right");
+    assert!(connects(&lab.client, SERVER_V6, 80));
+    let v4 = server_counts(&lab, "ip");
+    assert!(v4.iter().all(|&n| n >= 2), "{v4:?}");
+    let v6 = server_counts(&lab, "ip6");
+    assert!(v6.iter().all(|&n| n >= 2), "{v6:?}");
+}
+
+/// What `nft monitor trace` on the gateway reports while the client makes
+/// a few connections to the server's port 80 (the monitor runs for two
+/// seconds; the connections start once it is listening).
+fn traces_of_connections(lab: &Topology) -> String {
+    std::thread::scope(|s| {
+        let monitor = s.spawn(|| {
+            lab.gateway
+                .exec(&[
+                    "timeout", "-s", "INT", "2", "stdbuf", "-oL", "nft", "monitor", "trace",
+                ])
+                .unwrap()
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        for _ in 0..3 {
+            connects(&lab.client, SERVER_V4, 80);
+        }
+        text(&monitor.join().unwrap().stdout)
+    })
+}
+
+/// TRACE in the raw table makes nf_tables report the packets it takes
+/// (`nft monitor trace`); without it nothing is reported.
+#[test]
+fn trace_reports_the_packets_it_takes() {
+    let Some(lab) = gateway_lab() else { return };
+    let _server = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-t raw -A PREROUTING -p udp -j ACCEPT"],
+    );
+    assert!(
+        !traces_of_connections(&lab).contains("trace id"),
+        "no trace without TRACE"
+    );
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-t raw -A PREROUTING -p tcp --dport 80 -j TRACE"],
+    );
+    let traces = traces_of_connections(&lab);
+    assert!(
+        traces.contains("trace id") && traces.contains("tcp dport 80"),
+        "{traces}"
+    );
+}
