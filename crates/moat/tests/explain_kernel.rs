@@ -519,8 +519,8 @@ fn explain_predicts_what_the_kernel_does_with_every_packet() {
     let mut deciders = 0;
     let mut sent_here = 0;
     let random_count = 8;
-    let random =
-        (1..=random_count as u64).map(|n| ruleset(0x9e3779b97f4a7c15 ^ (n * 0x2545f4914f6cdd1d)));
+    let random = (1..=random_count as u64)
+        .map(|n| ruleset(0x9e3779b97f4a7c15 ^ n.wrapping_mul(0x2545f4914f6cdd1d)));
     let all: Vec<String> = random.chain(seed_004()).collect();
     let rulesets = all.len();
     for (n, text) in all.into_iter().enumerate() {
