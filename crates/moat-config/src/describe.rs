@@ -318,8 +318,24 @@ fn packet_text(m: &Match) -> Option<String> {
             format!("{}{}", not(*negate), packet_type_text(*kind))
         }
         Match::Length { min, max, negate } => format!("{}{min}-{max} bytes long", not(*negate)),
+        Match::SocketUid { min, max, negate } => {
+            format!("{}sent by user {}", not(*negate), id_text(*min, *max))
+        }
+        Match::SocketGid { min, max, negate } => {
+            format!("{}sent by group {}", not(*negate), id_text(*min, *max))
+        }
+        Match::SocketExists => "sent by a local program".into(),
         _ => return None,
     })
+}
+
+/// A user or group id, or a range of them.
+fn id_text(min: u32, max: u32) -> String {
+    if min == max {
+        min.to_string()
+    } else {
+        format!("{min}-{max}")
+    }
 }
 
 fn packet_type_text(kind: PacketType) -> &'static str {
@@ -474,7 +490,9 @@ mod tests {
             | Match::Length { negate, .. }
             | Match::Recent { negate, .. }
             | Match::InSet { negate, .. }
-            | Match::Statistic { negate, .. } => *negate = true,
+            | Match::Statistic { negate, .. }
+            | Match::SocketUid { negate, .. }
+            | Match::SocketGid { negate, .. } => *negate = true,
             Match::AddrType { src, dst, .. } => {
                 for (_, negate) in [src, dst].into_iter().flatten() {
                     *negate = true;
@@ -483,7 +501,7 @@ mod tests {
             Match::Limit { over, .. } | Match::HashLimit { over, .. } => *over = true,
             Match::ConnLimit { above, .. } => *above = true,
             Match::ConnDirection { dir } => *dir = CtDirection::Reply,
-            Match::Comment { .. } => {}
+            Match::Comment { .. } | Match::SocketExists => {}
         }
         m
     }
@@ -774,6 +792,22 @@ mod tests {
                 },
                 "3",
             ),
+            (
+                Match::SocketUid {
+                    min: 1000,
+                    max: 1999,
+                    negate: false,
+                },
+                "user 1000-1999",
+            ),
+            (
+                Match::SocketGid {
+                    min: 5,
+                    max: 5,
+                    negate: false,
+                },
+                "group 5",
+            ),
         ]
     }
 
@@ -824,7 +858,17 @@ mod tests {
                     .to_string()
             })
             .collect();
-        // Comment has no words by design; every other kind is there once.
-        assert_eq!(kinds.len(), 33);
+        // Comment has no words by design and SocketExists no negated form
+        // (see `socket_exists_is_described`); every other kind is there once.
+        assert_eq!(kinds.len(), 35);
+    }
+
+    #[test]
+    fn socket_exists_is_described() {
+        let rule = Rule {
+            matches: vec![Match::SocketExists],
+            ..Rule::new(Action::Accept)
+        };
+        assert_eq!(describe(&rule), "sent by a local program: accept");
     }
 }

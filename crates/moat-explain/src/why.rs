@@ -84,6 +84,9 @@ fn packet_value(m: &Match, p: &Facts<'_>) -> String {
                 name(p.destination_type)
             )
         }
+        Match::SocketUid { .. } | Match::SocketGid { .. } | Match::SocketExists => {
+            "the packet's sending socket is not known".into()
+        }
         _ => "the packet does not fit".into(),
     }
 }

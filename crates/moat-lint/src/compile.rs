@@ -231,6 +231,10 @@ impl<'a> Compiler<'a> {
                 one(Dim::Mac, values)
             }
             Match::Comment { .. } => Atom::Set(vec![Cube::all()]),
+            // The sending socket is no dimension of the packet space.
+            Match::SocketUid { .. } | Match::SocketGid { .. } | Match::SocketExists => {
+                Atom::Unknown
+            }
             _ => Atom::Unknown,
         }
     }

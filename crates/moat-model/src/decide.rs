@@ -201,6 +201,8 @@ pub fn one(m: &Match, p: &Facts<'_>) -> Tri {
             None => Tri::Maybe,
         },
         Match::Comment { .. } => Tri::Yes,
+        // The packet's description names no sending socket.
+        Match::SocketUid { .. } | Match::SocketGid { .. } | Match::SocketExists => Tri::Maybe,
         _ => Tri::Maybe,
     }
 }

@@ -236,6 +236,21 @@ pub fn match_text(m: &Match) -> String {
             ),
         },
         Match::Comment { text } => format!("-m comment --comment {text:?}"),
+        Match::SocketUid { min, max, negate } => {
+            format!(
+                "-m owner {}--uid-owner {}",
+                bang(*negate),
+                id_range(*min, *max)
+            )
+        }
+        Match::SocketGid { min, max, negate } => {
+            format!(
+                "-m owner {}--gid-owner {}",
+                bang(*negate),
+                id_range(*min, *max)
+            )
+        }
+        Match::SocketExists => "-m owner --socket-exists".into(),
         Match::InSet { name, negate, .. } => format!("-m set {}--match-set {name}", bang(*negate)),
         Match::AddrType {
             src,
@@ -285,6 +300,15 @@ pub fn match_text(m: &Match) -> String {
             let kind = name.split([' ', '{', '(']).next().unwrap_or("match");
             format!("-m {}", kind.to_lowercase())
         }
+    }
+}
+
+/// `5`, or `1000-2000` for a range of user or group ids.
+fn id_range(min: u32, max: u32) -> String {
+    if min == max {
+        min.to_string()
+    } else {
+        format!("{min}-{max}")
     }
 }
 

@@ -139,6 +139,20 @@ pub enum Match {
     },
     /// Matches a share of packets.
     Statistic { mode: StatisticMode, negate: bool },
+    /// The user id of the local socket that sent the packet is in
+    /// `min..=max` (`-m owner --uid-owner`): only packets a local process
+    /// sent (OUTPUT, POSTROUTING) have one. A packet without an owning
+    /// socket held open by a process (a forwarded packet, a reset or ICMP
+    /// error the kernel sends itself) matches neither form: nf_tables cannot
+    /// test for its absence, where iptables' `!` form matches it.
+    SocketUid { min: u32, max: u32, negate: bool },
+    /// The group id of the local socket that sent the packet is in
+    /// `min..=max` (`-m owner --gid-owner`); as [`Match::SocketUid`].
+    SocketGid { min: u32, max: u32, negate: bool },
+    /// The packet was sent by a local socket a process holds open
+    /// (`-m owner --socket-exists`, as nf_tables can tell: a socket of the
+    /// kernel's own, which sends resets and ICMP errors, does not count).
+    SocketExists,
     /// A note for people; matches every packet.
     Comment { text: String },
 }

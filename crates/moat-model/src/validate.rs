@@ -114,6 +114,19 @@ fn validate_match(
                 })
             }
         }
+        Match::SocketUid { .. } | Match::SocketGid { .. } | Match::SocketExists => {
+            if hooks
+                .iter()
+                .all(|h| matches!(h, Hook::Output | Hook::Postrouting))
+            {
+                Ok(())
+            } else {
+                Err(RuleError::MatchWrongPlace {
+                    what: "the sending socket's owner",
+                    allowed: "OUTPUT and POSTROUTING",
+                })
+            }
+        }
         _ => Ok(()),
     }
 }
@@ -278,6 +291,24 @@ mod tests {
             true
         )
         .is_ok());
+    }
+
+    #[test]
+    fn socket_owner_only_where_local_packets_leave() {
+        let rule = Rule {
+            matches: vec![Match::SocketUid {
+                min: 0,
+                max: 0,
+                negate: false,
+            }],
+            ..Rule::new(Action::Drop)
+        };
+        let at = |hooks: &[Hook]| validate_rule(&rule, Family::Ipv4, Stage::Filter, hooks, false);
+        assert!(at(&[Hook::Output]).is_ok());
+        assert!(at(&[Hook::Output, Hook::Postrouting]).is_ok());
+        let err = at(&[Hook::Output, Hook::Input]).unwrap_err();
+        assert!(err.to_string().contains("OUTPUT and POSTROUTING"), "{err}");
+        assert!(at(&[Hook::Forward]).is_err());
     }
 
     #[test]

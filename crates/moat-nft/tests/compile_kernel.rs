@@ -292,6 +292,16 @@ fn input(family: Family, m: Match, expect: &[&'static str]) -> Case {
     )
 }
 
+fn output(family: Family, m: Match, expect: &[&'static str]) -> Case {
+    at(
+        family,
+        Stage::Filter,
+        Hook::Output,
+        rule(vec![m], Action::Continue),
+        expect,
+    )
+}
+
 fn at(family: Family, stage: Stage, hook: Hook, rule: Rule, expect: &[&'static str]) -> Case {
     Case {
         family,
@@ -410,6 +420,10 @@ fn match_cases() -> Vec<Case> {
         input(V4, Match::Statistic { mode: StatisticMode::Nth { every: 3, packet: 1 }, negate: false }, &["numgen inc mod 3 1"]),
         input(V4, Match::Statistic { mode: StatisticMode::Nth { every: 4, packet: 3 }, negate: true }, &["numgen inc mod 4 != 3"]),
         input(V4, Match::Comment { text: "hello".into() }, &["counter packets 0 bytes 0"]),
+        output(V4, Match::SocketUid { min: 0, max: 0, negate: false }, &["meta skuid 0"]),
+        output(V6, Match::SocketUid { min: 1000, max: 2000, negate: true }, &["meta skuid != 1000-2000"]),
+        at(V4, Stage::Nat, Hook::Postrouting, rule(vec![Match::SocketGid { min: 5, max: 5, negate: true }], Action::Continue), &["meta skgid != 5"]),
+        output(V6, Match::SocketExists, &["meta skuid & 0 == 0"]),
     ]
 }
 

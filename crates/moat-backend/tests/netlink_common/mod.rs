@@ -957,7 +957,9 @@ pub fn filter_table(family: Family) -> Table {
     input.rules = rules;
     table.chain_mut("FORWARD").unwrap().rules =
         vec![rule(vec![], Action::Jump("USER".into()), "-j USER")];
-    table.chain_mut("OUTPUT").unwrap().rules = addrtype_output_rules(family);
+    let mut output = addrtype_output_rules(family);
+    output.extend(owner_rules());
+    table.chain_mut("OUTPUT").unwrap().rules = output;
     table.chains.push(user_chain(
         "USER",
         vec![
@@ -1215,6 +1217,33 @@ fn addrtype_output_rules(family: Family) -> Vec<Rule> {
             vec![addrtype(Some((LOCAL, true)), None, Dev::Out)],
             Action::Drop,
             "-m addrtype ! --src-type LOCAL --limit-iface-out -j DROP",
+        ),
+    ]
+}
+
+/// Socket-owner matches, for OUTPUT (ranges of ids go through nft).
+fn owner_rules() -> Vec<Rule> {
+    vec![
+        rule(
+            vec![Match::SocketExists],
+            Action::Accept,
+            "-m owner --socket-exists -j ACCEPT",
+        ),
+        rule(
+            vec![
+                Match::SocketUid {
+                    min: 65534,
+                    max: 65534,
+                    negate: false,
+                },
+                Match::SocketGid {
+                    min: 0,
+                    max: 0,
+                    negate: true,
+                },
+            ],
+            Action::Drop,
+            "-m owner --uid-owner 65534 ! --gid-owner 0 -j DROP",
         ),
     ]
 }

@@ -1,10 +1,11 @@
 //! Dispatches each kind of match to the module that compiles it.
 
 use moat_model::Match;
+use nftables::expr::MetaKey;
 
 use super::{
-    addr, addrtype, conntrack, limit, packet, ports, recent, statistic, CompileError, CompiledRule,
-    Cx,
+    addr, addrtype, conntrack, limit, owner, packet, ports, recent, statistic, CompileError,
+    CompiledRule, Cx,
 };
 
 /// Appends the statements (and sets) of one match.
@@ -120,6 +121,9 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
             negate,
         } => addr::in_set(name, sides, *negate, family)?,
         Match::Statistic { mode, negate } => statistic::compile(*mode, *negate, family)?,
+        Match::SocketUid { min, max, negate } => owner::id(MetaKey::Skuid, *min, *max, *negate),
+        Match::SocketGid { min, max, negate } => owner::id(MetaKey::Skgid, *min, *max, *negate),
+        Match::SocketExists => owner::socket_exists(),
         Match::Comment { .. } => Vec::new(),
     };
     out.stmts.extend(stmts);

@@ -23,6 +23,7 @@ mod finish;
 mod limit;
 mod matches;
 mod nat;
+mod owner;
 mod packet;
 mod ports;
 mod recent;

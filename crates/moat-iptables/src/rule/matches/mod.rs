@@ -11,6 +11,7 @@ mod limit;
 mod mac;
 mod mark;
 mod multiport;
+mod owner;
 mod pkttype;
 pub(crate) mod ports;
 mod recent;
@@ -64,6 +65,8 @@ pub(crate) enum MatchSpec {
     Set(set::SetMatch),
     /// statistic.
     Statistic(statistic::Statistic),
+    /// owner.
+    Owner(owner::Owner),
 }
 
 /// The match modules moat understands, by the name `-m` takes.
@@ -91,6 +94,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "recent",
     "set",
     "statistic",
+    "owner",
 ];
 
 /// Match modules iptables has that moat does not support.
@@ -118,7 +122,6 @@ const UNSUPPORTED: &[&str] = &[
     "mh",
     "nfacct",
     "osf",
-    "owner",
     "physdev",
     "policy",
     "quota",
@@ -156,6 +159,7 @@ macro_rules! each {
             MatchSpec::Recent($m) => $body,
             MatchSpec::Set($m) => $body,
             MatchSpec::Statistic($m) => $body,
+            MatchSpec::Owner($m) => $body,
         }
     };
 }
@@ -193,6 +197,7 @@ impl MatchSpec {
             "recent" => MatchSpec::Recent(Default::default()),
             "set" => MatchSpec::Set(Default::default()),
             "statistic" => MatchSpec::Statistic(Default::default()),
+            "owner" => MatchSpec::Owner(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} match is not supported by moat"))
             }
@@ -235,6 +240,7 @@ impl MatchSpec {
             MatchSpec::Recent(_) => "recent",
             MatchSpec::Set(_) => "set",
             MatchSpec::Statistic(_) => "statistic",
+            MatchSpec::Owner(_) => "owner",
         }
     }
 
@@ -286,6 +292,7 @@ impl MatchSpec {
             MatchSpec::Recent(m) => m.lower(out)?,
             MatchSpec::Set(m) => m.lower(out),
             MatchSpec::Statistic(m) => m.lower(out),
+            MatchSpec::Owner(m) => m.lower(out)?,
         }
         Ok(())
     }

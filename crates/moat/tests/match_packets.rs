@@ -1,0 +1,65 @@
+//! Match extensions end to end with real packets: rules added with
+//! `moat iptables` in a namespace, tested with traffic that should and
+//! should not match.
+
+mod common;
+
+use common::{gateway_lab, iptables_all, moat_ok, packets_of, servers, text};
+use moat_testnet::topology::GATEWAY_LAN_V4;
+use moat_testnet::Netns;
+
+/// Opens a TCP connection to `addr:port` from `ns` as user and group
+/// `uid` (bash's `/dev/tcp`), and says whether it was established.
+fn connects_as(ns: &Netns, uid: u32, addr: &str, port: u16) -> bool {
+    let id = uid.to_string();
+    let script = format!("exec 3<>/dev/tcp/{addr}/{port}");
+    let out = ns
+        .exec(&[
+            "timeout",
+            "5",
+            "setpriv",
+            "--reuid",
+            &id,
+            "--regid",
+            &id,
+            "--clear-groups",
+            "bash",
+            "-c",
+            &script,
+        ])
+        .expect("run bash in the namespace");
+    if !out.status.success() {
+        eprintln!("uid {uid}: {}", text(&out.stderr));
+    }
+    out.status.success()
+}
+
+/// `-m owner --uid-owner nobody -j DROP` in OUTPUT: the connection of a
+/// program running as nobody is dropped as it leaves, root's passes.
+#[test]
+fn owner_drops_one_users_traffic_in_output() {
+    let Some(lab) = gateway_lab() else { return };
+    let _web = servers(&lab.gateway, GATEWAY_LAN_V4, &[80]);
+    let addr = GATEWAY_LAN_V4.to_string();
+    assert!(connects_as(&lab.client, 65534, &addr, 80), "open before");
+    iptables_all(
+        &lab.client,
+        "iptables",
+        &["-A OUTPUT -m owner --uid-owner nobody -j DROP"],
+    );
+    assert!(connects_as(&lab.client, 0, &addr, 80), "root passes");
+    assert!(
+        !connects_as(&lab.client, 65534, &addr, 80),
+        "nobody is dropped"
+    );
+    let listing = moat_ok(&lab.client, &["iptables", "-vnL", "OUTPUT"]);
+    assert!(
+        packets_of(&listing, "OUTPUT", "owner UID match 65534") >= 1,
+        "{listing}"
+    );
+    let saved = moat_ok(&lab.client, &["iptables", "-S", "OUTPUT"]);
+    assert!(
+        saved.contains("-A OUTPUT -m owner --uid-owner 65534 -j DROP"),
+        "{saved}"
+    );
+}
