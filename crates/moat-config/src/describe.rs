@@ -4,7 +4,7 @@ use moat_model::matches::{
     AddrTypes, ConntrackAddr, CtDirection, Iface, LimitKey, PacketType, Rate, RateUnit,
     RecentAction, SetSide,
 };
-use moat_model::{Action, ConnStates, Match, PortRange, Rule, StatisticMode};
+use moat_model::{Action, Compare, ConnStates, Match, PortRange, Rule, StatisticMode};
 
 fn proto_name(p: u8) -> String {
     match p {
@@ -325,6 +325,15 @@ fn packet_text(m: &Match) -> Option<String> {
             format!("{}sent by group {}", not(*negate), id_text(*min, *max))
         }
         Match::SocketExists => "sent by a local program".into(),
+        Match::HopLimit { cmp, value } => {
+            let how = match cmp {
+                Compare::Equal => "",
+                Compare::NotEqual => "not ",
+                Compare::Less => "below ",
+                Compare::Greater => "above ",
+            };
+            format!("with TTL/hop limit {how}{value}")
+        }
         _ => return None,
     })
 }
@@ -501,6 +510,7 @@ mod tests {
             Match::Limit { over, .. } | Match::HashLimit { over, .. } => *over = true,
             Match::ConnLimit { above, .. } => *above = true,
             Match::ConnDirection { dir } => *dir = CtDirection::Reply,
+            Match::HopLimit { cmp, .. } => *cmp = Compare::NotEqual,
             Match::Comment { .. } | Match::SocketExists => {}
         }
         m
@@ -808,6 +818,13 @@ mod tests {
                 },
                 "group 5",
             ),
+            (
+                Match::HopLimit {
+                    cmp: Compare::Equal,
+                    value: 64,
+                },
+                "hop limit",
+            ),
         ]
     }
 
@@ -860,7 +877,7 @@ mod tests {
             .collect();
         // Comment has no words by design and SocketExists no negated form
         // (see `socket_exists_is_described`); every other kind is there once.
-        assert_eq!(kinds.len(), 35);
+        assert_eq!(kinds.len(), 36);
     }
 
     #[test]

@@ -87,6 +87,7 @@ fn packet_value(m: &Match, p: &Facts<'_>) -> String {
         Match::SocketUid { .. } | Match::SocketGid { .. } | Match::SocketExists => {
             "the packet's sending socket is not known".into()
         }
+        Match::HopLimit { .. } => "the packet's TTL or hop limit is not known".into(),
         _ => "the packet does not fit".into(),
     }
 }

@@ -235,6 +235,8 @@ impl<'a> Compiler<'a> {
             Match::SocketUid { .. } | Match::SocketGid { .. } | Match::SocketExists => {
                 Atom::Unknown
             }
+            // Nor is the TTL or hop limit.
+            Match::HopLimit { .. } => Atom::Unknown,
             _ => Atom::Unknown,
         }
     }

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::action::{Action, NatTarget};
-use crate::matches::{Match, PortRange, Rate, RateUnit, StatisticMode};
+use crate::matches::{Compare, Match, PortRange, Rate, RateUnit, StatisticMode};
 use crate::ruleset::{Policy, Rule};
 
 /// A kept rule source as iptables prints it, with `-A CHAIN` in front.
@@ -251,6 +251,16 @@ pub fn match_text(m: &Match) -> String {
             )
         }
         Match::SocketExists => "-m owner --socket-exists".into(),
+        Match::HopLimit { cmp, value } => {
+            let (bang, option) = match cmp {
+                Compare::Equal => ("", "eq"),
+                Compare::NotEqual => ("! ", "eq"),
+                Compare::Less => ("", "lt"),
+                Compare::Greater => ("", "gt"),
+            };
+            // As for ICMPv6 types, IPv6 rules are spelt with IPv4's option.
+            format!("-m ttl {bang}--ttl-{option} {value}")
+        }
         Match::InSet { name, negate, .. } => format!("-m set {}--match-set {name}", bang(*negate)),
         Match::AddrType {
             src,

@@ -153,8 +153,36 @@ pub enum Match {
     /// (`-m owner --socket-exists`, as nf_tables can tell: a socket of the
     /// kernel's own, which sends resets and ICMP errors, does not count).
     SocketExists,
+    /// The IPv4 TTL or the IPv6 hop limit compared with `value`
+    /// (`-m ttl`, `-m hl`).
+    HopLimit { cmp: Compare, value: u8 },
     /// A note for people; matches every packet.
     Comment { text: String },
+}
+
+/// How a header field is compared with a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Compare {
+    /// Equal to it.
+    Equal,
+    /// Not equal to it.
+    NotEqual,
+    /// Below it.
+    Less,
+    /// Above it.
+    Greater,
+}
+
+impl Compare {
+    /// The operator: `==`, `!=`, `<` or `>`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Compare::Equal => "==",
+            Compare::NotEqual => "!=",
+            Compare::Less => "<",
+            Compare::Greater => ">",
+        }
+    }
 }
 
 /// An interface name; with `wildcard` it matches every name starting with `name`.

@@ -18,8 +18,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use moat_model::{
-    Action, AddrTypes, ConnStates, ConntrackAddr, CtDirection, Family, Hook, Iface, LimitKey,
-    LogFlags, LogLevel, MarkSet, Match, NatTarget, PacketType, PortRange, Rate, RateUnit,
+    Action, AddrTypes, Compare, ConnStates, ConntrackAddr, CtDirection, Family, Hook, Iface,
+    LimitKey, LogFlags, LogLevel, MarkSet, Match, NatTarget, PacketType, PortRange, Rate, RateUnit,
     RecentAction, RejectKind, Rule, SetSide, Stage, StatisticMode, TcpFlags,
 };
 use moat_nft::layout::{chain_type, nf_family, nf_hook};
@@ -424,6 +424,11 @@ fn match_cases() -> Vec<Case> {
         output(V6, Match::SocketUid { min: 1000, max: 2000, negate: true }, &["meta skuid != 1000-2000"]),
         at(V4, Stage::Nat, Hook::Postrouting, rule(vec![Match::SocketGid { min: 5, max: 5, negate: true }], Action::Continue), &["meta skgid != 5"]),
         output(V6, Match::SocketExists, &["meta skuid & 0 == 0"]),
+        input(V4, Match::HopLimit { cmp: Compare::Equal, value: 64 }, &["ip ttl 64"]),
+        input(V4, Match::HopLimit { cmp: Compare::Less, value: 0 }, &["ip ttl < 0"]),
+        input(V4, Match::HopLimit { cmp: Compare::Greater, value: 255 }, &["ip ttl > 255"]),
+        input(V6, Match::HopLimit { cmp: Compare::NotEqual, value: 1 }, &["ip6 hoplimit != 1"]),
+        input(V6, Match::HopLimit { cmp: Compare::Less, value: 5 }, &["ip6 hoplimit < 5"]),
     ]
 }
 

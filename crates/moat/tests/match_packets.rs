@@ -5,8 +5,8 @@
 mod common;
 
 use common::{gateway_lab, iptables_all, moat_ok, packets_of, servers, text};
-use moat_testnet::topology::GATEWAY_LAN_V4;
-use moat_testnet::Netns;
+use moat_testnet::topology::{GATEWAY_LAN_V4, GATEWAY_LAN_V6};
+use moat_testnet::{ping, Netns};
 
 /// Opens a TCP connection to `addr:port` from `ns` as user and group
 /// `uid` (bash's `/dev/tcp`), and says whether it was established.
@@ -62,4 +62,54 @@ fn owner_drops_one_users_traffic_in_output() {
         saved.contains("-A OUTPUT -m owner --uid-owner 65534 -j DROP"),
         "{saved}"
     );
+}
+
+/// `-m ttl` and `-m hl` in INPUT: the client's pings arrive with TTL / hop
+/// limit 64; a rule on 64 drops them, one on "below 64" lets them pass.
+#[test]
+fn ttl_and_hop_limit_decide_on_the_arriving_value() {
+    let Some(lab) = gateway_lab() else { return };
+    assert!(ping(&lab.client, GATEWAY_LAN_V4).unwrap());
+    assert!(ping(&lab.client, GATEWAY_LAN_V6).unwrap());
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-A INPUT -p icmp -m ttl --ttl-lt 64 -j DROP"],
+    );
+    iptables_all(
+        &lab.gateway,
+        "ip6tables",
+        &["-A INPUT -p icmpv6 -m hl --hl-lt 64 -j DROP"],
+    );
+    assert!(
+        ping(&lab.client, GATEWAY_LAN_V4).unwrap(),
+        "TTL 64 is not below 64"
+    );
+    assert!(
+        ping(&lab.client, GATEWAY_LAN_V6).unwrap(),
+        "hop limit 64 passes"
+    );
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-I INPUT -p icmp -m ttl --ttl-gt 63 -j DROP"],
+    );
+    iptables_all(
+        &lab.gateway,
+        "ip6tables",
+        &["-I INPUT -p icmpv6 -m hl --hl-eq 64 -j DROP"],
+    );
+    assert!(
+        !ping(&lab.client, GATEWAY_LAN_V4).unwrap(),
+        "TTL 64 is dropped"
+    );
+    assert!(
+        !ping(&lab.client, GATEWAY_LAN_V6).unwrap(),
+        "hop limit 64 is dropped"
+    );
+    let v4 = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+    assert!(packets_of(&v4, "INPUT", "TTL match TTL > 63") >= 1, "{v4}");
+    assert_eq!(packets_of(&v4, "INPUT", "TTL match TTL < 64"), 0, "{v4}");
+    let v6 = moat_ok(&lab.gateway, &["ip6tables", "-vnL", "INPUT"]);
+    assert!(packets_of(&v6, "INPUT", "HL match HL == 64") >= 1, "{v6}");
 }

@@ -15,9 +15,9 @@ use std::os::fd::AsRawFd;
 
 use moat_backend::{Backend, NetlinkDriver, NftCli};
 use moat_model::{
-    Action, AddrTypes, Chain, ConnStates, Counters, CtDirection, Family, Hook, Iface, LogFlags,
-    LogLevel, MarkSet, Match, NatTarget, PacketType, Policy, PortRange, Rate, RateUnit, RejectKind,
-    Rule, Stage, StatisticMode, Table, TcpFlags,
+    Action, AddrTypes, Chain, Compare, ConnStates, Counters, CtDirection, Family, Hook, Iface,
+    LogFlags, LogLevel, MarkSet, Match, NatTarget, PacketType, Policy, PortRange, Rate, RateUnit,
+    RejectKind, Rule, Stage, StatisticMode, Table, TcpFlags,
 };
 use moat_nft::{ChangeSet, KernelTable};
 use moat_testnet::Netns;
@@ -945,6 +945,7 @@ pub fn filter_table(family: Family) -> Table {
         Family::Ipv6 => v6_rules(),
     });
     rules.extend(statistic_rules());
+    rules.extend(hop_limit_rules());
     rules.extend(addrtype_rules(family));
     rules.extend(anon_sets::filter_rules(family));
     rules.extend(dyn_sets::filter_rules(family));
@@ -1246,6 +1247,25 @@ fn owner_rules() -> Vec<Rule> {
             "-m owner --uid-owner 65534 ! --gid-owner 0 -j DROP",
         ),
     ]
+}
+
+/// TTL / hop-limit comparisons, each operator.
+fn hop_limit_rules() -> Vec<Rule> {
+    [
+        (Compare::Equal, 64),
+        (Compare::NotEqual, 1),
+        (Compare::Less, 5),
+        (Compare::Greater, 200),
+    ]
+    .into_iter()
+    .map(|(cmp, value)| {
+        rule(
+            vec![Match::HopLimit { cmp, value }],
+            Action::Drop,
+            &format!("-m ttl {cmp:?} {value}"),
+        )
+    })
+    .collect()
 }
 
 /// Address-type matches in each chain of the nat table: port forwards as

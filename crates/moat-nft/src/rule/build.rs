@@ -12,6 +12,8 @@ use nftables::stmt::{Match, Operator, Statement};
 
 /// `<` (nftables 0.6.3 swaps the names: its `Operator::GT` serializes as `"<"`).
 pub(super) const LESS: Operator = Operator::GT;
+/// `>` (written `Operator::LT` for the same reason).
+pub(super) const GREATER: Operator = Operator::LT;
 /// `>=`.
 pub(super) const GREATER_EQ: Operator = Operator::GEQ;
 

@@ -124,6 +124,7 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
         Match::SocketUid { min, max, negate } => owner::id(MetaKey::Skuid, *min, *max, *negate),
         Match::SocketGid { min, max, negate } => owner::id(MetaKey::Skgid, *min, *max, *negate),
         Match::SocketExists => owner::socket_exists(),
+        Match::HopLimit { cmp, value } => packet::hop_limit(*cmp, *value, family),
         Match::Comment { .. } => Vec::new(),
     };
     out.stmts.extend(stmts);

@@ -1,12 +1,13 @@
 //! Matches on the packet's own headers and metadata: protocol, interfaces,
-//! fragments, TCP flags, ICMP types, MAC address, mark, link type, length.
+//! fragments, TCP flags, ICMP types, MAC address, mark, link type, length,
+//! TTL and hop limit.
 
-use moat_model::{Family, Iface, PacketType, TcpFlags};
+use moat_model::{Compare, Family, Iface, PacketType, TcpFlags};
 use nftables::expr::MetaKey;
 use nftables::stmt::{Operator, Statement};
 
 use super::build::{
-    and, anon_set, cmp, concat, eq, masked, meta, never, num, payload, range, text,
+    and, anon_set, cmp, concat, eq, masked, meta, never, num, payload, range, text, GREATER, LESS,
 };
 use super::{refuse, CompileError};
 
@@ -196,12 +197,29 @@ pub(super) fn length(min: u16, max: u16, negate: bool, family: Family) -> Vec<St
     vec![eq(field, right, negate)]
 }
 
+/// `-m ttl` / `-m hl`: `ip ttl < 5`, `ip6 hoplimit != 64`, ... (`< 0` and
+/// `> 255` are kept: the kernel compares them, and they never hold, as in
+/// iptables).
+pub(super) fn hop_limit(how: Compare, value: u8, family: Family) -> Vec<Statement<'static>> {
+    let field = match family {
+        Family::Ipv4 => payload("ip", "ttl"),
+        Family::Ipv6 => payload("ip6", "hoplimit"),
+    };
+    let op = match how {
+        Compare::Equal => Operator::EQ,
+        Compare::NotEqual => Operator::NEQ,
+        Compare::Less => LESS,
+        Compare::Greater => GREATER,
+    };
+    vec![cmp(field, op, num(value.into()))]
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::super::testutil::{compile_json, matches_json, v4, v6};
-    use moat_model::{Action, Iface, Match, PacketType, Rule, TcpFlags};
+    use moat_model::{Action, Compare, Iface, Match, PacketType, Rule, TcpFlags};
 
     fn iface(name: &str, wildcard: bool) -> Iface {
         Iface {
@@ -378,6 +396,34 @@ mod tests {
             json!([{"match": {"op": "==",
                 "left": {"payload": {"protocol": "ip", "field": "length"}},
                 "right": {"range": [100, 200]}}}])
+        );
+    }
+
+    #[test]
+    fn ttl_and_hop_limit() {
+        let lt = Match::HopLimit {
+            cmp: Compare::Less,
+            value: 5,
+        };
+        assert_eq!(
+            matches_json(std::slice::from_ref(&lt), v4()),
+            json!([{"match": {"op": "<", "left": {"payload": {"protocol": "ip", "field": "ttl"}}, "right": 5}}])
+        );
+        let ne = Match::HopLimit {
+            cmp: Compare::NotEqual,
+            value: 64,
+        };
+        assert_eq!(
+            matches_json(&[ne], v6()),
+            json!([{"match": {"op": "!=", "left": {"payload": {"protocol": "ip6", "field": "hoplimit"}}, "right": 64}}])
+        );
+        let gt = Match::HopLimit {
+            cmp: Compare::Greater,
+            value: 200,
+        };
+        assert_eq!(
+            matches_json(&[gt], v4()),
+            json!([{"match": {"op": ">", "left": {"payload": {"protocol": "ip", "field": "ttl"}}, "right": 200}}])
         );
     }
 }

@@ -145,6 +145,8 @@ fn payload_field(p: &PayloadField<'_>, family: Family) -> Option<Field> {
         (Family::Ipv4, "ip", "daddr") => payload(NH, 16, Kind::Ipv4, None),
         (Family::Ipv4, "ip", "length") => payload(NH, 2, Kind::Big(2), None),
         (Family::Ipv4, "ip", "frag-off") => payload(NH, 6, Kind::Big(2), None),
+        (Family::Ipv4, "ip", "ttl") => payload(NH, 8, Kind::Big(1), None),
+        (Family::Ipv6, "ip6", "hoplimit") => payload(NH, 7, Kind::Big(1), None),
         (Family::Ipv4, "ip", "version") | (Family::Ipv6, "ip6", "version") => version,
         (Family::Ipv6, "ip6", "saddr") => payload(NH, 8, Kind::Ipv6, None),
         (Family::Ipv6, "ip6", "daddr") => payload(NH, 24, Kind::Ipv6, None),

@@ -17,6 +17,7 @@ pub(crate) mod ports;
 mod recent;
 mod set;
 mod statistic;
+mod ttl;
 
 use moat_model::{Family, Match};
 
@@ -67,6 +68,8 @@ pub(crate) enum MatchSpec {
     Statistic(statistic::Statistic),
     /// owner.
     Owner(owner::Owner),
+    /// ttl or hl.
+    HopLimit(ttl::HopLimit),
 }
 
 /// The match modules moat understands, by the name `-m` takes.
@@ -95,6 +98,8 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "set",
     "statistic",
     "owner",
+    "ttl",
+    "hl",
 ];
 
 /// Match modules iptables has that moat does not support.
@@ -115,7 +120,6 @@ const UNSUPPORTED: &[&str] = &[
     "frag",
     "hbh",
     "helper",
-    "hl",
     "ipcomp",
     "ipv6header",
     "ipvs",
@@ -134,7 +138,6 @@ const UNSUPPORTED: &[&str] = &[
     "tcpmss",
     "time",
     "tos",
-    "ttl",
     "u32",
 ];
 
@@ -160,6 +163,7 @@ macro_rules! each {
             MatchSpec::Set($m) => $body,
             MatchSpec::Statistic($m) => $body,
             MatchSpec::Owner($m) => $body,
+            MatchSpec::HopLimit($m) => $body,
         }
     };
 }
@@ -198,6 +202,16 @@ impl MatchSpec {
             "set" => MatchSpec::Set(Default::default()),
             "statistic" => MatchSpec::Statistic(Default::default()),
             "owner" => MatchSpec::Owner(Default::default()),
+            "ttl" if family == Family::Ipv6 => {
+                return fail(
+                    "-m ttl is for iptables; ip6tables uses -m hl with --hl-eq, --hl-lt or --hl-gt",
+                )
+            }
+            "ttl" => MatchSpec::HopLimit(ttl::HopLimit::new(false)),
+            "hl" if family == Family::Ipv4 => return fail(
+                "-m hl is for ip6tables; iptables uses -m ttl with --ttl-eq, --ttl-lt or --ttl-gt",
+            ),
+            "hl" => MatchSpec::HopLimit(ttl::HopLimit::new(true)),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} match is not supported by moat"))
             }
@@ -241,6 +255,7 @@ impl MatchSpec {
             MatchSpec::Set(_) => "set",
             MatchSpec::Statistic(_) => "statistic",
             MatchSpec::Owner(_) => "owner",
+            MatchSpec::HopLimit(m) => m.module_name(),
         }
     }
 
@@ -293,6 +308,7 @@ impl MatchSpec {
             MatchSpec::Set(m) => m.lower(out),
             MatchSpec::Statistic(m) => m.lower(out),
             MatchSpec::Owner(m) => m.lower(out)?,
+            MatchSpec::HopLimit(m) => m.lower(out),
         }
         Ok(())
     }
