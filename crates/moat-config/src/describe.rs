@@ -334,6 +334,11 @@ fn packet_text(m: &Match) -> Option<String> {
             };
             format!("with TTL/hop limit {how}{value}")
         }
+        Match::DsField {
+            value,
+            mask,
+            negate,
+        } => format!("{}with TOS {value:#04x}/{mask:#04x}", not(*negate)),
         _ => return None,
     })
 }
@@ -501,7 +506,8 @@ mod tests {
             | Match::InSet { negate, .. }
             | Match::Statistic { negate, .. }
             | Match::SocketUid { negate, .. }
-            | Match::SocketGid { negate, .. } => *negate = true,
+            | Match::SocketGid { negate, .. }
+            | Match::DsField { negate, .. } => *negate = true,
             Match::AddrType { src, dst, .. } => {
                 for (_, negate) in [src, dst].into_iter().flatten() {
                     *negate = true;
@@ -825,6 +831,14 @@ mod tests {
                 },
                 "hop limit",
             ),
+            (
+                Match::DsField {
+                    value: 0xb8,
+                    mask: 0xfc,
+                    negate: false,
+                },
+                "0xb8/0xfc",
+            ),
         ]
     }
 
@@ -877,7 +891,7 @@ mod tests {
             .collect();
         // Comment has no words by design and SocketExists no negated form
         // (see `socket_exists_is_described`); every other kind is there once.
-        assert_eq!(kinds.len(), 36);
+        assert_eq!(kinds.len(), 37);
     }
 
     #[test]

@@ -88,6 +88,7 @@ fn packet_value(m: &Match, p: &Facts<'_>) -> String {
             "the packet's sending socket is not known".into()
         }
         Match::HopLimit { .. } => "the packet's TTL or hop limit is not known".into(),
+        Match::DsField { .. } => "the packet's TOS / traffic class is not known".into(),
         _ => "the packet does not fit".into(),
     }
 }

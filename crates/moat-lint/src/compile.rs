@@ -235,8 +235,8 @@ impl<'a> Compiler<'a> {
             Match::SocketUid { .. } | Match::SocketGid { .. } | Match::SocketExists => {
                 Atom::Unknown
             }
-            // Nor is the TTL or hop limit.
-            Match::HopLimit { .. } => Atom::Unknown,
+            // Nor are the TTL, hop limit and DS field.
+            Match::HopLimit { .. } | Match::DsField { .. } => Atom::Unknown,
             _ => Atom::Unknown,
         }
     }

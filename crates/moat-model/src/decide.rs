@@ -203,8 +203,8 @@ pub fn one(m: &Match, p: &Facts<'_>) -> Tri {
         Match::Comment { .. } => Tri::Yes,
         // The packet's description names no sending socket.
         Match::SocketUid { .. } | Match::SocketGid { .. } | Match::SocketExists => Tri::Maybe,
-        // Nor its TTL or hop limit.
-        Match::HopLimit { .. } => Tri::Maybe,
+        // Nor its TTL, hop limit or DS field.
+        Match::HopLimit { .. } | Match::DsField { .. } => Tri::Maybe,
         _ => Tri::Maybe,
     }
 }

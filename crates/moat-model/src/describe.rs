@@ -261,6 +261,11 @@ pub fn match_text(m: &Match) -> String {
             // As for ICMPv6 types, IPv6 rules are spelt with IPv4's option.
             format!("-m ttl {bang}--ttl-{option} {value}")
         }
+        Match::DsField {
+            value,
+            mask,
+            negate,
+        } => format!("-m tos {}--tos {value:#04x}/{mask:#04x}", bang(*negate)),
         Match::InSet { name, negate, .. } => format!("-m set {}--match-set {name}", bang(*negate)),
         Match::AddrType {
             src,

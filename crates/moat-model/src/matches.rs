@@ -156,6 +156,9 @@ pub enum Match {
     /// The IPv4 TTL or the IPv6 hop limit compared with `value`
     /// (`-m ttl`, `-m hl`).
     HopLimit { cmp: Compare, value: u8 },
+    /// `DS field & mask == value`: the IPv4 TOS byte or the IPv6 traffic
+    /// class (`-m tos`; `-m dscp` tests the top six bits, mask 0xfc).
+    DsField { value: u8, mask: u8, negate: bool },
     /// A note for people; matches every packet.
     Comment { text: String },
 }

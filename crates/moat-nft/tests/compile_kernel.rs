@@ -429,6 +429,12 @@ fn match_cases() -> Vec<Case> {
         input(V4, Match::HopLimit { cmp: Compare::Greater, value: 255 }, &["ip ttl > 255"]),
         input(V6, Match::HopLimit { cmp: Compare::NotEqual, value: 1 }, &["ip6 hoplimit != 1"]),
         input(V6, Match::HopLimit { cmp: Compare::Less, value: 5 }, &["ip6 hoplimit < 5"]),
+        input(V4, Match::DsField { value: 0x2e << 2, mask: 0xfc, negate: false }, &["ip dscp ef"]),
+        input(V6, Match::DsField { value: 0x2e << 2, mask: 0xfc, negate: true }, &["ip6 dscp != ef"]),
+        input(V4, Match::DsField { value: 0x08, mask: 0x0c, negate: true }, &["@nh,8,8 & 0xc != 0x8"]),
+        input(V4, Match::DsField { value: 0x10, mask: 0xff, negate: false }, &["ip dscp 0x04 ip ecn not-ect"]),
+        input(V4, Match::DsField { value: 0x03, mask: 0x01, negate: false }, &["@nh,8,8 & 0x1 == 0x3"]),
+        input(V6, Match::DsField { value: 0x20, mask: 0xe0, negate: false }, &["@nh,0,16 & 0xe00 == 0x200"]),
     ]
 }
 

@@ -4,9 +4,13 @@
 
 mod common;
 
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
 use common::{gateway_lab, iptables_all, moat_ok, packets_of, servers, text};
 use moat_testnet::topology::{GATEWAY_LAN_V4, GATEWAY_LAN_V6};
 use moat_testnet::{ping, Netns};
+use socket2::{Domain, Socket, Type};
 
 /// Opens a TCP connection to `addr:port` from `ns` as user and group
 /// `uid` (bash's `/dev/tcp`), and says whether it was established.
@@ -32,6 +36,66 @@ fn connects_as(ns: &Netns, uid: u32, addr: &str, port: u16) -> bool {
         eprintln!("uid {uid}: {}", text(&out.stderr));
     }
     out.status.success()
+}
+
+/// Opens a TCP connection from `ns` to `addr:80` with the TOS byte (IPv4)
+/// or traffic class (IPv6) `tos`, and says whether it was established.
+fn connects_with_tos(ns: &Netns, addr: IpAddr, tos: u32) -> bool {
+    ns.run(move || {
+        let domain = if addr.is_ipv4() {
+            Domain::IPV4
+        } else {
+            Domain::IPV6
+        };
+        let socket = Socket::new(domain, Type::STREAM, None).expect("socket");
+        if addr.is_ipv4() {
+            socket.set_tos_v4(tos).expect("IP_TOS");
+        } else {
+            socket.set_tclass_v6(tos).expect("IPV6_TCLASS");
+        }
+        let to = SocketAddr::new(addr, 80).into();
+        socket.connect_timeout(&to, Duration::from_secs(5)).is_ok()
+    })
+    .expect("run in the namespace")
+}
+
+/// `-m dscp` and `-m tos` in OUTPUT: a connection whose packets carry DSCP
+/// EF (TOS byte 0xb8) is dropped as it leaves, one with TOS 0 passes, in
+/// IPv4 and in IPv6 (where the traffic class straddles two header bytes).
+#[test]
+fn dscp_and_tos_drop_marked_traffic() {
+    let Some(lab) = gateway_lab() else { return };
+    let _web = servers(&lab.gateway, GATEWAY_LAN_V4, &[80]);
+    let _web6 = servers(&lab.gateway, GATEWAY_LAN_V6, &[80]);
+    let (v4, v6) = (IpAddr::from(GATEWAY_LAN_V4), IpAddr::from(GATEWAY_LAN_V6));
+    assert!(connects_with_tos(&lab.client, v4, 0xb8), "open before");
+    iptables_all(
+        &lab.client,
+        "iptables",
+        &["-A OUTPUT -p tcp -m dscp --dscp-class EF -j DROP"],
+    );
+    iptables_all(
+        &lab.client,
+        "ip6tables",
+        &["-A OUTPUT -p tcp -m tos --tos 0xb8/0xfc -j DROP"],
+    );
+    assert!(connects_with_tos(&lab.client, v4, 0), "TOS 0 passes");
+    assert!(
+        connects_with_tos(&lab.client, v6, 0x20),
+        "class 0x20 passes"
+    );
+    assert!(!connects_with_tos(&lab.client, v4, 0xb8), "EF is dropped");
+    assert!(!connects_with_tos(&lab.client, v6, 0xb9), "0xb9 is dropped");
+    let listing = moat_ok(&lab.client, &["iptables", "-vnL", "OUTPUT"]);
+    assert!(
+        packets_of(&listing, "OUTPUT", "DSCP match 0x2e") >= 1,
+        "{listing}"
+    );
+    let listing = moat_ok(&lab.client, &["ip6tables", "-vnL", "OUTPUT"]);
+    assert!(
+        packets_of(&listing, "OUTPUT", "tos match0xb8/0xfc") >= 1,
+        "{listing}"
+    );
 }
 
 /// `-m owner --uid-owner nobody -j DROP` in OUTPUT: the connection of a

@@ -946,6 +946,7 @@ pub fn filter_table(family: Family) -> Table {
     });
     rules.extend(statistic_rules());
     rules.extend(hop_limit_rules());
+    rules.extend(ds_field_rules());
     rules.extend(addrtype_rules(family));
     rules.extend(anon_sets::filter_rules(family));
     rules.extend(dyn_sets::filter_rules(family));
@@ -1247,6 +1248,24 @@ fn owner_rules() -> Vec<Rule> {
             "-m owner --uid-owner 65534 ! --gid-owner 0 -j DROP",
         ),
     ]
+}
+
+/// DS-field tests: `-m dscp`, `-m tos` with and without a mask.
+fn ds_field_rules() -> Vec<Rule> {
+    [(0xb8, 0xfc, false), (0x08, 0x0c, true), (0x10, 0xff, false)]
+        .into_iter()
+        .map(|(value, mask, negate)| {
+            rule(
+                vec![Match::DsField {
+                    value,
+                    mask,
+                    negate,
+                }],
+                Action::Accept,
+                &format!("-m tos --tos {value:#x}/{mask:#x}"),
+            )
+        })
+        .collect()
 }
 
 /// TTL / hop-limit comparisons, each operator.

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 
 use moat_model::Family;
 use nftables::expr::{
-    BinaryOperation, CTDir, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField,
-    Range, SetItem, CT,
+    BinaryOperation, CTDir, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadBase,
+    PayloadField, PayloadRaw, Range, SetItem, CT,
 };
 use nftables::stmt::{Match, Operator, Statement};
 
@@ -25,6 +25,15 @@ pub(super) fn payload(protocol: &'static str, field: &'static str) -> Expression
             field: Cow::Borrowed(field),
         },
     )))
+}
+
+/// `len` raw bits at bit `offset` of the network header, e.g. `@nh,8,8`.
+pub(super) fn network_bits(offset: u32, len: u32) -> Expression<'static> {
+    Expression::Named(NamedExpression::Payload(Payload::PayloadRaw(PayloadRaw {
+        base: PayloadBase::NH,
+        offset,
+        len,
+    })))
 }
 
 /// A packet meta key, e.g. `meta mark`.

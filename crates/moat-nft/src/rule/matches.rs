@@ -125,6 +125,11 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
         Match::SocketGid { min, max, negate } => owner::id(MetaKey::Skgid, *min, *max, *negate),
         Match::SocketExists => owner::socket_exists(),
         Match::HopLimit { cmp, value } => packet::hop_limit(*cmp, *value, family),
+        Match::DsField {
+            value,
+            mask,
+            negate,
+        } => packet::ds_field(*value, *mask, *negate, family),
         Match::Comment { .. } => Vec::new(),
     };
     out.stmts.extend(stmts);

@@ -1,13 +1,14 @@
 //! Matches on the packet's own headers and metadata: protocol, interfaces,
 //! fragments, TCP flags, ICMP types, MAC address, mark, link type, length,
-//! TTL and hop limit.
+//! TTL and hop limit, DS field.
 
 use moat_model::{Compare, Family, Iface, PacketType, TcpFlags};
 use nftables::expr::MetaKey;
 use nftables::stmt::{Operator, Statement};
 
 use super::build::{
-    and, anon_set, cmp, concat, eq, masked, meta, never, num, payload, range, text, GREATER, LESS,
+    and, anon_set, cmp, concat, eq, masked, meta, network_bits, never, num, payload, range, text,
+    GREATER, LESS,
 };
 use super::{refuse, CompileError};
 
@@ -212,6 +213,32 @@ pub(super) fn hop_limit(how: Compare, value: u8, family: Family) -> Vec<Statemen
         Compare::Greater => GREATER,
     };
     vec![cmp(field, op, num(value.into()))]
+}
+
+/// `-m tos` / `-m dscp`: `DS field & mask == value`, on the raw header
+/// bits, which is also how nft writes `ip dscp` and `ip6 dscp`: the TOS
+/// byte `@nh,8,8`; in IPv6 the traffic class is bits 4-11, so `@nh,0,16`
+/// with mask and value shifted left by four.
+pub(super) fn ds_field(
+    value: u8,
+    mask: u8,
+    negate: bool,
+    family: Family,
+) -> Vec<Statement<'static>> {
+    let stmt = match family {
+        Family::Ipv4 if mask == u8::MAX => eq(network_bits(8, 8), num(value.into()), negate),
+        Family::Ipv4 => eq(
+            and(network_bits(8, 8), num(mask.into())),
+            num(value.into()),
+            negate,
+        ),
+        Family::Ipv6 => eq(
+            and(network_bits(0, 16), num(u32::from(mask) << 4)),
+            num(u32::from(value) << 4),
+            negate,
+        ),
+    };
+    vec![stmt]
 }
 
 #[cfg(test)]
@@ -424,6 +451,33 @@ mod tests {
         assert_eq!(
             matches_json(&[gt], v4()),
             json!([{"match": {"op": ">", "left": {"payload": {"protocol": "ip", "field": "ttl"}}, "right": 200}}])
+        );
+    }
+
+    #[test]
+    fn ds_field_reads_the_raw_header_bits() {
+        let dscp = Match::DsField {
+            value: 0x2e << 2,
+            mask: 0xfc,
+            negate: false,
+        };
+        let raw = |offset: u32, len: u32| json!({"payload": {"base": "nh", "offset": offset, "len": len}});
+        assert_eq!(
+            matches_json(std::slice::from_ref(&dscp), v4()),
+            json!([{"match": {"op": "==", "left": {"&": [raw(8, 8), 0xfc]}, "right": 0xb8}}])
+        );
+        assert_eq!(
+            matches_json(&[dscp], v6()),
+            json!([{"match": {"op": "==", "left": {"&": [raw(0, 16), 0xfc0]}, "right": 0xb80}}])
+        );
+        let tos = Match::DsField {
+            value: 0x10,
+            mask: 0xff,
+            negate: true,
+        };
+        assert_eq!(
+            matches_json(&[tos], v4()),
+            json!([{"match": {"op": "!=", "left": raw(8, 8), "right": 0x10}}])
         );
     }
 }

@@ -3,7 +3,8 @@
 
 use moat_model::Family;
 use nftables::expr::{
-    CTDir, Expression, MetaKey, NamedExpression, NgMode, Numgen, Payload, PayloadField,
+    CTDir, Expression, MetaKey, NamedExpression, NgMode, Numgen, Payload, PayloadBase,
+    PayloadField, PayloadRaw,
 };
 
 use super::super::expr::NlExpr;
@@ -168,6 +169,25 @@ fn payload_field(p: &PayloadField<'_>, family: Family) -> Option<Field> {
     })
 }
 
+/// `@nh,OFFSET,LEN` on whole bytes: nft loads those bytes, as a
+/// network-order number, with no protocol dependency.
+fn raw_field(p: &PayloadRaw) -> Option<Field> {
+    if p.base != PayloadBase::NH
+        || !p.offset.is_multiple_of(8)
+        || !p.len.is_multiple_of(8)
+        || !(8..=32).contains(&p.len)
+    {
+        return None;
+    }
+    let bytes = usize::try_from(p.len / 8).ok()?;
+    Some(payload(
+        NFT_PAYLOAD_NETWORK_HEADER,
+        p.offset / 8,
+        Kind::Big(bytes),
+        None,
+    ))
+}
+
 fn meta_field(key: MetaKey) -> Option<Field> {
     let (key, kind) = match key {
         MetaKey::L4proto => (NFT_META_L4PROTO, Kind::Host(1)),
@@ -227,6 +247,7 @@ pub(super) fn field(expr: &Expression<'_>, family: Family) -> Option<Field> {
         Expression::Named(NamedExpression::Payload(Payload::PayloadField(p))) => {
             payload_field(p, family)
         }
+        Expression::Named(NamedExpression::Payload(Payload::PayloadRaw(p))) => raw_field(p),
         Expression::Named(NamedExpression::Meta(m)) => meta_field(m.key),
         Expression::Named(NamedExpression::CT(ct)) if ct.family.is_none() => {
             ct_field(&ct.key, ct.dir.as_ref())

@@ -4,6 +4,7 @@ mod addrtype;
 mod comment;
 mod connlimit;
 mod conntrack;
+mod dscp;
 mod icmp;
 mod iprange;
 mod length;
@@ -17,6 +18,7 @@ pub(crate) mod ports;
 mod recent;
 mod set;
 mod statistic;
+mod tos;
 mod ttl;
 
 use moat_model::{Family, Match};
@@ -70,6 +72,10 @@ pub(crate) enum MatchSpec {
     Owner(owner::Owner),
     /// ttl or hl.
     HopLimit(ttl::HopLimit),
+    /// dscp.
+    Dscp(dscp::Dscp),
+    /// tos.
+    Tos(tos::Tos),
 }
 
 /// The match modules moat understands, by the name `-m` takes.
@@ -100,6 +106,8 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "owner",
     "ttl",
     "hl",
+    "dscp",
+    "tos",
 ];
 
 /// Match modules iptables has that moat does not support.
@@ -112,7 +120,6 @@ const UNSUPPORTED: &[&str] = &[
     "connlabel",
     "cpu",
     "devgroup",
-    "dscp",
     "dst",
     "ecn",
     "esp",
@@ -137,7 +144,6 @@ const UNSUPPORTED: &[&str] = &[
     "string",
     "tcpmss",
     "time",
-    "tos",
     "u32",
 ];
 
@@ -164,6 +170,8 @@ macro_rules! each {
             MatchSpec::Statistic($m) => $body,
             MatchSpec::Owner($m) => $body,
             MatchSpec::HopLimit($m) => $body,
+            MatchSpec::Dscp($m) => $body,
+            MatchSpec::Tos($m) => $body,
         }
     };
 }
@@ -212,6 +220,8 @@ impl MatchSpec {
                 "-m hl is for ip6tables; iptables uses -m ttl with --ttl-eq, --ttl-lt or --ttl-gt",
             ),
             "hl" => MatchSpec::HopLimit(ttl::HopLimit::new(true)),
+            "dscp" => MatchSpec::Dscp(Default::default()),
+            "tos" => MatchSpec::Tos(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} match is not supported by moat"))
             }
@@ -256,6 +266,8 @@ impl MatchSpec {
             MatchSpec::Statistic(_) => "statistic",
             MatchSpec::Owner(_) => "owner",
             MatchSpec::HopLimit(m) => m.module_name(),
+            MatchSpec::Dscp(_) => "dscp",
+            MatchSpec::Tos(_) => "tos",
         }
     }
 
@@ -309,6 +321,8 @@ impl MatchSpec {
             MatchSpec::Statistic(m) => m.lower(out),
             MatchSpec::Owner(m) => m.lower(out)?,
             MatchSpec::HopLimit(m) => m.lower(out),
+            MatchSpec::Dscp(m) => m.lower(out),
+            MatchSpec::Tos(m) => m.lower(out),
         }
         Ok(())
     }
