@@ -391,6 +391,13 @@ fn state_text(m: &Match) -> Option<String> {
             negate,
         } => format!("{}{} in set {name}", sides_text(sides), negated(*negate)),
         Match::Statistic { mode, negate } => format!("{}{}", not(*negate), statistic_text(mode)),
+        Match::Quota { bytes, negate } => {
+            if *negate {
+                format!("once more than {bytes} bytes have passed")
+            } else {
+                format!("until {bytes} bytes have passed")
+            }
+        }
         _ => return None,
     })
 }
@@ -507,7 +514,8 @@ mod tests {
             | Match::Statistic { negate, .. }
             | Match::SocketUid { negate, .. }
             | Match::SocketGid { negate, .. }
-            | Match::DsField { negate, .. } => *negate = true,
+            | Match::DsField { negate, .. }
+            | Match::Quota { negate, .. } => *negate = true,
             Match::AddrType { src, dst, .. } => {
                 for (_, negate) in [src, dst].into_iter().flatten() {
                     *negate = true;
@@ -839,6 +847,13 @@ mod tests {
                 },
                 "0xb8/0xfc",
             ),
+            (
+                Match::Quota {
+                    bytes: 5000,
+                    negate: false,
+                },
+                "5000 bytes",
+            ),
         ]
     }
 
@@ -891,7 +906,7 @@ mod tests {
             .collect();
         // Comment has no words by design and SocketExists no negated form
         // (see `socket_exists_is_described`); every other kind is there once.
-        assert_eq!(kinds.len(), 37);
+        assert_eq!(kinds.len(), 38);
     }
 
     #[test]

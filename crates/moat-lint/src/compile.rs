@@ -237,6 +237,8 @@ impl<'a> Compiler<'a> {
             }
             // Nor are the TTL, hop limit and DS field.
             Match::HopLimit { .. } | Match::DsField { .. } => Atom::Unknown,
+            // A quota matches depending on the traffic before.
+            Match::Quota { .. } => Atom::Unknown,
             _ => Atom::Unknown,
         }
     }

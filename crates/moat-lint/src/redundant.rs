@@ -24,7 +24,7 @@ pub fn check(view: &TableView<'_>, dead: &[Vec<bool>], out: &mut Vec<Finding>) {
 fn has_side_effects(rule: &Rule) -> bool {
     rule.matches.iter().any(|m| match m {
         Match::Recent { action, .. } => *action != RecentAction::Check,
-        Match::HashLimit { .. } | Match::Statistic { .. } => true,
+        Match::HashLimit { .. } | Match::Statistic { .. } | Match::Quota { .. } => true,
         _ => false,
     })
 }

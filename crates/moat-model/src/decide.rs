@@ -205,6 +205,8 @@ pub fn one(m: &Match, p: &Facts<'_>) -> Tri {
         Match::SocketUid { .. } | Match::SocketGid { .. } | Match::SocketExists => Tri::Maybe,
         // Nor its TTL, hop limit or DS field.
         Match::HopLimit { .. } | Match::DsField { .. } => Tri::Maybe,
+        // How much of a quota is left is the kernel's to know.
+        Match::Quota { .. } => Tri::Maybe,
         _ => Tri::Maybe,
     }
 }

@@ -266,6 +266,7 @@ pub fn match_text(m: &Match) -> String {
             mask,
             negate,
         } => format!("-m tos {}--tos {value:#04x}/{mask:#04x}", bang(*negate)),
+        Match::Quota { bytes, negate } => format!("-m quota {}--quota {bytes}", bang(*negate)),
         Match::InSet { name, negate, .. } => format!("-m set {}--match-set {name}", bang(*negate)),
         Match::AddrType {
             src,

@@ -159,6 +159,10 @@ pub enum Match {
     /// `DS field & mask == value`: the IPv4 TOS byte or the IPv6 traffic
     /// class (`-m tos`; `-m dscp` tests the top six bits, mask 0xfc).
     DsField { value: u8, mask: u8, negate: bool },
+    /// Matches while the packets that reached the rule, this one included,
+    /// add up to at most `bytes` (`-m quota`); once over, never again
+    /// (`negate`: from then on). The count belongs to the rule.
+    Quota { bytes: u64, negate: bool },
     /// A note for people; matches every packet.
     Comment { text: String },
 }

@@ -435,6 +435,8 @@ fn match_cases() -> Vec<Case> {
         input(V4, Match::DsField { value: 0x10, mask: 0xff, negate: false }, &["ip dscp 0x04 ip ecn not-ect"]),
         input(V4, Match::DsField { value: 0x03, mask: 0x01, negate: false }, &["@nh,8,8 & 0x1 == 0x3"]),
         input(V6, Match::DsField { value: 0x20, mask: 0xe0, negate: false }, &["@nh,0,16 & 0xe00 == 0x200"]),
+        input(V4, Match::Quota { bytes: 1000, negate: false }, &["quota 1001 bytes"]),
+        input(V6, Match::Quota { bytes: 10_737_418_240, negate: true }, &["quota over 10737418241 bytes"]),
     ]
 }
 

@@ -177,3 +177,45 @@ fn ttl_and_hop_limit_decide_on_the_arriving_value() {
     let v6 = moat_ok(&lab.gateway, &["ip6tables", "-vnL", "INPUT"]);
     assert!(packets_of(&v6, "INPUT", "HL match HL == 64") >= 1, "{v6}");
 }
+
+/// The byte counter (second column) of the first `-vnL` line of `listing`
+/// that contains `needle`.
+fn bytes_of(listing: &str, needle: &str) -> u64 {
+    let line = listing
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no {needle:?} in\n{listing}"));
+    let bytes = line.split_whitespace().nth(1).expect("bytes column");
+    bytes.parse().unwrap_or_else(|_| panic!("{line}"))
+}
+
+/// `-m quota --quota 1000` in INPUT in front of a reset: connections to
+/// port 80 are accepted until their packets have used up the 1000 bytes,
+/// then every one is reset; the quota rule counted at most 1000 bytes, and
+/// less than one more packet short of them.
+#[test]
+fn quota_lets_traffic_through_until_it_is_used_up() {
+    let Some(lab) = gateway_lab() else { return };
+    let _web = servers(&lab.gateway, GATEWAY_LAN_V4, &[80]);
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-A INPUT -p tcp --dport 80 -m quota --quota 1000 -j ACCEPT",
+            "-A INPUT -p tcp --dport 80 -j REJECT --reject-with tcp-reset",
+        ],
+    );
+    let addr = GATEWAY_LAN_V4.to_string();
+    assert!(connects_as(&lab.client, 0, &addr, 80), "within the quota");
+    let passed = (0..40)
+        .take_while(|_| connects_as(&lab.client, 0, &addr, 80))
+        .count();
+    assert!(passed < 40, "the quota never ran out");
+    for _ in 0..3 {
+        assert!(!connects_as(&lab.client, 0, &addr, 80), "used up for good");
+    }
+    let listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+    let counted = bytes_of(&listing, "quota: 1000 bytes");
+    // A TCP segment without data here is 52 or 60 bytes long.
+    assert!((1000 - 60..=1000).contains(&counted), "{listing}");
+}

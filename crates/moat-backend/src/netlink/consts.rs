@@ -274,6 +274,12 @@ pub(crate) const NFTA_LIMIT_FLAGS: u16 = 5;
 pub(crate) const NFT_LIMIT_PKTS: u32 = 0;
 pub(crate) const NFT_LIMIT_F_INV: u32 = 1;
 
+// quota
+pub(crate) const NFTA_QUOTA_BYTES: u16 = 1;
+pub(crate) const NFTA_QUOTA_FLAGS: u16 = 2;
+pub(crate) const NFTA_QUOTA_CONSUMED: u16 = 4;
+pub(crate) const NFT_QUOTA_F_INV: u32 = 1;
+
 // log
 pub(crate) const NFTA_LOG_GROUP: u16 = 1;
 pub(crate) const NFTA_LOG_PREFIX: u16 = 2;

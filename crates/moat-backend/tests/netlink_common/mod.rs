@@ -947,6 +947,7 @@ pub fn filter_table(family: Family) -> Table {
     rules.extend(statistic_rules());
     rules.extend(hop_limit_rules());
     rules.extend(ds_field_rules());
+    rules.extend(quota_rules());
     rules.extend(addrtype_rules(family));
     rules.extend(anon_sets::filter_rules(family));
     rules.extend(dyn_sets::filter_rules(family));
@@ -1263,6 +1264,20 @@ fn ds_field_rules() -> Vec<Rule> {
                 }],
                 Action::Accept,
                 &format!("-m tos --tos {value:#x}/{mask:#x}"),
+            )
+        })
+        .collect()
+}
+
+/// Byte quotas, below and above 32 bits, plain and inverted.
+fn quota_rules() -> Vec<Rule> {
+    [(1000, false), (10_737_418_240, true)]
+        .into_iter()
+        .map(|(bytes, negate)| {
+            rule(
+                vec![Match::Quota { bytes, negate }],
+                Action::Accept,
+                &format!("-m quota --quota {bytes}"),
             )
         })
         .collect()

@@ -4,7 +4,8 @@
 //! - set statements that carry per-element statements or the `delete`
 //!   operation (see [`super::dynset`]);
 //! - the `notrack` statement, which nftables 0.6.3 writes as the bare string
-//!   `"notrack"` where `nft` wants `{"notrack": null}`.
+//!   `"notrack"` where `nft` wants `{"notrack": null}`;
+//! - quotas of more than 32 bits of bytes (see [`super::quota`]).
 
 use serde_json::{json, Map, Value};
 
@@ -21,6 +22,9 @@ pub fn finish_json(value: &mut Value) -> Result<(), CompileError> {
         Value::Object(map) => {
             if let Some(Value::Object(set)) = map.get_mut("set") {
                 complete_set(set)?;
+            }
+            if let Some(Value::Object(quota)) = map.get_mut("quota") {
+                super::quota::finish(quota);
             }
             for (key, v) in map.iter_mut() {
                 // The statement lists of rules and of set statements.

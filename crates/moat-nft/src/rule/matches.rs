@@ -4,7 +4,7 @@ use moat_model::Match;
 use nftables::expr::MetaKey;
 
 use super::{
-    addr, addrtype, conntrack, limit, owner, packet, ports, recent, statistic, CompileError,
+    addr, addrtype, conntrack, limit, owner, packet, ports, quota, recent, statistic, CompileError,
     CompiledRule, Cx,
 };
 
@@ -130,6 +130,7 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
             mask,
             negate,
         } => packet::ds_field(*value, *mask, *negate, family),
+        Match::Quota { bytes, negate } => quota::compile(*bytes, *negate, family),
         Match::Comment { .. } => Vec::new(),
     };
     out.stmts.extend(stmts);

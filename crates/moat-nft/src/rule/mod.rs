@@ -26,6 +26,7 @@ mod nat;
 mod owner;
 mod packet;
 mod ports;
+mod quota;
 mod recent;
 mod statistic;
 
@@ -39,6 +40,7 @@ use nftables::stmt::{AnonymousCounter, Counter, Statement};
 pub(crate) use decl::digest;
 pub use decl::{check_existing, merge_sets};
 pub use finish::finish_json;
+pub use quota::quota_bytes;
 
 /// Where a rule is compiled for.
 #[derive(Debug, Clone)]

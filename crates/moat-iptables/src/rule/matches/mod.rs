@@ -15,6 +15,7 @@ mod multiport;
 mod owner;
 mod pkttype;
 pub(crate) mod ports;
+mod quota;
 mod recent;
 mod set;
 mod statistic;
@@ -76,6 +77,8 @@ pub(crate) enum MatchSpec {
     Dscp(dscp::Dscp),
     /// tos.
     Tos(tos::Tos),
+    /// quota.
+    Quota(quota::Quota),
 }
 
 /// The match modules moat understands, by the name `-m` takes.
@@ -108,6 +111,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "hl",
     "dscp",
     "tos",
+    "quota",
 ];
 
 /// Match modules iptables has that moat does not support.
@@ -135,7 +139,6 @@ const UNSUPPORTED: &[&str] = &[
     "osf",
     "physdev",
     "policy",
-    "quota",
     "rateest",
     "realm",
     "rpfilter",
@@ -172,6 +175,7 @@ macro_rules! each {
             MatchSpec::HopLimit($m) => $body,
             MatchSpec::Dscp($m) => $body,
             MatchSpec::Tos($m) => $body,
+            MatchSpec::Quota($m) => $body,
         }
     };
 }
@@ -222,6 +226,7 @@ impl MatchSpec {
             "hl" => MatchSpec::HopLimit(ttl::HopLimit::new(true)),
             "dscp" => MatchSpec::Dscp(Default::default()),
             "tos" => MatchSpec::Tos(Default::default()),
+            "quota" => MatchSpec::Quota(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} match is not supported by moat"))
             }
@@ -268,6 +273,7 @@ impl MatchSpec {
             MatchSpec::HopLimit(m) => m.module_name(),
             MatchSpec::Dscp(_) => "dscp",
             MatchSpec::Tos(_) => "tos",
+            MatchSpec::Quota(_) => "quota",
         }
     }
 
@@ -323,6 +329,7 @@ impl MatchSpec {
             MatchSpec::HopLimit(m) => m.lower(out),
             MatchSpec::Dscp(m) => m.lower(out),
             MatchSpec::Tos(m) => m.lower(out),
+            MatchSpec::Quota(m) => m.lower(out),
         }
         Ok(())
     }
