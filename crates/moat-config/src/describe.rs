@@ -4,7 +4,7 @@ use moat_model::matches::{
     AddrTypes, ConntrackAddr, CtDirection, Iface, LimitKey, PacketType, Rate, RateUnit,
     RecentAction, SetSide,
 };
-use moat_model::{Action, Compare, ConnStates, Match, PortRange, Rule, StatisticMode};
+use moat_model::{Action, Compare, ConnCounter, ConnStates, Match, PortRange, Rule, StatisticMode};
 
 fn proto_name(p: u8) -> String {
     match p {
@@ -391,6 +391,30 @@ fn state_text(m: &Match) -> Option<String> {
             negate,
         } => format!("{}{} in set {name}", sides_text(sides), negated(*negate)),
         Match::Statistic { mode, negate } => format!("{}{}", not(*negate), statistic_text(mode)),
+        Match::ConnBytes {
+            counter,
+            dir,
+            min,
+            max,
+            negate,
+        } => {
+            let what = match counter {
+                ConnCounter::Packets => "packets",
+                ConnCounter::Bytes => "bytes",
+                ConnCounter::AvgPacket => "bytes per packet",
+            };
+            let side = match dir {
+                Some(CtDirection::Original) => " in the original direction",
+                Some(CtDirection::Reply) => " in the reply direction",
+                None => "",
+            };
+            let span = if max == &u64::MAX {
+                format!("at least {min}")
+            } else {
+                format!("{min}-{max}")
+            };
+            format!("{}on a connection with {span} {what}{side}", not(*negate))
+        }
         Match::Quota { bytes, negate } => {
             if *negate {
                 format!("once more than {bytes} bytes have passed")
@@ -515,7 +539,8 @@ mod tests {
             | Match::SocketUid { negate, .. }
             | Match::SocketGid { negate, .. }
             | Match::DsField { negate, .. }
-            | Match::Quota { negate, .. } => *negate = true,
+            | Match::Quota { negate, .. }
+            | Match::ConnBytes { negate, .. } => *negate = true,
             Match::AddrType { src, dst, .. } => {
                 for (_, negate) in [src, dst].into_iter().flatten() {
                     *negate = true;
@@ -854,6 +879,16 @@ mod tests {
                 },
                 "5000 bytes",
             ),
+            (
+                Match::ConnBytes {
+                    counter: ConnCounter::Bytes,
+                    dir: Some(CtDirection::Reply),
+                    min: 1000,
+                    max: u64::MAX,
+                    negate: false,
+                },
+                "at least 1000 bytes in the reply direction",
+            ),
         ]
     }
 
@@ -906,7 +941,7 @@ mod tests {
             .collect();
         // Comment has no words by design and SocketExists no negated form
         // (see `socket_exists_is_described`); every other kind is there once.
-        assert_eq!(kinds.len(), 38);
+        assert_eq!(kinds.len(), 39);
     }
 
     #[test]

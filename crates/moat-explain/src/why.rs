@@ -90,6 +90,7 @@ fn packet_value(m: &Match, p: &Facts<'_>) -> String {
         Match::HopLimit { .. } => "the packet's TTL or hop limit is not known".into(),
         Match::DsField { .. } => "the packet's TOS / traffic class is not known".into(),
         Match::Quota { .. } => "how much of the quota is left is not known".into(),
+        Match::ConnBytes { .. } => "the connection's traffic so far is not known".into(),
         _ => "the packet does not fit".into(),
     }
 }

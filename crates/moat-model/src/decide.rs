@@ -207,6 +207,8 @@ pub fn one(m: &Match, p: &Facts<'_>) -> Tri {
         Match::HopLimit { .. } | Match::DsField { .. } => Tri::Maybe,
         // How much of a quota is left is the kernel's to know.
         Match::Quota { .. } => Tri::Maybe,
+        // Nor is its connection's traffic so far described.
+        Match::ConnBytes { .. } => Tri::Maybe,
         _ => Tri::Maybe,
     }
 }

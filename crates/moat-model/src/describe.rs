@@ -3,7 +3,9 @@
 use std::fmt::Write;
 
 use crate::action::{Action, NatTarget};
-use crate::matches::{Compare, Match, PortRange, Rate, RateUnit, StatisticMode};
+use crate::matches::{
+    Compare, ConnCounter, CtDirection, Match, PortRange, Rate, RateUnit, StatisticMode,
+};
 use crate::ruleset::{Policy, Rule};
 
 /// A kept rule source as iptables prints it, with `-A CHAIN` in front.
@@ -267,6 +269,28 @@ pub fn match_text(m: &Match) -> String {
             negate,
         } => format!("-m tos {}--tos {value:#04x}/{mask:#04x}", bang(*negate)),
         Match::Quota { bytes, negate } => format!("-m quota {}--quota {bytes}", bang(*negate)),
+        Match::ConnBytes {
+            counter,
+            dir,
+            min,
+            max,
+            negate,
+        } => {
+            let mode = match counter {
+                ConnCounter::Packets => "packets",
+                ConnCounter::Bytes => "bytes",
+                ConnCounter::AvgPacket => "avgpkt",
+            };
+            let dir = match dir {
+                Some(CtDirection::Original) => "original",
+                Some(CtDirection::Reply) => "reply",
+                None => "both",
+            };
+            format!(
+                "-m connbytes {}--connbytes {min}:{max} --connbytes-mode {mode} --connbytes-dir {dir}",
+                bang(*negate)
+            )
+        }
         Match::InSet { name, negate, .. } => format!("-m set {}--match-set {name}", bang(*negate)),
         Match::AddrType {
             src,

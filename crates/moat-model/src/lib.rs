@@ -17,8 +17,9 @@ pub mod validate;
 pub use action::{Action, LogFlags, LogLevel, MarkSet, NatTarget, RejectKind};
 pub use hash::stable_hash;
 pub use matches::{
-    AddrTypes, Compare, ConnStates, ConntrackAddr, ConntrackPort, CtDirection, Iface, LimitKey,
-    Match, PacketType, PortRange, Rate, RateUnit, RecentAction, SetSide, StatisticMode, TcpFlags,
+    AddrTypes, Compare, ConnCounter, ConnStates, ConntrackAddr, ConntrackPort, CtDirection, Iface,
+    LimitKey, Match, PacketType, PortRange, Rate, RateUnit, RecentAction, SetSide, StatisticMode,
+    TcpFlags,
 };
 pub use ruleset::{
     Chain, Counters, Family, Hook, Policy, Rule, Stage, Table, RESERVED_CHAIN_PREFIX,

@@ -163,8 +163,30 @@ pub enum Match {
     /// add up to at most `bytes` (`-m quota`); once over, never again
     /// (`negate`: from then on). The count belongs to the rule.
     Quota { bytes: u64, negate: bool },
+    /// The traffic the packet's connection has carried so far, this packet
+    /// included (`-m connbytes`): its `counter`, in direction `dir` (`None`:
+    /// both added up), lies in `min..=max`. A packet without a tracked
+    /// connection matches neither form.
+    ConnBytes {
+        counter: ConnCounter,
+        dir: Option<CtDirection>,
+        min: u64,
+        max: u64,
+        negate: bool,
+    },
     /// A note for people; matches every packet.
     Comment { text: String },
+}
+
+/// Which traffic counter of a connection a match reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConnCounter {
+    /// Packets.
+    Packets,
+    /// Bytes.
+    Bytes,
+    /// Bytes per packet, rounded down (0 before any packet).
+    AvgPacket,
 }
 
 /// How a header field is compared with a value.

@@ -18,9 +18,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use moat_model::{
-    Action, AddrTypes, Compare, ConnStates, ConntrackAddr, CtDirection, Family, Hook, Iface,
-    LimitKey, LogFlags, LogLevel, MarkSet, Match, NatTarget, PacketType, PortRange, Rate, RateUnit,
-    RecentAction, RejectKind, Rule, SetSide, Stage, StatisticMode, TcpFlags,
+    Action, AddrTypes, Compare, ConnCounter, ConnStates, ConntrackAddr, CtDirection, Family, Hook,
+    Iface, LimitKey, LogFlags, LogLevel, MarkSet, Match, NatTarget, PacketType, PortRange, Rate,
+    RateUnit, RecentAction, RejectKind, Rule, SetSide, Stage, StatisticMode, TcpFlags,
 };
 use moat_nft::layout::{chain_type, nf_family, nf_hook};
 use moat_nft::rule::{compile_rule, finish_json, merge_sets, RuleContext};
@@ -437,6 +437,10 @@ fn match_cases() -> Vec<Case> {
         input(V6, Match::DsField { value: 0x20, mask: 0xe0, negate: false }, &["@nh,0,16 & 0xe00 == 0x200"]),
         input(V4, Match::Quota { bytes: 1000, negate: false }, &["quota 1001 bytes"]),
         input(V6, Match::Quota { bytes: 10_737_418_240, negate: true }, &["quota over 10737418241 bytes"]),
+        input(V4, Match::ConnBytes { counter: ConnCounter::Bytes, dir: None, min: 10_000_000_000, max: u64::MAX, negate: false }, &["ct bytes >= 10000000000"]),
+        input(V4, Match::ConnBytes { counter: ConnCounter::Packets, dir: Some(CtDirection::Original), min: 10, max: 100, negate: true }, &["ct original packets != 10-100"]),
+        input(V6, Match::ConnBytes { counter: ConnCounter::AvgPacket, dir: Some(CtDirection::Reply), min: 7, max: 7, negate: false }, &["ct reply avgpkt 7"]),
+        input(V6, Match::ConnBytes { counter: ConnCounter::Bytes, dir: None, min: 100, max: u64::MAX, negate: true }, &["ct bytes < 100"]),
     ]
 }
 

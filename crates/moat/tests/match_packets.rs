@@ -219,3 +219,42 @@ fn quota_lets_traffic_through_until_it_is_used_up() {
     // A TCP segment without data here is 52 or 60 bytes long.
     assert!((1000 - 60..=1000).contains(&counted), "{listing}");
 }
+
+/// `-m connbytes` in INPUT, counting rules only: the first two packets each
+/// connection sends (SYN and the handshake's ACK) are its packets 1 and 2
+/// in the original direction; whatever it sends later (at least its FIN)
+/// is packet 3 or more.
+#[test]
+fn connbytes_counts_each_connections_packets() {
+    let Some(lab) = gateway_lab() else { return };
+    let _web = servers(&lab.gateway, GATEWAY_LAN_V4, &[80]);
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-A INPUT -p tcp --dport 80 -m connbytes --connbytes 1:2 --connbytes-dir original --connbytes-mode packets",
+            "-A INPUT -p tcp --dport 80 -m connbytes --connbytes 3 --connbytes-dir original --connbytes-mode packets",
+            "-A INPUT -p tcp --dport 80 -m connbytes ! --connbytes 1:2 --connbytes-dir original --connbytes-mode packets",
+        ],
+    );
+    let addr = GATEWAY_LAN_V4.to_string();
+    let connections = 3;
+    for _ in 0..connections {
+        assert!(connects_as(&lab.client, 0, &addr, 80));
+    }
+    // Let the closing packets arrive: read until the later rule saw them.
+    let later = |listing: &str| packets_of(listing, "INPUT", "connbytes 3 connbytes mode");
+    let mut listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+    for _ in 0..50 {
+        if later(&listing) >= connections {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+    }
+    let first_two = packets_of(&listing, "INPUT", " connbytes 1:2 connbytes mode");
+    assert_eq!(first_two, 2 * connections, "{listing}");
+    assert!(later(&listing) >= connections, "{listing}");
+    let outside = packets_of(&listing, "INPUT", "! connbytes 1:2");
+    assert_eq!(outside, later(&listing), "{listing}");
+}

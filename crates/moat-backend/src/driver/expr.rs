@@ -129,6 +129,14 @@ pub(crate) enum NlExpr {
         /// The value.
         data: Vec<u8>,
     },
+    /// Register 1 from host to network byte order, in units of `size`
+    /// bytes (`len` bytes in all).
+    Byteorder {
+        /// Bytes converted.
+        len: u32,
+        /// Bytes of one unit.
+        size: u32,
+    },
     /// An incrementing counter `0..modulus`, plus `offset`, into register 1.
     Numgen {
         /// The counter's modulus.
@@ -251,6 +259,7 @@ impl NlExpr {
             NlExpr::Counter { .. } => "counter",
             NlExpr::Lookup { .. } | NlExpr::SetLookup { .. } => "lookup",
             NlExpr::Immediate { .. } | NlExpr::Verdict { .. } => "immediate",
+            NlExpr::Byteorder { .. } => "byteorder",
             NlExpr::Numgen { .. } => "numgen",
             NlExpr::Fib { .. } => "fib",
             NlExpr::Nat { .. } => "nat",
@@ -367,6 +376,13 @@ impl NlExpr {
             NlExpr::Immediate { reg, data } => {
                 w.attr_u32(NFTA_IMMEDIATE_DREG, *reg);
                 data_nest(w, NFTA_IMMEDIATE_DATA, data);
+            }
+            NlExpr::Byteorder { len, size } => {
+                w.attr_u32(NFTA_BYTEORDER_SREG, NFT_REG_1);
+                w.attr_u32(NFTA_BYTEORDER_DREG, NFT_REG_1);
+                w.attr_u32(NFTA_BYTEORDER_OP, NFT_BYTEORDER_HTON);
+                w.attr_u32(NFTA_BYTEORDER_LEN, *len);
+                w.attr_u32(NFTA_BYTEORDER_SIZE, *size);
             }
             NlExpr::Numgen { modulus, offset } => {
                 w.attr_u32(NFTA_NG_DREG, NFT_REG_1);
@@ -557,6 +573,9 @@ impl fmt::Display for NlExpr {
                 write!(f, "lookup reg 1 set {set}{inv}")
             }
             NlExpr::Immediate { reg, data } => write!(f, "immediate reg {reg} {}", hex(data)),
+            NlExpr::Byteorder { len, size } => {
+                write!(f, "byteorder reg 1 = hton(reg 1, {size}, {len})")
+            }
             NlExpr::Numgen { modulus, offset } => {
                 write!(f, "numgen inc mod {modulus} offset {offset}")
             }

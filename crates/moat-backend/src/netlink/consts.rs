@@ -218,6 +218,17 @@ pub(crate) const NFT_CT_DIRECTION: u32 = 1;
 pub(crate) const NFT_CT_STATUS: u32 = 2;
 pub(crate) const NFT_CT_MARK: u32 = 3;
 pub(crate) const NFT_CT_PROTOCOL: u32 = 10;
+pub(crate) const NFT_CT_PKTS: u32 = 14;
+pub(crate) const NFT_CT_BYTES: u32 = 15;
+pub(crate) const NFT_CT_AVGPKT: u32 = 16;
+
+// byteorder
+pub(crate) const NFTA_BYTEORDER_SREG: u16 = 1;
+pub(crate) const NFTA_BYTEORDER_DREG: u16 = 2;
+pub(crate) const NFTA_BYTEORDER_OP: u16 = 3;
+pub(crate) const NFTA_BYTEORDER_LEN: u16 = 4;
+pub(crate) const NFTA_BYTEORDER_SIZE: u16 = 5;
+pub(crate) const NFT_BYTEORDER_HTON: u32 = 1;
 
 // cmp, range, bitwise
 pub(crate) const NFTA_CMP_SREG: u16 = 1;

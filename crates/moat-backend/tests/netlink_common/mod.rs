@@ -15,9 +15,9 @@ use std::os::fd::AsRawFd;
 
 use moat_backend::{Backend, NetlinkDriver, NftCli};
 use moat_model::{
-    Action, AddrTypes, Chain, Compare, ConnStates, Counters, CtDirection, Family, Hook, Iface,
-    LogFlags, LogLevel, MarkSet, Match, NatTarget, PacketType, Policy, PortRange, Rate, RateUnit,
-    RejectKind, Rule, Stage, StatisticMode, Table, TcpFlags,
+    Action, AddrTypes, Chain, Compare, ConnCounter, ConnStates, Counters, CtDirection, Family,
+    Hook, Iface, LogFlags, LogLevel, MarkSet, Match, NatTarget, PacketType, Policy, PortRange,
+    Rate, RateUnit, RejectKind, Rule, Stage, StatisticMode, Table, TcpFlags,
 };
 use moat_nft::{ChangeSet, KernelTable};
 use moat_testnet::Netns;
@@ -948,6 +948,7 @@ pub fn filter_table(family: Family) -> Table {
     rules.extend(hop_limit_rules());
     rules.extend(ds_field_rules());
     rules.extend(quota_rules());
+    rules.extend(connbytes_rules());
     rules.extend(addrtype_rules(family));
     rules.extend(anon_sets::filter_rules(family));
     rules.extend(dyn_sets::filter_rules(family));
@@ -1247,6 +1248,65 @@ fn owner_rules() -> Vec<Rule> {
             ],
             Action::Drop,
             "-m owner --uid-owner 65534 ! --gid-owner 0 -j DROP",
+        ),
+        rule(
+            vec![
+                Match::SocketUid {
+                    min: 1000,
+                    max: 2000,
+                    negate: true,
+                },
+                Match::SocketGid {
+                    min: 5,
+                    max: 10,
+                    negate: false,
+                },
+            ],
+            Action::Drop,
+            "-m owner ! --uid-owner 1000-2000 --gid-owner 5-10 -j DROP",
+        ),
+    ]
+}
+
+/// Connection counters: each counter and direction, values over 32 bits,
+/// single values, open and closed ranges, negated or not.
+fn connbytes_rules() -> Vec<Rule> {
+    let one = |counter, dir, min, max, negate| {
+        rule(
+            vec![Match::ConnBytes {
+                counter,
+                dir,
+                min,
+                max,
+                negate,
+            }],
+            Action::Accept,
+            &format!("-m connbytes {counter:?} {dir:?} {min}:{max} {negate}"),
+        )
+    };
+    vec![
+        one(ConnCounter::Bytes, None, 10_000_000_000, u64::MAX, false),
+        one(
+            ConnCounter::Packets,
+            Some(CtDirection::Original),
+            10,
+            100,
+            true,
+        ),
+        one(
+            ConnCounter::AvgPacket,
+            Some(CtDirection::Reply),
+            7,
+            7,
+            false,
+        ),
+        one(ConnCounter::Bytes, None, 100, u64::MAX, true),
+        one(
+            ConnCounter::Packets,
+            Some(CtDirection::Reply),
+            2,
+            5_000_000_000,
+            false,
         ),
     ]
 }

@@ -4,8 +4,8 @@ use moat_model::Match;
 use nftables::expr::MetaKey;
 
 use super::{
-    addr, addrtype, conntrack, limit, owner, packet, ports, quota, recent, statistic, CompileError,
-    CompiledRule, Cx,
+    addr, addrtype, connbytes, conntrack, limit, owner, packet, ports, quota, recent, statistic,
+    CompileError, CompiledRule, Cx,
 };
 
 /// Appends the statements (and sets) of one match.
@@ -131,6 +131,13 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
             negate,
         } => packet::ds_field(*value, *mask, *negate, family),
         Match::Quota { bytes, negate } => quota::compile(*bytes, *negate, family),
+        Match::ConnBytes {
+            counter,
+            dir,
+            min,
+            max,
+            negate,
+        } => connbytes::compile(*counter, *dir, *min, *max, *negate),
         Match::Comment { .. } => Vec::new(),
     };
     out.stmts.extend(stmts);

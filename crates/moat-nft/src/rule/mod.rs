@@ -16,6 +16,7 @@ mod action;
 mod addr;
 mod addrtype;
 mod build;
+mod connbytes;
 mod conntrack;
 mod decl;
 mod dynset;

@@ -216,6 +216,18 @@ fn ct_field(key: &str, dir: Option<&CTDir>) -> Option<Field> {
         ("mark", None) => (NFT_CT_MARK, Kind::Host(4), None),
         ("direction", None) => (NFT_CT_DIRECTION, Kind::CtDir, None),
         ("protocol", Some(CTDir::Original)) => (NFT_CT_PROTOCOL, Kind::Host(1), Some(0)),
+        ("bytes" | "packets" | "avgpkt", dir) => {
+            let key = match key {
+                "bytes" => NFT_CT_BYTES,
+                "packets" => NFT_CT_PKTS,
+                _ => NFT_CT_AVGPKT,
+            };
+            let dir = dir.map(|d| match d {
+                CTDir::Original => 0,
+                CTDir::Reply => 1,
+            });
+            (key, Kind::Host(8), dir)
+        }
         ("protocol", Some(CTDir::Reply)) => (NFT_CT_PROTOCOL, Kind::Host(1), Some(1)),
         _ => return None,
     };

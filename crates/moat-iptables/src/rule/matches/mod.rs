@@ -2,6 +2,7 @@
 
 mod addrtype;
 mod comment;
+mod connbytes;
 mod connlimit;
 mod conntrack;
 mod dscp;
@@ -79,6 +80,8 @@ pub(crate) enum MatchSpec {
     Tos(tos::Tos),
     /// quota.
     Quota(quota::Quota),
+    /// connbytes.
+    ConnBytes(connbytes::ConnBytes),
 }
 
 /// The match modules moat understands, by the name `-m` takes.
@@ -112,6 +115,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "dscp",
     "tos",
     "quota",
+    "connbytes",
 ];
 
 /// Match modules iptables has that moat does not support.
@@ -120,7 +124,6 @@ const UNSUPPORTED: &[&str] = &[
     "bpf",
     "cgroup",
     "cluster",
-    "connbytes",
     "connlabel",
     "cpu",
     "devgroup",
@@ -176,6 +179,7 @@ macro_rules! each {
             MatchSpec::Dscp($m) => $body,
             MatchSpec::Tos($m) => $body,
             MatchSpec::Quota($m) => $body,
+            MatchSpec::ConnBytes($m) => $body,
         }
     };
 }
@@ -227,6 +231,7 @@ impl MatchSpec {
             "dscp" => MatchSpec::Dscp(Default::default()),
             "tos" => MatchSpec::Tos(Default::default()),
             "quota" => MatchSpec::Quota(Default::default()),
+            "connbytes" => MatchSpec::ConnBytes(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} match is not supported by moat"))
             }
@@ -274,6 +279,7 @@ impl MatchSpec {
             MatchSpec::Dscp(_) => "dscp",
             MatchSpec::Tos(_) => "tos",
             MatchSpec::Quota(_) => "quota",
+            MatchSpec::ConnBytes(_) => "connbytes",
         }
     }
 
@@ -330,6 +336,7 @@ impl MatchSpec {
             MatchSpec::Dscp(m) => m.lower(out),
             MatchSpec::Tos(m) => m.lower(out),
             MatchSpec::Quota(m) => m.lower(out),
+            MatchSpec::ConnBytes(m) => m.lower(out),
         }
         Ok(())
     }
