@@ -325,6 +325,7 @@ fn packet_text(m: &Match) -> Option<String> {
             format!("{}sent by group {}", not(*negate), id_text(*min, *max))
         }
         Match::SocketExists => "sent by a local program".into(),
+        Match::Cpu { cpu, negate } => format!("{}handled by CPU {cpu}", not(*negate)),
         Match::HopLimit { cmp, value } => {
             let how = match cmp {
                 Compare::Equal => "",
@@ -540,7 +541,8 @@ mod tests {
             | Match::SocketGid { negate, .. }
             | Match::DsField { negate, .. }
             | Match::Quota { negate, .. }
-            | Match::ConnBytes { negate, .. } => *negate = true,
+            | Match::ConnBytes { negate, .. }
+            | Match::Cpu { negate, .. } => *negate = true,
             Match::AddrType { src, dst, .. } => {
                 for (_, negate) in [src, dst].into_iter().flatten() {
                     *negate = true;
@@ -889,6 +891,13 @@ mod tests {
                 },
                 "at least 1000 bytes in the reply direction",
             ),
+            (
+                Match::Cpu {
+                    cpu: 3,
+                    negate: false,
+                },
+                "CPU 3",
+            ),
         ]
     }
 
@@ -941,7 +950,7 @@ mod tests {
             .collect();
         // Comment has no words by design and SocketExists no negated form
         // (see `socket_exists_is_described`); every other kind is there once.
-        assert_eq!(kinds.len(), 39);
+        assert_eq!(kinds.len(), 40);
     }
 
     #[test]

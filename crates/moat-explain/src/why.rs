@@ -91,6 +91,7 @@ fn packet_value(m: &Match, p: &Facts<'_>) -> String {
         Match::DsField { .. } => "the packet's TOS / traffic class is not known".into(),
         Match::Quota { .. } => "how much of the quota is left is not known".into(),
         Match::ConnBytes { .. } => "the connection's traffic so far is not known".into(),
+        Match::Cpu { .. } => "the CPU that handles the packet is not known".into(),
         _ => "the packet does not fit".into(),
     }
 }

@@ -239,8 +239,8 @@ impl<'a> Compiler<'a> {
             Match::HopLimit { .. } | Match::DsField { .. } => Atom::Unknown,
             // A quota matches depending on the traffic before.
             Match::Quota { .. } => Atom::Unknown,
-            // And a connection's counters are no dimension either.
-            Match::ConnBytes { .. } => Atom::Unknown,
+            // And neither are a connection's counters or the CPU.
+            Match::ConnBytes { .. } | Match::Cpu { .. } => Atom::Unknown,
             _ => Atom::Unknown,
         }
     }

@@ -209,6 +209,8 @@ pub fn one(m: &Match, p: &Facts<'_>) -> Tri {
         Match::Quota { .. } => Tri::Maybe,
         // Nor is its connection's traffic so far described.
         Match::ConnBytes { .. } => Tri::Maybe,
+        // Which CPU handles a packet is not the packet's own property.
+        Match::Cpu { .. } => Tri::Maybe,
         _ => Tri::Maybe,
     }
 }

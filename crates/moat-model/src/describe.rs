@@ -269,6 +269,7 @@ pub fn match_text(m: &Match) -> String {
             negate,
         } => format!("-m tos {}--tos {value:#04x}/{mask:#04x}", bang(*negate)),
         Match::Quota { bytes, negate } => format!("-m quota {}--quota {bytes}", bang(*negate)),
+        Match::Cpu { cpu, negate } => format!("-m cpu {}--cpu {cpu}", bang(*negate)),
         Match::ConnBytes {
             counter,
             dir,

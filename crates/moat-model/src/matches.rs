@@ -174,6 +174,8 @@ pub enum Match {
         max: u64,
         negate: bool,
     },
+    /// The packet is handled by CPU number `cpu` (`-m cpu`).
+    Cpu { cpu: u32, negate: bool },
     /// A note for people; matches every packet.
     Comment { text: String },
 }

@@ -206,6 +206,7 @@ pub(crate) const NFT_META_SKGID: u32 = 11;
 pub(crate) const NFT_META_NFPROTO: u32 = 15;
 pub(crate) const NFT_META_L4PROTO: u32 = 16;
 pub(crate) const NFT_META_PKTTYPE: u32 = 19;
+pub(crate) const NFT_META_CPU: u32 = 20;
 pub(crate) const NFT_META_PRANDOM: u32 = 24;
 
 // ct

@@ -949,6 +949,14 @@ pub fn filter_table(family: Family) -> Table {
     rules.extend(ds_field_rules());
     rules.extend(quota_rules());
     rules.extend(connbytes_rules());
+    rules.push(rule(
+        vec![Match::Cpu {
+            cpu: 1,
+            negate: true,
+        }],
+        Action::Drop,
+        "-m cpu ! --cpu 1 -j DROP",
+    ));
     rules.extend(addrtype_rules(family));
     rules.extend(anon_sets::filter_rules(family));
     rules.extend(dyn_sets::filter_rules(family));

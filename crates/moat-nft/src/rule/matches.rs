@@ -131,6 +131,7 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
             negate,
         } => packet::ds_field(*value, *mask, *negate, family),
         Match::Quota { bytes, negate } => quota::compile(*bytes, *negate, family),
+        Match::Cpu { cpu, negate } => packet::cpu(*cpu, *negate),
         Match::ConnBytes {
             counter,
             dir,

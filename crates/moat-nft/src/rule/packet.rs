@@ -1,6 +1,6 @@
 //! Matches on the packet's own headers and metadata: protocol, interfaces,
 //! fragments, TCP flags, ICMP types, MAC address, mark, link type, length,
-//! TTL and hop limit, DS field.
+//! TTL and hop limit, DS field, the CPU handling it.
 
 use moat_model::{Compare, Family, Iface, PacketType, TcpFlags};
 use nftables::expr::MetaKey;
@@ -239,6 +239,11 @@ pub(super) fn ds_field(
         ),
     };
     vec![stmt]
+}
+
+/// `-m cpu --cpu N`: `meta cpu N`.
+pub(super) fn cpu(cpu: u32, negate: bool) -> Vec<Statement<'static>> {
+    vec![eq(meta(MetaKey::Cpu), num(cpu), negate)]
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod comment;
 mod connbytes;
 mod connlimit;
 mod conntrack;
+mod cpu;
 mod dscp;
 mod icmp;
 mod iprange;
@@ -82,6 +83,8 @@ pub(crate) enum MatchSpec {
     Quota(quota::Quota),
     /// connbytes.
     ConnBytes(connbytes::ConnBytes),
+    /// cpu.
+    Cpu(cpu::Cpu),
 }
 
 /// The match modules moat understands, by the name `-m` takes.
@@ -116,6 +119,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "tos",
     "quota",
     "connbytes",
+    "cpu",
 ];
 
 /// Match modules iptables has that moat does not support.
@@ -125,7 +129,6 @@ const UNSUPPORTED: &[&str] = &[
     "cgroup",
     "cluster",
     "connlabel",
-    "cpu",
     "devgroup",
     "dst",
     "ecn",
@@ -180,6 +183,7 @@ macro_rules! each {
             MatchSpec::Tos($m) => $body,
             MatchSpec::Quota($m) => $body,
             MatchSpec::ConnBytes($m) => $body,
+            MatchSpec::Cpu($m) => $body,
         }
     };
 }
@@ -232,6 +236,7 @@ impl MatchSpec {
             "tos" => MatchSpec::Tos(Default::default()),
             "quota" => MatchSpec::Quota(Default::default()),
             "connbytes" => MatchSpec::ConnBytes(Default::default()),
+            "cpu" => MatchSpec::Cpu(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} match is not supported by moat"))
             }
@@ -280,6 +285,7 @@ impl MatchSpec {
             MatchSpec::Tos(_) => "tos",
             MatchSpec::Quota(_) => "quota",
             MatchSpec::ConnBytes(_) => "connbytes",
+            MatchSpec::Cpu(_) => "cpu",
         }
     }
 
@@ -337,6 +343,7 @@ impl MatchSpec {
             MatchSpec::Tos(m) => m.lower(out),
             MatchSpec::Quota(m) => m.lower(out),
             MatchSpec::ConnBytes(m) => m.lower(out),
+            MatchSpec::Cpu(m) => m.lower(out),
         }
         Ok(())
     }
