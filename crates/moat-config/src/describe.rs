@@ -326,6 +326,20 @@ fn packet_text(m: &Match) -> Option<String> {
         }
         Match::SocketExists => "sent by a local program".into(),
         Match::Cpu { cpu, negate } => format!("{}handled by CPU {cpu}", not(*negate)),
+        Match::DeviceGroup {
+            output,
+            value,
+            mask,
+            negate,
+        } => format!(
+            "{}{} an interface of group {value:#x}/{mask:#x}",
+            not(*negate),
+            if *output {
+                "leaving through"
+            } else {
+                "arriving on"
+            }
+        ),
         Match::HopLimit { cmp, value } => {
             let how = match cmp {
                 Compare::Equal => "",
@@ -542,7 +556,8 @@ mod tests {
             | Match::DsField { negate, .. }
             | Match::Quota { negate, .. }
             | Match::ConnBytes { negate, .. }
-            | Match::Cpu { negate, .. } => *negate = true,
+            | Match::Cpu { negate, .. }
+            | Match::DeviceGroup { negate, .. } => *negate = true,
             Match::AddrType { src, dst, .. } => {
                 for (_, negate) in [src, dst].into_iter().flatten() {
                     *negate = true;
@@ -898,6 +913,15 @@ mod tests {
                 },
                 "CPU 3",
             ),
+            (
+                Match::DeviceGroup {
+                    output: true,
+                    value: 2,
+                    mask: u32::MAX,
+                    negate: false,
+                },
+                "group 0x2",
+            ),
         ]
     }
 
@@ -950,7 +974,7 @@ mod tests {
             .collect();
         // Comment has no words by design and SocketExists no negated form
         // (see `socket_exists_is_described`); every other kind is there once.
-        assert_eq!(kinds.len(), 40);
+        assert_eq!(kinds.len(), 41);
     }
 
     #[test]

@@ -92,6 +92,7 @@ fn packet_value(m: &Match, p: &Facts<'_>) -> String {
         Match::Quota { .. } => "how much of the quota is left is not known".into(),
         Match::ConnBytes { .. } => "the connection's traffic so far is not known".into(),
         Match::Cpu { .. } => "the CPU that handles the packet is not known".into(),
+        Match::DeviceGroup { .. } => "the interface's group is not known".into(),
         _ => "the packet does not fit".into(),
     }
 }

@@ -241,6 +241,8 @@ impl<'a> Compiler<'a> {
             Match::Quota { .. } => Atom::Unknown,
             // And neither are a connection's counters or the CPU.
             Match::ConnBytes { .. } | Match::Cpu { .. } => Atom::Unknown,
+            // Interfaces are classes of names, not of groups.
+            Match::DeviceGroup { .. } => Atom::Unknown,
             _ => Atom::Unknown,
         }
     }

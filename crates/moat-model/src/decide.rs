@@ -211,6 +211,8 @@ pub fn one(m: &Match, p: &Facts<'_>) -> Tri {
         Match::ConnBytes { .. } => Tri::Maybe,
         // Which CPU handles a packet is not the packet's own property.
         Match::Cpu { .. } => Tri::Maybe,
+        // Nor are the interfaces' groups.
+        Match::DeviceGroup { .. } => Tri::Maybe,
         _ => Tri::Maybe,
     }
 }

@@ -176,6 +176,15 @@ pub enum Match {
     },
     /// The packet is handled by CPU number `cpu` (`-m cpu`).
     Cpu { cpu: u32, negate: bool },
+    /// `group & mask == value` for the group of the interface the packet
+    /// arrived on, or with `output` the one it leaves through
+    /// (`-m devgroup`).
+    DeviceGroup {
+        output: bool,
+        value: u32,
+        mask: u32,
+        negate: bool,
+    },
     /// A note for people; matches every packet.
     Comment { text: String },
 }

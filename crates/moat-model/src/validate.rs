@@ -114,6 +114,26 @@ fn validate_match(
                 })
             }
         }
+        Match::DeviceGroup { output: false, .. } => {
+            if hooks.iter().all(|h| h.has_input_interface()) {
+                Ok(())
+            } else {
+                Err(RuleError::MatchWrongPlace {
+                    what: "the input interface's group",
+                    allowed: "PREROUTING, INPUT and FORWARD",
+                })
+            }
+        }
+        Match::DeviceGroup { output: true, .. } => {
+            if hooks.iter().all(|h| h.has_output_interface()) {
+                Ok(())
+            } else {
+                Err(RuleError::MatchWrongPlace {
+                    what: "the output interface's group",
+                    allowed: "FORWARD, OUTPUT and POSTROUTING",
+                })
+            }
+        }
         Match::SocketUid { .. } | Match::SocketGid { .. } | Match::SocketExists => {
             if hooks
                 .iter()
@@ -309,6 +329,30 @@ mod tests {
         let err = at(&[Hook::Output, Hook::Input]).unwrap_err();
         assert!(err.to_string().contains("OUTPUT and POSTROUTING"), "{err}");
         assert!(at(&[Hook::Forward]).is_err());
+    }
+
+    #[test]
+    fn interface_groups_only_where_the_interface_is_known() {
+        let rule = |output| Rule {
+            matches: vec![Match::DeviceGroup {
+                output,
+                value: 1,
+                mask: u32::MAX,
+                negate: false,
+            }],
+            ..Rule::new(Action::Drop)
+        };
+        let at = |output, hook| {
+            validate_rule(&rule(output), Family::Ipv4, Stage::Filter, &[hook], false)
+        };
+        assert!(at(false, Hook::Forward).is_ok());
+        assert!(at(false, Hook::Output).is_err());
+        assert!(at(true, Hook::Postrouting).is_ok());
+        let err = at(true, Hook::Input).unwrap_err();
+        assert!(
+            err.to_string().contains("output interface's group"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -437,6 +437,8 @@ fn match_cases() -> Vec<Case> {
         input(V6, Match::DsField { value: 0x20, mask: 0xe0, negate: false }, &["@nh,0,16 & 0xe00 == 0x200"]),
         input(V4, Match::Quota { bytes: 1000, negate: false }, &["quota 1001 bytes"]),
         input(V4, Match::Cpu { cpu: 0, negate: false }, &["meta cpu 0"]),
+        input(V4, Match::DeviceGroup { output: false, value: 0x10, mask: 0xf0, negate: true }, &["iifgroup & 240 != 16"]),
+        output(V6, Match::DeviceGroup { output: true, value: 2, mask: u32::MAX, negate: false }, &["oifgroup 2"]),
         input(V6, Match::Cpu { cpu: 3, negate: true }, &["meta cpu != 3"]),
         input(V6, Match::Quota { bytes: 10_737_418_240, negate: true }, &["quota over 10737418241 bytes"]),
         input(V4, Match::ConnBytes { counter: ConnCounter::Bytes, dir: None, min: 10_000_000_000, max: u64::MAX, negate: false }, &["ct bytes >= 10000000000"]),

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use common::{gateway_lab, iptables_all, moat_ok, packets_of, servers, text};
-use moat_testnet::topology::{GATEWAY_LAN_V4, GATEWAY_LAN_V6};
+use moat_testnet::topology::{GATEWAY_LAN_IF, GATEWAY_LAN_V4, GATEWAY_LAN_V6};
 use moat_testnet::{ping, Netns};
 use socket2::{Domain, Socket, Type};
 
@@ -257,4 +257,33 @@ fn connbytes_counts_each_connections_packets() {
     assert!(later(&listing) >= connections, "{listing}");
     let outside = packets_of(&listing, "INPUT", "! connbytes 1:2");
     assert_eq!(outside, later(&listing), "{listing}");
+}
+
+/// `-m devgroup --src-group 5` in INPUT: connections arriving on the LAN
+/// interface are reset while it is in group 5, and pass once it is moved
+/// to group 6.
+#[test]
+fn devgroup_follows_the_interface_group() {
+    let Some(lab) = gateway_lab() else { return };
+    let _web = servers(&lab.gateway, GATEWAY_LAN_V4, &[80]);
+    let group = |n: &str| {
+        lab.gateway
+            .ip(&["link", "set", "dev", GATEWAY_LAN_IF, "group", n])
+            .expect("set the interface group");
+    };
+    group("5");
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-A INPUT -p tcp --dport 80 -m devgroup --src-group 5 -j REJECT --reject-with tcp-reset"],
+    );
+    let addr = GATEWAY_LAN_V4.to_string();
+    assert!(!connects_as(&lab.client, 0, &addr, 80), "group 5 is reset");
+    group("6");
+    assert!(connects_as(&lab.client, 0, &addr, 80), "group 6 passes");
+    let listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+    assert!(
+        packets_of(&listing, "INPUT", "src-group 0x5") >= 1,
+        "{listing}"
+    );
 }

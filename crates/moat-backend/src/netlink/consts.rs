@@ -207,6 +207,8 @@ pub(crate) const NFT_META_NFPROTO: u32 = 15;
 pub(crate) const NFT_META_L4PROTO: u32 = 16;
 pub(crate) const NFT_META_PKTTYPE: u32 = 19;
 pub(crate) const NFT_META_CPU: u32 = 20;
+pub(crate) const NFT_META_IIFGROUP: u32 = 21;
+pub(crate) const NFT_META_OIFGROUP: u32 = 22;
 pub(crate) const NFT_META_PRANDOM: u32 = 24;
 
 // ct

@@ -957,6 +957,16 @@ pub fn filter_table(family: Family) -> Table {
         Action::Drop,
         "-m cpu ! --cpu 1 -j DROP",
     ));
+    rules.push(rule(
+        vec![Match::DeviceGroup {
+            output: false,
+            value: 0x10,
+            mask: 0xf0,
+            negate: true,
+        }],
+        Action::Drop,
+        "-m devgroup ! --src-group 0x10/0xf0 -j DROP",
+    ));
     rules.extend(addrtype_rules(family));
     rules.extend(anon_sets::filter_rules(family));
     rules.extend(dyn_sets::filter_rules(family));

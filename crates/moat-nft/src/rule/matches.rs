@@ -132,6 +132,12 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
         } => packet::ds_field(*value, *mask, *negate, family),
         Match::Quota { bytes, negate } => quota::compile(*bytes, *negate, family),
         Match::Cpu { cpu, negate } => packet::cpu(*cpu, *negate),
+        Match::DeviceGroup {
+            output,
+            value,
+            mask,
+            negate,
+        } => packet::device_group(*output, *value, *mask, *negate),
         Match::ConnBytes {
             counter,
             dir,

@@ -1,6 +1,6 @@
 //! Matches on the packet's own headers and metadata: protocol, interfaces,
 //! fragments, TCP flags, ICMP types, MAC address, mark, link type, length,
-//! TTL and hop limit, DS field, the CPU handling it.
+//! TTL and hop limit, DS field, the CPU handling it, interface groups.
 
 use moat_model::{Compare, Family, Iface, PacketType, TcpFlags};
 use nftables::expr::MetaKey;
@@ -244,6 +244,22 @@ pub(super) fn ds_field(
 /// `-m cpu --cpu N`: `meta cpu N`.
 pub(super) fn cpu(cpu: u32, negate: bool) -> Vec<Statement<'static>> {
     vec![eq(meta(MetaKey::Cpu), num(cpu), negate)]
+}
+
+/// `-m devgroup`: `meta iifgroup & mask == value` (`oifgroup` for the
+/// output interface).
+pub(super) fn device_group(
+    output: bool,
+    value: u32,
+    mask: u32,
+    negate: bool,
+) -> Vec<Statement<'static>> {
+    let key = if output {
+        MetaKey::Oifgroup
+    } else {
+        MetaKey::Iifgroup
+    };
+    vec![eq(masked(meta(key), mask), num(value), negate)]
 }
 
 #[cfg(test)]

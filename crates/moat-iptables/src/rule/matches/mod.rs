@@ -6,6 +6,7 @@ mod connbytes;
 mod connlimit;
 mod conntrack;
 mod cpu;
+mod devgroup;
 mod dscp;
 mod icmp;
 mod iprange;
@@ -85,6 +86,8 @@ pub(crate) enum MatchSpec {
     ConnBytes(connbytes::ConnBytes),
     /// cpu.
     Cpu(cpu::Cpu),
+    /// devgroup.
+    DevGroup(devgroup::DevGroup),
 }
 
 /// The match modules moat understands, by the name `-m` takes.
@@ -120,6 +123,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "quota",
     "connbytes",
     "cpu",
+    "devgroup",
 ];
 
 /// Match modules iptables has that moat does not support.
@@ -129,7 +133,6 @@ const UNSUPPORTED: &[&str] = &[
     "cgroup",
     "cluster",
     "connlabel",
-    "devgroup",
     "dst",
     "ecn",
     "esp",
@@ -184,6 +187,7 @@ macro_rules! each {
             MatchSpec::Quota($m) => $body,
             MatchSpec::ConnBytes($m) => $body,
             MatchSpec::Cpu($m) => $body,
+            MatchSpec::DevGroup($m) => $body,
         }
     };
 }
@@ -237,6 +241,7 @@ impl MatchSpec {
             "quota" => MatchSpec::Quota(Default::default()),
             "connbytes" => MatchSpec::ConnBytes(Default::default()),
             "cpu" => MatchSpec::Cpu(Default::default()),
+            "devgroup" => MatchSpec::DevGroup(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} match is not supported by moat"))
             }
@@ -286,6 +291,7 @@ impl MatchSpec {
             MatchSpec::Quota(_) => "quota",
             MatchSpec::ConnBytes(_) => "connbytes",
             MatchSpec::Cpu(_) => "cpu",
+            MatchSpec::DevGroup(_) => "devgroup",
         }
     }
 
@@ -344,6 +350,7 @@ impl MatchSpec {
             MatchSpec::Quota(m) => m.lower(out),
             MatchSpec::ConnBytes(m) => m.lower(out),
             MatchSpec::Cpu(m) => m.lower(out),
+            MatchSpec::DevGroup(m) => m.lower(out),
         }
         Ok(())
     }
