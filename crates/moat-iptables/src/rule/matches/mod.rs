@@ -8,6 +8,7 @@ mod conntrack;
 mod cpu;
 mod devgroup;
 mod dscp;
+mod ecn;
 mod icmp;
 mod iprange;
 mod length;
@@ -88,6 +89,8 @@ pub(crate) enum MatchSpec {
     Cpu(cpu::Cpu),
     /// devgroup.
     DevGroup(devgroup::DevGroup),
+    /// ecn.
+    Ecn(ecn::Ecn),
 }
 
 /// The match modules moat understands, by the name `-m` takes.
@@ -124,6 +127,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "connbytes",
     "cpu",
     "devgroup",
+    "ecn",
 ];
 
 /// Match modules iptables has that moat does not support.
@@ -134,7 +138,6 @@ const UNSUPPORTED: &[&str] = &[
     "cluster",
     "connlabel",
     "dst",
-    "ecn",
     "esp",
     "eui64",
     "frag",
@@ -188,6 +191,7 @@ macro_rules! each {
             MatchSpec::ConnBytes($m) => $body,
             MatchSpec::Cpu($m) => $body,
             MatchSpec::DevGroup($m) => $body,
+            MatchSpec::Ecn($m) => $body,
         }
     };
 }
@@ -242,6 +246,7 @@ impl MatchSpec {
             "connbytes" => MatchSpec::ConnBytes(Default::default()),
             "cpu" => MatchSpec::Cpu(Default::default()),
             "devgroup" => MatchSpec::DevGroup(Default::default()),
+            "ecn" => MatchSpec::Ecn(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} match is not supported by moat"))
             }
@@ -292,6 +297,7 @@ impl MatchSpec {
             MatchSpec::ConnBytes(_) => "connbytes",
             MatchSpec::Cpu(_) => "cpu",
             MatchSpec::DevGroup(_) => "devgroup",
+            MatchSpec::Ecn(_) => "ecn",
         }
     }
 
@@ -351,6 +357,7 @@ impl MatchSpec {
             MatchSpec::ConnBytes(m) => m.lower(out),
             MatchSpec::Cpu(m) => m.lower(out),
             MatchSpec::DevGroup(m) => m.lower(out),
+            MatchSpec::Ecn(m) => m.lower(out),
         }
         Ok(())
     }
