@@ -326,6 +326,11 @@ fn packet_text(m: &Match) -> Option<String> {
         }
         Match::SocketExists => "sent by a local program".into(),
         Match::Cpu { cpu, negate } => format!("{}handled by CPU {cpu}", not(*negate)),
+        Match::Realm {
+            value,
+            mask,
+            negate,
+        } => format!("{}routed in realm {value:#x}/{mask:#x}", not(*negate)),
         Match::DeviceGroup {
             output,
             value,
@@ -557,7 +562,8 @@ mod tests {
             | Match::Quota { negate, .. }
             | Match::ConnBytes { negate, .. }
             | Match::Cpu { negate, .. }
-            | Match::DeviceGroup { negate, .. } => *negate = true,
+            | Match::DeviceGroup { negate, .. }
+            | Match::Realm { negate, .. } => *negate = true,
             Match::AddrType { src, dst, .. } => {
                 for (_, negate) in [src, dst].into_iter().flatten() {
                     *negate = true;
@@ -922,6 +928,14 @@ mod tests {
                 },
                 "group 0x2",
             ),
+            (
+                Match::Realm {
+                    value: 7,
+                    mask: 0xff,
+                    negate: false,
+                },
+                "realm 0x7/0xff",
+            ),
         ]
     }
 
@@ -974,7 +988,7 @@ mod tests {
             .collect();
         // Comment has no words by design and SocketExists no negated form
         // (see `socket_exists_is_described`); every other kind is there once.
-        assert_eq!(kinds.len(), 41);
+        assert_eq!(kinds.len(), 42);
     }
 
     #[test]

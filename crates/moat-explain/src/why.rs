@@ -93,6 +93,7 @@ fn packet_value(m: &Match, p: &Facts<'_>) -> String {
         Match::ConnBytes { .. } => "the connection's traffic so far is not known".into(),
         Match::Cpu { .. } => "the CPU that handles the packet is not known".into(),
         Match::DeviceGroup { .. } => "the interface's group is not known".into(),
+        Match::Realm { .. } => "the route's realm is not known".into(),
         _ => "the packet does not fit".into(),
     }
 }

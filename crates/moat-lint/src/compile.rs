@@ -242,7 +242,7 @@ impl<'a> Compiler<'a> {
             // And neither are a connection's counters or the CPU.
             Match::ConnBytes { .. } | Match::Cpu { .. } => Atom::Unknown,
             // Interfaces are classes of names, not of groups.
-            Match::DeviceGroup { .. } => Atom::Unknown,
+            Match::DeviceGroup { .. } | Match::Realm { .. } => Atom::Unknown,
             _ => Atom::Unknown,
         }
     }

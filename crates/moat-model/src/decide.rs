@@ -211,8 +211,8 @@ pub fn one(m: &Match, p: &Facts<'_>) -> Tri {
         Match::ConnBytes { .. } => Tri::Maybe,
         // Which CPU handles a packet is not the packet's own property.
         Match::Cpu { .. } => Tri::Maybe,
-        // Nor are the interfaces' groups.
-        Match::DeviceGroup { .. } => Tri::Maybe,
+        // Nor are the interfaces' groups or the route's realm.
+        Match::DeviceGroup { .. } | Match::Realm { .. } => Tri::Maybe,
         _ => Tri::Maybe,
     }
 }

@@ -270,6 +270,11 @@ pub fn match_text(m: &Match) -> String {
         } => format!("-m tos {}--tos {value:#04x}/{mask:#04x}", bang(*negate)),
         Match::Quota { bytes, negate } => format!("-m quota {}--quota {bytes}", bang(*negate)),
         Match::Cpu { cpu, negate } => format!("-m cpu {}--cpu {cpu}", bang(*negate)),
+        Match::Realm {
+            value,
+            mask,
+            negate,
+        } => format!("-m realm {}--realm {value:#x}/{mask:#x}", bang(*negate)),
         Match::DeviceGroup {
             output,
             value,

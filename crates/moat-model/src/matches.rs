@@ -185,6 +185,9 @@ pub enum Match {
         mask: u32,
         negate: bool,
     },
+    /// `realm & mask == value` for the routing realm of the packet's route
+    /// (`-m realm`, IPv4).
+    Realm { value: u32, mask: u32, negate: bool },
     /// A note for people; matches every packet.
     Comment { text: String },
 }

@@ -134,6 +134,16 @@ fn validate_match(
                 })
             }
         }
+        Match::Realm { .. } => {
+            if hooks.iter().all(|h| *h != Hook::Prerouting) {
+                Ok(())
+            } else {
+                Err(RuleError::MatchWrongPlace {
+                    what: "the route's realm",
+                    allowed: "INPUT, FORWARD, OUTPUT and POSTROUTING (after routing)",
+                })
+            }
+        }
         Match::SocketUid { .. } | Match::SocketGid { .. } | Match::SocketExists => {
             if hooks
                 .iter()

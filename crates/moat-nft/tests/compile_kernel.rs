@@ -437,6 +437,8 @@ fn match_cases() -> Vec<Case> {
         input(V6, Match::DsField { value: 0x20, mask: 0xe0, negate: false }, &["@nh,0,16 & 0xe00 == 0x200"]),
         input(V4, Match::Quota { bytes: 1000, negate: false }, &["quota 1001 bytes"]),
         input(V4, Match::Cpu { cpu: 0, negate: false }, &["meta cpu 0"]),
+        input(V4, Match::Realm { value: 0x10, mask: 0xff, negate: true }, &["rtclassid"]),
+        output(V4, Match::Realm { value: 1, mask: u32::MAX, negate: false }, &["rtclassid"]),
         input(V4, Match::DeviceGroup { output: false, value: 0x10, mask: 0xf0, negate: true }, &["iifgroup & 240 != 16"]),
         output(V6, Match::DeviceGroup { output: true, value: 2, mask: u32::MAX, negate: false }, &["oifgroup 2"]),
         input(V6, Match::Cpu { cpu: 3, negate: true }, &["meta cpu != 3"]),

@@ -203,6 +203,7 @@ pub(crate) const NFT_META_IIFNAME: u32 = 6;
 pub(crate) const NFT_META_OIFNAME: u32 = 7;
 pub(crate) const NFT_META_SKUID: u32 = 10;
 pub(crate) const NFT_META_SKGID: u32 = 11;
+pub(crate) const NFT_META_RTCLASSID: u32 = 13;
 pub(crate) const NFT_META_NFPROTO: u32 = 15;
 pub(crate) const NFT_META_L4PROTO: u32 = 16;
 pub(crate) const NFT_META_PKTTYPE: u32 = 19;

@@ -695,6 +695,15 @@ fn common_rules() -> Vec<Rule> {
 }
 
 fn v4_rules() -> Vec<Rule> {
+    let realm = rule(
+        vec![Match::Realm {
+            value: 0x10,
+            mask: 0xff,
+            negate: true,
+        }],
+        Action::Drop,
+        "-m realm ! --realm 0x10/0xff -j DROP",
+    );
     let net = |s: &str| s.parse().unwrap();
     let mut rules = vec![
         rule(
@@ -831,6 +840,7 @@ fn v4_rules() -> Vec<Rule> {
             &format!("-j REJECT icmp {code}"),
         ));
     }
+    rules.push(realm);
     rules
 }
 

@@ -132,6 +132,11 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
         } => packet::ds_field(*value, *mask, *negate, family),
         Match::Quota { bytes, negate } => quota::compile(*bytes, *negate, family),
         Match::Cpu { cpu, negate } => packet::cpu(*cpu, *negate),
+        Match::Realm {
+            value,
+            mask,
+            negate,
+        } => packet::realm(*value, *mask, *negate),
         Match::DeviceGroup {
             output,
             value,

@@ -1,6 +1,7 @@
 //! Matches on the packet's own headers and metadata: protocol, interfaces,
 //! fragments, TCP flags, ICMP types, MAC address, mark, link type, length,
-//! TTL and hop limit, DS field, the CPU handling it, interface groups.
+//! TTL and hop limit, DS field, the CPU handling it, interface groups,
+//! routing realm.
 
 use moat_model::{Compare, Family, Iface, PacketType, TcpFlags};
 use nftables::expr::MetaKey;
@@ -260,6 +261,15 @@ pub(super) fn device_group(
         MetaKey::Iifgroup
     };
     vec![eq(masked(meta(key), mask), num(value), negate)]
+}
+
+/// `-m realm`: `meta rtclassid & mask == value`.
+pub(super) fn realm(value: u32, mask: u32, negate: bool) -> Vec<Statement<'static>> {
+    vec![eq(
+        masked(meta(MetaKey::Rtclassid), mask),
+        num(value),
+        negate,
+    )]
 }
 
 #[cfg(test)]

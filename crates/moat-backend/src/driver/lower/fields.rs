@@ -198,6 +198,7 @@ fn meta_field(key: MetaKey) -> Option<Field> {
         MetaKey::Skuid => (NFT_META_SKUID, Kind::Host(4)),
         MetaKey::Skgid => (NFT_META_SKGID, Kind::Host(4)),
         MetaKey::Cpu => (NFT_META_CPU, Kind::Host(4)),
+        MetaKey::Rtclassid => (NFT_META_RTCLASSID, Kind::Host(4)),
         MetaKey::Iifgroup => (NFT_META_IIFGROUP, Kind::Host(4)),
         MetaKey::Oifgroup => (NFT_META_OIFGROUP, Kind::Host(4)),
         // nft keeps the random number in network order.

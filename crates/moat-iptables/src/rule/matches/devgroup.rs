@@ -5,7 +5,7 @@ use moat_model::Match;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::{parse_mark, push_opt};
+use crate::rule::values::{named_mark_text, parse_named_mark, push_opt};
 
 /// Where iproute2 names device groups (`0 default`).
 const GROUP_FILE: &str = "/etc/iproute2/group";
@@ -18,33 +18,10 @@ struct Group {
     invert: bool,
 }
 
-/// The (id, name) pairs of the group file; empty when it cannot be read.
-fn names() -> Vec<(u32, String)> {
-    let text = std::fs::read_to_string(GROUP_FILE).unwrap_or_default();
-    text.lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .filter_map(|l| {
-            let mut words = l.split_whitespace();
-            let id = crate::rule::values::parse_number(words.next()?)?;
-            Some((u32::try_from(id).ok()?, words.next()?.to_string()))
-        })
-        .collect()
-}
-
 impl Group {
     /// `0x1`, `0x10/0xf0`, or with `named` a group name from the group file.
     fn text(self, named: bool) -> String {
-        if self.mask == u32::MAX {
-            let name = named
-                .then(|| names().into_iter().find(|(id, _)| *id == self.value))
-                .flatten();
-            match name {
-                Some((_, n)) => n,
-                None => format!("{:#x}", self.value),
-            }
-        } else {
-            format!("{:#x}/{:#x}", self.value, self.mask)
-        }
+        named_mark_text(self.value, self.mask, named, GROUP_FILE)
     }
 }
 
@@ -56,21 +33,10 @@ pub(crate) struct DevGroup {
 }
 
 fn parse_group(text: &str, opt: &str, invert: bool) -> Res<Group> {
-    if let Some((id, _)) = names().into_iter().find(|(_, n)| n == text) {
-        return Ok(Group {
-            value: id,
-            mask: u32::MAX,
-            invert,
-        });
-    }
-    let (value, mask) = parse_mark(text, opt).or_else(|_| {
-        fail(format!(
-            "{opt}: \"{text}\" is neither a group number[/mask] nor a name in {GROUP_FILE}"
-        ))
-    })?;
+    let (value, mask) = parse_named_mark(text, opt, GROUP_FILE)?;
     Ok(Group {
         value,
-        mask: mask.unwrap_or(u32::MAX),
+        mask,
         invert,
     })
 }

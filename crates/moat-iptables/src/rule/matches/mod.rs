@@ -20,6 +20,7 @@ mod owner;
 mod pkttype;
 pub(crate) mod ports;
 mod quota;
+mod realm;
 mod recent;
 mod set;
 mod statistic;
@@ -91,6 +92,8 @@ pub(crate) enum MatchSpec {
     DevGroup(devgroup::DevGroup),
     /// ecn.
     Ecn(ecn::Ecn),
+    /// realm.
+    Realm(realm::Realm),
 }
 
 /// The match modules moat understands, by the name `-m` takes.
@@ -128,6 +131,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "cpu",
     "devgroup",
     "ecn",
+    "realm",
 ];
 
 /// Match modules iptables has that moat does not support.
@@ -152,7 +156,6 @@ const UNSUPPORTED: &[&str] = &[
     "physdev",
     "policy",
     "rateest",
-    "realm",
     "rpfilter",
     "rt",
     "socket",
@@ -192,6 +195,7 @@ macro_rules! each {
             MatchSpec::Cpu($m) => $body,
             MatchSpec::DevGroup($m) => $body,
             MatchSpec::Ecn($m) => $body,
+            MatchSpec::Realm($m) => $body,
         }
     };
 }
@@ -247,6 +251,10 @@ impl MatchSpec {
             "cpu" => MatchSpec::Cpu(Default::default()),
             "devgroup" => MatchSpec::DevGroup(Default::default()),
             "ecn" => MatchSpec::Ecn(Default::default()),
+            "realm" if family == Family::Ipv6 => {
+                return fail("-m realm is for iptables: IPv6 routes have no realm")
+            }
+            "realm" => MatchSpec::Realm(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} match is not supported by moat"))
             }
@@ -298,6 +306,7 @@ impl MatchSpec {
             MatchSpec::Cpu(_) => "cpu",
             MatchSpec::DevGroup(_) => "devgroup",
             MatchSpec::Ecn(_) => "ecn",
+            MatchSpec::Realm(_) => "realm",
         }
     }
 
@@ -358,6 +367,7 @@ impl MatchSpec {
             MatchSpec::Cpu(m) => m.lower(out),
             MatchSpec::DevGroup(m) => m.lower(out),
             MatchSpec::Ecn(m) => m.lower(out),
+            MatchSpec::Realm(m) => m.lower(out),
         }
         Ok(())
     }
