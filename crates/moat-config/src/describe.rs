@@ -5,7 +5,8 @@ use moat_model::matches::{
     RecentAction, SetSide,
 };
 use moat_model::{
-    Action, ConnStates, Match, MssValue, NatSide, PortRange, Rule, StatisticMode, TtlOp,
+    Action, Compare, ConnCounter, ConnStates, Match, MssValue, NatSide, PortRange, Rule,
+    StatisticMode, TtlOp,
 };
 
 fn proto_name(p: u8) -> String {
@@ -321,8 +322,58 @@ fn packet_text(m: &Match) -> Option<String> {
         }
         Match::Length { min, max, negate } => format!("{}{min}-{max} bytes long", not(*negate)),
         Match::Xt(ext) => format!("matching `{}`", ext.text),
+        Match::SocketUid { min, max, negate } => {
+            format!("{}sent by user {}", not(*negate), id_text(*min, *max))
+        }
+        Match::SocketGid { min, max, negate } => {
+            format!("{}sent by group {}", not(*negate), id_text(*min, *max))
+        }
+        Match::SocketExists => "sent by a local program".into(),
+        Match::Cpu { cpu, negate } => format!("{}handled by CPU {cpu}", not(*negate)),
+        Match::Realm {
+            value,
+            mask,
+            negate,
+        } => format!("{}routed in realm {value:#x}/{mask:#x}", not(*negate)),
+        Match::DeviceGroup {
+            output,
+            value,
+            mask,
+            negate,
+        } => format!(
+            "{}{} an interface of group {value:#x}/{mask:#x}",
+            not(*negate),
+            if *output {
+                "leaving through"
+            } else {
+                "arriving on"
+            }
+        ),
+        Match::HopLimit { cmp, value } => {
+            let how = match cmp {
+                Compare::Equal => "",
+                Compare::NotEqual => "not ",
+                Compare::Less => "below ",
+                Compare::Greater => "above ",
+            };
+            format!("with TTL/hop limit {how}{value}")
+        }
+        Match::DsField {
+            value,
+            mask,
+            negate,
+        } => format!("{}with TOS {value:#04x}/{mask:#04x}", not(*negate)),
         _ => return None,
     })
+}
+
+/// A user or group id, or a range of them.
+fn id_text(min: u32, max: u32) -> String {
+    if min == max {
+        min.to_string()
+    } else {
+        format!("{min}-{max}")
+    }
 }
 
 fn packet_type_text(kind: PacketType) -> &'static str {
@@ -365,6 +416,37 @@ fn state_text(m: &Match) -> Option<String> {
             negate,
         } => format!("{}{} in set {name}", sides_text(sides), negated(*negate)),
         Match::Statistic { mode, negate } => format!("{}{}", not(*negate), statistic_text(mode)),
+        Match::ConnBytes {
+            counter,
+            dir,
+            min,
+            max,
+            negate,
+        } => {
+            let what = match counter {
+                ConnCounter::Packets => "packets",
+                ConnCounter::Bytes => "bytes",
+                ConnCounter::AvgPacket => "bytes per packet",
+            };
+            let side = match dir {
+                Some(CtDirection::Original) => " in the original direction",
+                Some(CtDirection::Reply) => " in the reply direction",
+                None => "",
+            };
+            let span = if max == &u64::MAX {
+                format!("at least {min}")
+            } else {
+                format!("{min}-{max}")
+            };
+            format!("{}on a connection with {span} {what}{side}", not(*negate))
+        }
+        Match::Quota { bytes, negate } => {
+            if *negate {
+                format!("once more than {bytes} bytes have passed")
+            } else {
+                format!("until {bytes} bytes have passed")
+            }
+        }
         _ => return None,
     })
 }
@@ -503,7 +585,15 @@ mod tests {
             | Match::Length { negate, .. }
             | Match::Recent { negate, .. }
             | Match::InSet { negate, .. }
-            | Match::Statistic { negate, .. } => *negate = true,
+            | Match::Statistic { negate, .. }
+            | Match::SocketUid { negate, .. }
+            | Match::SocketGid { negate, .. }
+            | Match::DsField { negate, .. }
+            | Match::Quota { negate, .. }
+            | Match::ConnBytes { negate, .. }
+            | Match::Cpu { negate, .. }
+            | Match::DeviceGroup { negate, .. }
+            | Match::Realm { negate, .. } => *negate = true,
             Match::AddrType { src, dst, .. } => {
                 for (_, negate) in [src, dst].into_iter().flatten() {
                     *negate = true;
@@ -512,8 +602,9 @@ mod tests {
             Match::Limit { over, .. } | Match::HashLimit { over, .. } => *over = true,
             Match::ConnLimit { above, .. } => *above = true,
             Match::ConnDirection { dir } => *dir = CtDirection::Reply,
+            Match::HopLimit { cmp, .. } => *cmp = Compare::NotEqual,
             // Its arguments carry the inversion.
-            Match::Comment { .. } | Match::Xt(_) => {}
+            Match::Comment { .. } | Match::SocketExists | Match::Xt(_) => {}
         }
         m
     }
@@ -818,6 +909,78 @@ mod tests {
                 },
                 "3",
             ),
+            (
+                Match::SocketUid {
+                    min: 1000,
+                    max: 1999,
+                    negate: false,
+                },
+                "user 1000-1999",
+            ),
+            (
+                Match::SocketGid {
+                    min: 5,
+                    max: 5,
+                    negate: false,
+                },
+                "group 5",
+            ),
+            (
+                Match::HopLimit {
+                    cmp: Compare::Equal,
+                    value: 64,
+                },
+                "hop limit",
+            ),
+            (
+                Match::DsField {
+                    value: 0xb8,
+                    mask: 0xfc,
+                    negate: false,
+                },
+                "0xb8/0xfc",
+            ),
+            (
+                Match::Quota {
+                    bytes: 5000,
+                    negate: false,
+                },
+                "5000 bytes",
+            ),
+            (
+                Match::ConnBytes {
+                    counter: ConnCounter::Bytes,
+                    dir: Some(CtDirection::Reply),
+                    min: 1000,
+                    max: u64::MAX,
+                    negate: false,
+                },
+                "at least 1000 bytes in the reply direction",
+            ),
+            (
+                Match::Cpu {
+                    cpu: 3,
+                    negate: false,
+                },
+                "CPU 3",
+            ),
+            (
+                Match::DeviceGroup {
+                    output: true,
+                    value: 2,
+                    mask: u32::MAX,
+                    negate: false,
+                },
+                "group 0x2",
+            ),
+            (
+                Match::Realm {
+                    value: 7,
+                    mask: 0xff,
+                    negate: false,
+                },
+                "realm 0x7/0xff",
+            ),
         ]
     }
 
@@ -872,7 +1035,17 @@ mod tests {
                     .to_string()
             })
             .collect();
-        // Comment has no words by design; every other kind is there once.
-        assert_eq!(kinds.len(), 34);
+        // Comment has no words by design and SocketExists no negated form
+        // (see `socket_exists_is_described`); every other kind is there once.
+        assert_eq!(kinds.len(), 43);
+    }
+
+    #[test]
+    fn socket_exists_is_described() {
+        let rule = Rule {
+            matches: vec![Match::SocketExists],
+            ..Rule::new(Action::Accept)
+        };
+        assert_eq!(describe(&rule), "sent by a local program: accept");
     }
 }

@@ -84,6 +84,16 @@ fn packet_value(m: &Match, p: &Facts<'_>) -> String {
                 name(p.destination_type)
             )
         }
+        Match::SocketUid { .. } | Match::SocketGid { .. } | Match::SocketExists => {
+            "the packet's sending socket is not known".into()
+        }
+        Match::HopLimit { .. } => "the packet's TTL or hop limit is not known".into(),
+        Match::DsField { .. } => "the packet's TOS / traffic class is not known".into(),
+        Match::Quota { .. } => "how much of the quota is left is not known".into(),
+        Match::ConnBytes { .. } => "the connection's traffic so far is not known".into(),
+        Match::Cpu { .. } => "the CPU that handles the packet is not known".into(),
+        Match::DeviceGroup { .. } => "the interface's group is not known".into(),
+        Match::Realm { .. } => "the route's realm is not known".into(),
         _ => "the packet does not fit".into(),
     }
 }

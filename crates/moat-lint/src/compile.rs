@@ -231,6 +231,18 @@ impl<'a> Compiler<'a> {
                 one(Dim::Mac, values)
             }
             Match::Comment { .. } => Atom::Set(vec![Cube::all()]),
+            // The sending socket is no dimension of the packet space.
+            Match::SocketUid { .. } | Match::SocketGid { .. } | Match::SocketExists => {
+                Atom::Unknown
+            }
+            // Nor are the TTL, hop limit and DS field.
+            Match::HopLimit { .. } | Match::DsField { .. } => Atom::Unknown,
+            // A quota matches depending on the traffic before.
+            Match::Quota { .. } => Atom::Unknown,
+            // And neither are a connection's counters or the CPU.
+            Match::ConnBytes { .. } | Match::Cpu { .. } => Atom::Unknown,
+            // Interfaces are classes of names, not of groups.
+            Match::DeviceGroup { .. } | Match::Realm { .. } => Atom::Unknown,
             _ => Atom::Unknown,
         }
     }

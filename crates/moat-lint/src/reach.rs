@@ -81,7 +81,7 @@ fn does_nothing(chain: &Chain) -> Option<&'static str> {
         r.action == Action::Return
             && r.matches.iter().all(|m| match m {
                 Match::Recent { action, .. } => *action == RecentAction::Check,
-                Match::HashLimit { .. } | Match::Statistic { .. } => false,
+                Match::HashLimit { .. } | Match::Statistic { .. } | Match::Quota { .. } => false,
                 _ => true,
             })
     });

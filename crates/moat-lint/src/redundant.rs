@@ -24,8 +24,10 @@ pub fn check(view: &TableView<'_>, dead: &[Vec<bool>], out: &mut Vec<Finding>) {
 fn has_side_effects(rule: &Rule) -> bool {
     rule.matches.iter().any(|m| match m {
         Match::Recent { action, .. } => *action != RecentAction::Check,
-        // xtables modules may keep state (recent lists, quotas, ...).
-        Match::HashLimit { .. } | Match::Statistic { .. } | Match::Xt(_) => true,
+        // xtables modules may keep state (recent lists, ...).
+        Match::HashLimit { .. } | Match::Statistic { .. } | Match::Quota { .. } | Match::Xt(_) => {
+            true
+        }
         _ => false,
     })
 }

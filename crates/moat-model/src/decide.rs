@@ -201,6 +201,18 @@ pub fn one(m: &Match, p: &Facts<'_>) -> Tri {
             None => Tri::Maybe,
         },
         Match::Comment { .. } => Tri::Yes,
+        // The packet's description names no sending socket.
+        Match::SocketUid { .. } | Match::SocketGid { .. } | Match::SocketExists => Tri::Maybe,
+        // Nor its TTL, hop limit or DS field.
+        Match::HopLimit { .. } | Match::DsField { .. } => Tri::Maybe,
+        // How much of a quota is left is the kernel's to know.
+        Match::Quota { .. } => Tri::Maybe,
+        // Nor is its connection's traffic so far described.
+        Match::ConnBytes { .. } => Tri::Maybe,
+        // Which CPU handles a packet is not the packet's own property.
+        Match::Cpu { .. } => Tri::Maybe,
+        // Nor are the interfaces' groups or the route's realm.
+        Match::DeviceGroup { .. } | Match::Realm { .. } => Tri::Maybe,
         _ => Tri::Maybe,
     }
 }

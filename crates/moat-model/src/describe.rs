@@ -3,7 +3,9 @@
 use std::fmt::Write;
 
 use crate::action::{Action, MssValue, NatTarget, TtlOp};
-use crate::matches::{Match, PortRange, Rate, RateUnit, StatisticMode};
+use crate::matches::{
+    Compare, ConnCounter, CtDirection, Match, PortRange, Rate, RateUnit, StatisticMode,
+};
 use crate::ruleset::{Policy, Rule};
 
 /// A kept rule source as iptables prints it, with `-A CHAIN` in front.
@@ -239,6 +241,75 @@ pub fn match_text(m: &Match) -> String {
         },
         Match::Comment { text } => format!("-m comment --comment {text:?}"),
         Match::Xt(ext) => ext.text.clone(),
+        Match::SocketUid { min, max, negate } => {
+            format!(
+                "-m owner {}--uid-owner {}",
+                bang(*negate),
+                id_range(*min, *max)
+            )
+        }
+        Match::SocketGid { min, max, negate } => {
+            format!(
+                "-m owner {}--gid-owner {}",
+                bang(*negate),
+                id_range(*min, *max)
+            )
+        }
+        Match::SocketExists => "-m owner --socket-exists".into(),
+        Match::HopLimit { cmp, value } => {
+            let (bang, option) = match cmp {
+                Compare::Equal => ("", "eq"),
+                Compare::NotEqual => ("! ", "eq"),
+                Compare::Less => ("", "lt"),
+                Compare::Greater => ("", "gt"),
+            };
+            // As for ICMPv6 types, IPv6 rules are spelt with IPv4's option.
+            format!("-m ttl {bang}--ttl-{option} {value}")
+        }
+        Match::DsField {
+            value,
+            mask,
+            negate,
+        } => format!("-m tos {}--tos {value:#04x}/{mask:#04x}", bang(*negate)),
+        Match::Quota { bytes, negate } => format!("-m quota {}--quota {bytes}", bang(*negate)),
+        Match::Cpu { cpu, negate } => format!("-m cpu {}--cpu {cpu}", bang(*negate)),
+        Match::Realm {
+            value,
+            mask,
+            negate,
+        } => format!("-m realm {}--realm {value:#x}/{mask:#x}", bang(*negate)),
+        Match::DeviceGroup {
+            output,
+            value,
+            mask,
+            negate,
+        } => format!(
+            "-m devgroup {}--{}-group {value:#x}/{mask:#x}",
+            bang(*negate),
+            if *output { "dst" } else { "src" }
+        ),
+        Match::ConnBytes {
+            counter,
+            dir,
+            min,
+            max,
+            negate,
+        } => {
+            let mode = match counter {
+                ConnCounter::Packets => "packets",
+                ConnCounter::Bytes => "bytes",
+                ConnCounter::AvgPacket => "avgpkt",
+            };
+            let dir = match dir {
+                Some(CtDirection::Original) => "original",
+                Some(CtDirection::Reply) => "reply",
+                None => "both",
+            };
+            format!(
+                "-m connbytes {}--connbytes {min}:{max} --connbytes-mode {mode} --connbytes-dir {dir}",
+                bang(*negate)
+            )
+        }
         Match::InSet { name, negate, .. } => format!("-m set {}--match-set {name}", bang(*negate)),
         Match::AddrType {
             src,
@@ -297,6 +368,15 @@ fn ttl_text(prefix: &str, op: TtlOp) -> String {
         TtlOp::Set(n) => format!("--{prefix}-set {n}"),
         TtlOp::Dec(n) => format!("--{prefix}-dec {n}"),
         TtlOp::Inc(n) => format!("--{prefix}-inc {n}"),
+    }
+}
+
+/// `5`, or `1000-2000` for a range of user or group ids.
+fn id_range(min: u32, max: u32) -> String {
+    if min == max {
+        min.to_string()
+    } else {
+        format!("{min}-{max}")
     }
 }
 

@@ -20,8 +20,9 @@ pub use action::{
 };
 pub use hash::stable_hash;
 pub use matches::{
-    AddrTypes, ConnStates, ConntrackAddr, ConntrackPort, CtDirection, Iface, LimitKey, Match,
-    PacketType, PortRange, Rate, RateUnit, RecentAction, SetSide, StatisticMode, TcpFlags,
+    AddrTypes, Compare, ConnCounter, ConnStates, ConntrackAddr, ConntrackPort, CtDirection, Iface,
+    LimitKey, Match, PacketType, PortRange, Rate, RateUnit, RecentAction, SetSide, StatisticMode,
+    TcpFlags,
 };
 pub use ruleset::{
     Chain, Counters, Family, Hook, Policy, Rule, Stage, Table, RESERVED_CHAIN_PREFIX,

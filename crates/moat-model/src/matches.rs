@@ -148,11 +148,96 @@ pub enum Match {
     },
     /// Matches a share of packets.
     Statistic { mode: StatisticMode, negate: bool },
+    /// The user id of the local socket that sent the packet is in
+    /// `min..=max` (`-m owner --uid-owner`): only packets a local process
+    /// sent (OUTPUT, POSTROUTING) have one. A packet without an owning
+    /// socket held open by a process (a forwarded packet, a reset or ICMP
+    /// error the kernel sends itself) matches neither form: nf_tables cannot
+    /// test for its absence, where iptables' `!` form matches it.
+    SocketUid { min: u32, max: u32, negate: bool },
+    /// The group id of the local socket that sent the packet is in
+    /// `min..=max` (`-m owner --gid-owner`); as [`Match::SocketUid`].
+    SocketGid { min: u32, max: u32, negate: bool },
+    /// The packet was sent by a local socket a process holds open
+    /// (`-m owner --socket-exists`, as nf_tables can tell: a socket of the
+    /// kernel's own, which sends resets and ICMP errors, does not count).
+    SocketExists,
+    /// The IPv4 TTL or the IPv6 hop limit compared with `value`
+    /// (`-m ttl`, `-m hl`).
+    HopLimit { cmp: Compare, value: u8 },
+    /// `DS field & mask == value`: the IPv4 TOS byte or the IPv6 traffic
+    /// class (`-m tos`; `-m dscp` tests the top six bits, mask 0xfc).
+    DsField { value: u8, mask: u8, negate: bool },
+    /// Matches while the packets that reached the rule, this one included,
+    /// add up to at most `bytes` (`-m quota`); once over, never again
+    /// (`negate`: from then on). The count belongs to the rule.
+    Quota { bytes: u64, negate: bool },
+    /// The traffic the packet's connection has carried so far, this packet
+    /// included (`-m connbytes`): its `counter`, in direction `dir` (`None`:
+    /// both added up), lies in `min..=max`. A packet without a tracked
+    /// connection matches neither form.
+    ConnBytes {
+        counter: ConnCounter,
+        dir: Option<CtDirection>,
+        min: u64,
+        max: u64,
+        negate: bool,
+    },
+    /// The packet is handled by CPU number `cpu` (`-m cpu`).
+    Cpu { cpu: u32, negate: bool },
+    /// `group & mask == value` for the group of the interface the packet
+    /// arrived on, or with `output` the one it leaves through
+    /// (`-m devgroup`).
+    DeviceGroup {
+        output: bool,
+        value: u32,
+        mask: u32,
+        negate: bool,
+    },
+    /// `realm & mask == value` for the routing realm of the packet's route
+    /// (`-m realm`, IPv4).
+    Realm { value: u32, mask: u32, negate: bool },
     /// A note for people; matches every packet.
     Comment { text: String },
     /// A match the kernel's xtables module of that name decides (its
     /// arguments carry any inversion).
     Xt(crate::xt::XtExtension),
+}
+
+/// Which traffic counter of a connection a match reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConnCounter {
+    /// Packets.
+    Packets,
+    /// Bytes.
+    Bytes,
+    /// Bytes per packet, rounded down (0 before any packet).
+    AvgPacket,
+}
+
+/// How a header field is compared with a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Compare {
+    /// Equal to it.
+    Equal,
+    /// Not equal to it.
+    NotEqual,
+    /// Below it.
+    Less,
+    /// Above it.
+    Greater,
+}
+
+impl Compare {
+    /// The operator: `==`, `!=`, `<` or `>`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Compare::Equal => "==",
+            Compare::NotEqual => "!=",
+            Compare::Less => "<",
+            Compare::Greater => ">",
+        }
+    }
 }
 
 /// An interface name; with `wildcard` it matches every name starting with `name`.

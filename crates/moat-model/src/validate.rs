@@ -145,6 +145,49 @@ fn validate_match(
                 })
             }
         }
+        Match::DeviceGroup { output: false, .. } => {
+            if hooks.iter().all(|h| h.has_input_interface()) {
+                Ok(())
+            } else {
+                Err(RuleError::MatchWrongPlace {
+                    what: "the input interface's group",
+                    allowed: "PREROUTING, INPUT and FORWARD",
+                })
+            }
+        }
+        Match::DeviceGroup { output: true, .. } => {
+            if hooks.iter().all(|h| h.has_output_interface()) {
+                Ok(())
+            } else {
+                Err(RuleError::MatchWrongPlace {
+                    what: "the output interface's group",
+                    allowed: "FORWARD, OUTPUT and POSTROUTING",
+                })
+            }
+        }
+        Match::Realm { .. } => {
+            if hooks.iter().all(|h| *h != Hook::Prerouting) {
+                Ok(())
+            } else {
+                Err(RuleError::MatchWrongPlace {
+                    what: "the route's realm",
+                    allowed: "INPUT, FORWARD, OUTPUT and POSTROUTING (after routing)",
+                })
+            }
+        }
+        Match::SocketUid { .. } | Match::SocketGid { .. } | Match::SocketExists => {
+            if hooks
+                .iter()
+                .all(|h| matches!(h, Hook::Output | Hook::Postrouting))
+            {
+                Ok(())
+            } else {
+                Err(RuleError::MatchWrongPlace {
+                    what: "the sending socket's owner",
+                    allowed: "OUTPUT and POSTROUTING",
+                })
+            }
+        }
         _ => Ok(()),
     }
 }
@@ -387,6 +430,48 @@ mod tests {
             true
         )
         .is_ok());
+    }
+
+    #[test]
+    fn socket_owner_only_where_local_packets_leave() {
+        let rule = Rule {
+            matches: vec![Match::SocketUid {
+                min: 0,
+                max: 0,
+                negate: false,
+            }],
+            ..Rule::new(Action::Drop)
+        };
+        let at = |hooks: &[Hook]| validate_rule(&rule, Family::Ipv4, Stage::Filter, hooks, false);
+        assert!(at(&[Hook::Output]).is_ok());
+        assert!(at(&[Hook::Output, Hook::Postrouting]).is_ok());
+        let err = at(&[Hook::Output, Hook::Input]).unwrap_err();
+        assert!(err.to_string().contains("OUTPUT and POSTROUTING"), "{err}");
+        assert!(at(&[Hook::Forward]).is_err());
+    }
+
+    #[test]
+    fn interface_groups_only_where_the_interface_is_known() {
+        let rule = |output| Rule {
+            matches: vec![Match::DeviceGroup {
+                output,
+                value: 1,
+                mask: u32::MAX,
+                negate: false,
+            }],
+            ..Rule::new(Action::Drop)
+        };
+        let at = |output, hook| {
+            validate_rule(&rule(output), Family::Ipv4, Stage::Filter, &[hook], false)
+        };
+        assert!(at(false, Hook::Forward).is_ok());
+        assert!(at(false, Hook::Output).is_err());
+        assert!(at(true, Hook::Postrouting).is_ok());
+        let err = at(true, Hook::Input).unwrap_err();
+        assert!(
+            err.to_string().contains("output interface's group"),
+            "{err}"
+        );
     }
 
     #[test]

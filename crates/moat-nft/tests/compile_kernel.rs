@@ -18,9 +18,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use moat_model::{
-    Action, AddrTypes, ConnStates, ConntrackAddr, CtDirection, Family, Hook, Iface, LimitKey,
-    LogFlags, LogLevel, MarkSet, Match, MssValue, NatSide, NatTarget, PacketType, PortRange, Rate,
-    RateUnit, RejectKind, Rule, SetSide, Stage, StatisticMode, TcpFlags, TtlOp,
+    Action, AddrTypes, Compare, ConnCounter, ConnStates, ConntrackAddr, CtDirection, Family, Hook,
+    Iface, LimitKey, LogFlags, LogLevel, MarkSet, Match, MssValue, NatSide, NatTarget, PacketType,
+    PortRange, Rate, RateUnit, RejectKind, Rule, SetSide, Stage, StatisticMode, TcpFlags, TtlOp,
 };
 use moat_nft::layout::{chain_type, nf_family, nf_hook};
 use moat_nft::rule::{compile_rule, finish_json, merge_sets, RuleContext};
@@ -281,6 +281,16 @@ fn input(family: Family, m: Match, expect: &[&'static str]) -> Case {
     )
 }
 
+fn output(family: Family, m: Match, expect: &[&'static str]) -> Case {
+    at(
+        family,
+        Stage::Filter,
+        Hook::Output,
+        rule(vec![m], Action::Continue),
+        expect,
+    )
+}
+
 fn at(family: Family, stage: Stage, hook: Hook, rule: Rule, expect: &[&'static str]) -> Case {
     Case {
         family,
@@ -392,6 +402,33 @@ fn match_cases() -> Vec<Case> {
         input(V4, Match::Statistic { mode: StatisticMode::Nth { every: 3, packet: 1 }, negate: false }, &["numgen inc mod 3 1"]),
         input(V4, Match::Statistic { mode: StatisticMode::Nth { every: 4, packet: 3 }, negate: true }, &["numgen inc mod 4 != 3"]),
         input(V4, Match::Comment { text: "hello".into() }, &["counter packets 0 bytes 0"]),
+        output(V4, Match::SocketUid { min: 0, max: 0, negate: false }, &["meta skuid 0"]),
+        output(V6, Match::SocketUid { min: 1000, max: 2000, negate: true }, &["meta skuid != 1000-2000"]),
+        at(V4, Stage::Nat, Hook::Postrouting, rule(vec![Match::SocketGid { min: 5, max: 5, negate: true }], Action::Continue), &["meta skgid != 5"]),
+        output(V6, Match::SocketExists, &["meta skuid & 0 == 0"]),
+        input(V4, Match::HopLimit { cmp: Compare::Equal, value: 64 }, &["ip ttl 64"]),
+        input(V4, Match::HopLimit { cmp: Compare::Less, value: 0 }, &["ip ttl < 0"]),
+        input(V4, Match::HopLimit { cmp: Compare::Greater, value: 255 }, &["ip ttl > 255"]),
+        input(V6, Match::HopLimit { cmp: Compare::NotEqual, value: 1 }, &["ip6 hoplimit != 1"]),
+        input(V6, Match::HopLimit { cmp: Compare::Less, value: 5 }, &["ip6 hoplimit < 5"]),
+        input(V4, Match::DsField { value: 0x2e << 2, mask: 0xfc, negate: false }, &["ip dscp ef"]),
+        input(V6, Match::DsField { value: 0x2e << 2, mask: 0xfc, negate: true }, &["ip6 dscp != ef"]),
+        input(V4, Match::DsField { value: 0x08, mask: 0x0c, negate: true }, &["@nh,8,8 & 0xc != 0x8"]),
+        input(V4, Match::DsField { value: 0x10, mask: 0xff, negate: false }, &["ip dscp 0x04 ip ecn not-ect"]),
+        input(V4, Match::DsField { value: 0x03, mask: 0x01, negate: false }, &["@nh,8,8 & 0x1 == 0x3"]),
+        input(V6, Match::DsField { value: 0x20, mask: 0xe0, negate: false }, &["@nh,0,16 & 0xe00 == 0x200"]),
+        input(V4, Match::Quota { bytes: 1000, negate: false }, &["quota 1001 bytes"]),
+        input(V4, Match::Cpu { cpu: 0, negate: false }, &["meta cpu 0"]),
+        input(V4, Match::Realm { value: 0x10, mask: 0xff, negate: true }, &["rtclassid"]),
+        output(V4, Match::Realm { value: 1, mask: u32::MAX, negate: false }, &["rtclassid"]),
+        input(V4, Match::DeviceGroup { output: false, value: 0x10, mask: 0xf0, negate: true }, &["iifgroup & 240 != 16"]),
+        output(V6, Match::DeviceGroup { output: true, value: 2, mask: u32::MAX, negate: false }, &["oifgroup 2"]),
+        input(V6, Match::Cpu { cpu: 3, negate: true }, &["meta cpu != 3"]),
+        input(V6, Match::Quota { bytes: 10_737_418_240, negate: true }, &["quota over 10737418241 bytes"]),
+        input(V4, Match::ConnBytes { counter: ConnCounter::Bytes, dir: None, min: 10_000_000_000, max: u64::MAX, negate: false }, &["ct bytes >= 10000000000"]),
+        input(V4, Match::ConnBytes { counter: ConnCounter::Packets, dir: Some(CtDirection::Original), min: 10, max: 100, negate: true }, &["ct original packets != 10-100"]),
+        input(V6, Match::ConnBytes { counter: ConnCounter::AvgPacket, dir: Some(CtDirection::Reply), min: 7, max: 7, negate: false }, &["ct reply avgpkt 7"]),
+        input(V6, Match::ConnBytes { counter: ConnCounter::Bytes, dir: None, min: 100, max: u64::MAX, negate: true }, &["ct bytes < 100"]),
     ]
 }
 

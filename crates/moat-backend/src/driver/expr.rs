@@ -177,6 +177,13 @@ pub(crate) enum NlExpr {
         /// Match over the rate instead of under it.
         inv: bool,
     },
+    /// A byte budget: matches until `bytes` have passed (`inv`: from then on).
+    Quota {
+        /// The budget; the rule matches while the bytes seen stay below it.
+        bytes: u64,
+        /// Match once the budget is used up instead.
+        inv: bool,
+    },
     /// A log line or an nflog message.
     Log(LogExpr),
     /// Reject the packet.
@@ -309,6 +316,7 @@ impl NlExpr {
             NlExpr::Masq(_) => "masq",
             NlExpr::Redir(_) => "redir",
             NlExpr::Limit { .. } => "limit",
+            NlExpr::Quota { .. } => "quota",
             NlExpr::Log(_) => "log",
             NlExpr::Reject { .. } => "reject",
             NlExpr::Notrack => "notrack",
@@ -492,6 +500,11 @@ impl NlExpr {
                 w.attr_u32(NFTA_LIMIT_BURST, *burst);
                 w.attr_u32(NFTA_LIMIT_TYPE, NFT_LIMIT_PKTS);
                 w.attr_u32(NFTA_LIMIT_FLAGS, if *inv { NFT_LIMIT_F_INV } else { 0 });
+            }
+            NlExpr::Quota { bytes, inv } => {
+                w.attr_u64(NFTA_QUOTA_BYTES, *bytes);
+                w.attr_u64(NFTA_QUOTA_CONSUMED, 0);
+                w.attr_u32(NFTA_QUOTA_FLAGS, if *inv { NFT_QUOTA_F_INV } else { 0 });
             }
             NlExpr::Log(log) => {
                 if let Some(prefix) = &log.prefix {
@@ -692,6 +705,9 @@ impl fmt::Display for NlExpr {
                 burst,
                 inv,
             } => write!(f, "limit {rate}/{unit}s burst {burst} inv {inv}"),
+            NlExpr::Quota { bytes, inv } => {
+                write!(f, "quota bytes {bytes} consumed 0 flags {}", u8::from(*inv))
+            }
             NlExpr::Log(l) => write!(f, "log {l:?}"),
             NlExpr::Reject { ty, code } => write!(f, "reject {ty} {code:?}"),
             NlExpr::Notrack => write!(f, "notrack"),
@@ -704,7 +720,12 @@ impl fmt::Display for NlExpr {
             NlExpr::XtMatch { name, rev, .. } => write!(f, "match name {name} rev {rev}"),
             NlExpr::Rt { key } => write!(f, "rt load {key}"),
             NlExpr::Byteorder { op, len, size } => {
-                write!(f, "byteorder op {op} len {len} size {size}")
+                let way = if *op == NFT_BYTEORDER_HTON {
+                    "hton"
+                } else {
+                    "ntoh"
+                };
+                write!(f, "byteorder reg 1 = {way}(reg 1, {size}, {len})")
             }
             NlExpr::TcpOptWrite { kind, offset, len } => {
                 write!(f, "exthdr write tcpopt {len}b @ {kind} + {offset}")

@@ -207,9 +207,15 @@ pub(crate) const NFTA_META_SREG: u16 = 3;
 pub(crate) const NFT_META_MARK: u32 = 3;
 pub(crate) const NFT_META_IIFNAME: u32 = 6;
 pub(crate) const NFT_META_OIFNAME: u32 = 7;
+pub(crate) const NFT_META_SKUID: u32 = 10;
+pub(crate) const NFT_META_SKGID: u32 = 11;
+pub(crate) const NFT_META_RTCLASSID: u32 = 13;
 pub(crate) const NFT_META_NFPROTO: u32 = 15;
 pub(crate) const NFT_META_L4PROTO: u32 = 16;
 pub(crate) const NFT_META_PKTTYPE: u32 = 19;
+pub(crate) const NFT_META_CPU: u32 = 20;
+pub(crate) const NFT_META_IIFGROUP: u32 = 21;
+pub(crate) const NFT_META_OIFGROUP: u32 = 22;
 pub(crate) const NFT_META_PRANDOM: u32 = 24;
 
 // ct
@@ -222,6 +228,17 @@ pub(crate) const NFT_CT_DIRECTION: u32 = 1;
 pub(crate) const NFT_CT_STATUS: u32 = 2;
 pub(crate) const NFT_CT_MARK: u32 = 3;
 pub(crate) const NFT_CT_PROTOCOL: u32 = 10;
+pub(crate) const NFT_CT_PKTS: u32 = 14;
+pub(crate) const NFT_CT_BYTES: u32 = 15;
+pub(crate) const NFT_CT_AVGPKT: u32 = 16;
+
+// byteorder
+pub(crate) const NFTA_BYTEORDER_SREG: u16 = 1;
+pub(crate) const NFTA_BYTEORDER_DREG: u16 = 2;
+pub(crate) const NFTA_BYTEORDER_OP: u16 = 3;
+pub(crate) const NFTA_BYTEORDER_LEN: u16 = 4;
+pub(crate) const NFTA_BYTEORDER_SIZE: u16 = 5;
+pub(crate) const NFT_BYTEORDER_HTON: u32 = 1;
 
 // cmp, range, bitwise
 pub(crate) const NFTA_CMP_SREG: u16 = 1;
@@ -283,6 +300,12 @@ pub(crate) const NFTA_LIMIT_TYPE: u16 = 4;
 pub(crate) const NFTA_LIMIT_FLAGS: u16 = 5;
 pub(crate) const NFT_LIMIT_PKTS: u32 = 0;
 pub(crate) const NFT_LIMIT_F_INV: u32 = 1;
+
+// quota
+pub(crate) const NFTA_QUOTA_BYTES: u16 = 1;
+pub(crate) const NFTA_QUOTA_FLAGS: u16 = 2;
+pub(crate) const NFTA_QUOTA_CONSUMED: u16 = 4;
+pub(crate) const NFT_QUOTA_F_INV: u32 = 1;
 
 // log
 pub(crate) const NFTA_LOG_GROUP: u16 = 1;
@@ -349,14 +372,6 @@ pub(crate) const NF_NAT_RANGE_PROTO_RANDOM_FULLY: u32 = 0x10;
 pub(crate) const NFTA_RT_DREG: u16 = 1;
 pub(crate) const NFTA_RT_KEY: u16 = 2;
 pub(crate) const NFT_RT_TCPMSS: u32 = 3;
-
-// byteorder
-pub(crate) const NFTA_BYTEORDER_SREG: u16 = 1;
-pub(crate) const NFTA_BYTEORDER_DREG: u16 = 2;
-pub(crate) const NFTA_BYTEORDER_OP: u16 = 3;
-pub(crate) const NFTA_BYTEORDER_LEN: u16 = 4;
-pub(crate) const NFTA_BYTEORDER_SIZE: u16 = 5;
-pub(crate) const NFT_BYTEORDER_HTON: u32 = 1;
 
 // exthdr
 pub(crate) const NFTA_EXTHDR_TYPE: u16 = 2;

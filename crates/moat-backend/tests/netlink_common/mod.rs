@@ -15,9 +15,10 @@ use std::os::fd::AsRawFd;
 
 use moat_backend::{Backend, NetlinkDriver, NftCli};
 use moat_model::{
-    Action, AddrTypes, Chain, ConnStates, Counters, CtDirection, Family, Hook, Iface, LogFlags,
-    LogLevel, MarkSet, Match, MssValue, NatSide, NatTarget, PacketType, Policy, PortRange, Rate,
-    RateUnit, RejectKind, Rule, Stage, StatisticMode, Table, TcpFlags, TtlOp,
+    Action, AddrTypes, Chain, Compare, ConnCounter, ConnStates, Counters, CtDirection, Family,
+    Hook, Iface, LogFlags, LogLevel, MarkSet, Match, MssValue, NatSide, NatTarget, PacketType,
+    Policy, PortRange, Rate, RateUnit, RejectKind, Rule, Stage, StatisticMode, Table, TcpFlags,
+    TtlOp,
 };
 use moat_nft::{ChangeSet, KernelTable};
 use moat_testnet::Netns;
@@ -695,6 +696,15 @@ fn common_rules() -> Vec<Rule> {
 }
 
 fn v4_rules() -> Vec<Rule> {
+    let realm = rule(
+        vec![Match::Realm {
+            value: 0x10,
+            mask: 0xff,
+            negate: true,
+        }],
+        Action::Drop,
+        "-m realm ! --realm 0x10/0xff -j DROP",
+    );
     let net = |s: &str| s.parse().unwrap();
     let mut rules = vec![
         rule(
@@ -831,6 +841,7 @@ fn v4_rules() -> Vec<Rule> {
             &format!("-j REJECT icmp {code}"),
         ));
     }
+    rules.push(realm);
     rules
 }
 
@@ -945,6 +956,28 @@ pub fn filter_table(family: Family) -> Table {
         Family::Ipv6 => v6_rules(),
     });
     rules.extend(statistic_rules());
+    rules.extend(hop_limit_rules());
+    rules.extend(ds_field_rules());
+    rules.extend(quota_rules());
+    rules.extend(connbytes_rules());
+    rules.push(rule(
+        vec![Match::Cpu {
+            cpu: 1,
+            negate: true,
+        }],
+        Action::Drop,
+        "-m cpu ! --cpu 1 -j DROP",
+    ));
+    rules.push(rule(
+        vec![Match::DeviceGroup {
+            output: false,
+            value: 0x10,
+            mask: 0xf0,
+            negate: true,
+        }],
+        Action::Drop,
+        "-m devgroup ! --src-group 0x10/0xf0 -j DROP",
+    ));
     rules.extend(addrtype_rules(family));
     rules.extend(anon_sets::filter_rules(family));
     rules.extend(dyn_sets::filter_rules(family));
@@ -957,7 +990,9 @@ pub fn filter_table(family: Family) -> Table {
     input.rules = rules;
     table.chain_mut("FORWARD").unwrap().rules =
         vec![rule(vec![], Action::Jump("USER".into()), "-j USER")];
-    table.chain_mut("OUTPUT").unwrap().rules = addrtype_output_rules(family);
+    let mut output = addrtype_output_rules(family);
+    output.extend(owner_rules());
+    table.chain_mut("OUTPUT").unwrap().rules = output;
     table.chains.push(user_chain(
         "USER",
         vec![
@@ -1293,6 +1328,143 @@ fn addrtype_output_rules(family: Family) -> Vec<Rule> {
             "-m addrtype ! --src-type LOCAL --limit-iface-out -j DROP",
         ),
     ]
+}
+
+/// Socket-owner matches, for OUTPUT (ranges of ids go through nft).
+fn owner_rules() -> Vec<Rule> {
+    vec![
+        rule(
+            vec![Match::SocketExists],
+            Action::Accept,
+            "-m owner --socket-exists -j ACCEPT",
+        ),
+        rule(
+            vec![
+                Match::SocketUid {
+                    min: 65534,
+                    max: 65534,
+                    negate: false,
+                },
+                Match::SocketGid {
+                    min: 0,
+                    max: 0,
+                    negate: true,
+                },
+            ],
+            Action::Drop,
+            "-m owner --uid-owner 65534 ! --gid-owner 0 -j DROP",
+        ),
+        rule(
+            vec![
+                Match::SocketUid {
+                    min: 1000,
+                    max: 2000,
+                    negate: true,
+                },
+                Match::SocketGid {
+                    min: 5,
+                    max: 10,
+                    negate: false,
+                },
+            ],
+            Action::Drop,
+            "-m owner ! --uid-owner 1000-2000 --gid-owner 5-10 -j DROP",
+        ),
+    ]
+}
+
+/// Connection counters: each counter and direction, values over 32 bits,
+/// single values, open and closed ranges, negated or not.
+fn connbytes_rules() -> Vec<Rule> {
+    let one = |counter, dir, min, max, negate| {
+        rule(
+            vec![Match::ConnBytes {
+                counter,
+                dir,
+                min,
+                max,
+                negate,
+            }],
+            Action::Accept,
+            &format!("-m connbytes {counter:?} {dir:?} {min}:{max} {negate}"),
+        )
+    };
+    vec![
+        one(ConnCounter::Bytes, None, 10_000_000_000, u64::MAX, false),
+        one(
+            ConnCounter::Packets,
+            Some(CtDirection::Original),
+            10,
+            100,
+            true,
+        ),
+        one(
+            ConnCounter::AvgPacket,
+            Some(CtDirection::Reply),
+            7,
+            7,
+            false,
+        ),
+        one(ConnCounter::Bytes, None, 100, u64::MAX, true),
+        one(
+            ConnCounter::Packets,
+            Some(CtDirection::Reply),
+            2,
+            5_000_000_000,
+            false,
+        ),
+    ]
+}
+
+/// DS-field tests: `-m dscp`, `-m tos` with and without a mask.
+fn ds_field_rules() -> Vec<Rule> {
+    [(0xb8, 0xfc, false), (0x08, 0x0c, true), (0x10, 0xff, false)]
+        .into_iter()
+        .map(|(value, mask, negate)| {
+            rule(
+                vec![Match::DsField {
+                    value,
+                    mask,
+                    negate,
+                }],
+                Action::Accept,
+                &format!("-m tos --tos {value:#x}/{mask:#x}"),
+            )
+        })
+        .collect()
+}
+
+/// Byte quotas, below and above 32 bits, plain and inverted.
+fn quota_rules() -> Vec<Rule> {
+    [(1000, false), (10_737_418_240, true)]
+        .into_iter()
+        .map(|(bytes, negate)| {
+            rule(
+                vec![Match::Quota { bytes, negate }],
+                Action::Accept,
+                &format!("-m quota --quota {bytes}"),
+            )
+        })
+        .collect()
+}
+
+/// TTL / hop-limit comparisons, each operator.
+fn hop_limit_rules() -> Vec<Rule> {
+    [
+        (Compare::Equal, 64),
+        (Compare::NotEqual, 1),
+        (Compare::Less, 5),
+        (Compare::Greater, 200),
+    ]
+    .into_iter()
+    .map(|(cmp, value)| {
+        rule(
+            vec![Match::HopLimit { cmp, value }],
+            Action::Drop,
+            &format!("-m ttl {cmp:?} {value}"),
+        )
+    })
+    .collect()
 }
 
 /// Address-type matches in each chain of the nat table: port forwards as

@@ -1,8 +1,8 @@
 //! Tests of the rule API as a whole: parsing, warnings, lowering, listing, option arity.
 
 use moat_model::{
-    Action, ConnStates, Family, Iface, LogLevel, MarkSet, Match, NatTarget, PortRange, Rate,
-    RateUnit, RejectKind, StatisticMode, TcpFlags,
+    Action, ConnCounter, ConnStates, CtDirection, Family, Iface, LogLevel, MarkSet, Match,
+    NatTarget, PortRange, Rate, RateUnit, RejectKind, StatisticMode, TcpFlags,
 };
 
 use super::*;
@@ -692,4 +692,64 @@ fn random_rules_never_panic_and_round_trip() {
         }
     }
     assert!(parsed > 100, "only {parsed} random rules parsed");
+}
+
+#[test]
+fn lowering_of_header_matches() {
+    let e = model("-p tcp -m ecn ! --ecn-tcp-ece --ecn-tcp-cwr --ecn-ip-ect 2");
+    assert_eq!(
+        e.matches[1..],
+        [
+            Match::TcpFlags {
+                flags: TcpFlags {
+                    mask: 0xc0,
+                    set: 0x80
+                },
+                negate: false
+            },
+            Match::DsField {
+                value: 2,
+                mask: 3,
+                negate: false
+            }
+        ]
+    );
+    let d = model("-m dscp ! --dscp-class EF");
+    assert_eq!(
+        d.matches,
+        [Match::DsField {
+            value: 0xb8,
+            mask: 0xfc,
+            negate: true
+        }]
+    );
+    let t = model("-m tos --tos Minimize-Delay");
+    assert_eq!(
+        t.matches,
+        [Match::DsField {
+            value: 0x10,
+            mask: 0x3f,
+            negate: false
+        }]
+    );
+    let c =
+        model("-m connbytes ! --connbytes 10:100 --connbytes-dir reply --connbytes-mode avgpkt");
+    assert_eq!(
+        c.matches,
+        [Match::ConnBytes {
+            counter: ConnCounter::AvgPacket,
+            dir: Some(CtDirection::Reply),
+            min: 10,
+            max: 100,
+            negate: true
+        }]
+    );
+    let q = model("-m quota ! --quota 5");
+    assert_eq!(
+        q.matches,
+        [Match::Quota {
+            bytes: 5,
+            negate: true
+        }]
+    );
 }

@@ -337,6 +337,53 @@ pub(crate) fn parse_mark(s: &str, opt: &str) -> Res<(u32, Option<u32>)> {
     }
 }
 
+/// The `(id, name)` pairs of an iproute2 name file (`/etc/iproute2/group`,
+/// `rt_realms`: `ID NAME` lines, `#` comments); empty when it cannot be read.
+pub(crate) fn iproute2_names(path: &str) -> Vec<(u32, String)> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let id = parse_number(words.next()?)?;
+            Some((u32::try_from(id).ok()?, words.next()?.to_string()))
+        })
+        .collect()
+}
+
+/// `value[/mask]` (a full mask when none is given) or a name from the
+/// iproute2 name file `path`, for option `opt`.
+pub(crate) fn parse_named_mark(text: &str, opt: &str, path: &str) -> Res<(u32, u32)> {
+    if let Some((id, _)) = iproute2_names(path).into_iter().find(|(_, n)| n == text) {
+        return Ok((id, u32::MAX));
+    }
+    match parse_mark(text, opt) {
+        Ok((value, mask)) => Ok((value, mask.unwrap_or(u32::MAX))),
+        Err(_) => fail(format!(
+            "{opt}: \"{text}\" is neither a number[/mask] nor a name in {path}"
+        )),
+    }
+}
+
+/// `0x1`, `0x10/0xf0`, or with `named` the name `path` gives a value
+/// under a full mask, as iptables writes device groups and realms.
+pub(crate) fn named_mark_text(value: u32, mask: u32, named: bool, path: &str) -> String {
+    if mask != u32::MAX {
+        return format!("{value:#x}/{mask:#x}");
+    }
+    let name = named
+        .then(|| {
+            iproute2_names(path)
+                .into_iter()
+                .find(|(id, _)| *id == value)
+        })
+        .flatten();
+    match name {
+        Some((_, n)) => n,
+        None => format!("{value:#x}"),
+    }
+}
+
 /// A string as iptables-save writes it: bare when it is only letters, digits,
 /// `-` and `_`; otherwise in double quotes with `"`, `'` and `\` escaped.
 pub(crate) fn save_string(s: &str) -> String {

@@ -5,13 +5,15 @@ use std::borrow::Cow;
 
 use moat_model::Family;
 use nftables::expr::{
-    BinaryOperation, CTDir, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField,
-    Range, SetItem, CT,
+    BinaryOperation, CTDir, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadBase,
+    PayloadField, PayloadRaw, Range, SetItem, CT,
 };
 use nftables::stmt::{Match, Operator, Statement};
 
 /// `<` (nftables 0.6.3 swaps the names: its `Operator::GT` serializes as `"<"`).
 pub(super) const LESS: Operator = Operator::GT;
+/// `>` (written `Operator::LT` for the same reason).
+pub(super) const GREATER: Operator = Operator::LT;
 /// `>=`.
 pub(super) const GREATER_EQ: Operator = Operator::GEQ;
 
@@ -23,6 +25,15 @@ pub(super) fn payload(protocol: &'static str, field: &'static str) -> Expression
             field: Cow::Borrowed(field),
         },
     )))
+}
+
+/// `len` raw bits at bit `offset` of the network header, e.g. `@nh,8,8`.
+pub(super) fn network_bits(offset: u32, len: u32) -> Expression<'static> {
+    Expression::Named(NamedExpression::Payload(Payload::PayloadRaw(PayloadRaw {
+        base: PayloadBase::NH,
+        offset,
+        len,
+    })))
 }
 
 /// A packet meta key, e.g. `meta mark`.

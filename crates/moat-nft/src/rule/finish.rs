@@ -7,6 +7,7 @@
 //!   `"notrack"` where `nft` wants `{"notrack": null}`;
 //! - NETMAP's `snat`/`dnat prefix to NET/LEN`, whose `"type_flags": "prefix"`
 //!   and `"netmap"` flag nftables 0.6.3 has no field for.
+//! - quotas of more than 32 bits of bytes (see [`super::quota`]).
 
 use serde_json::{json, Map, Value};
 
@@ -28,6 +29,9 @@ pub fn finish_json(value: &mut Value) -> Result<(), CompileError> {
                 if let Some(Value::Object(nat)) = map.get_mut(key) {
                     complete_netmap(nat);
                 }
+            }
+            if let Some(Value::Object(quota)) = map.get_mut("quota") {
+                super::quota::finish(quota);
             }
             for (key, v) in map.iter_mut() {
                 // The statement lists of rules and of set statements.

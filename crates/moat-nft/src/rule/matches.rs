@@ -1,10 +1,11 @@
 //! Dispatches each kind of match to the module that compiles it.
 
 use moat_model::Match;
+use nftables::expr::MetaKey;
 
 use super::{
-    addr, addrtype, conntrack, limit, packet, ports, recent, statistic, CompileError, CompiledRule,
-    Cx,
+    addr, addrtype, connbytes, conntrack, limit, owner, packet, ports, quota, recent, statistic,
+    CompileError, CompiledRule, Cx,
 };
 
 /// Appends the statements (and sets) of one match.
@@ -126,6 +127,35 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
             negate,
         } => addr::in_set(name, sides, *negate, family)?,
         Match::Statistic { mode, negate } => statistic::compile(*mode, *negate, family)?,
+        Match::SocketUid { min, max, negate } => owner::id(MetaKey::Skuid, *min, *max, *negate),
+        Match::SocketGid { min, max, negate } => owner::id(MetaKey::Skgid, *min, *max, *negate),
+        Match::SocketExists => owner::socket_exists(),
+        Match::HopLimit { cmp, value } => packet::hop_limit(*cmp, *value, family),
+        Match::DsField {
+            value,
+            mask,
+            negate,
+        } => packet::ds_field(*value, *mask, *negate, family),
+        Match::Quota { bytes, negate } => quota::compile(*bytes, *negate, family),
+        Match::Cpu { cpu, negate } => packet::cpu(*cpu, *negate),
+        Match::Realm {
+            value,
+            mask,
+            negate,
+        } => packet::realm(*value, *mask, *negate),
+        Match::DeviceGroup {
+            output,
+            value,
+            mask,
+            negate,
+        } => packet::device_group(*output, *value, *mask, *negate),
+        Match::ConnBytes {
+            counter,
+            dir,
+            min,
+            max,
+            negate,
+        } => connbytes::compile(*counter, *dir, *min, *max, *negate),
         Match::Comment { .. } => Vec::new(),
         Match::Xt(ext) => vec![super::xt::statement(ext)],
     };

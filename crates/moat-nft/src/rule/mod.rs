@@ -18,6 +18,7 @@ mod action;
 mod addr;
 mod addrtype;
 mod build;
+mod connbytes;
 mod conntrack;
 mod decl;
 mod dynset;
@@ -25,9 +26,11 @@ mod finish;
 mod limit;
 mod matches;
 mod nat;
+mod owner;
 mod packet;
 mod ports;
 mod queue;
+mod quota;
 mod recent;
 mod statistic;
 mod tcpmss;
@@ -44,6 +47,7 @@ use nftables::stmt::{AnonymousCounter, Counter, Statement};
 pub(crate) use decl::digest;
 pub use decl::{check_existing, merge_sets};
 pub use finish::finish_json;
+pub use quota::quota_bytes;
 
 /// Where a rule is compiled for.
 #[derive(Debug, Clone)]

@@ -1,12 +1,15 @@
 //! Matches on the packet's own headers and metadata: protocol, interfaces,
-//! fragments, TCP flags, ICMP types, MAC address, mark, link type, length.
+//! fragments, TCP flags, ICMP types, MAC address, mark, link type, length,
+//! TTL and hop limit, DS field, the CPU handling it, interface groups,
+//! routing realm.
 
-use moat_model::{Family, Iface, PacketType, TcpFlags};
+use moat_model::{Compare, Family, Iface, PacketType, TcpFlags};
 use nftables::expr::MetaKey;
 use nftables::stmt::{Operator, Statement};
 
 use super::build::{
-    and, anon_set, cmp, concat, eq, masked, meta, never, num, payload, range, text,
+    and, anon_set, cmp, concat, eq, masked, meta, network_bits, never, num, payload, range, text,
+    GREATER, LESS,
 };
 use super::{refuse, CompileError};
 
@@ -196,12 +199,85 @@ pub(super) fn length(min: u16, max: u16, negate: bool, family: Family) -> Vec<St
     vec![eq(field, right, negate)]
 }
 
+/// `-m ttl` / `-m hl`: `ip ttl < 5`, `ip6 hoplimit != 64`, ... (`< 0` and
+/// `> 255` are kept: the kernel compares them, and they never hold, as in
+/// iptables).
+pub(super) fn hop_limit(how: Compare, value: u8, family: Family) -> Vec<Statement<'static>> {
+    let field = match family {
+        Family::Ipv4 => payload("ip", "ttl"),
+        Family::Ipv6 => payload("ip6", "hoplimit"),
+    };
+    let op = match how {
+        Compare::Equal => Operator::EQ,
+        Compare::NotEqual => Operator::NEQ,
+        Compare::Less => LESS,
+        Compare::Greater => GREATER,
+    };
+    vec![cmp(field, op, num(value.into()))]
+}
+
+/// `-m tos` / `-m dscp`: `DS field & mask == value`, on the raw header
+/// bits, which is also how nft writes `ip dscp` and `ip6 dscp`: the TOS
+/// byte `@nh,8,8`; in IPv6 the traffic class is bits 4-11, so `@nh,0,16`
+/// with mask and value shifted left by four.
+pub(super) fn ds_field(
+    value: u8,
+    mask: u8,
+    negate: bool,
+    family: Family,
+) -> Vec<Statement<'static>> {
+    let stmt = match family {
+        Family::Ipv4 if mask == u8::MAX => eq(network_bits(8, 8), num(value.into()), negate),
+        Family::Ipv4 => eq(
+            and(network_bits(8, 8), num(mask.into())),
+            num(value.into()),
+            negate,
+        ),
+        Family::Ipv6 => eq(
+            and(network_bits(0, 16), num(u32::from(mask) << 4)),
+            num(u32::from(value) << 4),
+            negate,
+        ),
+    };
+    vec![stmt]
+}
+
+/// `-m cpu --cpu N`: `meta cpu N`.
+pub(super) fn cpu(cpu: u32, negate: bool) -> Vec<Statement<'static>> {
+    vec![eq(meta(MetaKey::Cpu), num(cpu), negate)]
+}
+
+/// `-m devgroup`: `meta iifgroup & mask == value` (`oifgroup` for the
+/// output interface).
+pub(super) fn device_group(
+    output: bool,
+    value: u32,
+    mask: u32,
+    negate: bool,
+) -> Vec<Statement<'static>> {
+    let key = if output {
+        MetaKey::Oifgroup
+    } else {
+        MetaKey::Iifgroup
+    };
+    vec![eq(masked(meta(key), mask), num(value), negate)]
+}
+
+/// `-m realm`: `meta rtclassid & mask == value`.
+pub(super) fn realm(value: u32, mask: u32, negate: bool) -> Vec<Statement<'static>> {
+    vec![eq(
+        masked(meta(MetaKey::Rtclassid), mask),
+        num(value),
+        negate,
+    )]
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::super::testutil::{compile_json, matches_json, v4, v6};
-    use moat_model::{Action, Iface, Match, PacketType, Rule, TcpFlags};
+    use moat_model::{Action, Compare, Iface, Match, PacketType, Rule, TcpFlags};
 
     fn iface(name: &str, wildcard: bool) -> Iface {
         Iface {
@@ -378,6 +454,61 @@ mod tests {
             json!([{"match": {"op": "==",
                 "left": {"payload": {"protocol": "ip", "field": "length"}},
                 "right": {"range": [100, 200]}}}])
+        );
+    }
+
+    #[test]
+    fn ttl_and_hop_limit() {
+        let lt = Match::HopLimit {
+            cmp: Compare::Less,
+            value: 5,
+        };
+        assert_eq!(
+            matches_json(std::slice::from_ref(&lt), v4()),
+            json!([{"match": {"op": "<", "left": {"payload": {"protocol": "ip", "field": "ttl"}}, "right": 5}}])
+        );
+        let ne = Match::HopLimit {
+            cmp: Compare::NotEqual,
+            value: 64,
+        };
+        assert_eq!(
+            matches_json(&[ne], v6()),
+            json!([{"match": {"op": "!=", "left": {"payload": {"protocol": "ip6", "field": "hoplimit"}}, "right": 64}}])
+        );
+        let gt = Match::HopLimit {
+            cmp: Compare::Greater,
+            value: 200,
+        };
+        assert_eq!(
+            matches_json(&[gt], v4()),
+            json!([{"match": {"op": ">", "left": {"payload": {"protocol": "ip", "field": "ttl"}}, "right": 200}}])
+        );
+    }
+
+    #[test]
+    fn ds_field_reads_the_raw_header_bits() {
+        let dscp = Match::DsField {
+            value: 0x2e << 2,
+            mask: 0xfc,
+            negate: false,
+        };
+        let raw = |offset: u32, len: u32| json!({"payload": {"base": "nh", "offset": offset, "len": len}});
+        assert_eq!(
+            matches_json(std::slice::from_ref(&dscp), v4()),
+            json!([{"match": {"op": "==", "left": {"&": [raw(8, 8), 0xfc]}, "right": 0xb8}}])
+        );
+        assert_eq!(
+            matches_json(&[dscp], v6()),
+            json!([{"match": {"op": "==", "left": {"&": [raw(0, 16), 0xfc0]}, "right": 0xb80}}])
+        );
+        let tos = Match::DsField {
+            value: 0x10,
+            mask: 0xff,
+            negate: true,
+        };
+        assert_eq!(
+            matches_json(&[tos], v4()),
+            json!([{"match": {"op": "!=", "left": raw(8, 8), "right": 0x10}}])
         );
     }
 }

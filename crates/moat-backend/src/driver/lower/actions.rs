@@ -3,7 +3,9 @@
 
 use moat_model::Family;
 use nftables::expr::{BinaryOperation, Expression, MetaKey, NamedExpression};
-use nftables::stmt::{Counter, Limit, Log, LogFlag, LogLevel, Reject, RejectType, Statement};
+use nftables::stmt::{
+    Counter, Limit, Log, LogFlag, LogLevel, QuotaOrQuotaRef, Reject, RejectType, Statement,
+};
 use nftables::types::RejectCode;
 
 use super::super::expr::{LogExpr, NlExpr};
@@ -43,6 +45,12 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
         Statement::Jump(t) => jump(NFT_JUMP, &t.target)?,
         Statement::Goto(t) => jump(NFT_GOTO, &t.target)?,
         Statement::Limit(limit) => vec![self::limit(limit)?],
+        Statement::Quota(QuotaOrQuotaRef::Quota(quota)) if quota.used.is_none() => {
+            vec![NlExpr::Quota {
+                bytes: moat_nft::rule::quota_bytes(quota)?,
+                inv: quota.inv == Some(true),
+            }]
+        }
         Statement::Log(log) => vec![NlExpr::Log(self::log(log.as_ref())?)],
         Statement::Reject(Some(reject)) => vec![self::reject(reject, family, l4)?],
         Statement::Notrack => vec![NlExpr::Notrack],

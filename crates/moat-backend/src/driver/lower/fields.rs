@@ -3,7 +3,8 @@
 
 use moat_model::Family;
 use nftables::expr::{
-    CTDir, Expression, MetaKey, NamedExpression, NgMode, Numgen, Payload, PayloadField,
+    CTDir, Expression, MetaKey, NamedExpression, NgMode, Numgen, Payload, PayloadBase,
+    PayloadField, PayloadRaw,
 };
 
 use super::super::expr::NlExpr;
@@ -145,6 +146,8 @@ fn payload_field(p: &PayloadField<'_>, family: Family) -> Option<Field> {
         (Family::Ipv4, "ip", "daddr") => payload(NH, 16, Kind::Ipv4, None),
         (Family::Ipv4, "ip", "length") => payload(NH, 2, Kind::Big(2), None),
         (Family::Ipv4, "ip", "frag-off") => payload(NH, 6, Kind::Big(2), None),
+        (Family::Ipv4, "ip", "ttl") => payload(NH, 8, Kind::Big(1), None),
+        (Family::Ipv6, "ip6", "hoplimit") => payload(NH, 7, Kind::Big(1), None),
         (Family::Ipv4, "ip", "version") | (Family::Ipv6, "ip6", "version") => version,
         (Family::Ipv6, "ip6", "saddr") => payload(NH, 8, Kind::Ipv6, None),
         (Family::Ipv6, "ip6", "daddr") => payload(NH, 24, Kind::Ipv6, None),
@@ -166,6 +169,25 @@ fn payload_field(p: &PayloadField<'_>, family: Family) -> Option<Field> {
     })
 }
 
+/// `@nh,OFFSET,LEN` on whole bytes: nft loads those bytes, as a
+/// network-order number, with no protocol dependency.
+fn raw_field(p: &PayloadRaw) -> Option<Field> {
+    if p.base != PayloadBase::NH
+        || !p.offset.is_multiple_of(8)
+        || !p.len.is_multiple_of(8)
+        || !(8..=32).contains(&p.len)
+    {
+        return None;
+    }
+    let bytes = usize::try_from(p.len / 8).ok()?;
+    Some(payload(
+        NFT_PAYLOAD_NETWORK_HEADER,
+        p.offset / 8,
+        Kind::Big(bytes),
+        None,
+    ))
+}
+
 fn meta_field(key: MetaKey) -> Option<Field> {
     let (key, kind) = match key {
         MetaKey::L4proto => (NFT_META_L4PROTO, Kind::Host(1)),
@@ -173,6 +195,12 @@ fn meta_field(key: MetaKey) -> Option<Field> {
         MetaKey::Iifname => (NFT_META_IIFNAME, Kind::Ifname),
         MetaKey::Oifname => (NFT_META_OIFNAME, Kind::Ifname),
         MetaKey::Pkttype => (NFT_META_PKTTYPE, Kind::PktType),
+        MetaKey::Skuid => (NFT_META_SKUID, Kind::Host(4)),
+        MetaKey::Skgid => (NFT_META_SKGID, Kind::Host(4)),
+        MetaKey::Cpu => (NFT_META_CPU, Kind::Host(4)),
+        MetaKey::Rtclassid => (NFT_META_RTCLASSID, Kind::Host(4)),
+        MetaKey::Iifgroup => (NFT_META_IIFGROUP, Kind::Host(4)),
+        MetaKey::Oifgroup => (NFT_META_OIFGROUP, Kind::Host(4)),
         // nft keeps the random number in network order.
         MetaKey::Random => (NFT_META_PRANDOM, Kind::Big(4)),
         _ => return None,
@@ -192,6 +220,18 @@ fn ct_field(key: &str, dir: Option<&CTDir>) -> Option<Field> {
         ("mark", None) => (NFT_CT_MARK, Kind::Host(4), None),
         ("direction", None) => (NFT_CT_DIRECTION, Kind::CtDir, None),
         ("protocol", Some(CTDir::Original)) => (NFT_CT_PROTOCOL, Kind::Host(1), Some(0)),
+        ("bytes" | "packets" | "avgpkt", dir) => {
+            let key = match key {
+                "bytes" => NFT_CT_BYTES,
+                "packets" => NFT_CT_PKTS,
+                _ => NFT_CT_AVGPKT,
+            };
+            let dir = dir.map(|d| match d {
+                CTDir::Original => 0,
+                CTDir::Reply => 1,
+            });
+            (key, Kind::Host(8), dir)
+        }
         ("protocol", Some(CTDir::Reply)) => (NFT_CT_PROTOCOL, Kind::Host(1), Some(1)),
         _ => return None,
     };
@@ -223,6 +263,7 @@ pub(super) fn field(expr: &Expression<'_>, family: Family) -> Option<Field> {
         Expression::Named(NamedExpression::Payload(Payload::PayloadField(p))) => {
             payload_field(p, family)
         }
+        Expression::Named(NamedExpression::Payload(Payload::PayloadRaw(p))) => raw_field(p),
         Expression::Named(NamedExpression::Meta(m)) => meta_field(m.key),
         Expression::Named(NamedExpression::CT(ct)) if ct.family.is_none() => {
             ct_field(&ct.key, ct.dir.as_ref())

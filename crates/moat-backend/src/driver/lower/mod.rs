@@ -38,7 +38,7 @@ use nftables::stmt::{Match, Operator, Statement};
 use super::anon_set::{AnonSet, ANON_SET_NAME};
 use super::expr::NlExpr;
 use crate::netlink::consts::*;
-use fields::{Field, Load};
+use fields::{Field, Kind, Load};
 
 /// The right side of a compare.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +54,9 @@ enum Right {
 struct Rel {
     load: Load,
     mask: Option<Vec<u8>>,
+    /// A host-order field compared in network order: nft converts it
+    /// first (`byteorder hton`), in units of this many bytes.
+    swap: Option<u32>,
     /// NFT_CMP_*; a range is only ever compared with EQ or NEQ.
     op: u32,
     right: Right,
@@ -73,6 +76,7 @@ fn l4proto_is(proto: u8) -> Rel {
     Rel {
         load: Load::Meta(NFT_META_L4PROTO),
         mask: None,
+        swap: None,
         op: NFT_CMP_EQ,
         right: Right::Value(vec![proto]),
     }
@@ -112,20 +116,42 @@ fn cmp_op(op: Operator) -> Option<u32> {
     })
 }
 
-/// `left < value` and the like: a plain value, compared bytewise, so only
-/// for fields in network order (nft converts host-order ones first, which
-/// this driver does not write).
+/// The byte-order conversion nft writes before an ordered comparison of a
+/// field of `kind`: none for network order, `hton` in units of the whole
+/// field for 4- and 8-byte host-order numbers; `None` for other kinds.
+fn conversion(kind: Kind) -> Option<Option<u32>> {
+    match kind {
+        _ if kind.is_network_order() => Some(None),
+        Kind::Host(1) => Some(None),
+        Kind::Host(len @ (4 | 8)) => Some(Some(u32::try_from(len).ok()?)),
+        _ => None,
+    }
+}
+
+/// A constant compared in an ordered way: network order, after the
+/// conversion of a host-order field.
+fn ordered_value(kind: Kind, swap: Option<u32>, expr: &Expression<'_>) -> Option<Vec<u8>> {
+    match swap {
+        None => values::constant(kind, expr),
+        Some(_) => values::swapped(kind, expr),
+    }
+}
+
+/// `left < value` and the like: compared bytewise, so in network order
+/// (a host-order number converted first, as nft does).
 fn ordering(op: u32, field: Field, mask: Option<Vec<u8>>, right: &Expression<'_>) -> Option<Rel> {
-    let plain = mask.is_none() && !field.high_nibble && field.kind.is_network_order();
+    if mask.is_some() || field.high_nibble {
+        return None;
+    }
+    let swap = conversion(field.kind)?;
     let value = match right {
-        Expression::Number(_) | Expression::String(_) if plain => {
-            values::constant(field.kind, right)?
-        }
+        Expression::Number(_) | Expression::String(_) => ordered_value(field.kind, swap, right)?,
         _ => return None,
     };
     Some(Rel {
         load: field.load,
         mask: None,
+        swap,
         op,
         right: Right::Value(value),
     })
@@ -149,12 +175,14 @@ fn relational(m: &Match<'_>, family: Family) -> Option<(Rel, Field)> {
             Rel {
                 load,
                 mask: Some(vec![0xf0]),
+                swap: None,
                 op,
                 right: Right::Value(value),
             },
             field,
         ));
     }
+    let mut swap = None;
     let (mask, right) = match &m.right {
         Expression::Number(_) | Expression::String(_) => {
             (mask, Right::Value(values::constant(kind, &m.right)?))
@@ -174,11 +202,15 @@ fn relational(m: &Match<'_>, family: Family) -> Option<(Rel, Field)> {
                 _ => (Some(prefix_mask), Right::Value(net)),
             }
         }
-        Expression::Range(r) if mask.is_none() && kind.is_network_order() => {
+        Expression::Range(r) if mask.is_none() => {
             let [lo, hi] = &r.range;
+            swap = conversion(kind)?;
             (
                 None,
-                Right::Range(values::constant(kind, lo)?, values::constant(kind, hi)?),
+                Right::Range(
+                    ordered_value(kind, swap, lo)?,
+                    ordered_value(kind, swap, hi)?,
+                ),
             )
         }
         _ => return None,
@@ -187,6 +219,7 @@ fn relational(m: &Match<'_>, family: Family) -> Option<(Rel, Field)> {
         Rel {
             load,
             mask,
+            swap,
             op,
             right,
         },
@@ -196,6 +229,13 @@ fn relational(m: &Match<'_>, family: Family) -> Option<(Rel, Field)> {
 
 fn linearize(rel: Rel, out: &mut Vec<NlExpr>) {
     out.push(rel.load.expr());
+    if let Some(size) = rel.swap {
+        out.push(NlExpr::Byteorder {
+            op: NFT_BYTEORDER_HTON,
+            len: size,
+            size,
+        });
+    }
     if let Some(mask) = rel.mask {
         let xor = vec![0; mask.len()];
         out.push(NlExpr::Bitwise { mask, xor });

@@ -284,7 +284,7 @@ mod tests {
                 "cmp 0 06",
                 COUNTER,
                 "rt load 3",
-                "byteorder op 1 len 2 size 2",
+                "byteorder reg 1 = hton(reg 1, 2, 2)",
                 "exthdr write tcpopt 2b @ 2 + 2"
             ]
         );

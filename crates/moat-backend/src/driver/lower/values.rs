@@ -11,26 +11,31 @@ use super::fields::Kind;
 const IFNAME_MAX: usize = 15;
 
 /// An integer of `kind`; None when it does not fit or the kind is not numeric.
-fn number(kind: Kind, n: u32) -> Option<Vec<u8>> {
+fn number(kind: Kind, n: u64) -> Option<Vec<u8>> {
     let (len, big) = match kind {
         Kind::Big(len) => (len, true),
         Kind::Host(len) => (len, false),
         _ => return None,
     };
-    if len < 4 && u64::from(n) >> (8 * len) != 0 {
+    if !(1..=8).contains(&len) || (len < 8 && n >> (8 * len) != 0) {
         return None;
     }
-    let bytes = if big {
-        n.to_be_bytes()
+    Some(if big {
+        n.to_be_bytes()[8 - len..].to_vec()
+    } else if cfg!(target_endian = "little") {
+        n.to_le_bytes()[..len].to_vec()
     } else {
-        n.to_ne_bytes()
-    };
-    Some(match (len, big) {
-        (1..=4, true) => bytes[4 - len..].to_vec(),
-        (1..=4, false) if cfg!(target_endian = "little") => bytes[..len].to_vec(),
-        (1..=4, false) => bytes[4 - len..].to_vec(),
-        _ => return None,
+        n.to_be_bytes()[8 - len..].to_vec()
     })
+}
+
+/// An integer of `kind` in network order, as nft compares a host-order
+/// field after converting it (`byteorder hton`).
+pub(super) fn swapped(kind: Kind, expr: &Expression<'_>) -> Option<Vec<u8>> {
+    let Kind::Host(len) = kind else {
+        return None;
+    };
+    constant(Kind::Big(len), expr)
 }
 
 fn address(addr: IpAddr) -> Vec<u8> {
@@ -96,11 +101,15 @@ fn symbol(kind: Kind, text: &str) -> Option<Vec<u8>> {
 /// The bytes of a constant `expr` compared with a field of `kind`.
 pub(super) fn constant(kind: Kind, expr: &Expression<'_>) -> Option<Vec<u8>> {
     match expr {
-        Expression::Number(n) => number(kind, *n),
+        Expression::Number(n) => number(kind, u64::from(*n)),
         Expression::String(text) => match kind {
             Kind::Ipv4 | Kind::Ipv6 => parse_address(kind, text),
             Kind::Ifname => ifname(text),
             Kind::PktType | Kind::CtDir => symbol(kind, text),
+            // A number too wide for the crate's 32-bit numbers, in decimal.
+            Kind::Big(_) | Kind::Host(_) if text.bytes().all(|b| b.is_ascii_digit()) => {
+                number(kind, text.parse().ok()?)
+            }
             Kind::Big(_) | Kind::Host(_) => None,
         },
         _ => None,
@@ -150,6 +159,13 @@ mod tests {
         let host = constant(Kind::Host(4), &Expression::Number(0x0102_0304)).unwrap();
         assert_eq!(host, 0x0102_0304u32.to_ne_bytes().to_vec());
         assert_eq!(constant(Kind::Ipv4, &Expression::Number(1)), None);
+        let wide = constant(Kind::Host(8), &s("10000000000")).unwrap();
+        assert_eq!(wide, 10_000_000_000u64.to_ne_bytes().to_vec());
+        assert_eq!(
+            swapped(Kind::Host(8), &s("10000000000")),
+            Some(10_000_000_000u64.to_be_bytes().to_vec())
+        );
+        assert_eq!(constant(Kind::Host(8), &s("1e3")), None);
     }
 
     #[test]

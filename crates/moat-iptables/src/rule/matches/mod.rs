@@ -2,8 +2,13 @@
 
 mod addrtype;
 mod comment;
+mod connbytes;
 mod connlimit;
 mod conntrack;
+mod cpu;
+mod devgroup;
+mod dscp;
+mod ecn;
 mod icmp;
 mod iprange;
 mod length;
@@ -11,11 +16,16 @@ mod limit;
 mod mac;
 mod mark;
 mod multiport;
+mod owner;
 mod pkttype;
 pub(crate) mod ports;
+mod quota;
+mod realm;
 mod recent;
 mod set;
 mod statistic;
+mod tos;
+mod ttl;
 
 use moat_model::{Family, Match};
 
@@ -66,6 +76,26 @@ pub(crate) enum MatchSpec {
     Statistic(statistic::Statistic),
     /// A module the kernel's xtables layer runs (string, physdev, ...).
     Xt(super::compat::XtMatch),
+    /// owner.
+    Owner(owner::Owner),
+    /// ttl or hl.
+    HopLimit(ttl::HopLimit),
+    /// dscp.
+    Dscp(dscp::Dscp),
+    /// tos.
+    Tos(tos::Tos),
+    /// quota.
+    Quota(quota::Quota),
+    /// connbytes.
+    ConnBytes(connbytes::ConnBytes),
+    /// cpu.
+    Cpu(cpu::Cpu),
+    /// devgroup.
+    DevGroup(devgroup::DevGroup),
+    /// ecn.
+    Ecn(ecn::Ecn),
+    /// realm.
+    Realm(realm::Realm),
 }
 
 /// The match modules moat understands, by the name `-m` takes.
@@ -103,6 +133,21 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "policy",
     "socket",
     "string",
+    "owner",
+    "ttl",
+    "hl",
+    "dscp",
+    "tos",
+    "quota",
+    "connbytes",
+    "cpu",
+    "devgroup",
+    "ecn",
+    "realm",
+    "esp",
+    "ah",
+    "mh",
+    "u32",
 ];
 
 /// Match modules iptables has that moat does not support.
@@ -110,27 +155,16 @@ const UNSUPPORTED: &[&str] = &[
     "bpf",
     "cgroup",
     "cluster",
-    "connbytes",
     "connlabel",
-    "cpu",
-    "devgroup",
-    "dscp",
-    "ecn",
     "eui64",
-    "hl",
     "ipcomp",
     "ipvs",
     "nfacct",
     "osf",
-    "owner",
-    "quota",
     "rateest",
-    "realm",
     "rpfilter",
     "tcpmss",
     "time",
-    "tos",
-    "ttl",
 ];
 
 macro_rules! each {
@@ -155,6 +189,16 @@ macro_rules! each {
             MatchSpec::Set($m) => $body,
             MatchSpec::Statistic($m) => $body,
             MatchSpec::Xt($m) => $body,
+            MatchSpec::Owner($m) => $body,
+            MatchSpec::HopLimit($m) => $body,
+            MatchSpec::Dscp($m) => $body,
+            MatchSpec::Tos($m) => $body,
+            MatchSpec::Quota($m) => $body,
+            MatchSpec::ConnBytes($m) => $body,
+            MatchSpec::Cpu($m) => $body,
+            MatchSpec::DevGroup($m) => $body,
+            MatchSpec::Ecn($m) => $body,
+            MatchSpec::Realm($m) => $body,
         }
     };
 }
@@ -195,6 +239,28 @@ impl MatchSpec {
             "recent" => MatchSpec::Recent(Default::default()),
             "set" => MatchSpec::Set(Default::default()),
             "statistic" => MatchSpec::Statistic(Default::default()),
+            "owner" => MatchSpec::Owner(Default::default()),
+            "ttl" if family == Family::Ipv6 => {
+                return fail(
+                    "-m ttl is for iptables; ip6tables uses -m hl with --hl-eq, --hl-lt or --hl-gt",
+                )
+            }
+            "ttl" => MatchSpec::HopLimit(ttl::HopLimit::new(false)),
+            "hl" if family == Family::Ipv4 => return fail(
+                "-m hl is for ip6tables; iptables uses -m ttl with --ttl-eq, --ttl-lt or --ttl-gt",
+            ),
+            "hl" => MatchSpec::HopLimit(ttl::HopLimit::new(true)),
+            "dscp" => MatchSpec::Dscp(Default::default()),
+            "tos" => MatchSpec::Tos(Default::default()),
+            "quota" => MatchSpec::Quota(Default::default()),
+            "connbytes" => MatchSpec::ConnBytes(Default::default()),
+            "cpu" => MatchSpec::Cpu(Default::default()),
+            "devgroup" => MatchSpec::DevGroup(Default::default()),
+            "ecn" => MatchSpec::Ecn(Default::default()),
+            "realm" if family == Family::Ipv6 => {
+                return fail("-m realm is for iptables: IPv6 routes have no realm")
+            }
+            "realm" => MatchSpec::Realm(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} match is not supported by moat"))
             }
@@ -238,6 +304,16 @@ impl MatchSpec {
             MatchSpec::Set(_) => "set",
             MatchSpec::Statistic(_) => "statistic",
             MatchSpec::Xt(m) => m.name(),
+            MatchSpec::Owner(_) => "owner",
+            MatchSpec::HopLimit(m) => m.module_name(),
+            MatchSpec::Dscp(_) => "dscp",
+            MatchSpec::Tos(_) => "tos",
+            MatchSpec::Quota(_) => "quota",
+            MatchSpec::ConnBytes(_) => "connbytes",
+            MatchSpec::Cpu(_) => "cpu",
+            MatchSpec::DevGroup(_) => "devgroup",
+            MatchSpec::Ecn(_) => "ecn",
+            MatchSpec::Realm(_) => "realm",
         }
     }
 
@@ -290,6 +366,16 @@ impl MatchSpec {
             MatchSpec::Set(m) => m.lower(out),
             MatchSpec::Statistic(m) => m.lower(out),
             MatchSpec::Xt(m) => out.push(m.lower()),
+            MatchSpec::Owner(m) => m.lower(out)?,
+            MatchSpec::HopLimit(m) => m.lower(out),
+            MatchSpec::Dscp(m) => m.lower(out),
+            MatchSpec::Tos(m) => m.lower(out),
+            MatchSpec::Quota(m) => m.lower(out),
+            MatchSpec::ConnBytes(m) => m.lower(out),
+            MatchSpec::Cpu(m) => m.lower(out),
+            MatchSpec::DevGroup(m) => m.lower(out),
+            MatchSpec::Ecn(m) => m.lower(out),
+            MatchSpec::Realm(m) => m.lower(out),
         }
         Ok(())
     }

@@ -1,0 +1,289 @@
+//! Match extensions end to end with real packets: rules added with
+//! `moat iptables` in a namespace, tested with traffic that should and
+//! should not match.
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use common::{gateway_lab, iptables_all, moat_ok, packets_of, servers, text};
+use moat_testnet::topology::{GATEWAY_LAN_IF, GATEWAY_LAN_V4, GATEWAY_LAN_V6};
+use moat_testnet::{ping, Netns};
+use socket2::{Domain, Socket, Type};
+
+/// Opens a TCP connection to `addr:port` from `ns` as user and group
+/// `uid` (bash's `/dev/tcp`), and says whether it was established.
+fn connects_as(ns: &Netns, uid: u32, addr: &str, port: u16) -> bool {
+    let id = uid.to_string();
+    let script = format!("exec 3<>/dev/tcp/{addr}/{port}");
+    let out = ns
+        .exec(&[
+            "timeout",
+            "5",
+            "setpriv",
+            "--reuid",
+            &id,
+            "--regid",
+            &id,
+            "--clear-groups",
+            "bash",
+            "-c",
+            &script,
+        ])
+        .expect("run bash in the namespace");
+    if !out.status.success() {
+        eprintln!("uid {uid}: {}", text(&out.stderr));
+    }
+    out.status.success()
+}
+
+/// Opens a TCP connection from `ns` to `addr:80` with the TOS byte (IPv4)
+/// or traffic class (IPv6) `tos`, and says whether it was established.
+fn connects_with_tos(ns: &Netns, addr: IpAddr, tos: u32) -> bool {
+    ns.run(move || {
+        let domain = if addr.is_ipv4() {
+            Domain::IPV4
+        } else {
+            Domain::IPV6
+        };
+        let socket = Socket::new(domain, Type::STREAM, None).expect("socket");
+        if addr.is_ipv4() {
+            socket.set_tos_v4(tos).expect("IP_TOS");
+        } else {
+            socket.set_tclass_v6(tos).expect("IPV6_TCLASS");
+        }
+        let to = SocketAddr::new(addr, 80).into();
+        socket.connect_timeout(&to, Duration::from_secs(5)).is_ok()
+    })
+    .expect("run in the namespace")
+}
+
+/// `-m dscp` and `-m tos` in OUTPUT: a connection whose packets carry DSCP
+/// EF (TOS byte 0xb8) is dropped as it leaves, one with TOS 0 passes, in
+/// IPv4 and in IPv6 (where the traffic class straddles two header bytes).
+#[test]
+fn dscp_and_tos_drop_marked_traffic() {
+    let Some(lab) = gateway_lab() else { return };
+    let _web = servers(&lab.gateway, GATEWAY_LAN_V4, &[80]);
+    let _web6 = servers(&lab.gateway, GATEWAY_LAN_V6, &[80]);
+    let (v4, v6) = (IpAddr::from(GATEWAY_LAN_V4), IpAddr::from(GATEWAY_LAN_V6));
+    assert!(connects_with_tos(&lab.client, v4, 0xb8), "open before");
+    iptables_all(
+        &lab.client,
+        "iptables",
+        &["-A OUTPUT -p tcp -m dscp --dscp-class EF -j DROP"],
+    );
+    iptables_all(
+        &lab.client,
+        "ip6tables",
+        &["-A OUTPUT -p tcp -m tos --tos 0xb8/0xfc -j DROP"],
+    );
+    assert!(connects_with_tos(&lab.client, v4, 0), "TOS 0 passes");
+    assert!(
+        connects_with_tos(&lab.client, v6, 0x20),
+        "class 0x20 passes"
+    );
+    assert!(!connects_with_tos(&lab.client, v4, 0xb8), "EF is dropped");
+    assert!(!connects_with_tos(&lab.client, v6, 0xb9), "0xb9 is dropped");
+    let listing = moat_ok(&lab.client, &["iptables", "-vnL", "OUTPUT"]);
+    assert!(
+        packets_of(&listing, "OUTPUT", "DSCP match 0x2e") >= 1,
+        "{listing}"
+    );
+    let listing = moat_ok(&lab.client, &["ip6tables", "-vnL", "OUTPUT"]);
+    assert!(
+        packets_of(&listing, "OUTPUT", "tos match0xb8/0xfc") >= 1,
+        "{listing}"
+    );
+}
+
+/// `-m owner --uid-owner nobody -j DROP` in OUTPUT: the connection of a
+/// program running as nobody is dropped as it leaves, root's passes.
+#[test]
+fn owner_drops_one_users_traffic_in_output() {
+    let Some(lab) = gateway_lab() else { return };
+    let _web = servers(&lab.gateway, GATEWAY_LAN_V4, &[80]);
+    let addr = GATEWAY_LAN_V4.to_string();
+    assert!(connects_as(&lab.client, 65534, &addr, 80), "open before");
+    iptables_all(
+        &lab.client,
+        "iptables",
+        &["-A OUTPUT -m owner --uid-owner nobody -j DROP"],
+    );
+    assert!(connects_as(&lab.client, 0, &addr, 80), "root passes");
+    assert!(
+        !connects_as(&lab.client, 65534, &addr, 80),
+        "nobody is dropped"
+    );
+    let listing = moat_ok(&lab.client, &["iptables", "-vnL", "OUTPUT"]);
+    assert!(
+        packets_of(&listing, "OUTPUT", "owner UID match 65534") >= 1,
+        "{listing}"
+    );
+    let saved = moat_ok(&lab.client, &["iptables", "-S", "OUTPUT"]);
+    assert!(
+        saved.contains("-A OUTPUT -m owner --uid-owner 65534 -j DROP"),
+        "{saved}"
+    );
+}
+
+/// `-m ttl` and `-m hl` in INPUT: the client's pings arrive with TTL / hop
+/// limit 64; a rule on 64 drops them, one on "below 64" lets them pass.
+#[test]
+fn ttl_and_hop_limit_decide_on_the_arriving_value() {
+    let Some(lab) = gateway_lab() else { return };
+    assert!(ping(&lab.client, GATEWAY_LAN_V4).unwrap());
+    assert!(ping(&lab.client, GATEWAY_LAN_V6).unwrap());
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-A INPUT -p icmp -m ttl --ttl-lt 64 -j DROP"],
+    );
+    iptables_all(
+        &lab.gateway,
+        "ip6tables",
+        &["-A INPUT -p icmpv6 -m hl --hl-lt 64 -j DROP"],
+    );
+    assert!(
+        ping(&lab.client, GATEWAY_LAN_V4).unwrap(),
+        "TTL 64 is not below 64"
+    );
+    assert!(
+        ping(&lab.client, GATEWAY_LAN_V6).unwrap(),
+        "hop limit 64 passes"
+    );
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-I INPUT -p icmp -m ttl --ttl-gt 63 -j DROP"],
+    );
+    iptables_all(
+        &lab.gateway,
+        "ip6tables",
+        &["-I INPUT -p icmpv6 -m hl --hl-eq 64 -j DROP"],
+    );
+    assert!(
+        !ping(&lab.client, GATEWAY_LAN_V4).unwrap(),
+        "TTL 64 is dropped"
+    );
+    assert!(
+        !ping(&lab.client, GATEWAY_LAN_V6).unwrap(),
+        "hop limit 64 is dropped"
+    );
+    let v4 = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+    assert!(packets_of(&v4, "INPUT", "TTL match TTL > 63") >= 1, "{v4}");
+    assert_eq!(packets_of(&v4, "INPUT", "TTL match TTL < 64"), 0, "{v4}");
+    let v6 = moat_ok(&lab.gateway, &["ip6tables", "-vnL", "INPUT"]);
+    assert!(packets_of(&v6, "INPUT", "HL match HL == 64") >= 1, "{v6}");
+}
+
+/// The byte counter (second column) of the first `-vnL` line of `listing`
+/// that contains `needle`.
+fn bytes_of(listing: &str, needle: &str) -> u64 {
+    let line = listing
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no {needle:?} in\n{listing}"));
+    let bytes = line.split_whitespace().nth(1).expect("bytes column");
+    bytes.parse().unwrap_or_else(|_| panic!("{line}"))
+}
+
+/// `-m quota --quota 1000` in INPUT in front of a reset: connections to
+/// port 80 are accepted until their packets have used up the 1000 bytes,
+/// then every one is reset; the quota rule counted at most 1000 bytes, and
+/// less than one more packet short of them.
+#[test]
+fn quota_lets_traffic_through_until_it_is_used_up() {
+    let Some(lab) = gateway_lab() else { return };
+    let _web = servers(&lab.gateway, GATEWAY_LAN_V4, &[80]);
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-A INPUT -p tcp --dport 80 -m quota --quota 1000 -j ACCEPT",
+            "-A INPUT -p tcp --dport 80 -j REJECT --reject-with tcp-reset",
+        ],
+    );
+    let addr = GATEWAY_LAN_V4.to_string();
+    assert!(connects_as(&lab.client, 0, &addr, 80), "within the quota");
+    let passed = (0..40)
+        .take_while(|_| connects_as(&lab.client, 0, &addr, 80))
+        .count();
+    assert!(passed < 40, "the quota never ran out");
+    for _ in 0..3 {
+        assert!(!connects_as(&lab.client, 0, &addr, 80), "used up for good");
+    }
+    let listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+    let counted = bytes_of(&listing, "quota: 1000 bytes");
+    // A TCP segment without data here is 52 or 60 bytes long.
+    assert!((1000 - 60..=1000).contains(&counted), "{listing}");
+}
+
+/// `-m connbytes` in INPUT, counting rules only: the first two packets each
+/// connection sends (SYN and the handshake's ACK) are its packets 1 and 2
+/// in the original direction; whatever it sends later (at least its FIN)
+/// is packet 3 or more.
+#[test]
+fn connbytes_counts_each_connections_packets() {
+    let Some(lab) = gateway_lab() else { return };
+    let _web = servers(&lab.gateway, GATEWAY_LAN_V4, &[80]);
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-A INPUT -p tcp --dport 80 -m connbytes --connbytes 1:2 --connbytes-dir original --connbytes-mode packets",
+            "-A INPUT -p tcp --dport 80 -m connbytes --connbytes 3 --connbytes-dir original --connbytes-mode packets",
+            "-A INPUT -p tcp --dport 80 -m connbytes ! --connbytes 1:2 --connbytes-dir original --connbytes-mode packets",
+        ],
+    );
+    let addr = GATEWAY_LAN_V4.to_string();
+    let connections = 3;
+    for _ in 0..connections {
+        assert!(connects_as(&lab.client, 0, &addr, 80));
+    }
+    // Let the closing packets arrive: read until the later rule saw them.
+    let later = |listing: &str| packets_of(listing, "INPUT", "connbytes 3 connbytes mode");
+    let mut listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+    for _ in 0..50 {
+        if later(&listing) >= connections {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+    }
+    let first_two = packets_of(&listing, "INPUT", " connbytes 1:2 connbytes mode");
+    assert_eq!(first_two, 2 * connections, "{listing}");
+    assert!(later(&listing) >= connections, "{listing}");
+    let outside = packets_of(&listing, "INPUT", "! connbytes 1:2");
+    assert_eq!(outside, later(&listing), "{listing}");
+}
+
+/// `-m devgroup --src-group 5` in INPUT: connections arriving on the LAN
+/// interface are reset while it is in group 5, and pass once it is moved
+/// to group 6.
+#[test]
+fn devgroup_follows_the_interface_group() {
+    let Some(lab) = gateway_lab() else { return };
+    let _web = servers(&lab.gateway, GATEWAY_LAN_V4, &[80]);
+    let group = |n: &str| {
+        lab.gateway
+            .ip(&["link", "set", "dev", GATEWAY_LAN_IF, "group", n])
+            .expect("set the interface group");
+    };
+    group("5");
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-A INPUT -p tcp --dport 80 -m devgroup --src-group 5 -j REJECT --reject-with tcp-reset"],
+    );
+    let addr = GATEWAY_LAN_V4.to_string();
+    assert!(!connects_as(&lab.client, 0, &addr, 80), "group 5 is reset");
+    group("6");
+    assert!(connects_as(&lab.client, 0, &addr, 80), "group 6 passes");
+    let listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+    assert!(
+        packets_of(&listing, "INPUT", "src-group 0x5") >= 1,
+        "{listing}"
+    );
+}
