@@ -346,6 +346,14 @@ impl Walker<'_> {
                 branch.steps.push(Event::Rewrite { at, change });
                 Acted::Continue(Box::new(branch))
             }
+            Action::SynProxy(_) => {
+                // Its SYN cookies answer the handshake; the connection goes
+                // on to the server once the client completes it.
+                branch
+                    .conditions
+                    .push("SYNPROXY answers the handshake itself".into());
+                Acted::Done(vec![(branch, Flow::Accept(at))])
+            }
             Action::Continue | Action::Log { .. } | Action::NfLog { .. } | Action::Trace => {
                 Acted::Continue(Box::new(branch))
             }

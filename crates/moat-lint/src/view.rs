@@ -138,5 +138,6 @@ fn ends_here(action: &Action) -> bool {
             | Action::Redirect { .. }
             | Action::Netmap { .. }
             | Action::Queue { .. }
+            | Action::SynProxy(_)
     )
 }

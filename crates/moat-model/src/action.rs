@@ -67,6 +67,10 @@ pub enum Action {
     /// Have nf_tables report the packet's path from here on (`nft monitor
     /// trace`), and go on.
     Trace,
+    /// Answer a new TCP connection's handshake with a SYN cookie and open
+    /// the connection to the server only when the client completes it
+    /// (anti SYN-flood); packets it does not handle go on.
+    SynProxy(SynProxyOptions),
     /// Map the address on `side` into network `to`, keeping its host part
     /// (NETMAP).
     Netmap { to: IpNet, side: NatSide },
@@ -206,4 +210,18 @@ pub struct NatTarget {
     pub random: bool,
     /// Give a client the same address on every connection.
     pub persistent: bool,
+}
+
+/// The TCP options a SYN proxy announces to clients: they must match the
+/// server's, as the proxy answers for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SynProxyOptions {
+    /// The maximum segment size.
+    pub mss: Option<u16>,
+    /// The window scale.
+    pub wscale: Option<u8>,
+    /// Selective acknowledgements.
+    pub sack_perm: bool,
+    /// Timestamps.
+    pub timestamp: bool,
 }

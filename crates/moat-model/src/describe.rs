@@ -408,6 +408,22 @@ fn target_text(action: &Action) -> String {
         Action::TcpMss(MssValue::Fixed(n)) => format!("-j TCPMSS --set-mss {n}"),
         Action::TcpMss(MssValue::PathMtu) => "-j TCPMSS --clamp-mss-to-pmtu".into(),
         Action::Trace => "-j TRACE".into(),
+        Action::SynProxy(o) => {
+            let mut text = String::from("-j SYNPROXY");
+            if o.sack_perm {
+                text.push_str(" --sack-perm");
+            }
+            if o.timestamp {
+                text.push_str(" --timestamp");
+            }
+            if let Some(w) = o.wscale {
+                text.push_str(&format!(" --wscale {w}"));
+            }
+            if let Some(m) = o.mss {
+                text.push_str(&format!(" --mss {m}"));
+            }
+            text
+        }
         Action::Netmap { to, .. } => format!("-j NETMAP --to {to}"),
         Action::Dscp(n) => format!("-j DSCP --set-dscp {n:#04x}"),
         Action::Tos { value, mask } => format!("-j TOS --set-tos {value:#04x}/{mask:#04x}"),

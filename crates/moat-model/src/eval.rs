@@ -177,7 +177,9 @@ fn eval_chain(table: &Table, hook: Hook, name: &str, packet: &Packet, depth: usi
             | Action::Redirect { .. }
             | Action::Netmap { .. }
             // The program reading the queue decides: not certainly dropped.
-            | Action::Queue { .. } => (
+            | Action::Queue { .. }
+            // It completes handshakes itself: not certainly dropped.
+            | Action::SynProxy(_) => (
                 Outcomes {
                     accept: true,
                     ..Outcomes::default()

@@ -16,7 +16,8 @@ pub mod validate;
 pub mod xt;
 
 pub use action::{
-    Action, LogFlags, LogLevel, MarkSet, MssValue, NatSide, NatTarget, RejectKind, TtlOp,
+    Action, LogFlags, LogLevel, MarkSet, MssValue, NatSide, NatTarget, RejectKind, SynProxyOptions,
+    TtlOp,
 };
 pub use hash::stable_hash;
 pub use matches::{

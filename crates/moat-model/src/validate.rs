@@ -268,6 +268,16 @@ fn validate_action(
                 })
             }
         }
+        Action::SynProxy(_) => {
+            if stage == Stage::Filter && all_in(&[Hook::Input, Hook::Forward]) {
+                Ok(())
+            } else {
+                Err(RuleError::WrongPlace {
+                    action: "SYNPROXY",
+                    allowed: "the filter table's INPUT and FORWARD chains",
+                })
+            }
+        }
         Action::TcpMss(MssValue::PathMtu) => {
             if all_in(&[Hook::Forward, Hook::Output, Hook::Postrouting]) {
                 Ok(())

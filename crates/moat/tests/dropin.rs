@@ -569,3 +569,50 @@ fn ipv6_header_matches_see_fragments() {
         "{listing}"
     );
 }
+
+/// The anti SYN-flood recipe: new connections skip conntrack, SYNPROXY
+/// answers their handshake with a SYN cookie and opens the real connection
+/// to the server once the client completes it.
+#[test]
+fn synproxy_completes_the_handshake_for_the_server() {
+    let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
+        return;
+    };
+    for (program, rule) in [
+        ("iptables", "-t raw -A PREROUTING -i lan0 -p tcp --dport 9200 --syn -j CT --notrack"),
+        (
+            "iptables",
+            "-A INPUT -i lan0 -p tcp --dport 9200 -m conntrack --ctstate INVALID,UNTRACKED -j SYNPROXY --sack-perm --timestamp --wscale 7 --mss 1460",
+        ),
+        ("iptables", "-A INPUT -i lan0 -p tcp --dport 9200 -m conntrack --ctstate INVALID -j DROP"),
+    ] {
+        moat_ok(&lab.gateway, &common::words(program, rule));
+    }
+    // The recipe's own setting: ACKs of connections conntrack has not seen
+    // are INVALID, so they reach SYNPROXY.
+    lab.gateway
+        .sysctl("net.netfilter.nf_conntrack_tcp_loose", "0")
+        .unwrap();
+    let _server = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 9200).unwrap();
+    for _ in 0..3 {
+        let outcome = tcp_connect_timeout(
+            &lab.client,
+            GATEWAY_LAN_V4,
+            9200,
+            std::time::Duration::from_secs(2),
+        )
+        .unwrap();
+        assert_eq!(
+            outcome.banner(),
+            Some(format!("{GATEWAY_LAN_V4}:9200").as_str())
+        );
+    }
+    let listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+    // Each connection's SYN and the ACK that completes it.
+    assert!(packets_of(&listing, "INPUT", "SYNPROXY") >= 6, "{listing}");
+    let err = common::moat_err(
+        &lab.gateway,
+        &common::words("iptables", "-A OUTPUT -p tcp -j SYNPROXY"),
+    );
+    assert!(err.contains("INPUT and FORWARD"), "{err}");
+}

@@ -261,6 +261,15 @@ pub(crate) enum NlExpr {
         /// NFT_CONNLIMIT_F_INV.
         inv: bool,
     },
+    /// A SYN proxy answering handshakes with cookies.
+    Synproxy {
+        /// The MSS it announces.
+        mss: Option<u16>,
+        /// The window scale it announces.
+        wscale: Option<u8>,
+        /// NF_SYNPROXY_OPT_*.
+        flags: u32,
+    },
     /// An xtables match run through `nft_compat`.
     XtMatch {
         /// The kernel module's extension name.
@@ -323,6 +332,7 @@ impl NlExpr {
             NlExpr::Dynset { .. } => "dynset",
             NlExpr::Connlimit { .. } => "connlimit",
             NlExpr::XtMatch { .. } => "match",
+            NlExpr::Synproxy { .. } => "synproxy",
             NlExpr::Rt { .. } => "rt",
             NlExpr::Byteorder { .. } => "byteorder",
             NlExpr::TcpOptWrite { .. } => "exthdr",
@@ -554,6 +564,15 @@ impl NlExpr {
                     if *inv { NFT_CONNLIMIT_F_INV } else { 0 },
                 );
             }
+            NlExpr::Synproxy { mss, wscale, flags } => {
+                if let Some(mss) = mss {
+                    w.attr_u16(NFTA_SYNPROXY_MSS, *mss);
+                }
+                if let Some(wscale) = wscale {
+                    w.attr_u8(NFTA_SYNPROXY_WSCALE, *wscale);
+                }
+                w.attr_u32(NFTA_SYNPROXY_FLAGS, *flags);
+            }
             NlExpr::XtMatch {
                 name, rev, info, ..
             } => {
@@ -718,6 +737,9 @@ impl fmt::Display for NlExpr {
                 write!(f, "connlimit count {count} flags {}", u8::from(*inv))
             }
             NlExpr::XtMatch { name, rev, .. } => write!(f, "match name {name} rev {rev}"),
+            NlExpr::Synproxy { mss, wscale, flags } => {
+                write!(f, "synproxy mss {mss:?} wscale {wscale:?} flags {flags:#x}")
+            }
             NlExpr::Rt { key } => write!(f, "rt load {key}"),
             NlExpr::Byteorder { op, len, size } => {
                 let way = if *op == NFT_BYTEORDER_HTON {

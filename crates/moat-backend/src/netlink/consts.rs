@@ -405,3 +405,12 @@ pub(crate) const NFTA_PAYLOAD_CSUM_OFFSET: u16 = 7;
 pub(crate) const NFTA_PAYLOAD_CSUM_FLAGS: u16 = 8;
 pub(crate) const NFT_PAYLOAD_CSUM_NONE: u32 = 0;
 pub(crate) const NFT_PAYLOAD_CSUM_INET: u32 = 1;
+
+// synproxy
+pub(crate) const NFTA_SYNPROXY_MSS: u16 = 1;
+pub(crate) const NFTA_SYNPROXY_WSCALE: u16 = 2;
+pub(crate) const NFTA_SYNPROXY_FLAGS: u16 = 3;
+pub(crate) const NF_SYNPROXY_OPT_MSS: u32 = 0x01;
+pub(crate) const NF_SYNPROXY_OPT_WSCALE: u32 = 0x02;
+pub(crate) const NF_SYNPROXY_OPT_SACK_PERM: u32 = 0x04;
+pub(crate) const NF_SYNPROXY_OPT_TIMESTAMP: u32 = 0x08;

@@ -4,10 +4,12 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use moat_model::{Action, Family, LogFlags, MarkSet, RejectKind};
+use moat_model::{Action, Family, LogFlags, MarkSet, RejectKind, SynProxyOptions};
 use nftables::expr::{Expression, MetaKey};
-use nftables::stmt::{JumpTarget, Log, LogFlag, LogLevel, Mangle, Reject, RejectType, Statement};
-use nftables::types::RejectCode;
+use nftables::stmt::{
+    JumpTarget, Log, LogFlag, LogLevel, Mangle, Reject, RejectType, Statement, SynProxy,
+};
+use nftables::types::{RejectCode, SynProxyFlag};
 
 use super::build::{and, ct, masked, meta, num, payload, xor};
 use super::{nat, queue, refuse, tcpmss, ttl, CompileError, Cx};
@@ -64,6 +66,7 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
             key: meta(MetaKey::Priority),
             value: num(*class),
         })],
+        Action::SynProxy(o) => vec![synproxy(*o, cx)?],
         Action::Trace => vec![Statement::Mangle(Mangle {
             key: meta(MetaKey::Nftrace),
             value: num(1),
@@ -288,6 +291,25 @@ fn restore_mark(nfmask: u32, ctmask: u32) -> Result<Statement<'static>, CompileE
         (u32::MAX, _) => mangle(mark(), masked(ct("mark"), ctmask)),
         _ => return refuse(format!("CONNMARK --restore-mark with nfmask {nfmask:#x} and ctmask {ctmask:#x}: {NO_COMBINING}")),
     })
+}
+
+/// `-j SYNPROXY`: `synproxy mss N wscale N timestamp sack-perm`, for TCP only.
+fn synproxy(o: SynProxyOptions, cx: &Cx) -> Result<Statement<'static>, CompileError> {
+    if cx.protocol() != Some(6) {
+        return refuse("SYNPROXY answers TCP handshakes: the rule needs -p tcp");
+    }
+    let mut flags = HashSet::new();
+    if o.timestamp {
+        flags.insert(SynProxyFlag::Timestamp);
+    }
+    if o.sack_perm {
+        flags.insert(SynProxyFlag::SackPerm);
+    }
+    Ok(Statement::SynProxy(SynProxy {
+        mss: o.mss.map(u32::from),
+        wscale: o.wscale.map(u32::from),
+        flags: (!flags.is_empty()).then_some(flags),
+    }))
 }
 
 #[cfg(test)]

@@ -54,6 +54,7 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
         Statement::Log(log) => vec![NlExpr::Log(self::log(log.as_ref())?)],
         Statement::Reject(Some(reject)) => vec![self::reject(reject, family, l4)?],
         Statement::Notrack => vec![NlExpr::Notrack],
+        Statement::SynProxy(s) => vec![synproxy(s)?],
         Statement::Queue(queue) => vec![rewrite::queue(queue)?],
         Statement::Mangle(mangle) => match &mangle.key {
             Expression::Named(NamedExpression::TcpOption(_)) => {
@@ -82,6 +83,28 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
         }
         _ => return None,
     })
+}
+
+/// `synproxy mss N wscale N timestamp sack-perm`: as nft writes it, the
+/// flags say which of mss and wscale are given.
+fn synproxy(s: &nftables::stmt::SynProxy) -> Option<NlExpr> {
+    use nftables::types::SynProxyFlag;
+    let mss = s.mss.map(u16::try_from).transpose().ok()?;
+    let wscale = s.wscale.map(u8::try_from).transpose().ok()?;
+    let mut flags = 0;
+    if mss.is_some() {
+        flags |= NF_SYNPROXY_OPT_MSS;
+    }
+    if wscale.is_some() {
+        flags |= NF_SYNPROXY_OPT_WSCALE;
+    }
+    for flag in s.flags.iter().flatten() {
+        flags |= match flag {
+            SynProxyFlag::SackPerm => NF_SYNPROXY_OPT_SACK_PERM,
+            SynProxyFlag::Timestamp => NF_SYNPROXY_OPT_TIMESTAMP,
+        };
+    }
+    Some(NlExpr::Synproxy { mss, wscale, flags })
 }
 
 /// `limit rate [over] N/UNIT burst B packets`.

@@ -9,6 +9,7 @@ mod netmap;
 mod notrack;
 mod queue;
 mod reject;
+mod synproxy;
 mod tcpmss;
 mod tos;
 mod trace;
@@ -61,6 +62,8 @@ pub(crate) enum TargetSpec {
     TcpMss(tcpmss::TcpMss),
     /// TRACE.
     Trace(trace::Trace),
+    /// SYNPROXY.
+    SynProxy(synproxy::SynProxy),
     /// NETMAP.
     Netmap(netmap::Netmap),
     /// NFQUEUE.
@@ -100,6 +103,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "HL",
     "DSCP",
     "TOS",
+    "SYNPROXY",
 ];
 
 /// Target extensions iptables has that moat does not support.
@@ -116,7 +120,6 @@ const UNSUPPORTED: &[&str] = &[
     "RATEEST",
     "SECMARK",
     "SET",
-    "SYNPROXY",
     "TCPOPTSTRIP",
     "TEE",
     "TPROXY",
@@ -166,6 +169,7 @@ macro_rules! each_ext {
             TargetSpec::Nat($t) => $body,
             TargetSpec::TcpMss($t) => $body,
             TargetSpec::Trace($t) => $body,
+            TargetSpec::SynProxy($t) => $body,
             TargetSpec::Netmap($t) => $body,
             TargetSpec::Queue($t) => $body,
             TargetSpec::Classify($t) => $body,
@@ -216,6 +220,7 @@ impl TargetSpec {
             }
             "TCPMSS" => TargetSpec::TcpMss(Default::default()),
             "TRACE" => TargetSpec::Trace(trace::Trace),
+            "SYNPROXY" => TargetSpec::SynProxy(Default::default()),
             "NETMAP" => TargetSpec::Netmap(Default::default()),
             "NFQUEUE" => TargetSpec::Queue(Default::default()),
             "CLASSIFY" => TargetSpec::Classify(Default::default()),
@@ -259,6 +264,7 @@ impl TargetSpec {
             TargetSpec::Nat(t) => t.name(),
             TargetSpec::TcpMss(_) => "TCPMSS",
             TargetSpec::Trace(_) => "TRACE",
+            TargetSpec::SynProxy(_) => "SYNPROXY",
             TargetSpec::Netmap(_) => "NETMAP",
             TargetSpec::Queue(_) => "NFQUEUE",
             TargetSpec::Classify(_) => "CLASSIFY",
@@ -316,6 +322,7 @@ impl TargetSpec {
             TargetSpec::Nat(t) => t.lower(),
             TargetSpec::TcpMss(t) => t.lower(),
             TargetSpec::Trace(_) => Action::Trace,
+            TargetSpec::SynProxy(t) => t.lower(),
             TargetSpec::Netmap(t) => t.lower(),
             TargetSpec::Queue(t) => t.lower(),
             TargetSpec::Classify(t) => t.lower(),
