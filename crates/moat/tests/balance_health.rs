@@ -107,12 +107,13 @@ fn dead_backends_leave_the_rotation_and_come_back() {
     assert_eq!(got.values().sum::<usize>(), 400, "{got:?}");
     let daemon = Daemon::start(&lab.gateway, &scratch.dir, &config, "balance");
     daemon.wait_for("[balance] started");
-    // Weights hold over 3,000 connections: 1,500 / 750 / 750 within a few percent.
+    // Weights hold over 3,000 connections: 1,500 / 750 / 750 within four
+    // standard deviations of the random choice (27 and 24 connections).
     let got = shares(&lab, 80, 3000);
     let share = |k: &str| got.get(k).copied().unwrap_or(0);
-    assert!((1410..=1590).contains(&share("10.99.2.2:8080")), "{got:?}");
-    assert!((690..=810).contains(&share("10.99.2.3:8080")), "{got:?}");
-    assert!((690..=810).contains(&share("10.99.2.4:8080")), "{got:?}");
+    assert!((1390..=1610).contains(&share("10.99.2.2:8080")), "{got:?}");
+    assert!((655..=845).contains(&share("10.99.2.3:8080")), "{got:?}");
+    assert!((655..=845).contains(&share("10.99.2.4:8080")), "{got:?}");
 
     // Kill .3's listener: it is out within fall x interval + one interval (+ slack).
     web[1] = None;
