@@ -92,102 +92,37 @@ pub(super) fn payload_set(
     };
     let byte = u8::try_from(*n).ok()?;
     match (family, &*field.protocol, &*field.field) {
-        (Family::Ipv4, "ip", "ttl") => Some(vec![
-            NlExpr::Payload {
-                reg: NFT_REG_1,
-                base: NFT_PAYLOAD_NETWORK_HEADER,
-                offset: 8,
-                len: 2,
-            },
-            NlExpr::Bitwise {
-                mask: vec![0x00, 0xff],
-                xor: vec![byte, 0x00],
-            },
-            NlExpr::PayloadWrite {
-                base: NFT_PAYLOAD_NETWORK_HEADER,
-                offset: 8,
-                len: 2,
-                csum_type: NFT_PAYLOAD_CSUM_INET,
-                csum_offset: 10,
-            },
-        ]),
+        (Family::Ipv4, "ip", "ttl") => Some(masked_write(
+            8,
+            vec![0x00, 0xff],
+            vec![byte, 0x00],
+            IPV4_CSUM,
+        )),
         // DSCP: the 6 bits after the 4-bit version and before the 2 ECN
         // bits in IPv6, the top 6 of the TOS byte in IPv4; nft rewrites the
         // 16-bit word from the header's start.
         (_, "ip" | "ip6", "dscp") if byte <= 63 => {
-            let (mask, xor, csum_type, csum_offset) = if family == Family::Ipv4 {
-                ([0xff, 0x03], [0x00, byte << 2], NFT_PAYLOAD_CSUM_INET, 10)
+            let (mask, xor, csum) = if family == Family::Ipv4 {
+                (vec![0xff, 0x03], vec![0x00, byte << 2], IPV4_CSUM)
             } else {
-                (
-                    [0xf0, 0x3f],
-                    [byte >> 2, (byte & 3) << 6],
-                    NFT_PAYLOAD_CSUM_NONE,
-                    0,
-                )
+                (vec![0xf0, 0x3f], vec![byte >> 2, (byte & 3) << 6], NO_CSUM)
             };
             if (family == Family::Ipv4) != (field.protocol == "ip") {
                 return None;
             }
-            Some(vec![
-                NlExpr::Payload {
-                    reg: NFT_REG_1,
-                    base: NFT_PAYLOAD_NETWORK_HEADER,
-                    offset: 0,
-                    len: 2,
-                },
-                NlExpr::Bitwise {
-                    mask: mask.to_vec(),
-                    xor: xor.to_vec(),
-                },
-                NlExpr::PayloadWrite {
-                    base: NFT_PAYLOAD_NETWORK_HEADER,
-                    offset: 0,
-                    len: 2,
-                    csum_type,
-                    csum_offset,
-                },
-            ])
+            Some(masked_write(0, mask, xor, csum))
         }
         // ECN: the low 2 bits of the TOS byte (IPv4, in the checksummed
         // word from the header's start); bits 4-5 of the second byte in IPv6.
-        (Family::Ipv4, "ip", "ecn") if byte <= 3 => Some(vec![
-            NlExpr::Payload {
-                reg: NFT_REG_1,
-                base: NFT_PAYLOAD_NETWORK_HEADER,
-                offset: 0,
-                len: 2,
-            },
-            NlExpr::Bitwise {
-                mask: vec![0xff, 0xfc],
-                xor: vec![0x00, byte],
-            },
-            NlExpr::PayloadWrite {
-                base: NFT_PAYLOAD_NETWORK_HEADER,
-                offset: 0,
-                len: 2,
-                csum_type: NFT_PAYLOAD_CSUM_INET,
-                csum_offset: 10,
-            },
-        ]),
-        (Family::Ipv6, "ip6", "ecn") if byte <= 3 => Some(vec![
-            NlExpr::Payload {
-                reg: NFT_REG_1,
-                base: NFT_PAYLOAD_NETWORK_HEADER,
-                offset: 1,
-                len: 1,
-            },
-            NlExpr::Bitwise {
-                mask: vec![0xcf],
-                xor: vec![byte << 4],
-            },
-            NlExpr::PayloadWrite {
-                base: NFT_PAYLOAD_NETWORK_HEADER,
-                offset: 1,
-                len: 1,
-                csum_type: NFT_PAYLOAD_CSUM_NONE,
-                csum_offset: 0,
-            },
-        ]),
+        (Family::Ipv4, "ip", "ecn") if byte <= 3 => Some(masked_write(
+            0,
+            vec![0xff, 0xfc],
+            vec![0x00, byte],
+            IPV4_CSUM,
+        )),
+        (Family::Ipv6, "ip6", "ecn") if byte <= 3 => {
+            Some(masked_write(1, vec![0xcf], vec![byte << 4], NO_CSUM))
+        }
         (Family::Ipv6, "ip6", "hoplimit") => Some(vec![
             NlExpr::Immediate {
                 reg: NFT_REG_1,
@@ -226,6 +161,33 @@ pub(super) fn queue(queue: &Queue<'_>) -> Option<NlExpr> {
         total: u16::try_from(last - num + 1).ok()?,
         flags,
     })
+}
+
+/// IPv4's header checksum: what a rewrite of its header updates.
+const IPV4_CSUM: (u32, u32) = (NFT_PAYLOAD_CSUM_INET, 10);
+/// No checksum to update (IPv6 has none in its header).
+const NO_CSUM: (u32, u32) = (NFT_PAYLOAD_CSUM_NONE, 0);
+
+/// `len` bytes at `offset` of the network header, rewritten as
+/// `(bytes & mask) ^ xor`, with the checksum `(type, offset)` updated.
+fn masked_write(offset: u32, mask: Vec<u8>, xor: Vec<u8>, csum: (u32, u32)) -> Vec<NlExpr> {
+    let len = u32::try_from(mask.len()).unwrap_or(0);
+    vec![
+        NlExpr::Payload {
+            reg: NFT_REG_1,
+            base: NFT_PAYLOAD_NETWORK_HEADER,
+            offset,
+            len,
+        },
+        NlExpr::Bitwise { mask, xor },
+        NlExpr::PayloadWrite {
+            base: NFT_PAYLOAD_NETWORK_HEADER,
+            offset,
+            len,
+            csum_type: csum.0,
+            csum_offset: csum.1,
+        },
+    ]
 }
 
 #[cfg(test)]

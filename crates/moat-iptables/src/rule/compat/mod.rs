@@ -68,6 +68,26 @@ fn ipv6_only(name: &str, revision: u32, info: Vec<u8>, text: String) -> XtExtens
     }
 }
 
+/// Runs `$body` with `$m` bound to the module inside an [`XtMatch`].
+macro_rules! each_module {
+    ($value:expr, $m:ident => $body:expr) => {
+        match $value {
+            XtMatch::String($m) => $body,
+            XtMatch::Physdev($m) => $body,
+            XtMatch::Policy($m) => $body,
+            XtMatch::Helper($m) => $body,
+            XtMatch::Socket($m) => $body,
+            XtMatch::Frag($m) => $body,
+            XtMatch::Rt($m) => $body,
+            XtMatch::Opts($m) => $body,
+            XtMatch::Ipv6Header($m) => $body,
+            XtMatch::Spi($m) => $body,
+            XtMatch::Mh($m) => $body,
+            XtMatch::U32($m) => $body,
+        }
+    };
+}
+
 impl XtMatch {
     /// Loads match module `name` for `family`, if it is one of these.
     pub(crate) fn load(name: &str, family: Family) -> Option<Res<XtMatch>> {
@@ -113,55 +133,16 @@ impl XtMatch {
     }
 
     fn module(&self) -> &dyn Extension {
-        match self {
-            XtMatch::String(m) => m,
-            XtMatch::Physdev(m) => m,
-            XtMatch::Policy(m) => m,
-            XtMatch::Helper(m) => m,
-            XtMatch::Socket(m) => m,
-            XtMatch::Frag(m) => m,
-            XtMatch::Rt(m) => m,
-            XtMatch::Opts(m) => m,
-            XtMatch::Ipv6Header(m) => m,
-            XtMatch::Spi(m) => m,
-            XtMatch::Mh(m) => m,
-            XtMatch::U32(m) => m,
-        }
+        each_module!(self, m => m)
     }
 
     fn module_mut(&mut self) -> &mut dyn Extension {
-        match self {
-            XtMatch::String(m) => m,
-            XtMatch::Physdev(m) => m,
-            XtMatch::Policy(m) => m,
-            XtMatch::Helper(m) => m,
-            XtMatch::Socket(m) => m,
-            XtMatch::Frag(m) => m,
-            XtMatch::Rt(m) => m,
-            XtMatch::Opts(m) => m,
-            XtMatch::Ipv6Header(m) => m,
-            XtMatch::Spi(m) => m,
-            XtMatch::Mh(m) => m,
-            XtMatch::U32(m) => m,
-        }
+        each_module!(self, m => m)
     }
 
     /// The model condition.
     pub(crate) fn lower(&self) -> Match {
-        Match::Xt(match self {
-            XtMatch::String(m) => m.ext(),
-            XtMatch::Physdev(m) => m.ext(),
-            XtMatch::Policy(m) => m.ext(),
-            XtMatch::Helper(m) => m.ext(),
-            XtMatch::Socket(m) => m.ext(),
-            XtMatch::Frag(m) => m.ext(),
-            XtMatch::Rt(m) => m.ext(),
-            XtMatch::Opts(m) => m.ext(),
-            XtMatch::Ipv6Header(m) => m.ext(),
-            XtMatch::Spi(m) => m.ext(),
-            XtMatch::Mh(m) => m.ext(),
-            XtMatch::U32(m) => m.ext(),
-        })
+        Match::Xt(each_module!(self, m => m.ext()))
     }
 }
 

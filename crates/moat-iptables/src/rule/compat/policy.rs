@@ -165,6 +165,21 @@ impl Policy {
         &mut self.elements[last]
     }
 
+    /// The direction and policy words.
+    fn words(&self) -> (&'static str, &'static str) {
+        let dir = if self.dir_out == Some(true) {
+            "out"
+        } else {
+            "in"
+        };
+        let pol = if self.none == Some(true) {
+            "none"
+        } else {
+            "ipsec"
+        };
+        (dir, pol)
+    }
+
     /// The kernel extension.
     pub(crate) fn ext(&self) -> XtExtension {
         let out = self.dir_out == Some(true);
@@ -349,16 +364,7 @@ impl Extension for Policy {
     }
 
     fn save(&self, out: &mut String) {
-        let dir = if self.dir_out == Some(true) {
-            "out"
-        } else {
-            "in"
-        };
-        let pol = if self.none == Some(true) {
-            "none"
-        } else {
-            "ipsec"
-        };
+        let (dir, pol) = self.words();
         out.push_str(&format!(" --dir {dir} --pol {pol}"));
         if self.strict {
             out.push_str(" --strict");
@@ -372,16 +378,7 @@ impl Extension for Policy {
     }
 
     fn print(&self, out: &mut String, numeric: bool) {
-        let dir = if self.dir_out == Some(true) {
-            "out"
-        } else {
-            "in"
-        };
-        let pol = if self.none == Some(true) {
-            "none"
-        } else {
-            "ipsec"
-        };
+        let (dir, pol) = self.words();
         out.push_str(&format!(" policy match dir {dir} pol {pol}"));
         if self.strict {
             out.push_str(" strict");
