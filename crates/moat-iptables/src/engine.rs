@@ -404,5 +404,10 @@ mod tests {
         let err = run("-A INPUT -j mychain", &state).unwrap_err().message;
         assert!(err.contains("create it first with -N mychain"), "{err}");
         assert!(!err.contains("did you mean"), "{err}");
+        // A target in the wrong case, unless a chain has that name.
+        let err = run("-A INPUT -j accept", &state).unwrap_err().message;
+        assert!(err.contains("did you mean ACCEPT?"), "{err}");
+        let with_chain = run("-N reject", &state).unwrap().changed.unwrap();
+        assert!(run("-A INPUT -j reject", &with_chain).is_ok());
     }
 }

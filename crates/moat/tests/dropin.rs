@@ -616,3 +616,67 @@ fn synproxy_completes_the_handshake_for_the_server() {
     );
     assert!(err.contains("INPUT and FORWARD"), "{err}");
 }
+
+/// Rulesets written the way real hosts' are: restored by moat and by
+/// Debian's iptables-nft in two namespaces, they save the same.
+#[test]
+fn real_hosts_rulesets_restore_and_save_as_with_iptables_nft() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/real");
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rules"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    files.push(("a thousand user chains".into(), thousand_chains()));
+    for (name, text) in files {
+        let ours = Netns::new("real-moat").unwrap();
+        restore_ok(&ours, "iptables-restore", &text);
+        let theirs = Netns::new("real-nft").unwrap();
+        theirs
+            .exec_input(&["iptables-nft-restore"], &text)
+            .unwrap_or_else(|e| panic!("{name}: iptables-nft-restore: {e}"));
+        assert_eq!(
+            saved(moat(&ours, &["iptables-save"])),
+            saved(theirs.exec(&["iptables-nft-save"]).unwrap()),
+            "{name}: moat's save differs from iptables-nft's"
+        );
+    }
+}
+
+/// A firewall with a thousand user chains, each jumped to from INPUT by its
+/// own source network, each with a few rules of its own.
+fn thousand_chains() -> String {
+    let mut text =
+        String::from("*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    for i in 0..1000 {
+        text.push_str(&format!(":host-{i} - [0:0]\n"));
+    }
+    text.push_str("-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n");
+    for i in 0..1000 {
+        text.push_str(&format!(
+            "-A INPUT -s 10.{}.{}.0/24 -j host-{i}\n",
+            i / 256,
+            i % 256
+        ));
+    }
+    for i in 0..1000 {
+        let port = 1024 + i;
+        text.push_str(&format!(
+            "-A host-{i} -p tcp -m tcp --dport {port} -j ACCEPT\n\
+             -A host-{i} -p udp -m multiport --dports 53,{port} -j ACCEPT\n\
+             -A host-{i} -m limit --limit 5/min -j LOG --log-prefix \"host-{i}: \"\n\
+             -A host-{i} -j RETURN\n"
+        ));
+    }
+    text.push_str("COMMIT\n");
+    text
+}

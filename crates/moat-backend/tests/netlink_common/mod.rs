@@ -15,10 +15,10 @@ use std::os::fd::AsRawFd;
 
 use moat_backend::{Backend, NetlinkDriver, NftCli};
 use moat_model::{
-    Action, AddrTypes, Chain, Compare, ConnCounter, ConnStates, Counters, CtDirection, Family,
-    Hook, Iface, LogFlags, LogLevel, MarkSet, Match, MssValue, NatSide, NatTarget, PacketType,
-    Policy, PortRange, Rate, RateUnit, RejectKind, Rule, Stage, StatisticMode, Table, TcpFlags,
-    TtlOp,
+    Action, AddrTypes, Chain, Compare, ConnCounter, ConnStates, ConntrackAddr, Counters,
+    CtDirection, Family, Hook, Iface, LogFlags, LogLevel, MarkSet, Match, MssValue, NatSide,
+    NatTarget, PacketType, Policy, PortRange, Rate, RateUnit, RejectKind, Rule, Stage,
+    StatisticMode, Table, TcpFlags, TtlOp,
 };
 use moat_nft::{ChangeSet, KernelTable};
 use moat_testnet::Netns;
@@ -960,6 +960,7 @@ pub fn filter_table(family: Family) -> Table {
     rules.extend(ds_field_rules());
     rules.extend(quota_rules());
     rules.extend(connbytes_rules());
+    rules.extend(conntrack_tuple_rules(family));
     rules.push(rule(
         vec![Match::Cpu {
             cpu: 1,
@@ -1115,6 +1116,51 @@ fn target_rules() -> Vec<Rule> {
         rule(vec![], Action::Trace, "-j TRACE"),
         rule(vec![], Action::Classify(0x0001_0002), "--set-class 1:2"),
         rule(vec![], Action::Classify(u32::MAX), "--set-class ffff:ffff"),
+    ]
+}
+
+/// `--ctorigdst`, `--ctreplsrc` and their ports: a direction's addresses
+/// and ports of the tracked connection.
+fn conntrack_tuple_rules(family: Family) -> Vec<Rule> {
+    let (host, net) = match family {
+        Family::Ipv4 => ("198.51.100.7/32", "10.0.0.0/8"),
+        Family::Ipv6 => ("2001:db8::7/128", "2001:db8:1::/48"),
+    };
+    vec![
+        rule(
+            vec![
+                Match::ConnAddr {
+                    which: ConntrackAddr::OrigDest,
+                    net: host.parse().unwrap(),
+                    negate: false,
+                },
+                Match::ConnAddr {
+                    which: ConntrackAddr::ReplySource,
+                    net: net.parse().unwrap(),
+                    negate: true,
+                },
+            ],
+            Action::Accept,
+            "-m conntrack --ctorigdst HOST ! --ctreplsrc NET -j ACCEPT",
+        ),
+        rule(
+            vec![
+                Match::ConnProto {
+                    proto: 6,
+                    negate: false,
+                },
+                Match::ConnPort {
+                    which: ConntrackAddr::OrigSource,
+                    range: PortRange {
+                        first: 1024,
+                        last: 65535,
+                    },
+                    negate: false,
+                },
+            ],
+            Action::Accept,
+            "-m conntrack --ctproto tcp --ctorigsrcport 1024:65535 -j ACCEPT",
+        ),
     ]
 }
 

@@ -233,6 +233,25 @@ fn ct_field(key: &str, dir: Option<&CTDir>) -> Option<Field> {
             (key, Kind::Host(8), dir)
         }
         ("protocol", Some(CTDir::Reply)) => (NFT_CT_PROTOCOL, Kind::Host(1), Some(1)),
+        // A direction's addresses and ports (`--ctorigdst`, `--ctreplsrcport`, ...).
+        (
+            "ip saddr" | "ip daddr" | "ip6 saddr" | "ip6 daddr" | "proto-src" | "proto-dst",
+            Some(d),
+        ) => {
+            let (key, kind) = match key {
+                "ip saddr" => (NFT_CT_SRC_IP, Kind::Ipv4),
+                "ip daddr" => (NFT_CT_DST_IP, Kind::Ipv4),
+                "ip6 saddr" => (NFT_CT_SRC_IP6, Kind::Ipv6),
+                "ip6 daddr" => (NFT_CT_DST_IP6, Kind::Ipv6),
+                "proto-src" => (NFT_CT_PROTO_SRC, Kind::Big(2)),
+                _ => (NFT_CT_PROTO_DST, Kind::Big(2)),
+            };
+            let dir = match d {
+                CTDir::Original => 0,
+                CTDir::Reply => 1,
+            };
+            (key, kind, Some(dir))
+        }
         _ => return None,
     };
     Some(Field {

@@ -189,14 +189,16 @@ fn relational(m: &Match<'_>, family: Family) -> Option<(Rel, Field)> {
         }
         Expression::Named(NamedExpression::Prefix(p)) if mask.is_none() => {
             let (net, prefix_mask) = values::prefix(kind, &p.addr, p.len)?;
-            let Load::Payload { len, .. } = &mut load else {
-                return None;
-            };
             match p.len {
                 0 => return None,
+                // On a byte boundary the compare takes only the prefix's
+                // bytes; a payload load also loads only those.
                 bits if bits % 8 == 0 => {
-                    *len = bits / 8;
-                    let bytes = usize::try_from(*len).ok()?;
+                    let bytes = bits / 8;
+                    if let Load::Payload { len, .. } = &mut load {
+                        *len = bytes;
+                    }
+                    let bytes = usize::try_from(bytes).ok()?;
                     (None, Right::Value(net.get(..bytes)?.to_vec()))
                 }
                 _ => (Some(prefix_mask), Right::Value(net)),

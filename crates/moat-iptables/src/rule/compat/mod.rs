@@ -16,6 +16,7 @@ mod rt;
 mod socket;
 mod spi;
 mod string;
+mod tcpmss;
 mod u32;
 
 use moat_model::{Family, Match, XtExtension};
@@ -51,6 +52,8 @@ pub(crate) enum XtMatch {
     Mh(mh::Mh),
     /// u32.
     U32(u32::U32),
+    /// tcpmss.
+    TcpMss(tcpmss::TcpMssMatch),
 }
 
 /// The match modules that only ip6tables has.
@@ -84,6 +87,7 @@ macro_rules! each_module {
             XtMatch::Spi($m) => $body,
             XtMatch::Mh($m) => $body,
             XtMatch::U32($m) => $body,
+            XtMatch::TcpMss($m) => $body,
         }
     };
 }
@@ -110,6 +114,7 @@ impl XtMatch {
             "esp" | "ah" => XtMatch::Spi(spi::SpiMatch::new(name, family)),
             "mh" => XtMatch::Mh(Default::default()),
             "u32" => XtMatch::U32(Default::default()),
+            "tcpmss" => XtMatch::TcpMss(Default::default()),
             _ => return None,
         }))
     }
@@ -129,6 +134,7 @@ impl XtMatch {
             XtMatch::Spi(m) => m.name(),
             XtMatch::Mh(_) => "mh",
             XtMatch::U32(_) => "u32",
+            XtMatch::TcpMss(_) => "tcpmss",
         }
     }
 

@@ -148,6 +148,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "ah",
     "mh",
     "u32",
+    "tcpmss",
 ];
 
 /// Match modules iptables has that moat does not support.
@@ -163,7 +164,6 @@ const UNSUPPORTED: &[&str] = &[
     "osf",
     "rateest",
     "rpfilter",
-    "tcpmss",
     "time",
 ];
 
