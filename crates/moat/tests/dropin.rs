@@ -343,6 +343,10 @@ fn xtables_matches_run_in_the_kernels_modules() {
         // The first payload word of a UDP datagram: past the IP header
         // (its length from the first byte) and the 8-byte UDP header.
         "-A FORWARD -p udp --dport 5003 -m u32 --u32 0>>22&0x3C@8=0x41424344 -j DROP",
+        // Negated owner tests and supplementary groups run in xt_owner.
+        "-A OUTPUT -p tcp --dport 9102 -m owner ! --uid-owner 4242 -j DROP",
+        "-A OUTPUT -m owner --gid-owner 10-20 --suppl-groups -j DROP",
+        "-A OUTPUT -m owner --uid-owner 5 ! --gid-owner 6 ! --socket-exists -j DROP",
         // Packets for a local socket (here the listener, then the connection).
         "-A INPUT -p tcp --dport 9100 -m socket",
     ];
@@ -402,6 +406,14 @@ fn xtables_matches_run_in_the_kernels_modules() {
     );
     let _local = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 9100).unwrap();
     assert!(connects(&lab.client, GATEWAY_LAN_V4, 9100));
+    // Root is not user 4242: the gateway's own connection is dropped.
+    let _peer = TcpServer::start(&lab.client, CLIENT_V4, 9102).unwrap();
+    assert!(!connects(&lab.gateway, CLIENT_V4, 9102));
+    let output = moat_ok(&lab.gateway, &["iptables", "-vnL", "OUTPUT"]);
+    assert!(
+        packets_of(&output, "OUTPUT", "! owner UID match 4242") >= 1,
+        "{output}"
+    );
     let input = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
     assert!(packets_of(&input, "INPUT", "socket") >= 2, "{input}");
     let err = common::moat_err(

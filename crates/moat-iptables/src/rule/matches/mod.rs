@@ -366,7 +366,7 @@ impl MatchSpec {
             MatchSpec::Set(m) => m.lower(out),
             MatchSpec::Statistic(m) => m.lower(out),
             MatchSpec::Xt(m) => out.push(m.lower()),
-            MatchSpec::Owner(m) => m.lower(out)?,
+            MatchSpec::Owner(m) => m.lower(out),
             MatchSpec::HopLimit(m) => m.lower(out),
             MatchSpec::Dscp(m) => m.lower(out),
             MatchSpec::Tos(m) => m.lower(out),

@@ -1,7 +1,7 @@
 //! The owner match: the user, group or existence of the local socket that
 //! sent the packet.
 
-use moat_model::Match;
+use moat_model::{Hook, Match, XtExtension, XtLayout};
 
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
@@ -128,21 +128,20 @@ fn parse_ids(text: &str, opt: &str, db: Db, invert: bool) -> Res<Ids> {
 }
 
 impl Owner {
-    /// The model conditions; `--suppl-groups` has no nf_tables counterpart.
-    pub(crate) fn lower(&self, out: &mut Vec<Match>) -> Res<()> {
-        if self.suppl_groups {
-            return fail(
-                "the owner match's --suppl-groups cannot be expressed in nf_tables (it can test only the socket's own group)",
-            );
+    /// The model conditions: native `meta skuid/skgid` tests, or, where
+    /// they would differ from iptables (`--suppl-groups`, a negated test,
+    /// which iptables also lets match packets that have no socket), the
+    /// kernel's own xt_owner module.
+    pub(crate) fn lower(&self, out: &mut Vec<Match>) {
+        let negated = self.socket == Some(true)
+            || self.uid.is_some_and(|i| i.invert)
+            || self.gid.is_some_and(|i| i.invert);
+        if self.suppl_groups || negated {
+            out.push(Match::Xt(self.xt()));
+            return;
         }
-        match self.socket {
-            Some(false) => out.push(Match::SocketExists),
-            Some(true) => {
-                return fail(
-                    "the owner match's ! --socket-exists cannot be expressed in nf_tables (it cannot test for a missing socket)",
-                )
-            }
-            None => {}
+        if self.socket == Some(false) {
+            out.push(Match::SocketExists);
         }
         if let Some(ids) = self.uid {
             out.push(Match::SocketUid {
@@ -158,9 +157,64 @@ impl Owner {
                 negate: ids.invert,
             });
         }
-        Ok(())
+    }
+
+    /// The kernel's xt_owner (revision 1) with these options.
+    fn xt(&self) -> XtExtension {
+        let (mut flags, mut invert) = (0u8, 0u8);
+        let mut note = |on: bool, negated: bool, bit: u8| {
+            if on {
+                flags |= bit;
+                if negated {
+                    invert |= bit;
+                }
+            }
+        };
+        note(
+            self.uid.is_some(),
+            self.uid.is_some_and(|i| i.invert),
+            XT_OWNER_UID,
+        );
+        note(
+            self.gid.is_some(),
+            self.gid.is_some_and(|i| i.invert),
+            XT_OWNER_GID,
+        );
+        note(
+            self.socket.is_some(),
+            self.socket == Some(true),
+            XT_OWNER_SOCKET,
+        );
+        note(self.suppl_groups, false, XT_OWNER_SUPPL_GROUPS);
+        let range = |ids: Option<Ids>| ids.map_or((0, 0), |i| (i.min, i.max));
+        let (uid_min, uid_max) = range(self.uid);
+        let (gid_min, gid_max) = range(self.gid);
+        let info = XtLayout::new()
+            .u32(uid_min)
+            .u32(uid_max)
+            .u32(gid_min)
+            .u32(gid_max)
+            .u8(flags)
+            .u8(invert)
+            .finish();
+        let mut text = String::from("-m owner");
+        self.save(&mut text);
+        XtExtension {
+            name: "owner".into(),
+            revision: 1,
+            info,
+            text,
+            hooks: vec![Hook::Output, Hook::Postrouting],
+            stage: None,
+        }
     }
 }
+
+/// xt_owner's `match` and `invert` bits.
+const XT_OWNER_UID: u8 = 1;
+const XT_OWNER_GID: u8 = 2;
+const XT_OWNER_SOCKET: u8 = 4;
+const XT_OWNER_SUPPL_GROUPS: u8 = 8;
 
 impl Extension for Owner {
     fn options(&self) -> &'static [OptDef] {
