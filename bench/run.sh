@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
+# GNU time measures peak memory.
+[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
 cargo build --release --quiet
 MOAT="$PWD/target/release/moat"
 TMP=$(mktemp -d)
@@ -47,12 +49,27 @@ time_ms() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) b = 1; printf "%.1fx", a / b }'; }
 
-printf '%-34s %14s %14s %10s\n' "benchmark" "iptables-nft" "moat" "moat wins"
+# Peak resident memory in MB of one command (stdin from $1), by GNU time.
+peak_mb() {
+  local input="$1"; shift
+  /usr/bin/time -f '%M' -o "$TMP/rss" "$@" < "$input" > /dev/null
+  awk '{ printf "%.0f", $1 / 1024 }' "$TMP/rss"
+}
+
+row() { printf '%-40s %12s ms %12s ms %10s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
+
+printf '%-40s %14s %14s %10s\n' "benchmark" "iptables-nft" "moat" "moat wins"
 for n in "${SIZES[@]}"; do
   gen_rules "$n" > "$TMP/rules-$n"
   fresh_ns; ipt=$(time_ms "$TMP/rules-$n" in_ns iptables-nft-restore)
+  ipt_again=$(time_ms "$TMP/rules-$n" in_ns iptables-nft-restore)
+  fresh_ns; ipt_mb=$(peak_mb "$TMP/rules-$n" ip netns exec "$NS" iptables-nft-restore)
   fresh_ns; moat=$(time_ms "$TMP/rules-$n" in_ns "$MOAT" iptables-restore)
-  printf '%-34s %12s ms %12s ms %10s\n' "restore $n rules" "$ipt" "$moat" "$(ratio "$ipt" "$moat")"
+  moat_again=$(time_ms "$TMP/rules-$n" in_ns "$MOAT" iptables-restore)
+  fresh_ns; moat_mb=$(peak_mb "$TMP/rules-$n" ip netns exec "$NS" "$MOAT" iptables-restore)
+  row "restore $n rules" "$ipt" "$moat"
+  row "restore $n rules over themselves" "$ipt_again" "$moat_again"
+  printf '%-40s %12s MB %12s MB\n' "peak memory, restore $n rules" "$ipt_mb" "$moat_mb"
 done
 
 n=10000
@@ -70,12 +87,26 @@ list_avg() {
   for i in $(seq 1 "$REPEAT"); do total=$(( total + $(time_ms "$TMP/empty" in_ns "$@" -vnL) )); done
   echo $(( total / REPEAT ))
 }
+save_avg() {
+  local total=0 i
+  for i in $(seq 1 "$REPEAT"); do total=$(( total + $(time_ms "$TMP/empty" in_ns "$@" -S) )); done
+  echo $(( total / REPEAT ))
+}
+delete_avg() {
+  local total=0 i
+  for i in $(seq 1 "$REPEAT"); do total=$(( total + $(time_ms "$TMP/empty" in_ns "$@" -D INPUT 1) )); done
+  echo $(( total / REPEAT ))
+}
 fresh_ns; in_ns iptables-nft-restore < "$TMP/rules-$n"
 ipt_a=$(append_avg iptables-nft); ipt_l=$(list_avg iptables-nft)
+ipt_s=$(save_avg iptables-nft); ipt_d=$(delete_avg iptables-nft)
 fresh_ns; in_ns "$MOAT" iptables-restore < "$TMP/rules-$n"
 moat_a=$(append_avg "$MOAT" iptables); moat_l=$(list_avg "$MOAT" iptables)
-printf '%-34s %12s ms %12s ms %10s\n' "one -A into a chain of $n rules" "$ipt_a" "$moat_a" "$(ratio "$ipt_a" "$moat_a")"
-printf '%-34s %12s ms %12s ms %10s\n' "-vnL of $n rules" "$ipt_l" "$moat_l" "$(ratio "$ipt_l" "$moat_l")"
+moat_s=$(save_avg "$MOAT" iptables); moat_d=$(delete_avg "$MOAT" iptables)
+row "one -A into a chain of $n rules" "$ipt_a" "$moat_a"
+row "one -D 1 in a chain of $n rules" "$ipt_d" "$moat_d"
+row "-vnL of $n rules" "$ipt_l" "$moat_l"
+row "-S of $n rules" "$ipt_s" "$moat_s"
 
 echo
 echo "parse of a 100k-line restore file (no kernel):"
