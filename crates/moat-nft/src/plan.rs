@@ -133,6 +133,18 @@ impl ChangeSet {
         self.tables.iter().all(|t| t.ops.is_empty())
     }
 
+    /// Whether a rule it adds runs in a kernel xtables module (`-m recent`,
+    /// `-m string`, ...), which only the netlink driver can write.
+    pub fn needs_xtables(&self) -> bool {
+        self.tables.iter().flat_map(|t| &t.ops).any(|op| match op {
+            Op::AddRule { rule, .. } | Op::ReplaceRule { rule, .. } => rule
+                .matches
+                .iter()
+                .any(|m| matches!(m, Match::Xt(_) | Match::Recent { .. })),
+            _ => false,
+        })
+    }
+
     /// Appends another change set's tables.
     pub fn extend(&mut self, other: ChangeSet) {
         self.tables.extend(other.tables);

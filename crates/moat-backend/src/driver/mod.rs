@@ -20,7 +20,9 @@
 //!   [`DriverError::Unsupported`] before anything is sent.
 //! - [`Hybrid`] — what [`default_backend`] returns — reads by netlink and
 //!   applies by netlink when every rule of the change is supported, else
-//!   hands the whole change to [`NftCli`]: one transaction either way.
+//!   hands the whole change to [`NftCli`]: one transaction either way
+//!   (unless the change holds xtables matches, which nft cannot write:
+//!   then the netlink driver's refusal is the error).
 
 mod anon_set;
 mod batch;
@@ -177,7 +179,13 @@ impl Hybrid {
             return nft();
         }
         match self.netlink.submit(changes, commit) {
-            Err(DriverError::Unsupported(_)) if self.route == Route::Auto => nft(),
+            // nft cannot write xtables matches: the netlink driver's
+            // refusal is then the one that names the real problem.
+            Err(DriverError::Unsupported(_))
+                if self.route == Route::Auto && !changes.needs_xtables() =>
+            {
+                nft()
+            }
             other => other.map_err(|e| e.into_backend(false)),
         }
     }
