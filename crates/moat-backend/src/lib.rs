@@ -35,6 +35,15 @@ pub enum BackendError {
     Listing(String),
 }
 
+/// One rule of a user-visible chain, found without reading the whole table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundRule {
+    /// The kernel's handle of the rule.
+    pub handle: u32,
+    /// The rule's stored source text (its iptables `-S` text).
+    pub source: String,
+}
+
 /// A firewall driver: applies batches atomically and reads moat's tables back.
 pub trait Backend {
     /// Reads moat's table for `family` and `stage`; `None` when it does not exist.
@@ -49,6 +58,23 @@ pub trait Backend {
         stage: Stage,
     ) -> Result<Option<KernelTable>, BackendError> {
         self.read(family, stage)
+    }
+
+    /// The first rule of user-visible `chain` for which `wanted(position,
+    /// source)` holds (positions count from 1), reading the chain no further
+    /// than that rule. `None` when no rule does, when the table or chain is
+    /// missing, or when the driver cannot tell (a port map's rule comes
+    /// first, or the driver only reads whole tables): the caller then reads
+    /// the whole table.
+    fn find_rule(
+        &self,
+        family: Family,
+        stage: Stage,
+        chain: &str,
+        wanted: &mut dyn FnMut(usize, &str) -> bool,
+    ) -> Result<Option<FoundRule>, BackendError> {
+        let _ = (family, stage, chain, wanted);
+        Ok(None)
     }
 
     /// Applies `changes` as one transaction: all of it or, on any error, nothing.

@@ -1,10 +1,12 @@
 //! `-L` tables and `-S` rule listings, in iptables' exact layout.
 
-use moat_model::{Counters, Policy};
+use std::borrow::Cow;
+
+use moat_model::{Counters, Family, Policy, Stage, Table};
 
 use crate::command::Display;
 use crate::rule::ListingRow;
-use crate::state::{StateChain, TableState};
+use crate::state::{StateChain, StoredChain, TableState};
 
 fn policy_word(policy: Policy) -> &'static str {
     match policy {
@@ -200,6 +202,50 @@ fn counters_option(counters: Counters) -> String {
     format!("-c {} {} ", counters.packets, counters.bytes)
 }
 
+/// One chain as `-S` prints it: its policy or `-N` line, then each rule's
+/// counters and canonical text.
+struct RuleLines<'a> {
+    name: &'a str,
+    policy: Option<Policy>,
+    policy_counters: Counters,
+    rules: Vec<(Counters, Cow<'a, str>)>,
+}
+
+/// The `-S` listing of `chains` (already in listing order).
+fn write_rule_lines(chains: &[RuleLines<'_>], num: Option<usize>, display: Display) -> String {
+    let mut out = String::new();
+    if num.is_none() {
+        for c in chains {
+            match c.policy {
+                Some(policy) if display.verbose => out.push_str(&format!(
+                    "-P {} {} {}\n",
+                    c.name,
+                    policy_word(policy),
+                    counters_option(c.policy_counters).trim_end()
+                )),
+                Some(policy) => out.push_str(&format!("-P {} {}\n", c.name, policy_word(policy))),
+                None => out.push_str(&format!("-N {}\n", c.name)),
+            }
+        }
+    }
+    for c in chains {
+        for (i, (counters, text)) in c.rules.iter().enumerate() {
+            if num.is_some_and(|n| n != i + 1) {
+                continue;
+            }
+            let counters = if display.verbose {
+                counters_option(*counters)
+            } else {
+                String::new()
+            };
+            let line = format!("-A {} {}{}", c.name, counters, text);
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// The `-S` listing of one chain or of all chains.
 pub fn list_rules(
     state: &TableState,
@@ -207,40 +253,71 @@ pub fn list_rules(
     num: Option<usize>,
     display: Display,
 ) -> Result<String, String> {
-    let chains = selected(state, chain)?;
-    let mut out = String::new();
-    if num.is_none() {
-        for c in &chains {
-            match c.base {
-                Some((_, policy)) if display.verbose => out.push_str(&format!(
-                    "-P {} {} {}\n",
-                    c.name,
-                    policy_word(policy),
-                    counters_option(c.policy_counters).trim_end()
-                )),
-                Some((_, policy)) => {
-                    out.push_str(&format!("-P {} {}\n", c.name, policy_word(policy)))
-                }
-                None => out.push_str(&format!("-N {}\n", c.name)),
-            }
+    let chains: Vec<RuleLines<'_>> = selected(state, chain)?
+        .into_iter()
+        .map(|c| RuleLines {
+            name: &c.name,
+            policy: c.base.map(|(_, p)| p),
+            policy_counters: c.policy_counters,
+            rules: c
+                .rules
+                .iter()
+                .map(|r| (r.rule.counters, Cow::Owned(r.spec.to_args())))
+                .collect(),
+        })
+        .collect();
+    Ok(write_rule_lines(&chains, num, display))
+}
+
+/// The `-S` listing straight from the kernel's stored chains, without
+/// reading any rule again: a rule's stored source is the text `-S` prints.
+/// `None` when the full path must answer: a rule without stored source,
+/// built-in chains other than `family`'s and `stage`'s, or no chain `chain`.
+pub fn list_stored_rules(
+    family: Family,
+    stage: Stage,
+    stored: &[StoredChain],
+    chain: Option<&str>,
+    num: Option<usize>,
+    display: Display,
+) -> Option<String> {
+    let builtins: Vec<&StoredChain> = stored.iter().filter(|c| c.base.is_some()).collect();
+    let expected = Table::new(family, stage);
+    if builtins.len() != expected.chains.len()
+        || builtins
+            .iter()
+            .zip(&expected.chains)
+            .any(|(have, want)| have.name != want.name)
+    {
+        return None;
+    }
+    let mut order = builtins;
+    let mut user: Vec<&StoredChain> = stored.iter().filter(|c| c.base.is_none()).collect();
+    user.sort_by(|a, b| a.name.cmp(&b.name));
+    order.extend(user);
+    if let Some(name) = chain {
+        order.retain(|c| c.name == name);
+        if order.is_empty() {
+            return None;
         }
     }
-    for c in &chains {
-        for (i, r) in c.rules.iter().enumerate() {
-            if num.is_some_and(|n| n != i + 1) {
-                continue;
-            }
-            let counters = if display.verbose {
-                counters_option(r.rule.counters)
-            } else {
-                String::new()
-            };
-            let line = format!("-A {} {}{}", c.name, counters, r.spec.to_args());
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
-    }
-    Ok(out)
+    let chains = order
+        .into_iter()
+        .map(|c| {
+            let rules = c
+                .rules
+                .iter()
+                .map(|r| Some((r.counters, Cow::Borrowed(r.source.as_deref()?))))
+                .collect::<Option<Vec<_>>>()?;
+            Some(RuleLines {
+                name: &c.name,
+                policy: c.base.map(|(_, p)| p),
+                policy_counters: c.policy_counters,
+                rules,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(write_rule_lines(&chains, num, display))
 }
 
 #[cfg(test)]

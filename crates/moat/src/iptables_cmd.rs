@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 use moat_backend::Backend;
+use moat_iptables::listing::list_stored_rules;
 use moat_iptables::rule::RuleSpec;
-use moat_iptables::state::StateRule;
+use moat_iptables::state::{split_words, StateRule};
 use moat_iptables::{execute, parse_command_line, Command};
 use moat_model::Family;
 use moat_model::{validate_rule, Action, Counters, Stage, Table};
@@ -19,7 +20,7 @@ use crate::lock::RulesetLock;
 use crate::log_route;
 use crate::set_copies;
 use crate::settings::warn_for_rule;
-use crate::stored::read_state;
+use crate::stored::{read_state, stored_chains};
 
 /// Exit status for a command-line problem, as iptables uses it.
 const EXIT_USAGE: u8 = 2;
@@ -78,6 +79,12 @@ fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Resu
         Some(RulesetLock::acquire(Duration::from_secs(10))?)
     };
     if let Some(code) = append_fast(program, &backend, inv, family)? {
+        return Ok(code);
+    }
+    if let Some(code) = delete_fast(&backend, inv, family)? {
+        return Ok(code);
+    }
+    if let Some(code) = list_rules_fast(&backend, inv, family)? {
         return Ok(code);
     }
     let (kernel, state) = read_state(&backend, family, inv.stage)?;
@@ -159,6 +166,90 @@ fn append_fast(
     })?;
     warn_for_rule(program, family, chain, Some(hook), &new.rule);
     Ok(Some(ExitCode::SUCCESS))
+}
+
+/// `-D CHAIN N` or `-D CHAIN rule`: moat reads the chain only as far as the
+/// rule and deletes it by its handle. `None` when the command needs the
+/// full path: in the nat table (a deletion may join port forwards into one
+/// port map), for a rule that fills a set (the set may have to go too),
+/// in an SSH session (the guard compares whole tables), or whenever the
+/// partial read cannot tell (no such rule, a port map's rule on the way).
+fn delete_fast(
+    backend: &dyn Backend,
+    inv: &moat_iptables::Invocation,
+    family: Family,
+) -> Result<Option<ExitCode>> {
+    let (chain, wanted_text, wanted_number) = match &inv.command {
+        Command::DeleteNum { chain, num } => (chain, None, Some(*num)),
+        Command::DeleteRule { chain, rule } => (chain, Some(rule.to_args()), None),
+        _ => return Ok(None),
+    };
+    if inv.stage == Stage::Nat || guard::session_flow().is_some() {
+        return Ok(None);
+    }
+    let mut wanted = |position: usize, source: &str| {
+        wanted_number == Some(position) || wanted_text.as_deref() == Some(source)
+    };
+    let Some(found) = backend.find_rule(family, inv.stage, chain, &mut wanted)? else {
+        return Ok(None);
+    };
+    let Some(rule) = stored_rule(&found.source, family) else {
+        return Ok(None);
+    };
+    if fills_a_set(&rule) {
+        return Ok(None);
+    }
+    backend.apply(&ChangeSet {
+        tables: vec![TableChanges {
+            family,
+            stage: inv.stage,
+            ops: vec![Op::DeleteRule {
+                chain: chain.clone(),
+                handle: found.handle,
+            }],
+            existing_sets: Vec::new(),
+        }],
+    })?;
+    Ok(Some(ExitCode::SUCCESS))
+}
+
+/// `-S`: prints the kernel's stored rule texts as they are, without
+/// reading every rule into the model. `None` when the full path must
+/// answer (no table yet, no such chain, a rule without stored source).
+fn list_rules_fast(
+    backend: &dyn Backend,
+    inv: &moat_iptables::Invocation,
+    family: Family,
+) -> Result<Option<ExitCode>> {
+    let Command::ListRules { chain, num } = &inv.command else {
+        return Ok(None);
+    };
+    let Some(kernel) = backend.read(family, inv.stage)? else {
+        return Ok(None);
+    };
+    let stored = stored_chains(kernel);
+    let listing = list_stored_rules(
+        family,
+        inv.stage,
+        &stored,
+        chain.as_deref(),
+        *num,
+        inv.display,
+    );
+    Ok(listing.map(|text| {
+        print!("{text}");
+        ExitCode::SUCCESS
+    }))
+}
+
+/// The model rule of a stored source text; `None` when it does not read
+/// (the full path then reports it).
+fn stored_rule(source: &str, family: Family) -> Option<moat_model::Rule> {
+    let words = split_words(source)?;
+    let (spec, _) = RuleSpec::parse(&words, family).ok()?;
+    StateRule::new(spec, family, Counters::default())
+        .ok()
+        .map(|r| r.rule)
 }
 
 /// Whether appending `rule` may cut the SSH session moat runs in: it drops

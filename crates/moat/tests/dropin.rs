@@ -692,3 +692,92 @@ fn thousand_chains() -> String {
     text.push_str("COMMIT\n");
     text
 }
+
+/// `-D` by number and by rule text in a chain longer than one reply of the
+/// kernel's rule dump (moat reads such a chain only as far as the rule):
+/// the same deletions through moat and through Debian's iptables-nft leave
+/// the same rules and counters, and refuse the same mistakes.
+#[test]
+fn deleting_from_a_long_chain_matches_iptables_nft() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let mut rules = String::from(
+        "*filter\n:INPUT DROP [7:700]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:web - [0:0]\n",
+    );
+    for i in 0..600 {
+        rules.push_str(&format!(
+            "[{i}:{}] -A INPUT -s 10.1.{}.{}/32 -p tcp -m tcp --dport {} -m comment --comment \"host {i}\" -j ACCEPT\n",
+            i * 60,
+            i / 256,
+            i % 256,
+            1000 + i
+        ));
+    }
+    rules.push_str("[5:500] -A INPUT -p udp -m udp --dport 53 -j ACCEPT\n");
+    rules.push_str("[6:600] -A INPUT -p tcp -m tcp --dport 80 -j web\n");
+    rules.push_str("[7:700] -A INPUT -p udp -m udp --dport 53 -j ACCEPT\n");
+    rules.push_str("[8:800] -A web -s 192.0.2.0/24 -j ACCEPT\n-A web -j DROP\nCOMMIT\n");
+    let ours = Netns::new("del-moat").unwrap();
+    let theirs = Netns::new("del-nft").unwrap();
+    ours.exec_input(&[moat_bin(), "iptables-restore", "-c"], &rules)
+        .unwrap();
+    theirs
+        .exec_input(&["iptables-nft-restore", "-c"], &rules)
+        .unwrap();
+    let steps: [&[&str]; 12] = [
+        &["-D", "INPUT", "1"],
+        &["-D", "INPUT", "350"],
+        // The first of two equal rules goes (their counters tell which).
+        &["-D", "INPUT", "-p", "udp", "--dport", "53", "-j", "ACCEPT"],
+        &["-D", "INPUT", "600"],
+        &[
+            "-D",
+            "INPUT",
+            "-s",
+            "10.1.2.30/32",
+            "-p",
+            "tcp",
+            "-m",
+            "tcp",
+            "--dport",
+            "1542",
+            "-m",
+            "comment",
+            "--comment",
+            "host 542",
+            "-j",
+            "ACCEPT",
+        ],
+        &["-D", "web", "1"],
+        &["-D", "INPUT", "-p", "tcp", "--dport", "80", "-j", "web"],
+        &["-D", "INPUT", "5000"],
+        &["-D", "INPUT", "-s", "192.0.2.9/32", "-j", "DROP"],
+        &["-D", "web", "3"],
+        &["-D", "nochain", "1"],
+        &["-D", "INPUT", "0"],
+    ];
+    for step in steps {
+        let mut args = vec!["iptables"];
+        args.extend(step);
+        let mine = moat(&ours, &args);
+        let mut oracle_args = vec!["iptables-nft"];
+        oracle_args.extend(step);
+        let oracle = theirs.exec(&oracle_args).unwrap();
+        assert_eq!(
+            mine.status.success(),
+            oracle.status.success(),
+            "{step:?}: moat {}, iptables-nft {}",
+            text(&mine.stderr),
+            text(&oracle.stderr)
+        );
+        assert_eq!(
+            saved(moat(&ours, &["iptables-save", "-c"])),
+            saved(theirs.exec(&["iptables-nft-save", "-c"]).unwrap()),
+            "after {step:?}"
+        );
+    }
+    let left = moat_ok(&ours, &["iptables", "-S", "INPUT"]);
+    assert_eq!(left.lines().count(), 1 + 600 - 3, "{left}");
+    assert!(!left.contains("host 0\"") && !left.contains("host 542\""));
+}

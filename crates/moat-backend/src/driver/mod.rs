@@ -30,6 +30,7 @@ mod dyn_set;
 mod encode;
 mod error;
 mod expr;
+mod find;
 mod lower;
 mod members;
 mod portmap;
@@ -42,7 +43,7 @@ use moat_nft::{ChangeSet, KernelTable};
 pub use error::{DriverError, Unsupported};
 
 use crate::netlink::NfSocket;
-use crate::{Backend, BackendError, NftCli};
+use crate::{Backend, BackendError, FoundRule, NftCli};
 
 /// Drives nf_tables over netlink; see the [module docs](self).
 ///
@@ -75,6 +76,19 @@ impl NetlinkDriver {
     ) -> Result<Option<KernelTable>, DriverError> {
         let mut sock = NfSocket::open()?;
         read::read_table(&mut sock, family, stage, read::Depth::Layout)
+    }
+
+    /// The first rule of user-visible `chain` that `wanted` picks; see
+    /// [`Backend::find_rule`].
+    pub fn find_rule(
+        &self,
+        family: Family,
+        stage: Stage,
+        chain: &str,
+        wanted: &mut dyn FnMut(usize, &str) -> bool,
+    ) -> Result<Option<FoundRule>, DriverError> {
+        let mut sock = NfSocket::open()?;
+        find::find_rule(&mut sock, family, stage, chain, wanted)
     }
 
     /// Checks that every part of `changes` can be encoded by this driver,
@@ -112,6 +126,17 @@ impl NetlinkDriver {
 impl Backend for NetlinkDriver {
     fn read(&self, family: Family, stage: Stage) -> Result<Option<KernelTable>, BackendError> {
         self.read_table(family, stage)
+            .map_err(|e| e.into_backend(true))
+    }
+
+    fn find_rule(
+        &self,
+        family: Family,
+        stage: Stage,
+        chain: &str,
+        wanted: &mut dyn FnMut(usize, &str) -> bool,
+    ) -> Result<Option<FoundRule>, BackendError> {
+        NetlinkDriver::find_rule(self, family, stage, chain, wanted)
             .map_err(|e| e.into_backend(true))
     }
 
@@ -217,6 +242,23 @@ impl Backend for Hybrid {
             Ok(table) => Ok(table),
             Err(_) => self.read(family, stage),
         }
+    }
+
+    fn find_rule(
+        &self,
+        family: Family,
+        stage: Stage,
+        chain: &str,
+        wanted: &mut dyn FnMut(usize, &str) -> bool,
+    ) -> Result<Option<FoundRule>, BackendError> {
+        if self.route == Route::Nft {
+            return Ok(None);
+        }
+        // Whatever the partial read meets, the caller's full read handles.
+        Ok(self
+            .netlink
+            .find_rule(family, stage, chain, wanted)
+            .unwrap_or(None))
     }
 
     fn apply(&self, changes: &ChangeSet) -> Result<(), BackendError> {

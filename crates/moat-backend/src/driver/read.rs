@@ -24,10 +24,10 @@ struct ChainInfo {
 }
 
 /// A rule as dumped, reduced to what moat reads.
-struct RuleInfo {
+pub(super) struct RuleInfo {
     chain: String,
-    handle: u32,
-    comment: Option<String>,
+    pub(super) handle: u32,
+    pub(super) comment: Option<String>,
     counters: Option<Counters>,
     jump: Option<String>,
     log_group: Option<u16>,
@@ -90,7 +90,7 @@ fn scan_exprs(list: &[u8], rule: &mut RuleInfo) {
     }
 }
 
-fn parse_rule(msg: Message<'_>, table: &str) -> Result<Option<RuleInfo>, DriverError> {
+pub(super) fn parse_rule(msg: Message<'_>, table: &str) -> Result<Option<RuleInfo>, DriverError> {
     let attrs = msg.attrs();
     if !attrs
         .get(NFTA_RULE_TABLE)
