@@ -248,23 +248,53 @@ impl TableState {
                 .chains
                 .iter()
                 .map(|c| {
-                    let hooks = reaching.get(c.name.as_str()).map_or(&[][..], Vec::as_slice);
-                    Chain {
-                        name: c.name.clone(),
-                        base: c.base,
-                        policy_counters: c.policy_counters,
-                        rules: c
-                            .rules
-                            .iter()
-                            .map(|r| {
-                                let mut rule = r.rule.clone();
-                                rule.action.place(hooks);
-                                rule
-                            })
-                            .collect(),
-                    }
+                    let rules = c.rules.iter().map(|r| r.rule.clone());
+                    placed_chain(c, rules, reaching.get(c.name.as_str()))
                 })
                 .collect(),
         }
+    }
+
+    /// [`TableState::to_table`] without copying the rules: for a large
+    /// restore, which needs the iptables view no longer.
+    pub fn into_table(self) -> Table {
+        let reaching: HashMap<String, Vec<Hook>> = self
+            .hooks_by_chain()
+            .into_iter()
+            .map(|(name, hooks)| (name.to_string(), hooks))
+            .collect();
+        Table {
+            family: self.family,
+            stage: self.stage,
+            chains: self
+                .chains
+                .into_iter()
+                .map(|mut c| {
+                    let rules = std::mem::take(&mut c.rules).into_iter().map(|r| r.rule);
+                    placed_chain(&c, rules, reaching.get(c.name.as_str()))
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The model chain of `chain` with `rules`, each rule's action settled for
+/// `hooks` (the hooks that reach the chain).
+fn placed_chain(
+    chain: &StateChain,
+    rules: impl Iterator<Item = moat_model::Rule>,
+    hooks: Option<&Vec<Hook>>,
+) -> Chain {
+    let hooks = hooks.map_or(&[][..], Vec::as_slice);
+    Chain {
+        name: chain.name.clone(),
+        base: chain.base,
+        policy_counters: chain.policy_counters,
+        rules: rules
+            .map(|mut rule| {
+                rule.action.place(hooks);
+                rule
+            })
+            .collect(),
     }
 }

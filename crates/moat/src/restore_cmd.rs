@@ -104,15 +104,19 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
         }
         Ok(state)
     })?;
+    // A large file's text and words are not needed any more.
+    drop((file, text));
     let mut batch = ChangeSet::default();
     let mut tables = Vec::new();
     let route = log_route::kept();
-    for state in &states {
-        let table = log_route::routed(state.to_table(), route);
+    let restored = states.len();
+    for state in states {
+        let stage = state.stage;
+        let table = log_route::routed(state.into_table(), route);
         if args.noflush {
             let kernel = kernels
                 .iter()
-                .find(|(s, _)| *s == state.stage)
+                .find(|(s, _)| *s == stage)
                 .and_then(|(_, k)| k.as_ref());
             batch.extend(plan_update(kernel, &table)?);
         } else {
@@ -122,7 +126,7 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
     }
     set_copies::declare(&mut batch, &tables)?;
     if args.verbose {
-        eprintln!("restoring {} table(s) in one transaction", states.len());
+        eprintln!("restoring {restored} table(s) in one transaction");
     }
     if args.test {
         backend.check(&batch)?;

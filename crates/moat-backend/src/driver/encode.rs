@@ -166,6 +166,16 @@ enum Place {
     Replace(u32),
 }
 
+/// A rule compiled and lowered, waiting for its message.
+struct PreparedRule {
+    /// The sets it fills.
+    sets: Vec<Set<'static>>,
+    /// Its netlink expressions and anonymous sets, and its user data (the
+    /// stored source); or why this driver cannot write it, reported when
+    /// its operation's turn comes, after every rule's compile errors.
+    lowered: Result<(Lowered, Option<Vec<u8>>), DriverError>,
+}
+
 struct TableEncoder<'a> {
     index: usize,
     changes: &'a TableChanges,
@@ -194,8 +204,8 @@ impl<'a> TableEncoder<'a> {
     /// the sets the rules fill declared after the table commands.
     fn encode(&self, b: &mut Batch, ids: &mut SetIds) -> Result<(), DriverError> {
         let ops = &self.changes.ops;
-        let mut compiled = self.compile_rules()?;
-        let sets = self.rule_sets(&compiled)?;
+        let mut prepared = self.prepare_rules()?;
+        let sets = self.rule_sets(&prepared)?;
         for step in [Step::Table, Step::Maps, Step::Body, Step::Last] {
             if step == Step::Maps {
                 for (origin, set) in &sets {
@@ -210,15 +220,18 @@ impl<'a> TableEncoder<'a> {
                     table: self.index,
                     op: op_index,
                 };
-                let rule = compiled.get_mut(op_index).and_then(Option::take);
+                let rule = prepared.get_mut(op_index).and_then(Option::take);
                 self.op(b, ids, origin, op, rule)?;
             }
         }
         Ok(())
     }
 
-    /// The compiled rule of each operation that adds or replaces one.
-    fn compile_rules(&self) -> Result<Vec<Option<CompiledRule>>, DriverError> {
+    /// The rule of each operation that adds or replaces one, compiled and
+    /// lowered at once: only the netlink expressions are kept, not the
+    /// compiler's statements (a large restore holds every rule until its
+    /// message is written).
+    fn prepare_rules(&self) -> Result<Vec<Option<PreparedRule>>, DriverError> {
         self.changes
             .ops
             .iter()
@@ -228,9 +241,14 @@ impl<'a> TableEncoder<'a> {
                 }
                 | Op::ReplaceRule {
                     chain, index, rule, ..
-                } => self
-                    .compiled(chain, *index, compile_rule(rule, &self.ctx))
-                    .map(Some),
+                } => {
+                    let compiled = self.compiled(chain, *index, compile_rule(rule, &self.ctx))?;
+                    let lowered = self.lower(chain, *index, rule, &compiled);
+                    Ok(Some(PreparedRule {
+                        sets: compiled.sets,
+                        lowered,
+                    }))
+                }
                 _ => Ok(None),
             })
             .collect()
@@ -240,7 +258,7 @@ impl<'a> TableEncoder<'a> {
     /// each with the operation of the first rule that declares it.
     fn rule_sets(
         &self,
-        compiled: &[Option<CompiledRule>],
+        compiled: &[Option<PreparedRule>],
     ) -> Result<Vec<(Origin, Set<'static>)>, DriverError> {
         let mut sets = Vec::new();
         let mut origins = Vec::new();
@@ -277,7 +295,7 @@ impl<'a> TableEncoder<'a> {
         ids: &mut SetIds,
         origin: Origin,
         op: &Op,
-        compiled: Option<CompiledRule>,
+        prepared: Option<PreparedRule>,
     ) -> Result<(), DriverError> {
         match op {
             Op::DeleteTable => {
@@ -326,10 +344,10 @@ impl<'a> TableEncoder<'a> {
             Op::AddRule {
                 chain,
                 index,
-                rule,
                 position,
+                ..
             } => {
-                let (lowered, udata) = self.lower(chain, *index, rule, compiled)?;
+                let (lowered, udata) = self.prepared(chain, *index, prepared)?;
                 let exprs = self.anon_sets(b, ids, origin, lowered)?;
                 let place = match position {
                     Position::Append => Place::Append,
@@ -341,9 +359,9 @@ impl<'a> TableEncoder<'a> {
                 chain,
                 index,
                 handle,
-                rule,
+                ..
             } => {
-                let (lowered, udata) = self.lower(chain, *index, rule, compiled)?;
+                let (lowered, udata) = self.prepared(chain, *index, prepared)?;
                 let exprs = self.anon_sets(b, ids, origin, lowered)?;
                 self.rule_msg(
                     b,
@@ -548,12 +566,10 @@ impl<'a> TableEncoder<'a> {
         chain: &str,
         index: usize,
         rule: &Rule,
-        compiled: Option<CompiledRule>,
+        compiled: &CompiledRule,
     ) -> Result<(Lowered, Option<Vec<u8>>), DriverError> {
         let unsupported = |what: String| self.unsupported(chain, index, what);
-        let compiled =
-            compiled.ok_or_else(|| unsupported("a rule that was not compiled".to_string()))?;
-        let exprs = self.lower_compiled(chain, index, &compiled)?;
+        let exprs = self.lower_compiled(chain, index, compiled)?;
         let udata = match &rule.source {
             None => None,
             Some(text) => Some(
@@ -562,6 +578,20 @@ impl<'a> TableEncoder<'a> {
             ),
         };
         Ok((exprs, udata))
+    }
+
+    /// The prepared rule of an operation that adds or replaces one.
+    fn prepared(
+        &self,
+        chain: &str,
+        index: usize,
+        prepared: Option<PreparedRule>,
+    ) -> Result<(Lowered, Option<Vec<u8>>), DriverError> {
+        prepared
+            .ok_or_else(|| {
+                self.unsupported(chain, index, "a rule that was not compiled".to_string())
+            })?
+            .lowered
     }
 
     fn rule_msg(
