@@ -49,39 +49,59 @@ fn counter_inline(n: u64, exact: bool) -> String {
     format!("{v}{s} ")
 }
 
-fn with_inverse_slot(text: &str) -> String {
-    if text.starts_with('!') {
-        text.to_string()
-    } else {
-        format!(" {text}")
+/// Writes `text` left-aligned in `width` characters (iptables' `%-Ns`);
+/// with `inverse_slot`, a text that does not start with `!` gets a leading
+/// space, the slot where iptables prints `!`.
+fn push_column(out: &mut String, text: &str, width: usize, inverse_slot: bool) {
+    let start = out.len();
+    if inverse_slot && !text.starts_with('!') {
+        out.push(' ');
     }
+    out.push_str(text);
+    let used = out[start..].chars().count();
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
 }
 
-fn format_line(
-    num: Option<String>,
-    counters: Option<(String, String)>,
+/// Writes one `-L` line (without its newline) to `out`.
+fn write_line(
+    out: &mut String,
+    num: Option<&str>,
+    counters: Option<(&str, &str)>,
     row: &ListingRow,
     display: Display,
-) -> String {
-    let mut line = String::new();
+) {
     if let Some(n) = num {
-        line.push_str(&format!("{n:<4} "));
+        push_column(out, n, 4, false);
+        out.push(' ');
     }
     if let Some((p, b)) = counters {
-        line.push_str(&p);
-        line.push_str(&b);
+        out.push_str(p);
+        out.push_str(b);
     }
-    line.push_str(&format!("{:<9} ", row.target));
-    line.push_str(&format!("{:<5} ", with_inverse_slot(&row.prot)));
-    line.push_str(&format!("{:<3}", row.opt));
+    push_column(out, &row.target, 9, false);
+    out.push(' ');
+    push_column(out, &row.prot, 5, true);
+    out.push(' ');
+    push_column(out, &row.opt, 3, false);
     if display.verbose {
-        line.push_str(&format!("{:<7}", with_inverse_slot(&row.iface_in)));
-        line.push_str(&format!("{:<8}", with_inverse_slot(&row.iface_out)));
+        push_column(
+            out,
+            interface_column(&row.iface_in, display.numeric),
+            7,
+            true,
+        );
+        push_column(
+            out,
+            interface_column(&row.iface_out, display.numeric),
+            8,
+            true,
+        );
     }
-    line.push_str(&format!("{:<20} ", with_inverse_slot(&row.source)));
-    line.push_str(&format!("{:<20} ", with_inverse_slot(&row.destination)));
-    line.push_str(&row.extra);
-    line
+    push_column(out, &row.source, 20, true);
+    out.push(' ');
+    push_column(out, &row.destination, 20, true);
+    out.push(' ');
+    out.push_str(&row.extra);
 }
 
 fn header_line(display: Display) -> String {
@@ -95,46 +115,57 @@ fn header_line(display: Display) -> String {
         destination: "destination".into(),
         extra: String::new(),
     };
-    let counters = display.verbose.then(|| {
-        if display.exact {
-            ("    pkts ".to_string(), "     bytes ".to_string())
-        } else {
-            (" pkts ".to_string(), "bytes ".to_string())
-        }
+    let counters = display.verbose.then_some(if display.exact {
+        ("    pkts ", "     bytes ")
+    } else {
+        (" pkts ", "bytes ")
     });
-    format_line(
-        display.line_numbers.then(|| "num".to_string()),
-        counters,
-        &row,
-        display,
-    )
+    let mut line = String::new();
+    let num = display.line_numbers.then_some("num");
+    write_line(&mut line, num, counters, &row, display);
+    line
 }
 
-fn interface_column(name: &str, numeric: bool) -> String {
+/// An interface column: the interface, or `*` (`any` without `-n`) for none.
+fn interface_column(name: &str, numeric: bool) -> &str {
     match name {
-        "" | "*" | "any" => if numeric { "*" } else { "any" }.to_string(),
-        other => other.to_string(),
+        "" | "*" | "any" => {
+            if numeric {
+                "*"
+            } else {
+                "any"
+            }
+        }
+        other => other,
     }
 }
 
-fn rule_line(index: usize, row: ListingRow, counters: Counters, display: Display) -> String {
-    let row = ListingRow {
-        iface_in: interface_column(&row.iface_in, display.numeric),
-        iface_out: interface_column(&row.iface_out, display.numeric),
-        ..row
+/// Writes the `-L` line of rule `index` to `out`.
+fn write_rule_line(
+    out: &mut String,
+    index: usize,
+    row: &ListingRow,
+    counters: Counters,
+    display: Display,
+) {
+    let packets;
+    let bytes;
+    let counters = if display.verbose {
+        packets = counter_column(counters.packets, display.exact);
+        bytes = counter_column(counters.bytes, display.exact);
+        Some((packets.as_str(), bytes.as_str()))
+    } else {
+        None
     };
-    let counters = display.verbose.then(|| {
-        (
-            counter_column(counters.packets, display.exact),
-            counter_column(counters.bytes, display.exact),
-        )
-    });
-    format_line(
-        display.line_numbers.then(|| index.to_string()),
-        counters,
-        &row,
-        display,
-    )
+    let num = display.line_numbers.then(|| index.to_string());
+    write_line(out, num.as_deref(), counters, row, display);
+}
+
+#[cfg(test)]
+fn rule_line(index: usize, row: ListingRow, counters: Counters, display: Display) -> String {
+    let mut line = String::new();
+    write_rule_line(&mut line, index, &row, counters, display);
+    line
 }
 
 fn chain_title(state: &TableState, chain: &StateChain, display: Display) -> String {
@@ -174,27 +205,27 @@ pub fn list_chains(
     display: Display,
 ) -> Result<String, String> {
     let chains = selected(state, chain)?;
-    let mut blocks = Vec::new();
-    for c in chains {
-        let mut lines = Vec::new();
+    let mut out = String::new();
+    for (n, c) in chains.into_iter().enumerate() {
+        if n > 0 {
+            out.push('\n');
+        }
         if num.is_none() {
-            lines.push(chain_title(state, c, display));
-            lines.push(header_line(display));
+            out.push_str(&chain_title(state, c, display));
+            out.push('\n');
+            out.push_str(&header_line(display));
+            out.push('\n');
         }
         for (i, r) in c.rules.iter().enumerate() {
             if num.is_some_and(|n| n != i + 1) {
                 continue;
             }
-            lines.push(rule_line(
-                i + 1,
-                r.spec.listing(display.numeric),
-                r.rule.counters,
-                display,
-            ));
+            let row = r.spec.listing(display.numeric);
+            write_rule_line(&mut out, i + 1, &row, r.rule.counters, display);
+            out.push('\n');
         }
-        blocks.push(lines.into_iter().map(|l| l + "\n").collect::<String>());
     }
-    Ok(blocks.join("\n"))
+    Ok(out)
 }
 
 /// `-c PKTS BYTES ` for `-S -v`.

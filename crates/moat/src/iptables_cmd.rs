@@ -8,7 +8,7 @@ use moat_backend::Backend;
 use moat_iptables::listing::list_stored_rules;
 use moat_iptables::rule::RuleSpec;
 use moat_iptables::state::{split_words, StateRule};
-use moat_iptables::{execute, parse_command_line, Command};
+use moat_iptables::{execute, parse_command_line, Command, TableState};
 use moat_model::Family;
 use moat_model::{validate_rule, Action, Counters, Stage, Table};
 use moat_nft::plan::fills_a_set;
@@ -20,7 +20,7 @@ use crate::lock::RulesetLock;
 use crate::log_route;
 use crate::set_copies;
 use crate::settings::warn_for_rule;
-use crate::stored::{read_state, stored_chains};
+use crate::stored::{read_state, read_view, stored_chains};
 
 /// Exit status for a command-line problem, as iptables uses it.
 const EXIT_USAGE: u8 = 2;
@@ -87,7 +87,15 @@ fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Resu
     if let Some(code) = list_rules_fast(&backend, inv, family)? {
         return Ok(code);
     }
-    let (kernel, state) = read_state(&backend, family, inv.stage)?;
+    let (kernel, state) = if read_only {
+        let view = read_view(&backend, family, inv.stage)?;
+        (
+            None,
+            view.unwrap_or_else(|| TableState::empty(family, inv.stage)),
+        )
+    } else {
+        read_state(&backend, family, inv.stage)?
+    };
     let outcome = execute(inv, &state)?;
     print!("{}", outcome.output);
     if let Some(next) = outcome.changed {

@@ -7,9 +7,10 @@ use clap::Args;
 
 use moat_iptables::command::parse_table;
 use moat_iptables::save::emit;
+use moat_iptables::TableState;
 use moat_model::{Family, Stage};
 
-use crate::stored::read_state;
+use crate::stored::read_view;
 
 /// Options of iptables-save.
 #[derive(Args, Debug)]
@@ -54,9 +55,10 @@ fn save(program: &str, args: &SaveArgs, family: Family) -> Result<()> {
         if only.is_some_and(|o| o != stage) {
             continue;
         }
-        let (kernel, state) = read_state(&backend, family, stage)?;
-        if kernel.is_some() || only.is_some() {
-            states.push(state);
+        match read_view(&backend, family, stage)? {
+            Some(state) => states.push(state),
+            None if only.is_some() => states.push(TableState::empty(family, stage)),
+            None => {}
         }
     }
     let date = chrono::Local::now()

@@ -52,3 +52,20 @@ pub fn read_state(
     };
     Ok((kernel, state))
 }
+
+/// Reads one table's iptables view alone, for listings and saves, which
+/// need no copy of the kernel's table: `None` when moat has no such table.
+pub fn read_view(
+    backend: &dyn Backend,
+    family: Family,
+    stage: Stage,
+) -> Result<Option<TableState>> {
+    let Some(kernel) = backend.read(family, stage)? else {
+        return Ok(None);
+    };
+    Ok(Some(TableState::from_stored(
+        family,
+        stage,
+        stored_chains(kernel),
+    )?))
+}
