@@ -781,3 +781,71 @@ fn deleting_from_a_long_chain_matches_iptables_nft() {
     assert_eq!(left.lines().count(), 1 + 600 - 3, "{left}");
     assert!(!left.contains("host 0\"") && !left.contains("host 542\""));
 }
+
+/// `-m time` through the kernel's xt_time (UTC, as iptables): rules whose
+/// day, daily window or dates hold now drop a connection; the same rules
+/// for another day, another window or dates gone by let it through.
+#[test]
+fn time_windows_decide_by_the_clock() {
+    use chrono::{Datelike, Duration, Timelike, Utc};
+    let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
+        return;
+    };
+    if Utc::now().num_seconds_from_midnight() > 86_400 - 30 {
+        // Let the day turn before the rules name it.
+        std::thread::sleep(std::time::Duration::from_secs(31));
+    }
+    let now = Utc::now();
+    let today = now.weekday().number_from_monday();
+    let clock = |t: chrono::DateTime<Utc>| t.format("%H:%M:%S").to_string();
+    let date = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let rules = [
+        (7001, format!("--weekdays {today}"), false),
+        (7002, format!("! --weekdays {today}"), true),
+        (
+            7003,
+            format!(
+                "--timestart {} --timestop {}",
+                clock(now - Duration::minutes(5)),
+                clock(now + Duration::minutes(5))
+            ),
+            false,
+        ),
+        (
+            7004,
+            format!(
+                "--timestart {} --timestop {}",
+                clock(now + Duration::hours(2)),
+                clock(now + Duration::hours(3))
+            ),
+            true,
+        ),
+        (
+            7005,
+            format!("--datestart {}", date(now - Duration::days(1))),
+            false,
+        ),
+        (
+            7006,
+            format!("--datestop {}", date(now - Duration::days(1))),
+            true,
+        ),
+        (7007, format!("--monthdays {}", now.day()), false),
+    ];
+    for (port, options, _) in &rules {
+        let rule = format!("-A INPUT -p tcp --dport {port} -m time {options} -j DROP");
+        moat_ok(&lab.gateway, &common::words("iptables", &rule));
+    }
+    let ports: Vec<u16> = rules.iter().map(|(p, _, _)| *p).collect();
+    let _servers = common::servers(&lab.gateway, GATEWAY_LAN_V4, &ports);
+    for (port, options, passes) in &rules {
+        assert_eq!(
+            connects(&lab.client, GATEWAY_LAN_V4, *port),
+            *passes,
+            "port {port}: -m time {options} at {now}"
+        );
+    }
+    let listing = moat_ok(&lab.gateway, &["iptables", "-L", "INPUT", "-n"]);
+    assert!(listing.contains(" TIME on "), "{listing}");
+    assert!(listing.contains(" UTC"), "{listing}");
+}

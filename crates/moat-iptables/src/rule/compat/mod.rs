@@ -17,6 +17,7 @@ mod socket;
 mod spi;
 mod string;
 mod tcpmss;
+mod time;
 mod u32;
 
 use moat_model::{Family, Match, XtExtension};
@@ -54,6 +55,8 @@ pub(crate) enum XtMatch {
     U32(u32::U32),
     /// tcpmss.
     TcpMss(tcpmss::TcpMssMatch),
+    /// time.
+    Time(time::TimeMatch),
 }
 
 /// The match modules that only ip6tables has.
@@ -88,6 +91,7 @@ macro_rules! each_module {
             XtMatch::Mh($m) => $body,
             XtMatch::U32($m) => $body,
             XtMatch::TcpMss($m) => $body,
+            XtMatch::Time($m) => $body,
         }
     };
 }
@@ -115,6 +119,7 @@ impl XtMatch {
             "mh" => XtMatch::Mh(Default::default()),
             "u32" => XtMatch::U32(Default::default()),
             "tcpmss" => XtMatch::TcpMss(Default::default()),
+            "time" => XtMatch::Time(Default::default()),
             _ => return None,
         }))
     }
@@ -135,6 +140,7 @@ impl XtMatch {
             XtMatch::Mh(_) => "mh",
             XtMatch::U32(_) => "u32",
             XtMatch::TcpMss(_) => "tcpmss",
+            XtMatch::Time(_) => "time",
         }
     }
 

@@ -149,6 +149,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "mh",
     "u32",
     "tcpmss",
+    "time",
 ];
 
 /// Match modules iptables has that moat does not support.
@@ -164,7 +165,6 @@ const UNSUPPORTED: &[&str] = &[
     "osf",
     "rateest",
     "rpfilter",
-    "time",
 ];
 
 macro_rules! each {
