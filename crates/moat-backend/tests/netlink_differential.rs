@@ -49,6 +49,8 @@ fn every_construct_lands_as_nft_writes_it() {
         "ip6 daddr != { ::, ::ffff:0.0.0.0/96, ff00::/8 }",
         "fib daddr type { blackhole, unreachable, prohibit, 9 }",
         "tcp dport { 8080-8081, 8443 }",
+        "fib saddr . iif oif 0 counter",
+        "fib saddr . mark oif != 0 counter",
     ] {
         assert!(text.contains(fib), "no `{fib}` in\n{text}");
     }

@@ -335,6 +335,14 @@ fn packet_text(m: &Match) -> Option<String> {
             mask,
             negate,
         } => format!("{}routed in realm {value:#x}/{mask:#x}", not(*negate)),
+        Match::RpFilter { loose, negate, .. } => {
+            let back = if *loose {
+                "by any interface"
+            } else {
+                "by the interface it came in by"
+            };
+            format!("{}from a source that routes back {back}", not(*negate))
+        }
         Match::DeviceGroup {
             output,
             value,
@@ -594,7 +602,8 @@ mod tests {
             | Match::ConnBytes { negate, .. }
             | Match::Cpu { negate, .. }
             | Match::DeviceGroup { negate, .. }
-            | Match::Realm { negate, .. } => *negate = true,
+            | Match::Realm { negate, .. }
+            | Match::RpFilter { negate, .. } => *negate = true,
             Match::AddrType { src, dst, .. } => {
                 for (_, negate) in [src, dst].into_iter().flatten() {
                     *negate = true;
@@ -982,6 +991,14 @@ mod tests {
                 },
                 "realm 0x7/0xff",
             ),
+            (
+                Match::RpFilter {
+                    loose: false,
+                    valid_mark: true,
+                    negate: false,
+                },
+                "routes back by the interface",
+            ),
         ]
     }
 
@@ -1038,7 +1055,7 @@ mod tests {
             .collect();
         // Comment has no words by design and SocketExists no negated form
         // (see `socket_exists_is_described`); every other kind is there once.
-        assert_eq!(kinds.len(), 43);
+        assert_eq!(kinds.len(), 44);
     }
 
     #[test]

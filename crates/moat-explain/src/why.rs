@@ -94,6 +94,7 @@ fn packet_value(m: &Match, p: &Facts<'_>) -> String {
         Match::Cpu { .. } => "the CPU that handles the packet is not known".into(),
         Match::DeviceGroup { .. } => "the interface's group is not known".into(),
         Match::Realm { .. } => "the route's realm is not known".into(),
+        Match::RpFilter { .. } => "the route back to the source is not known".into(),
         _ => "the packet does not fit".into(),
     }
 }

@@ -243,6 +243,8 @@ impl<'a> Compiler<'a> {
             Match::ConnBytes { .. } | Match::Cpu { .. } => Atom::Unknown,
             // Interfaces are classes of names, not of groups.
             Match::DeviceGroup { .. } | Match::Realm { .. } => Atom::Unknown,
+            // Nor is the route back to the source.
+            Match::RpFilter { .. } => Atom::Unknown,
             _ => Atom::Unknown,
         }
     }

@@ -213,6 +213,8 @@ pub fn one(m: &Match, p: &Facts<'_>) -> Tri {
         Match::Cpu { .. } => Tri::Maybe,
         // Nor are the interfaces' groups or the route's realm.
         Match::DeviceGroup { .. } | Match::Realm { .. } => Tri::Maybe,
+        // Nor is the route back to the source.
+        Match::RpFilter { .. } => Tri::Maybe,
         _ => Tri::Maybe,
     }
 }

@@ -278,6 +278,23 @@ pub fn match_text(m: &Match) -> String {
             mask,
             negate,
         } => format!("-m realm {}--realm {value:#x}/{mask:#x}", bang(*negate)),
+        Match::RpFilter {
+            loose,
+            valid_mark,
+            negate,
+        } => {
+            let mut text = String::from("-m rpfilter");
+            for (on, option) in [
+                (*loose, " --loose"),
+                (*valid_mark, " --validmark"),
+                (*negate, " --invert"),
+            ] {
+                if on {
+                    text.push_str(option);
+                }
+            }
+            text
+        }
         Match::DeviceGroup {
             output,
             value,

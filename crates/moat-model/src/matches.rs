@@ -197,6 +197,15 @@ pub enum Match {
     /// `realm & mask == value` for the routing realm of the packet's route
     /// (`-m realm`, IPv4).
     Realm { value: u32, mask: u32, negate: bool },
+    /// The packet's source address routes back out through the interface
+    /// it came in by (a reverse path filter, `-m rpfilter`): with `loose`
+    /// through any interface, with `valid_mark` looked up with the packet's
+    /// mark; `negate` matches packets that fail (`--invert`).
+    RpFilter {
+        loose: bool,
+        valid_mark: bool,
+        negate: bool,
+    },
     /// A note for people; matches every packet.
     Comment { text: String },
     /// A match the kernel's xtables module of that name decides (its

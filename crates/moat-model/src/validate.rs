@@ -98,8 +98,15 @@ pub fn validate_rule(
 ) -> Result<(), RuleError> {
     for m in &rule.matches {
         validate_match(m, family, hooks, base_chain)?;
-        if let Match::Xt(ext) = m {
-            check_xt(ext, stage, hooks)?;
+        match m {
+            Match::Xt(ext) => check_xt(ext, stage, hooks)?,
+            Match::RpFilter { .. } if !matches!(stage, Stage::Raw | Stage::Mangle) => {
+                return Err(RuleError::MatchWrongPlace {
+                    what: "the reverse path",
+                    allowed: "the raw and mangle tables' PREROUTING chains",
+                })
+            }
+            _ => {}
         }
     }
     validate_action(&rule.action, family, stage, hooks)
@@ -172,6 +179,16 @@ fn validate_match(
                 Err(RuleError::MatchWrongPlace {
                     what: "the route's realm",
                     allowed: "INPUT, FORWARD, OUTPUT and POSTROUTING (after routing)",
+                })
+            }
+        }
+        Match::RpFilter { .. } => {
+            if hooks.iter().all(|h| *h == Hook::Prerouting) {
+                Ok(())
+            } else {
+                Err(RuleError::MatchWrongPlace {
+                    what: "the reverse path",
+                    allowed: "PREROUTING (of the raw and mangle tables)",
                 })
             }
         }

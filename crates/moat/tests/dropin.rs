@@ -849,3 +849,70 @@ fn time_windows_decide_by_the_clock() {
     assert!(listing.contains(" TIME on "), "{listing}");
     assert!(listing.contains(" UTC"), "{listing}");
 }
+
+/// `-m rpfilter` in raw PREROUTING (nf_tables' route lookup): a datagram
+/// from a spoofed source (a WAN address arriving on the LAN side) is
+/// dropped by the classic `--invert -j DROP`, the client's own address gets
+/// through, and `--loose` lets the spoofed one through too (its source
+/// routes back, if by another interface). Elsewhere it is refused, as
+/// iptables refuses it.
+#[test]
+fn reverse_path_filter_drops_spoofed_sources() {
+    let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
+        return;
+    };
+    // The kernel's own reverse path check stays out of the way.
+    lab.gateway
+        .sysctls(&[
+            ("net.ipv4.conf.all.rp_filter", "0"),
+            ("net.ipv4.conf.lan0.rp_filter", "0"),
+        ])
+        .unwrap();
+    let spoofed = std::net::Ipv4Addr::new(10, 99, 2, 77);
+    lab.client
+        .ip(&["addr", "add", &format!("{spoofed}/32"), "dev", "eth0"])
+        .unwrap();
+    let echo = moat_testnet::UdpEcho::start(&lab.gateway, GATEWAY_LAN_V4, 9999).unwrap();
+    let send_from = |source: std::net::Ipv4Addr| {
+        lab.client
+            .run(|| {
+                let sock = std::net::UdpSocket::bind((source, 0)).unwrap();
+                sock.send_to(b"rp", (GATEWAY_LAN_V4, 9999)).unwrap();
+            })
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let arrived_from = |source: std::net::Ipv4Addr| {
+        echo.peers()
+            .iter()
+            .filter(|p| p.ip() == IpAddr::V4(source))
+            .count()
+    };
+    // Without a rule both arrive.
+    send_from(spoofed);
+    send_from(CLIENT_V4);
+    assert_eq!((arrived_from(spoofed), arrived_from(CLIENT_V4)), (1, 1));
+    let strict = "-t raw -A PREROUTING -m rpfilter --invert -j DROP";
+    moat_ok(&lab.gateway, &common::words("iptables", strict));
+    send_from(spoofed);
+    send_from(CLIENT_V4);
+    assert_eq!((arrived_from(spoofed), arrived_from(CLIENT_V4)), (1, 2));
+    let listing = moat_ok(&lab.gateway, &["iptables", "-t", "raw", "-vnL"]);
+    assert_eq!(
+        packets_of(&listing, "PREROUTING", "rpfilter invert"),
+        1,
+        "{listing}"
+    );
+    let loose = "-t raw -R PREROUTING 1 -m rpfilter --loose --invert -j DROP";
+    moat_ok(&lab.gateway, &common::words("iptables", loose));
+    send_from(spoofed);
+    assert_eq!(arrived_from(spoofed), 2);
+    for wrong in [
+        "-A INPUT -m rpfilter --invert -j DROP",
+        "-t mangle -A FORWARD -m rpfilter -j DROP",
+        "-t nat -A PREROUTING -m rpfilter -j RETURN",
+    ] {
+        let err = common::moat_err(&lab.gateway, &common::words("iptables", wrong));
+        assert!(err.contains("PREROUTING"), "{wrong}: {err}");
+    }
+}

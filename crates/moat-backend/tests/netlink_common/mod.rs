@@ -1081,18 +1081,35 @@ pub fn other_tables(family: Family) -> Vec<Table> {
         ),
     ];
     let mut raw = Table::new(family, Stage::Raw);
-    raw.chain_mut("PREROUTING").unwrap().rules = vec![rule(
-        vec![
-            proto(17),
-            Match::DestPort {
-                proto: 17,
-                ports: port(53, 53),
-                negate: false,
-            },
-        ],
-        Action::NoTrack,
-        "-j NOTRACK",
-    )];
+    let reverse_path = |loose, valid_mark, negate| Match::RpFilter {
+        loose,
+        valid_mark,
+        negate,
+    };
+    raw.chain_mut("PREROUTING").unwrap().rules = vec![
+        rule(
+            vec![
+                proto(17),
+                Match::DestPort {
+                    proto: 17,
+                    ports: port(53, 53),
+                    negate: false,
+                },
+            ],
+            Action::NoTrack,
+            "-j NOTRACK",
+        ),
+        rule(
+            vec![reverse_path(false, false, true)],
+            Action::Drop,
+            "-m rpfilter --invert -j DROP",
+        ),
+        rule(
+            vec![reverse_path(true, true, false)],
+            Action::Accept,
+            "-m rpfilter --loose --validmark -j ACCEPT",
+        ),
+    ];
     raw.chain_mut("OUTPUT").unwrap().base = Some((Hook::Output, Policy::Drop));
     let mut nat = nat_table(family);
     nat.chain_mut("INPUT").unwrap().rules = netmap_rules(family);

@@ -143,6 +143,11 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
             mask,
             negate,
         } => packet::realm(*value, *mask, *negate),
+        Match::RpFilter {
+            loose,
+            valid_mark,
+            negate,
+        } => packet::reverse_path(*loose, *valid_mark, *negate),
         Match::DeviceGroup {
             output,
             value,

@@ -1,10 +1,12 @@
 //! Matches on the packet's own headers and metadata: protocol, interfaces,
 //! fragments, TCP flags, ICMP types, MAC address, mark, link type, length,
 //! TTL and hop limit, DS field, the CPU handling it, interface groups,
-//! routing realm.
+//! routing realm, the route back to the source.
+
+use std::collections::HashSet;
 
 use moat_model::{Compare, Family, Iface, PacketType, TcpFlags};
-use nftables::expr::MetaKey;
+use nftables::expr::{Expression, Fib, FibFlag, FibResult, MetaKey, NamedExpression};
 use nftables::stmt::{Operator, Statement};
 
 use super::build::{
@@ -245,6 +247,24 @@ pub(super) fn ds_field(
 /// `-m cpu --cpu N`: `meta cpu N`.
 pub(super) fn cpu(cpu: u32, negate: bool) -> Vec<Statement<'static>> {
     vec![eq(meta(MetaKey::Cpu), num(cpu), negate)]
+}
+
+/// `-m rpfilter`: `fib saddr [. mark] [. iif] oif` names an interface when
+/// the source routes back (through the incoming one unless `loose`), and is
+/// `0` when it does not (`--invert`), as iptables-translate writes it.
+pub(super) fn reverse_path(loose: bool, valid_mark: bool, negate: bool) -> Vec<Statement<'static>> {
+    let mut flags = HashSet::from([FibFlag::Saddr]);
+    if valid_mark {
+        flags.insert(FibFlag::Mark);
+    }
+    if !loose {
+        flags.insert(FibFlag::Iif);
+    }
+    let route_back = Expression::Named(NamedExpression::Fib(Fib {
+        result: FibResult::Oif,
+        flags,
+    }));
+    vec![eq(route_back, num(0), !negate)]
 }
 
 /// `-m devgroup`: `meta iifgroup & mask == value` (`oifgroup` for the

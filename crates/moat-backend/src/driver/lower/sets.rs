@@ -17,6 +17,9 @@ use crate::netlink::consts::*;
 /// `left` loads.
 fn key(left: &Expression<'_>, field: &Field) -> Option<Key> {
     if let Load::Fib(result, flags) = field.load {
+        if result != NFT_FIB_RESULT_ADDRTYPE {
+            return None;
+        }
         return Some(Key {
             ty: TYPE_FIB_ADDRTYPE,
             len: 4,

@@ -22,6 +22,7 @@ pub(crate) mod ports;
 mod quota;
 mod realm;
 mod recent;
+mod rpfilter;
 mod set;
 mod statistic;
 mod tos;
@@ -96,6 +97,8 @@ pub(crate) enum MatchSpec {
     Ecn(ecn::Ecn),
     /// realm.
     Realm(realm::Realm),
+    /// rpfilter.
+    RpFilter(rpfilter::RpFilter),
 }
 
 /// The match modules moat understands, by the name `-m` takes.
@@ -144,6 +147,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "devgroup",
     "ecn",
     "realm",
+    "rpfilter",
     "esp",
     "ah",
     "mh",
@@ -164,7 +168,6 @@ const UNSUPPORTED: &[&str] = &[
     "nfacct",
     "osf",
     "rateest",
-    "rpfilter",
 ];
 
 macro_rules! each {
@@ -199,6 +202,7 @@ macro_rules! each {
             MatchSpec::DevGroup($m) => $body,
             MatchSpec::Ecn($m) => $body,
             MatchSpec::Realm($m) => $body,
+            MatchSpec::RpFilter($m) => $body,
         }
     };
 }
@@ -261,6 +265,7 @@ impl MatchSpec {
                 return fail("-m realm is for iptables: IPv6 routes have no realm")
             }
             "realm" => MatchSpec::Realm(Default::default()),
+            "rpfilter" => MatchSpec::RpFilter(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} match is not supported by moat"))
             }
@@ -314,6 +319,7 @@ impl MatchSpec {
             MatchSpec::DevGroup(_) => "devgroup",
             MatchSpec::Ecn(_) => "ecn",
             MatchSpec::Realm(_) => "realm",
+            MatchSpec::RpFilter(_) => "rpfilter",
         }
     }
 
@@ -376,6 +382,7 @@ impl MatchSpec {
             MatchSpec::DevGroup(m) => m.lower(out),
             MatchSpec::Ecn(m) => m.lower(out),
             MatchSpec::Realm(m) => m.lower(out),
+            MatchSpec::RpFilter(m) => m.lower(out),
         }
         Ok(())
     }
