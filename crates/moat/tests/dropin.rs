@@ -916,3 +916,41 @@ fn reverse_path_filter_drops_spoofed_sources() {
         assert!(err.contains("PREROUTING"), "{wrong}: {err}");
     }
 }
+
+/// `-m cluster`, `-m cgroup`, `-m connlabel` and `-m bpf` run in the
+/// kernel's own modules: the kernel takes moat's argument layouts, the
+/// saves equal iptables-nft's, and real packets meet a BPF program and a
+/// connection label.
+#[test]
+fn cluster_cgroup_connlabel_and_bpf_run_in_the_kernel() {
+    let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
+        return;
+    };
+    let ruleset = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+        -A INPUT -p tcp -m tcp --dport 7101 -m bpf --bytecode \"4,48 0 0 9,21 0 1 6,6 0 0 1,6 0 0 0\" -j DROP\n\
+        -A INPUT -p tcp -m tcp --dport 7102 -m bpf --bytecode \"1,6 0 0 0\" -j DROP\n\
+        -A INPUT -p tcp -m tcp --dport 7103 -m connlabel --label 5 --set\n\
+        -A INPUT -m connlabel --label 5 -j DROP\n\
+        -A INPUT -m cluster --cluster-local-nodemask 0x00000001 --cluster-total-nodes 1 --cluster-hash-seed 0x00000007 -j ACCEPT\n\
+        -A OUTPUT -m cgroup ! --cgroup 16 -j ACCEPT\n\
+        -A OUTPUT -m cgroup --path \"/\" -j ACCEPT\n\
+        COMMIT\n";
+    restore_ok(&lab.gateway, "iptables-restore", ruleset);
+    let theirs = Netns::new("xt-nft").unwrap();
+    theirs
+        .exec_input(&["iptables-nft-restore"], ruleset)
+        .unwrap();
+    assert_eq!(
+        saved(moat(&lab.gateway, &["iptables-save"])),
+        saved(theirs.exec(&["iptables-nft-save"]).unwrap())
+    );
+    let ports = [7101, 7102, 7103, 7104];
+    let _servers = common::servers(&lab.gateway, GATEWAY_LAN_V4, &ports);
+    let reached: Vec<bool> = ports
+        .iter()
+        .map(|&p| connects(&lab.client, GATEWAY_LAN_V4, p))
+        .collect();
+    // 7101: the program matches TCP; 7102: it matches nothing; 7103: the
+    // connection gets label 5, which the next rule drops; 7104: no label.
+    assert_eq!(reached, [false, true, false, true]);
+}

@@ -4,6 +4,10 @@
 //! the options, prints them as iptables does and lays out the argument
 //! structure the kernel module reads.
 
+mod bpf;
+mod cgroup;
+mod cluster;
+mod connlabel;
 mod frag;
 mod helper;
 mod ipv6header;
@@ -57,6 +61,14 @@ pub(crate) enum XtMatch {
     TcpMss(tcpmss::TcpMssMatch),
     /// time.
     Time(time::TimeMatch),
+    /// cluster.
+    Cluster(cluster::Cluster),
+    /// cgroup.
+    Cgroup(cgroup::Cgroup),
+    /// connlabel.
+    ConnLabel(connlabel::ConnLabel),
+    /// bpf.
+    Bpf(bpf::Bpf),
 }
 
 /// The match modules that only ip6tables has.
@@ -92,6 +104,10 @@ macro_rules! each_module {
             XtMatch::U32($m) => $body,
             XtMatch::TcpMss($m) => $body,
             XtMatch::Time($m) => $body,
+            XtMatch::Cluster($m) => $body,
+            XtMatch::Cgroup($m) => $body,
+            XtMatch::ConnLabel($m) => $body,
+            XtMatch::Bpf($m) => $body,
         }
     };
 }
@@ -120,6 +136,10 @@ impl XtMatch {
             "u32" => XtMatch::U32(Default::default()),
             "tcpmss" => XtMatch::TcpMss(Default::default()),
             "time" => XtMatch::Time(Default::default()),
+            "cluster" => XtMatch::Cluster(Default::default()),
+            "cgroup" => XtMatch::Cgroup(Default::default()),
+            "connlabel" => XtMatch::ConnLabel(Default::default()),
+            "bpf" => XtMatch::Bpf(Default::default()),
             _ => return None,
         }))
     }
@@ -141,6 +161,10 @@ impl XtMatch {
             XtMatch::U32(_) => "u32",
             XtMatch::TcpMss(_) => "tcpmss",
             XtMatch::Time(_) => "time",
+            XtMatch::Cluster(_) => "cluster",
+            XtMatch::Cgroup(_) => "cgroup",
+            XtMatch::ConnLabel(_) => "connlabel",
+            XtMatch::Bpf(_) => "bpf",
         }
     }
 

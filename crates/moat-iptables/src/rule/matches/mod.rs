@@ -154,21 +154,14 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "u32",
     "tcpmss",
     "time",
+    "cluster",
+    "cgroup",
+    "connlabel",
+    "bpf",
 ];
 
 /// Match modules iptables has that moat does not support.
-const UNSUPPORTED: &[&str] = &[
-    "bpf",
-    "cgroup",
-    "cluster",
-    "connlabel",
-    "eui64",
-    "ipcomp",
-    "ipvs",
-    "nfacct",
-    "osf",
-    "rateest",
-];
+const UNSUPPORTED: &[&str] = &["eui64", "ipcomp", "ipvs", "nfacct", "osf", "rateest"];
 
 macro_rules! each {
     ($value:expr, $m:ident => $body:expr) => {
