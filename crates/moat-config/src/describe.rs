@@ -511,6 +511,7 @@ fn action_text(a: &Action) -> String {
         Action::TcpMss(MssValue::Fixed(n)) => format!("lower a SYN's TCP MSS to {n}"),
         Action::TcpMss(MssValue::PathMtu) => "lower a SYN's TCP MSS to fit the route's MTU".into(),
         Action::Trace => "trace (nft monitor trace shows its path)".into(),
+        Action::Xt(ext) => format!("run `{}`", ext.text),
         Action::SynProxy(_) => "answer the handshake with a SYN cookie (SYNPROXY)".into(),
         Action::Dscp(n) => format!("set the DSCP to {n:#04x}"),
         Action::Tos { value, mask } => format!("set the TOS to {value:#04x}/{mask:#04x}"),

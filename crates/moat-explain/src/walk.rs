@@ -354,9 +354,11 @@ impl Walker<'_> {
                     .push("SYNPROXY answers the handshake itself".into());
                 Acted::Done(vec![(branch, Flow::Accept(at))])
             }
-            Action::Continue | Action::Log { .. } | Action::NfLog { .. } | Action::Trace => {
-                Acted::Continue(Box::new(branch))
-            }
+            Action::Continue
+            | Action::Log { .. }
+            | Action::NfLog { .. }
+            | Action::Trace
+            | Action::Xt(_) => Acted::Continue(Box::new(branch)),
         }
     }
 }
@@ -373,6 +375,10 @@ enum Acted {
 fn inert(action: &Action) -> bool {
     matches!(
         action,
-        Action::Continue | Action::Log { .. } | Action::NfLog { .. } | Action::Trace
+        Action::Continue
+            | Action::Log { .. }
+            | Action::NfLog { .. }
+            | Action::Trace
+            | Action::Xt(_)
     )
 }

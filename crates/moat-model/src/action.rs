@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::matches::PortRange;
 use crate::ruleset::Hook;
+use crate::xt::XtExtension;
 
 /// The action of a rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,6 +98,9 @@ pub enum Action {
     /// Change the IPv4 TOS byte (IPv6 traffic class) to
     /// `(old & !mask) ^ value`, and go on.
     Tos { value: u8, mask: u8 },
+    /// Run a target of the kernel's xtables module of that name (AUDIT,
+    /// IDLETIMER), which records or times the packet and goes on.
+    Xt(XtExtension),
 }
 
 /// How TTL and HL change the time to live or hop limit.

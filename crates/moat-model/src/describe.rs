@@ -425,6 +425,7 @@ fn target_text(action: &Action) -> String {
         Action::TcpMss(MssValue::Fixed(n)) => format!("-j TCPMSS --set-mss {n}"),
         Action::TcpMss(MssValue::PathMtu) => "-j TCPMSS --clamp-mss-to-pmtu".into(),
         Action::Trace => "-j TRACE".into(),
+        Action::Xt(ext) => ext.text.clone(),
         Action::SynProxy(o) => {
             let mut text = String::from("-j SYNPROXY");
             if o.sack_perm {

@@ -337,6 +337,7 @@ fn validate_action(
                 Ok(())
             }
         }
+        Action::Xt(ext) => check_xt(ext, stage, hooks),
         Action::Classify(_) => {
             if all_in(&[Hook::Output, Hook::Forward, Hook::Postrouting]) {
                 Ok(())

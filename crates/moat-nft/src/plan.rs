@@ -4,7 +4,7 @@
 //! Unchanged rules are left alone (their counters and any dynamic state keep
 //! counting); a chain's changed middle is deleted and re-inserted in place.
 
-use moat_model::{Chain, Counters, Family, Hook, Match, Policy, Rule, Stage, Table};
+use moat_model::{Action, Chain, Counters, Family, Hook, Match, Policy, Rule, Stage, Table};
 
 use std::collections::{HashMap, HashSet};
 
@@ -137,10 +137,13 @@ impl ChangeSet {
     /// `-m string`, ...), which only the netlink driver can write.
     pub fn needs_xtables(&self) -> bool {
         self.tables.iter().flat_map(|t| &t.ops).any(|op| match op {
-            Op::AddRule { rule, .. } | Op::ReplaceRule { rule, .. } => rule
-                .matches
-                .iter()
-                .any(|m| matches!(m, Match::Xt(_) | Match::Recent { .. })),
+            Op::AddRule { rule, .. } | Op::ReplaceRule { rule, .. } => {
+                matches!(rule.action, Action::Xt(_))
+                    || rule
+                        .matches
+                        .iter()
+                        .any(|m| matches!(m, Match::Xt(_) | Match::Recent { .. }))
+            }
             _ => false,
         })
     }

@@ -954,3 +954,48 @@ fn cluster_cgroup_connlabel_and_bpf_run_in_the_kernel() {
     // connection gets label 5, which the next rule drops; 7104: no label.
     assert_eq!(reached, [false, true, false, true]);
 }
+
+/// `-j IDLETIMER` and `-j AUDIT` run in the kernel's own modules: saves
+/// equal iptables-nft's, and a packet restarts the idle timer whose
+/// remaining seconds the kernel shows in sysfs.
+#[test]
+fn idletimer_restarts_on_traffic_and_audit_loads() {
+    let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
+        return;
+    };
+    let label = format!("moat-idle-{}", std::process::id());
+    let ruleset = format!(
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A INPUT -p tcp -m tcp --dport 7201 -j IDLETIMER --timeout 600 --label {label}\n\
+         -A INPUT -p tcp -m tcp --dport 7201 -j AUDIT --type accept\n\
+         COMMIT\n"
+    );
+    restore_ok(&lab.gateway, "iptables-restore", &ruleset);
+    let theirs = Netns::new("idle-nft").unwrap();
+    let their_label = format!("{label}-nft");
+    theirs
+        .exec_input(
+            &["iptables-nft-restore"],
+            &ruleset.replace(&label, &their_label),
+        )
+        .unwrap();
+    assert_eq!(
+        saved(moat(&lab.gateway, &["iptables-save"])),
+        saved(theirs.exec(&["iptables-nft-save"]).unwrap()).replace(&their_label, &label)
+    );
+    let remaining = || -> u64 {
+        let path = format!("/sys/class/xt_idletimer/timers/{label}");
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let before = remaining();
+    assert!(before <= 598, "the timer runs down: {before}");
+    let _server = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 7201).unwrap();
+    assert!(connects(&lab.client, GATEWAY_LAN_V4, 7201));
+    let after = remaining();
+    assert!(after > before && after <= 600, "{before} then {after}");
+}

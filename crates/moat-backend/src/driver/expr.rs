@@ -282,6 +282,15 @@ pub(crate) enum NlExpr {
         /// bound to one protocol (esp, ah, mh) need to hear of.
         proto: Option<u8>,
     },
+    /// An xtables target run through `nft_compat`.
+    XtTarget {
+        /// The kernel module's extension name.
+        name: String,
+        /// The revision of its argument layout.
+        rev: u32,
+        /// The argument structure.
+        info: Vec<u8>,
+    },
 }
 
 fn data_nest(w: &mut Writer, kind: u16, bytes: &[u8]) {
@@ -332,6 +341,7 @@ impl NlExpr {
             NlExpr::Dynset { .. } => "dynset",
             NlExpr::Connlimit { .. } => "connlimit",
             NlExpr::XtMatch { .. } => "match",
+            NlExpr::XtTarget { .. } => "target",
             NlExpr::Synproxy { .. } => "synproxy",
             NlExpr::Rt { .. } => "rt",
             NlExpr::Byteorder { .. } => "byteorder",
@@ -580,6 +590,11 @@ impl NlExpr {
                 w.attr_u32(NFTA_MATCH_REV, *rev);
                 w.attr(NFTA_MATCH_INFO, info);
             }
+            NlExpr::XtTarget { name, rev, info } => {
+                w.attr_str(NFTA_TARGET_NAME, name);
+                w.attr_u32(NFTA_TARGET_REV, *rev);
+                w.attr(NFTA_TARGET_INFO, info);
+            }
             NlExpr::Rt { key } => {
                 w.attr_u32(NFTA_RT_DREG, NFT_REG_1);
                 w.attr_u32(NFTA_RT_KEY, *key);
@@ -737,6 +752,7 @@ impl fmt::Display for NlExpr {
                 write!(f, "connlimit count {count} flags {}", u8::from(*inv))
             }
             NlExpr::XtMatch { name, rev, .. } => write!(f, "match name {name} rev {rev}"),
+            NlExpr::XtTarget { name, rev, .. } => write!(f, "target name {name} rev {rev}"),
             NlExpr::Synproxy { mss, wscale, flags } => {
                 write!(f, "synproxy mss {mss:?} wscale {wscale:?} flags {flags:#x}")
             }

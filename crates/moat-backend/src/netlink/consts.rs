@@ -291,6 +291,12 @@ pub(crate) const NFTA_MATCH_NAME: u16 = 1;
 pub(crate) const NFTA_MATCH_REV: u16 = 2;
 /// `NFTA_MATCH_INFO`: its argument structure.
 pub(crate) const NFTA_MATCH_INFO: u16 = 3;
+/// `NFTA_TARGET_NAME`: the xtables target's name.
+pub(crate) const NFTA_TARGET_NAME: u16 = 1;
+/// `NFTA_TARGET_REV`: its revision.
+pub(crate) const NFTA_TARGET_REV: u16 = 2;
+/// `NFTA_TARGET_INFO`: its argument structure.
+pub(crate) const NFTA_TARGET_INFO: u16 = 3;
 
 // immediate, counter
 pub(crate) const NFTA_IMMEDIATE_DREG: u16 = 1;

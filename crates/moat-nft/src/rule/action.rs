@@ -62,6 +62,7 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
         Action::Tos { value, mask } => tos(*value, *mask, cx)?,
         Action::Ttl(op) => vec![ttl::compile(*op, false)?],
         Action::HopLimit(op) => vec![ttl::compile(*op, true)?],
+        Action::Xt(ext) => vec![super::xt::target_statement(ext)],
         Action::Classify(class) => vec![Statement::Mangle(Mangle {
             key: meta(MetaKey::Priority),
             value: num(*class),

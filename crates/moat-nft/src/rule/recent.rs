@@ -132,8 +132,9 @@ mod tests {
         let rule = recent(RecentAction::Update, Some(60), Some(4));
         let compiled = compile(&rule, v4()).unwrap();
         assert!(compiled.sets.is_empty());
-        let (name, rev, info) = parse_statement(&compiled.stmts[0]).unwrap();
-        assert_eq!((name.as_str(), rev, info.len()), ("recent", 1, 232));
+        let xt = parse_statement(&compiled.stmts[0]).unwrap();
+        let info = xt.info;
+        assert_eq!((xt.name.as_str(), xt.rev, info.len()), ("recent", 1, 232));
         assert_eq!(u32::from_ne_bytes(info[0..4].try_into().unwrap()), 60);
         assert_eq!(u32::from_ne_bytes(info[4..8].try_into().unwrap()), 4);
         assert_eq!(info[8], 0x04);

@@ -1,38 +1,63 @@
-//! xtables matches (`nft_compat`): a `match` expression naming the kernel
-//! module, its revision and its argument bytes, as iptables-nft writes it.
+//! xtables matches and targets (`nft_compat`): a `match` or `target`
+//! expression naming the kernel module, its revision and its argument
+//! bytes, as iptables-nft writes it.
 //!
 //! nft's JSON has no input form for these (it only prints `xt match
 //! "string"`), so the statement carries moat's own object, which the
 //! netlink driver lowers; the `nft` driver cannot send such a rule.
 //!
-//! Only matches go this way: the kernel checks a table-bound xtables
-//! target (CHECKSUM, TPROXY, CT, SECMARK) against the nf_tables table's
-//! name, and moat's tables are not called `mangle`, `raw` or `security`.
+//! Only targets bound to no table go this way (AUDIT, IDLETIMER): the
+//! kernel checks a table-bound one (CHECKSUM, TPROXY, CT, SECMARK) against
+//! the nf_tables table's name, and moat's tables are not called `mangle`,
+//! `raw` or `security`.
 
 use moat_model::XtExtension;
 use nftables::stmt::Statement;
 use serde_json::json;
 
-/// The statement of `ext`.
+/// The statement of match `ext`.
 pub(super) fn statement(ext: &XtExtension) -> Statement<'static> {
+    typed_statement("match", ext)
+}
+
+/// The statement of target `ext`.
+pub(super) fn target_statement(ext: &XtExtension) -> Statement<'static> {
+    typed_statement("target", ext)
+}
+
+fn typed_statement(kind: &str, ext: &XtExtension) -> Statement<'static> {
     let hex: String = ext.info.iter().map(|b| format!("{b:02x}")).collect();
     Statement::XT(Some(json!({
-        "type": "match",
+        "type": kind,
         "name": ext.name,
         "rev": ext.revision,
         "info": hex,
     })))
 }
 
-/// The match a statement holds, if it is one this module wrote: its name,
-/// revision and argument bytes.
-pub fn parse_statement(stmt: &Statement<'_>) -> Option<(String, u32, Vec<u8>)> {
+/// The extension a statement this module wrote holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XtStatement {
+    /// A target (else a match).
+    pub target: bool,
+    /// The kernel module's name.
+    pub name: String,
+    /// The revision of its argument layout.
+    pub rev: u32,
+    /// Its argument bytes.
+    pub info: Vec<u8>,
+}
+
+/// The match or target a statement holds, if this module wrote it.
+pub fn parse_statement(stmt: &Statement<'_>) -> Option<XtStatement> {
     let Statement::XT(Some(value)) = stmt else {
         return None;
     };
-    if value.get("type")?.as_str()? != "match" {
-        return None;
-    }
+    let target = match value.get("type")?.as_str()? {
+        "match" => false,
+        "target" => true,
+        _ => return None,
+    };
     let hex = value.get("info")?.as_str()?;
     if hex.len() % 2 != 0 {
         return None;
@@ -41,11 +66,12 @@ pub fn parse_statement(stmt: &Statement<'_>) -> Option<(String, u32, Vec<u8>)> {
         .step_by(2)
         .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
         .collect::<Option<Vec<u8>>>()?;
-    Some((
-        value.get("name")?.as_str()?.to_string(),
-        u32::try_from(value.get("rev")?.as_u64()?).ok()?,
+    Some(XtStatement {
+        target,
+        name: value.get("name")?.as_str()?.to_string(),
+        rev: u32::try_from(value.get("rev")?.as_u64()?).ok()?,
         info,
-    ))
+    })
 }
 
 #[cfg(test)]
@@ -63,7 +89,10 @@ mod tests {
             stage: None,
         };
         let back = parse_statement(&statement(&ext)).unwrap();
-        assert_eq!(back, ("string".to_string(), 1, ext.info));
+        assert!(!back.target);
+        assert_eq!((back.name.as_str(), back.rev), ("string", 1));
+        assert_eq!(back.info, ext.info);
+        assert!(parse_statement(&target_statement(&ext)).unwrap().target);
         assert!(parse_statement(&Statement::Notrack).is_none());
     }
 }

@@ -73,13 +73,21 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
         Statement::Masquerade(n) => nat::local(Local::Masquerade, n.as_ref(), family, l4)?,
         Statement::Redirect(n) => nat::local(Local::Redirect, n.as_ref(), family, l4)?,
         Statement::XT(_) => {
-            let (name, rev, info) = moat_nft::rule::xt::parse_statement(stmt)?;
-            vec![NlExpr::XtMatch {
-                name,
-                rev,
-                info,
-                proto: l4,
-            }]
+            let xt = moat_nft::rule::xt::parse_statement(stmt)?;
+            if xt.target {
+                vec![NlExpr::XtTarget {
+                    name: xt.name,
+                    rev: xt.rev,
+                    info: xt.info,
+                }]
+            } else {
+                vec![NlExpr::XtMatch {
+                    name: xt.name,
+                    rev: xt.rev,
+                    info: xt.info,
+                    proto: l4,
+                }]
+            }
         }
         _ => return None,
     })

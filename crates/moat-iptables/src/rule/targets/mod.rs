@@ -14,6 +14,7 @@ mod tcpmss;
 mod tos;
 mod trace;
 mod ttl;
+mod xt;
 
 use moat_model::{Action, Family};
 
@@ -76,6 +77,10 @@ pub(crate) enum TargetSpec {
     Dscp(dscp::Dscp),
     /// TOS.
     Tos(tos::Tos),
+    /// AUDIT.
+    Audit(xt::Audit),
+    /// IDLETIMER.
+    IdleTimer(xt::IdleTimer),
 }
 
 /// Targets moat supports, for suggestions.
@@ -104,17 +109,17 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "DSCP",
     "TOS",
     "SYNPROXY",
+    "AUDIT",
+    "IDLETIMER",
 ];
 
 /// Target extensions iptables has that moat does not support.
 const UNSUPPORTED: &[&str] = &[
-    "AUDIT",
     "CHECKSUM",
     "CLUSTERIP",
     "CONNSECMARK",
     "ECN",
     "HMARK",
-    "IDLETIMER",
     "LED",
     "QUEUE",
     "RATEEST",
@@ -168,6 +173,8 @@ macro_rules! each_ext {
             TargetSpec::Ttl($t) => $body,
             TargetSpec::Dscp($t) => $body,
             TargetSpec::Tos($t) => $body,
+            TargetSpec::Audit($t) => $body,
+            TargetSpec::IdleTimer($t) => $body,
             TargetSpec::Verdict(_) | TargetSpec::Chain { .. } => $none,
         }
     };
@@ -220,6 +227,8 @@ impl TargetSpec {
             "HL" => TargetSpec::Ttl(ttl::Ttl::new(true, family)?),
             "DSCP" => TargetSpec::Dscp(Default::default()),
             "TOS" => TargetSpec::Tos(Default::default()),
+            "AUDIT" => TargetSpec::Audit(Default::default()),
+            "IDLETIMER" => TargetSpec::IdleTimer(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} target is not supported by moat"))
             }
@@ -263,6 +272,8 @@ impl TargetSpec {
             TargetSpec::Ttl(t) => t.name(),
             TargetSpec::Dscp(_) => "DSCP",
             TargetSpec::Tos(_) => "TOS",
+            TargetSpec::Audit(_) => "AUDIT",
+            TargetSpec::IdleTimer(_) => "IDLETIMER",
         }
     }
 
@@ -321,6 +332,8 @@ impl TargetSpec {
             TargetSpec::Ttl(t) => t.lower(),
             TargetSpec::Dscp(t) => t.lower(),
             TargetSpec::Tos(t) => t.lower(),
+            TargetSpec::Audit(t) => t.lower(),
+            TargetSpec::IdleTimer(t) => t.lower(),
         }
     }
 }

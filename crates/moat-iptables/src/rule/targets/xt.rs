@@ -1,0 +1,174 @@
+//! Targets the kernel's own xtables modules run through `nft_compat`, as
+//! iptables-nft runs them (nf_tables has no equivalent): AUDIT records the
+//! packet in the audit log, IDLETIMER restarts a timer whose expiry user
+//! space sees in sysfs. Both go on to the next rule.
+
+use moat_model::{Action, XtExtension, XtLayout};
+
+use crate::rule::error::{fail, Res};
+use crate::rule::ext::{once, Cx, Extension, Opt};
+use crate::rule::options::{opt, OptDef};
+use crate::rule::values::number_in;
+
+/// The kernel extension of target `name` with argument bytes `info`.
+fn ext(name: &str, revision: u32, info: Vec<u8>, options: &dyn Extension) -> Action {
+    let mut text = format!("-j {name}");
+    options.save(&mut text);
+    Action::Xt(XtExtension {
+        name: name.into(),
+        revision,
+        info,
+        text,
+        hooks: Vec::new(),
+        stage: None,
+    })
+}
+
+/// AUDIT's record types, in the kernel's order.
+const AUDIT_TYPES: [&str; 3] = ["accept", "drop", "reject"];
+
+/// `-j AUDIT --type accept|drop|reject` (xt_AUDIT, revision 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Audit {
+    kind: Option<u8>,
+}
+
+impl Audit {
+    /// The model action.
+    pub(crate) fn lower(&self) -> Action {
+        let info = XtLayout::new().u8(self.kind.unwrap_or(0)).finish();
+        ext("AUDIT", 0, info, self)
+    }
+
+    fn word(&self) -> &'static str {
+        AUDIT_TYPES[usize::from(self.kind.unwrap_or(0))]
+    }
+}
+
+impl Extension for Audit {
+    fn options(&self) -> &'static [OptDef] {
+        const O: &[OptDef] = &[opt("--type", 1, false)];
+        O
+    }
+
+    fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
+        once(&self.kind, "--type")?;
+        let v = o.value().to_ascii_lowercase();
+        match AUDIT_TYPES.iter().position(|t| *t == v) {
+            Some(i) => self.kind = Some(i as u8),
+            None => {
+                return fail(format!(
+                    "AUDIT --type {}: give accept, drop or reject",
+                    o.value()
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _cx: &Cx) -> Res<()> {
+        if self.kind.is_none() {
+            return fail("AUDIT: option \"--type\" must be specified");
+        }
+        Ok(())
+    }
+
+    fn save(&self, out: &mut String) {
+        out.push_str(&format!(" --type {}", self.word()));
+    }
+
+    fn print(&self, out: &mut String, _numeric: bool) {
+        out.push_str(&format!(" AUDIT {}", self.word()));
+    }
+}
+
+/// The label field, its terminating zero included.
+const LABEL_FIELD: usize = 28;
+/// The longest timeout the kernel takes, in seconds (`INT_MAX / 1000`).
+const MAX_TIMEOUT: u64 = i32::MAX as u64 / 1000 - 1;
+
+/// `-j IDLETIMER --timeout SECONDS --label NAME [--alarm]` (xt_IDLETIMER,
+/// revision 1).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct IdleTimer {
+    timeout: Option<u32>,
+    label: Option<String>,
+    alarm: bool,
+}
+
+impl IdleTimer {
+    /// The model action.
+    pub(crate) fn lower(&self) -> Action {
+        let label = self.label.as_deref().unwrap_or_default();
+        let mut layout = XtLayout::new();
+        layout
+            .u32(self.timeout.unwrap_or(0))
+            .bytes(label.as_bytes(), LABEL_FIELD)
+            .u8(0)
+            .u8(u8::from(self.alarm))
+            // The kernel's pointer to the timer, 8-byte aligned.
+            .align(8)
+            .bytes(&[], 8);
+        ext("IDLETIMER", 1, layout.finish(), self)
+    }
+}
+
+impl Extension for IdleTimer {
+    fn options(&self) -> &'static [OptDef] {
+        const O: &[OptDef] = &[
+            opt("--timeout", 1, false),
+            opt("--label", 1, false),
+            opt("--alarm", 0, false),
+        ];
+        O
+    }
+
+    fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
+        match o.name {
+            "--timeout" => {
+                once(&self.timeout, "--timeout")?;
+                self.timeout = Some(number_in(o.value(), "--timeout", 1, MAX_TIMEOUT)? as u32);
+            }
+            "--label" => {
+                once(&self.label, "--label")?;
+                // iptables keeps the first 27 bytes.
+                let label: String = o.value().chars().take(LABEL_FIELD - 1).collect();
+                if label.is_empty() || label.len() >= LABEL_FIELD || label.contains('/') {
+                    return fail(format!(
+                        "IDLETIMER --label \"{}\": give a name without '/' (it names a file in sysfs)",
+                        o.value()
+                    ));
+                }
+                self.label = Some(label);
+            }
+            _ => self.alarm = true,
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _cx: &Cx) -> Res<()> {
+        match (&self.timeout, &self.label) {
+            (None, _) => fail("IDLETIMER: option \"--timeout\" must be specified"),
+            (_, None) => fail("IDLETIMER: option \"--label\" must be specified"),
+            _ => Ok(()),
+        }
+    }
+
+    fn save(&self, out: &mut String) {
+        if let (Some(timeout), Some(label)) = (self.timeout, &self.label) {
+            out.push_str(&format!(" --timeout {timeout} --label {label}"));
+        }
+        if self.alarm {
+            out.push_str(" --alarm");
+        }
+    }
+
+    fn print(&self, out: &mut String, _numeric: bool) {
+        if let (Some(timeout), Some(label)) = (self.timeout, &self.label) {
+            out.push_str(&format!(" timeout:{timeout} label:{label}"));
+        }
+        if self.alarm {
+            out.push_str(" alarm");
+        }
+    }
+}
