@@ -999,3 +999,41 @@ fn idletimer_restarts_on_traffic_and_audit_loads() {
     let after = remaining();
     assert!(after > before && after <= 600, "{before} then {after}");
 }
+
+/// `-j TEE` through the kernel's xt_TEE: the gateway sends a copy of each
+/// matching datagram to another host (the server sees it arrive), and the
+/// original goes on to its destination.
+#[test]
+fn tee_copies_packets_to_another_host() {
+    let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
+        return;
+    };
+    let tee =
+        format!("-t mangle -A PREROUTING -i lan0 -p udp --dport 7301 -j TEE --gateway {SERVER_V4}");
+    moat_ok(&lab.gateway, &common::words("iptables", &tee));
+    // The server counts what reaches it for the gateway's address.
+    let count = "-t raw -A PREROUTING -d 10.99.1.1 -p udp --dport 7301 -j ACCEPT";
+    moat_ok(&lab.server, &common::words("iptables", count));
+    let echo = moat_testnet::UdpEcho::start(&lab.gateway, GATEWAY_LAN_V4, 7301).unwrap();
+    for _ in 0..3 {
+        lab.client
+            .run(|| {
+                let sock = std::net::UdpSocket::bind((CLIENT_V4, 0)).unwrap();
+                sock.send_to(b"copy me", (GATEWAY_LAN_V4, 7301)).unwrap();
+            })
+            .unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(echo.received(), 3, "the originals arrive");
+    let listing = moat_ok(&lab.server, &["iptables", "-t", "raw", "-vnL"]);
+    assert_eq!(
+        packets_of(&listing, "PREROUTING", "dpt:7301"),
+        3,
+        "{listing}"
+    );
+    let saved_text = saved(moat(&lab.gateway, &["iptables-save", "-t", "mangle"]));
+    assert!(
+        saved_text.contains(&format!("-j TEE --gateway {SERVER_V4}")),
+        "{saved_text}"
+    );
+}

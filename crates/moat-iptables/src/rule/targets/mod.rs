@@ -81,6 +81,8 @@ pub(crate) enum TargetSpec {
     Audit(xt::Audit),
     /// IDLETIMER.
     IdleTimer(xt::IdleTimer),
+    /// TEE.
+    Tee(xt::Tee),
 }
 
 /// Targets moat supports, for suggestions.
@@ -111,6 +113,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "SYNPROXY",
     "AUDIT",
     "IDLETIMER",
+    "TEE",
 ];
 
 /// Target extensions iptables has that moat does not support.
@@ -126,7 +129,6 @@ const UNSUPPORTED: &[&str] = &[
     "SECMARK",
     "SET",
     "TCPOPTSTRIP",
-    "TEE",
     "TPROXY",
     "ULOG",
 ];
@@ -175,6 +177,7 @@ macro_rules! each_ext {
             TargetSpec::Tos($t) => $body,
             TargetSpec::Audit($t) => $body,
             TargetSpec::IdleTimer($t) => $body,
+            TargetSpec::Tee($t) => $body,
             TargetSpec::Verdict(_) | TargetSpec::Chain { .. } => $none,
         }
     };
@@ -229,6 +232,7 @@ impl TargetSpec {
             "TOS" => TargetSpec::Tos(Default::default()),
             "AUDIT" => TargetSpec::Audit(Default::default()),
             "IDLETIMER" => TargetSpec::IdleTimer(Default::default()),
+            "TEE" => TargetSpec::Tee(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} target is not supported by moat"))
             }
@@ -274,6 +278,7 @@ impl TargetSpec {
             TargetSpec::Tos(_) => "TOS",
             TargetSpec::Audit(_) => "AUDIT",
             TargetSpec::IdleTimer(_) => "IDLETIMER",
+            TargetSpec::Tee(_) => "TEE",
         }
     }
 
@@ -334,6 +339,7 @@ impl TargetSpec {
             TargetSpec::Tos(t) => t.lower(),
             TargetSpec::Audit(t) => t.lower(),
             TargetSpec::IdleTimer(t) => t.lower(),
+            TargetSpec::Tee(t) => t.lower(),
         }
     }
 }

@@ -1,14 +1,16 @@
 //! Targets the kernel's own xtables modules run through `nft_compat`, as
-//! iptables-nft runs them (nf_tables has no equivalent): AUDIT records the
-//! packet in the audit log, IDLETIMER restarts a timer whose expiry user
-//! space sees in sysfs. Both go on to the next rule.
+//! iptables-nft runs them: AUDIT records the packet in the audit log,
+//! IDLETIMER restarts a timer whose expiry user space sees in sysfs, TEE
+//! sends a copy of the packet to another host. All go on to the next rule.
+
+use std::net::IpAddr;
 
 use moat_model::{Action, XtExtension, XtLayout};
 
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::number_in;
+use crate::rule::values::{number_in, parse_addr, parse_iface};
 
 /// The kernel extension of target `name` with argument bytes `info`.
 fn ext(name: &str, revision: u32, info: Vec<u8>, options: &dyn Extension) -> Action {
@@ -169,6 +171,86 @@ impl Extension for IdleTimer {
         }
         if self.alarm {
             out.push_str(" alarm");
+        }
+    }
+}
+
+/// An interface name field (`IFNAMSIZ`).
+const IFACE_FIELD: usize = 16;
+
+/// `-j TEE --gateway ADDR [--oif NAME]` (xt_TEE, revision 1).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Tee {
+    gateway: Option<IpAddr>,
+    oif: Option<String>,
+}
+
+impl Tee {
+    /// The model action.
+    pub(crate) fn lower(&self) -> Action {
+        let gateway = match self.gateway {
+            Some(IpAddr::V4(a)) => a.octets().to_vec(),
+            Some(IpAddr::V6(a)) => a.octets().to_vec(),
+            None => Vec::new(),
+        };
+        let oif = self.oif.as_deref().unwrap_or_default();
+        let mut layout = XtLayout::new();
+        layout
+            .bytes(&gateway, 16)
+            .bytes(oif.as_bytes(), IFACE_FIELD)
+            // The kernel's own state, 8-byte aligned.
+            .align(8)
+            .bytes(&[], 8);
+        ext("TEE", 1, layout.finish(), self)
+    }
+}
+
+impl Extension for Tee {
+    fn options(&self) -> &'static [OptDef] {
+        const O: &[OptDef] = &[opt("--gateway", 1, false), opt("--oif", 1, false)];
+        O
+    }
+
+    fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
+        if o.name == "--gateway" {
+            once(&self.gateway, "--gateway")?;
+            let gateway = parse_addr(o.value(), o.family, "TEE --gateway")?;
+            if gateway.is_unspecified() {
+                return fail("TEE --gateway: give the address of the host that gets the copies");
+            }
+            self.gateway = Some(gateway);
+        } else {
+            once(&self.oif, "--oif")?;
+            match parse_iface(o.value(), "TEE --oif")? {
+                Some(name) => self.oif = Some(name),
+                None => return fail("TEE --oif needs one interface name"),
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _cx: &Cx) -> Res<()> {
+        if self.gateway.is_none() {
+            return fail("TEE: option \"--gateway\" must be specified");
+        }
+        Ok(())
+    }
+
+    fn save(&self, out: &mut String) {
+        if let Some(gateway) = self.gateway {
+            out.push_str(&format!(" --gateway {gateway}"));
+        }
+        if let Some(oif) = &self.oif {
+            out.push_str(&format!(" --oif {oif}"));
+        }
+    }
+
+    fn print(&self, out: &mut String, _numeric: bool) {
+        if let Some(gateway) = self.gateway {
+            out.push_str(&format!(" TEE gw:{gateway}"));
+        }
+        if let Some(oif) = &self.oif {
+            out.push_str(&format!(" oif={oif}"));
         }
     }
 }
