@@ -3,6 +3,7 @@
 
 use moat_model::{XtExtension, XtLayout};
 
+use super::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
@@ -85,16 +86,7 @@ impl Bpf {
         }
         // The kernel's pointer to the program it built, 8-byte aligned.
         layout.align(8).bytes(&[], 8);
-        let mut text = String::from("-m bpf");
-        self.save(&mut text);
-        XtExtension {
-            name: "bpf".into(),
-            revision: 0,
-            info: layout.finish(),
-            text,
-            hooks: Vec::new(),
-            stage: None,
-        }
+        kernel_ext("-m", "bpf", 0, layout.finish(), self)
     }
 }
 

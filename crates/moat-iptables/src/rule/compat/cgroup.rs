@@ -3,6 +3,7 @@
 
 use moat_model::{XtExtension, XtLayout};
 
+use super::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
@@ -35,16 +36,7 @@ impl Cgroup {
         };
         // The kernel's pointer to the cgroup it found, 8-byte aligned.
         layout.align(8).bytes(&[], 8);
-        let mut text = String::from("-m cgroup");
-        self.save(&mut text);
-        XtExtension {
-            name: "cgroup".into(),
-            revision: 2,
-            info: layout.finish(),
-            text,
-            hooks: Vec::new(),
-            stage: None,
-        }
+        kernel_ext("-m", "cgroup", 2, layout.finish(), self)
     }
 }
 

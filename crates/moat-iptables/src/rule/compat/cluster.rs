@@ -3,6 +3,7 @@
 
 use moat_model::{XtExtension, XtLayout};
 
+use super::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
@@ -24,21 +25,18 @@ impl Cluster {
     /// The kernel extension.
     pub(crate) fn ext(&self) -> XtExtension {
         let (mask, invert) = self.node_mask.unwrap_or_default();
-        let mut text = String::from("-m cluster");
-        self.save(&mut text);
-        XtExtension {
-            name: "cluster".into(),
-            revision: 0,
-            info: XtLayout::new()
+        kernel_ext(
+            "-m",
+            "cluster",
+            0,
+            XtLayout::new()
                 .u32(self.total_nodes.unwrap_or_default())
                 .u32(mask)
                 .u32(self.hash_seed.unwrap_or_default())
                 .u32(u32::from(invert))
                 .finish(),
-            text,
-            hooks: Vec::new(),
-            stage: None,
-        }
+            self,
+        )
     }
 }
 

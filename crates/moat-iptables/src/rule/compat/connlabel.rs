@@ -3,6 +3,7 @@
 
 use moat_model::{XtExtension, XtLayout};
 
+use super::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
@@ -45,16 +46,13 @@ impl ConnLabel {
     pub(crate) fn ext(&self) -> XtExtension {
         let (bit, invert) = self.label.unwrap_or_default();
         let options = u16::from(invert) | if self.set { 2 } else { 0 };
-        let mut text = String::from("-m connlabel");
-        self.save(&mut text);
-        XtExtension {
-            name: "connlabel".into(),
-            revision: 0,
-            info: XtLayout::new().u16(bit).u16(options).finish(),
-            text,
-            hooks: Vec::new(),
-            stage: None,
-        }
+        kernel_ext(
+            "-m",
+            "connlabel",
+            0,
+            XtLayout::new().u16(bit).u16(options).finish(),
+            self,
+        )
     }
 }
 

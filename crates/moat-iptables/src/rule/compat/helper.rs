@@ -3,6 +3,7 @@
 
 use moat_model::{XtExtension, XtLayout};
 
+use super::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
@@ -24,16 +25,7 @@ impl Helper {
             .u32(u32::from(invert))
             .bytes(name.as_bytes(), NAME_FIELD)
             .finish();
-        let mut text = String::from("-m helper");
-        self.save(&mut text);
-        XtExtension {
-            name: "helper".into(),
-            revision: 0,
-            info,
-            text,
-            hooks: Vec::new(),
-            stage: None,
-        }
+        kernel_ext("-m", "helper", 0, info, self)
     }
 }
 

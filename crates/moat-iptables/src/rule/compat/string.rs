@@ -3,6 +3,7 @@
 
 use moat_model::{XtExtension, XtLayout};
 
+use super::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
@@ -115,16 +116,7 @@ impl StringMatch {
             .align(8)
             .bytes(&[], 8)
             .finish();
-        let mut text = String::from("-m string");
-        self.save(&mut text);
-        XtExtension {
-            name: "string".into(),
-            revision: 1,
-            info,
-            text,
-            hooks: Vec::new(),
-            stage: None,
-        }
+        kernel_ext("-m", "string", 1, info, self)
     }
 }
 

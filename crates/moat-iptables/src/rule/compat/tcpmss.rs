@@ -2,6 +2,7 @@
 
 use moat_model::{XtExtension, XtLayout};
 
+use super::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
@@ -25,20 +26,17 @@ impl TcpMssMatch {
     /// The kernel extension.
     pub(crate) fn ext(&self) -> XtExtension {
         let (min, max, invert) = self.mss.unwrap_or((0, u16::MAX, false));
-        let mut text = String::from("-m tcpmss");
-        self.save(&mut text);
-        XtExtension {
-            name: "tcpmss".into(),
-            revision: 0,
-            info: XtLayout::new()
+        kernel_ext(
+            "-m",
+            "tcpmss",
+            0,
+            XtLayout::new()
                 .u16(min)
                 .u16(max)
                 .u8(u8::from(invert))
                 .finish(),
-            text,
-            hooks: Vec::new(),
-            stage: None,
-        }
+            self,
+        )
     }
 }
 

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Months, NaiveDate};
 use moat_model::{XtExtension, XtLayout};
 
+use super::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
@@ -254,12 +255,11 @@ impl TimeMatch {
     /// The kernel extension.
     pub(crate) fn ext(&self) -> XtExtension {
         let (start, stop) = self.daytimes();
-        let mut text = String::from("-m time");
-        self.save(&mut text);
-        XtExtension {
-            name: "time".into(),
-            revision: 0,
-            info: XtLayout::new()
+        kernel_ext(
+            "-m",
+            "time",
+            0,
+            XtLayout::new()
                 .u32(self.date_start.unwrap_or(0))
                 .u32(self.date_stop())
                 .u32(start)
@@ -268,10 +268,8 @@ impl TimeMatch {
                 .u8(self.weekday_bits())
                 .u8(self.flags())
                 .finish(),
-            text,
-            hooks: Vec::new(),
-            stage: None,
-        }
+            self,
+        )
     }
 }
 

@@ -3,6 +3,7 @@
 
 use moat_model::{XtExtension, XtLayout};
 
+use super::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
@@ -234,16 +235,7 @@ impl U32 {
             .u8(u8::try_from(tests.len()).unwrap_or(0))
             .u8(u8::from(invert))
             .finish();
-        let mut text = String::from("-m u32");
-        self.save(&mut text);
-        XtExtension {
-            name: "u32".into(),
-            revision: 0,
-            info,
-            text,
-            hooks: Vec::new(),
-            stage: None,
-        }
+        kernel_ext("-m", "u32", 0, info, self)
     }
 }
 

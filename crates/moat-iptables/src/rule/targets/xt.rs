@@ -5,25 +5,17 @@
 
 use std::net::IpAddr;
 
-use moat_model::{Action, XtExtension, XtLayout};
+use moat_model::{Action, XtLayout};
 
+use crate::rule::compat::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::{number_in, parse_addr, parse_iface};
 
-/// The kernel extension of target `name` with argument bytes `info`.
+/// The action of target `name` with argument bytes `info`.
 fn ext(name: &str, revision: u32, info: Vec<u8>, options: &dyn Extension) -> Action {
-    let mut text = format!("-j {name}");
-    options.save(&mut text);
-    Action::Xt(XtExtension {
-        name: name.into(),
-        revision,
-        info,
-        text,
-        hooks: Vec::new(),
-        stage: None,
-    })
+    Action::Xt(kernel_ext("-j", name, revision, info, options))
 }
 
 /// AUDIT's record types, in the kernel's order.
