@@ -44,6 +44,18 @@ pub struct FoundRule {
     pub source: String,
 }
 
+/// What a search of one chain for a rule found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleSearch {
+    /// The rule.
+    Found(FoundRule),
+    /// The whole chain was read and no rule is the one wanted.
+    Absent,
+    /// The search cannot tell: the table or chain is missing, a port map's
+    /// rule came first, or the driver only reads whole tables.
+    Unknown,
+}
+
 /// A firewall driver: applies batches atomically and reads moat's tables back.
 pub trait Backend {
     /// Reads moat's table for `family` and `stage`; `None` when it does not exist.
@@ -62,19 +74,17 @@ pub trait Backend {
 
     /// The first rule of user-visible `chain` for which `wanted(position,
     /// source)` holds (positions count from 1), reading the chain no further
-    /// than that rule. `None` when no rule does, when the table or chain is
-    /// missing, or when the driver cannot tell (a port map's rule comes
-    /// first, or the driver only reads whole tables): the caller then reads
-    /// the whole table.
+    /// than that rule; when the answer is [`RuleSearch::Unknown`] the caller
+    /// reads the whole table.
     fn find_rule(
         &self,
         family: Family,
         stage: Stage,
         chain: &str,
         wanted: &mut dyn FnMut(usize, &str) -> bool,
-    ) -> Result<Option<FoundRule>, BackendError> {
+    ) -> Result<RuleSearch, BackendError> {
         let _ = (family, stage, chain, wanted);
-        Ok(None)
+        Ok(RuleSearch::Unknown)
     }
 
     /// Applies `changes` as one transaction: all of it or, on any error, nothing.

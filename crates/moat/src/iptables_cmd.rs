@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use moat_backend::Backend;
+use moat_backend::{Backend, RuleSearch};
 use moat_iptables::listing::list_stored_rules;
 use moat_iptables::rule::RuleSpec;
 use moat_iptables::state::{split_words, StateRule};
@@ -24,6 +24,9 @@ use crate::stored::{read_state, read_view, stored_chains};
 
 /// Exit status for a command-line problem, as iptables uses it.
 const EXIT_USAGE: u8 = 2;
+
+/// What `-C` says when the rule is not there, in iptables' words.
+const BAD_RULE: &str = "iptables: Bad rule (does a matching rule exist in that chain?).";
 
 /// The iptables release whose command language moat speaks.
 const IPTABLES_VERSION: &str = "1.8.9";
@@ -87,6 +90,9 @@ fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Resu
     if let Some(code) = list_rules_fast(&backend, inv, family)? {
         return Ok(code);
     }
+    if let Some(code) = check_fast(&backend, inv, family)? {
+        return Ok(code);
+    }
     let (kernel, state) = if read_only {
         let view = read_view(&backend, family, inv.stage)?;
         (
@@ -116,7 +122,7 @@ fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Resu
         warn_for_added(program, inv, &table)?;
     }
     if outcome.check == Some(false) {
-        eprintln!("iptables: Bad rule (does a matching rule exist in that chain?).");
+        eprintln!("{BAD_RULE}");
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -198,7 +204,7 @@ fn delete_fast(
     let mut wanted = |position: usize, source: &str| {
         wanted_number == Some(position) || wanted_text.as_deref() == Some(source)
     };
-    let Some(found) = backend.find_rule(family, inv.stage, chain, &mut wanted)? else {
+    let RuleSearch::Found(found) = backend.find_rule(family, inv.stage, chain, &mut wanted)? else {
         return Ok(None);
     };
     let Some(rule) = stored_rule(&found.source, family) else {
@@ -219,6 +225,30 @@ fn delete_fast(
         }],
     })?;
     Ok(Some(ExitCode::SUCCESS))
+}
+
+/// `-C CHAIN rule` (what Docker asks before every rule it adds): moat reads
+/// the chain only as far as the rule, or to its end when the rule is not
+/// there. `None` when the partial read cannot tell (no such chain, a port
+/// map's rule on the way): the full path answers.
+fn check_fast(
+    backend: &dyn Backend,
+    inv: &moat_iptables::Invocation,
+    family: Family,
+) -> Result<Option<ExitCode>> {
+    let Command::Check { chain, rule } = &inv.command else {
+        return Ok(None);
+    };
+    let wanted = rule.to_args();
+    let mut same = |_: usize, source: &str| source == wanted;
+    match backend.find_rule(family, inv.stage, chain, &mut same)? {
+        RuleSearch::Found(_) => Ok(Some(ExitCode::SUCCESS)),
+        RuleSearch::Absent => {
+            eprintln!("{BAD_RULE}");
+            Ok(Some(ExitCode::FAILURE))
+        }
+        RuleSearch::Unknown => Ok(None),
+    }
 }
 
 /// `-S`: prints the kernel's stored rule texts as they are, without

@@ -693,12 +693,13 @@ fn thousand_chains() -> String {
     text
 }
 
-/// `-D` by number and by rule text in a chain longer than one reply of the
-/// kernel's rule dump (moat reads such a chain only as far as the rule):
-/// the same deletions through moat and through Debian's iptables-nft leave
-/// the same rules and counters, and refuse the same mistakes.
+/// `-D` by number and by rule text, and `-C`, in a chain longer than one
+/// reply of the kernel's rule dump (moat reads such a chain only as far as
+/// the rule): the same commands through moat and through Debian's
+/// iptables-nft give the same answers and leave the same rules and
+/// counters, and refuse the same mistakes.
 #[test]
-fn deleting_from_a_long_chain_matches_iptables_nft() {
+fn deleting_and_checking_in_a_long_chain_match_iptables_nft() {
     if !require_root_or_skip() {
         return;
     }
@@ -725,7 +726,28 @@ fn deleting_from_a_long_chain_matches_iptables_nft() {
     theirs
         .exec_input(&["iptables-nft-restore", "-c"], &rules)
         .unwrap();
-    let steps: [&[&str]; 12] = [
+    let steps: [&[&str]; 16] = [
+        &[
+            "-C",
+            "INPUT",
+            "-s",
+            "10.1.2.80/32",
+            "-p",
+            "tcp",
+            "-m",
+            "tcp",
+            "--dport",
+            "1592",
+            "-m",
+            "comment",
+            "--comment",
+            "host 592",
+            "-j",
+            "ACCEPT",
+        ],
+        &["-C", "INPUT", "-s", "192.0.2.9/32", "-j", "DROP"],
+        &["-C", "nochain", "-j", "DROP"],
+        &["-C", "web", "-j", "DROP"],
         &["-D", "INPUT", "1"],
         &["-D", "INPUT", "350"],
         // The first of two equal rules goes (their counters tell which).

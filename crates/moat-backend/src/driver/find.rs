@@ -12,7 +12,7 @@ use super::read::parse_rule;
 use crate::netlink::consts::*;
 use crate::netlink::wire::Writer;
 use crate::netlink::{NetlinkError, NfSocket};
-use crate::FoundRule;
+use crate::{FoundRule, RuleSearch};
 
 /// Why a scan of the chain's dump stopped early.
 enum Stop {
@@ -32,16 +32,16 @@ impl From<NetlinkError> for Stop {
 }
 
 /// The first rule of `chain` in moat's table for `family` and `stage` for
-/// which `wanted(position, source)` holds (positions count from 1); `None`
-/// when no rule does, when the table or chain does not exist, or when a
-/// rule before it is a port map's or has no stored source.
+/// which `wanted(position, source)` holds (positions count from 1);
+/// [`RuleSearch::Unknown`] when the table or chain does not exist, or when
+/// a rule before it is a port map's or has no stored source.
 pub(crate) fn find_rule(
     sock: &mut NfSocket,
     family: Family,
     stage: Stage,
     chain: &str,
     wanted: &mut dyn FnMut(usize, &str) -> bool,
-) -> Result<Option<FoundRule>, DriverError> {
+) -> Result<RuleSearch, DriverError> {
     let table = table_name(stage);
     let build = |w: &mut Writer| {
         w.attr_str(NFTA_RULE_TABLE, table);
@@ -69,9 +69,10 @@ pub(crate) fn find_rule(
         Ok(())
     });
     match scanned {
-        Ok(()) | Err(Stop::Unknown) => Ok(None),
-        Err(Stop::Found(rule)) => Ok(Some(rule)),
-        Err(Stop::Failed(e)) if e.errno() == Some(libc::ENOENT) => Ok(None),
+        Ok(()) => Ok(RuleSearch::Absent),
+        Err(Stop::Found(rule)) => Ok(RuleSearch::Found(rule)),
+        Err(Stop::Unknown) => Ok(RuleSearch::Unknown),
+        Err(Stop::Failed(e)) if e.errno() == Some(libc::ENOENT) => Ok(RuleSearch::Unknown),
         Err(Stop::Failed(e)) => Err(e),
     }
 }

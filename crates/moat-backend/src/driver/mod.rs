@@ -43,7 +43,7 @@ use moat_nft::{ChangeSet, KernelTable};
 pub use error::{DriverError, Unsupported};
 
 use crate::netlink::NfSocket;
-use crate::{Backend, BackendError, FoundRule, NftCli};
+use crate::{Backend, BackendError, NftCli, RuleSearch};
 
 /// Drives nf_tables over netlink; see the [module docs](self).
 ///
@@ -86,7 +86,7 @@ impl NetlinkDriver {
         stage: Stage,
         chain: &str,
         wanted: &mut dyn FnMut(usize, &str) -> bool,
-    ) -> Result<Option<FoundRule>, DriverError> {
+    ) -> Result<RuleSearch, DriverError> {
         let mut sock = NfSocket::open()?;
         find::find_rule(&mut sock, family, stage, chain, wanted)
     }
@@ -135,7 +135,7 @@ impl Backend for NetlinkDriver {
         stage: Stage,
         chain: &str,
         wanted: &mut dyn FnMut(usize, &str) -> bool,
-    ) -> Result<Option<FoundRule>, BackendError> {
+    ) -> Result<RuleSearch, BackendError> {
         NetlinkDriver::find_rule(self, family, stage, chain, wanted)
             .map_err(|e| e.into_backend(true))
     }
@@ -250,15 +250,15 @@ impl Backend for Hybrid {
         stage: Stage,
         chain: &str,
         wanted: &mut dyn FnMut(usize, &str) -> bool,
-    ) -> Result<Option<FoundRule>, BackendError> {
+    ) -> Result<RuleSearch, BackendError> {
         if self.route == Route::Nft {
-            return Ok(None);
+            return Ok(RuleSearch::Unknown);
         }
         // Whatever the partial read meets, the caller's full read handles.
         Ok(self
             .netlink
             .find_rule(family, stage, chain, wanted)
-            .unwrap_or(None))
+            .unwrap_or(RuleSearch::Unknown))
     }
 
     fn apply(&self, changes: &ChangeSet) -> Result<(), BackendError> {
