@@ -92,18 +92,26 @@ save_avg() {
   for i in $(seq 1 "$REPEAT"); do total=$(( total + $(time_ms "$TMP/empty" in_ns "$@" -S) )); done
   echo $(( total / REPEAT ))
 }
+check_avg() {
+  local total=0 i
+  for i in $(seq 1 "$REPEAT"); do
+    total=$(( total + $(time_ms "$TMP/empty" in_ns "$@" -C INPUT -s 10.250.0.1/32 -j ACCEPT) ))
+  done
+  echo $(( total / REPEAT ))
+}
 delete_avg() {
   local total=0 i
   for i in $(seq 1 "$REPEAT"); do total=$(( total + $(time_ms "$TMP/empty" in_ns "$@" -D INPUT 1) )); done
   echo $(( total / REPEAT ))
 }
 fresh_ns; in_ns iptables-nft-restore < "$TMP/rules-$n"
-ipt_a=$(append_avg iptables-nft); ipt_l=$(list_avg iptables-nft)
+ipt_a=$(append_avg iptables-nft); ipt_c=$(check_avg iptables-nft); ipt_l=$(list_avg iptables-nft)
 ipt_s=$(save_avg iptables-nft); ipt_d=$(delete_avg iptables-nft)
 fresh_ns; in_ns "$MOAT" iptables-restore < "$TMP/rules-$n"
-moat_a=$(append_avg "$MOAT" iptables); moat_l=$(list_avg "$MOAT" iptables)
+moat_a=$(append_avg "$MOAT" iptables); moat_c=$(check_avg "$MOAT" iptables); moat_l=$(list_avg "$MOAT" iptables)
 moat_s=$(save_avg "$MOAT" iptables); moat_d=$(delete_avg "$MOAT" iptables)
 row "one -A into a chain of $n rules" "$ipt_a" "$moat_a"
+row "one -C of the rule -A put last in $n rules" "$ipt_c" "$moat_c"
 row "one -D 1 in a chain of $n rules" "$ipt_d" "$moat_d"
 row "-vnL of $n rules" "$ipt_l" "$moat_l"
 row "-S of $n rules" "$ipt_s" "$moat_s"
