@@ -9,8 +9,9 @@ use clap::Args;
 use moat_backend::Backend;
 use moat_iptables::command::parse_table;
 use moat_iptables::save::{restore, RestoreOptions, SaveFile};
+use moat_iptables::TableState;
 use moat_model::Family;
-use moat_nft::{plan_replace, plan_update, ChangeSet};
+use moat_nft::{plan_update, ChangeSet};
 
 use crate::guard;
 use crate::lock::RulesetLock;
@@ -110,18 +111,18 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
     let mut tables = Vec::new();
     let route = log_route::kept();
     let restored = states.len();
-    for state in states {
+    for state in last_of_each_table(states) {
         let stage = state.stage;
         let table = log_route::routed(state.into_table(), route);
-        if args.noflush {
-            let kernel = kernels
-                .iter()
-                .find(|(s, _)| *s == stage)
-                .and_then(|(_, k)| k.as_ref());
-            batch.extend(plan_update(kernel, &table)?);
-        } else {
-            batch.extend(plan_replace(&table)?);
-        }
+        // The kernel's table as it is: read for --noflush, else now. Rules
+        // that stay the same (text and counters) are left alone, so a
+        // restore over the same ruleset changes nothing in the kernel; the
+        // rest is replaced, counters as the file says (zero without -c).
+        let kernel = match kernels.iter().position(|(s, _)| *s == stage) {
+            Some(i) => kernels.swap_remove(i).1,
+            None => backend.read(family, stage)?,
+        };
+        batch.extend(plan_update(kernel.as_ref(), &table)?);
         tables.push(table);
     }
     set_copies::declare(&mut batch, &tables)?;
@@ -136,4 +137,15 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
         warn_for_tables(program, &tables);
     }
     Ok(())
+}
+
+/// The tables a restore leaves: a table the file gives twice is what its
+/// last section says (without --noflush each section starts afresh).
+fn last_of_each_table(states: Vec<TableState>) -> Vec<TableState> {
+    let mut last: Vec<TableState> = Vec::new();
+    for state in states {
+        last.retain(|s| s.stage != state.stage);
+        last.push(state);
+    }
+    last
 }

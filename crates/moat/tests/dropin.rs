@@ -1059,3 +1059,76 @@ fn tee_copies_packets_to_another_host() {
         "{saved_text}"
     );
 }
+
+/// Restores over a ruleset that is there: moat leaves rules that stay the
+/// same alone (the kernel keeps them, handles and all) and replaces the
+/// rest, and what iptables shows is what iptables-nft shows after the same
+/// restores: counters from the file with -c, zero without, a chain the
+/// file drops gone, and a table given twice as its last section says.
+#[test]
+fn restoring_over_a_ruleset_matches_iptables_nft() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let first = "*filter\n:INPUT DROP [1:100]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:web - [0:0]\n:old - [0:0]\n\
+        [3:300] -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n\
+        [4:400] -A INPUT -p tcp -m tcp --dport 80 -j web\n\
+        -A INPUT -j old\n\
+        [5:500] -A web -s 192.0.2.0/24 -j ACCEPT\n\
+        COMMIT\n*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
+        -A POSTROUTING -o eth0 -j MASQUERADE\nCOMMIT\n";
+    let changed =
+        "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:web - [0:0]\n\
+        -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n\
+        -A INPUT -p tcp -m tcp --dport 443 -j web\n\
+        -A web -s 192.0.2.0/24 -j ACCEPT\n\
+        COMMIT\n";
+    let twice = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+        -A INPUT -j DROP\nCOMMIT\n\
+        *filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+        -A INPUT -p udp -m udp --dport 53 -j ACCEPT\nCOMMIT\n";
+    let ours = Netns::new("rest-moat").unwrap();
+    let theirs = Netns::new("rest-nft").unwrap();
+    let handle_of_first_rule = |ns: &Netns| -> String {
+        let listing = ns
+            .exec_ok(&["nft", "-a", "list", "chain", "ip", "moat_filter", "INPUT"])
+            .unwrap();
+        let line = listing
+            .lines()
+            .find(|l| l.contains("dport 22"))
+            .unwrap_or_else(|| panic!("{listing}"))
+            .to_string();
+        line.rsplit("# handle ").next().unwrap().to_string()
+    };
+    let mut kept = None;
+    for (text, counters) in [
+        (first, true),
+        (first, true),
+        (first, false),
+        (changed, false),
+        (twice, false),
+    ] {
+        let extra: &[&str] = if counters { &["-c"] } else { &[] };
+        let mut mine = vec![moat_bin(), "iptables-restore"];
+        mine.extend(extra);
+        ours.exec_input(&mine, text).unwrap();
+        let mut oracle = vec!["iptables-nft-restore"];
+        oracle.extend(extra);
+        theirs.exec_input(&oracle, text).unwrap();
+        assert_eq!(
+            saved(moat(&ours, &["iptables-save", "-c"])),
+            saved(theirs.exec(&["iptables-nft-save", "-c"]).unwrap()),
+            "after restoring with{} -c:\n{text}",
+            if counters { "" } else { "out" }
+        );
+        if text == first && counters {
+            // The same file again: the kernel keeps the rule it had.
+            let handle = handle_of_first_rule(&ours);
+            assert!(
+                kept.as_ref().is_none_or(|h| *h == handle),
+                "{kept:?} then {handle}"
+            );
+            kept = Some(handle);
+        }
+    }
+}
