@@ -44,6 +44,15 @@ pub struct FoundRule {
     pub source: String,
 }
 
+/// What a read bounded by a number of rules found.
+#[derive(Debug, Clone)]
+pub enum BoundedRead {
+    /// The table (`None` when it does not exist).
+    Table(Option<KernelTable>),
+    /// The table holds more rules than the read was to take.
+    TooLarge,
+}
+
 /// What a search of one chain for a rule found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuleSearch {
@@ -85,6 +94,18 @@ pub trait Backend {
     ) -> Result<RuleSearch, BackendError> {
         let _ = (family, stage, chain, wanted);
         Ok(RuleSearch::Unknown)
+    }
+
+    /// Reads moat's table like [`Backend::read`] when it holds at most
+    /// `rules` rules. Drivers that cannot stop early read everything.
+    fn read_at_most(
+        &self,
+        family: Family,
+        stage: Stage,
+        rules: usize,
+    ) -> Result<BoundedRead, BackendError> {
+        let _ = rules;
+        self.read(family, stage).map(BoundedRead::Table)
     }
 
     /// Applies `changes` as one transaction: all of it or, on any error, nothing.

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use moat_backend::Backend;
+use moat_backend::{Backend, BoundedRead};
 use moat_iptables::command::parse_table;
 use moat_iptables::save::{restore, RestoreOptions, SaveFile};
 use moat_iptables::TableState;
 use moat_model::Family;
-use moat_nft::{plan_update, ChangeSet};
+use moat_nft::{plan_replace, plan_update, ChangeSet};
 
 use crate::guard;
 use crate::lock::RulesetLock;
@@ -56,6 +56,12 @@ pub struct RestoreArgs {
     /// The file to read (standard input when absent).
     file: Option<std::path::PathBuf>,
 }
+
+/// The most rules of a table a restore reads to leave unchanged rules
+/// alone: the kernel's rule dump grows with the square of a chain's
+/// length (10,000 rules take about 75 ms to read, 100,000 about 6 s), so a
+/// larger table is replaced whole.
+const READ_BEFORE_RESTORE: usize = 20_000;
 
 /// Runs iptables-restore; `program` names the command in messages.
 pub fn run(program: &str, args: &RestoreArgs, family: Family) -> ExitCode {
@@ -114,15 +120,19 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
     for state in last_of_each_table(states) {
         let stage = state.stage;
         let table = log_route::routed(state.into_table(), route);
-        // The kernel's table as it is: read for --noflush, else now. Rules
-        // that stay the same (text and counters) are left alone, so a
-        // restore over the same ruleset changes nothing in the kernel; the
-        // rest is replaced, counters as the file says (zero without -c).
+        // The kernel's table as it is: read for --noflush, else now, unless
+        // it is too large to read quickly. Rules that stay the same (text
+        // and counters) are left alone, so a restore over the same ruleset
+        // changes nothing in the kernel; the rest is replaced, counters as
+        // the file says (zero without -c).
         let kernel = match kernels.iter().position(|(s, _)| *s == stage) {
-            Some(i) => kernels.swap_remove(i).1,
-            None => backend.read(family, stage)?,
+            Some(i) => BoundedRead::Table(kernels.swap_remove(i).1),
+            None => backend.read_at_most(family, stage, READ_BEFORE_RESTORE)?,
         };
-        batch.extend(plan_update(kernel.as_ref(), &table)?);
+        match kernel {
+            BoundedRead::Table(kernel) => batch.extend(plan_update(kernel.as_ref(), &table)?),
+            BoundedRead::TooLarge => batch.extend(plan_replace(&table)?),
+        }
         tables.push(table);
     }
     set_copies::declare(&mut batch, &tables)?;

@@ -52,6 +52,9 @@ pub enum DriverError {
     /// No reply from the kernel in time.
     #[error("nf_tables netlink: no reply from the kernel within the time limit")]
     Timeout,
+    /// A bounded read met a table with more rules than it reads.
+    #[error("nf_tables netlink: the table holds more than {0} rules")]
+    TooManyRules(usize),
     /// The ruleset kept changing while it was being read.
     #[error("nf_tables netlink: the ruleset kept changing while moat read it; try again")]
     Changed,

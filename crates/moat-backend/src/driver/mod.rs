@@ -43,7 +43,7 @@ use moat_nft::{ChangeSet, KernelTable};
 pub use error::{DriverError, Unsupported};
 
 use crate::netlink::NfSocket;
-use crate::{Backend, BackendError, NftCli, RuleSearch};
+use crate::{Backend, BackendError, BoundedRead, NftCli, RuleSearch};
 
 /// Drives nf_tables over netlink; see the [module docs](self).
 ///
@@ -89,6 +89,21 @@ impl NetlinkDriver {
     ) -> Result<RuleSearch, DriverError> {
         let mut sock = NfSocket::open()?;
         find::find_rule(&mut sock, family, stage, chain, wanted)
+    }
+
+    /// Reads moat's table when it holds at most `rules` rules.
+    pub fn read_table_at_most(
+        &self,
+        family: Family,
+        stage: Stage,
+        rules: usize,
+    ) -> Result<BoundedRead, DriverError> {
+        let mut sock = NfSocket::open()?;
+        match read::read_table(&mut sock, family, stage, read::Depth::AtMost(rules)) {
+            Ok(table) => Ok(BoundedRead::Table(table)),
+            Err(DriverError::TooManyRules(_)) => Ok(BoundedRead::TooLarge),
+            Err(e) => Err(e),
+        }
     }
 
     /// Checks that every part of `changes` can be encoded by this driver,
@@ -227,6 +242,22 @@ impl Backend for Hybrid {
             Err(e @ DriverError::Refused { .. }) => Err(e.into_backend(true)),
             Err(_) if self.route == Route::Auto => self.nft.read(family, stage),
             Err(e) => Err(e.into_backend(true)),
+        }
+    }
+
+    fn read_at_most(
+        &self,
+        family: Family,
+        stage: Stage,
+        rules: usize,
+    ) -> Result<BoundedRead, BackendError> {
+        if self.route == Route::Nft {
+            return self.nft.read(family, stage).map(BoundedRead::Table);
+        }
+        match self.netlink.read_table_at_most(family, stage, rules) {
+            Ok(read) => Ok(read),
+            Err(e @ DriverError::Refused { .. }) => Err(e.into_backend(true)),
+            Err(_) => self.read(family, stage).map(BoundedRead::Table),
         }
     }
 

@@ -130,6 +130,10 @@ pub(crate) enum Depth {
     Everything,
     /// Only the rules of moat's base chains (jump and policy counter).
     Layout,
+    /// Every rule, unless the table holds more than this many: then the
+    /// read stops with [`DriverError::TooManyRules`] (the kernel's rule
+    /// dump grows with the square of a chain's length).
+    AtMost(usize),
 }
 
 fn dump_rules(
@@ -137,6 +141,7 @@ fn dump_rules(
     proto: u8,
     table: &str,
     chain: Option<&str>,
+    limit: Option<usize>,
     rules: &mut Vec<RuleInfo>,
 ) -> Result<(), DriverError> {
     let start = rules.len();
@@ -151,7 +156,10 @@ fn dump_rules(
             None => rules.truncate(start),
             Some(msg) => rules.extend(parse_rule(msg, table)?),
         }
-        Ok(())
+        match limit {
+            Some(limit) if rules.len() - start > limit => Err(DriverError::TooManyRules(limit)),
+            _ => Ok(()),
+        }
     })
 }
 
@@ -185,13 +193,14 @@ pub(crate) fn read_table(
     )?;
     let mut rules = Vec::new();
     match depth {
-        Depth::Everything => dump_rules(sock, proto, table, None, &mut rules)?,
+        Depth::Everything => dump_rules(sock, proto, table, None, None, &mut rules)?,
+        Depth::AtMost(limit) => dump_rules(sock, proto, table, None, Some(limit), &mut rules)?,
         Depth::Layout => {
             for chain in chains
                 .iter()
                 .filter(|c| hook_of_base_chain(&c.name).is_some())
             {
-                dump_rules(sock, proto, table, Some(&chain.name), &mut rules)?;
+                dump_rules(sock, proto, table, Some(&chain.name), None, &mut rules)?;
             }
         }
     }
@@ -205,7 +214,7 @@ pub(crate) fn read_table(
         }
     }
     let sets = match depth {
-        Depth::Everything => sock
+        Depth::Everything | Depth::AtMost(_) => sock
             .sets(nf_proto(family), table)?
             .unwrap_or_default()
             .into_iter()
