@@ -91,6 +91,15 @@ impl StateRule {
         rule.counters = counters;
         Ok(StateRule { spec, rule })
     }
+
+    /// Reads a rule back from its stored source text (its `-S` words); the
+    /// error says why it does not read.
+    pub fn from_source(source: &str, family: Family, counters: Counters) -> Result<Self, String> {
+        let words =
+            split_words(source).ok_or_else(|| format!("unreadable stored rule {source:?}"))?;
+        let (spec, _) = RuleSpec::parse(&words, family).map_err(|e| e.message)?;
+        StateRule::new(spec, family, counters).map_err(|e| e.message)
+    }
 }
 
 impl TableState {
@@ -134,12 +143,8 @@ impl TableState {
                 let source = stored_rule
                     .source
                     .ok_or_else(|| error("rule was not written by moat (it has no stored source); remove it with nft".into()))?;
-                let words = split_words(&source)
-                    .ok_or_else(|| error(format!("unreadable stored rule {source:?}")))?;
-                let (spec, _) = RuleSpec::parse(&words, family).map_err(|e| error(e.message))?;
                 rules.push(
-                    StateRule::new(spec, family, stored_rule.counters)
-                        .map_err(|e| error(e.message))?,
+                    StateRule::from_source(&source, family, stored_rule.counters).map_err(error)?,
                 );
             }
             let new_chain = StateChain {

@@ -7,7 +7,7 @@ use anyhow::Result;
 use moat_backend::{Backend, RuleSearch};
 use moat_iptables::listing::list_stored_rules;
 use moat_iptables::rule::RuleSpec;
-use moat_iptables::state::{split_words, StateRule};
+use moat_iptables::state::StateRule;
 use moat_iptables::{execute, parse_command_line, Command, TableState};
 use moat_model::Family;
 use moat_model::{validate_rule, Action, Counters, Stage, Table};
@@ -207,10 +207,11 @@ fn delete_fast(
     let RuleSearch::Found(found) = backend.find_rule(family, inv.stage, chain, &mut wanted)? else {
         return Ok(None);
     };
-    let Some(rule) = stored_rule(&found.source, family) else {
+    // A source that does not read is the full path's to report.
+    let Ok(stored) = StateRule::from_source(&found.source, family, Counters::default()) else {
         return Ok(None);
     };
-    if fills_a_set(&rule) {
+    if fills_a_set(&stored.rule) {
         return Ok(None);
     }
     backend.apply(&ChangeSet {
@@ -278,16 +279,6 @@ fn list_rules_fast(
         print!("{text}");
         ExitCode::SUCCESS
     }))
-}
-
-/// The model rule of a stored source text; `None` when it does not read
-/// (the full path then reports it).
-fn stored_rule(source: &str, family: Family) -> Option<moat_model::Rule> {
-    let words = split_words(source)?;
-    let (spec, _) = RuleSpec::parse(&words, family).ok()?;
-    StateRule::new(spec, family, Counters::default())
-        .ok()
-        .map(|r| r.rule)
 }
 
 /// Whether appending `rule` may cut the SSH session moat runs in: it drops

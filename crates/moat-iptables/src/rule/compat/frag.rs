@@ -52,9 +52,7 @@ impl Frag {
             .u8(self.flags)
             .u8(inv)
             .finish();
-        let mut text = String::from("-m frag");
-        self.save(&mut text);
-        super::ipv6_only("frag", 0, info, text)
+        super::kernel_ext("-m", "frag", 0, info, self)
     }
 }
 

@@ -45,9 +45,7 @@ impl Ipv6Header {
             .u8(if invert { 0xff } else { 0 })
             .u8(u8::from(self.soft))
             .finish();
-        let mut text = String::from("-m ipv6header");
-        self.save(&mut text);
-        super::ipv6_only("ipv6header", 0, info, text)
+        super::kernel_ext("-m", "ipv6header", 0, info, self)
     }
 }
 

@@ -79,9 +79,7 @@ impl Mh {
             .u8(self.types.1)
             .u8(u8::from(self.invert))
             .finish();
-        let mut text = String::from("-m mh");
-        self.save(&mut text);
-        super::ipv6_only("mh", 0, info, text)
+        super::kernel_ext("-m", "mh", 0, info, self)
     }
 }
 

@@ -76,7 +76,7 @@ const IPV6_ONLY: &[&str] = &["frag", "rt", "hbh", "dst", "ipv6header", "mh"];
 
 /// The kernel extension `name` that works at every hook of every table,
 /// its text the option (`-m` or `-j`), the name and `module`'s options.
-pub(super) fn kernel_ext(
+pub(crate) fn kernel_ext(
     option: &str,
     name: &str,
     revision: u32,
@@ -85,18 +85,6 @@ pub(super) fn kernel_ext(
 ) -> XtExtension {
     let mut text = format!("{option} {name}");
     module.save(&mut text);
-    XtExtension {
-        name: name.into(),
-        revision,
-        info,
-        text,
-        hooks: Vec::new(),
-        stage: None,
-    }
-}
-
-/// An IPv6 header match of the kernel, which works at every hook.
-fn ipv6_only(name: &str, revision: u32, info: Vec<u8>, text: String) -> XtExtension {
     XtExtension {
         name: name.into(),
         revision,

@@ -65,9 +65,7 @@ impl OptsHeader {
         let info = layout
             .u8(u8::try_from(self.opts.len()).unwrap_or(0))
             .finish();
-        let mut text = format!("-m {}", self.name);
-        self.save(&mut text);
-        super::ipv6_only(self.name, 0, info, text)
+        super::kernel_ext("-m", self.name, 0, info, self)
     }
 
     fn opts_text(&self) -> String {

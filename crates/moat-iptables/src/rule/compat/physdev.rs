@@ -71,8 +71,6 @@ impl Physdev {
             .u8(self.invert)
             .u8(self.bitmask)
             .finish();
-        let mut text = String::from("-m physdev");
-        self.save(&mut text);
         // The outgoing port of a packet not known to be bridged is only
         // known after routing, never for the host's own packets.
         let out_tests = self.bitmask & (OP_OUT | OP_ISOUT) != 0;
@@ -88,12 +86,8 @@ impl Physdev {
             Vec::new()
         };
         XtExtension {
-            name: "physdev".into(),
-            revision: 0,
-            info,
-            text,
             hooks,
-            stage: None,
+            ..super::kernel_ext("-m", "physdev", 0, info, self)
         }
     }
 

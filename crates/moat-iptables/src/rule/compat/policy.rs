@@ -203,20 +203,14 @@ impl Policy {
             .u16(flags)
             .u16(u16::try_from(elements.len()).unwrap_or(0))
             .finish();
-        let mut text = String::from("-m policy");
-        self.save(&mut text);
         let hooks = if out {
             vec![Hook::Forward, Hook::Output, Hook::Postrouting]
         } else {
             vec![Hook::Prerouting, Hook::Input, Hook::Forward]
         };
         XtExtension {
-            name: "policy".into(),
-            revision: 0,
-            info,
-            text,
             hooks,
-            stage: None,
+            ..super::kernel_ext("-m", "policy", 0, info, self)
         }
     }
 }

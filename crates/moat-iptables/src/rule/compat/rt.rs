@@ -81,9 +81,7 @@ impl Rt {
         let info = layout
             .u8(u8::try_from(self.addrs.len()).unwrap_or(0))
             .finish();
-        let mut text = String::from("-m rt");
-        self.save(&mut text);
-        super::ipv6_only("rt", 0, info, text)
+        super::kernel_ext("-m", "rt", 0, info, self)
     }
 
     fn addrs_text(&self) -> String {

@@ -23,15 +23,10 @@ pub(crate) struct Socket {
 impl Socket {
     /// The kernel extension.
     pub(crate) fn ext(&self) -> XtExtension {
-        let mut text = String::from("-m socket");
-        self.save(&mut text);
+        let info = XtLayout::new().u8(self.flags).finish();
         XtExtension {
-            name: "socket".into(),
-            revision: 3,
-            info: XtLayout::new().u8(self.flags).finish(),
-            text,
             hooks: vec![Hook::Prerouting, Hook::Input],
-            stage: None,
+            ..super::kernel_ext("-m", "socket", 3, info, self)
         }
     }
 }

@@ -78,16 +78,7 @@ impl SpiMatch {
                 .u8(u8::from(self.res));
         }
         let info = layout.u8(inv).finish();
-        let mut text = format!("-m {}", self.name());
-        self.save(&mut text);
-        XtExtension {
-            name: self.name().into(),
-            revision: 0,
-            info,
-            text,
-            hooks: Vec::new(),
-            stage: None,
-        }
+        super::kernel_ext("-m", self.name(), 0, info, self)
     }
 }
 

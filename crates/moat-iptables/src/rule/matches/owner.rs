@@ -3,6 +3,7 @@
 
 use moat_model::{Hook, Match, XtExtension, XtLayout};
 
+use crate::rule::compat::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
@@ -197,15 +198,9 @@ impl Owner {
             .u8(flags)
             .u8(invert)
             .finish();
-        let mut text = String::from("-m owner");
-        self.save(&mut text);
         XtExtension {
-            name: "owner".into(),
-            revision: 1,
-            info,
-            text,
             hooks: vec![Hook::Output, Hook::Postrouting],
-            stage: None,
+            ..kernel_ext("-m", "owner", 1, info, self)
         }
     }
 }
