@@ -41,6 +41,13 @@ median_ms() { sort -n | awk '{ a[NR] = $1 } END { printf "%.1f", a[int((NR + 1) 
 scrapes=$(for _ in $(seq 1 "$REPEAT"); do
   ip netns exec "$NS" curl -s -o /dev/null -w '%{time_total}\n' http://127.0.0.1:9469/metrics
 done | awk '{ print $1 * 1000 }' | median_ms)
+# Prometheus asks for gzip (Accept-Encoding: gzip); curl --compressed too,
+# and unpacks the reply as Prometheus does.
+gzipped=$(for _ in $(seq 1 "$REPEAT"); do
+  ip netns exec "$NS" curl -s --compressed -o /dev/null -w '%{time_total}\n' http://127.0.0.1:9469/metrics
+done | awk '{ print $1 * 1000 }' | median_ms)
+gzip_bytes=$(ip netns exec "$NS" curl -s -H 'Accept-Encoding: gzip' http://127.0.0.1:9469/metrics | wc -c)
+plain_bytes=$(ip netns exec "$NS" curl -s http://127.0.0.1:9469/metrics | wc -c)
 series=$(ip netns exec "$NS" curl -s http://127.0.0.1:9469/metrics | grep -c '^moat_rule_packets_total')
 peak=$(awk '/VmHWM/ { print $2 }' "/proc/$DAEMON/status")
 oneshot=$(for _ in $(seq 1 "$REPEAT"); do
@@ -57,7 +64,8 @@ done | median_ms)
 save_peak=$( { /usr/bin/env time -f '%M' ip netns exec "$NS2" iptables-nft-save -c > /dev/null; } 2>&1 | tail -1)
 
 printf '%-58s %10s\n' "reading $N rules' counters (median of $REPEAT)" "ms"
-printf '%-58s %10s\n' "moat daemon: GET /metrics ($series rule series)" "$scrapes"
+printf '%-58s %10s\n' "moat daemon: GET /metrics ($series rule series, $plain_bytes bytes)" "$scrapes"
+printf '%-58s %10s\n' "moat daemon: GET /metrics, gzip as Prometheus asks ($gzip_bytes bytes)" "$gzipped"
 printf '%-58s %10s\n' "moat metrics (a whole process)" "$oneshot"
 printf '%-58s %10s\n' "iptables-nft-save -c (what iptables exporters parse)" "$save"
 printf '%-58s %10s\n' "peak memory: moat daemon (KiB)" "$peak"

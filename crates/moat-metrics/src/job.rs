@@ -8,6 +8,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::io::Write as _;
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
 use moat_daemon::{log, Job, JobError, Level, Started, Stop};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -117,38 +121,96 @@ async fn serve(mut stream: TcpStream, collect: Collect) {
         return;
     };
     let head_only = head.starts_with(b"HEAD ");
+    let mut encoding = None;
     let (status, content_type, body) = match asked(&head) {
-        Some(Asked::Metrics) => match tokio::task::spawn_blocking(move || scrape(&collect)).await {
-            Ok(text) => ("200 OK", CONTENT_TYPE, text),
-            Err(e) => (
-                "500 Internal Server Error",
-                "text/plain",
-                format!("reading the kernel failed: {e}\n"),
-            ),
-        },
+        Some(Asked::Metrics) => {
+            let gzip = accepts_gzip(&head);
+            let read = tokio::task::spawn_blocking(move || {
+                let text = scrape(&collect).into_bytes();
+                if gzip {
+                    (Some("gzip"), gzipped(&text))
+                } else {
+                    (None, text)
+                }
+            });
+            match read.await {
+                Ok((coding, body)) => {
+                    encoding = coding;
+                    ("200 OK", CONTENT_TYPE, body)
+                }
+                Err(e) => (
+                    "500 Internal Server Error",
+                    "text/plain",
+                    format!("reading the kernel failed: {e}\n").into_bytes(),
+                ),
+            }
+        }
         Some(Asked::Index) => (
             "200 OK",
             "text/html",
-            "<html><body><a href=\"/metrics\">moat metrics</a></body></html>\n".into(),
+            b"<html><body><a href=\"/metrics\">moat metrics</a></body></html>\n".to_vec(),
         ),
-        Some(Asked::NotFound) => ("404 Not Found", "text/plain", "try /metrics\n".into()),
-        Some(Asked::BadMethod) => ("405 Method Not Allowed", "text/plain", "GET only\n".into()),
+        Some(Asked::NotFound) => ("404 Not Found", "text/plain", b"try /metrics\n".to_vec()),
+        Some(Asked::BadMethod) => (
+            "405 Method Not Allowed",
+            "text/plain",
+            b"GET only\n".to_vec(),
+        ),
         None => (
             "400 Bad Request",
             "text/plain",
-            "not an HTTP request\n".into(),
+            b"not an HTTP request\n".to_vec(),
         ),
     };
-    let mut reply = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+    let coding = encoding
+        .map(|c| format!("Content-Encoding: {c}\r\n"))
+        .unwrap_or_default();
+    let reply = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n{coding}Vary: Accept-Encoding\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
-    )
-    .into_bytes();
+    );
+    // Head and body go out as two writes, without copying the body after
+    // the head and without waiting for the head's acknowledgement.
+    let _ = stream.set_nodelay(true);
+    let _ = stream.write_all(reply.as_bytes()).await;
     if !head_only {
-        reply.extend_from_slice(body.as_bytes());
+        let _ = stream.write_all(&body).await;
     }
-    let _ = stream.write_all(&reply).await;
     let _ = stream.shutdown().await;
+}
+
+/// Whether the request's `Accept-Encoding` takes gzip (as Prometheus asks):
+/// a 10,000-rule reading shrinks about sevenfold, which saves more time
+/// on the wire (and in the rules the reply's packets cross) than
+/// compressing costs.
+fn accepts_gzip(head: &[u8]) -> bool {
+    let Ok(head) = std::str::from_utf8(head) else {
+        return false;
+    };
+    head.lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(name, _)| name.trim().eq_ignore_ascii_case("accept-encoding"))
+        .flat_map(|(_, value)| value.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or_default().trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    == Some(0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+/// `body` compressed with gzip at the fastest level.
+fn gzipped(body: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 6), Compression::fast());
+    // Writing into a Vec cannot fail.
+    let _ = encoder.write_all(body);
+    encoder.finish().unwrap_or_default()
 }
 
 /// One reading, with how long it took.
@@ -186,5 +248,36 @@ mod tests {
             Some(Asked::BadMethod)
         );
         assert_eq!(asked(b"SSH-2.0-x\r\n"), None);
+    }
+
+    #[test]
+    fn gzip_is_used_when_the_request_takes_it() {
+        let head = |h: &str| format!("GET /metrics HTTP/1.1\r\n{h}\r\n\r\n");
+        assert!(accepts_gzip(head("Accept-Encoding: gzip").as_bytes()));
+        // Prometheus' own header.
+        assert!(accepts_gzip(
+            head("Accept-Encoding: gzip\r\nAccept: text/plain;version=0.0.4").as_bytes()
+        ));
+        assert!(accepts_gzip(
+            head("accept-encoding: deflate, GZIP;q=0.5, br").as_bytes()
+        ));
+        assert!(accepts_gzip(head("Accept-Encoding: *").as_bytes()));
+        assert!(!accepts_gzip(head("Accept-Encoding: gzip;q=0").as_bytes()));
+        assert!(!accepts_gzip(head("Accept-Encoding: identity").as_bytes()));
+        assert!(!accepts_gzip(head("X-Note: gzip").as_bytes()));
+        assert!(!accepts_gzip(b"GET /metrics HTTP/1.1\r\n\r\n"));
+    }
+
+    #[test]
+    fn gzipped_bodies_read_back_whole() {
+        use std::io::Read as _;
+        let text = "moat_rule_packets_total{rule=\"1\"} 0\n".repeat(1000);
+        let packed = gzipped(text.as_bytes());
+        assert!(packed.len() * 10 < text.len(), "{}", packed.len());
+        let mut unpacked = String::new();
+        flate2::read::GzDecoder::new(&packed[..])
+            .read_to_string(&mut unpacked)
+            .unwrap();
+        assert_eq!(unpacked, text);
     }
 }

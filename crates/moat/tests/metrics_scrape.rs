@@ -14,19 +14,46 @@ use daemon_common::Daemon;
 use moat_testnet::topology::GATEWAY_LAN_V4;
 use moat_testnet::{ping_burst, Netns};
 
-/// `GET /metrics` on 127.0.0.1:9469 inside `ns`: the body.
-fn scrape(ns: &Netns) -> String {
+/// `GET /metrics` on 127.0.0.1:9469 inside `ns` with request headers
+/// `headers`: the reply's head and body.
+fn get(ns: &Netns, headers: &str) -> (String, Vec<u8>) {
     ns.run(|| {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", 9469)).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: moat\r\n\r\n")
+        s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: moat\r\n{headers}\r\n").as_bytes())
             .unwrap();
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).unwrap();
-        assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
-        reply.split_once("\r\n\r\n").unwrap().1.to_string()
+        let mut reply = Vec::new();
+        s.read_to_end(&mut reply).unwrap();
+        let split = reply.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&reply[..split]).into_owned();
+        assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+        (head, reply[split + 4..].to_vec())
     })
     .unwrap()
+}
+
+/// A plain scrape: the body.
+fn scrape(ns: &Netns) -> String {
+    let (head, body) = get(ns, "");
+    assert!(!head.contains("Content-Encoding"), "{head}");
+    String::from_utf8(body).unwrap()
+}
+
+/// A scrape as Prometheus sends it (`Accept-Encoding: gzip`): the body,
+/// unpacked by the system's gzip.
+fn scrape_gzip(ns: &Netns) -> String {
+    let (head, body) = get(ns, "Accept-Encoding: gzip\r\n");
+    assert!(head.contains("Content-Encoding: gzip"), "{head}");
+    let mut gunzip = std::process::Command::new("gzip")
+        .arg("-dc")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip");
+    gunzip.stdin.take().unwrap().write_all(&body).unwrap();
+    let out = gunzip.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// The value of the sample whose line starts with `name{` and holds every one of `labels`.
@@ -85,8 +112,18 @@ fn counters_grow_by_the_packets_sent_and_set_sizes_match_the_commands() {
         |text: &str| value(text, "moat_rule_packets_total", &[&format!("id=\"{id}\"")]).unwrap();
     let answered = ping_burst(&lab.client, GATEWAY_LAN_V4, 7, Duration::from_secs(2)).unwrap();
     assert_eq!(answered, 7);
-    let after = scrape(&lab.gateway);
+    let after = scrape_gzip(&lab.gateway);
     assert_eq!(packets(&after) - packets(&before), 7.0, "{after}");
+    // Compressed or not, a scrape says the same (no traffic in between).
+    let plain = scrape(&lab.gateway);
+    assert_eq!(packets(&plain), packets(&after));
+    let families = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("# TYPE"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(families(&plain), families(&after));
     // Every series of a counter family says it is a counter.
     assert!(after.contains("# TYPE moat_rule_packets_total counter"));
     assert!(after.contains("# TYPE moat_chain_policy_packets_total counter"));

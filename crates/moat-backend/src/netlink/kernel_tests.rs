@@ -4,6 +4,8 @@
 
 use moat_model::Hook;
 
+use super::consts::{NFTA_RULE_TABLE, NFT_MSG_GETRULE};
+
 use super::*;
 
 fn in_private_netns<T: Send>(f: impl FnOnce() -> T + Send) -> Option<T> {
@@ -236,5 +238,63 @@ fn timed_elements_expire_refresh_and_list() {
         let mut tx = Transaction::new(None);
         tx.delete_table(NfProto::Inet, T);
         nl.commit(tx).unwrap();
+    });
+}
+
+#[test]
+fn long_dumps_arrive_whole_in_order_and_can_stop_early() {
+    in_private_netns(|| {
+        const RULES: u64 = 20_000;
+        let mut nl = NfSocket::open().unwrap();
+        let mut tx = Transaction::new(None);
+        base(&mut tx);
+        for i in 0..RULES {
+            let exprs = [
+                Expr::Counter {
+                    packets: i,
+                    bytes: 2 * i,
+                },
+                Expr::Verdict(Verdict::Accept),
+            ];
+            tx.add_rule(
+                NfProto::Inet,
+                T,
+                "input",
+                &exprs,
+                Some(&format!("rule {i}")),
+            );
+        }
+        nl.commit(tx).unwrap();
+
+        // About 200 datagrams: every rule comes, once and in order.
+        let rules = nl.rules(NfProto::Inet, T).unwrap().unwrap();
+        assert_eq!(rules.len() as u64, RULES);
+        for (i, rule) in (0..).zip(&rules) {
+            assert_eq!(rule.comment, Some(format!("rule {i}")));
+            assert_eq!(rule.counter(), Some((i, 2 * i)));
+        }
+
+        // A reader that stops after 2,000 rules gets its own error back ...
+        let mut seen = 0;
+        let stopped = nl.dump::<NetlinkError>(
+            NFT_MSG_GETRULE,
+            NfProto::Inet.number(),
+            &|w| w.attr_str(NFTA_RULE_TABLE, T),
+            &mut |msg| {
+                seen += usize::from(msg.is_some());
+                if seen == 2_000 {
+                    return Err(NetlinkError::Changed);
+                }
+                Ok(())
+            },
+        );
+        assert!(matches!(stopped, Err(NetlinkError::Changed)), "{stopped:?}");
+        assert_eq!(seen, 2_000);
+        // ... and the socket answers the next requests whole.
+        assert_eq!(
+            nl.rules(NfProto::Inet, T).unwrap().unwrap().len() as u64,
+            RULES
+        );
+        assert!(nl.generation().is_ok());
     });
 }

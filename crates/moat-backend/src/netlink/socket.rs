@@ -4,6 +4,7 @@
 
 use std::io;
 use std::os::fd::AsRawFd;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};
@@ -21,6 +22,8 @@ const RCVBUF: usize = 16 << 20;
 const RECV_CHUNK: usize = 256 << 10;
 /// How often a dump is restarted when the ruleset changes during it.
 const DUMP_RETRIES: usize = 5;
+/// Datagrams of a long answer received ahead of the thread reading them.
+const PIPELINE_DEPTH: usize = 16;
 
 /// The kernel's refusal of one message of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +84,67 @@ pub(crate) fn none_if_missing<T>(
         Ok(v) => Ok(Some(v)),
         Err(NetlinkError::Refused { errno, .. }) if errno == libc::ENOENT => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// Reads one datagram from `sock` into `buf`; `None` when nothing is
+/// waiting and `nonblocking`.
+fn recv_into(
+    sock: &Socket,
+    buf: &mut [u8],
+    nonblocking: bool,
+) -> Result<Option<usize>, NetlinkError> {
+    let flags = if nonblocking { libc::MSG_DONTWAIT } else { 0 };
+    loop {
+        match sock.recv(&mut &mut buf[..], flags) {
+            Ok(n) => return Ok(Some(n.min(buf.len()))),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && nonblocking => return Ok(None),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(NetlinkError::Timeout)
+            }
+            Err(e) => {
+                return Err(NetlinkError::Io {
+                    context: "reading the kernel's reply",
+                    error: e,
+                })
+            }
+        }
+    }
+}
+
+/// Receives the datagrams of the answer to request `seq` after its first
+/// and hands each on, until the one that ends it (done or error), a
+/// failed `recv`, or the reader gone (it stopped early).
+fn receive_answer(
+    sock: &Socket,
+    seq: u32,
+    datagrams: &mpsc::SyncSender<Result<Vec<u8>, NetlinkError>>,
+) {
+    let mut buf = vec![0; RECV_CHUNK];
+    loop {
+        let datagram = recv_into(sock, &mut buf, false).and_then(|n| {
+            let data = buf[..n.unwrap_or(0)].to_vec();
+            let last = messages(&data)?
+                .iter()
+                .any(|m| m.seq == seq && matches!(m.ty, NLMSG_DONE | NLMSG_ERROR));
+            Ok((data, last))
+        });
+        let (data, last) = match datagram {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = datagrams.send(Err(e));
+                return;
+            }
+        };
+        if datagrams.send(Ok(data)).is_err() || last {
+            return;
+        }
     }
 }
 
@@ -146,28 +210,7 @@ impl NfSocket {
     /// Reads one datagram into the buffer; `None` when nothing is waiting
     /// and `nonblocking`.
     fn recv(&mut self, nonblocking: bool) -> Result<Option<usize>, NetlinkError> {
-        let flags = if nonblocking { libc::MSG_DONTWAIT } else { 0 };
-        loop {
-            match self.sock.recv(&mut &mut self.buf[..], flags) {
-                Ok(n) => return Ok(Some(n.min(self.buf.len()))),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && nonblocking => return Ok(None),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Err(NetlinkError::Timeout)
-                }
-                Err(e) => {
-                    return Err(NetlinkError::Io {
-                        context: "reading the kernel's reply",
-                        error: e,
-                    })
-                }
-            }
-        }
+        recv_into(&self.sock, &mut self.buf, nonblocking)
     }
 
     /// Sends a whole batch with one `sendmsg` (the kernel handles it as one
@@ -251,15 +294,27 @@ impl NfSocket {
         w.end_msg(m);
         self.send(&w.into_bytes())?;
         let mut interrupted = false;
-        loop {
-            let n = self.recv(false)?.unwrap_or(0);
-            let buf = std::mem::take(&mut self.buf);
-            let answered = Self::handle(&buf[..n], seq, &mut interrupted, each);
-            self.buf = buf;
-            if answered? {
-                return Ok(!interrupted);
-            }
+        let n = self.recv(false)?.unwrap_or(0);
+        let buf = std::mem::take(&mut self.buf);
+        let answered = Self::handle(&buf[..n], seq, &mut interrupted, each);
+        self.buf = buf;
+        if answered? {
+            return Ok(!interrupted);
         }
+        // A long answer: the kernel fills each next datagram inside the
+        // `recv` that takes the previous one, so a second thread receives
+        // while this one reads what came.
+        std::thread::scope(|scope| {
+            let (datagrams, received) = mpsc::sync_channel(PIPELINE_DEPTH);
+            let sock = &self.sock;
+            scope.spawn(move || receive_answer(sock, seq, &datagrams));
+            for datagram in received {
+                if Self::handle(&datagram?, seq, &mut interrupted, each)? {
+                    return Ok(!interrupted);
+                }
+            }
+            Err(NetlinkError::Malformed("the kernel's answer ended early".into()).into())
+        })
     }
 
     /// Handles one datagram of replies to request `seq`; `Ok(true)` once
