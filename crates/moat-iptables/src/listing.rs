@@ -233,13 +233,75 @@ fn counters_option(counters: Counters) -> String {
     format!("-c {} {} ", counters.packets, counters.bytes)
 }
 
-/// One chain as `-S` prints it: its policy or `-N` line, then each rule's
-/// counters and canonical text.
-struct RuleLines<'a> {
-    name: &'a str,
-    policy: Option<Policy>,
-    policy_counters: Counters,
-    rules: Vec<(Counters, Cow<'a, str>)>,
+/// One chain as `-S` and iptables-save print it: its policy or `-N`
+/// line, then each rule's counters and canonical text.
+pub(crate) struct RuleLines<'a> {
+    /// The chain's name.
+    pub(crate) name: &'a str,
+    /// A built-in chain's policy.
+    pub(crate) policy: Option<Policy>,
+    /// A built-in chain's policy counters.
+    pub(crate) policy_counters: Counters,
+    /// Each rule's counters and text.
+    pub(crate) rules: Vec<(Counters, Cow<'a, str>)>,
+}
+
+/// `state`'s chains in listing order as [`RuleLines`], each rule's text
+/// written out from its parsed form.
+pub(crate) fn state_lines<'a>(chains: &[&'a StateChain]) -> Vec<RuleLines<'a>> {
+    chains
+        .iter()
+        .map(|c| RuleLines {
+            name: &c.name,
+            policy: c.base.map(|(_, p)| p),
+            policy_counters: c.policy_counters,
+            rules: c
+                .rules
+                .iter()
+                .map(|r| (r.rule.counters, Cow::Owned(r.spec.to_args())))
+                .collect(),
+        })
+        .collect()
+}
+
+/// The kernel's stored chains in listing order as [`RuleLines`], each
+/// rule's text as stored; `None` when a rule has no stored source or the
+/// built-in chains are not `family`'s and `stage`'s.
+pub(crate) fn stored_lines<'a>(
+    family: Family,
+    stage: Stage,
+    stored: &'a [StoredChain],
+) -> Option<Vec<RuleLines<'a>>> {
+    let builtins: Vec<&StoredChain> = stored.iter().filter(|c| c.base.is_some()).collect();
+    let expected = Table::new(family, stage);
+    if builtins.len() != expected.chains.len()
+        || builtins
+            .iter()
+            .zip(&expected.chains)
+            .any(|(have, want)| have.name != want.name)
+    {
+        return None;
+    }
+    let mut order = builtins;
+    let mut user: Vec<&StoredChain> = stored.iter().filter(|c| c.base.is_none()).collect();
+    user.sort_by(|a, b| a.name.cmp(&b.name));
+    order.extend(user);
+    order
+        .into_iter()
+        .map(|c| {
+            let rules = c
+                .rules
+                .iter()
+                .map(|r| Some((r.counters, Cow::Borrowed(r.source.as_deref()?))))
+                .collect::<Option<Vec<_>>>()?;
+            Some(RuleLines {
+                name: &c.name,
+                policy: c.base.map(|(_, p)| p),
+                policy_counters: c.policy_counters,
+                rules,
+            })
+        })
+        .collect()
 }
 
 /// The `-S` listing of `chains` (already in listing order).
@@ -284,19 +346,7 @@ pub fn list_rules(
     num: Option<usize>,
     display: Display,
 ) -> Result<String, String> {
-    let chains: Vec<RuleLines<'_>> = selected(state, chain)?
-        .into_iter()
-        .map(|c| RuleLines {
-            name: &c.name,
-            policy: c.base.map(|(_, p)| p),
-            policy_counters: c.policy_counters,
-            rules: c
-                .rules
-                .iter()
-                .map(|r| (r.rule.counters, Cow::Owned(r.spec.to_args())))
-                .collect(),
-        })
-        .collect();
+    let chains = state_lines(&selected(state, chain)?);
     Ok(write_rule_lines(&chains, num, display))
 }
 
@@ -312,42 +362,13 @@ pub fn list_stored_rules(
     num: Option<usize>,
     display: Display,
 ) -> Option<String> {
-    let builtins: Vec<&StoredChain> = stored.iter().filter(|c| c.base.is_some()).collect();
-    let expected = Table::new(family, stage);
-    if builtins.len() != expected.chains.len()
-        || builtins
-            .iter()
-            .zip(&expected.chains)
-            .any(|(have, want)| have.name != want.name)
-    {
-        return None;
-    }
-    let mut order = builtins;
-    let mut user: Vec<&StoredChain> = stored.iter().filter(|c| c.base.is_none()).collect();
-    user.sort_by(|a, b| a.name.cmp(&b.name));
-    order.extend(user);
+    let mut chains = stored_lines(family, stage, stored)?;
     if let Some(name) = chain {
-        order.retain(|c| c.name == name);
-        if order.is_empty() {
+        chains.retain(|c| c.name == name);
+        if chains.is_empty() {
             return None;
         }
     }
-    let chains = order
-        .into_iter()
-        .map(|c| {
-            let rules = c
-                .rules
-                .iter()
-                .map(|r| Some((r.counters, Cow::Borrowed(r.source.as_deref()?))))
-                .collect::<Option<Vec<_>>>()?;
-            Some(RuleLines {
-                name: &c.name,
-                policy: c.base.map(|(_, p)| p),
-                policy_counters: c.policy_counters,
-                rules,
-            })
-        })
-        .collect::<Option<Vec<_>>>()?;
     Some(write_rule_lines(&chains, num, display))
 }
 

@@ -5,12 +5,13 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 
+use moat_backend::Backend;
 use moat_iptables::command::parse_table;
-use moat_iptables::save::emit;
+use moat_iptables::save::{emit, emit_stored};
 use moat_iptables::TableState;
 use moat_model::{Family, Stage};
 
-use crate::stored::read_view;
+use crate::stored::stored_chains;
 
 /// Options of iptables-save.
 #[derive(Args, Debug)]
@@ -50,26 +51,33 @@ pub fn run(program: &str, args: &SaveArgs, family: Family) -> ExitCode {
 fn save(program: &str, args: &SaveArgs, family: Family) -> Result<()> {
     let backend = moat_backend::default_backend();
     let only = args.table.as_deref().map(parse_table).transpose()?;
-    let mut states = Vec::new();
+    let mut tables = Vec::new();
     for stage in Stage::SAVE_ORDER {
         if only.is_some_and(|o| o != stage) {
             continue;
         }
-        match read_view(&backend, family, stage)? {
-            Some(state) => states.push(state),
-            None if only.is_some() => states.push(TableState::empty(family, stage)),
+        match backend.read(family, stage)? {
+            Some(kernel) => tables.push((family, stage, stored_chains(kernel))),
+            None if only.is_some() => tables.push((family, stage, Vec::new())),
             None => {}
         }
     }
     let date = chrono::Local::now()
         .format("%a %b %e %H:%M:%S %Y")
         .to_string();
-    let text = emit(
-        &states,
-        args.counters,
-        &format!("moat {program} v{}", env!("CARGO_PKG_VERSION")),
-        &date,
-    );
+    let writer = format!("moat {program} v{}", env!("CARGO_PKG_VERSION"));
+    // Straight from the stored rule texts when it can, else through the
+    // iptables view of each table (an empty table's chains included).
+    let text = match emit_stored(&tables, args.counters, &writer, &date) {
+        Some(text) => text,
+        None => {
+            let states = tables
+                .into_iter()
+                .map(|(family, stage, chains)| TableState::from_stored(family, stage, chains))
+                .collect::<Result<Vec<_>, _>>()?;
+            emit(&states, args.counters, &writer, &date)
+        }
+    };
     match &args.file {
         Some(path) => std::fs::write(path, text)?,
         None => print!("{text}"),
