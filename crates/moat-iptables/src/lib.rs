@@ -5,6 +5,7 @@ pub mod command;
 pub mod engine;
 mod help;
 pub mod listing;
+mod parallel;
 pub mod rule;
 mod rule_id;
 pub mod save;

@@ -1,12 +1,14 @@
 //! `-L` tables and `-S` rule listings, in iptables' exact layout.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use moat_model::{Counters, Family, Policy, Stage, Table};
 
 use crate::command::Display;
+use crate::parallel::map_ordered;
 use crate::rule::ListingRow;
-use crate::state::{StateChain, StoredChain, TableState};
+use crate::state::{spec_of_source, stored_rules, StateChain, StoredChain, TableState};
 
 fn policy_word(policy: Policy) -> &'static str {
     match policy {
@@ -84,18 +86,23 @@ fn write_line(
     out.push(' ');
     push_column(out, &row.opt, 3, false);
     if display.verbose {
+        // iptables' " %-6s %-6s ": a long or negated name pushes the rest
+        // right instead of eating the spaces.
+        out.push(' ');
         push_column(
             out,
             interface_column(&row.iface_in, display.numeric),
-            7,
-            true,
+            6,
+            false,
         );
+        out.push(' ');
         push_column(
             out,
             interface_column(&row.iface_out, display.numeric),
-            8,
-            true,
+            6,
+            false,
         );
+        out.push(' ');
     }
     push_column(out, &row.source, 20, true);
     out.push(' ');
@@ -169,20 +176,35 @@ fn rule_line(index: usize, row: ListingRow, counters: Counters, display: Display
 }
 
 fn chain_title(state: &TableState, chain: &StateChain, display: Display) -> String {
-    match chain.base {
-        Some((_, policy)) if display.verbose => format!(
+    let references = || state.references(&chain.name);
+    title(
+        &chain.name,
+        chain.base.map(|(_, p)| p),
+        chain.policy_counters,
+        references,
+        display,
+    )
+}
+
+/// A chain's title line: a built-in chain's policy (and counters with
+/// `-v`), a user chain's number of references.
+fn title(
+    name: &str,
+    policy: Option<Policy>,
+    policy_counters: Counters,
+    references: impl FnOnce() -> usize,
+    display: Display,
+) -> String {
+    match policy {
+        Some(policy) if display.verbose => format!(
             "Chain {} (policy {} {}packets, {}bytes)",
-            chain.name,
+            name,
             policy_word(policy),
-            counter_inline(chain.policy_counters.packets, display.exact),
-            counter_inline(chain.policy_counters.bytes, display.exact)
+            counter_inline(policy_counters.packets, display.exact),
+            counter_inline(policy_counters.bytes, display.exact)
         ),
-        Some((_, policy)) => format!("Chain {} (policy {})", chain.name, policy_word(policy)),
-        None => format!(
-            "Chain {} ({} references)",
-            chain.name,
-            state.references(&chain.name)
-        ),
+        Some(policy) => format!("Chain {} (policy {})", name, policy_word(policy)),
+        None => format!("Chain {} ({} references)", name, references()),
     }
 }
 
@@ -228,6 +250,76 @@ pub fn list_chains(
     Ok(out)
 }
 
+/// The `-L` listing straight from the kernel's stored chains: each rule's
+/// stored source is read back only as far as its listing row (a large
+/// table's on several threads) and nothing is kept but the lines. `None`
+/// when the full path must answer (see [`list_stored_rules`]).
+pub fn list_stored_chains(
+    family: Family,
+    stage: Stage,
+    stored: &[StoredChain],
+    chain: Option<&str>,
+    num: Option<usize>,
+    display: Display,
+) -> Option<String> {
+    let order = stored_order(family, stage, stored)?;
+    let all = stored_rules(order.iter().copied());
+    let read = map_ordered(&all, |&(_, i, rule)| {
+        let spec = spec_of_source(rule.source.as_deref().ok_or(())?, family).map_err(|_| ())?;
+        let mut line = String::new();
+        write_rule_line(
+            &mut line,
+            i + 1,
+            &spec.listing(display.numeric),
+            rule.counters,
+            display,
+        );
+        Ok::<_, ()>((line, spec.jump_target().map(str::to_string)))
+    })
+    .ok()?;
+    let mut lines: Vec<Vec<String>> = order.iter().map(|_| Vec::new()).collect();
+    let mut references: HashMap<String, usize> = HashMap::new();
+    for ((c, _, _), (line, jump)) in all.iter().zip(read) {
+        lines[*c].push(line);
+        if let Some(target) = jump {
+            *references.entry(target).or_default() += 1;
+        }
+    }
+    let listed = order
+        .iter()
+        .zip(lines)
+        .filter(|(c, _)| chain.is_none_or(|n| c.name == n));
+    let mut out = String::new();
+    let mut first = true;
+    for (c, lines) in listed {
+        if !first {
+            out.push('\n');
+        }
+        first = false;
+        if num.is_none() {
+            let references = || references.get(&c.name).copied().unwrap_or(0);
+            let policy = c.base.map(|(_, p)| p);
+            out.push_str(&title(
+                &c.name,
+                policy,
+                c.policy_counters,
+                references,
+                display,
+            ));
+            out.push('\n');
+            out.push_str(&header_line(display));
+            out.push('\n');
+        }
+        for (i, line) in lines.iter().enumerate() {
+            if num.is_none_or(|n| n == i + 1) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    (!first).then_some(out)
+}
+
 /// `-c PKTS BYTES ` for `-S -v`.
 fn counters_option(counters: Counters) -> String {
     format!("-c {} {} ", counters.packets, counters.bytes)
@@ -264,14 +356,10 @@ pub(crate) fn state_lines<'a>(chains: &[&'a StateChain]) -> Vec<RuleLines<'a>> {
         .collect()
 }
 
-/// The kernel's stored chains in listing order as [`RuleLines`], each
-/// rule's text as stored; `None` when a rule has no stored source or the
-/// built-in chains are not `family`'s and `stage`'s.
-pub(crate) fn stored_lines<'a>(
-    family: Family,
-    stage: Stage,
-    stored: &'a [StoredChain],
-) -> Option<Vec<RuleLines<'a>>> {
+/// The kernel's stored chains in listing order (built-in chains, then user
+/// chains by name); `None` when the built-in chains are not `family`'s and
+/// `stage`'s.
+fn stored_order(family: Family, stage: Stage, stored: &[StoredChain]) -> Option<Vec<&StoredChain>> {
     let builtins: Vec<&StoredChain> = stored.iter().filter(|c| c.base.is_some()).collect();
     let expected = Table::new(family, stage);
     if builtins.len() != expected.chains.len()
@@ -286,6 +374,18 @@ pub(crate) fn stored_lines<'a>(
     let mut user: Vec<&StoredChain> = stored.iter().filter(|c| c.base.is_none()).collect();
     user.sort_by(|a, b| a.name.cmp(&b.name));
     order.extend(user);
+    Some(order)
+}
+
+/// The kernel's stored chains in listing order as [`RuleLines`], each
+/// rule's text as stored; `None` when a rule has no stored source or the
+/// built-in chains are not `family`'s and `stage`'s.
+pub(crate) fn stored_lines<'a>(
+    family: Family,
+    stage: Stage,
+    stored: &'a [StoredChain],
+) -> Option<Vec<RuleLines<'a>>> {
+    let order = stored_order(family, stage, stored)?;
     order
         .into_iter()
         .map(|c| {

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use moat_model::{validate_rule, Chain, Counters, Family, Hook, Policy, Rule, Stage, Table};
 
+use crate::parallel::map_ordered;
 use crate::rule::RuleSpec;
 
 /// A rule with its iptables syntax and its model form.
@@ -74,6 +75,45 @@ pub struct StoredChain {
     pub rules: Vec<StoredRule>,
 }
 
+/// Every rule of `chains` read back from its stored source, chain by
+/// chain (a large table's on several threads); the error is the first
+/// rule's that does not read.
+fn read_sources(family: Family, chains: &[StoredChain]) -> Result<Vec<Vec<StateRule>>, StateError> {
+    let all = stored_rules(chains);
+    let read = map_ordered(&all, |&(c, i, rule)| {
+        let error = |reason: String| StateError {
+            chain: chains[c].name.clone(),
+            index: i + 1,
+            reason,
+        };
+        let source = rule.source.as_deref().ok_or_else(|| {
+            error(
+                "rule was not written by moat (it has no stored source); remove it with nft".into(),
+            )
+        })?;
+        StateRule::from_source(source, family, rule.counters).map_err(error)
+    })?;
+    let mut out: Vec<Vec<StateRule>> = chains
+        .iter()
+        .map(|c| Vec::with_capacity(c.rules.len()))
+        .collect();
+    for ((c, _, _), rule) in all.iter().zip(read) {
+        out[*c].push(rule);
+    }
+    Ok(out)
+}
+
+/// Every rule of `chains` with its chain's index and its own.
+pub(crate) fn stored_rules<'a>(
+    chains: impl IntoIterator<Item = &'a StoredChain>,
+) -> Vec<(usize, usize, &'a StoredRule)> {
+    chains
+        .into_iter()
+        .enumerate()
+        .flat_map(|(c, chain)| chain.rules.iter().enumerate().map(move |(i, r)| (c, i, r)))
+        .collect()
+}
+
 /// Splits canonical rule words (as `-S` prints them) into words, honouring
 /// quotes the way iptables-restore does.
 pub fn split_words(text: &str) -> Option<Vec<String>> {
@@ -95,11 +135,17 @@ impl StateRule {
     /// Reads a rule back from its stored source text (its `-S` words); the
     /// error says why it does not read.
     pub fn from_source(source: &str, family: Family, counters: Counters) -> Result<Self, String> {
-        let words =
-            split_words(source).ok_or_else(|| format!("unreadable stored rule {source:?}"))?;
-        let (spec, _) = RuleSpec::parse(&words, family).map_err(|e| e.message)?;
-        StateRule::new(spec, family, counters).map_err(|e| e.message)
+        StateRule::new(spec_of_source(source, family)?, family, counters).map_err(|e| e.message)
     }
+}
+
+/// A rule's iptables form read back from its stored source text (its `-S`
+/// words).
+pub(crate) fn spec_of_source(source: &str, family: Family) -> Result<RuleSpec, String> {
+    let words = split_words(source).ok_or_else(|| format!("unreadable stored rule {source:?}"))?;
+    RuleSpec::parse(&words, family)
+        .map(|(spec, _)| spec)
+        .map_err(|e| e.message)
 }
 
 impl TableState {
@@ -131,22 +177,9 @@ impl TableState {
         stage: Stage,
         stored: Vec<StoredChain>,
     ) -> Result<Self, StateError> {
+        let rules = read_sources(family, &stored)?;
         let mut state = TableState::empty(family, stage);
-        for chain in stored {
-            let mut rules = Vec::with_capacity(chain.rules.len());
-            for (i, stored_rule) in chain.rules.into_iter().enumerate() {
-                let error = |reason: String| StateError {
-                    chain: chain.name.clone(),
-                    index: i + 1,
-                    reason,
-                };
-                let source = stored_rule
-                    .source
-                    .ok_or_else(|| error("rule was not written by moat (it has no stored source); remove it with nft".into()))?;
-                rules.push(
-                    StateRule::from_source(&source, family, stored_rule.counters).map_err(error)?,
-                );
-            }
+        for (chain, rules) in stored.into_iter().zip(rules) {
             let new_chain = StateChain {
                 name: chain.name,
                 base: chain.base,

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 use moat_backend::{Backend, RuleSearch};
-use moat_iptables::listing::list_stored_rules;
+use moat_iptables::listing::{list_stored_chains, list_stored_rules};
 use moat_iptables::rule::RuleSpec;
 use moat_iptables::state::StateRule;
-use moat_iptables::{execute, parse_command_line, Command, TableState};
+use moat_iptables::{execute, parse_command_line, Command, Display, StoredChain, TableState};
 use moat_model::Family;
 use moat_model::{validate_rule, Action, Counters, Stage, Table};
 use moat_nft::plan::fills_a_set;
@@ -87,7 +87,7 @@ fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Resu
     if let Some(code) = delete_fast(&backend, inv, family)? {
         return Ok(code);
     }
-    if let Some(code) = list_rules_fast(&backend, inv, family)? {
+    if let Some(code) = list_fast(&backend, inv, family)? {
         return Ok(code);
     }
     if let Some(code) = check_fast(&backend, inv, family)? {
@@ -252,22 +252,30 @@ fn check_fast(
     }
 }
 
-/// `-S`: prints the kernel's stored rule texts as they are, without
-/// reading every rule into the model. `None` when the full path must
-/// answer (no table yet, no such chain, a rule without stored source).
-fn list_rules_fast(
+/// `-S` and `-L` (without `-Z`) straight from the kernel's stored rule
+/// texts: `-S` prints them as they are, `-L` reads each back only as far
+/// as its line, and neither builds the iptables view of the table. `None`
+/// when the full path must answer (no table yet, no such chain, a rule
+/// without stored source).
+fn list_fast(
     backend: &dyn Backend,
     inv: &moat_iptables::Invocation,
     family: Family,
 ) -> Result<Option<ExitCode>> {
-    let Command::ListRules { chain, num } = &inv.command else {
-        return Ok(None);
+    let (chain, num, list) = match &inv.command {
+        Command::ListRules { chain, num } => (chain, num, list_stored_rules as StoredListing),
+        Command::List {
+            chain,
+            num,
+            zero: false,
+        } => (chain, num, list_stored_chains as StoredListing),
+        _ => return Ok(None),
     };
     let Some(kernel) = backend.read(family, inv.stage)? else {
         return Ok(None);
     };
     let stored = stored_chains(kernel);
-    let listing = list_stored_rules(
+    let listing = list(
         family,
         inv.stage,
         &stored,
@@ -280,6 +288,10 @@ fn list_rules_fast(
         ExitCode::SUCCESS
     }))
 }
+
+/// A listing written from the kernel's stored chains.
+type StoredListing =
+    fn(Family, Stage, &[StoredChain], Option<&str>, Option<usize>, Display) -> Option<String>;
 
 /// Whether appending `rule` may cut the SSH session moat runs in: it drops
 /// or rejects, and there is a session.

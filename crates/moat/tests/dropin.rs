@@ -649,18 +649,60 @@ fn real_hosts_rulesets_restore_and_save_as_with_iptables_nft() {
     files.sort();
     assert!(files.len() >= 3, "{files:?}");
     files.push(("a thousand user chains".into(), thousand_chains()));
-    for (name, text) in files {
+    // Interface names longer than their -L column, and negated ones.
+    let interfaces = [
+        "-i pppoe-wan -o pppoe-wan",
+        "! -i pppoe-wan ! -o wg0",
+        "-i abcdefghijklmno",
+        "-o abcdefg ! -s 192.0.2.1/32",
+        "! -i lo",
+    ]
+    .iter()
+    .map(|m| format!("-A FORWARD {m} -j ACCEPT\n"))
+    .collect::<String>();
+    files.push((
+        "long and negated interface names".into(),
+        format!("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n{interfaces}COMMIT\n"),
+    ));
+    for (name, rules) in files {
         let ours = Netns::new("real-moat").unwrap();
-        restore_ok(&ours, "iptables-restore", &text);
+        restore_ok(&ours, "iptables-restore", &rules);
         let theirs = Netns::new("real-nft").unwrap();
         theirs
-            .exec_input(&["iptables-nft-restore"], &text)
+            .exec_input(&["iptables-nft-restore"], &rules)
             .unwrap_or_else(|e| panic!("{name}: iptables-nft-restore: {e}"));
         assert_eq!(
             saved(moat(&ours, &["iptables-save"])),
             saved(theirs.exec(&["iptables-nft-save"]).unwrap()),
             "{name}: moat's save differs from iptables-nft's"
         );
+        // Every table's listings too (moat writes them from the kernel's
+        // stored rule texts, a large table's on several threads).
+        let tables = rules.lines().filter_map(|l| l.strip_prefix('*'));
+        for table in tables.collect::<std::collections::BTreeSet<_>>() {
+            for listing in [
+                &["-S"][..],
+                &["-vnL"],
+                &["-nL", "--line-numbers"],
+                &["-vnxL", "INPUT", "2"],
+            ] {
+                let mut args = vec!["-t", table];
+                args.extend(listing);
+                if table != "filter" && listing.contains(&"INPUT") {
+                    continue;
+                }
+                let mut mine = vec!["iptables"];
+                mine.extend(&args);
+                let mut oracle = vec!["iptables-nft"];
+                oracle.extend(&args);
+                assert_eq!(
+                    text(&moat(&ours, &mine).stdout),
+                    text(&theirs.exec(&oracle).unwrap().stdout),
+                    "{name}: iptables {}",
+                    args.join(" ")
+                );
+            }
+        }
     }
 }
 
