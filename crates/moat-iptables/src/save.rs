@@ -1,6 +1,7 @@
 //! iptables-save files: parsed into a [`SaveFile`], restored onto table
 //! states, and emitted from table states.
 
+use std::convert::Infallible;
 use std::fmt::Write as _;
 
 use moat_model::{Counters, Family, Policy, Stage};
@@ -8,6 +9,7 @@ use moat_model::{Counters, Family, Policy, Stage};
 use crate::command::{parse_command_line, parse_table, Command};
 use crate::engine::apply;
 use crate::listing::{state_lines, stored_lines, RuleLines};
+use crate::parallel::map_ordered;
 use crate::state::{split_words, StoredChain, TableState};
 
 /// A problem in a save file, with the line it is on.
@@ -220,6 +222,10 @@ pub struct RestoreOptions {
     pub counters: bool,
 }
 
+/// Commands of a save file read ahead of carrying them out: enough to
+/// share among cores, few enough that their parsed forms take little room.
+const PARSE_BLOCK: usize = 8_192;
+
 /// Carries out a save file's sections, each on its table's state, and checks
 /// the resulting tables as a whole, returning the new states.
 ///
@@ -296,16 +302,26 @@ pub fn restore(
                 }
             }
         }
-        for cmd in &table.commands {
-            let error = |message: String| SaveError {
-                line: cmd.line,
-                message,
-                text: cmd.text.clone(),
-            };
-            let inv = parse_command_line(&cmd.words, family).map_err(|e| error(e.message))?;
-            let applied = apply(&inv, &mut state).map_err(|e| error(e.message))?;
-            if let (Some(counters), true) = (cmd.counters, options.counters && applied.changed) {
-                set_new_rule_counters(&mut state, &inv.command, counters);
+        // Commands are read a block at a time on every core (reading one
+        // touches nothing else), then carried out in order; an error is
+        // the first line's, whether it does not read or cannot be done.
+        for block in table.commands.chunks(PARSE_BLOCK) {
+            let parsed = map_ordered(block, |cmd| {
+                Ok::<_, Infallible>(parse_command_line(&cmd.words, family))
+            })
+            .unwrap_or_else(|never| match never {});
+            for (cmd, inv) in block.iter().zip(parsed) {
+                let error = |message: String| SaveError {
+                    line: cmd.line,
+                    message,
+                    text: cmd.text.clone(),
+                };
+                let inv = inv.map_err(|e| error(e.message))?;
+                let applied = apply(&inv, &mut state).map_err(|e| error(e.message))?;
+                if let (Some(counters), true) = (cmd.counters, options.counters && applied.changed)
+                {
+                    set_new_rule_counters(&mut state, &inv.command, counters);
+                }
             }
         }
         state.validate().map_err(|e| SaveError {
@@ -463,5 +479,40 @@ mod tests {
         assert!(SaveFile::parse("*filter\n:INPUT ACCEPT [x:0]\nCOMMIT\n").is_err());
         assert!(SaveFile::parse("*filter\n[1:2 -A INPUT\nCOMMIT\n").is_err());
         assert!(SaveFile::parse("*bogus\nCOMMIT\n").is_err());
+    }
+
+    #[test]
+    fn a_large_restore_reports_its_first_bad_line() {
+        let mut text = String::from(
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n",
+        );
+        for i in 0..6_000 {
+            text.push_str(&format!(
+                "-A INPUT -s 10.0.{}.{} -j ACCEPT\n",
+                i / 256,
+                i % 256
+            ));
+        }
+        // Line 6,005 reads but cannot be done; a later line does not read.
+        text.push_str("-A NOCHAIN -j ACCEPT\n");
+        for _ in 0..3_000 {
+            text.push_str("-A INPUT -p tcp --dport 22 -j ACCEPT\n");
+        }
+        text.push_str("-A INPUT --no-such-option\nCOMMIT\n");
+        let file = SaveFile::parse(&text).unwrap();
+        let error = restore(&file, Family::Ipv4, RestoreOptions::default(), |_| {
+            unreachable!("no table is read without --noflush")
+        })
+        .unwrap_err();
+        assert_eq!(error.line, 6_005, "{error:?}");
+        // Without it, the line that does not read is the error.
+        let text = text.replace("-A NOCHAIN -j ACCEPT\n", "");
+        let file = SaveFile::parse(&text).unwrap();
+        let error = restore(&file, Family::Ipv4, RestoreOptions::default(), |_| {
+            unreachable!("no table is read without --noflush")
+        })
+        .unwrap_err();
+        assert_eq!(error.line, 9_005, "{error:?}");
+        assert!(error.message.contains("--no-such-option"), "{error:?}");
     }
 }
