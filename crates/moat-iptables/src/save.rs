@@ -1,7 +1,6 @@
 //! iptables-save files: parsed into a [`SaveFile`], restored onto table
 //! states, and emitted from table states.
 
-use std::convert::Infallible;
 use std::fmt::Write as _;
 
 use moat_model::{Counters, Family, Policy, Stage};
@@ -9,7 +8,6 @@ use moat_model::{Counters, Family, Policy, Stage};
 use crate::command::{parse_command_line, parse_table, Command};
 use crate::engine::apply;
 use crate::listing::{state_lines, stored_lines, RuleLines};
-use crate::parallel::map_ordered;
 use crate::state::{split_words, StoredChain, TableState};
 
 /// A problem in a save file, with the line it is on.
@@ -222,10 +220,6 @@ pub struct RestoreOptions {
     pub counters: bool,
 }
 
-/// Commands of a save file read ahead of carrying them out: enough to
-/// share among cores, few enough that their parsed forms take little room.
-const PARSE_BLOCK: usize = 8_192;
-
 /// Carries out a save file's sections, each on its table's state, and checks
 /// the resulting tables as a whole, returning the new states.
 ///
@@ -302,26 +296,16 @@ pub fn restore(
                 }
             }
         }
-        // Commands are read a block at a time on every core (reading one
-        // touches nothing else), then carried out in order; an error is
-        // the first line's, whether it does not read or cannot be done.
-        for block in table.commands.chunks(PARSE_BLOCK) {
-            let parsed = map_ordered(block, |cmd| {
-                Ok::<_, Infallible>(parse_command_line(&cmd.words, family))
-            })
-            .unwrap_or_else(|never| match never {});
-            for (cmd, inv) in block.iter().zip(parsed) {
-                let error = |message: String| SaveError {
-                    line: cmd.line,
-                    message,
-                    text: cmd.text.clone(),
-                };
-                let inv = inv.map_err(|e| error(e.message))?;
-                let applied = apply(&inv, &mut state).map_err(|e| error(e.message))?;
-                if let (Some(counters), true) = (cmd.counters, options.counters && applied.changed)
-                {
-                    set_new_rule_counters(&mut state, &inv.command, counters);
-                }
+        for cmd in &table.commands {
+            let error = |message: String| SaveError {
+                line: cmd.line,
+                message,
+                text: cmd.text.clone(),
+            };
+            let inv = parse_command_line(&cmd.words, family).map_err(|e| error(e.message))?;
+            let applied = apply(&inv, &mut state).map_err(|e| error(e.message))?;
+            if let (Some(counters), true) = (cmd.counters, options.counters && applied.changed) {
+                set_new_rule_counters(&mut state, &inv.command, counters);
             }
         }
         state.validate().map_err(|e| SaveError {
