@@ -1174,3 +1174,52 @@ fn restoring_over_a_ruleset_matches_iptables_nft() {
         }
     }
 }
+
+#[test]
+fn hmark_spreads_connections_over_marks() {
+    let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
+        return;
+    };
+    let counting = |offset: u32| -> String {
+        let mut text = format!(
+            "*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
+             -A PREROUTING -p tcp -m tcp --dport 7301 -j HMARK --hmark-tuple src,sport --hmark-mod 4 --hmark-offset {offset} --hmark-rnd 0x1234\n\
+             COMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+        );
+        for mark in 100..104 {
+            text.push_str(&format!(
+                "-A INPUT -p tcp -m tcp --dport 7301 -m mark --mark 0x{mark:x} -j ACCEPT\n"
+            ));
+        }
+        text.push_str("-A INPUT -p tcp -m tcp --dport 7301 -j DROP\nCOMMIT\n");
+        text
+    };
+    restore_ok(&lab.gateway, "iptables-restore", &counting(100));
+    let theirs = Netns::new("hmark-nft").unwrap();
+    theirs
+        .exec_input(&["iptables-nft-restore"], &counting(100))
+        .unwrap();
+    for table in ["mangle", "filter"] {
+        assert_eq!(
+            saved(moat(&lab.gateway, &["iptables-save", "-t", table])),
+            saved(theirs.exec(&["iptables-nft-save", "-t", table]).unwrap())
+        );
+    }
+    let _server = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 7301).unwrap();
+    for _ in 0..12 {
+        assert!(connects(&lab.client, GATEWAY_LAN_V4, 7301));
+    }
+    let listing = text(&moat(&lab.gateway, &["iptables", "-vnxL", "INPUT"]).stdout);
+    let per_mark: Vec<u64> = (100..104)
+        .map(|mark| packets_of(&listing, "INPUT", &format!("mark match 0x{mark:x}")))
+        .collect();
+    assert_eq!(packets_of(&listing, "INPUT", "DROP"), 0, "{listing}");
+    assert!(per_mark.iter().sum::<u64>() >= 12 * 3, "{listing}");
+    assert!(
+        per_mark.iter().filter(|&&n| n > 0).count() >= 2,
+        "twelve source ports all hashed to one mark:\n{listing}"
+    );
+    // Marks from 200 on match none of the ACCEPT rules: the catch-all drops.
+    restore_ok(&lab.gateway, "iptables-restore", &counting(200));
+    assert!(!connects(&lab.client, GATEWAY_LAN_V4, 7301));
+}

@@ -2,6 +2,7 @@
 
 mod classify;
 mod dscp;
+mod hmark;
 mod log;
 mod mark;
 mod nat;
@@ -83,6 +84,8 @@ pub(crate) enum TargetSpec {
     IdleTimer(xt::IdleTimer),
     /// TEE.
     Tee(xt::Tee),
+    /// HMARK.
+    Hmark(hmark::Hmark),
 }
 
 /// Targets moat supports, for suggestions.
@@ -114,6 +117,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "AUDIT",
     "IDLETIMER",
     "TEE",
+    "HMARK",
 ];
 
 /// Target extensions iptables has that moat does not support.
@@ -122,7 +126,6 @@ const UNSUPPORTED: &[&str] = &[
     "CLUSTERIP",
     "CONNSECMARK",
     "ECN",
-    "HMARK",
     "LED",
     "QUEUE",
     "RATEEST",
@@ -178,6 +181,7 @@ macro_rules! each_ext {
             TargetSpec::Audit($t) => $body,
             TargetSpec::IdleTimer($t) => $body,
             TargetSpec::Tee($t) => $body,
+            TargetSpec::Hmark($t) => $body,
             TargetSpec::Verdict(_) | TargetSpec::Chain { .. } => $none,
         }
     };
@@ -233,6 +237,7 @@ impl TargetSpec {
             "AUDIT" => TargetSpec::Audit(Default::default()),
             "IDLETIMER" => TargetSpec::IdleTimer(Default::default()),
             "TEE" => TargetSpec::Tee(Default::default()),
+            "HMARK" => TargetSpec::Hmark(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} target is not supported by moat"))
             }
@@ -279,6 +284,7 @@ impl TargetSpec {
             TargetSpec::Audit(_) => "AUDIT",
             TargetSpec::IdleTimer(_) => "IDLETIMER",
             TargetSpec::Tee(_) => "TEE",
+            TargetSpec::Hmark(_) => "HMARK",
         }
     }
 
@@ -340,6 +346,7 @@ impl TargetSpec {
             TargetSpec::Audit(t) => t.lower(),
             TargetSpec::IdleTimer(t) => t.lower(),
             TargetSpec::Tee(t) => t.lower(),
+            TargetSpec::Hmark(t) => t.lower(),
         }
     }
 }
