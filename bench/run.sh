@@ -99,6 +99,11 @@ check_avg() {
   done
   echo $(( total / REPEAT ))
 }
+dump_avg() {
+  local total=0 i
+  for i in $(seq 1 "$REPEAT"); do total=$(( total + $(time_ms "$TMP/empty" in_ns "$@") )); done
+  echo $(( total / REPEAT ))
+}
 delete_avg() {
   local total=0 i
   for i in $(seq 1 "$REPEAT"); do total=$(( total + $(time_ms "$TMP/empty" in_ns "$@" -D INPUT 1) )); done
@@ -106,15 +111,24 @@ delete_avg() {
 }
 fresh_ns; in_ns iptables-nft-restore < "$TMP/rules-$n"
 ipt_a=$(append_avg iptables-nft); ipt_c=$(check_avg iptables-nft); ipt_l=$(list_avg iptables-nft)
-ipt_s=$(save_avg iptables-nft); ipt_d=$(delete_avg iptables-nft)
+ipt_s=$(save_avg iptables-nft); ipt_save=$(dump_avg iptables-nft-save)
+ipt_l_mb=$(peak_mb "$TMP/empty" ip netns exec "$NS" iptables-nft -vnL)
+ipt_save_mb=$(peak_mb "$TMP/empty" ip netns exec "$NS" iptables-nft-save)
+ipt_d=$(delete_avg iptables-nft)
 fresh_ns; in_ns "$MOAT" iptables-restore < "$TMP/rules-$n"
 moat_a=$(append_avg "$MOAT" iptables); moat_c=$(check_avg "$MOAT" iptables); moat_l=$(list_avg "$MOAT" iptables)
-moat_s=$(save_avg "$MOAT" iptables); moat_d=$(delete_avg "$MOAT" iptables)
+moat_s=$(save_avg "$MOAT" iptables); moat_save=$(dump_avg "$MOAT" iptables-save)
+moat_l_mb=$(peak_mb "$TMP/empty" ip netns exec "$NS" "$MOAT" iptables -vnL)
+moat_save_mb=$(peak_mb "$TMP/empty" ip netns exec "$NS" "$MOAT" iptables-save)
+moat_d=$(delete_avg "$MOAT" iptables)
 row "one -A into a chain of $n rules" "$ipt_a" "$moat_a"
 row "one -C of the rule -A put last in $n rules" "$ipt_c" "$moat_c"
 row "one -D 1 in a chain of $n rules" "$ipt_d" "$moat_d"
 row "-vnL of $n rules" "$ipt_l" "$moat_l"
 row "-S of $n rules" "$ipt_s" "$moat_s"
+row "iptables-save of $n rules" "$ipt_save" "$moat_save"
+printf '%-40s %12s MB %12s MB\n' "peak memory, -vnL of $n rules" "$ipt_l_mb" "$moat_l_mb"
+printf '%-40s %12s MB %12s MB\n' "peak memory, iptables-save of $n rules" "$ipt_save_mb" "$moat_save_mb"
 
 echo
 echo "parse of a 100k-line restore file (no kernel):"

@@ -28,6 +28,43 @@ mod flag {
     pub const CT: u32 = 1 << 12;
 }
 
+/// Sets `slot` to what `read` gives, unless option `name` came before.
+fn put<T>(slot: &mut Option<T>, name: &str, read: impl FnOnce() -> Res<T>) -> Res<()> {
+    once(slot, name)?;
+    *slot = Some(read()?);
+    Ok(())
+}
+
+/// A prefix length, or for IPv4 also a dotted mask; IPv4 takes any
+/// length as iptables does, longer ones (and masks with holes) meaning /32.
+fn parse_prefix(ipv6: bool, value: &str, name: &str) -> Res<u8> {
+    let full: u8 = if ipv6 { 128 } else { 32 };
+    let bad = || -> Res<u8> {
+        fail(format!(
+            "HMARK {name} {value}: give a prefix length (0-{full}){}",
+            if ipv6 { "" } else { " or a network mask" }
+        ))
+    };
+    if let Some(n) = parse_number(value) {
+        if ipv6 && n > 128 {
+            return bad();
+        }
+        return Ok(n.min(u64::from(full)) as u8);
+    }
+    match value.parse::<std::net::Ipv4Addr>() {
+        // A mask whose ones do not come first means /32, as in iptables.
+        Ok(mask) if !ipv6 => {
+            let bits = u32::from(mask);
+            if bits.leading_ones() + bits.trailing_zeros() == 32 {
+                Ok(bits.leading_ones() as u8)
+            } else {
+                Ok(32)
+            }
+        }
+        _ => bad(),
+    }
+}
+
 /// `-j HMARK` with its options; each field is `None` until given (or set
 /// by a `--hmark-tuple` member).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -154,36 +191,6 @@ impl Hmark {
         Ok(())
     }
 
-    /// A prefix length, or for IPv4 also a dotted mask; IPv4 takes any
-    /// length as iptables does, longer ones (and masks with holes) meaning /32.
-    fn parse_prefix(&self, value: &str, name: &str) -> Res<u8> {
-        let full = self.full_prefix();
-        let bad = || -> Res<u8> {
-            fail(format!(
-                "HMARK {name} {value}: give a prefix length (0-{full}){}",
-                if self.ipv6 { "" } else { " or a network mask" }
-            ))
-        };
-        if let Some(n) = parse_number(value) {
-            if self.ipv6 && n > 128 {
-                return bad();
-            }
-            return Ok(n.min(u64::from(full)) as u8);
-        }
-        match value.parse::<std::net::Ipv4Addr>() {
-            // A mask whose ones do not come first means /32, as in iptables.
-            Ok(mask) if !self.ipv6 => {
-                let bits = u32::from(mask);
-                if bits.leading_ones() + bits.trailing_zeros() == 32 {
-                    Ok(bits.leading_ones() as u8)
-                } else {
-                    Ok(32)
-                }
-            }
-            _ => bad(),
-        }
-    }
-
     /// The `-L` and `-S` words, in iptables' order: `(option, -S value, -L value)`.
     fn words(&self) -> Vec<(&'static str, String, String)> {
         let prefix = |p: u8| {
@@ -195,42 +202,24 @@ impl Hmark {
             };
             (p.to_string(), shown)
         };
-        let mut out = Vec::new();
-        let mut push =
-            |name: &'static str, pair: (String, String)| out.push((name, pair.0, pair.1));
-        if let Some(p) = self.src_prefix {
-            push("src-prefix", prefix(p));
-        }
-        if let Some(p) = self.dst_prefix {
-            push("dst-prefix", prefix(p));
-        }
         let hex16 = |v: u16| (format!("0x{v:04x}"), format!("0x{v:x}"));
         let hex32 = |v: u32| (format!("0x{v:08x}"), format!("0x{v:x}"));
-        if let Some(v) = self.sport_mask {
-            push("sport-mask", hex16(v));
-        }
-        if let Some(v) = self.dport_mask {
-            push("dport-mask", hex16(v));
-        }
-        if let Some(v) = self.spi_mask {
-            push("spi-mask", hex32(v));
-        }
-        if let Some(v) = self.sport {
-            push("sport", hex16(v));
-        }
-        if let Some(v) = self.dport {
-            push("dport", hex16(v));
-        }
-        if let Some(v) = self.spi {
-            push("spi", hex32(v));
-        }
-        if let Some(v) = self.proto_mask {
-            push("proto-mask", (format!("0x{v:02x}"), format!("0x{v:x}")));
-        }
-        if let Some(v) = self.rnd {
-            push("rnd", hex32(v));
-        }
-        out
+        let byte = |v: u16| (format!("0x{v:02x}"), format!("0x{v:x}"));
+        [
+            ("src-prefix", self.src_prefix.map(prefix)),
+            ("dst-prefix", self.dst_prefix.map(prefix)),
+            ("sport-mask", self.sport_mask.map(hex16)),
+            ("dport-mask", self.dport_mask.map(hex16)),
+            ("spi-mask", self.spi_mask.map(hex32)),
+            ("sport", self.sport.map(hex16)),
+            ("dport", self.dport.map(hex16)),
+            ("spi", self.spi.map(hex32)),
+            ("proto-mask", self.proto_mask.map(byte)),
+            ("rnd", self.rnd.map(hex32)),
+        ]
+        .into_iter()
+        .filter_map(|(name, words)| words.map(|(save, list)| (name, save, list)))
+        .collect()
     }
 }
 
@@ -256,6 +245,7 @@ impl Extension for Hmark {
 
     fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
         self.ipv6 = o.family == Family::Ipv6;
+        let ipv6 = self.ipv6;
         let value = o.value();
         let u16_of = |v: &str| number_in(v, o.name, 0, u64::from(u16::MAX)).map(|n| n as u16);
         let u32_of = |v: &str| number_in(v, o.name, 0, u64::from(u32::MAX)).map(|n| n as u32);
@@ -266,54 +256,24 @@ impl Extension for Hmark {
                 }
                 self.parse_tuple(value)?;
             }
-            "--hmark-src-prefix" => {
-                once(&self.src_prefix, o.name)?;
-                self.src_prefix = Some(self.parse_prefix(value, o.name)?);
-            }
-            "--hmark-dst-prefix" => {
-                once(&self.dst_prefix, o.name)?;
-                self.dst_prefix = Some(self.parse_prefix(value, o.name)?);
-            }
-            "--hmark-sport-mask" => {
-                once(&self.sport_mask, o.name)?;
-                self.sport_mask = Some(u16_of(value)?);
-            }
-            "--hmark-dport-mask" => {
-                once(&self.dport_mask, o.name)?;
-                self.dport_mask = Some(u16_of(value)?);
-            }
-            "--hmark-spi-mask" => {
-                once(&self.spi_mask, o.name)?;
-                self.spi_mask = Some(u32_of(value)?);
-            }
-            "--hmark-sport" => {
-                once(&self.sport, o.name)?;
-                self.sport = Some(u16_of(value)?);
-            }
-            "--hmark-dport" => {
-                once(&self.dport, o.name)?;
-                self.dport = Some(u16_of(value)?);
-            }
-            "--hmark-spi" => {
-                once(&self.spi, o.name)?;
-                self.spi = Some(u32_of(value)?);
-            }
-            "--hmark-proto-mask" => {
-                once(&self.proto_mask, o.name)?;
-                self.proto_mask = Some(u16_of(value)?);
-            }
-            "--hmark-rnd" => {
-                once(&self.rnd, o.name)?;
-                self.rnd = Some(u32_of(value)?);
-            }
-            "--hmark-mod" => {
-                once(&self.modulus, o.name)?;
-                self.modulus = Some(number_in(value, o.name, 1, u64::from(u32::MAX))? as u32);
-            }
-            _ => {
-                once(&self.offset, o.name)?;
-                self.offset = Some(u32_of(value)?);
-            }
+            "--hmark-src-prefix" => put(&mut self.src_prefix, o.name, || {
+                parse_prefix(ipv6, value, o.name)
+            })?,
+            "--hmark-dst-prefix" => put(&mut self.dst_prefix, o.name, || {
+                parse_prefix(ipv6, value, o.name)
+            })?,
+            "--hmark-sport-mask" => put(&mut self.sport_mask, o.name, || u16_of(value))?,
+            "--hmark-dport-mask" => put(&mut self.dport_mask, o.name, || u16_of(value))?,
+            "--hmark-spi-mask" => put(&mut self.spi_mask, o.name, || u32_of(value))?,
+            "--hmark-sport" => put(&mut self.sport, o.name, || u16_of(value))?,
+            "--hmark-dport" => put(&mut self.dport, o.name, || u16_of(value))?,
+            "--hmark-spi" => put(&mut self.spi, o.name, || u32_of(value))?,
+            "--hmark-proto-mask" => put(&mut self.proto_mask, o.name, || u16_of(value))?,
+            "--hmark-rnd" => put(&mut self.rnd, o.name, || u32_of(value))?,
+            "--hmark-mod" => put(&mut self.modulus, o.name, || {
+                number_in(value, o.name, 1, u64::from(u32::MAX)).map(|n| n as u32)
+            })?,
+            _ => put(&mut self.offset, o.name, || u32_of(value))?,
         }
         Ok(())
     }
