@@ -22,6 +22,9 @@ const RCVBUF: usize = 16 << 20;
 const RECV_CHUNK: usize = 256 << 10;
 /// How often a dump is restarted when the ruleset changes during it.
 const DUMP_RETRIES: usize = 5;
+/// Datagrams read on the calling thread before an answer counts as long:
+/// a short dump is its objects and then, in a datagram of its own, its end.
+const SHORT_ANSWER: usize = 2;
 /// Datagrams of a long answer received ahead of the thread reading them.
 const PIPELINE_DEPTH: usize = 16;
 
@@ -294,12 +297,14 @@ impl NfSocket {
         w.end_msg(m);
         self.send(&w.into_bytes())?;
         let mut interrupted = false;
-        let n = self.recv(false)?.unwrap_or(0);
-        let buf = std::mem::take(&mut self.buf);
-        let answered = Self::handle(&buf[..n], seq, &mut interrupted, each);
-        self.buf = buf;
-        if answered? {
-            return Ok(!interrupted);
+        for _ in 0..SHORT_ANSWER {
+            let n = self.recv(false)?.unwrap_or(0);
+            let buf = std::mem::take(&mut self.buf);
+            let answered = Self::handle(&buf[..n], seq, &mut interrupted, each);
+            self.buf = buf;
+            if answered? {
+                return Ok(!interrupted);
+            }
         }
         // A long answer: the kernel fills each next datagram inside the
         // `recv` that takes the previous one, so a second thread receives
