@@ -17,7 +17,7 @@ use crate::guard;
 use crate::lock::RulesetLock;
 use crate::log_route;
 use crate::set_copies;
-use crate::settings::warn_for_tables;
+use crate::settings::{needed_by_tables, warn_missing};
 use crate::stored::read_state;
 
 /// Options of iptables-restore.
@@ -143,8 +143,12 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
         backend.check(&batch)?;
     } else {
         guard::warn_session_cut(program, &before, &tables);
+        // The change set holds all the kernel gets: the model goes before
+        // the batch is written, keeping only the settings its rules need.
+        let needs = needed_by_tables(&tables);
+        drop((tables, before));
         backend.apply(&batch)?;
-        warn_for_tables(program, &tables);
+        warn_missing(program, needs);
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ fn read_sysctl(key: &str) -> Option<String> {
 }
 
 /// Prints a warning for each setting of `needs` (each key once) that the kernel does not have.
-fn warn_missing(program: &str, needs: impl IntoIterator<Item = SettingNeed>) {
+pub fn warn_missing(program: &str, needs: impl IntoIterator<Item = SettingNeed>) {
     let mut seen: Vec<String> = Vec::new();
     for need in needs {
         if seen.contains(&need.key) {
@@ -34,7 +34,12 @@ fn warn_missing(program: &str, needs: impl IntoIterator<Item = SettingNeed>) {
 
 /// Warns about the settings the rules of `tables` need (all of them were just written).
 pub fn warn_for_tables(program: &str, tables: &[Table]) {
-    warn_missing(program, tables.iter().flat_map(needed_settings));
+    warn_missing(program, needed_by_tables(tables));
+}
+
+/// The settings the rules of `tables` need.
+pub fn needed_by_tables(tables: &[Table]) -> Vec<SettingNeed> {
+    tables.iter().flat_map(needed_settings).collect()
 }
 
 /// Warns about the settings one added `rule` of `chain` (on `hook`) needs.
