@@ -40,12 +40,54 @@ pub struct ChainDecl {
 pub struct SaveCommand {
     /// The counters written before the command, if any.
     pub counters: Option<Counters>,
-    /// The command's words.
-    pub words: Vec<String>,
     /// The line it is on.
     pub line: usize,
     /// The line's text.
     pub text: String,
+}
+
+impl SaveCommand {
+    /// The command's words, without its counters (read from its text when
+    /// needed, so a large file is not kept twice).
+    pub fn words(&self) -> Vec<String> {
+        command_words(self.text.trim())
+            .map(|(_, words)| words)
+            .unwrap_or_default()
+    }
+}
+
+/// A command line's counters (`[p:b]` before it or `-c p b` in it) and its
+/// other words.
+fn command_words(line: &str) -> Result<(Option<Counters>, Vec<String>), String> {
+    let mut words = split_words(line).ok_or_else(|| "unbalanced quotes".to_string())?;
+    let mut counters = None;
+    if words.first().is_some_and(|w| w.starts_with('[')) {
+        let first = words.remove(0);
+        counters = Some(
+            parse_counters(&first)
+                .ok_or_else(|| format!("bad counters `{first}': expected [packets:bytes]"))?,
+        );
+    }
+    if let Some(pos) = words
+        .iter()
+        .position(|w| w == "-c" || w == "--set-counters")
+    {
+        let values: Vec<u64> = words
+            .iter()
+            .skip(pos + 1)
+            .take(2)
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        if values.len() != 2 {
+            return Err("`-c' needs two numbers: packets and bytes".into());
+        }
+        counters = Some(Counters {
+            packets: values[0],
+            bytes: values[1],
+        });
+        words.drain(pos..pos + 3);
+    }
+    Ok((counters, words))
 }
 
 /// One `*table` ... `COMMIT` section.
@@ -157,37 +199,9 @@ impl SaveFile {
                 });
                 continue;
             }
-            let mut words =
-                split_words(trimmed).ok_or_else(|| error("unbalanced quotes".into()))?;
-            let mut counters = None;
-            if words.first().is_some_and(|w| w.starts_with('[')) {
-                let first = words.remove(0);
-                counters = Some(parse_counters(&first).ok_or_else(|| {
-                    error(format!("bad counters `{first}': expected [packets:bytes]"))
-                })?);
-            }
-            if let Some(pos) = words
-                .iter()
-                .position(|w| w == "-c" || w == "--set-counters")
-            {
-                let values: Vec<u64> = words
-                    .iter()
-                    .skip(pos + 1)
-                    .take(2)
-                    .filter_map(|w| w.parse().ok())
-                    .collect();
-                if values.len() != 2 {
-                    return Err(error("`-c' needs two numbers: packets and bytes".into()));
-                }
-                counters = Some(Counters {
-                    packets: values[0],
-                    bytes: values[1],
-                });
-                words.drain(pos..pos + 3);
-            }
+            let (counters, _) = command_words(trimmed).map_err(error)?;
             table.commands.push(SaveCommand {
                 counters,
-                words,
                 line,
                 text: raw.to_string(),
             });
@@ -302,7 +316,7 @@ pub fn restore(
                 message,
                 text: cmd.text.clone(),
             };
-            let inv = parse_command_line(&cmd.words, family).map_err(|e| error(e.message))?;
+            let inv = parse_command_line(&cmd.words(), family).map_err(|e| error(e.message))?;
             let applied = apply(&inv, &mut state).map_err(|e| error(e.message))?;
             if let (Some(counters), true) = (cmd.counters, options.counters && applied.changed) {
                 set_new_rule_counters(&mut state, &inv.command, counters);
@@ -428,7 +442,7 @@ mod tests {
             })
         );
         assert_eq!(
-            cmd.words,
+            cmd.words(),
             [
                 "-A",
                 "INPUT",
