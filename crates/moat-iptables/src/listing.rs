@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use moat_model::{Counters, Family, Policy, Stage, Table};
 
 use crate::command::Display;
-use crate::parallel::map_ordered;
 use crate::rule::ListingRow;
-use crate::state::{spec_of_source, stored_rules, StateChain, StoredChain, TableState};
+use crate::state::{read_per_chain, spec_of_source, StateChain, StoredChain, TableState};
 
 fn policy_word(policy: Policy) -> &'static str {
     match policy {
@@ -229,25 +228,50 @@ pub fn list_chains(
     let chains = selected(state, chain)?;
     let mut out = String::new();
     for (n, c) in chains.into_iter().enumerate() {
-        if n > 0 {
-            out.push('\n');
-        }
-        if num.is_none() {
-            out.push_str(&chain_title(state, c, display));
-            out.push('\n');
-            out.push_str(&header_line(display));
-            out.push('\n');
-        }
-        for (i, r) in c.rules.iter().enumerate() {
-            if num.is_some_and(|n| n != i + 1) {
-                continue;
-            }
-            let row = r.spec.listing(display.numeric);
-            write_rule_line(&mut out, i + 1, &row, r.rule.counters, display);
-            out.push('\n');
-        }
+        let heading = || chain_title(state, c, display);
+        write_chain_block(
+            &mut out,
+            n == 0,
+            heading,
+            c.rules.len(),
+            num,
+            display,
+            |out, i| {
+                let r = &c.rules[i];
+                let row = r.spec.listing(display.numeric);
+                write_rule_line(out, i + 1, &row, r.rule.counters, display);
+            },
+        );
     }
     Ok(out)
+}
+
+/// Writes one chain's `-L` block to `out`: a blank line before all but the
+/// first chain, its title and the column header (unless `num` asks for one
+/// rule), then the line of each of its `rules` that `num` selects, as
+/// `line(out, index)` writes it.
+fn write_chain_block(
+    out: &mut String,
+    first: bool,
+    title: impl FnOnce() -> String,
+    rules: usize,
+    num: Option<usize>,
+    display: Display,
+    mut line: impl FnMut(&mut String, usize),
+) {
+    if !first {
+        out.push('\n');
+    }
+    if num.is_none() {
+        out.push_str(&title());
+        out.push('\n');
+        out.push_str(&header_line(display));
+        out.push('\n');
+    }
+    for i in (0..rules).filter(|i| num.is_none_or(|n| n == i + 1)) {
+        line(out, i);
+        out.push('\n');
+    }
 }
 
 /// The `-L` listing straight from the kernel's stored chains: each rule's
@@ -263,61 +287,44 @@ pub fn list_stored_chains(
     display: Display,
 ) -> Option<String> {
     let order = stored_order(family, stage, stored)?;
-    let all = stored_rules(order.iter().copied());
-    let read = map_ordered(&all, |&(_, i, rule)| {
+    let lines = read_per_chain(&order, |_, i, rule| {
         let spec = spec_of_source(rule.source.as_deref().ok_or(())?, family).map_err(|_| ())?;
         let mut line = String::new();
-        write_rule_line(
-            &mut line,
-            i + 1,
-            &spec.listing(display.numeric),
-            rule.counters,
-            display,
-        );
+        let row = spec.listing(display.numeric);
+        write_rule_line(&mut line, i + 1, &row, rule.counters, display);
         Ok::<_, ()>((line, spec.jump_target().map(str::to_string)))
     })
     .ok()?;
-    let mut lines: Vec<Vec<String>> = order.iter().map(|_| Vec::new()).collect();
-    let mut references: HashMap<String, usize> = HashMap::new();
-    for ((c, _, _), (line, jump)) in all.iter().zip(read) {
-        lines[*c].push(line);
+    let mut references: HashMap<&str, usize> = HashMap::new();
+    for (_, jump) in lines.iter().flatten() {
         if let Some(target) = jump {
-            *references.entry(target).or_default() += 1;
+            *references.entry(target.as_str()).or_default() += 1;
         }
     }
-    let listed = order
+    let listed: Vec<_> = order
         .iter()
-        .zip(lines)
-        .filter(|(c, _)| chain.is_none_or(|n| c.name == n));
-    let mut out = String::new();
-    let mut first = true;
-    for (c, lines) in listed {
-        if !first {
-            out.push('\n');
-        }
-        first = false;
-        if num.is_none() {
-            let references = || references.get(&c.name).copied().unwrap_or(0);
-            let policy = c.base.map(|(_, p)| p);
-            out.push_str(&title(
-                &c.name,
-                policy,
-                c.policy_counters,
-                references,
-                display,
-            ));
-            out.push('\n');
-            out.push_str(&header_line(display));
-            out.push('\n');
-        }
-        for (i, line) in lines.iter().enumerate() {
-            if num.is_none_or(|n| n == i + 1) {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
+        .zip(&lines)
+        .filter(|(c, _)| chain.is_none_or(|n| c.name == n))
+        .collect();
+    if listed.is_empty() {
+        return None;
     }
-    (!first).then_some(out)
+    let mut out = String::new();
+    for (n, (c, lines)) in listed.into_iter().enumerate() {
+        let references = || references.get(c.name.as_str()).copied().unwrap_or(0);
+        let policy = c.base.map(|(_, p)| p);
+        let heading = || title(&c.name, policy, c.policy_counters, references, display);
+        write_chain_block(
+            &mut out,
+            n == 0,
+            heading,
+            lines.len(),
+            num,
+            display,
+            |out, i| out.push_str(&lines[i].0),
+        );
+    }
+    Some(out)
 }
 
 /// `-c PKTS BYTES ` for `-S -v`.

@@ -76,13 +76,12 @@ pub struct StoredChain {
 }
 
 /// Every rule of `chains` read back from its stored source, chain by
-/// chain (a large table's on several threads); the error is the first
-/// rule's that does not read.
+/// chain; the error is the first rule's that does not read.
 fn read_sources(family: Family, chains: &[StoredChain]) -> Result<Vec<Vec<StateRule>>, StateError> {
-    let all = stored_rules(chains);
-    let read = map_ordered(&all, |&(c, i, rule)| {
+    let chains: Vec<&StoredChain> = chains.iter().collect();
+    read_per_chain(&chains, |chain, i, rule| {
         let error = |reason: String| StateError {
-            chain: chains[c].name.clone(),
+            chain: chain.name.clone(),
             index: i + 1,
             reason,
         };
@@ -92,26 +91,30 @@ fn read_sources(family: Family, chains: &[StoredChain]) -> Result<Vec<Vec<StateR
             )
         })?;
         StateRule::from_source(source, family, rule.counters).map_err(error)
-    })?;
-    let mut out: Vec<Vec<StateRule>> = chains
+    })
+}
+
+/// `read(chain, index, rule)` of every rule of `chains`, chain by chain; a
+/// large table's rules are read on several threads (reading one touches
+/// nothing else). The error is the first failing rule's.
+pub(crate) fn read_per_chain<'a, T: Send, E: Send>(
+    chains: &[&'a StoredChain],
+    read: impl Fn(&'a StoredChain, usize, &'a StoredRule) -> Result<T, E> + Sync,
+) -> Result<Vec<Vec<T>>, E> {
+    let all: Vec<(usize, usize, &StoredRule)> = chains
+        .iter()
+        .enumerate()
+        .flat_map(|(c, chain)| chain.rules.iter().enumerate().map(move |(i, r)| (c, i, r)))
+        .collect();
+    let values = map_ordered(&all, |&(c, i, rule)| read(chains[c], i, rule))?;
+    let mut out: Vec<Vec<T>> = chains
         .iter()
         .map(|c| Vec::with_capacity(c.rules.len()))
         .collect();
-    for ((c, _, _), rule) in all.iter().zip(read) {
-        out[*c].push(rule);
+    for ((c, _, _), value) in all.iter().zip(values) {
+        out[*c].push(value);
     }
     Ok(out)
-}
-
-/// Every rule of `chains` with its chain's index and its own.
-pub(crate) fn stored_rules<'a>(
-    chains: impl IntoIterator<Item = &'a StoredChain>,
-) -> Vec<(usize, usize, &'a StoredRule)> {
-    chains
-        .into_iter()
-        .enumerate()
-        .flat_map(|(c, chain)| chain.rules.iter().enumerate().map(move |(i, r)| (c, i, r)))
-        .collect()
 }
 
 /// Splits canonical rule words (as `-S` prints them) into words, honouring

@@ -3,12 +3,11 @@
 //! cached, nothing in the ruleset is rewritten or reset).
 
 use std::future::Future;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use std::io::Write as _;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -121,8 +120,7 @@ async fn serve(mut stream: TcpStream, collect: Collect) {
         return;
     };
     let head_only = head.starts_with(b"HEAD ");
-    let mut encoding = None;
-    let (status, content_type, body) = match asked(&head) {
+    let (status, content_type, encoding, body) = match asked(&head) {
         Some(Asked::Metrics) => {
             let gzip = accepts_gzip(&head);
             let read = tokio::task::spawn_blocking(move || {
@@ -134,13 +132,11 @@ async fn serve(mut stream: TcpStream, collect: Collect) {
                 }
             });
             match read.await {
-                Ok((coding, body)) => {
-                    encoding = coding;
-                    ("200 OK", CONTENT_TYPE, body)
-                }
+                Ok((encoding, body)) => ("200 OK", CONTENT_TYPE, encoding, body),
                 Err(e) => (
                     "500 Internal Server Error",
                     "text/plain",
+                    None,
                     format!("reading the kernel failed: {e}\n").into_bytes(),
                 ),
             }
@@ -148,17 +144,25 @@ async fn serve(mut stream: TcpStream, collect: Collect) {
         Some(Asked::Index) => (
             "200 OK",
             "text/html",
+            None,
             b"<html><body><a href=\"/metrics\">moat metrics</a></body></html>\n".to_vec(),
         ),
-        Some(Asked::NotFound) => ("404 Not Found", "text/plain", b"try /metrics\n".to_vec()),
+        Some(Asked::NotFound) => (
+            "404 Not Found",
+            "text/plain",
+            None,
+            b"try /metrics\n".to_vec(),
+        ),
         Some(Asked::BadMethod) => (
             "405 Method Not Allowed",
             "text/plain",
+            None,
             b"GET only\n".to_vec(),
         ),
         None => (
             "400 Bad Request",
             "text/plain",
+            None,
             b"not an HTTP request\n".to_vec(),
         ),
     };
