@@ -41,7 +41,7 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use moat_model::Family;
 
 /// A firewall and gateway for Linux on nf_tables.
@@ -78,17 +78,13 @@ enum Top {
         )]
         args: Vec<String>,
     },
-    /// Print moat's IPv4 rules in iptables-save format.
-    #[command(name = "iptables-save")]
+    #[command(name = "iptables-save", about = personality_about("iptables-save"))]
     IptablesSave(save_cmd::SaveArgs),
-    /// Print moat's IPv6 rules in ip6tables-save format.
-    #[command(name = "ip6tables-save")]
+    #[command(name = "ip6tables-save", about = personality_about("ip6tables-save"))]
     Ip6tablesSave(save_cmd::SaveArgs),
-    /// Load an iptables-save file (IPv4) in one atomic transaction.
-    #[command(name = "iptables-restore")]
+    #[command(name = "iptables-restore", about = personality_about("iptables-restore"))]
     IptablesRestore(restore_cmd::RestoreArgs),
-    /// Load an ip6tables-save file (IPv6) in one atomic transaction.
-    #[command(name = "ip6tables-restore")]
+    #[command(name = "ip6tables-restore", about = personality_about("ip6tables-restore"))]
     Ip6tablesRestore(restore_cmd::RestoreArgs),
     /// Check a moat.toml (or iptables-save file): problems as file:line:col with a fix.
     Check(config_cmd::CheckArgs),
@@ -177,6 +173,30 @@ fn personality(argv0: &str) -> Option<&'static str> {
     .find(|p| *p == plain)
 }
 
+/// The personality a first argument names, exactly as moat's subcommand
+/// spells it.
+fn exact_personality(arg: &str) -> Option<&'static str> {
+    personality(arg).filter(|p| *p == arg)
+}
+
+/// What `--help` says a save or restore personality does.
+fn personality_about(name: &str) -> &'static str {
+    match name {
+        "iptables-save" => "Print moat's IPv4 rules in iptables-save format",
+        "ip6tables-save" => "Print moat's IPv6 rules in ip6tables-save format",
+        "iptables-restore" => "Load an iptables-save file (IPv4) in one atomic transaction",
+        _ => "Load an ip6tables-save file (IPv6) in one atomic transaction",
+    }
+}
+
+/// Parses one save or restore personality's options alone, its usage
+/// naming the personality.
+fn parse_alone<A: Args>(name: &'static str, args: Vec<OsString>) -> Result<A, clap::Error> {
+    let command = A::augment_args(clap::Command::new(name)).about(personality_about(name));
+    let argv = std::iter::once(OsString::from(name)).chain(args);
+    A::from_arg_matches(&command.try_get_matches_from(argv)?)
+}
+
 /// Whether the program name is a multi-call front (`xtables-nft-multi
 /// iptables ...`), whose first argument names the personality.
 fn is_multi(argv0: &str) -> bool {
@@ -186,26 +206,39 @@ fn is_multi(argv0: &str) -> bool {
         .is_some_and(|n| matches!(n, "xtables-nft-multi" | "xtables-legacy-multi"))
 }
 
-fn run_as(name: &str, args: Vec<OsString>) -> ExitCode {
-    let strings: Vec<String> = args
-        .into_iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+fn run_as(name: &'static str, args: Vec<OsString>) -> ExitCode {
     match name {
-        "iptables" => iptables_cmd::run("iptables", &strings, Family::Ipv4),
-        "ip6tables" => iptables_cmd::run("ip6tables", &strings, Family::Ipv6),
-        _ => {
-            let mut argv = vec!["moat".to_string(), name.to_string()];
-            argv.extend(strings);
-            match Cli::try_parse_from(&argv) {
-                Ok(cli) => dispatch(cli.command),
-                Err(e) => {
-                    let _ = e.print();
-                    ExitCode::from(2)
-                }
-            }
+        "iptables" | "ip6tables" => {
+            let strings: Vec<String> = args
+                .into_iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            iptables_cmd::run(name, &strings, family_of(name))
         }
+        "iptables-save" | "ip6tables-save" => match parse_alone(name, args) {
+            Ok(a) => save_cmd::run(name, &a, family_of(name)),
+            Err(e) => usage_error(e),
+        },
+        _ => match parse_alone(name, args) {
+            Ok(a) => restore_cmd::run(name, &a, family_of(name)),
+            Err(e) => usage_error(e),
+        },
     }
+}
+
+/// The family a personality's name gives.
+fn family_of(name: &str) -> Family {
+    if name.starts_with("ip6") {
+        Family::Ipv6
+    } else {
+        Family::Ipv4
+    }
+}
+
+/// Prints clap's usage error (or help) and exits as clap would.
+fn usage_error(e: clap::Error) -> ExitCode {
+    let _ = e.print();
+    ExitCode::from(e.exit_code() as u8)
 }
 
 fn dispatch(command: Top) -> ExitCode {
@@ -265,6 +298,16 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         };
+    }
+    // `moat iptables ...` runs the personality without building moat's
+    // whole command tree (about half a millisecond, a tenth of an `-A`).
+    let rest: Vec<OsString> = args.collect();
+    if let Some(name) = rest
+        .first()
+        .and_then(|a| a.to_str())
+        .and_then(exact_personality)
+    {
+        return run_as(name, rest[1..].to_vec());
     }
     let cli = Cli::parse();
     dispatch(cli.command)

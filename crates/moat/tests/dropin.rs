@@ -237,6 +237,32 @@ fn the_security_table_filters_after_filter() {
 }
 
 #[test]
+fn save_and_restore_personalities_parse_their_own_options() {
+    for name in ["iptables-save", "ip6tables-restore"] {
+        let help = Command::new(moat_bin())
+            .args([name, "--help"])
+            .output()
+            .unwrap();
+        assert!(help.status.success(), "{name} --help: {help:?}");
+        assert!(
+            text(&help.stdout).contains(&format!("Usage: {name} [OPTIONS]")),
+            "{}",
+            text(&help.stdout)
+        );
+        let bad = Command::new(moat_bin())
+            .args([name, "--bogus"])
+            .output()
+            .unwrap();
+        assert_eq!(bad.status.code(), Some(2), "{name} --bogus: {bad:?}");
+        assert!(
+            text(&bad.stderr).contains("'--bogus'"),
+            "{}",
+            text(&bad.stderr)
+        );
+    }
+}
+
+#[test]
 fn debian_program_names_and_versions_work() {
     let Some(ns) = require_root_or_skip().then(|| Netns::new("names").unwrap()) else {
         return;
