@@ -353,7 +353,11 @@ fn assign_orders(members: &mut [Member], keep: &[bool], old: &HashMap<u16, &Kern
 }
 
 fn create(table: &Table) -> Vec<Op> {
-    let mut ops = vec![Op::AddTable];
+    // Room for every op at once: a table, a chain and a base chain per
+    // chain, a rule per rule (a port map takes two ops for several rules).
+    let rules: usize = table.chains.iter().map(|c| c.rules.len()).sum();
+    let mut ops = Vec::with_capacity(1 + 2 * table.chains.len() + rules);
+    ops.push(Op::AddTable);
     ops.extend(table.chains.iter().map(|c| Op::AddChain {
         name: c.name.clone(),
     }));

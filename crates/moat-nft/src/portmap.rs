@@ -188,7 +188,7 @@ pub fn is_port_forward(rule: &Rule) -> bool {
 /// chain's maps of that key; every other rule stays a rule.
 pub fn units(chain: &Chain, stage: Stage) -> Vec<Unit<'_>> {
     let rules = &chain.rules;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(rules.len());
     let mut seen_keys: Vec<String> = Vec::new();
     let mut i = 0;
     while i < rules.len() {

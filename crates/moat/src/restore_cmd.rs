@@ -113,13 +113,16 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
     })?;
     // A large file's text and words are not needed any more.
     drop((file, text));
-    let mut batch = ChangeSet::default();
-    let mut tables = Vec::new();
     let route = log_route::kept();
     let restored = states.len();
-    for state in last_of_each_table(states) {
-        let stage = state.stage;
-        let table = log_route::routed(state.into_table(), route);
+    let tables: Vec<_> = last_of_each_table(states)
+        .into_iter()
+        .map(|state| log_route::routed(state.into_table(), route))
+        .collect();
+    release_freed_memory();
+    let mut batch = ChangeSet::default();
+    for table in &tables {
+        let stage = table.stage;
         // The kernel's table as it is: read for --noflush, else now, unless
         // it is too large to read quickly. Rules that stay the same (text
         // and counters) are left alone, so a restore over the same ruleset
@@ -130,10 +133,9 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
             None => backend.read_at_most(family, stage, READ_BEFORE_RESTORE)?,
         };
         match kernel {
-            BoundedRead::Table(kernel) => batch.extend(plan_update(kernel.as_ref(), &table)?),
-            BoundedRead::TooLarge => batch.extend(plan_replace(&table)?),
+            BoundedRead::Table(kernel) => batch.extend(plan_update(kernel.as_ref(), table)?),
+            BoundedRead::TooLarge => batch.extend(plan_replace(table)?),
         }
-        tables.push(table);
     }
     set_copies::declare(&mut batch, &tables)?;
     if args.verbose {
@@ -147,10 +149,26 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
         // the batch is written, keeping only the settings its rules need.
         let needs = needed_by_tables(&tables);
         drop((tables, before));
+        release_freed_memory();
         backend.apply(&batch)?;
         warn_missing(program, needs);
     }
     Ok(())
+}
+
+/// Gives the pages of memory the last step freed back to the system.
+///
+/// Each step of a large restore (parsing, the model, the change set, the
+/// netlink batch) frees many small pieces that the allocator would keep
+/// resident, and the next step's large buffers come as fresh pages: giving
+/// them back keeps the peak to the largest step instead of their sum.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory of glibc's allocator,
+    // which Rust's global allocator uses; no live allocation is touched.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// The tables a restore leaves: a table the file gives twice is what its

@@ -166,16 +166,6 @@ enum Place {
     Replace(u32),
 }
 
-/// A rule compiled and lowered, waiting for its message.
-struct PreparedRule {
-    /// The sets it fills.
-    sets: Vec<Set<'static>>,
-    /// Its netlink expressions and anonymous sets, and its user data (the
-    /// stored source); or why this driver cannot write it, reported when
-    /// its operation's turn comes, after every rule's compile errors.
-    lowered: Result<(Lowered, Option<Vec<u8>>), DriverError>,
-}
-
 struct TableEncoder<'a> {
     index: usize,
     changes: &'a TableChanges,
@@ -202,10 +192,14 @@ impl<'a> TableEncoder<'a> {
 
     /// The operations step by step, as the `nft` driver orders them, with
     /// the sets the rules fill declared after the table commands.
+    ///
+    /// Every rule is compiled first (its compile errors come before any
+    /// driver limit) for the sets it fills, then again when its message is
+    /// written: holding every rule's expressions until then would double a
+    /// large restore's memory.
     fn encode(&self, b: &mut Batch, ids: &mut SetIds) -> Result<(), DriverError> {
         let ops = &self.changes.ops;
-        let mut prepared = self.prepare_rules()?;
-        let sets = self.rule_sets(&prepared)?;
+        let sets = self.rule_sets()?;
         for step in [Step::Table, Step::Maps, Step::Body, Step::Last] {
             if step == Step::Maps {
                 for (origin, set) in &sets {
@@ -220,58 +214,30 @@ impl<'a> TableEncoder<'a> {
                     table: self.index,
                     op: op_index,
                 };
-                let rule = prepared.get_mut(op_index).and_then(Option::take);
-                self.op(b, ids, origin, op, rule)?;
+                self.op(b, ids, origin, op)?;
             }
         }
         Ok(())
     }
 
-    /// The rule of each operation that adds or replaces one, compiled and
-    /// lowered at once: only the netlink expressions are kept, not the
-    /// compiler's statements (a large restore holds every rule until its
-    /// message is written).
-    fn prepare_rules(&self) -> Result<Vec<Option<PreparedRule>>, DriverError> {
-        self.changes
-            .ops
-            .iter()
-            .map(|op| match op {
-                Op::AddRule {
-                    chain, index, rule, ..
-                }
-                | Op::ReplaceRule {
-                    chain, index, rule, ..
-                } => {
-                    let compiled = self.compiled(chain, *index, compile_rule(rule, &self.ctx))?;
-                    let lowered = self.lower(chain, *index, rule, &compiled);
-                    Ok(Some(PreparedRule {
-                        sets: compiled.sets,
-                        lowered,
-                    }))
-                }
-                _ => Ok(None),
-            })
-            .collect()
-    }
-
     /// The sets the compiled rules fill that the table does not hold yet,
     /// each with the operation of the first rule that declares it.
-    fn rule_sets(
-        &self,
-        compiled: &[Option<PreparedRule>],
-    ) -> Result<Vec<(Origin, Set<'static>)>, DriverError> {
+    fn rule_sets(&self) -> Result<Vec<(Origin, Set<'static>)>, DriverError> {
         let mut sets = Vec::new();
         let mut origins = Vec::new();
-        for (op_index, (op, rule)) in self.changes.ops.iter().zip(compiled).enumerate() {
-            let (
-                Some(rule),
-                Op::AddRule { chain, index, .. } | Op::ReplaceRule { chain, index, .. },
-            ) = (rule, op)
+        for (op_index, op) in self.changes.ops.iter().enumerate() {
+            let (Op::AddRule {
+                chain, index, rule, ..
+            }
+            | Op::ReplaceRule {
+                chain, index, rule, ..
+            }) = op
             else {
                 continue;
             };
+            let compiled = self.compiled(chain, *index, compile_rule(rule, &self.ctx))?;
             let existing = &self.changes.existing_sets;
-            dyn_set::collect(&mut sets, &rule.sets, existing, chain, *index)?;
+            dyn_set::collect(&mut sets, &compiled.sets, existing, chain, *index)?;
             let origin = Origin {
                 table: self.index,
                 op: op_index,
@@ -295,7 +261,6 @@ impl<'a> TableEncoder<'a> {
         ids: &mut SetIds,
         origin: Origin,
         op: &Op,
-        prepared: Option<PreparedRule>,
     ) -> Result<(), DriverError> {
         match op {
             Op::DeleteTable => {
@@ -344,10 +309,10 @@ impl<'a> TableEncoder<'a> {
             Op::AddRule {
                 chain,
                 index,
+                rule,
                 position,
-                ..
             } => {
-                let (lowered, udata) = self.prepared(chain, *index, prepared)?;
+                let (lowered, udata) = self.compile_and_lower(chain, *index, rule)?;
                 let exprs = self.anon_sets(b, ids, origin, lowered)?;
                 let place = match position {
                     Position::Append => Place::Append,
@@ -359,9 +324,9 @@ impl<'a> TableEncoder<'a> {
                 chain,
                 index,
                 handle,
-                ..
+                rule,
             } => {
-                let (lowered, udata) = self.prepared(chain, *index, prepared)?;
+                let (lowered, udata) = self.compile_and_lower(chain, *index, rule)?;
                 let exprs = self.anon_sets(b, ids, origin, lowered)?;
                 self.rule_msg(
                     b,
@@ -580,18 +545,16 @@ impl<'a> TableEncoder<'a> {
         Ok((exprs, udata))
     }
 
-    /// The prepared rule of an operation that adds or replaces one.
-    fn prepared(
+    /// The expressions and comment of the rule an operation adds or
+    /// replaces, compiled and lowered when its message is written.
+    fn compile_and_lower(
         &self,
         chain: &str,
         index: usize,
-        prepared: Option<PreparedRule>,
+        rule: &Rule,
     ) -> Result<(Lowered, Option<Vec<u8>>), DriverError> {
-        prepared
-            .ok_or_else(|| {
-                self.unsupported(chain, index, "a rule that was not compiled".to_string())
-            })?
-            .lowered
+        let compiled = self.compiled(chain, index, compile_rule(rule, &self.ctx))?;
+        self.lower(chain, index, rule, &compiled)
     }
 
     fn rule_msg(

@@ -79,6 +79,8 @@ pub(crate) fn to_model(spec: &RuleSpec, family: Family) -> Res<Rule> {
         m.lower(&cx, &mut matches)?;
     }
     let action = spec.target.as_ref().map_or(Action::Continue, |t| t.lower());
+    // A restore holds every rule at once: no spare room per rule.
+    matches.shrink_to_fit();
     Ok(Rule {
         matches,
         action,
