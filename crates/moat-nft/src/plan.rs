@@ -178,22 +178,99 @@ fn check_names(table: &Table) -> Result<(), PlanError> {
 
 /// Plans the changes that make the kernel's `old` table (None when absent) equal `new`.
 pub fn plan_update(old: Option<&KernelTable>, new: &Table) -> Result<ChangeSet, PlanError> {
-    check_names(new)?;
-    let ops = match old {
-        None => create(new),
-        Some(old) => update(old, new),
-    };
-    let existing = old.map(|o| o.sets.clone()).unwrap_or_default();
-    Ok(ChangeSet::single(new, ops, existing))
+    let mut ops = update_ops(old, new)?;
+    let chains = chains_by_name(new);
+    fill_rules(&mut ops, |chain, i| {
+        new.chains[chains[chain]].rules[i].clone()
+    });
+    Ok(ChangeSet::single(new, ops, existing_sets(old)))
+}
+
+/// [`plan_update`] for a table the caller lets go: the rules the change
+/// adds move out of `new` instead of being copied, so a large restore
+/// holds each rule once.
+pub fn plan_update_owned(
+    old: Option<&KernelTable>,
+    mut new: Table,
+) -> Result<ChangeSet, PlanError> {
+    let ops = moving_rules(update_ops(old, &new)?, &mut new);
+    Ok(ChangeSet::single(&new, ops, existing_sets(old)))
 }
 
 /// Plans the changes that replace whatever moat's table holds with `new`,
 /// dropping all old state (rules, counters, dynamic sets).
 pub fn plan_replace(new: &Table) -> Result<ChangeSet, PlanError> {
+    let mut ops = replace_ops(new)?;
+    let chains = chains_by_name(new);
+    fill_rules(&mut ops, |chain, i| {
+        new.chains[chains[chain]].rules[i].clone()
+    });
+    Ok(ChangeSet::single(new, ops, Vec::new()))
+}
+
+/// [`plan_replace`] for a table the caller lets go, its rules moved into
+/// the change set as [`plan_update_owned`] does.
+pub fn plan_replace_owned(mut new: Table) -> Result<ChangeSet, PlanError> {
+    let ops = moving_rules(replace_ops(&new)?, &mut new);
+    Ok(ChangeSet::single(&new, ops, Vec::new()))
+}
+
+fn update_ops(old: Option<&KernelTable>, new: &Table) -> Result<Vec<Op>, PlanError> {
+    check_names(new)?;
+    Ok(match old {
+        None => create(new),
+        Some(old) => update(old, new),
+    })
+}
+
+fn replace_ops(new: &Table) -> Result<Vec<Op>, PlanError> {
     check_names(new)?;
     let mut ops = vec![Op::DeleteTable];
     ops.extend(create(new));
-    Ok(ChangeSet::single(new, ops, Vec::new()))
+    Ok(ops)
+}
+
+fn existing_sets(old: Option<&KernelTable>) -> Vec<KernelSet> {
+    old.map(|o| o.sets.clone()).unwrap_or_default()
+}
+
+/// Each chain's place in `table`, by name.
+fn chains_by_name(table: &Table) -> HashMap<String, usize> {
+    table
+        .chains
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.clone(), i))
+        .collect()
+}
+
+/// `ops` with the rules they add or replace moved out of `new`.
+fn moving_rules(mut ops: Vec<Op>, new: &mut Table) -> Vec<Op> {
+    let chains = chains_by_name(new);
+    fill_rules(&mut ops, |chain, i| {
+        std::mem::replace(
+            &mut new.chains[chains[chain]].rules[i],
+            Rule::new(Action::Continue),
+        )
+    });
+    ops
+}
+
+/// Puts in each op that adds or replaces a rule the rule it stands for:
+/// planning leaves a placeholder, and `rule_at` gives the new table's rule
+/// by chain name and 0-based place.
+fn fill_rules(ops: &mut [Op], mut rule_at: impl FnMut(&str, usize) -> Rule) {
+    for op in ops {
+        if let Op::AddRule {
+            chain, index, rule, ..
+        }
+        | Op::ReplaceRule {
+            chain, index, rule, ..
+        } = op
+        {
+            *rule = rule_at(chain, *index - 1);
+        }
+    }
 }
 
 /// Plans the removal of moat's table for `table`'s family and stage.
@@ -224,10 +301,10 @@ fn same_rule(old: &KernelRule, new: &Rule) -> bool {
 fn add_units(ops: &mut Vec<Op>, chain: &str, units: &[Unit], position: Position, kept: &[&str]) {
     for unit in units {
         match unit {
-            Unit::Rule { rule, index } => ops.push(Op::AddRule {
+            Unit::Rule { index, .. } => ops.push(Op::AddRule {
                 chain: chain.to_string(),
                 index: index + 1,
-                rule: (*rule).clone(),
+                rule: Rule::new(Action::Continue),
                 position,
             }),
             Unit::Map { map, index } => {
@@ -517,12 +594,12 @@ fn update_chain(ops: &mut Vec<Op>, old: &KernelChain, new: &Chain, stage: Stage)
         && new_mid.iter().all(|u| matches!(u, Unit::Rule { .. }));
     if plain && old_mid.len() == new_mid.len() {
         for (old_rule, unit) in old_mid.iter().zip(new_mid) {
-            if let Unit::Rule { rule, index } = unit {
+            if let Unit::Rule { index, .. } = unit {
                 ops.push(Op::ReplaceRule {
                     chain: name.clone(),
                     index: index + 1,
                     handle: old_rule.handle,
-                    rule: (*rule).clone(),
+                    rule: Rule::new(Action::Continue),
                 });
             }
         }
@@ -629,6 +706,33 @@ mod tests {
         let plan = |new: &Table| plan_update(Some(&old), new).unwrap().tables.remove(0).ops;
         assert!(plan(&netmap(NatSide::Source)).is_empty());
         assert!(!plan(&netmap(NatSide::Destination)).is_empty());
+    }
+
+    #[test]
+    fn owned_plans_move_the_same_rules_the_borrowed_ones_copy() {
+        let mut new = table(&["x", "a", "y", "c", "z"]);
+        new.chains.push(Chain {
+            name: "LOGDROP".into(),
+            base: None,
+            policy_counters: Counters::default(),
+            rules: vec![rule("-j LOG"), rule("-j DROP")],
+        });
+        for old in [None, Some(kernel(&["a", "b", "c"]))] {
+            let borrowed = plan_update(old.as_ref(), &new).unwrap();
+            assert_eq!(plan_update_owned(old.as_ref(), new.clone()).unwrap(), borrowed);
+            let added: Vec<&str> = borrowed.tables[0]
+                .ops
+                .iter()
+                .filter_map(|op| match op {
+                    Op::AddRule { rule, .. } | Op::ReplaceRule { rule, .. } => {
+                        rule.source.as_deref()
+                    }
+                    _ => None,
+                })
+                .collect();
+            assert!(added.contains(&"-j DROP") && added.contains(&"z"), "{added:?}");
+        }
+        assert_eq!(plan_replace_owned(new.clone()).unwrap(), plan_replace(&new).unwrap());
     }
 
     #[test]

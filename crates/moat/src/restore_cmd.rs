@@ -11,7 +11,7 @@ use moat_iptables::command::parse_table;
 use moat_iptables::save::{restore, RestoreOptions, SaveFile};
 use moat_iptables::TableState;
 use moat_model::Family;
-use moat_nft::{plan_replace, plan_update, ChangeSet};
+use moat_nft::{plan_replace_owned, plan_update_owned, ChangeSet};
 
 use crate::guard;
 use crate::lock::RulesetLock;
@@ -120,8 +120,16 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
         .map(|state| log_route::routed(state.into_table(), route))
         .collect();
     release_freed_memory();
+    // What the batch needs besides the rules is noted first: the rules
+    // move into it, so that a large restore holds each once.
+    let lists = set_copies::lists_of(&tables);
+    let needs = needed_by_tables(&tables);
+    if !args.test {
+        guard::warn_session_cut(program, &before, &tables);
+    }
+    drop(before);
     let mut batch = ChangeSet::default();
-    for table in &tables {
+    for table in tables {
         let stage = table.stage;
         // The kernel's table as it is: read for --noflush, else now, unless
         // it is too large to read quickly. Rules that stay the same (text
@@ -133,22 +141,17 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
             None => backend.read_at_most(family, stage, READ_BEFORE_RESTORE)?,
         };
         match kernel {
-            BoundedRead::Table(kernel) => batch.extend(plan_update(kernel.as_ref(), table)?),
-            BoundedRead::TooLarge => batch.extend(plan_replace(table)?),
+            BoundedRead::Table(kernel) => batch.extend(plan_update_owned(kernel.as_ref(), table)?),
+            BoundedRead::TooLarge => batch.extend(plan_replace_owned(table)?),
         }
     }
-    set_copies::declare(&mut batch, &tables)?;
+    set_copies::declare_lists(&mut batch, &lists)?;
     if args.verbose {
         eprintln!("restoring {restored} table(s) in one transaction");
     }
     if args.test {
         backend.check(&batch)?;
     } else {
-        guard::warn_session_cut(program, &before, &tables);
-        // The change set holds all the kernel gets: the model goes before
-        // the batch is written, keeping only the settings its rules need.
-        let needs = needed_by_tables(&tables);
-        drop((tables, before));
         release_freed_memory();
         backend.apply(&batch)?;
         warn_missing(program, needs);

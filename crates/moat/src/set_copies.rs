@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
-use moat_model::{Match, Rule, Table};
+use moat_model::{Family, Match, Rule, Stage, Table};
 use moat_nft::layout::table_name;
 use moat_nft::{ChangeSet, Op, TableChanges};
 
@@ -29,8 +29,15 @@ pub fn declare_for<'a>(
     changes: &mut TableChanges,
     rules: impl IntoIterator<Item = &'a Rule>,
 ) -> Result<()> {
-    let names = lists_used(rules);
-    if names.is_empty() {
+    declare_names(changes, lists_used(rules))
+}
+
+fn declare_names<'a>(
+    changes: &mut TableChanges,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<()> {
+    let mut names = names.into_iter().peekable();
+    if names.peek().is_none() {
         return Ok(());
     }
     let fresh = changes.ops.iter().any(|op| matches!(op, Op::DeleteTable));
@@ -43,16 +50,43 @@ pub fn declare_for<'a>(
     Ok(())
 }
 
+/// The block lists each table's rules look up, noted before the rules
+/// move into a change set.
+pub struct ListsUsed(Vec<(Family, Stage, BTreeSet<String>)>);
+
+/// The block lists the rules of `tables` look up.
+pub fn lists_of(tables: &[Table]) -> ListsUsed {
+    ListsUsed(
+        tables
+            .iter()
+            .map(|t| {
+                let names = lists_used(t.chains.iter().flat_map(|c| &c.rules));
+                (
+                    t.family,
+                    t.stage,
+                    names.into_iter().map(String::from).collect(),
+                )
+            })
+            .collect(),
+    )
+}
+
 /// [`declare_for`] for every table of `batch`, given the tables it leads to.
 pub fn declare(batch: &mut ChangeSet, tables: &[Table]) -> Result<()> {
+    declare_lists(batch, &lists_of(tables))
+}
+
+/// [`declare`] from the lists noted by [`lists_of`].
+pub fn declare_lists(batch: &mut ChangeSet, lists: &ListsUsed) -> Result<()> {
     for changes in &mut batch.tables {
-        let Some(table) = tables
+        let Some((.., names)) = lists
+            .0
             .iter()
-            .find(|t| t.family == changes.family && t.stage == changes.stage)
+            .find(|(family, stage, _)| *family == changes.family && *stage == changes.stage)
         else {
             continue;
         };
-        declare_for(changes, table.chains.iter().flat_map(|c| &c.rules))?;
+        declare_names(changes, names.iter().map(String::as_str))?;
     }
     Ok(())
 }
