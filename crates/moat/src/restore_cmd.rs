@@ -119,7 +119,6 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
         .into_iter()
         .map(|state| log_route::routed(state.into_table(), route))
         .collect();
-    release_freed_memory();
     // What the batch needs besides the rules is noted first: the rules
     // move into it, so that a large restore holds each once.
     let lists = set_copies::lists_of(&tables);
@@ -152,26 +151,10 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
     if args.test {
         backend.check(&batch)?;
     } else {
-        release_freed_memory();
         backend.apply(&batch)?;
         warn_missing(program, needs);
     }
     Ok(())
-}
-
-/// Gives the pages of memory the last step freed back to the system.
-///
-/// Each step of a large restore (parsing, the model, the change set, the
-/// netlink batch) frees many small pieces that the allocator would keep
-/// resident, and the next step's large buffers come as fresh pages: giving
-/// them back keeps the peak to the largest step instead of their sum.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free memory of glibc's allocator,
-    // which Rust's global allocator uses; no live allocation is touched.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// The tables a restore leaves: a table the file gives twice is what its
