@@ -309,6 +309,13 @@ impl Walker<'_> {
                 });
                 Acted::Continue(Box::new(branch))
             }
+            Action::CtZone { id, .. } => {
+                branch.steps.push(Event::Rewrite {
+                    at,
+                    change: format!("tracked in conntrack zone {id}"),
+                });
+                Acted::Continue(Box::new(branch))
+            }
             Action::Ttl(op) | Action::HopLimit(op) => {
                 let what = if matches!(rule.action, Action::Ttl(_)) {
                     "TTL"

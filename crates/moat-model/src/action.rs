@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::matches::PortRange;
+use crate::matches::{CtDirection, PortRange};
 use crate::ruleset::Hook;
 use crate::xt::XtExtension;
 
@@ -49,6 +49,10 @@ pub enum Action {
     RestoreMark { nfmask: u32, ctmask: u32 },
     /// Do not track this packet's connection.
     NoTrack,
+    /// Track this packet's connection in conntrack zone `id` (`CT --zone`),
+    /// in both directions or only `dir`: connections with the same
+    /// addresses in different zones are apart.
+    CtZone { id: u16, dir: Option<CtDirection> },
     /// Rewrite the destination address and/or port.
     Dnat(NatTarget),
     /// Rewrite the source address and/or port.

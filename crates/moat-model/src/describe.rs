@@ -415,6 +415,11 @@ fn target_text(action: &Action) -> String {
         Action::SaveMark { .. } => "-j CONNMARK --save-mark".into(),
         Action::RestoreMark { .. } => "-j CONNMARK --restore-mark".into(),
         Action::NoTrack => "-j NOTRACK".into(),
+        Action::CtZone { id, dir } => match dir {
+            None => format!("-j CT --zone {id}"),
+            Some(CtDirection::Original) => format!("-j CT --zone-orig {id}"),
+            Some(CtDirection::Reply) => format!("-j CT --zone-reply {id}"),
+        },
         Action::Dnat(t) => format!("-j DNAT --to-destination {}", nat_text(t)),
         Action::Snat(t) => format!("-j SNAT --to-source {}", nat_text(t)),
         Action::Masquerade { .. } => "-j MASQUERADE".into(),

@@ -275,12 +275,16 @@ fn validate_action(
                 })
             }
         }
-        Action::NoTrack => {
+        Action::NoTrack | Action::CtZone { .. } => {
             if stage == Stage::Raw {
                 Ok(())
             } else {
                 Err(RuleError::WrongPlace {
-                    action: "NOTRACK",
+                    action: if matches!(action, Action::NoTrack) {
+                        "NOTRACK"
+                    } else {
+                        "CT"
+                    },
                     allowed: "the raw table",
                 })
             }

@@ -719,7 +719,10 @@ mod tests {
         });
         for old in [None, Some(kernel(&["a", "b", "c"]))] {
             let borrowed = plan_update(old.as_ref(), &new).unwrap();
-            assert_eq!(plan_update_owned(old.as_ref(), new.clone()).unwrap(), borrowed);
+            assert_eq!(
+                plan_update_owned(old.as_ref(), new.clone()).unwrap(),
+                borrowed
+            );
             let added: Vec<&str> = borrowed.tables[0]
                 .ops
                 .iter()
@@ -730,9 +733,15 @@ mod tests {
                     _ => None,
                 })
                 .collect();
-            assert!(added.contains(&"-j DROP") && added.contains(&"z"), "{added:?}");
+            assert!(
+                added.contains(&"-j DROP") && added.contains(&"z"),
+                "{added:?}"
+            );
         }
-        assert_eq!(plan_replace_owned(new.clone()).unwrap(), plan_replace(&new).unwrap());
+        assert_eq!(
+            plan_replace_owned(new.clone()).unwrap(),
+            plan_replace(&new).unwrap()
+        );
     }
 
     #[test]

@@ -680,6 +680,25 @@ fn action_cases() -> Vec<Case> {
         act(V6, Raw, Hook::Output, vec![], Action::NoTrack, &["notrack"]),
         act(
             V4,
+            Raw,
+            Hook::Prerouting,
+            vec![],
+            Action::CtZone { id: 1, dir: None },
+            &["ct zone set 1"],
+        ),
+        act(
+            V6,
+            Raw,
+            Hook::Output,
+            vec![],
+            Action::CtZone {
+                id: 7,
+                dir: Some(CtDirection::Original),
+            },
+            &["ct original zone set 7"],
+        ),
+        act(
+            V4,
             Nat,
             Hook::Prerouting,
             vec![tcp()],

@@ -655,6 +655,68 @@ fn synproxy_completes_the_handshake_for_the_server() {
     assert!(err.contains("INPUT and FORWARD"), "{err}");
 }
 
+/// Each network's connections in a conntrack zone of their own (how
+/// OpenStack keeps equal addresses of two tenants apart): `-t raw -j CT
+/// --zone` puts a connection in its zone, as the conntrack tool shows.
+#[test]
+fn ct_zone_tracks_connections_in_their_zone() {
+    let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
+        return;
+    };
+    for rule in [
+        "-t raw -A PREROUTING -i lan0 -p tcp --dport 9310 -j CT --zone 7",
+        "-t raw -A OUTPUT -p tcp --sport 9310 -j CT --zone 7",
+    ] {
+        moat_ok(&lab.gateway, &common::words("iptables", rule));
+    }
+    let _zoned = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 9310).unwrap();
+    let _plain = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 9311).unwrap();
+    for port in [9310, 9311] {
+        let outcome = tcp_connect_timeout(
+            &lab.client,
+            GATEWAY_LAN_V4,
+            port,
+            std::time::Duration::from_secs(2),
+        )
+        .unwrap();
+        assert_eq!(
+            outcome.banner(),
+            Some(format!("{GATEWAY_LAN_V4}:{port}").as_str()),
+            "port {port}"
+        );
+    }
+    let entries = |port: &str| {
+        let out = lab
+            .gateway
+            .exec(&["conntrack", "-L", "-p", "tcp", "--dport", port])
+            .unwrap();
+        text(&out.stdout)
+    };
+    let zoned = entries("9310");
+    assert!(
+        zoned.contains("dport=9310") && zoned.contains("zone=7"),
+        "{zoned}"
+    );
+    let plain = entries("9311");
+    assert!(
+        plain.contains("dport=9311") && !plain.contains("zone="),
+        "{plain}"
+    );
+    let listing = moat_ok(
+        &lab.gateway,
+        &["iptables", "-t", "raw", "-vnL", "PREROUTING"],
+    );
+    assert!(
+        packets_of(&listing, "PREROUTING", "CT zone 7") >= 1,
+        "{listing}"
+    );
+    let err = common::moat_err(
+        &lab.gateway,
+        &common::words("iptables", "-A INPUT -j CT --zone 1"),
+    );
+    assert!(err.contains("raw table"), "{err}");
+}
+
 /// Rulesets written the way real hosts' are: restored by moat and by
 /// Debian's iptables-nft in two namespaces, they save the same.
 #[test]

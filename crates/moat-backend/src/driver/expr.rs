@@ -65,6 +65,8 @@ pub(crate) enum NlExpr {
     CtSet {
         /// NFT_CT_*.
         key: u32,
+        /// The direction (IP_CT_DIR_*), for a zone of one direction.
+        dir: Option<u8>,
     },
     /// A conntrack key into register 1.
     Ct {
@@ -389,9 +391,12 @@ impl NlExpr {
                 w.attr_u32(NFTA_META_KEY, *key);
                 w.attr_u32(NFTA_META_SREG, NFT_REG_1);
             }
-            NlExpr::CtSet { key } => {
+            NlExpr::CtSet { key, dir } => {
                 w.attr_u32(NFTA_CT_KEY, *key);
                 w.attr_u32(NFTA_CT_SREG, NFT_REG_1);
+                if let Some(dir) = dir {
+                    w.attr_u8(NFTA_CT_DIRECTION, *dir);
+                }
             }
             NlExpr::Ct { key, dir } => {
                 w.attr_u32(NFTA_CT_DREG, NFT_REG_1);
@@ -689,7 +694,8 @@ impl fmt::Display for NlExpr {
             }
             NlExpr::Meta { key } => write!(f, "meta load {key}"),
             NlExpr::MetaSet { key } => write!(f, "meta set {key}"),
-            NlExpr::CtSet { key } => write!(f, "ct set {key}"),
+            NlExpr::CtSet { key, dir: None } => write!(f, "ct set {key}"),
+            NlExpr::CtSet { key, dir: Some(d) } => write!(f, "ct set {key} dir {d}"),
             NlExpr::Ct { key, dir: None } => write!(f, "ct load {key}"),
             NlExpr::Ct { key, dir: Some(d) } => write!(f, "ct load {key} dir {d}"),
             NlExpr::Bitwise { mask, xor } => write!(f, "bitwise & {} ^ {}", hex(mask), hex(xor)),

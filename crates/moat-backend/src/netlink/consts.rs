@@ -237,6 +237,7 @@ pub(crate) const NFT_CT_DST_IP6: u32 = 22;
 pub(crate) const NFT_CT_PKTS: u32 = 14;
 pub(crate) const NFT_CT_BYTES: u32 = 15;
 pub(crate) const NFT_CT_AVGPKT: u32 = 16;
+pub(crate) const NFT_CT_ZONE: u32 = 17;
 
 // byteorder
 pub(crate) const NFTA_BYTEORDER_SREG: u16 = 1;

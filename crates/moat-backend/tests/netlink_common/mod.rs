@@ -1100,6 +1100,14 @@ pub fn other_tables(family: Family) -> Vec<Table> {
             "-j NOTRACK",
         ),
         rule(
+            vec![proto(6)],
+            Action::CtZone {
+                id: 3,
+                dir: Some(CtDirection::Reply),
+            },
+            "-p tcp -j CT --zone-reply 3",
+        ),
+        rule(
             vec![reverse_path(false, false, true)],
             Action::Drop,
             "-m rpfilter --invert -j DROP",

@@ -4,14 +4,14 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use moat_model::{Action, Family, LogFlags, MarkSet, RejectKind, SynProxyOptions};
-use nftables::expr::{Expression, MetaKey};
+use moat_model::{Action, CtDirection, Family, LogFlags, MarkSet, RejectKind, SynProxyOptions};
+use nftables::expr::{CTDir, Expression, MetaKey};
 use nftables::stmt::{
     JumpTarget, Log, LogFlag, LogLevel, Mangle, Reject, RejectType, Statement, SynProxy,
 };
 use nftables::types::{RejectCode, SynProxyFlag};
 
-use super::build::{and, ct, masked, meta, num, payload, xor};
+use super::build::{and, ct, ct_dir, masked, meta, num, payload, xor};
 use super::{nat, queue, refuse, tcpmss, ttl, CompileError, Cx};
 
 /// The longest log prefix nf_tables keeps.
@@ -46,6 +46,14 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
         Action::SaveMark { nfmask, ctmask } => vec![save_mark(*nfmask, *ctmask)?],
         Action::RestoreMark { nfmask, ctmask } => vec![restore_mark(*nfmask, *ctmask)?],
         Action::NoTrack => vec![Statement::Notrack],
+        Action::CtZone { id, dir } => vec![Statement::Mangle(Mangle {
+            key: match dir {
+                None => ct("zone"),
+                Some(CtDirection::Original) => ct_dir("zone", CTDir::Original),
+                Some(CtDirection::Reply) => ct_dir("zone", CTDir::Reply),
+            },
+            value: num(u32::from(*id)),
+        })],
         Action::Dnat(target) => vec![nat::dnat(target, cx)?],
         Action::Snat(target) => vec![nat::snat(target, cx)?],
         Action::Masquerade { ports, random } => vec![nat::masquerade(*ports, *random, cx)?],

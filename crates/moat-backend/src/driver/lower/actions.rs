@@ -66,6 +66,9 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
             Expression::Named(NamedExpression::Meta(m)) if m.key != MetaKey::Mark => {
                 rewrite::meta_set(&mangle.key, &mangle.value)?
             }
+            Expression::Named(NamedExpression::CT(c)) if c.key == "zone" => {
+                rewrite::ct_zone_set(&mangle.key, &mangle.value)?
+            }
             _ => self::mangle(&mangle.key, &mangle.value)?,
         },
         Statement::SNAT(n) => nat::translate(Translate::Snat, n.as_ref()?, family, l4)?,
@@ -266,7 +269,10 @@ fn mark_key(expr: &Expression<'_>) -> Option<(NlExpr, NlExpr)> {
                     key: NFT_CT_MARK,
                     dir: None,
                 },
-                NlExpr::CtSet { key: NFT_CT_MARK },
+                NlExpr::CtSet {
+                    key: NFT_CT_MARK,
+                    dir: None,
+                },
             ))
         }
         _ => None,

@@ -5,7 +5,7 @@
 //! and TOS's `ip dscp set N` / `ip ecn set N`.
 
 use moat_model::Family;
-use nftables::expr::{Expression, MetaKey, NamedExpression, Payload, RTKey};
+use nftables::expr::{CTDir, Expression, MetaKey, NamedExpression, Payload, RTKey};
 use nftables::stmt::{Queue, QueueFlag};
 
 use super::super::expr::NlExpr;
@@ -71,6 +71,34 @@ pub(super) fn meta_set(key: &Expression<'_>, value: &Expression<'_>) -> Option<V
             data,
         },
         NlExpr::MetaSet { key },
+    ])
+}
+
+/// `ct zone set N` (`ct original zone set N`, `ct reply zone set N`): the
+/// 16-bit zone of the template the packet's connection is created from.
+pub(super) fn ct_zone_set(key: &Expression<'_>, value: &Expression<'_>) -> Option<Vec<NlExpr>> {
+    let Expression::Named(NamedExpression::CT(ct)) = key else {
+        return None;
+    };
+    let Expression::Number(n) = value else {
+        return None;
+    };
+    if ct.key != "zone" || ct.family.is_some() {
+        return None;
+    }
+    let dir = ct.dir.as_ref().map(|d| match d {
+        CTDir::Original => 0,
+        CTDir::Reply => 1,
+    });
+    Some(vec![
+        NlExpr::Immediate {
+            reg: NFT_REG_1,
+            data: u16::try_from(*n).ok()?.to_ne_bytes().to_vec(),
+        },
+        NlExpr::CtSet {
+            key: NFT_CT_ZONE,
+            dir,
+        },
     ])
 }
 

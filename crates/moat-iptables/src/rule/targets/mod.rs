@@ -1,13 +1,13 @@
 //! Targets (`-j NAME` / `-g CHAIN`): each one's options, `-S` and `-L` text and lowering.
 
 mod classify;
+mod ct;
 mod dscp;
 mod hmark;
 mod log;
 mod mark;
 mod nat;
 mod netmap;
-mod notrack;
 mod queue;
 mod reject;
 mod synproxy;
@@ -56,8 +56,8 @@ pub(crate) enum TargetSpec {
     NfLog(log::NfLog),
     /// MARK or CONNMARK.
     Mark(mark::MarkTarget),
-    /// NOTRACK or CT --notrack.
-    NoTrack(notrack::NoTrack),
+    /// NOTRACK or CT.
+    Ct(ct::CtTarget),
     /// SNAT, DNAT, MASQUERADE or REDIRECT.
     Nat(Nat),
     /// TCPMSS.
@@ -167,7 +167,7 @@ macro_rules! each_ext {
             TargetSpec::Log($t) => $body,
             TargetSpec::NfLog($t) => $body,
             TargetSpec::Mark($t) => $body,
-            TargetSpec::NoTrack($t) => $body,
+            TargetSpec::Ct($t) => $body,
             TargetSpec::Nat($t) => $body,
             TargetSpec::TcpMss($t) => $body,
             TargetSpec::Trace($t) => $body,
@@ -212,8 +212,8 @@ impl TargetSpec {
             "NFLOG" => TargetSpec::NfLog(Default::default()),
             "MARK" => TargetSpec::Mark(mark::MarkTarget::new(false)),
             "CONNMARK" => TargetSpec::Mark(mark::MarkTarget::new(true)),
-            "NOTRACK" => TargetSpec::NoTrack(notrack::NoTrack::new(false)),
-            "CT" => TargetSpec::NoTrack(notrack::NoTrack::new(true)),
+            "NOTRACK" => TargetSpec::Ct(ct::CtTarget::new(false)),
+            "CT" => TargetSpec::Ct(ct::CtTarget::new(true)),
             "SNAT" => TargetSpec::Nat(Nat::new(NatKind::Snat)),
             "DNAT" => TargetSpec::Nat(Nat::new(NatKind::Dnat)),
             "MASQUERADE" => TargetSpec::Nat(Nat::new(NatKind::Masquerade)),
@@ -254,7 +254,7 @@ impl TargetSpec {
     /// The name shown in the `-L` target column.
     pub(crate) fn column_name(&self) -> &str {
         match self {
-            TargetSpec::NoTrack(_) => "CT",
+            TargetSpec::Ct(_) => "CT",
             _ => self.name(),
         }
     }
@@ -270,7 +270,7 @@ impl TargetSpec {
             TargetSpec::Log(_) => "LOG",
             TargetSpec::NfLog(_) => "NFLOG",
             TargetSpec::Mark(t) => t.name(),
-            TargetSpec::NoTrack(t) => t.name(),
+            TargetSpec::Ct(t) => t.name(),
             TargetSpec::Nat(t) => t.name(),
             TargetSpec::TcpMss(_) => "TCPMSS",
             TargetSpec::Trace(_) => "TRACE",
@@ -332,7 +332,7 @@ impl TargetSpec {
             TargetSpec::Log(t) => t.lower(),
             TargetSpec::NfLog(t) => t.lower(),
             TargetSpec::Mark(t) => t.lower(),
-            TargetSpec::NoTrack(_) => Action::NoTrack,
+            TargetSpec::Ct(t) => t.lower(),
             TargetSpec::Nat(t) => t.lower(),
             TargetSpec::TcpMss(t) => t.lower(),
             TargetSpec::Trace(_) => Action::Trace,
