@@ -309,6 +309,14 @@ impl Walker<'_> {
                 });
                 Acted::Continue(Box::new(branch))
             }
+            Action::TcpOptStrip(kinds) => {
+                let kinds: Vec<String> = kinds.iter().map(u8::to_string).collect();
+                branch.steps.push(Event::Rewrite {
+                    at,
+                    change: format!("TCP options of kind {} replaced by no-ops", kinds.join(",")),
+                });
+                Acted::Continue(Box::new(branch))
+            }
             Action::CtZone { id, .. } => {
                 branch.steps.push(Event::Rewrite {
                     at,

@@ -69,6 +69,9 @@ pub enum Action {
     },
     /// Lower the maximum segment size a TCP SYN announces, and go on.
     TcpMss(MssValue),
+    /// Overwrite the TCP options of these kinds (ascending) with no-op
+    /// options, and go on (TCPOPTSTRIP).
+    TcpOptStrip(Vec<u8>),
     /// Have nf_tables report the packet's path from here on (`nft monitor
     /// trace`), and go on.
     Trace,

@@ -429,6 +429,10 @@ fn target_text(action: &Action) -> String {
         },
         Action::TcpMss(MssValue::Fixed(n)) => format!("-j TCPMSS --set-mss {n}"),
         Action::TcpMss(MssValue::PathMtu) => "-j TCPMSS --clamp-mss-to-pmtu".into(),
+        Action::TcpOptStrip(kinds) => {
+            let kinds: Vec<String> = kinds.iter().map(u8::to_string).collect();
+            format!("-j TCPOPTSTRIP --strip-options {}", kinds.join(","))
+        }
         Action::Trace => "-j TRACE".into(),
         Action::Xt(ext) => ext.text.clone(),
         Action::SynProxy(o) => {

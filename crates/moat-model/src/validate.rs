@@ -289,6 +289,16 @@ fn validate_action(
                 })
             }
         }
+        Action::TcpOptStrip(_) => {
+            if stage == Stage::Mangle {
+                Ok(())
+            } else {
+                Err(RuleError::WrongPlace {
+                    action: "TCPOPTSTRIP",
+                    allowed: "the mangle table",
+                })
+            }
+        }
         Action::SynProxy(_) => {
             if stage == Stage::Filter && all_in(&[Hook::Input, Hook::Forward]) {
                 Ok(())

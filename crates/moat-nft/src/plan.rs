@@ -134,11 +134,12 @@ impl ChangeSet {
     }
 
     /// Whether a rule it adds runs in a kernel xtables module (`-m recent`,
-    /// `-m string`, ...), which only the netlink driver can write.
-    pub fn needs_xtables(&self) -> bool {
+    /// `-m string`, ...) or strips TCP options, which only the netlink
+    /// driver can write.
+    pub fn needs_netlink(&self) -> bool {
         self.tables.iter().flat_map(|t| &t.ops).any(|op| match op {
             Op::AddRule { rule, .. } | Op::ReplaceRule { rule, .. } => {
-                matches!(rule.action, Action::Xt(_))
+                matches!(rule.action, Action::Xt(_) | Action::TcpOptStrip(_))
                     || rule
                         .matches
                         .iter()

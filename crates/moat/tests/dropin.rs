@@ -717,6 +717,79 @@ fn ct_zone_tracks_connections_in_their_zone() {
     assert!(err.contains("raw table"), "{err}");
 }
 
+/// The TCP options a connected socket agreed on with its peer (the
+/// `tcpi_options` byte of `TCP_INFO`: 1 timestamps, 2 SACK, 4 window scale).
+fn agreed_tcp_options(stream: &std::net::TcpStream) -> u8 {
+    use std::os::fd::AsRawFd;
+    let mut info = [0u8; 104];
+    let mut len = info.len() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into `info`.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
+    info[5]
+}
+
+/// TCPOPTSTRIP on the gateway takes the options out of forwarded
+/// handshakes: the client and server agree on neither timestamps nor SACK
+/// on the stripped port, and on both on another.
+#[test]
+fn tcpoptstrip_removes_options_from_forwarded_handshakes() {
+    let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
+        return;
+    };
+    moat_ok(
+        &lab.gateway,
+        &common::words(
+            "iptables",
+            "-t mangle -A FORWARD -p tcp --dport 9320 -j TCPOPTSTRIP --strip-options timestamp,sack-permitted",
+        ),
+    );
+    let _stripped = TcpServer::start(&lab.server, SERVER_V4, 9320).unwrap();
+    let _kept = TcpServer::start(&lab.server, SERVER_V4, 9321).unwrap();
+    let options = |port: u16| {
+        lab.client
+            .run(move || {
+                let target = std::net::SocketAddr::from((SERVER_V4, port));
+                let stream = std::net::TcpStream::connect_timeout(
+                    &target,
+                    std::time::Duration::from_secs(2),
+                )
+                .unwrap();
+                agreed_tcp_options(&stream)
+            })
+            .unwrap()
+    };
+    let (timestamps, sack) = (1, 2);
+    let kept = options(9321);
+    assert_eq!(kept & (timestamps | sack), timestamps | sack, "{kept:#x}");
+    let stripped = options(9320);
+    assert_eq!(stripped & (timestamps | sack), 0, "{stripped:#x}");
+    let listing = moat_ok(
+        &lab.gateway,
+        &["iptables", "-t", "mangle", "-vnL", "FORWARD"],
+    );
+    assert!(
+        packets_of(&listing, "FORWARD", "TCPOPTSTRIP options 4,8") >= 2,
+        "{listing}"
+    );
+    let err = common::moat_err(
+        &lab.gateway,
+        &common::words(
+            "iptables",
+            "-A FORWARD -p tcp -j TCPOPTSTRIP --strip-options mss",
+        ),
+    );
+    assert!(err.contains("mangle table"), "{err}");
+}
+
 /// Rulesets written the way real hosts' are: restored by moat and by
 /// Debian's iptables-nft in two namespaces, they save the same.
 #[test]

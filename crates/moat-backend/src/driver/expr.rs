@@ -232,6 +232,11 @@ pub(crate) enum NlExpr {
         /// Bytes written.
         len: u32,
     },
+    /// The TCP options of one kind overwritten with no-op options.
+    TcpOptReset {
+        /// The option's kind (TCPOPT_*).
+        kind: u8,
+    },
     /// Register 1's `len` bytes written at `offset` of header `base`, with
     /// the checksum at `csum_offset` updated (`csum_type` NFT_PAYLOAD_CSUM_*).
     PayloadWrite {
@@ -347,7 +352,7 @@ impl NlExpr {
             NlExpr::Synproxy { .. } => "synproxy",
             NlExpr::Rt { .. } => "rt",
             NlExpr::Byteorder { .. } => "byteorder",
-            NlExpr::TcpOptWrite { .. } => "exthdr",
+            NlExpr::TcpOptWrite { .. } | NlExpr::TcpOptReset { .. } => "exthdr",
             NlExpr::Queue { .. } => "queue",
         }
     }
@@ -618,6 +623,10 @@ impl NlExpr {
                 w.attr_u32(NFTA_EXTHDR_LEN, *len);
                 w.attr_u32(NFTA_EXTHDR_OP, NFT_EXTHDR_OP_TCPOPT);
             }
+            NlExpr::TcpOptReset { kind } => {
+                w.attr_u8(NFTA_EXTHDR_TYPE, *kind);
+                w.attr_u32(NFTA_EXTHDR_OP, NFT_EXTHDR_OP_TCPOPT);
+            }
             NlExpr::PayloadWrite {
                 base,
                 offset,
@@ -771,6 +780,7 @@ impl fmt::Display for NlExpr {
                 };
                 write!(f, "byteorder reg 1 = {way}(reg 1, {size}, {len})")
             }
+            NlExpr::TcpOptReset { kind } => write!(f, "exthdr reset tcpopt {kind}"),
             NlExpr::TcpOptWrite { kind, offset, len } => {
                 write!(f, "exthdr write tcpopt {len}b @ {kind} + {offset}")
             }

@@ -219,10 +219,11 @@ impl Hybrid {
             return nft();
         }
         match self.netlink.submit(changes, commit) {
-            // nft cannot write xtables matches: the netlink driver's
-            // refusal is then the one that names the real problem.
+            // nft cannot write xtables matches or TCP option resets: the
+            // netlink driver's refusal is then the one that names the real
+            // problem.
             Err(DriverError::Unsupported(_))
-                if self.route == Route::Auto && !changes.needs_xtables() =>
+                if self.route == Route::Auto && !changes.needs_netlink() =>
             {
                 nft()
             }

@@ -12,7 +12,7 @@ use nftables::stmt::{
 use nftables::types::{RejectCode, SynProxyFlag};
 
 use super::build::{and, ct, ct_dir, masked, meta, num, payload, xor};
-use super::{nat, queue, refuse, tcpmss, ttl, CompileError, Cx};
+use super::{nat, queue, refuse, tcpmss, tcpopt, ttl, CompileError, Cx};
 
 /// The longest log prefix nf_tables keeps.
 const LOG_PREFIX_MAX: usize = 127;
@@ -59,6 +59,7 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
         Action::Masquerade { ports, random } => vec![nat::masquerade(*ports, *random, cx)?],
         Action::Redirect { ports, random } => vec![nat::redirect(*ports, *random, cx)?],
         Action::TcpMss(value) => vec![tcpmss::compile(*value, cx)?],
+        Action::TcpOptStrip(kinds) => tcpopt::strip_statements(kinds),
         Action::Netmap { to, side } => vec![nat::netmap(*to, *side, cx)?],
         Action::Queue {
             first,

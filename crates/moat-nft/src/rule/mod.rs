@@ -34,6 +34,7 @@ mod quota;
 mod recent;
 mod statistic;
 mod tcpmss;
+pub mod tcpopt;
 mod ttl;
 pub mod xt;
 

@@ -76,6 +76,9 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
         Statement::Masquerade(n) => nat::local(Local::Masquerade, n.as_ref(), family, l4)?,
         Statement::Redirect(n) => nat::local(Local::Redirect, n.as_ref(), family, l4)?,
         Statement::XT(_) => {
+            if let Some(kind) = moat_nft::rule::tcpopt::reset_kind(stmt) {
+                return Some(vec![NlExpr::TcpOptReset { kind }]);
+            }
             let xt = moat_nft::rule::xt::parse_statement(stmt)?;
             if xt.target {
                 vec![NlExpr::XtTarget {

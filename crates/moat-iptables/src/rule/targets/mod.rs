@@ -12,6 +12,7 @@ mod queue;
 mod reject;
 mod synproxy;
 mod tcpmss;
+mod tcpoptstrip;
 mod tos;
 mod trace;
 mod ttl;
@@ -62,6 +63,8 @@ pub(crate) enum TargetSpec {
     Nat(Nat),
     /// TCPMSS.
     TcpMss(tcpmss::TcpMss),
+    /// TCPOPTSTRIP.
+    TcpOptStrip(tcpoptstrip::TcpOptStrip),
     /// TRACE.
     Trace(trace::Trace),
     /// SYNPROXY.
@@ -105,6 +108,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "MASQUERADE",
     "REDIRECT",
     "TCPMSS",
+    "TCPOPTSTRIP",
     "TRACE",
     "NETMAP",
     "NFQUEUE",
@@ -131,7 +135,6 @@ const UNSUPPORTED: &[&str] = &[
     "RATEEST",
     "SECMARK",
     "SET",
-    "TCPOPTSTRIP",
     "TPROXY",
     "ULOG",
 ];
@@ -170,6 +173,7 @@ macro_rules! each_ext {
             TargetSpec::Ct($t) => $body,
             TargetSpec::Nat($t) => $body,
             TargetSpec::TcpMss($t) => $body,
+            TargetSpec::TcpOptStrip($t) => $body,
             TargetSpec::Trace($t) => $body,
             TargetSpec::SynProxy($t) => $body,
             TargetSpec::Netmap($t) => $body,
@@ -225,6 +229,7 @@ impl TargetSpec {
                 )
             }
             "TCPMSS" => TargetSpec::TcpMss(Default::default()),
+            "TCPOPTSTRIP" => TargetSpec::TcpOptStrip(Default::default()),
             "TRACE" => TargetSpec::Trace(trace::Trace),
             "SYNPROXY" => TargetSpec::SynProxy(Default::default()),
             "NETMAP" => TargetSpec::Netmap(Default::default()),
@@ -273,6 +278,7 @@ impl TargetSpec {
             TargetSpec::Ct(t) => t.name(),
             TargetSpec::Nat(t) => t.name(),
             TargetSpec::TcpMss(_) => "TCPMSS",
+            TargetSpec::TcpOptStrip(_) => "TCPOPTSTRIP",
             TargetSpec::Trace(_) => "TRACE",
             TargetSpec::SynProxy(_) => "SYNPROXY",
             TargetSpec::Netmap(_) => "NETMAP",
@@ -335,6 +341,7 @@ impl TargetSpec {
             TargetSpec::Ct(t) => t.lower(),
             TargetSpec::Nat(t) => t.lower(),
             TargetSpec::TcpMss(t) => t.lower(),
+            TargetSpec::TcpOptStrip(t) => t.lower(),
             TargetSpec::Trace(_) => Action::Trace,
             TargetSpec::SynProxy(t) => t.lower(),
             TargetSpec::Netmap(t) => t.lower(),
