@@ -216,6 +216,13 @@ fn validate_action(
     hooks: &[Hook],
 ) -> Result<(), RuleError> {
     let all_in = |allowed: &[Hook]| hooks.iter().all(|h| allowed.contains(h));
+    let only_in = |table: Stage, action: &'static str, allowed: &'static str| {
+        if stage == table {
+            Ok(())
+        } else {
+            Err(RuleError::WrongPlace { action, allowed })
+        }
+    };
     match action {
         Action::Reject(_) => {
             if all_in(&[Hook::Input, Hook::Forward, Hook::Output]) {
@@ -275,30 +282,9 @@ fn validate_action(
                 })
             }
         }
-        Action::NoTrack | Action::CtZone { .. } => {
-            if stage == Stage::Raw {
-                Ok(())
-            } else {
-                Err(RuleError::WrongPlace {
-                    action: if matches!(action, Action::NoTrack) {
-                        "NOTRACK"
-                    } else {
-                        "CT"
-                    },
-                    allowed: "the raw table",
-                })
-            }
-        }
-        Action::TcpOptStrip(_) => {
-            if stage == Stage::Mangle {
-                Ok(())
-            } else {
-                Err(RuleError::WrongPlace {
-                    action: "TCPOPTSTRIP",
-                    allowed: "the mangle table",
-                })
-            }
-        }
+        Action::NoTrack => only_in(Stage::Raw, "NOTRACK", "the raw table"),
+        Action::CtZone { .. } => only_in(Stage::Raw, "CT", "the raw table"),
+        Action::TcpOptStrip(_) => only_in(Stage::Mangle, "TCPOPTSTRIP", "the mangle table"),
         Action::SynProxy(_) => {
             if stage == Stage::Filter && all_in(&[Hook::Input, Hook::Forward]) {
                 Ok(())

@@ -179,11 +179,7 @@ fn check_names(table: &Table) -> Result<(), PlanError> {
 
 /// Plans the changes that make the kernel's `old` table (None when absent) equal `new`.
 pub fn plan_update(old: Option<&KernelTable>, new: &Table) -> Result<ChangeSet, PlanError> {
-    let mut ops = update_ops(old, new)?;
-    let chains = chains_by_name(new);
-    fill_rules(&mut ops, |chain, i| {
-        new.chains[chains[chain]].rules[i].clone()
-    });
+    let ops = copying_rules(update_ops(old, new)?, new);
     Ok(ChangeSet::single(new, ops, existing_sets(old)))
 }
 
@@ -201,11 +197,7 @@ pub fn plan_update_owned(
 /// Plans the changes that replace whatever moat's table holds with `new`,
 /// dropping all old state (rules, counters, dynamic sets).
 pub fn plan_replace(new: &Table) -> Result<ChangeSet, PlanError> {
-    let mut ops = replace_ops(new)?;
-    let chains = chains_by_name(new);
-    fill_rules(&mut ops, |chain, i| {
-        new.chains[chains[chain]].rules[i].clone()
-    });
+    let ops = copying_rules(replace_ops(new)?, new);
     Ok(ChangeSet::single(new, ops, Vec::new()))
 }
 
@@ -243,6 +235,15 @@ fn chains_by_name(table: &Table) -> HashMap<String, usize> {
         .enumerate()
         .map(|(i, c)| (c.name.clone(), i))
         .collect()
+}
+
+/// `ops` with copies of the rules they add or replace.
+fn copying_rules(mut ops: Vec<Op>, new: &Table) -> Vec<Op> {
+    let chains = chains_by_name(new);
+    fill_rules(&mut ops, |chain, i| {
+        new.chains[chains[chain]].rules[i].clone()
+    });
+    ops
 }
 
 /// `ops` with the rules they add or replace moved out of `new`.

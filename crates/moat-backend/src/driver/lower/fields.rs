@@ -226,11 +226,7 @@ fn ct_field(key: &str, dir: Option<&CTDir>) -> Option<Field> {
                 "packets" => NFT_CT_PKTS,
                 _ => NFT_CT_AVGPKT,
             };
-            let dir = dir.map(|d| match d {
-                CTDir::Original => 0,
-                CTDir::Reply => 1,
-            });
-            (key, Kind::Host(8), dir)
+            (key, Kind::Host(8), dir.map(ct_dir_number))
         }
         ("protocol", Some(CTDir::Reply)) => (NFT_CT_PROTOCOL, Kind::Host(1), Some(1)),
         // A direction's addresses and ports (`--ctorigdst`, `--ctreplsrcport`, ...).
@@ -246,11 +242,7 @@ fn ct_field(key: &str, dir: Option<&CTDir>) -> Option<Field> {
                 "proto-src" => (NFT_CT_PROTO_SRC, Kind::Big(2)),
                 _ => (NFT_CT_PROTO_DST, Kind::Big(2)),
             };
-            let dir = match d {
-                CTDir::Original => 0,
-                CTDir::Reply => 1,
-            };
-            (key, kind, Some(dir))
+            (key, kind, Some(ct_dir_number(d)))
         }
         _ => return None,
     };
@@ -290,5 +282,13 @@ pub(super) fn field(expr: &Expression<'_>, family: Family) -> Option<Field> {
         Expression::Named(NamedExpression::Numgen(numgen)) => numgen_field(numgen),
         Expression::Named(NamedExpression::Fib(fib)) => super::fib::field(fib),
         _ => None,
+    }
+}
+
+/// The kernel's number of a conntrack direction (IP_CT_DIR_*).
+pub(super) fn ct_dir_number(dir: &CTDir) -> u8 {
+    match dir {
+        CTDir::Original => 0,
+        CTDir::Reply => 1,
     }
 }

@@ -5,10 +5,11 @@
 //! and TOS's `ip dscp set N` / `ip ecn set N`.
 
 use moat_model::Family;
-use nftables::expr::{CTDir, Expression, MetaKey, NamedExpression, Payload, RTKey};
+use nftables::expr::{Expression, MetaKey, NamedExpression, Payload, RTKey};
 use nftables::stmt::{Queue, QueueFlag};
 
 use super::super::expr::NlExpr;
+use super::fields::ct_dir_number;
 use crate::netlink::consts::*;
 
 /// `tcp option maxseg size set N` and `tcp option maxseg size set rt mtu`,
@@ -86,10 +87,7 @@ pub(super) fn ct_zone_set(key: &Expression<'_>, value: &Expression<'_>) -> Optio
     if ct.key != "zone" || ct.family.is_some() {
         return None;
     }
-    let dir = ct.dir.as_ref().map(|d| match d {
-        CTDir::Original => 0,
-        CTDir::Reply => 1,
-    });
+    let dir = ct.dir.as_ref().map(ct_dir_number);
     Some(vec![
         NlExpr::Immediate {
             reg: NFT_REG_1,
