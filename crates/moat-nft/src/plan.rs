@@ -134,12 +134,13 @@ impl ChangeSet {
     }
 
     /// Whether a rule it adds runs in a kernel xtables module (`-m recent`,
-    /// `-m string`, ...) or strips TCP options, which only the netlink
-    /// driver can write.
+    /// `-m string`, ...) or has a statement the `nftables` crate cannot
+    /// express (TCPOPTSTRIP, TOS changes within a part of the byte), which
+    /// only the netlink driver can write.
     pub fn needs_netlink(&self) -> bool {
         self.tables.iter().flat_map(|t| &t.ops).any(|op| match op {
             Op::AddRule { rule, .. } | Op::ReplaceRule { rule, .. } => {
-                matches!(rule.action, Action::Xt(_) | Action::TcpOptStrip(_))
+                crate::rule::action_needs_netlink(&rule.action)
                     || rule
                         .matches
                         .iter()

@@ -1,5 +1,5 @@
 //! Targets that rewrite, queue or trace packets (TCPMSS, NETMAP, NFQUEUE,
-//! TTL, HL, DSCP, TRACE), with real traffic
+//! TTL, HL, DSCP, TOS, TRACE), with real traffic
 //! through the client / gateway / server lab: what the server receives
 //! shows the rewrite.
 
@@ -210,6 +210,57 @@ fn ttl_hl_and_dscp_rewrite_forwarded_packets() {
     assert!(v4.iter().all(|&n| n >= 2), "{v4:?}");
     let v6 = server_counts(&lab, "ip6");
     assert!(v6.iter().all(|&n| n >= 2), "{v6:?}");
+}
+
+/// TTL --ttl-dec, HL --hl-inc (mapped value by value, as nf_tables
+/// cannot count) and TOS changes that keep part of the byte (the symbolic
+/// `Minimize-Delay` is 0x10/0x3f, then `--or-tos`/`--xor-tos` flip bits)
+/// rewrite forwarded packets, and the IPv4 header checksum stays right.
+#[test]
+fn ttl_steps_and_partial_tos_changes_rewrite_forwarded_packets() {
+    let Some(lab) = gateway_lab() else { return };
+    let _v4 = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
+    let _v6 = TcpServer::start(&lab.server, SERVER_V6, 80).unwrap();
+    // Sent with 64, forwarded with 63: lowered by 10, raised by 100.
+    count_on_server(&lab, "ip", 80, &["ip ttl 53", "ip dscp 0x24"]);
+    count_on_server(&lab, "ip6", 80, &["ip6 hoplimit 163", "ip6 dscp 0x1a"]);
+    assert!(connects(&lab.client, SERVER_V4, 80));
+    assert!(connects(&lab.client, SERVER_V6, 80));
+    assert_eq!(server_counts(&lab, "ip"), [0, 0], "nothing rewritten yet");
+    assert_eq!(server_counts(&lab, "ip6"), [0, 0], "nothing rewritten yet");
+
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-t mangle -A POSTROUTING -o wan0 -j TTL --ttl-dec 10",
+            "-t mangle -A POSTROUTING -o wan0 -j TOS --set-tos Minimize-Delay",
+            "-t mangle -A POSTROUTING -o wan0 -j TOS --or-tos 0x80",
+        ],
+    );
+    iptables_all(
+        &lab.gateway,
+        "ip6tables",
+        &[
+            "-t mangle -A POSTROUTING -o wan0 -j HL --hl-inc 100",
+            "-t mangle -A POSTROUTING -o wan0 -j TOS --set-tos 0x28/0x3f",
+            "-t mangle -A POSTROUTING -o wan0 -j TOS --xor-tos 0x40",
+        ],
+    );
+    assert!(connects(&lab.client, SERVER_V4, 80), "checksums stay right");
+    assert!(connects(&lab.client, SERVER_V6, 80));
+    let v4 = server_counts(&lab, "ip");
+    assert!(v4.iter().all(|&n| n >= 2), "{v4:?}");
+    let v6 = server_counts(&lab, "ip6");
+    assert!(v6.iter().all(|&n| n >= 2), "{v6:?}");
+    let rules = moat_ok(
+        &lab.gateway,
+        &["iptables", "-t", "mangle", "-S", "POSTROUTING"],
+    );
+    assert!(
+        rules.contains("-j TTL --ttl-dec 10") && rules.contains("-j TOS --set-tos 0x10/0x3f"),
+        "{rules}"
+    );
 }
 
 /// What `nft monitor trace` on the gateway reports while the client makes

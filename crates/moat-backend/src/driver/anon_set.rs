@@ -11,6 +11,10 @@
 //!   value after its last flagged as an interval end, after an end at zero
 //!   when the first range does not start there. A range that reaches the
 //!   top has no end; its first value is flagged open in its user data.
+//!
+//! An inline map, `KEY map { k : v, ... }`, is sent the same way as
+//! `__map%d` with the MAP flag, its values' type and length, and each
+//! element's value beside its key.
 
 use super::batch::Batch;
 use super::error::DriverError;
@@ -21,6 +25,8 @@ use crate::netlink::wire::Writer;
 
 /// The name nft gives every anonymous set; the kernel replaces `%d`.
 pub(crate) const ANON_SET_NAME: &str = "__set%d";
+/// The name nft gives every anonymous map.
+pub(crate) const ANON_MAP_NAME: &str = "__map%d";
 
 /// What nft declares about the keys of a set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,10 +66,21 @@ impl Key {
     }
 }
 
+/// What a map declares about its values (in network order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Values {
+    /// nft's datatype (`TYPE_*`).
+    pub ty: u32,
+    /// Bytes of a value.
+    pub len: usize,
+}
+
 /// One element as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Element {
     key: Vec<u8>,
+    /// A map element's value.
+    value: Option<Vec<u8>>,
     /// The value after an interval (NFT_SET_ELEM_INTERVAL_END).
     end: bool,
     /// The first value of an interval that reaches the top.
@@ -74,6 +91,7 @@ impl Element {
     fn value(key: Vec<u8>) -> Self {
         Element {
             key,
+            value: None,
             end: false,
             open: false,
         }
@@ -86,6 +104,11 @@ impl Element {
         let n = w.begin_nest(NFTA_SET_ELEM_KEY);
         w.attr(NFTA_DATA_VALUE, &self.key);
         w.end_nest(n);
+        if let Some(value) = &self.value {
+            let n = w.begin_nest(NFTA_SET_ELEM_DATA);
+            w.attr(NFTA_DATA_VALUE, value);
+            w.end_nest(n);
+        }
         if self.open {
             let mut flags = Udata::default();
             flags.u32(UDATA_SET_ELEM_FLAGS, UDATA_SET_ELEM_F_INTERVAL_OPEN);
@@ -98,6 +121,8 @@ impl Element {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AnonSet {
     key: Key,
+    /// A map's values.
+    values: Option<Values>,
     interval: bool,
     /// The size nft declares: the elements before a top range's end is
     /// dropped.
@@ -127,9 +152,65 @@ impl AnonSet {
         Some(AnonSet {
             size: u32::try_from(values.len()).ok()?,
             elements: values.into_iter().map(Element::value).collect(),
+            values: None,
             interval: false,
             key,
         })
+    }
+
+    /// A map of single keys to values of `values`, in this order; None if
+    /// empty or a key or value has the wrong length.
+    pub(crate) fn map(key: Key, values: Values, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Option<Self> {
+        if pairs.is_empty()
+            || pairs
+                .iter()
+                .any(|(k, v)| k.len() != key.len || v.len() != values.len)
+        {
+            return None;
+        }
+        Some(AnonSet {
+            size: u32::try_from(pairs.len()).ok()?,
+            elements: pairs
+                .into_iter()
+                .map(|(key, value)| Element {
+                    value: Some(value),
+                    ..Element::value(key)
+                })
+                .collect(),
+            values: Some(values),
+            interval: false,
+            key,
+        })
+    }
+
+    /// The name it is declared with (the kernel numbers it).
+    pub(crate) fn name(&self) -> &'static str {
+        if self.values.is_some() {
+            ANON_MAP_NAME
+        } else {
+            ANON_SET_NAME
+        }
+    }
+
+    /// Its user data: for a set, the keys' byte order and expression; for
+    /// an inline map, as nft writes one, the byte orders of keys and values
+    /// and that values are not intervals.
+    fn udata(&self) -> Vec<u8> {
+        if self.values.is_none() {
+            return self.key.udata(self.interval);
+        }
+        let order = |big_endian| {
+            if big_endian {
+                BYTEORDER_BIG_ENDIAN
+            } else {
+                BYTEORDER_HOST_ENDIAN
+            }
+        };
+        let mut out = Udata::default();
+        out.u32(UDATA_SET_KEYBYTEORDER, order(self.key.big_endian));
+        out.u32(UDATA_SET_DATABYTEORDER, BYTEORDER_BIG_ENDIAN);
+        out.u32(UDATA_SET_DATA_INTERVAL, 0);
+        out.0
     }
 
     /// A set of inclusive big-endian `ranges` of `key`; None if empty, or
@@ -149,6 +230,7 @@ impl AnonSet {
         if ranges[0].0.iter().any(|&b| b != 0) {
             elements.push(Element {
                 key: vec![0; key.len],
+                value: None,
                 end: true,
                 open: false,
             });
@@ -164,12 +246,14 @@ impl AnonSet {
             }
             elements.push(Element {
                 key: lo.clone(),
+                value: None,
                 end: false,
                 open: i == last && after.is_none(),
             });
             if let Some(after) = after {
                 elements.push(Element {
                     key: after,
+                    value: None,
                     end: true,
                     open: false,
                 });
@@ -177,6 +261,7 @@ impl AnonSet {
         }
         Some(AnonSet {
             key,
+            values: None,
             interval: true,
             size: u32::try_from(size).ok()?,
             elements,
@@ -190,6 +275,9 @@ impl AnonSet {
         if self.interval {
             flags |= NFT_SET_INTERVAL;
         }
+        if self.values.is_some() {
+            flags |= NFT_SET_MAP;
+        }
         let m = b.begin(
             NFT_MSG_NEWSET,
             NLM_F_CREATE,
@@ -198,22 +286,26 @@ impl AnonSet {
         );
         let w = b.w();
         w.attr_str(NFTA_SET_TABLE, t.table);
-        w.attr_str(NFTA_SET_NAME, ANON_SET_NAME);
+        w.attr_str(NFTA_SET_NAME, self.name());
         w.attr_u32(NFTA_SET_FLAGS, flags);
         w.attr_u32(NFTA_SET_KEY_TYPE, self.key.ty);
         w.attr_u32(NFTA_SET_KEY_LEN, u32::try_from(self.key.len).unwrap_or(0));
+        if let Some(values) = self.values {
+            w.attr_u32(NFTA_SET_DATA_TYPE, values.ty);
+            w.attr_u32(NFTA_SET_DATA_LEN, u32::try_from(values.len).unwrap_or(0));
+        }
         w.attr_u32(NFTA_SET_ID, id);
         let desc = w.begin_nest(NFTA_SET_DESC);
         w.attr_u32(NFTA_SET_DESC_SIZE, self.size);
         w.end_nest(desc);
-        w.attr(NFTA_SET_USERDATA, &self.key.udata(self.interval));
+        w.attr(NFTA_SET_USERDATA, &self.udata());
         b.end(m);
         let elements = &self.elements;
         element_messages(
             b,
             t,
             NFT_MSG_NEWSETELEM,
-            ANON_SET_NAME,
+            self.name(),
             Some(id),
             elements.len(),
             |w, i| elements[i].write(w),

@@ -14,6 +14,7 @@ use moat_nft::{ChangeSet, Op, Position, TableChanges};
 use nftables::schema::Set;
 use nftables::types::NfChainType;
 
+use super::anon_set::ANON_MAP_NAME;
 use super::batch::{Batch, Origin, Sealed};
 use super::dyn_set;
 use super::error::{DriverError, Unsupported};
@@ -462,7 +463,7 @@ impl<'a> TableEncoder<'a> {
             .map_err(|what| self.unsupported(chain, index, what))
     }
 
-    /// Declares the rule's anonymous sets, each with a fresh ID, and
+    /// Declares the rule's anonymous sets and maps, each with a fresh ID, and
     /// returns its expressions, their lookups naming those IDs and their
     /// set statements the IDs of the named sets they fill.
     fn anon_sets(
@@ -481,6 +482,7 @@ impl<'a> TableEncoder<'a> {
         let target = self.target(origin);
         let mut lookups = exprs.iter_mut().filter_map(|expr| match expr {
             NlExpr::SetLookup { set_id, .. } => Some(set_id),
+            NlExpr::Lookup { set, set_id, .. } if set == ANON_MAP_NAME => Some(set_id),
             _ => None,
         });
         for set in &sets {

@@ -143,6 +143,7 @@ pub(crate) const UDATA_SET_DATA_INTERVAL: u8 = 6;
 // nft's byte order and datatype numbers.
 pub(crate) const BYTEORDER_HOST_ENDIAN: u32 = 1;
 pub(crate) const BYTEORDER_BIG_ENDIAN: u32 = 2;
+pub(crate) const TYPE_INTEGER: u32 = 4;
 pub(crate) const TYPE_IPADDR: u32 = 7;
 pub(crate) const TYPE_IP6ADDR: u32 = 8;
 pub(crate) const TYPE_INET_SERVICE: u32 = 13;

@@ -4,7 +4,9 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use moat_model::{Action, CtDirection, Family, LogFlags, MarkSet, RejectKind, SynProxyOptions};
+use moat_model::{
+    Action, CtDirection, Family, LogFlags, MarkSet, RejectKind, SynProxyOptions, TtlOp,
+};
 use nftables::expr::{CTDir, Expression, MetaKey};
 use nftables::stmt::{
     JumpTarget, Log, LogFlag, LogLevel, Mangle, Reject, RejectType, Statement, SynProxy,
@@ -12,7 +14,8 @@ use nftables::stmt::{
 use nftables::types::{RejectCode, SynProxyFlag};
 
 use super::build::{and, ct, ct_dir, masked, meta, num, payload, xor};
-use super::{nat, queue, refuse, tcpmss, tcpopt, ttl, CompileError, Cx};
+use super::carried::{self, Carried};
+use super::{nat, queue, refuse, tcpmss, ttl, CompileError, Cx};
 
 /// The longest log prefix nf_tables keeps.
 const LOG_PREFIX_MAX: usize = 127;
@@ -59,7 +62,7 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
         Action::Masquerade { ports, random } => vec![nat::masquerade(*ports, *random, cx)?],
         Action::Redirect { ports, random } => vec![nat::redirect(*ports, *random, cx)?],
         Action::TcpMss(value) => vec![tcpmss::compile(*value, cx)?],
-        Action::TcpOptStrip(kinds) => tcpopt::strip_statements(kinds),
+        Action::TcpOptStrip(kinds) => carried::strip_statements(kinds),
         Action::Netmap { to, side } => vec![nat::netmap(*to, *side, cx)?],
         Action::Queue {
             first,
@@ -68,9 +71,9 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
             fanout,
         } => vec![queue::compile(*first, *last, *bypass, *fanout)?],
         Action::Dscp(n) => vec![dscp(*n, cx)?],
-        Action::Tos { value, mask } => tos(*value, *mask, cx)?,
-        Action::Ttl(op) => vec![ttl::compile(*op, false)?],
-        Action::HopLimit(op) => vec![ttl::compile(*op, true)?],
+        Action::Tos { value, mask } => tos(*value, *mask, cx),
+        Action::Ttl(op) => vec![ttl::compile(*op, false)],
+        Action::HopLimit(op) => vec![ttl::compile(*op, true)],
         Action::Xt(ext) => vec![super::xt::target_statement(ext)],
         Action::Classify(class) => vec![Statement::Mangle(Mangle {
             key: meta(MetaKey::Priority),
@@ -104,28 +107,48 @@ fn dscp(n: u8, cx: &Cx) -> Result<Statement<'static>, CompileError> {
 /// bits. A change that sets each part wholly or leaves it alone is
 /// `ip dscp set` and/or `ip ecn set`; any other (flipping bits, or keeping
 /// some bits of a part, as the symbolic values do) needs the byte combined
-/// with itself, which nft 1.0.6 cannot write with the IPv4 header checksum
-/// kept right, so it is refused.
-fn tos(value: u8, mask: u8, cx: &Cx) -> Result<Vec<Statement<'static>>, CompileError> {
+/// with itself, which nft 1.0.6 cannot write: that is a [`Carried`]
+/// rewrite for the netlink driver.
+fn tos(value: u8, mask: u8, cx: &Cx) -> Vec<Statement<'static>> {
+    if !tos_in_whole_parts(value, mask) {
+        return vec![Carried::TosRewrite { value, mask }.statement()];
+    }
     let protocol = match cx.family {
         Family::Ipv4 => "ip",
         Family::Ipv6 => "ip6",
     };
-    let mut out = Vec::new();
-    for (field, bits, shift) in [("dscp", 0xfc_u8, 2), ("ecn", 0x03, 0)] {
-        if mask & bits == bits {
-            out.push(Statement::Mangle(Mangle {
+    TOS_PARTS
+        .iter()
+        .filter(|(_, bits, _)| mask & bits == *bits)
+        .map(|&(field, bits, shift)| {
+            Statement::Mangle(Mangle {
                 key: payload(protocol, field),
                 value: num(u32::from((value & bits) >> shift)),
-            }));
-        } else if mask & bits != 0 || value & bits != 0 {
-            return refuse(format!(
-                "TOS --set-tos {value:#04x}/{mask:#04x} has no exact native nf_tables form; \
-                 moat supports masks that set the DSCP bits (0xfc), the ECN bits (0x03) or both (0xff) whole"
-            ));
-        }
+            })
+        })
+        .collect()
+}
+
+/// The TOS byte's parts: nft's field, its bits, their shift.
+const TOS_PARTS: [(&str, u8, u8); 2] = [("dscp", 0xfc, 2), ("ecn", 0x03, 0)];
+
+/// Whether a TOS change sets each part of the byte wholly or leaves it alone.
+fn tos_in_whole_parts(value: u8, mask: u8) -> bool {
+    TOS_PARTS
+        .iter()
+        .all(|(_, bits, _)| mask & bits == *bits || (mask & bits == 0 && value & bits == 0))
+}
+
+/// Whether the action compiles to a statement only the netlink driver
+/// writes: a kernel xtables target, a [`Carried`] statement, or a TTL/HL
+/// step (a map nft 1.0.6 refuses for the IPv4 TTL).
+pub(crate) fn needs_netlink(action: &Action) -> bool {
+    match action {
+        Action::Xt(_) | Action::TcpOptStrip(_) => true,
+        Action::Tos { value, mask } => !tos_in_whole_parts(*value, *mask),
+        Action::Ttl(op) | Action::HopLimit(op) => !matches!(op, TtlOp::Set(_)),
+        _ => false,
     }
-    Ok(out)
 }
 
 /// `-j REJECT --reject-with ...`: `reject with tcp reset`, `reject with icmp
@@ -330,7 +353,7 @@ mod tests {
     use moat_model::{Action, LogFlags, LogLevel, MarkSet, Match, RejectKind, Rule};
 
     #[test]
-    fn tos_sets_whole_dscp_and_ecn_parts_and_refuses_the_rest() {
+    fn tos_sets_whole_dscp_and_ecn_parts_and_carries_the_rest() {
         let tos = |value, mask| Action::Tos { value, mask };
         let ecn = json!({"mangle": {"key": {"payload": {"protocol": "ip6", "field": "ecn"}}, "value": 2}});
         assert_eq!(action_json(tos(0x02, 0x03), v6()), json!([ecn]));
@@ -338,9 +361,8 @@ mod tests {
         assert_eq!(both[0]["mangle"]["value"], json!(0x2e));
         assert_eq!(both[1]["mangle"]["value"], json!(1));
         for (value, mask) in [(0x10, 0x3f), (0x01, 0x00), (0x00, 0xf0)] {
-            let rule = Rule::new(tos(value, mask));
-            let err = compile_json(&rule, v4()).unwrap_err();
-            assert!(err.0.contains("no exact native"), "{err}");
+            let rewrite = json!({"xt": {"type": "tos rewrite", "value": value, "mask": mask}});
+            assert_eq!(action_json(tos(value, mask), v4()), json!([rewrite]));
         }
     }
 

@@ -18,6 +18,7 @@ mod action;
 mod addr;
 mod addrtype;
 mod build;
+pub mod carried;
 mod connbytes;
 mod conntrack;
 mod decl;
@@ -34,7 +35,6 @@ mod quota;
 mod recent;
 mod statistic;
 mod tcpmss;
-pub mod tcpopt;
 mod ttl;
 pub mod xt;
 
@@ -45,6 +45,7 @@ use moat_model::{Family, Match, Rule, Stage};
 use nftables::schema::Set;
 use nftables::stmt::{AnonymousCounter, Counter, Statement};
 
+pub(crate) use action::needs_netlink as action_needs_netlink;
 pub(crate) use decl::digest;
 pub use decl::{check_existing, merge_sets};
 pub use finish::finish_json;

@@ -2,6 +2,7 @@
 //! reject, notrack, marks being set, and address translation ([`nat`]).
 
 use moat_model::Family;
+use moat_nft::rule::carried::Carried;
 use nftables::expr::{BinaryOperation, Expression, MetaKey, NamedExpression};
 use nftables::stmt::{
     Counter, Limit, Log, LogFlag, LogLevel, QuotaOrQuotaRef, Reject, RejectType, Statement,
@@ -76,8 +77,14 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
         Statement::Masquerade(n) => nat::local(Local::Masquerade, n.as_ref(), family, l4)?,
         Statement::Redirect(n) => nat::local(Local::Redirect, n.as_ref(), family, l4)?,
         Statement::XT(_) => {
-            if let Some(kind) = moat_nft::rule::tcpopt::reset_kind(stmt) {
-                return Some(vec![NlExpr::TcpOptReset { kind }]);
+            match Carried::of(stmt) {
+                Some(Carried::TcpOptionReset { kind }) => {
+                    return Some(vec![NlExpr::TcpOptReset { kind }])
+                }
+                Some(Carried::TosRewrite { value, mask }) => {
+                    return Some(rewrite::tos(value, mask, family))
+                }
+                None => {}
             }
             let xt = moat_nft::rule::xt::parse_statement(stmt)?;
             if xt.target {

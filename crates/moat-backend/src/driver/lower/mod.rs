@@ -267,8 +267,8 @@ fn describe(stmt: &Statement<'_>) -> String {
     serde_json::to_string(stmt).unwrap_or_else(|_| "a statement".to_string())
 }
 
-/// A rule lowered: its expressions, and the anonymous sets its lookups
-/// name, in the order of the lookups.
+/// A rule lowered: its expressions, and the anonymous sets and maps its
+/// lookups name, in the order of the lookups.
 #[derive(Debug, Default)]
 pub(crate) struct Lowered {
     /// The rule's expressions; a lookup of an anonymous set has no set ID yet.
@@ -291,6 +291,15 @@ pub(crate) fn lower_rule(stmts: &[Statement<'_>], family: Family) -> Result<Lowe
                 dynset::lower(stmt, family).ok_or_else(refused)?,
             ));
             continue;
+        }
+        if let Statement::Mangle(mangle) = stmt {
+            if let Some((exprs, map)) =
+                rewrite::mapped_hop_count(&mangle.key, &mangle.value, family)
+            {
+                steps.push(Step::Other(exprs));
+                sets.push(map);
+                continue;
+            }
         }
         let Statement::Match(m) = stmt else {
             steps.push(Step::Other(

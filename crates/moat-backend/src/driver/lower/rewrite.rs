@@ -1,13 +1,15 @@
 //! Statements of the targets beyond verdicts, logging, marks and address
 //! translation: TCPMSS's `tcp option maxseg size set ...`, TRACE's
 //! `meta nftrace set 1`, CLASSIFY's `meta priority set`, NFQUEUE's `queue`,
-//! TTL's `ip ttl set N`, HL's `ip6 hoplimit set N`, DSCP's `ip dscp set N`
-//! and TOS's `ip dscp set N` / `ip ecn set N`.
+//! TTL's `ip ttl set N` and `ip ttl set ip ttl map { ... }`, HL's
+//! `ip6 hoplimit set ...` alike, DSCP's `ip dscp set N` and TOS's
+//! `ip dscp set N` / `ip ecn set N` or a rewrite of the whole byte.
 
 use moat_model::Family;
-use nftables::expr::{Expression, MetaKey, NamedExpression, Payload, RTKey};
+use nftables::expr::{Expression, MetaKey, NamedExpression, Payload, RTKey, SetItem};
 use nftables::stmt::{Queue, QueueFlag};
 
+use super::super::anon_set::{AnonSet, Key, Values, ANON_MAP_NAME};
 use super::super::expr::NlExpr;
 use super::fields::ct_dir_number;
 use crate::netlink::consts::*;
@@ -166,6 +168,97 @@ pub(super) fn payload_set(
     }
 }
 
+/// `ip ttl set ip ttl map { ... }` and `ip6 hoplimit set ip6 hoplimit map
+/// { ... }` (TTL/HL --ttl-dec/--ttl-inc), as nft writes the latter: the
+/// byte loaded, looked up in an inline map whose value replaces it in the
+/// register, and written back, the IPv4 header checksum updated (the TTL
+/// starts a 16-bit word, so the byte is summed where it lies). The map to
+/// declare comes with the expressions.
+pub(super) fn mapped_hop_count(
+    key: &Expression<'_>,
+    value: &Expression<'_>,
+    family: Family,
+) -> Option<(Vec<NlExpr>, AnonSet)> {
+    let Expression::Named(NamedExpression::Payload(Payload::PayloadField(field))) = key else {
+        return None;
+    };
+    let Expression::Named(NamedExpression::Map(map)) = value else {
+        return None;
+    };
+    let (offset, csum) = match (family, &*field.protocol, &*field.field) {
+        (Family::Ipv4, "ip", "ttl") => (8, IPV4_CSUM),
+        (Family::Ipv6, "ip6", "hoplimit") => (7, NO_CSUM),
+        _ => return None,
+    };
+    let Expression::Named(NamedExpression::Set(items)) = &map.data else {
+        return None;
+    };
+    if map.key != *key {
+        return None;
+    }
+    let byte = |e: &Expression<'_>| match e {
+        Expression::Number(n) => u8::try_from(*n).ok().map(|b| vec![b]),
+        _ => None,
+    };
+    let pairs = items
+        .iter()
+        .map(|item| match item {
+            SetItem::Mapping(k, v) => Some((byte(k)?, byte(v)?)),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let key = Key {
+        ty: TYPE_INTEGER,
+        len: 1,
+        big_endian: true,
+        expr: UDATA_EXPR_PAYLOAD,
+        data: [0, 0],
+    };
+    let values = Values {
+        ty: TYPE_INTEGER,
+        len: 1,
+    };
+    let map = AnonSet::map(key, values, pairs)?;
+    let exprs = vec![
+        NlExpr::Payload {
+            reg: NFT_REG_1,
+            base: NFT_PAYLOAD_NETWORK_HEADER,
+            offset,
+            len: 1,
+        },
+        NlExpr::Lookup {
+            reg: NFT_REG_1,
+            set: ANON_MAP_NAME.to_string(),
+            set_id: None,
+        },
+        NlExpr::PayloadWrite {
+            base: NFT_PAYLOAD_NETWORK_HEADER,
+            offset,
+            len: 1,
+            csum_type: csum.0,
+            csum_offset: csum.1,
+        },
+    ];
+    Some((exprs, map))
+}
+
+/// The TOS byte (IPv6 traffic class) rewritten as `(byte & !mask) ^ value`,
+/// in the 16-bit word from the header's start, as `ip dscp set` is: in
+/// IPv4 the word's second byte, with the header checksum updated; in IPv6
+/// the bits after the 4-bit version.
+pub(super) fn tos(value: u8, mask: u8, family: Family) -> Vec<NlExpr> {
+    let keep = !mask;
+    match family {
+        Family::Ipv4 => masked_write(0, vec![0xff, keep], vec![0x00, value], IPV4_CSUM),
+        Family::Ipv6 => masked_write(
+            0,
+            vec![0xf0 | keep >> 4, keep << 4 | 0x0f],
+            vec![value >> 4, value << 4],
+            NO_CSUM,
+        ),
+    }
+}
+
 /// `queue num N` or `queue num A-B`, with the bypass and fanout flags.
 pub(super) fn queue(queue: &Queue<'_>) -> Option<NlExpr> {
     let (num, last) = match &queue.num {
@@ -218,9 +311,9 @@ fn masked_write(offset: u32, mask: Vec<u8>, xor: Vec<u8>, csum: (u32, u32)) -> V
 
 #[cfg(test)]
 mod tests {
-    use moat_model::{Action, MssValue};
+    use moat_model::{Action, Family, MssValue};
 
-    use super::super::tests::{tcp, v4, COUNTER, L4};
+    use super::super::tests::{lowered, tcp, v4, COUNTER, L4};
 
     fn queue(first: u16, last: u16, bypass: bool, fanout: bool) -> Vec<String> {
         v4(
@@ -250,6 +343,35 @@ mod tests {
         assert_eq!(
             queue(1, 65535, true, false),
             [COUNTER, "queue num 1 total 65535 flags 0x1"]
+        );
+    }
+
+    // `--set-tos Minimize-Delay` (0x10/0x3f) keeps the top two DSCP bits:
+    // IPv4 rewrites the TOS byte in the checksummed first word, IPv6 the
+    // traffic class across the first two bytes, with no checksum.
+    #[test]
+    fn a_partial_tos_change_is_the_header_word_masked_and_written_back() {
+        let minimize_delay = Action::Tos {
+            value: 0x10,
+            mask: 0x3f,
+        };
+        assert_eq!(
+            v4(vec![], minimize_delay.clone()),
+            [
+                COUNTER,
+                "payload 2b @ network + 0",
+                "bitwise & ffc0 ^ 0010",
+                "payload write 2b @ network + 0 csum_type 1 csum_off 10"
+            ]
+        );
+        assert_eq!(
+            lowered(Family::Ipv6, vec![], minimize_delay).unwrap(),
+            [
+                COUNTER,
+                "payload 2b @ network + 0",
+                "bitwise & fc0f ^ 0100",
+                "payload write 2b @ network + 0 csum_type 0 csum_off 0"
+            ]
         );
     }
 

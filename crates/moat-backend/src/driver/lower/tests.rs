@@ -3,13 +3,13 @@
 
 use moat_model::{
     Action, ConnStates, Family, Iface, Match, PortRange, Rate, RateUnit, RejectKind, Rule, Stage,
-    StatisticMode, TcpFlags,
+    StatisticMode, TcpFlags, TtlOp,
 };
 use moat_nft::rule::{compile_rule, RuleContext};
 use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField};
 use nftables::stmt::{Match as NftMatch, Operator, Statement};
 
-use super::super::anon_set::{AnonSet, Key};
+use super::super::anon_set::{AnonSet, Key, Values};
 use super::{cmp_op, lower_rule};
 use crate::netlink::consts::*;
 
@@ -571,9 +571,18 @@ fn a_fib_lookup_is_sent_as_nft_sends_it() {
 
 /// The expressions and anonymous sets of a rule of `matches` that accepts.
 fn with_sets(family: Family, matches: Vec<Match>) -> (Vec<String>, Vec<AnonSet>) {
+    action_with_sets(family, matches, Action::Accept)
+}
+
+/// A rule's expressions, and the anonymous sets and maps it declares.
+fn action_with_sets(
+    family: Family,
+    matches: Vec<Match>,
+    action: Action,
+) -> (Vec<String>, Vec<AnonSet>) {
     let rule = Rule {
         matches,
-        ..Rule::new(Action::Accept)
+        ..Rule::new(action)
     };
     let ctx = RuleContext {
         family,
@@ -716,4 +725,45 @@ fn ipv6_unicast_is_a_lookup_of_the_other_classes() {
         ],
     );
     assert_eq!(sets, [expected.unwrap()]);
+}
+
+// `ip6 hoplimit set ip6 hoplimit map { ... }` as nft 1.0.6 writes it (see
+// anon_set.rs); the IPv4 TTL the same way at its offset, with the header
+// checksum (nft refuses that one).
+#[test]
+fn hop_count_steps_are_a_lookup_in_an_inline_map() {
+    let (exprs, maps) = action_with_sets(Family::Ipv6, vec![], Action::HopLimit(TtlOp::Dec(5)));
+    assert_eq!(
+        exprs,
+        [
+            COUNTER,
+            "payload 1b @ network + 7",
+            "lookup reg 1 set __map%d dreg 1",
+            "payload write 1b @ network + 7 csum_type 0 csum_off 0"
+        ]
+    );
+    let key = Key {
+        ty: TYPE_INTEGER,
+        len: 1,
+        big_endian: true,
+        expr: UDATA_EXPR_PAYLOAD,
+        data: [0, 0],
+    };
+    let values = Values {
+        ty: TYPE_INTEGER,
+        len: 1,
+    };
+    let pairs = (0..=255u8)
+        .map(|old| (vec![old], vec![old.saturating_sub(5)]))
+        .collect();
+    assert_eq!(maps, [AnonSet::map(key, values, pairs).unwrap()]);
+    assert_eq!(maps[0].name(), "__map%d");
+
+    let (exprs, maps) = action_with_sets(Family::Ipv4, vec![], Action::Ttl(TtlOp::Inc(1)));
+    assert_eq!(exprs[1], "payload 1b @ network + 8");
+    assert_eq!(
+        exprs[3],
+        "payload write 1b @ network + 8 csum_type 1 csum_off 10"
+    );
+    assert_eq!(maps.len(), 1);
 }

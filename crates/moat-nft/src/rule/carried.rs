@@ -1,0 +1,105 @@
+//! Statements nf_tables has that the `nftables` crate cannot express, each
+//! carried as moat's own tagged object inside the crate's xtables
+//! statement (as xtables extensions are, see [`super::xt`]) for the
+//! netlink driver to lower; the `nft` driver cannot send such a rule.
+//!
+//! - TCPOPTSTRIP is `reset tcp option KIND`, which overwrites an option of
+//!   that kind with no-op options and fixes the checksum;
+//! - a TOS change that keeps some bits of the DSCP or ECN part (the
+//!   symbolic `--set-tos Minimize-Delay` is `0x10/0x3f`, `--or-tos`,
+//!   `--xor-tos`) is the TOS byte (IPv6 traffic class) loaded, combined as
+//!   `(byte & !mask) ^ value` and written back with the header checksum
+//!   updated, which nft 1.0.6 cannot write.
+
+use nftables::stmt::Statement;
+use serde_json::{json, Value};
+
+/// The tag of a TCP option reset.
+const TCP_OPTION_RESET: &str = "tcp option reset";
+/// The tag of a TOS rewrite.
+const TOS_REWRITE: &str = "tos rewrite";
+
+/// A statement carried as moat's own object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carried {
+    /// Overwrite the TCP option of this kind with no-ops.
+    TcpOptionReset {
+        /// The option kind.
+        kind: u8,
+    },
+    /// The TOS byte (IPv6 traffic class) becomes `(byte & !mask) ^ value`.
+    TosRewrite {
+        /// The bits set (or flipped outside `mask`).
+        value: u8,
+        /// The bits replaced.
+        mask: u8,
+    },
+}
+
+impl Carried {
+    /// The statement that carries it.
+    pub(super) fn statement(self) -> Statement<'static> {
+        Statement::XT(Some(match self {
+            Carried::TcpOptionReset { kind } => json!({ "type": TCP_OPTION_RESET, "kind": kind }),
+            Carried::TosRewrite { value, mask } => {
+                json!({ "type": TOS_REWRITE, "value": value, "mask": mask })
+            }
+        }))
+    }
+
+    /// What `stmt` carries, if it is one of these.
+    pub fn of(stmt: &Statement<'_>) -> Option<Carried> {
+        let Statement::XT(Some(object)) = stmt else {
+            return None;
+        };
+        let byte = |name: &str| u8::try_from(object.get(name).and_then(Value::as_u64)?).ok();
+        match object.get("type")?.as_str()? {
+            TCP_OPTION_RESET => Some(Carried::TcpOptionReset {
+                kind: byte("kind")?,
+            }),
+            TOS_REWRITE => Some(Carried::TosRewrite {
+                value: byte("value")?,
+                mask: byte("mask")?,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The statements of `-j TCPOPTSTRIP --strip-options KINDS`: one reset per kind.
+pub(super) fn strip_statements(kinds: &[u8]) -> Vec<Statement<'static>> {
+    kinds
+        .iter()
+        .map(|&kind| Carried::TcpOptionReset { kind }.statement())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_carried_statement_is_read_back_as_itself() {
+        let stmts = strip_statements(&[4, 8]);
+        let kinds: Vec<Option<Carried>> = stmts.iter().map(Carried::of).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                Some(Carried::TcpOptionReset { kind: 4 }),
+                Some(Carried::TcpOptionReset { kind: 8 })
+            ]
+        );
+        let tos = Carried::TosRewrite {
+            value: 0x10,
+            mask: 0x3f,
+        };
+        assert_eq!(Carried::of(&tos.statement()), Some(tos));
+        assert_eq!(Carried::of(&Statement::Accept(None)), None);
+        let xt = Statement::XT(Some(json!({ "type": "target", "name": "AUDIT" })));
+        assert_eq!(Carried::of(&xt), None);
+        let damaged = Statement::XT(Some(
+            json!({ "type": TOS_REWRITE, "value": 300, "mask": 1 }),
+        ));
+        assert_eq!(Carried::of(&damaged), None);
+    }
+}
