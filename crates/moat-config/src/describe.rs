@@ -513,6 +513,10 @@ fn action_text(a: &Action) -> String {
         Action::Trace => "trace (nft monitor trace shows its path)".into(),
         Action::Xt(ext) => format!("run `{}`", ext.text),
         Action::SynProxy(_) => "answer the handshake with a SYN cookie (SYNPROXY)".into(),
+        Action::Tproxy(t) => format!(
+            "hand to a transparent socket on port {} without changing addresses (TPROXY)",
+            t.port
+        ),
         Action::Dscp(n) => format!("set the DSCP to {n:#04x}"),
         Action::Tos { value, mask } => format!("set the TOS to {value:#04x}/{mask:#04x}"),
         Action::Ttl(op) | Action::HopLimit(op) => match op {

@@ -361,6 +361,15 @@ impl Walker<'_> {
                 branch.steps.push(Event::Rewrite { at, change });
                 Acted::Continue(Box::new(branch))
             }
+            Action::Tproxy(t) => {
+                // A transparent socket takes it (accepted, addresses kept);
+                // with none, xt_TPROXY drops it.
+                branch.conditions.push(format!(
+                    "TPROXY finds a transparent socket (its connection's, or a listener on port {})",
+                    t.port
+                ));
+                Acted::Done(vec![(branch, Flow::Accept(at))])
+            }
             Action::SynProxy(_) => {
                 // Its SYN cookies answer the handshake; the connection goes
                 // on to the server once the client completes it.

@@ -139,5 +139,6 @@ fn ends_here(action: &Action) -> bool {
             | Action::Netmap { .. }
             | Action::Queue { .. }
             | Action::SynProxy(_)
+            | Action::Tproxy(_)
     )
 }

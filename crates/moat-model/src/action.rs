@@ -79,6 +79,10 @@ pub enum Action {
     /// the connection to the server only when the client completes it
     /// (anti SYN-flood); packets it does not handle go on.
     SynProxy(SynProxyOptions),
+    /// Hand the packet to a local transparent socket without changing its
+    /// addresses and accept it; drop it when no such socket takes it
+    /// (TPROXY).
+    Tproxy(TproxyTarget),
     /// Map the address on `side` into network `to`, keeping its host part
     /// (NETMAP).
     Netmap { to: IpNet, side: NatSide },
@@ -221,6 +225,22 @@ pub struct NatTarget {
     pub random: bool,
     /// Give a client the same address on every connection.
     pub persistent: bool,
+}
+
+/// Where TPROXY hands a packet: the socket of an established connection
+/// of the packet, else a transparent listener on `addr:port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TproxyTarget {
+    /// The listener's address; unspecified for the address of the
+    /// interface the packet came in on.
+    pub addr: IpAddr,
+    /// The listener's port; 0 for the packet's destination port.
+    pub port: u16,
+    /// The packet's mark becomes `(mark & !mask) ^ value` when a socket
+    /// takes it.
+    pub mark: u32,
+    /// The mark bits replaced.
+    pub mask: u32,
 }
 
 /// The TCP options a SYN proxy announces to clients: they must match the

@@ -451,6 +451,10 @@ fn target_text(action: &Action) -> String {
             }
             text
         }
+        Action::Tproxy(t) => format!(
+            "-j TPROXY --on-port {} --on-ip {} --tproxy-mark {:#x}/{:#x}",
+            t.port, t.addr, t.mark, t.mask
+        ),
         Action::Netmap { to, .. } => format!("-j NETMAP --to {to}"),
         Action::Dscp(n) => format!("-j DSCP --set-dscp {n:#04x}"),
         Action::Tos { value, mask } => format!("-j TOS --set-tos {value:#04x}/{mask:#04x}"),

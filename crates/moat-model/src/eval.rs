@@ -179,7 +179,9 @@ fn eval_chain(table: &Table, hook: Hook, name: &str, packet: &Packet, depth: usi
             // The program reading the queue decides: not certainly dropped.
             | Action::Queue { .. }
             // It completes handshakes itself: not certainly dropped.
-            | Action::SynProxy(_) => (
+            | Action::SynProxy(_)
+            // A local socket takes it, or it is dropped: not certainly dropped.
+            | Action::Tproxy(_) => (
                 Outcomes {
                     accept: true,
                     ..Outcomes::default()

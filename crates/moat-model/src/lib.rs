@@ -17,7 +17,7 @@ pub mod xt;
 
 pub use action::{
     Action, LogFlags, LogLevel, MarkSet, MssValue, NatSide, NatTarget, RejectKind, SynProxyOptions,
-    TtlOp,
+    TproxyTarget, TtlOp,
 };
 pub use hash::stable_hash;
 pub use matches::{

@@ -285,6 +285,17 @@ fn validate_action(
         Action::NoTrack => only_in(Stage::Raw, "NOTRACK", "the raw table"),
         Action::CtZone { .. } => only_in(Stage::Raw, "CT", "the raw table"),
         Action::TcpOptStrip(_) => only_in(Stage::Mangle, "TCPOPTSTRIP", "the mangle table"),
+        Action::Tproxy(t) => {
+            check_family(t.addr, family)?;
+            if stage == Stage::Mangle && all_in(&[Hook::Prerouting]) {
+                Ok(())
+            } else {
+                Err(RuleError::WrongPlace {
+                    action: "TPROXY",
+                    allowed: "the mangle table's PREROUTING chain",
+                })
+            }
+        }
         Action::SynProxy(_) => {
             if stage == Stage::Filter && all_in(&[Hook::Input, Hook::Forward]) {
                 Ok(())

@@ -1,15 +1,15 @@
 //! Targets that rewrite, queue or trace packets (TCPMSS, NETMAP, NFQUEUE,
-//! TTL, HL, DSCP, TOS, TRACE), with real traffic
+//! TTL, HL, DSCP, TOS, TPROXY, TRACE), with real traffic
 //! through the client / gateway / server lab: what the server receives
 //! shows the rewrite.
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use common::{connects, gateway_lab, iptables_all, moat_ok, text};
-use moat_testnet::topology::{SERVER_V4, SERVER_V6};
+use common::{connects, connects_quickly, gateway_lab, iptables_all, moat_ok, text};
+use moat_testnet::topology::{CLIENT_V4, CLIENT_V6, SERVER_V4, SERVER_V6};
 use moat_testnet::{tcp_connect, Netns, TcpServer, Topology};
 
 /// The MTU of the gateway's link to the server, below the lab's 1500.
@@ -259,6 +259,90 @@ fn ttl_steps_and_partial_tos_changes_rewrite_forwarded_packets() {
     );
     assert!(
         rules.contains("-j TTL --ttl-dec 10") && rules.contains("-j TOS --set-tos 0x10/0x3f"),
+        "{rules}"
+    );
+}
+
+/// A transparent TCP listener on the gateway's port 3128 (every address
+/// of `v6`'s family): what TPROXY hands connections to.
+fn transparent_listener(gateway: &Netns, v6: bool) -> TcpListener {
+    use socket2::{Domain, Socket, Type};
+    gateway
+        .run(|| {
+            let (domain, any): (Domain, IpAddr) = if v6 {
+                (Domain::IPV6, Ipv6Addr::UNSPECIFIED.into())
+            } else {
+                (Domain::IPV4, Ipv4Addr::UNSPECIFIED.into())
+            };
+            let socket = Socket::new(domain, Type::STREAM, None)?;
+            if v6 {
+                socket.set_only_v6(true)?;
+                socket.set_ip_transparent_v6(true)?;
+            } else {
+                socket.set_ip_transparent_v4(true)?;
+            }
+            socket.set_reuse_address(true)?;
+            socket.bind(&SocketAddr::new(any, 3128).into())?;
+            socket.listen(8)?;
+            socket.set_nonblocking(true)?;
+            Ok::<_, std::io::Error>(TcpListener::from(socket))
+        })
+        .unwrap()
+        .expect("a transparent listener on the gateway")
+}
+
+/// TPROXY hands a forwarded connection to a transparent listener on the
+/// gateway without changing its addresses (the listener's connection is
+/// to the server's address and port), marks it for the policy route that
+/// delivers it locally, and drops it when no socket takes it, as
+/// xt_TPROXY does (nf_tables' own tproxy would let it go on to the server).
+#[test]
+fn tproxy_hands_connections_to_a_transparent_listener_or_drops_them() {
+    let Some(lab) = gateway_lab() else { return };
+    let _v4 = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
+    let _v6 = TcpServer::start(&lab.server, SERVER_V6, 80).unwrap();
+    assert!(connects(&lab.client, SERVER_V4, 80), "the server answers");
+    assert!(connects(&lab.client, SERVER_V6, 80), "the server answers");
+    for ip in [&["-4"][..], &["-6"][..]] {
+        let routes = [
+            &["rule", "add", "fwmark", "1", "lookup", "100"][..],
+            &[
+                "route", "add", "local", "default", "dev", "lo", "table", "100",
+            ][..],
+        ];
+        for args in routes {
+            lab.gateway.ip(&[ip, args].concat()).unwrap();
+        }
+    }
+    let tproxy =
+        "-t mangle -A PREROUTING -p tcp --dport 80 -j TPROXY --on-port 3128 --tproxy-mark 0x1/0x1";
+    iptables_all(&lab.gateway, "iptables", &[tproxy]);
+    iptables_all(&lab.gateway, "ip6tables", &[tproxy]);
+    assert!(
+        !connects_quickly(&lab.client, SERVER_V4, 80),
+        "no socket takes it: dropped"
+    );
+    assert!(
+        !connects_quickly(&lab.client, SERVER_V6, 80),
+        "no socket takes it: dropped"
+    );
+
+    for (v6, server, client) in [
+        (false, IpAddr::from(SERVER_V4), IpAddr::from(CLIENT_V4)),
+        (true, IpAddr::from(SERVER_V6), IpAddr::from(CLIENT_V6)),
+    ] {
+        let listener = transparent_listener(&lab.gateway, v6);
+        assert!(connects(&lab.client, server, 80), "the proxy answers");
+        let (conn, peer) = listener.accept().expect("the proxy got the connection");
+        assert_eq!(conn.local_addr().unwrap(), SocketAddr::new(server, 80));
+        assert_eq!(peer.ip(), client);
+    }
+    let rules = moat_ok(
+        &lab.gateway,
+        &["iptables", "-t", "mangle", "-S", "PREROUTING"],
+    );
+    assert!(
+        rules.contains("-j TPROXY --on-port 3128 --on-ip 0.0.0.0 --tproxy-mark 0x1/0x1"),
         "{rules}"
     );
 }

@@ -463,9 +463,10 @@ impl<'a> TableEncoder<'a> {
             .map_err(|what| self.unsupported(chain, index, what))
     }
 
-    /// Declares the rule's anonymous sets and maps, each with a fresh ID, and
-    /// returns its expressions, their lookups naming those IDs and their
-    /// set statements the IDs of the named sets they fill.
+    /// Declares the rule's anonymous sets and maps and its bound chain,
+    /// each with a fresh ID, and returns its expressions, their lookups and
+    /// jump naming those IDs and their set statements the IDs of the named
+    /// sets they fill.
     fn anon_sets(
         &self,
         b: &mut Batch,
@@ -473,7 +474,11 @@ impl<'a> TableEncoder<'a> {
         origin: Origin,
         lowered: Lowered,
     ) -> Result<Vec<NlExpr>, DriverError> {
-        let Lowered { mut exprs, sets } = lowered;
+        let Lowered {
+            mut exprs,
+            sets,
+            bound,
+        } = lowered;
         for expr in &mut exprs {
             if let NlExpr::Dynset { set, set_id, .. } = expr {
                 *set_id = Some(ids.get(self.changes.family, set));
@@ -492,7 +497,45 @@ impl<'a> TableEncoder<'a> {
                 *set_id = Some(id);
             }
         }
+        if let Some(rules) = bound {
+            let id = ids.fresh();
+            self.bound_chain(b, origin, id, &rules);
+            for expr in &mut exprs {
+                if let NlExpr::BoundJump { chain_id } = expr {
+                    *chain_id = Some(id);
+                }
+            }
+        }
         Ok(exprs)
+    }
+
+    /// Declares a chain bound to the rule that jumps to it, with batch ID
+    /// `id` and these rules, as nft does for `jump { ... }`: the kernel
+    /// names it and deletes it with that rule.
+    fn bound_chain(&self, b: &mut Batch, origin: Origin, id: u32, rules: &[Vec<NlExpr>]) {
+        let m = b.begin(NFT_MSG_NEWCHAIN, NLM_F_CREATE, self.family, origin);
+        let w = b.w();
+        w.attr_str(NFTA_CHAIN_TABLE, self.table);
+        w.attr_u32(NFTA_CHAIN_ID, id);
+        w.attr_u32(NFTA_CHAIN_FLAGS, NFT_CHAIN_BINDING);
+        b.end(m);
+        for exprs in rules {
+            let m = b.begin(
+                NFT_MSG_NEWRULE,
+                NLM_F_CREATE | NLM_F_APPEND,
+                self.family,
+                origin,
+            );
+            let w = b.w();
+            w.attr_str(NFTA_RULE_TABLE, self.table);
+            w.attr_u32(NFTA_RULE_CHAIN_ID, id);
+            let list = w.begin_nest(NFTA_RULE_EXPRESSIONS);
+            for expr in exprs {
+                expr.write(w);
+            }
+            w.end_nest(list);
+            b.end(m);
+        }
     }
 
     /// The expressions of port map `map`'s rule, its lookups naming the
@@ -510,9 +553,13 @@ impl<'a> TableEncoder<'a> {
             let what = "a port map rule that fills a set".to_string();
             return Err(self.unsupported(chain, index, what));
         }
-        let Lowered { mut exprs, sets } = self.lower_compiled(chain, index, &compiled)?;
-        if !sets.is_empty() {
-            let what = "a port map rule with an inline set".to_string();
+        let Lowered {
+            mut exprs,
+            sets,
+            bound,
+        } = self.lower_compiled(chain, index, &compiled)?;
+        if !sets.is_empty() || bound.is_some() {
+            let what = "a port map rule with an inline set or chain".to_string();
             return Err(self.unsupported(chain, index, what));
         }
         for expr in &mut exprs {

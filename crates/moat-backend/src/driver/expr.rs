@@ -168,6 +168,19 @@ pub(crate) enum NlExpr {
         /// The target chain of NFT_JUMP and NFT_GOTO.
         chain: Option<String>,
     },
+    /// A jump to the chain bound to this rule, declared in the same batch.
+    BoundJump {
+        /// The chain's ID in the batch, filled in when the batch is written.
+        chain_id: Option<u32>,
+    },
+    /// Hand the packet to the transparent socket of its connection, or to
+    /// the listener at the address in register 1 and the port in register
+    /// 2 (zero: the interface's address, the packet's port); with none,
+    /// the rest of the rule is skipped.
+    Tproxy {
+        /// NFPROTO_IPV4 or NFPROTO_IPV6.
+        family: u8,
+    },
     /// A packet-rate token bucket.
     Limit {
         /// Packets per unit.
@@ -334,7 +347,10 @@ impl NlExpr {
             NlExpr::Range { .. } => "range",
             NlExpr::Counter { .. } => "counter",
             NlExpr::Lookup { .. } | NlExpr::SetLookup { .. } => "lookup",
-            NlExpr::Immediate { .. } | NlExpr::Verdict { .. } => "immediate",
+            NlExpr::Immediate { .. } | NlExpr::Verdict { .. } | NlExpr::BoundJump { .. } => {
+                "immediate"
+            }
+            NlExpr::Tproxy { .. } => "tproxy",
             NlExpr::Numgen { .. } => "numgen",
             NlExpr::Fib { .. } => "fib",
             NlExpr::Nat { .. } => "nat",
@@ -518,6 +534,22 @@ impl NlExpr {
                 }
                 w.end_nest(verdict);
                 w.end_nest(data);
+            }
+            NlExpr::BoundJump { chain_id } => {
+                w.attr_u32(NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
+                let data = w.begin_nest(NFTA_IMMEDIATE_DATA);
+                let verdict = w.begin_nest(NFTA_DATA_VERDICT);
+                w.attr(NFTA_VERDICT_CODE, &NFT_JUMP.to_be_bytes());
+                if let Some(id) = chain_id {
+                    w.attr_u32(NFTA_VERDICT_CHAIN_ID, *id);
+                }
+                w.end_nest(verdict);
+                w.end_nest(data);
+            }
+            NlExpr::Tproxy { family } => {
+                w.attr_u32(NFTA_TPROXY_FAMILY, u32::from(*family));
+                w.attr_u32(NFTA_TPROXY_REG_ADDR, NFT_REG_1);
+                w.attr_u32(NFTA_TPROXY_REG_PORT, NFT_REG_2);
             }
             NlExpr::Limit {
                 rate,
@@ -748,6 +780,8 @@ impl fmt::Display for NlExpr {
             NlExpr::Verdict { code, chain } => {
                 write!(f, "verdict {code} {}", chain.as_deref().unwrap_or(""))
             }
+            NlExpr::BoundJump { .. } => write!(f, "verdict {NFT_JUMP} bound chain"),
+            NlExpr::Tproxy { family } => write!(f, "tproxy {family} addr reg 1 port reg 2"),
             NlExpr::Limit {
                 rate,
                 unit,

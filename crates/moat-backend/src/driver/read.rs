@@ -48,6 +48,14 @@ fn parse_chain(msg: Message<'_>, table: &str) -> Option<ChainInfo> {
     {
         return None;
     }
+    // A chain bound to a rule (TPROXY's) belongs to that rule.
+    if attrs
+        .get(NFTA_CHAIN_FLAGS)
+        .and_then(be_u32)
+        .is_some_and(|flags| flags & NFT_CHAIN_BINDING != 0)
+    {
+        return None;
+    }
     Some(ChainInfo {
         name: string(attrs.get(NFTA_CHAIN_NAME)?),
         policy: attrs.get(NFTA_CHAIN_POLICY).and_then(be_u32),

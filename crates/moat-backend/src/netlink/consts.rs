@@ -61,6 +61,10 @@ pub(crate) const NFTA_CHAIN_NAME: u16 = 3;
 pub(crate) const NFTA_CHAIN_HOOK: u16 = 4;
 pub(crate) const NFTA_CHAIN_POLICY: u16 = 5;
 pub(crate) const NFTA_CHAIN_TYPE: u16 = 7;
+pub(crate) const NFTA_CHAIN_FLAGS: u16 = 10;
+pub(crate) const NFTA_CHAIN_ID: u16 = 11;
+/// A chain bound to the rule that jumps to it, created and deleted with it.
+pub(crate) const NFT_CHAIN_BINDING: u32 = 0x4;
 pub(crate) const NFTA_HOOK_HOOKNUM: u16 = 1;
 pub(crate) const NFTA_HOOK_PRIORITY: u16 = 2;
 // Hooks (enum nf_inet_hooks).
@@ -77,6 +81,7 @@ pub(crate) const NFTA_RULE_HANDLE: u16 = 3;
 pub(crate) const NFTA_RULE_EXPRESSIONS: u16 = 4;
 pub(crate) const NFTA_RULE_POSITION: u16 = 6;
 pub(crate) const NFTA_RULE_USERDATA: u16 = 7;
+pub(crate) const NFTA_RULE_CHAIN_ID: u16 = 11;
 /// `NFTA_RULE_COMPAT`: what xtables matches of the rule learn of it.
 pub(crate) const NFTA_RULE_COMPAT: u16 = 5;
 /// `NFTA_RULE_COMPAT_PROTO`: the layer-4 protocol the rule requires.
@@ -181,10 +186,15 @@ pub(crate) const NFTA_DATA_VALUE: u16 = 1;
 pub(crate) const NFTA_DATA_VERDICT: u16 = 2;
 pub(crate) const NFTA_VERDICT_CODE: u16 = 1;
 pub(crate) const NFTA_VERDICT_CHAIN: u16 = 2;
+pub(crate) const NFTA_VERDICT_CHAIN_ID: u16 = 3;
+pub(crate) const NFTA_TPROXY_FAMILY: u16 = 1;
+pub(crate) const NFTA_TPROXY_REG_ADDR: u16 = 2;
+pub(crate) const NFTA_TPROXY_REG_PORT: u16 = 3;
 
 // Registers and verdict codes.
 pub(crate) const NFT_REG_VERDICT: u32 = 0;
 pub(crate) const NFT_REG_1: u32 = 1;
+pub(crate) const NFT_REG_2: u32 = 2;
 pub(crate) const NF_DROP: i32 = 0;
 pub(crate) const NF_ACCEPT: i32 = 1;
 pub(crate) const NFT_CONTINUE: i32 = -1;

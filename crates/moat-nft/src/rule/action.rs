@@ -80,6 +80,12 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
             value: num(*class),
         })],
         Action::SynProxy(o) => vec![synproxy(*o, cx)?],
+        Action::Tproxy(t) => {
+            if !matches!(cx.protocol(), Some(6 | 17)) {
+                return refuse("TPROXY needs -p tcp or -p udp, as in iptables");
+            }
+            vec![Carried::Tproxy(*t).statement()]
+        }
         Action::Trace => vec![Statement::Mangle(Mangle {
             key: meta(MetaKey::Nftrace),
             value: num(1),
@@ -144,7 +150,7 @@ fn tos_in_whole_parts(value: u8, mask: u8) -> bool {
 /// step (a map nft 1.0.6 refuses for the IPv4 TTL).
 pub(crate) fn needs_netlink(action: &Action) -> bool {
     match action {
-        Action::Xt(_) | Action::TcpOptStrip(_) => true,
+        Action::Xt(_) | Action::TcpOptStrip(_) | Action::Tproxy(_) => true,
         Action::Tos { value, mask } => !tos_in_whole_parts(*value, *mask),
         Action::Ttl(op) | Action::HopLimit(op) => !matches!(op, TtlOp::Set(_)),
         _ => false,

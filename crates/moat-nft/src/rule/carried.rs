@@ -9,8 +9,15 @@
 //!   symbolic `--set-tos Minimize-Delay` is `0x10/0x3f`, `--or-tos`,
 //!   `--xor-tos`) is the TOS byte (IPv6 traffic class) loaded, combined as
 //!   `(byte & !mask) ^ value` and written back with the header checksum
-//!   updated, which nft 1.0.6 cannot write.
+//!   updated, which nft 1.0.6 cannot write;
+//! - TPROXY is a jump to a chain bound to the rule: `jump { tproxy to
+//!   ADDR:PORT meta mark set ... accept; drop }`, since nf_tables' tproxy
+//!   goes on to the next rule when no socket takes the packet, where
+//!   xt_TPROXY drops it.
 
+use std::net::IpAddr;
+
+use moat_model::TproxyTarget;
 use nftables::stmt::Statement;
 use serde_json::{json, Value};
 
@@ -18,6 +25,8 @@ use serde_json::{json, Value};
 const TCP_OPTION_RESET: &str = "tcp option reset";
 /// The tag of a TOS rewrite.
 const TOS_REWRITE: &str = "tos rewrite";
+/// The tag of a TPROXY hand-over.
+const TPROXY: &str = "tproxy";
 
 /// A statement carried as moat's own object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +43,8 @@ pub enum Carried {
         /// The bits replaced.
         mask: u8,
     },
+    /// Hand the packet to a transparent socket and accept it, else drop it.
+    Tproxy(TproxyTarget),
 }
 
 impl Carried {
@@ -44,6 +55,13 @@ impl Carried {
             Carried::TosRewrite { value, mask } => {
                 json!({ "type": TOS_REWRITE, "value": value, "mask": mask })
             }
+            Carried::Tproxy(t) => json!({
+                "type": TPROXY,
+                "addr": t.addr.to_string(),
+                "port": t.port,
+                "mark": t.mark,
+                "mask": t.mask,
+            }),
         }))
     }
 
@@ -52,7 +70,9 @@ impl Carried {
         let Statement::XT(Some(object)) = stmt else {
             return None;
         };
-        let byte = |name: &str| u8::try_from(object.get(name).and_then(Value::as_u64)?).ok();
+        let number = |name: &str| object.get(name).and_then(Value::as_u64);
+        let byte = |name: &str| u8::try_from(number(name)?).ok();
+        let word = |name: &str| u32::try_from(number(name)?).ok();
         match object.get("type")?.as_str()? {
             TCP_OPTION_RESET => Some(Carried::TcpOptionReset {
                 kind: byte("kind")?,
@@ -61,6 +81,12 @@ impl Carried {
                 value: byte("value")?,
                 mask: byte("mask")?,
             }),
+            TPROXY => Some(Carried::Tproxy(TproxyTarget {
+                addr: object.get("addr")?.as_str()?.parse::<IpAddr>().ok()?,
+                port: u16::try_from(number("port")?).ok()?,
+                mark: word("mark")?,
+                mask: word("mask")?,
+            })),
             _ => None,
         }
     }
@@ -94,6 +120,13 @@ mod tests {
             mask: 0x3f,
         };
         assert_eq!(Carried::of(&tos.statement()), Some(tos));
+        let tproxy = Carried::Tproxy(TproxyTarget {
+            addr: "::1".parse().unwrap(),
+            port: 3128,
+            mark: 1,
+            mask: u32::MAX,
+        });
+        assert_eq!(Carried::of(&tproxy.statement()), Some(tproxy));
         assert_eq!(Carried::of(&Statement::Accept(None)), None);
         let xt = Statement::XT(Some(json!({ "type": "target", "name": "AUDIT" })));
         assert_eq!(Carried::of(&xt), None);

@@ -84,6 +84,8 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
                 Some(Carried::TosRewrite { value, mask }) => {
                     return Some(rewrite::tos(value, mask, family))
                 }
+                // A jump to a bound chain, which lower_rule declares.
+                Some(Carried::Tproxy(_)) => return None,
                 None => {}
             }
             let xt = moat_nft::rule::xt::parse_statement(stmt)?;

@@ -32,6 +32,7 @@ mod sets;
 mod values;
 
 use moat_model::Family;
+use moat_nft::rule::carried::Carried;
 use nftables::expr::{BinaryOperation, Expression, NamedExpression};
 use nftables::stmt::{Match, Operator, Statement};
 
@@ -275,6 +276,9 @@ pub(crate) struct Lowered {
     pub exprs: Vec<NlExpr>,
     /// The anonymous sets to declare right before the rule.
     pub sets: Vec<AnonSet>,
+    /// The rules of the chain bound to the rule (its jump has no chain ID
+    /// yet), to declare right before it.
+    pub bound: Option<Vec<Vec<NlExpr>>>,
 }
 
 /// The netlink expressions of a rule's statements, as nft 1.0.6 writes
@@ -283,6 +287,7 @@ pub(crate) struct Lowered {
 pub(crate) fn lower_rule(stmts: &[Statement<'_>], family: Family) -> Result<Lowered, String> {
     let mut steps = Vec::with_capacity(stmts.len() + 1);
     let mut sets = Vec::new();
+    let mut bound = None;
     let mut l4: Option<u8> = None;
     for stmt in stmts {
         let refused = || format!("statement {}", describe(stmt));
@@ -290,6 +295,11 @@ pub(crate) fn lower_rule(stmts: &[Statement<'_>], family: Family) -> Result<Lowe
             steps.push(Step::Other(
                 dynset::lower(stmt, family).ok_or_else(refused)?,
             ));
+            continue;
+        }
+        if let Some(Carried::Tproxy(t)) = Carried::of(stmt) {
+            steps.push(Step::Other(vec![NlExpr::BoundJump { chain_id: None }]));
+            bound = Some(rewrite::tproxy_chain(&t, family));
             continue;
         }
         if let Statement::Mangle(mangle) = stmt {
@@ -355,7 +365,11 @@ pub(crate) fn lower_rule(stmts: &[Statement<'_>], family: Family) -> Result<Lowe
             Step::Other(exprs) => out.extend(exprs),
         }
     }
-    Ok(Lowered { exprs: out, sets })
+    Ok(Lowered {
+        exprs: out,
+        sets,
+        bound,
+    })
 }
 
 #[cfg(test)]

@@ -3,13 +3,17 @@
 //! `meta nftrace set 1`, CLASSIFY's `meta priority set`, NFQUEUE's `queue`,
 //! TTL's `ip ttl set N` and `ip ttl set ip ttl map { ... }`, HL's
 //! `ip6 hoplimit set ...` alike, DSCP's `ip dscp set N` and TOS's
-//! `ip dscp set N` / `ip ecn set N` or a rewrite of the whole byte.
+//! `ip dscp set N` / `ip ecn set N` or a rewrite of the whole byte, and
+//! the chain bound to a TPROXY rule.
 
-use moat_model::Family;
+use std::net::IpAddr;
+
+use moat_model::{Family, TproxyTarget};
 use nftables::expr::{Expression, MetaKey, NamedExpression, Payload, RTKey, SetItem};
 use nftables::stmt::{Queue, QueueFlag};
 
 use super::super::anon_set::{AnonSet, Key, Values, ANON_MAP_NAME};
+use super::super::encode::nfproto;
 use super::super::expr::NlExpr;
 use super::fields::ct_dir_number;
 use crate::netlink::consts::*;
@@ -240,6 +244,46 @@ pub(super) fn mapped_hop_count(
         },
     ];
     Some((exprs, map))
+}
+
+/// The rules of the chain bound to a TPROXY rule, as nft writes `jump {
+/// tproxy to ADDR:PORT meta mark set meta mark & ~MASK ^ VALUE accept;
+/// drop }`: a socket takes the packet, its mark is set and it is accepted;
+/// else nf_tables' tproxy skips the rest of the first rule and the second
+/// drops the packet, as xt_TPROXY does. The address and port always go in
+/// registers (zero meaning the interface's address and the packet's port,
+/// as for xt_TPROXY).
+pub(super) fn tproxy_chain(t: &TproxyTarget, family: Family) -> Vec<Vec<NlExpr>> {
+    let addr = match t.addr {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    };
+    let mut hand_over = vec![
+        NlExpr::Immediate {
+            reg: NFT_REG_1,
+            data: addr,
+        },
+        NlExpr::Immediate {
+            reg: NFT_REG_2,
+            data: t.port.to_be_bytes().to_vec(),
+        },
+        NlExpr::Tproxy {
+            family: nfproto(family),
+        },
+    ];
+    if t.mark != 0 || t.mask != 0 {
+        hand_over.extend([
+            NlExpr::Meta { key: NFT_META_MARK },
+            NlExpr::Bitwise {
+                mask: (!t.mask).to_ne_bytes().to_vec(),
+                xor: t.mark.to_ne_bytes().to_vec(),
+            },
+            NlExpr::MetaSet { key: NFT_META_MARK },
+        ]);
+    }
+    let verdict = |code| NlExpr::Verdict { code, chain: None };
+    hand_over.push(verdict(NF_ACCEPT));
+    vec![hand_over, vec![verdict(NF_DROP)]]
 }
 
 /// The TOS byte (IPv6 traffic class) rewritten as `(byte & !mask) ^ value`,

@@ -14,6 +14,7 @@ mod synproxy;
 mod tcpmss;
 mod tcpoptstrip;
 mod tos;
+mod tproxy;
 mod trace;
 mod ttl;
 mod xt;
@@ -89,6 +90,8 @@ pub(crate) enum TargetSpec {
     Tee(xt::Tee),
     /// HMARK.
     Hmark(hmark::Hmark),
+    /// TPROXY.
+    Tproxy(tproxy::Tproxy),
 }
 
 /// Targets moat supports, for suggestions.
@@ -122,6 +125,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "IDLETIMER",
     "TEE",
     "HMARK",
+    "TPROXY",
 ];
 
 /// Target extensions iptables has that moat does not support.
@@ -135,7 +139,6 @@ const UNSUPPORTED: &[&str] = &[
     "RATEEST",
     "SECMARK",
     "SET",
-    "TPROXY",
     "ULOG",
 ];
 
@@ -186,6 +189,7 @@ macro_rules! each_ext {
             TargetSpec::IdleTimer($t) => $body,
             TargetSpec::Tee($t) => $body,
             TargetSpec::Hmark($t) => $body,
+            TargetSpec::Tproxy($t) => $body,
             TargetSpec::Verdict(_) | TargetSpec::Chain { .. } => $none,
         }
     };
@@ -243,6 +247,7 @@ impl TargetSpec {
             "IDLETIMER" => TargetSpec::IdleTimer(Default::default()),
             "TEE" => TargetSpec::Tee(Default::default()),
             "HMARK" => TargetSpec::Hmark(Default::default()),
+            "TPROXY" => TargetSpec::Tproxy(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} target is not supported by moat"))
             }
@@ -291,6 +296,7 @@ impl TargetSpec {
             TargetSpec::IdleTimer(_) => "IDLETIMER",
             TargetSpec::Tee(_) => "TEE",
             TargetSpec::Hmark(_) => "HMARK",
+            TargetSpec::Tproxy(_) => "TPROXY",
         }
     }
 
@@ -354,6 +360,7 @@ impl TargetSpec {
             TargetSpec::IdleTimer(t) => t.lower(),
             TargetSpec::Tee(t) => t.lower(),
             TargetSpec::Hmark(t) => t.lower(),
+            TargetSpec::Tproxy(t) => t.lower(),
         }
     }
 }
@@ -373,7 +380,7 @@ mod tests {
         assert!(TargetSpec::load("DROPS", false, Family::Ipv4).is_ok());
         assert!(TargetSpec::load("LOGDROP", false, Family::Ipv4).is_ok());
         assert!(TargetSpec::load("ssh_in", false, Family::Ipv4).is_ok());
-        assert!(TargetSpec::load("TPROXY", false, Family::Ipv4)
+        assert!(TargetSpec::load("LED", false, Family::Ipv4)
             .unwrap_err()
             .message
             .contains("not supported"));
