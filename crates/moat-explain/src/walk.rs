@@ -302,6 +302,25 @@ impl Walker<'_> {
                 });
                 Acted::Continue(Box::new(branch))
             }
+            Action::Ecn(change) => {
+                let mut parts = Vec::new();
+                if let Some(ect) = change.ip_ect {
+                    parts.push(format!("IPv4 ECN codepoint set to {ect}"));
+                }
+                for (flag, value) in [("ECE", change.ece), ("CWR", change.cwr)] {
+                    if let Some(on) = value {
+                        parts.push(format!(
+                            "TCP {flag} flag {}",
+                            if on { "set" } else { "cleared" }
+                        ));
+                    }
+                }
+                branch.steps.push(Event::Rewrite {
+                    at,
+                    change: parts.join(", "),
+                });
+                Acted::Continue(Box::new(branch))
+            }
             Action::Dscp(n) => {
                 branch.steps.push(Event::Rewrite {
                     at,

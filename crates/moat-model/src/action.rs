@@ -72,6 +72,9 @@ pub enum Action {
     /// Overwrite the TCP options of these kinds (ascending) with no-op
     /// options, and go on (TCPOPTSTRIP).
     TcpOptStrip(Vec<u8>),
+    /// Set the ECN bits of the IPv4 header and the ECE and CWR flags of
+    /// the TCP header, and go on (ECN).
+    Ecn(EcnChange),
     /// Have nf_tables report the packet's path from here on (`nft monitor
     /// trace`), and go on.
     Trace,
@@ -225,6 +228,24 @@ pub struct NatTarget {
     pub random: bool,
     /// Give a client the same address on every connection.
     pub persistent: bool,
+}
+
+/// What the ECN target sets; `None` leaves that part alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EcnChange {
+    /// The IPv4 header's ECN codepoint (0-3).
+    pub ip_ect: Option<u8>,
+    /// The TCP ECE flag.
+    pub ece: Option<bool>,
+    /// The TCP CWR flag.
+    pub cwr: Option<bool>,
+}
+
+impl EcnChange {
+    /// Whether it changes TCP flags (and so needs TCP packets).
+    pub fn touches_tcp(&self) -> bool {
+        self.ece.is_some() || self.cwr.is_some()
+    }
 }
 
 /// Where TPROXY hands a packet: the socket of an established connection

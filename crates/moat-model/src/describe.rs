@@ -433,6 +433,19 @@ fn target_text(action: &Action) -> String {
             let kinds: Vec<String> = kinds.iter().map(u8::to_string).collect();
             format!("-j TCPOPTSTRIP --strip-options {}", kinds.join(","))
         }
+        Action::Ecn(change) => {
+            let mut text = String::from("-j ECN");
+            if let Some(ece) = change.ece {
+                text.push_str(&format!(" --ecn-tcp-ece {}", u8::from(ece)));
+            }
+            if let Some(cwr) = change.cwr {
+                text.push_str(&format!(" --ecn-tcp-cwr {}", u8::from(cwr)));
+            }
+            if let Some(ect) = change.ip_ect {
+                text.push_str(&format!(" --ecn-ip-ect {ect}"));
+            }
+            text
+        }
         Action::Trace => "-j TRACE".into(),
         Action::Xt(ext) => ext.text.clone(),
         Action::SynProxy(o) => {

@@ -16,8 +16,8 @@ pub mod validate;
 pub mod xt;
 
 pub use action::{
-    Action, LogFlags, LogLevel, MarkSet, MssValue, NatSide, NatTarget, RejectKind, SynProxyOptions,
-    TproxyTarget, TtlOp,
+    Action, EcnChange, LogFlags, LogLevel, MarkSet, MssValue, NatSide, NatTarget, RejectKind,
+    SynProxyOptions, TproxyTarget, TtlOp,
 };
 pub use hash::stable_hash;
 pub use matches::{

@@ -285,6 +285,11 @@ fn validate_action(
         Action::NoTrack => only_in(Stage::Raw, "NOTRACK", "the raw table"),
         Action::CtZone { .. } => only_in(Stage::Raw, "CT", "the raw table"),
         Action::TcpOptStrip(_) => only_in(Stage::Mangle, "TCPOPTSTRIP", "the mangle table"),
+        Action::Ecn(_) if family == Family::Ipv6 => Err(RuleError::WrongPlace {
+            action: "ECN",
+            allowed: "IPv4 tables",
+        }),
+        Action::Ecn(_) => only_in(Stage::Mangle, "ECN", "the mangle table"),
         Action::Tproxy(t) => {
             check_family(t.addr, family)?;
             if stage == Stage::Mangle && all_in(&[Hook::Prerouting]) {

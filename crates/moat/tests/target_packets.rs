@@ -1,5 +1,5 @@
 //! Targets that rewrite, queue or trace packets (TCPMSS, NETMAP, NFQUEUE,
-//! TTL, HL, DSCP, TOS, TPROXY, TRACE), with real traffic
+//! TTL, HL, DSCP, TOS, ECN, TPROXY, TRACE), with real traffic
 //! through the client / gateway / server lab: what the server receives
 //! shows the rewrite.
 
@@ -261,6 +261,48 @@ fn ttl_steps_and_partial_tos_changes_rewrite_forwarded_packets() {
         rules.contains("-j TTL --ttl-dec 10") && rules.contains("-j TOS --set-tos 0x10/0x3f"),
         "{rules}"
     );
+}
+
+/// ECN --ecn-tcp-remove clears a forwarded SYN's ECE and CWR flags (the
+/// client asks for ECN), so the server sees a plain SYN; --ecn-ip-ect sets
+/// the IPv4 codepoint of every packet, and the checksums stay right.
+#[test]
+fn ecn_removes_tcp_flags_and_sets_the_codepoint() {
+    let Some(lab) = gateway_lab() else { return };
+    let _server = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
+    lab.client
+        .exec_ok(&["sysctl", "-qw", "net.ipv4.tcp_ecn=1"])
+        .unwrap();
+    count_on_server(
+        &lab,
+        "ip",
+        80,
+        &[
+            "tcp flags & (ecn | cwr) == ecn | cwr",
+            "tcp flags & (ecn | cwr) == 0 ip ecn ect0",
+        ],
+    );
+    assert!(connects(&lab.client, SERVER_V4, 80));
+    let [asked, plain] = server_counts(&lab, "ip")[..] else {
+        panic!("two counters")
+    };
+    assert!(
+        asked >= 1 && plain == 0,
+        "the client asks for ECN: {asked} {plain}"
+    );
+
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-t mangle -A POSTROUTING -o wan0 -p tcp -j ECN --ecn-tcp-remove",
+            "-t mangle -A POSTROUTING -o wan0 -j ECN --ecn-ip-ect 2",
+        ],
+    );
+    assert!(connects(&lab.client, SERVER_V4, 80), "checksums stay right");
+    let counts = server_counts(&lab, "ip");
+    assert_eq!(counts[0], asked, "no SYN asks for ECN any more");
+    assert!(counts[1] >= 2, "plain flags and ECT(0): {counts:?}");
 }
 
 /// A transparent TCP listener on the gateway's port 3128 (every address

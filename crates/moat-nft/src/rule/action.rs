@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use moat_model::{
-    Action, CtDirection, Family, LogFlags, MarkSet, RejectKind, SynProxyOptions, TtlOp,
+    Action, CtDirection, EcnChange, Family, LogFlags, MarkSet, RejectKind, SynProxyOptions, TtlOp,
 };
 use nftables::expr::{CTDir, Expression, MetaKey};
 use nftables::stmt::{
@@ -63,6 +63,7 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
         Action::Redirect { ports, random } => vec![nat::redirect(*ports, *random, cx)?],
         Action::TcpMss(value) => vec![tcpmss::compile(*value, cx)?],
         Action::TcpOptStrip(kinds) => carried::strip_statements(kinds),
+        Action::Ecn(change) => ecn(*change, cx)?,
         Action::Netmap { to, side } => vec![nat::netmap(*to, *side, cx)?],
         Action::Queue {
             first,
@@ -109,6 +110,36 @@ fn dscp(n: u8, cx: &Cx) -> Result<Statement<'static>, CompileError> {
     }))
 }
 
+/// `-j ECN`: `ip ecn set N` for the IPv4 codepoint; the TCP ECE (0x40) and
+/// CWR (0x80) flags as a [`Carried`] rewrite of the TCP flags byte, with
+/// the checksum updated (rules that change them need `-p tcp`, as in
+/// iptables).
+fn ecn(change: EcnChange, cx: &Cx) -> Result<Vec<Statement<'static>>, CompileError> {
+    let mut out = Vec::new();
+    if let Some(ect) = change.ip_ect {
+        out.push(Statement::Mangle(Mangle {
+            key: payload("ip", "ecn"),
+            value: num(u32::from(ect & 3)),
+        }));
+    }
+    if change.touches_tcp() {
+        if cx.protocol() != Some(6) {
+            return refuse("ECN --ecn-tcp-* changes TCP flags and needs -p tcp, as in iptables");
+        }
+        let (mut mask, mut value) = (0xff_u8, 0_u8);
+        for (bit, set) in [(0x40_u8, change.ece), (0x80, change.cwr)] {
+            if let Some(on) = set {
+                mask &= !bit;
+                if on {
+                    value |= bit;
+                }
+            }
+        }
+        out.push(Carried::TcpFlagsRewrite { mask, value }.statement());
+    }
+    Ok(out)
+}
+
 /// `-j TOS`: the TOS byte (traffic class) is the 6 DSCP bits and the 2 ECN
 /// bits. A change that sets each part wholly or leaves it alone is
 /// `ip dscp set` and/or `ip ecn set`; any other (flipping bits, or keeping
@@ -146,11 +177,13 @@ fn tos_in_whole_parts(value: u8, mask: u8) -> bool {
 }
 
 /// Whether the action compiles to a statement only the netlink driver
-/// writes: a kernel xtables target, a [`Carried`] statement, or a TTL/HL
-/// step (a map nft 1.0.6 refuses for the IPv4 TTL).
+/// writes: a kernel xtables target, a [`Carried`] statement (TCPOPTSTRIP,
+/// TPROXY, a TOS change within a part of the byte, ECN's TCP flags), or a
+/// TTL/HL step (a map nft 1.0.6 refuses for the IPv4 TTL).
 pub(crate) fn needs_netlink(action: &Action) -> bool {
     match action {
         Action::Xt(_) | Action::TcpOptStrip(_) | Action::Tproxy(_) => true,
+        Action::Ecn(change) => change.touches_tcp(),
         Action::Tos { value, mask } => !tos_in_whole_parts(*value, *mask),
         Action::Ttl(op) | Action::HopLimit(op) => !matches!(op, TtlOp::Set(_)),
         _ => false,

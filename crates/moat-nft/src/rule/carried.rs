@@ -9,7 +9,8 @@
 //!   symbolic `--set-tos Minimize-Delay` is `0x10/0x3f`, `--or-tos`,
 //!   `--xor-tos`) is the TOS byte (IPv6 traffic class) loaded, combined as
 //!   `(byte & !mask) ^ value` and written back with the header checksum
-//!   updated, which nft 1.0.6 cannot write;
+//!   updated, which nft 1.0.6 cannot write; ECN's change of the TCP ECE
+//!   and CWR flags is the same on the TCP header's flags byte;
 //! - TPROXY is a jump to a chain bound to the rule: `jump { tproxy to
 //!   ADDR:PORT meta mark set ... accept; drop }`, since nf_tables' tproxy
 //!   goes on to the next rule when no socket takes the packet, where
@@ -25,6 +26,8 @@ use serde_json::{json, Value};
 const TCP_OPTION_RESET: &str = "tcp option reset";
 /// The tag of a TOS rewrite.
 const TOS_REWRITE: &str = "tos rewrite";
+/// The tag of a TCP flags rewrite.
+const TCP_FLAGS_REWRITE: &str = "tcp flags rewrite";
 /// The tag of a TPROXY hand-over.
 const TPROXY: &str = "tproxy";
 
@@ -43,6 +46,13 @@ pub enum Carried {
         /// The bits replaced.
         mask: u8,
     },
+    /// The TCP flags byte becomes `(byte & mask) ^ value`.
+    TcpFlagsRewrite {
+        /// The bits kept.
+        mask: u8,
+        /// The bits then flipped.
+        value: u8,
+    },
     /// Hand the packet to a transparent socket and accept it, else drop it.
     Tproxy(TproxyTarget),
 }
@@ -54,6 +64,9 @@ impl Carried {
             Carried::TcpOptionReset { kind } => json!({ "type": TCP_OPTION_RESET, "kind": kind }),
             Carried::TosRewrite { value, mask } => {
                 json!({ "type": TOS_REWRITE, "value": value, "mask": mask })
+            }
+            Carried::TcpFlagsRewrite { mask, value } => {
+                json!({ "type": TCP_FLAGS_REWRITE, "mask": mask, "value": value })
             }
             Carried::Tproxy(t) => json!({
                 "type": TPROXY,
@@ -80,6 +93,10 @@ impl Carried {
             TOS_REWRITE => Some(Carried::TosRewrite {
                 value: byte("value")?,
                 mask: byte("mask")?,
+            }),
+            TCP_FLAGS_REWRITE => Some(Carried::TcpFlagsRewrite {
+                mask: byte("mask")?,
+                value: byte("value")?,
             }),
             TPROXY => Some(Carried::Tproxy(TproxyTarget {
                 addr: object.get("addr")?.as_str()?.parse::<IpAddr>().ok()?,
@@ -120,6 +137,11 @@ mod tests {
             mask: 0x3f,
         };
         assert_eq!(Carried::of(&tos.statement()), Some(tos));
+        let flags = Carried::TcpFlagsRewrite {
+            mask: 0x3f,
+            value: 0x80,
+        };
+        assert_eq!(Carried::of(&flags.statement()), Some(flags));
         let tproxy = Carried::Tproxy(TproxyTarget {
             addr: "::1".parse().unwrap(),
             port: 3128,

@@ -84,6 +84,9 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
                 Some(Carried::TosRewrite { value, mask }) => {
                     return Some(rewrite::tos(value, mask, family))
                 }
+                Some(Carried::TcpFlagsRewrite { mask, value }) => {
+                    return Some(rewrite::tcp_flags(mask, value))
+                }
                 // A jump to a bound chain, which lower_rule declares.
                 Some(Carried::Tproxy(_)) => return None,
                 None => {}

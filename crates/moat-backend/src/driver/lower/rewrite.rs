@@ -124,7 +124,7 @@ pub(super) fn payload_set(
     };
     let byte = u8::try_from(*n).ok()?;
     match (family, &*field.protocol, &*field.field) {
-        (Family::Ipv4, "ip", "ttl") => Some(masked_write(
+        (Family::Ipv4, "ip", "ttl") => Some(network_write(
             8,
             vec![0x00, 0xff],
             vec![byte, 0x00],
@@ -142,18 +142,18 @@ pub(super) fn payload_set(
             if (family == Family::Ipv4) != (field.protocol == "ip") {
                 return None;
             }
-            Some(masked_write(0, mask, xor, csum))
+            Some(network_write(0, mask, xor, csum))
         }
         // ECN: the low 2 bits of the TOS byte (IPv4, in the checksummed
         // word from the header's start); bits 4-5 of the second byte in IPv6.
-        (Family::Ipv4, "ip", "ecn") if byte <= 3 => Some(masked_write(
+        (Family::Ipv4, "ip", "ecn") if byte <= 3 => Some(network_write(
             0,
             vec![0xff, 0xfc],
             vec![0x00, byte],
             IPV4_CSUM,
         )),
         (Family::Ipv6, "ip6", "ecn") if byte <= 3 => {
-            Some(masked_write(1, vec![0xcf], vec![byte << 4], NO_CSUM))
+            Some(network_write(1, vec![0xcf], vec![byte << 4], NO_CSUM))
         }
         (Family::Ipv6, "ip6", "hoplimit") => Some(vec![
             NlExpr::Immediate {
@@ -293,14 +293,27 @@ pub(super) fn tproxy_chain(t: &TproxyTarget, family: Family) -> Vec<Vec<NlExpr>>
 pub(super) fn tos(value: u8, mask: u8, family: Family) -> Vec<NlExpr> {
     let keep = !mask;
     match family {
-        Family::Ipv4 => masked_write(0, vec![0xff, keep], vec![0x00, value], IPV4_CSUM),
-        Family::Ipv6 => masked_write(
+        Family::Ipv4 => network_write(0, vec![0xff, keep], vec![0x00, value], IPV4_CSUM),
+        Family::Ipv6 => network_write(
             0,
             vec![0xf0 | keep >> 4, keep << 4 | 0x0f],
             vec![value >> 4, value << 4],
             NO_CSUM,
         ),
     }
+}
+
+/// The TCP flags byte rewritten as `(byte & mask) ^ value`, in the 16-bit
+/// word with the data offset, the TCP checksum updated (unless the kernel
+/// leaves it to the network card, which it does itself).
+pub(super) fn tcp_flags(mask: u8, value: u8) -> Vec<NlExpr> {
+    masked_write(
+        NFT_PAYLOAD_TRANSPORT_HEADER,
+        12,
+        vec![0xff, mask],
+        vec![0x00, value],
+        TCP_CSUM,
+    )
 }
 
 /// `queue num N` or `queue num A-B`, with the bypass and fanout flags.
@@ -328,23 +341,37 @@ pub(super) fn queue(queue: &Queue<'_>) -> Option<NlExpr> {
 
 /// IPv4's header checksum: what a rewrite of its header updates.
 const IPV4_CSUM: (u32, u32) = (NFT_PAYLOAD_CSUM_INET, 10);
+/// TCP's checksum, at its header's offset 16.
+const TCP_CSUM: (u32, u32) = (NFT_PAYLOAD_CSUM_INET, 16);
 /// No checksum to update (IPv6 has none in its header).
 const NO_CSUM: (u32, u32) = (NFT_PAYLOAD_CSUM_NONE, 0);
 
 /// `len` bytes at `offset` of the network header, rewritten as
 /// `(bytes & mask) ^ xor`, with the checksum `(type, offset)` updated.
-fn masked_write(offset: u32, mask: Vec<u8>, xor: Vec<u8>, csum: (u32, u32)) -> Vec<NlExpr> {
+fn network_write(offset: u32, mask: Vec<u8>, xor: Vec<u8>, csum: (u32, u32)) -> Vec<NlExpr> {
+    masked_write(NFT_PAYLOAD_NETWORK_HEADER, offset, mask, xor, csum)
+}
+
+/// `len` bytes at `offset` of header `base`, rewritten as
+/// `(bytes & mask) ^ xor`, with the checksum `(type, offset)` updated.
+fn masked_write(
+    base: u32,
+    offset: u32,
+    mask: Vec<u8>,
+    xor: Vec<u8>,
+    csum: (u32, u32),
+) -> Vec<NlExpr> {
     let len = u32::try_from(mask.len()).unwrap_or(0);
     vec![
         NlExpr::Payload {
             reg: NFT_REG_1,
-            base: NFT_PAYLOAD_NETWORK_HEADER,
+            base,
             offset,
             len,
         },
         NlExpr::Bitwise { mask, xor },
         NlExpr::PayloadWrite {
-            base: NFT_PAYLOAD_NETWORK_HEADER,
+            base,
             offset,
             len,
             csum_type: csum.0,
@@ -355,7 +382,7 @@ fn masked_write(offset: u32, mask: Vec<u8>, xor: Vec<u8>, csum: (u32, u32)) -> V
 
 #[cfg(test)]
 mod tests {
-    use moat_model::{Action, Family, MssValue};
+    use moat_model::{Action, EcnChange, Family, MssValue};
 
     use super::super::tests::{lowered, tcp, v4, COUNTER, L4};
 
@@ -415,6 +442,28 @@ mod tests {
                 "payload 2b @ network + 0",
                 "bitwise & fc0f ^ 0100",
                 "payload write 2b @ network + 0 csum_type 0 csum_off 0"
+            ]
+        );
+    }
+
+    // ECN --ecn-tcp-remove: the ECE (0x40) and CWR (0x80) flags cleared in
+    // the word of the data offset and flags, the TCP checksum updated.
+    #[test]
+    fn ecn_flags_are_the_tcp_flags_word_masked_and_written_back() {
+        let remove = Action::Ecn(EcnChange {
+            ip_ect: None,
+            ece: Some(false),
+            cwr: Some(false),
+        });
+        assert_eq!(
+            v4(vec![tcp()], remove),
+            [
+                L4,
+                "cmp 0 06",
+                COUNTER,
+                "payload 2b @ transport + 12",
+                "bitwise & ff3f ^ 0000",
+                "payload write 2b @ transport + 12 csum_type 1 csum_off 16"
             ]
         );
     }

@@ -3,6 +3,7 @@
 mod classify;
 mod ct;
 mod dscp;
+mod ecn;
 mod hmark;
 mod log;
 mod mark;
@@ -92,6 +93,8 @@ pub(crate) enum TargetSpec {
     Hmark(hmark::Hmark),
     /// TPROXY.
     Tproxy(tproxy::Tproxy),
+    /// ECN (IPv4).
+    Ecn(ecn::Ecn),
 }
 
 /// Targets moat supports, for suggestions.
@@ -126,6 +129,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "TEE",
     "HMARK",
     "TPROXY",
+    "ECN",
 ];
 
 /// Target extensions iptables has that moat does not support.
@@ -133,7 +137,6 @@ const UNSUPPORTED: &[&str] = &[
     "CHECKSUM",
     "CLUSTERIP",
     "CONNSECMARK",
-    "ECN",
     "LED",
     "QUEUE",
     "RATEEST",
@@ -190,6 +193,7 @@ macro_rules! each_ext {
             TargetSpec::Tee($t) => $body,
             TargetSpec::Hmark($t) => $body,
             TargetSpec::Tproxy($t) => $body,
+            TargetSpec::Ecn($t) => $body,
             TargetSpec::Verdict(_) | TargetSpec::Chain { .. } => $none,
         }
     };
@@ -248,6 +252,8 @@ impl TargetSpec {
             "TEE" => TargetSpec::Tee(Default::default()),
             "HMARK" => TargetSpec::Hmark(Default::default()),
             "TPROXY" => TargetSpec::Tproxy(Default::default()),
+            // ip6tables has no ECN target: there it names a chain.
+            "ECN" if family == Family::Ipv4 => TargetSpec::Ecn(Default::default()),
             _ if UNSUPPORTED.contains(&name) => {
                 return fail(format!("the {name} target is not supported by moat"))
             }
@@ -297,6 +303,7 @@ impl TargetSpec {
             TargetSpec::Tee(_) => "TEE",
             TargetSpec::Hmark(_) => "HMARK",
             TargetSpec::Tproxy(_) => "TPROXY",
+            TargetSpec::Ecn(_) => "ECN",
         }
     }
 
@@ -361,6 +368,7 @@ impl TargetSpec {
             TargetSpec::Tee(t) => t.lower(),
             TargetSpec::Hmark(t) => t.lower(),
             TargetSpec::Tproxy(t) => t.lower(),
+            TargetSpec::Ecn(t) => t.lower(),
         }
     }
 }
