@@ -519,6 +519,7 @@ fn action_text(a: &Action) -> String {
         ),
         Action::Dscp(n) => format!("set the DSCP to {n:#04x}"),
         Action::Ecn(_) => "change the ECN bits (ECN)".into(),
+        Action::ChecksumFill => "count (CHECKSUM --checksum-fill fills in nothing in moat)".into(),
         Action::Tos { value, mask } => format!("set the TOS to {value:#04x}/{mask:#04x}"),
         Action::Ttl(op) | Action::HopLimit(op) => match op {
             TtlOp::Set(n) => format!("set the hop limit (TTL) to {n}"),

@@ -397,7 +397,9 @@ impl Walker<'_> {
                     .push("SYNPROXY answers the handshake itself".into());
                 Acted::Done(vec![(branch, Flow::Accept(at))])
             }
-            Action::Continue
+            // In moat it only counts the packet.
+            Action::ChecksumFill
+            | Action::Continue
             | Action::Log { .. }
             | Action::NfLog { .. }
             | Action::Trace

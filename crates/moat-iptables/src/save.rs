@@ -8,6 +8,7 @@ use moat_model::{Counters, Family, Policy, Stage};
 use crate::command::{parse_command_line, parse_table, Command};
 use crate::engine::apply;
 use crate::listing::{state_lines, stored_lines, RuleLines};
+use crate::rule::Warning;
 use crate::state::{split_words, StoredChain, TableState};
 
 /// A problem in a save file, with the line it is on.
@@ -242,7 +243,19 @@ pub fn restore(
     file: &SaveFile,
     family: Family,
     options: RestoreOptions,
+    current: impl FnMut(Stage) -> Result<TableState, String>,
+) -> Result<Vec<TableState>, SaveError> {
+    restore_with_warnings(file, family, options, current, |_, _| {})
+}
+
+/// [`restore`], handing `warn` each warning a command gives (outdated
+/// syntax, a rule that means less in moat) with the command's line.
+pub fn restore_with_warnings(
+    file: &SaveFile,
+    family: Family,
+    options: RestoreOptions,
     mut current: impl FnMut(Stage) -> Result<TableState, String>,
+    mut warn: impl FnMut(usize, &Warning),
 ) -> Result<Vec<TableState>, SaveError> {
     let mut results: Vec<TableState> = Vec::new();
     for table in &file.tables {
@@ -317,6 +330,9 @@ pub fn restore(
                 text: cmd.text.clone(),
             };
             let inv = parse_command_line(&cmd.words(), family).map_err(|e| error(e.message))?;
+            for w in &inv.warnings {
+                warn(cmd.line, w);
+            }
             let applied = apply(&inv, &mut state).map_err(|e| error(e.message))?;
             if let (Some(counters), true) = (cmd.counters, options.counters && applied.changed) {
                 set_new_rule_counters(&mut state, &inv.command, counters);

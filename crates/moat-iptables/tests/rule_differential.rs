@@ -106,8 +106,10 @@ fn corpus_round_trips_through_canonical_form() {
                 case.line
             )
         });
+        // Outdated input forms warn, their canonical forms do not; what a
+        // rule means in moat (CHECKSUM only counts) warns in either form.
         assert!(
-            warnings.is_empty(),
+            warnings.iter().all(|w| w.0.starts_with("CHECKSUM")),
             "line {}: canonical form warns: {warnings:?}",
             case.line
         );

@@ -72,6 +72,10 @@ pub enum Action {
     /// Overwrite the TCP options of these kinds (ascending) with no-op
     /// options, and go on (TCPOPTSTRIP).
     TcpOptStrip(Vec<u8>),
+    /// Count the packet and go on: iptables' CHECKSUM --checksum-fill,
+    /// whose filling in of a checksum left to the network card nf_tables
+    /// cannot do (the kernel ties xt_CHECKSUM to a table named mangle).
+    ChecksumFill,
     /// Set the ECN bits of the IPv4 header and the ECE and CWR flags of
     /// the TCP header, and go on (ECN).
     Ecn(EcnChange),

@@ -447,6 +447,7 @@ fn target_text(action: &Action) -> String {
             text
         }
         Action::Trace => "-j TRACE".into(),
+        Action::ChecksumFill => "-j CHECKSUM --checksum-fill".into(),
         Action::Xt(ext) => ext.text.clone(),
         Action::SynProxy(o) => {
             let mut text = String::from("-j SYNPROXY");

@@ -290,6 +290,7 @@ fn validate_action(
             allowed: "IPv4 tables",
         }),
         Action::Ecn(_) => only_in(Stage::Mangle, "ECN", "the mangle table"),
+        Action::ChecksumFill => only_in(Stage::Mangle, "CHECKSUM", "the mangle table"),
         Action::Tproxy(t) => {
             check_family(t.addr, family)?;
             if stage == Stage::Mangle && all_in(&[Hook::Prerouting]) {

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use moat_backend::{Backend, BoundedRead};
 use moat_iptables::command::parse_table;
-use moat_iptables::save::{restore, RestoreOptions, SaveFile};
+use moat_iptables::save::{restore_with_warnings, RestoreOptions, SaveFile};
 use moat_iptables::TableState;
 use moat_model::Family;
 use moat_nft::{plan_replace_owned, plan_update_owned, ChangeSet};
@@ -103,14 +103,27 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
     let mut kernels = Vec::new();
     let mut before = Vec::new();
     let in_session = guard::session_flow().is_some();
-    let states = restore(&file, family, options, |stage| {
-        let (kernel, state) = read_state(&backend, family, stage).map_err(|e| format!("{e:#}"))?;
-        kernels.push((stage, kernel));
-        if in_session {
-            before.push(state.to_table());
-        }
-        Ok(state)
-    })?;
+    let mut warned = std::collections::HashSet::new();
+    let states = restore_with_warnings(
+        &file,
+        family,
+        options,
+        |stage| {
+            let (kernel, state) =
+                read_state(&backend, family, stage).map_err(|e| format!("{e:#}"))?;
+            kernels.push((stage, kernel));
+            if in_session {
+                before.push(state.to_table());
+            }
+            Ok(state)
+        },
+        // Each warning once, at the first line that gives it.
+        |line, warning| {
+            if warned.insert(warning.0.clone()) {
+                eprintln!("{program}: line {line}: warning: {}", warning.0);
+            }
+        },
+    )?;
     // A large file's text and words are not needed any more.
     drop((file, text));
     let route = log_route::kept();

@@ -7,7 +7,7 @@ mod common;
 use std::net::IpAddr;
 use std::process::Command;
 
-use common::{moat, moat_bin, moat_ok, packets_of, restore_ok, source_seen, text};
+use common::{gateway_lab, moat, moat_bin, moat_ok, packets_of, restore_ok, source_seen, text};
 use moat_testnet::topology::{CLIENT_V4, GATEWAY_LAN_V4, GATEWAY_WAN_IF, SERVER_V4, WAN_NET_V4};
 use moat_testnet::{require_root_or_skip, tcp_connect_timeout, Netns, TcpServer, Topology};
 
@@ -786,6 +786,48 @@ fn tcpoptstrip_removes_options_from_forwarded_handshakes() {
             "iptables",
             "-A FORWARD -p tcp -j TCPOPTSTRIP --strip-options mss",
         ),
+    );
+    assert!(err.contains("mangle table"), "{err}");
+}
+
+/// CHECKSUM --checksum-fill (libvirt's and Docker's rule) restores, saves as
+/// written and counts its packets, with a warning naming the line that
+/// moat cannot fill in checksums; outside the mangle table it is refused,
+/// as the kernel refuses it.
+#[test]
+fn checksum_rules_are_kept_counted_and_warned_about() {
+    let Some(lab) = gateway_lab() else { return };
+    let rules = "*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n\
+                 :OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
+                 -A POSTROUTING -o wan0 -p tcp -m tcp --dport 80 -j CHECKSUM --checksum-fill\nCOMMIT\n";
+    let out = common::restore(&lab.gateway, "iptables-restore", &[], rules);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr)
+            .contains("line 7: warning: CHECKSUM --checksum-fill has no nf_tables equivalent"),
+        "{}",
+        text(&out.stderr)
+    );
+    let saved = moat_ok(&lab.gateway, &["iptables-save", "-t", "mangle"]);
+    assert!(
+        saved.contains(
+            "-A POSTROUTING -o wan0 -p tcp -m tcp --dport 80 -j CHECKSUM --checksum-fill"
+        ),
+        "{saved}"
+    );
+    let _server = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
+    assert!(connects(&lab.client, SERVER_V4, 80), "it changes nothing");
+    let listing = moat_ok(
+        &lab.gateway,
+        &["iptables", "-t", "mangle", "-vnL", "POSTROUTING"],
+    );
+    assert!(
+        packets_of(&listing, "POSTROUTING", "CHECKSUM fill") >= 2,
+        "{listing}"
+    );
+    let err = common::moat_err(
+        &lab.gateway,
+        &common::words("iptables", "-A FORWARD -j CHECKSUM --checksum-fill"),
     );
     assert!(err.contains("mangle table"), "{err}");
 }

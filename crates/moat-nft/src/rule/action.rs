@@ -27,6 +27,8 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
     };
     Ok(match action {
         Action::Continue => Vec::new(),
+        // nf_tables has no checksum fill: the rule only counts.
+        Action::ChecksumFill => Vec::new(),
         Action::Accept => vec![Statement::Accept(None)],
         Action::Drop => vec![Statement::Drop(None)],
         Action::Return => vec![Statement::Return(None)],

@@ -1,5 +1,6 @@
 //! Targets (`-j NAME` / `-g CHAIN`): each one's options, `-S` and `-L` text and lowering.
 
+mod checksum;
 mod classify;
 mod ct;
 mod dscp;
@@ -95,6 +96,8 @@ pub(crate) enum TargetSpec {
     Tproxy(tproxy::Tproxy),
     /// ECN (IPv4).
     Ecn(ecn::Ecn),
+    /// CHECKSUM (kept and counted; nf_tables cannot fill in checksums).
+    Checksum(checksum::Checksum),
 }
 
 /// Targets moat supports, for suggestions.
@@ -130,11 +133,11 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "HMARK",
     "TPROXY",
     "ECN",
+    "CHECKSUM",
 ];
 
 /// Target extensions iptables has that moat does not support.
 const UNSUPPORTED: &[&str] = &[
-    "CHECKSUM",
     "CLUSTERIP",
     "CONNSECMARK",
     "LED",
@@ -194,6 +197,7 @@ macro_rules! each_ext {
             TargetSpec::Hmark($t) => $body,
             TargetSpec::Tproxy($t) => $body,
             TargetSpec::Ecn($t) => $body,
+            TargetSpec::Checksum($t) => $body,
             TargetSpec::Verdict(_) | TargetSpec::Chain { .. } => $none,
         }
     };
@@ -230,12 +234,7 @@ impl TargetSpec {
             "DNAT" => TargetSpec::Nat(Nat::new(NatKind::Dnat)),
             "MASQUERADE" => TargetSpec::Nat(Nat::new(NatKind::Masquerade)),
             "REDIRECT" => TargetSpec::Nat(Nat::new(NatKind::Redirect)),
-            "CHECKSUM" => {
-                return fail(
-                    "the CHECKSUM target is not supported by moat: nf_tables has no checksum \
-                     fill, and the kernel's xtables CHECKSUM runs only in a table named mangle",
-                )
-            }
+            "CHECKSUM" => TargetSpec::Checksum(Default::default()),
             "TCPMSS" => TargetSpec::TcpMss(Default::default()),
             "TCPOPTSTRIP" => TargetSpec::TcpOptStrip(Default::default()),
             "TRACE" => TargetSpec::Trace(trace::Trace),
@@ -304,6 +303,7 @@ impl TargetSpec {
             TargetSpec::Hmark(_) => "HMARK",
             TargetSpec::Tproxy(_) => "TPROXY",
             TargetSpec::Ecn(_) => "ECN",
+            TargetSpec::Checksum(_) => "CHECKSUM",
         }
     }
 
@@ -369,6 +369,7 @@ impl TargetSpec {
             TargetSpec::Hmark(t) => t.lower(),
             TargetSpec::Tproxy(t) => t.lower(),
             TargetSpec::Ecn(t) => t.lower(),
+            TargetSpec::Checksum(t) => t.lower(),
         }
     }
 }
