@@ -379,6 +379,7 @@ fn a_nat_restore_and_its_edits_go_through_netlink_as_nft_writes_them() {
             Action::Masquerade {
                 ports: None,
                 random: true,
+                fully_random: false,
             },
             "-j MASQUERADE --random",
         ));

@@ -61,6 +61,9 @@ pub enum Action {
     Masquerade {
         ports: Option<PortRange>,
         random: bool,
+        /// Choose ports fully at random (`--random-fully`).
+        #[serde(default)]
+        fully_random: bool,
     },
     /// Rewrite the destination to this host, optionally to other ports.
     Redirect {
@@ -230,6 +233,10 @@ pub struct NatTarget {
     pub ports: Option<PortRange>,
     /// Randomise the port choice.
     pub random: bool,
+    /// Choose ports fully at random, for every connection
+    /// (`--random-fully`).
+    #[serde(default)]
+    pub fully_random: bool,
     /// Give a client the same address on every connection.
     pub persistent: bool,
 }

@@ -116,6 +116,7 @@ mod tests {
             addrs: Some((addr, addr)),
             ports: None,
             random: false,
+            fully_random: false,
             persistent: false,
         }));
         if let Some(name) = iface {

@@ -537,6 +537,7 @@ mod tests {
         let rule = Rule::new(Action::Masquerade {
             ports: None,
             random: false,
+            fully_random: false,
         });
         assert!(validate_rule(&rule, Family::Ipv4, Stage::Nat, &[Hook::Prerouting], true).is_err());
         assert!(validate_rule(

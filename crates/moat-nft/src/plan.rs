@@ -141,10 +141,7 @@ impl ChangeSet {
         self.tables.iter().flat_map(|t| &t.ops).any(|op| match op {
             Op::AddRule { rule, .. } | Op::ReplaceRule { rule, .. } => {
                 crate::rule::action_needs_netlink(&rule.action)
-                    || rule
-                        .matches
-                        .iter()
-                        .any(|m| matches!(m, Match::Xt(_) | Match::Recent { .. }))
+                    || rule.matches.iter().any(crate::rule::match_needs_netlink)
             }
             _ => false,
         })

@@ -133,6 +133,7 @@ fn forward(rule: &Rule) -> Option<(Key, u16, IpAddr, u16)> {
         addrs: Some((addr, last)),
         ports,
         random: false,
+        fully_random: false,
         persistent: false,
     }) = &rule.action
     else {
@@ -397,6 +398,7 @@ pub(crate) mod tests {
                     last: to,
                 }),
                 random: false,
+                fully_random: false,
                 persistent: false,
             }),
             source: Some(format!(
@@ -490,6 +492,7 @@ pub(crate) mod tests {
             addrs: Some(("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap())),
             ports: None,
             random: false,
+            fully_random: false,
             persistent: false,
         });
         assert!(forward(&random).is_none(), "address ranges stay rules");

@@ -442,6 +442,7 @@ fn nat_target(
         addrs: addrs.map(|(a, b)| (ip(a), ip(b))),
         ports: ports.map(|(first, last)| PortRange { first, last }),
         random,
+        fully_random: false,
         persistent,
     }
 }
@@ -773,6 +774,7 @@ fn action_cases() -> Vec<Case> {
             Action::Masquerade {
                 ports: None,
                 random: false,
+                fully_random: false,
             },
             &["counter packets 0 bytes 0 masquerade"],
         ),
@@ -787,6 +789,7 @@ fn action_cases() -> Vec<Case> {
                     last: 2000,
                 }),
                 random: true,
+                fully_random: false,
             },
             &["masquerade to :1000-2000 random"],
         ),

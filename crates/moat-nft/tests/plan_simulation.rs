@@ -67,6 +67,7 @@ fn rule(rng: &mut Rng, serial: &mut u32) -> Rule {
                 last: 80,
             }),
             random: false,
+            fully_random: false,
             persistent: false,
         }),
         source: Some(format!(

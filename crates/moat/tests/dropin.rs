@@ -790,6 +790,56 @@ fn tcpoptstrip_removes_options_from_forwarded_handshakes() {
     assert!(err.contains("mangle table"), "{err}");
 }
 
+/// kube-proxy's `-m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`
+/// means "neither established/related nor translated": it runs in the
+/// kernel's conntrack module, so a new connection straight to the port is
+/// dropped while one translated to it by DNAT gets through.
+#[test]
+fn a_state_list_with_dnat_matches_either() {
+    let Some(lab) = gateway_lab() else { return };
+    let _server = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 80).unwrap();
+    let to = format!("{GATEWAY_LAN_V4}:80");
+    moat_ok(
+        &lab.gateway,
+        &[
+            "iptables",
+            "-t",
+            "nat",
+            "-A",
+            "PREROUTING",
+            "-p",
+            "tcp",
+            "--dport",
+            "8080",
+            "-j",
+            "DNAT",
+            "--to-destination",
+            &to,
+        ],
+    );
+    assert!(connects(&lab.client, GATEWAY_LAN_V4, 80));
+    moat_ok(
+        &lab.gateway,
+        &common::words(
+            "iptables",
+            "-A INPUT -p tcp --dport 80 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP",
+        ),
+    );
+    assert!(
+        !connects(&lab.client, GATEWAY_LAN_V4, 80),
+        "new and not translated: dropped"
+    );
+    assert!(
+        connects(&lab.client, GATEWAY_LAN_V4, 8080),
+        "translated by DNAT: through"
+    );
+    let rules = moat_ok(&lab.gateway, &["iptables", "-S", "INPUT"]);
+    assert!(
+        rules.contains("-m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP"),
+        "{rules}"
+    );
+}
+
 /// CHECKSUM --checksum-fill (libvirt's and Docker's rule) restores, saves as
 /// written and counts its packets, with a warning naming the line that
 /// moat cannot fill in checksums; outside the mangle table it is refused,

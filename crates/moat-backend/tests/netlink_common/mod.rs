@@ -1595,6 +1595,7 @@ fn nat_addrtype_rules(nat: &mut Table, family: Family) {
             Action::Masquerade {
                 ports: None,
                 random: false,
+                fully_random: false,
             },
             "-m addrtype ! --src-type LOCAL --limit-iface-out -j MASQUERADE",
         ),
@@ -1618,6 +1619,7 @@ pub fn nat_target(
         addrs: addrs.map(|(a, b)| (a.parse().unwrap(), b.parse().unwrap())),
         ports: ports.map(|(first, last)| PortRange { first, last }),
         random,
+        fully_random: false,
         persistent,
     }
 }
@@ -1745,6 +1747,7 @@ pub fn nat_table(family: Family) -> Table {
     let masquerade = |ports: Option<(u16, u16)>, random| Action::Masquerade {
         ports: ports.map(|(first, last)| PortRange { first, last }),
         random,
+        fully_random: false,
     };
     nat.chain_mut("POSTROUTING").unwrap().rules = vec![
         rule(

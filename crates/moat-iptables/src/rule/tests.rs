@@ -302,6 +302,7 @@ fn lowering_of_targets() {
                 last: 81
             }),
             random: false,
+            fully_random: false,
             persistent: true,
         })
     );
@@ -309,7 +310,8 @@ fn lowering_of_targets() {
         model("-j MASQUERADE").action,
         Action::Masquerade {
             ports: None,
-            random: false
+            random: false,
+            fully_random: false,
         }
     );
     assert_eq!(model("-g FOO").action, Action::Goto("FOO".into()));

@@ -61,7 +61,11 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
         })],
         Action::Dnat(target) => vec![nat::dnat(target, cx)?],
         Action::Snat(target) => vec![nat::snat(target, cx)?],
-        Action::Masquerade { ports, random } => vec![nat::masquerade(*ports, *random, cx)?],
+        Action::Masquerade {
+            ports,
+            random,
+            fully_random,
+        } => vec![nat::masquerade(*ports, *random, *fully_random, cx)?],
         Action::Redirect { ports, random } => vec![nat::redirect(*ports, *random, cx)?],
         Action::TcpMss(value) => vec![tcpmss::compile(*value, cx)?],
         Action::TcpOptStrip(kinds) => carried::strip_statements(kinds),

@@ -2,9 +2,16 @@
 //!
 //! Like iptables, every test but the state one fails for a packet without a
 //! connection, negated or not: nft's `ct` keys end the rule there.
+//!
+//! A state list that mixes the SNAT/DNAT pseudo-states with connection
+//! states (kube-proxy's `! --ctstate RELATED,ESTABLISHED,DNAT`), or negates
+//! SNAT/DNAT alone, has no native form: it runs in the kernel's own
+//! `conntrack` module (revision 3), as iptables-nft runs it.
 
 use ipnet::IpNet;
-use moat_model::{ConnStates, ConntrackAddr, CtDirection, Family, Match, PortRange};
+use moat_model::{
+    ConnStates, ConntrackAddr, CtDirection, Family, Match, PortRange, XtExtension, XtLayout,
+};
 use nftables::expr::{CTDir, Expression};
 use nftables::stmt::Statement;
 
@@ -24,6 +31,22 @@ const STATE_BITS: [(u8, u32); 5] = [
 
 /// nf_tables' `ct status` bits for the model's SNAT and DNAT pseudo-states.
 const NAT_BITS: [(u8, u32); 2] = [(ConnStates::SNAT, 0x10), (ConnStates::DNAT, 0x20)];
+
+/// xt_conntrack's state bits (`XT_CONNTRACK_STATE_*`): a connection
+/// state's is `1 << (ctinfo % IP_CT_IS_REPLY + 1)`, SNAT, DNAT and UNTRACKED
+/// follow IP_CT_NUMBER (5).
+const XT_STATE_BITS: [(u8, u32); 7] = [
+    (ConnStates::INVALID, 1 << 0),
+    (ConnStates::ESTABLISHED, 1 << 1),
+    (ConnStates::RELATED, 1 << 2),
+    (ConnStates::NEW, 1 << 3),
+    (ConnStates::SNAT, 1 << 6),
+    (ConnStates::DNAT, 1 << 7),
+    (ConnStates::UNTRACKED, 1 << 8),
+];
+
+/// xt_conntrack's flag for its state test (`XT_CONNTRACK_STATE`).
+const XT_CONNTRACK_STATE: u16 = 1;
 
 fn bits(states: ConnStates, table: &[(u8, u32)]) -> u32 {
     table
@@ -51,17 +74,50 @@ pub(super) fn state(
         } else {
             vec![never(family)]
         }),
+        _ if state_needs_xt(states, negate) => {
+            Ok(vec![super::xt::statement(&xt_state(states, negate))])
+        }
         (mask, 0) => Ok(vec![any_bit(ct("state"), mask, negate)]),
-        (0, mask) if !negate => Ok(vec![any_bit(ct("status"), mask, false)]),
-        (0, _) => refuse(
-            "a negated SNAT/DNAT state matches packets without a connection in iptables; \
-             nf_tables' ct status test never matches them, so it cannot be expressed",
-        ),
-        _ => refuse(
-            "a state list mixing SNAT/DNAT with connection states means \"either\"; \
-             nf_tables tests ct state and ct status separately (both must hold), \
-             so write one rule per kind",
-        ),
+        (_, mask) => Ok(vec![any_bit(ct("status"), mask, false)]),
+    }
+}
+
+/// Whether a state test runs in the kernel's xt_conntrack (see [`state`]):
+/// nf_tables' `ct status` ends the rule for a packet without a connection,
+/// which a negated SNAT/DNAT state matches, and `ct state` and `ct status`
+/// in one rule must both hold where the list means either.
+pub(super) fn state_needs_xt(states: ConnStates, negate: bool) -> bool {
+    match (bits(states, &STATE_BITS), bits(states, &NAT_BITS)) {
+        (_, 0) => false,
+        (0, _) => negate,
+        _ => true,
+    }
+}
+
+/// `-m conntrack [!] --ctstate STATES` as the kernel's module reads it:
+/// `struct xt_conntrack_mtinfo3` with only the state test set.
+fn xt_state(states: ConnStates, negate: bool) -> XtExtension {
+    let mask = u16::try_from(bits(states, &XT_STATE_BITS)).unwrap_or(u16::MAX);
+    let mut info = XtLayout::new();
+    // Four address/mask pairs, the expiry range, the protocol and the four
+    // ports: unused.
+    info.bytes(&[], 8 * 16).u32(0).u32(0).u16(0);
+    for _ in 0..4 {
+        info.u16(0);
+    }
+    let invert = if negate { XT_CONNTRACK_STATE } else { 0 };
+    info.u16(XT_CONNTRACK_STATE).u16(invert).u16(mask).u16(0);
+    // The four ports' upper ends.
+    for _ in 0..4 {
+        info.u16(0);
+    }
+    XtExtension {
+        name: "conntrack".into(),
+        revision: 3,
+        info: info.align(4).finish(),
+        text: moat_model::describe::match_text(&Match::ConnState { states, negate }),
+        hooks: Vec::new(),
+        stage: None,
     }
 }
 
@@ -227,18 +283,43 @@ mod tests {
         );
     }
 
+    // kube-proxy's `! --ctstate RELATED,ESTABLISHED,DNAT`: xt_conntrack
+    // revision 3, its state test inverted, mask ESTABLISHED (1 << 1) |
+    // RELATED (1 << 2) | DNAT (1 << 7), in a 168-byte (XT_ALIGN(164)) info.
     #[test]
-    fn mixed_or_negated_nat_states_are_refused() {
-        for m in [
-            state(ConnStates::ESTABLISHED | ConnStates::SNAT, false),
-            state(ConnStates::DNAT, true),
-        ] {
-            let rule = Rule {
-                matches: vec![m],
-                ..Rule::new(Action::Accept)
-            };
-            assert!(compile_json(&rule, v4()).is_err());
-        }
+    fn mixed_or_negated_nat_states_run_in_the_kernels_conntrack_module() {
+        let kube = state(
+            ConnStates::RELATED | ConnStates::ESTABLISHED | ConnStates::DNAT,
+            true,
+        );
+        let json = matches_json(std::slice::from_ref(&kube), v4());
+        let xt = &json[0]["xt"];
+        assert_eq!(
+            (xt["type"].clone(), xt["name"].clone(), xt["rev"].clone()),
+            (json!("match"), json!("conntrack"), json!(3))
+        );
+        let hex = xt["info"].as_str().unwrap();
+        let info: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        assert_eq!(info.len(), 168);
+        let word = |at: usize| u16::from_ne_bytes([info[at], info[at + 1]]);
+        assert_eq!(
+            (word(146), word(148), word(150), word(152)),
+            (1, 1, (1 << 1) | (1 << 2) | (1 << 7), 0)
+        );
+        assert!(super::super::matches::needs_netlink(&kube));
+        let negated_dnat = state(ConnStates::DNAT, true);
+        assert!(super::super::matches::needs_netlink(&negated_dnat));
+        assert!(!super::super::matches::needs_netlink(&state(
+            ConnStates::DNAT,
+            false
+        )));
+        assert!(!super::super::matches::needs_netlink(&state(
+            ConnStates::NEW,
+            true
+        )));
     }
 
     #[test]

@@ -8,6 +8,17 @@ use super::{
     CompileError, CompiledRule, Cx,
 };
 
+/// Whether match `m` compiles to something only the netlink driver
+/// writes: a kernel xtables match (`-m recent`, `-m string`, ..., a state
+/// list that mixes SNAT/DNAT with connection states).
+pub(crate) fn needs_netlink(m: &Match) -> bool {
+    match m {
+        Match::Xt(_) | Match::Recent { .. } => true,
+        Match::ConnState { states, negate } => conntrack::state_needs_xt(*states, *negate),
+        _ => false,
+    }
+}
+
 /// Appends the statements (and sets) of one match.
 pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), CompileError> {
     let family = cx.family;

@@ -49,6 +49,7 @@ pub(crate) use action::needs_netlink as action_needs_netlink;
 pub(crate) use decl::digest;
 pub use decl::{check_existing, merge_sets};
 pub use finish::finish_json;
+pub(crate) use matches::needs_netlink as match_needs_netlink;
 pub use quota::quota_bytes;
 
 /// Where a rule is compiled for.

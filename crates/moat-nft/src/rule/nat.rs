@@ -23,15 +23,21 @@ pub(super) fn snat(target: &NatTarget, cx: &Cx) -> Result<Statement<'static>, Co
     Ok(Statement::SNAT(Some(translation(target, "SNAT", cx)?)))
 }
 
-/// `masquerade [to :PORTS] [random]`.
+/// `masquerade [to :PORTS] [random] [fully-random]`.
 pub(super) fn masquerade(
     ports: Option<PortRange>,
     random: bool,
+    fully_random: bool,
     cx: &Cx,
 ) -> Result<Statement<'static>, CompileError> {
+    let flags = Flags {
+        random,
+        fully_random,
+        persistent: false,
+    };
     Ok(Statement::Masquerade(local(
         ports,
-        random,
+        flags,
         "MASQUERADE",
         cx,
     )?))
@@ -43,7 +49,11 @@ pub(super) fn redirect(
     random: bool,
     cx: &Cx,
 ) -> Result<Statement<'static>, CompileError> {
-    Ok(Statement::Redirect(local(ports, random, "REDIRECT", cx)?))
+    let flags = Flags {
+        random,
+        ..Flags::default()
+    };
+    Ok(Statement::Redirect(local(ports, flags, "REDIRECT", cx)?))
 }
 
 /// NETMAP: `dnat prefix to NET/LEN` (or `snat` for sources), which maps
@@ -80,24 +90,30 @@ fn translation(target: &NatTarget, what: &str, cx: &Cx) -> Result<NAT<'static>, 
         addr: target.addrs.map(|(a, b)| addresses(a, b, cx)).transpose()?,
         family: None,
         port: target.ports.map(|p| ports(p, what, cx)).transpose()?,
-        flags: flags(target.random, target.persistent),
+        flags: Flags {
+            random: target.random,
+            fully_random: target.fully_random,
+            persistent: target.persistent,
+        }
+        .nft(),
     })
 }
 
 fn local(
     ports_to: Option<PortRange>,
-    random: bool,
+    flags: Flags,
     what: &str,
     cx: &Cx,
 ) -> Result<Option<NAT<'static>>, CompileError> {
-    if ports_to.is_none() && !random {
+    let flags = flags.nft();
+    if ports_to.is_none() && flags.is_none() {
         return Ok(None);
     }
     Ok(Some(NAT {
         addr: None,
         family: None,
         port: ports_to.map(|p| ports(p, what, cx)).transpose()?,
-        flags: flags(random, false),
+        flags,
     }))
 }
 
@@ -129,13 +145,28 @@ fn ports(ports: PortRange, what: &str, cx: &Cx) -> Result<Expression<'static>, C
     Ok(value_or_range(ports.first.into(), ports.last.into()))
 }
 
-fn flags(random: bool, persistent: bool) -> Option<HashSet<NATFlag>> {
-    let flags: HashSet<_> = [(random, NATFlag::Random), (persistent, NATFlag::Persistent)]
+/// How a translation chooses ports and addresses.
+#[derive(Debug, Clone, Copy, Default)]
+struct Flags {
+    random: bool,
+    fully_random: bool,
+    persistent: bool,
+}
+
+impl Flags {
+    /// nft's flags (`random`, `fully-random`, `persistent`), None when none.
+    fn nft(self) -> Option<HashSet<NATFlag>> {
+        let flags: HashSet<_> = [
+            (self.random, NATFlag::Random),
+            (self.fully_random, NATFlag::FullyRandom),
+            (self.persistent, NATFlag::Persistent),
+        ]
         .into_iter()
         .filter(|(on, _)| *on)
         .map(|(_, f)| f)
         .collect();
-    (!flags.is_empty()).then_some(flags)
+        (!flags.is_empty()).then_some(flags)
+    }
 }
 
 #[cfg(test)]
@@ -164,6 +195,7 @@ mod tests {
                 last: 90,
             }),
             random: true,
+            fully_random: false,
             persistent: true,
         };
         assert_eq!(
@@ -185,6 +217,7 @@ mod tests {
             )),
             ports: None,
             random: false,
+            fully_random: false,
             persistent: false,
         };
         assert_eq!(
@@ -195,7 +228,8 @@ mod tests {
             action_json(
                 Action::Masquerade {
                     ports: None,
-                    random: false
+                    random: false,
+                    fully_random: false,
                 },
                 v4()
             ),

@@ -20,6 +20,7 @@ fn target(
         addrs: addrs.map(|(a, b)| (a.parse().unwrap(), b.parse().unwrap())),
         ports: ports.map(|(first, last)| PortRange { first, last }),
         random,
+        fully_random: false,
         persistent,
     }
 }
@@ -116,6 +117,7 @@ fn masquerade_and_redirect_take_only_ports() {
     let masquerade = |ports: Option<(u16, u16)>, random| Action::Masquerade {
         ports: ports.map(|(first, last)| PortRange { first, last }),
         random,
+        fully_random: false,
     };
     assert_eq!(v4(vec![], masquerade(None, false)), [COUNTER, "masq"]);
     assert_eq!(

@@ -31,12 +31,14 @@ pub(crate) struct Nat {
     addrs: Option<(IpAddr, IpAddr)>,
     ports: Option<PortRange>,
     random: bool,
+    fully_random: bool,
     persistent: bool,
 }
 
 const SNAT_OPTIONS: &[OptDef] = &[
     opt("--to-source", 1, false),
     opt("--random", 0, false),
+    opt("--random-fully", 0, false),
     opt("--persistent", 0, false),
 ];
 const DNAT_OPTIONS: &[OptDef] = &[
@@ -44,7 +46,13 @@ const DNAT_OPTIONS: &[OptDef] = &[
     opt("--random", 0, false),
     opt("--persistent", 0, false),
 ];
-const PORT_OPTIONS: &[OptDef] = &[
+const MASQUERADE_OPTIONS: &[OptDef] = &[
+    opt("--to-ports", 1, false),
+    alias("--to-port", "--to-ports", 1, false),
+    opt("--random", 0, false),
+    opt("--random-fully", 0, false),
+];
+const REDIRECT_OPTIONS: &[OptDef] = &[
     opt("--to-ports", 1, false),
     alias("--to-port", "--to-ports", 1, false),
     opt("--random", 0, false),
@@ -80,6 +88,7 @@ impl Nat {
             addrs: None,
             ports: None,
             random: false,
+            fully_random: false,
             persistent: false,
         }
     }
@@ -176,6 +185,7 @@ impl Nat {
             addrs: self.addrs,
             ports: self.ports,
             random: self.random,
+            fully_random: self.fully_random,
             persistent: self.persistent,
         };
         match self.kind {
@@ -184,6 +194,7 @@ impl Nat {
             NatKind::Masquerade => Action::Masquerade {
                 ports: self.ports,
                 random: self.random,
+                fully_random: self.fully_random,
             },
             NatKind::Redirect => Action::Redirect {
                 ports: self.ports,
@@ -198,13 +209,20 @@ impl Extension for Nat {
         match self.kind {
             NatKind::Snat => SNAT_OPTIONS,
             NatKind::Dnat => DNAT_OPTIONS,
-            NatKind::Masquerade | NatKind::Redirect => PORT_OPTIONS,
+            NatKind::Masquerade => MASQUERADE_OPTIONS,
+            NatKind::Redirect => REDIRECT_OPTIONS,
         }
     }
 
     fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
         match o.name {
             "--random" => self.random = true,
+            "--random-fully" => {
+                if self.fully_random {
+                    return fail(format!("{} --random-fully given twice", self.name()));
+                }
+                self.fully_random = true;
+            }
             "--persistent" => self.persistent = true,
             name => {
                 if self.given {
@@ -255,6 +273,9 @@ impl Extension for Nat {
         if self.random {
             out.push_str(" --random");
         }
+        if self.fully_random {
+            out.push_str(" --random-fully");
+        }
         if self.persistent {
             out.push_str(" --persistent");
         }
@@ -276,6 +297,9 @@ impl Extension for Nat {
         }
         if self.random {
             out.push_str(" random");
+        }
+        if self.fully_random {
+            out.push_str(" random-fully");
         }
         if self.persistent {
             out.push_str(" persistent");
