@@ -27,7 +27,8 @@ struct Case {
     needs_set: bool,
     /// Real iptables would refuse the rule in its chain (a chain check moat does elsewhere).
     no_real: bool,
-    /// `-L` without `-n` resolves an address through /etc/hosts, which moat never does.
+    /// `-L` without `-n` shows a name for an address (moat reads /etc/hosts and
+    /// /etc/networks as iptables does, but never asks DNS).
     resolves_name: bool,
 }
 

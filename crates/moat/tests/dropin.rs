@@ -933,8 +933,11 @@ fn real_hosts_rulesets_restore_and_save_as_with_iptables_nft() {
         // stored rule texts, a large table's on several threads).
         let tables = rules.lines().filter_map(|l| l.strip_prefix('*'));
         for table in tables.collect::<std::collections::BTreeSet<_>>() {
+            // Plain -L names addresses from /etc/hosts and /etc/networks
+            // (the namespaces have no DNS for iptables to ask).
             for listing in [
                 &["-S"][..],
+                &["-L"],
                 &["-vnL"],
                 &["-nL", "--line-numbers"],
                 &["-vnxL", "INPUT", "2"],

@@ -17,7 +17,8 @@ fn bang(inv: bool) -> &'static str {
 
 fn address(slot: &Option<(Net, bool)>, family: Family, numeric: bool) -> String {
     match slot {
-        Some((net, inv)) => format!("{}{}", bang(*inv), net.display()),
+        Some((net, inv)) if numeric => format!("{}{}", bang(*inv), net.display()),
+        Some((net, inv)) => format!("{}{}", bang(*inv), net.display_named()),
         None if !numeric => "anywhere".to_string(),
         None if family == Family::Ipv4 => "0.0.0.0/0".to_string(),
         None => "::/0".to_string(),

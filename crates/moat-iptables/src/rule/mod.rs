@@ -4,6 +4,7 @@
 mod compat;
 mod error;
 mod ext;
+mod hostnames;
 mod listing;
 mod lower;
 mod matches;

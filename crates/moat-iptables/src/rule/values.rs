@@ -300,6 +300,21 @@ impl Net {
         }
     }
 
+    /// Like [`Net::display`], the address by its name in `/etc/hosts` or
+    /// `/etc/networks` when it has one, as `iptables -L` shows it.
+    pub(crate) fn display_named(&self) -> String {
+        let Some(name) = super::hostnames::name_of(self.addr) else {
+            return self.display();
+        };
+        if self.is_host() {
+            return name.to_string();
+        }
+        match mask_prefix(self.mask) {
+            Some(len) => format!("{name}/{len}"),
+            None => format!("{name}/{}", self.mask),
+        }
+    }
+
     /// Like [`Net::with_mask`], but a host is just its address.
     pub(crate) fn display(&self) -> String {
         if self.is_host() {
