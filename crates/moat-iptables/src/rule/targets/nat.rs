@@ -8,7 +8,7 @@ use crate::rule::error::{fail, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::matches::ports::Transport;
 use crate::rule::options::{alias, opt, OptDef};
-use crate::rule::values::{parse_addr, push_opt};
+use crate::rule::values::{parse_addr, push_opt, service_port};
 
 /// Which translation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,15 @@ const REDIRECT_OPTIONS: &[OptDef] = &[
     opt("--random", 0, false),
 ];
 
+/// `PORT[-PORT]` of a translation: numbers, or as iptables also reads it,
+/// one service name (`ssh`, `ftp-data`; a name in a range is refused).
 fn parse_ports(s: &str, opt: &str) -> Res<PortRange> {
+    if let Some(port) = service_port(s, "tcp").or_else(|| service_port(s, "udp")) {
+        return Ok(PortRange {
+            first: port,
+            last: port,
+        });
+    }
     let (a, b) = match s.split_once('-') {
         Some((a, b)) => (a, b),
         None => (s, s),
@@ -66,7 +74,10 @@ fn parse_ports(s: &str, opt: &str) -> Res<PortRange> {
     let port = |p: &str| -> Res<u16> {
         match crate::rule::values::parse_number(p) {
             Some(n) if n <= 65535 => Ok(n as u16),
-            _ => fail(format!("{opt}: \"{p}\" is not a port number 0-65535")),
+            _ => fail(format!(
+                "{opt}: \"{p}\" is not a port number 0-65535 (a service name such as ssh \
+                 stands alone, not in a range)"
+            )),
         }
     };
     let range = PortRange {
