@@ -166,6 +166,48 @@ fn reject_variants_as_the_client_sees_them() {
     );
 }
 
+/// ip6tables' REJECT --reject-with icmp6-policy-fail and icmp6-reject-route:
+/// the client gets destination-unreachable codes 5 and 6 (counted by nft on
+/// the client) and gives up at once.
+#[test]
+fn icmpv6_policy_fail_and_reject_route_reach_the_client() {
+    let Some(lab) = gateway_lab() else { return };
+    let _servers = servers(&lab.gateway, GATEWAY_LAN_V6, &[1006, 1007]);
+    lab.client
+        .exec_input(
+            &["nft", "-f", "-"],
+            "table ip6 seen {\n chain input {\n  type filter hook input priority -300;\n\
+             icmpv6 type destination-unreachable icmpv6 code 5 counter\n\
+             icmpv6 type destination-unreachable icmpv6 code 6 counter\n }\n}\n",
+        )
+        .unwrap();
+    iptables_all(
+        &lab.gateway,
+        "ip6tables",
+        &[
+            "-A INPUT -p tcp --dport 1006 -j REJECT --reject-with icmp6-policy-fail",
+            "-A INPUT -p tcp --dport 1007 -j REJECT --reject-with icmp6-reject-route",
+        ],
+    );
+    for port in [1006, 1007] {
+        assert_eq!(
+            tcp_connect(&lab.client, GATEWAY_LAN_V6, port).unwrap(),
+            TcpOutcome::Unreachable(Unreachable::Prohibited),
+            "port {port}"
+        );
+    }
+    let seen = lab
+        .client
+        .exec_ok(&["nft", "list", "table", "ip6", "seen"])
+        .unwrap();
+    let counts: Vec<u64> = seen
+        .split("counter packets ")
+        .skip(1)
+        .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert!(counts.iter().all(|&n| n >= 1), "{seen}");
+}
+
 /// The token-bucket limit (seed 002's anti-DoS): a burst passes, the rest is dropped.
 #[test]
 fn limit_lets_the_burst_through_and_drops_the_rest() {

@@ -190,6 +190,7 @@ pub(crate) fn needs_netlink(action: &Action) -> bool {
     match action {
         Action::Xt(_) | Action::TcpOptStrip(_) | Action::Tproxy(_) => true,
         Action::Ecn(change) => change.touches_tcp(),
+        Action::Reject(RejectKind::Icmpv6(code)) => matches!(code, 5 | 6),
         Action::Tos { value, mask } => !tos_in_whole_parts(*value, *mask),
         Action::Ttl(op) | Action::HopLimit(op) => !matches!(op, TtlOp::Set(_)),
         _ => false,
@@ -210,6 +211,11 @@ fn reject(kind: RejectKind, cx: &Cx) -> Result<Statement<'static>, CompileError>
             (RejectType::TCPReset, None)
         }
         (RejectKind::Icmp(code), Family::Ipv4) => (RejectType::ICMP, Some(icmp_code(code)?)),
+        // policy-fail and reject-route: nft knows them, the nftables crate
+        // does not.
+        (RejectKind::Icmpv6(code @ (5 | 6)), Family::Ipv6) => {
+            return Ok(Carried::Icmpv6Reject { code }.statement())
+        }
         (RejectKind::Icmpv6(code), Family::Ipv6) => (RejectType::ICMPv6, Some(icmpv6_code(code)?)),
         (RejectKind::Icmp(_), Family::Ipv6) => {
             return refuse("an ICMP (IPv4) reject in an IPv6 table; use an ICMPv6 code")
@@ -246,10 +252,8 @@ fn icmpv6_code(code: u8) -> Result<RejectCode, CompileError> {
         1 => RejectCode::AdminProhibited,
         3 => RejectCode::AddrUnreach,
         4 => RejectCode::PortUnreach,
-        // ip6tables also sends policy-fail (5) and reject-route (6); nft knows
-        // them, but the nftables crate this compiler writes with does not.
         _ => return refuse(format!(
-            "REJECT with ICMPv6 code {code} is not supported (no-route, adm-prohibited, addr-unreachable and port-unreachable are)"
+            "REJECT with ICMPv6 code {code} is not one ip6tables sends (no-route, adm-prohibited, addr-unreachable, port-unreachable, policy-fail, reject-route)"
         )),
     })
 }

@@ -11,6 +11,9 @@
 //!   `(byte & !mask) ^ value` and written back with the header checksum
 //!   updated, which nft 1.0.6 cannot write; ECN's change of the TCP ECE
 //!   and CWR flags is the same on the TCP header's flags byte;
+//! - ip6tables' REJECT --reject-with icmp6-policy-fail / icmp6-reject-route
+//!   is `reject with icmpv6 policy-fail` / `reject-route`, codes the crate's
+//!   reject statement has no name for;
 //! - TPROXY is a jump to a chain bound to the rule: `jump { tproxy to
 //!   ADDR:PORT meta mark set ... accept; drop }`, since nf_tables' tproxy
 //!   goes on to the next rule when no socket takes the packet, where
@@ -28,6 +31,8 @@ const TCP_OPTION_RESET: &str = "tcp option reset";
 const TOS_REWRITE: &str = "tos rewrite";
 /// The tag of a TCP flags rewrite.
 const TCP_FLAGS_REWRITE: &str = "tcp flags rewrite";
+/// The tag of an ICMPv6 reject.
+const ICMPV6_REJECT: &str = "icmpv6 reject";
 /// The tag of a TPROXY hand-over.
 const TPROXY: &str = "tproxy";
 
@@ -53,6 +58,11 @@ pub enum Carried {
         /// The bits then flipped.
         value: u8,
     },
+    /// Refuse the packet with an ICMPv6 destination-unreachable of this code.
+    Icmpv6Reject {
+        /// The code (5 policy-fail, 6 reject-route).
+        code: u8,
+    },
     /// Hand the packet to a transparent socket and accept it, else drop it.
     Tproxy(TproxyTarget),
 }
@@ -68,6 +78,7 @@ impl Carried {
             Carried::TcpFlagsRewrite { mask, value } => {
                 json!({ "type": TCP_FLAGS_REWRITE, "mask": mask, "value": value })
             }
+            Carried::Icmpv6Reject { code } => json!({ "type": ICMPV6_REJECT, "code": code }),
             Carried::Tproxy(t) => json!({
                 "type": TPROXY,
                 "addr": t.addr.to_string(),
@@ -97,6 +108,9 @@ impl Carried {
             TCP_FLAGS_REWRITE => Some(Carried::TcpFlagsRewrite {
                 mask: byte("mask")?,
                 value: byte("value")?,
+            }),
+            ICMPV6_REJECT => Some(Carried::Icmpv6Reject {
+                code: byte("code")?,
             }),
             TPROXY => Some(Carried::Tproxy(TproxyTarget {
                 addr: object.get("addr")?.as_str()?.parse::<IpAddr>().ok()?,
@@ -142,6 +156,8 @@ mod tests {
             value: 0x80,
         };
         assert_eq!(Carried::of(&flags.statement()), Some(flags));
+        let reject = Carried::Icmpv6Reject { code: 6 };
+        assert_eq!(Carried::of(&reject.statement()), Some(reject));
         let tproxy = Carried::Tproxy(TproxyTarget {
             addr: "::1".parse().unwrap(),
             port: 3128,

@@ -87,6 +87,13 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
                 Some(Carried::TcpFlagsRewrite { mask, value }) => {
                     return Some(rewrite::tcp_flags(mask, value))
                 }
+                Some(Carried::Icmpv6Reject { code }) if family == Family::Ipv6 => {
+                    return Some(vec![NlExpr::Reject {
+                        ty: NFT_REJECT_ICMP_UNREACH,
+                        code: Some(code),
+                    }])
+                }
+                Some(Carried::Icmpv6Reject { .. }) => return None,
                 // A jump to a bound chain, which lower_rule declares.
                 Some(Carried::Tproxy(_)) => return None,
                 None => {}
