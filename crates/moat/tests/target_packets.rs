@@ -174,42 +174,58 @@ fn server_counts(lab: &Topology, family: &str) -> Vec<u64> {
         .collect()
 }
 
+/// What the server counts (nft tests per family) matches no packet of a
+/// connection through the gateway until the gateway gets `rules` (mangle
+/// rules per family), then at least two, and connections still complete
+/// (the checksums stay right).
+fn rewrites_reach_the_server(lab: &Topology, seen: [&[&str]; 2], rules: [&[&str]; 2]) {
+    let _v4 = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
+    let _v6 = TcpServer::start(&lab.server, SERVER_V6, 80).unwrap();
+    let families = [
+        ("ip", "iptables", IpAddr::from(SERVER_V4)),
+        ("ip6", "ip6tables", IpAddr::from(SERVER_V6)),
+    ];
+    for ((family, _, server), tests) in families.iter().zip(seen) {
+        count_on_server(lab, family, 80, tests);
+        assert!(connects(&lab.client, *server, 80));
+        let counts = server_counts(lab, family);
+        assert!(
+            counts.iter().all(|&n| n == 0),
+            "nothing rewritten yet: {counts:?}"
+        );
+    }
+    for ((_, program, _), lines) in families.iter().zip(rules) {
+        iptables_all(&lab.gateway, program, lines);
+    }
+    for (family, _, server) in families {
+        assert!(connects(&lab.client, server, 80), "checksums stay right");
+        let counts = server_counts(lab, family);
+        assert!(counts.iter().all(|&n| n >= 2), "{family}: {counts:?}");
+    }
+}
+
 /// TTL --ttl-set, HL --hl-set and DSCP rewrite the packets the gateway
 /// forwards: the server counts them arriving with the new values.
 #[test]
 fn ttl_hl_and_dscp_rewrite_forwarded_packets() {
     let Some(lab) = gateway_lab() else { return };
-    let _v4 = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
-    let _v6 = TcpServer::start(&lab.server, SERVER_V6, 80).unwrap();
-    count_on_server(&lab, "ip", 80, &["ip ttl 33", "ip dscp 0x0a"]);
-    count_on_server(&lab, "ip6", 80, &["ip6 hoplimit 7", "ip6 dscp 0x2e"]);
-    assert!(connects(&lab.client, SERVER_V4, 80));
-    assert!(connects(&lab.client, SERVER_V6, 80));
-    assert_eq!(server_counts(&lab, "ip"), [0, 0], "nothing rewritten yet");
-    assert_eq!(server_counts(&lab, "ip6"), [0, 0], "nothing rewritten yet");
-
-    iptables_all(
-        &lab.gateway,
-        "iptables",
-        &[
-            "-t mangle -A POSTROUTING -o wan0 -j TTL --ttl-set 33",
-            "-t mangle -A POSTROUTING -o wan0 -j DSCP --set-dscp-class AF11",
+    rewrites_reach_the_server(
+        &lab,
+        [
+            &["ip ttl 33", "ip dscp 0x0a"],
+            &["ip6 hoplimit 7", "ip6 dscp 0x2e"],
+        ],
+        [
+            &[
+                "-t mangle -A POSTROUTING -o wan0 -j TTL --ttl-set 33",
+                "-t mangle -A POSTROUTING -o wan0 -j DSCP --set-dscp-class AF11",
+            ],
+            &[
+                "-t mangle -A POSTROUTING -o wan0 -j HL --hl-set 7",
+                "-t mangle -A POSTROUTING -o wan0 -j DSCP --set-dscp 46",
+            ],
         ],
     );
-    iptables_all(
-        &lab.gateway,
-        "ip6tables",
-        &[
-            "-t mangle -A POSTROUTING -o wan0 -j HL --hl-set 7",
-            "-t mangle -A POSTROUTING -o wan0 -j DSCP --set-dscp 46",
-        ],
-    );
-    assert!(connects(&lab.client, SERVER_V4, 80), "checksums stay right");
-    assert!(connects(&lab.client, SERVER_V6, 80));
-    let v4 = server_counts(&lab, "ip");
-    assert!(v4.iter().all(|&n| n >= 2), "{v4:?}");
-    let v6 = server_counts(&lab, "ip6");
-    assert!(v6.iter().all(|&n| n >= 2), "{v6:?}");
 }
 
 /// TTL --ttl-dec, HL --hl-inc (mapped value by value, as nf_tables
@@ -219,40 +235,26 @@ fn ttl_hl_and_dscp_rewrite_forwarded_packets() {
 #[test]
 fn ttl_steps_and_partial_tos_changes_rewrite_forwarded_packets() {
     let Some(lab) = gateway_lab() else { return };
-    let _v4 = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
-    let _v6 = TcpServer::start(&lab.server, SERVER_V6, 80).unwrap();
     // Sent with 64, forwarded with 63: lowered by 10, raised by 100.
-    count_on_server(&lab, "ip", 80, &["ip ttl 53", "ip dscp 0x24"]);
-    count_on_server(&lab, "ip6", 80, &["ip6 hoplimit 163", "ip6 dscp 0x1a"]);
-    assert!(connects(&lab.client, SERVER_V4, 80));
-    assert!(connects(&lab.client, SERVER_V6, 80));
-    assert_eq!(server_counts(&lab, "ip"), [0, 0], "nothing rewritten yet");
-    assert_eq!(server_counts(&lab, "ip6"), [0, 0], "nothing rewritten yet");
-
-    iptables_all(
-        &lab.gateway,
-        "iptables",
-        &[
-            "-t mangle -A POSTROUTING -o wan0 -j TTL --ttl-dec 10",
-            "-t mangle -A POSTROUTING -o wan0 -j TOS --set-tos Minimize-Delay",
-            "-t mangle -A POSTROUTING -o wan0 -j TOS --or-tos 0x80",
+    rewrites_reach_the_server(
+        &lab,
+        [
+            &["ip ttl 53", "ip dscp 0x24"],
+            &["ip6 hoplimit 163", "ip6 dscp 0x1a"],
+        ],
+        [
+            &[
+                "-t mangle -A POSTROUTING -o wan0 -j TTL --ttl-dec 10",
+                "-t mangle -A POSTROUTING -o wan0 -j TOS --set-tos Minimize-Delay",
+                "-t mangle -A POSTROUTING -o wan0 -j TOS --or-tos 0x80",
+            ],
+            &[
+                "-t mangle -A POSTROUTING -o wan0 -j HL --hl-inc 100",
+                "-t mangle -A POSTROUTING -o wan0 -j TOS --set-tos 0x28/0x3f",
+                "-t mangle -A POSTROUTING -o wan0 -j TOS --xor-tos 0x40",
+            ],
         ],
     );
-    iptables_all(
-        &lab.gateway,
-        "ip6tables",
-        &[
-            "-t mangle -A POSTROUTING -o wan0 -j HL --hl-inc 100",
-            "-t mangle -A POSTROUTING -o wan0 -j TOS --set-tos 0x28/0x3f",
-            "-t mangle -A POSTROUTING -o wan0 -j TOS --xor-tos 0x40",
-        ],
-    );
-    assert!(connects(&lab.client, SERVER_V4, 80), "checksums stay right");
-    assert!(connects(&lab.client, SERVER_V6, 80));
-    let v4 = server_counts(&lab, "ip");
-    assert!(v4.iter().all(|&n| n >= 2), "{v4:?}");
-    let v6 = server_counts(&lab, "ip6");
-    assert!(v6.iter().all(|&n| n >= 2), "{v6:?}");
     let rules = moat_ok(
         &lab.gateway,
         &["iptables", "-t", "mangle", "-S", "POSTROUTING"],

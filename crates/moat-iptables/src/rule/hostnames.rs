@@ -6,6 +6,8 @@
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
+use super::values::address_part;
+
 /// The two files, read once.
 struct NameFiles {
     hosts: Vec<(IpAddr, String)>,
@@ -72,16 +74,7 @@ fn inet_network(s: &str) -> Option<u32> {
         return None;
     }
     parts.iter().try_fold(0u32, |acc, part| {
-        let value = if let Some(hex) = part.strip_prefix("0x").or(part.strip_prefix("0X")) {
-            u32::from_str_radix(hex, 16).ok()?
-        } else if part.len() > 1 && part.starts_with('0') {
-            u32::from_str_radix(&part[1..], 8).ok()?
-        } else if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
-            part.parse().ok()?
-        } else {
-            return None;
-        };
-        (value <= 255).then_some(acc << 8 | value)
+        Some(acc << 8 | u32::from(address_part(part)?))
     })
 }
 

@@ -225,18 +225,23 @@ fn short_ipv4(s: &str) -> Option<Ipv4Addr> {
     }
     let mut octets = [0u8; 4];
     for (slot, part) in octets.iter_mut().zip(&parts) {
-        let value = if let Some(hex) = part.strip_prefix("0x").or(part.strip_prefix("0X")) {
-            u8::from_str_radix(hex, 16).ok()?
-        } else if part.len() > 1 && part.starts_with('0') {
-            u8::from_str_radix(&part[1..], 8).ok()?
-        } else if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
-            part.parse().ok()?
-        } else {
-            return None;
-        };
-        *slot = value;
+        *slot = address_part(part)?;
     }
     Some(Ipv4Addr::from(octets))
+}
+
+/// One dotted part of an IPv4 address as the C library reads it: decimal,
+/// `0x` hexadecimal or `0` octal, at most 255.
+pub(crate) fn address_part(part: &str) -> Option<u8> {
+    if let Some(hex) = part.strip_prefix("0x").or(part.strip_prefix("0X")) {
+        u8::from_str_radix(hex, 16).ok()
+    } else if part.len() > 1 && part.starts_with('0') {
+        u8::from_str_radix(&part[1..], 8).ok()
+    } else if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
+        part.parse().ok()
+    } else {
+        None
+    }
 }
 
 /// An address with an optional `/prefix` or `/mask`, masked like iptables does.

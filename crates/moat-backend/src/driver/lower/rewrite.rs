@@ -211,18 +211,7 @@ pub(super) fn mapped_hop_count(
             _ => None,
         })
         .collect::<Option<Vec<_>>>()?;
-    let key = Key {
-        ty: TYPE_INTEGER,
-        len: 1,
-        big_endian: true,
-        expr: UDATA_EXPR_PAYLOAD,
-        data: [0, 0],
-    };
-    let values = Values {
-        ty: TYPE_INTEGER,
-        len: 1,
-    };
-    let map = AnonSet::map(key, values, pairs)?;
+    let map = byte_map(pairs)?;
     let exprs = vec![
         NlExpr::Payload {
             reg: NFT_REG_1,
@@ -284,6 +273,23 @@ pub(super) fn tproxy_chain(t: &TproxyTarget, family: Family) -> Vec<Vec<NlExpr>>
     let verdict = |code| NlExpr::Verdict { code, chain: None };
     hand_over.push(verdict(NF_ACCEPT));
     vec![hand_over, vec![verdict(NF_DROP)]]
+}
+
+/// An inline map of one-byte integers to one-byte integers, as nft
+/// declares the map of `ip6 hoplimit set ip6 hoplimit map { ... }`.
+pub(super) fn byte_map(pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Option<AnonSet> {
+    let key = Key {
+        ty: TYPE_INTEGER,
+        len: 1,
+        big_endian: true,
+        expr: UDATA_EXPR_PAYLOAD,
+        data: [0, 0],
+    };
+    let values = Values {
+        ty: TYPE_INTEGER,
+        len: 1,
+    };
+    AnonSet::map(key, values, pairs)
 }
 
 /// The TOS byte (IPv6 traffic class) rewritten as `(byte & !mask) ^ value`,

@@ -9,7 +9,7 @@ use moat_nft::rule::{compile_rule, RuleContext};
 use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField};
 use nftables::stmt::{Match as NftMatch, Operator, Statement};
 
-use super::super::anon_set::{AnonSet, Key, Values};
+use super::super::anon_set::{AnonSet, Key};
 use super::{cmp_op, lower_rule};
 use crate::netlink::consts::*;
 
@@ -742,21 +742,10 @@ fn hop_count_steps_are_a_lookup_in_an_inline_map() {
             "payload write 1b @ network + 7 csum_type 0 csum_off 0"
         ]
     );
-    let key = Key {
-        ty: TYPE_INTEGER,
-        len: 1,
-        big_endian: true,
-        expr: UDATA_EXPR_PAYLOAD,
-        data: [0, 0],
-    };
-    let values = Values {
-        ty: TYPE_INTEGER,
-        len: 1,
-    };
     let pairs = (0..=255u8)
         .map(|old| (vec![old], vec![old.saturating_sub(5)]))
         .collect();
-    assert_eq!(maps, [AnonSet::map(key, values, pairs).unwrap()]);
+    assert_eq!(maps, [super::rewrite::byte_map(pairs).unwrap()]);
     assert_eq!(maps[0].name(), "__map%d");
 
     let (exprs, maps) = action_with_sets(Family::Ipv4, vec![], Action::Ttl(TtlOp::Inc(1)));
