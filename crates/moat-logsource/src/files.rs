@@ -11,6 +11,7 @@
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -64,6 +65,10 @@ struct Source {
     draining: Option<Draining>,
     /// Where to start the next file opened at the path.
     start: Start,
+    /// The inode at the path that could not be opened at `start`: another
+    /// file found there later is new to this source and read from its
+    /// beginning.
+    unopened: Option<u64>,
     latch: Latch,
     long_reported: bool,
 }
@@ -129,6 +134,7 @@ impl Files {
                     current,
                     draining: None,
                     start,
+                    unopened: None,
                     latch: Latch::default(),
                     long_reported: false,
                 }
@@ -306,9 +312,15 @@ impl Files {
         if src.dir_wd.is_none() {
             src.dir_wd = self.registry.add(dir_of(&src.path), Target::Dir, s).ok();
         }
-        let start = std::mem::replace(&mut src.start, Start::Beginning);
+        let mut start = std::mem::replace(&mut src.start, Start::Beginning);
+        if let Some(ino) = src.unopened {
+            if std::fs::metadata(&src.path).is_ok_and(|meta| meta.ino() != ino) {
+                start = Start::Beginning;
+            }
+        }
         match OpenFile::open(&src.path, start) {
             Ok((file, placed)) => {
+                src.unopened = None;
                 let wd = self.registry.add(&file.fd_path(), Target::File, s).ok();
                 src.current = Some(Tracked { file, wd });
                 if let (Start::Resume(saved), Placed::NotTheSavedFile) = (start, placed) {
@@ -336,8 +348,11 @@ impl Files {
                 Ok(false)
             }
             Err(e) => {
-                // Not opened: try the same start again next time.
-                self.sources[s].start = start;
+                // Not opened: try the same start again next time, unless
+                // another file replaces this one.
+                let src = &mut self.sources[s];
+                src.start = start;
+                src.unopened = std::fs::metadata(&src.path).ok().map(|meta| meta.ino());
                 self.unreadable(s, e).await?;
                 Ok(false)
             }
