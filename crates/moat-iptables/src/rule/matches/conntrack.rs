@@ -162,7 +162,10 @@ impl Conntrack {
     }
 
     /// Each option as (name, value text, negated), in `-S` order.
-    fn parts(&self) -> Vec<(String, String, bool)> {
+    /// Each test's option name, value and negation; `named` gives
+    /// addresses as plain `-L` does (a zero address is `anywhere`, others
+    /// by their name in /etc/hosts or /etc/networks).
+    fn parts(&self, named: bool) -> Vec<(String, String, bool)> {
         let mut v = Vec::new();
         if let Some((bits, inv)) = self.state {
             v.push(("ctstate".into(), name_list(bits, STATES, 0), inv));
@@ -172,7 +175,12 @@ impl Conntrack {
         }
         for (i, (_, name)) in TUPLE.iter().enumerate() {
             if let Some((net, inv)) = self.addrs[i] {
-                v.push(((*name).into(), net.display(), inv));
+                let text = match named {
+                    true if net.addr.is_unspecified() => "anywhere".to_string(),
+                    true => net.display_named(),
+                    false => net.display(),
+                };
+                v.push(((*name).into(), text, inv));
             }
         }
         for (i, (_, name)) in TUPLE.iter().enumerate() {
@@ -310,20 +318,20 @@ impl Extension for Conntrack {
     }
 
     fn finish(&mut self, _cx: &Cx) -> Res<()> {
-        if self.parts().is_empty() {
+        if self.parts(false).is_empty() {
             return fail("the conntrack match needs at least one option, such as --ctstate");
         }
         Ok(())
     }
 
     fn save(&self, out: &mut String) {
-        for (name, value, inv) in self.parts() {
+        for (name, value, inv) in self.parts(false) {
             push_opt(out, inv, &format!("--{name}"), Some(&value));
         }
     }
 
-    fn print(&self, out: &mut String, _numeric: bool) {
-        for (name, value, inv) in self.parts() {
+    fn print(&self, out: &mut String, numeric: bool) {
+        for (name, value, inv) in self.parts(!numeric) {
             out.push_str(&format!("{} {name} {value}", if inv { " !" } else { "" }));
         }
     }
