@@ -173,14 +173,9 @@ fn reject_variants_as_the_client_sees_them() {
 fn icmpv6_policy_fail_and_reject_route_reach_the_client() {
     let Some(lab) = gateway_lab() else { return };
     let _servers = servers(&lab.gateway, GATEWAY_LAN_V6, &[1006, 1007]);
-    lab.client
-        .exec_input(
-            &["nft", "-f", "-"],
-            "table ip6 seen {\n chain input {\n  type filter hook input priority -300;\n\
-             icmpv6 type destination-unreachable icmpv6 code 5 counter\n\
-             icmpv6 type destination-unreachable icmpv6 code 6 counter\n }\n}\n",
-        )
-        .unwrap();
+    let codes =
+        [5, 6].map(|code| format!("icmpv6 type destination-unreachable icmpv6 code {code}"));
+    common::count_arrivals(&lab.client, "ip6", &codes);
     iptables_all(
         &lab.gateway,
         "ip6tables",
@@ -196,16 +191,8 @@ fn icmpv6_policy_fail_and_reject_route_reach_the_client() {
             "port {port}"
         );
     }
-    let seen = lab
-        .client
-        .exec_ok(&["nft", "list", "table", "ip6", "seen"])
-        .unwrap();
-    let counts: Vec<u64> = seen
-        .split("counter packets ")
-        .skip(1)
-        .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
-        .collect();
-    assert!(counts.iter().all(|&n| n >= 1), "{seen}");
+    let counts = common::arrivals(&lab.client, "ip6");
+    assert!(counts.iter().all(|&n| n >= 1), "{counts:?}");
 }
 
 /// The token-bucket limit (seed 002's anti-DoS): a burst passes, the rest is dropped.

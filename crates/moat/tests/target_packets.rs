@@ -8,7 +8,9 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use common::{connects, connects_quickly, gateway_lab, iptables_all, moat_ok, text};
+use common::{
+    arrivals, connects, connects_quickly, count_arrivals, gateway_lab, iptables_all, moat_ok, text,
+};
 use moat_testnet::topology::{CLIENT_V4, CLIENT_V6, SERVER_V4, SERVER_V6};
 use moat_testnet::{tcp_connect, Netns, TcpServer, Topology};
 
@@ -151,27 +153,16 @@ fn nfqueue_without_a_reader_drops_unless_bypassed() {
 /// A counter on the server of the TCP packets to port `port` that match
 /// `test` (nft syntax, e.g. `ip ttl 33`), in a table of its own.
 fn count_on_server(lab: &Topology, family: &str, port: u16, tests: &[&str]) {
-    let mut rules = String::new();
-    for test in tests {
-        rules.push_str(&format!("  tcp dport {port} {test} counter\n"));
-    }
-    let table = format!(
-        "table {family} seen {{\n chain input {{\n  type filter hook input priority -300;\n{rules} }}\n}}\n"
-    );
-    lab.server.exec_input(&["nft", "-f", "-"], &table).unwrap();
+    let tests: Vec<String> = tests
+        .iter()
+        .map(|t| format!("tcp dport {port} {t}"))
+        .collect();
+    count_arrivals(&lab.server, family, &tests);
 }
 
 /// The packet counts of the server's `seen` table, in rule order.
 fn server_counts(lab: &Topology, family: &str) -> Vec<u64> {
-    let listing = lab
-        .server
-        .exec_ok(&["nft", "list", "table", family, "seen"])
-        .unwrap();
-    listing
-        .split("counter packets ")
-        .skip(1)
-        .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
-        .collect()
+    arrivals(&lab.server, family)
 }
 
 /// What the server counts (nft tests per family) matches no packet of a

@@ -529,11 +529,7 @@ impl<'a> TableEncoder<'a> {
             let w = b.w();
             w.attr_str(NFTA_RULE_TABLE, self.table);
             w.attr_u32(NFTA_RULE_CHAIN_ID, id);
-            let list = w.begin_nest(NFTA_RULE_EXPRESSIONS);
-            for expr in exprs {
-                expr.write(w);
-            }
-            w.end_nest(list);
+            write_expressions(w, exprs);
             b.end(m);
         }
     }
@@ -629,11 +625,7 @@ impl<'a> TableEncoder<'a> {
             Place::Before(handle) => w.attr_u64(NFTA_RULE_POSITION, u64::from(handle)),
             Place::Replace(handle) => w.attr_u64(NFTA_RULE_HANDLE, u64::from(handle)),
         }
-        let list = w.begin_nest(NFTA_RULE_EXPRESSIONS);
-        for expr in exprs {
-            expr.write(w);
-        }
-        w.end_nest(list);
+        write_expressions(w, exprs);
         // As iptables-nft: xtables matches bound to a protocol (esp, ah, mh)
         // check it against the rule's.
         let proto = exprs.iter().find_map(|e| match e {
@@ -651,6 +643,15 @@ impl<'a> TableEncoder<'a> {
         }
         b.end(m);
     }
+}
+
+/// A rule's expression list.
+fn write_expressions(w: &mut Writer, exprs: &[NlExpr]) {
+    let list = w.begin_nest(NFTA_RULE_EXPRESSIONS);
+    for expr in exprs {
+        expr.write(w);
+    }
+    w.end_nest(list);
 }
 
 #[cfg(test)]

@@ -46,6 +46,12 @@ pub(crate) fn service_port(name: &str, proto: &str) -> Option<u16> {
         .map(|&(_, port, _, _)| port)
 }
 
+/// The port of service `name` for any transport, as getaddrinfo finds one
+/// (TCP's first).
+pub(crate) fn any_service_port(name: &str) -> Option<u16> {
+    service_port(name, "tcp").or_else(|| service_port(name, "udp"))
+}
+
 /// The service name of `port` for transport `proto`, if it has one.
 pub(crate) fn service_name(port: u16, proto: &str) -> Option<&'static str> {
     SERVICES
@@ -133,7 +139,8 @@ pub(crate) struct Net {
     pub mask: IpAddr,
 }
 
-fn family_name(family: Family) -> (&'static str, &'static str) {
+/// The family's name and the iptables program for it.
+pub(crate) fn family_name(family: Family) -> (&'static str, &'static str) {
     match family {
         Family::Ipv4 => ("IPv4", "iptables"),
         Family::Ipv6 => ("IPv6", "ip6tables"),

@@ -190,7 +190,7 @@ pub(crate) fn needs_netlink(action: &Action) -> bool {
     match action {
         Action::Xt(_) | Action::TcpOptStrip(_) | Action::Tproxy(_) => true,
         Action::Ecn(change) => change.touches_tcp(),
-        Action::Reject(RejectKind::Icmpv6(code)) => matches!(code, 5 | 6),
+        Action::Reject(RejectKind::Icmpv6(code)) => icmpv6_code_is_carried(*code),
         Action::Tos { value, mask } => !tos_in_whole_parts(*value, *mask),
         Action::Ttl(op) | Action::HopLimit(op) => !matches!(op, TtlOp::Set(_)),
         _ => false,
@@ -211,9 +211,7 @@ fn reject(kind: RejectKind, cx: &Cx) -> Result<Statement<'static>, CompileError>
             (RejectType::TCPReset, None)
         }
         (RejectKind::Icmp(code), Family::Ipv4) => (RejectType::ICMP, Some(icmp_code(code)?)),
-        // policy-fail and reject-route: nft knows them, the nftables crate
-        // does not.
-        (RejectKind::Icmpv6(code @ (5 | 6)), Family::Ipv6) => {
+        (RejectKind::Icmpv6(code), Family::Ipv6) if icmpv6_code_is_carried(code) => {
             return Ok(Carried::Icmpv6Reject { code }.statement())
         }
         (RejectKind::Icmpv6(code), Family::Ipv6) => (RejectType::ICMPv6, Some(icmpv6_code(code)?)),
@@ -225,6 +223,12 @@ fn reject(kind: RejectKind, cx: &Cx) -> Result<Statement<'static>, CompileError>
         }
     };
     Ok(Statement::Reject(Some(Reject::new(Some(ty), code))))
+}
+
+/// Whether an ICMPv6 reject code is a [`Carried`] reject: policy-fail (5)
+/// and reject-route (6), which nft knows and the nftables crate does not.
+fn icmpv6_code_is_carried(code: u8) -> bool {
+    matches!(code, 5 | 6)
 }
 
 /// The destination-unreachable codes iptables' REJECT sends.

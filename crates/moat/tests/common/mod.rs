@@ -103,6 +103,27 @@ pub fn restore_ok(ns: &Netns, program: &str, input: &str) {
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
+/// Counts in `ns`, in an nft table `seen` of `family` of its own (before
+/// any other input hook), the arriving packets each of `tests` (nft
+/// syntax, e.g. `ip ttl 33`) matches.
+pub fn count_arrivals(ns: &Netns, family: &str, tests: &[String]) {
+    let rules: String = tests.iter().map(|t| format!("  {t} counter\n")).collect();
+    let table = format!(
+        "table {family} seen {{\n chain input {{\n  type filter hook input priority -300;\n{rules} }}\n}}\n"
+    );
+    ns.exec_input(&["nft", "-f", "-"], &table).unwrap();
+}
+
+/// The packet counts of [`count_arrivals`]' table in `ns`, in rule order.
+pub fn arrivals(ns: &Netns, family: &str) -> Vec<u64> {
+    ns.exec_ok(&["nft", "list", "table", family, "seen"])
+        .unwrap()
+        .split("counter packets ")
+        .skip(1)
+        .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
+        .collect()
+}
+
 /// The packet counter of the first `-vnL` line of `chain` whose text contains `needle`.
 pub fn packets_of(listing: &str, chain: &str, needle: &str) -> u64 {
     let mut in_chain = false;

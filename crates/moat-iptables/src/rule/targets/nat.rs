@@ -8,7 +8,7 @@ use crate::rule::error::{fail, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::matches::ports::Transport;
 use crate::rule::options::{alias, opt, OptDef};
-use crate::rule::values::{parse_addr, push_opt, service_port};
+use crate::rule::values::{any_service_port, parse_addr, push_opt};
 
 /// Which translation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +61,7 @@ const REDIRECT_OPTIONS: &[OptDef] = &[
 /// `PORT[-PORT]` of a translation: numbers, or as iptables also reads it,
 /// one service name (`ssh`, `ftp-data`; a name in a range is refused).
 fn parse_ports(s: &str, opt: &str) -> Res<PortRange> {
-    if let Some(port) = service_port(s, "tcp").or_else(|| service_port(s, "udp")) {
+    if let Some(port) = any_service_port(s) {
         return Ok(PortRange {
             first: port,
             last: port,

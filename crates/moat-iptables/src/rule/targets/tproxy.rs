@@ -8,7 +8,7 @@ use moat_model::{Action, Family, TproxyTarget};
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::{parse_mark, service_port};
+use crate::rule::values::{any_service_port, family_name, parse_mark};
 
 /// `-j TPROXY --on-port PORT [--on-ip ADDR] [--tproxy-mark VALUE[/MASK]]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -32,7 +32,7 @@ fn service(s: &str) -> Res<u16> {
         let n = s.parse::<u64>().unwrap_or(u64::MAX);
         return Ok((n & 0xffff) as u16);
     }
-    match service_port(s, "tcp").or_else(|| service_port(s, "udp")) {
+    match any_service_port(s) {
         Some(port) => Ok(port),
         None => fail(format!(
             "TPROXY --on-port: \"{s}\" is neither a port number nor a known service name"
@@ -72,10 +72,7 @@ impl Extension for Tproxy {
             }
             "--on-ip" => {
                 once(&self.addr, "TPROXY --on-ip")?;
-                let (family, tool) = match o.family {
-                    Family::Ipv4 => ("IPv4", "iptables"),
-                    Family::Ipv6 => ("IPv6", "ip6tables"),
-                };
+                let (family, tool) = family_name(o.family);
                 let addr = v.parse::<IpAddr>().ok().filter(|a| match a {
                     IpAddr::V4(_) => o.family == Family::Ipv4,
                     IpAddr::V6(_) => o.family == Family::Ipv6,
