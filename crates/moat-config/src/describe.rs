@@ -72,14 +72,17 @@ fn icmp_text(kind: u8, code: Option<u8>, ping: u8) -> String {
     }
 }
 
-fn rate_text(rate: &Rate) -> String {
-    let unit = match rate.unit {
+fn unit_name(unit: RateUnit) -> &'static str {
+    match unit {
         RateUnit::Second => "second",
         RateUnit::Minute => "minute",
         RateUnit::Hour => "hour",
         RateUnit::Day => "day",
-    };
-    format!("{}/{unit}", rate.count)
+    }
+}
+
+fn rate_text(rate: &Rate) -> String {
+    format!("{}/{}", rate.count, unit_name(rate.unit))
 }
 
 fn side_text(side: SetSide) -> &'static str {
@@ -210,8 +213,13 @@ fn key_text(key: &LimitKey) -> String {
     }
 }
 
-fn hashlimit_text(name: &str, rate: &Rate, over: bool, key: &LimitKey) -> String {
-    let (r, who) = (rate_text(rate), key_text(key));
+fn hashlimit_text(name: &str, rate: &Rate, bytes: bool, over: bool, key: &LimitKey) -> String {
+    let who = key_text(key);
+    let r = if bytes {
+        format!("{} bytes/{}", rate.count, unit_name(rate.unit))
+    } else {
+        rate_text(rate)
+    };
     if over {
         format!("when {who} goes over {r} (limit {name})")
     } else {
@@ -401,8 +409,9 @@ fn state_text(m: &Match) -> Option<String> {
             rate,
             over,
             key,
+            bytes,
             ..
-        } => hashlimit_text(name, rate, *over, key),
+        } => hashlimit_text(name, rate, *bytes, *over, key),
         Match::ConnLimit { count, above, .. } => connlimit_text(*count, *above),
         Match::Recent {
             name,
@@ -882,6 +891,8 @@ mod tests {
                         dst_port: false,
                     },
                     expire_ms: 1000,
+                    bytes: false,
+                    max_keys: None,
                 },
                 "17/minute",
             ),

@@ -356,13 +356,19 @@ pub fn match_text(m: &Match) -> String {
             )
         }
         Match::HashLimit {
-            name, rate, over, ..
+            name,
+            rate,
+            over,
+            bytes,
+            ..
         } => {
             let kind = if *over { "above" } else { "upto" };
-            format!(
-                "-m hashlimit --hashlimit-{kind} {} --hashlimit-name {name}",
+            let rate = if *bytes {
+                format!("{}b/s", rate.count)
+            } else {
                 rate_text(*rate)
-            )
+            };
+            format!("-m hashlimit --hashlimit-{kind} {rate} --hashlimit-name {name}")
         }
         Match::ConnLimit { count, above, .. } => {
             let kind = if *above { "above" } else { "upto" };

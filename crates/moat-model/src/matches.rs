@@ -114,6 +114,12 @@ pub enum Match {
         over: bool,
         key: LimitKey,
         expire_ms: u32,
+        /// The rate and the burst count bytes instead of packets.
+        #[serde(default)]
+        bytes: bool,
+        /// The most keys tracked at once; none: the kernel's default.
+        #[serde(default)]
+        max_keys: Option<u32>,
     },
     /// The number of tracked connections sharing a key with this packet.
     ConnLimit {

@@ -379,6 +379,7 @@ fn match_cases() -> Vec<Case> {
         at(V4, Stage::Filter, Hook::Input, rule(vec![tcp(), Match::HashLimit {
             name: "ssh".into(), rate: per_second(10), burst: 2, over: true,
             key: LimitKey { src_prefix: Some(24), dst_prefix: None, src_port: false, dst_port: true }, expire_ms: 10_000,
+            bytes: false, max_keys: None,
         }], Action::Drop), &[
             "set hashlimit_ssh",
             "type ipv4_addr . inet_service",
@@ -388,11 +389,18 @@ fn match_cases() -> Vec<Case> {
         input(V6, Match::HashLimit {
             name: "v6".into(), rate: per_second(5), burst: 5, over: false,
             key: LimitKey { src_prefix: Some(128), dst_prefix: Some(64), src_port: false, dst_port: false }, expire_ms: 1_500,
+            bytes: false, max_keys: None,
         }, &["timeout 2s", "update @hashlimit_v6 { ip6 saddr . ip6 daddr & ffff:ffff:ffff:ffff:: limit rate 5/second }"]),
         input(V4, Match::HashLimit {
             name: "all".into(), rate: per_second(5), burst: 3, over: false,
             key: LimitKey { src_prefix: None, dst_prefix: None, src_port: false, dst_port: false }, expire_ms: 1_000,
+            bytes: false, max_keys: None,
         }, &["limit rate 5/second burst 3 packets"]),
+        input(V4, Match::HashLimit {
+            name: "bytes".into(), rate: per_second(400), burst: 800, over: true,
+            key: LimitKey { src_prefix: Some(32), dst_prefix: None, src_port: false, dst_port: false }, expire_ms: 1_000,
+            bytes: true, max_keys: Some(64),
+        }, &["size 64", "update @hashlimit_bytes { ip saddr limit rate over 400 bytes/second burst 800 bytes }"]),
         input(V4, Match::ConnLimit { count: 3, above: true, prefix: 24, by_source: true }, &["add @connlimit_", "{ ip saddr & 255.255.255.0 ct count over 3 }"]),
         input(V6, Match::ConnLimit { count: 8, above: false, prefix: 128, by_source: false }, &["{ ip6 daddr ct count 8 }"]),
         input(V4, Match::InSet { name: "allowed".into(), sides: vec![SetSide::Source], negate: false }, &["ip saddr @blocklist.allowed"]),
@@ -1106,6 +1114,8 @@ fn differentials() -> Vec<Differential> {
                         dst_port: true,
                     },
                     expire_ms: 60_000,
+                    bytes: false,
+                    max_keys: None,
                 },
             ],
             set_mark(1),

@@ -214,6 +214,31 @@ fn limit_lets_the_burst_through_and_drops_the_rest() {
     );
 }
 
+/// hashlimit's byte rates: a bucket of the rate plus the burst in bytes.
+/// An echo request of the test kit is 40 bytes at the IP layer; 400b/s with
+/// a burst of 800b holds 1200 bytes, 30 requests sent at once.
+#[test]
+fn hashlimit_byte_rates_let_that_many_bytes_through() {
+    let Some(lab) = gateway_lab() else { return };
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-A INPUT -p icmp -m hashlimit --hashlimit-upto 400b/s --hashlimit-burst 800b \
+             --hashlimit-mode srcip --hashlimit-name bytes --hashlimit-htable-max 64 -j ACCEPT",
+            "-A INPUT -p icmp -j DROP",
+        ],
+    );
+    let answered = ping_burst(&lab.client, GATEWAY_LAN_V4, 40, Duration::from_millis(800)).unwrap();
+    assert_eq!(answered, 30, "1200 bytes of 40-byte echo requests");
+    let nft = common::nft_ruleset(&lab.gateway);
+    assert!(
+        nft.contains("limit rate 400 bytes/second burst 800 bytes"),
+        "{nft}"
+    );
+    assert!(nft.contains("size 64"), "{nft}");
+}
+
 /// Seed 002's connlimit: the connection over the limit is reset.
 #[test]
 fn connlimit_resets_the_connection_over_the_limit() {

@@ -215,6 +215,8 @@ mod tests {
                 dst_port: false,
             },
             expire_ms: 10_000,
+            bytes: false,
+            max_keys: None,
         };
         let mut changes = changes(vec![hashlimit]);
         let err = encode(&changes, 1, true).unwrap_err();

@@ -181,14 +181,16 @@ pub(crate) enum NlExpr {
         /// NFPROTO_IPV4 or NFPROTO_IPV6.
         family: u8,
     },
-    /// A packet-rate token bucket.
+    /// A token bucket of packets or bytes.
     Limit {
-        /// Packets per unit.
+        /// Packets (or bytes) per unit.
         rate: u64,
         /// The unit, in seconds.
         unit: u64,
-        /// The bucket size.
+        /// The bucket size (bytes: what it holds beyond one unit's rate).
         burst: u32,
+        /// The rate and the burst count bytes.
+        bytes: bool,
         /// Match over the rate instead of under it.
         inv: bool,
     },
@@ -555,12 +557,18 @@ impl NlExpr {
                 rate,
                 unit,
                 burst,
+                bytes,
                 inv,
             } => {
                 w.attr_u64(NFTA_LIMIT_RATE, *rate);
                 w.attr_u64(NFTA_LIMIT_UNIT, *unit);
                 w.attr_u32(NFTA_LIMIT_BURST, *burst);
-                w.attr_u32(NFTA_LIMIT_TYPE, NFT_LIMIT_PKTS);
+                let kind = if *bytes {
+                    NFT_LIMIT_PKT_BYTES
+                } else {
+                    NFT_LIMIT_PKTS
+                };
+                w.attr_u32(NFTA_LIMIT_TYPE, kind);
                 w.attr_u32(NFTA_LIMIT_FLAGS, if *inv { NFT_LIMIT_F_INV } else { 0 });
             }
             NlExpr::Quota { bytes, inv } => {
@@ -786,8 +794,12 @@ impl fmt::Display for NlExpr {
                 rate,
                 unit,
                 burst,
+                bytes,
                 inv,
-            } => write!(f, "limit {rate}/{unit}s burst {burst} inv {inv}"),
+            } => {
+                let kind = if *bytes { " bytes" } else { "" };
+                write!(f, "limit {rate}/{unit}s burst {burst}{kind} inv {inv}")
+            }
             NlExpr::Quota { bytes, inv } => {
                 write!(f, "quota bytes {bytes} consumed 0 flags {}", u8::from(*inv))
             }

@@ -323,6 +323,8 @@ pub(crate) const NFTA_LIMIT_BURST: u16 = 3;
 pub(crate) const NFTA_LIMIT_TYPE: u16 = 4;
 pub(crate) const NFTA_LIMIT_FLAGS: u16 = 5;
 pub(crate) const NFT_LIMIT_PKTS: u32 = 0;
+/// A limit on bytes (`limit rate N bytes/second`).
+pub(crate) const NFT_LIMIT_PKT_BYTES: u32 = 1;
 pub(crate) const NFT_LIMIT_F_INV: u32 = 1;
 
 // quota

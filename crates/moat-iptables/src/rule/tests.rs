@@ -755,3 +755,43 @@ fn lowering_of_header_matches() {
         }]
     );
 }
+
+#[test]
+fn hashlimit_byte_rates_and_table_sizes_reach_the_model() {
+    let m = model(
+        "-m hashlimit --hashlimit-upto 1000b/s --hashlimit-burst 5000b --hashlimit-mode srcip \
+         --hashlimit-name bytes --hashlimit-htable-max 4294967295 --hashlimit-rate-interval 3",
+    );
+    let Match::HashLimit {
+        rate,
+        burst,
+        bytes,
+        max_keys,
+        ..
+    } = &m.matches[0]
+    else {
+        panic!("{m:?}")
+    };
+    // iptables keeps 992 bytes a second and a burst of six whole rates.
+    assert_eq!(rate.count, 992);
+    assert_eq!(*burst, 992 * 6);
+    assert!(*bytes);
+    // The kernel cuts tables to 2^20 entries.
+    assert_eq!(*max_keys, Some(1 << 20));
+    // Without --hashlimit-rate-match the interval does nothing and is not saved.
+    assert!(!spec(
+        "-m hashlimit --hashlimit-upto 1/s --hashlimit-name x --hashlimit-rate-interval 3"
+    )
+    .to_args()
+    .contains("interval"));
+}
+
+#[test]
+fn letters_after_a_packet_rate_are_skipped_with_a_warning() {
+    let (s, w) = RuleSpec::parse(&words("-m limit --limit 4kb/s"), Family::Ipv4).unwrap();
+    assert_eq!(s.to_args(), "-m limit --limit 4/sec");
+    assert_eq!(w.len(), 1);
+    assert!(w[0].0.contains("skips \"kb\""), "{w:?}");
+    let (_, w) = RuleSpec::parse(&words("-m limit --limit 4/s"), Family::Ipv4).unwrap();
+    assert!(w.is_empty());
+}

@@ -109,7 +109,13 @@ pub fn merge_sets(sets: &mut Vec<Set<'static>>, set: Set<'static>) -> Result<(),
         sets.push(set);
         return Ok(());
     };
-    if *existing == set {
+    // The first rule sizes a shared set, as the first of iptables' rules
+    // sizes the kernel's table of that name.
+    let resized = Set {
+        size: existing.size,
+        ..set.clone()
+    };
+    if *existing == resized {
         return Ok(());
     }
     if existing.set_type != set.set_type {

@@ -62,6 +62,29 @@ pub(super) struct HashLimitSpec<'a> {
     pub key: LimitKey,
     /// How long an idle bucket lives.
     pub expire_ms: u32,
+    /// The rate and the burst count bytes.
+    pub bytes: bool,
+    /// The most keys tracked at once.
+    pub max_keys: Option<u32>,
+}
+
+/// A bucket of bytes, `limit rate [over] N bytes/UNIT burst B bytes`.
+///
+/// xt_hashlimit's byte mode holds one second's bytes and lets `burst`
+/// bytes more through once per key; nf_tables' bucket holds the rate plus
+/// the burst and refills all of it, as iptables-translate writes it.
+fn byte_limit(rate: Rate, burst: u32, over: bool) -> Result<Statement<'static>, CompileError> {
+    if rate.count == 0 {
+        return refuse("a byte rate of 0 is refused by nf_tables");
+    }
+    Ok(Statement::Limit(Limit {
+        rate: rate.count,
+        rate_unit: Some("bytes".into()),
+        per: Some(per(rate.unit).into()),
+        burst: Some(burst),
+        burst_unit: Some("bytes".into()),
+        inv: over.then_some(true),
+    }))
 }
 
 /// `-m hashlimit`: a token bucket per key, kept in the set `hashlimit_NAME`
@@ -75,7 +98,11 @@ pub(super) fn hash_limit(
     out: &mut CompiledRule,
 ) -> Result<Vec<Statement<'static>>, CompileError> {
     let family = cx.family;
-    let bucket = limit(spec.rate, spec.burst, spec.over)?;
+    let bucket = if spec.bytes {
+        byte_limit(spec.rate, spec.burst, spec.over)?
+    } else {
+        limit(spec.rate, spec.burst, spec.over)?
+    };
     let key = spec.key;
     if (key.src_port || key.dst_port) && cx.protocol().and_then(port_protocol).is_none() {
         return refuse(
@@ -107,10 +134,9 @@ pub(super) fn hash_limit(
     };
     let name = set_name("hashlimit", spec.name)?;
     let seconds = spec.expire_ms.div_ceil(1000).max(1);
-    declare(
-        out,
-        dynamic_set(cx, name.clone(), types, Expiry::After(seconds)),
-    )?;
+    let mut set = dynamic_set(cx, name.clone(), types, Expiry::After(seconds));
+    set.size = spec.max_keys.filter(|&n| n > 0);
+    declare(out, set)?;
     Ok(vec![set_stmt(
         SetOp::Update,
         &name,
@@ -207,6 +233,8 @@ mod tests {
                     dst_port: true,
                 },
                 expire_ms: 1500,
+                bytes: false,
+                max_keys: None,
             },
         ]);
         let compiled = compile(&r, v4()).unwrap();
@@ -226,6 +254,43 @@ mod tests {
     }
 
     #[test]
+    fn byte_hashlimits_count_bytes_in_a_sized_set() {
+        let byte_rule = |name: &str, max_keys| {
+            rule(vec![Match::HashLimit {
+                name: name.into(),
+                rate: Rate {
+                    count: 400,
+                    unit: RateUnit::Second,
+                },
+                burst: 800,
+                over: false,
+                key: LimitKey {
+                    src_prefix: Some(32),
+                    dst_prefix: None,
+                    src_port: false,
+                    dst_port: false,
+                },
+                expire_ms: 1000,
+                bytes: true,
+                max_keys,
+            }])
+        };
+        let compiled = compile(&byte_rule("b", Some(64)), v4()).unwrap();
+        assert_eq!(
+            compiled.expr_json().unwrap()[0]["set"]["stmt"][0],
+            json!({"limit": {"rate": 400, "rate_unit": "bytes", "per": "second",
+                "burst": 800, "burst_unit": "bytes"}})
+        );
+        assert_eq!(compiled.sets[0].size, Some(64));
+        // Rules sharing the name share the first one's size, as iptables' table.
+        let mut sets = compiled.sets.clone();
+        let other = compile(&byte_rule("b", Some(9)), v4()).unwrap();
+        super::super::decl::merge_sets(&mut sets, other.sets[0].clone()).unwrap();
+        assert_eq!(sets.len(), 1);
+        assert_eq!(sets[0].size, Some(64));
+    }
+
+    #[test]
     fn hashlimit_on_ports_needs_a_port_protocol() {
         let r = rule(vec![Match::HashLimit {
             name: "x".into(),
@@ -242,6 +307,8 @@ mod tests {
                 dst_port: false,
             },
             expire_ms: 10_000,
+            bytes: false,
+            max_keys: None,
         }]);
         assert!(compile_json(&r, v4()).is_err());
     }

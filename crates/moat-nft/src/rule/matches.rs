@@ -91,6 +91,8 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
             over,
             key,
             expire_ms,
+            bytes,
+            max_keys,
         } => {
             let spec = limit::HashLimitSpec {
                 name,
@@ -99,6 +101,8 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
                 over: *over,
                 key: *key,
                 expire_ms: *expire_ms,
+                bytes: *bytes,
+                max_keys: *max_keys,
             };
             limit::hash_limit(&spec, cx, out)?
         }

@@ -142,9 +142,11 @@ fn synproxy(s: &nftables::stmt::SynProxy) -> Option<NlExpr> {
 
 /// `limit rate [over] N/UNIT burst B packets`.
 fn limit(limit: &Limit<'_>) -> Option<NlExpr> {
-    if limit.rate_unit.as_deref().is_some_and(|u| u != "packets") || limit.burst_unit.is_some() {
-        return None;
-    }
+    let bytes = match (limit.rate_unit.as_deref(), limit.burst_unit.as_deref()) {
+        (None | Some("packets"), None) => false,
+        (Some("bytes"), Some("bytes")) => true,
+        _ => return None,
+    };
     let unit = match limit.per.as_deref()? {
         "second" => 1,
         "minute" => 60,
@@ -157,6 +159,7 @@ fn limit(limit: &Limit<'_>) -> Option<NlExpr> {
         rate: u64::from(limit.rate),
         unit,
         burst: limit.burst?,
+        bytes,
         inv: limit.inv == Some(true),
     })
 }

@@ -1,46 +1,60 @@
-//! The limit match (one token bucket) and the hashlimit match (a bucket per key).
+//! The limit match (one token bucket) and the rates it shares with hashlimit.
 
-use moat_model::{LimitKey, Match, Rate, RateUnit};
+use moat_model::{Match, Rate, RateUnit};
 
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
-use crate::rule::options::{alias, opt, OptDef};
-use crate::rule::values::{family_bits, number_in, push_opt};
+use crate::rule::options::{opt, OptDef};
+use crate::rule::values::{number_in, push_opt};
+use crate::rule::Warning;
 
 /// The kernel's time scale of the limit match: periods are in 1/10000 s.
 const LIMIT_SCALE: u64 = 10_000;
 /// The kernel's time scale of the hashlimit match: periods are in microseconds.
-const HASHLIMIT_SCALE: u64 = 1_000_000;
+pub(super) const HASHLIMIT_SCALE: u64 = 1_000_000;
 
 /// Time units: the unit, its length in seconds, the name iptables prints.
-const UNITS: [(RateUnit, u64, &str); 4] = [
+pub(super) const UNITS: [(RateUnit, u64, &str); 4] = [
     (RateUnit::Day, 86_400, "day"),
     (RateUnit::Hour, 3_600, "hour"),
     (RateUnit::Minute, 60, "min"),
     (RateUnit::Second, 1, "sec"),
 ];
 
-/// A parsed rate: the kernel's period between tokens, and the length in seconds of the unit written.
+/// A parsed rate: the kernel's period between tokens, the length in seconds
+/// of the unit written, and what iptables skipped after the count.
 #[derive(Debug)]
-struct ParsedRate {
-    period: u64,
-    unit_secs: u64,
+pub(super) struct ParsedRate {
+    pub(super) period: u64,
+    pub(super) unit_secs: u64,
+    pub(super) skipped: Option<String>,
 }
 
-/// Parses `N[/unit]`, where the unit is any prefix of second, minute, hour or day.
-fn parse_rate(s: &str, opt: &str, scale: u64) -> Res<ParsedRate> {
-    let (count_text, unit_text) = match s.split_once('/') {
-        Some((c, u)) => (c, Some(u)),
-        None => (s, None),
+/// Parses `N[/unit]`, where the unit is any prefix of second, minute, hour
+/// or day, as iptables does: the count is read like strtoul (spaces and a
+/// `+` before it), and anything between it and the slash is skipped, so
+/// `5kb` is 5/second.
+pub(super) fn parse_rate(s: &str, opt: &str, scale: u64) -> Res<ParsedRate> {
+    let not_a_rate = || {
+        fail(format!(
+            "{opt}: \"{s}\" is not a rate (write it as N/second, N/minute, N/hour or N/day with N > 0)"
+        ))
     };
-    if count_text.ends_with(|c: char| c.is_ascii_alphabetic()) {
-        return fail(format!(
-            "{opt}: byte rates like \"{s}\" are not supported by moat (give packets per second, minute, hour or day)"
-        ));
+    let trimmed = s.trim_start();
+    let body = trimmed.strip_prefix('+').unwrap_or(trimmed);
+    let rest = body.trim_start_matches(|c: char| c.is_ascii_digit());
+    let digits = &body[..body.len() - rest.len()];
+    if digits.is_empty() {
+        return not_a_rate();
     }
-    let count = match count_text.parse::<u64>() {
-        Ok(n) if n > 0 => n,
-        _ => return fail(format!("{opt}: \"{s}\" is not a rate (write it as N/second, N/minute, N/hour or N/day with N > 0)")),
+    let (between, unit_text) = match rest.split_once('/') {
+        Some((b, u)) => (b, Some(u)),
+        None => (rest, None),
+    };
+    let count = match digits.parse::<u64>() {
+        Ok(0) => return not_a_rate(),
+        Ok(n) => n,
+        Err(_) => u64::MAX,
     };
     let unit_secs = match unit_text {
         None => 1,
@@ -68,11 +82,30 @@ fn parse_rate(s: &str, opt: &str, scale: u64) -> Res<ParsedRate> {
     if period > u64::from(u32::MAX) {
         return fail(format!("{opt}: rate \"{s}\" is too slow"));
     }
-    Ok(ParsedRate { period, unit_secs })
+    Ok(ParsedRate {
+        period,
+        unit_secs,
+        skipped: (!between.trim().is_empty()).then(|| between.to_string()),
+    })
+}
+
+/// [`parse_rate`] of an option's value, warning when iptables' reading
+/// skips letters: `--limit 4kb/s` is 4 packets a second, not a byte rate.
+pub(super) fn parse_rate_option(o: &mut Opt<'_>, scale: u64) -> Res<ParsedRate> {
+    let rate = parse_rate(o.value(), o.name, scale)?;
+    if let Some(skipped) = &rate.skipped {
+        o.warnings.push(Warning(format!(
+            "{} {}: iptables skips \"{skipped}\" after the count and reads a packet rate, as moat \
+             does (only hashlimit counts bytes, written like 4kb/s)",
+            o.name,
+            o.value(),
+        )));
+    }
+    Ok(rate)
 }
 
 /// The rate iptables shows for a period: the count and the unit it picks.
-fn display_rate(period: u64, scale: u64) -> (u64, usize) {
+pub(super) fn display_rate(period: u64, scale: u64) -> (u64, usize) {
     let mut best = 0;
     for (i, &(_, secs, _)) in UNITS.iter().enumerate().skip(1) {
         let mult = scale * secs;
@@ -84,12 +117,12 @@ fn display_rate(period: u64, scale: u64) -> (u64, usize) {
     (scale * UNITS[best].1 / period, best)
 }
 
-fn rate_text(period: u64, scale: u64) -> String {
+pub(super) fn rate_text(period: u64, scale: u64) -> String {
     let (count, unit) = display_rate(period, scale);
     format!("{count}/{}", UNITS[unit].2)
 }
 
-fn model_rate(period: u64, scale: u64) -> Rate {
+pub(super) fn model_rate(period: u64, scale: u64) -> Rate {
     let (count, unit) = display_rate(period, scale);
     Rate {
         count: u32::try_from(count).unwrap_or(u32::MAX),
@@ -104,7 +137,7 @@ pub(crate) struct Limit {
     burst: Option<u32>,
 }
 
-const DEFAULT_BURST: u32 = 5;
+pub(super) const DEFAULT_BURST: u32 = 5;
 
 impl Limit {
     fn period(&self) -> u64 {
@@ -134,7 +167,7 @@ impl Extension for Limit {
     fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
         if o.name == "--limit" {
             once(&self.period, "--limit")?;
-            self.period = Some(parse_rate(o.value(), "--limit", LIMIT_SCALE)?.period);
+            self.period = Some(parse_rate_option(o, LIMIT_SCALE)?.period);
         } else {
             once(&self.burst, "--limit-burst")?;
             self.burst = Some(number_in(o.value(), "--limit-burst", 0, 10_000)? as u32);
@@ -169,237 +202,6 @@ impl Extension for Limit {
     }
 }
 
-const HASHLIMIT_OPTIONS: &[OptDef] = &[
-    opt("--hashlimit-upto", 1, true),
-    opt("--hashlimit-above", 1, true),
-    alias("--hashlimit", "--hashlimit-upto", 1, false),
-    opt("--hashlimit-burst", 1, false),
-    opt("--hashlimit-mode", 1, false),
-    opt("--hashlimit-srcmask", 1, false),
-    opt("--hashlimit-dstmask", 1, false),
-    opt("--hashlimit-name", 1, false),
-    opt("--hashlimit-htable-expire", 1, false),
-    opt("--hashlimit-htable-size", 1, false),
-    opt("--hashlimit-htable-max", 1, false),
-    opt("--hashlimit-htable-gcinterval", 1, false),
-    opt("--hashlimit-rate-match", 0, false),
-    opt("--hashlimit-rate-interval", 1, false),
-];
-
-/// Hashlimit key parts in the order iptables prints them.
-const MODES: &[(&str, u8)] = &[("srcip", 1), ("srcport", 4), ("dstip", 2), ("dstport", 8)];
-
-/// `-m hashlimit`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct HashLimit {
-    rate: Option<(u64, bool)>,
-    unit_ms: u32,
-    burst: Option<u32>,
-    mode: Option<u8>,
-    name: Option<String>,
-    expire: Option<u32>,
-    srcmask: Option<u8>,
-    dstmask: Option<u8>,
-    full_mask: u8,
-}
-
-impl HashLimit {
-    fn period(&self) -> u64 {
-        self.rate.map(|(p, _)| p).unwrap_or(1)
-    }
-
-    fn above(&self) -> bool {
-        self.rate.is_some_and(|(_, a)| a)
-    }
-
-    fn expire_shown(&self) -> Option<u32> {
-        let (_, unit) = display_rate(self.period(), HASHLIMIT_SCALE);
-        let default = (UNITS[unit].1 * 1000) as u32;
-        self.expire.filter(|&e| e != default)
-    }
-
-    fn mask_shown(&self, mask: Option<u8>) -> Option<u8> {
-        mask.filter(|&m| m != self.full_mask)
-    }
-
-    fn mode_names(&self, sep: &str) -> Option<String> {
-        let bits = self.mode.unwrap_or(0);
-        (bits != 0).then(|| {
-            MODES
-                .iter()
-                .filter(|&&(_, b)| bits & b != 0)
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(sep)
-        })
-    }
-
-    /// The model condition.
-    pub(crate) fn lower(&self, out: &mut Vec<Match>) {
-        let mode = self.mode.unwrap_or(0);
-        let full = self.full_mask;
-        out.push(Match::HashLimit {
-            name: self.name.clone().unwrap_or_default(),
-            rate: model_rate(self.period(), HASHLIMIT_SCALE),
-            burst: self.burst.unwrap_or(DEFAULT_BURST),
-            over: self.above(),
-            key: LimitKey {
-                src_prefix: (mode & 1 != 0).then(|| self.srcmask.unwrap_or(full)),
-                dst_prefix: (mode & 2 != 0).then(|| self.dstmask.unwrap_or(full)),
-                src_port: mode & 4 != 0,
-                dst_port: mode & 8 != 0,
-            },
-            expire_ms: self.expire.unwrap_or(0),
-        });
-    }
-}
-
-impl Extension for HashLimit {
-    fn options(&self) -> &'static [OptDef] {
-        HASHLIMIT_OPTIONS
-    }
-
-    fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
-        self.full_mask = family_bits(o.family);
-        let v = o.value();
-        match o.name {
-            "--hashlimit-upto" | "--hashlimit-above" => {
-                if self.rate.is_some() {
-                    return fail("use only one of --hashlimit-upto and --hashlimit-above");
-                }
-                let r = parse_rate(v, o.name, HASHLIMIT_SCALE)?;
-                self.unit_ms = (r.unit_secs * 1000) as u32;
-                self.rate = Some((r.period, (o.name == "--hashlimit-above") != o.invert));
-            }
-            "--hashlimit-burst" => {
-                once(&self.burst, o.name)?;
-                self.burst = Some(number_in(v, o.name, 1, u64::from(u32::MAX))? as u32);
-            }
-            "--hashlimit-mode" => {
-                once(&self.mode, o.name)?;
-                let mut bits = 0;
-                for part in v.split(',') {
-                    match MODES.iter().find(|(n, _)| *n == part) {
-                        Some(&(_, b)) => bits |= b,
-                        None => {
-                            return fail(format!(
-                                "--hashlimit-mode: unknown key \"{part}\" (expected srcip, srcport, dstip or dstport){}",
-                                crate::rule::suggest::did_you_mean(part, MODES.iter().map(|(n, _)| *n))
-                            ))
-                        }
-                    }
-                }
-                self.mode = Some(bits);
-            }
-            "--hashlimit-srcmask" | "--hashlimit-dstmask" => {
-                let full = u64::from(self.full_mask);
-                let m = number_in(v, o.name, 0, full)? as u8;
-                let slot = if o.name == "--hashlimit-srcmask" {
-                    &mut self.srcmask
-                } else {
-                    &mut self.dstmask
-                };
-                once(slot, o.name)?;
-                *slot = Some(m);
-            }
-            "--hashlimit-name" => {
-                once(&self.name, o.name)?;
-                if v.is_empty()
-                    || v.len() > 15
-                    || v.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\')
-                {
-                    return fail("--hashlimit-name needs a name of 1 to 15 characters without spaces or quotes");
-                }
-                self.name = Some(v.to_string());
-            }
-            "--hashlimit-htable-expire" => {
-                once(&self.expire, o.name)?;
-                self.expire = Some(number_in(v, o.name, 0, u64::from(u32::MAX))? as u32);
-            }
-            other => return fail(format!("{other} is not supported by moat")),
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self, cx: &Cx) -> Res<()> {
-        self.full_mask = family_bits(cx.family);
-        if self.rate.is_none() {
-            return fail("the hashlimit match needs --hashlimit-upto or --hashlimit-above");
-        }
-        if self.name.is_none() {
-            return fail("the hashlimit match needs --hashlimit-name");
-        }
-        self.burst.get_or_insert(DEFAULT_BURST);
-        self.expire.get_or_insert(self.unit_ms);
-        self.unit_ms = 0;
-        if self.srcmask == Some(self.full_mask) {
-            self.srcmask = None;
-        }
-        if self.dstmask == Some(self.full_mask) {
-            self.dstmask = None;
-        }
-        if self.mode == Some(0) {
-            self.mode = None;
-        }
-        Ok(())
-    }
-
-    fn save(&self, out: &mut String) {
-        let rate = rate_text(self.period(), HASHLIMIT_SCALE);
-        let word = if self.above() {
-            "--hashlimit-above"
-        } else {
-            "--hashlimit-upto"
-        };
-        push_opt(out, false, word, Some(&rate));
-        push_opt(
-            out,
-            false,
-            "--hashlimit-burst",
-            Some(&self.burst.unwrap_or(DEFAULT_BURST).to_string()),
-        );
-        if let Some(m) = self.mode_names(",") {
-            push_opt(out, false, "--hashlimit-mode", Some(&m));
-        }
-        push_opt(out, false, "--hashlimit-name", self.name.as_deref());
-        if let Some(e) = self.expire_shown() {
-            push_opt(
-                out,
-                false,
-                "--hashlimit-htable-expire",
-                Some(&e.to_string()),
-            );
-        }
-        if let Some(m) = self.mask_shown(self.srcmask) {
-            push_opt(out, false, "--hashlimit-srcmask", Some(&m.to_string()));
-        }
-        if let Some(m) = self.mask_shown(self.dstmask) {
-            push_opt(out, false, "--hashlimit-dstmask", Some(&m.to_string()));
-        }
-    }
-
-    fn print(&self, out: &mut String, _numeric: bool) {
-        out.push_str(&format!(
-            " limit: {} {} burst {}",
-            if self.above() { "above" } else { "up to" },
-            rate_text(self.period(), HASHLIMIT_SCALE),
-            self.burst.unwrap_or(DEFAULT_BURST)
-        ));
-        if let Some(m) = self.mode_names("-") {
-            out.push_str(&format!(" mode {m}"));
-        }
-        if let Some(e) = self.expire_shown() {
-            out.push_str(&format!(" htable-expire {e}"));
-        }
-        if let Some(m) = self.mask_shown(self.srcmask) {
-            out.push_str(&format!(" srcmask {m}"));
-        }
-        if let Some(m) = self.mask_shown(self.dstmask) {
-            out.push_str(&format!(" dstmask {m}"));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,6 +221,9 @@ mod tests {
         assert_eq!(shown("10", LIMIT_SCALE), "10/sec");
         assert_eq!(shown("1/d", LIMIT_SCALE), "1/day");
         assert_eq!(shown("1000000/sec", HASHLIMIT_SCALE), "1000000/sec");
+        // As iptables: letters after the count are skipped.
+        assert_eq!(shown("5kb", LIMIT_SCALE), "5/sec");
+        assert_eq!(shown(" +05x/m", LIMIT_SCALE), "5/min");
     }
 
     #[test]
@@ -434,5 +239,6 @@ mod tests {
             .contains("too fast"));
         assert!(parse_rate("0/sec", "--limit", LIMIT_SCALE).is_err());
         assert!(parse_rate("5/minutes", "--limit", LIMIT_SCALE).is_err());
+        assert!(parse_rate("kb/s", "--limit", LIMIT_SCALE).is_err());
     }
 }

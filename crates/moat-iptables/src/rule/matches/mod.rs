@@ -1,6 +1,7 @@
 //! Match extensions (`-m NAME`): each one's options, `-S` and `-L` text and lowering.
 
 mod addrtype;
+mod byte_rate;
 mod comment;
 mod connbytes;
 mod connlimit;
@@ -9,6 +10,7 @@ mod cpu;
 mod devgroup;
 mod dscp;
 mod ecn;
+mod hashlimit;
 mod icmp;
 mod iprange;
 mod length;
@@ -66,7 +68,7 @@ pub(crate) enum MatchSpec {
     /// limit.
     Limit(limit::Limit),
     /// hashlimit.
-    HashLimit(limit::HashLimit),
+    HashLimit(hashlimit::HashLimit),
     /// connlimit.
     ConnLimit(connlimit::ConnLimit),
     /// recent.
