@@ -34,6 +34,10 @@ pub enum EncodeError {
     Json(CompileError),
 }
 
+/// The longest rule text nft keeps with a rule: a rule's user data holds
+/// 256 bytes, less the comment's type, length and NUL.
+const NFT_TEXT_MAX: usize = 253;
+
 /// Encodes `changes` as one nft JSON batch.
 pub fn encode(changes: &ChangeSet) -> Result<String, EncodeError> {
     let mut objects: Vec<Value> = Vec::new();
@@ -158,11 +162,21 @@ impl<'a> TableEncoder<'a> {
         rule: &Rule,
         sets: &mut Vec<schema::Set<'static>>,
     ) -> Result<schema::Rule<'static>, EncodeError> {
-        let compiled = compile_rule(rule, &self.ctx).map_err(|error| EncodeError::Compile {
+        let refused = |error| EncodeError::Compile {
             chain: chain.to_string(),
             index,
             error,
-        })?;
+        };
+        if let Some(text) = rule.source.as_deref().filter(|t| t.len() > NFT_TEXT_MAX) {
+            return Err(refused(CompileError(format!(
+                "its iptables text is {} bytes, and a rule moat has nft write (here, one \
+                 that nft alone can write, such as a hashlimit or recent list whose entries \
+                 expire) keeps at most {NFT_TEXT_MAX}: shorten a --comment, or leave out \
+                 options given at their defaults",
+                text.len()
+            ))));
+        }
+        let compiled = compile_rule(rule, &self.ctx).map_err(refused)?;
         for set in compiled.sets {
             let existing = self
                 .changes
@@ -334,5 +348,31 @@ impl<'a> TableEncoder<'a> {
         }
         out.extend(last);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use moat_model::{Action, Family, Table};
+
+    use super::*;
+    use crate::plan_replace;
+
+    #[test]
+    fn rule_texts_nft_cannot_keep_are_refused_with_the_reason() {
+        let with_text = |len: usize| {
+            let mut table = Table::new(Family::Ipv4, Stage::Filter);
+            table.chains[0].rules.push(Rule {
+                source: Some("x".repeat(len)),
+                ..Rule::new(Action::Accept)
+            });
+            encode(&plan_replace(&table).unwrap())
+        };
+        assert!(with_text(NFT_TEXT_MAX).is_ok());
+        let err = with_text(NFT_TEXT_MAX + 1).unwrap_err().to_string();
+        assert!(
+            err.contains("chain INPUT, rule 1: its iptables text is 254 bytes"),
+            "{err}"
+        );
     }
 }

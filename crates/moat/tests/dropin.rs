@@ -917,6 +917,25 @@ fn real_hosts_rulesets_restore_and_save_as_with_iptables_nft() {
         "long and negated interface names".into(),
         format!("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n{interfaces}COMMIT\n"),
     ));
+    // Rule texts longer than a rule's user data (253 bytes): Kubernetes-style
+    // long comments, iptables-nft's cut of longer ones, many options.
+    let note =
+        "namespace-with-a-long-name/service-with-an-even-longer-name:https-metrics ".repeat(4);
+    let long = [
+        format!("-A INPUT -p tcp -m comment --comment \"{}\" -m tcp --dport 443 -j ACCEPT", &note[..253]),
+        format!("-A INPUT -m comment --comment \"{note}\" -j ACCEPT"),
+        format!(
+            "-A FORWARD -s 10.0.0.0/8 -d 192.168.0.0/16 -i br-lan -o wan0 -p udp -m multiport \
+             --dports 53,67,68,123,161,162,500,514,1194,1701,1812,1813,4500,5060,51820 -m conntrack \
+             --ctstate NEW,RELATED,ESTABLISHED -m comment --comment \"{}\" -j LOG --log-prefix \"long: \"",
+            &note[..200]
+        ),
+    ]
+    .join("\n");
+    files.push((
+        "long rule texts".into(),
+        format!("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n{long}\nCOMMIT\n"),
+    ));
     for (name, rules) in files {
         let ours = Netns::new("real-moat").unwrap();
         restore_ok(&ours, "iptables-restore", &rules);

@@ -239,6 +239,25 @@ fn hashlimit_byte_rates_let_that_many_bytes_through() {
     assert!(nft.contains("size 64"), "{nft}");
 }
 
+/// A rule whose text is longer than a rule's user data holds (its tail is
+/// kept after the verdict) still acts and counts, and lists whole.
+#[test]
+fn rules_with_long_texts_act_and_list_whole() {
+    let Some(lab) = gateway_lab() else { return };
+    let note = "drop-pings-from-the-lab-client-".repeat(8);
+    let rule = format!("-A INPUT -s {CLIENT_V4} -p icmp -m comment --comment {note} -j DROP");
+    assert!(rule.len() > 253);
+    iptables_all(&lab.gateway, "iptables", &[&rule]);
+    assert!(!ping(&lab.client, GATEWAY_LAN_V4).unwrap());
+    let listing = moat_ok(&lab.gateway, &["iptables", "-S", "INPUT"]);
+    assert!(
+        listing.contains(&format!("--comment {note} -j DROP")),
+        "{listing}"
+    );
+    let counted = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+    assert!(packets_of(&counted, "INPUT", &note) >= 1, "{counted}");
+}
+
 /// Seed 002's connlimit: the connection over the limit is reset.
 #[test]
 fn connlimit_resets_the_connection_over_the_limit() {

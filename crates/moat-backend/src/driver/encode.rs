@@ -19,6 +19,7 @@ use super::batch::{Batch, Origin, Sealed};
 use super::dyn_set;
 use super::error::{DriverError, Unsupported};
 use super::expr::NlExpr;
+use super::long_text;
 use super::lower::{lower_rule, Lowered};
 use super::portmap::{SetIds, Target};
 use super::udata;
@@ -579,15 +580,19 @@ impl<'a> TableEncoder<'a> {
         compiled: &CompiledRule,
     ) -> Result<(Lowered, Option<Vec<u8>>), DriverError> {
         let unsupported = |what: String| self.unsupported(chain, index, what);
-        let exprs = self.lower_compiled(chain, index, compiled)?;
+        let mut lowered = self.lower_compiled(chain, index, compiled)?;
         let udata = match &rule.source {
             None => None,
-            Some(text) => Some(
-                udata::comment(UDATA_RULE_COMMENT, text)
-                    .ok_or_else(|| unsupported(format!("a comment of {} bytes", text.len())))?,
-            ),
+            Some(text) => {
+                let (head, rest) = long_text::split(text);
+                lowered.exprs.extend(rest);
+                Some(
+                    udata::comment(UDATA_RULE_COMMENT, head)
+                        .ok_or_else(|| unsupported("a rule text holding a NUL".to_string()))?,
+                )
+            }
         };
-        Ok((exprs, udata))
+        Ok((lowered, udata))
     }
 
     /// The expressions and comment of the rule an operation adds or
@@ -703,6 +708,56 @@ mod tests {
             describe(&changes, origin),
             "table ip moat_filter, chain INPUT, rule 1: add rule"
         );
+    }
+
+    #[test]
+    fn long_rule_texts_keep_their_tail_in_comment_matches_after_the_verdict() {
+        let mut table = Table::new(Family::Ipv4, Stage::Filter);
+        let text = format!("-m comment --comment {} -j ACCEPT", "x".repeat(400));
+        table.chains[0].rules.push(Rule {
+            source: Some(text.clone()),
+            ..Rule::new(Action::Accept)
+        });
+        let sealed = encode(&plan_replace(&table).unwrap(), 1, true)
+            .unwrap()
+            .unwrap();
+        let msgs = messages(&sealed.bytes).unwrap();
+        let rule = msgs
+            .iter()
+            .find(|m| {
+                m.ty == nft_type(NFT_MSG_NEWRULE)
+                    && m.attrs()
+                        .get(NFTA_RULE_CHAIN)
+                        .is_some_and(|c| string_is(c, "INPUT"))
+            })
+            .unwrap();
+        let exprs: Vec<Attrs> = Attrs(rule.attrs().get(NFTA_RULE_EXPRESSIONS).unwrap())
+            .map(|(_, e)| Attrs(e))
+            .collect();
+        let names: Vec<String> = exprs
+            .iter()
+            .map(|e| string(e.get(NFTA_EXPR_NAME).unwrap()))
+            .collect();
+        assert_eq!(
+            names[names.len() - 2..],
+            ["immediate", "match"],
+            "{names:?}"
+        );
+        let mut joined = crate::netlink::udata::udata_string(
+            rule.attrs().get(NFTA_RULE_USERDATA).unwrap(),
+            UDATA_RULE_COMMENT,
+        )
+        .unwrap();
+        assert_eq!(joined.len(), long_text::TEXT_IN_UDATA);
+        let data = Attrs(exprs.last().unwrap().get(NFTA_EXPR_DATA).unwrap());
+        joined.push_str(
+            &long_text::piece(
+                data.get(NFTA_MATCH_NAME).unwrap(),
+                data.get(NFTA_MATCH_INFO).unwrap(),
+            )
+            .unwrap(),
+        );
+        assert_eq!(joined, text);
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod encode;
 mod error;
 mod expr;
 mod find;
+mod long_text;
 mod lower;
 mod members;
 mod portmap;

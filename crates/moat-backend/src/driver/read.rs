@@ -11,6 +11,7 @@ use moat_nft::{portmap, KernelChain, KernelMember, KernelRule, KernelSet, Kernel
 
 use super::encode::nfproto;
 use super::error::DriverError;
+use super::long_text;
 use super::members;
 use crate::netlink::consts::*;
 use crate::netlink::udata::udata_string;
@@ -32,6 +33,8 @@ pub(super) struct RuleInfo {
     jump: Option<String>,
     log_group: Option<u16>,
     nat_side: Option<NatSide>,
+    /// The part of a long rule text its xt_comment matches carry.
+    text_tail: String,
 }
 
 fn malformed(what: &str) -> DriverError {
@@ -85,6 +88,12 @@ fn scan_exprs(list: &[u8], rule: &mut RuleInfo) {
             rule.log_group = data
                 .get(NFTA_LOG_GROUP)
                 .and_then(|g| Some(u16::from_be_bytes(g.get(..2)?.try_into().ok()?)));
+        } else if string_is(name, "match") {
+            let piece = data
+                .get(NFTA_MATCH_NAME)
+                .zip(data.get(NFTA_MATCH_INFO))
+                .and_then(|(name, info)| long_text::piece(name, info));
+            rule.text_tail.push_str(&piece.unwrap_or_default());
         } else if string_is(name, "immediate") && rule.jump.is_none() {
             let verdict = data
                 .get(NFTA_IMMEDIATE_DATA)
@@ -124,9 +133,13 @@ pub(super) fn parse_rule(msg: Message<'_>, table: &str) -> Result<Option<RuleInf
         jump: None,
         log_group: None,
         nat_side: None,
+        text_tail: String::new(),
     };
     if let Some(list) = attrs.get(NFTA_RULE_EXPRESSIONS) {
         scan_exprs(list, &mut rule);
+    }
+    if let Some(text) = &mut rule.comment {
+        text.push_str(&rule.text_tail);
     }
     Ok(Some(rule))
 }

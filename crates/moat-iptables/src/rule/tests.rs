@@ -795,3 +795,29 @@ fn letters_after_a_packet_rate_are_skipped_with_a_warning() {
     let (_, w) = RuleSpec::parse(&words("-m limit --limit 4/s"), Family::Ipv4).unwrap();
     assert!(w.is_empty());
 }
+
+#[test]
+fn long_comments_are_cut_like_iptables_with_a_warning() {
+    let long = "y".repeat(300);
+    let (s, w) = RuleSpec::parse(
+        &words(&format!("-m comment --comment {long}")),
+        Family::Ipv4,
+    )
+    .unwrap();
+    assert_eq!(
+        s.to_args(),
+        format!("-m comment --comment {}", "y".repeat(255))
+    );
+    assert!(w[0].0.contains("300 bytes long"), "{w:?}");
+    // A character is never cut in two.
+    let accents = "é".repeat(200);
+    let (s, _) = RuleSpec::parse(
+        &words(&format!("-m comment --comment {accents}")),
+        Family::Ipv4,
+    )
+    .unwrap();
+    assert_eq!(
+        s.to_args(),
+        format!("-m comment --comment \"{}\"", "é".repeat(127))
+    );
+}

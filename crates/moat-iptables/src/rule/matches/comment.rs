@@ -6,8 +6,10 @@ use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::{push_opt, save_string};
+use crate::rule::Warning;
 
-/// The longest comment the kernel stores.
+/// The longest comment the kernel's xt_comment holds (256 bytes with its
+/// NUL); iptables cuts longer ones.
 const MAX_LEN: usize = 255;
 
 /// `-m comment --comment`.
@@ -33,17 +35,22 @@ impl Extension for Comment {
 
     fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
         once(&self.text, "--comment")?;
-        let text = o.value();
+        let mut text = o.value().to_string();
         if text.len() > MAX_LEN {
-            return fail(format!(
-                "--comment is {} bytes long; the limit is {MAX_LEN}",
+            let mut end = MAX_LEN;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            o.warnings.push(Warning(format!(
+                "--comment is {} bytes long; like iptables, moat keeps its first {end}",
                 text.len()
-            ));
+            )));
+            text.truncate(end);
         }
         if text.contains('\n') {
             return fail("--comment cannot contain a line break");
         }
-        self.text = Some(text.to_string());
+        self.text = Some(text);
         Ok(())
     }
 
