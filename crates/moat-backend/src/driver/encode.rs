@@ -631,10 +631,10 @@ impl<'a> TableEncoder<'a> {
             Place::Replace(handle) => w.attr_u64(NFTA_RULE_HANDLE, u64::from(handle)),
         }
         write_expressions(w, exprs);
-        // As iptables-nft: xtables matches bound to a protocol (esp, ah, mh)
-        // check it against the rule's.
+        // As iptables-nft: xtables extensions bound to a protocol (esp, ah,
+        // mh, SYNPROXY) check it against the rule's.
         let proto = exprs.iter().find_map(|e| match e {
-            NlExpr::XtMatch { proto, .. } => *proto,
+            NlExpr::XtMatch { proto, .. } | NlExpr::XtTarget { proto, .. } => *proto,
             _ => None,
         });
         if let Some(proto) = proto {

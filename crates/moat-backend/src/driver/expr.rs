@@ -312,6 +312,9 @@ pub(crate) enum NlExpr {
         rev: u32,
         /// The argument structure.
         info: Vec<u8>,
+        /// The layer-4 protocol the rule tests, which targets bound to one
+        /// protocol (SYNPROXY) check.
+        proto: Option<u8>,
     },
 }
 
@@ -640,7 +643,9 @@ impl NlExpr {
                 w.attr_u32(NFTA_MATCH_REV, *rev);
                 w.attr(NFTA_MATCH_INFO, info);
             }
-            NlExpr::XtTarget { name, rev, info } => {
+            NlExpr::XtTarget {
+                name, rev, info, ..
+            } => {
                 w.attr_str(NFTA_TARGET_NAME, name);
                 w.attr_u32(NFTA_TARGET_REV, *rev);
                 w.attr(NFTA_TARGET_INFO, info);

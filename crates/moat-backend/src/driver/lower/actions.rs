@@ -104,6 +104,7 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
                     name: xt.name,
                     rev: xt.rev,
                     info: xt.info,
+                    proto: l4,
                 }]
             } else {
                 vec![NlExpr::XtMatch {

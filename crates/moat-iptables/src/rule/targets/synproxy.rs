@@ -1,24 +1,59 @@
 //! The SYNPROXY target: answers new TCP connections' handshakes with SYN
 //! cookies and lets them reach the server only once the client completes
 //! the handshake (the anti SYN-flood recipe with `-j CT --notrack`).
+//!
+//! nf_tables' synproxy has every option but `--ecn` (the kernel's
+//! NF_SYNPROXY_OPT_MASK leaves it out); with `--ecn` the rule runs the
+//! kernel's xt_SYNPROXY through `nft_compat`, as iptables-nft does.
 
-use moat_model::{Action, SynProxyOptions};
+use moat_model::{Action, Hook, SynProxyOptions, XtLayout};
 
+use crate::rule::compat::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::number_in;
 
-/// `-j SYNPROXY [--mss N] [--wscale N] [--sack-perm] [--timestamp]`.
+/// `-j SYNPROXY [--mss N] [--wscale N] [--sack-perm] [--timestamp] [--ecn]`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct SynProxy {
     options: SynProxyOptions,
+    ecn: bool,
 }
+
+/// xt_SYNPROXY's option bits (XT_SYNPROXY_OPT_*).
+const OPT_MSS: u8 = 0x01;
+const OPT_WSCALE: u8 = 0x02;
+const OPT_SACK_PERM: u8 = 0x04;
+const OPT_TIMESTAMP: u8 = 0x08;
+const OPT_ECN: u8 = 0x10;
 
 impl SynProxy {
     /// The model action.
     pub(crate) fn lower(&self) -> Action {
-        Action::SynProxy(self.options)
+        if !self.ecn {
+            return Action::SynProxy(self.options);
+        }
+        let o = &self.options;
+        let bits = [
+            (o.mss.is_some(), OPT_MSS),
+            (o.wscale.is_some(), OPT_WSCALE),
+            (o.sack_perm, OPT_SACK_PERM),
+            (o.timestamp, OPT_TIMESTAMP),
+            (true, OPT_ECN),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |acc, (_, bit)| acc | bit);
+        // struct xt_synproxy_info { __u8 options; __u8 wscale; __u16 mss; }
+        let info = XtLayout::new()
+            .u8(bits)
+            .u8(o.wscale.unwrap_or(0))
+            .u16(o.mss.unwrap_or(0))
+            .finish();
+        let mut ext = kernel_ext("-j", "SYNPROXY", 0, info, self);
+        ext.hooks = vec![Hook::Input, Hook::Forward];
+        Action::Xt(ext)
     }
 }
 
@@ -47,9 +82,7 @@ impl Extension for SynProxy {
             }
             "--sack-perm" => o_.sack_perm = true,
             "--timestamp" => o_.timestamp = true,
-            _ => return fail(
-                "SYNPROXY --ecn is not supported by moat: nf_tables' synproxy has no ECN option",
-            ),
+            _ => self.ecn = true,
         }
         Ok(())
     }
@@ -74,6 +107,9 @@ impl Extension for SynProxy {
         }
         if let Some(m) = o.mss {
             out.push_str(&format!(" --mss {m}"));
+        }
+        if self.ecn {
+            out.push_str(" --ecn");
         }
     }
 
