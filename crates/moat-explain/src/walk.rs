@@ -343,6 +343,13 @@ impl Walker<'_> {
                 });
                 Acted::Continue(Box::new(branch))
             }
+            Action::CtZoneFromMark { .. } => {
+                branch.steps.push(Event::Rewrite {
+                    at,
+                    change: "tracked in the conntrack zone its mark names".to_string(),
+                });
+                Acted::Continue(Box::new(branch))
+            }
             Action::Ttl(op) | Action::HopLimit(op) => {
                 let what = if matches!(rule.action, Action::Ttl(_)) {
                     "TTL"

@@ -53,6 +53,9 @@ pub enum Action {
     /// in both directions or only `dir`: connections with the same
     /// addresses in different zones are apart.
     CtZone { id: u16, dir: Option<CtDirection> },
+    /// Track this packet's connection in the conntrack zone its mark's low
+    /// 16 bits name (`CT --zone mark`), in both directions or only `dir`.
+    CtZoneFromMark { dir: Option<CtDirection> },
     /// Rewrite the destination address and/or port.
     Dnat(NatTarget),
     /// Rewrite the source address and/or port.

@@ -426,6 +426,11 @@ fn target_text(action: &Action) -> String {
             Some(CtDirection::Original) => format!("-j CT --zone-orig {id}"),
             Some(CtDirection::Reply) => format!("-j CT --zone-reply {id}"),
         },
+        Action::CtZoneFromMark { dir } => match dir {
+            None => "-j CT --zone mark".into(),
+            Some(CtDirection::Original) => "-j CT --zone-orig mark".into(),
+            Some(CtDirection::Reply) => "-j CT --zone-reply mark".into(),
+        },
         Action::Dnat(t) => format!("-j DNAT --to-destination {}", nat_text(t)),
         Action::Snat(t) => format!("-j SNAT --to-source {}", nat_text(t)),
         Action::Masquerade { .. } => "-j MASQUERADE".into(),

@@ -687,12 +687,18 @@ fn ct_zone_tracks_connections_in_their_zone() {
     for rule in [
         "-t raw -A PREROUTING -i lan0 -p tcp --dport 9310 -j CT --zone 7",
         "-t raw -A OUTPUT -p tcp --sport 9310 -j CT --zone 7",
+        // The zone a packet's mark names: its low 16 bits, 9.
+        "-t raw -A PREROUTING -i lan0 -p tcp --dport 9312 -j MARK --set-mark 0x10009",
+        "-t raw -A PREROUTING -i lan0 -p tcp --dport 9312 -j CT --zone mark",
+        "-t raw -A OUTPUT -p tcp --sport 9312 -j MARK --set-mark 0x10009",
+        "-t raw -A OUTPUT -p tcp --sport 9312 -j CT --zone mark",
     ] {
         moat_ok(&lab.gateway, &common::words("iptables", rule));
     }
     let _zoned = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 9310).unwrap();
     let _plain = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 9311).unwrap();
-    for port in [9310, 9311] {
+    let _marked = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 9312).unwrap();
+    for port in [9310, 9311, 9312] {
         let outcome = tcp_connect_timeout(
             &lab.client,
             GATEWAY_LAN_V4,
@@ -717,6 +723,11 @@ fn ct_zone_tracks_connections_in_their_zone() {
     assert!(
         zoned.contains("dport=9310") && zoned.contains("zone=7"),
         "{zoned}"
+    );
+    let marked = entries("9312");
+    assert!(
+        marked.contains("dport=9312") && marked.contains("zone=9"),
+        "{marked}"
     );
     let plain = entries("9311");
     assert!(

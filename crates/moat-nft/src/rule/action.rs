@@ -52,12 +52,14 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
         Action::RestoreMark { nfmask, ctmask } => vec![restore_mark(*nfmask, *ctmask)?],
         Action::NoTrack => vec![Statement::Notrack],
         Action::CtZone { id, dir } => vec![Statement::Mangle(Mangle {
-            key: match dir {
-                None => ct("zone"),
-                Some(CtDirection::Original) => ct_dir("zone", CTDir::Original),
-                Some(CtDirection::Reply) => ct_dir("zone", CTDir::Reply),
-            },
+            key: zone_key(*dir),
             value: num(u32::from(*id)),
+        })],
+        // `ct zone set meta mark`: nft 1.0.6 refuses a mark as a zone; the
+        // kernel takes its low 16 bits, as xt_CT does.
+        Action::CtZoneFromMark { dir } => vec![Statement::Mangle(Mangle {
+            key: zone_key(*dir),
+            value: meta(MetaKey::Mark),
         })],
         Action::Dnat(target) => vec![nat::dnat(target, cx)?],
         Action::Snat(target) => vec![nat::snat(target, cx)?],
@@ -182,13 +184,26 @@ fn tos_in_whole_parts(value: u8, mask: u8) -> bool {
         .all(|(_, bits, _)| mask & bits == *bits || (mask & bits == 0 && value & bits == 0))
 }
 
+/// `ct zone`, or the zone of one direction.
+fn zone_key(dir: Option<CtDirection>) -> Expression<'static> {
+    match dir {
+        None => ct("zone"),
+        Some(CtDirection::Original) => ct_dir("zone", CTDir::Original),
+        Some(CtDirection::Reply) => ct_dir("zone", CTDir::Reply),
+    }
+}
+
 /// Whether the action compiles to a statement only the netlink driver
 /// writes: a kernel xtables target, a [`Carried`] statement (TCPOPTSTRIP,
 /// TPROXY, a TOS change within a part of the byte, ECN's TCP flags), or a
-/// TTL/HL step (a map nft 1.0.6 refuses for the IPv4 TTL).
+/// TTL/HL step (a map nft 1.0.6 refuses for the IPv4 TTL), or a zone
+/// taken from the mark (which nft refuses).
 pub(crate) fn needs_netlink(action: &Action) -> bool {
     match action {
-        Action::Xt(_) | Action::TcpOptStrip(_) | Action::Tproxy(_) => true,
+        Action::Xt(_)
+        | Action::TcpOptStrip(_)
+        | Action::Tproxy(_)
+        | Action::CtZoneFromMark { .. } => true,
         Action::Ecn(change) => change.touches_tcp(),
         Action::Reject(RejectKind::Icmpv6(code)) => icmpv6_code_is_carried(*code),
         Action::Tos { value, mask } => !tos_in_whole_parts(*value, *mask),

@@ -87,18 +87,24 @@ pub(super) fn ct_zone_set(key: &Expression<'_>, value: &Expression<'_>) -> Optio
     let Expression::Named(NamedExpression::CT(ct)) = key else {
         return None;
     };
-    let Expression::Number(n) = value else {
-        return None;
-    };
     if ct.key != "zone" || ct.family.is_some() {
         return None;
     }
-    let dir = ct.dir.as_ref().map(ct_dir_number);
-    Some(vec![
-        NlExpr::Immediate {
+    let load = match value {
+        Expression::Number(n) => NlExpr::Immediate {
             reg: NFT_REG_1,
             data: u16::try_from(*n).ok()?.to_ne_bytes().to_vec(),
         },
+        // The zone is the register's first two bytes: the mark's low 16
+        // bits on a little-endian host, as xt_CT --zone mark takes them.
+        Expression::Named(NamedExpression::Meta(m)) if m.key == MetaKey::Mark => {
+            NlExpr::Meta { key: NFT_META_MARK }
+        }
+        _ => return None,
+    };
+    let dir = ct.dir.as_ref().map(ct_dir_number);
+    Some(vec![
+        load,
         NlExpr::CtSet {
             key: NFT_CT_ZONE,
             dir,

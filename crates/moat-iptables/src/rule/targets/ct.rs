@@ -1,5 +1,5 @@
 //! The NOTRACK target and the CT target: `--notrack`, and conntrack zones
-//! (`--zone`, `--zone-orig`, `--zone-reply`).
+//! (`--zone`, `--zone-orig`, `--zone-reply`, a number or `mark`).
 
 use moat_model::{Action, CtDirection};
 
@@ -8,13 +8,21 @@ use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::number_in;
 
-/// `-j NOTRACK`, or `-j CT [--notrack] [--zone[-orig|-reply] ID]`.
+/// `-j NOTRACK`, or `-j CT [--notrack] [--zone[-orig|-reply] ID|mark]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CtTarget {
     ct: bool,
     notrack: bool,
-    /// The zone the last `--zone*` option gave (0: the default zone).
-    zone: (u16, Option<CtDirection>),
+    /// The zone the last `--zone*` number gave (0: the default zone).
+    zone: u16,
+    /// Whether a `--zone*` option said `mark`: the zone is the packet's mark.
+    zone_mark: bool,
+    /// The directions `--zone-orig` and `--zone-reply` named; as in
+    /// iptables they add up, and none or both mean both.
+    zone_orig: bool,
+    zone_reply: bool,
+    /// Which of `--zone`, `--zone-orig`, `--zone-reply` were given (each once).
+    zone_options: u8,
 }
 
 const CT_OPTIONS: &[OptDef] = &[
@@ -34,7 +42,11 @@ impl CtTarget {
         CtTarget {
             ct,
             notrack: !ct,
-            zone: (0, None),
+            zone: 0,
+            zone_mark: false,
+            zone_orig: false,
+            zone_reply: false,
+            zone_options: 0,
         }
     }
 
@@ -47,26 +59,43 @@ impl CtTarget {
         }
     }
 
+    /// The one direction the zone is for, if it is for one.
+    fn zone_dir(&self) -> Option<CtDirection> {
+        match (self.zone_orig, self.zone_reply) {
+            (true, false) => Some(CtDirection::Original),
+            (false, true) => Some(CtDirection::Reply),
+            _ => None,
+        }
+    }
+
     /// The model action: the kernel ignores the zone of an untracked packet.
     pub(crate) fn lower(&self) -> Action {
         if self.notrack {
             Action::NoTrack
+        } else if self.zone_mark {
+            Action::CtZoneFromMark {
+                dir: self.zone_dir(),
+            }
         } else {
-            let (id, dir) = self.zone;
-            Action::CtZone { id, dir }
+            // The default zone is the same in either direction.
+            let dir = self.zone_dir().filter(|_| self.zone != 0);
+            Action::CtZone { id: self.zone, dir }
         }
     }
 
     /// The zone option and its value as iptables writes them (`--zone 1`,
-    /// `--zone-orig 2`); none for the default zone.
-    fn zone_words(&self) -> Option<(&'static str, u16)> {
-        let (id, dir) = self.zone;
-        let name = match dir {
+    /// `--zone-orig mark`); none for the default zone.
+    fn zone_words(&self) -> Option<(&'static str, String)> {
+        let name = match self.zone_dir() {
             None => "zone",
             Some(CtDirection::Original) => "zone-orig",
             Some(CtDirection::Reply) => "zone-reply",
         };
-        (id != 0).then_some((name, id))
+        if self.zone_mark {
+            Some((name, "mark".to_string()))
+        } else {
+            (self.zone != 0).then(|| (name, self.zone.to_string()))
+        }
     }
 }
 
@@ -94,20 +123,36 @@ impl Extension for CtTarget {
                 ))
             }
         };
-        let v = o.value();
-        if v == "mark" {
-            return fail(format!(
-                "CT {} mark is not supported by moat: give the zone as a number",
-                o.name
-            ));
+        let bit = 1 << dir.map_or(0, |d| d as u8 + 1);
+        if self.zone_options & bit != 0 {
+            return fail(format!("CT {} given twice", o.name));
         }
-        let id = number_in(v, &format!("CT {}", o.name), 0, u64::from(u16::MAX))? as u16;
-        // The default zone is the same in either direction.
-        self.zone = (id, if id == 0 { None } else { dir });
+        self.zone_options |= bit;
+        let v = o.value();
+        if v.eq_ignore_ascii_case("mark") {
+            self.zone_mark = true;
+        } else {
+            self.zone = number_in(v, &format!("CT {}", o.name), 0, u64::from(u16::MAX))? as u16;
+        }
+        match dir {
+            Some(CtDirection::Original) => self.zone_orig = true,
+            Some(CtDirection::Reply) => self.zone_reply = true,
+            None => {}
+        }
         Ok(())
     }
 
     fn finish(&mut self, _cx: &Cx) -> Res<()> {
+        // Both directions are the zone of the connection; the default zone
+        // has no direction. Kept as -S writes them, so the rule reads back equal.
+        if self.zone_orig == self.zone_reply || (self.zone == 0 && !self.zone_mark) {
+            self.zone_orig = false;
+            self.zone_reply = false;
+        }
+        self.zone_options = 0;
+        if self.zone_mark {
+            self.zone = 0;
+        }
         Ok(())
     }
 
