@@ -616,25 +616,22 @@ fn member_counters_are_set_and_read_back_over_netlink() {
     }
 }
 
-/// Whether `rule` counts connections per address.
-fn counts_connections(rule: &Rule) -> bool {
+/// Whether `rule` fills a set: counts connections or limits per key.
+fn fills_a_set(rule: &Rule) -> bool {
     rule.matches
         .iter()
-        .any(|m| matches!(m, Match::ConnLimit { .. }))
+        .any(|m| matches!(m, Match::ConnLimit { .. } | Match::HashLimit { .. }))
 }
 
 #[test]
-fn connection_counts_reuse_their_sets_and_drop_them_with_their_rules() {
+fn filled_sets_are_reused_and_dropped_with_their_rules() {
     let Some(lab) = pair("dynset") else { return };
     for family in FAMILIES {
         let mut model = filter_table(family);
         lab.apply(&plan_replace(&model).unwrap());
 
         // The same rule at the same place of another chain fills the same set.
-        let at = input(&mut model)
-            .iter()
-            .position(counts_connections)
-            .unwrap();
+        let at = input(&mut model).iter().position(fills_a_set).unwrap();
         let copy = input(&mut model)[..=at].to_vec();
         model.chains.push(Chain {
             name: "COPY".into(),
@@ -649,7 +646,7 @@ fn connection_counts_reuse_their_sets_and_drop_them_with_their_rules() {
         lab.apply(&changes);
         lab.assert_same();
 
-        input(&mut model).retain(|r| !counts_connections(r));
+        input(&mut model).retain(|r| !fills_a_set(r));
         model.chains.retain(|c| c.name != "COPY");
         let changes = update(&lab, &model);
         assert!(has_op(&changes, |op| matches!(op, Op::DeleteSet { .. })));

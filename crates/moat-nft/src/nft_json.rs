@@ -169,10 +169,10 @@ impl<'a> TableEncoder<'a> {
         };
         if let Some(text) = rule.source.as_deref().filter(|t| t.len() > NFT_TEXT_MAX) {
             return Err(refused(CompileError(format!(
-                "its iptables text is {} bytes, and a rule moat has nft write (here, one \
-                 that nft alone can write, such as a hashlimit or recent list whose entries \
-                 expire) keeps at most {NFT_TEXT_MAX}: shorten a --comment, or leave out \
-                 options given at their defaults",
+                "its iptables text is {} bytes, and a rule moat has nft write (a change \
+                 holding something moat's netlink writer does not cover goes to nft whole) \
+                 keeps at most {NFT_TEXT_MAX}: shorten a --comment, or leave out options \
+                 given at their defaults",
                 text.len()
             ))));
         }

@@ -7,15 +7,17 @@
 //! declared again but must expire its elements as the rule needs, exactly
 //! as the `nft` driver decides. A set is declared with NFT_SET_EVAL (nft
 //! adds it for a set a rule fills), its address key, an ID in the batch,
-//! and the key's byte order as user data. Only sets whose elements never
-//! expire (a connection count's) are written; others are refused.
+//! and the key's byte order as user data; with the timeout flag and the
+//! default timeout of a set whose elements expire (a hashlimit's), its size
+//! when one is given, and a concatenated key (address . port) as nft
+//! composes it.
 
 use moat_model::Family;
 use moat_nft::layout::family_word;
 use moat_nft::nft_json::EncodeError;
 use moat_nft::rule::{check_existing, merge_sets};
 use moat_nft::KernelSet;
-use nftables::schema::{Set, SetType, SetTypeValue};
+use nftables::schema::{Set, SetFlag, SetType, SetTypeValue};
 
 use super::batch::Batch;
 use super::error::{DriverError, Unsupported};
@@ -42,25 +44,42 @@ pub(crate) fn collect(
     Ok(())
 }
 
-/// The kernel's type and length of a set's key, when this driver writes it.
-fn key(set: &Set<'_>, family: Family) -> Option<(u32, u32)> {
-    match (&set.set_type, family) {
-        (SetTypeValue::Single(SetType::Ipv4Addr), Family::Ipv4) => Some((TYPE_IPADDR, 4)),
-        (SetTypeValue::Single(SetType::Ipv6Addr), Family::Ipv6) => Some((TYPE_IP6ADDR, 16)),
+/// The kernel's type and length of one field of a set's key.
+fn field(t: SetType, family: Family) -> Option<(u32, u32)> {
+    match (t, family) {
+        (SetType::Ipv4Addr, Family::Ipv4) => Some((TYPE_IPADDR, 4)),
+        (SetType::Ipv6Addr, Family::Ipv6) => Some((TYPE_IP6ADDR, 16)),
+        (SetType::InetService, _) => Some((TYPE_INET_SERVICE, 2)),
         _ => None,
     }
 }
 
-/// Declares `set` in the batch with NFT_MSG_NEWSET, under its ID in `ids`.
+/// The bits of a concatenation's type each field's type takes.
+const TYPE_BITS: u32 = 6;
+
+/// The kernel's type and length of a set's key, when this driver writes
+/// it: one field, or a concatenation, whose type nft composes from its
+/// fields' and whose fields each take whole 32-bit registers.
+fn key(set: &Set<'_>, family: Family) -> Option<(u32, u32)> {
+    match &set.set_type {
+        SetTypeValue::Single(t) => field(*t, family),
+        SetTypeValue::Concatenated(types) => types.iter().try_fold((0, 0), |(ty, len), t| {
+            let (t, l) = field(*t, family)?;
+            Some(((ty << TYPE_BITS) | t, len + l.next_multiple_of(4)))
+        }),
+    }
+}
+
+/// Declares `set` in the batch with NFT_MSG_NEWSET, under its ID in `ids`,
+/// with the attributes nft 1.0.6 sends for it.
 pub(crate) fn declare(
     b: &mut Batch,
     ids: &mut SetIds,
     t: &Target<'_>,
     set: &Set<'_>,
 ) -> Result<(), DriverError> {
-    let plain = set.flags.iter().all(|f| f.is_empty())
-        && set.timeout.is_none()
-        && set.size.is_none()
+    let timeout_flag = set.flags.iter().flatten().all(|f| *f == SetFlag::Timeout);
+    let plain = timeout_flag
         && set.policy.is_none()
         && set.gc_interval.is_none()
         && set.comment.is_none()
@@ -73,12 +92,24 @@ pub(crate) fn declare(
                 t.table,
                 set.name
             ),
-            what: "a set whose elements expire, or not keyed on an address".to_string(),
+            what: "a set keyed on other than addresses and ports".to_string(),
         }));
     };
+    let expires = set.flags.iter().flatten().next().is_some();
     let id = ids.get(t.family, &set.name);
     let mut udata = Udata::default();
-    udata.u32(UDATA_SET_KEYBYTEORDER, BYTEORDER_BIG_ENDIAN);
+    match set.set_type {
+        SetTypeValue::Single(_) => udata.u32(UDATA_SET_KEYBYTEORDER, BYTEORDER_BIG_ENDIAN),
+        SetTypeValue::Concatenated(_) => {
+            // As nft 1.0.6: no one byte order, and a key described as a
+            // concatenation (expression type 13) with no further data.
+            udata.u32(UDATA_SET_KEYBYTEORDER, BYTEORDER_INVALID);
+            let mut typeof_key = Udata::default();
+            typeof_key.u32(UDATA_TYPEOF_EXPR, UDATA_EXPR_CONCAT);
+            typeof_key.empty(UDATA_TYPEOF_DATA);
+            udata.nest(UDATA_SET_KEY_TYPEOF, &typeof_key);
+        }
+    }
     let m = b.begin(
         NFT_MSG_NEWSET,
         NLM_F_CREATE,
@@ -88,10 +119,23 @@ pub(crate) fn declare(
     let w = b.w();
     w.attr_str(NFTA_SET_TABLE, t.table);
     w.attr_str(NFTA_SET_NAME, &set.name);
-    w.attr_u32(NFTA_SET_FLAGS, NFT_SET_EVAL);
+    let flags = if expires {
+        NFT_SET_EVAL | NFT_SET_TIMEOUT
+    } else {
+        NFT_SET_EVAL
+    };
+    w.attr_u32(NFTA_SET_FLAGS, flags);
     w.attr_u32(NFTA_SET_KEY_TYPE, key_type);
     w.attr_u32(NFTA_SET_KEY_LEN, key_len);
     w.attr_u32(NFTA_SET_ID, id);
+    if let Some(size) = set.size {
+        let desc = w.begin_nest(NFTA_SET_DESC);
+        w.attr_u32(NFTA_SET_DESC_SIZE, size);
+        w.end_nest(desc);
+    }
+    if let Some(seconds) = set.timeout {
+        w.attr_u64(NFTA_SET_TIMEOUT, u64::from(seconds) * 1000);
+    }
     w.attr(NFTA_SET_USERDATA, &udata.0);
     b.end(m);
     Ok(())
@@ -104,7 +148,7 @@ mod tests {
 
     use super::super::encode::encode;
     use super::*;
-    use crate::netlink::wire::{be_u32, messages, nft_type, string, Attrs};
+    use crate::netlink::wire::{be_u32, be_u64, messages, nft_type, string, Attrs};
 
     fn connlimit(count: u32) -> Match {
         Match::ConnLimit {
@@ -199,7 +243,7 @@ mod tests {
     }
 
     #[test]
-    fn expiring_sets_are_refused_and_checked_against_the_table_like_nft() {
+    fn expiring_sets_are_declared_and_checked_against_the_table_like_nft() {
         let hashlimit = Match::HashLimit {
             name: "web".into(),
             rate: Rate {
@@ -219,8 +263,23 @@ mod tests {
             max_keys: None,
         };
         let mut changes = changes(vec![hashlimit]);
-        let err = encode(&changes, 1, true).unwrap_err();
-        assert!(matches!(err, DriverError::Unsupported(_)), "{err}");
+        let sealed = encode(&changes, 1, true).unwrap().unwrap();
+        let msgs = messages(&sealed.bytes).unwrap();
+        let set = msgs
+            .iter()
+            .find(|m| m.ty == nft_type(NFT_MSG_NEWSET))
+            .unwrap()
+            .attrs();
+        assert_eq!(
+            set.get(NFTA_SET_FLAGS).and_then(be_u32),
+            Some(NFT_SET_EVAL | NFT_SET_TIMEOUT)
+        );
+        assert_eq!(
+            set.get(NFTA_SET_TIMEOUT).and_then(be_u64),
+            Some(10_000),
+            "whole seconds, in ms"
+        );
+        assert_eq!(dynsets(&sealed.bytes)[0].0, "hashlimit_web");
         changes.tables[0].existing_sets = vec![KernelSet {
             name: "hashlimit_web".into(),
             timeout: Some(60),

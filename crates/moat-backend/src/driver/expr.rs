@@ -75,8 +75,10 @@ pub(crate) enum NlExpr {
         /// The direction (IP_CT_DIR_*), for per-direction keys.
         dir: Option<u8>,
     },
-    /// `reg1 = (reg1 & mask) ^ xor`, over `mask.len()` bytes.
+    /// `reg = (reg & mask) ^ xor`, over `mask.len()` bytes.
     Bitwise {
+        /// NFT_REG_*: 1 but for the later fields of a set's key.
+        reg: u32,
         /// The mask.
         mask: Vec<u8>,
         /// The xor value (as long as the mask).
@@ -431,9 +433,9 @@ impl NlExpr {
                     w.attr_u8(NFTA_CT_DIRECTION, *dir);
                 }
             }
-            NlExpr::Bitwise { mask, xor } => {
-                w.attr_u32(NFTA_BITWISE_SREG, NFT_REG_1);
-                w.attr_u32(NFTA_BITWISE_DREG, NFT_REG_1);
+            NlExpr::Bitwise { reg, mask, xor } => {
+                w.attr_u32(NFTA_BITWISE_SREG, *reg);
+                w.attr_u32(NFTA_BITWISE_DREG, *reg);
                 w.attr_u32(NFTA_BITWISE_LEN, u32::try_from(mask.len()).unwrap_or(0));
                 data_nest(w, NFTA_BITWISE_MASK, mask);
                 data_nest(w, NFTA_BITWISE_XOR, xor);
@@ -752,7 +754,14 @@ impl fmt::Display for NlExpr {
             NlExpr::CtSet { key, dir: Some(d) } => write!(f, "ct set {key} dir {d}"),
             NlExpr::Ct { key, dir: None } => write!(f, "ct load {key}"),
             NlExpr::Ct { key, dir: Some(d) } => write!(f, "ct load {key} dir {d}"),
-            NlExpr::Bitwise { mask, xor } => write!(f, "bitwise & {} ^ {}", hex(mask), hex(xor)),
+            NlExpr::Bitwise { reg, mask, xor } => {
+                let at = if *reg == NFT_REG_1 {
+                    String::new()
+                } else {
+                    format!(" reg {reg}")
+                };
+                write!(f, "bitwise{at} & {} ^ {}", hex(mask), hex(xor))
+            }
             NlExpr::Cmp { op, data } => write!(f, "cmp {op} {}", hex(data)),
             NlExpr::Range { op, from, to } => write!(f, "range {op} {} {}", hex(from), hex(to)),
             NlExpr::Counter { packets, bytes } => write!(f, "counter {packets} {bytes}"),

@@ -136,6 +136,8 @@ pub(crate) const UDATA_EXPR_PAYLOAD: u32 = 7;
 /// nft's expression type of a route lookup: its data is the result as
 /// TLV 0 and the `NFTA_FIB_F_*` flags as TLV 1.
 pub(crate) const UDATA_EXPR_FIB: u32 = 26;
+/// nft's expression type of a concatenation (a set key of fields).
+pub(crate) const UDATA_EXPR_CONCAT: u32 = 13;
 // nft's protocol description numbers.
 pub(crate) const PROTO_DESC_UDP: u32 = 6;
 pub(crate) const PROTO_DESC_UDPLITE: u32 = 7;
@@ -146,6 +148,8 @@ pub(crate) const PROTO_DESC_IP6: u32 = 13;
 pub(crate) const UDATA_SET_COMMENT: u8 = 7;
 pub(crate) const UDATA_SET_DATA_INTERVAL: u8 = 6;
 // nft's byte order and datatype numbers.
+/// No one byte order: a concatenation's key, as nft 1.0.6 marks it.
+pub(crate) const BYTEORDER_INVALID: u32 = 0;
 pub(crate) const BYTEORDER_HOST_ENDIAN: u32 = 1;
 pub(crate) const BYTEORDER_BIG_ENDIAN: u32 = 2;
 pub(crate) const TYPE_INTEGER: u32 = 4;
@@ -195,6 +199,8 @@ pub(crate) const NFTA_TPROXY_REG_PORT: u16 = 3;
 pub(crate) const NFT_REG_VERDICT: u32 = 0;
 pub(crate) const NFT_REG_1: u32 = 1;
 pub(crate) const NFT_REG_2: u32 = 2;
+/// The first 32-bit register (register 1's first word).
+pub(crate) const NFT_REG32_00: u32 = 8;
 pub(crate) const NF_DROP: i32 = 0;
 pub(crate) const NF_ACCEPT: i32 = 1;
 pub(crate) const NFT_CONTINUE: i32 = -1;
@@ -293,6 +299,8 @@ pub(crate) const NFTA_DYNSET_SREG_KEY: u16 = 4;
 pub(crate) const NFTA_DYNSET_EXPR: u16 = 7;
 /// `NFTA_DYNSET_OP`: add the key when it is missing.
 pub(crate) const NFT_DYNSET_OP_ADD: u32 = 0;
+/// `NFTA_DYNSET_OP`: add the key when missing and refresh its timeout.
+pub(crate) const NFT_DYNSET_OP_UPDATE: u32 = 1;
 pub(crate) const NFTA_CONNLIMIT_COUNT: u16 = 1;
 pub(crate) const NFTA_CONNLIMIT_FLAGS: u16 = 2;
 /// `NFTA_CONNLIMIT_FLAGS`: match over the count instead of up to it.

@@ -27,6 +27,12 @@ impl Udata {
         self.0.extend_from_slice(&value.to_ne_bytes());
     }
 
+    /// Adds a TLV of `kind` with no value.
+    pub(crate) fn empty(&mut self, kind: u8) {
+        self.0.push(kind);
+        self.0.push(0);
+    }
+
     /// Adds the TLVs of `inner` as the value of one TLV of `kind` (at most
     /// 255 bytes of them).
     pub(crate) fn nest(&mut self, kind: u8, inner: &Udata) {

@@ -142,7 +142,7 @@ fn synproxy(s: &nftables::stmt::SynProxy) -> Option<NlExpr> {
 }
 
 /// `limit rate [over] N/UNIT burst B packets`.
-fn limit(limit: &Limit<'_>) -> Option<NlExpr> {
+pub(super) fn limit(limit: &Limit<'_>) -> Option<NlExpr> {
     let bytes = match (limit.rate_unit.as_deref(), limit.burst_unit.as_deref()) {
         (None | Some("packets"), None) => false,
         (Some("bytes"), Some("bytes")) => true,
@@ -346,5 +346,13 @@ fn mangle(key: &Expression<'_>, value: &Expression<'_>) -> Option<Vec<NlExpr>> {
         }
     };
     let (load, _) = mark_key(source)?;
-    Some(vec![load, NlExpr::Bitwise { mask, xor }, store])
+    Some(vec![
+        load,
+        NlExpr::Bitwise {
+            reg: NFT_REG_1,
+            mask,
+            xor,
+        },
+        store,
+    ])
 }

@@ -1,48 +1,47 @@
 //! Set statements that fill a named set while packets pass: `add @set {
-//! ip saddr [& mask] ct count [over] N }` (`-m connlimit`). nft loads the
-//! address into register 1 (the whole address, then the mask) and writes
-//! a `dynset` expression that adds it to the set and counts the
-//! connections of its element with a nested `connlimit`.
+//! ip saddr [& mask] ct count [over] N }` (`-m connlimit`) and `update @set
+//! { KEY limit rate [over] N/UNIT ... }` (`-m hashlimit`), whose key is one
+//! field or a concatenation (`ip saddr & mask . th dport`). nft loads the
+//! key into consecutive 32-bit registers from register 1 on (each field
+//! masked in place), then writes a `dynset` expression that adds or
+//! updates the key's element with a nested `connlimit` or `limit`.
 //!
 //! The compiled statement is read through [`finish_json`], as `nft` reads
 //! it, so the parts the nftables crate cannot hold are where nft has them.
 
 use moat_model::Family;
 use moat_nft::rule::finish_json;
-use nftables::expr::Expression;
+use nftables::expr::{Expression, NamedExpression};
 use nftables::stmt::Statement;
 use serde_json::Value;
 
 use super::super::expr::NlExpr;
-use super::fields::Kind;
+use super::fields::{Kind, Load};
 use crate::netlink::consts::*;
 
+/// The most 32-bit registers a key fills (the kernel has 16).
+const KEY_WORDS: u32 = 16;
+
 /// The expressions of a set statement, or None when it is not one this
-/// driver writes (only `add` with a connection count, keyed on an address).
+/// driver writes.
 pub(super) fn lower(stmt: &Statement<'_>, family: Family) -> Option<Vec<NlExpr>> {
     let mut value = serde_json::to_value(stmt).ok()?;
     finish_json(&mut value).ok()?;
     let set = value.get("set")?;
-    if set.get("op")?.as_str()? != "add" {
-        return None;
-    }
+    let op = match set.get("op")?.as_str()? {
+        "add" => NFT_DYNSET_OP_ADD,
+        "update" => NFT_DYNSET_OP_UPDATE,
+        _ => return None,
+    };
     let name = set.get("set")?.as_str()?.strip_prefix('@')?;
     if name.is_empty() || name.contains('\0') {
         return None;
     }
     let key: Expression<'static> = serde_json::from_value(set.get("elem")?.clone()).ok()?;
-    let inner = counting(set.get("stmt")?)?;
-    let (field, mask) = super::left_side(&key, family)?;
-    if field.l4.is_some() || !matches!(field.kind, Kind::Ipv4 | Kind::Ipv6) {
-        return None;
-    }
-    let mut out = vec![field.load.expr()];
-    if let Some(mask) = mask {
-        let xor = vec![0; mask.len()];
-        out.push(NlExpr::Bitwise { mask, xor });
-    }
+    let inner = element(set.get("stmt")?)?;
+    let mut out = load_key(&key, family)?;
     out.push(NlExpr::Dynset {
-        op: NFT_DYNSET_OP_ADD,
+        op,
         set: name.to_string(),
         set_id: None,
         expr: Box::new(inner),
@@ -50,19 +49,54 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family) -> Option<Vec<NlExpr>>
     Some(out)
 }
 
-/// The one statement of the element, `ct count [over] N`, as a `connlimit`.
-fn counting(stmts: &Value) -> Option<NlExpr> {
+/// Loads the key, field by field, into registers from register 1 on: an
+/// address (masked or not) or a transport port.
+fn load_key(key: &Expression<'_>, family: Family) -> Option<Vec<NlExpr>> {
+    let parts: Vec<&Expression<'_>> = match key {
+        Expression::Named(NamedExpression::Concat(parts)) => parts.iter().collect(),
+        one => vec![one],
+    };
+    let mut out = Vec::new();
+    let mut words = 0;
+    for part in parts {
+        let (field, mask) = super::left_side(part, family)?;
+        let port = field.kind == Kind::Big(2)
+            && matches!(field.load, Load::Payload { base, .. } if base == NFT_PAYLOAD_TRANSPORT_HEADER);
+        if field.l4.is_some() || !(matches!(field.kind, Kind::Ipv4 | Kind::Ipv6) || port) {
+            return None;
+        }
+        let reg = if words == 0 {
+            NFT_REG_1
+        } else {
+            NFT_REG32_00 + words
+        };
+        out.push(field.load.expr_into(reg)?);
+        if let Some(mask) = mask {
+            let xor = vec![0; mask.len()];
+            out.push(NlExpr::Bitwise { reg, mask, xor });
+        }
+        words += u32::try_from(field.kind.len().div_ceil(4)).ok()?;
+    }
+    (words <= KEY_WORDS).then_some(out)
+}
+
+/// The one statement of the element: `ct count [over] N` as a
+/// `connlimit`, or a `limit`.
+fn element(stmts: &Value) -> Option<NlExpr> {
     let stmts: Vec<Statement<'static>> = serde_json::from_value(stmts.clone()).ok()?;
-    let [Statement::CTCount(count)] = &stmts[..] else {
-        return None;
-    };
-    let Expression::Number(n) = count.val else {
-        return None;
-    };
-    Some(NlExpr::Connlimit {
-        count: n,
-        inv: count.inv == Some(true),
-    })
+    match &stmts[..] {
+        [Statement::CTCount(count)] => {
+            let Expression::Number(n) = count.val else {
+                return None;
+            };
+            Some(NlExpr::Connlimit {
+                count: n,
+                inv: count.inv == Some(true),
+            })
+        }
+        [Statement::Limit(limit)] => super::actions::limit(limit),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

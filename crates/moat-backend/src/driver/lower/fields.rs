@@ -73,6 +73,21 @@ pub(super) enum Load {
 }
 
 impl Load {
+    /// The expression that loads a header field into register `reg`
+    /// (only header fields go elsewhere than register 1).
+    pub(super) fn expr_into(self, reg: u32) -> Option<NlExpr> {
+        match self {
+            Load::Payload { base, offset, len } => Some(NlExpr::Payload {
+                reg,
+                base,
+                offset,
+                len,
+            }),
+            other if reg == NFT_REG_1 => Some(other.expr()),
+            _ => None,
+        }
+    }
+
     /// The expression that loads the field into register 1.
     pub(super) fn expr(self) -> NlExpr {
         match self {
@@ -165,6 +180,9 @@ fn payload_field(p: &PayloadField<'_>, family: Family) -> Option<Field> {
         (_, "tcp" | "udp" | "dccp" | "sctp" | "udplite", "dport") => {
             payload(TH, 2, Kind::Big(2), Some(transport(protocol, family)?))
         }
+        // Any transport's ports, with no protocol check.
+        (_, "th", "sport") => payload(TH, 0, Kind::Big(2), None),
+        (_, "th", "dport") => payload(TH, 2, Kind::Big(2), None),
         _ => return None,
     })
 }

@@ -241,7 +241,11 @@ fn linearize(rel: Rel, out: &mut Vec<NlExpr>) {
     }
     if let Some(mask) = rel.mask {
         let xor = vec![0; mask.len()];
-        out.push(NlExpr::Bitwise { mask, xor });
+        out.push(NlExpr::Bitwise {
+            reg: NFT_REG_1,
+            mask,
+            xor,
+        });
     }
     match (rel.right, rel.op == NFT_CMP_NEQ) {
         (Right::Value(data), _) => out.push(NlExpr::Cmp { op: rel.op, data }),

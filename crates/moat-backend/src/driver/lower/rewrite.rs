@@ -270,6 +270,7 @@ pub(super) fn tproxy_chain(t: &TproxyTarget, family: Family) -> Vec<Vec<NlExpr>>
         hand_over.extend([
             NlExpr::Meta { key: NFT_META_MARK },
             NlExpr::Bitwise {
+                reg: NFT_REG_1,
                 mask: (!t.mask).to_ne_bytes().to_vec(),
                 xor: t.mark.to_ne_bytes().to_vec(),
             },
@@ -381,7 +382,11 @@ fn masked_write(
             offset,
             len,
         },
-        NlExpr::Bitwise { mask, xor },
+        NlExpr::Bitwise {
+            reg: NFT_REG_1,
+            mask,
+            xor,
+        },
         NlExpr::PayloadWrite {
             base,
             offset,
