@@ -10,6 +10,7 @@
 //!   [`tcp_connect_many`] → [`ConnectSummary`];
 //! - UDP: [`UdpEcho`], [`udp_exchange`] → [`UdpOutcome`], [`udp_burst`];
 //! - ICMP echo: [`ping`], [`ping_outcome`] → [`PingOutcome`], [`ping_burst`];
+//! - NFQUEUE: a reader that accepts a queue's packets ([`QueueReader`]);
 //! - SSH: a real OpenSSH server logging as syslog would ([`Sshd`]) and
 //!   failed password logins against it ([`ssh_password_login`]).
 //!
@@ -46,6 +47,7 @@ mod cleanup;
 mod error;
 mod icmp;
 mod netns;
+mod nfqueue;
 mod skip;
 mod sock;
 mod sshd;
@@ -58,6 +60,7 @@ pub use cleanup::cleanup_stale;
 pub use error::{Error, Result};
 pub use icmp::{ping, ping_burst, ping_outcome, PingOutcome};
 pub use netns::{Netns, NAME_PREFIX, NETNS_RUN_DIR};
+pub use nfqueue::QueueReader;
 pub use skip::{lab_unavailable, on_ci, require_root_or_skip};
 pub use sock::DEFAULT_TIMEOUT;
 pub use sshd::{ssh_password_login, SshOutcome, Sshd, SSHD};

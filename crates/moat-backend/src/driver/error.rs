@@ -122,7 +122,7 @@ fn errno_text(errno: i32) -> String {
     match errno {
         libc::EPERM => format!("{base} (moat needs root or CAP_NET_ADMIN)"),
         libc::ENOENT => format!(
-            "{base} (it does not exist, or the kernel lacks an nf_tables expression it uses, e.g. queue without CONFIG_NFT_QUEUE)"
+            "{base} (it does not exist, or the kernel lacks a module it uses: an nf_tables expression or an xtables extension such as LED)"
         ),
         libc::EEXIST => format!("{base} (it exists already)"),
         libc::EBUSY => format!("{base} (it is in use)"),
@@ -144,7 +144,7 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "table ip moat_filter, chain INPUT, rule 3: add rule: No such file or directory (it does not exist, or the kernel lacks an nf_tables expression it uses, e.g. queue without CONFIG_NFT_QUEUE)"
+            "table ip moat_filter, chain INPUT, rule 3: add rule: No such file or directory (it does not exist, or the kernel lacks a module it uses: an nf_tables expression or an xtables extension such as LED)"
         );
         assert_eq!(e.errno(), Some(libc::ENOENT));
         assert!(matches!(e.into_backend(false), BackendError::Refused(_)));

@@ -268,15 +268,6 @@ pub(crate) enum NlExpr {
         /// Byte offset of the checksum in the header.
         csum_offset: u32,
     },
-    /// Hand the packet to userspace queue `num` (or one of `total` from it).
-    Queue {
-        /// The first queue.
-        num: u16,
-        /// How many queues.
-        total: u16,
-        /// NFT_QUEUE_FLAG_*.
-        flags: u16,
-    },
     /// Whether the connections tracked for an element number up to
     /// `count` (or, `inv`erted, more).
     Connlimit {
@@ -376,7 +367,6 @@ impl NlExpr {
             NlExpr::Rt { .. } => "rt",
             NlExpr::Byteorder { .. } => "byteorder",
             NlExpr::TcpOptWrite { .. } | NlExpr::TcpOptReset { .. } => "exthdr",
-            NlExpr::Queue { .. } => "queue",
         }
     }
 
@@ -689,13 +679,6 @@ impl NlExpr {
                 w.attr_u32(NFTA_PAYLOAD_CSUM_OFFSET, *csum_offset);
                 w.attr_u32(NFTA_PAYLOAD_CSUM_FLAGS, 0);
             }
-            NlExpr::Queue { num, total, flags } => {
-                w.attr_u16(NFTA_QUEUE_NUM, *num);
-                w.attr_u16(NFTA_QUEUE_TOTAL, *total);
-                if *flags != 0 {
-                    w.attr_u16(NFTA_QUEUE_FLAGS, *flags);
-                }
-            }
         }
     }
 }
@@ -843,9 +826,6 @@ impl fmt::Display for NlExpr {
             NlExpr::TcpOptReset { kind } => write!(f, "exthdr reset tcpopt {kind}"),
             NlExpr::TcpOptWrite { kind, offset, len } => {
                 write!(f, "exthdr write tcpopt {len}b @ {kind} + {offset}")
-            }
-            NlExpr::Queue { num, total, flags } => {
-                write!(f, "queue num {num} total {total} flags {flags:#x}")
             }
             NlExpr::PayloadWrite {
                 base,

@@ -426,12 +426,6 @@ pub(crate) const NFT_META_NFTRACE: u32 = 12;
 pub(crate) const NF_NAT_RANGE_MAP_IPS: u32 = 0x01;
 pub(crate) const NF_NAT_RANGE_NETMAP: u32 = 0x40;
 
-// queue
-pub(crate) const NFTA_QUEUE_NUM: u16 = 1;
-pub(crate) const NFTA_QUEUE_TOTAL: u16 = 2;
-pub(crate) const NFTA_QUEUE_FLAGS: u16 = 3;
-pub(crate) const NFT_QUEUE_FLAG_BYPASS: u16 = 0x01;
-pub(crate) const NFT_QUEUE_FLAG_CPU_FANOUT: u16 = 0x02;
 pub(crate) const NFT_META_PRIORITY: u32 = 2;
 
 // payload writes

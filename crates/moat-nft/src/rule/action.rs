@@ -194,7 +194,7 @@ fn zone_key(dir: Option<CtDirection>) -> Expression<'static> {
 }
 
 /// Whether the action compiles to a statement only the netlink driver
-/// writes: a kernel xtables target, a [`Carried`] statement (TCPOPTSTRIP,
+/// writes: a kernel xtables target (NFQUEUE is xt_NFQUEUE), a [`Carried`] statement (TCPOPTSTRIP,
 /// TPROXY, a TOS change within a part of the byte, ECN's TCP flags), or a
 /// TTL/HL step (a map nft 1.0.6 refuses for the IPv4 TTL), or a zone
 /// taken from the mark (which nft refuses).
@@ -203,6 +203,7 @@ pub(crate) fn needs_netlink(action: &Action) -> bool {
         Action::Xt(_)
         | Action::TcpOptStrip(_)
         | Action::Tproxy(_)
+        | Action::Queue { .. }
         | Action::CtZoneFromMark { .. } => true,
         Action::Ecn(change) => change.touches_tcp(),
         Action::Reject(RejectKind::Icmpv6(code)) => icmpv6_code_is_carried(*code),

@@ -56,7 +56,6 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
         Statement::Reject(Some(reject)) => vec![self::reject(reject, family, l4)?],
         Statement::Notrack => vec![NlExpr::Notrack],
         Statement::SynProxy(s) => vec![synproxy(s)?],
-        Statement::Queue(queue) => vec![rewrite::queue(queue)?],
         Statement::Mangle(mangle) => match &mangle.key {
             Expression::Named(NamedExpression::TcpOption(_)) => {
                 rewrite::tcp_option(&mangle.key, &mangle.value)?

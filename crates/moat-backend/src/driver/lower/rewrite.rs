@@ -10,7 +10,6 @@ use std::net::IpAddr;
 
 use moat_model::{Family, TproxyTarget};
 use nftables::expr::{Expression, MetaKey, NamedExpression, Payload, RTKey, SetItem};
-use nftables::stmt::{Queue, QueueFlag};
 
 use super::super::anon_set::{AnonSet, Key, Values, ANON_MAP_NAME};
 use super::super::encode::nfproto;
@@ -329,29 +328,6 @@ pub(super) fn tcp_flags(mask: u8, value: u8) -> Vec<NlExpr> {
     )
 }
 
-/// `queue num N` or `queue num A-B`, with the bypass and fanout flags.
-pub(super) fn queue(queue: &Queue<'_>) -> Option<NlExpr> {
-    let (num, last) = match &queue.num {
-        Expression::Number(n) => (*n, *n),
-        Expression::Range(range) => match &range.range {
-            [Expression::Number(a), Expression::Number(b)] if a < b => (*a, *b),
-            _ => return None,
-        },
-        _ => return None,
-    };
-    let flags = queue.flags.iter().flatten().fold(0, |all, flag| {
-        all | match flag {
-            QueueFlag::Bypass => NFT_QUEUE_FLAG_BYPASS,
-            QueueFlag::Fanout => NFT_QUEUE_FLAG_CPU_FANOUT,
-        }
-    });
-    Some(NlExpr::Queue {
-        num: u16::try_from(num).ok()?,
-        total: u16::try_from(last - num + 1).ok()?,
-        flags,
-    })
-}
-
 /// IPv4's header checksum: what a rewrite of its header updates.
 const IPV4_CSUM: (u32, u32) = (NFT_PAYLOAD_CSUM_INET, 10);
 /// TCP's checksum, at its header's offset 16.
@@ -402,37 +378,6 @@ mod tests {
     use moat_model::{Action, EcnChange, Family, MssValue};
 
     use super::super::tests::{lowered, tcp, v4, COUNTER, L4};
-
-    fn queue(first: u16, last: u16, bypass: bool, fanout: bool) -> Vec<String> {
-        v4(
-            vec![],
-            Action::Queue {
-                first,
-                last,
-                bypass,
-                fanout,
-            },
-        )
-    }
-
-    // nft 1.0.6 writes `queue num 3`, `queue num 2-5 bypass fanout`: the
-    // first queue, how many, and the flags. (This test kernel has no
-    // nft_queue, so the netlink differential cannot load them.)
-    #[test]
-    fn queues_name_the_first_queue_and_how_many() {
-        assert_eq!(
-            queue(3, 3, false, false),
-            [COUNTER, "queue num 3 total 1 flags 0x0"]
-        );
-        assert_eq!(
-            queue(2, 5, true, true),
-            [COUNTER, "queue num 2 total 4 flags 0x3"]
-        );
-        assert_eq!(
-            queue(1, 65535, true, false),
-            [COUNTER, "queue num 1 total 65535 flags 0x1"]
-        );
-    }
 
     // `--set-tos Minimize-Delay` (0x10/0x3f) keeps the top two DSCP bits:
     // IPv4 rewrites the TOS byte in the checksummed first word, IPv6 the
