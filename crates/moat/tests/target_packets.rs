@@ -142,6 +142,32 @@ fn nfqueue_without_a_reader_drops_unless_bypassed() {
     assert!(reader.accepted() >= 2, "{}", reader.accepted());
 }
 
+/// CONNMARK copies with masks that mix both marks (multi-WAN routers'
+/// `--save-mark --mask 0xff`) run in the kernel's xt_CONNMARK: the
+/// connection keeps the packet mark's low byte, its other bits untouched.
+#[test]
+fn connmark_saves_the_masked_bits_of_the_packet_mark() {
+    let Some(lab) = gateway_lab() else { return };
+    let _server = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-t mangle -A PREROUTING -i lan0 -p tcp --dport 80 -j CONNMARK --set-mark 0x5500",
+            "-t mangle -A PREROUTING -i lan0 -p tcp --dport 80 -j MARK --set-mark 0x1234",
+            "-t mangle -A PREROUTING -i lan0 -p tcp --dport 80 -j CONNMARK --save-mark --nfmask 0xff --ctmask 0xff",
+        ],
+    );
+    assert!(connects(&lab.client, SERVER_V4, 80));
+    let out = lab
+        .gateway
+        .exec(&["conntrack", "-L", "-p", "tcp", "--dport", "80"])
+        .unwrap();
+    let entries = text(&out.stdout);
+    // (0x5500 & ~0xff) ^ (0x1234 & 0xff) = 0x5534
+    assert!(entries.contains("mark=21812"), "{entries}");
+}
+
 /// A counter on the server of the TCP packets to port `port` that match
 /// `test` (nft syntax, e.g. `ip ttl 33`), in a table of its own.
 fn count_on_server(lab: &Topology, family: &str, port: u16, tests: &[&str]) {

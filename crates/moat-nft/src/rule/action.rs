@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use moat_model::{
     Action, CtDirection, EcnChange, Family, LogFlags, MarkSet, RejectKind, SynProxyOptions, TtlOp,
+    XtExtension, XtLayout,
 };
 use nftables::expr::{CTDir, Expression, MetaKey};
 use nftables::stmt::{
@@ -48,8 +49,8 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
         } => vec![nflog(*group, prefix.as_deref(), *snaplen, *threshold)?],
         Action::SetMark(set) => mark_set(meta(MetaKey::Mark), *set),
         Action::SetConnMark(set) => mark_set(ct("mark"), *set),
-        Action::SaveMark { nfmask, ctmask } => vec![save_mark(*nfmask, *ctmask)?],
-        Action::RestoreMark { nfmask, ctmask } => vec![restore_mark(*nfmask, *ctmask)?],
+        Action::SaveMark { nfmask, ctmask } => vec![save_mark(*nfmask, *ctmask)],
+        Action::RestoreMark { nfmask, ctmask } => vec![restore_mark(*nfmask, *ctmask)],
         Action::NoTrack => vec![Statement::Notrack],
         Action::CtZone { id, dir } => vec![Statement::Mangle(Mangle {
             key: zone_key(*dir),
@@ -206,6 +207,8 @@ pub(crate) fn needs_netlink(action: &Action) -> bool {
         | Action::Queue { .. }
         | Action::CtZoneFromMark { .. } => true,
         Action::Ecn(change) => change.touches_tcp(),
+        Action::SaveMark { nfmask, ctmask } => connmark_needs_xt(true, *nfmask, *ctmask),
+        Action::RestoreMark { nfmask, ctmask } => connmark_needs_xt(false, *nfmask, *ctmask),
         Action::Reject(RejectKind::Icmpv6(code)) => icmpv6_code_is_carried(*code),
         Action::Tos { value, mask } => !tos_in_whole_parts(*value, *mask),
         Action::Ttl(op) | Action::HopLimit(op) => !matches!(op, TtlOp::Set(_)),
@@ -368,31 +371,66 @@ fn mark_set(key: Expression<'static>, set: MarkSet) -> Vec<Statement<'static>> {
     vec![mangle(key, new)]
 }
 
-const NO_COMBINING: &str = "nft cannot combine two run-time values (the packet mark and the \
-    connection mark) in one expression; use masks that copy all bits, or none";
+/// xt_CONNMARK's modes.
+const CONNMARK_SAVE: u8 = 1;
+const CONNMARK_RESTORE: u8 = 2;
 
-/// `-j CONNMARK --save-mark`: `ct = (ct & ~ctmask) ^ (mark & nfmask)`.
-fn save_mark(nfmask: u32, ctmask: u32) -> Result<Statement<'static>, CompileError> {
-    let ct_mark = || ct("mark");
-    Ok(match (nfmask, ctmask) {
-        (0, _) => mangle(ct_mark(), masked(ct_mark(), !ctmask)),
-        (_, u32::MAX) => mangle(ct_mark(), masked(meta(MetaKey::Mark), nfmask)),
-        _ => {
-            return refuse(format!(
-            "CONNMARK --save-mark with nfmask {nfmask:#x} and ctmask {ctmask:#x}: {NO_COMBINING}"
-        ))
-        }
+/// Whether a CONNMARK copy mixes bits of both marks, which one nf_tables
+/// expression cannot (it combines a run-time value only with constants):
+/// such a copy runs in the kernel's xt_CONNMARK, as iptables-nft runs it.
+pub(crate) fn connmark_needs_xt(save: bool, nfmask: u32, ctmask: u32) -> bool {
+    if save {
+        nfmask != 0 && ctmask != u32::MAX
+    } else {
+        ctmask != 0 && nfmask != u32::MAX
+    }
+}
+
+/// xt_CONNMARK revision 1: `struct xt_connmark_tginfo1 { __u32 ctmark,
+/// ctmask, nfmask; __u8 mode; }`.
+fn connmark_xt(mode: u8, nfmask: u32, ctmask: u32) -> Statement<'static> {
+    let word = if mode == CONNMARK_SAVE {
+        "save"
+    } else {
+        "restore"
+    };
+    super::xt::target_statement(&XtExtension {
+        name: "CONNMARK".into(),
+        revision: 1,
+        info: XtLayout::new()
+            .u32(0)
+            .u32(ctmask)
+            .u32(nfmask)
+            .u8(mode)
+            .finish(),
+        text: format!("-j CONNMARK --{word}-mark --nfmask {nfmask:#x} --ctmask {ctmask:#x}"),
+        hooks: Vec::new(),
+        stage: None,
     })
 }
 
+/// `-j CONNMARK --save-mark`: `ct = (ct & ~ctmask) ^ (mark & nfmask)`.
+fn save_mark(nfmask: u32, ctmask: u32) -> Statement<'static> {
+    let ct_mark = || ct("mark");
+    if connmark_needs_xt(true, nfmask, ctmask) {
+        connmark_xt(CONNMARK_SAVE, nfmask, ctmask)
+    } else if nfmask == 0 {
+        mangle(ct_mark(), masked(ct_mark(), !ctmask))
+    } else {
+        mangle(ct_mark(), masked(meta(MetaKey::Mark), nfmask))
+    }
+}
+
 /// `-j CONNMARK --restore-mark`: `mark = (mark & ~nfmask) ^ (ct & ctmask)`.
-fn restore_mark(nfmask: u32, ctmask: u32) -> Result<Statement<'static>, CompileError> {
+fn restore_mark(nfmask: u32, ctmask: u32) -> Statement<'static> {
     let mark = || meta(MetaKey::Mark);
-    Ok(match (nfmask, ctmask) {
-        (_, 0) => mangle(mark(), masked(mark(), !nfmask)),
-        (u32::MAX, _) => mangle(mark(), masked(ct("mark"), ctmask)),
-        _ => return refuse(format!("CONNMARK --restore-mark with nfmask {nfmask:#x} and ctmask {ctmask:#x}: {NO_COMBINING}")),
-    })
+    if connmark_needs_xt(false, nfmask, ctmask) {
+        connmark_xt(CONNMARK_RESTORE, nfmask, ctmask)
+    } else if ctmask == 0 {
+        mangle(mark(), masked(mark(), !nfmask))
+    } else {
+        mangle(mark(), masked(ct("mark"), ctmask))
+    }
 }
 
 /// `-j SYNPROXY`: `synproxy mss N wscale N timestamp sack-perm`, for TCP only.
@@ -557,10 +595,25 @@ mod tests {
             ),
             json!([{"mangle": {"key": meta_mark, "value": ct_mark}}])
         );
-        let partial = Rule::new(Action::SaveMark {
+        // Masks that mix both marks run as xt_CONNMARK (revision 1: ctmark,
+        // ctmask, nfmask, mode), which only the netlink driver writes.
+        let partial = Action::SaveMark {
             nfmask: 0xff,
-            ctmask: 0xff,
-        });
-        assert!(compile_json(&partial, v4()).is_err());
+            ctmask: 0xff00,
+        };
+        assert!(super::needs_netlink(&partial));
+        let xt = super::save_mark(0xff, 0xff00);
+        let xt = super::super::xt::parse_statement(&xt).unwrap();
+        assert_eq!((xt.name.as_str(), xt.rev, xt.target), ("CONNMARK", 1, true));
+        let words: Vec<u32> = xt.info[..12]
+            .chunks(4)
+            .map(|w| u32::from_ne_bytes(w.try_into().unwrap()))
+            .collect();
+        assert_eq!(words, [0, 0xff00, 0xff]);
+        assert_eq!(xt.info[12], super::CONNMARK_SAVE);
+        assert!(!super::needs_netlink(&Action::SaveMark {
+            nfmask: u32::MAX,
+            ctmask: u32::MAX
+        }));
     }
 }
