@@ -141,7 +141,8 @@ impl ChangeSet {
         self.tables.iter().flat_map(|t| &t.ops).any(|op| match op {
             Op::AddRule { rule, .. } | Op::ReplaceRule { rule, .. } => {
                 crate::rule::action_needs_netlink(&rule.action)
-                    || rule.matches.iter().any(crate::rule::match_needs_netlink)
+                    || (rule.matches.iter().enumerate())
+                        .any(|(i, m)| crate::rule::match_needs_netlink(m, &rule.matches[..i]))
             }
             _ => false,
         })

@@ -287,3 +287,24 @@ fn devgroup_follows_the_interface_group() {
         "{listing}"
     );
 }
+
+/// A connection port test with no protocol before it runs in the kernel's
+/// xt_conntrack (nft reads connection ports only after a protocol test):
+/// it stops connections to its port and lets the next port's through.
+#[test]
+fn conntrack_ports_without_a_protocol_match_any_tracked_connection() {
+    let Some(lab) = gateway_lab() else { return };
+    let _open = servers(&lab.gateway, GATEWAY_LAN_V4, &[9400, 9401]);
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-A INPUT -m conntrack --ctorigdstport 9400 --ctdir ORIGINAL -j DROP"],
+    );
+    assert!(!common::connects(&lab.client, GATEWAY_LAN_V4, 9400));
+    assert!(common::connects(&lab.client, GATEWAY_LAN_V4, 9401));
+    let listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+    assert!(
+        packets_of(&listing, "INPUT", "ctorigdstport 9400") >= 1,
+        "{listing}"
+    );
+}

@@ -6,7 +6,9 @@
 //! A state list that mixes the SNAT/DNAT pseudo-states with connection
 //! states (kube-proxy's `! --ctstate RELATED,ESTABLISHED,DNAT`), or negates
 //! SNAT/DNAT alone, has no native form: it runs in the kernel's own
-//! `conntrack` module (revision 3), as iptables-nft runs it.
+//! `conntrack` module (revision 3), as iptables-nft runs it; so does a port
+//! test with no earlier test of a protocol with ports, since nft reads a
+//! connection's ports only after one.
 
 use ipnet::IpNet;
 use moat_model::{
@@ -94,31 +96,80 @@ pub(super) fn state_needs_xt(states: ConnStates, negate: bool) -> bool {
     }
 }
 
-/// `-m conntrack [!] --ctstate STATES` as the kernel's module reads it:
-/// `struct xt_conntrack_mtinfo3` with only the state test set.
-fn xt_state(states: ConnStates, negate: bool) -> XtExtension {
-    let mask = u16::try_from(bits(states, &XT_STATE_BITS)).unwrap_or(u16::MAX);
+/// The tests of an `xt_conntrack_mtinfo3` moat fills: the state test, or
+/// one port test (origsrc, origdst, replsrc, repldst).
+#[derive(Default)]
+struct XtTests {
+    flags: u16,
+    invert: u16,
+    state_mask: u16,
+    /// Each port test's first and last port.
+    ports: [(u16, u16); 4],
+}
+
+/// `struct xt_conntrack_mtinfo3` as the kernel's module reads it: four
+/// address/mask pairs and the expiry range (unused), the protocol, the
+/// ports, the flags, the state and status masks, the ports' upper ends.
+/// Revision 3 compares ports in host order (its header says `__be16`,
+/// which revision 1 meant; the packet test caught it).
+fn xt_conntrack(tests: XtTests, text: String) -> XtExtension {
     let mut info = XtLayout::new();
-    // Four address/mask pairs, the expiry range, the protocol and the four
-    // ports: unused.
     info.bytes(&[], 8 * 16).u32(0).u32(0).u16(0);
-    for _ in 0..4 {
-        info.u16(0);
+    for (first, _) in tests.ports {
+        info.u16(first);
     }
-    let invert = if negate { XT_CONNTRACK_STATE } else { 0 };
-    info.u16(XT_CONNTRACK_STATE).u16(invert).u16(mask).u16(0);
-    // The four ports' upper ends.
-    for _ in 0..4 {
-        info.u16(0);
+    info.u16(tests.flags)
+        .u16(tests.invert)
+        .u16(tests.state_mask)
+        .u16(0);
+    for (_, last) in tests.ports {
+        info.u16(last);
     }
     XtExtension {
         name: "conntrack".into(),
         revision: 3,
         info: info.align(4).finish(),
-        text: moat_model::describe::match_text(&Match::ConnState { states, negate }),
+        text,
         hooks: Vec::new(),
         stage: None,
     }
+}
+
+/// `-m conntrack [!] --ctstate STATES` in the kernel's module.
+fn xt_state(states: ConnStates, negate: bool) -> XtExtension {
+    let tests = XtTests {
+        flags: XT_CONNTRACK_STATE,
+        invert: if negate { XT_CONNTRACK_STATE } else { 0 },
+        state_mask: u16::try_from(bits(states, &XT_STATE_BITS)).unwrap_or(u16::MAX),
+        ..XtTests::default()
+    };
+    let text = moat_model::describe::match_text(&Match::ConnState { states, negate });
+    xt_conntrack(tests, text)
+}
+
+/// `-m conntrack [!] --ctorigsrcport P[:Q]` and friends in the kernel's
+/// module, which reads any tracked protocol's ports (ICMP's id too).
+fn xt_port(which: ConntrackAddr, ports: PortRange, negate: bool) -> XtExtension {
+    let index = match which {
+        ConntrackAddr::OrigSource => 0,
+        ConntrackAddr::OrigDest => 1,
+        ConntrackAddr::ReplySource => 2,
+        ConntrackAddr::ReplyDest => 3,
+    };
+    // XT_CONNTRACK_ORIGSRC_PORT and the three after it.
+    let flag = 1 << (8 + index);
+    let mut tests = XtTests {
+        flags: flag,
+        invert: if negate { flag } else { 0 },
+        ..XtTests::default()
+    };
+    tests.ports[index] = (ports.first, ports.last);
+    let text = moat_model::describe::match_text(&Match::ConnPort {
+        which,
+        range: ports,
+        negate,
+    });
+    xt_conntrack(tests, text)
 }
 
 /// The packet belongs to a connection: `ct state` is neither invalid nor
@@ -174,8 +225,8 @@ pub(super) fn addr(
 
 /// The port protocol an earlier `--ctproto` or `-p` match fixes. nft needs
 /// one to read a connection's ports.
-fn port_context(cx: &Cx) -> Option<u8> {
-    cx.earlier().iter().find_map(|m| match m {
+fn port_context(earlier: &[Match]) -> Option<u8> {
+    earlier.iter().find_map(|m| match m {
         Match::Protocol {
             proto,
             negate: false,
@@ -188,24 +239,29 @@ fn port_context(cx: &Cx) -> Option<u8> {
     })
 }
 
-/// `--ctorigsrcport` and friends: `ct original proto-src 1000-2000`.
+/// Whether a conntrack port test runs in the kernel's xt_conntrack: nft
+/// reads a connection's ports only after a test of a protocol with ports.
+pub(super) fn port_needs_xt(earlier: &[Match]) -> bool {
+    port_context(earlier).is_none()
+}
+
+/// `--ctorigsrcport` and friends: `ct original proto-src 1000-2000`, or
+/// without an earlier `--ctproto`/`-p` of a protocol with ports, the
+/// kernel's xt_conntrack.
 pub(super) fn port(
     which: ConntrackAddr,
     ports: PortRange,
     negate: bool,
     cx: &Cx,
 ) -> Result<Vec<Statement<'static>>, CompileError> {
-    if port_context(cx).is_none() {
-        return refuse(
-            "a conntrack port match needs an earlier --ctproto or -p of a protocol with ports \
-             (tcp, udp, dccp, sctp, udplite): nft cannot read connection ports otherwise",
-        );
-    }
     if ports.first > ports.last {
         return refuse(format!(
             "conntrack port range {}:{} is backwards",
             ports.first, ports.last
         ));
+    }
+    if port_needs_xt(cx.earlier()) {
+        return Ok(vec![super::xt::statement(&xt_port(which, ports, negate))]);
     }
     let (dir, source) = direction_of(which);
     let key = if source { "proto-src" } else { "proto-dst" };
@@ -309,17 +365,17 @@ mod tests {
             (word(146), word(148), word(150), word(152)),
             (1, 1, (1 << 1) | (1 << 2) | (1 << 7), 0)
         );
-        assert!(super::super::matches::needs_netlink(&kube));
+        assert!(super::super::matches::needs_netlink(&kube, &[]));
         let negated_dnat = state(ConnStates::DNAT, true);
-        assert!(super::super::matches::needs_netlink(&negated_dnat));
-        assert!(!super::super::matches::needs_netlink(&state(
-            ConnStates::DNAT,
-            false
-        )));
-        assert!(!super::super::matches::needs_netlink(&state(
-            ConnStates::NEW,
-            true
-        )));
+        assert!(super::super::matches::needs_netlink(&negated_dnat, &[]));
+        assert!(!super::super::matches::needs_netlink(
+            &state(ConnStates::DNAT, false),
+            &[]
+        ));
+        assert!(!super::super::matches::needs_netlink(
+            &state(ConnStates::NEW, true),
+            &[]
+        ));
     }
 
     #[test]
@@ -355,16 +411,36 @@ mod tests {
     }
 
     #[test]
-    fn port_without_protocol_is_refused() {
+    fn ports_without_a_protocol_run_in_the_kernels_conntrack_module() {
+        let port = Match::ConnPort {
+            which: ConntrackAddr::ReplySource,
+            range: PortRange {
+                first: 1000,
+                last: 2000,
+            },
+            negate: true,
+        };
+        assert!(super::super::matches::needs_netlink(&port, &[]));
+        let tcp = Match::ConnProto {
+            proto: 6,
+            negate: false,
+        };
+        assert!(!super::super::matches::needs_netlink(&port, &[tcp]));
         let rule = Rule {
-            matches: vec![Match::ConnPort {
-                which: ConntrackAddr::OrigSource,
-                range: PortRange { first: 1, last: 2 },
-                negate: false,
-            }],
+            matches: vec![port],
             ..Rule::new(Action::Accept)
         };
-        assert!(compile_json(&rule, v4()).is_err());
+        let json = compile_json(&rule, v4()).unwrap();
+        let hex = json[0]["xt"]["info"].as_str().unwrap();
+        let info: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let word = |at: usize| u16::from_ne_bytes([info[at], info[at + 1]]);
+        // replsrc_port, the flags and their inversion, replsrc_port_high.
+        assert_eq!(word(142), 1000);
+        assert_eq!((word(146), word(148)), (1 << 10, 1 << 10));
+        assert_eq!(word(158), 2000);
     }
 
     #[test]

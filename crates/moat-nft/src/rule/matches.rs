@@ -8,13 +8,15 @@ use super::{
     CompileError, CompiledRule, Cx,
 };
 
-/// Whether match `m` compiles to something only the netlink driver
-/// writes: a kernel xtables match (`-m recent`, `-m string`, ..., a state
-/// list that mixes SNAT/DNAT with connection states).
-pub(crate) fn needs_netlink(m: &Match) -> bool {
+/// Whether match `m`, after the rule's `earlier` matches, compiles to
+/// something only the netlink driver writes: a kernel xtables match (`-m
+/// recent`, `-m string`, ..., a state list that mixes SNAT/DNAT with
+/// connection states, a connection port test with no protocol before it).
+pub(crate) fn needs_netlink(m: &Match, earlier: &[Match]) -> bool {
     match m {
         Match::Xt(_) | Match::Recent { .. } => true,
         Match::ConnState { states, negate } => conntrack::state_needs_xt(*states, *negate),
+        Match::ConnPort { .. } => conntrack::port_needs_xt(earlier),
         _ => false,
     }
 }
