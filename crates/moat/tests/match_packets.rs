@@ -308,3 +308,70 @@ fn conntrack_ports_without_a_protocol_match_any_tracked_connection() {
         "{listing}"
     );
 }
+
+/// Sends `payload` from `ns` to `addr` as one IPv4 packet of protocol
+/// `proto` (a raw socket: the kernel writes the IP header).
+fn send_raw(ns: &Netns, proto: i32, addr: std::net::Ipv4Addr, payload: &[u8]) {
+    ns.run(|| {
+        let socket = Socket::new(Domain::IPV4, Type::RAW, Some(proto.into())).expect("raw socket");
+        let to = SocketAddr::new(addr.into(), 0).into();
+        socket.send_to(payload, &to).expect("send");
+    })
+    .expect("run in the namespace");
+}
+
+/// An SCTP packet to port 9 holding one chunk of `kind` with `flags`.
+fn sctp_packet(kind: u8, flags: u8) -> Vec<u8> {
+    let mut packet = vec![0x30, 0x39, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0];
+    packet.extend_from_slice(&[kind, flags, 0, 20]);
+    packet.extend_from_slice(&[0; 16]);
+    packet
+}
+
+/// A DCCP packet to port 9 of packet type `kind` (extended sequence
+/// numbers, a 16-byte header).
+fn dccp_packet(kind: u8) -> Vec<u8> {
+    let mut packet = vec![0x30, 0x39, 0, 9, 4, 0, 0, 0, (kind << 1) | 1, 0, 0, 0];
+    packet.extend_from_slice(&[0; 4]);
+    packet
+}
+
+/// sctp's `--chunk-types` and dccp's `--dccp-types` run in the kernel's
+/// xt_sctp and xt_dccp: each counts the crafted packets it should.
+#[test]
+fn sctp_chunks_and_dccp_types_count_the_packets_that_hold_them() {
+    let Some(lab) = gateway_lab() else { return };
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-A INPUT -p sctp --chunk-types any INIT",
+            "-A INPUT -p sctp --chunk-types only DATA:B",
+            "-A INPUT -p dccp --dccp-types REQUEST",
+            "-A INPUT -p dccp ! --dccp-types REQUEST,RESPONSE",
+        ],
+    );
+    let gateway = GATEWAY_LAN_V4;
+    // INIT; DATA beginning a message; DATA ending one.
+    for (kind, flags) in [(1, 0), (0, 0x02), (0, 0x01)] {
+        send_raw(&lab.client, 132, gateway, &sctp_packet(kind, flags));
+    }
+    // REQUEST; DATA.
+    for kind in [0, 2] {
+        send_raw(&lab.client, 33, gateway, &dccp_packet(kind));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let listing = moat_ok(&lab.gateway, &["iptables", "-vL", "INPUT"]);
+    for needle in [
+        "sctp any INIT",
+        "sctp only DATA:B",
+        "dccp REQUEST",
+        "dccp ! REQUEST,RESPONSE",
+    ] {
+        assert_eq!(
+            packets_of(&listing, "INPUT", needle),
+            1,
+            "{needle}\n{listing}"
+        );
+    }
+}

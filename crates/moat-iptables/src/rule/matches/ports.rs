@@ -1,7 +1,11 @@
-//! The protocol matches with ports: tcp (also flags and options), udp, sctp and dccp.
+//! The protocol matches with ports: tcp (also flags and options), udp, sctp
+//! (also chunk types) and dccp (also packet types and options).
 
 use moat_model::{Match, PortRange, TcpFlags};
 
+use super::dccp_types;
+use super::sctp_chunks::ChunkTypes;
+use crate::rule::compat::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{alias, opt, OptDef};
@@ -61,6 +65,23 @@ const PORT_OPTIONS: &[OptDef] = &[
     opt("--dport", 1, true),
 ];
 
+const SCTP_OPTIONS: &[OptDef] = &[
+    alias("--source-port", "--sport", 1, true),
+    opt("--sport", 1, true),
+    alias("--destination-port", "--dport", 1, true),
+    opt("--dport", 1, true),
+    opt("--chunk-types", 2, true),
+];
+
+const DCCP_OPTIONS: &[OptDef] = &[
+    alias("--source-port", "--sport", 1, true),
+    opt("--sport", 1, true),
+    alias("--destination-port", "--dport", 1, true),
+    opt("--dport", 1, true),
+    opt("--dccp-types", 1, true),
+    opt("--dccp-option", 1, true),
+];
+
 const TCP_OPTIONS: &[OptDef] = &[
     alias("--source-port", "--sport", 1, true),
     opt("--sport", 1, true),
@@ -95,6 +116,11 @@ pub(crate) struct PortMatch {
     dport: Option<(PortRange, bool)>,
     flags: Option<(TcpFlags, bool)>,
     option: Option<(u8, bool)>,
+    /// sctp's `--chunk-types`.
+    chunks: Option<(ChunkTypes, bool)>,
+    /// dccp's `--dccp-types` (a bit per type) and `--dccp-option`.
+    dccp_types: Option<(u16, bool)>,
+    dccp_option: Option<(u8, bool)>,
 }
 
 fn parse_flags(s: &str, opt: &str) -> Res<u8> {
@@ -138,6 +164,9 @@ impl PortMatch {
             dport: None,
             flags: None,
             option: None,
+            chunks: None,
+            dccp_types: None,
+            dccp_option: None,
         }
     }
 
@@ -152,6 +181,9 @@ impl PortMatch {
         self.dport = later.dport.or(self.dport);
         self.flags = later.flags.or(self.flags);
         self.option = later.option.or(self.option);
+        self.chunks = later.chunks.or(self.chunks.take());
+        self.dccp_types = later.dccp_types.or(self.dccp_types);
+        self.dccp_option = later.dccp_option.or(self.dccp_option);
     }
 
     /// Whether nf_tables translates this match natively (and so normalises it).
@@ -233,16 +265,25 @@ impl PortMatch {
         if self.option.is_some() {
             return fail("--tcp-option cannot be expressed in moat's ruleset model yet");
         }
+        if let Some((chunks, negate)) = &self.chunks {
+            let info = chunks.info(*negate);
+            out.push(Match::Xt(kernel_ext("-m", "sctp", 0, info, self)));
+        }
+        if self.dccp_types.is_some() || self.dccp_option.is_some() {
+            let info = dccp_types::info(self.dccp_types, self.dccp_option);
+            out.push(Match::Xt(kernel_ext("-m", "dccp", 0, info, self)));
+        }
         Ok(())
     }
 }
 
 impl Extension for PortMatch {
     fn options(&self) -> &'static [OptDef] {
-        if self.kind == Transport::Tcp {
-            TCP_OPTIONS
-        } else {
-            PORT_OPTIONS
+        match self.kind {
+            Transport::Tcp => TCP_OPTIONS,
+            Transport::Sctp => SCTP_OPTIONS,
+            Transport::Dccp => DCCP_OPTIONS,
+            _ => PORT_OPTIONS,
         }
     }
 
@@ -270,6 +311,19 @@ impl Extension for PortMatch {
                 let mask = parse_flags(o.value(), "--tcp-flags")?;
                 let set = parse_flags(o.value2(), "--tcp-flags")?;
                 self.flags = Some((TcpFlags { mask, set }, o.invert));
+            }
+            "--chunk-types" => {
+                once(&self.chunks, "--chunk-types")?;
+                self.chunks = Some((ChunkTypes::parse(o.value(), o.value2())?, o.invert));
+            }
+            "--dccp-types" => {
+                once(&self.dccp_types, "--dccp-types")?;
+                self.dccp_types = Some((dccp_types::parse_types(o.value())?, o.invert));
+            }
+            "--dccp-option" => {
+                once(&self.dccp_option, "--dccp-option")?;
+                let n = number_in(o.value(), "--dccp-option", 1, 255)? as u8;
+                self.dccp_option = Some((n, o.invert));
             }
             _ => {
                 once(&self.option, "--tcp-option")?;
@@ -318,6 +372,20 @@ impl Extension for PortMatch {
                 Some(&format!("{} {}", flag_names(f.mask), flag_names(f.set))),
             );
         }
+        if let Some((chunks, inv)) = &self.chunks {
+            push_opt(out, *inv, "--chunk-types", Some(&chunks.text(false)));
+        }
+        if let Some((mask, inv)) = self.dccp_types {
+            push_opt(
+                out,
+                inv,
+                "--dccp-types",
+                Some(&dccp_types::types_text(mask, false)),
+            );
+        }
+        if let Some((n, inv)) = self.dccp_option {
+            push_opt(out, inv, "--dccp-option", Some(&n.to_string()));
+        }
     }
 
     fn print(&self, out: &mut String, numeric: bool) {
@@ -326,6 +394,20 @@ impl Extension for PortMatch {
         self.print_ports(out, "s", self.sport, numeric);
         self.print_ports(out, "d", self.dport, numeric);
         if let Some((n, inv)) = self.option {
+            out.push_str(&format!(" option={}{n}", if inv { "!" } else { "" }));
+        }
+        let bang = |inv: bool| if inv { " !" } else { "" };
+        if let Some((chunks, inv)) = &self.chunks {
+            out.push_str(&format!("{} {}", bang(*inv), chunks.text(numeric)));
+        }
+        if let Some((mask, inv)) = self.dccp_types {
+            out.push_str(&format!(
+                "{} {}",
+                bang(inv),
+                dccp_types::types_text(mask, numeric)
+            ));
+        }
+        if let Some((n, inv)) = self.dccp_option {
             out.push_str(&format!(" option={}{n}", if inv { "!" } else { "" }));
         }
         if let Some((f, inv)) = self.flags {
