@@ -58,39 +58,32 @@ impl Transport {
     }
 }
 
-const PORT_OPTIONS: &[OptDef] = &[
-    alias("--source-port", "--sport", 1, true),
-    opt("--sport", 1, true),
-    alias("--destination-port", "--dport", 1, true),
-    opt("--dport", 1, true),
-];
+/// The options of a match with ports: `--sport`, `--dport` (and their long
+/// names), then `extra`.
+macro_rules! port_options {
+    ($($extra:expr),* $(,)?) => {
+        &[
+            alias("--source-port", "--sport", 1, true),
+            opt("--sport", 1, true),
+            alias("--destination-port", "--dport", 1, true),
+            opt("--dport", 1, true),
+            $($extra),*
+        ]
+    };
+}
 
-const SCTP_OPTIONS: &[OptDef] = &[
-    alias("--source-port", "--sport", 1, true),
-    opt("--sport", 1, true),
-    alias("--destination-port", "--dport", 1, true),
-    opt("--dport", 1, true),
-    opt("--chunk-types", 2, true),
-];
+const PORT_OPTIONS: &[OptDef] = port_options!();
 
-const DCCP_OPTIONS: &[OptDef] = &[
-    alias("--source-port", "--sport", 1, true),
-    opt("--sport", 1, true),
-    alias("--destination-port", "--dport", 1, true),
-    opt("--dport", 1, true),
-    opt("--dccp-types", 1, true),
-    opt("--dccp-option", 1, true),
-];
+const SCTP_OPTIONS: &[OptDef] = port_options!(opt("--chunk-types", 2, true));
 
-const TCP_OPTIONS: &[OptDef] = &[
-    alias("--source-port", "--sport", 1, true),
-    opt("--sport", 1, true),
-    alias("--destination-port", "--dport", 1, true),
-    opt("--dport", 1, true),
+const DCCP_OPTIONS: &[OptDef] =
+    port_options!(opt("--dccp-types", 1, true), opt("--dccp-option", 1, true));
+
+const TCP_OPTIONS: &[OptDef] = port_options!(
     opt("--syn", 0, true),
     opt("--tcp-flags", 2, true),
     opt("--tcp-option", 1, true),
-];
+);
 
 /// The TCP flag names iptables knows, in the order it prints them.
 const TCP_FLAGS: &[(&str, u8)] = &[
