@@ -248,6 +248,18 @@ fn where_text(m: &Match) -> Option<String> {
         Match::DestNet { net, negate } => format!("{}to {net}", not(*negate)),
         Match::SourceRange { from, to, negate } => format!("{}from {from}-{to}", not(*negate)),
         Match::DestRange { from, to, negate } => format!("{}to {from}-{to}", not(*negate)),
+        Match::AddrMask {
+            side,
+            addr,
+            mask,
+            negate,
+        } => {
+            let word = match side {
+                SetSide::Source => "from",
+                SetSide::Destination => "to",
+            };
+            format!("{}{word} {addr} under mask {mask}", not(*negate))
+        }
         Match::InInterface { iface, negate } => {
             format!("{}arriving on {}", not(*negate), iface_text(iface))
         }
@@ -588,6 +600,7 @@ mod tests {
             | Match::DestNet { negate, .. }
             | Match::SourceRange { negate, .. }
             | Match::DestRange { negate, .. }
+            | Match::AddrMask { negate, .. }
             | Match::InInterface { negate, .. }
             | Match::OutInterface { negate, .. }
             | Match::Fragment { negate }
@@ -695,6 +708,15 @@ mod tests {
                     negate: false,
                 },
                 "10.0.0.1-10.0.0.9",
+            ),
+            (
+                Match::AddrMask {
+                    side: SetSide::Source,
+                    addr: "10.0.0.2".parse().unwrap(),
+                    mask: "255.0.255.255".parse().unwrap(),
+                    negate: false,
+                },
+                "from 10.0.0.2 under mask 255.0.255.255",
             ),
             (
                 Match::DestRange {
@@ -1073,7 +1095,7 @@ mod tests {
             .collect();
         // Comment has no words by design and SocketExists no negated form
         // (see `socket_exists_is_described`); every other kind is there once.
-        assert_eq!(kinds.len(), 44);
+        assert_eq!(kinds.len(), 45);
     }
 
     #[test]

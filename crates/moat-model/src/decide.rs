@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 
-use crate::matches::{AddrTypes, ConnStates, Iface, Match, PortRange};
+use crate::matches::{AddrTypes, ConnStates, Iface, Match, PortRange, SetSide};
 
 /// The answer to "does this match hold?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +100,18 @@ pub fn one(m: &Match, p: &Facts<'_>) -> Tri {
         Match::Protocol { proto, negate } => Tri::of(*proto == p.protocol).negate_if(*negate),
         Match::SourceNet { net, negate } => Tri::of(net.contains(&p.source)).negate_if(*negate),
         Match::DestNet { net, negate } => Tri::of(net.contains(&p.destination)).negate_if(*negate),
+        Match::AddrMask {
+            side,
+            addr,
+            mask,
+            negate,
+        } => {
+            let seen = match side {
+                SetSide::Source => p.source,
+                SetSide::Destination => p.destination,
+            };
+            Tri::of(masked_addr(seen, *mask) == Some(*addr)).negate_if(*negate)
+        }
         Match::SourceRange { from, to, negate } => {
             Tri::of(in_range(*from, *to, p.source)).negate_if(*negate)
         }
@@ -281,4 +293,13 @@ fn ports_match(
         return Tri::No;
     }
     in_ranges(ranges, port).negate_if(negate)
+}
+
+/// `addr & mask`, when both are of one family.
+fn masked_addr(addr: IpAddr, mask: IpAddr) -> Option<IpAddr> {
+    match (addr, mask) {
+        (IpAddr::V4(a), IpAddr::V4(m)) => Some(IpAddr::V4((u32::from(a) & u32::from(m)).into())),
+        (IpAddr::V6(a), IpAddr::V6(m)) => Some(IpAddr::V6((u128::from(a) & u128::from(m)).into())),
+        _ => None,
+    }
 }

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use crate::action::{Action, MssValue, NatTarget, TtlOp};
 use crate::matches::{
-    Compare, ConnCounter, CtDirection, Match, PortRange, Rate, RateUnit, StatisticMode,
+    Compare, ConnCounter, CtDirection, Match, PortRange, Rate, RateUnit, SetSide, StatisticMode,
 };
 use crate::ruleset::{Policy, Rule};
 
@@ -156,6 +156,18 @@ pub fn match_text(m: &Match) -> String {
         Match::Protocol { proto, negate } => format!("{}-p {}", bang(*negate), proto_name(*proto)),
         Match::SourceNet { net, negate } => format!("{}-s {net}", bang(*negate)),
         Match::DestNet { net, negate } => format!("{}-d {net}", bang(*negate)),
+        Match::AddrMask {
+            side,
+            addr,
+            mask,
+            negate,
+        } => {
+            let opt = match side {
+                SetSide::Source => "-s",
+                SetSide::Destination => "-d",
+            };
+            format!("{}{opt} {addr}/{mask}", bang(*negate))
+        }
         Match::SourceRange { from, to, negate } => {
             format!("-m iprange {}--src-range {from}-{to}", bang(*negate))
         }

@@ -27,6 +27,14 @@ pub enum Match {
         to: IpAddr,
         negate: bool,
     },
+    /// The packet's address on `side`, masked with `mask` (a netmask that
+    /// is not a prefix, `-s 10.0.0.0/255.0.255.0`), equals `addr`.
+    AddrMask {
+        side: SetSide,
+        addr: IpAddr,
+        mask: IpAddr,
+        negate: bool,
+    },
     /// The packet arrived on a matching interface.
     InInterface { iface: Iface, negate: bool },
     /// The packet leaves through a matching interface.

@@ -122,6 +122,10 @@ fn validate_match(
         Match::SourceNet { net, .. } | Match::DestNet { net, .. } => {
             check_family(net.addr(), family)
         }
+        Match::AddrMask { addr, mask, .. } => {
+            check_family(*addr, family)?;
+            check_family(*mask, family)
+        }
         Match::SourceRange { from, to, .. } | Match::DestRange { from, to, .. } => {
             check_family(*from, family)?;
             check_family(*to, family)

@@ -258,6 +258,36 @@ fn rules_with_long_texts_act_and_list_whole() {
     assert!(packets_of(&counted, "INPUT", &note) >= 1, "{counted}");
 }
 
+/// `-s ADDR/MASK` with a mask that is not a prefix compares the masked
+/// source: the client 10.99.1.2 under 255.255.0.255 is 10.99.0.2.
+#[test]
+fn non_prefix_masks_compare_the_masked_address() {
+    let Some(lab) = gateway_lab() else { return };
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-A INPUT -p icmp -s 10.99.0.3/255.255.0.255 -j DROP"],
+    );
+    assert!(
+        ping(&lab.client, GATEWAY_LAN_V4).unwrap(),
+        "10.99.0.3 is another host"
+    );
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-I INPUT -p icmp -s 10.99.0.2/255.255.0.255 -j DROP"],
+    );
+    assert!(
+        !ping(&lab.client, GATEWAY_LAN_V4).unwrap(),
+        "the client, masked"
+    );
+    let listing = moat_ok(&lab.gateway, &["iptables", "-S", "INPUT"]);
+    assert!(
+        listing.contains("-A INPUT -s 10.99.0.2/255.255.0.255 -p icmp -j DROP"),
+        "{listing}"
+    );
+}
+
 /// Seed 002's connlimit: the connection over the limit is reset.
 #[test]
 fn connlimit_resets_the_connection_over_the_limit() {

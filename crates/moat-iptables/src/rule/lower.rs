@@ -1,7 +1,7 @@
 //! Lowering a rule to the moat model.
 
 use ipnet::IpNet;
-use moat_model::{Action, Counters, Family, Iface, Match, Rule};
+use moat_model::{Action, Counters, Family, Iface, Match, Rule, SetSide};
 
 use super::error::{fail, Res};
 use super::ext::Cx;
@@ -16,6 +16,28 @@ pub(crate) fn ipnet(net: Net, opt: &str) -> Res<IpNet> {
             "{opt} {}: masks that are not a prefix cannot be expressed in moat's ruleset model",
             net.with_mask()
         )),
+    }
+}
+
+/// `-s`/`-d`: a network, or for a mask that is not a prefix, the masked
+/// address (`-s 10.0.0.0/255.0.255.0`).
+fn addr_match(net: Net, side: SetSide, negate: bool) -> Match {
+    let prefixed = mask_prefix(net.mask).and_then(|len| IpNet::new(net.addr, len).ok());
+    match (prefixed, side) {
+        (Some(n), SetSide::Source) => Match::SourceNet {
+            net: n.trunc(),
+            negate,
+        },
+        (Some(n), SetSide::Destination) => Match::DestNet {
+            net: n.trunc(),
+            negate,
+        },
+        (None, _) => Match::AddrMask {
+            side,
+            addr: net.addr,
+            mask: net.mask,
+            negate,
+        },
     }
 }
 
@@ -45,16 +67,10 @@ pub(crate) fn to_model(spec: &RuleSpec, family: Family) -> Res<Rule> {
         matches.push(Match::Protocol { proto, negate });
     }
     if let Some((net, negate)) = spec.source {
-        matches.push(Match::SourceNet {
-            net: ipnet(net, "-s")?,
-            negate,
-        });
+        matches.push(addr_match(net, SetSide::Source, negate));
     }
     if let Some((net, negate)) = spec.destination {
-        matches.push(Match::DestNet {
-            net: ipnet(net, "-d")?,
-            negate,
-        });
+        matches.push(addr_match(net, SetSide::Destination, negate));
     }
     if let Some((name, negate)) = &spec.in_iface {
         matches.push(Match::InInterface {

@@ -122,6 +122,25 @@ pub(super) fn net(
     in_net(field(side, family), net, negate, family)
 }
 
+/// `-s ADDR/MASK` with a mask that is not a prefix: `ip saddr &
+/// 255.0.255.0 == 10.0.0.0`, as iptables-nft writes it.
+pub(super) fn masked_eq(
+    side: SetSide,
+    addr: IpAddr,
+    mask: IpAddr,
+    negate: bool,
+    family: Family,
+) -> Result<Vec<Statement<'static>>, CompileError> {
+    check_family(addr, family)?;
+    check_family(mask, family)?;
+    let side = match side {
+        SetSide::Source => Side::Source,
+        SetSide::Destination => Side::Dest,
+    };
+    let left = and(field(side, family), text(mask.to_string()));
+    Ok(vec![eq(left, text(addr.to_string()), negate)])
+}
+
 /// `-m iprange`: the packet's address on `side` lies in `from..=to`.
 pub(super) fn range(
     side: Side,

@@ -28,6 +28,12 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
         Match::Protocol { proto, negate } => packet::protocol(*proto, *negate),
         Match::SourceNet { net, negate } => addr::net(addr::Side::Source, net, *negate, family)?,
         Match::DestNet { net, negate } => addr::net(addr::Side::Dest, net, *negate, family)?,
+        Match::AddrMask {
+            side,
+            addr,
+            mask,
+            negate,
+        } => addr::masked_eq(*side, *addr, *mask, *negate, family)?,
         Match::SourceRange { from, to, negate } => {
             addr::range(addr::Side::Source, *from, *to, *negate, family)?
         }
