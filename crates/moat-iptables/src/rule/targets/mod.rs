@@ -140,11 +140,13 @@ pub(crate) const SUPPORTED: &[&str] = &[
 const UNSUPPORTED: &[&str] = &[
     "CLUSTERIP",
     "CONNSECMARK",
+    "DNPT",
     "LED",
     "QUEUE",
     "RATEEST",
     "SECMARK",
     "SET",
+    "SNPT",
     "ULOG",
 ];
 
