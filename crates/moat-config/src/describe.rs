@@ -254,10 +254,7 @@ fn where_text(m: &Match) -> Option<String> {
             mask,
             negate,
         } => {
-            let word = match side {
-                SetSide::Source => "from",
-                SetSide::Destination => "to",
-            };
+            let word = side.pick("from", "to");
             format!("{}{word} {addr} under mask {mask}", not(*negate))
         }
         Match::InInterface { iface, negate } => {

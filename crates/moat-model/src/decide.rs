@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 
-use crate::matches::{AddrTypes, ConnStates, Iface, Match, PortRange, SetSide};
+use crate::matches::{AddrTypes, ConnStates, Iface, Match, PortRange};
 
 /// The answer to "does this match hold?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,10 +106,7 @@ pub fn one(m: &Match, p: &Facts<'_>) -> Tri {
             mask,
             negate,
         } => {
-            let seen = match side {
-                SetSide::Source => p.source,
-                SetSide::Destination => p.destination,
-            };
+            let seen = side.pick(p.source, p.destination);
             Tri::of(masked_addr(seen, *mask) == Some(*addr)).negate_if(*negate)
         }
         Match::SourceRange { from, to, negate } => {

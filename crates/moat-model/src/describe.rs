@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use crate::action::{Action, MssValue, NatTarget, TtlOp};
 use crate::matches::{
-    Compare, ConnCounter, CtDirection, Match, PortRange, Rate, RateUnit, SetSide, StatisticMode,
+    Compare, ConnCounter, CtDirection, Match, PortRange, Rate, RateUnit, StatisticMode,
 };
 use crate::ruleset::{Policy, Rule};
 
@@ -162,10 +162,7 @@ pub fn match_text(m: &Match) -> String {
             mask,
             negate,
         } => {
-            let opt = match side {
-                SetSide::Source => "-s",
-                SetSide::Destination => "-d",
-            };
+            let opt = side.pick("-s", "-d");
             format!("{}{opt} {addr}/{mask}", bang(*negate))
         }
         Match::SourceRange { from, to, negate } => {

@@ -429,6 +429,16 @@ pub enum SetSide {
     Destination,
 }
 
+impl SetSide {
+    /// `source` for the source side, `destination` for the other.
+    pub fn pick<T>(self, source: T, destination: T) -> T {
+        match self {
+            SetSide::Source => source,
+            SetSide::Destination => destination,
+        }
+    }
+}
+
 /// How a statistic match picks packets.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum StatisticMode {

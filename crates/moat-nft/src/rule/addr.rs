@@ -133,11 +133,10 @@ pub(super) fn masked_eq(
 ) -> Result<Vec<Statement<'static>>, CompileError> {
     check_family(addr, family)?;
     check_family(mask, family)?;
-    let side = match side {
-        SetSide::Source => Side::Source,
-        SetSide::Destination => Side::Dest,
-    };
-    let left = and(field(side, family), text(mask.to_string()));
+    let left = and(
+        field(side.pick(Side::Source, Side::Dest), family),
+        text(mask.to_string()),
+    );
     Ok(vec![eq(left, text(addr.to_string()), negate)])
 }
 

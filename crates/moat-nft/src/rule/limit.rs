@@ -38,14 +38,19 @@ pub(super) fn limit(
     if burst == 0 {
         return refuse("a burst of 0 packets is refused by iptables");
     }
-    Ok(Statement::Limit(Limit {
+    Ok(bucket(rate, burst, over, None))
+}
+
+/// `limit rate [over] N [UNIT]/PER burst B [UNIT]`; no unit counts packets.
+fn bucket(rate: Rate, burst: u32, over: bool, unit: Option<&'static str>) -> Statement<'static> {
+    Statement::Limit(Limit {
         rate: rate.count,
-        rate_unit: None,
+        rate_unit: unit.map(Into::into),
         per: Some(per(rate.unit).into()),
         burst: Some(burst),
-        burst_unit: None,
+        burst_unit: unit.map(Into::into),
         inv: over.then_some(true),
-    }))
+    })
 }
 
 /// The parameters of a `-m hashlimit` match.
@@ -77,14 +82,7 @@ fn byte_limit(rate: Rate, burst: u32, over: bool) -> Result<Statement<'static>, 
     if rate.count == 0 {
         return refuse("a byte rate of 0 is refused by nf_tables");
     }
-    Ok(Statement::Limit(Limit {
-        rate: rate.count,
-        rate_unit: Some("bytes".into()),
-        per: Some(per(rate.unit).into()),
-        burst: Some(burst),
-        burst_unit: Some("bytes".into()),
-        inv: over.then_some(true),
-    }))
+    Ok(bucket(rate, burst, over, Some("bytes")))
 }
 
 /// `-m hashlimit`: a token bucket per key, kept in the set `hashlimit_NAME`

@@ -76,16 +76,13 @@ impl Load {
     /// The expression that loads a header field into register `reg`
     /// (only header fields go elsewhere than register 1).
     pub(super) fn expr_into(self, reg: u32) -> Option<NlExpr> {
-        match self {
-            Load::Payload { base, offset, len } => Some(NlExpr::Payload {
-                reg,
-                base,
-                offset,
-                len,
-            }),
-            other if reg == NFT_REG_1 => Some(other.expr()),
-            _ => None,
+        let mut load = self.expr();
+        match &mut load {
+            NlExpr::Payload { reg: into, .. } => *into = reg,
+            _ if reg == NFT_REG_1 => {}
+            _ => return None,
         }
+        Some(load)
     }
 
     /// The expression that loads the field into register 1.
