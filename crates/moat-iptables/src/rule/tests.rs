@@ -136,6 +136,26 @@ fn old_negation_syntax_is_accepted_with_a_warning() {
 }
 
 #[test]
+fn conntrack_masks_that_are_not_a_prefix_keep_only_the_address() {
+    let (s, w) = RuleSpec::parse(
+        &words("-m conntrack --ctorigsrc 10.1.2.3/255.0.255.0 -j ACCEPT"),
+        Family::Ipv4,
+    )
+    .unwrap();
+    assert_eq!(s.to_args(), "-m conntrack --ctorigsrc 10.1.2.3 -j ACCEPT");
+    assert_eq!(w.len(), 1);
+    assert!(w[0].0.contains("matches 10.1.2.3 exactly"), "{w:?}");
+    assert_eq!(
+        model("-m conntrack --ctorigsrc 10.1.2.3/255.0.255.0").matches,
+        vec![Match::ConnAddr {
+            which: moat_model::ConntrackAddr::OrigSource,
+            net: "10.1.2.3/32".parse().unwrap(),
+            negate: false,
+        }]
+    );
+}
+
+#[test]
 fn long_log_prefixes_are_truncated_with_a_warning() {
     let (s, w) = RuleSpec::parse(
         &words("-j LOG --log-prefix abcdefghijklmnopqrstuvwxyz0123456789"),

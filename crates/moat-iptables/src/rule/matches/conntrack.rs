@@ -7,9 +7,10 @@ use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::names::parse_protocol;
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::{
-    mask_prefix, name_list, parse_name_list, parse_net_unmasked, parse_port_range, push_opt,
-    u32_value, Net,
+    family_bits, mask_prefix, name_list, parse_name_list, parse_net_unmasked, parse_port_range,
+    prefix_mask, push_opt, u32_value, Net,
 };
+use crate::rule::Warning;
 
 /// Connection states in the order iptables prints them.
 const STATES: &[(&str, u8)] = &[
@@ -306,9 +307,14 @@ impl Extension for Conntrack {
                     self.ports[i] = Some((parse_port_range(v, "tcp", name)?, inv));
                 } else if let Some(i) = tuple_index(name, "") {
                     once(&self.addrs[i], name)?;
-                    let net = parse_net_unmasked(v, o.family, name)?;
+                    let mut net = parse_net_unmasked(v, o.family, name)?;
                     if mask_prefix(net.mask).is_none() {
-                        return fail(format!("{name}: conntrack addresses need a prefix length (like /24), not the mask in {v}"));
+                        net.mask = prefix_mask(family_bits(o.family), o.family);
+                        o.warnings.push(Warning(format!(
+                            "{name} {v}: iptables keeps only the address of a mask that is not a \
+                             prefix, as moat does; the rule matches {} exactly",
+                            net.addr
+                        )));
                     }
                     self.addrs[i] = Some((net, inv));
                 }
