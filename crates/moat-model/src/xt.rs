@@ -58,6 +58,13 @@ impl XtLayout {
         self
     }
 
+    /// A `__u64` (aligned to 8).
+    pub fn u64(&mut self, v: u64) -> &mut XtLayout {
+        self.align(8);
+        self.0.extend_from_slice(&v.to_ne_bytes());
+        self
+    }
+
     /// `bytes` in a field of `len` bytes, the rest zero.
     pub fn bytes(&mut self, bytes: &[u8], len: usize) -> &mut XtLayout {
         let start = self.0.len();

@@ -239,6 +239,39 @@ fn hashlimit_byte_rates_let_that_many_bytes_through() {
     assert!(nft.contains("size 64"), "{nft}");
 }
 
+/// `--hashlimit-rate-match` runs in the kernel's xt_hashlimit: a key
+/// matches while its count in the current sampling interval is within the
+/// burst (and the last interval kept to the rate). Of ten echo requests in
+/// one 60-second interval five match: the one that makes the key's entry
+/// (xt_hashlimit counts from the next), then a burst of four; iptables-nft's
+/// rule lets the same five through.
+#[test]
+fn hashlimit_rate_match_counts_each_interval() {
+    let Some(lab) = gateway_lab() else { return };
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-A INPUT -p icmp -m hashlimit --hashlimit-upto 1/sec --hashlimit-burst 4 \
+             --hashlimit-mode srcip --hashlimit-name sampled --hashlimit-rate-match \
+             --hashlimit-rate-interval 60 -j ACCEPT",
+            "-A INPUT -p icmp -j DROP",
+        ],
+    );
+    let answered = ping_burst(&lab.client, GATEWAY_LAN_V4, 10, Duration::from_millis(800)).unwrap();
+    assert_eq!(
+        answered, 5,
+        "the first request and the burst of one interval"
+    );
+    let listing = moat_ok(&lab.gateway, &["iptables", "-L", "INPUT"]);
+    assert!(
+        listing.contains(
+            "limit: up to 1/min burst 4 mode srcip htable-expire 1000 rate-match rate-interval 60"
+        ),
+        "{listing}"
+    );
+}
+
 /// A rule whose text is longer than a rule's user data holds (its tail is
 /// kept after the verdict) still acts and counts, and lists whole.
 #[test]

@@ -155,6 +155,43 @@ fn conntrack_masks_that_are_not_a_prefix_keep_only_the_address() {
     );
 }
 
+/// The fields of `struct xt_hashlimit_mtinfo3` as Debian's iptables-nft
+/// 1.8.9 sends them for the same rule (read from its netlink batch).
+#[test]
+fn hashlimit_rate_matches_fill_the_kernel_structure_as_iptables_does() {
+    let rule = model(
+        "-m hashlimit --hashlimit-above 3/hour --hashlimit-burst 7 --hashlimit-name zz3 \
+         --hashlimit-rate-match --hashlimit-rate-interval 4 --hashlimit-mode srcip,dstport",
+    );
+    let [Match::Xt(ext)] = rule.matches.as_slice() else {
+        panic!("{:?}", rule.matches)
+    };
+    assert_eq!((ext.name.as_str(), ext.revision), ("hashlimit", 3));
+    let info = &ext.info;
+    assert_eq!(info.len(), 312);
+    assert_eq!(&info[..4], b"zz3\0");
+    let u64_at = |at: usize| u64::from_ne_bytes(info[at..at + 8].try_into().unwrap());
+    let u32_at = |at: usize| u32::from_ne_bytes(info[at..at + 4].try_into().unwrap());
+    assert_eq!((u64_at(256), u64_at(264)), (333_333, 7), "avg, burst");
+    assert_eq!(
+        u32_at(272),
+        0x56,
+        "mode: srcip, dstport, invert, rate match"
+    );
+    assert_eq!(
+        [
+            u32_at(276),
+            u32_at(280),
+            u32_at(284),
+            u32_at(288),
+            u32_at(292)
+        ],
+        [0, 0, 1000, 3_600_000, 4],
+        "size, max, gc interval, expire, interval"
+    );
+    assert_eq!((info[296], info[297]), (32, 32), "masks");
+}
+
 #[test]
 fn long_log_prefixes_are_truncated_with_a_warning() {
     let (s, w) = RuleSpec::parse(

@@ -1,11 +1,12 @@
 //! The hashlimit match: a token bucket per key, of packets or of bytes.
 
-use moat_model::{LimitKey, Match, Rate, RateUnit};
+use moat_model::{LimitKey, Match, Rate, RateUnit, XtLayout};
 
 use super::byte_rate;
 use super::limit::{
     display_rate, model_rate, parse_rate_option, rate_text, DEFAULT_BURST, HASHLIMIT_SCALE, UNITS,
 };
+use crate::rule::compat::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{alias, opt, OptDef};
@@ -31,10 +32,26 @@ const HASHLIMIT_OPTIONS: &[OptDef] = &[
 /// Hashlimit key parts in the order iptables prints them.
 const MODES: &[(&str, u8)] = &[("srcip", 1), ("srcport", 4), ("dstip", 2), ("dstport", 8)];
 
+/// xt_hashlimit's bits for the key parts of [`MODES`], in the same order
+/// (`XT_HASHLIMIT_HASH_SIP`, `_SPT`, `_DIP`, `_DPT`).
+const KERNEL_MODES: [u32; 4] = [1 << 2, 1 << 3, 1 << 0, 1 << 1];
+/// xt_hashlimit's flags: `--hashlimit-above`, a byte rate, `--hashlimit-rate-match`.
+const KERNEL_INVERT: u32 = 1 << 4;
+const KERNEL_BYTES: u32 = 1 << 5;
+const KERNEL_RATE_MATCH: u32 = 1 << 6;
+/// The name field of `struct xt_hashlimit_mtinfo3` (`NAME_MAX`).
+const KERNEL_NAME: usize = 255;
+/// The longest name: moat keeps a name's buckets in the nf_tables set
+/// `hashlimit_NAME`, whose name has at most 255 bytes.
+const MAX_NAME: usize = 255 - "hashlimit_".len();
+
 /// The kernel's largest hash table: larger sizes are cut to it.
 const MAX_TABLE: u32 = 1 << 20;
 /// The kernel's garbage-collection interval when none is given, in ms.
 const DEFAULT_GC_INTERVAL: u32 = 1000;
+/// xt_hashlimit's expiry of a byte rate's entries, without and with a burst.
+const BYTE_EXPIRE_MS: u64 = 15_000;
+const BYTE_EXPIRE_BURST_MS: u64 = 60_000;
 /// The largest plain burst iptables takes.
 const MAX_BURST: u64 = 1_000_000;
 
@@ -66,6 +83,13 @@ pub(crate) struct HashLimit {
     size: Option<u32>,
     max: Option<u32>,
     gc_interval: Option<u32>,
+    /// `--hashlimit-rate-match`: a test of the measured rate that runs in
+    /// the kernel's xt_hashlimit.
+    rate_match: bool,
+    /// The sampling interval of a rate match in seconds (`--hashlimit-rate-interval`,
+    /// by default the written rate's unit); dropped without a rate match,
+    /// as iptables drops it from its listings.
+    interval: Option<u32>,
 }
 
 impl HashLimit {
@@ -77,12 +101,21 @@ impl HashLimit {
         self.rate.is_some_and(|(_, a)| a)
     }
 
-    fn expire_shown(&self) -> Option<u32> {
-        let unit_secs = match self.amount() {
-            Amount::Packets(p) => UNITS[display_rate(p, HASHLIMIT_SCALE).1].1,
-            Amount::Bytes(_) => 1,
+    /// Whether a byte rate has a burst (which changes its default expiry).
+    fn byte_burst(&self) -> bool {
+        self.burst.is_some_and(|b| b != 0)
+    }
+
+    /// The expiry iptables leaves out of a listing: the unit's length of
+    /// the packet rate shown (its period stretched by `stretch`), or for a
+    /// byte rate xt_hashlimit's defaults of 15 s, 60 s with a burst.
+    fn expire_shown(&self, stretch: u64) -> Option<u32> {
+        let quiet_ms = match self.amount() {
+            Amount::Packets(p) => UNITS[display_rate(p * stretch, HASHLIMIT_SCALE).1].1 * 1000,
+            Amount::Bytes(_) if self.byte_burst() => BYTE_EXPIRE_BURST_MS,
+            Amount::Bytes(_) => BYTE_EXPIRE_MS,
         };
-        self.expire.filter(|&e| u64::from(e) != unit_secs * 1000)
+        self.expire.filter(|&e| u64::from(e) != quiet_ms)
     }
 
     fn mask_shown(&self, mask: Option<u8>) -> Option<u8> {
@@ -101,12 +134,16 @@ impl HashLimit {
         })
     }
 
-    /// The rate and the burst as iptables shows them; a byte rate's burst
-    /// only when one was given.
-    fn rate_and_burst(&self) -> (String, Option<String>) {
+    /// The rate and the burst as iptables shows them, a packet rate's
+    /// period stretched by `stretch`; a byte rate's burst only when one was
+    /// given.
+    fn rate_and_burst(&self, stretch: u64) -> (String, Option<String>) {
         let burst = self.burst.unwrap_or(DEFAULT_BURST);
         match self.amount() {
-            Amount::Packets(p) => (rate_text(p, HASHLIMIT_SCALE), Some(burst.to_string())),
+            Amount::Packets(p) => (
+                rate_text(p * stretch, HASHLIMIT_SCALE),
+                Some(burst.to_string()),
+            ),
             Amount::Bytes(cost) => (
                 byte_rate::rate_text(cost),
                 self.burst
@@ -116,8 +153,19 @@ impl HashLimit {
         }
     }
 
-    /// The model condition.
+    /// The model condition: a native per-key bucket, or for a rate match
+    /// the kernel's xt_hashlimit.
     pub(crate) fn lower(&self, out: &mut Vec<Match>) {
+        if self.rate_match {
+            out.push(Match::Xt(kernel_ext(
+                "-m",
+                "hashlimit",
+                3,
+                self.info(),
+                self,
+            )));
+            return;
+        }
         let mode = self.mode.unwrap_or(0);
         let full = self.full_mask;
         let (rate, burst, bytes) = match self.amount() {
@@ -168,6 +216,96 @@ impl HashLimit {
             (Amount::Bytes(cost), Some((bytes, _))) => Some(byte_rate::burst_of(bytes, cost, opt)?),
         };
         Ok(())
+    }
+
+    /// Fills in what iptables fills in when not given: the expiry (the
+    /// rate's unit; for a byte rate xt_hashlimit's 15 s, 60 s with a
+    /// burst) and a rate match's interval (the rate's unit), whose rate
+    /// iptables then keeps per second (`10/min` becomes `10/sec` sampled
+    /// every 60 s).
+    fn settle_expiry_and_interval(&mut self) {
+        let default_expire = match self.amount() {
+            Amount::Packets(_) => u64::from(self.unit_ms),
+            Amount::Bytes(_) if self.byte_burst() => BYTE_EXPIRE_BURST_MS,
+            Amount::Bytes(_) => BYTE_EXPIRE_MS,
+        };
+        self.expire.get_or_insert(default_expire as u32);
+        if !self.rate_match {
+            self.interval = None;
+            return;
+        }
+        let unit_secs = self.unit_ms / 1000;
+        if let Some((Amount::Packets(period), above)) = self.rate {
+            self.rate = Some((Amount::Packets(period / u64::from(unit_secs)), above));
+        }
+        self.interval.get_or_insert(unit_secs);
+    }
+
+    /// Refuses what xt_hashlimit refuses with "overflow, try lower" (a
+    /// slow packet rate with a large burst, such as `1/day` with a burst
+    /// of 2), by the kernel's own 64-bit arithmetic: the period times the
+    /// burst, in credits, must not wrap below the period in credits. A rate
+    /// match only needs a per-second rate that fits 32 bits.
+    fn check_kernel_range(&self) -> Res<()> {
+        /// Credits per microsecond of period: `HZ * CREDITS_PER_JIFFY / 10^6`,
+        /// the same for kernels built with HZ 250 and 1000.
+        const CREDITS_PER_MICROSECOND: u64 = 137_438_953;
+        let Amount::Packets(period) = self.amount() else {
+            return Ok(());
+        };
+        let burst = u64::from(self.burst.unwrap_or(DEFAULT_BURST));
+        let credits = |user: u64| user.wrapping_mul(CREDITS_PER_MICROSECOND);
+        let fits = match self.rate_match {
+            true => period <= u64::from(u32::MAX),
+            false => credits(period.wrapping_mul(burst)) >= credits(period),
+        };
+        if fits {
+            return Ok(());
+        }
+        fail(format!(
+            "hashlimit: the kernel refuses a rate this slow with a burst of {burst} (its \
+             credits would overflow); give a faster rate or a smaller --hashlimit-burst"
+        ))
+    }
+
+    /// `struct xt_hashlimit_mtinfo3` as iptables fills it: the name, the
+    /// rate (period or byte cost) and burst, the key and flag bits, the
+    /// table options, expiry, interval and masks, and the kernel's pointer.
+    fn info(&self) -> Vec<u8> {
+        let bits = self.mode.unwrap_or(0);
+        let mut mode = MODES
+            .iter()
+            .zip(KERNEL_MODES)
+            .filter(|((_, bit), _)| bits & bit != 0)
+            .fold(0, |m, (_, kernel)| m | kernel);
+        if self.above() {
+            mode |= KERNEL_INVERT;
+        }
+        if self.rate_match {
+            mode |= KERNEL_RATE_MATCH;
+        }
+        let (avg, burst) = match self.amount() {
+            Amount::Packets(p) => (p, self.burst.unwrap_or(DEFAULT_BURST)),
+            Amount::Bytes(cost) => {
+                mode |= KERNEL_BYTES;
+                (cost, self.burst.unwrap_or(0))
+            }
+        };
+        let name = self.name.as_deref().unwrap_or_default();
+        let mut info = XtLayout::new();
+        info.bytes(name.as_bytes(), KERNEL_NAME)
+            .u64(avg)
+            .u64(u64::from(burst))
+            .u32(mode)
+            .u32(self.size.unwrap_or(0))
+            .u32(self.max.unwrap_or(0))
+            .u32(self.gc_interval.unwrap_or(DEFAULT_GC_INTERVAL))
+            .u32(self.expire.unwrap_or(0))
+            .u32(self.interval.unwrap_or(0))
+            .u8(self.srcmask.unwrap_or(self.full_mask))
+            .u8(self.dstmask.unwrap_or(self.full_mask));
+        info.align(8).bytes(&[], 8);
+        info.finish()
     }
 
     /// A table size option: the kernel cuts sizes over 2^20 to 2^20.
@@ -244,10 +382,13 @@ impl Extension for HashLimit {
             "--hashlimit-name" => {
                 once(&self.name, o.name)?;
                 if v.is_empty()
-                    || v.len() > 15
+                    || v.len() > MAX_NAME
                     || v.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\')
                 {
-                    return fail("--hashlimit-name needs a name of 1 to 15 characters without spaces or quotes");
+                    return fail(format!(
+                        "--hashlimit-name needs a name of 1 to {MAX_NAME} bytes without spaces or \
+                         quotes (iptables could not read such a name back from its own save)"
+                    ));
                 }
                 self.name = Some(v);
             }
@@ -270,18 +411,10 @@ impl Extension for HashLimit {
                 self.gc_interval = Some(ms as u32);
             }
             "--hashlimit-rate-interval" => {
-                // The sampling interval of --hashlimit-rate-match, which moat
-                // refuses; without it the kernel ignores the interval and
-                // iptables does not save it.
-                number_in(&v, o.name, 1, u64::from(i32::MAX as u32))?;
+                once(&self.interval, o.name)?;
+                self.interval = Some(number_in(&v, o.name, 1, i32::MAX as u64)? as u32);
             }
-            _ => {
-                return fail(
-                    "--hashlimit-rate-match is not supported by moat: nf_tables has no test of \
-                     a measured rate that leaves the flow's budget alone (hashlimit without it \
-                     limits the flow)",
-                )
-            }
+            _ => self.rate_match = true,
         }
         Ok(())
     }
@@ -296,7 +429,10 @@ impl Extension for HashLimit {
         }
         self.settle_burst()?;
         self.burst_given = None;
-        self.expire.get_or_insert(self.unit_ms);
+        if self.unit_ms != 0 {
+            self.settle_expiry_and_interval();
+        }
+        self.check_kernel_range()?;
         self.unit_ms = 0;
         if self.srcmask == Some(self.full_mask) {
             self.srcmask = None;
@@ -314,7 +450,7 @@ impl Extension for HashLimit {
     }
 
     fn save(&self, out: &mut String) {
-        let (rate, burst) = self.rate_and_burst();
+        let (rate, burst) = self.rate_and_burst(1);
         let word = if self.above() {
             "--hashlimit-above"
         } else {
@@ -328,7 +464,7 @@ impl Extension for HashLimit {
             push_opt(out, false, "--hashlimit-mode", Some(&m));
         }
         push_opt(out, false, "--hashlimit-name", self.name.as_deref());
-        for (word, value) in self.numbers() {
+        for (word, value) in self.numbers(1) {
             push_opt(
                 out,
                 false,
@@ -336,10 +472,15 @@ impl Extension for HashLimit {
                 Some(&value.to_string()),
             );
         }
+        for (word, value) in self.rate_match_words() {
+            push_opt(out, false, &format!("--hashlimit-{word}"), value.as_deref());
+        }
     }
 
     fn print(&self, out: &mut String, _numeric: bool) {
-        let (rate, burst) = self.rate_and_burst();
+        // iptables lists a rate match's rate over its whole interval.
+        let stretch = u64::from(self.interval.unwrap_or(1));
+        let (rate, burst) = self.rate_and_burst(stretch);
         let kind = if self.above() { "above" } else { "up to" };
         out.push_str(&format!(" limit: {kind} {rate}"));
         if let Some(b) = burst {
@@ -348,25 +489,46 @@ impl Extension for HashLimit {
         if let Some(m) = self.mode_names("-") {
             out.push_str(&format!(" mode {m}"));
         }
-        for (word, value) in self.numbers() {
+        for (word, value) in self.numbers(stretch) {
             out.push_str(&format!(" {word} {value}"));
+        }
+        for (word, value) in self.rate_match_words() {
+            out.push(' ');
+            out.push_str(word);
+            if let Some(v) = value {
+                out.push_str(&format!(" {v}"));
+            }
         }
     }
 }
 
 impl HashLimit {
-    /// The numeric options iptables shows after the name, in its order.
-    fn numbers(&self) -> Vec<(&'static str, u32)> {
+    /// The numeric options iptables shows after the name, in its order
+    /// (the expiry against the rate's period stretched by `stretch`).
+    fn numbers(&self, stretch: u64) -> Vec<(&'static str, u32)> {
         [
             ("htable-size", self.size),
             ("htable-max", self.max),
             ("htable-gcinterval", self.gc_interval),
-            ("htable-expire", self.expire_shown()),
+            ("htable-expire", self.expire_shown(stretch)),
             ("srcmask", self.mask_shown(self.srcmask).map(u32::from)),
             ("dstmask", self.mask_shown(self.dstmask).map(u32::from)),
         ]
         .into_iter()
         .filter_map(|(word, value)| value.map(|v| (word, v)))
         .collect()
+    }
+
+    /// `rate-match` and an interval other than one second, as iptables
+    /// shows them last.
+    fn rate_match_words(&self) -> Vec<(&'static str, Option<String>)> {
+        let mut words = Vec::new();
+        if self.rate_match {
+            words.push(("rate-match", None));
+            if let Some(i) = self.interval.filter(|&i| i != 1) {
+                words.push(("rate-interval", Some(i.to_string())));
+            }
+        }
+        words
     }
 }

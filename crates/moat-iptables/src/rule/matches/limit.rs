@@ -79,9 +79,6 @@ pub(super) fn parse_rate(s: &str, opt: &str, scale: u64) -> Res<ParsedRate> {
             "{opt}: rate \"{s}\" is too fast (at most {scale}/second)"
         ));
     }
-    if period > u64::from(u32::MAX) {
-        return fail(format!("{opt}: rate \"{s}\" is too slow"));
-    }
     Ok(ParsedRate {
         period,
         unit_secs,
