@@ -359,6 +359,28 @@ fn corpus_prints_exactly_like_real_iptables() {
             ns.ok(tool, &["-t", table, "-N", "FOO"]);
         }
     }
+    // The rate estimators `-m rateest` rules name (the kernel refuses a
+    // rule naming one that no RATEEST rule made), in a chain no case flushes.
+    ns.ok("iptables", &["-t", "mangle", "-N", "ESTIMATORS"]);
+    for name in ["e1", "e2"] {
+        ns.ok(
+            "iptables",
+            &[
+                "-t",
+                "mangle",
+                "-A",
+                "ESTIMATORS",
+                "-j",
+                "RATEEST",
+                "--rateest-name",
+                name,
+                "--rateest-interval",
+                "250ms",
+                "--rateest-ewmalog",
+                "1s",
+            ],
+        );
+    }
     let sets = have("ipset", "--version")
         && ns
             .run("ipset", &["create", "myset", "hash:ip"])

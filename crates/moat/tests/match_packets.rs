@@ -375,3 +375,44 @@ fn sctp_chunks_and_dccp_types_count_the_packets_that_hold_them() {
         );
     }
 }
+
+/// `-j RATEEST` feeds an estimator in mangle INPUT and `-m rateest` in
+/// filter INPUT counts the echo requests that arrive while the estimate is
+/// over 20 packets a second: not the first of a first burst (nothing was
+/// measured before it; the estimator may take a sample during the burst),
+/// some of the bursts that follow it a few estimator intervals later.
+#[test]
+fn rateest_matches_once_the_estimator_has_measured_the_rate() {
+    let Some(lab) = gateway_lab() else { return };
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-t mangle -A INPUT -p icmp -j RATEEST --rateest-name pings \
+             --rateest-interval 250ms --rateest-ewmalog 500ms",
+            "-A INPUT -p icmp -m rateest --rateest pings --rateest-pps 20 --rateest-gt",
+        ],
+    );
+    let counted = || {
+        let listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+        packets_of(&listing, "INPUT", "rateest match pings pps gt 20")
+    };
+    let burst = || {
+        let answered =
+            moat_testnet::ping_burst(&lab.client, GATEWAY_LAN_V4, 50, Duration::from_secs(2))
+                .unwrap();
+        assert_eq!(answered, 50, "the rules only count");
+    };
+    burst();
+    let first = counted();
+    assert!(
+        first < 50,
+        "{first}: no rate was measured before the first burst"
+    );
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(300));
+        burst();
+    }
+    let later = counted() - first;
+    assert!((1..=200).contains(&later), "{later} of 200 later requests");
+}

@@ -11,6 +11,20 @@ pub(crate) struct OptDef {
     pub arity: usize,
     /// Whether `!` may precede the option.
     pub invert: bool,
+    /// Whether its one value may be left out: it is taken only when the
+    /// next word starts with neither `-` nor `!` (rateest's `--rateest-bps [value]`).
+    pub optional: bool,
+}
+
+impl OptDef {
+    /// How many words certainly follow the option (none for an optional value).
+    pub(crate) const fn words(&self) -> usize {
+        if self.optional {
+            0
+        } else {
+            self.arity
+        }
+    }
 }
 
 /// An option with no aliases.
@@ -20,6 +34,18 @@ pub(crate) const fn opt(name: &'static str, arity: usize, invert: bool) -> OptDe
         canon: name,
         arity,
         invert,
+        optional: false,
+    }
+}
+
+/// An option whose one value may be left out.
+pub(crate) const fn opt_maybe_value(name: &'static str) -> OptDef {
+    OptDef {
+        name,
+        canon: name,
+        arity: 1,
+        invert: false,
+        optional: true,
     }
 }
 
@@ -35,6 +61,7 @@ pub(crate) const fn alias(
         canon,
         arity,
         invert,
+        optional: false,
     }
 }
 

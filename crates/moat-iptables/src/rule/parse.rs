@@ -94,19 +94,19 @@ fn every_option() -> &'static [OptDef] {
 /// How many values rule option `opt` takes (see [`super::option_arity`]).
 pub(crate) fn option_arity(opt: &str) -> Option<usize> {
     if let Some(d) = SHORT_OPTIONS.iter().find(|d| d.name == opt) {
-        return Some(d.arity);
+        return Some(d.words());
     }
     if !opt.starts_with("--") || opt.len() < 3 {
         return None;
     }
     let defs = every_option();
     if let Some(d) = defs.iter().find(|d| d.name == opt) {
-        return Some(d.arity);
+        return Some(d.words());
     }
     let mut arities = defs
         .iter()
         .filter(|d| d.name.starts_with(opt))
-        .map(|d| d.arity);
+        .map(|d| d.words());
     let first = arities.next()?;
     arities.all(|a| a == first).then_some(first)
 }
@@ -240,7 +240,11 @@ impl Parser<'_> {
             values.push(v);
         }
         while values.len() < def.arity {
-            let Some(w) = self.words.get(self.pos) else {
+            let next = self.words.get(self.pos);
+            if def.optional && next.is_none_or(|w| w.starts_with('-') || w.starts_with('!')) {
+                break;
+            }
+            let Some(w) = next else {
                 return fail(self.missing_value(spelled, def, values.len()));
             };
             if w == "!" && values.is_empty() && def.invert && !invert {

@@ -523,6 +523,41 @@ pub(crate) fn name_list<T: Copy + std::ops::BitAnd<Output = T> + PartialEq>(
         .join(",")
 }
 
+/// The decimal number at the start of `s` as C's strtod reads one (leading
+/// blanks, a sign, digits with an optional fraction and exponent), and the
+/// text after it; `None` when `s` does not start with a number.
+pub(crate) fn parse_float_prefix(s: &str) -> Option<(f64, &str)> {
+    let body = s.trim_start();
+    let bytes = body.as_bytes();
+    let digits_from = |mut i: usize| {
+        while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        i
+    };
+    let mut end = usize::from(matches!(bytes.first(), Some(b'+' | b'-')));
+    let int_end = digits_from(end);
+    let mut mantissa_digits = int_end - end;
+    end = int_end;
+    if bytes.get(end) == Some(&b'.') {
+        let frac_end = digits_from(end + 1);
+        mantissa_digits += frac_end - end - 1;
+        end = frac_end;
+    }
+    if mantissa_digits == 0 {
+        return None;
+    }
+    if matches!(bytes.get(end), Some(b'e' | b'E')) {
+        let sign = usize::from(matches!(bytes.get(end + 1), Some(b'+' | b'-')));
+        let exp_end = digits_from(end + 1 + sign);
+        if exp_end > end + 1 + sign {
+            end = exp_end;
+        }
+    }
+    let value = body[..end].parse::<f64>().ok()?;
+    Some((value, &body[end..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -626,5 +661,15 @@ mod tests {
         }
         assert_eq!(split_saved("-j  ACCEPT ").unwrap(), ["-j", "ACCEPT"]);
         assert_eq!(split_saved("--log-prefix \"a"), None);
+    }
+
+    #[test]
+    fn float_prefixes_are_read_as_strtod_reads_them() {
+        assert_eq!(parse_float_prefix("8mbit"), Some((8.0, "mbit")));
+        assert_eq!(parse_float_prefix(" 1.5e3ms"), Some((1500.0, "ms")));
+        assert_eq!(parse_float_prefix("+.5s"), Some((0.5, "s")));
+        assert_eq!(parse_float_prefix("2e"), Some((2.0, "e")));
+        assert_eq!(parse_float_prefix("mbit"), None);
+        assert_eq!(parse_float_prefix("."), None);
     }
 }

@@ -16,6 +16,7 @@ mod opts;
 mod physdev;
 mod policy;
 mod range;
+mod rateest;
 mod rt;
 mod socket;
 mod spi;
@@ -69,6 +70,8 @@ pub(crate) enum XtMatch {
     ConnLabel(connlabel::ConnLabel),
     /// bpf.
     Bpf(bpf::Bpf),
+    /// rateest.
+    RateEst(rateest::RateEst),
 }
 
 /// The match modules that only ip6tables has.
@@ -117,6 +120,7 @@ macro_rules! each_module {
             XtMatch::Cgroup($m) => $body,
             XtMatch::ConnLabel($m) => $body,
             XtMatch::Bpf($m) => $body,
+            XtMatch::RateEst($m) => $body,
         }
     };
 }
@@ -149,6 +153,7 @@ impl XtMatch {
             "cgroup" => XtMatch::Cgroup(Default::default()),
             "connlabel" => XtMatch::ConnLabel(Default::default()),
             "bpf" => XtMatch::Bpf(Default::default()),
+            "rateest" => XtMatch::RateEst(Default::default()),
             _ => return None,
         }))
     }
@@ -174,6 +179,7 @@ impl XtMatch {
             XtMatch::Cgroup(_) => "cgroup",
             XtMatch::ConnLabel(_) => "connlabel",
             XtMatch::Bpf(_) => "bpf",
+            XtMatch::RateEst(_) => "rateest",
         }
     }
 

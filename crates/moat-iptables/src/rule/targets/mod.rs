@@ -11,6 +11,7 @@ mod mark;
 mod nat;
 mod netmap;
 mod queue;
+mod rateest;
 mod reject;
 mod synproxy;
 mod tcpmss;
@@ -88,6 +89,8 @@ pub(crate) enum TargetSpec {
     Audit(xt::Audit),
     /// IDLETIMER.
     IdleTimer(xt::IdleTimer),
+    /// RATEEST.
+    RateEst(rateest::RateEstTarget),
     /// TEE.
     Tee(xt::Tee),
     /// HMARK.
@@ -134,6 +137,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "TPROXY",
     "ECN",
     "CHECKSUM",
+    "RATEEST",
 ];
 
 /// Target extensions iptables has that moat does not support.
@@ -143,7 +147,6 @@ const UNSUPPORTED: &[&str] = &[
     "DNPT",
     "LED",
     "QUEUE",
-    "RATEEST",
     "SECMARK",
     "SET",
     "SNPT",
@@ -195,6 +198,7 @@ macro_rules! each_ext {
             TargetSpec::Tos($t) => $body,
             TargetSpec::Audit($t) => $body,
             TargetSpec::IdleTimer($t) => $body,
+            TargetSpec::RateEst($t) => $body,
             TargetSpec::Tee($t) => $body,
             TargetSpec::Hmark($t) => $body,
             TargetSpec::Tproxy($t) => $body,
@@ -250,6 +254,7 @@ impl TargetSpec {
             "TOS" => TargetSpec::Tos(Default::default()),
             "AUDIT" => TargetSpec::Audit(Default::default()),
             "IDLETIMER" => TargetSpec::IdleTimer(Default::default()),
+            "RATEEST" => TargetSpec::RateEst(Default::default()),
             "TEE" => TargetSpec::Tee(Default::default()),
             "HMARK" => TargetSpec::Hmark(Default::default()),
             "TPROXY" => TargetSpec::Tproxy(Default::default()),
@@ -301,6 +306,7 @@ impl TargetSpec {
             TargetSpec::Tos(_) => "TOS",
             TargetSpec::Audit(_) => "AUDIT",
             TargetSpec::IdleTimer(_) => "IDLETIMER",
+            TargetSpec::RateEst(_) => "RATEEST",
             TargetSpec::Tee(_) => "TEE",
             TargetSpec::Hmark(_) => "HMARK",
             TargetSpec::Tproxy(_) => "TPROXY",
@@ -367,6 +373,7 @@ impl TargetSpec {
             TargetSpec::Tos(t) => t.lower(),
             TargetSpec::Audit(t) => t.lower(),
             TargetSpec::IdleTimer(t) => t.lower(),
+            TargetSpec::RateEst(t) => t.lower(),
             TargetSpec::Tee(t) => t.lower(),
             TargetSpec::Hmark(t) => t.lower(),
             TargetSpec::Tproxy(t) => t.lower(),

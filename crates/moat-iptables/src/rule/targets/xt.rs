@@ -14,7 +14,7 @@ use crate::rule::options::{opt, OptDef};
 use crate::rule::values::{number_in, parse_addr, parse_iface};
 
 /// The action of target `name` with argument bytes `info`.
-fn ext(name: &str, revision: u32, info: Vec<u8>, options: &dyn Extension) -> Action {
+pub(super) fn ext(name: &str, revision: u32, info: Vec<u8>, options: &dyn Extension) -> Action {
     Action::Xt(kernel_ext("-j", name, revision, info, options))
 }
 
