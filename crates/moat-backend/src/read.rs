@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use moat_model::{Counters, Family, NatSide, Policy, Stage};
-use moat_nft::layout::hook_of_base_chain;
+use moat_nft::layout::{hook_of_base_chain, AFTER_CONNTRACK_PRIORITY};
 use moat_nft::{portmap, KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
 use serde::Deserialize;
 
@@ -85,6 +85,7 @@ fn members_of(map: MapItem) -> Result<Vec<KernelMember>, BackendError> {
 struct ChainItem {
     name: String,
     policy: Option<String>,
+    prio: Option<i32>,
 }
 
 #[derive(Deserialize)]
@@ -140,6 +141,7 @@ pub(crate) fn parse_listing(
         serde_json::from_str(json).map_err(|e| BackendError::Listing(e.to_string()))?;
     let mut chains: Vec<KernelChain> = Vec::new();
     let mut base_policies = Vec::new();
+    let mut after_conntrack = false;
     let mut base_rules: Vec<RuleItem> = Vec::new();
     let mut user_rules: Vec<RuleItem> = Vec::new();
     let mut port_maps: HashMap<String, Vec<KernelMember>> = HashMap::new();
@@ -168,6 +170,7 @@ pub(crate) fn parse_listing(
                     } else {
                         Policy::Accept
                     };
+                    after_conntrack |= chain.prio == Some(AFTER_CONNTRACK_PRIORITY);
                     base_policies.push((chain.name, hook, policy));
                 }
                 None => chains.push(KernelChain {
@@ -238,6 +241,7 @@ pub(crate) fn parse_listing(
         stage,
         chains,
         sets,
+        after_conntrack,
     })
 }
 

@@ -205,6 +205,7 @@ fn timings() {
                 stage: Stage::Filter,
                 ops,
                 existing_sets: Vec::new(),
+                after_conntrack: false,
             }],
         };
         NetlinkDriver.apply(&changes).unwrap();

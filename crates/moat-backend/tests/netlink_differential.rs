@@ -264,6 +264,7 @@ fn a_refused_batch_changes_nothing_and_names_the_refused_op() {
                 },
             ],
             existing_sets: Vec::new(),
+            after_conntrack: false,
         }],
     };
     let err = lab

@@ -350,6 +350,13 @@ impl Walker<'_> {
                 });
                 Acted::Continue(Box::new(branch))
             }
+            Action::CtHelper { helper, .. } => {
+                branch.steps.push(Event::Rewrite {
+                    at,
+                    change: format!("its new connection followed by conntrack helper {helper}"),
+                });
+                Acted::Continue(Box::new(branch))
+            }
             Action::Ttl(op) | Action::HopLimit(op) => {
                 let what = if matches!(rule.action, Action::Ttl(_)) {
                     "TTL"

@@ -56,6 +56,11 @@ pub enum Action {
     /// Track this packet's connection in the conntrack zone its mark's low
     /// 16 bits name (`CT --zone mark`), in both directions or only `dir`.
     CtZoneFromMark { dir: Option<CtDirection> },
+    /// Have conntrack helper `helper` (`ftp`, `sip`, ...) follow the new
+    /// connection of layer-4 protocol `proto` this packet starts
+    /// (`CT --helper`): it sees the control connection and expects the
+    /// data connections it announces.
+    CtHelper { helper: String, proto: u8 },
     /// Rewrite the destination address and/or port.
     Dnat(NatTarget),
     /// Rewrite the source address and/or port.

@@ -440,6 +440,7 @@ fn target_text(action: &Action) -> String {
             Some(CtDirection::Original) => "-j CT --zone-orig mark".into(),
             Some(CtDirection::Reply) => "-j CT --zone-reply mark".into(),
         },
+        Action::CtHelper { helper, .. } => format!("-j CT --helper {helper}"),
         Action::Dnat(t) => format!("-j DNAT --to-destination {}", nat_text(t)),
         Action::Snat(t) => format!("-j SNAT --to-source {}", nat_text(t)),
         Action::Masquerade { .. } => "-j MASQUERADE".into(),

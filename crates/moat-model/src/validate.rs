@@ -287,7 +287,7 @@ fn validate_action(
             }
         }
         Action::NoTrack => only_in(Stage::Raw, "NOTRACK", "the raw table"),
-        Action::CtZone { .. } | Action::CtZoneFromMark { .. } => {
+        Action::CtZone { .. } | Action::CtZoneFromMark { .. } | Action::CtHelper { .. } => {
             only_in(Stage::Raw, "CT", "the raw table")
         }
         Action::TcpOptStrip(_) => only_in(Stage::Mangle, "TCPOPTSTRIP", "the mangle table"),

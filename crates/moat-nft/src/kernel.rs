@@ -13,6 +13,10 @@ pub struct KernelTable {
     pub chains: Vec<KernelChain>,
     /// The table's named sets and maps.
     pub sets: Vec<KernelSet>,
+    /// Whether its base chains run just after connection tracking (a raw
+    /// table that assigns conntrack helpers, see
+    /// [`crate::layout::AFTER_CONNTRACK_PRIORITY`]).
+    pub after_conntrack: bool,
 }
 
 /// A named set or map as the kernel holds it.

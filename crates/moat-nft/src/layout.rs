@@ -99,3 +99,36 @@ pub fn chain_type(stage: Stage, hook: Hook) -> NfChainType {
         _ => NfChainType::Filter,
     }
 }
+
+/// The priority just after connection tracking (`NF_IP_PRI_CONNTRACK + 1`),
+/// where moat's raw table runs when it assigns conntrack helpers: nf_tables
+/// gives a helper only to a connection conntrack has made (iptables' CT
+/// target attaches it to a template before conntrack instead, which
+/// xt_CT does only in a table named `raw`).
+pub const AFTER_CONNTRACK_PRIORITY: i32 = -199;
+
+/// The ct helper object of a table that `CT --helper helper` rules for
+/// layer-4 protocol `proto` refer to (`helper-ftp-6`).
+pub fn ct_helper_object_name(helper: &str, proto: u8) -> String {
+    format!("helper-{helper}-{proto}")
+}
+
+/// Whether `table`'s base chains run after connection tracking: a raw
+/// table that assigns conntrack helpers (see [`AFTER_CONNTRACK_PRIORITY`]).
+pub fn runs_after_conntrack(table: &moat_model::Table) -> bool {
+    table.stage == Stage::Raw
+        && table
+            .chains
+            .iter()
+            .flat_map(|c| &c.rules)
+            .any(|r| matches!(r.action, moat_model::Action::CtHelper { .. }))
+}
+
+/// The hook priority of `table`'s base chain at `hook`.
+pub fn base_priority(table: &moat_model::Table, hook: Hook) -> i32 {
+    if runs_after_conntrack(table) {
+        AFTER_CONNTRACK_PRIORITY
+    } else {
+        table.stage.priority(hook)
+    }
+}

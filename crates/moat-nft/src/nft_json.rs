@@ -132,7 +132,7 @@ impl<'a> TableEncoder<'a> {
         schema::Chain {
             _type: Some(chain_type(self.stage, hook)),
             hook: Some(nf_hook(hook)),
-            prio: Some(self.stage.priority(hook)),
+            prio: Some(self.changes.priority(hook)),
             policy: Some(policy_of(policy)),
             ..self.chain(base_chain_name(hook))
         }
@@ -293,6 +293,22 @@ impl<'a> TableEncoder<'a> {
                 }
                 Op::AddSet(set) => {
                     prelude.push(cmd(NfCmd::Add(NfListObject::Set(set.clone()))));
+                }
+                Op::AddCtHelper {
+                    name,
+                    helper,
+                    proto,
+                } => {
+                    let protocol = if *proto == 17 { "udp" } else { "tcp" };
+                    prelude.push(cmd(NfCmd::Add(NfListObject::CTHelper(schema::CTHelper {
+                        family: self.family,
+                        table: Cow::Borrowed(table_name(self.stage)),
+                        name: Cow::Owned(name.clone()),
+                        handle: None,
+                        _type: Cow::Owned(helper.clone()),
+                        protocol: Some(Cow::Borrowed(protocol)),
+                        l3proto: Some(Cow::Borrowed(family_word(family))),
+                    }))));
                 }
                 Op::PortMapElements {
                     name,

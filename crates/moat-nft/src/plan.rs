@@ -9,7 +9,7 @@ use moat_model::{Action, Chain, Counters, Family, Hook, Match, Policy, Rule, Sta
 use std::collections::{HashMap, HashSet};
 
 use crate::kernel::{KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
-use crate::layout::{table_name, BASE_CHAIN_PREFIX};
+use crate::layout::{ct_helper_object_name, runs_after_conntrack, table_name, BASE_CHAIN_PREFIX};
 use crate::portmap::{units, Member, PortMap, Unit, ORDER_STEP};
 use crate::rule::{compile_rule, RuleContext};
 
@@ -19,6 +19,14 @@ pub enum PlanError {
     /// A chain name that moat keeps for itself.
     #[error("chain name {0:?} is reserved: names starting with {BASE_CHAIN_PREFIX:?} belong to moat's hook chains")]
     ReservedName(String),
+    /// A raw table that assigns conntrack helpers and also acts before
+    /// connection tracking.
+    #[error(
+        "the raw table both assigns conntrack helpers (CT --helper) and acts before connection \
+         tracking ({0}); moat runs a raw table with helpers just after conntrack, where nf_tables \
+         can give a connection its helper, so it cannot also do this: keep one of the two"
+    )]
+    HelpersWithPreConntrack(String),
 }
 
 /// Where a new rule goes in its chain.
@@ -45,6 +53,13 @@ pub enum Op {
         policy: Policy,
         target: String,
         counters: Counters,
+    },
+    /// Declare the ct helper object `name` for kernel helper `helper` and
+    /// layer-4 protocol `proto` (no-op if the table has it).
+    AddCtHelper {
+        name: String,
+        helper: String,
+        proto: u8,
     },
     /// Change the policy of the base chain of `hook`.
     SetPolicy { hook: Hook, policy: Policy },
@@ -118,6 +133,20 @@ pub struct TableChanges {
     /// The named sets the table already holds: rules that fill one of
     /// them do not declare it again (the kernel refuses a second declaration).
     pub existing_sets: Vec<KernelSet>,
+    /// Whether base chains it adds or changes run just after connection
+    /// tracking (see [`crate::layout::AFTER_CONNTRACK_PRIORITY`]).
+    pub after_conntrack: bool,
+}
+
+impl TableChanges {
+    /// The hook priority of the table's base chain at `hook`.
+    pub fn priority(&self, hook: Hook) -> i32 {
+        if self.after_conntrack {
+            crate::layout::AFTER_CONNTRACK_PRIORITY
+        } else {
+            self.stage.priority(hook)
+        }
+    }
 }
 
 /// Everything one transaction changes, over any number of moat's tables.
@@ -160,6 +189,7 @@ impl ChangeSet {
                 stage: table.stage,
                 ops,
                 existing_sets,
+                after_conntrack: runs_after_conntrack(table),
             }],
         }
     }
@@ -209,17 +239,68 @@ pub fn plan_replace_owned(mut new: Table) -> Result<ChangeSet, PlanError> {
 
 fn update_ops(old: Option<&KernelTable>, new: &Table) -> Result<Vec<Op>, PlanError> {
     check_names(new)?;
+    check_conntrack_order(new)?;
     Ok(match old {
         None => create(new),
+        // Base chains keep their priority: a table whose rules now need
+        // the other side of conntrack is made again.
+        Some(old) if old.after_conntrack != runs_after_conntrack(new) => {
+            let mut ops = vec![Op::DeleteTable];
+            ops.extend(create(new));
+            ops
+        }
         Some(old) => update(old, new),
     })
 }
 
 fn replace_ops(new: &Table) -> Result<Vec<Op>, PlanError> {
     check_names(new)?;
+    check_conntrack_order(new)?;
     let mut ops = vec![Op::DeleteTable];
     ops.extend(create(new));
     Ok(ops)
+}
+
+/// Refuses a raw table with conntrack helpers (which runs after conntrack)
+/// and rules that only work before it.
+fn check_conntrack_order(table: &Table) -> Result<(), PlanError> {
+    if !runs_after_conntrack(table) {
+        return Ok(());
+    }
+    let early = table
+        .chains
+        .iter()
+        .flat_map(|c| &c.rules)
+        .find_map(|r| match r.action {
+            Action::NoTrack => Some("NOTRACK"),
+            Action::CtZone { .. } | Action::CtZoneFromMark { .. } => Some("CT --zone"),
+            _ => None,
+        });
+    match early {
+        Some(what) => Err(PlanError::HelpersWithPreConntrack(what.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// The ct helper objects `table`'s rules refer to, each once.
+fn helper_objects(table: &Table) -> Vec<Op> {
+    let mut seen = HashSet::new();
+    table
+        .chains
+        .iter()
+        .flat_map(|c| &c.rules)
+        .filter_map(|r| match &r.action {
+            Action::CtHelper { helper, proto } => {
+                let name = ct_helper_object_name(helper, *proto);
+                seen.insert(name.clone()).then(|| Op::AddCtHelper {
+                    name,
+                    helper: helper.clone(),
+                    proto: *proto,
+                })
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn existing_sets(old: Option<&KernelTable>) -> Vec<KernelSet> {
@@ -436,6 +517,7 @@ fn create(table: &Table) -> Vec<Op> {
     let rules: usize = table.chains.iter().map(|c| c.rules.len()).sum();
     let mut ops = Vec::with_capacity(1 + 2 * table.chains.len() + rules);
     ops.push(Op::AddTable);
+    ops.extend(helper_objects(table));
     ops.extend(table.chains.iter().map(|c| Op::AddChain {
         name: c.name.clone(),
     }));
@@ -456,7 +538,7 @@ fn create(table: &Table) -> Vec<Op> {
 }
 
 fn update(old: &KernelTable, new: &Table) -> Vec<Op> {
-    let mut ops = Vec::new();
+    let mut ops = helper_objects(new);
     for chain in &new.chains {
         if old.chain(&chain.name).is_none() {
             ops.push(Op::AddChain {
@@ -674,6 +756,7 @@ mod tests {
                     .collect(),
             }],
             sets: Vec::new(),
+            after_conntrack: false,
         }
     }
 
@@ -690,6 +773,65 @@ mod tests {
             .tables
             .remove(0)
             .ops
+    }
+
+    /// A raw table whose PREROUTING chain holds `actions`, one rule each.
+    fn raw_table(actions: Vec<Action>) -> Table {
+        let mut t = Table::new(Family::Ipv4, Stage::Raw);
+        t.chains[0].rules = actions
+            .into_iter()
+            .map(|action| Rule {
+                source: Some(format!("{action:?}")),
+                ..Rule::new(action)
+            })
+            .collect();
+        t
+    }
+
+    fn helper(name: &str) -> Action {
+        Action::CtHelper {
+            helper: name.into(),
+            proto: 6,
+        }
+    }
+
+    #[test]
+    fn helpers_move_the_raw_table_after_conntrack() {
+        let new = raw_table(vec![helper("ftp"), helper("ftp"), helper("irc")]);
+        let early = KernelTable {
+            stage: Stage::Raw,
+            chains: Vec::new(),
+            ..kernel(&[])
+        };
+        let changes = plan_update(Some(&early), &new).unwrap();
+        let table = &changes.tables[0];
+        assert!(table.after_conntrack);
+        assert_eq!(table.priority(Hook::Prerouting), -199);
+        // Base chains cannot change their priority: the table is made again.
+        assert_eq!(table.ops[..2], [Op::DeleteTable, Op::AddTable]);
+        let objects: Vec<&str> = table
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::AddCtHelper { name, .. } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(objects, ["helper-ftp-6", "helper-irc-6"]);
+        let late = KernelTable {
+            after_conntrack: true,
+            ..early
+        };
+        let again = plan_update(Some(&late), &new).unwrap();
+        assert!(!again.tables[0].ops.contains(&Op::DeleteTable));
+    }
+
+    #[test]
+    fn helpers_cannot_share_the_raw_table_with_notrack() {
+        let err = plan_replace(&raw_table(vec![helper("ftp"), Action::NoTrack])).unwrap_err();
+        assert!(err.to_string().contains("(NOTRACK)"), "{err}");
+        let plain = plan_replace(&raw_table(vec![Action::NoTrack])).unwrap();
+        assert_eq!(plain.tables[0].priority(Hook::Prerouting), -300);
     }
 
     #[test]
@@ -852,6 +994,7 @@ mod tests {
                 }],
             }],
             sets: Vec::new(),
+            after_conntrack: false,
         };
         (kernel, t)
     }

@@ -126,6 +126,7 @@ impl Kernel {
                     timeout: None,
                 })
                 .collect(),
+            after_conntrack: false,
         }
     }
 

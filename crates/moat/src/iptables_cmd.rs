@@ -154,9 +154,11 @@ fn append_fast(
     if inv.stage == Stage::Nat && is_port_forward(&new.rule)
         || fills_a_set(&new.rule)
         || may_cut_session(&new.rule)
+        || sets_conntrack_order(&new.rule)
     {
-        // It may join a port map, fill a set the table may hold already, or
-        // cut the SSH session: the full path reads the whole table.
+        // It may join a port map, fill a set the table may hold already,
+        // cut the SSH session, or decide which side of conntrack the raw
+        // table runs on: the full path reads the whole table.
         return Ok(None);
     }
     new.rule.action.place(&[hook]);
@@ -167,6 +169,7 @@ fn append_fast(
         stage: inv.stage,
         ops: Vec::new(),
         existing_sets: Vec::new(),
+        after_conntrack: layout.after_conntrack,
     };
     set_copies::declare_for(&mut table, [&new.rule])?;
     table.ops.push(Op::AddRule {
@@ -180,6 +183,18 @@ fn append_fast(
     })?;
     warn_for_rule(program, family, chain, Some(hook), &new.rule);
     Ok(Some(ExitCode::SUCCESS))
+}
+
+/// Whether `rule` decides on which side of connection tracking the raw
+/// table runs (a conntrack helper after it; NOTRACK and zones before it).
+fn sets_conntrack_order(rule: &moat_model::Rule) -> bool {
+    matches!(
+        rule.action,
+        Action::CtHelper { .. }
+            | Action::NoTrack
+            | Action::CtZone { .. }
+            | Action::CtZoneFromMark { .. }
+    )
 }
 
 /// `-D CHAIN N` or `-D CHAIN rule`: moat reads the chain only as far as the
@@ -223,6 +238,8 @@ fn delete_fast(
                 handle: found.handle,
             }],
             existing_sets: Vec::new(),
+            // No base chain changes.
+            after_conntrack: false,
         }],
     })?;
     Ok(Some(ExitCode::SUCCESS))

@@ -1530,3 +1530,129 @@ fn hmark_spreads_connections_over_marks() {
     restore_ok(&lab.gateway, "iptables-restore", &counting(200));
     assert!(!connects(&lab.client, GATEWAY_LAN_V4, 7301));
 }
+
+/// An FTP server's passive-mode reply as the kernel's ftp helper reads
+/// it, and the data port it announces (156 * 256 + 85).
+const PASSIVE_REPLY: &str = "227 Entering Passive Mode (10,99,2,2,156,85).\r\n";
+const PASSIVE_PORT: u16 = 40021;
+
+/// One passive FTP exchange through the gateway: the server greets, the
+/// client asks for passive mode, the server answers with [`PASSIVE_REPLY`]
+/// (the helper reads replies only where a line starts a packet, after a
+/// first line) and waits for the data connection; says whether the
+/// client's data connection got through.
+fn passive_ftp_data_connects(lab: &Topology) -> bool {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
+    let server_addr = |port| SocketAddr::new(IpAddr::V4(SERVER_V4), port);
+    let (control, data) = lab
+        .server
+        .run(|| {
+            (
+                TcpListener::bind(server_addr(21)).unwrap(),
+                TcpListener::bind(server_addr(PASSIVE_PORT)).unwrap(),
+            )
+        })
+        .unwrap();
+    std::thread::scope(|scope| {
+        let server = scope.spawn(|| {
+            let (mut conn, _) = control.accept().unwrap();
+            conn.write_all(b"220 ready\r\n").unwrap();
+            let mut command = String::new();
+            BufReader::new(&conn).read_line(&mut command).unwrap();
+            assert_eq!(command, "PASV\r\n");
+            conn.write_all(PASSIVE_REPLY.as_bytes()).unwrap();
+            data.set_nonblocking(true).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline {
+                if let Ok((mut stream, _)) = data.accept() {
+                    stream.set_nonblocking(false).unwrap();
+                    stream.write_all(b"listing").unwrap();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let got = lab
+            .client
+            .run(|| {
+                let conn =
+                    TcpStream::connect_timeout(&server_addr(21), Duration::from_secs(2)).unwrap();
+                let mut reader = BufReader::new(&conn);
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                assert_eq!(line, "220 ready\r\n");
+                (&conn).write_all(b"PASV\r\n").unwrap();
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+                assert_eq!(line, PASSIVE_REPLY);
+                let Ok(mut stream) =
+                    TcpStream::connect_timeout(&server_addr(PASSIVE_PORT), Duration::from_secs(2))
+                else {
+                    return false;
+                };
+                let mut body = String::new();
+                stream.read_to_string(&mut body).unwrap();
+                body == "listing"
+            })
+            .unwrap();
+        server.join().unwrap();
+        got
+    })
+}
+
+/// `-t raw -j CT --helper ftp` (OpenWrt's and firewalld's rule for FTP
+/// through a stateful firewall): with only the control port and RELATED
+/// connections allowed, a passive data connection gets through once the
+/// helper follows the control connection, and conntrack names the helper.
+#[test]
+fn ct_helper_lets_related_ftp_data_through() {
+    let Some(lab) = gateway_lab() else { return };
+    common::iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-P FORWARD DROP",
+            "-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+            "-A FORWARD -p tcp --dport 21 -j ACCEPT",
+        ],
+    );
+    assert!(
+        !passive_ftp_data_connects(&lab),
+        "without a helper the data connection is NEW and dropped"
+    );
+    moat_ok(
+        &lab.gateway,
+        &[
+            "iptables",
+            "-t",
+            "raw",
+            "-A",
+            "PREROUTING",
+            "-p",
+            "tcp",
+            "--dport",
+            "21",
+            "-j",
+            "CT",
+            "--helper",
+            "ftp",
+        ],
+    );
+    assert!(passive_ftp_data_connects(&lab), "the helper expected it");
+    let tracked = lab
+        .gateway
+        .run(|| Command::new("conntrack").arg("-L").output().unwrap())
+        .unwrap();
+    assert!(
+        text(&tracked.stdout).contains("helper=ftp"),
+        "{}",
+        text(&tracked.stdout)
+    );
+    let listing = moat_ok(&lab.gateway, &["iptables", "-t", "raw", "-S", "PREROUTING"]);
+    assert!(
+        listing.contains("-A PREROUTING -p tcp -m tcp --dport 21 -j CT --helper ftp"),
+        "{listing}"
+    );
+}

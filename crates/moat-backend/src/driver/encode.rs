@@ -127,6 +127,9 @@ pub(crate) fn describe(changes: &ChangeSet, origin: Origin) -> String {
         Some(Op::FlushChain { name }) => format!("{t}: flush chain {name}"),
         Some(Op::DeleteChain { name }) => format!("{t}: delete chain {name}"),
         Some(Op::AddSet(set)) => format!("{t}: add set {}", set.name),
+        Some(Op::AddCtHelper { helper, .. }) => {
+            format!("{t}: add ct helper {helper} (is the kernel's helper module there?)")
+        }
         Some(Op::PortMapElements { name, .. }) => format!("{t}: fill port map {name}"),
         Some(Op::AddPortMapRule { chain, map, .. }) => {
             format!("{t}, chain {chain}: add the rule of port map {}", map.name)
@@ -369,6 +372,24 @@ impl<'a> TableEncoder<'a> {
                     what: "a set declaration".to_string(),
                 }))
             }
+            Op::AddCtHelper {
+                name,
+                helper,
+                proto,
+            } => {
+                // Without NLM_F_EXCL: a table that has the object keeps it.
+                let m = b.begin(NFT_MSG_NEWOBJ, NLM_F_CREATE, self.family, origin);
+                let w = b.w();
+                w.attr_str(NFTA_OBJ_TABLE, self.table);
+                w.attr_str(NFTA_OBJ_NAME, name);
+                w.attr_u32(NFTA_OBJ_TYPE, NFT_OBJECT_CT_HELPER);
+                let data = w.begin_nest(NFTA_OBJ_DATA);
+                w.attr_str(NFTA_CT_HELPER_NAME, helper);
+                w.attr_u16(NFTA_CT_HELPER_L3PROTO, u16::from(self.family));
+                w.attr_u8(NFTA_CT_HELPER_L4PROTO, *proto);
+                w.end_nest(data);
+                b.end(m);
+            }
             Op::PortMapElements {
                 name,
                 create,
@@ -417,7 +438,10 @@ impl<'a> TableEncoder<'a> {
         w.attr_str(NFTA_CHAIN_NAME, base_chain_name(hook));
         let h = w.begin_nest(NFTA_CHAIN_HOOK);
         w.attr_u32(NFTA_HOOK_HOOKNUM, hook_number(hook));
-        w.attr(NFTA_HOOK_PRIORITY, &stage.priority(hook).to_be_bytes());
+        w.attr(
+            NFTA_HOOK_PRIORITY,
+            &self.changes.priority(hook).to_be_bytes(),
+        );
         w.end_nest(h);
         w.attr_u32(NFTA_CHAIN_POLICY, policy_code(policy));
         w.attr_str(NFTA_CHAIN_TYPE, chain_type_name(stage, hook));
@@ -798,6 +822,7 @@ mod tests {
                 stage: Stage::Nat,
                 ops,
                 existing_sets: Vec::new(),
+                after_conntrack: false,
             }],
         };
         let sealed = encode(&changes, 1, true).unwrap().unwrap();

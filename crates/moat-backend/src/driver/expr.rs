@@ -214,6 +214,9 @@ pub(crate) enum NlExpr {
     },
     /// Do not track the packet's connection.
     Notrack,
+    /// Give the packet's new connection the ct helper object `name` of the
+    /// rule's table.
+    CtHelperRef { name: String },
     /// Register 1 as a key into set `set`, which runs `expr` for the key's element.
     Dynset {
         /// NFT_DYNSET_OP_*.
@@ -359,6 +362,7 @@ impl NlExpr {
             NlExpr::Log(_) => "log",
             NlExpr::Reject { .. } => "reject",
             NlExpr::Notrack => "notrack",
+            NlExpr::CtHelperRef { .. } => "objref",
             NlExpr::Dynset { .. } => "dynset",
             NlExpr::Connlimit { .. } => "connlimit",
             NlExpr::XtMatch { .. } => "match",
@@ -598,6 +602,10 @@ impl NlExpr {
                 }
             }
             NlExpr::Notrack => {}
+            NlExpr::CtHelperRef { name } => {
+                w.attr_u32(NFTA_OBJREF_IMM_TYPE, NFT_OBJECT_CT_HELPER);
+                w.attr_str(NFTA_OBJREF_IMM_NAME, name);
+            }
             NlExpr::Dynset {
                 op,
                 set,
@@ -803,6 +811,9 @@ impl fmt::Display for NlExpr {
             NlExpr::Log(l) => write!(f, "log {l:?}"),
             NlExpr::Reject { ty, code } => write!(f, "reject {ty} {code:?}"),
             NlExpr::Notrack => write!(f, "notrack"),
+            NlExpr::CtHelperRef { name } => {
+                write!(f, "objref type {NFT_OBJECT_CT_HELPER} name {name}")
+            }
             NlExpr::Dynset { op, set, expr, .. } => {
                 write!(f, "dynset {op} reg_key 1 set {set} expr [ {expr} ]")
             }

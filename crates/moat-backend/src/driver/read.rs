@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use moat_model::{Counters, Family, Hook, NatSide, Policy, Stage};
-use moat_nft::layout::{hook_of_base_chain, table_name};
+use moat_nft::layout::{hook_of_base_chain, table_name, AFTER_CONNTRACK_PRIORITY};
 use moat_nft::{portmap, KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
 
 use super::encode::nfproto;
@@ -18,10 +18,12 @@ use crate::netlink::udata::udata_string;
 use crate::netlink::wire::{be_u32, be_u64, string, string_is, Attrs, Message, Writer};
 use crate::netlink::{NfProto, NfSocket};
 
-/// A chain as dumped: its name and, for a base chain, its policy.
+/// A chain as dumped: its name and, for a base chain, its policy and
+/// hook priority.
 struct ChainInfo {
     name: String,
     policy: Option<u32>,
+    priority: Option<i32>,
 }
 
 /// A rule as dumped, reduced to what moat reads.
@@ -59,9 +61,15 @@ fn parse_chain(msg: Message<'_>, table: &str) -> Option<ChainInfo> {
     {
         return None;
     }
+    let priority = attrs
+        .get(NFTA_CHAIN_HOOK)
+        .and_then(|hook| Attrs(hook).get(NFTA_HOOK_PRIORITY))
+        .and_then(be_u32)
+        .map(|p| p as i32);
     Some(ChainInfo {
         name: string(attrs.get(NFTA_CHAIN_NAME)?),
         policy: attrs.get(NFTA_CHAIN_POLICY).and_then(be_u32),
+        priority,
     })
 }
 
@@ -273,9 +281,11 @@ fn assemble(
 ) -> Result<KernelTable, DriverError> {
     let mut visible: Vec<KernelChain> = Vec::new();
     let mut bases: Vec<(String, Hook, Policy)> = Vec::new();
+    let mut after_conntrack = false;
     for chain in chains {
         match hook_of_base_chain(&chain.name) {
             Some(hook) => {
+                after_conntrack |= chain.priority == Some(AFTER_CONNTRACK_PRIORITY);
                 let policy = if chain.policy == Some(NF_DROP as u32) {
                     Policy::Drop
                 } else {
@@ -332,5 +342,6 @@ fn assemble(
         stage,
         chains: visible,
         sets: Vec::new(),
+        after_conntrack,
     })
 }

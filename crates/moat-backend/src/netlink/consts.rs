@@ -335,6 +335,19 @@ pub(crate) const NFT_LIMIT_PKTS: u32 = 0;
 pub(crate) const NFT_LIMIT_PKT_BYTES: u32 = 1;
 pub(crate) const NFT_LIMIT_F_INV: u32 = 1;
 
+// stateful objects: ct helpers and the rules' references to them
+pub(crate) const NFT_MSG_NEWOBJ: u8 = 18;
+pub(crate) const NFTA_OBJ_TABLE: u16 = 1;
+pub(crate) const NFTA_OBJ_NAME: u16 = 2;
+pub(crate) const NFTA_OBJ_TYPE: u16 = 3;
+pub(crate) const NFTA_OBJ_DATA: u16 = 4;
+pub(crate) const NFT_OBJECT_CT_HELPER: u32 = 3;
+pub(crate) const NFTA_CT_HELPER_NAME: u16 = 1;
+pub(crate) const NFTA_CT_HELPER_L3PROTO: u16 = 2;
+pub(crate) const NFTA_CT_HELPER_L4PROTO: u16 = 3;
+pub(crate) const NFTA_OBJREF_IMM_TYPE: u16 = 1;
+pub(crate) const NFTA_OBJREF_IMM_NAME: u16 = 2;
+
 // quota
 pub(crate) const NFTA_QUOTA_BYTES: u16 = 1;
 pub(crate) const NFTA_QUOTA_FLAGS: u16 = 2;

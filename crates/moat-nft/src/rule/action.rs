@@ -62,6 +62,10 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
             key: zone_key(*dir),
             value: meta(MetaKey::Mark),
         })],
+        // The table declares the helper object (see `plan`).
+        Action::CtHelper { helper, proto } => vec![Statement::CTHelper(Cow::Owned(
+            crate::layout::ct_helper_object_name(helper, *proto),
+        ))],
         Action::Dnat(target) => vec![nat::dnat(target, cx)?],
         Action::Snat(target) => vec![nat::snat(target, cx)?],
         Action::Masquerade {

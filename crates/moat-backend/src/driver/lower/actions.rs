@@ -55,6 +55,9 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
         Statement::Log(log) => vec![NlExpr::Log(self::log(log.as_ref())?)],
         Statement::Reject(Some(reject)) => vec![self::reject(reject, family, l4)?],
         Statement::Notrack => vec![NlExpr::Notrack],
+        Statement::CTHelper(name) => vec![NlExpr::CtHelperRef {
+            name: name.to_string(),
+        }],
         Statement::SynProxy(s) => vec![synproxy(s)?],
         Statement::Mangle(mangle) => match &mangle.key {
             Expression::Named(NamedExpression::TcpOption(_)) => {

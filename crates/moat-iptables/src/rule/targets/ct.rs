@@ -1,5 +1,6 @@
-//! The NOTRACK target and the CT target: `--notrack`, and conntrack zones
-//! (`--zone`, `--zone-orig`, `--zone-reply`, a number or `mark`).
+//! The NOTRACK target and the CT target: `--notrack`, conntrack zones
+//! (`--zone`, `--zone-orig`, `--zone-reply`, a number or `mark`) and
+//! conntrack helpers (`--helper`).
 
 use moat_model::{Action, CtDirection};
 
@@ -23,6 +24,8 @@ pub(crate) struct CtTarget {
     zone_reply: bool,
     /// Which of `--zone`, `--zone-orig`, `--zone-reply` were given (each once).
     zone_options: u8,
+    /// `--helper NAME`, and the rule's protocol the helper follows.
+    helper: Option<(String, u8)>,
 }
 
 const CT_OPTIONS: &[OptDef] = &[
@@ -47,6 +50,7 @@ impl CtTarget {
             zone_orig: false,
             zone_reply: false,
             zone_options: 0,
+            helper: None,
         }
     }
 
@@ -70,6 +74,12 @@ impl CtTarget {
 
     /// The model action: the kernel ignores the zone of an untracked packet.
     pub(crate) fn lower(&self) -> Action {
+        if let Some((helper, proto)) = &self.helper {
+            return Action::CtHelper {
+                helper: helper.clone(),
+                proto: *proto,
+            };
+        }
         if self.notrack {
             Action::NoTrack
         } else if self.zone_mark {
@@ -117,9 +127,23 @@ impl Extension for CtTarget {
             "--zone" => None,
             "--zone-orig" => Some(CtDirection::Original),
             "--zone-reply" => Some(CtDirection::Reply),
+            "--helper" => {
+                if self.helper.is_some() {
+                    return fail("CT --helper given twice");
+                }
+                let name = o.value();
+                // The kernel's helper names have at most 15 characters.
+                if name.is_empty() || name.len() > 15 || name.contains(char::is_whitespace) {
+                    return fail(format!(
+                        "CT --helper \"{name}\": give a conntrack helper's name, such as ftp, tftp, sip or irc"
+                    ));
+                }
+                self.helper = Some((name.to_string(), 0));
+                return Ok(());
+            }
             other => {
                 return fail(format!(
-                    "CT {other} is not supported by moat (CT --notrack and the --zone options are)"
+                    "CT {other} is not supported by moat (CT --notrack, --helper and the --zone options are)"
                 ))
             }
         };
@@ -142,7 +166,28 @@ impl Extension for CtTarget {
         Ok(())
     }
 
-    fn finish(&mut self, _cx: &Cx) -> Res<()> {
+    fn finish(&mut self, cx: &Cx) -> Res<()> {
+        if let Some((name, proto)) = &mut self.helper {
+            let Some(p) = cx.plain_proto() else {
+                return fail(format!(
+                    "CT --helper {name} needs the rule's protocol (-p tcp or -p udp): a helper \
+                     follows connections of one protocol, and the kernel refuses it without"
+                ));
+            };
+            if p != 6 && p != 17 {
+                return fail(format!(
+                    "CT --helper {name}: the kernel's conntrack helpers follow TCP or UDP \
+                     connections; give -p tcp or -p udp"
+                ));
+            }
+            *proto = p;
+            if self.notrack || self.zone_options != 0 || self.zone_mark || self.zone != 0 {
+                return fail(format!(
+                    "CT --helper {name} cannot share a rule with --notrack or a --zone option in \
+                     moat: give the zone in a rule of its own before this one"
+                ));
+            }
+        }
         // Both directions are the zone of the connection; the default zone
         // has no direction. Kept as -S writes them, so the rule reads back equal.
         if self.zone_orig == self.zone_reply || (self.zone == 0 && !self.zone_mark) {
@@ -163,6 +208,9 @@ impl Extension for CtTarget {
         if self.notrack {
             out.push_str(" --notrack");
         }
+        if let Some((helper, _)) = &self.helper {
+            out.push_str(&format!(" --helper {helper}"));
+        }
         if let Some((name, id)) = self.zone_words() {
             out.push_str(&format!(" --{name} {id}"));
         }
@@ -176,6 +224,9 @@ impl Extension for CtTarget {
         out.push_str(" CT");
         if self.notrack {
             out.push_str(" notrack");
+        }
+        if let Some((helper, _)) = &self.helper {
+            out.push_str(&format!(" helper {helper}"));
         }
         if let Some((name, id)) = self.zone_words() {
             out.push_str(&format!(" {name} {id}"));
