@@ -350,6 +350,16 @@ impl Walker<'_> {
                 });
                 Acted::Continue(Box::new(branch))
             }
+            Action::CtEvents { mask } => {
+                branch.steps.push(Event::Rewrite {
+                    at,
+                    change: format!(
+                        "its new connection reports only the events {}",
+                        moat_model::ct_event_names(*mask)
+                    ),
+                });
+                Acted::Continue(Box::new(branch))
+            }
             Action::CtHelper { helper, .. } => {
                 branch.steps.push(Event::Rewrite {
                     at,

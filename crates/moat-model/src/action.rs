@@ -61,6 +61,10 @@ pub enum Action {
     /// (`CT --helper`): it sees the control connection and expects the
     /// data connections it announces.
     CtHelper { helper: String, proto: u8 },
+    /// Report only the events of [`CT_EVENTS`] whose bits `mask` holds for
+    /// the new connection this packet starts (`CT --ctevents`), to
+    /// conntrack's event listeners (conntrackd, `conntrack -E`).
+    CtEvents { mask: u16 },
     /// Rewrite the destination address and/or port.
     Dnat(NatTarget),
     /// Rewrite the source address and/or port.
@@ -295,4 +299,29 @@ pub struct SynProxyOptions {
     pub sack_perm: bool,
     /// Timestamps.
     pub timestamp: bool,
+}
+
+/// Conntrack's event kinds by bit, as iptables' `CT --ctevents` names them.
+pub const CT_EVENTS: [&str; 10] = [
+    "new",
+    "related",
+    "destroy",
+    "reply",
+    "assured",
+    "protoinfo",
+    "helper",
+    "mark",
+    "natseqinfo",
+    "secmark",
+];
+
+/// The names of the events in `mask`, in bit order, joined by commas.
+pub fn ct_event_names(mask: u16) -> String {
+    CT_EVENTS
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| mask & (1 << bit) != 0)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -441,6 +441,9 @@ fn target_text(action: &Action) -> String {
             Some(CtDirection::Reply) => "-j CT --zone-reply mark".into(),
         },
         Action::CtHelper { helper, .. } => format!("-j CT --helper {helper}"),
+        Action::CtEvents { mask } => {
+            format!("-j CT --ctevents {}", crate::action::ct_event_names(*mask))
+        }
         Action::Dnat(t) => format!("-j DNAT --to-destination {}", nat_text(t)),
         Action::Snat(t) => format!("-j SNAT --to-source {}", nat_text(t)),
         Action::Masquerade { .. } => "-j MASQUERADE".into(),

@@ -16,8 +16,8 @@ pub mod validate;
 pub mod xt;
 
 pub use action::{
-    Action, EcnChange, LogFlags, LogLevel, MarkSet, MssValue, NatSide, NatTarget, RejectKind,
-    SynProxyOptions, TproxyTarget, TtlOp,
+    ct_event_names, Action, EcnChange, LogFlags, LogLevel, MarkSet, MssValue, NatSide, NatTarget,
+    RejectKind, SynProxyOptions, TproxyTarget, TtlOp, CT_EVENTS,
 };
 pub use hash::stable_hash;
 pub use matches::{

@@ -287,9 +287,10 @@ fn validate_action(
             }
         }
         Action::NoTrack => only_in(Stage::Raw, "NOTRACK", "the raw table"),
-        Action::CtZone { .. } | Action::CtZoneFromMark { .. } | Action::CtHelper { .. } => {
-            only_in(Stage::Raw, "CT", "the raw table")
-        }
+        Action::CtZone { .. }
+        | Action::CtZoneFromMark { .. }
+        | Action::CtHelper { .. }
+        | Action::CtEvents { .. } => only_in(Stage::Raw, "CT", "the raw table"),
         Action::TcpOptStrip(_) => only_in(Stage::Mangle, "TCPOPTSTRIP", "the mangle table"),
         Action::Ecn(_) if family == Family::Ipv6 => Err(RuleError::WrongPlace {
             action: "ECN",

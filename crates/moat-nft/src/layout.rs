@@ -114,14 +114,16 @@ pub fn ct_helper_object_name(helper: &str, proto: u8) -> String {
 }
 
 /// Whether `table`'s base chains run after connection tracking: a raw
-/// table that assigns conntrack helpers (see [`AFTER_CONNTRACK_PRIORITY`]).
+/// table that assigns conntrack helpers or event masks to new connections
+/// (see [`AFTER_CONNTRACK_PRIORITY`]).
 pub fn runs_after_conntrack(table: &moat_model::Table) -> bool {
     table.stage == Stage::Raw
-        && table
-            .chains
-            .iter()
-            .flat_map(|c| &c.rules)
-            .any(|r| matches!(r.action, moat_model::Action::CtHelper { .. }))
+        && table.chains.iter().flat_map(|c| &c.rules).any(|r| {
+            matches!(
+                r.action,
+                moat_model::Action::CtHelper { .. } | moat_model::Action::CtEvents { .. }
+            )
+        })
 }
 
 /// The hook priority of `table`'s base chain at `hook`.

@@ -191,6 +191,7 @@ fn sets_conntrack_order(rule: &moat_model::Rule) -> bool {
     matches!(
         rule.action,
         Action::CtHelper { .. }
+            | Action::CtEvents { .. }
             | Action::NoTrack
             | Action::CtZone { .. }
             | Action::CtZoneFromMark { .. }

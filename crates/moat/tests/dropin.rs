@@ -1656,3 +1656,73 @@ fn ct_helper_lets_related_ftp_data_through() {
         "{listing}"
     );
 }
+
+/// What `conntrack -E` in `ns` reports while `during` runs: the listener
+/// starts first and is stopped after.
+fn conntrack_events(ns: &moat_testnet::Netns, during: impl FnOnce()) -> String {
+    use std::process::Stdio;
+    use std::time::Duration;
+    let mut listener = ns
+        .run(|| {
+            Command::new("conntrack")
+                .args(["-E", "-p", "tcp"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    during();
+    std::thread::sleep(Duration::from_millis(300));
+    listener.kill().unwrap();
+    text(&listener.wait_with_output().unwrap().stdout)
+}
+
+/// `-t raw -j CT --ctevents destroy`: conntrack reports only the end of
+/// the connections the rule sees (port 81), and every event of the others
+/// (port 80); the connections are ended with `conntrack -D`.
+#[test]
+fn ct_events_limit_what_conntrack_reports() {
+    let Some(lab) = gateway_lab() else { return };
+    let _web = common::servers(&lab.server, SERVER_V4, &[80, 81]);
+    moat_ok(
+        &lab.gateway,
+        &[
+            "iptables",
+            "-t",
+            "raw",
+            "-A",
+            "PREROUTING",
+            "-p",
+            "tcp",
+            "--dport",
+            "81",
+            "-j",
+            "CT",
+            "--ctevents",
+            "destroy",
+        ],
+    );
+    let events = conntrack_events(&lab.gateway, || {
+        for port in [80, 81] {
+            assert!(common::connects(&lab.client, SERVER_V4, port));
+        }
+        lab.gateway
+            .run(|| {
+                Command::new("conntrack")
+                    .args(["-D", "-p", "tcp"])
+                    .output()
+                    .unwrap()
+            })
+            .unwrap();
+    });
+    let seen = |kind: &str, port: u16| {
+        events
+            .lines()
+            .any(|l| l.contains(kind) && l.contains(&format!("dport={port} ")))
+    };
+    assert!(seen("[NEW]", 80) && seen("[DESTROY]", 80), "{events}");
+    assert!(!seen("[NEW]", 81) && !seen("[UPDATE]", 81), "{events}");
+    assert!(seen("[DESTROY]", 81), "{events}");
+}

@@ -255,6 +255,7 @@ pub(crate) const NFT_CT_PKTS: u32 = 14;
 pub(crate) const NFT_CT_BYTES: u32 = 15;
 pub(crate) const NFT_CT_AVGPKT: u32 = 16;
 pub(crate) const NFT_CT_ZONE: u32 = 17;
+pub(crate) const NFT_CT_EVENTMASK: u32 = 18;
 
 // byteorder
 pub(crate) const NFTA_BYTEORDER_SREG: u16 = 1;

@@ -66,6 +66,10 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
         Action::CtHelper { helper, proto } => vec![Statement::CTHelper(Cow::Owned(
             crate::layout::ct_helper_object_name(helper, *proto),
         ))],
+        Action::CtEvents { mask } => vec![Statement::Mangle(Mangle {
+            key: ct("event"),
+            value: num(u32::from(*mask)),
+        })],
         Action::Dnat(target) => vec![nat::dnat(target, cx)?],
         Action::Snat(target) => vec![nat::snat(target, cx)?],
         Action::Masquerade {

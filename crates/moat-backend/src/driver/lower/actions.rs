@@ -72,6 +72,9 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
             Expression::Named(NamedExpression::CT(c)) if c.key == "zone" => {
                 rewrite::ct_zone_set(&mangle.key, &mangle.value)?
             }
+            Expression::Named(NamedExpression::CT(c)) if c.key == "event" => {
+                rewrite::ct_event_set(&mangle.value)?
+            }
             _ => self::mangle(&mangle.key, &mangle.value)?,
         },
         Statement::SNAT(n) => nat::translate(Translate::Snat, n.as_ref()?, family, l4)?,

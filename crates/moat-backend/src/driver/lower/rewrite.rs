@@ -80,6 +80,24 @@ pub(super) fn meta_set(key: &Expression<'_>, value: &Expression<'_>) -> Option<V
     ])
 }
 
+/// `ct event set new,destroy`: the event mask (host order) of the packet's
+/// new connection.
+pub(super) fn ct_event_set(value: &Expression<'_>) -> Option<Vec<NlExpr>> {
+    let Expression::Number(mask) = value else {
+        return None;
+    };
+    Some(vec![
+        NlExpr::Immediate {
+            reg: NFT_REG_1,
+            data: mask.to_ne_bytes().to_vec(),
+        },
+        NlExpr::CtSet {
+            key: NFT_CT_EVENTMASK,
+            dir: None,
+        },
+    ])
+}
+
 /// `ct zone set N` (`ct original zone set N`, `ct reply zone set N`): the
 /// 16-bit zone of the template the packet's connection is created from.
 pub(super) fn ct_zone_set(key: &Expression<'_>, value: &Expression<'_>) -> Option<Vec<NlExpr>> {

@@ -1,8 +1,8 @@
 //! The NOTRACK target and the CT target: `--notrack`, conntrack zones
 //! (`--zone`, `--zone-orig`, `--zone-reply`, a number or `mark`) and
-//! conntrack helpers (`--helper`).
+//! conntrack helpers (`--helper`) and event masks (`--ctevents`).
 
-use moat_model::{Action, CtDirection};
+use moat_model::{ct_event_names, Action, CtDirection, CT_EVENTS};
 
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
@@ -26,6 +26,8 @@ pub(crate) struct CtTarget {
     zone_options: u8,
     /// `--helper NAME`, and the rule's protocol the helper follows.
     helper: Option<(String, u8)>,
+    /// `--ctevents`: the bits of [`CT_EVENTS`] to report.
+    events: Option<u16>,
 }
 
 const CT_OPTIONS: &[OptDef] = &[
@@ -51,6 +53,7 @@ impl CtTarget {
             zone_reply: false,
             zone_options: 0,
             helper: None,
+            events: None,
         }
     }
 
@@ -79,6 +82,9 @@ impl CtTarget {
                 helper: helper.clone(),
                 proto: *proto,
             };
+        }
+        if let Some(mask) = self.events {
+            return Action::CtEvents { mask };
         }
         if self.notrack {
             Action::NoTrack
@@ -141,9 +147,35 @@ impl Extension for CtTarget {
                 self.helper = Some((name.to_string(), 0));
                 return Ok(());
             }
+            "--ctevents" => {
+                if self.events.is_some() {
+                    return fail("CT --ctevents given twice");
+                }
+                let mut mask = 0;
+                for name in o.value().split(',') {
+                    match CT_EVENTS.iter().position(|e| *e == name) {
+                        Some(bit) => mask |= 1 << bit,
+                        None => {
+                            return fail(format!(
+                                "CT --ctevents: unknown event type \"{name}\" (expected {})",
+                                CT_EVENTS.join(", ")
+                            ))
+                        }
+                    }
+                }
+                self.events = Some(mask);
+                return Ok(());
+            }
+            "--expevents" => {
+                return fail(
+                    "CT --expevents is not supported by moat: nf_tables has no event mask for \
+                     a connection's expectations (CT --ctevents is supported)",
+                )
+            }
             other => {
                 return fail(format!(
-                    "CT {other} is not supported by moat (CT --notrack, --helper and the --zone options are)"
+                    "CT {other} is not supported by moat (CT --notrack, --helper, --ctevents and \
+                     the --zone options are)"
                 ))
             }
         };
@@ -167,6 +199,13 @@ impl Extension for CtTarget {
     }
 
     fn finish(&mut self, cx: &Cx) -> Res<()> {
+        let zoned = self.zone_options != 0 || self.zone_mark || self.zone != 0;
+        if self.events.is_some() && (self.helper.is_some() || self.notrack || zoned) {
+            return fail(
+                "CT --ctevents cannot share a rule with --helper, --notrack or a --zone option in \
+                 moat: give it a CT rule of its own",
+            );
+        }
         if let Some((name, proto)) = &mut self.helper {
             let Some(p) = cx.plain_proto() else {
                 return fail(format!(
@@ -211,6 +250,9 @@ impl Extension for CtTarget {
         if let Some((helper, _)) = &self.helper {
             out.push_str(&format!(" --helper {helper}"));
         }
+        if let Some(mask) = self.events {
+            out.push_str(&format!(" --ctevents {}", ct_event_names(mask)));
+        }
         if let Some((name, id)) = self.zone_words() {
             out.push_str(&format!(" --{name} {id}"));
         }
@@ -227,6 +269,9 @@ impl Extension for CtTarget {
         }
         if let Some((helper, _)) = &self.helper {
             out.push_str(&format!(" helper {helper}"));
+        }
+        if let Some(mask) = self.events {
+            out.push_str(&format!(" ctevents {}", ct_event_names(mask)));
         }
         if let Some((name, id)) = self.zone_words() {
             out.push_str(&format!(" {name} {id}"));
