@@ -114,6 +114,9 @@ fn counters_grow_by_the_packets_sent_and_set_sizes_match_the_commands() {
     assert_eq!(answered, 7);
     let after = scrape_gzip(&lab.gateway);
     assert_eq!(packets(&after) - packets(&before), 7.0, "{after}");
+    // The rule's comment names a counter too.
+    let named = |text: &str| value(text, "moat_named_packets_total", &["name=\"pingcount\""]);
+    assert_eq!(named(&after), Some(packets(&after)), "{after}");
     // Compressed or not, a scrape says the same (no traffic in between).
     let plain = scrape(&lab.gateway);
     assert_eq!(packets(&plain), packets(&after));
