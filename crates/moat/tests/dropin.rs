@@ -1726,3 +1726,82 @@ fn ct_events_limit_what_conntrack_reports() {
     assert!(!seen("[NEW]", 81) && !seen("[UPDATE]", 81), "{events}");
     assert!(seen("[DESTROY]", 81), "{events}");
 }
+
+/// The stateless-autoconfiguration address of the MAC `aa:bb:cc:dd:ee:ff`
+/// in `prefix` (a /64 given as its first four groups): the MAC with ff:fe
+/// in its middle and the universal/local bit flipped.
+fn eui64_address(prefix: &str, mac: &str) -> std::net::Ipv6Addr {
+    let b: Vec<u16> = mac
+        .split(':')
+        .map(|x| u16::from_str_radix(x, 16).unwrap())
+        .collect();
+    let id = [
+        (b[0] ^ 0x02) << 8 | b[1],
+        b[2] << 8 | 0xff,
+        0xfe00 | b[3],
+        b[4] << 8 | b[5],
+    ];
+    format!("{prefix}:{:x}:{:x}:{:x}:{:x}", id[0], id[1], id[2], id[3])
+        .parse()
+        .unwrap()
+}
+
+/// `-m eui64` and `-m ipcomp` (IPv6 address autoconfiguration checks and
+/// IPsec compression) run in their kernel modules: of two datagrams from
+/// the client, only the one from its EUI-64 address counts; of three
+/// crafted IPComp packets, only the one with CPI 7.
+#[test]
+fn eui64_and_ipcomp_run_in_the_kernels_modules() {
+    use std::net::{SocketAddr, UdpSocket};
+    let Some(lab) = gateway_lab() else { return };
+    for (program, rule) in [
+        ("ip6tables", "-A INPUT -p udp --dport 9 -m eui64"),
+        ("ip6tables", "-A INPUT -p udp --dport 9"),
+        ("iptables", "-A INPUT -p ipcomp -m ipcomp --ipcompspi 7"),
+        ("iptables", "-A INPUT -p ipcomp"),
+    ] {
+        moat_ok(&lab.gateway, &common::words(program, rule));
+    }
+    let link = lab.client.ip(&["-br", "link", "show", "eth0"]).unwrap();
+    let mac = link.split_whitespace().nth(2).unwrap().to_string();
+    let own = eui64_address("fd99:1:0:0", &mac);
+    lab.client
+        .ip(&["addr", "add", &format!("{own}/64"), "dev", "eth0", "nodad"])
+        .unwrap();
+    let gateway = SocketAddr::new(moat_testnet::topology::GATEWAY_LAN_V6.into(), 9);
+    lab.client
+        .run(|| {
+            for source in [own, moat_testnet::topology::CLIENT_V6] {
+                let socket = UdpSocket::bind(SocketAddr::new(source.into(), 0)).unwrap();
+                socket.send_to(b"autoconf?", gateway).unwrap();
+            }
+        })
+        .unwrap();
+    // An IPComp header: next header, flags, then the 16-bit CPI.
+    for cpi in [7u16, 8, 7000] {
+        let [hi, lo] = cpi.to_be_bytes();
+        common::send_raw(
+            &lab.client,
+            108,
+            GATEWAY_LAN_V4,
+            &[17, 0, hi, lo, 0, 0, 0, 0],
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let v6 = moat_ok(&lab.gateway, &["ip6tables", "-vnL", "INPUT"]);
+    let counts: Vec<u64> = v6
+        .lines()
+        .filter(|l| l.contains("udp dpt:9"))
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(counts, [1, 2], "{v6}");
+    let v4 = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+    assert_eq!(packets_of(&v4, "INPUT", "comp spi:7"), 1, "{v4}");
+    let all: u64 = v4
+        .lines()
+        .filter(|l| l.contains(" 108 "))
+        .map(|l| l.split_whitespace().next().unwrap().parse::<u64>().unwrap())
+        .max()
+        .unwrap();
+    assert_eq!(all, 3, "{v4}");
+}

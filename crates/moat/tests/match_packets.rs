@@ -309,17 +309,6 @@ fn conntrack_ports_without_a_protocol_match_any_tracked_connection() {
     );
 }
 
-/// Sends `payload` from `ns` to `addr` as one IPv4 packet of protocol
-/// `proto` (a raw socket: the kernel writes the IP header).
-fn send_raw(ns: &Netns, proto: i32, addr: std::net::Ipv4Addr, payload: &[u8]) {
-    ns.run(|| {
-        let socket = Socket::new(Domain::IPV4, Type::RAW, Some(proto.into())).expect("raw socket");
-        let to = SocketAddr::new(addr.into(), 0).into();
-        socket.send_to(payload, &to).expect("send");
-    })
-    .expect("run in the namespace");
-}
-
 /// An SCTP packet to port 9 holding one chunk of `kind` with `flags`.
 fn sctp_packet(kind: u8, flags: u8) -> Vec<u8> {
     let mut packet = vec![0x30, 0x39, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0];
@@ -354,11 +343,11 @@ fn sctp_chunks_and_dccp_types_count_the_packets_that_hold_them() {
     let gateway = GATEWAY_LAN_V4;
     // INIT; DATA beginning a message; DATA ending one.
     for (kind, flags) in [(1, 0), (0, 0x02), (0, 0x01)] {
-        send_raw(&lab.client, 132, gateway, &sctp_packet(kind, flags));
+        common::send_raw(&lab.client, 132, gateway, &sctp_packet(kind, flags));
     }
     // REQUEST; DATA.
     for kind in [0, 2] {
-        send_raw(&lab.client, 33, gateway, &dccp_packet(kind));
+        common::send_raw(&lab.client, 33, gateway, &dccp_packet(kind));
     }
     std::thread::sleep(Duration::from_millis(200));
     let listing = moat_ok(&lab.gateway, &["iptables", "-vL", "INPUT"]);

@@ -28,6 +28,16 @@ impl Opt<'_> {
         self.values.first().map(String::as_str).unwrap_or_default()
     }
 
+    /// Warns that the option's range runs backwards: iptables takes it,
+    /// and the rule matches nothing (or, negated, everything).
+    pub fn warn_reversed(&mut self) {
+        self.warnings.push(Warning(format!(
+            "{} {}: the range is reversed and will never match (iptables takes it too)",
+            self.name,
+            self.value()
+        )));
+    }
+
     /// The second value word.
     pub fn value2(&self) -> &str {
         self.values.get(1).map(String::as_str).unwrap_or_default()

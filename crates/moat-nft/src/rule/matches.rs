@@ -70,6 +70,7 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
             range,
             negate,
         } => conntrack::port(*which, *range, *negate, cx)?,
+        Match::ConnExpire { min, max, negate } if min > max => empty_range(*negate, family),
         Match::ConnExpire { min, max, negate } => conntrack::expire(*min, *max, *negate, family)?,
         Match::ConnDirection { dir } => conntrack::direction(*dir),
         Match::SourceMac { mac, negate } => packet::source_mac(mac, *negate),
@@ -90,6 +91,7 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
             limit_iface_out,
         } => addrtype::compile(*src, *dst, *limit_iface_in, *limit_iface_out, family)?,
         Match::PacketType { kind, negate } => packet::packet_type(*kind, *negate),
+        Match::Length { min, max, negate } if min > max => empty_range(*negate, family),
         Match::Length { min, max, negate } => packet::length(*min, *max, *negate, family),
         Match::Limit { rate, burst, over } => vec![limit::limit(*rate, *burst, *over)?],
         Match::HashLimit {
@@ -189,4 +191,17 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
     };
     out.stmts.extend(stmts);
     Ok(())
+}
+
+/// A range that runs backwards, which iptables takes: nothing is in it, so
+/// the test never holds, or negated always does.
+fn empty_range(
+    negate: bool,
+    family: moat_model::Family,
+) -> Vec<nftables::stmt::Statement<'static>> {
+    if negate {
+        Vec::new()
+    } else {
+        vec![super::build::never(family)]
+    }
 }

@@ -264,3 +264,15 @@ impl Rng {
         self.below(one_in) == 0
     }
 }
+
+/// Sends one raw IPv4 packet of protocol `proto` with `payload` from `ns`
+/// to `addr` (the kernel writes the IP header).
+pub fn send_raw(ns: &Netns, proto: i32, addr: std::net::Ipv4Addr, payload: &[u8]) {
+    use socket2::{Domain, Socket, Type};
+    ns.run(|| {
+        let socket = Socket::new(Domain::IPV4, Type::RAW, Some(proto.into())).expect("raw socket");
+        let to = std::net::SocketAddr::new(addr.into(), 0).into();
+        socket.send_to(payload, &to).expect("send");
+    })
+    .expect("run in the namespace");
+}

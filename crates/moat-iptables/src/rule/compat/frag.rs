@@ -82,7 +82,7 @@ impl Extension for Frag {
             return fail(format!("frag: {} given twice", o.name));
         }
         match o.name {
-            "--fragid" => self.ids = Range::parse(o.value(), o.name, o.invert)?,
+            "--fragid" => self.ids = Range::parse_option(o)?,
             "--fraglen" => self.len = Some((u32_value(o.value(), o.name)?, o.invert)),
             _ => {}
         }

@@ -8,6 +8,7 @@ mod bpf;
 mod cgroup;
 mod cluster;
 mod connlabel;
+mod eui64;
 mod frag;
 mod helper;
 mod ipv6header;
@@ -72,10 +73,12 @@ pub(crate) enum XtMatch {
     Bpf(bpf::Bpf),
     /// rateest.
     RateEst(rateest::RateEst),
+    /// eui64 (IPv6).
+    Eui64(eui64::Eui64),
 }
 
 /// The match modules that only ip6tables has.
-const IPV6_ONLY: &[&str] = &["frag", "rt", "hbh", "dst", "ipv6header", "mh"];
+const IPV6_ONLY: &[&str] = &["frag", "rt", "hbh", "dst", "ipv6header", "mh", "eui64"];
 
 /// The kernel extension `name` that works at every hook of every table,
 /// its text the option (`-m` or `-j`), the name and `module`'s options.
@@ -121,6 +124,7 @@ macro_rules! each_module {
             XtMatch::ConnLabel($m) => $body,
             XtMatch::Bpf($m) => $body,
             XtMatch::RateEst($m) => $body,
+            XtMatch::Eui64($m) => $body,
         }
     };
 }
@@ -144,7 +148,8 @@ impl XtMatch {
             "hbh" => XtMatch::Opts(opts::OptsHeader::new("hbh")),
             "dst" => XtMatch::Opts(opts::OptsHeader::new("dst")),
             "ipv6header" => XtMatch::Ipv6Header(Default::default()),
-            "esp" | "ah" => XtMatch::Spi(spi::SpiMatch::new(name, family)),
+            "esp" | "ah" | "ipcomp" => XtMatch::Spi(spi::SpiMatch::new(name, family)),
+            "eui64" => XtMatch::Eui64(eui64::Eui64),
             "mh" => XtMatch::Mh(Default::default()),
             "u32" => XtMatch::U32(Default::default()),
             "tcpmss" => XtMatch::TcpMss(Default::default()),
@@ -180,6 +185,7 @@ impl XtMatch {
             XtMatch::ConnLabel(_) => "connlabel",
             XtMatch::Bpf(_) => "bpf",
             XtMatch::RateEst(_) => "rateest",
+            XtMatch::Eui64(_) => "eui64",
         }
     }
 

@@ -1,6 +1,7 @@
 //! `A[:B]` ranges of 32-bit values as the IPv6 header matches take and print them.
 
-use crate::rule::error::{fail, Res};
+use crate::rule::error::Res;
+use crate::rule::ext::Opt;
 use crate::rule::values::u32_value;
 
 /// An inclusive range and whether it is inverted.
@@ -22,8 +23,19 @@ impl Range {
         invert: false,
     };
 
+    /// Parses option `o`'s `A`, `A:B`, `A:` (to the largest value) or `:B`;
+    /// a range that runs backwards is taken, as iptables takes it, with a
+    /// warning.
+    pub(super) fn parse_option(o: &mut Opt<'_>) -> Res<Range> {
+        let range = Range::parse(o.value(), o.name, o.invert)?;
+        if range.min > range.max {
+            o.warn_reversed();
+        }
+        Ok(range)
+    }
+
     /// Parses `A`, `A:B`, `A:` (to the largest value) or `:B`.
-    pub(super) fn parse(s: &str, opt: &str, invert: bool) -> Res<Range> {
+    fn parse(s: &str, opt: &str, invert: bool) -> Res<Range> {
         let (min, max) = match s.split_once(':') {
             None => {
                 let v = u32_value(s, opt)?;
@@ -39,11 +51,6 @@ impl Range {
                 (a, b)
             }
         };
-        if min > max {
-            return fail(format!(
-                "{opt}: range {s} runs backwards (write {max}:{min})"
-            ));
-        }
         Ok(Range { min, max, invert })
     }
 

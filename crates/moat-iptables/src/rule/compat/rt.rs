@@ -108,7 +108,7 @@ impl Extension for Rt {
         match o.name {
             "--rt-type" => self.rt_type = Some((u32_value(o.value(), o.name)?, o.invert)),
             "--rt-segsleft" => {
-                self.segsleft = Range::parse(o.value(), o.name, o.invert)?;
+                self.segsleft = Range::parse_option(o)?;
                 self.flags |= SGS;
             }
             "--rt-len" => self.len = Some((u32_value(o.value(), o.name)?, o.invert)),

@@ -1,6 +1,7 @@
-//! `-m esp` and `-m ah`: the SPI of an IPsec ESP or AH header (xt_esp,
-//! ipt_ah and ip6t_ah, revision 0); ip6tables' ah also tests the header
-//! length and reserved field.
+//! `-m esp`, `-m ah` and `-m ipcomp`: the SPI of an IPsec ESP or AH header
+//! or the CPI of an IPComp header (xt_esp, ipt_ah, ip6t_ah and xt_ipcomp,
+//! revision 0); ip6tables' ah also tests the header length and reserved
+//! field, ipcomp the reserved field.
 
 use moat_model::{Family, XtExtension, XtLayout};
 
@@ -22,6 +23,8 @@ pub(crate) enum SpiHeader {
     Ah4,
     /// AH in IPv6, with length and reserved tests.
     Ah6,
+    /// IPComp, either family, with a reserved-field test.
+    Comp,
 }
 
 /// `-m esp` or `-m ah`.
@@ -38,12 +41,22 @@ impl SpiMatch {
     pub(crate) fn new(name: &str, family: Family) -> SpiMatch {
         let header = match (name, family) {
             ("esp", _) => SpiHeader::Esp,
+            ("ipcomp", _) => SpiHeader::Comp,
             (_, Family::Ipv4) => SpiHeader::Ah4,
             (_, Family::Ipv6) => SpiHeader::Ah6,
         };
+        // iptables leaves ipcomp's range at zero when no --ipcompspi is given.
+        let spis = match header {
+            SpiHeader::Comp => Range {
+                min: 0,
+                max: 0,
+                invert: false,
+            },
+            _ => Range::ALL,
+        };
         SpiMatch {
             header,
-            spis: Range::ALL,
+            spis,
             len: None,
             res: false,
         }
@@ -53,6 +66,7 @@ impl SpiMatch {
     pub(crate) fn name(&self) -> &'static str {
         match self.header {
             SpiHeader::Esp => "esp",
+            SpiHeader::Comp => "ipcomp",
             _ => "ah",
         }
     }
@@ -60,6 +74,7 @@ impl SpiMatch {
     fn spi_opt(&self) -> &'static str {
         match self.header {
             SpiHeader::Esp => "--espspi",
+            SpiHeader::Comp => "--ipcompspi",
             _ => "--ahspi",
         }
     }
@@ -77,7 +92,11 @@ impl SpiMatch {
                 .u32(self.len.map_or(0, |l| l.0))
                 .u8(u8::from(self.res));
         }
-        let info = layout.u8(inv).finish();
+        layout.u8(inv);
+        if self.header == SpiHeader::Comp {
+            layout.u8(u8::from(self.res));
+        }
+        let info = layout.finish();
         super::kernel_ext("-m", self.name(), 0, info, self)
     }
 }
@@ -91,18 +110,20 @@ impl Extension for SpiMatch {
             opt("--ahlen", 1, true),
             opt("--ahres", 0, false),
         ];
+        const COMP: &[OptDef] = &[opt("--ipcompspi", 1, true), opt("--compres", 0, false)];
         match self.header {
             SpiHeader::Esp => ESP,
             SpiHeader::Ah4 => AH4,
             SpiHeader::Ah6 => AH6,
+            SpiHeader::Comp => COMP,
         }
     }
 
     fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
         match o.name {
             "--ahlen" => self.len = Some((u32_value(o.value(), o.name)?, o.invert)),
-            "--ahres" => self.res = true,
-            name => self.spis = Range::parse(o.value(), name, o.invert)?,
+            "--ahres" | "--compres" => self.res = true,
+            _ => self.spis = Range::parse_option(o)?,
         }
         Ok(())
     }
@@ -110,6 +131,7 @@ impl Extension for SpiMatch {
     fn finish(&mut self, cx: &Cx) -> Res<()> {
         let proto = match self.header {
             SpiHeader::Esp => 50,
+            SpiHeader::Comp => 108,
             // In IPv6, AH is an extension header the module finds itself.
             SpiHeader::Ah4 => 51,
             SpiHeader::Ah6 => return Ok(()),
@@ -125,6 +147,23 @@ impl Extension for SpiMatch {
     }
 
     fn save(&self, out: &mut String) {
+        if self.header == SpiHeader::Comp {
+            // iptables writes ipcomp's range unless it is every value
+            // (negated or not).
+            if !(Range {
+                invert: false,
+                ..self.spis
+            })
+            .is_all()
+            {
+                let bang = if self.spis.invert { " !" } else { "" };
+                out.push_str(&format!("{bang} --ipcompspi {}", self.spis.text()));
+            }
+            if self.res {
+                out.push_str(" --compres");
+            }
+            return;
+        }
         self.spis.save(out, self.spi_opt());
         if let Some((l, inv)) = self.len {
             out.push_str(&format!("{} --ahlen {l}", if inv { " !" } else { "" }));
@@ -141,6 +180,12 @@ impl Extension for SpiMatch {
             self.spis.listing("spi")
         };
         match self.header {
+            SpiHeader::Comp => {
+                out.push_str(&format!(" comp {spis}"));
+                if self.res {
+                    out.push_str(" reserved");
+                }
+            }
             SpiHeader::Esp if spis.is_empty() => out.push_str(" esp"),
             SpiHeader::Esp => out.push_str(&format!(" esp {spis}")),
             // iptables writes ah's fields without spaces between them.

@@ -156,9 +156,6 @@ impl Conntrack {
                 (a, a)
             }
         };
-        if a > b {
-            return fail(format!("--ctexpire: range {s} runs backwards"));
-        }
         Ok((a, b))
     }
 
@@ -289,6 +286,9 @@ impl Extension for Conntrack {
             "--ctexpire" => {
                 once(&self.expire, o.name)?;
                 let (a, b) = Self::parse_expire(v)?;
+                if a > b {
+                    o.warn_reversed();
+                }
                 self.expire = Some((a, b, inv));
             }
             "--ctdir" => {

@@ -19,7 +19,7 @@ pub(crate) struct IpRange {
     dst: Option<Range>,
 }
 
-fn parse_range(o: &Opt<'_>) -> Res<Range> {
+fn parse_range(o: &mut Opt<'_>) -> Res<Range> {
     let v = o.value();
     let (a, b) = match v.split_once('-') {
         Some((a, b)) => (
@@ -32,10 +32,7 @@ fn parse_range(o: &Opt<'_>) -> Res<Range> {
         }
     };
     if a > b {
-        return fail(format!(
-            "{}: range {v} runs backwards (write {b}-{a})",
-            o.name
-        ));
+        o.warn_reversed();
     }
     Ok((a, b, o.invert))
 }

@@ -54,9 +54,7 @@ impl Extension for Length {
             }
         };
         if a > b {
-            return fail(format!(
-                "--length: range {v} runs backwards (write {b}:{a})"
-            ));
+            o.warn_reversed();
         }
         self.range = Some((a, b, o.invert));
         Ok(())

@@ -165,7 +165,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
 ];
 
 /// Match modules iptables has that moat does not support.
-const UNSUPPORTED: &[&str] = &["eui64", "ipcomp", "ipvs", "nfacct", "osf"];
+const UNSUPPORTED: &[&str] = &["ipvs", "nfacct", "osf"];
 
 macro_rules! each {
     ($value:expr, $m:ident => $body:expr) => {
