@@ -85,6 +85,30 @@ pub(crate) fn parse_port(s: &str, proto: &str, opt: &str) -> Res<u16> {
 
 /// A port or port range `a`, `a:b`, `:b` or `a:`.
 pub(crate) fn parse_port_range(s: &str, proto: &str, opt: &str) -> Res<PortRange> {
+    let range = parse_port_range_any(s, proto, opt)?;
+    if range.first > range.last {
+        return fail(format!(
+            "{opt}: port range {s} runs backwards (write {}:{})",
+            range.last, range.first
+        ));
+    }
+    Ok(range)
+}
+
+/// [`parse_port_range`] for the options where iptables takes a range that
+/// runs backwards (dccp's ports, conntrack's): taken with a warning.
+pub(crate) fn parse_port_range_reversible(
+    o: &mut crate::rule::ext::Opt<'_>,
+    proto: &str,
+) -> Res<PortRange> {
+    let range = parse_port_range_any(o.value(), proto, o.name)?;
+    if range.first > range.last {
+        o.warn_reversed();
+    }
+    Ok(range)
+}
+
+fn parse_port_range_any(s: &str, proto: &str, opt: &str) -> Res<PortRange> {
     let range = match s.split_once(':') {
         None => {
             let p = parse_port(s, proto, opt)?;
@@ -104,12 +128,6 @@ pub(crate) fn parse_port_range(s: &str, proto: &str, opt: &str) -> Res<PortRange
             PortRange { first, last }
         }
     };
-    if range.first > range.last {
-        return fail(format!(
-            "{opt}: port range {s} runs backwards (write {}:{})",
-            range.last, range.first
-        ));
-    }
     Ok(range)
 }
 

@@ -43,6 +43,17 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
         Match::InInterface { iface, negate } => packet::in_interface(iface, *negate, family)?,
         Match::OutInterface { iface, negate } => packet::out_interface(iface, *negate, family)?,
         Match::Fragment { negate } => packet::fragment(*negate, family)?,
+        // iptables' dccp match (alone) takes a port range that runs backwards.
+        Match::SourcePort {
+            proto: DCCP,
+            ports,
+            negate,
+        }
+        | Match::DestPort {
+            proto: DCCP,
+            ports,
+            negate,
+        } if ports.iter().all(|r| r.first > r.last) => empty_range(*negate, family),
         Match::SourcePort {
             proto,
             ports,
@@ -65,6 +76,9 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
         Match::ConnStatus { status, negate } => conntrack::status(*status, *negate, family),
         Match::ConnProto { proto, negate } => conntrack::proto(*proto, *negate),
         Match::ConnAddr { which, net, negate } => conntrack::addr(*which, net, *negate, family)?,
+        Match::ConnPort { range, negate, .. } if range.first > range.last => {
+            empty_range(*negate, family)
+        }
         Match::ConnPort {
             which,
             range,
@@ -205,3 +219,6 @@ fn empty_range(
         vec![super::build::never(family)]
     }
 }
+
+/// The protocol number of DCCP.
+const DCCP: u8 = 33;

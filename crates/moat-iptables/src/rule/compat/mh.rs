@@ -105,6 +105,11 @@ impl Extension for Mh {
                 (t, t)
             }
         };
+        if self.types.0 > self.types.1 {
+            return fail(format!(
+                "--mh-type {v}: the type range runs backwards (min > max), which iptables refuses"
+            ));
+        }
         self.invert = o.invert;
         Ok(())
     }

@@ -63,6 +63,11 @@ impl Extension for TcpMssMatch {
                 (a, a)
             }
         };
+        if a > b {
+            return fail(format!(
+                "tcpmss --mss {v}: the range runs backwards (min > max), which iptables refuses"
+            ));
+        }
         self.mss = Some((a, b, o.invert));
         Ok(())
     }

@@ -7,8 +7,8 @@ use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::names::parse_protocol;
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::{
-    family_bits, mask_prefix, name_list, parse_name_list, parse_net_unmasked, parse_port_range,
-    prefix_mask, push_opt, u32_value, Net,
+    family_bits, mask_prefix, name_list, parse_name_list, parse_net_unmasked,
+    parse_port_range_reversible, prefix_mask, push_opt, u32_value, Net,
 };
 use crate::rule::Warning;
 
@@ -304,7 +304,7 @@ impl Extension for Conntrack {
             name => {
                 if let Some(i) = tuple_index(name, "port") {
                     once(&self.ports[i], name)?;
-                    self.ports[i] = Some((parse_port_range(v, "tcp", name)?, inv));
+                    self.ports[i] = Some((parse_port_range_reversible(o, "tcp")?, inv));
                 } else if let Some(i) = tuple_index(name, "") {
                     once(&self.addrs[i], name)?;
                     let mut net = parse_net_unmasked(v, o.family, name)?;

@@ -115,8 +115,12 @@ impl Extension for Multiport {
                     PortRange { first: p, last: p }
                 }
             };
-            if range.first > range.last {
-                return fail(format!("{}: port range {part} runs backwards", o.name));
+            // iptables takes a range only when it holds two ports or more.
+            if part.contains(':') && range.first >= range.last {
+                return fail(format!(
+                    "{}: port range {part} must run from a lower port to a higher one",
+                    o.name
+                ));
             }
             slots += if range.first == range.last { 1 } else { 2 };
             ports.push(range);

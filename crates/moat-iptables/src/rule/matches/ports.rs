@@ -9,7 +9,10 @@ use crate::rule::compat::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{alias, opt, OptDef};
-use crate::rule::values::{number_in, parse_port_range, port_display, port_range_text, push_opt};
+use crate::rule::values::{
+    number_in, parse_port_range, parse_port_range_reversible, port_display, port_range_text,
+    push_opt,
+};
 
 /// A transport protocol with ports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,13 +286,19 @@ impl Extension for PortMatch {
     fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
         let proto = self.kind.name();
         match o.name {
-            "--sport" => {
-                once(&self.sport, "--sport")?;
-                self.sport = Some((parse_port_range(o.value(), proto, "--sport")?, o.invert));
-            }
-            "--dport" => {
-                once(&self.dport, "--dport")?;
-                self.dport = Some((parse_port_range(o.value(), proto, "--dport")?, o.invert));
+            "--sport" | "--dport" => {
+                let slot = if o.name == "--sport" {
+                    &mut self.sport
+                } else {
+                    &mut self.dport
+                };
+                once(slot, o.name)?;
+                // iptables' dccp takes a range that runs backwards.
+                let range = match self.kind {
+                    Transport::Dccp => parse_port_range_reversible(o, proto)?,
+                    _ => parse_port_range(o.value(), proto, o.name)?,
+                };
+                *slot = Some((range, o.invert));
             }
             "--syn" => {
                 if self.flags.is_some() {
