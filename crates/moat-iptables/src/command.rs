@@ -14,7 +14,7 @@ pub struct CommandError {
 }
 
 impl CommandError {
-    fn new(message: impl Into<String>) -> Self {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
         CommandError {
             message: message.into(),
         }
@@ -27,19 +27,30 @@ impl From<RuleParseError> for CommandError {
     }
 }
 
-/// What an iptables invocation asks for.
+/// What an iptables invocation asks for. A rule whose `-s` or `-d` lists
+/// several addresses stands for one rule per address (per pair, with
+/// both): `rule` is the first, `also` the others in iptables' order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// `-A CHAIN rule`.
-    Append { chain: String, rule: RuleSpec },
+    Append {
+        chain: String,
+        rule: RuleSpec,
+        also: Vec<RuleSpec>,
+    },
     /// `-I CHAIN [num] rule` (num is 1-based).
     Insert {
         chain: String,
         num: usize,
         rule: RuleSpec,
+        also: Vec<RuleSpec>,
     },
     /// `-D CHAIN rule`.
-    DeleteRule { chain: String, rule: RuleSpec },
+    DeleteRule {
+        chain: String,
+        rule: RuleSpec,
+        also: Vec<RuleSpec>,
+    },
     /// `-D CHAIN num`.
     DeleteNum { chain: String, num: usize },
     /// `-R CHAIN num rule`.
@@ -49,7 +60,11 @@ pub enum Command {
         rule: RuleSpec,
     },
     /// `-C CHAIN rule`.
-    Check { chain: String, rule: RuleSpec },
+    Check {
+        chain: String,
+        rule: RuleSpec,
+        also: Vec<RuleSpec>,
+    },
     /// `-F [CHAIN]`.
     Flush { chain: Option<String> },
     /// `-Z [CHAIN [num]]`.
@@ -270,10 +285,19 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
         ));
     };
     let mut warnings = Vec::new();
-    let mut rule = |words: &[String]| -> Result<RuleSpec, CommandError> {
-        let (spec, w) = RuleSpec::parse(words, family)?;
-        warnings.extend(w);
-        Ok(spec)
+    // The rule, and the others its address lists stand for.
+    let mut rules = |words: &[String]| -> Result<(RuleSpec, Vec<RuleSpec>), CommandError> {
+        let mut specs = Vec::new();
+        for (i, words) in crate::address_list::expand(words)?.iter().enumerate() {
+            let (spec, w) = RuleSpec::parse(words, family)?;
+            // One copy's warnings stand for all.
+            if i == 0 {
+                warnings.extend(w);
+            }
+            specs.push(spec);
+        }
+        let first = specs.remove(0);
+        Ok((first, specs))
     };
     let chain_arg = |n: usize| -> Result<String, CommandError> {
         positional
@@ -312,18 +336,22 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
     let command = match verb {
         Verb::Append => {
             extra_positional(1)?;
+            let (rule, also) = rules(&rule_words)?;
             Command::Append {
                 chain: chain_arg(0)?,
-                rule: rule(&rule_words)?,
+                rule,
+                also,
             }
         }
         Verb::Insert => {
             extra_positional(2)?;
             let num = number_at(1, "-I")?.unwrap_or(1);
+            let (rule, also) = rules(&rule_words)?;
             Command::Insert {
                 chain: chain_arg(0)?,
                 num,
-                rule: rule(&rule_words)?,
+                rule,
+                also,
             }
         }
         Verb::Delete => {
@@ -336,10 +364,14 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
                         num,
                     }
                 }
-                None => Command::DeleteRule {
-                    chain: chain_arg(0)?,
-                    rule: rule(&rule_words)?,
-                },
+                None => {
+                    let (rule, also) = rules(&rule_words)?;
+                    Command::DeleteRule {
+                        chain: chain_arg(0)?,
+                        rule,
+                        also,
+                    }
+                }
             }
         }
         Verb::Replace => {
@@ -349,17 +381,25 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
                     "option `-R' requires a chain and a rule number: -R CHAIN NUM rule",
                 )
             })?;
+            let (rule, also) = rules(&rule_words)?;
+            if !also.is_empty() {
+                return Err(CommandError::new(
+                    "-R replaces one rule: its -s and -d must name one address each",
+                ));
+            }
             Command::Replace {
                 chain: chain_arg(0)?,
                 num,
-                rule: rule(&rule_words)?,
+                rule,
             }
         }
         Verb::Check => {
             extra_positional(1)?;
+            let (rule, also) = rules(&rule_words)?;
             Command::Check {
                 chain: chain_arg(0)?,
-                rule: rule(&rule_words)?,
+                rule,
+                also,
             }
         }
         Verb::Flush => {

@@ -151,12 +151,15 @@ fn query(inv: &Invocation, state: &TableState) -> Option<Result<Applied, EngineE
             *num,
             inv.display,
         ))),
-        Command::Check { chain, rule } => Some(state.chain(chain).map_or_else(
+        Command::Check { chain, rule, also } => Some(state.chain(chain).map_or_else(
             || Err(no_chain(state, chain)),
             |c| {
-                let wanted = rule.to_args();
+                let has = |rule: &crate::rule::RuleSpec| {
+                    let wanted = rule.to_args();
+                    c.rules.iter().any(|r| r.spec.to_args() == wanted)
+                };
                 Ok(Applied {
-                    check: Some(c.rules.iter().any(|r| r.spec.to_args() == wanted)),
+                    check: Some(std::iter::once(rule).chain(also).all(has)),
                     ..Applied::default()
                 })
             },
@@ -211,21 +214,31 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
         }
         // Answered by `query` above.
         Command::ListRules { .. } | Command::Check { .. } => return Ok(outcome),
-        Command::Append { chain, rule } => {
-            let r = new_rule(next, rule)?;
-            chain_mut(next, chain)?.rules.push(r);
-        }
-        Command::Insert { chain, num, rule } => {
-            let r = new_rule(next, rule)?;
-            let c = chain_mut(next, chain)?;
-            if *num > c.rules.len() + 1 {
-                return fail(format!(
-                    "index of insertion too big: chain {chain} has {} rules, so -I takes 1 to {}",
-                    c.rules.len(),
-                    c.rules.len() + 1
-                ));
+        Command::Append { chain, rule, also } => {
+            for rule in std::iter::once(rule).chain(also) {
+                let r = new_rule(next, rule)?;
+                chain_mut(next, chain)?.rules.push(r);
             }
-            c.rules.insert(num - 1, r);
+        }
+        Command::Insert {
+            chain,
+            num,
+            rule,
+            also,
+        } => {
+            // Each at the same place, as iptables inserts them.
+            for rule in std::iter::once(rule).chain(also) {
+                let r = new_rule(next, rule)?;
+                let c = chain_mut(next, chain)?;
+                if *num > c.rules.len() + 1 {
+                    return fail(format!(
+                        "index of insertion too big: chain {chain} has {} rules, so -I takes 1 to {}",
+                        c.rules.len(),
+                        c.rules.len() + 1
+                    ));
+                }
+                c.rules.insert(num - 1, r);
+            }
         }
         Command::Replace { chain, num, rule } => {
             let r = new_rule(next, rule)?;
@@ -250,17 +263,19 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
             }
             c.rules.remove(num - 1);
         }
-        Command::DeleteRule { chain, rule } => {
+        Command::DeleteRule { chain, rule, also } => {
             let c = chain_mut(next, chain)?;
-            let wanted = rule.to_args();
-            match c.rules.iter().position(|r| r.spec.to_args() == wanted) {
-                Some(i) => {
-                    c.rules.remove(i);
-                }
-                None => {
-                    return fail(format!(
-                        "bad rule (does a matching rule exist in chain {chain}?): {wanted}"
-                    ))
+            for rule in std::iter::once(rule).chain(also) {
+                let wanted = rule.to_args();
+                match c.rules.iter().position(|r| r.spec.to_args() == wanted) {
+                    Some(i) => {
+                        c.rules.remove(i);
+                    }
+                    None => {
+                        return fail(format!(
+                            "bad rule (does a matching rule exist in chain {chain}?): {wanted}"
+                        ))
+                    }
                 }
             }
         }

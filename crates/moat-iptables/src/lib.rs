@@ -1,6 +1,7 @@
 //! The iptables front-end: iptables command lines, iptables-save files and
 //! iptables listings, into and out of the moat ruleset model.
 
+mod address_list;
 pub mod command;
 pub mod engine;
 mod help;

@@ -348,16 +348,20 @@ pub fn restore_with_warnings(
     Ok(results)
 }
 
+/// Gives the rules `command` added (one per address of its lists) the
+/// line's counters.
 fn set_new_rule_counters(state: &mut TableState, command: &Command, counters: Counters) {
-    let (chain, index) = match command {
-        Command::Append { chain, .. } => (chain, None),
-        Command::Insert { chain, num, .. } => (chain, Some(num - 1)),
-        Command::Replace { chain, num, .. } => (chain, Some(num - 1)),
+    let (chain, index, added) = match command {
+        Command::Append { chain, also, .. } => (chain, None, 1 + also.len()),
+        Command::Insert {
+            chain, num, also, ..
+        } => (chain, Some(num - 1), 1 + also.len()),
+        Command::Replace { chain, num, .. } => (chain, Some(num - 1), 1),
         _ => return,
     };
     if let Some(c) = state.chain_mut(chain) {
-        let i = index.unwrap_or(c.rules.len().saturating_sub(1));
-        if let Some(r) = c.rules.get_mut(i) {
+        let first = index.unwrap_or(c.rules.len().saturating_sub(added));
+        for r in c.rules.iter_mut().skip(first).take(added) {
             r.rule.counters = counters;
         }
     }

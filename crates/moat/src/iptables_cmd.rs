@@ -138,9 +138,12 @@ fn append_fast(
     inv: &moat_iptables::Invocation,
     family: Family,
 ) -> Result<Option<ExitCode>> {
-    let Command::Append { chain, rule } = &inv.command else {
+    let Command::Append { chain, rule, also } = &inv.command else {
         return Ok(None);
     };
+    if !also.is_empty() {
+        return Ok(None);
+    }
     if rule.jump_target().is_some() {
         return Ok(None);
     }
@@ -211,7 +214,9 @@ fn delete_fast(
 ) -> Result<Option<ExitCode>> {
     let (chain, wanted_text, wanted_number) = match &inv.command {
         Command::DeleteNum { chain, num } => (chain, None, Some(*num)),
-        Command::DeleteRule { chain, rule } => (chain, Some(rule.to_args()), None),
+        Command::DeleteRule { chain, rule, also } if also.is_empty() => {
+            (chain, Some(rule.to_args()), None)
+        }
         _ => return Ok(None),
     };
     if inv.stage == Stage::Nat || guard::session_flow().is_some() {
@@ -255,9 +260,12 @@ fn check_fast(
     inv: &moat_iptables::Invocation,
     family: Family,
 ) -> Result<Option<ExitCode>> {
-    let Command::Check { chain, rule } = &inv.command else {
+    let Command::Check { chain, rule, also } = &inv.command else {
         return Ok(None);
     };
+    if !also.is_empty() {
+        return Ok(None);
+    }
     let wanted = rule.to_args();
     let mut same = |_: usize, source: &str| source == wanted;
     match backend.find_rule(family, inv.stage, chain, &mut same)? {
@@ -320,7 +328,7 @@ fn may_cut_session(rule: &moat_model::Rule) -> bool {
 /// The chain and rule `command` adds, if it adds one.
 fn added_rule(command: &Command) -> Option<(&str, &RuleSpec)> {
     match command {
-        Command::Append { chain, rule }
+        Command::Append { chain, rule, .. }
         | Command::Insert { chain, rule, .. }
         | Command::Replace { chain, rule, .. } => Some((chain, rule)),
         _ => None,

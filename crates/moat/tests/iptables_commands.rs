@@ -397,3 +397,61 @@ fn dynamic_sets_go_with_their_last_rule() {
     iptables_all(&ns, "iptables", &["-F INPUT"]);
     assert!(sets(&ns).is_empty(), "{:?}", sets(&ns));
 }
+
+/// `-s`/`-d` address lists stand for one rule per address (per pair), as
+/// with Debian's iptables-nft, which runs the same commands in a second
+/// namespace: appends, inserts, checks, deletes and a restore line with
+/// counters give the same save; `!` before a list and `-R` with one are
+/// refused by both.
+#[test]
+fn address_lists_make_one_rule_per_address_like_iptables_nft() {
+    let Some(ours) = lab() else { return };
+    let theirs = Netns::new("cmdref").expect("namespace");
+    let commands = [
+        "-A INPUT -s 1.2.3.4,5.6.7.8 -d 9.9.9.9,8.8.8.8 -p tcp --dport 22 -j ACCEPT",
+        "-D INPUT -s 5.6.7.8,1.2.3.4 -d 8.8.8.8 -p tcp --dport 22 -j ACCEPT",
+        "-I INPUT 2 -s 7.7.7.7,6.6.6.6 -j DROP",
+    ];
+    for command in commands {
+        moat_ok(&ours, &words("iptables", command));
+        let out = theirs
+            .exec(&words("iptables-nft", command))
+            .expect("run iptables-nft");
+        assert!(out.status.success(), "iptables-nft {command}");
+    }
+    let check = words(
+        "iptables",
+        "-C INPUT -s 1.2.3.4,5.6.7.8 -d 9.9.9.9 -p tcp --dport 22 -j ACCEPT",
+    );
+    assert!(moat(&ours, &check).status.success());
+    let missing = words("iptables", "-C INPUT -s 1.2.3.4,5.6.7.9 -j DROP");
+    assert!(!moat(&ours, &missing).status.success());
+    for refused in [
+        "-A INPUT ! -s 1.0.0.0/8,2.0.0.0/8 -j ACCEPT",
+        "-R INPUT 1 -s 7.7.7.7,6.6.6.6 -j DROP",
+    ] {
+        assert!(moat_err(&ours, &words("iptables", refused)).contains("iptables"));
+        let out = theirs.exec(&words("iptables-nft", refused)).unwrap();
+        assert!(!out.status.success(), "iptables-nft takes {refused}");
+    }
+    let file = "*filter\n[3:4] -A INPUT -s 3.3.3.3,4.4.4.4 -j ACCEPT\nCOMMIT\n";
+    assert!(restore(&ours, "iptables-restore", &["-n", "-c"], file)
+        .status
+        .success());
+    theirs
+        .exec_input(&["iptables-nft-restore", "-n", "-c"], file)
+        .expect("iptables-nft-restore");
+    let saved = |out: String| -> String {
+        out.lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mine = saved(moat_ok(&ours, &["iptables-save", "-c"]));
+    let reference = saved(theirs.exec_ok(&["iptables-nft-save", "-c"]).unwrap());
+    assert_eq!(mine, reference);
+    assert!(
+        mine.contains("[3:4] -A INPUT -s 4.4.4.4/32 -j ACCEPT"),
+        "{mine}"
+    );
+}
