@@ -406,6 +406,7 @@ fn packet_type_text(kind: PacketType) -> &'static str {
         PacketType::Unicast => "unicast",
         PacketType::Broadcast => "broadcast",
         PacketType::Multicast => "multicast",
+        PacketType::OtherHost => "otherhost",
     }
 }
 

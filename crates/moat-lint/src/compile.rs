@@ -214,6 +214,7 @@ impl<'a> Compiler<'a> {
                     moat_model::PacketType::Unicast => 0,
                     moat_model::PacketType::Broadcast => 1,
                     moat_model::PacketType::Multicast => 2,
+                    moat_model::PacketType::OtherHost => 3,
                 };
                 one(
                     Dim::PktType,

@@ -370,6 +370,9 @@ pub enum PacketType {
     Broadcast,
     /// Link-layer multicast.
     Multicast,
+    /// Addressed to another host's link-layer address (seen in promiscuous
+    /// mode or on a bridge).
+    OtherHost,
 }
 
 /// A rate: `count` events per `unit`.

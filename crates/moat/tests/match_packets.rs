@@ -405,3 +405,28 @@ fn rateest_matches_once_the_estimator_has_measured_the_rate() {
     let later = counted() - first;
     assert!((1..=200).contains(&later), "{later} of 200 later requests");
 }
+
+/// `--tcp-option` runs in the kernel's xt_tcp: a connection's SYN carries
+/// an MSS option (kind 2), never an MD5 signature (kind 19).
+#[test]
+fn tcp_option_tests_see_the_syns_options() {
+    let Some(lab) = gateway_lab() else { return };
+    let _web = servers(&lab.gateway, GATEWAY_LAN_V4, &[80]);
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-A INPUT -p tcp --dport 80 --syn --tcp-option 2",
+            "-A INPUT -p tcp --dport 80 --syn ! --tcp-option 2",
+            "-A INPUT -p tcp --dport 80 --tcp-option 19",
+        ],
+    );
+    assert!(common::connects(&lab.client, GATEWAY_LAN_V4, 80));
+    let listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+    let counts: Vec<u64> = listing
+        .lines()
+        .filter(|l| l.contains("option="))
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(counts, [1, 0, 0], "{listing}");
+}

@@ -169,12 +169,14 @@ pub(super) fn mark(value: u32, mask: u32, negate: bool) -> Vec<Statement<'static
 
 /// `-m pkttype --pkt-type TYPE`: `meta pkttype TYPE`.
 pub(super) fn packet_type(kind: PacketType, negate: bool) -> Vec<Statement<'static>> {
-    let name = match kind {
-        PacketType::Unicast => "host",
-        PacketType::Broadcast => "broadcast",
-        PacketType::Multicast => "multicast",
+    let value = match kind {
+        PacketType::Unicast => text("host"),
+        PacketType::Broadcast => text("broadcast"),
+        PacketType::Multicast => text("multicast"),
+        // nft has no name for PACKET_OTHERHOST.
+        PacketType::OtherHost => num(3),
     };
-    vec![eq(meta(MetaKey::Pkttype), text(name), negate)]
+    vec![eq(meta(MetaKey::Pkttype), value, negate)]
 }
 
 /// `-m length --length MIN:MAX`: the IP length header field (IPv4 total

@@ -268,10 +268,8 @@ impl Extension for Conntrack {
             }
             "--ctproto" => {
                 once(&self.proto, o.name)?;
+                // iptables takes all (0), which no connection has.
                 let p = parse_protocol(v, o.name)?;
-                if p == 0 {
-                    return fail("--ctproto needs a protocol other than all/0");
-                }
                 self.proto = Some((p, inv));
             }
             "--ctstatus" => {

@@ -18,6 +18,7 @@ fn name(kind: PacketType) -> &'static str {
         PacketType::Unicast => "unicast",
         PacketType::Broadcast => "broadcast",
         PacketType::Multicast => "multicast",
+        PacketType::OtherHost => "otherhost",
     }
 }
 
@@ -43,14 +44,16 @@ impl Extension for PktType {
             "unicast" | "host" => PacketType::Unicast,
             "broadcast" => PacketType::Broadcast,
             "multicast" => PacketType::Multicast,
-            "otherhost" | "outgoing" | "loopback" => {
-                return fail(format!("--pkt-type {v} is not supported by moat (use unicast, broadcast or multicast)"))
-            }
+            "otherhost" => PacketType::OtherHost,
             _ => {
                 return fail(format!(
-                    "--pkt-type: unknown packet type \"{}\" (expected unicast, broadcast or multicast){}",
+                    "--pkt-type: bad packet type \"{}\" (expected unicast, broadcast, multicast \
+                     or otherhost){}",
                     o.value(),
-                    crate::rule::suggest::did_you_mean(&v, ["unicast", "broadcast", "multicast"])
+                    crate::rule::suggest::did_you_mean(
+                        &v,
+                        ["unicast", "broadcast", "multicast", "otherhost"]
+                    )
                 ))
             }
         };

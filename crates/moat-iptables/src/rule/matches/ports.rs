@@ -1,7 +1,7 @@
 //! The protocol matches with ports: tcp (also flags and options), udp, sctp
 //! (also chunk types) and dccp (also packet types and options).
 
-use moat_model::{Match, PortRange, TcpFlags};
+use moat_model::{Match, PortRange, TcpFlags, XtLayout};
 
 use super::dccp_types;
 use super::sctp_chunks::ChunkTypes;
@@ -59,6 +59,24 @@ impl Transport {
         .into_iter()
         .find(|t| t.number() == n)
     }
+}
+
+/// `struct xt_tcp` testing only `--tcp-option KIND` (every port, no
+/// flags): whether the TCP header carries an option of that kind, as the
+/// kernel's xt_tcp reads options (nf_tables has no test of an option kind
+/// by number that nft can write).
+fn tcp_option_info(kind: u8, negate: bool) -> Vec<u8> {
+    const INV_OPTION: u8 = 0x04;
+    XtLayout::new()
+        .u16(0)
+        .u16(u16::MAX)
+        .u16(0)
+        .u16(u16::MAX)
+        .u8(kind)
+        .u8(0)
+        .u8(0)
+        .u8(if negate { INV_OPTION } else { 0 })
+        .finish()
 }
 
 /// The options of a match with ports: `--sport`, `--dport` (and their long
@@ -258,8 +276,14 @@ impl PortMatch {
         if let Some((flags, negate)) = self.flags {
             out.push(Match::TcpFlags { flags, negate });
         }
-        if self.option.is_some() {
-            return fail("--tcp-option cannot be expressed in moat's ruleset model yet");
+        if let Some((kind, negate)) = self.option {
+            out.push(Match::Xt(kernel_ext(
+                "-m",
+                "tcp",
+                0,
+                tcp_option_info(kind, negate),
+                self,
+            )));
         }
         if let Some((chunks, negate)) = &self.chunks {
             let info = chunks.info(*negate);

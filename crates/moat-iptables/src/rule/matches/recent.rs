@@ -7,7 +7,7 @@ use moat_model::{Match, RecentAction, SetSide};
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::{family_bits, parse_addr, prefix_mask, push_opt, u32_value};
+use crate::rule::values::{family_bits, number_in, parse_addr, prefix_mask, push_opt, u32_value};
 
 /// `-m recent`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -116,11 +116,12 @@ impl Extension for Recent {
             }
             "--seconds" => {
                 once(&self.seconds, o.name)?;
-                self.seconds = Some(u32_value(v, o.name)?);
+                self.seconds = Some(number_in(v, o.name, 1, u64::from(u32::MAX))? as u32);
             }
             "--hitcount" => {
                 once(&self.hitcount, o.name)?;
-                self.hitcount = Some(u32_value(v, o.name)?);
+                // A hit count of zero tests nothing; iptables drops it.
+                self.hitcount = Some(u32_value(v, o.name)?).filter(|&n| n != 0);
             }
             "--reap" => self.reap = true,
             "--rttl" => self.rttl = true,
