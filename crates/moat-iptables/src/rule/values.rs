@@ -60,8 +60,16 @@ pub(crate) fn service_name(port: u16, proto: &str) -> Option<&'static str> {
         .map(|&(n, _, _, _)| n)
 }
 
-/// One port, by number or service name; `proto` names the transport for service look-ups.
+/// The transport name that makes [`parse_port`] find a service of any
+/// transport (iptables' udp and dccp matches look names up so: `-p udp
+/// --dport ssh` is port 22).
+pub(crate) const ANY_TRANSPORT: &str = "any";
+
+/// One port, by number or service name; `proto` names the transport for
+/// service look-ups (or is [`ANY_TRANSPORT`]). Leading blanks are skipped,
+/// as strtoul skips them.
 pub(crate) fn parse_port(s: &str, proto: &str, opt: &str) -> Res<u16> {
+    let s = s.trim_start();
     if s.is_empty() {
         return fail(format!("{opt} needs a port number"));
     }
@@ -75,11 +83,19 @@ pub(crate) fn parse_port(s: &str, proto: &str, opt: &str) -> Res<u16> {
     if s.starts_with('-') {
         return fail(format!("{opt}: port {s} is out of range 0-65535"));
     }
-    match service_port(s, proto) {
+    let found = match proto {
+        ANY_TRANSPORT => any_service_port(s),
+        _ => service_port(s, proto),
+    };
+    match found {
         Some(p) => Ok(p),
-        None => fail(format!(
-            "{opt}: \"{s}\" is neither a port number nor a known {proto} service name"
-        )),
+        None => {
+            let kind = if proto == ANY_TRANSPORT { "" } else { proto };
+            fail(
+                format!("{opt}: \"{s}\" is neither a port number nor a known {kind} service name")
+                    .replace("  ", " "),
+            )
+        }
     }
 }
 
@@ -224,7 +240,7 @@ pub(crate) fn parse_addr(s: &str, family: Family, opt: &str) -> Res<IpAddr> {
         };
     }
     if family == Family::Ipv4 {
-        if let Some(a) = short_ipv4(s) {
+        if let Some(a) = short_ipv4(s).or_else(|| inet_aton(s)) {
             return Ok(IpAddr::V4(a));
         }
     }
@@ -255,18 +271,44 @@ fn short_ipv4(s: &str) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(octets))
 }
 
-/// One dotted part of an IPv4 address as the C library reads it: decimal,
-/// `0x` hexadecimal or `0` octal, at most 255.
-pub(crate) fn address_part(part: &str) -> Option<u8> {
+/// An IPv4 address as the C library's resolver reads a number, which
+/// iptables falls back to: one to four parts, the last filling the bytes
+/// left (`16843009` is 1.1.1.1, `10.65537` is 10.1.0.1).
+fn inet_aton(s: &str) -> Option<Ipv4Addr> {
+    let parts: Vec<u32> = s.split('.').map(number_part).collect::<Option<_>>()?;
+    let (last, leading) = parts.split_last()?;
+    if leading.len() > 3 || leading.iter().any(|&p| p > 255) {
+        return None;
+    }
+    let last_bits = 32 - 8 * leading.len() as u32;
+    if last_bits < 32 && *last >= 1 << last_bits {
+        return None;
+    }
+    let head = leading
+        .iter()
+        .enumerate()
+        .fold(0u32, |acc, (i, &p)| acc | p << (24 - 8 * i as u32));
+    Some(Ipv4Addr::from(head | last))
+}
+
+/// A number as the C library reads one in an address: decimal, `0x`
+/// hexadecimal or `0` octal.
+fn number_part(part: &str) -> Option<u32> {
     if let Some(hex) = part.strip_prefix("0x").or(part.strip_prefix("0X")) {
-        u8::from_str_radix(hex, 16).ok()
+        u32::from_str_radix(hex, 16).ok()
     } else if part.len() > 1 && part.starts_with('0') {
-        u8::from_str_radix(&part[1..], 8).ok()
+        u32::from_str_radix(&part[1..], 8).ok()
     } else if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
         part.parse().ok()
     } else {
         None
     }
+}
+
+/// One dotted part of an IPv4 address as the C library reads it: decimal,
+/// `0x` hexadecimal or `0` octal, at most 255.
+pub(crate) fn address_part(part: &str) -> Option<u8> {
+    u8::try_from(number_part(part)?).ok()
 }
 
 /// An address with an optional `/prefix` or `/mask`, masked like iptables does.
@@ -689,5 +731,18 @@ mod tests {
         assert_eq!(parse_float_prefix("2e"), Some((2.0, "e")));
         assert_eq!(parse_float_prefix("mbit"), None);
         assert_eq!(parse_float_prefix("."), None);
+    }
+
+    /// Pairs read back from Debian's iptables 1.8.9 (`-s N`, `iptables -S`).
+    #[test]
+    fn numbers_the_resolver_reads_are_addresses() {
+        let v4 = |s: &str| parse_addr(s, Family::Ipv4, "-s").map(|a| a.to_string());
+        assert_eq!(v4("16843009").unwrap(), "1.1.1.1");
+        assert_eq!(v4("0x01010102").unwrap(), "1.1.1.2");
+        assert_eq!(v4("10.65537").unwrap(), "10.1.0.1");
+        assert_eq!(v4("1.2.300").unwrap(), "1.2.1.44");
+        assert_eq!(v4("1.2.3").unwrap(), "1.2.3.0");
+        assert!(v4("4294967296").is_err());
+        assert!(v4("1.2.3.256").is_err());
     }
 }

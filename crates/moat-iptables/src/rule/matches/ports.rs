@@ -11,7 +11,7 @@ use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{alias, opt, OptDef};
 use crate::rule::values::{
     number_in, parse_port_range, parse_port_range_reversible, port_display, port_range_text,
-    push_opt,
+    push_opt, ANY_TRANSPORT,
 };
 
 /// A transport protocol with ports.
@@ -317,9 +317,11 @@ impl Extension for PortMatch {
                     &mut self.dport
                 };
                 once(slot, o.name)?;
-                // iptables' dccp takes a range that runs backwards.
+                // iptables' udp and dccp find a service of any transport;
+                // its dccp takes a range that runs backwards.
                 let range = match self.kind {
-                    Transport::Dccp => parse_port_range_reversible(o, proto)?,
+                    Transport::Dccp => parse_port_range_reversible(o, ANY_TRANSPORT)?,
+                    Transport::Udp => parse_port_range(o.value(), ANY_TRANSPORT, o.name)?,
                     _ => parse_port_range(o.value(), proto, o.name)?,
                 };
                 *slot = Some((range, o.invert));
