@@ -1,6 +1,6 @@
 //! The connlimit match: how many connections share a source (or destination) network.
 
-use moat_model::Match;
+use moat_model::{Family, Match};
 
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
@@ -54,8 +54,14 @@ impl Extension for ConnLimit {
             }
             "--connlimit-mask" => {
                 once(&self.mask, o.name)?;
-                let width = u64::from(family_bits(o.family));
-                self.mask = Some(number_in(o.value(), o.name, 0, width)? as u8);
+                let width = family_bits(o.family);
+                // iptables takes longer prefixes for IPv4 as the whole address.
+                let most = match o.family {
+                    Family::Ipv4 => u64::from(u32::MAX),
+                    Family::Ipv6 => u64::from(width),
+                };
+                let prefix = number_in(o.value(), o.name, 0, most)?;
+                self.mask = Some(prefix.min(u64::from(width)) as u8);
             }
             name => {
                 let dest = name == "--connlimit-daddr";
