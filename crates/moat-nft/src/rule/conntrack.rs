@@ -280,7 +280,13 @@ pub(super) fn expire(
     if min > max {
         return refuse(format!("conntrack expiry range {min}:{max} is backwards"));
     }
-    let ms = |n: u64| text(format!("{n}ms"));
+    // nft reads millisecond values only below 2^31; larger ones are
+    // written in whole seconds (the last second's part is lost, after
+    // about 25 days of life).
+    let ms = |n: u64| match n < 1 << 31 {
+        true => text(format!("{n}ms")),
+        false => text(format!("{}s", n / 1000)),
+    };
     let limit = u64::from(u32::MAX);
     let lo = u64::from(min) * 1000;
     if lo > limit {

@@ -150,7 +150,19 @@ fn range_text(a: u32, b: u32) -> String {
 impl Conntrack {
     fn parse_expire(s: &str) -> Res<(u32, u32)> {
         let (a, b) = match s.split_once(':') {
-            Some((a, b)) => (u32_value(a, "--ctexpire")?, u32_value(b, "--ctexpire")?),
+            // iptables reads a missing end as the smallest or largest value.
+            Some((a, b)) => (
+                if a.is_empty() {
+                    0
+                } else {
+                    u32_value(a, "--ctexpire")?
+                },
+                if b.is_empty() {
+                    u32::MAX
+                } else {
+                    u32_value(b, "--ctexpire")?
+                },
+            ),
             None => {
                 let a = u32_value(s, "--ctexpire")?;
                 (a, a)

@@ -8,6 +8,9 @@ use crate::rule::options::{opt, OptDef};
 use crate::rule::values::{number_in, push_opt, save_string};
 use crate::rule::Warning;
 
+/// The longest NFLOG prefix nf_tables keeps, in bytes.
+const NFLOG_PREFIX_MAX: usize = 127;
+
 /// The longest LOG prefix the kernel keeps.
 const MAX_PREFIX: usize = 29;
 
@@ -218,13 +221,25 @@ impl Extension for NfLog {
             }
             "--nflog-prefix" => {
                 once(&self.prefix, o.name)?;
-                if v.len() > 63 {
-                    return fail("--nflog-prefix is longer than 63 characters");
+                if v.is_empty() {
+                    return fail("--nflog-prefix needs at least one character");
                 }
                 if v.contains('\n') {
                     return fail("--nflog-prefix cannot contain a line break");
                 }
-                self.prefix = Some(v.to_string());
+                // nf_tables keeps 127 bytes; iptables-nft cuts longer prefixes.
+                let mut end = v.len().min(NFLOG_PREFIX_MAX);
+                while !v.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let (kept, cut) = (v[..end].to_string(), end < v.len());
+                if cut {
+                    o.warnings.push(Warning(format!(
+                        "--nflog-prefix is longer than {NFLOG_PREFIX_MAX} bytes; cut to \"{kept}\" as \
+                         iptables-nft cuts it"
+                    )));
+                }
+                self.prefix = Some(kept);
             }
             "--nflog-range" => {
                 number_in(v, o.name, 0, u64::from(u32::MAX))?;

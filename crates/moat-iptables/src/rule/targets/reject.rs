@@ -95,9 +95,15 @@ impl Extension for Reject {
         once(&self.with, "--reject-with")?;
         let v = o.value();
         let t = table(self.family);
+        // As iptables: the first type whose name or alias starts with the
+        // word, in any case (`icmp-port-unreach`, `ADMIN`).
+        let starts = |name: &str| {
+            name.get(..v.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(v))
+        };
         match t
             .iter()
-            .position(|(name, alias, _)| *name == v || *alias == v)
+            .position(|(name, alias, _)| !v.is_empty() && (starts(name) || starts(alias)))
         {
             Some(i) => self.with = Some(i),
             None => {
