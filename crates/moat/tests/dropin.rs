@@ -1805,3 +1805,39 @@ fn eui64_and_ipcomp_run_in_the_kernels_modules() {
         .unwrap();
     assert_eq!(all, 3, "{v4}");
 }
+
+/// `-m srh` runs in ip6t_srh: of two crafted IPv6 packets with a Segment
+/// Routing Header, only the one whose last segment is in fd00::/8 counts
+/// on the rule that tests it (with the next header and the last entry).
+#[test]
+fn srh_tests_the_segment_routing_header() {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let Some(lab) = gateway_lab() else { return };
+    for rule in [
+        "-A INPUT -m srh --srh-next-hdr 59 --srh-lsid fd00::/8 --srh-last-entry-eq 0",
+        "-A INPUT -m srh",
+    ] {
+        moat_ok(&lab.gateway, &common::words("ip6tables", rule));
+    }
+    let to = std::net::SocketAddr::new(moat_testnet::topology::GATEWAY_LAN_V6.into(), 0);
+    lab.client
+        .run(|| {
+            let socket = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::from(43))).unwrap();
+            for segment in ["fd99:1::1", "2001:db8::1"] {
+                // No next header, 24 bytes, type 4, no segments left, last
+                // entry 0, no flags, no tag, then the one segment.
+                let mut srh = vec![59, 2, 4, 0, 0, 0, 0, 0];
+                srh.extend(segment.parse::<std::net::Ipv6Addr>().unwrap().octets());
+                socket.send_to(&srh, &to.into()).unwrap();
+            }
+        })
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let listing = moat_ok(&lab.gateway, &["ip6tables", "-vnL", "INPUT"]);
+    let counts: Vec<u64> = listing
+        .lines()
+        .filter(|l| l.contains(" srh"))
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(counts, [1, 2], "{listing}");
+}

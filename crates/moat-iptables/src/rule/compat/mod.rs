@@ -21,6 +21,7 @@ mod rateest;
 mod rt;
 mod socket;
 mod spi;
+mod srh;
 mod string;
 mod tcpmss;
 mod time;
@@ -75,10 +76,21 @@ pub(crate) enum XtMatch {
     RateEst(rateest::RateEst),
     /// eui64 (IPv6).
     Eui64(eui64::Eui64),
+    /// srh (IPv6).
+    Srh(srh::Srh),
 }
 
 /// The match modules that only ip6tables has.
-const IPV6_ONLY: &[&str] = &["frag", "rt", "hbh", "dst", "ipv6header", "mh", "eui64"];
+const IPV6_ONLY: &[&str] = &[
+    "frag",
+    "rt",
+    "hbh",
+    "dst",
+    "ipv6header",
+    "mh",
+    "eui64",
+    "srh",
+];
 
 /// The kernel extension `name` that works at every hook of every table,
 /// its text the option (`-m` or `-j`), the name and `module`'s options.
@@ -125,6 +137,7 @@ macro_rules! each_module {
             XtMatch::Bpf($m) => $body,
             XtMatch::RateEst($m) => $body,
             XtMatch::Eui64($m) => $body,
+            XtMatch::Srh($m) => $body,
         }
     };
 }
@@ -150,6 +163,7 @@ impl XtMatch {
             "ipv6header" => XtMatch::Ipv6Header(Default::default()),
             "esp" | "ah" | "ipcomp" => XtMatch::Spi(spi::SpiMatch::new(name, family)),
             "eui64" => XtMatch::Eui64(eui64::Eui64),
+            "srh" => XtMatch::Srh(Default::default()),
             "mh" => XtMatch::Mh(Default::default()),
             "u32" => XtMatch::U32(Default::default()),
             "tcpmss" => XtMatch::TcpMss(Default::default()),
@@ -186,6 +200,7 @@ impl XtMatch {
             XtMatch::Bpf(_) => "bpf",
             XtMatch::RateEst(_) => "rateest",
             XtMatch::Eui64(_) => "eui64",
+            XtMatch::Srh(_) => "srh",
         }
     }
 
