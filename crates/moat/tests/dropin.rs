@@ -1624,21 +1624,10 @@ fn ct_helper_lets_related_ftp_data_through() {
     );
     moat_ok(
         &lab.gateway,
-        &[
+        &common::words(
             "iptables",
-            "-t",
-            "raw",
-            "-A",
-            "PREROUTING",
-            "-p",
-            "tcp",
-            "--dport",
-            "21",
-            "-j",
-            "CT",
-            "--helper",
-            "ftp",
-        ],
+            "-t raw -A PREROUTING -p tcp --dport 21 -j CT --helper ftp",
+        ),
     );
     assert!(passive_ftp_data_connects(&lab), "the helper expected it");
     let tracked = lab
@@ -1688,21 +1677,10 @@ fn ct_events_limit_what_conntrack_reports() {
     let _web = common::servers(&lab.server, SERVER_V4, &[80, 81]);
     moat_ok(
         &lab.gateway,
-        &[
+        &common::words(
             "iptables",
-            "-t",
-            "raw",
-            "-A",
-            "PREROUTING",
-            "-p",
-            "tcp",
-            "--dport",
-            "81",
-            "-j",
-            "CT",
-            "--ctevents",
-            "destroy",
-        ],
+            "-t raw -A PREROUTING -p tcp --dport 81 -j CT --ctevents destroy",
+        ),
     );
     let events = conntrack_events(&lab.gateway, || {
         for port in [80, 81] {
@@ -1789,21 +1767,10 @@ fn eui64_and_ipcomp_run_in_the_kernels_modules() {
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
     let v6 = moat_ok(&lab.gateway, &["ip6tables", "-vnL", "INPUT"]);
-    let counts: Vec<u64> = v6
-        .lines()
-        .filter(|l| l.contains("udp dpt:9"))
-        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
-        .collect();
-    assert_eq!(counts, [1, 2], "{v6}");
+    assert_eq!(common::packet_counts(&v6, "udp dpt:9"), [1, 2], "{v6}");
     let v4 = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
     assert_eq!(packets_of(&v4, "INPUT", "comp spi:7"), 1, "{v4}");
-    let all: u64 = v4
-        .lines()
-        .filter(|l| l.contains(" 108 "))
-        .map(|l| l.split_whitespace().next().unwrap().parse::<u64>().unwrap())
-        .max()
-        .unwrap();
-    assert_eq!(all, 3, "{v4}");
+    assert_eq!(common::packet_counts(&v4, " 108 "), [1, 3], "{v4}");
 }
 
 /// `-m srh` runs in ip6t_srh: of two crafted IPv6 packets with a Segment
@@ -1834,10 +1801,5 @@ fn srh_tests_the_segment_routing_header() {
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let listing = moat_ok(&lab.gateway, &["ip6tables", "-vnL", "INPUT"]);
-    let counts: Vec<u64> = listing
-        .lines()
-        .filter(|l| l.contains(" srh"))
-        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
-        .collect();
-    assert_eq!(counts, [1, 2], "{listing}");
+    assert_eq!(common::packet_counts(&listing, " srh"), [1, 2], "{listing}");
 }

@@ -423,10 +423,9 @@ fn tcp_option_tests_see_the_syns_options() {
     );
     assert!(common::connects(&lab.client, GATEWAY_LAN_V4, 80));
     let listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
-    let counts: Vec<u64> = listing
-        .lines()
-        .filter(|l| l.contains("option="))
-        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
-        .collect();
-    assert_eq!(counts, [1, 0, 0], "{listing}");
+    assert_eq!(
+        common::packet_counts(&listing, "option="),
+        [1, 0, 0],
+        "{listing}"
+    );
 }

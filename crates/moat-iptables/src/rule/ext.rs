@@ -77,6 +77,34 @@ pub(crate) trait Extension {
     fn print(&self, out: &mut String, numeric: bool);
 }
 
+/// Implements [`Extension`] for a module that takes no options and adds
+/// nothing to `-S` and `-L` (`-j TRACE`, `-m eui64`).
+macro_rules! option_free_extension {
+    ($module:ty) => {
+        impl $crate::rule::ext::Extension for $module {
+            fn options(&self) -> &'static [$crate::rule::options::OptDef] {
+                &[]
+            }
+
+            fn parse(
+                &mut self,
+                _o: &mut $crate::rule::ext::Opt<'_>,
+            ) -> $crate::rule::error::Res<()> {
+                Ok(())
+            }
+
+            fn finish(&mut self, _cx: &$crate::rule::ext::Cx) -> $crate::rule::error::Res<()> {
+                Ok(())
+            }
+
+            fn save(&self, _out: &mut String) {}
+
+            fn print(&self, _out: &mut String, _numeric: bool) {}
+        }
+    };
+}
+pub(crate) use option_free_extension;
+
 /// Fails when an option was already given.
 pub(crate) fn once<T>(slot: &Option<T>, opt: &str) -> Res<()> {
     if slot.is_some() {

@@ -276,3 +276,13 @@ pub fn send_raw(ns: &Netns, proto: i32, addr: std::net::Ipv4Addr, payload: &[u8]
     })
     .expect("run in the namespace");
 }
+
+/// The packet counts of the `-vnL` lines of `listing` that hold `needle`,
+/// in order.
+pub fn packet_counts(listing: &str, needle: &str) -> Vec<u64> {
+    listing
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(|l| parse_scaled(l.split_whitespace().next().expect("counter column")))
+        .collect()
+}

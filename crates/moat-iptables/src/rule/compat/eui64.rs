@@ -5,9 +5,7 @@
 
 use moat_model::{Hook, XtExtension, XtLayout};
 
-use crate::rule::error::Res;
-use crate::rule::ext::{Cx, Extension, Opt};
-use crate::rule::options::OptDef;
+use crate::rule::ext::option_free_extension;
 
 /// `-m eui64`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -24,21 +22,5 @@ impl Eui64 {
     }
 }
 
-impl Extension for Eui64 {
-    fn options(&self) -> &'static [OptDef] {
-        &[]
-    }
-
-    fn parse(&mut self, _o: &mut Opt<'_>) -> Res<()> {
-        Ok(())
-    }
-
-    fn finish(&mut self, _cx: &Cx) -> Res<()> {
-        Ok(())
-    }
-
-    fn save(&self, _out: &mut String) {}
-
-    /// iptables' listing shows nothing for it.
-    fn print(&self, _out: &mut String, _numeric: bool) {}
-}
+// iptables' listing shows nothing for it.
+option_free_extension!(Eui64);
