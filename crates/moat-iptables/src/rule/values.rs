@@ -583,6 +583,15 @@ pub(crate) fn name_list<T: Copy + std::ops::BitAnd<Output = T> + PartialEq>(
         .join(",")
 }
 
+/// A number and its unit as iptables' strtod-based readers take them (tc
+/// rates, RATEEST times): the number times the scale `unit_scale` gives
+/// its unit (the unit is "" when none is written), or `None` when `s` is
+/// no number or its unit is unknown.
+pub(crate) fn scaled_number(s: &str, unit_scale: impl Fn(&str) -> Option<f64>) -> Option<f64> {
+    let (value, unit) = parse_float_prefix(s)?;
+    Some(value * unit_scale(unit)?)
+}
+
 /// The decimal number at the start of `s` as C's strtod reads one (leading
 /// blanks, a sign, digits with an optional fraction and exponent), and the
 /// text after it; `None` when `s` does not start with a number.

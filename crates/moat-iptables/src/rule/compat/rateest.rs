@@ -11,7 +11,7 @@ use super::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::options::{opt, opt_maybe_value, OptDef};
-use crate::rule::values::{number_in, parse_float_prefix};
+use crate::rule::values::{number_in, scaled_number};
 
 /// The estimator name fields (`IFNAMSIZ`), their terminating zero included.
 const NAME_FIELD: usize = 16;
@@ -87,18 +87,15 @@ fn parse_rate(s: &str, opt: &str) -> Res<u32> {
             "{opt}: \"{s}\" is not a rate (write it like 8mbit, 100kbit, 1MBps or a number of bits a second)"
         ))
     };
-    let Some((value, unit)) = parse_float_prefix(s) else {
-        return bad();
-    };
-    let bits = match unit {
-        "" => value,
-        _ => match RATE_UNITS
+    let scale = |unit: &str| match unit {
+        "" => Some(1.),
+        _ => RATE_UNITS
             .iter()
             .find(|(u, _)| u.eq_ignore_ascii_case(unit))
-        {
-            Some((_, scale)) => value * scale,
-            None => return bad(),
-        },
+            .map(|(_, scale)| *scale),
+    };
+    let Some(bits) = scaled_number(s, scale) else {
+        return bad();
     };
     let bytes = bits / 8.;
     if !(0.0..=f64::from(u32::MAX)).contains(&bytes) {

@@ -13,7 +13,7 @@ use super::xt::ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::parse_float_prefix;
+use crate::rule::values::scaled_number;
 
 /// The estimator name field (`IFNAMSIZ`), its terminating zero included.
 const NAME_FIELD: usize = 16;
@@ -48,20 +48,16 @@ fn parse_time(s: &str, opt: &str) -> Res<u32> {
             "{opt}: \"{s}\" is not a time (write it like 250ms, 1s or 500us)"
         ))
     };
-    let Some((value, unit)) = parse_float_prefix(s) else {
-        return bad();
-    };
-    let scale = match unit {
-        "" => 1.,
-        _ => match TIME_UNITS
+    let scale = |unit: &str| match unit {
+        "" => Some(1.),
+        _ => TIME_UNITS
             .iter()
             .find(|(names, _)| names.iter().any(|n| n.eq_ignore_ascii_case(unit)))
-        {
-            Some((_, scale)) => *scale,
-            None => return bad(),
-        },
+            .map(|(_, scale)| *scale),
     };
-    let micros = value * scale;
+    let Some(micros) = scaled_number(s, scale) else {
+        return bad();
+    };
     if !(0.0..=f64::from(u32::MAX)).contains(&micros) {
         return fail(format!("{opt}: \"{s}\" is out of range"));
     }
