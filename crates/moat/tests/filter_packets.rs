@@ -272,6 +272,25 @@ fn hashlimit_rate_match_counts_each_interval() {
     );
 }
 
+/// A hashlimit keyed on ports for packets without any (ICMP) runs in the
+/// kernel's xt_hashlimit, which keys them on port 0, as iptables does:
+/// the burst of 2 lets two of five echo requests through.
+#[test]
+fn hashlimit_on_ports_of_portless_packets_keys_them_on_port_zero() {
+    let Some(lab) = gateway_lab() else { return };
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-A INPUT -p icmp -m hashlimit --hashlimit-upto 1/min --hashlimit-burst 2 \
+             --hashlimit-mode srcip,dstport --hashlimit-name icmpports -j ACCEPT",
+            "-A INPUT -p icmp -j DROP",
+        ],
+    );
+    let answered = ping_burst(&lab.client, GATEWAY_LAN_V4, 5, Duration::from_millis(800)).unwrap();
+    assert_eq!(answered, 2);
+}
+
 /// A rule whose text is longer than a rule's user data holds (its tail is
 /// kept after the verdict) still acts and counts, and lists whole.
 #[test]

@@ -52,6 +52,9 @@ const DEFAULT_GC_INTERVAL: u32 = 1000;
 /// xt_hashlimit's expiry of a byte rate's entries, without and with a burst.
 const BYTE_EXPIRE_MS: u64 = 15_000;
 const BYTE_EXPIRE_BURST_MS: u64 = 60_000;
+/// The protocols whose ports xt_hashlimit keys on (TCP, UDP, DCCP, SCTP,
+/// UDP-Lite); it keys other packets on port 0.
+const PORT_PROTOCOLS: [u8; 5] = [6, 17, 33, 132, 136];
 /// The largest plain burst iptables takes.
 const MAX_BURST: u64 = 1_000_000;
 
@@ -90,6 +93,9 @@ pub(crate) struct HashLimit {
     /// by default the written rate's unit); dropped without a rate match,
     /// as iptables drops it from its listings.
     interval: Option<u32>,
+    /// Whether the rule's `-p` names a protocol with ports: keys on ports
+    /// of other packets (port 0 in xt_hashlimit) need the kernel module.
+    ports_known: bool,
 }
 
 impl HashLimit {
@@ -153,10 +159,12 @@ impl HashLimit {
         }
     }
 
-    /// The model condition: a native per-key bucket, or for a rate match
-    /// the kernel's xt_hashlimit.
+    /// The model condition: a native per-key bucket, or the kernel's
+    /// xt_hashlimit for a rate match and for keys on ports of packets the
+    /// rule's `-p` does not say have any.
     pub(crate) fn lower(&self, out: &mut Vec<Match>) {
-        if self.rate_match {
+        let keyed_on_ports = self.mode.unwrap_or(0) & (4 | 8) != 0;
+        if self.rate_match || keyed_on_ports && !self.ports_known {
             out.push(Match::Xt(kernel_ext(
                 "-m",
                 "hashlimit",
@@ -421,6 +429,9 @@ impl Extension for HashLimit {
 
     fn finish(&mut self, cx: &Cx) -> Res<()> {
         self.full_mask = family_bits(cx.family);
+        self.ports_known = cx
+            .plain_proto()
+            .is_some_and(|p| PORT_PROTOCOLS.contains(&p));
         if self.rate.is_none() {
             return fail("the hashlimit match needs --hashlimit-upto or --hashlimit-above");
         }
