@@ -1,7 +1,7 @@
 //! The iptables command line: which command, chain, table and display flags,
 //! with the remaining words handed to the rule parser.
 
-use moat_model::{Family, Policy, Stage};
+use moat_model::{Counters, Family, Policy, Stage};
 
 use crate::rule::{option_arity, RuleParseError, RuleSpec, Warning};
 
@@ -117,6 +117,9 @@ pub struct Invocation {
     pub display: Display,
     /// Warnings about accepted but outdated input.
     pub warnings: Vec<Warning>,
+    /// `-c PACKETS BYTES` (`--set-counters`): the counters the rules the
+    /// command adds or replaces start with.
+    pub counters: Option<Counters>,
 }
 
 /// Which command letter was given, with its positional words.
@@ -207,6 +210,7 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
     let mut display = Display::default();
     let mut verb: Option<(Verb, String)> = None;
     let mut zero_too = false;
+    let mut counters = None;
     let mut positional: Vec<String> = Vec::new();
     let mut rule_words: Vec<String> = Vec::new();
     let mut i = 0;
@@ -244,6 +248,16 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
                 })?;
                 stage = parse_table(name)?;
                 i += 1;
+            }
+            "-c" | "--set-counters" => {
+                let number = |at: usize| words.get(at).and_then(|w| w.parse::<u64>().ok());
+                let (Some(packets), Some(bytes)) = (number(i), number(i + 1)) else {
+                    return Err(CommandError::new(format!(
+                        "option `{word}' requires two numbers: packets and bytes"
+                    )));
+                };
+                counters = Some(Counters { packets, bytes });
+                i += 2;
             }
             "-v" | "--verbose" => display.verbose = true,
             "-n" | "--numeric" => display.numeric = true,
@@ -485,6 +499,7 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
         command,
         display,
         warnings,
+        counters,
     })
 }
 

@@ -326,6 +326,9 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
             }
         }
     }
+    if let Some(counters) = inv.counters {
+        set_new_rule_counters(next, &inv.command, counters);
+    }
     outcome.changed = true;
     Ok(outcome)
 }
@@ -354,6 +357,25 @@ fn zero_counters(
         }
     }
     Ok(())
+}
+
+/// Gives the rules `command` added (one per address of its lists) the
+/// line's counters.
+pub(crate) fn set_new_rule_counters(state: &mut TableState, command: &Command, counters: Counters) {
+    let (chain, index, added) = match command {
+        Command::Append { chain, also, .. } => (chain, None, 1 + also.len()),
+        Command::Insert {
+            chain, num, also, ..
+        } => (chain, Some(num - 1), 1 + also.len()),
+        Command::Replace { chain, num, .. } => (chain, Some(num - 1), 1),
+        _ => return,
+    };
+    if let Some(c) = state.chain_mut(chain) {
+        let first = index.unwrap_or(c.rules.len().saturating_sub(added));
+        for r in c.rules.iter_mut().skip(first).take(added) {
+            r.rule.counters = counters;
+        }
+    }
 }
 
 fn delete_chains(state: &mut TableState, chain: Option<&str>) -> Result<(), EngineError> {
@@ -386,7 +408,8 @@ fn delete_chains(state: &mut TableState, chain: Option<&str>) -> Result<(), Engi
                 referrers.join(", ")
             ));
         }
-        if chain.is_some() && state.chain(name).is_some_and(|c| !c.rules.is_empty()) {
+        // Also for -X without a chain: iptables deletes none while one is not empty.
+        if state.chain(name).is_some_and(|c| !c.rules.is_empty()) {
             return fail(format!(
                 "chain {name} is not empty: flush it first with -F {name}"
             ));

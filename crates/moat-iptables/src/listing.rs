@@ -332,6 +332,41 @@ fn counters_option(counters: Counters) -> String {
     format!("-c {} {} ", counters.packets, counters.bytes)
 }
 
+/// Where a rule's target (`-j`/`-g`) starts in its text, outside quotes;
+/// the text's end when it has none.
+fn target_start(text: &str) -> usize {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => quoted = !quoted,
+            '-' if !quoted && (i == 0 || text[..i].ends_with(' ')) => {
+                let rest = &text[i..];
+                if rest.starts_with("-j ") || rest.starts_with("-g ") {
+                    return i;
+                }
+            }
+            _ => {}
+        }
+    }
+    text.len()
+}
+
+/// A rule's text with its counters as `-S -v` writes them: just before
+/// the target, as iptables does.
+fn with_counters(text: &str, counters: Counters) -> String {
+    let at = target_start(text);
+    let (matches, target) = text.split_at(at);
+    let sep = if matches.is_empty() || matches.ends_with(' ') {
+        ""
+    } else {
+        " "
+    };
+    format!("{matches}{sep}{}{target}", counters_option(counters))
+}
+
 /// One chain as `-S` and iptables-save print it: its policy or `-N`
 /// line, then each rule's counters and canonical text.
 pub(crate) struct RuleLines<'a> {
@@ -433,12 +468,12 @@ fn write_rule_lines(chains: &[RuleLines<'_>], num: Option<usize>, display: Displ
             if num.is_some_and(|n| n != i + 1) {
                 continue;
             }
-            let counters = if display.verbose {
-                counters_option(*counters)
+            let text = if display.verbose {
+                with_counters(text, *counters)
             } else {
-                String::new()
+                text.to_string()
             };
-            let line = format!("-A {} {}{}", c.name, counters, text);
+            let line = format!("-A {} {}", c.name, text);
             out.push_str(line.trim_end());
             out.push('\n');
         }
@@ -482,6 +517,25 @@ pub fn list_stored_rules(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// As Debian's iptables-nft 1.8.9 prints `-S -v`.
+    #[test]
+    fn verbose_rule_listings_put_counters_before_the_target() {
+        let c = Counters {
+            packets: 5,
+            bytes: 10,
+        };
+        assert_eq!(
+            with_counters("-s 1.2.3.4/32 -j ACCEPT", c),
+            "-s 1.2.3.4/32 -c 5 10 -j ACCEPT"
+        );
+        assert_eq!(with_counters("-j DROP", c), "-c 5 10 -j DROP");
+        assert_eq!(with_counters("-p tcp", c), "-p tcp -c 5 10 ");
+        assert_eq!(
+            with_counters(r#"-m comment --comment "a -j b" -g X"#, c),
+            r#"-m comment --comment "a -j b" -c 5 10 -g X"#
+        );
+    }
 
     #[test]
     fn counters_scale_like_iptables() {

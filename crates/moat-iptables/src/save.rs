@@ -318,6 +318,7 @@ pub fn restore_with_warnings(
                         },
                         display: Default::default(),
                         warnings: Vec::new(),
+                        counters: None,
                     };
                     apply(&inv, &mut state).map_err(|e| error(e.message))?;
                 }
@@ -335,7 +336,7 @@ pub fn restore_with_warnings(
             }
             let applied = apply(&inv, &mut state).map_err(|e| error(e.message))?;
             if let (Some(counters), true) = (cmd.counters, options.counters && applied.changed) {
-                set_new_rule_counters(&mut state, &inv.command, counters);
+                crate::engine::set_new_rule_counters(&mut state, &inv.command, counters);
             }
         }
         state.validate().map_err(|e| SaveError {
@@ -346,25 +347,6 @@ pub fn restore_with_warnings(
         results.push(state);
     }
     Ok(results)
-}
-
-/// Gives the rules `command` added (one per address of its lists) the
-/// line's counters.
-fn set_new_rule_counters(state: &mut TableState, command: &Command, counters: Counters) {
-    let (chain, index, added) = match command {
-        Command::Append { chain, also, .. } => (chain, None, 1 + also.len()),
-        Command::Insert {
-            chain, num, also, ..
-        } => (chain, Some(num - 1), 1 + also.len()),
-        Command::Replace { chain, num, .. } => (chain, Some(num - 1), 1),
-        _ => return,
-    };
-    if let Some(c) = state.chain_mut(chain) {
-        let first = index.unwrap_or(c.rules.len().saturating_sub(added));
-        for r in c.rules.iter_mut().skip(first).take(added) {
-            r.rule.counters = counters;
-        }
-    }
 }
 
 /// Emits an iptables-save file of `states`; `counters` is `-c`, `program` names the writer in the comments.

@@ -153,7 +153,7 @@ fn append_fast(
     let Some((hook, _)) = layout.chain(chain).and_then(|c| c.base) else {
         return Ok(None);
     };
-    let mut new = StateRule::new(rule.clone(), family, Counters::default())?;
+    let mut new = StateRule::new(rule.clone(), family, inv.counters.unwrap_or_default())?;
     if inv.stage == Stage::Nat && is_port_forward(&new.rule)
         || fills_a_set(&new.rule)
         || may_cut_session(&new.rule)
