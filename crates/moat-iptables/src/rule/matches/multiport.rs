@@ -101,6 +101,13 @@ impl Extension for Multiport {
             "--dports" => Side::Dest,
             _ => Side::Either,
         };
+        // iptables checks the protocol as it reads the ports: `-p` must come first.
+        if o.proto.1 || !TRANSPORTS.iter().any(|(n, _)| *n == o.proto.0) {
+            return fail(format!(
+                "{}: multiport needs -p tcp, -p udp, -p udplite, -p sctp or -p dccp before it",
+                o.name
+            ));
+        }
         let proto = service_proto(o.proto.0);
         let mut ports = Vec::new();
         let mut slots = 0;
