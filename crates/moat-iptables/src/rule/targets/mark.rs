@@ -93,6 +93,22 @@ impl Extension for MarkTarget {
 
     fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
         let v = o.value();
+        // After a mark change, --mask and --ctmask replace its mask and
+        // --nfmask does nothing, as in iptables, where the last writer of
+        // the connection mask wins.
+        if let Some(Op::Xset { mask, .. }) = &mut self.op {
+            match o.name {
+                "--mask" | "--ctmask" => {
+                    *mask = u32_value(v, o.name)?;
+                    return Ok(());
+                }
+                "--nfmask" => {
+                    u32_value(v, o.name)?;
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
         let mask_slot = match o.name {
             "--nfmask" => Some(&mut self.nfmask),
             "--ctmask" => Some(&mut self.ctmask),
@@ -183,9 +199,7 @@ impl Extension for MarkTarget {
                 *ctmask = ct.unwrap_or(u32::MAX);
                 Ok(())
             }
-            Some(Op::Xset { .. }) if nf.is_some() || ct.is_some() => {
-                fail("--mask, --nfmask and --ctmask only work with --save-mark and --restore-mark")
-            }
+            // Masks given before the mark change: it set its own.
             Some(Op::Xset { .. }) => Ok(()),
         }
     }
