@@ -19,7 +19,7 @@ use nftables::stmt::Statement;
 
 use super::build::{and, ct, ct_dir, eq, masked, never, num, range, text, value_or_range};
 use super::ports::port_protocol;
-use super::{addr, refuse, CompileError, Cx};
+use super::{addr, CompileError, Cx};
 
 /// nf_tables' `ct state` bits for the model's states (INVALID, NEW,
 /// ESTABLISHED, RELATED, UNTRACKED).
@@ -172,6 +172,17 @@ fn xt_port(which: ConntrackAddr, ports: PortRange, negate: bool) -> XtExtension 
     xt_conntrack(tests, text)
 }
 
+/// A test of a connection's value against a range nothing is in: it never
+/// holds, and negated it holds for every tracked connection (xt_conntrack
+/// matches no packet without one).
+fn no_value_in_range(negate: bool, family: Family) -> Vec<Statement<'static>> {
+    if negate {
+        vec![has_connection()]
+    } else {
+        vec![never(family)]
+    }
+}
+
 /// The packet belongs to a connection: `ct state` is neither invalid nor
 /// untracked, the two states of a packet without one.
 fn has_connection() -> Statement<'static> {
@@ -255,10 +266,8 @@ pub(super) fn port(
     cx: &Cx,
 ) -> Result<Vec<Statement<'static>>, CompileError> {
     if ports.first > ports.last {
-        return refuse(format!(
-            "conntrack port range {}:{} is backwards",
-            ports.first, ports.last
-        ));
+        // iptables takes it; no connection's port is in it.
+        return Ok(no_value_in_range(negate, cx.family));
     }
     if port_needs_xt(cx.earlier()) {
         return Ok(vec![super::xt::statement(&xt_port(which, ports, negate))]);
@@ -278,7 +287,8 @@ pub(super) fn expire(
     family: Family,
 ) -> Result<Vec<Statement<'static>>, CompileError> {
     if min > max {
-        return refuse(format!("conntrack expiry range {min}:{max} is backwards"));
+        // iptables takes it; no connection's expiry is in it.
+        return Ok(no_value_in_range(negate, family));
     }
     // nft reads millisecond values only below 2^31; larger ones are
     // written in whole seconds (the last second's part is lost, after
@@ -291,11 +301,7 @@ pub(super) fn expire(
     let lo = u64::from(min) * 1000;
     if lo > limit {
         // No connection lives that long (nf_tables keeps 32-bit milliseconds).
-        return Ok(if negate {
-            vec![has_connection()]
-        } else {
-            vec![never(family)]
-        });
+        return Ok(no_value_in_range(negate, family));
     }
     let hi = (u64::from(max) * 1000 + 999).min(limit);
     Ok(vec![eq(ct("expiration"), range(ms(lo), ms(hi)), negate)])

@@ -76,15 +76,11 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
         Match::ConnStatus { status, negate } => conntrack::status(*status, *negate, family),
         Match::ConnProto { proto, negate } => conntrack::proto(*proto, *negate),
         Match::ConnAddr { which, net, negate } => conntrack::addr(*which, net, *negate, family)?,
-        Match::ConnPort { range, negate, .. } if range.first > range.last => {
-            empty_range(*negate, family)
-        }
         Match::ConnPort {
             which,
             range,
             negate,
         } => conntrack::port(*which, *range, *negate, cx)?,
-        Match::ConnExpire { min, max, negate } if min > max => empty_range(*negate, family),
         Match::ConnExpire { min, max, negate } => conntrack::expire(*min, *max, *negate, family)?,
         Match::ConnDirection { dir } => conntrack::direction(*dir),
         Match::SourceMac { mac, negate } => packet::source_mac(mac, *negate),
@@ -105,7 +101,6 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
             limit_iface_out,
         } => addrtype::compile(*src, *dst, *limit_iface_in, *limit_iface_out, family)?,
         Match::PacketType { kind, negate } => packet::packet_type(*kind, *negate),
-        Match::Length { min, max, negate } if min > max => empty_range(*negate, family),
         Match::Length { min, max, negate } => packet::length(*min, *max, *negate, family),
         Match::Limit { rate, burst, over } => vec![limit::limit(*rate, *burst, *over)?],
         Match::HashLimit {
