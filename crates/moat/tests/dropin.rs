@@ -1646,12 +1646,25 @@ fn ct_helper_lets_related_ftp_data_through() {
     );
 }
 
+/// A running process that is killed and reaped when dropped, also while a
+/// failed assertion unwinds.
+struct Stopped(Option<std::process::Child>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// What `conntrack -E` in `ns` reports while `during` runs: the listener
-/// starts first and is stopped after.
+/// starts first and is stopped after (or when `during` panics).
 fn conntrack_events(ns: &moat_testnet::Netns, during: impl FnOnce()) -> String {
     use std::process::Stdio;
     use std::time::Duration;
-    let mut listener = ns
+    let child = ns
         .run(|| {
             Command::new("conntrack")
                 .args(["-E", "-p", "tcp"])
@@ -1661,11 +1674,13 @@ fn conntrack_events(ns: &moat_testnet::Netns, during: impl FnOnce()) -> String {
                 .unwrap()
         })
         .unwrap();
+    let mut listener = Stopped(Some(child));
     std::thread::sleep(Duration::from_millis(300));
     during();
     std::thread::sleep(Duration::from_millis(300));
-    listener.kill().unwrap();
-    text(&listener.wait_with_output().unwrap().stdout)
+    let mut child = listener.0.take().expect("running");
+    child.kill().unwrap();
+    text(&child.wait_with_output().unwrap().stdout)
 }
 
 /// `-t raw -j CT --ctevents destroy`: conntrack reports only the end of
