@@ -3,6 +3,7 @@
 
 use moat_model::{Counters, Family, Policy, Stage};
 
+use crate::lock_options::LockOptions;
 use crate::rule::{option_arity, RuleParseError, RuleSpec, Warning};
 
 /// A command-line problem: what is wrong and how to fix it.
@@ -213,6 +214,7 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
     let mut counters = None;
     let mut positional: Vec<String> = Vec::new();
     let mut rule_words: Vec<String> = Vec::new();
+    let mut lock = LockOptions::default();
     let mut i = 0;
     while i < words.len() {
         let word = words[i].as_str();
@@ -237,6 +239,10 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
                 positional.push(words[i].clone());
                 i += 1;
             }
+            continue;
+        }
+        if let Some(used) = lock.take(word, words.get(i).map(String::as_str)) {
+            i += used?;
             continue;
         }
         match word {
@@ -264,14 +270,6 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
             "-x" | "--exact" => display.exact = true,
             "--line-numbers" => display.line_numbers = true,
             "-4" | "--ipv4" | "-6" | "--ipv6" => {}
-            "-w" | "--wait" | "-W" | "--wait-interval" => {
-                if words
-                    .get(i)
-                    .is_some_and(|w| w.chars().all(|c| c.is_ascii_digit() || c == '.'))
-                {
-                    i += 1;
-                }
-            }
             _ => {
                 rule_words.push(word.to_string());
                 let arity = if word.starts_with('-') && word != "!" {
@@ -298,7 +296,7 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
             "no command specified: give one of -A, -I, -D, -R, -C, -F, -Z, -N, -X, -E, -P, -L, -S",
         ));
     };
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<Warning> = lock.finish()?.into_iter().map(Warning).collect();
     // The rule, and the others its address lists stand for.
     let mut rules = |words: &[String]| -> Result<(RuleSpec, Vec<RuleSpec>), CommandError> {
         let mut specs = Vec::new();

@@ -25,7 +25,8 @@ Options:
   -n, --numeric                     with -L: addresses and ports as numbers
   -x, --exact                       with -L: exact counter values
   --line-numbers                    with -L: rule numbers
-  -w, --wait [SECONDS], -W          accepted; moat always waits for its own lock
+  -w, --wait [SECONDS]              accepted; moat always waits for its own lock
+  -W, --wait-interval USECONDS      accepted with -w and ignored, as in iptables
   -4, -6                            accepted and ignored
 
 Rule:

@@ -6,6 +6,7 @@ pub mod command;
 pub mod engine;
 mod help;
 pub mod listing;
+mod lock_options;
 mod parallel;
 pub mod rule;
 mod rule_id;

@@ -41,6 +41,9 @@ pub struct RestoreArgs {
     /// Accepted for compatibility (moat always waits for its own lock).
     #[arg(short = 'w', long = "wait", num_args = 0..=1, default_missing_value = "0")]
     wait: Option<String>,
+    /// Accepted for compatibility, as iptables-restore does (deprecated there).
+    #[arg(short = 'W', long = "wait-interval", num_args = 0..=1, default_missing_value = "0")]
+    wait_interval: Option<String>,
     /// Accepted for compatibility (nf_tables needs no module loader).
     #[arg(short = 'M', long = "modprobe")]
     modprobe: Option<String>,
