@@ -6,7 +6,7 @@ use moat_model::matches::{
 };
 use moat_model::{
     Action, Compare, ConnCounter, ConnStates, Match, MssValue, NatSide, PortRange, Rule,
-    StatisticMode, TtlOp,
+    SecMarkCopy, StatisticMode, TtlOp,
 };
 
 fn proto_name(p: u8) -> String {
@@ -539,6 +539,10 @@ fn action_text(a: &Action) -> String {
         Action::Dscp(n) => format!("set the DSCP to {n:#04x}"),
         Action::Ecn(_) => "change the ECN bits (ECN)".into(),
         Action::ChecksumFill => "count (CHECKSUM --checksum-fill fills in nothing in moat)".into(),
+        Action::ConnSecMark(copy) => match copy {
+            SecMarkCopy::Save => "copy the packet's security mark to its connection".into(),
+            SecMarkCopy::Restore => "copy the connection's security mark to the packet".into(),
+        },
         Action::Tos { value, mask } => format!("set the TOS to {value:#04x}/{mask:#04x}"),
         Action::Ttl(op) | Action::HopLimit(op) => match op {
             TtlOp::Set(n) => format!("set the hop limit (TTL) to {n}"),

@@ -423,6 +423,7 @@ impl Walker<'_> {
             }
             // In moat it only counts the packet.
             Action::ChecksumFill
+            | Action::ConnSecMark(_)
             | Action::Continue
             | Action::Log { .. }
             | Action::NfLog { .. }

@@ -91,6 +91,9 @@ pub enum Action {
     /// whose filling in of a checksum left to the network card nf_tables
     /// cannot do (the kernel ties xt_CHECKSUM to a table named mangle).
     ChecksumFill,
+    /// Copy the packet's security mark to its connection, or the
+    /// connection's back to the packet, and go on (CONNSECMARK).
+    ConnSecMark(SecMarkCopy),
     /// Set the ECN bits of the IPv4 header and the ECE and CWR flags of
     /// the TCP header, and go on (ECN).
     Ecn(EcnChange),
@@ -195,6 +198,26 @@ pub enum MssValue {
     Fixed(u16),
     /// The outgoing route's MTU less the IP and TCP headers.
     PathMtu,
+}
+
+/// Which way CONNSECMARK copies a security mark. Like xt_CONNSECMARK, it
+/// never overwrites a mark already set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SecMarkCopy {
+    /// From a marked packet to its connection when the connection has none (`--save`).
+    Save,
+    /// From a marked connection to its packet when the packet has none (`--restore`).
+    Restore,
+}
+
+impl SecMarkCopy {
+    /// The iptables option word without its dashes: `save` or `restore`.
+    pub fn word(self) -> &'static str {
+        match self {
+            SecMarkCopy::Save => "save",
+            SecMarkCopy::Restore => "restore",
+        }
+    }
 }
 
 /// How a rejected packet's sender is told.

@@ -17,7 +17,7 @@ pub mod xt;
 
 pub use action::{
     ct_event_names, Action, EcnChange, LogFlags, LogLevel, MarkSet, MssValue, NatSide, NatTarget,
-    RejectKind, SynProxyOptions, TproxyTarget, TtlOp, CT_EVENTS,
+    RejectKind, SecMarkCopy, SynProxyOptions, TproxyTarget, TtlOp, CT_EVENTS,
 };
 pub use hash::stable_hash;
 pub use matches::{

@@ -298,6 +298,13 @@ fn validate_action(
         }),
         Action::Ecn(_) => only_in(Stage::Mangle, "ECN", "the mangle table"),
         Action::ChecksumFill => only_in(Stage::Mangle, "CHECKSUM", "the mangle table"),
+        Action::ConnSecMark(_) => match stage {
+            Stage::Mangle | Stage::Security => Ok(()),
+            _ => Err(RuleError::WrongPlace {
+                action: "CONNSECMARK",
+                allowed: "the mangle and security tables",
+            }),
+        },
         Action::Tproxy(t) => {
             check_family(t.addr, family)?;
             if stage == Stage::Mangle && all_in(&[Hook::Prerouting]) {

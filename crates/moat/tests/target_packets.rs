@@ -1,5 +1,5 @@
 //! Targets that rewrite, queue or trace packets (TCPMSS, NETMAP, NFQUEUE,
-//! TTL, HL, DSCP, TOS, ECN, TPROXY, TRACE), with real traffic
+//! TTL, HL, DSCP, TOS, ECN, TPROXY, TRACE, CONNSECMARK), with real traffic
 //! through the client / gateway / server lab: what the server receives
 //! shows the rewrite.
 
@@ -166,6 +166,92 @@ fn connmark_saves_the_masked_bits_of_the_packet_mark() {
     let entries = text(&out.stdout);
     // (0x5500 & ~0xff) ^ (0x1234 & 0xff) = 0x5534
     assert!(entries.contains("mark=21812"), "{entries}");
+}
+
+/// Security marks on the gateway, in an nft table `sec` of its own: every
+/// packet from the client gets security mark 7 (after conntrack, before
+/// moat's mangle table), and what the server sends back is counted after
+/// the mangle table when it carries security mark 7 (copied into the
+/// packet mark to be compared, which nft allows). nft's own syntax writes
+/// neither, so this is its JSON. Without SELinux nothing else sets them.
+fn secmarks_on_gateway(gateway: &Netns) {
+    let ip = |field: &str, addr: Ipv4Addr| {
+        serde_json::json!({"match": {"op": "==",
+            "left": {"payload": {"protocol": "ip", "field": field}}, "right": addr.to_string()}})
+    };
+    let chain = |name: &str, hook: &str, prio: i32| {
+        serde_json::json!({"add": {"chain": {"family": "ip", "table": "sec", "name": name,
+            "type": "filter", "hook": hook, "prio": prio, "policy": "accept"}}})
+    };
+    let rule = |chain: &str, expr: serde_json::Value| serde_json::json!({"add": {"rule": {"family": "ip", "table": "sec", "chain": chain, "expr": expr}}});
+    let meta = |key: &str| serde_json::json!({"meta": {"key": key}});
+    let doc = serde_json::json!({"nftables": [
+        {"add": {"table": {"family": "ip", "name": "sec"}}},
+        chain("pre", "prerouting", -160),
+        chain("fwd", "forward", 0),
+        rule("pre", serde_json::json!([ip("saddr", CLIENT_V4),
+            {"mangle": {"key": meta("secmark"), "value": 7}}])),
+        rule("fwd", serde_json::json!([ip("saddr", SERVER_V4),
+            {"mangle": {"key": meta("mark"), "value": meta("secmark")}},
+            {"match": {"op": "==", "left": meta("mark"), "right": 7}},
+            {"counter": {"packets": 0, "bytes": 0}}])),
+    ]});
+    gateway
+        .exec_input(&["nft", "-j", "-f", "-"], &doc.to_string())
+        .unwrap();
+}
+
+/// The packets from the server that reached the gateway's forward hook
+/// with security mark 7 (see [`secmarks_on_gateway`]).
+fn marked_replies(gateway: &Netns) -> u64 {
+    let table = gateway
+        .exec_ok(&["nft", "list", "table", "ip", "sec"])
+        .unwrap();
+    let rest = table.split("counter packets ").nth(1).expect("the counter");
+    rest.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// CONNSECMARK --save gives the client's connection the security mark of
+/// its packets, and --restore gives it back to the server's replies, which
+/// carry none: with only --restore the replies stay unmarked, with --save
+/// before it they are marked.
+#[test]
+fn connsecmark_copies_security_marks_through_the_connection() {
+    let Some(lab) = gateway_lab() else { return };
+    let _server = TcpServer::start(&lab.server, SERVER_V4, 80).unwrap();
+    secmarks_on_gateway(&lab.gateway);
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-t mangle -A PREROUTING -j CONNSECMARK --restore"],
+    );
+    assert!(connects(&lab.client, SERVER_V4, 80));
+    assert_eq!(
+        marked_replies(&lab.gateway),
+        0,
+        "the connection has no mark to restore"
+    );
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-t mangle -I PREROUTING -j CONNSECMARK --save"],
+    );
+    assert!(connects(&lab.client, SERVER_V4, 80));
+    let marked = marked_replies(&lab.gateway);
+    assert!(
+        marked >= 2,
+        "SYN-ACK and more carry the connection's mark: {marked}"
+    );
+    let listing = moat_ok(
+        &lab.gateway,
+        &["iptables", "-t", "mangle", "-S", "PREROUTING"],
+    );
+    assert!(
+        listing.contains(
+            "-A PREROUTING -j CONNSECMARK --save\n-A PREROUTING -j CONNSECMARK --restore"
+        ),
+        "{listing}"
+    );
 }
 
 /// A counter on the server of the TCP packets to port `port` that match

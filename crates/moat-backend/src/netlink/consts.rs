@@ -256,6 +256,7 @@ pub(crate) const NFT_CT_BYTES: u32 = 15;
 pub(crate) const NFT_CT_AVGPKT: u32 = 16;
 pub(crate) const NFT_CT_ZONE: u32 = 17;
 pub(crate) const NFT_CT_EVENTMASK: u32 = 18;
+pub(crate) const NFT_CT_SECMARK: u32 = 4;
 
 // byteorder
 pub(crate) const NFTA_BYTEORDER_SREG: u16 = 1;
@@ -435,6 +436,7 @@ pub(crate) const TCPOPT_MAXSEG: u8 = 2;
 
 // meta keys the targets set
 pub(crate) const NFT_META_NFTRACE: u32 = 12;
+pub(crate) const NFT_META_SECMARK: u32 = 14;
 
 // NETMAP's prefix translation
 pub(crate) const NF_NAT_RANGE_MAP_IPS: u32 = 0x01;

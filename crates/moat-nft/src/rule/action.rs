@@ -30,6 +30,7 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
         Action::Continue => Vec::new(),
         // nf_tables has no checksum fill: the rule only counts.
         Action::ChecksumFill => Vec::new(),
+        Action::ConnSecMark(copy) => vec![Carried::SecMarkCopy(*copy).statement()],
         Action::Accept => vec![Statement::Accept(None)],
         Action::Drop => vec![Statement::Drop(None)],
         Action::Return => vec![Statement::Return(None)],
@@ -203,15 +204,16 @@ fn zone_key(dir: Option<CtDirection>) -> Expression<'static> {
 }
 
 /// Whether the action compiles to a statement only the netlink driver
-/// writes: a kernel xtables target (NFQUEUE is xt_NFQUEUE), a [`Carried`] statement (TCPOPTSTRIP,
-/// TPROXY, a TOS change within a part of the byte, ECN's TCP flags), or a
-/// TTL/HL step (a map nft 1.0.6 refuses for the IPv4 TTL), or a zone
-/// taken from the mark (which nft refuses).
+/// writes: a kernel xtables target (NFQUEUE is xt_NFQUEUE), a [`Carried`]
+/// statement (TCPOPTSTRIP, TPROXY, CONNSECMARK, a TOS change within a part
+/// of the byte, ECN's TCP flags), a TTL/HL step (a map nft 1.0.6 refuses
+/// for the IPv4 TTL), or a zone taken from the mark (which nft refuses).
 pub(crate) fn needs_netlink(action: &Action) -> bool {
     match action {
         Action::Xt(_)
         | Action::TcpOptStrip(_)
         | Action::Tproxy(_)
+        | Action::ConnSecMark(_)
         | Action::Queue { .. }
         | Action::CtZoneFromMark { .. } => true,
         Action::Ecn(change) => change.touches_tcp(),

@@ -14,6 +14,10 @@
 //! - ip6tables' REJECT --reject-with icmp6-policy-fail / icmp6-reject-route
 //!   is `reject with icmpv6 policy-fail` / `reject-route`, codes the crate's
 //!   reject statement has no name for;
+//! - CONNSECMARK is `ct secmark set meta secmark` (`meta secmark set ct
+//!   secmark`) behind tests that the target's side is unmarked and the
+//!   other marked, which nft 1.0.6 cannot write (it compares security
+//!   marks with no constants);
 //! - TPROXY is a jump to a chain bound to the rule: `jump { tproxy to
 //!   ADDR:PORT meta mark set ... accept; drop }`, since nf_tables' tproxy
 //!   goes on to the next rule when no socket takes the packet, where
@@ -21,7 +25,7 @@
 
 use std::net::IpAddr;
 
-use moat_model::TproxyTarget;
+use moat_model::{SecMarkCopy, TproxyTarget};
 use nftables::stmt::Statement;
 use serde_json::{json, Value};
 
@@ -35,6 +39,8 @@ const TCP_FLAGS_REWRITE: &str = "tcp flags rewrite";
 const ICMPV6_REJECT: &str = "icmpv6 reject";
 /// The tag of a TPROXY hand-over.
 const TPROXY: &str = "tproxy";
+/// The tag of a security mark copy.
+const SECMARK_COPY: &str = "secmark copy";
 
 /// A statement carried as moat's own object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +71,8 @@ pub enum Carried {
     },
     /// Hand the packet to a transparent socket and accept it, else drop it.
     Tproxy(TproxyTarget),
+    /// Copy a security mark between the packet and its connection.
+    SecMarkCopy(SecMarkCopy),
 }
 
 impl Carried {
@@ -86,6 +94,7 @@ impl Carried {
                 "mark": t.mark,
                 "mask": t.mask,
             }),
+            Carried::SecMarkCopy(copy) => json!({ "type": SECMARK_COPY, "to": copy.word() }),
         }))
     }
 
@@ -117,6 +126,11 @@ impl Carried {
                 port: u16::try_from(number("port")?).ok()?,
                 mark: word("mark")?,
                 mask: word("mask")?,
+            })),
+            SECMARK_COPY => Some(Carried::SecMarkCopy(match object.get("to")?.as_str()? {
+                "save" => SecMarkCopy::Save,
+                "restore" => SecMarkCopy::Restore,
+                _ => return None,
             })),
             _ => None,
         }
@@ -165,6 +179,10 @@ mod tests {
             mask: u32::MAX,
         });
         assert_eq!(Carried::of(&tproxy.statement()), Some(tproxy));
+        for copy in [SecMarkCopy::Save, SecMarkCopy::Restore] {
+            let carried = Carried::SecMarkCopy(copy);
+            assert_eq!(Carried::of(&carried.statement()), Some(carried));
+        }
         assert_eq!(Carried::of(&Statement::Accept(None)), None);
         let xt = Statement::XT(Some(json!({ "type": "target", "name": "AUDIT" })));
         assert_eq!(Carried::of(&xt), None);

@@ -92,6 +92,7 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
                 Some(Carried::TcpFlagsRewrite { mask, value }) => {
                     return Some(rewrite::tcp_flags(mask, value))
                 }
+                Some(Carried::SecMarkCopy(copy)) => return Some(rewrite::secmark_copy(copy)),
                 Some(Carried::Icmpv6Reject { code }) if family == Family::Ipv6 => {
                     return Some(vec![NlExpr::Reject {
                         ty: NFT_REJECT_ICMP_UNREACH,

@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 
-use moat_model::{Family, TproxyTarget};
+use moat_model::{Family, SecMarkCopy, TproxyTarget};
 use nftables::expr::{Expression, MetaKey, NamedExpression, Payload, RTKey, SetItem};
 
 use super::super::anon_set::{AnonSet, Key, Values, ANON_MAP_NAME};
@@ -96,6 +96,46 @@ pub(super) fn ct_event_set(value: &Expression<'_>) -> Option<Vec<NlExpr>> {
             dir: None,
         },
     ])
+}
+
+/// CONNSECMARK as xt_CONNSECMARK does it, with register 1 only: `--save`
+/// is `ct secmark 0 meta secmark != 0 ct secmark set meta secmark`,
+/// `--restore` is `meta secmark 0 ct secmark != 0 meta secmark set ct
+/// secmark`. A packet without a connection stops at the `ct` load, so it
+/// is left alone, as the xtables target leaves it.
+pub(super) fn secmark_copy(copy: SecMarkCopy) -> Vec<NlExpr> {
+    let meta = NlExpr::Meta {
+        key: NFT_META_SECMARK,
+    };
+    let ct = NlExpr::Ct {
+        key: NFT_CT_SECMARK,
+        dir: None,
+    };
+    let is = |op| NlExpr::Cmp {
+        op,
+        data: 0u32.to_ne_bytes().to_vec(),
+    };
+    match copy {
+        SecMarkCopy::Save => vec![
+            ct,
+            is(NFT_CMP_EQ),
+            meta,
+            is(NFT_CMP_NEQ),
+            NlExpr::CtSet {
+                key: NFT_CT_SECMARK,
+                dir: None,
+            },
+        ],
+        SecMarkCopy::Restore => vec![
+            meta,
+            is(NFT_CMP_EQ),
+            ct,
+            is(NFT_CMP_NEQ),
+            NlExpr::MetaSet {
+                key: NFT_META_SECMARK,
+            },
+        ],
+    }
 }
 
 /// `ct zone set N` (`ct original zone set N`, `ct reply zone set N`): the

@@ -2,6 +2,7 @@
 
 mod checksum;
 mod classify;
+mod connsecmark;
 mod ct;
 mod dscp;
 mod ecn;
@@ -101,6 +102,8 @@ pub(crate) enum TargetSpec {
     Ecn(ecn::Ecn),
     /// CHECKSUM (kept and counted; nf_tables cannot fill in checksums).
     Checksum(checksum::Checksum),
+    /// CONNSECMARK.
+    ConnSecMark(connsecmark::ConnSecMark),
 }
 
 /// Targets moat supports, for suggestions.
@@ -138,12 +141,12 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "ECN",
     "CHECKSUM",
     "RATEEST",
+    "CONNSECMARK",
 ];
 
 /// Target extensions iptables has that moat does not support.
 const UNSUPPORTED: &[&str] = &[
     "CLUSTERIP",
-    "CONNSECMARK",
     "DNPT",
     "LED",
     "QUEUE",
@@ -204,6 +207,7 @@ macro_rules! each_ext {
             TargetSpec::Tproxy($t) => $body,
             TargetSpec::Ecn($t) => $body,
             TargetSpec::Checksum($t) => $body,
+            TargetSpec::ConnSecMark($t) => $body,
             TargetSpec::Verdict(_) | TargetSpec::Chain { .. } => $none,
         }
     };
@@ -241,6 +245,7 @@ impl TargetSpec {
             "MASQUERADE" => TargetSpec::Nat(Nat::new(NatKind::Masquerade)),
             "REDIRECT" => TargetSpec::Nat(Nat::new(NatKind::Redirect)),
             "CHECKSUM" => TargetSpec::Checksum(Default::default()),
+            "CONNSECMARK" => TargetSpec::ConnSecMark(Default::default()),
             "TCPMSS" => TargetSpec::TcpMss(Default::default()),
             "TCPOPTSTRIP" => TargetSpec::TcpOptStrip(Default::default()),
             "TRACE" => TargetSpec::Trace(trace::Trace),
@@ -312,6 +317,7 @@ impl TargetSpec {
             TargetSpec::Tproxy(_) => "TPROXY",
             TargetSpec::Ecn(_) => "ECN",
             TargetSpec::Checksum(_) => "CHECKSUM",
+            TargetSpec::ConnSecMark(_) => "CONNSECMARK",
         }
     }
 
@@ -379,6 +385,7 @@ impl TargetSpec {
             TargetSpec::Tproxy(t) => t.lower(),
             TargetSpec::Ecn(t) => t.lower(),
             TargetSpec::Checksum(t) => t.lower(),
+            TargetSpec::ConnSecMark(t) => t.lower(),
         }
     }
 }
