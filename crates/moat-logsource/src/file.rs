@@ -64,9 +64,18 @@ impl OpenFile {
         Self::place(File::open(path)?, start)
     }
 
-    /// Places an open file at `start`.
+    /// Places an open file at `start`. A file already deleted is refused as
+    /// not found: the path was looked up while its unlink was under way (the
+    /// name still resolves for a moment after the link count drops to 0), and
+    /// nothing written later will reach that path through it.
     pub(crate) fn place(mut file: File, start: Start) -> io::Result<(OpenFile, Placed)> {
         let meta = file.metadata()?;
+        if meta.nlink() == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "the file was deleted as it was opened",
+            ));
+        }
         let (offset, line, placed) = match start {
             Start::Beginning => (0, 0, Placed::AsAsked),
             Start::End => (after_last_newline(&file, meta.len())?, 0, Placed::AsAsked),
@@ -245,6 +254,17 @@ mod tests {
         let (mut other, placed) = OpenFile::open(&path, Start::Resume(saved)).unwrap();
         assert_eq!(placed, Placed::NotTheSavedFile);
         assert_eq!(texts(&mut other).len(), 20);
+    }
+
+    #[test]
+    fn a_file_deleted_as_it_is_opened_counts_as_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(&path, "old\n").unwrap();
+        let file = File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let err = OpenFile::place(file, Start::Beginning).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 
     #[test]
