@@ -65,12 +65,30 @@ struct Source {
     draining: Option<Draining>,
     /// Where to start the next file opened at the path.
     start: Start,
-    /// The inode at the path that could not be opened at `start`: another
+    /// The file at the path that could not be opened at `start`: another
     /// file found there later is new to this source and read from its
     /// beginning.
-    unopened: Option<u64>,
+    unopened: Option<Identity>,
     latch: Latch,
     long_reported: bool,
+}
+
+/// What tells one file at a path from another: its inode number, which a
+/// new file may get as soon as the old one is gone, and its birth time
+/// where the file system keeps one (statx), which differs between the two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    ino: u64,
+    born: Option<std::time::SystemTime>,
+}
+
+impl Identity {
+    fn of(meta: &std::fs::Metadata) -> Identity {
+        Identity {
+            ino: meta.ino(),
+            born: meta.created().ok(),
+        }
+    }
 }
 
 /// Whether a source has more to read right away.
@@ -313,12 +331,21 @@ impl Files {
             src.dir_wd = self.registry.add(dir_of(&src.path), Target::Dir, s).ok();
         }
         let mut start = std::mem::replace(&mut src.start, Start::Beginning);
-        if let Some(ino) = src.unopened {
-            if std::fs::metadata(&src.path).is_ok_and(|meta| meta.ino() != ino) {
-                start = Start::Beginning;
-            }
+        // Which file this is, told from the opened file itself: the path
+        // may name another one by the time it is looked at again.
+        let file = std::fs::File::open(&src.path);
+        let identity = match &file {
+            Ok(file) => file.metadata().ok(),
+            Err(_) => std::fs::metadata(&src.path).ok(),
         }
-        match OpenFile::open(&src.path, start) {
+        .map(|meta| Identity::of(&meta));
+        if src
+            .unopened
+            .is_some_and(|unopened| identity != Some(unopened))
+        {
+            start = Start::Beginning;
+        }
+        match file.and_then(|file| OpenFile::place(file, start)) {
             Ok((file, placed)) => {
                 src.unopened = None;
                 let wd = self.registry.add(&file.fd_path(), Target::File, s).ok();
@@ -352,7 +379,7 @@ impl Files {
                 // another file replaces this one.
                 let src = &mut self.sources[s];
                 src.start = start;
-                src.unopened = std::fs::metadata(&src.path).ok().map(|meta| meta.ino());
+                src.unopened = identity;
                 self.unreadable(s, e).await?;
                 Ok(false)
             }
