@@ -49,18 +49,21 @@ impl Event {
             Step::Packet(packet.trim().to_string())
         } else if let Some(policy) = tail.strip_prefix("policy ") {
             Step::Policy(policy.trim().to_string())
+        } else if let Some(after) = tail.strip_prefix("unknown rule handle ") {
+            // A rule nft does not know: one of a chain bound to a rule (TPROXY's).
+            let (handle, verdict) = after.split_once(' ')?;
+            Step::Rule {
+                handle: handle.parse().ok()?,
+                verdict: verdict_of(verdict)?,
+                text: String::new(),
+            }
         } else {
             let rule = tail.strip_prefix("rule ")?;
             let (text, after) = rule.rsplit_once(" # handle ")?;
             let (handle, verdict) = after.split_once(' ')?;
-            let verdict = verdict
-                .trim()
-                .strip_prefix("(verdict ")?
-                .strip_suffix(')')?
-                .to_string();
             Step::Rule {
                 handle: handle.parse().ok()?,
-                verdict,
+                verdict: verdict_of(verdict)?,
                 text: text.to_string(),
             }
         };
@@ -72,6 +75,62 @@ impl Event {
             step,
         })
     }
+}
+
+/// The verdict of `(verdict accept)`.
+fn verdict_of(text: &str) -> Option<String> {
+    Some(
+        text.trim()
+            .strip_prefix("(verdict ")?
+            .strip_suffix(')')?
+            .to_string(),
+    )
+}
+
+/// Joins the lines of `nft monitor trace` into whole events: nft writes a
+/// rule with a chain bound to it (`jump { ... }`, TPROXY's) over several
+/// lines, the event's `# handle N (verdict ...)` on the last.
+#[derive(Debug, Default)]
+pub struct TraceLines {
+    pending: Option<String>,
+}
+
+impl TraceLines {
+    /// Takes the next line of nft's output; returns an event's whole line
+    /// once it is complete. Lines outside events are dropped.
+    pub fn push(&mut self, line: &str) -> Option<String> {
+        let whole = match self.pending.take() {
+            Some(mut pending) if !line.starts_with("trace id ") => {
+                pending.push(' ');
+                pending.push_str(line.trim());
+                pending
+            }
+            _ if line.starts_with("trace id ") => line.to_string(),
+            _ => return None,
+        };
+        if open_braces(&whole) > 0 {
+            self.pending = Some(whole);
+            None
+        } else {
+            Some(whole)
+        }
+    }
+}
+
+/// How many `{` of `text` are not closed yet, outside quoted strings.
+fn open_braces(text: &str) -> usize {
+    let (mut depth, mut quoted, mut escaped) = (0usize, false, false);
+    for c in text.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '{' if !quoted => depth += 1,
+            '}' if !quoted => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    depth
 }
 
 /// A packet line's words as (key, value) for the fields people read:
@@ -154,5 +213,35 @@ mod tests {
         let pol = Event::parse("trace id 5b1fd856 inet moat_trace out policy accept ").unwrap();
         assert_eq!(pol.step, Step::Policy("accept".into()));
         assert_eq!(Event::parse("something else"), None);
+    }
+
+    #[test]
+    fn a_rule_with_a_bound_chain_is_one_event_and_its_rules_are_read() {
+        let lines = [
+            "trace id 06e6e008 ip moat_mangle PREROUTING rule tcp dport 80 counter packets 0 bytes 0 jump {",
+            "\t\t\ttproxy to 0.0.0.0:3128 meta mark set meta mark | 0x00000001 accept",
+            "\t\t\tdrop",
+            "\t\t} comment \"-p tcp -m tcp --dport 80 -j TPROXY --on-port 3128 --on-ip 0.0.0.0 --tproxy-mark 0x1/0x1 {\" # handle 9 (verdict jump __chain114)",
+            "trace id 06e6e008 ip moat_mangle __chain114 unknown rule handle 8 (verdict drop)",
+        ];
+        let mut joiner = TraceLines::default();
+        let whole: Vec<String> = lines.iter().filter_map(|l| joiner.push(l)).collect();
+        assert_eq!(whole.len(), 2, "{whole:?}");
+        let jump = Event::parse(&whole[0]).unwrap();
+        assert!(
+            matches!(jump.step, Step::Rule { handle: 9, ref verdict, .. } if verdict == "jump __chain114"),
+            "{jump:?}"
+        );
+        let bound = Event::parse(&whole[1]).unwrap();
+        assert_eq!(bound.chain, "__chain114");
+        assert_eq!(
+            bound.step,
+            Step::Rule {
+                handle: 8,
+                verdict: "drop".into(),
+                text: String::new()
+            }
+        );
+        assert_eq!(joiner.push("not a trace line"), None);
     }
 }

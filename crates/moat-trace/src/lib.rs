@@ -8,5 +8,5 @@ pub mod event;
 pub mod marking;
 pub mod path;
 
-pub use event::{Event, Step};
+pub use event::{Event, Step, TraceLines};
 pub use path::{describe, Resolver, TRACE_TABLE};

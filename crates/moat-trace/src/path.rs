@@ -15,6 +15,9 @@ use crate::event::{packet_fields, Event, Step};
 /// The table moat trace adds to mark packets (skipped in paths).
 pub const TRACE_TABLE: &str = "moat_trace";
 
+/// How the kernel names a chain bound to a rule (`__chain%d`).
+const BOUND_CHAIN_PREFIX: &str = "__chain";
+
 /// What a handle in one of moat's tables stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Named {
@@ -132,6 +135,9 @@ fn packet_line(fields: &[(&'static str, String)]) -> String {
 pub fn describe(resolver: &Resolver, events: &[Event]) -> Vec<String> {
     let mut out = Vec::new();
     let mut seen: Option<Vec<(&'static str, String)>> = None;
+    // The line of a rule that jumped to a chain bound to it (TPROXY's), the
+    // line without its verdict, and that chain: the chain's verdict is the rule's.
+    let mut bound: Option<(usize, String, String)> = None;
     for e in events.iter().filter(|e| e.table != TRACE_TABLE) {
         match &e.step {
             Step::Packet(p) => {
@@ -159,15 +165,27 @@ pub fn describe(resolver: &Resolver, events: &[Event]) -> Vec<String> {
                 verdict,
                 text,
             } => match resolver.name(e, *handle) {
+                _ if bound
+                    .as_ref()
+                    .is_some_and(|(_, _, chain)| *chain == e.chain) =>
+                {
+                    if let Some((at, line, _)) = &bound {
+                        out[*at] = format!("{line} -> {}", verdict_word(verdict));
+                    }
+                }
                 Some(Named::Rule {
                     stage,
                     chain,
                     number,
                     text,
-                }) => out.push(format!(
-                    "  {stage} {chain} rule {number} ({text}) -> {}",
-                    verdict_word(verdict)
-                )),
+                }) => {
+                    let line = format!("  {stage} {chain} rule {number} ({text})");
+                    bound = verdict
+                        .strip_prefix("jump ")
+                        .filter(|to| to.starts_with(BOUND_CHAIN_PREFIX))
+                        .map(|to| (out.len(), line.clone(), to.to_string()));
+                    out.push(format!("{line} -> {}", verdict_word(verdict)));
+                }
                 Some(Named::Policy {
                     stage,
                     chain,

@@ -15,7 +15,7 @@ use clap::Args;
 use moat_backend::{Backend, NftCli};
 use moat_model::{Family, Stage};
 use moat_trace::marking::{removal, Pick};
-use moat_trace::{describe, Event, Resolver};
+use moat_trace::{describe, Event, Resolver, TraceLines};
 
 /// Options of `moat trace`.
 #[derive(Args, Debug)]
@@ -111,8 +111,12 @@ fn monitor() -> Result<(Child, mpsc::Receiver<String>)> {
     let stdout = child.stdout.take().context("nft's output")?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        let mut events = TraceLines::default();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
+            let Some(event) = events.push(&line) else {
+                continue;
+            };
+            if tx.send(event).is_err() {
                 break;
             }
         }
