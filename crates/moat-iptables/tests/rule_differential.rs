@@ -109,7 +109,8 @@ fn corpus_round_trips_through_canonical_form() {
         });
         // Outdated input forms warn, their canonical forms do not; what a
         // rule means (CHECKSUM only counts in moat, a reversed range never
-        // matches) warns in either form.
+        // matches, a reversed NAT range picks nearly any address) warns in
+        // either form.
         assert!(
             warnings
                 .iter()

@@ -91,7 +91,8 @@ fn translated(
     target: &NatTarget,
 ) -> Option<CubeList> {
     let (a, b) = target.addrs?;
-    if a.is_loopback() || b.is_loopback() || a.is_unspecified() {
+    // A range that runs backwards wraps around nearly every address.
+    if a.is_loopback() || b.is_loopback() || a.is_unspecified() || a > b {
         return None;
     }
     let (lo, hi) = (compiler.addr(a)?, compiler.addr(b)?);

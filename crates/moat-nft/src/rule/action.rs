@@ -207,7 +207,8 @@ fn zone_key(dir: Option<CtDirection>) -> Expression<'static> {
 /// writes: a kernel xtables target (NFQUEUE is xt_NFQUEUE), a [`Carried`]
 /// statement (TCPOPTSTRIP, TPROXY, CONNSECMARK, a TOS change within a part
 /// of the byte, ECN's TCP flags), a TTL/HL step (a map nft 1.0.6 refuses
-/// for the IPv4 TTL), or a zone taken from the mark (which nft refuses).
+/// for the IPv4 TTL), a zone taken from the mark or a NAT address range
+/// that runs backwards (which nft refuses).
 pub(crate) fn needs_netlink(action: &Action) -> bool {
     match action {
         Action::Xt(_)
@@ -222,6 +223,7 @@ pub(crate) fn needs_netlink(action: &Action) -> bool {
         Action::Reject(RejectKind::Icmpv6(code)) => icmpv6_code_is_carried(*code),
         Action::Tos { value, mask } => !tos_in_whole_parts(*value, *mask),
         Action::Ttl(op) | Action::HopLimit(op) => !matches!(op, TtlOp::Set(_)),
+        Action::Dnat(t) | Action::Snat(t) => t.addrs.is_some_and(|(first, last)| first > last),
         _ => false,
     }
 }

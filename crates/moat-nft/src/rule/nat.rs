@@ -120,12 +120,12 @@ fn local(
 fn addresses(first: IpAddr, last: IpAddr, cx: &Cx) -> Result<Expression<'static>, CompileError> {
     check_family(first, cx.family)?;
     check_family(last, cx.family)?;
-    Ok(match first.cmp(&last) {
-        std::cmp::Ordering::Equal => text(first.to_string()),
-        std::cmp::Ordering::Less => range(text(first.to_string()), text(last.to_string())),
-        std::cmp::Ordering::Greater => {
-            return refuse(format!("address range {first}-{last} is backwards"))
-        }
+    // A range that runs backwards is kept as iptables keeps it (only the
+    // netlink driver writes it; see `action::needs_netlink`).
+    Ok(if first == last {
+        text(first.to_string())
+    } else {
+        range(text(first.to_string()), text(last.to_string()))
     })
 }
 

@@ -60,8 +60,10 @@ impl Loads {
 
     /// Loads `expr` — a value of `kind`, an inclusive range of two, or a
     /// map lookup — into the next registers: the first value's, and the
-    /// last value's for a range. None when it is none of these, or a range
-    /// runs backwards (which nft refuses).
+    /// last value's for a range. None when it is none of these, or a port
+    /// range runs backwards. An address range may, as iptables lets it (nft
+    /// refuses it): the kernel then picks from addresses that wrap around
+    /// past the last.
     fn load(&mut self, kind: Kind, expr: &Expression<'_>) -> Option<(u32, Option<u32>)> {
         let (first, last) = match expr {
             Expression::Named(NamedExpression::Map(map)) => {
@@ -74,7 +76,7 @@ impl Loads {
             Expression::Range(range) => {
                 let [lo, hi] = &range.range;
                 let (lo, hi) = (values::constant(kind, lo)?, values::constant(kind, hi)?);
-                if lo > hi {
+                if lo > hi && !matches!(kind, Kind::Ipv4 | Kind::Ipv6) {
                     return None;
                 }
                 (lo, Some(hi))

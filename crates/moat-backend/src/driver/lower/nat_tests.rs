@@ -188,6 +188,19 @@ fn fully_random_and_a_matching_family_are_written() {
 }
 
 #[test]
+fn an_address_range_that_runs_backwards_is_written_as_iptables_keeps_it() {
+    let dnat = Action::Dnat(target(Some(("10.0.0.9", "10.0.0.1")), None, false, false));
+    assert_eq!(
+        v4(vec![], dnat)[1..],
+        [
+            "immediate reg 1 0a000009",
+            "immediate reg 2 0a000001",
+            "nat dnat ip addr_min reg 1 addr_max reg 2"
+        ]
+    );
+}
+
+#[test]
 fn what_nft_would_refuse_is_left_to_nft() {
     let refused = |stmts: Vec<Statement<'static>>, family| {
         let result = strings(&stmts, family);
@@ -203,12 +216,7 @@ fn what_nft_would_refuse_is_left_to_nft() {
         vec![Statement::Masquerade(Some(nat(None, port())))],
         Family::Ipv4,
     );
-    // Backwards ranges.
-    let backwards = range(text("10.0.0.9"), text("10.0.0.1"));
-    refused(
-        vec![Statement::DNAT(Some(nat(Some(backwards), None)))],
-        Family::Ipv4,
-    );
+    // Backwards port ranges.
     let ports = range(Expression::Number(90), Expression::Number(80));
     refused(
         vec![

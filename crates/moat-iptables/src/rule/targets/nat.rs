@@ -9,6 +9,7 @@ use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::matches::ports::Transport;
 use crate::rule::options::{alias, opt, OptDef};
 use crate::rule::values::{any_service_port, parse_addr, push_opt};
+use crate::rule::Warning;
 
 /// Which translation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +124,9 @@ impl Nat {
     }
 
     /// Parses `addr[-addr][:port[-port]]` (IPv6: `[addr[-addr]]:port[-port]` or `addr[-addr]`).
-    fn parse_to(&mut self, s: &str, family: Family, opt: &str) -> Res<()> {
+    fn parse_to(&mut self, o: &mut Opt<'_>, opt: &str) -> Res<()> {
+        let (s, family) = (o.value().to_string(), o.family);
+        let s = s.as_str();
         if family == Family::Ipv4 && (s.starts_with('[') || s.matches(':').count() > 1) {
             return fail(format!(
                 "{opt}: {s} is an IPv6 address; iptables takes IPv4 addresses (use ip6tables for IPv6)"
@@ -155,7 +158,10 @@ impl Nat {
                 }
             };
             if a > b {
-                return fail(format!("{opt}: address range {addr_part} runs backwards"));
+                o.warnings.push(Warning(format!(
+                    "{opt} {s}: the address range is reversed; the kernel then picks from \
+                     nearly every address, wrapping around past the last (iptables takes it too)"
+                )));
             }
             self.addrs = Some((a, b));
         }
@@ -241,7 +247,7 @@ impl Extension for Nat {
                 }
                 self.given = true;
                 match self.kind {
-                    NatKind::Snat | NatKind::Dnat => self.parse_to(o.value(), o.family, name)?,
+                    NatKind::Snat | NatKind::Dnat => self.parse_to(o, name)?,
                     NatKind::Masquerade | NatKind::Redirect => {
                         self.ports = Some(parse_ports(o.value(), name)?)
                     }
