@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what moat and its tests need on a fresh Debian machine:
 # nftables (moat's driver), iproute2 (test namespaces), Debian's iptables
-# (the test oracle and benchmark baseline), conntrack and iperf3; for the
+# (the test oracle and benchmark baseline), conntrack, nfct (conntrack
+# timeout policies for CT --timeout) and iperf3; for the
 # ban tests: a real OpenSSH server and sshpass (failed logins), fail2ban
 # (its filters, test logs and Python readers are the oracle) and
 # systemd-journal-remote (writes journal files for the journal tests);
 # man-db (the install test renders moat's manual page).
 # apt's and debconf's chatter goes to a log, shown only if apt fails.
 set -euo pipefail
-packages=(nftables iptables ipset iproute2 conntrack iperf3 procps openssh-server openssh-client sshpass fail2ban systemd-journal-remote man-db)
+packages=(nftables iptables ipset iproute2 conntrack nfct iperf3 procps openssh-server openssh-client sshpass fail2ban systemd-journal-remote man-db)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

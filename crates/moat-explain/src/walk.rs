@@ -367,6 +367,13 @@ impl Walker<'_> {
                 });
                 Acted::Continue(Box::new(branch))
             }
+            Action::CtTimeout { policy, .. } => {
+                branch.steps.push(Event::Rewrite {
+                    at,
+                    change: format!("its new connection given the timeouts of policy {policy}"),
+                });
+                Acted::Continue(Box::new(branch))
+            }
             Action::Ttl(op) | Action::HopLimit(op) => {
                 let what = if matches!(rule.action, Action::Ttl(_)) {
                     "TTL"

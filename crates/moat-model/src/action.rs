@@ -65,6 +65,10 @@ pub enum Action {
     /// the new connection this packet starts (`CT --ctevents`), to
     /// conntrack's event listeners (conntrackd, `conntrack -E`).
     CtEvents { mask: u16 },
+    /// Give the new connection of layer-4 protocol `proto` this packet
+    /// starts the timeouts of the kernel's timeout policy `policy` (made
+    /// with `nfct add timeout`), instead of the defaults (`CT --timeout`).
+    CtTimeout { policy: String, proto: u8 },
     /// Rewrite the destination address and/or port.
     Dnat(NatTarget),
     /// Rewrite the source address and/or port.

@@ -441,6 +441,7 @@ fn target_text(action: &Action) -> String {
             Some(CtDirection::Reply) => "-j CT --zone-reply mark".into(),
         },
         Action::CtHelper { helper, .. } => format!("-j CT --helper {helper}"),
+        Action::CtTimeout { policy, .. } => format!("-j CT --timeout {policy}"),
         Action::CtEvents { mask } => {
             format!("-j CT --ctevents {}", crate::action::ct_event_names(*mask))
         }

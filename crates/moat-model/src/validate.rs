@@ -290,7 +290,8 @@ fn validate_action(
         Action::CtZone { .. }
         | Action::CtZoneFromMark { .. }
         | Action::CtHelper { .. }
-        | Action::CtEvents { .. } => only_in(Stage::Raw, "CT", "the raw table"),
+        | Action::CtEvents { .. }
+        | Action::CtTimeout { .. } => only_in(Stage::Raw, "CT", "the raw table"),
         Action::TcpOptStrip(_) => only_in(Stage::Mangle, "TCPOPTSTRIP", "the mangle table"),
         Action::Ecn(_) if family == Family::Ipv6 => Err(RuleError::WrongPlace {
             action: "ECN",

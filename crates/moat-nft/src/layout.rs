@@ -113,15 +113,24 @@ pub fn ct_helper_object_name(helper: &str, proto: u8) -> String {
     format!("helper-{helper}-{proto}")
 }
 
+/// The ct timeout object of a table that `CT --timeout policy` rules for
+/// layer-4 protocol `proto` refer to (`timeout-dns-17`), a copy of the
+/// kernel's timeout policy of that name.
+pub fn ct_timeout_object_name(policy: &str, proto: u8) -> String {
+    format!("timeout-{policy}-{proto}")
+}
+
 /// Whether `table`'s base chains run after connection tracking: a raw
-/// table that assigns conntrack helpers or event masks to new connections
+/// table that assigns conntrack helpers, event masks or timeout policies to new connections
 /// (see [`AFTER_CONNTRACK_PRIORITY`]).
 pub fn runs_after_conntrack(table: &moat_model::Table) -> bool {
     table.stage == Stage::Raw
         && table.chains.iter().flat_map(|c| &c.rules).any(|r| {
             matches!(
                 r.action,
-                moat_model::Action::CtHelper { .. } | moat_model::Action::CtEvents { .. }
+                moat_model::Action::CtHelper { .. }
+                    | moat_model::Action::CtEvents { .. }
+                    | moat_model::Action::CtTimeout { .. }
             )
         })
 }

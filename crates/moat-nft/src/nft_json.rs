@@ -310,6 +310,11 @@ impl<'a> TableEncoder<'a> {
                         l3proto: Some(Cow::Borrowed(family_word(family))),
                     }))));
                 }
+                Op::AddCtTimeout { policy, .. } => {
+                    return Err(EncodeError::Json(CompileError(format!(
+                        "CT --timeout {policy}: only moat's netlink driver copies a timeout policy"
+                    ))))
+                }
                 Op::PortMapElements {
                     name,
                     create,

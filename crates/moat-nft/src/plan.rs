@@ -9,7 +9,10 @@ use moat_model::{Action, Chain, Counters, Family, Hook, Match, Policy, Rule, Sta
 use std::collections::{HashMap, HashSet};
 
 use crate::kernel::{KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
-use crate::layout::{ct_helper_object_name, runs_after_conntrack, table_name, BASE_CHAIN_PREFIX};
+use crate::layout::{
+    ct_helper_object_name, ct_timeout_object_name, runs_after_conntrack, table_name,
+    BASE_CHAIN_PREFIX,
+};
 use crate::portmap::{units, Member, PortMap, Unit, ORDER_STEP};
 use crate::rule::{compile_rule, RuleContext};
 
@@ -60,6 +63,13 @@ pub enum Op {
     AddCtHelper {
         name: String,
         helper: String,
+        proto: u8,
+    },
+    /// Declare the ct timeout object `name`, a copy of the kernel's timeout
+    /// policy `policy` for layer-4 protocol `proto` (no-op if the table has it).
+    AddCtTimeout {
+        name: String,
+        policy: String,
         proto: u8,
     },
     /// Change the policy of the base chain of `hook`.
@@ -283,7 +293,7 @@ fn check_conntrack_order(table: &Table) -> Result<(), PlanError> {
     }
 }
 
-/// The ct helper objects `table`'s rules refer to, each once.
+/// The ct helper and timeout objects `table`'s rules refer to, each once.
 fn helper_objects(table: &Table) -> Vec<Op> {
     let mut seen = HashSet::new();
     table
@@ -296,6 +306,14 @@ fn helper_objects(table: &Table) -> Vec<Op> {
                 seen.insert(name.clone()).then(|| Op::AddCtHelper {
                     name,
                     helper: helper.clone(),
+                    proto: *proto,
+                })
+            }
+            Action::CtTimeout { policy, proto } => {
+                let name = ct_timeout_object_name(policy, *proto);
+                seen.insert(name.clone()).then(|| Op::AddCtTimeout {
+                    name,
+                    policy: policy.clone(),
                     proto: *proto,
                 })
             }
@@ -794,6 +812,30 @@ mod tests {
             helper: name.into(),
             proto: 6,
         }
+    }
+
+    #[test]
+    fn timeout_policies_are_objects_of_a_raw_table_after_conntrack() {
+        let timeout = |policy: &str| Action::CtTimeout {
+            policy: policy.into(),
+            proto: 17,
+        };
+        let new = raw_table(vec![timeout("dns"), timeout("dns"), timeout("sip")]);
+        let changes = plan_update(None, &new).unwrap();
+        let table = &changes.tables[0];
+        assert!(table.after_conntrack);
+        let objects: Vec<(&str, &str)> = table
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::AddCtTimeout { name, policy, .. } => Some((name.as_str(), policy.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            objects,
+            [("timeout-dns-17", "dns"), ("timeout-sip-17", "sip")]
+        );
     }
 
     #[test]

@@ -195,6 +195,7 @@ fn sets_conntrack_order(rule: &moat_model::Rule) -> bool {
         rule.action,
         Action::CtHelper { .. }
             | Action::CtEvents { .. }
+            | Action::CtTimeout { .. }
             | Action::NoTrack
             | Action::CtZone { .. }
             | Action::CtZoneFromMark { .. }

@@ -1720,6 +1720,80 @@ fn ct_events_limit_what_conntrack_reports() {
     assert!(seen("[DESTROY]", 81), "{events}");
 }
 
+/// The seconds conntrack on `ns` has left for the UDP connection to
+/// `port`: the third column of `conntrack -L`.
+fn udp_timeout_left(ns: &Netns, port: u16) -> u64 {
+    let out = ns
+        .exec_ok(&["conntrack", "-L", "-p", "udp", "--dport", &port.to_string()])
+        .unwrap();
+    let line = out
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no connection to {port}"));
+    line.split_whitespace().nth(2).unwrap().parse().unwrap()
+}
+
+/// `-t raw -j CT --timeout NAME` with a timeout policy made by `nfct add
+/// timeout` (how DNS servers and VoIP gateways shorten UDP timeouts): a
+/// UDP flow the rule sees gets the policy's 7 seconds unreplied, another
+/// one the default 30; the rules read back as written.
+#[test]
+fn ct_timeout_gives_new_connections_the_policy_timeouts() {
+    let Some(lab) = gateway_lab() else { return };
+    lab.gateway
+        .exec_ok(&[
+            "nfct",
+            "add",
+            "timeout",
+            "short",
+            "inet",
+            "udp",
+            "unreplied",
+            "7",
+            "replied",
+            "9",
+        ])
+        .unwrap();
+    moat_ok(
+        &lab.gateway,
+        &common::words(
+            "iptables",
+            "-t raw -A PREROUTING -p udp --dport 5353 -j CT --timeout short",
+        ),
+    );
+    lab.client
+        .run(|| {
+            let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+            for port in [5353, 5354] {
+                socket.send_to(b"query", (SERVER_V4, port)).unwrap();
+            }
+        })
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let short = udp_timeout_left(&lab.gateway, 5353);
+    let default = udp_timeout_left(&lab.gateway, 5354);
+    assert!(short <= 7, "the policy's unreplied timeout: {short}");
+    assert!(default > 20, "the default unreplied timeout: {default}");
+    let rules = moat_ok(&lab.gateway, &["iptables", "-t", "raw", "-S", "PREROUTING"]);
+    assert!(
+        rules.contains("-A PREROUTING -p udp -m udp --dport 5353 -j CT --timeout short"),
+        "{rules}"
+    );
+    let refused = moat(
+        &lab.gateway,
+        &common::words(
+            "iptables",
+            "-t raw -A PREROUTING -p udp -j CT --timeout nosuch",
+        ),
+    );
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("no timeout policy"),
+        "{}",
+        text(&refused.stderr)
+    );
+}
+
 /// The stateless-autoconfiguration address of the MAC `aa:bb:cc:dd:ee:ff`
 /// in `prefix` (a /64 given as its first four groups): the MAC with ff:fe
 /// in its middle and the universal/local bit flipped.

@@ -192,9 +192,14 @@ mod tests {
 
     #[test]
     fn sets_come_after_the_table_commands_with_the_ids_their_rules_name() {
-        let sealed = encode(&changes(vec![connlimit(2), connlimit(3)]), 1, true)
-            .unwrap()
-            .unwrap();
+        let sealed = encode(
+            &changes(vec![connlimit(2), connlimit(3)]),
+            1,
+            true,
+            &Default::default(),
+        )
+        .unwrap()
+        .unwrap();
         let msgs = messages(&sealed.bytes).unwrap();
         let kinds: Vec<u16> = msgs.iter().map(|m| m.ty).collect();
         let t = |m| nft_type(m);
@@ -230,13 +235,17 @@ mod tests {
     #[test]
     fn a_set_the_table_holds_is_not_declared_again() {
         let mut changes = changes(vec![connlimit(2)]);
-        let before = encode(&changes, 1, true).unwrap().unwrap();
+        let before = encode(&changes, 1, true, &Default::default())
+            .unwrap()
+            .unwrap();
         let (name, _) = dynsets(&before.bytes).remove(0);
         changes.tables[0].existing_sets = vec![KernelSet {
             name: name.clone(),
             timeout: None,
         }];
-        let sealed = encode(&changes, 1, true).unwrap().unwrap();
+        let sealed = encode(&changes, 1, true, &Default::default())
+            .unwrap()
+            .unwrap();
         let msgs = messages(&sealed.bytes).unwrap();
         assert!(!msgs.iter().any(|m| m.ty == nft_type(NFT_MSG_NEWSET)));
         assert_eq!(dynsets(&sealed.bytes)[0].0, name);
@@ -263,7 +272,9 @@ mod tests {
             max_keys: None,
         };
         let mut changes = changes(vec![hashlimit]);
-        let sealed = encode(&changes, 1, true).unwrap().unwrap();
+        let sealed = encode(&changes, 1, true, &Default::default())
+            .unwrap()
+            .unwrap();
         let msgs = messages(&sealed.bytes).unwrap();
         let set = msgs
             .iter()
@@ -284,7 +295,7 @@ mod tests {
             name: "hashlimit_web".into(),
             timeout: Some(60),
         }];
-        let err = encode(&changes, 1, true).unwrap_err();
+        let err = encode(&changes, 1, true, &Default::default()).unwrap_err();
         assert!(matches!(err, DriverError::Compile(_)), "{err}");
         assert!(err.to_string().contains("expire after 10 s"), "{err}");
     }

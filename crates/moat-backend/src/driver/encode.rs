@@ -5,6 +5,8 @@
 //! that jump to the user's chain and then count policy hits; the rule's
 //! source as its comment).
 
+use std::collections::HashMap;
+
 use moat_model::{Counters, Family, Hook, Policy, Rule, Stage};
 use moat_nft::layout::{base_chain_name, chain_type, family_word, table_name};
 use moat_nft::nft_json::EncodeError;
@@ -26,6 +28,7 @@ use super::udata;
 use crate::netlink::consts::*;
 use crate::netlink::hook_number;
 use crate::netlink::wire::Writer;
+use crate::netlink::{NfSocket, TimeoutPolicy};
 
 /// The kernel's NFPROTO_* number of a family.
 pub(crate) fn nfproto(family: Family) -> u8 {
@@ -57,6 +60,42 @@ fn step_of(op: &Op) -> Step {
     }
 }
 
+/// The kernel's timeout policies that the change's `CT --timeout` rules
+/// copy, by name.
+pub(crate) type Policies = HashMap<String, TimeoutPolicy>;
+
+/// The timeout policies `changes` copies, read from the kernel (no socket
+/// is opened when there are none). A missing one is refused as the kernel
+/// refuses xt_CT's: nothing is sent.
+pub(crate) fn policies(changes: &ChangeSet) -> Result<Policies, DriverError> {
+    let mut policies = Policies::new();
+    let mut sock = None;
+    for op in changes.tables.iter().flat_map(|t| &t.ops) {
+        let Op::AddCtTimeout { policy, .. } = op else {
+            continue;
+        };
+        if policies.contains_key(policy) {
+            continue;
+        }
+        let sock = match &mut sock {
+            Some(sock) => sock,
+            None => sock.insert(NfSocket::open()?),
+        };
+        let found = sock
+            .timeout_policy(policy)?
+            .ok_or_else(|| DriverError::Refused {
+                what: format!("CT --timeout {policy}"),
+                errno: libc::ENOENT,
+                detail: Some(format!(
+                "no timeout policy of that name; make it first, e.g. `nfct add timeout {policy} \
+                 inet udp unreplied 10 replied 30`"
+            )),
+            })?;
+        policies.insert(policy.clone(), found);
+    }
+    Ok(policies)
+}
+
 /// Encodes `changes` into a batch numbered from `first_seq`; `None` when
 /// there is nothing to send. With `commit` false the batch has no end, so
 /// the kernel checks it and applies nothing.
@@ -64,11 +103,12 @@ pub(crate) fn encode(
     changes: &ChangeSet,
     first_seq: u32,
     commit: bool,
+    policies: &Policies,
 ) -> Result<Option<Sealed>, DriverError> {
     let mut batch = Batch::new(first_seq);
     let mut ids = SetIds::default();
     for (index, table) in changes.tables.iter().enumerate() {
-        TableEncoder::new(index, table).encode(&mut batch, &mut ids)?;
+        TableEncoder::new(index, table, policies).encode(&mut batch, &mut ids)?;
     }
     Ok((!batch.is_empty()).then(|| batch.seal(commit)))
 }
@@ -130,6 +170,9 @@ pub(crate) fn describe(changes: &ChangeSet, origin: Origin) -> String {
         Some(Op::AddCtHelper { helper, .. }) => {
             format!("{t}: add ct helper {helper} (is the kernel's helper module there?)")
         }
+        Some(Op::AddCtTimeout { policy, .. }) => {
+            format!("{t}: add ct timeout object copying policy {policy}")
+        }
         Some(Op::PortMapElements { name, .. }) => format!("{t}: fill port map {name}"),
         Some(Op::AddPortMapRule { chain, map, .. }) => {
             format!("{t}, chain {chain}: add the rule of port map {}", map.name)
@@ -177,13 +220,15 @@ struct TableEncoder<'a> {
     family: u8,
     table: &'static str,
     ctx: RuleContext,
+    policies: &'a Policies,
 }
 
 impl<'a> TableEncoder<'a> {
-    fn new(index: usize, changes: &'a TableChanges) -> Self {
+    fn new(index: usize, changes: &'a TableChanges, policies: &'a Policies) -> Self {
         let table = table_name(changes.stage);
         TableEncoder {
             index,
+            policies,
             changes,
             family: nfproto(changes.family),
             table,
@@ -387,6 +432,37 @@ impl<'a> TableEncoder<'a> {
                 w.attr_str(NFTA_CT_HELPER_NAME, helper);
                 w.attr_u16(NFTA_CT_HELPER_L3PROTO, u16::from(self.family));
                 w.attr_u8(NFTA_CT_HELPER_L4PROTO, *proto);
+                w.end_nest(data);
+                b.end(m);
+            }
+            Op::AddCtTimeout {
+                name,
+                policy,
+                proto,
+            } => {
+                let found = self.policies.get(policy).ok_or_else(|| {
+                    DriverError::Compile(format!("CT --timeout {policy}: the policy was not read"))
+                })?;
+                if found.l4proto != *proto {
+                    return Err(DriverError::Refused {
+                        what: format!("CT --timeout {policy}"),
+                        errno: libc::EINVAL,
+                        detail: Some(format!(
+                            "the policy is for layer-4 protocol {}, the rule's -p is {proto}",
+                            found.l4proto
+                        )),
+                    });
+                }
+                // Without NLM_F_EXCL: a table that has the object keeps it.
+                let m = b.begin(NFT_MSG_NEWOBJ, NLM_F_CREATE, self.family, origin);
+                let w = b.w();
+                w.attr_str(NFTA_OBJ_TABLE, self.table);
+                w.attr_str(NFTA_OBJ_NAME, name);
+                w.attr_u32(NFTA_OBJ_TYPE, NFT_OBJECT_CT_TIMEOUT);
+                let data = w.begin_nest(NFTA_OBJ_DATA);
+                w.attr_u16(NFTA_CT_TIMEOUT_L3PROTO, u16::from(self.family));
+                w.attr_u8(NFTA_CT_TIMEOUT_L4PROTO, *proto);
+                w.nest_bytes(NFTA_CT_TIMEOUT_DATA, &found.data);
                 w.end_nest(data);
                 b.end(m);
             }
@@ -696,7 +772,9 @@ mod tests {
         let mut table = Table::new(Family::Ipv4, Stage::Filter);
         table.chains[0].rules.push(Rule::new(Action::Accept));
         let changes = plan_replace(&table).unwrap();
-        let sealed = encode(&changes, 1, true).unwrap().unwrap();
+        let sealed = encode(&changes, 1, true, &Default::default())
+            .unwrap()
+            .unwrap();
         let types: Vec<u16> = messages(&sealed.bytes)
             .unwrap()
             .iter()
@@ -742,7 +820,7 @@ mod tests {
             source: Some(text.clone()),
             ..Rule::new(Action::Accept)
         });
-        let sealed = encode(&plan_replace(&table).unwrap(), 1, true)
+        let sealed = encode(&plan_replace(&table).unwrap(), 1, true, &Default::default())
             .unwrap()
             .unwrap();
         let msgs = messages(&sealed.bytes).unwrap();
@@ -825,7 +903,9 @@ mod tests {
                 after_conntrack: false,
             }],
         };
-        let sealed = encode(&changes, 1, true).unwrap().unwrap();
+        let sealed = encode(&changes, 1, true, &Default::default())
+            .unwrap()
+            .unwrap();
         let msgs: Vec<_> = messages(&sealed.bytes).unwrap();
         let t = |m| nft_type(m);
         assert_eq!(
@@ -893,10 +973,12 @@ mod tests {
             matches: vec![multiport],
             ..Rule::new(Action::Accept)
         });
-        let err = encode(&plan_replace(&table).unwrap(), 1, true).unwrap_err();
+        let err = encode(&plan_replace(&table).unwrap(), 1, true, &Default::default()).unwrap_err();
         assert!(matches!(err, DriverError::Unsupported(_)), "{err}");
         assert!(err.to_string().contains("chain OUTPUT, rule 1"), "{err}");
-        assert!(encode(&ChangeSet::default(), 1, true).unwrap().is_none());
+        assert!(encode(&ChangeSet::default(), 1, true, &Default::default())
+            .unwrap()
+            .is_none());
     }
 
     #[test]
@@ -923,7 +1005,7 @@ mod tests {
                 ..Rule::new(Action::Drop)
             },
         ];
-        let sealed = encode(&plan_replace(&table).unwrap(), 1, true)
+        let sealed = encode(&plan_replace(&table).unwrap(), 1, true, &Default::default())
             .unwrap()
             .unwrap();
         let msgs = messages(&sealed.bytes).unwrap();

@@ -214,9 +214,9 @@ pub(crate) enum NlExpr {
     },
     /// Do not track the packet's connection.
     Notrack,
-    /// Give the packet's new connection the ct helper object `name` of the
-    /// rule's table.
-    CtHelperRef { name: String },
+    /// Give the packet's new connection the stateful object `name` of the
+    /// rule's table, of type `ty` (NFT_OBJECT_CT_HELPER, NFT_OBJECT_CT_TIMEOUT).
+    ObjRef { ty: u32, name: String },
     /// Register 1 as a key into set `set`, which runs `expr` for the key's element.
     Dynset {
         /// NFT_DYNSET_OP_*.
@@ -362,7 +362,7 @@ impl NlExpr {
             NlExpr::Log(_) => "log",
             NlExpr::Reject { .. } => "reject",
             NlExpr::Notrack => "notrack",
-            NlExpr::CtHelperRef { .. } => "objref",
+            NlExpr::ObjRef { .. } => "objref",
             NlExpr::Dynset { .. } => "dynset",
             NlExpr::Connlimit { .. } => "connlimit",
             NlExpr::XtMatch { .. } => "match",
@@ -602,8 +602,8 @@ impl NlExpr {
                 }
             }
             NlExpr::Notrack => {}
-            NlExpr::CtHelperRef { name } => {
-                w.attr_u32(NFTA_OBJREF_IMM_TYPE, NFT_OBJECT_CT_HELPER);
+            NlExpr::ObjRef { ty, name } => {
+                w.attr_u32(NFTA_OBJREF_IMM_TYPE, *ty);
                 w.attr_str(NFTA_OBJREF_IMM_NAME, name);
             }
             NlExpr::Dynset {
@@ -811,9 +811,7 @@ impl fmt::Display for NlExpr {
             NlExpr::Log(l) => write!(f, "log {l:?}"),
             NlExpr::Reject { ty, code } => write!(f, "reject {ty} {code:?}"),
             NlExpr::Notrack => write!(f, "notrack"),
-            NlExpr::CtHelperRef { name } => {
-                write!(f, "objref type {NFT_OBJECT_CT_HELPER} name {name}")
-            }
+            NlExpr::ObjRef { ty, name } => write!(f, "objref type {ty} name {name}"),
             NlExpr::Dynset { op, set, expr, .. } => {
                 write!(f, "dynset {op} reg_key 1 set {set} expr [ {expr} ]")
             }

@@ -110,7 +110,7 @@ impl NetlinkDriver {
     /// Checks that every part of `changes` can be encoded by this driver,
     /// without sending anything.
     pub fn supports(&self, changes: &ChangeSet) -> Result<(), DriverError> {
-        encode::encode(changes, 1, true).map(drop)
+        encode::encode(changes, 1, true, &encode::policies(changes)?).map(drop)
     }
 
     /// Applies `changes` as one transaction (`commit`), or has the kernel
@@ -119,9 +119,10 @@ impl NetlinkDriver {
         if changes.is_empty() {
             return Ok(());
         }
+        let policies = encode::policies(changes)?;
         let mut sock = NfSocket::open()?;
         let first_seq = sock.next_seq();
-        let Some(sealed) = encode::encode(changes, first_seq, commit)? else {
+        let Some(sealed) = encode::encode(changes, first_seq, commit, &policies)? else {
             return Ok(());
         };
         sock.skip_seq(sealed.end_seq);

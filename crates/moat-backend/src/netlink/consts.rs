@@ -6,6 +6,16 @@
 
 // nfnetlink framing.
 pub(crate) const NFNL_SUBSYS_NFTABLES: u16 = 10;
+/// The conntrack timeout policies' subsystem (`nfct add timeout`).
+pub(crate) const NFNL_SUBSYS_CTNETLINK_TIMEOUT: u16 = 8;
+pub(crate) const IPCTNL_MSG_TIMEOUT_GET: u16 = 1;
+pub(crate) const CTA_TIMEOUT_NAME: u16 = 1;
+pub(crate) const CTA_TIMEOUT_L4PROTO: u16 = 3;
+pub(crate) const CTA_TIMEOUT_DATA: u16 = 4;
+pub(crate) const NFT_OBJECT_CT_TIMEOUT: u32 = 7;
+pub(crate) const NFTA_CT_TIMEOUT_L3PROTO: u16 = 1;
+pub(crate) const NFTA_CT_TIMEOUT_L4PROTO: u16 = 2;
+pub(crate) const NFTA_CT_TIMEOUT_DATA: u16 = 3;
 pub(crate) const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
 pub(crate) const NFNL_MSG_BATCH_END: u16 = 0x11;
 pub(crate) const NFNL_BATCH_GENID: u16 = 1;

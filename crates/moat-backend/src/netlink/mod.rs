@@ -30,6 +30,7 @@
 
 mod batch;
 pub(crate) mod consts;
+mod cttimeout;
 mod query;
 mod reply;
 mod socket;
@@ -38,6 +39,7 @@ pub(crate) mod udata;
 pub(crate) mod wire;
 
 pub use batch::Transaction;
+pub use cttimeout::TimeoutPolicy;
 pub use socket::NfSocket;
 pub use types::{
     elements_to_ranges, hook_number, is_plain_name, ElementInfo, Expr, ExprInfo, IntervalKey,

@@ -290,9 +290,22 @@ impl NfSocket {
         build: &dyn Fn(&mut Writer),
         each: &mut dyn FnMut(Message<'_>) -> Result<(), E>,
     ) -> Result<bool, E> {
+        self.exchange_typed(nft_type(msg), flags, family, build, each)
+    }
+
+    /// [`NfSocket::exchange`] for a message of any nfnetlink subsystem:
+    /// `ty` is the whole netlink message type.
+    pub(crate) fn exchange_typed<E: From<NetlinkError>>(
+        &mut self,
+        ty: u16,
+        flags: u16,
+        family: u8,
+        build: &dyn Fn(&mut Writer),
+        each: &mut dyn FnMut(Message<'_>) -> Result<(), E>,
+    ) -> Result<bool, E> {
         let seq = self.next_seq();
         let mut w = Writer::default();
-        let m = w.begin_msg(nft_type(msg), NLM_F_REQUEST | flags, seq, family, 0);
+        let m = w.begin_msg(ty, NLM_F_REQUEST | flags, seq, family, 0);
         build(&mut w);
         w.end_msg(m);
         self.send(&w.into_bytes())?;

@@ -156,6 +156,14 @@ impl Writer {
         start
     }
 
+    /// Appends a nested attribute whose inner attributes are `inner`, as is.
+    pub(crate) fn nest_bytes(&mut self, kind: u16, inner: &[u8]) {
+        let start = self.begin_nest(kind);
+        self.buf.extend_from_slice(inner);
+        self.buf.resize(start + align4(self.buf.len() - start), 0);
+        self.end_nest(start);
+    }
+
     /// Closes the nested attribute opened at `start`.
     pub(crate) fn end_nest(&mut self, start: usize) {
         let len = len16(self.buf.len() - start);

@@ -67,6 +67,10 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
         Action::CtHelper { helper, proto } => vec![Statement::CTHelper(Cow::Owned(
             crate::layout::ct_helper_object_name(helper, *proto),
         ))],
+        // The table declares the timeout object (see `plan`).
+        Action::CtTimeout { policy, proto } => vec![Statement::CTTimeout(Expression::String(
+            Cow::Owned(crate::layout::ct_timeout_object_name(policy, *proto)),
+        ))],
         Action::CtEvents { mask } => vec![Statement::Mangle(Mangle {
             key: ct("event"),
             value: num(u32::from(*mask)),
@@ -208,13 +212,15 @@ fn zone_key(dir: Option<CtDirection>) -> Expression<'static> {
 /// statement (TCPOPTSTRIP, TPROXY, CONNSECMARK, a TOS change within a part
 /// of the byte, ECN's TCP flags), a TTL/HL step (a map nft 1.0.6 refuses
 /// for the IPv4 TTL), a zone taken from the mark or a NAT address range
-/// that runs backwards (which nft refuses).
+/// that runs backwards (which nft refuses), or a timeout policy (a copy of
+/// the kernel's cttimeout policy, which only that driver reads).
 pub(crate) fn needs_netlink(action: &Action) -> bool {
     match action {
         Action::Xt(_)
         | Action::TcpOptStrip(_)
         | Action::Tproxy(_)
         | Action::ConnSecMark(_)
+        | Action::CtTimeout { .. }
         | Action::Queue { .. }
         | Action::CtZoneFromMark { .. } => true,
         Action::Ecn(change) => change.touches_tcp(),

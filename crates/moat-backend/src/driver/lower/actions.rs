@@ -55,7 +55,12 @@ pub(super) fn lower(stmt: &Statement<'_>, family: Family, l4: Option<u8>) -> Opt
         Statement::Log(log) => vec![NlExpr::Log(self::log(log.as_ref())?)],
         Statement::Reject(Some(reject)) => vec![self::reject(reject, family, l4)?],
         Statement::Notrack => vec![NlExpr::Notrack],
-        Statement::CTHelper(name) => vec![NlExpr::CtHelperRef {
+        Statement::CTHelper(name) => vec![NlExpr::ObjRef {
+            ty: NFT_OBJECT_CT_HELPER,
+            name: name.to_string(),
+        }],
+        Statement::CTTimeout(Expression::String(name)) => vec![NlExpr::ObjRef {
+            ty: NFT_OBJECT_CT_TIMEOUT,
             name: name.to_string(),
         }],
         Statement::SynProxy(s) => vec![synproxy(s)?],

@@ -1,6 +1,7 @@
 //! The NOTRACK target and the CT target: `--notrack`, conntrack zones
 //! (`--zone`, `--zone-orig`, `--zone-reply`, a number or `mark`) and
-//! conntrack helpers (`--helper`) and event masks (`--ctevents`).
+//! conntrack helpers (`--helper`), event masks (`--ctevents`) and timeout
+//! policies (`--timeout`).
 
 use moat_model::{ct_event_names, Action, CtDirection, CT_EVENTS};
 
@@ -28,6 +29,8 @@ pub(crate) struct CtTarget {
     helper: Option<(String, u8)>,
     /// `--ctevents`: the bits of [`CT_EVENTS`] to report.
     events: Option<u16>,
+    /// `--timeout NAME`, and the rule's protocol the policy is for.
+    timeout: Option<(String, u8)>,
 }
 
 const CT_OPTIONS: &[OptDef] = &[
@@ -54,6 +57,7 @@ impl CtTarget {
             zone_options: 0,
             helper: None,
             events: None,
+            timeout: None,
         }
     }
 
@@ -85,6 +89,12 @@ impl CtTarget {
         }
         if let Some(mask) = self.events {
             return Action::CtEvents { mask };
+        }
+        if let Some((policy, proto)) = &self.timeout {
+            return Action::CtTimeout {
+                policy: policy.clone(),
+                proto: *proto,
+            };
         }
         if self.notrack {
             Action::NoTrack
@@ -166,6 +176,21 @@ impl Extension for CtTarget {
                 self.events = Some(mask);
                 return Ok(());
             }
+            "--timeout" => {
+                if self.timeout.is_some() {
+                    return fail("CT --timeout given twice");
+                }
+                let name = o.value();
+                // xt_CT keeps the name in 32 bytes with its NUL.
+                if name.is_empty() || name.len() > 31 || name.contains(char::is_whitespace) {
+                    return fail(format!(
+                        "CT --timeout \"{name}\": give the name (1 to 31 characters) of a timeout \
+                         policy made with `nfct add timeout NAME ...`"
+                    ));
+                }
+                self.timeout = Some((name.to_string(), 0));
+                return Ok(());
+            }
             "--expevents" => {
                 return fail(
                     "CT --expevents is not supported by moat: nf_tables has no event mask for \
@@ -174,8 +199,8 @@ impl Extension for CtTarget {
             }
             other => {
                 return fail(format!(
-                    "CT {other} is not supported by moat (CT --notrack, --helper, --ctevents and \
-                     the --zone options are)"
+                    "CT {other} is not supported by moat (CT --notrack, --helper, --ctevents, \
+                     --timeout and the --zone options are)"
                 ))
             }
         };
@@ -205,6 +230,21 @@ impl Extension for CtTarget {
                 "CT --ctevents cannot share a rule with --helper, --notrack or a --zone option in \
                  moat: give it a CT rule of its own",
             );
+        }
+        if let Some((name, proto)) = &mut self.timeout {
+            if self.helper.is_some() || self.events.is_some() || self.notrack || zoned {
+                return fail(format!(
+                    "CT --timeout {name} cannot share a rule with --helper, --ctevents, --notrack \
+                     or a --zone option in moat: give it a CT rule of its own"
+                ));
+            }
+            let Some(p) = cx.plain_proto() else {
+                return fail(format!(
+                    "CT --timeout {name} needs the rule's protocol (-p tcp, -p udp, ...): a timeout \
+                     policy is for connections of one protocol, and the kernel refuses it without"
+                ));
+            };
+            *proto = p;
         }
         if let Some((name, proto)) = &mut self.helper {
             let Some(p) = cx.plain_proto() else {
@@ -256,6 +296,9 @@ impl Extension for CtTarget {
         if let Some((name, id)) = self.zone_words() {
             out.push_str(&format!(" --{name} {id}"));
         }
+        if let Some((policy, _)) = &self.timeout {
+            out.push_str(&format!(" --timeout {policy}"));
+        }
     }
 
     fn print(&self, out: &mut String, _numeric: bool) {
@@ -275,6 +318,9 @@ impl Extension for CtTarget {
         }
         if let Some((name, id)) = self.zone_words() {
             out.push_str(&format!(" {name} {id}"));
+        }
+        if let Some((policy, _)) = &self.timeout {
+            out.push_str(&format!(" timeout {policy}"));
         }
     }
 }

@@ -1,0 +1,51 @@
+//! Conntrack timeout policies (`nfct add timeout NAME ...`): the kernel's
+//! nfnetlink_cttimeout subsystem keeps them by name, outside nf_tables.
+//! `CT --timeout NAME` rules get an nf_tables ct timeout object that copies
+//! the policy; its timeouts are the same nested attributes in both places.
+
+use super::consts::*;
+use super::socket::{none_if_missing, NfSocket};
+use super::wire::{Attrs, Message};
+use super::NetlinkError;
+
+/// A timeout policy as the kernel keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeoutPolicy {
+    /// The layer-4 protocol number the policy is for.
+    pub l4proto: u8,
+    /// Its timeouts: the nested attributes of the policy's data, as is.
+    pub data: Vec<u8>,
+}
+
+impl TimeoutPolicy {
+    fn parse(msg: &Message<'_>) -> Result<TimeoutPolicy, NetlinkError> {
+        let attrs: Attrs<'_> = msg.attrs().checked()?;
+        let damaged = || NetlinkError::Malformed("a damaged timeout policy".into());
+        Ok(TimeoutPolicy {
+            l4proto: *attrs
+                .get(CTA_TIMEOUT_L4PROTO)
+                .and_then(|v| v.first())
+                .ok_or_else(damaged)?,
+            data: attrs.get(CTA_TIMEOUT_DATA).ok_or_else(damaged)?.to_vec(),
+        })
+    }
+}
+
+impl NfSocket {
+    /// The timeout policy named `name`; `None` when there is none.
+    pub fn timeout_policy(&mut self, name: &str) -> Result<Option<TimeoutPolicy>, NetlinkError> {
+        let ty = (NFNL_SUBSYS_CTNETLINK_TIMEOUT << 8) | IPCTNL_MSG_TIMEOUT_GET;
+        let mut policy = None;
+        let asked = self.exchange_typed(
+            ty,
+            NLM_F_ACK,
+            0,
+            &|w| w.attr_str(CTA_TIMEOUT_NAME, name),
+            &mut |msg| {
+                policy = Some(TimeoutPolicy::parse(&msg)?);
+                Ok::<(), NetlinkError>(())
+            },
+        );
+        Ok(none_if_missing(asked)?.and(policy))
+    }
+}
