@@ -22,13 +22,13 @@ pub enum PlanError {
     /// A chain name that moat keeps for itself.
     #[error("chain name {0:?} is reserved: names starting with {BASE_CHAIN_PREFIX:?} belong to moat's hook chains")]
     ReservedName(String),
-    /// A raw table that assigns conntrack helpers (or event masks) and
-    /// also acts before connection tracking.
+    /// A raw table that assigns conntrack helpers (or event masks, or
+    /// timeout policies) and also acts before connection tracking.
     #[error(
-        "the raw table both assigns conntrack helpers or events (CT --helper, --ctevents) and \
-         acts before connection tracking ({0}); moat runs such a raw table just after conntrack, \
-         where nf_tables can give a connection its helper, so it cannot also do this: keep one \
-         of the two"
+        "the raw table both assigns conntrack helpers, events or timeouts (CT --helper, \
+         --ctevents, --timeout) and acts before connection tracking ({0}); moat runs such a raw \
+         table just after conntrack, where nf_tables can give a connection its helper, so it \
+         cannot also do this: keep one of the two"
     )]
     HelpersWithPreConntrack(String),
 }
