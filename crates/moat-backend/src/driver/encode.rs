@@ -240,6 +240,28 @@ impl<'a> TableEncoder<'a> {
         }
     }
 
+    /// Declares the stateful object `name` of type `ty` (NFT_OBJECT_*),
+    /// its data written by `data`. Without NLM_F_EXCL: a table that has the
+    /// object keeps it.
+    fn object(
+        &self,
+        b: &mut Batch,
+        origin: Origin,
+        name: &str,
+        ty: u32,
+        data: &dyn Fn(&mut Writer),
+    ) {
+        let m = b.begin(NFT_MSG_NEWOBJ, NLM_F_CREATE, self.family, origin);
+        let w = b.w();
+        w.attr_str(NFTA_OBJ_TABLE, self.table);
+        w.attr_str(NFTA_OBJ_NAME, name);
+        w.attr_u32(NFTA_OBJ_TYPE, ty);
+        let nest = w.begin_nest(NFTA_OBJ_DATA);
+        data(w);
+        w.end_nest(nest);
+        b.end(m);
+    }
+
     /// The operations step by step, as the `nft` driver orders them, with
     /// the sets the rules fill declared after the table commands.
     ///
@@ -422,18 +444,11 @@ impl<'a> TableEncoder<'a> {
                 helper,
                 proto,
             } => {
-                // Without NLM_F_EXCL: a table that has the object keeps it.
-                let m = b.begin(NFT_MSG_NEWOBJ, NLM_F_CREATE, self.family, origin);
-                let w = b.w();
-                w.attr_str(NFTA_OBJ_TABLE, self.table);
-                w.attr_str(NFTA_OBJ_NAME, name);
-                w.attr_u32(NFTA_OBJ_TYPE, NFT_OBJECT_CT_HELPER);
-                let data = w.begin_nest(NFTA_OBJ_DATA);
-                w.attr_str(NFTA_CT_HELPER_NAME, helper);
-                w.attr_u16(NFTA_CT_HELPER_L3PROTO, u16::from(self.family));
-                w.attr_u8(NFTA_CT_HELPER_L4PROTO, *proto);
-                w.end_nest(data);
-                b.end(m);
+                self.object(b, origin, name, NFT_OBJECT_CT_HELPER, &|w| {
+                    w.attr_str(NFTA_CT_HELPER_NAME, helper);
+                    w.attr_u16(NFTA_CT_HELPER_L3PROTO, u16::from(self.family));
+                    w.attr_u8(NFTA_CT_HELPER_L4PROTO, *proto);
+                });
             }
             Op::AddCtTimeout {
                 name,
@@ -453,18 +468,11 @@ impl<'a> TableEncoder<'a> {
                         )),
                     });
                 }
-                // Without NLM_F_EXCL: a table that has the object keeps it.
-                let m = b.begin(NFT_MSG_NEWOBJ, NLM_F_CREATE, self.family, origin);
-                let w = b.w();
-                w.attr_str(NFTA_OBJ_TABLE, self.table);
-                w.attr_str(NFTA_OBJ_NAME, name);
-                w.attr_u32(NFTA_OBJ_TYPE, NFT_OBJECT_CT_TIMEOUT);
-                let data = w.begin_nest(NFTA_OBJ_DATA);
-                w.attr_u16(NFTA_CT_TIMEOUT_L3PROTO, u16::from(self.family));
-                w.attr_u8(NFTA_CT_TIMEOUT_L4PROTO, *proto);
-                w.nest_bytes(NFTA_CT_TIMEOUT_DATA, &found.data);
-                w.end_nest(data);
-                b.end(m);
+                self.object(b, origin, name, NFT_OBJECT_CT_TIMEOUT, &|w| {
+                    w.attr_u16(NFTA_CT_TIMEOUT_L3PROTO, u16::from(self.family));
+                    w.attr_u8(NFTA_CT_TIMEOUT_L4PROTO, *proto);
+                    w.nest_bytes(NFTA_CT_TIMEOUT_DATA, &found.data);
+                });
             }
             Op::PortMapElements {
                 name,
