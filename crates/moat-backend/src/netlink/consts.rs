@@ -447,6 +447,7 @@ pub(crate) const TCPOPT_MAXSEG: u8 = 2;
 // meta keys the targets set
 pub(crate) const NFT_META_NFTRACE: u32 = 12;
 pub(crate) const NFT_META_SECMARK: u32 = 14;
+pub(crate) const NFT_META_IIFTYPE: u32 = 8;
 
 // NETMAP's prefix translation
 pub(crate) const NF_NAT_RANGE_MAP_IPS: u32 = 0x01;

@@ -24,6 +24,7 @@ mod actions;
 mod dynset;
 mod fib;
 mod fields;
+mod link;
 mod maps;
 mod merge;
 mod nat;
@@ -321,6 +322,10 @@ pub(crate) fn lower_rule(stmts: &[Statement<'_>], family: Family) -> Result<Lowe
             ));
             continue;
         };
+        if let Some(exprs) = link::ether_source(m) {
+            steps.push(Step::Other(exprs));
+            continue;
+        }
         if let Some((field, set, invert)) = sets::lookup(m, family) {
             if let Some(needed) = field.l4 {
                 match l4 {

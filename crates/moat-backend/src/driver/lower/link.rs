@@ -1,0 +1,60 @@
+//! `ether saddr MAC` (`-m mac --mac-source`), as nft writes it: a check that
+//! the packet came in on an Ethernet interface (`meta iiftype ether`, which
+//! nft adds), then the six bytes of the link-layer header's source address.
+//! Like xt_mac, a packet from another kind of interface matches neither the
+//! test nor its negation.
+
+use nftables::expr::{Expression, NamedExpression, Payload};
+use nftables::stmt::{Match, Operator};
+
+use super::super::expr::NlExpr;
+use crate::netlink::consts::*;
+
+/// ARPHRD_ETHER, the interface type of Ethernet devices.
+const ARPHRD_ETHER: u16 = 1;
+
+/// The bytes of `aa:bb:cc:dd:ee:ff`.
+fn mac_bytes(text: &str) -> Option<Vec<u8>> {
+    let bytes = text
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    (bytes.len() == 6).then_some(bytes)
+}
+
+/// The expressions of `m` when it is `ether saddr [!=] MAC`.
+pub(super) fn ether_source(m: &Match<'_>) -> Option<Vec<NlExpr>> {
+    let Expression::Named(NamedExpression::Payload(Payload::PayloadField(p))) = &m.left else {
+        return None;
+    };
+    if p.protocol != "ether" || p.field != "saddr" {
+        return None;
+    }
+    let op = match m.op {
+        Operator::EQ => NFT_CMP_EQ,
+        Operator::NEQ => NFT_CMP_NEQ,
+        _ => return None,
+    };
+    let Expression::String(mac) = &m.right else {
+        return None;
+    };
+    Some(vec![
+        NlExpr::Meta {
+            key: NFT_META_IIFTYPE,
+        },
+        NlExpr::Cmp {
+            op: NFT_CMP_EQ,
+            data: ARPHRD_ETHER.to_ne_bytes().to_vec(),
+        },
+        NlExpr::Payload {
+            reg: NFT_REG_1,
+            base: NFT_PAYLOAD_LL_HEADER,
+            offset: 6,
+            len: 6,
+        },
+        NlExpr::Cmp {
+            op,
+            data: mac_bytes(mac)?,
+        },
+    ])
+}
