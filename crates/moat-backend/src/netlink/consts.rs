@@ -267,6 +267,7 @@ pub(crate) const NFT_CT_AVGPKT: u32 = 16;
 pub(crate) const NFT_CT_ZONE: u32 = 17;
 pub(crate) const NFT_CT_EVENTMASK: u32 = 18;
 pub(crate) const NFT_CT_SECMARK: u32 = 4;
+pub(crate) const NFT_CT_EXPIRATION: u32 = 5;
 
 // byteorder
 pub(crate) const NFTA_BYTEORDER_SREG: u16 = 1;

@@ -233,6 +233,8 @@ fn ct_field(key: &str, dir: Option<&CTDir>) -> Option<Field> {
         ("state", None) => (NFT_CT_STATE, Kind::Host(4), None),
         ("status", None) => (NFT_CT_STATUS, Kind::Host(4), None),
         ("mark", None) => (NFT_CT_MARK, Kind::Host(4), None),
+        // Milliseconds left, compared as times (`10000ms`).
+        ("expiration", None) => (NFT_CT_EXPIRATION, Kind::Host(4), None),
         ("direction", None) => (NFT_CT_DIRECTION, Kind::CtDir, None),
         ("protocol", Some(CTDir::Original)) => (NFT_CT_PROTOCOL, Kind::Host(1), Some(0)),
         ("bytes" | "packets" | "avgpkt", dir) => {

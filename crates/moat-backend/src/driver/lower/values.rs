@@ -29,6 +29,14 @@ fn number(kind: Kind, n: u64) -> Option<Vec<u8>> {
     })
 }
 
+/// The milliseconds of a time written `10000ms` or `4294967s`.
+fn milliseconds(text: &str) -> Option<u64> {
+    if let Some(ms) = text.strip_suffix("ms") {
+        return ms.parse().ok();
+    }
+    text.strip_suffix('s')?.parse::<u64>().ok()?.checked_mul(1000)
+}
+
 /// An integer of `kind` in network order, as nft compares a host-order
 /// field after converting it (`byteorder hton`).
 pub(super) fn swapped(kind: Kind, expr: &Expression<'_>) -> Option<Vec<u8>> {
@@ -101,6 +109,8 @@ fn symbol(kind: Kind, text: &str) -> Option<Vec<u8>> {
 /// The bytes of a constant `expr` compared with a field of `kind`.
 pub(super) fn constant(kind: Kind, expr: &Expression<'_>) -> Option<Vec<u8>> {
     match expr {
+        // `meta pkttype 3` (`--pkt-type otherhost`, which nft has no name for).
+        Expression::Number(n) if kind == Kind::PktType => u8::try_from(*n).ok().map(|b| vec![b]),
         Expression::Number(n) => number(kind, u64::from(*n)),
         Expression::String(text) => match kind {
             Kind::Ipv4 | Kind::Ipv6 => parse_address(kind, text),
@@ -110,6 +120,8 @@ pub(super) fn constant(kind: Kind, expr: &Expression<'_>) -> Option<Vec<u8>> {
             Kind::Big(_) | Kind::Host(_) if text.bytes().all(|b| b.is_ascii_digit()) => {
                 number(kind, text.parse().ok()?)
             }
+            // A time, as `ct expiration` compares it: milliseconds.
+            Kind::Big(4) | Kind::Host(4) => number(kind, milliseconds(text)?),
             Kind::Big(_) | Kind::Host(_) => None,
         },
         _ => None,
