@@ -34,7 +34,10 @@ fn milliseconds(text: &str) -> Option<u64> {
     if let Some(ms) = text.strip_suffix("ms") {
         return ms.parse().ok();
     }
-    text.strip_suffix('s')?.parse::<u64>().ok()?.checked_mul(1000)
+    text.strip_suffix('s')?
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(1000)
 }
 
 /// An integer of `kind` in network order, as nft compares a host-order
