@@ -58,3 +58,47 @@ pub(super) fn ether_source(m: &Match<'_>) -> Option<Vec<NlExpr>> {
         },
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use nftables::expr::PayloadField;
+
+    use super::*;
+
+    fn source_is(mac: &str, op: Operator) -> Match<'static> {
+        Match {
+            left: Expression::Named(NamedExpression::Payload(Payload::PayloadField(
+                PayloadField {
+                    protocol: Cow::Borrowed("ether"),
+                    field: Cow::Borrowed("saddr"),
+                },
+            ))),
+            right: Expression::String(Cow::Owned(mac.to_string())),
+            op,
+        }
+    }
+
+    #[test]
+    fn ethernet_source_is_checked_after_the_interface_type() {
+        let exprs = ether_source(&source_is("00:11:22:aa:bb:cc", Operator::NEQ)).unwrap();
+        let text: Vec<String> = exprs.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 4, "{text:?}");
+        assert_eq!(
+            exprs[3],
+            NlExpr::Cmp {
+                op: NFT_CMP_NEQ,
+                data: vec![0x00, 0x11, 0x22, 0xaa, 0xbb, 0xcc]
+            }
+        );
+        assert_eq!(
+            exprs[0],
+            NlExpr::Meta {
+                key: NFT_META_IIFTYPE
+            }
+        );
+        assert!(ether_source(&source_is("00:11:22", Operator::EQ)).is_none());
+        assert!(ether_source(&source_is("00:11:22:aa:bb:cc", Operator::LT)).is_none());
+    }
+}
