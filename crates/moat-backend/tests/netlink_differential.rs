@@ -294,22 +294,23 @@ fn a_refused_batch_changes_nothing_and_names_the_refused_op() {
 fn unsupported_rules_go_through_nft_in_one_transaction() {
     let Some(lab) = pair("hybrid") else { return };
     let mut model = filter_table(Family::Ipv4);
-    let multiport = Rule {
+    // A negated ICMP type and code looks up the pair in a set of ICMP types.
+    let pair = Rule {
         matches: vec![
-            proto(6),
-            moat_model::Match::AnyPort {
-                proto: 6,
-                ports: netlink_common::port(80, 80),
-                negate: false,
+            proto(1),
+            moat_model::Match::Icmp {
+                kind: 3,
+                code: Some(1),
+                negate: true,
             },
         ],
         ..rule(
             vec![],
             Action::Accept,
-            "-p tcp -m multiport --ports 80 -j ACCEPT",
+            "-p icmp -m icmp ! --icmp-type 3/1 -j ACCEPT",
         )
     };
-    model.chain_mut("INPUT").unwrap().rules.push(multiport);
+    model.chain_mut("INPUT").unwrap().rules.push(pair);
     let changes = plan_replace(&model).unwrap();
     let err = NetlinkDriver.supports(&changes).unwrap_err();
     assert!(

@@ -465,3 +465,47 @@ fn mac_source_drops_one_hosts_packets() {
         assert_eq!(!pings(), dropped, "{negate}--mac-source {mac}");
     }
 }
+
+/// Whether a TCP connection from `ns`, from local port `from`, to
+/// `addr:port` is established within a second.
+fn connects_from_port(ns: &Netns, from: u16, addr: IpAddr, port: u16) -> bool {
+    ns.run(|| {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), from).into())?;
+        let to = SocketAddr::new(addr, port).into();
+        Ok::<bool, std::io::Error>(socket.connect_timeout(&to, Duration::from_secs(1)).is_ok())
+    })
+    .unwrap()
+    .unwrap()
+}
+
+/// `-m multiport --ports` (either port listed) drops connections to a
+/// listed port and connections from one, and nothing else; written with
+/// a change that also holds a rule only moat's netlink driver writes.
+#[test]
+fn multiport_ports_match_either_port() {
+    let Some(lab) = gateway_lab() else { return };
+    let _servers = servers(&lab.gateway, GATEWAY_LAN_V4, &[5000, 7000]);
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-t mangle -A PREROUTING -p tcp -j TOS --set-tos 0x10/0x3f",
+            "-A INPUT -p tcp -m multiport --ports 5000,6000:6001 -j DROP",
+        ],
+    );
+    let gateway = IpAddr::from(GATEWAY_LAN_V4);
+    assert!(
+        !connects_from_port(&lab.client, 40001, gateway, 5000),
+        "to a listed port"
+    );
+    assert!(
+        connects_from_port(&lab.client, 40002, gateway, 7000),
+        "neither port listed"
+    );
+    assert!(
+        !connects_from_port(&lab.client, 6001, gateway, 7000),
+        "from a listed port"
+    );
+}

@@ -23,6 +23,9 @@ use crate::netlink::consts::*;
 use crate::netlink::udata::Udata;
 use crate::netlink::wire::Writer;
 
+/// The bits nft shifts a concatenation's type by for each further field.
+pub(crate) const CONCAT_TYPE_BITS: u32 = 6;
+
 /// The name nft gives every anonymous set; the kernel replaces `%d`.
 pub(crate) const ANON_SET_NAME: &str = "__set%d";
 /// The name nft gives every anonymous map.
@@ -79,6 +82,8 @@ pub(crate) struct Values {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Element {
     key: Vec<u8>,
+    /// The last key of a concatenation's ranges (NFTA_SET_ELEM_KEY_END).
+    key_end: Option<Vec<u8>>,
     /// A map element's value.
     value: Option<Vec<u8>>,
     /// The value after an interval (NFT_SET_ELEM_INTERVAL_END).
@@ -91,6 +96,7 @@ impl Element {
     fn value(key: Vec<u8>) -> Self {
         Element {
             key,
+            key_end: None,
             value: None,
             end: false,
             open: false,
@@ -104,6 +110,11 @@ impl Element {
         let n = w.begin_nest(NFTA_SET_ELEM_KEY);
         w.attr(NFTA_DATA_VALUE, &self.key);
         w.end_nest(n);
+        if let Some(key_end) = &self.key_end {
+            let n = w.begin_nest(NFTA_SET_ELEM_KEY_END);
+            w.attr(NFTA_DATA_VALUE, key_end);
+            w.end_nest(n);
+        }
         if let Some(value) = &self.value {
             let n = w.begin_nest(NFTA_SET_ELEM_DATA);
             w.attr(NFTA_DATA_VALUE, value);
@@ -124,6 +135,8 @@ pub(crate) struct AnonSet {
     /// A map's values.
     values: Option<Values>,
     interval: bool,
+    /// The fields of a concatenated key (each padded to 32 bits in it).
+    concat: Option<Vec<Key>>,
     /// The size nft declares: the elements before a top range's end is
     /// dropped.
     size: u32,
@@ -154,6 +167,7 @@ impl AnonSet {
             elements: values.into_iter().map(Element::value).collect(),
             values: None,
             interval: false,
+            concat: None,
             key,
         })
     }
@@ -179,6 +193,7 @@ impl AnonSet {
                 .collect(),
             values: Some(values),
             interval: false,
+            concat: None,
             key,
         })
     }
@@ -230,6 +245,7 @@ impl AnonSet {
         if ranges[0].0.iter().any(|&b| b != 0) {
             elements.push(Element {
                 key: vec![0; key.len],
+                key_end: None,
                 value: None,
                 end: true,
                 open: false,
@@ -246,6 +262,7 @@ impl AnonSet {
             }
             elements.push(Element {
                 key: lo.clone(),
+                key_end: None,
                 value: None,
                 end: false,
                 open: i == last && after.is_none(),
@@ -253,6 +270,7 @@ impl AnonSet {
             if let Some(after) = after {
                 elements.push(Element {
                     key: after,
+                    key_end: None,
                     value: None,
                     end: true,
                     open: false,
@@ -263,9 +281,85 @@ impl AnonSet {
             key,
             values: None,
             interval: true,
+            concat: None,
             size: u32::try_from(size).ok()?,
             elements,
         })
+    }
+
+    /// A set of concatenations of `parts` (big-endian fields), each element
+    /// an inclusive range per field, as nft writes `tcp sport . tcp dport {
+    /// 22 . 0-65535 }`: the key holds each field padded to 32 bits, and an
+    /// element its first and its last key. None if empty or malformed.
+    pub(crate) fn concat_intervals(
+        parts: Vec<Key>,
+        ranges: Vec<Vec<(Vec<u8>, Vec<u8>)>>,
+    ) -> Option<Self> {
+        let pad = |mut bytes: Vec<u8>| {
+            bytes.resize(bytes.len().next_multiple_of(4), 0);
+            bytes
+        };
+        let mut elements = Vec::with_capacity(ranges.len());
+        for element in &ranges {
+            if element.len() != parts.len() {
+                return None;
+            }
+            let (mut key, mut key_end) = (Vec::new(), Vec::new());
+            for ((lo, hi), part) in element.iter().zip(&parts) {
+                if lo.len() != part.len || hi.len() != part.len || lo > hi || !part.big_endian {
+                    return None;
+                }
+                key.extend(pad(lo.clone()));
+                key_end.extend(pad(hi.clone()));
+            }
+            elements.push(Element {
+                key_end: Some(key_end),
+                ..Element::value(key)
+            });
+        }
+        let first = parts.first()?;
+        let ty = parts
+            .iter()
+            .skip(1)
+            .fold(first.ty, |ty, p| (ty << CONCAT_TYPE_BITS) | p.ty);
+        let len = parts.iter().map(|p| p.len.next_multiple_of(4)).sum();
+        Some(AnonSet {
+            key: Key {
+                ty,
+                len,
+                big_endian: false,
+                expr: UDATA_EXPR_CONCAT,
+                data: [0, 0],
+            },
+            values: None,
+            interval: true,
+            size: u32::try_from(elements.len()).ok().filter(|&n| n > 0)?,
+            concat: Some(parts),
+            elements,
+        })
+    }
+
+    /// The user data of a concatenation's set, as nft 1.0.6 writes it: no
+    /// one byte order, merged elements, and each field's expression.
+    fn concat_udata(parts: &[Key]) -> Vec<u8> {
+        let mut fields = Udata::default();
+        for (i, part) in parts.iter().enumerate() {
+            let mut data = Udata::default();
+            data.u32(0, part.data[0]);
+            data.u32(1, part.data[1]);
+            let mut field = Udata::default();
+            field.u32(UDATA_TYPEOF_EXPR, part.expr);
+            field.nest(UDATA_TYPEOF_DATA, &data);
+            fields.nest(u8::try_from(i).unwrap_or(u8::MAX), &field);
+        }
+        let mut typeof_ = Udata::default();
+        typeof_.u32(UDATA_TYPEOF_EXPR, UDATA_EXPR_CONCAT);
+        typeof_.nest(UDATA_TYPEOF_DATA, &fields);
+        let mut out = Udata::default();
+        out.u32(UDATA_SET_KEYBYTEORDER, BYTEORDER_INVALID);
+        out.u32(UDATA_SET_MERGE_ELEMENTS, 1);
+        out.nest(UDATA_SET_KEY_TYPEOF, &typeof_);
+        out.0
     }
 
     /// Declares the set with batch ID `id` in `t`'s table and adds its
@@ -277,6 +371,9 @@ impl AnonSet {
         }
         if self.values.is_some() {
             flags |= NFT_SET_MAP;
+        }
+        if self.concat.is_some() {
+            flags |= NFT_SET_CONCAT;
         }
         let m = b.begin(
             NFT_MSG_NEWSET,
@@ -297,8 +394,21 @@ impl AnonSet {
         w.attr_u32(NFTA_SET_ID, id);
         let desc = w.begin_nest(NFTA_SET_DESC);
         w.attr_u32(NFTA_SET_DESC_SIZE, self.size);
+        if let Some(parts) = &self.concat {
+            let list = w.begin_nest(NFTA_SET_DESC_CONCAT);
+            for part in parts {
+                let field = w.begin_nest(NFTA_LIST_ELEM);
+                w.attr_u32(NFTA_SET_FIELD_LEN, u32::try_from(part.len).unwrap_or(0));
+                w.end_nest(field);
+            }
+            w.end_nest(list);
+        }
         w.end_nest(desc);
-        w.attr(NFTA_SET_USERDATA, &self.udata());
+        let udata = match &self.concat {
+            Some(parts) => Self::concat_udata(parts),
+            None => self.udata(),
+        };
+        w.attr(NFTA_SET_USERDATA, &udata);
         b.end(m);
         let elements = &self.elements;
         element_messages(

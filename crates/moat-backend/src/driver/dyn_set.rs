@@ -19,6 +19,7 @@ use moat_nft::rule::{check_existing, merge_sets};
 use moat_nft::KernelSet;
 use nftables::schema::{Set, SetFlag, SetType, SetTypeValue};
 
+use super::anon_set::CONCAT_TYPE_BITS;
 use super::batch::Batch;
 use super::error::{DriverError, Unsupported};
 use super::portmap::{SetIds, Target};
@@ -54,9 +55,6 @@ fn field(t: SetType, family: Family) -> Option<(u32, u32)> {
     }
 }
 
-/// The bits of a concatenation's type each field's type takes.
-const TYPE_BITS: u32 = 6;
-
 /// The kernel's type and length of a set's key, when this driver writes
 /// it: one field, or a concatenation, whose type nft composes from its
 /// fields' and whose fields each take whole 32-bit registers.
@@ -65,7 +63,7 @@ fn key(set: &Set<'_>, family: Family) -> Option<(u32, u32)> {
         SetTypeValue::Single(t) => field(*t, family),
         SetTypeValue::Concatenated(types) => types.iter().try_fold((0, 0), |(ty, len), t| {
             let (t, l) = field(*t, family)?;
-            Some(((ty << TYPE_BITS) | t, len + l.next_multiple_of(4)))
+            Some(((ty << CONCAT_TYPE_BITS) | t, len + l.next_multiple_of(4)))
         }),
     }
 }

@@ -969,16 +969,20 @@ mod tests {
     #[test]
     fn unsupported_rules_are_refused_before_anything_is_sent() {
         let mut table = Table::new(Family::Ipv4, Stage::Filter);
-        let multiport = Match::AnyPort {
-            proto: 6,
-            ports: vec![
-                PortRange { first: 1, last: 1 },
-                PortRange { first: 5, last: 5 },
-            ],
-            negate: false,
+        // A negated ICMP type and code looks up the pair in a set of ICMP types.
+        let pair = Match::Icmp {
+            kind: 3,
+            code: Some(1),
+            negate: true,
         };
         table.chain_mut("OUTPUT").unwrap().rules.push(Rule {
-            matches: vec![multiport],
+            matches: vec![
+                Match::Protocol {
+                    proto: 1,
+                    negate: false,
+                },
+                pair,
+            ],
             ..Rule::new(Action::Accept)
         });
         let err = encode(&plan_replace(&table).unwrap(), 1, true, &Default::default()).unwrap_err();

@@ -124,6 +124,14 @@ pub(crate) const NFT_SET_ANONYMOUS: u32 = 0x1;
 /// `NFTA_SET_FLAGS`: a set whose elements never change.
 pub(crate) const NFT_SET_CONSTANT: u32 = 0x2;
 pub(crate) const NFT_SET_INTERVAL: u32 = 0x4;
+/// A set whose keys concatenate several fields, each matched as a range.
+pub(crate) const NFT_SET_CONCAT: u32 = 0x80;
+/// `NFTA_SET_DESC`: the lengths of a concatenation's fields (nested list).
+pub(crate) const NFTA_SET_DESC_CONCAT: u16 = 2;
+/// In `NFTA_SET_DESC_CONCAT`'s list: one field's length in bytes.
+pub(crate) const NFTA_SET_FIELD_LEN: u16 = 1;
+/// A concatenated interval element's last key.
+pub(crate) const NFTA_SET_ELEM_KEY_END: u16 = 10;
 pub(crate) const NFT_SET_MAP: u32 = 0x8;
 /// `NFTA_SET_FLAGS`: elements may carry a timeout after which they vanish.
 pub(crate) const NFT_SET_TIMEOUT: u32 = 0x10;

@@ -961,6 +961,30 @@ pub fn filter_table(family: Family) -> Table {
     rules.extend(quota_rules());
     rules.extend(connbytes_rules());
     rules.extend(conntrack_tuple_rules(family));
+    // multiport's `--ports`: the port pair in a concatenated interval set.
+    for negate in [false, true] {
+        rules.push(rule(
+            vec![
+                proto(6),
+                Match::AnyPort {
+                    proto: 6,
+                    ports: vec![
+                        PortRange {
+                            first: 22,
+                            last: 22,
+                        },
+                        PortRange {
+                            first: 1000,
+                            last: 2000,
+                        },
+                    ],
+                    negate,
+                },
+            ],
+            Action::Accept,
+            "-p tcp -m multiport --ports 22,1000:2000 -j ACCEPT",
+        ));
+    }
     rules.push(rule(
         vec![Match::Cpu {
             cpu: 1,

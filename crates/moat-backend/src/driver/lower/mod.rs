@@ -326,19 +326,26 @@ pub(crate) fn lower_rule(stmts: &[Statement<'_>], family: Family) -> Result<Lowe
             steps.push(Step::Other(exprs));
             continue;
         }
-        if let Some((field, set, invert)) = sets::lookup(m, family) {
-            if let Some(needed) = field.l4 {
-                match l4 {
-                    Some(known) if known != needed => {
-                        return Err(format!("{} (a second layer-4 protocol)", refused()))
-                    }
-                    Some(_) => {}
-                    None => {
-                        steps.push(Step::Rel(l4proto_is(needed)));
-                        l4 = Some(needed);
-                    }
-                }
+        // The `meta l4proto` test a transport field needs, once per rule.
+        let mut depend = |needed: Option<u8>, steps: &mut Vec<Step>| match (needed, l4) {
+            (Some(needed), Some(known)) if known != needed => {
+                Err(format!("{} (a second layer-4 protocol)", refused()))
             }
+            (Some(needed), None) => {
+                steps.push(Step::Rel(l4proto_is(needed)));
+                l4 = Some(needed);
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        if let Some((loads, needed, set, _)) = sets::concat_lookup(m, family) {
+            depend(needed, &mut steps)?;
+            steps.push(Step::Other(loads));
+            sets.push(set);
+            continue;
+        }
+        if let Some((field, set, invert)) = sets::lookup(m, family) {
+            depend(field.l4, &mut steps)?;
             let lookup = NlExpr::SetLookup {
                 set: ANON_SET_NAME.to_string(),
                 set_id: None,

@@ -8,7 +8,8 @@ use moat_model::Family;
 use nftables::expr::{Expression, NamedExpression, Payload, SetItem};
 use nftables::stmt::{Match, Operator};
 
-use super::super::anon_set::{AnonSet, Key};
+use super::super::anon_set::{AnonSet, Key, ANON_SET_NAME};
+use super::super::expr::NlExpr;
 use super::fields::{self, Field, Kind, Load};
 use super::values;
 use crate::netlink::consts::*;
@@ -131,4 +132,71 @@ pub(super) fn lookup(m: &Match<'_>, family: Family) -> Option<(Field, AnonSet, b
         AnonSet::intervals(key, ranges)?
     };
     Some((field, set, invert))
+}
+
+/// A lookup of a concatenation of header fields in an inline set of
+/// ranges, as nft writes multiport's `--ports` (`tcp sport . tcp dport {
+/// 22 . 0-65535, 0-65535 . 22 }`): each field loaded into the next 32-bit
+/// register from register 1, and a concatenated interval set. Returns the
+/// loads, the layer-4 protocol the fields need, the set, and whether the
+/// match is negated.
+pub(super) fn concat_lookup(
+    m: &Match<'_>,
+    family: Family,
+) -> Option<(Vec<NlExpr>, Option<u8>, AnonSet, bool)> {
+    let invert = match m.op {
+        Operator::EQ => false,
+        Operator::NEQ => true,
+        _ => return None,
+    };
+    let Expression::Named(NamedExpression::Concat(parts)) = &m.left else {
+        return None;
+    };
+    let Expression::Named(NamedExpression::Set(items)) = &m.right else {
+        return None;
+    };
+    let fields = parts
+        .iter()
+        .map(|p| fields::field(p, family).filter(|f| !f.high_nibble))
+        .collect::<Option<Vec<Field>>>()?;
+    let l4 = fields.first()?.l4;
+    if fields.iter().any(|f| f.l4 != l4) {
+        return None;
+    }
+    let keys = parts
+        .iter()
+        .zip(&fields)
+        .map(|(p, f)| key(p, f))
+        .collect::<Option<Vec<Key>>>()?;
+    let ranges = items
+        .iter()
+        .map(|item| {
+            let SetItem::Element(Expression::Named(NamedExpression::Concat(values))) = item else {
+                return None;
+            };
+            if values.len() != fields.len() {
+                return None;
+            }
+            values
+                .iter()
+                .zip(&fields)
+                .map(|(v, f)| range(f.kind, v))
+                .collect::<Option<Vec<_>>>()
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let set = AnonSet::concat_intervals(keys, ranges)?;
+    let mut loads = Vec::with_capacity(fields.len() + 1);
+    for (i, field) in fields.iter().enumerate() {
+        let reg = match i {
+            0 => NFT_REG_1,
+            n => NFT_REG32_00 + u32::try_from(n).ok()?,
+        };
+        loads.push(field.load.expr_into(reg)?);
+    }
+    loads.push(NlExpr::SetLookup {
+        set: ANON_SET_NAME.to_string(),
+        set_id: None,
+        invert,
+    });
+    Some((loads, l4, set, invert))
 }

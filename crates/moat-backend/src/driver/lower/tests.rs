@@ -348,7 +348,19 @@ fn never_matching_tests_read_the_version_nibble() {
 
 #[test]
 fn what_the_driver_does_not_write_is_refused_with_its_statement() {
-    // `--ports` looks up the port pair, a concatenation.
+    // A negated ICMP type and code looks up the pair in a set of ICMP types.
+    let pair = vec![Match::Icmp {
+        kind: 3,
+        code: Some(1),
+        negate: true,
+    }];
+    let err = lowered(Family::Ipv4, pair, Action::Accept).unwrap_err();
+    assert!(err.contains("\"concat\""), "{err}");
+}
+
+#[test]
+fn either_port_is_a_lookup_of_the_port_pair_in_a_concatenated_set() {
+    // `--ports 1,5`: the pair's fields in registers 1 and 9, as nft loads them.
     let multiport = vec![
         tcp(),
         Match::AnyPort {
@@ -357,11 +369,19 @@ fn what_the_driver_does_not_write_is_refused_with_its_statement() {
                 PortRange { first: 1, last: 1 },
                 PortRange { first: 5, last: 5 },
             ],
-            negate: false,
+            negate: true,
         },
     ];
-    let err = lowered(Family::Ipv4, multiport, Action::Accept).unwrap_err();
-    assert!(err.contains("\"concat\""), "{err}");
+    assert_eq!(
+        lowered(Family::Ipv4, multiport, Action::Accept).unwrap()[..5],
+        [
+            "meta load 16",
+            "cmp 0 06",
+            "payload 2b @ transport + 0",
+            "payload 2b @ transport + 2 => reg 9",
+            "lookup reg 1 set __set%d 0x1"
+        ]
+    );
 }
 
 fn statistic(mode: StatisticMode, negate: bool) -> Match {
