@@ -294,7 +294,7 @@ fn check_conntrack_order(table: &Table) -> Result<(), PlanError> {
 }
 
 /// The ct helper and timeout objects `table`'s rules refer to, each once.
-fn helper_objects(table: &Table) -> Vec<Op> {
+fn ct_objects(table: &Table) -> Vec<Op> {
     let mut seen = HashSet::new();
     table
         .chains
@@ -536,7 +536,7 @@ fn create(table: &Table) -> Vec<Op> {
     let rules: usize = table.chains.iter().map(|c| c.rules.len()).sum();
     let mut ops = Vec::with_capacity(1 + 2 * table.chains.len() + rules);
     ops.push(Op::AddTable);
-    ops.extend(helper_objects(table));
+    ops.extend(ct_objects(table));
     ops.extend(table.chains.iter().map(|c| Op::AddChain {
         name: c.name.clone(),
     }));
@@ -557,7 +557,7 @@ fn create(table: &Table) -> Vec<Op> {
 }
 
 fn update(old: &KernelTable, new: &Table) -> Vec<Op> {
-    let mut ops = helper_objects(new);
+    let mut ops = ct_objects(new);
     for chain in &new.chains {
         if old.chain(&chain.name).is_none() {
             ops.push(Op::AddChain {

@@ -5,7 +5,7 @@
 //! test nor its negation.
 
 use nftables::expr::{Expression, NamedExpression, Payload};
-use nftables::stmt::{Match, Operator};
+use nftables::stmt::Match;
 
 use super::super::expr::NlExpr;
 use crate::netlink::consts::*;
@@ -30,10 +30,10 @@ pub(super) fn ether_source(m: &Match<'_>) -> Option<Vec<NlExpr>> {
     if p.protocol != "ether" || p.field != "saddr" {
         return None;
     }
-    let op = match m.op {
-        Operator::EQ => NFT_CMP_EQ,
-        Operator::NEQ => NFT_CMP_NEQ,
-        _ => return None,
+    let op = if super::lookup_negated(m.op)? {
+        NFT_CMP_NEQ
+    } else {
+        NFT_CMP_EQ
     };
     let Expression::String(mac) = &m.right else {
         return None;
@@ -64,6 +64,7 @@ mod tests {
     use std::borrow::Cow;
 
     use nftables::expr::PayloadField;
+    use nftables::stmt::Operator;
 
     use super::*;
 

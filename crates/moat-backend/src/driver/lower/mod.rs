@@ -104,6 +104,16 @@ fn left_side(left: &Expression<'_>, family: Family) -> Option<(Field, Option<Vec
 }
 
 /// The kernel comparison of a match's operator.
+/// Whether a set lookup with `op` is negated; None for an operator a
+/// lookup cannot have.
+fn lookup_negated(op: Operator) -> Option<bool> {
+    match op {
+        Operator::EQ => Some(false),
+        Operator::NEQ => Some(true),
+        _ => None,
+    }
+}
+
 fn cmp_op(op: Operator) -> Option<u32> {
     Some(match op {
         Operator::EQ => NFT_CMP_EQ,
@@ -338,7 +348,7 @@ pub(crate) fn lower_rule(stmts: &[Statement<'_>], family: Family) -> Result<Lowe
             }
             _ => Ok(()),
         };
-        if let Some((loads, needed, set, _)) = sets::concat_lookup(m, family) {
+        if let Some((loads, needed, set)) = sets::concat_lookup(m, family) {
             depend(needed, &mut steps)?;
             steps.push(Step::Other(loads));
             sets.push(set);
@@ -356,16 +366,7 @@ pub(crate) fn lower_rule(stmts: &[Statement<'_>], family: Family) -> Result<Lowe
             continue;
         }
         let (rel, field) = relational(m, family).ok_or_else(refused)?;
-        match (field.l4, l4) {
-            (Some(needed), Some(known)) if needed != known => {
-                return Err(format!("{} (a second layer-4 protocol)", refused()))
-            }
-            (Some(needed), None) => {
-                steps.push(Step::Rel(l4proto_is(needed)));
-                l4 = Some(needed);
-            }
-            _ => {}
-        }
+        depend(field.l4, &mut steps)?;
         if let (Load::Meta(NFT_META_L4PROTO), None, NFT_CMP_EQ, Right::Value(v)) =
             (&rel.load, &rel.mask, rel.op, &rel.right)
         {

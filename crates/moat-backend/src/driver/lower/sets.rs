@@ -6,7 +6,7 @@
 
 use moat_model::Family;
 use nftables::expr::{Expression, NamedExpression, Payload, SetItem};
-use nftables::stmt::{Match, Operator};
+use nftables::stmt::Match;
 
 use super::super::anon_set::{AnonSet, Key, ANON_SET_NAME};
 use super::super::expr::NlExpr;
@@ -93,11 +93,7 @@ fn range(kind: Kind, item: &Expression<'_>) -> Option<(Vec<u8>, Vec<u8>)> {
 /// whether it is negated. None when it is not one, or not one this driver
 /// writes.
 pub(super) fn lookup(m: &Match<'_>, family: Family) -> Option<(Field, AnonSet, bool)> {
-    let invert = match m.op {
-        Operator::EQ => false,
-        Operator::NEQ => true,
-        _ => return None,
-    };
+    let invert = super::lookup_negated(m.op)?;
     let Expression::Named(NamedExpression::Set(items)) = &m.right else {
         return None;
     };
@@ -138,17 +134,13 @@ pub(super) fn lookup(m: &Match<'_>, family: Family) -> Option<(Field, AnonSet, b
 /// ranges, as nft writes multiport's `--ports` (`tcp sport . tcp dport {
 /// 22 . 0-65535, 0-65535 . 22 }`): each field loaded into the next 32-bit
 /// register from register 1, and a concatenated interval set. Returns the
-/// loads, the layer-4 protocol the fields need, the set, and whether the
-/// match is negated.
+/// loads (the negated lookup last when the match is `!=`), the layer-4
+/// protocol the fields need, and the set.
 pub(super) fn concat_lookup(
     m: &Match<'_>,
     family: Family,
-) -> Option<(Vec<NlExpr>, Option<u8>, AnonSet, bool)> {
-    let invert = match m.op {
-        Operator::EQ => false,
-        Operator::NEQ => true,
-        _ => return None,
-    };
+) -> Option<(Vec<NlExpr>, Option<u8>, AnonSet)> {
+    let invert = super::lookup_negated(m.op)?;
     let Expression::Named(NamedExpression::Concat(parts)) = &m.left else {
         return None;
     };
@@ -198,5 +190,5 @@ pub(super) fn concat_lookup(
         set_id: None,
         invert,
     });
-    Some((loads, l4, set, invert))
+    Some((loads, l4, set))
 }
