@@ -51,6 +51,9 @@ fn every_construct_lands_as_nft_writes_it() {
         "tcp dport { 8080-8081, 8443 }",
         "fib saddr . iif oif 0 counter",
         "fib saddr . mark oif != 0 counter",
+        "fib saddr . iif oif . fib saddr . iif type != { 0 . 0-1, 0 . 3-11 } counter",
+        "fib saddr . iif oif . fib saddr type != { 0 . 0-1, 0 . 3-11 } counter",
+        "fib saddr . mark oif . fib saddr type { 0 . 0-1, 0 . 3-11 } counter",
     ] {
         assert!(text.contains(fib), "no `{fib}` in\n{text}");
     }

@@ -352,13 +352,23 @@ fn packet_text(m: &Match) -> Option<String> {
             mask,
             negate,
         } => format!("{}routed in realm {value:#x}/{mask:#x}", not(*negate)),
-        Match::RpFilter { loose, negate, .. } => {
+        Match::RpFilter {
+            loose,
+            accept_local,
+            negate,
+            ..
+        } => {
             let back = if *loose {
                 "by any interface"
             } else {
                 "by the interface it came in by"
             };
-            format!("{}from a source that routes back {back}", not(*negate))
+            let own = if *accept_local {
+                " or is this host's own"
+            } else {
+                ""
+            };
+            format!("{}from a source that routes back {back}{own}", not(*negate))
         }
         Match::DeviceGroup {
             output,
@@ -1037,6 +1047,7 @@ mod tests {
                 Match::RpFilter {
                     loose: false,
                     valid_mark: true,
+                    accept_local: false,
                     negate: false,
                 },
                 "routes back by the interface",

@@ -290,12 +290,14 @@ pub fn match_text(m: &Match) -> String {
         Match::RpFilter {
             loose,
             valid_mark,
+            accept_local,
             negate,
         } => {
             let mut text = String::from("-m rpfilter");
             for (on, option) in [
                 (*loose, " --loose"),
                 (*valid_mark, " --validmark"),
+                (*accept_local, " --accept-local"),
                 (*negate, " --invert"),
             ] {
                 if on {

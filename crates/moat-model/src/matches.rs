@@ -214,10 +214,14 @@ pub enum Match {
     /// The packet's source address routes back out through the interface
     /// it came in by (a reverse path filter, `-m rpfilter`): with `loose`
     /// through any interface, with `valid_mark` looked up with the packet's
-    /// mark; `negate` matches packets that fail (`--invert`).
+    /// mark, with `accept_local` also when the source is one of this host's
+    /// addresses (`--accept-local`); `negate` matches packets that fail
+    /// (`--invert`).
     RpFilter {
         loose: bool,
         valid_mark: bool,
+        #[serde(default)]
+        accept_local: bool,
         negate: bool,
     },
     /// A note for people; matches every packet.

@@ -1288,6 +1288,76 @@ fn reverse_path_filter_drops_spoofed_sources() {
     }
 }
 
+/// `-m rpfilter --accept-local`: a source that is one of the gateway's own
+/// addresses passes the reverse path test. moat's rules and the same rules
+/// written by iptables-nft (the kernel's xt_rpfilter, in its own `raw`
+/// table of the same namespace) count the same spoofed datagrams arriving
+/// on the LAN side, for IPv4 (only the LAN interface's own address is
+/// accepted, unless `--loose`) and IPv6 (any of the host's).
+#[test]
+fn rpfilter_accept_local_counts_as_xt_rpfilter() {
+    use moat_testnet::topology::{
+        CLIENT_V6, GATEWAY_LAN_V6, GATEWAY_WAN_V4, GATEWAY_WAN_V6, SERVER_V6,
+    };
+    let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
+        return;
+    };
+    let options = [
+        "",
+        "--accept-local",
+        "--loose --accept-local",
+        "--accept-local --invert",
+        "--loose --validmark --accept-local --invert",
+    ];
+    let v4: [(IpAddr, [u64; 5]); 5] = [
+        (CLIENT_V4.into(), [1, 1, 1, 0, 0]),
+        (GATEWAY_LAN_V4.into(), [0, 1, 1, 0, 0]),
+        (GATEWAY_WAN_V4.into(), [0, 0, 1, 1, 0]),
+        (SERVER_V4.into(), [0, 0, 1, 1, 0]),
+        (IpAddr::from([10, 250, 0, 1]), [0, 0, 0, 1, 1]),
+    ];
+    let v6: [(IpAddr, [u64; 5]); 5] = [
+        (CLIENT_V6.into(), [1, 1, 1, 0, 0]),
+        (GATEWAY_LAN_V6.into(), [0, 1, 1, 0, 0]),
+        (GATEWAY_WAN_V6.into(), [0, 1, 1, 0, 0]),
+        (SERVER_V6.into(), [0, 0, 1, 1, 0]),
+        ("fd00:250::1".parse().unwrap(), [0, 0, 0, 1, 1]),
+    ];
+    for (tool, to, sources) in [
+        ("iptables", IpAddr::from(GATEWAY_LAN_V4), v4),
+        ("ip6tables", IpAddr::from(GATEWAY_LAN_V6), v6),
+    ] {
+        for o in options {
+            let rule = format!("-t raw -A PREROUTING -i lan0 -p udp --dport 9999 -m rpfilter {o}");
+            moat_ok(&lab.gateway, &common::words(tool, &rule));
+            let mut argv = vec![format!("{tool}-nft")];
+            argv.extend(rule.split_whitespace().map(String::from));
+            lab.gateway.exec_ok(&argv).unwrap();
+        }
+        for (from, expected) in sources {
+            common::send_spoofed_udp(&lab.client, from, to, 9999);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let ours = moat_ok(&lab.gateway, &[tool, "-t", "raw", "-vnL", "PREROUTING"]);
+            let nft = format!("{tool}-nft");
+            let theirs = lab
+                .gateway
+                .exec_ok(&[nft.as_str(), "-t", "raw", "-vnL", "PREROUTING"])
+                .unwrap();
+            let counts = common::packet_counts(&ours, "rpfilter");
+            assert_eq!(
+                counts,
+                common::packet_counts(&theirs, "rpfilter"),
+                "{from}:\n{ours}\n{theirs}"
+            );
+            assert_eq!(counts, expected, "{tool} from {from}:\n{ours}");
+            moat_ok(&lab.gateway, &[tool, "-t", "raw", "-Z"]);
+            lab.gateway
+                .exec_ok(&[nft.as_str(), "-t", "raw", "-Z"])
+                .unwrap();
+        }
+    }
+}
+
 /// `-m cluster`, `-m cgroup`, `-m connlabel` and `-m bpf` run in the
 /// kernel's own modules: the kernel takes moat's argument layouts, the
 /// saves equal iptables-nft's, and real packets meet a BPF program and a

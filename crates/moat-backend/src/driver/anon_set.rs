@@ -340,10 +340,12 @@ impl AnonSet {
     }
 
     /// The user data of a concatenation's set, as nft 1.0.6 writes it: no
-    /// one byte order, merged elements, and each field's expression.
+    /// one byte order, merged elements, and each field's expression (none
+    /// when a field is a route lookup: nft then leaves the list empty).
     fn concat_udata(parts: &[Key]) -> Vec<u8> {
         let mut fields = Udata::default();
-        for (i, part) in parts.iter().enumerate() {
+        let described = parts.iter().all(|p| p.expr != UDATA_EXPR_FIB);
+        for (i, part) in parts.iter().enumerate().filter(|_| described) {
             let mut data = Udata::default();
             data.u32(0, part.data[0]);
             data.u32(1, part.data[1]);

@@ -140,8 +140,10 @@ pub(crate) enum NlExpr {
         /// What is added to the counter.
         offset: u32,
     },
-    /// A route lookup's result into register 1.
+    /// A route lookup's result into a register.
     Fib {
+        /// NFT_REG_*: 1 unless a later field of a concatenation.
+        reg: u32,
         /// NFT_FIB_RESULT_*.
         result: u32,
         /// NFTA_FIB_F_*: the address looked up, and the interface it is limited to.
@@ -233,9 +235,11 @@ pub(crate) enum NlExpr {
         /// NFT_RT_*.
         key: u32,
     },
-    /// Register 1's `len` bytes, as `size`-byte words, converted to
-    /// network order (`op` NFT_BYTEORDER_HTON) or back.
+    /// A register's `len` bytes, as `size`-byte words, converted to
+    /// network order (`op` NFT_BYTEORDER_HTON) or back, in place.
     Byteorder {
+        /// NFT_REG_*: 1 unless a later field of a concatenation.
+        reg: u32,
         /// NFT_BYTEORDER_*.
         op: u32,
         /// Bytes converted.
@@ -485,10 +489,10 @@ impl NlExpr {
                 w.attr_u32(NFTA_NG_TYPE, NFT_NG_INCREMENTAL);
                 w.attr_u32(NFTA_NG_OFFSET, *offset);
             }
-            NlExpr::Fib { result, flags } => {
+            NlExpr::Fib { reg, result, flags } => {
                 w.attr_u32(NFTA_FIB_FLAGS, *flags);
                 w.attr_u32(NFTA_FIB_RESULT, *result);
-                w.attr_u32(NFTA_FIB_DREG, NFT_REG_1);
+                w.attr_u32(NFTA_FIB_DREG, *reg);
             }
             NlExpr::Nat {
                 ty,
@@ -654,9 +658,9 @@ impl NlExpr {
                 w.attr_u32(NFTA_RT_DREG, NFT_REG_1);
                 w.attr_u32(NFTA_RT_KEY, *key);
             }
-            NlExpr::Byteorder { op, len, size } => {
-                w.attr_u32(NFTA_BYTEORDER_SREG, NFT_REG_1);
-                w.attr_u32(NFTA_BYTEORDER_DREG, NFT_REG_1);
+            NlExpr::Byteorder { reg, op, len, size } => {
+                w.attr_u32(NFTA_BYTEORDER_SREG, *reg);
+                w.attr_u32(NFTA_BYTEORDER_DREG, *reg);
                 w.attr_u32(NFTA_BYTEORDER_OP, *op);
                 w.attr_u32(NFTA_BYTEORDER_LEN, *len);
                 w.attr_u32(NFTA_BYTEORDER_SIZE, *size);
@@ -765,7 +769,9 @@ impl fmt::Display for NlExpr {
             NlExpr::Numgen { modulus, offset } => {
                 write!(f, "numgen inc mod {modulus} offset {offset}")
             }
-            NlExpr::Fib { result, flags } => write!(f, "fib flags {flags:#x} result {result}"),
+            NlExpr::Fib { reg, result, flags } => {
+                write!(f, "fib flags {flags:#x} result {result} => reg {reg}")
+            }
             NlExpr::Nat {
                 ty,
                 family,
@@ -824,13 +830,13 @@ impl fmt::Display for NlExpr {
                 write!(f, "synproxy mss {mss:?} wscale {wscale:?} flags {flags:#x}")
             }
             NlExpr::Rt { key } => write!(f, "rt load {key}"),
-            NlExpr::Byteorder { op, len, size } => {
+            NlExpr::Byteorder { reg, op, len, size } => {
                 let way = if *op == NFT_BYTEORDER_HTON {
                     "hton"
                 } else {
                     "ntoh"
                 };
-                write!(f, "byteorder reg 1 = {way}(reg 1, {size}, {len})")
+                write!(f, "byteorder reg {reg} = {way}(reg {reg}, {size}, {len})")
             }
             NlExpr::TcpOptReset { kind } => write!(f, "exthdr reset tcpopt {kind}"),
             NlExpr::TcpOptWrite { kind, offset, len } => {

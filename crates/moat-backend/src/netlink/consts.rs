@@ -174,6 +174,8 @@ pub(crate) const TYPE_INTEGER: u32 = 4;
 pub(crate) const TYPE_IPADDR: u32 = 7;
 pub(crate) const TYPE_IP6ADDR: u32 = 8;
 pub(crate) const TYPE_INET_SERVICE: u32 = 13;
+/// nft's datatype of an interface index (`fib ... oif`).
+pub(crate) const TYPE_IFINDEX: u32 = 20;
 /// nft's datatype of a route type (`fib ... type`).
 pub(crate) const TYPE_FIB_ADDRTYPE: u32 = 38;
 

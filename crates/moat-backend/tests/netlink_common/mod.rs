@@ -1108,6 +1108,13 @@ pub fn other_tables(family: Family) -> Vec<Table> {
     let reverse_path = |loose, valid_mark, negate| Match::RpFilter {
         loose,
         valid_mark,
+        accept_local: false,
+        negate,
+    };
+    let accept_local = |loose, valid_mark, negate| Match::RpFilter {
+        loose,
+        valid_mark,
+        accept_local: true,
         negate,
     };
     raw.chain_mut("PREROUTING").unwrap().rules = vec![
@@ -1140,6 +1147,16 @@ pub fn other_tables(family: Family) -> Vec<Table> {
             vec![reverse_path(true, true, false)],
             Action::Accept,
             "-m rpfilter --loose --validmark -j ACCEPT",
+        ),
+        rule(
+            vec![accept_local(false, false, false)],
+            Action::Accept,
+            "-m rpfilter --accept-local -j ACCEPT",
+        ),
+        rule(
+            vec![accept_local(true, true, true)],
+            Action::Drop,
+            "-m rpfilter --loose --validmark --accept-local --invert -j DROP",
         ),
     ];
     raw.chain_mut("OUTPUT").unwrap().base = Some((Hook::Output, Policy::Drop));

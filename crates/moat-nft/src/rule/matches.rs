@@ -180,8 +180,9 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
         Match::RpFilter {
             loose,
             valid_mark,
+            accept_local,
             negate,
-        } => packet::reverse_path(*loose, *valid_mark, *negate),
+        } => packet::reverse_path(*loose, *valid_mark, *accept_local, *negate, family),
         Match::DeviceGroup {
             output,
             value,

@@ -251,10 +251,29 @@ pub(super) fn cpu(cpu: u32, negate: bool) -> Vec<Statement<'static>> {
     vec![eq(meta(MetaKey::Cpu), num(cpu), negate)]
 }
 
+/// The route type of this host's own addresses (RTN_LOCAL).
+const ROUTE_LOCAL: u32 = 2;
+/// The last route type the kernel has (RTN_XRESOLVE).
+const ROUTE_LAST: u32 = 11;
+
 /// `-m rpfilter`: `fib saddr [. mark] [. iif] oif` names an interface when
 /// the source routes back (through the incoming one unless `loose`), and is
 /// `0` when it does not (`--invert`), as iptables-translate writes it.
-pub(super) fn reverse_path(loose: bool, valid_mark: bool, negate: bool) -> Vec<Statement<'static>> {
+///
+/// With `--accept-local` a source that is this host's own address passes
+/// too, which takes a second lookup, of its route type, and one test of
+/// both: the pair `oif . type` is in `{ 0 . 0-1, 0 . 3-11 }` (no route back
+/// and not local) exactly when the packet fails. The kernel's xt_rpfilter
+/// takes an IPv4 address only when it is the incoming interface's own (so
+/// the type is looked up on that interface unless `loose`), and any of the
+/// host's IPv6 addresses.
+pub(super) fn reverse_path(
+    loose: bool,
+    valid_mark: bool,
+    accept_local: bool,
+    negate: bool,
+    family: Family,
+) -> Vec<Statement<'static>> {
     let mut flags = HashSet::from([FibFlag::Saddr]);
     if valid_mark {
         flags.insert(FibFlag::Mark);
@@ -266,7 +285,23 @@ pub(super) fn reverse_path(loose: bool, valid_mark: bool, negate: bool) -> Vec<S
         result: FibResult::Oif,
         flags,
     }));
-    vec![eq(route_back, num(0), !negate)]
+    if !accept_local {
+        return vec![eq(route_back, num(0), !negate)];
+    }
+    let mut type_flags = HashSet::from([FibFlag::Saddr]);
+    if !loose && family == Family::Ipv4 {
+        type_flags.insert(FibFlag::Iif);
+    }
+    let route_type = Expression::Named(NamedExpression::Fib(Fib {
+        result: FibResult::Type,
+        flags: type_flags,
+    }));
+    let failing = anon_set(vec![
+        concat(vec![num(0), range(num(0), num(ROUTE_LOCAL - 1))]),
+        concat(vec![num(0), range(num(ROUTE_LOCAL + 1), num(ROUTE_LAST))]),
+    ]);
+    let op = if negate { Operator::EQ } else { Operator::NEQ };
+    vec![cmp(concat(vec![route_back, route_type]), op, failing)]
 }
 
 /// `-m devgroup`: `meta iifgroup & mask == value` (`oifgroup` for the

@@ -277,6 +277,49 @@ pub fn send_raw(ns: &Netns, proto: i32, addr: std::net::Ipv4Addr, payload: &[u8]
     .expect("run in the namespace");
 }
 
+/// Sends one UDP datagram to port `port` of `to` from `ns` with `from` as
+/// its source address, whoever owns it (the test writes the IP header), as
+/// a spoofing host would. The UDP checksum is left out (0), so only
+/// firewall rules see an IPv6 one.
+pub fn send_spoofed_udp(ns: &Netns, from: IpAddr, to: IpAddr, port: u16) {
+    use socket2::{Domain, Socket, Type};
+    const IPPROTO_UDP: u8 = 17;
+    const IPPROTO_RAW: i32 = 255;
+    let mut udp = Vec::with_capacity(10);
+    udp.extend_from_slice(&40000u16.to_be_bytes());
+    udp.extend_from_slice(&port.to_be_bytes());
+    udp.extend_from_slice(&10u16.to_be_bytes());
+    udp.extend_from_slice(&[0, 0, b'r', b'p']);
+    let (domain, mut packet) = match (from, to) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+            // Version 4, 20-byte header, total length, TTL 64; the kernel
+            // fills in the identification and the header checksum.
+            let mut header = vec![0x45, 0];
+            header.extend_from_slice(&(20 + udp.len() as u16).to_be_bytes());
+            header.extend_from_slice(&[0, 0, 0, 0, 64, IPPROTO_UDP, 0, 0]);
+            header.extend_from_slice(&src.octets());
+            header.extend_from_slice(&dst.octets());
+            (Domain::IPV4, header)
+        }
+        (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            let mut header = vec![0x60, 0, 0, 0];
+            header.extend_from_slice(&(udp.len() as u16).to_be_bytes());
+            header.extend_from_slice(&[IPPROTO_UDP, 64]);
+            header.extend_from_slice(&src.octets());
+            header.extend_from_slice(&dst.octets());
+            (Domain::IPV6, header)
+        }
+        _ => panic!("{from} and {to} are of different families"),
+    };
+    packet.extend_from_slice(&udp);
+    ns.run(|| {
+        let socket = Socket::new(domain, Type::RAW, Some(IPPROTO_RAW.into())).expect("raw socket");
+        let to = std::net::SocketAddr::new(to, 0).into();
+        socket.send_to(&packet, &to).expect("send");
+    })
+    .expect("run in the namespace");
+}
+
 /// The packet counts of the `-vnL` lines of `listing` that hold `needle`,
 /// in order.
 pub fn packet_counts(listing: &str, needle: &str) -> Vec<u64> {

@@ -74,11 +74,11 @@ pub(super) enum Load {
 
 impl Load {
     /// The expression that loads a header field into register `reg`
-    /// (only header fields go elsewhere than register 1).
+    /// (only header fields and route lookups go elsewhere than register 1).
     pub(super) fn expr_into(self, reg: u32) -> Option<NlExpr> {
         let mut load = self.expr();
         match &mut load {
-            NlExpr::Payload { reg: into, .. } => *into = reg,
+            NlExpr::Payload { reg: into, .. } | NlExpr::Fib { reg: into, .. } => *into = reg,
             _ if reg == NFT_REG_1 => {}
             _ => return None,
         }
@@ -97,7 +97,11 @@ impl Load {
             Load::Meta(key) => NlExpr::Meta { key },
             Load::Ct(key, dir) => NlExpr::Ct { key, dir },
             Load::Numgen(modulus, offset) => NlExpr::Numgen { modulus, offset },
-            Load::Fib(result, flags) => NlExpr::Fib { result, flags },
+            Load::Fib(result, flags) => NlExpr::Fib {
+                reg: NFT_REG_1,
+                result,
+                flags,
+            },
         }
     }
 }

@@ -245,6 +245,7 @@ fn linearize(rel: Rel, out: &mut Vec<NlExpr>) {
     out.push(rel.load.expr());
     if let Some(size) = rel.swap {
         out.push(NlExpr::Byteorder {
+            reg: NFT_REG_1,
             op: NFT_BYTEORDER_HTON,
             len: size,
             size,

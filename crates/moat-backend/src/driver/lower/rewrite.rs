@@ -46,6 +46,7 @@ pub(super) fn tcp_option(key: &Expression<'_>, value: &Expression<'_>) -> Option
             vec![
                 NlExpr::Rt { key: NFT_RT_TCPMSS },
                 NlExpr::Byteorder {
+                    reg: NFT_REG_1,
                     op: NFT_BYTEORDER_HTON,
                     len: 2,
                     size: 2,

@@ -2,7 +2,7 @@
 //! loads the field into register 1 and looks it up in an anonymous set
 //! ([`AnonSet`]) declared before the rule. Only fields whose set
 //! declaration this driver knows are lowered: transport ports, IPv6
-//! addresses and route types.
+//! addresses, route types and the interface of a route back.
 
 use moat_model::Family;
 use nftables::expr::{Expression, NamedExpression, Payload, SetItem};
@@ -18,11 +18,13 @@ use crate::netlink::consts::*;
 /// `left` loads.
 fn key(left: &Expression<'_>, field: &Field) -> Option<Key> {
     if let Load::Fib(result, flags) = field.load {
-        if result != NFT_FIB_RESULT_ADDRTYPE {
-            return None;
-        }
+        let ty = match result {
+            NFT_FIB_RESULT_ADDRTYPE => TYPE_FIB_ADDRTYPE,
+            NFT_FIB_RESULT_OIF => TYPE_IFINDEX,
+            _ => return None,
+        };
         return Some(Key {
-            ty: TYPE_FIB_ADDRTYPE,
+            ty,
             len: 4,
             big_endian: false,
             expr: UDATA_EXPR_FIB,
@@ -130,12 +132,14 @@ pub(super) fn lookup(m: &Match<'_>, family: Family) -> Option<(Field, AnonSet, b
     Some((field, set, invert))
 }
 
-/// A lookup of a concatenation of header fields in an inline set of
-/// ranges, as nft writes multiport's `--ports` (`tcp sport . tcp dport {
-/// 22 . 0-65535, 0-65535 . 22 }`): each field loaded into the next 32-bit
-/// register from register 1, and a concatenated interval set. Returns the
-/// loads (the negated lookup last when the match is `!=`), the layer-4
-/// protocol the fields need, and the set.
+/// A lookup of a concatenation of fields in an inline set of ranges, as
+/// nft writes multiport's `--ports` (`tcp sport . tcp dport { 22 . 0-65535,
+/// 0-65535 . 22 }`) and rpfilter's `--accept-local` (`fib saddr . iif oif .
+/// fib saddr . iif type { 0 . 0-1, 0 . 3-11 }`): each field loaded into the
+/// next 32-bit register from register 1 (a host-order one then turned to
+/// network order, since the set compares bytes), and a concatenated interval
+/// set. Returns the loads (the negated lookup last when the match is `!=`),
+/// the layer-4 protocol the fields need, and the set.
 pub(super) fn concat_lookup(
     m: &Match<'_>,
     family: Family,
@@ -158,7 +162,14 @@ pub(super) fn concat_lookup(
     let keys = parts
         .iter()
         .zip(&fields)
-        .map(|(p, f)| key(p, f))
+        .map(|(p, f)| {
+            let key = key(p, f)?;
+            // Host-order fields reach the set in network order.
+            Some(Key {
+                big_endian: true,
+                ..key
+            })
+        })
         .collect::<Option<Vec<Key>>>()?;
     let ranges = items
         .iter()
@@ -172,18 +183,27 @@ pub(super) fn concat_lookup(
             values
                 .iter()
                 .zip(&fields)
-                .map(|(v, f)| range(f.kind, v))
+                .map(|(v, f)| network_order_range(f.kind, v))
                 .collect::<Option<Vec<_>>>()
         })
         .collect::<Option<Vec<_>>>()?;
     let set = AnonSet::concat_intervals(keys, ranges)?;
-    let mut loads = Vec::with_capacity(fields.len() + 1);
+    let mut loads = Vec::with_capacity(2 * fields.len() + 1);
     for (i, field) in fields.iter().enumerate() {
         let reg = match i {
             0 => NFT_REG_1,
             n => NFT_REG32_00 + u32::try_from(n).ok()?,
         };
         loads.push(field.load.expr_into(reg)?);
+        if let Kind::Host(len) = field.kind {
+            let len = u32::try_from(len).ok()?;
+            loads.push(NlExpr::Byteorder {
+                reg,
+                op: NFT_BYTEORDER_HTON,
+                len,
+                size: len,
+            });
+        }
     }
     loads.push(NlExpr::SetLookup {
         set: ANON_SET_NAME.to_string(),
@@ -191,4 +211,24 @@ pub(super) fn concat_lookup(
         invert,
     });
     Some((loads, l4, set))
+}
+
+/// An element's range of `kind` in network order, as a concatenated
+/// interval set holds every field.
+fn network_order_range(kind: Kind, item: &Expression<'_>) -> Option<(Vec<u8>, Vec<u8>)> {
+    let Kind::Host(_) = kind else {
+        return range(kind, item);
+    };
+    let swap = |e: &Expression<'_>| values::swapped(kind, e);
+    match item {
+        Expression::Range(r) => {
+            let [lo, hi] = &r.range;
+            Some((swap(lo)?, swap(hi)?))
+        }
+        Expression::Named(_) => None,
+        _ => {
+            let value = swap(item)?;
+            Some((value.clone(), value))
+        }
+    }
 }

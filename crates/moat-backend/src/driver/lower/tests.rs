@@ -520,7 +520,12 @@ fn an_address_type_is_a_fib_lookup_compared_in_host_order() {
             addrtype(None, Some((LOCAL, false)), false, false),
             Action::Accept
         ),
-        ["fib flags 0x2 result 3", local.as_str(), COUNTER, ACCEPT]
+        [
+            "fib flags 0x2 result 3 => reg 1",
+            local.as_str(),
+            COUNTER,
+            ACCEPT
+        ]
     );
     assert_eq!(
         v4(
@@ -528,9 +533,9 @@ fn an_address_type_is_a_fib_lookup_compared_in_host_order() {
             Action::Accept
         ),
         [
-            "fib flags 0x9 result 3",
+            "fib flags 0x9 result 3 => reg 1",
             local.as_str(),
-            "fib flags 0xa result 3",
+            "fib flags 0xa result 3 => reg 1",
             &format!("cmp 1 {}", host_word(2)),
             COUNTER,
             ACCEPT
@@ -543,14 +548,17 @@ fn an_address_type_is_a_fib_lookup_compared_in_host_order() {
             Action::Accept
         )[..2],
         [
-            "fib flags 0x12 result 3",
+            "fib flags 0x12 result 3 => reg 1",
             &format!("cmp 0 {}", host_word(3))
         ]
     );
     let v6 = |src, dst| lowered(Family::Ipv6, addrtype(src, dst, false, false), Action::Drop);
     assert_eq!(
         v6(Some((LOCAL, true)), None).unwrap()[..2],
-        ["fib flags 0x1 result 3", &format!("cmp 1 {}", host_word(2))]
+        [
+            "fib flags 0x1 result 3 => reg 1",
+            &format!("cmp 1 {}", host_word(2))
+        ]
     );
     // IPv6 MULTICAST is a test of the address, LOCAL a route lookup.
     assert_eq!(
@@ -558,7 +566,7 @@ fn an_address_type_is_a_fib_lookup_compared_in_host_order() {
         [
             "payload 1b @ network + 24",
             "cmp 0 ff",
-            "fib flags 0x2 result 3",
+            "fib flags 0x2 result 3 => reg 1",
             local.as_str()
         ]
     );
@@ -570,6 +578,7 @@ fn a_fib_lookup_is_sent_as_nft_sends_it() {
     use crate::netlink::wire::{be_u32, Attrs, Writer};
     let mut w = Writer::default();
     NlExpr::Fib {
+        reg: NFT_REG_1,
         result: NFT_FIB_RESULT_ADDRTYPE,
         flags: NFTA_FIB_F_SADDR | NFTA_FIB_F_IIF,
     }
@@ -702,7 +711,7 @@ fn several_address_types_are_a_set_lookup_of_route_types() {
         Family::Ipv4,
         addrtype(Some((LOCAL | 8, true)), None, true, false),
     );
-    assert_eq!(exprs[..2], ["fib flags 0x9 result 3", LOOKUP_INV]);
+    assert_eq!(exprs[..2], ["fib flags 0x9 result 3 => reg 1", LOOKUP_INV]);
     let expected = AnonSet::values(fib_key(NFTA_FIB_F_SADDR | NFTA_FIB_F_IIF), host(&[2, 3]));
     assert_eq!(sets, [expected.unwrap()]);
     // ip6tables' UNREACHABLE is any failed route lookup: four route types,
@@ -711,7 +720,7 @@ fn several_address_types_are_a_set_lookup_of_route_types() {
         Family::Ipv6,
         addrtype(None, Some((128, false)), false, false),
     );
-    assert_eq!(exprs[..2], ["fib flags 0x2 result 3", LOOKUP]);
+    assert_eq!(exprs[..2], ["fib flags 0x2 result 3 => reg 1", LOOKUP]);
     let expected = AnonSet::values(fib_key(NFTA_FIB_F_DADDR), host(&[7, 6, 8, 9]));
     assert_eq!(sets, [expected.unwrap()]);
 }

@@ -1,6 +1,8 @@
 //! The rpfilter match: the packet's source routes back out through the
 //! interface it came in by (a reverse path filter), in nf_tables' own route
-//! lookup, `fib saddr . iif oif`, as iptables-translate writes it.
+//! lookup, `fib saddr . iif oif`, as iptables-translate writes it, and with
+//! `--accept-local` also when the source is one of this host's addresses
+//! (a second lookup of its route type, see the rule compiler).
 
 use moat_model::Match;
 
@@ -8,11 +10,12 @@ use crate::rule::error::{fail, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 
-/// `-m rpfilter [--loose] [--validmark] [--invert]`.
+/// `-m rpfilter [--loose] [--validmark] [--accept-local] [--invert]`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct RpFilter {
     loose: bool,
     valid_mark: bool,
+    accept_local: bool,
     invert: bool,
 }
 
@@ -22,6 +25,7 @@ impl RpFilter {
         out.push(Match::RpFilter {
             loose: self.loose,
             valid_mark: self.valid_mark,
+            accept_local: self.accept_local,
             negate: self.invert,
         });
     }
@@ -31,6 +35,7 @@ impl RpFilter {
         [
             (self.loose, "loose"),
             (self.valid_mark, "validmark"),
+            (self.accept_local, "accept-local"),
             (self.invert, "invert"),
         ]
         .into_iter()
@@ -53,14 +58,8 @@ impl Extension for RpFilter {
         let slot = match o.name {
             "--loose" => &mut self.loose,
             "--validmark" => &mut self.valid_mark,
-            "--invert" => &mut self.invert,
-            _ => {
-                return fail(
-                    "rpfilter: --accept-local is not supported: nf_tables' route lookup \
-                     cannot accept a local source in the same test (drop the option, or \
-                     accept local sources in a rule before this one)",
-                )
-            }
+            "--accept-local" => &mut self.accept_local,
+            _ => &mut self.invert,
         };
         if *slot {
             return fail(format!(
