@@ -294,27 +294,17 @@ fn a_refused_batch_changes_nothing_and_names_the_refused_op() {
 }
 
 #[test]
-fn unsupported_rules_go_through_nft_in_one_transaction() {
+fn unsupported_changes_go_through_nft_in_one_transaction() {
     let Some(lab) = pair("hybrid") else { return };
-    let mut model = filter_table(Family::Ipv4);
-    // A negated ICMP type and code looks up the pair in a set of ICMP types.
-    let pair = Rule {
-        matches: vec![
-            proto(1),
-            moat_model::Match::Icmp {
-                kind: 3,
-                code: Some(1),
-                negate: true,
-            },
-        ],
-        ..rule(
-            vec![],
-            Action::Accept,
-            "-p icmp -m icmp ! --icmp-type 3/1 -j ACCEPT",
-        )
+    let model = filter_table(Family::Ipv4);
+    // A set of MAC addresses: moat declares none, so its netlink driver
+    // writes none.
+    let Op::AddSet(mut macs) = list_copy(Family::Ipv4, "macs", &[], false) else {
+        unreachable!("a set declaration")
     };
-    model.chain_mut("INPUT").unwrap().rules.push(pair);
-    let changes = plan_replace(&model).unwrap();
+    macs.set_type = nftables::schema::SetTypeValue::Single(nftables::schema::SetType::EtherAddr);
+    let mut changes = plan_replace(&model).unwrap();
+    changes.tables[0].ops.push(Op::AddSet(macs));
     let err = NetlinkDriver.supports(&changes).unwrap_err();
     assert!(
         matches!(err, moat_backend::driver::DriverError::Unsupported(_)),
@@ -658,4 +648,157 @@ fn filled_sets_are_reused_and_dropped_with_their_rules() {
         let table = lab.read(family, Stage::Filter).unwrap();
         assert!(table.sets.is_empty(), "{:?}", table.sets);
     }
+}
+
+/// The declaration of a block list's copy (`blocklist.NAME`) as moat's
+/// block lists make it: an interval set of addresses with, unless the list
+/// is empty, its networks, ranges and single addresses, and a comment if
+/// `commented` (nft 1.0.6 drops a set's comment given in JSON).
+fn list_copy(family: Family, name: &str, elements: &[&str], commented: bool) -> Op {
+    use nftables::expr::{Expression, NamedExpression, Prefix, Range};
+    use nftables::schema::{Set, SetFlag, SetType, SetTypeValue};
+    use nftables::types::NfFamily;
+    use std::borrow::Cow;
+    let element = |text: &str| match text.split_once(['/', '-']) {
+        Some((addr, len)) if text.contains('/') => {
+            Expression::Named(NamedExpression::Prefix(Prefix {
+                addr: Box::new(Expression::String(Cow::Owned(addr.to_string()))),
+                len: len.parse().unwrap(),
+            }))
+        }
+        Some((first, last)) => Expression::Range(Box::new(Range {
+            range: [
+                Expression::String(Cow::Owned(first.to_string())),
+                Expression::String(Cow::Owned(last.to_string())),
+            ],
+        })),
+        None => Expression::String(Cow::Owned(text.to_string())),
+    };
+    let (nf_family, set_type) = match family {
+        Family::Ipv4 => (NfFamily::IP, SetType::Ipv4Addr),
+        Family::Ipv6 => (NfFamily::IP6, SetType::Ipv6Addr),
+    };
+    let elem: Vec<Expression<'static>> = elements.iter().map(|e| element(e)).collect();
+    Op::AddSet(Box::new(Set {
+        family: nf_family,
+        table: Cow::Borrowed("moat_filter"),
+        name: Cow::Owned(format!("blocklist.{name}")),
+        handle: None,
+        set_type: SetTypeValue::Single(set_type),
+        policy: None,
+        flags: Some(std::collections::HashSet::from([SetFlag::Interval])),
+        elem: (!elem.is_empty()).then_some(Cow::Owned(elem)),
+        timeout: None,
+        gc_interval: None,
+        size: None,
+        comment: commented.then(|| {
+            Cow::Owned(format!(
+                "moat list {name}: copy for iptables rules (moat block keeps it current)"
+            ))
+        }),
+    }))
+}
+
+#[test]
+fn block_list_copies_and_their_lookups_land_as_nft_writes_them() {
+    let Some(lab) = pair("lists") else { return };
+    let lists: [(Family, &[&str], &[&str]); 2] = [
+        (
+            Family::Ipv4,
+            &[
+                "10.0.0.0/24",
+                "10.0.2.0-10.0.2.9",
+                "192.0.2.1",
+                "203.0.113.128/25",
+            ],
+            &["0.0.0.0/8", "255.255.255.255"],
+        ),
+        (
+            Family::Ipv6,
+            &["2001:db8::/32", "2001:db9::1", "2001:dba::5-2001:dba::9"],
+            &["::/127", "ffff::/16"],
+        ),
+    ];
+    for (family, bad, edges) in lists {
+        let mut model = filter_table(family);
+        let in_set = |name: &str, side, negate| Match::InSet {
+            name: name.into(),
+            sides: vec![side],
+            negate,
+        };
+        input(&mut model).extend([
+            rule(
+                vec![in_set("bad", moat_model::SetSide::Source, false)],
+                Action::Drop,
+                "-m set --match-set bad src -j DROP",
+            ),
+            rule(
+                vec![in_set("edges", moat_model::SetSide::Destination, true)],
+                Action::Accept,
+                "-m set ! --match-set edges dst -j ACCEPT",
+            ),
+            rule(
+                vec![in_set("empty", moat_model::SetSide::Source, false)],
+                Action::Drop,
+                "-m set --match-set empty src -j DROP",
+            ),
+        ]);
+        let mut changes = plan_replace(&model).unwrap();
+        changes.tables[0].ops.extend([
+            list_copy(family, "bad", bad, false),
+            list_copy(family, "edges", edges, false),
+            list_copy(family, "empty", &[], false),
+        ]);
+        NetlinkDriver.supports(&changes).unwrap();
+        lab.apply(&changes);
+        // A later rule looks up a copy the table already holds.
+        input(&mut model).insert(
+            0,
+            rule(
+                vec![in_set("bad", moat_model::SetSide::Destination, false)],
+                Action::Drop,
+                "-m set --match-set bad dst -j DROP",
+            ),
+        );
+        assert!(!has_op(&update(&lab, &model), |op| matches!(
+            op,
+            Op::AddSet(_)
+        )));
+    }
+    lab.assert_same();
+    let text = listing(&lab);
+    for expected in [
+        "ip saddr @blocklist.bad counter",
+        "ip daddr != @blocklist.edges counter",
+        "10.0.2.0-10.0.2.9",
+        "ip6 saddr @blocklist.empty counter",
+        "2001:dba::5-2001:dba::9",
+    ] {
+        assert!(text.contains(expected), "no `{expected}` in\n{text}");
+    }
+    // The netlink driver keeps the comment that tells what the set is.
+    let mut model = filter_table(Family::Ipv4);
+    input(&mut model).push(rule(
+        vec![Match::InSet {
+            name: "noted".into(),
+            sides: vec![moat_model::SetSide::Source],
+            negate: false,
+        }],
+        Action::Drop,
+        "-m set --match-set noted src -j DROP",
+    ));
+    let mut changes = plan_replace(&model).unwrap();
+    changes.tables[0]
+        .ops
+        .push(list_copy(Family::Ipv4, "noted", &["198.51.100.0/24"], true));
+    lab.netlink
+        .run(|| NetlinkDriver.apply(&changes))
+        .unwrap()
+        .unwrap();
+    let text = lab
+        .netlink
+        .exec_ok(&["nft", "list", "set", "ip", "moat_filter", "blocklist.noted"])
+        .unwrap();
+    assert!(text.contains("comment \"moat list noted: copy"), "{text}");
+    assert!(text.contains("198.51.100.0/24"), "{text}");
 }

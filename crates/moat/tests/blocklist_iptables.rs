@@ -133,6 +133,46 @@ fn match_set_rules_use_the_list_and_follow_its_changes() {
     restore_ok(gw, "iptables-restore", &saved);
     assert!(copy_in(gw, "ip").contains("10.99.0.0/16"));
     assert!(reaches_server(&lab.client, false), "after the restore");
+    // In one restore, a rule of a list the table holds no copy of yet and a
+    // rule only moat's netlink writer handles (an xtables match): the copy
+    // is declared in the same batch.
+    let other = ListFile::new("other", "198.51.100.0/24\n");
+    moat_ok(
+        gw,
+        &[
+            "block",
+            "file",
+            "other",
+            other.path(),
+            "--direction",
+            "none",
+        ],
+    );
+    let rule = "-A FORWARD -m set --match-set lan src -j ACCEPT";
+    let with_string = saved.replace(
+        rule,
+        &format!(
+            "-A FORWARD -p udp -m string --string \"moat-probe\" --algo bm -j DROP\n\
+             -A FORWARD -m set --match-set other src -j DROP\n{rule}"
+        ),
+    );
+    assert_ne!(with_string, saved);
+    restore_ok(gw, "iptables-restore", &with_string);
+    let copy = gw
+        .exec_ok(&["nft", "list", "set", "ip", "moat_filter", "blocklist.other"])
+        .unwrap();
+    assert!(copy.contains("198.51.100.0/24"), "{copy}");
+    let rules = moat_ok(gw, &["iptables", "-S", "FORWARD"]);
+    assert!(
+        rules.contains("-m string") && rules.contains("other src"),
+        "{rules}"
+    );
+    assert!(
+        reaches_server(&lab.client, false),
+        "beside an xtables match"
+    );
+    restore_ok(gw, "iptables-restore", &saved);
+    moat_ok(gw, &["unblock", "other"]);
 
     // The list cannot go while a rule uses it.
     let err = moat_err(gw, &["unblock", "lan"]);

@@ -23,6 +23,13 @@ use crate::netlink::consts::*;
 use crate::netlink::udata::Udata;
 use crate::netlink::wire::Writer;
 
+/// A field of a concatenation as its key holds it: padded with zeros to
+/// 32 bits.
+fn pad_to_word(mut bytes: Vec<u8>) -> Vec<u8> {
+    bytes.resize(bytes.len().next_multiple_of(4), 0);
+    bytes
+}
+
 /// The bits nft shifts a concatenation's type by for each further field.
 pub(crate) const CONCAT_TYPE_BITS: u32 = 6;
 
@@ -288,6 +295,53 @@ impl AnonSet {
     }
 
     /// A set of concatenations of `parts` (big-endian fields), each element
+    /// one value per field, as nft writes `icmp type . icmp code != { 8 . 0
+    /// }`: a hash set whose key holds each field padded to 32 bits. None if
+    /// empty or malformed.
+    pub(crate) fn concat_values(parts: Vec<Key>, values: Vec<Vec<Vec<u8>>>) -> Option<Self> {
+        let mut elements = Vec::with_capacity(values.len());
+        for element in &values {
+            if element.len() != parts.len() {
+                return None;
+            }
+            let mut key = Vec::new();
+            for (value, part) in element.iter().zip(&parts) {
+                if value.len() != part.len || !part.big_endian {
+                    return None;
+                }
+                key.extend(pad_to_word(value.clone()));
+            }
+            elements.push(Element::value(key));
+        }
+        Some(AnonSet {
+            key: Self::concat_key(&parts)?,
+            values: None,
+            interval: false,
+            size: u32::try_from(elements.len()).ok().filter(|&n| n > 0)?,
+            concat: Some(parts),
+            elements,
+        })
+    }
+
+    /// The key of a set of concatenations of `parts`: their types shifted
+    /// together, and their lengths padded to 32 bits.
+    fn concat_key(parts: &[Key]) -> Option<Key> {
+        let first = parts.first()?;
+        let ty = parts
+            .iter()
+            .skip(1)
+            .fold(first.ty, |ty, p| (ty << CONCAT_TYPE_BITS) | p.ty);
+        let len = parts.iter().map(|p| p.len.next_multiple_of(4)).sum();
+        Some(Key {
+            ty,
+            len,
+            big_endian: false,
+            expr: UDATA_EXPR_CONCAT,
+            data: [0, 0],
+        })
+    }
+
+    /// A set of concatenations of `parts` (big-endian fields), each element
     /// an inclusive range per field, as nft writes `tcp sport . tcp dport {
     /// 22 . 0-65535 }`: the key holds each field padded to 32 bits, and an
     /// element its first and its last key. None if empty or malformed.
@@ -295,10 +349,6 @@ impl AnonSet {
         parts: Vec<Key>,
         ranges: Vec<Vec<(Vec<u8>, Vec<u8>)>>,
     ) -> Option<Self> {
-        let pad = |mut bytes: Vec<u8>| {
-            bytes.resize(bytes.len().next_multiple_of(4), 0);
-            bytes
-        };
         let mut elements = Vec::with_capacity(ranges.len());
         for element in &ranges {
             if element.len() != parts.len() {
@@ -309,28 +359,16 @@ impl AnonSet {
                 if lo.len() != part.len || hi.len() != part.len || lo > hi || !part.big_endian {
                     return None;
                 }
-                key.extend(pad(lo.clone()));
-                key_end.extend(pad(hi.clone()));
+                key.extend(pad_to_word(lo.clone()));
+                key_end.extend(pad_to_word(hi.clone()));
             }
             elements.push(Element {
                 key_end: Some(key_end),
                 ..Element::value(key)
             });
         }
-        let first = parts.first()?;
-        let ty = parts
-            .iter()
-            .skip(1)
-            .fold(first.ty, |ty, p| (ty << CONCAT_TYPE_BITS) | p.ty);
-        let len = parts.iter().map(|p| p.len.next_multiple_of(4)).sum();
         Some(AnonSet {
-            key: Key {
-                ty,
-                len,
-                big_endian: false,
-                expr: UDATA_EXPR_CONCAT,
-                data: [0, 0],
-            },
+            key: Self::concat_key(&parts)?,
             values: None,
             interval: true,
             size: u32::try_from(elements.len()).ok().filter(|&n| n > 0)?,
@@ -340,9 +378,10 @@ impl AnonSet {
     }
 
     /// The user data of a concatenation's set, as nft 1.0.6 writes it: no
-    /// one byte order, merged elements, and each field's expression (none
-    /// when a field is a route lookup: nft then leaves the list empty).
-    fn concat_udata(parts: &[Key]) -> Vec<u8> {
+    /// one byte order, merged elements if `interval`, and each field's
+    /// expression (none when a field is a route lookup: nft then leaves the
+    /// list empty).
+    fn concat_udata(parts: &[Key], interval: bool) -> Vec<u8> {
         let mut fields = Udata::default();
         let described = parts.iter().all(|p| p.expr != UDATA_EXPR_FIB);
         for (i, part) in parts.iter().enumerate().filter(|_| described) {
@@ -359,7 +398,9 @@ impl AnonSet {
         typeof_.nest(UDATA_TYPEOF_DATA, &fields);
         let mut out = Udata::default();
         out.u32(UDATA_SET_KEYBYTEORDER, BYTEORDER_INVALID);
-        out.u32(UDATA_SET_MERGE_ELEMENTS, 1);
+        if interval {
+            out.u32(UDATA_SET_MERGE_ELEMENTS, 1);
+        }
         out.nest(UDATA_SET_KEY_TYPEOF, &typeof_);
         out.0
     }
@@ -374,7 +415,7 @@ impl AnonSet {
         if self.values.is_some() {
             flags |= NFT_SET_MAP;
         }
-        if self.concat.is_some() {
+        if self.concat.is_some() && self.interval {
             flags |= NFT_SET_CONCAT;
         }
         let m = b.begin(
@@ -396,7 +437,7 @@ impl AnonSet {
         w.attr_u32(NFTA_SET_ID, id);
         let desc = w.begin_nest(NFTA_SET_DESC);
         w.attr_u32(NFTA_SET_DESC_SIZE, self.size);
-        if let Some(parts) = &self.concat {
+        if let Some(parts) = self.concat.as_ref().filter(|_| self.interval) {
             let list = w.begin_nest(NFTA_SET_DESC_CONCAT);
             for part in parts {
                 let field = w.begin_nest(NFTA_LIST_ELEM);
@@ -407,17 +448,28 @@ impl AnonSet {
         }
         w.end_nest(desc);
         let udata = match &self.concat {
-            Some(parts) => Self::concat_udata(parts),
+            Some(parts) => Self::concat_udata(parts, self.interval),
             None => self.udata(),
         };
         w.attr(NFTA_SET_USERDATA, &udata);
         b.end(m);
+        self.write_elements(b, t, self.name(), id)
+    }
+
+    /// Adds its elements to set `name` (batch ID `id`), declared before.
+    pub(crate) fn write_elements(
+        &self,
+        b: &mut Batch,
+        t: &Target<'_>,
+        name: &str,
+        id: u32,
+    ) -> Result<(), DriverError> {
         let elements = &self.elements;
         element_messages(
             b,
             t,
             NFT_MSG_NEWSETELEM,
-            self.name(),
+            name,
             Some(id),
             elements.len(),
             |w, i| elements[i].write(w),

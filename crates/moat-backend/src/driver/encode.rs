@@ -16,11 +16,12 @@ use moat_nft::{ChangeSet, Op, Position, TableChanges};
 use nftables::schema::Set;
 use nftables::types::NfChainType;
 
-use super::anon_set::ANON_MAP_NAME;
+use super::anon_set::{ANON_MAP_NAME, ANON_SET_NAME};
 use super::batch::{Batch, Origin, Sealed};
 use super::dyn_set;
 use super::error::{DriverError, Unsupported};
 use super::expr::NlExpr;
+use super::list_set;
 use super::long_text;
 use super::lower::{lower_rule, Lowered};
 use super::portmap::{SetIds, Target};
@@ -43,6 +44,8 @@ pub(crate) fn nfproto(family: Family) -> u8 {
 enum Step {
     /// Table commands.
     Table,
+    /// Block lists' copies.
+    Lists,
     /// Port maps' maps and elements.
     Maps,
     /// Chains and rules.
@@ -54,6 +57,7 @@ enum Step {
 fn step_of(op: &Op) -> Step {
     match op {
         Op::DeleteTable | Op::AddTable => Step::Table,
+        Op::AddSet(_) => Step::Lists,
         Op::PortMapElements { .. } => Step::Maps,
         Op::DeletePortMap { .. } | Op::DeleteSet { .. } => Step::Last,
         _ => Step::Body,
@@ -272,7 +276,7 @@ impl<'a> TableEncoder<'a> {
     fn encode(&self, b: &mut Batch, ids: &mut SetIds) -> Result<(), DriverError> {
         let ops = &self.changes.ops;
         let sets = self.rule_sets()?;
-        for step in [Step::Table, Step::Maps, Step::Body, Step::Last] {
+        for step in [Step::Table, Step::Lists, Step::Maps, Step::Body, Step::Last] {
             if step == Step::Maps {
                 for (origin, set) in &sets {
                     dyn_set::declare(b, ids, &self.target(*origin), set)?;
@@ -428,17 +432,7 @@ impl<'a> TableEncoder<'a> {
                 b.w().attr_str(NFTA_CHAIN_NAME, name);
                 b.end(m);
             }
-            Op::AddSet(set) => {
-                return Err(DriverError::Unsupported(Unsupported {
-                    place: format!(
-                        "table {} {}, set {}",
-                        family_word(self.changes.family),
-                        self.table,
-                        set.name
-                    ),
-                    what: "a set declaration".to_string(),
-                }))
-            }
+            Op::AddSet(set) => list_set::declare(b, ids, &self.target(origin), set)?,
             Op::AddCtHelper {
                 name,
                 helper,
@@ -589,13 +583,19 @@ impl<'a> TableEncoder<'a> {
             bound,
         } = lowered;
         for expr in &mut exprs {
-            if let NlExpr::Dynset { set, set_id, .. } = expr {
-                *set_id = Some(ids.get(self.changes.family, set));
+            match expr {
+                NlExpr::Dynset { set, set_id, .. } => {
+                    *set_id = Some(ids.get(self.changes.family, set));
+                }
+                NlExpr::SetLookup { set, set_id, .. } if set != ANON_SET_NAME => {
+                    *set_id = Some(ids.get(self.changes.family, set));
+                }
+                _ => {}
             }
         }
         let target = self.target(origin);
         let mut lookups = exprs.iter_mut().filter_map(|expr| match expr {
-            NlExpr::SetLookup { set_id, .. } => Some(set_id),
+            NlExpr::SetLookup { set, set_id, .. } if set == ANON_SET_NAME => Some(set_id),
             NlExpr::Lookup { set, set_id, .. } if set == ANON_MAP_NAME => Some(set_id),
             _ => None,
         });
@@ -967,27 +967,28 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_rules_are_refused_before_anything_is_sent() {
-        let mut table = Table::new(Family::Ipv4, Stage::Filter);
-        // A negated ICMP type and code looks up the pair in a set of ICMP types.
-        let pair = Match::Icmp {
-            kind: 3,
-            code: Some(1),
-            negate: true,
+    fn unsupported_changes_are_refused_before_anything_is_sent() {
+        let table = Table::new(Family::Ipv4, Stage::Filter);
+        // A set of MAC addresses: moat declares none.
+        let macs = Set {
+            family: nftables::types::NfFamily::IP,
+            table: "moat_filter".into(),
+            name: "macs".into(),
+            handle: None,
+            set_type: nftables::schema::SetTypeValue::Single(nftables::schema::SetType::EtherAddr),
+            policy: None,
+            flags: None,
+            elem: None,
+            timeout: None,
+            gc_interval: None,
+            size: None,
+            comment: None,
         };
-        table.chain_mut("OUTPUT").unwrap().rules.push(Rule {
-            matches: vec![
-                Match::Protocol {
-                    proto: 1,
-                    negate: false,
-                },
-                pair,
-            ],
-            ..Rule::new(Action::Accept)
-        });
-        let err = encode(&plan_replace(&table).unwrap(), 1, true, &Default::default()).unwrap_err();
+        let mut changes = plan_replace(&table).unwrap();
+        changes.tables[0].ops.push(Op::AddSet(Box::new(macs)));
+        let err = encode(&changes, 1, true, &Default::default()).unwrap_err();
         assert!(matches!(err, DriverError::Unsupported(_)), "{err}");
-        assert!(err.to_string().contains("chain OUTPUT, rule 1"), "{err}");
+        assert!(err.to_string().contains("set macs"), "{err}");
         assert!(encode(&ChangeSet::default(), 1, true, &Default::default())
             .unwrap()
             .is_none());

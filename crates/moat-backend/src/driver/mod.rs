@@ -15,7 +15,8 @@
 //!   driver, and the nftables statements are lowered to the netlink
 //!   expressions nft 1.0.6 writes for them (see `lower`); port maps' maps
 //!   and elements are written as nft writes them (see `portmap`), and so
-//!   are the sets connection counts and per-key limits fill (see `dyn_set`). A change
+//!   are the sets connection counts and per-key limits fill (see `dyn_set`)
+//!   and block lists' copies with their elements (see `list_set`). A change
 //!   holding anything the lowering does not cover is refused with
 //!   [`DriverError::Unsupported`] before anything is sent.
 //! - [`Hybrid`] — what [`default_backend`] returns — reads by netlink and
@@ -31,6 +32,7 @@ mod encode;
 mod error;
 mod expr;
 mod find;
+mod list_set;
 mod long_text;
 mod lower;
 mod members;

@@ -157,12 +157,14 @@ pub(crate) const UDATA_EXPR_FIB: u32 = 26;
 /// nft's expression type of a concatenation (a set key of fields).
 pub(crate) const UDATA_EXPR_CONCAT: u32 = 13;
 // nft's protocol description numbers.
+pub(crate) const PROTO_DESC_ICMP: u32 = 4;
 pub(crate) const PROTO_DESC_UDP: u32 = 6;
 pub(crate) const PROTO_DESC_UDPLITE: u32 = 7;
 pub(crate) const PROTO_DESC_TCP: u32 = 8;
 pub(crate) const PROTO_DESC_DCCP: u32 = 9;
 pub(crate) const PROTO_DESC_SCTP: u32 = 10;
 pub(crate) const PROTO_DESC_IP6: u32 = 13;
+pub(crate) const PROTO_DESC_ICMPV6: u32 = 14;
 pub(crate) const UDATA_SET_COMMENT: u8 = 7;
 pub(crate) const UDATA_SET_DATA_INTERVAL: u8 = 6;
 // nft's byte order and datatype numbers.
@@ -174,6 +176,11 @@ pub(crate) const TYPE_INTEGER: u32 = 4;
 pub(crate) const TYPE_IPADDR: u32 = 7;
 pub(crate) const TYPE_IP6ADDR: u32 = 8;
 pub(crate) const TYPE_INET_SERVICE: u32 = 13;
+/// nft's datatypes of ICMP and ICMPv6 types and codes.
+pub(crate) const TYPE_ICMP_TYPE: u32 = 14;
+pub(crate) const TYPE_ICMP6_TYPE: u32 = 29;
+pub(crate) const TYPE_ICMP_CODE: u32 = 32;
+pub(crate) const TYPE_ICMPV6_CODE: u32 = 33;
 /// nft's datatype of an interface index (`fib ... oif`).
 pub(crate) const TYPE_IFINDEX: u32 = 20;
 /// nft's datatype of a route type (`fib ... type`).

@@ -833,6 +833,18 @@ fn v4_rules() -> Vec<Rule> {
             Action::Drop,
             "! ping",
         ),
+        rule(
+            vec![
+                proto(1),
+                Match::Icmp {
+                    kind: 3,
+                    code: Some(4),
+                    negate: true,
+                },
+            ],
+            Action::Drop,
+            "! --icmp-type 3/4",
+        ),
     ];
     for code in [0, 1, 2, 3, 9, 10, 13] {
         rules.push(rule(
@@ -925,6 +937,18 @@ fn v6_rules() -> Vec<Rule> {
             ],
             Action::Drop,
             "! ns",
+        ),
+        rule(
+            vec![
+                proto(58),
+                Match::Icmpv6 {
+                    kind: 1,
+                    code: Some(3),
+                    negate: true,
+                },
+            ],
+            Action::Drop,
+            "! --icmpv6-type 1/3",
         ),
     ];
     for code in [0, 1, 3, 4] {

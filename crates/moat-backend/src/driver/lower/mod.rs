@@ -297,6 +297,17 @@ pub(crate) struct Lowered {
     pub bound: Option<Vec<Vec<NlExpr>>>,
 }
 
+/// An element of a set of `family`'s addresses (`10.0.0.0/24`,
+/// `10.0.2.0-10.0.2.9`, `192.0.2.1`) as its inclusive range, in network
+/// order; None when it is not one.
+pub(crate) fn address_range(item: &Expression<'_>, family: Family) -> Option<(Vec<u8>, Vec<u8>)> {
+    let kind = match family {
+        Family::Ipv4 => Kind::Ipv4,
+        Family::Ipv6 => Kind::Ipv6,
+    };
+    sets::range(kind, item)
+}
+
 /// The netlink expressions of a rule's statements, as nft 1.0.6 writes
 /// them in a table of `family`, with the anonymous sets they look up; `Err`
 /// names the first statement this driver does not write.
@@ -353,6 +364,11 @@ pub(crate) fn lower_rule(stmts: &[Statement<'_>], family: Family) -> Result<Lowe
             depend(needed, &mut steps)?;
             steps.push(Step::Other(loads));
             sets.push(set);
+            continue;
+        }
+        if let Some((field, lookup)) = sets::named_lookup(m, family) {
+            depend(field.l4, &mut steps)?;
+            steps.push(Step::Other(vec![field.load.expr(), lookup]));
             continue;
         }
         if let Some((field, set, invert)) = sets::lookup(m, family) {

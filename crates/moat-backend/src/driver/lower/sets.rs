@@ -48,7 +48,23 @@ fn key(left: &Expression<'_>, field: &Field) -> Option<Key> {
             data: [desc, index],
         })
     };
+    let icmp = |desc, types: [u32; 2]| {
+        let (index, ty) = match p.field.as_ref() {
+            "type" => (1, types[0]),
+            "code" => (2, types[1]),
+            _ => return None,
+        };
+        Some(Key {
+            ty,
+            len: 1,
+            big_endian: true,
+            expr: UDATA_EXPR_PAYLOAD,
+            data: [desc, index],
+        })
+    };
     match p.protocol.as_ref() {
+        "icmp" => icmp(PROTO_DESC_ICMP, [TYPE_ICMP_TYPE, TYPE_ICMP_CODE]),
+        "icmpv6" => icmp(PROTO_DESC_ICMPV6, [TYPE_ICMP6_TYPE, TYPE_ICMPV6_CODE]),
         "tcp" => port(PROTO_DESC_TCP),
         "udp" => port(PROTO_DESC_UDP),
         "udplite" => port(PROTO_DESC_UDPLITE),
@@ -72,8 +88,36 @@ fn key(left: &Expression<'_>, field: &Field) -> Option<Key> {
     }
 }
 
+/// Whether a set element is one value (not a range or a prefix).
+fn single(e: &Expression<'_>) -> bool {
+    matches!(e, Expression::Number(_) | Expression::String(_))
+}
+
+/// A lookup in a named set of addresses, `ip saddr @blocklist.bad` (or
+/// `!=`), as a block list's rule makes it: the field it loads and the
+/// lookup, whose batch ID the encoder fills in.
+pub(super) fn named_lookup(m: &Match<'_>, family: Family) -> Option<(Field, NlExpr)> {
+    let invert = super::lookup_negated(m.op)?;
+    let Expression::String(name) = &m.right else {
+        return None;
+    };
+    let set = name
+        .strip_prefix('@')
+        .filter(|n| !n.is_empty() && !n.contains('\0'))?;
+    let field = fields::field(&m.left, family)?;
+    if field.high_nibble || !matches!(field.kind, Kind::Ipv4 | Kind::Ipv6) {
+        return None;
+    }
+    let lookup = NlExpr::SetLookup {
+        set: set.to_string(),
+        set_id: None,
+        invert,
+    };
+    Some((field, lookup))
+}
+
 /// An element as an inclusive range of `kind` (a value is one of its own).
-fn range(kind: Kind, item: &Expression<'_>) -> Option<(Vec<u8>, Vec<u8>)> {
+pub(super) fn range(kind: Kind, item: &Expression<'_>) -> Option<(Vec<u8>, Vec<u8>)> {
     match item {
         Expression::Range(r) => {
             let [lo, hi] = &r.range;
@@ -115,8 +159,7 @@ pub(super) fn lookup(m: &Match<'_>, family: Family) -> Option<(Field, AnonSet, b
         // nft writes a set of one element as a plain compare.
         return None;
     }
-    let single = |e: &&Expression<'_>| matches!(e, Expression::Number(_) | Expression::String(_));
-    let set = if items.iter().all(single) {
+    let set = if items.iter().all(|e| single(e)) {
         let values = items
             .iter()
             .map(|e| values::constant(field.kind, e))
@@ -171,23 +214,46 @@ pub(super) fn concat_lookup(
             })
         })
         .collect::<Option<Vec<Key>>>()?;
-    let ranges = items
+    let elements = items
         .iter()
-        .map(|item| {
-            let SetItem::Element(Expression::Named(NamedExpression::Concat(values))) = item else {
-                return None;
-            };
-            if values.len() != fields.len() {
-                return None;
+        .map(|item| match item {
+            SetItem::Element(Expression::Named(NamedExpression::Concat(values)))
+                if values.len() == fields.len() =>
+            {
+                Some(values)
             }
-            values
-                .iter()
-                .zip(&fields)
-                .map(|(v, f)| network_order_range(f.kind, v))
-                .collect::<Option<Vec<_>>>()
+            _ => None,
         })
         .collect::<Option<Vec<_>>>()?;
-    let set = AnonSet::concat_intervals(keys, ranges)?;
+    let set = if elements.iter().all(|values| values.iter().all(single)) {
+        if fields.iter().any(|f| matches!(f.kind, Kind::Host(_))) {
+            // nft 1.0.6 would not turn such fields to network order here.
+            return None;
+        }
+        let values = elements
+            .iter()
+            .map(|values| {
+                values
+                    .iter()
+                    .zip(&fields)
+                    .map(|(v, f)| network_order_range(f.kind, v).map(|(value, _)| value))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .collect::<Option<Vec<_>>>()?;
+        AnonSet::concat_values(keys, values)?
+    } else {
+        let ranges = elements
+            .iter()
+            .map(|values| {
+                values
+                    .iter()
+                    .zip(&fields)
+                    .map(|(v, f)| network_order_range(f.kind, v))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .collect::<Option<Vec<_>>>()?;
+        AnonSet::concat_intervals(keys, ranges)?
+    };
     let mut loads = Vec::with_capacity(2 * fields.len() + 1);
     for (i, field) in fields.iter().enumerate() {
         let reg = match i {
