@@ -418,18 +418,9 @@ impl AnonSet {
         if self.concat.is_some() && self.interval {
             flags |= NFT_SET_CONCAT;
         }
-        let m = b.begin(
-            NFT_MSG_NEWSET,
-            NLM_F_CREATE,
-            super::encode::nfproto(t.family),
-            t.origin,
-        );
+        let key_len = u32::try_from(self.key.len).unwrap_or(0);
+        let m = t.begin_set(b, self.name(), flags, self.key.ty, key_len);
         let w = b.w();
-        w.attr_str(NFTA_SET_TABLE, t.table);
-        w.attr_str(NFTA_SET_NAME, self.name());
-        w.attr_u32(NFTA_SET_FLAGS, flags);
-        w.attr_u32(NFTA_SET_KEY_TYPE, self.key.ty);
-        w.attr_u32(NFTA_SET_KEY_LEN, u32::try_from(self.key.len).unwrap_or(0));
         if let Some(values) = self.values {
             w.attr_u32(NFTA_SET_DATA_TYPE, values.ty);
             w.attr_u32(NFTA_SET_DATA_LEN, u32::try_from(values.len).unwrap_or(0));

@@ -108,23 +108,13 @@ pub(crate) fn declare(
             udata.nest(UDATA_SET_KEY_TYPEOF, &typeof_key);
         }
     }
-    let m = b.begin(
-        NFT_MSG_NEWSET,
-        NLM_F_CREATE,
-        super::encode::nfproto(t.family),
-        t.origin,
-    );
-    let w = b.w();
-    w.attr_str(NFTA_SET_TABLE, t.table);
-    w.attr_str(NFTA_SET_NAME, &set.name);
     let flags = if expires {
         NFT_SET_EVAL | NFT_SET_TIMEOUT
     } else {
         NFT_SET_EVAL
     };
-    w.attr_u32(NFTA_SET_FLAGS, flags);
-    w.attr_u32(NFTA_SET_KEY_TYPE, key_type);
-    w.attr_u32(NFTA_SET_KEY_LEN, key_len);
+    let m = t.begin_set(b, &set.name, flags, key_type, key_len);
+    let w = b.w();
     w.attr_u32(NFTA_SET_ID, id);
     if let Some(size) = set.size {
         let desc = w.begin_nest(NFTA_SET_DESC);

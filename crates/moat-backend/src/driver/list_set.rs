@@ -83,18 +83,9 @@ pub(crate) fn declare(
     if let Some(comment) = &set.comment {
         udata.string(UDATA_SET_COMMENT, comment);
     }
-    let m = b.begin(
-        NFT_MSG_NEWSET,
-        NLM_F_CREATE,
-        super::encode::nfproto(t.family),
-        t.origin,
-    );
+    let key_len = u32::try_from(key.len).unwrap_or(0);
+    let m = t.begin_set(b, &set.name, NFT_SET_INTERVAL, key.ty, key_len);
     let w = b.w();
-    w.attr_str(NFTA_SET_TABLE, t.table);
-    w.attr_str(NFTA_SET_NAME, &set.name);
-    w.attr_u32(NFTA_SET_FLAGS, NFT_SET_INTERVAL);
-    w.attr_u32(NFTA_SET_KEY_TYPE, key.ty);
-    w.attr_u32(NFTA_SET_KEY_LEN, u32::try_from(key.len).unwrap_or(0));
     w.attr_u32(NFTA_SET_ID, id);
     w.attr(NFTA_SET_USERDATA, &udata.0);
     b.end(m);

@@ -70,6 +70,27 @@ impl Target<'_> {
         super::encode::nfproto(self.family)
     }
 
+    /// Starts the NFT_MSG_NEWSET message that declares set `name` in the
+    /// table with `flags` and its keys' type and length; the caller writes
+    /// the rest and ends it.
+    pub(crate) fn begin_set(
+        &self,
+        b: &mut Batch,
+        name: &str,
+        flags: u32,
+        key_type: u32,
+        key_len: u32,
+    ) -> usize {
+        let m = b.begin(NFT_MSG_NEWSET, NLM_F_CREATE, self.nfproto(), self.origin);
+        let w = b.w();
+        w.attr_str(NFTA_SET_TABLE, self.table);
+        w.attr_str(NFTA_SET_NAME, name);
+        w.attr_u32(NFTA_SET_FLAGS, flags);
+        w.attr_u32(NFTA_SET_KEY_TYPE, key_type);
+        w.attr_u32(NFTA_SET_KEY_LEN, key_len);
+        m
+    }
+
     fn unsupported(&self, map: &str, what: String) -> DriverError {
         let family = match self.family {
             Family::Ipv4 => "ip",
@@ -157,13 +178,8 @@ fn declare(b: &mut Batch, t: &Target<'_>, name: &str, id: u32, addresses: bool) 
         (true, Family::Ipv4) => (TYPE_IPADDR, 4),
         (true, Family::Ipv6) => (TYPE_IP6ADDR, 16),
     };
-    let m = b.begin(NFT_MSG_NEWSET, NLM_F_CREATE, t.nfproto(), t.origin);
+    let m = t.begin_set(b, name, NFT_SET_MAP, TYPE_INET_SERVICE, 2);
     let w = b.w();
-    w.attr_str(NFTA_SET_TABLE, t.table);
-    w.attr_str(NFTA_SET_NAME, name);
-    w.attr_u32(NFTA_SET_FLAGS, NFT_SET_MAP);
-    w.attr_u32(NFTA_SET_KEY_TYPE, TYPE_INET_SERVICE);
-    w.attr_u32(NFTA_SET_KEY_LEN, 2);
     w.attr_u32(NFTA_SET_DATA_TYPE, data_type);
     w.attr_u32(NFTA_SET_DATA_LEN, data_len);
     w.attr_u32(NFTA_SET_ID, id);
