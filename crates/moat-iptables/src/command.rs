@@ -12,12 +12,16 @@ use crate::rule::{option_arity, RuleParseError, RuleSpec, Warning};
 pub struct CommandError {
     /// The message shown to the user.
     pub message: String,
+    /// The line is for the other IP family (`-6` given to iptables, `-4`
+    /// to ip6tables): iptables-restore skips such a line without a word.
+    pub other_family: bool,
 }
 
 impl CommandError {
     pub(crate) fn new(message: impl Into<String>) -> Self {
         CommandError {
             message: message.into(),
+            other_family: false,
         }
     }
 }
@@ -87,10 +91,11 @@ pub enum Command {
         num: Option<usize>,
         zero: bool,
     },
-    /// `-S [CHAIN [num]]`.
+    /// `-S [CHAIN [num]]`, optionally zeroing counters afterwards (`-Z`).
     ListRules {
         chain: Option<String>,
         num: Option<usize>,
+        zero: bool,
     },
 }
 
@@ -198,6 +203,17 @@ fn positive_number(word: &str) -> Option<usize> {
     word.parse::<usize>().ok().filter(|&n| n > 0)
 }
 
+/// The error of `-6` given to iptables (`-4` to ip6tables).
+fn other_family(option: &str, program: &str, family: &str, other: &str) -> CommandError {
+    CommandError {
+        message: format!(
+            "`{option}': this is {program}, for {family}; give the rule to {other} \
+             ({program}-restore skips such lines)"
+        ),
+        other_family: true,
+    }
+}
+
 /// Parses the words of an iptables command line (without the program name).
 pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation, CommandError> {
     let mut words: Vec<String> = Vec::with_capacity(args.len());
@@ -220,24 +236,29 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
         let word = words[i].as_str();
         i += 1;
         if let Some(v) = verb_of(word) {
-            if v == Verb::Zero && matches!(verb, Some((Verb::List, _))) {
-                zero_too = true;
-                continue;
-            }
-            if v == Verb::List && matches!(verb, Some((Verb::Zero, _))) {
-                zero_too = true;
-                verb = Some((Verb::List, word.to_string()));
-                continue;
-            }
-            if let Some((_, first)) = &verb {
-                return Err(CommandError::new(format!(
-                    "only one command at a time: `{first}' and `{word}' were both given"
-                )));
-            }
-            verb = Some((v, word.to_string()));
+            let mut args = Vec::new();
             while i < words.len() && !words[i].starts_with('-') && words[i] != "!" {
-                positional.push(words[i].clone());
+                args.push(words[i].clone());
                 i += 1;
+            }
+            let listing = |v| matches!(v, Verb::List | Verb::ListRules);
+            match &verb {
+                // `-L -Z` and `-S -Z`, in either order: list, then zero.
+                Some((first, _)) if listing(*first) && v == Verb::Zero => zero_too = true,
+                Some((Verb::Zero, _)) if listing(v) => {
+                    zero_too = true;
+                    verb = Some((v, word.to_string()));
+                }
+                Some((_, first)) => {
+                    return Err(CommandError::new(format!(
+                        "only one command at a time: `{first}' and `{word}' were both given"
+                    )));
+                }
+                None => verb = Some((v, word.to_string())),
+            }
+            // The chain (and number) given last is the command's.
+            if !args.is_empty() {
+                positional = args;
             }
             continue;
         }
@@ -269,6 +290,12 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
             "-n" | "--numeric" => display.numeric = true,
             "-x" | "--exact" => display.exact = true,
             "--line-numbers" => display.line_numbers = true,
+            "-4" | "--ipv4" if family == Family::Ipv6 => {
+                return Err(other_family(word, "ip6tables", "IPv6", "iptables"))
+            }
+            "-6" | "--ipv6" if family == Family::Ipv4 => {
+                return Err(other_family(word, "iptables", "IPv4", "ip6tables"))
+            }
             "-4" | "--ipv4" | "-6" | "--ipv6" => {}
             _ => {
                 rule_words.push(word.to_string());
@@ -489,6 +516,7 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
             Command::ListRules {
                 chain: positional.first().cloned(),
                 num: number_at(1, "-S")?,
+                zero: zero_too,
             }
         }
     };
@@ -507,6 +535,37 @@ mod tests {
 
     fn words(line: &str) -> Vec<String> {
         line.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn listing_and_zeroing_go_together_with_the_last_chain() {
+        for (line, wanted) in [
+            ("-L INPUT -Z FORWARD", Some("FORWARD")),
+            ("-Z INPUT -L", Some("INPUT")),
+            ("-L -Z", None),
+        ] {
+            let inv = parse_command_line(&words(line), Family::Ipv4).unwrap();
+            assert!(
+                matches!(&inv.command, Command::List { chain, zero: true, .. } if chain.as_deref() == wanted),
+                "{line}: {:?}",
+                inv.command
+            );
+        }
+        let inv = parse_command_line(&words("-S -Z userc"), Family::Ipv4).unwrap();
+        assert!(matches!(inv.command, Command::ListRules { zero: true, .. }));
+        assert!(parse_command_line(&words("-A INPUT -Z"), Family::Ipv4).is_err());
+    }
+
+    #[test]
+    fn the_other_familys_option_is_refused_and_marked() {
+        let e = parse_command_line(&words("-A INPUT -6 -j DROP"), Family::Ipv4).unwrap_err();
+        assert!(e.other_family && e.message.contains("ip6tables"), "{e}");
+        let e = parse_command_line(&words("-A INPUT --ipv4 -j DROP"), Family::Ipv6).unwrap_err();
+        assert!(e.other_family, "{e}");
+        let inv = parse_command_line(&words("-A INPUT -4 -j DROP"), Family::Ipv4).unwrap();
+        assert!(matches!(inv.command, Command::Append { .. }));
+        let e = parse_command_line(&words("-A INPUT --bogus"), Family::Ipv4).unwrap_err();
+        assert!(!e.other_family);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use moat_model::{Counters, RESERVED_CHAIN_PREFIX};
 
-use crate::command::{Command, Invocation};
+use crate::command::{Command, Display, Invocation};
 use crate::listing::{list_chains, list_rules};
 use crate::state::{StateChain, StateRule, TableState};
 
@@ -145,7 +145,11 @@ fn query(inv: &Invocation, state: &TableState) -> Option<Result<Applied, EngineE
             *num,
             inv.display,
         ))),
-        Command::ListRules { chain, num } => Some(listed(list_rules(
+        Command::ListRules {
+            chain,
+            num,
+            zero: false,
+        } => Some(listed(list_rules(
             state,
             chain.as_deref(),
             *num,
@@ -201,19 +205,21 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
     }
     let mut outcome = Applied::default();
     match &inv.command {
-        Command::List {
-            chain,
-            num,
-            zero: _,
-        } => {
-            outcome.output = list_chains(next, chain.as_deref(), *num, inv.display)
-                .map_err(|m| EngineError { message: m })?;
-            zero_counters(next, chain.as_deref(), None)?;
+        // With `-Z` (without it, answered by `query` above): the listing,
+        // then the chain's or every chain's counters zeroed.
+        Command::List { chain, num, .. } | Command::ListRules { chain, num, .. } => {
+            let listing = if matches!(inv.command, Command::List { .. }) {
+                list_chains(next, chain.as_deref(), *num, inv.display)
+            } else {
+                list_rules(next, chain.as_deref(), *num, inv.display)
+            };
+            outcome.output = listing.map_err(|m| EngineError { message: m })?;
+            outcome.output += &zero_counters(next, chain.as_deref(), None, inv.display)?;
             outcome.changed = true;
             return Ok(outcome);
         }
         // Answered by `query` above.
-        Command::ListRules { .. } | Command::Check { .. } => return Ok(outcome),
+        Command::Check { .. } => return Ok(outcome),
         Command::Append { chain, rule, also } => {
             for rule in std::iter::once(rule).chain(also) {
                 let r = new_rule(next, rule)?;
@@ -283,7 +289,9 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
             Some(name) => chain_mut(next, name)?.rules.clear(),
             None => next.chains.iter_mut().for_each(|c| c.rules.clear()),
         },
-        Command::Zero { chain, num } => zero_counters(next, chain.as_deref(), *num)?,
+        Command::Zero { chain, num } => {
+            outcome.output = zero_counters(next, chain.as_deref(), *num, inv.display)?;
+        }
         Command::NewChain { chain } => {
             check_new_chain_name(next, chain)?;
             next.chains.push(StateChain {
@@ -337,11 +345,13 @@ fn zero_counters(
     state: &mut TableState,
     chain: Option<&str>,
     num: Option<usize>,
-) -> Result<(), EngineError> {
+    display: Display,
+) -> Result<String, EngineError> {
     let chains: Vec<&mut StateChain> = match chain {
         Some(name) => vec![chain_mut(state, name)?],
         None => state.chains.iter_mut().collect(),
     };
+    let mut said = String::new();
     for c in chains {
         match num {
             Some(n) => match c.rules.get_mut(n - 1) {
@@ -353,10 +363,14 @@ fn zero_counters(
                 c.rules
                     .iter_mut()
                     .for_each(|r| r.rule.counters = Counters::default());
+                // As iptables says it with -v.
+                if display.verbose {
+                    said += &format!("Zeroing chain `{}'\n", c.name);
+                }
             }
         }
     }
-    Ok(())
+    Ok(said)
 }
 
 /// Gives the rules `command` added (one per address of its lists) the

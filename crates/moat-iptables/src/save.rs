@@ -330,7 +330,12 @@ pub fn restore_with_warnings(
                 message,
                 text: cmd.text.clone(),
             };
-            let inv = parse_command_line(&cmd.words(), family).map_err(|e| error(e.message))?;
+            let inv = match parse_command_line(&cmd.words(), family) {
+                Ok(inv) => inv,
+                // A `-6` line in iptables-restore (`-4` in ip6tables-restore).
+                Err(e) if e.other_family => continue,
+                Err(e) => return Err(error(e.message)),
+            };
             for w in &inv.warnings {
                 warn(cmd.line, w);
             }

@@ -74,7 +74,9 @@ fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Resu
     let backend = moat_backend::default_backend();
     let read_only = matches!(
         inv.command,
-        Command::List { zero: false, .. } | Command::ListRules { .. } | Command::Check { .. }
+        Command::List { zero: false, .. }
+            | Command::ListRules { zero: false, .. }
+            | Command::Check { .. }
     );
     let _lock = if read_only {
         None
@@ -290,7 +292,11 @@ fn list_fast(
     family: Family,
 ) -> Result<Option<ExitCode>> {
     let (chain, num, list) = match &inv.command {
-        Command::ListRules { chain, num } => (chain, num, list_stored_rules as StoredListing),
+        Command::ListRules {
+            chain,
+            num,
+            zero: false,
+        } => (chain, num, list_stored_rules as StoredListing),
         Command::List {
             chain,
             num,

@@ -455,3 +455,55 @@ fn address_lists_make_one_rule_per_address_like_iptables_nft() {
         "{mine}"
     );
 }
+
+/// `-L`/`-S` together with `-Z` (list, then zero, in either order; the
+/// chain given last is the command's; `-v` says which chains were zeroed),
+/// and `-4`/`-6`: refused by the other family's command, skipped without a
+/// word by its restore. Debian's iptables-nft runs the same in a second
+/// namespace and must print the same.
+#[test]
+fn listing_with_zeroing_and_family_options_like_iptables_nft() {
+    let Some(ours) = lab() else { return };
+    let theirs = Netns::new("zeroref").expect("namespace");
+    let file = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+        :userc - [0:0]\n[7:700] -A INPUT -s 10.1.1.1 -j ACCEPT\n[3:300] -A FORWARD -j userc\n\
+        -A INPUT -6 -s ::1 -j DROP\n[2:200] -A userc -4 -j RETURN\nCOMMIT\n";
+    assert!(restore(&ours, "iptables-restore", &["-c"], file)
+        .status
+        .success());
+    theirs
+        .exec_input(&["iptables-nft-restore", "-c"], file)
+        .expect("iptables-nft-restore");
+    let same = |command: &str| {
+        let mine = moat(&ours, &words("iptables", command));
+        let reference = theirs
+            .exec(&words("iptables-nft", command))
+            .expect("run iptables-nft");
+        let text = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).to_string();
+        assert_eq!(
+            (mine.status.success(), text(&mine)),
+            (reference.status.success(), text(&reference)),
+            "iptables {command}"
+        );
+        text(&mine)
+    };
+    let listed = same("-L INPUT -Z FORWARD -v -n -x");
+    assert!(listed.contains("Chain FORWARD") && !listed.contains("Chain INPUT"));
+    assert!(listed.contains("Zeroing chain `FORWARD'"), "{listed}");
+    let rules = same("-S -Z userc -v");
+    assert!(rules.contains("-A userc -c 2 200 -j RETURN"), "{rules}");
+    let after = same("-Z -L -v -n -x");
+    assert!(after.contains("700"), "{after}");
+    assert!(
+        !after.contains(" 300 ") && !after.contains(" 200 "),
+        "{after}"
+    );
+    let zeroed = same("-vnxL");
+    assert!(!zeroed.contains("700"), "{zeroed}");
+    same("-Z -v");
+    same("-nL INPUT -4");
+    let refused = same("-nL INPUT -6");
+    assert!(refused.is_empty());
+    assert!(moat_err(&ours, &words("iptables", "-A INPUT -6 -j DROP")).contains("ip6tables"));
+    assert!(moat_err(&ours, &words("ip6tables", "-S --ipv4")).contains("iptables"));
+}
