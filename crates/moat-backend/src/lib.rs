@@ -5,6 +5,7 @@
 //! program through its JSON interface.
 
 pub mod driver;
+mod ipset;
 pub mod netlink;
 mod nft_cli;
 mod read;
@@ -13,6 +14,7 @@ use moat_model::{Family, Stage};
 use moat_nft::{ChangeSet, KernelTable};
 
 pub use driver::{default_backend, Hybrid, NetlinkDriver};
+pub use ipset::{find_ipset, IpSet};
 pub use nft_cli::NftCli;
 
 /// Why the backend could not do what was asked.

@@ -725,6 +725,7 @@ fn block_list_copies_and_their_lookups_land_as_nft_writes_them() {
             name: name.into(),
             sides: vec![side],
             negate,
+            options: Default::default(),
         };
         input(&mut model).extend([
             rule(
@@ -783,6 +784,7 @@ fn block_list_copies_and_their_lookups_land_as_nft_writes_them() {
             name: "noted".into(),
             sides: vec![moat_model::SetSide::Source],
             negate: false,
+            options: Default::default(),
         }],
         Action::Drop,
         "-m set --match-set noted src -j DROP",

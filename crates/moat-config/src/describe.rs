@@ -451,7 +451,13 @@ fn state_text(m: &Match) -> Option<String> {
             name,
             sides,
             negate,
-        } => format!("{}{} in set {name}", sides_text(sides), negated(*negate)),
+            options,
+        } => format!(
+            "{}{} in set {name}{}",
+            sides_text(sides),
+            negated(*negate),
+            options.text(true)
+        ),
         Match::Statistic { mode, negate } => format!("{}{}", not(*negate), statistic_text(mode)),
         Match::ConnBytes {
             counter,
@@ -958,6 +964,7 @@ mod tests {
                     name: "badhosts".into(),
                     sides: vec![SetSide::Source],
                     negate: false,
+                    options: Default::default(),
                 },
                 "badhosts",
             ),
@@ -1087,6 +1094,7 @@ mod tests {
                 name: "badhosts".into(),
                 sides: vec![SetSide::Source],
                 negate,
+                options: Default::default(),
             }],
             ..Rule::new(Action::Drop)
         };

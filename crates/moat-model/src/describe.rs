@@ -338,7 +338,20 @@ pub fn match_text(m: &Match) -> String {
                 bang(*negate)
             )
         }
-        Match::InSet { name, negate, .. } => format!("-m set {}--match-set {name}", bang(*negate)),
+        Match::InSet {
+            name,
+            sides,
+            negate,
+            options,
+        } => {
+            let dirs: Vec<&str> = sides.iter().map(|s| s.pick("src", "dst")).collect();
+            format!(
+                "-m set {}--match-set {name} {}{}",
+                bang(*negate),
+                dirs.join(","),
+                options.text(false)
+            )
+        }
         Match::AddrType {
             src,
             dst,

@@ -22,8 +22,8 @@ pub use action::{
 pub use hash::stable_hash;
 pub use matches::{
     AddrTypes, Compare, ConnCounter, ConnStates, ConntrackAddr, ConntrackPort, CtDirection, Iface,
-    LimitKey, Match, PacketType, PortRange, Rate, RateUnit, RecentAction, SetSide, StatisticMode,
-    TcpFlags,
+    LimitKey, Match, PacketType, PortRange, Rate, RateUnit, RecentAction, SetCounterTest,
+    SetMatchOptions, SetSide, StatisticMode, TcpFlags,
 };
 pub use ruleset::{
     Chain, Counters, Family, Hook, Policy, Rule, Stage, Table, RESERVED_CHAIN_PREFIX,

@@ -154,11 +154,15 @@ pub enum Match {
         #[serde(default)]
         mask: Option<IpAddr>,
     },
-    /// An address (or tuple) of the packet is an element of a named set.
+    /// An address (or tuple) of the packet is an element of a named set:
+    /// one of moat's block lists or, failing that, one of the kernel's
+    /// ipsets (which alone take `options`).
     InSet {
         name: String,
         sides: Vec<SetSide>,
         negate: bool,
+        #[serde(default)]
+        options: SetMatchOptions,
     },
     /// Matches a share of packets.
     Statistic { mode: StatisticMode, negate: bool },
@@ -425,6 +429,78 @@ pub enum RecentAction {
     Update,
     /// Match if the address is in the list and remove it.
     Remove,
+}
+
+/// What an ipset match does besides the lookup (`-m set` options); all
+/// off by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SetMatchOptions {
+    /// `--return-nomatch`: an element marked `nomatch` matches.
+    pub return_nomatch: bool,
+    /// `! --update-counters`: the matching element's counters stay.
+    pub skip_counter_update: bool,
+    /// `! --update-subcounters`: the counters of the element within a
+    /// list of sets stay.
+    pub skip_subcounter_update: bool,
+    /// `--packets-eq|lt|gt N` (`! --packets-eq`): a test of the element's
+    /// packet counter.
+    pub packets: Option<(SetCounterTest, u64)>,
+    /// `--bytes-eq|lt|gt N` (`! --bytes-eq`): a test of its byte counter.
+    pub bytes: Option<(SetCounterTest, u64)>,
+}
+
+/// How an ipset element's counter is compared with a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SetCounterTest {
+    /// `-eq`.
+    Equal,
+    /// `! ...-eq`.
+    NotEqual,
+    /// `-lt`.
+    Less,
+    /// `-gt`.
+    Greater,
+}
+
+impl SetCounterTest {
+    /// The option suffix iptables writes (`eq`, `lt`, `gt`) and whether it
+    /// is negated.
+    pub fn word(self) -> (&'static str, bool) {
+        match self {
+            SetCounterTest::Equal => ("eq", false),
+            SetCounterTest::NotEqual => ("eq", true),
+            SetCounterTest::Less => ("lt", false),
+            SetCounterTest::Greater => ("gt", false),
+        }
+    }
+}
+
+impl SetMatchOptions {
+    /// The options as iptables writes them after `--match-set NAME DIRS`
+    /// (` --return-nomatch ! --update-counters --packets-gt 5`), or, with
+    /// `listing`, as `-L` shows them (` return-nomatch ! update-counters
+    /// packets-gt 5`).
+    pub fn text(&self, listing: bool) -> String {
+        let dash = if listing { "" } else { "--" };
+        let mut out = String::new();
+        if self.return_nomatch {
+            out += &format!(" {dash}return-nomatch");
+        }
+        if self.skip_counter_update {
+            out += &format!(" ! {dash}update-counters");
+        }
+        if self.skip_subcounter_update {
+            out += &format!(" ! {dash}update-subcounters");
+        }
+        for (what, test) in [("packets", self.packets), ("bytes", self.bytes)] {
+            if let Some((test, n)) = test {
+                let (word, negated) = test.word();
+                let bang = if negated { "! " } else { "" };
+                out += &format!(" {bang}{dash}{what}-{word} {n}");
+            }
+        }
+        out
+    }
 }
 
 /// Which address (or port) of the packet a set lookup uses.

@@ -176,13 +176,14 @@ fn append_fast(
         existing_sets: Vec::new(),
         after_conntrack: layout.after_conntrack,
     };
-    set_copies::declare_for(&mut table, [&new.rule])?;
     table.ops.push(Op::AddRule {
         chain: chain.clone(),
         index: 0,
         rule: new.rule.clone(),
         position: Position::Append,
     });
+    // After the rule: an ipset's rule is given its match here.
+    set_copies::declare_for(&mut table, [&new.rule])?;
     backend.apply(&ChangeSet {
         tables: vec![table],
     })?;

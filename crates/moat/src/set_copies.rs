@@ -1,7 +1,10 @@
 //! `-m set --match-set NAME` rules look up moat block list NAME through a
 //! copy of it in their own table (`blocklist.NAME`, kept current by
 //! `moat block`). Before a batch is applied, this adds the declarations of
-//! the copies its tables need and do not hold yet.
+//! the copies its tables need and do not hold yet. A NAME that is no block
+//! list but one of the kernel's ipsets (made with the `ipset` tool, as
+//! fail2ban's ipset actions do) is looked up by the kernel's xt_set module,
+//! as with iptables: the batch's rules get its match with the set's index.
 
 use std::collections::BTreeSet;
 
@@ -40,6 +43,17 @@ fn declare_names<'a>(
     if names.peek().is_none() {
         return Ok(());
     }
+    let lists = moat_blocklist::Blocklists::open()
+        .and_then(|mut b| b.names())
+        .context("-m set --match-set looks up moat's block lists")?;
+    let (names, ipsets): (Vec<&str>, Vec<&str>) =
+        names.partition(|name| lists.iter().any(|l| l == name));
+    for name in ipsets {
+        use_ipset(changes, name)?;
+    }
+    if names.is_empty() {
+        return Ok(());
+    }
     let fresh = changes.ops.iter().any(|op| matches!(op, Op::DeleteTable));
     let table = table_name(changes.stage);
     let sets = moat_blocklist::copies_to_declare(names, changes.family, table, fresh)
@@ -47,6 +61,44 @@ fn declare_names<'a>(
     changes
         .ops
         .extend(sets.into_iter().map(|set| Op::AddSet(Box::new(set))));
+    Ok(())
+}
+
+/// Makes the batch's `-m set --match-set NAME` rules look up ipset NAME in
+/// the kernel's xt_set module; fails when there is no such ipset either,
+/// or it holds the other family's addresses.
+fn use_ipset(changes: &mut TableChanges, name: &str) -> Result<()> {
+    let set = moat_backend::find_ipset(name)
+        .with_context(|| format!("-m set --match-set {name}: cannot ask the kernel for ipsets"))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "-m set --match-set {name}: there is no block list or ipset named {name:?} \
+                 (see `moat block list` and `ipset list -n`)"
+            )
+        })?;
+    let word = |f| match f {
+        moat_model::Family::Ipv4 => "IPv4",
+        moat_model::Family::Ipv6 => "IPv6",
+    };
+    if let Some(family) = set.family.filter(|f| *f != changes.family) {
+        anyhow::bail!(
+            "-m set --match-set {name}: ipset {name} holds {} addresses, the rule is for {}",
+            word(family),
+            word(changes.family)
+        );
+    }
+    for op in &mut changes.ops {
+        let (Op::AddRule { rule, .. } | Op::ReplaceRule { rule, .. }) = op else {
+            continue;
+        };
+        for m in &mut rule.matches {
+            if matches!(m, Match::InSet { name: n, .. } if n == name) {
+                if let Some(ext) = moat_iptables::ipset_match(m, set.index) {
+                    *m = Match::Xt(ext);
+                }
+            }
+        }
+    }
     Ok(())
 }
 

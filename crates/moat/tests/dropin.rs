@@ -1358,6 +1358,97 @@ fn rpfilter_accept_local_counts_as_xt_rpfilter() {
     }
 }
 
+/// `-m set` on the kernel's ipsets, made with the `ipset` tool as
+/// fail2ban's ipset actions make them (no moat block list of that name):
+/// the rules run in the kernel's xt_set. Adding the client to the set
+/// closes the port at once and removing it opens it again; a counter test
+/// sees the element's packet counter; a set of the other family and a
+/// missing set are refused; the listing equals iptables-nft's.
+#[test]
+fn ipset_rules_run_in_the_kernels_set_match() {
+    let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
+        return;
+    };
+    let ipset = |args: &str| {
+        let argv: Vec<&str> = std::iter::once("ipset")
+            .chain(args.split_whitespace())
+            .collect();
+        lab.gateway.exec_ok(&argv).unwrap();
+    };
+    ipset("create f2b-test hash:ip counters");
+    ipset("create heavy hash:ip counters");
+    ipset("create six hash:ip family inet6");
+    let rules = [
+        "-A INPUT -p tcp -m tcp --dport 7201 -m set --match-set f2b-test src -j REJECT --reject-with tcp-reset",
+        "-A INPUT -p tcp -m tcp --dport 7202 -m set --match-set heavy src --packets-gt 5 -j DROP",
+    ];
+    for rule in rules {
+        moat_ok(&lab.gateway, &common::words("iptables", rule));
+    }
+    let _servers = common::servers(&lab.gateway, GATEWAY_LAN_V4, &[7201, 7202]);
+    assert!(
+        connects(&lab.client, GATEWAY_LAN_V4, 7201),
+        "not in the set"
+    );
+    ipset(&format!("add f2b-test {CLIENT_V4}"));
+    assert!(
+        !connects(&lab.client, GATEWAY_LAN_V4, 7201),
+        "banned by the set"
+    );
+    ipset(&format!("del f2b-test {CLIENT_V4}"));
+    assert!(connects(&lab.client, GATEWAY_LAN_V4, 7201), "unbanned");
+    // The element's counter, not the rule's, decides.
+    ipset(&format!("add heavy {CLIENT_V4} packets 1"));
+    assert!(
+        connects(&lab.client, GATEWAY_LAN_V4, 7202),
+        "1 packet so far"
+    );
+    ipset(&format!("del heavy {CLIENT_V4}"));
+    ipset(&format!("add heavy {CLIENT_V4} packets 100"));
+    assert!(
+        !connects(&lab.client, GATEWAY_LAN_V4, 7202),
+        "over 5 packets"
+    );
+    let counted = lab.gateway.exec_ok(&["ipset", "list", "heavy"]).unwrap();
+    assert!(
+        !counted.contains("packets 100 "),
+        "the match counts: {counted}"
+    );
+    // The same rules in iptables-nft's hands list the same.
+    let theirs = Netns::new("ipset-nft").unwrap();
+    for args in [
+        "create f2b-test hash:ip counters",
+        "create heavy hash:ip counters",
+    ] {
+        let argv: Vec<&str> = std::iter::once("ipset")
+            .chain(args.split_whitespace())
+            .collect();
+        theirs.exec_ok(&argv).unwrap();
+    }
+    for rule in rules {
+        theirs
+            .exec_ok(&common::words("iptables-nft", rule))
+            .unwrap();
+    }
+    assert_eq!(
+        moat_ok(&lab.gateway, &["iptables", "-S", "INPUT"]),
+        theirs.exec_ok(&["iptables-nft", "-S", "INPUT"]).unwrap()
+    );
+    let err = common::moat_err(
+        &lab.gateway,
+        &common::words("iptables", "-A INPUT -m set --match-set six src -j DROP"),
+    );
+    assert!(err.contains("IPv6"), "{err}");
+    let err = common::moat_err(
+        &lab.gateway,
+        &common::words("iptables", "-A INPUT -m set --match-set nosuch src -j DROP"),
+    );
+    assert!(err.contains("no block list or ipset"), "{err}");
+    // The kernel keeps a set a rule uses.
+    let busy = lab.gateway.exec(&["ipset", "destroy", "f2b-test"]).unwrap();
+    assert!(!busy.status.success());
+}
+
 /// `-m cluster`, `-m cgroup`, `-m connlabel` and `-m bpf` run in the
 /// kernel's own modules: the kernel takes moat's argument layouts, the
 /// saves equal iptables-nft's, and real packets meet a BPF program and a

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
-use moat_model::{Family, SetSide};
+use moat_model::{Family, SetMatchOptions, SetSide};
 use nftables::expr::{Expression, NamedExpression, Prefix};
 use nftables::schema::SetType;
 use nftables::stmt::Statement;
@@ -202,15 +202,24 @@ pub(super) fn masked_addr(
 /// `-m set --match-set NAME src|dst`: the packet's source or destination
 /// address is in moat block list `NAME`, whose copy in the rule's table is
 /// the set [`blocklist_set_name`] (declared by whoever applies the rule).
-/// Block lists hold addresses, so exactly one side is looked up.
+/// Block lists hold addresses, so exactly one side is looked up, and keep
+/// no counters, so the ipset options are refused.
 pub(super) fn in_set(
     name: &str,
     sides: &[SetSide],
     negate: bool,
+    options: &SetMatchOptions,
     family: Family,
 ) -> Result<Vec<Statement<'static>>, CompileError> {
     if name.is_empty() {
         return refuse("set match with an empty set name");
+    }
+    if *options != SetMatchOptions::default() {
+        return refuse(format!(
+            "--match-set {name}:{} works on an ipset; moat block list {name} keeps no counters \
+             or nomatch elements",
+            options.text(false)
+        ));
     }
     let side = match sides {
         [one] => *one,
@@ -318,6 +327,7 @@ mod tests {
             name: "bad".into(),
             sides: vec![SetSide::Destination],
             negate: true,
+            options: Default::default(),
         };
         assert_eq!(
             matches_json(&[m], v6()),
@@ -330,6 +340,7 @@ mod tests {
                 name: "pairs".into(),
                 sides: vec![SetSide::Source, SetSide::Destination],
                 negate: false,
+                options: Default::default(),
             }],
             ..Rule::new(Action::Accept)
         };

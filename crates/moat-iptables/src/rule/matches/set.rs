@@ -1,16 +1,38 @@
-//! The set match: membership in an ipset.
+//! The set match: membership in one of moat's block lists or, when there
+//! is no block list of that name, in one of the kernel's ipsets (which alone
+//! take the counter and nomatch options).
 
-use moat_model::{Match, SetSide};
+use moat_model::{Match, SetCounterTest, SetMatchOptions, SetSide};
 
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::push_opt;
 
-/// `-m set --match-set NAME src[,dst...]`.
+/// `-m set --match-set NAME src[,dst...] [--return-nomatch] [!
+/// --update-counters] [! --update-subcounters] [[!] --packets-eq|lt|gt N]
+/// [[!] --bytes-eq|lt|gt N]`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct SetMatch {
     set: Option<(String, Vec<SetSide>, bool)>,
+    options: SetMatchOptions,
+}
+
+/// A counter value as iptables reads one (`strtoull` of any base: `16`,
+/// `0x10`, `020`).
+fn counter_value(option: &str, text: &str) -> Res<u64> {
+    let parsed = if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        u64::from_str_radix(hex, 16)
+    } else if text.len() > 1 && text.starts_with('0') {
+        u64::from_str_radix(&text[1..], 8)
+    } else {
+        text.parse()
+    };
+    parsed.or_else(|_| {
+        fail(format!(
+            "{option}: cannot read {text:?} as a counter value (a whole number up to 2^64-1)"
+        ))
+    })
 }
 
 fn sides_text(sides: &[SetSide]) -> String {
@@ -32,6 +54,7 @@ impl SetMatch {
                 name: name.clone(),
                 sides: sides.clone(),
                 negate: *negate,
+                options: self.options,
             });
         }
     }
@@ -39,11 +62,61 @@ impl SetMatch {
 
 impl Extension for SetMatch {
     fn options(&self) -> &'static [OptDef] {
-        const O: &[OptDef] = &[opt("--match-set", 2, true)];
+        const O: &[OptDef] = &[
+            opt("--match-set", 2, true),
+            opt("--return-nomatch", 0, false),
+            opt("--update-counters", 0, true),
+            opt("--update-subcounters", 0, true),
+            opt("--packets-eq", 1, true),
+            opt("--packets-lt", 1, false),
+            opt("--packets-gt", 1, false),
+            opt("--bytes-eq", 1, true),
+            opt("--bytes-lt", 1, false),
+            opt("--bytes-gt", 1, false),
+        ];
         O
     }
 
     fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
+        match o.name {
+            "--match-set" => {}
+            "--return-nomatch" => {
+                self.options.return_nomatch = true;
+                return Ok(());
+            }
+            "--update-counters" => {
+                self.options.skip_counter_update = o.invert;
+                return Ok(());
+            }
+            "--update-subcounters" => {
+                self.options.skip_subcounter_update = o.invert;
+                return Ok(());
+            }
+            _ => {
+                let what = if o.name.starts_with("--packets") {
+                    "packets"
+                } else {
+                    "bytes"
+                };
+                let test = match o.name.rsplit('-').next() {
+                    Some("eq") if o.invert => SetCounterTest::NotEqual,
+                    Some("eq") => SetCounterTest::Equal,
+                    Some("lt") => SetCounterTest::Less,
+                    _ => SetCounterTest::Greater,
+                };
+                let n = counter_value(o.name, o.value())?;
+                let slot = if what == "packets" {
+                    &mut self.options.packets
+                } else {
+                    &mut self.options.bytes
+                };
+                if slot.is_some() {
+                    return fail(format!("only one of the --{what}-[eq|lt|gt] is allowed"));
+                }
+                *slot = Some((test, n));
+                return Ok(());
+            }
+        }
         once(&self.set, "--match-set")?;
         let name = o.value();
         if name.is_empty() || name.len() > 31 {
@@ -85,15 +158,17 @@ impl Extension for SetMatch {
                 "--match-set",
                 Some(&format!("{name} {}", sides_text(sides))),
             );
+            out.push_str(&self.options.text(false));
         }
     }
 
     fn print(&self, out: &mut String, _numeric: bool) {
         if let Some((name, sides, inv)) = &self.set {
             out.push_str(&format!(
-                "{} match-set {name} {}",
+                "{} match-set {name} {}{}",
                 if *inv { " !" } else { "" },
-                sides_text(sides)
+                sides_text(sides),
+                self.options.text(true)
             ));
         }
     }

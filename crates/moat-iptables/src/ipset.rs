@@ -1,0 +1,142 @@
+//! `-m set` on one of the kernel's ipsets: the kernel's xt_set module
+//! decides (through `nft_compat`, as under iptables-nft), given the set's
+//! index, which only the kernel knows (see `moat_backend::find_ipset`).
+
+use moat_model::{Match, SetCounterTest, SetMatchOptions, SetSide, XtExtension, XtLayout};
+
+/// xt_set's flag of a negated match (`IPSET_INV_MATCH`).
+const INV_MATCH: u8 = 1;
+/// Its flags of the options (`IPSET_FLAG_*`).
+const SKIP_COUNTER_UPDATE: u32 = 1 << 3;
+const SKIP_SUBCOUNTER_UPDATE: u32 = 1 << 4;
+const RETURN_NOMATCH: u32 = 1 << 7;
+
+/// The counter test as xt_set numbers it (`IPSET_COUNTER_*`; 0 is none).
+fn counter_op(test: Option<(SetCounterTest, u64)>) -> (u8, u64) {
+    match test {
+        None => (0, 0),
+        Some((SetCounterTest::Equal, n)) => (1, n),
+        Some((SetCounterTest::NotEqual, n)) => (2, n),
+        Some((SetCounterTest::Less, n)) => (3, n),
+        Some((SetCounterTest::Greater, n)) => (4, n),
+    }
+}
+
+/// The xt_set match (revision 4) that `m`, a `-m set` match, is on the
+/// ipset of kernel index `index`; None when `m` is no set match.
+pub fn ipset_match(m: &Match, index: u16) -> Option<XtExtension> {
+    let Match::InSet {
+        sides,
+        negate,
+        options,
+        ..
+    } = m
+    else {
+        return None;
+    };
+    let dim = u8::try_from(sides.len()).ok()?;
+    let mut dirs = if *negate { INV_MATCH } else { 0 };
+    for (i, side) in sides.iter().enumerate() {
+        if *side == SetSide::Source {
+            dirs |= 1 << (i + 1);
+        }
+    }
+    let SetMatchOptions {
+        return_nomatch,
+        skip_counter_update,
+        skip_subcounter_update,
+        packets,
+        bytes,
+    } = *options;
+    let flags = [
+        (return_nomatch, RETURN_NOMATCH),
+        (skip_counter_update, SKIP_COUNTER_UPDATE),
+        (skip_subcounter_update, SKIP_SUBCOUNTER_UPDATE),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .fold(0, |acc, (_, bit)| acc | bit);
+    let mut layout = XtLayout::new();
+    // struct xt_set_info { ip_set_id_t index; __u8 dim; __u8 flags; }
+    layout.u16(index).u8(dim).u8(dirs);
+    // Two struct ip_set_counter_match { __aligned_u64 value; __u8 op; }.
+    for test in [packets, bytes] {
+        let (op, value) = counter_op(test);
+        layout.u64(value).u8(op).align(8);
+    }
+    layout.u32(flags);
+    Some(XtExtension {
+        name: "set".into(),
+        revision: 4,
+        info: layout.finish(),
+        text: moat_model::describe::match_text(m),
+        hooks: Vec::new(),
+        stage: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(sides: Vec<SetSide>, negate: bool, options: SetMatchOptions) -> Match {
+        Match::InSet {
+            name: "s".into(),
+            sides,
+            negate,
+            options,
+        }
+    }
+
+    /// The bytes iptables-nft 1.8.9 sends for the same options (read back
+    /// from the kernel).
+    #[test]
+    fn the_layout_is_xt_sets_revision_4() {
+        use SetSide::*;
+        let hex = |m: &Match, index| {
+            ipset_match(m, index)
+                .unwrap()
+                .info
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        // iptables-nft's own bytes, read back from the kernel.
+        let plain = set(vec![Source], false, SetMatchOptions::default());
+        assert_eq!(
+            hex(&plain, 0),
+            "000001020000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+        );
+        let negated = set(vec![Destination], true, SetMatchOptions::default());
+        assert_eq!(
+            hex(&negated, 0),
+            "000001010000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+        );
+        let nomatch = SetMatchOptions {
+            return_nomatch: true,
+            ..SetMatchOptions::default()
+        };
+        assert_eq!(
+            hex(&set(vec![Source, Destination], false, nomatch), 1),
+            "010002020000000000000000000000000000000000000000000000000000000000000000000000008000000000000000"
+        );
+        let counters = SetMatchOptions {
+            packets: Some((SetCounterTest::Greater, 5)),
+            bytes: Some((SetCounterTest::Less, 100)),
+            ..SetMatchOptions::default()
+        };
+        assert_eq!(
+            hex(&set(vec![Source], false, counters), 0),
+            "000001020000000005000000000000000400000000000000640000000000000003000000000000000000000000000000"
+        );
+        let quiet = SetMatchOptions {
+            skip_counter_update: true,
+            skip_subcounter_update: true,
+            ..SetMatchOptions::default()
+        };
+        assert_eq!(
+            hex(&set(vec![Source, Source, Destination], false, quiet), 0),
+            "000003060000000000000000000000000000000000000000000000000000000000000000000000001800000000000000"
+        );
+    }
+}
