@@ -555,6 +555,7 @@ fn action_text(a: &Action) -> String {
         Action::Dscp(n) => format!("set the DSCP to {n:#04x}"),
         Action::Ecn(_) => "change the ECN bits (ECN)".into(),
         Action::ChecksumFill => "count (CHECKSUM --checksum-fill fills in nothing in moat)".into(),
+        Action::IpSetUpdate(update) => format!("update ipsets:{}", update.text(true)),
         Action::ConnSecMark(copy) => match copy {
             SecMarkCopy::Save => "copy the packet's security mark to its connection".into(),
             SecMarkCopy::Restore => "copy the connection's security mark to the packet".into(),

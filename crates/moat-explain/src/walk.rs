@@ -431,6 +431,7 @@ impl Walker<'_> {
             // In moat it only counts the packet.
             Action::ChecksumFill
             | Action::ConnSecMark(_)
+            | Action::IpSetUpdate(_)
             | Action::Continue
             | Action::Log { .. }
             | Action::NfLog { .. }

@@ -1,8 +1,65 @@
-//! `-m set` on one of the kernel's ipsets: the kernel's xt_set module
-//! decides (through `nft_compat`, as under iptables-nft), given the set's
-//! index, which only the kernel knows (see `moat_backend::find_ipset`).
+//! `-m set` and `-j SET` on the kernel's ipsets: the kernel's xt_set
+//! module does the work (through `nft_compat`, as under iptables-nft),
+//! given the sets' indexes, which only the kernel knows (see
+//! `moat_backend::find_ipset`).
 
-use moat_model::{Match, SetCounterTest, SetMatchOptions, SetSide, XtExtension, XtLayout};
+use moat_model::{
+    IpSetUpdate, Match, SetCounterTest, SetMatchOptions, SetSide, XtExtension, XtLayout,
+};
+
+/// The index of no set (`IPSET_INVALID_ID`), for a target's unused sets.
+const NO_SET: u16 = 0xffff;
+/// xt_SET's flag of `--exist` (`IPSET_FLAG_EXIST`).
+const EXIST: u32 = 1;
+/// The timeout of an element added without `--timeout` (`IPSET_NO_TIMEOUT`).
+const NO_TIMEOUT: u32 = u32::MAX;
+
+/// The bits of `sides` that name the source (`IPSET_DIM_*_SRC`).
+fn source_bits(sides: &[SetSide]) -> u8 {
+    sides
+        .iter()
+        .enumerate()
+        .filter(|(_, side)| **side == SetSide::Source)
+        .fold(0, |bits, (i, _)| bits | 1 << (i + 1))
+}
+
+/// `struct xt_set_info` of the set of kernel index `index` looked up with
+/// `sides` (none: no set), with `extra` flags.
+fn set_info(layout: &mut XtLayout, index: Option<u16>, sides: &[SetSide], extra: u8) {
+    let dim = u8::try_from(sides.len()).unwrap_or(0);
+    match index {
+        Some(index) => layout.u16(index).u8(dim).u8(source_bits(sides) | extra),
+        None => layout.u16(NO_SET).u8(0).u8(0),
+    };
+}
+
+/// The xt_SET target (revision 3) that `update` is, given the kernel
+/// indexes of its sets (`add`, `del`, in that order).
+pub fn ipset_update_target(
+    update: &IpSetUpdate,
+    add: Option<u16>,
+    del: Option<u16>,
+) -> XtExtension {
+    let sides = |set: &Option<(String, Vec<SetSide>)>| {
+        set.as_ref().map(|(_, s)| s.clone()).unwrap_or_default()
+    };
+    let mut layout = XtLayout::new();
+    set_info(&mut layout, add, &sides(&update.add), 0);
+    set_info(&mut layout, del, &sides(&update.del), 0);
+    // No --map-set.
+    set_info(&mut layout, None, &[], 0);
+    layout
+        .u32(if update.exist { EXIST } else { 0 })
+        .u32(update.timeout.unwrap_or(NO_TIMEOUT));
+    XtExtension {
+        name: "SET".into(),
+        revision: 3,
+        info: layout.finish(),
+        text: format!("-j SET{}", update.text(false)),
+        hooks: Vec::new(),
+        stage: None,
+    }
+}
 
 /// xt_set's flag of a negated match (`IPSET_INV_MATCH`).
 const INV_MATCH: u8 = 1;
@@ -34,13 +91,6 @@ pub fn ipset_match(m: &Match, index: u16) -> Option<XtExtension> {
     else {
         return None;
     };
-    let dim = u8::try_from(sides.len()).ok()?;
-    let mut dirs = if *negate { INV_MATCH } else { 0 };
-    for (i, side) in sides.iter().enumerate() {
-        if *side == SetSide::Source {
-            dirs |= 1 << (i + 1);
-        }
-    }
     let SetMatchOptions {
         return_nomatch,
         skip_counter_update,
@@ -57,8 +107,8 @@ pub fn ipset_match(m: &Match, index: u16) -> Option<XtExtension> {
     .filter(|(on, _)| *on)
     .fold(0, |acc, (_, bit)| acc | bit);
     let mut layout = XtLayout::new();
-    // struct xt_set_info { ip_set_id_t index; __u8 dim; __u8 flags; }
-    layout.u16(index).u8(dim).u8(dirs);
+    let inverted = if *negate { INV_MATCH } else { 0 };
+    set_info(&mut layout, Some(index), sides, inverted);
     // Two struct ip_set_counter_match { __aligned_u64 value; __u8 op; }.
     for test in [packets, bytes] {
         let (op, value) = counter_op(test);
@@ -137,6 +187,47 @@ mod tests {
         assert_eq!(
             hex(&set(vec![Source, Source, Destination], false, quiet), 0),
             "000003060000000000000000000000000000000000000000000000000000000000000000000000001800000000000000"
+        );
+    }
+
+    #[test]
+    fn the_set_target_is_xt_sets_revision_3() {
+        let hex = |update: &IpSetUpdate, add, del| {
+            ipset_update_target(update, add, del)
+                .info
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        // iptables-nft's own bytes, read back from the kernel.
+        let add = IpSetUpdate {
+            add: Some(("s1".into(), vec![SetSide::Source])),
+            del: None,
+            exist: false,
+            timeout: None,
+        };
+        assert_eq!(
+            hex(&add, Some(0), None),
+            "00000102ffff0000ffff000000000000ffffffff00000000"
+        );
+        let del = IpSetUpdate {
+            add: None,
+            del: Some(("s2".into(), vec![SetSide::Source, SetSide::Destination])),
+            exist: false,
+            timeout: None,
+        };
+        assert_eq!(
+            hex(&del, None, Some(1)),
+            "ffff000001000202ffff000000000000ffffffff00000000"
+        );
+        let again = IpSetUpdate {
+            exist: true,
+            timeout: Some(60),
+            ..add
+        };
+        assert_eq!(
+            hex(&again, Some(0), None),
+            "00000102ffff0000ffff0000010000003c00000000000000"
         );
     }
 }

@@ -17,6 +17,6 @@ pub mod state;
 pub use command::{parse_command_line, Command, CommandError, Display, Invocation};
 pub use engine::{apply, execute, Applied, EngineError, Outcome};
 pub use help::help_text;
-pub use ipset::ipset_match;
+pub use ipset::{ipset_match, ipset_update_target};
 pub use rule_id::{family_word, rule_id};
 pub use state::{StoredChain, StoredRule, TableState};

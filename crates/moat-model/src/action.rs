@@ -98,6 +98,10 @@ pub enum Action {
     /// Copy the packet's security mark to its connection, or the
     /// connection's back to the packet, and go on (CONNSECMARK).
     ConnSecMark(SecMarkCopy),
+    /// Add the packet's addresses (or tuple) to one of the kernel's ipsets
+    /// and/or delete them from one, and go on (`-j SET`); the kernel's
+    /// xt_SET does it once the sets' indexes are known.
+    IpSetUpdate(IpSetUpdate),
     /// Set the ECN bits of the IPv4 header and the ECE and CWR flags of
     /// the TCP header, and go on (ECN).
     Ecn(EcnChange),
@@ -351,4 +355,39 @@ pub fn ct_event_names(mask: u16) -> String {
         .map(|(_, name)| *name)
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// What `-j SET` does: the sets by name with the packet's fields to use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpSetUpdate {
+    /// `--add-set NAME src,dst...`.
+    pub add: Option<(String, Vec<crate::SetSide>)>,
+    /// `--del-set NAME src,dst...`.
+    pub del: Option<(String, Vec<crate::SetSide>)>,
+    /// `--exist`: an element already there gets the timeout again.
+    pub exist: bool,
+    /// `--timeout N`: the added element's timeout in seconds.
+    pub timeout: Option<u32>,
+}
+
+impl IpSetUpdate {
+    /// The options as iptables writes them after `-j SET` (or, with
+    /// `listing`, as `-L` shows them).
+    pub fn text(&self, listing: bool) -> String {
+        let dash = if listing { "" } else { "--" };
+        let mut out = String::new();
+        for (what, set) in [("add-set", &self.add), ("del-set", &self.del)] {
+            if let Some((name, sides)) = set {
+                let dirs: Vec<&str> = sides.iter().map(|s| s.pick("src", "dst")).collect();
+                out += &format!(" {dash}{what} {name} {}", dirs.join(","));
+            }
+        }
+        if self.exist {
+            out += &format!(" {dash}exist");
+        }
+        if let Some(t) = self.timeout {
+            out += &format!(" {dash}timeout {t}");
+        }
+        out
+    }
 }

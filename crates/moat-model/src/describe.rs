@@ -489,6 +489,7 @@ fn target_text(action: &Action) -> String {
         Action::Trace => "-j TRACE".into(),
         Action::ChecksumFill => "-j CHECKSUM --checksum-fill".into(),
         Action::ConnSecMark(copy) => format!("-j CONNSECMARK --{}", copy.word()),
+        Action::IpSetUpdate(update) => format!("-j SET{}", update.text(false)),
         Action::Xt(ext) => ext.text.clone(),
         Action::SynProxy(o) => {
             let mut text = String::from("-j SYNPROXY");

@@ -299,6 +299,7 @@ fn validate_action(
         }),
         Action::Ecn(_) => only_in(Stage::Mangle, "ECN", "the mangle table"),
         Action::ChecksumFill => only_in(Stage::Mangle, "CHECKSUM", "the mangle table"),
+        Action::IpSetUpdate(_) => Ok(()),
         Action::ConnSecMark(_) => match stage {
             Stage::Mangle | Stage::Security => Ok(()),
             _ => Err(RuleError::WrongPlace {

@@ -4,12 +4,13 @@
 //! the copies its tables need and do not hold yet. A NAME that is no block
 //! list but one of the kernel's ipsets (made with the `ipset` tool, as
 //! fail2ban's ipset actions do) is looked up by the kernel's xt_set module,
-//! as with iptables: the batch's rules get its match with the set's index.
+//! as with iptables: the batch's rules get its match with the set's index,
+//! and its `-j SET` rules the kernel's target with their sets' indexes.
 
 use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
-use moat_model::{Family, Match, Rule, Stage, Table};
+use moat_model::{Action, Family, Match, Rule, Stage, Table};
 use moat_nft::layout::table_name;
 use moat_nft::{ChangeSet, Op, TableChanges};
 
@@ -39,6 +40,7 @@ fn declare_names<'a>(
     changes: &mut TableChanges,
     names: impl IntoIterator<Item = &'a str>,
 ) -> Result<()> {
+    set_targets(changes)?;
     let mut names = names.into_iter().peekable();
     if names.peek().is_none() {
         return Ok(());
@@ -64,29 +66,66 @@ fn declare_names<'a>(
     Ok(())
 }
 
-/// Makes the batch's `-m set --match-set NAME` rules look up ipset NAME in
-/// the kernel's xt_set module; fails when there is no such ipset either,
-/// or it holds the other family's addresses.
-fn use_ipset(changes: &mut TableChanges, name: &str) -> Result<()> {
+/// Ipset `name` of the kernel, for a rule of `family` whose `option` names
+/// it; an error when there is none, or it holds the other family's
+/// addresses.
+fn ipset(name: &str, family: Family, option: &str) -> Result<moat_backend::IpSet> {
     let set = moat_backend::find_ipset(name)
-        .with_context(|| format!("-m set --match-set {name}: cannot ask the kernel for ipsets"))?
+        .with_context(|| format!("{option} {name}: cannot ask the kernel for ipsets"))?
         .ok_or_else(|| {
+            // -j SET works on ipsets only.
+            let what = if option.starts_with("-j") {
+                "no ipset"
+            } else {
+                "no block list or ipset"
+            };
             anyhow::anyhow!(
-                "-m set --match-set {name}: there is no block list or ipset named {name:?} \
+                "{option} {name}: there is {what} named {name:?} \
                  (see `moat block list` and `ipset list -n`)"
             )
         })?;
     let word = |f| match f {
-        moat_model::Family::Ipv4 => "IPv4",
-        moat_model::Family::Ipv6 => "IPv6",
+        Family::Ipv4 => "IPv4",
+        Family::Ipv6 => "IPv6",
     };
-    if let Some(family) = set.family.filter(|f| *f != changes.family) {
+    if let Some(other) = set.family.filter(|f| *f != family) {
         anyhow::bail!(
-            "-m set --match-set {name}: ipset {name} holds {} addresses, the rule is for {}",
-            word(family),
-            word(changes.family)
+            "{option} {name}: ipset {name} holds {} addresses, the rule is for {}",
+            word(other),
+            word(family)
         );
     }
+    Ok(set)
+}
+
+/// Gives the batch's `-j SET` rules the kernel's xt_SET with their sets'
+/// indexes.
+fn set_targets(changes: &mut TableChanges) -> Result<()> {
+    let family = changes.family;
+    for op in &mut changes.ops {
+        let (Op::AddRule { rule, .. } | Op::ReplaceRule { rule, .. }) = op else {
+            continue;
+        };
+        let Action::IpSetUpdate(update) = &rule.action else {
+            continue;
+        };
+        let index = |set: &Option<(String, Vec<moat_model::SetSide>)>, option| {
+            set.as_ref()
+                .map(|(name, _)| ipset(name, family, option).map(|s| s.index))
+                .transpose()
+        };
+        let add = index(&update.add, "-j SET --add-set")?;
+        let del = index(&update.del, "-j SET --del-set")?;
+        rule.action = Action::Xt(moat_iptables::ipset_update_target(update, add, del));
+    }
+    Ok(())
+}
+
+/// Makes the batch's `-m set --match-set NAME` rules look up ipset NAME in
+/// the kernel's xt_set module; fails when there is no such ipset either,
+/// or it holds the other family's addresses.
+fn use_ipset(changes: &mut TableChanges, name: &str) -> Result<()> {
+    let set = ipset(name, changes.family, "-m set --match-set")?;
     for op in &mut changes.ops {
         let (Op::AddRule { rule, .. } | Op::ReplaceRule { rule, .. }) = op else {
             continue;

@@ -79,7 +79,10 @@ fn match_set_rules_use_the_list_and_follow_its_changes() {
             "-A FORWARD -m set --match-set nosuch src -j DROP",
         ),
     );
-    assert!(err.contains("no block list or ipset named \"nosuch\""), "{err}");
+    assert!(
+        err.contains("no block list or ipset named \"nosuch\""),
+        "{err}"
+    );
     assert!(!moat_ok(gw, &["iptables", "-S"]).contains("nosuch"));
     let err = moat_err(
         gw,

@@ -1378,14 +1378,22 @@ fn ipset_rules_run_in_the_kernels_set_match() {
     ipset("create f2b-test hash:ip counters");
     ipset("create heavy hash:ip counters");
     ipset("create six hash:ip family inet6");
+    ipset("create seen hash:ip timeout 0");
     let rules = [
         "-A INPUT -p tcp -m tcp --dport 7201 -m set --match-set f2b-test src -j REJECT --reject-with tcp-reset",
         "-A INPUT -p tcp -m tcp --dport 7202 -m set --match-set heavy src --packets-gt 5 -j DROP",
+        "-A INPUT -p tcp -m tcp --dport 7203 -j SET --add-set seen src --exist --timeout 600",
     ];
     for rule in rules {
         moat_ok(&lab.gateway, &common::words("iptables", rule));
     }
-    let _servers = common::servers(&lab.gateway, GATEWAY_LAN_V4, &[7201, 7202]);
+    let _servers = common::servers(&lab.gateway, GATEWAY_LAN_V4, &[7201, 7202, 7203]);
+    // -j SET adds the client to a set when it knocks.
+    let seen = || lab.gateway.exec_ok(&["ipset", "list", "seen"]).unwrap();
+    assert!(!seen().contains(&CLIENT_V4.to_string()));
+    assert!(connects(&lab.client, GATEWAY_LAN_V4, 7203));
+    let listed = seen();
+    assert!(listed.contains(&format!("{CLIENT_V4} timeout")), "{listed}");
     assert!(
         connects(&lab.client, GATEWAY_LAN_V4, 7201),
         "not in the set"
@@ -1419,6 +1427,7 @@ fn ipset_rules_run_in_the_kernels_set_match() {
     for args in [
         "create f2b-test hash:ip counters",
         "create heavy hash:ip counters",
+        "create seen hash:ip timeout 0",
     ] {
         let argv: Vec<&str> = std::iter::once("ipset")
             .chain(args.split_whitespace())

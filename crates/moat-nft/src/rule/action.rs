@@ -31,6 +31,13 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
         // nf_tables has no checksum fill: the rule only counts.
         Action::ChecksumFill => Vec::new(),
         Action::ConnSecMark(copy) => vec![Carried::SecMarkCopy(*copy).statement()],
+        // Made an xtables target once the sets' indexes are known.
+        Action::IpSetUpdate(update) => {
+            return Err(CompileError(format!(
+                "-j SET{}: the kernel's ipsets are looked up when the rule is applied",
+                update.text(false)
+            )))
+        }
         Action::Accept => vec![Statement::Accept(None)],
         Action::Drop => vec![Statement::Drop(None)],
         Action::Return => vec![Statement::Return(None)],
@@ -217,6 +224,7 @@ fn zone_key(dir: Option<CtDirection>) -> Expression<'static> {
 pub(crate) fn needs_netlink(action: &Action) -> bool {
     match action {
         Action::Xt(_)
+        | Action::IpSetUpdate(_)
         | Action::TcpOptStrip(_)
         | Action::Tproxy(_)
         | Action::ConnSecMark(_)

@@ -27,7 +27,7 @@ mod realm;
 mod recent;
 mod rpfilter;
 mod sctp_chunks;
-mod set;
+pub(crate) mod set;
 mod statistic;
 mod tos;
 mod ttl;

@@ -35,6 +35,32 @@ fn counter_value(option: &str, text: &str) -> Res<u64> {
     })
 }
 
+/// A set's name and its `src,dst` flags, as `option` (`--match-set`,
+/// `--add-set`, ...) takes them.
+pub(crate) fn set_and_flags(option: &str, name: &str, flags: &str) -> Res<(String, Vec<SetSide>)> {
+    if name.is_empty() || name.len() > 31 {
+        return fail(format!(
+            "{option}: set name \"{name}\" must have 1 to 31 characters"
+        ));
+    }
+    let mut sides = Vec::new();
+    for part in flags.split(',') {
+        sides.push(match part {
+            "src" => SetSide::Source,
+            "dst" => SetSide::Destination,
+            _ => {
+                return fail(format!(
+                    "{option} {name}: \"{part}\" is not src or dst (write the flags like src or src,dst)"
+                ))
+            }
+        });
+    }
+    if sides.len() > 6 {
+        return fail(format!("{option} takes at most 6 src/dst flags"));
+    }
+    Ok((name.to_string(), sides))
+}
+
 fn sides_text(sides: &[SetSide]) -> String {
     sides
         .iter()
@@ -118,28 +144,8 @@ impl Extension for SetMatch {
             }
         }
         once(&self.set, "--match-set")?;
-        let name = o.value();
-        if name.is_empty() || name.len() > 31 {
-            return fail(format!(
-                "--match-set: set name \"{name}\" must have 1 to 31 characters"
-            ));
-        }
-        let mut sides = Vec::new();
-        for part in o.value2().split(',') {
-            sides.push(match part {
-                "src" => SetSide::Source,
-                "dst" => SetSide::Destination,
-                _ => {
-                    return fail(format!(
-                        "--match-set {name}: \"{part}\" is not src or dst (write the flags like src or src,dst)"
-                    ))
-                }
-            });
-        }
-        if sides.len() > 6 {
-            return fail("--match-set takes at most 6 src/dst flags");
-        }
-        self.set = Some((name.to_string(), sides, o.invert));
+        let (name, sides) = set_and_flags(o.name, o.value(), o.value2())?;
+        self.set = Some((name, sides, o.invert));
         Ok(())
     }
 

@@ -14,6 +14,7 @@ mod netmap;
 mod queue;
 mod rateest;
 mod reject;
+mod set;
 mod synproxy;
 mod tcpmss;
 mod tcpoptstrip;
@@ -104,6 +105,8 @@ pub(crate) enum TargetSpec {
     Checksum(checksum::Checksum),
     /// CONNSECMARK.
     ConnSecMark(connsecmark::ConnSecMark),
+    /// SET (the kernel's ipsets).
+    Set(set::SetTarget),
 }
 
 /// Targets moat supports, for suggestions.
@@ -142,6 +145,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "CHECKSUM",
     "RATEEST",
     "CONNSECMARK",
+    "SET",
 ];
 
 /// Target extensions iptables has that moat does not support.
@@ -151,7 +155,6 @@ const UNSUPPORTED: &[&str] = &[
     "LED",
     "QUEUE",
     "SECMARK",
-    "SET",
     "SNPT",
     "ULOG",
 ];
@@ -208,6 +211,7 @@ macro_rules! each_ext {
             TargetSpec::Ecn($t) => $body,
             TargetSpec::Checksum($t) => $body,
             TargetSpec::ConnSecMark($t) => $body,
+            TargetSpec::Set($t) => $body,
             TargetSpec::Verdict(_) | TargetSpec::Chain { .. } => $none,
         }
     };
@@ -246,6 +250,7 @@ impl TargetSpec {
             "REDIRECT" => TargetSpec::Nat(Nat::new(NatKind::Redirect)),
             "CHECKSUM" => TargetSpec::Checksum(Default::default()),
             "CONNSECMARK" => TargetSpec::ConnSecMark(Default::default()),
+            "SET" => TargetSpec::Set(Default::default()),
             "TCPMSS" => TargetSpec::TcpMss(Default::default()),
             "TCPOPTSTRIP" => TargetSpec::TcpOptStrip(Default::default()),
             "TRACE" => TargetSpec::Trace(trace::Trace),
@@ -318,6 +323,7 @@ impl TargetSpec {
             TargetSpec::Ecn(_) => "ECN",
             TargetSpec::Checksum(_) => "CHECKSUM",
             TargetSpec::ConnSecMark(_) => "CONNSECMARK",
+            TargetSpec::Set(_) => "SET",
         }
     }
 
@@ -386,6 +392,7 @@ impl TargetSpec {
             TargetSpec::Ecn(t) => t.lower(),
             TargetSpec::Checksum(t) => t.lower(),
             TargetSpec::ConnSecMark(t) => t.lower(),
+            TargetSpec::Set(t) => t.lower(),
         }
     }
 }
