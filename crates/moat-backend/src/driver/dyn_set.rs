@@ -13,7 +13,6 @@
 //! composes it.
 
 use moat_model::Family;
-use moat_nft::layout::family_word;
 use moat_nft::nft_json::EncodeError;
 use moat_nft::rule::{check_existing, merge_sets};
 use moat_nft::KernelSet;
@@ -21,7 +20,7 @@ use nftables::schema::{Set, SetFlag, SetType, SetTypeValue};
 
 use super::anon_set::CONCAT_TYPE_BITS;
 use super::batch::Batch;
-use super::error::{DriverError, Unsupported};
+use super::error::DriverError;
 use super::portmap::{SetIds, Target};
 use crate::netlink::consts::*;
 use crate::netlink::udata::Udata;
@@ -83,15 +82,8 @@ pub(crate) fn declare(
         && set.comment.is_none()
         && set.elem.is_none();
     let Some((key_type, key_len)) = key(set, t.family).filter(|_| plain) else {
-        return Err(DriverError::Unsupported(Unsupported {
-            place: format!(
-                "table {} {}, set {}",
-                family_word(t.family),
-                t.table,
-                set.name
-            ),
-            what: "a set keyed on other than addresses and ports".to_string(),
-        }));
+        let what = "a set keyed on other than addresses and ports".to_string();
+        return Err(t.unsupported_in(&format!("set {}", set.name), what));
     };
     let expires = set.flags.iter().flatten().next().is_some();
     let id = ids.get(t.family, &set.name);

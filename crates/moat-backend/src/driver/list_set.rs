@@ -4,12 +4,11 @@
 //! { type ipv4_addr; flags interval; comment "..."; elements = { ... } }`.
 
 use moat_model::Family;
-use moat_nft::layout::family_word;
 use nftables::schema::{Set, SetFlag, SetType, SetTypeValue};
 
 use super::anon_set::{AnonSet, Key};
 use super::batch::Batch;
-use super::error::{DriverError, Unsupported};
+use super::error::DriverError;
 use super::lower::address_range;
 use super::portmap::{SetIds, Target};
 use crate::netlink::consts::*;
@@ -40,17 +39,7 @@ pub(crate) fn declare(
     t: &Target<'_>,
     set: &Set<'_>,
 ) -> Result<(), DriverError> {
-    let unsupported = |what: &str| {
-        DriverError::Unsupported(Unsupported {
-            place: format!(
-                "table {} {}, set {}",
-                family_word(t.family),
-                t.table,
-                set.name
-            ),
-            what: what.to_string(),
-        })
-    };
+    let unsupported = |what: &str| t.unsupported_in(&format!("set {}", set.name), what.into());
     let interval_only = set
         .flags
         .as_ref()

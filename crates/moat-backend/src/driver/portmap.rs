@@ -92,12 +92,18 @@ impl Target<'_> {
     }
 
     fn unsupported(&self, map: &str, what: String) -> DriverError {
+        self.unsupported_in(&format!("port map {map}"), what)
+    }
+
+    /// This driver's refusal of `what` in `place` of the table (`set NAME`,
+    /// `port map NAME`).
+    pub(crate) fn unsupported_in(&self, place: &str, what: String) -> DriverError {
         let family = match self.family {
             Family::Ipv4 => "ip",
             Family::Ipv6 => "ip6",
         };
         DriverError::Unsupported(Unsupported {
-            place: format!("table {family} {}, port map {map}", self.table),
+            place: format!("table {family} {}, {place}", self.table),
             what,
         })
     }
