@@ -12,11 +12,52 @@ use crate::state::{StateChain, StateRule, TableState};
 pub struct EngineError {
     /// What went wrong and how to fix it.
     pub message: String,
+    /// Which of iptables' exit statuses it ends the command with.
+    pub problem: Problem,
+}
+
+/// The kinds of failure iptables tells apart by its exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Problem {
+    /// Anything else (exit status 1): no such rule, chain or index.
+    #[default]
+    Other,
+    /// A command line iptables itself refuses (2).
+    Parameter,
+    /// A change the kernel refuses (4): a chain in use, a target or
+    /// match where its module does not work.
+    Resource,
+}
+
+impl Problem {
+    /// iptables' exit status for it.
+    pub fn exit_status(self) -> u8 {
+        match self {
+            Problem::Other => 1,
+            Problem::Parameter => 2,
+            Problem::Resource => 4,
+        }
+    }
+}
+
+impl EngineError {
+    fn new(message: impl Into<String>) -> Self {
+        EngineError {
+            message: message.into(),
+            problem: Problem::Other,
+        }
+    }
 }
 
 fn fail<T>(message: impl Into<String>) -> Result<T, EngineError> {
+    Err(EngineError::new(message))
+}
+
+/// [`fail`] for what the kernel would refuse.
+fn refused<T>(message: impl Into<String>) -> Result<T, EngineError> {
     Err(EngineError {
-        message: message.into(),
+        problem: Problem::Resource,
+        ..EngineError::new(message)
     })
 }
 
@@ -43,9 +84,7 @@ fn no_chain(state: &TableState, name: &str) -> EngineError {
         .map(|(_, n)| format!("; did you mean {n}?"))
         .unwrap_or_default();
     let table = format!("{:?}", state.stage).to_lowercase();
-    EngineError {
-        message: format!("no chain `{name}' in table `{table}'{closest}"),
-    }
+    EngineError::new(format!("no chain `{name}' in table `{table}'{closest}"))
 }
 
 /// The chain called `name`, or a "no such chain" error with a suggestion.
@@ -94,7 +133,7 @@ fn new_rule(state: &TableState, rule: &crate::rule::RuleSpec) -> Result<StateRul
         }
     }
     StateRule::new(rule.clone(), state.family, Counters::default())
-        .map_err(|e| EngineError { message: e.message })
+        .map_err(|e| EngineError::new(e.message))
 }
 
 /// The error for a rule jumping to `target`, which is no chain of `state`:
@@ -109,7 +148,11 @@ fn missing_jump_target(state: &TableState, target: &str) -> EngineError {
             no_chain(state, target)
         ),
     };
-    EngineError { message }
+    // iptables refuses it on its command line.
+    EngineError {
+        problem: Problem::Parameter,
+        ..EngineError::new(message)
+    }
 }
 
 /// What a command did to a table changed in place.
@@ -132,7 +175,7 @@ fn query(inv: &Invocation, state: &TableState) -> Option<Result<Applied, EngineE
                 output,
                 ..Applied::default()
             })
-            .map_err(|message| EngineError { message })
+            .map_err(EngineError::new)
     };
     match &inv.command {
         Command::List {
@@ -186,7 +229,12 @@ pub fn execute(inv: &Invocation, state: &TableState) -> Result<Outcome, EngineEr
     let applied = apply(inv, &mut next)?;
     if applied.changed {
         next.validate().map_err(|e| EngineError {
-            message: e.to_string(),
+            problem: if e.kernel {
+                Problem::Resource
+            } else {
+                Problem::Parameter
+            },
+            ..EngineError::new(e.to_string())
         })?;
     }
     Ok(Outcome {
@@ -213,7 +261,7 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
             } else {
                 list_rules(next, chain.as_deref(), *num, inv.display)
             };
-            outcome.output = listing.map_err(|m| EngineError { message: m })?;
+            outcome.output = listing.map_err(EngineError::new)?;
             outcome.output += &zero_counters(next, chain.as_deref(), None, inv.display)?;
             outcome.changed = true;
             return Ok(outcome);
@@ -317,7 +365,7 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
                         r.spec.rename_target(from, to);
                         let counters = r.rule.counters;
                         *r = StateRule::new(r.spec.clone(), next.family, counters)
-                            .map_err(|e| EngineError { message: e.message })?;
+                            .map_err(|e| EngineError::new(e.message))?;
                     }
                 }
             }
@@ -417,14 +465,14 @@ fn delete_chains(state: &mut TableState, chain: Option<&str>) -> Result<(), Engi
             .map(|c| c.name.as_str())
             .collect();
         if !referrers.is_empty() {
-            return fail(format!(
+            return refused(format!(
                 "chain {name} is still in use by rules in {}: delete those rules first",
                 referrers.join(", ")
             ));
         }
         // Also for -X without a chain: iptables deletes none while one is not empty.
         if state.chain(name).is_some_and(|c| !c.rules.is_empty()) {
-            return fail(format!(
+            return refused(format!(
                 "chain {name} is not empty: flush it first with -F {name}"
             ));
         }

@@ -51,6 +51,9 @@ pub struct StateError {
     pub index: usize,
     /// What is wrong.
     pub reason: String,
+    /// iptables would learn of it from the kernel's refusal (see
+    /// [`moat_model::RuleError::found_by_kernel`]).
+    pub kernel: bool,
 }
 
 /// A rule as read back: its stored source text and its counters.
@@ -84,6 +87,7 @@ fn read_sources(family: Family, chains: &[StoredChain]) -> Result<Vec<Vec<StateR
             chain: chain.name.clone(),
             index: i + 1,
             reason,
+            kernel: false,
         };
         let source = rule.source.as_deref().ok_or_else(|| {
             error(
@@ -270,6 +274,7 @@ impl TableState {
                         chain: chain.name.clone(),
                         index: i + 1,
                         reason: e.to_string(),
+                        kernel: e.found_by_kernel(),
                     })?;
             }
         }

@@ -42,6 +42,20 @@ pub enum RuleError {
     },
 }
 
+impl RuleError {
+    /// Whether iptables learns of it only when the kernel refuses the rule
+    /// (a target or match where its module does not work), as against a
+    /// check of its own command line (interfaces, addresses).
+    pub fn found_by_kernel(&self) -> bool {
+        matches!(
+            self,
+            RuleError::WrongPlace { .. }
+                | RuleError::MatchWrongPlace { .. }
+                | RuleError::XtWrongPlace { .. }
+        )
+    }
+}
+
 /// Checks an xtables extension is in its table and reached only from its hooks.
 fn check_xt(ext: &XtExtension, stage: Stage, hooks: &[Hook]) -> Result<(), RuleError> {
     let table_ok = ext.stage.is_none_or(|s| s == stage);

@@ -65,9 +65,33 @@ pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{program}: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_status(&e))
         }
     }
+}
+
+/// iptables' exit status for a command that failed with `e`: 4 when the
+/// kernel refuses the change (or would: a chain in use, a target or match
+/// where its module does not work), 2 for what iptables refuses on its
+/// command line, else 1.
+fn exit_status(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if let Some(e) = cause.downcast_ref::<moat_iptables::EngineError>() {
+            return e.problem.exit_status();
+        }
+        if let Some(e) = cause.downcast_ref::<moat_model::RuleError>() {
+            let problem = if e.found_by_kernel() {
+                moat_iptables::Problem::Resource
+            } else {
+                moat_iptables::Problem::Parameter
+            };
+            return problem.exit_status();
+        }
+        if let Some(moat_backend::BackendError::Refused(_)) = cause.downcast_ref() {
+            return moat_iptables::Problem::Resource.exit_status();
+        }
+    }
+    moat_iptables::Problem::Other.exit_status()
 }
 
 fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Result<ExitCode> {

@@ -507,3 +507,40 @@ fn listing_with_zeroing_and_family_options_like_iptables_nft() {
     assert!(moat_err(&ours, &words("iptables", "-A INPUT -6 -j DROP")).contains("ip6tables"));
     assert!(moat_err(&ours, &words("ip6tables", "-S --ipv4")).contains("iptables"));
 }
+
+/// Failed commands end with iptables' exit statuses, side by side with
+/// iptables-nft: 4 when the kernel refuses (a chain in use or not empty, a
+/// target where its module does not work), 2 for what iptables refuses on
+/// its command line (a jump to a missing chain, `-i` in OUTPUT), 1 for the
+/// rest (no such rule, chain or index).
+#[test]
+fn failures_exit_with_iptables_statuses() {
+    let Some(ours) = lab() else { return };
+    let theirs = Netns::new("statusref").expect("namespace");
+    let file = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+        :userc - [0:0]\n-A INPUT -j userc\n-A userc -j RETURN\nCOMMIT\n";
+    assert!(restore(&ours, "iptables-restore", &[], file)
+        .status
+        .success());
+    theirs
+        .exec_input(&["iptables-nft-restore"], file)
+        .expect("iptables-nft-restore");
+    for (command, status) in [
+        ("-X userc", 4),
+        ("-A INPUT -j MASQUERADE", 4),
+        ("-t nat -A INPUT -j DNAT --to-destination 10.0.0.1", 4),
+        ("-A INPUT -j nosuchchain", 2),
+        ("-A OUTPUT -i eth0 -j ACCEPT", 2),
+        ("-D INPUT 99", 1),
+        ("-D INPUT -s 10.9.9.9 -j ACCEPT", 1),
+        ("-X nosuch", 1),
+    ] {
+        let mine = moat(&ours, &words("iptables", command)).status.code();
+        let reference = theirs
+            .exec(&words("iptables-nft", command))
+            .expect("run iptables-nft")
+            .status
+            .code();
+        assert_eq!((mine, reference), (Some(status), Some(status)), "{command}");
+    }
+}
