@@ -1,8 +1,9 @@
 //! What `moat apply` would refuse that is known without the kernel, so that
 //! `moat check` refuses it too: every rule compiles to nf_tables
-//! expressions, the sets rules declare agree, and the block lists `-m set`
-//! rules name are valid names. Whether such a list exists is the kernel's
-//! to say: [`lists_needed`] names the lists apply will look for.
+//! expressions and the sets rules declare agree. Whether a set `-m set` or
+//! `-j SET` names exists, as a moat block list or one of the kernel's
+//! ipsets, is the kernel's to say: [`lists_needed`] names the sets apply
+//! will look for.
 
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -10,8 +11,8 @@ use std::ops::Range;
 use moat_blocklist::nftables::schema::Set;
 use moat_iptables::save::stage_name;
 use moat_iptables::state::StateChain;
-use moat_iptables::TableState;
-use moat_model::{Family, Match, Rule};
+use moat_iptables::{ipset_match, ipset_update_target, TableState};
+use moat_model::{Action, Family, Match, Rule, SetMatchOptions};
 use moat_nft::layout::table_name;
 use moat_nft::rule::{compile_rule, merge_sets, RuleContext};
 
@@ -25,12 +26,52 @@ fn family_name(family: Family) -> &'static str {
     }
 }
 
-/// The block lists `rule` looks up.
+/// The block lists or ipsets `rule` names.
 fn set_names(rule: &Rule) -> impl Iterator<Item = &str> {
-    rule.matches.iter().filter_map(|m| match m {
+    let updated = match &rule.action {
+        Action::IpSetUpdate(u) => vec![&u.add, &u.del],
+        _ => Vec::new(),
+    };
+    let looked_up = rule.matches.iter().filter_map(|m| match m {
         Match::InSet { name, .. } => Some(name.as_str()),
         _ => None,
-    })
+    });
+    looked_up.chain(
+        updated
+            .into_iter()
+            .filter_map(|set| set.as_ref().map(|(name, _)| name.as_str())),
+    )
+}
+
+/// `rule` as `moat apply` compiles it when the sets it names are the
+/// kernel's ipsets: `-j SET` always is, and so is a `-m set` match no block
+/// list could serve (several flags, an ipset's options, a name no block
+/// list can have). Index 0 stands for the one the kernel gives.
+fn as_applied(rule: &Rule) -> Rule {
+    let mut rule = rule.clone();
+    for m in &mut rule.matches {
+        let ipset_only = match m {
+            Match::InSet {
+                name,
+                sides,
+                options,
+                ..
+            } => {
+                sides.len() != 1
+                    || *options != SetMatchOptions::default()
+                    || moat_blocklist::layout::check_name(name).is_err()
+            }
+            _ => false,
+        };
+        if let Some(ext) = ipset_only.then(|| ipset_match(m, 0)).flatten() {
+            *m = Match::Xt(ext);
+        }
+    }
+    if let Action::IpSetUpdate(u) = &rule.action {
+        let index = |set: &Option<_>| set.as_ref().map(|_| 0);
+        rule.action = Action::Xt(ipset_update_target(u, index(&u.add), index(&u.del)));
+    }
+    rule
 }
 
 /// Where the words `args` of a rule stand in `text`, if they appear as written.
@@ -40,10 +81,7 @@ fn span_of(text: &str, args: &str) -> Option<Range<usize>> {
 
 /// The sets `rule` declares, or why it cannot be applied (known without the kernel).
 fn rule_problem(rule: &Rule, ctx: &RuleContext) -> Result<Vec<Set<'static>>, String> {
-    for name in set_names(rule) {
-        moat_blocklist::layout::check_name(name).map_err(|e| e.to_string())?;
-    }
-    compile_rule(rule, ctx)
+    compile_rule(&as_applied(rule), ctx)
         .map(|compiled| compiled.sets)
         .map_err(|e| e.to_string())
 }
@@ -101,8 +139,8 @@ pub(crate) fn problems(tables: &[TableState], text: &str) -> Vec<Diagnostic> {
     out
 }
 
-/// The block lists the rules of `tables` look up that `config` does not
-/// load itself (`[[block]]`): they must exist in the kernel when applied.
+/// The block lists or ipsets the rules of `tables` name that `config` does
+/// not load itself (`[[block]]`): they must exist in the kernel when applied.
 pub fn lists_needed(tables: &[TableState], config: Option<&Config>) -> Vec<String> {
     let own: BTreeSet<&str> = config
         .map(|c| c.blocks.iter().map(|b| b.name.as_str()).collect())

@@ -119,12 +119,12 @@ fn rules_word(n: usize) -> &'static str {
 }
 
 /// What check says about the parts only apply can verify: the block lists
-/// the rules look up must exist in the kernel.
+/// or ipsets the rules name must exist in the kernel.
 fn kernel_notes(loaded: &Loaded) -> Vec<String> {
     loaded
         .lists_needed()
         .iter()
-        .map(|l| format!("block list {l} must exist when applied (checked by apply)"))
+        .map(|l| format!("block list or ipset {l} must exist when applied (checked by apply)"))
         .collect()
 }
 

@@ -228,19 +228,9 @@ fn status_apply_and_iptables_speak_plainly() {
 /// word of the reason: `moat check` must refuse them too.
 const REFUSED: &[(&str, &str, &str)] = &[
     (
-        "srcdst.toml",
-        "[iptables]\nrules = [\"-A INPUT -m set --match-set badhosts src,dst -j DROP\"]\n",
-        "give one flag",
-    ),
-    (
-        "srcdst.rules",
-        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m set --match-set badhosts src,dst -j DROP\nCOMMIT\n",
-        "give one flag",
-    ),
-    (
-        "reserved.toml",
-        "[iptables]\nrules = [\"-A INPUT -m set --match-set country src -j DROP\"]\n",
-        "not a valid list name",
+        "masquerade.rules",
+        "*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j MASQUERADE\nCOMMIT\n",
+        "MASQUERADE",
     ),
     (
         "oif.toml",
@@ -262,21 +252,23 @@ fn check_refuses_what_apply_refuses_and_names_what_needs_the_kernel() {
         assert!(!check.status.success(), "{name}: check said ok: {err}");
         assert!(err.contains(reason), "{name}: {err}");
     }
-    // Whether a list exists only the kernel knows: check says so, apply checks it.
-    for (name, content) in [
-        ("list.toml", "[iptables]\nrules = [\"-A INPUT -m set --match-set partners src -j ACCEPT\"]\n"),
-        ("list.rules", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m set --match-set partners src -j ACCEPT\nCOMMIT\n"),
+    // Whether a block list or ipset exists only the kernel knows: check
+    // says so, apply checks it (several flags need an ipset).
+    for (name, content, set) in [
+        ("list.toml", "[iptables]\nrules = [\"-A INPUT -m set --match-set partners src -j ACCEPT\"]\n", "partners"),
+        ("list.rules", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m set --match-set partners src -j ACCEPT\nCOMMIT\n", "partners"),
+        ("srcdst.toml", "[iptables]\nrules = [\"-A INPUT -m set --match-set badhosts src,dst -j DROP\"]\n", "badhosts"),
     ] {
         let path = s.file(name, content);
         let path = path.to_str().unwrap();
         let err = stderr_of_success(&ns, &s, &["check", path]);
         assert!(
-            err.contains("note: block list partners must exist when applied (checked by apply)"),
+            err.contains(&format!("note: block list or ipset {set} must exist when applied (checked by apply)")),
             "{name}: {err}"
         );
         let apply = moat(&ns, &s, &["apply", path]);
-        assert!(!apply.status.success(), "{name}: there is no list partners");
-        assert!(text(&apply.stderr).contains("\"partners\""), "{}", text(&apply.stderr));
+        assert!(!apply.status.success(), "{name}: there is no set {set}");
+        assert!(text(&apply.stderr).contains(&format!("\"{set}\"")), "{}", text(&apply.stderr));
     }
     let list = s.file("partners.txt", "192.0.2.0/24\n");
     stdout_of_success(
