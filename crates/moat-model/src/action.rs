@@ -358,7 +358,7 @@ pub fn ct_event_names(mask: u16) -> String {
 }
 
 /// What `-j SET` does: the sets by name with the packet's fields to use.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct IpSetUpdate {
     /// `--add-set NAME src,dst...`.
     pub add: Option<(String, Vec<crate::SetSide>)>,

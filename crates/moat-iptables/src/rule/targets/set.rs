@@ -33,12 +33,7 @@ const OPTIONS: &[OptDef] = &[
 impl SetTarget {
     /// The model action.
     pub(crate) fn lower(&self) -> Action {
-        Action::IpSetUpdate(self.update.clone().unwrap_or(IpSetUpdate {
-            add: None,
-            del: None,
-            exist: false,
-            timeout: None,
-        }))
+        Action::IpSetUpdate(self.update.clone().unwrap_or_default())
     }
 }
 
@@ -48,12 +43,7 @@ impl Extension for SetTarget {
     }
 
     fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
-        let update = self.update.get_or_insert(IpSetUpdate {
-            add: None,
-            del: None,
-            exist: false,
-            timeout: None,
-        });
+        let update = self.update.get_or_insert_with(IpSetUpdate::default);
         match o.name {
             "--add-set" | "--del-set" => {
                 let slot = if o.name == "--add-set" {
