@@ -73,6 +73,32 @@ fn sides_text(sides: &[SetSide]) -> String {
 }
 
 impl SetMatch {
+    /// `--packets-eq|lt|gt N` or `--bytes-...`, at most one of each.
+    fn counter_test(&mut self, o: &Opt<'_>) -> Res<()> {
+        let what = if o.name.starts_with("--packets") {
+            "packets"
+        } else {
+            "bytes"
+        };
+        let test = match o.name.rsplit('-').next() {
+            Some("eq") if o.invert => SetCounterTest::NotEqual,
+            Some("eq") => SetCounterTest::Equal,
+            Some("lt") => SetCounterTest::Less,
+            _ => SetCounterTest::Greater,
+        };
+        let n = counter_value(o.name, o.value())?;
+        let slot = if what == "packets" {
+            &mut self.options.packets
+        } else {
+            &mut self.options.bytes
+        };
+        if slot.is_some() {
+            return fail(format!("only one of the --{what}-[eq|lt|gt] is allowed"));
+        }
+        *slot = Some((test, n));
+        Ok(())
+    }
+
     /// The model condition.
     pub(crate) fn lower(&self, out: &mut Vec<Match>) {
         if let Some((name, sides, negate)) = &self.set {
@@ -105,47 +131,16 @@ impl Extension for SetMatch {
 
     fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
         match o.name {
-            "--match-set" => {}
-            "--return-nomatch" => {
-                self.options.return_nomatch = true;
-                return Ok(());
+            "--match-set" => {
+                once(&self.set, "--match-set")?;
+                let (name, sides) = set_and_flags(o.name, o.value(), o.value2())?;
+                self.set = Some((name, sides, o.invert));
             }
-            "--update-counters" => {
-                self.options.skip_counter_update = o.invert;
-                return Ok(());
-            }
-            "--update-subcounters" => {
-                self.options.skip_subcounter_update = o.invert;
-                return Ok(());
-            }
-            _ => {
-                let what = if o.name.starts_with("--packets") {
-                    "packets"
-                } else {
-                    "bytes"
-                };
-                let test = match o.name.rsplit('-').next() {
-                    Some("eq") if o.invert => SetCounterTest::NotEqual,
-                    Some("eq") => SetCounterTest::Equal,
-                    Some("lt") => SetCounterTest::Less,
-                    _ => SetCounterTest::Greater,
-                };
-                let n = counter_value(o.name, o.value())?;
-                let slot = if what == "packets" {
-                    &mut self.options.packets
-                } else {
-                    &mut self.options.bytes
-                };
-                if slot.is_some() {
-                    return fail(format!("only one of the --{what}-[eq|lt|gt] is allowed"));
-                }
-                *slot = Some((test, n));
-                return Ok(());
-            }
+            "--return-nomatch" => self.options.return_nomatch = true,
+            "--update-counters" => self.options.skip_counter_update = o.invert,
+            "--update-subcounters" => self.options.skip_subcounter_update = o.invert,
+            _ => self.counter_test(o)?,
         }
-        once(&self.set, "--match-set")?;
-        let (name, sides) = set_and_flags(o.name, o.value(), o.value2())?;
-        self.set = Some((name, sides, o.invert));
         Ok(())
     }
 
