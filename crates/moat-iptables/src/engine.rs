@@ -1,6 +1,6 @@
 //! Carries out iptables commands on the iptables view of a table.
 
-use moat_model::{Counters, RESERVED_CHAIN_PREFIX};
+use moat_model::{Counters, Policy, Stage, RESERVED_CHAIN_PREFIX};
 
 use crate::command::{Command, Display, Invocation};
 use crate::listing::{list_chains, list_rules};
@@ -126,7 +126,26 @@ fn check_new_chain_name(state: &TableState, name: &str) -> Result<(), EngineErro
     Ok(())
 }
 
+/// iptables' refusal of DROP in the nat table, as a rule's target or a
+/// chain's policy.
+fn no_drop_in_nat(state: &TableState) -> Result<(), EngineError> {
+    if state.stage != Stage::Nat {
+        return Ok(());
+    }
+    Err(EngineError {
+        problem: Problem::Parameter,
+        ..EngineError::new(
+            "the nat table is not for filtering, so iptables does not allow DROP there: \
+             drop in the filter table (or -t raw/mangle), and use -j RETURN to leave the nat \
+             chain",
+        )
+    })
+}
+
 fn new_rule(state: &TableState, rule: &crate::rule::RuleSpec) -> Result<StateRule, EngineError> {
+    if rule.drops() {
+        no_drop_in_nat(state)?;
+    }
     if let Some(target) = rule.jump_target() {
         if state.chain(target).is_none() {
             return Err(missing_jump_target(state, target));
@@ -371,6 +390,9 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
             }
         }
         Command::SetPolicy { chain, policy } => {
+            if *policy == Policy::Drop {
+                no_drop_in_nat(next)?;
+            }
             let c = chain_mut(next, chain)?;
             match &mut c.base {
                 Some((_, p)) => *p = *policy,

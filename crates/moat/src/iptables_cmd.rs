@@ -170,7 +170,9 @@ fn append_fast(
     if !also.is_empty() {
         return Ok(None);
     }
-    if rule.jump_target().is_some() {
+    // A jump needs its chain checked, a DROP in nat refusing: the full path
+    // does both.
+    if rule.jump_target().is_some() || rule.drops() && inv.stage == Stage::Nat {
         return Ok(None);
     }
     let Some(layout) = backend.read_layout(family, inv.stage)? else {

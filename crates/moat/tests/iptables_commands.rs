@@ -511,8 +511,9 @@ fn listing_with_zeroing_and_family_options_like_iptables_nft() {
 /// Failed commands end with iptables' exit statuses, side by side with
 /// iptables-nft: 4 when the kernel refuses (a chain in use or not empty, a
 /// target where its module does not work), 2 for what iptables refuses on
-/// its command line (a jump to a missing chain, `-i` in OUTPUT), 1 for the
-/// rest (no such rule, chain or index).
+/// its command line (a jump to a missing chain, `-i` in OUTPUT, DROP in the
+/// nat table), 1 for the rest (no such rule, chain or index). After a DROP
+/// was refused in an existing nat table, neither holds it.
 #[test]
 fn failures_exit_with_iptables_statuses() {
     let Some(ours) = lab() else { return };
@@ -531,6 +532,8 @@ fn failures_exit_with_iptables_statuses() {
         ("-t nat -A INPUT -j DNAT --to-destination 10.0.0.1", 4),
         ("-A INPUT -j nosuchchain", 2),
         ("-A OUTPUT -i eth0 -j ACCEPT", 2),
+        ("-t nat -A PREROUTING -j DROP", 2),
+        ("-t nat -P POSTROUTING DROP", 2),
         ("-D INPUT 99", 1),
         ("-D INPUT -s 10.9.9.9 -j ACCEPT", 1),
         ("-X nosuch", 1),
@@ -542,5 +545,20 @@ fn failures_exit_with_iptables_statuses() {
             .status
             .code();
         assert_eq!((mine, reference), (Some(status), Some(status)), "{command}");
+    }
+    for (ns, nft) in [(&ours, false), (&theirs, true)] {
+        let run = |command: &str| match nft {
+            false => moat(ns, &words("iptables", command)),
+            true => ns
+                .exec(&words("iptables-nft", command))
+                .expect("run iptables-nft"),
+        };
+        assert!(run("-t nat -A POSTROUTING -j MASQUERADE").status.success());
+        assert_eq!(
+            run("-t nat -A POSTROUTING -p udp -j DROP").status.code(),
+            Some(2)
+        );
+        let rules = String::from_utf8_lossy(&run("-t nat -S POSTROUTING").stdout).to_string();
+        assert!(!rules.contains("DROP"), "{rules}");
     }
 }

@@ -103,6 +103,14 @@ impl RuleSpec {
         listing::listing(self, numeric)
     }
 
+    /// Whether the rule drops (`-j DROP`).
+    pub fn drops(&self) -> bool {
+        matches!(
+            self.target,
+            Some(TargetSpec::Verdict(targets::Verdict::Drop))
+        )
+    }
+
     /// The chain this rule jumps or goes to, if its target is a user chain.
     pub fn jump_target(&self) -> Option<&str> {
         match &self.target {
