@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use moat_model::{Counters, Family, Policy, Stage};
 
 use crate::command::{parse_command_line, parse_table, Command};
-use crate::engine::apply;
+use crate::engine::{apply, Problem};
 use crate::listing::{state_lines, stored_lines, RuleLines};
 use crate::rule::Warning;
 use crate::state::{split_words, StoredChain, TableState};
@@ -21,6 +21,8 @@ pub struct SaveError {
     pub message: String,
     /// The offending line.
     pub text: String,
+    /// Which of iptables-restore's exit statuses it ends the restore with.
+    pub problem: Problem,
 }
 
 /// A chain declaration (`:NAME POLICY [packets:bytes]`).
@@ -132,6 +134,7 @@ impl SaveFile {
                 line,
                 message,
                 text: raw.to_string(),
+                problem: Problem::Parameter,
             };
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
@@ -210,6 +213,7 @@ impl SaveFile {
         if let Some((t, start)) = open {
             return Err(SaveError {
                 line: start,
+                problem: Problem::Other,
                 message: format!(
                     "table `{}' is never committed: add a COMMIT line at its end",
                     stage_name(t.stage)
@@ -266,6 +270,7 @@ pub fn restore_with_warnings(
                     line: 0,
                     message,
                     text: String::new(),
+                    problem: Problem::Other,
                 })?,
             }
         } else {
@@ -276,6 +281,7 @@ pub fn restore_with_warnings(
                 line: decl.line,
                 message,
                 text: String::new(),
+                problem: Problem::Other,
             };
             match (state.chain_mut(&decl.name), decl.policy) {
                 (Some(chain), Some(policy)) if chain.base.is_some() => {
@@ -325,21 +331,22 @@ pub fn restore_with_warnings(
             }
         }
         for cmd in &table.commands {
-            let error = |message: String| SaveError {
+            let error = |message: String, problem| SaveError {
                 line: cmd.line,
                 message,
                 text: cmd.text.clone(),
+                problem,
             };
             let inv = match parse_command_line(&cmd.words(), family) {
                 Ok(inv) => inv,
                 // A `-6` line in iptables-restore (`-4` in ip6tables-restore).
                 Err(e) if e.other_family => continue,
-                Err(e) => return Err(error(e.message)),
+                Err(e) => return Err(error(e.message, Problem::Parameter)),
             };
             for w in &inv.warnings {
                 warn(cmd.line, w);
             }
-            let applied = apply(&inv, &mut state).map_err(|e| error(e.message))?;
+            let applied = apply(&inv, &mut state).map_err(|e| error(e.message, e.problem))?;
             if let (Some(counters), true) = (cmd.counters, options.counters && applied.changed) {
                 crate::engine::set_new_rule_counters(&mut state, &inv.command, counters);
             }
@@ -348,6 +355,11 @@ pub fn restore_with_warnings(
             line: table.line,
             message: format!("table `{}': {e}", stage_name(table.stage)),
             text: String::new(),
+            problem: if e.kernel {
+                Problem::Resource
+            } else {
+                Problem::Parameter
+            },
         })?;
         results.push(state);
     }

@@ -70,13 +70,16 @@ pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
     }
 }
 
-/// iptables' exit status for a command that failed with `e`: 4 when the
-/// kernel refuses the change (or would: a chain in use, a target or match
-/// where its module does not work), 2 for what iptables refuses on its
-/// command line, else 1.
-fn exit_status(e: &anyhow::Error) -> u8 {
+/// iptables' (and iptables-restore's) exit status for a command that
+/// failed with `e`: 4 when the kernel refuses the change (or would: a chain
+/// in use, a target or match where its module does not work), 2 for what
+/// iptables refuses on its command line or in a file's line, else 1.
+pub(crate) fn exit_status(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
         if let Some(e) = cause.downcast_ref::<moat_iptables::EngineError>() {
+            return e.problem.exit_status();
+        }
+        if let Some(e) = cause.downcast_ref::<moat_iptables::save::SaveError>() {
             return e.problem.exit_status();
         }
         if let Some(e) = cause.downcast_ref::<moat_model::RuleError>() {

@@ -76,7 +76,7 @@ pub fn run(program: &str, args: &RestoreArgs, family: Family) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{program}: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(crate::iptables_cmd::exit_status(&e))
         }
     }
 }

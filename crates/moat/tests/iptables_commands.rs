@@ -561,4 +561,26 @@ fn failures_exit_with_iptables_statuses() {
         let rules = String::from_utf8_lossy(&run("-t nat -S POSTROUTING").stdout).to_string();
         assert!(!rules.contains("DROP"), "{rules}");
     }
+    // iptables-restore's statuses for a bad line.
+    for (line, status) in [
+        ("-A INPUT --bogus", 2),
+        ("-A INPUT -j nosuchchain", 2),
+        ("-A NOCHAIN -j ACCEPT", 1),
+        ("-A INPUT -j MASQUERADE", 4),
+    ] {
+        let file = format!("*filter\n:INPUT ACCEPT [0:0]\n{line}\nCOMMIT\n");
+        let mine = restore(&ours, "iptables-restore", &[], &file).status.code();
+        let path = std::env::temp_dir().join(format!("moat-status-{}.rules", std::process::id()));
+        std::fs::write(&path, &file).unwrap();
+        let shell = format!("iptables-nft-restore < {}", path.display());
+        let reference = theirs
+            .exec(&["sh", "-c", &shell])
+            .expect("iptables-nft-restore");
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            (mine, reference.status.code()),
+            (Some(status), Some(status)),
+            "{line}"
+        );
+    }
 }
