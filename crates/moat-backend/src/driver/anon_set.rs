@@ -54,26 +54,38 @@ pub(crate) struct Key {
 }
 
 impl Key {
-    fn udata(&self, interval: bool) -> Vec<u8> {
-        let order = if self.big_endian {
-            BYTEORDER_BIG_ENDIAN
-        } else {
-            BYTEORDER_HOST_ENDIAN
-        };
+    /// How nft describes where the keys come from (`typeof`): the
+    /// expression's type and its two numbers.
+    fn typeof_udata(&self) -> Udata {
         let mut data = Udata::default();
         data.u32(0, self.data[0]);
         data.u32(1, self.data[1]);
         let mut typeof_ = Udata::default();
         typeof_.u32(UDATA_TYPEOF_EXPR, self.expr);
         typeof_.nest(UDATA_TYPEOF_DATA, &data);
-        let mut out = Udata::default();
-        out.u32(UDATA_SET_KEYBYTEORDER, order);
-        if interval {
-            out.u32(UDATA_SET_MERGE_ELEMENTS, 1);
-        }
-        out.nest(UDATA_SET_KEY_TYPEOF, &typeof_);
-        out.0
+        typeof_
     }
+
+    fn udata(&self, interval: bool) -> Vec<u8> {
+        let order = if self.big_endian {
+            BYTEORDER_BIG_ENDIAN
+        } else {
+            BYTEORDER_HOST_ENDIAN
+        };
+        set_udata(order, interval, &self.typeof_udata())
+    }
+}
+
+/// A set's user data as nft 1.0.6 writes it: the keys' byte order, that
+/// intervals are merged (if `interval`), and the keys' description.
+fn set_udata(order: u32, interval: bool, typeof_: &Udata) -> Vec<u8> {
+    let mut out = Udata::default();
+    out.u32(UDATA_SET_KEYBYTEORDER, order);
+    if interval {
+        out.u32(UDATA_SET_MERGE_ELEMENTS, 1);
+    }
+    out.nest(UDATA_SET_KEY_TYPEOF, typeof_);
+    out.0
 }
 
 /// What a map declares about its values (in network order).
@@ -385,24 +397,12 @@ impl AnonSet {
         let mut fields = Udata::default();
         let described = parts.iter().all(|p| p.expr != UDATA_EXPR_FIB);
         for (i, part) in parts.iter().enumerate().filter(|_| described) {
-            let mut data = Udata::default();
-            data.u32(0, part.data[0]);
-            data.u32(1, part.data[1]);
-            let mut field = Udata::default();
-            field.u32(UDATA_TYPEOF_EXPR, part.expr);
-            field.nest(UDATA_TYPEOF_DATA, &data);
-            fields.nest(u8::try_from(i).unwrap_or(u8::MAX), &field);
+            fields.nest(u8::try_from(i).unwrap_or(u8::MAX), &part.typeof_udata());
         }
         let mut typeof_ = Udata::default();
         typeof_.u32(UDATA_TYPEOF_EXPR, UDATA_EXPR_CONCAT);
         typeof_.nest(UDATA_TYPEOF_DATA, &fields);
-        let mut out = Udata::default();
-        out.u32(UDATA_SET_KEYBYTEORDER, BYTEORDER_INVALID);
-        if interval {
-            out.u32(UDATA_SET_MERGE_ELEMENTS, 1);
-        }
-        out.nest(UDATA_SET_KEY_TYPEOF, &typeof_);
-        out.0
+        set_udata(BYTEORDER_INVALID, interval, &typeof_)
     }
 
     /// Declares the set with batch ID `id` in `t`'s table and adds its
