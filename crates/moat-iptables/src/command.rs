@@ -89,14 +89,48 @@ pub enum Command {
     List {
         chain: Option<String>,
         num: Option<usize>,
-        zero: bool,
+        zero: ZeroAfter,
     },
     /// `-S [CHAIN [num]]`, optionally zeroing counters afterwards (`-Z`).
     ListRules {
         chain: Option<String>,
         num: Option<usize>,
-        zero: bool,
+        zero: ZeroAfter,
     },
+}
+
+/// What a listing zeroes once it has printed (`-Z` beside `-L` or `-S`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ZeroAfter {
+    /// Nothing: a plain listing.
+    #[default]
+    Nothing,
+    /// The listed chain's counters, or every chain's (`-L -Z [CHAIN]`).
+    Chains,
+    /// Only the listed rule's (`-Z CHAIN NUM -L`).
+    Rule,
+}
+
+impl Command {
+    /// The rules `-A`, `-I`, `-R`, `-D` or `-C` stands for (one per address
+    /// of the lists in its `-s` and `-d`); none for the other commands.
+    pub fn rules(&self) -> impl Iterator<Item = &RuleSpec> {
+        let (rule, also): (Option<&RuleSpec>, &[RuleSpec]) = match self {
+            Command::Append { rule, also, .. }
+            | Command::Insert { rule, also, .. }
+            | Command::DeleteRule { rule, also, .. }
+            | Command::Check { rule, also, .. } => (Some(rule), also),
+            Command::Replace { rule, .. } => (Some(rule), &[]),
+            _ => (None, &[]),
+        };
+        rule.into_iter().chain(also)
+    }
+
+    /// What iptables prints with `-v` before it runs the command: a line
+    /// for each of its [`rules`](Self::rules).
+    pub fn verbose_echo(&self) -> String {
+        self.rules().map(|r| r.echo() + "\n").collect()
+    }
 }
 
 /// Display options of listing commands.
@@ -226,7 +260,7 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
     let mut stage = Stage::Filter;
     let mut display = Display::default();
     let mut verb: Option<(Verb, String)> = None;
-    let mut zero_too = false;
+    let mut zero_too = ZeroAfter::Nothing;
     let mut counters = None;
     let mut positional: Vec<String> = Vec::new();
     let mut rule_words: Vec<String> = Vec::new();
@@ -242,11 +276,25 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
                 i += 1;
             }
             let listing = |v| matches!(v, Verb::List | Verb::ListRules);
+            // As in iptables, `-Z CHAIN NUM` zeroes one rule and takes the
+            // command over from a listing given before it; a listing given
+            // after it prints that rule.
+            let zero_num = v == Verb::Zero && args.len() > 1;
             match &verb {
+                Some((first, _)) if listing(*first) && zero_num => {
+                    zero_too = ZeroAfter::Nothing;
+                    verb = Some((v, word.to_string()));
+                }
                 // `-L -Z` and `-S -Z`, in either order: list, then zero.
-                Some((first, _)) if listing(*first) && v == Verb::Zero => zero_too = true,
+                Some((first, _)) if listing(*first) && v == Verb::Zero => {
+                    zero_too = ZeroAfter::Chains
+                }
                 Some((Verb::Zero, _)) if listing(v) => {
-                    zero_too = true;
+                    zero_too = if positional.len() > 1 {
+                        ZeroAfter::Rule
+                    } else {
+                        ZeroAfter::Chains
+                    };
                     verb = Some((v, word.to_string()));
                 }
                 Some((_, first)) => {
@@ -520,6 +568,7 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
             }
         }
     };
+    check_command_options(&command, &verb_word, display, counters.is_some())?;
     Ok(Invocation {
         stage,
         command,
@@ -527,6 +576,47 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
         warnings,
         counters,
     })
+}
+
+/// Refuses the options iptables refuses with the command ("Illegal option
+/// ... with this command"), in the order it checks them: `-n`, `-x` and
+/// `--line-numbers` shape a listing and go with `-L` only, and `-c` gives
+/// counters to what a command creates (`-A`, `-I`, `-R`, `-P`).
+fn check_command_options(
+    command: &Command,
+    verb_word: &str,
+    display: Display,
+    counters: bool,
+) -> Result<(), CommandError> {
+    let lists = matches!(command, Command::List { .. });
+    let counts = matches!(
+        command,
+        Command::Append { .. }
+            | Command::Insert { .. }
+            | Command::Replace { .. }
+            | Command::SetPolicy { .. }
+    );
+    let listing_only = "it shapes a listing and goes with -L only";
+    let refused = [
+        (display.numeric && !lists, "-n", listing_only),
+        (display.exact && !lists, "-x", listing_only),
+        (
+            display.line_numbers && !lists,
+            "--line-numbers",
+            listing_only,
+        ),
+        (
+            counters && !counts,
+            "-c",
+            "it sets the counters of a rule -A, -I or -R adds or of a policy -P sets",
+        ),
+    ];
+    match refused.iter().find(|(given, _, _)| *given) {
+        Some((_, option, why)) => Err(CommandError::new(format!(
+            "option `{option}' does not go with `{verb_word}': {why}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -546,14 +636,81 @@ mod tests {
         ] {
             let inv = parse_command_line(&words(line), Family::Ipv4).unwrap();
             assert!(
-                matches!(&inv.command, Command::List { chain, zero: true, .. } if chain.as_deref() == wanted),
+                matches!(&inv.command, Command::List { chain, zero: ZeroAfter::Chains, .. } if chain.as_deref() == wanted),
                 "{line}: {:?}",
                 inv.command
             );
         }
         let inv = parse_command_line(&words("-S -Z userc"), Family::Ipv4).unwrap();
-        assert!(matches!(inv.command, Command::ListRules { zero: true, .. }));
+        assert!(matches!(
+            inv.command,
+            Command::ListRules {
+                zero: ZeroAfter::Chains,
+                ..
+            }
+        ));
         assert!(parse_command_line(&words("-A INPUT -Z"), Family::Ipv4).is_err());
+    }
+
+    #[test]
+    fn zeroing_one_rule_takes_over_from_a_listing_before_it() {
+        let inv = parse_command_line(&words("-L -Z INPUT 2"), Family::Ipv4).unwrap();
+        assert_eq!(
+            inv.command,
+            Command::Zero {
+                chain: Some("INPUT".into()),
+                num: Some(2)
+            }
+        );
+        let inv = parse_command_line(&words("-Z INPUT 2 -L"), Family::Ipv4).unwrap();
+        assert_eq!(
+            inv.command,
+            Command::List {
+                chain: Some("INPUT".into()),
+                num: Some(2),
+                zero: ZeroAfter::Rule
+            }
+        );
+        let inv = parse_command_line(&words("-L INPUT 2 -Z"), Family::Ipv4).unwrap();
+        assert!(matches!(
+            inv.command,
+            Command::List {
+                num: Some(2),
+                zero: ZeroAfter::Chains,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn display_and_counter_options_go_only_with_their_commands() {
+        for line in [
+            "-A INPUT -n -j ACCEPT",
+            "-Z INPUT -x",
+            "-F --line-numbers",
+            "-S INPUT -n",
+            "-L INPUT -c 1 2",
+            "-D INPUT 1 -c 1 2",
+            "-C INPUT -j ACCEPT -c 1 2",
+            "-S -Z -n",
+            "-L -Z INPUT 1 -n",
+        ] {
+            let e = parse_command_line(&words(line), Family::Ipv4).unwrap_err();
+            assert!(e.message.contains("does not go with"), "{line}: {e}");
+        }
+        for line in [
+            "-L -n -x --line-numbers -v",
+            "-L -Z -n",
+            "-Z INPUT 1 -L -n",
+            "-P INPUT DROP -c 1 2",
+            "-R INPUT 1 -c 1 2 -j ACCEPT",
+            "-F -v",
+        ] {
+            assert!(
+                parse_command_line(&words(line), Family::Ipv4).is_ok(),
+                "{line}"
+            );
+        }
     }
 
     #[test]

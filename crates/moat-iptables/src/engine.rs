@@ -2,7 +2,7 @@
 
 use moat_model::{Counters, Policy, Stage, RESERVED_CHAIN_PREFIX};
 
-use crate::command::{Command, Display, Invocation};
+use crate::command::{Command, Display, Invocation, ZeroAfter};
 use crate::listing::{list_chains, list_rules};
 use crate::state::{StateChain, StateRule, TableState};
 
@@ -200,7 +200,7 @@ fn query(inv: &Invocation, state: &TableState) -> Option<Result<Applied, EngineE
         Command::List {
             chain,
             num,
-            zero: false,
+            zero: ZeroAfter::Nothing,
         } => Some(listed(list_chains(
             state,
             chain.as_deref(),
@@ -210,7 +210,7 @@ fn query(inv: &Invocation, state: &TableState) -> Option<Result<Applied, EngineE
         Command::ListRules {
             chain,
             num,
-            zero: false,
+            zero: ZeroAfter::Nothing,
         } => Some(listed(list_rules(
             state,
             chain.as_deref(),
@@ -274,14 +274,20 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
     match &inv.command {
         // With `-Z` (without it, answered by `query` above): the listing,
         // then the chain's or every chain's counters zeroed.
-        Command::List { chain, num, .. } | Command::ListRules { chain, num, .. } => {
+        Command::List {
+            chain, num, zero, ..
+        }
+        | Command::ListRules {
+            chain, num, zero, ..
+        } => {
             let listing = if matches!(inv.command, Command::List { .. }) {
                 list_chains(next, chain.as_deref(), *num, inv.display)
             } else {
                 list_rules(next, chain.as_deref(), *num, inv.display)
             };
             outcome.output = listing.map_err(EngineError::new)?;
-            outcome.output += &zero_counters(next, chain.as_deref(), None, inv.display)?;
+            let zeroed = num.filter(|_| *zero == ZeroAfter::Rule);
+            outcome.output += &zero_counters(next, chain.as_deref(), zeroed, inv.display)?;
             outcome.changed = true;
             return Ok(outcome);
         }
@@ -352,10 +358,12 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
                 }
             }
         }
-        Command::Flush { chain } => match chain {
-            Some(name) => chain_mut(next, name)?.rules.clear(),
-            None => next.chains.iter_mut().for_each(|c| c.rules.clear()),
-        },
+        Command::Flush { chain } => {
+            for name in named_or_all(next, chain.as_deref()) {
+                chain_mut(next, &name)?.rules.clear();
+                outcome.output += &said(inv.display, "Flushing", &name);
+            }
+        }
         Command::Zero { chain, num } => {
             outcome.output = zero_counters(next, chain.as_deref(), *num, inv.display)?;
         }
@@ -368,7 +376,11 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
                 rules: Vec::new(),
             });
         }
-        Command::DeleteChain { chain } => delete_chains(next, chain.as_deref())?,
+        Command::DeleteChain { chain } => {
+            for name in delete_chains(next, chain.as_deref())? {
+                outcome.output += &said(inv.display, "Deleting", &name);
+            }
+        }
         Command::RenameChain { from, to } => {
             let c = next.chain(from).ok_or_else(|| no_chain(next, from))?;
             if c.base.is_some() {
@@ -417,30 +429,26 @@ fn zero_counters(
     num: Option<usize>,
     display: Display,
 ) -> Result<String, EngineError> {
-    let chains: Vec<&mut StateChain> = match chain {
-        Some(name) => vec![chain_mut(state, name)?],
-        None => state.chains.iter_mut().collect(),
-    };
-    let mut said = String::new();
-    for c in chains {
+    let mut out = String::new();
+    for name in named_or_all(state, chain) {
+        let c = chain_mut(state, &name)?;
         match num {
-            Some(n) => match c.rules.get_mut(n - 1) {
-                Some(r) => r.rule.counters = Counters::default(),
-                None => return fail(format!("rule {n} does not exist in chain {}", c.name)),
-            },
+            // A rule that is not there is no error, as with iptables-nft.
+            Some(n) => {
+                if let Some(r) = c.rules.get_mut(n - 1) {
+                    r.rule.counters = Counters::default();
+                }
+            }
             None => {
                 c.policy_counters = Counters::default();
                 c.rules
                     .iter_mut()
                     .for_each(|r| r.rule.counters = Counters::default());
-                // As iptables says it with -v.
-                if display.verbose {
-                    said += &format!("Zeroing chain `{}'\n", c.name);
-                }
+                out += &said(display, "Zeroing", &c.name);
             }
         }
     }
-    Ok(said)
+    Ok(out)
 }
 
 /// Gives the rules `command` added (one per address of its lists) the
@@ -462,7 +470,8 @@ pub(crate) fn set_new_rule_counters(state: &mut TableState, command: &Command, c
     }
 }
 
-fn delete_chains(state: &mut TableState, chain: Option<&str>) -> Result<(), EngineError> {
+/// Deletes `chain`, or every user chain, and gives their names.
+fn delete_chains(state: &mut TableState, chain: Option<&str>) -> Result<Vec<String>, EngineError> {
     let names: Vec<String> = match chain {
         Some(name) => {
             let c = state.chain(name).ok_or_else(|| no_chain(state, name))?;
@@ -472,9 +481,8 @@ fn delete_chains(state: &mut TableState, chain: Option<&str>) -> Result<(), Engi
             vec![name.to_string()]
         }
         None => state
-            .chains
+            .user_chains_sorted()
             .iter()
-            .filter(|c| c.base.is_none())
             .map(|c| c.name.clone())
             .collect(),
     };
@@ -500,7 +508,29 @@ fn delete_chains(state: &mut TableState, chain: Option<&str>) -> Result<(), Engi
         }
     }
     state.chains.retain(|c| !names.contains(&c.name));
-    Ok(())
+    Ok(names)
+}
+
+/// The chain a command names, or every chain in iptables' listing order.
+fn named_or_all(state: &TableState, chain: Option<&str>) -> Vec<String> {
+    match chain {
+        Some(name) => vec![name.to_string()],
+        None => state
+            .listing_order()
+            .iter()
+            .map(|c| c.name.clone())
+            .collect(),
+    }
+}
+
+/// What iptables says with `-v` for each chain a command flushes, zeroes
+/// or deletes: "Flushing chain `INPUT'".
+fn said(display: Display, doing: &str, chain: &str) -> String {
+    if display.verbose {
+        format!("{doing} chain `{chain}'\n")
+    } else {
+        String::new()
+    }
 }
 
 #[cfg(test)]

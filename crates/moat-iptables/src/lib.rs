@@ -14,7 +14,7 @@ mod rule_id;
 pub mod save;
 pub mod state;
 
-pub use command::{parse_command_line, Command, CommandError, Display, Invocation};
+pub use command::{parse_command_line, Command, CommandError, Display, Invocation, ZeroAfter};
 pub use engine::{apply, execute, Applied, EngineError, Outcome, Problem};
 pub use help::help_text;
 pub use ipset::{ipset_match, ipset_update_target};

@@ -8,7 +8,9 @@ use moat_backend::{Backend, RuleSearch};
 use moat_iptables::listing::{list_stored_chains, list_stored_rules};
 use moat_iptables::rule::RuleSpec;
 use moat_iptables::state::StateRule;
-use moat_iptables::{execute, parse_command_line, Command, Display, StoredChain, TableState};
+use moat_iptables::{
+    execute, parse_command_line, Command, Display, StoredChain, TableState, ZeroAfter,
+};
 use moat_model::Family;
 use moat_model::{validate_rule, Action, Counters, Stage, Table};
 use moat_nft::plan::fills_a_set;
@@ -101,35 +103,62 @@ fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Resu
     let backend = moat_backend::default_backend();
     let read_only = matches!(
         inv.command,
-        Command::List { zero: false, .. }
-            | Command::ListRules { zero: false, .. }
-            | Command::Check { .. }
+        Command::List {
+            zero: ZeroAfter::Nothing,
+            ..
+        } | Command::ListRules {
+            zero: ZeroAfter::Nothing,
+            ..
+        } | Command::Check { .. }
     );
     let _lock = if read_only {
         None
     } else {
         Some(RulesetLock::acquire(Duration::from_secs(10))?)
     };
-    if let Some(code) = append_fast(program, &backend, inv, family)? {
+    // As iptables-nft: an append's rules are printed before the kernel is
+    // asked, the others' once their place in the chain was found.
+    let appends = matches!(inv.command, Command::Append { .. });
+    if appends {
+        echo_append(&backend, inv, family)?;
+    }
+    let code = run_command(program, &backend, inv, family, read_only)?;
+    if !appends && inv.display.verbose && code == ExitCode::SUCCESS {
+        print!("{}", inv.command.verbose_echo());
+    }
+    Ok(code)
+}
+
+/// Runs the command through the first path that can answer it: one of the
+/// fast paths, or reading the whole table, changing it and applying the
+/// difference.
+fn run_command(
+    program: &str,
+    backend: &dyn Backend,
+    inv: &moat_iptables::Invocation,
+    family: Family,
+    read_only: bool,
+) -> Result<ExitCode> {
+    if let Some(code) = append_fast(program, backend, inv, family)? {
         return Ok(code);
     }
-    if let Some(code) = delete_fast(&backend, inv, family)? {
+    if let Some(code) = delete_fast(backend, inv, family)? {
         return Ok(code);
     }
-    if let Some(code) = list_fast(&backend, inv, family)? {
+    if let Some(code) = list_fast(backend, inv, family)? {
         return Ok(code);
     }
-    if let Some(code) = check_fast(&backend, inv, family)? {
+    if let Some(code) = check_fast(backend, inv, family)? {
         return Ok(code);
     }
     let (kernel, state) = if read_only {
-        let view = read_view(&backend, family, inv.stage)?;
+        let view = read_view(backend, family, inv.stage)?;
         (
             None,
             view.unwrap_or_else(|| TableState::empty(family, inv.stage)),
         )
     } else {
-        read_state(&backend, family, inv.stage)?
+        read_state(backend, family, inv.stage)?
     };
     let outcome = execute(inv, &state)?;
     print!("{}", outcome.output);
@@ -155,6 +184,29 @@ fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Resu
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// With `-v`, prints the lines iptables prints for the rules `-A` adds
+/// before it asks the kernel; not for a jump to a missing chain, which
+/// iptables refuses before that.
+fn echo_append(
+    backend: &dyn Backend,
+    inv: &moat_iptables::Invocation,
+    family: Family,
+) -> Result<()> {
+    if !inv.display.verbose {
+        return Ok(());
+    }
+    let echo = inv.command.verbose_echo();
+    let jump = inv.command.rules().next().and_then(RuleSpec::jump_target);
+    if let Some(target) = jump {
+        let layout = backend.read_layout(family, inv.stage)?;
+        if layout.is_none_or(|table| table.chain(target).is_none()) {
+            return Ok(());
+        }
+    }
+    print!("{echo}");
+    Ok(())
 }
 
 /// `-A` to a built-in chain of a rule that jumps nowhere: only the new rule
@@ -325,12 +377,12 @@ fn list_fast(
         Command::ListRules {
             chain,
             num,
-            zero: false,
+            zero: ZeroAfter::Nothing,
         } => (chain, num, list_stored_rules as StoredListing),
         Command::List {
             chain,
             num,
-            zero: false,
+            zero: ZeroAfter::Nothing,
         } => (chain, num, list_stored_chains as StoredListing),
         _ => return Ok(None),
     };

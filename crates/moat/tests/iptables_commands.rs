@@ -584,3 +584,85 @@ fn failures_exit_with_iptables_statuses() {
         );
     }
 }
+
+/// What iptables prints with `-v` for the commands that change rules and
+/// chains (each rule added, replaced, checked or deleted, one line per
+/// address of a list; "Flushing chain" and "Deleting chain" in listing
+/// order), the options it refuses beside a command (`-n`, `-x` and
+/// `--line-numbers` but with `-L`; `-c` but with `-A`, `-I`, `-R`, `-P`),
+/// and `-Z CHAIN NUM`, which zeroes one rule and takes the command over
+/// from a listing before it. Debian's iptables-nft runs each command in a
+/// second namespace: the same output and exit status, then the same
+/// counters.
+#[test]
+fn verbose_commands_and_option_checks_like_iptables_nft() {
+    let Some(ours) = lab() else { return };
+    let theirs = Netns::new("verboseref").expect("namespace");
+    let file = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+        :zeta - [0:0]\n:alpha - [0:0]\n[7:700] -A INPUT -s 10.1.1.1 -j ACCEPT\n\
+        [3:300] -A INPUT -s 10.1.1.2 -j ACCEPT\n[2:200] -A FORWARD -j zeta\nCOMMIT\n";
+    assert!(restore(&ours, "iptables-restore", &["-c"], file)
+        .status
+        .success());
+    theirs
+        .exec_input(&["iptables-nft-restore", "-c"], file)
+        .expect("iptables-nft-restore");
+    let same = |command: &str| {
+        let mine = moat(&ours, &words("iptables", command));
+        let reference = theirs
+            .exec(&words("iptables-nft", command))
+            .expect("run iptables-nft");
+        let text = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).to_string();
+        assert_eq!(
+            (mine.status.code(), text(&mine)),
+            (reference.status.code(), text(&reference)),
+            "iptables {command}"
+        );
+        (mine.status.code(), text(&mine))
+    };
+    let added = same("-A INPUT -s 10.0.0.1,10.0.0.2 -p tcp --dport 22 -j ACCEPT -v");
+    assert_eq!(added.1.lines().count(), 2, "{added:?}");
+    assert!(added.1.contains(" 10.0.0.2  -> 0.0.0.0/0   tcp dpt:22"));
+    let inserted = same("-I INPUT 2 ! -i eth0 ! -d 10.9.9.9 -p 47 -j zeta -v");
+    assert!(inserted.1.contains("!-> 10.9.9.9"), "{inserted:?}");
+    for command in [
+        "-R INPUT 1 -f -s 10.1.1.1 -j ACCEPT -v",
+        "-C INPUT -f -s 10.1.1.1 -j ACCEPT -v",
+        "-A INPUT -g alpha -m comment --comment goto -v",
+        "-D INPUT -g alpha -m comment --comment goto -v",
+        "-C INPUT -j DROP -v",
+        "-A INPUT -j nosuchchain -v",
+    ] {
+        same(command);
+    }
+    for command in [
+        "-A INPUT -n -j ACCEPT",
+        "-F INPUT --line-numbers",
+        "-S INPUT -x",
+        "-Z -n",
+        "-D INPUT 1 -c 1 2",
+        "-L INPUT -c 1 2",
+        "-L -Z INPUT 1 -n",
+    ] {
+        assert_eq!(same(command), (Some(2), String::new()), "{command}");
+    }
+    same("-P OUTPUT ACCEPT -c 5 6");
+    // Zeroes rule 3 (10.1.1.2) only and lists nothing.
+    assert_eq!(same("-L -Z INPUT 3"), (Some(0), String::new()));
+    same("-Z INPUT 9");
+    let counters = same("-vnxL");
+    assert!(
+        counters.1.contains(" 200 ") && !counters.1.contains(" 300 "),
+        "{counters:?}"
+    );
+    // Lists FORWARD's rule 1, then zeroes it.
+    let one = same("-Z FORWARD 1 -L -v -n -x");
+    assert!(
+        one.1.contains(" 200 ") && one.1.lines().count() == 1,
+        "{one:?}"
+    );
+    assert!(!same("-vnxL").1.contains(" 200 "));
+    same("-F -v");
+    let deleted = same("-X -v");
+    assert_eq!(deleted.1, "Deleting chain `alpha'\nDeleting chain `zeta'\n");
+}

@@ -32,6 +32,48 @@ fn iface(slot: &Option<(String, bool)>) -> String {
     }
 }
 
+/// The protocol names iptables uses in the line of `echo` (its built-in
+/// table, not `/etc/protocols`: GRE is `47` there).
+const ECHO_PROTOCOLS: &[(u8, &str)] = &[
+    (0, "all"),
+    (1, "icmp"),
+    (6, "tcp"),
+    (17, "udp"),
+    (50, "esp"),
+    (51, "ah"),
+    (58, "ipv6-icmp"),
+    (132, "sctp"),
+    (135, "mobility-header"),
+    (136, "udplite"),
+];
+
+/// The line iptables prints with `-v` for each rule it adds, replaces,
+/// deletes or checks: the `-L -n` columns, labelled and unpadded.
+pub(crate) fn echo(spec: &RuleSpec) -> String {
+    let row = listing(spec, true);
+    let (proto, proto_inv) = spec.protocol.unwrap_or((0, false));
+    let prot = ECHO_PROTOCOLS
+        .iter()
+        .find(|(n, _)| *n == proto)
+        .map_or_else(|| proto.to_string(), |(_, name)| name.to_string());
+    let slot = |inv: bool| if inv { "!" } else { " " };
+    let source = row.source.strip_prefix('!');
+    let destination = row.destination.strip_prefix('!');
+    format!(
+        "{} {}{prot} opt {} in {} out {} {}{} {}-> {}  {}",
+        row.target,
+        slot(proto_inv),
+        row.opt,
+        row.iface_in,
+        row.iface_out,
+        slot(source.is_some()),
+        source.unwrap_or(&row.source),
+        slot(destination.is_some()),
+        destination.unwrap_or(&row.destination),
+        row.extra,
+    )
+}
+
 /// The columns of `spec` as `iptables -L` (`numeric`: `-L -n`) shows them.
 pub(crate) fn listing(spec: &RuleSpec, numeric: bool) -> ListingRow {
     let (proto, proto_inv) = spec.protocol.unwrap_or((0, false));

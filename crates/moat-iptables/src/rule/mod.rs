@@ -103,6 +103,12 @@ impl RuleSpec {
         listing::listing(self, numeric)
     }
 
+    /// The line iptables prints for the rule with `-v` when a command
+    /// adds, replaces, deletes or checks it.
+    pub fn echo(&self) -> String {
+        listing::echo(self)
+    }
+
     /// Whether the rule drops (`-j DROP`).
     pub fn drops(&self) -> bool {
         matches!(

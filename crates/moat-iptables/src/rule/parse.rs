@@ -334,6 +334,13 @@ impl Parser<'_> {
                     return fail("`! -p all` can never match");
                 }
                 self.spec.protocol = (p != 0).then_some((p, invert));
+                // IPv6 extension headers are not the packet's protocol
+                // (hop-by-hop, routing, fragment, AH, destination options).
+                if family == Family::Ipv6 && matches!(p, 43 | 44 | 51 | 60) && !invert {
+                    self.warnings.push(Warning(format!(
+                        "-p {v} never matches: it is an IPv6 extension header, not the packet's protocol; use its match (-m rt, -m frag, -m ah, -m dst) instead"
+                    )));
+                }
             }
             "-s" | "-d" => {
                 self.once(canon)?;

@@ -887,3 +887,13 @@ fn long_comments_are_cut_like_iptables_with_a_warning() {
         format!("-m comment --comment \"{}\"", "é".repeat(127))
     );
 }
+
+#[test]
+fn an_ipv6_extension_header_as_protocol_is_warned_about() {
+    let (_, w) = RuleSpec::parse(&words("-p 44 -j DROP"), Family::Ipv6).unwrap();
+    assert!(w.len() == 1 && w[0].0.contains("never matches"), "{w:?}");
+    let (_, w) = RuleSpec::parse(&words("! -p ah"), Family::Ipv6).unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    let (_, w) = RuleSpec::parse(&words("-p ah"), Family::Ipv4).unwrap();
+    assert!(w.is_empty(), "{w:?}");
+}
