@@ -30,10 +30,14 @@ pub struct SaveError {
 pub struct ChainDecl {
     /// The chain's name.
     pub name: String,
-    /// The policy of a built-in chain; `None` (`-`) for a user chain.
-    pub policy: Option<Policy>,
-    /// The declared counters.
-    pub counters: Counters,
+    /// The policy word: `ACCEPT` or `DROP` for a built-in chain, `-` to
+    /// keep its policy or for a user chain. A user chain has no policy and
+    /// iptables-restore takes any word there.
+    pub policy: String,
+    /// The declared counters, as iptables-restore reads them (`[P:B`,
+    /// whatever follows); `None` when missing or unreadable, which matters
+    /// only to a built-in chain's restore with `--counters`.
+    pub counters: Option<Counters>,
     /// The line it is on.
     pub line: usize,
 }
@@ -113,6 +117,19 @@ pub struct SaveFile {
     pub tables: Vec<SaveTable>,
 }
 
+/// Reads a chain declaration's counters as iptables-restore does:
+/// `[PACKETS:BYTES`, without looking at what follows the second number.
+fn parse_declared_counters(text: &str) -> Option<Counters> {
+    let number = |s: &str| -> Option<(u64, usize)> {
+        let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+        Some((s[..digits].parse().ok()?, digits))
+    };
+    let rest = text.strip_prefix('[')?;
+    let (packets, used) = number(rest)?;
+    let (bytes, _) = number(rest[used..].strip_prefix(':')?)?;
+    Some(Counters { packets, bytes })
+}
+
 fn parse_counters(text: &str) -> Option<Counters> {
     let inner = text.strip_prefix('[')?.strip_suffix(']')?;
     let (p, b) = inner.split_once(':')?;
@@ -130,6 +147,13 @@ impl SaveFile {
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
             let trimmed = raw.trim();
+            // `lines` takes "\r\n" for a line's end; iptables-restore
+            // refuses `*filter\r` and `COMMIT\r`.
+            let carriage_return = || {
+                text.split('\n')
+                    .nth(i)
+                    .is_some_and(|whole| whole.ends_with('\r'))
+            };
             let error = |message: String| SaveError {
                 line,
                 message,
@@ -138,6 +162,13 @@ impl SaveFile {
             };
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
+            }
+            if (trimmed.starts_with('*') || trimmed == "COMMIT") && carriage_return() {
+                return Err(error(
+                    "the line ends with a carriage return (Windows line endings), which \
+                     iptables-restore refuses: convert the file with `dos2unix` first"
+                        .into(),
+                ));
             }
             if let Some(name) = trimmed.strip_prefix('*') {
                 if let Some((t, start)) = &open {
@@ -159,9 +190,10 @@ impl SaveFile {
                 continue;
             }
             let Some((table, _)) = open.as_mut() else {
-                return Err(error(
-                    "expected a table line such as `*filter' before this line".into(),
-                ));
+                return Err(SaveError {
+                    problem: Problem::Other,
+                    ..error("expected a table line such as `*filter' before this line".into())
+                });
             };
             if trimmed == "COMMIT" {
                 if let Some((t, _)) = open.take() {
@@ -174,31 +206,15 @@ impl SaveFile {
                 let name = parts
                     .next()
                     .ok_or_else(|| error("expected a chain name after `:'".into()))?;
-                let policy = match parts.next() {
-                    Some("-") => None,
-                    Some("ACCEPT") => Some(Policy::Accept),
-                    Some("DROP") => Some(Policy::Drop),
-                    Some(other) => {
-                        return Err(error(format!(
-                            "bad policy `{other}': expected ACCEPT, DROP or `-' for a user chain"
-                        )))
-                    }
-                    None => {
-                        return Err(error(format!(
-                            "chain `{name}' needs a policy (ACCEPT, DROP or `-')"
-                        )))
-                    }
-                };
-                let counters = match parts.next() {
-                    Some(c) => parse_counters(c).ok_or_else(|| {
-                        error(format!("bad counters `{c}': expected [packets:bytes]"))
-                    })?,
-                    None => Counters::default(),
-                };
+                let policy = parts.next().ok_or_else(|| {
+                    error(format!(
+                        "chain `{name}' needs a policy (ACCEPT, DROP or `-')"
+                    ))
+                })?;
                 table.chains.push(ChainDecl {
                     name: name.to_string(),
-                    policy,
-                    counters,
+                    policy: policy.to_string(),
+                    counters: parts.next().and_then(parse_declared_counters),
                     line,
                 });
                 continue;
@@ -277,46 +293,60 @@ pub fn restore_with_warnings(
             TableState::empty(family, table.stage)
         };
         for decl in &table.chains {
-            let error = |message: String| SaveError {
+            let error = |message: String, problem| SaveError {
                 line: decl.line,
                 message,
                 text: String::new(),
-                problem: Problem::Other,
+                problem,
             };
-            match (state.chain_mut(&decl.name), decl.policy) {
-                (Some(chain), Some(policy)) if chain.base.is_some() => {
-                    if let Some((_, p)) = &mut chain.base {
+            if decl.policy != "-" && state.chain(&decl.name).is_none_or(|c| c.base.is_none()) {
+                warn(
+                    decl.line,
+                    &Warning(format!(
+                        "user chain `{}' has no policy: `{}' is ignored (declare it with `-')",
+                        decl.name, decl.policy
+                    )),
+                );
+            }
+            match state.chain_mut(&decl.name) {
+                Some(chain) if chain.base.is_some() => {
+                    let policy = match decl.policy.as_str() {
+                        "ACCEPT" => Some(Policy::Accept),
+                        "DROP" => Some(Policy::Drop),
+                        "-" => None,
+                        other => {
+                            return Err(error(
+                                format!(
+                                "bad policy `{other}' for built-in chain `{}': expected ACCEPT, \
+                                     DROP or `-' (keeps its policy)",
+                                decl.name
+                            ),
+                                Problem::Other,
+                            ))
+                        }
+                    };
+                    if let (Some((_, p)), Some(policy)) = (&mut chain.base, policy) {
                         *p = policy;
                     }
                     if options.counters {
-                        chain.policy_counters = decl.counters;
+                        chain.policy_counters = decl.counters.ok_or_else(|| {
+                            error(
+                                format!(
+                                    "built-in chain `{}' needs its counters as [packets:bytes] \
+                                     after its policy when restoring with --counters",
+                                    decl.name
+                                ),
+                                Problem::Parameter,
+                            )
+                        })?;
                     }
                 }
-                (Some(chain), None) if chain.base.is_none() => {
+                Some(chain) => {
                     if options.noflush {
                         chain.rules.clear();
                     }
                 }
-                (Some(_), None) => {
-                    return Err(error(format!(
-                        "`{}' is a built-in chain: give it ACCEPT or DROP",
-                        decl.name
-                    )))
-                }
-                (None, Some(_)) => {
-                    return Err(error(format!(
-                    "`{}' is not a built-in chain of table `{}': user chains are declared with `-'",
-                    decl.name,
-                    stage_name(table.stage)
-                )))
-                }
-                (Some(_), Some(_)) => {
-                    return Err(error(format!(
-                        "`{}' is a user chain: declare it with `-' instead of a policy",
-                        decl.name
-                    )))
-                }
-                (None, None) => {
+                None => {
                     let inv = crate::command::Invocation {
                         stage: table.stage,
                         command: Command::NewChain {
@@ -326,7 +356,7 @@ pub fn restore_with_warnings(
                         warnings: Vec::new(),
                         counters: None,
                     };
-                    apply(&inv, &mut state).map_err(|e| error(e.message))?;
+                    apply(&inv, &mut state).map_err(|e| error(e.message, e.problem))?;
                 }
             }
         }
@@ -446,12 +476,12 @@ mod tests {
         assert_eq!(file.tables[0].stage, Stage::Nat);
         assert_eq!(
             file.tables[0].chains[1].counters,
-            Counters {
+            Some(Counters {
                 packets: 5,
                 bytes: 300
-            }
+            })
         );
-        assert_eq!(file.tables[1].chains[1].policy, None);
+        assert_eq!(file.tables[1].chains[1].policy, "-");
         let cmd = &file.tables[1].commands[0];
         assert_eq!(
             cmd.counters,
@@ -491,11 +521,58 @@ mod tests {
     }
 
     #[test]
-    fn bad_policy_and_counters_are_refused() {
-        assert!(SaveFile::parse("*filter\n:INPUT REJECT [0:0]\nCOMMIT\n").is_err());
-        assert!(SaveFile::parse("*filter\n:INPUT ACCEPT [x:0]\nCOMMIT\n").is_err());
+    fn bad_lines_are_refused() {
         assert!(SaveFile::parse("*filter\n[1:2 -A INPUT\nCOMMIT\n").is_err());
         assert!(SaveFile::parse("*bogus\nCOMMIT\n").is_err());
+        assert!(SaveFile::parse("*filter\n:INPUT\nCOMMIT\n").is_err());
+        let crlf = SaveFile::parse("*filter\r\n:INPUT ACCEPT [0:0]\r\nCOMMIT\r\n").unwrap_err();
+        assert!(crlf.message.contains("carriage return"), "{crlf}");
+        let outside = SaveFile::parse(":INPUT ACCEPT [0:0]\n").unwrap_err();
+        assert_eq!(outside.problem, Problem::Other);
+    }
+
+    /// Chain declarations as iptables-restore reads them: a built-in
+    /// chain's policy must be ACCEPT, DROP or `-` (kept), its counters
+    /// matter only with --counters; a user chain's policy word is ignored.
+    #[test]
+    fn chain_declarations_read_as_iptables_restore_reads_them() {
+        let run = |text: &str, counters: bool| {
+            let file = SaveFile::parse(text)?;
+            let mut warnings = Vec::new();
+            let options = RestoreOptions {
+                counters,
+                ..RestoreOptions::default()
+            };
+            let states = restore_with_warnings(
+                &file,
+                Family::Ipv4,
+                options,
+                |_| unreachable!("not --noflush"),
+                |_, w| warnings.push(w.0.clone()),
+            )?;
+            Ok::<_, SaveError>((states, warnings))
+        };
+        let bad = run("*filter\n:INPUT REJECT [0:0]\nCOMMIT\n", false).unwrap_err();
+        assert_eq!(bad.problem, Problem::Other, "{bad}");
+        let text = "*filter\n:INPUT DROP [1:2:3]\n:FORWARD - [x]\n:FOO DROP\n:BAR [0:0]\nCOMMIT\n";
+        let (states, warnings) = run(text, false).unwrap();
+        let state = &states[0];
+        let policy = |name: &str| state.chain(name).and_then(|c| c.base).map(|(_, p)| p);
+        assert_eq!(policy("INPUT"), Some(Policy::Drop));
+        assert_eq!(policy("FORWARD"), Some(Policy::Accept));
+        assert!(state.chain("FOO").is_some() && state.chain("BAR").is_some());
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        let counted = run(text, true).unwrap_err();
+        assert_eq!((counted.line, counted.problem), (3, Problem::Parameter));
+        let (states, _) = run("*filter\n:INPUT DROP [1:2:3]\nCOMMIT\n", true).unwrap();
+        let input = states[0].chain("INPUT").unwrap();
+        assert_eq!(
+            input.policy_counters,
+            Counters {
+                packets: 1,
+                bytes: 2
+            }
+        );
     }
 
     #[test]

@@ -79,10 +79,14 @@ fn ipset(name: &str, family: Family, option: &str) -> Result<moat_backend::IpSet
             } else {
                 "no block list or ipset"
             };
-            anyhow::anyhow!(
-                "{option} {name}: there is {what} named {name:?} \
-                 (see `moat block list` and `ipset list -n`)"
-            )
+            // iptables refuses such a rule itself (exit status 2).
+            moat_iptables::EngineError {
+                message: format!(
+                    "{option} {name}: there is {what} named {name:?} \
+                     (see `moat block list` and `ipset list -n`)"
+                ),
+                problem: moat_iptables::Problem::Parameter,
+            }
         })?;
     let word = |f| match f {
         Family::Ipv4 => "IPv4",

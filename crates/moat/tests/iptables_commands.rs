@@ -583,6 +583,42 @@ fn failures_exit_with_iptables_statuses() {
             "{line}"
         );
     }
+    // And for whole files: no table line, Windows line endings, a set that
+    // does not exist, a built-in chain's bad policy, missing counters with
+    // --counters.
+    for (file, options, status) in [
+        (":INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\n", "", 1),
+        ("*filter\r\n:INPUT ACCEPT [0:0]\r\nCOMMIT\r\n", "", 2),
+        (
+            "*filter\n-A INPUT -m set --match-set nosuchset src -j DROP\nCOMMIT\n",
+            "",
+            2,
+        ),
+        ("*filter\n:INPUT accept [0:0]\nCOMMIT\n", "", 1),
+        ("*filter\n:INPUT ACCEPT\nCOMMIT\n", "-c", 2),
+        (
+            "*filter\n:INPUT ACCEPT\n:FOO DROP\n-A INPUT -j FOO\nCOMMIT\n",
+            "",
+            0,
+        ),
+    ] {
+        let args: Vec<&str> = options.split_whitespace().collect();
+        let mine = restore(&ours, "iptables-restore", &args, file)
+            .status
+            .code();
+        let path =
+            std::env::temp_dir().join(format!("moat-statusfile-{}.rules", std::process::id()));
+        std::fs::write(&path, file).unwrap();
+        let shell = format!("iptables-nft-restore {options} < {}", path.display());
+        let reference = Netns::new("statusfile")
+            .expect("namespace")
+            .exec(&["sh", "-c", &shell])
+            .expect("iptables-nft-restore")
+            .status
+            .code();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!((mine, reference), (Some(status), Some(status)), "{file:?}");
+    }
 }
 
 /// What iptables prints with `-v` for the commands that change rules and

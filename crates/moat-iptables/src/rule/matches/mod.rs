@@ -385,15 +385,17 @@ impl MatchSpec {
     }
 }
 
-/// Folds every tcp (and every udp) match into the first one, as iptables-nft does
-/// when it reads such rules back from the kernel.
+/// Folds every tcp (and every udp) match with options into the first
+/// one, as iptables-nft does when it reads such rules back from the kernel
+/// (their options are native expressions). A `-m tcp` without options
+/// stays where it is: iptables-nft keeps it as the kernel's xt match.
 pub(crate) fn merge_port_matches(matches: &mut Vec<MatchSpec>) {
     let mut merged: Vec<MatchSpec> = Vec::with_capacity(matches.len());
     for m in matches.drain(..) {
         if let MatchSpec::Ports(p) = &m {
-            if matches!(p.kind(), Transport::Tcp | Transport::Udp) {
+            if matches!(p.kind(), Transport::Tcp | Transport::Udp) && !p.is_empty() {
                 let earlier = merged.iter_mut().find_map(|e| match e {
-                    MatchSpec::Ports(q) if q.kind() == p.kind() => Some(q),
+                    MatchSpec::Ports(q) if q.kind() == p.kind() && !q.is_empty() => Some(q),
                     _ => None,
                 });
                 if let Some(q) = earlier {

@@ -189,6 +189,17 @@ impl PortMatch {
         self.kind
     }
 
+    /// Whether the match was given no option (`-m tcp` alone).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.sport.is_none()
+            && self.dport.is_none()
+            && self.flags.is_none()
+            && self.option.is_none()
+            && self.chunks.is_none()
+            && self.dccp_types.is_none()
+            && self.dccp_option.is_none()
+    }
+
     /// Takes over every option `later` sets (iptables-nft folds repeated tcp/udp matches into one).
     pub(crate) fn absorb(&mut self, later: PortMatch) {
         self.sport = later.sport.or(self.sport);
