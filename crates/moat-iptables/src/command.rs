@@ -15,6 +15,9 @@ pub struct CommandError {
     /// The line is for the other IP family (`-6` given to iptables, `-4`
     /// to ip6tables): iptables-restore skips such a line without a word.
     pub other_family: bool,
+    /// iptables takes the line and the kernel refuses its rule (exit
+    /// status 4, as against 2).
+    pub kernel: bool,
 }
 
 impl CommandError {
@@ -22,13 +25,17 @@ impl CommandError {
         CommandError {
             message: message.into(),
             other_family: false,
+            kernel: false,
         }
     }
 }
 
 impl From<RuleParseError> for CommandError {
     fn from(e: RuleParseError) -> Self {
-        CommandError::new(e.message)
+        CommandError {
+            kernel: e.kernel,
+            ..CommandError::new(e.message)
+        }
     }
 }
 
@@ -245,6 +252,7 @@ fn other_family(option: &str, program: &str, family: &str, other: &str) -> Comma
              ({program}-restore skips such lines)"
         ),
         other_family: true,
+        kernel: false,
     }
 }
 

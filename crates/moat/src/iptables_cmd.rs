@@ -54,6 +54,11 @@ pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
     }
     let inv = match parse_command_line(args, family) {
         Ok(inv) => inv,
+        // iptables takes the rule and the kernel refuses it.
+        Err(e) if e.kernel => {
+            eprintln!("{program}: {e}");
+            return ExitCode::from(moat_iptables::Problem::Resource.exit_status());
+        }
         Err(e) => {
             eprintln!("{program}: {e}");
             eprintln!("Try `{program} -h' or '{program} --help' for more information.");

@@ -530,8 +530,12 @@ fn failures_exit_with_iptables_statuses() {
         ("-X userc", 4),
         ("-A INPUT -j MASQUERADE", 4),
         ("-t nat -A INPUT -j DNAT --to-destination 10.0.0.1", 4),
+        ("-A INPUT -j REJECT --reject-with tcp-reset", 4),
+        ("-t mangle -A PREROUTING -p udp -j TCPMSS --set-mss 1400", 4),
+        ("-t raw -A PREROUTING -j CT --timeout slow", 4),
         ("-A INPUT -j nosuchchain", 2),
         ("-A OUTPUT -i eth0 -j ACCEPT", 2),
+        ("-A INPUT -m multiport --dports 1,2", 2),
         ("-t nat -A PREROUTING -j DROP", 2),
         ("-t nat -P POSTROUTING DROP", 2),
         ("-D INPUT 99", 1),
@@ -567,6 +571,7 @@ fn failures_exit_with_iptables_statuses() {
         ("-A INPUT -j nosuchchain", 2),
         ("-A NOCHAIN -j ACCEPT", 1),
         ("-A INPUT -j MASQUERADE", 4),
+        ("-A INPUT -p udp -m tcpmss --mss 100", 4),
     ] {
         let file = format!("*filter\n:INPUT ACCEPT [0:0]\n{line}\nCOMMIT\n");
         let mine = restore(&ours, "iptables-restore", &[], &file).status.code();

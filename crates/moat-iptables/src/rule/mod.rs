@@ -51,6 +51,9 @@ pub struct Warning(pub String);
 pub struct RuleParseError {
     /// What is wrong, which word, and how to fix it.
     pub message: String,
+    /// iptables leaves this check to the kernel, which refuses the rule
+    /// (exit status 4, as against 2 for what iptables refuses itself).
+    pub kernel: bool,
 }
 
 /// The `-L` columns of one rule.

@@ -4,7 +4,7 @@
 use moat_model::{XtExtension, XtLayout};
 
 use super::kernel_ext;
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::{save_string, u32_value};
@@ -66,7 +66,7 @@ impl Extension for Cgroup {
 
     fn finish(&mut self, _cx: &Cx) -> Res<()> {
         match (&self.path, &self.classid) {
-            (None, None) => fail("cgroup: give --path or --cgroup"),
+            (None, None) => refused_by_kernel("cgroup: give --path or --cgroup"),
             (Some(_), Some(_)) => fail("cgroup: --path and --cgroup cannot be used together"),
             _ => Ok(()),
         }

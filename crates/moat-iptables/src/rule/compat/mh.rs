@@ -3,7 +3,7 @@
 
 use moat_model::{XtExtension, XtLayout};
 
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::number_in;
@@ -116,7 +116,7 @@ impl Extension for Mh {
 
     fn finish(&mut self, cx: &Cx) -> Res<()> {
         if cx.plain_proto() != Some(IPPROTO_MH) {
-            return fail(
+            return refused_by_kernel(
                 "the mh match needs -p mh before it (the kernel module tests only those packets)",
             );
         }

@@ -8,7 +8,7 @@
 use moat_model::{XtExtension, XtLayout};
 
 use super::kernel_ext;
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::options::{opt, opt_maybe_value, OptDef};
 use crate::rule::values::{number_in, scaled_number};
@@ -99,7 +99,7 @@ fn parse_rate(s: &str, opt: &str) -> Res<u32> {
     };
     let bytes = bits / 8.;
     if !(0.0..=f64::from(u32::MAX)).contains(&bytes) {
-        return fail(format!(
+        return refused_by_kernel(format!(
             "{opt}: \"{s}\" is out of range (at most 4294967295 bytes a second)"
         ));
     }
@@ -310,15 +310,17 @@ impl Extension for RateEst {
             self.flags |= ABSOLUTE;
         }
         if self.name1.is_empty() {
-            return fail(
+            return refused_by_kernel(
                 "rateest: name the estimator with --rateest (or --rateest1 and --rateest2)",
             );
         }
         if !self.has(BPS) && !self.has(PPS) {
-            return fail("rateest: say what to compare with --rateest-bps or --rateest-pps");
+            return refused_by_kernel(
+                "rateest: say what to compare with --rateest-bps or --rateest-pps",
+            );
         }
         if self.mode == 0 {
-            return fail(
+            return refused_by_kernel(
                 "rateest: give the comparison with --rateest-lt, --rateest-gt or --rateest-eq",
             );
         }

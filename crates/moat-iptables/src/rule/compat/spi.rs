@@ -6,7 +6,7 @@
 use moat_model::{Family, XtExtension, XtLayout};
 
 use super::range::Range;
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{refused_by_kernel, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::u32_value;
@@ -137,7 +137,7 @@ impl Extension for SpiMatch {
             SpiHeader::Ah6 => return Ok(()),
         };
         if cx.plain_proto() != Some(proto) {
-            return fail(format!(
+            return refused_by_kernel(format!(
                 "the {} match needs -p {} before it (the kernel module tests only those packets)",
                 self.name(),
                 self.name()

@@ -4,7 +4,7 @@
 use moat_model::{XtExtension, XtLayout};
 
 use super::kernel_ext;
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::number_in;
@@ -142,7 +142,7 @@ impl Extension for StringMatch {
                 once(&self.algo, "--algo")?;
                 let algo = o.value();
                 if !ALGOS.contains(&algo) {
-                    return fail(format!(
+                    return refused_by_kernel(format!(
                         "--algo: \"{algo}\" is not a text search algorithm of the kernel (bm, kmp or fsm)"
                     ));
                 }
@@ -190,7 +190,7 @@ impl Extension for StringMatch {
         self.to = self.to.filter(|&t| t != u16::MAX);
         let (from, to) = (self.from.unwrap_or(0), self.to.unwrap_or(u16::MAX));
         if from > to {
-            return fail(format!("string: --from {from} lies after --to {to}"));
+            return refused_by_kernel(format!("string: --from {from} lies after --to {to}"));
         }
         Ok(())
     }

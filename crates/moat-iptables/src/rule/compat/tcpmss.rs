@@ -3,7 +3,7 @@
 use moat_model::{XtExtension, XtLayout};
 
 use super::kernel_ext;
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::number_in;
@@ -77,7 +77,7 @@ impl Extension for TcpMssMatch {
             return fail("tcpmss: option \"--mss\" must be specified");
         }
         if cx.plain_proto() != Some(6) {
-            return fail("the tcpmss match reads TCP options: give -p tcp");
+            return refused_by_kernel("the tcpmss match reads TCP options: give -p tcp");
         }
         Ok(())
     }

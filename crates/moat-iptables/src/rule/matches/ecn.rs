@@ -2,7 +2,7 @@
 
 use moat_model::{Match, TcpFlags};
 
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::{number_in, push_opt};
@@ -86,7 +86,7 @@ impl Extension for Ecn {
             return fail("the ecn match needs --ecn-tcp-cwr, --ecn-tcp-ece or --ecn-ip-ect");
         }
         if (self.ece.is_some() || self.cwr.is_some()) && cx.plain_proto() != Some(6) {
-            return fail("--ecn-tcp-cwr and --ecn-tcp-ece need -p tcp before them");
+            return refused_by_kernel("--ecn-tcp-cwr and --ecn-tcp-ece need -p tcp before them");
         }
         Ok(())
     }

@@ -7,7 +7,7 @@ use super::limit::{
     display_rate, model_rate, parse_rate_option, rate_text, DEFAULT_BURST, HASHLIMIT_SCALE, UNITS,
 };
 use crate::rule::compat::kernel_ext;
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{alias, opt, OptDef};
 use crate::rule::values::{family_bits, number_in, push_opt};
@@ -270,7 +270,7 @@ impl HashLimit {
         if fits {
             return Ok(());
         }
-        fail(format!(
+        refused_by_kernel(format!(
             "hashlimit: the kernel refuses a rate this slow with a burst of {burst} (its \
              credits would overflow); give a faster rate or a smaller --hashlimit-burst"
         ))
@@ -404,7 +404,7 @@ impl Extension for HashLimit {
                 once(&self.expire, o.name)?;
                 let ms = number_in(&v, o.name, 0, u64::from(u32::MAX))?;
                 if ms == 0 {
-                    return fail(format!(
+                    return refused_by_kernel(format!(
                         "{} 0: the kernel refuses entries that expire at once",
                         o.name
                     ));

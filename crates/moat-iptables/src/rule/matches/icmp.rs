@@ -2,7 +2,7 @@
 
 use moat_model::Match;
 
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::names::{icmp_type_name, parse_icmp_type, IcmpType};
 use crate::rule::options::{opt, OptDef};
@@ -93,8 +93,9 @@ impl Extension for IcmpMatch {
         if self.kind.is_none() {
             return fail(format!("the {name} match needs {}", self.option()));
         }
-        if cx.proto.0 != number {
-            return fail(format!("the {name} match needs -p {proto}"));
+        // The kernel's icmp match refuses another or a negated protocol.
+        if cx.plain_proto() != Some(number) {
+            return refused_by_kernel(format!("the {name} match needs -p {proto}"));
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 use moat_model::{Hook, Match, XtExtension, XtLayout};
 
 use crate::rule::compat::kernel_ext;
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::{number_in, push_opt};
@@ -121,7 +121,7 @@ fn parse_ids(text: &str, opt: &str, db: Db, invert: bool) -> Res<Ids> {
         }
     };
     if min > max {
-        return fail(format!(
+        return refused_by_kernel(format!(
             "{opt}: range {text} runs backwards (write {max}-{min})"
         ));
     }

@@ -6,7 +6,7 @@ use moat_model::{Match, PortRange, TcpFlags, XtLayout};
 use super::dccp_types;
 use super::sctp_chunks::ChunkTypes;
 use crate::rule::compat::kernel_ext;
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{alias, opt, OptDef};
 use crate::rule::values::{
@@ -374,11 +374,20 @@ impl Extension for PortMatch {
     }
 
     fn finish(&mut self, cx: &Cx) -> Res<()> {
-        if cx.proto.0 != self.kind.number() {
+        // A tcp or udp match with options is native, and iptables checks
+        // its protocol itself; the others are the kernel's xt matches,
+        // which refuse a rule whose -p is another or negated.
+        let kernels = !self.native() || self.is_empty();
+        if cx.proto.0 != self.kind.number() || (cx.proto.1 && kernels) {
             let name = self.kind.name();
-            return fail(format!(
+            let message = format!(
                 "the {name} match needs -p {name} (-m {name} only works on {name} packets)"
-            ));
+            );
+            return if kernels {
+                refused_by_kernel(message)
+            } else {
+                fail(message)
+            };
         }
         self.sport = self.normalise_ports(self.sport, "--sport")?;
         self.dport = self.normalise_ports(self.dport, "--dport")?;

@@ -5,7 +5,7 @@
 
 use moat_model::{ct_event_names, Action, CtDirection, CT_EVENTS};
 
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::number_in;
@@ -150,7 +150,7 @@ impl Extension for CtTarget {
                 let name = o.value();
                 // The kernel's helper names have at most 15 characters.
                 if name.is_empty() || name.len() > 15 || name.contains(char::is_whitespace) {
-                    return fail(format!(
+                    return refused_by_kernel(format!(
                         "CT --helper \"{name}\": give a conntrack helper's name, such as ftp, tftp, sip or irc"
                     ));
                 }
@@ -183,7 +183,7 @@ impl Extension for CtTarget {
                 let name = o.value();
                 // xt_CT keeps the name in 32 bytes with its NUL.
                 if name.is_empty() || name.len() > 31 || name.contains(char::is_whitespace) {
-                    return fail(format!(
+                    return refused_by_kernel(format!(
                         "CT --timeout \"{name}\": give the name (1 to 31 characters) of a timeout \
                          policy made with `nfct add timeout NAME ...`"
                     ));
@@ -239,7 +239,7 @@ impl Extension for CtTarget {
                 ));
             }
             let Some(p) = cx.plain_proto() else {
-                return fail(format!(
+                return refused_by_kernel(format!(
                     "CT --timeout {name} needs the rule's protocol (-p tcp, -p udp, ...): a timeout \
                      policy is for connections of one protocol, and the kernel refuses it without"
                 ));
@@ -248,13 +248,13 @@ impl Extension for CtTarget {
         }
         if let Some((name, proto)) = &mut self.helper {
             let Some(p) = cx.plain_proto() else {
-                return fail(format!(
+                return refused_by_kernel(format!(
                     "CT --helper {name} needs the rule's protocol (-p tcp or -p udp): a helper \
                      follows connections of one protocol, and the kernel refuses it without"
                 ));
             };
             if p != 6 && p != 17 {
-                return fail(format!(
+                return refused_by_kernel(format!(
                     "CT --helper {name}: the kernel's conntrack helpers follow TCP or UDP \
                      connections; give -p tcp or -p udp"
                 ));

@@ -4,7 +4,7 @@
 
 use moat_model::{Action, EcnChange};
 
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::number_in;
@@ -103,7 +103,7 @@ impl Extension for Ecn {
             );
         }
         if c.touches_tcp() && cx.plain_proto() != Some(6) {
-            return fail("ECN --ecn-tcp-* changes TCP flags: add -p tcp");
+            return refused_by_kernel("ECN --ecn-tcp-* changes TCP flags: add -p tcp");
         }
         Ok(())
     }

@@ -6,7 +6,7 @@
 use moat_model::{Action, Family, XtLayout};
 
 use crate::rule::compat::kernel_ext;
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::{number_in, parse_number};
@@ -307,7 +307,7 @@ impl Extension for Hmark {
             );
         }
         if self.spi.is_some() && (self.sport.is_some() || self.dport.is_some()) {
-            return fail(
+            return refused_by_kernel(
                 "HMARK: --hmark-spi and --hmark-sport/--hmark-dport cannot go together (the kernel refuses them)",
             );
         }

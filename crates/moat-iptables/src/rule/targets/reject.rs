@@ -2,7 +2,7 @@
 
 use moat_model::{Action, Family, RejectKind};
 
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::push_opt;
@@ -131,7 +131,7 @@ impl Extension for Reject {
 
     fn finish(&mut self, cx: &Cx) -> Res<()> {
         if self.entry().1 == RejectKind::TcpReset && cx.plain_proto() != Some(6) {
-            return fail("--reject-with tcp-reset needs -p tcp (only TCP packets can be answered with a reset)");
+            return refused_by_kernel("--reject-with tcp-reset needs -p tcp (only TCP packets can be answered with a reset)");
         }
         if self.with.is_none() {
             self.with = Some(PORT_UNREACHABLE);

@@ -9,7 +9,7 @@
 use moat_model::{Action, Hook, SynProxyOptions, XtLayout};
 
 use crate::rule::compat::kernel_ext;
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{refused_by_kernel, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::number_in;
@@ -89,7 +89,7 @@ impl Extension for SynProxy {
 
     fn finish(&mut self, cx: &Cx) -> Res<()> {
         if cx.plain_proto() != Some(6) {
-            return fail("SYNPROXY answers TCP handshakes: give -p tcp");
+            return refused_by_kernel("SYNPROXY answers TCP handshakes: give -p tcp");
         }
         Ok(())
     }

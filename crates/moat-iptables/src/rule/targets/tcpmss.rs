@@ -2,7 +2,7 @@
 
 use moat_model::{Action, Family, MssValue};
 
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::number_in;
@@ -69,7 +69,7 @@ impl Extension for TcpMss {
             return fail("TCPMSS needs --set-mss N or --clamp-mss-to-pmtu");
         }
         if cx.plain_proto() != Some(6) {
-            return fail("TCPMSS works on TCP packets only: add -p tcp (with --tcp-flags SYN,RST SYN to change only SYNs)");
+            return refused_by_kernel("TCPMSS works on TCP packets only: add -p tcp (with --tcp-flags SYN,RST SYN to change only SYNs)");
         }
         // The rule is the same however it was spelt.
         self.set_given = false;

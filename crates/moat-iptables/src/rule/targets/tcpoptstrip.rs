@@ -3,7 +3,7 @@
 
 use moat_model::Action;
 
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::parse_number;
@@ -78,7 +78,7 @@ impl Extension for TcpOptStrip {
 
     fn finish(&mut self, cx: &Cx) -> Res<()> {
         if cx.plain_proto() != Some(6) {
-            return fail("TCPOPTSTRIP works on TCP packets only: add -p tcp");
+            return refused_by_kernel("TCPOPTSTRIP works on TCP packets only: add -p tcp");
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use moat_model::{Action, Family, TproxyTarget};
 
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::{any_service_port, family_name, parse_mark};
@@ -98,7 +98,9 @@ impl Extension for Tproxy {
             return fail("TPROXY needs --on-port PORT (0 keeps the packet's port)");
         }
         if !matches!(cx.plain_proto(), Some(6 | 17)) {
-            return fail("TPROXY works on TCP and UDP packets only: add -p tcp or -p udp");
+            return refused_by_kernel(
+                "TPROXY works on TCP and UDP packets only: add -p tcp or -p udp",
+            );
         }
         self.addr.get_or_insert(match cx.family {
             Family::Ipv4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
