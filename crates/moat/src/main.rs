@@ -217,12 +217,24 @@ fn run_as(name: &'static str, args: Vec<OsString>) -> ExitCode {
         }
         "iptables-save" | "ip6tables-save" => match parse_alone(name, args) {
             Ok(a) => save_cmd::run(name, &a, family_of(name)),
-            Err(e) => usage_error(e),
+            Err(e) => personality_usage_error(e),
         },
         _ => match parse_alone(name, args) {
             Ok(a) => restore_cmd::run(name, &a, family_of(name)),
-            Err(e) => usage_error(e),
+            Err(e) => personality_usage_error(e),
         },
+    }
+}
+
+/// Prints clap's usage error (or help) for a save or restore personality,
+/// exiting as iptables-save and iptables-restore do for an option they do
+/// not know: 1.
+fn personality_usage_error(e: clap::Error) -> ExitCode {
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -233,12 +245,6 @@ fn family_of(name: &str) -> Family {
     } else {
         Family::Ipv4
     }
-}
-
-/// Prints clap's usage error (or help) and exits as clap would.
-fn usage_error(e: clap::Error) -> ExitCode {
-    let _ = e.print();
-    ExitCode::from(e.exit_code() as u8)
 }
 
 fn dispatch(command: Top) -> ExitCode {

@@ -99,6 +99,9 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
     }
     let backend = moat_backend::default_backend();
     let _lock = RulesetLock::acquire(Duration::from_secs(10))?;
+    if args.verbose && !args.noflush {
+        print!("{}", verbose_report(&backend, &file, family)?);
+    }
     let options = RestoreOptions {
         noflush: args.noflush,
         counters: args.counters,
@@ -130,7 +133,6 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
     // A large file's text and words are not needed any more.
     drop((file, text));
     let route = log_route::kept();
-    let restored = states.len();
     let tables: Vec<_> = last_of_each_table(states)
         .into_iter()
         .map(|state| log_route::routed(state.into_table(), route))
@@ -161,9 +163,6 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
         }
     }
     set_copies::declare_lists(&mut batch, &lists)?;
-    if args.verbose {
-        eprintln!("restoring {restored} table(s) in one transaction");
-    }
     if args.test {
         backend.check(&batch)?;
     } else {
@@ -171,6 +170,38 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
         warn_missing(program, needs);
     }
     Ok(())
+}
+
+/// What iptables-restore prints with `-v` (without `--noflush`) for each
+/// table of `file`: the chains it flushes (the built-in ones and the user
+/// chains there are now), the user chains it deletes, and a line for each
+/// rule a command adds, as `iptables -v` prints it.
+fn verbose_report(backend: &dyn Backend, file: &SaveFile, family: Family) -> Result<String> {
+    let mut out = String::new();
+    for table in &file.tables {
+        let mut users: Vec<String> = backend
+            .read_layout(family, table.stage)?
+            .map(|kernel| kernel.chains.into_iter().filter(|c| c.base.is_none()))
+            .into_iter()
+            .flatten()
+            .map(|c| c.name)
+            .collect();
+        users.sort();
+        let empty = TableState::empty(family, table.stage);
+        let builtins = empty.listing_order().into_iter().map(|c| c.name.clone());
+        for name in builtins.chain(users.iter().cloned()) {
+            out += &format!("Flushing chain `{name}'\n");
+        }
+        for name in &users {
+            out += &format!("Deleting chain `{name}'\n");
+        }
+        for command in &table.commands {
+            if let Ok(inv) = moat_iptables::parse_command_line(&command.words(), family) {
+                out += &inv.command.verbose_echo();
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The tables a restore leaves: a table the file gives twice is what its

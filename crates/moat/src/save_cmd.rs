@@ -28,6 +28,9 @@ pub struct SaveArgs {
     /// Accepted for compatibility (nf_tables needs no module loader).
     #[arg(short = 'M', long = "modprobe")]
     modprobe: Option<String>,
+    /// Accepted for compatibility (iptables-save has no binary format either).
+    #[arg(short = 'b', long = "binary")]
+    binary: bool,
     /// Print the version (iptables' words, then moat's) and exit.
     #[arg(short = 'V', long = "version")]
     version: bool,

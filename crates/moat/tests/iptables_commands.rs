@@ -330,6 +330,11 @@ fn symlinks_named_like_iptables_behave_as_iptables() {
         v6,
         "-P INPUT ACCEPT\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n"
     );
+    // As iptables-save and iptables-restore: -b is taken, an unknown option
+    // exits 1.
+    assert!(run("iptables-save", &["-b"]).status.success());
+    assert_eq!(run("iptables-save", &["-x"]).status.code(), Some(1));
+    assert_eq!(run("iptables-restore", &["-x"]).status.code(), Some(1));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -706,4 +711,20 @@ fn verbose_commands_and_option_checks_like_iptables_nft() {
     same("-F -v");
     let deleted = same("-X -v");
     assert_eq!(deleted.1, "Deleting chain `alpha'\nDeleting chain `zeta'\n");
+    // iptables-restore -v: the chains each table's restore flushes and
+    // deletes, then each rule it adds.
+    same("-N old");
+    let file = "*filter\n:INPUT DROP [0:0]\n:foo - [0:0]\n-A INPUT -s 10.5.5.5 -j foo\n\
+        -I INPUT 1 -p tcp --dport 22 -j ACCEPT\nCOMMIT\n*nat\n:POSTROUTING ACCEPT [0:0]\n\
+        -A POSTROUTING -o eth0 -j MASQUERADE\nCOMMIT\n";
+    let mine = restore(&ours, "iptables-restore", &["-v"], file);
+    let reference = theirs
+        .exec_input(&["iptables-nft-restore", "-v"], file)
+        .expect("iptables-nft-restore -v");
+    let mine = String::from_utf8_lossy(&mine.stdout).to_string();
+    assert_eq!(mine, reference);
+    assert!(
+        mine.contains("Deleting chain `old'\nfoo  all opt"),
+        "{mine}"
+    );
 }
