@@ -155,6 +155,15 @@ fn new_rule(state: &TableState, rule: &crate::rule::RuleSpec) -> Result<StateRul
         .map_err(|e| EngineError::new(e.message))
 }
 
+/// Refuses a rule to check or delete that jumps to no chain of `state`,
+/// as iptables refuses it on its command line.
+fn jump_targets_exist(state: &TableState, rule: &crate::rule::RuleSpec) -> Result<(), EngineError> {
+    match rule.jump_target() {
+        Some(target) if state.chain(target).is_none() => Err(missing_jump_target(state, target)),
+        _ => Ok(()),
+    }
+}
+
 /// The error for a rule jumping to `target`, which is no chain of `state`:
 /// a likely misspelt target is named first, then how to make such a chain.
 fn missing_jump_target(state: &TableState, target: &str) -> EngineError {
@@ -217,19 +226,23 @@ fn query(inv: &Invocation, state: &TableState) -> Option<Result<Applied, EngineE
             *num,
             inv.display,
         ))),
-        Command::Check { chain, rule, also } => Some(state.chain(chain).map_or_else(
-            || Err(no_chain(state, chain)),
-            |c| {
-                let has = |rule: &crate::rule::RuleSpec| {
-                    let wanted = rule.to_args();
-                    c.rules.iter().any(|r| r.spec.to_args() == wanted)
-                };
-                Ok(Applied {
-                    check: Some(std::iter::once(rule).chain(also).all(has)),
-                    ..Applied::default()
-                })
-            },
-        )),
+        Command::Check { chain, rule, also } => {
+            Some(jump_targets_exist(state, rule).and_then(|()| {
+                state.chain(chain).map_or_else(
+                    || Err(no_chain(state, chain)),
+                    |c| {
+                        let has = |rule: &crate::rule::RuleSpec| {
+                            let wanted = rule.to_args();
+                            c.rules.iter().any(|r| r.spec.to_args() == wanted)
+                        };
+                        Ok(Applied {
+                            check: Some(std::iter::once(rule).chain(also).all(has)),
+                            ..Applied::default()
+                        })
+                    },
+                )
+            }))
+        }
         _ => None,
     }
 }
@@ -343,6 +356,7 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
             c.rules.remove(num - 1);
         }
         Command::DeleteRule { chain, rule, also } => {
+            jump_targets_exist(next, rule)?;
             let c = chain_mut(next, chain)?;
             for rule in std::iter::once(rule).chain(also) {
                 let wanted = rule.to_args();

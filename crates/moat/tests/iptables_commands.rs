@@ -539,6 +539,8 @@ fn failures_exit_with_iptables_statuses() {
         ("-t mangle -A PREROUTING -p udp -j TCPMSS --set-mss 1400", 4),
         ("-t raw -A PREROUTING -j CT --timeout slow", 4),
         ("-A INPUT -j nosuchchain", 2),
+        ("-C INPUT -j nosuchchain", 2),
+        ("-D INPUT -g nosuchchain", 2),
         ("-A OUTPUT -i eth0 -j ACCEPT", 2),
         ("-A INPUT -m multiport --dports 1,2", 2),
         ("-t nat -A PREROUTING -j DROP", 2),
