@@ -461,6 +461,37 @@ fn address_lists_make_one_rule_per_address_like_iptables_nft() {
     );
 }
 
+/// moat's lab namespace and a second one for Debian's iptables-nft
+/// (`reference` names it), both restored from `file` with its counters;
+/// `None` where the lab cannot run.
+fn restored_side_by_side(reference: &str, file: &str) -> Option<(Netns, Netns)> {
+    let ours = lab()?;
+    let theirs = Netns::new(reference).expect("namespace");
+    assert!(restore(&ours, "iptables-restore", &["-c"], file)
+        .status
+        .success());
+    theirs
+        .exec_input(&["iptables-nft-restore", "-c"], file)
+        .expect("iptables-nft-restore");
+    Some((ours, theirs))
+}
+
+/// Runs iptables `command` with moat in `ours` and with iptables-nft in
+/// `theirs`; asserts the same exit status and output, and gives them.
+fn same_in_both(ours: &Netns, theirs: &Netns, command: &str) -> (Option<i32>, String) {
+    let mine = moat(ours, &words("iptables", command));
+    let reference = theirs
+        .exec(&words("iptables-nft", command))
+        .expect("run iptables-nft");
+    let text = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        (mine.status.code(), text(&mine)),
+        (reference.status.code(), text(&reference)),
+        "iptables {command}"
+    );
+    (mine.status.code(), text(&mine))
+}
+
 /// `-L`/`-S` together with `-Z` (list, then zero, in either order; the
 /// chain given last is the command's; `-v` says which chains were zeroed),
 /// and `-4`/`-6`: refused by the other family's command, skipped without a
@@ -468,30 +499,13 @@ fn address_lists_make_one_rule_per_address_like_iptables_nft() {
 /// namespace and must print the same.
 #[test]
 fn listing_with_zeroing_and_family_options_like_iptables_nft() {
-    let Some(ours) = lab() else { return };
-    let theirs = Netns::new("zeroref").expect("namespace");
     let file = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
         :userc - [0:0]\n[7:700] -A INPUT -s 10.1.1.1 -j ACCEPT\n[3:300] -A FORWARD -j userc\n\
         -A INPUT -6 -s ::1 -j DROP\n[2:200] -A userc -4 -j RETURN\nCOMMIT\n";
-    assert!(restore(&ours, "iptables-restore", &["-c"], file)
-        .status
-        .success());
-    theirs
-        .exec_input(&["iptables-nft-restore", "-c"], file)
-        .expect("iptables-nft-restore");
-    let same = |command: &str| {
-        let mine = moat(&ours, &words("iptables", command));
-        let reference = theirs
-            .exec(&words("iptables-nft", command))
-            .expect("run iptables-nft");
-        let text = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).to_string();
-        assert_eq!(
-            (mine.status.success(), text(&mine)),
-            (reference.status.success(), text(&reference)),
-            "iptables {command}"
-        );
-        text(&mine)
+    let Some((ours, theirs)) = restored_side_by_side("zeroref", file) else {
+        return;
     };
+    let same = |command: &str| same_in_both(&ours, &theirs, command).1;
     let listed = same("-L INPUT -Z FORWARD -v -n -x");
     assert!(listed.contains("Chain FORWARD") && !listed.contains("Chain INPUT"));
     assert!(listed.contains("Zeroing chain `FORWARD'"), "{listed}");
@@ -644,30 +658,13 @@ fn failures_exit_with_iptables_statuses() {
 /// counters.
 #[test]
 fn verbose_commands_and_option_checks_like_iptables_nft() {
-    let Some(ours) = lab() else { return };
-    let theirs = Netns::new("verboseref").expect("namespace");
     let file = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
         :zeta - [0:0]\n:alpha - [0:0]\n[7:700] -A INPUT -s 10.1.1.1 -j ACCEPT\n\
         [3:300] -A INPUT -s 10.1.1.2 -j ACCEPT\n[2:200] -A FORWARD -j zeta\nCOMMIT\n";
-    assert!(restore(&ours, "iptables-restore", &["-c"], file)
-        .status
-        .success());
-    theirs
-        .exec_input(&["iptables-nft-restore", "-c"], file)
-        .expect("iptables-nft-restore");
-    let same = |command: &str| {
-        let mine = moat(&ours, &words("iptables", command));
-        let reference = theirs
-            .exec(&words("iptables-nft", command))
-            .expect("run iptables-nft");
-        let text = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).to_string();
-        assert_eq!(
-            (mine.status.code(), text(&mine)),
-            (reference.status.code(), text(&reference)),
-            "iptables {command}"
-        );
-        (mine.status.code(), text(&mine))
+    let Some((ours, theirs)) = restored_side_by_side("verboseref", file) else {
+        return;
     };
+    let same = |command: &str| same_in_both(&ours, &theirs, command);
     let added = same("-A INPUT -s 10.0.0.1,10.0.0.2 -p tcp --dport 22 -j ACCEPT -v");
     assert_eq!(added.1.lines().count(), 2, "{added:?}");
     assert!(added.1.contains(" 10.0.0.2  -> 0.0.0.0/0   tcp dpt:22"));
