@@ -206,6 +206,7 @@ fn timings() {
                 ops,
                 existing_sets: Vec::new(),
                 after_conntrack: false,
+                conntrack_copy: false,
             }],
         };
         NetlinkDriver.apply(&changes).unwrap();

@@ -268,6 +268,7 @@ fn a_refused_batch_changes_nothing_and_names_the_refused_op() {
             ],
             existing_sets: Vec::new(),
             after_conntrack: false,
+            conntrack_copy: false,
         }],
     };
     let err = lab

@@ -120,19 +120,58 @@ pub fn ct_timeout_object_name(policy: &str, proto: u8) -> String {
     format!("timeout-{policy}-{proto}")
 }
 
+/// The table that runs a copy of moat's raw table just after connection
+/// tracking, for a raw table that both acts before conntrack and assigns
+/// helpers (see [`needs_after_conntrack_copy`]).
+pub const AFTER_CONNTRACK_COPY: &str = "moat_raw_ct";
+
+/// Whether `action` works only on a connection conntrack has made (a
+/// helper, an event mask; a timeout policy is moved after conntrack with
+/// them).
+pub fn works_after_conntrack(action: &moat_model::Action) -> bool {
+    matches!(
+        action,
+        moat_model::Action::CtHelper { .. }
+            | moat_model::Action::CtEvents { .. }
+            | moat_model::Action::CtTimeout { .. }
+    )
+}
+
+/// Whether `action` works only before conntrack (NOTRACK, zones).
+pub fn works_before_conntrack(action: &moat_model::Action) -> bool {
+    matches!(
+        action,
+        moat_model::Action::NoTrack
+            | moat_model::Action::CtZone { .. }
+            | moat_model::Action::CtZoneFromMark { .. }
+    )
+}
+
+fn raw_has(table: &moat_model::Table, kind: fn(&moat_model::Action) -> bool) -> bool {
+    table.stage == Stage::Raw
+        && table
+            .chains
+            .iter()
+            .flat_map(|c| &c.rules)
+            .any(|r| kind(&r.action))
+}
+
 /// Whether `table`'s base chains run after connection tracking: a raw
-/// table that assigns conntrack helpers, event masks or timeout policies to new connections
+/// table that assigns conntrack helpers, event masks or timeout policies
+/// to new connections and does nothing that must come before conntrack
 /// (see [`AFTER_CONNTRACK_PRIORITY`]).
 pub fn runs_after_conntrack(table: &moat_model::Table) -> bool {
-    table.stage == Stage::Raw
-        && table.chains.iter().flat_map(|c| &c.rules).any(|r| {
-            matches!(
-                r.action,
-                moat_model::Action::CtHelper { .. }
-                    | moat_model::Action::CtEvents { .. }
-                    | moat_model::Action::CtTimeout { .. }
-            )
-        })
+    raw_has(table, works_after_conntrack) && !raw_has(table, works_before_conntrack)
+}
+
+/// Whether `table` is a raw table that does both: it runs where iptables'
+/// raw table runs, and a copy of it ([`AFTER_CONNTRACK_COPY`]) runs after
+/// conntrack to assign the helpers, events and timeouts. Each copy does
+/// only its own side's actions (the kernel ignores a helper before
+/// conntrack, a zone or NOTRACK after it) and keeps the verdicts, so both
+/// walk the rules alike.
+pub fn needs_after_conntrack_copy(table: &moat_model::Table) -> bool {
+    raw_has(table, works_after_conntrack) && raw_has(table, works_before_conntrack)
 }
 
 /// The hook priority of `table`'s base chain at `hook`.

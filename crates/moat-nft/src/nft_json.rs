@@ -7,7 +7,7 @@ use nftables::schema::{self, FlushObject, NfCmd, NfListObject, NfObject};
 use nftables::stmt::{AnonymousCounter, Counter, JumpTarget, Statement};
 use nftables::types::{NfChainPolicy, NfFamily};
 
-use crate::layout::{base_chain_name, chain_type, family_word, nf_family, nf_hook, table_name};
+use crate::layout::{base_chain_name, chain_type, family_word, nf_family, nf_hook};
 use serde_json::Value;
 
 use crate::plan::{ChangeSet, Op, Position, TableChanges};
@@ -98,7 +98,7 @@ impl<'a> TableEncoder<'a> {
             ctx: RuleContext {
                 family: changes.family,
                 stage: changes.stage,
-                table: table_name(changes.stage).to_string(),
+                table: changes.table_name().to_string(),
             },
             family: nf_family(changes.family),
             stage: changes.stage,
@@ -108,7 +108,7 @@ impl<'a> TableEncoder<'a> {
     fn table(&self) -> schema::Table<'static> {
         schema::Table {
             family: self.family,
-            name: Cow::Borrowed(table_name(self.stage)),
+            name: Cow::Borrowed(self.changes.table_name()),
             handle: None,
         }
     }
@@ -116,7 +116,7 @@ impl<'a> TableEncoder<'a> {
     fn chain(&self, name: &str) -> schema::Chain<'static> {
         schema::Chain {
             family: self.family,
-            table: Cow::Borrowed(table_name(self.stage)),
+            table: Cow::Borrowed(self.changes.table_name()),
             name: Cow::Owned(name.to_string()),
             newname: None,
             handle: None,
@@ -146,7 +146,7 @@ impl<'a> TableEncoder<'a> {
     ) -> schema::Rule<'static> {
         schema::Rule {
             family: self.family,
-            table: Cow::Borrowed(table_name(self.stage)),
+            table: Cow::Borrowed(self.changes.table_name()),
             chain: Cow::Owned(chain.to_string()),
             expr: Cow::Owned(expr),
             handle: None,
@@ -302,7 +302,7 @@ impl<'a> TableEncoder<'a> {
                     let protocol = if *proto == 17 { "udp" } else { "tcp" };
                     prelude.push(cmd(NfCmd::Add(NfListObject::CTHelper(schema::CTHelper {
                         family: self.family,
-                        table: Cow::Borrowed(table_name(self.stage)),
+                        table: Cow::Borrowed(self.changes.table_name()),
                         name: Cow::Owned(name.clone()),
                         handle: None,
                         _type: Cow::Owned(helper.clone()),
@@ -351,7 +351,7 @@ impl<'a> TableEncoder<'a> {
                 }
                 Op::DeletePortMap { name } => last.extend(portmap::delete_json(family, name)),
                 Op::DeleteSet { name } => last.push(serde_json::json!({"delete": {"set": {
-                    "family": family_word(family), "table": table_name(self.stage), "name": name}}})),
+                    "family": family_word(family), "table": self.changes.table_name(), "name": name}}})),
             }
         }
         let to_value = |o: NfObject<'static>| {

@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 
 use crate::kernel::{KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
 use crate::layout::{
-    ct_helper_object_name, ct_timeout_object_name, runs_after_conntrack, table_name,
-    BASE_CHAIN_PREFIX,
+    ct_helper_object_name, ct_timeout_object_name, needs_after_conntrack_copy,
+    runs_after_conntrack, table_name, works_after_conntrack, BASE_CHAIN_PREFIX,
 };
 use crate::portmap::{units, Member, PortMap, Unit, ORDER_STEP};
 use crate::rule::{compile_rule, RuleContext};
@@ -22,15 +22,6 @@ pub enum PlanError {
     /// A chain name that moat keeps for itself.
     #[error("chain name {0:?} is reserved: names starting with {BASE_CHAIN_PREFIX:?} belong to moat's hook chains")]
     ReservedName(String),
-    /// A raw table that assigns conntrack helpers (or event masks, or
-    /// timeout policies) and also acts before connection tracking.
-    #[error(
-        "the raw table both assigns conntrack helpers, events or timeouts (CT --helper, \
-         --ctevents, --timeout) and acts before connection tracking ({0}); moat runs such a raw \
-         table just after conntrack, where nf_tables can give a connection its helper, so it \
-         cannot also do this: keep one of the two"
-    )]
-    HelpersWithPreConntrack(String),
 }
 
 /// Where a new rule goes in its chain.
@@ -147,9 +138,22 @@ pub struct TableChanges {
     /// Whether base chains it adds or changes run just after connection
     /// tracking (see [`crate::layout::AFTER_CONNTRACK_PRIORITY`]).
     pub after_conntrack: bool,
+    /// Whether these are the changes of a raw table's copy that runs after
+    /// conntrack ([`crate::layout::AFTER_CONNTRACK_COPY`]) rather than of
+    /// the stage's own table.
+    pub conntrack_copy: bool,
 }
 
 impl TableChanges {
+    /// The name of the kernel table the changes are for.
+    pub fn table_name(&self) -> &'static str {
+        if self.conntrack_copy {
+            crate::layout::AFTER_CONNTRACK_COPY
+        } else {
+            table_name(self.stage)
+        }
+    }
+
     /// The hook priority of the table's base chain at `hook`.
     pub fn priority(&self, hook: Hook) -> i32 {
         if self.after_conntrack {
@@ -193,16 +197,92 @@ impl ChangeSet {
         self.tables.extend(other.tables);
     }
 
-    fn single(table: &Table, ops: Vec<Op>, existing_sets: Vec<KernelSet>) -> ChangeSet {
-        ChangeSet {
-            tables: vec![TableChanges {
-                family: table.family,
-                stage: table.stage,
-                ops,
-                existing_sets,
-                after_conntrack: runs_after_conntrack(table),
-            }],
+    fn single(shape: Shape, ops: Vec<Op>, existing_sets: Vec<KernelSet>) -> ChangeSet {
+        let mut tables = vec![TableChanges {
+            family: shape.family,
+            stage: shape.stage,
+            ops,
+            existing_sets,
+            after_conntrack: shape.after_conntrack,
+            conntrack_copy: false,
+        }];
+        tables.extend(shape.conntrack_copy);
+        ChangeSet { tables }
+    }
+}
+
+/// What a plan takes from the new table before its rules move into the
+/// ops: where its base chains run, and the changes of its copy after
+/// conntrack.
+struct Shape {
+    family: Family,
+    stage: Stage,
+    after_conntrack: bool,
+    conntrack_copy: Option<TableChanges>,
+}
+
+impl Shape {
+    fn of(table: &Table) -> Shape {
+        Shape {
+            family: table.family,
+            stage: table.stage,
+            after_conntrack: runs_after_conntrack(table),
+            conntrack_copy: conntrack_copy(table),
         }
+    }
+}
+
+/// The changes of a raw table's copy after conntrack: made anew from
+/// `table` when it needs one (see [`needs_after_conntrack_copy`]), else
+/// removed should an earlier table have left one. `None` for other stages.
+fn conntrack_copy(table: &Table) -> Option<TableChanges> {
+    if table.stage != Stage::Raw {
+        return None;
+    }
+    let mut ops = vec![Op::DeleteTable];
+    if needs_after_conntrack_copy(table) {
+        let chains = table.chains.iter().map(|c| Chain {
+            name: c.name.clone(),
+            // What the first table lets through reaches the copy.
+            base: c.base.map(|(hook, _)| (hook, Policy::Accept)),
+            policy_counters: Counters::default(),
+            rules: c.rules.iter().map(after_conntrack_rule).collect(),
+        });
+        let mut copy = Table {
+            chains: chains.collect(),
+            ..Table::new(table.family, table.stage)
+        };
+        let created = create(&copy);
+        ops.extend(moving_rules(created, &mut copy));
+    }
+    Some(TableChanges {
+        family: table.family,
+        stage: table.stage,
+        ops,
+        existing_sets: Vec::new(),
+        after_conntrack: true,
+        conntrack_copy: true,
+    })
+}
+
+/// A rule of the copy after conntrack: its matches and verdict, and its
+/// action only when that works after conntrack (the first table did the
+/// rest).
+fn after_conntrack_rule(rule: &Rule) -> Rule {
+    let keeps = works_after_conntrack(&rule.action)
+        || matches!(
+            rule.action,
+            Action::Accept | Action::Drop | Action::Return | Action::Jump(_) | Action::Goto(_)
+        );
+    Rule {
+        action: if keeps {
+            rule.action.clone()
+        } else {
+            Action::Continue
+        },
+        // Only the first table's rules are read back.
+        source: None,
+        ..rule.clone()
     }
 }
 
@@ -220,7 +300,7 @@ fn check_names(table: &Table) -> Result<(), PlanError> {
 /// Plans the changes that make the kernel's `old` table (None when absent) equal `new`.
 pub fn plan_update(old: Option<&KernelTable>, new: &Table) -> Result<ChangeSet, PlanError> {
     let ops = copying_rules(update_ops(old, new)?, new);
-    Ok(ChangeSet::single(new, ops, existing_sets(old)))
+    Ok(ChangeSet::single(Shape::of(new), ops, existing_sets(old)))
 }
 
 /// [`plan_update`] for a table the caller lets go: the rules the change
@@ -230,27 +310,28 @@ pub fn plan_update_owned(
     old: Option<&KernelTable>,
     mut new: Table,
 ) -> Result<ChangeSet, PlanError> {
+    let shape = Shape::of(&new);
     let ops = moving_rules(update_ops(old, &new)?, &mut new);
-    Ok(ChangeSet::single(&new, ops, existing_sets(old)))
+    Ok(ChangeSet::single(shape, ops, existing_sets(old)))
 }
 
 /// Plans the changes that replace whatever moat's table holds with `new`,
 /// dropping all old state (rules, counters, dynamic sets).
 pub fn plan_replace(new: &Table) -> Result<ChangeSet, PlanError> {
     let ops = copying_rules(replace_ops(new)?, new);
-    Ok(ChangeSet::single(new, ops, Vec::new()))
+    Ok(ChangeSet::single(Shape::of(new), ops, Vec::new()))
 }
 
 /// [`plan_replace`] for a table the caller lets go, its rules moved into
 /// the change set as [`plan_update_owned`] does.
 pub fn plan_replace_owned(mut new: Table) -> Result<ChangeSet, PlanError> {
+    let shape = Shape::of(&new);
     let ops = moving_rules(replace_ops(&new)?, &mut new);
-    Ok(ChangeSet::single(&new, ops, Vec::new()))
+    Ok(ChangeSet::single(shape, ops, Vec::new()))
 }
 
 fn update_ops(old: Option<&KernelTable>, new: &Table) -> Result<Vec<Op>, PlanError> {
     check_names(new)?;
-    check_conntrack_order(new)?;
     Ok(match old {
         None => create(new),
         // Base chains keep their priority: a table whose rules now need
@@ -266,31 +347,9 @@ fn update_ops(old: Option<&KernelTable>, new: &Table) -> Result<Vec<Op>, PlanErr
 
 fn replace_ops(new: &Table) -> Result<Vec<Op>, PlanError> {
     check_names(new)?;
-    check_conntrack_order(new)?;
     let mut ops = vec![Op::DeleteTable];
     ops.extend(create(new));
     Ok(ops)
-}
-
-/// Refuses a raw table with conntrack helpers (which runs after conntrack)
-/// and rules that only work before it.
-fn check_conntrack_order(table: &Table) -> Result<(), PlanError> {
-    if !runs_after_conntrack(table) {
-        return Ok(());
-    }
-    let early = table
-        .chains
-        .iter()
-        .flat_map(|c| &c.rules)
-        .find_map(|r| match r.action {
-            Action::NoTrack => Some("NOTRACK"),
-            Action::CtZone { .. } | Action::CtZoneFromMark { .. } => Some("CT --zone"),
-            _ => None,
-        });
-    match early {
-        Some(what) => Err(PlanError::HelpersWithPreConntrack(what.to_string())),
-        None => Ok(()),
-    }
 }
 
 /// The ct helper and timeout objects `table`'s rules refer to, each once.
@@ -376,7 +435,9 @@ fn fill_rules(ops: &mut [Op], mut rule_at: impl FnMut(&str, usize) -> Rule) {
 
 /// Plans the removal of moat's table for `table`'s family and stage.
 pub fn plan_delete(table: &Table) -> ChangeSet {
-    ChangeSet::single(table, vec![Op::DeleteTable], Vec::new())
+    // A raw table's copy after conntrack goes with it.
+    let shape = Shape::of(&Table::new(table.family, table.stage));
+    ChangeSet::single(shape, vec![Op::DeleteTable], Vec::new())
 }
 
 fn same_rule(old: &KernelRule, new: &Rule) -> bool {
@@ -869,12 +930,69 @@ mod tests {
         assert!(!again.tables[0].ops.contains(&Op::DeleteTable));
     }
 
+    /// A raw table with helpers and NOTRACK runs where iptables' raw table
+    /// runs, and a copy of it after conntrack does the helpers: the copy
+    /// keeps every rule's matches and verdict, and of the actions only
+    /// those that work after conntrack.
     #[test]
-    fn helpers_cannot_share_the_raw_table_with_notrack() {
-        let err = plan_replace(&raw_table(vec![helper("ftp"), Action::NoTrack])).unwrap_err();
-        assert!(err.to_string().contains("(NOTRACK)"), "{err}");
+    fn helpers_beside_notrack_go_to_a_copy_after_conntrack() {
+        let both = raw_table(vec![helper("ftp"), Action::NoTrack, Action::Accept]);
+        let plan = plan_replace(&both).unwrap();
+        let [first, copy] = &plan.tables[..] else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(
+            (first.table_name(), first.priority(Hook::Prerouting)),
+            ("moat_raw", -300)
+        );
+        assert_eq!(
+            (copy.table_name(), copy.priority(Hook::Prerouting)),
+            ("moat_raw_ct", -199)
+        );
+        let actions = |t: &TableChanges| -> Vec<Action> {
+            t.ops
+                .iter()
+                .filter_map(|op| match op {
+                    Op::AddRule { rule, .. } => Some(rule.action.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(
+            actions(first),
+            [helper("ftp"), Action::NoTrack, Action::Accept]
+        );
+        assert_eq!(
+            actions(copy),
+            [helper("ftp"), Action::Continue, Action::Accept]
+        );
+        assert!(copy
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::AddCtHelper { .. })));
+        // Without helpers the copy goes, should there be one.
         let plain = plan_replace(&raw_table(vec![Action::NoTrack])).unwrap();
         assert_eq!(plain.tables[0].priority(Hook::Prerouting), -300);
+        assert_eq!(plain.tables[1].ops, [Op::DeleteTable]);
+        assert_eq!(
+            plan_replace(&table(&["-j ACCEPT"])).unwrap().tables.len(),
+            1
+        );
+    }
+
+    /// A restore moves its rules into the plan: where the base chains run
+    /// is decided before (a fresh raw table with helpers ran before
+    /// conntrack, where a helper does nothing).
+    #[test]
+    fn owned_plans_place_a_helpers_raw_table_after_conntrack() {
+        let helpers = raw_table(vec![helper("ftp")]);
+        for plan in [
+            plan_replace_owned(helpers.clone()).unwrap(),
+            plan_update_owned(None, helpers).unwrap(),
+        ] {
+            assert_eq!(plan.tables[0].priority(Hook::Prerouting), -199);
+            assert_eq!(plan.tables[1].ops, [Op::DeleteTable]);
+        }
     }
 
     #[test]

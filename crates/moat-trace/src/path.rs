@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use moat_iptables::save::stage_name;
 use moat_model::Policy;
-use moat_nft::layout::{family_word, table_name};
+use moat_nft::layout::{family_word, table_name, AFTER_CONNTRACK_COPY};
 use moat_nft::KernelTable;
 
 use crate::event::{packet_fields, Event, Step};
@@ -91,6 +91,8 @@ impl Resolver {
             && !e.table.starts_with("moat_ban")
             && !e.table.starts_with("moat_block")
             && !e.table.starts_with("moat_lb")
+            // The raw table's copy after conntrack walks the same rules.
+            && e.table != AFTER_CONNTRACK_COPY
     }
 }
 

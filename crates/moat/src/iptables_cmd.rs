@@ -232,7 +232,11 @@ fn append_fast(
     }
     // A jump needs its chain checked, a DROP in nat refusing: the full path
     // does both.
-    if rule.jump_target().is_some() || rule.drops() && inv.stage == Stage::Nat {
+    // A raw table may have a copy after conntrack that changes with it.
+    if rule.jump_target().is_some()
+        || rule.drops() && inv.stage == Stage::Nat
+        || inv.stage == Stage::Raw
+    {
         return Ok(None);
     }
     let Some(layout) = backend.read_layout(family, inv.stage)? else {
@@ -245,11 +249,9 @@ fn append_fast(
     if inv.stage == Stage::Nat && is_port_forward(&new.rule)
         || fills_a_set(&new.rule)
         || may_cut_session(&new.rule)
-        || sets_conntrack_order(&new.rule)
     {
         // It may join a port map, fill a set the table may hold already,
-        // cut the SSH session, or decide which side of conntrack the raw
-        // table runs on: the full path reads the whole table.
+        // or cut the SSH session: the full path reads the whole table.
         return Ok(None);
     }
     new.rule.action.place(&[hook]);
@@ -261,6 +263,7 @@ fn append_fast(
         ops: Vec::new(),
         existing_sets: Vec::new(),
         after_conntrack: layout.after_conntrack,
+        conntrack_copy: false,
     };
     table.ops.push(Op::AddRule {
         chain: chain.clone(),
@@ -275,20 +278,6 @@ fn append_fast(
     })?;
     warn_for_rule(program, family, chain, Some(hook), &new.rule);
     Ok(Some(ExitCode::SUCCESS))
-}
-
-/// Whether `rule` decides on which side of connection tracking the raw
-/// table runs (a conntrack helper after it; NOTRACK and zones before it).
-fn sets_conntrack_order(rule: &moat_model::Rule) -> bool {
-    matches!(
-        rule.action,
-        Action::CtHelper { .. }
-            | Action::CtEvents { .. }
-            | Action::CtTimeout { .. }
-            | Action::NoTrack
-            | Action::CtZone { .. }
-            | Action::CtZoneFromMark { .. }
-    )
 }
 
 /// `-D CHAIN N` or `-D CHAIN rule`: moat reads the chain only as far as the
@@ -309,7 +298,8 @@ fn delete_fast(
         }
         _ => return Ok(None),
     };
-    if inv.stage == Stage::Nat || guard::session_flow().is_some() {
+    // A raw table may have a copy after conntrack that changes with it.
+    if matches!(inv.stage, Stage::Nat | Stage::Raw) || guard::session_flow().is_some() {
         return Ok(None);
     }
     let mut wanted = |position: usize, source: &str| {
@@ -336,6 +326,7 @@ fn delete_fast(
             existing_sets: Vec::new(),
             // No base chain changes.
             after_conntrack: false,
+            conntrack_copy: false,
         }],
     })?;
     Ok(Some(ExitCode::SUCCESS))

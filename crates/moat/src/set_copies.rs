@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
 use moat_model::{Action, Family, Match, Rule, Stage, Table};
-use moat_nft::layout::table_name;
 use moat_nft::{ChangeSet, Op, TableChanges};
 
 /// The block lists `rules` look up.
@@ -57,7 +56,7 @@ fn declare_names<'a>(
         return Ok(());
     }
     let fresh = changes.ops.iter().any(|op| matches!(op, Op::DeleteTable));
-    let table = table_name(changes.stage);
+    let table = changes.table_name();
     let sets = moat_blocklist::copies_to_declare(names, changes.family, table, fresh)
         .context("-m set --match-set looks up moat's block lists")?;
     changes

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use moat_model::{Counters, Family, Hook, Policy, Rule, Stage};
-use moat_nft::layout::{base_chain_name, chain_type, family_word, table_name};
+use moat_nft::layout::{base_chain_name, chain_type, family_word};
 use moat_nft::nft_json::EncodeError;
 use moat_nft::portmap::{self, PortMap};
 use moat_nft::rule::{compile_rule, CompileError, CompiledRule, RuleContext};
@@ -122,11 +122,7 @@ pub(crate) fn describe(changes: &ChangeSet, origin: Origin) -> String {
     let Some(table) = changes.tables.get(origin.table) else {
         return "the transaction".to_string();
     };
-    let t = format!(
-        "table {} {}",
-        family_word(table.family),
-        table_name(table.stage)
-    );
+    let t = format!("table {} {}", family_word(table.family), table.table_name());
     let rule = |chain: &str, index: &usize, rule: &Rule| match &rule.source {
         Some(source) => format!("{t}, chain {chain}, rule {index} ({source})"),
         None => format!("{t}, chain {chain}, rule {index}"),
@@ -229,7 +225,7 @@ struct TableEncoder<'a> {
 
 impl<'a> TableEncoder<'a> {
     fn new(index: usize, changes: &'a TableChanges, policies: &'a Policies) -> Self {
-        let table = table_name(changes.stage);
+        let table = changes.table_name();
         TableEncoder {
             index,
             policies,
@@ -909,6 +905,7 @@ mod tests {
                 ops,
                 existing_sets: Vec::new(),
                 after_conntrack: false,
+                conntrack_copy: false,
             }],
         };
         let sealed = encode(&changes, 1, true, &Default::default())
