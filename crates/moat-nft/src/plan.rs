@@ -246,7 +246,7 @@ fn conntrack_copy(table: &Table) -> Option<TableChanges> {
             // What the first table lets through reaches the copy.
             base: c.base.map(|(hook, _)| (hook, Policy::Accept)),
             policy_counters: Counters::default(),
-            rules: c.rules.iter().map(after_conntrack_rule).collect(),
+            rules: c.rules.iter().filter_map(after_conntrack_rule).collect(),
         });
         let mut copy = Table {
             chains: chains.collect(),
@@ -265,25 +265,21 @@ fn conntrack_copy(table: &Table) -> Option<TableChanges> {
     })
 }
 
-/// A rule of the copy after conntrack: its matches and verdict, and its
-/// action only when that works after conntrack (the first table did the
-/// rest).
-fn after_conntrack_rule(rule: &Rule) -> Rule {
+/// A rule of the copy after conntrack: one that assigns what works after
+/// conntrack, or gives a verdict, as it is. The copy leaves out the others,
+/// whose actions the first table did (so their matches do not see a packet
+/// twice).
+fn after_conntrack_rule(rule: &Rule) -> Option<Rule> {
     let keeps = works_after_conntrack(&rule.action)
         || matches!(
             rule.action,
             Action::Accept | Action::Drop | Action::Return | Action::Jump(_) | Action::Goto(_)
         );
-    Rule {
-        action: if keeps {
-            rule.action.clone()
-        } else {
-            Action::Continue
-        },
+    keeps.then(|| Rule {
         // Only the first table's rules are read back.
         source: None,
         ..rule.clone()
-    }
+    })
 }
 
 fn check_names(table: &Table) -> Result<(), PlanError> {
@@ -932,8 +928,7 @@ mod tests {
 
     /// A raw table with helpers and NOTRACK runs where iptables' raw table
     /// runs, and a copy of it after conntrack does the helpers: the copy
-    /// keeps every rule's matches and verdict, and of the actions only
-    /// those that work after conntrack.
+    /// keeps the rules that give a verdict or act after conntrack.
     #[test]
     fn helpers_beside_notrack_go_to_a_copy_after_conntrack() {
         let both = raw_table(vec![helper("ftp"), Action::NoTrack, Action::Accept]);
@@ -962,10 +957,7 @@ mod tests {
             actions(first),
             [helper("ftp"), Action::NoTrack, Action::Accept]
         );
-        assert_eq!(
-            actions(copy),
-            [helper("ftp"), Action::Continue, Action::Accept]
-        );
+        assert_eq!(actions(copy), [helper("ftp"), Action::Accept]);
         assert!(copy
             .ops
             .iter()
