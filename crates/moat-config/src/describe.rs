@@ -581,7 +581,25 @@ fn action_text(a: &Action) -> String {
             NatSide::Destination => format!("map the destination into {to}"),
             NatSide::Source => format!("map the source into {to}"),
         },
-        other => format!("{other:?}").to_lowercase(),
+        Action::NfLog { group, .. } => format!("log to netlink group {group} (NFLOG)"),
+        Action::SetMark(m) => format!("set the packet mark to {:#x}/{:#x}", m.value, m.mask),
+        Action::SetConnMark(m) => {
+            format!("set the connection mark to {:#x}/{:#x}", m.value, m.mask)
+        }
+        Action::SaveMark { .. } => "copy the packet mark to its connection".into(),
+        Action::RestoreMark { .. } => "copy the connection's mark to the packet".into(),
+        Action::NoTrack => "leave untracked by conntrack (NOTRACK)".into(),
+        Action::CtZone { id, .. } => format!("track in conntrack zone {id}"),
+        Action::CtZoneFromMark { .. } => "track in the conntrack zone its mark names".into(),
+        Action::CtHelper { helper, .. } => format!("give the connection the {helper} helper"),
+        Action::CtEvents { .. } => "choose which conntrack events are reported".into(),
+        Action::CtTimeout { policy, .. } => {
+            format!("give the connection the timeout policy {policy}")
+        }
+        Action::TcpOptStrip(kinds) => {
+            let kinds: Vec<String> = kinds.iter().map(u8::to_string).collect();
+            format!("strip TCP options {}", kinds.join(","))
+        }
     }
 }
 
@@ -608,6 +626,35 @@ pub fn describe(rule: &Rule) -> String {
 mod tests {
     use super::*;
     use moat_model::matches::TcpFlags;
+
+    /// Every action reads as words, not as the model's field names.
+    #[test]
+    fn conntrack_and_mark_actions_read_as_words() {
+        for (action, words) in [
+            (Action::NoTrack, "leave untracked by conntrack (NOTRACK)"),
+            (
+                Action::CtHelper {
+                    helper: "ftp".into(),
+                    proto: 6,
+                },
+                "give the connection the ftp helper",
+            ),
+            (
+                Action::CtZone { id: 5, dir: None },
+                "track in conntrack zone 5",
+            ),
+            (
+                Action::SetMark(moat_model::MarkSet {
+                    value: 1,
+                    mask: 0xffff_ffff,
+                }),
+                "set the packet mark to 0x1/0xffffffff",
+            ),
+            (Action::TcpOptStrip(vec![2, 8]), "strip TCP options 2,8"),
+        ] {
+            assert_eq!(action_text(&action), words);
+        }
+    }
 
     /// `m` with its negation set; the match has no wildcard arm, so a new
     /// kind of match does not compile until the corpus below covers it.
