@@ -198,6 +198,13 @@ impl ChangeSet {
     }
 
     fn single(shape: Shape, ops: Vec<Op>, existing_sets: Vec<KernelSet>) -> ChangeSet {
+        // The copy after conntrack follows the table: when the table
+        // stays as it is (its ct objects are declared again each time, which
+        // changes nothing), so does its copy.
+        let changes = ops
+            .iter()
+            .any(|op| !matches!(op, Op::AddCtHelper { .. } | Op::AddCtTimeout { .. }));
+        let copy = shape.conntrack_copy.filter(|_| changes);
         let mut tables = vec![TableChanges {
             family: shape.family,
             stage: shape.stage,
@@ -206,7 +213,7 @@ impl ChangeSet {
             after_conntrack: shape.after_conntrack,
             conntrack_copy: false,
         }];
-        tables.extend(shape.conntrack_copy);
+        tables.extend(copy);
         ChangeSet { tables }
     }
 }
@@ -969,6 +976,39 @@ mod tests {
         assert_eq!(
             plan_replace(&table(&["-j ACCEPT"])).unwrap().tables.len(),
             1
+        );
+    }
+
+    /// A raw table planned over itself changes nothing, its copy neither.
+    #[test]
+    fn an_unchanged_raw_table_leaves_its_copy_alone() {
+        let both = raw_table(vec![helper("ftp"), Action::NoTrack]);
+        let chains = both.chains.iter().enumerate().map(|(i, c)| KernelChain {
+            name: c.name.clone(),
+            base: c.base,
+            policy_counter: Some((100 + i as u32, Counters::default())),
+            rules: (c.rules.iter().enumerate())
+                .map(|(j, r)| KernelRule {
+                    handle: (10 * i + j + 1) as u32,
+                    source: r.source.clone(),
+                    ..kernel(&["-j ACCEPT"]).chains[0].rules[0].clone()
+                })
+                .collect(),
+        });
+        let old = KernelTable {
+            stage: Stage::Raw,
+            chains: chains.collect(),
+            ..kernel(&[])
+        };
+        let plan = plan_update(Some(&old), &both).unwrap();
+        assert_eq!(plan.tables.len(), 1, "{plan:?}");
+        assert_eq!(
+            plan.tables[0].ops,
+            [Op::AddCtHelper {
+                name: "helper-ftp-6".into(),
+                helper: "ftp".into(),
+                proto: 6
+            }]
         );
     }
 
