@@ -3,6 +3,7 @@
 
 use moat_model::{Counters, Family, Policy, Stage};
 
+use crate::engine::Problem;
 use crate::lock_options::LockOptions;
 use crate::rule::{option_arity, RuleParseError, RuleSpec, Warning};
 
@@ -15,9 +16,10 @@ pub struct CommandError {
     /// The line is for the other IP family (`-6` given to iptables, `-4`
     /// to ip6tables): iptables-restore skips such a line without a word.
     pub other_family: bool,
-    /// iptables takes the line and the kernel refuses its rule (exit
-    /// status 4, as against 2).
-    pub kernel: bool,
+    /// Which of iptables' exit statuses it ends the command with: 2 for
+    /// what iptables refuses on its command line, 4 for a rule it takes
+    /// and the kernel refuses, 1 for a bad policy name.
+    pub problem: Problem,
 }
 
 impl CommandError {
@@ -25,7 +27,7 @@ impl CommandError {
         CommandError {
             message: message.into(),
             other_family: false,
-            kernel: false,
+            problem: Problem::Parameter,
         }
     }
 }
@@ -33,7 +35,11 @@ impl CommandError {
 impl From<RuleParseError> for CommandError {
     fn from(e: RuleParseError) -> Self {
         CommandError {
-            kernel: e.kernel,
+            problem: if e.kernel {
+                Problem::Resource
+            } else {
+                Problem::Parameter
+            },
             ..CommandError::new(e.message)
         }
     }
@@ -252,7 +258,7 @@ fn other_family(option: &str, program: &str, family: &str, other: &str) -> Comma
              ({program}-restore skips such lines)"
         ),
         other_family: true,
-        kernel: false,
+        problem: Problem::Parameter,
     }
 }
 
@@ -546,10 +552,14 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
             let policy = match target.as_str() {
                 "ACCEPT" => Policy::Accept,
                 "DROP" => Policy::Drop,
+                // iptables learns it from its backend (exit status 1).
                 other => {
-                    return Err(CommandError::new(format!(
-                        "bad policy `{other}': a chain's policy must be ACCEPT or DROP"
-                    )))
+                    return Err(CommandError {
+                        problem: Problem::Other,
+                        ..CommandError::new(format!(
+                            "bad policy `{other}': a chain's policy must be ACCEPT or DROP"
+                        ))
+                    })
                 }
             };
             Command::SetPolicy {

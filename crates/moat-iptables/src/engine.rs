@@ -96,27 +96,30 @@ fn chain_mut<'a>(state: &'a mut TableState, name: &str) -> Result<&'a mut StateC
 }
 
 fn check_new_chain_name(state: &TableState, name: &str) -> Result<(), EngineError> {
+    // iptables refuses a bad name on its command line (exit status 2).
+    let invalid = |message: String| {
+        Err(EngineError {
+            problem: Problem::Parameter,
+            ..EngineError::new(message)
+        })
+    };
     if name.len() > MAX_CHAIN_NAME {
-        return fail(format!(
+        return invalid(format!(
             "chain name `{name}' is too long: at most {MAX_CHAIN_NAME} characters"
         ));
     }
-    if name.is_empty()
-        || name.starts_with('-')
-        || name == "!"
-        || name.chars().any(char::is_whitespace)
-    {
-        return fail(format!(
-            "invalid chain name `{name}': it may not be empty, start with `-' or contain spaces"
+    if name.is_empty() || name.starts_with(['-', '!']) || name.chars().any(char::is_whitespace) {
+        return invalid(format!(
+            "invalid chain name `{name}': it may not be empty, start with `-' or `!', or contain spaces"
         ));
     }
     if crate::rule::is_target_name(name) {
-        return fail(format!(
+        return invalid(format!(
             "invalid chain name `{name}': it is the name of a target"
         ));
     }
     if name.starts_with(RESERVED_CHAIN_PREFIX) {
-        return fail(format!(
+        return invalid(format!(
             "invalid chain name `{name}': names starting with `{RESERVED_CHAIN_PREFIX}' are moat's own"
         ));
     }

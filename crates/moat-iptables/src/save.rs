@@ -371,8 +371,7 @@ pub fn restore_with_warnings(
                 Ok(inv) => inv,
                 // A `-6` line in iptables-restore (`-4` in ip6tables-restore).
                 Err(e) if e.other_family => continue,
-                Err(e) if e.kernel => return Err(error(e.message, Problem::Resource)),
-                Err(e) => return Err(error(e.message, Problem::Parameter)),
+                Err(e) => return Err(error(e.message, e.problem)),
             };
             for w in &inv.warnings {
                 warn(cmd.line, w);

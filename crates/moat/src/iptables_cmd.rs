@@ -54,10 +54,11 @@ pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
     }
     let inv = match parse_command_line(args, family) {
         Ok(inv) => inv,
-        // iptables takes the rule and the kernel refuses it.
-        Err(e) if e.kernel => {
+        // Not a usage error: the kernel refuses the rule, or iptables'
+        // backend the policy.
+        Err(e) if e.problem != moat_iptables::Problem::Parameter => {
             eprintln!("{program}: {e}");
-            return ExitCode::from(moat_iptables::Problem::Resource.exit_status());
+            return ExitCode::from(e.problem.exit_status());
         }
         Err(e) => {
             eprintln!("{program}: {e}");
