@@ -35,6 +35,23 @@ pub fn declare_for<'a>(
     declare_names(changes, lists_used(rules))
 }
 
+/// Fails as iptables does (exit status 2) when `rule` looks up a set that
+/// is neither a block list nor one of the kernel's ipsets: a rule to check
+/// or delete that names one, which no rule can hold.
+pub fn check_sets_exist(rule: &Rule, family: Family) -> Result<()> {
+    let names = lists_used([rule]);
+    if names.is_empty() {
+        return Ok(());
+    }
+    let lists = moat_blocklist::Blocklists::open()
+        .and_then(|mut b| b.names())
+        .context("-m set --match-set looks up moat's block lists")?;
+    for name in names.into_iter().filter(|n| !lists.iter().any(|l| l == n)) {
+        ipset(name, family, "-m set --match-set")?;
+    }
+    Ok(())
+}
+
 fn declare_names<'a>(
     changes: &mut TableChanges,
     names: impl IntoIterator<Item = &'a str>,

@@ -554,6 +554,7 @@ fn failures_exit_with_iptables_statuses() {
         ("-t raw -A PREROUTING -j CT --timeout slow", 4),
         ("-A INPUT -j nosuchchain", 2),
         ("-C INPUT -j nosuchchain", 2),
+        ("-C INPUT -m set --match-set nosuchset src -j DROP", 2),
         ("-D INPUT -g nosuchchain", 2),
         ("-A OUTPUT -i eth0 -j ACCEPT", 2),
         ("-A INPUT -m multiport --dports 1,2", 2),
