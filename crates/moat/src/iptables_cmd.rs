@@ -145,12 +145,10 @@ fn run_command(
     family: Family,
     read_only: bool,
 ) -> Result<ExitCode> {
-    // A rule to check or delete that looks up a set there is not: iptables
-    // says so (the others find it when they are applied).
-    if let Command::Check { rule, .. } | Command::DeleteRule { rule, .. } = &inv.command {
-        if let Ok(model) = rule.to_model(family) {
-            set_copies::check_sets_exist(&model, family)?;
-        }
+    // A rule that looks up a set there is not: iptables says so before it
+    // looks at the chain.
+    if let Some(Ok(model)) = inv.command.rules().next().map(|r| r.to_model(family)) {
+        set_copies::check_sets_exist(&model, family)?;
     }
     if let Some(code) = append_fast(program, backend, inv, family)? {
         return Ok(code);

@@ -36,8 +36,7 @@ pub fn declare_for<'a>(
 }
 
 /// Fails as iptables does (exit status 2) when `rule` looks up a set that
-/// is neither a block list nor one of the kernel's ipsets: a rule to check
-/// or delete that names one, which no rule can hold.
+/// is neither a block list nor one of the kernel's ipsets.
 pub fn check_sets_exist(rule: &Rule, family: Family) -> Result<()> {
     let names = lists_used([rule]);
     if names.is_empty() {
