@@ -38,6 +38,18 @@ pub fn declare_for<'a>(
 /// Fails as iptables does (exit status 2) when `rule` looks up a set that
 /// is neither a block list nor one of the kernel's ipsets.
 pub fn check_sets_exist(rule: &Rule, family: Family) -> Result<()> {
+    // -j SET works on ipsets only.
+    if let Action::IpSetUpdate(update) = &rule.action {
+        let sets = [
+            (&update.add, "-j SET --add-set"),
+            (&update.del, "-j SET --del-set"),
+        ];
+        for (set, option) in sets {
+            if let Some((name, _)) = set {
+                ipset(name, family, option)?;
+            }
+        }
+    }
     let names = lists_used([rule]);
     if names.is_empty() {
         return Ok(());

@@ -555,6 +555,7 @@ fn failures_exit_with_iptables_statuses() {
         ("-A INPUT -j nosuchchain", 2),
         ("-C INPUT -j nosuchchain", 2),
         ("-C INPUT -m set --match-set nosuchset src -j DROP", 2),
+        ("-R INPUT 9 -j SET --add-set nosuchset src", 2),
         ("-D INPUT -g nosuchchain", 2),
         ("-A OUTPUT -i eth0 -j ACCEPT", 2),
         ("-A INPUT -m multiport --dports 1,2", 2),
