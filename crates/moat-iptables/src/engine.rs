@@ -540,11 +540,16 @@ fn named_or_all(state: &TableState, chain: Option<&str>) -> Vec<String> {
     }
 }
 
-/// What iptables says with `-v` for each chain a command flushes, zeroes
-/// or deletes: "Flushing chain `INPUT'".
+/// What iptables says with `-v` for each chain a command (or a restore)
+/// flushes, zeroes or deletes: "Flushing chain `INPUT'", with its newline.
+pub fn chain_line(doing: &str, chain: &str) -> String {
+    format!("{doing} chain `{chain}'\n")
+}
+
+/// [`chain_line`] when the command was given `-v`.
 fn said(display: Display, doing: &str, chain: &str) -> String {
     if display.verbose {
-        format!("{doing} chain `{chain}'\n")
+        chain_line(doing, chain)
     } else {
         String::new()
     }

@@ -144,16 +144,12 @@ impl SaveFile {
     pub fn parse(text: &str) -> Result<SaveFile, SaveError> {
         let mut file = SaveFile::default();
         let mut open: Option<(SaveTable, usize)> = None;
-        for (i, raw) in text.lines().enumerate() {
+        for (i, whole) in text.split('\n').enumerate() {
             let line = i + 1;
+            // iptables-restore refuses `*filter\r` and `COMMIT\r`.
+            let raw = whole.strip_suffix('\r').unwrap_or(whole);
+            let carriage_return = raw.len() < whole.len();
             let trimmed = raw.trim();
-            // `lines` takes "\r\n" for a line's end; iptables-restore
-            // refuses `*filter\r` and `COMMIT\r`.
-            let carriage_return = || {
-                text.split('\n')
-                    .nth(i)
-                    .is_some_and(|whole| whole.ends_with('\r'))
-            };
             let error = |message: String| SaveError {
                 line,
                 message,
@@ -163,7 +159,7 @@ impl SaveFile {
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
-            if (trimmed.starts_with('*') || trimmed == "COMMIT") && carriage_return() {
+            if (trimmed.starts_with('*') || trimmed == "COMMIT") && carriage_return {
                 return Err(error(
                     "the line ends with a carriage return (Windows line endings), which \
                      iptables-restore refuses: convert the file with `dos2unix` first"

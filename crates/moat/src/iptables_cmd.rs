@@ -147,8 +147,10 @@ fn run_command(
 ) -> Result<ExitCode> {
     // A rule that looks up a set there is not: iptables says so before it
     // looks at the chain.
-    if let Some(Ok(model)) = inv.command.rules().next().map(|r| r.to_model(family)) {
-        set_copies::check_sets_exist(&model, family)?;
+    if let Some(rule) = inv.command.rules().next().filter(|r| r.names_sets()) {
+        if let Ok(model) = rule.to_model(family) {
+            set_copies::check_sets_exist(&model, family)?;
+        }
     }
     if let Some(code) = append_fast(program, backend, inv, family)? {
         return Ok(code);

@@ -190,10 +190,10 @@ fn verbose_report(backend: &dyn Backend, file: &SaveFile, family: Family) -> Res
         let empty = TableState::empty(family, table.stage);
         let builtins = empty.listing_order().into_iter().map(|c| c.name.clone());
         for name in builtins.chain(users.iter().cloned()) {
-            out += &format!("Flushing chain `{name}'\n");
+            out += &moat_iptables::chain_line("Flushing", &name);
         }
         for name in &users {
-            out += &format!("Deleting chain `{name}'\n");
+            out += &moat_iptables::chain_line("Deleting", name);
         }
         for command in &table.commands {
             if let Ok(inv) = moat_iptables::parse_command_line(&command.words(), family) {

@@ -148,6 +148,12 @@ impl RuleSpec {
         self.target.as_ref().map(TargetSpec::name)
     }
 
+    /// Whether the rule names sets: `-m set` or `-j SET`.
+    pub fn names_sets(&self) -> bool {
+        self.target_name() == Some("SET")
+            || self.matches.iter().any(|m| matches!(m, MatchSpec::Set(_)))
+    }
+
     fn empty(family: Family) -> Self {
         RuleSpec {
             family,
