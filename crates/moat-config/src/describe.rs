@@ -596,6 +596,10 @@ fn action_text(a: &Action) -> String {
         Action::CtTimeout { policy, .. } => {
             format!("give the connection the timeout policy {policy}")
         }
+        Action::CtSeveral(parts) => {
+            let texts: Vec<String> = parts.iter().map(action_text).collect();
+            texts.join(" and ")
+        }
         Action::TcpOptStrip(kinds) => {
             let kinds: Vec<String> = kinds.iter().map(u8::to_string).collect();
             format!("strip TCP options {}", kinds.join(","))
@@ -651,6 +655,16 @@ mod tests {
                 "set the packet mark to 0x1/0xffffffff",
             ),
             (Action::TcpOptStrip(vec![2, 8]), "strip TCP options 2,8"),
+            (
+                Action::CtSeveral(vec![
+                    Action::CtHelper {
+                        helper: "ftp".into(),
+                        proto: 6,
+                    },
+                    Action::CtZone { id: 5, dir: None },
+                ]),
+                "give the connection the ftp helper and track in conntrack zone 5",
+            ),
         ] {
             assert_eq!(action_text(&action), words);
         }

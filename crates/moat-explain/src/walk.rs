@@ -336,41 +336,15 @@ impl Walker<'_> {
                 });
                 Acted::Continue(Box::new(branch))
             }
-            Action::CtZone { id, .. } => {
+            Action::CtZone { .. }
+            | Action::CtZoneFromMark { .. }
+            | Action::CtEvents { .. }
+            | Action::CtHelper { .. }
+            | Action::CtTimeout { .. }
+            | Action::CtSeveral(_) => {
                 branch.steps.push(Event::Rewrite {
                     at,
-                    change: format!("tracked in conntrack zone {id}"),
-                });
-                Acted::Continue(Box::new(branch))
-            }
-            Action::CtZoneFromMark { .. } => {
-                branch.steps.push(Event::Rewrite {
-                    at,
-                    change: "tracked in the conntrack zone its mark names".to_string(),
-                });
-                Acted::Continue(Box::new(branch))
-            }
-            Action::CtEvents { mask } => {
-                branch.steps.push(Event::Rewrite {
-                    at,
-                    change: format!(
-                        "its new connection reports only the events {}",
-                        moat_model::ct_event_names(*mask)
-                    ),
-                });
-                Acted::Continue(Box::new(branch))
-            }
-            Action::CtHelper { helper, .. } => {
-                branch.steps.push(Event::Rewrite {
-                    at,
-                    change: format!("its new connection followed by conntrack helper {helper}"),
-                });
-                Acted::Continue(Box::new(branch))
-            }
-            Action::CtTimeout { policy, .. } => {
-                branch.steps.push(Event::Rewrite {
-                    at,
-                    change: format!("its new connection given the timeouts of policy {policy}"),
+                    change: ct_change(&rule.action),
                 });
                 Acted::Continue(Box::new(branch))
             }
@@ -459,4 +433,27 @@ fn inert(action: &Action) -> bool {
             | Action::Trace
             | Action::Xt(_)
     )
+}
+
+/// What a CT target's settings do to a packet's connection, in words.
+fn ct_change(action: &Action) -> String {
+    match action {
+        Action::CtZone { id, .. } => format!("tracked in conntrack zone {id}"),
+        Action::CtZoneFromMark { .. } => "tracked in the conntrack zone its mark names".into(),
+        Action::CtEvents { mask } => format!(
+            "its new connection reports only the events {}",
+            moat_model::ct_event_names(*mask)
+        ),
+        Action::CtHelper { helper, .. } => {
+            format!("its new connection followed by conntrack helper {helper}")
+        }
+        Action::CtTimeout { policy, .. } => {
+            format!("its new connection given the timeouts of policy {policy}")
+        }
+        Action::CtSeveral(parts) => {
+            let changes: Vec<String> = parts.iter().map(ct_change).collect();
+            changes.join(", ")
+        }
+        other => format!("{other:?}"),
+    }
 }

@@ -69,6 +69,12 @@ pub enum Action {
     /// starts the timeouts of the kernel's timeout policy `policy` (made
     /// with `nfct add timeout`), instead of the defaults (`CT --timeout`).
     CtTimeout { policy: String, proto: u8 },
+    /// Two or more of the CT target's settings in one rule (`CT --zone 1
+    /// --helper ftp`): each part is a [`Action::CtZone`],
+    /// [`Action::CtZoneFromMark`], [`Action::CtHelper`],
+    /// [`Action::CtEvents`] or [`Action::CtTimeout`], in the order
+    /// iptables writes them (helper, timeout policy, events, zone).
+    CtSeveral(Vec<Action>),
     /// Rewrite the destination address and/or port.
     Dnat(NatTarget),
     /// Rewrite the source address and/or port.

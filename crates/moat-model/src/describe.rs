@@ -460,6 +460,13 @@ fn target_text(action: &Action) -> String {
         Action::CtEvents { mask } => {
             format!("-j CT --ctevents {}", crate::action::ct_event_names(*mask))
         }
+        Action::CtSeveral(parts) => {
+            let options: Vec<String> = parts
+                .iter()
+                .map(|part| target_text(part).replacen("-j CT ", "", 1))
+                .collect();
+            format!("-j CT {}", options.join(" "))
+        }
         Action::Dnat(t) => format!("-j DNAT --to-destination {}", nat_text(t)),
         Action::Snat(t) => format!("-j SNAT --to-source {}", nat_text(t)),
         Action::Masquerade { .. } => "-j MASQUERADE".into(),

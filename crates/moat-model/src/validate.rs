@@ -40,6 +40,10 @@ pub enum RuleError {
         name: String,
         allowed: String,
     },
+    /// A CT action with several settings that holds fewer than two, or
+    /// something other than a zone, helper, event mask or timeout policy.
+    #[error("a CT target with several settings needs two or more of --zone, --helper, --ctevents and --timeout")]
+    BadCtSettings,
 }
 
 impl RuleError {
@@ -306,6 +310,12 @@ fn validate_action(
         | Action::CtHelper { .. }
         | Action::CtEvents { .. }
         | Action::CtTimeout { .. } => only_in(Stage::Raw, "CT", "the raw table"),
+        Action::CtSeveral(parts) => {
+            if parts.len() < 2 || !parts.iter().all(is_single_ct_setting) {
+                return Err(RuleError::BadCtSettings);
+            }
+            only_in(Stage::Raw, "CT", "the raw table")
+        }
         Action::TcpOptStrip(_) => only_in(Stage::Mangle, "TCPOPTSTRIP", "the mangle table"),
         Action::Ecn(_) if family == Family::Ipv6 => Err(RuleError::WrongPlace {
             action: "ECN",
@@ -423,6 +433,19 @@ fn validate_action(
         }
         _ => Ok(()),
     }
+}
+
+/// Whether `action` is one of the CT target's settings that
+/// [`Action::CtSeveral`] combines.
+fn is_single_ct_setting(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::CtZone { .. }
+            | Action::CtZoneFromMark { .. }
+            | Action::CtHelper { .. }
+            | Action::CtEvents { .. }
+            | Action::CtTimeout { .. }
+    )
 }
 
 #[cfg(test)]

@@ -362,7 +362,11 @@ fn ct_objects(table: &Table) -> Vec<Op> {
         .chains
         .iter()
         .flat_map(|c| &c.rules)
-        .filter_map(|r| match &r.action {
+        .flat_map(|r| match &r.action {
+            Action::CtSeveral(parts) => parts.as_slice(),
+            single => std::slice::from_ref(single),
+        })
+        .filter_map(|action| match action {
             Action::CtHelper { helper, proto } => {
                 let name = ct_helper_object_name(helper, *proto);
                 seen.insert(name.clone()).then(|| Op::AddCtHelper {
@@ -977,6 +981,31 @@ mod tests {
             plan_replace(&table(&["-j ACCEPT"])).unwrap().tables.len(),
             1
         );
+    }
+
+    /// One CT rule with a zone and a helper is kept by both tables (each
+    /// does its half), and its helper object is declared.
+    #[test]
+    fn a_zone_and_helper_rule_goes_to_both_tables() {
+        let several = Action::CtSeveral(vec![helper("ftp"), Action::CtZone { id: 7, dir: None }]);
+        let plan = plan_replace(&raw_table(vec![several.clone()])).unwrap();
+        let [first, copy] = &plan.tables[..] else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(first.priority(Hook::Prerouting), -300);
+        for table in [first, copy] {
+            assert!(
+                table
+                    .ops
+                    .iter()
+                    .any(|op| matches!(op, Op::AddRule { rule, .. } if rule.action == several)),
+                "{table:?}"
+            );
+            assert!(table
+                .ops
+                .iter()
+                .any(|op| matches!(op, Op::AddCtHelper { name, .. } if name == "helper-ftp-6")));
+        }
     }
 
     /// A raw table planned over itself changes nothing, its copy neither.

@@ -1864,6 +1864,41 @@ fn raw_table_with_notrack_and_a_helper_does_both() {
     assert!(passive_ftp_data_connects(&lab), "the helper still works");
 }
 
+/// One CT rule with a zone and a helper (`CT --helper ftp --zone 7`), as
+/// iptables takes it: the zone counts before conntrack and the helper
+/// after it, so moat's raw table and its copy each do their half. The FTP
+/// connection is tracked in zone 7 with the helper, and its passive data
+/// connection, put in the same zone, gets through as related.
+#[test]
+fn ct_zone_and_helper_in_one_rule() {
+    let Some(lab) = gateway_lab() else { return };
+    let rules = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+        -A PREROUTING -j CT --zone 7\n\
+        -A PREROUTING -p tcp --dport 21 -j CT --helper ftp --zone 7\nCOMMIT\n\
+        *filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+        -A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n\
+        -A FORWARD -p tcp --dport 21 -j ACCEPT\nCOMMIT\n";
+    restore_ok(&lab.gateway, "iptables-restore", rules);
+    assert!(passive_ftp_data_connects(&lab), "the helper expected it");
+    let tracked = lab
+        .gateway
+        .exec_ok(&["conntrack", "-L", "-p", "tcp", "--dport", "21"])
+        .unwrap();
+    assert!(
+        tracked
+            .lines()
+            .any(|l| l.contains("helper=ftp") && l.contains("zone=7")),
+        "{tracked}"
+    );
+    let listing = moat_ok(&lab.gateway, &["iptables", "-t", "raw", "-S", "PREROUTING"]);
+    assert!(
+        listing.contains("-A PREROUTING -p tcp -m tcp --dport 21 -j CT --helper ftp --zone 7"),
+        "{listing}"
+    );
+    let tables = lab.gateway.exec_ok(&["nft", "list", "tables"]).unwrap();
+    assert!(tables.contains("moat_raw_ct"), "{tables}");
+}
+
 /// A running process that is killed and reaped when dropped, also while a
 /// failed assertion unwinds.
 struct Stopped(Option<std::process::Child>);

@@ -82,6 +82,16 @@ pub(super) fn compile(action: &Action, cx: &Cx) -> Result<Vec<Statement<'static>
             key: ct("event"),
             value: num(u32::from(*mask)),
         })],
+        // Each setting where the kernel honours it: a zone before
+        // conntrack, the others on the connection it made (see
+        // `layout::works_after_conntrack`); elsewhere the kernel skips it.
+        Action::CtSeveral(parts) => {
+            let mut statements = Vec::new();
+            for part in parts {
+                statements.extend(compile(part, cx)?);
+            }
+            statements
+        }
         Action::Dnat(target) => vec![nat::dnat(target, cx)?],
         Action::Snat(target) => vec![nat::snat(target, cx)?],
         Action::Masquerade {
@@ -238,6 +248,7 @@ pub(crate) fn needs_netlink(action: &Action) -> bool {
         Action::Tos { value, mask } => !tos_in_whole_parts(*value, *mask),
         Action::Ttl(op) | Action::HopLimit(op) => !matches!(op, TtlOp::Set(_)),
         Action::Dnat(t) | Action::Snat(t) => t.addrs.is_some_and(|(first, last)| first > last),
+        Action::CtSeveral(parts) => parts.iter().any(needs_netlink),
         _ => false,
     }
 }

@@ -79,33 +79,41 @@ impl CtTarget {
         }
     }
 
-    /// The model action: the kernel ignores the zone of an untracked packet.
+    /// The model action. As in xt_CT, `--notrack` makes every other option
+    /// moot: an untracked packet has no connection to set up.
     pub(crate) fn lower(&self) -> Action {
+        if self.notrack {
+            return Action::NoTrack;
+        }
+        let mut parts = Vec::new();
         if let Some((helper, proto)) = &self.helper {
-            return Action::CtHelper {
+            parts.push(Action::CtHelper {
                 helper: helper.clone(),
                 proto: *proto,
-            };
-        }
-        if let Some(mask) = self.events {
-            return Action::CtEvents { mask };
+            });
         }
         if let Some((policy, proto)) = &self.timeout {
-            return Action::CtTimeout {
+            parts.push(Action::CtTimeout {
                 policy: policy.clone(),
                 proto: *proto,
-            };
+            });
         }
-        if self.notrack {
-            Action::NoTrack
-        } else if self.zone_mark {
-            Action::CtZoneFromMark {
+        if let Some(mask) = self.events {
+            parts.push(Action::CtEvents { mask });
+        }
+        if self.zone_mark {
+            parts.push(Action::CtZoneFromMark {
                 dir: self.zone_dir(),
-            }
-        } else {
+            });
+        } else if self.zone != 0 || parts.is_empty() {
             // The default zone is the same in either direction.
             let dir = self.zone_dir().filter(|_| self.zone != 0);
-            Action::CtZone { id: self.zone, dir }
+            parts.push(Action::CtZone { id: self.zone, dir });
+        }
+        if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Action::CtSeveral(parts)
         }
     }
 
@@ -224,20 +232,7 @@ impl Extension for CtTarget {
     }
 
     fn finish(&mut self, cx: &Cx) -> Res<()> {
-        let zoned = self.zone_options != 0 || self.zone_mark || self.zone != 0;
-        if self.events.is_some() && (self.helper.is_some() || self.notrack || zoned) {
-            return fail(
-                "CT --ctevents cannot share a rule with --helper, --notrack or a --zone option in \
-                 moat: give it a CT rule of its own",
-            );
-        }
         if let Some((name, proto)) = &mut self.timeout {
-            if self.helper.is_some() || self.events.is_some() || self.notrack || zoned {
-                return fail(format!(
-                    "CT --timeout {name} cannot share a rule with --helper, --ctevents, --notrack \
-                     or a --zone option in moat: give it a CT rule of its own"
-                ));
-            }
             let Some(p) = cx.plain_proto() else {
                 return refused_by_kernel(format!(
                     "CT --timeout {name} needs the rule's protocol (-p tcp, -p udp, ...): a timeout \
@@ -260,12 +255,6 @@ impl Extension for CtTarget {
                 ));
             }
             *proto = p;
-            if self.notrack || self.zone_options != 0 || self.zone_mark || self.zone != 0 {
-                return fail(format!(
-                    "CT --helper {name} cannot share a rule with --notrack or a --zone option in \
-                     moat: give the zone in a rule of its own before this one"
-                ));
-            }
         }
         // Both directions are the zone of the connection; the default zone
         // has no direction. Kept as -S writes them, so the rule reads back equal.
@@ -290,14 +279,14 @@ impl Extension for CtTarget {
         if let Some((helper, _)) = &self.helper {
             out.push_str(&format!(" --helper {helper}"));
         }
+        if let Some((policy, _)) = &self.timeout {
+            out.push_str(&format!(" --timeout {policy}"));
+        }
         if let Some(mask) = self.events {
             out.push_str(&format!(" --ctevents {}", ct_event_names(mask)));
         }
         if let Some((name, id)) = self.zone_words() {
             out.push_str(&format!(" --{name} {id}"));
-        }
-        if let Some((policy, _)) = &self.timeout {
-            out.push_str(&format!(" --timeout {policy}"));
         }
     }
 
@@ -313,14 +302,14 @@ impl Extension for CtTarget {
         if let Some((helper, _)) = &self.helper {
             out.push_str(&format!(" helper {helper}"));
         }
+        if let Some((policy, _)) = &self.timeout {
+            out.push_str(&format!(" timeout {policy}"));
+        }
         if let Some(mask) = self.events {
             out.push_str(&format!(" ctevents {}", ct_event_names(mask)));
         }
         if let Some((name, id)) = self.zone_words() {
             out.push_str(&format!(" {name} {id}"));
-        }
-        if let Some((policy, _)) = &self.timeout {
-            out.push_str(&format!(" timeout {policy}"));
         }
     }
 }
