@@ -264,14 +264,24 @@ pub fn restore(
     restore_with_warnings(file, family, options, current, |_, _| {})
 }
 
-/// [`restore`], handing `warn` each warning a command gives (outdated
-/// syntax, a rule that means less in moat) with the command's line.
+/// What a restore tells its caller about a line as it carries it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineNote<'a> {
+    /// A warning: outdated syntax, a rule that means less in moat.
+    Warning(&'a Warning),
+    /// What the line's own `-v` prints, as iptables-restore prints it:
+    /// a line for each rule it stands for, the chains it flushes or deletes.
+    Verbose(&'a str),
+}
+
+/// [`restore`], handing `note` what each command line has to say, with
+/// the line's number.
 pub fn restore_with_warnings(
     file: &SaveFile,
     family: Family,
     options: RestoreOptions,
     mut current: impl FnMut(Stage) -> Result<TableState, String>,
-    mut warn: impl FnMut(usize, &Warning),
+    mut note: impl FnMut(usize, LineNote<'_>),
 ) -> Result<Vec<TableState>, SaveError> {
     let mut results: Vec<TableState> = Vec::new();
     for table in &file.tables {
@@ -296,12 +306,12 @@ pub fn restore_with_warnings(
                 problem,
             };
             if decl.policy != "-" && state.chain(&decl.name).is_none_or(|c| c.base.is_none()) {
-                warn(
+                note(
                     decl.line,
-                    &Warning(format!(
+                    LineNote::Warning(&Warning(format!(
                         "user chain `{}' has no policy: `{}' is ignored (declare it with `-')",
                         decl.name, decl.policy
-                    )),
+                    ))),
                 );
             }
             match state.chain_mut(&decl.name) {
@@ -370,9 +380,17 @@ pub fn restore_with_warnings(
                 Err(e) => return Err(error(e.message, e.problem)),
             };
             for w in &inv.warnings {
-                warn(cmd.line, w);
+                note(cmd.line, LineNote::Warning(w));
             }
+            let echo = if inv.display.verbose {
+                inv.command.verbose_echo()
+            } else {
+                String::new()
+            };
             let applied = apply(&inv, &mut state).map_err(|e| error(e.message, e.problem))?;
+            if inv.display.verbose {
+                note(cmd.line, LineNote::Verbose(&(echo + &applied.output)));
+            }
             if let (Some(counters), true) = (cmd.counters, options.counters && applied.changed) {
                 crate::engine::set_new_rule_counters(&mut state, &inv.command, counters);
             }
@@ -544,7 +562,11 @@ mod tests {
                 Family::Ipv4,
                 options,
                 |_| unreachable!("not --noflush"),
-                |_, w| warnings.push(w.0.clone()),
+                |_, note| {
+                    if let LineNote::Warning(w) = note {
+                        warnings.push(w.0.clone())
+                    }
+                },
             )?;
             Ok::<_, SaveError>((states, warnings))
         };

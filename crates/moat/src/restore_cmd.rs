@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use moat_backend::{Backend, BoundedRead};
 use moat_iptables::command::parse_table;
-use moat_iptables::save::{restore_with_warnings, RestoreOptions, SaveFile};
+use moat_iptables::save::{restore_with_warnings, LineNote, RestoreOptions, SaveFile};
 use moat_iptables::TableState;
 use moat_model::Family;
 use moat_nft::{plan_replace_owned, plan_update_owned, ChangeSet};
@@ -123,10 +123,18 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
             }
             Ok(state)
         },
-        // Each warning once, at the first line that gives it.
-        |line, warning| {
-            if warned.insert(warning.0.clone()) {
-                eprintln!("{program}: line {line}: warning: {}", warning.0);
+        // Each warning once, at the first line that gives it; a line's own
+        // `-v` output unless the whole restore is verbose (then said above).
+        |line, note| match note {
+            LineNote::Warning(warning) => {
+                if warned.insert(warning.0.clone()) {
+                    eprintln!("{program}: line {line}: warning: {}", warning.0);
+                }
+            }
+            LineNote::Verbose(text) => {
+                if !args.verbose {
+                    print!("{text}");
+                }
             }
         },
     )?;

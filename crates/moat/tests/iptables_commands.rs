@@ -733,4 +733,22 @@ fn verbose_commands_and_option_checks_like_iptables_nft() {
         mine.contains("Deleting chain `old'\nfoo  all opt"),
         "{mine}"
     );
+    // A line's own -v, without the restore's: that line's rules and chains.
+    let file = "*filter\n:INPUT ACCEPT [0:0]\n:FOO - [0:0]\n:BAR - [0:0]\n\
+        -A INPUT -p tcp --dport 22 -j ACCEPT\n-D INPUT -v -p tcp --dport 22 -j ACCEPT\n\
+        -A FOO -v -s 10.0.0.0/8,192.168.0.0/16 -d 1.1.1.1 -j RETURN\n-A FOO -p udp -j DROP\n\
+        -Z FOO -v\n-X BAR -v\n-F -v\nCOMMIT\n\
+        *nat\n:PREROUTING ACCEPT [0:0]\n\
+        -A PREROUTING -v -p tcp --dport 80 -j DNAT --to-destination 10.0.0.1:8080\nCOMMIT\n";
+    let mine = restore(&ours, "iptables-restore", &[], file);
+    let reference = theirs
+        .exec_input(&["iptables-nft-restore"], file)
+        .expect("iptables-nft-restore");
+    let mine = String::from_utf8_lossy(&mine.stdout).to_string();
+    assert_eq!(mine, reference);
+    assert!(
+        mine.contains("RETURN  all opt -- in * out *  192.168.0.0/16  -> 1.1.1.1")
+            && mine.contains("Deleting chain `BAR'\nFlushing chain `INPUT'"),
+        "{mine}"
+    );
 }
