@@ -99,7 +99,11 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
     }
     let backend = moat_backend::default_backend();
     let _lock = RulesetLock::acquire(Duration::from_secs(10))?;
-    if args.verbose && !args.noflush {
+    // As iptables-restore: -v reports a flushing restore's chains and
+    // rules; otherwise each line's own -v speaks; --test prints neither.
+    let report_all = args.verbose && !args.noflush && !args.test;
+    let echo_lines = !args.test && !report_all;
+    if report_all {
         print!("{}", verbose_report(&backend, &file, family)?);
     }
     let options = RestoreOptions {
@@ -123,8 +127,7 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
             }
             Ok(state)
         },
-        // Each warning once, at the first line that gives it; a line's own
-        // `-v` output unless the whole restore is verbose (then said above).
+        // Each warning once, at the first line that gives it.
         |line, note| match note {
             LineNote::Warning(warning) => {
                 if warned.insert(warning.0.clone()) {
@@ -132,7 +135,7 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
                 }
             }
             LineNote::Verbose(text) => {
-                if !args.verbose {
+                if echo_lines {
                     print!("{text}");
                 }
             }
