@@ -2,11 +2,13 @@
 //! one buffer, and reading messages and attributes back without copying.
 //!
 //! Header and attribute fields are set and checked through
-//! `netlink-packet-core`'s buffer types; this module adds what nf_tables
-//! needs on top: the nfgenmsg header, nested attributes and big-endian
-//! numbers. Headers are in host order, as `struct nlmsghdr` is.
+//! `netlink-packet-core`'s buffer types (attribute headers are read
+//! directly, with its constants, on the hot path of rule dumps); this
+//! module adds what nf_tables needs on top: the nfgenmsg header, nested
+//! attributes and big-endian numbers. Headers are in host order, as
+//! `struct nlmsghdr` is.
 
-use netlink_packet_core::{NetlinkBuffer, NlaBuffer};
+use netlink_packet_core::{NetlinkBuffer, NlaBuffer, NLA_HEADER_SIZE, NLA_TYPE_MASK};
 
 use super::consts::{
     NFNETLINK_V0, NFNL_BATCH_GENID, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES,
@@ -233,15 +235,23 @@ pub(crate) struct Attrs<'a>(pub &'a [u8]);
 impl<'a> Iterator for Attrs<'a> {
     type Item = (u16, &'a [u8]);
 
+    /// Reads the 4-byte header itself: rule dumps walk millions of
+    /// attributes, and `NlaBuffer::new_checked` builds an error (with its
+    /// message) at the end of every list.
     fn next(&mut self) -> Option<(u16, &'a [u8])> {
-        let data = self.0;
-        let Ok(nla) = NlaBuffer::new_checked(data) else {
-            self.0 = &[];
+        let data = std::mem::take(&mut self.0);
+        let &[l0, l1, k0, k1, ..] = data else {
             return None;
         };
-        let (kind, len) = (nla.kind(), usize::from(nla.length()));
+        let len = usize::from(u16::from_ne_bytes([l0, l1]));
+        if len < NLA_HEADER_SIZE || len > data.len() {
+            return None;
+        }
         self.0 = data.get(align4(len)..).unwrap_or_default();
-        Some((kind, &data[4..len]))
+        Some((
+            u16::from_ne_bytes([k0, k1]) & NLA_TYPE_MASK,
+            &data[NLA_HEADER_SIZE..len],
+        ))
     }
 }
 
