@@ -65,6 +65,34 @@ impl SaveCommand {
 
 /// A command line's counters (`[p:b]` before it or `-c p b` in it) and its
 /// other words.
+/// Why iptables-restore refuses a line inside a table that is neither a
+/// chain declaration nor COMMIT, if it does: it reads it as a command, so
+/// its first word must be an option (or, at the very start, its counters).
+fn misplaced_line(line: &str) -> Option<String> {
+    let trimmed = line.trim_start();
+    let Some(first) = trimmed.split_whitespace().next() else {
+        return Some(
+            "a line of only white space, which iptables-restore takes for a command and \
+             refuses: remove it"
+                .into(),
+        );
+    };
+    let indented = trimmed.len() < line.len();
+    if first.starts_with('-') || (first.starts_with('[') && !indented) {
+        return None;
+    }
+    Some(if !indented && first.starts_with("COMMIT") {
+        "COMMIT must be alone on its line, with nothing after it".into()
+    } else if indented && (first.starts_with(['*', ':', '#', '[']) || first == "COMMIT") {
+        format!(
+            "`{first}' must start the line: iptables-restore reads an indented line as a \
+             command and refuses it"
+        )
+    } else {
+        format!("unexpected word `{first}': a rule line starts with a command such as -A CHAIN")
+    })
+}
+
 fn command_words(line: &str) -> Result<(Option<Counters>, Vec<String>), String> {
     let mut words = split_words(line).ok_or_else(|| "unbalanced quotes".to_string())?;
     let mut counters = None;
@@ -156,8 +184,21 @@ impl SaveFile {
                 text: raw.to_string(),
                 problem: Problem::Parameter,
             };
-            if trimmed.is_empty() || trimmed.starts_with('#') {
+            // iptables-restore looks at a line's first character: only an
+            // empty line and one starting with `#` are skipped, and `*`, `:`
+            // and COMMIT count only at the start of the line.
+            if whole.is_empty() || raw.starts_with('#') {
                 continue;
+            }
+            if trimmed.is_empty() && open.is_none() {
+                return Err(SaveError {
+                    problem: Problem::Other,
+                    ..error(
+                        "a line of only white space between tables, which \
+                         iptables-restore refuses: remove it"
+                            .into(),
+                    )
+                });
             }
             if (trimmed.starts_with('*') || trimmed == "COMMIT") && carriage_return {
                 return Err(error(
@@ -166,7 +207,7 @@ impl SaveFile {
                         .into(),
                 ));
             }
-            if let Some(name) = trimmed.strip_prefix('*') {
+            if let Some(name) = raw.strip_prefix('*') {
                 if let Some((t, start)) = &open {
                     return Err(error(format!(
                         "table `{}' opened on line {start} has no COMMIT before this new table",
@@ -186,18 +227,23 @@ impl SaveFile {
                 continue;
             }
             let Some((table, _)) = open.as_mut() else {
+                let expected = if trimmed.starts_with('*') {
+                    "a table line must start the line, with no spaces before `*'"
+                } else {
+                    "expected a table line such as `*filter' before this line"
+                };
                 return Err(SaveError {
                     problem: Problem::Other,
-                    ..error("expected a table line such as `*filter' before this line".into())
+                    ..error(expected.into())
                 });
             };
-            if trimmed == "COMMIT" {
+            if raw == "COMMIT" {
                 if let Some((t, _)) = open.take() {
                     file.tables.push(t);
                 }
                 continue;
             }
-            if let Some(decl) = trimmed.strip_prefix(':') {
+            if let Some(decl) = raw.strip_prefix(':') {
                 let mut parts = decl.split_whitespace();
                 let name = parts
                     .next()
@@ -214,6 +260,9 @@ impl SaveFile {
                     line,
                 });
                 continue;
+            }
+            if let Some(problem) = misplaced_line(raw) {
+                return Err(error(problem));
             }
             let (counters, _) = command_words(trimmed).map_err(error)?;
             table.commands.push(SaveCommand {
@@ -481,6 +530,41 @@ fn emit_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// White space where iptables-restore does not skip it is refused
+    /// with its status: 1 between tables, 2 inside one (read as a command).
+    #[test]
+    fn lines_are_classified_by_their_first_character() {
+        let problem = |text: &str| SaveFile::parse(text).err().map(|e| (e.line, e.problem));
+        assert_eq!(
+            problem("*filter\n\t-A INPUT -j ACCEPT\nCOMMIT\n\n#x\n"),
+            None
+        );
+        assert_eq!(
+            problem("*filter   \n:INPUT ACCEPT [0:0]   \nCOMMIT\n"),
+            None
+        );
+        for (text, line, status) in [
+            ("*filter\nCOMMIT\n \n", 3, Problem::Other),
+            ("  *filter\nCOMMIT\n", 1, Problem::Other),
+            ("\t# x\n*filter\nCOMMIT\n", 1, Problem::Other),
+            ("*filter\n\t\nCOMMIT\n", 2, Problem::Parameter),
+            ("*filter\n\r\nCOMMIT\n", 2, Problem::Parameter),
+            (
+                "*filter\n :INPUT ACCEPT [0:0]\nCOMMIT\n",
+                2,
+                Problem::Parameter,
+            ),
+            ("*filter\n  # x\nCOMMIT\n", 2, Problem::Parameter),
+            ("*filter\n [1:2] -A INPUT\nCOMMIT\n", 2, Problem::Parameter),
+            ("*filter\n COMMIT\n", 2, Problem::Parameter),
+            ("*filter\nCOMMIT \n", 2, Problem::Parameter),
+            ("*filter\nCOMMITTED\n", 2, Problem::Parameter),
+            ("*filter\nfoo -A INPUT\nCOMMIT\n", 2, Problem::Parameter),
+        ] {
+            assert_eq!(problem(text), Some((line, status)), "{text:?}");
+        }
+    }
 
     #[test]
     fn parses_sections_declarations_and_counters() {

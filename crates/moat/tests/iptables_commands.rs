@@ -618,8 +618,21 @@ fn failures_exit_with_iptables_statuses() {
     }
     // And for whole files: no table line, Windows line endings, a set that
     // does not exist, a built-in chain's bad policy, missing counters with
-    // --counters.
+    // --counters, white space where iptables-restore does not skip it (a
+    // blank line with spaces, an indented declaration, comment or COMMIT,
+    // text after COMMIT; an indented rule is fine).
     for (file, options, status) in [
+        ("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n \n", "", 1),
+        ("*filter\n \n:INPUT ACCEPT [0:0]\nCOMMIT\n", "", 2),
+        ("*filter\n  :INPUT ACCEPT [0:0]\nCOMMIT\n", "", 2),
+        ("*filter\n:INPUT ACCEPT [0:0]\n  # note\nCOMMIT\n", "", 2),
+        ("  # note\n*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n", "", 1),
+        ("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT   \n", "", 2),
+        (
+            "*filter\n:INPUT ACCEPT [0:0]\n\t-A INPUT -j ACCEPT\nCOMMIT\n",
+            "",
+            0,
+        ),
         (":INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\n", "", 1),
         ("*filter\r\n:INPUT ACCEPT [0:0]\r\nCOMMIT\r\n", "", 2),
         (
