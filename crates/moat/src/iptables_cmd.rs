@@ -98,6 +98,9 @@ pub(crate) fn exit_status(e: &anyhow::Error) -> u8 {
             };
             return problem.exit_status();
         }
+        if cause.is::<crate::set_copies::MissingSet>() {
+            return moat_iptables::Problem::Parameter.exit_status();
+        }
         if let Some(moat_backend::BackendError::Refused(_)) = cause.downcast_ref() {
             return moat_iptables::Problem::Resource.exit_status();
         }

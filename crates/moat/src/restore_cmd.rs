@@ -141,6 +141,8 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
             }
         },
     )?;
+    // Where a set the rules name is first named, should it be missing.
+    let set_lines = set_copies::first_lines(&file);
     // A large file's text and words are not needed any more.
     drop((file, text));
     let route = log_route::kept();
@@ -173,7 +175,8 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
             BoundedRead::TooLarge => batch.extend(plan_replace_owned(table)?),
         }
     }
-    set_copies::declare_lists(&mut batch, &lists)?;
+    set_copies::declare_lists(&mut batch, &lists)
+        .map_err(|e| set_copies::at_first_line(e, &set_lines))?;
     if args.test {
         backend.check(&batch)?;
     } else {

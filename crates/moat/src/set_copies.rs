@@ -7,9 +7,10 @@
 //! as with iptables: the batch's rules get its match with the set's index,
 //! and its `-j SET` rules the kernel's target with their sets' indexes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
+use moat_iptables::save::{SaveError, SaveFile};
 use moat_model::{Action, Family, Match, Rule, Stage, Table};
 use moat_nft::{ChangeSet, Op, TableChanges};
 
@@ -93,27 +94,70 @@ fn declare_names<'a>(
     Ok(())
 }
 
+/// A rule names a set that is neither a block list nor one of the
+/// kernel's ipsets; iptables refuses such a rule itself (exit status 2).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{option} {name}: there is {} named {name:?} (see `moat block list` and `ipset list -n`)",
+    if option.starts_with("-j") { "no ipset" } else { "no block list or ipset" }
+)]
+pub struct MissingSet {
+    /// The option that names it (`-m set --match-set`, `-j SET --add-set`).
+    pub option: &'static str,
+    /// The set's name.
+    pub name: String,
+}
+
+/// The line of `file` where each set a rule names (`--match-set`,
+/// `--add-set`, `--del-set`) is first named, with that line's text, so a
+/// restore can point at it.
+pub fn first_lines(file: &SaveFile) -> BTreeMap<String, (usize, String)> {
+    let mut lines = BTreeMap::new();
+    let commands = file.tables.iter().flat_map(|t| &t.commands);
+    for command in commands.filter(|c| c.text.contains("-set")) {
+        let words = command.words();
+        let named = words
+            .windows(2)
+            .filter(|pair| matches!(pair[0].as_str(), "--match-set" | "--add-set" | "--del-set"));
+        for pair in named {
+            lines
+                .entry(pair[1].clone())
+                .or_insert_with(|| (command.line, command.text.clone()));
+        }
+    }
+    lines
+}
+
+/// `error` pointing at the line of `lines` (see [`first_lines`]) that
+/// names the set it is about, if it is about a missing set.
+pub fn at_first_line(
+    error: anyhow::Error,
+    lines: &BTreeMap<String, (usize, String)>,
+) -> anyhow::Error {
+    let Some(missing) = error.downcast_ref::<MissingSet>() else {
+        return error;
+    };
+    let Some((line, text)) = lines.get(&missing.name) else {
+        return error;
+    };
+    SaveError {
+        line: *line,
+        message: missing.to_string(),
+        text: text.clone(),
+        problem: moat_iptables::Problem::Parameter,
+    }
+    .into()
+}
+
 /// Ipset `name` of the kernel, for a rule of `family` whose `option` names
 /// it; an error when there is none, or it holds the other family's
 /// addresses.
-fn ipset(name: &str, family: Family, option: &str) -> Result<moat_backend::IpSet> {
+fn ipset(name: &str, family: Family, option: &'static str) -> Result<moat_backend::IpSet> {
     let set = moat_backend::find_ipset(name)
         .with_context(|| format!("{option} {name}: cannot ask the kernel for ipsets"))?
-        .ok_or_else(|| {
-            // -j SET works on ipsets only.
-            let what = if option.starts_with("-j") {
-                "no ipset"
-            } else {
-                "no block list or ipset"
-            };
-            // iptables refuses such a rule itself (exit status 2).
-            moat_iptables::EngineError {
-                message: format!(
-                    "{option} {name}: there is {what} named {name:?} \
-                     (see `moat block list` and `ipset list -n`)"
-                ),
-                problem: moat_iptables::Problem::Parameter,
-            }
+        .ok_or_else(|| MissingSet {
+            option,
+            name: name.to_string(),
         })?;
     let word = |f| match f {
         Family::Ipv4 => "IPv4",

@@ -665,6 +665,15 @@ fn failures_exit_with_iptables_statuses() {
         std::fs::remove_file(&path).unwrap();
         assert_eq!((mine, reference), (Some(status), Some(status)), "{file:?}");
     }
+    // A missing set is pointed at on the line that names it.
+    let file = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\n\
+        -A INPUT -m set --match-set nosuchset src -j DROP\nCOMMIT\n";
+    let refused = restore(&ours, "iptables-restore", &[], file);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("line 4: -m set --match-set nosuchset: there is no block list or ipset"),
+        "{said}"
+    );
 }
 
 /// What iptables prints with `-v` for the commands that change rules and
