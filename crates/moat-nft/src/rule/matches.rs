@@ -11,12 +11,16 @@ use super::{
 /// Whether match `m`, after the rule's `earlier` matches, compiles to
 /// something only the netlink driver writes: a kernel xtables match (`-m
 /// recent`, `-m string`, ..., a state list that mixes SNAT/DNAT with
-/// connection states, a connection port test with no protocol before it).
+/// connection states, a connection port test with no protocol before it,
+/// a list of ports).
 pub(crate) fn needs_netlink(m: &Match, earlier: &[Match]) -> bool {
     match m {
         Match::Xt(_) | Match::Recent { .. } => true,
         Match::ConnState { states, negate } => conntrack::state_needs_xt(*states, *negate),
         Match::ConnPort { .. } => conntrack::port_needs_xt(earlier),
+        Match::SourcePort { ports, .. }
+        | Match::DestPort { ports, .. }
+        | Match::AnyPort { ports, .. } => ports::is_multiport(ports),
         _ => false,
     }
 }

@@ -1,11 +1,11 @@
 //! Port matches: `--sport`, `--dport` and multiport's `--ports`.
 
-use moat_model::{Family, PortRange};
+use moat_model::{Family, PortRange, XtExtension, XtLayout};
 use nftables::expr::Expression;
 use nftables::stmt::{Operator, Statement};
 
 use super::build::{anon_set, cmp, concat, eq, never, num, payload, range, value_or_range};
-use super::{refuse, CompileError};
+use super::{refuse, xt, CompileError};
 
 /// The nft protocol name of a protocol with ports, or None.
 pub(super) fn port_protocol(proto: u8) -> Option<&'static str> {
@@ -66,6 +66,67 @@ fn ports_expr(ranges: Vec<(u16, u16)>) -> Expression<'static> {
     }
 }
 
+/// The ports of a list xt_multiport tests (`XT_MULTIPORT_*`).
+#[derive(Debug, Clone, Copy)]
+enum Which {
+    Source = 0,
+    Destination = 1,
+    Either = 2,
+}
+
+/// Port slots xt_multiport has (a range takes two).
+const MULTIPORT_SLOTS: usize = 15;
+
+/// The ranges of a port list that xt_multiport takes: several, in at most
+/// its 15 slots.
+fn multiport_ranges(ports: &[PortRange]) -> Option<Vec<(u16, u16)>> {
+    let ranges = normalize(ports).ok()?;
+    let slots: usize = ranges
+        .iter()
+        .map(|(lo, hi)| 1 + usize::from(lo != hi))
+        .sum();
+    (ranges.len() > 1 && slots <= MULTIPORT_SLOTS).then_some(ranges)
+}
+
+/// Whether a list of `ports` is written as the kernel's xt_multiport, which
+/// only the netlink driver sends.
+pub(super) fn is_multiport(ports: &[PortRange]) -> bool {
+    multiport_ranges(ports).is_some()
+}
+
+/// A list of several ports as the kernel's xt_multiport (revision 1), as
+/// iptables-nft writes `-m multiport`. nf_tables would need an anonymous
+/// set per rule, and the kernel names, binds and looks up each one by
+/// walking every set of the table and the whole transaction: a restore
+/// with hundreds of such rules took twice iptables-nft's time.
+fn multiport(which: Which, ranges: &[(u16, u16)], negate: bool) -> Statement<'static> {
+    let mut ports = Vec::with_capacity(MULTIPORT_SLOTS);
+    let mut range_starts = Vec::with_capacity(MULTIPORT_SLOTS);
+    for &(lo, hi) in ranges {
+        ports.push(lo);
+        range_starts.push(u8::from(lo != hi));
+        if lo != hi {
+            ports.push(hi);
+            range_starts.push(0);
+        }
+    }
+    let mut info = XtLayout::new();
+    info.u8(which as u8).u8(ports.len() as u8);
+    for slot in 0..MULTIPORT_SLOTS {
+        info.u16(ports.get(slot).copied().unwrap_or(0));
+    }
+    info.bytes(&range_starts, MULTIPORT_SLOTS)
+        .u8(u8::from(negate));
+    xt::statement(&XtExtension {
+        name: "multiport".into(),
+        revision: 1,
+        info: info.finish(),
+        text: "-m multiport".into(),
+        hooks: Vec::new(),
+        stage: None,
+    })
+}
+
 /// `--sport`: `tcp sport 22`, `udp sport { 53, 1000-2000 }`, ...
 pub(super) fn source(
     proto: u8,
@@ -91,6 +152,14 @@ fn port(
     negate: bool,
 ) -> Result<Vec<Statement<'static>>, CompileError> {
     let name = protocol_name(proto)?;
+    if let Some(ranges) = multiport_ranges(ports) {
+        let which = if field == "sport" {
+            Which::Source
+        } else {
+            Which::Destination
+        };
+        return Ok(vec![multiport(which, &ranges, negate)]);
+    }
     let ranges = normalize(ports)?;
     Ok(vec![eq(payload(name, field), ports_expr(ranges), negate)])
 }
@@ -108,6 +177,9 @@ pub(super) fn any(
     family: Family,
 ) -> Result<Vec<Statement<'static>>, CompileError> {
     let name = protocol_name(proto)?;
+    if let Some(ranges) = multiport_ranges(ports) {
+        return Ok(vec![multiport(Which::Either, &ranges, negate)]);
+    }
     let ranges = normalize(ports)?;
     if ranges == [(0, u16::MAX)] {
         // Every port pair is listed: any packet of the protocol whose ports
@@ -141,8 +213,36 @@ mod tests {
         PortRange { first, last }
     }
 
+    /// The statements of `ms`, and the argument bytes of each xt_multiport.
+    fn multiport_infos(ms: &[Match]) -> Vec<Vec<u8>> {
+        let rule = Rule {
+            matches: ms.to_vec(),
+            ..Rule::new(Action::Continue)
+        };
+        super::super::compile_rule(&rule, &v4())
+            .unwrap()
+            .stmts
+            .iter()
+            .filter_map(xt::parse_statement)
+            .map(|x| {
+                assert_eq!((x.name.as_str(), x.rev, x.target), ("multiport", 1, false));
+                x.info
+            })
+            .collect()
+    }
+
+    /// `struct xt_multiport_v1`'s fields: flags, count, 15 ports in host
+    /// order, 15 range-start flags, invert.
+    fn multiport_fields(info: &[u8]) -> (u8, u8, Vec<u16>, Vec<u8>, u8) {
+        assert_eq!(info.len(), 48);
+        let ports = (0..15)
+            .map(|i| u16::from_ne_bytes([info[2 + 2 * i], info[3 + 2 * i]]))
+            .collect();
+        (info[0], info[1], ports, info[32..47].to_vec(), info[47])
+    }
+
     #[test]
-    fn single_range_and_list() {
+    fn one_port_or_range_is_native() {
         let ms = [
             Match::DestPort {
                 proto: 6,
@@ -154,11 +254,6 @@ mod tests {
                 ports: vec![pr(1000, 2000)],
                 negate: true,
             },
-            Match::DestPort {
-                proto: 132,
-                ports: vec![pr(80, 80), pr(20, 30), pr(25, 40), pr(41, 41)],
-                negate: false,
-            },
         ];
         assert_eq!(
             matches_json(&ms, v4()),
@@ -166,29 +261,78 @@ mod tests {
                 {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}},
                 {"match": {"op": "!=", "left": {"payload": {"protocol": "udp", "field": "sport"}},
                     "right": {"range": [1000, 2000]}}},
-                {"match": {"op": "==", "left": {"payload": {"protocol": "sctp", "field": "dport"}},
-                    "right": {"set": [{"range": [20, 41]}, 80]}}},
             ])
         );
     }
 
+    /// A list is xt_multiport's, as iptables-nft writes it: ranges sorted
+    /// and joined, a range in two slots with the first flagged.
     #[test]
-    fn any_port_is_one_interval_set_lookup() {
-        let m = Match::AnyPort {
+    fn a_list_is_the_kernels_multiport() {
+        let ms = [
+            Match::Protocol {
+                proto: 132,
+                negate: false,
+            },
+            Match::DestPort {
+                proto: 132,
+                ports: vec![pr(80, 80), pr(20, 30), pr(25, 40), pr(41, 41)],
+                negate: false,
+            },
+            Match::AnyPort {
+                proto: 132,
+                ports: vec![pr(22, 22), pr(7, 7)],
+                negate: true,
+            },
+        ];
+        let infos = multiport_infos(&ms);
+        let mut ports = vec![20, 41, 80];
+        ports.resize(15, 0);
+        let mut starts = vec![1, 0, 0];
+        starts.resize(15, 0);
+        assert_eq!(multiport_fields(&infos[0]), (1, 3, ports, starts, 0));
+        let mut either = vec![7, 22];
+        either.resize(15, 0);
+        assert_eq!(multiport_fields(&infos[1]), (2, 2, either, vec![0; 15], 1));
+        assert!(ms
+            .iter()
+            .all(|m| super::super::matches::needs_netlink(m, &[])
+                == !matches!(m, Match::Protocol { .. })));
+    }
+
+    /// A list longer than xt_multiport's 15 slots (moat.toml's services can
+    /// name more) stays an anonymous set.
+    #[test]
+    fn a_long_list_is_an_anonymous_set() {
+        let many: Vec<PortRange> = (1..=16).map(|p| pr(p * 2, p * 2)).collect();
+        let m = Match::DestPort {
             proto: 6,
-            ports: vec![pr(22, 22), pr(80, 90)],
+            ports: many.clone(),
+            negate: false,
+        };
+        let set: Vec<u16> = (1..=16).map(|p| p * 2).collect();
+        assert_eq!(
+            matches_json(&[m], v4()),
+            json!([{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}},
+                "right": {"set": set}}}])
+        );
+        let any = Match::AnyPort {
+            proto: 6,
+            ports: vec![pr(2, 2), pr(4, 4), pr(100, 200)],
+            negate: false,
+        };
+        assert_eq!(multiport_infos(&[any]).len(), 1);
+        let long_any = Match::AnyPort {
+            proto: 6,
+            ports: (0..8).map(|i| pr(i * 10, i * 10 + 5)).collect(),
             negate: true,
         };
         let all = json!({"range": [0, 65535]});
+        let json = matches_json(&[long_any], v4());
+        assert_eq!(json[0]["match"]["op"], "!=");
         assert_eq!(
-            matches_json(&[m], v4()),
-            json!([{"match": {"op": "!=",
-            "left": {"concat": [{"payload": {"protocol": "tcp", "field": "sport"}},
-                                {"payload": {"protocol": "tcp", "field": "dport"}}]},
-            "right": {"set": [
-                {"concat": [22, all]}, {"concat": [all, 22]},
-                {"concat": [{"range": [80, 90]}, all]}, {"concat": [all, {"range": [80, 90]}]},
-            ]}}}])
+            json[0]["match"]["right"]["set"][1],
+            json!({"concat": [all, {"range": [0, 5]}]})
         );
     }
 
