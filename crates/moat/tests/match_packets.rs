@@ -480,6 +480,38 @@ fn connects_from_port(ns: &Netns, from: u16, addr: IpAddr, port: u16) -> bool {
     .unwrap()
 }
 
+/// `-m multiport --dports` and `--sports` lists with ranges, plain and
+/// negated (the kernel's xt_multiport, as with iptables-nft): only the
+/// connections whose port is (or is not) listed are dropped.
+#[test]
+fn multiport_lists_match_the_listed_ports() {
+    let Some(lab) = gateway_lab() else { return };
+    let _servers = servers(&lab.gateway, GATEWAY_LAN_V4, &[5000, 6001, 7000]);
+    let gateway = IpAddr::from(GATEWAY_LAN_V4);
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-A INPUT -p tcp -m multiport --dports 5000,6000:6001 -j DROP",
+            "-A INPUT -p tcp -m multiport --sports 40100,40200:40300 -j DROP",
+        ],
+    );
+    assert!(!connects_from_port(&lab.client, 40001, gateway, 5000));
+    assert!(!connects_from_port(&lab.client, 40002, gateway, 6001));
+    assert!(connects_from_port(&lab.client, 40003, gateway, 7000));
+    assert!(!connects_from_port(&lab.client, 40250, gateway, 7000));
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-F INPUT",
+            "-A INPUT -p tcp -m multiport ! --dports 7000,7001 -j DROP",
+        ],
+    );
+    assert!(connects_from_port(&lab.client, 40004, gateway, 7000));
+    assert!(!connects_from_port(&lab.client, 40005, gateway, 5000));
+}
+
 /// `-m multiport --ports` (either port listed) drops connections to a
 /// listed port and connections from one, and nothing else; written with
 /// a change that also holds a rule only moat's netlink driver writes.

@@ -994,15 +994,15 @@ mod tests {
     #[test]
     fn anonymous_sets_come_right_before_their_rule_with_fresh_ids() {
         let mut table = Table::new(Family::Ipv4, Stage::Filter);
-        let multiport = |first| Match::DestPort {
+        // More ports than xt_multiport's 15 slots: an anonymous set.
+        let multiport = |first: u16| Match::DestPort {
             proto: 6,
-            ports: vec![
-                PortRange { first, last: first },
-                PortRange {
-                    first: first + 2,
-                    last: first + 2,
-                },
-            ],
+            ports: (0..16)
+                .map(|i| PortRange {
+                    first: first + 2 * i,
+                    last: first + 2 * i,
+                })
+                .collect(),
             negate: false,
         };
         table.chain_mut("OUTPUT").unwrap().rules = vec![
@@ -1011,7 +1011,7 @@ mod tests {
                 ..Rule::new(Action::Accept)
             },
             Rule {
-                matches: vec![multiport(10)],
+                matches: vec![multiport(100)],
                 ..Rule::new(Action::Drop)
             },
         ];

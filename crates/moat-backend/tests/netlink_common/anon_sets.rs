@@ -5,11 +5,16 @@ use moat_model::{Action, Family, Match, PortRange, Rule};
 
 use super::{addrtype, proto, rule, Dev, ANYCAST, BROADCAST, LOCAL, UNICAST, UNREACHABLE};
 
-/// Port ranges from `(first, last)` pairs.
-fn ranges(pairs: &[(u16, u16)]) -> Vec<PortRange> {
+/// Port ranges from `(first, last)` pairs, and ports 40000, 40002, ...
+/// beyond xt_multiport's 15 slots: a shorter list is the kernel's
+/// xt_multiport, which nft cannot write; a longer one an anonymous set.
+pub fn ranges(pairs: &[(u16, u16)]) -> Vec<PortRange> {
+    let padding = (0..16).map(|i| (40000 + 2 * i, 40000 + 2 * i));
     pairs
         .iter()
-        .map(|&(first, last)| PortRange { first, last })
+        .copied()
+        .chain(padding)
+        .map(|(first, last)| PortRange { first, last })
         .collect()
 }
 

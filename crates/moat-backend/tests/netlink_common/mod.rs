@@ -992,16 +992,7 @@ pub fn filter_table(family: Family) -> Table {
                 proto(6),
                 Match::AnyPort {
                     proto: 6,
-                    ports: vec![
-                        PortRange {
-                            first: 22,
-                            last: 22,
-                        },
-                        PortRange {
-                            first: 1000,
-                            last: 2000,
-                        },
-                    ],
+                    ports: anon_sets::ranges(&[(22, 22), (1000, 2000)]),
                     negate,
                 },
             ],

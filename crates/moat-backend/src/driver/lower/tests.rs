@@ -368,15 +368,19 @@ fn what_the_driver_does_not_write_is_refused_with_its_statement() {
 
 #[test]
 fn either_port_is_a_lookup_of_the_port_pair_in_a_concatenated_set() {
-    // `--ports 1,5`: the pair's fields in registers 1 and 9, as nft loads them.
+    // `--ports 1,3,...,31` (more than xt_multiport's 15 slots, as only
+    // moat.toml gives): the pair's fields in registers 1 and 9, as nft
+    // loads them.
     let multiport = vec![
         tcp(),
         Match::AnyPort {
             proto: 6,
-            ports: vec![
-                PortRange { first: 1, last: 1 },
-                PortRange { first: 5, last: 5 },
-            ],
+            ports: (0..16)
+                .map(|i| PortRange {
+                    first: 1 + 2 * i,
+                    last: 1 + 2 * i,
+                })
+                .collect(),
             negate: true,
         },
     ];
@@ -649,8 +653,9 @@ fn port_bytes(p: u16) -> Vec<u8> {
 const LOOKUP: &str = "lookup reg 1 set __set%d";
 const LOOKUP_INV: &str = "lookup reg 1 set __set%d 0x1";
 
+/// A port list longer than xt_multiport's 15 slots (moat.toml's) is a set.
 #[test]
-fn a_multiport_list_is_a_set_lookup() {
+fn a_long_port_list_is_a_set_lookup() {
     let ranges = |pairs: &[(u16, u16)]| {
         pairs
             .iter()
@@ -661,7 +666,13 @@ fn a_multiport_list_is_a_set_lookup() {
         tcp(),
         Match::DestPort {
             proto: 6,
-            ports: ranges(&[(443, 443), (80, 80)]),
+            ports: ranges(&[(443, 443), (80, 80)])
+                .into_iter()
+                .chain((0..14).map(|i| PortRange {
+                    first: 8000 + 2 * i,
+                    last: 8000 + 2 * i,
+                }))
+                .collect(),
             negate: false,
         },
     ];
@@ -679,7 +690,11 @@ fn a_multiport_list_is_a_set_lookup() {
     );
     let expected = AnonSet::values(
         port_key(PROTO_DESC_TCP, 2),
-        vec![port_bytes(80), port_bytes(443)],
+        [80, 443]
+            .into_iter()
+            .chain((0..14).map(|i| 8000 + 2 * i))
+            .map(port_bytes)
+            .collect(),
     );
     assert_eq!(sets, [expected.unwrap()]);
 
@@ -687,7 +702,13 @@ fn a_multiport_list_is_a_set_lookup() {
     // alone gets the protocol test nft adds.
     let sports = vec![Match::SourcePort {
         proto: 17,
-        ports: ranges(&[(53, 53), (1000, 2000)]),
+        ports: ranges(&[(53, 53), (1000, 2000)])
+            .into_iter()
+            .chain((0..7).map(|i| PortRange {
+                first: 3000 + 10 * i,
+                last: 3005 + 10 * i,
+            }))
+            .collect(),
         negate: true,
     }];
     let (exprs, sets) = with_sets(Family::Ipv6, sports);
@@ -697,10 +718,11 @@ fn a_multiport_list_is_a_set_lookup() {
     );
     let expected = AnonSet::intervals(
         port_key(PROTO_DESC_UDP, 1),
-        vec![
-            (port_bytes(53), port_bytes(53)),
-            (port_bytes(1000), port_bytes(2000)),
-        ],
+        [(53, 53), (1000, 2000)]
+            .into_iter()
+            .chain((0..7).map(|i| (3000 + 10 * i, 3005 + 10 * i)))
+            .map(|(first, last)| (port_bytes(first), port_bytes(last)))
+            .collect(),
     );
     assert_eq!(sets, [expected.unwrap()]);
 }
