@@ -63,8 +63,6 @@ impl SaveCommand {
     }
 }
 
-/// A command line's counters (`[p:b]` before it or `-c p b` in it) and its
-/// other words.
 /// Why iptables-restore refuses a line inside a table that is neither a
 /// chain declaration nor COMMIT, if it does: it reads it as a command, so
 /// its first word must be an option (or, at the very start, its counters).
@@ -93,6 +91,8 @@ fn misplaced_line(line: &str) -> Option<String> {
     })
 }
 
+/// A command line's counters (`[p:b]` before it or `-c p b` in it) and its
+/// other words.
 fn command_words(line: &str) -> Result<(Option<Counters>, Vec<String>), String> {
     let mut words = split_words(line).ok_or_else(|| "unbalanced quotes".to_string())?;
     let mut counters = None;
@@ -310,7 +310,7 @@ pub fn restore(
     options: RestoreOptions,
     current: impl FnMut(Stage) -> Result<TableState, String>,
 ) -> Result<Vec<TableState>, SaveError> {
-    restore_with_warnings(file, family, options, current, |_, _| {})
+    restore_with_notes(file, family, options, current, |_, _| {})
 }
 
 /// What a restore tells its caller about a line as it carries it out.
@@ -325,7 +325,7 @@ pub enum LineNote<'a> {
 
 /// [`restore`], handing `note` what each command line has to say, with
 /// the line's number.
-pub fn restore_with_warnings(
+pub fn restore_with_notes(
     file: &SaveFile,
     family: Family,
     options: RestoreOptions,
@@ -431,13 +431,9 @@ pub fn restore_with_warnings(
             for w in &inv.warnings {
                 note(cmd.line, LineNote::Warning(w));
             }
-            let echo = if inv.display.verbose {
-                inv.command.verbose_echo()
-            } else {
-                String::new()
-            };
+            let echo = inv.display.verbose.then(|| inv.command.verbose_echo());
             let applied = apply(&inv, &mut state).map_err(|e| error(e.message, e.problem))?;
-            if inv.display.verbose {
+            if let Some(echo) = echo {
                 note(cmd.line, LineNote::Verbose(&(echo + &applied.output)));
             }
             if let (Some(counters), true) = (cmd.counters, options.counters && applied.changed) {
@@ -641,7 +637,7 @@ mod tests {
                 counters,
                 ..RestoreOptions::default()
             };
-            let states = restore_with_warnings(
+            let states = restore_with_notes(
                 &file,
                 Family::Ipv4,
                 options,

@@ -185,6 +185,15 @@ pub enum NatSide {
 }
 
 impl Action {
+    /// The CT target's settings the action holds: the parts of an
+    /// [`Action::CtSeveral`], else the action itself.
+    pub fn ct_settings(&self) -> &[Action] {
+        match self {
+            Action::CtSeveral(parts) => parts,
+            one => std::slice::from_ref(one),
+        }
+    }
+
     /// Settles what depends on the hooks that reach the rule's chain: NETMAP
     /// maps sources when every hook is POSTROUTING or INPUT, destinations
     /// otherwise (a chain reached from both kinds is refused by

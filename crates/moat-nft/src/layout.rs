@@ -129,24 +129,26 @@ pub const AFTER_CONNTRACK_COPY: &str = "moat_raw_ct";
 /// helper, an event mask; a timeout policy is moved after conntrack with
 /// them).
 pub fn works_after_conntrack(action: &moat_model::Action) -> bool {
-    match action {
-        moat_model::Action::CtHelper { .. }
-        | moat_model::Action::CtEvents { .. }
-        | moat_model::Action::CtTimeout { .. } => true,
-        moat_model::Action::CtSeveral(parts) => parts.iter().any(works_after_conntrack),
-        _ => false,
-    }
+    action.ct_settings().iter().any(|setting| {
+        matches!(
+            setting,
+            moat_model::Action::CtHelper { .. }
+                | moat_model::Action::CtEvents { .. }
+                | moat_model::Action::CtTimeout { .. }
+        )
+    })
 }
 
 /// Whether `action` works only before conntrack (NOTRACK, zones).
 pub fn works_before_conntrack(action: &moat_model::Action) -> bool {
-    match action {
-        moat_model::Action::NoTrack
-        | moat_model::Action::CtZone { .. }
-        | moat_model::Action::CtZoneFromMark { .. } => true,
-        moat_model::Action::CtSeveral(parts) => parts.iter().any(works_before_conntrack),
-        _ => false,
-    }
+    action.ct_settings().iter().any(|setting| {
+        matches!(
+            setting,
+            moat_model::Action::NoTrack
+                | moat_model::Action::CtZone { .. }
+                | moat_model::Action::CtZoneFromMark { .. }
+        )
+    })
 }
 
 fn raw_has(table: &moat_model::Table, kind: fn(&moat_model::Action) -> bool) -> bool {

@@ -362,10 +362,7 @@ fn ct_objects(table: &Table) -> Vec<Op> {
         .chains
         .iter()
         .flat_map(|c| &c.rules)
-        .flat_map(|r| match &r.action {
-            Action::CtSeveral(parts) => parts.as_slice(),
-            single => std::slice::from_ref(single),
-        })
+        .flat_map(|r| r.action.ct_settings())
         .filter_map(|action| match action {
             Action::CtHelper { helper, proto } => {
                 let name = ct_helper_object_name(helper, *proto);

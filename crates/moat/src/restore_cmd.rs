@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use moat_backend::{Backend, BoundedRead};
 use moat_iptables::command::parse_table;
-use moat_iptables::save::{restore_with_warnings, LineNote, RestoreOptions, SaveFile};
+use moat_iptables::save::{restore_with_notes, LineNote, RestoreOptions, SaveFile};
 use moat_iptables::TableState;
 use moat_model::Family;
 use moat_nft::{plan_replace_owned, plan_update_owned, ChangeSet};
@@ -114,7 +114,7 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
     let mut before = Vec::new();
     let in_session = guard::session_flow().is_some();
     let mut warned = std::collections::HashSet::new();
-    let states = restore_with_warnings(
+    let states = restore_with_notes(
         &file,
         family,
         options,

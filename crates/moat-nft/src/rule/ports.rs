@@ -77,21 +77,20 @@ enum Which {
 /// Port slots xt_multiport has (a range takes two).
 const MULTIPORT_SLOTS: usize = 15;
 
-/// The ranges of a port list that xt_multiport takes: several, in at most
-/// its 15 slots.
-fn multiport_ranges(ports: &[PortRange]) -> Option<Vec<(u16, u16)>> {
-    let ranges = normalize(ports).ok()?;
+/// Whether normalized `ranges` are a list xt_multiport takes: several, in
+/// at most its 15 slots.
+fn fits_multiport(ranges: &[(u16, u16)]) -> bool {
     let slots: usize = ranges
         .iter()
         .map(|(lo, hi)| 1 + usize::from(lo != hi))
         .sum();
-    (ranges.len() > 1 && slots <= MULTIPORT_SLOTS).then_some(ranges)
+    ranges.len() > 1 && slots <= MULTIPORT_SLOTS
 }
 
 /// Whether a list of `ports` is written as the kernel's xt_multiport, which
 /// only the netlink driver sends.
 pub(super) fn is_multiport(ports: &[PortRange]) -> bool {
-    multiport_ranges(ports).is_some()
+    normalize(ports).is_ok_and(|ranges| fits_multiport(&ranges))
 }
 
 /// A list of several ports as the kernel's xt_multiport (revision 1), as
@@ -152,7 +151,8 @@ fn port(
     negate: bool,
 ) -> Result<Vec<Statement<'static>>, CompileError> {
     let name = protocol_name(proto)?;
-    if let Some(ranges) = multiport_ranges(ports) {
+    let ranges = normalize(ports)?;
+    if fits_multiport(&ranges) {
         let which = if field == "sport" {
             Which::Source
         } else {
@@ -160,7 +160,6 @@ fn port(
         };
         return Ok(vec![multiport(which, &ranges, negate)]);
     }
-    let ranges = normalize(ports)?;
     Ok(vec![eq(payload(name, field), ports_expr(ranges), negate)])
 }
 
@@ -177,10 +176,10 @@ pub(super) fn any(
     family: Family,
 ) -> Result<Vec<Statement<'static>>, CompileError> {
     let name = protocol_name(proto)?;
-    if let Some(ranges) = multiport_ranges(ports) {
+    let ranges = normalize(ports)?;
+    if fits_multiport(&ranges) {
         return Ok(vec![multiport(Which::Either, &ranges, negate)]);
     }
-    let ranges = normalize(ports)?;
     if ranges == [(0, u16::MAX)] {
         // Every port pair is listed: any packet of the protocol whose ports
         // can be read matches, negated none.
