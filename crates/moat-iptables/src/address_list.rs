@@ -30,9 +30,10 @@ fn list_at(words: &[String], i: usize) -> Option<List> {
     })
 }
 
-/// The rules `words` stands for: itself, or one copy per combination of
-/// the addresses its `-s` and `-d` lists name.
-pub(crate) fn expand(words: &[String]) -> Result<Vec<Vec<String>>, CommandError> {
+/// The rules `words` stands for: one copy per combination of the
+/// addresses its `-s` and `-d` lists name, or `None` when it has no list
+/// and stands for itself.
+pub(crate) fn expand(words: &[String]) -> Result<Option<Vec<Vec<String>>>, CommandError> {
     let (mut source, mut destination) = (None, None);
     let mut i = 0;
     while i < words.len() {
@@ -67,7 +68,7 @@ pub(crate) fn expand(words: &[String]) -> Result<Vec<Vec<String>>, CommandError>
         i += 1 + takes;
     }
     if source.is_none() && destination.is_none() {
-        return Ok(vec![words.to_vec()]);
+        return Ok(None);
     }
     let choices = |list: &Option<List>| match list {
         Some(l) => l
@@ -90,7 +91,7 @@ pub(crate) fn expand(words: &[String]) -> Result<Vec<Vec<String>>, CommandError>
             rules.push(copy);
         }
     }
-    Ok(rules)
+    Ok(Some(rules))
 }
 
 #[cfg(test)]
@@ -104,6 +105,7 @@ mod tests {
     fn joined(s: &str) -> Vec<String> {
         expand(&words(s))
             .unwrap()
+            .unwrap_or_else(|| vec![words(s)])
             .into_iter()
             .map(|w| w.join(" "))
             .collect()
@@ -125,11 +127,11 @@ mod tests {
             joined("--src=10.0.0.0/8,192.168.0.0/16 -j DROP"),
             ["--src=10.0.0.0/8 -j DROP", "--src=192.168.0.0/16 -j DROP"]
         );
-        assert_eq!(joined("-s 1.2.3.4 -j DROP"), ["-s 1.2.3.4 -j DROP"]);
+        assert_eq!(expand(&words("-s 1.2.3.4 -j DROP")).unwrap(), None);
         // A comma in another option's value is not an address list.
         assert_eq!(
-            joined("-m comment --comment -s,x -j DROP"),
-            ["-m comment --comment -s,x -j DROP"]
+            expand(&words("-m comment --comment -s,x -j DROP")).unwrap(),
+            None
         );
     }
 

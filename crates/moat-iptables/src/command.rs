@@ -1,6 +1,8 @@
 //! The iptables command line: which command, chain, table and display flags,
 //! with the remaining words handed to the rule parser.
 
+use std::borrow::Cow;
+
 use moat_model::{Counters, Family, Policy, Stage};
 
 use crate::engine::Problem;
@@ -264,11 +266,11 @@ fn other_family(option: &str, program: &str, family: &str, other: &str) -> Comma
 
 /// Parses the words of an iptables command line (without the program name).
 pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation, CommandError> {
-    let mut words: Vec<String> = Vec::with_capacity(args.len());
+    let mut words: Vec<Cow<'_, str>> = Vec::with_capacity(args.len());
     for word in args {
         match unbundle(word) {
-            Some(parts) => words.extend(parts),
-            None => words.push(word.clone()),
+            Some(parts) => words.extend(parts.into_iter().map(Cow::Owned)),
+            None => words.push(Cow::Borrowed(word)),
         }
     }
     let mut stage = Stage::Filter;
@@ -281,12 +283,12 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
     let mut lock = LockOptions::default();
     let mut i = 0;
     while i < words.len() {
-        let word = words[i].as_str();
+        let word: &str = &words[i];
         i += 1;
         if let Some(v) = verb_of(word) {
             let mut args = Vec::new();
             while i < words.len() && !words[i].starts_with('-') && words[i] != "!" {
-                args.push(words[i].clone());
+                args.push(words[i].to_string());
                 i += 1;
             }
             let listing = |v| matches!(v, Verb::List | Verb::ListRules);
@@ -324,7 +326,7 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
             }
             continue;
         }
-        if let Some(used) = lock.take(word, words.get(i).map(String::as_str)) {
+        if let Some(used) = lock.take(word, words.get(i).map(|w| w.as_ref())) {
             i += used?;
             continue;
         }
@@ -373,7 +375,7 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
                 };
                 for _ in 0..arity {
                     if let Some(value) = words.get(i) {
-                        rule_words.push(value.clone());
+                        rule_words.push(value.to_string());
                         i += 1;
                     }
                 }
@@ -389,7 +391,12 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
     // The rule, and the others its address lists stand for.
     let mut rules = |words: &[String]| -> Result<(RuleSpec, Vec<RuleSpec>), CommandError> {
         let mut specs = Vec::new();
-        for (i, words) in crate::address_list::expand(words)?.iter().enumerate() {
+        let copies = crate::address_list::expand(words)?;
+        let each: Vec<&[String]> = match &copies {
+            Some(copies) => copies.iter().map(Vec::as_slice).collect(),
+            None => vec![words],
+        };
+        for (i, words) in each.into_iter().enumerate() {
             let (spec, w) = RuleSpec::parse(words, family)?;
             // One copy's warnings stand for all.
             if i == 0 {

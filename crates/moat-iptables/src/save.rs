@@ -1,6 +1,7 @@
 //! iptables-save files: parsed into a [`SaveFile`], restored onto table
 //! states, and emitted from table states.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use moat_model::{Counters, Family, Policy, Stage};
@@ -8,8 +9,8 @@ use moat_model::{Counters, Family, Policy, Stage};
 use crate::command::{parse_command_line, parse_table, Command};
 use crate::engine::{apply, Problem};
 use crate::listing::{state_lines, stored_lines, RuleLines};
-use crate::rule::Warning;
-use crate::state::{split_words, StoredChain, TableState};
+use crate::rule::{SavedWords, Warning};
+use crate::state::{StoredChain, TableState};
 
 /// A problem in a save file, with the line it is on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,7 +59,7 @@ impl SaveCommand {
     /// needed, so a large file is not kept twice).
     pub fn words(&self) -> Vec<String> {
         command_words(self.text.trim())
-            .map(|(_, words)| words)
+            .map(|(_, words)| words.into_iter().map(Cow::into_owned).collect())
             .unwrap_or_default()
     }
 }
@@ -93,8 +94,12 @@ fn misplaced_line(line: &str) -> Option<String> {
 
 /// A command line's counters (`[p:b]` before it or `-c p b` in it) and its
 /// other words.
-fn command_words(line: &str) -> Result<(Option<Counters>, Vec<String>), String> {
-    let mut words = split_words(line).ok_or_else(|| "unbalanced quotes".to_string())?;
+fn command_words(line: &str) -> Result<(Option<Counters>, Vec<Cow<'_, str>>), String> {
+    let mut split = SavedWords::new(line);
+    let mut words: Vec<Cow<'_, str>> = split.by_ref().collect();
+    if split.unbalanced {
+        return Err("unbalanced quotes".to_string());
+    }
     let mut counters = None;
     if words.first().is_some_and(|w| w.starts_with('[')) {
         let first = words.remove(0);

@@ -17,6 +17,8 @@ mod suggest;
 mod targets;
 mod values;
 
+pub(crate) use values::SavedWords;
+
 use moat_model::{Family, Rule};
 
 use matches::MatchSpec;

@@ -150,17 +150,19 @@ pub(crate) enum Resolved {
 
 /// Resolves `name` (with dashes, no `=value`) against `candidates`, which must be in
 /// precedence order (an exact name found earlier wins over a later one).
-pub(crate) fn resolve(name: &str, candidates: &[(Owner, OptDef)]) -> Resolved {
-    if let Some(&(owner, def)) = candidates.iter().find(|(_, d)| d.name == name) {
+pub(crate) fn resolve(
+    name: &str,
+    candidates: impl Iterator<Item = (Owner, OptDef)> + Clone,
+) -> Resolved {
+    if let Some((owner, def)) = candidates.clone().find(|(_, d)| d.name == name) {
         return Resolved::One(owner, def);
     }
-    let prefixed: Vec<&(Owner, OptDef)> = candidates
-        .iter()
+    let prefixed: Vec<(Owner, OptDef)> = candidates
         .filter(|(_, d)| d.name.starts_with(name))
         .collect();
     match prefixed.split_first() {
         None => Resolved::Unknown,
-        Some((&&(owner, first), rest)) => {
+        Some((&(owner, first), rest)) => {
             if rest
                 .iter()
                 .all(|(o, d)| *o == owner && d.canon == first.canon)
@@ -176,7 +178,7 @@ pub(crate) fn resolve(name: &str, candidates: &[(Owner, OptDef)]) -> Resolved {
 }
 
 /// The table of command options as candidates.
-pub(crate) fn command_candidates() -> impl Iterator<Item = (Owner, OptDef)> {
+pub(crate) fn command_candidates() -> impl Iterator<Item = (Owner, OptDef)> + Clone {
     COMMAND_OPTIONS
         .iter()
         .map(|&n| (Owner::Command, opt(n, 0, false)))
@@ -197,12 +199,13 @@ mod tests {
     #[test]
     fn exact_and_unique_prefixes() {
         let c = base();
-        assert!(matches!(resolve("--src", &c), Resolved::One(Owner::Base, d) if d.canon == "-s"));
-        assert!(matches!(resolve("--proto", &c), Resolved::One(Owner::Base, d) if d.canon == "-p"));
-        assert!(matches!(resolve("--sr", &c), Resolved::One(Owner::Base, d) if d.canon == "-s"));
-        assert!(matches!(resolve("--dest", &c), Resolved::One(Owner::Base, d) if d.canon == "-d"));
-        assert!(matches!(resolve("--in", &c), Resolved::Ambiguous(_)));
-        assert!(matches!(resolve("--s", &c), Resolved::Ambiguous(_)));
-        assert_eq!(resolve("--bogus", &c), Resolved::Unknown);
+        let r = |name| resolve(name, c.iter().copied());
+        assert!(matches!(r("--src"), Resolved::One(Owner::Base, d) if d.canon == "-s"));
+        assert!(matches!(r("--proto"), Resolved::One(Owner::Base, d) if d.canon == "-p"));
+        assert!(matches!(r("--sr"), Resolved::One(Owner::Base, d) if d.canon == "-s"));
+        assert!(matches!(r("--dest"), Resolved::One(Owner::Base, d) if d.canon == "-d"));
+        assert!(matches!(r("--in"), Resolved::Ambiguous(_)));
+        assert!(matches!(r("--s"), Resolved::Ambiguous(_)));
+        assert_eq!(r("--bogus"), Resolved::Unknown);
     }
 }

@@ -164,10 +164,11 @@ impl Parser<'_> {
         self.apply(Owner::Base, def, letter, None)
     }
 
-    fn candidates(&self) -> Vec<(Owner, OptDef)> {
-        let mut c: Vec<(Owner, OptDef)> = BASE_OPTIONS.iter().map(|&d| (Owner::Base, d)).collect();
-        c.extend(command_candidates());
-        for &owner in self.loads.iter().rev() {
+    /// Every option a long option name may resolve to, in precedence
+    /// order: the basic ones, the command's, then the loaded extensions',
+    /// the latest first.
+    fn candidates(&self) -> impl Iterator<Item = (Owner, OptDef)> + Clone + '_ {
+        let loaded = self.loads.iter().rev().flat_map(|&owner| {
             let opts = match owner {
                 Owner::Match(i) => self
                     .spec
@@ -183,19 +184,23 @@ impl Parser<'_> {
                     .unwrap_or_default(),
                 Owner::Base | Owner::Command => &[],
             };
-            c.extend(opts.iter().map(|&d| (owner, d)));
-        }
-        c
+            opts.iter().map(move |&d| (owner, d))
+        });
+        BASE_OPTIONS
+            .iter()
+            .map(|&d| (Owner::Base, d))
+            .chain(command_candidates())
+            .chain(loaded)
     }
 
     fn long_option(&mut self, word: &str, name: &str, inline: Option<String>) -> Res<()> {
-        let mut resolved = resolve(name, &self.candidates());
+        let mut resolved = resolve(name, self.candidates());
         if resolved == Resolved::Unknown && !self.implicit_done {
             if let Some((proto, _)) = self.spec.protocol {
                 if let Some(module) = MatchSpec::implicit(proto, self.spec.family) {
                     self.implicit_done = true;
                     self.load_match(module)?;
-                    resolved = resolve(name, &self.candidates());
+                    resolved = resolve(name, self.candidates());
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! Option values as iptables reads and writes them: numbers, ports, addresses,
 //! masks, marks, interface names and quoted strings.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use moat_model::{Family, PortRange};
@@ -497,38 +498,82 @@ pub(crate) fn save_string(s: &str) -> String {
 /// spaces, and inside it a backslash takes the next character literally. `None` when a
 /// quote is not closed.
 pub(crate) fn split_saved(text: &str) -> Option<Vec<String>> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut quoted = false;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if quoted {
-            match c {
-                '\\' => word.push(chars.next()?),
-                '"' => quoted = false,
-                _ => word.push(c),
-            }
-        } else if c == '"' {
-            quoted = true;
-            in_word = true;
-        } else if c.is_ascii_whitespace() {
-            if in_word {
-                words.push(std::mem::take(&mut word));
-                in_word = false;
-            }
-        } else {
-            word.push(c);
-            in_word = true;
+    let mut split = SavedWords::new(text);
+    let words = split.by_ref().map(Cow::into_owned).collect();
+    (!split.unbalanced).then_some(words)
+}
+
+/// The words of rule text as [`split_saved`] reads them, one at a time: a
+/// word without quotes is borrowed from the text, so a long file is split
+/// without a copy of each word.
+pub(crate) struct SavedWords<'a> {
+    rest: &'a str,
+    /// Whether the words ended at a quote that is never closed.
+    pub(crate) unbalanced: bool,
+}
+
+impl<'a> SavedWords<'a> {
+    /// The words of `text`.
+    pub(crate) fn new(text: &'a str) -> Self {
+        SavedWords {
+            rest: text,
+            unbalanced: false,
         }
     }
-    if quoted {
-        return None;
+
+    /// The rest of a word that has a quote at `quote` (after `text[..quote]`).
+    fn quoted_word(&mut self, text: &'a str, quote: usize) -> Option<Cow<'a, str>> {
+        let mut word = String::from(&text[..quote]);
+        let mut quoted = false;
+        let mut chars = text[quote..].char_indices();
+        while let Some((i, c)) = chars.next() {
+            if quoted {
+                match c {
+                    '\\' => match chars.next() {
+                        Some((_, next)) => word.push(next),
+                        None => break,
+                    },
+                    '"' => quoted = false,
+                    _ => word.push(c),
+                }
+            } else if c == '"' {
+                quoted = true;
+            } else if c.is_ascii_whitespace() {
+                self.rest = &text[quote + i..];
+                return Some(Cow::Owned(word));
+            } else {
+                word.push(c);
+            }
+        }
+        self.rest = "";
+        if quoted {
+            self.unbalanced = true;
+            return None;
+        }
+        Some(Cow::Owned(word))
     }
-    if in_word {
-        words.push(word);
+}
+
+impl<'a> Iterator for SavedWords<'a> {
+    type Item = Cow<'a, str>;
+
+    fn next(&mut self) -> Option<Cow<'a, str>> {
+        let text = self
+            .rest
+            .trim_start_matches(|c: char| c.is_ascii_whitespace());
+        if text.is_empty() {
+            self.rest = text;
+            return None;
+        }
+        let end = text
+            .find(|c: char| c.is_ascii_whitespace() || c == '"')
+            .unwrap_or(text.len());
+        if text[end..].starts_with('"') {
+            return self.quoted_word(text, end);
+        }
+        self.rest = &text[end..];
+        Some(Cow::Borrowed(&text[..end]))
     }
-    Some(words)
 }
 
 /// Appends ` [!] --opt value` (value already formatted) to `out`.
@@ -730,6 +775,17 @@ mod tests {
         }
         assert_eq!(split_saved("-j  ACCEPT ").unwrap(), ["-j", "ACCEPT"]);
         assert_eq!(split_saved("--log-prefix \"a"), None);
+        assert_eq!(split_saved("--log-prefix \"a\\\""), None);
+        assert_eq!(split_saved("a\"b c\"d\te").unwrap(), ["ab cd", "e"]);
+        assert_eq!(split_saved(" \"\" x").unwrap(), ["", "x"]);
+    }
+
+    #[test]
+    fn words_without_quotes_are_borrowed() {
+        let words: Vec<_> = SavedWords::new("-A INPUT --comment \"a b\" -j DROP").collect();
+        assert_eq!(words, ["-A", "INPUT", "--comment", "a b", "-j", "DROP"]);
+        let borrowed = words.iter().filter(|w| matches!(w, Cow::Borrowed(_)));
+        assert_eq!(borrowed.count(), 5);
     }
 
     #[test]
