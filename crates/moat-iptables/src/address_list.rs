@@ -2,6 +2,8 @@
 //! one rule per source and destination, sources outermost, in the order
 //! written, and refuses `!` before a list.
 
+use std::borrow::Cow;
+
 use crate::command::CommandError;
 use crate::rule::option_arity;
 
@@ -11,33 +13,32 @@ const DESTINATION: [&str; 3] = ["-d", "--destination", "--dst"];
 
 /// Where a list sits in the rule's words: the index of its value and the
 /// addresses it names.
-struct List {
+struct List<'a> {
     at: usize,
-    addresses: Vec<String>,
+    addresses: Vec<&'a str>,
 }
 
 /// The address list of the option `words[i]` (its value in the next word
 /// or after `=`), when it holds a comma.
-fn list_at(words: &[String], i: usize) -> Option<List> {
-    let word = &words[i];
+fn list_at<'a>(words: &[&'a str], i: usize) -> Option<List<'a>> {
+    let word = words[i];
     let (at, value) = match word.split_once('=') {
         Some((_, value)) => (i, value),
-        None => (i + 1, words.get(i + 1)?.as_str()),
+        None => (i + 1, *words.get(i + 1)?),
     };
     value.contains(',').then(|| List {
         at,
-        addresses: value.split(',').map(str::to_string).collect(),
+        addresses: value.split(',').collect(),
     })
 }
 
-/// The rules `words` stands for: one copy per combination of the
-/// addresses its `-s` and `-d` lists name, or `None` when it has no list
-/// and stands for itself.
-pub(crate) fn expand(words: &[String]) -> Result<Option<Vec<Vec<String>>>, CommandError> {
+/// The rules `words` stands for: itself, or one copy per combination of
+/// the addresses its `-s` and `-d` lists name.
+pub(crate) fn expand<'a>(words: &[&'a str]) -> Result<Vec<Vec<Cow<'a, str>>>, CommandError> {
     let (mut source, mut destination) = (None, None);
     let mut i = 0;
     while i < words.len() {
-        let word = words[i].as_str();
+        let word = words[i];
         let name = word.split('=').next().unwrap_or(word);
         let slot = if SOURCE.contains(&name) {
             Some(&mut source)
@@ -68,44 +69,41 @@ pub(crate) fn expand(words: &[String]) -> Result<Option<Vec<Vec<String>>>, Comma
         i += 1 + takes;
     }
     if source.is_none() && destination.is_none() {
-        return Ok(None);
+        return Ok(vec![words.iter().map(|&w| Cow::Borrowed(w)).collect()]);
     }
-    let choices = |list: &Option<List>| match list {
-        Some(l) => l
-            .addresses
-            .iter()
-            .map(|a| Some((l.at, a.clone())))
-            .collect(),
-        None => vec![None],
+    let choices = |list: &Option<List<'a>>| -> Vec<Option<(usize, &'a str)>> {
+        match list {
+            Some(l) => l.addresses.iter().map(|&a| Some((l.at, a))).collect(),
+            None => vec![None],
+        }
     };
     let mut rules = Vec::new();
     for s in choices(&source) {
         for d in choices(&destination) {
-            let mut copy = words.to_vec();
-            for (at, address) in [&s, &d].into_iter().flatten() {
-                copy[*at] = match copy[*at].split_once('=') {
-                    Some((option, _)) => format!("{option}={address}"),
-                    None => address.clone(),
+            let mut copy: Vec<Cow<'a, str>> = words.iter().map(|&w| Cow::Borrowed(w)).collect();
+            for &(at, address) in [&s, &d].into_iter().flatten() {
+                copy[at] = match words[at].split_once('=') {
+                    Some((option, _)) => Cow::Owned(format!("{option}={address}")),
+                    None => Cow::Borrowed(address),
                 };
             }
             rules.push(copy);
         }
     }
-    Ok(Some(rules))
+    Ok(rules)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn words(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_string).collect()
+    fn words(s: &str) -> Vec<&str> {
+        s.split_whitespace().collect()
     }
 
     fn joined(s: &str) -> Vec<String> {
         expand(&words(s))
             .unwrap()
-            .unwrap_or_else(|| vec![words(s)])
             .into_iter()
             .map(|w| w.join(" "))
             .collect()
@@ -127,11 +125,11 @@ mod tests {
             joined("--src=10.0.0.0/8,192.168.0.0/16 -j DROP"),
             ["--src=10.0.0.0/8 -j DROP", "--src=192.168.0.0/16 -j DROP"]
         );
-        assert_eq!(expand(&words("-s 1.2.3.4 -j DROP")).unwrap(), None);
+        assert_eq!(joined("-s 1.2.3.4 -j DROP"), ["-s 1.2.3.4 -j DROP"]);
         // A comma in another option's value is not an address list.
         assert_eq!(
-            expand(&words("-m comment --comment -s,x -j DROP")).unwrap(),
-            None
+            joined("-m comment --comment -s,x -j DROP"),
+            ["-m comment --comment -s,x -j DROP"]
         );
     }
 

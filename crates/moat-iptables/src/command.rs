@@ -265,9 +265,13 @@ fn other_family(option: &str, program: &str, family: &str, other: &str) -> Comma
 }
 
 /// Parses the words of an iptables command line (without the program name).
-pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation, CommandError> {
+pub fn parse_command_line<S: AsRef<str>>(
+    args: &[S],
+    family: Family,
+) -> Result<Invocation, CommandError> {
     let mut words: Vec<Cow<'_, str>> = Vec::with_capacity(args.len());
     for word in args {
+        let word = word.as_ref();
         match unbundle(word) {
             Some(parts) => words.extend(parts.into_iter().map(Cow::Owned)),
             None => words.push(Cow::Borrowed(word)),
@@ -279,7 +283,7 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
     let mut zero_too = ZeroAfter::Nothing;
     let mut counters = None;
     let mut positional: Vec<String> = Vec::new();
-    let mut rule_words: Vec<String> = Vec::new();
+    let mut rule_words: Vec<&str> = Vec::new();
     let mut lock = LockOptions::default();
     let mut i = 0;
     while i < words.len() {
@@ -362,7 +366,7 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
             }
             "-4" | "--ipv4" | "-6" | "--ipv6" => {}
             _ => {
-                rule_words.push(word.to_string());
+                rule_words.push(word);
                 let arity = if word.starts_with('-') && word != "!" {
                     let name = word.split('=').next().unwrap_or(word);
                     if word.contains('=') {
@@ -375,7 +379,7 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
                 };
                 for _ in 0..arity {
                     if let Some(value) = words.get(i) {
-                        rule_words.push(value.to_string());
+                        rule_words.push(value);
                         i += 1;
                     }
                 }
@@ -389,14 +393,9 @@ pub fn parse_command_line(args: &[String], family: Family) -> Result<Invocation,
     };
     let mut warnings: Vec<Warning> = lock.finish()?.into_iter().map(Warning).collect();
     // The rule, and the others its address lists stand for.
-    let mut rules = |words: &[String]| -> Result<(RuleSpec, Vec<RuleSpec>), CommandError> {
+    let mut rules = |words: &[&str]| -> Result<(RuleSpec, Vec<RuleSpec>), CommandError> {
         let mut specs = Vec::new();
-        let copies = crate::address_list::expand(words)?;
-        let each: Vec<&[String]> = match &copies {
-            Some(copies) => copies.iter().map(Vec::as_slice).collect(),
-            None => vec![words],
-        };
-        for (i, words) in each.into_iter().enumerate() {
+        for (i, words) in crate::address_list::expand(words)?.iter().enumerate() {
             let (spec, w) = RuleSpec::parse(words, family)?;
             // One copy's warnings stand for all.
             if i == 0 {

@@ -56,10 +56,11 @@ pub struct SaveCommand {
 
 impl SaveCommand {
     /// The command's words, without its counters (read from its text when
-    /// needed, so a large file is not kept twice).
-    pub fn words(&self) -> Vec<String> {
+    /// needed, so a large file is not kept twice; a word without quotes is
+    /// borrowed from it).
+    pub fn words(&self) -> Vec<Cow<'_, str>> {
         command_words(self.text.trim())
-            .map(|(_, words)| words.into_iter().map(Cow::into_owned).collect())
+            .map(|(_, words)| words)
             .unwrap_or_default()
     }
 }

@@ -118,10 +118,10 @@ pub fn first_lines(file: &SaveFile) -> BTreeMap<String, (usize, String)> {
         let words = command.words();
         let named = words
             .windows(2)
-            .filter(|pair| matches!(pair[0].as_str(), "--match-set" | "--add-set" | "--del-set"));
+            .filter(|pair| matches!(pair[0].as_ref(), "--match-set" | "--add-set" | "--del-set"));
         for pair in named {
             lines
-                .entry(pair[1].clone())
+                .entry(pair[1].to_string())
                 .or_insert_with(|| (command.line, command.text.clone()));
         }
     }

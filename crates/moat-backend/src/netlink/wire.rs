@@ -8,7 +8,7 @@
 //! attributes and big-endian numbers. Headers are in host order, as
 //! `struct nlmsghdr` is.
 
-use netlink_packet_core::{NetlinkBuffer, NlaBuffer, NLA_HEADER_SIZE, NLA_TYPE_MASK};
+use netlink_packet_core::{NetlinkBuffer, NLA_F_NESTED, NLA_HEADER_SIZE, NLA_TYPE_MASK};
 
 use super::consts::{
     NFNETLINK_V0, NFNL_BATCH_GENID, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES,
@@ -112,11 +112,11 @@ impl Writer {
     /// Appends an attribute header and zeroed, padded room for a `len`-byte
     /// value; returns the value's bytes.
     fn attr_room(&mut self, kind: u16, len: usize) -> &mut [u8] {
+        // The header's length and type are in the host's byte order.
         let start = self.buf.len();
+        self.buf.extend_from_slice(&len16(4 + len).to_ne_bytes());
+        self.buf.extend_from_slice(&kind.to_ne_bytes());
         self.buf.resize(start + align4(4 + len), 0);
-        let mut nla = NlaBuffer::new(&mut self.buf[start..]);
-        nla.set_kind(kind);
-        nla.set_length(len16(4 + len));
         &mut self.buf[start + 4..start + 4 + len]
     }
 
@@ -153,8 +153,7 @@ impl Writer {
     /// Opens a nested attribute; returns its offset for [`Writer::end_nest`].
     pub(crate) fn begin_nest(&mut self, kind: u16) -> usize {
         let start = self.buf.len();
-        self.attr_room(kind, 0);
-        NlaBuffer::new(&mut self.buf[start..]).set_nested_flag();
+        self.attr_room(kind | NLA_F_NESTED, 0);
         start
     }
 
@@ -169,7 +168,7 @@ impl Writer {
     /// Closes the nested attribute opened at `start`.
     pub(crate) fn end_nest(&mut self, start: usize) {
         let len = len16(self.buf.len() - start);
-        NlaBuffer::new(&mut self.buf[start..]).set_length(len);
+        self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
     }
 
     /// Bytes written so far: an offset for [`Writer::truncate`].

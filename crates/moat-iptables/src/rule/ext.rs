@@ -13,7 +13,7 @@ pub(crate) struct Opt<'a> {
     /// Whether `!` preceded it.
     pub invert: bool,
     /// Its value words.
-    pub values: &'a [String],
+    pub values: &'a [&'a str],
     /// The family of the rule.
     pub family: Family,
     /// The `-p` protocol given so far (0 when none) and whether it is negated.
@@ -25,7 +25,7 @@ pub(crate) struct Opt<'a> {
 impl Opt<'_> {
     /// The first value word (options with values always have one).
     pub fn value(&self) -> &str {
-        self.values.first().map(String::as_str).unwrap_or_default()
+        self.values.first().copied().unwrap_or_default()
     }
 
     /// Warns that the option's range runs backwards: iptables takes it,
@@ -40,7 +40,7 @@ impl Opt<'_> {
 
     /// The second value word.
     pub fn value2(&self) -> &str {
-        self.values.get(1).map(String::as_str).unwrap_or_default()
+        self.values.get(1).copied().unwrap_or_default()
     }
 }
 

@@ -85,11 +85,12 @@ pub struct ListingRow {
 
 impl RuleSpec {
     /// Parses the rule words of an iptables command (everything but the command, chain and table options).
-    pub fn parse(
-        args: &[String],
+    pub fn parse<S: AsRef<str>>(
+        args: &[S],
         family: Family,
     ) -> Result<(RuleSpec, Vec<Warning>), RuleParseError> {
-        parse::parse(args, family)
+        let words: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+        parse::parse(&words, family)
     }
 
     /// The canonical rule words, exactly as `iptables -S` prints them after `-A CHAIN `

@@ -17,7 +17,7 @@ use super::values::{parse_iface, parse_net, parse_port_range};
 use super::{RuleParseError, RuleSpec, Warning};
 
 /// Parses rule words for `family`.
-pub(crate) fn parse(args: &[String], family: Family) -> Res<(RuleSpec, Vec<Warning>)> {
+pub(crate) fn parse(args: &[&str], family: Family) -> Res<(RuleSpec, Vec<Warning>)> {
     let mut p = Parser {
         words: args,
         pos: 0,
@@ -35,7 +35,7 @@ pub(crate) fn parse(args: &[String], family: Family) -> Res<(RuleSpec, Vec<Warni
 }
 
 struct Parser<'a> {
-    words: &'a [String],
+    words: &'a [&'a str],
     pos: usize,
     spec: RuleSpec,
     warnings: Vec<Warning>,
@@ -48,7 +48,7 @@ struct Parser<'a> {
     /// Whether a `!` waits for the next option.
     invert: bool,
     /// The last option read and how many values it took.
-    last_option: Option<(String, usize)>,
+    last_option: Option<(&'a str, usize)>,
 }
 
 /// Every option any extension moat supports defines, with the extension's
@@ -111,9 +111,9 @@ pub(crate) fn option_arity(opt: &str) -> Option<usize> {
     arities.all(|a| a == first).then_some(first)
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn run(&mut self) -> Res<()> {
-        while let Some(word) = self.words.get(self.pos) {
+        while let Some(word) = self.words.get(self.pos).copied() {
             self.pos += 1;
             if word == "!" {
                 if self.invert {
@@ -124,7 +124,7 @@ impl Parser<'_> {
             }
             if let Some(long) = word.strip_prefix("--").filter(|l| !l.is_empty()) {
                 let (name, inline) = match long.split_once('=') {
-                    Some((n, v)) => (n, Some(v.to_string())),
+                    Some((n, v)) => (n, Some(v)),
                     None => (long, None),
                 };
                 self.long_option(word, &format!("--{name}"), inline)?;
@@ -143,7 +143,7 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn short_option(&mut self, word: &str) -> Res<()> {
+    fn short_option(&mut self, word: &'a str) -> Res<()> {
         let Some(letter) = word.get(..2) else {
             return fail(format!("unknown option \"{word}\""));
         };
@@ -193,7 +193,7 @@ impl Parser<'_> {
             .chain(loaded)
     }
 
-    fn long_option(&mut self, word: &str, name: &str, inline: Option<String>) -> Res<()> {
+    fn long_option(&mut self, word: &str, name: &str, inline: Option<&'a str>) -> Res<()> {
         let mut resolved = resolve(name, self.candidates());
         if resolved == Resolved::Unknown && !self.implicit_done {
             if let Some((proto, _)) = self.spec.protocol {
@@ -230,14 +230,14 @@ impl Parser<'_> {
         &mut self,
         owner: Owner,
         def: OptDef,
-        spelled: &str,
-        inline: Option<String>,
+        spelled: &'a str,
+        inline: Option<&'a str>,
     ) -> Res<()> {
         let mut invert = std::mem::take(&mut self.invert);
         if invert && !def.invert {
             return fail(format!("{spelled} cannot be negated with `!`"));
         }
-        let mut values: Vec<String> = Vec::with_capacity(def.arity);
+        let mut values: Vec<&str> = Vec::with_capacity(def.arity);
         if let Some(v) = inline {
             if def.arity == 0 {
                 return fail(format!("{spelled} takes no value"));
@@ -245,7 +245,7 @@ impl Parser<'_> {
             values.push(v);
         }
         while values.len() < def.arity {
-            let next = self.words.get(self.pos);
+            let next = self.words.get(self.pos).copied();
             if def.optional && next.is_none_or(|w| w.starts_with('-') || w.starts_with('!')) {
                 break;
             }
@@ -253,7 +253,7 @@ impl Parser<'_> {
                 return fail(self.missing_value(spelled, def, values.len()));
             };
             if w == "!" && values.is_empty() && def.invert && !invert {
-                let Some(v) = self.words.get(self.pos + 1) else {
+                let Some(v) = self.words.get(self.pos + 1).copied() else {
                     return fail(self.missing_value(spelled, def, 0));
                 };
                 self.warnings.push(Warning(format!(
@@ -269,10 +269,10 @@ impl Parser<'_> {
                     self.missing_value(spelled, def, values.len())
                 ));
             }
-            values.push(w.clone());
+            values.push(w);
             self.pos += 1;
         }
-        self.last_option = Some((spelled.to_string(), def.arity));
+        self.last_option = Some((spelled, def.arity));
         match owner {
             Owner::Base => self.base_option(def.canon, invert, &values),
             Owner::Command => fail(format!(
@@ -328,8 +328,8 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn base_option(&mut self, canon: &'static str, invert: bool, values: &[String]) -> Res<()> {
-        let v = values.first().map(String::as_str).unwrap_or_default();
+    fn base_option(&mut self, canon: &'static str, invert: bool, values: &[&str]) -> Res<()> {
+        let v = values.first().copied().unwrap_or_default();
         let family = self.spec.family;
         match canon {
             "-p" => {

@@ -558,17 +558,18 @@ impl<'a> Iterator for SavedWords<'a> {
     type Item = Cow<'a, str>;
 
     fn next(&mut self) -> Option<Cow<'a, str>> {
-        let text = self
-            .rest
-            .trim_start_matches(|c: char| c.is_ascii_whitespace());
+        // Spaces and quotes are ASCII: bytes find them, and never inside a
+        // character.
+        let text = self.rest.trim_ascii_start();
         if text.is_empty() {
             self.rest = text;
             return None;
         }
         let end = text
-            .find(|c: char| c.is_ascii_whitespace() || c == '"')
+            .bytes()
+            .position(|b| b.is_ascii_whitespace() || b == b'"')
             .unwrap_or(text.len());
-        if text[end..].starts_with('"') {
+        if text.as_bytes().get(end) == Some(&b'"') {
             return self.quoted_word(text, end);
         }
         self.rest = &text[end..];
