@@ -238,14 +238,14 @@ pub fn parse_table(name: &str) -> Result<Stage, CommandError> {
 
 /// Splits bundled short flags such as `-vnL` into `-v -n -L`.
 fn unbundle(word: &str) -> Option<Vec<String>> {
-    let letters: Vec<char> = word.strip_prefix('-')?.chars().collect();
+    let letters = word.strip_prefix('-')?.as_bytes();
     let (&last, flags) = letters.split_last()?;
-    if flags.is_empty() || flags[0] == '-' {
+    if flags.is_empty() || flags[0] == b'-' {
         return None;
     }
-    let flags_ok = flags.iter().all(|c| "vnx".contains(*c));
-    let last_ok = "vnxLSFZXN".contains(last);
-    (flags_ok && last_ok).then(|| letters.iter().map(|c| format!("-{c}")).collect())
+    let flags_ok = flags.iter().all(|c| b"vnx".contains(c));
+    let last_ok = b"vnxLSFZXN".contains(&last);
+    (flags_ok && last_ok).then(|| letters.iter().map(|&c| format!("-{}", c as char)).collect())
 }
 
 fn positive_number(word: &str) -> Option<usize> {
@@ -283,7 +283,7 @@ pub fn parse_command_line<S: AsRef<str>>(
     let mut zero_too = ZeroAfter::Nothing;
     let mut counters = None;
     let mut positional: Vec<String> = Vec::new();
-    let mut rule_words: Vec<&str> = Vec::new();
+    let mut rule_words: Vec<&str> = Vec::with_capacity(words.len());
     let mut lock = LockOptions::default();
     let mut i = 0;
     while i < words.len() {

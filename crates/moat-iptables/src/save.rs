@@ -97,7 +97,9 @@ fn misplaced_line(line: &str) -> Option<String> {
 /// other words.
 fn command_words(line: &str) -> Result<(Option<Counters>, Vec<Cow<'_, str>>), String> {
     let mut split = SavedWords::new(line);
-    let mut words: Vec<Cow<'_, str>> = split.by_ref().collect();
+    let spaces = line.bytes().filter(|&b| b == b' ').count();
+    let mut words: Vec<Cow<'_, str>> = Vec::with_capacity(spaces + 1);
+    words.extend(split.by_ref());
     if split.unbalanced {
         return Err("unbalanced quotes".to_string());
     }

@@ -14,6 +14,7 @@ impl Udata {
     pub(crate) fn string(&mut self, kind: u8, text: &str) {
         let room = USERDATA_MAXLEN.saturating_sub(self.0.len() + 3);
         let text = cut_at_char_boundary(text, room.min(254));
+        self.0.reserve(text.len() + 3);
         self.0.push(kind);
         self.0.push((text.len() + 1) as u8);
         self.0.extend_from_slice(text.as_bytes());

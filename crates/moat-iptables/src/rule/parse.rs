@@ -237,22 +237,23 @@ impl<'a> Parser<'a> {
         if invert && !def.invert {
             return fail(format!("{spelled} cannot be negated with `!`"));
         }
-        let mut values: Vec<&str> = Vec::with_capacity(def.arity);
-        if let Some(v) = inline {
-            if def.arity == 0 {
-                return fail(format!("{spelled} takes no value"));
-            }
-            values.push(v);
+        if inline.is_some() && def.arity == 0 {
+            return fail(format!("{spelled} takes no value"));
         }
-        while values.len() < def.arity {
-            let next = self.words.get(self.pos).copied();
+        // The values are the words that follow (after the inline one of
+        // `--opt=value`), so most options borrow them as they are.
+        let words = self.words;
+        let mut start = self.pos;
+        let have = |pos: usize, start: usize| usize::from(inline.is_some()) + pos - start;
+        while have(self.pos, start) < def.arity {
+            let next = words.get(self.pos).copied();
             if def.optional && next.is_none_or(|w| w.starts_with('-') || w.starts_with('!')) {
                 break;
             }
             let Some(w) = next else {
-                return fail(self.missing_value(spelled, def, values.len()));
+                return fail(self.missing_value(spelled, def, have(self.pos, start)));
             };
-            if w == "!" && values.is_empty() && def.invert && !invert {
+            if w == "!" && have(self.pos, start) == 0 && def.invert && !invert {
                 let Some(v) = self.words.get(self.pos + 1).copied() else {
                     return fail(self.missing_value(spelled, def, 0));
                 };
@@ -261,20 +262,31 @@ impl<'a> Parser<'a> {
                 )));
                 invert = true;
                 self.pos += 1;
+                start = self.pos;
                 continue;
             }
             if Self::is_option_word(w) {
                 return fail(format!(
                     "{}; the next word is the option {w}",
-                    self.missing_value(spelled, def, values.len())
+                    self.missing_value(spelled, def, have(self.pos, start))
                 ));
             }
-            values.push(w);
             self.pos += 1;
         }
+        let following = &words[start..self.pos];
+        let with_inline: Vec<&str>;
+        let values = match inline {
+            Some(v) => {
+                with_inline = std::iter::once(v)
+                    .chain(following.iter().copied())
+                    .collect();
+                &with_inline
+            }
+            None => following,
+        };
         self.last_option = Some((spelled, def.arity));
         match owner {
-            Owner::Base => self.base_option(def.canon, invert, &values),
+            Owner::Base => self.base_option(def.canon, invert, values),
             Owner::Command => fail(format!(
                 "{spelled} is an option of the iptables command, not of a rule; it cannot appear among the rule's options"
             )),
@@ -283,7 +295,7 @@ impl<'a> Parser<'a> {
                 let mut opt = Opt {
                     name: def.canon,
                     invert,
-                    values: &values,
+                    values,
                     family: self.spec.family,
                     proto,
                     warnings: &mut self.warnings,
@@ -298,7 +310,7 @@ impl<'a> Parser<'a> {
                 let mut opt = Opt {
                     name: def.canon,
                     invert,
-                    values: &values,
+                    values,
                     family: self.spec.family,
                     proto,
                     warnings: &mut self.warnings,

@@ -7,7 +7,8 @@ use super::RuleSpec;
 /// The rule words after `-A CHAIN`, in iptables' order: `-s -d -i -o -p -f`, the
 /// matches in the order they were loaded, then the target.
 pub(crate) fn to_args(spec: &RuleSpec) -> String {
-    let mut out = String::new();
+    // Room for most rules' text at once.
+    let mut out = String::with_capacity(128);
     if let Some((net, inv)) = &spec.source {
         push_opt(&mut out, *inv, "-s", Some(&net.with_mask()));
     }
