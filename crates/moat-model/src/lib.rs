@@ -5,6 +5,7 @@
 //! kernel rules. Nothing here knows about iptables' spelling or nft's syntax.
 
 pub mod action;
+pub mod addr_text;
 pub mod checks;
 pub mod decide;
 pub mod describe;

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use moat_model::addr_text::{push_decimal, push_ip};
 use moat_model::{Family, PortRange};
 
 use super::error::{fail, Res};
@@ -367,10 +368,14 @@ impl Net {
 
     /// `addr/len`, or `addr/mask` for a mask that is not a prefix.
     pub(crate) fn with_mask(&self) -> String {
+        let mut out = String::with_capacity(18);
+        push_ip(&mut out, self.addr);
+        out.push('/');
         match mask_prefix(self.mask) {
-            Some(len) => format!("{}/{len}", self.addr),
-            None => format!("{}/{}", self.addr, self.mask),
+            Some(len) => push_decimal(&mut out, len),
+            None => push_ip(&mut out, self.mask),
         }
+        out
     }
 
     /// Like [`Net::display`], the address by its name in `/etc/hosts` or
@@ -565,10 +570,11 @@ impl<'a> Iterator for SavedWords<'a> {
             self.rest = text;
             return None;
         }
-        let end = text
-            .bytes()
-            .position(|b| b.is_ascii_whitespace() || b == b'"')
-            .unwrap_or(text.len());
+        let bytes = text.as_bytes();
+        let mut end = 0;
+        while end < bytes.len() && !(bytes[end].is_ascii_whitespace() || bytes[end] == b'"') {
+            end += 1;
+        }
         if text.as_bytes().get(end) == Some(&b'"') {
             return self.quoted_word(text, end);
         }

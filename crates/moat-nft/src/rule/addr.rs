@@ -86,7 +86,7 @@ pub(super) fn net_expr(
 ) -> Result<Option<Expression<'static>>, CompileError> {
     check_family(net.addr(), family)?;
     let net = net.trunc();
-    let addr = text(net.addr().to_string());
+    let addr = text(moat_model::addr_text::ip_text(net.addr()));
     Ok(match net.prefix_len() {
         0 => None,
         len if len == net.max_prefix_len() => Some(addr),
