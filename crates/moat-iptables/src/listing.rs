@@ -32,12 +32,28 @@ fn scaled(mut n: u64) -> (u64, &'static str) {
 
 /// A counter in a rule line: right-aligned in a 5-wide (or, exact, 8-wide) column.
 fn counter_column(n: u64, exact: bool) -> String {
-    if exact {
-        return format!("{n:>8} ");
-    }
-    match scaled(n) {
-        (v, "") => format!("{v:>5} "),
-        (v, s) => format!("{v:>4}{s} "),
+    let (v, suffix, width) = match (exact, scaled(n)) {
+        (true, _) => (n, "", 8),
+        (false, (v, "")) => (v, "", 5),
+        (false, (v, s)) => (v, s, 4),
+    };
+    let digits = v.to_string();
+    let mut out = String::with_capacity(width + 2);
+    push_spaces(&mut out, width.saturating_sub(digits.len()));
+    out.push_str(&digits);
+    out.push_str(suffix);
+    out.push(' ');
+    out
+}
+
+/// Appends `n` spaces.
+fn push_spaces(out: &mut String, n: usize) {
+    const SPACES: &str = "                                ";
+    let mut left = n;
+    while left > 0 {
+        let step = left.min(SPACES.len());
+        out.push_str(&SPACES[..step]);
+        left -= step;
     }
 }
 
@@ -59,8 +75,13 @@ fn push_column(out: &mut String, text: &str, width: usize, inverse_slot: bool) {
         out.push(' ');
     }
     out.push_str(text);
-    let used = out[start..].chars().count();
-    out.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
+    let written = &out[start..];
+    let used = if written.is_ascii() {
+        written.len()
+    } else {
+        written.chars().count()
+    };
+    push_spaces(out, width.saturating_sub(used));
 }
 
 /// Writes one `-L` line (without its newline) to `out`.

@@ -160,9 +160,10 @@ pub(crate) fn port_range_text(r: PortRange) -> String {
 
 /// A port as `-L` prints it: a service name unless `numeric`.
 pub(crate) fn port_display(port: u16, proto: &str, numeric: bool) -> String {
-    match (numeric, service_name(port, proto)) {
-        (false, Some(name)) => name.to_string(),
-        _ => port.to_string(),
+    // A numeric listing never looks the name up (a scan of the services).
+    match (!numeric).then(|| service_name(port, proto)).flatten() {
+        Some(name) => name.to_string(),
+        None => port.to_string(),
     }
 }
 

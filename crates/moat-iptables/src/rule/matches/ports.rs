@@ -255,15 +255,16 @@ impl PortMatch {
     ) {
         let Some((r, inv)) = slot else { return };
         let name = |p| port_display(p, self.kind.name(), numeric);
-        let bang = if inv { "!" } else { "" };
-        if r.first == r.last {
-            out.push_str(&format!(" {word}pt:{bang}{}", name(r.first)));
-        } else {
-            out.push_str(&format!(
-                " {word}pts:{bang}{}:{}",
-                name(r.first),
-                name(r.last)
-            ));
+        out.push(' ');
+        out.push_str(word);
+        out.push_str(if r.first == r.last { "pt:" } else { "pts:" });
+        if inv {
+            out.push('!');
+        }
+        out.push_str(&name(r.first));
+        if r.first != r.last {
+            out.push(':');
+            out.push_str(&name(r.last));
         }
     }
 
