@@ -130,6 +130,27 @@ row "iptables-save of $n rules" "$ipt_save" "$moat_save"
 printf '%-40s %12s MB %12s MB\n' "peak memory, -vnL of $n rules" "$ipt_l_mb" "$moat_l_mb"
 printf '%-40s %12s MB %12s MB\n' "peak memory, iptables-save of $n rules" "$ipt_save_mb" "$moat_save_mb"
 
+# Where the time goes: each tool's own CPU time (user) and the kernel's
+# (system), from getrusage, averaged over REPEAT runs.
+cpu() { python3 bench/cpu_times.py "$REPEAT" "$@" | awk '{ printf "%s / %s / %s", $1, $2, $3 }'; }
+split_row() { printf '%-40s %24s %24s\n' "$1" "$2" "$3"; }
+echo
+split_row "user / kernel / elapsed ms" "iptables-nft" "moat"
+split_row "restore $n rules (fresh namespace)" \
+  "$(cpu "$TMP/rules-$n" --fresh "$NS" -- ip netns exec "$NS" iptables-nft-restore)" \
+  "$(cpu "$TMP/rules-$n" --fresh "$NS" -- ip netns exec "$NS" "$MOAT" iptables-restore)"
+fresh_ns; in_ns iptables-nft-restore < "$TMP/rules-$n"
+ipt_cpu_a=$(cpu "$TMP/empty" -- ip netns exec "$NS" iptables-nft -A INPUT -s 10.251.0.1 -j ACCEPT)
+ipt_cpu_s=$(cpu "$TMP/empty" -- ip netns exec "$NS" iptables-nft -S)
+ipt_cpu_l=$(cpu "$TMP/empty" -- ip netns exec "$NS" iptables-nft -vnL)
+fresh_ns; in_ns "$MOAT" iptables-restore < "$TMP/rules-$n"
+moat_cpu_a=$(cpu "$TMP/empty" -- ip netns exec "$NS" "$MOAT" iptables -A INPUT -s 10.251.0.1 -j ACCEPT)
+moat_cpu_s=$(cpu "$TMP/empty" -- ip netns exec "$NS" "$MOAT" iptables -S)
+moat_cpu_l=$(cpu "$TMP/empty" -- ip netns exec "$NS" "$MOAT" iptables -vnL)
+split_row "one -A into a chain of $n rules" "$ipt_cpu_a" "$moat_cpu_a"
+split_row "-S of $n rules" "$ipt_cpu_s" "$moat_cpu_s"
+split_row "-vnL of $n rules" "$ipt_cpu_l" "$moat_cpu_l"
+
 echo
 echo "parse of a 100k-line restore file (no kernel):"
 cargo bench --quiet -p moat-iptables --bench parse_restore 2>/dev/null | grep -v '^$'

@@ -1,42 +1,140 @@
 //! Addresses as text, written without the formatter's padding machinery:
 //! a large ruleset writes an address for nearly every rule.
 
-use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// ASCII text of a bounded length, built on the stack.
+struct Ascii {
+    bytes: [u8; 48],
+    len: usize,
+}
+
+impl Ascii {
+    fn new() -> Self {
+        Ascii {
+            bytes: [0; 48],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, byte: u8) {
+        self.bytes[self.len] = byte;
+        self.len += 1;
+    }
+
+    fn decimal(&mut self, n: u8) {
+        if n >= 100 {
+            self.push(b'0' + n / 100);
+        }
+        if n >= 10 {
+            self.push(b'0' + n / 10 % 10);
+        }
+        self.push(b'0' + n % 10);
+    }
+
+    /// `n` in lower-case hexadecimal, without leading zeros.
+    fn hex(&mut self, n: u16) {
+        let mut started = false;
+        for shift in [12, 8, 4, 0] {
+            let digit = (n >> shift) & 0xf;
+            if digit != 0 || started || shift == 0 {
+                self.push(HEX[usize::from(digit)]);
+                started = true;
+            }
+        }
+    }
+
+    fn ipv4(&mut self, octets: [u8; 4]) {
+        for (i, octet) in octets.into_iter().enumerate() {
+            if i > 0 {
+                self.push(b'.');
+            }
+            self.decimal(octet);
+        }
+    }
+
+    /// As RFC 5952 (and [`Ipv6Addr`]'s `Display`) writes it: lower-case
+    /// groups, the longest run of two or more zero groups (the first of
+    /// equal runs) as `::`, an IPv4-mapped address as `::ffff:a.b.c.d`.
+    fn ipv6(&mut self, addr: Ipv6Addr) {
+        if let Some(v4) = addr.to_ipv4_mapped() {
+            b"::ffff:".iter().for_each(|&b| self.push(b));
+            self.ipv4(v4.octets());
+            return;
+        }
+        let groups = addr.segments();
+        let (mut zeros_at, mut zeros_len, mut run) = (0, 0, 0);
+        for (i, &group) in groups.iter().enumerate() {
+            run = if group == 0 { run + 1 } else { 0 };
+            if run > zeros_len {
+                (zeros_at, zeros_len) = (i + 1 - run, run);
+            }
+        }
+        let (head, tail) = if zeros_len > 1 {
+            (&groups[..zeros_at], &groups[zeros_at + zeros_len..])
+        } else {
+            (&groups[..], &groups[..0])
+        };
+        self.groups(head);
+        if zeros_len > 1 {
+            self.push(b':');
+            self.push(b':');
+        }
+        self.groups(tail);
+    }
+
+    fn groups(&mut self, groups: &[u16]) {
+        for (i, &group) in groups.iter().enumerate() {
+            if i > 0 {
+                self.push(b':');
+            }
+            self.hex(group);
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
 
 /// Appends `n` in decimal.
 pub fn push_decimal(out: &mut String, n: u8) {
-    if n >= 100 {
-        out.push(char::from(b'0' + n / 100));
-    }
-    if n >= 10 {
-        out.push(char::from(b'0' + n / 10 % 10));
-    }
-    out.push(char::from(b'0' + n % 10));
+    let mut text = Ascii::new();
+    text.decimal(n);
+    out.push_str(text.as_str());
 }
 
 /// Appends `addr` as [`IpAddr`]'s `Display` writes it.
 pub fn push_ip(out: &mut String, addr: IpAddr) {
+    let mut text = Ascii::new();
     match addr {
-        IpAddr::V4(v4) => {
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push('.');
-                }
-                push_decimal(out, octet);
-            }
-        }
-        IpAddr::V6(v6) => {
-            let _ = write!(out, "{v6}");
-        }
+        IpAddr::V4(v4) => text.ipv4(v4.octets()),
+        IpAddr::V6(v6) => text.ipv6(v6),
     }
+    out.push_str(text.as_str());
 }
 
 /// `addr` as [`IpAddr`]'s `Display` writes it.
 pub fn ip_text(addr: IpAddr) -> String {
-    let mut out = String::with_capacity(15);
+    let mut out = String::new();
     push_ip(&mut out, addr);
     out
+}
+
+/// A MAC address as iptables and nft write it: lower-case hexadecimal
+/// pairs joined by `:` (`02:00:5e:00:00:01`).
+pub fn mac_text(mac: &[u8; 6]) -> String {
+    let mut text = Ascii::new();
+    for (i, &byte) in mac.iter().enumerate() {
+        if i > 0 {
+            text.push(b':');
+        }
+        text.push(HEX[usize::from(byte >> 4)]);
+        text.push(HEX[usize::from(byte & 0xf)]);
+    }
+    text.as_str().to_string()
 }
 
 #[cfg(test)]
@@ -54,14 +152,34 @@ mod tests {
             "::",
             "2001:db8::1",
             "::ffff:10.0.0.1",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
         ] {
             let addr: IpAddr = text.parse().unwrap();
             assert_eq!(ip_text(addr), addr.to_string());
+        }
+        // Every pattern of zero and non-zero groups, with varied values.
+        for pattern in 0..=255u16 {
+            let mut groups = [0u16; 8];
+            for (i, group) in groups.iter_mut().enumerate() {
+                if pattern & (1 << i) != 0 {
+                    *group = 0x1000_u16.wrapping_mul(i as u16 + 1) ^ (pattern << 3) | 1;
+                }
+            }
+            let addr = IpAddr::V6(Ipv6Addr::from(groups));
+            assert_eq!(ip_text(addr), addr.to_string(), "{groups:x?}");
         }
         for n in 0..=255u8 {
             let mut out = String::new();
             push_decimal(&mut out, n);
             assert_eq!(out, n.to_string());
         }
+    }
+
+    #[test]
+    fn macs_are_lower_case_pairs() {
+        assert_eq!(
+            mac_text(&[0x02, 0, 0x5e, 0xab, 0x0c, 0xff]),
+            "02:00:5e:ab:0c:ff"
+        );
     }
 }

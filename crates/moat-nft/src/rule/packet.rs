@@ -154,11 +154,7 @@ fn type_code(
 
 /// `-m mac --mac-source MAC`: `ether saddr MAC`.
 pub(super) fn source_mac(mac: &[u8; 6], negate: bool) -> Vec<Statement<'static>> {
-    let text_mac = mac
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":");
+    let text_mac = moat_model::addr_text::mac_text(mac);
     vec![eq(payload("ether", "saddr"), text(text_mac), negate)]
 }
 

@@ -1,5 +1,6 @@
 //! The mac match: the source MAC address.
 
+use moat_model::addr_text::mac_text;
 use moat_model::Match;
 
 use crate::rule::error::{fail, Res};
@@ -36,13 +37,6 @@ fn parse_mac(s: &str) -> Res<[u8; 6]> {
         };
     }
     Ok(mac)
-}
-
-fn mac_text(mac: &[u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 impl Mac {
