@@ -127,7 +127,8 @@ impl<'a> Parser<'a> {
                     Some((n, v)) => (n, Some(v)),
                     None => (long, None),
                 };
-                self.long_option(word, &format!("--{name}"), inline)?;
+                // The option with its dashes: the word up to any `=`.
+                self.long_option(word, &word[..2 + name.len()], inline)?;
             } else if word.len() >= 2
                 && word.starts_with('-')
                 && !word[1..].starts_with(|c: char| c.is_ascii_digit())
