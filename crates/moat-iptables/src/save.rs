@@ -133,6 +133,20 @@ fn command_words(line: &str) -> Result<(Option<Counters>, Vec<Cow<'_, str>>), St
     Ok((counters, words))
 }
 
+/// A command line's counters, as [`command_words`] reads them, without
+/// splitting a line that has none: with no quote, the words are the
+/// white-space separated ones, and counters need a `[` or a `-c` word.
+fn command_counters(line: &str) -> Result<Option<Counters>, String> {
+    let plain = !line.contains(['"', '['])
+        && !line
+            .split_ascii_whitespace()
+            .any(|w| w == "-c" || w == "--set-counters");
+    if plain {
+        return Ok(None);
+    }
+    command_words(line).map(|(counters, _)| counters)
+}
+
 /// One `*table` ... `COMMIT` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaveTable {
@@ -272,7 +286,7 @@ impl SaveFile {
             if let Some(problem) = misplaced_line(raw) {
                 return Err(error(problem));
             }
-            let (counters, _) = command_words(trimmed).map_err(error)?;
+            let counters = command_counters(trimmed).map_err(error)?;
             table.commands.push(SaveCommand {
                 counters,
                 line,

@@ -1,5 +1,6 @@
-//! Addresses as text, written without the formatter's padding machinery:
-//! a large ruleset writes an address for nearly every rule.
+//! Addresses and raw bytes as text, written without the formatter's
+//! padding machinery: a large ruleset writes an address for nearly every
+//! rule.
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -126,15 +127,24 @@ pub fn ip_text(addr: IpAddr) -> String {
 /// A MAC address as iptables and nft write it: lower-case hexadecimal
 /// pairs joined by `:` (`02:00:5e:00:00:01`).
 pub fn mac_text(mac: &[u8; 6]) -> String {
-    let mut text = Ascii::new();
-    for (i, &byte) in mac.iter().enumerate() {
-        if i > 0 {
-            text.push(b':');
+    hex_pairs(mac, Some(':'))
+}
+
+/// `bytes` as lower-case hexadecimal pairs, one after another (`0a1b`).
+pub fn hex_text(bytes: &[u8]) -> String {
+    hex_pairs(bytes, None)
+}
+
+fn hex_pairs(bytes: &[u8], separator: Option<char>) -> String {
+    let mut out = String::with_capacity(3 * bytes.len());
+    for (i, &byte) in bytes.iter().enumerate() {
+        if let (Some(separator), true) = (separator, i > 0) {
+            out.push(separator);
         }
-        text.push(HEX[usize::from(byte >> 4)]);
-        text.push(HEX[usize::from(byte & 0xf)]);
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
     }
-    text.as_str().to_string()
+    out
 }
 
 #[cfg(test)]
@@ -176,10 +186,12 @@ mod tests {
     }
 
     #[test]
-    fn macs_are_lower_case_pairs() {
+    fn bytes_are_lower_case_pairs() {
         assert_eq!(
             mac_text(&[0x02, 0, 0x5e, 0xab, 0x0c, 0xff]),
             "02:00:5e:ab:0c:ff"
         );
+        assert_eq!(hex_text(&[0x0a, 0x1b, 0xff]), "0a1bff");
+        assert_eq!(hex_text(&[]), "");
     }
 }

@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use moat_model::addr_text::hex_text;
+
 use crate::netlink::consts::*;
 use crate::netlink::wire::Writer;
 
@@ -695,10 +697,6 @@ impl NlExpr {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// ` NAME_min reg N [NAME_max reg M]`, as `nft --debug=netlink` shows registers.
 fn show_pair(
     f: &mut fmt::Formatter<'_>,
@@ -755,17 +753,19 @@ impl fmt::Display for NlExpr {
                 } else {
                     format!(" reg {reg}")
                 };
-                write!(f, "bitwise{at} & {} ^ {}", hex(mask), hex(xor))
+                write!(f, "bitwise{at} & {} ^ {}", hex_text(mask), hex_text(xor))
             }
-            NlExpr::Cmp { op, data } => write!(f, "cmp {op} {}", hex(data)),
-            NlExpr::Range { op, from, to } => write!(f, "range {op} {} {}", hex(from), hex(to)),
+            NlExpr::Cmp { op, data } => write!(f, "cmp {op} {}", hex_text(data)),
+            NlExpr::Range { op, from, to } => {
+                write!(f, "range {op} {} {}", hex_text(from), hex_text(to))
+            }
             NlExpr::Counter { packets, bytes } => write!(f, "counter {packets} {bytes}"),
             NlExpr::Lookup { reg, set, .. } => write!(f, "lookup reg {reg} set {set} dreg {reg}"),
             NlExpr::SetLookup { set, invert, .. } => {
                 let inv = if *invert { " 0x1" } else { "" };
                 write!(f, "lookup reg 1 set {set}{inv}")
             }
-            NlExpr::Immediate { reg, data } => write!(f, "immediate reg {reg} {}", hex(data)),
+            NlExpr::Immediate { reg, data } => write!(f, "immediate reg {reg} {}", hex_text(data)),
             NlExpr::Numgen { modulus, offset } => {
                 write!(f, "numgen inc mod {modulus} offset {offset}")
             }

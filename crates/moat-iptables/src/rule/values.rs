@@ -576,7 +576,7 @@ impl<'a> Iterator for SavedWords<'a> {
         while end < bytes.len() && !(bytes[end].is_ascii_whitespace() || bytes[end] == b'"') {
             end += 1;
         }
-        if text.as_bytes().get(end) == Some(&b'"') {
+        if bytes.get(end) == Some(&b'"') {
             return self.quoted_word(text, end);
         }
         self.rest = &text[end..];

@@ -26,17 +26,11 @@ pub(super) fn target_statement(ext: &XtExtension) -> Statement<'static> {
 }
 
 fn typed_statement(kind: &str, ext: &XtExtension) -> Statement<'static> {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = String::with_capacity(2 * ext.info.len());
-    for b in &ext.info {
-        hex.push(char::from(DIGITS[usize::from(b >> 4)]));
-        hex.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
     Statement::XT(Some(json!({
         "type": kind,
         "name": ext.name,
         "rev": ext.revision,
-        "info": hex,
+        "info": moat_model::addr_text::hex_text(&ext.info),
     })))
 }
 

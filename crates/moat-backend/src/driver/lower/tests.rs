@@ -656,23 +656,21 @@ const LOOKUP_INV: &str = "lookup reg 1 set __set%d 0x1";
 /// A port list longer than xt_multiport's 15 slots (moat.toml's) is a set.
 #[test]
 fn a_long_port_list_is_a_set_lookup() {
-    let ranges = |pairs: &[(u16, u16)]| {
+    // `pairs`, then `count` ranges `width` wide from `base`, `step` apart.
+    let ports = |pairs: &[(u16, u16)], count: u16, base: u16, step: u16, width: u16| {
+        let spread = (0..count).map(|i| (base + step * i, base + step * i + width));
         pairs
             .iter()
-            .map(|&(first, last)| PortRange { first, last })
+            .copied()
+            .chain(spread)
+            .map(|(first, last)| PortRange { first, last })
             .collect::<Vec<_>>()
     };
     let dports = vec![
         tcp(),
         Match::DestPort {
             proto: 6,
-            ports: ranges(&[(443, 443), (80, 80)])
-                .into_iter()
-                .chain((0..14).map(|i| PortRange {
-                    first: 8000 + 2 * i,
-                    last: 8000 + 2 * i,
-                }))
-                .collect(),
+            ports: ports(&[(443, 443), (80, 80)], 14, 8000, 2, 0),
             negate: false,
         },
     ];
@@ -702,13 +700,7 @@ fn a_long_port_list_is_a_set_lookup() {
     // alone gets the protocol test nft adds.
     let sports = vec![Match::SourcePort {
         proto: 17,
-        ports: ranges(&[(53, 53), (1000, 2000)])
-            .into_iter()
-            .chain((0..7).map(|i| PortRange {
-                first: 3000 + 10 * i,
-                last: 3005 + 10 * i,
-            }))
-            .collect(),
+        ports: ports(&[(53, 53), (1000, 2000)], 7, 3000, 10, 5),
         negate: true,
     }];
     let (exprs, sets) = with_sets(Family::Ipv6, sports);
