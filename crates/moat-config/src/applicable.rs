@@ -95,7 +95,7 @@ fn chain_problems(
 ) -> Vec<Diagnostic> {
     let mut problems = Vec::new();
     for (i, r) in chain.rules.iter().enumerate() {
-        let args = r.spec.to_args();
+        let args = r.text();
         let place = format!(
             "{} {} table, chain {}, rule {} (`{args}`)",
             family_name(ctx.family),
@@ -111,7 +111,7 @@ fn chain_problems(
         });
         if let Err(e) = merged {
             problems.push(Diagnostic::new(
-                span_of(text, &args),
+                span_of(text, args),
                 format!("apply would refuse the {place}: {e}"),
             ));
         }

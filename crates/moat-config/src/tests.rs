@@ -12,7 +12,7 @@ fn rules_of(tables: &[TableState], family: Family, stage: Stage, chain: &str) ->
         .iter()
         .find(|t| t.family == family && t.stage == stage)
         .and_then(|t| t.chain(chain))
-        .map(|c| c.rules.iter().map(|r| r.spec.to_args()).collect())
+        .map(|c| c.rules.iter().map(|r| r.text().to_string()).collect())
         .unwrap_or_default()
 }
 
@@ -316,7 +316,7 @@ fn describes_rules_in_words() {
         .unwrap()
         .rules
         .iter()
-        .find(|r| r.spec.to_args().contains("--dport 22"))
+        .find(|r| r.text().contains("--dport 22"))
         .unwrap();
     assert_eq!(describe::intent(&ssh.rule).as_deref(), Some("service ssh"));
     assert_eq!(describe::describe(&ssh.rule), "tcp to port 22: accept");

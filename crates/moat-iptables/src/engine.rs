@@ -145,7 +145,7 @@ fn no_drop_in_nat(state: &TableState) -> Result<(), EngineError> {
     })
 }
 
-fn new_rule(state: &TableState, rule: &crate::rule::RuleSpec) -> Result<StateRule, EngineError> {
+fn new_rule(state: &TableState, rule: crate::rule::RuleSpec) -> Result<StateRule, EngineError> {
     if rule.drops() {
         no_drop_in_nat(state)?;
     }
@@ -154,8 +154,20 @@ fn new_rule(state: &TableState, rule: &crate::rule::RuleSpec) -> Result<StateRul
             return Err(missing_jump_target(state, target));
         }
     }
-    StateRule::new(rule.clone(), state.family, Counters::default())
-        .map_err(|e| EngineError::new(e.message))
+    StateRule::new(rule, state.family, Counters::default()).map_err(|e| EngineError::new(e.message))
+}
+
+/// Appends `rules` to `chain`, in order.
+fn append(
+    next: &mut TableState,
+    chain: &str,
+    rules: impl IntoIterator<Item = crate::rule::RuleSpec>,
+) -> Result<(), EngineError> {
+    for rule in rules {
+        let r = new_rule(next, rule)?;
+        chain_mut(next, chain)?.rules.push(r);
+    }
+    Ok(())
 }
 
 /// Refuses a rule to check or delete that jumps to no chain of `state`,
@@ -236,7 +248,7 @@ fn query(inv: &Invocation, state: &TableState) -> Option<Result<Applied, EngineE
                     |c| {
                         let has = |rule: &crate::rule::RuleSpec| {
                             let wanted = rule.to_args();
-                            c.rules.iter().any(|r| r.spec.to_args() == wanted)
+                            c.rules.iter().any(|r| r.text() == wanted)
                         };
                         Ok(Applied {
                             check: Some(std::iter::once(rule).chain(also).all(has)),
@@ -279,6 +291,28 @@ pub fn execute(inv: &Invocation, state: &TableState) -> Result<Outcome, EngineEr
     })
 }
 
+/// [`apply`], taking `inv` so that the rules it appends move into `next`
+/// instead of being copied (what a restore does with each of its lines).
+pub fn apply_owned(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineError> {
+    let Invocation {
+        command: Command::Append { chain, rule, also },
+        counters,
+        ..
+    } = inv
+    else {
+        return apply(&inv, next);
+    };
+    let added = 1 + also.len();
+    append(next, &chain, std::iter::once(rule).chain(also))?;
+    if let Some(counters) = counters {
+        set_added_counters(next, &chain, None, added, counters);
+    }
+    Ok(Applied {
+        changed: true,
+        ..Applied::default()
+    })
+}
+
 /// Carries out `inv` on `next` in place, without checking the table as a
 /// whole (callers that apply many commands check once at the end). On
 /// error `next` may be partly changed.
@@ -310,10 +344,7 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
         // Answered by `query` above.
         Command::Check { .. } => return Ok(outcome),
         Command::Append { chain, rule, also } => {
-            for rule in std::iter::once(rule).chain(also) {
-                let r = new_rule(next, rule)?;
-                chain_mut(next, chain)?.rules.push(r);
-            }
+            append(next, chain, std::iter::once(rule).chain(also).cloned())?;
         }
         Command::Insert {
             chain,
@@ -323,7 +354,7 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
         } => {
             // Each at the same place, as iptables inserts them.
             for rule in std::iter::once(rule).chain(also) {
-                let r = new_rule(next, rule)?;
+                let r = new_rule(next, rule.clone())?;
                 let c = chain_mut(next, chain)?;
                 if *num > c.rules.len() + 1 {
                     return fail(format!(
@@ -336,7 +367,7 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
             }
         }
         Command::Replace { chain, num, rule } => {
-            let r = new_rule(next, rule)?;
+            let r = new_rule(next, rule.clone())?;
             let c = chain_mut(next, chain)?;
             match c.rules.get_mut(num - 1) {
                 Some(slot) => *slot = r,
@@ -363,7 +394,7 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
             let c = chain_mut(next, chain)?;
             for rule in std::iter::once(rule).chain(also) {
                 let wanted = rule.to_args();
-                match c.rules.iter().position(|r| r.spec.to_args() == wanted) {
+                match c.rules.iter().position(|r| r.text() == wanted) {
                     Some(i) => {
                         c.rules.remove(i);
                     }
@@ -409,10 +440,11 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
                     chain.name = to.clone();
                 }
                 for r in &mut chain.rules {
-                    if r.spec.jump_target() == Some(from.as_str()) {
-                        r.spec.rename_target(from, to);
+                    if r.jump_target() == Some(from.as_str()) {
+                        let mut spec = r.spec(next.family).map_err(EngineError::new)?;
+                        spec.rename_target(from, to);
                         let counters = r.rule.counters;
-                        *r = StateRule::new(r.spec.clone(), next.family, counters)
+                        *r = StateRule::new(spec, next.family, counters)
                             .map_err(|e| EngineError::new(e.message))?;
                     }
                 }
@@ -470,7 +502,7 @@ fn zero_counters(
 
 /// Gives the rules `command` added (one per address of its lists) the
 /// line's counters.
-pub(crate) fn set_new_rule_counters(state: &mut TableState, command: &Command, counters: Counters) {
+fn set_new_rule_counters(state: &mut TableState, command: &Command, counters: Counters) {
     let (chain, index, added) = match command {
         Command::Append { chain, also, .. } => (chain, None, 1 + also.len()),
         Command::Insert {
@@ -479,6 +511,18 @@ pub(crate) fn set_new_rule_counters(state: &mut TableState, command: &Command, c
         Command::Replace { chain, num, .. } => (chain, Some(num - 1), 1),
         _ => return,
     };
+    set_added_counters(state, chain, index, added, counters);
+}
+
+/// Sets the counters of the `added` rules of `chain` from `index` (or the
+/// last `added` ones).
+fn set_added_counters(
+    state: &mut TableState,
+    chain: &str,
+    index: Option<usize>,
+    added: usize,
+    counters: Counters,
+) {
     if let Some(c) = state.chain_mut(chain) {
         let first = index.unwrap_or(c.rules.len().saturating_sub(added));
         for r in c.rules.iter_mut().skip(first).take(added) {
@@ -508,7 +552,7 @@ fn delete_chains(state: &mut TableState, chain: Option<&str>) -> Result<Vec<Stri
             .chains
             .iter()
             .filter(|c| !names.contains(&c.name))
-            .filter(|c| c.rules.iter().any(|r| r.spec.jump_target() == Some(name)))
+            .filter(|c| c.rules.iter().any(|r| r.jump_target() == Some(name)))
             .map(|c| c.name.as_str())
             .collect();
         if !referrers.is_empty() {

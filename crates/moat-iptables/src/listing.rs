@@ -250,6 +250,11 @@ pub fn list_chains(
     let mut out = String::new();
     for (n, c) in chains.into_iter().enumerate() {
         let heading = || chain_title(state, c, display);
+        let specs = c
+            .rules
+            .iter()
+            .map(|r| r.spec(state.family))
+            .collect::<Result<Vec<_>, _>>()?;
         write_chain_block(
             &mut out,
             n == 0,
@@ -258,9 +263,8 @@ pub fn list_chains(
             num,
             display,
             |out, i| {
-                let r = &c.rules[i];
-                let row = r.spec.listing(display.numeric);
-                write_rule_line(out, i + 1, &row, r.rule.counters, display);
+                let row = specs[i].listing(display.numeric);
+                write_rule_line(out, i + 1, &row, c.rules[i].rule.counters, display);
             },
         );
     }
@@ -413,7 +417,7 @@ pub(crate) fn state_lines<'a>(chains: &[&'a StateChain]) -> Vec<RuleLines<'a>> {
             rules: c
                 .rules
                 .iter()
-                .map(|r| (r.rule.counters, Cow::Owned(r.spec.to_args())))
+                .map(|r| (r.rule.counters, Cow::Borrowed(r.text())))
                 .collect(),
         })
         .collect()

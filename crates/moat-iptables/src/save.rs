@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use moat_model::{Counters, Family, Policy, Stage};
 
 use crate::command::{parse_command_line, parse_table, Command};
-use crate::engine::{apply, Problem};
+use crate::engine::{apply, apply_owned, Problem};
 use crate::listing::{state_lines, stored_lines, RuleLines};
 use crate::rule::{SavedWords, Warning};
 use crate::state::{StoredChain, TableState};
@@ -444,7 +444,7 @@ pub fn restore_with_notes(
                 text: cmd.text.clone(),
                 problem,
             };
-            let inv = match parse_command_line(&cmd.words(), family) {
+            let mut inv = match parse_command_line(&cmd.words(), family) {
                 Ok(inv) => inv,
                 // A `-6` line in iptables-restore (`-4` in ip6tables-restore).
                 Err(e) if e.other_family => continue,
@@ -454,12 +454,13 @@ pub fn restore_with_notes(
                 note(cmd.line, LineNote::Warning(w));
             }
             let echo = inv.display.verbose.then(|| inv.command.verbose_echo());
-            let applied = apply(&inv, &mut state).map_err(|e| error(e.message, e.problem))?;
+            // With --counters, a line's `[packets:bytes]` is what its rules start with.
+            if options.counters && cmd.counters.is_some() {
+                inv.counters = cmd.counters;
+            }
+            let applied = apply_owned(inv, &mut state).map_err(|e| error(e.message, e.problem))?;
             if let Some(echo) = echo {
                 note(cmd.line, LineNote::Verbose(&(echo + &applied.output)));
-            }
-            if let (Some(counters), true) = (cmd.counters, options.counters && applied.changed) {
-                crate::engine::set_new_rule_counters(&mut state, &inv.command, counters);
             }
         }
         state.validate().map_err(|e| SaveError {

@@ -8,11 +8,11 @@ use moat_model::{validate_rule, Chain, Counters, Family, Hook, Policy, Rule, Sta
 use crate::parallel::map_ordered;
 use crate::rule::RuleSpec;
 
-/// A rule with its iptables syntax and its model form.
+/// A rule in its model form, which keeps its canonical iptables spelling
+/// as its `source` (the parsed iptables form is read again from that text
+/// when needed, so a large table does not hold every rule twice).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateRule {
-    /// The rule as iptables spells it.
-    pub spec: RuleSpec,
     /// The rule in the model (its `source` is the canonical spelling).
     pub rule: Rule,
 }
@@ -136,7 +136,22 @@ impl StateRule {
     ) -> Result<Self, crate::rule::RuleParseError> {
         let mut rule = spec.to_model(family)?;
         rule.counters = counters;
-        Ok(StateRule { spec, rule })
+        Ok(StateRule { rule })
+    }
+
+    /// The rule's canonical iptables words, as `-S` prints them.
+    pub fn text(&self) -> &str {
+        self.rule.source.as_deref().unwrap_or_default()
+    }
+
+    /// The rule as iptables spells it, read again from [`StateRule::text`].
+    pub fn spec(&self, family: Family) -> Result<RuleSpec, String> {
+        spec_of_source(self.text(), family)
+    }
+
+    /// The chain the rule jumps or goes to.
+    pub fn jump_target(&self) -> Option<&str> {
+        self.rule.chain_target()
     }
 
     /// Reads a rule back from its stored source text (its `-S` words); the
@@ -230,7 +245,7 @@ impl TableState {
         self.chains
             .iter()
             .flat_map(|c| &c.rules)
-            .filter(|r| r.spec.jump_target() == Some(name))
+            .filter(|r| r.jump_target() == Some(name))
             .count()
     }
 
@@ -249,7 +264,7 @@ impl TableState {
                 let Some(chain) = index.get(current) else {
                     continue;
                 };
-                for target in chain.rules.iter().filter_map(|r| r.spec.jump_target()) {
+                for target in chain.rules.iter().filter_map(StateRule::jump_target) {
                     if seen.insert(target) {
                         todo.push(target);
                     }

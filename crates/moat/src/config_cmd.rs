@@ -244,7 +244,7 @@ fn changes(current: &Current, target: &[moat_iptables::TableState]) -> (Vec<Chan
             description: r
                 .map(|r| moat_config::describe::describe(&r.rule))
                 .unwrap_or_else(|| text.clone()),
-            rule: r.map(|r| r.spec.to_args()).unwrap_or(text),
+            rule: r.map(|r| r.text().to_string()).unwrap_or(text),
         };
         match (old, new) {
             (None, None) => {}
@@ -289,9 +289,9 @@ fn changes(current: &Current, target: &[moat_iptables::TableState]) -> (Vec<Chan
                         before.map(|c| c.rules.iter().collect()).unwrap_or_default();
                     let mut used = vec![false; old_rules.len()];
                     for r in &chain.rules {
-                        let text = r.spec.to_args();
+                        let text = r.text();
                         match (0..old_rules.len())
-                            .find(|&i| !used[i] && old_rules[i].spec.to_args() == text)
+                            .find(|&i| !used[i] && old_rules[i].text() == text)
                         {
                             Some(i) => {
                                 used[i] = true;

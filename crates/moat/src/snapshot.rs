@@ -136,9 +136,8 @@ fn carry_counters(old: &TableState, new: &mut TableState) {
         chain.policy_counters = before.policy_counters;
         let mut used = vec![false; before.rules.len()];
         for rule in &mut chain.rules {
-            let text = rule.spec.to_args();
-            if let Some(i) = (0..before.rules.len())
-                .find(|&i| !used[i] && before.rules[i].spec.to_args() == text)
+            if let Some(i) =
+                (0..before.rules.len()).find(|&i| !used[i] && before.rules[i].text() == rule.text())
             {
                 used[i] = true;
                 rule.rule.counters = before.rules[i].rule.counters;

@@ -286,7 +286,7 @@ fn status(args: &StatusArgs) -> Result<ExitCode> {
             for (i, r) in chain.rules.iter().enumerate() {
                 rules.push(json!({
                     "family": family_name(e.family), "table": moat_iptables::save::stage_name(e.stage), "chain": chain.name,
-                    "number": i + 1, "intent": intent(&r.rule), "description": describe(&r.rule), "rule": r.spec.to_args(),
+                    "number": i + 1, "intent": intent(&r.rule), "description": describe(&r.rule), "rule": r.text(),
                     "packets": r.rule.counters.packets, "bytes": r.rule.counters.bytes,
                 }));
             }
