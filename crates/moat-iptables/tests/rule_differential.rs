@@ -316,16 +316,16 @@ fn compare_listing(case: &Case, real: &str, ours: &ListingRow, numeric: bool) {
     let (tokens, extra) = split_listing(line, numeric, !ours.target.is_empty(), numeric);
     let mut expected = Vec::new();
     if numeric {
-        expected.extend(["0".to_string(), "0".to_string()]);
+        expected.extend(["0", "0"]);
     }
     if !ours.target.is_empty() {
-        expected.push(ours.target.clone());
+        expected.push(&*ours.target);
     }
-    expected.extend([ours.prot.clone(), ours.opt.clone()]);
+    expected.extend([&*ours.prot, &*ours.opt]);
     if numeric {
-        expected.extend([ours.iface_in.clone(), ours.iface_out.clone()]);
+        expected.extend([&*ours.iface_in, &*ours.iface_out]);
     }
-    expected.extend([ours.source.clone(), ours.destination.clone()]);
+    expected.extend([&*ours.source, &*ours.destination]);
     if case.resolves_name && !numeric {
         let n = expected.len();
         assert_eq!(

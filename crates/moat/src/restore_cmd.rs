@@ -183,6 +183,10 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
         backend.apply(&batch)?;
         warn_missing(program, needs);
     }
+    // The process ends here: a large restore's rules are left to the
+    // kernel to reclaim with the process rather than freed one by one
+    // (2 % of a 10,000-rule restore's instructions).
+    std::mem::forget(batch);
     Ok(())
 }
 

@@ -109,25 +109,35 @@ impl Writer {
         hdr.set_flags(flags | flag);
     }
 
-    /// Appends an attribute header and zeroed, padded room for a `len`-byte
-    /// value; returns the value's bytes.
-    fn attr_room(&mut self, kind: u16, len: usize) -> &mut [u8] {
+    /// Appends the header of an attribute with a `len`-byte value (whose
+    /// bytes and padding the caller appends).
+    fn attr_header(&mut self, kind: u16, len: usize) {
         // The header's length and type are in the host's byte order.
-        let start = self.buf.len();
-        self.buf.extend_from_slice(&len16(4 + len).to_ne_bytes());
-        self.buf.extend_from_slice(&kind.to_ne_bytes());
-        self.buf.resize(start + align4(4 + len), 0);
-        &mut self.buf[start + 4..start + 4 + len]
+        let mut header = [0; 4];
+        header[..2].copy_from_slice(&len16(4 + len).to_ne_bytes());
+        header[2..].copy_from_slice(&kind.to_ne_bytes());
+        self.buf.extend_from_slice(&header);
+    }
+
+    /// Pads the buffer to netlink's 4-byte alignment.
+    fn pad(&mut self) {
+        let padding = align4(self.buf.len()) - self.buf.len();
+        self.buf.extend_from_slice(&[0; 3][..padding]);
     }
 
     /// Appends an attribute with a raw value.
     pub(crate) fn attr(&mut self, kind: u16, value: &[u8]) {
-        self.attr_room(kind, value.len()).copy_from_slice(value);
+        self.attr_header(kind, value.len());
+        self.buf.extend_from_slice(value);
+        self.pad();
     }
 
     /// Appends a NUL-terminated string attribute.
     pub(crate) fn attr_str(&mut self, kind: u16, value: &str) {
-        self.attr_room(kind, value.len() + 1)[..value.len()].copy_from_slice(value.as_bytes());
+        self.attr_header(kind, value.len() + 1);
+        self.buf.extend_from_slice(value.as_bytes());
+        self.buf.push(0);
+        self.pad();
     }
 
     /// Appends a `u8` attribute.
@@ -153,7 +163,7 @@ impl Writer {
     /// Opens a nested attribute; returns its offset for [`Writer::end_nest`].
     pub(crate) fn begin_nest(&mut self, kind: u16) -> usize {
         let start = self.buf.len();
-        self.attr_room(kind | NLA_F_NESTED, 0);
+        self.attr_header(kind | NLA_F_NESTED, 0);
         start
     }
 

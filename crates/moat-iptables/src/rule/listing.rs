@@ -1,5 +1,7 @@
 //! The `-L` columns of a rule.
 
+use std::borrow::Cow;
+
 use moat_model::Family;
 
 use super::names::protocol_name;
@@ -15,20 +17,22 @@ fn bang(inv: bool) -> &'static str {
     }
 }
 
-fn address(slot: &Option<(Net, bool)>, family: Family, numeric: bool) -> String {
+fn address(slot: &Option<(Net, bool)>, family: Family, numeric: bool) -> Cow<'static, str> {
     match slot {
-        Some((net, inv)) if numeric => format!("{}{}", bang(*inv), net.display()),
-        Some((net, inv)) => format!("{}{}", bang(*inv), net.display_named()),
-        None if !numeric => "anywhere".to_string(),
-        None if family == Family::Ipv4 => "0.0.0.0/0".to_string(),
-        None => "::/0".to_string(),
+        Some((net, false)) if numeric => Cow::Owned(net.display()),
+        Some((net, inv)) if numeric => Cow::Owned(format!("{}{}", bang(*inv), net.display())),
+        Some((net, inv)) => Cow::Owned(format!("{}{}", bang(*inv), net.display_named())),
+        None if !numeric => Cow::Borrowed("anywhere"),
+        None if family == Family::Ipv4 => Cow::Borrowed("0.0.0.0/0"),
+        None => Cow::Borrowed("::/0"),
     }
 }
 
-fn iface(slot: &Option<(String, bool)>) -> String {
+fn iface(slot: &Option<(String, bool)>) -> Cow<'_, str> {
     match slot {
-        Some((name, inv)) => format!("{}{name}", bang(*inv)),
-        None => "*".to_string(),
+        Some((name, false)) => Cow::Borrowed(name),
+        Some((name, true)) => Cow::Owned(format!("!{name}")),
+        None => Cow::Borrowed("*"),
     }
 }
 
@@ -75,10 +79,10 @@ pub(crate) fn echo(spec: &RuleSpec) -> String {
 }
 
 /// The columns of `spec` as `iptables -L` (`numeric`: `-L -n`) shows them.
-pub(crate) fn listing(spec: &RuleSpec, numeric: bool) -> ListingRow {
+pub(crate) fn listing(spec: &RuleSpec, numeric: bool) -> ListingRow<'_> {
     let (proto, proto_inv) = spec.protocol.unwrap_or((0, false));
     let prot = if numeric {
-        proto.to_string()
+        Cow::Owned(proto.to_string())
     } else {
         protocol_name(proto)
     };
@@ -93,18 +97,17 @@ pub(crate) fn listing(spec: &RuleSpec, numeric: bool) -> ListingRow {
         t.print(&mut extra, numeric);
     }
     ListingRow {
-        target: spec
-            .target
-            .as_ref()
-            .map(|t| t.column_name().to_string())
-            .unwrap_or_default(),
-        prot: format!("{}{prot}", bang(proto_inv)),
-        opt: match spec.fragment {
+        target: Cow::Borrowed(spec.target.as_ref().map_or("", TargetSpec::column_name)),
+        prot: if proto_inv {
+            Cow::Owned(format!("!{prot}"))
+        } else {
+            prot
+        },
+        opt: Cow::Borrowed(match spec.fragment {
             None => "--",
             Some(false) => "-f",
             Some(true) => "!f",
-        }
-        .to_string(),
+        }),
         iface_in: iface(&spec.in_iface),
         iface_out: iface(&spec.out_iface),
         source: address(&spec.source, spec.family, numeric),

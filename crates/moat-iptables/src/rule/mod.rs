@@ -19,6 +19,8 @@ mod values;
 
 pub(crate) use values::SavedWords;
 
+use std::borrow::Cow;
+
 use moat_model::{Family, Rule};
 
 use matches::MatchSpec;
@@ -58,25 +60,26 @@ pub struct RuleParseError {
     pub kernel: bool,
 }
 
-/// The `-L` columns of one rule.
+/// The `-L` columns of one rule (a column that is a name the rule holds,
+/// or a fixed word, is borrowed).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ListingRow {
+pub struct ListingRow<'a> {
     /// The target column (empty for a rule without target; `CT` for NOTRACK).
-    pub target: String,
+    pub target: Cow<'a, str>,
     /// The prot column: a name (`tcp`, `all`), or with `-n` a number (`6`, `0`);
     /// prefixed by `!` when negated.
-    pub prot: String,
+    pub prot: Cow<'a, str>,
     /// The opt column: `--`, `-f`, or `!f`.
-    pub opt: String,
+    pub opt: Cow<'a, str>,
     /// The in column (shown with -v): the interface, `!` + interface, or `*`.
-    pub iface_in: String,
+    pub iface_in: Cow<'a, str>,
     /// The out column (shown with -v): the interface, `!` + interface, or `*`.
-    pub iface_out: String,
+    pub iface_out: Cow<'a, str>,
     /// The source column: `0.0.0.0/0` / `::/0` (`anywhere` without -n), an address, or a net;
     /// prefixed by `!` when negated.
-    pub source: String,
+    pub source: Cow<'a, str>,
     /// The destination column, like the source column.
-    pub destination: String,
+    pub destination: Cow<'a, str>,
     /// Everything iptables prints after the destination column, byte for byte: each match
     /// and the target print their text with a leading space (`" tcp dpt:22 state NEW"`),
     /// and a `-g` rule starts with `"[goto] "`. Empty when there is nothing to show.
@@ -105,7 +108,7 @@ impl RuleSpec {
     }
 
     /// The `-L` columns; `numeric` is `-n`.
-    pub fn listing(&self, numeric: bool) -> ListingRow {
+    pub fn listing(&self, numeric: bool) -> ListingRow<'_> {
         listing::listing(self, numeric)
     }
 

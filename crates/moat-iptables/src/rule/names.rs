@@ -1,5 +1,7 @@
 //! Protocol names and ICMP / ICMPv6 type names.
 
+use std::borrow::Cow;
+
 use super::error::{fail, Res};
 use super::netdb::PROTOCOLS;
 use super::values::parse_number;
@@ -23,11 +25,16 @@ pub(crate) fn parse_protocol(s: &str, opt: &str) -> Res<u8> {
             )),
         };
     }
-    let lower = s.to_ascii_lowercase();
-    if let Some(&(_, n)) = BUILTIN_PROTOCOLS.iter().find(|(name, _)| *name == lower) {
+    if let Some(&(_, n)) = BUILTIN_PROTOCOLS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(s))
+    {
         return Ok(n);
     }
-    if let Some(&(n, _)) = PROTOCOLS.iter().find(|(_, name)| *name == lower) {
+    if let Some(&(n, _)) = PROTOCOLS
+        .iter()
+        .find(|(_, name)| name.eq_ignore_ascii_case(s))
+    {
         return Ok(n);
     }
     let names = [
@@ -42,15 +49,14 @@ pub(crate) fn parse_protocol(s: &str, opt: &str) -> Res<u8> {
 }
 
 /// The name `-S` and `-L` print for protocol `n` (its number when it has no name).
-pub(crate) fn protocol_name(n: u8) -> String {
+pub(crate) fn protocol_name(n: u8) -> Cow<'static, str> {
     if n == 0 {
-        return "all".to_string();
+        return Cow::Borrowed("all");
     }
-    PROTOCOLS
-        .iter()
-        .find(|&&(num, _)| num == n)
-        .map(|&(_, name)| name.to_string())
-        .unwrap_or_else(|| n.to_string())
+    PROTOCOLS.iter().find(|&&(num, _)| num == n).map_or_else(
+        || Cow::Owned(n.to_string()),
+        |&(_, name)| Cow::Borrowed(name),
+    )
 }
 
 /// An ICMP or ICMPv6 type with a code range.

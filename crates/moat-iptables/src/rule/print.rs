@@ -22,7 +22,7 @@ pub(crate) fn to_args(spec: &RuleSpec) -> String {
         push_opt(&mut out, *inv, "-o", Some(name));
     }
     if let Some((p, inv)) = spec.protocol {
-        push_opt(&mut out, inv, "-p", Some(&protocol_name(p)));
+        push_opt(&mut out, inv, "-p", Some(&*protocol_name(p)));
     }
     if let Some(inv) = spec.fragment {
         push_opt(&mut out, inv, "-f", None);

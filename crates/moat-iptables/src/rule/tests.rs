@@ -465,12 +465,11 @@ fn what_the_model_cannot_hold_is_refused_at_lowering_and_masks_are_held() {
 
 #[test]
 fn listing_columns() {
-    let row = spec(
+    let rule = spec(
         "-d 192.168.1.100 -i eth0 -o eth1 -p tcp --dport 6881 -m conntrack --ctstate NEW -j ACCEPT",
-    )
-    .listing(true);
+    );
     assert_eq!(
-        row,
+        rule.listing(true),
         ListingRow {
             target: "ACCEPT".into(),
             prot: "6".into(),
@@ -482,23 +481,16 @@ fn listing_columns() {
             extra: " tcp dpt:6881 ctstate NEW".into(),
         }
     );
-    let named = spec("-p tcp --dport 22").listing(false);
+    let named = spec("-p tcp --dport 22");
+    let named = named.listing(false);
     assert_eq!(
-        (
-            named.prot.as_str(),
-            named.source.as_str(),
-            named.extra.as_str()
-        ),
+        (&*named.prot, &*named.source, named.extra.as_str()),
         ("tcp", "anywhere", " tcp dpt:ssh")
     );
-    let neg = spec("! -p tcp ! -s 1.2.3.0/24 ! -f ! -i eth+").listing(true);
+    let neg = spec("! -p tcp ! -s 1.2.3.0/24 ! -f ! -i eth+");
+    let neg = neg.listing(true);
     assert_eq!(
-        (
-            neg.prot.as_str(),
-            neg.opt.as_str(),
-            neg.source.as_str(),
-            neg.iface_in.as_str()
-        ),
+        (&*neg.prot, &*neg.opt, &*neg.source, &*neg.iface_in),
         ("!6", "!f", "!1.2.3.0/24", "!eth+")
     );
     assert_eq!(
