@@ -76,8 +76,11 @@ fn parse_chain(msg: Message<'_>, table: &str) -> Option<ChainInfo> {
 /// The counter values and the jump target of a rule's expressions.
 fn scan_exprs(list: &[u8], rule: &mut RuleInfo) {
     for (_, elem) in Attrs(list) {
-        let elem = Attrs(elem);
-        let (Some(name), Some(data)) = (elem.get(NFTA_EXPR_NAME), elem.get(NFTA_EXPR_DATA)) else {
+        let elem = Attrs(elem).by_kind::<{ NFTA_EXPR_DATA as usize + 1 }>();
+        let (Some(name), Some(data)) = (
+            elem[usize::from(NFTA_EXPR_NAME)],
+            elem[usize::from(NFTA_EXPR_DATA)],
+        ) else {
             continue;
         };
         let data = Attrs(data);
@@ -116,34 +119,25 @@ fn scan_exprs(list: &[u8], rule: &mut RuleInfo) {
 }
 
 pub(super) fn parse_rule(msg: Message<'_>, table: &str) -> Result<Option<RuleInfo>, DriverError> {
-    let attrs = msg.attrs();
-    if !attrs
-        .get(NFTA_RULE_TABLE)
-        .is_some_and(|t| string_is(t, table))
-    {
+    let attrs = msg.attrs().by_kind::<{ NFTA_RULE_USERDATA as usize + 1 }>();
+    let attr = |kind: u16| attrs[usize::from(kind)];
+    if !attr(NFTA_RULE_TABLE).is_some_and(|t| string_is(t, table)) {
         return Ok(None);
     }
-    let handle = attrs
-        .get(NFTA_RULE_HANDLE)
+    let handle = attr(NFTA_RULE_HANDLE)
         .and_then(be_u64)
         .ok_or_else(|| malformed("rule handle"))?;
     let mut rule = RuleInfo {
-        chain: string(
-            attrs
-                .get(NFTA_RULE_CHAIN)
-                .ok_or_else(|| malformed("rule"))?,
-        ),
+        chain: string(attr(NFTA_RULE_CHAIN).ok_or_else(|| malformed("rule"))?),
         handle: u32::try_from(handle).map_err(|_| malformed("rule handle"))?,
-        comment: attrs
-            .get(NFTA_RULE_USERDATA)
-            .and_then(|u| udata_string(u, UDATA_RULE_COMMENT)),
+        comment: attr(NFTA_RULE_USERDATA).and_then(|u| udata_string(u, UDATA_RULE_COMMENT)),
         counters: None,
         jump: None,
         log_group: None,
         nat_side: None,
         text_tail: String::new(),
     };
-    if let Some(list) = attrs.get(NFTA_RULE_EXPRESSIONS) {
+    if let Some(list) = attr(NFTA_RULE_EXPRESSIONS) {
         scan_exprs(list, &mut rule);
     }
     if let Some(text) = &mut rule.comment {

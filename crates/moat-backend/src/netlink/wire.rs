@@ -270,6 +270,18 @@ impl<'a> Attrs<'a> {
         self.into_iter().find(|(k, _)| *k == kind).map(|(_, v)| v)
     }
 
+    /// The value of the first attribute of each type below `N`, in one
+    /// pass (where [`Attrs::get`] walks the list again for each type).
+    pub(crate) fn by_kind<const N: usize>(self) -> [Option<&'a [u8]>; N] {
+        let mut found = [None; N];
+        for (kind, value) in self {
+            if let Some(slot @ None) = found.get_mut(usize::from(kind)) {
+                *slot = Some(value);
+            }
+        }
+        found
+    }
+
     /// The same attributes, or an error if one of them is damaged.
     pub(crate) fn checked(self) -> Result<Self, NetlinkError> {
         let mut rest = self;
