@@ -157,19 +157,6 @@ fn new_rule(state: &TableState, rule: crate::rule::RuleSpec) -> Result<StateRule
     StateRule::new(rule, state.family, Counters::default()).map_err(|e| EngineError::new(e.message))
 }
 
-/// Appends `rules` to `chain`, in order.
-fn append(
-    next: &mut TableState,
-    chain: &str,
-    rules: impl IntoIterator<Item = crate::rule::RuleSpec>,
-) -> Result<(), EngineError> {
-    for rule in rules {
-        let r = new_rule(next, rule)?;
-        chain_mut(next, chain)?.rules.push(r);
-    }
-    Ok(())
-}
-
 /// Refuses a rule to check or delete that jumps to no chain of `state`,
 /// as iptables refuses it on its command line.
 fn jump_targets_exist(state: &TableState, rule: &crate::rule::RuleSpec) -> Result<(), EngineError> {
@@ -273,7 +260,7 @@ pub fn execute(inv: &Invocation, state: &TableState) -> Result<Outcome, EngineEr
         });
     }
     let mut next = state.clone();
-    let applied = apply(inv, &mut next)?;
+    let applied = apply(inv.clone(), &mut next)?;
     if applied.changed {
         next.validate().map_err(|e| EngineError {
             problem: if e.kernel {
@@ -291,60 +278,39 @@ pub fn execute(inv: &Invocation, state: &TableState) -> Result<Outcome, EngineEr
     })
 }
 
-/// [`apply`], taking `inv` so that the rules it appends move into `next`
-/// instead of being copied (what a restore does with each of its lines).
-pub fn apply_owned(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineError> {
-    let Invocation {
-        command: Command::Append { chain, rule, also },
-        counters,
-        ..
-    } = inv
-    else {
-        return apply(&inv, next);
-    };
-    let added = 1 + also.len();
-    append(next, &chain, std::iter::once(rule).chain(also))?;
-    if let Some(counters) = counters {
-        set_added_counters(next, &chain, None, added, counters);
-    }
-    Ok(Applied {
-        changed: true,
-        ..Applied::default()
-    })
-}
-
 /// Carries out `inv` on `next` in place, without checking the table as a
 /// whole (callers that apply many commands check once at the end). On
-/// error `next` may be partly changed.
-pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineError> {
-    if let Some(answer) = query(inv, next) {
+/// error `next` may be partly changed. The rules `inv` adds move into
+/// `next`, so a restore holds each once.
+pub fn apply(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineError> {
+    if let Some(answer) = query(&inv, next) {
         return answer;
     }
     let mut outcome = Applied::default();
-    match &inv.command {
+    let Invocation {
+        command,
+        display,
+        counters,
+        ..
+    } = inv;
+    match command {
         // With `-Z` (without it, answered by `query` above): the listing,
         // then the chain's or every chain's counters zeroed.
-        Command::List {
-            chain, num, zero, ..
+        Command::List { chain, num, zero } => {
+            return list_then_zero(next, list_chains, chain.as_deref(), num, zero, display)
         }
-        | Command::ListRules {
-            chain, num, zero, ..
-        } => {
-            let listing = if matches!(inv.command, Command::List { .. }) {
-                list_chains(next, chain.as_deref(), *num, inv.display)
-            } else {
-                list_rules(next, chain.as_deref(), *num, inv.display)
-            };
-            outcome.output = listing.map_err(EngineError::new)?;
-            let zeroed = num.filter(|_| *zero == ZeroAfter::Rule);
-            outcome.output += &zero_counters(next, chain.as_deref(), zeroed, inv.display)?;
-            outcome.changed = true;
-            return Ok(outcome);
+        Command::ListRules { chain, num, zero } => {
+            return list_then_zero(next, list_rules, chain.as_deref(), num, zero, display)
         }
         // Answered by `query` above.
         Command::Check { .. } => return Ok(outcome),
         Command::Append { chain, rule, also } => {
-            append(next, chain, std::iter::once(rule).chain(also).cloned())?;
+            let added = 1 + also.len();
+            for rule in std::iter::once(rule).chain(also) {
+                let r = new_rule(next, rule)?;
+                chain_mut(next, &chain)?.rules.push(r);
+            }
+            set_added_counters(next, &chain, None, added, counters);
         }
         Command::Insert {
             chain,
@@ -352,11 +318,12 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
             rule,
             also,
         } => {
+            let added = 1 + also.len();
             // Each at the same place, as iptables inserts them.
             for rule in std::iter::once(rule).chain(also) {
-                let r = new_rule(next, rule.clone())?;
-                let c = chain_mut(next, chain)?;
-                if *num > c.rules.len() + 1 {
+                let r = new_rule(next, rule)?;
+                let c = chain_mut(next, &chain)?;
+                if num > c.rules.len() + 1 {
                     return fail(format!(
                         "index of insertion too big: chain {chain} has {} rules, so -I takes 1 to {}",
                         c.rules.len(),
@@ -365,10 +332,11 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
                 }
                 c.rules.insert(num - 1, r);
             }
+            set_added_counters(next, &chain, Some(num - 1), added, counters);
         }
         Command::Replace { chain, num, rule } => {
-            let r = new_rule(next, rule.clone())?;
-            let c = chain_mut(next, chain)?;
+            let r = new_rule(next, rule)?;
+            let c = chain_mut(next, &chain)?;
             match c.rules.get_mut(num - 1) {
                 Some(slot) => *slot = r,
                 None => {
@@ -378,10 +346,11 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
                     ))
                 }
             }
+            set_added_counters(next, &chain, Some(num - 1), 1, counters);
         }
         Command::DeleteNum { chain, num } => {
-            let c = chain_mut(next, chain)?;
-            if *num > c.rules.len() {
+            let c = chain_mut(next, &chain)?;
+            if num > c.rules.len() {
                 return fail(format!(
                     "index of deletion too big: chain {chain} has {} rules",
                     c.rules.len()
@@ -390,8 +359,8 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
             c.rules.remove(num - 1);
         }
         Command::DeleteRule { chain, rule, also } => {
-            jump_targets_exist(next, rule)?;
-            let c = chain_mut(next, chain)?;
+            jump_targets_exist(next, &rule)?;
+            let c = chain_mut(next, &chain)?;
             for rule in std::iter::once(rule).chain(also) {
                 let wanted = rule.to_args();
                 match c.rules.iter().position(|r| r.text() == wanted) {
@@ -409,16 +378,16 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
         Command::Flush { chain } => {
             for name in named_or_all(next, chain.as_deref()) {
                 chain_mut(next, &name)?.rules.clear();
-                outcome.output += &said(inv.display, "Flushing", &name);
+                outcome.output += &said(display, "Flushing", &name);
             }
         }
         Command::Zero { chain, num } => {
-            outcome.output = zero_counters(next, chain.as_deref(), *num, inv.display)?;
+            outcome.output = zero_counters(next, chain.as_deref(), num, display)?;
         }
         Command::NewChain { chain } => {
-            check_new_chain_name(next, chain)?;
+            check_new_chain_name(next, &chain)?;
             next.chains.push(StateChain {
-                name: chain.clone(),
+                name: chain,
                 base: None,
                 policy_counters: Counters::default(),
                 rules: Vec::new(),
@@ -426,23 +395,23 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
         }
         Command::DeleteChain { chain } => {
             for name in delete_chains(next, chain.as_deref())? {
-                outcome.output += &said(inv.display, "Deleting", &name);
+                outcome.output += &said(display, "Deleting", &name);
             }
         }
         Command::RenameChain { from, to } => {
-            let c = next.chain(from).ok_or_else(|| no_chain(next, from))?;
+            let c = next.chain(&from).ok_or_else(|| no_chain(next, &from))?;
             if c.base.is_some() {
                 return fail(format!("built-in chain {from} cannot be renamed"));
             }
-            check_new_chain_name(next, to)?;
+            check_new_chain_name(next, &to)?;
             for chain in &mut next.chains {
-                if chain.name == *from {
+                if chain.name == from {
                     chain.name = to.clone();
                 }
                 for r in &mut chain.rules {
                     if r.jump_target() == Some(from.as_str()) {
                         let mut spec = r.spec(next.family).map_err(EngineError::new)?;
-                        spec.rename_target(from, to);
+                        spec.rename_target(&from, &to);
                         let counters = r.rule.counters;
                         *r = StateRule::new(spec, next.family, counters)
                             .map_err(|e| EngineError::new(e.message))?;
@@ -451,12 +420,12 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
             }
         }
         Command::SetPolicy { chain, policy } => {
-            if *policy == Policy::Drop {
+            if policy == Policy::Drop {
                 no_drop_in_nat(next)?;
             }
-            let c = chain_mut(next, chain)?;
+            let c = chain_mut(next, &chain)?;
             match &mut c.base {
-                Some((_, p)) => *p = *policy,
+                Some((_, p)) => *p = policy,
                 None => {
                     return fail(format!(
                         "chain {chain} is a user-defined chain: only built-in chains have a policy"
@@ -465,11 +434,32 @@ pub fn apply(inv: &Invocation, next: &mut TableState) -> Result<Applied, EngineE
             }
         }
     }
-    if let Some(counters) = inv.counters {
-        set_new_rule_counters(next, &inv.command, counters);
-    }
     outcome.changed = true;
     Ok(outcome)
+}
+
+/// A listing of a table's chains (`-L`) or rules (`-S`).
+type Listing = fn(&TableState, Option<&str>, Option<usize>, Display) -> Result<String, String>;
+
+/// A listing with `-Z` (`list`: `-L` or `-S`): the listing, then the
+/// chain's or every chain's counters zeroed (or the one rule's, for
+/// `-Z CHAIN NUM`).
+fn list_then_zero(
+    next: &mut TableState,
+    list: Listing,
+    chain: Option<&str>,
+    num: Option<usize>,
+    zero: ZeroAfter,
+    display: Display,
+) -> Result<Applied, EngineError> {
+    let mut output = list(next, chain, num, display).map_err(EngineError::new)?;
+    let zeroed = num.filter(|_| zero == ZeroAfter::Rule);
+    output += &zero_counters(next, chain, zeroed, display)?;
+    Ok(Applied {
+        changed: true,
+        output,
+        check: None,
+    })
 }
 
 fn zero_counters(
@@ -500,29 +490,17 @@ fn zero_counters(
     Ok(out)
 }
 
-/// Gives the rules `command` added (one per address of its lists) the
-/// line's counters.
-fn set_new_rule_counters(state: &mut TableState, command: &Command, counters: Counters) {
-    let (chain, index, added) = match command {
-        Command::Append { chain, also, .. } => (chain, None, 1 + also.len()),
-        Command::Insert {
-            chain, num, also, ..
-        } => (chain, Some(num - 1), 1 + also.len()),
-        Command::Replace { chain, num, .. } => (chain, Some(num - 1), 1),
-        _ => return,
-    };
-    set_added_counters(state, chain, index, added, counters);
-}
-
-/// Sets the counters of the `added` rules of `chain` from `index` (or the
-/// last `added` ones).
+/// Gives the `added` rules of `chain` from `index` (or the last `added`
+/// ones: a command adds one per address of its lists) the command's
+/// counters, if it has any (`-c`, or a restore line's `[packets:bytes]`).
 fn set_added_counters(
     state: &mut TableState,
     chain: &str,
     index: Option<usize>,
     added: usize,
-    counters: Counters,
+    counters: Option<Counters>,
 ) {
+    let Some(counters) = counters else { return };
     if let Some(c) = state.chain_mut(chain) {
         let first = index.unwrap_or(c.rules.len().saturating_sub(added));
         for r in c.rules.iter_mut().skip(first).take(added) {

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use moat_model::{Counters, Family, Policy, Stage};
 
 use crate::command::{parse_command_line, parse_table, Command};
-use crate::engine::{apply, apply_owned, Problem};
+use crate::engine::{apply, Problem};
 use crate::listing::{state_lines, stored_lines, RuleLines};
 use crate::rule::{SavedWords, Warning};
 use crate::state::{StoredChain, TableState};
@@ -96,13 +96,7 @@ fn misplaced_line(line: &str) -> Option<String> {
 /// A command line's counters (`[p:b]` before it or `-c p b` in it) and its
 /// other words.
 fn command_words(line: &str) -> Result<(Option<Counters>, Vec<Cow<'_, str>>), String> {
-    let mut split = SavedWords::new(line);
-    let spaces = line.bytes().filter(|&b| b == b' ').count();
-    let mut words: Vec<Cow<'_, str>> = Vec::with_capacity(spaces + 1);
-    words.extend(split.by_ref());
-    if split.unbalanced {
-        return Err("unbalanced quotes".to_string());
-    }
+    let mut words = SavedWords::all(line).ok_or("unbalanced quotes")?;
     let mut counters = None;
     if words.first().is_some_and(|w| w.starts_with('[')) {
         let first = words.remove(0);
@@ -433,7 +427,7 @@ pub fn restore_with_notes(
                         warnings: Vec::new(),
                         counters: None,
                     };
-                    apply(&inv, &mut state).map_err(|e| error(e.message, e.problem))?;
+                    apply(inv, &mut state).map_err(|e| error(e.message, e.problem))?;
                 }
             }
         }
@@ -458,7 +452,7 @@ pub fn restore_with_notes(
             if options.counters && cmd.counters.is_some() {
                 inv.counters = cmd.counters;
             }
-            let applied = apply_owned(inv, &mut state).map_err(|e| error(e.message, e.problem))?;
+            let applied = apply(inv, &mut state).map_err(|e| error(e.message, e.problem))?;
             if let Some(echo) = echo {
                 note(cmd.line, LineNote::Verbose(&(echo + &applied.output)));
             }

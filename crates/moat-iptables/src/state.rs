@@ -164,11 +164,8 @@ impl StateRule {
 /// A rule's iptables form read back from its stored source text (its `-S`
 /// words).
 pub(crate) fn spec_of_source(source: &str, family: Family) -> Result<RuleSpec, String> {
-    let mut split = crate::rule::SavedWords::new(source);
-    let words: Vec<_> = split.by_ref().collect();
-    if split.unbalanced {
-        return Err(format!("unreadable stored rule {source:?}"));
-    }
+    let words = crate::rule::SavedWords::all(source)
+        .ok_or_else(|| format!("unreadable stored rule {source:?}"))?;
     RuleSpec::parse(&words, family)
         .map(|(spec, _)| spec)
         .map_err(|e| e.message)

@@ -171,7 +171,7 @@ impl Writer {
     pub(crate) fn nest_bytes(&mut self, kind: u16, inner: &[u8]) {
         let start = self.begin_nest(kind);
         self.buf.extend_from_slice(inner);
-        self.buf.resize(start + align4(self.buf.len() - start), 0);
+        self.pad();
         self.end_nest(start);
     }
 

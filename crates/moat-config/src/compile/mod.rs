@@ -572,7 +572,7 @@ impl<'a> FamilyBuilder<'a> {
                 continue;
             }
             let state = self.state(inv.stage);
-            if let Err(e) = moat_iptables::apply(&inv, state) {
+            if let Err(e) = moat_iptables::apply(inv, state) {
                 self.problems.push(fail(e.message));
             }
         }

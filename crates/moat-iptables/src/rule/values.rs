@@ -504,9 +504,8 @@ pub(crate) fn save_string(s: &str) -> String {
 /// spaces, and inside it a backslash takes the next character literally. `None` when a
 /// quote is not closed.
 pub(crate) fn split_saved(text: &str) -> Option<Vec<String>> {
-    let mut split = SavedWords::new(text);
-    let words = split.by_ref().map(Cow::into_owned).collect();
-    (!split.unbalanced).then_some(words)
+    let words = SavedWords::all(text)?;
+    Some(words.into_iter().map(Cow::into_owned).collect())
 }
 
 /// The words of rule text as [`split_saved`] reads them, one at a time: a
@@ -525,6 +524,16 @@ impl<'a> SavedWords<'a> {
             rest: text,
             unbalanced: false,
         }
+    }
+
+    /// Every word of `text` (borrowed where it has no quotes); `None` when
+    /// a quote is not closed.
+    pub(crate) fn all(text: &'a str) -> Option<Vec<Cow<'a, str>>> {
+        let mut split = SavedWords::new(text);
+        let spaces = text.bytes().filter(|&b| b == b' ').count();
+        let mut words = Vec::with_capacity(spaces + 1);
+        words.extend(split.by_ref());
+        (!split.unbalanced).then_some(words)
     }
 
     /// The rest of a word that has a quote at `quote` (after `text[..quote]`).
