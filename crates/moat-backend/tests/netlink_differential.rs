@@ -147,6 +147,31 @@ fn inserts_replacements_deletions_and_policies_match_nft() {
         }
     )));
 
+    // A rule put first without naming the rule it goes before (`-I CHAIN`).
+    let first = rule(vec![proto(47)], Action::Drop, "put first");
+    let mut changes = plan_update(lab.read(Family::Ipv4, Stage::Filter).as_ref(), &model).unwrap();
+    changes.tables[0].ops = vec![Op::AddRule {
+        chain: "INPUT".into(),
+        index: 1,
+        rule: first.clone(),
+        position: Position::First,
+    }];
+    lab.apply(&changes);
+    lab.assert_same();
+    input(&mut model).insert(0, first);
+    let read = lab.read(Family::Ipv4, Stage::Filter).unwrap();
+    let sources: Vec<_> = read
+        .chain("INPUT")
+        .unwrap()
+        .rules
+        .iter()
+        .map(|r| r.source.clone())
+        .collect();
+    assert_eq!(
+        sources[..2],
+        [Some("put first".to_string()), Some("new first".to_string())]
+    );
+
     input(&mut model).insert(5, rule(vec![proto(17)], Action::Drop, "new fifth"));
     input(&mut model).insert(6, rule(vec![proto(1)], Action::Drop, "new sixth"));
     update(&lab, &model);

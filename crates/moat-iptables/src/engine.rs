@@ -425,7 +425,12 @@ pub fn apply(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineEr
             }
             let c = chain_mut(next, &chain)?;
             match &mut c.base {
-                Some((_, p)) => *p = policy,
+                // As iptables-nft 1.8.9: the policy's counters start again
+                // from zero (it takes `-c` beside `-P` and drops it).
+                Some((_, p)) => {
+                    *p = policy;
+                    c.policy_counters = Counters::default();
+                }
                 None => {
                     return fail(format!(
                         "chain {chain} is a user-defined chain: only built-in chains have a policy"

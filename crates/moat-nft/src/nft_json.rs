@@ -264,6 +264,7 @@ impl<'a> TableEncoder<'a> {
                     let mut nf_rule = self.compiled(chain, *index, rule, &mut sets)?;
                     match position {
                         Position::Append => body.push(cmd(NfCmd::Add(NfListObject::Rule(nf_rule)))),
+                        Position::First => body.push(cmd(NfCmd::Insert(NfListObject::Rule(nf_rule)))),
                         Position::Before(handle) => {
                             nf_rule.handle = Some(*handle);
                             body.push(cmd(NfCmd::Insert(NfListObject::Rule(nf_rule))));
@@ -343,6 +344,7 @@ impl<'a> TableEncoder<'a> {
                         self.rule(chain, compiled.stmts, Some(portmap::marker(&map.name)));
                     match position {
                         Position::Append => body.push(cmd(NfCmd::Add(NfListObject::Rule(nf_rule)))),
+                        Position::First => body.push(cmd(NfCmd::Insert(NfListObject::Rule(nf_rule)))),
                         Position::Before(handle) => {
                             nf_rule.handle = Some(*handle);
                             body.push(cmd(NfCmd::Insert(NfListObject::Rule(nf_rule))));

@@ -29,6 +29,8 @@ pub enum PlanError {
 pub enum Position {
     /// At the end.
     Append,
+    /// At the start.
+    First,
     /// Just before the rule with this handle.
     Before(u32),
 }

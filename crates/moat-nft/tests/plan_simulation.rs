@@ -151,6 +151,7 @@ impl Kernel {
         let entry = (self.next_handle, source, counters);
         match position {
             Position::Append => self.rules.push(entry),
+            Position::First => self.rules.insert(0, entry),
             Position::Before(handle) => {
                 let at = self
                     .rules

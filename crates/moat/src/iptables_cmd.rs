@@ -155,7 +155,10 @@ fn run_command(
             set_copies::check_sets_exist(&model, family)?;
         }
     }
-    if let Some(code) = append_fast(program, backend, inv, family)? {
+    if let Some(code) = add_fast(program, backend, inv, family)? {
+        return Ok(code);
+    }
+    if let Some(code) = chains_fast(backend, inv, family)? {
         return Ok(code);
     }
     if let Some(code) = delete_fast(backend, inv, family)? {
@@ -225,22 +228,45 @@ fn echo_append(
     Ok(())
 }
 
-/// `-A` to a built-in chain of a rule that jumps nowhere: only the new rule
-/// needs checking (its chain's hook is known), so moat reads the table's
-/// layout instead of every rule and sends one append. `None` when the
-/// command needs the full path.
-fn append_fast(
+/// Where `-A`, `-I` or `-R` puts its rule.
+#[derive(Clone, Copy)]
+enum Place {
+    /// At the chain's end (`-A`).
+    End,
+    /// At this 1-based place, before the rule there (`-I`).
+    Before(usize),
+    /// Instead of the rule at this 1-based place (`-R`).
+    Instead(usize),
+}
+
+/// `-A`, `-I` or `-R` of one rule that jumps nowhere: only the new rule
+/// needs checking, so moat reads the table's layout instead of every rule,
+/// reads the chain only as far as the place `-I N` or `-R N` names, and
+/// sends one rule. A built-in chain's hook is known; a rule for a user
+/// chain must work from every hook of the table (else the full path finds
+/// the hooks that reach the chain). `None` when the command needs the full
+/// path.
+fn add_fast(
     program: &str,
     backend: &dyn Backend,
     inv: &moat_iptables::Invocation,
     family: Family,
 ) -> Result<Option<ExitCode>> {
-    let Command::Append { chain, rule, also } = &inv.command else {
-        return Ok(None);
+    let (chain, rule, place) = match &inv.command {
+        Command::Append { chain, rule, also } if also.is_empty() => (chain, rule, Place::End),
+        Command::Insert {
+            chain,
+            num,
+            rule,
+            also,
+        } if also.is_empty() => (chain, rule, Place::Before(*num)),
+        // The rule replaced may be what keeps the SSH session open: the
+        // guard compares whole tables.
+        Command::Replace { chain, num, rule } if guard::session_flow().is_none() => {
+            (chain, rule, Place::Instead(*num))
+        }
+        _ => return Ok(None),
     };
-    if !also.is_empty() {
-        return Ok(None);
-    }
     // A jump needs its chain checked, a DROP in nat refusing: the full path
     // does both.
     // A raw table may have a copy after conntrack that changes with it.
@@ -253,9 +279,14 @@ fn append_fast(
     let Some(layout) = backend.read_layout(family, inv.stage)? else {
         return Ok(None);
     };
-    let Some((hook, _)) = layout.chain(chain).and_then(|c| c.base) else {
+    let Some(base) = layout.chain(chain).map(|c| c.base.map(|(hook, _)| hook)) else {
         return Ok(None);
     };
+    // NAT in a user chain rewrites one side or the other by the hooks that
+    // reach it (NETMAP).
+    if base.is_none() && inv.stage == Stage::Nat {
+        return Ok(None);
+    }
     let mut new = StateRule::new(rule.clone(), family, inv.counters.unwrap_or_default())?;
     if inv.stage == Stage::Nat && is_port_forward(&new.rule)
         || fills_a_set(&new.rule)
@@ -265,29 +296,134 @@ fn append_fast(
         // or cut the SSH session: the full path reads the whole table.
         return Ok(None);
     }
-    new.rule.action.place(&[hook]);
-    validate_rule(&new.rule, family, inv.stage, &[hook], true)?;
+    match base {
+        Some(hook) => {
+            new.rule.action.place(&[hook]);
+            validate_rule(&new.rule, family, inv.stage, &[hook], true)?;
+        }
+        None => {
+            if validate_rule(&new.rule, family, inv.stage, inv.stage.hooks(), false).is_err() {
+                return Ok(None);
+            }
+        }
+    }
     log_route::route_added(family, inv.stage, chain, &mut new.rule, log_route::kept());
+    let Some(slot) = slot(backend, inv, family, chain, place)? else {
+        return Ok(None);
+    };
+    let rule = new.rule.clone();
+    let op = match slot {
+        Slot::Add { index, position } => Op::AddRule {
+            chain: chain.clone(),
+            index,
+            rule,
+            position,
+        },
+        Slot::Replace { index, handle } => Op::ReplaceRule {
+            chain: chain.clone(),
+            index,
+            handle,
+            rule,
+        },
+    };
     let mut table = TableChanges {
         family,
         stage: inv.stage,
-        ops: Vec::new(),
+        ops: vec![op],
         existing_sets: Vec::new(),
         after_conntrack: layout.after_conntrack,
         conntrack_copy: false,
     };
-    table.ops.push(Op::AddRule {
-        chain: chain.clone(),
-        index: 0,
-        rule: new.rule.clone(),
-        position: Position::Append,
-    });
     // After the rule: an ipset's rule is given its match here.
     set_copies::declare_for(&mut table, [&new.rule])?;
     backend.apply(&ChangeSet {
         tables: vec![table],
     })?;
-    warn_for_rule(program, family, chain, Some(hook), &new.rule);
+    warn_for_rule(program, family, chain, base, &new.rule);
+    Ok(Some(ExitCode::SUCCESS))
+}
+
+/// Where in the kernel's chain a rule goes.
+enum Slot {
+    /// A new rule: its 1-based place (0 at the end) and position.
+    Add { index: usize, position: Position },
+    /// Instead of the rule with `handle`, at 1-based place `index`.
+    Replace { index: usize, handle: u32 },
+}
+
+/// The slot of `place` in `chain`, reading the chain only as far as that
+/// place; `None` when the read cannot tell (no rule there, a port map's
+/// rule on the way, a replaced rule that fills a set): the full path
+/// answers, with iptables' message for an index too big.
+fn slot(
+    backend: &dyn Backend,
+    inv: &moat_iptables::Invocation,
+    family: Family,
+    chain: &str,
+    place: Place,
+) -> Result<Option<Slot>> {
+    let index = match place {
+        Place::End => {
+            return Ok(Some(Slot::Add {
+                index: 0,
+                position: Position::Append,
+            }))
+        }
+        Place::Before(1) => {
+            return Ok(Some(Slot::Add {
+                index: 1,
+                position: Position::First,
+            }))
+        }
+        Place::Before(n) | Place::Instead(n) => n,
+    };
+    let mut at = |p: usize, _: &str| p == index;
+    let RuleSearch::Found(found) = backend.find_rule(family, inv.stage, chain, &mut at)? else {
+        return Ok(None);
+    };
+    if let Place::Instead(_) = place {
+        let Ok(old) = StateRule::from_source(&found.source, family, Counters::default()) else {
+            return Ok(None);
+        };
+        if fills_a_set(&old.rule) {
+            return Ok(None);
+        }
+        return Ok(Some(Slot::Replace {
+            index,
+            handle: found.handle,
+        }));
+    }
+    Ok(Some(Slot::Add {
+        index,
+        position: Position::Before(found.handle),
+    }))
+}
+
+/// `-N CHAIN` and `-P CHAIN POLICY`, which change chains and look at no
+/// rule: moat runs them on the table's layout (its chains, without their
+/// rules) and sends the difference. `None` when the command needs the full
+/// path: another command, no table yet, a policy in an SSH session (the
+/// guard compares whole tables) or in the raw table (whose copy after
+/// conntrack changes with it).
+fn chains_fast(
+    backend: &dyn Backend,
+    inv: &moat_iptables::Invocation,
+    family: Family,
+) -> Result<Option<ExitCode>> {
+    match inv.command {
+        Command::NewChain { .. } => {}
+        Command::SetPolicy { .. } if inv.stage != Stage::Raw && guard::session_flow().is_none() => {
+        }
+        _ => return Ok(None),
+    }
+    let Some(layout) = backend.read_layout(family, inv.stage)? else {
+        return Ok(None);
+    };
+    let state = TableState::from_stored(family, inv.stage, stored_chains(layout.clone()))?;
+    let outcome = execute(inv, &state)?;
+    if let Some(next) = outcome.changed {
+        backend.apply(&plan_update(Some(&layout), &next.to_table())?)?;
+    }
     Ok(Some(ExitCode::SUCCESS))
 }
 

@@ -793,3 +793,90 @@ fn verbose_commands_and_option_checks_like_iptables_nft() {
         );
     }
 }
+
+/// `-I`, `-R`, `-N` and `-P`, which moat answers from the table's layout
+/// and the chain read only as far as the place named (without reading
+/// every rule): the same exit statuses, output, rules and counters as
+/// Debian's iptables-nft in a second namespace, for built-in and user
+/// chains, places at the start, in the middle, one past the end and too
+/// far, rules given counters with `-c`, a rule a user chain's hooks refuse,
+/// and a policy whose counters start again when it changes.
+#[test]
+fn placing_and_chain_commands_like_iptables_nft() {
+    let file = "*filter\n:INPUT ACCEPT [5:500]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+        :f2b-sshd - [0:0]\n[7:700] -A INPUT -s 10.1.1.1 -j ACCEPT\n\
+        [3:300] -A INPUT -s 10.1.1.2 -j ACCEPT\n-A INPUT -p tcp -m multiport --dports 22 -j f2b-sshd\n\
+        -A OUTPUT -j f2b-sshd\n-A f2b-sshd -j RETURN\nCOMMIT\n";
+    let Some((ours, theirs)) = restored_side_by_side("placeref", file) else {
+        return;
+    };
+    let same = |command: &str| same_in_both(&ours, &theirs, command);
+    for (command, status) in [
+        ("-I INPUT -s 10.0.0.1 -j DROP", 0),
+        ("-I INPUT 1 -s 10.0.0.2 -j DROP", 0),
+        ("-I INPUT 3 -p udp --dport 53 -j ACCEPT", 0),
+        ("-I INPUT 7 -s 10.0.0.3 -j DROP", 0),
+        ("-I INPUT 9 -s 10.0.0.4 -j DROP", 1),
+        ("-I INPUT 2 -c 4 400 -s 10.0.0.5 -j ACCEPT", 0),
+        ("-R INPUT 4 -c 9 900 -s 10.0.0.6 -j REJECT", 0),
+        ("-R INPUT 1 -s 10.0.0.7 -j DROP", 0),
+        ("-R INPUT 20 -s 10.0.0.8 -j DROP", 1),
+        (
+            "-I f2b-sshd 1 -s 192.0.2.1 -j REJECT --reject-with icmp-port-unreachable",
+            0,
+        ),
+        (
+            "-I f2b-sshd 1 -s 192.0.2.2 -j REJECT --reject-with icmp-port-unreachable",
+            0,
+        ),
+        (
+            "-I f2b-sshd 2 -s 192.0.2.3 -j REJECT --reject-with icmp-port-unreachable",
+            0,
+        ),
+        ("-A f2b-sshd -s 192.0.2.4 -j DROP", 0),
+        ("-R f2b-sshd 1 -s 192.0.2.5 -j DROP", 0),
+        ("-I f2b-sshd -i eth0 -j DROP", 0),
+        (
+            "-I f2b-sshd -m mac --mac-source 00:11:22:33:44:55 -j DROP",
+            4,
+        ),
+        ("-I nosuch -s 10.0.0.9 -j DROP", 1),
+        ("-R nosuch 1 -s 10.0.0.9 -j DROP", 1),
+        ("-N f2b-web", 0),
+        ("-N f2b-web", 1),
+        ("-A f2b-web -s 192.0.2.9 -j DROP", 0),
+        ("-N ACCEPT", 2),
+        ("-P FORWARD DROP", 0),
+        ("-P INPUT DROP", 0),
+        ("-P f2b-web DROP", 1),
+        ("-P nosuch DROP", 1),
+        ("-t nat -P POSTROUTING DROP", 2),
+        ("-t mangle -N marks", 0),
+        ("-t mangle -I marks -j MARK --set-mark 5", 0),
+        ("-t mangle -P PREROUTING ACCEPT", 0),
+    ] {
+        let (code, _) = same(command);
+        assert_eq!(code, Some(status), "{command}");
+    }
+    for listing in [
+        "-S",
+        "-vxnL --line-numbers",
+        "-t mangle -S",
+        "-t mangle -vxnL",
+    ] {
+        same(listing);
+    }
+    let counted = same("-vxnL INPUT").1;
+    assert!(
+        counted.contains("policy DROP 0 packets, 0 bytes"),
+        "{counted}"
+    );
+    assert!(counted.contains("       9      900 REJECT"), "{counted}");
+    let bans = same("-S f2b-sshd").1;
+    assert!(
+        bans.starts_with(
+            "-N f2b-sshd\n-A f2b-sshd -i eth0 -j DROP\n-A f2b-sshd -s 192.0.2.5/32 -j DROP\n"
+        ),
+        "{bans}"
+    );
+}

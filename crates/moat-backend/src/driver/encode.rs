@@ -208,6 +208,8 @@ fn counter(counters: Counters) -> NlExpr {
 enum Place {
     /// At the end of the chain.
     Append,
+    /// At the start of the chain.
+    First,
     /// Before the rule with this handle.
     Before(u32),
     /// Instead of the rule with this handle.
@@ -388,6 +390,7 @@ impl<'a> TableEncoder<'a> {
                 let exprs = self.anon_sets(b, ids, origin, lowered)?;
                 let place = match position {
                     Position::Append => Place::Append,
+                    Position::First => Place::First,
                     Position::Before(handle) => Place::Before(*handle),
                 };
                 self.rule_msg(b, origin, chain, place, &exprs, udata.as_deref());
@@ -482,6 +485,7 @@ impl<'a> TableEncoder<'a> {
                 let (exprs, udata) = self.lower_port_map(ids, chain, *index, map)?;
                 let place = match position {
                     Position::Append => Place::Append,
+                    Position::First => Place::First,
                     Position::Before(handle) => Place::Before(*handle),
                 };
                 self.rule_msg(b, origin, chain, place, &exprs, Some(&udata));
@@ -722,7 +726,7 @@ impl<'a> TableEncoder<'a> {
     ) {
         let flags = match place {
             Place::Append => NLM_F_CREATE | NLM_F_APPEND,
-            Place::Before(_) => NLM_F_CREATE,
+            Place::First | Place::Before(_) => NLM_F_CREATE,
             Place::Replace(_) => NLM_F_REPLACE,
         };
         let m = b.begin(NFT_MSG_NEWRULE, flags, self.family, origin);
@@ -730,7 +734,7 @@ impl<'a> TableEncoder<'a> {
         w.attr_str(NFTA_RULE_TABLE, self.table);
         w.attr_str(NFTA_RULE_CHAIN, chain);
         match place {
-            Place::Append => {}
+            Place::Append | Place::First => {}
             Place::Before(handle) => w.attr_u64(NFTA_RULE_POSITION, u64::from(handle)),
             Place::Replace(handle) => w.attr_u64(NFTA_RULE_HANDLE, u64::from(handle)),
         }
