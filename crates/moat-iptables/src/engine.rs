@@ -251,15 +251,33 @@ fn query(inv: &Invocation, state: &TableState) -> Option<Result<Applied, EngineE
 
 /// Carries out `inv` on `state`: the result holds the changed table, checked as a whole.
 pub fn execute(inv: &Invocation, state: &TableState) -> Result<Outcome, EngineError> {
-    if let Some(answer) = query(inv, state) {
-        let answer = answer?;
-        return Ok(Outcome {
-            changed: None,
-            output: answer.output,
-            check: answer.check,
-        });
+    match query(inv, state) {
+        Some(answer) => answered(answer),
+        None => change(inv, state.clone()),
     }
-    let mut next = state.clone();
+}
+
+/// [`execute`] on a table the caller lets go: it becomes the changed table
+/// without a copy of every rule.
+pub fn execute_owned(inv: &Invocation, state: TableState) -> Result<Outcome, EngineError> {
+    match query(inv, &state) {
+        Some(answer) => answered(answer),
+        None => change(inv, state),
+    }
+}
+
+/// The outcome of a command that changes nothing.
+fn answered(answer: Result<Applied, EngineError>) -> Result<Outcome, EngineError> {
+    let answer = answer?;
+    Ok(Outcome {
+        changed: None,
+        output: answer.output,
+        check: answer.check,
+    })
+}
+
+/// Carries out a changing command on `next`, then checks the table.
+fn change(inv: &Invocation, mut next: TableState) -> Result<Outcome, EngineError> {
     let applied = apply(inv.clone(), &mut next)?;
     if applied.changed {
         next.validate().map_err(|e| EngineError {

@@ -15,7 +15,9 @@ pub mod save;
 pub mod state;
 
 pub use command::{parse_command_line, Command, CommandError, Display, Invocation, ZeroAfter};
-pub use engine::{apply, chain_line, execute, Applied, EngineError, Outcome, Problem};
+pub use engine::{
+    apply, chain_line, execute, execute_owned, Applied, EngineError, Outcome, Problem,
+};
 pub use help::help_text;
 pub use ipset::{ipset_match, ipset_update_target};
 pub use rule_id::{family_word, rule_id};

@@ -9,7 +9,8 @@ use moat_iptables::listing::{list_stored_chains, list_stored_rules};
 use moat_iptables::rule::RuleSpec;
 use moat_iptables::state::StateRule;
 use moat_iptables::{
-    execute, parse_command_line, Command, Display, StoredChain, TableState, ZeroAfter,
+    execute, execute_owned, parse_command_line, Command, Display, StoredChain, TableState,
+    ZeroAfter,
 };
 use moat_model::Family;
 use moat_model::{validate_rule, Action, Counters, Stage, Table};
@@ -179,12 +180,15 @@ fn run_command(
     } else {
         read_state(backend, family, inv.stage)?
     };
-    let outcome = execute(inv, &state)?;
+    // The table before the command, for the guard alone: the command
+    // changes the table read without copying it.
+    let before = guard::session_flow().map(|_| state.to_table());
+    let outcome = execute_owned(inv, state)?;
     print!("{}", outcome.output);
     if let Some(next) = outcome.changed {
-        let table = next.to_table();
-        if guard::session_flow().is_some() {
-            guard::warn_session_cut(program, &[state.to_table()], std::slice::from_ref(&table));
+        let table = next.into_table();
+        if let Some(before) = before {
+            guard::warn_session_cut(program, &[before], std::slice::from_ref(&table));
         }
         // The table is copied only when LOG rules go to moat's packet log.
         let mut batch = match log_route::kept() {
