@@ -9,14 +9,13 @@ use moat_iptables::listing::{list_stored_chains, list_stored_rules};
 use moat_iptables::rule::RuleSpec;
 use moat_iptables::state::StateRule;
 use moat_iptables::{
-    execute, execute_owned, parse_command_line, Command, Display, StoredChain, TableState,
-    ZeroAfter,
+    execute_owned, parse_command_line, Command, Display, StoredChain, TableState, ZeroAfter,
 };
 use moat_model::Family;
 use moat_model::{validate_rule, Action, Counters, Stage, Table};
 use moat_nft::plan::fills_a_set;
 use moat_nft::portmap::is_port_forward;
-use moat_nft::{plan_update, ChangeSet, Op, Position, TableChanges};
+use moat_nft::{plan_update, ChangeSet, KernelTable, Op, Position, TableChanges};
 
 use crate::guard;
 use crate::lock::RulesetLock;
@@ -160,6 +159,12 @@ fn run_command(
         return Ok(code);
     }
     if let Some(code) = chains_fast(backend, inv, family)? {
+        return Ok(code);
+    }
+    if let Some(code) = flush_fast(backend, inv, family)? {
+        return Ok(code);
+    }
+    if let Some(code) = delete_chain_fast(backend, inv, family)? {
         return Ok(code);
     }
     if let Some(code) = delete_fast(backend, inv, family)? {
@@ -404,11 +409,10 @@ fn slot(
 }
 
 /// `-N CHAIN` and `-P CHAIN POLICY`, which change chains and look at no
-/// rule: moat runs them on the table's layout (its chains, without their
-/// rules) and sends the difference. `None` when the command needs the full
-/// path: another command, no table yet, a policy in an SSH session (the
-/// guard compares whole tables) or in the raw table (whose copy after
-/// conntrack changes with it).
+/// rule: moat runs them on the table's layout and sends the difference.
+/// `None` when the command needs the full path: another command, no table
+/// yet, a policy in an SSH session (the guard compares whole tables) or in
+/// the raw table (whose copy after conntrack changes with it).
 fn chains_fast(
     backend: &dyn Backend,
     inv: &moat_iptables::Invocation,
@@ -420,15 +424,130 @@ fn chains_fast(
         }
         _ => return Ok(None),
     }
+    let Some((layout, outcome)) = on_layout(backend, inv, family)? else {
+        return Ok(None);
+    };
+    if let Some(next) = outcome.changed {
+        backend.apply(&plan_update(Some(&layout), &next.into_table())?)?;
+    }
+    Ok(Some(ExitCode::SUCCESS))
+}
+
+/// `-F [CHAIN]` outside the nat and raw tables and an SSH session: moat
+/// reads each chain's rule texts only to see that none fills or looks up a
+/// set (whose upkeep is the full path's), then flushes the chains. `None`
+/// when the command needs the full path.
+fn flush_fast(
+    backend: &dyn Backend,
+    inv: &moat_iptables::Invocation,
+    family: Family,
+) -> Result<Option<ExitCode>> {
+    let Command::Flush { chain } = &inv.command else {
+        return Ok(None);
+    };
+    if matches!(inv.stage, Stage::Nat | Stage::Raw) || guard::session_flow().is_some() {
+        return Ok(None);
+    }
+    let Some((layout, outcome)) = on_layout(backend, inv, family)? else {
+        return Ok(None);
+    };
+    let names: Vec<String> = match chain {
+        Some(name) => vec![name.clone()],
+        None => layout.chains.into_iter().map(|c| c.name).collect(),
+    };
+    for name in &names {
+        let mut names_a_set = |_: usize, source: &str| may_use_a_set(source);
+        if !matches!(
+            backend.find_rule(family, inv.stage, name, &mut names_a_set)?,
+            RuleSearch::Absent
+        ) {
+            return Ok(None);
+        }
+    }
+    let ops = names
+        .into_iter()
+        .map(|name| Op::FlushChain { name })
+        .collect();
+    backend.apply(&one_table(inv, family, ops))?;
+    print!("{}", outcome.output);
+    Ok(Some(ExitCode::SUCCESS))
+}
+
+/// `-X CHAIN` of an empty chain outside the raw table: moat reads the
+/// chain only as far as its first rule and deletes it; when the kernel
+/// refuses (a rule jumps to it) the full path says why, as it does for a
+/// chain with rules. `None` when the command needs the full path.
+fn delete_chain_fast(
+    backend: &dyn Backend,
+    inv: &moat_iptables::Invocation,
+    family: Family,
+) -> Result<Option<ExitCode>> {
+    let Command::DeleteChain { chain: Some(chain) } = &inv.command else {
+        return Ok(None);
+    };
+    if inv.stage == Stage::Raw {
+        return Ok(None);
+    }
+    let Some((_, outcome)) = on_layout(backend, inv, family)? else {
+        return Ok(None);
+    };
+    let mut any = |_: usize, _: &str| true;
+    if !matches!(
+        backend.find_rule(family, inv.stage, chain, &mut any)?,
+        RuleSearch::Absent
+    ) {
+        return Ok(None);
+    }
+    let ops = vec![Op::DeleteChain {
+        name: chain.clone(),
+    }];
+    match backend.apply(&one_table(inv, family, ops)) {
+        Ok(()) => {}
+        Err(moat_backend::BackendError::Refused(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    print!("{}", outcome.output);
+    Ok(Some(ExitCode::SUCCESS))
+}
+
+/// Runs `inv` on the table's layout (its chains, without their rules):
+/// for commands that look at no rule, the engine's checks, messages and
+/// changed chains. `None` when moat has no such table yet.
+fn on_layout(
+    backend: &dyn Backend,
+    inv: &moat_iptables::Invocation,
+    family: Family,
+) -> Result<Option<(KernelTable, moat_iptables::Outcome)>> {
     let Some(layout) = backend.read_layout(family, inv.stage)? else {
         return Ok(None);
     };
     let state = TableState::from_stored(family, inv.stage, stored_chains(layout.clone()))?;
-    let outcome = execute(inv, &state)?;
-    if let Some(next) = outcome.changed {
-        backend.apply(&plan_update(Some(&layout), &next.to_table())?)?;
+    let outcome = execute_owned(inv, state)?;
+    Ok(Some((layout, outcome)))
+}
+
+/// Whether a stored rule text may fill a dynamic set or look one up
+/// (`-m connlimit`, `-m hashlimit`, `-m set`, `-j SET`): removing such a
+/// rule may take a set with it, which the full path works out.
+fn may_use_a_set(source: &str) -> bool {
+    ["-m connlimit", "-m hashlimit", "-m set", "-j SET"]
+        .iter()
+        .any(|word| source.contains(word))
+}
+
+/// A change of `ops` on the command's table, whose base chains stay.
+fn one_table(inv: &moat_iptables::Invocation, family: Family, ops: Vec<Op>) -> ChangeSet {
+    ChangeSet {
+        tables: vec![TableChanges {
+            family,
+            stage: inv.stage,
+            ops,
+            existing_sets: Vec::new(),
+            // No base chain changes.
+            after_conntrack: false,
+            conntrack_copy: false,
+        }],
     }
-    Ok(Some(ExitCode::SUCCESS))
 }
 
 /// `-D CHAIN N` or `-D CHAIN rule`: moat reads the chain only as far as the
@@ -466,20 +585,11 @@ fn delete_fast(
     if fills_a_set(&stored.rule) {
         return Ok(None);
     }
-    backend.apply(&ChangeSet {
-        tables: vec![TableChanges {
-            family,
-            stage: inv.stage,
-            ops: vec![Op::DeleteRule {
-                chain: chain.clone(),
-                handle: found.handle,
-            }],
-            existing_sets: Vec::new(),
-            // No base chain changes.
-            after_conntrack: false,
-            conntrack_copy: false,
-        }],
-    })?;
+    let ops = vec![Op::DeleteRule {
+        chain: chain.clone(),
+        handle: found.handle,
+    }];
+    backend.apply(&one_table(inv, family, ops))?;
     Ok(Some(ExitCode::SUCCESS))
 }
 

@@ -794,13 +794,15 @@ fn verbose_commands_and_option_checks_like_iptables_nft() {
     }
 }
 
-/// `-I`, `-R`, `-N` and `-P`, which moat answers from the table's layout
-/// and the chain read only as far as the place named (without reading
-/// every rule): the same exit statuses, output, rules and counters as
-/// Debian's iptables-nft in a second namespace, for built-in and user
-/// chains, places at the start, in the middle, one past the end and too
-/// far, rules given counters with `-c`, a rule a user chain's hooks refuse,
-/// and a policy whose counters start again when it changes.
+/// `-I`, `-R`, `-N`, `-P`, `-F` and `-X`, which moat answers from the
+/// table's layout and the chains read only as far as it needs (without
+/// building the whole table): the same exit statuses, output, rules and
+/// counters as Debian's iptables-nft in a second namespace, for built-in
+/// and user chains, places at the start, in the middle, one past the end
+/// and too far, rules given counters with `-c`, a rule a user chain's hooks
+/// refuse, a policy whose counters start again when it changes, chains
+/// flushed and deleted, and chains that cannot go (with rules, jumped to,
+/// built in).
 #[test]
 fn placing_and_chain_commands_like_iptables_nft() {
     let file = "*filter\n:INPUT ACCEPT [5:500]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
@@ -854,6 +856,23 @@ fn placing_and_chain_commands_like_iptables_nft() {
         ("-t mangle -N marks", 0),
         ("-t mangle -I marks -j MARK --set-mark 5", 0),
         ("-t mangle -P PREROUTING ACCEPT", 0),
+        ("-N jumped", 0),
+        ("-A OUTPUT -j jumped", 0),
+        ("-X jumped", 4),
+        ("-X f2b-sshd", 4),
+        ("-X INPUT", 1),
+        ("-X nosuch", 1),
+        ("-F nosuch", 1),
+        (
+            "-A f2b-web -m hashlimit --hashlimit-upto 5/sec --hashlimit-name hl -j ACCEPT",
+            0,
+        ),
+        ("-F f2b-web", 0),
+        ("-X f2b-web", 0),
+        ("-X f2b-web", 1),
+        ("-t mangle -F marks", 0),
+        ("-t mangle -X marks", 0),
+        ("-t mangle -F", 0),
     ] {
         let (code, _) = same(command);
         assert_eq!(code, Some(status), "{command}");
