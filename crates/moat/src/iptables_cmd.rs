@@ -248,13 +248,13 @@ enum Place {
     Instead(usize),
 }
 
-/// `-A`, `-I` or `-R` of one rule that jumps nowhere: only the new rule
-/// needs checking, so moat reads the table's layout instead of every rule,
-/// reads the chain only as far as the place `-I N` or `-R N` names, and
-/// sends one rule. A built-in chain's hook is known; a rule for a user
-/// chain must work from every hook of the table (else the full path finds
-/// the hooks that reach the chain). `None` when the command needs the full
-/// path.
+/// `-A`, `-I` or `-R` of one rule (a jump only to a chain
+/// [`jump_is_plain`] accepts): only the new rule needs checking, so moat
+/// reads the table's layout instead of every rule, reads the chain only as
+/// far as the place `-I N` or `-R N` names, and sends one rule. A built-in
+/// chain's hook is known; a rule for a user chain must work from every hook
+/// of the table (else the full path finds the hooks that reach the chain).
+/// `None` when the command needs the full path.
 fn add_fast(
     program: &str,
     backend: &dyn Backend,
@@ -276,13 +276,9 @@ fn add_fast(
         }
         _ => return Ok(None),
     };
-    // A jump needs its chain checked, a DROP in nat refusing: the full path
-    // does both.
+    // A DROP in nat is refused by the full path.
     // A raw table may have a copy after conntrack that changes with it.
-    if rule.jump_target().is_some()
-        || rule.drops() && inv.stage == Stage::Nat
-        || inv.stage == Stage::Raw
-    {
+    if rule.drops() && inv.stage == Stage::Nat || inv.stage == Stage::Raw {
         return Ok(None);
     }
     let Some(layout) = backend.read_layout(family, inv.stage)? else {
@@ -291,6 +287,11 @@ fn add_fast(
     let Some(base) = layout.chain(chain).map(|c| c.base.map(|(hook, _)| hook)) else {
         return Ok(None);
     };
+    if let Some(target) = rule.jump_target() {
+        if !jump_is_plain(backend, inv, family, &layout, chain, target)? {
+            return Ok(None);
+        }
+    }
     // NAT in a user chain rewrites one side or the other by the hooks that
     // reach it (NETMAP).
     if base.is_none() && inv.stage == Stage::Nat {
@@ -350,6 +351,41 @@ fn add_fast(
     })?;
     warn_for_rule(program, family, chain, base, &new.rule);
     Ok(Some(ExitCode::SUCCESS))
+}
+
+/// The most rules of a jump's target chain moat reads to check them
+/// without the full path (a chain fail2ban or Docker just made holds one).
+const PLAIN_TARGET_RULES: usize = 16;
+
+/// Whether a jump from `chain` to `target` may be added without the full
+/// path: outside nat (where the hooks reaching a chain settle its NETMAP
+/// rules) and an SSH session, to a user chain of the layout other than
+/// `chain`, whose few rules jump nowhere (no loop, no chains further on)
+/// and work from every hook of the table, whichever hooks the jump adds.
+fn jump_is_plain(
+    backend: &dyn Backend,
+    inv: &moat_iptables::Invocation,
+    family: Family,
+    layout: &KernelTable,
+    chain: &str,
+    target: &str,
+) -> Result<bool> {
+    let user_chain = layout.chain(target).is_some_and(|c| c.base.is_none());
+    if inv.stage == Stage::Nat || guard::session_flow().is_some() || target == chain || !user_chain
+    {
+        return Ok(false);
+    }
+    let mut plain = true;
+    let mut check = |position: usize, source: &str| {
+        plain = position <= PLAIN_TARGET_RULES
+            && StateRule::from_source(source, family, Counters::default()).is_ok_and(|r| {
+                r.rule.chain_target().is_none()
+                    && validate_rule(&r.rule, family, inv.stage, inv.stage.hooks(), false).is_ok()
+            });
+        !plain
+    };
+    let read = backend.find_rule(family, inv.stage, target, &mut check)?;
+    Ok(plain && matches!(read, RuleSearch::Absent))
 }
 
 /// Where in the kernel's chain a rule goes.

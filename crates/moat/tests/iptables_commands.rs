@@ -801,8 +801,9 @@ fn verbose_commands_and_option_checks_like_iptables_nft() {
 /// and user chains, places at the start, in the middle, one past the end
 /// and too far, rules given counters with `-c`, a rule a user chain's hooks
 /// refuse, a policy whose counters start again when it changes, chains
-/// flushed and deleted, and chains that cannot go (with rules, jumped to,
-/// built in).
+/// flushed and deleted, chains that cannot go (with rules, jumped to,
+/// built in), and jumps to chains whose rules must then work from more
+/// hooks, to chains further on, to missing chains and in loops.
 #[test]
 fn placing_and_chain_commands_like_iptables_nft() {
     let file = "*filter\n:INPUT ACCEPT [5:500]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
@@ -873,6 +874,21 @@ fn placing_and_chain_commands_like_iptables_nft() {
         ("-t mangle -F marks", 0),
         ("-t mangle -X marks", 0),
         ("-t mangle -F", 0),
+        ("-N DOCKER-USER", 0),
+        ("-A DOCKER-USER -j RETURN", 0),
+        ("-I FORWARD -j DOCKER-USER", 0),
+        ("-A FORWARD -j DOCKER-USER", 0),
+        ("-A DOCKER-USER -j DOCKER-USER", 4),
+        ("-N macs", 0),
+        ("-A macs -m mac --mac-source 00:11:22:33:44:55 -j DROP", 0),
+        ("-A OUTPUT -j macs", 4),
+        ("-A INPUT -j macs", 0),
+        ("-N deep", 0),
+        ("-A deep -j macs", 0),
+        ("-A OUTPUT -j deep", 4),
+        ("-I INPUT 2 -g deep", 0),
+        ("-A INPUT -j nosuch", 2),
+        ("-A INPUT -j INPUT", 4),
     ] {
         let (code, _) = same(command);
         assert_eq!(code, Some(status), "{command}");
