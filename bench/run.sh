@@ -135,24 +135,54 @@ delete_avg() {
   for i in $(seq 1 "$REPEAT"); do total=$(( total + $(time_ms "$TMP/empty" in_ns "$@" -D INPUT 1) )); done
   echo $(( total / REPEAT ))
 }
+# fail2ban's iptables-multiport action beside the table, as a jail runs it:
+# its start (a chain, its RETURN, the jump from INPUT), REPEAT bans (-I 1)
+# and as many unbans (-D by rule), and its stop (-D of the jump, -F, -X);
+# one command each. Prints the milliseconds of the whole cycle.
+jail_cycle_ms() {
+  local total=0 i
+  step() { total=$(( total + $(time_ms "$TMP/empty" in_ns "$@") )); }
+  step "$@" -N f2b-sshd
+  step "$@" -A f2b-sshd -j RETURN
+  step "$@" -I INPUT -p tcp -m multiport --dports 22 -j f2b-sshd
+  for i in $(seq 1 "$REPEAT"); do
+    step "$@" -I f2b-sshd 1 -s "192.0.2.$i" -j REJECT --reject-with icmp-port-unreachable
+  done
+  for i in $(seq 1 "$REPEAT"); do
+    step "$@" -D f2b-sshd -s "192.0.2.$i" -j REJECT --reject-with icmp-port-unreachable
+  done
+  step "$@" -D INPUT -p tcp -m multiport --dports 22 -j f2b-sshd
+  step "$@" -F f2b-sshd
+  step "$@" -X f2b-sshd
+  echo "$total"
+}
+# Peak memory of one ban (-I 1 into the jail's chain), in MB.
+ban_mb() {
+  in_ns "$@" -N f2b-mem
+  peak_mb "$TMP/empty" ip netns exec "$NS" "$@" -I f2b-mem 1 -s 192.0.2.99 -j DROP
+}
 fresh_ns; in_ns iptables-nft-restore < "$TMP/rules-$n"
 ipt_a=$(append_avg iptables-nft); ipt_c=$(check_avg iptables-nft); ipt_l=$(list_avg iptables-nft)
 ipt_s=$(save_avg iptables-nft); ipt_save=$(dump_avg iptables-nft-save)
 ipt_l_mb=$(peak_mb "$TMP/empty" ip netns exec "$NS" iptables-nft -vnL)
 ipt_save_mb=$(peak_mb "$TMP/empty" ip netns exec "$NS" iptables-nft-save)
 ipt_d=$(delete_avg iptables-nft)
+ipt_jail=$(jail_cycle_ms iptables-nft); ipt_ban_mb=$(ban_mb iptables-nft)
 fresh_ns; in_ns "$MOAT" iptables-restore < "$TMP/rules-$n"
 moat_a=$(append_avg "$MOAT" iptables); moat_c=$(check_avg "$MOAT" iptables); moat_l=$(list_avg "$MOAT" iptables)
 moat_s=$(save_avg "$MOAT" iptables); moat_save=$(dump_avg "$MOAT" iptables-save)
 moat_l_mb=$(peak_mb "$TMP/empty" ip netns exec "$NS" "$MOAT" iptables -vnL)
 moat_save_mb=$(peak_mb "$TMP/empty" ip netns exec "$NS" "$MOAT" iptables-save)
 moat_d=$(delete_avg "$MOAT" iptables)
+moat_jail=$(jail_cycle_ms "$MOAT" iptables); moat_ban_mb=$(ban_mb "$MOAT" iptables)
 row "one -A into a chain of $n rules" "$ipt_a" "$moat_a"
 row "one -C of the rule -A put last in $n rules" "$ipt_c" "$moat_c"
 row "one -D 1 in a chain of $n rules" "$ipt_d" "$moat_d"
+row "fail2ban jail start, $REPEAT bans, stop" "$ipt_jail" "$moat_jail"
 row "-vnL of $n rules" "$ipt_l" "$moat_l"
 row "-S of $n rules" "$ipt_s" "$moat_s"
 row "iptables-save of $n rules" "$ipt_save" "$moat_save"
+printf '%-40s %12s MB %12s MB\n' "peak memory, one ban beside $n rules" "$ipt_ban_mb" "$moat_ban_mb"
 printf '%-40s %12s MB %12s MB\n' "peak memory, -vnL of $n rules" "$ipt_l_mb" "$moat_l_mb"
 printf '%-40s %12s MB %12s MB\n' "peak memory, iptables-save of $n rules" "$ipt_save_mb" "$moat_save_mb"
 

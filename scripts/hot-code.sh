@@ -67,6 +67,16 @@ profile iptables-save -c
 profile ip6tables -A INPUT -s 2001:db8::1 -j DROP
 profile ip6tables -S
 profile ip6tables-save
+# A fail2ban jail's start, ban, unban and stop (iptables-multiport).
+profile iptables -N f2b-hot
+profile iptables -A f2b-hot -j RETURN
+profile iptables -I INPUT -p tcp -m multiport --dports 22 -j f2b-hot
+profile iptables -I f2b-hot 1 -s 192.0.2.7 -j REJECT --reject-with icmp-port-unreachable
+profile iptables -R f2b-hot 1 -s 192.0.2.8 -j REJECT --reject-with icmp-port-unreachable
+profile iptables -D f2b-hot -s 192.0.2.8 -j REJECT --reject-with icmp-port-unreachable
+profile iptables -D INPUT -p tcp -m multiport --dports 22 -j f2b-hot
+profile iptables -F f2b-hot
+profile iptables -X f2b-hot
 profile iptables -F
 for f in crates/moat/tests/data/real/*.rules; do
   INPUT="$f" profile iptables-restore
