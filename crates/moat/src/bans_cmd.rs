@@ -13,7 +13,7 @@ use moat_jail::control::{self, ControlError, JailStatus, Reply, Request};
 use moat_jail::{parse_target, show_target};
 use serde::Serialize;
 
-use crate::guard;
+use moat_host::guard;
 
 /// Options of `moat bans`.
 #[derive(Args, Debug)]

@@ -10,8 +10,8 @@ use clap::{Args, Subcommand};
 use moat_blocklist::{zones, Blocklists, Direction, Entries, ListInfo, ListSpec, Source};
 use serde::Serialize;
 
-use crate::guard;
-use crate::lock::RulesetLock;
+use moat_host::guard;
+use moat_host::lock::RulesetLock;
 
 /// Where `moat block country` looks for zone files without --zone-dir.
 const ZONE_DIR: &str = "/var/lib/moat/zones";
@@ -127,7 +127,7 @@ pub struct UnblockArgs {
 }
 
 fn lock() -> Result<RulesetLock> {
-    RulesetLock::acquire(Duration::from_secs(30))
+    Ok(RulesetLock::acquire(Duration::from_secs(30))?)
 }
 
 fn report(result: Result<()>) -> ExitCode {

@@ -16,14 +16,14 @@ use serde_json::json;
 
 use crate::config_balance;
 use crate::config_blocks;
-use crate::confirm::{self, Orders};
-use crate::guard;
-use crate::lock::RulesetLock;
-use crate::log_route;
-use crate::persist::{self, Keep};
-use crate::set_copies;
-use crate::settings::warn_for_tables;
-use crate::snapshot::{model_tables, plan, Current, Snapshot};
+use moat_host::confirm::{self, Orders};
+use moat_host::guard;
+use moat_host::lock::RulesetLock;
+use moat_host::log_route;
+use moat_host::persist::{self, Keep};
+use moat_host::set_copies;
+use moat_host::settings::warn_for_tables;
+use moat_host::snapshot::{model_tables, plan, Current, Snapshot};
 
 /// Exit status when the lock-out guard refuses a ruleset.
 const EXIT_GUARD: u8 = 3;
@@ -445,7 +445,7 @@ fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let applied = config_blocks::load(&lists)
-        .and_then(|()| set_copies::declare(&mut batch, &model_tables(&full)))
+        .and_then(|()| Ok(set_copies::declare(&mut batch, &model_tables(&full))?))
         .and_then(|()| Ok(backend.apply(&batch)?));
     if let Err(e) = applied {
         if args.confirm.is_some() {

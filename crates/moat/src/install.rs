@@ -12,9 +12,9 @@ use crate::config_balance;
 use crate::config_blocks;
 use crate::docs;
 use crate::jails;
-use crate::lock::RulesetLock;
-use crate::persist;
-use crate::snapshot::restore_snapshot;
+use moat_host::lock::RulesetLock;
+use moat_host::persist;
+use moat_host::snapshot::restore_snapshot;
 
 /// The systemd unit moat ships (dist/moat.service).
 pub const UNIT: &str = include_str!("../../../dist/moat.service");

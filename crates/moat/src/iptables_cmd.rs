@@ -17,12 +17,13 @@ use moat_nft::plan::fills_a_set;
 use moat_nft::portmap::is_port_forward;
 use moat_nft::{plan_update, ChangeSet, KernelTable, Op, Position, TableChanges};
 
-use crate::guard;
-use crate::lock::RulesetLock;
-use crate::log_route;
-use crate::set_copies;
-use crate::settings::warn_for_rule;
-use crate::stored::{read_state, read_view, stored_chains};
+use moat_host::guard;
+use moat_host::lock::RulesetLock;
+use moat_host::log_route;
+use moat_host::set_copies;
+use moat_host::settings::warn_for_rule;
+use moat_host::stored::{read_state, read_view, stored_chains};
+use moat_host::HostError;
 
 /// Exit status for a command-line problem, as iptables uses it.
 const EXIT_USAGE: u8 = 2;
@@ -98,8 +99,15 @@ pub(crate) fn exit_status(e: &anyhow::Error) -> u8 {
             };
             return problem.exit_status();
         }
-        if cause.is::<crate::set_copies::MissingSet>() {
-            return moat_iptables::Problem::Parameter.exit_status();
+        if let Some(e) = cause.downcast_ref::<HostError>() {
+            return match e {
+                HostError::MissingSet(_) => moat_iptables::Problem::Parameter.exit_status(),
+                HostError::Save(e) => e.problem.exit_status(),
+                HostError::Backend(moat_backend::BackendError::Refused(_)) => {
+                    moat_iptables::Problem::Resource.exit_status()
+                }
+                _ => moat_iptables::Problem::Other.exit_status(),
+            };
         }
         if let Some(moat_backend::BackendError::Refused(_)) = cause.downcast_ref() {
             return moat_iptables::Problem::Resource.exit_status();

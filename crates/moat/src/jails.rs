@@ -9,7 +9,7 @@ use moat_fail2ban::{load_filter, parse_filter_ref, JailSet};
 use moat_jail::{compile_filter, increment_of, scope_of, sources_of, BanTime, JailRules, JailSpec};
 use moat_logsource::SourceSpec;
 
-use crate::persist;
+use moat_host::persist;
 
 /// Which moat.toml to read jails from.
 #[derive(Debug, Clone, Default)]

@@ -17,7 +17,7 @@ use moat_logger::tail::{self, Entry, Filter};
 use moat_logger::{Format, LoggingRule, Rotation, RuleRef, RuleSource, Settings};
 use moat_model::{Family, Stage};
 
-use crate::stored::stored_chains;
+use moat_host::stored::stored_chains;
 
 /// Where the packet log goes when neither moat.toml nor --log-file says.
 const DEFAULT_FILE: &str = "/var/log/moat/packets.jsonl";
@@ -59,7 +59,7 @@ pub fn settings(config: Option<&Config>, args: &LoggerArgs) -> Option<Settings> 
         format: if text { Format::Text } else { Format::Json },
         route_group: from_config
             .map(|f| f.group)
-            .or_else(|| crate::log_route::set_by_command().map(|r| r.group)),
+            .or_else(|| moat_host::log_route::set_by_command().map(|r| r.group)),
         groups,
         rotation: Rotation {
             max_bytes: from_config.map_or(Some(100 << 20), |f| f.rotate_bytes),
@@ -230,7 +230,7 @@ fn shown(entry: &Entry, json: bool) -> String {
 }
 
 fn kept_log_file() -> Option<PathBuf> {
-    crate::persist::kept_config()?.log.file.map(|f| f.path)
+    moat_host::persist::kept_config()?.log.file.map(|f| f.path)
 }
 
 fn tail_run(args: &TailArgs) -> Result<()> {
@@ -269,24 +269,24 @@ fn tail_run(args: &TailArgs) -> Result<()> {
 /// `moat log route on|off`: keeps the setting and rewrites every LOG rule
 /// of moat's tables to follow it, in one transaction.
 fn route_run(args: &RouteArgs) -> Result<()> {
-    if crate::persist::load_config_text().is_some() {
+    if moat_host::persist::load_config_text().is_some() {
         anyhow::bail!(
             "the kept moat.toml decides where LOG rules go: set or remove `[log] file` in it and apply it"
         );
     }
     let route = (args.state == "on").then_some(moat_logger::Route { group: args.group });
     let backend = moat_backend::default_backend();
-    let _lock = crate::lock::RulesetLock::acquire(Duration::from_secs(10))?;
-    let current = crate::snapshot::Current::read(&backend)?;
+    let _lock = moat_host::lock::RulesetLock::acquire(Duration::from_secs(10))?;
+    let current = moat_host::snapshot::Current::read(&backend)?;
     let present: Vec<_> = current
         .entries
         .iter()
         .filter(|e| e.kernel.is_some())
         .map(|e| e.state.clone())
         .collect();
-    let (batch, _) = crate::snapshot::plan(&current, &present, false, route)?;
+    let (batch, _) = moat_host::snapshot::plan(&current, &present, false, route)?;
     backend.apply(&batch)?;
-    crate::log_route::keep(route)?;
+    moat_host::log_route::keep(route)?;
     match route {
         Some(r) => println!(
             "LOG rules now go to log group {} (run `moat daemon --log-file FILE` to write them)",

@@ -9,12 +9,10 @@ mod block_cmd;
 mod config_balance;
 mod config_blocks;
 mod config_cmd;
-mod confirm;
 mod daemon_cmd;
 mod demo;
 mod docs;
 mod explain_cmd;
-mod guard;
 mod host_view;
 mod install;
 mod iptables_cmd;
@@ -22,19 +20,12 @@ mod jail_cmd;
 mod jail_test;
 mod jails;
 mod lint_cmd;
-mod lock;
 mod log_cmd;
-mod log_route;
 mod metrics_cmd;
-mod persist;
 mod restore_cmd;
 mod ruleset_source;
 mod save_cmd;
-mod set_copies;
-mod settings;
-mod snapshot;
 mod status;
-mod stored;
 mod trace_cmd;
 
 use std::ffi::OsString;
@@ -265,7 +256,7 @@ fn dispatch(command: Top) -> ExitCode {
         Top::Status(a) => status::run(&a),
         Top::Boot => install::run_boot(),
         Top::Install(a) => install::run_install(&a),
-        Top::Watchdog => confirm::run_watchdog(),
+        Top::Watchdog => moat_host::confirm::run_watchdog(),
         Top::Block(a) => block_cmd::run_block(a),
         Top::Unblock(a) => block_cmd::run_unblock(a),
         Top::Daemon(a) => daemon_cmd::run(a),

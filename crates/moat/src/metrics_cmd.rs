@@ -11,7 +11,7 @@ use moat_blocklist::Blocklists;
 use moat_metrics::{Exposition, Kind, TableCounters};
 use moat_model::{Family, Stage};
 
-use crate::stored::stored_chains;
+use moat_host::stored::stored_chains;
 
 /// Reads everything moat exports.
 pub fn collect() -> Exposition {

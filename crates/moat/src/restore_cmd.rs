@@ -13,12 +13,12 @@ use moat_iptables::TableState;
 use moat_model::Family;
 use moat_nft::{plan_replace_owned, plan_update_owned, ChangeSet};
 
-use crate::guard;
-use crate::lock::RulesetLock;
-use crate::log_route;
-use crate::set_copies;
-use crate::settings::{needed_by_tables, warn_missing};
-use crate::stored::read_state;
+use moat_host::guard;
+use moat_host::lock::RulesetLock;
+use moat_host::log_route;
+use moat_host::set_copies;
+use moat_host::settings::{needed_by_tables, warn_missing};
+use moat_host::stored::read_state;
 
 /// Options of iptables-restore.
 #[derive(Args, Debug)]

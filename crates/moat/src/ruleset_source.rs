@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 use moat_model::Table;
 
-use crate::snapshot::Current;
+use moat_host::snapshot::Current;
 
 /// The model tables of `file` (or of the kernel's ruleset without one) and
 /// what they are called in messages; `None` after printing why a file does

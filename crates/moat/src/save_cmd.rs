@@ -11,7 +11,7 @@ use moat_iptables::save::{emit, emit_stored};
 use moat_iptables::TableState;
 use moat_model::{Family, Stage};
 
-use crate::stored::stored_chains;
+use moat_host::stored::stored_chains;
 
 /// Options of iptables-save.
 #[derive(Args, Debug)]

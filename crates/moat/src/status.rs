@@ -12,9 +12,9 @@ use moat_config::model::{BalanceMode, Config};
 use serde_json::json;
 
 use crate::block_cmd;
-use crate::confirm;
-use crate::persist;
-use crate::snapshot::Current;
+use moat_host::confirm;
+use moat_host::persist;
+use moat_host::snapshot::Current;
 
 /// Options of `moat status`.
 #[derive(Args, Debug)]

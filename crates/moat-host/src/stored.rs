@@ -1,10 +1,11 @@
 //! Reads moat's tables through the backend into the iptables front-end's view.
 
-use anyhow::Result;
 use moat_backend::Backend;
 use moat_iptables::{StoredChain, StoredRule, TableState};
 use moat_model::{Family, Stage};
 use moat_nft::KernelTable;
+
+use crate::HostError;
 
 /// The kernel's table as the iptables front-end's stored chains.
 pub fn stored_chains(table: KernelTable) -> Vec<StoredChain> {
@@ -44,7 +45,7 @@ pub fn read_state(
     backend: &dyn Backend,
     family: Family,
     stage: Stage,
-) -> Result<(Option<KernelTable>, TableState)> {
+) -> Result<(Option<KernelTable>, TableState), HostError> {
     let kernel = backend.read(family, stage)?;
     let state = match &kernel {
         Some(k) => TableState::from_stored(family, stage, stored_chains(k.clone()))?,
@@ -59,7 +60,7 @@ pub fn read_view(
     backend: &dyn Backend,
     family: Family,
     stage: Stage,
-) -> Result<Option<TableState>> {
+) -> Result<Option<TableState>, HostError> {
     let Some(kernel) = backend.read(family, stage)? else {
         return Ok(None);
     };

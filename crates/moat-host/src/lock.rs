@@ -8,7 +8,7 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use crate::HostError;
 
 const LOCK_NAME: &[u8] = b"moat-ruleset-lock";
 
@@ -19,19 +19,22 @@ pub struct RulesetLock {
 
 impl RulesetLock {
     /// Waits up to `timeout` for the lock.
-    pub fn acquire(timeout: Duration) -> Result<Self> {
-        let addr = SocketAddr::from_abstract_name(LOCK_NAME).context("lock address")?;
+    pub fn acquire(timeout: Duration) -> Result<Self, HostError> {
+        let addr =
+            SocketAddr::from_abstract_name(LOCK_NAME).map_err(HostError::io("lock address"))?;
         let start = Instant::now();
         loop {
             match UnixListener::bind_addr(&addr) {
                 Ok(socket) => return Ok(RulesetLock { _socket: socket }),
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                     if start.elapsed() > timeout {
-                        bail!("another moat command has held the ruleset lock for {timeout:?}; try again");
+                        return Err(HostError::Refused(format!(
+                            "another moat command has held the ruleset lock for {timeout:?}; try again"
+                        )));
                     }
                     std::thread::sleep(Duration::from_millis(5));
                 }
-                Err(e) => return Err(e).context("cannot take moat's ruleset lock"),
+                Err(e) => return Err(HostError::io("cannot take moat's ruleset lock")(e)),
             }
         }
     }

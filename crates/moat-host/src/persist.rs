@@ -8,10 +8,10 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::snapshot::Snapshot;
+use crate::HostError;
 
 /// The ruleset file `moat boot` reads.
 pub const RULESET: &str = "ruleset.json";
@@ -63,16 +63,17 @@ pub struct Keep {
     pub ruleset: Snapshot,
 }
 
-fn write_atomic(path: &Path, text: &str) -> Result<()> {
+fn write_atomic(path: &Path, text: &str) -> Result<(), HostError> {
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    std::fs::write(&tmp, text).map_err(HostError::io(format!("cannot write {}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(HostError::io(format!("cannot write {}", path.display())))
 }
 
 /// Keeps `keep` in the configuration directory.
-pub fn save(keep: &Keep) -> Result<PathBuf> {
+pub fn save(keep: &Keep) -> Result<PathBuf, HostError> {
     let dir = etc_dir();
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(HostError::io(format!("cannot create {}", dir.display())))?;
     let (name, stale) = if keep.toml {
         (CONFIG, SAVE_FILE)
     } else {
@@ -80,22 +81,21 @@ pub fn save(keep: &Keep) -> Result<PathBuf> {
     };
     write_atomic(&dir.join(name), &keep.text)?;
     let _ = std::fs::remove_file(dir.join(stale));
-    let json = serde_json::to_string_pretty(&keep.ruleset)?;
+    let json = serde_json::to_string_pretty(&keep.ruleset)
+        .map_err(|e| HostError::io(format!("cannot write {RULESET}"))(e.into()))?;
     write_atomic(&dir.join(RULESET), &json)?;
     Ok(dir)
 }
 
 /// The kept ruleset, if any.
-pub fn load_ruleset() -> Result<Option<Snapshot>> {
+pub fn load_ruleset() -> Result<Option<Snapshot>, HostError> {
     let path = etc_dir().join(RULESET);
     match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            Ok(Some(serde_json::from_str(&text).with_context(|| {
-                format!("cannot read {}", path.display())
-            })?))
-        }
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| HostError::Kept(format!("{}: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        Err(e) => Err(HostError::io(format!("cannot read {}", path.display()))(e)),
     }
 }
 

@@ -10,6 +10,8 @@ use moat_blocklist::{Direction, ListSpec};
 use moat_model::eval::{certainly_dropped, Cut, Packet};
 use moat_model::{ConnStates, Family, Hook, Table};
 
+use crate::HostError;
+
 /// A connection the guard protects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flow {
@@ -238,7 +240,7 @@ pub fn list_cuts(lists: &[ListSpec], flows: &[Flow]) -> Vec<(String, Flow)> {
 
 /// Refuses (with what to do instead) when loading `lists` would cut a
 /// protected connection.
-pub fn refuse_list_cuts(lists: &[ListSpec]) -> anyhow::Result<()> {
+pub fn refuse_list_cuts(lists: &[ListSpec]) -> Result<(), HostError> {
     let cuts = list_cuts(lists, &protected_flows());
     if cuts.is_empty() {
         return Ok(());
@@ -255,11 +257,11 @@ pub fn refuse_list_cuts(lists: &[ListSpec]) -> anyhow::Result<()> {
         })
         .collect();
     let first = cuts[0].1.client.ip();
-    anyhow::bail!(
+    Err(HostError::Refused(format!(
         "refusing to block the SSH connection(s) you may be using:\n{}\n\
          fix: keep the address with --except {first} (or except = [\"{first}\"] in moat.toml), or use --force",
         lines.join("\n")
-    )
+    )))
 }
 
 /// The direction of a cut of the packets a client sends to this host.

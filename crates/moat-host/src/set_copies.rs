@@ -9,10 +9,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{Context, Result};
 use moat_iptables::save::{SaveError, SaveFile};
 use moat_model::{Action, Family, Match, Rule, Stage, Table};
 use moat_nft::{ChangeSet, Op, TableChanges};
+
+use crate::HostError;
 
 /// The block lists `rules` look up.
 fn lists_used<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> BTreeSet<&'a str> {
@@ -32,13 +33,13 @@ fn lists_used<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> BTreeSet<&'a str
 pub fn declare_for<'a>(
     changes: &mut TableChanges,
     rules: impl IntoIterator<Item = &'a Rule>,
-) -> Result<()> {
+) -> Result<(), HostError> {
     declare_names(changes, lists_used(rules))
 }
 
 /// Fails as iptables does (exit status 2) when `rule` looks up a set that
 /// is neither a block list nor one of the kernel's ipsets.
-pub fn check_sets_exist(rule: &Rule, family: Family) -> Result<()> {
+pub fn check_sets_exist(rule: &Rule, family: Family) -> Result<(), HostError> {
     // -j SET works on ipsets only.
     if let Action::IpSetUpdate(update) = &rule.action {
         let sets = [
@@ -55,9 +56,7 @@ pub fn check_sets_exist(rule: &Rule, family: Family) -> Result<()> {
     if names.is_empty() {
         return Ok(());
     }
-    let lists = moat_blocklist::Blocklists::open()
-        .and_then(|mut b| b.names())
-        .context("-m set --match-set looks up moat's block lists")?;
+    let lists = moat_blocklist::Blocklists::open().and_then(|mut b| b.names())?;
     for name in names.into_iter().filter(|n| !lists.iter().any(|l| l == n)) {
         ipset(name, family, "-m set --match-set")?;
     }
@@ -67,15 +66,13 @@ pub fn check_sets_exist(rule: &Rule, family: Family) -> Result<()> {
 fn declare_names<'a>(
     changes: &mut TableChanges,
     names: impl IntoIterator<Item = &'a str>,
-) -> Result<()> {
+) -> Result<(), HostError> {
     set_targets(changes)?;
     let mut names = names.into_iter().peekable();
     if names.peek().is_none() {
         return Ok(());
     }
-    let lists = moat_blocklist::Blocklists::open()
-        .and_then(|mut b| b.names())
-        .context("-m set --match-set looks up moat's block lists")?;
+    let lists = moat_blocklist::Blocklists::open().and_then(|mut b| b.names())?;
     let (names, ipsets): (Vec<&str>, Vec<&str>) =
         names.partition(|name| lists.iter().any(|l| l == name));
     for name in ipsets {
@@ -86,8 +83,7 @@ fn declare_names<'a>(
     }
     let fresh = changes.ops.iter().any(|op| matches!(op, Op::DeleteTable));
     let table = changes.table_name();
-    let sets = moat_blocklist::copies_to_declare(names, changes.family, table, fresh)
-        .context("-m set --match-set looks up moat's block lists")?;
+    let sets = moat_blocklist::copies_to_declare(names, changes.family, table, fresh)?;
     changes
         .ops
         .extend(sets.into_iter().map(|set| Op::AddSet(Box::new(set))));
@@ -130,11 +126,8 @@ pub fn first_lines(file: &SaveFile) -> BTreeMap<String, (usize, String)> {
 
 /// `error` pointing at the line of `lines` (see [`first_lines`]) that
 /// names the set it is about, if it is about a missing set.
-pub fn at_first_line(
-    error: anyhow::Error,
-    lines: &BTreeMap<String, (usize, String)>,
-) -> anyhow::Error {
-    let Some(missing) = error.downcast_ref::<MissingSet>() else {
+pub fn at_first_line(error: HostError, lines: &BTreeMap<String, (usize, String)>) -> HostError {
+    let HostError::MissingSet(missing) = &error else {
         return error;
     };
     let Some((line, text)) = lines.get(&missing.name) else {
@@ -152,9 +145,15 @@ pub fn at_first_line(
 /// Ipset `name` of the kernel, for a rule of `family` whose `option` names
 /// it; an error when there is none, or it holds the other family's
 /// addresses.
-fn ipset(name: &str, family: Family, option: &'static str) -> Result<moat_backend::IpSet> {
+fn ipset(
+    name: &str,
+    family: Family,
+    option: &'static str,
+) -> Result<moat_backend::IpSet, HostError> {
     let set = moat_backend::find_ipset(name)
-        .with_context(|| format!("{option} {name}: cannot ask the kernel for ipsets"))?
+        .map_err(HostError::io(format!(
+            "{option} {name}: cannot ask the kernel for ipsets"
+        )))?
         .ok_or_else(|| MissingSet {
             option,
             name: name.to_string(),
@@ -164,18 +163,18 @@ fn ipset(name: &str, family: Family, option: &'static str) -> Result<moat_backen
         Family::Ipv6 => "IPv6",
     };
     if let Some(other) = set.family.filter(|f| *f != family) {
-        anyhow::bail!(
+        return Err(HostError::Refused(format!(
             "{option} {name}: ipset {name} holds {} addresses, the rule is for {}",
             word(other),
             word(family)
-        );
+        )));
     }
     Ok(set)
 }
 
 /// Gives the batch's `-j SET` rules the kernel's xt_SET with their sets'
 /// indexes.
-fn set_targets(changes: &mut TableChanges) -> Result<()> {
+fn set_targets(changes: &mut TableChanges) -> Result<(), HostError> {
     let family = changes.family;
     for op in &mut changes.ops {
         let (Op::AddRule { rule, .. } | Op::ReplaceRule { rule, .. }) = op else {
@@ -199,7 +198,7 @@ fn set_targets(changes: &mut TableChanges) -> Result<()> {
 /// Makes the batch's `-m set --match-set NAME` rules look up ipset NAME in
 /// the kernel's xt_set module; fails when there is no such ipset either,
 /// or it holds the other family's addresses.
-fn use_ipset(changes: &mut TableChanges, name: &str) -> Result<()> {
+fn use_ipset(changes: &mut TableChanges, name: &str) -> Result<(), HostError> {
     let set = ipset(name, changes.family, "-m set --match-set")?;
     for op in &mut changes.ops {
         let (Op::AddRule { rule, .. } | Op::ReplaceRule { rule, .. }) = op else {
@@ -238,12 +237,12 @@ pub fn lists_of(tables: &[Table]) -> ListsUsed {
 }
 
 /// [`declare_for`] for every table of `batch`, given the tables it leads to.
-pub fn declare(batch: &mut ChangeSet, tables: &[Table]) -> Result<()> {
+pub fn declare(batch: &mut ChangeSet, tables: &[Table]) -> Result<(), HostError> {
     declare_lists(batch, &lists_of(tables))
 }
 
 /// [`declare`] from the lists noted by [`lists_of`].
-pub fn declare_lists(batch: &mut ChangeSet, lists: &ListsUsed) -> Result<()> {
+pub fn declare_lists(batch: &mut ChangeSet, lists: &ListsUsed) -> Result<(), HostError> {
     for changes in &mut batch.tables {
         let Some((.., names)) = lists
             .0

@@ -22,13 +22,12 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
-
 use serde::{Deserialize, Serialize};
 
 use crate::lock::RulesetLock;
 use crate::persist::{self, Keep};
 use crate::snapshot::{restore_snapshot, Snapshot};
+use crate::HostError;
 
 const SOCKET_NAME: &[u8] = b"moat-confirm";
 
@@ -43,12 +42,12 @@ pub struct Orders {
     pub keep: Keep,
 }
 
-fn address() -> Result<SocketAddr> {
-    SocketAddr::from_abstract_name(SOCKET_NAME).context("watchdog socket address")
+fn address() -> Result<SocketAddr, HostError> {
+    SocketAddr::from_abstract_name(SOCKET_NAME).map_err(HostError::io("watchdog socket address"))
 }
 
 /// Sends `message` to this namespace's watchdog; `None` when there is none.
-pub fn ask(message: &str) -> Result<Option<String>> {
+pub fn ask(message: &str) -> Result<Option<String>, HostError> {
     let mut stream = match UnixStream::connect_addr(&address()?) {
         Ok(s) => s,
         Err(e)
@@ -59,20 +58,22 @@ pub fn ask(message: &str) -> Result<Option<String>> {
         {
             return Ok(None)
         }
-        Err(e) => return Err(e).context("cannot reach the confirmation watchdog"),
+        Err(e) => return Err(HostError::io("cannot reach the confirmation watchdog")(e)),
     };
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.write_all(format!("{message}\n").as_bytes())?;
+    let asked = stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .and_then(|()| stream.write_all(format!("{message}\n").as_bytes()));
+    asked.map_err(HostError::io("cannot ask the confirmation watchdog"))?;
     let mut reply = String::new();
     BufReader::new(stream)
         .read_line(&mut reply)
-        .context("no answer from the confirmation watchdog")?;
+        .map_err(HostError::io("no answer from the confirmation watchdog"))?;
     Ok(Some(reply.trim_end().to_string()))
 }
 
 /// Starts a watchdog with `orders` and waits until it listens.
-pub fn start(orders: &Orders) -> Result<()> {
-    let exe = std::env::current_exe().context("cannot find moat's own binary")?;
+pub fn start(orders: &Orders) -> Result<(), HostError> {
+    let exe = std::env::current_exe().map_err(HostError::io("cannot find moat's own binary"))?;
     let mut cmd = Command::new(exe);
     cmd.arg("watchdog")
         .stdin(Stdio::piped())
@@ -89,14 +90,28 @@ pub fn start(orders: &Orders) -> Result<()> {
     }
     let mut child = cmd
         .spawn()
-        .context("cannot start the confirmation watchdog")?;
-    let mut stdin = child.stdin.take().context("watchdog input")?;
-    stdin.write_all(serde_json::to_string(orders)?.as_bytes())?;
-    drop(stdin);
+        .map_err(HostError::io("cannot start the confirmation watchdog"))?;
+    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err(HostError::Refused(
+            "the confirmation watchdog has no input or output".into(),
+        ));
+    };
+    let orders = serde_json::to_string(orders).map_err(std::io::Error::from);
     let mut line = String::new();
-    BufReader::new(child.stdout.take().context("watchdog output")?).read_line(&mut line)?;
+    orders
+        .and_then(|json| stdin.write_all(json.as_bytes()))
+        .and_then(|()| {
+            drop(stdin);
+            BufReader::new(stdout).read_line(&mut line)
+        })
+        .map_err(HostError::io(
+            "cannot hand the confirmation watchdog its orders",
+        ))?;
     if line.trim() != "ready" {
-        bail!("the confirmation watchdog did not start: {}", line.trim());
+        return Err(HostError::Refused(format!(
+            "the confirmation watchdog did not start: {}",
+            line.trim()
+        )));
     }
     Ok(())
 }
@@ -119,7 +134,7 @@ fn detach_stdio() {
     }
 }
 
-fn bind() -> Result<UnixListener> {
+fn bind() -> Result<UnixListener, HostError> {
     let addr = address()?;
     let start = Instant::now();
     loop {
@@ -131,10 +146,11 @@ fn bind() -> Result<UnixListener> {
             {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                bail!("another change is already waiting for `moat confirm` in this network namespace")
-            }
-            Err(e) => return Err(e).context("cannot listen for `moat confirm`"),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => return Err(HostError::Refused(
+                "another change is already waiting for `moat confirm` in this network namespace"
+                    .into(),
+            )),
+            Err(e) => return Err(HostError::io("cannot listen for `moat confirm`")(e)),
         }
     }
 }
@@ -161,7 +177,7 @@ fn handle(stream: UnixStream, orders: &Orders, deadline: Instant) -> Next {
         }
         "confirm" => match persist::save(&orders.keep) {
             Ok(dir) => (format!("confirmed {}", dir.display()), Next::Exit),
-            Err(e) => (format!("confirmed, but saving failed: {e:#}"), Next::Exit),
+            Err(e) => (format!("confirmed, but saving failed: {e}"), Next::Exit),
         },
         "cancel" => ("cancelled".into(), Next::Exit),
         "abort" => ("rolling back".into(), Next::RollBackNow),
@@ -191,7 +207,7 @@ pub fn run_watchdog() -> ExitCode {
     let listener = match bind() {
         Ok(l) => l,
         Err(e) => {
-            println!("error {e:#}");
+            println!("error {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -1,7 +1,6 @@
 //! All of moat's tables at once: reading them, keeping them as text (for
 //! rollback and boot), and planning one batch that turns them into a target.
 
-use anyhow::{Context, Result};
 use moat_backend::Backend;
 use moat_iptables::save::{emit, restore, RestoreOptions, SaveFile};
 use moat_iptables::TableState;
@@ -13,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::log_route::{self, routed};
 use crate::set_copies;
 use crate::stored::read_state;
+use crate::HostError;
 
 /// Every family moat has tables for.
 pub const FAMILIES: [Family; 2] = [Family::Ipv4, Family::Ipv6];
@@ -39,7 +39,7 @@ pub struct Current {
 
 impl Current {
     /// Reads every table of moat's from the kernel.
-    pub fn read(backend: &dyn Backend) -> Result<Current> {
+    pub fn read(backend: &dyn Backend) -> Result<Current, HostError> {
         let mut entries = Vec::new();
         for family in FAMILIES {
             for stage in Stage::SAVE_ORDER {
@@ -109,17 +109,17 @@ impl Snapshot {
     }
 
     /// The tables the snapshot holds.
-    pub fn states(&self) -> Result<Vec<TableState>> {
+    pub fn states(&self) -> Result<Vec<TableState>, HostError> {
         let mut out = Vec::new();
         for (family, text) in [(Family::Ipv4, &self.ipv4), (Family::Ipv6, &self.ipv6)] {
-            let file = SaveFile::parse(text).context("reading a saved ruleset")?;
+            let file = SaveFile::parse(text).map_err(|e| HostError::Kept(e.to_string()))?;
             let options = RestoreOptions {
                 noflush: false,
                 counters: true,
             };
             out.extend(
                 restore(&file, family, options, |_| Err(String::new()))
-                    .context("reading a saved ruleset")?,
+                    .map_err(|e| HostError::Kept(e.to_string()))?,
             );
         }
         Ok(out)
@@ -155,7 +155,7 @@ pub fn plan(
     target: &[TableState],
     replace_all: bool,
     route: Option<Route>,
-) -> Result<(ChangeSet, Vec<TableState>)> {
+) -> Result<(ChangeSet, Vec<TableState>), HostError> {
     let mut batch = ChangeSet::default();
     let mut full = Vec::new();
     for entry in &current.entries {
@@ -186,7 +186,7 @@ pub fn plan(
 }
 
 /// Puts `snapshot` back in one transaction (tables it lacks are removed).
-pub fn restore_snapshot(backend: &dyn Backend, snapshot: &Snapshot) -> Result<()> {
+pub fn restore_snapshot(backend: &dyn Backend, snapshot: &Snapshot) -> Result<(), HostError> {
     let states = snapshot.states()?;
     let current = Current::read(backend)?;
     let (mut batch, full) = plan(&current, &states, true, log_route::kept())?;
