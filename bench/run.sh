@@ -8,7 +8,9 @@ bash scripts/deps.sh
 # GNU time measures peak memory.
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
 cargo build --release --quiet
-MOAT="$PWD/target/release/moat"
+# The iptables personalities as installed: the lean moat-iptables binary
+# the README links the iptables names to.
+MOAT="$PWD/target/release/moat-iptables"
 # The iptables commands' functions are laid out together from
 # crates/moat/hot-code.txt; a function it no longer names sits with the
 # cold code (scripts/hot-code.sh makes the file again).

@@ -14,7 +14,9 @@ cd "$(dirname "$0")/.."
 command -v valgrind > /dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
 command -v iptables-nft > /dev/null || bash scripts/deps.sh
 cargo build --release --quiet -p moat
-MOAT="$PWD/target/release/moat"
+# The symlinks name the lean moat-iptables binary, as installed ones do;
+# the functions are the iptables libraries' (both binaries share them).
+MOAT="$PWD/target/release/moat-iptables"
 OUT="$PWD/crates/moat/hot-code.txt"
 TMP=$(mktemp -d)
 NS="moathot$$"

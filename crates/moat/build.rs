@@ -1,5 +1,5 @@
 //! Lays out the functions the iptables commands run side by side in the
-//! `moat` binary, from `hot-code.txt` (written by `scripts/hot-code.sh`),
+//! `moat` and `moat-iptables` binaries, from `hot-code.txt` (written by `scripts/hot-code.sh`),
 //! so that a command maps little more code than it runs: with the
 //! kernel's fault-around every code page touched brings in its 64 KiB
 //! neighbourhood, and these functions are otherwise spread over megabytes.
@@ -36,10 +36,12 @@ fn main() {
         && target == "x86_64-unknown-linux-gnu"
         && default_linker
     {
-        println!(
-            "cargo:rustc-link-arg-bin=moat=-Wl,--symbol-ordering-file={}",
-            file.display()
-        );
-        println!("cargo:rustc-link-arg-bin=moat=-Wl,--no-warn-symbol-ordering");
+        for bin in ["moat", "moat-iptables"] {
+            println!(
+                "cargo:rustc-link-arg-bin={bin}=-Wl,--symbol-ordering-file={}",
+                file.display()
+            );
+            println!("cargo:rustc-link-arg-bin={bin}=-Wl,--no-warn-symbol-ordering");
+        }
     }
 }

@@ -15,24 +15,20 @@ mod docs;
 mod explain_cmd;
 mod host_view;
 mod install;
-mod iptables_cmd;
 mod jail_cmd;
 mod jail_test;
 mod jails;
 mod lint_cmd;
 mod log_cmd;
 mod metrics_cmd;
-mod restore_cmd;
 mod ruleset_source;
-mod save_cmd;
 mod status;
 mod trace_cmd;
 
-use std::ffi::OsString;
-use std::path::Path;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
+use moat_iptables_cmd::personality_about;
 use moat_model::Family;
 
 /// A firewall and gateway for Linux on nf_tables.
@@ -70,13 +66,13 @@ enum Top {
         args: Vec<String>,
     },
     #[command(name = "iptables-save", about = personality_about("iptables-save"))]
-    IptablesSave(save_cmd::SaveArgs),
+    IptablesSave(moat_iptables_cmd::save::SaveArgs),
     #[command(name = "ip6tables-save", about = personality_about("ip6tables-save"))]
-    Ip6tablesSave(save_cmd::SaveArgs),
+    Ip6tablesSave(moat_iptables_cmd::save::SaveArgs),
     #[command(name = "iptables-restore", about = personality_about("iptables-restore"))]
-    IptablesRestore(restore_cmd::RestoreArgs),
+    IptablesRestore(moat_iptables_cmd::restore::RestoreArgs),
     #[command(name = "ip6tables-restore", about = personality_about("ip6tables-restore"))]
-    Ip6tablesRestore(restore_cmd::RestoreArgs),
+    Ip6tablesRestore(moat_iptables_cmd::restore::RestoreArgs),
     /// Check a moat.toml (or iptables-save file): problems as file:line:col with a fix.
     Check(config_cmd::CheckArgs),
     /// Find mistakes in the ruleset in the kernel, or in a moat.toml or
@@ -145,108 +141,21 @@ enum Top {
     Man,
 }
 
-/// The personality the binary was called as, from its program name.
-///
-/// Debian's names work too: `iptables-nft`, `iptables-legacy`,
-/// `ip6tables-nft-save`, ... (the mode word is dropped).
-fn personality(argv0: &str) -> Option<&'static str> {
-    let name = Path::new(argv0).file_name()?.to_str()?;
-    let plain = name.replacen("-nft", "", 1).replacen("-legacy", "", 1);
-    [
-        "iptables",
-        "ip6tables",
-        "iptables-save",
-        "ip6tables-save",
-        "iptables-restore",
-        "ip6tables-restore",
-    ]
-    .into_iter()
-    .find(|p| *p == plain)
-}
-
-/// The personality a first argument names, exactly as moat's subcommand
-/// spells it.
-fn exact_personality(arg: &str) -> Option<&'static str> {
-    personality(arg).filter(|p| *p == arg)
-}
-
-/// What `--help` says a save or restore personality does.
-fn personality_about(name: &str) -> &'static str {
-    match name {
-        "iptables-save" => "Print moat's IPv4 rules in iptables-save format",
-        "ip6tables-save" => "Print moat's IPv6 rules in ip6tables-save format",
-        "iptables-restore" => "Load an iptables-save file (IPv4) in one atomic transaction",
-        _ => "Load an ip6tables-save file (IPv6) in one atomic transaction",
-    }
-}
-
-/// Parses one save or restore personality's options alone, its usage
-/// naming the personality.
-fn parse_alone<A: Args>(name: &'static str, args: Vec<OsString>) -> Result<A, clap::Error> {
-    let command = A::augment_args(clap::Command::new(name)).about(personality_about(name));
-    let argv = std::iter::once(OsString::from(name)).chain(args);
-    A::from_arg_matches(&command.try_get_matches_from(argv)?)
-}
-
-/// Whether the program name is a multi-call front (`xtables-nft-multi
-/// iptables ...`), whose first argument names the personality.
-fn is_multi(argv0: &str) -> bool {
-    Path::new(argv0)
-        .file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| matches!(n, "xtables-nft-multi" | "xtables-legacy-multi"))
-}
-
-fn run_as(name: &'static str, args: Vec<OsString>) -> ExitCode {
-    match name {
-        "iptables" | "ip6tables" => {
-            let strings: Vec<String> = args
-                .into_iter()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect();
-            iptables_cmd::run(name, &strings, family_of(name))
-        }
-        "iptables-save" | "ip6tables-save" => match parse_alone(name, args) {
-            Ok(a) => save_cmd::run(name, &a, family_of(name)),
-            Err(e) => personality_usage_error(e),
-        },
-        _ => match parse_alone(name, args) {
-            Ok(a) => restore_cmd::run(name, &a, family_of(name)),
-            Err(e) => personality_usage_error(e),
-        },
-    }
-}
-
-/// Prints clap's usage error (or help) for a save or restore personality,
-/// exiting as iptables-save and iptables-restore do for an option they do
-/// not know: 1.
-fn personality_usage_error(e: clap::Error) -> ExitCode {
-    let _ = e.print();
-    if e.use_stderr() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
-}
-
-/// The family a personality's name gives.
-fn family_of(name: &str) -> Family {
-    if name.starts_with("ip6") {
-        Family::Ipv6
-    } else {
-        Family::Ipv4
-    }
-}
-
 fn dispatch(command: Top) -> ExitCode {
     match command {
         Top::Demo => demo::run(),
-        Top::Iptables { args } => iptables_cmd::run("iptables", &args, Family::Ipv4),
-        Top::Ip6tables { args } => iptables_cmd::run("ip6tables", &args, Family::Ipv6),
-        Top::IptablesSave(a) => save_cmd::run("iptables-save", &a, Family::Ipv4),
-        Top::Ip6tablesSave(a) => save_cmd::run("ip6tables-save", &a, Family::Ipv6),
-        Top::IptablesRestore(a) => restore_cmd::run("iptables-restore", &a, Family::Ipv4),
-        Top::Ip6tablesRestore(a) => restore_cmd::run("ip6tables-restore", &a, Family::Ipv6),
+        Top::Iptables { args } => moat_iptables_cmd::iptables::run("iptables", &args, Family::Ipv4),
+        Top::Ip6tables { args } => {
+            moat_iptables_cmd::iptables::run("ip6tables", &args, Family::Ipv6)
+        }
+        Top::IptablesSave(a) => moat_iptables_cmd::save::run("iptables-save", &a, Family::Ipv4),
+        Top::Ip6tablesSave(a) => moat_iptables_cmd::save::run("ip6tables-save", &a, Family::Ipv6),
+        Top::IptablesRestore(a) => {
+            moat_iptables_cmd::restore::run("iptables-restore", &a, Family::Ipv4)
+        }
+        Top::Ip6tablesRestore(a) => {
+            moat_iptables_cmd::restore::run("ip6tables-restore", &a, Family::Ipv6)
+        }
         Top::Check(a) => config_cmd::run_check(&a),
         Top::Diff(a) => config_cmd::run_diff(&a),
         Top::Lint(a) => lint_cmd::run(&a),
@@ -274,37 +183,14 @@ fn dispatch(command: Top) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    // Like the C tools it stands in for, end quietly when the reader of
-    // standard output goes away (`moat iptables-save | head`).
-    // SAFETY: restoring the default disposition of one signal at start-up,
-    // before any thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    moat_iptables_cmd::end_quietly_on_closed_pipe();
     let mut args = std::env::args_os();
     let argv0 = args.next().unwrap_or_default();
-    if let Some(name) = personality(&argv0.to_string_lossy()) {
-        return run_as(name, args.collect());
-    }
-    if is_multi(&argv0.to_string_lossy()) {
-        let rest: Vec<OsString> = args.collect();
-        return match rest.first().and_then(|a| personality(&a.to_string_lossy())) {
-            Some(name) => run_as(name, rest[1..].to_vec()),
-            None => {
-                eprintln!("xtables-nft-multi: give one of iptables, ip6tables, iptables-save, iptables-restore, ...");
-                ExitCode::from(2)
-            }
-        };
-    }
-    // `moat iptables ...` runs the personality without building moat's
-    // whole command tree (about half a millisecond, a tenth of an `-A`).
-    let rest: Vec<OsString> = args.collect();
-    if let Some(name) = rest
-        .first()
-        .and_then(|a| a.to_str())
-        .and_then(exact_personality)
-    {
-        return run_as(name, rest[1..].to_vec());
+    // Called as an iptables personality, or `moat iptables ...`: the
+    // personality runs without building moat's whole command tree (about
+    // half a millisecond, a tenth of an `-A`).
+    if let Some(code) = moat_iptables_cmd::run_by_name(&argv0, args.collect()) {
+        return code;
     }
     let cli = Cli::parse();
     dispatch(cli.command)

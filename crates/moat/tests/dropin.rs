@@ -7,7 +7,10 @@ mod common;
 use std::net::IpAddr;
 use std::process::Command;
 
-use common::{gateway_lab, moat, moat_bin, moat_ok, packets_of, restore_ok, source_seen, text};
+use common::{
+    gateway_lab, moat, moat_bin, moat_iptables_bin, moat_ok, packets_of, restore_ok, source_seen,
+    text,
+};
 use moat_testnet::topology::{CLIENT_V4, GATEWAY_LAN_V4, GATEWAY_WAN_IF, SERVER_V4, WAN_NET_V4};
 use moat_testnet::{require_root_or_skip, tcp_connect_timeout, Netns, TcpServer, Topology};
 
@@ -125,7 +128,7 @@ fn dockers_commands_set_up_its_chains_and_publish_a_port() {
         "{version}"
     );
 
-    replay_docker(&lab.gateway, &[moat_bin(), "iptables"]);
+    replay_docker(&lab.gateway, &[moat_iptables_bin(), "iptables"]);
     replay_docker(&oracle, &["iptables-nft"]);
     assert_eq!(
         saved(moat(&lab.gateway, &["iptables-save"])),
@@ -263,6 +266,8 @@ fn save_and_restore_personalities_parse_their_own_options() {
     }
 }
 
+/// Debian's program names, through symlinks to the lean `moat-iptables`
+/// (the binary the README links them to).
 #[test]
 fn debian_program_names_and_versions_work() {
     let Some(ns) = require_root_or_skip().then(|| Netns::new("names").unwrap()) else {
@@ -273,7 +278,7 @@ fn debian_program_names_and_versions_work() {
     let link = |name: &str| {
         let path = dir.join(name);
         let _ = std::fs::remove_file(&path);
-        std::os::unix::fs::symlink(moat_bin(), &path).unwrap();
+        std::os::unix::fs::symlink(moat_iptables_bin(), &path).unwrap();
         path.to_string_lossy().into_owned()
     };
     let real = |name: &str| {

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{iptables_all, moat, moat_bin, moat_err, moat_ok, nft_ruleset, restore, words};
+use common::{
+    iptables_all, moat, moat_bin, moat_err, moat_iptables_bin, moat_ok, nft_ruleset, restore, words,
+};
 use moat_testnet::{require_root_or_skip, Netns};
 
 fn lab() -> Option<Netns> {
@@ -294,15 +296,40 @@ fn namespaces_do_not_see_each_other() {
     assert!(moat_ok(&a, &["iptables", "-S", "INPUT"]).contains("10.1.1.1/32"));
 }
 
+/// Both binaries, `moat` and the lean `moat-iptables`, behave as the
+/// command their symlink names, and `moat-iptables` also as the
+/// personality its first argument names; without either it says how to
+/// call it.
 #[test]
 fn symlinks_named_like_iptables_behave_as_iptables() {
     let Some(ns) = lab() else { return };
+    for binary in [moat_bin(), moat_iptables_bin()] {
+        ns.exec(&[binary, "iptables", "-F"]).unwrap();
+        ns.exec(&[binary, "ip6tables", "-F"]).unwrap();
+        behaves_as_iptables_through_symlinks(&ns, binary);
+    }
+    let lean = |args: &[&str]| {
+        let mut argv = vec![moat_iptables_bin()];
+        argv.extend_from_slice(args);
+        ns.exec(&argv).unwrap()
+    };
+    let listed = lean(&["iptables", "-S", "INPUT"]);
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout),
+        "-P INPUT ACCEPT\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n"
+    );
+    let lost = lean(&["apply", "moat.toml"]);
+    assert_eq!(lost.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&lost.stderr).contains("call it as iptables"));
+}
+
+fn behaves_as_iptables_through_symlinks(ns: &Netns, binary: &str) {
     let dir = std::env::temp_dir().join(format!("moat-links-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for name in ["iptables", "ip6tables", "iptables-save", "iptables-restore"] {
         let link = dir.join(name);
         let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(moat_bin(), &link).unwrap();
+        std::os::unix::fs::symlink(binary, &link).unwrap();
     }
     let run = |name: &str, args: &[&str]| {
         let mut argv = vec![dir.join(name).display().to_string()];
@@ -313,7 +340,7 @@ fn symlinks_named_like_iptables_behave_as_iptables() {
         "iptables",
         &["-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"],
     );
-    assert!(out.status.success(), "{out:?}");
+    assert!(out.status.success(), "{binary}: {out:?}");
     assert!(run(
         "ip6tables",
         &["-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"]
@@ -323,12 +350,12 @@ fn symlinks_named_like_iptables_behave_as_iptables() {
     let save = String::from_utf8_lossy(&run("iptables-save", &[]).stdout).into_owned();
     assert!(
         save.contains("-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"),
-        "{save}"
+        "{binary}: {save}"
     );
     let v6 = String::from_utf8_lossy(&run("ip6tables", &["-S", "INPUT"]).stdout).into_owned();
     assert_eq!(
-        v6,
-        "-P INPUT ACCEPT\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n"
+        v6, "-P INPUT ACCEPT\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n",
+        "{binary}"
     );
     // As iptables-save and iptables-restore: -b is taken, an unknown option
     // exits 1.

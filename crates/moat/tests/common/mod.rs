@@ -26,6 +26,11 @@ pub fn moat_bin() -> &'static str {
     env!("CARGO_BIN_EXE_moat")
 }
 
+/// The lean binary of the iptables personalities alone, under test.
+pub fn moat_iptables_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_moat-iptables")
+}
+
 /// Runs `moat ARGS...` inside `ns`.
 pub fn moat(ns: &Netns, args: &[&str]) -> Output {
     let mut argv = vec![moat_bin()];

@@ -173,8 +173,7 @@ impl RateEstTarget {
         // The largest weight whose time constant stays within the ewmalog.
         let log = (1..32)
             .find(|&log: &u32| {
-                let w = 1.0 - 1.0 / f64::from(1u32 << log);
-                f64::from(interval) / -w.ln() > f64::from(ewmalog)
+                f64::from(interval) / neg_ln_one_minus_power_of_half(log) > f64::from(ewmalog)
             })
             .unwrap_or(32)
             - 1;
@@ -190,6 +189,17 @@ impl RateEstTarget {
         self.ewmalog_us = None;
         Ok(())
     }
+}
+
+/// `-ln(1 - 2^-k)` for k >= 1: the time constant, in intervals, of an
+/// average that keeps `1 - 2^-k` of itself each interval. Summed as the
+/// series `x + x^2/2 + x^3/3 + ...` (x = 2^-k), smallest term first, to a
+/// double's precision, rather than with `f64::ln`, which would link the C
+/// math library into the iptables binary for this one target.
+fn neg_ln_one_minus_power_of_half(k: u32) -> f64 {
+    let x = 0.5f64.powi(k as i32);
+    let terms = (1..=f64::MANTISSA_DIGITS.div_ceil(k) + 1).rev();
+    terms.fold(0.0, |sum, n| sum + x.powi(n as i32) / f64::from(n))
 }
 
 #[cfg(test)]
@@ -221,5 +231,17 @@ mod tests {
         assert!(settled("9s", "20s").is_err());
         assert!(settled("1s", "1s").is_err());
         assert!(parse_time("5 fortnights", "--rateest-interval").is_err());
+    }
+
+    #[test]
+    fn the_series_is_the_logarithm() {
+        for k in 1..32 {
+            let exact = -(1.0 - 0.5f64.powi(k)).ln();
+            let series = neg_ln_one_minus_power_of_half(k as u32);
+            assert!(
+                (series - exact).abs() <= exact * 1e-15,
+                "k {k}: {series} against {exact}"
+            );
+        }
     }
 }

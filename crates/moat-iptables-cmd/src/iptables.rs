@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Result;
 use moat_backend::{Backend, RuleSearch};
 use moat_iptables::listing::{list_stored_chains, list_stored_rules};
 use moat_iptables::rule::RuleSpec;
@@ -23,7 +22,11 @@ use moat_host::log_route;
 use moat_host::set_copies;
 use moat_host::settings::warn_for_rule;
 use moat_host::stored::{read_state, read_view, stored_chains};
-use moat_host::HostError;
+
+use crate::CommandError;
+
+/// A result of an iptables command's step.
+type Result<T> = std::result::Result<T, CommandError>;
 
 /// Exit status for a command-line problem, as iptables uses it.
 const EXIT_USAGE: u8 = 2;
@@ -73,47 +76,10 @@ pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
     match apply(program, &inv, family) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{program}: {e:#}");
-            ExitCode::from(exit_status(&e))
+            eprintln!("{program}: {e}");
+            ExitCode::from(e.exit_status())
         }
     }
-}
-
-/// iptables' (and iptables-restore's) exit status for a command that
-/// failed with `e`: 4 when the kernel refuses the change (or would: a chain
-/// in use, a target or match where its module does not work), 2 for what
-/// iptables refuses on its command line or in a file's line, else 1.
-pub(crate) fn exit_status(e: &anyhow::Error) -> u8 {
-    for cause in e.chain() {
-        if let Some(e) = cause.downcast_ref::<moat_iptables::EngineError>() {
-            return e.problem.exit_status();
-        }
-        if let Some(e) = cause.downcast_ref::<moat_iptables::save::SaveError>() {
-            return e.problem.exit_status();
-        }
-        if let Some(e) = cause.downcast_ref::<moat_model::RuleError>() {
-            let problem = if e.found_by_kernel() {
-                moat_iptables::Problem::Resource
-            } else {
-                moat_iptables::Problem::Parameter
-            };
-            return problem.exit_status();
-        }
-        if let Some(e) = cause.downcast_ref::<HostError>() {
-            return match e {
-                HostError::MissingSet(_) => moat_iptables::Problem::Parameter.exit_status(),
-                HostError::Save(e) => e.problem.exit_status(),
-                HostError::Backend(moat_backend::BackendError::Refused(_)) => {
-                    moat_iptables::Problem::Resource.exit_status()
-                }
-                _ => moat_iptables::Problem::Other.exit_status(),
-            };
-        }
-        if let Some(moat_backend::BackendError::Refused(_)) = cause.downcast_ref() {
-            return moat_iptables::Problem::Resource.exit_status();
-        }
-    }
-    moat_iptables::Problem::Other.exit_status()
 }
 
 fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Result<ExitCode> {

@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Result;
 use clap::Args;
 
 use moat_backend::Backend;
@@ -12,6 +11,8 @@ use moat_iptables::TableState;
 use moat_model::{Family, Stage};
 
 use moat_host::stored::stored_chains;
+
+use crate::CommandError;
 
 /// Options of iptables-save.
 #[derive(Args, Debug)]
@@ -39,19 +40,19 @@ pub struct SaveArgs {
 /// Runs iptables-save; `program` names the command in messages.
 pub fn run(program: &str, args: &SaveArgs, family: Family) -> ExitCode {
     if args.version {
-        println!("{}", crate::iptables_cmd::version_line(program));
+        println!("{}", crate::iptables::version_line(program));
         return ExitCode::SUCCESS;
     }
     match save(program, args, family) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{program}: {e:#}");
+            eprintln!("{program}: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn save(program: &str, args: &SaveArgs, family: Family) -> Result<()> {
+fn save(program: &str, args: &SaveArgs, family: Family) -> Result<(), CommandError> {
     let backend = moat_backend::default_backend();
     let only = args.table.as_deref().map(parse_table).transpose()?;
     let mut tables = Vec::new();
@@ -82,7 +83,10 @@ fn save(program: &str, args: &SaveArgs, family: Family) -> Result<()> {
         }
     };
     match &args.file {
-        Some(path) => std::fs::write(path, text)?,
+        Some(path) => std::fs::write(path, text).map_err(|source| CommandError::Io {
+            what: format!("cannot write {}", path.display()),
+            source,
+        })?,
         None => print!("{text}"),
     }
     Ok(())

@@ -4,7 +4,6 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use clap::Args;
 use moat_backend::{Backend, BoundedRead};
 use moat_iptables::command::parse_table;
@@ -19,6 +18,8 @@ use moat_host::log_route;
 use moat_host::set_copies;
 use moat_host::settings::{needed_by_tables, warn_missing};
 use moat_host::stored::read_state;
+
+use crate::CommandError;
 
 /// Options of iptables-restore.
 #[derive(Args, Debug)]
@@ -69,27 +70,32 @@ const READ_BEFORE_RESTORE: usize = 20_000;
 /// Runs iptables-restore; `program` names the command in messages.
 pub fn run(program: &str, args: &RestoreArgs, family: Family) -> ExitCode {
     if args.version {
-        println!("{}", crate::iptables_cmd::version_line(program));
+        println!("{}", crate::iptables::version_line(program));
         return ExitCode::SUCCESS;
     }
     match restore_file(program, args, family) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{program}: {e:#}");
-            ExitCode::from(crate::iptables_cmd::exit_status(&e))
+            eprintln!("{program}: {e}");
+            ExitCode::from(e.exit_status())
         }
     }
 }
 
-fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()> {
+fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(), CommandError> {
     let text = match &args.file {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?,
+        Some(path) => std::fs::read_to_string(path).map_err(|source| CommandError::Io {
+            what: format!("cannot read {}", path.display()),
+            source,
+        })?,
         None => {
             let mut s = String::new();
             std::io::stdin()
                 .read_to_string(&mut s)
-                .context("cannot read standard input")?;
+                .map_err(|source| CommandError::Io {
+                    what: "cannot read standard input".into(),
+                    source,
+                })?;
             s
         }
     };
@@ -119,8 +125,7 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
         family,
         options,
         |stage| {
-            let (kernel, state) =
-                read_state(&backend, family, stage).map_err(|e| format!("{e:#}"))?;
+            let (kernel, state) = read_state(&backend, family, stage).map_err(|e| e.to_string())?;
             kernels.push((stage, kernel));
             if in_session {
                 before.push(state.to_table());
@@ -194,7 +199,11 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<()>
 /// table of `file`: the chains it flushes (the built-in ones and the user
 /// chains there are now), the user chains it deletes, and a line for each
 /// rule a command adds, as `iptables -v` prints it.
-fn verbose_report(backend: &dyn Backend, file: &SaveFile, family: Family) -> Result<String> {
+fn verbose_report(
+    backend: &dyn Backend,
+    file: &SaveFile,
+    family: Family,
+) -> Result<String, CommandError> {
     let mut out = String::new();
     for table in &file.tables {
         let mut users: Vec<String> = backend

@@ -1,0 +1,18 @@
+//! moat's iptables personalities: `iptables`, `ip6tables`, `iptables-save`,
+//! `ip6tables-save`, `iptables-restore` and `ip6tables-restore` (and
+//! Debian's `-nft`/`-legacy` names and `xtables-nft-multi`) on moat's
+//! tables, each command one transaction. The `moat` binary runs them by
+//! its program name or as subcommands; the lean `moat-iptables` binary
+//! runs only them.
+
+mod error;
+pub mod iptables;
+mod personality;
+pub mod restore;
+pub mod save;
+
+pub use error::CommandError;
+pub use personality::{
+    end_quietly_on_closed_pipe, exact_personality, family_of, personality, personality_about,
+    run_as, run_by_name,
+};
