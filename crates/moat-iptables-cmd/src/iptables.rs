@@ -1,4 +1,4 @@
-//! `moat iptables` / `moat ip6tables`: one iptables command, one transaction.
+//! `iptables` / `ip6tables`: one iptables command, one transaction.
 
 use std::process::ExitCode;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! `moat iptables-restore`: a whole save file as one atomic transaction.
+//! `iptables-restore` / `ip6tables-restore`: a whole save file as one atomic transaction.
 
 use std::io::Read;
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! `moat iptables-save`: moat's rules in iptables-save format.
+//! `iptables-save` / `ip6tables-save`: moat's rules in iptables-save format.
 
 use std::process::ExitCode;
 

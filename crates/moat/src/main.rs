@@ -1,7 +1,8 @@
 //! moat: a firewall and gateway for Linux on nf_tables.
 //!
 //! Called as `iptables`, `ip6tables`, `iptables-save`, `iptables-restore` (or
-//! the ip6 pair) through a symlink, it behaves as that command.
+//! the ip6 pair) through a symlink, it behaves as that command
+//! (moat-iptables-cmd); so does the lean `moat-iptables` binary.
 
 mod balance_cmd;
 mod bans_cmd;
