@@ -12,7 +12,4 @@ pub mod restore;
 pub mod save;
 
 pub use error::CommandError;
-pub use personality::{
-    end_quietly_on_closed_pipe, exact_personality, family_of, personality, personality_about,
-    run_as, run_by_name,
-};
+pub use personality::{end_quietly_on_closed_pipe, personality_about, run_by_name};

@@ -50,7 +50,7 @@ pub fn run_by_name(argv0: &OsStr, mut args: Vec<OsString>) -> Option<ExitCode> {
 ///
 /// Debian's names work too: `iptables-nft`, `iptables-legacy`,
 /// `ip6tables-nft-save`, ... (the mode word is dropped).
-pub fn personality(argv0: &str) -> Option<&'static str> {
+fn personality(argv0: &str) -> Option<&'static str> {
     let name = Path::new(argv0).file_name()?.to_str()?;
     let plain = name.replacen("-nft", "", 1).replacen("-legacy", "", 1);
     [
@@ -67,7 +67,7 @@ pub fn personality(argv0: &str) -> Option<&'static str> {
 
 /// The personality a first argument names, exactly as moat's subcommand
 /// spells it.
-pub fn exact_personality(arg: &str) -> Option<&'static str> {
+fn exact_personality(arg: &str) -> Option<&'static str> {
     personality(arg).filter(|p| *p == arg)
 }
 
@@ -98,7 +98,8 @@ fn is_multi(argv0: &str) -> bool {
         .is_some_and(|n| matches!(n, "xtables-nft-multi" | "xtables-legacy-multi"))
 }
 
-pub fn run_as(name: &'static str, args: Vec<OsString>) -> ExitCode {
+/// Runs personality `name` with `args` (its options and words).
+fn run_as(name: &'static str, args: Vec<OsString>) -> ExitCode {
     match name {
         "iptables" | "ip6tables" => {
             let strings: Vec<String> = args
@@ -131,7 +132,7 @@ fn personality_usage_error(e: clap::Error) -> ExitCode {
 }
 
 /// The family a personality's name gives.
-pub fn family_of(name: &str) -> Family {
+fn family_of(name: &str) -> Family {
     if name.starts_with("ip6") {
         Family::Ipv6
     } else {
