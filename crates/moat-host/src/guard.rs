@@ -7,8 +7,8 @@ use std::process::Command;
 
 use moat_blocklist::layout::DEFAULT_DIRECTIONS;
 use moat_blocklist::{Direction, ListSpec};
-use moat_model::eval::{certainly_dropped, Cut, Packet};
-use moat_model::{ConnStates, Family, Hook, Table};
+use moat_model::eval::{certainly_dropped, never_matches, Cut, Packet};
+use moat_model::{ConnStates, Family, Hook, Rule, Table};
 
 use crate::HostError;
 
@@ -283,29 +283,7 @@ pub fn cuts(
 ) -> Vec<Verdict> {
     let mut out = Vec::new();
     for flow in flows {
-        let family = family_of(&flow.client.ip());
-        let dev = iface(flow.client.ip());
-        let incoming = Packet {
-            family,
-            protocol: 6,
-            source: flow.client.ip(),
-            destination: flow.server.ip(),
-            source_port: Some(flow.client.port()),
-            destination_port: Some(flow.server.port()),
-            in_iface: dev.clone(),
-            out_iface: None,
-            state: ConnStates::ESTABLISHED,
-            tcp_flags: Some(0x10),
-        };
-        let outgoing = Packet {
-            source: flow.server.ip(),
-            destination: flow.client.ip(),
-            source_port: Some(flow.server.port()),
-            destination_port: Some(flow.client.port()),
-            in_iface: None,
-            out_iface: dev,
-            ..incoming.clone()
-        };
+        let (incoming, outgoing) = flow_packets(flow, iface(flow.client.ip()));
         if let Some(cut) = certainly_dropped(tables, &[Hook::Prerouting, Hook::Input], &incoming) {
             out.push(Verdict {
                 flow: flow.clone(),
@@ -323,6 +301,42 @@ pub fn cuts(
         }
     }
     out
+}
+
+/// The packets of `flow` the guard follows: the client's to this host
+/// (arriving on `dev`, when known) and this host's replies, both of an
+/// established connection.
+fn flow_packets(flow: &Flow, dev: Option<String>) -> (Packet, Packet) {
+    let incoming = Packet {
+        family: family_of(&flow.client.ip()),
+        protocol: 6,
+        source: flow.client.ip(),
+        destination: flow.server.ip(),
+        source_port: Some(flow.client.port()),
+        destination_port: Some(flow.server.port()),
+        in_iface: dev.clone(),
+        out_iface: None,
+        state: ConnStates::ESTABLISHED,
+        tcp_flags: Some(0x10),
+    };
+    let outgoing = Packet {
+        source: flow.server.ip(),
+        destination: flow.client.ip(),
+        source_port: Some(flow.server.port()),
+        destination_port: Some(flow.client.port()),
+        in_iface: None,
+        out_iface: dev,
+        ..incoming.clone()
+    };
+    (incoming, outgoing)
+}
+
+/// Whether `rule` certainly matches none of `flow`'s packets, either way:
+/// then adding it anywhere cannot cut the flow, and the guard need not
+/// look at the whole table.
+pub fn spares(flow: &Flow, rule: &Rule) -> bool {
+    let (incoming, outgoing) = flow_packets(flow, None);
+    never_matches(rule, &incoming) && never_matches(rule, &outgoing)
 }
 
 /// The protected flows the new tables would cut, using the system's routes.
@@ -439,6 +453,31 @@ mod tests {
         assert!(list_cuts(&[list(None, Some(vec![]))], &flows).is_empty());
         let elsewhere = parse_ssh_connection("198.51.100.1 50514 10.0.0.1 22").unwrap();
         assert!(list_cuts(&[list(None, None)], &[elsewhere]).is_empty());
+    }
+
+    /// A rule that certainly matches neither way of the session spares it;
+    /// one that matches, or may (an interface the guard does not know),
+    /// does not.
+    #[test]
+    fn a_rule_spares_the_session_only_when_it_cannot_match_it() {
+        let flow = parse_ssh_connection("203.0.113.7 50514 10.0.0.1 22").unwrap();
+        let rule = |text: &str| {
+            moat_iptables::state::StateRule::from_source(
+                text,
+                Family::Ipv4,
+                moat_model::Counters::default(),
+            )
+            .unwrap()
+            .rule
+        };
+        assert!(spares(&flow, &rule("-s 198.51.100.7/32 -j DROP")));
+        assert!(spares(&flow, &rule("-p udp -j DROP")));
+        assert!(spares(&flow, &rule("-p tcp -m tcp --dport 80 -j DROP")));
+        assert!(!spares(&flow, &rule("-s 203.0.113.0/24 -j DROP")));
+        assert!(!spares(&flow, &rule("-d 203.0.113.7/32 -j REJECT")));
+        assert!(!spares(&flow, &rule("-p tcp -m tcp --dport 22 -j DROP")));
+        assert!(!spares(&flow, &rule("-i eth9 -j DROP")));
+        assert!(!spares(&flow, &rule("-j DROP")));
     }
 
     #[test]

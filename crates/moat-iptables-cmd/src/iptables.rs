@@ -677,10 +677,11 @@ fn list_fast(
 type StoredListing =
     fn(Family, Stage, &[StoredChain], Option<&str>, Option<usize>, Display) -> Option<String>;
 
-/// Whether appending `rule` may cut the SSH session moat runs in: it drops
-/// or rejects, and there is a session.
+/// Whether adding `rule` may cut the SSH session moat runs in: it drops or
+/// rejects, there is a session, and the rule may match its packets.
 fn may_cut_session(rule: &moat_model::Rule) -> bool {
-    matches!(rule.action, Action::Drop | Action::Reject(_)) && guard::session_flow().is_some()
+    matches!(rule.action, Action::Drop | Action::Reject(_))
+        && guard::session_flow().is_some_and(|flow| !guard::spares(&flow, rule))
 }
 
 /// The chain and rule `command` adds, if it adds one.

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use crate::action::Action;
 use crate::decide::{self, Facts, Tri};
 use crate::matches::ConnStates;
-use crate::ruleset::{Family, Hook, Policy, Stage, Table};
+use crate::ruleset::{Family, Hook, Policy, Rule, Stage, Table};
 
 /// The packet to evaluate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,6 +225,12 @@ fn eval_chain(table: &Table, hook: Hook, name: &str, packet: &Packet, depth: usi
     }
     set.ret = true;
     set
+}
+
+/// Whether `rule` certainly does not match `packet` (a match the evaluator
+/// cannot decide counts as matching).
+pub fn never_matches(rule: &Rule, packet: &Packet) -> bool {
+    decide::all(&rule.matches, &facts(packet)) == Tri::No
 }
 
 /// What the evaluator knows of `p`: nothing beyond its own fields.

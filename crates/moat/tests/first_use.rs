@@ -430,6 +430,11 @@ fn iptables_warns_when_a_command_cuts_the_ssh_session_and_still_applies_it() {
     assert!(stdout_of_success(&ns, &s, &["iptables", "-S"]).contains("-P INPUT DROP"));
     let err = iptables_in_session(&ns, &s, "-A INPUT -p tcp --dport 22 -j ACCEPT");
     assert!(err.is_empty(), "SSH is allowed again: {err}");
+    // A drop that cannot match the session's packets says nothing.
+    let err = iptables_in_session(&ns, &s, "-I INPUT -s 198.51.100.7 -j DROP");
+    assert!(err.is_empty(), "{err}");
+    assert!(stdout_of_success(&ns, &s, &["iptables", "-S", "INPUT"])
+        .contains("-A INPUT -s 198.51.100.7/32 -j DROP"));
     let err = iptables_in_session(&ns, &s, "-I INPUT -s 10.99.1.2 -j DROP");
     assert!(err.contains("moat iptables -D INPUT 1"), "{err}");
     let err = iptables_in_session(&ns, &s, "-D INPUT -s 10.99.1.2 -j DROP");
