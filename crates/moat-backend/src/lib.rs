@@ -98,6 +98,20 @@ pub trait Backend {
         Ok(RuleSearch::Unknown)
     }
 
+    /// Zeroes the packet and byte counters of the rules of moat's user-
+    /// visible `chain` (a built-in chain's policy counter too), every
+    /// chain's when `None`, without changing a rule; `Ok(false)` when the
+    /// driver cannot, and the caller changes the rules' counters instead.
+    fn zero_counters(
+        &self,
+        family: Family,
+        stage: Stage,
+        chain: Option<&str>,
+    ) -> Result<bool, BackendError> {
+        let _ = (family, stage, chain);
+        Ok(false)
+    }
+
     /// Reads moat's table like [`Backend::read`] when it holds at most
     /// `rules` rules. Drivers that cannot stop early read everything.
     fn read_at_most(

@@ -141,6 +141,9 @@ fn run_command(
     if let Some(code) = delete_chain_fast(backend, inv, family)? {
         return Ok(code);
     }
+    if let Some(code) = zero_fast(backend, inv, family)? {
+        return Ok(code);
+    }
     if let Some(code) = delete_fast(backend, inv, family)? {
         return Ok(code);
     }
@@ -515,6 +518,32 @@ fn delete_chain_fast(
         Ok(()) => {}
         Err(moat_backend::BackendError::Refused(_)) => return Ok(None),
         Err(e) => return Err(e.into()),
+    }
+    print!("{}", outcome.output);
+    Ok(Some(ExitCode::SUCCESS))
+}
+
+/// `-Z [CHAIN]` outside the nat table (whose port maps keep their rules'
+/// counters in map elements) and the raw table (whose chains have a copy
+/// after conntrack): the kernel zeroes the chains' counters as it lists
+/// them, and moat reads none of it. `None` when the command needs the full
+/// path (which also zeroes one rule, `-Z CHAIN NUM`).
+fn zero_fast(
+    backend: &dyn Backend,
+    inv: &moat_iptables::Invocation,
+    family: Family,
+) -> Result<Option<ExitCode>> {
+    let Command::Zero { chain, num: None } = &inv.command else {
+        return Ok(None);
+    };
+    if matches!(inv.stage, Stage::Nat | Stage::Raw) {
+        return Ok(None);
+    }
+    let Some((_, outcome)) = on_layout(backend, inv, family)? else {
+        return Ok(None);
+    };
+    if !backend.zero_counters(family, inv.stage, chain.as_deref())? {
+        return Ok(None);
     }
     print!("{}", outcome.output);
     Ok(Some(ExitCode::SUCCESS))

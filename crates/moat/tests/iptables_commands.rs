@@ -830,7 +830,8 @@ fn verbose_commands_and_option_checks_like_iptables_nft() {
 /// refuse, a policy whose counters start again when it changes, chains
 /// flushed and deleted, chains that cannot go (with rules, jumped to,
 /// built in), and jumps to chains whose rules must then work from more
-/// hooks, to chains further on, to missing chains and in loops.
+/// hooks, to chains further on, to missing chains and in loops; and
+/// counters zeroed (`-Z`), chain by chain and all at once.
 #[test]
 fn placing_and_chain_commands_like_iptables_nft() {
     let file = "*filter\n:INPUT ACCEPT [5:500]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
@@ -941,4 +942,17 @@ fn placing_and_chain_commands_like_iptables_nft() {
         ),
         "{bans}"
     );
+    // Zeroing: one chain (a built-in one's policy counter too), then all.
+    let zeroed = same("-Z INPUT -v").1;
+    assert!(zeroed.contains("Zeroing chain `INPUT'"), "{zeroed}");
+    let listed = same("-vxnL").1;
+    assert!(
+        listed.contains("policy DROP 0 packets, 0 bytes"),
+        "{listed}"
+    );
+    assert!(!listed.contains("       9      900 REJECT"), "{listed}");
+    same("-Z nosuch");
+    same("-t mangle -Z");
+    same("-Z");
+    same("-vxnL");
 }

@@ -81,6 +81,18 @@ impl NetlinkDriver {
         read::read_table(&mut sock, family, stage, read::Depth::Layout)
     }
 
+    /// Zeroes the counters of `chain` (every chain when `None`); see
+    /// [`Backend::zero_counters`].
+    pub fn zero_counters(
+        &self,
+        family: Family,
+        stage: Stage,
+        chain: Option<&str>,
+    ) -> Result<(), DriverError> {
+        let mut sock = NfSocket::open()?;
+        read::reset_counters(&mut sock, family, stage, chain)
+    }
+
     /// The first rule of user-visible `chain` that `wanted` picks; see
     /// [`Backend::find_rule`].
     pub fn find_rule(
@@ -295,6 +307,16 @@ impl Backend for Hybrid {
             .netlink
             .find_rule(family, stage, chain, wanted)
             .unwrap_or(RuleSearch::Unknown))
+    }
+
+    fn zero_counters(
+        &self,
+        family: Family,
+        stage: Stage,
+        chain: Option<&str>,
+    ) -> Result<bool, BackendError> {
+        // A kernel without the resetting dump leaves it to the caller.
+        Ok(self.route != Route::Nft && self.netlink.zero_counters(family, stage, chain).is_ok())
     }
 
     fn apply(&self, changes: &ChangeSet) -> Result<(), BackendError> {

@@ -5,8 +5,9 @@
 
 use std::collections::HashMap;
 
+use moat_model::ruleset::hook_chain_name;
 use moat_model::{Counters, Family, Hook, NatSide, Policy, Stage};
-use moat_nft::layout::{hook_of_base_chain, table_name, AFTER_CONNTRACK_PRIORITY};
+use moat_nft::layout::{base_chain_name, hook_of_base_chain, table_name, AFTER_CONNTRACK_PRIORITY};
 use moat_nft::{portmap, KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
 
 use super::encode::nfproto;
@@ -184,6 +185,39 @@ fn dump_rules(
             _ => Ok(()),
         }
     })
+}
+
+/// Zeroes the counters of the rules of moat's user-visible `chain` (every
+/// chain of the table when `None`) with the kernel's resetting rule dump,
+/// whose answer is only drained; a built-in chain's policy counter, which
+/// is a rule of its hook chain, goes with it.
+pub(crate) fn reset_counters(
+    sock: &mut NfSocket,
+    family: Family,
+    stage: Stage,
+    chain: Option<&str>,
+) -> Result<(), DriverError> {
+    let table = table_name(stage);
+    let proto = nfproto(family);
+    let reset = |sock: &mut NfSocket, chain: Option<&str>| {
+        let build = |w: &mut Writer| {
+            w.attr_str(NFTA_RULE_TABLE, table);
+            if let Some(chain) = chain {
+                w.attr_str(NFTA_RULE_CHAIN, chain);
+            }
+        };
+        sock.dump(NFT_MSG_GETRULE_RESET, proto, &build, &mut |_| {
+            Ok::<_, DriverError>(())
+        })
+    };
+    let Some(chain) = chain else {
+        return reset(sock, None);
+    };
+    reset(sock, Some(chain))?;
+    match stage.hooks().iter().find(|&&h| hook_chain_name(h) == chain) {
+        Some(&hook) => reset(sock, Some(base_chain_name(hook))),
+        None => Ok(()),
+    }
 }
 
 /// Reads moat's table for `family` and `stage`; `None` when it does not

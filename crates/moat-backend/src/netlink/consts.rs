@@ -57,6 +57,7 @@ pub(crate) const NFT_MSG_GETSETELEM: u8 = 13;
 pub(crate) const NFT_MSG_DELSETELEM: u8 = 14;
 pub(crate) const NFT_MSG_NEWGEN: u8 = 15;
 pub(crate) const NFT_MSG_GETGEN: u8 = 16;
+pub(crate) const NFT_MSG_GETRULE_RESET: u8 = 25;
 
 // Generation.
 pub(crate) const NFTA_GEN_ID: u16 = 1;
