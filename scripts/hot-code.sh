@@ -79,6 +79,7 @@ profile iptables -D f2b-hot -s 192.0.2.8 -j REJECT --reject-with icmp-port-unrea
 profile iptables -D INPUT -p tcp -m multiport --dports 22 -j f2b-hot
 profile iptables -F f2b-hot
 profile iptables -X f2b-hot
+profile iptables -Z INPUT
 profile iptables -F
 for f in crates/moat/tests/data/real/*.rules; do
   INPUT="$f" profile iptables-restore
