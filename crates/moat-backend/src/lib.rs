@@ -98,6 +98,20 @@ pub trait Backend {
         Ok(RuleSearch::Unknown)
     }
 
+    /// Renames moat's user chain `from` to `to` when no rule jumps to it,
+    /// in one transaction; `Ok(false)`, changing nothing, when one does or
+    /// the driver cannot, and the caller rewrites the jumps' texts too.
+    fn rename_unused_chain(
+        &self,
+        family: Family,
+        stage: Stage,
+        from: &str,
+        to: &str,
+    ) -> Result<bool, BackendError> {
+        let _ = (family, stage, from, to);
+        Ok(false)
+    }
+
     /// Zeroes the packet and byte counters of the rules of moat's user-
     /// visible `chain` (a built-in chain's policy counter too), every
     /// chain's when `None`, without changing a rule; `Ok(false)` when the

@@ -144,6 +144,9 @@ fn run_command(
     if let Some(code) = zero_fast(backend, inv, family)? {
         return Ok(code);
     }
+    if let Some(code) = rename_fast(backend, inv, family)? {
+        return Ok(code);
+    }
     if let Some(code) = delete_fast(backend, inv, family)? {
         return Ok(code);
     }
@@ -543,6 +546,39 @@ fn zero_fast(
         return Ok(None);
     };
     if !backend.zero_counters(family, inv.stage, chain.as_deref())? {
+        return Ok(None);
+    }
+    print!("{}", outcome.output);
+    Ok(Some(ExitCode::SUCCESS))
+}
+
+/// `-E OLD NEW` of a chain no rule jumps to and that holds no LOG rule
+/// (whose route to moat's packet log names its chain), outside the nat and
+/// raw tables: the kernel renames the chain and no stored text changes.
+/// `None` when the command needs the full path, which rewrites the texts
+/// of the rules that jump to it.
+fn rename_fast(
+    backend: &dyn Backend,
+    inv: &moat_iptables::Invocation,
+    family: Family,
+) -> Result<Option<ExitCode>> {
+    let Command::RenameChain { from, to } = &inv.command else {
+        return Ok(None);
+    };
+    if matches!(inv.stage, Stage::Nat | Stage::Raw) {
+        return Ok(None);
+    }
+    let Some((_, outcome)) = on_layout(backend, inv, family)? else {
+        return Ok(None);
+    };
+    let mut logs = |_: usize, source: &str| source.contains("-j LOG");
+    if !matches!(
+        backend.find_rule(family, inv.stage, from, &mut logs)?,
+        RuleSearch::Absent
+    ) {
+        return Ok(None);
+    }
+    if !backend.rename_unused_chain(family, inv.stage, from, to)? {
         return Ok(None);
     }
     print!("{}", outcome.output);

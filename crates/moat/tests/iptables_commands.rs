@@ -831,7 +831,8 @@ fn verbose_commands_and_option_checks_like_iptables_nft() {
 /// flushed and deleted, chains that cannot go (with rules, jumped to,
 /// built in), and jumps to chains whose rules must then work from more
 /// hooks, to chains further on, to missing chains and in loops; and
-/// counters zeroed (`-Z`), chain by chain and all at once.
+/// counters zeroed (`-Z`), chain by chain and all at once; and chains
+/// renamed (`-E`), with and without a jump to them.
 #[test]
 fn placing_and_chain_commands_like_iptables_nft() {
     let file = "*filter\n:INPUT ACCEPT [5:500]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
@@ -917,6 +918,13 @@ fn placing_and_chain_commands_like_iptables_nft() {
         ("-I INPUT 2 -g deep", 0),
         ("-A INPUT -j nosuch", 2),
         ("-A INPUT -j INPUT", 4),
+        ("-N renamed", 0),
+        ("-A renamed -s 10.1.2.3 -j DROP", 0),
+        ("-E renamed renamed-to", 0),
+        ("-A INPUT -j renamed-to", 0),
+        ("-E renamed-to renamed-again", 0),
+        ("-E nosuch other", 1),
+        ("-E renamed-again DOCKER-USER", 1),
     ] {
         let (code, _) = same(command);
         assert_eq!(code, Some(status), "{command}");

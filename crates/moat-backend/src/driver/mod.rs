@@ -38,6 +38,7 @@ mod lower;
 mod members;
 mod portmap;
 mod read;
+mod rename;
 mod udata;
 
 use moat_model::{Family, Stage};
@@ -79,6 +80,19 @@ impl NetlinkDriver {
     ) -> Result<Option<KernelTable>, DriverError> {
         let mut sock = NfSocket::open()?;
         read::read_table(&mut sock, family, stage, read::Depth::Layout)
+    }
+
+    /// Renames user chain `from` to `to` when nothing jumps to it; see
+    /// [`Backend::rename_unused_chain`].
+    pub fn rename_unused_chain(
+        &self,
+        family: Family,
+        stage: Stage,
+        from: &str,
+        to: &str,
+    ) -> Result<bool, DriverError> {
+        let mut sock = NfSocket::open()?;
+        rename::rename_unused_chain(&mut sock, family, stage, from, to)
     }
 
     /// Zeroes the counters of `chain` (every chain when `None`); see
@@ -307,6 +321,21 @@ impl Backend for Hybrid {
             .netlink
             .find_rule(family, stage, chain, wanted)
             .unwrap_or(RuleSearch::Unknown))
+    }
+
+    fn rename_unused_chain(
+        &self,
+        family: Family,
+        stage: Stage,
+        from: &str,
+        to: &str,
+    ) -> Result<bool, BackendError> {
+        if self.route == Route::Nft {
+            return Ok(false);
+        }
+        self.netlink
+            .rename_unused_chain(family, stage, from, to)
+            .map_err(|e| e.into_backend(true))
     }
 
     fn zero_counters(

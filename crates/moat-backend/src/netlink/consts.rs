@@ -68,9 +68,11 @@ pub(crate) const NFTA_TABLE_USERDATA: u16 = 6;
 /// libnftnl's user-data TLV type of a table comment (NUL-terminated).
 pub(crate) const UDATA_TABLE_COMMENT: u8 = 0;
 pub(crate) const NFTA_CHAIN_TABLE: u16 = 1;
+pub(crate) const NFTA_CHAIN_HANDLE: u16 = 2;
 pub(crate) const NFTA_CHAIN_NAME: u16 = 3;
 pub(crate) const NFTA_CHAIN_HOOK: u16 = 4;
 pub(crate) const NFTA_CHAIN_POLICY: u16 = 5;
+pub(crate) const NFTA_CHAIN_USE: u16 = 6;
 pub(crate) const NFTA_CHAIN_TYPE: u16 = 7;
 pub(crate) const NFTA_CHAIN_FLAGS: u16 = 10;
 pub(crate) const NFTA_CHAIN_ID: u16 = 11;
