@@ -80,6 +80,9 @@ profile iptables -D INPUT -p tcp -m multiport --dports 22 -j f2b-hot
 profile iptables -F f2b-hot
 profile iptables -X f2b-hot
 profile iptables -Z INPUT
+profile iptables -N moathot-e
+profile iptables -E moathot-e moathot-f
+profile iptables -X moathot-f
 profile iptables -F
 for f in crates/moat/tests/data/real/*.rules; do
   INPUT="$f" profile iptables-restore
