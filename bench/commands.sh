@@ -8,16 +8,9 @@
 # Usage: bash bench/commands.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
-[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
-cargo build --release --quiet
-MOAT="$PWD/target/release/moat-iptables"
+BENCH_NAME=moatcmds
+source bench/iptables_setup.sh
 ROUNDS="${1:-3}"
-TMP=$(mktemp -d)
-NS="moatcmds$$"
-cleanup() { ip netns del "$NS" 2>/dev/null || true; rm -rf "$TMP"; }
-trap cleanup EXIT
-source bench/rules.sh
 gen_rules 10000 > "$TMP/rules"
 
 COMMANDS=(

@@ -4,13 +4,8 @@
 # firewall is never touched. Usage: bash bench/run.sh [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
-# GNU time measures peak memory.
-[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
-cargo build --release --quiet
-# The iptables personalities as installed: the lean moat-iptables binary
-# the README links the iptables names to.
-MOAT="$PWD/target/release/moat-iptables"
+BENCH_NAME=moatbench
+source bench/iptables_setup.sh
 # The iptables commands' functions are laid out together from
 # crates/moat/hot-code.txt; a function it no longer names sits with the
 # cold code (scripts/hot-code.sh makes the file again).
@@ -19,21 +14,13 @@ if command -v nm > /dev/null; then
   found=$(nm "$MOAT" | awk '{ print $NF }' | sort -u | comm -12 - <(echo "$hot") | wc -l)
   echo "hot code: $found of $(echo "$hot" | wc -l) functions of crates/moat/hot-code.txt are in the binary"
 fi
-TMP=$(mktemp -d)
-NS="moatbench$$"
 SIZES=(1000 10000 100000)
 REPEAT=5
 if [ "${1:-}" = "--quick" ]; then SIZES=(1000 10000); REPEAT=3; fi
 
-cleanup() { ip netns del "$NS" 2>/dev/null || true; rm -rf "$TMP"; }
-trap cleanup EXIT
-
 fresh_ns() { ip netns del "$NS" 2>/dev/null || true; ip netns add "$NS"; }
 in_ns() { ip netns exec "$NS" "$@"; }
 now_ns() { date +%s%N; }
-
-# gen_rules N: a restore file with N varied filter rules in INPUT.
-source bench/rules.sh
 
 # Milliseconds one command takes (stdin from $2, output discarded).
 time_ms() {

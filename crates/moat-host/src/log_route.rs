@@ -5,6 +5,8 @@
 //! writes rules routes them the same way, so a later
 //! `moat iptables -A ... -j LOG` follows the kept setting.
 
+use std::path::Path;
+
 use moat_config::Config;
 use moat_logger::route::{route_rule, route_table};
 use moat_logger::Route;
@@ -21,18 +23,25 @@ pub fn of_config(config: &Config) -> Option<Route> {
 }
 
 /// The route in force: the kept moat.toml's `[log] file` when a moat.toml
-/// was applied last, else what `moat log route` set.
+/// was applied last, else what `moat log route` set. The configuration
+/// directory is found once (in a named namespace that scans /run/netns).
 pub fn kept() -> Option<Route> {
-    match persist::load_config_text() {
+    let dir = persist::etc_dir();
+    match persist::config_text_in(&dir) {
         Some(text) if !text.contains("[log]") => None,
         Some(text) => of_config(&moat_config::parse_config("kept moat.toml", &text).ok()?),
-        None => set_by_command(),
+        None => route_file_in(&dir),
     }
 }
 
 /// What `moat log route on` set, if it is on.
 pub fn set_by_command() -> Option<Route> {
-    let text = std::fs::read_to_string(persist::etc_dir().join(ROUTE_FILE)).ok()?;
+    route_file_in(&persist::etc_dir())
+}
+
+/// The route `moat log route on` kept in configuration directory `dir`.
+fn route_file_in(dir: &Path) -> Option<Route> {
+    let text = std::fs::read_to_string(dir.join(ROUTE_FILE)).ok()?;
     text.trim().parse().ok().map(|group| Route { group })
 }
 

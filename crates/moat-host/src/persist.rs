@@ -111,5 +111,10 @@ pub fn kept_config() -> Option<moat_config::Config> {
 
 /// The kept moat.toml's text, if the last applied file was one.
 pub fn load_config_text() -> Option<String> {
-    std::fs::read_to_string(etc_dir().join(CONFIG)).ok()
+    config_text_in(&etc_dir())
+}
+
+/// The moat.toml kept in configuration directory `dir`, if any.
+pub fn config_text_in(dir: &Path) -> Option<String> {
+    std::fs::read_to_string(dir.join(CONFIG)).ok()
 }
