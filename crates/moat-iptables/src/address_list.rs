@@ -1,10 +1,15 @@
-//! Address lists in `-s` and `-d` (`-s 10.0.0.1,10.0.0.2`): iptables makes
-//! one rule per source and destination, sources outermost, in the order
-//! written, and refuses `!` before a list.
+//! Address lists in `-s` and `-d` (`-s 10.0.0.1,10.0.0.2`, or a host name
+//! `/etc/hosts` gives several addresses): iptables makes one rule per
+//! source and destination, sources outermost, in the order written, and
+//! refuses `!` before a list.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
+
+use moat_model::Family;
 
 use crate::command::CommandError;
+use crate::rule::hostnames::{host_addresses, network_address};
 use crate::rule::option_arity;
 
 /// The options whose value may be a comma-separated list of addresses.
@@ -15,26 +20,63 @@ const DESTINATION: [&str; 3] = ["-d", "--destination", "--dst"];
 /// addresses it names.
 struct List<'a> {
     at: usize,
-    addresses: Vec<&'a str>,
+    addresses: Vec<Cow<'a, str>>,
 }
 
 /// The address list of the option `words[i]` (its value in the next word
-/// or after `=`), when it holds a comma.
-fn list_at<'a>(words: &[&'a str], i: usize) -> Option<List<'a>> {
+/// or after `=`), when it names more than one address.
+fn list_at<'a>(words: &[&'a str], i: usize, family: Family) -> Option<List<'a>> {
     let word = words[i];
     let (at, value) = match word.split_once('=') {
         Some((_, value)) => (i, value),
         None => (i + 1, *words.get(i + 1)?),
     };
-    value.contains(',').then(|| List {
-        at,
-        addresses: value.split(',').collect(),
-    })
+    let host = value.split('/').next().unwrap_or(value);
+    if !value.contains(',') && host.parse::<IpAddr>().is_ok() {
+        return None;
+    }
+    let addresses: Vec<Cow<'a, str>> = value
+        .split(',')
+        .flat_map(|item| host_copies(item, family))
+        .collect();
+    (addresses.len() > 1).then_some(List { at, addresses })
+}
+
+/// `item` (`ADDRESS[/MASK]`), or one copy per address when it names a host
+/// `/etc/hosts` gives several addresses of `family` (a network name of
+/// `/etc/networks` comes first, as in iptables, and is one address).
+fn host_copies(item: &str, family: Family) -> Vec<Cow<'_, str>> {
+    let (host, mask) = match item.split_once('/') {
+        Some((host, mask)) => (host, Some(mask)),
+        None => (item, None),
+    };
+    let named = host.parse::<IpAddr>().is_err()
+        && !(family == Family::Ipv4 && network_address(host).is_some());
+    let addresses = if named {
+        host_addresses(host, family)
+    } else {
+        Vec::new()
+    };
+    if addresses.len() < 2 {
+        return vec![Cow::Borrowed(item)];
+    }
+    addresses
+        .iter()
+        .map(|a| {
+            Cow::Owned(match mask {
+                Some(mask) => format!("{a}/{mask}"),
+                None => a.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// The rules `words` stands for: itself, or one copy per combination of
 /// the addresses its `-s` and `-d` lists name.
-pub(crate) fn expand<'a>(words: &[&'a str]) -> Result<Vec<Vec<Cow<'a, str>>>, CommandError> {
+pub(crate) fn expand<'a>(
+    words: &[&'a str],
+    family: Family,
+) -> Result<Vec<Vec<Cow<'a, str>>>, CommandError> {
     let (mut source, mut destination) = (None, None);
     let mut i = 0;
     while i < words.len() {
@@ -48,7 +90,7 @@ pub(crate) fn expand<'a>(words: &[&'a str]) -> Result<Vec<Vec<Cow<'a, str>>>, Co
             None
         };
         if let Some(slot) = slot {
-            if let Some(list) = list_at(words, i) {
+            if let Some(list) = list_at(words, i, family) {
                 if i > 0 && words[i - 1] == "!" {
                     return Err(CommandError::new(format!(
                         "! not allowed with multiple source or destination IP addresses \
@@ -71,9 +113,13 @@ pub(crate) fn expand<'a>(words: &[&'a str]) -> Result<Vec<Vec<Cow<'a, str>>>, Co
     if source.is_none() && destination.is_none() {
         return Ok(vec![words.iter().map(|&w| Cow::Borrowed(w)).collect()]);
     }
-    let choices = |list: &Option<List<'a>>| -> Vec<Option<(usize, &'a str)>> {
+    let choices = |list: &Option<List<'a>>| -> Vec<Option<(usize, Cow<'a, str>)>> {
         match list {
-            Some(l) => l.addresses.iter().map(|&a| Some((l.at, a))).collect(),
+            Some(l) => l
+                .addresses
+                .iter()
+                .map(|a| Some((l.at, a.clone())))
+                .collect(),
             None => vec![None],
         }
     };
@@ -81,10 +127,10 @@ pub(crate) fn expand<'a>(words: &[&'a str]) -> Result<Vec<Vec<Cow<'a, str>>>, Co
     for s in choices(&source) {
         for d in choices(&destination) {
             let mut copy: Vec<Cow<'a, str>> = words.iter().map(|&w| Cow::Borrowed(w)).collect();
-            for &(at, address) in [&s, &d].into_iter().flatten() {
-                copy[at] = match words[at].split_once('=') {
+            for (at, address) in [&s, &d].into_iter().flatten() {
+                copy[*at] = match words[*at].split_once('=') {
                     Some((option, _)) => Cow::Owned(format!("{option}={address}")),
-                    None => Cow::Borrowed(address),
+                    None => address.clone(),
                 };
             }
             rules.push(copy);
@@ -102,7 +148,7 @@ mod tests {
     }
 
     fn joined(s: &str) -> Vec<String> {
-        expand(&words(s))
+        expand(&words(s), Family::Ipv4)
             .unwrap()
             .into_iter()
             .map(|w| w.join(" "))
@@ -135,7 +181,7 @@ mod tests {
 
     #[test]
     fn negated_lists_are_refused() {
-        let err = expand(&words("! -s 1.0.0.0/8,2.0.0.0/8 -j ACCEPT")).unwrap_err();
+        let err = expand(&words("! -s 1.0.0.0/8,2.0.0.0/8 -j ACCEPT"), Family::Ipv4).unwrap_err();
         assert!(err.message.contains("! not allowed"), "{}", err.message);
     }
 }

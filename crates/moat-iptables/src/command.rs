@@ -395,7 +395,10 @@ pub fn parse_command_line<S: AsRef<str>>(
     // The rule, and the others its address lists stand for.
     let mut rules = |words: &[&str]| -> Result<(RuleSpec, Vec<RuleSpec>), CommandError> {
         let mut specs = Vec::new();
-        for (i, words) in crate::address_list::expand(words)?.iter().enumerate() {
+        for (i, words) in crate::address_list::expand(words, family)?
+            .iter()
+            .enumerate()
+        {
             let (spec, w) = RuleSpec::parse(words, family)?;
             // One copy's warnings stand for all.
             if i == 0 {

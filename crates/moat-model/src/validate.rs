@@ -194,6 +194,20 @@ fn validate_match(
                 })
             }
         }
+        Match::AddrType {
+            limit_iface_in: true,
+            ..
+        } if !hooks.iter().all(|h| h.has_input_interface()) => Err(RuleError::MatchWrongPlace {
+            what: "an address type on the input interface (--limit-iface-in)",
+            allowed: "PREROUTING, INPUT and FORWARD",
+        }),
+        Match::AddrType {
+            limit_iface_out: true,
+            ..
+        } if !hooks.iter().all(|h| h.has_output_interface()) => Err(RuleError::MatchWrongPlace {
+            what: "an address type on the output interface (--limit-iface-out)",
+            allowed: "FORWARD, OUTPUT and POSTROUTING",
+        }),
         Match::Realm { .. } => {
             if hooks.iter().all(|h| *h != Hook::Prerouting) {
                 Ok(())
@@ -570,6 +584,30 @@ mod tests {
             err.to_string().contains("output interface's group"),
             "{err}"
         );
+    }
+
+    /// The kernel's xt_addrtype refuses an interface limit where packets
+    /// lack that interface, in either family (an IPv6 class test never
+    /// reaches its route lookup, so nothing else would say so).
+    #[test]
+    fn address_types_limited_to_an_interface_where_it_exists() {
+        let rule = |limit_iface_in| Rule {
+            matches: vec![Match::AddrType {
+                src: None,
+                dst: Some((crate::AddrTypes(32), false)),
+                limit_iface_in,
+                limit_iface_out: !limit_iface_in,
+            }],
+            ..Rule::new(Action::Accept)
+        };
+        let at = |input, hooks: &[Hook]| {
+            validate_rule(&rule(input), Family::Ipv6, Stage::Nat, hooks, false)
+        };
+        assert!(at(true, &[Hook::Prerouting, Hook::Input]).is_ok());
+        let err = at(true, &[Hook::Prerouting, Hook::Postrouting]).unwrap_err();
+        assert!(err.to_string().contains("--limit-iface-in"), "{err}");
+        assert!(at(false, &[Hook::Output, Hook::Postrouting]).is_ok());
+        assert!(at(false, &[Hook::Prerouting]).is_err());
     }
 
     #[test]

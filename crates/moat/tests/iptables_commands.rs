@@ -488,6 +488,81 @@ fn address_lists_make_one_rule_per_address_like_iptables_nft() {
     );
 }
 
+/// A hosts file `ip netns exec` shows the namespace's commands in place of
+/// `/etc/hosts` (`/etc/netns/NAME/hosts`), removed when dropped.
+struct NamespaceHosts(std::path::PathBuf);
+
+impl NamespaceHosts {
+    fn new(ns: &Netns, text: &str) -> NamespaceHosts {
+        let dir = std::path::Path::new("/etc/netns").join(ns.name());
+        std::fs::create_dir_all(&dir).expect("create /etc/netns/NAME");
+        std::fs::write(dir.join("hosts"), text).expect("write the namespace's hosts");
+        NamespaceHosts(dir)
+    }
+}
+
+impl Drop for NamespaceHosts {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        // Only when no other namespace has a file there.
+        let _ = std::fs::remove_dir("/etc/netns");
+    }
+}
+
+/// Host and network names in rules resolve from `/etc/hosts` and
+/// `/etc/networks` as with Debian's iptables-nft (run side by side, each
+/// namespace with the same hosts file): `-s`/`-d` make one rule per address
+/// of a name, every line naming it counted; conntrack's addresses take a
+/// name of one address and refuse one of several; a name only DNS could
+/// answer is refused.
+#[test]
+fn host_names_resolve_like_iptables_nft() {
+    let Some(ours) = lab() else { return };
+    let theirs = Netns::new("cmdref").expect("namespace");
+    let hosts = "127.0.0.1 localhost\n10.0.0.1 multi\n10.0.0.2 multi alias2\n\
+                 10.0.0.1 multi\n2001:db8::5 multi\n";
+    let _files = [
+        NamespaceHosts::new(&ours, hosts),
+        NamespaceHosts::new(&theirs, hosts),
+    ];
+    let commands = [
+        (
+            "iptables",
+            "-A INPUT -s multi/24 -d alias2,LOCALHOST -j ACCEPT",
+        ),
+        (
+            "iptables",
+            "-A INPUT -s loopback -m conntrack --ctorigdst alias2 -j ACCEPT",
+        ),
+        ("iptables", "-A INPUT -s multi -j DROP"),
+        ("ip6tables", "-A INPUT -d multi -j DROP"),
+    ];
+    for (tool, command) in commands {
+        moat_ok(&ours, &words(tool, command));
+        let out = theirs
+            .exec(&words(&format!("{tool}-nft"), command))
+            .expect("run iptables-nft");
+        assert!(out.status.success(), "{tool}-nft {command}");
+    }
+    for refused in [
+        "-A INPUT ! -s multi -j ACCEPT",
+        "-A INPUT -m conntrack --ctorigsrc multi -j ACCEPT",
+        "-A INPUT -m conntrack --ctorigsrc loopback -j ACCEPT",
+        "-A INPUT -s nosuchhost.example -j ACCEPT",
+    ] {
+        assert!(moat_err(&ours, &words("iptables", refused)).contains("iptables"));
+        let out = theirs.exec(&words("iptables-nft", refused)).unwrap();
+        assert!(!out.status.success(), "iptables-nft takes {refused}");
+    }
+    for tool in ["iptables", "ip6tables"] {
+        let mine = moat_ok(&ours, &[tool, "-S"]);
+        let reference = theirs.exec_ok(&[&format!("{tool}-nft"), "-S"]).unwrap();
+        assert_eq!(mine, reference, "{tool} -S");
+    }
+    assert!(moat_ok(&ours, &["iptables", "-S"])
+        .contains("-A INPUT -s 127.0.0.0/32 -m conntrack --ctorigdst 10.0.0.2 -j ACCEPT"),);
+}
+
 /// moat's lab namespace and a second one for Debian's iptables-nft
 /// (`reference` names it), both restored from `file` with its counters;
 /// `None` where the lab cannot run.

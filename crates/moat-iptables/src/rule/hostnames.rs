@@ -1,16 +1,20 @@
-//! The names `iptables -L` (without `-n`) shows for addresses: the host
-//! name `/etc/hosts` gives an address, else (IPv4) the network name
-//! `/etc/networks` gives it, as the C library's file lookups do. moat never
-//! asks DNS, so an address only a PTR record names stays a number.
+//! Names for addresses, both ways, as the C library's file lookups give
+//! them: the host name `/etc/hosts` gives an address (else, IPv4, the
+//! network name `/etc/networks` gives it), which `iptables -L` without `-n`
+//! shows; and the addresses a name in a rule stands for (`-s localhost`).
+//! moat never asks DNS, so an address only a PTR record names stays a
+//! number, and a name only DNS knows is refused.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::OnceLock;
+
+use moat_model::Family;
 
 use super::values::address_part;
 
 /// The two files, read once.
 struct NameFiles {
-    hosts: Vec<(IpAddr, String)>,
+    hosts: Vec<(IpAddr, Vec<String>)>,
     networks: Vec<(u32, String)>,
 }
 
@@ -33,8 +37,33 @@ pub(crate) fn name_of(addr: IpAddr) -> Option<&'static str> {
         IpAddr::V4(v4) => files.networks.iter().find(|(n, _)| *n == u32::from(v4)),
         IpAddr::V6(_) => None,
     };
-    host.map(|(_, name)| name.as_str())
+    host.and_then(|(_, names)| names.first().map(String::as_str))
         .or_else(|| network().map(|(_, name)| name.as_str()))
+}
+
+/// The addresses of `family` that `/etc/hosts` gives host `name` (or an
+/// alias; case does not matter): one for each line naming it, in the
+/// file's order, as the C library's resolver returns them.
+pub(crate) fn host_addresses(name: &str, family: Family) -> Vec<IpAddr> {
+    files()
+        .hosts
+        .iter()
+        .filter(|(addr, names)| {
+            addr.is_ipv4() == (family == Family::Ipv4)
+                && names.iter().any(|n| n.eq_ignore_ascii_case(name))
+        })
+        .map(|&(addr, _)| addr)
+        .collect()
+}
+
+/// The network `/etc/networks` calls `name` (iptables' `-s`/`-d` look
+/// there before the hosts).
+pub(crate) fn network_address(name: &str) -> Option<Ipv4Addr> {
+    files()
+        .networks
+        .iter()
+        .find(|(_, n)| n == name)
+        .map(|&(number, _)| Ipv4Addr::from(number))
 }
 
 /// The words of a line before its `#` comment.
@@ -42,13 +71,14 @@ fn words(line: &str) -> std::str::SplitWhitespace<'_> {
     line.split('#').next().unwrap_or("").split_whitespace()
 }
 
-/// `ADDRESS NAME [ALIASES]` lines: each address with its first name.
-fn hosts(text: &str) -> Vec<(IpAddr, String)> {
+/// `ADDRESS NAME [ALIASES]` lines: each address with its name and aliases.
+fn hosts(text: &str) -> Vec<(IpAddr, Vec<String>)> {
     text.lines()
         .filter_map(|line| {
             let mut words = words(line);
             let addr = words.next()?.parse().ok()?;
-            Some((addr, words.next()?.to_string()))
+            let names: Vec<String> = words.map(str::to_string).collect();
+            (!names.is_empty()).then_some((addr, names))
         })
         .collect()
 }
@@ -90,8 +120,9 @@ mod tests {
         let first = table
             .iter()
             .find(|(a, _)| *a == IpAddr::from([127, 0, 0, 1]));
-        assert_eq!(first.map(|(_, n)| n.as_str()), Some("localhost"));
+        assert_eq!(first.map(|(_, n)| n[0].as_str()), Some("localhost"));
         assert_eq!(table.len(), 3);
+        assert_eq!(table[2].1, ["localhost", "ip6-localhost"]);
     }
 
     #[test]

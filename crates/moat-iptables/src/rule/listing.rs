@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use moat_model::Family;
 
 use super::names::protocol_name;
+use super::print::shown_iface;
 use super::targets::TargetSpec;
 use super::values::Net;
 use super::{ListingRow, RuleSpec};
@@ -29,7 +30,7 @@ fn address(slot: &Option<(Net, bool)>, family: Family, numeric: bool) -> Cow<'st
 }
 
 fn iface(slot: &Option<(String, bool)>) -> Cow<'_, str> {
-    match slot {
+    match shown_iface(slot) {
         Some((name, false)) => Cow::Borrowed(name),
         Some((name, true)) => Cow::Owned(format!("!{name}")),
         None => Cow::Borrowed("*"),

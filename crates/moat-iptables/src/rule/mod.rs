@@ -4,7 +4,7 @@
 mod compat;
 mod error;
 mod ext;
-mod hostnames;
+pub(crate) mod hostnames;
 mod listing;
 mod lower;
 mod matches;

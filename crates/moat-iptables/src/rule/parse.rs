@@ -13,7 +13,7 @@ use super::options::{
 };
 use super::suggest::closest;
 use super::targets::TargetSpec;
-use super::values::{parse_iface, parse_net, parse_port_range};
+use super::values::{parse_iface, parse_net, parse_port_range, AddrSyntax};
 use super::{RuleParseError, RuleSpec, Warning};
 
 /// Parses rule words for `family`.
@@ -362,7 +362,7 @@ impl<'a> Parser<'a> {
             }
             "-s" | "-d" => {
                 self.once(canon)?;
-                let net = parse_net(v, family, canon)?;
+                let net = parse_net(v, family, canon, AddrSyntax::Xtables)?;
                 if net.is_any() && invert {
                     return fail(format!("`! {canon} {v}` can never match"));
                 }
@@ -375,9 +375,18 @@ impl<'a> Parser<'a> {
             }
             "-i" | "-o" => {
                 self.once(canon)?;
-                let iface = parse_iface(v, canon)?;
-                if iface.is_none() && invert {
-                    return fail(format!("`! {canon} +` can never match"));
+                let mut iface = parse_iface(v, canon)?;
+                if iface.is_none() {
+                    // Every interface name matches `+`. Kept, so that the
+                    // hook checks see it (iptables refuses `-i +` in OUTPUT),
+                    // but printed only negated: iptables takes `! -i +`,
+                    // which matches no packet.
+                    if invert {
+                        self.warnings.push(Warning(format!(
+                            "`! {canon} +` matches no packet, so this rule never applies"
+                        )));
+                    }
+                    iface = Some(v.to_string());
                 }
                 let slot = if canon == "-i" {
                     &mut self.spec.in_iface

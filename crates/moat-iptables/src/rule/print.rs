@@ -15,11 +15,11 @@ pub(crate) fn to_args(spec: &RuleSpec) -> String {
     if let Some((net, inv)) = &spec.destination {
         push_opt(&mut out, *inv, "-d", Some(&net.with_mask()));
     }
-    if let Some((name, inv)) = &spec.in_iface {
-        push_opt(&mut out, *inv, "-i", Some(name));
+    if let Some((name, inv)) = shown_iface(&spec.in_iface) {
+        push_opt(&mut out, inv, "-i", Some(name));
     }
-    if let Some((name, inv)) = &spec.out_iface {
-        push_opt(&mut out, *inv, "-o", Some(name));
+    if let Some((name, inv)) = shown_iface(&spec.out_iface) {
+        push_opt(&mut out, inv, "-o", Some(name));
     }
     if let Some((p, inv)) = spec.protocol {
         push_opt(&mut out, inv, "-p", Some(&*protocol_name(p)));
@@ -36,5 +36,14 @@ pub(crate) fn to_args(spec: &RuleSpec) -> String {
     match out.strip_prefix(' ') {
         Some(rest) => rest.to_string(),
         None => out,
+    }
+}
+
+/// An `-i`/`-o` as iptables shows it: a plain `+` (every interface) not at all.
+pub(super) fn shown_iface(slot: &Option<(String, bool)>) -> Option<(&str, bool)> {
+    match slot {
+        Some((name, false)) if name == "+" => None,
+        Some((name, inv)) => Some((name, *inv)),
+        None => None,
     }
 }

@@ -8,6 +8,7 @@ use moat_model::addr_text::{push_decimal, push_ip};
 use moat_model::{Family, PortRange};
 
 use super::error::{fail, Res};
+use super::hostnames::{host_addresses, network_address};
 use super::netdb::SERVICES;
 
 /// An unsigned number as C's `strtoul(s, NULL, 0)` reads it when it reads all of `s`:
@@ -67,16 +68,37 @@ pub(crate) fn service_name(port: u16, proto: &str) -> Option<&'static str> {
 /// --dport ssh` is port 22).
 pub(crate) const ANY_TRANSPORT: &str = "any";
 
-/// One port, by number or service name; `proto` names the transport for
-/// service look-ups (or is [`ANY_TRANSPORT`]). Leading blanks are skipped,
-/// as strtoul skips them.
+/// How an option reads a port number: most as C's strtoul in any base
+/// (`0x16` and `026` are 22); iptables' udp, dccp and conntrack ports in
+/// decimal only (`022` is 22).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PortDigits {
+    /// Decimal, `0x` hexadecimal or `0` octal.
+    AnyBase,
+    /// Decimal, leading zeros and all.
+    Decimal,
+}
+
+/// One port, by number in any base or service name; `proto` names the
+/// transport for service look-ups (or is [`ANY_TRANSPORT`]).
 pub(crate) fn parse_port(s: &str, proto: &str, opt: &str) -> Res<u16> {
+    parse_port_digits(s, proto, opt, PortDigits::AnyBase)
+}
+
+/// One port, by number written in `digits` or service name. Leading blanks
+/// are skipped, as strtoul skips them.
+fn parse_port_digits(s: &str, proto: &str, opt: &str, digits: PortDigits) -> Res<u16> {
     let s = s.trim_start();
     if s.is_empty() {
         return fail(format!("{opt} needs a port number"));
     }
     if s.starts_with(|c: char| c.is_ascii_digit()) {
-        return match parse_number(s) {
+        let number = match digits {
+            PortDigits::AnyBase => parse_number(s),
+            PortDigits::Decimal if s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
+            PortDigits::Decimal => None,
+        };
+        return match number {
             Some(n) if n <= 65535 => Ok(n as u16),
             Some(_) => fail(format!("{opt}: port {s} is out of range 0-65535")),
             None => fail(format!("{opt}: \"{s}\" is not a port number")),
@@ -103,7 +125,7 @@ pub(crate) fn parse_port(s: &str, proto: &str, opt: &str) -> Res<u16> {
 
 /// A port or port range `a`, `a:b`, `:b` or `a:`.
 pub(crate) fn parse_port_range(s: &str, proto: &str, opt: &str) -> Res<PortRange> {
-    let range = parse_port_range_any(s, proto, opt)?;
+    let range = parse_port_range_any(s, proto, opt, PortDigits::AnyBase)?;
     if range.first > range.last {
         return fail(format!(
             "{opt}: port range {s} runs backwards (write {}:{})",
@@ -114,34 +136,35 @@ pub(crate) fn parse_port_range(s: &str, proto: &str, opt: &str) -> Res<PortRange
 }
 
 /// [`parse_port_range`] for the options where iptables takes a range that
-/// runs backwards (dccp's ports, conntrack's): taken with a warning.
+/// runs backwards (udp's and dccp's ports, conntrack's): taken with a
+/// warning. Their numbers are decimal.
 pub(crate) fn parse_port_range_reversible(
     o: &mut crate::rule::ext::Opt<'_>,
     proto: &str,
 ) -> Res<PortRange> {
-    let range = parse_port_range_any(o.value(), proto, o.name)?;
+    let range = parse_port_range_any(o.value(), proto, o.name, PortDigits::Decimal)?;
     if range.first > range.last {
         o.warn_reversed();
     }
     Ok(range)
 }
 
-fn parse_port_range_any(s: &str, proto: &str, opt: &str) -> Res<PortRange> {
+fn parse_port_range_any(s: &str, proto: &str, opt: &str, digits: PortDigits) -> Res<PortRange> {
     let range = match s.split_once(':') {
         None => {
-            let p = parse_port(s, proto, opt)?;
+            let p = parse_port_digits(s, proto, opt, digits)?;
             PortRange { first: p, last: p }
         }
         Some((a, b)) => {
             let first = if a.is_empty() {
                 0
             } else {
-                parse_port(a, proto, opt)?
+                parse_port_digits(a, proto, opt, digits)?
             };
             let last = if b.is_empty() {
                 65535
             } else {
-                parse_port(b, proto, opt)?
+                parse_port_digits(b, proto, opt, digits)?
             };
             PortRange { first, last }
         }
@@ -228,8 +251,24 @@ pub(crate) fn mask_prefix(mask: IpAddr) -> Option<u8> {
     (bits.checked_shl(len).unwrap_or(0) == 0 && len <= width).then_some(len as u8)
 }
 
-/// Parses one address of `family`, explaining what is wrong with it.
-pub(crate) fn parse_addr(s: &str, family: Family, opt: &str) -> Res<IpAddr> {
+/// How an option reads an IPv4 address: iptables' extensions use three
+/// readers, and `10.1` means a different address in each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AddrSyntax {
+    /// `-s`, `-d` and policy's tunnel ends: iptables' own reader (missing
+    /// trailing parts zero: `10.1` is 10.1.0.0), then the C library's.
+    Xtables,
+    /// iprange: iptables' own reader alone.
+    XtablesOnly,
+    /// conntrack's addresses, NETMAP, TEE and recent's mask: the C library's
+    /// resolver (`10.1` is 10.0.0.1, `16843009` is 1.1.1.1).
+    Resolver,
+    /// The NAT targets' `--to-*`: four decimal parts and nothing else.
+    Strict,
+}
+
+/// Parses one address of `family` written in `syntax`, explaining what is wrong with it.
+pub(crate) fn parse_addr(s: &str, family: Family, opt: &str, syntax: AddrSyntax) -> Res<IpAddr> {
     let (fam, tool) = family_name(family);
     if let Ok(a) = s.parse::<IpAddr>() {
         return match (a, family) {
@@ -243,9 +282,18 @@ pub(crate) fn parse_addr(s: &str, family: Family, opt: &str) -> Res<IpAddr> {
         };
     }
     if family == Family::Ipv4 {
-        if let Some(a) = short_ipv4(s).or_else(|| inet_aton(s)) {
+        let read = match syntax {
+            AddrSyntax::Xtables => short_ipv4(s).or_else(|| inet_aton(s)),
+            AddrSyntax::XtablesOnly => short_ipv4(s),
+            AddrSyntax::Resolver => inet_aton(s),
+            AddrSyntax::Strict => None,
+        };
+        if let Some(a) = read {
             return Ok(IpAddr::V4(a));
         }
+    }
+    if let Some(a) = by_name(s, family, opt, syntax)? {
+        return Ok(a);
     }
     let looks_numeric = s
         .chars()
@@ -254,8 +302,44 @@ pub(crate) fn parse_addr(s: &str, family: Family, opt: &str) -> Res<IpAddr> {
         fail(format!("{opt}: {s} is not a valid {fam} address"))
     } else {
         fail(format!(
-            "{opt}: \"{s}\" is not a valid {fam} address ({tool} in moat takes numeric addresses; it does not look up host names)"
+            "{opt}: \"{s}\" is not a valid {fam} address, nor a name in /etc/hosts{networks} \
+             ({tool} in moat never asks DNS: write the address)",
+            networks = if syntax == AddrSyntax::Xtables && family == Family::Ipv4 {
+                " or /etc/networks"
+            } else {
+                ""
+            }
         ))
+    }
+}
+
+/// The address a name stands for where the option's reader looks names up:
+/// iptables' own reader tries a network of `/etc/networks` first (IPv4);
+/// both it and the resolver take a host of `/etc/hosts` (its first address
+/// of the family; `-s` and `-d` make a rule for each, see `address_list`).
+/// The resolver's options take one address: a name of several is refused.
+fn by_name(s: &str, family: Family, opt: &str, syntax: AddrSyntax) -> Res<Option<IpAddr>> {
+    match syntax {
+        AddrSyntax::Xtables => {
+            let network = match family {
+                Family::Ipv4 => network_address(s).map(IpAddr::V4),
+                Family::Ipv6 => None,
+            };
+            Ok(network.or_else(|| host_addresses(s, family).first().copied()))
+        }
+        AddrSyntax::Resolver => match host_addresses(s, family)[..] {
+            [] => Ok(None),
+            [one] => Ok(Some(one)),
+            ref several => fail(format!(
+                "{opt}: {s} resolves to more than one address ({}); write one",
+                several
+                    .iter()
+                    .map(IpAddr::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        },
+        AddrSyntax::XtablesOnly | AddrSyntax::Strict => Ok(None),
     }
 }
 
@@ -315,8 +399,8 @@ pub(crate) fn address_part(part: &str) -> Option<u8> {
 }
 
 /// An address with an optional `/prefix` or `/mask`, masked like iptables does.
-pub(crate) fn parse_net(s: &str, family: Family, opt: &str) -> Res<Net> {
-    let net = parse_net_unmasked(s, family, opt)?;
+pub(crate) fn parse_net(s: &str, family: Family, opt: &str, syntax: AddrSyntax) -> Res<Net> {
+    let net = parse_net_unmasked(s, family, opt, syntax)?;
     Ok(Net {
         addr: from_bits(to_bits(net.addr) & to_bits(net.mask), family),
         mask: net.mask,
@@ -325,35 +409,54 @@ pub(crate) fn parse_net(s: &str, family: Family, opt: &str) -> Res<Net> {
 
 /// An address with an optional `/prefix` or `/mask`, keeping the address as written
 /// (the conntrack match does not mask its addresses).
-pub(crate) fn parse_net_unmasked(s: &str, family: Family, opt: &str) -> Res<Net> {
+pub(crate) fn parse_net_unmasked(
+    s: &str,
+    family: Family,
+    opt: &str,
+    syntax: AddrSyntax,
+) -> Res<Net> {
     let (addr_text, mask_text) = match s.split_once('/') {
         Some((a, m)) => (a, Some(m)),
         None => (s, None),
     };
-    let addr = parse_addr(addr_text, family, opt)?;
+    let addr = parse_addr(addr_text, family, opt, syntax)?;
     let width = family_bits(family);
-    let mask = match mask_text {
-        None => prefix_mask(width, family),
-        Some(m) if !m.is_empty() && m.chars().all(|c| c.is_ascii_digit()) => {
-            match m.parse::<u8>() {
-                Ok(len) if len <= width => prefix_mask(len, family),
-                _ => {
-                    return fail(format!(
-                        "{opt}: prefix length /{m} is out of range 0-{width}"
-                    ))
-                }
-            }
-        }
-        Some(m) => match m.parse::<IpAddr>() {
-            Ok(mask) if mask.is_ipv4() == (family == Family::Ipv4) => mask,
-            _ => {
-                return fail(format!(
-                    "{opt}: \"{m}\" in {s} is neither a prefix length nor a mask"
-                ))
-            }
-        },
+    let Some(m) = mask_text else {
+        return Ok(Net {
+            addr,
+            mask: prefix_mask(width, family),
+        });
     };
-    Ok(Net { addr, mask })
+    if !m.contains(['.', ':']) {
+        // A length, read as strtoul reads it (`/010` is 8, `/0x10` is 16).
+        return match parse_number(m) {
+            Some(len) if len <= u64::from(width) => Ok(Net {
+                addr,
+                mask: prefix_mask(len as u8, family),
+            }),
+            Some(_) => fail(format!(
+                "{opt}: prefix length /{m} is out of range 0-{width}"
+            )),
+            None => fail(format!(
+                "{opt}: \"{m}\" in {s} is neither a prefix length nor a mask"
+            )),
+        };
+    }
+    let mask = match family {
+        Family::Ipv4 if syntax == AddrSyntax::Resolver => inet_aton(m).map(IpAddr::V4),
+        // iptables' own reader takes a mask only with all four parts.
+        Family::Ipv4 => (m.split('.').count() == 4)
+            .then(|| short_ipv4(m))
+            .flatten()
+            .map(IpAddr::V4),
+        Family::Ipv6 => m.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
+    };
+    match mask {
+        Some(mask) => Ok(Net { addr, mask }),
+        None => fail(format!(
+            "{opt}: \"{m}\" in {s} is neither a prefix length nor a mask"
+        )),
+    }
 }
 
 impl Net {
@@ -723,45 +826,74 @@ mod tests {
 
     #[test]
     fn nets_are_masked() {
-        let n = parse_net("10.1.2.3/8", Family::Ipv4, "-s").unwrap();
+        let n = parse_net("10.1.2.3/8", Family::Ipv4, "-s", AddrSyntax::Xtables).unwrap();
         assert_eq!(n.with_mask(), "10.0.0.0/8");
-        let n = parse_net("10.0.0.0/255.255.0.0", Family::Ipv4, "-s").unwrap();
+        let n = parse_net(
+            "10.0.0.0/255.255.0.0",
+            Family::Ipv4,
+            "-s",
+            AddrSyntax::Xtables,
+        )
+        .unwrap();
         assert_eq!(n.with_mask(), "10.0.0.0/16");
-        let n = parse_net("10.0.0.0/255.0.255.0", Family::Ipv4, "-s").unwrap();
+        let n = parse_net(
+            "10.0.0.0/255.0.255.0",
+            Family::Ipv4,
+            "-s",
+            AddrSyntax::Xtables,
+        )
+        .unwrap();
         assert_eq!(n.with_mask(), "10.0.0.0/255.0.255.0");
-        let n = parse_net("1.2.3.4", Family::Ipv4, "-s").unwrap();
+        let n = parse_net("1.2.3.4", Family::Ipv4, "-s", AddrSyntax::Xtables).unwrap();
         assert_eq!(
             (n.with_mask(), n.display()),
             ("1.2.3.4/32".into(), "1.2.3.4".into())
         );
-        let n = parse_net("2001:db8::1/ffff:ffff::", Family::Ipv6, "-s").unwrap();
+        let n = parse_net(
+            "2001:db8::1/ffff:ffff::",
+            Family::Ipv6,
+            "-s",
+            AddrSyntax::Xtables,
+        )
+        .unwrap();
         assert_eq!(n.with_mask(), "2001:db8::/32");
-        assert!(parse_net("0.0.0.0/0", Family::Ipv4, "-s").unwrap().is_any());
-        assert!(parse_net("0/0", Family::Ipv4, "-d").unwrap().is_any());
+        assert!(
+            parse_net("0.0.0.0/0", Family::Ipv4, "-s", AddrSyntax::Xtables)
+                .unwrap()
+                .is_any()
+        );
+        assert!(parse_net("0/0", Family::Ipv4, "-d", AddrSyntax::Xtables)
+            .unwrap()
+            .is_any());
         for (short, long) in [
             ("10/8", "10.0.0.0/8"),
             ("172.16/12", "172.16.0.0/12"),
             ("010.0x10.1.1", "8.16.1.1/32"),
         ] {
             assert_eq!(
-                parse_net(short, Family::Ipv4, "-s").unwrap().with_mask(),
+                parse_net(short, Family::Ipv4, "-s", AddrSyntax::Xtables)
+                    .unwrap()
+                    .with_mask(),
                 long
             );
         }
         for bad in ["1.2.3.4.5", "08.1.1.1", "1..2", "0x"] {
-            assert!(parse_net(bad, Family::Ipv4, "-s").is_err(), "{bad}");
+            assert!(
+                parse_net(bad, Family::Ipv4, "-s", AddrSyntax::Xtables).is_err(),
+                "{bad}"
+            );
         }
-        let e = parse_net("300.1.1.1", Family::Ipv4, "-s").unwrap_err();
+        let e = parse_net("300.1.1.1", Family::Ipv4, "-s", AddrSyntax::Xtables).unwrap_err();
         assert!(
             e.message.contains("300.1.1.1 is not a valid IPv4 address"),
             "{e}"
         );
-        let e = parse_net("2001:db8::1", Family::Ipv4, "-s").unwrap_err();
+        let e = parse_net("2001:db8::1", Family::Ipv4, "-s", AddrSyntax::Xtables).unwrap_err();
         assert!(e.message.contains("is an IPv6 address"), "{e}");
-        let e = parse_net("1.2.3.4", Family::Ipv6, "-s").unwrap_err();
+        let e = parse_net("1.2.3.4", Family::Ipv6, "-s", AddrSyntax::Xtables).unwrap_err();
         assert!(e.message.contains("is an IPv4 address"), "{e}");
-        assert!(parse_net("1.2.3.4/33", Family::Ipv4, "-s").is_err());
-        assert!(parse_net("1.2.3.4/", Family::Ipv4, "-s").is_err());
+        assert!(parse_net("1.2.3.4/33", Family::Ipv4, "-s", AddrSyntax::Xtables).is_err());
+        assert!(parse_net("1.2.3.4/", Family::Ipv4, "-s", AddrSyntax::Xtables).is_err());
     }
 
     #[test]
@@ -818,7 +950,8 @@ mod tests {
     /// Pairs read back from Debian's iptables 1.8.9 (`-s N`, `iptables -S`).
     #[test]
     fn numbers_the_resolver_reads_are_addresses() {
-        let v4 = |s: &str| parse_addr(s, Family::Ipv4, "-s").map(|a| a.to_string());
+        let v4 =
+            |s: &str| parse_addr(s, Family::Ipv4, "-s", AddrSyntax::Xtables).map(|a| a.to_string());
         assert_eq!(v4("16843009").unwrap(), "1.1.1.1");
         assert_eq!(v4("0x01010102").unwrap(), "1.1.1.2");
         assert_eq!(v4("10.65537").unwrap(), "10.1.0.1");

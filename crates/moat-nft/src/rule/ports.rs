@@ -131,8 +131,9 @@ pub(super) fn source(
     proto: u8,
     ports: &[PortRange],
     negate: bool,
+    family: Family,
 ) -> Result<Vec<Statement<'static>>, CompileError> {
-    port(proto, "sport", ports, negate)
+    port(proto, "sport", ports, negate, family)
 }
 
 /// `--dport`: `tcp dport 22`, ...
@@ -140,8 +141,9 @@ pub(super) fn dest(
     proto: u8,
     ports: &[PortRange],
     negate: bool,
+    family: Family,
 ) -> Result<Vec<Statement<'static>>, CompileError> {
-    port(proto, "dport", ports, negate)
+    port(proto, "dport", ports, negate, family)
 }
 
 fn port(
@@ -149,8 +151,25 @@ fn port(
     field: &'static str,
     ports: &[PortRange],
     negate: bool,
+    family: Family,
 ) -> Result<Vec<Statement<'static>>, CompileError> {
     let name = protocol_name(proto)?;
+    if let [r] = ports {
+        if r.first > r.last {
+            // A range that runs backwards (udp takes one, as iptables' does):
+            // no port is in it, so it matches nothing, negated every packet
+            // of the protocol.
+            return Ok(vec![if negate {
+                eq(
+                    payload(name, field),
+                    range(num(0), num(u16::MAX.into())),
+                    false,
+                )
+            } else {
+                never(family)
+            }]);
+        }
+    }
     let ranges = normalize(ports)?;
     if fits_multiport(&ranges) {
         let which = if field == "sport" {

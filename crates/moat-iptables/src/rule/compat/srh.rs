@@ -10,7 +10,7 @@ use moat_model::{Family, XtExtension, XtLayout};
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::{mask_prefix, number_in, parse_net_unmasked};
+use crate::rule::values::{mask_prefix, number_in, parse_net_unmasked, AddrSyntax};
 
 /// The one-byte fields: their option stem, and their equal/greater/less
 /// flag bits (`IP6T_SRH_*`).
@@ -129,7 +129,7 @@ impl Extension for Srh {
             self.tag = number_in(v, o.name, 0, 65535)? as u16;
             TAG
         } else if let Some(i) = SIDS.iter().position(|(name, _)| *name == stem) {
-            let net = parse_net_unmasked(v, Family::Ipv6, o.name)?;
+            let net = parse_net_unmasked(v, Family::Ipv6, o.name, AddrSyntax::Xtables)?;
             let Some(prefix) = mask_prefix(net.mask) else {
                 return fail(format!(
                     "{}: give the segment's mask as a prefix length, not {v}",

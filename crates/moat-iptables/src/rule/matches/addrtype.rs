@@ -1,7 +1,8 @@
 //! The addrtype match: the routing type of the source and destination addresses.
 
-use moat_model::{AddrTypes, Match};
+use moat_model::{AddrTypes, Family, Hook, Match, XtExtension, XtLayout};
 
+use crate::rule::compat::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
@@ -32,15 +33,64 @@ pub(crate) struct AddrType {
     limit_out: bool,
 }
 
+/// ip6tables' address classes: UNSPEC, UNICAST and MULTICAST, each its own test.
+const IPV6_CLASSES: [u16; 3] = [1, 2, 32];
+/// ip6tables' route types: LOCAL, ANYCAST and UNREACHABLE, one lookup for all.
+const IPV6_ROUTES: u16 = 4 | 16 | 128;
+
+/// The revision-1 flags of xt_addrtype.
+const INVERT_SOURCE: u32 = 1;
+const INVERT_DEST: u32 = 2;
+const LIMIT_IFACE_IN: u32 = 4;
+const LIMIT_IFACE_OUT: u32 = 8;
+
+/// Whether an IPv6 type list negated asks "not all of these", which
+/// nf_tables cannot test in one rule: more than one class or route test.
+fn ipv6_not_all(types: u16) -> bool {
+    let classes = IPV6_CLASSES.iter().filter(|&&c| types & c != 0).count();
+    classes + usize::from(types & IPV6_ROUTES != 0) > 1
+}
+
 impl AddrType {
-    /// The model condition.
-    pub(crate) fn lower(&self, out: &mut Vec<Match>) {
+    /// The model condition: nf_tables' fib lookups, or the kernel's xt_addrtype
+    /// (as iptables-nft uses it) for a negated IPv6 list of several tests.
+    pub(crate) fn lower(&self, cx: &Cx, out: &mut Vec<Match>) {
+        let not_all =
+            |slot: Option<(u16, bool)>| slot.is_some_and(|(b, inv)| inv && ipv6_not_all(b));
+        if cx.family == Family::Ipv6 && (not_all(self.src) || not_all(self.dst)) {
+            out.push(Match::Xt(self.ext()));
+            return;
+        }
         out.push(Match::AddrType {
             src: self.src.map(|(b, inv)| (AddrTypes(b), inv)),
             dst: self.dst.map(|(b, inv)| (AddrTypes(b), inv)),
             limit_iface_in: self.limit_in,
             limit_iface_out: self.limit_out,
         });
+    }
+
+    /// The kernel extension (revision 1): the two type masks and the flags.
+    fn ext(&self) -> XtExtension {
+        let (src, invert_src) = self.src.unwrap_or_default();
+        let (dst, invert_dst) = self.dst.unwrap_or_default();
+        let flags = [
+            (invert_src, INVERT_SOURCE),
+            (invert_dst, INVERT_DEST),
+            (self.limit_in, LIMIT_IFACE_IN),
+            (self.limit_out, LIMIT_IFACE_OUT),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |acc, (_, bit)| acc | bit);
+        let mut layout = XtLayout::new();
+        layout.u16(src).u16(dst).u32(flags);
+        let mut ext = kernel_ext("-m", "addrtype", 1, layout.finish(), self);
+        if self.limit_in {
+            ext.hooks = vec![Hook::Prerouting, Hook::Input, Hook::Forward];
+        } else if self.limit_out {
+            ext.hooks = vec![Hook::Forward, Hook::Output, Hook::Postrouting];
+        }
+        ext
     }
 }
 

@@ -8,7 +8,7 @@ use crate::rule::names::parse_protocol;
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::{
     family_bits, mask_prefix, name_list, parse_name_list, parse_net_unmasked,
-    parse_port_range_reversible, prefix_mask, push_opt, u32_value, Net,
+    parse_port_range_reversible, prefix_mask, push_opt, u32_value, AddrSyntax, Net,
 };
 use crate::rule::Warning;
 
@@ -317,7 +317,7 @@ impl Extension for Conntrack {
                     self.ports[i] = Some((parse_port_range_reversible(o, "tcp")?, inv));
                 } else if let Some(i) = tuple_index(name, "") {
                     once(&self.addrs[i], name)?;
-                    let mut net = parse_net_unmasked(v, o.family, name)?;
+                    let mut net = parse_net_unmasked(v, o.family, name, AddrSyntax::Resolver)?;
                     if mask_prefix(net.mask).is_none() {
                         net.mask = prefix_mask(family_bits(o.family), o.family);
                         o.warnings.push(Warning(format!(

@@ -7,7 +7,7 @@ use moat_model::Match;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::{parse_addr, push_opt};
+use crate::rule::values::{parse_addr, push_opt, AddrSyntax};
 
 /// An inclusive range and whether it is negated.
 type Range = (IpAddr, IpAddr, bool);
@@ -23,11 +23,11 @@ fn parse_range(o: &mut Opt<'_>) -> Res<Range> {
     let v = o.value();
     let (a, b) = match v.split_once('-') {
         Some((a, b)) => (
-            parse_addr(a, o.family, o.name)?,
-            parse_addr(b, o.family, o.name)?,
+            parse_addr(a, o.family, o.name, AddrSyntax::XtablesOnly)?,
+            parse_addr(b, o.family, o.name, AddrSyntax::XtablesOnly)?,
         ),
         None => {
-            let a = parse_addr(v, o.family, o.name)?;
+            let a = parse_addr(v, o.family, o.name, AddrSyntax::XtablesOnly)?;
             (a, a)
         }
     };

@@ -359,7 +359,7 @@ impl MatchSpec {
             MatchSpec::Mac(m) => m.lower(out),
             MatchSpec::Mark(m) => m.lower(out),
             MatchSpec::Comment(m) => m.lower(out),
-            MatchSpec::AddrType(m) => m.lower(out),
+            MatchSpec::AddrType(m) => m.lower(cx, out),
             MatchSpec::PktType(m) => m.lower(out),
             MatchSpec::Length(m) => m.lower(out),
             MatchSpec::Limit(m) => m.lower(out),

@@ -224,12 +224,12 @@ impl PortMatch {
         let Some((r, inv)) = slot else {
             return Ok(None);
         };
+        if !self.native() {
+            return Ok(Some((r, inv)));
+        }
         let full = r.first == 0 && r.last == 65535;
         if inv && full {
             return fail(format!("! {opt} 0:65535 can never match"));
-        }
-        if !self.native() {
-            return Ok(Some((r, inv)));
         }
         Ok(if full {
             None
@@ -329,11 +329,12 @@ impl Extension for PortMatch {
                     &mut self.dport
                 };
                 once(slot, o.name)?;
-                // iptables' udp and dccp find a service of any transport;
-                // its dccp takes a range that runs backwards.
+                // iptables' udp and dccp find a service of any transport
+                // and take a range that runs backwards.
                 let range = match self.kind {
-                    Transport::Dccp => parse_port_range_reversible(o, ANY_TRANSPORT)?,
-                    Transport::Udp => parse_port_range(o.value(), ANY_TRANSPORT, o.name)?,
+                    Transport::Dccp | Transport::Udp => {
+                        parse_port_range_reversible(o, ANY_TRANSPORT)?
+                    }
                     _ => parse_port_range(o.value(), proto, o.name)?,
                 };
                 *slot = Some((range, o.invert));

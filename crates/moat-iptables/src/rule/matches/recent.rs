@@ -7,7 +7,9 @@ use moat_model::{Match, RecentAction, SetSide};
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::{family_bits, number_in, parse_addr, prefix_mask, push_opt, u32_value};
+use crate::rule::values::{
+    family_bits, number_in, parse_addr, prefix_mask, push_opt, u32_value, AddrSyntax,
+};
 
 /// `-m recent`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -127,7 +129,7 @@ impl Extension for Recent {
             "--rttl" => self.rttl = true,
             "--mask" => {
                 once(&self.mask, o.name)?;
-                self.mask = Some(parse_addr(v, o.family, o.name)?);
+                self.mask = Some(parse_addr(v, o.family, o.name, AddrSyntax::Resolver)?);
             }
             name => {
                 let dest = name == "--rdest";

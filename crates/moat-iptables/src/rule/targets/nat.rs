@@ -8,7 +8,7 @@ use crate::rule::error::{fail, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::matches::ports::Transport;
 use crate::rule::options::{alias, opt, OptDef};
-use crate::rule::values::{any_service_port, parse_addr, push_opt};
+use crate::rule::values::{any_service_port, parse_addr, push_opt, AddrSyntax};
 use crate::rule::Warning;
 
 /// Which translation.
@@ -151,9 +151,12 @@ impl Nat {
         };
         if !addr_part.is_empty() {
             let (a, b) = match addr_part.split_once('-') {
-                Some((a, b)) => (parse_addr(a, family, opt)?, parse_addr(b, family, opt)?),
+                Some((a, b)) => (
+                    parse_addr(a, family, opt, AddrSyntax::Strict)?,
+                    parse_addr(b, family, opt, AddrSyntax::Strict)?,
+                ),
                 None => {
-                    let a = parse_addr(addr_part, family, opt)?;
+                    let a = parse_addr(addr_part, family, opt, AddrSyntax::Strict)?;
                     (a, a)
                 }
             };

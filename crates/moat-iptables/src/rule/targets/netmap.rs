@@ -7,7 +7,8 @@ use moat_model::{Action, NatSide};
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::{mask_prefix, parse_net};
+use crate::rule::values::{family_bits, mask_prefix, parse_net_unmasked, AddrSyntax};
+use crate::rule::Warning;
 
 /// `-j NETMAP --to ADDRESS[/PREFIX]`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -39,14 +40,20 @@ impl Extension for Netmap {
 
     fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
         once(&self.to, "NETMAP --to")?;
-        let net = parse_net(o.value(), o.family, "NETMAP --to")?;
-        let Some(len) = mask_prefix(net.mask) else {
-            return fail(format!(
-                "NETMAP --to {}: the mask must be a prefix (contiguous ones), as in 10.2.0.0/24",
-                o.value()
-            ));
+        let net = parse_net_unmasked(o.value(), o.family, "NETMAP --to", AddrSyntax::Resolver)?;
+        let to = match mask_prefix(net.mask) {
+            Some(len) => IpNet::new(net.addr, len).map(|n| n.trunc()),
+            None => {
+                o.warnings.push(Warning(format!(
+                    "NETMAP --to {}: iptables keeps only the address of a mask that is not a \
+                     prefix, as moat does; the rule maps to {} alone",
+                    o.value(),
+                    net.addr
+                )));
+                IpNet::new(net.addr, family_bits(o.family))
+            }
         };
-        match IpNet::new(net.addr, len) {
+        match to {
             Ok(n) => self.to = Some(n),
             Err(e) => return fail(format!("NETMAP --to {}: {e}", o.value())),
         }

@@ -11,7 +11,7 @@ use crate::rule::compat::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::{number_in, parse_addr, parse_iface};
+use crate::rule::values::{number_in, parse_addr, parse_iface, AddrSyntax};
 
 /// The action of target `name` with argument bytes `info`.
 pub(super) fn ext(name: &str, revision: u32, info: Vec<u8>, options: &dyn Extension) -> Action {
@@ -206,7 +206,7 @@ impl Extension for Tee {
     fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
         if o.name == "--gateway" {
             once(&self.gateway, "--gateway")?;
-            let gateway = parse_addr(o.value(), o.family, "TEE --gateway")?;
+            let gateway = parse_addr(o.value(), o.family, "TEE --gateway", AddrSyntax::Resolver)?;
             if gateway.is_unspecified() {
                 return fail("TEE --gateway: give the address of the host that gets the copies");
             }
