@@ -541,3 +541,38 @@ fn multiport_ports_match_either_port() {
         "from a listed port"
     );
 }
+
+/// What iptables takes although it can match nothing, counted with real
+/// UDP packets arriving at the gateway: a udp port range that runs
+/// backwards holds no port (negated, every port), `! -i +` no interface,
+/// and a plain `-i +` every one.
+#[test]
+fn ranges_and_interfaces_that_match_nothing_count_nothing() {
+    let Some(lab) = gateway_lab() else { return };
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-A INPUT -p udp --dport 3000:2000 -m comment --comment backwards",
+            "-A INPUT -p udp ! --dport 3000:2000 -m comment --comment not-backwards",
+            "-A INPUT ! -i + -p udp -m comment --comment no-interface",
+            "-A INPUT -i + -p udp -m comment --comment any-interface",
+        ],
+    );
+    let to = SocketAddr::new(IpAddr::V4(GATEWAY_LAN_V4), 2500);
+    lab.client
+        .run(|| {
+            let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+            for _ in 0..5 {
+                sock.send_to(b"moat", to).unwrap();
+            }
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
+    let count = |comment: &str| packets_of(&listing, "INPUT", &format!("/* {comment} */"));
+    assert_eq!(count("backwards"), 0, "{listing}");
+    assert_eq!(count("not-backwards"), 5, "{listing}");
+    assert_eq!(count("no-interface"), 0, "{listing}");
+    assert_eq!(count("any-interface"), 5, "{listing}");
+}
