@@ -68,6 +68,13 @@ fn parse_ports(s: &str, opt: &str) -> Res<PortRange> {
             last: port,
         });
     }
+    if let Some((_, base)) = s.split_once('/') {
+        return fail(format!(
+            "{opt}: {s} shifts ports (/{base}), which only the kernel's xt_nat does, and it \
+             works only in a table named nat (moat's is moat_nat); write a rule per port \
+             range instead"
+        ));
+    }
     let (a, b) = match s.split_once('-') {
         Some((a, b)) => (a, b),
         None => (s, s),
