@@ -6,7 +6,7 @@ use moat_iptables::save::SaveError;
 use moat_iptables::state::StateError;
 use moat_nft::PlanError;
 
-use crate::set_copies::MissingSet;
+use crate::set_copies::{MissingSet, WrongSetFamily};
 
 /// An error of the host's firewall upkeep.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +38,9 @@ pub enum HostError {
     /// A rule names a set that is neither a block list nor an ipset.
     #[error(transparent)]
     MissingSet(#[from] MissingSet),
+    /// A rule names an ipset of the other family.
+    #[error(transparent)]
+    WrongSetFamily(#[from] WrongSetFamily),
     /// moat's block lists could not be read.
     #[error("-m set --match-set looks up moat's block lists: {0}")]
     Blocklist(#[from] BlocklistError),

@@ -104,6 +104,21 @@ pub struct MissingSet {
     pub name: String,
 }
 
+/// A rule names an ipset that holds the other family's addresses, which
+/// iptables refuses on its command line.
+#[derive(Debug, thiserror::Error)]
+#[error("{option} {name}: ipset {name} holds {set} addresses, the rule is for {rule}")]
+pub struct WrongSetFamily {
+    /// The option that names it.
+    pub option: &'static str,
+    /// The set's name.
+    pub name: String,
+    /// The set's family (`IPv4`, `IPv6`).
+    pub set: &'static str,
+    /// The rule's family.
+    pub rule: &'static str,
+}
+
 /// The line of `file` where each set a rule names (`--match-set`,
 /// `--add-set`, `--del-set`) is first named, with that line's text, so a
 /// restore can point at it.
@@ -125,17 +140,20 @@ pub fn first_lines(file: &SaveFile) -> BTreeMap<String, (usize, String)> {
 }
 
 /// `error` pointing at the line of `lines` (see [`first_lines`]) that
-/// names the set it is about, if it is about a missing set.
+/// names the set it is about, if it is about a missing set or one of the
+/// other family.
 pub fn at_first_line(error: HostError, lines: &BTreeMap<String, (usize, String)>) -> HostError {
-    let HostError::MissingSet(missing) = &error else {
-        return error;
+    let (name, message) = match &error {
+        HostError::MissingSet(e) => (&e.name, e.to_string()),
+        HostError::WrongSetFamily(e) => (&e.name, e.to_string()),
+        _ => return error,
     };
-    let Some((line, text)) = lines.get(&missing.name) else {
+    let Some((line, text)) = lines.get(name) else {
         return error;
     };
     SaveError {
         line: *line,
-        message: missing.to_string(),
+        message,
         text: text.clone(),
         problem: moat_iptables::Problem::Parameter,
     }
@@ -163,11 +181,13 @@ fn ipset(
         Family::Ipv6 => "IPv6",
     };
     if let Some(other) = set.family.filter(|f| *f != family) {
-        return Err(HostError::Refused(format!(
-            "{option} {name}: ipset {name} holds {} addresses, the rule is for {}",
-            word(other),
-            word(family)
-        )));
+        return Err(WrongSetFamily {
+            option,
+            name: name.to_string(),
+            set: word(other),
+            rule: word(family),
+        }
+        .into());
     }
     Ok(set)
 }

@@ -61,7 +61,8 @@ impl CommandError {
             CommandError::Engine(e) => e.problem,
             CommandError::Save(e) | CommandError::Host(HostError::Save(e)) => e.problem,
             CommandError::Rule(e) if e.found_by_kernel() => Problem::Resource,
-            CommandError::Rule(_) | CommandError::Host(HostError::MissingSet(_)) => {
+            CommandError::Rule(_)
+            | CommandError::Host(HostError::MissingSet(_) | HostError::WrongSetFamily(_)) => {
                 Problem::Parameter
             }
             CommandError::Backend(BackendError::Refused(_))

@@ -647,6 +647,10 @@ fn failures_exit_with_iptables_statuses() {
     theirs
         .exec_input(&["iptables-nft-restore"], file)
         .expect("iptables-nft-restore");
+    for ns in [&ours, &theirs] {
+        ns.exec_ok(&["ipset", "create", "v6only", "hash:ip", "family", "inet6"])
+            .expect("ipset create");
+    }
     for (command, status) in [
         ("-X userc", 4),
         ("-A INPUT -j MASQUERADE", 4),
@@ -660,6 +664,9 @@ fn failures_exit_with_iptables_statuses() {
         ("-R INPUT 9 -j SET --add-set nosuchset src", 2),
         ("-D INPUT -g nosuchchain", 2),
         ("-A OUTPUT -i eth0 -j ACCEPT", 2),
+        ("-A OUTPUT -i + -j ACCEPT", 2),
+        ("-A INPUT -m set --match-set v6only src -j DROP", 2),
+        ("-A INPUT -j SET --add-set v6only src", 2),
         ("-A INPUT -m multiport --dports 1,2", 2),
         ("-N ACCEPT", 2),
         ("-N !userc", 2),
