@@ -407,7 +407,27 @@ pub fn parse_command_line<S: AsRef<str>>(
             specs.push(spec);
         }
         let first = specs.remove(0);
+        if let Some(chain) = positional.first() {
+            first.check_interfaces_in(chain)?;
+        }
         Ok((first, specs))
+    };
+    // What only the kernel would refuse cannot be in the chain: for -C and
+    // -D iptables finds no such rule (status 1).
+    let no_such_rule = |e: CommandError| -> CommandError {
+        match e.problem {
+            Problem::Resource => CommandError {
+                message: format!(
+                    "bad rule (does a matching rule exist in chain {}?): {} (so no rule \
+                     like it can be there)",
+                    positional.first().map_or("", String::as_str),
+                    e.message
+                ),
+                problem: Problem::Other,
+                ..e
+            },
+            _ => e,
+        }
     };
     let chain_arg = |n: usize| -> Result<String, CommandError> {
         positional
@@ -475,7 +495,7 @@ pub fn parse_command_line<S: AsRef<str>>(
                     }
                 }
                 None => {
-                    let (rule, also) = rules(&rule_words)?;
+                    let (rule, also) = rules(&rule_words).map_err(no_such_rule)?;
                     Command::DeleteRule {
                         chain: chain_arg(0)?,
                         rule,
@@ -505,7 +525,7 @@ pub fn parse_command_line<S: AsRef<str>>(
         }
         Verb::Check => {
             extra_positional(1)?;
-            let (rule, also) = rules(&rule_words)?;
+            let (rule, also) = rules(&rule_words).map_err(no_such_rule)?;
             Command::Check {
                 chain: chain_arg(0)?,
                 rule,

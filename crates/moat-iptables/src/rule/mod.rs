@@ -87,6 +87,22 @@ pub struct ListingRow<'a> {
 }
 
 impl RuleSpec {
+    /// Refuses `-i` in a chain named OUTPUT or POSTROUTING and `-o` in one
+    /// named PREROUTING or INPUT, as iptables does on its command line by the
+    /// chain's name, for every command that takes a rule (`-D` and `-C` too).
+    pub fn check_interfaces_in(&self, chain: &str) -> Result<(), RuleParseError> {
+        let (input, output) = (self.in_iface.is_some(), self.out_iface.is_some());
+        match chain {
+            "OUTPUT" | "POSTROUTING" if input => error::fail(format!(
+                "{chain} packets have no input interface, so -i can never match there"
+            )),
+            "PREROUTING" | "INPUT" if output => error::fail(format!(
+                "{chain} packets have no output interface yet, so -o can never match there"
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Parses the rule words of an iptables command (everything but the command, chain and table options).
     pub fn parse<S: AsRef<str>>(
         args: &[S],

@@ -364,7 +364,7 @@ mod tests {
             },
             Match::DestPort {
                 proto: 6,
-                ports: vec![pr(9, 1)],
+                ports: vec![pr(9, 1), pr(20, 30)],
                 negate: false,
             },
             Match::AnyPort {
@@ -379,5 +379,26 @@ mod tests {
             };
             assert!(compile_json(&rule, v4()).is_err());
         }
+    }
+
+    /// One range that runs backwards (iptables' udp takes it) holds no
+    /// port: the rule matches nothing, negated every packet with ports.
+    #[test]
+    fn one_backwards_range_matches_nothing_or_negated_everything() {
+        let m = |negate| Match::SourcePort {
+            proto: 17,
+            ports: vec![pr(2000, 1000)],
+            negate,
+        };
+        assert_eq!(
+            matches_json(&[m(false)], v4()),
+            json!([{"match": {"op": "!=", "left": {"payload": {"protocol": "ip", "field": "version"}},
+                "right": 4}}])
+        );
+        assert_eq!(
+            matches_json(&[m(true)], v4()),
+            json!([{"match": {"op": "==", "left": {"payload": {"protocol": "udp", "field": "sport"}},
+                "right": {"range": [0, 65535]}}}])
+        );
     }
 }
