@@ -4,7 +4,7 @@
 
 use moat_model::Family;
 
-use super::error::{fail, Res};
+use super::error::{fail, refused_by_kernel, Res};
 use super::ext::{Cx, Opt};
 use super::matches::{merge_port_matches, MatchSpec};
 use super::names::parse_protocol;
@@ -364,7 +364,8 @@ impl<'a> Parser<'a> {
                 self.once(canon)?;
                 let net = parse_net(v, family, canon, AddrSyntax::Xtables)?;
                 if net.is_any() && invert {
-                    return fail(format!("`! {canon} {v}` can never match"));
+                    // iptables-nft sends it; the kernel refuses the empty test.
+                    return refused_by_kernel(format!("`! {canon} {v}` can never match"));
                 }
                 let slot = if canon == "-s" {
                     &mut self.spec.source

@@ -485,6 +485,10 @@ impl Net {
     /// Like [`Net::display`], the address by its name in `/etc/hosts` or
     /// `/etc/networks` when it has one, as `iptables -L` shows it.
     pub(crate) fn display_named(&self) -> String {
+        // ip6tables names the unspecified address so, whatever its mask.
+        if self.addr == IpAddr::V6(Ipv6Addr::UNSPECIFIED) {
+            return "anywhere".to_string();
+        }
         let Some(name) = super::hostnames::name_of(self.addr) else {
             return self.display();
         };
