@@ -363,7 +363,14 @@ pub fn restore_with_notes(
         } else {
             TableState::empty(family, table.stage)
         };
-        for decl in &table.chains {
+        for step in table.steps() {
+            let decl = match step {
+                Step::Declare(decl) => decl,
+                Step::Run(cmd) => {
+                    run_line(cmd, family, options, &mut state, &mut note)?;
+                    continue;
+                }
+            };
             let error = |message: String, problem| SaveError {
                 line: decl.line,
                 message,
@@ -412,11 +419,9 @@ pub fn restore_with_notes(
                         })?;
                     }
                 }
-                Some(chain) => {
-                    if options.noflush {
-                        chain.rules.clear();
-                    }
-                }
+                // A user chain declared again, or made earlier in the
+                // section, is flushed, as iptables-restore does.
+                Some(chain) => chain.rules.clear(),
                 None => {
                     let inv = crate::command::Invocation {
                         stage: table.stage,
@@ -429,32 +434,6 @@ pub fn restore_with_notes(
                     };
                     apply(inv, &mut state).map_err(|e| error(e.message, e.problem))?;
                 }
-            }
-        }
-        for cmd in &table.commands {
-            let error = |message: String, problem| SaveError {
-                line: cmd.line,
-                message,
-                text: cmd.text.clone(),
-                problem,
-            };
-            let mut inv = match parse_command_line(&cmd.words(), family) {
-                Ok(inv) => inv,
-                // A `-6` line in iptables-restore (`-4` in ip6tables-restore).
-                Err(e) if e.other_family => continue,
-                Err(e) => return Err(error(e.message, e.problem)),
-            };
-            for w in &inv.warnings {
-                note(cmd.line, LineNote::Warning(w));
-            }
-            let echo = inv.display.verbose.then(|| inv.command.verbose_echo());
-            // With --counters, a line's `[packets:bytes]` is what its rules start with.
-            if options.counters && cmd.counters.is_some() {
-                inv.counters = cmd.counters;
-            }
-            let applied = apply(inv, &mut state).map_err(|e| error(e.message, e.problem))?;
-            if let Some(echo) = echo {
-                note(cmd.line, LineNote::Verbose(&(echo + &applied.output)));
             }
         }
         state.validate().map_err(|e| SaveError {
@@ -470,6 +449,63 @@ pub fn restore_with_notes(
         results.push(state);
     }
     Ok(results)
+}
+
+/// One line of a table section, in the order of the file: iptables-restore
+/// carries out declarations and commands as they come, so a command can
+/// use a chain only after its declaration.
+enum Step<'a> {
+    Declare(&'a ChainDecl),
+    Run(&'a SaveCommand),
+}
+
+impl SaveTable {
+    /// The section's declarations and commands in the order of their lines.
+    fn steps(&self) -> impl Iterator<Item = Step<'_>> {
+        let mut chains = self.chains.iter().peekable();
+        let mut commands = self.commands.iter().peekable();
+        std::iter::from_fn(move || match (chains.peek(), commands.peek()) {
+            (Some(d), Some(c)) if d.line < c.line => chains.next().map(Step::Declare),
+            (_, Some(_)) => commands.next().map(Step::Run),
+            (Some(_), None) => chains.next().map(Step::Declare),
+            (None, None) => None,
+        })
+    }
+}
+
+/// Carries out command line `cmd` of a restore on `state`.
+fn run_line(
+    cmd: &SaveCommand,
+    family: Family,
+    options: RestoreOptions,
+    state: &mut TableState,
+    note: &mut impl FnMut(usize, LineNote<'_>),
+) -> Result<(), SaveError> {
+    let error = |message: String, problem| SaveError {
+        line: cmd.line,
+        message,
+        text: cmd.text.clone(),
+        problem,
+    };
+    let mut inv = match parse_command_line(&cmd.words(), family) {
+        Ok(inv) => inv,
+        // A `-6` line in iptables-restore (`-4` in ip6tables-restore).
+        Err(e) if e.other_family => return Ok(()),
+        Err(e) => return Err(error(e.message, e.problem)),
+    };
+    for w in &inv.warnings {
+        note(cmd.line, LineNote::Warning(w));
+    }
+    let echo = inv.display.verbose.then(|| inv.command.verbose_echo());
+    // With --counters, a line's `[packets:bytes]` is what its rules start with.
+    if options.counters && cmd.counters.is_some() {
+        inv.counters = cmd.counters;
+    }
+    let applied = apply(inv, state).map_err(|e| error(e.message, e.problem))?;
+    if let Some(echo) = echo {
+        note(cmd.line, LineNote::Verbose(&(echo + &applied.output)));
+    }
+    Ok(())
 }
 
 /// Emits an iptables-save file of `states`; `counters` is `-c`, `program` names the writer in the comments.

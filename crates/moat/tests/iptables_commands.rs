@@ -563,6 +563,69 @@ fn host_names_resolve_like_iptables_nft() {
         .contains("-A INPUT -s 127.0.0.0/32 -m conntrack --ctorigdst 10.0.0.2 -j ACCEPT"),);
 }
 
+/// The exit status of Debian's iptables-nft-restore reading `file` in `ns`.
+fn nft_restore_status(ns: &Netns, file: &str) -> Option<i32> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", ns.name(), "iptables-nft-restore"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run iptables-nft-restore");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(file.as_bytes())
+        .expect("write the file");
+    child.wait().expect("iptables-nft-restore ends").code()
+}
+
+/// A restore carries out its lines in order, as iptables-restore does: a
+/// chain is there only from its declaration on (a jump to it or a rule in
+/// it before then is refused), a chain declared again is flushed, and a
+/// closing quote ends a word. Each file is restored by both tools into
+/// fresh namespaces; statuses and saves agree.
+#[test]
+fn restore_lines_take_effect_in_order_like_iptables_nft() {
+    if lab().is_none() {
+        return;
+    }
+    for (file, status) in [
+        ("*filter\n-A INPUT -j uc\n:uc - [0:0]\nCOMMIT\n", 2),
+        ("*filter\n-A uc -j ACCEPT\n:uc - [0:0]\nCOMMIT\n", 1),
+        (
+            "*filter\n-N uc\n-A uc -j ACCEPT\n:uc - [0:0]\n-A INPUT -j uc\nCOMMIT\n",
+            0,
+        ),
+        (
+            "*filter\n:INPUT DROP [0:0]\n-A INPUT -j ACCEPT\n:INPUT ACCEPT [0:0]\nCOMMIT\n",
+            0,
+        ),
+        (
+            "*filter\n-A INPUT -m comment --comment \"a b\"c\nCOMMIT\n",
+            2,
+        ),
+    ] {
+        let ours = Netns::new("cmdord").expect("namespace");
+        let theirs = Netns::new("cmdordref").expect("namespace");
+        let mine = restore(&ours, "iptables-restore", &[], file).status.code();
+        let reference = nft_restore_status(&theirs, file);
+        assert_eq!((mine, reference), (Some(status), Some(status)), "{file}");
+        let saved = |out: String| -> String {
+            out.lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(
+            saved(moat_ok(&ours, &["iptables-save"])),
+            saved(theirs.exec_ok(&["iptables-nft-save"]).unwrap()),
+            "{file}"
+        );
+    }
+}
+
 /// moat's lab namespace and a second one for Debian's iptables-nft
 /// (`reference` names it), both restored from `file` with its counters;
 /// `None` where the lab cannot run.

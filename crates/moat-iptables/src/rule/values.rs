@@ -644,6 +644,8 @@ impl<'a> SavedWords<'a> {
     }
 
     /// The rest of a word that has a quote at `quote` (after `text[..quote]`).
+    /// As in iptables-restore, the closing quote ends the word: `"a b"c`
+    /// is two words.
     fn quoted_word(&mut self, text: &'a str, quote: usize) -> Option<Cow<'a, str>> {
         let mut word = String::from(&text[..quote]);
         let mut quoted = false;
@@ -655,7 +657,10 @@ impl<'a> SavedWords<'a> {
                         Some((_, next)) => word.push(next),
                         None => break,
                     },
-                    '"' => quoted = false,
+                    '"' => {
+                        self.rest = &text[quote + i + 1..];
+                        return Some(Cow::Owned(word));
+                    }
                     _ => word.push(c),
                 }
             } else if c == '"' {
@@ -929,7 +934,8 @@ mod tests {
         assert_eq!(split_saved("-j  ACCEPT ").unwrap(), ["-j", "ACCEPT"]);
         assert_eq!(split_saved("--log-prefix \"a"), None);
         assert_eq!(split_saved("--log-prefix \"a\\\""), None);
-        assert_eq!(split_saved("a\"b c\"d\te").unwrap(), ["ab cd", "e"]);
+        // As iptables-restore reads them: a closing quote ends the word.
+        assert_eq!(split_saved("a\"b c\"d\te").unwrap(), ["ab c", "d", "e"]);
         assert_eq!(split_saved(" \"\" x").unwrap(), ["", "x"]);
     }
 
