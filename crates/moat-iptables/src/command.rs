@@ -625,6 +625,20 @@ pub fn parse_command_line<S: AsRef<str>>(
     })
 }
 
+impl Command {
+    /// Whether `-c` goes with it: it sets the counters of what the command
+    /// creates (a rule of `-A`, `-I`, `-R`, a policy of `-P`).
+    pub fn takes_counters(&self) -> bool {
+        matches!(
+            self,
+            Command::Append { .. }
+                | Command::Insert { .. }
+                | Command::Replace { .. }
+                | Command::SetPolicy { .. }
+        )
+    }
+}
+
 /// Refuses the options iptables refuses with the command ("Illegal option
 /// ... with this command"), in the order it checks them: `-n`, `-x` and
 /// `--line-numbers` shape a listing and go with `-L` only, and `-c` gives
@@ -636,13 +650,7 @@ fn check_command_options(
     counters: bool,
 ) -> Result<(), CommandError> {
     let lists = matches!(command, Command::List { .. });
-    let counts = matches!(
-        command,
-        Command::Append { .. }
-            | Command::Insert { .. }
-            | Command::Replace { .. }
-            | Command::SetPolicy { .. }
-    );
+    let counts = command.takes_counters();
     let listing_only = "it shapes a listing and goes with -L only";
     let refused = [
         (display.numeric && !lists, "-n", listing_only),

@@ -497,8 +497,17 @@ fn run_line(
         note(cmd.line, LineNote::Warning(w));
     }
     let echo = inv.display.verbose.then(|| inv.command.verbose_echo());
-    // With --counters, a line's `[packets:bytes]` is what its rules start with.
+    // With --counters, a line's `[packets:bytes]` is its `-c`: what its
+    // rules start with, refused before a command that creates none.
     if options.counters && cmd.counters.is_some() {
+        if !inv.command.takes_counters() {
+            return Err(error(
+                "counters [packets:bytes] (-c with --counters) go only before -A, -I, -R and \
+                 -P, which create what they count"
+                    .into(),
+                Problem::Parameter,
+            ));
+        }
         inv.counters = cmd.counters;
     }
     let applied = apply(inv, state).map_err(|e| error(e.message, e.problem))?;

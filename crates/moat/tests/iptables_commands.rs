@@ -815,6 +815,12 @@ fn failures_exit_with_iptables_statuses() {
         ("*filter\n:INPUT accept [0:0]\nCOMMIT\n", "", 1),
         ("*filter\n:INPUT ACCEPT\nCOMMIT\n", "-c", 2),
         (
+            "*filter\n:INPUT ACCEPT [0:0]\n[1:2] -N x\nCOMMIT\n",
+            "-c",
+            2,
+        ),
+        ("*filter\n:INPUT ACCEPT [0:0]\n[1:2] -N x\nCOMMIT\n", "", 0),
+        (
             "*filter\n:INPUT ACCEPT\n:FOO DROP\n-A INPUT -j FOO\nCOMMIT\n",
             "",
             0,
