@@ -16,14 +16,16 @@ fn policy_word(policy: Policy) -> &'static str {
     }
 }
 
-/// A counter value scaled as iptables shows it: up to 99999 as is, then K, M, G, T (steps of 1000).
+/// A counter value scaled as iptables shows it: up to 99999 as is, then K,
+/// M, G, T, each step of 1000 rounded to the nearest (999999 is 1000K), in
+/// 64-bit arithmetic that wraps as C's does.
 fn scaled(mut n: u64) -> (u64, &'static str) {
     if n <= 99_999 {
         return (n, "");
     }
     for suffix in ["K", "M", "G", "T"] {
-        n /= 1000;
-        if n <= 9_999 {
+        n = n.wrapping_add(500) / 1000;
+        if n <= 9_999 || suffix == "T" {
             return (n, suffix);
         }
     }
@@ -572,6 +574,12 @@ mod tests {
         assert_eq!(counter_column(44_000_000_000, false), "  44G ");
         assert_eq!(counter_inline(527_000, false), "527K ");
         assert_eq!(counter_column(123_456_789, true), "123456789 ");
+        // Each step rounds, as Debian's iptables 1.8.9 prints them.
+        assert_eq!(counter_column(999_999, false), "1000K ");
+        assert_eq!(counter_column(1_234_567_890, false), "1235M ");
+        assert_eq!(counter_inline(98_765_432_101, false), "99G ");
+        // C's wrapping arithmetic on the largest counter.
+        assert_eq!(counter_column(u64::MAX, false), "   0K ");
     }
 
     #[test]
