@@ -228,7 +228,7 @@ pub fn parse_table(name: &str) -> Result<Stage, CommandError> {
                 .min_by_key(|t| strsim::levenshtein(t, other))
                 .filter(|t| strsim::levenshtein(t, other) <= 2)
                 .map(|t| format!("; did you mean `{t}'?"))
-                .unwrap_or_else(|| "; expected filter, nat, mangle or raw".to_string());
+                .unwrap_or_else(|| "; expected filter, nat, mangle, raw or security".to_string());
             Err(CommandError::new(format!(
                 "can't initialize table `{other}': table does not exist{hint}"
             )))
