@@ -31,8 +31,12 @@ fn list_at<'a>(words: &[&'a str], i: usize, family: Family) -> Option<List<'a>> 
         Some((_, value)) => (i, value),
         None => (i + 1, *words.get(i + 1)?),
     };
-    let host = value.split('/').next().unwrap_or(value);
-    if !value.contains(',') && host.parse::<IpAddr>().is_ok() {
+    // Digits, dots, colons and a mask are numbers, never a name: the
+    // common case, told apart without parsing.
+    let numeric = value
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b':' | b'/'));
+    if numeric || !value.contains(',') && host_part_is_address(value) {
         return None;
     }
     let addresses: Vec<Cow<'a, str>> = value
@@ -40,6 +44,12 @@ fn list_at<'a>(words: &[&'a str], i: usize, family: Family) -> Option<List<'a>> 
         .flat_map(|item| host_copies(item, family))
         .collect();
     (addresses.len() > 1).then_some(List { at, addresses })
+}
+
+/// Whether the part of `value` before its mask is an IP address.
+fn host_part_is_address(value: &str) -> bool {
+    let host = value.split('/').next().unwrap_or(value);
+    host.parse::<IpAddr>().is_ok()
 }
 
 /// `item` (`ADDRESS[/MASK]`), or one copy per address when it names a host
