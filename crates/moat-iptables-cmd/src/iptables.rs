@@ -286,21 +286,30 @@ fn add_fast(
         // or cut the SSH session: the full path reads the whole table.
         return Ok(None);
     }
-    match base {
+    let placed = match base {
         Some(hook) => {
             new.rule.action.place(&[hook]);
-            validate_rule(&new.rule, family, inv.stage, &[hook], true)?;
+            validate_rule(&new.rule, family, inv.stage, &[hook], true)
         }
         None => {
             if validate_rule(&new.rule, family, inv.stage, inv.stage.hooks(), false).is_err() {
                 return Ok(None);
             }
+            Ok(())
+        }
+    };
+    // iptables refuses on its command line first, then finds a bad
+    // position, and only then would the kernel refuse the rule.
+    if let Err(e) = &placed {
+        if !e.found_by_kernel() {
+            return Err(e.clone().into());
         }
     }
     log_route::route_added(family, inv.stage, chain, &mut new.rule, log_route::kept());
     let Some(slot) = slot(backend, inv, family, chain, place)? else {
         return Ok(None);
     };
+    placed?;
     let rule = new.rule.clone();
     let op = match slot {
         Slot::Add { index, position } => Op::AddRule {
@@ -680,7 +689,9 @@ fn check_fast(
     let Command::Check { chain, rule, also } = &inv.command else {
         return Ok(None);
     };
-    if !also.is_empty() {
+    // Several rules, or a DROP iptables refuses in the nat table: the full
+    // path answers.
+    if !also.is_empty() || (rule.drops() && inv.stage == Stage::Nat) {
         return Ok(None);
     }
     let wanted = rule.to_args();

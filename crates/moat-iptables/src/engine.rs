@@ -157,9 +157,15 @@ fn new_rule(state: &TableState, rule: crate::rule::RuleSpec) -> Result<StateRule
     StateRule::new(rule, state.family, Counters::default()).map_err(|e| EngineError::new(e.message))
 }
 
-/// Refuses a rule to check or delete that jumps to no chain of `state`,
-/// as iptables refuses it on its command line.
-fn jump_targets_exist(state: &TableState, rule: &crate::rule::RuleSpec) -> Result<(), EngineError> {
+/// Refuses a rule to check or delete that iptables refuses on its command
+/// line: one that jumps to no chain of `state`, or drops in the nat table.
+fn command_line_checks(
+    state: &TableState,
+    rule: &crate::rule::RuleSpec,
+) -> Result<(), EngineError> {
+    if rule.drops() {
+        no_drop_in_nat(state)?;
+    }
     match rule.jump_target() {
         Some(target) if state.chain(target).is_none() => Err(missing_jump_target(state, target)),
         _ => Ok(()),
@@ -229,7 +235,7 @@ fn query(inv: &Invocation, state: &TableState) -> Option<Result<Applied, EngineE
             inv.display,
         ))),
         Command::Check { chain, rule, also } => {
-            Some(jump_targets_exist(state, rule).and_then(|()| {
+            Some(command_line_checks(state, rule).and_then(|()| {
                 state.chain(chain).map_or_else(
                     || Err(no_chain(state, chain)),
                     |c| {
@@ -377,7 +383,7 @@ pub fn apply(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineEr
             c.rules.remove(num - 1);
         }
         Command::DeleteRule { chain, rule, also } => {
-            jump_targets_exist(next, &rule)?;
+            command_line_checks(next, &rule)?;
             let c = chain_mut(next, &chain)?;
             for rule in std::iter::once(rule).chain(also) {
                 let wanted = rule.to_args();

@@ -260,13 +260,14 @@ fn validate_action(
         }
     };
     match action {
+        // The kernel's REJECT target works in the filter table only.
         Action::Reject(_) => {
-            if all_in(&[Hook::Input, Hook::Forward, Hook::Output]) {
+            if stage == Stage::Filter && all_in(&[Hook::Input, Hook::Forward, Hook::Output]) {
                 Ok(())
             } else {
                 Err(RuleError::WrongPlace {
                     action: "REJECT",
-                    allowed: "the INPUT, FORWARD and OUTPUT chains",
+                    allowed: "the filter table's INPUT, FORWARD and OUTPUT chains",
                 })
             }
         }
