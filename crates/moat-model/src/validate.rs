@@ -357,13 +357,14 @@ fn validate_action(
                 })
             }
         }
+        // The kernel's SYNPROXY target works at these hooks in any table.
         Action::SynProxy(_) => {
-            if stage == Stage::Filter && all_in(&[Hook::Input, Hook::Forward]) {
+            if all_in(&[Hook::Input, Hook::Forward]) {
                 Ok(())
             } else {
                 Err(RuleError::WrongPlace {
                     action: "SYNPROXY",
-                    allowed: "the filter table's INPUT and FORWARD chains",
+                    allowed: "the INPUT and FORWARD chains",
                 })
             }
         }
