@@ -23,14 +23,11 @@ struct List<'a> {
     addresses: Vec<Cow<'a, str>>,
 }
 
-/// The address list of the option `words[i]` (its value in the next word
-/// or after `=`), when it names more than one address.
+/// The address list of the option `words[i]` (its value in the next
+/// word), when it names more than one address.
 fn list_at<'a>(words: &[&'a str], i: usize, family: Family) -> Option<List<'a>> {
-    let word = words[i];
-    let (at, value) = match word.split_once('=') {
-        Some((_, value)) => (i, value),
-        None => (i + 1, *words.get(i + 1)?),
-    };
+    let at = i + 1;
+    let value = *words.get(at)?;
     // Digits, dots, colons and a mask are numbers, never a name: the
     // common case, told apart without parsing.
     let numeric = value
@@ -90,11 +87,12 @@ pub(crate) fn expand<'a>(
     let (mut source, mut destination) = (None, None);
     let mut i = 0;
     while i < words.len() {
+        // `--src=x` is no address option to iptables (the rule parser
+        // says so).
         let word = words[i];
-        let name = word.split('=').next().unwrap_or(word);
-        let slot = if SOURCE.contains(&name) {
+        let slot = if SOURCE.contains(&word) {
             Some(&mut source)
-        } else if DESTINATION.contains(&name) {
+        } else if DESTINATION.contains(&word) {
             Some(&mut destination)
         } else {
             None
@@ -113,7 +111,7 @@ pub(crate) fn expand<'a>(
         }
         let takes = match (
             word.starts_with('-') && !word.contains('='),
-            option_arity(name),
+            option_arity(word),
         ) {
             (true, Some(n)) => n,
             _ => 0,
@@ -138,10 +136,7 @@ pub(crate) fn expand<'a>(
         for d in choices(&destination) {
             let mut copy: Vec<Cow<'a, str>> = words.iter().map(|&w| Cow::Borrowed(w)).collect();
             for (at, address) in [&s, &d].into_iter().flatten() {
-                copy[*at] = match words[*at].split_once('=') {
-                    Some((option, _)) => Cow::Owned(format!("{option}={address}")),
-                    None => address.clone(),
-                };
+                copy[*at] = address.clone();
             }
             rules.push(copy);
         }
@@ -177,9 +172,10 @@ mod tests {
                 "-s 5.6.7.8 -d 8.8.8.8 -p tcp --dport 22 -j ACCEPT",
             ]
         );
+        // iptables reads no `--src=` (the rule parser refuses it).
         assert_eq!(
             joined("--src=10.0.0.0/8,192.168.0.0/16 -j DROP"),
-            ["--src=10.0.0.0/8 -j DROP", "--src=192.168.0.0/16 -j DROP"]
+            ["--src=10.0.0.0/8,192.168.0.0/16 -j DROP"]
         );
         assert_eq!(joined("-s 1.2.3.4 -j DROP"), ["-s 1.2.3.4 -j DROP"]);
         // A comma in another option's value is not an address list.

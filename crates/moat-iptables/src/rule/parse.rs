@@ -206,6 +206,18 @@ impl<'a> Parser<'a> {
             }
         }
         match resolved {
+            // iptables reads these options' value as the word after them
+            // (its `-s ! x` reading), so it refuses `--source=x`.
+            Resolved::One(Owner::Base, def, ..)
+                if inline.is_some()
+                    && matches!(def.canon, "-s" | "-d" | "-i" | "-o" | "-p" | "-j" | "-g") =>
+            {
+                fail(format!(
+                    "iptables takes the value of {name} as the next word, not after `=': \
+                     write `{name} {}`",
+                    inline.unwrap_or_default()
+                ))
+            }
             Resolved::One(owner, def) => self.apply(owner, def, def.name, inline),
             Resolved::Ambiguous(names) => fail(format!(
                 "option {name} is ambiguous: it could be {} (write it out in full)",
