@@ -28,9 +28,14 @@ pub(crate) fn parse(args: &[&str], family: Family) -> Res<(RuleSpec, Vec<Warning
         implicit_done: false,
         invert: false,
         last_option: None,
+        kernel_refuses: None,
     };
     p.run()?;
     p.finish()?;
+    // What only the kernel refuses comes after every check of iptables' own.
+    if let Some(message) = p.kernel_refuses {
+        return refused_by_kernel(message);
+    }
     Ok((p.spec, p.warnings))
 }
 
@@ -49,6 +54,9 @@ struct Parser<'a> {
     invert: bool,
     /// The last option read and how many values it took.
     last_option: Option<(&'a str, usize)>,
+    /// Why the kernel will refuse the rule, found while reading it (told
+    /// once the words are all read, as iptables learns it only then).
+    kernel_refuses: Option<String>,
 }
 
 /// Every option any extension moat supports defines, with the extension's
@@ -377,7 +385,8 @@ impl<'a> Parser<'a> {
                 let net = parse_net(v, family, canon, AddrSyntax::Xtables)?;
                 if net.is_any() && invert {
                     // iptables-nft sends it; the kernel refuses the empty test.
-                    return refused_by_kernel(format!("`! {canon} {v}` can never match"));
+                    self.kernel_refuses
+                        .get_or_insert(format!("`! {canon} {v}` can never match"));
                 }
                 let slot = if canon == "-s" {
                     &mut self.spec.source
