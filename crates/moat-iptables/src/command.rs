@@ -564,9 +564,14 @@ pub fn parse_command_line<S: AsRef<str>>(
         Verb::Rename => {
             extra_positional(2)?;
             no_rule_words("-E")?;
-            let to = positional.get(1).cloned().ok_or_else(|| {
-                CommandError::new("option `-E' requires the old and the new chain name")
-            })?;
+            // iptables reads a word starting with `!` as no chain name.
+            let to = positional
+                .get(1)
+                .filter(|name| !name.starts_with('!'))
+                .cloned()
+                .ok_or_else(|| {
+                    CommandError::new("option `-E' requires the old and the new chain name")
+                })?;
             Command::RenameChain {
                 from: chain_arg(0)?,
                 to,

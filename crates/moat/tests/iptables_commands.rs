@@ -733,6 +733,7 @@ fn failures_exit_with_iptables_statuses() {
         ("-A INPUT -m multiport --dports 1,2", 2),
         ("-N ACCEPT", 2),
         ("-N !userc", 2),
+        ("-E userc !x", 2),
         ("-N abcdefghijklmnopqrstuvwxyz012", 2),
         ("-P INPUT REJECT", 1),
         ("-N userc", 1),
