@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use moat_model::Family;
 
 use crate::command::CommandError;
-use crate::rule::hostnames::{host_addresses, network_address};
+use crate::rule::hostnames::named_addresses;
 use crate::rule::option_arity;
 
 /// The options whose value may be a comma-separated list of addresses.
@@ -33,7 +33,7 @@ fn list_at<'a>(words: &[&'a str], i: usize, family: Family) -> Option<List<'a>> 
     let numeric = value
         .bytes()
         .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b':' | b'/'));
-    if numeric || !value.contains(',') && host_part_is_address(value) {
+    if numeric {
         return None;
     }
     let addresses: Vec<Cow<'a, str>> = value
@@ -43,26 +43,16 @@ fn list_at<'a>(words: &[&'a str], i: usize, family: Family) -> Option<List<'a>> 
     (addresses.len() > 1).then_some(List { at, addresses })
 }
 
-/// Whether the part of `value` before its mask is an IP address.
-fn host_part_is_address(value: &str) -> bool {
-    let host = value.split('/').next().unwrap_or(value);
-    host.parse::<IpAddr>().is_ok()
-}
-
-/// `item` (`ADDRESS[/MASK]`), or one copy per address when it names a host
-/// `/etc/hosts` gives several addresses of `family` (a network name of
-/// `/etc/networks` comes first, as in iptables, and is one address).
+/// `item` (`ADDRESS[/MASK]`), or one copy per address when it is a name
+/// that stands for several (see [`named_addresses`]).
 fn host_copies(item: &str, family: Family) -> Vec<Cow<'_, str>> {
     let (host, mask) = match item.split_once('/') {
         Some((host, mask)) => (host, Some(mask)),
         None => (item, None),
     };
-    let named = host.parse::<IpAddr>().is_err()
-        && !(family == Family::Ipv4 && network_address(host).is_some());
-    let addresses = if named {
-        host_addresses(host, family)
-    } else {
-        Vec::new()
+    let addresses = match host.parse::<IpAddr>() {
+        Ok(_) => Vec::new(),
+        Err(_) => named_addresses(host, family),
     };
     if addresses.len() < 2 {
         return vec![Cow::Borrowed(item)];

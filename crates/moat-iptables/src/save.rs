@@ -364,76 +364,9 @@ pub fn restore_with_notes(
             TableState::empty(family, table.stage)
         };
         for step in table.steps() {
-            let decl = match step {
-                Step::Declare(decl) => decl,
-                Step::Run(cmd) => {
-                    run_line(cmd, family, options, &mut state, &mut note)?;
-                    continue;
-                }
-            };
-            let error = |message: String, problem| SaveError {
-                line: decl.line,
-                message,
-                text: String::new(),
-                problem,
-            };
-            if decl.policy != "-" && state.chain(&decl.name).is_none_or(|c| c.base.is_none()) {
-                note(
-                    decl.line,
-                    LineNote::Warning(&Warning(format!(
-                        "user chain `{}' has no policy: `{}' is ignored (declare it with `-')",
-                        decl.name, decl.policy
-                    ))),
-                );
-            }
-            match state.chain_mut(&decl.name) {
-                Some(chain) if chain.base.is_some() => {
-                    let policy = match decl.policy.as_str() {
-                        "ACCEPT" => Some(Policy::Accept),
-                        "DROP" => Some(Policy::Drop),
-                        "-" => None,
-                        other => {
-                            return Err(error(
-                                format!(
-                                "bad policy `{other}' for built-in chain `{}': expected ACCEPT, \
-                                     DROP or `-' (keeps its policy)",
-                                decl.name
-                            ),
-                                Problem::Other,
-                            ))
-                        }
-                    };
-                    if let (Some((_, p)), Some(policy)) = (&mut chain.base, policy) {
-                        *p = policy;
-                    }
-                    if options.counters {
-                        chain.policy_counters = decl.counters.ok_or_else(|| {
-                            error(
-                                format!(
-                                    "built-in chain `{}' needs its counters as [packets:bytes] \
-                                     after its policy when restoring with --counters",
-                                    decl.name
-                                ),
-                                Problem::Parameter,
-                            )
-                        })?;
-                    }
-                }
-                // A user chain declared again, or made earlier in the
-                // section, is flushed, as iptables-restore does.
-                Some(chain) => chain.rules.clear(),
-                None => {
-                    let inv = crate::command::Invocation {
-                        stage: table.stage,
-                        command: Command::NewChain {
-                            chain: decl.name.clone(),
-                        },
-                        display: Default::default(),
-                        warnings: Vec::new(),
-                        counters: None,
-                    };
-                    apply(inv, &mut state).map_err(|e| error(e.message, e.problem))?;
-                }
+            match step {
+                Step::Declare(decl) => declare_chain(decl, options, &mut state, &mut note)?,
+                Step::Run(cmd) => run_line(cmd, family, options, &mut state, &mut note)?,
             }
         }
         state.validate().map_err(|e| SaveError {
@@ -471,6 +404,82 @@ impl SaveTable {
             (None, None) => None,
         })
     }
+}
+
+/// Carries out chain declaration `decl` of a restore on `state`: a
+/// built-in chain takes its policy (and, with `--counters`, its counters),
+/// a user chain is made, or flushed when it is there already.
+fn declare_chain(
+    decl: &ChainDecl,
+    options: RestoreOptions,
+    state: &mut TableState,
+    note: &mut impl FnMut(usize, LineNote<'_>),
+) -> Result<(), SaveError> {
+    let error = |message: String, problem| SaveError {
+        line: decl.line,
+        message,
+        text: String::new(),
+        problem,
+    };
+    if decl.policy != "-" && state.chain(&decl.name).is_none_or(|c| c.base.is_none()) {
+        note(
+            decl.line,
+            LineNote::Warning(&Warning(format!(
+                "user chain `{}' has no policy: `{}' is ignored (declare it with `-')",
+                decl.name, decl.policy
+            ))),
+        );
+    }
+    match state.chain_mut(&decl.name) {
+        Some(chain) if chain.base.is_some() => {
+            let policy = match decl.policy.as_str() {
+                "ACCEPT" => Some(Policy::Accept),
+                "DROP" => Some(Policy::Drop),
+                "-" => None,
+                other => {
+                    return Err(error(
+                        format!(
+                            "bad policy `{other}' for built-in chain `{}': expected ACCEPT, \
+                             DROP or `-' (keeps its policy)",
+                            decl.name
+                        ),
+                        Problem::Other,
+                    ))
+                }
+            };
+            if let (Some((_, p)), Some(policy)) = (&mut chain.base, policy) {
+                *p = policy;
+            }
+            if options.counters {
+                chain.policy_counters = decl.counters.ok_or_else(|| {
+                    error(
+                        format!(
+                            "built-in chain `{}' needs its counters as [packets:bytes] \
+                             after its policy when restoring with --counters",
+                            decl.name
+                        ),
+                        Problem::Parameter,
+                    )
+                })?;
+            }
+        }
+        // A user chain declared again, or made earlier in the
+        // section, is flushed, as iptables-restore does.
+        Some(chain) => chain.rules.clear(),
+        None => {
+            let inv = crate::command::Invocation {
+                stage: state.stage,
+                command: Command::NewChain {
+                    chain: decl.name.clone(),
+                },
+                display: Default::default(),
+                warnings: Vec::new(),
+                counters: None,
+            };
+            apply(inv, state).map_err(|e| error(e.message, e.problem))?;
+        }
+    }
+    Ok(())
 }
 
 /// Carries out command line `cmd` of a restore on `state`.

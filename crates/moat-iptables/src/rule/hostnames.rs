@@ -56,14 +56,27 @@ pub(crate) fn host_addresses(name: &str, family: Family) -> Vec<IpAddr> {
         .collect()
 }
 
-/// The network `/etc/networks` calls `name` (iptables' `-s`/`-d` look
-/// there before the hosts).
-pub(crate) fn network_address(name: &str) -> Option<Ipv4Addr> {
+/// The network `/etc/networks` calls `name`.
+fn network_address(name: &str) -> Option<Ipv4Addr> {
     files()
         .networks
         .iter()
         .find(|(_, n)| n == name)
         .map(|&(number, _)| Ipv4Addr::from(number))
+}
+
+/// The addresses `name` stands for in iptables' own address reader (`-s`,
+/// `-d`, policy's tunnel ends): a network of `/etc/networks` (IPv4) is one
+/// address and comes first, else the host's addresses (see
+/// [`host_addresses`]).
+pub(crate) fn named_addresses(name: &str, family: Family) -> Vec<IpAddr> {
+    match family {
+        Family::Ipv4 => match network_address(name) {
+            Some(network) => vec![IpAddr::V4(network)],
+            None => host_addresses(name, family),
+        },
+        Family::Ipv6 => host_addresses(name, family),
+    }
 }
 
 /// The words of a line before its `#` comment.

@@ -8,7 +8,7 @@ use moat_model::addr_text::{push_decimal, push_ip};
 use moat_model::{Family, PortRange};
 
 use super::error::{fail, Res};
-use super::hostnames::{host_addresses, network_address};
+use super::hostnames::{host_addresses, named_addresses};
 use super::netdb::SERVICES;
 
 /// An unsigned number as C's `strtoul(s, NULL, 0)` reads it when it reads all of `s`:
@@ -314,19 +314,12 @@ pub(crate) fn parse_addr(s: &str, family: Family, opt: &str, syntax: AddrSyntax)
 }
 
 /// The address a name stands for where the option's reader looks names up:
-/// iptables' own reader tries a network of `/etc/networks` first (IPv4);
-/// both it and the resolver take a host of `/etc/hosts` (its first address
-/// of the family; `-s` and `-d` make a rule for each, see `address_list`).
-/// The resolver's options take one address: a name of several is refused.
+/// iptables' own reader its first [`named_addresses`] (`-s` and `-d` make
+/// a rule for each, see `address_list`), the resolver a host of
+/// `/etc/hosts` with one address (a name of several is refused).
 fn by_name(s: &str, family: Family, opt: &str, syntax: AddrSyntax) -> Res<Option<IpAddr>> {
     match syntax {
-        AddrSyntax::Xtables => {
-            let network = match family {
-                Family::Ipv4 => network_address(s).map(IpAddr::V4),
-                Family::Ipv6 => None,
-            };
-            Ok(network.or_else(|| host_addresses(s, family).first().copied()))
-        }
+        AddrSyntax::Xtables => Ok(named_addresses(s, family).first().copied()),
         AddrSyntax::Resolver => match host_addresses(s, family)[..] {
             [] => Ok(None),
             [one] => Ok(Some(one)),
