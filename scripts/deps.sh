@@ -6,10 +6,12 @@
 # ban tests: a real OpenSSH server and sshpass (failed logins), fail2ban
 # (its filters, test logs and Python readers are the oracle) and
 # systemd-journal-remote (writes journal files for the journal tests);
-# man-db (the install test renders moat's manual page).
+# man-db (the install test renders moat's manual page); docker.io and
+# busybox-static (a real dockerd calling moat's iptables, its containers a
+# static busybox httpd).
 # apt's and debconf's chatter goes to a log, shown only if apt fails.
 set -euo pipefail
-packages=(nftables iptables ipset iproute2 conntrack nfct iperf3 procps openssh-server openssh-client sshpass fail2ban systemd-journal-remote man-db)
+packages=(nftables iptables ipset iproute2 conntrack nfct iperf3 procps openssh-server openssh-client sshpass fail2ban systemd-journal-remote man-db docker.io busybox-static)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -17,6 +19,14 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   log=$(mktemp /tmp/moat-apt.XXXXXX.log)
+  # No service may start on the host while packages install (docker.io's
+  # would set up the host's own ruleset): invoke-rc.d asks policy-rc.d.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   echo "installing ${missing[*]} with apt (log: $log)..."
   if ! { apt-get update -qq && apt-get install -y -qq "${missing[@]}"; } >"$log" 2>&1; then
     tail -n 20 "$log" >&2

@@ -12,7 +12,8 @@
 //! - ICMP echo: [`ping`], [`ping_outcome`] → [`PingOutcome`], [`ping_burst`];
 //! - NFQUEUE: a reader that accepts a queue's packets ([`QueueReader`]);
 //! - SSH: a real OpenSSH server logging as syslog would ([`Sshd`]) and
-//!   failed password logins against it ([`ssh_password_login`]).
+//!   failed password logins against it ([`ssh_password_login`]);
+//! - Docker: a real dockerd calling the iptables a test chooses ([`Dockerd`]).
 //!
 //! Every helper has a bounded timeout (1 s unless given), so a test never
 //! hangs. ICMP errors are decoded into [`Unreachable`], whose docs list what
@@ -44,6 +45,7 @@
 #![warn(missing_docs)]
 
 mod cleanup;
+mod dockerd;
 mod error;
 mod icmp;
 mod netns;
@@ -57,6 +59,7 @@ mod udp;
 mod unreachable;
 
 pub use cleanup::cleanup_stale;
+pub use dockerd::{Dockerd, DOCKERD};
 pub use error::{Error, Result};
 pub use icmp::{ping, ping_burst, ping_outcome, PingOutcome};
 pub use netns::{Netns, NAME_PREFIX, NETNS_RUN_DIR};
