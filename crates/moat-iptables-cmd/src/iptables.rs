@@ -23,6 +23,7 @@ use moat_host::set_copies;
 use moat_host::settings::warn_for_rule;
 use moat_host::stored::{read_state, read_view, stored_chains};
 
+use crate::advice;
 use crate::CommandError;
 
 /// A result of an iptables command's step.
@@ -70,8 +71,8 @@ pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    for w in &inv.warnings {
-        eprintln!("{program}: warning: {}", w.0);
+    for w in inv.warnings.iter().filter(|w| advice::shown(w)) {
+        eprintln!("{program}: warning: {}", w.text);
     }
     match apply(program, &inv, family) {
         Ok(code) => code,
@@ -338,7 +339,9 @@ fn add_fast(
     backend.apply(&ChangeSet {
         tables: vec![table],
     })?;
-    warn_for_rule(program, family, chain, base, &new.rule);
+    if advice::wanted() {
+        warn_for_rule(program, family, chain, base, &new.rule);
+    }
     Ok(Some(ExitCode::SUCCESS))
 }
 
@@ -770,10 +773,11 @@ fn added_rule(command: &Command) -> Option<(&str, &RuleSpec)> {
     }
 }
 
-/// Warns about the kernel settings the rule `inv` adds needs; other
-/// commands (deleting, flushing, policies, zeroing) add nothing to warn about.
+/// Warns about the kernel settings the rule `inv` adds needs, when advice
+/// is wanted; other commands (deleting, flushing, policies, zeroing) add
+/// nothing to warn about.
 fn warn_for_added(program: &str, inv: &moat_iptables::Invocation, table: &Table) -> Result<()> {
-    let Some((chain, spec)) = added_rule(&inv.command) else {
+    let Some((chain, spec)) = added_rule(&inv.command).filter(|_| advice::wanted()) else {
         return Ok(());
     };
     let hook = table.chain(chain).and_then(|c| c.base).map(|(h, _)| h);

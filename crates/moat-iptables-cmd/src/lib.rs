@@ -5,11 +5,13 @@
 //! its program name or as subcommands; the lean `moat-iptables` binary
 //! runs only them.
 
+mod advice;
 mod error;
 pub mod iptables;
 mod personality;
 pub mod restore;
 pub mod save;
 
+pub use advice::ADVICE_VAR;
 pub use error::CommandError;
 pub use personality::{end_quietly_on_closed_pipe, personality_about, run_by_name};

@@ -19,6 +19,7 @@ use moat_host::set_copies;
 use moat_host::settings::{needed_by_tables, warn_missing};
 use moat_host::stored::read_state;
 
+use crate::advice;
 use crate::CommandError;
 
 /// Options of iptables-restore.
@@ -135,8 +136,8 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
         // Each warning once, at the first line that gives it.
         |line, note| match note {
             LineNote::Warning(warning) => {
-                if warned.insert(warning.0.clone()) {
-                    eprintln!("{program}: line {line}: warning: {}", warning.0);
+                if advice::shown(warning) && warned.insert(warning.text.clone()) {
+                    eprintln!("{program}: line {line}: warning: {}", warning.text);
                 }
             }
             LineNote::Verbose(text) => {
@@ -158,7 +159,11 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
     // What the batch needs besides the rules is noted first: the rules
     // move into it, so that a large restore holds each once.
     let lists = set_copies::lists_of(&tables);
-    let needs = needed_by_tables(&tables);
+    let needs = if advice::wanted() {
+        needed_by_tables(&tables)
+    } else {
+        Vec::new()
+    };
     if !args.test {
         guard::warn_session_cut(program, &before, &tables);
     }

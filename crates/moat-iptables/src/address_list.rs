@@ -11,6 +11,7 @@ use moat_model::Family;
 use crate::command::CommandError;
 use crate::rule::hostnames::named_addresses;
 use crate::rule::option_arity;
+use crate::rule::values::masks_no_bits;
 
 /// The options whose value may be a comma-separated list of addresses.
 const SOURCE: [&str; 3] = ["-s", "--source", "--src"];
@@ -50,9 +51,10 @@ fn host_copies(item: &str, family: Family) -> Vec<Cow<'_, str>> {
         Some((host, mask)) => (host, Some(mask)),
         None => (item, None),
     };
+    // A name with a mask of no bits is ignored, as iptables ignores it.
     let addresses = match host.parse::<IpAddr>() {
-        Ok(_) => Vec::new(),
-        Err(_) => named_addresses(host, family),
+        Err(_) if !masks_no_bits(item, family) => named_addresses(host, family),
+        _ => Vec::new(),
     };
     if addresses.len() < 2 {
         return vec![Cow::Borrowed(item)];

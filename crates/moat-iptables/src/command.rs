@@ -391,7 +391,7 @@ pub fn parse_command_line<S: AsRef<str>>(
             "no command specified: give one of -A, -I, -D, -R, -C, -F, -Z, -N, -X, -E, -P, -L, -S",
         ));
     };
-    let mut warnings: Vec<Warning> = lock.finish()?.into_iter().map(Warning).collect();
+    let mut warnings: Vec<Warning> = lock.finish()?.into_iter().map(Warning::advice).collect();
     // The rule, and the others its address lists stand for.
     let mut rules = |words: &[&str]| -> Result<(RuleSpec, Vec<RuleSpec>), CommandError> {
         let mut specs = Vec::new();

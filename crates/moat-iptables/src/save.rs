@@ -424,7 +424,7 @@ fn declare_chain(
     if decl.policy != "-" && state.chain(&decl.name).is_none_or(|c| c.base.is_none()) {
         note(
             decl.line,
-            LineNote::Warning(&Warning(format!(
+            LineNote::Warning(&Warning::advice(format!(
                 "user chain `{}' has no policy: `{}' is ignored (declare it with `-')",
                 decl.name, decl.policy
             ))),
@@ -715,7 +715,7 @@ mod tests {
                 |_| unreachable!("not --noflush"),
                 |_, note| {
                     if let LineNote::Warning(w) = note {
-                        warnings.push(w.0.clone())
+                        warnings.push(w.text.clone())
                     }
                 },
             )?;

@@ -76,7 +76,9 @@ fn parse(case: &Case) -> RuleSpec {
         Ok((spec, warnings)) => {
             assert_eq!(
                 case.old,
-                warnings.iter().any(|w| w.0.contains("old negation syntax")),
+                warnings
+                    .iter()
+                    .any(|w| w.text.contains("old negation syntax")),
                 "line {}: old-syntax warning expected exactly for @old rules, got {warnings:?}",
                 case.line
             );
@@ -112,9 +114,9 @@ fn corpus_round_trips_through_canonical_form() {
         // `! -i +` never matches, a reversed NAT range picks nearly any
         // address) warns in either form.
         assert!(
-            warnings.iter().all(|w| w.0.starts_with("CHECKSUM")
-                || w.0.contains("is reversed")
-                || w.0.contains("matches no packet")),
+            warnings.iter().all(|w| w.text.starts_with("CHECKSUM")
+                || w.text.contains("is reversed")
+                || w.text.contains("matches no packet")),
             "line {}: canonical form warns: {warnings:?}",
             case.line
         );

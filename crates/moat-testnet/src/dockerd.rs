@@ -39,10 +39,10 @@ pub struct Dockerd {
 impl Dockerd {
     /// Starts dockerd in `ns` with `tools` (a directory of `iptables`,
     /// `iptables-save`, ... links) first on its PATH, its state under `dir`
-    /// (created; kept across restarts), and waits until it answers.
-    /// `--userland-proxy=false`, so published ports are the rules' DNAT
-    /// alone.
-    pub fn start(ns: &Netns, tools: &Path, dir: &Path) -> Result<Dockerd> {
+    /// (created; kept across restarts) and `options` besides, and waits
+    /// until it answers. `--userland-proxy=false`, so published ports are
+    /// the rules' DNAT alone.
+    pub fn start(ns: &Netns, tools: &Path, dir: &Path, options: &[&str]) -> Result<Dockerd> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("creating the docker directory", e))?;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -68,9 +68,9 @@ impl Dockerd {
             .args([
                 "--storage-driver=vfs",
                 "--userland-proxy=false",
-                "--ip6tables=false",
                 "--shutdown-timeout=1",
             ])
+            .args(options)
             .env("PATH", path)
             .stdin(Stdio::null())
             .stdout(log)

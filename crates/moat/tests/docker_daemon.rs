@@ -1,8 +1,10 @@
 //! A real Docker daemon (Debian's dockerd) with moat's iptables first on its
-//! PATH sets up its chains, publishes container ports that real traffic
-//! reaches through the DNAT, survives its own restart and takes its rules
-//! away again; beside it the same daemon with Debian's iptables-nft is the
-//! oracle, and the two iptables-save outputs must be the same.
+//! PATH sets up its chains for IPv4 and IPv6, publishes container ports
+//! that real traffic reaches through the DNAT, resolves container names
+//! through the rules it puts in each container's namespace, survives its
+//! own restart and takes its rules away again; beside it the same daemon
+//! with Debian's iptables-nft is the oracle, and the two iptables-save and
+//! ip6tables-save outputs must be the same.
 
 mod common;
 mod daemon_common;
@@ -14,7 +16,7 @@ use std::time::Duration;
 
 use common::moat_iptables_bin;
 use daemon_common::TempDir;
-use moat_testnet::topology::GATEWAY_LAN_V4;
+use moat_testnet::topology::{GATEWAY_LAN_V4, GATEWAY_LAN_V6};
 use moat_testnet::{require_root_or_skip, Dockerd, Netns, Topology, DOCKERD};
 
 /// Debian's static busybox (package busybox-static): the containers' httpd.
@@ -28,6 +30,15 @@ const PAGE: &str = "served by the container\n";
 
 /// The image the test builds from busybox.
 const IMAGE: &str = "moat-busybox";
+
+/// The daemons' options: IPv6 on the default bridge and ip6tables rules
+/// (experimental in Docker 20.10).
+const DAEMON: &[&str] = &[
+    "--experimental",
+    "--ipv6",
+    "--fixed-cidr-v6=fd00:d0c::/64",
+    "--ip6tables",
+];
 
 /// The names a daemon calls, linked to `program`.
 const NAMES: &[&str] = &[
@@ -92,11 +103,11 @@ fn run_httpd(daemon: &Dockerd, name: &str, args: &[&str]) {
 }
 
 /// What a daemon does in both namespaces: an image, a user network, and
-/// two containers, one published on every address, one on 127.0.0.1 with
-/// a UDP port beside.
+/// three containers: one published on every address, one on 127.0.0.1
+/// with a UDP port beside, and one published nowhere.
 fn publish(daemon: &Dockerd) {
     daemon
-        .import_busybox(IMAGE, Path::new(BUSYBOX), &["sh", "httpd"], PAGE)
+        .import_busybox(IMAGE, Path::new(BUSYBOX), &["sh", "httpd", "wget"], PAGE)
         .unwrap();
     daemon
         .docker(&["network", "create", "--subnet", "172.30.0.0/24", "moatnet"])
@@ -114,6 +125,24 @@ fn publish(daemon: &Dockerd) {
             "8443:80/udp",
         ],
     );
+    run_httpd(daemon, "peer", &["--network", "moatnet"]);
+}
+
+/// The page `peer` serves, fetched inside the container `local` by name:
+/// Docker's embedded DNS answers at 127.0.0.11 through the DNAT and SNAT
+/// rules it puts into the container's own namespace with iptables.
+fn fetch_by_name(daemon: &Dockerd) -> String {
+    daemon
+        .docker(&[
+            "exec",
+            "local",
+            "/bin/wget",
+            "-q",
+            "-O",
+            "-",
+            "http://peer/",
+        ])
+        .unwrap_or_else(|e| panic!("{e}\n{}", daemon.log_tail()))
 }
 
 /// An HTTP GET of `/` from `ns` to `addr:port`: the body, or `None` when no
@@ -135,11 +164,19 @@ fn fetch(ns: &Netns, addr: IpAddr, port: u16) -> Option<String> {
     .unwrap()
 }
 
-/// A namespace's iptables-save through `program`, without comments and
-/// counters, with Docker's bridge names (`br-` and 12 random hex digits)
-/// written `br-ID`.
-fn save(ns: &Netns, program: &Path) -> String {
-    let out = ns.exec(&[program.join("iptables-save")]).unwrap();
+/// A namespace's iptables-save and ip6tables-save through `tools`,
+/// without comments and counters, with Docker's bridge names (`br-` and 12
+/// random hex digits) written `br-ID`.
+fn save(ns: &Netns, tools: &Path) -> String {
+    ["iptables-save", "ip6tables-save"]
+        .into_iter()
+        .map(|program| save_of(ns, &tools.join(program)))
+        .collect()
+}
+
+/// One save program's output, as [`save`] shows it.
+fn save_of(ns: &Netns, program: &Path) -> String {
+    let out = ns.exec(&[program]).unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -190,7 +227,12 @@ fn a_real_docker_daemon_publishes_ports_through_moat() {
     oracle_ns.ip(&["link", "set", "lo", "up"]).unwrap();
     // Forwarding on, as in the gateway: Docker sets FORWARD's policy to
     // DROP only where it turns forwarding on itself.
-    oracle_ns.sysctl("net.ipv4.ip_forward", "1").unwrap();
+    oracle_ns
+        .sysctls(&[
+            ("net.ipv4.ip_forward", "1"),
+            ("net.ipv6.conf.all.forwarding", "1"),
+        ])
+        .unwrap();
     let tmp = TempDir::new("docker-daemon");
     let moat_tools = tools(&tmp.0.join("moat-tools"), moat_iptables_bin());
     let nft_tools = tools(&tmp.0.join("nft-tools"), XTABLES_NFT);
@@ -198,8 +240,8 @@ fn a_real_docker_daemon_publishes_ports_through_moat() {
 
     // Both daemons live in this thread: each dies with the thread that
     // started it.
-    let mut daemon = Dockerd::start(&lab.gateway, &moat_tools, &moat_dir).unwrap();
-    let mut oracle = Dockerd::start(&oracle_ns, &nft_tools, &nft_dir).unwrap();
+    let mut daemon = Dockerd::start(&lab.gateway, &moat_tools, &moat_dir, DAEMON).unwrap();
+    let mut oracle = Dockerd::start(&oracle_ns, &nft_tools, &nft_dir, DAEMON).unwrap();
     publish(&daemon);
     publish(&oracle);
 
@@ -212,6 +254,11 @@ fn a_real_docker_daemon_publishes_ports_through_moat() {
         "the client reaches the container through the published port"
     );
     assert_eq!(
+        fetch(&lab.client, GATEWAY_LAN_V6.into(), 8080),
+        page,
+        "the client reaches the container over IPv6 too"
+    );
+    assert_eq!(
         fetch(&lab.gateway, loopback, 9090),
         page,
         "the host reaches the container published on 127.0.0.1"
@@ -221,13 +268,14 @@ fn a_real_docker_daemon_publishes_ports_through_moat() {
         None,
         "a port published on 127.0.0.1 is not forwarded from outside"
     );
+    assert_eq!(fetch_by_name(&daemon), PAGE);
     let published = save(&lab.gateway, &moat_tools);
-    assert!(
-        published.contains(
-            "-A DOCKER -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80"
-        ),
-        "{published}"
-    );
+    for rule in [
+        "-A DOCKER -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80",
+        "-A DOCKER -p tcp -m tcp --dport 8080 -j DNAT --to-destination [fd00:d0c::242:ac11:2]:80",
+    ] {
+        assert!(published.contains(rule), "{rule} in:\n{published}");
+    }
     assert_eq!(published, save(&oracle_ns, &nft_tools));
 
     // The daemon restarted (its containers stopped first, as an upgrade
@@ -237,14 +285,16 @@ fn a_real_docker_daemon_publishes_ports_through_moat() {
         (&mut daemon, &lab.gateway, &moat_tools, &moat_dir),
         (&mut oracle, &oracle_ns, &nft_tools, &nft_dir),
     ] {
-        d.docker(&["stop", "--time", "0", "web", "local"]).unwrap();
+        d.docker(&["stop", "--time", "0", "web", "local", "peer"])
+            .unwrap();
         d.stop().unwrap();
-        *d = Dockerd::start(ns, tools, dir).unwrap();
-        d.docker(&["start", "web", "local"])
+        *d = Dockerd::start(ns, tools, dir, DAEMON).unwrap();
+        d.docker(&["start", "web", "local", "peer"])
             .unwrap_or_else(|e| panic!("{e}\n{}", d.log_tail()));
     }
     assert_eq!(fetch(&lab.client, gateway, 8080), page, "after a restart");
     assert_eq!(fetch(&lab.gateway, loopback, 9090), page, "after a restart");
+    assert_eq!(fetch_by_name(&daemon), PAGE, "after a restart");
     let restarted = save(&lab.gateway, &moat_tools);
     assert_eq!(restarted, save(&oracle_ns, &nft_tools));
 

@@ -888,7 +888,8 @@ fn checksum_rules_are_kept_counted_and_warned_about() {
     let rules = "*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n\
                  :OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
                  -A POSTROUTING -o wan0 -p tcp -m tcp --dport 80 -j CHECKSUM --checksum-fill\nCOMMIT\n";
-    let out = common::restore(&lab.gateway, "iptables-restore", &[], rules);
+    let advice = [("MOAT_ADVICE", "1")];
+    let out = common::restore_env(&lab.gateway, &advice, "iptables-restore", &[], rules);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr)

@@ -4,7 +4,8 @@
 mod common;
 
 use common::{
-    iptables_all, moat, moat_bin, moat_err, moat_iptables_bin, moat_ok, nft_ruleset, restore, words,
+    iptables_all, moat, moat_advised, moat_bin, moat_err, moat_iptables_bin, moat_ok, nft_ruleset,
+    restore, words,
 };
 use moat_testnet::{require_root_or_skip, Netns};
 
@@ -122,7 +123,7 @@ fn bad_input_is_refused_with_a_pointed_message_and_changes_nothing() {
 #[test]
 fn old_negation_syntax_is_accepted_with_a_warning() {
     let Some(ns) = lab() else { return };
-    let out = moat(
+    let out = moat_advised(
         &ns,
         &["iptables", "-A", "INPUT", "-i", "!", "eth0", "-j", "ACCEPT"],
     );

@@ -9,7 +9,7 @@ mod common;
 use std::net::IpAddr;
 
 use common::{
-    backend_shares, backends, connects, gateway_lab, iptables_all, moat, moat_err, moat_ok,
+    backend_shares, backends, connects, gateway_lab, iptables_all, moat_advised, moat_err, moat_ok,
     packets_of, source_seen, text, words,
 };
 use moat_testnet::topology::{
@@ -152,7 +152,7 @@ fn dnat_to_loopback_and_redirect() {
     let Some(lab) = gateway_lab() else { return };
     let _local = TcpServer::start(&lab.gateway, std::net::Ipv4Addr::LOCALHOST, 8080).unwrap();
     let _smtp = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 25).unwrap();
-    let out = moat(
+    let out = moat_advised(
         &lab.gateway,
         &words(
             "iptables",

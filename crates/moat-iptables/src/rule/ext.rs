@@ -31,7 +31,7 @@ impl Opt<'_> {
     /// Warns that the option's range runs backwards: iptables takes it,
     /// and the rule matches nothing (or, negated, everything).
     pub fn warn_reversed(&mut self) {
-        self.warnings.push(Warning(format!(
+        self.warnings.push(Warning::advice(format!(
             "{} {}: the range is reversed and will never match (iptables takes it too)",
             self.name,
             self.value()

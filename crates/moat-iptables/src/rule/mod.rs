@@ -15,7 +15,7 @@ mod parse;
 mod print;
 mod suggest;
 mod targets;
-mod values;
+pub(crate) mod values;
 
 pub(crate) use values::SavedWords;
 
@@ -47,7 +47,31 @@ pub struct RuleSpec {
 
 /// A warning about accepted but outdated or suspicious input.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Warning(pub String);
+pub struct Warning {
+    /// What is odd about the input, and what moat does with it.
+    pub text: String,
+    /// Whether iptables itself warns here; the rest is moat's own advice,
+    /// which iptables keeps silent about.
+    pub from_iptables: bool,
+}
+
+impl Warning {
+    /// moat's own advice about input iptables takes silently.
+    pub fn advice(text: impl Into<String>) -> Warning {
+        Warning {
+            text: text.into(),
+            from_iptables: false,
+        }
+    }
+
+    /// A warning iptables prints too.
+    pub fn as_iptables(text: impl Into<String>) -> Warning {
+        Warning {
+            text: text.into(),
+            from_iptables: true,
+        }
+    }
+}
 
 /// Why rule words could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

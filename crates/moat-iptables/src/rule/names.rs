@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use super::error::{fail, Res};
 use super::netdb::PROTOCOLS;
-use super::values::parse_number;
+use super::values::{parse_number, strtoul_start};
 
 /// Protocol names iptables knows without consulting `/etc/protocols`.
 const BUILTIN_PROTOCOLS: &[(&str, u8)] = &[
@@ -167,8 +167,9 @@ fn tables(v6: bool) -> (Names, Names) {
 
 /// Parses `--icmp-type` (`v6` false) or `--icmpv6-type` (`v6` true): `type`, `type/code` or a name.
 pub(crate) fn parse_icmp_type(s: &str, v6: bool, opt: &str) -> Res<IcmpType> {
-    if s.starts_with(|c: char| c.is_ascii_digit()) {
-        let (t, c) = match s.split_once('/') {
+    let number_text = strtoul_start(s);
+    if number_text.starts_with(|c: char| c.is_ascii_digit()) {
+        let (t, c) = match number_text.split_once('/') {
             Some((t, c)) => (t, Some(c)),
             None => (s, None),
         };

@@ -278,7 +278,7 @@ impl<'a> Parser<'a> {
                 let Some(v) = self.words.get(self.pos + 1).copied() else {
                     return fail(self.missing_value(spelled, def, 0));
                 };
-                self.warnings.push(Warning(format!(
+                self.warnings.push(Warning::advice(format!(
                     "`{spelled} ! {v}` is the old negation syntax; write `! {spelled} {v}`"
                 )));
                 invert = true;
@@ -375,7 +375,7 @@ impl<'a> Parser<'a> {
                 // IPv6 extension headers are not the packet's protocol
                 // (hop-by-hop, routing, fragment, AH, destination options).
                 if family == Family::Ipv6 && matches!(p, 43 | 44 | 51 | 60) && !invert {
-                    self.warnings.push(Warning(format!(
+                    self.warnings.push(Warning::as_iptables(format!(
                         "-p {v} never matches: it is an IPv6 extension header, not the packet's protocol; use its match (-m rt, -m frag, -m ah, -m dst) instead"
                     )));
                 }
@@ -404,7 +404,7 @@ impl<'a> Parser<'a> {
                     // but printed only negated: iptables takes `! -i +`,
                     // which matches no packet.
                     if invert {
-                        self.warnings.push(Warning(format!(
+                        self.warnings.push(Warning::advice(format!(
                             "`! {canon} +` matches no packet, so this rule never applies"
                         )));
                     }

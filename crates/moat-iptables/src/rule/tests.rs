@@ -129,7 +129,7 @@ fn old_negation_syntax_is_accepted_with_a_warning() {
     ] {
         let (s, w) = RuleSpec::parse(&words(old), Family::Ipv4).unwrap();
         assert_eq!(s.to_args(), new);
-        assert_eq!(w, vec![Warning(warning.to_string())]);
+        assert_eq!(w, vec![Warning::advice(warning)]);
     }
     let (_, w) = RuleSpec::parse(&words("! -i eth0"), Family::Ipv4).unwrap();
     assert!(w.is_empty());
@@ -144,7 +144,7 @@ fn conntrack_masks_that_are_not_a_prefix_keep_only_the_address() {
     .unwrap();
     assert_eq!(s.to_args(), "-m conntrack --ctorigsrc 10.1.2.3 -j ACCEPT");
     assert_eq!(w.len(), 1);
-    assert!(w[0].0.contains("matches 10.1.2.3 exactly"), "{w:?}");
+    assert!(w[0].text.contains("matches 10.1.2.3 exactly"), "{w:?}");
     assert_eq!(
         model("-m conntrack --ctorigsrc 10.1.2.3/255.0.255.0").matches,
         vec![Match::ConnAddr {
@@ -203,7 +203,7 @@ fn long_log_prefixes_are_truncated_with_a_warning() {
         s.to_args(),
         "-j LOG --log-prefix abcdefghijklmnopqrstuvwxyz012"
     );
-    assert!(w[0].0.contains("longer than 29 characters"), "{w:?}");
+    assert!(w[0].text.contains("longer than 29 characters"), "{w:?}");
 }
 
 #[test]
@@ -849,7 +849,7 @@ fn letters_after_a_packet_rate_are_skipped_with_a_warning() {
     let (s, w) = RuleSpec::parse(&words("-m limit --limit 4kb/s"), Family::Ipv4).unwrap();
     assert_eq!(s.to_args(), "-m limit --limit 4/sec");
     assert_eq!(w.len(), 1);
-    assert!(w[0].0.contains("skips \"kb\""), "{w:?}");
+    assert!(w[0].text.contains("skips \"kb\""), "{w:?}");
     let (_, w) = RuleSpec::parse(&words("-m limit --limit 4/s"), Family::Ipv4).unwrap();
     assert!(w.is_empty());
 }
@@ -866,7 +866,7 @@ fn long_comments_are_cut_like_iptables_with_a_warning() {
         s.to_args(),
         format!("-m comment --comment {}", "y".repeat(255))
     );
-    assert!(w[0].0.contains("300 bytes long"), "{w:?}");
+    assert!(w[0].text.contains("300 bytes long"), "{w:?}");
     // A character is never cut in two.
     let accents = "é".repeat(200);
     let (s, _) = RuleSpec::parse(
@@ -883,7 +883,7 @@ fn long_comments_are_cut_like_iptables_with_a_warning() {
 #[test]
 fn an_ipv6_extension_header_as_protocol_is_warned_about() {
     let (_, w) = RuleSpec::parse(&words("-p 44 -j DROP"), Family::Ipv6).unwrap();
-    assert!(w.len() == 1 && w[0].0.contains("never matches"), "{w:?}");
+    assert!(w.len() == 1 && w[0].text.contains("never matches"), "{w:?}");
     let (_, w) = RuleSpec::parse(&words("! -p ah"), Family::Ipv6).unwrap();
     assert!(w.is_empty(), "{w:?}");
     let (_, w) = RuleSpec::parse(&words("-p ah"), Family::Ipv4).unwrap();

@@ -12,8 +12,10 @@ use super::hostnames::{host_addresses, named_addresses};
 use super::netdb::SERVICES;
 
 /// An unsigned number as C's `strtoul(s, NULL, 0)` reads it when it reads all of `s`:
-/// `0x` hexadecimal, a leading `0` octal, decimal otherwise.
+/// `0x` hexadecimal, a leading `0` octal, decimal otherwise, after blanks
+/// and a `+` (iptables' number reader refuses a `-`).
 pub(crate) fn parse_number(s: &str) -> Option<u64> {
+    let s = strtoul_start(s);
     let (digits, radix) = if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         (hex, 16)
     } else if s.len() > 1 && s.starts_with('0') {
@@ -25,6 +27,13 @@ pub(crate) fn parse_number(s: &str) -> Option<u64> {
         return None;
     }
     u64::from_str_radix(digits, radix).ok()
+}
+
+/// `s` without what strtoul skips before a number: C's blanks (`isspace`)
+/// and one `+`.
+pub(crate) fn strtoul_start(s: &str) -> &str {
+    let s = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    s.strip_prefix('+').unwrap_or(s)
 }
 
 /// A number for option `opt` in `min..=max`.
@@ -86,13 +95,15 @@ pub(crate) fn parse_port(s: &str, proto: &str, opt: &str) -> Res<u16> {
 }
 
 /// One port, by number written in `digits` or service name. Leading blanks
-/// are skipped, as strtoul skips them.
+/// and a `+` are skipped, as strtoul skips them.
 fn parse_port_digits(s: &str, proto: &str, opt: &str, digits: PortDigits) -> Res<u16> {
     let s = s.trim_start();
     if s.is_empty() {
         return fail(format!("{opt} needs a port number"));
     }
-    if s.starts_with(|c: char| c.is_ascii_digit()) {
+    let number_text = strtoul_start(s);
+    if number_text.starts_with(|c: char| c.is_ascii_digit()) {
+        let s = number_text;
         let number = match digits {
             PortDigits::AnyBase => parse_number(s),
             PortDigits::Decimal if s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
@@ -401,7 +412,9 @@ pub(crate) fn parse_net(s: &str, family: Family, opt: &str, syntax: AddrSyntax) 
 }
 
 /// An address with an optional `/prefix` or `/mask`, keeping the address as written
-/// (the conntrack match does not mask its addresses).
+/// (the conntrack match does not mask its addresses). With a mask of no
+/// bits iptables' own reader ignores the address (`any/0`, `1/0` and, in
+/// ip6tables, `0/0` all stand for every address), as moat does.
 pub(crate) fn parse_net_unmasked(
     s: &str,
     family: Family,
@@ -412,21 +425,41 @@ pub(crate) fn parse_net_unmasked(
         Some((a, m)) => (a, Some(m)),
         None => (s, None),
     };
-    let addr = parse_addr(addr_text, family, opt, syntax)?;
-    let width = family_bits(family);
-    let Some(m) = mask_text else {
+    let mask = || match mask_text {
+        Some(m) => parse_mask(m, s, family, opt, syntax),
+        None => Ok(prefix_mask(family_bits(family), family)),
+    };
+    if syntax != AddrSyntax::Xtables {
+        let addr = parse_addr(addr_text, family, opt, syntax)?;
         return Ok(Net {
             addr,
-            mask: prefix_mask(width, family),
+            mask: mask()?,
         });
+    }
+    // iptables' own reader reads the mask first.
+    let mask = mask()?;
+    let addr = match to_bits(mask) {
+        0 => from_bits(0, family),
+        _ => parse_addr(addr_text, family, opt, syntax)?,
     };
+    Ok(Net { addr, mask })
+}
+
+/// Whether `ADDRESS/MASK` text has a mask of no bits, with which iptables'
+/// own reader (`-s`, `-d`) ignores the address, names included.
+pub(crate) fn masks_no_bits(s: &str, family: Family) -> bool {
+    s.split_once('/').is_some_and(|(_, m)| {
+        parse_mask(m, s, family, "", AddrSyntax::Xtables).is_ok_and(|mask| to_bits(mask) == 0)
+    })
+}
+
+/// The `MASK` of `s` (`ADDRESS/MASK`): a prefix length, read as strtoul
+/// reads it (`/010` is 8, `/0x10` is 16), or a mask in address form.
+fn parse_mask(m: &str, s: &str, family: Family, opt: &str, syntax: AddrSyntax) -> Res<IpAddr> {
+    let width = family_bits(family);
     if !m.contains(['.', ':']) {
-        // A length, read as strtoul reads it (`/010` is 8, `/0x10` is 16).
         return match parse_number(m) {
-            Some(len) if len <= u64::from(width) => Ok(Net {
-                addr,
-                mask: prefix_mask(len as u8, family),
-            }),
+            Some(len) if len <= u64::from(width) => Ok(prefix_mask(len as u8, family)),
             Some(_) => fail(format!(
                 "{opt}: prefix length /{m} is out of range 0-{width}"
             )),
@@ -444,12 +477,14 @@ pub(crate) fn parse_net_unmasked(
             .map(IpAddr::V4),
         Family::Ipv6 => m.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
     };
-    match mask {
-        Some(mask) => Ok(Net { addr, mask }),
-        None => fail(format!(
-            "{opt}: \"{m}\" in {s} is neither a prefix length nor a mask"
-        )),
-    }
+    mask.map_or_else(
+        || {
+            fail(format!(
+                "{opt}: \"{m}\" in {s} is neither a prefix length nor a mask"
+            ))
+        },
+        Ok,
+    )
 }
 
 impl Net {
@@ -807,6 +842,26 @@ mod tests {
         assert_eq!(parse_number("-1"), None);
         assert_eq!(parse_number(""), None);
         assert_eq!(parse_number("08"), None);
+        assert_eq!(parse_number(" \t+022"), Some(18));
+        assert_eq!(parse_number("+"), None);
+        assert_eq!(parse_number("++1"), None);
+        assert_eq!(parse_number(" -1"), None);
+    }
+
+    #[test]
+    fn a_mask_of_no_bits_ignores_the_address() {
+        let any = |s, family| parse_net(s, family, "-s", AddrSyntax::Xtables).unwrap();
+        for s in ["any/0", "1/0", "/0", "0/0.0.0.0"] {
+            assert_eq!(any(s, Family::Ipv4).addr, IpAddr::V4(Ipv4Addr::UNSPECIFIED), "{s}");
+            assert!(masks_no_bits(s, Family::Ipv4), "{s}");
+        }
+        for s in ["0/0", "0.0.0.0/0", "nosuchhost/::"] {
+            assert_eq!(any(s, Family::Ipv6).addr, IpAddr::V6(Ipv6Addr::UNSPECIFIED), "{s}");
+        }
+        assert!(parse_net("0/1", Family::Ipv6, "-s", AddrSyntax::Xtables).is_err());
+        assert!(!masks_no_bits("any", Family::Ipv4));
+        // Other readers keep reading the address first.
+        assert!(parse_net("any/0", Family::Ipv4, "--ctorigsrc", AddrSyntax::Resolver).is_err());
     }
 
     #[test]

@@ -38,6 +38,14 @@ pub fn moat(ns: &Netns, args: &[&str]) -> Output {
     ns.exec(&argv).expect("run moat in the namespace")
 }
 
+/// [`moat`] with its own advice on stderr, as at a terminal
+/// (`MOAT_ADVICE=1`).
+pub fn moat_advised(ns: &Netns, args: &[&str]) -> Output {
+    let mut argv = vec!["env", "MOAT_ADVICE=1", moat_bin()];
+    argv.extend_from_slice(args);
+    ns.exec(&argv).expect("run moat in the namespace")
+}
+
 /// Runs `moat ARGS...` inside `ns` and returns its standard output; panics with its stderr on failure.
 pub fn moat_ok(ns: &Netns, args: &[&str]) -> String {
     stdout_of_success(args, moat(ns, args))
@@ -82,11 +90,23 @@ pub fn text(bytes: &[u8]) -> String {
 
 /// Runs `moat iptables-restore` with `text` on standard input inside `ns`.
 pub fn restore(ns: &Netns, program: &str, extra: &[&str], text: &str) -> Output {
+    restore_env(ns, &[], program, extra, text)
+}
+
+/// [`restore`] with `env` set for moat.
+pub fn restore_env(
+    ns: &Netns,
+    env: &[(&str, &str)],
+    program: &str,
+    extra: &[&str],
+    text: &str,
+) -> Output {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", ns.name(), moat_bin(), program])
-        .args(extra);
+        .args(extra)
+        .envs(env.iter().copied());
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

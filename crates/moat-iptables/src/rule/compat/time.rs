@@ -325,10 +325,9 @@ impl Extension for TimeMatch {
                     return fail("time: --utc and --kerneltz contradict each other");
                 }
                 if o.name == "--localtz" {
-                    o.warnings.push(Warning(
+                    o.warnings.push(Warning::as_iptables(
                         "--localtz is being replaced by --kerneltz, since \"local\" is ambiguous; \
-                         the kernel's time zone has caveats, see man iptables-extensions"
-                            .into(),
+                         the kernel's time zone has caveats, see man iptables-extensions",
                     ));
                 }
                 self.kernel_tz = Some(true);

@@ -41,7 +41,7 @@ impl Extension for Comment {
             while !text.is_char_boundary(end) {
                 end -= 1;
             }
-            o.warnings.push(Warning(format!(
+            o.warnings.push(Warning::advice(format!(
                 "--comment is {} bytes long; like iptables, moat keeps its first {end}",
                 text.len()
             )));

@@ -320,7 +320,7 @@ impl Extension for Conntrack {
                     let mut net = parse_net_unmasked(v, o.family, name, AddrSyntax::Resolver)?;
                     if mask_prefix(net.mask).is_none() {
                         net.mask = prefix_mask(family_bits(o.family), o.family);
-                        o.warnings.push(Warning(format!(
+                        o.warnings.push(Warning::advice(format!(
                             "{name} {v}: iptables keeps only the address of a mask that is not a \
                              prefix, as moat does; the rule matches {} exactly",
                             net.addr

@@ -91,7 +91,7 @@ pub(super) fn parse_rate(s: &str, opt: &str, scale: u64) -> Res<ParsedRate> {
 pub(super) fn parse_rate_option(o: &mut Opt<'_>, scale: u64) -> Res<ParsedRate> {
     let rate = parse_rate(o.value(), o.name, scale)?;
     if let Some(skipped) = &rate.skipped {
-        o.warnings.push(Warning(format!(
+        o.warnings.push(Warning::advice(format!(
             "{} {}: iptables skips \"{skipped}\" after the count and reads a packet rate, as moat \
              does (only hashlimit counts bytes, written like 4kb/s)",
             o.name,

@@ -36,7 +36,7 @@ impl Extension for Checksum {
             return fail("CHECKSUM --checksum-fill given twice");
         }
         self.fill = true;
-        o.warnings.push(Warning(
+        o.warnings.push(Warning::advice(
             "CHECKSUM --checksum-fill has no nf_tables equivalent: moat keeps the rule and counts \
              its packets, but does not fill in checksums left to the network card (a guest whose \
              DHCP client needs them may need `ethtool -K IFACE tx off` on the host's interface)"

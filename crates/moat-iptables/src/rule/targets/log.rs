@@ -124,7 +124,7 @@ impl Extension for Log {
                         end -= 1;
                     }
                     prefix.truncate(end);
-                    o.warnings.push(Warning(format!(
+                    o.warnings.push(Warning::advice(format!(
                         "--log-prefix is longer than {MAX_PREFIX} characters; the kernel keeps only \"{prefix}\""
                     )));
                 }
@@ -234,7 +234,7 @@ impl Extension for NfLog {
                 }
                 let (kept, cut) = (v[..end].to_string(), end < v.len());
                 if cut {
-                    o.warnings.push(Warning(format!(
+                    o.warnings.push(Warning::advice(format!(
                         "--nflog-prefix is longer than {NFLOG_PREFIX_MAX} bytes; cut to \"{kept}\" as \
                          iptables-nft cuts it"
                     )));
@@ -243,7 +243,7 @@ impl Extension for NfLog {
             }
             "--nflog-range" => {
                 number_in(v, o.name, 0, u64::from(u32::MAX))?;
-                o.warnings.push(Warning(
+                o.warnings.push(Warning::advice(
                     "--nflog-range has never worked and is ignored; use --nflog-size".to_string(),
                 ));
             }

@@ -168,7 +168,7 @@ impl Nat {
                 }
             };
             if a > b {
-                o.warnings.push(Warning(format!(
+                o.warnings.push(Warning::advice(format!(
                     "{opt} {s}: the address range is reversed; the kernel then picks from \
                      nearly every address, wrapping around past the last (iptables takes it too)"
                 )));

@@ -44,7 +44,7 @@ impl Extension for Netmap {
         let to = match mask_prefix(net.mask) {
             Some(len) => IpNet::new(net.addr, len).map(|n| n.trunc()),
             None => {
-                o.warnings.push(Warning(format!(
+                o.warnings.push(Warning::advice(format!(
                     "NETMAP --to {}: iptables keeps only the address of a mask that is not a \
                      prefix, as moat does; the rule maps to {} alone",
                     o.value(),

@@ -6,7 +6,7 @@ use moat_model::Action;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::number_in;
+use crate::rule::values::{number_in, strtoul_start};
 
 /// `-j TOS --set-tos V[/M] | --and-tos N | --or-tos N | --xor-tos N`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -47,7 +47,7 @@ fn parse_set(s: &str) -> Res<(u8, u8)> {
     let what = "TOS --set-tos";
     match s.split_once('/') {
         Some((v, m)) => Ok((byte(v, what)?, byte(m, what)?)),
-        None if s.starts_with(|c: char| c.is_ascii_digit()) => Ok((byte(s, what)?, 0xff)),
+        None if strtoul_start(s).starts_with(|c: char| c.is_ascii_digit()) => Ok((byte(s, what)?, 0xff)),
         None => fail(format!(
             "TOS --set-tos: \"{s}\" is neither VALUE[/MASK] nor a name (Minimize-Delay, Maximize-Throughput, Maximize-Reliability, Minimize-Cost, Normal-Service)"
         )),
