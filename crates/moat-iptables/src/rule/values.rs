@@ -852,11 +852,19 @@ mod tests {
     fn a_mask_of_no_bits_ignores_the_address() {
         let any = |s, family| parse_net(s, family, "-s", AddrSyntax::Xtables).unwrap();
         for s in ["any/0", "1/0", "/0", "0/0.0.0.0"] {
-            assert_eq!(any(s, Family::Ipv4).addr, IpAddr::V4(Ipv4Addr::UNSPECIFIED), "{s}");
+            assert_eq!(
+                any(s, Family::Ipv4).addr,
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                "{s}"
+            );
             assert!(masks_no_bits(s, Family::Ipv4), "{s}");
         }
         for s in ["0/0", "0.0.0.0/0", "nosuchhost/::"] {
-            assert_eq!(any(s, Family::Ipv6).addr, IpAddr::V6(Ipv6Addr::UNSPECIFIED), "{s}");
+            assert_eq!(
+                any(s, Family::Ipv6).addr,
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                "{s}"
+            );
         }
         assert!(parse_net("0/1", Family::Ipv6, "-s", AddrSyntax::Xtables).is_err());
         assert!(!masks_no_bits("any", Family::Ipv4));
