@@ -6,8 +6,8 @@
 //! ufw calls /usr/sbin/iptables by its full path, so each run happens in a
 //! private mount namespace where moat-iptables is bind-mounted over
 //! /usr/sbin/xtables-nft-multi (every iptables name then runs moat, by its
-//! program name) and ufw's /etc/ufw and /run are fresh copies: nothing of
-//! it reaches the host.
+//! program name) and what ufw writes (/etc/ufw, /etc/default, /run) are
+//! copies: nothing of it reaches the host.
 
 mod common;
 
@@ -24,16 +24,19 @@ const UFW: &str = "/usr/sbin/ufw";
 /// The binary every iptables name of Debian's iptables package runs.
 const XTABLES_NFT: &str = "/usr/sbin/xtables-nft-multi";
 
-/// Runs ufw's commands (`$@`) in a private mount namespace: /etc/ufw a
-/// copy (sysctl.conf emptied: the test leaves the namespace's settings
-/// alone), /run fresh, and `$IPTABLES`, when set, over xtables-nft-multi.
-/// Each command's output follows a `> command` line, and its status.
+/// Runs ufw's commands (`$@`) in a private mount namespace: /etc/ufw and
+/// /etc/default (ufw writes its defaults there) copies, ufw's sysctl.conf
+/// emptied (the test leaves the namespace's settings alone), /run fresh,
+/// and `$IPTABLES`, when set, over xtables-nft-multi. Each command's
+/// output follows a `> command` line, and its status.
 const SCRIPT: &str = r#"
 set -e
 mount -t tmpfs moat-ufw /run
-mkdir /run/etc-ufw && cp -a /etc/ufw/. /run/etc-ufw/
-mount -t tmpfs moat-ufw /etc/ufw
-cp -a /run/etc-ufw/. /etc/ufw/ && : > /etc/ufw/sysctl.conf
+for dir in /etc/ufw /etc/default; do
+  copy=/run/copy$dir
+  mkdir -p "$copy" && cp -a "$dir/." "$copy/" && mount --bind "$copy" "$dir"
+done
+: > /etc/ufw/sysctl.conf
 [ -z "$IPTABLES" ] || mount --bind "$IPTABLES" /usr/sbin/xtables-nft-multi
 set +e
 for command in "$@"; do
