@@ -137,6 +137,7 @@ fn zoned() -> Vec<Table> {
                         )),
                         ports: None,
                         random: false,
+                        port_base: None,
                         fully_random: false,
                         persistent: false,
                     }),

@@ -289,6 +289,11 @@ pub struct NatTarget {
     pub addrs: Option<(IpAddr, IpAddr)>,
     /// The port range to choose from (None keeps the port).
     pub ports: Option<PortRange>,
+    /// Shift ports instead (iptables' `PORTS/BASE`): a packet's port P
+    /// becomes `ports.first + (P - BASE) % (size of ports)`, so a range of
+    /// ports maps onto another one by one.
+    #[serde(default)]
+    pub port_base: Option<u16>,
     /// Randomise the port choice.
     pub random: bool,
     /// Choose ports fully at random, for every connection

@@ -116,6 +116,7 @@ mod tests {
             addrs: Some((addr, addr)),
             ports: None,
             random: false,
+            port_base: None,
             fully_random: false,
             persistent: false,
         }));

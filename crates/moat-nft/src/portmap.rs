@@ -132,6 +132,7 @@ fn forward(rule: &Rule) -> Option<(Key, u16, IpAddr, u16)> {
     let Action::Dnat(NatTarget {
         addrs: Some((addr, last)),
         ports,
+        port_base: None,
         random: false,
         fully_random: false,
         persistent: false,
@@ -397,6 +398,7 @@ pub(crate) mod tests {
                     first: to,
                     last: to,
                 }),
+                port_base: None,
                 random: false,
                 fully_random: false,
                 persistent: false,
@@ -492,6 +494,7 @@ pub(crate) mod tests {
             addrs: Some(("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap())),
             ports: None,
             random: false,
+            port_base: None,
             fully_random: false,
             persistent: false,
         });

@@ -459,6 +459,7 @@ fn nat_target(
         addrs: addrs.map(|(a, b)| (ip(a), ip(b))),
         ports: ports.map(|(first, last)| PortRange { first, last }),
         random,
+        port_base: None,
         fully_random: false,
         persistent,
     }

@@ -66,6 +66,7 @@ fn rule(rng: &mut Rng, serial: &mut u32) -> Rule {
                 first: 80,
                 last: 80,
             }),
+            port_base: None,
             random: false,
             fully_random: false,
             persistent: false,

@@ -326,3 +326,47 @@ fn nat_mistakes_get_pointed_errors() {
     }
     assert_eq!(moat_ok(&ns, &["iptables-save"]), "");
 }
+
+/// The server port each of `ports` on the gateway reaches.
+fn reached(lab: &Topology, ports: &[u16]) -> Vec<Option<String>> {
+    ports
+        .iter()
+        .map(|&port| {
+            tcp_connect(&lab.client, GATEWAY_LAN_V4, port)
+                .unwrap()
+                .banner()
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// A DNAT port shift (`80-82/7000`, podman's port ranges) maps each port
+/// the rule matches one by one, as the kernel's xt_nat maps it for
+/// iptables-nft: the same connections reach the same server ports, the
+/// multiport list wrapping around the range as xt_nat's arithmetic does.
+#[test]
+fn dnat_port_shifts_map_ports_as_xt_nat_does() {
+    let Some(lab) = gateway_lab() else { return };
+    let _servers: Vec<TcpServer> = [80, 81, 82]
+        .into_iter()
+        .map(|port| TcpServer::start(&lab.server, SERVER_V4, port).unwrap())
+        .collect();
+    let rules = [
+        "-t nat -A PREROUTING -p tcp --dport 7000:7002 -j DNAT --to-destination 10.99.2.2:80-82/7000",
+        "-t nat -A PREROUTING -p tcp -m multiport --dports 100,200:201 -j DNAT --to-destination 10.99.2.2:80-82/7000",
+    ];
+    let ports = [7000, 7001, 7002, 100, 200, 201];
+    iptables_all(&lab.gateway, "iptables", &rules);
+    let by_moat = reached(&lab, &ports);
+    let expected: Vec<Option<String>> = [80, 81, 82, 81, 82, 80]
+        .iter()
+        .map(|p| Some(format!("{SERVER_V4}:{p}")))
+        .collect();
+    assert_eq!(by_moat, expected);
+    moat_ok(&lab.gateway, &["iptables", "-t", "nat", "-F"]);
+    for rule in rules {
+        let out = lab.gateway.exec(&words("iptables-nft", rule)).unwrap();
+        assert!(out.status.success(), "{rule}: {}", text(&out.stderr));
+    }
+    assert_eq!(reached(&lab, &ports), by_moat, "xt_nat under iptables-nft");
+}

@@ -358,6 +358,7 @@ fn lowering_of_targets() {
                 first: 80,
                 last: 81
             }),
+            port_base: None,
             random: false,
             fully_random: false,
             persistent: true,

@@ -1,15 +1,15 @@
 //! Address translation targets: DNAT, SNAT, MASQUERADE, REDIRECT and NETMAP.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use moat_model::{NatSide, NatTarget, PortRange};
-use nftables::expr::{Expression, NamedExpression, Prefix};
+use moat_model::{Match, NatSide, NatTarget, PortRange};
+use nftables::expr::{Expression, Map, NamedExpression, Prefix, SetItem};
 use nftables::stmt::{NATFlag, Statement, NAT};
 
 use super::addr::check_family;
-use super::build::{range, text, value_or_range};
+use super::build::{num, payload, range, text, value_or_range};
 use super::ports::port_protocol;
 use super::{refuse, CompileError, Cx};
 
@@ -86,10 +86,14 @@ fn translation(target: &NatTarget, what: &str, cx: &Cx) -> Result<NAT<'static>, 
     if target.addrs.is_none() && target.ports.is_none() {
         return refuse(format!("{what} needs an address or a port to translate to"));
     }
+    let port = match (target.ports, target.port_base) {
+        (Some(p), Some(base)) => Some(shifted_ports(p, base, what, cx)?),
+        (p, _) => p.map(|p| ports(p, what, cx)).transpose()?,
+    };
     Ok(NAT {
         addr: target.addrs.map(|(a, b)| addresses(a, b, cx)).transpose()?,
         family: None,
-        port: target.ports.map(|p| ports(p, what, cx)).transpose()?,
+        port,
         flags: Flags {
             random: target.random,
             fully_random: target.fully_random,
@@ -145,6 +149,69 @@ fn ports(ports: PortRange, what: &str, cx: &Cx) -> Result<Expression<'static>, C
     Ok(value_or_range(ports.first.into(), ports.last.into()))
 }
 
+/// A port shift (`FIRST-LAST/BASE`) as nf_tables can do it: each port the
+/// rule's earlier port match lets through (the destination port for DNAT,
+/// the source port for SNAT) maps to the one xt_nat gives it, `FIRST +
+/// (PORT - BASE) % (LAST - FIRST + 1)` in 16 bits, in an inline map keyed
+/// by that port. nf_tables' nat has no base of its own, so a shift needs
+/// the port match.
+fn shifted_ports(
+    to: PortRange,
+    base: u16,
+    what: &str,
+    cx: &Cx,
+) -> Result<Expression<'static>, CompileError> {
+    let proto = cx.protocol().and_then(port_protocol);
+    let Some(proto) = proto else {
+        return refuse(format!(
+            "{what} to ports needs -p tcp, udp, dccp, sctp or udplite"
+        ));
+    };
+    if to.first > to.last {
+        return refuse(format!("port range {}-{} is backwards", to.first, to.last));
+    }
+    let source = what == "SNAT";
+    let matched = cx.earlier().iter().find_map(|m| match m {
+        Match::DestPort {
+            ports,
+            negate: false,
+            ..
+        } if !source => Some(ports),
+        Match::SourcePort {
+            ports,
+            negate: false,
+            ..
+        } if source => Some(ports),
+        _ => None,
+    });
+    let (field, option) = if source {
+        ("sport", "--sport")
+    } else {
+        ("dport", "--dport")
+    };
+    let Some(matched) = matched else {
+        return refuse(format!(
+            "{what} shifts ports ({}-{}/{base}), which nf_tables does port by port: the rule \
+             needs {option} naming the ports it shifts",
+            to.first, to.last
+        ));
+    };
+    let size = u32::from(to.last - to.first) + 1;
+    let ports: BTreeSet<u16> = matched.iter().flat_map(|r| r.first..=r.last).collect();
+    let items = ports
+        .into_iter()
+        .map(|port| {
+            let offset = u32::from(port.wrapping_sub(base));
+            let mapped = u32::from(to.first) + offset % size;
+            SetItem::Mapping(num(port.into()), num(mapped))
+        })
+        .collect();
+    Ok(Expression::Named(NamedExpression::Map(Box::new(Map {
+        key: payload(proto, field),
+        data: Expression::Named(NamedExpression::Set(items)),
+    }))))
+}
+
 /// How a translation chooses ports and addresses.
 #[derive(Debug, Clone, Copy, Default)]
 struct Flags {
@@ -194,6 +261,7 @@ mod tests {
                 first: 80,
                 last: 90,
             }),
+            port_base: None,
             random: true,
             fully_random: false,
             persistent: true,
@@ -209,6 +277,64 @@ mod tests {
     }
 
     #[test]
+    fn port_shifts_map_each_matched_port() {
+        let target = NatTarget {
+            addrs: Some(("10.0.0.1".parse().unwrap(), "10.0.0.1".parse().unwrap())),
+            ports: Some(PortRange {
+                first: 80,
+                last: 82,
+            }),
+            port_base: Some(7000),
+            random: false,
+            fully_random: false,
+            persistent: false,
+        };
+        let rule = |ports: Vec<PortRange>| Rule {
+            matches: vec![
+                Match::Protocol {
+                    proto: 6,
+                    negate: false,
+                },
+                Match::DestPort {
+                    proto: 6,
+                    ports,
+                    negate: false,
+                },
+            ],
+            ..Rule::new(Action::Dnat(target.clone()))
+        };
+        let one = |p| PortRange { first: p, last: p };
+        let json = compile_json(
+            &rule(vec![
+                PortRange {
+                    first: 7000,
+                    last: 7002,
+                },
+                one(100),
+            ]),
+            v4(),
+        );
+        let stmts = json.unwrap();
+        let dnat = canonical(stmts.as_array().unwrap().last().unwrap().clone());
+        assert_eq!(
+            dnat,
+            json!({"dnat": {"addr": "10.0.0.1", "port": {"map": {
+                "key": {"payload": {"protocol": "tcp", "field": "dport"}},
+                "data": {"set": [[100, 81], [7000, 80], [7001, 81], [7002, 82]]}}}}})
+        );
+        // nf_tables' nat has no base: without the ports it shifts, refused.
+        let bare = Rule {
+            matches: vec![Match::Protocol {
+                proto: 6,
+                negate: false,
+            }],
+            ..Rule::new(Action::Dnat(target.clone()))
+        };
+        let err = compile_json(&bare, v4()).unwrap_err();
+        assert!(err.0.contains("needs --dport"), "{err:?}");
+    }
+
+    #[test]
     fn snat_single_address_masquerade_redirect() {
         let target = NatTarget {
             addrs: Some((
@@ -217,6 +343,7 @@ mod tests {
             )),
             ports: None,
             random: false,
+            port_base: None,
             fully_random: false,
             persistent: false,
         };

@@ -338,6 +338,11 @@ pub(crate) fn lower_rule(stmts: &[Statement<'_>], family: Family) -> Result<Lowe
                 continue;
             }
         }
+        if let Some((exprs, map)) = nat::shifted(stmt, family, l4) {
+            steps.push(Step::Other(exprs));
+            sets.push(map);
+            continue;
+        }
         let Statement::Match(m) = stmt else {
             steps.push(Step::Other(
                 actions::lower(stmt, family, l4).ok_or_else(refused)?,

@@ -7,13 +7,14 @@
 //! asked for plus NF_NAT_RANGE_PROTO_SPECIFIED when there are ports.
 
 use moat_model::Family;
-use nftables::expr::{Expression, NamedExpression};
-use nftables::stmt::{NATFamily, NATFlag, NAT};
+use nftables::expr::{Expression, NamedExpression, SetItem};
+use nftables::stmt::{NATFamily, NATFlag, Statement, NAT};
 
+use super::super::anon_set::{AnonSet, Values, ANON_MAP_NAME};
 use super::super::encode::nfproto;
 use super::super::expr::{NatRegs, NlExpr};
-use super::fields::Kind;
-use super::{maps, values};
+use super::fields::{self, Kind, Load};
+use super::{maps, sets, values};
 use crate::netlink::consts::*;
 
 /// The layer-4 protocols (tcp, udp, dccp, sctp, udplite) after which this
@@ -171,6 +172,96 @@ pub(super) fn translate(
         addrs,
         regs,
     }))
+}
+
+/// A port shift, `snat`/`dnat to ADDR : PROTO PORT map { port : port,
+/// ... }`, as the compiler writes iptables' `FIRST-LAST/BASE`: the
+/// address's registers, the packet's port loaded and looked up in an
+/// inline map whose value replaces it, and the nat naming that register.
+/// The map to declare comes with the expressions.
+pub(super) fn shifted(
+    stmt: &Statement<'_>,
+    family: Family,
+    l4: Option<u8>,
+) -> Option<(Vec<NlExpr>, AnonSet)> {
+    let (ty, nat) = match stmt {
+        Statement::SNAT(Some(nat)) => (NFT_NAT_SNAT, nat),
+        Statement::DNAT(Some(nat)) => (NFT_NAT_DNAT, nat),
+        _ => return None,
+    };
+    let Some(Expression::Named(NamedExpression::Map(map))) = &nat.port else {
+        return None;
+    };
+    let Expression::Named(NamedExpression::Set(items)) = &map.data else {
+        return None;
+    };
+    if !l4.is_some_and(|p| PORT_PROTOCOLS.contains(&p)) {
+        return None;
+    }
+    let field = fields::field(&map.key, family)?;
+    let Load::Payload {
+        base,
+        offset,
+        len: 2,
+    } = field.load
+    else {
+        return None;
+    };
+    if field.l4 != l4 {
+        return None;
+    }
+    let port = |e: &Expression<'_>| match e {
+        Expression::Number(n) => u16::try_from(*n).ok().map(|p| p.to_be_bytes().to_vec()),
+        _ => None,
+    };
+    let pairs = items
+        .iter()
+        .map(|item| match item {
+            SetItem::Mapping(k, v) => Some((port(k)?, port(v)?)),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let values = Values {
+        ty: TYPE_INET_SERVICE,
+        len: 2,
+    };
+    let set = AnonSet::map(sets::key(&map.key, &field)?, values, pairs)?;
+    let kind = match (family, nat.family) {
+        (Family::Ipv4, None | Some(NATFamily::IP)) => Kind::Ipv4,
+        (Family::Ipv6, None | Some(NATFamily::IP6)) => Kind::Ipv6,
+        _ => return None,
+    };
+    let mut loads = Loads::new(family, l4);
+    let addrs = match &nat.addr {
+        Some(addr) => Some(loads.load(kind, addr)?),
+        None => None,
+    };
+    let reg = loads.next;
+    loads.next += 1;
+    loads.exprs.extend([
+        NlExpr::Payload {
+            reg,
+            base,
+            offset,
+            len: 2,
+        },
+        NlExpr::Lookup {
+            reg,
+            set: ANON_MAP_NAME.to_string(),
+            set_id: None,
+        },
+    ]);
+    let regs = NatRegs {
+        ports: Some((reg, None)),
+        flags: flags(nat) | NF_NAT_RANGE_PROTO_SPECIFIED,
+    };
+    let exprs = loads.finish(NlExpr::Nat {
+        ty,
+        family: u32::from(nfproto(family)),
+        addrs,
+        regs,
+    });
+    Some((exprs, set))
 }
 
 /// `masquerade`/`redirect [to :PORT[-PORT]] [flags]` in a table of

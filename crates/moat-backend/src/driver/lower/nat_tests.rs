@@ -20,6 +20,7 @@ fn target(
         addrs: addrs.map(|(a, b)| (a.parse().unwrap(), b.parse().unwrap())),
         ports: ports.map(|(first, last)| PortRange { first, last }),
         random,
+        port_base: None,
         fully_random: false,
         persistent,
     }

@@ -16,7 +16,7 @@ use crate::netlink::consts::*;
 
 /// The key nft declares for a set of `left`'s values, `field` being what
 /// `left` loads.
-fn key(left: &Expression<'_>, field: &Field) -> Option<Key> {
+pub(super) fn key(left: &Expression<'_>, field: &Field) -> Option<Key> {
     if let Load::Fib(result, flags) = field.load {
         let ty = match result {
             NFT_FIB_RESULT_ADDRTYPE => TYPE_FIB_ADDRTYPE,

@@ -31,6 +31,9 @@ pub(crate) struct Nat {
     given: bool,
     addrs: Option<(IpAddr, IpAddr)>,
     ports: Option<PortRange>,
+    /// The port a shift starts from (`PORTS/BASE`); SNAT keeps 0, as
+    /// iptables 1.8.9 does.
+    port_base: Option<u16>,
     random: bool,
     fully_random: bool,
     persistent: bool,
@@ -68,11 +71,9 @@ fn parse_ports(s: &str, opt: &str) -> Res<PortRange> {
             last: port,
         });
     }
-    if let Some((_, base)) = s.split_once('/') {
+    if s.contains('/') {
         return fail(format!(
-            "{opt}: {s} shifts ports (/{base}), which only the kernel's xt_nat does, and it \
-             works only in a table named nat (moat's is moat_nat); write a rule per port \
-             range instead"
+            "{opt}: {s} shifts ports, which moat does for DNAT and SNAT only"
         ));
     }
     let (a, b) = match s.split_once('-') {
@@ -98,6 +99,29 @@ fn parse_ports(s: &str, opt: &str) -> Res<PortRange> {
     Ok(range)
 }
 
+/// `FIRST-LAST/BASE` of DNAT or SNAT: a shift of the ports from BASE on
+/// onto FIRST-LAST (BASE a number or a service name, as iptables reads
+/// it), or plain `PORT[-PORT]`.
+fn parse_shifted_ports(s: &str, opt: &str) -> Res<(PortRange, Option<u16>)> {
+    let Some((range_text, base)) = s.split_once('/') else {
+        return Ok((parse_ports(s, opt)?, None));
+    };
+    if !range_text.contains('-') {
+        return fail(format!(
+            "{opt}: {s} shifts one port; a shift maps a range (write FIRST-LAST/BASE)"
+        ));
+    }
+    let range = parse_ports(range_text, opt)?;
+    let base = match any_service_port(base) {
+        Some(port) => port,
+        None => match crate::rule::values::parse_number(base) {
+            Some(n) if n <= 65535 => n as u16,
+            _ => return fail(format!("{opt}: \"{base}\" in {s} is not a port 0-65535")),
+        },
+    };
+    Ok((range, Some(base)))
+}
+
 impl Nat {
     /// An empty target of `kind`.
     pub(crate) fn new(kind: NatKind) -> Self {
@@ -106,6 +130,7 @@ impl Nat {
             given: false,
             addrs: None,
             ports: None,
+            port_base: None,
             random: false,
             fully_random: false,
             persistent: false,
@@ -176,7 +201,13 @@ impl Nat {
             self.addrs = Some((a, b));
         }
         if let Some(p) = port_part {
-            self.ports = Some(parse_ports(p, opt)?);
+            let (ports, base) = parse_shifted_ports(p, opt)?;
+            self.ports = Some(ports);
+            // iptables 1.8.9 keeps SNAT's shift but not its base.
+            self.port_base = match self.kind {
+                NatKind::Snat => base.map(|_| 0),
+                _ => base,
+            };
         }
         if self.addrs.is_none() && self.ports.is_none() {
             return fail(format!("{opt} needs an address or a port"));
@@ -196,10 +227,11 @@ impl Nat {
             (Some(a), None) => a,
             (a, Some(p)) => {
                 let a = a.unwrap_or_default();
+                let shift = self.port_base.map(|b| format!("/{b}")).unwrap_or_default();
                 if self.addrs.is_some_and(|(x, _)| x.is_ipv6()) {
-                    format!("[{a}]:{}", p)
+                    format!("[{a}]:{p}{shift}")
                 } else {
-                    format!("{a}:{}", p)
+                    format!("{a}:{p}{shift}")
                 }
             }
             (None, None) => String::new(),
@@ -212,6 +244,7 @@ impl Nat {
             addrs: self.addrs,
             ports: self.ports,
             random: self.random,
+            port_base: self.port_base,
             fully_random: self.fully_random,
             persistent: self.persistent,
         };
