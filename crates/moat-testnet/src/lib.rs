@@ -64,7 +64,7 @@ pub use error::{Error, Result};
 pub use icmp::{ping, ping_burst, ping_outcome, PingOutcome};
 pub use netns::{Netns, NAME_PREFIX, NETNS_RUN_DIR};
 pub use nfqueue::QueueReader;
-pub use skip::{lab_unavailable, on_ci, require_root_or_skip};
+pub use skip::{lab_unavailable, on_ci, require_programs_or_skip, require_root_or_skip};
 pub use sock::DEFAULT_TIMEOUT;
 pub use sshd::{ssh_password_login, SshOutcome, Sshd, SSHD};
 pub use tcp::{

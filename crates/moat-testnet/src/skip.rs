@@ -75,3 +75,36 @@ pub fn require_root_or_skip() -> bool {
     let _ = std::io::stderr().write_all(line.as_bytes());
     false
 }
+
+/// For tests that need programs besides the lab: `true` when every path of
+/// `programs` exists, else `false` after printing which are missing (the
+/// test is skipped). With `CI=true` a missing program is a failure: this
+/// function panics, naming the Debian packages (`packages`) to install.
+pub fn require_programs_or_skip(programs: &[&str], packages: &str) -> bool {
+    let missing: Vec<&str> = programs
+        .iter()
+        .copied()
+        .filter(|p| !program_exists(p))
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if on_ci() {
+        panic!("{missing:?} missing under CI=true (apt-get install {packages})");
+    }
+    let line = format!(
+        "moat-testnet: SKIPPED {}: {missing:?} not installed (apt-get install {packages})\n",
+        std::thread::current().name().unwrap_or("test")
+    );
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    false
+}
+
+/// Whether `program` exists: a path as given, or a bare name on PATH.
+fn program_exists(program: &str) -> bool {
+    if program.contains('/') {
+        return std::path::Path::new(program).exists();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).exists()))
+}

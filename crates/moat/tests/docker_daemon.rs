@@ -17,7 +17,9 @@ use std::time::Duration;
 use common::moat_iptables_bin;
 use daemon_common::TempDir;
 use moat_testnet::topology::{GATEWAY_LAN_V4, GATEWAY_LAN_V6};
-use moat_testnet::{require_root_or_skip, Dockerd, Netns, Topology, DOCKERD};
+use moat_testnet::{
+    require_programs_or_skip, require_root_or_skip, Dockerd, Netns, Topology, DOCKERD,
+};
 
 /// Debian's static busybox (package busybox-static): the containers' httpd.
 const BUSYBOX: &str = "/bin/busybox";
@@ -53,22 +55,8 @@ const NAMES: &[&str] = &[
 /// The lab, when dockerd, the docker client and busybox are there; without
 /// them the test is skipped, except under `CI=true`, where it fails.
 fn docker_lab() -> Option<Topology> {
-    let client = std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).any(|d| d.join("docker").exists()))
-        .unwrap_or(false);
-    let mut missing: Vec<&str> = [DOCKERD, BUSYBOX, XTABLES_NFT]
-        .into_iter()
-        .filter(|p| !Path::new(p).exists())
-        .collect();
-    if !client {
-        missing.push("docker");
-    }
-    if !missing.is_empty() {
-        assert!(
-            !moat_testnet::on_ci(),
-            "{missing:?} missing under CI=true (apt-get install docker.io busybox-static iptables)"
-        );
-        eprintln!("skipped: {missing:?} not installed");
+    let programs = [DOCKERD, "docker", BUSYBOX, XTABLES_NFT];
+    if !require_programs_or_skip(&programs, "docker.io busybox-static iptables") {
         return None;
     }
     require_root_or_skip().then(|| Topology::gateway().unwrap())

@@ -11,12 +11,11 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
 use common::{connects, moat_iptables_bin, text};
 use moat_testnet::topology::{GATEWAY_LAN_IF, GATEWAY_LAN_V4};
-use moat_testnet::{require_root_or_skip, Netns, TcpServer, Topology};
+use moat_testnet::{require_programs_or_skip, require_root_or_skip, Netns, TcpServer, Topology};
 
 /// Debian's ufw.
 const UFW: &str = "/usr/sbin/ufw";
@@ -108,19 +107,7 @@ fn saves(ns: &Netns, moat: bool) -> String {
 
 #[test]
 fn ufw_runs_on_moat_as_on_iptables_nft() {
-    let missing: Vec<&str> = [UFW, XTABLES_NFT]
-        .into_iter()
-        .filter(|p| !Path::new(p).exists())
-        .collect();
-    if !missing.is_empty() {
-        assert!(
-            !moat_testnet::on_ci(),
-            "{missing:?} missing under CI=true (apt-get install ufw iptables)"
-        );
-        eprintln!("skipped: {missing:?} not installed");
-        return;
-    }
-    if !require_root_or_skip() {
+    if !require_programs_or_skip(&[UFW, XTABLES_NFT], "ufw iptables") || !require_root_or_skip() {
         return;
     }
     let lab = Topology::gateway().unwrap();
