@@ -63,8 +63,14 @@ pub fn require_root_or_skip() -> bool {
     let Some(reason) = lab_unavailable() else {
         return true;
     };
+    skip_or_fail(&format!("network-namespace tests cannot run: {reason}"))
+}
+
+/// Skips the test, saying why on the real stderr, and returns `false`; a
+/// failure (panic) under `CI=true`.
+fn skip_or_fail(reason: &str) -> bool {
     if on_ci() {
-        panic!("moat-testnet: network-namespace tests cannot run, and CI=true: {reason}");
+        panic!("moat-testnet: {reason}, and CI=true");
     }
     // Write to the real stderr (`eprintln!` would be captured by libtest),
     // in one piece so parallel tests do not interleave.
@@ -86,18 +92,10 @@ pub fn require_programs_or_skip(programs: &[&str], packages: &str) -> bool {
         .copied()
         .filter(|p| !program_exists(p))
         .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if on_ci() {
-        panic!("{missing:?} missing under CI=true (apt-get install {packages})");
-    }
-    let line = format!(
-        "moat-testnet: SKIPPED {}: {missing:?} not installed (apt-get install {packages})\n",
-        std::thread::current().name().unwrap_or("test")
-    );
-    let _ = std::io::stderr().write_all(line.as_bytes());
-    false
+    missing.is_empty()
+        || skip_or_fail(&format!(
+            "{missing:?} not installed (apt-get install {packages})"
+        ))
 }
 
 /// Whether `program` exists: a path as given, or a bare name on PATH.
