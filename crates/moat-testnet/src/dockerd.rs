@@ -150,45 +150,10 @@ impl Dockerd {
             })
     }
 
-    /// Imports a one-file image named `name` whose `/bin` holds the static
-    /// busybox at `busybox` and links to it for `applets`, and whose
-    /// `/www/index.html` says `page`.
-    pub fn import_busybox(
-        &self,
-        name: &str,
-        busybox: &Path,
-        applets: &[&str],
-        page: &str,
-    ) -> Result<()> {
-        let io = |what: &'static str| move |e| Error::io(what, e);
-        let rootfs = self.dir.join("rootfs");
-        std::fs::create_dir_all(rootfs.join("bin")).map_err(io("making the image's tree"))?;
-        std::fs::create_dir_all(rootfs.join("www")).map_err(io("making the image's tree"))?;
-        std::fs::copy(busybox, rootfs.join("bin/busybox")).map_err(io("copying busybox"))?;
-        for applet in applets {
-            let link = rootfs.join("bin").join(applet);
-            if !link.exists() {
-                std::os::unix::fs::symlink("busybox", link).map_err(io("linking an applet"))?;
-            }
-        }
-        std::fs::write(rootfs.join("www/index.html"), page).map_err(io("writing the page"))?;
-        let tar = self.dir.join("rootfs.tar");
-        let out = Command::new("tar")
-            .arg("-C")
-            .arg(&rootfs)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .output()
-            .map_err(io("running tar"))?;
-        if !out.status.success() {
-            return Err(Error::Command {
-                command: "tar -cf rootfs.tar".into(),
-                status: out.status,
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            });
-        }
-        self.docker(&["import", &tar.to_string_lossy(), name])
+    /// Imports `image` (a root file system as a tar file, such as
+    /// [`busybox_image`](crate::busybox_image) makes) as `name`.
+    pub fn import(&self, image: &Path, name: &str) -> Result<()> {
+        self.docker(&["import", &image.to_string_lossy(), name])
             .map(drop)
     }
 

@@ -13,7 +13,8 @@
 //! - NFQUEUE: a reader that accepts a queue's packets ([`QueueReader`]);
 //! - SSH: a real OpenSSH server logging as syslog would ([`Sshd`]) and
 //!   failed password logins against it ([`ssh_password_login`]);
-//! - Docker: a real dockerd calling the iptables a test chooses ([`Dockerd`]).
+//! - Docker and podman: a real dockerd ([`Dockerd`]) and podman with
+//!   netavark ([`Podman`]) calling the iptables a test chooses.
 //!
 //! Every helper has a bounded timeout (1 s unless given), so a test never
 //! hangs. ICMP errors are decoded into [`Unreachable`], whose docs list what
@@ -48,8 +49,10 @@ mod cleanup;
 mod dockerd;
 mod error;
 mod icmp;
+mod image;
 mod netns;
 mod nfqueue;
+mod podman;
 mod skip;
 mod sock;
 mod sshd;
@@ -62,8 +65,10 @@ pub use cleanup::cleanup_stale;
 pub use dockerd::{Dockerd, DOCKERD};
 pub use error::{Error, Result};
 pub use icmp::{ping, ping_burst, ping_outcome, PingOutcome};
+pub use image::busybox_image;
 pub use netns::{Netns, NAME_PREFIX, NETNS_RUN_DIR};
 pub use nfqueue::QueueReader;
+pub use podman::{Podman, PODMAN};
 pub use skip::{lab_unavailable, on_ci, require_programs_or_skip, require_root_or_skip};
 pub use sock::DEFAULT_TIMEOUT;
 pub use sshd::{ssh_password_login, SshOutcome, Sshd, SSHD};

@@ -10,18 +10,17 @@
 //! copies: nothing of it reaches the host.
 
 mod common;
+mod containers_common;
 
 use std::process::Command;
 
 use common::{connects, moat_iptables_bin, text};
+use containers_common::{oracle_namespace, XTABLES_NFT};
 use moat_testnet::topology::{GATEWAY_LAN_IF, GATEWAY_LAN_V4};
 use moat_testnet::{require_programs_or_skip, require_root_or_skip, Netns, TcpServer, Topology};
 
 /// Debian's ufw.
 const UFW: &str = "/usr/sbin/ufw";
-
-/// The binary every iptables name of Debian's iptables package runs.
-const XTABLES_NFT: &str = "/usr/sbin/xtables-nft-multi";
 
 /// Runs ufw's commands (`$@`) in a private mount namespace: /etc/ufw and
 /// /etc/default (ufw writes its defaults there) copies, ufw's sysctl.conf
@@ -111,15 +110,7 @@ fn ufw_runs_on_moat_as_on_iptables_nft() {
         return;
     }
     let lab = Topology::gateway().unwrap();
-    let oracle = Netns::new("ufw-nft").unwrap();
-    oracle.ip(&["link", "set", "lo", "up"]).unwrap();
-    // Forwarding as in the gateway: ufw's status reads it.
-    oracle
-        .sysctls(&[
-            ("net.ipv4.ip_forward", "1"),
-            ("net.ipv6.conf.all.forwarding", "1"),
-        ])
-        .unwrap();
+    let oracle = oracle_namespace("ufw-nft");
 
     let said = run_ufw(&lab.gateway, Some(moat_iptables_bin()));
     assert!(said.contains("Firewall is active"), "{said}");
