@@ -6,7 +6,7 @@ use moat_model::{XtExtension, XtLayout};
 use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::number_in;
+use crate::rule::values::{number_in, strtoul_start};
 
 /// The mobility header protocol number.
 const IPPROTO_MH: u8 = 135;
@@ -45,8 +45,9 @@ fn parse_type(s: &str) -> Res<u8> {
     {
         return Ok(*n);
     }
-    if s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty() {
-        return Ok(number_in(s, "--mh-type", 0, 255)? as u8);
+    let digits = strtoul_start(s);
+    if digits.bytes().all(|b| b.is_ascii_digit()) && !digits.is_empty() {
+        return Ok(number_in(digits, "--mh-type", 0, 255)? as u8);
     }
     fail(format!("Invalid MH type `{s}'"))
 }

@@ -9,6 +9,7 @@ use super::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
+use crate::rule::values::strtoul_start;
 use crate::rule::Warning;
 
 /// Every day of the month (bits 1 to 31), xt_time's default.
@@ -162,7 +163,7 @@ fn parse_weekdays(text: &str) -> Res<u8> {
 fn parse_monthdays(text: &str) -> Res<u32> {
     let mut bits = 0u32;
     for day in text.split(',') {
-        match leading_number(day) {
+        match leading_number(strtoul_start(day)) {
             (n @ 0..=31, "") => bits |= 1 << n,
             _ => return fail(format!("\"{day}\" is not a day of the month: give 1 to 31")),
         }

@@ -7,7 +7,7 @@ use moat_model::{Match, SetCounterTest, SetMatchOptions, SetSide};
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::push_opt;
+use crate::rule::values::{push_opt, strtoul_start};
 
 /// `-m set --match-set NAME src[,dst...] [--return-nomatch] [!
 /// --update-counters] [! --update-subcounters] [[!] --packets-eq|lt|gt N]
@@ -19,14 +19,18 @@ pub(crate) struct SetMatch {
 }
 
 /// A counter value as iptables reads one (`strtoull` of any base: `16`,
-/// `0x10`, `020`).
+/// `0x10`, `020`, after blanks and a `+`).
 fn counter_value(option: &str, text: &str) -> Res<u64> {
-    let parsed = if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+    let digits = strtoul_start(text);
+    let parsed = if let Some(hex) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
         u64::from_str_radix(hex, 16)
-    } else if text.len() > 1 && text.starts_with('0') {
-        u64::from_str_radix(&text[1..], 8)
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        u64::from_str_radix(&digits[1..], 8)
     } else {
-        text.parse()
+        digits.parse()
     };
     parsed.or_else(|_| {
         fail(format!(

@@ -5,7 +5,7 @@ use moat_model::{Match, StatisticMode};
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::{push_opt, u32_value};
+use crate::rule::values::{push_opt, strtoul_start, u32_value};
 
 /// The kernel stores probabilities as a fraction of 2^31.
 const ONE: f64 = 2_147_483_648.0;
@@ -68,7 +68,7 @@ impl Extension for Statistic {
             }
             "--probability" => {
                 once(&self.probability, o.name)?;
-                let p = match v.parse::<f64>() {
+                let p = match strtoul_start(v).parse::<f64>() {
                     Ok(p) if (0.0..=1.0).contains(&p) => p,
                     Ok(_) => {
                         return fail(format!(
