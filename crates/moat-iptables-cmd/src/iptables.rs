@@ -47,10 +47,40 @@ pub fn version_line(program: &str) -> String {
     )
 }
 
+/// Whether the command line asks for help (`-h` or `--help` as an option,
+/// not an option's value), as iptables reads it: the words after it are
+/// not read. `Some(true)` when an earlier `-p icmp` or `-m icmp`
+/// (ip6tables: `ipv6-icmp`/`icmpv6`, `icmp6`) loaded the icmp match, whose
+/// help iptables then adds.
+fn help_asked(args: &[String], family: Family) -> Option<bool> {
+    let (protocols, module): (&[&str], &str) = match family {
+        Family::Ipv4 => (&["icmp"], "icmp"),
+        Family::Ipv6 => (&["ipv6-icmp", "icmpv6"], "icmp6"),
+    };
+    let mut icmp = false;
+    let mut i = 0;
+    while let Some(word) = args.get(i) {
+        let value = args.get(i + 1).map(|v| v.to_ascii_lowercase());
+        match word.as_str() {
+            "-h" | "--help" => return Some(icmp),
+            "-p" | "--protocol" => {
+                icmp |= value.is_some_and(|v| protocols.contains(&v.as_str()));
+            }
+            "-m" | "--match" => icmp |= value.as_deref() == Some(module),
+            _ => {}
+        }
+        i += 1 + moat_iptables::rule::option_arity(word).unwrap_or(0);
+    }
+    None
+}
+
 /// Runs one iptables command line; `program` names the command in messages.
 pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
-    if matches!(args.first().map(String::as_str), Some("-h" | "--help")) {
+    if let Some(icmp) = help_asked(args, family) {
         println!("{}", moat_iptables::help_text(program));
+        if icmp {
+            print!("\n{}", moat_iptables::icmp_help(family == Family::Ipv6));
+        }
         return ExitCode::SUCCESS;
     }
     if args.iter().any(|a| a == "-V" || a == "--version") {

@@ -54,6 +54,25 @@ pub fn help_text(program: &str) -> String {
     )
 }
 
+/// What iptables' icmp match (ip6tables': icmp6, `v6`) adds to the help
+/// when the command line names it before `-h` (`-p icmp`, `-m icmp`):
+/// its options and the type names it knows, which firewalld reads to learn
+/// which ICMP types it may block.
+pub fn icmp_help(v6: bool) -> String {
+    let head = if v6 {
+        "icmpv6 match options:\n\
+         [!] --icmpv6-type typename\tmatch icmpv6 type\n\
+         \t\t\t\t(or numeric type or type/code)\n\
+         Valid ICMPv6 Types:\n"
+    } else {
+        "icmp match options:\n\
+         [!] --icmp-type typename\tmatch icmp type\n\
+         [!] --icmp-type type[/code]\t(or numeric type or type/code)\n\
+         Valid ICMP Types:\n"
+    };
+    format!("{head}{}", crate::rule::names::icmp_type_list(v6))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ pub use command::{parse_command_line, Command, CommandError, Display, Invocation
 pub use engine::{
     apply, chain_line, execute, execute_owned, Applied, EngineError, Outcome, Problem,
 };
-pub use help::help_text;
+pub use help::{help_text, icmp_help};
 pub use ipset::{ipset_match, ipset_update_target};
 pub use rule_id::{family_word, rule_id};
 pub use state::{StoredChain, StoredRule, TableState};

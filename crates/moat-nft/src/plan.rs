@@ -659,20 +659,26 @@ fn update(old: &KernelTable, new: &Table) -> Vec<Op> {
             .into_iter()
             .map(|name| Op::DeleteSet { name }),
     );
-    for old_chain in &old.chains {
-        if new.chain(&old_chain.name).is_none() {
-            ops.push(Op::FlushChain {
-                name: old_chain.name.clone(),
-            });
-            ops.push(Op::DeleteChain {
-                name: old_chain.name.clone(),
-            });
-            ops.extend(old_chain.rules.iter().filter_map(|r| {
-                r.port_map().map(|name| Op::DeletePortMap {
-                    name: name.to_string(),
-                })
-            }));
-        }
+    // Every removed chain is flushed before any is deleted: a jump from
+    // one removed chain to another holds the target until its rule goes
+    // (firewalld's reload, `-F` and `-X` in one restore).
+    let removed: Vec<_> = old
+        .chains
+        .iter()
+        .filter(|c| new.chain(&c.name).is_none())
+        .collect();
+    ops.extend(removed.iter().map(|c| Op::FlushChain {
+        name: c.name.clone(),
+    }));
+    for old_chain in removed {
+        ops.push(Op::DeleteChain {
+            name: old_chain.name.clone(),
+        });
+        ops.extend(old_chain.rules.iter().filter_map(|r| {
+            r.port_map().map(|name| Op::DeletePortMap {
+                name: name.to_string(),
+            })
+        }));
     }
     ops
 }
@@ -1154,6 +1160,38 @@ mod tests {
                 rule: rule("x")
             }]
         );
+    }
+
+    #[test]
+    fn removed_chains_are_all_flushed_before_any_is_deleted() {
+        let mut old = kernel(&[]);
+        for (name, source) in [("P", None), ("Z", Some("-j P"))] {
+            old.chains.push(KernelChain {
+                name: name.into(),
+                base: None,
+                policy_counter: None,
+                rules: source
+                    .into_iter()
+                    .map(|s| KernelRule {
+                        handle: 7,
+                        source: Some(s.to_string()),
+                        counters: Counters::default(),
+                        members: Vec::new(),
+                        log_group: None,
+                        nat_side: None,
+                    })
+                    .collect(),
+            });
+        }
+        let ops = plan_update(Some(&old), &table(&[]))
+            .unwrap()
+            .tables
+            .remove(0)
+            .ops;
+        let at = |wanted: &Op| ops.iter().position(|op| op == wanted).unwrap();
+        let flush_z = at(&Op::FlushChain { name: "Z".into() });
+        let delete_p = at(&Op::DeleteChain { name: "P".into() });
+        assert!(flush_z < delete_p, "{ops:?}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ pub(crate) mod hostnames;
 mod listing;
 mod lower;
 mod matches;
-mod names;
+pub(crate) mod names;
 mod netdb;
 mod options;
 mod parse;

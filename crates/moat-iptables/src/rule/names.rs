@@ -154,6 +154,25 @@ const ICMPV6_ALIASES: &[(&str, u8, u8, u8)] = &[
     ("neighbor-advertisement", 136, 0, 255),
 ];
 
+/// iptables' list of the ICMP (or, `v6`, ICMPv6) type names, as its icmp
+/// match's help prints it: each name on a line, a code of a type indented
+/// under it, other names for it in parentheses.
+pub(crate) fn icmp_type_list(v6: bool) -> String {
+    let (names, aliases) = tables(v6);
+    let mut out = String::new();
+    for &(name, kind, lo, hi) in names {
+        if lo == hi {
+            out.push_str("   ");
+        }
+        out.push_str(name);
+        for &(alias, ..) in aliases.iter().filter(|a| (a.1, a.2, a.3) == (kind, lo, hi)) {
+            out.push_str(&format!(" ({alias})"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// A table of type names: name, type, code range.
 type Names = &'static [(&'static str, u8, u8, u8)];
 
