@@ -7,12 +7,12 @@
 //! its plugin directory, its key) stays out of the host; its images,
 //! containers and state live in the directory the test gives it.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::holder::die_with_parent;
 use crate::netns::Netns;
 
 /// Debian's dockerd (package docker.io).
@@ -75,17 +75,9 @@ impl Dockerd {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
-        // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe; the daemon
-        // then dies with the test thread that started it, even if the test
-        // process is killed before Drop runs.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        // The daemon dies with the test thread that started it, even if
+        // the test process is killed before Drop runs.
+        die_with_parent(&mut command);
         let child = command.spawn().map_err(|source| Error::Spawn {
             command: format!("nsenter ... {DOCKERD}"),
             source,

@@ -14,7 +14,8 @@
 //! - SSH: a real OpenSSH server logging as syslog would ([`Sshd`]) and
 //!   failed password logins against it ([`ssh_password_login`]);
 //! - Docker and podman: a real dockerd ([`Dockerd`]) and podman with
-//!   netavark ([`Podman`]) calling the iptables a test chooses.
+//!   netavark ([`Podman`]) calling the iptables a test chooses, and
+//!   firewalld with its iptables back-end ([`Firewalld`]).
 //!
 //! Every helper has a bounded timeout (1 s unless given), so a test never
 //! hangs. ICMP errors are decoded into [`Unreachable`], whose docs list what
@@ -48,6 +49,8 @@
 mod cleanup;
 mod dockerd;
 mod error;
+mod firewalld;
+mod holder;
 mod icmp;
 mod image;
 mod netns;
@@ -64,6 +67,7 @@ mod unreachable;
 pub use cleanup::cleanup_stale;
 pub use dockerd::{Dockerd, DOCKERD};
 pub use error::{Error, Result};
+pub use firewalld::{Firewalld, FIREWALLD};
 pub use icmp::{ping, ping_burst, ping_outcome, PingOutcome};
 pub use image::busybox_image;
 pub use netns::{Netns, NAME_PREFIX, NETNS_RUN_DIR};

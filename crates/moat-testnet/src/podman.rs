@@ -9,12 +9,12 @@
 //! there). Images, containers and network definitions live in the
 //! directory the test gives it.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::holder::spawn_ready;
 use crate::netns::Netns;
 
 /// Debian's podman.
@@ -53,38 +53,8 @@ impl Podman {
             .args(["--mount", "--propagation", "private", "--"])
             .args(["sh", "-c", HOLD_MOUNTS, "sh"])
             .arg(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
             .stderr(Stdio::null());
-        // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe; the holder
-        // then dies with the test thread that started it.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let mut holder = command.spawn().map_err(|source| Error::Spawn {
-            command: "unshare --mount ... sleep".into(),
-            source,
-        })?;
-        let stdout = holder.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
-            let _ = tx.send(line);
-        });
-        let ready = rx.recv_timeout(READY_TIMEOUT).unwrap_or_default();
-        if ready.trim() != "ready" {
-            let _ = holder.kill();
-            let _ = holder.wait();
-            return Err(Error::NotReady(
-                "podman's mount namespace was not set up".into(),
-            ));
-        }
+        let holder = spawn_ready(&mut command, "podman's mount namespace", READY_TIMEOUT)?;
         Ok(Podman {
             holder,
             net: ns.path(),
