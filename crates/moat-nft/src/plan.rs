@@ -837,18 +837,23 @@ mod tests {
                 rules: sources
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| KernelRule {
-                        handle: i as u32 + 1,
-                        source: Some(s.to_string()),
-                        counters: Counters::default(),
-                        members: Vec::new(),
-                        log_group: None,
-                        nat_side: None,
-                    })
+                    .map(|(i, s)| kernel_rule(i as u32 + 1, s))
                     .collect(),
             }],
             sets: Vec::new(),
             after_conntrack: false,
+        }
+    }
+
+    /// A kernel rule of `handle` whose stored text is `source`.
+    fn kernel_rule(handle: u32, source: &str) -> KernelRule {
+        KernelRule {
+            handle,
+            source: Some(source.to_string()),
+            counters: Counters::default(),
+            members: Vec::new(),
+            log_group: None,
+            nat_side: None,
         }
     }
 
@@ -1170,17 +1175,7 @@ mod tests {
                 name: name.into(),
                 base: None,
                 policy_counter: None,
-                rules: source
-                    .into_iter()
-                    .map(|s| KernelRule {
-                        handle: 7,
-                        source: Some(s.to_string()),
-                        counters: Counters::default(),
-                        members: Vec::new(),
-                        log_group: None,
-                        nat_side: None,
-                    })
-                    .collect(),
+                rules: source.into_iter().map(|s| kernel_rule(7, s)).collect(),
             });
         }
         let ops = plan_update(Some(&old), &table(&[]))
