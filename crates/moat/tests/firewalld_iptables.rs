@@ -29,6 +29,8 @@ const COMMANDS: &[&[&str]] = &[
     &["--add-rich-rule=rule family=ipv4 source address=192.0.2.0/24 reject"],
     &["--add-icmp-block=echo-request"],
     &["--zone=trusted", "--add-source=198.51.100.0/24"],
+    // One rich rule per family: firewalld orders a family's rich rules as
+    // a Python set iterates.
     &["--add-rich-rule=rule family=ipv6 source address=fd00::/64 service name=ssh log prefix=ssh6 level=info limit value=3/m accept"],
     &["--runtime-to-permanent"],
     &["--reload"],
@@ -38,12 +40,19 @@ const COMMANDS: &[&[&str]] = &[
 ];
 
 /// Runs [`COMMANDS`] against `firewalld`: each command, its status and
-/// its output.
+/// its output, whose lines are sorted (firewalld lists the rich rules of a
+/// zone in the order of a Python set, which differs from run to run).
 fn run_commands(firewalld: &Firewalld) -> String {
     let mut said = String::new();
     for args in COMMANDS {
         let (ok, text) = firewalld.firewall_cmd(args).unwrap();
-        said.push_str(&format!("> {}\n{ok}\n{text}", args.join(" ")));
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort_unstable();
+        said.push_str(&format!(
+            "> {}\n{ok}\n{}\n",
+            args.join(" "),
+            lines.join("\n")
+        ));
     }
     said
 }
