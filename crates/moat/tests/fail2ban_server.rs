@@ -147,6 +147,13 @@ impl Drop for Fail2ban {
     }
 }
 
+/// `text`'s lines, sorted.
+fn sorted_lines(text: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort_unstable();
+    lines
+}
+
 /// The sets in `ns`, by name.
 fn ipsets(ns: &Netns) -> String {
     let out = ns.exec(&["ipset", "list", "-n"]).unwrap();
@@ -200,9 +207,12 @@ fn fail2ban_bans_through_moat_as_through_iptables_nft() {
         });
     }
     assert!(!connects(&lab.client, GATEWAY_LAN_V4, 8080), "banned");
+    // The two jails start in threads of their own, each putting its rule
+    // first in INPUT: their order is the race's, so the lines are compared
+    // sorted.
     assert_eq!(
-        save(&lab.gateway, &moat_tools),
-        save(&oracle_ns, &nft_tools)
+        sorted_lines(&save(&lab.gateway, &moat_tools)),
+        sorted_lines(&save(&oracle_ns, &nft_tools))
     );
     assert_eq!(ipsets(&lab.gateway), ipsets(&oracle_ns));
 
