@@ -57,6 +57,10 @@ fn help_asked(args: &[String], family: Family) -> Option<bool> {
         Family::Ipv4 => (&["icmp"], "icmp"),
         Family::Ipv6 => (&["ipv6-icmp", "icmpv6"], "icmp6"),
     };
+    // Most command lines ask for no help: no option table is read then.
+    if !args.iter().any(|a| a == "-h" || a == "--help") {
+        return None;
+    }
     let mut icmp = false;
     let mut i = 0;
     while let Some(word) = args.get(i) {

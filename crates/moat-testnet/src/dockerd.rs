@@ -12,7 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::holder::die_with_parent;
+use crate::holder::{die_with_parent, terminate};
 use crate::netns::Netns;
 
 /// Debian's dockerd (package docker.io).
@@ -163,18 +163,8 @@ impl Dockerd {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
-        // SAFETY: kill(2) on our own child's pid, which has not been reaped.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while Instant::now() < deadline {
-            if child
-                .try_wait()
-                .map_err(|e| Error::io("waiting for dockerd", e))?
-                .is_some()
-            {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        if terminate(&mut child, STOP_TIMEOUT) {
+            return Ok(());
         }
         let _ = child.kill();
         let _ = child.wait();

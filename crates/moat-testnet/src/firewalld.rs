@@ -11,10 +11,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::holder::{kill_group, spawn_ready};
+use crate::holder::{kill_group, spawn_ready, terminate};
 use crate::netns::Netns;
 
 /// Debian's firewalld.
@@ -111,16 +111,9 @@ impl Firewalld {
     /// Stops firewalld (it removes its rules) and its bus, waiting up to
     /// 20 s, then kills the holder's process group.
     fn stop(&mut self) {
-        // SAFETY: kill(2) on our own child's pid, which has not been reaped.
-        unsafe { libc::kill(self.holder.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if matches!(self.holder.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        if !terminate(&mut self.holder, Duration::from_secs(20)) {
+            kill_group(&mut self.holder);
         }
-        kill_group(&mut self.holder);
     }
 }
 

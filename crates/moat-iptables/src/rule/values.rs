@@ -29,10 +29,15 @@ pub(crate) fn parse_number(s: &str) -> Option<u64> {
     u64::from_str_radix(digits, radix).ok()
 }
 
-/// `s` without what strtoul skips before a number: C's blanks (`isspace`)
-/// and one `+`.
+/// `s` without C's leading blanks (`isspace`), which strtoul and scanf
+/// skip.
+pub(crate) fn c_blanks_trimmed(s: &str) -> &str {
+    s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r'])
+}
+
+/// `s` without what strtoul skips before a number: C's blanks and one `+`.
 pub(crate) fn strtoul_start(s: &str) -> &str {
-    let s = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let s = c_blanks_trimmed(s);
     s.strip_prefix('+').unwrap_or(s)
 }
 

@@ -15,12 +15,20 @@ use super::{refuse, CompileError, Cx};
 
 /// `dnat to ADDR[-ADDR][:PORT[-PORT]] [random,persistent]`.
 pub(super) fn dnat(target: &NatTarget, cx: &Cx) -> Result<Statement<'static>, CompileError> {
-    Ok(Statement::DNAT(Some(translation(target, "DNAT", cx)?)))
+    Ok(Statement::DNAT(Some(translation(
+        target,
+        NatSide::Destination,
+        cx,
+    )?)))
 }
 
 /// `snat to ADDR[-ADDR][:PORT[-PORT]] [random,persistent]`.
 pub(super) fn snat(target: &NatTarget, cx: &Cx) -> Result<Statement<'static>, CompileError> {
-    Ok(Statement::SNAT(Some(translation(target, "SNAT", cx)?)))
+    Ok(Statement::SNAT(Some(translation(
+        target,
+        NatSide::Source,
+        cx,
+    )?)))
 }
 
 /// `masquerade [to :PORTS] [random] [fully-random]`.
@@ -82,12 +90,16 @@ pub(super) fn netmap(
     })
 }
 
-fn translation(target: &NatTarget, what: &str, cx: &Cx) -> Result<NAT<'static>, CompileError> {
+fn translation(target: &NatTarget, side: NatSide, cx: &Cx) -> Result<NAT<'static>, CompileError> {
+    let what = match side {
+        NatSide::Destination => "DNAT",
+        NatSide::Source => "SNAT",
+    };
     if target.addrs.is_none() && target.ports.is_none() {
         return refuse(format!("{what} needs an address or a port to translate to"));
     }
     let port = match (target.ports, target.port_base) {
-        (Some(p), Some(base)) => Some(shifted_ports(p, base, what, cx)?),
+        (Some(p), Some(base)) => Some(shifted_ports(p, base, side, cx)?),
         (p, _) => p.map(|p| ports(p, what, cx)).transpose()?,
     };
     Ok(NAT {
@@ -158,9 +170,11 @@ fn ports(ports: PortRange, what: &str, cx: &Cx) -> Result<Expression<'static>, C
 fn shifted_ports(
     to: PortRange,
     base: u16,
-    what: &str,
+    side: NatSide,
     cx: &Cx,
 ) -> Result<Expression<'static>, CompileError> {
+    let source = side == NatSide::Source;
+    let what = if source { "SNAT" } else { "DNAT" };
     let proto = cx.protocol().and_then(port_protocol);
     let Some(proto) = proto else {
         return refuse(format!(
@@ -170,7 +184,6 @@ fn shifted_ports(
     if to.first > to.last {
         return refuse(format!("port range {}-{} is backwards", to.first, to.last));
     }
-    let source = what == "SNAT";
     let matched = cx.earlier().iter().find_map(|m| match m {
         Match::DestPort {
             ports,

@@ -126,6 +126,16 @@ fn flags(nat: &NAT<'_>) -> u32 {
     })
 }
 
+/// The kind of the addresses `nat` translates to in a table of `family`;
+/// None when it names the other family.
+fn address_kind(nat: &NAT<'_>, family: Family) -> Option<Kind> {
+    match (family, nat.family) {
+        (Family::Ipv4, None | Some(NATFamily::IP)) => Some(Kind::Ipv4),
+        (Family::Ipv6, None | Some(NATFamily::IP6)) => Some(Kind::Ipv6),
+        _ => None,
+    }
+}
+
 /// `snat`/`dnat to ADDR[-ADDR][:PORT[-PORT]] [flags]` in a table of
 /// `family`; `l4` is the layer-4 protocol the rule has established, which
 /// ports need.
@@ -135,11 +145,7 @@ pub(super) fn translate(
     family: Family,
     l4: Option<u8>,
 ) -> Option<Vec<NlExpr>> {
-    let kind = match (family, nat.family) {
-        (Family::Ipv4, None | Some(NATFamily::IP)) => Kind::Ipv4,
-        (Family::Ipv6, None | Some(NATFamily::IP6)) => Kind::Ipv6,
-        _ => return None,
-    };
+    let kind = address_kind(nat, family)?;
     if nat.addr.is_none() && nat.port.is_none() {
         return None;
     }
@@ -226,11 +232,7 @@ pub(super) fn shifted(
         len: 2,
     };
     let set = AnonSet::map(sets::key(&map.key, &field)?, values, pairs)?;
-    let kind = match (family, nat.family) {
-        (Family::Ipv4, None | Some(NATFamily::IP)) => Kind::Ipv4,
-        (Family::Ipv6, None | Some(NATFamily::IP6)) => Kind::Ipv6,
-        _ => return None,
-    };
+    let kind = address_kind(nat, family)?;
     let mut loads = Loads::new(family, l4);
     let addrs = match &nat.addr {
         Some(addr) => Some(loads.load(kind, addr)?),

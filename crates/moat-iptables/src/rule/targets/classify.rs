@@ -5,6 +5,7 @@ use moat_model::Action;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
+use crate::rule::values::c_blanks_trimmed;
 
 /// `-j CLASSIFY --set-class MAJOR:MINOR`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -19,7 +20,7 @@ const OPTIONS: &[OptDef] = &[opt("--set-class", 1, false)];
 /// hexadecimal digits (at least one, the `0` of a bare `0x` counting), read as glibc reads them (saturating
 /// on overflow, a `-` negating) into 32 bits; the value and what follows.
 fn scan_hex(s: &str) -> Option<(u32, &str)> {
-    let s = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let s = c_blanks_trimmed(s);
     let (negative, s) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
