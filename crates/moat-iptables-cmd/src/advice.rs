@@ -6,7 +6,8 @@
 //! written only where a person reads it: stderr is a terminal, or
 //! `MOAT_ADVICE=1` asks for it (`MOAT_ADVICE=0` never shows it). The
 //! warnings iptables prints itself, and the lock-out guard's, are always
-//! written.
+//! written; iptables' own in its words, each time, as a program reading
+//! iptables' stderr expects them.
 
 use std::io::IsTerminal;
 use std::sync::OnceLock;
@@ -27,7 +28,16 @@ pub fn wanted() -> bool {
     })
 }
 
-/// Whether `warning` is written: iptables' own always, advice when wanted.
-pub fn shown(warning: &Warning) -> bool {
-    warning.from_iptables || wanted()
+/// Writes `warning` to stderr if it is shown: iptables' own line as
+/// iptables writes it, moat's advice named by `program` and, in a restore
+/// file, its `line`.
+pub fn write(program: &str, line: Option<usize>, warning: &Warning) {
+    if warning.from_iptables {
+        eprintln!("{}", warning.text);
+    } else if wanted() {
+        match line {
+            Some(line) => eprintln!("{program}: line {line}: warning: {}", warning.text),
+            None => eprintln!("{program}: warning: {}", warning.text),
+        }
+    }
 }

@@ -105,8 +105,8 @@ pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    for w in inv.warnings.iter().filter(|w| advice::shown(w)) {
-        eprintln!("{program}: warning: {}", w.text);
+    for w in &inv.warnings {
+        advice::write(program, None, w);
     }
     match apply(program, &inv, family) {
         Ok(code) => code,

@@ -133,11 +133,12 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
             }
             Ok(state)
         },
-        // Each warning once, at the first line that gives it.
+        // iptables' own warnings as iptables writes them, at every line;
+        // moat's advice once, at the first line that gives it.
         |line, note| match note {
             LineNote::Warning(warning) => {
-                if advice::shown(warning) && warned.insert(warning.text.clone()) {
-                    eprintln!("{program}: line {line}: warning: {}", warning.text);
+                if warning.from_iptables || warned.insert(warning.text.clone()) {
+                    advice::write(program, Some(line), warning);
                 }
             }
             LineNote::Verbose(text) => {

@@ -203,6 +203,54 @@ COMMIT
 COMMIT
 ";
 
+/// The warnings iptables prints itself reach stderr in iptables' words,
+/// once for each rule that gives them, as iptables-nft writes them: what
+/// Shorewall's and other programs' output holds.
+#[test]
+fn iptables_own_warnings_read_as_iptables_nft_writes_them() {
+    let Some(ours) = require_root_or_skip().then(|| Netns::new("warn-moat").unwrap()) else {
+        return;
+    };
+    let theirs = Netns::new("warn-nft").unwrap();
+    let commands: [&[&str]; 3] = [
+        &[
+            "iptables",
+            "-A",
+            "INPUT",
+            "-j",
+            "NFLOG",
+            "--nflog-range",
+            "5",
+        ],
+        &["iptables", "-A", "INPUT", "-m", "time", "--localtz"],
+        &["ip6tables", "-A", "INPUT", "-p", "44"],
+    ];
+    for argv in commands {
+        let nft = format!("{}-nft", argv[0]);
+        let mut nft_argv = vec![&nft[..]];
+        nft_argv.extend_from_slice(&argv[1..]);
+        let (mine, debians) = (moat(&ours, argv), theirs.exec(&nft_argv).unwrap());
+        assert!(
+            mine.status.success() && debians.status.success(),
+            "{argv:?}"
+        );
+        assert!(!debians.stderr.is_empty(), "{argv:?}");
+        assert_eq!(text(&mine.stderr), text(&debians.stderr), "{argv:?}");
+    }
+    let rules = "*filter\n-A INPUT -m time --localtz\n-A INPUT -j NFLOG --nflog-range 3\n\
+                 -A INPUT -m time --localtz\n-A INPUT -j NFLOG --nflog-range 3\nCOMMIT\n";
+    let mine = common::restore(&ours, "iptables-restore", &["-n"], rules);
+    let debians = common::exec_input(&theirs, &["iptables-nft-restore", "-n"], &[], rules);
+    assert!(mine.status.success() && debians.status.success());
+    assert_eq!(
+        text(&mine.stderr).lines().count(),
+        4,
+        "{}",
+        text(&mine.stderr)
+    );
+    assert_eq!(text(&mine.stderr), text(&debians.stderr));
+}
+
 #[test]
 fn the_security_table_filters_after_filter() {
     let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {

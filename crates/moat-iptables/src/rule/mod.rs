@@ -48,7 +48,8 @@ pub struct RuleSpec {
 /// A warning about accepted but outdated or suspicious input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
-    /// What is odd about the input, and what moat does with it.
+    /// What is odd about the input, and what moat does with it; for a
+    /// warning iptables prints too, iptables' own line, word for word.
     pub text: String,
     /// Whether iptables itself warns here; the rest is moat's own advice,
     /// which iptables keeps silent about.
@@ -64,7 +65,8 @@ impl Warning {
         }
     }
 
-    /// A warning iptables prints too.
+    /// A warning iptables prints too, as `line` (iptables' words, which
+    /// moat writes unchanged, each time the input gives it).
     pub fn as_iptables(text: impl Into<String>) -> Warning {
         Warning {
             text: text.into(),

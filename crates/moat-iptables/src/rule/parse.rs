@@ -376,7 +376,7 @@ impl<'a> Parser<'a> {
                 // (hop-by-hop, routing, fragment, AH, destination options).
                 if family == Family::Ipv6 && matches!(p, 43 | 44 | 51 | 60) && !invert {
                     self.warnings.push(Warning::as_iptables(format!(
-                        "-p {v} never matches: it is an IPv6 extension header, not the packet's protocol; use its match (-m rt, -m frag, -m ah, -m dst) instead"
+                        "Warning: never matched protocol: {v}. use extension match instead."
                     )));
                 }
             }

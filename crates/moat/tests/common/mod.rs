@@ -101,25 +101,34 @@ pub fn restore_env(
     extra: &[&str],
     text: &str,
 ) -> Output {
+    let mut argv = vec![moat_bin(), program];
+    argv.extend_from_slice(extra);
+    exec_input(ns, &argv, env, text)
+}
+
+/// Runs `argv` inside `ns` with `env` set and `input` on standard input;
+/// its status and output, whatever the status.
+pub fn exec_input(ns: &Netns, argv: &[&str], env: &[(&str, &str)], input: &str) -> Output {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", ns.name(), moat_bin(), program])
-        .args(extra)
-        .envs(env.iter().copied());
-    let mut child = cmd
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns.name()])
+        .args(argv)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn moat restore");
+        .unwrap_or_else(|e| panic!("spawn {argv:?}: {e}"));
     child
         .stdin
         .take()
         .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write restore input");
-    child.wait_with_output().expect("wait for moat restore")
+        .write_all(input.as_bytes())
+        .unwrap_or_else(|e| panic!("write to {argv:?}: {e}"));
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("wait for {argv:?}: {e}"))
 }
 
 /// [`restore`] without extra flags; panics with its stderr on failure.

@@ -327,8 +327,8 @@ impl Extension for TimeMatch {
                 }
                 if o.name == "--localtz" {
                     o.warnings.push(Warning::as_iptables(
-                        "--localtz is being replaced by --kerneltz, since \"local\" is ambiguous; \
-                         the kernel's time zone has caveats, see man iptables-extensions",
+                        "WARNING: --localtz is being replaced by --kerneltz, since \"local\" is \
+                         ambiguous. Note the kernel timezone has caveats - see manpage for details.",
                     ));
                 }
                 self.kernel_tz = Some(true);

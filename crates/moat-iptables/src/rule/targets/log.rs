@@ -243,8 +243,10 @@ impl Extension for NfLog {
             }
             "--nflog-range" => {
                 number_in(v, o.name, 0, u64::from(u32::MAX))?;
-                o.warnings.push(Warning::advice(
-                    "--nflog-range has never worked and is ignored; use --nflog-size".to_string(),
+                // iptables prints this one itself.
+                o.warnings.push(Warning::as_iptables(
+                    "warn: --nflog-range has never worked and is no longer supported, please \
+                     use --nflog-size instead",
                 ));
             }
             "--nflog-size" => {
