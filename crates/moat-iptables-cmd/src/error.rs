@@ -52,6 +52,14 @@ pub enum CommandError {
 }
 
 impl CommandError {
+    /// iptables' own words for this error, when it has some.
+    pub fn iptables_words(&self) -> Option<&'static str> {
+        match self {
+            CommandError::Engine(e) => e.iptables,
+            _ => None,
+        }
+    }
+
     /// iptables' (and iptables-restore's) exit status for this error: 4
     /// when the kernel refuses the change (or would: a chain in use, a
     /// target or match where its module does not work), 2 for what

@@ -9,6 +9,7 @@ use moat_iptables::rule::RuleSpec;
 use moat_iptables::state::StateRule;
 use moat_iptables::{
     execute_owned, parse_command_line, Command, Display, StoredChain, TableState, ZeroAfter,
+    BAD_RULE,
 };
 use moat_model::Family;
 use moat_model::{validate_rule, Action, Counters, Stage, Table};
@@ -31,9 +32,6 @@ type Result<T> = std::result::Result<T, CommandError>;
 
 /// Exit status for a command-line problem, as iptables uses it.
 const EXIT_USAGE: u8 = 2;
-
-/// What `-C` says when the rule is not there, in iptables' words.
-const BAD_RULE: &str = "iptables: Bad rule (does a matching rule exist in that chain?).";
 
 /// The iptables release whose command language moat speaks.
 const IPTABLES_VERSION: &str = "1.8.9";
@@ -111,9 +109,25 @@ pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
     match apply(program, &inv, family) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{program}: {e}");
+            report(program, &e);
             ExitCode::from(e.exit_status())
         }
+    }
+}
+
+/// Writes why the command failed: in iptables' own words when it has words
+/// for it, which programs look for in its output (go-iptables, used by the
+/// CNI plugins, tells a missing chain or rule by them), followed by moat's
+/// reason where a person reads it; otherwise moat's reason.
+fn report(program: &str, e: &CommandError) {
+    match e.iptables_words() {
+        Some(words) => {
+            eprintln!("{program}: {words}");
+            if advice::wanted() {
+                eprintln!("{program}: {e}");
+            }
+        }
+        None => eprintln!("{program}: {e}"),
     }
 }
 
@@ -188,7 +202,7 @@ fn run_command(
     if let Some(code) = list_fast(backend, inv, family)? {
         return Ok(code);
     }
-    if let Some(code) = check_fast(backend, inv, family)? {
+    if let Some(code) = check_fast(program, backend, inv, family)? {
         return Ok(code);
     }
     let (kernel, state) = if read_only {
@@ -223,7 +237,7 @@ fn run_command(
         warn_for_added(program, inv, &table)?;
     }
     if outcome.check == Some(false) {
-        eprintln!("{BAD_RULE}");
+        eprintln!("{program}: {BAD_RULE}");
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -719,6 +733,7 @@ fn delete_fast(
 /// there. `None` when the partial read cannot tell (no such chain, a port
 /// map's rule on the way): the full path answers.
 fn check_fast(
+    program: &str,
     backend: &dyn Backend,
     inv: &moat_iptables::Invocation,
     family: Family,
@@ -738,7 +753,7 @@ fn check_fast(
         // A jump to a chain that may not exist: the full path says which.
         RuleSearch::Absent if rule.jump_target().is_some() => Ok(None),
         RuleSearch::Absent => {
-            eprintln!("{BAD_RULE}");
+            eprintln!("{program}: {BAD_RULE}");
             Ok(Some(ExitCode::FAILURE))
         }
         RuleSearch::Unknown => Ok(None),

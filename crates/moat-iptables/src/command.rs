@@ -229,9 +229,13 @@ pub fn parse_table(name: &str) -> Result<Stage, CommandError> {
                 .filter(|t| strsim::levenshtein(t, other) <= 2)
                 .map(|t| format!("; did you mean `{t}'?"))
                 .unwrap_or_else(|| "; expected filter, nat, mangle, raw or security".to_string());
-            Err(CommandError::new(format!(
-                "can't initialize table `{other}': table does not exist{hint}"
-            )))
+            // Not a usage error for iptables: the kernel has no such table.
+            Err(CommandError {
+                problem: Problem::Version,
+                ..CommandError::new(format!(
+                    "can't initialize table `{other}': table does not exist{hint}"
+                ))
+            })
         }
     }
 }

@@ -14,7 +14,24 @@ pub struct EngineError {
     pub message: String,
     /// Which of iptables' exit statuses it ends the command with.
     pub problem: Problem,
+    /// iptables' own words for this failure, when it has words programs
+    /// look for in its output (`No chain/target/match by that name.`,
+    /// `Chain already exists.`); written after the program's name.
+    pub iptables: Option<&'static str>,
 }
+
+/// iptables' words for a chain, target or rule position that is not there.
+pub const NO_CHAIN: &str = "No chain/target/match by that name.";
+/// iptables' words for a rule `-C` or `-D` does not find.
+pub const BAD_RULE: &str = "Bad rule (does a matching rule exist in that chain?).";
+/// iptables' words for `-N` of a chain that exists.
+const CHAIN_EXISTS: &str = "Chain already exists.";
+/// iptables' words for `-E` to a name another chain has.
+const NAME_TAKEN: &str = "File exists.";
+/// iptables' words for `-I` past the chain's end.
+const INSERT_TOO_BIG: &str = "Index of insertion too big.";
+/// iptables' words for `-P` of a chain that is not built in.
+const NOT_BUILT_IN: &str = "Bad built-in chain name.";
 
 /// The kinds of failure iptables tells apart by its exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -24,6 +41,8 @@ pub enum Problem {
     Other,
     /// A command line iptables itself refuses (2).
     Parameter,
+    /// A table the kernel does not have (3, iptables' "version problem").
+    Version,
     /// A change the kernel refuses (4): a chain in use, a target or
     /// match where its module does not work.
     Resource,
@@ -35,6 +54,7 @@ impl Problem {
         match self {
             Problem::Other => 1,
             Problem::Parameter => 2,
+            Problem::Version => 3,
             Problem::Resource => 4,
         }
     }
@@ -45,6 +65,15 @@ impl EngineError {
         EngineError {
             message: message.into(),
             problem: Problem::Other,
+            iptables: None,
+        }
+    }
+
+    /// The error with iptables' own `words` for it.
+    fn in_iptables_words(self, words: &'static str) -> Self {
+        EngineError {
+            iptables: Some(words),
+            ..self
         }
     }
 }
@@ -85,6 +114,7 @@ fn no_chain(state: &TableState, name: &str) -> EngineError {
         .unwrap_or_default();
     let table = format!("{:?}", state.stage).to_lowercase();
     EngineError::new(format!("no chain `{name}' in table `{table}'{closest}"))
+        .in_iptables_words(NO_CHAIN)
 }
 
 /// The chain called `name`, or a "no such chain" error with a suggestion.
@@ -124,7 +154,8 @@ fn check_new_chain_name(state: &TableState, name: &str) -> Result<(), EngineErro
         ));
     }
     if state.chain(name).is_some() {
-        return fail(format!("chain `{name}' already exists"));
+        return Err(EngineError::new(format!("chain `{name}' already exists"))
+            .in_iptables_words(CHAIN_EXISTS));
     }
     Ok(())
 }
@@ -211,7 +242,7 @@ fn query(inv: &Invocation, state: &TableState) -> Option<Result<Applied, EngineE
                 output,
                 ..Applied::default()
             })
-            .map_err(EngineError::new)
+            .map_err(|message| EngineError::new(message).in_iptables_words(NO_CHAIN))
     };
     match &inv.command {
         Command::List {
@@ -237,7 +268,8 @@ fn query(inv: &Invocation, state: &TableState) -> Option<Result<Applied, EngineE
         Command::Check { chain, rule, also } => {
             Some(command_line_checks(state, rule).and_then(|()| {
                 state.chain(chain).map_or_else(
-                    || Err(no_chain(state, chain)),
+                    // iptables finds no such rule in a chain that is not there.
+                    || Err(no_chain(state, chain).in_iptables_words(BAD_RULE)),
                     |c| {
                         let has = |rule: &crate::rule::RuleSpec| {
                             let wanted = rule.to_args();
@@ -348,11 +380,12 @@ pub fn apply(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineEr
                 let r = new_rule(next, rule)?;
                 let c = chain_mut(next, &chain)?;
                 if num > c.rules.len() + 1 {
-                    return fail(format!(
+                    return Err(EngineError::new(format!(
                         "index of insertion too big: chain {chain} has {} rules, so -I takes 1 to {}",
                         c.rules.len(),
                         c.rules.len() + 1
-                    ));
+                    ))
+                    .in_iptables_words(INSERT_TOO_BIG));
                 }
                 c.rules.insert(num - 1, r);
             }
@@ -363,28 +396,33 @@ pub fn apply(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineEr
             let c = chain_mut(next, &chain)?;
             match c.rules.get_mut(num - 1) {
                 Some(slot) => *slot = r,
+                // iptables-nft's words for it.
                 None => {
-                    return fail(format!(
+                    return Err(EngineError::new(format!(
                         "index of replacement too big: chain {chain} has {} rules",
                         c.rules.len()
                     ))
+                    .in_iptables_words(NO_CHAIN))
                 }
             }
             set_added_counters(next, &chain, Some(num - 1), 1, counters);
         }
         Command::DeleteNum { chain, num } => {
             let c = chain_mut(next, &chain)?;
+            // iptables-nft's words for it.
             if num > c.rules.len() {
-                return fail(format!(
+                return Err(EngineError::new(format!(
                     "index of deletion too big: chain {chain} has {} rules",
                     c.rules.len()
-                ));
+                ))
+                .in_iptables_words(NO_CHAIN));
             }
             c.rules.remove(num - 1);
         }
         Command::DeleteRule { chain, rule, also } => {
             command_line_checks(next, &rule)?;
-            let c = chain_mut(next, &chain)?;
+            // iptables-nft finds no such rule in a chain that is not there.
+            let c = chain_mut(next, &chain).map_err(|e| e.in_iptables_words(BAD_RULE))?;
             for rule in std::iter::once(rule).chain(also) {
                 let wanted = rule.to_args();
                 match c.rules.iter().position(|r| r.text() == wanted) {
@@ -392,9 +430,10 @@ pub fn apply(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineEr
                         c.rules.remove(i);
                     }
                     None => {
-                        return fail(format!(
+                        return Err(EngineError::new(format!(
                             "bad rule (does a matching rule exist in chain {chain}?): {wanted}"
                         ))
+                        .in_iptables_words(BAD_RULE))
                     }
                 }
             }
@@ -427,7 +466,10 @@ pub fn apply(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineEr
             if c.base.is_some() {
                 return fail(format!("built-in chain {from} cannot be renamed"));
             }
-            check_new_chain_name(next, &to)?;
+            check_new_chain_name(next, &to).map_err(|e| match e.iptables {
+                Some(CHAIN_EXISTS) => e.in_iptables_words(NAME_TAKEN),
+                _ => e,
+            })?;
             for chain in &mut next.chains {
                 if chain.name == from {
                     chain.name = to.clone();
@@ -447,7 +489,7 @@ pub fn apply(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineEr
             if policy == Policy::Drop {
                 no_drop_in_nat(next)?;
             }
-            let c = chain_mut(next, &chain)?;
+            let c = chain_mut(next, &chain).map_err(|e| e.in_iptables_words(NOT_BUILT_IN))?;
             match &mut c.base {
                 // As iptables-nft 1.8.9: the policy's counters start again
                 // from zero (it takes `-c` beside `-P` and drops it).
@@ -456,9 +498,10 @@ pub fn apply(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineEr
                     c.policy_counters = Counters::default();
                 }
                 None => {
-                    return fail(format!(
+                    return Err(EngineError::new(format!(
                         "chain {chain} is a user-defined chain: only built-in chains have a policy"
                     ))
+                    .in_iptables_words(NOT_BUILT_IN))
                 }
             }
         }

@@ -16,7 +16,8 @@ pub mod state;
 
 pub use command::{parse_command_line, Command, CommandError, Display, Invocation, ZeroAfter};
 pub use engine::{
-    apply, chain_line, execute, execute_owned, Applied, EngineError, Outcome, Problem,
+    apply, chain_line, execute, execute_owned, Applied, EngineError, Outcome, Problem, BAD_RULE,
+    NO_CHAIN,
 };
 pub use help::{help_text, icmp_help};
 pub use ipset::{ipset_match, ipset_update_target};

@@ -251,6 +251,62 @@ fn iptables_own_warnings_read_as_iptables_nft_writes_them() {
     assert_eq!(text(&mine.stderr), text(&debians.stderr));
 }
 
+/// What programs look for in iptables' output when a command fails
+/// (go-iptables, used by the CNI plugins, tells a missing chain or rule by
+/// these words; scripts grep for "Chain already exists."): moat says it in
+/// iptables' words with iptables' exit status, as iptables-nft does, for
+/// both families.
+#[test]
+fn failures_are_told_in_iptables_words() {
+    let Some(ours) = require_root_or_skip().then(|| Netns::new("words-moat").unwrap()) else {
+        return;
+    };
+    let theirs = Netns::new("words-nft").unwrap();
+    let commands = [
+        "-N foo",
+        "-N foo",
+        "-A nochain -j ACCEPT",
+        "-I nochain -j ACCEPT",
+        "-C nochain -j ACCEPT",
+        "-D nochain -j ACCEPT",
+        "-C INPUT -s ADDR -j ACCEPT",
+        "-D INPUT -s ADDR -j ACCEPT",
+        "-D INPUT 5",
+        "-I INPUT 5 -j ACCEPT",
+        "-R INPUT 5 -j ACCEPT",
+        "-F nochain",
+        "-Z nochain",
+        "-X nochain",
+        "-E nochain bar",
+        "-N bar",
+        "-E foo bar",
+        "-P nochain ACCEPT",
+        "-P foo ACCEPT",
+        "-t nonsuch -A INPUT -j ACCEPT",
+    ];
+    for (family, addr) in [("iptables", "192.0.2.1"), ("ip6tables", "2001:db8::1")] {
+        let nft = format!("{family}-nft");
+        for command in commands {
+            let command = command.replace("ADDR", addr);
+            let words: Vec<&str> = command.split(' ').collect();
+            let mine = moat(&ours, &[&[family], &words[..]].concat());
+            let debians = theirs.exec(&[&[&nft[..]], &words[..]].concat()).unwrap();
+            assert_eq!(
+                mine.status.code(),
+                debians.status.code(),
+                "{family} {command}"
+            );
+            if command != "-N foo" && !command.starts_with("-t nonsuch") {
+                assert_eq!(
+                    text(&mine.stderr),
+                    text(&debians.stderr),
+                    "{family} {command}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn the_security_table_filters_after_filter() {
     let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {

@@ -109,8 +109,12 @@ fn bad_input_is_refused_with_a_pointed_message_and_changes_nothing() {
         ("-A NOPE -j ACCEPT", "NOPE"),
         ("-A INPUT -j NOPE", "NOPE"),
     ];
+    // As a person at a terminal reads it: moat's reason follows the words
+    // iptables has for some failures.
     for (args, needle) in cases {
-        let stderr = moat_err(&ns, &words("iptables", args));
+        let out = moat_advised(&ns, &words("iptables", args));
+        assert!(!out.status.success(), "{args:?} must fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             stderr.contains(needle),
             "{args:?}: expected {needle:?} in: {stderr}"
