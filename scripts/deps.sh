@@ -9,10 +9,11 @@
 # man-db (the install test renders moat's manual page); docker.io and
 # busybox-static (a real dockerd calling moat's iptables, its containers a
 # static busybox httpd), podman with netavark and aardvark-dns, firewalld,
-# ufw, shorewall and shorewall6 (each run on moat's iptables).
+# ufw, shorewall, shorewall6 and containernetworking-plugins (each run on
+# moat's iptables).
 # apt's and debconf's chatter goes to a log, shown only if apt fails.
 set -euo pipefail
-packages=(nftables iptables ipset iproute2 conntrack nfct iperf3 procps openssh-server openssh-client sshpass fail2ban systemd-journal-remote man-db docker.io busybox-static podman netavark aardvark-dns firewalld ufw shorewall shorewall6)
+packages=(nftables iptables ipset iproute2 conntrack nfct iperf3 procps openssh-server openssh-client sshpass fail2ban systemd-journal-remote man-db docker.io busybox-static podman netavark aardvark-dns firewalld ufw shorewall shorewall6 containernetworking-plugins)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
