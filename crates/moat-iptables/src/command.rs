@@ -240,6 +240,38 @@ pub fn parse_table(name: &str) -> Result<Stage, CommandError> {
     }
 }
 
+/// iptables' own long options that take a value, which getopt also reads
+/// written after `=` (`--table=nat`, `--append=INPUT`, `--list=INPUT`,
+/// `--modprobe=/sbin/modprobe`); the lock options read theirs apart.
+const VALUED_LONG_OPTIONS: &[&str] = &[
+    "--append",
+    "--check",
+    "--delete",
+    "--delete-chain",
+    "--flush",
+    "--insert",
+    "--list",
+    "--list-rules",
+    "--modprobe",
+    "--new",
+    "--new-chain",
+    "--policy",
+    "--rename-chain",
+    "--replace",
+    "--set-counters",
+    "--table",
+    "--zero",
+];
+
+/// `--OPTION=VALUE` of one of [`VALUED_LONG_OPTIONS`], as the option and
+/// its value.
+fn with_attached_value(word: &str) -> Option<(&str, &str)> {
+    let (option, value) = word.split_once('=')?;
+    VALUED_LONG_OPTIONS
+        .contains(&option)
+        .then_some((option, value))
+}
+
 /// Splits bundled short flags such as `-vnL` into `-v -n -L`.
 fn unbundle(word: &str) -> Option<Vec<String>> {
     let letters = word.strip_prefix('-')?.as_bytes();
@@ -276,6 +308,10 @@ pub fn parse_command_line<S: AsRef<str>>(
     let mut words: Vec<Cow<'_, str>> = Vec::with_capacity(args.len());
     for word in args {
         let word = word.as_ref();
+        if let Some((option, value)) = with_attached_value(word) {
+            words.extend([Cow::Borrowed(option), Cow::Borrowed(value)]);
+            continue;
+        }
         match unbundle(word) {
             Some(parts) => words.extend(parts.into_iter().map(Cow::Owned)),
             None => words.push(Cow::Borrowed(word)),
@@ -357,6 +393,13 @@ pub fn parse_command_line<S: AsRef<str>>(
                 };
                 counters = Some(Counters { packets, bytes });
                 i += 2;
+            }
+            // nf_tables loads what it needs itself: the program is not run.
+            "--modprobe" => {
+                words.get(i).ok_or_else(|| {
+                    CommandError::new("option `--modprobe' requires a program to load modules with")
+                })?;
+                i += 1;
             }
             "-v" | "--verbose" => display.verbose = true,
             "-n" | "--numeric" => display.numeric = true,
@@ -714,6 +757,29 @@ mod tests {
             }
         ));
         assert!(parse_command_line(&words("-A INPUT -Z"), Family::Ipv4).is_err());
+    }
+
+    #[test]
+    fn own_long_options_take_their_value_after_an_equals_sign() {
+        for (attached, apart) in [
+            (
+                "--table=nat --append=PREROUTING -j ACCEPT",
+                "-t nat -A PREROUTING -j ACCEPT",
+            ),
+            ("--list-rules=INPUT", "-S INPUT"),
+            ("--insert=INPUT 2 -j DROP", "-I INPUT 2 -j DROP"),
+            ("--modprobe=/bin/true -F", "-F"),
+            ("--modprobe /bin/true -N x", "-N x"),
+        ] {
+            let parse = |line| parse_command_line(&words(line), Family::Ipv4).unwrap();
+            let (a, b) = (parse(attached), parse(apart));
+            assert_eq!((a.stage, a.command), (b.stage, b.command), "{attached}");
+        }
+        // A rule option's `=` stays the rule parser's: recent's --set is
+        // not --set-counters.
+        let inv = parse_command_line(&words("-A INPUT -m recent --set"), Family::Ipv4).unwrap();
+        assert!(inv.counters.is_none());
+        assert!(parse_command_line(&words("-S --modprobe"), Family::Ipv4).is_err());
     }
 
     #[test]
