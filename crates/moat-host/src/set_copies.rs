@@ -156,6 +156,7 @@ pub fn at_first_line(error: HostError, lines: &BTreeMap<String, (usize, String)>
         message,
         text: text.clone(),
         problem: moat_iptables::Problem::Parameter,
+        iptables: None,
     }
     .into()
 }

@@ -56,7 +56,30 @@ impl CommandError {
     pub fn iptables_words(&self) -> Option<&'static str> {
         match self {
             CommandError::Engine(e) => e.iptables,
+            CommandError::Save(e) | CommandError::Host(HostError::Save(e)) => e.iptables,
             _ => None,
+        }
+    }
+
+    /// Writes why `program` failed to stderr: in iptables' own words when
+    /// it has words for it (`iptables: Chain already exists.`; a restore's
+    /// `line N failed: ...`), which programs look for in its output
+    /// (go-iptables, used by the CNI plugins, tells a missing chain or rule
+    /// by them), followed by moat's reason where a person reads it;
+    /// otherwise moat's reason.
+    pub fn report(&self, program: &str) {
+        let Some(words) = self.iptables_words() else {
+            eprintln!("{program}: {self}");
+            return;
+        };
+        match self {
+            CommandError::Save(e) | CommandError::Host(HostError::Save(e)) => {
+                eprintln!("{program}: line {} failed: {words}", e.line)
+            }
+            _ => eprintln!("{program}: {words}"),
+        }
+        if crate::advice::wanted() {
+            eprintln!("{program}: {self}");
         }
     }
 

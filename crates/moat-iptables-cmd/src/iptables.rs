@@ -109,25 +109,9 @@ pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
     match apply(program, &inv, family) {
         Ok(code) => code,
         Err(e) => {
-            report(program, &e);
+            e.report(program);
             ExitCode::from(e.exit_status())
         }
-    }
-}
-
-/// Writes why the command failed: in iptables' own words when it has words
-/// for it, which programs look for in its output (go-iptables, used by the
-/// CNI plugins, tells a missing chain or rule by them), followed by moat's
-/// reason where a person reads it; otherwise moat's reason.
-fn report(program: &str, e: &CommandError) {
-    match e.iptables_words() {
-        Some(words) => {
-            eprintln!("{program}: {words}");
-            if advice::wanted() {
-                eprintln!("{program}: {e}");
-            }
-        }
-        None => eprintln!("{program}: {e}"),
     }
 }
 

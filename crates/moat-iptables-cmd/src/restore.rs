@@ -77,7 +77,7 @@ pub fn run(program: &str, args: &RestoreArgs, family: Family) -> ExitCode {
     match restore_file(program, args, family) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{program}: {e}");
+            e.report(program);
             ExitCode::from(e.exit_status())
         }
     }

@@ -24,6 +24,9 @@ pub struct SaveError {
     pub text: String,
     /// Which of iptables-restore's exit statuses it ends the restore with.
     pub problem: Problem,
+    /// iptables' own words for the failure, when it has some (see
+    /// [`crate::EngineError::iptables`]).
+    pub iptables: Option<&'static str>,
 }
 
 /// A chain declaration (`:NAME POLICY [packets:bytes]`).
@@ -199,6 +202,7 @@ impl SaveFile {
                 message,
                 text: raw.to_string(),
                 problem: Problem::Parameter,
+                iptables: None,
             };
             // iptables-restore looks at a line's first character: only an
             // empty line and one starting with `#` are skipped, and `*`, `:`
@@ -296,6 +300,7 @@ impl SaveFile {
                     stage_name(t.stage)
                 ),
                 text: String::new(),
+                iptables: None,
             });
         }
         Ok(file)
@@ -358,6 +363,7 @@ pub fn restore_with_notes(
                     message,
                     text: String::new(),
                     problem: Problem::Other,
+                    iptables: None,
                 })?,
             }
         } else {
@@ -378,6 +384,7 @@ pub fn restore_with_notes(
             } else {
                 Problem::Parameter
             },
+            iptables: None,
         })?;
         results.push(state);
     }
@@ -420,6 +427,7 @@ fn declare_chain(
         message,
         text: String::new(),
         problem,
+        iptables: None,
     };
     if decl.policy != "-" && state.chain(&decl.name).is_none_or(|c| c.base.is_none()) {
         note(
@@ -495,6 +503,7 @@ fn run_line(
         message,
         text: cmd.text.clone(),
         problem,
+        iptables: None,
     };
     let mut inv = match parse_command_line(&cmd.words(), family) {
         Ok(inv) => inv,
@@ -519,7 +528,10 @@ fn run_line(
         }
         inv.counters = cmd.counters;
     }
-    let applied = apply(inv, state).map_err(|e| error(e.message, e.problem))?;
+    let applied = apply(inv, state).map_err(|e| SaveError {
+        iptables: e.iptables,
+        ..error(e.message, e.problem)
+    })?;
     if let Some(echo) = echo {
         note(cmd.line, LineNote::Verbose(&(echo + &applied.output)));
     }

@@ -305,6 +305,24 @@ fn failures_are_told_in_iptables_words() {
             }
         }
     }
+    // A restore's failing line, as iptables-nft-restore says it.
+    for lines in [
+        "-D INPUT -s 192.0.2.9 -j ACCEPT",
+        "-X nochain",
+        "-N x\n-N x",
+        "-F nochain",
+        "-I INPUT 9 -j DROP",
+    ] {
+        let file = format!("*filter\n{lines}\nCOMMIT\n");
+        let mine = common::restore(&ours, "iptables-restore", &["-n"], &file);
+        let debians = common::exec_input(&theirs, &["iptables-nft-restore", "-n"], &[], &file);
+        assert_eq!(mine.status.code(), debians.status.code(), "{lines}");
+        assert_eq!(
+            text(&mine.stderr),
+            text(&debians.stderr).replace("iptables-nft-restore", "iptables-restore"),
+            "{lines}"
+        );
+    }
 }
 
 #[test]
