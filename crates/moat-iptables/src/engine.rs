@@ -30,6 +30,10 @@ const CHAIN_EXISTS: &str = "Chain already exists.";
 const NAME_TAKEN: &str = "File exists.";
 /// iptables' words for `-I` past the chain's end.
 const INSERT_TOO_BIG: &str = "Index of insertion too big.";
+/// iptables' words for `-D NUM` past the chain's end.
+const DELETE_TOO_BIG: &str = "Index of deletion too big.";
+/// iptables' words for `-R NUM` past the chain's end.
+const REPLACE_TOO_BIG: &str = "Index of replacement too big.";
 /// iptables' words for `-P` of a chain that is not built in.
 const NOT_BUILT_IN: &str = "Bad built-in chain name.";
 
@@ -396,26 +400,24 @@ pub fn apply(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineEr
             let c = chain_mut(next, &chain)?;
             match c.rules.get_mut(num - 1) {
                 Some(slot) => *slot = r,
-                // iptables-nft's words for it.
                 None => {
                     return Err(EngineError::new(format!(
                         "index of replacement too big: chain {chain} has {} rules",
                         c.rules.len()
                     ))
-                    .in_iptables_words(NO_CHAIN))
+                    .in_iptables_words(REPLACE_TOO_BIG))
                 }
             }
             set_added_counters(next, &chain, Some(num - 1), 1, counters);
         }
         Command::DeleteNum { chain, num } => {
             let c = chain_mut(next, &chain)?;
-            // iptables-nft's words for it.
             if num > c.rules.len() {
                 return Err(EngineError::new(format!(
                     "index of deletion too big: chain {chain} has {} rules",
                     c.rules.len()
                 ))
-                .in_iptables_words(NO_CHAIN));
+                .in_iptables_words(DELETE_TOO_BIG));
             }
             c.rules.remove(num - 1);
         }
@@ -462,14 +464,15 @@ pub fn apply(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineEr
             }
         }
         Command::RenameChain { from, to } => {
-            let c = next.chain(&from).ok_or_else(|| no_chain(next, &from))?;
-            if c.base.is_some() {
-                return fail(format!("built-in chain {from} cannot be renamed"));
-            }
+            // As iptables: the new name first, then the chain to rename.
             check_new_chain_name(next, &to).map_err(|e| match e.iptables {
                 Some(CHAIN_EXISTS) => e.in_iptables_words(NAME_TAKEN),
                 _ => e,
             })?;
+            let c = next.chain(&from).ok_or_else(|| no_chain(next, &from))?;
+            if c.base.is_some() {
+                return fail(format!("built-in chain {from} cannot be renamed"));
+            }
             for chain in &mut next.chains {
                 if chain.name == from {
                     chain.name = to.clone();
@@ -542,7 +545,11 @@ fn zero_counters(
 ) -> Result<String, EngineError> {
     let mut out = String::new();
     for name in named_or_all(state, chain) {
-        let c = chain_mut(state, &name)?;
+        // iptables finds no rule to zero in a chain that is not there.
+        let c = chain_mut(state, &name).map_err(|e| match num {
+            Some(_) => e.in_iptables_words(BAD_RULE),
+            None => e,
+        })?;
         match num {
             // A rule that is not there is no error, as with iptables-nft.
             Some(n) => {

@@ -262,7 +262,9 @@ fn failures_are_told_in_iptables_words() {
         return;
     };
     let theirs = Netns::new("words-nft").unwrap();
+    // iptables-nft makes a built-in chain when first used: INPUT first.
     let commands = [
+        "-P INPUT ACCEPT",
         "-N foo",
         "-N foo",
         "-A nochain -j ACCEPT",
@@ -274,6 +276,8 @@ fn failures_are_told_in_iptables_words() {
         "-D INPUT 5",
         "-I INPUT 5 -j ACCEPT",
         "-R INPUT 5 -j ACCEPT",
+        "-Z nochain 1",
+        "-E nochain INPUT",
         "-F nochain",
         "-Z nochain",
         "-X nochain",
