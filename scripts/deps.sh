@@ -2,7 +2,8 @@
 # Installs what moat and its tests need on a fresh Debian machine:
 # nftables (moat's driver), iproute2 (test namespaces), Debian's iptables
 # (the test oracle and benchmark baseline), conntrack, nfct (conntrack
-# timeout policies for CT --timeout) and iperf3; for the
+# timeout policies for CT --timeout), nfacct (accounting objects for
+# -m nfacct) and iperf3; for the
 # ban tests: a real OpenSSH server and sshpass (failed logins), fail2ban
 # (its filters, test logs and Python readers are the oracle) and
 # systemd-journal-remote (writes journal files for the journal tests);
@@ -13,7 +14,7 @@
 # moat's iptables).
 # apt's and debconf's chatter goes to a log, shown only if apt fails.
 set -euo pipefail
-packages=(nftables iptables ipset iproute2 conntrack nfct iperf3 procps openssh-server openssh-client sshpass fail2ban systemd-journal-remote man-db docker.io busybox-static podman netavark aardvark-dns firewalld ufw shorewall shorewall6 containernetworking-plugins)
+packages=(nftables iptables ipset iproute2 conntrack nfct nfacct iperf3 procps openssh-server openssh-client sshpass fail2ban systemd-journal-remote man-db docker.io busybox-static podman netavark aardvark-dns firewalld ufw shorewall shorewall6 containernetworking-plugins)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

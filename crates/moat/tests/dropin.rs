@@ -592,6 +592,53 @@ fn xtables_matches_run_in_the_kernels_modules() {
     );
 }
 
+/// `-m nfacct` counts a rule's packets in an accounting object made with
+/// nfacct(8), through the kernel's xt_nfacct as with iptables-nft: the same
+/// `-S`, the same refusal (4) of a name with no object, and real
+/// connections counted.
+#[test]
+fn nfacct_counts_in_its_accounting_object() {
+    if !moat_testnet::require_programs_or_skip(&["/usr/sbin/nfacct"], "nfacct") {
+        return;
+    }
+    let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
+        return;
+    };
+    let oracle = Netns::new("nfacct-nft").unwrap();
+    let rule = "-A FORWARD -p tcp --dport 8080 -m nfacct --nfacct-name web";
+    for ns in [&lab.gateway, &oracle] {
+        ns.exec_ok(&["nfacct", "add", "web"]).unwrap();
+    }
+    moat_ok(&lab.gateway, &common::words("iptables", rule));
+    oracle
+        .exec_ok(&common::words("iptables-nft", rule))
+        .unwrap();
+    assert_eq!(
+        moat_ok(&lab.gateway, &["iptables", "-S", "FORWARD"]),
+        oracle.exec_ok(&["iptables-nft", "-S", "FORWARD"]).unwrap()
+    );
+    let missing = "-A FORWARD -m nfacct --nfacct-name none";
+    let (mine, debians) = (
+        moat(&lab.gateway, &common::words("iptables", missing)),
+        oracle
+            .exec(&common::words("iptables-nft", missing))
+            .unwrap(),
+    );
+    assert_eq!(mine.status.code(), Some(4));
+    assert_eq!(debians.status.code(), Some(4));
+
+    let _web = TcpServer::start(&lab.server, SERVER_V4, 8080).unwrap();
+    assert!(connects(&lab.client, SERVER_V4, 8080));
+    let counted = lab.gateway.exec_ok(&["nfacct", "get", "web"]).unwrap();
+    let packets: u64 = counted
+        .split("pkts = ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{counted}"));
+    assert!(packets >= 1, "{counted}");
+}
+
 /// The classic SSH brute-force recipe: the kernel's own recent lists count
 /// new connections per address, and the fourth within 60 s is dropped.
 #[test]

@@ -13,6 +13,7 @@ mod frag;
 mod helper;
 mod ipv6header;
 mod mh;
+mod nfacct;
 mod opts;
 mod physdev;
 mod policy;
@@ -78,6 +79,8 @@ pub(crate) enum XtMatch {
     Eui64(eui64::Eui64),
     /// srh (IPv6).
     Srh(srh::Srh),
+    /// nfacct.
+    NfAcct(nfacct::NfAcct),
 }
 
 /// The match modules that only ip6tables has.
@@ -138,6 +141,7 @@ macro_rules! each_module {
             XtMatch::RateEst($m) => $body,
             XtMatch::Eui64($m) => $body,
             XtMatch::Srh($m) => $body,
+            XtMatch::NfAcct($m) => $body,
         }
     };
 }
@@ -173,6 +177,7 @@ impl XtMatch {
             "connlabel" => XtMatch::ConnLabel(Default::default()),
             "bpf" => XtMatch::Bpf(Default::default()),
             "rateest" => XtMatch::RateEst(Default::default()),
+            "nfacct" => XtMatch::NfAcct(Default::default()),
             _ => return None,
         }))
     }
@@ -201,6 +206,7 @@ impl XtMatch {
             XtMatch::RateEst(_) => "rateest",
             XtMatch::Eui64(_) => "eui64",
             XtMatch::Srh(_) => "srh",
+            XtMatch::NfAcct(_) => "nfacct",
         }
     }
 

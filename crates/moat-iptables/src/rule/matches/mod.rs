@@ -162,10 +162,11 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "cgroup",
     "connlabel",
     "bpf",
+    "nfacct",
 ];
 
 /// Match modules iptables has that moat does not support.
-const UNSUPPORTED: &[&str] = &["ipvs", "nfacct", "osf"];
+const UNSUPPORTED: &[&str] = &["ipvs", "osf"];
 
 macro_rules! each {
     ($value:expr, $m:ident => $body:expr) => {
