@@ -15,6 +15,7 @@ mod ipv6header;
 mod mh;
 mod nfacct;
 mod opts;
+mod osf;
 mod physdev;
 mod policy;
 mod range;
@@ -81,6 +82,8 @@ pub(crate) enum XtMatch {
     Srh(srh::Srh),
     /// nfacct.
     NfAcct(nfacct::NfAcct),
+    /// osf.
+    Osf(osf::Osf),
 }
 
 /// The match modules that only ip6tables has.
@@ -142,6 +145,7 @@ macro_rules! each_module {
             XtMatch::Eui64($m) => $body,
             XtMatch::Srh($m) => $body,
             XtMatch::NfAcct($m) => $body,
+            XtMatch::Osf($m) => $body,
         }
     };
 }
@@ -153,6 +157,11 @@ impl XtMatch {
             return Some(fail(format!(
                 "the {name} match tests an IPv6 header; use it with ip6tables"
             )));
+        }
+        if family == Family::Ipv6 && name == "osf" {
+            return Some(fail(
+                "the osf match fingerprints IPv4 TCP SYNs; use it with iptables",
+            ));
         }
         Some(Ok(match name {
             "string" => XtMatch::String(Default::default()),
@@ -178,6 +187,7 @@ impl XtMatch {
             "bpf" => XtMatch::Bpf(Default::default()),
             "rateest" => XtMatch::RateEst(Default::default()),
             "nfacct" => XtMatch::NfAcct(Default::default()),
+            "osf" => XtMatch::Osf(Default::default()),
             _ => return None,
         }))
     }
@@ -207,6 +217,7 @@ impl XtMatch {
             XtMatch::Eui64(_) => "eui64",
             XtMatch::Srh(_) => "srh",
             XtMatch::NfAcct(_) => "nfacct",
+            XtMatch::Osf(_) => "osf",
         }
     }
 

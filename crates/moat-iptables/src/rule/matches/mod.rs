@@ -163,10 +163,11 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "connlabel",
     "bpf",
     "nfacct",
+    "osf",
 ];
 
 /// Match modules iptables has that moat does not support.
-const UNSUPPORTED: &[&str] = &["ipvs", "osf"];
+const UNSUPPORTED: &[&str] = &["ipvs"];
 
 macro_rules! each {
     ($value:expr, $m:ident => $body:expr) => {
