@@ -50,6 +50,16 @@ pub(crate) fn number_in(s: &str, opt: &str, min: u64, max: u64) -> Res<u64> {
     }
 }
 
+/// `text` cut to at most `max` bytes, at a character boundary, as iptables'
+/// fixed-size fields keep a longer value's start.
+pub(crate) fn first_bytes(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// A 32-bit number for option `opt`.
 pub(crate) fn u32_value(s: &str, opt: &str) -> Res<u32> {
     number_in(s, opt, 0, u64::from(u32::MAX)).map(|n| n as u32)
@@ -837,6 +847,15 @@ pub(crate) fn parse_float_prefix(s: &str) -> Option<(f64, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_keep_whole_characters() {
+        assert_eq!(first_bytes("abc", 5), "abc");
+        assert_eq!(first_bytes("abcdef", 3), "abc");
+        // é is two bytes: it does not fit after the h in two.
+        assert_eq!(first_bytes("héllo", 2), "h");
+        assert_eq!(first_bytes("héllo", 3), "hé");
+    }
 
     #[test]
     fn numbers_follow_strtoul_base_zero() {

@@ -8,7 +8,7 @@ use super::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::save_string;
+use crate::rule::values::{first_bytes, save_string};
 
 /// The name field, its terminating zero included; iptables keeps the
 /// first 31 bytes of a longer name.
@@ -42,12 +42,7 @@ impl Extension for NfAcct {
 
     fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
         once(&self.name, "--nfacct-name")?;
-        let value = o.value();
-        let mut end = value.len().min(NAME_FIELD - 1);
-        while !value.is_char_boundary(end) {
-            end -= 1;
-        }
-        self.name = Some(value[..end].to_string());
+        self.name = Some(first_bytes(o.value(), NAME_FIELD - 1).to_string());
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use super::kernel_ext;
 use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::number_in;
+use crate::rule::values::{first_bytes, number_in};
 
 /// The genre field, its terminating zero included; iptables keeps the
 /// first 31 bytes of a longer genre.
@@ -65,11 +65,7 @@ impl Extension for Osf {
         match o.name {
             "--genre" => {
                 once(&self.genre, "--genre")?;
-                let mut end = v.len().min(GENRE_FIELD - 1);
-                while !v.is_char_boundary(end) {
-                    end -= 1;
-                }
-                self.genre = Some((v[..end].to_string(), o.invert));
+                self.genre = Some((first_bytes(v, GENRE_FIELD - 1).to_string(), o.invert));
             }
             "--ttl" => {
                 once(&self.ttl, "--ttl")?;

@@ -5,7 +5,7 @@ use moat_model::Match;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::{push_opt, save_string};
+use crate::rule::values::{first_bytes, push_opt, save_string};
 use crate::rule::Warning;
 
 /// The longest comment the kernel's xt_comment holds (256 bytes with its
@@ -37,10 +37,7 @@ impl Extension for Comment {
         once(&self.text, "--comment")?;
         let mut text = o.value().to_string();
         if text.len() > MAX_LEN {
-            let mut end = MAX_LEN;
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
+            let end = first_bytes(&text, MAX_LEN).len();
             o.warnings.push(Warning::advice(format!(
                 "--comment is {} bytes long; like iptables, moat keeps its first {end}",
                 text.len()

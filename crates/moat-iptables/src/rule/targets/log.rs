@@ -5,7 +5,7 @@ use moat_model::{Action, LogFlags, LogLevel};
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::{number_in, push_opt, save_string};
+use crate::rule::values::{first_bytes, number_in, push_opt, save_string};
 use crate::rule::Warning;
 
 /// The longest NFLOG prefix nf_tables keeps, in bytes.
@@ -119,11 +119,7 @@ impl Extension for Log {
                 }
                 let mut prefix = v.to_string();
                 if prefix.len() > MAX_PREFIX {
-                    let mut end = MAX_PREFIX;
-                    while !prefix.is_char_boundary(end) {
-                        end -= 1;
-                    }
-                    prefix.truncate(end);
+                    prefix.truncate(first_bytes(v, MAX_PREFIX).len());
                     o.warnings.push(Warning::advice(format!(
                         "--log-prefix is longer than {MAX_PREFIX} characters; the kernel keeps only \"{prefix}\""
                     )));
@@ -228,11 +224,8 @@ impl Extension for NfLog {
                     return fail("--nflog-prefix cannot contain a line break");
                 }
                 // nf_tables keeps 127 bytes; iptables-nft cuts longer prefixes.
-                let mut end = v.len().min(NFLOG_PREFIX_MAX);
-                while !v.is_char_boundary(end) {
-                    end -= 1;
-                }
-                let (kept, cut) = (v[..end].to_string(), end < v.len());
+                let kept = first_bytes(v, NFLOG_PREFIX_MAX).to_string();
+                let cut = kept.len() < v.len();
                 if cut {
                     o.warnings.push(Warning::advice(format!(
                         "--nflog-prefix is longer than {NFLOG_PREFIX_MAX} bytes; cut to \"{kept}\" as \
