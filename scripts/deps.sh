@@ -10,11 +10,11 @@
 # man-db (the install test renders moat's manual page); docker.io and
 # busybox-static (a real dockerd calling moat's iptables, its containers a
 # static busybox httpd), podman with netavark and aardvark-dns, firewalld,
-# ufw, shorewall, shorewall6 and containernetworking-plugins (each run on
-# moat's iptables).
+# ufw, shorewall, shorewall6, ferm and containernetworking-plugins (each
+# run on moat's iptables; ferm is told not to load its rules at boot).
 # apt's and debconf's chatter goes to a log, shown only if apt fails.
 set -euo pipefail
-packages=(nftables iptables ipset iproute2 conntrack nfct nfacct iperf3 procps openssh-server openssh-client sshpass fail2ban systemd-journal-remote man-db docker.io busybox-static podman netavark aardvark-dns firewalld ufw shorewall shorewall6 containernetworking-plugins)
+packages=(nftables iptables ipset iproute2 conntrack nfct nfacct iperf3 procps openssh-server openssh-client sshpass fail2ban systemd-journal-remote man-db docker.io busybox-static podman netavark aardvark-dns firewalld ufw shorewall shorewall6 ferm containernetworking-plugins)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -30,6 +30,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     chmod 755 "$policy"
     trap 'rm -f "$policy"' EXIT
   fi
+  # ferm would load its example rules into the host's ruleset at boot.
+  echo "ferm ferm/enable boolean false" | debconf-set-selections
   echo "installing ${missing[*]} with apt (log: $log)..."
   if ! { apt-get update -qq && apt-get install -y -qq "${missing[@]}"; } >"$log" 2>&1; then
     tail -n 20 "$log" >&2
