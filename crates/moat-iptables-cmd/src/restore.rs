@@ -101,8 +101,11 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
         }
     };
     let mut file = SaveFile::parse(&text)?;
-    if let Some(only) = args.table.as_deref().map(parse_table).transpose()? {
-        file.tables.retain(|t| t.stage == only);
+    // As iptables-restore: a table the file does not hold, or no table of
+    // that name at all, restores nothing.
+    if let Some(name) = args.table.as_deref() {
+        let only = parse_table(name).ok();
+        file.tables.retain(|t| Some(t.stage) == only);
     }
     let backend = moat_backend::default_backend();
     let _lock = RulesetLock::acquire(Duration::from_secs(10))?;

@@ -329,6 +329,38 @@ fn failures_are_told_in_iptables_words() {
     }
 }
 
+/// `iptables-restore -T NAME` restores that table of the file alone, and
+/// nothing, without an error, when the file has no such table or no table
+/// has that name, as iptables-nft-restore does.
+#[test]
+fn restore_takes_one_table_with_its_table_option() {
+    let Some(ours) = require_root_or_skip().then(|| Netns::new("one-table-moat").unwrap()) else {
+        return;
+    };
+    let theirs = Netns::new("one-table-nft").unwrap();
+    let file = "*filter\n-A INPUT -j ACCEPT\nCOMMIT\n*nat\n-A OUTPUT -j RETURN\nCOMMIT\n";
+    for table in ["nat", "raw", "nonsuch"] {
+        let mine = common::restore(&ours, "iptables-restore", &["-T", table], file);
+        let debians =
+            common::exec_input(&theirs, &["iptables-nft-restore", "-T", table], &[], file);
+        assert_eq!(
+            mine.status.code(),
+            Some(0),
+            "-T {table}: {}",
+            text(&mine.stderr)
+        );
+        assert_eq!(debians.status.code(), Some(0), "-T {table}");
+    }
+    assert_eq!(
+        saved(moat(&ours, &["iptables-save"])),
+        saved(theirs.exec(&["iptables-nft-save"]).unwrap())
+    );
+    let nat = moat_ok(&ours, &["iptables", "-t", "nat", "-S", "OUTPUT"]);
+    assert!(nat.contains("-A OUTPUT -j RETURN"), "{nat}");
+    let filter = moat_ok(&ours, &["iptables", "-S", "INPUT"]);
+    assert!(!filter.contains("-j ACCEPT"), "{filter}");
+}
+
 #[test]
 fn the_security_table_filters_after_filter() {
     let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
