@@ -106,6 +106,12 @@ pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
     for w in &inv.warnings {
         advice::write(program, None, w);
     }
+    if matches!(
+        inv.command,
+        Command::List { .. } | Command::ListRules { .. }
+    ) {
+        crate::legacy::warn_if_present(family, false);
+    }
     match apply(program, &inv, family) {
         Ok(code) => code,
         Err(e) => {

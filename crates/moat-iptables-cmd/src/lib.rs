@@ -8,6 +8,7 @@
 mod advice;
 mod error;
 pub mod iptables;
+mod legacy;
 mod personality;
 pub mod restore;
 pub mod save;

@@ -53,6 +53,7 @@ pub fn run(program: &str, args: &SaveArgs, family: Family) -> ExitCode {
 }
 
 fn save(program: &str, args: &SaveArgs, family: Family) -> Result<(), CommandError> {
+    crate::legacy::warn_if_present(family, true);
     let backend = moat_backend::default_backend();
     let only = args.table.as_deref().map(parse_table).transpose()?;
     let mut tables = Vec::new();

@@ -361,6 +361,43 @@ fn restore_takes_one_table_with_its_table_option() {
     assert!(!filter.contains("-j ACCEPT"), "{filter}");
 }
 
+/// Tables of legacy iptables (x_tables) beside moat's still filter, but no
+/// listing of moat's shows them: listings and saves warn about them on
+/// stderr in iptables-nft's words, and stay quiet without them.
+#[test]
+fn legacy_tables_are_warned_about_as_iptables_nft_does() {
+    let Some(ours) = require_root_or_skip().then(|| Netns::new("legacy-moat").unwrap()) else {
+        return;
+    };
+    let theirs = Netns::new("legacy-nft").unwrap();
+    let commands: [&[&str]; 4] = [
+        &["iptables", "-S", "INPUT"],
+        &["iptables", "-nL"],
+        &["iptables-save"],
+        &["ip6tables-save"],
+    ];
+    let compare = |legacy: bool| {
+        for argv in commands {
+            let nft = argv[0].replacen("tables", "tables-nft", 1);
+            let mine = moat(&ours, argv);
+            let debians = theirs.exec(&[&[&nft[..]], &argv[1..]].concat()).unwrap();
+            assert_eq!(text(&mine.stderr), text(&debians.stderr), "{argv:?}");
+            let warned = text(&mine.stderr).contains("-legacy tables present");
+            assert_eq!(warned, legacy && argv[0] != "ip6tables-save", "{argv:?}");
+        }
+    };
+    compare(false);
+    // A legacy IPv4 filter table in each namespace, where the kernel has them.
+    let made = [&ours, &theirs].map(|ns| {
+        ns.exec(&["iptables-legacy", "-L"])
+            .unwrap()
+            .status
+            .success()
+    });
+    assert_eq!(made[0], made[1]);
+    compare(made[0]);
+}
+
 #[test]
 fn the_security_table_filters_after_filter() {
     let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
