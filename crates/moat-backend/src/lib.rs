@@ -138,6 +138,14 @@ pub trait Backend {
         self.read(family, stage).map(BoundedRead::Table)
     }
 
+    /// Whether the kernel holds a table called `name` of `family`, moat's
+    /// or another program's (iptables-nft's `filter`); `None` when the
+    /// driver cannot tell with one question.
+    fn table_exists(&self, family: Family, name: &str) -> Result<Option<bool>, BackendError> {
+        let _ = (family, name);
+        Ok(None)
+    }
+
     /// Applies `changes` as one transaction: all of it or, on any error, nothing.
     fn apply(&self, changes: &ChangeSet) -> Result<(), BackendError>;
 

@@ -25,6 +25,7 @@ use moat_host::settings::warn_for_rule;
 use moat_host::stored::{read_state, read_view, stored_chains};
 
 use crate::advice;
+use crate::other_tables;
 use crate::CommandError;
 
 /// A result of an iptables command's step.
@@ -110,7 +111,9 @@ pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
         inv.command,
         Command::List { .. } | Command::ListRules { .. }
     ) {
-        crate::legacy::warn_if_present(family, false);
+        other_tables::warn_legacy(family, false);
+        let backend = moat_backend::default_backend();
+        other_tables::note_iptables_nft(program, &backend, family, &[inv.stage]);
     }
     match apply(program, &inv, family) {
         Ok(code) => code,

@@ -8,7 +8,7 @@
 mod advice;
 mod error;
 pub mod iptables;
-mod legacy;
+mod other_tables;
 mod personality;
 pub mod restore;
 pub mod save;

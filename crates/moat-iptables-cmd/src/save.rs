@@ -12,6 +12,7 @@ use moat_model::{Family, Stage};
 
 use moat_host::stored::stored_chains;
 
+use crate::other_tables;
 use crate::CommandError;
 
 /// Options of iptables-save.
@@ -53,14 +54,16 @@ pub fn run(program: &str, args: &SaveArgs, family: Family) -> ExitCode {
 }
 
 fn save(program: &str, args: &SaveArgs, family: Family) -> Result<(), CommandError> {
-    crate::legacy::warn_if_present(family, true);
+    other_tables::warn_legacy(family, true);
     let backend = moat_backend::default_backend();
     let only = args.table.as_deref().map(parse_table).transpose()?;
+    let stages: Vec<Stage> = Stage::SAVE_ORDER
+        .into_iter()
+        .filter(|&stage| only.is_none_or(|o| o == stage))
+        .collect();
+    other_tables::note_iptables_nft(program, &backend, family, &stages);
     let mut tables = Vec::new();
-    for stage in Stage::SAVE_ORDER {
-        if only.is_some_and(|o| o != stage) {
-            continue;
-        }
+    for stage in stages {
         match backend.read(family, stage)? {
             Some(kernel) => tables.push((family, stage, stored_chains(kernel))),
             None if only.is_some() => tables.push((family, stage, Vec::new())),

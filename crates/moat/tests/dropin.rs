@@ -398,6 +398,29 @@ fn legacy_tables_are_warned_about_as_iptables_nft_does() {
     compare(made[0]);
 }
 
+/// iptables-nft's own tables, left in the kernel from before moat, still
+/// act on packets: a person listing or saving moat's rules is told which
+/// table is there; programs (no terminal) are told nothing.
+#[test]
+fn iptables_nft_tables_beside_moat_are_noted_for_a_person() {
+    let Some(ns) = require_root_or_skip().then(|| Netns::new("nft-beside").unwrap()) else {
+        return;
+    };
+    ns.exec_ok(&["iptables-nft", "-A", "INPUT", "-j", "ACCEPT"])
+        .unwrap();
+    for argv in [&["iptables", "-S"][..], &["iptables-save"]] {
+        let person = common::moat_advised(&ns, argv);
+        assert!(
+            text(&person.stderr).contains("iptables-nft's table `ip filter' is in the kernel too"),
+            "{argv:?}: {}",
+            text(&person.stderr)
+        );
+        assert_eq!(text(&moat(&ns, argv).stderr), "", "{argv:?}");
+    }
+    let nat = common::moat_advised(&ns, &["iptables", "-t", "nat", "-S"]);
+    assert_eq!(text(&nat.stderr), "", "no iptables-nft nat table");
+}
+
 #[test]
 fn the_security_table_filters_after_filter() {
     let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {

@@ -95,6 +95,13 @@ impl NetlinkDriver {
         rename::rename_unused_chain(&mut sock, family, stage, from, to)
     }
 
+    /// Whether the kernel holds table `name` of `family`; see
+    /// [`Backend::table_exists`].
+    pub fn table_exists(&self, family: Family, name: &str) -> Result<bool, DriverError> {
+        let mut sock = NfSocket::open()?;
+        read::table_exists(&mut sock, family, name)
+    }
+
     /// Zeroes the counters of `chain` (every chain when `None`); see
     /// [`Backend::zero_counters`].
     pub fn zero_counters(
@@ -182,6 +189,12 @@ impl Backend for NetlinkDriver {
         wanted: &mut dyn FnMut(usize, &str) -> bool,
     ) -> Result<RuleSearch, BackendError> {
         NetlinkDriver::find_rule(self, family, stage, chain, wanted)
+            .map_err(|e| e.into_backend(true))
+    }
+
+    fn table_exists(&self, family: Family, name: &str) -> Result<Option<bool>, BackendError> {
+        NetlinkDriver::table_exists(self, family, name)
+            .map(Some)
             .map_err(|e| e.into_backend(true))
     }
 
@@ -321,6 +334,13 @@ impl Backend for Hybrid {
             .netlink
             .find_rule(family, stage, chain, wanted)
             .unwrap_or(RuleSearch::Unknown))
+    }
+
+    fn table_exists(&self, family: Family, name: &str) -> Result<Option<bool>, BackendError> {
+        if self.route == Route::Nft {
+            return Ok(None);
+        }
+        Backend::table_exists(&self.netlink, family, name)
     }
 
     fn rename_unused_chain(

@@ -220,6 +220,18 @@ pub(crate) fn reset_counters(
     }
 }
 
+/// Whether the kernel holds a table called `name` of `family`, moat's or
+/// another program's.
+pub(crate) fn table_exists(
+    sock: &mut NfSocket,
+    family: Family,
+    name: &str,
+) -> Result<bool, DriverError> {
+    Ok(sock.exists(NFT_MSG_GETTABLE, nfproto(family), &|w| {
+        w.attr_str(NFTA_TABLE_NAME, name)
+    })?)
+}
+
 /// Reads moat's table for `family` and `stage`; `None` when it does not
 /// exist. With [`Depth::Layout`] the user-visible chains come without rules.
 pub(crate) fn read_table(
@@ -230,9 +242,7 @@ pub(crate) fn read_table(
 ) -> Result<Option<KernelTable>, DriverError> {
     let table = table_name(stage);
     let proto = nfproto(family);
-    if !sock.exists(NFT_MSG_GETTABLE, proto, &|w| {
-        w.attr_str(NFTA_TABLE_NAME, table)
-    })? {
+    if !table_exists(sock, family, table)? {
         return Ok(None);
     }
     let mut chains = Vec::new();
