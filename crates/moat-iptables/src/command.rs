@@ -7,7 +7,7 @@ use moat_model::{Counters, Family, Policy, Stage};
 
 use crate::engine::Problem;
 use crate::lock_options::LockOptions;
-use crate::rule::{option_arity, RuleParseError, RuleSpec, Warning};
+use crate::rule::{command_option_abbreviated, option_arity, RuleParseError, RuleSpec, Warning};
 
 /// A command-line problem: what is wrong and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -272,6 +272,21 @@ fn with_attached_value(word: &str) -> Option<(&str, &str)> {
         .then_some((option, value))
 }
 
+/// `word` with an abbreviated name of iptables' own options written out
+/// (`--line` is `--line-numbers`, `--tab=nat` is `--table=nat`), as getopt
+/// reads a unique prefix; `None` for every other word.
+fn abbreviation_written_out(word: &str) -> Option<String> {
+    let (name, value) = match word.split_once('=') {
+        Some((name, value)) => (name, Some(value)),
+        None => (word, None),
+    };
+    let whole = command_option_abbreviated(name)?;
+    Some(match value {
+        Some(value) => format!("{whole}={value}"),
+        None => whole.to_string(),
+    })
+}
+
 /// Splits bundled short flags such as `-vnL` into `-v -n -L`.
 fn unbundle(word: &str) -> Option<Vec<String>> {
     let letters = word.strip_prefix('-')?.as_bytes();
@@ -308,13 +323,22 @@ pub fn parse_command_line<S: AsRef<str>>(
     let mut words: Vec<Cow<'_, str>> = Vec::with_capacity(args.len());
     for word in args {
         let word = word.as_ref();
-        if let Some((option, value)) = with_attached_value(word) {
-            words.extend([Cow::Borrowed(option), Cow::Borrowed(value)]);
+        if !word.starts_with("--") {
+            match unbundle(word) {
+                Some(parts) => words.extend(parts.into_iter().map(Cow::Owned)),
+                None => words.push(Cow::Borrowed(word)),
+            }
             continue;
         }
-        match unbundle(word) {
-            Some(parts) => words.extend(parts.into_iter().map(Cow::Owned)),
-            None => words.push(Cow::Borrowed(word)),
+        let long = match abbreviation_written_out(word) {
+            Some(whole) => Cow::Owned(whole),
+            None => Cow::Borrowed(word),
+        };
+        match with_attached_value(&long) {
+            Some((option, value)) => {
+                words.extend([option, value].map(|w| Cow::Owned(w.to_string())))
+            }
+            None => words.push(long),
         }
     }
     let mut stage = Stage::Filter;
@@ -780,6 +804,34 @@ mod tests {
         let inv = parse_command_line(&words("-A INPUT -m recent --set"), Family::Ipv4).unwrap();
         assert!(inv.counters.is_none());
         assert!(parse_command_line(&words("-S --modprobe"), Family::Ipv4).is_err());
+    }
+
+    #[test]
+    fn own_long_options_may_be_abbreviated_as_getopt_allows() {
+        for (short, whole) in [
+            ("-L --line", "-L --line-numbers"),
+            ("-L INPUT --numeric --verb --exa", "-L INPUT -n -v -x"),
+            ("--tab=nat --list-r", "-t nat -S"),
+            ("--app INPUT -j ACCEPT", "-A INPUT -j ACCEPT"),
+            ("--ren a b", "-E a b"),
+        ] {
+            let parse = |line| parse_command_line(&words(line), Family::Ipv4).unwrap();
+            let (a, b) = (parse(short), parse(whole));
+            assert_eq!(
+                (a.stage, a.command, a.display),
+                (b.stage, b.command, b.display),
+                "{short}"
+            );
+        }
+        // Prefixes of several options, or of a rule option, are not taken.
+        for line in ["-L --li", "--del INPUT 1", "-S --w 1"] {
+            assert!(
+                parse_command_line(&words(line), Family::Ipv4).is_err(),
+                "{line}"
+            );
+        }
+        let recent = parse_command_line(&words("-A INPUT -m recent --set"), Family::Ipv4);
+        assert!(recent.unwrap().counters.is_none());
     }
 
     #[test]

@@ -250,5 +250,12 @@ pub fn option_arity(opt: &str) -> Option<usize> {
     parse::option_arity(opt)
 }
 
+/// The one of iptables' own long options (`--line-numbers`, `--verbose`,
+/// `--list`, ...) that `name` abbreviates as getopt reads it, if it
+/// stands for one and no rule option.
+pub fn command_option_abbreviated(name: &str) -> Option<&'static str> {
+    parse::command_option_abbreviated(name)
+}
+
 #[cfg(test)]
 mod tests;

@@ -197,6 +197,11 @@ mod tests {
     }
 
     #[test]
+    fn command_options_are_sorted_for_prefix_search() {
+        assert!(COMMAND_OPTIONS.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
     fn exact_and_unique_prefixes() {
         let c = base();
         let r = |name| resolve(name, c.iter().copied());

@@ -9,7 +9,8 @@ use super::ext::{Cx, Opt};
 use super::matches::{merge_port_matches, MatchSpec};
 use super::names::parse_protocol;
 use super::options::{
-    command_candidates, resolve, OptDef, Owner, Resolved, BASE_OPTIONS, SHORT_OPTIONS,
+    command_candidates, resolve, OptDef, Owner, Resolved, BASE_OPTIONS, COMMAND_OPTIONS,
+    SHORT_OPTIONS,
 };
 use super::suggest::closest;
 use super::targets::TargetSpec;
@@ -117,6 +118,31 @@ pub(crate) fn option_arity(opt: &str) -> Option<usize> {
         .map(|d| d.words());
     let first = arities.next()?;
     arities.all(|a| a == first).then_some(first)
+}
+
+/// The one of iptables' own long options that `name` abbreviates, as
+/// getopt reads a unique prefix (`--line` for `--line-numbers`); `None`
+/// when `name` is an option's whole name, begins several of iptables' own,
+/// or begins a rule option of any extension (getopt finds it ambiguous once
+/// that extension is loaded: the rule parser then reads it).
+pub(crate) fn command_option_abbreviated(name: &str) -> Option<&'static str> {
+    if name.len() < 3 || !name.starts_with("--") {
+        return None;
+    }
+    // The options `name` begins sit together in the sorted table: most
+    // words begin none, and the table of every extension's options is not
+    // built for them.
+    let at = COMMAND_OPTIONS.partition_point(|o| *o < name);
+    let begun = |i: usize| COMMAND_OPTIONS.get(i).filter(|o| o.starts_with(name));
+    let (Some(&option), None) = (begun(at), begun(at + 1)) else {
+        return None;
+    };
+    if option == name {
+        return None;
+    }
+    // A rule option's whole name or prefix (`--set` of recent) stays one.
+    let rule_option = every_option().iter().any(|d| d.name.starts_with(name));
+    (!rule_option).then_some(option)
 }
 
 impl<'a> Parser<'a> {
