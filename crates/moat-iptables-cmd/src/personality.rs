@@ -82,9 +82,12 @@ pub fn personality_about(name: &str) -> &'static str {
 }
 
 /// Parses one save or restore personality's options alone, its usage
-/// naming the personality.
+/// naming the personality; long options may be abbreviated as getopt
+/// allows (`--count`, `--noflu`).
 fn parse_alone<A: Args>(name: &'static str, args: Vec<OsString>) -> Result<A, clap::Error> {
-    let command = A::augment_args(clap::Command::new(name)).about(personality_about(name));
+    let command = A::augment_args(clap::Command::new(name))
+        .about(personality_about(name))
+        .infer_long_args(true);
     let argv = std::iter::once(OsString::from(name)).chain(args);
     A::from_arg_matches(&command.try_get_matches_from(argv)?)
 }

@@ -66,13 +66,13 @@ enum Top {
         )]
         args: Vec<String>,
     },
-    #[command(name = "iptables-save", about = personality_about("iptables-save"))]
+    #[command(name = "iptables-save", about = personality_about("iptables-save"), infer_long_args = true)]
     IptablesSave(moat_iptables_cmd::save::SaveArgs),
-    #[command(name = "ip6tables-save", about = personality_about("ip6tables-save"))]
+    #[command(name = "ip6tables-save", about = personality_about("ip6tables-save"), infer_long_args = true)]
     Ip6tablesSave(moat_iptables_cmd::save::SaveArgs),
-    #[command(name = "iptables-restore", about = personality_about("iptables-restore"))]
+    #[command(name = "iptables-restore", about = personality_about("iptables-restore"), infer_long_args = true)]
     IptablesRestore(moat_iptables_cmd::restore::RestoreArgs),
-    #[command(name = "ip6tables-restore", about = personality_about("ip6tables-restore"))]
+    #[command(name = "ip6tables-restore", about = personality_about("ip6tables-restore"), infer_long_args = true)]
     Ip6tablesRestore(moat_iptables_cmd::restore::RestoreArgs),
     /// Check a moat.toml (or iptables-save file): problems as file:line:col with a fix.
     Check(config_cmd::CheckArgs),

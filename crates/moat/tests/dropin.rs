@@ -331,7 +331,8 @@ fn failures_are_told_in_iptables_words() {
 
 /// `iptables-restore -T NAME` restores that table of the file alone, and
 /// nothing, without an error, when the file has no such table or no table
-/// has that name, as iptables-nft-restore does.
+/// has that name, as iptables-nft-restore does; the save and restore
+/// personalities take their long options abbreviated, as getopt does.
 #[test]
 fn restore_takes_one_table_with_its_table_option() {
     let Some(ours) = require_root_or_skip().then(|| Netns::new("one-table-moat").unwrap()) else {
@@ -340,7 +341,7 @@ fn restore_takes_one_table_with_its_table_option() {
     let theirs = Netns::new("one-table-nft").unwrap();
     let file = "*filter\n-A INPUT -j ACCEPT\nCOMMIT\n*nat\n-A OUTPUT -j RETURN\nCOMMIT\n";
     for table in ["nat", "raw", "nonsuch"] {
-        let mine = common::restore(&ours, "iptables-restore", &["-T", table], file);
+        let mine = common::restore(&ours, "iptables-restore", &["--tab", table], file);
         let debians =
             common::exec_input(&theirs, &["iptables-nft-restore", "-T", table], &[], file);
         assert_eq!(
@@ -352,8 +353,8 @@ fn restore_takes_one_table_with_its_table_option() {
         assert_eq!(debians.status.code(), Some(0), "-T {table}");
     }
     assert_eq!(
-        saved(moat(&ours, &["iptables-save"])),
-        saved(theirs.exec(&["iptables-nft-save"]).unwrap())
+        saved(moat(&ours, &["iptables-save", "--count"])),
+        saved(theirs.exec(&["iptables-nft-save", "--counters"]).unwrap())
     );
     let nat = moat_ok(&ours, &["iptables", "-t", "nat", "-S", "OUTPUT"]);
     assert!(nat.contains("-A OUTPUT -j RETURN"), "{nat}");
