@@ -78,8 +78,8 @@ fn parse_level(v: &str) -> Res<u8> {
         }
         return fail(format!("--log-level {v} is out of range 0-7"));
     }
-    let lower = v.to_ascii_lowercase();
-    match LEVELS.iter().find(|(n, _)| *n == lower) {
+    // Level names are case-sensitive, as iptables reads them.
+    match LEVELS.iter().find(|(n, _)| *n == v) {
         Some(&(_, l)) => Ok(l),
         None => fail(format!(
             "--log-level: unknown level \"{v}\" (use 0-7 or emerg, alert, crit, error, warning, notice, info, debug){}",
