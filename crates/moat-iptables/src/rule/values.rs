@@ -761,8 +761,10 @@ pub(crate) fn push_opt(out: &mut String, invert: bool, opt: &str, value: Option<
     }
 }
 
-/// A comma-separated list of names, each checked against `known` (case-insensitively);
-/// returns the bits of the names found.
+/// A comma-separated list of names, each one of `known` or, as iptables
+/// reads these lists, any leading part of one in any case (the first in
+/// `known`'s order: `ESTAB` is ESTABLISHED, addrtype's `U` UNSPEC); returns
+/// the bits of the names found.
 pub(crate) fn parse_name_list<T: Copy + std::ops::BitOr<Output = T>>(
     s: &str,
     opt: &str,
@@ -771,7 +773,12 @@ pub(crate) fn parse_name_list<T: Copy + std::ops::BitOr<Output = T>>(
 ) -> Res<T> {
     let mut bits = zero;
     for word in s.split(',') {
-        match known.iter().find(|(n, _)| n.eq_ignore_ascii_case(word)) {
+        let begins = |name: &str| {
+            name.as_bytes()
+                .get(..word.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(word.as_bytes()))
+        };
+        match known.iter().find(|(n, _)| !word.is_empty() && begins(n)) {
             Some(&(_, b)) => bits = bits | b,
             None => {
                 let names: Vec<&str> = known.iter().map(|(n, _)| *n).collect();
@@ -847,6 +854,24 @@ pub(crate) fn parse_float_prefix(s: &str) -> Option<(f64, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_lists_take_leading_parts_in_any_case() {
+        const KNOWN: &[(&str, u8)] = &[
+            ("UNSPEC", 1),
+            ("UNICAST", 2),
+            ("BROADCAST", 4),
+            ("BLACKHOLE", 8),
+        ];
+        let read = |s| parse_name_list(s, "--t", KNOWN, 0);
+        assert_eq!(read("UNICAST").unwrap(), 2);
+        assert_eq!(read("u").unwrap(), 1, "the first in order");
+        assert_eq!(read("uni,bl").unwrap(), 10);
+        assert_eq!(read("b").unwrap(), 4);
+        assert!(read("UNICASTS").is_err());
+        assert!(read("").is_err());
+        assert!(read("uni,").is_err());
+    }
 
     #[test]
     fn fields_keep_whole_characters() {

@@ -38,12 +38,30 @@ impl Default for Mh {
     }
 }
 
-fn parse_type(s: &str) -> Res<u8> {
-    if let Some((_, _, n)) = TYPES
+/// A type's name as iptables reads it: any leading part of a name or
+/// short form, in any case; the first such name in the table's order,
+/// unless a later one is the whole word (`b` is binding-refresh-request,
+/// `hot` home-test, `HOTI` home-test-init).
+fn type_by_name(s: &str) -> Option<u8> {
+    let names = TYPES
         .iter()
-        .find(|(name, short, _)| *name == s || *short == s)
-    {
-        return Ok(*n);
+        .flat_map(|&(name, short, n)| [(name, n), (short, n)]);
+    let mut found = None;
+    for (name, n) in names {
+        let begins = name
+            .as_bytes()
+            .get(..s.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(s.as_bytes()));
+        if begins && (found.is_none() || name.len() == s.len()) {
+            found = Some(n);
+        }
+    }
+    found
+}
+
+fn parse_type(s: &str) -> Res<u8> {
+    if let Some(n) = type_by_name(s) {
+        return Ok(n);
     }
     let digits = strtoul_start(s);
     if digits.bytes().all(|b| b.is_ascii_digit()) && !digits.is_empty() {
@@ -137,5 +155,30 @@ impl Extension for Mh {
             let bang = if self.invert { "!" } else { "" };
             out.push_str(&format!(" {bang}{}", self.types_text(numeric)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_read_as_iptables_reads_them() {
+        for (word, n) in [
+            ("binding-update", 5),
+            ("Binding-Update", 5),
+            ("BU", 5),
+            ("binding-up", 5),
+            ("bindin", 0),
+            ("b", 0),
+            ("hot", 3),
+            ("HOME-TEST-INIT", 1),
+            ("ho", 1),
+            ("", 0),
+        ] {
+            assert_eq!(type_by_name(word), Some(n), "{word}");
+        }
+        assert_eq!(type_by_name("binding-updates"), None);
+        assert_eq!(type_by_name("5"), None);
     }
 }

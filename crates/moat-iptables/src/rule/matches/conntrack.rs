@@ -34,6 +34,8 @@ const PLAIN_STATES: &[(&str, u8)] = &[
 
 /// Connection status bits in the order iptables prints them.
 const STATUSES: &[(&str, u32)] = &[
+    // No bit: a connection with none of the others.
+    ("NONE", 0),
     ("EXPECTED", 1),
     ("SEEN_REPLY", 2),
     ("ASSURED", 4),
@@ -286,12 +288,7 @@ impl Extension for Conntrack {
             }
             "--ctstatus" => {
                 once(&self.status, o.name)?;
-                let bits = if v.eq_ignore_ascii_case("NONE") {
-                    0
-                } else {
-                    parse_name_list(v, o.name, STATUSES, 0)?
-                };
-                self.status = Some((bits, inv));
+                self.status = Some((parse_name_list(v, o.name, STATUSES, 0)?, inv));
             }
             "--ctexpire" => {
                 once(&self.expire, o.name)?;

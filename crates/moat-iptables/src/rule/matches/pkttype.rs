@@ -42,8 +42,8 @@ impl Extension for PktType {
         let v = o.value().to_ascii_lowercase();
         let kind = match v.as_str() {
             "unicast" | "host" => PacketType::Unicast,
-            "broadcast" => PacketType::Broadcast,
-            "multicast" => PacketType::Multicast,
+            "broadcast" | "bcast" => PacketType::Broadcast,
+            "multicast" | "mcast" => PacketType::Multicast,
             "otherhost" => PacketType::OtherHost,
             _ => {
                 return fail(format!(
