@@ -48,6 +48,45 @@ pub(crate) fn parse_protocol(s: &str, opt: &str) -> Res<u8> {
     ))
 }
 
+/// A protocol value as iptables reads it where it does not lowercase the
+/// name first (conntrack's `--ctproto`): a number, or one of iptables' own
+/// names or a name or alias of `/etc/protocols`, each exactly as written
+/// (`tcp` and `TCP`, not `Tcp`).
+pub(crate) fn parse_protocol_as_written(s: &str, opt: &str) -> Res<u8> {
+    if s.starts_with(|c: char| c.is_ascii_digit()) {
+        return parse_protocol(s, opt);
+    }
+    let named = BUILTIN_PROTOCOLS
+        .iter()
+        .copied()
+        .chain(PROTOCOLS.iter().map(|&(n, name)| (name, n)))
+        .find(|(name, _)| *name == s)
+        .map(|(_, n)| n);
+    match named.or_else(|| alias_of_etc_protocols(s)) {
+        Some(n) => Ok(n),
+        None => {
+            parse_protocol(s, opt)?;
+            fail(format!(
+                "{opt}: unknown protocol \"{s}\": here iptables reads a name exactly as \
+                 /etc/protocols writes it (such as tcp or TCP)"
+            ))
+        }
+    }
+}
+
+/// The protocol number `/etc/protocols` gives alias `s`, as the C
+/// library's getprotobyname finds it.
+fn alias_of_etc_protocols(s: &str) -> Option<u8> {
+    let text = std::fs::read_to_string("/etc/protocols").ok()?;
+    text.lines().find_map(|line| {
+        let mut fields = line.split('#').next()?.split_whitespace();
+        let (_name, number) = (fields.next()?, fields.next()?);
+        fields
+            .any(|alias| alias == s)
+            .then(|| number.parse().ok())?
+    })
+}
+
 /// The name `-S` and `-L` print for protocol `n` (its number when it has no name).
 pub(crate) fn protocol_name(n: u8) -> Cow<'static, str> {
     if n == 0 {
@@ -250,6 +289,17 @@ pub(crate) fn icmp_type_name(t: IcmpType, v6: bool) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conntrack_protocols_are_read_as_written() {
+        let read = |s| parse_protocol_as_written(s, "--ctproto");
+        assert_eq!(read("tcp").unwrap(), 6);
+        assert_eq!(read("all").unwrap(), 0);
+        assert_eq!(read("0x6").unwrap(), 6);
+        assert!(read("Tcp").is_err());
+        assert!(read("ALL").is_err());
+        assert!(read("bogus").is_err());
+    }
 
     #[test]
     fn protocols_by_name_and_number() {

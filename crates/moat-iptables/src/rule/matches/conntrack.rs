@@ -4,7 +4,7 @@ use moat_model::{ConnStates, ConntrackAddr, CtDirection, Match, PortRange};
 
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
-use crate::rule::names::parse_protocol;
+use crate::rule::names::parse_protocol_as_written;
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::{
     family_bits, mask_prefix, name_list, parse_name_list, parse_net_unmasked,
@@ -283,7 +283,7 @@ impl Extension for Conntrack {
             "--ctproto" => {
                 once(&self.proto, o.name)?;
                 // iptables takes all (0), which no connection has.
-                let p = parse_protocol(v, o.name)?;
+                let p = parse_protocol_as_written(v, o.name)?;
                 self.proto = Some((p, inv));
             }
             "--ctstatus" => {
