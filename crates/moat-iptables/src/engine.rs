@@ -86,6 +86,11 @@ fn fail<T>(message: impl Into<String>) -> Result<T, EngineError> {
     Err(EngineError::new(message))
 }
 
+/// [`fail`] with iptables' own `words` for the failure.
+fn fail_in<T>(words: &'static str, message: impl Into<String>) -> Result<T, EngineError> {
+    Err(EngineError::new(message).in_iptables_words(words))
+}
+
 /// [`fail`] for what the kernel would refuse.
 fn refused<T>(message: impl Into<String>) -> Result<T, EngineError> {
     Err(EngineError {
@@ -158,8 +163,7 @@ fn check_new_chain_name(state: &TableState, name: &str) -> Result<(), EngineErro
         ));
     }
     if state.chain(name).is_some() {
-        return Err(EngineError::new(format!("chain `{name}' already exists"))
-            .in_iptables_words(CHAIN_EXISTS));
+        return fail_in(CHAIN_EXISTS, format!("chain `{name}' already exists"));
     }
     Ok(())
 }
@@ -384,12 +388,11 @@ pub fn apply(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineEr
                 let r = new_rule(next, rule)?;
                 let c = chain_mut(next, &chain)?;
                 if num > c.rules.len() + 1 {
-                    return Err(EngineError::new(format!(
+                    return fail_in(INSERT_TOO_BIG, format!(
                         "index of insertion too big: chain {chain} has {} rules, so -I takes 1 to {}",
                         c.rules.len(),
                         c.rules.len() + 1
-                    ))
-                    .in_iptables_words(INSERT_TOO_BIG));
+                    ));
                 }
                 c.rules.insert(num - 1, r);
             }
@@ -401,11 +404,13 @@ pub fn apply(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineEr
             match c.rules.get_mut(num - 1) {
                 Some(slot) => *slot = r,
                 None => {
-                    return Err(EngineError::new(format!(
-                        "index of replacement too big: chain {chain} has {} rules",
-                        c.rules.len()
-                    ))
-                    .in_iptables_words(REPLACE_TOO_BIG))
+                    return fail_in(
+                        REPLACE_TOO_BIG,
+                        format!(
+                            "index of replacement too big: chain {chain} has {} rules",
+                            c.rules.len()
+                        ),
+                    )
                 }
             }
             set_added_counters(next, &chain, Some(num - 1), 1, counters);
@@ -413,11 +418,13 @@ pub fn apply(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineEr
         Command::DeleteNum { chain, num } => {
             let c = chain_mut(next, &chain)?;
             if num > c.rules.len() {
-                return Err(EngineError::new(format!(
-                    "index of deletion too big: chain {chain} has {} rules",
-                    c.rules.len()
-                ))
-                .in_iptables_words(DELETE_TOO_BIG));
+                return fail_in(
+                    DELETE_TOO_BIG,
+                    format!(
+                        "index of deletion too big: chain {chain} has {} rules",
+                        c.rules.len()
+                    ),
+                );
             }
             c.rules.remove(num - 1);
         }
@@ -432,10 +439,12 @@ pub fn apply(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineEr
                         c.rules.remove(i);
                     }
                     None => {
-                        return Err(EngineError::new(format!(
-                            "bad rule (does a matching rule exist in chain {chain}?): {wanted}"
-                        ))
-                        .in_iptables_words(BAD_RULE))
+                        return fail_in(
+                            BAD_RULE,
+                            format!(
+                                "bad rule (does a matching rule exist in chain {chain}?): {wanted}"
+                            ),
+                        )
                     }
                 }
             }
@@ -501,10 +510,12 @@ pub fn apply(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineEr
                     c.policy_counters = Counters::default();
                 }
                 None => {
-                    return Err(EngineError::new(format!(
+                    return fail_in(
+                        NOT_BUILT_IN,
+                        format!(
                         "chain {chain} is a user-defined chain: only built-in chains have a policy"
-                    ))
-                    .in_iptables_words(NOT_BUILT_IN))
+                    ),
+                    )
                 }
             }
         }
