@@ -272,6 +272,20 @@ fn with_attached_value(word: &str) -> Option<(&str, &str)> {
         .then_some((option, value))
 }
 
+/// How many values follow option `word` on the command line: the table's,
+/// the counters', `--modprobe`'s, or a rule option's; 0 for other words
+/// and for an option whose value is attached after `=`.
+fn values_of(word: &str) -> usize {
+    match word {
+        "-t" | "--table" | "--modprobe" => 1,
+        "-c" | "--set-counters" => 2,
+        _ if word.starts_with('-') && word != "!" && !word.contains('=') => {
+            option_arity(word).unwrap_or(0)
+        }
+        _ => 0,
+    }
+}
+
 /// `word` with an abbreviated name of iptables' own options written out
 /// (`--line` is `--line-numbers`, `--tab=nat` is `--table=nat`), as getopt
 /// reads a unique prefix; `None` for every other word.
@@ -321,12 +335,23 @@ pub fn parse_command_line<S: AsRef<str>>(
     family: Family,
 ) -> Result<Invocation, CommandError> {
     let mut words: Vec<Cow<'_, str>> = Vec::with_capacity(args.len());
+    // An option's values are taken as they are, even one starting with
+    // `--` (`--comment --line`), as getopt takes them.
+    let mut values_due = 0;
     for word in args {
         let word = word.as_ref();
+        if values_due > 0 {
+            values_due -= 1;
+            words.push(Cow::Borrowed(word));
+            continue;
+        }
         if !word.starts_with("--") {
             match unbundle(word) {
                 Some(parts) => words.extend(parts.into_iter().map(Cow::Owned)),
-                None => words.push(Cow::Borrowed(word)),
+                None => {
+                    values_due = values_of(word);
+                    words.push(Cow::Borrowed(word));
+                }
             }
             continue;
         }
@@ -338,7 +363,10 @@ pub fn parse_command_line<S: AsRef<str>>(
             Some((option, value)) => {
                 words.extend([option, value].map(|w| Cow::Owned(w.to_string())))
             }
-            None => words.push(long),
+            None => {
+                values_due = values_of(&long);
+                words.push(long);
+            }
         }
     }
     let mut stage = Stage::Filter;
@@ -832,6 +860,24 @@ mod tests {
         }
         let recent = parse_command_line(&words("-A INPUT -m recent --set"), Family::Ipv4);
         assert!(recent.unwrap().counters.is_none());
+        // An option's value is taken as written, even one that looks like
+        // an option of iptables'.
+        for (line, text) in [
+            (
+                "-A INPUT -m comment --comment --line",
+                "-m comment --comment --line",
+            ),
+            (
+                "-A INPUT -m comment --comment --table=x",
+                "-m comment --comment \"--table=x\"",
+            ),
+        ] {
+            let inv = parse_command_line(&words(line), Family::Ipv4).unwrap();
+            let Command::Append { rule, .. } = inv.command else {
+                panic!("{line}")
+            };
+            assert_eq!(rule.to_args(), text, "{line}");
+        }
     }
 
     #[test]
