@@ -466,16 +466,7 @@ pub fn parse_command_line<S: AsRef<str>>(
             "-4" | "--ipv4" | "-6" | "--ipv6" => {}
             _ => {
                 rule_words.push(word);
-                let arity = if word.starts_with('-') && word != "!" {
-                    let name = word.split('=').next().unwrap_or(word);
-                    if word.contains('=') {
-                        0
-                    } else {
-                        option_arity(name).unwrap_or(0)
-                    }
-                } else {
-                    0
-                };
+                let arity = values_of(word);
                 for _ in 0..arity {
                     if let Some(value) = words.get(i) {
                         rule_words.push(value);
