@@ -179,9 +179,12 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
         // it is too large to read quickly. Rules that stay the same (text
         // and counters) are left alone, so a restore over the same ruleset
         // changes nothing in the kernel; the rest is replaced, counters as
-        // the file says (zero without -c).
+        // the file says (zero without -c). A file's table beyond the bound
+        // is replaced without reading: a kernel table it could leave alone
+        // would be as large, too large to read.
         let kernel = match kernels.iter().position(|(s, _)| *s == stage) {
             Some(i) => BoundedRead::Table(kernels.swap_remove(i).1),
+            None if rule_count(&table) > READ_BEFORE_RESTORE => BoundedRead::TooLarge,
             None => backend.read_at_most(family, stage, READ_BEFORE_RESTORE)?,
         };
         match kernel {
@@ -202,6 +205,11 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
     // (2 % of a 10,000-rule restore's instructions).
     std::mem::forget(batch);
     Ok(())
+}
+
+/// The rules in all chains of `table`.
+fn rule_count(table: &moat_model::Table) -> usize {
+    table.chains.iter().map(|c| c.rules.len()).sum()
 }
 
 /// What iptables-restore prints with `-v` (without `--noflush`) for each

@@ -7,7 +7,7 @@ use common::{
     iptables_all, moat, moat_advised, moat_bin, moat_err, moat_iptables_bin, moat_ok, nft_ruleset,
     restore, words,
 };
-use moat_testnet::{require_root_or_skip, Netns};
+use moat_testnet::{ping, require_root_or_skip, Netns};
 
 fn lab() -> Option<Netns> {
     require_root_or_skip().then(|| Netns::new("cmd").expect("namespace"))
@@ -223,6 +223,73 @@ fn save_and_restore_round_trip() {
         saved.contains("[7:420] -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"),
         "{saved}"
     );
+}
+
+/// The lines of `iptables-save` (with `extra` options) but its comments.
+fn saved_body(ns: &Netns, extra: &[&str]) -> Vec<String> {
+    let mut argv = vec!["iptables-save"];
+    argv.extend_from_slice(extra);
+    moat_ok(ns, &argv)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A file larger than a restore reads of the kernel's table first replaces
+/// the table whole, as iptables-restore does: over another ruleset (whose
+/// user chain and policy go), and over itself after traffic (its counters
+/// start again from zero, the file giving none).
+#[test]
+fn a_restore_too_large_to_read_first_replaces_the_table() {
+    let Some(ns) = lab() else { return };
+    let old =
+        "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:OLD - [0:0]\n\
+               -A INPUT -j OLD\n-A OLD -p icmp -j DROP\nCOMMIT\n";
+    assert!(restore(&ns, "iptables-restore", &[], old).status.success());
+    let mut large = String::from(
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A INPUT -p icmp -j ACCEPT\n",
+    );
+    for port in 1024..1024 + 20_500 {
+        large.push_str(&format!(
+            "-A INPUT -p tcp -m tcp --dport {port} -j ACCEPT\n"
+        ));
+    }
+    large.push_str("COMMIT\n");
+    let expected: Vec<String> = large.lines().map(str::to_string).collect();
+    let out = restore(&ns, "iptables-restore", &[], &large);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(saved_body(&ns, &[]), expected);
+    ns.ip(&["link", "set", "lo", "up"]).expect("loopback");
+    ns.sysctl("net/ipv4/ping_group_range", "0 2147483647")
+        .expect("ping sockets");
+    assert!(
+        ping(&ns, [127, 0, 0, 1]).expect("ping"),
+        "the icmp rule lets the echo in"
+    );
+    let counted = saved_body(&ns, &["-c"]);
+    assert!(
+        counted[4].starts_with("[") && !counted[4].starts_with("[0:0]"),
+        "the echo was counted: {}",
+        counted[4]
+    );
+    let out = restore(&ns, "iptables-restore", &[], &large);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let counted = saved_body(&ns, &["-c"]);
+    assert_eq!(
+        counted[4], "[0:0] -A INPUT -p icmp -j ACCEPT",
+        "a restore without counters starts them from zero"
+    );
+    assert_eq!(saved_body(&ns, &[]), expected);
 }
 
 #[test]
