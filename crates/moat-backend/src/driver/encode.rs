@@ -11,7 +11,7 @@ use moat_model::{Counters, Family, Hook, Policy, Rule, Stage};
 use moat_nft::layout::{base_chain_name, chain_type, family_word};
 use moat_nft::nft_json::EncodeError;
 use moat_nft::portmap::{self, PortMap};
-use moat_nft::rule::{compile_rule, CompileError, CompiledRule, RuleContext};
+use moat_nft::rule::{compile_rule, declares_sets, CompileError, CompiledRule, RuleContext};
 use moat_nft::{ChangeSet, Op, Position, TableChanges};
 use nftables::schema::Set;
 use nftables::types::NfChainType;
@@ -267,16 +267,29 @@ impl<'a> TableEncoder<'a> {
     /// The operations step by step, as the `nft` driver orders them, with
     /// the sets the rules fill declared after the table commands.
     ///
-    /// Every rule is compiled first (its compile errors come before any
-    /// driver limit) for the sets it fills, then again when its message is
-    /// written: holding every rule's expressions until then would double a
-    /// large restore's memory.
+    /// The rules that fill sets are compiled first for their sets, then
+    /// again when their messages are written (holding every rule's
+    /// expressions until then would double a large restore's memory); the
+    /// others once. A rule's compile error still comes before any other
+    /// error, as if every rule had been compiled first.
     fn encode(&self, b: &mut Batch, ids: &mut SetIds) -> Result<(), DriverError> {
-        let ops = &self.changes.ops;
         let sets = self.rule_sets()?;
+        self.encode_steps(b, ids, &sets).map_err(|e| {
+            self.first_compile_error(self.changes.ops.len())
+                .unwrap_or(e)
+        })
+    }
+
+    fn encode_steps(
+        &self,
+        b: &mut Batch,
+        ids: &mut SetIds,
+        sets: &[(Origin, Set<'static>)],
+    ) -> Result<(), DriverError> {
+        let ops = &self.changes.ops;
         for step in [Step::Table, Step::Lists, Step::Maps, Step::Body, Step::Last] {
             if step == Step::Maps {
-                for (origin, set) in &sets {
+                for (origin, set) in sets {
                     dyn_set::declare(b, ids, &self.target(*origin), set)?;
                 }
             }
@@ -299,19 +312,19 @@ impl<'a> TableEncoder<'a> {
     fn rule_sets(&self) -> Result<Vec<(Origin, Set<'static>)>, DriverError> {
         let mut sets = Vec::new();
         let mut origins = Vec::new();
-        for (op_index, op) in self.changes.ops.iter().enumerate() {
-            let (Op::AddRule {
-                chain, index, rule, ..
-            }
-            | Op::ReplaceRule {
-                chain, index, rule, ..
-            }) = op
-            else {
+        for (op_index, (chain, index, rule)) in self.rules() {
+            if !declares_sets(rule) {
                 continue;
-            };
-            let compiled = self.compiled(chain, *index, compile_rule(rule, &self.ctx))?;
-            let existing = &self.changes.existing_sets;
-            dyn_set::collect(&mut sets, &compiled.sets, existing, chain, *index)?;
+            }
+            let collected = self
+                .compiled(chain, index, compile_rule(rule, &self.ctx))
+                .and_then(|compiled| {
+                    let existing = &self.changes.existing_sets;
+                    dyn_set::collect(&mut sets, &compiled.sets, existing, chain, index)
+                });
+            if let Err(e) = collected {
+                return Err(self.first_compile_error(op_index).unwrap_or(e));
+            }
             let origin = Origin {
                 table: self.index,
                 op: op_index,
@@ -319,6 +332,35 @@ impl<'a> TableEncoder<'a> {
             origins.resize(sets.len(), origin);
         }
         Ok(origins.into_iter().zip(sets).collect())
+    }
+
+    /// The rules the operations add or replace, with their operations'
+    /// indexes: (chain, index in the chain, rule).
+    fn rules(&self) -> impl Iterator<Item = (usize, (&'a str, usize, &'a Rule))> {
+        let ops: &'a [Op] = &self.changes.ops;
+        ops.iter()
+            .enumerate()
+            .filter_map(|(op_index, op)| match op {
+                Op::AddRule {
+                    chain, index, rule, ..
+                }
+                | Op::ReplaceRule {
+                    chain, index, rule, ..
+                } => Some((op_index, (chain.as_str(), *index, rule))),
+                _ => None,
+            })
+    }
+
+    /// The first compile error of the rules of the first `count`
+    /// operations: the error compiling every rule before anything else
+    /// would give.
+    fn first_compile_error(&self, count: usize) -> Option<DriverError> {
+        self.rules()
+            .take_while(|(op_index, _)| *op_index < count)
+            .find_map(|(_, (chain, index, rule))| {
+                self.compiled(chain, index, compile_rule(rule, &self.ctx))
+                    .err()
+            })
     }
 
     fn target(&self, origin: Origin) -> Target<'_> {
@@ -993,6 +1035,34 @@ mod tests {
         assert!(encode(&ChangeSet::default(), 1, true, &Default::default())
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn a_rule_that_does_not_compile_is_the_error_before_any_driver_limit() {
+        let mut table = Table::new(Family::Ipv4, Stage::Mangle);
+        table.chains[0].rules = vec![Rule::new(Action::Accept), Rule::new(Action::Dscp(64))];
+        let mut changes = plan_replace(&table).unwrap();
+        // A set of MAC addresses, which this driver cannot write, before the
+        // rules in the batch.
+        let macs = Set {
+            family: nftables::types::NfFamily::IP,
+            table: "moat_mangle".into(),
+            name: "macs".into(),
+            handle: None,
+            set_type: nftables::schema::SetTypeValue::Single(nftables::schema::SetType::EtherAddr),
+            policy: None,
+            flags: None,
+            elem: None,
+            timeout: None,
+            gc_interval: None,
+            size: None,
+            comment: None,
+        };
+        changes.tables[0].ops.push(Op::AddSet(Box::new(macs)));
+        let err = encode(&changes, 1, true, &Default::default()).unwrap_err();
+        assert!(matches!(err, DriverError::Compile(_)), "{err}");
+        assert!(err.to_string().contains("DSCP 64"), "{err}");
+        assert!(err.to_string().contains("rule 2"), "{err}");
     }
 
     #[test]

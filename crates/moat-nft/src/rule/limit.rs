@@ -183,6 +183,7 @@ fn rule_digest(cx: &Cx) -> Result<String, CompileError> {
 mod tests {
     use serde_json::json;
 
+    use super::super::declares_sets;
     use super::super::testutil::{compile, compile_json, v4, v6};
     use moat_model::{Action, LimitKey, Match, Rate, RateUnit, Rule};
 
@@ -207,6 +208,8 @@ mod tests {
             compile_json(&r, v4()).unwrap()[0],
             json!({"limit": {"rate": 3, "per": "minute", "burst": 5}})
         );
+        assert!(!declares_sets(&r));
+        assert!(compile(&r, v4()).unwrap().sets.is_empty());
     }
 
     #[test]
@@ -236,6 +239,7 @@ mod tests {
             },
         ]);
         let compiled = compile(&r, v4()).unwrap();
+        assert!(declares_sets(&r));
         assert_eq!(
             compiled.expr_json().unwrap()[1],
             json!({"set": {"op": "update", "set": "@hashlimit_ssh",
@@ -320,6 +324,7 @@ mod tests {
             by_source: true,
         }]);
         let compiled = compile(&r, v6()).unwrap();
+        assert!(declares_sets(&r));
         let name = compiled.sets[0].name.to_string();
         assert!(name.starts_with("connlimit_"), "{name}");
         assert_eq!(compiled.sets[0].timeout, None);

@@ -152,6 +152,15 @@ pub fn compile_rule(rule: &Rule, ctx: &RuleContext) -> Result<CompiledRule, Comp
     Ok(out)
 }
 
+/// Whether compiling `rule` may declare sets ([`CompiledRule::sets`]):
+/// only its per-key limits (`hashlimit` with a key, `connlimit`) do, so a
+/// caller after the sets alone can leave the other rules uncompiled.
+pub fn declares_sets(rule: &Rule) -> bool {
+    rule.matches
+        .iter()
+        .any(|m| matches!(m, Match::HashLimit { .. } | Match::ConnLimit { .. }))
+}
+
 /// The rule's counter, starting from the counts the rule carries.
 fn counter(rule: &Rule) -> Statement<'static> {
     let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
