@@ -18,8 +18,10 @@ use super::NetlinkError;
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Receive buffer asked for, so that the errors of a large refused batch fit.
 const RCVBUF: usize = 16 << 20;
-/// Bytes read per `recv`: dump messages come in buffers of at most 32 KiB.
-const RECV_CHUNK: usize = 256 << 10;
+/// Bytes read per `recv`: twice the largest datagram the kernel sends (a
+/// dump's buffers are at most 32 KiB, other answers smaller). The buffer
+/// is never filled in advance, so a short answer touches a page of it.
+const RECV_CHUNK: usize = 64 << 10;
 /// How often a dump is restarted when the ruleset changes during it.
 const DUMP_RETRIES: usize = 5;
 /// Datagrams read on the calling thread before an answer counts as long:
@@ -90,17 +92,18 @@ pub(crate) fn none_if_missing<T>(
     }
 }
 
-/// Reads one datagram from `sock` into `buf`; `None` when nothing is
-/// waiting and `nonblocking`.
+/// Reads one datagram from `sock` into `buf` (its capacity), which then
+/// holds it alone; `None` when nothing is waiting and `nonblocking`.
 fn recv_into(
     sock: &Socket,
-    buf: &mut [u8],
+    buf: &mut Vec<u8>,
     nonblocking: bool,
 ) -> Result<Option<usize>, NetlinkError> {
     let flags = if nonblocking { libc::MSG_DONTWAIT } else { 0 };
     loop {
-        match sock.recv(&mut &mut buf[..], flags) {
-            Ok(n) => return Ok(Some(n.min(buf.len()))),
+        buf.clear();
+        match sock.recv(buf, flags) {
+            Ok(_) => return Ok(Some(buf.len())),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock && nonblocking => return Ok(None),
             Err(e)
@@ -129,7 +132,7 @@ fn receive_answer(
     seq: u32,
     datagrams: &mpsc::SyncSender<Result<Vec<u8>, NetlinkError>>,
 ) {
-    let mut buf = vec![0; RECV_CHUNK];
+    let mut buf = Vec::with_capacity(RECV_CHUNK);
     loop {
         let datagram = recv_into(sock, &mut buf, false).and_then(|n| {
             let data = buf[..n.unwrap_or(0)].to_vec();
@@ -179,7 +182,7 @@ impl NfSocket {
         Ok(NfSocket {
             sock,
             seq,
-            buf: vec![0; RECV_CHUNK],
+            buf: Vec::with_capacity(RECV_CHUNK),
         })
     }
 
