@@ -11,10 +11,10 @@ cargo build --release --quiet
 # the README links the iptables names to.
 MOAT="$PWD/target/release/moat-iptables"
 # Both tools' code starts outside the page cache, so each is read back by
-# its own first commands: peak memory counts the code pages a command
-# maps, and how many depends on how the file's pages were cached (the
-# linker's writes leave small ones; pages read back by faults come in
-# larger folios, mapped whole).
+# its own first commands: peak memory counts the file pages a command
+# maps, and those depend on how the pages came into the page cache (the
+# same binary's -A differed by 0.25 MB between the pages cp had written
+# and the pages read back after eviction).
 for f in "$MOAT" /usr/sbin/xtables-nft-multi /usr/lib/x86_64-linux-gnu/libnftnl.so.11 \
   /usr/lib/x86_64-linux-gnu/libxtables.so.12 /usr/lib/x86_64-linux-gnu/libmnl.so.0; do
   [ -e "$f" ] && dd if="$(readlink -f "$f")" iflag=nocache count=0 status=none
