@@ -1009,13 +1009,12 @@ mod tests {
         );
     }
 
-    #[test]
-    fn unsupported_changes_are_refused_before_anything_is_sent() {
-        let table = Table::new(Family::Ipv4, Stage::Filter);
-        // A set of MAC addresses: moat declares none.
-        let macs = Set {
+    /// A set of MAC addresses in `table`: moat declares none, and this
+    /// driver cannot write one.
+    fn macs(table: &str) -> Set<'static> {
+        Set {
             family: nftables::types::NfFamily::IP,
-            table: "moat_filter".into(),
+            table: table.to_string().into(),
             name: "macs".into(),
             handle: None,
             set_type: nftables::schema::SetTypeValue::Single(nftables::schema::SetType::EtherAddr),
@@ -1026,9 +1025,16 @@ mod tests {
             gc_interval: None,
             size: None,
             comment: None,
-        };
+        }
+    }
+
+    #[test]
+    fn unsupported_changes_are_refused_before_anything_is_sent() {
+        let table = Table::new(Family::Ipv4, Stage::Filter);
         let mut changes = plan_replace(&table).unwrap();
-        changes.tables[0].ops.push(Op::AddSet(Box::new(macs)));
+        changes.tables[0]
+            .ops
+            .push(Op::AddSet(Box::new(macs("moat_filter"))));
         let err = encode(&changes, 1, true, &Default::default()).unwrap_err();
         assert!(matches!(err, DriverError::Unsupported(_)), "{err}");
         assert!(err.to_string().contains("set macs"), "{err}");
@@ -1042,23 +1048,10 @@ mod tests {
         let mut table = Table::new(Family::Ipv4, Stage::Mangle);
         table.chains[0].rules = vec![Rule::new(Action::Accept), Rule::new(Action::Dscp(64))];
         let mut changes = plan_replace(&table).unwrap();
-        // A set of MAC addresses, which this driver cannot write, before the
-        // rules in the batch.
-        let macs = Set {
-            family: nftables::types::NfFamily::IP,
-            table: "moat_mangle".into(),
-            name: "macs".into(),
-            handle: None,
-            set_type: nftables::schema::SetTypeValue::Single(nftables::schema::SetType::EtherAddr),
-            policy: None,
-            flags: None,
-            elem: None,
-            timeout: None,
-            gc_interval: None,
-            size: None,
-            comment: None,
-        };
-        changes.tables[0].ops.push(Op::AddSet(Box::new(macs)));
+        // A set this driver cannot write, before the rules in the batch.
+        changes.tables[0]
+            .ops
+            .push(Op::AddSet(Box::new(macs("moat_mangle"))));
         let err = encode(&changes, 1, true, &Default::default()).unwrap_err();
         assert!(matches!(err, DriverError::Compile(_)), "{err}");
         assert!(err.to_string().contains("DSCP 64"), "{err}");
