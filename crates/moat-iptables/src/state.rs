@@ -283,15 +283,24 @@ impl TableState {
                 .get(chain.name.as_str())
                 .map_or(&[][..], Vec::as_slice);
             for (i, r) in chain.rules.iter().enumerate() {
-                let mut rule = r.rule.clone();
-                rule.action.place(hooks);
-                validate_rule(&rule, self.family, self.stage, hooks, chain.base.is_some())
-                    .map_err(|e| StateError {
+                // Copied only when its action is settled by the hooks.
+                let placed;
+                let rule = if r.rule.action.depends_on_hooks() {
+                    let mut copy = r.rule.clone();
+                    copy.action.place(hooks);
+                    placed = copy;
+                    &placed
+                } else {
+                    &r.rule
+                };
+                validate_rule(rule, self.family, self.stage, hooks, chain.base.is_some()).map_err(
+                    |e| StateError {
                         chain: chain.name.clone(),
                         index: i + 1,
                         reason: e.to_string(),
                         kernel: e.found_by_kernel(),
-                    })?;
+                    },
+                )?;
             }
         }
         Ok(())

@@ -194,6 +194,12 @@ impl Action {
         }
     }
 
+    /// Whether [`Action::place`] can change the action: whether it depends
+    /// on the hooks that reach the rule's chain.
+    pub fn depends_on_hooks(&self) -> bool {
+        matches!(self, Action::Netmap { .. })
+    }
+
     /// Settles what depends on the hooks that reach the rule's chain: NETMAP
     /// maps sources when every hook is POSTROUTING or INPUT, destinations
     /// otherwise (a chain reached from both kinds is refused by

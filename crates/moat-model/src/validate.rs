@@ -664,9 +664,11 @@ mod tests {
                 to: "10.2.0.0/24".parse().unwrap(),
                 side: NatSide::Destination,
             });
+            assert!(rule.action.depends_on_hooks());
             rule.action.place(hooks);
             validate_rule(&rule, Family::Ipv4, Stage::Nat, hooks, false).map(|_| rule.action)
         };
+        assert!(!Action::Accept.depends_on_hooks());
         let side = |a: Action| match a {
             Action::Netmap { side, .. } => side,
             _ => unreachable!(),
