@@ -10,8 +10,8 @@ use moat_model::Family;
 
 use crate::command::CommandError;
 use crate::rule::hostnames::named_addresses;
-use crate::rule::option_arity;
 use crate::rule::values::masks_no_bits;
+use crate::rule::values_taken;
 
 /// The options whose value may be a comma-separated list of addresses.
 const SOURCE: [&str; 3] = ["-s", "--source", "--src"];
@@ -101,12 +101,10 @@ pub(crate) fn expand<'a>(
                 *slot = Some(list);
             }
         }
-        let takes = match (
-            word.starts_with('-') && !word.contains('='),
-            option_arity(word),
-        ) {
-            (true, Some(n)) => n,
-            _ => 0,
+        let takes = if word.starts_with('-') && !word.contains('=') {
+            values_taken(word, &words[i + 1..])
+        } else {
+            0
         };
         i += 1 + takes;
     }

@@ -7,7 +7,7 @@ use moat_model::{Counters, Family, Policy, Stage};
 
 use crate::engine::Problem;
 use crate::lock_options::LockOptions;
-use crate::rule::{command_option_abbreviated, option_arity, RuleParseError, RuleSpec, Warning};
+use crate::rule::{command_option_abbreviated, values_taken, RuleParseError, RuleSpec, Warning};
 
 /// A command-line problem: what is wrong and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -275,12 +275,12 @@ fn with_attached_value(word: &str) -> Option<(&str, &str)> {
 /// How many values follow option `word` on the command line: the table's,
 /// the counters', `--modprobe`'s, or a rule option's; 0 for other words
 /// and for an option whose value is attached after `=`.
-fn values_of(word: &str) -> usize {
+fn values_of<S: AsRef<str>>(word: &str, after: &[S]) -> usize {
     match word {
         "-t" | "--table" | "--modprobe" => 1,
         "-c" | "--set-counters" => 2,
         _ if word.starts_with('-') && word != "!" && !word.contains('=') => {
-            option_arity(word).unwrap_or(0)
+            values_taken(word, after)
         }
         _ => 0,
     }
@@ -338,8 +338,9 @@ pub fn parse_command_line<S: AsRef<str>>(
     // An option's values are taken as they are, even one starting with
     // `--` (`--comment --line`), as getopt takes them.
     let mut values_due = 0;
-    for word in args {
+    for (at, word) in args.iter().enumerate() {
         let word = word.as_ref();
+        let after = &args[at + 1..];
         if values_due > 0 {
             values_due -= 1;
             words.push(Cow::Borrowed(word));
@@ -349,7 +350,7 @@ pub fn parse_command_line<S: AsRef<str>>(
             match unbundle(word) {
                 Some(parts) => words.extend(parts.into_iter().map(Cow::Owned)),
                 None => {
-                    values_due = values_of(word);
+                    values_due = values_of(word, after);
                     words.push(Cow::Borrowed(word));
                 }
             }
@@ -364,7 +365,7 @@ pub fn parse_command_line<S: AsRef<str>>(
                 words.extend([option, value].map(|w| Cow::Owned(w.to_string())))
             }
             None => {
-                values_due = values_of(&long);
+                values_due = values_of(&long, after);
                 words.push(long);
             }
         }
@@ -466,7 +467,7 @@ pub fn parse_command_line<S: AsRef<str>>(
             "-4" | "--ipv4" | "-6" | "--ipv6" => {}
             _ => {
                 rule_words.push(word);
-                let arity = values_of(word);
+                let arity = values_of(word, &words[i..]);
                 for _ in 0..arity {
                     if let Some(value) = words.get(i) {
                         rule_words.push(value);

@@ -100,6 +100,40 @@ fn every_option() -> &'static [OptDef] {
     })
 }
 
+/// The rule options that take two values; the others take at most one
+/// (a test checks both against every option's table).
+const TWO_VALUE_OPTIONS: &[&str] = &[
+    "--add-set",
+    "--chunk-types",
+    "--del-set",
+    "--map-set",
+    "--match-set",
+    "--tcp-flags",
+];
+
+/// How many of the words `after` option `opt` are its values, looked up
+/// only where the answer can matter: when a word it could take starts
+/// with `-` (the next one, or the one after for an option that may take
+/// two). Any other word reads the same as a value and as a word of its
+/// own, and looking up an extension's option reads the option tables of
+/// every extension (half of a single `-j REJECT --reject-with` command's
+/// work).
+pub(crate) fn values_taken<S: AsRef<str>>(opt: &str, after: &[S]) -> usize {
+    let dashed = |i: usize| after.get(i).is_some_and(|w| w.as_ref().starts_with('-'));
+    let may_take_two = || {
+        let third = opt.as_bytes().get(2);
+        third.is_some()
+            && TWO_VALUE_OPTIONS
+                .iter()
+                .any(|o| o.as_bytes().get(2) == third && o.starts_with(opt))
+    };
+    if dashed(0) || (dashed(1) && may_take_two()) {
+        option_arity(opt).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
 /// How many values rule option `opt` takes (see [`super::option_arity`]).
 pub(crate) fn option_arity(opt: &str) -> Option<usize> {
     if let Some(d) = SHORT_OPTIONS.iter().find(|d| d.name == opt) {
@@ -604,5 +638,32 @@ fn join_or(items: &[String]) -> String {
         [] => String::new(),
         [one] => one.clone(),
         [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_options_taking_two_values_are_listed_and_none_takes_more() {
+        let all = || SHORT_OPTIONS.iter().chain(every_option());
+        assert!(all().all(|d| d.words() <= 2));
+        let mut two: Vec<&str> = all().filter(|d| d.words() == 2).map(|d| d.name).collect();
+        two.sort_unstable();
+        two.dedup();
+        assert_eq!(two, TWO_VALUE_OPTIONS);
+    }
+
+    #[test]
+    fn values_are_counted_where_a_value_could_be_read_as_an_option() {
+        // A value starting with `-` is counted as the option's.
+        assert_eq!(values_taken("--comment", &["-A", "x"]), 1);
+        assert_eq!(values_taken("--tcp-flags", &["SYN", "-x"]), 2);
+        assert_eq!(values_taken("--tcp-fl", &["SYN", "-x"]), 2);
+        assert_eq!(values_taken("--syn", &["-A"]), 0);
+        // Words that read the same either way are not looked up.
+        assert_eq!(values_taken("--reject-with", &["icmp-port-unreachable"]), 0);
+        assert_eq!(values_taken("--dport", &["22", "-j", "ACCEPT"]), 0);
     }
 }
