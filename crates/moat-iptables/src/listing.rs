@@ -68,6 +68,11 @@ fn counter_inline(n: u64, exact: bool) -> String {
     format!("{v}{s} ")
 }
 
+/// Room a rule's `-L` line is written into: its columns (about 100
+/// characters with `-v`) and a few matches, so that most lines are not
+/// moved as they grow; each is then kept at its length.
+const LINE_CAPACITY: usize = 192;
+
 /// Writes `text` left-aligned in `width` characters (iptables' `%-Ns`);
 /// with `inverse_slot`, a text that does not start with `!` gets a leading
 /// space, the slot where iptables prints `!`.
@@ -316,9 +321,11 @@ pub fn list_stored_chains(
     let order = stored_order(family, stage, stored)?;
     let lines = read_per_chain(&order, |_, i, rule| {
         let spec = spec_of_source(rule.source.as_deref().ok_or(())?, family).map_err(|_| ())?;
-        let mut line = String::new();
+        let mut line = String::with_capacity(LINE_CAPACITY);
         let row = spec.listing(display.numeric);
         write_rule_line(&mut line, i + 1, &row, rule.counters, display);
+        // Kept at its length: a table's lines are held until printed.
+        let line = line.as_str().to_owned();
         Ok::<_, ()>((line, spec.jump_target().map(str::to_string)))
     })
     .ok()?;
