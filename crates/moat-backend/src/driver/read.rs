@@ -85,36 +85,46 @@ fn scan_exprs(list: &[u8], rule: &mut RuleInfo) {
             continue;
         };
         let data = Attrs(data);
-        if string_is(name, "counter") && rule.counters.is_none() {
-            rule.counters = Some(Counters {
-                packets: data.get(NFTA_COUNTER_PACKETS).and_then(be_u64).unwrap_or(0),
-                bytes: data.get(NFTA_COUNTER_BYTES).and_then(be_u64).unwrap_or(0),
-            });
-        } else if string_is(name, "nat") {
-            rule.nat_side = match data.get(NFTA_NAT_TYPE).and_then(be_u32) {
-                Some(NFT_NAT_SNAT) => Some(NatSide::Source),
-                Some(NFT_NAT_DNAT) => Some(NatSide::Destination),
-                _ => None,
-            };
-        } else if string_is(name, "log") {
-            rule.log_group = data
-                .get(NFTA_LOG_GROUP)
-                .and_then(|g| Some(u16::from_be_bytes(g.get(..2)?.try_into().ok()?)));
-        } else if string_is(name, "match") {
-            let piece = data
-                .get(NFTA_MATCH_NAME)
-                .zip(data.get(NFTA_MATCH_INFO))
-                .and_then(|(name, info)| long_text::piece(name, info));
-            rule.text_tail.push_str(&piece.unwrap_or_default());
-        } else if string_is(name, "immediate") && rule.jump.is_none() {
-            let verdict = data
-                .get(NFTA_IMMEDIATE_DATA)
-                .and_then(|d| Attrs(d).get(NFTA_DATA_VERDICT))
-                .map(Attrs);
-            let Some(verdict) = verdict else { continue };
-            if verdict.get(NFTA_VERDICT_CODE).and_then(be_u32) == Some(NFT_JUMP as u32) {
-                rule.jump = verdict.get(NFTA_VERDICT_CHAIN).map(string);
+        // The name read once up to its NUL, then matched (a rule dump
+        // names millions of expressions).
+        let name = name.split(|&b| b == 0).next().unwrap_or_default();
+        match name {
+            b"counter" if rule.counters.is_none() => {
+                rule.counters = Some(Counters {
+                    packets: data.get(NFTA_COUNTER_PACKETS).and_then(be_u64).unwrap_or(0),
+                    bytes: data.get(NFTA_COUNTER_BYTES).and_then(be_u64).unwrap_or(0),
+                });
             }
+            b"nat" => {
+                rule.nat_side = match data.get(NFTA_NAT_TYPE).and_then(be_u32) {
+                    Some(NFT_NAT_SNAT) => Some(NatSide::Source),
+                    Some(NFT_NAT_DNAT) => Some(NatSide::Destination),
+                    _ => None,
+                };
+            }
+            b"log" => {
+                rule.log_group = data
+                    .get(NFTA_LOG_GROUP)
+                    .and_then(|g| Some(u16::from_be_bytes(g.get(..2)?.try_into().ok()?)));
+            }
+            b"match" => {
+                let piece = data
+                    .get(NFTA_MATCH_NAME)
+                    .zip(data.get(NFTA_MATCH_INFO))
+                    .and_then(|(name, info)| long_text::piece(name, info));
+                rule.text_tail.push_str(&piece.unwrap_or_default());
+            }
+            b"immediate" if rule.jump.is_none() => {
+                let verdict = data
+                    .get(NFTA_IMMEDIATE_DATA)
+                    .and_then(|d| Attrs(d).get(NFTA_DATA_VERDICT))
+                    .map(Attrs);
+                let Some(verdict) = verdict else { continue };
+                if verdict.get(NFTA_VERDICT_CODE).and_then(be_u32) == Some(NFT_JUMP as u32) {
+                    rule.jump = verdict.get(NFTA_VERDICT_CHAIN).map(string);
+                }
+            }
+            _ => {}
         }
     }
 }
