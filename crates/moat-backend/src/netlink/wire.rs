@@ -307,7 +307,12 @@ pub(crate) fn be_u64(value: &[u8]) -> Option<u64> {
 /// A NUL-terminated string value (lossy for invalid UTF-8).
 pub(crate) fn string(value: &[u8]) -> String {
     let text = value.split(|&b| b == 0).next().unwrap_or_default();
-    String::from_utf8_lossy(text).into_owned()
+    // Checked first as a whole (the lossy reader goes byte by byte): rule
+    // dumps read a name and a text of every rule.
+    match std::str::from_utf8(text) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(text).into_owned(),
+    }
 }
 
 /// Whether a NUL-terminated string value equals `expected`.
@@ -340,6 +345,14 @@ mod tests {
         let inner = Attrs(attrs.get(4).unwrap());
         assert_eq!(be_u32(inner.get(1).unwrap()), Some(0x0a00_0000));
         assert_eq!(inner.get(2), Some(&[1u8, 2, 3][..]));
+    }
+
+    #[test]
+    fn string_values_end_at_their_nul_and_read_bad_utf8_lossily() {
+        assert_eq!(string(b"-p tcp -j ACCEPT\0"), "-p tcp -j ACCEPT");
+        assert_eq!(string("caf\u{e9}\0rest".as_bytes()), "caf\u{e9}");
+        assert_eq!(string(b"a\xffb\0c"), "a\u{fffd}b");
+        assert_eq!(string(b""), "");
     }
 
     #[test]
