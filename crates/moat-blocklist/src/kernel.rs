@@ -98,7 +98,7 @@ impl Source {
 
     fn comment(&self, name: &str) -> String {
         let text = format!("{COMMENT_PREFIX}{name}: {}", self.describe());
-        moat_backend::netlink::cut_comment(&text, MAX_COMMENT).to_string()
+        moat_model::text::first_bytes(&text, MAX_COMMENT).to_string()
     }
 
     fn parse(comment: &str, name: &str) -> Option<Source> {

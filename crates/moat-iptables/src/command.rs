@@ -336,8 +336,10 @@ pub fn parse_command_line<S: AsRef<str>>(
 ) -> Result<Invocation, CommandError> {
     let mut words: Vec<Cow<'_, str>> = Vec::with_capacity(args.len());
     // An option's values are taken as they are, even one starting with
-    // `--` (`--comment --line`), as getopt takes them.
+    // `--` (`--comment --line`), as getopt takes them; `takes` keeps how
+    // many each word of `words` has, for the reading below.
     let mut values_due = 0;
+    let mut takes: Vec<usize> = Vec::with_capacity(args.len());
     for (at, word) in args.iter().enumerate() {
         let word = word.as_ref();
         let after = &args[at + 1..];
@@ -351,6 +353,8 @@ pub fn parse_command_line<S: AsRef<str>>(
                 Some(parts) => words.extend(parts.into_iter().map(Cow::Owned)),
                 None => {
                     values_due = values_of(word, after);
+                    takes.resize(words.len(), 0);
+                    takes.push(values_due);
                     words.push(Cow::Borrowed(word));
                 }
             }
@@ -366,10 +370,13 @@ pub fn parse_command_line<S: AsRef<str>>(
             }
             None => {
                 values_due = values_of(&long, after);
+                takes.resize(words.len(), 0);
+                takes.push(values_due);
                 words.push(long);
             }
         }
     }
+    takes.resize(words.len(), 0);
     let mut stage = Stage::Filter;
     let mut display = Display::default();
     let mut verb: Option<(Verb, String)> = None;
@@ -467,7 +474,7 @@ pub fn parse_command_line<S: AsRef<str>>(
             "-4" | "--ipv4" | "-6" | "--ipv6" => {}
             _ => {
                 rule_words.push(word);
-                let arity = values_of(word, &words[i..]);
+                let arity = takes[i - 1];
                 for _ in 0..arity {
                     if let Some(value) = words.get(i) {
                         rule_words.push(value);

@@ -13,6 +13,7 @@ pub mod eval;
 pub mod hash;
 pub mod matches;
 pub mod ruleset;
+pub mod text;
 pub mod validate;
 pub mod xt;
 

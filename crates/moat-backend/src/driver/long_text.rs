@@ -10,7 +10,7 @@
 
 use super::expr::NlExpr;
 use crate::netlink::consts::USERDATA_MAXLEN;
-use crate::netlink::udata::cut_at_char_boundary;
+use moat_model::text::first_bytes;
 
 /// The most text a rule's user data holds: less the TLV's type, length and NUL.
 pub(crate) const TEXT_IN_UDATA: usize = USERDATA_MAXLEN - 3;
@@ -22,11 +22,11 @@ const COMMENT_MATCH: &str = "comment";
 /// Splits `text` into the part the user data holds and the matches that
 /// carry the rest (none for a text that fits).
 pub(crate) fn split(text: &str) -> (&str, Vec<NlExpr>) {
-    let head = cut_at_char_boundary(text, TEXT_IN_UDATA);
+    let head = first_bytes(text, TEXT_IN_UDATA);
     let mut rest = &text[head.len()..];
     let mut pieces = Vec::new();
     while !rest.is_empty() {
-        let piece = cut_at_char_boundary(rest, COMMENT_INFO - 1);
+        let piece = first_bytes(rest, COMMENT_INFO - 1);
         let mut info = piece.as_bytes().to_vec();
         info.resize(COMMENT_INFO, 0);
         pieces.push(NlExpr::XtMatch {

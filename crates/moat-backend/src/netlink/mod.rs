@@ -45,7 +45,6 @@ pub use types::{
     elements_to_ranges, hook_number, is_plain_name, ElementInfo, Expr, ExprInfo, IntervalKey,
     NfProto, RejectWith, RuleInfo, SetInfo, SetSpec, Verdict,
 };
-pub use udata::cut_at_char_boundary as cut_comment;
 
 /// Why a netlink exchange with nf_tables failed.
 #[derive(Debug, thiserror::Error)]

@@ -2,6 +2,8 @@
 //! length, the value) the kernel keeps with a table, a rule, a set or an
 //! element without reading them; `nft` keeps comments and byte orders there.
 
+use moat_model::text::first_bytes;
+
 use super::consts::USERDATA_MAXLEN;
 use super::wire::string;
 
@@ -13,7 +15,7 @@ impl Udata {
     /// Adds a NUL-terminated string, cut to fit the kernel's limit.
     pub(crate) fn string(&mut self, kind: u8, text: &str) {
         let room = USERDATA_MAXLEN.saturating_sub(self.0.len() + 3);
-        let text = cut_at_char_boundary(text, room.min(254));
+        let text = first_bytes(text, room.min(254));
         self.0.reserve(text.len() + 3);
         self.0.push(kind);
         self.0.push((text.len() + 1) as u8);
@@ -55,19 +57,6 @@ pub(crate) fn udata_string(blob: &[u8], kind: u8) -> Option<String> {
         rest = &tail[value.len()..];
     }
     None
-}
-
-/// The longest prefix of `text` of at most `max` bytes that ends on a
-/// character boundary.
-pub fn cut_at_char_boundary(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 #[cfg(test)]

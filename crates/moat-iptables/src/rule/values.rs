@@ -50,16 +50,6 @@ pub(crate) fn number_in(s: &str, opt: &str, min: u64, max: u64) -> Res<u64> {
     }
 }
 
-/// `text` cut to at most `max` bytes, at a character boundary, as iptables'
-/// fixed-size fields keep a longer value's start.
-pub(crate) fn first_bytes(text: &str, max: usize) -> &str {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
 /// A 32-bit number for option `opt`.
 pub(crate) fn u32_value(s: &str, opt: &str) -> Res<u32> {
     number_in(s, opt, 0, u64::from(u32::MAX)).map(|n| n as u32)
@@ -761,6 +751,14 @@ pub(crate) fn push_opt(out: &mut String, invert: bool, opt: &str, value: Option<
     }
 }
 
+/// Whether `name` begins with `word`, in any case: how iptables reads a
+/// name from a table of names (an empty `word` begins every name).
+pub(crate) fn begins_ignoring_case(name: &str, word: &str) -> bool {
+    name.as_bytes()
+        .get(..word.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(word.as_bytes()))
+}
+
 /// A comma-separated list of names, each one of `known` or, as iptables
 /// reads these lists, any leading part of one in any case (the first in
 /// `known`'s order: `ESTAB` is ESTABLISHED, addrtype's `U` UNSPEC); returns
@@ -773,12 +771,10 @@ pub(crate) fn parse_name_list<T: Copy + std::ops::BitOr<Output = T>>(
 ) -> Res<T> {
     let mut bits = zero;
     for word in s.split(',') {
-        let begins = |name: &str| {
-            name.as_bytes()
-                .get(..word.len())
-                .is_some_and(|start| start.eq_ignore_ascii_case(word.as_bytes()))
-        };
-        match known.iter().find(|(n, _)| !word.is_empty() && begins(n)) {
+        match known
+            .iter()
+            .find(|(n, _)| !word.is_empty() && begins_ignoring_case(n, word))
+        {
             Some(&(_, b)) => bits = bits | b,
             None => {
                 let names: Vec<&str> = known.iter().map(|(n, _)| *n).collect();
@@ -871,15 +867,6 @@ mod tests {
         assert!(read("UNICASTS").is_err());
         assert!(read("").is_err());
         assert!(read("uni,").is_err());
-    }
-
-    #[test]
-    fn fields_keep_whole_characters() {
-        assert_eq!(first_bytes("abc", 5), "abc");
-        assert_eq!(first_bytes("abcdef", 3), "abc");
-        // é is two bytes: it does not fit after the h in two.
-        assert_eq!(first_bytes("héllo", 2), "h");
-        assert_eq!(first_bytes("héllo", 3), "hé");
     }
 
     #[test]

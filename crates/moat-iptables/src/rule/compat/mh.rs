@@ -6,7 +6,7 @@ use moat_model::{XtExtension, XtLayout};
 use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::{number_in, strtoul_start};
+use crate::rule::values::{begins_ignoring_case, number_in, strtoul_start};
 
 /// The mobility header protocol number.
 const IPPROTO_MH: u8 = 135;
@@ -48,11 +48,7 @@ fn type_by_name(s: &str) -> Option<u8> {
         .flat_map(|&(name, short, n)| [(name, n), (short, n)]);
     let mut found = None;
     for (name, n) in names {
-        let begins = name
-            .as_bytes()
-            .get(..s.len())
-            .is_some_and(|start| start.eq_ignore_ascii_case(s.as_bytes()));
-        if begins && (found.is_none() || name.len() == s.len()) {
+        if begins_ignoring_case(name, s) && (found.is_none() || name.len() == s.len()) {
             found = Some(n);
         }
     }

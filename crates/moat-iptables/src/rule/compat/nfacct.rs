@@ -2,13 +2,14 @@
 //! accounting object made with nfacct(8) (xt_nfacct, revision 1); the rule
 //! is refused by the kernel while no such object exists.
 
+use moat_model::text::first_bytes;
 use moat_model::{XtExtension, XtLayout};
 
 use super::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::{first_bytes, save_string};
+use crate::rule::values::save_string;
 
 /// The name field, its terminating zero included; iptables keeps the
 /// first 31 bytes of a longer name.

@@ -1,13 +1,14 @@
 //! `-m osf`: passive OS fingerprinting of TCP SYNs against the fingerprints
 //! loaded into the kernel with nfnl_osf (xt_osf, revision 0).
 
+use moat_model::text::first_bytes;
 use moat_model::{XtExtension, XtLayout};
 
 use super::kernel_ext;
 use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::{first_bytes, number_in};
+use crate::rule::values::number_in;
 
 /// The genre field, its terminating zero included; iptables keeps the
 /// first 31 bytes of a longer genre.

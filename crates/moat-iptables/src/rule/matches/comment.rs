@@ -1,11 +1,12 @@
 //! The comment match: a note that matches every packet.
 
+use moat_model::text::first_bytes;
 use moat_model::Match;
 
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::{first_bytes, push_opt, save_string};
+use crate::rule::values::{push_opt, save_string};
 use crate::rule::Warning;
 
 /// The longest comment the kernel's xt_comment holds (256 bytes with its

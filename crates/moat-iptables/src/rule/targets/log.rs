@@ -1,11 +1,12 @@
 //! The LOG and NFLOG targets.
 
+use moat_model::text::first_bytes;
 use moat_model::{Action, LogFlags, LogLevel};
 
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::{first_bytes, number_in, push_opt, save_string};
+use crate::rule::values::{number_in, push_opt, save_string};
 use crate::rule::Warning;
 
 /// The longest NFLOG prefix nf_tables keeps, in bytes.

@@ -5,7 +5,7 @@ use moat_model::{Action, Family, RejectKind};
 use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::push_opt;
+use crate::rule::values::{begins_ignoring_case, push_opt};
 
 /// IPv4 reject types: canonical name, alias, what is sent.
 const IPV4: &[(&str, &str, RejectKind)] = &[
@@ -97,10 +97,7 @@ impl Extension for Reject {
         let t = table(self.family);
         // As iptables: the first type whose name or alias starts with the
         // word, in any case (`icmp-port-unreach`, `ADMIN`).
-        let starts = |name: &str| {
-            name.get(..v.len())
-                .is_some_and(|head| head.eq_ignore_ascii_case(v))
-        };
+        let starts = |name: &str| begins_ignoring_case(name, v);
         match t
             .iter()
             .position(|(name, alias, _)| !v.is_empty() && (starts(name) || starts(alias)))
