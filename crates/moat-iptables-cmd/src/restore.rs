@@ -34,9 +34,9 @@ pub struct RestoreArgs {
     /// Restore the packet and byte counters in the file.
     #[arg(short = 'c', long = "counters")]
     counters: bool,
-    /// Print more.
-    #[arg(short = 'v', long = "verbose")]
-    verbose: bool,
+    /// Print more (given again, as iptables-restore takes it, no more).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    verbose: u8,
     /// Only restore this table.
     #[arg(short = 'T', long = "table")]
     table: Option<String>,
@@ -111,7 +111,7 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
     let _lock = RulesetLock::acquire(Duration::from_secs(10))?;
     // As iptables-restore: -v reports a flushing restore's chains and
     // rules; otherwise each line's own -v speaks; --test prints neither.
-    let report_all = args.verbose && !args.noflush && !args.test;
+    let report_all = args.verbose > 0 && !args.noflush && !args.test;
     let echo_lines = !args.test && !report_all;
     if report_all {
         print!("{}", verbose_report(&backend, &file, family)?);
@@ -146,6 +146,11 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
             }
             LineNote::Verbose(text) => {
                 if echo_lines {
+                    print!("{text}");
+                }
+            }
+            LineNote::Listing(text) => {
+                if !args.test {
                     print!("{text}");
                 }
             }

@@ -175,6 +175,9 @@ pub struct Invocation {
     /// `-c PACKETS BYTES` (`--set-counters`): the counters the rules the
     /// command adds or replaces start with.
     pub counters: Option<Counters>,
+    /// The first option given that only a command line takes (`-t`, `-w`,
+    /// `-W`): iptables-restore refuses it in its file's lines.
+    pub command_line_only: Option<&'static str>,
 }
 
 /// Which command letter was given, with its positional words.
@@ -385,6 +388,7 @@ pub fn parse_command_line<S: AsRef<str>>(
     let mut positional: Vec<String> = Vec::new();
     let mut rule_words: Vec<&str> = Vec::with_capacity(words.len());
     let mut lock = LockOptions::default();
+    let mut command_line_only = None;
     let mut i = 0;
     while i < words.len() {
         let word: &str = &words[i];
@@ -431,11 +435,13 @@ pub fn parse_command_line<S: AsRef<str>>(
             continue;
         }
         if let Some(used) = lock.take(word, words.get(i).map(|w| w.as_ref())) {
+            command_line_only = command_line_only.or(crate::lock_options::option_letter(word));
             i += used?;
             continue;
         }
         match word {
             "-t" | "--table" => {
+                command_line_only = command_line_only.or(Some("-t"));
                 let name = words.get(i).ok_or_else(|| {
                     CommandError::new(
                         "option `-t' requires a table name (filter, nat, mangle or raw)",
@@ -725,6 +731,7 @@ pub fn parse_command_line<S: AsRef<str>>(
         display,
         warnings,
         counters,
+        command_line_only,
     })
 }
 

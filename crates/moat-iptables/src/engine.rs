@@ -24,6 +24,11 @@ pub struct EngineError {
 pub const NO_CHAIN: &str = "No chain/target/match by that name.";
 /// iptables' words for a rule `-C` or `-D` does not find.
 pub const BAD_RULE: &str = "Bad rule (does a matching rule exist in that chain?).";
+
+/// moat's words for a `-D` or `-C` that finds no rule `wanted` in `chain`.
+pub(crate) fn no_matching_rule(chain: &str, wanted: &str) -> String {
+    format!("bad rule (does a matching rule exist in chain {chain}?): {wanted}")
+}
 /// iptables' words for `-N` of a chain that exists.
 const CHAIN_EXISTS: &str = "Chain already exists.";
 /// iptables' words for `-E` to a name another chain has.
@@ -438,14 +443,7 @@ pub fn apply(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineEr
                     Some(i) => {
                         c.rules.remove(i);
                     }
-                    None => {
-                        return fail_in(
-                            BAD_RULE,
-                            format!(
-                                "bad rule (does a matching rule exist in chain {chain}?): {wanted}"
-                            ),
-                        )
-                    }
+                    None => return fail_in(BAD_RULE, no_matching_rule(&chain, &wanted)),
                 }
             }
         }

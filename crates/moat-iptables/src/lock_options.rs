@@ -33,6 +33,11 @@ fn split(word: &str) -> Option<(bool, Option<&str>)> {
     Some((wait, value))
 }
 
+/// `-w` or `-W` when `word` is that lock option (in any of its forms).
+pub(crate) fn option_letter(word: &str) -> Option<&'static str> {
+    split(word).map(|(wait, _)| if wait { "-w" } else { "-W" })
+}
+
 /// The number a C `sscanf("%u")` reads at the start of `text`, if any.
 fn leading_number(text: &str) -> Option<u64> {
     let digits: String = text.chars().take_while(char::is_ascii_digit).collect();

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use moat_model::{Counters, Family, Policy, Stage};
 
 use crate::command::{parse_command_line, parse_table, Command};
-use crate::engine::{apply, Problem};
+use crate::engine::{apply, no_matching_rule, Problem, BAD_RULE};
 use crate::listing::{state_lines, stored_lines, RuleLines};
 use crate::rule::{SavedWords, Warning};
 use crate::state::{StoredChain, TableState};
@@ -96,49 +96,26 @@ fn misplaced_line(line: &str) -> Option<String> {
     })
 }
 
-/// A command line's counters (`[p:b]` before it or `-c p b` in it) and its
-/// other words.
+/// A command line's counters (`[p:b]` before it) and its other words; a
+/// `-c PACKETS BYTES` in it is one of its options, as in iptables-restore.
 fn command_words(line: &str) -> Result<(Option<Counters>, Vec<Cow<'_, str>>), String> {
     let mut words = SavedWords::all(line).ok_or("unbalanced quotes")?;
-    let mut counters = None;
-    if words.first().is_some_and(|w| w.starts_with('[')) {
-        let first = words.remove(0);
-        counters = Some(
-            parse_counters(&first)
-                .ok_or_else(|| format!("bad counters `{first}': expected [packets:bytes]"))?,
-        );
-    }
-    if let Some(pos) = words
-        .iter()
-        .position(|w| w == "-c" || w == "--set-counters")
-    {
-        let values: Vec<u64> = words
-            .iter()
-            .skip(pos + 1)
-            .take(2)
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        if values.len() != 2 {
-            return Err("`-c' needs two numbers: packets and bytes".into());
+    let counters = match words.first() {
+        Some(first) if first.starts_with('[') => {
+            let counters = parse_counters(first)
+                .ok_or_else(|| format!("bad counters `{first}': expected [packets:bytes]"))?;
+            words.remove(0);
+            Some(counters)
         }
-        counters = Some(Counters {
-            packets: values[0],
-            bytes: values[1],
-        });
-        words.drain(pos..pos + 3);
-    }
+        _ => None,
+    };
     Ok((counters, words))
 }
 
 /// A command line's counters, as [`command_words`] reads them, without
-/// splitting a line that has none: with no quote, the words are the
-/// white-space separated ones, and counters need a `[` or a `-c` word.
+/// splitting a line that has none (they come first, with a `[`).
 fn command_counters(line: &str) -> Result<Option<Counters>, String> {
-    let plain = !line.contains(['"', '['])
-        && !line
-            .split_ascii_whitespace()
-            .any(|w| w == "-c" || w == "--set-counters");
-    if plain {
+    if !line.starts_with('[') {
         return Ok(None);
     }
     command_words(line).map(|(counters, _)| counters)
@@ -342,6 +319,8 @@ pub enum LineNote<'a> {
     /// What the line's own `-v` prints, as iptables-restore prints it:
     /// a line for each rule it stands for, the chains it flushes or deletes.
     Verbose(&'a str),
+    /// What a `-L` or `-S` line lists: the table as it stands at the line.
+    Listing(&'a str),
 }
 
 /// [`restore`], handing `note` what each command line has to say, with
@@ -483,6 +462,7 @@ fn declare_chain(
                 display: Default::default(),
                 warnings: Vec::new(),
                 counters: None,
+                command_line_only: None,
             };
             apply(inv, state).map_err(|e| error(e.message, e.problem))?;
         }
@@ -505,12 +485,42 @@ fn run_line(
         problem,
         iptables: None,
     };
-    let mut inv = match parse_command_line(&cmd.words(), family) {
+    let words = cmd.words();
+    if let Some(refusal) = beyond_restore_limits(&words) {
+        return Err(SaveError {
+            iptables: Some(refusal.1),
+            ..error(refusal.0, Problem::Parameter)
+        });
+    }
+    let mut inv = match parse_command_line(&words, family) {
         Ok(inv) => inv,
         // A `-6` line in iptables-restore (`-4` in ip6tables-restore).
         Err(e) if e.other_family => return Ok(()),
         Err(e) => return Err(error(e.message, e.problem)),
     };
+    if let Some(option) = inv.command_line_only {
+        let (message, iptables) = if option == "-t" {
+            (
+                "option `-t' is for a command line: in a restore file the table is its \
+                 `*table' line",
+                "The -t option cannot be used in iptables-restore.",
+            )
+        } else if option == "-w" {
+            (
+                "option `-w' is for a command line: a restore file waits as a whole",
+                "You cannot use `-w' from iptables-restore",
+            )
+        } else {
+            (
+                "option `-W' is for a command line: a restore file waits as a whole",
+                "You cannot use `-W' from iptables-restore",
+            )
+        };
+        return Err(SaveError {
+            iptables: Some(iptables),
+            ..error(message.into(), Problem::Parameter)
+        });
+    }
     for w in &inv.warnings {
         note(cmd.line, LineNote::Warning(w));
     }
@@ -518,6 +528,17 @@ fn run_line(
     // With --counters, a line's `[packets:bytes]` is its `-c`: what its
     // rules start with, refused before a command that creates none.
     if options.counters && cmd.counters.is_some() {
+        if inv.counters.is_some() {
+            return Err(SaveError {
+                iptables: Some("multiple -c flags not allowed"),
+                ..error(
+                    "counters twice: [packets:bytes] before the command (read with \
+                     --counters) and -c in it"
+                        .into(),
+                    Problem::Parameter,
+                )
+            });
+        }
         if !inv.command.takes_counters() {
             return Err(error(
                 "counters [packets:bytes] (-c with --counters) go only before -A, -I, -R and \
@@ -528,14 +549,64 @@ fn run_line(
         }
         inv.counters = cmd.counters;
     }
+    let checked = match &inv.command {
+        Command::Check { chain, rule, .. } => Some(no_matching_rule(chain, &rule.to_args())),
+        _ => None,
+    };
+    let lists = matches!(
+        inv.command,
+        Command::List { .. } | Command::ListRules { .. }
+    );
     let applied = apply(inv, state).map_err(|e| SaveError {
         iptables: e.iptables,
         ..error(e.message, e.problem)
     })?;
-    if let Some(echo) = echo {
-        note(cmd.line, LineNote::Verbose(&(echo + &applied.output)));
+    // As iptables-restore: a `-C` that finds no rule fails the restore.
+    if let (Some(false), Some(checked)) = (applied.check, checked) {
+        return Err(SaveError {
+            iptables: Some(BAD_RULE),
+            ..error(checked, Problem::Other)
+        });
+    }
+    match echo {
+        Some(echo) => note(cmd.line, LineNote::Verbose(&(echo + &applied.output))),
+        // `-L` and `-S` print the table as it stands at their line.
+        None if lists => note(cmd.line, LineNote::Listing(&applied.output)),
+        None => {}
     }
     Ok(())
+}
+
+/// iptables-restore reads a line into at most this many words (its
+/// argument vector of 255 holds the program's name and `-t TABLE` too).
+const MOST_WORDS: usize = 251;
+
+/// iptables-restore reads a word into a buffer of this many bytes, its
+/// closing zero included.
+const WORD_BUFFER: usize = 1024;
+
+/// Why iptables-restore cannot read a line of `words`, in moat's and in
+/// iptables' words, if it cannot: too many words, or one too long.
+fn beyond_restore_limits(words: &[Cow<'_, str>]) -> Option<(String, &'static str)> {
+    if words.len() > MOST_WORDS {
+        return Some((
+            format!(
+                "{} words on one line: iptables-restore reads at most {MOST_WORDS}",
+                words.len()
+            ),
+            "Parser cannot handle more arguments",
+        ));
+    }
+    let long = words.iter().find(|w| w.len() >= WORD_BUFFER)?;
+    Some((
+        format!(
+            "a word of {} bytes (`{}...'): iptables-restore reads words of at most {} bytes",
+            long.len(),
+            moat_model::text::first_bytes(long, 20),
+            WORD_BUFFER - 1
+        ),
+        "Parameter too long!",
+    ))
 }
 
 /// Emits an iptables-save file of `states`; `counters` is `-c`, `program` names the writer in the comments.

@@ -329,6 +329,70 @@ fn failures_are_told_in_iptables_words() {
     }
 }
 
+/// A restore file's command lines read as iptables-nft-restore reads them,
+/// each file restored into a fresh namespace of each tool: a `-C` that
+/// finds no rule fails the restore, `-L` and `-S` print the table as it
+/// stands, a line's own `-c PACKETS BYTES` sets its rule's counters
+/// without `--counters` (and beside `[p:b]` with it is refused), the
+/// command-line-only `-t`, `-w` and `-W` are refused, and so are lines
+/// beyond iptables-restore's limits (252 words, a word of 1,024 bytes).
+#[test]
+fn restore_lines_read_as_iptables_restore_reads_them() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let comments = |n: usize| "-m comment --comment c ".repeat(n);
+    let long = |n: usize| format!("-m comment --comment {} ", "z".repeat(n));
+    let cases: Vec<(&[&str], String)> = vec![
+        (
+            &[],
+            "-A INPUT -s 192.0.2.1 -j ACCEPT\n-C INPUT -s 192.0.2.1 -j ACCEPT".into(),
+        ),
+        (
+            &[],
+            "-A INPUT -s 192.0.2.1 -j ACCEPT\n-C INPUT -s 192.0.2.9 -j ACCEPT".into(),
+        ),
+        (
+            &[],
+            "-A INPUT -s 192.0.2.1 -j ACCEPT\n-S\n-L -n -v\n-S INPUT 1".into(),
+        ),
+        (&[], "-A INPUT -j ACCEPT -c 5 6".into()),
+        (&["-c"], "[1:2] -A INPUT -j ACCEPT".into()),
+        (&["-c"], "[1:2] -A INPUT -j ACCEPT -c 5 6".into()),
+        (&[], "-t filter -A INPUT -j ACCEPT".into()),
+        (&[], "-A INPUT -j ACCEPT --table=filter".into()),
+        (&[], "-A INPUT -w -j ACCEPT".into()),
+        (&[], "-A INPUT -w5 -j ACCEPT".into()),
+        (&[], "-A INPUT -m comment --comment -t -j ACCEPT".into()),
+        (&[], format!("-A INPUT {}-j ACCEPT", comments(61))),
+        (&[], format!("-A INPUT {}-j ACCEPT", comments(62))),
+        (&[], format!("-A INPUT {}-j ACCEPT", long(1023))),
+        (&[], format!("-A INPUT {}-j ACCEPT", long(1024))),
+    ];
+    for (options, lines) in &cases {
+        let file = format!("*filter\n{lines}\nCOMMIT\n");
+        let ours = Netns::new("lines-moat").unwrap();
+        let theirs = Netns::new("lines-nft").unwrap();
+        let mine = common::restore(&ours, "iptables-restore", options, &file);
+        let nft_restore = [&["iptables-nft-restore"], &options[..]].concat();
+        let debians = common::exec_input(&theirs, &nft_restore, &[], &file);
+        let what = moat_model::text::first_bytes(lines, 80);
+        assert_eq!(mine.status.code(), debians.status.code(), "{what}");
+        assert_eq!(text(&mine.stdout), text(&debians.stdout), "{what}");
+        // iptables' words for the failure, in moat's form of the message.
+        let said = text(&debians.stderr).replace("iptables-nft-restore", "iptables-restore");
+        if let Some(words) = said.lines().next().and_then(|l| l.split(": ").last()) {
+            assert!(text(&mine.stderr).contains(words), "{what}: {said}");
+        }
+        let save = |ns: &Netns, argv: &[&str]| saved(ns.exec(argv).unwrap());
+        assert_eq!(
+            save(&ours, &[moat_bin(), "iptables-save", "-c"]),
+            save(&theirs, &["iptables-nft-save", "-c"]),
+            "{what}"
+        );
+    }
+}
+
 /// `iptables-restore -T NAME` restores that table of the file alone, and
 /// nothing, without an error, when the file has no such table or no table
 /// has that name, as iptables-nft-restore does; the save and restore
