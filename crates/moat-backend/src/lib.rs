@@ -10,7 +10,7 @@ pub mod netlink;
 mod nft_cli;
 mod read;
 
-use moat_model::{Family, Stage};
+use moat_model::{Counters, Family, Stage};
 use moat_nft::{ChangeSet, KernelTable};
 
 pub use driver::{default_backend, Hybrid, NetlinkDriver};
@@ -67,10 +67,53 @@ pub enum RuleSearch {
     Unknown,
 }
 
+/// What a read hands on as it meets the rules (see [`Backend::read_seeing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen<'a> {
+    /// The rules are read again from the first: forget those seen so far.
+    Restart,
+    /// The next rule of user-visible chain `chain`: its stored text and
+    /// its counters.
+    Rule {
+        chain: &'a str,
+        text: &'a str,
+        counters: Counters,
+    },
+}
+
 /// A firewall driver: applies batches atomically and reads moat's tables back.
 pub trait Backend {
     /// Reads moat's table for `family` and `stage`; `None` when it does not exist.
     fn read(&self, family: Family, stage: Stage) -> Result<Option<KernelTable>, BackendError>;
+
+    /// Reads moat's table like [`Backend::read`], handing `see` each rule
+    /// of a user-visible chain while the kernel still sends the rest: work
+    /// on the rules (a listing's lines) then goes on beside the kernel's.
+    /// After the last [`Seen::Restart`], a chain's rules are seen in the
+    /// chain's order, each once, but for a port map's rule and a rule
+    /// without text, which are not seen. Drivers that read all at once
+    /// hand the rules on after the read.
+    fn read_seeing(
+        &self,
+        family: Family,
+        stage: Stage,
+        see: &mut dyn FnMut(Seen<'_>),
+    ) -> Result<Option<KernelTable>, BackendError> {
+        let table = self.read(family, stage)?;
+        see(Seen::Restart);
+        for chain in table.iter().flat_map(|t| &t.chains) {
+            for rule in chain.rules.iter().filter(|r| r.port_map().is_none()) {
+                if let Some(text) = &rule.source {
+                    see(Seen::Rule {
+                        chain: &chain.name,
+                        text,
+                        counters: rule.counters,
+                    });
+                }
+            }
+        }
+        Ok(table)
+    }
 
     /// Reads only the layout of moat's table: chains, hooks, policies and
     /// policy counters, without user rules (enough to append to a chain that

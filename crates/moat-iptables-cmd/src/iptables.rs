@@ -3,14 +3,11 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use moat_backend::{Backend, RuleSearch};
-use moat_iptables::listing::{list_stored_chains, list_stored_rules};
+use moat_backend::{Backend, RuleSearch, Seen};
+use moat_iptables::listing::{list_stored_chains, list_stored_rules, SeenLines};
 use moat_iptables::rule::RuleSpec;
 use moat_iptables::state::StateRule;
-use moat_iptables::{
-    execute_owned, parse_command_line, Command, Display, StoredChain, TableState, ZeroAfter,
-    BAD_RULE,
-};
+use moat_iptables::{execute_owned, parse_command_line, Command, TableState, ZeroAfter, BAD_RULE};
 use moat_model::Family;
 use moat_model::{validate_rule, Action, Counters, Stage, Table};
 use moat_nft::plan::fills_a_set;
@@ -755,48 +752,50 @@ fn check_fast(
 
 /// `-S` and `-L` (without `-Z`) straight from the kernel's stored rule
 /// texts: `-S` prints them as they are, `-L` reads each back only as far
-/// as its line, and neither builds the iptables view of the table. `None`
-/// when the full path must answer (no table yet, no such chain, a rule
-/// without stored source).
+/// as its line, while the kernel still sends the rest, and neither builds
+/// the iptables view of the table. `None` when the full path must answer
+/// (no table yet, no such chain, a rule without stored source).
 fn list_fast(
     backend: &dyn Backend,
     inv: &moat_iptables::Invocation,
     family: Family,
 ) -> Result<Option<ExitCode>> {
-    let (chain, num, list) = match &inv.command {
+    let (stage, display) = (inv.stage, inv.display);
+    let listing = match &inv.command {
         Command::ListRules {
             chain,
             num,
             zero: ZeroAfter::Nothing,
-        } => (chain, num, list_stored_rules as StoredListing),
+        } => backend.read(family, stage)?.and_then(|kernel| {
+            let stored = stored_chains(kernel);
+            list_stored_rules(family, stage, &stored, chain.as_deref(), *num, display)
+        }),
         Command::List {
             chain,
             num,
             zero: ZeroAfter::Nothing,
-        } => (chain, num, list_stored_chains as StoredListing),
+        } => {
+            let mut seen = SeenLines::new(family, display);
+            let kernel = backend.read_seeing(family, stage, &mut |rule| match rule {
+                Seen::Restart => seen.forget(),
+                Seen::Rule {
+                    chain,
+                    text,
+                    counters,
+                } => seen.see(chain, text, counters),
+            })?;
+            kernel.and_then(|kernel| {
+                let stored = stored_chains(kernel);
+                list_stored_chains(stage, &stored, chain.as_deref(), *num, seen)
+            })
+        }
         _ => return Ok(None),
     };
-    let Some(kernel) = backend.read(family, inv.stage)? else {
-        return Ok(None);
-    };
-    let stored = stored_chains(kernel);
-    let listing = list(
-        family,
-        inv.stage,
-        &stored,
-        chain.as_deref(),
-        *num,
-        inv.display,
-    );
     Ok(listing.map(|text| {
         print!("{text}");
         ExitCode::SUCCESS
     }))
 }
-
-/// A listing written from the kernel's stored chains.
-type StoredListing =
-    fn(Family, Stage, &[StoredChain], Option<&str>, Option<usize>, Display) -> Option<String>;
 
 /// Whether adding `rule` may cut the SSH session moat runs in: it drops or
 /// rejects, there is a session, and the rule may match its packets.

@@ -306,29 +306,128 @@ fn write_chain_block(
     }
 }
 
-/// The `-L` listing straight from the kernel's stored chains: each rule's
-/// stored source is read back only as far as its listing row (a large
-/// table's on several threads) and nothing is kept but the lines. `None`
-/// when the full path must answer (see [`list_stored_rules`]).
-pub fn list_stored_chains(
+/// A rule's `-L` line and the chain it jumps or goes to.
+type RuleLine = (String, Option<String>);
+
+/// The `-L` line of the rule with stored text `text`, `index` in its
+/// chain (from 0); `None` when the text does not read back as a rule.
+fn stored_rule_line(
+    text: &str,
+    index: usize,
+    counters: Counters,
     family: Family,
+    display: Display,
+) -> Option<RuleLine> {
+    let spec = spec_of_source(text, family).ok()?;
+    let mut line = String::with_capacity(LINE_CAPACITY);
+    write_rule_line(
+        &mut line,
+        index + 1,
+        &spec.listing(display.numeric),
+        counters,
+        display,
+    );
+    // Kept at its length: a table's lines are held until printed.
+    let line = line.as_str().to_owned();
+    Some((line, spec.jump_target().map(str::to_string)))
+}
+
+/// The `-L` lines of rules as a read meets them (`Backend::read_seeing`),
+/// written while the kernel still sends the rest of the table.
+#[derive(Debug)]
+pub struct SeenLines {
+    family: Family,
+    display: Display,
+    /// Each chain met, with its rules' lines in order (`None` for a text
+    /// that does not read back as a rule).
+    chains: Vec<(String, Vec<Option<RuleLine>>)>,
+}
+
+impl SeenLines {
+    /// No lines yet, for a `-L` of `family`'s rules shown as `display` says.
+    pub fn new(family: Family, display: Display) -> Self {
+        SeenLines {
+            family,
+            display,
+            chains: Vec::new(),
+        }
+    }
+
+    /// Forgets the rules seen so far: the read starts again.
+    pub fn forget(&mut self) {
+        self.chains.clear();
+    }
+
+    /// Writes the line of the next rule of `chain`, with stored text
+    /// `text` and `counters`.
+    pub fn see(&mut self, chain: &str, text: &str, counters: Counters) {
+        // A chain's rules come together: the last chain met is most often it.
+        let at = match self.chains.iter().rposition(|(name, _)| name == chain) {
+            Some(at) => at,
+            None => {
+                self.chains.push((chain.to_owned(), Vec::new()));
+                self.chains.len() - 1
+            }
+        };
+        let lines = &mut self.chains[at].1;
+        lines.push(stored_rule_line(
+            text,
+            lines.len(),
+            counters,
+            self.family,
+            self.display,
+        ));
+    }
+}
+
+/// The seen lines of each chain of `order`, when every one of its rules
+/// was seen (a port map's members and rules without text are not).
+fn seen_in_order(
+    mut seen: Vec<(String, Vec<Option<RuleLine>>)>,
+    order: &[&StoredChain],
+) -> Option<Vec<Vec<Option<RuleLine>>>> {
+    order
+        .iter()
+        .map(|chain| {
+            let lines = match seen.iter().position(|(name, _)| *name == chain.name) {
+                Some(at) => seen.swap_remove(at).1,
+                None => Vec::new(),
+            };
+            (lines.len() == chain.rules.len()).then_some(lines)
+        })
+        .collect()
+}
+
+/// The `-L` listing straight from the kernel's stored chains: each rule's
+/// line comes from `seen` (its family and display too) or, when a chain's
+/// rules were not all seen, from reading the stored sources back only as
+/// far as their listing rows (a large table's on several threads), and
+/// nothing is kept but the lines. `None` when the full path must answer
+/// (see [`list_stored_rules`]).
+pub fn list_stored_chains(
     stage: Stage,
     stored: &[StoredChain],
     chain: Option<&str>,
     num: Option<usize>,
-    display: Display,
+    seen: SeenLines,
 ) -> Option<String> {
+    let SeenLines {
+        family,
+        display,
+        chains: seen,
+    } = seen;
     let order = stored_order(family, stage, stored)?;
-    let lines = read_per_chain(&order, |_, i, rule| {
-        let spec = spec_of_source(rule.source.as_deref().ok_or(())?, family).map_err(|_| ())?;
-        let mut line = String::with_capacity(LINE_CAPACITY);
-        let row = spec.listing(display.numeric);
-        write_rule_line(&mut line, i + 1, &row, rule.counters, display);
-        // Kept at its length: a table's lines are held until printed.
-        let line = line.as_str().to_owned();
-        Ok::<_, ()>((line, spec.jump_target().map(str::to_string)))
-    })
-    .ok()?;
+    let lines = match seen_in_order(seen, &order) {
+        Some(lines) => lines
+            .into_iter()
+            .map(|chain| chain.into_iter().collect::<Option<Vec<_>>>())
+            .collect::<Option<Vec<_>>>()?,
+        None => read_per_chain(&order, |_, i, rule| {
+            let text = rule.source.as_deref().ok_or(())?;
+            stored_rule_line(text, i, rule.counters, family, display).ok_or(())
+        })
+        .ok()?,
+    };
     let mut references: HashMap<&str, usize> = HashMap::new();
     for (_, jump) in lines.iter().flatten() {
         if let Some(target) = jump {
@@ -569,6 +668,90 @@ mod tests {
             with_counters(r#"-m comment --comment "a -j b" -g X"#, c),
             r#"-m comment --comment "a -j b" -c 5 10 -g X"#
         );
+    }
+
+    /// Lines written while a read meets the rules are the lines read back
+    /// from the stored texts afterwards; a chain whose rules were not all
+    /// seen (a port map's members, a read that started again) is read back.
+    #[test]
+    fn seen_lines_are_the_lines_read_back() {
+        use crate::state::StoredRule;
+        use moat_model::Hook;
+        let rule = |source: &str, packets| StoredRule {
+            source: Some(source.to_string()),
+            counters: Counters {
+                packets,
+                bytes: 60 * packets,
+            },
+        };
+        let base = |name: &str, hook, rules| StoredChain {
+            name: name.to_string(),
+            base: Some((hook, Policy::Accept)),
+            policy_counters: Counters::default(),
+            rules,
+        };
+        let stored = vec![
+            base(
+                "INPUT",
+                Hook::Input,
+                vec![
+                    rule("-p tcp -m tcp --dport 22 -j ACCEPT", 3),
+                    rule("-s 192.0.2.0/24 -j jail", 1),
+                ],
+            ),
+            base("FORWARD", Hook::Forward, Vec::new()),
+            base("OUTPUT", Hook::Output, Vec::new()),
+            StoredChain {
+                name: "jail".to_string(),
+                base: None,
+                policy_counters: Counters::default(),
+                rules: vec![rule("-s 192.0.2.7/32 -j DROP", 2)],
+            },
+        ];
+        let display = Display {
+            verbose: true,
+            numeric: true,
+            exact: false,
+            line_numbers: true,
+        };
+        let list = |see: &dyn Fn(&mut SeenLines)| {
+            let mut seen = SeenLines::new(Family::Ipv4, display);
+            see(&mut seen);
+            list_stored_chains(Stage::Filter, &stored, None, None, seen).unwrap()
+        };
+        let see_all = |seen: &mut SeenLines| {
+            for chain in &stored {
+                for r in &chain.rules {
+                    seen.see(&chain.name, r.source.as_deref().unwrap(), r.counters);
+                }
+            }
+        };
+        let read_back = list(&|_| {});
+        assert!(read_back.contains("    3   180 ACCEPT     6    --  *      *       "));
+        assert!(read_back.contains("Chain jail (1 references)"));
+        assert_eq!(list(&see_all), read_back);
+        // Only part of INPUT seen: INPUT is read back.
+        assert_eq!(
+            list(&|seen| seen.see("jail", "-s 192.0.2.7/32 -j DROP", rule("", 2).counters)),
+            read_back
+        );
+        // The lines seen are the ones listed: counters as the read met them.
+        let later = |seen: &mut SeenLines| {
+            for chain in &stored {
+                for r in &chain.rules {
+                    let counters = rule("", r.counters.packets + 1).counters;
+                    seen.see(&chain.name, r.source.as_deref().unwrap(), counters);
+                }
+            }
+        };
+        assert!(list(&later).contains("    4   240 ACCEPT     6    --  *      *       "));
+        // A read that started again forgets what came before.
+        let again = |seen: &mut SeenLines| {
+            seen.see("INPUT", "-j DROP", Counters::default());
+            seen.forget();
+            see_all(seen);
+        };
+        assert_eq!(list(&again), read_back);
     }
 
     #[test]

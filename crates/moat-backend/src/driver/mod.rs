@@ -47,7 +47,7 @@ use moat_nft::{ChangeSet, KernelTable};
 pub use error::{DriverError, Unsupported};
 
 use crate::netlink::NfSocket;
-use crate::{Backend, BackendError, BoundedRead, NftCli, RuleSearch};
+use crate::{Backend, BackendError, BoundedRead, NftCli, RuleSearch, Seen};
 
 /// Drives nf_tables over netlink; see the [module docs](self).
 ///
@@ -62,8 +62,20 @@ impl NetlinkDriver {
         family: Family,
         stage: Stage,
     ) -> Result<Option<KernelTable>, DriverError> {
+        self.read_table_seeing(family, stage, &mut |_| ())
+    }
+
+    /// [`NetlinkDriver::read_table`], handing each rule of a user-visible
+    /// chain to `see` while the kernel sends the rest (see
+    /// [`Backend::read_seeing`]).
+    pub fn read_table_seeing(
+        &self,
+        family: Family,
+        stage: Stage,
+        see: &mut dyn FnMut(Seen<'_>),
+    ) -> Result<Option<KernelTable>, DriverError> {
         let mut sock = NfSocket::open()?;
-        read::read_table(&mut sock, family, stage, read::Depth::Everything)
+        read::read_table(&mut sock, family, stage, read::Depth::Everything, see)
     }
 
     /// Reads moat's table for `family` and `stage` without the rules of its
@@ -79,7 +91,7 @@ impl NetlinkDriver {
         stage: Stage,
     ) -> Result<Option<KernelTable>, DriverError> {
         let mut sock = NfSocket::open()?;
-        read::read_table(&mut sock, family, stage, read::Depth::Layout)
+        read::read_table(&mut sock, family, stage, read::Depth::Layout, &mut |_| ())
     }
 
     /// Renames user chain `from` to `to` when nothing jumps to it; see
@@ -135,7 +147,8 @@ impl NetlinkDriver {
         rules: usize,
     ) -> Result<BoundedRead, DriverError> {
         let mut sock = NfSocket::open()?;
-        match read::read_table(&mut sock, family, stage, read::Depth::AtMost(rules)) {
+        let depth = read::Depth::AtMost(rules);
+        match read::read_table(&mut sock, family, stage, depth, &mut |_| ()) {
             Ok(table) => Ok(BoundedRead::Table(table)),
             Err(DriverError::TooManyRules(_)) => Ok(BoundedRead::TooLarge),
             Err(e) => Err(e),
@@ -178,6 +191,16 @@ impl NetlinkDriver {
 impl Backend for NetlinkDriver {
     fn read(&self, family: Family, stage: Stage) -> Result<Option<KernelTable>, BackendError> {
         self.read_table(family, stage)
+            .map_err(|e| e.into_backend(true))
+    }
+
+    fn read_seeing(
+        &self,
+        family: Family,
+        stage: Stage,
+        see: &mut dyn FnMut(Seen<'_>),
+    ) -> Result<Option<KernelTable>, BackendError> {
+        self.read_table_seeing(family, stage, see)
             .map_err(|e| e.into_backend(true))
     }
 
@@ -277,14 +300,23 @@ impl Hybrid {
 
 impl Backend for Hybrid {
     fn read(&self, family: Family, stage: Stage) -> Result<Option<KernelTable>, BackendError> {
+        self.read_seeing(family, stage, &mut |_| ())
+    }
+
+    fn read_seeing(
+        &self,
+        family: Family,
+        stage: Stage,
+        see: &mut dyn FnMut(Seen<'_>),
+    ) -> Result<Option<KernelTable>, BackendError> {
         if self.route == Route::Nft {
-            return self.nft.read(family, stage);
+            return self.nft.read_seeing(family, stage, see);
         }
-        match self.netlink.read_table(family, stage) {
+        match self.netlink.read_table_seeing(family, stage, see) {
             Ok(table) => Ok(table),
             // A permission problem is the same for nft; anything else, nft may read.
             Err(e @ DriverError::Refused { .. }) => Err(e.into_backend(true)),
-            Err(_) if self.route == Route::Auto => self.nft.read(family, stage),
+            Err(_) if self.route == Route::Auto => self.nft.read_seeing(family, stage, see),
             Err(e) => Err(e.into_backend(true)),
         }
     }

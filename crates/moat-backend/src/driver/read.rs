@@ -18,6 +18,7 @@ use crate::netlink::consts::*;
 use crate::netlink::udata::udata_string;
 use crate::netlink::wire::{be_u32, be_u64, string, string_is, Attrs, Message, Writer};
 use crate::netlink::{NfProto, NfSocket};
+use crate::Seen;
 
 /// A chain as dumped: its name and, for a base chain, its policy and
 /// hook priority.
@@ -177,6 +178,7 @@ fn dump_rules(
     chain: Option<&str>,
     limit: Option<usize>,
     rules: &mut Vec<RuleInfo>,
+    see: &mut dyn FnMut(Seen<'_>),
 ) -> Result<(), DriverError> {
     let start = rules.len();
     let build = |w: &mut Writer| {
@@ -187,14 +189,37 @@ fn dump_rules(
     };
     sock.dump(NFT_MSG_GETRULE, proto, &build, &mut |msg| {
         match msg {
-            None => rules.truncate(start),
-            Some(msg) => rules.extend(parse_rule(msg, table)?),
+            None => {
+                rules.truncate(start);
+                see(Seen::Restart);
+            }
+            Some(msg) => {
+                if let Some(rule) = parse_rule(msg, table)? {
+                    see_user_rule(&rule, see);
+                    rules.push(rule);
+                }
+            }
         }
         match limit {
             Some(limit) if rules.len() - start > limit => Err(DriverError::TooManyRules(limit)),
             _ => Ok(()),
         }
     })
+}
+
+/// Hands `rule` to `see` when it is a rule of a user-visible chain with a
+/// text (not a base chain's jump or policy counter, not a port map's
+/// rule, whose members hold the texts).
+fn see_user_rule(rule: &RuleInfo, see: &mut dyn FnMut(Seen<'_>)) {
+    if let Some(text) = rule.comment.as_deref() {
+        if hook_of_base_chain(&rule.chain).is_none() && portmap::map_of(text).is_none() {
+            see(Seen::Rule {
+                chain: &rule.chain,
+                text,
+                counters: rule.counters.unwrap_or_default(),
+            });
+        }
+    }
 }
 
 /// Zeroes the counters of the rules of moat's user-visible `chain` (every
@@ -244,11 +269,14 @@ pub(crate) fn table_exists(
 
 /// Reads moat's table for `family` and `stage`; `None` when it does not
 /// exist. With [`Depth::Layout`] the user-visible chains come without rules.
+/// `see` is handed each rule of a user-visible chain as the kernel sends
+/// it (see [`crate::Backend::read_seeing`]).
 pub(crate) fn read_table(
     sock: &mut NfSocket,
     family: Family,
     stage: Stage,
     depth: Depth,
+    see: &mut dyn FnMut(Seen<'_>),
 ) -> Result<Option<KernelTable>, DriverError> {
     let table = table_name(stage);
     let proto = nfproto(family);
@@ -270,14 +298,14 @@ pub(crate) fn read_table(
     )?;
     let mut rules = Vec::new();
     match depth {
-        Depth::Everything => dump_rules(sock, proto, table, None, None, &mut rules)?,
-        Depth::AtMost(limit) => dump_rules(sock, proto, table, None, Some(limit), &mut rules)?,
+        Depth::Everything => dump_rules(sock, proto, table, None, None, &mut rules, see)?,
+        Depth::AtMost(limit) => dump_rules(sock, proto, table, None, Some(limit), &mut rules, see)?,
         Depth::Layout => {
             for chain in chains
                 .iter()
                 .filter(|c| hook_of_base_chain(&c.name).is_some())
             {
-                dump_rules(sock, proto, table, Some(&chain.name), None, &mut rules)?;
+                dump_rules(sock, proto, table, Some(&chain.name), None, &mut rules, see)?;
             }
         }
     }
