@@ -56,16 +56,26 @@ impl Ascii {
         }
     }
 
-    /// As RFC 5952 (and [`Ipv6Addr`]'s `Display`) writes it: lower-case
-    /// groups, the longest run of two or more zero groups (the first of
-    /// equal runs) as `::`, an IPv4-mapped address as `::ffff:a.b.c.d`.
+    /// As C's `inet_ntop` writes it (iptables and nft print with it):
+    /// lower-case groups, the longest run of two or more zero groups (the
+    /// first of equal runs) as `::`, an IPv4-mapped address as
+    /// `::ffff:a.b.c.d` and an IPv4-compatible one (six zero groups, then
+    /// not zero) as `::a.b.c.d`, which [`Ipv6Addr`]'s `Display` does not.
     fn ipv6(&mut self, addr: Ipv6Addr) {
-        if let Some(v4) = addr.to_ipv4_mapped() {
-            b"::ffff:".iter().for_each(|&b| self.push(b));
-            self.ipv4(v4.octets());
+        let groups = addr.segments();
+        let octets = addr.octets();
+        let prefix: &[u8] = if addr.to_ipv4_mapped().is_some() {
+            b"::ffff:"
+        } else if groups[..6] == [0; 6] && groups[6] != 0 {
+            b"::"
+        } else {
+            b""
+        };
+        if !prefix.is_empty() {
+            prefix.iter().for_each(|&b| self.push(b));
+            self.ipv4([octets[12], octets[13], octets[14], octets[15]]);
             return;
         }
-        let groups = addr.segments();
         let (mut zeros_at, mut zeros_len, mut run) = (0, 0, 0);
         for (i, &group) in groups.iter().enumerate() {
             run = if group == 0 { run + 1 } else { 0 };
@@ -107,7 +117,8 @@ pub fn push_decimal(out: &mut String, n: u8) {
     out.push_str(text.as_str());
 }
 
-/// Appends `addr` as [`IpAddr`]'s `Display` writes it.
+/// Appends `addr` as C's `inet_ntop` writes it (as [`IpAddr`]'s
+/// `Display` does, but for IPv4-compatible IPv6 addresses).
 pub fn push_ip(out: &mut String, addr: IpAddr) {
     let mut text = Ascii::new();
     match addr {
@@ -117,7 +128,23 @@ pub fn push_ip(out: &mut String, addr: IpAddr) {
     out.push_str(text.as_str());
 }
 
-/// `addr` as [`IpAddr`]'s `Display` writes it.
+/// An address that formats as [`push_ip`] writes it (`format!("{}",
+/// AddrText(addr))`), where `IpAddr`'s `Display` differs from C's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddrText(pub IpAddr);
+
+impl std::fmt::Display for AddrText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut text = Ascii::new();
+        match self.0 {
+            IpAddr::V4(v4) => text.ipv4(v4.octets()),
+            IpAddr::V6(v6) => text.ipv6(v6),
+        }
+        f.write_str(text.as_str())
+    }
+}
+
+/// `addr` as [`push_ip`] writes it.
 pub fn ip_text(addr: IpAddr) -> String {
     let mut out = String::new();
     push_ip(&mut out, addr);
@@ -152,7 +179,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn writes_what_display_writes() {
+    fn writes_what_inet_ntop_writes() {
         for text in [
             "0.0.0.0",
             "10.0.0.1",
@@ -176,7 +203,28 @@ mod tests {
                 }
             }
             let addr = IpAddr::V6(Ipv6Addr::from(groups));
-            assert_eq!(ip_text(addr), addr.to_string(), "{groups:x?}");
+            let compatible = groups[..6] == [0; 6] && groups[6] != 0;
+            let expected = match compatible {
+                true => format!(
+                    "::{}",
+                    std::net::Ipv4Addr::from(u32::from(groups[6]) << 16 | u32::from(groups[7]))
+                ),
+                false => addr.to_string(),
+            };
+            assert_eq!(ip_text(addr), expected, "{groups:x?}");
+        }
+        // As glibc's inet_ntop (Python's socket.inet_ntop) writes them.
+        for (addr, c_text) in [
+            ("::c000:201", "::192.0.2.1"),
+            ("::0:1:0", "::0.1.0.0"),
+            ("::102:304", "::1.2.3.4"),
+            ("::1", "::1"),
+            ("::2", "::2"),
+            ("::1:c000:201", "::1:c000:201"),
+            ("1::c000:201", "1::c000:201"),
+            ("::ffff:0:0", "::ffff:0.0.0.0"),
+        ] {
+            assert_eq!(ip_text(addr.parse().unwrap()), c_text);
         }
         for n in 0..=255u8 {
             let mut out = String::new();

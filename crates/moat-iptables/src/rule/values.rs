@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use moat_model::addr_text::{push_decimal, push_ip};
+use moat_model::addr_text::{push_decimal, push_ip, AddrText};
 use moat_model::{Family, PortRange};
 
 use super::error::{fail, Res};
@@ -530,14 +530,14 @@ impl Net {
         }
         match mask_prefix(self.mask) {
             Some(len) => format!("{name}/{len}"),
-            None => format!("{name}/{}", self.mask),
+            None => format!("{name}/{}", AddrText(self.mask)),
         }
     }
 
     /// Like [`Net::with_mask`], but a host is just its address.
     pub(crate) fn display(&self) -> String {
         if self.is_host() {
-            self.addr.to_string()
+            moat_model::addr_text::ip_text(self.addr)
         } else {
             self.with_mask()
         }
@@ -736,6 +736,12 @@ impl<'a> Iterator for SavedWords<'a> {
         self.rest = &text[end..];
         Some(Cow::Borrowed(&text[..end]))
     }
+}
+
+/// Whether a name iptables saves without quotes reads back as the same
+/// one word: it has no white space, no quote and no backslash.
+pub(crate) fn reads_back_unquoted(name: &str) -> bool {
+    !name.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\')
 }
 
 /// Appends ` [!] --opt value` (value already formatted) to `out`.

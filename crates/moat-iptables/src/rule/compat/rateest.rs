@@ -11,7 +11,7 @@ use super::kernel_ext;
 use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::options::{opt, opt_maybe_value, OptDef};
-use crate::rule::values::{number_in, scaled_number};
+use crate::rule::values::{number_in, reads_back_unquoted, scaled_number};
 
 /// The estimator name fields (`IFNAMSIZ`), their terminating zero included.
 const NAME_FIELD: usize = 16;
@@ -143,9 +143,10 @@ impl RateEst {
     }
 
     fn name(v: &str, opt: &str) -> Res<String> {
-        if v.is_empty() || v.len() >= NAME_FIELD {
+        if v.is_empty() || v.len() >= NAME_FIELD || !reads_back_unquoted(v) {
             return fail(format!(
-                "{opt}: an estimator name has 1 to {} characters, not \"{v}\"",
+                "{opt}: an estimator name has 1 to {} characters without spaces or quotes \
+                 (iptables saves it unquoted), not \"{v}\"",
                 NAME_FIELD - 1
             ));
         }

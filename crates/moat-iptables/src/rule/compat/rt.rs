@@ -1,5 +1,6 @@
 //! `-m rt` (ip6tables): the IPv6 routing header (ip6t_rt, revision 0).
 
+use moat_model::addr_text::AddrText;
 use std::net::Ipv6Addr;
 
 use moat_model::{XtExtension, XtLayout};
@@ -85,7 +86,11 @@ impl Rt {
     }
 
     fn addrs_text(&self) -> String {
-        let words: Vec<String> = self.addrs.iter().map(Ipv6Addr::to_string).collect();
+        let words: Vec<String> = self
+            .addrs
+            .iter()
+            .map(|&a| AddrText(a.into()).to_string())
+            .collect();
         words.join(",")
     }
 }

@@ -5,6 +5,7 @@
 
 use std::net::Ipv6Addr;
 
+use moat_model::addr_text::ip_text;
 use moat_model::{Family, XtExtension, XtLayout};
 
 use crate::rule::error::{fail, Res};
@@ -107,7 +108,11 @@ impl Srh {
         }
         for ((name, bit), (addr, prefix)) in SIDS.iter().zip(self.sids) {
             if let (true, Some(addr)) = (self.has(*bit), addr) {
-                out.push(((*name).into(), format!("{addr}/{prefix}"), self.bang(*bit)));
+                out.push((
+                    (*name).into(),
+                    format!("{}/{prefix}", ip_text(addr.into())),
+                    self.bang(*bit),
+                ));
             }
         }
         out

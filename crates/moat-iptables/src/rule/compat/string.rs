@@ -65,9 +65,15 @@ fn parse_hex_string(s: &str) -> Res<Vec<u8>> {
 }
 
 /// `"text"` with `"` and `\` escaped, as iptables prints a pattern.
+/// Whether iptables writes a pattern as text: every byte printable and
+/// the last not a backslash (which would escape the closing quote).
+fn as_text(bytes: &[u8]) -> bool {
+    bytes.iter().all(|b| (0x20..0x7f).contains(b)) && bytes.last() != Some(&b'\\')
+}
+
 fn quoted(bytes: &[u8]) -> String {
     let mut out = String::from("\"");
-    if bytes.iter().all(|b| (0x20..0x7f).contains(b)) {
+    if as_text(bytes) {
         for &b in bytes {
             if b == b'"' || b == b'\\' {
                 out.push('\\');
@@ -85,9 +91,10 @@ fn quoted(bytes: &[u8]) -> String {
 
 impl StringMatch {
     /// The pattern as `-S` writes it: `--string "..."`, or `--hex-string
-    /// "|...|"` when it holds bytes that are not printable.
+    /// "|...|"` when it holds bytes that are not printable or ends in a
+    /// backslash.
     fn pattern_opt(bytes: &[u8]) -> &'static str {
-        if bytes.iter().all(|b| (0x20..0x7f).contains(b)) {
+        if as_text(bytes) {
             "--string"
         } else {
             "--hex-string"

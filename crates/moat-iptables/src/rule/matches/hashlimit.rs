@@ -10,7 +10,7 @@ use crate::rule::compat::kernel_ext;
 use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{alias, opt, OptDef};
-use crate::rule::values::{family_bits, number_in, push_opt};
+use crate::rule::values::{family_bits, number_in, push_opt, reads_back_unquoted};
 
 const HASHLIMIT_OPTIONS: &[OptDef] = &[
     opt("--hashlimit-upto", 1, true),
@@ -389,10 +389,7 @@ impl Extension for HashLimit {
             }
             "--hashlimit-name" => {
                 once(&self.name, o.name)?;
-                if v.is_empty()
-                    || v.len() > MAX_NAME
-                    || v.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\')
-                {
+                if v.is_empty() || v.len() > MAX_NAME || !reads_back_unquoted(&v) {
                     return fail(format!(
                         "--hashlimit-name needs a name of 1 to {MAX_NAME} bytes without spaces or \
                          quotes (iptables could not read such a name back from its own save)"

@@ -1,5 +1,6 @@
 //! The iprange match: inclusive address ranges.
 
+use moat_model::addr_text::AddrText;
 use std::net::IpAddr;
 
 use moat_model::Match;
@@ -76,7 +77,12 @@ impl Extension for IpRange {
     fn save(&self, out: &mut String) {
         for (name, slot) in [("--src-range", self.src), ("--dst-range", self.dst)] {
             if let Some((a, b, inv)) = slot {
-                push_opt(out, inv, name, Some(&format!("{a}-{b}")));
+                push_opt(
+                    out,
+                    inv,
+                    name,
+                    Some(&format!("{}-{}", AddrText(a), AddrText(b))),
+                );
             }
         }
     }
@@ -85,8 +91,10 @@ impl Extension for IpRange {
         for (word, slot) in [("source", self.src), ("destination", self.dst)] {
             if let Some((a, b, inv)) = slot {
                 out.push_str(&format!(
-                    " {word} IP range {}{a}-{b}",
-                    if inv { "! " } else { "" }
+                    " {word} IP range {}{}-{}",
+                    if inv { "! " } else { "" },
+                    AddrText(a),
+                    AddrText(b)
                 ));
             }
         }

@@ -1,5 +1,6 @@
 //! The recent match: lists of recently seen addresses.
 
+use moat_model::addr_text::AddrText;
 use std::net::IpAddr;
 
 use moat_model::{Match, RecentAction, SetSide};
@@ -39,7 +40,9 @@ impl Recent {
     }
 
     fn mask_text(&self) -> String {
-        self.mask.map(|m| m.to_string()).unwrap_or_default()
+        self.mask
+            .map(|m| AddrText(m).to_string())
+            .unwrap_or_default()
     }
 
     /// The model condition.

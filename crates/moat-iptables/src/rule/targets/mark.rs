@@ -232,14 +232,15 @@ impl Extension for MarkTarget {
         let name = self.name();
         match self.op {
             Some(Op::Xset { value, mask }) => {
+                // In iptables' order: `--set-mark 0xffffffff` is an or.
                 let text = if value == 0 {
                     format!("and {:#x}", !mask)
-                } else if mask == u32::MAX {
-                    format!("set {value:#x}")
                 } else if value == mask {
                     format!("or {value:#x}")
                 } else if mask == 0 {
                     format!("xor {value:#x}")
+                } else if mask == u32::MAX {
+                    format!("set {value:#x}")
                 } else {
                     format!("xset {value:#x}/{mask:#x}")
                 };

@@ -1,5 +1,6 @@
 //! The address translation targets: SNAT, DNAT, MASQUERADE and REDIRECT.
 
+use moat_model::addr_text::AddrText;
 use std::net::IpAddr;
 
 use moat_model::{Action, Family, NatTarget, PortRange};
@@ -218,9 +219,9 @@ impl Nat {
     fn to_text(&self) -> String {
         let addrs = self.addrs.map(|(a, b)| {
             if a == b {
-                a.to_string()
+                AddrText(a).to_string()
             } else {
-                format!("{a}-{b}")
+                format!("{}-{}", AddrText(a), AddrText(b))
             }
         });
         match (addrs, self.ports) {

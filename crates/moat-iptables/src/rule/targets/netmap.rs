@@ -2,6 +2,7 @@
 //! address's host part.
 
 use ipnet::IpNet;
+use moat_model::addr_text::AddrText;
 use moat_model::{Action, NatSide};
 
 use crate::rule::error::{fail, Res};
@@ -29,7 +30,9 @@ impl Netmap {
     }
 
     fn to_text(&self) -> String {
-        self.to.map(|n| n.to_string()).unwrap_or_default()
+        self.to
+            .map(|n| format!("{}/{}", AddrText(n.addr()), n.prefix_len()))
+            .unwrap_or_default()
     }
 }
 

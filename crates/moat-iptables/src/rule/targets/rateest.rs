@@ -13,7 +13,7 @@ use super::xt::ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::scaled_number;
+use crate::rule::values::{reads_back_unquoted, scaled_number};
 
 /// The estimator name field (`IFNAMSIZ`), its terminating zero included.
 const NAME_FIELD: usize = 16;
@@ -122,9 +122,10 @@ impl Extension for RateEstTarget {
         match o.name {
             "--rateest-name" => {
                 once(&self.name, o.name)?;
-                if v.is_empty() || v.len() >= NAME_FIELD {
+                if v.is_empty() || v.len() >= NAME_FIELD || !reads_back_unquoted(v) {
                     return fail(format!(
-                        "--rateest-name: an estimator name has 1 to {} characters, not \"{v}\"",
+                        "--rateest-name: an estimator name has 1 to {} characters without \
+                         spaces or quotes (iptables saves it unquoted), not \"{v}\"",
                         NAME_FIELD - 1
                     ));
                 }

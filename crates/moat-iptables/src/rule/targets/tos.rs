@@ -106,9 +106,10 @@ impl Extension for Tos {
             _ if numeric => format!(" TOS set {value:#04x}/{mask:#04x}"),
             // iptables prints the name right after "set", with a space before.
             Some((name, _)) => format!("  TOS set{name}"),
-            None if mask == 0 => format!(" TOS xor {value:#04x}"),
+            // In iptables' order: `--set-tos 0/0` is an and.
             None if value == 0 => format!(" TOS and {:#04x}", !mask),
             None if value == mask => format!(" TOS or {value:#04x}"),
+            None if mask == 0 => format!(" TOS xor {value:#04x}"),
             None => format!(" TOS set {value:#04x}/{mask:#04x}"),
         });
     }

@@ -1,6 +1,7 @@
 //! The TPROXY target: hands a packet to a local transparent socket without
 //! changing its addresses (transparent proxies: Squid, Envoy, Clash).
 
+use moat_model::addr_text::AddrText;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use moat_model::{Action, Family, TproxyTarget};
@@ -115,7 +116,7 @@ impl Extension for Tproxy {
         out.push_str(&format!(
             " --on-port {} --on-ip {} --tproxy-mark {mark:#x}/{mask:#x}",
             self.port.unwrap_or(0),
-            self.addr()
+            AddrText(self.addr())
         ));
     }
 
@@ -123,7 +124,7 @@ impl Extension for Tproxy {
         let (mark, mask) = self.mark.unwrap_or((0, 0));
         out.push_str(&format!(
             " TPROXY redirect {}:{} mark {mark:#x}/{mask:#x}",
-            self.addr(),
+            AddrText(self.addr()),
             self.port.unwrap_or(0)
         ));
     }

@@ -11,7 +11,8 @@ use crate::rule::compat::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::{number_in, parse_addr, parse_iface, AddrSyntax};
+use crate::rule::values::{number_in, parse_addr, parse_iface, reads_back_unquoted, AddrSyntax};
+use moat_model::addr_text::ip_text;
 
 /// The action of target `name` with argument bytes `info`.
 pub(super) fn ext(name: &str, revision: u32, info: Vec<u8>, options: &dyn Extension) -> Action {
@@ -133,6 +134,12 @@ impl Extension for IdleTimer {
                         o.value()
                     ));
                 }
+                if !reads_back_unquoted(&label) {
+                    return fail(format!(
+                        "IDLETIMER --label \"{label}\": give a name without spaces or quotes \
+                         (iptables saves it unquoted and could not read it back)"
+                    ));
+                }
                 self.label = Some(label);
             }
             _ => self.alarm = true,
@@ -230,7 +237,7 @@ impl Extension for Tee {
 
     fn save(&self, out: &mut String) {
         if let Some(gateway) = self.gateway {
-            out.push_str(&format!(" --gateway {gateway}"));
+            out.push_str(&format!(" --gateway {}", ip_text(gateway)));
         }
         if let Some(oif) = &self.oif {
             out.push_str(&format!(" --oif {oif}"));
@@ -239,7 +246,7 @@ impl Extension for Tee {
 
     fn print(&self, out: &mut String, _numeric: bool) {
         if let Some(gateway) = self.gateway {
-            out.push_str(&format!(" TEE gw:{gateway}"));
+            out.push_str(&format!(" TEE gw:{}", ip_text(gateway)));
         }
         if let Some(oif) = &self.oif {
             out.push_str(&format!(" oif={oif}"));
