@@ -280,7 +280,7 @@ fn with_attached_value(word: &str) -> Option<(&str, &str)> {
 /// and for an option whose value is attached after `=`.
 fn values_of<S: AsRef<str>>(word: &str, after: &[S]) -> usize {
     match word {
-        "-t" | "--table" | "--modprobe" => 1,
+        "-t" | "--table" | "-M" | "--modprobe" => 1,
         "-c" | "--set-counters" => 2,
         _ if word.starts_with('-') && word != "!" && !word.contains('=') => {
             values_taken(word, after)
@@ -302,6 +302,30 @@ fn abbreviation_written_out(word: &str) -> Option<String> {
         Some(value) => format!("{whole}={value}"),
         None => whole.to_string(),
     })
+}
+
+/// The short options that take a value getopt reads from the same word
+/// (`-tnat`, `-AINPUT`, `-LINPUT`, `-mtcp`, `-c1 2`): the commands, the
+/// table, a match, the counters and the module loader. iptables reads
+/// `-p`, `-s`, `-d`, `-i`, `-o`, `-j` and `-g` from the word itself
+/// whatever getopt found (`-ieth0` is an interface named `-ieth0`,
+/// `-ptcp` an unknown protocol): moat refuses those.
+const ATTACHING_OPTIONS: &[u8] = b"AIDRCNEPLSFZXtmMc";
+
+/// A word of bundled flags and an option with its value attached, as
+/// getopt reads it (`-nvLINPUT` is `-n -v -L INPUT`): the flags and the
+/// option as words, and the value; `None` for any other word.
+fn attached_short_value(word: &str) -> Option<(Vec<String>, String, &str)> {
+    let letters = word.strip_prefix('-')?;
+    let at = letters.bytes().take_while(|c| b"vnx".contains(c)).count();
+    let option = *letters.as_bytes().get(at)?;
+    if !ATTACHING_OPTIONS.contains(&option) {
+        return None;
+    }
+    // The option's letter is ASCII: its value starts at the next byte.
+    let value = letters.get(at + 1..).filter(|v| !v.is_empty())?;
+    let flags = letters[..at].chars().map(|c| format!("-{c}")).collect();
+    Some((flags, format!("-{}", char::from(option)), value))
 }
 
 /// Splits bundled short flags such as `-vnL` into `-v -n -L`.
@@ -352,6 +376,15 @@ pub fn parse_command_line<S: AsRef<str>>(
             continue;
         }
         if !word.starts_with("--") {
+            if let Some((flags, option, value)) = attached_short_value(word) {
+                words.extend(flags.into_iter().map(Cow::Owned));
+                // The counters' second value is the next word.
+                values_due = values_of(&option, after).saturating_sub(1);
+                takes.resize(words.len(), 0);
+                takes.push(values_due + 1);
+                words.extend([Cow::Owned(option), Cow::Borrowed(value)]);
+                continue;
+            }
             match unbundle(word) {
                 Some(parts) => words.extend(parts.into_iter().map(Cow::Owned)),
                 None => {
@@ -461,7 +494,7 @@ pub fn parse_command_line<S: AsRef<str>>(
                 i += 2;
             }
             // nf_tables loads what it needs itself: the program is not run.
-            "--modprobe" => {
+            "-M" | "--modprobe" => {
                 words.get(i).ok_or_else(|| {
                     CommandError::new("option `--modprobe' requires a program to load modules with")
                 })?;
@@ -838,6 +871,47 @@ mod tests {
         let inv = parse_command_line(&words("-A INPUT -m recent --set"), Family::Ipv4).unwrap();
         assert!(inv.counters.is_none());
         assert!(parse_command_line(&words("-S --modprobe"), Family::Ipv4).is_err());
+    }
+
+    #[test]
+    fn short_options_take_their_value_in_the_same_word_as_getopt_reads_it() {
+        for (attached, apart) in [
+            (
+                "-tnat -APOSTROUTING -j ACCEPT",
+                "-t nat -A POSTROUTING -j ACCEPT",
+            ),
+            ("-nvLINPUT", "-n -v -L INPUT"),
+            ("-SINPUT", "-S INPUT"),
+            ("-Nfoo", "-N foo"),
+            ("-Efoo bar", "-E foo bar"),
+            ("-PFORWARD DROP", "-P FORWARD DROP"),
+            (
+                "-A INPUT -mcomment --comment x",
+                "-A INPUT -m comment --comment x",
+            ),
+            ("-A INPUT -c1 2 -Mfoo", "-A INPUT -c 1 2 -M foo"),
+        ] {
+            let parse = |line| parse_command_line(&words(line), Family::Ipv4).unwrap();
+            let (a, b) = (parse(attached), parse(apart));
+            assert_eq!(
+                (a.stage, a.command, a.display, a.counters),
+                (b.stage, b.command, b.display, b.counters),
+                "{attached}"
+            );
+        }
+        // iptables reads these from the word itself, and so finds no such
+        // protocol, address or interface.
+        for line in [
+            "-A INPUT -ptcp",
+            "-A INPUT -s1.2.3.4",
+            "-A INPUT -ieth0",
+            "-A INPUT -jACCEPT",
+        ] {
+            assert!(
+                parse_command_line(&words(line), Family::Ipv4).is_err(),
+                "{line}"
+            );
+        }
     }
 
     #[test]
