@@ -354,20 +354,48 @@ pub fn restore_with_notes(
                 Step::Run(cmd) => run_line(cmd, family, options, &mut state, &mut note)?,
             }
         }
-        state.validate().map_err(|e| SaveError {
-            line: table.line,
-            message: format!("table `{}': {e}", stage_name(table.stage)),
-            text: String::new(),
-            problem: if e.kernel {
-                Problem::Resource
-            } else {
-                Problem::Parameter
-            },
-            iptables: None,
+        state.validate().map_err(|e| {
+            let (line, text) = adding_line(table, &state, &e, family)
+                .map_or((table.line, String::new()), |c| (c.line, c.text.clone()));
+            SaveError {
+                line,
+                message: format!("table `{}': {e}", stage_name(table.stage)),
+                text,
+                problem: if e.kernel {
+                    Problem::Resource
+                } else {
+                    Problem::Parameter
+                },
+                iptables: None,
+            }
         })?;
         results.push(state);
     }
     Ok(results)
+}
+
+/// The last command line of `table` that adds the rule `problem` is about
+/// (`-A`, `-I` or `-R` of its text in its chain), so that a rule refused
+/// once the table is whole is told at its own line.
+fn adding_line<'a>(
+    table: &'a SaveTable,
+    state: &TableState,
+    problem: &crate::state::StateError,
+    family: Family,
+) -> Option<&'a SaveCommand> {
+    let chain = state.chain(&problem.chain)?;
+    let text = chain.rules.get(problem.index.checked_sub(1)?)?.text();
+    table.commands.iter().rev().find(|cmd| {
+        parse_command_line(&cmd.words(), family).is_ok_and(|inv| {
+            let adds = matches!(
+                &inv.command,
+                Command::Append { chain, .. }
+                | Command::Insert { chain, .. }
+                | Command::Replace { chain, .. } if *chain == problem.chain
+            );
+            adds && inv.command.rules().any(|rule| rule.to_args() == text)
+        })
+    })
 }
 
 /// One line of a table section, in the order of the file: iptables-restore
@@ -777,6 +805,33 @@ mod tests {
         assert!(crlf.message.contains("carriage return"), "{crlf}");
         let outside = SaveFile::parse(":INPUT ACCEPT [0:0]\n").unwrap_err();
         assert_eq!(outside.problem, Problem::Other);
+    }
+
+    /// A rule refused once its table is whole (where its chain is reached
+    /// from) is told at the line that added it, not at the table's line.
+    #[test]
+    fn a_rule_refused_in_the_whole_table_is_told_at_its_line() {
+        let refused = |text: &str| {
+            let file = SaveFile::parse(text).unwrap();
+            let options = RestoreOptions::default();
+            restore(&file, Family::Ipv4, options, |_| unreachable!()).unwrap_err()
+        };
+        let mac = "-m mac --mac-source 00:11:22:33:44:55 -j ACCEPT";
+        let direct = refused(&format!(
+            "*filter\n-A INPUT -j ACCEPT\n-A OUTPUT {mac}\nCOMMIT\n"
+        ));
+        assert_eq!(
+            (direct.line, direct.problem),
+            (3, Problem::Resource),
+            "{direct}"
+        );
+        assert!(direct.text.contains("--mac-source"), "{direct}");
+        // In a user chain OUTPUT jumps to; the same text added twice is
+        // told at its last line.
+        let jumped = refused(&format!(
+            "*filter\n:X - [0:0]\n-A X {mac}\n-D X {mac}\n-I X {mac}\n-A OUTPUT -j X\nCOMMIT\n"
+        ));
+        assert_eq!(jumped.line, 5, "{jumped}");
     }
 
     /// Chain declarations as iptables-restore reads them: a built-in
