@@ -170,7 +170,8 @@ impl SaveFile {
         let mut open: Option<(SaveTable, usize)> = None;
         for (i, whole) in text.split('\n').enumerate() {
             let line = i + 1;
-            // iptables-restore refuses `*filter\r` and `COMMIT\r`.
+            // iptables-restore refuses `*filter\r`, `COMMIT\r` and a
+            // command's `-j ACCEPT\r`.
             let raw = whole.strip_suffix('\r').unwrap_or(whole);
             let carriage_return = raw.len() < whole.len();
             let trimmed = raw.trim();
@@ -197,7 +198,9 @@ impl SaveFile {
                     )
                 });
             }
-            if (trimmed.starts_with('*') || trimmed == "COMMIT") && carriage_return {
+            // A command's last word would keep the carriage return.
+            let refuses_cr = trimmed.starts_with(['*', '-', '[']) || trimmed == "COMMIT";
+            if refuses_cr && carriage_return {
                 return Err(error(
                     "the line ends with a carriage return (Windows line endings), which \
                      iptables-restore refuses: convert the file with `dos2unix` first"
