@@ -480,7 +480,7 @@ impl<'a> Parser<'a> {
             "-f" => {
                 self.once(canon)?;
                 if family == Family::Ipv6 {
-                    return fail("ip6tables has no -f (IPv6 fragments need -m frag, which moat does not support)");
+                    return fail("`-f' is not supported in IPv6: match fragments with -m frag");
                 }
                 self.spec.fragment = Some(invert);
             }
