@@ -83,11 +83,13 @@ pub fn personality_about(name: &str) -> &'static str {
 
 /// Parses one save or restore personality's options alone, its usage
 /// naming the personality; long options may be abbreviated as getopt
-/// allows (`--count`, `--noflu`).
+/// allows (`--count`, `--noflu`), and an option given again takes its
+/// last value (`-t filter -t nat`), as getopt's callers do.
 fn parse_alone<A: Args>(name: &'static str, args: Vec<OsString>) -> Result<A, clap::Error> {
     let command = A::augment_args(clap::Command::new(name))
         .about(personality_about(name))
-        .infer_long_args(true);
+        .infer_long_args(true)
+        .args_override_self(true);
     let argv = std::iter::once(OsString::from(name)).chain(args);
     A::from_arg_matches(&command.try_get_matches_from(argv)?)
 }
