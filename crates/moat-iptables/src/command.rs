@@ -340,6 +340,18 @@ fn unbundle(word: &str) -> Option<Vec<String>> {
     (flags_ok && last_ok).then(|| letters.iter().map(|&c| format!("-{}", c as char)).collect())
 }
 
+/// Sets display flag `flag`, given as `option`; iptables refuses it given
+/// twice (`-v` alone may be given again).
+fn set_once(flag: &mut bool, option: &str) -> Result<(), CommandError> {
+    if *flag {
+        return Err(CommandError::new(format!(
+            "multiple {option} flags not allowed"
+        )));
+    }
+    *flag = true;
+    Ok(())
+}
+
 fn positive_number(word: &str) -> Option<usize> {
     word.parse::<usize>().ok().filter(|&n| n > 0)
 }
@@ -501,9 +513,9 @@ pub fn parse_command_line<S: AsRef<str>>(
                 i += 1;
             }
             "-v" | "--verbose" => display.verbose = true,
-            "-n" | "--numeric" => display.numeric = true,
-            "-x" | "--exact" => display.exact = true,
-            "--line-numbers" => display.line_numbers = true,
+            "-n" | "--numeric" => set_once(&mut display.numeric, "-n")?,
+            "-x" | "--exact" => set_once(&mut display.exact, "-x")?,
+            "--line-numbers" => set_once(&mut display.line_numbers, "--line-numbers")?,
             "-4" | "--ipv4" if family == Family::Ipv6 => {
                 return Err(other_family(word, "ip6tables", "IPv6", "iptables"))
             }
@@ -899,6 +911,19 @@ mod tests {
                 "{attached}"
             );
         }
+        // A display flag but -v given twice, as iptables refuses it.
+        for line in [
+            "-L -n -n",
+            "-nnL",
+            "-S -x --exact",
+            "-L --line-numbers --line-numbers",
+        ] {
+            assert!(
+                parse_command_line(&words(line), Family::Ipv4).is_err(),
+                "{line}"
+            );
+        }
+        assert!(parse_command_line(&words("-L -v -v"), Family::Ipv4).is_ok());
         // iptables reads these from the word itself, and so finds no such
         // protocol, address or interface.
         for line in [

@@ -888,8 +888,16 @@ fn failures_exit_with_iptables_statuses() {
         ),
         (":INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\n", "", 1),
         ("*filter\r\n:INPUT ACCEPT [0:0]\r\nCOMMIT\r\n", "", 2),
-        ("*filter\n:INPUT ACCEPT [0:0]\r\n-A INPUT -j ACCEPT\r\nCOMMIT\n", "", 2),
-        ("*filter\n:INPUT ACCEPT [0:0]\r\n-A INPUT -j ACCEPT\nCOMMIT\n", "", 0),
+        (
+            "*filter\n:INPUT ACCEPT [0:0]\r\n-A INPUT -j ACCEPT\r\nCOMMIT\n",
+            "",
+            2,
+        ),
+        (
+            "*filter\n:INPUT ACCEPT [0:0]\r\n-A INPUT -j ACCEPT\nCOMMIT\n",
+            "",
+            0,
+        ),
         (
             "*filter\n-A INPUT -m set --match-set nosuchset src -j DROP\nCOMMIT\n",
             "",
