@@ -352,8 +352,25 @@ fn set_once(flag: &mut bool, option: &str) -> Result<(), CommandError> {
     Ok(())
 }
 
-fn positive_number(word: &str) -> Option<usize> {
-    word.parse::<usize>().ok().filter(|&n| n > 0)
+/// The largest rule number iptables reads (C's `INT_MAX`).
+const MOST_RULES: u64 = i32::MAX as u64;
+
+/// A rule number as iptables reads it (`strtoumax` in base 0, from 1 to
+/// [`MOST_RULES`]): after white space and a `+`, `0x` starts hexadecimal
+/// and `0` octal digits (`0x1` is 1, `010` is 8).
+fn rule_number(word: &str) -> Option<usize> {
+    let text = word.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
+    let text = text.strip_prefix('+').unwrap_or(text);
+    let (radix, digits) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => (16, hex),
+        None if text.len() > 1 && text.starts_with('0') => (8, &text[1..]),
+        None => (10, text),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let n = u64::from_str_radix(digits, radix).ok()?;
+    (1..=MOST_RULES).contains(&n).then(|| n as usize)
 }
 
 /// The error of `-6` given to iptables (`-4` to ip6tables).
@@ -604,9 +621,10 @@ pub fn parse_command_line<S: AsRef<str>>(
         positional
             .get(n)
             .map(|w| {
-                positive_number(w).ok_or_else(|| {
+                rule_number(w).ok_or_else(|| {
                     CommandError::new(format!(
-                        "invalid rule number `{w}' for {what}: expected a number from 1"
+                        "invalid rule number `{w}' for {what}: expected a number from 1 to \
+                         {MOST_RULES}"
                     ))
                 })
             })
@@ -883,6 +901,23 @@ mod tests {
         let inv = parse_command_line(&words("-A INPUT -m recent --set"), Family::Ipv4).unwrap();
         assert!(inv.counters.is_none());
         assert!(parse_command_line(&words("-S --modprobe"), Family::Ipv4).is_err());
+    }
+
+    #[test]
+    fn rule_numbers_read_as_iptables_reads_them() {
+        for (word, n) in [
+            ("1", 1),
+            ("0x1f", 31),
+            ("010", 8),
+            (" 2", 2),
+            ("+3", 3),
+            ("2147483647", 2147483647),
+        ] {
+            assert_eq!(rule_number(word), Some(n), "{word}");
+        }
+        for word in ["0", "-1", "0x", "1x", "1 ", "08", "2147483648", "", "+"] {
+            assert_eq!(rule_number(word), None, "{word}");
+        }
     }
 
     #[test]
