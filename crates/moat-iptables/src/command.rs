@@ -370,7 +370,7 @@ fn rule_number(word: &str) -> Option<usize> {
         return None;
     }
     let n = u64::from_str_radix(digits, radix).ok()?;
-    (1..=MOST_RULES).contains(&n).then(|| n as usize)
+    (1..=MOST_RULES).contains(&n).then_some(n as usize)
 }
 
 /// The error of `-6` given to iptables (`-4` to ip6tables).
