@@ -352,6 +352,29 @@ fn set_once(flag: &mut bool, option: &str) -> Result<(), CommandError> {
     Ok(())
 }
 
+/// A `-c` counter as iptables reads it (`sscanf("%llu")`): after white
+/// space and a sign, the decimal digits up to the first other character
+/// (`5x` is 5), a negative number wrapped (`-1` is 2^64 - 1) and a larger
+/// one the largest; `None` without a digit.
+fn counter_value(word: &str) -> Option<u64> {
+    let text = word.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
+    let (negative, text) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return None;
+    }
+    let value = text[..digits].parse::<u64>().unwrap_or(u64::MAX);
+    Some(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
+}
+
 /// The largest rule number iptables reads (C's `INT_MAX`).
 const MOST_RULES: u64 = i32::MAX as u64;
 
@@ -513,7 +536,10 @@ pub fn parse_command_line<S: AsRef<str>>(
                 i += 1;
             }
             "-c" | "--set-counters" => {
-                let number = |at: usize| words.get(at).and_then(|w| w.parse::<u64>().ok());
+                if counters.is_some() {
+                    return Err(CommandError::new("multiple -c flags not allowed"));
+                }
+                let number = |at: usize| words.get(at).and_then(|w| counter_value(w));
                 let (Some(packets), Some(bytes)) = (number(i), number(i + 1)) else {
                     return Err(CommandError::new(format!(
                         "option `{word}' requires two numbers: packets and bytes"
@@ -901,6 +927,27 @@ mod tests {
         let inv = parse_command_line(&words("-A INPUT -m recent --set"), Family::Ipv4).unwrap();
         assert!(inv.counters.is_none());
         assert!(parse_command_line(&words("-S --modprobe"), Family::Ipv4).is_err());
+    }
+
+    #[test]
+    fn counters_read_as_iptables_reads_them() {
+        for (word, n) in [
+            ("5", 5),
+            ("5x", 5),
+            (" 7", 7),
+            ("+8", 8),
+            ("-1", u64::MAX),
+            ("18446744073709551616", u64::MAX),
+        ] {
+            assert_eq!(counter_value(word), Some(n), "{word}");
+        }
+        for word in ["x", "", "-"] {
+            assert_eq!(counter_value(word), None, "{word}");
+        }
+        // sscanf's %llu stops at the x.
+        assert_eq!(counter_value("0x10"), Some(0));
+        let twice = parse_command_line(&words("-A INPUT -c 1 2 -c 3 4"), Family::Ipv4);
+        assert!(twice.is_err());
     }
 
     #[test]

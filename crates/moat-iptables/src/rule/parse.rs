@@ -17,6 +17,11 @@ use super::targets::TargetSpec;
 use super::values::{parse_iface, parse_net, parse_port_range, AddrSyntax};
 use super::{RuleParseError, RuleSpec, Warning};
 
+/// Extensions' flags that may be given again: policy's `--next` starts
+/// another element, and rateest's comparison comes before each quantity
+/// (iptables' own save repeats it).
+const REPEATABLE_FLAGS: &[&str] = &["--next", "--rateest-lt", "--rateest-gt", "--rateest-eq"];
+
 /// Parses rule words for `family`.
 pub(crate) fn parse(args: &[&str], family: Family) -> Res<(RuleSpec, Vec<Warning>)> {
     let mut p = Parser {
@@ -27,6 +32,8 @@ pub(crate) fn parse(args: &[&str], family: Family) -> Res<(RuleSpec, Vec<Warning
         seen: Vec::new(),
         loads: Vec::new(),
         implicit_done: false,
+        protocol_written: "",
+        flags_given: Vec::new(),
         invert: false,
         last_option: None,
         kernel_refuses: None,
@@ -51,6 +58,10 @@ struct Parser<'a> {
     loads: Vec<Owner>,
     /// Whether the protocol's match was already loaded implicitly.
     implicit_done: bool,
+    /// The protocol as written after `-p`.
+    protocol_written: &'a str,
+    /// The extensions' flags given so far, with their extension.
+    flags_given: Vec<(Owner, &'static str)>,
     /// Whether a `!` waits for the next option.
     invert: bool,
     /// The last option read and how many values it took.
@@ -266,7 +277,8 @@ impl<'a> Parser<'a> {
         let mut resolved = resolve(name, self.candidates());
         if resolved == Resolved::Unknown && !self.implicit_done {
             if let Some((proto, _)) = self.spec.protocol {
-                if let Some(module) = MatchSpec::implicit(proto, self.spec.family) {
+                let written = self.protocol_written;
+                if let Some(module) = MatchSpec::implicit(proto, self.spec.family, written) {
                     self.implicit_done = true;
                     self.load_match(module)?;
                     resolved = resolve(name, self.candidates());
@@ -295,6 +307,15 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// The name of the extension `owner` stands for (`-m` or `-j`).
+    fn extension_name(&self, owner: Owner) -> &str {
+        match owner {
+            Owner::Match(i) => self.spec.matches.get(i).map_or("", MatchSpec::name),
+            Owner::Target => self.spec.target.as_ref().map_or("", |t| t.name()),
+            Owner::Base | Owner::Command => "",
+        }
+    }
+
     fn load_match(&mut self, name: &str) -> Res<()> {
         let m = MatchSpec::load(name, self.spec.family)?;
         self.spec.matches.push(m);
@@ -320,6 +341,18 @@ impl<'a> Parser<'a> {
         }
         if inline.is_some() && def.arity == 0 {
             return fail(format!("{spelled} takes no value"));
+        }
+        // An extension's flag counts once, as iptables' option parser
+        // has it.
+        let flag = def.arity == 0 && !def.optional && !REPEATABLE_FLAGS.contains(&def.canon);
+        if flag && matches!(owner, Owner::Match(_) | Owner::Target) {
+            if self.flags_given.contains(&(owner, def.canon)) {
+                return fail(format!(
+                    "{}: option \"{spelled}\" can only be used once",
+                    self.extension_name(owner)
+                ));
+            }
+            self.flags_given.push((owner, def.canon));
         }
         // The values are the words that follow (after the inline one of
         // `--opt=value`), so most options borrow them as they are.
@@ -355,7 +388,7 @@ impl<'a> Parser<'a> {
             self.pos += 1;
         }
         let following = &words[start..self.pos];
-        let with_inline: Vec<&str>;
+        let with_inline: Vec<&'a str>;
         let values = match inline {
             Some(v) => {
                 with_inline = std::iter::once(v)
@@ -421,13 +454,14 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn base_option(&mut self, canon: &'static str, invert: bool, values: &[&str]) -> Res<()> {
+    fn base_option(&mut self, canon: &'static str, invert: bool, values: &[&'a str]) -> Res<()> {
         let v = values.first().copied().unwrap_or_default();
         let family = self.spec.family;
         match canon {
             "-p" => {
                 self.once(canon)?;
                 let p = parse_protocol(v, "-p")?;
+                self.protocol_written = v;
                 if p == 0 && invert {
                     return fail("`! -p all` can never match");
                 }

@@ -209,6 +209,11 @@ macro_rules! each {
 impl MatchSpec {
     /// Loads match module `name` (as `-m name` does).
     pub(crate) fn load(name: &str, family: Family) -> Res<MatchSpec> {
+        // iptables takes the protocol's other names for the icmp6 match.
+        let name = match name {
+            "icmpv6" | "ipv6-icmp" => "icmp6",
+            _ => name,
+        };
         if let Some(m) = super::compat::XtMatch::load(name, family) {
             return Ok(MatchSpec::Xt(m?));
         }
@@ -277,11 +282,17 @@ impl MatchSpec {
         })
     }
 
-    /// The match the protocol `proto` loads implicitly when one of its options is used.
-    pub(crate) fn implicit(proto: u8, family: Family) -> Option<&'static str> {
+    /// The match the protocol `proto`, written `written` after `-p`, loads
+    /// implicitly when one of its options is used: iptables loads the match
+    /// named as the protocol (a number by its name in /etc/protocols), so
+    /// only `-p mh` loads mh (135 is `mobility-header` there).
+    pub(crate) fn implicit(proto: u8, family: Family, written: &str) -> Option<&'static str> {
         match (proto, family) {
             (1, Family::Ipv4) => Some("icmp"),
             (58, Family::Ipv6) => Some("icmp6"),
+            (50, _) => Some("esp"),
+            (51, _) => Some("ah"),
+            (135, Family::Ipv6) if written.eq_ignore_ascii_case("mh") => Some("mh"),
             _ => Transport::from_number(proto).map(Transport::name),
         }
     }

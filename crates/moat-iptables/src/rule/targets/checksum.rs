@@ -32,9 +32,7 @@ impl Extension for Checksum {
     }
 
     fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
-        if self.fill {
-            return fail("CHECKSUM --checksum-fill given twice");
-        }
+        // Given once: the rule parser refuses a flag given again.
         self.fill = true;
         o.warnings.push(Warning::advice(
             "CHECKSUM --checksum-fill has no nf_tables equivalent: moat keeps the rule and counts \

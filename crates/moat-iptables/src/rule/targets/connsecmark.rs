@@ -35,7 +35,6 @@ impl Extension for ConnSecMark {
             SecMarkCopy::Restore
         };
         match self.copy {
-            Some(given) if given == copy => fail(format!("CONNSECMARK: {} given twice", o.name)),
             Some(given) => fail(format!(
                 "CONNSECMARK: --{} and {} cannot be given together (one rule copies one way)",
                 given.word(),

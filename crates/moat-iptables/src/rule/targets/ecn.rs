@@ -58,9 +58,6 @@ impl Extension for Ecn {
         let flag = |o: &Opt<'_>| number_in(o.value(), &format!("ECN {}", o.name), 0, 1);
         match o.name {
             "--ecn-tcp-remove" => {
-                if self.remove {
-                    return fail("ECN --ecn-tcp-remove given twice");
-                }
                 for (given, opt) in [
                     (self.change.ece, "--ecn-tcp-ece"),
                     (self.change.cwr, "--ecn-tcp-cwr"),

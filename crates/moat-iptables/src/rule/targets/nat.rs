@@ -278,12 +278,7 @@ impl Extension for Nat {
     fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
         match o.name {
             "--random" => self.random = true,
-            "--random-fully" => {
-                if self.fully_random {
-                    return fail(format!("{} --random-fully given twice", self.name()));
-                }
-                self.fully_random = true;
-            }
+            "--random-fully" => self.fully_random = true,
             "--persistent" => self.persistent = true,
             name => {
                 if self.given {

@@ -45,7 +45,7 @@ const IPV6: &[(&str, &str, RejectKind)] = &[
         "port-unreach",
         RejectKind::Icmpv6(4),
     ),
-    ("tcp-reset", "tcp-rst", RejectKind::TcpReset),
+    ("tcp-reset", "tcp-reset", RejectKind::TcpReset),
     ("icmp6-policy-fail", "policy-fail", RejectKind::Icmpv6(5)),
     ("icmp6-reject-route", "reject-route", RejectKind::Icmpv6(6)),
 ];
