@@ -640,7 +640,9 @@ fn beyond_restore_limits(words: &[Cow<'_, str>]) -> Option<(String, &'static str
     ))
 }
 
-/// Emits an iptables-save file of `states`; `counters` is `-c`, `program` names the writer in the comments.
+/// Emits an iptables-save file of `states`; `counters` is `-c` (the rules'
+/// counters: built-in chains' policy counters are always written, as
+/// iptables-save writes them), `program` names the writer in the comments.
 pub fn emit(states: &[TableState], counters: bool, program: &str, date: &str) -> String {
     let tables: Vec<(Stage, Vec<RuleLines<'_>>)> = states
         .iter()
@@ -683,11 +685,9 @@ fn emit_lines(
                 Some(Policy::Drop) => "DROP",
                 None => "-",
             };
-            let k = if counters {
-                c.policy_counters
-            } else {
-                Counters::default()
-            };
+            // A built-in chain's policy counters are written with or
+            // without -c, as iptables-save writes them (a user chain has none).
+            let k = c.policy_counters;
             let _ = writeln!(out, ":{} {} [{}:{}]", c.name, policy, k.packets, k.bytes);
         }
         for c in chains {

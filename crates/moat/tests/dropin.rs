@@ -335,7 +335,9 @@ fn failures_are_told_in_iptables_words() {
 /// stands, a line's own `-c PACKETS BYTES` sets its rule's counters
 /// without `--counters` (and beside `[p:b]` with it is refused), the
 /// command-line-only `-t`, `-w` and `-W` are refused, and so are lines
-/// beyond iptables-restore's limits (252 words, a word of 1,024 bytes).
+/// beyond iptables-restore's limits (252 words, a word of 1,024 bytes);
+/// iptables-save writes built-in chains' policy counters with or without
+/// `-c`.
 #[test]
 fn restore_lines_read_as_iptables_restore_reads_them() {
     if !require_root_or_skip() {
@@ -358,6 +360,10 @@ fn restore_lines_read_as_iptables_restore_reads_them() {
         ),
         (&[], "-A INPUT -j ACCEPT -c 5 6".into()),
         (&["-c"], "[1:2] -A INPUT -j ACCEPT".into()),
+        (
+            &["-c"],
+            ":INPUT DROP [10:200]\n:X - [3:4]\n[1:2] -A X -j ACCEPT".into(),
+        ),
         (&["-c"], "[1:2] -A INPUT -j ACCEPT -c 5 6".into()),
         (&[], "-t filter -A INPUT -j ACCEPT".into()),
         (&[], "-A INPUT -j ACCEPT --table=filter".into()),
@@ -385,11 +391,13 @@ fn restore_lines_read_as_iptables_restore_reads_them() {
             assert!(text(&mine.stderr).contains(words), "{what}: {said}");
         }
         let save = |ns: &Netns, argv: &[&str]| saved(ns.exec(argv).unwrap());
-        assert_eq!(
-            save(&ours, &[moat_bin(), "iptables-save", "-c"]),
-            save(&theirs, &["iptables-nft-save", "-c"]),
-            "{what}"
-        );
+        for counters in [&[][..], &["-c"]] {
+            assert_eq!(
+                save(&ours, &[&[moat_bin(), "iptables-save"], counters].concat()),
+                save(&theirs, &[&["iptables-nft-save"], counters].concat()),
+                "{what} {counters:?}"
+            );
+        }
     }
 }
 
@@ -739,10 +747,14 @@ fn xtables_matches_run_in_the_kernels_modules() {
         err.contains("only works in the PREROUTING, INPUT chains"),
         "{err}"
     );
-    // A save restores as it was.
-    let saved_text = saved(moat(&lab.gateway, &["iptables-save"]));
-    restore_ok(&lab.gateway, "iptables-restore", &saved_text);
-    assert_eq!(saved(moat(&lab.gateway, &["iptables-save"])), saved_text);
+    // A save restores as it was, counters too (nothing is sent meanwhile).
+    let saved_text = saved(moat(&lab.gateway, &["iptables-save", "-c"]));
+    let again = common::restore(&lab.gateway, "iptables-restore", &["-c"], &saved_text);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(
+        saved(moat(&lab.gateway, &["iptables-save", "-c"])),
+        saved_text
+    );
     assert!(
         saved_text.contains("-m string --hex-string \"|dead|\" --algo kmp --icase"),
         "{saved_text}"
