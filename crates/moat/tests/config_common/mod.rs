@@ -105,7 +105,8 @@ pub fn apply_toml(ns: &Netns, scratch: &Scratch, config: &str) -> String {
     apply(ns, scratch, &scratch.file("moat.toml", config))
 }
 
-/// moat's IPv4 and IPv6 rules (iptables-save, no counters, no comments lines).
+/// moat's IPv4 and IPv6 rules (iptables-save without comment lines, and
+/// without the policy counters it writes on chain lines).
 pub fn rules(ns: &Netns, scratch: &Scratch) -> String {
     let mut out = String::new();
     for prog in ["iptables-save", "ip6tables-save"] {
@@ -113,6 +114,10 @@ pub fn rules(ns: &Netns, scratch: &Scratch) -> String {
         out.extend(
             s.lines()
                 .filter(|l| !l.starts_with('#'))
+                .map(|l| match l.split_once(" [") {
+                    Some((chain, _)) if l.starts_with(':') => chain,
+                    _ => l,
+                })
                 .map(|l| format!("{prog}: {l}\n")),
         );
     }
