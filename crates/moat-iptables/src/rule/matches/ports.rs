@@ -137,9 +137,11 @@ pub(crate) struct PortMatch {
     dccp_option: Option<(u8, bool)>,
 }
 
+/// TCP flag names separated by commas; iptables skips empty ones
+/// (`SYN,,ACK`), as `strtok` does.
 fn parse_flags(s: &str, opt: &str) -> Res<u8> {
     let mut bits = 0;
-    for word in s.split(',') {
+    for word in s.split(',').filter(|w| !w.is_empty()) {
         let upper = word.to_ascii_uppercase();
         bits |= match upper.as_str() {
             "ALL" => 0x3f,
