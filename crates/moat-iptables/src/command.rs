@@ -427,6 +427,16 @@ pub fn parse_command_line<S: AsRef<str>>(
             words.push(Cow::Borrowed(word));
             continue;
         }
+        // getopt's end of options: iptables takes nothing after it.
+        if word == "--" {
+            if let Some(extra) = after.first() {
+                return Err(CommandError::new(format!(
+                    "unexpected `{}' after `--', which ends the options",
+                    extra.as_ref()
+                )));
+            }
+            break;
+        }
         if !word.starts_with("--") {
             if let Some((flags, option, value)) = attached_short_value(word) {
                 words.extend(flags.into_iter().map(Cow::Owned));
@@ -1006,6 +1016,10 @@ mod tests {
             );
         }
         assert!(parse_command_line(&words("-L -v -v"), Family::Ipv4).is_ok());
+        // getopt's `--` ends the options; nothing may follow it.
+        let ended = parse_command_line(&words("-A INPUT -s 192.0.2.1 --"), Family::Ipv4);
+        assert!(ended.is_ok_and(|inv| inv.command.rules().count() == 1));
+        assert!(parse_command_line(&words("-L -- INPUT"), Family::Ipv4).is_err());
         // iptables reads these from the word itself, and so finds no such
         // protocol, address or interface.
         for line in [
