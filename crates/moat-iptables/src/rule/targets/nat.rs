@@ -156,7 +156,8 @@ impl Nat {
         }
     }
 
-    /// Parses `addr[-addr][:port[-port]]` (IPv6: `[addr[-addr]]:port[-port]` or `addr[-addr]`).
+    /// Parses `addr[-addr][:port[-port]]` (IPv6: `[addr[-addr]]:port[-port]`,
+    /// `addr[-addr]` or `:port[-port]`).
     fn parse_to(&mut self, o: &mut Opt<'_>, opt: &str) -> Res<()> {
         let (s, family) = (o.value().to_string(), o.family);
         let s = s.as_str();
@@ -179,7 +180,11 @@ impl Nat {
                     },
                     None => return fail(format!("{opt}: missing ] in \"{s}\"")),
                 },
-                None => (s, None),
+                // A port alone, as in iptables (`::1` is an address).
+                None => match s.strip_prefix(':').filter(|p| !p.starts_with(':')) {
+                    Some(p) => ("", Some(p)),
+                    None => (s, None),
+                },
             },
         };
         if !addr_part.is_empty() {
