@@ -9,7 +9,7 @@ use moat_model::{Hook, XtExtension, XtLayout};
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::{parse_net, u32_value, AddrSyntax, Net};
+use crate::rule::values::{parse_net_unmasked, u32_value, AddrSyntax, Net};
 
 /// The most policy elements one match holds.
 const MAX_ELEMENTS: usize = 4;
@@ -312,7 +312,8 @@ impl Extension for Policy {
                 self.current().tunnel = Some((tunnel, inv));
             }
             name => {
-                let net = parse_net(v, o.family, name, AddrSyntax::Xtables)?;
+                // Kept as written, as iptables keeps it: xt_policy masks both sides.
+                let net = parse_net_unmasked(v, o.family, name, AddrSyntax::Xtables)?;
                 let e = self.current();
                 if name == "--tunnel-src" {
                     e.tunnel_src = Some((net, inv));
