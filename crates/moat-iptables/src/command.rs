@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use moat_model::{Counters, Family, Policy, Stage};
 
+use crate::c_number::{base_zero, scanned_unsigned};
 use crate::engine::Problem;
 use crate::lock_options::LockOptions;
 use crate::rule::{command_option_abbreviated, values_taken, RuleParseError, RuleSpec, Warning};
@@ -312,32 +313,24 @@ fn abbreviation_written_out(word: &str) -> Option<String> {
 /// `-ptcp` an unknown protocol): moat refuses those.
 const ATTACHING_OPTIONS: &[u8] = b"AIDRCNEPLSFZXtmMc";
 
-/// A word of bundled flags and an option with its value attached, as
-/// getopt reads it (`-nvLINPUT` is `-n -v -L INPUT`): the flags and the
-/// option as words, and the value; `None` for any other word.
-fn attached_short_value(word: &str) -> Option<(Vec<String>, String, &str)> {
+/// A word of short options as getopt reads it: bundled flags (`-nvL`),
+/// then perhaps an option with its value attached (`-nvLINPUT` is `-n -v
+/// -L INPUT`). The options as words and the value; `None` for any other
+/// word.
+fn short_words(word: &str) -> Option<(Vec<String>, Option<&str>)> {
     let letters = word.strip_prefix('-')?;
     let at = letters.bytes().take_while(|c| b"vnx".contains(c)).count();
-    let option = *letters.as_bytes().get(at)?;
-    if !ATTACHING_OPTIONS.contains(&option) {
-        return None;
-    }
+    let options = |end: usize| letters[..end].chars().map(|c| format!("-{c}")).collect();
+    let Some(&option) = letters.as_bytes().get(at) else {
+        // Flags alone: two at least (`-v` is a word of its own).
+        return (at > 1).then(|| (options(at), None));
+    };
     // The option's letter is ASCII: its value starts at the next byte.
-    let value = letters.get(at + 1..).filter(|v| !v.is_empty())?;
-    let flags = letters[..at].chars().map(|c| format!("-{c}")).collect();
-    Some((flags, format!("-{}", char::from(option)), value))
-}
-
-/// Splits bundled short flags such as `-vnL` into `-v -n -L`.
-fn unbundle(word: &str) -> Option<Vec<String>> {
-    let letters = word.strip_prefix('-')?.as_bytes();
-    let (&last, flags) = letters.split_last()?;
-    if flags.is_empty() || flags[0] == b'-' {
-        return None;
+    match letters.get(at + 1..).filter(|v| !v.is_empty()) {
+        Some(value) if ATTACHING_OPTIONS.contains(&option) => Some((options(at + 1), Some(value))),
+        None if at > 0 && b"LSFZXN".contains(&option) => Some((options(at + 1), None)),
+        _ => None,
     }
-    let flags_ok = flags.iter().all(|c| b"vnx".contains(c));
-    let last_ok = b"vnxLSFZXN".contains(&last);
-    (flags_ok && last_ok).then(|| letters.iter().map(|&c| format!("-{}", c as char)).collect())
 }
 
 /// Sets display flag `flag`, given as `option`; iptables refuses it given
@@ -352,48 +345,15 @@ fn set_once(flag: &mut bool, option: &str) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// A `-c` counter as iptables reads it (`sscanf("%llu")`): after white
-/// space and a sign, the decimal digits up to the first other character
-/// (`5x` is 5), a negative number wrapped (`-1` is 2^64 - 1) and a larger
-/// one the largest; `None` without a digit.
-fn counter_value(word: &str) -> Option<u64> {
-    let text = word.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
-    let (negative, text) = match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
-    if digits == 0 {
-        return None;
-    }
-    let value = text[..digits].parse::<u64>().unwrap_or(u64::MAX);
-    Some(if negative {
-        value.wrapping_neg()
-    } else {
-        value
-    })
-}
-
 /// The largest rule number iptables reads (C's `INT_MAX`).
 const MOST_RULES: u64 = i32::MAX as u64;
 
-/// A rule number as iptables reads it (`strtoumax` in base 0, from 1 to
-/// [`MOST_RULES`]): after white space and a `+`, `0x` starts hexadecimal
-/// and `0` octal digits (`0x1` is 1, `010` is 8).
+/// A rule number as iptables reads it: [`base_zero`], from 1 to
+/// [`MOST_RULES`].
 fn rule_number(word: &str) -> Option<usize> {
-    let text = word.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
-    let text = text.strip_prefix('+').unwrap_or(text);
-    let (radix, digits) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => (16, hex),
-        None if text.len() > 1 && text.starts_with('0') => (8, &text[1..]),
-        None => (10, text),
-    };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return None;
-    }
-    let n = u64::from_str_radix(digits, radix).ok()?;
-    (1..=MOST_RULES).contains(&n).then_some(n as usize)
+    base_zero(word)
+        .filter(|n| (1..=MOST_RULES).contains(n))
+        .map(|n| n as usize)
 }
 
 /// The error of `-6` given to iptables (`-4` to ip6tables).
@@ -438,17 +398,18 @@ pub fn parse_command_line<S: AsRef<str>>(
             break;
         }
         if !word.starts_with("--") {
-            if let Some((flags, option, value)) = attached_short_value(word) {
-                words.extend(flags.into_iter().map(Cow::Owned));
-                // The counters' second value is the next word.
-                values_due = values_of(&option, after).saturating_sub(1);
-                takes.resize(words.len(), 0);
-                takes.push(values_due + 1);
-                words.extend([Cow::Owned(option), Cow::Borrowed(value)]);
-                continue;
-            }
-            match unbundle(word) {
-                Some(parts) => words.extend(parts.into_iter().map(Cow::Owned)),
+            match short_words(word) {
+                Some((options, value)) => {
+                    let last = options.last().cloned().unwrap_or_default();
+                    words.extend(options.into_iter().map(Cow::Owned));
+                    if let Some(value) = value {
+                        // The counters' second value is the next word.
+                        values_due = values_of(&last, after).saturating_sub(1);
+                        takes.resize(words.len() - 1, 0);
+                        takes.push(values_due + 1);
+                        words.push(Cow::Borrowed(value));
+                    }
+                }
                 None => {
                     values_due = values_of(word, after);
                     takes.resize(words.len(), 0);
@@ -549,7 +510,7 @@ pub fn parse_command_line<S: AsRef<str>>(
                 if counters.is_some() {
                     return Err(CommandError::new("multiple -c flags not allowed"));
                 }
-                let number = |at: usize| words.get(at).and_then(|w| counter_value(w));
+                let number = |at: usize| words.get(at).and_then(|w| scanned_unsigned(w));
                 let (Some(packets), Some(bytes)) = (number(i), number(i + 1)) else {
                     return Err(CommandError::new(format!(
                         "option `{word}' requires two numbers: packets and bytes"
@@ -949,13 +910,13 @@ mod tests {
             ("-1", u64::MAX),
             ("18446744073709551616", u64::MAX),
         ] {
-            assert_eq!(counter_value(word), Some(n), "{word}");
+            assert_eq!(scanned_unsigned(word), Some(n), "{word}");
         }
         for word in ["x", "", "-"] {
-            assert_eq!(counter_value(word), None, "{word}");
+            assert_eq!(scanned_unsigned(word), None, "{word}");
         }
         // sscanf's %llu stops at the x.
-        assert_eq!(counter_value("0x10"), Some(0));
+        assert_eq!(scanned_unsigned("0x10"), Some(0));
         let twice = parse_command_line(&words("-A INPUT -c 1 2 -c 3 4"), Family::Ipv4);
         assert!(twice.is_err());
     }

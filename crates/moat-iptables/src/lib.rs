@@ -2,6 +2,7 @@
 //! iptables listings, into and out of the moat ruleset model.
 
 mod address_list;
+mod c_number;
 pub mod command;
 pub mod engine;
 mod help;

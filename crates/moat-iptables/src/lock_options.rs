@@ -2,6 +2,7 @@
 //! nf_tables needs no xtables lock, so moat only checks their values as
 //! iptables 1.8.9 does and otherwise ignores them.
 
+use crate::c_number::leading_number;
 use crate::command::CommandError;
 
 /// The lock options seen on one command line.
@@ -36,15 +37,6 @@ fn split(word: &str) -> Option<(bool, Option<&str>)> {
 /// `-w` or `-W` when `word` is that lock option (in any of its forms).
 pub(crate) fn option_letter(word: &str) -> Option<&'static str> {
     split(word).map(|(wait, _)| if wait { "-w" } else { "-W" })
-}
-
-/// The number a C `sscanf("%u")` reads at the start of `text`, if any.
-fn leading_number(text: &str) -> Option<u64> {
-    let digits: String = text.chars().take_while(char::is_ascii_digit).collect();
-    if digits.is_empty() {
-        return None;
-    }
-    Some(digits.parse().unwrap_or(u64::MAX))
 }
 
 impl LockOptions {

@@ -530,26 +530,24 @@ fn run_line(
         Err(e) => return Err(error(e.message, e.problem)),
     };
     if let Some(option) = inv.command_line_only {
-        let (message, iptables) = if option == "-t" {
-            (
-                "option `-t' is for a command line: in a restore file the table is its \
-                 `*table' line",
+        let (reason, iptables) = match option {
+            "-t" => (
+                "in a restore file the table is its `*table' line",
                 "The -t option cannot be used in iptables-restore.",
-            )
-        } else if option == "-w" {
-            (
-                "option `-w' is for a command line: a restore file waits as a whole",
+            ),
+            "-w" => (
+                "a restore file waits as a whole",
                 "You cannot use `-w' from iptables-restore",
-            )
-        } else {
-            (
-                "option `-W' is for a command line: a restore file waits as a whole",
+            ),
+            _ => (
+                "a restore file waits as a whole",
                 "You cannot use `-W' from iptables-restore",
-            )
+            ),
         };
+        let message = format!("option `{option}' is for a command line: {reason}");
         return Err(SaveError {
             iptables: Some(iptables),
-            ..error(message.into(), Problem::Parameter)
+            ..error(message, Problem::Parameter)
         });
     }
     for w in &inv.warnings {
