@@ -9,4 +9,4 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 echo "building moat (first time: a minute or two)..."
 cargo build --release --quiet
-cargo run --release --quiet -- demo
+cargo run --release --quiet --bin moat -- demo

@@ -622,6 +622,17 @@ fn the_demo_names_its_articles_and_keeps_apt_quiet() {
         .find("building moat (first time: a minute or two)...")
         .expect("demo.sh announces the build");
     assert!(announce < demo.find("cargo build").expect("demo.sh builds"));
+    // The crate has two binaries: cargo must be told which one runs.
+    assert!(
+        demo.contains("cargo run --release --quiet --bin moat -- demo"),
+        "demo.sh must name the moat binary: {demo}"
+    );
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("default-run = \"moat\""),
+        "a plain `cargo run` must run moat"
+    );
     let deps = std::fs::read_to_string(scripts.join("deps.sh")).unwrap();
     for words in ["DEBIAN_FRONTEND=noninteractive", "-qq", ">\"$log\" 2>&1"] {
         assert!(deps.contains(words), "{words} missing from deps.sh");
