@@ -189,13 +189,21 @@ fn no_drop_in_nat(state: &TableState) -> Result<(), EngineError> {
     })
 }
 
-fn new_rule(state: &TableState, rule: crate::rule::RuleSpec) -> Result<StateRule, EngineError> {
-    if rule.drops() {
-        no_drop_in_nat(state)?;
+/// The rule to add to `chain`, refused in iptables' order: what its command
+/// line refuses, then a chain that does not exist, then what the kernel
+/// refuses.
+fn new_rule(
+    state: &TableState,
+    chain: &str,
+    rule: crate::rule::RuleSpec,
+) -> Result<StateRule, EngineError> {
+    command_line_checks(state, &rule)?;
+    if state.chain(chain).is_none() {
+        return Err(no_chain(state, chain));
     }
     if let Some(target) = rule.jump_target() {
-        if state.chain(target).is_none() {
-            return Err(missing_jump_target(state, target));
+        if state.chain(target).is_some_and(|c| c.base.is_some()) {
+            return Err(jump_to_builtin(target));
         }
     }
     StateRule::new(rule, state.family, Counters::default()).map_err(|e| EngineError::new(e.message))
@@ -213,6 +221,19 @@ fn command_line_checks(
     match rule.jump_target() {
         Some(target) if state.chain(target).is_none() => Err(missing_jump_target(state, target)),
         _ => Ok(()),
+    }
+}
+
+/// The error for a rule jumping to the built-in chain `target`: only its
+/// hook's packets enter a built-in chain, and the kernel refuses the jump
+/// (iptables-nft fails the same rule with exit status 4).
+fn jump_to_builtin(target: &str) -> EngineError {
+    EngineError {
+        problem: Problem::Resource,
+        ..EngineError::new(format!(
+            "a rule cannot jump to the built-in chain {target}: only its hook's packets enter \
+             it; put the shared rules in a user chain (-N) and jump to that from both"
+        ))
     }
 }
 
@@ -376,7 +397,7 @@ pub fn apply(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineEr
         Command::Append { chain, rule, also } => {
             let added = 1 + also.len();
             for rule in std::iter::once(rule).chain(also) {
-                let r = new_rule(next, rule)?;
+                let r = new_rule(next, &chain, rule)?;
                 chain_mut(next, &chain)?.rules.push(r);
             }
             set_added_counters(next, &chain, None, added, counters);
@@ -390,7 +411,7 @@ pub fn apply(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineEr
             let added = 1 + also.len();
             // Each at the same place, as iptables inserts them.
             for rule in std::iter::once(rule).chain(also) {
-                let r = new_rule(next, rule)?;
+                let r = new_rule(next, &chain, rule)?;
                 let c = chain_mut(next, &chain)?;
                 if num > c.rules.len() + 1 {
                     return fail_in(INSERT_TOO_BIG, format!(
@@ -404,7 +425,7 @@ pub fn apply(inv: Invocation, next: &mut TableState) -> Result<Applied, EngineEr
             set_added_counters(next, &chain, Some(num - 1), added, counters);
         }
         Command::Replace { chain, num, rule } => {
-            let r = new_rule(next, rule)?;
+            let r = new_rule(next, &chain, rule)?;
             let c = chain_mut(next, &chain)?;
             match c.rules.get_mut(num - 1) {
                 Some(slot) => *slot = r,
