@@ -14,6 +14,10 @@ pub(crate) struct OptDef {
     /// Whether its one value may be left out: it is taken only when the
     /// next word starts with neither `-` nor `!` (rateest's `--rateest-bps [value]`).
     pub optional: bool,
+    /// Whether a rule may give it only once, as iptables' option parser
+    /// has it for the extensions that leave the check to it (a flag always
+    /// counts once).
+    pub once: bool,
 }
 
 impl OptDef {
@@ -25,6 +29,11 @@ impl OptDef {
             self.arity
         }
     }
+
+    /// The option, given at most once in a rule.
+    pub(crate) const fn once(self) -> OptDef {
+        OptDef { once: true, ..self }
+    }
 }
 
 /// An option with no aliases.
@@ -35,6 +44,7 @@ pub(crate) const fn opt(name: &'static str, arity: usize, invert: bool) -> OptDe
         arity,
         invert,
         optional: false,
+        once: false,
     }
 }
 
@@ -46,6 +56,7 @@ pub(crate) const fn opt_maybe_value(name: &'static str) -> OptDef {
         arity: 1,
         invert: false,
         optional: true,
+        once: false,
     }
 }
 
@@ -62,6 +73,7 @@ pub(crate) const fn alias(
         arity,
         invert,
         optional: false,
+        once: false,
     }
 }
 

@@ -343,9 +343,9 @@ impl<'a> Parser<'a> {
             return fail(format!("{spelled} takes no value"));
         }
         // An extension's flag counts once, as iptables' option parser
-        // has it.
+        // has it, and so does an option its extension marks so.
         let flag = def.arity == 0 && !def.optional && !REPEATABLE_FLAGS.contains(&def.canon);
-        if flag && matches!(owner, Owner::Match(_) | Owner::Target) {
+        if (flag || def.once) && matches!(owner, Owner::Match(_) | Owner::Target) {
             if self.flags_given.contains(&(owner, def.canon)) {
                 return fail(format!(
                     "{}: option \"{spelled}\" can only be used once",

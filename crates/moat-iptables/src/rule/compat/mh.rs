@@ -100,7 +100,7 @@ impl Mh {
 
 impl Extension for Mh {
     fn options(&self) -> &'static [OptDef] {
-        const O: &[OptDef] = &[opt("--mh-type", 1, true)];
+        const O: &[OptDef] = &[opt("--mh-type", 1, true).once()];
         O
     }
 

@@ -83,8 +83,14 @@ impl OptsHeader {
 
 impl Extension for OptsHeader {
     fn options(&self) -> &'static [OptDef] {
-        const HBH: &[OptDef] = &[opt("--hbh-len", 1, true), opt("--hbh-opts", 1, false)];
-        const DST: &[OptDef] = &[opt("--dst-len", 1, true), opt("--dst-opts", 1, false)];
+        const HBH: &[OptDef] = &[
+            opt("--hbh-len", 1, true).once(),
+            opt("--hbh-opts", 1, false).once(),
+        ];
+        const DST: &[OptDef] = &[
+            opt("--dst-len", 1, true).once(),
+            opt("--dst-opts", 1, false).once(),
+        ];
         if self.name == "hbh" {
             HBH
         } else {
@@ -105,6 +111,10 @@ impl Extension for OptsHeader {
             };
             let ty = number_in(ty, o.name, 0, 255)? as u16;
             let len = match len {
+                // Pad1 is one byte with no length field.
+                Some(_) if ty == 0 => {
+                    return fail(format!("{}: option type 0 (Pad1) has no length", o.name))
+                }
                 Some(l) => number_in(l, o.name, 0, 255)? as u16,
                 None => ANY_LEN,
             };

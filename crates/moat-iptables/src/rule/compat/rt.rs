@@ -98,11 +98,11 @@ impl Rt {
 impl Extension for Rt {
     fn options(&self) -> &'static [OptDef] {
         const O: &[OptDef] = &[
-            opt("--rt-type", 1, true),
-            opt("--rt-segsleft", 1, true),
-            opt("--rt-len", 1, true),
+            opt("--rt-type", 1, true).once(),
+            opt("--rt-segsleft", 1, true).once(),
+            opt("--rt-len", 1, true).once(),
             opt("--rt-0-res", 0, false),
-            opt("--rt-0-addrs", 1, false),
+            opt("--rt-0-addrs", 1, false).once(),
             opt("--rt-0-not-strict", 0, false),
         ];
         O

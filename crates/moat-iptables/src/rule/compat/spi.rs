@@ -103,14 +103,17 @@ impl SpiMatch {
 
 impl Extension for SpiMatch {
     fn options(&self) -> &'static [OptDef] {
-        const ESP: &[OptDef] = &[opt("--espspi", 1, true)];
-        const AH4: &[OptDef] = &[opt("--ahspi", 1, true)];
+        const ESP: &[OptDef] = &[opt("--espspi", 1, true).once()];
+        const AH4: &[OptDef] = &[opt("--ahspi", 1, true).once()];
         const AH6: &[OptDef] = &[
-            opt("--ahspi", 1, true),
-            opt("--ahlen", 1, true),
+            opt("--ahspi", 1, true).once(),
+            opt("--ahlen", 1, true).once(),
             opt("--ahres", 0, false),
         ];
-        const COMP: &[OptDef] = &[opt("--ipcompspi", 1, true), opt("--compres", 0, false)];
+        const COMP: &[OptDef] = &[
+            opt("--ipcompspi", 1, true).once(),
+            opt("--compres", 0, false),
+        ];
         match self.header {
             SpiHeader::Esp => ESP,
             SpiHeader::Ah4 => AH4,

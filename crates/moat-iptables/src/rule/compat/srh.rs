@@ -28,20 +28,20 @@ const TAG: u16 = 0x0400;
 const SIDS: [(&str, u16); 3] = [("psid", 0x0800), ("nsid", 0x1000), ("lsid", 0x2000)];
 
 const OPTIONS: &[OptDef] = &[
-    opt("--srh-next-hdr", 1, true),
-    opt("--srh-hdr-len-eq", 1, true),
-    opt("--srh-hdr-len-gt", 1, true),
-    opt("--srh-hdr-len-lt", 1, true),
-    opt("--srh-segs-left-eq", 1, true),
-    opt("--srh-segs-left-gt", 1, true),
-    opt("--srh-segs-left-lt", 1, true),
-    opt("--srh-last-entry-eq", 1, true),
-    opt("--srh-last-entry-gt", 1, true),
-    opt("--srh-last-entry-lt", 1, true),
-    opt("--srh-tag", 1, true),
-    opt("--srh-psid", 1, true),
-    opt("--srh-nsid", 1, true),
-    opt("--srh-lsid", 1, true),
+    opt("--srh-next-hdr", 1, true).once(),
+    opt("--srh-hdr-len-eq", 1, true).once(),
+    opt("--srh-hdr-len-gt", 1, true).once(),
+    opt("--srh-hdr-len-lt", 1, true).once(),
+    opt("--srh-segs-left-eq", 1, true).once(),
+    opt("--srh-segs-left-gt", 1, true).once(),
+    opt("--srh-segs-left-lt", 1, true).once(),
+    opt("--srh-last-entry-eq", 1, true).once(),
+    opt("--srh-last-entry-gt", 1, true).once(),
+    opt("--srh-last-entry-lt", 1, true).once(),
+    opt("--srh-tag", 1, true).once(),
+    opt("--srh-psid", 1, true).once(),
+    opt("--srh-nsid", 1, true).once(),
+    opt("--srh-lsid", 1, true).once(),
 ];
 
 /// `-m srh`: `struct ip6t_srh1`'s fields.

@@ -202,7 +202,7 @@ impl Extension for NfLog {
         const O: &[OptDef] = &[
             opt("--nflog-group", 1, false),
             opt("--nflog-prefix", 1, false),
-            opt("--nflog-range", 1, false),
+            opt("--nflog-range", 1, false).once(),
             opt("--nflog-size", 1, false),
             opt("--nflog-threshold", 1, false),
         ];
