@@ -164,7 +164,7 @@ impl StateRule {
 /// A rule's iptables form read back from its stored source text (its `-S`
 /// words).
 pub(crate) fn spec_of_source(source: &str, family: Family) -> Result<RuleSpec, String> {
-    let words = crate::rule::SavedWords::all(source)
+    let words = crate::rule::SavedWords::all_stored(source)
         .ok_or_else(|| format!("unreadable stored rule {source:?}"))?;
     RuleSpec::parse(&words, family)
         .map(|(spec, _)| spec)

@@ -577,6 +577,33 @@ fn split_args_reads_back_what_to_args_writes() {
     assert_eq!(RuleSpec::parse(&words, Family::Ipv4).unwrap().0, r);
 }
 
+/// iptables saves a chain name bare, quotes and all (`-j a"b`): moat's
+/// stored text reads it back as that name, while a restore file's quote
+/// inside a word still opens a quoted part, as iptables-restore reads it.
+#[test]
+fn chain_names_with_quotes_read_back_from_stored_text() {
+    for name in ["a\"b", "a\"b\"c", "x\\y", "it's"] {
+        let r = RuleSpec::parse(
+            &["-s", "10.0.0.1", "-j", name].map(String::from),
+            Family::Ipv4,
+        )
+        .unwrap()
+        .0;
+        let text = r.to_args();
+        assert_eq!(text, format!("-s 10.0.0.1/32 -j {name}"));
+        let words = split_args(&text).unwrap();
+        assert_eq!(
+            RuleSpec::parse(&words, Family::Ipv4).unwrap().0,
+            r,
+            "{name}"
+        );
+    }
+    assert_eq!(
+        crate::rule::values::SavedWords::all("-j a\"b c\"").map(|w| w.len()),
+        Some(2)
+    );
+}
+
 /// A small deterministic fuzzer: random sentences from a vocabulary of options and awkward
 /// values must never panic, and whatever parses must round-trip through its canonical form.
 #[test]

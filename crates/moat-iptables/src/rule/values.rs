@@ -644,7 +644,7 @@ pub(crate) fn save_string(s: &str) -> String {
 /// spaces, and inside it a backslash takes the next character literally. `None` when a
 /// quote is not closed.
 pub(crate) fn split_saved(text: &str) -> Option<Vec<String>> {
-    let words = SavedWords::all(text)?;
+    let words = SavedWords::all_stored(text)?;
     Some(words.into_iter().map(Cow::into_owned).collect())
 }
 
@@ -655,21 +655,39 @@ pub(crate) struct SavedWords<'a> {
     rest: &'a str,
     /// Whether the words ended at a quote that is never closed.
     pub(crate) unbalanced: bool,
+    /// Whether a quote inside a word opens a quoted part, as in a file
+    /// iptables-restore reads (`a"b c"` is one word); in text moat wrote
+    /// itself, quotes open only at a word's start, so a chain named
+    /// `a"b`, which iptables saves bare, reads back as itself.
+    quotes_inside_words: bool,
 }
 
 impl<'a> SavedWords<'a> {
-    /// The words of `text`.
+    /// The words of `text`, a line of a file iptables-restore reads.
     pub(crate) fn new(text: &'a str) -> Self {
         SavedWords {
             rest: text,
             unbalanced: false,
+            quotes_inside_words: true,
         }
     }
 
-    /// Every word of `text` (borrowed where it has no quotes); `None` when
-    /// a quote is not closed.
+    /// Every word of `text`, a line of a file iptables-restore reads
+    /// (borrowed where it has no quotes); `None` when a quote is not closed.
     pub(crate) fn all(text: &'a str) -> Option<Vec<Cow<'a, str>>> {
-        let mut split = SavedWords::new(text);
+        Self::collect(SavedWords::new(text))
+    }
+
+    /// Every word of rule text moat stored itself (its `-S` words).
+    pub(crate) fn all_stored(text: &'a str) -> Option<Vec<Cow<'a, str>>> {
+        Self::collect(SavedWords {
+            quotes_inside_words: false,
+            ..SavedWords::new(text)
+        })
+    }
+
+    fn collect(mut split: SavedWords<'a>) -> Option<Vec<Cow<'a, str>>> {
+        let text = split.rest;
         let spaces = text.bytes().filter(|&b| b == b' ').count();
         let mut words = Vec::with_capacity(spaces + 1);
         words.extend(split.by_ref());
@@ -727,7 +745,8 @@ impl<'a> Iterator for SavedWords<'a> {
         }
         let bytes = text.as_bytes();
         let mut end = 0;
-        while end < bytes.len() && !(bytes[end].is_ascii_whitespace() || bytes[end] == b'"') {
+        let opens_quote = |end: usize| bytes[end] == b'"' && (end == 0 || self.quotes_inside_words);
+        while end < bytes.len() && !(bytes[end].is_ascii_whitespace() || opens_quote(end)) {
             end += 1;
         }
         if bytes.get(end) == Some(&b'"') {
