@@ -77,15 +77,17 @@ fn help_asked(args: &[String], family: Family) -> Option<bool> {
 /// Runs one iptables command line; `program` names the command in messages.
 pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
     if let Some(icmp) = help_asked(args, family) {
-        println!("{}", moat_iptables::help_text(program));
+        let mut text = format!("{}\n", moat_iptables::help_text(program));
         if icmp {
-            print!("\n{}", moat_iptables::icmp_help(family == Family::Ipv6));
+            text.push_str(&format!(
+                "\n{}",
+                moat_iptables::icmp_help(family == Family::Ipv6)
+            ));
         }
-        return ExitCode::SUCCESS;
+        return crate::stdout::write_or_fail(program, &text);
     }
     if args.iter().any(|a| a == "-V" || a == "--version") {
-        println!("{}", version_line(program));
-        return ExitCode::SUCCESS;
+        return crate::stdout::write_or_fail(program, &format!("{}\n", version_line(program)));
     }
     let inv = match parse_command_line(args, family) {
         Ok(inv) => inv,
@@ -146,7 +148,7 @@ fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Resu
     }
     let code = run_command(program, &backend, inv, family, read_only)?;
     if !appends && inv.display.verbose && code == ExitCode::SUCCESS {
-        print!("{}", inv.command.verbose_echo());
+        crate::stdout::write(&inv.command.verbose_echo())?;
     }
     Ok(code)
 }
@@ -208,7 +210,7 @@ fn run_command(
     // changes the table read without copying it.
     let before = guard::session_flow().map(|_| state.to_table());
     let outcome = execute_owned(inv, state)?;
-    print!("{}", outcome.output);
+    crate::stdout::write(&outcome.output)?;
     if let Some(next) = outcome.changed {
         let table = next.into_table();
         if let Some(before) = before {
@@ -252,7 +254,7 @@ fn echo_append(
             return Ok(());
         }
     }
-    print!("{echo}");
+    crate::stdout::write(&echo)?;
     Ok(())
 }
 
@@ -535,7 +537,7 @@ fn flush_fast(
         .map(|name| Op::FlushChain { name })
         .collect();
     backend.apply(&one_table(inv, family, ops))?;
-    print!("{}", outcome.output);
+    crate::stdout::write(&outcome.output)?;
     Ok(Some(ExitCode::SUCCESS))
 }
 
@@ -572,7 +574,7 @@ fn delete_chain_fast(
         Err(moat_backend::BackendError::Refused(_)) => return Ok(None),
         Err(e) => return Err(e.into()),
     }
-    print!("{}", outcome.output);
+    crate::stdout::write(&outcome.output)?;
     Ok(Some(ExitCode::SUCCESS))
 }
 
@@ -598,7 +600,7 @@ fn zero_fast(
     if !backend.zero_counters(family, inv.stage, chain.as_deref())? {
         return Ok(None);
     }
-    print!("{}", outcome.output);
+    crate::stdout::write(&outcome.output)?;
     Ok(Some(ExitCode::SUCCESS))
 }
 
@@ -631,7 +633,7 @@ fn rename_fast(
     if !backend.rename_unused_chain(family, inv.stage, from, to)? {
         return Ok(None);
     }
-    print!("{}", outcome.output);
+    crate::stdout::write(&outcome.output)?;
     Ok(Some(ExitCode::SUCCESS))
 }
 
@@ -791,10 +793,13 @@ fn list_fast(
         }
         _ => return Ok(None),
     };
-    Ok(listing.map(|text| {
-        print!("{text}");
-        ExitCode::SUCCESS
-    }))
+    match listing {
+        Some(text) => {
+            crate::stdout::write(&text)?;
+            Ok(Some(ExitCode::SUCCESS))
+        }
+        None => Ok(None),
+    }
 }
 
 /// Whether adding `rule` may cut the SSH session moat runs in: it drops or

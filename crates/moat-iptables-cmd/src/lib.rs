@@ -12,6 +12,7 @@ mod other_tables;
 mod personality;
 pub mod restore;
 pub mod save;
+mod stdout;
 
 pub use advice::ADVICE_VAR;
 pub use error::CommandError;

@@ -71,8 +71,8 @@ const READ_BEFORE_RESTORE: usize = 20_000;
 /// Runs iptables-restore; `program` names the command in messages.
 pub fn run(program: &str, args: &RestoreArgs, family: Family) -> ExitCode {
     if args.version {
-        println!("{}", crate::iptables::version_line(program));
-        return ExitCode::SUCCESS;
+        let line = format!("{}\n", crate::iptables::version_line(program));
+        return crate::stdout::write_or_fail(program, &line);
     }
     match restore_file(program, args, family) {
         Ok(()) => ExitCode::SUCCESS,
@@ -114,7 +114,7 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
     let report_all = args.verbose > 0 && !args.noflush && !args.test;
     let echo_lines = !args.test && !report_all;
     if report_all {
-        print!("{}", verbose_report(&backend, &file, family)?);
+        crate::stdout::write(&verbose_report(&backend, &file, family)?)?;
     }
     let options = RestoreOptions {
         noflush: args.noflush,
@@ -124,6 +124,8 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
     let mut before = Vec::new();
     let in_session = guard::session_flow().is_some();
     let mut warned = std::collections::HashSet::new();
+    // What standard output refused, told once the rules are in.
+    let mut unwritten = None;
     let states = restore_with_notes(
         &file,
         family,
@@ -145,13 +147,13 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
                 }
             }
             LineNote::Verbose(text) => {
-                if echo_lines {
-                    print!("{text}");
+                if echo_lines && unwritten.is_none() {
+                    unwritten = crate::stdout::write(&text).err();
                 }
             }
             LineNote::Listing(text) => {
-                if !args.test {
-                    print!("{text}");
+                if !args.test && unwritten.is_none() {
+                    unwritten = crate::stdout::write(&text).err();
                 }
             }
         },
@@ -209,7 +211,7 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
     // kernel to reclaim with the process rather than freed one by one
     // (2 % of a 10,000-rule restore's instructions).
     std::mem::forget(batch);
-    Ok(())
+    unwritten.map_or(Ok(()), Err)
 }
 
 /// The rules in all chains of `table`.

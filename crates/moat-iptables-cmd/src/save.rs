@@ -41,8 +41,8 @@ pub struct SaveArgs {
 /// Runs iptables-save; `program` names the command in messages.
 pub fn run(program: &str, args: &SaveArgs, family: Family) -> ExitCode {
     if args.version {
-        println!("{}", crate::iptables::version_line(program));
-        return ExitCode::SUCCESS;
+        let line = format!("{}\n", crate::iptables::version_line(program));
+        return crate::stdout::write_or_fail(program, &line);
     }
     match save(program, args, family) {
         Ok(()) => ExitCode::SUCCESS,
@@ -91,7 +91,7 @@ fn save(program: &str, args: &SaveArgs, family: Family) -> Result<(), CommandErr
             what: format!("cannot write {}", path.display()),
             source,
         })?,
-        None => print!("{text}"),
+        None => crate::stdout::write(&text)?,
     }
     Ok(())
 }

@@ -2515,3 +2515,58 @@ fn srh_tests_the_segment_routing_header() {
     let listing = moat_ok(&lab.gateway, &["ip6tables", "-vnL", "INPUT"]);
     assert_eq!(common::packet_counts(&listing, " srh"), [1, 2], "{listing}");
 }
+
+/// Output that cannot be written (a full disk, here `/dev/full`) is an
+/// error moat names, with exit status 1, never a panic, for each
+/// personality; a restore still puts its rules in.
+#[test]
+fn a_full_standard_output_is_an_error_not_a_panic() {
+    let Some(ns) = require_root_or_skip().then(|| Netns::new("fullout").unwrap()) else {
+        return;
+    };
+    moat(
+        &ns,
+        &["iptables", "-A", "INPUT", "-s", "192.0.2.1", "-j", "DROP"],
+    );
+    let to_full = |args: &[&str], input: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new("ip")
+            .args(["netns", "exec", ns.name(), common::moat_iptables_bin()])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let restore = "*filter\n-A INPUT -s 192.0.2.2 -j DROP\n-S INPUT\nCOMMIT\n";
+    for (args, input) in [
+        (&["iptables", "-L", "-n"][..], ""),
+        (&["iptables", "-S", "INPUT", "1"], ""),
+        (&["iptables", "-V"], ""),
+        (&["ip6tables", "-h"], ""),
+        (&["iptables-save"], ""),
+        (&["iptables-restore", "-n"], restore),
+    ] {
+        let out = to_full(args, input);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot write to standard output"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    let rules = text(&moat(&ns, &["iptables", "-S", "INPUT"]).stdout);
+    assert!(
+        rules.contains("-A INPUT -s 192.0.2.2/32 -j DROP"),
+        "{rules}"
+    );
+}
