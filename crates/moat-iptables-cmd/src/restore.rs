@@ -148,12 +148,12 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
             }
             LineNote::Verbose(text) => {
                 if echo_lines && unwritten.is_none() {
-                    unwritten = crate::stdout::write(&text).err();
+                    unwritten = crate::stdout::write(text).err();
                 }
             }
             LineNote::Listing(text) => {
                 if !args.test && unwritten.is_none() {
-                    unwritten = crate::stdout::write(&text).err();
+                    unwritten = crate::stdout::write(text).err();
                 }
             }
         },
