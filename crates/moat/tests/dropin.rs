@@ -2570,3 +2570,54 @@ fn a_full_standard_output_is_an_error_not_a_panic() {
         "{rules}"
     );
 }
+
+/// The usual reset (`-F`, `-X`, `-Z` of every table) on a host without
+/// those tables leaves it without them, as iptables-nft leaves it; `-F
+/// CHAIN` makes the table in both.
+#[test]
+fn resetting_tables_never_made_makes_none() {
+    let Some(ours) = require_root_or_skip().then(|| Netns::new("reset-moat").unwrap()) else {
+        return;
+    };
+    let theirs = Netns::new("reset-nft").unwrap();
+    let tables = |saved: std::process::Output| -> Vec<String> {
+        text(&saved.stdout)
+            .lines()
+            .filter(|l| l.starts_with('*'))
+            .map(str::to_string)
+            .collect()
+    };
+    for (family, save) in [
+        ("iptables", "iptables-save"),
+        ("ip6tables", "ip6tables-save"),
+    ] {
+        for table in ["filter", "nat", "mangle", "raw", "security"] {
+            for verb in ["-F", "-X", "-Z"] {
+                let words = ["-t", table, verb];
+                let mine = moat(&ours, &[&[family][..], &words].concat());
+                let nft = format!("{family}-nft");
+                let debians = theirs
+                    .exec(&[&[nft.as_str()][..], &words].concat())
+                    .unwrap();
+                assert_eq!(
+                    mine.status.code(),
+                    debians.status.code(),
+                    "{family} {words:?}"
+                );
+            }
+        }
+        let nft_save = format!("{family}-nft-save");
+        assert_eq!(
+            tables(moat(&ours, &[save])),
+            Vec::<String>::new(),
+            "{family}"
+        );
+        let debians = theirs.exec(&[nft_save.as_str()]).unwrap();
+        assert_eq!(tables(debians), Vec::<String>::new(), "{family}");
+    }
+    moat(&ours, &["iptables", "-F", "INPUT"]);
+    theirs.exec(&["iptables-nft", "-F", "INPUT"]).unwrap();
+    assert_eq!(tables(moat(&ours, &["iptables-save"])), ["*filter"]);
+    let debians = theirs.exec(&["iptables-nft-save"]).unwrap();
+    assert_eq!(tables(debians), ["*filter"]);
+}
