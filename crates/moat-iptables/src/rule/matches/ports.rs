@@ -66,7 +66,8 @@ impl Transport {
 /// kernel's xt_tcp reads options (nf_tables has no test of an option kind
 /// by number that nft can write).
 fn tcp_option_info(kind: u8, negate: bool) -> Vec<u8> {
-    const INV_OPTION: u8 = 0x04;
+    // XT_TCP_INV_OPTION (0x04 is XT_TCP_INV_FLAGS).
+    const INV_OPTION: u8 = 0x08;
     XtLayout::new()
         .u16(0)
         .u16(u16::MAX)
