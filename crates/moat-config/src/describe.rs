@@ -345,7 +345,6 @@ fn packet_text(m: &Match) -> Option<String> {
         Match::SocketGid { min, max, negate } => {
             format!("{}sent by group {}", not(*negate), id_text(*min, *max))
         }
-        Match::SocketExists => "sent by a local program".into(),
         Match::Cpu { cpu, negate } => format!("{}handled by CPU {cpu}", not(*negate)),
         Match::Realm {
             value,
@@ -723,7 +722,7 @@ mod tests {
             Match::ConnDirection { dir } => *dir = CtDirection::Reply,
             Match::HopLimit { cmp, .. } => *cmp = Compare::NotEqual,
             // Its arguments carry the inversion.
-            Match::Comment { .. } | Match::SocketExists | Match::Xt(_) => {}
+            Match::Comment { .. } | Match::Xt(_) => {}
         }
         m
     }
@@ -1176,17 +1175,7 @@ mod tests {
                     .to_string()
             })
             .collect();
-        // Comment has no words by design and SocketExists no negated form
-        // (see `socket_exists_is_described`); every other kind is there once.
+        // Comment has no words by design; every other kind is there once.
         assert_eq!(kinds.len(), 45);
-    }
-
-    #[test]
-    fn socket_exists_is_described() {
-        let rule = Rule {
-            matches: vec![Match::SocketExists],
-            ..Rule::new(Action::Accept)
-        };
-        assert_eq!(describe(&rule), "sent by a local program: accept");
     }
 }

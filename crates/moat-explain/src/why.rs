@@ -84,7 +84,7 @@ fn packet_value(m: &Match, p: &Facts<'_>) -> String {
                 name(p.destination_type)
             )
         }
-        Match::SocketUid { .. } | Match::SocketGid { .. } | Match::SocketExists => {
+        Match::SocketUid { .. } | Match::SocketGid { .. } => {
             "the packet's sending socket is not known".into()
         }
         Match::HopLimit { .. } => "the packet's TTL or hop limit is not known".into(),

@@ -233,9 +233,7 @@ impl<'a> Compiler<'a> {
             }
             Match::Comment { .. } => Atom::Set(vec![Cube::all()]),
             // The sending socket is no dimension of the packet space.
-            Match::SocketUid { .. } | Match::SocketGid { .. } | Match::SocketExists => {
-                Atom::Unknown
-            }
+            Match::SocketUid { .. } | Match::SocketGid { .. } => Atom::Unknown,
             // Nor are the TTL, hop limit and DS field.
             Match::HopLimit { .. } | Match::DsField { .. } => Atom::Unknown,
             // A quota matches depending on the traffic before.

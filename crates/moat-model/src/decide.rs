@@ -211,7 +211,7 @@ pub fn one(m: &Match, p: &Facts<'_>) -> Tri {
         },
         Match::Comment { .. } => Tri::Yes,
         // The packet's description names no sending socket.
-        Match::SocketUid { .. } | Match::SocketGid { .. } | Match::SocketExists => Tri::Maybe,
+        Match::SocketUid { .. } | Match::SocketGid { .. } => Tri::Maybe,
         // Nor its TTL, hop limit or DS field.
         Match::HopLimit { .. } | Match::DsField { .. } => Tri::Maybe,
         // How much of a quota is left is the kernel's to know.

@@ -264,7 +264,6 @@ pub fn match_text(m: &Match) -> String {
                 id_range(*min, *max)
             )
         }
-        Match::SocketExists => "-m owner --socket-exists".into(),
         Match::HopLimit { cmp, value } => {
             let (bang, option) = match cmp {
                 Compare::Equal => ("", "eq"),

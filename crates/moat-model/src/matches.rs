@@ -176,10 +176,6 @@ pub enum Match {
     /// The group id of the local socket that sent the packet is in
     /// `min..=max` (`-m owner --gid-owner`); as [`Match::SocketUid`].
     SocketGid { min: u32, max: u32, negate: bool },
-    /// The packet was sent by a local socket a process holds open
-    /// (`-m owner --socket-exists`, as nf_tables can tell: a socket of the
-    /// kernel's own, which sends resets and ICMP errors, does not count).
-    SocketExists,
     /// The IPv4 TTL or the IPv6 hop limit compared with `value`
     /// (`-m ttl`, `-m hl`).
     HopLimit { cmp: Compare, value: u8 },

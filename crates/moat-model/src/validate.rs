@@ -228,7 +228,7 @@ fn validate_match(
                 })
             }
         }
-        Match::SocketUid { .. } | Match::SocketGid { .. } | Match::SocketExists => {
+        Match::SocketUid { .. } | Match::SocketGid { .. } => {
             if hooks
                 .iter()
                 .all(|h| matches!(h, Hook::Output | Hook::Postrouting))

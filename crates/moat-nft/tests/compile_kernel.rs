@@ -422,7 +422,6 @@ fn match_cases() -> Vec<Case> {
         output(V4, Match::SocketUid { min: 0, max: 0, negate: false }, &["meta skuid 0"]),
         output(V6, Match::SocketUid { min: 1000, max: 2000, negate: true }, &["meta skuid != 1000-2000"]),
         at(V4, Stage::Nat, Hook::Postrouting, rule(vec![Match::SocketGid { min: 5, max: 5, negate: true }], Action::Continue), &["meta skgid != 5"]),
-        output(V6, Match::SocketExists, &["meta skuid & 0 == 0"]),
         input(V4, Match::HopLimit { cmp: Compare::Equal, value: 64 }, &["ip ttl 64"]),
         input(V4, Match::HopLimit { cmp: Compare::Less, value: 0 }, &["ip ttl < 0"]),
         input(V4, Match::HopLimit { cmp: Compare::Greater, value: 255 }, &["ip ttl > 255"]),

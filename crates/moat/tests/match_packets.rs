@@ -128,6 +128,41 @@ fn owner_drops_one_users_traffic_in_output() {
     );
 }
 
+/// `--socket-exists` as xt_owner has it: the gateway's echo replies and
+/// resets, sent from the kernel's own sockets (which have no file), leave
+/// through `-m owner --socket-exists -j ACCEPT` before a final DROP, and
+/// `! --socket-exists` does not count them.
+#[test]
+fn socket_exists_counts_the_kernels_own_sockets() {
+    let Some(lab) = gateway_lab() else { return };
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-A OUTPUT -m owner ! --socket-exists",
+            "-A OUTPUT -m owner --socket-exists -j ACCEPT",
+            "-A OUTPUT -j DROP",
+        ],
+    );
+    assert!(
+        ping(&lab.client, GATEWAY_LAN_V4).unwrap(),
+        "the echo reply leaves"
+    );
+    let reset =
+        moat_testnet::tcp_connect_timeout(&lab.client, GATEWAY_LAN_V4, 81, Duration::from_secs(2))
+            .unwrap();
+    assert!(
+        matches!(reset, moat_testnet::TcpOutcome::Refused),
+        "a closed port answers with a reset: {reset:?}"
+    );
+    let listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "OUTPUT"]);
+    assert_eq!(
+        packets_of(&listing, "OUTPUT", "! owner socket exists"),
+        0,
+        "{listing}"
+    );
+}
+
 /// `-m ttl` and `-m hl` in INPUT: the client's pings arrive with TTL / hop
 /// limit 64; a rule on 64 drops them, one on "below 64" lets them pass.
 #[test]

@@ -1461,11 +1461,6 @@ fn addrtype_output_rules(family: Family) -> Vec<Rule> {
 fn owner_rules() -> Vec<Rule> {
     vec![
         rule(
-            vec![Match::SocketExists],
-            Action::Accept,
-            "-m owner --socket-exists -j ACCEPT",
-        ),
-        rule(
             vec![
                 Match::SocketUid {
                     min: 65534,

@@ -168,7 +168,6 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
         Match::Statistic { mode, negate } => statistic::compile(*mode, *negate, family)?,
         Match::SocketUid { min, max, negate } => owner::id(MetaKey::Skuid, *min, *max, *negate),
         Match::SocketGid { min, max, negate } => owner::id(MetaKey::Skgid, *min, *max, *negate),
-        Match::SocketExists => owner::socket_exists(),
         Match::HopLimit { cmp, value } => packet::hop_limit(*cmp, *value, family),
         Match::DsField {
             value,

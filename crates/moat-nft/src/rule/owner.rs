@@ -3,7 +3,7 @@
 use nftables::expr::MetaKey;
 use nftables::stmt::Statement;
 
-use super::build::{and, eq, meta, num, value_or_range};
+use super::build::{eq, meta, value_or_range};
 
 /// `--uid-owner` / `--gid-owner`: `meta skuid 1000-2000` (`!=` negated).
 /// nf_tables stops the rule when the packet has no owning socket, so the
@@ -11,12 +11,6 @@ use super::build::{and, eq, meta, num, value_or_range};
 /// [`moat_model::Match::SocketUid`]).
 pub(super) fn id(key: MetaKey, min: u32, max: u32, negate: bool) -> Vec<Statement<'static>> {
     vec![eq(meta(key), value_or_range(min, max), negate)]
-}
-
-/// `--socket-exists`: `meta skuid & 0 == 0`, which holds for every packet
-/// whose owning socket nf_tables can read, and stops the rule for others.
-pub(super) fn socket_exists() -> Vec<Statement<'static>> {
-    vec![eq(and(meta(MetaKey::Skuid), num(0)), num(0), false)]
 }
 
 #[cfg(test)]
@@ -27,9 +21,8 @@ mod tests {
     use moat_model::Match;
 
     #[test]
-    fn uid_gid_and_socket() {
+    fn uid_and_gid() {
         let ms = [
-            Match::SocketExists,
             Match::SocketUid {
                 min: 0,
                 max: 0,
@@ -42,7 +35,6 @@ mod tests {
             },
         ];
         let want = json!([
-            {"match": {"op": "==", "left": {"&": [{"meta": {"key": "skuid"}}, 0]}, "right": 0}},
             {"match": {"op": "==", "left": {"meta": {"key": "skuid"}}, "right": 0}},
             {"match": {"op": "!=", "left": {"meta": {"key": "skgid"}}, "right": {"range": [1000, 2000]}}},
         ]);

@@ -130,19 +130,16 @@ fn parse_ids(text: &str, opt: &str, db: Db, invert: bool) -> Res<Ids> {
 
 impl Owner {
     /// The model conditions: native `meta skuid/skgid` tests, or, where
-    /// they would differ from iptables (`--suppl-groups`, a negated test,
-    /// which iptables also lets match packets that have no socket), the
-    /// kernel's own xt_owner module.
+    /// they would differ from iptables, the kernel's own xt_owner module:
+    /// `--suppl-groups`; a negated test, which iptables also lets match
+    /// packets that have no socket; `--socket-exists`, which a socket of
+    /// the kernel's own (sending resets, ICMP errors and echo replies)
+    /// meets in xt_owner, though it has no file for `meta skuid` to read.
     pub(crate) fn lower(&self, out: &mut Vec<Match>) {
-        let negated = self.socket == Some(true)
-            || self.uid.is_some_and(|i| i.invert)
-            || self.gid.is_some_and(|i| i.invert);
-        if self.suppl_groups || negated {
+        let negated = self.uid.is_some_and(|i| i.invert) || self.gid.is_some_and(|i| i.invert);
+        if self.suppl_groups || negated || self.socket.is_some() {
             out.push(Match::Xt(self.xt()));
             return;
-        }
-        if self.socket == Some(false) {
-            out.push(Match::SocketExists);
         }
         if let Some(ids) = self.uid {
             out.push(Match::SocketUid {
