@@ -52,7 +52,10 @@ fn every_construct_lands_as_nft_writes_it() {
         "fib saddr . iif oif 0 counter",
         "fib saddr . mark oif != 0 counter",
         "fib saddr . iif oif . fib saddr . iif type != { 0 . 0-1, 0 . 3-11 } counter",
-        "fib saddr . iif oif . fib saddr type != { 0 . 0-1, 0 . 3-11 } counter",
+        // IPv6: a source of `::` always passes, as in ip6t_rpfilter.
+        "fib saddr . iif oif . ip6 saddr { 0 . ::1-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff } counter",
+        "fib saddr . mark oif . ip6 saddr != { 0 . ::1-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff } counter",
+        "fib saddr . iif oif . fib saddr type . ip6 saddr != { 0 . 0-1 . ::1-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff, 0 . 3-11 . ::1-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff } counter",
         "fib saddr . mark oif . fib saddr type { 0 . 0-1, 0 . 3-11 } counter",
     ] {
         assert!(text.contains(fib), "no `{fib}` in\n{text}");

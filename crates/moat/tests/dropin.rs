@@ -1592,6 +1592,52 @@ fn time_windows_decide_by_the_clock() {
     assert!(listing.contains(" UTC"), "{listing}");
 }
 
+/// ip6tables' `-m rpfilter` lets a packet from the unspecified address
+/// `::` pass, as ip6t_rpfilter does (the forward path drops what it cannot
+/// route), in every variant: a datagram from `::` to the gateway, on a
+/// gateway whose default route goes out of the WAN side, is counted as
+/// passing, never as failing.
+#[test]
+fn ipv6_reverse_path_filter_passes_the_unspecified_source() {
+    let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
+        return;
+    };
+    let server = moat_testnet::topology::SERVER_V6.to_string();
+    lab.gateway
+        .ip(&["-6", "route", "add", "default", "via", &server])
+        .unwrap();
+    let failing = [
+        "--invert",
+        "--loose --invert",
+        "--accept-local --invert",
+        "--validmark --invert",
+    ];
+    for options in failing.iter().chain(&[""]) {
+        let rule = format!("-t raw -A PREROUTING -s ::/128 -p udp -m rpfilter {options}");
+        moat_ok(&lab.gateway, &common::words("ip6tables", &rule));
+    }
+    lab.client
+        .run(|| {
+            use socket2::{Domain, Protocol, Socket, Type};
+            let to = std::net::SocketAddr::new(moat_testnet::topology::GATEWAY_LAN_V6.into(), 0);
+            // IPPROTO_RAW: the packet's own IPv6 header, source `::`.
+            let sock = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::from(255))).unwrap();
+            let mut packet = vec![0x60, 0, 0, 0, 0, 10, 17, 64];
+            packet.extend_from_slice(&[0; 16]);
+            packet.extend_from_slice(&moat_testnet::topology::GATEWAY_LAN_V6.octets());
+            packet.extend_from_slice(&[0x13, 0x88, 0x27, 0x0f, 0, 10, 0, 0, b'r', b'p']);
+            sock.send_to(&packet, &to.into()).unwrap();
+        })
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let listing = moat_ok(
+        &lab.gateway,
+        &["ip6tables", "-t", "raw", "-vnL", "PREROUTING"],
+    );
+    let counts = common::packet_counts(&listing, "rpfilter");
+    assert_eq!(counts, [0, 0, 0, 0, 1], "{listing}");
+}
+
 /// `-m rpfilter` in raw PREROUTING (nf_tables' route lookup): a datagram
 /// from a spoofed source (a WAN address arriving on the LAN side) is
 /// dropped by the classic `--invert -j DROP`, the client's own address gets

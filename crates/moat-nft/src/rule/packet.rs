@@ -13,6 +13,7 @@ use super::build::{
     and, anon_set, cmp, concat, eq, masked, meta, network_bits, never, num, payload, range, text,
     GREATER, LESS,
 };
+use super::addr::{field, Side};
 use super::{refuse, CompileError};
 
 /// The longest interface name the kernel keeps (IFNAMSIZ - 1).
@@ -263,6 +264,11 @@ const ROUTE_LAST: u32 = 11;
 /// takes an IPv4 address only when it is the incoming interface's own (so
 /// the type is looked up on that interface unless `loose`), and any of the
 /// host's IPv6 addresses.
+///
+/// An IPv6 packet from the unspecified address `::` (duplicate address
+/// detection, multicast listener reports) always passes, as in ip6t_rpfilter
+/// (the forward path drops what it cannot route): its source joins the
+/// tested tuple, and the failing elements hold every other source.
 pub(super) fn reverse_path(
     loose: bool,
     valid_mark: bool,
@@ -281,7 +287,15 @@ pub(super) fn reverse_path(
         result: FibResult::Oif,
         flags,
     }));
+    let op = if negate { Operator::EQ } else { Operator::NEQ };
+    // The sources a failing IPv6 packet may have: all but `::`.
+    let specified = range(text("::1"), text("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"));
     if !accept_local {
+        if family == Family::Ipv6 {
+            let failing = anon_set(vec![concat(vec![num(0), specified])]);
+            let tested = concat(vec![route_back, field(Side::Source, family)]);
+            return vec![cmp(tested, op, failing)];
+        }
         return vec![eq(route_back, num(0), !negate)];
     }
     let mut type_flags = HashSet::from([FibFlag::Saddr]);
@@ -292,12 +306,19 @@ pub(super) fn reverse_path(
         result: FibResult::Type,
         flags: type_flags,
     }));
-    let failing = anon_set(vec![
-        concat(vec![num(0), range(num(0), num(ROUTE_LOCAL - 1))]),
-        concat(vec![num(0), range(num(ROUTE_LOCAL + 1), num(ROUTE_LAST))]),
-    ]);
-    let op = if negate { Operator::EQ } else { Operator::NEQ };
-    vec![cmp(concat(vec![route_back, route_type]), op, failing)]
+    let mut tested = vec![route_back, route_type];
+    let mut failing = vec![
+        vec![num(0), range(num(0), num(ROUTE_LOCAL - 1))],
+        vec![num(0), range(num(ROUTE_LOCAL + 1), num(ROUTE_LAST))],
+    ];
+    if family == Family::Ipv6 {
+        tested.push(field(Side::Source, family));
+        for element in &mut failing {
+            element.push(specified.clone());
+        }
+    }
+    let failing = anon_set(failing.into_iter().map(concat).collect());
+    vec![cmp(concat(tested), op, failing)]
 }
 
 /// `-m devgroup`: `meta iifgroup & mask == value` (`oifgroup` for the
