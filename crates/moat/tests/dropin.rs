@@ -870,6 +870,27 @@ fn recent_with_hitcount_drops_the_fourth_connection() {
     assert!(connects(&lab.client, GATEWAY_LAN_V4, 22));
     let listing = moat_ok(&lab.gateway, &["iptables", "-vnL", "INPUT"]);
     assert!(packets_of(&listing, "INPUT", "UPDATE") >= 2, "{listing}");
+    // An IPv6 rule adds to the same list, whose mask the IPv4 rule made:
+    // all 16 bytes set, as iptables sets them, so IPv6 addresses are kept
+    // whole.
+    let ipv6_set = "-A INPUT -p ipv6-icmp -m recent --set --name SSH";
+    moat_ok(&lab.gateway, &common::words("ip6tables", ipv6_set));
+    let client_v6 = moat_testnet::topology::CLIENT_V6;
+    assert!(moat_testnet::ping(&lab.client, moat_testnet::topology::GATEWAY_LAN_V6).unwrap());
+    let list = lab
+        .gateway
+        .exec_ok(&["cat", "/proc/net/xt_recent/SSH"])
+        .unwrap();
+    // The kernel writes every group of the address in full.
+    let groups: Vec<String> = client_v6
+        .segments()
+        .iter()
+        .map(|g| format!("{g:04x}"))
+        .collect();
+    assert!(
+        list.contains(&format!("src={} ", groups.join(":"))),
+        "{list}"
+    );
 }
 
 /// IPsec policy matches: plain packets have policy "none", never "ipsec";

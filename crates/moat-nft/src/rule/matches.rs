@@ -157,7 +157,7 @@ pub(super) fn compile(m: &Match, cx: &Cx, out: &mut CompiledRule) -> Result<(), 
                 reap: *reap,
                 mask: *mask,
             };
-            recent::compile(&spec, cx)?
+            recent::compile(&spec)?
         }
         Match::InSet {
             name,

@@ -9,11 +9,11 @@ use moat_model::{Compare, Family, Iface, PacketType, TcpFlags};
 use nftables::expr::{Expression, Fib, FibFlag, FibResult, MetaKey, NamedExpression};
 use nftables::stmt::{Operator, Statement};
 
+use super::addr::{field, Side};
 use super::build::{
     and, anon_set, cmp, concat, eq, masked, meta, network_bits, never, num, payload, range, text,
     GREATER, LESS,
 };
-use super::addr::{field, Side};
 use super::{refuse, CompileError};
 
 /// The longest interface name the kernel keeps (IFNAMSIZ - 1).

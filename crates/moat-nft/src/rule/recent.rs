@@ -10,10 +10,10 @@
 
 use std::net::IpAddr;
 
-use moat_model::{Family, RecentAction, SetSide, XtExtension, XtLayout};
+use moat_model::{RecentAction, SetSide, XtExtension, XtLayout};
 use nftables::stmt::Statement;
 
-use super::{refuse, CompileError, Cx};
+use super::{refuse, CompileError};
 
 /// The longest list name (`XT_RECENT_NAME_LEN` less its terminating zero).
 const NAME_FIELD: usize = 200;
@@ -47,20 +47,22 @@ pub(super) struct RecentSpec<'a> {
     pub mask: Option<IpAddr>,
 }
 
-/// The address mask as the structure's 16-byte field.
-fn mask_field(mask: Option<IpAddr>, family: Family) -> [u8; 16] {
+/// The address mask as the structure's 16-byte field. Without a mask every
+/// byte is set, in IPv4 too, as iptables fills it: the kernel keeps one
+/// mask per list name, from the rule that made the list, and applies all 16
+/// bytes to the IPv6 addresses a list of the same name also holds.
+fn mask_field(mask: Option<IpAddr>) -> [u8; 16] {
     let mut field = [0u8; 16];
-    match (mask, family) {
-        (Some(IpAddr::V4(m)), _) => field[..4].copy_from_slice(&m.octets()),
-        (Some(IpAddr::V6(m)), _) => field.copy_from_slice(&m.octets()),
-        (None, Family::Ipv4) => field[..4].fill(0xff),
-        (None, Family::Ipv6) => field.fill(0xff),
+    match mask {
+        Some(IpAddr::V4(m)) => field[..4].copy_from_slice(&m.octets()),
+        Some(IpAddr::V6(m)) => field.copy_from_slice(&m.octets()),
+        None => field.fill(0xff),
     }
     field
 }
 
 /// Compiles a recently-seen-list match.
-pub(super) fn compile(spec: &RecentSpec, cx: &Cx) -> Result<Vec<Statement<'static>>, CompileError> {
+pub(super) fn compile(spec: &RecentSpec) -> Result<Vec<Statement<'static>>, CompileError> {
     if spec.name.is_empty() || spec.name.len() >= NAME_FIELD || spec.name.contains('/') {
         return refuse(format!(
             "recent: \"{}\" is not a usable list name (1 to {} characters, no /)",
@@ -91,7 +93,7 @@ pub(super) fn compile(spec: &RecentSpec, cx: &Cx) -> Result<Vec<Statement<'stati
             SetSide::Destination => 1,
         })
         .align(4)
-        .bytes(&mask_field(spec.mask, cx.family), 16)
+        .bytes(&mask_field(spec.mask), 16)
         .finish();
     let ext = XtExtension {
         name: "recent".into(),
@@ -139,8 +141,8 @@ mod tests {
         assert_eq!(u32::from_ne_bytes(info[4..8].try_into().unwrap()), 4);
         assert_eq!(info[8], 0x04);
         assert_eq!(&info[10..14], b"ssh\0");
-        assert_eq!(&info[212..216], &[0xff; 4]);
-        assert_eq!(&info[216..228], &[0; 12]);
+        // No --mask: all 16 bytes set, in IPv4 too, as iptables fills it.
+        assert_eq!(&info[212..228], &[0xff; 16]);
     }
 
     #[test]
