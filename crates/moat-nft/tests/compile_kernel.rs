@@ -393,13 +393,13 @@ fn match_cases() -> Vec<Case> {
             "set hashlimit_ssh",
             "type ipv4_addr . inet_service",
             "timeout 10s",
-            "update @hashlimit_ssh { ip saddr & 255.255.255.0 . tcp dport limit rate over 10/second burst 2 packets } counter packets 0 bytes 0 drop",
+            "update @hashlimit_ssh/src-dport { ip saddr & 255.255.255.0 . tcp dport limit rate over 10/second burst 2 packets } counter packets 0 bytes 0 drop",
         ]),
         input(V6, Match::HashLimit {
             name: "v6".into(), rate: per_second(5), burst: 5, over: false,
             key: LimitKey { src_prefix: Some(128), dst_prefix: Some(64), src_port: false, dst_port: false }, expire_ms: 1_500,
             bytes: false, max_keys: None,
-        }, &["timeout 2s", "update @hashlimit_v6 { ip6 saddr . ip6 daddr & ffff:ffff:ffff:ffff:: limit rate 5/second }"]),
+        }, &["timeout 2s", "update @hashlimit_v6/src-dst { ip6 saddr . ip6 daddr & ffff:ffff:ffff:ffff:: limit rate 5/second }"]),
         input(V4, Match::HashLimit {
             name: "all".into(), rate: per_second(5), burst: 3, over: false,
             key: LimitKey { src_prefix: None, dst_prefix: None, src_port: false, dst_port: false }, expire_ms: 1_000,

@@ -239,6 +239,43 @@ fn hashlimit_byte_rates_let_that_many_bytes_through() {
     assert!(nft.contains("size 64"), "{nft}");
 }
 
+/// Rules of one hashlimit name share its buckets, as iptables' rules share
+/// the kernel's table of that name: without a mode, one bucket for every
+/// packet of every such rule (two rules with a burst of two let two echo
+/// requests through between them, not four); keyed on other fields, a rule
+/// of the same name still takes its own packets' keys (the client's
+/// requests in INPUT and the gateway's to the client in OUTPUT each have a
+/// burst of their own), and is accepted after the first rule's mode.
+#[test]
+fn hashlimit_rules_of_one_name_share_its_buckets() {
+    let Some(lab) = gateway_lab() else { return };
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-A INPUT -p icmp --icmp-type echo-request -m hashlimit --hashlimit-upto 1/min              --hashlimit-burst 2 --hashlimit-name shared -j ACCEPT",
+            "-A INPUT -p icmp --icmp-type echo-request -s 10.99.1.0/24 -m hashlimit              --hashlimit-upto 1/min --hashlimit-burst 2 --hashlimit-name shared -j ACCEPT",
+            "-A INPUT -p icmp --icmp-type echo-request -j DROP",
+        ],
+    );
+    let answered = ping_burst(&lab.client, GATEWAY_LAN_V4, 6, Duration::from_millis(800)).unwrap();
+    assert_eq!(answered, 2, "one bucket of two for both rules");
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-F",
+            "-A INPUT -p icmp --icmp-type echo-request -m hashlimit --hashlimit-upto 1/min              --hashlimit-burst 3 --hashlimit-mode srcip --hashlimit-name keyed -j ACCEPT",
+            "-A INPUT -p icmp --icmp-type echo-request -j DROP",
+            "-A OUTPUT -p icmp --icmp-type echo-request -m hashlimit --hashlimit-upto 1/min              --hashlimit-burst 3 --hashlimit-mode dstip --hashlimit-name keyed -j ACCEPT",
+            "-A OUTPUT -p icmp --icmp-type echo-request -j DROP",
+        ],
+    );
+    let inbound = ping_burst(&lab.client, GATEWAY_LAN_V4, 5, Duration::from_millis(800)).unwrap();
+    let outbound = ping_burst(&lab.gateway, CLIENT_V4, 5, Duration::from_millis(800)).unwrap();
+    assert_eq!((inbound, outbound), (3, 3), "a burst of three each way");
+}
+
 /// `--hashlimit-rate-match` runs in the kernel's xt_hashlimit: a key
 /// matches while its count in the current sampling interval is within the
 /// burst (and the last interval kept to the rate). Of ten echo requests in

@@ -1051,8 +1051,12 @@ mod tests {
         assert_eq!(split_saved("-j  ACCEPT ").unwrap(), ["-j", "ACCEPT"]);
         assert_eq!(split_saved("--log-prefix \"a"), None);
         assert_eq!(split_saved("--log-prefix \"a\\\""), None);
-        // As iptables-restore reads them: a closing quote ends the word.
-        assert_eq!(split_saved("a\"b c\"d\te").unwrap(), ["ab c", "d", "e"]);
+        // As iptables-restore reads a file: a quote inside a word opens a
+        // quoted part, and its closing quote ends the word.
+        let restored = SavedWords::all("a\"b c\"d\te").unwrap();
+        assert_eq!(restored, ["ab c", "d", "e"]);
+        // moat's own stored text opens quotes only at a word's start.
+        assert_eq!(split_saved("a\"b c\"d\te").unwrap(), ["a\"b", "c\"d", "e"]);
         assert_eq!(split_saved(" \"\" x").unwrap(), ["", "x"]);
     }
 

@@ -23,7 +23,7 @@ pub(super) enum Expiry {
 }
 
 /// The longest set name the kernel keeps.
-const SET_NAME_MAX: usize = 255;
+pub(super) const SET_NAME_MAX: usize = 255;
 
 /// The name of the set for `kind` (`hashlimit`, ...) called `name`.
 pub(super) fn set_name(kind: &str, name: &str) -> Result<String, CompileError> {

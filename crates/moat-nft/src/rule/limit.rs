@@ -90,6 +90,12 @@ fn byte_limit(rate: Rate, burst: u32, over: bool) -> Result<Statement<'static>, 
 /// bucket is dropped after the expiry, rounded up to whole seconds.
 ///
 /// `update @hashlimit_NAME { ip saddr & 255.255.255.0 . th dport limit rate 10/second }`
+///
+/// A set holds one kind of key, so a rule of the same name keyed on other
+/// fields has a set of its own, `hashlimit_NAME/dst-dport` (names never
+/// hold a `/`), where iptables would key it as the first rule of the name;
+/// without a mode, the one bucket of the name is keyed on no bit of the
+/// source address, so every rule of that name shares it, as in iptables.
 pub(super) fn hash_limit(
     spec: &HashLimitSpec,
     cx: &Cx,
@@ -123,14 +129,18 @@ pub(super) fn hash_limit(
             types.push(SetType::InetService);
         }
     }
+    if parts.is_empty() {
+        parts.push(masked_addr(Side::Source, 0, family)?);
+        types.push(addr_type(family));
+    }
     let key_expr: Expression<'static> = match parts.len() {
-        // No key: one bucket for every packet of this rule (iptables would
-        // share it with the other rules of the same name).
-        0 => return Ok(vec![bucket]),
         1 => parts.remove(0),
         _ => concat(parts),
     };
-    let name = set_name("hashlimit", spec.name)?;
+    let name = set_name("hashlimit", spec.name)? + &key_tag(key);
+    if name.len() > super::decl::SET_NAME_MAX {
+        return refuse(format!("hashlimit name {:?} is too long", spec.name));
+    }
     let seconds = spec.expire_ms.div_ceil(1000).max(1);
     let mut set = dynamic_set(cx, name.clone(), types, Expiry::After(seconds));
     set.size = spec.max_keys.filter(|&n| n > 0);
@@ -141,6 +151,28 @@ pub(super) fn hash_limit(
         key_expr,
         vec![bucket],
     )?])
+}
+
+/// What a hashlimit set's name adds for a key other than the source
+/// address alone (the usual `--hashlimit-mode srcip`): the fields, after a
+/// `/`, or `/none` without a mode.
+fn key_tag(key: LimitKey) -> String {
+    let fields = [
+        (key.src_prefix.is_some(), "src"),
+        (key.dst_prefix.is_some(), "dst"),
+        (key.src_port, "sport"),
+        (key.dst_port, "dport"),
+    ];
+    let named: Vec<&str> = fields
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, n)| *n)
+        .collect();
+    match named.as_slice() {
+        ["src"] => String::new(),
+        [] => "/none".to_string(),
+        _ => format!("/{}", named.join("-")),
+    }
 }
 
 /// `-m connlimit`: the number of tracked connections whose address (masked
@@ -242,7 +274,7 @@ mod tests {
         assert!(declares_sets(&r));
         assert_eq!(
             compiled.expr_json().unwrap()[1],
-            json!({"set": {"op": "update", "set": "@hashlimit_ssh",
+            json!({"set": {"op": "update", "set": "@hashlimit_ssh/src-dport",
                 "elem": {"concat": [
                     {"&": [{"payload": {"protocol": "ip", "field": "saddr"}}, "255.255.255.0"]},
                     {"payload": {"protocol": "th", "field": "dport"}}]},
@@ -250,7 +282,7 @@ mod tests {
         );
         assert_eq!(
             serde_json::to_value(&compiled.sets).unwrap(),
-            json!([{"family": "ip", "table": "t", "name": "hashlimit_ssh",
+            json!([{"family": "ip", "table": "t", "name": "hashlimit_ssh/src-dport",
                 "type": ["ipv4_addr", "inet_service"], "flags": ["timeout"], "timeout": 2}])
         );
     }
