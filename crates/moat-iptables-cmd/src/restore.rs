@@ -83,23 +83,43 @@ pub fn run(program: &str, args: &RestoreArgs, family: Family) -> ExitCode {
     }
 }
 
+/// The file's text. iptables takes any bytes (a comment in Latin-1, say);
+/// moat keeps text as UTF-8, so a byte that is not is read as U+FFFD and
+/// the first line holding one is named.
+fn utf8_text(program: &str, bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let valid = std::str::from_utf8(&bytes).map_or_else(|e| e.valid_up_to(), |t| t.len());
+            let line = 1 + bytes[..valid].iter().filter(|&&b| b == b'\n').count();
+            eprintln!(
+                "{program}: line {line}: bytes that are not UTF-8 are read as U+FFFD \
+                 (moat keeps rule text as UTF-8)"
+            );
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+    }
+}
+
 fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(), CommandError> {
-    let text = match &args.file {
-        Some(path) => std::fs::read_to_string(path).map_err(|source| CommandError::Io {
+    let bytes = match &args.file {
+        Some(path) => std::fs::read(path).map_err(|source| CommandError::Io {
             what: format!("cannot read {}", path.display()),
             source,
         })?,
         None => {
-            let mut s = String::new();
+            let mut bytes = Vec::new();
             std::io::stdin()
-                .read_to_string(&mut s)
+                .read_to_end(&mut bytes)
                 .map_err(|source| CommandError::Io {
                     what: "cannot read standard input".into(),
                     source,
                 })?;
-            s
+            bytes
         }
     };
+    let text = utf8_text(program, bytes);
     let mut file = SaveFile::parse(&text)?;
     // As iptables-restore: a table the file does not hold, or no table of
     // that name at all, restores nothing.

@@ -2688,3 +2688,32 @@ fn resetting_tables_never_made_makes_none() {
     let debians = theirs.exec(&["iptables-nft-save"]).unwrap();
     assert_eq!(tables(debians), ["*filter"]);
 }
+
+/// A restore file with bytes that are not UTF-8 (a comment written in
+/// Latin-1 by an old editor) restores, as iptables restores it; moat says at
+/// which line it read them as U+FFFD.
+#[test]
+fn a_latin1_comment_restores_with_a_note() {
+    let Some(ns) = require_root_or_skip().then(|| Netns::new("latin1").unwrap()) else {
+        return;
+    };
+    let file = std::env::temp_dir().join(format!("moat-latin1-{}.rules", std::process::id()));
+    let mut bytes = b"*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 192.0.2.1/32".to_vec();
+    bytes.extend_from_slice(b" -m comment --comment \"f\xfcr den Server\" -j DROP\nCOMMIT\n");
+    std::fs::write(&file, &bytes).unwrap();
+    let out = moat(&ns, &["iptables-restore", file.to_str().unwrap()]);
+    std::fs::remove_file(&file).unwrap();
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("line 3: bytes that are not UTF-8"),
+        "{stderr}"
+    );
+    let rules = text(&moat(&ns, &["iptables", "-S", "INPUT"]).stdout);
+    assert!(
+        rules.contains(
+            "-A INPUT -s 192.0.2.1/32 -m comment --comment \"f\u{fffd}r den Server\" -j DROP"
+        ),
+        "{rules}"
+    );
+}
