@@ -292,6 +292,7 @@ impl MatchSpec {
             (58, Family::Ipv6) => Some("icmp6"),
             (50, _) => Some("esp"),
             (51, _) => Some("ah"),
+            (108, _) => Some("ipcomp"),
             (135, Family::Ipv6) if written.eq_ignore_ascii_case("mh") => Some("mh"),
             _ => Transport::from_number(proto).map(Transport::name),
         }

@@ -379,6 +379,10 @@ impl Extension for PortMatch {
     }
 
     fn finish(&mut self, cx: &Cx) -> Res<()> {
+        // A full port range tests nothing (iptables leaves it out), so the
+        // match may be empty when its protocol is checked.
+        self.sport = self.normalise_ports(self.sport, "--sport")?;
+        self.dport = self.normalise_ports(self.dport, "--dport")?;
         // A tcp or udp match with options is native, and iptables checks
         // its protocol itself; the others are the kernel's xt matches,
         // which refuse a rule whose -p is another or negated.
@@ -394,8 +398,6 @@ impl Extension for PortMatch {
                 fail(message)
             };
         }
-        self.sport = self.normalise_ports(self.sport, "--sport")?;
-        self.dport = self.normalise_ports(self.dport, "--dport")?;
         if let Some((f, inv)) = self.flags {
             if f.mask == 0 {
                 if inv {

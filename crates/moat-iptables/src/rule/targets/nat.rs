@@ -296,6 +296,13 @@ impl Extension for Nat {
                         self.ports = Some(parse_ports(o.value(), name)?)
                     }
                 }
+                // iptables reads the protocol when it reads the ports: a -p
+                // after them is too late.
+                if self.ports.is_some() && Transport::from_number(o.proto.0).is_none() {
+                    return fail(format!(
+                        "{name} with a port needs -p tcp, -p udp, -p sctp or -p dccp before it"
+                    ));
+                }
             }
         }
         Ok(())
