@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use moat_model::{Hook, XtExtension, XtLayout};
+use moat_model::{Family, Hook, XtExtension, XtLayout};
 
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
@@ -312,6 +312,14 @@ impl Extension for Policy {
                 self.current().tunnel = Some((tunnel, inv));
             }
             name => {
+                // ip6tables reads the tunnel's end as an IPv6 address alone,
+                // without -s's leniency for any address with /0.
+                let addr = v.split('/').next().unwrap_or_default();
+                let ipv4 =
+                    !addr.is_empty() && addr.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+                if o.family == Family::Ipv6 && ipv4 {
+                    return fail(format!("policy match: {name} {v} is not an IPv6 address"));
+                }
                 // Kept as written, as iptables keeps it: xt_policy masks both sides.
                 let net = parse_net_unmasked(v, o.family, name, AddrSyntax::Xtables)?;
                 let e = self.current();

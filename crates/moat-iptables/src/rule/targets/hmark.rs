@@ -46,7 +46,8 @@ fn parse_prefix(ipv6: bool, value: &str, name: &str) -> Res<u8> {
         ))
     };
     if let Some(n) = parse_number(value) {
-        if ipv6 && n > 128 {
+        // iptables reads an unsigned int and caps an IPv4 prefix at 32.
+        if (ipv6 && n > 128) || n > u64::from(u32::MAX) {
             return bad();
         }
         return Ok(n.min(u64::from(full)) as u8);

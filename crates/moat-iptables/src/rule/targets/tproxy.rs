@@ -27,10 +27,14 @@ const OPTIONS: &[OptDef] = &[
 ];
 
 /// A port as iptables reads `--on-port` (getaddrinfo's service): decimal
-/// digits, kept modulo 65536 as the C library does, or a service name.
+/// digits, which the C library keeps in an `int` (a number that is
+/// negative there is no port) and cuts to 16 bits, or a service name.
 fn service(s: &str) -> Res<u16> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         let n = s.parse::<u64>().unwrap_or(u64::MAX);
+        if (n as u32 as i32) < 0 {
+            return fail(format!("TPROXY --on-port: {s} is no port"));
+        }
         return Ok((n & 0xffff) as u16);
     }
     match any_service_port(s) {
