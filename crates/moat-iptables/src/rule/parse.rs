@@ -18,9 +18,19 @@ use super::values::{parse_iface, parse_net, parse_port_range, AddrSyntax};
 use super::{RuleParseError, RuleSpec, Warning};
 
 /// Extensions' flags that may be given again: policy's `--next` starts
-/// another element, and rateest's comparison comes before each quantity
-/// (iptables' own save repeats it).
-const REPEATABLE_FLAGS: &[&str] = &["--next", "--rateest-lt", "--rateest-gt", "--rateest-eq"];
+/// another element, rateest's comparison comes before each quantity
+/// (iptables' own save repeats it), and the set match's and target's flags
+/// are read without a check, as iptables reads them.
+const REPEATABLE_FLAGS: &[&str] = &[
+    "--next",
+    "--rateest-lt",
+    "--rateest-gt",
+    "--rateest-eq",
+    "--return-nomatch",
+    "--update-counters",
+    "--update-subcounters",
+    "--exist",
+];
 
 /// Parses rule words for `family`.
 pub(crate) fn parse(args: &[&str], family: Family) -> Res<(RuleSpec, Vec<Warning>)> {

@@ -141,8 +141,10 @@ impl Extension for SetMatch {
                 self.set = Some((name, sides, o.invert));
             }
             "--return-nomatch" => self.options.return_nomatch = true,
-            "--update-counters" => self.options.skip_counter_update = o.invert,
-            "--update-subcounters" => self.options.skip_subcounter_update = o.invert,
+            // Only the negated flag sets anything, as in iptables: once set,
+            // a later plain one leaves it.
+            "--update-counters" => self.options.skip_counter_update |= o.invert,
+            "--update-subcounters" => self.options.skip_subcounter_update |= o.invert,
             _ => self.counter_test(o)?,
         }
         Ok(())

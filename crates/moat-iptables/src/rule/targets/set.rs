@@ -56,7 +56,7 @@ impl Extension for SetTarget {
             }
             "--exist" => update.exist = true,
             "--timeout" => {
-                once(&update.timeout, "--timeout")?;
+                // Read without a check, as iptables reads it: the last counts.
                 let seconds = number_in(o.value(), "--timeout", 0, u64::from(u32::MAX))?;
                 update.timeout = u32::try_from(seconds).ok();
             }
