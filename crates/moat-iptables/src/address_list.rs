@@ -77,6 +77,8 @@ pub(crate) fn expand<'a>(
     family: Family,
 ) -> Result<Vec<Vec<Cow<'a, str>>>, CommandError> {
     let (mut source, mut destination) = (None, None);
+    // A negated -s or -d, of one address or of a list.
+    let mut negated = None;
     let mut i = 0;
     while i < words.len() {
         // `--src=x` is no address option to iptables (the rule parser
@@ -90,14 +92,10 @@ pub(crate) fn expand<'a>(
             None
         };
         if let Some(slot) = slot {
+            if i > 0 && words[i - 1] == "!" {
+                negated = Some(word);
+            }
             if let Some(list) = list_at(words, i, family) {
-                if i > 0 && words[i - 1] == "!" {
-                    return Err(CommandError::new(format!(
-                        "! not allowed with multiple source or destination IP addresses \
-                         ({word} {}): write one rule per address",
-                        list.addresses.join(",")
-                    )));
-                }
                 *slot = Some(list);
             }
         }
@@ -110,6 +108,19 @@ pub(crate) fn expand<'a>(
     }
     if source.is_none() && destination.is_none() {
         return Ok(vec![words.iter().map(|&w| Cow::Borrowed(w)).collect()]);
+    }
+    // As iptables: no `!` on either address once one of them is a list.
+    if let Some(option) = negated {
+        let listed: Vec<String> = [&source, &destination]
+            .into_iter()
+            .flatten()
+            .map(|l| l.addresses.join(","))
+            .collect();
+        return Err(CommandError::new(format!(
+            "! not allowed with multiple source or destination IP addresses \
+             (! {option} beside {}): write one rule per address",
+            listed.join(" and ")
+        )));
     }
     let choices = |list: &Option<List<'a>>| -> Vec<Option<(usize, Cow<'a, str>)>> {
         match list {
@@ -177,7 +188,24 @@ mod tests {
 
     #[test]
     fn negated_lists_are_refused() {
-        let err = expand(&words("! -s 1.0.0.0/8,2.0.0.0/8 -j ACCEPT"), Family::Ipv4).unwrap_err();
-        assert!(err.message.contains("! not allowed"), "{}", err.message);
+        for rule in [
+            "! -s 1.0.0.0/8,2.0.0.0/8 -j ACCEPT",
+            // iptables refuses a negated single address beside a list too.
+            "! -s 1.2.3.0/24 -d 5.5.5.5,6.6.6.6 -j DROP",
+            "-s 5.5.5.5,6.6.6.6 ! -d 1.2.3.4 -j DROP",
+        ] {
+            let err = expand(&words(rule), Family::Ipv4).unwrap_err();
+            assert!(
+                err.message.contains("! not allowed"),
+                "{rule}: {}",
+                err.message
+            );
+        }
+        assert_eq!(
+            expand(&words("! -s 1.2.3.4 -d 5.5.5.5 -j DROP"), Family::Ipv4)
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

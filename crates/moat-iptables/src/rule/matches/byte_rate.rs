@@ -21,15 +21,33 @@ pub(super) fn is_byte_rate(s: &str) -> bool {
     s.contains("b/s")
 }
 
+/// How an amount's number is read: a rate's in decimal, a burst's as C's
+/// `strtoul` reads base 0 (`0x` hexadecimal, a leading `0` octal), as
+/// iptables reads each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Radix {
+    /// Decimal digits.
+    Decimal,
+    /// C's base 0.
+    C,
+}
+
 /// Reads an amount of bytes as iptables does: a count, then `k` (KiB),
 /// `m` (MiB) or any other letter (bytes), so `5gb` is 5 bytes. Returns the
 /// bytes and whether a unit was written.
-pub(super) fn parse_amount(s: &str, opt: &str) -> Res<(u64, bool)> {
+pub(super) fn parse_amount(s: &str, opt: &str, radix: Radix) -> Res<(u64, bool)> {
     let body = s.trim_start();
     let body = body.strip_prefix('+').unwrap_or(body);
-    let rest = body.trim_start_matches(|c: char| c.is_ascii_digit());
-    let digits = &body[..body.len() - rest.len()];
-    let Ok(count) = digits.parse::<u64>() else {
+    let hex = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X"));
+    let (radix, number) = match (radix, hex) {
+        (Radix::Decimal, _) => (10, body),
+        (Radix::C, Some(hex)) if hex.starts_with(|c: char| c.is_ascii_hexdigit()) => (16, hex),
+        (Radix::C, _) if body.starts_with('0') => (8, body),
+        (Radix::C, _) => (10, body),
+    };
+    let rest = number.trim_start_matches(|c: char| c.is_digit(radix));
+    let digits = &number[..number.len() - rest.len()];
+    let Ok(count) = u64::from_str_radix(digits, radix) else {
         return fail(format!(
             "{opt} needs an amount such as 5000, 64kb or 1mb, not \"{s}\""
         ));
@@ -49,7 +67,7 @@ pub(super) fn parse_amount(s: &str, opt: &str) -> Res<(u64, bool)> {
 /// Parses a byte rate (`N[k|m]b/s`) into iptables' cost.
 pub(super) fn parse_byte_rate(s: &str, opt: &str) -> Res<u64> {
     let amount = s.split('/').next().unwrap_or_default();
-    let (bytes, _) = parse_amount(amount, opt)?;
+    let (bytes, _) = parse_amount(amount, opt, Radix::Decimal)?;
     let cost = cost_of(bytes);
     match bytes_of(cost) {
         0 => fail(format!(
@@ -177,7 +195,7 @@ mod tests {
             ("1000000", "980kb"),
             ("2000kb", "1mb"),
         ] {
-            let (bytes, _) = parse_amount(given, "x").unwrap();
+            let (bytes, _) = parse_amount(given, "x", Radix::Decimal).unwrap();
             assert_eq!(
                 burst_text(burst_of(bytes, cost, "x").unwrap(), cost),
                 printed,
@@ -188,7 +206,16 @@ mod tests {
             .unwrap_err()
             .message
             .contains("4096b"));
-        assert_eq!(parse_amount("5k", "x").unwrap(), (5120, true));
-        assert_eq!(parse_amount("5gb", "x").unwrap(), (5, true));
+        assert_eq!(
+            parse_amount("5k", "x", Radix::Decimal).unwrap(),
+            (5120, true)
+        );
+        assert_eq!(parse_amount("010kb", "x", Radix::C).unwrap(), (8192, true));
+        assert_eq!(parse_amount("0x10", "x", Radix::C).unwrap(), (16, false));
+        assert_eq!(
+            parse_amount("010kb", "x", Radix::Decimal).unwrap(),
+            (10240, true)
+        );
+        assert_eq!(parse_amount("5gb", "x", Radix::Decimal).unwrap(), (5, true));
     }
 }

@@ -351,7 +351,7 @@ impl Extension for HashLimit {
             }
             "--hashlimit-burst" => {
                 once(&self.burst_given, o.name)?;
-                let (n, unit) = byte_rate::parse_amount(&v, o.name)?;
+                let (n, unit) = byte_rate::parse_amount(&v, o.name, byte_rate::Radix::C)?;
                 if !unit && !(1..=MAX_BURST).contains(&n) {
                     return fail(format!(
                         "{} value {v} is out of range 1-{MAX_BURST}",
