@@ -121,10 +121,12 @@ pub(crate) fn read_per_chain<'a, T: Send, E: Send>(
     Ok(out)
 }
 
-/// Splits canonical rule words (as `-S` prints them) into words, honouring
-/// quotes the way iptables-restore does.
+/// Splits rule words a person wrote (a moat.toml rule) into words,
+/// honouring quotes the way iptables-restore does: a quote inside a word
+/// opens a quoted part too (`--log-prefix="New: "`).
 pub fn split_words(text: &str) -> Option<Vec<String>> {
-    crate::rule::split_args(text)
+    let words = crate::rule::SavedWords::all(text)?;
+    Some(words.into_iter().map(std::borrow::Cow::into_owned).collect())
 }
 
 impl StateRule {

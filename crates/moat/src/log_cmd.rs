@@ -120,7 +120,7 @@ fn logging_rule(
     number: usize,
     source: &str,
 ) -> Option<LoggingRule> {
-    let words = moat_iptables::state::split_words(source).unwrap_or_default();
+    let words = moat_iptables::rule::split_args(source).unwrap_or_default();
     let target = option_value(&words, "-j");
     if !matches!(target, Some("LOG" | "NFLOG")) {
         return None;
