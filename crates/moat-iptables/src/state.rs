@@ -126,7 +126,12 @@ pub(crate) fn read_per_chain<'a, T: Send, E: Send>(
 /// opens a quoted part too (`--log-prefix="New: "`).
 pub fn split_words(text: &str) -> Option<Vec<String>> {
     let words = crate::rule::SavedWords::all(text)?;
-    Some(words.into_iter().map(std::borrow::Cow::into_owned).collect())
+    Some(
+        words
+            .into_iter()
+            .map(std::borrow::Cow::into_owned)
+            .collect(),
+    )
 }
 
 impl StateRule {

@@ -2717,3 +2717,36 @@ fn a_latin1_comment_restores_with_a_note() {
         "{rules}"
     );
 }
+
+/// CONNMARK's shifts run in the kernel's xt_CONNMARK (revision 2): a packet
+/// marked 1 saves its mark shifted left by 4, so its connection's mark is
+/// 0x10, and a restore shifted right by 4 gives the next packet mark 1.
+#[test]
+fn connmark_shifts_the_mark_it_saves_and_restores() {
+    let Some(lab) = require_root_or_skip().then(|| Topology::gateway().unwrap()) else {
+        return;
+    };
+    for rule in [
+        "-t mangle -A OUTPUT -p icmp -m connmark --mark 0x10 -j CONNMARK --restore-mark --right-shift-mark 4",
+        "-t mangle -A OUTPUT -p icmp -m mark --mark 1",
+        "-t mangle -A OUTPUT -p icmp -m connmark --mark 0 -j MARK --set-mark 1",
+        "-t mangle -A OUTPUT -p icmp -j CONNMARK --save-mark --left-shift-mark 4",
+        "-t mangle -A OUTPUT -p icmp -m connmark --mark 0x10",
+    ] {
+        moat_ok(&lab.client, &common::words("iptables", rule));
+    }
+    // Two echo requests of one socket: one connection.
+    let wait = std::time::Duration::from_millis(800);
+    assert_eq!(
+        moat_testnet::ping_burst(&lab.client, GATEWAY_LAN_V4, 2, wait).unwrap(),
+        2
+    );
+    let listing = moat_ok(&lab.client, &["iptables", "-t", "mangle", "-vnL", "OUTPUT"]);
+    let counts = common::packet_counts(&listing, "0.0.0.0/0            0.0.0.0/0");
+    assert_eq!(counts[0], 1, "the second echo request restores: {listing}");
+    assert_eq!(counts[1], 1, "and carries mark 1: {listing}");
+    assert_eq!(
+        counts[4], 2,
+        "each leaves its connection marked 0x10: {listing}"
+    );
+}

@@ -1,8 +1,8 @@
 //! The MARK and CONNMARK targets.
 
-use moat_model::{Action, MarkSet};
+use moat_model::{Action, MarkSet, XtLayout};
 
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::{parse_mark, push_opt, u32_value};
@@ -25,6 +25,9 @@ pub(crate) struct MarkTarget {
     op: Option<Op>,
     nfmask: Option<u32>,
     ctmask: Option<u32>,
+    /// CONNMARK's `--left-shift-mark` / `--right-shift-mark`: whether right,
+    /// and by how many bits, never 0 (the last given counts, as in iptables).
+    shift: Option<(bool, u8)>,
 }
 
 const MARK_OPTIONS: &[OptDef] = &[
@@ -46,7 +49,14 @@ const CONNMARK_OPTIONS: &[OptDef] = &[
     opt("--mask", 1, false),
     opt("--nfmask", 1, false),
     opt("--ctmask", 1, false),
+    opt("--left-shift-mark", 1, false).once(),
+    opt("--right-shift-mark", 1, false).once(),
 ];
+
+/// xt_CONNMARK's modes.
+const CONNMARK_SET: u8 = 0;
+const CONNMARK_SAVE: u8 = 1;
+const CONNMARK_RESTORE: u8 = 2;
 
 impl MarkTarget {
     /// An empty target; `conn` for CONNMARK.
@@ -56,6 +66,7 @@ impl MarkTarget {
             op: None,
             nfmask: None,
             ctmask: None,
+            shift: None,
         }
     }
 
@@ -68,8 +79,25 @@ impl MarkTarget {
         }
     }
 
-    /// The model action.
+    /// The model action: a shifted CONNMARK runs in the kernel's
+    /// xt_CONNMARK (revision 2), nf_tables having no such change.
     pub(crate) fn lower(&self) -> Action {
+        if let (Some(op), Some((right, bits))) = (self.op, self.shift) {
+            let (mode, ctmark, ctmask, nfmask) = match op {
+                Op::Xset { value, mask } => (CONNMARK_SET, value, mask, 0),
+                Op::Save { nfmask, ctmask } => (CONNMARK_SAVE, 0, ctmask, nfmask),
+                Op::Restore { nfmask, ctmask } => (CONNMARK_RESTORE, 0, ctmask, nfmask),
+            };
+            let info = XtLayout::new()
+                .u32(ctmark)
+                .u32(ctmask)
+                .u32(nfmask)
+                .u8(u8::from(right))
+                .u8(bits)
+                .u8(mode)
+                .finish();
+            return super::xt::ext("CONNMARK", 2, info, self);
+        }
         match self.op {
             Some(Op::Save { nfmask, ctmask }) => Action::SaveMark { nfmask, ctmask },
             Some(Op::Restore { nfmask, ctmask }) => Action::RestoreMark { nfmask, ctmask },
@@ -93,6 +121,22 @@ impl Extension for MarkTarget {
 
     fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
         let v = o.value();
+        if let Some(right) = match o.name {
+            "--left-shift-mark" => Some(false),
+            "--right-shift-mark" => Some(true),
+            _ => None,
+        } {
+            let bits = u32_value(v, o.name)?;
+            if bits > 31 {
+                return refused_by_kernel(format!(
+                    "{} {v}: the kernel shifts by 0 to 31 bits",
+                    o.name
+                ));
+            }
+            // A shift of 0 bits is none, as iptables prints it.
+            self.shift = (bits != 0).then_some((right, bits as u8));
+            return Ok(());
+        }
         // After a mark change, --mask and --ctmask replace its mask and
         // --nfmask does nothing, as in iptables, where the last writer of
         // the connection mask wins.
@@ -226,6 +270,10 @@ impl Extension for MarkTarget {
             }
             None => {}
         }
+        if let Some((right, bits)) = self.shift {
+            let option = shift_option(right);
+            push_opt(out, false, &format!("--{option}"), Some(&bits.to_string()));
+        }
     }
 
     fn print(&self, out: &mut String, _numeric: bool) {
@@ -268,5 +316,17 @@ impl Extension for MarkTarget {
             }
             None => {}
         }
+        if let Some((right, bits)) = self.shift {
+            out.push_str(&format!(" {} {bits}", shift_option(right)));
+        }
+    }
+}
+
+/// The name of a CONNMARK shift's option, without its dashes.
+fn shift_option(right: bool) -> &'static str {
+    if right {
+        "right-shift-mark"
+    } else {
+        "left-shift-mark"
     }
 }
