@@ -13,6 +13,7 @@ mod parallel;
 pub mod rule;
 mod rule_id;
 pub mod save;
+mod shared_limits;
 pub mod state;
 
 pub use command::{parse_command_line, Command, CommandError, Display, Invocation, ZeroAfter};

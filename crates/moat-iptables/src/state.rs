@@ -316,10 +316,11 @@ impl TableState {
     /// The model table to apply.
     ///
     /// Each rule's action is settled for the hooks that reach its chain
-    /// ([`moat_model::Action::place`]).
+    /// ([`moat_model::Action::place`]), and the hashlimit rules of a name
+    /// use the first one's table, as in the kernel.
     pub fn to_table(&self) -> Table {
         let reaching = self.hooks_by_chain();
-        Table {
+        let mut table = Table {
             family: self.family,
             stage: self.stage,
             chains: self
@@ -330,7 +331,9 @@ impl TableState {
                     placed_chain(c, rules, reaching.get(c.name.as_str()))
                 })
                 .collect(),
-        }
+        };
+        crate::shared_limits::share_hashlimit_tables(&mut table);
+        table
     }
 
     /// [`TableState::to_table`] without copying the rules: for a large
@@ -341,7 +344,7 @@ impl TableState {
             .into_iter()
             .map(|(name, hooks)| (name.to_string(), hooks))
             .collect();
-        Table {
+        let mut table = Table {
             family: self.family,
             stage: self.stage,
             chains: self
@@ -352,7 +355,9 @@ impl TableState {
                     placed_chain(&c, rules, reaching.get(c.name.as_str()))
                 })
                 .collect(),
-        }
+        };
+        crate::shared_limits::share_hashlimit_tables(&mut table);
+        table
     }
 }
 

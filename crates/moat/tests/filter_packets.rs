@@ -245,7 +245,8 @@ fn hashlimit_byte_rates_let_that_many_bytes_through() {
 /// requests through between them, not four); keyed on other fields, a rule
 /// of the same name still takes its own packets' keys (the client's
 /// requests in INPUT and the gateway's to the client in OUTPUT each have a
-/// burst of their own), and is accepted after the first rule's mode.
+/// burst of their own), and a later rule of the name takes the first
+/// one's mode, rate and burst, as the kernel's table of that name does.
 #[test]
 fn hashlimit_rules_of_one_name_share_its_buckets() {
     let Some(lab) = gateway_lab() else { return };
@@ -274,6 +275,22 @@ fn hashlimit_rules_of_one_name_share_its_buckets() {
     let inbound = ping_burst(&lab.client, GATEWAY_LAN_V4, 5, Duration::from_millis(800)).unwrap();
     let outbound = ping_burst(&lab.gateway, CLIENT_V4, 5, Duration::from_millis(800)).unwrap();
     assert_eq!((inbound, outbound), (3, 3), "a burst of three each way");
+    // The first rule of a name makes its table: a later rule of the name
+    // with another mode and burst draws on the same bucket of four.
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-F",
+            "-A INPUT -p icmp --icmp-type echo-request -m hashlimit --hashlimit-upto 1/min \
+             --hashlimit-burst 4 --hashlimit-name first -j ACCEPT",
+            "-A INPUT -p icmp --icmp-type echo-request -m hashlimit --hashlimit-upto 1/min \
+             --hashlimit-burst 1 --hashlimit-mode srcip --hashlimit-name first -j ACCEPT",
+            "-A INPUT -p icmp --icmp-type echo-request -j DROP",
+        ],
+    );
+    let answered = ping_burst(&lab.client, GATEWAY_LAN_V4, 6, Duration::from_millis(800)).unwrap();
+    assert_eq!(answered, 4, "the first rule's bucket of four");
 }
 
 /// `--hashlimit-rate-match` runs in the kernel's xt_hashlimit: a key
