@@ -43,6 +43,11 @@ pub fn version_line(program: &str) -> String {
     )
 }
 
+/// Prints [`version_line`] for `-V`: the exit status.
+pub(crate) fn print_version(program: &str) -> ExitCode {
+    crate::stdout::write_or_fail(program, &format!("{}\n", version_line(program)))
+}
+
 /// Whether the command line asks for help (`-h` or `--help` as an option,
 /// not an option's value), as iptables reads it: the words after it are
 /// not read. `Some(true)` when an earlier `-p icmp` or `-m icmp`
@@ -87,7 +92,7 @@ pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
         return crate::stdout::write_or_fail(program, &text);
     }
     if args.iter().any(|a| a == "-V" || a == "--version") {
-        return crate::stdout::write_or_fail(program, &format!("{}\n", version_line(program)));
+        return print_version(program);
     }
     let inv = match parse_command_line(args, family) {
         Ok(inv) => inv,

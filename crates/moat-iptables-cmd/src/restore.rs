@@ -71,8 +71,7 @@ const READ_BEFORE_RESTORE: usize = 20_000;
 /// Runs iptables-restore; `program` names the command in messages.
 pub fn run(program: &str, args: &RestoreArgs, family: Family) -> ExitCode {
     if args.version {
-        let line = format!("{}\n", crate::iptables::version_line(program));
-        return crate::stdout::write_or_fail(program, &line);
+        return crate::iptables::print_version(program);
     }
     match restore_file(program, args, family) {
         Ok(()) => ExitCode::SUCCESS,

@@ -41,8 +41,7 @@ pub struct SaveArgs {
 /// Runs iptables-save; `program` names the command in messages.
 pub fn run(program: &str, args: &SaveArgs, family: Family) -> ExitCode {
     if args.version {
-        let line = format!("{}\n", crate::iptables::version_line(program));
-        return crate::stdout::write_or_fail(program, &line);
+        return crate::iptables::print_version(program);
     }
     match save(program, args, family) {
         Ok(()) => ExitCode::SUCCESS,

@@ -36,13 +36,25 @@ pub(crate) fn scanned_unsigned(word: &str) -> Option<u64> {
 pub(crate) fn base_zero(word: &str) -> Option<u64> {
     let text = after_space(word);
     let text = text.strip_prefix('+').unwrap_or(text);
-    let (radix, digits) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => (16, hex),
-        None if text.len() > 1 && text.starts_with('0') => (8, &text[1..]),
-        None => (10, text),
-    };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return None;
+    match leading_base_zero(text)? {
+        (n, "") => Some(n),
+        _ => None,
     }
-    u64::from_str_radix(digits, radix).ok()
+}
+
+/// The number `strtoull(text, &end, 0)` reads at the start of `text`, and
+/// the rest after it: `0x` and hexadecimal digits, else a `0` and octal
+/// digits, else decimal ones (`010kb` is 8 and `kb`); `None` without a
+/// digit or for a number beyond `u64`.
+pub(crate) fn leading_base_zero(text: &str) -> Option<(u64, &str)> {
+    let hex = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X"));
+    let (radix, number) = match hex {
+        Some(hex) if hex.starts_with(|c: char| c.is_ascii_hexdigit()) => (16, hex),
+        _ if text.starts_with('0') => (8, text),
+        _ => (10, text),
+    };
+    let rest = number.trim_start_matches(|c: char| c.is_digit(radix));
+    let digits = &number[..number.len() - rest.len()];
+    let n = u64::from_str_radix(digits, radix).ok()?;
+    Some((n, rest))
 }

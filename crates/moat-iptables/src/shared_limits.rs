@@ -7,6 +7,8 @@ use std::collections::HashMap;
 
 use moat_model::{LimitKey, Match, Rate, Rule, Table};
 
+use crate::rule::Transport;
+
 /// What the first rule of a name sets for the table of that name.
 #[derive(Clone, Copy)]
 struct TableSettings {
@@ -68,13 +70,7 @@ pub(crate) fn share_hashlimit_tables(table: &mut Table) {
 /// Whether `rule` tests for a protocol whose header has ports.
 fn tests_a_port_protocol(rule: &Rule) -> bool {
     rule.matches.iter().any(|m| {
-        matches!(
-            m,
-            Match::Protocol {
-                proto: 6 | 17 | 33 | 132 | 136,
-                negate: false,
-            }
-        )
+        matches!(m, Match::Protocol { proto, negate: false } if Transport::from_number(*proto).is_some())
     })
 }
 

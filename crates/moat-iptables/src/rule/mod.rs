@@ -17,6 +17,7 @@ mod suggest;
 mod targets;
 pub(crate) mod values;
 
+pub(crate) use matches::ports::Transport;
 pub(crate) use parse::values_taken;
 pub(crate) use values::SavedWords;
 

@@ -38,16 +38,15 @@ pub(super) enum Radix {
 pub(super) fn parse_amount(s: &str, opt: &str, radix: Radix) -> Res<(u64, bool)> {
     let body = s.trim_start();
     let body = body.strip_prefix('+').unwrap_or(body);
-    let hex = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X"));
-    let (radix, number) = match (radix, hex) {
-        (Radix::Decimal, _) => (10, body),
-        (Radix::C, Some(hex)) if hex.starts_with(|c: char| c.is_ascii_hexdigit()) => (16, hex),
-        (Radix::C, _) if body.starts_with('0') => (8, body),
-        (Radix::C, _) => (10, body),
+    let read = match radix {
+        Radix::Decimal => {
+            let rest = body.trim_start_matches(|c: char| c.is_ascii_digit());
+            let digits = &body[..body.len() - rest.len()];
+            digits.parse::<u64>().ok().map(|n| (n, rest))
+        }
+        Radix::C => crate::c_number::leading_base_zero(body),
     };
-    let rest = number.trim_start_matches(|c: char| c.is_digit(radix));
-    let digits = &number[..number.len() - rest.len()];
-    let Ok(count) = u64::from_str_radix(digits, radix) else {
+    let Some((count, rest)) = read else {
         return fail(format!(
             "{opt} needs an amount such as 5000, 64kb or 1mb, not \"{s}\""
         ));
