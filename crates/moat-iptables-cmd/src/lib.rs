@@ -3,10 +3,11 @@
 //! Debian's `-nft`/`-legacy` names and `xtables-nft-multi`) on moat's
 //! tables, each command one transaction. The `moat` binary runs them by
 //! its program name or as subcommands; the lean `moat-iptables` binary
-//! runs only them.
+//! runs only them. `install` makes them the host's iptables.
 
 mod advice;
 mod error;
+pub mod install;
 pub mod iptables;
 mod other_tables;
 mod personality;

@@ -15,6 +15,7 @@ use crate::jails;
 use moat_host::lock::RulesetLock;
 use moat_host::persist;
 use moat_host::snapshot::restore_snapshot;
+use moat_iptables_cmd::install;
 
 /// The systemd unit moat ships (dist/moat.service).
 pub const UNIT: &str = include_str!("../../../dist/moat.service");
@@ -31,6 +32,12 @@ pub struct InstallArgs {
     /// Install under this root instead of / (`MOAT_ROOT` also sets it).
     #[arg(long)]
     pub root: Option<PathBuf>,
+    /// Also make moat the host's iptables: the iptables, ip6tables, -save
+    /// and -restore commands in /usr/local/lib/moat, registered with
+    /// update-alternatives and chosen (`update-alternatives --auto
+    /// iptables` and `... ip6tables` go back).
+    #[arg(long)]
+    pub iptables: bool,
 }
 
 /// The files `moat install` writes under `root`: binary, units, enable
@@ -89,6 +96,9 @@ pub fn run_install(args: &InstallArgs) -> ExitCode {
         for path in install_into(&root, &exe)? {
             println!("installed {}", path.display());
         }
+        if args.iptables {
+            switch_iptables(&root, &exe)?;
+        }
         let live = root == Path::new("/") && Path::new("/run/systemd/system").exists();
         if live {
             let ok = Command::new("systemctl")
@@ -116,6 +126,28 @@ pub fn run_install(args: &InstallArgs) -> ExitCode {
         eprintln!("moat: {e:#}");
         ExitCode::FAILURE
     })
+}
+
+/// Makes moat's personalities the host's iptables (`moat install
+/// --iptables`): the lean moat-iptables binary when it is beside `exe`,
+/// else moat itself, which runs them by name too.
+fn switch_iptables(root: &Path, exe: &Path) -> Result<()> {
+    let lean = exe.with_file_name("moat-iptables");
+    let binary = if lean.is_file() {
+        lean
+    } else {
+        exe.to_path_buf()
+    };
+    for path in install::install_personalities(root, &binary)? {
+        println!("installed {}", path.display());
+    }
+    install::choose_moat(root)?;
+    println!(
+        "iptables, ip6tables, iptables-save, iptables-restore, ip6tables-save and \
+         ip6tables-restore now run moat (update-alternatives); `update-alternatives --auto \
+         iptables; update-alternatives --auto ip6tables` goes back to Debian's"
+    );
+    Ok(())
 }
 
 /// `moat boot`: puts the kept ruleset back, then the bans still due.

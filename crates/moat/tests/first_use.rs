@@ -2,8 +2,9 @@
 //! apply, `moat check` agreeing with `moat apply`, block-list commands that
 //! say what they did, plain messages, a namespace's apply kept apart from
 //! the host's, the iptables front-end's warning before it cuts the SSH
-//! session, completions and a manual page, where zone files come from, block
-//! lists in the status, and a demo that names its articles.
+//! session, completions and a manual page, moat made the host's iptables
+//! through update-alternatives, where zone files come from, block lists in
+//! the status, and a demo that names its articles.
 
 mod common;
 mod config_common;
@@ -12,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::SystemTime;
 
-use common::text;
+use common::{exec_input, text};
 use config_common::{example, moat, moat_env, Scratch};
-use moat_testnet::{require_root_or_skip, Netns};
+use moat_testnet::{require_programs_or_skip, require_root_or_skip, Netns};
 
 /// The warning a rule that needs IPv4 forwarding gets.
 const FORWARD_WARNING: &str = "sysctl -w net.ipv4.ip_forward=1";
@@ -470,6 +471,141 @@ fn iptables_warns_when_a_command_cuts_the_ssh_session_and_still_applies_it() {
     assert!(err.is_empty(), "{err}");
     let err = stderr_of_success(&ns, &s, &["iptables", "-A", "INPUT", "-j", "DROP"]);
     assert!(err.is_empty(), "{err}");
+}
+
+/// Runs `update-alternatives --root ROOT ARGS...` and returns its stdout.
+fn alternatives(root: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("update-alternatives")
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .output()
+        .expect("run update-alternatives");
+    assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// `moat install --iptables` in a root laid out as Debian's (iptables-nft
+/// registered with update-alternatives, stand-in scripts for its
+/// binaries): the six names then lead to moat's personalities, which run
+/// real commands in a namespace, and `update-alternatives --auto` goes
+/// back to iptables-nft, which still ranks first.
+#[test]
+fn install_iptables_chooses_moat_through_update_alternatives() {
+    if !require_programs_or_skip(&["update-alternatives"], "dpkg") {
+        return;
+    }
+    let s = Scratch::new();
+    let root = s.dir.join("root");
+    for dir in ["usr/sbin", "etc/alternatives", "var/lib/dpkg/alternatives"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    let names = |family: &str| ["", "-restore", "-save"].map(|suffix| format!("{family}{suffix}"));
+    for family in ["iptables", "ip6tables"] {
+        let [master, restore, save] = names(family);
+        for name in [&master, &restore, &save] {
+            let stand_in = root.join(format!(
+                "usr/sbin/{}",
+                name.replacen("tables", "tables-nft", 1)
+            ));
+            std::fs::write(&stand_in, "#!/bin/sh\necho nft\n").unwrap();
+            std::fs::set_permissions(
+                &stand_in,
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .unwrap();
+        }
+        let sbin = |n: &str| format!("/usr/sbin/{n}");
+        let nft = |n: &str| sbin(&n.replacen("tables", "tables-nft", 1));
+        alternatives(
+            &root,
+            &[
+                "--install",
+                &sbin(&master),
+                &master,
+                &nft(&master),
+                "20",
+                "--slave",
+                &sbin(&restore),
+                &restore,
+                &nft(&restore),
+                "--slave",
+                &sbin(&save),
+                &save,
+                &nft(&save),
+            ],
+        );
+    }
+    let out = std::process::Command::new(common::moat_bin())
+        .args(["install", "--iptables", "--root", root.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("update-alternatives --auto iptables"));
+    let dir = root.join("usr/local/lib/moat");
+    for family in ["iptables", "ip6tables"] {
+        for name in names(family) {
+            let link = |p: &str| std::fs::read_link(root.join(p)).unwrap();
+            assert_eq!(
+                link(&format!("usr/sbin/{name}")),
+                Path::new(&format!("/etc/alternatives/{name}"))
+            );
+            assert_eq!(
+                link(&format!("etc/alternatives/{name}")),
+                Path::new(&format!("/usr/local/lib/moat/{name}"))
+            );
+            assert_eq!(
+                std::fs::read_link(dir.join(&name)).unwrap(),
+                Path::new("moat-iptables")
+            );
+        }
+        let query = alternatives(&root, &["--query", family]);
+        for line in [
+            "Status: manual".to_string(),
+            format!("Value: /usr/local/lib/moat/{family}"),
+            format!("Best: /usr/sbin/{family}-nft"),
+        ] {
+            assert!(query.contains(&line), "{line} missing from {query}");
+        }
+    }
+    if let Some((ns, _)) = host() {
+        let run = |name: &str, args: &[&str], input: &str| {
+            let program = dir.join(name);
+            let argv: Vec<&str> = std::iter::once(program.to_str().unwrap())
+                .chain(args.iter().copied())
+                .collect();
+            let out = exec_input(&ns, &argv, &[], input);
+            assert!(
+                out.status.success(),
+                "{name} {args:?}: {}",
+                text(&out.stderr)
+            );
+            text(&out.stdout)
+        };
+        run(
+            "iptables-restore",
+            &[],
+            "*filter\n-A INPUT -s 192.0.2.1 -j DROP\nCOMMIT\n",
+        );
+        assert!(run("iptables-save", &[], "").contains("-A INPUT -s 192.0.2.1/32 -j DROP"));
+        run(
+            "ip6tables",
+            &["-A", "INPUT", "-s", "2001:db8::1", "-j", "DROP"],
+            "",
+        );
+        assert!(
+            run("ip6tables", &["-S", "INPUT"], "").contains("-A INPUT -s 2001:db8::1/128 -j DROP")
+        );
+        assert!(run("iptables", &["-V"], "").contains("moat"));
+    }
+    for family in ["iptables", "ip6tables"] {
+        alternatives(&root, &["--auto", family]);
+        let query = alternatives(&root, &["--query", family]);
+        assert!(
+            query.contains(&format!("Value: /usr/sbin/{family}-nft")),
+            "{query}"
+        );
+    }
 }
 
 #[test]
