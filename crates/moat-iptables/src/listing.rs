@@ -82,13 +82,8 @@ fn push_column(out: &mut String, text: &str, width: usize, inverse_slot: bool) {
         out.push(' ');
     }
     out.push_str(text);
-    let written = &out[start..];
-    let used = if written.is_ascii() {
-        written.len()
-    } else {
-        written.chars().count()
-    };
-    push_spaces(out, width.saturating_sub(used));
+    // Bytes, as C's printf("%-9s") counts them.
+    push_spaces(out, width.saturating_sub(out.len() - start));
 }
 
 /// Writes one `-L` line (without its newline) to `out`.

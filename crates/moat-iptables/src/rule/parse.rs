@@ -368,6 +368,7 @@ impl<'a> Parser<'a> {
         // `--opt=value`), so most options borrow them as they are.
         let words = self.words;
         let mut start = self.pos;
+        let mut option_as_value = None;
         let have = |pos: usize, start: usize| usize::from(inline.is_some()) + pos - start;
         while have(self.pos, start) < def.arity {
             let next = words.get(self.pos).copied();
@@ -389,11 +390,10 @@ impl<'a> Parser<'a> {
                 start = self.pos;
                 continue;
             }
+            // As getopt, a value may be spelled as an option (`--comment
+            // -j`); should the option refuse it, the error says so.
             if Self::is_option_word(w) {
-                return fail(format!(
-                    "{}; the next word is the option {w}",
-                    self.missing_value(spelled, def, have(self.pos, start))
-                ));
+                option_as_value.get_or_insert(w);
             }
             self.pos += 1;
         }
@@ -409,6 +409,29 @@ impl<'a> Parser<'a> {
             None => following,
         };
         self.last_option = Some((spelled, def.arity));
+        let parsed = self.parse_values(owner, def, spelled, invert, values);
+        match (parsed, option_as_value) {
+            (Err(mut e), Some(w)) => {
+                e.message = format!(
+                    "{}; {spelled} took the next word, the option {w}, as its value: is its value missing?",
+                    e.message
+                );
+                Err(e)
+            }
+            (parsed, _) => parsed,
+        }
+    }
+
+    /// Gives option `def` (spelled `spelled`) its `values`: a base option
+    /// sets the rule's field, an extension's goes to its match or target.
+    fn parse_values(
+        &mut self,
+        owner: Owner,
+        def: OptDef,
+        spelled: &'a str,
+        invert: bool,
+        values: &[&'a str],
+    ) -> Res<()> {
         match owner {
             Owner::Base => self.base_option(def.canon, invert, values),
             Owner::Command => fail(format!(
@@ -501,7 +524,7 @@ impl<'a> Parser<'a> {
             }
             "-i" | "-o" => {
                 self.once(canon)?;
-                let mut iface = parse_iface(v, canon)?;
+                let mut iface = parse_iface(v, canon, &mut self.warnings)?;
                 if iface.is_none() {
                     // Every interface name matches `+`. Kept, so that the
                     // hook checks see it (iptables refuses `-i +` in OUTPUT),

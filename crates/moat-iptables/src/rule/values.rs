@@ -10,6 +10,7 @@ use moat_model::{Family, PortRange};
 use super::error::{fail, Res};
 use super::hostnames::{host_addresses, named_addresses};
 use super::netdb::SERVICES;
+use super::Warning;
 
 /// An unsigned number as C's `strtoul(s, NULL, 0)` reads it when it reads all of `s`:
 /// `0x` hexadecimal, a leading `0` octal, decimal otherwise, after blanks
@@ -544,8 +545,13 @@ impl Net {
     }
 }
 
-/// An interface name as `-i`/`-o` take it; `None` for `+`, which matches every interface.
-pub(crate) fn parse_iface(s: &str, opt: &str) -> Res<Option<String>> {
+/// An interface name as `-i`/`-o` take it; `None` for `+`, which matches
+/// every interface. As in iptables, a name may start with `-` (Linux takes
+/// one), and a `/`, which no interface can have, is taken with iptables'
+/// warning, pushed to `warnings`. White space is refused: iptables takes it
+/// with that warning too, but prints the rule so that no restore reads it
+/// back.
+pub(crate) fn parse_iface(s: &str, opt: &str, warnings: &mut Vec<Warning>) -> Res<Option<String>> {
     if s.is_empty() {
         return fail(format!("{opt} needs an interface name"));
     }
@@ -554,11 +560,15 @@ pub(crate) fn parse_iface(s: &str, opt: &str) -> Res<Option<String>> {
             "{opt}: interface name \"{s}\" is longer than 15 characters"
         ));
     }
-    if s.starts_with('-') {
-        return fail(format!("{opt} needs an interface name, not \"{s}\""));
+    if s.contains(char::is_whitespace) {
+        return fail(format!(
+            "{opt}: \"{s}\" is not a valid interface name (no interface has white space in its name)"
+        ));
     }
-    if s.contains(|c: char| c.is_whitespace() || c == '/') {
-        return fail(format!("{opt}: \"{s}\" is not a valid interface name"));
+    if !s.ends_with('+') && s.contains('/') {
+        warnings.push(Warning::as_iptables(format!(
+            "Warning: weird character in interface `{s}' ('/' and ' ' are not allowed by the kernel)."
+        )));
     }
     Ok((s != "+").then(|| s.to_string()))
 }

@@ -129,8 +129,8 @@ impl Extension for Physdev {
             return fail(format!("{} given twice", o.name));
         }
         if op == OP_IN || op == OP_OUT {
-            parse_iface(o.value(), o.name)?;
             let name = o.value().to_string();
+            parse_iface(&name, o.name, o.warnings)?;
             if op == OP_IN {
                 self.port_in = Some(name);
             } else {

@@ -220,7 +220,8 @@ impl Extension for Tee {
             self.gateway = Some(gateway);
         } else {
             once(&self.oif, "--oif")?;
-            match parse_iface(o.value(), "TEE --oif")? {
+            let name = o.value().to_string();
+            match parse_iface(&name, "TEE --oif", o.warnings)? {
                 Some(name) => self.oif = Some(name),
                 None => return fail("TEE --oif needs one interface name"),
             }
