@@ -10,7 +10,7 @@ use moat_iptables::command::parse_table;
 use moat_iptables::save::{restore_with_notes, LineNote, RestoreOptions, SaveFile};
 use moat_iptables::TableState;
 use moat_model::Family;
-use moat_nft::{plan_replace_owned, plan_update_owned, ChangeSet};
+use moat_nft::{plan_replace_owned, plan_update_owned, ChangeSet, OwnState};
 
 use moat_host::guard;
 use moat_host::lock::RulesetLock;
@@ -207,14 +207,23 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
         // changes nothing in the kernel; the rest is replaced, counters as
         // the file says (zero without -c). A file's table beyond the bound
         // is replaced without reading: a kernel table it could leave alone
-        // would be as large, too large to read.
+        // would be as large, too large to read. Without --noflush every
+        // rule of the file is new to iptables, so a rule with state of its
+        // own (limit, quota, nth) is written again, its state afresh.
         let kernel = match kernels.iter().position(|(s, _)| *s == stage) {
             Some(i) => BoundedRead::Table(kernels.swap_remove(i).1),
             None if rule_count(&table) > READ_BEFORE_RESTORE => BoundedRead::TooLarge,
             None => backend.read_at_most(family, stage, READ_BEFORE_RESTORE)?,
         };
         match kernel {
-            BoundedRead::Table(kernel) => batch.extend(plan_update_owned(kernel.as_ref(), table)?),
+            BoundedRead::Table(kernel) => {
+                let own_state = if args.noflush {
+                    OwnState::Keep
+                } else {
+                    OwnState::Renew
+                };
+                batch.extend(plan_update_owned(kernel.as_ref(), table, own_state)?)
+            }
             BoundedRead::TooLarge => batch.extend(plan_replace_owned(table)?),
         }
     }

@@ -169,6 +169,24 @@ impl Rule {
         }
     }
 
+    /// Whether the rule keeps state of its own in the kernel, which a new
+    /// rule of the same text starts afresh: a limit's bucket, a quota's
+    /// remainder, an nth statistic's count. (Named state, a hashlimit's or
+    /// a recent list's, belongs to the name and outlives the rule.)
+    pub fn has_own_state(&self) -> bool {
+        self.matches.iter().any(|m| {
+            matches!(
+                m,
+                Match::Limit { .. }
+                    | Match::Quota { .. }
+                    | Match::Statistic {
+                        mode: crate::StatisticMode::Nth { .. },
+                        ..
+                    }
+            )
+        })
+    }
+
     /// The chains this rule can send packets to (jump or goto).
     pub fn chain_target(&self) -> Option<&str> {
         match &self.action {

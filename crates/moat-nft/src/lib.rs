@@ -12,5 +12,5 @@ pub mod rule;
 pub use kernel::{KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
 pub use plan::{
     plan_delete, plan_replace, plan_replace_owned, plan_update, plan_update_owned, ChangeSet, Op,
-    PlanError, Position, TableChanges,
+    OwnState, PlanError, Position, TableChanges,
 };

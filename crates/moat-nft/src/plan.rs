@@ -302,21 +302,35 @@ fn check_names(table: &Table) -> Result<(), PlanError> {
     }
 }
 
+/// What an update does with a rule that stays (same text and counters)
+/// but keeps state of its own in the kernel ([`Rule::has_own_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnState {
+    /// Leave the rule, its state running on (`moat apply` of a ruleset
+    /// that did not change).
+    Keep,
+    /// Write the rule again, its state afresh, as iptables-restore does to
+    /// every rule of the file (a quota full again, a limit's bucket too).
+    Renew,
+}
+
 /// Plans the changes that make the kernel's `old` table (None when absent) equal `new`.
 pub fn plan_update(old: Option<&KernelTable>, new: &Table) -> Result<ChangeSet, PlanError> {
-    let ops = copying_rules(update_ops(old, new)?, new);
+    let ops = copying_rules(update_ops(old, new, OwnState::Keep)?, new);
     Ok(ChangeSet::single(Shape::of(new), ops, existing_sets(old)))
 }
 
 /// [`plan_update`] for a table the caller lets go: the rules the change
 /// adds move out of `new` instead of being copied, so a large restore
-/// holds each rule once.
+/// holds each rule once; `own_state` says what happens to the rules that
+/// stay but keep state of their own.
 pub fn plan_update_owned(
     old: Option<&KernelTable>,
     mut new: Table,
+    own_state: OwnState,
 ) -> Result<ChangeSet, PlanError> {
     let shape = Shape::of(&new);
-    let ops = moving_rules(update_ops(old, &new)?, &mut new);
+    let ops = moving_rules(update_ops(old, &new, own_state)?, &mut new);
     Ok(ChangeSet::single(shape, ops, existing_sets(old)))
 }
 
@@ -335,7 +349,11 @@ pub fn plan_replace_owned(mut new: Table) -> Result<ChangeSet, PlanError> {
     Ok(ChangeSet::single(shape, ops, Vec::new()))
 }
 
-fn update_ops(old: Option<&KernelTable>, new: &Table) -> Result<Vec<Op>, PlanError> {
+fn update_ops(
+    old: Option<&KernelTable>,
+    new: &Table,
+    own_state: OwnState,
+) -> Result<Vec<Op>, PlanError> {
     check_names(new)?;
     Ok(match old {
         None => create(new),
@@ -346,7 +364,7 @@ fn update_ops(old: Option<&KernelTable>, new: &Table) -> Result<Vec<Op>, PlanErr
             ops.extend(create(new));
             ops
         }
-        Some(old) => update(old, new),
+        Some(old) => update(old, new, own_state),
     })
 }
 
@@ -623,7 +641,7 @@ fn create(table: &Table) -> Vec<Op> {
     ops
 }
 
-fn update(old: &KernelTable, new: &Table) -> Vec<Op> {
+fn update(old: &KernelTable, new: &Table, own_state: OwnState) -> Vec<Op> {
     let mut ops = ct_objects(new);
     for chain in &new.chains {
         if old.chain(&chain.name).is_none() {
@@ -634,7 +652,7 @@ fn update(old: &KernelTable, new: &Table) -> Vec<Op> {
     }
     for chain in &new.chains {
         match old.chain(&chain.name) {
-            Some(old_chain) => update_chain(&mut ops, old_chain, chain, new.stage),
+            Some(old_chain) => update_chain(&mut ops, old_chain, chain, new.stage, own_state),
             None => add_rules(&mut ops, chain, new.stage),
         }
     }
@@ -735,7 +753,13 @@ fn update_policy(ops: &mut Vec<Op>, old: &KernelChain, new: &Chain, hook: Hook, 
     }
 }
 
-fn update_chain(ops: &mut Vec<Op>, old: &KernelChain, new: &Chain, stage: Stage) {
+fn update_chain(
+    ops: &mut Vec<Op>,
+    old: &KernelChain,
+    new: &Chain,
+    stage: Stage,
+    own_state: OwnState,
+) {
     let old_rules = &old.rules;
     let new_units = units(new, stage);
     let prefix = old_rules
@@ -757,8 +781,17 @@ fn update_chain(ops: &mut Vec<Op>, old: &KernelChain, new: &Chain, stage: Stage)
             .zip(&new_units[new_units.len() - suffix..]),
     );
     for (o, n) in kept_pairs {
-        if let Unit::Map { map, .. } = n {
-            sync_map(ops, &o.members, map, false);
+        match n {
+            Unit::Map { map, .. } => sync_map(ops, &o.members, map, false),
+            Unit::Rule { rule, index } if own_state == OwnState::Renew && rule.has_own_state() => {
+                ops.push(Op::ReplaceRule {
+                    chain: new.name.clone(),
+                    index: index + 1,
+                    handle: o.handle,
+                    rule: Rule::new(Action::Continue),
+                })
+            }
+            Unit::Rule { .. } => {}
         }
     }
     let old_mid = &old_rules[prefix..old_rules.len() - suffix];
@@ -1059,7 +1092,7 @@ mod tests {
         let helpers = raw_table(vec![helper("ftp")]);
         for plan in [
             plan_replace_owned(helpers.clone()).unwrap(),
-            plan_update_owned(None, helpers).unwrap(),
+            plan_update_owned(None, helpers, OwnState::Keep).unwrap(),
         ] {
             assert_eq!(plan.tables[0].priority(Hook::Prerouting), -199);
             assert_eq!(plan.tables[1].ops, [Op::DeleteTable]);
@@ -1084,6 +1117,42 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_with_state_of_its_own_is_written_again_only_when_renewed() {
+        let texts = ["-s 10.0.0.1", "-m limit --limit 1/min", "-j DROP"];
+        let mut new = table(&texts);
+        new.chains[0].rules[1].matches = vec![Match::Limit {
+            rate: moat_model::Rate {
+                count: 1,
+                unit: moat_model::RateUnit::Minute,
+            },
+            burst: 5,
+            over: false,
+        }];
+        let old = kernel(&texts);
+        let ops = |own_state| {
+            plan_update_owned(Some(&old), new.clone(), own_state)
+                .unwrap()
+                .tables
+                .remove(0)
+                .ops
+        };
+        assert!(ops(OwnState::Keep).is_empty());
+        let renewed = ops(OwnState::Renew);
+        assert_eq!(renewed.len(), 1, "{renewed:?}");
+        let Op::ReplaceRule {
+            index,
+            handle,
+            rule,
+            ..
+        } = &renewed[0]
+        else {
+            panic!("{renewed:?}");
+        };
+        assert_eq!((*index, *handle), (2, old.chains[0].rules[1].handle));
+        assert!(rule.has_own_state());
+    }
+
+    #[test]
     fn owned_plans_move_the_same_rules_the_borrowed_ones_copy() {
         let mut new = table(&["x", "a", "y", "c", "z"]);
         new.chains.push(Chain {
@@ -1095,7 +1164,7 @@ mod tests {
         for old in [None, Some(kernel(&["a", "b", "c"]))] {
             let borrowed = plan_update(old.as_ref(), &new).unwrap();
             assert_eq!(
-                plan_update_owned(old.as_ref(), new.clone()).unwrap(),
+                plan_update_owned(old.as_ref(), new.clone(), OwnState::Keep).unwrap(),
                 borrowed
             );
             let added: Vec<&str> = borrowed.tables[0]

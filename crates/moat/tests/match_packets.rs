@@ -7,7 +7,7 @@ mod common;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use common::{gateway_lab, iptables_all, moat_ok, packets_of, servers, text};
+use common::{gateway_lab, iptables_all, moat_ok, packets_of, restore, servers, text};
 use moat_testnet::topology::{CLIENT_IF, GATEWAY_LAN_IF, GATEWAY_LAN_V4, GATEWAY_LAN_V6};
 use moat_testnet::{ping, Netns};
 use socket2::{Domain, Socket, Type};
@@ -227,7 +227,8 @@ fn bytes_of(listing: &str, needle: &str) -> u64 {
 /// `-m quota --quota 1000` in INPUT in front of a reset: connections to
 /// port 80 are accepted until their packets have used up the 1000 bytes,
 /// then every one is reset; the quota rule counted at most 1000 bytes, and
-/// less than one more packet short of them.
+/// less than one more packet short of them; a restore of the saved
+/// ruleset fills it again.
 #[test]
 fn quota_lets_traffic_through_until_it_is_used_up() {
     let Some(lab) = gateway_lab() else { return };
@@ -253,6 +254,16 @@ fn quota_lets_traffic_through_until_it_is_used_up() {
     let counted = bytes_of(&listing, "quota: 1000 bytes");
     // A TCP segment without data here is 52 or 60 bytes long.
     assert!((1000 - 60..=1000).contains(&counted), "{listing}");
+    // iptables-restore writes every rule of its file again, so restoring
+    // the saved ruleset, counters and all, fills the quota again; moat
+    // leaves other unchanged rules in the kernel as they are.
+    let saved = moat_ok(&lab.gateway, &["iptables-save", "-c"]);
+    let out = restore(&lab.gateway, "iptables-restore", &["-c"], &saved);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        connects_as(&lab.client, 0, &addr, 80),
+        "a restore renews the quota"
+    );
 }
 
 /// `-m connbytes` in INPUT, counting rules only: the first two packets each
