@@ -755,6 +755,7 @@ mod tests {
                     info: vec![0; 160],
                     text: "-m string --string \"GET\" --algo bm".into(),
                     hooks: Vec::new(),
+                    builtin_hooks: Vec::new(),
                     stage: None,
                 }),
                 "--string \"GET\"",

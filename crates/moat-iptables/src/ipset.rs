@@ -57,6 +57,7 @@ pub fn ipset_update_target(
         info: layout.finish(),
         text: format!("-j SET{}", update.text(false)),
         hooks: Vec::new(),
+        builtin_hooks: Vec::new(),
         stage: None,
     }
 }
@@ -121,6 +122,7 @@ pub fn ipset_match(m: &Match, index: u16) -> Option<XtExtension> {
         info: layout.finish(),
         text: moat_model::describe::match_text(m),
         hooks: Vec::new(),
+        builtin_hooks: Vec::new(),
         stage: None,
     })
 }

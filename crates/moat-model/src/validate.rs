@@ -60,14 +60,26 @@ impl RuleError {
     }
 }
 
-/// Checks an xtables extension is in its table and reached only from its hooks.
-fn check_xt(ext: &XtExtension, stage: Stage, hooks: &[Hook]) -> Result<(), RuleError> {
+/// Checks an xtables extension is in its table and reached only from its
+/// hooks, and, in a built-in chain (`base_chain`), from the hooks its
+/// module takes as the rule is added.
+fn check_xt(
+    ext: &XtExtension,
+    stage: Stage,
+    hooks: &[Hook],
+    base_chain: bool,
+) -> Result<(), RuleError> {
     let table_ok = ext.stage.is_none_or(|s| s == stage);
-    let hooks_ok = ext.hooks.is_empty() || hooks.iter().all(|h| ext.hooks.contains(h));
-    if table_ok && hooks_ok {
+    let within = |allowed: &[Hook]| allowed.is_empty() || hooks.iter().all(|h| allowed.contains(h));
+    let limit = if within(&ext.hooks) && base_chain && !within(&ext.builtin_hooks) {
+        &ext.builtin_hooks
+    } else {
+        &ext.hooks
+    };
+    if table_ok && within(limit) {
         return Ok(());
     }
-    let chains: Vec<String> = ext.hooks.iter().map(|&h| hook_name(h)).collect();
+    let chains: Vec<String> = limit.iter().map(|&h| hook_name(h)).collect();
     let allowed = match (ext.stage, chains.is_empty()) {
         (Some(s), true) => format!("the {} table", s.name()),
         (Some(s), false) => format!("the {} table's {} chains", s.name(), chains.join(", ")),
@@ -117,7 +129,7 @@ pub fn validate_rule(
     for m in &rule.matches {
         validate_match(m, family, hooks, base_chain)?;
         match m {
-            Match::Xt(ext) => check_xt(ext, stage, hooks)?,
+            Match::Xt(ext) => check_xt(ext, stage, hooks, base_chain)?,
             Match::RpFilter { .. } if !matches!(stage, Stage::Raw | Stage::Mangle) => {
                 return Err(RuleError::MatchWrongPlace {
                     what: "the reverse path",
@@ -127,7 +139,7 @@ pub fn validate_rule(
             _ => {}
         }
     }
-    validate_action(&rule.action, family, stage, hooks)
+    validate_action(&rule.action, family, stage, hooks, base_chain)
 }
 
 fn validate_match(
@@ -174,6 +186,10 @@ fn validate_match(
                 })
             }
         }
+        // xt_devgroup checks its hooks as the rule is added, so iptables
+        // takes it in a user chain whatever reaches it (nf_tables then finds
+        // no interface, and no group, where there is none).
+        Match::DeviceGroup { .. } if !base_chain => Ok(()),
         Match::DeviceGroup { output: false, .. } => {
             if hooks.iter().all(|h| h.has_input_interface()) {
                 Ok(())
@@ -250,6 +266,7 @@ fn validate_action(
     family: Family,
     stage: Stage,
     hooks: &[Hook],
+    base_chain: bool,
 ) -> Result<(), RuleError> {
     let all_in = |allowed: &[Hook]| hooks.iter().all(|h| allowed.contains(h));
     let only_in = |table: Stage, action: &'static str, allowed: &'static str| {
@@ -410,7 +427,7 @@ fn validate_action(
                 Ok(())
             }
         }
-        Action::Xt(ext) => check_xt(ext, stage, hooks),
+        Action::Xt(ext) => check_xt(ext, stage, hooks, base_chain),
         Action::Classify(_) => {
             if all_in(&[Hook::Output, Hook::Forward, Hook::Postrouting]) {
                 Ok(())
@@ -575,9 +592,8 @@ mod tests {
             }],
             ..Rule::new(Action::Drop)
         };
-        let at = |output, hook| {
-            validate_rule(&rule(output), Family::Ipv4, Stage::Filter, &[hook], false)
-        };
+        let at =
+            |output, hook| validate_rule(&rule(output), Family::Ipv4, Stage::Filter, &[hook], true);
         assert!(at(false, Hook::Forward).is_ok());
         assert!(at(false, Hook::Output).is_err());
         assert!(at(true, Hook::Postrouting).is_ok());
@@ -586,6 +602,16 @@ mod tests {
             err.to_string().contains("output interface's group"),
             "{err}"
         );
+        // In a user chain, as xt_devgroup under iptables-nft, whatever
+        // reaches it.
+        let user_chain = validate_rule(
+            &rule(true),
+            Family::Ipv4,
+            Stage::Filter,
+            &[Hook::Input],
+            false,
+        );
+        assert!(user_chain.is_ok());
     }
 
     /// The kernel's xt_addrtype refuses an interface limit where packets

@@ -22,6 +22,13 @@ pub struct XtExtension {
     /// The hooks whose packets it can work on (every hook when empty); the
     /// kernel refuses it anywhere else.
     pub hooks: Vec<Hook>,
+    /// The hooks its module takes when the rule goes into a built-in chain
+    /// (every hook when empty): a check the module makes only as the rule
+    /// is added, when nft_compat tells it a built-in chain's hook and none
+    /// for a user chain, whatever comes to reach that chain (`-m policy
+    /// --dir in`, `-m physdev --physdev-out`).
+    #[serde(default)]
+    pub builtin_hooks: Vec<Hook>,
     /// The only table it works in, if it is limited to one.
     pub stage: Option<Stage>,
 }

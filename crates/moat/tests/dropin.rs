@@ -251,6 +251,64 @@ fn iptables_own_warnings_read_as_iptables_nft_writes_them() {
     assert_eq!(text(&mine.stderr), text(&debians.stderr));
 }
 
+/// Where a module checks its hooks only as a rule is added (xt_policy's
+/// direction, xt_physdev's outgoing port, xt_devgroup), iptables-nft
+/// takes the rule in a user chain whatever
+/// comes to reach it, and refuses it in a built-in chain: moat takes and
+/// refuses the same commands, with iptables' exit statuses, and the two
+/// list the same rules; the kernel takes moat's table (a shared IPsec chain
+/// jumped to from FORWARD and OUTPUT, as strongSwan's rules make it).
+#[test]
+fn user_chains_take_what_a_module_checks_only_as_a_rule_is_added() {
+    let Some(ours) = require_root_or_skip().then(|| Netns::new("hook-moat").unwrap()) else {
+        return;
+    };
+    let theirs = Netns::new("hook-nft").unwrap();
+    let commands = [
+        "-N U",
+        "-A INPUT -j U",
+        "-A U -m policy --dir out --pol none -j ACCEPT",
+        "-N P",
+        "-A OUTPUT -j P",
+        "-A P -m physdev --physdev-out eth0 -j ACCEPT",
+        "-N G",
+        "-A G -m devgroup --src-group 1 -j ACCEPT",
+        "-A OUTPUT -j G",
+        "-A OUTPUT -m devgroup --src-group 1 -j ACCEPT",
+        "-A INPUT -m policy --dir out --pol none -j ACCEPT",
+        "-A OUTPUT -m physdev --physdev-out eth0 -j ACCEPT",
+    ];
+    for command in commands {
+        let args: Vec<&str> = command.split(' ').collect();
+        let mine = moat(&ours, &[&["iptables"], &args[..]].concat());
+        let debians = theirs
+            .exec(&[&["iptables-nft"], &args[..]].concat())
+            .unwrap();
+        assert_eq!(
+            mine.status.code(),
+            debians.status.code(),
+            "{command}: {}",
+            text(&mine.stderr)
+        );
+    }
+    let ipsec = "*filter\n:V - [0:0]\n-A FORWARD -j V\n-A OUTPUT -j V\n\
+                 -A V -m policy --dir in --pol ipsec -j ACCEPT\n\
+                 -A V -m policy --dir out --pol ipsec -j ACCEPT\nCOMMIT\n";
+    let mine = common::restore(&ours, "iptables-restore", &["-n"], ipsec);
+    assert!(mine.status.success(), "{}", text(&mine.stderr));
+    let debians = common::exec_input(&theirs, &["iptables-nft-restore", "-n"], &[], ipsec);
+    assert!(debians.status.success(), "{}", text(&debians.stderr));
+    let listing = moat_ok(&ours, &["iptables", "-S"]);
+    assert!(
+        listing.contains("-A V -m policy --dir in --pol ipsec -j ACCEPT"),
+        "{listing}"
+    );
+    assert_eq!(
+        listing,
+        text(&theirs.exec(&["iptables-nft", "-S"]).unwrap().stdout)
+    );
+}
+
 /// What programs look for in iptables' output when a command fails
 /// (go-iptables, used by the CNI plugins, tells a missing chain or rule by
 /// these words; scripts grep for "Chain already exists."): moat says it in

@@ -442,6 +442,7 @@ fn connmark_xt(mode: u8, nfmask: u32, ctmask: u32) -> Statement<'static> {
             .finish(),
         text: format!("-j CONNMARK --{word}-mark --nfmask {nfmask:#x} --ctmask {ctmask:#x}"),
         hooks: Vec::new(),
+        builtin_hooks: Vec::new(),
         stage: None,
     })
 }

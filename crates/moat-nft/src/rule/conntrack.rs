@@ -131,6 +131,7 @@ fn xt_conntrack(tests: XtTests, text: String) -> XtExtension {
         info: info.align(4).finish(),
         text,
         hooks: Vec::new(),
+        builtin_hooks: Vec::new(),
         stage: None,
     }
 }

@@ -122,6 +122,7 @@ fn multiport(which: Which, ranges: &[(u16, u16)], negate: bool) -> Statement<'st
         info: info.finish(),
         text: "-m multiport".into(),
         hooks: Vec::new(),
+        builtin_hooks: Vec::new(),
         stage: None,
     })
 }

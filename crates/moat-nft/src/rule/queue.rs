@@ -43,6 +43,7 @@ pub(super) fn compile(
         info,
         text: format!("-j NFQUEUE --queue-balance {first}:{last}"),
         hooks: Vec::new(),
+        builtin_hooks: Vec::new(),
         stage: None,
     }))
 }

@@ -101,6 +101,7 @@ pub(super) fn compile(spec: &RecentSpec) -> Result<Vec<Statement<'static>>, Comp
         info,
         text: String::new(),
         hooks: Vec::new(),
+        builtin_hooks: Vec::new(),
         stage: None,
     };
     Ok(vec![super::xt::statement(&ext)])

@@ -85,6 +85,7 @@ mod tests {
             info: vec![0, 1, 0xab, 0xff],
             text: "-m string".into(),
             hooks: Vec::new(),
+            builtin_hooks: Vec::new(),
             stage: None,
         };
         let back = parse_statement(&statement(&ext)).unwrap();

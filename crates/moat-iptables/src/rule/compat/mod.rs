@@ -115,6 +115,7 @@ pub(crate) fn kernel_ext(
         info,
         text,
         hooks: Vec::new(),
+        builtin_hooks: Vec::new(),
         stage: None,
     }
 }

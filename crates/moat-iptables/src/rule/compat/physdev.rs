@@ -85,8 +85,10 @@ impl Physdev {
         } else {
             Vec::new()
         };
+        // xt_physdev checks this as the rule is added, so only in a
+        // built-in chain.
         XtExtension {
-            hooks,
+            builtin_hooks: hooks,
             ..super::kernel_ext("-m", "physdev", 0, info, self)
         }
     }

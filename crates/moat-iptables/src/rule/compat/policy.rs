@@ -208,8 +208,10 @@ impl Policy {
         } else {
             vec![Hook::Prerouting, Hook::Input, Hook::Forward]
         };
+        // xt_policy checks the direction as the rule is added, so only in
+        // a built-in chain.
         XtExtension {
-            hooks,
+            builtin_hooks: hooks,
             ..super::kernel_ext("-m", "policy", 0, info, self)
         }
     }

@@ -85,10 +85,12 @@ impl AddrType {
         let mut layout = XtLayout::new();
         layout.u16(src).u16(dst).u32(flags);
         let mut ext = kernel_ext("-m", "addrtype", 1, layout.finish(), self);
+        // xt_addrtype checks these as the rule is added, so only in a
+        // built-in chain.
         if self.limit_in {
-            ext.hooks = vec![Hook::Prerouting, Hook::Input, Hook::Forward];
+            ext.builtin_hooks = vec![Hook::Prerouting, Hook::Input, Hook::Forward];
         } else if self.limit_out {
-            ext.hooks = vec![Hook::Forward, Hook::Output, Hook::Postrouting];
+            ext.builtin_hooks = vec![Hook::Forward, Hook::Output, Hook::Postrouting];
         }
         ext
     }
