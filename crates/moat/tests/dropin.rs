@@ -2808,3 +2808,71 @@ fn connmark_shifts_the_mark_it_saves_and_restores() {
         "each leaves its connection marked 0x10: {listing}"
     );
 }
+
+/// A restore file of `rules` filter rules spread over the built-in chains
+/// and five user chains named `{tag}C0` to `{tag}C4`, each rule carrying
+/// its own number.
+fn churn_ruleset(tag: &str, rules: usize) -> String {
+    let mut file =
+        String::from("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    for c in 0..5 {
+        file.push_str(&format!(":{tag}C{c} - [0:0]\n"));
+    }
+    for i in 0..rules {
+        let chain = match i % 4 {
+            0 => format!("{tag}C{}", i % 5),
+            1 => "INPUT".to_string(),
+            2 => "FORWARD".to_string(),
+            _ => "OUTPUT".to_string(),
+        };
+        file.push_str(&format!(
+            "-A {chain} -s 10.{}.{}.0/24 -p tcp -m tcp --dport {} -j ACCEPT\n",
+            i / 256,
+            i % 256,
+            1 + i
+        ));
+    }
+    file.push_str("COMMIT\n");
+    file
+}
+
+/// While another process restores two rulesets in turn, every
+/// iptables-save and `-S` shows one of them whole: never chains of one
+/// with rules of the other, nor a rule twice. (The kernel resumes a rule
+/// dump by counting rules from the chain's start, rules a batch is still
+/// adding included, and tells of a change only once it is committed.)
+#[test]
+fn listings_taken_during_other_restores_show_one_ruleset() {
+    let Some(ns) = require_root_or_skip().then(|| Netns::new("churn").unwrap()) else {
+        return;
+    };
+    let files = [churn_ruleset("A", 300), churn_ruleset("B", 300)];
+    let mut saves = Vec::new();
+    let mut listings = Vec::new();
+    for file in &files {
+        restore_ok(&ns, "iptables-restore", file);
+        saves.push(saved(moat(&ns, &["iptables-save", "-t", "filter"])));
+        listings.push(moat_ok(&ns, &["iptables", "-S"]));
+    }
+    let writing = std::sync::atomic::AtomicBool::new(true);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for round in 0..40 {
+                restore_ok(&ns, "iptables-restore", &files[round % 2]);
+            }
+            writing.store(false, std::sync::atomic::Ordering::Relaxed);
+        });
+        let mut reads = 0;
+        while writing.load(std::sync::atomic::Ordering::Relaxed) && reads < 200 {
+            let save = saved(moat(&ns, &["iptables-save", "-t", "filter"]));
+            assert!(saves.contains(&save), "a save of neither ruleset:\n{save}");
+            let listing = moat_ok(&ns, &["iptables", "-S"]);
+            assert!(
+                listings.contains(&listing),
+                "-S of neither ruleset:\n{listing}"
+            );
+            reads += 1;
+        }
+        assert!(reads > 5, "only {reads} reads while the rulesets changed");
+    });
+}

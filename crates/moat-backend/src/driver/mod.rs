@@ -314,8 +314,11 @@ impl Backend for Hybrid {
         }
         match self.netlink.read_table_seeing(family, stage, see) {
             Ok(table) => Ok(table),
-            // A permission problem is the same for nft; anything else, nft may read.
-            Err(e @ DriverError::Refused { .. }) => Err(e.into_backend(true)),
+            // A permission problem is the same for nft, and so is a ruleset
+            // that keeps changing; anything else, nft may read.
+            Err(e @ (DriverError::Refused { .. } | DriverError::Changed)) => {
+                Err(e.into_backend(true))
+            }
             Err(_) if self.route == Route::Auto => self.nft.read_seeing(family, stage, see),
             Err(e) => Err(e.into_backend(true)),
         }
@@ -332,7 +335,9 @@ impl Backend for Hybrid {
         }
         match self.netlink.read_table_at_most(family, stage, rules) {
             Ok(read) => Ok(read),
-            Err(e @ DriverError::Refused { .. }) => Err(e.into_backend(true)),
+            Err(e @ (DriverError::Refused { .. } | DriverError::Changed)) => {
+                Err(e.into_backend(true))
+            }
             Err(_) => self.read(family, stage).map(BoundedRead::Table),
         }
     }

@@ -3,7 +3,7 @@
 //! map's rule gets its members from a dump of its address map's elements
 //! (see [`members`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use moat_model::ruleset::hook_chain_name;
 use moat_model::{Counters, Family, Hook, NatSide, Policy, Stage};
@@ -187,14 +187,29 @@ fn dump_rules(
             w.attr_str(NFTA_RULE_CHAIN, chain);
         }
     };
+    // The kernel resumes a dump at the same count of rules from the
+    // chain's start, counting rules another process's batch is still
+    // adding (before its commit, which would mark the dump interrupted):
+    // such a rule put in front of the resume point makes the dump hand
+    // on a rule again. A handle met twice says so; the rest of the answer
+    // is still read, so that the socket is free for the next request.
+    let mut handles = HashSet::new();
+    let mut repeated = false;
     sock.dump(NFT_MSG_GETRULE, proto, &build, &mut |msg| {
         match msg {
             None => {
                 rules.truncate(start);
+                handles.clear();
+                repeated = false;
                 see(Seen::Restart);
             }
+            Some(_) if repeated => {}
             Some(msg) => {
                 if let Some(rule) = parse_rule(msg, table)? {
+                    if !handles.insert(rule.handle) {
+                        repeated = true;
+                        return Ok(());
+                    }
                     see_user_rule(&rule, see);
                     rules.push(rule);
                 }
@@ -204,7 +219,11 @@ fn dump_rules(
             Some(limit) if rules.len() - start > limit => Err(DriverError::TooManyRules(limit)),
             _ => Ok(()),
         }
-    })
+    })?;
+    if repeated {
+        return Err(DriverError::Changed);
+    }
+    Ok(())
 }
 
 /// Hands `rule` to `see` when it is a rule of a user-visible chain with a
@@ -267,11 +286,42 @@ pub(crate) fn table_exists(
     })?)
 }
 
+/// How many times a table is read again when the ruleset changed while it
+/// was read, after pauses that double from 1 ms up to 64 ms (a second and
+/// a half in all), so that another command's batch has time to end.
+const READ_RETRIES: u32 = 30;
+
 /// Reads moat's table for `family` and `stage`; `None` when it does not
 /// exist. With [`Depth::Layout`] the user-visible chains come without rules.
 /// `see` is handed each rule of a user-visible chain as the kernel sends
 /// it (see [`crate::Backend::read_seeing`]).
+///
+/// The table comes in several dumps (chains, rules, sets); should the
+/// ruleset's generation change between the first and the last, another
+/// command changed it meanwhile and the table is read again, so that what
+/// is read is one state of the table, never chains of one and rules of
+/// another (as iptables-nft checks its cache's generation).
 pub(crate) fn read_table(
+    sock: &mut NfSocket,
+    family: Family,
+    stage: Stage,
+    depth: Depth,
+    see: &mut dyn FnMut(Seen<'_>),
+) -> Result<Option<KernelTable>, DriverError> {
+    for attempt in 0..=READ_RETRIES {
+        let before = sock.generation()?;
+        match read_table_once(sock, family, stage, depth, see) {
+            Ok(read) if sock.generation()? == before => return Ok(read),
+            Ok(_) | Err(DriverError::Changed) => see(Seen::Restart),
+            Err(e) => return Err(e),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1 << attempt.min(6)));
+    }
+    Err(DriverError::Changed)
+}
+
+/// [`read_table`]'s one attempt, whatever changes meanwhile.
+fn read_table_once(
     sock: &mut NfSocket,
     family: Family,
     stage: Stage,
