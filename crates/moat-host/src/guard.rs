@@ -2,6 +2,7 @@
 //! moat runs in, or established connections to this host's SSH port; the
 //! iptables front-end warns instead (see [`session_cut`]).
 
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
 
@@ -400,7 +401,8 @@ pub fn session_warning(program: &str, v: &Verdict) -> String {
 /// (and builds `before` only when [`session_flow`] finds a session).
 pub fn warn_session_cut(program: &str, before: &[Table], after: &[Table]) {
     if let Some(verdict) = session_cut(before, after) {
-        eprintln!("{}", session_warning(program, &verdict));
+        // Never a panic when standard error cannot be written.
+        let _ = writeln!(std::io::stderr(), "{}", session_warning(program, &verdict));
     }
 }
 

@@ -2,6 +2,7 @@
 
 use moat_model::checks::{needed_settings, rule_needs, SettingNeed};
 use moat_model::{Family, Hook, Rule, Table};
+use std::io::Write;
 
 /// The current value of sysctl `key` in this network namespace, if readable.
 fn read_sysctl(key: &str) -> Option<String> {
@@ -21,7 +22,9 @@ pub fn warn_missing(program: &str, needs: impl IntoIterator<Item = SettingNeed>)
         seen.push(need.key.clone());
         let current = read_sysctl(&need.key);
         if current.as_deref() != Some(need.value) {
-            eprintln!(
+            // Never a panic when standard error cannot be written.
+            let _ = writeln!(
+                std::io::stderr(),
                 "{program}: warning: {}: run `sysctl -w {}={}` (now {})",
                 need.why,
                 need.key,

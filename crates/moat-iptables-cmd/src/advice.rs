@@ -33,11 +33,11 @@ pub fn wanted() -> bool {
 /// file, its `line`.
 pub fn write(program: &str, line: Option<usize>, warning: &Warning) {
     if warning.from_iptables {
-        eprintln!("{}", warning.text);
+        tell!("{}", warning.text);
     } else if wanted() {
         match line {
-            Some(line) => eprintln!("{program}: line {line}: warning: {}", warning.text),
-            None => eprintln!("{program}: warning: {}", warning.text),
+            Some(line) => tell!("{program}: line {line}: warning: {}", warning.text),
+            None => tell!("{program}: warning: {}", warning.text),
         }
     }
 }

@@ -69,17 +69,17 @@ impl CommandError {
     /// otherwise moat's reason.
     pub fn report(&self, program: &str) {
         let Some(words) = self.iptables_words() else {
-            eprintln!("{program}: {self}");
+            tell!("{program}: {self}");
             return;
         };
         match self {
             CommandError::Save(e) | CommandError::Host(HostError::Save(e)) => {
-                eprintln!("{program}: line {} failed: {words}", e.line)
+                tell!("{program}: line {} failed: {words}", e.line)
             }
-            _ => eprintln!("{program}: {words}"),
+            _ => tell!("{program}: {words}"),
         }
         if crate::advice::wanted() {
-            eprintln!("{program}: {self}");
+            tell!("{program}: {self}");
         }
     }
 

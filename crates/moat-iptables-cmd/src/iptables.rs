@@ -99,12 +99,12 @@ pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
         // Not a usage error: the kernel refuses the rule, or iptables'
         // backend the policy.
         Err(e) if e.problem != moat_iptables::Problem::Parameter => {
-            eprintln!("{program}: {e}");
+            tell!("{program}: {e}");
             return ExitCode::from(e.problem.exit_status());
         }
         Err(e) => {
-            eprintln!("{program}: {e}");
-            eprintln!("Try `{program} -h' or '{program} --help' for more information.");
+            tell!("{program}: {e}");
+            tell!("Try `{program} -h' or '{program} --help' for more information.");
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -235,7 +235,7 @@ fn run_command(
         warn_for_added(program, inv, &table)?;
     }
     if outcome.check == Some(false) {
-        eprintln!("{program}: {BAD_RULE}");
+        tell!("{program}: {BAD_RULE}");
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -766,7 +766,7 @@ fn check_fast(
         // A jump to a chain that may not exist: the full path says which.
         RuleSearch::Absent if rule.jump_target().is_some() => Ok(None),
         RuleSearch::Absent => {
-            eprintln!("{program}: {BAD_RULE}");
+            tell!("{program}: {BAD_RULE}");
             Ok(Some(ExitCode::FAILURE))
         }
         RuleSearch::Unknown => Ok(None),

@@ -5,6 +5,16 @@
 //! its program name or as subcommands; the lean `moat-iptables` binary
 //! runs only them. `install` makes them the host's iptables.
 
+/// `eprintln!` that never panics: with standard error closed or full
+/// (`2>/dev/full`), iptables writes nothing there and ends with the exit
+/// status it would have, and so does moat.
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod advice;
 mod error;
 pub mod install;

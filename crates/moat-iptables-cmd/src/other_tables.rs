@@ -18,7 +18,7 @@ pub fn warn_legacy(family: Family, save: bool) {
     let present = std::fs::read_to_string(names).is_ok_and(|t| !t.trim().is_empty());
     if present {
         let suffix = if save { "-save" } else { "" };
-        eprintln!("# Warning: {tool}-legacy tables present, use {tool}-legacy{suffix} to see them");
+        tell!("# Warning: {tool}-legacy tables present, use {tool}-legacy{suffix} to see them");
     }
 }
 
@@ -36,7 +36,7 @@ pub fn note_iptables_nft(program: &str, backend: &dyn Backend, family: Family, s
     for &stage in stages {
         let name = stage.name();
         if let Ok(Some(true)) = backend.table_exists(family, name) {
-            eprintln!(
+            tell!(
                 "{program}: note: iptables-nft's table `{word} {name}' is in the kernel too: its \
                  rules act on packets beside moat's and are not listed here (`{tool} -t {name} -S`)"
             );

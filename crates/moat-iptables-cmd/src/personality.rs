@@ -39,7 +39,7 @@ pub fn run_by_name(argv0: &OsStr, mut args: Vec<OsString>) -> Option<ExitCode> {
             Some(run_as(name, args))
         }
         None if is_multi(&argv0.to_string_lossy()) => {
-            eprintln!("xtables-nft-multi: give one of iptables, ip6tables, iptables-save, iptables-restore, ...");
+            tell!("xtables-nft-multi: give one of iptables, ip6tables, iptables-save, iptables-restore, ...");
             Some(ExitCode::from(2))
         }
         None => None,

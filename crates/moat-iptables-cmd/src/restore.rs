@@ -92,7 +92,7 @@ fn utf8_text(program: &str, bytes: Vec<u8>) -> String {
             let bytes = e.into_bytes();
             let valid = std::str::from_utf8(&bytes).map_or_else(|e| e.valid_up_to(), |t| t.len());
             let line = 1 + bytes[..valid].iter().filter(|&&b| b == b'\n').count();
-            eprintln!(
+            tell!(
                 "{program}: line {line}: bytes that are not UTF-8 are read as U+FFFD \
                  (moat keeps rule text as UTF-8)"
             );

@@ -46,7 +46,7 @@ pub fn run(program: &str, args: &SaveArgs, family: Family) -> ExitCode {
     match save(program, args, family) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{program}: {e}");
+            tell!("{program}: {e}");
             ExitCode::FAILURE
         }
     }

@@ -2876,3 +2876,32 @@ fn listings_taken_during_other_restores_show_one_ruleset() {
         assert!(reads > 5, "only {reads} reads while the rulesets changed");
     });
 }
+
+/// With standard error full (`2>/dev/full`), a refused command ends with
+/// iptables' exit status, as iptables does, never a panic's 101.
+#[test]
+fn a_full_standard_error_keeps_the_exit_status() {
+    let Some(ns) = require_root_or_skip().then(|| Netns::new("fullerr").unwrap()) else {
+        return;
+    };
+    moat_ok(&ns, &["iptables", "-N", "X"]);
+    let cases: [(&[&str], i32); 4] = [
+        (&["iptables", "-N", "X"], 1),
+        (&["iptables", "-A", "NOPE", "-j", "ACCEPT"], 1),
+        (&["iptables", "--bogus"], 2),
+        (&["ip6tables", "-A", "INPUT", "-s", "10.0.0.1"], 2),
+    ];
+    for (args, code) in cases {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let status = Command::new("ip")
+            .args(["netns", "exec", ns.name(), moat_bin()])
+            .args(args)
+            .stderr(full)
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(code), "{args:?}");
+    }
+}
