@@ -40,6 +40,13 @@ pub enum CommandError {
     /// The change could not be planned.
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// Another moat command held the ruleset lock longer than this one
+    /// waits (iptables' exit status for a lock it cannot take: 4).
+    #[error("another moat command is holding the ruleset lock; stopped waiting after {}s (iptables -w SECONDS waits longer)", waited.as_secs())]
+    Locked {
+        /// How long the command waited.
+        waited: std::time::Duration,
+    },
     /// A file or standard input or output failed; `what` says which.
     #[error("{what}: {source}")]
     Io {
@@ -97,7 +104,8 @@ impl CommandError {
                 Problem::Parameter
             }
             CommandError::Backend(BackendError::Refused(_))
-            | CommandError::Host(HostError::Backend(BackendError::Refused(_))) => Problem::Resource,
+            | CommandError::Host(HostError::Backend(BackendError::Refused(_)))
+            | CommandError::Locked { .. } => Problem::Resource,
             _ => Problem::Other,
         };
         problem.exit_status()

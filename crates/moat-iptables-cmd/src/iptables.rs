@@ -1,7 +1,6 @@
 //! `iptables` / `ip6tables`: one iptables command, one transaction.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use moat_backend::{Backend, RuleSearch, Seen};
 use moat_iptables::listing::{list_stored_chains, list_stored_rules, SeenLines};
@@ -15,7 +14,6 @@ use moat_nft::portmap::is_port_forward;
 use moat_nft::{plan_update, ChangeSet, KernelTable, Op, Position, TableChanges};
 
 use moat_host::guard;
-use moat_host::lock::RulesetLock;
 use moat_host::log_route;
 use moat_host::set_copies;
 use moat_host::settings::warn_for_rule;
@@ -143,7 +141,7 @@ fn apply(program: &str, inv: &moat_iptables::Invocation, family: Family) -> Resu
     let _lock = if read_only {
         None
     } else {
-        Some(RulesetLock::acquire(Duration::from_secs(10))?)
+        Some(crate::lock::take(inv.wait)?)
     };
     // As iptables-nft: an append's rules are printed before the kernel is
     // asked, the others' once their place in the chain was found.

@@ -19,6 +19,7 @@ mod advice;
 mod error;
 pub mod install;
 pub mod iptables;
+mod lock;
 mod other_tables;
 mod personality;
 pub mod restore;

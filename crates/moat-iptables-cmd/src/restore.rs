@@ -2,18 +2,17 @@
 
 use std::io::Read;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Args;
 use moat_backend::{Backend, BoundedRead};
 use moat_iptables::command::parse_table;
 use moat_iptables::save::{restore_with_notes, LineNote, RestoreOptions, SaveFile};
 use moat_iptables::TableState;
+use moat_iptables::Wait;
 use moat_model::Family;
 use moat_nft::{plan_replace_owned, plan_update_owned, ChangeSet, OwnState};
 
 use moat_host::guard;
-use moat_host::lock::RulesetLock;
 use moat_host::log_route;
 use moat_host::set_copies;
 use moat_host::settings::{needed_by_tables, warn_missing};
@@ -40,7 +39,8 @@ pub struct RestoreArgs {
     /// Only restore this table.
     #[arg(short = 'T', long = "table")]
     table: Option<String>,
-    /// Accepted for compatibility (moat always waits for its own lock).
+    /// Wait for another moat command this many seconds when that is longer
+    /// than moat's 10 (without SECONDS: as long as it takes).
     #[arg(short = 'w', long = "wait", num_args = 0..=1, default_missing_value = "0")]
     wait: Option<String>,
     /// Accepted for compatibility, as iptables-restore does (deprecated there).
@@ -60,6 +60,17 @@ pub struct RestoreArgs {
     version: bool,
     /// The file to read (standard input when absent).
     file: Option<std::path::PathBuf>,
+}
+
+impl RestoreArgs {
+    /// What `-w` said; `-w` alone and `-w 0` wait as long as it takes.
+    fn wait_said(&self) -> Wait {
+        match self.wait.as_deref().map(|v| v.trim().parse::<u64>()) {
+            None => Wait::Unsaid,
+            Some(Ok(seconds)) if seconds > 0 => Wait::Seconds(seconds),
+            Some(_) => Wait::Forever,
+        }
+    }
 }
 
 /// The most rules of a table a restore reads to leave unchanged rules
@@ -127,7 +138,7 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
         file.tables.retain(|t| Some(t.stage) == only);
     }
     let backend = moat_backend::default_backend();
-    let _lock = RulesetLock::acquire(Duration::from_secs(10))?;
+    let _lock = crate::lock::take(args.wait_said())?;
     // As iptables-restore: -v reports a flushing restore's chains and
     // rules; otherwise each line's own -v speaks; --test prints neither.
     let report_all = args.verbose > 0 && !args.noflush && !args.test;

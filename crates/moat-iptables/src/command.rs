@@ -8,6 +8,7 @@ use moat_model::{Counters, Family, Policy, Stage};
 use crate::c_number::{base_zero, scanned_unsigned};
 use crate::engine::Problem;
 use crate::lock_options::LockOptions;
+pub use crate::lock_options::Wait;
 use crate::rule::{command_option_abbreviated, values_taken, RuleParseError, RuleSpec, Warning};
 
 /// A command-line problem: what is wrong and how to fix it.
@@ -179,6 +180,8 @@ pub struct Invocation {
     /// The first option given that only a command line takes (`-t`, `-w`,
     /// `-W`): iptables-restore refuses it in its file's lines.
     pub command_line_only: Option<&'static str>,
+    /// How long the command may wait for another (`-w`).
+    pub wait: Wait,
 }
 
 /// Which command letter was given, with its positional words.
@@ -554,7 +557,11 @@ pub fn parse_command_line<S: AsRef<str>>(
             "no command specified: give one of -A, -I, -D, -R, -C, -F, -Z, -N, -X, -E, -P, -L, -S",
         ));
     };
-    let mut warnings: Vec<Warning> = lock.finish()?.into_iter().map(Warning::advice).collect();
+    let mut warnings: Vec<Warning> = lock
+        .finish()?
+        .into_iter()
+        .map(Warning::as_iptables)
+        .collect();
     // The rule, and the others its address lists stand for.
     let mut rules = |words: &[&str]| -> Result<(RuleSpec, Vec<RuleSpec>), CommandError> {
         let mut specs = Vec::new();
@@ -792,6 +799,7 @@ pub fn parse_command_line<S: AsRef<str>>(
         warnings,
         counters,
         command_line_only,
+        wait: lock.wait_said(),
     })
 }
 

@@ -16,7 +16,9 @@ pub mod save;
 mod shared_limits;
 pub mod state;
 
-pub use command::{parse_command_line, Command, CommandError, Display, Invocation, ZeroAfter};
+pub use command::{
+    parse_command_line, Command, CommandError, Display, Invocation, Wait, ZeroAfter,
+};
 pub use engine::{
     apply, chain_line, execute, execute_owned, Applied, EngineError, Outcome, Problem, BAD_RULE,
     NO_CHAIN,

@@ -1,14 +1,26 @@
-//! iptables' lock options, `-w [SECONDS]` and the deprecated `-W USECONDS`.
-//! nf_tables needs no xtables lock, so moat only checks their values as
-//! iptables 1.8.9 does and otherwise ignores them.
+//! iptables' lock options, `-w [SECONDS]` and the deprecated `-W USECONDS`,
+//! checked as iptables 1.8.9 checks them. nf_tables needs no xtables lock;
+//! `-w` says how long a command may wait for moat's own lock.
 
 use crate::c_number::leading_number;
 use crate::command::CommandError;
 
+/// How long a command may wait for another to finish (`-w`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Wait {
+    /// No `-w`.
+    #[default]
+    Unsaid,
+    /// `-w` without seconds: as long as it takes.
+    Forever,
+    /// `-w SECONDS`.
+    Seconds(u64),
+}
+
 /// The lock options seen on one command line.
 #[derive(Debug, Default)]
 pub(crate) struct LockOptions {
-    wait: bool,
+    wait: Wait,
     interval: bool,
 }
 
@@ -67,11 +79,19 @@ impl LockOptions {
     }
 
     fn wait(&mut self, value: Option<&str>) -> Result<(), CommandError> {
-        if value.is_some_and(|v| leading_number(v).is_none()) {
-            return Err(CommandError::new("wait seconds not numeric"));
-        }
-        self.wait = true;
+        self.wait = match value {
+            None => Wait::Forever,
+            Some(v) => match leading_number(v) {
+                Some(seconds) => Wait::Seconds(seconds),
+                None => return Err(CommandError::new("wait seconds not numeric")),
+            },
+        };
         Ok(())
+    }
+
+    /// What `-w` said.
+    pub(crate) fn wait_said(&self) -> Wait {
+        self.wait
     }
 
     fn interval(&mut self, value: Option<&str>) -> Result<(), CommandError> {
@@ -88,16 +108,14 @@ impl LockOptions {
     }
 
     /// Fails as iptables does when `-W` came without `-w`; else the warning
-    /// iptables prints for `-W`, if it was given.
+    /// iptables prints for `-W` (in its words), if it was given.
     pub(crate) fn finish(&self) -> Result<Option<String>, CommandError> {
-        match (self.interval, self.wait) {
+        match (self.interval, self.wait != Wait::Unsaid) {
             (false, _) => Ok(None),
             (true, false) => Err(CommandError::new(
                 "--wait-interval only makes sense with --wait",
             )),
-            (true, true) => Ok(Some(
-                "ignoring the deprecated --wait-interval option (moat needs no lock)".into(),
-            )),
+            (true, true) => Ok(Some("Ignoring deprecated --wait-interval option.".into())),
         }
     }
 }

@@ -494,6 +494,7 @@ fn declare_chain(
                 warnings: Vec::new(),
                 counters: None,
                 command_line_only: None,
+                wait: Default::default(),
             };
             apply(inv, state).map_err(|e| error(e.message, e.problem))?;
         }
