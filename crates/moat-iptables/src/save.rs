@@ -424,7 +424,8 @@ impl SaveTable {
 }
 
 /// Carries out chain declaration `decl` of a restore on `state`: a
-/// built-in chain takes its policy (and, with `--counters`, its counters),
+/// built-in chain takes its policy and its counters (with `--counters`
+/// the file's, else zero),
 /// a user chain is made, or flushed when it is there already.
 fn declare_chain(
     decl: &ChainDecl,
@@ -467,6 +468,11 @@ fn declare_chain(
             };
             if let (Some((_, p)), Some(policy)) = (&mut chain.base, policy) {
                 *p = policy;
+            }
+            // Without --counters, iptables-restore sets the policy with
+            // counters of zero, also over a chain --noflush keeps.
+            if !options.counters && policy.is_some() {
+                chain.policy_counters = Counters::default();
             }
             if options.counters {
                 chain.policy_counters = decl.counters.ok_or_else(|| {

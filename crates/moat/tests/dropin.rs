@@ -2905,3 +2905,34 @@ fn a_full_standard_error_keeps_the_exit_status() {
         assert_eq!(status.code(), Some(code), "{args:?}");
     }
 }
+
+/// `iptables-restore --noflush` without `--counters` sets the policies the
+/// file declares with counters of zero, as iptables-nft does; with
+/// `--counters` they take the file's.
+#[test]
+fn a_noflush_restore_zeroes_the_policy_counters_it_declares() {
+    let Some(ours) = require_root_or_skip().then(|| Netns::new("pol-moat").unwrap()) else {
+        return;
+    };
+    let theirs = Netns::new("pol-nft").unwrap();
+    let steps: [(&[&str], &str); 3] = [
+        (
+            &["-c", "-n"],
+            "*filter\n:INPUT ACCEPT [10:20]\n:OUTPUT ACCEPT [5:6]\nCOMMIT\n",
+        ),
+        (&["-n"], "*filter\n:INPUT DROP [0:0]\nCOMMIT\n"),
+        (&["-n"], "*filter\n:FORWARD ACCEPT [3:4]\nCOMMIT\n"),
+    ];
+    for (options, file) in steps {
+        let mine = common::restore(&ours, "iptables-restore", options, file);
+        assert!(mine.status.success(), "{}", text(&mine.stderr));
+        let nft = [&["iptables-nft-restore"], options].concat();
+        let debians = common::exec_input(&theirs, &nft, &[], file);
+        assert!(debians.status.success(), "{}", text(&debians.stderr));
+    }
+    let listing = moat_ok(&ours, &["iptables", "-S", "-v"]);
+    assert!(listing.contains("-P INPUT DROP -c 0 0"), "{listing}");
+    assert!(listing.contains("-P OUTPUT ACCEPT -c 5 6"), "{listing}");
+    let debians = theirs.exec(&["iptables-nft", "-S", "-v"]).unwrap();
+    assert_eq!(listing, text(&debians.stdout));
+}
