@@ -97,7 +97,17 @@ pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
         // Not a usage error: the kernel refuses the rule, or iptables'
         // backend the policy.
         Err(e) if e.problem != moat_iptables::Problem::Parameter => {
-            tell!("{program}: {e}");
+            // iptables' words first, where it has some, as the
+            // engine's errors say them (programs look for them).
+            match e.iptables {
+                Some(words) => {
+                    tell!("{program}: {words}");
+                    if advice::wanted() {
+                        tell!("{program}: {e}");
+                    }
+                }
+                None => tell!("{program}: {e}"),
+            }
             return ExitCode::from(e.problem.exit_status());
         }
         Err(e) => {

@@ -24,6 +24,9 @@ pub struct CommandError {
     /// what iptables refuses on its command line, 4 for a rule it takes
     /// and the kernel refuses, 1 for a bad policy name.
     pub problem: Problem,
+    /// iptables' own words for it, which programs look for, when it has
+    /// some (a `-D` of a rule that cannot be in a chain: "Bad rule ...").
+    pub iptables: Option<&'static str>,
 }
 
 impl CommandError {
@@ -32,6 +35,7 @@ impl CommandError {
             message: message.into(),
             other_family: false,
             problem: Problem::Parameter,
+            iptables: None,
         }
     }
 }
@@ -368,6 +372,7 @@ fn other_family(option: &str, program: &str, family: &str, other: &str) -> Comma
         ),
         other_family: true,
         problem: Problem::Parameter,
+        iptables: None,
     }
 }
 
@@ -594,6 +599,7 @@ pub fn parse_command_line<S: AsRef<str>>(
                     e.message
                 ),
                 problem: Problem::Other,
+                iptables: Some(crate::engine::BAD_RULE),
                 ..e
             },
             _ => e,

@@ -331,6 +331,9 @@ fn failures_are_told_in_iptables_words() {
         "-D nochain -j ACCEPT",
         "-C INPUT -s ADDR -j ACCEPT",
         "-D INPUT -s ADDR -j ACCEPT",
+        // A rule only the kernel would refuse cannot be in the chain.
+        "-D INPUT -s ADDR -j REJECT --reject-with tcp-reset",
+        "-C INPUT -s ADDR -j REJECT --reject-with tcp-reset",
         "-D INPUT 5",
         "-I INPUT 5 -j ACCEPT",
         "-R INPUT 5 -j ACCEPT",
