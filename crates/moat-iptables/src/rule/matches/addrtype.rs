@@ -3,7 +3,7 @@
 use moat_model::{AddrTypes, Family, Hook, Match, XtExtension, XtLayout};
 
 use crate::rule::compat::kernel_ext;
-use crate::rule::error::{fail, Res};
+use crate::rule::error::{fail, refused_by_kernel, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::{name_list, parse_name_list, push_opt};
@@ -126,9 +126,24 @@ impl Extension for AddrType {
         Ok(())
     }
 
-    fn finish(&mut self, _cx: &Cx) -> Res<()> {
+    fn finish(&mut self, cx: &Cx) -> Res<()> {
         if self.src.is_none() && self.dst.is_none() {
             return fail("the addrtype match needs --src-type or --dst-type");
+        }
+        // xt_addrtype takes these in IPv6 only; the kernel refuses the
+        // others when the rule is added (exit status 4).
+        let ipv6_types = IPV6_CLASSES.iter().fold(IPV6_ROUTES, |all, c| all | c);
+        let asked = self
+            .src
+            .iter()
+            .chain(&self.dst)
+            .fold(0, |all, (bits, _)| all | bits);
+        if cx.family == Family::Ipv6 && asked & !ipv6_types != 0 {
+            return refused_by_kernel(format!(
+                "the kernel's addrtype module refuses {} in IPv6 (it takes UNSPEC, UNICAST, \
+                 LOCAL, ANYCAST, MULTICAST and UNREACHABLE)",
+                name_list(asked & !ipv6_types, TYPES, 0)
+            ));
         }
         Ok(())
     }
