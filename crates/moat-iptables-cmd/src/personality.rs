@@ -24,8 +24,16 @@ pub fn end_quietly_on_closed_pipe() {
 /// personality's own name as `moat` and `moat-iptables` take it:
 /// `moat iptables -S`); `None` when neither names one.
 pub fn run_by_name(argv0: &OsStr, mut args: Vec<OsString>) -> Option<ExitCode> {
-    if let Some(name) = personality(&argv0.to_string_lossy()) {
-        return Some(run_as(name, args));
+    let invoked = argv0.to_string_lossy();
+    if let Some(name) = personality(&invoked) {
+        // The save and restore tools name themselves as they were called
+        // (`iptables-nft-save v1.8.9 (nf_tables)`); iptables is iptables.
+        let shown = Path::new(&*invoked)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|_| name.contains('-'))
+            .unwrap_or(name);
+        return Some(run_as(name, shown, args));
     }
     let first = args.first().map(|a| a.to_string_lossy().into_owned());
     let named = match first.as_deref() {
@@ -36,7 +44,7 @@ pub fn run_by_name(argv0: &OsStr, mut args: Vec<OsString>) -> Option<ExitCode> {
     match named {
         Some(name) => {
             args.remove(0);
-            Some(run_as(name, args))
+            Some(run_as(name, name, args))
         }
         None if is_multi(&argv0.to_string_lossy()) => {
             tell!("xtables-nft-multi: give one of iptables, ip6tables, iptables-save, iptables-restore, ...");
@@ -103,8 +111,9 @@ fn is_multi(argv0: &str) -> bool {
         .is_some_and(|n| matches!(n, "xtables-nft-multi" | "xtables-legacy-multi"))
 }
 
-/// Runs personality `name` with `args` (its options and words).
-fn run_as(name: &'static str, args: Vec<OsString>) -> ExitCode {
+/// Runs personality `name` with `args` (its options and words); a save or
+/// restore tool names itself `shown` in what it prints.
+fn run_as(name: &'static str, shown: &str, args: Vec<OsString>) -> ExitCode {
     match name {
         "iptables" | "ip6tables" => {
             let strings: Vec<String> = args
@@ -114,11 +123,11 @@ fn run_as(name: &'static str, args: Vec<OsString>) -> ExitCode {
             crate::iptables::run(name, &strings, family_of(name))
         }
         "iptables-save" | "ip6tables-save" => match parse_alone(name, args) {
-            Ok(a) => crate::save::run(name, &a, family_of(name)),
+            Ok(a) => crate::save::run(shown, &a, family_of(name)),
             Err(e) => personality_usage_error(e),
         },
         _ => match parse_alone(name, args) {
-            Ok(a) => crate::restore::run(name, &a, family_of(name)),
+            Ok(a) => crate::restore::run(shown, &a, family_of(name)),
             Err(e) => personality_usage_error(e),
         },
     }
