@@ -112,6 +112,22 @@ fn utf8_text(program: &str, bytes: Vec<u8>) -> String {
     }
 }
 
+/// Each line of `text` up to its first NUL byte, as iptables-restore reads
+/// a line (a C string ends there): `--comment a<NUL>b -j ACCEPT` is
+/// `--comment a`.
+fn cut_at_nul(text: String) -> String {
+    if !text.contains('\0') {
+        return text;
+    }
+    text.split_inclusive('\n')
+        .map(|line| match line.split_once('\0') {
+            Some((kept, rest)) if rest.ends_with('\n') => format!("{kept}\n"),
+            Some((kept, _)) => kept.to_string(),
+            None => line.to_string(),
+        })
+        .collect()
+}
+
 fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(), CommandError> {
     let bytes = match &args.file {
         Some(path) => std::fs::read(path).map_err(|source| CommandError::Io {
@@ -129,7 +145,7 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
             bytes
         }
     };
-    let text = utf8_text(program, bytes);
+    let text = cut_at_nul(utf8_text(program, bytes));
     let mut file = SaveFile::parse(&text)?;
     // As iptables-restore: a table the file does not hold, or no table of
     // that name at all, restores nothing.
@@ -303,4 +319,20 @@ fn last_of_each_table(states: Vec<TableState>) -> Vec<TableState> {
         last.push(state);
     }
     last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut_at_nul;
+
+    #[test]
+    fn a_line_ends_at_its_first_nul() {
+        let text = "*filter\n-A INPUT -m comment --comment a\0b -j ACCEPT\n:fo\0o - [0:0]\nCOMMIT";
+        assert_eq!(
+            cut_at_nul(text.to_string()),
+            "*filter\n-A INPUT -m comment --comment a\n:fo\nCOMMIT"
+        );
+        assert_eq!(cut_at_nul("x\0".to_string()), "x");
+        assert_eq!(cut_at_nul("*nat\nCOMMIT\n".to_string()), "*nat\nCOMMIT\n");
+    }
 }

@@ -2945,3 +2945,31 @@ fn a_noflush_restore_zeroes_the_policy_counters_it_declares() {
     let debians = theirs.exec(&["iptables-nft", "-S", "-v"]).unwrap();
     assert_eq!(listing, text(&debians.stdout));
 }
+
+/// A NUL byte ends its line in a restore file, as in iptables-restore,
+/// which reads each line as a C string: the rule is restored up to it,
+/// as iptables-nft restores it.
+#[test]
+fn a_nul_byte_ends_a_restore_line() {
+    let Some(ours) = require_root_or_skip().then(|| Netns::new("nul-moat").unwrap()) else {
+        return;
+    };
+    let theirs = Netns::new("nul-nft").unwrap();
+    let file = "*filter\n-A INPUT -s 192.0.2.1 -m comment --comment a\0b -j ACCEPT\n\
+                -A INPUT -s 192.0.2.2 -j DROP\0 trailing\nCOMMIT\n";
+    let mine = common::restore(&ours, "iptables-restore", &[], file);
+    assert!(mine.status.success(), "{}", text(&mine.stderr));
+    let debians = common::exec_input(&theirs, &["iptables-nft-restore"], &[], file);
+    assert!(debians.status.success(), "{}", text(&debians.stderr));
+    let listing = moat_ok(&ours, &["iptables", "-S", "INPUT"]);
+    assert!(listing.contains("--comment a\n"), "{listing}");
+    assert_eq!(
+        listing,
+        text(
+            &theirs
+                .exec(&["iptables-nft", "-S", "INPUT"])
+                .unwrap()
+                .stdout
+        )
+    );
+}

@@ -729,17 +729,21 @@ impl<'a> TableEncoder<'a> {
         rule: &Rule,
         compiled: &CompiledRule,
     ) -> Result<(Lowered, Option<Vec<u8>>), DriverError> {
-        let unsupported = |what: String| self.unsupported(chain, index, what);
         let mut lowered = self.lower_compiled(chain, index, compiled)?;
         let udata = match &rule.source {
             None => None,
             Some(text) => {
                 let (head, rest) = long_text::split(text);
                 lowered.exprs.extend(rest);
-                Some(
-                    udata::comment(UDATA_RULE_COMMENT, head)
-                        .ok_or_else(|| unsupported("a rule text holding a NUL".to_string()))?,
-                )
+                // A NUL cannot be kept in the rule's text, by nft either,
+                // whose JSON reader stops there and applies nothing: an
+                // error, not a reason to hand the change to nft.
+                Some(udata::comment(UDATA_RULE_COMMENT, head).ok_or_else(|| {
+                    DriverError::Compile(format!(
+                        "chain {chain}, rule {index}: the rule's text holds a NUL byte, which \
+                         its comment in the kernel cannot hold"
+                    ))
+                })?)
             }
         };
         Ok((lowered, udata))
