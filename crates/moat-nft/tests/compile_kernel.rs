@@ -342,7 +342,6 @@ fn match_cases() -> Vec<Case> {
         input(V4, Match::Icmp { kind: 3, code: Some(1), negate: false }, &["icmp type destination-unreachable icmp code host-unreachable"]),
         input(V4, Match::Icmp { kind: 3, code: Some(1), negate: true }, &["icmp type . icmp code != { destination-unreachable . host-unreachable }"]),
         input(V4, Match::Icmp { kind: 255, code: None, negate: false }, &["icmp type 0-255"]),
-        input(V6, Match::Icmpv6 { kind: 128, code: None, negate: true }, &["icmpv6 type != echo-request"]),
         input(V6, Match::Icmpv6 { kind: 1, code: Some(4), negate: false }, &["icmpv6 type destination-unreachable icmpv6 code port-unreachable"]),
         input(V4, Match::ConnState { states: ConnStates(est_rel), negate: false }, &["ct state established,related"]),
         input(V6, Match::ConnState { states: ConnStates(ConnStates::NEW | ConnStates::INVALID), negate: true }, &["ct state ! invalid,new"]),

@@ -38,10 +38,26 @@ pub fn ping(ns: &Netns, addr: impl Into<IpAddr>) -> Result<bool> {
 /// Sends one echo request from `ns` to `addr` and waits up to `timeout`,
 /// telling an ICMP error apart from silence.
 pub fn ping_outcome(ns: &Netns, addr: impl Into<IpAddr>, timeout: Duration) -> Result<PingOutcome> {
-    let addr = addr.into();
+    sized_ping_outcome(ns, addr.into(), PAYLOAD.len(), timeout)
+}
+
+/// Sends one echo request of `size` payload bytes from `ns` to `addr`
+/// (beyond the link's MTU the sender's kernel fragments it) and reports
+/// whether a reply arrived within 1 s.
+pub fn ping_sized(ns: &Netns, addr: impl Into<IpAddr>, size: usize) -> Result<bool> {
+    let outcome = sized_ping_outcome(ns, addr.into(), size, DEFAULT_TIMEOUT)?;
+    Ok(outcome == PingOutcome::Reply)
+}
+
+fn sized_ping_outcome(
+    ns: &Netns,
+    addr: IpAddr,
+    size: usize,
+    timeout: Duration,
+) -> Result<PingOutcome> {
     ns.run(|| {
         let sock = open(addr)?;
-        if let Err(e) = send_echo(&sock, addr, 1) {
+        if let Err(e) = send_echo(&sock, addr, 1, size) {
             return failure(addr, e);
         }
         let deadline = Instant::now() + timeout;
@@ -69,7 +85,7 @@ pub fn ping_burst(
         let sock = open(addr)?;
         for seq in 1..=count {
             // A refused send (local DROP) simply gets no reply.
-            let _ = send_echo(&sock, addr, seq);
+            let _ = send_echo(&sock, addr, seq, PAYLOAD.len());
         }
         let deadline = Instant::now() + timeout;
         let mut answered = HashSet::new();
@@ -104,7 +120,10 @@ fn failure(addr: IpAddr, e: io::Error) -> Result<PingOutcome> {
     }
 }
 
-fn send_echo(sock: &UdpSocket, addr: IpAddr, seq: u16) -> io::Result<()> {
+/// The payload of an echo request, repeated to the size asked for.
+const PAYLOAD: &[u8] = b"moat-testnet";
+
+fn send_echo(sock: &UdpSocket, addr: IpAddr, seq: u16, size: usize) -> io::Result<()> {
     let kind = if addr.is_ipv6() {
         ECHO_REQUEST_V6
     } else {
@@ -114,7 +133,7 @@ fn send_echo(sock: &UdpSocket, addr: IpAddr, seq: u16) -> io::Result<()> {
     // type), sequence number, payload.
     let mut packet = vec![kind, 0, 0, 0, 0, 0];
     packet.extend_from_slice(&seq.to_be_bytes());
-    packet.extend_from_slice(b"moat-testnet");
+    packet.extend(PAYLOAD.iter().cycle().take(size));
     sock.send_to(&packet, SocketAddr::new(addr, 0)).map(drop)
 }
 

@@ -68,7 +68,7 @@ pub use cleanup::cleanup_stale;
 pub use dockerd::{Dockerd, DOCKERD};
 pub use error::{Error, Result};
 pub use firewalld::{Firewalld, FIREWALLD};
-pub use icmp::{ping, ping_burst, ping_outcome, PingOutcome};
+pub use icmp::{ping, ping_burst, ping_outcome, ping_sized, PingOutcome};
 pub use image::busybox_image;
 pub use netns::{Netns, NAME_PREFIX, NETNS_RUN_DIR};
 pub use nfqueue::QueueReader;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{gateway_lab, iptables_all, moat_ok, packets_of, restore, servers, text};
 use moat_testnet::topology::{CLIENT_IF, GATEWAY_LAN_IF, GATEWAY_LAN_V4, GATEWAY_LAN_V6};
-use moat_testnet::{ping, Netns};
+use moat_testnet::{ping, ping_sized, Netns};
 use socket2::{Domain, Socket, Type};
 
 /// Opens a TCP connection to `addr:port` from `ns` as user and group
@@ -621,4 +621,44 @@ fn ranges_and_interfaces_that_match_nothing_count_nothing() {
     assert_eq!(count("not-backwards"), 5, "{listing}");
     assert_eq!(count("no-interface"), 0, "{listing}");
     assert_eq!(count("any-interface"), 5, "{listing}");
+}
+
+/// ICMP type tests never match a later fragment, negated or not, as
+/// xt_icmp and ip6t_icmp6 have it: a 3,000-byte ping, fragmented by its
+/// sender, gets through `! --icmp-type echo-request -j DROP` in the raw
+/// table's PREROUTING (before reassembly) and `! --icmpv6-type
+/// echo-request -j DROP` in INPUT (IPv6 without conntrack sees each
+/// fragment), and the DROP rules count none of its fragments.
+#[test]
+fn icmp_type_tests_let_a_large_pings_later_fragments_pass() {
+    let Some(lab) = gateway_lab() else { return };
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &["-t raw -A PREROUTING -p icmp ! --icmp-type echo-request -j DROP"],
+    );
+    iptables_all(
+        &lab.gateway,
+        "ip6tables",
+        &[
+            "-A INPUT -p ipv6-icmp --icmpv6-type neighbour-solicitation -j ACCEPT",
+            "-A INPUT -p ipv6-icmp --icmpv6-type neighbour-advertisement -j ACCEPT",
+            "-A INPUT -p ipv6-icmp ! --icmpv6-type echo-request -j DROP",
+        ],
+    );
+    assert!(
+        ping_sized(&lab.client, GATEWAY_LAN_V4, 3000).unwrap(),
+        "IPv4"
+    );
+    assert!(
+        ping_sized(&lab.client, GATEWAY_LAN_V6, 3000).unwrap(),
+        "IPv6"
+    );
+    let raw = moat_ok(
+        &lab.gateway,
+        &["iptables", "-t", "raw", "-vnL", "PREROUTING"],
+    );
+    assert_eq!(packets_of(&raw, "PREROUTING", "!type 8"), 0, "{raw}");
+    let input = moat_ok(&lab.gateway, &["ip6tables", "-vnL", "INPUT"]);
+    assert_eq!(packets_of(&input, "INPUT", "!type 128"), 0, "{input}");
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use moat_model::{Compare, Family, Iface, PacketType, TcpFlags};
+use moat_model::{Compare, Family, Iface, PacketType, TcpFlags, XtExtension, XtLayout};
 use nftables::expr::{Expression, Fib, FibFlag, FibResult, MetaKey, NamedExpression};
 use nftables::stmt::{Operator, Statement};
 
@@ -14,6 +14,7 @@ use super::build::{
     and, anon_set, cmp, concat, eq, masked, meta, network_bits, never, num, payload, range, text,
     GREATER, LESS,
 };
+use super::xt;
 use super::{refuse, CompileError};
 
 /// The longest interface name the kernel keeps (IFNAMSIZ - 1).
@@ -105,16 +106,21 @@ pub(super) fn icmp(
     if family != Family::Ipv4 {
         return refuse("ICMP type matches exist only for IPv4 (use ICMPv6 types in IPv6 tables)");
     }
-    if kind == 255 {
-        // Any ICMP packet whose header can be read (not a later fragment);
-        // negated, iptables matches nothing.
-        return Ok(if negate {
-            vec![never(family)]
-        } else {
-            vec![eq(payload("icmp", "type"), range(num(0), num(255)), false)]
-        });
+    if kind == 255 && negate {
+        // Negated, iptables' `any` matches nothing.
+        return Ok(vec![never(family)]);
     }
-    Ok(type_code("icmp", kind, code, negate))
+    // xt_icmp reads no later fragment's data (nf_tables would read the
+    // fragment's first bytes as the header): such a packet matches no type
+    // test, negated or not.
+    let mut stmts = fragment(true, family)?;
+    if kind == 255 {
+        // Any ICMP packet whose header can be read.
+        stmts.push(eq(payload("icmp", "type"), range(num(0), num(255)), false));
+    } else {
+        stmts.extend(type_code("icmp", kind, code, negate));
+    }
+    Ok(stmts)
 }
 
 /// `--icmpv6-type TYPE[/CODE]`.
@@ -127,7 +133,35 @@ pub(super) fn icmpv6(
     if family != Family::Ipv6 {
         return refuse("ICMPv6 type matches exist only for IPv6");
     }
+    if negate {
+        return Ok(vec![icmp6_xt(kind, code)]);
+    }
     Ok(type_code("icmpv6", kind, code, negate))
+}
+
+/// `! --icmpv6-type TYPE[/CODE]` in the kernel's ip6t_icmp6, as iptables-nft
+/// runs it: nf_tables reads a later fragment's "ICMPv6 header" from the
+/// start of its IPv6 header (the kernel knows no transport header there),
+/// so a negated native test would take every later fragment of an ICMPv6
+/// message (a large ping) for another type; ip6t_icmp6 matches none. (A
+/// positive test never meets its type there: the IPv6 header's first
+/// byte, 0x6_, is no ICMPv6 type in use.)
+fn icmp6_xt(kind: u8, code: Option<u8>) -> Statement<'static> {
+    /// ip6t_icmp's `invflags` bit for a negated test.
+    const IP6T_ICMP_INV: u8 = 0x01;
+    let (low, high) = code.map_or((0, 0xff), |c| (c, c));
+    let mut info = XtLayout::new();
+    info.u8(kind).u8(low).u8(high).u8(IP6T_ICMP_INV);
+    let code_text = code.map(|c| format!("/{c}")).unwrap_or_default();
+    xt::statement(&XtExtension {
+        name: "icmp6".into(),
+        revision: 0,
+        info: info.finish(),
+        text: format!("-m icmp6 ! --icmpv6-type {kind}{code_text}"),
+        hooks: Vec::new(),
+        builtin_hooks: Vec::new(),
+        stage: None,
+    })
 }
 
 /// `PROTO type T [PROTO code C]`; negated with a code, the pair is compared
@@ -441,13 +475,30 @@ mod tests {
             code: Some(1),
             negate: false,
         };
+        let first_fragment = json!({"match": {"op": "==",
+            "left": {"&": [{"payload": {"protocol": "ip", "field": "frag-off"}}, 0x1fff]},
+            "right": 0}});
         assert_eq!(
             matches_json(&[m], v4()),
             json!([
+                first_fragment,
                 {"match": {"op": "==", "left": {"payload": {"protocol": "icmp", "field": "type"}}, "right": 3}},
                 {"match": {"op": "==", "left": {"payload": {"protocol": "icmp", "field": "code"}}, "right": 1}},
             ])
         );
+        let m = Match::Icmp {
+            kind: 3,
+            code: Some(1),
+            negate: true,
+        };
+        assert_eq!(
+            matches_json(&[m], v4()),
+            json!([first_fragment, {"match": {"op": "!=",
+                "left": {"concat": [{"payload": {"protocol": "icmp", "field": "type"}},
+                                    {"payload": {"protocol": "icmp", "field": "code"}}]},
+                "right": {"set": [{"concat": [3, 1]}]}}}])
+        );
+        // Negated in IPv6, ip6t_icmp6: type 1, codes 4 to 4, inverted.
         let m = Match::Icmpv6 {
             kind: 1,
             code: Some(4),
@@ -455,10 +506,8 @@ mod tests {
         };
         assert_eq!(
             matches_json(&[m], v6()),
-            json!([{"match": {"op": "!=",
-                "left": {"concat": [{"payload": {"protocol": "icmpv6", "field": "type"}},
-                                    {"payload": {"protocol": "icmpv6", "field": "code"}}]},
-                "right": {"set": [{"concat": [1, 4]}]}}}])
+            json!([{"xt": {"type": "match", "name": "icmp6", "rev": 0,
+                "info": "0104040100000000"}}])
         );
     }
 
@@ -471,9 +520,14 @@ mod tests {
         };
         assert_eq!(
             matches_json(&[m], v4()),
-            json!([{"match": {"op": "==",
-                "left": {"payload": {"protocol": "icmp", "field": "type"}},
-                "right": {"range": [0, 255]}}}])
+            json!([
+                {"match": {"op": "==",
+                    "left": {"&": [{"payload": {"protocol": "ip", "field": "frag-off"}}, 0x1fff]},
+                    "right": 0}},
+                {"match": {"op": "==",
+                    "left": {"payload": {"protocol": "icmp", "field": "type"}},
+                    "right": {"range": [0, 255]}}}
+            ])
         );
     }
 

@@ -245,22 +245,32 @@ fn icmp_type_and_code_merge_like_nft() {
         code: Some(1),
         negate: false,
     }];
+    // First, not a later fragment, whose data xt_icmp never reads.
+    let first_fragment = [
+        "payload 2b @ network + 6",
+        "bitwise & 1fff ^ 0000",
+        "cmp 0 0000",
+    ];
     assert_eq!(
         v4(m, Action::Continue),
         [
-            L4,
-            "cmp 0 01",
-            "payload 2b @ transport + 0",
-            "cmp 0 0301",
-            COUNTER
+            &first_fragment[..],
+            &[
+                L4,
+                "cmp 0 01",
+                "payload 2b @ transport + 0",
+                "cmp 0 0301",
+                COUNTER,
+            ],
         ]
+        .concat()
     );
     let any = vec![Match::Icmp {
         kind: 255,
         code: None,
         negate: false,
     }];
-    assert_eq!(v4(any, Action::Continue)[3..5], ["cmp 5 00", "cmp 3 ff"]);
+    assert_eq!(v4(any, Action::Continue)[6..8], ["cmp 5 00", "cmp 3 ff"]);
     // A negated type and code: the pair, in registers 1 and 9, is not in a
     // set of one.
     let pair = vec![Match::Icmp {
@@ -269,7 +279,7 @@ fn icmp_type_and_code_merge_like_nft() {
         negate: true,
     }];
     assert_eq!(
-        v4(pair, Action::Continue)[..5],
+        v4(pair, Action::Continue)[3..8],
         [
             L4,
             "cmp 0 01",
