@@ -102,6 +102,12 @@ pub fn install_personalities(root: &Path, binary: &Path) -> Result<Vec<PathBuf>,
 /// (with their -save and -restore), then checks that each name now leads
 /// to moat.
 pub fn choose_moat(root: &Path) -> Result<(), InstallError> {
+    // update-alternatives' own directories, there on a Debian system,
+    // perhaps not yet in a root being prepared.
+    for dir in ["usr/sbin", "etc/alternatives", "var/lib/dpkg/alternatives"] {
+        let dir = root.join(dir);
+        std::fs::create_dir_all(&dir).map_err(file_error("create", &dir))?;
+    }
     let ours = |name: &str| format!("/{PERSONALITY_DIR}/{name}");
     let system = |name: &str| format!("/usr/sbin/{name}");
     for (master, slaves) in GROUPS {

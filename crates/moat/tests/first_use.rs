@@ -606,6 +606,21 @@ fn install_iptables_chooses_moat_through_update_alternatives() {
             "{query}"
         );
     }
+    // A bare root, being prepared, gets update-alternatives' directories,
+    // and installing again changes nothing.
+    let bare = s.dir.join("bare");
+    for _ in 0..2 {
+        let out = std::process::Command::new(common::moat_bin())
+            .args(["install", "--iptables", "--root", bare.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let query = alternatives(&bare, &["--query", "ip6tables"]);
+    assert!(
+        query.contains("Value: /usr/local/lib/moat/ip6tables"),
+        "{query}"
+    );
 }
 
 #[test]
