@@ -157,7 +157,7 @@ fn check_new_chain_name(state: &TableState, name: &str) -> Result<(), EngineErro
             "invalid chain name `{name}': it may not be empty, start with `-' or `!', or contain spaces"
         ));
     }
-    if crate::rule::is_target_name(name) {
+    if crate::rule::is_target_name(name, state.family) {
         return invalid(format!(
             "invalid chain name `{name}': it is the name of a target"
         ));

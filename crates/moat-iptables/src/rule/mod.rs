@@ -227,9 +227,18 @@ pub fn split_args(text: &str) -> Option<Vec<String>> {
     values::split_saved(text)
 }
 
-/// Whether `name` is a target's name (built-in or extension), so it cannot name a chain.
-pub(crate) fn is_target_name(name: &str) -> bool {
-    targets::SUPPORTED.contains(&name) || name == "QUEUE"
+/// Whether `name` is the name of a target iptables can load for `family`
+/// (built-in or extension, moat's or not), so `-N` cannot name a chain so:
+/// the targets of both families, and each family's own.
+pub(crate) fn is_target_name(name: &str, family: Family) -> bool {
+    let (own, others): (&[&str], &[&str]) = match family {
+        Family::Ipv4 => (&["ULOG", "CLUSTERIP"], &["HL"]),
+        Family::Ipv6 => (&["DNPT", "SNPT"], &["TTL", "ECN"]),
+    };
+    !others.contains(&name)
+        && (targets::SUPPORTED.contains(&name)
+            || ["QUEUE", "standard", "SECMARK", "LED"].contains(&name)
+            || own.contains(&name))
 }
 
 /// The match modules moat supports (`-m NAME`).
