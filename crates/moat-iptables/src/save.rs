@@ -214,7 +214,10 @@ impl SaveFile {
                         stage_name(t.stage)
                     )));
                 }
-                let stage = parse_table(name.trim()).map_err(|e| error(e.message))?;
+                // Its first word, as iptables-restore reads it (`*filter
+                // extra` is the filter table).
+                let name = name.split_whitespace().next().unwrap_or_default();
+                let stage = parse_table(name).map_err(|e| error(e.message))?;
                 open = Some((
                     SaveTable {
                         stage,
@@ -795,6 +798,14 @@ mod tests {
         let err = SaveFile::parse("*filter\n:INPUT ACCEPT [0:0]\n").unwrap_err();
         assert_eq!(err.line, 1);
         assert!(err.message.contains("COMMIT"), "{err}");
+    }
+
+    #[test]
+    fn a_table_line_is_read_to_its_first_word() {
+        let file = SaveFile::parse("*filter extra\nCOMMIT\n*\tnat # x\nCOMMIT\n").unwrap();
+        let stages: Vec<_> = file.tables.iter().map(|t| t.stage).collect();
+        assert_eq!(stages, [Stage::Filter, Stage::Nat]);
+        assert!(SaveFile::parse("*\nCOMMIT\n").is_err());
     }
 
     #[test]
