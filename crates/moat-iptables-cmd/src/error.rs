@@ -63,6 +63,7 @@ impl CommandError {
     pub fn iptables_words(&self) -> Option<&'static str> {
         match self {
             CommandError::Engine(e) => e.iptables,
+            CommandError::Option(e) => e.iptables,
             CommandError::Save(e) | CommandError::Host(HostError::Save(e)) => e.iptables,
             _ => None,
         }

@@ -97,18 +97,9 @@ pub fn run(program: &str, args: &[String], family: Family) -> ExitCode {
         // Not a usage error: the kernel refuses the rule, or iptables'
         // backend the policy.
         Err(e) if e.problem != moat_iptables::Problem::Parameter => {
-            // iptables' words first, where it has some, as the
-            // engine's errors say them (programs look for them).
-            match e.iptables {
-                Some(words) => {
-                    tell!("{program}: {words}");
-                    if advice::wanted() {
-                        tell!("{program}: {e}");
-                    }
-                }
-                None => tell!("{program}: {e}"),
-            }
-            return ExitCode::from(e.problem.exit_status());
+            let status = e.problem.exit_status();
+            CommandError::from(e).report(program);
+            return ExitCode::from(status);
         }
         Err(e) => {
             tell!("{program}: {e}");

@@ -51,15 +51,12 @@ pub fn ipset_update_target(
     layout
         .u32(if update.exist { EXIST } else { 0 })
         .u32(update.timeout.unwrap_or(NO_TIMEOUT));
-    XtExtension {
-        name: "SET".into(),
-        revision: 3,
-        info: layout.finish(),
-        text: format!("-j SET{}", update.text(false)),
-        hooks: Vec::new(),
-        builtin_hooks: Vec::new(),
-        stage: None,
-    }
+    XtExtension::new(
+        "SET",
+        3,
+        layout.finish(),
+        format!("-j SET{}", update.text(false)),
+    )
 }
 
 /// xt_set's flag of a negated match (`IPSET_INV_MATCH`).
@@ -116,15 +113,12 @@ pub fn ipset_match(m: &Match, index: u16) -> Option<XtExtension> {
         layout.u64(value).u8(op).align(8);
     }
     layout.u32(flags);
-    Some(XtExtension {
-        name: "set".into(),
-        revision: 4,
-        info: layout.finish(),
-        text: moat_model::describe::match_text(m),
-        hooks: Vec::new(),
-        builtin_hooks: Vec::new(),
-        stage: None,
-    })
+    Some(XtExtension::new(
+        "set",
+        4,
+        layout.finish(),
+        moat_model::describe::match_text(m),
+    ))
 }
 
 #[cfg(test)]

@@ -472,11 +472,6 @@ fn declare_chain(
             if let (Some((_, p)), Some(policy)) = (&mut chain.base, policy) {
                 *p = policy;
             }
-            // Without --counters, iptables-restore sets the policy with
-            // counters of zero, also over a chain --noflush keeps.
-            if !options.counters && policy.is_some() {
-                chain.policy_counters = Counters::default();
-            }
             if options.counters {
                 chain.policy_counters = decl.counters.ok_or_else(|| {
                     error(
@@ -488,6 +483,10 @@ fn declare_chain(
                         Problem::Parameter,
                     )
                 })?;
+            } else if policy.is_some() {
+                // iptables-restore sets the policy with counters of zero,
+                // also over a chain --noflush keeps.
+                chain.policy_counters = Counters::default();
             }
         }
         // A user chain declared again, or made earlier in the

@@ -33,6 +33,27 @@ pub struct XtExtension {
     pub stage: Option<Stage>,
 }
 
+impl XtExtension {
+    /// Extension `name` at `revision` with argument structure `info`,
+    /// written `text`, that works at every hook of every table.
+    pub fn new(
+        name: impl Into<String>,
+        revision: u32,
+        info: Vec<u8>,
+        text: impl Into<String>,
+    ) -> XtExtension {
+        XtExtension {
+            name: name.into(),
+            revision,
+            info,
+            text: text.into(),
+            hooks: Vec::new(),
+            builtin_hooks: Vec::new(),
+            stage: None,
+        }
+    }
+}
+
 /// An argument structure of an xtables extension being laid out byte by
 /// byte as the kernel module reads it: host byte order, C alignment, the
 /// whole size rounded up to 8 bytes as `XT_ALIGN` does.

@@ -431,20 +431,17 @@ fn connmark_xt(mode: u8, nfmask: u32, ctmask: u32) -> Statement<'static> {
     } else {
         "restore"
     };
-    super::xt::target_statement(&XtExtension {
-        name: "CONNMARK".into(),
-        revision: 1,
-        info: XtLayout::new()
+    super::xt::target_statement(&XtExtension::new(
+        "CONNMARK",
+        1,
+        XtLayout::new()
             .u32(0)
             .u32(ctmask)
             .u32(nfmask)
             .u8(mode)
             .finish(),
-        text: format!("-j CONNMARK --{word}-mark --nfmask {nfmask:#x} --ctmask {ctmask:#x}"),
-        hooks: Vec::new(),
-        builtin_hooks: Vec::new(),
-        stage: None,
-    })
+        format!("-j CONNMARK --{word}-mark --nfmask {nfmask:#x} --ctmask {ctmask:#x}"),
+    ))
 }
 
 /// `-j CONNMARK --save-mark`: `ct = (ct & ~ctmask) ^ (mark & nfmask)`.

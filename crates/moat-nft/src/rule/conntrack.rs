@@ -125,15 +125,7 @@ fn xt_conntrack(tests: XtTests, text: String) -> XtExtension {
     for (_, last) in tests.ports {
         info.u16(last);
     }
-    XtExtension {
-        name: "conntrack".into(),
-        revision: 3,
-        info: info.align(4).finish(),
-        text,
-        hooks: Vec::new(),
-        builtin_hooks: Vec::new(),
-        stage: None,
-    }
+    XtExtension::new("conntrack", 3, info.align(4).finish(), text)
 }
 
 /// `-m conntrack [!] --ctstate STATES` in the kernel's module.

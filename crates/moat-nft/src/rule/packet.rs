@@ -153,15 +153,12 @@ fn icmp6_xt(kind: u8, code: Option<u8>) -> Statement<'static> {
     let mut info = XtLayout::new();
     info.u8(kind).u8(low).u8(high).u8(IP6T_ICMP_INV);
     let code_text = code.map(|c| format!("/{c}")).unwrap_or_default();
-    xt::statement(&XtExtension {
-        name: "icmp6".into(),
-        revision: 0,
-        info: info.finish(),
-        text: format!("-m icmp6 ! --icmpv6-type {kind}{code_text}"),
-        hooks: Vec::new(),
-        builtin_hooks: Vec::new(),
-        stage: None,
-    })
+    xt::statement(&XtExtension::new(
+        "icmp6",
+        0,
+        info.finish(),
+        format!("-m icmp6 ! --icmpv6-type {kind}{code_text}"),
+    ))
 }
 
 /// `PROTO type T [PROTO code C]`; negated with a code, the pair is compared

@@ -116,15 +116,12 @@ fn multiport(which: Which, ranges: &[(u16, u16)], negate: bool) -> Statement<'st
     }
     info.bytes(&range_starts, MULTIPORT_SLOTS)
         .u8(u8::from(negate));
-    xt::statement(&XtExtension {
-        name: "multiport".into(),
-        revision: 1,
-        info: info.finish(),
-        text: "-m multiport".into(),
-        hooks: Vec::new(),
-        builtin_hooks: Vec::new(),
-        stage: None,
-    })
+    xt::statement(&XtExtension::new(
+        "multiport",
+        1,
+        info.finish(),
+        "-m multiport",
+    ))
 }
 
 /// `--sport`: `tcp sport 22`, `udp sport { 53, 1000-2000 }`, ...

@@ -37,15 +37,12 @@ pub(super) fn compile(
         .u16(last - first + 1)
         .u16(flags)
         .finish();
-    Ok(xt::target_statement(&XtExtension {
-        name: "NFQUEUE".into(),
-        revision: 3,
+    Ok(xt::target_statement(&XtExtension::new(
+        "NFQUEUE",
+        3,
         info,
-        text: format!("-j NFQUEUE --queue-balance {first}:{last}"),
-        hooks: Vec::new(),
-        builtin_hooks: Vec::new(),
-        stage: None,
-    }))
+        format!("-j NFQUEUE --queue-balance {first}:{last}"),
+    )))
 }
 
 #[cfg(test)]

@@ -95,15 +95,7 @@ pub(super) fn compile(spec: &RecentSpec) -> Result<Vec<Statement<'static>>, Comp
         .align(4)
         .bytes(&mask_field(spec.mask), 16)
         .finish();
-    let ext = XtExtension {
-        name: "recent".into(),
-        revision: 1,
-        info,
-        text: String::new(),
-        hooks: Vec::new(),
-        builtin_hooks: Vec::new(),
-        stage: None,
-    };
+    let ext = XtExtension::new("recent", 1, info, String::new());
     Ok(vec![super::xt::statement(&ext)])
 }
 

@@ -79,15 +79,7 @@ mod tests {
 
     #[test]
     fn statements_carry_the_match_through() {
-        let ext = XtExtension {
-            name: "string".into(),
-            revision: 1,
-            info: vec![0, 1, 0xab, 0xff],
-            text: "-m string".into(),
-            hooks: Vec::new(),
-            builtin_hooks: Vec::new(),
-            stage: None,
-        };
+        let ext = XtExtension::new("string", 1, vec![0, 1, 0xab, 0xff], "-m string");
         let back = parse_statement(&statement(&ext)).unwrap();
         assert!(!back.target);
         assert_eq!((back.name.as_str(), back.rev), ("string", 1));

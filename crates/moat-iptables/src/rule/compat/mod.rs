@@ -109,15 +109,7 @@ pub(crate) fn kernel_ext(
 ) -> XtExtension {
     let mut text = format!("{option} {name}");
     module.save(&mut text);
-    XtExtension {
-        name: name.into(),
-        revision,
-        info,
-        text,
-        hooks: Vec::new(),
-        builtin_hooks: Vec::new(),
-        stage: None,
-    }
+    XtExtension::new(name, revision, info, text)
 }
 
 /// Runs `$body` with `$m` bound to the module inside an [`XtMatch`].
