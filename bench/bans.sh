@@ -37,10 +37,10 @@ fi
 PY=/usr/bin/python3   # fail2ban's own Python
 if [ -z "${MOAT:-}" ]; then
   cargo build --release --quiet -p moat
-  MOAT="$PWD/target/release/moat"
+  MOAT="$(bash scripts/bin-dir.sh)/moat"
 fi
 cargo build --release --quiet -p moat-ban --example fill_store
-export MOAT FILL_STORE="$PWD/target/release/examples/fill_store"
+export MOAT FILL_STORE="$(bash scripts/bin-dir.sh)/examples/fill_store"
 LINES=$([ $QUICK = 1 ] && echo 200000 || echo 1000000)
 SECS=$([ $QUICK = 1 ] && echo 5 || echo 10)
 CAP=$([ $QUICK = 1 ] && echo 30 || echo 60)

@@ -27,7 +27,8 @@ import sys
 import threading
 import time
 
-MOAT = os.environ.get("MOAT", "target/release/moat")
+# bench/bans.sh sets both paths (scripts/bin-dir.sh names the directory).
+MOAT = os.environ["MOAT"]
 NETLINK_NETFILTER = 12
 NFNLGRP_NFTABLES = 7
 SOL_NETLINK = 270
@@ -505,7 +506,7 @@ def startup(a):
     os.close(fd)
     state = os.path.join(a.dir, "state")
     os.makedirs(state, exist_ok=True)
-    fill = os.environ.get("FILL_STORE", "target/release/examples/fill_store")
+    fill = os.environ["FILL_STORE"]
     out = subprocess.run([fill, os.path.join(state, "bans.redb"), "bench", str(a.count), "86400"],
                          check=True, capture_output=True, text=True).stdout
     read_ms = int(out.rsplit("read back in ", 1)[1].split()[0]) if "read back in" in out else None

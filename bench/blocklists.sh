@@ -26,7 +26,7 @@ for a in "$@"; do
 done
 bash scripts/deps.sh
 cargo build --release --quiet -p moat
-MOAT="$PWD/target/release/moat"
+MOAT="$(bash scripts/bin-dir.sh)/moat"
 TMP=$(mktemp -d)
 P="moatbl$$"
 NS="${P}x"

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cargo build --release --quiet -p moat
-MOAT="$PWD/target/release/moat"
+MOAT="$(bash scripts/bin-dir.sh)/moat"
 TMP=$(mktemp -d)
 NS="moatcfgbench$$"
 REPEAT=${REPEAT:-5}

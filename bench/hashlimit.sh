@@ -35,7 +35,7 @@ fresh_restores() {
 }
 
 theirs=$(fresh_restores iptables-nft-restore)
-ours=$(fresh_restores "$PWD/target/release/moat" iptables-restore)
+ours=$(fresh_restores "$(bash scripts/bin-dir.sh)/moat" iptables-restore)
 echo "fresh restore of $N hashlimit rules: iptables-nft $theirs ms, moat $ours ms"
 if [ -n "${MOAT_OLD:-}" ]; then
   echo "  older moat ($MOAT_OLD): $(fresh_restores "$MOAT_OLD" iptables-restore) ms"

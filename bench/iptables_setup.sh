@@ -9,7 +9,7 @@ bash scripts/deps.sh
 cargo build --release --quiet
 # The iptables personalities as installed: the lean moat-iptables binary
 # the README links the iptables names to.
-MOAT="$PWD/target/release/moat-iptables"
+MOAT="$(bash scripts/bin-dir.sh)/moat-iptables"
 # Both tools' code starts outside the page cache, so each is read back by
 # its own first commands: peak memory counts the file pages a command
 # maps, and those depend on how the pages came into the page cache (the

@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cargo build --release --quiet
-MOAT="$PWD/target/release/moat"
+MOAT="$(bash scripts/bin-dir.sh)/moat"
 TMP=$(mktemp -d)
 NS="moatlint$$"
 REPEAT=5

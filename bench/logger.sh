@@ -12,7 +12,7 @@ if ! [ -e /usr/lib/x86_64-linux-gnu/ulogd/ulogd_output_JSON.so ]; then
   apt-get install -y -qq ulogd2 ulogd2-json > /dev/null
 fi
 cargo build --release --quiet
-MOAT="$PWD/target/release/moat"
+MOAT="$(bash scripts/bin-dir.sh)/moat"
 TMP=$(mktemp -d)
 GW="moatlog$$gw"
 CL="moatlog$$cl"

@@ -13,7 +13,7 @@
 # Usage: bash bench/nat.sh [--quick] [--100k]
 #   --quick  fewer repeats, rounds and connections;  --100k  also restore 100,000
 #   MOAT=/path/to/moat bash bench/nat.sh  measures that moat binary (e.g. another
-#   commit's build) instead of building and measuring target/release/moat.
+#   commit's build) instead of building and measuring the release build of moat.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0; BIG=0
@@ -25,9 +25,9 @@ for a in "$@"; do
 done
 bash scripts/deps.sh
 OTHER_MOAT=${MOAT:-}
-if [ -z "$OTHER_MOAT" ]; then cargo build --release --quiet; MOAT="$PWD/target/release/moat"; fi
+if [ -z "$OTHER_MOAT" ]; then cargo build --release --quiet; MOAT="$(bash scripts/bin-dir.sh)/moat"; fi
 cargo build --release --quiet -p moat-testnet --example conn_rate
-CONN_RATE="$PWD/target/release/examples/conn_rate"
+CONN_RATE="$(bash scripts/bin-dir.sh)/examples/conn_rate"
 TMP=$(mktemp -d)
 NS="moatnat$$"
 SIZES=(1000 10000)

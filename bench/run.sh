@@ -34,11 +34,14 @@ time_ms() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) b = 1; printf "%.1fx", a / b }'; }
 
-# Peak resident memory in MB of one command (stdin from $1), by GNU time.
+# Peak resident memory in MB of one command run in the namespace (stdin
+# from $1), by GNU time started inside it: a process's peak survives exec,
+# so timing `ip netns exec` would report ip's own 2-3 MB for a smaller
+# command.
 peak_mb() {
   local input="$1"; shift
-  /usr/bin/time -f '%M' -o "$TMP/rss" "$@" < "$input" > /dev/null
-  awk '{ printf "%.0f", $1 / 1024 }' "$TMP/rss"
+  in_ns /usr/bin/time -f '%M' -o "$TMP/rss" "$@" < "$input" > /dev/null
+  awk '{ printf "%.1f", $1 / 1024 }' "$TMP/rss"
 }
 
 row() { printf '%-40s %12s ms %12s ms %10s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
@@ -67,9 +70,9 @@ printf '%-40s %14s %14s %10s\n' "benchmark" "iptables-nft" "moat" "moat wins"
 for n in "${SIZES[@]}"; do
   gen_rules "$n" > "$TMP/rules-$n"
   restore_medians "$TMP/rules-$n" iptables-nft-restore; ipt=$fresh_median; ipt_again=$again_median
-  fresh_ns; ipt_mb=$(peak_mb "$TMP/rules-$n" ip netns exec "$NS" iptables-nft-restore)
+  fresh_ns; ipt_mb=$(peak_mb "$TMP/rules-$n" iptables-nft-restore)
   restore_medians "$TMP/rules-$n" "$MOAT" iptables-restore; moat=$fresh_median; moat_again=$again_median
-  fresh_ns; moat_mb=$(peak_mb "$TMP/rules-$n" ip netns exec "$NS" "$MOAT" iptables-restore)
+  fresh_ns; moat_mb=$(peak_mb "$TMP/rules-$n" "$MOAT" iptables-restore)
   row "restore $n rules" "$ipt" "$moat"
   row "restore $n rules over themselves" "$ipt_again" "$moat_again"
   printf '%-40s %12s MB %12s MB\n' "peak memory, restore $n rules" "$ipt_mb" "$moat_mb"
@@ -136,20 +139,20 @@ jail_cycle_ms() {
 # Peak memory of one ban (-I 1 into the jail's chain), in MB.
 ban_mb() {
   in_ns "$@" -N f2b-mem
-  peak_mb "$TMP/empty" ip netns exec "$NS" "$@" -I f2b-mem 1 -s 192.0.2.99 -j DROP
+  peak_mb "$TMP/empty" "$@" -I f2b-mem 1 -s 192.0.2.99 -j DROP
 }
 fresh_ns; in_ns iptables-nft-restore < "$TMP/rules-$n"
 ipt_a=$(append_avg iptables-nft); ipt_c=$(check_avg iptables-nft); ipt_l=$(list_avg iptables-nft)
 ipt_s=$(save_avg iptables-nft); ipt_save=$(dump_avg iptables-nft-save)
-ipt_l_mb=$(peak_mb "$TMP/empty" ip netns exec "$NS" iptables-nft -vnL)
-ipt_save_mb=$(peak_mb "$TMP/empty" ip netns exec "$NS" iptables-nft-save)
+ipt_l_mb=$(peak_mb "$TMP/empty" iptables-nft -vnL)
+ipt_save_mb=$(peak_mb "$TMP/empty" iptables-nft-save)
 ipt_d=$(delete_avg iptables-nft)
 ipt_jail=$(jail_cycle_ms iptables-nft); ipt_ban_mb=$(ban_mb iptables-nft)
 fresh_ns; in_ns "$MOAT" iptables-restore < "$TMP/rules-$n"
 moat_a=$(append_avg "$MOAT" iptables); moat_c=$(check_avg "$MOAT" iptables); moat_l=$(list_avg "$MOAT" iptables)
 moat_s=$(save_avg "$MOAT" iptables); moat_save=$(dump_avg "$MOAT" iptables-save)
-moat_l_mb=$(peak_mb "$TMP/empty" ip netns exec "$NS" "$MOAT" iptables -vnL)
-moat_save_mb=$(peak_mb "$TMP/empty" ip netns exec "$NS" "$MOAT" iptables-save)
+moat_l_mb=$(peak_mb "$TMP/empty" "$MOAT" iptables -vnL)
+moat_save_mb=$(peak_mb "$TMP/empty" "$MOAT" iptables-save)
 moat_d=$(delete_avg "$MOAT" iptables)
 moat_jail=$(jail_cycle_ms "$MOAT" iptables); moat_ban_mb=$(ban_mb "$MOAT" iptables)
 row "one -A into a chain of $n rules" "$ipt_a" "$moat_a"

@@ -16,7 +16,7 @@ command -v iptables-nft > /dev/null || bash scripts/deps.sh
 cargo build --release --quiet -p moat
 # The symlinks name the lean moat-iptables binary, as installed ones do;
 # the functions are the iptables libraries' (both binaries share them).
-MOAT="$PWD/target/release/moat-iptables"
+MOAT="$(bash scripts/bin-dir.sh)/moat-iptables"
 OUT="$PWD/crates/moat/hot-code.txt"
 TMP=$(mktemp -d)
 NS="moathot$$"

@@ -24,7 +24,8 @@
 //!
 //! ```text
 //! cargo build --release -p moat-testnet --example conn_rate
-//! sudo target/release/examples/conn_rate --moat target/release/moat [--rules 1000]
+//! bin=$(bash scripts/bin-dir.sh)
+//! sudo $bin/examples/conn_rate --moat $bin/moat [--rules 1000]
 //!     [--connections 20000] [--seconds 10] [--threads N] [--rounds 5]
 //! ```
 
