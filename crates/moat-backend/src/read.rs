@@ -103,6 +103,14 @@ struct Stmt {
     log: Option<LogStmt>,
     snat: Option<serde_json::Value>,
     dnat: Option<serde_json::Value>,
+    set: Option<SetStmt>,
+}
+
+/// A statement that adds to or updates a set; only the set's name
+/// (`@connlimit_…`) matters.
+#[derive(Deserialize)]
+struct SetStmt {
+    set: String,
 }
 
 /// A log statement; only its nflog group matters.
@@ -210,6 +218,9 @@ pub(crate) fn parse_listing(
                         s.dnat.as_ref().map(|_| NatSide::Destination)
                     }
                 }),
+                fills: (rule.expr.iter())
+                    .filter_map(|s| Some(s.set.as_ref()?.set.trim_start_matches('@').to_string()))
+                    .collect(),
             });
         }
     }

@@ -59,6 +59,9 @@ pub struct KernelRule {
     /// (NETMAP's side follows the hooks reaching its chain, not its text:
     /// a rule whose side changes is written again).
     pub nat_side: Option<NatSide>,
+    /// The dynamic sets the rule fills (`add @connlimit_…`), which the
+    /// planner keeps while the rule stays.
+    pub fills: Vec<String>,
 }
 
 /// A user's rule held by a port map: one element of its address map.

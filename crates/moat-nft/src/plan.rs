@@ -672,11 +672,6 @@ fn update(old: &KernelTable, new: &Table, own_state: OwnState) -> Vec<Op> {
             }),
         }
     }
-    ops.extend(
-        unused_dynamic_sets(old, new)
-            .into_iter()
-            .map(|name| Op::DeleteSet { name }),
-    );
     // Every removed chain is flushed before any is deleted: a jump from
     // one removed chain to another holds the target until its rule goes
     // (firewalld's reload, `-F` and `-X` in one restore).
@@ -698,6 +693,9 @@ fn update(old: &KernelTable, new: &Table, own_state: OwnState) -> Vec<Op> {
             })
         }));
     }
+    // Last: a set goes once the rules that fill it are gone.
+    let unused = unused_dynamic_sets(old, new, &ops);
+    ops.extend(unused.into_iter().map(|name| Op::DeleteSet { name }));
     ops
 }
 
@@ -708,8 +706,12 @@ pub fn fills_a_set(rule: &Rule) -> bool {
         .any(|m| matches!(m, Match::ConnLimit { .. } | Match::HashLimit { .. }))
 }
 
-/// The dynamic sets the kernel table holds that no rule of `new` fills.
-fn unused_dynamic_sets(old: &KernelTable, new: &Table) -> Vec<String> {
+/// The dynamic sets the kernel table holds that neither a rule `ops` add
+/// nor a rule of `old` they leave in place fills. A kept rule goes by the
+/// sets its expressions name, whatever name its model would get now (its
+/// `-m set` was resolved to the kernel's ipset when it was added; an older
+/// moat may have named it otherwise).
+fn unused_dynamic_sets(old: &KernelTable, new: &Table, ops: &[Op]) -> Vec<String> {
     let candidates: Vec<&String> = old
         .sets
         .iter()
@@ -724,17 +726,58 @@ fn unused_dynamic_sets(old: &KernelTable, new: &Table) -> Vec<String> {
         stage: new.stage,
         table: table_name(new.stage).to_string(),
     };
-    let needed: HashSet<String> = new
-        .chains
-        .iter()
-        .flat_map(|c| c.rules.iter().filter(|r| fills_a_set(r)))
-        .filter_map(|rule| compile_rule(rule, &ctx).ok())
-        .flat_map(|compiled| compiled.sets.into_iter().map(|s| s.name.into_owned()))
-        .collect();
+    let mut needed: HashSet<String> = filled_by_kept_rules(old, new, ops);
+    // The ops hold placeholders yet: the rules are `new`'s.
+    let added = ops.iter().filter_map(|op| match op {
+        Op::AddRule { chain, index, .. } | Op::ReplaceRule { chain, index, .. } => {
+            new.chain(chain)?.rules.get(index.checked_sub(1)?)
+        }
+        _ => None,
+    });
+    for rule in added.filter(|r| fills_a_set(r)) {
+        // A `-m set` lookup becomes the kernel's ipset match only after
+        // planning, which changes a connlimit set's name: such a rule's
+        // sets are not known here, so none is deleted.
+        let on_ipset = rule
+            .matches
+            .iter()
+            .any(|m| matches!(m, Match::InSet { .. }));
+        match compile_rule(rule, &ctx) {
+            Ok(compiled) if !on_ipset => {
+                needed.extend(compiled.sets.into_iter().map(|s| s.name.into_owned()))
+            }
+            _ => return Vec::new(),
+        }
+    }
     candidates
         .into_iter()
         .filter(|name| !needed.contains(*name))
         .cloned()
+        .collect()
+}
+
+/// The sets filled by the rules of `old` that stay: neither deleted nor
+/// replaced by `ops`, nor in a chain `new` no longer has or `ops` flush.
+fn filled_by_kept_rules(old: &KernelTable, new: &Table, ops: &[Op]) -> HashSet<String> {
+    let mut gone_rules = HashSet::new();
+    let mut gone_chains = HashSet::new();
+    for op in ops {
+        match op {
+            Op::DeleteRule { handle, .. } | Op::ReplaceRule { handle, .. } => {
+                gone_rules.insert(*handle);
+            }
+            Op::FlushChain { name } => {
+                gone_chains.insert(name.as_str());
+            }
+            _ => {}
+        }
+    }
+    old.chains
+        .iter()
+        .filter(|c| new.chain(&c.name).is_some() && !gone_chains.contains(c.name.as_str()))
+        .flat_map(|c| &c.rules)
+        .filter(|r| !gone_rules.contains(&r.handle))
+        .flat_map(|r| r.fills.iter().cloned())
         .collect()
 }
 
@@ -887,6 +930,7 @@ mod tests {
             members: Vec::new(),
             log_group: None,
             nat_side: None,
+            fills: Vec::new(),
         }
     }
 
@@ -1314,6 +1358,7 @@ mod tests {
                     members,
                     log_group: None,
                     nat_side: None,
+                    fills: Vec::new(),
                 }],
             }],
             sets: Vec::new(),

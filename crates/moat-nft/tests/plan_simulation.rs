@@ -108,6 +108,7 @@ impl Kernel {
                     .unwrap_or_default(),
                 log_group: None,
                 nat_side: None,
+                fills: Vec::new(),
             })
             .collect();
         KernelTable {

@@ -5,7 +5,7 @@ mod common;
 
 use common::{
     iptables_all, moat, moat_advised, moat_bin, moat_err, moat_iptables_bin, moat_ok, nft_ruleset,
-    restore, words,
+    restore, restore_ok, words,
 };
 use moat_testnet::{ping, require_root_or_skip, Netns};
 
@@ -497,6 +497,67 @@ fn dynamic_sets_go_with_their_last_rule() {
     assert_eq!(sets(&ns), ["hashlimit_ssh"]);
     iptables_all(&ns, "iptables", &["-F INPUT"]);
     assert!(sets(&ns).is_empty(), "{:?}", sets(&ns));
+}
+
+/// A connlimit or hashlimit rule that also looks up one of the kernel's
+/// ipsets keeps its set while it stays: later rules that fill sets of
+/// their own are added beside it (the planner once named its set from the
+/// rule before the ipset was resolved, and deleted the set the rule was
+/// using, so every later such rule was refused). A restore that drops a
+/// chain whose rule fills a set takes the set with the chain.
+#[test]
+fn rules_on_ipsets_keep_the_sets_they_fill() {
+    let Some(ns) = lab() else { return };
+    ns.exec_ok(&["ipset", "create", "S4", "hash:ip"]).unwrap();
+    let sets = |ns: &Netns| -> Vec<String> {
+        let mut names: Vec<String> = (ns.exec_ok(&["nft", "list", "sets", "ip"]).unwrap().lines())
+            .filter_map(|l| l.trim().strip_prefix("set "))
+            .map(|l| l.trim_end_matches(" {").to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    iptables_all(
+        &ns,
+        "iptables",
+        &[
+            "-A INPUT -m set --match-set S4 dst -m connlimit --connlimit-above 2",
+            "-A INPUT -m connlimit --connlimit-above 3",
+            "-A INPUT -m set --match-set S4 src --return-nomatch -m hashlimit --hashlimit-upto 7/sec --hashlimit-name h1",
+            "-A INPUT -m hashlimit --hashlimit-upto 1/sec --hashlimit-name h2",
+        ],
+    );
+    let filled = sets(&ns);
+    assert_eq!(filled.len(), 4, "{filled:?}");
+    // Without a --hashlimit-mode the set keys nothing (`/none`).
+    assert!(
+        filled.contains(&"hashlimit_h1/none".to_string()),
+        "{filled:?}"
+    );
+    // The first rule goes: its set goes with it, the others stay.
+    iptables_all(&ns, "iptables", &["-D INPUT 1"]);
+    let left = sets(&ns);
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(left.iter().all(|s| filled.contains(s)), "{left:?}");
+    let saved = moat_ok(&ns, &["iptables-save"]);
+    assert_eq!(saved.matches("-A INPUT").count(), 3, "{saved}");
+    // A chain of its own whose rule fills a set, then a restore without it.
+    iptables_all(
+        &ns,
+        "iptables",
+        &[
+            "-N LIMITED",
+            "-A LIMITED -m connlimit --connlimit-above 9 -j DROP",
+            "-A INPUT -j LIMITED",
+        ],
+    );
+    assert_eq!(sets(&ns).len(), 4, "{:?}", sets(&ns));
+    restore_ok(
+        &ns,
+        "iptables-restore",
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m hashlimit --hashlimit-upto 1/sec --hashlimit-name h2\nCOMMIT\n",
+    );
+    assert_eq!(sets(&ns), ["hashlimit_h2/none"]);
 }
 
 /// `-s`/`-d` address lists stand for one rule per address (per pair), as

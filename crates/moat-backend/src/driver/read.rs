@@ -39,6 +39,8 @@ pub(super) struct RuleInfo {
     nat_side: Option<NatSide>,
     /// The part of a long rule text its xt_comment matches carry.
     text_tail: String,
+    /// The sets its dynset expressions fill.
+    fills: Vec<String>,
 }
 
 fn malformed(what: &str) -> DriverError {
@@ -103,6 +105,11 @@ fn scan_exprs(list: &[u8], rule: &mut RuleInfo) {
                     _ => None,
                 };
             }
+            b"dynset" => {
+                if let Some(set) = data.get(NFTA_DYNSET_SET_NAME) {
+                    rule.fills.push(string(set));
+                }
+            }
             b"log" => {
                 rule.log_group = data
                     .get(NFTA_LOG_GROUP)
@@ -148,6 +155,7 @@ pub(super) fn parse_rule(msg: Message<'_>, table: &str) -> Result<Option<RuleInf
         log_group: None,
         nat_side: None,
         text_tail: String::new(),
+        fills: Vec::new(),
     };
     if let Some(list) = attr(NFTA_RULE_EXPRESSIONS) {
         scan_exprs(list, &mut rule);
@@ -443,6 +451,7 @@ fn assemble(
                 members,
                 log_group: rule.log_group,
                 nat_side: rule.nat_side,
+                fills: rule.fills,
             });
         }
     }
