@@ -207,6 +207,11 @@ impl ChangeSet {
             .iter()
             .any(|op| !matches!(op, Op::AddCtHelper { .. } | Op::AddCtTimeout { .. }));
         let copy = shape.conntrack_copy.filter(|_| changes);
+        // A table made again declares every set anew.
+        let existing_sets = match ops.first() {
+            Some(Op::DeleteTable) => Vec::new(),
+            _ => existing_sets,
+        };
         let mut tables = vec![TableChanges {
             family: shape.family,
             stage: shape.stage,

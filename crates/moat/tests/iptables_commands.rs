@@ -560,6 +560,37 @@ fn rules_on_ipsets_keep_the_sets_they_fill() {
     assert_eq!(sets(&ns), ["hashlimit_h2/none"]);
 }
 
+/// A raw table whose rules come to need the other side of conntrack (a
+/// CT helper beside NOTRACK, and back) is made again in the same batch:
+/// the sets its connlimit and hashlimit rules fill are declared again
+/// with it (they were taken for present, and the kernel refused the rules
+/// with ENOENT, every later change too).
+#[test]
+fn raw_tables_made_again_declare_their_sets_again() {
+    let Some(ns) = lab() else { return };
+    iptables_all(
+        &ns,
+        "iptables",
+        &[
+            "-t raw -A OUTPUT -m connlimit --connlimit-above 1 -j DROP",
+            "-t raw -A PREROUTING -p tcp --dport 21 -j CT --helper ftp",
+            "-t raw -A PREROUTING -p icmp -j NOTRACK",
+            "-t raw -A PREROUTING -p tcp -m hashlimit --hashlimit-upto 1/sec --hashlimit-name H -j CT --helper ftp",
+            "-t raw -D PREROUTING 1",
+            "-t raw -D PREROUTING 1",
+        ],
+    );
+    let saved = moat_ok(&ns, &["iptables-save", "-t", "raw"]);
+    assert!(saved.contains("-A OUTPUT -m connlimit"), "{saved}");
+    assert!(
+        saved.contains("--hashlimit-name H -j CT --helper ftp"),
+        "{saved}"
+    );
+    let ruleset = nft_ruleset(&ns);
+    assert_eq!(ruleset.matches("\tset connlimit_").count(), 1, "{ruleset}");
+    assert_eq!(ruleset.matches("\tset hashlimit_H").count(), 1, "{ruleset}");
+}
+
 /// `-s`/`-d` address lists stand for one rule per address (per pair), as
 /// with Debian's iptables-nft, which runs the same commands in a second
 /// namespace: appends, inserts, checks, deletes and a restore line with
