@@ -79,9 +79,10 @@ fn span_of(text: &str, args: &str) -> Option<Range<usize>> {
     text.find(args).map(|i| i..i + args.len())
 }
 
-/// The sets `rule` declares, or why it cannot be applied (known without the kernel).
-fn rule_problem(rule: &Rule, ctx: &RuleContext) -> Result<Vec<Set<'static>>, String> {
-    compile_rule(&as_applied(rule), ctx)
+/// The sets `rule` of chain `chain` declares, or why it cannot be applied
+/// (known without the kernel).
+fn rule_problem(rule: &Rule, chain: &str, ctx: &RuleContext) -> Result<Vec<Set<'static>>, String> {
+    compile_rule(&as_applied(rule), chain, ctx)
         .map(|compiled| compiled.sets)
         .map_err(|e| e.to_string())
 }
@@ -103,7 +104,7 @@ fn chain_problems(
             chain.name,
             i + 1
         );
-        let merged = rule_problem(&r.rule, ctx).and_then(|declared| {
+        let merged = rule_problem(&r.rule, &chain.name, ctx).and_then(|declared| {
             declared
                 .into_iter()
                 .try_for_each(|set| merge_sets(sets, set))

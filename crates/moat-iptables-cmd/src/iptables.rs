@@ -9,8 +9,8 @@ use moat_iptables::state::StateRule;
 use moat_iptables::{execute_owned, parse_command_line, Command, TableState, ZeroAfter, BAD_RULE};
 use moat_model::Family;
 use moat_model::{validate_rule, Action, Counters, Stage, Table};
-use moat_nft::plan::fills_a_set;
 use moat_nft::portmap::is_port_forward;
+use moat_nft::rule::declares_sets;
 use moat_nft::{plan_update, ChangeSet, KernelTable, Op, Position, TableChanges};
 
 use moat_host::guard;
@@ -340,7 +340,7 @@ fn add_fast(
     }
     let mut new = StateRule::new(rule.clone(), family, inv.counters.unwrap_or_default())?;
     if inv.stage == Stage::Nat && is_port_forward(&new.rule)
-        || fills_a_set(&new.rule)
+        || declares_sets(&new.rule)
         || may_cut_session(&new.rule)
     {
         // It may join a port map, fill a set the table may hold already,
@@ -482,7 +482,7 @@ fn slot(
         let Ok(old) = StateRule::from_source(&found.source, family, Counters::default()) else {
             return Ok(None);
         };
-        if fills_a_set(&old.rule) {
+        if declares_sets(&old.rule) {
             return Ok(None);
         }
         return Ok(Some(Slot::Replace {
@@ -729,7 +729,7 @@ fn delete_fast(
     let Ok(stored) = StateRule::from_source(&found.source, family, Counters::default()) else {
         return Ok(None);
     };
-    if fills_a_set(&stored.rule) {
+    if declares_sets(&stored.rule) {
         return Ok(None);
     }
     let ops = vec![Op::DeleteRule {

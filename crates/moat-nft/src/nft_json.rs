@@ -176,7 +176,7 @@ impl<'a> TableEncoder<'a> {
                 text.len()
             ))));
         }
-        let compiled = compile_rule(rule, &self.ctx).map_err(refused)?;
+        let compiled = compile_rule(rule, chain, &self.ctx).map_err(refused)?;
         for set in compiled.sets {
             let existing = self
                 .changes
@@ -335,7 +335,7 @@ impl<'a> TableEncoder<'a> {
                     position,
                 } => {
                     let compiled =
-                        portmap::compile(map, &self.ctx).map_err(|error| EncodeError::Compile {
+                        portmap::compile(map, chain, &self.ctx).map_err(|error| EncodeError::Compile {
                             chain: chain.clone(),
                             index: *index,
                             error,

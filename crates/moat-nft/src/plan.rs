@@ -4,7 +4,7 @@
 //! Unchanged rules are left alone (their counters and any dynamic state keep
 //! counting); a chain's changed middle is deleted and re-inserted in place.
 
-use moat_model::{Action, Chain, Counters, Family, Hook, Match, Policy, Rule, Stage, Table};
+use moat_model::{Action, Chain, Counters, Family, Hook, Policy, Rule, Stage, Table};
 
 use std::collections::{HashMap, HashSet};
 
@@ -14,7 +14,7 @@ use crate::layout::{
     runs_after_conntrack, table_name, works_after_conntrack, BASE_CHAIN_PREFIX,
 };
 use crate::portmap::{units, Member, PortMap, Unit, ORDER_STEP};
-use crate::rule::{compile_rule, RuleContext};
+use crate::rule::{declares_sets, filled_set_names, RuleContext};
 
 /// Why a change cannot be planned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -704,13 +704,6 @@ fn update(old: &KernelTable, new: &Table, own_state: OwnState) -> Vec<Op> {
     ops
 }
 
-/// Whether `rule` fills a dynamic set (`-m connlimit`, `-m hashlimit`).
-pub fn fills_a_set(rule: &Rule) -> bool {
-    rule.matches
-        .iter()
-        .any(|m| matches!(m, Match::ConnLimit { .. } | Match::HashLimit { .. }))
-}
-
 /// The dynamic sets the kernel table holds that neither a rule `ops` add
 /// nor a rule of `old` they leave in place fills. A kept rule goes by the
 /// sets its expressions name, whatever name its model would get now (its
@@ -733,25 +726,20 @@ fn unused_dynamic_sets(old: &KernelTable, new: &Table, ops: &[Op]) -> Vec<String
     };
     let mut needed: HashSet<String> = filled_by_kept_rules(old, new, ops);
     // The ops hold placeholders yet: the rules are `new`'s.
-    let added = ops.iter().filter_map(|op| match op {
-        Op::AddRule { chain, index, .. } | Op::ReplaceRule { chain, index, .. } => {
-            new.chain(chain)?.rules.get(index.checked_sub(1)?)
-        }
-        _ => None,
-    });
-    for rule in added.filter(|r| fills_a_set(r)) {
-        // A `-m set` lookup becomes the kernel's ipset match only after
-        // planning, which changes a connlimit set's name: such a rule's
-        // sets are not known here, so none is deleted.
-        let on_ipset = rule
-            .matches
-            .iter()
-            .any(|m| matches!(m, Match::InSet { .. }));
-        match compile_rule(rule, &ctx) {
-            Ok(compiled) if !on_ipset => {
-                needed.extend(compiled.sets.into_iter().map(|s| s.name.into_owned()))
-            }
-            _ => return Vec::new(),
+    for op in ops {
+        let (Op::AddRule { chain, index, .. } | Op::ReplaceRule { chain, index, .. }) = op else {
+            continue;
+        };
+        let Some(rule) = (new.chain(chain))
+            .and_then(|c| c.rules.get(index.checked_sub(1)?))
+            .filter(|r| declares_sets(r))
+        else {
+            continue;
+        };
+        match filled_set_names(rule, chain, &ctx) {
+            Ok(names) => needed.extend(names),
+            // The rule is refused later, with the reason.
+            Err(_) => return Vec::new(),
         }
     }
     candidates
@@ -898,7 +886,7 @@ fn update_chain(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use moat_model::{Action, NatSide};
+    use moat_model::{Action, Match, NatSide};
 
     fn rule(source: &str) -> Rule {
         Rule {

@@ -275,9 +275,13 @@ fn map_lookup(proto: u8, map: String) -> Expression<'static> {
     })))
 }
 
-/// The statements of a port map's rule: its common matches and protocol,
-/// then `dnat to <port> map @addresses : <port> map @ports`.
-pub fn compile(map: &PortMap, ctx: &RuleContext) -> Result<CompiledRule, CompileError> {
+/// The statements of a port map's rule in chain `chain`: its common
+/// matches and protocol, then `dnat to <port> map @addresses : <port> map @ports`.
+pub fn compile(
+    map: &PortMap,
+    chain: &str,
+    ctx: &RuleContext,
+) -> Result<CompiledRule, CompileError> {
     let mut matches = map.common.clone();
     matches.push(Match::Protocol {
         proto: map.proto,
@@ -288,6 +292,7 @@ pub fn compile(map: &PortMap, ctx: &RuleContext) -> Result<CompiledRule, Compile
             matches,
             ..Rule::new(Action::Continue)
         },
+        chain,
         ctx,
     )?;
     compiled.stmts.retain(|s| {

@@ -182,7 +182,7 @@ fn batch(family: Family, stage: Stage, hook: Hook, rules: &[Rule]) -> Result<Str
     let mut sets = lookup_sets(family);
     let mut rule_objects = Vec::new();
     for rule in rules {
-        let compiled = compile_rule(rule, &ctx).map_err(|e| e.to_string())?;
+        let compiled = compile_rule(rule, "INPUT", &ctx).map_err(|e| e.to_string())?;
         for set in compiled.sets {
             merge_sets(&mut sets, set).map_err(|e| e.to_string())?;
         }

@@ -409,3 +409,39 @@ fn connlimit_resets_the_connection_over_the_limit() {
     assert_eq!(summary.refused(), 2, "{summary:?}");
     assert!(server.accepted() <= 2);
 }
+
+/// The same connlimit rule in two chains counts apart, as each iptables
+/// rule keeps its own table: two connections held to port 80 through one
+/// chain leave port 81's limit untouched (both rules once filled one set).
+#[test]
+fn one_connlimit_rule_in_two_chains_counts_apart() {
+    let Some(lab) = gateway_lab() else { return };
+    let _servers = servers(&lab.gateway, GATEWAY_LAN_V4, &[80, 81]);
+    let limit = "-p tcp --syn -m connlimit --connlimit-above 2 -j REJECT --reject-with tcp-reset";
+    iptables_all(
+        &lab.gateway,
+        "iptables",
+        &[
+            "-N WEB",
+            "-N ALT",
+            "-A INPUT -p tcp --dport 80 -j WEB",
+            "-A INPUT -p tcp --dport 81 -j ALT",
+            &format!("-A WEB {limit}"),
+            &format!("-A ALT {limit}"),
+        ],
+    );
+    let web = std::net::SocketAddr::from((GATEWAY_LAN_V4, 80));
+    let held: Vec<std::net::TcpStream> = lab
+        .client
+        .run(|| {
+            (0..2)
+                .map(|_| std::net::TcpStream::connect_timeout(&web, Duration::from_secs(3)))
+                .collect::<Result<_, _>>()
+        })
+        .unwrap()
+        .unwrap();
+    let alt = tcp_connect_many(&lab.client, GATEWAY_LAN_V4, 81, 3).unwrap();
+    assert_eq!(alt.connected(), 2, "{alt:?}");
+    assert_eq!(alt.refused(), 1, "{alt:?}");
+    drop(held);
+}

@@ -541,6 +541,26 @@ fn rules_on_ipsets_keep_the_sets_they_fill() {
     assert!(left.iter().all(|s| filled.contains(s)), "{left:?}");
     let saved = moat_ok(&ns, &["iptables-save"]);
     assert_eq!(saved.matches("-A INPUT").count(), 3, "{saved}");
+    // A rule replaced by one that looks up the ipset takes its set along.
+    iptables_all(
+        &ns,
+        "iptables",
+        &["-R INPUT 3 -m set --match-set S4 src -m hashlimit --hashlimit-above 1/sec --hashlimit-name h3"],
+    );
+    let replaced = sets(&ns);
+    assert!(
+        !replaced.contains(&"hashlimit_h2/none".to_string()),
+        "{replaced:?}"
+    );
+    assert!(
+        replaced.contains(&"hashlimit_h3/none".to_string()),
+        "{replaced:?}"
+    );
+    iptables_all(
+        &ns,
+        "iptables",
+        &["-R INPUT 3 -m hashlimit --hashlimit-upto 1/sec --hashlimit-name h2"],
+    );
     // A chain of its own whose rule fills a set, then a restore without it.
     iptables_all(
         &ns,

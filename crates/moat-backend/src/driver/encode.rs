@@ -317,7 +317,7 @@ impl<'a> TableEncoder<'a> {
                 continue;
             }
             let collected = self
-                .compiled(chain, index, compile_rule(rule, &self.ctx))
+                .compiled(chain, index, compile_rule(rule, chain, &self.ctx))
                 .and_then(|compiled| {
                     let existing = &self.changes.existing_sets;
                     dyn_set::collect(&mut sets, &compiled.sets, existing, chain, index)
@@ -358,7 +358,7 @@ impl<'a> TableEncoder<'a> {
         self.rules()
             .take_while(|(op_index, _)| *op_index < count)
             .find_map(|(_, (chain, index, rule))| {
-                self.compiled(chain, index, compile_rule(rule, &self.ctx))
+                self.compiled(chain, index, compile_rule(rule, chain, &self.ctx))
                     .err()
             })
     }
@@ -695,7 +695,7 @@ impl<'a> TableEncoder<'a> {
         index: usize,
         map: &PortMap,
     ) -> Result<(Vec<NlExpr>, Vec<u8>), DriverError> {
-        let compiled = self.compiled(chain, index, portmap::compile(map, &self.ctx))?;
+        let compiled = self.compiled(chain, index, portmap::compile(map, chain, &self.ctx))?;
         if !compiled.sets.is_empty() {
             let what = "a port map rule that fills a set".to_string();
             return Err(self.unsupported(chain, index, what));
@@ -757,7 +757,7 @@ impl<'a> TableEncoder<'a> {
         index: usize,
         rule: &Rule,
     ) -> Result<(Lowered, Option<Vec<u8>>), DriverError> {
-        let compiled = self.compiled(chain, index, compile_rule(rule, &self.ctx))?;
+        let compiled = self.compiled(chain, index, compile_rule(rule, chain, &self.ctx))?;
         self.lower(chain, index, rule, &compiled)
     }
 

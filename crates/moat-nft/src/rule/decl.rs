@@ -185,6 +185,7 @@ mod tests {
         let cx = Cx {
             family: Family::Ipv4,
             table: "t",
+            chain: "INPUT",
             rule: &rule,
             position: 0,
         };

@@ -181,7 +181,7 @@ fn key_tag(key: LimitKey) -> String {
 /// `add @connlimit_… { ip saddr & 255.255.255.0 ct count over 3 }`
 ///
 /// iptables keeps a private table per rule; the set's name is derived from
-/// the rule, so only identical rules share one.
+/// the rule and its chain, so only identical rules of one chain share one.
 pub(super) fn conn_limit(
     count: u32,
     above: bool,
@@ -204,10 +204,16 @@ pub(super) fn conn_limit(
     Ok(vec![set_stmt(SetOp::Add, &name, key, vec![counting])?])
 }
 
-/// A stable digest of the rule and the position of the match in it (FNV-1a).
+/// A stable digest of the rule's chain, the rule and the position of the
+/// match in it (FNV-1a). The rule is its source text where it has one,
+/// which a `-m set` lookup keeps as it is when the host resolves it to the
+/// kernel's ipset after planning; else its model.
 fn rule_digest(cx: &Cx) -> Result<String, CompileError> {
-    let text = serde_json::to_string(&(&cx.rule.matches, &cx.rule.action, cx.position))
-        .map_err(|e| CompileError(format!("cannot serialize the rule: {e}")))?;
+    let text = match &cx.rule.source {
+        Some(source) => serde_json::to_string(&(cx.chain, source, cx.position)),
+        None => serde_json::to_string(&(cx.chain, &cx.rule.matches, &cx.rule.action, cx.position)),
+    }
+    .map_err(|e| CompileError(format!("cannot serialize the rule: {e}")))?;
     Ok(super::decl::digest(&text))
 }
 

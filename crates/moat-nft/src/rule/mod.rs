@@ -103,6 +103,8 @@ fn refuse<T>(message: impl Into<String>) -> Result<T, CompileError> {
 struct Cx<'a> {
     family: Family,
     table: &'a str,
+    /// The chain the rule is in.
+    chain: &'a str,
     rule: &'a Rule,
     /// The position of the part being compiled: the matches before it run first.
     position: usize,
@@ -126,8 +128,12 @@ impl Cx<'_> {
     }
 }
 
-/// Compiles `rule` into nf_tables statements.
-pub fn compile_rule(rule: &Rule, ctx: &RuleContext) -> Result<CompiledRule, CompileError> {
+/// Compiles `rule` of chain `chain` into nf_tables statements.
+pub fn compile_rule(
+    rule: &Rule,
+    chain: &str,
+    ctx: &RuleContext,
+) -> Result<CompiledRule, CompileError> {
     let mut out = CompiledRule {
         stmts: Vec::new(),
         sets: Vec::new(),
@@ -136,6 +142,7 @@ pub fn compile_rule(rule: &Rule, ctx: &RuleContext) -> Result<CompiledRule, Comp
         let cx = Cx {
             family: ctx.family,
             table: &ctx.table,
+            chain,
             rule,
             position,
         };
@@ -145,6 +152,7 @@ pub fn compile_rule(rule: &Rule, ctx: &RuleContext) -> Result<CompiledRule, Comp
     let cx = Cx {
         family: ctx.family,
         table: &ctx.table,
+        chain,
         rule,
         position: rule.matches.len(),
     };
@@ -156,9 +164,38 @@ pub fn compile_rule(rule: &Rule, ctx: &RuleContext) -> Result<CompiledRule, Comp
 /// only its per-key limits (`hashlimit` with a key, `connlimit`) do, so a
 /// caller after the sets alone can leave the other rules uncompiled.
 pub fn declares_sets(rule: &Rule) -> bool {
-    rule.matches
-        .iter()
-        .any(|m| matches!(m, Match::HashLimit { .. } | Match::ConnLimit { .. }))
+    rule.matches.iter().any(fills_a_set)
+}
+
+fn fills_a_set(m: &Match) -> bool {
+    matches!(m, Match::HashLimit { .. } | Match::ConnLimit { .. })
+}
+
+/// The names of the sets `rule` of chain `chain` fills, from its per-key
+/// limits alone: what its other matches are (a `-m set` lookup not yet
+/// resolved to an ipset) does not matter.
+pub fn filled_set_names(
+    rule: &Rule,
+    chain: &str,
+    ctx: &RuleContext,
+) -> Result<Vec<String>, CompileError> {
+    let mut out = CompiledRule {
+        stmts: Vec::new(),
+        sets: Vec::new(),
+    };
+    for (position, m) in rule.matches.iter().enumerate() {
+        if fills_a_set(m) {
+            let cx = Cx {
+                family: ctx.family,
+                table: &ctx.table,
+                chain,
+                rule,
+                position,
+            };
+            matches::compile(m, &cx, &mut out)?;
+        }
+    }
+    Ok(out.sets.into_iter().map(|s| s.name.into_owned()).collect())
 }
 
 /// The rule's counter, starting from the counts the rule carries.

@@ -235,7 +235,7 @@ mod tests {
             matches: ms.to_vec(),
             ..Rule::new(Action::Continue)
         };
-        super::super::compile_rule(&rule, &v4())
+        super::super::compile_rule(&rule, "INPUT", &v4())
             .unwrap()
             .stmts
             .iter()

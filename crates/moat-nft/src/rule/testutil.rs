@@ -25,7 +25,7 @@ pub(super) fn v6() -> RuleContext {
 
 /// Compiles `rule` in `ctx`.
 pub(super) fn compile(rule: &Rule, ctx: RuleContext) -> Result<CompiledRule, CompileError> {
-    compile_rule(rule, &ctx)
+    compile_rule(rule, "INPUT", &ctx)
 }
 
 /// The finished statements of `rule`, as JSON.

@@ -265,7 +265,8 @@ fn port_map_rule(family: Family) -> Result<Vec<String>, String> {
         stage: moat_model::Stage::Nat,
         table: "moat_nat".into(),
     };
-    let compiled = moat_nft::portmap::compile(&map, &ctx).map_err(|e| e.to_string())?;
+    let compiled =
+        moat_nft::portmap::compile(&map, "PREROUTING", &ctx).map_err(|e| e.to_string())?;
     strings(&compiled.stmts, family)
 }
 

@@ -28,7 +28,7 @@ pub(super) fn lowered(
         stage: Stage::Filter,
         table: "t".into(),
     };
-    let compiled = compile_rule(&rule, &ctx).map_err(|e| e.to_string())?;
+    let compiled = compile_rule(&rule, "INPUT", &ctx).map_err(|e| e.to_string())?;
     Ok(lower_rule(&compiled.stmts, family)?
         .exprs
         .iter()
@@ -640,7 +640,7 @@ fn action_with_sets(
         stage: Stage::Filter,
         table: "t".into(),
     };
-    let compiled = compile_rule(&rule, &ctx).unwrap();
+    let compiled = compile_rule(&rule, "INPUT", &ctx).unwrap();
     let lowered = lower_rule(&compiled.stmts, family).unwrap();
     let exprs = lowered.exprs.iter().map(ToString::to_string).collect();
     (exprs, lowered.sets)
