@@ -380,13 +380,11 @@ fn replace_ops(new: &Table) -> Result<Vec<Op>, PlanError> {
     Ok(ops)
 }
 
-/// The ct helper and timeout objects `table`'s rules refer to, each once.
-fn ct_objects(table: &Table) -> Vec<Op> {
+/// The ct helper and timeout objects `rules` refer to, each once.
+fn ct_objects<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Vec<Op> {
     let mut seen = HashSet::new();
-    table
-        .chains
-        .iter()
-        .flat_map(|c| &c.rules)
+    rules
+        .into_iter()
         .flat_map(|r| r.action.ct_settings())
         .filter_map(|action| match action {
             Action::CtHelper { helper, proto } => {
@@ -626,7 +624,7 @@ fn create(table: &Table) -> Vec<Op> {
     let rules: usize = table.chains.iter().map(|c| c.rules.len()).sum();
     let mut ops = Vec::with_capacity(1 + 2 * table.chains.len() + rules);
     ops.push(Op::AddTable);
-    ops.extend(ct_objects(table));
+    ops.extend(ct_objects(table.chains.iter().flat_map(|c| &c.rules)));
     ops.extend(table.chains.iter().map(|c| Op::AddChain {
         name: c.name.clone(),
     }));
@@ -647,7 +645,7 @@ fn create(table: &Table) -> Vec<Op> {
 }
 
 fn update(old: &KernelTable, new: &Table, own_state: OwnState) -> Vec<Op> {
-    let mut ops = ct_objects(new);
+    let mut ops = Vec::new();
     for chain in &new.chains {
         if old.chain(&chain.name).is_none() {
             ops.push(Op::AddChain {
@@ -698,6 +696,11 @@ fn update(old: &KernelTable, new: &Table, own_state: OwnState) -> Vec<Op> {
             })
         }));
     }
+    // First, the ct objects of the rules it writes (those of the rules
+    // that stay are there: a timeout policy deleted since with `nfct`,
+    // which cannot be while iptables' xt_CT holds it, is not read again).
+    let objects = ct_objects(added_rules(&ops, new).map(|(_, rule)| rule));
+    ops.splice(0..0, objects);
     // Last: a set goes once the rules that fill it are gone.
     let unused = unused_dynamic_sets(old, new, &ops);
     ops.extend(unused.into_iter().map(|name| Op::DeleteSet { name }));
@@ -725,17 +728,7 @@ fn unused_dynamic_sets(old: &KernelTable, new: &Table, ops: &[Op]) -> Vec<String
         table: table_name(new.stage).to_string(),
     };
     let mut needed: HashSet<String> = filled_by_kept_rules(old, new, ops);
-    // The ops hold placeholders yet: the rules are `new`'s.
-    for op in ops {
-        let (Op::AddRule { chain, index, .. } | Op::ReplaceRule { chain, index, .. }) = op else {
-            continue;
-        };
-        let Some(rule) = (new.chain(chain))
-            .and_then(|c| c.rules.get(index.checked_sub(1)?))
-            .filter(|r| declares_sets(r))
-        else {
-            continue;
-        };
+    for (chain, rule) in added_rules(ops, new).filter(|(_, r)| declares_sets(r)) {
         match filled_set_names(rule, chain, &ctx) {
             Ok(names) => needed.extend(names),
             // The rule is refused later, with the reason.
@@ -747,6 +740,18 @@ fn unused_dynamic_sets(old: &KernelTable, new: &Table, ops: &[Op]) -> Vec<String
         .filter(|name| !needed.contains(*name))
         .cloned()
         .collect()
+}
+
+/// The rules of `new` that `ops` add or replace, with their chains (the
+/// ops hold placeholders until planning ends).
+fn added_rules<'a>(ops: &'a [Op], new: &'a Table) -> impl Iterator<Item = (&'a str, &'a Rule)> {
+    ops.iter().filter_map(move |op| match op {
+        Op::AddRule { chain, index, .. } | Op::ReplaceRule { chain, index, .. } => {
+            let rule = new.chain(chain)?.rules.get(index.checked_sub(1)?)?;
+            Some((chain.as_str(), rule))
+        }
+        _ => None,
+    })
 }
 
 /// The sets filled by the rules of `old` that stay: neither deleted nor
@@ -1111,14 +1116,8 @@ mod tests {
         };
         let plan = plan_update(Some(&old), &both).unwrap();
         assert_eq!(plan.tables.len(), 1, "{plan:?}");
-        assert_eq!(
-            plan.tables[0].ops,
-            [Op::AddCtHelper {
-                name: "helper-ftp-6".into(),
-                helper: "ftp".into(),
-                proto: 6
-            }]
-        );
+        // Its ct helper object is there already: not declared again.
+        assert!(plan.tables[0].ops.is_empty(), "{plan:?}");
     }
 
     /// A restore moves its rules into the plan: where the base chains run

@@ -2553,6 +2553,29 @@ fn ct_timeout_gives_new_connections_the_policy_timeouts() {
         "{}",
         text(&refused.stderr)
     );
+    // moat's table holds a copy of the policy, so nfct may delete the
+    // policy (xt_CT would hold it): the rule keeps its copy, and later
+    // changes of the table do not ask for the policy again.
+    lab.gateway
+        .exec_ok(&["nfct", "delete", "timeout", "short"])
+        .unwrap();
+    moat_ok(
+        &lab.gateway,
+        &common::words(
+            "iptables",
+            "-t raw -A PREROUTING -p tcp --dport 21 -j ACCEPT",
+        ),
+    );
+    lab.gateway.exec_ok(&["conntrack", "-F"]).unwrap();
+    lab.client
+        .run(|| {
+            let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+            socket.send_to(b"query", (SERVER_V4, 5353)).unwrap();
+        })
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let still = udp_timeout_left(&lab.gateway, 5353);
+    assert!(still <= 7, "the copied policy's unreplied timeout: {still}");
 }
 
 /// The stateless-autoconfiguration address of the MAC `aa:bb:cc:dd:ee:ff`
