@@ -110,7 +110,18 @@ struct Cx<'a> {
     position: usize,
 }
 
-impl Cx<'_> {
+impl<'a> Cx<'a> {
+    /// The context of the part at `position` of `rule` in `chain`.
+    fn at(ctx: &'a RuleContext, chain: &'a str, rule: &'a Rule, position: usize) -> Self {
+        Cx {
+            family: ctx.family,
+            table: &ctx.table,
+            chain,
+            rule,
+            position,
+        }
+    }
+
     /// The matches that run before the part being compiled.
     fn earlier(&self) -> &[Match] {
         self.rule.matches.get(..self.position).unwrap_or(&[])
@@ -134,29 +145,29 @@ pub fn compile_rule(
     chain: &str,
     ctx: &RuleContext,
 ) -> Result<CompiledRule, CompileError> {
+    let mut out = compile_matches(rule, chain, ctx, |_| true)?;
+    out.stmts.push(counter(rule));
+    let cx = Cx::at(ctx, chain, rule, rule.matches.len());
+    out.stmts.extend(action::compile(&rule.action, &cx)?);
+    Ok(out)
+}
+
+/// The statements and sets of the matches of `rule` that `wanted` picks.
+fn compile_matches(
+    rule: &Rule,
+    chain: &str,
+    ctx: &RuleContext,
+    wanted: fn(&Match) -> bool,
+) -> Result<CompiledRule, CompileError> {
     let mut out = CompiledRule {
         stmts: Vec::new(),
         sets: Vec::new(),
     };
     for (position, m) in rule.matches.iter().enumerate() {
-        let cx = Cx {
-            family: ctx.family,
-            table: &ctx.table,
-            chain,
-            rule,
-            position,
-        };
-        matches::compile(m, &cx, &mut out)?;
+        if wanted(m) {
+            matches::compile(m, &Cx::at(ctx, chain, rule, position), &mut out)?;
+        }
     }
-    out.stmts.push(counter(rule));
-    let cx = Cx {
-        family: ctx.family,
-        table: &ctx.table,
-        chain,
-        rule,
-        position: rule.matches.len(),
-    };
-    out.stmts.extend(action::compile(&rule.action, &cx)?);
     Ok(out)
 }
 
@@ -179,22 +190,7 @@ pub fn filled_set_names(
     chain: &str,
     ctx: &RuleContext,
 ) -> Result<Vec<String>, CompileError> {
-    let mut out = CompiledRule {
-        stmts: Vec::new(),
-        sets: Vec::new(),
-    };
-    for (position, m) in rule.matches.iter().enumerate() {
-        if fills_a_set(m) {
-            let cx = Cx {
-                family: ctx.family,
-                table: &ctx.table,
-                chain,
-                rule,
-                position,
-            };
-            matches::compile(m, &cx, &mut out)?;
-        }
-    }
+    let out = compile_matches(rule, chain, ctx, fills_a_set)?;
     Ok(out.sets.into_iter().map(|s| s.name.into_owned()).collect())
 }
 
