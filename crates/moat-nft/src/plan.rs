@@ -201,8 +201,8 @@ impl ChangeSet {
 
     fn single(shape: Shape, ops: Vec<Op>, existing_sets: Vec<KernelSet>) -> ChangeSet {
         // The copy after conntrack follows the table: when the table
-        // stays as it is (its ct objects are declared again each time, which
-        // changes nothing), so does its copy.
+        // stays as it is (declaring a ct object it holds changes nothing),
+        // so does its copy.
         let changes = ops
             .iter()
             .any(|op| !matches!(op, Op::AddCtHelper { .. } | Op::AddCtTimeout { .. }));
@@ -945,6 +945,41 @@ mod tests {
             .tables
             .remove(0)
             .ops
+    }
+
+    /// A set the kernel says a kept rule fills stays, whatever name the
+    /// rule's model would give it; the set of a deleted rule goes, last.
+    #[test]
+    fn sets_of_kept_rules_stay_and_others_go_last() {
+        let mut old = kernel(&["-m connlimit --connlimit-above 2", "-j DROP"]);
+        old.chains[0].rules[0].fills = vec!["connlimit_named_by_an_older_moat".into()];
+        old.chains[0].rules[1].fills = vec!["hashlimit_gone".into()];
+        old.sets = ["connlimit_named_by_an_older_moat", "hashlimit_gone"]
+            .map(|name| KernelSet {
+                name: name.into(),
+                timeout: None,
+            })
+            .to_vec();
+        let mut new = table(&["-m connlimit --connlimit-above 2"]);
+        new.chains[0].rules[0].matches = vec![Match::ConnLimit {
+            count: 2,
+            above: true,
+            prefix: 32,
+            by_source: true,
+        }];
+        let ops = plan_update(Some(&old), &new).unwrap().tables.remove(0).ops;
+        assert_eq!(
+            ops,
+            [
+                Op::DeleteRule {
+                    chain: "INPUT".into(),
+                    handle: 2
+                },
+                Op::DeleteSet {
+                    name: "hashlimit_gone".into()
+                }
+            ]
+        );
     }
 
     /// A raw table whose PREROUTING chain holds `actions`, one rule each.
