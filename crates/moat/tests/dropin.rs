@@ -2554,8 +2554,9 @@ fn ct_timeout_gives_new_connections_the_policy_timeouts() {
         text(&refused.stderr)
     );
     // moat's table holds a copy of the policy, so nfct may delete the
-    // policy (xt_CT would hold it): the rule keeps its copy, and later
-    // changes of the table do not ask for the policy again.
+    // policy (xt_CT would hold it): the rule keeps its copy, later changes
+    // of the table do not ask for the policy again, and one that makes the
+    // table again (NOTRACK beside a CT rule) copies moat's copy.
     lab.gateway
         .exec_ok(&["nfct", "delete", "timeout", "short"])
         .unwrap();
@@ -2564,6 +2565,13 @@ fn ct_timeout_gives_new_connections_the_policy_timeouts() {
         &common::words(
             "iptables",
             "-t raw -A PREROUTING -p tcp --dport 21 -j ACCEPT",
+        ),
+    );
+    moat_ok(
+        &lab.gateway,
+        &common::words(
+            "iptables",
+            "-t raw -A PREROUTING -p tcp --dport 99 -j CT --notrack",
         ),
     );
     lab.gateway.exec_ok(&["conntrack", "-F"]).unwrap();

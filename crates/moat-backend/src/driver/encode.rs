@@ -69,33 +69,42 @@ fn step_of(op: &Op) -> Step {
 pub(crate) type Policies = HashMap<String, TimeoutPolicy>;
 
 /// The timeout policies `changes` copies, read from the kernel (no socket
-/// is opened when there are none). A missing one is refused as the kernel
-/// refuses xt_CT's: nothing is sent.
+/// is opened when there are none): from nfct's policy, else, once that was
+/// deleted (iptables' xt_CT would have kept it), from the copy moat's
+/// table holds. A missing one is refused as the kernel refuses xt_CT's:
+/// nothing is sent.
 pub(crate) fn policies(changes: &ChangeSet) -> Result<Policies, DriverError> {
     let mut policies = Policies::new();
     let mut sock = None;
-    for op in changes.tables.iter().flat_map(|t| &t.ops) {
-        let Op::AddCtTimeout { policy, .. } = op else {
-            continue;
-        };
-        if policies.contains_key(policy) {
-            continue;
+    for table in &changes.tables {
+        for op in &table.ops {
+            let Op::AddCtTimeout { name, policy, .. } = op else {
+                continue;
+            };
+            if policies.contains_key(policy) {
+                continue;
+            }
+            let sock = match &mut sock {
+                Some(sock) => sock,
+                None => sock.insert(NfSocket::open()?),
+            };
+            let kept = |sock: &mut NfSocket| {
+                let table_name = moat_nft::layout::table_name(table.stage);
+                sock.timeout_object(nfproto(table.family), table_name, name)
+            };
+            let found = match sock.timeout_policy(policy)? {
+                Some(found) => found,
+                None => kept(sock)?.ok_or_else(|| DriverError::Refused {
+                    what: format!("CT --timeout {policy}"),
+                    errno: libc::ENOENT,
+                    detail: Some(format!(
+                        "no timeout policy of that name; make it first, e.g. `nfct add timeout \
+                         {policy} inet udp unreplied 10 replied 30`"
+                    )),
+                })?,
+            };
+            policies.insert(policy.clone(), found);
         }
-        let sock = match &mut sock {
-            Some(sock) => sock,
-            None => sock.insert(NfSocket::open()?),
-        };
-        let found = sock
-            .timeout_policy(policy)?
-            .ok_or_else(|| DriverError::Refused {
-                what: format!("CT --timeout {policy}"),
-                errno: libc::ENOENT,
-                detail: Some(format!(
-                "no timeout policy of that name; make it first, e.g. `nfct add timeout {policy} \
-                 inet udp unreplied 10 replied 30`"
-            )),
-            })?;
-        policies.insert(policy.clone(), found);
     }
     Ok(policies)
 }

@@ -1,11 +1,12 @@
 //! Conntrack timeout policies (`nfct add timeout NAME ...`): the kernel's
 //! nfnetlink_cttimeout subsystem keeps them by name, outside nf_tables.
 //! `CT --timeout NAME` rules get an nf_tables ct timeout object that copies
-//! the policy; its timeouts are the same nested attributes in both places.
+//! the policy; its timeouts are the same nested attributes in both places,
+//! so a copy can be read back from the object once the policy is gone.
 
 use super::consts::*;
 use super::socket::{none_if_missing, NfSocket};
-use super::wire::{Attrs, Message};
+use super::wire::{nft_type, Attrs, Message};
 use super::NetlinkError;
 
 /// A timeout policy as the kernel keeps it.
@@ -43,6 +44,41 @@ impl NfSocket {
             &|w| w.attr_str(CTA_TIMEOUT_NAME, name),
             &mut |msg| {
                 policy = Some(TimeoutPolicy::parse(&msg)?);
+                Ok::<(), NetlinkError>(())
+            },
+        );
+        Ok(none_if_missing(asked)?.and(policy))
+    }
+
+    /// The timeouts that ct timeout object `name` of nf_tables table
+    /// `table` (family `proto`) holds; `None` when there is no such object.
+    pub fn timeout_object(
+        &mut self,
+        proto: u8,
+        table: &str,
+        name: &str,
+    ) -> Result<Option<TimeoutPolicy>, NetlinkError> {
+        let mut policy = None;
+        let asked = self.exchange_typed(
+            nft_type(NFT_MSG_GETOBJ),
+            NLM_F_ACK,
+            proto,
+            &|w| {
+                w.attr_str(NFTA_OBJ_TABLE, table);
+                w.attr_str(NFTA_OBJ_NAME, name);
+                w.attr_u32(NFTA_OBJ_TYPE, NFT_OBJECT_CT_TIMEOUT);
+            },
+            &mut |msg| {
+                let damaged = || NetlinkError::Malformed("a damaged ct timeout object".into());
+                let attrs: Attrs<'_> = msg.attrs().checked()?;
+                let data = Attrs(attrs.get(NFTA_OBJ_DATA).ok_or_else(damaged)?);
+                policy = Some(TimeoutPolicy {
+                    l4proto: *data
+                        .get(NFTA_CT_TIMEOUT_L4PROTO)
+                        .and_then(|v| v.first())
+                        .ok_or_else(damaged)?,
+                    data: data.get(NFTA_CT_TIMEOUT_DATA).ok_or_else(damaged)?.to_vec(),
+                });
                 Ok::<(), NetlinkError>(())
             },
         );
