@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use moat_model::{Counters, Family, NatSide, Policy, Stage};
 use moat_nft::layout::{hook_of_base_chain, AFTER_CONNTRACK_PRIORITY};
-use moat_nft::{portmap, KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
+use moat_nft::{portmap, CtObject, KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
 use serde::Deserialize;
 
 use crate::BackendError;
@@ -104,6 +104,10 @@ struct Stmt {
     snat: Option<serde_json::Value>,
     dnat: Option<serde_json::Value>,
     set: Option<SetStmt>,
+    #[serde(rename = "ct helper")]
+    ct_helper: Option<String>,
+    #[serde(rename = "ct timeout")]
+    ct_timeout: Option<String>,
 }
 
 /// A statement that adds to or updates a set; only the set's name
@@ -220,6 +224,16 @@ pub(crate) fn parse_listing(
                 }),
                 fills: (rule.expr.iter())
                     .filter_map(|s| Some(s.set.as_ref()?.set.trim_start_matches('@').to_string()))
+                    .collect(),
+                ct_objects: (rule.expr.iter())
+                    .flat_map(|s| {
+                        let helper = s.ct_helper.iter().map(|name| (false, name));
+                        helper.chain(s.ct_timeout.iter().map(|name| (true, name)))
+                    })
+                    .map(|(timeout, name)| CtObject {
+                        timeout,
+                        name: name.clone(),
+                    })
                     .collect(),
             });
         }

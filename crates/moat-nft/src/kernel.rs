@@ -19,6 +19,15 @@ pub struct KernelTable {
     pub after_conntrack: bool,
 }
 
+/// A ct object of a table that rules refer to (`ct helper set "helper-ftp-6"`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CtObject {
+    /// A timeout policy's copy (else a helper).
+    pub timeout: bool,
+    /// Its name.
+    pub name: String,
+}
+
 /// A named set or map as the kernel holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelSet {
@@ -62,6 +71,9 @@ pub struct KernelRule {
     /// The dynamic sets the rule fills (`add @connlimit_…`), which the
     /// planner keeps while the rule stays.
     pub fills: Vec<String>,
+    /// The ct objects the rule refers to, which the planner keeps while
+    /// the rule stays.
+    pub ct_objects: Vec<CtObject>,
 }
 
 /// A user's rule held by a port map: one element of its address map.

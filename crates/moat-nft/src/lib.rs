@@ -9,7 +9,7 @@ pub mod plan;
 pub mod portmap;
 pub mod rule;
 
-pub use kernel::{KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
+pub use kernel::{CtObject, KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
 pub use plan::{
     plan_delete, plan_replace, plan_replace_owned, plan_update, plan_update_owned, ChangeSet, Op,
     OwnState, PlanError, Position, TableChanges,

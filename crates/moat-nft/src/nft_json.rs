@@ -354,6 +354,12 @@ impl<'a> TableEncoder<'a> {
                 Op::DeletePortMap { name } => last.extend(portmap::delete_json(family, name)),
                 Op::DeleteSet { name } => last.push(serde_json::json!({"delete": {"set": {
                     "family": family_word(family), "table": self.changes.table_name(), "name": name}}})),
+                Op::DeleteCtObject(object) => {
+                    let kind = if object.timeout { "ct timeout" } else { "ct helper" };
+                    last.push(serde_json::json!({"delete": {kind: {
+                        "family": family_word(family), "table": self.changes.table_name(),
+                        "name": object.name}}}))
+                }
             }
         }
         let to_value = |o: NfObject<'static>| {

@@ -8,7 +8,7 @@ use moat_model::{Action, Chain, Counters, Family, Hook, Policy, Rule, Stage, Tab
 
 use std::collections::{HashMap, HashSet};
 
-use crate::kernel::{KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
+use crate::kernel::{CtObject, KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
 use crate::layout::{
     ct_helper_object_name, ct_timeout_object_name, needs_after_conntrack_copy,
     runs_after_conntrack, table_name, works_after_conntrack, BASE_CHAIN_PREFIX,
@@ -118,6 +118,8 @@ pub enum Op {
     /// Delete the dynamic set `name` (see [`DYNAMIC_SET_PREFIXES`]), once
     /// the rules that filled it are gone.
     DeleteSet { name: String },
+    /// Delete a ct object once no rule refers to it.
+    DeleteCtObject(CtObject),
 }
 
 /// Prefixes of the sets rules fill while packets pass (`-m connlimit`,
@@ -701,9 +703,12 @@ fn update(old: &KernelTable, new: &Table, own_state: OwnState) -> Vec<Op> {
     // which cannot be while iptables' xt_CT holds it, is not read again).
     let objects = ct_objects(added_rules(&ops, new).map(|(_, rule)| rule));
     ops.splice(0..0, objects);
-    // Last: a set goes once the rules that fill it are gone.
-    let unused = unused_dynamic_sets(old, new, &ops);
+    // Last: a set or ct object goes once the rules using it are gone.
+    let kept = kept_rules(old, new, &ops);
+    let unused = unused_dynamic_sets(old, new, &ops, &kept);
     ops.extend(unused.into_iter().map(|name| Op::DeleteSet { name }));
+    let unused = unused_ct_objects(old, new, &ops, &kept);
+    ops.extend(unused.into_iter().map(Op::DeleteCtObject));
     ops
 }
 
@@ -712,7 +717,12 @@ fn update(old: &KernelTable, new: &Table, own_state: OwnState) -> Vec<Op> {
 /// sets its expressions name, whatever name its model would get now (its
 /// `-m set` was resolved to the kernel's ipset when it was added; an older
 /// moat may have named it otherwise).
-fn unused_dynamic_sets(old: &KernelTable, new: &Table, ops: &[Op]) -> Vec<String> {
+fn unused_dynamic_sets(
+    old: &KernelTable,
+    new: &Table,
+    ops: &[Op],
+    kept: &HashSet<u32>,
+) -> Vec<String> {
     let candidates: Vec<&String> = old
         .sets
         .iter()
@@ -727,7 +737,10 @@ fn unused_dynamic_sets(old: &KernelTable, new: &Table, ops: &[Op]) -> Vec<String
         stage: new.stage,
         table: table_name(new.stage).to_string(),
     };
-    let mut needed: HashSet<String> = filled_by_kept_rules(old, new, ops);
+    let mut needed: HashSet<String> = (old.chains.iter().flat_map(|c| &c.rules))
+        .filter(|r| kept.contains(&r.handle))
+        .flat_map(|r| r.fills.iter().cloned())
+        .collect();
     for (chain, rule) in added_rules(ops, new).filter(|(_, r)| declares_sets(r)) {
         match filled_set_names(rule, chain, &ctx) {
             Ok(names) => needed.extend(names),
@@ -754,9 +767,51 @@ fn added_rules<'a>(ops: &'a [Op], new: &'a Table) -> impl Iterator<Item = (&'a s
     })
 }
 
-/// The sets filled by the rules of `old` that stay: neither deleted nor
+/// The ct objects the rules of `old` that go refer to, which neither a
+/// rule that stays nor one `ops` add refers to.
+fn unused_ct_objects(
+    old: &KernelTable,
+    new: &Table,
+    ops: &[Op],
+    kept: &HashSet<u32>,
+) -> Vec<CtObject> {
+    let rules = || old.chains.iter().flat_map(|c| &c.rules);
+    let mut needed: HashSet<&CtObject> = (rules().filter(|r| kept.contains(&r.handle)))
+        .flat_map(|r| &r.ct_objects)
+        .collect();
+    let added = ct_objects(added_rules(ops, new).map(|(_, rule)| rule));
+    let added: Vec<CtObject> = added.into_iter().filter_map(declared_object).collect();
+    needed.extend(&added);
+    let mut unused: Vec<CtObject> = Vec::new();
+    for object in rules()
+        .filter(|r| !kept.contains(&r.handle))
+        .flat_map(|r| &r.ct_objects)
+    {
+        if !needed.contains(object) && !unused.contains(object) {
+            unused.push(object.clone());
+        }
+    }
+    unused
+}
+
+/// The ct object an op declares, if it declares one.
+fn declared_object(op: Op) -> Option<CtObject> {
+    match op {
+        Op::AddCtHelper { name, .. } => Some(CtObject {
+            timeout: false,
+            name,
+        }),
+        Op::AddCtTimeout { name, .. } => Some(CtObject {
+            timeout: true,
+            name,
+        }),
+        _ => None,
+    }
+}
+
+/// The handles of the rules of `old` that stay: neither deleted nor
 /// replaced by `ops`, nor in a chain `new` no longer has or `ops` flush.
-fn filled_by_kept_rules(old: &KernelTable, new: &Table, ops: &[Op]) -> HashSet<String> {
+fn kept_rules(old: &KernelTable, new: &Table, ops: &[Op]) -> HashSet<u32> {
     let mut gone_rules = HashSet::new();
     let mut gone_chains = HashSet::new();
     for op in ops {
@@ -774,8 +829,8 @@ fn filled_by_kept_rules(old: &KernelTable, new: &Table, ops: &[Op]) -> HashSet<S
         .iter()
         .filter(|c| new.chain(&c.name).is_some() && !gone_chains.contains(c.name.as_str()))
         .flat_map(|c| &c.rules)
-        .filter(|r| !gone_rules.contains(&r.handle))
-        .flat_map(|r| r.fills.iter().cloned())
+        .map(|r| r.handle)
+        .filter(|handle| !gone_rules.contains(handle))
         .collect()
 }
 
@@ -929,6 +984,7 @@ mod tests {
             log_group: None,
             nat_side: None,
             fills: Vec::new(),
+            ct_objects: Vec::new(),
         }
     }
 
@@ -1386,6 +1442,7 @@ mod tests {
                     log_group: None,
                     nat_side: None,
                     fills: Vec::new(),
+                    ct_objects: Vec::new(),
                 }],
             }],
             sets: Vec::new(),

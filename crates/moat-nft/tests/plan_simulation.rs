@@ -109,6 +109,7 @@ impl Kernel {
                 log_group: None,
                 nat_side: None,
                 fills: Vec::new(),
+                ct_objects: Vec::new(),
             })
             .collect();
         KernelTable {

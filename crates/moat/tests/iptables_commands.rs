@@ -580,6 +580,38 @@ fn rules_on_ipsets_keep_the_sets_they_fill() {
     assert_eq!(sets(&ns), ["hashlimit_h2/none"]);
 }
 
+/// The ct helper object CT --helper rules share goes with the last of
+/// them, also while a NOTRACK rule keeps the raw table as it is (the
+/// objects stayed until the table was made again).
+#[test]
+fn ct_objects_go_with_their_last_rule() {
+    let Some(ns) = lab() else { return };
+    let helpers = |ns: &Netns| nft_ruleset(ns).matches("ct helper helper-").count();
+    iptables_all(
+        &ns,
+        "iptables",
+        &[
+            "-t raw -A OUTPUT -p udp --dport 5060 -j CT --helper sip",
+            "-t raw -A OUTPUT -j NOTRACK",
+            "-t raw -A PREROUTING -p udp --dport 5060 -j CT --helper sip",
+        ],
+    );
+    let ruleset = nft_ruleset(&ns);
+    assert!(ruleset.contains("ct helper helper-sip-17 {"), "{ruleset}");
+    iptables_all(&ns, "iptables", &["-t raw -D OUTPUT 1"]);
+    assert!(helpers(&ns) > 0, "{}", nft_ruleset(&ns));
+    iptables_all(&ns, "iptables", &["-t raw -D PREROUTING 1"]);
+    assert_eq!(helpers(&ns), 0, "{}", nft_ruleset(&ns));
+    iptables_all(
+        &ns,
+        "iptables",
+        &["-t raw -A OUTPUT -p udp --dport 5060 -j CT --helper sip"],
+    );
+    let flushed = moat(&ns, &["iptables", "-t", "raw", "-F"]);
+    assert!(flushed.status.success(), "{flushed:?}");
+    assert_eq!(helpers(&ns), 0, "{}", nft_ruleset(&ns));
+}
+
 /// A raw table whose rules come to need the other side of conntrack (a
 /// CT helper beside NOTRACK, and back) is made again in the same batch:
 /// the sets its connlimit and hashlimit rules fill are declared again

@@ -12,7 +12,7 @@ use moat_nft::layout::{base_chain_name, chain_type, family_word};
 use moat_nft::nft_json::EncodeError;
 use moat_nft::portmap::{self, PortMap};
 use moat_nft::rule::{compile_rule, declares_sets, CompileError, CompiledRule, RuleContext};
-use moat_nft::{ChangeSet, Op, Position, TableChanges};
+use moat_nft::{ChangeSet, CtObject, Op, Position, TableChanges};
 use nftables::schema::Set;
 use nftables::types::NfChainType;
 
@@ -59,7 +59,7 @@ fn step_of(op: &Op) -> Step {
         Op::DeleteTable | Op::AddTable => Step::Table,
         Op::AddSet(_) => Step::Lists,
         Op::PortMapElements { .. } => Step::Maps,
-        Op::DeletePortMap { .. } | Op::DeleteSet { .. } => Step::Last,
+        Op::DeletePortMap { .. } | Op::DeleteSet { .. } | Op::DeleteCtObject(_) => Step::Last,
         _ => Step::Body,
     }
 }
@@ -67,6 +67,15 @@ fn step_of(op: &Op) -> Step {
 /// The kernel's timeout policies that the change's `CT --timeout` rules
 /// copy, by name.
 pub(crate) type Policies = HashMap<String, TimeoutPolicy>;
+
+/// The nf_tables object type of `object`.
+fn object_type(object: &CtObject) -> u32 {
+    if object.timeout {
+        NFT_OBJECT_CT_TIMEOUT
+    } else {
+        NFT_OBJECT_CT_HELPER
+    }
+}
 
 /// The timeout policies `changes` copies, read from the kernel (no socket
 /// is opened when there are none): from nfct's policy, else, once that was
@@ -188,6 +197,7 @@ pub(crate) fn describe(changes: &ChangeSet, origin: Origin) -> String {
         }
         Some(Op::DeletePortMap { name }) => format!("{t}: delete port map {name}"),
         Some(Op::DeleteSet { name }) => format!("{t}: delete set {name}"),
+        Some(Op::DeleteCtObject(object)) => format!("{t}: delete ct object {}", object.name),
     }
 }
 
@@ -546,6 +556,14 @@ impl<'a> TableEncoder<'a> {
                 let m = b.begin(NFT_MSG_DELSET, 0, self.family, origin);
                 b.w().attr_str(NFTA_SET_TABLE, self.table);
                 b.w().attr_str(NFTA_SET_NAME, name);
+                b.end(m);
+            }
+            Op::DeleteCtObject(object) => {
+                let m = b.begin(NFT_MSG_DELOBJ, 0, self.family, origin);
+                let w = b.w();
+                w.attr_str(NFTA_OBJ_TABLE, self.table);
+                w.attr_str(NFTA_OBJ_NAME, &object.name);
+                w.attr_u32(NFTA_OBJ_TYPE, object_type(object));
                 b.end(m);
             }
         }

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use moat_model::ruleset::hook_chain_name;
 use moat_model::{Counters, Family, Hook, NatSide, Policy, Stage};
 use moat_nft::layout::{base_chain_name, hook_of_base_chain, table_name, AFTER_CONNTRACK_PRIORITY};
-use moat_nft::{portmap, KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
+use moat_nft::{portmap, CtObject, KernelChain, KernelMember, KernelRule, KernelSet, KernelTable};
 
 use super::encode::nfproto;
 use super::error::DriverError;
@@ -41,6 +41,8 @@ pub(super) struct RuleInfo {
     text_tail: String,
     /// The sets its dynset expressions fill.
     fills: Vec<String>,
+    /// The ct objects its objref expressions name.
+    ct_objects: Vec<CtObject>,
 }
 
 fn malformed(what: &str) -> DriverError {
@@ -110,6 +112,18 @@ fn scan_exprs(list: &[u8], rule: &mut RuleInfo) {
                     rule.fills.push(string(set));
                 }
             }
+            b"objref" => {
+                let ty = data.get(NFTA_OBJREF_IMM_TYPE).and_then(be_u32);
+                let name = data.get(NFTA_OBJREF_IMM_NAME).map(string);
+                if let (Some(ty @ (NFT_OBJECT_CT_HELPER | NFT_OBJECT_CT_TIMEOUT)), Some(name)) =
+                    (ty, name)
+                {
+                    rule.ct_objects.push(CtObject {
+                        timeout: ty == NFT_OBJECT_CT_TIMEOUT,
+                        name,
+                    });
+                }
+            }
             b"log" => {
                 rule.log_group = data
                     .get(NFTA_LOG_GROUP)
@@ -156,6 +170,7 @@ pub(super) fn parse_rule(msg: Message<'_>, table: &str) -> Result<Option<RuleInf
         nat_side: None,
         text_tail: String::new(),
         fills: Vec::new(),
+        ct_objects: Vec::new(),
     };
     if let Some(list) = attr(NFTA_RULE_EXPRESSIONS) {
         scan_exprs(list, &mut rule);
@@ -452,6 +467,7 @@ fn assemble(
                 log_group: rule.log_group,
                 nat_side: rule.nat_side,
                 fills: rule.fills,
+                ct_objects: rule.ct_objects,
             });
         }
     }

@@ -371,6 +371,7 @@ pub(crate) const NFT_LIMIT_F_INV: u32 = 1;
 // stateful objects: ct helpers and the rules' references to them
 pub(crate) const NFT_MSG_NEWOBJ: u8 = 18;
 pub(crate) const NFT_MSG_GETOBJ: u8 = 19;
+pub(crate) const NFT_MSG_DELOBJ: u8 = 20;
 pub(crate) const NFTA_OBJ_TABLE: u16 = 1;
 pub(crate) const NFTA_OBJ_NAME: u16 = 2;
 pub(crate) const NFTA_OBJ_TYPE: u16 = 3;
