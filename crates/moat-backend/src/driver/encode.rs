@@ -97,21 +97,21 @@ pub(crate) fn policies(changes: &ChangeSet) -> Result<Policies, DriverError> {
                 Some(sock) => sock,
                 None => sock.insert(NfSocket::open()?),
             };
-            let kept = |sock: &mut NfSocket| {
-                let table_name = moat_nft::layout::table_name(table.stage);
-                sock.timeout_object(nfproto(table.family), table_name, name)
-            };
             let found = match sock.timeout_policy(policy)? {
-                Some(found) => found,
-                None => kept(sock)?.ok_or_else(|| DriverError::Refused {
-                    what: format!("CT --timeout {policy}"),
-                    errno: libc::ENOENT,
-                    detail: Some(format!(
-                        "no timeout policy of that name; make it first, e.g. `nfct add timeout \
-                         {policy} inet udp unreplied 10 replied 30`"
-                    )),
-                })?,
+                Some(found) => Some(found),
+                None => {
+                    let table_name = moat_nft::layout::table_name(table.stage);
+                    sock.timeout_object(nfproto(table.family), table_name, name)?
+                }
             };
+            let found = found.ok_or_else(|| DriverError::Refused {
+                what: format!("CT --timeout {policy}"),
+                errno: libc::ENOENT,
+                detail: Some(format!(
+                    "no timeout policy of that name; make it first, e.g. `nfct add timeout \
+                     {policy} inet udp unreplied 10 replied 30`"
+                )),
+            })?;
             policies.insert(policy.clone(), found);
         }
     }
