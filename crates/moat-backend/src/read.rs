@@ -110,6 +110,26 @@ struct Stmt {
     ct_timeout: Option<String>,
 }
 
+impl Stmt {
+    /// The set a statement adds to or updates (`@connlimit_…`).
+    fn filled_set(&self) -> Option<String> {
+        Some(self.set.as_ref()?.set.trim_start_matches('@').to_string())
+    }
+
+    /// The ct object a `ct helper set` or `ct timeout set` statement names.
+    fn ct_object(&self) -> Option<CtObject> {
+        let (timeout, name) = match (&self.ct_helper, &self.ct_timeout) {
+            (Some(name), _) => (false, name),
+            (None, Some(name)) => (true, name),
+            (None, None) => return None,
+        };
+        Some(CtObject {
+            timeout,
+            name: name.clone(),
+        })
+    }
+}
+
 /// A statement that adds to or updates a set; only the set's name
 /// (`@connlimit_…`) matters.
 #[derive(Deserialize)]
@@ -222,19 +242,8 @@ pub(crate) fn parse_listing(
                         s.dnat.as_ref().map(|_| NatSide::Destination)
                     }
                 }),
-                fills: (rule.expr.iter())
-                    .filter_map(|s| Some(s.set.as_ref()?.set.trim_start_matches('@').to_string()))
-                    .collect(),
-                ct_objects: (rule.expr.iter())
-                    .flat_map(|s| {
-                        let helper = s.ct_helper.iter().map(|name| (false, name));
-                        helper.chain(s.ct_timeout.iter().map(|name| (true, name)))
-                    })
-                    .map(|(timeout, name)| CtObject {
-                        timeout,
-                        name: name.clone(),
-                    })
-                    .collect(),
+                fills: rule.expr.iter().filter_map(Stmt::filled_set).collect(),
+                ct_objects: rule.expr.iter().filter_map(Stmt::ct_object).collect(),
             });
         }
     }

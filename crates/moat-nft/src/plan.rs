@@ -704,10 +704,10 @@ fn update(old: &KernelTable, new: &Table, own_state: OwnState) -> Vec<Op> {
     let objects = ct_objects(added_rules(&ops, new).map(|(_, rule)| rule));
     ops.splice(0..0, objects);
     // Last: a set or ct object goes once the rules using it are gone.
-    let kept = kept_rules(old, new, &ops);
+    let (kept, gone) = old_rules_kept_and_gone(old, &ops);
     let unused = unused_dynamic_sets(old, new, &ops, &kept);
     ops.extend(unused.into_iter().map(|name| Op::DeleteSet { name }));
-    let unused = unused_ct_objects(old, new, &ops, &kept);
+    let unused = unused_ct_objects(&ops, &kept, &gone);
     ops.extend(unused.into_iter().map(Op::DeleteCtObject));
     ops
 }
@@ -721,7 +721,7 @@ fn unused_dynamic_sets(
     old: &KernelTable,
     new: &Table,
     ops: &[Op],
-    kept: &HashSet<u32>,
+    kept: &[&KernelRule],
 ) -> Vec<String> {
     let candidates: Vec<&String> = old
         .sets
@@ -737,10 +737,7 @@ fn unused_dynamic_sets(
         stage: new.stage,
         table: table_name(new.stage).to_string(),
     };
-    let mut needed: HashSet<String> = (old.chains.iter().flat_map(|c| &c.rules))
-        .filter(|r| kept.contains(&r.handle))
-        .flat_map(|r| r.fills.iter().cloned())
-        .collect();
+    let mut needed: HashSet<String> = kept.iter().flat_map(|r| r.fills.iter().cloned()).collect();
     for (chain, rule) in added_rules(ops, new).filter(|(_, r)| declares_sets(r)) {
         match filled_set_names(rule, chain, &ctx) {
             Ok(names) => needed.extend(names),
@@ -767,26 +764,13 @@ fn added_rules<'a>(ops: &'a [Op], new: &'a Table) -> impl Iterator<Item = (&'a s
     })
 }
 
-/// The ct objects the rules of `old` that go refer to, which neither a
-/// rule that stays nor one `ops` add refers to.
-fn unused_ct_objects(
-    old: &KernelTable,
-    new: &Table,
-    ops: &[Op],
-    kept: &HashSet<u32>,
-) -> Vec<CtObject> {
-    let rules = || old.chains.iter().flat_map(|c| &c.rules);
-    let mut needed: HashSet<&CtObject> = (rules().filter(|r| kept.contains(&r.handle)))
-        .flat_map(|r| &r.ct_objects)
-        .collect();
-    let added = ct_objects(added_rules(ops, new).map(|(_, rule)| rule));
-    let added: Vec<CtObject> = added.into_iter().filter_map(declared_object).collect();
-    needed.extend(&added);
+/// The ct objects the `gone` rules refer to that neither a `kept` rule nor
+/// a declaration of `ops` (for the rules they add) names.
+fn unused_ct_objects(ops: &[Op], kept: &[&KernelRule], gone: &[&KernelRule]) -> Vec<CtObject> {
+    let mut needed: HashSet<CtObject> = ops.iter().filter_map(declared_object).collect();
+    needed.extend(kept.iter().flat_map(|r| r.ct_objects.iter().cloned()));
     let mut unused: Vec<CtObject> = Vec::new();
-    for object in rules()
-        .filter(|r| !kept.contains(&r.handle))
-        .flat_map(|r| &r.ct_objects)
-    {
+    for object in gone.iter().flat_map(|r| &r.ct_objects) {
         if !needed.contains(object) && !unused.contains(object) {
             unused.push(object.clone());
         }
@@ -795,23 +779,25 @@ fn unused_ct_objects(
 }
 
 /// The ct object an op declares, if it declares one.
-fn declared_object(op: Op) -> Option<CtObject> {
-    match op {
-        Op::AddCtHelper { name, .. } => Some(CtObject {
-            timeout: false,
-            name,
-        }),
-        Op::AddCtTimeout { name, .. } => Some(CtObject {
-            timeout: true,
-            name,
-        }),
-        _ => None,
-    }
+fn declared_object(op: &Op) -> Option<CtObject> {
+    let (timeout, name) = match op {
+        Op::AddCtHelper { name, .. } => (false, name),
+        Op::AddCtTimeout { name, .. } => (true, name),
+        _ => return None,
+    };
+    Some(CtObject {
+        timeout,
+        name: name.clone(),
+    })
 }
 
-/// The handles of the rules of `old` that stay: neither deleted nor
-/// replaced by `ops`, nor in a chain `new` no longer has or `ops` flush.
-fn kept_rules(old: &KernelTable, new: &Table, ops: &[Op]) -> HashSet<u32> {
+/// The rules of `old` that stay and those that go: deleted or replaced by
+/// `ops`, or in a chain they flush (every chain the change removes is
+/// flushed by then).
+fn old_rules_kept_and_gone<'a>(
+    old: &'a KernelTable,
+    ops: &[Op],
+) -> (Vec<&'a KernelRule>, Vec<&'a KernelRule>) {
     let mut gone_rules = HashSet::new();
     let mut gone_chains = HashSet::new();
     for op in ops {
@@ -825,13 +811,18 @@ fn kept_rules(old: &KernelTable, new: &Table, ops: &[Op]) -> HashSet<u32> {
             _ => {}
         }
     }
-    old.chains
-        .iter()
-        .filter(|c| new.chain(&c.name).is_some() && !gone_chains.contains(c.name.as_str()))
-        .flat_map(|c| &c.rules)
-        .map(|r| r.handle)
-        .filter(|handle| !gone_rules.contains(handle))
-        .collect()
+    let (mut kept, mut gone) = (Vec::new(), Vec::new());
+    for chain in &old.chains {
+        let flushed = gone_chains.contains(chain.name.as_str());
+        for rule in &chain.rules {
+            if flushed || gone_rules.contains(&rule.handle) {
+                gone.push(rule);
+            } else {
+                kept.push(rule);
+            }
+        }
+    }
+    (kept, gone)
 }
 
 fn update_policy(ops: &mut Vec<Op>, old: &KernelChain, new: &Chain, hook: Hook, policy: Policy) {

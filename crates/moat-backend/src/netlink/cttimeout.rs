@@ -6,7 +6,7 @@
 
 use super::consts::*;
 use super::socket::{none_if_missing, NfSocket};
-use super::wire::{nft_type, Attrs, Message};
+use super::wire::{nft_type, Attrs};
 use super::NetlinkError;
 
 /// A timeout policy as the kernel keeps it.
@@ -19,15 +19,22 @@ pub struct TimeoutPolicy {
 }
 
 impl TimeoutPolicy {
-    fn parse(msg: &Message<'_>) -> Result<TimeoutPolicy, NetlinkError> {
-        let attrs: Attrs<'_> = msg.attrs().checked()?;
-        let damaged = || NetlinkError::Malformed("a damaged timeout policy".into());
+    /// The policy of `attrs`, whose protocol and timeouts are attributes
+    /// `l4proto` and `data` (nfct's policy and nf_tables' object number
+    /// them differently); `what` names them should they be damaged.
+    fn from_attrs(
+        attrs: Attrs<'_>,
+        l4proto: u16,
+        data: u16,
+        what: &str,
+    ) -> Result<TimeoutPolicy, NetlinkError> {
+        let damaged = || NetlinkError::Malformed(format!("a damaged {what}"));
         Ok(TimeoutPolicy {
             l4proto: *attrs
-                .get(CTA_TIMEOUT_L4PROTO)
+                .get(l4proto)
                 .and_then(|v| v.first())
                 .ok_or_else(damaged)?,
-            data: attrs.get(CTA_TIMEOUT_DATA).ok_or_else(damaged)?.to_vec(),
+            data: attrs.get(data).ok_or_else(damaged)?.to_vec(),
         })
     }
 }
@@ -43,7 +50,11 @@ impl NfSocket {
             0,
             &|w| w.attr_str(CTA_TIMEOUT_NAME, name),
             &mut |msg| {
-                policy = Some(TimeoutPolicy::parse(&msg)?);
+                let attrs = msg.attrs().checked()?;
+                let what = "timeout policy";
+                let found =
+                    TimeoutPolicy::from_attrs(attrs, CTA_TIMEOUT_L4PROTO, CTA_TIMEOUT_DATA, what)?;
+                policy = Some(found);
                 Ok::<(), NetlinkError>(())
             },
         );
@@ -69,16 +80,16 @@ impl NfSocket {
                 w.attr_u32(NFTA_OBJ_TYPE, NFT_OBJECT_CT_TIMEOUT);
             },
             &mut |msg| {
-                let damaged = || NetlinkError::Malformed("a damaged ct timeout object".into());
                 let attrs: Attrs<'_> = msg.attrs().checked()?;
-                let data = Attrs(attrs.get(NFTA_OBJ_DATA).ok_or_else(damaged)?);
-                policy = Some(TimeoutPolicy {
-                    l4proto: *data
-                        .get(NFTA_CT_TIMEOUT_L4PROTO)
-                        .and_then(|v| v.first())
-                        .ok_or_else(damaged)?,
-                    data: data.get(NFTA_CT_TIMEOUT_DATA).ok_or_else(damaged)?.to_vec(),
-                });
+                let what = "ct timeout object";
+                let object = Attrs(attrs.get(NFTA_OBJ_DATA).unwrap_or_default());
+                let found = TimeoutPolicy::from_attrs(
+                    object,
+                    NFTA_CT_TIMEOUT_L4PROTO,
+                    NFTA_CT_TIMEOUT_DATA,
+                    what,
+                )?;
+                policy = Some(found);
                 Ok::<(), NetlinkError>(())
             },
         );
