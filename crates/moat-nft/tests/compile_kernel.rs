@@ -345,7 +345,7 @@ fn match_cases() -> Vec<Case> {
         input(V6, Match::Icmpv6 { kind: 1, code: Some(4), negate: false }, &["icmpv6 type destination-unreachable icmpv6 code port-unreachable"]),
         input(V4, Match::ConnState { states: ConnStates(est_rel), negate: false }, &["ct state established,related"]),
         input(V6, Match::ConnState { states: ConnStates(ConnStates::NEW | ConnStates::INVALID), negate: true }, &["ct state ! invalid,new"]),
-        at(V4, Stage::Raw, Hook::Prerouting, rule(vec![Match::ConnState { states: ConnStates(ConnStates::UNTRACKED), negate: false }], Action::Continue), &["ct state untracked"]),
+        at(V4, Stage::Raw, Hook::Prerouting, rule(vec![Match::ConnState { states: ConnStates(ConnStates::UNTRACKED), negate: false }], Action::Continue), &["ct state == untracked"]),
         input(V4, Match::ConnState { states: ConnStates(ConnStates::SNAT | ConnStates::DNAT), negate: false }, &["ct status snat,dnat"]),
         input(V4, Match::ConnStatus { status: 4, negate: true }, &["ct status ! assured"]),
         input(V6, Match::ConnStatus { status: 1 | 2, negate: false }, &["ct status expected,seen-reply"]),

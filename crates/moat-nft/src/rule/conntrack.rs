@@ -63,7 +63,9 @@ fn any_bit(key: Expression<'static>, mask: u32, negate: bool) -> Statement<'stat
 }
 
 /// `--ctstate`/`--state`: `ct state established,related`. The SNAT and DNAT
-/// pseudo-states are `ct status snat,dnat`.
+/// pseudo-states are `ct status snat,dnat`. A packet has exactly one
+/// `ct state` bit, so a single state is an equality (`ct state == new`):
+/// one expression fewer than the bit test, for the kernel to load and run.
 pub(super) fn state(
     states: ConnStates,
     negate: bool,
@@ -79,6 +81,7 @@ pub(super) fn state(
         _ if state_needs_xt(states, negate) => {
             Ok(vec![super::xt::statement(&xt_state(states, negate))])
         }
+        (mask, 0) if mask.is_power_of_two() => Ok(vec![eq(ct("state"), num(mask), negate)]),
         (mask, 0) => Ok(vec![any_bit(ct("state"), mask, negate)]),
         (_, mask) => Ok(vec![any_bit(ct("status"), mask, false)]),
     }
@@ -335,7 +338,7 @@ mod tests {
             matches_json(&[state(est_rel, false), state(ConnStates::NEW, true)], v4()),
             json!([
                 {"match": {"op": "!=", "left": {"&": [{"ct": {"key": "state"}}, 6]}, "right": 0}},
-                {"match": {"op": "==", "left": {"&": [{"ct": {"key": "state"}}, 8]}, "right": 0}},
+                {"match": {"op": "!=", "left": {"ct": {"key": "state"}}, "right": 8}},
             ])
         );
         assert_eq!(
