@@ -78,6 +78,13 @@ impl CommandError {
     pub fn report(&self, program: &str) {
         let Some(words) = self.iptables_words() else {
             tell!("{program}: {self}");
+            if let Some(line) = self.usage_error_line() {
+                // iptables-restore's own lines after a line it cannot
+                // read, which programs take the line number from
+                // (firehol shows the offending rule by it).
+                tell!("Error occurred at line: {line}");
+                tell!("Try `{program} -h' or '{program} --help' for more information.");
+            }
             return;
         };
         match self {
@@ -88,6 +95,19 @@ impl CommandError {
         }
         if crate::advice::wanted() {
             tell!("{program}: {self}");
+        }
+    }
+
+    /// The line of a restore file iptables-restore could not read (exit
+    /// status 2), if this is one.
+    fn usage_error_line(&self) -> Option<usize> {
+        match self {
+            CommandError::Save(e) | CommandError::Host(HostError::Save(e))
+                if e.problem == Problem::Parameter =>
+            {
+                Some(e.line)
+            }
+            _ => None,
         }
     }
 

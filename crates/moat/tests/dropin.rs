@@ -313,7 +313,8 @@ fn user_chains_take_what_a_module_checks_only_as_a_rule_is_added() {
 /// (go-iptables, used by the CNI plugins, tells a missing chain or rule by
 /// these words; scripts grep for "Chain already exists."): moat says it in
 /// iptables' words with iptables' exit status, as iptables-nft does, for
-/// both families.
+/// both families, and a restore line it cannot read with the line number
+/// firehol takes from iptables-restore's "Error occurred at line: N".
 #[test]
 fn failures_are_told_in_iptables_words() {
     let Some(ours) = require_root_or_skip().then(|| Netns::new("words-moat").unwrap()) else {
@@ -413,6 +414,35 @@ fn failures_are_told_in_iptables_words() {
             text(&debians.stderr).replace("iptables-nft-restore", "iptables-restore"),
             "{lines}"
         );
+    }
+    // A line it cannot read: after its own reason, iptables-restore says
+    // where, in words programs look for (firehol shows the offending rule
+    // by the number after "Error occurred at line: ").
+    let told_where = |stderr: &[u8]| -> Vec<String> {
+        text(stderr)
+            .lines()
+            .filter(|l| l.starts_with("Error occurred at line: ") || l.starts_with("Try `"))
+            .map(|l| l.replace("iptables-nft-restore", "iptables-restore"))
+            .collect()
+    };
+    for (table, line) in [
+        ("filter", "-A INPUT --bogus -j ACCEPT"),
+        ("filter", "-A INPUT -m nosuchmatch -j ACCEPT"),
+        ("filter", "-A INPUT -s 192.0.2.300 -j DROP"),
+        ("mangle", "-A OUTPUT -p tcp --dport 99999 -j ACCEPT"),
+        ("filtr", ""),
+    ] {
+        let file = format!("*{table}\n{line}\nCOMMIT\n").replace("\n\n", "\n");
+        let mine = common::restore(&ours, "iptables-restore", &["-n"], &file);
+        let debians = common::exec_input(&theirs, &["iptables-nft-restore", "-n"], &[], &file);
+        assert_eq!(mine.status.code(), Some(2), "{file}");
+        assert_eq!(debians.status.code(), Some(2), "{file}");
+        assert_eq!(
+            told_where(&mine.stderr),
+            told_where(&debians.stderr),
+            "{file}"
+        );
+        assert_eq!(told_where(&mine.stderr).len(), 2, "{}", text(&mine.stderr));
     }
 }
 
