@@ -27,7 +27,7 @@ pub struct ParseError {
 
 /// Addresses as sorted, non-overlapping, non-adjacent inclusive ranges,
 /// per family: what one list's two interval sets hold.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Entries {
     /// IPv4 ranges.
     pub v4: Vec<(u32, u32)>,

@@ -16,6 +16,7 @@ use crate::layout::{
     Slot, COMMENT_PREFIX, DEFAULT_DIRECTIONS, GUARD_COMMENT, GUARD_MIN_LISTS, PRIORITY, TABLE,
     TABLE_COMMENT,
 };
+use crate::saved::{SavedContents, SavedList};
 use crate::BlocklistError;
 
 /// How often a change is retried when the ruleset changed under it.
@@ -24,7 +25,7 @@ const ATTEMPTS: usize = 4;
 const MAX_COMMENT: usize = 200;
 
 /// Where a list's addresses come from.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum Source {
     /// A country's zone files.
@@ -1157,6 +1158,31 @@ impl Blocklists {
                         .flatten()
                         .map(Copy::describe)
                         .collect(),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Lists `names` as they are now (or that they do not exist), to be
+    /// put back later ([`Blocklists::restore_saved`]).
+    pub fn save(&mut self, names: &[String]) -> Result<Vec<SavedList>, BlocklistError> {
+        self.retrying(|this| {
+            let state = this.read_state()?;
+            let mut out = Vec::new();
+            for name in names {
+                let held = match state.lists.get(name) {
+                    Some(list) => Some(SavedContents {
+                        source: list.source(name).unwrap_or(Source::Manual),
+                        entries: this.list_ranges(&state, name, false)?,
+                        except: this.list_ranges(&state, name, true)?,
+                        directions: list.directions(),
+                    }),
+                    None => None,
+                };
+                out.push(SavedList {
+                    name: name.clone(),
+                    held,
                 });
             }
             Ok(out)

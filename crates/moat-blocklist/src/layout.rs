@@ -55,7 +55,9 @@ pub const MAX_NAME_LEN: usize = 40;
 pub const COMMENT_PREFIX: &str = "moat list ";
 
 /// Which traffic a list blocks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Packets from the list's addresses to this host (input hook, source address).

@@ -20,6 +20,7 @@ pub mod entries;
 mod iptables;
 mod kernel;
 pub mod layout;
+mod saved;
 pub mod zones;
 
 use std::path::PathBuf;
@@ -31,6 +32,7 @@ pub use layout::Direction;
 pub use moat_backend::netlink::NetlinkError;
 /// The `nftables` crate, whose schema types [`set_declaration`] returns.
 pub use nftables;
+pub use saved::{merge_saved, SavedContents, SavedList};
 
 /// Why a block-list operation failed. Whatever the error, the kernel was
 /// left as it was.

@@ -13,7 +13,8 @@
 //! Messages (one line each way): `status`, `confirm` (keep the new ruleset
 //! and save it), `cancel` (stand down: nothing was changed), `abort` (roll
 //! back now), `handover` (a newer `apply --confirm` takes over: the
-//! watchdog answers with the ruleset it holds and stands down).
+//! watchdog answers with the ruleset and block lists it holds and stands
+//! down).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::linux::net::SocketAddrExt;
@@ -26,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::lock::RulesetLock;
 use crate::persist::{self, Keep};
-use crate::snapshot::{restore_snapshot, Snapshot};
+use crate::previous::{put_back, Previous};
 use crate::HostError;
 
 const SOCKET_NAME: &[u8] = b"moat-confirm";
@@ -36,8 +37,8 @@ const SOCKET_NAME: &[u8] = b"moat-confirm";
 pub struct Orders {
     /// Seconds until it rolls back.
     pub seconds: u64,
-    /// The ruleset to put back.
-    pub previous: Snapshot,
+    /// The ruleset and block lists to put back.
+    pub previous: Previous,
     /// What to save when confirmed.
     pub keep: Keep,
 }
@@ -231,7 +232,7 @@ pub fn run_watchdog() -> ExitCode {
         }
         if Instant::now() >= deadline {
             if let Ok(_lock) = RulesetLock::acquire(Duration::ZERO) {
-                match restore_snapshot(&moat_backend::default_backend(), &orders.previous) {
+                match put_back(&moat_backend::default_backend(), &orders.previous) {
                     Ok(()) => return ExitCode::SUCCESS,
                     Err(_) if failures < 5 => failures += 1,
                     Err(_) => return ExitCode::FAILURE,

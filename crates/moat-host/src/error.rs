@@ -44,6 +44,9 @@ pub enum HostError {
     /// moat's block lists could not be read.
     #[error("-m set --match-set looks up moat's block lists: {0}")]
     Blocklist(#[from] BlocklistError),
+    /// The block lists a change touched could not be put back.
+    #[error("putting the block lists back: {0}")]
+    ListsBack(BlocklistError),
     /// What moat will not do here, and what to do instead.
     #[error("{0}")]
     Refused(String),

@@ -1,6 +1,7 @@
 //! The block lists of a moat.toml (`[[block]]`): read before anything
 //! changes (a bad file stops the apply), loaded before the ruleset (whose
-//! `-m set` rules may use them), and removed once the configuration no
+//! `-m set` rules may use them; put back should the rules be refused or
+//! the change not be confirmed), and removed once the configuration no
 //! longer names them. The caller holds the ruleset lock.
 
 use anyhow::{bail, Context, Result};
@@ -74,4 +75,17 @@ pub fn remove_dropped(previous: Option<&Config>, now: &Config) -> Result<()> {
         .context("removing block lists the configuration no longer names")?;
     println!("block lists removed: {}", dropped.join(", "));
     Ok(())
+}
+
+/// The lists an apply of `now` loads or removes, given the configuration
+/// kept before (`previous`): `now`'s lists and those `previous` named that
+/// `now` does not.
+pub fn touched(previous: Option<&Config>, now: Option<&Config>) -> Vec<String> {
+    let now_names = now.into_iter().flat_map(|c| &c.blocks).map(|b| &b.name);
+    let dropped = previous
+        .into_iter()
+        .flat_map(|p| &p.blocks)
+        .filter(|old| now.is_some_and(|c| c.blocks.iter().all(|new| new.name != old.name)))
+        .map(|b| &b.name);
+    now_names.chain(dropped).cloned().collect()
 }

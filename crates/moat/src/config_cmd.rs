@@ -21,6 +21,7 @@ use moat_host::guard;
 use moat_host::lock::RulesetLock;
 use moat_host::log_route;
 use moat_host::persist::{self, Keep};
+use moat_host::previous::{put_lists_back, Previous};
 use moat_host::set_copies;
 use moat_host::settings::warn_for_tables;
 use moat_host::snapshot::{model_tables, plan, Current, Snapshot};
@@ -419,6 +420,11 @@ fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         text,
         ruleset: Snapshot::of_states(&full),
     };
+    // The lists this apply loads or drops, as they are: put back should
+    // the rules be refused, or the change not be confirmed.
+    let kept_config = persist::kept_config();
+    let touched = config_blocks::touched(kept_config.as_ref(), loaded.config.as_ref());
+    let before = Previous::with_lists(Snapshot::of_current(&current, true), &touched)?;
     let pending = confirm::ask("status")?;
     let mut handed_over = false;
     if let Some(seconds) = args.confirm {
@@ -427,9 +433,11 @@ fn apply(args: &ApplyArgs) -> Result<ExitCode> {
                 let reply = confirm::ask("handover")?
                     .context("the pending confirmation ended while handing over")?;
                 handed_over = true;
-                serde_json::from_str(&reply).context("the pending confirmation answered oddly")?
+                let earlier: Previous = serde_json::from_str(&reply)
+                    .context("the pending confirmation answered oddly")?;
+                earlier.and_then(before.clone())
             }
-            None => Snapshot::of_current(&current, true),
+            None => before.clone(),
         };
         confirm::start(&Orders {
             seconds,
@@ -448,14 +456,23 @@ fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         .and_then(|()| Ok(set_copies::declare(&mut batch, &model_tables(&full))?))
         .and_then(|()| Ok(backend.apply(&batch)?));
     if let Err(e) = applied {
-        if args.confirm.is_some() {
-            let _ = confirm::ask(if handed_over { "abort" } else { "cancel" });
+        // The rules did not go in; the lists loaded before them go back
+        // (by the watchdog, which holds an earlier change's too, when a
+        // pending one was handed over).
+        if args.confirm.is_some() && handed_over {
+            let _ = confirm::ask("abort");
+        } else {
+            if args.confirm.is_some() {
+                let _ = confirm::ask("cancel");
+            }
+            if let Err(back) = put_lists_back(&before) {
+                eprintln!("moat: {back}");
+            }
         }
         return Err(e);
     }
     if let Some(config) = &loaded.config {
-        let previous = persist::kept_config();
-        config_blocks::remove_dropped(previous.as_ref(), config)?;
+        config_blocks::remove_dropped(kept_config.as_ref(), config)?;
     }
     config_balance::commit(&balanced)?;
     warn_for_tables("moat", &model_tables(&full));
@@ -533,6 +550,7 @@ pub fn run_confirm() -> ExitCode {
                 eprintln!("moat: confirmed{rest}");
             } else {
                 println!("confirmed: the new ruleset stays (kept in {rest} for the next boot)");
+                crate::daemon_cmd::reload_running();
             }
             ExitCode::SUCCESS
         }

@@ -127,7 +127,8 @@ pub fn run(args: DaemonArgs) -> ExitCode {
 }
 
 /// Asks the daemon of this network namespace, if one runs, to read the
-/// kept configuration again (after `moat apply` kept a new one).
+/// kept configuration again (after `moat apply` or `moat confirm` kept a
+/// new one).
 pub fn reload_running() {
     if let Ok(true) = moat_daemon::request_reload() {
         println!("moat daemon reads its configuration again");

@@ -1,7 +1,8 @@
 //! Block lists in moat.toml (`[[block]]`), with real traffic: `moat apply`
 //! loads them (before the ruleset, whose `-m set` rules may use them),
 //! removes those the file no longer names, refuses a bad list file before
-//! changing anything, and `moat boot` brings them back.
+//! changing anything, and `moat boot` brings them back; a refused or
+//! unconfirmed apply puts them back as they were.
 
 mod common;
 mod config_common;
@@ -124,4 +125,97 @@ fn configured_block_lists_load_follow_the_file_and_come_back_at_boot() {
         "the list is back and reloaded"
     );
     assert!(moat_ok(gw, &s, &["iptables", "-S", "INPUT"]).contains("--match-set friends src"));
+}
+
+/// Waits up to ten seconds for `done`: a `--confirm` watchdog rolls back
+/// by itself once its time is up.
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..40 {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    false
+}
+
+/// The lists an apply loads before its rules go back with them: when the
+/// rules are refused, and when a `--confirm` runs out unconfirmed (a list
+/// it refilled, one it removed and one it made).
+#[test]
+fn block_lists_go_back_with_a_refused_or_unconfirmed_apply() {
+    let Some(lab) = gateway_lab() else { return };
+    let _v4 = TcpServer::start(&lab.server, SERVER_V4, 8080).unwrap();
+    let _svc = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 9000).unwrap();
+    let s = Scratch::new();
+    std::fs::create_dir_all(s.dir.join("zones/ipv4")).unwrap();
+    std::fs::create_dir_all(s.dir.join("zones/ipv6")).unwrap();
+    s.file("zones/ipv4/xa.zone", "10.99.1.0/24\n");
+    s.file("zones/ipv6/xa.zone", "fd99:1::/64\n");
+    s.file("friends.txt", "10.99.1.2\n");
+    let gw = &lab.gateway;
+    let friend = || connects_quickly(&lab.client, GATEWAY_LAN_V4, 9000);
+    let lists = || moat_ok(gw, &s, &["block", "list"]);
+    let without = s.file("without.toml", &config(&s, false));
+    apply(gw, &s, &without);
+    assert!(friend(), "the client is a friend");
+
+    // A refused rule: the refilled list goes back to what it held.
+    s.file("friends.txt", "10.99.1.200\n");
+    let refused = s.file(
+        "refused.toml",
+        &config(&s, false).replace(
+            "rules = [\n",
+            "rules = [\n  \"-A INPUT -m set --match-set nosuch src -j DROP\",\n",
+        ),
+    );
+    let out = moat(gw, &s, &["apply", refused.to_str().unwrap()]);
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    assert!(friend(), "the list holds the client again");
+
+    // Unconfirmed: the refilled list goes back.
+    moat_ok(
+        gw,
+        &s,
+        &["apply", "--confirm", "2", without.to_str().unwrap()],
+    );
+    assert!(!friend(), "refilled without the client");
+    assert!(
+        eventually(friend),
+        "rolled back: the client is a friend again"
+    );
+
+    // Unconfirmed: a removed list comes back, a new one goes.
+    let other = s.file(
+        "other.toml",
+        &format!(
+            "[defaults]\ninput = \"accept\"\nforward = \"accept\"\n\n[[block]]\ncountries = [\"xa\"]\nzone_dir = \"{}\"\n",
+            s.dir.join("zones").display()
+        ),
+    );
+    s.file("friends.txt", "10.99.1.2\n");
+    moat_ok(
+        gw,
+        &s,
+        &["apply", "--confirm", "2", other.to_str().unwrap()],
+    );
+    let during = lists();
+    assert!(
+        during.contains("xa") && !during.contains("friends"),
+        "{during}"
+    );
+    assert!(
+        !connects_quickly(&lab.client, SERVER_V4, 8080),
+        "xa blocks the client"
+    );
+    assert!(
+        eventually(|| {
+            let after = lists();
+            after.contains("friends") && !after.contains("xa")
+        }),
+        "{}",
+        lists()
+    );
+    assert!(connects_quickly(&lab.client, SERVER_V4, 8080), "xa is gone");
+    assert!(friend(), "friends is back with its rule");
 }
