@@ -49,6 +49,9 @@ pub enum Source {
     },
     /// Addresses added one by one (`moat block add`).
     Manual,
+    /// An empty stand-in `moat boot` made for a list that kept rules look
+    /// up and that was gone; any load may take its place.
+    StandIn,
 }
 
 impl Source {
@@ -59,6 +62,7 @@ impl Source {
             Source::Countries { .. } => "a list of several countries".into(),
             Source::File { .. } => "a list loaded from a file".into(),
             Source::Manual => "a list of addresses added by hand".into(),
+            Source::StandIn => "an empty stand-in made at boot".into(),
         }
     }
 
@@ -68,6 +72,7 @@ impl Source {
             (Source::Countries { .. }, Source::Countries { .. }) => true,
             (Source::File { .. }, Source::File { .. }) => true,
             (Source::Manual, Source::Manual) => true,
+            (Source::StandIn, _) => true,
             // Adding addresses by hand to any list keeps its kind.
             _ => false,
         }
@@ -94,6 +99,7 @@ impl Source {
             }
             Source::File { path } => format!("file {}", path.display()),
             Source::Manual => "added by hand".into(),
+            Source::StandIn => "an empty stand-in: the list was gone at boot".into(),
         }
     }
 
@@ -128,7 +134,11 @@ impl Source {
                 path: PathBuf::from(path),
             });
         }
-        (rest == "added by hand").then_some(Source::Manual)
+        match rest {
+            "added by hand" => Some(Source::Manual),
+            "an empty stand-in: the list was gone at boot" => Some(Source::StandIn),
+            _ => None,
+        }
     }
 }
 

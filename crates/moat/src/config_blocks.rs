@@ -21,7 +21,7 @@ fn spec(list: &BlockList) -> Result<ListSpec> {
                 .collect::<Result<Vec<_>, _>>()?;
             Entries::union_all(&parts)
         }
-        Source::Manual => bail!(
+        Source::Manual | Source::StandIn => bail!(
             "block list {}: a configured list needs a file or countries",
             list.name
         ),
@@ -88,4 +88,21 @@ pub fn touched(previous: Option<&Config>, now: Option<&Config>) -> Vec<String> {
         .filter(|old| now.is_some_and(|c| c.blocks.iter().all(|new| new.name != old.name)))
         .map(|b| &b.name);
     now_names.chain(dropped).cloned().collect()
+}
+
+/// Makes list `name` empty and blocking nothing by itself (direction
+/// `none`), for rules that look it up.
+pub fn make_empty(name: &str) -> Result<()> {
+    let spec = ListSpec {
+        name: name.to_string(),
+        source: Source::StandIn,
+        entries: Entries::default(),
+        except: None,
+        directions: Some(Vec::new()),
+        allow_empty: true,
+    };
+    Blocklists::open()?
+        .load(&[spec])
+        .with_context(|| format!("making block list {name} empty"))?;
+    Ok(())
 }

@@ -219,3 +219,69 @@ fn block_lists_go_back_with_a_refused_or_unconfirmed_apply() {
     assert!(connects_quickly(&lab.client, SERVER_V4, 8080), "xa is gone");
     assert!(friend(), "friends is back with its rule");
 }
+
+/// A kept ruleset whose rules look up a list boot does not bring back
+/// (one `moat block` made) still comes back at boot, the list empty until
+/// it is loaded again, rather than leaving the machine without a firewall.
+#[test]
+fn boot_brings_the_rules_back_when_a_list_they_use_is_gone() {
+    let Some(lab) = gateway_lab() else { return };
+    let _svc = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 9000).unwrap();
+    let s = Scratch::new();
+    let gw = &lab.gateway;
+    let list = s.file("partners.txt", "10.99.1.2\n");
+    let friend = || connects_quickly(&lab.client, GATEWAY_LAN_V4, 9000);
+    moat_ok(
+        gw,
+        &s,
+        &[
+            "block",
+            "file",
+            "partners",
+            list.to_str().unwrap(),
+            "--direction",
+            "none",
+        ],
+    );
+    moat_ok(
+        gw,
+        &s,
+        &[
+            "iptables",
+            "-A",
+            "INPUT",
+            "-p",
+            "tcp",
+            "--dport",
+            "9000",
+            "-m",
+            "set",
+            "!",
+            "--match-set",
+            "partners",
+            "src",
+            "-j",
+            "DROP",
+        ],
+    );
+    let saved = s.file("rules.v4", &moat_ok(gw, &s, &["iptables-save"]));
+    moat_ok(gw, &s, &["apply", saved.to_str().unwrap()]);
+    assert!(friend(), "a partner may use 9000");
+
+    gw.exec_ok(&["nft", "flush", "ruleset"]).unwrap();
+    let out = moat(gw, &s, &["boot"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("block list partners"), "{err}");
+    assert!(
+        moat_ok(gw, &s, &["iptables", "-S", "INPUT"]).contains("--match-set partners src"),
+        "the rules are back"
+    );
+    assert!(!friend(), "the list is empty: nobody is a partner");
+    moat_ok(
+        gw,
+        &s,
+        &["block", "file", "partners", list.to_str().unwrap()],
+    );
+    assert!(friend(), "loaded again");
+}
