@@ -240,6 +240,16 @@ fn use_ipset(changes: &mut TableChanges, name: &str) -> Result<(), HostError> {
 /// move into a change set.
 pub struct ListsUsed(Vec<(Family, Stage, BTreeSet<String>)>);
 
+impl ListsUsed {
+    /// The names of the lists, each once.
+    pub fn names(&self) -> BTreeSet<&str> {
+        self.0
+            .iter()
+            .flat_map(|(.., names)| names.iter().map(String::as_str))
+            .collect()
+    }
+}
+
 /// The block lists the rules of `tables` look up.
 pub fn lists_of(tables: &[Table]) -> ListsUsed {
     ListsUsed(

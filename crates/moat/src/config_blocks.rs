@@ -106,3 +106,22 @@ pub fn make_empty(name: &str) -> Result<()> {
         .with_context(|| format!("making block list {name} empty"))?;
     Ok(())
 }
+
+/// Warns about the moat lists the rules of `tables` look up that boot
+/// cannot bring back: lists `config` does not name (made by `moat block`).
+pub fn warn_not_kept(config: Option<&Config>, tables: &[moat_model::Table]) {
+    let used = moat_host::set_copies::lists_of(tables);
+    let Ok(present) = Blocklists::open().and_then(|mut lists| lists.names()) else {
+        return;
+    };
+    let configured = |name: &str| config.is_some_and(|c| c.blocks.iter().any(|b| b.name == name));
+    for name in used.names() {
+        if present.iter().any(|p| p == name) && !configured(name) {
+            eprintln!(
+                "moat: warning: the rules look up block list {name}, which boot does not bring back \
+                 (only moat.toml's [[block]] lists are kept): after a reboot it is empty until \
+                 loaded again (moat block file {name} FILE)"
+            );
+        }
+    }
+}

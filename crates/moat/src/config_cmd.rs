@@ -493,6 +493,9 @@ fn apply(args: &ApplyArgs) -> Result<ExitCode> {
             tables_text(carried)
         );
     }
+    if !args.no_save {
+        config_blocks::warn_not_kept(loaded.config.as_ref(), &model_tables(&full));
+    }
     match args.confirm {
         None => {
             if !args.no_save {

@@ -221,8 +221,9 @@ fn block_lists_go_back_with_a_refused_or_unconfirmed_apply() {
 }
 
 /// A kept ruleset whose rules look up a list boot does not bring back
-/// (one `moat block` made) still comes back at boot, the list empty until
-/// it is loaded again, rather than leaving the machine without a firewall.
+/// (one `moat block` made; apply warns) still comes back at boot, the list
+/// empty until it is loaded again, rather than leaving the machine
+/// without a firewall.
 #[test]
 fn boot_brings_the_rules_back_when_a_list_they_use_is_gone() {
     let Some(lab) = gateway_lab() else { return };
@@ -265,7 +266,13 @@ fn boot_brings_the_rules_back_when_a_list_they_use_is_gone() {
         ],
     );
     let saved = s.file("rules.v4", &moat_ok(gw, &s, &["iptables-save"]));
-    moat_ok(gw, &s, &["apply", saved.to_str().unwrap()]);
+    let out = moat(gw, &s, &["apply", saved.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("block list partners, which boot does not bring back"),
+        "told at apply: {err}"
+    );
     assert!(friend(), "a partner may use 9000");
 
     gw.exec_ok(&["nft", "flush", "ruleset"]).unwrap();
