@@ -147,7 +147,8 @@ fn carry_counters(old: &TableState, new: &mut TableState) {
 }
 
 /// The one batch that makes moat's tables equal `target`. Tables `target`
-/// does not name are removed when `replace_all`, else left alone.
+/// does not name are removed when `replace_all`, else left alone but for
+/// where their LOG rules go.
 /// Returns the batch and the full target (counters carried over).
 /// LOG rules go where `route` says.
 pub fn plan(
@@ -176,7 +177,12 @@ pub fn plan(
                 }
             }
             None => {
-                if entry.kernel.is_some() {
+                if let Some(kernel) = &entry.kernel {
+                    // Left as it is but for its LOG rules, which follow
+                    // the route like the others (the logger that read
+                    // them may stop).
+                    let table = routed(entry.state.to_table(), route);
+                    batch.extend(plan_update(Some(kernel), &table)?);
                     full.push(entry.state.clone());
                 }
             }

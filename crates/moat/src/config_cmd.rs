@@ -354,6 +354,15 @@ fn print_changes(changes: &[Change], unchanged: usize) {
     println!("{added} rules added, {removed} removed, {unchanged} unchanged (their counters keep counting)");
 }
 
+/// Where the LOG rules of an apply of `loaded` go: a moat.toml's `[log]`
+/// says; a save file follows `moat log route`, as iptables commands do.
+fn route_of(loaded: &Loaded) -> Option<moat_logger::Route> {
+    match &loaded.config {
+        Some(config) => log_route::of_config(config),
+        None => log_route::set_by_command(),
+    }
+}
+
 /// `moat diff FILE`.
 pub fn run_diff(args: &DiffArgs) -> ExitCode {
     let result = (|| -> Result<ExitCode> {
@@ -361,7 +370,7 @@ pub fn run_diff(args: &DiffArgs) -> ExitCode {
             return Ok(ExitCode::FAILURE);
         };
         let current = Current::read(&moat_backend::default_backend())?;
-        let route = loaded.config.as_ref().and_then(log_route::of_config);
+        let route = route_of(&loaded);
         let (_, full) = plan(&current, &loaded.tables, loaded.replaces_all, route)?;
         let (changes, unchanged) = changes(&current, &full);
         if args.json {
@@ -403,7 +412,7 @@ fn apply(args: &ApplyArgs) -> Result<ExitCode> {
     let lock = RulesetLock::acquire(Duration::from_secs(10))?;
     let balanced = config_balance::prepare(loaded.config.as_ref())?;
     let current = Current::read(&backend)?;
-    let route = loaded.config.as_ref().and_then(log_route::of_config);
+    let route = route_of(&loaded);
     let (mut batch, full) = plan(&current, &loaded.tables, loaded.replaces_all, route)?;
     if !args.force {
         let (_, verdicts) = guard::check(&model_tables(&full));

@@ -469,3 +469,42 @@ fn a_buffer_overrun_grows_the_buffer_and_counts_the_lost_packets_without_stallin
     );
     drop(daemon);
 }
+
+/// An iptables-save file applied over a moat.toml with `[log] file` (whose
+/// logger then stops) sends the LOG rules of every family back to the
+/// kernel log: those of the tables the file holds and those it leaves as
+/// they were (IPv6 here), whose LOG packets would otherwise go nowhere.
+#[test]
+fn a_save_file_applied_over_a_logging_config_sends_every_log_rule_back_to_the_kernel_log() {
+    let Some((lab, scratch)) = config_lab() else {
+        return;
+    };
+    let file = scratch.dir.join("log/packets.jsonl");
+    let text = format!(
+        "[zones.lan]\ninterfaces = [\"lan0\"]\ninput = \"accept\"\n\n[log]\nfile = \"{}\"\ndrops = true\n",
+        file.display()
+    );
+    let config = scratch.file("moat.toml", &text);
+    moat_ok(&lab.gateway, &scratch, &["apply", config.to_str().unwrap()]);
+    let listed = |family: &str| {
+        lab.gateway
+            .exec_ok(&["nft", "list", "table", family, "moat_filter"])
+            .unwrap()
+    };
+    for family in ["ip", "ip6"] {
+        let table = listed(family);
+        assert!(table.contains(" group "), "routed to the logger: {table}");
+    }
+    let saved = scratch.file(
+        "rules.v4",
+        &moat_ok(&lab.gateway, &scratch, &["iptables-save"]),
+    );
+    moat_ok(&lab.gateway, &scratch, &["apply", saved.to_str().unwrap()]);
+    for family in ["ip", "ip6"] {
+        let table = listed(family);
+        assert!(
+            table.contains("log prefix") && !table.contains(" group "),
+            "back to the kernel log: {table}"
+        );
+    }
+}
