@@ -125,45 +125,73 @@ pub fn last(path: &Path, filter: &Filter, count: usize) -> io::Result<(Vec<Entry
 
 /// Calls `show` for every line that passes `filter` written to `path` after
 /// byte `offset`, following the file across rotations, until `show` says stop.
+/// The file being read stays open: when `path` names a new file, the rest
+/// of the old one is read first, so the lines written just before a
+/// rotation are shown too; a file cut short (copytruncate) is read again
+/// from its start.
 pub fn follow(
     path: &Path,
     filter: &Filter,
-    mut offset: u64,
+    offset: u64,
     mut show: impl FnMut(&Entry) -> bool,
 ) -> io::Result<()> {
-    let mut inode = std::fs::metadata(path).map(|m| m.ino()).ok();
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut reader = BufReader::new(file);
     let mut pending = String::new();
     loop {
-        let meta = std::fs::metadata(path).ok();
-        let now_inode = meta.as_ref().map(MetadataExt::ino);
-        if now_inode != inode || meta.as_ref().is_some_and(|m| m.len() < offset) {
-            inode = now_inode;
-            offset = 0;
-            pending.clear();
+        if !read_on(&mut reader, &mut pending, filter, &mut show)? {
+            return Ok(());
         }
-        if let Some(m) = &meta {
-            if m.len() > offset {
-                let mut file = File::open(path)?;
-                file.seek(SeekFrom::Start(offset))?;
-                let mut reader = BufReader::new(file);
-                loop {
-                    let n = reader.read_line(&mut pending)?;
-                    if n == 0 {
-                        break;
-                    }
-                    offset += n as u64;
-                    if pending.ends_with('\n') {
-                        let e = entry(pending.trim_end());
-                        pending.clear();
-                        if filter.matches(&e) && !show(&e) {
-                            return Ok(());
-                        }
-                    }
-                }
+        if let Some(next) = rotated(path, reader.get_ref())? {
+            if !read_on(&mut reader, &mut pending, filter, &mut show)? {
+                return Ok(());
             }
+            reader = BufReader::new(next);
+            pending.clear();
+            continue;
+        }
+        let position = reader.stream_position()?;
+        if reader.get_ref().metadata()?.len() < position {
+            reader.seek(SeekFrom::Start(0))?;
+            pending.clear();
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Shows the whole lines `reader` holds up to its end (a line still being
+/// written waits in `pending`); false once `show` says stop.
+fn read_on(
+    reader: &mut BufReader<File>,
+    pending: &mut String,
+    filter: &Filter,
+    show: &mut impl FnMut(&Entry) -> bool,
+) -> io::Result<bool> {
+    loop {
+        if reader.read_line(pending)? == 0 {
+            return Ok(true);
+        }
+        if pending.ends_with('\n') {
+            let e = entry(pending.trim_end());
+            pending.clear();
+            if filter.matches(&e) && !show(&e) {
+                return Ok(false);
+            }
+        }
+    }
+}
+
+/// The file `path` names now, when it is another than `current` (the log
+/// was rotated); `None` while it is the same or not there yet.
+fn rotated(path: &Path, current: &File) -> io::Result<Option<File>> {
+    let Ok(now) = std::fs::metadata(path) else {
+        return Ok(None);
+    };
+    if now.ino() == current.metadata()?.ino() {
+        return Ok(None);
+    }
+    Ok(File::open(path).ok())
 }
 
 #[cfg(test)]
@@ -227,5 +255,50 @@ mod tests {
         assert_eq!(srcs, ["10.0.0.7", "10.0.0.8", "10.0.0.9"]);
         assert_eq!(offset as usize, text.len() - "{\"time\":".len());
         std::fs::remove_file(&path).unwrap();
+    }
+
+    /// Appends `lines` (by source address) to the log at `path`.
+    fn write_lines(path: &Path, srcs: std::ops::Range<u8>) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        for i in srcs {
+            writeln!(f, "{}", json(&format!("10.0.0.{i}"), 22, "x: ")).unwrap();
+        }
+    }
+
+    #[test]
+    fn follow_reads_the_end_of_a_rotated_file_before_the_new_one() {
+        let dir = std::env::temp_dir().join(format!("moat-follow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("packets.jsonl");
+        write_lines(&path, 0..2);
+        let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+        let follower_path = path.clone();
+        std::thread::spawn(move || {
+            let mut count = 0;
+            follow(&follower_path, &Filter::default(), 0, |e| {
+                count += 1;
+                let src = match e {
+                    Entry::Json(l) => l.src.clone().unwrap_or_default(),
+                    Entry::Text(t) => t.clone(),
+                };
+                seen_tx.send(src).is_ok() && count < 9
+            })
+        });
+        let recv = || seen_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let mut seen = vec![recv(), recv()];
+        // Written between two looks at the file: three lines, the rotation,
+        // four lines in the new file.
+        write_lines(&path, 2..5);
+        std::fs::rename(&path, dir.join("packets.jsonl.1")).unwrap();
+        write_lines(&path, 5..9);
+        seen.extend((2..9).map(|_| recv()));
+        let expected: Vec<String> = (0..9).map(|i| format!("10.0.0.{i}")).collect();
+        assert_eq!(seen, expected);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
