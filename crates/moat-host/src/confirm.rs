@@ -192,8 +192,10 @@ fn handle(stream: UnixStream, orders: &Orders, deadline: Instant) -> Next {
     next
 }
 
-/// `moat watchdog`: reads its orders on standard input, then waits.
-pub fn run_watchdog() -> ExitCode {
+/// `moat watchdog`: reads its orders on standard input, then waits; once
+/// a rollback has put the ruleset and lists back, `and_then` puts back
+/// what lives beside them (the balanced services of the kept moat.toml).
+pub fn run_watchdog(and_then: impl Fn(&Previous)) -> ExitCode {
     let mut input = String::new();
     if std::io::stdin().read_to_string(&mut input).is_err() {
         return ExitCode::FAILURE;
@@ -233,7 +235,10 @@ pub fn run_watchdog() -> ExitCode {
         if Instant::now() >= deadline {
             if let Ok(_lock) = RulesetLock::acquire(Duration::ZERO) {
                 match put_back(&moat_backend::default_backend(), &orders.previous) {
-                    Ok(()) => return ExitCode::SUCCESS,
+                    Ok(()) => {
+                        and_then(&orders.previous);
+                        return ExitCode::SUCCESS;
+                    }
                     Err(_) if failures < 5 => failures += 1,
                     Err(_) => return ExitCode::FAILURE,
                 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::snapshot::{restore_snapshot, Snapshot};
 use crate::HostError;
 
-/// The ruleset and block lists before a change.
+/// The ruleset, block lists and kept configuration before a change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Previous {
     /// moat's tables.
@@ -17,11 +17,21 @@ pub struct Previous {
     /// The block lists the change touches, as they were.
     #[serde(default)]
     pub lists: Vec<SavedList>,
+    /// The moat.toml kept before, whose balanced services (table `inet
+    /// moat_lb`, written after the ruleset) come back with a rollback;
+    /// `None` when none was kept.
+    #[serde(default)]
+    pub config: Option<String>,
 }
 
 impl Previous {
-    /// The ruleset `ruleset` with block lists `names` as they are now.
-    pub fn with_lists(ruleset: Snapshot, names: &[String]) -> Result<Previous, HostError> {
+    /// The ruleset `ruleset` and kept moat.toml `config`, with block lists
+    /// `names` as they are now.
+    pub fn with_lists(
+        ruleset: Snapshot,
+        config: Option<String>,
+        names: &[String],
+    ) -> Result<Previous, HostError> {
         let lists = if names.is_empty() {
             Vec::new()
         } else {
@@ -29,15 +39,19 @@ impl Previous {
                 .and_then(|mut l| l.save(names))
                 .map_err(HostError::ListsBack)?
         };
-        Ok(Previous { ruleset, lists })
+        Ok(Previous {
+            ruleset,
+            lists,
+            config,
+        })
     }
 
     /// `self`, an earlier change's state, with the lists `later` saves that
     /// it does not name.
     pub fn and_then(self, later: Previous) -> Previous {
         Previous {
-            ruleset: self.ruleset,
             lists: merge_saved(self.lists, later.lists),
+            ..self
         }
     }
 }

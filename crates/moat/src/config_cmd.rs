@@ -433,7 +433,11 @@ fn apply(args: &ApplyArgs) -> Result<ExitCode> {
     // the rules be refused, or the change not be confirmed.
     let kept_config = persist::kept_config();
     let touched = config_blocks::touched(kept_config.as_ref(), loaded.config.as_ref());
-    let before = Previous::with_lists(Snapshot::of_current(&current, true), &touched)?;
+    let before = Previous::with_lists(
+        Snapshot::of_current(&current, true),
+        persist::load_config_text(),
+        &touched,
+    )?;
     let pending = confirm::ask("status")?;
     let mut handed_over = false;
     if let Some(seconds) = args.confirm {
@@ -550,6 +554,18 @@ fn wait_for_yes(seconds: u64) -> ExitCode {
             println!("no confirmation: the previous ruleset comes back");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What a `--confirm` watchdog puts back after the ruleset and lists: the
+/// balanced services of the moat.toml kept before (none without one).
+pub fn put_balance_back(previous: &Previous) {
+    let config = previous
+        .config
+        .as_deref()
+        .and_then(|text| moat_config::parse_config("kept moat.toml", text).ok());
+    if let Err(e) = config_balance::apply(config.as_ref()) {
+        eprintln!("moat: the balanced services were not put back: {e:#}");
     }
 }
 

@@ -166,7 +166,7 @@ fn dispatch(command: Top) -> ExitCode {
         Top::Status(a) => status::run(&a),
         Top::Boot => install::run_boot(),
         Top::Install(a) => install::run_install(&a),
-        Top::Watchdog => moat_host::confirm::run_watchdog(),
+        Top::Watchdog => moat_host::confirm::run_watchdog(config_cmd::put_balance_back),
         Top::Block(a) => block_cmd::run_block(a),
         Top::Unblock(a) => block_cmd::run_unblock(a),
         Top::Daemon(a) => daemon_cmd::run(a),

@@ -300,3 +300,44 @@ fn install_writes_the_binary_and_an_enabled_unit_into_a_root() {
     );
     assert!(root.join("etc/moat").is_dir());
 }
+
+/// The balanced services (table `inet moat_lb`, written after the ruleset)
+/// roll back with the ruleset: a service's changed weights go back, and a
+/// service the unconfirmed file added goes.
+#[test]
+fn confirm_rolls_the_balanced_services_back_too() {
+    let Some((lab, s)) = config_lab() else { return };
+    let service = |name: &str, port: u16, weights: &str| {
+        format!(
+            "[[balance]]\nname = \"{name}\"\nport = {port}\nfrom = [\"lan\"]\ncheck = \"tcp\"\n\
+             backends = [{{ to = \"10.10.7.14:8080\"{weights} }}, {{ to = \"10.10.7.15:8080\" }}]\n"
+        )
+    };
+    let zone = "[zones.lan]\ninterfaces = [\"lan0\"]\ninput = \"accept\"\n";
+    let old = s.file(
+        "old.toml",
+        &format!("{zone}{}", service("web", 80, ", weight = 3")),
+    );
+    let new = s.file(
+        "new.toml",
+        &format!(
+            "{zone}{}{}",
+            service("web", 80, ""),
+            service("db", 5432, "")
+        ),
+    );
+    let balanced = || {
+        lab.gateway
+            .exec_ok(&["nft", "-s", "list", "table", "inet", "moat_lb"])
+            .unwrap()
+    };
+    apply(&lab.gateway, &s, &old);
+    let before = balanced();
+    apply_confirm(&lab, &s, "2", &new);
+    assert_ne!(balanced(), before, "the new services are in");
+    assert!(
+        wait_until(Duration::from_secs(8), || balanced() == before),
+        "rolled back: {}",
+        balanced()
+    );
+}
