@@ -206,9 +206,11 @@ fn exercise(t: &mut BanTable) {
         let hour = Some(Duration::from_secs(3600));
         t.ban("sshd", net("192.0.2.1"), hour).unwrap();
         t.ban("sshd", net("2001:db8::1"), None).unwrap();
-        // A prefix jail bans the address's network.
-        t.ban("nginx-http-auth", net("2001:db8:1:2:3::4"), hour)
+        // A prefix jail bans the address's network, and says so.
+        let banned = t
+            .ban("nginx-http-auth", net("2001:db8:1:2:3::4"), hour)
             .unwrap();
+        assert_eq!(banned, net("2001:db8:1:2::/64"));
         t.ban("named", net("2001:db8:1:2:3::4"), hour).unwrap();
         let bans = sorted(t.list().unwrap());
         let addrs: Vec<(&str, String)> = bans

@@ -68,12 +68,18 @@ impl Jail {
 
     /// The ban target for an address: the address itself, or its IPv6 prefix.
     pub fn target(&self, addr: IpAddr) -> IpNet {
-        let addr = canonical(addr);
-        match (addr, self.rules.v6_prefix) {
-            (IpAddr::V6(v6), Some(len)) => {
-                IpNet::new(IpAddr::V6(v6), len.min(128)).map_or(IpNet::from(addr), |n| n.trunc())
+        self.target_of(IpNet::from(canonical(addr)))
+    }
+
+    /// The ban target for an address or network: an IPv6 one inside the
+    /// jail's prefix length becomes its network of that length (what the
+    /// kernel holds); anything else stays as it is.
+    pub fn target_of(&self, net: IpNet) -> IpNet {
+        match (net, self.rules.v6_prefix) {
+            (IpNet::V6(v6), Some(len)) if v6.prefix_len() >= len => {
+                IpNet::new(IpAddr::V6(v6.addr()), len.min(128)).map_or(net, |n| n.trunc())
             }
-            _ => IpNet::from(addr),
+            _ => net.trunc(),
         }
     }
 
@@ -135,7 +141,9 @@ impl Jail {
 
     /// A ban that did not come from this jail's failures (by hand, from
     /// another host, restored): checked against the ignore list and
-    /// remembered. `duration` overrides the jail's ban time.
+    /// remembered. `duration` overrides the jail's ban time. The order
+    /// names what the kernel will hold: for a jail that bans IPv6 by
+    /// prefix, the network an address is in.
     pub fn order(
         &mut self,
         target: IpNet,
@@ -144,7 +152,7 @@ impl Jail {
         origin: Origin,
         now: SystemTime,
     ) -> Result<BanOrder, IgnoreReason> {
-        let target = target.trunc();
+        let target = self.target_of(target);
         if let Some(reason) = self.ignore.reason_for_net(target) {
             return Err(reason);
         }

@@ -445,7 +445,7 @@ impl State {
                     };
                 };
                 let target = match parse_target(&target) {
-                    Ok(t) => t,
+                    Ok(t) => r.jail.target_of(t),
                     Err(message) => return Reply::Error { message },
                 };
                 let duration = if permanent {

@@ -125,7 +125,7 @@ fn ban(args: &BanArgs) -> Result<()> {
     }
     let mut table = BanTable::open()?;
     let duration = time.unwrap_or(Some(DEFAULT_BAN));
-    table.ban(&args.jail, target, duration)?;
+    let target = table.ban(&args.jail, target, duration)?;
     let store = Store::open_default()?;
     let now = SystemTime::now();
     let count = store.ban_count(Some(&args.jail), target)? + 1;

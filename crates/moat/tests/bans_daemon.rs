@@ -15,6 +15,21 @@ use daemon_common::{
 use moat_testnet::topology::{CLIENT_V4, GATEWAY_LAN_V4};
 use moat_testnet::TcpServer;
 
+/// `moat bans --json` in `ns`.
+fn bans_json(ns: &moat_testnet::Netns, dir: &Path) -> serde_json::Value {
+    let out = moat_in(ns, dir, &["bans", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("bans json")
+}
+
+/// A jail file of `extra` settings, also kept as `etc/moat.toml` for boot.
+fn kept_jail_config(dir: &Path, log: &Path, extra: &str) -> std::path::PathBuf {
+    let config = jail_config(dir, "sshd", log, extra);
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    std::fs::copy(&config, dir.join("etc/moat.toml")).unwrap();
+    config
+}
+
 fn jail_config(dir: &Path, name: &str, log: &Path, extra: &str) -> std::path::PathBuf {
     let config = dir.join(format!("{name}.toml"));
     std::fs::write(
@@ -251,4 +266,47 @@ fn moat_apply_makes_the_running_daemon_take_the_new_jails() {
     wait_until("a ban by the applied jail", 5, || {
         banned(&lab.gateway, dir, "203.0.113.20".parse().unwrap())
     });
+}
+
+/// Bans `2001:db8:ee::5` by hand in a jail that bans IPv6 by /64, then
+/// lifts it through another address of that /64.
+fn ban_and_lift_by_hand(ns: &moat_testnet::Netns, dir: &Path) {
+    let out = moat_in(ns, dir, &["ban", "sshd", "2001:db8:ee::5", "--time", "1h"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("banned 2001:db8:ee::/64 in sshd"),
+        "the command names what the kernel bans: {}",
+        text(&out.stdout)
+    );
+    let out = moat_in(ns, dir, &["unban", "2001:db8:ee::77"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("lifted 1 bans"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn a_ban_by_hand_in_a_prefix_jail_is_the_prefix_in_the_kernel_and_the_store() {
+    let Some(lab) = gateway_lab() else { return };
+    let tmp = TempDir::new("bans-prefix");
+    let dir = &tmp.0;
+    let log = dir.join("auth.log");
+    std::fs::write(&log, "").unwrap();
+    let config = kept_jail_config(dir, &log, "ipv6_prefix = 64\n");
+    let mut daemon = Daemon::start(&lab.gateway, dir, &config, "prefix");
+    ban_and_lift_by_hand(&lab.gateway, dir);
+    daemon.signal("-TERM");
+    // Without a daemon, on the kernel and the store directly.
+    ban_and_lift_by_hand(&lab.gateway, dir);
+
+    // A reboot: boot puts back what the store holds, which is nothing.
+    lab.gateway
+        .exec_ok(&["nft", "delete", "table", "inet", "moat_ban"])
+        .unwrap();
+    let out = moat_in(&lab.gateway, dir, &["boot"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bans = bans_json(&lab.gateway, dir);
+    assert_eq!(bans["bans"], serde_json::json!([]), "{bans}");
 }

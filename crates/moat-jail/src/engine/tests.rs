@@ -174,3 +174,23 @@ fn bans_end_by_themselves() {
         Verdict::Counted { failures: 1 }
     );
 }
+
+#[test]
+fn a_ban_by_hand_names_the_prefix_the_jail_bans() {
+    let mut j = jail(
+        JailRules {
+            v6_prefix: Some(64),
+            ..rules()
+        },
+        &[],
+    );
+    let host: IpNet = "2001:db8:ee::5/128".parse().unwrap();
+    let order = j
+        .order(host, None, 0, Origin::Manual, at(5))
+        .expect("not ignored");
+    assert_eq!(order.target, "2001:db8:ee::/64".parse::<IpNet>().unwrap());
+    assert_eq!(
+        j.failure(&fail("2001:db8:ee::77", 6), at(6), |_| 0, 0.0),
+        Verdict::AlreadyBanned
+    );
+}
