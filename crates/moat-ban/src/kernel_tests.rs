@@ -211,6 +211,14 @@ fn exercise(t: &mut BanTable) {
             .ban("nginx-http-auth", net("2001:db8:1:2:3::4"), hour)
             .unwrap();
         assert_eq!(banned, net("2001:db8:1:2::/64"));
+        let left = t
+            .time_left("nginx-http-auth", net("2001:db8:1:2:ff::1"))
+            .unwrap();
+        assert!(left
+            .flatten()
+            .is_some_and(|d| d > Duration::from_secs(3590)));
+        assert_eq!(t.time_left("sshd", net("2001:db8::1")).unwrap(), Some(None));
+        assert_eq!(t.time_left("sshd", net("192.0.2.99")).unwrap(), None);
         t.ban("named", net("2001:db8:1:2:3::4"), hour).unwrap();
         let bans = sorted(t.list().unwrap());
         let addrs: Vec<(&str, String)> = bans

@@ -242,6 +242,29 @@ impl BanTable {
         Ok(())
     }
 
+    /// The time left of jail `jail`'s ban of `addr` (its network, for a
+    /// jail that bans IPv6 by prefix), asked of the kernel: `None` when
+    /// not banned, `Some(None)` when banned for good.
+    pub fn time_left(
+        &mut self,
+        jail: &str,
+        addr: IpNet,
+    ) -> Result<Option<Option<Duration>>, BanError> {
+        let scope = self.jail(jail)?;
+        let (set, key) = scope.slot(addr)?;
+        let name = set.name(jail);
+        Ok(match Key::from(key) {
+            Key::V4(k) => self
+                .nl
+                .element(INET, TABLE, &name, k)?
+                .map(|e| e.expires_in),
+            Key::V6(k) => self
+                .nl
+                .element(INET, TABLE, &name, k)?
+                .map(|e| e.expires_in),
+        })
+    }
+
     /// Lifts every ban that covers `addr` or a part of it — in jail `jail`,
     /// or in every jail: a ban of the address itself, of a network it is
     /// in, and for a network, of every address and network in it. Returns

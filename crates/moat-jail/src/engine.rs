@@ -30,6 +30,29 @@ pub enum Verdict {
     Stale,
 }
 
+/// What the engine asks about bans it did not order itself: the store's
+/// history, and the bans the kernel holds (restored at start, recorded
+/// before a crash, made by hand).
+pub trait BanLookup {
+    /// How often `target` was banned before.
+    fn earlier_bans(&mut self, target: IpNet) -> u32;
+    /// When the ban `target` is under now ends (`Some(None)`: never);
+    /// `None` when it is not banned.
+    fn current_ban(&mut self, target: IpNet, now: SystemTime) -> Option<Option<SystemTime>>;
+}
+
+/// A history alone: earlier bans from the function, no ban held elsewhere
+/// (`moat jail test`, tests).
+impl<F: FnMut(IpNet) -> u32> BanLookup for F {
+    fn earlier_bans(&mut self, target: IpNet) -> u32 {
+        self(target)
+    }
+
+    fn current_ban(&mut self, _: IpNet, _: SystemTime) -> Option<Option<SystemTime>> {
+        None
+    }
+}
+
 /// One jail: its rules, its ignore list, the failures inside its window
 /// and the bans it knows of.
 #[derive(Debug)]
@@ -83,14 +106,16 @@ impl Jail {
         }
     }
 
-    /// Counts one failure at `now`. `earlier_bans` tells how often the
-    /// target was banned before (from the store); `jitter` in [0, 1)
-    /// scales `bantime.rndtime`.
+    /// Counts one failure at `now`. `lookup` tells how often the target
+    /// was banned before and whether a ban the engine did not order holds
+    /// it now (asked when its failures start and when they reach
+    /// `maxretry`: the failures of a banned target never order a ban);
+    /// `jitter` in [0, 1) scales `bantime.rndtime`.
     pub fn failure(
         &mut self,
         failure: &Failure,
         now: SystemTime,
-        mut earlier_bans: impl FnMut(IpNet) -> u32,
+        mut lookup: impl BanLookup,
         jitter: f64,
     ) -> Verdict {
         if let Some(reason) = self.ignore.reason(failure.addr) {
@@ -108,12 +133,14 @@ impl Jail {
             return Verdict::Stale;
         }
         self.sweep(now);
+        if !self.windows.contains_key(&target) && self.banned_elsewhere(target, now, &mut lookup) {
+            return Verdict::AlreadyBanned;
+        }
         // The store is asked on every failure only when earlier bans
         // weigh on the count (increments); else once, for the ban.
         let mut asked = None;
-        let mut earlier = |target| *asked.get_or_insert_with(|| earlier_bans(target));
         let weight = match self.rules.increment {
-            Some(_) => Increment::failure_weight(earlier(target)),
+            Some(_) => Increment::failure_weight(*asked.insert(lookup.earlier_bans(target))),
             None => 1,
         };
         let findtime = self.rules.findtime;
@@ -126,7 +153,10 @@ impl Jail {
             return Verdict::Counted { failures };
         }
         self.windows.remove(&target);
-        let earlier = earlier(target);
+        if self.banned_elsewhere(target, now, &mut lookup) {
+            return Verdict::AlreadyBanned;
+        }
+        let earlier = asked.unwrap_or_else(|| lookup.earlier_bans(target));
         let duration = self.duration(earlier, jitter);
         let order = BanOrder {
             jail: self.rules.name.clone(),
@@ -137,6 +167,23 @@ impl Jail {
         };
         self.note_ban(&order, now);
         Verdict::Ban(order)
+    }
+
+    /// Whether a ban the engine did not order holds `target` now; such a
+    /// ban is remembered until it ends.
+    fn banned_elsewhere(
+        &mut self,
+        target: IpNet,
+        now: SystemTime,
+        lookup: &mut impl BanLookup,
+    ) -> bool {
+        match lookup.current_ban(target, now) {
+            Some(until) if until.is_none_or(|u| u > now) => {
+                self.banned.insert(target, until);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// A ban that did not come from this jail's failures (by hand, from

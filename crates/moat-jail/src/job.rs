@@ -23,7 +23,7 @@ use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
 use crate::control::{self, JailStatus, Reply, Request};
-use crate::engine::{Jail, Verdict};
+use crate::engine::{BanLookup, Jail, Verdict};
 use crate::order::{BanOrder, Failure, Origin};
 use crate::rules::BanTime;
 use crate::sink::{describe_time, BanSink, KernelSink};
@@ -328,13 +328,12 @@ impl State {
                         .increment
                         .as_ref()
                         .is_some_and(|i| i.overalljails);
-                    let sink = &self.sink;
-                    let verdict = running.jail.failure(
-                        &failure,
-                        now,
-                        |t| sink.earlier_bans((!overall).then_some(name.as_str()), t),
-                        jitter(),
-                    );
+                    let lookup = SinkLookup {
+                        sink: &mut self.sink,
+                        jail: &name,
+                        overall,
+                    };
+                    let verdict = running.jail.failure(&failure, now, lookup, jitter());
                     match verdict {
                         Verdict::Ban(order) => {
                             running.bans += 1;
@@ -523,6 +522,25 @@ impl State {
                 }
             }
         }
+    }
+}
+
+/// The engine's view of the bans in the kernel and the store, for one jail.
+struct SinkLookup<'a> {
+    sink: &'a mut KernelSink,
+    jail: &'a str,
+    /// Earlier bans count over all jails (`bantime.overalljails`).
+    overall: bool,
+}
+
+impl BanLookup for SinkLookup<'_> {
+    fn earlier_bans(&mut self, target: IpNet) -> u32 {
+        let jail = (!self.overall).then_some(self.jail);
+        self.sink.earlier_bans(jail, target)
+    }
+
+    fn current_ban(&mut self, target: IpNet, now: SystemTime) -> Option<Option<SystemTime>> {
+        self.sink.current_ban(self.jail, target, now)
     }
 }
 

@@ -21,7 +21,7 @@ mod spec;
 mod window;
 mod writer;
 
-pub use engine::{Jail, Verdict};
+pub use engine::{BanLookup, Jail, Verdict};
 pub use ignore::{IgnoreList, IgnoreReason};
 pub use job::{parse_target, show_target, JailsJob};
 pub use order::{BanOrder, Failure, Origin};

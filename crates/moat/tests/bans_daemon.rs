@@ -310,3 +310,44 @@ fn a_ban_by_hand_in_a_prefix_jail_is_the_prefix_in_the_kernel_and_the_store() {
     let bans = bans_json(&lab.gateway, dir);
     assert_eq!(bans["bans"], serde_json::json!([]), "{bans}");
 }
+
+#[test]
+fn failures_of_an_address_banned_already_ban_it_no_more() {
+    let Some(lab) = gateway_lab() else { return };
+    let tmp = TempDir::new("bans-held");
+    let dir = &tmp.0;
+    let log = dir.join("auth.log");
+    std::fs::write(&log, "").unwrap();
+    let config = kept_jail_config(dir, &log, "maxretry = 2\nincrement = true\n");
+    // A ban only the kernel holds, as after a `kill -9` between the
+    // kernel's ban and the store's commit; its lines are read again.
+    let out = moat_in(&lab.gateway, dir, &["boot"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = moat_in(
+        &lab.gateway,
+        dir,
+        &["ban", "sshd", "203.0.113.30", "--time", "1h"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::remove_file(dir.join("state/bans.redb")).unwrap();
+    let daemon = Daemon::start(&lab.gateway, dir, &config, "held");
+    daemon.wait_for("recorded 1 bans only the kernel held");
+    for addr in ["203.0.113.30", "203.0.113.31"] {
+        let line = sshd_line(&format!(
+            "Failed password for root from {addr} port 4022 ssh2"
+        ));
+        append(&log, &line.repeat(2));
+    }
+    daemon.wait_for("Ban 203.0.113.31");
+    let out = daemon.output();
+    assert!(!out.contains("Ban 203.0.113.30"), "banned twice:\n{out}");
+    let bans = bans_json(&lab.gateway, dir);
+    let held = bans["bans"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|b| b["address"] == "203.0.113.30")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(held["times_banned"], 1, "{bans}");
+}
