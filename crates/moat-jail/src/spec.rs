@@ -179,3 +179,36 @@ pub fn increment_of(i: &moat_fail2ban::Increment) -> Increment {
         overalljails: i.overalljails,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jail_without_firewall_action_closes_all_traffic_as_its_warning_says() {
+        let dir = std::env::temp_dir().join(format!("moat-spec-noaction-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("filter.d")).unwrap();
+        std::fs::write(
+            dir.join("filter.d/f.conf"),
+            "[Definition]\nfailregex = ^failure from <HOST>$\n",
+        )
+        .unwrap();
+        let log = dir.join("f.log");
+        std::fs::write(&log, "").unwrap();
+        std::fs::write(
+            dir.join("jail.conf"),
+            format!(
+                "[f]\nenabled = true\nfilter = f\nlogpath = {}\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        let set = moat_fail2ban::load_jails(&dir.join("jail.conf")).unwrap();
+        let warning = set.warnings[0].to_string();
+        assert!(warning.contains("a ban closes all traffic"), "{warning}");
+        let spec = JailSpec::from_fail2ban(&set.jails[0]).unwrap();
+        assert!(spec.scope.closes_everything() && spec.scope.reject);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -83,6 +83,12 @@ fn bans_by_hand_go_through_the_daemon_and_guard_the_ssh_session() {
     let listing = text(&moat_in(&lab.gateway, dir, &["bans"]).stdout);
     assert!(listing.contains("10.99.1.2"), "{listing}");
     assert!(listing.contains("jail sshd"), "{listing}");
+    let json = text(&moat_in(&lab.gateway, dir, &["bans", "--json"]).stdout);
+    assert_eq!(
+        json.matches("\"name\"").count(),
+        1,
+        "one jail, named once:\n{json}"
+    );
 
     let out = moat_in(&lab.gateway, dir, &["unban", "--all"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -350,4 +356,33 @@ fn failures_of_an_address_banned_already_ban_it_no_more() {
         .cloned()
         .unwrap_or_default();
     assert_eq!(held["times_banned"], 1, "{bans}");
+}
+
+#[test]
+fn moat_bans_knows_a_daemon_without_jails_and_creates_no_store() {
+    let Some(lab) = gateway_lab() else { return };
+    let tmp = TempDir::new("bans-nojails");
+    let dir = &tmp.0;
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+    let out = moat_in(&lab.gateway, dir, &["bans"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !dir.join("state/bans.redb").exists(),
+        "a read-only command created the store"
+    );
+    assert!(
+        text(&out.stdout).contains("no moat daemon runs here"),
+        "{}",
+        text(&out.stdout)
+    );
+    let daemon = Daemon::start_with(&lab.gateway, dir, &[], "nojails");
+    daemon.wait_for("no jails to run");
+    let out = moat_in(&lab.gateway, dir, &["bans"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    assert!(
+        listing.contains("the moat daemon here runs no jails"),
+        "{listing}"
+    );
+    assert!(!listing.contains("no moat daemon runs here"), "{listing}");
 }
