@@ -23,7 +23,7 @@ mod writer;
 
 pub use engine::{BanLookup, Jail, Verdict};
 pub use ignore::{IgnoreList, IgnoreReason};
-pub use job::{parse_target, show_target, JailsJob};
+pub use job::{parse_target, show_target, JailMemory, JailsJob};
 pub use order::{BanOrder, Failure, Origin};
 pub use rules::{BanTime, Increment, JailRules};
 pub use sink::{describe_time, BanSink, KernelSink};

@@ -386,3 +386,47 @@ fn moat_bans_knows_a_daemon_without_jails_and_creates_no_store() {
     );
     assert!(!listing.contains("no moat daemon runs here"), "{listing}");
 }
+
+#[test]
+fn a_reload_keeps_the_failures_counted_by_unchanged_jails() {
+    let Some(lab) = gateway_lab() else { return };
+    let tmp = TempDir::new("bans-keep");
+    let dir = &tmp.0;
+    let log = dir.join("auth.log");
+    std::fs::write(&log, "").unwrap();
+    let config = jail_config(dir, "sshd", &log, "maxretry = 2\n");
+    let daemon = Daemon::start(&lab.gateway, dir, &config, "keep");
+    let fail = |addr: &str| {
+        append(
+            &log,
+            &sshd_line(&format!(
+                "Failed password for root from {addr} port 4022 ssh2"
+            )),
+        )
+    };
+    let reload = |times: usize| {
+        std::process::Command::new("kill")
+            .args(["-HUP", &daemon.pid().to_string()])
+            .status()
+            .unwrap();
+        wait_until("the reload", 10, || {
+            daemon.output().matches("configuration reloaded").count() == times
+        });
+    };
+
+    fail("203.0.113.40");
+    daemon.wait_for("Found 203.0.113.40 (1 of 2)");
+    reload(1);
+    fail("203.0.113.40");
+    wait_until("a ban by the failure counted before the reload", 5, || {
+        banned(&lab.gateway, dir, "203.0.113.40".parse().unwrap())
+    });
+
+    // A changed jail starts afresh.
+    fail("203.0.113.41");
+    daemon.wait_for("Found 203.0.113.41 (1 of 2)");
+    jail_config(dir, "sshd", &log, "maxretry = 3\n");
+    reload(2);
+    fail("203.0.113.41");
+    daemon.wait_for("Found 203.0.113.41 (1 of 3)");
+}
