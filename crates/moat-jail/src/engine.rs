@@ -108,9 +108,10 @@ impl Jail {
 
     /// Counts one failure at `now`. `lookup` tells how often the target
     /// was banned before and whether a ban the engine did not order holds
-    /// it now (asked when its failures start and when they reach
-    /// `maxretry`: the failures of a banned target never order a ban);
-    /// `jitter` in [0, 1) scales `bantime.rndtime`.
+    /// it now (asked once per failure window, when its first failure
+    /// comes: the failures of a target banned then are not counted, and
+    /// order no ban while that ban lasts); `jitter` in [0, 1) scales
+    /// `bantime.rndtime`.
     pub fn failure(
         &mut self,
         failure: &Failure,
@@ -153,9 +154,6 @@ impl Jail {
             return Verdict::Counted { failures };
         }
         self.windows.remove(&target);
-        if self.banned_elsewhere(target, now, &mut lookup) {
-            return Verdict::AlreadyBanned;
-        }
         let earlier = asked.unwrap_or_else(|| lookup.earlier_bans(target));
         let duration = self.duration(earlier, jitter);
         let order = BanOrder {
