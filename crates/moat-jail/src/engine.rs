@@ -96,7 +96,7 @@ impl Jail {
 
     /// The ban target for an address or network: an IPv6 one inside the
     /// jail's prefix length becomes its network of that length (what the
-    /// kernel holds); anything else stays as it is.
+    /// kernel holds); anything else stays as it is (host bits cleared).
     pub fn target_of(&self, net: IpNet) -> IpNet {
         match (net, self.rules.v6_prefix) {
             (IpNet::V6(v6), Some(len)) if v6.prefix_len() >= len => {
