@@ -206,9 +206,19 @@ fn exercise(t: &mut BanTable) {
         let hour = Some(Duration::from_secs(3600));
         t.ban("sshd", net("192.0.2.1"), hour).unwrap();
         t.ban("sshd", net("2001:db8::1"), None).unwrap();
-        // A prefix jail bans the address's network.
-        t.ban("nginx-http-auth", net("2001:db8:1:2:3::4"), hour)
+        // A prefix jail bans the address's network, and says so.
+        let banned = t
+            .ban("nginx-http-auth", net("2001:db8:1:2:3::4"), hour)
             .unwrap();
+        assert_eq!(banned, net("2001:db8:1:2::/64"));
+        let left = t
+            .time_left("nginx-http-auth", net("2001:db8:1:2:ff::1"))
+            .unwrap();
+        assert!(left
+            .flatten()
+            .is_some_and(|d| d > Duration::from_secs(3590)));
+        assert_eq!(t.time_left("sshd", net("2001:db8::1")).unwrap(), Some(None));
+        assert_eq!(t.time_left("sshd", net("192.0.2.99")).unwrap(), None);
         t.ban("named", net("2001:db8:1:2:3::4"), hour).unwrap();
         let bans = sorted(t.list().unwrap());
         let addrs: Vec<(&str, String)> = bans
@@ -495,6 +505,14 @@ fn bench() {
         println!(
             "BENCH {n} distinct bans, one message each: {took:?} ({:.1} µs per ban)",
             took.as_secs_f64() * 1e6 / f64::from(n)
+        );
+        let began = Instant::now();
+        for i in 0..n {
+            t.time_left("bench", addr(i * 2)).unwrap();
+        }
+        println!(
+            "BENCH {n} lookups of one ban (half of them banned): {:.1} µs each",
+            began.elapsed().as_secs_f64() * 1e6 / f64::from(n)
         );
         let began = Instant::now();
         for i in 0..1000u32 {

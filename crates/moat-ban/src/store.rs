@@ -206,6 +206,15 @@ impl Store {
         Store::open(&Store::default_path())
     }
 
+    /// Opens the store at `path` when it exists; `None` (and nothing
+    /// created) when it does not: for readers, which have nothing to read.
+    pub fn open_existing(path: &Path) -> Result<Option<Self>, BanError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        Store::open(path).map(Some)
+    }
+
     /// Opens (creating when missing) the store at `path`; a missing parent
     /// directory is created with mode 0700. The file is checked and its
     /// tables created; it stays open until idle (see [`IDLE_CLOSE`]).

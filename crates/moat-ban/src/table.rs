@@ -191,20 +191,22 @@ impl BanTable {
     /// one `NFT_MSG_NEWSETELEM` message in one transaction; on older ones,
     /// an add, a delete and an add in one transaction. A jail that bans
     /// IPv6 by prefix bans the address's network (see [`JailScope::target`]).
+    /// Returns what the kernel now holds: the address, or that network.
     pub fn ban(
         &mut self,
         jail: &str,
         addr: IpNet,
         timeout: Option<Duration>,
-    ) -> Result<(), BanError> {
+    ) -> Result<IpNet, BanError> {
         let scope = self.jail(jail)?;
-        let (set, addr) = scope.slot(addr)?;
+        let target = scope.target(addr)?;
+        let (set, key) = scope.slot(target)?;
         let mut change = SetChange::default();
-        change.push(Key::from(addr), timeout.map(|t| t.min(MAX_TIMEOUT)));
+        change.push(Key::from(key), timeout.map(|t| t.min(MAX_TIMEOUT)));
         let mut tx = Transaction::new(None);
         self.put(&mut tx, &set.name(jail), &change)?;
         match self.nl.commit(tx) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(target),
             Err(e) if e.errno() == Some(libc::ENOENT) => {
                 self.jails.remove(jail);
                 Err(BanError::UnknownJail(jail.to_string()))
@@ -238,6 +240,29 @@ impl BanTable {
         }
         self.nl.commit(tx)?;
         Ok(())
+    }
+
+    /// The time left of jail `jail`'s ban of `addr` (its network, for a
+    /// jail that bans IPv6 by prefix), asked of the kernel: `None` when
+    /// not banned, `Some(None)` when banned for good.
+    pub fn time_left(
+        &mut self,
+        jail: &str,
+        addr: IpNet,
+    ) -> Result<Option<Option<Duration>>, BanError> {
+        let scope = self.jail(jail)?;
+        let (set, key) = scope.slot(addr)?;
+        let name = set.name(jail);
+        Ok(match Key::from(key) {
+            Key::V4(k) => self
+                .nl
+                .element(INET, TABLE, &name, k)?
+                .map(|e| e.expires_in),
+            Key::V6(k) => self
+                .nl
+                .element(INET, TABLE, &name, k)?
+                .map(|e| e.expires_in),
+        })
     }
 
     /// Lifts every ban that covers `addr` or a part of it — in jail `jail`,

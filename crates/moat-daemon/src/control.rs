@@ -11,8 +11,11 @@ use crate::socket;
 /// The socket's abstract name.
 pub const SOCKET_NAME: &str = "moat-daemon";
 
-/// The one request: read the configuration again.
+/// The request to read the configuration again.
 const RELOAD: &str = "reload";
+
+/// The request that only asks whether a daemon runs.
+const PING: &str = "ping";
 
 /// Binds the socket; fails when another daemon runs in this namespace.
 pub(crate) fn listen() -> std::io::Result<tokio::net::UnixListener> {
@@ -34,14 +37,18 @@ pub(crate) async fn answer(stream: tokio::net::UnixStream) -> bool {
     let mut line = String::new();
     let mut reader = tokio::io::BufReader::new(read);
     let read = tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await;
-    let reload = matches!(read, Ok(Ok(_))) && line.trim() == RELOAD;
-    let reply: &[u8] = if reload {
-        b"reloading\n"
+    let request = if matches!(read, Ok(Ok(_))) {
+        line.trim()
     } else {
-        b"unknown request\n"
+        ""
+    };
+    let reply: &[u8] = match request {
+        RELOAD => b"reloading\n",
+        PING => b"running\n",
+        _ => b"unknown request\n",
     };
     let _ = write.write_all(reply).await;
-    reload
+    request == RELOAD
 }
 
 /// Asks the daemon of this network namespace to read its configuration
@@ -49,4 +56,10 @@ pub(crate) async fn answer(stream: tokio::net::UnixStream) -> bool {
 pub fn request_reload() -> std::io::Result<bool> {
     let reply = socket::exchange(SOCKET_NAME, RELOAD, Duration::from_secs(5))?;
     Ok(reply.is_some_and(|r| r.trim() == "reloading"))
+}
+
+/// Whether a daemon runs in this network namespace (with or without jobs).
+pub fn daemon_runs() -> std::io::Result<bool> {
+    let reply = socket::exchange(SOCKET_NAME, PING, Duration::from_secs(5))?;
+    Ok(reply.is_some_and(|r| r.trim() == "running"))
 }

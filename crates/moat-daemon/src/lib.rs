@@ -16,7 +16,7 @@ mod notify;
 pub mod socket;
 mod supervisor;
 
-pub use control::{request_reload, SOCKET_NAME};
+pub use control::{daemon_runs, request_reload, SOCKET_NAME};
 pub use log::{log, Level};
 pub use notify::notify;
 pub use supervisor::{run, DaemonError, Job, JobError, Plan, Started, Stop};

@@ -477,7 +477,7 @@ fn read_jail(
     let scope = action::merge(scopes);
     if scope.is_none() {
         warnings.push(action_at.warning(format!(
-            "jail [{name}] has no firewall action (iptables*, nftables*, firewallcmd-*, ...), so a ban blocks nothing"
+            "jail [{name}] has no firewall action (iptables*, nftables*, firewallcmd-*, ...), so a ban closes all traffic from the address (rejected)"
         )));
     }
 

@@ -30,6 +30,29 @@ pub enum Verdict {
     Stale,
 }
 
+/// What the engine asks about bans it did not order itself: the store's
+/// history, and the bans the kernel holds (restored at start, recorded
+/// before a crash, made by hand).
+pub trait BanLookup {
+    /// How often `target` was banned before.
+    fn earlier_bans(&mut self, target: IpNet) -> u32;
+    /// When the ban `target` is under now ends (`Some(None)`: never);
+    /// `None` when it is not banned.
+    fn current_ban(&mut self, target: IpNet, now: SystemTime) -> Option<Option<SystemTime>>;
+}
+
+/// A history alone: earlier bans from the function, no ban held elsewhere
+/// (`moat jail test`, tests).
+impl<F: FnMut(IpNet) -> u32> BanLookup for F {
+    fn earlier_bans(&mut self, target: IpNet) -> u32 {
+        self(target)
+    }
+
+    fn current_ban(&mut self, _: IpNet, _: SystemTime) -> Option<Option<SystemTime>> {
+        None
+    }
+}
+
 /// One jail: its rules, its ignore list, the failures inside its window
 /// and the bans it knows of.
 #[derive(Debug)]
@@ -68,23 +91,32 @@ impl Jail {
 
     /// The ban target for an address: the address itself, or its IPv6 prefix.
     pub fn target(&self, addr: IpAddr) -> IpNet {
-        let addr = canonical(addr);
-        match (addr, self.rules.v6_prefix) {
-            (IpAddr::V6(v6), Some(len)) => {
-                IpNet::new(IpAddr::V6(v6), len.min(128)).map_or(IpNet::from(addr), |n| n.trunc())
+        self.target_of(IpNet::from(canonical(addr)))
+    }
+
+    /// The ban target for an address or network: an IPv6 one inside the
+    /// jail's prefix length becomes its network of that length (what the
+    /// kernel holds); anything else stays as it is (host bits cleared).
+    pub fn target_of(&self, net: IpNet) -> IpNet {
+        match (net, self.rules.v6_prefix) {
+            (IpNet::V6(v6), Some(len)) if v6.prefix_len() >= len => {
+                IpNet::new(IpAddr::V6(v6.addr()), len.min(128)).map_or(net, |n| n.trunc())
             }
-            _ => IpNet::from(addr),
+            _ => net.trunc(),
         }
     }
 
-    /// Counts one failure at `now`. `earlier_bans` tells how often the
-    /// target was banned before (from the store); `jitter` in [0, 1)
-    /// scales `bantime.rndtime`.
+    /// Counts one failure at `now`. `lookup` tells how often the target
+    /// was banned before and whether a ban the engine did not order holds
+    /// it now (asked once per failure window, when its first failure
+    /// comes: the failures of a target banned then are not counted, and
+    /// order no ban while that ban lasts); `jitter` in [0, 1) scales
+    /// `bantime.rndtime`.
     pub fn failure(
         &mut self,
         failure: &Failure,
         now: SystemTime,
-        mut earlier_bans: impl FnMut(IpNet) -> u32,
+        mut lookup: impl BanLookup,
         jitter: f64,
     ) -> Verdict {
         if let Some(reason) = self.ignore.reason(failure.addr) {
@@ -102,12 +134,14 @@ impl Jail {
             return Verdict::Stale;
         }
         self.sweep(now);
+        if !self.windows.contains_key(&target) && self.banned_elsewhere(target, now, &mut lookup) {
+            return Verdict::AlreadyBanned;
+        }
         // The store is asked on every failure only when earlier bans
         // weigh on the count (increments); else once, for the ban.
         let mut asked = None;
-        let mut earlier = |target| *asked.get_or_insert_with(|| earlier_bans(target));
         let weight = match self.rules.increment {
-            Some(_) => Increment::failure_weight(earlier(target)),
+            Some(_) => Increment::failure_weight(*asked.insert(lookup.earlier_bans(target))),
             None => 1,
         };
         let findtime = self.rules.findtime;
@@ -120,7 +154,7 @@ impl Jail {
             return Verdict::Counted { failures };
         }
         self.windows.remove(&target);
-        let earlier = earlier(target);
+        let earlier = asked.unwrap_or_else(|| lookup.earlier_bans(target));
         let duration = self.duration(earlier, jitter);
         let order = BanOrder {
             jail: self.rules.name.clone(),
@@ -133,9 +167,28 @@ impl Jail {
         Verdict::Ban(order)
     }
 
+    /// Whether a ban the engine did not order holds `target` now; such a
+    /// ban is remembered until it ends.
+    fn banned_elsewhere(
+        &mut self,
+        target: IpNet,
+        now: SystemTime,
+        lookup: &mut impl BanLookup,
+    ) -> bool {
+        match lookup.current_ban(target, now) {
+            Some(until) if until.is_none_or(|u| u > now) => {
+                self.banned.insert(target, until);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// A ban that did not come from this jail's failures (by hand, from
     /// another host, restored): checked against the ignore list and
-    /// remembered. `duration` overrides the jail's ban time.
+    /// remembered. `duration` overrides the jail's ban time. The order
+    /// names what the kernel will hold: for a jail that bans IPv6 by
+    /// prefix, the network an address is in.
     pub fn order(
         &mut self,
         target: IpNet,
@@ -144,7 +197,7 @@ impl Jail {
         origin: Origin,
         now: SystemTime,
     ) -> Result<BanOrder, IgnoreReason> {
-        let target = target.trunc();
+        let target = self.target_of(target);
         if let Some(reason) = self.ignore.reason_for_net(target) {
             return Err(reason);
         }

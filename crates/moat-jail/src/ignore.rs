@@ -29,7 +29,7 @@ impl std::fmt::Display for IgnoreReason {
 pub struct BadIgnoreEntry(pub String);
 
 /// What a jail never bans.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct IgnoreList {
     nets: Vec<(IpNet, String)>,
     names: Vec<String>,

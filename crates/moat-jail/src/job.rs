@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
@@ -23,7 +23,7 @@ use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
 use crate::control::{self, JailStatus, Reply, Request};
-use crate::engine::{Jail, Verdict};
+use crate::engine::{BanLookup, Jail, Verdict};
 use crate::order::{BanOrder, Failure, Origin};
 use crate::rules::BanTime;
 use crate::sink::{describe_time, BanSink, KernelSink};
@@ -37,12 +37,52 @@ const SAVE_POSITIONS_EVERY: Duration = Duration::from_secs(1);
 pub struct JailsJob {
     specs: Vec<JailSpec>,
     store: PathBuf,
+    memory: JailMemory,
 }
 
 impl JailsJob {
-    /// A job running `specs`, keeping its state in the store at `store`.
-    pub fn new(specs: Vec<JailSpec>, store: PathBuf) -> Self {
-        JailsJob { specs, store }
+    /// A job running `specs`, keeping its state in the store at `store`;
+    /// it takes over from `memory` the jails whose definition did not
+    /// change, and leaves its own there when it stops.
+    pub fn new(specs: Vec<JailSpec>, store: PathBuf, memory: JailMemory) -> Self {
+        JailsJob {
+            specs,
+            store,
+            memory,
+        }
+    }
+}
+
+/// What a stopped jails job leaves to the one that replaces it on a
+/// reload: each jail's engine (its failures inside the window, the bans it
+/// knows) and its counts. Shared by the daemon's successive jobs.
+#[derive(Debug, Clone, Default)]
+pub struct JailMemory(Arc<Mutex<Vec<Kept>>>);
+
+/// One jail as its job left it.
+#[derive(Debug)]
+struct Kept {
+    spec: JailSpec,
+    jail: Jail,
+    failures: u64,
+    bans: u64,
+}
+
+impl JailMemory {
+    /// Takes what the last job left (nothing is left for the next).
+    fn take(&self) -> Vec<Kept> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// Leaves `kept` for the next job.
+    fn leave(&self, kept: Vec<Kept>) {
+        *self.lock() = kept;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Kept>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -72,6 +112,30 @@ struct Running {
     matchers: HashMap<usize, Matcher<'static>>,
     failures: u64,
     bans: u64,
+}
+
+impl Running {
+    /// A jail with nothing counted yet.
+    fn fresh(spec: JailSpec, matchers: HashMap<usize, Matcher<'static>>) -> Running {
+        Running {
+            jail: Jail::new(spec.rules.clone(), spec.ignore.clone()),
+            spec,
+            matchers,
+            failures: 0,
+            bans: 0,
+        }
+    }
+
+    /// A jail as the last job left it, now defined (the same) by `spec`.
+    fn resumed(kept: Kept, spec: JailSpec, matchers: HashMap<usize, Matcher<'static>>) -> Running {
+        Running {
+            jail: kept.jail,
+            spec,
+            matchers,
+            failures: kept.failures,
+            bans: kept.bans,
+        }
+    }
 }
 
 /// Everything the loop works on.
@@ -113,7 +177,7 @@ async fn run(job: JailsJob, stop: Stop, started: Started) -> Result<(), String> 
     }
     let listener = moat_daemon::socket::bind(control::SOCKET_NAME)
         .map_err(|e| format!("control socket: {e}"))?;
-    let mut state = State::new(job.specs, sink);
+    let mut state = State::new(job.specs, sink, job.memory.take());
     let mut sources = Vec::new();
     for key in &state.keys {
         let position = state
@@ -174,6 +238,7 @@ async fn run(job: JailsJob, stop: Stop, started: Started) -> Result<(), String> 
     state.save_positions();
     follower.shutdown().await;
     tokio::task::block_in_place(|| state.sink.flush());
+    job.memory.leave(state.into_kept());
     Ok(())
 }
 
@@ -227,7 +292,7 @@ fn report(state: &State, event: SourceEvent) {
 }
 
 impl State {
-    fn new(specs: Vec<JailSpec>, sink: KernelSink) -> State {
+    fn new(specs: Vec<JailSpec>, sink: KernelSink, mut kept: Vec<Kept>) -> State {
         let mut keys: Vec<String> = Vec::new();
         let mut readers: Vec<Vec<usize>> = Vec::new();
         let mut jails = Vec::new();
@@ -243,21 +308,18 @@ impl State {
                 readers[index].push(j);
                 matchers.insert(index, Filter::shared_matcher(Arc::clone(&spec.filter)));
             }
-            let mut ignore = spec.ignore.clone();
-            for name in ignore.refresh() {
+            let mut running = match kept.iter().position(|k| k.spec.same_definition(&spec)) {
+                Some(i) => Running::resumed(kept.swap_remove(i), spec, matchers),
+                None => Running::fresh(spec, matchers),
+            };
+            for name in running.jail.ignore_mut().refresh() {
                 log(
                     Level::Warning,
-                    &spec.rules.name,
+                    &running.spec.rules.name,
                     &format!("ignoreip name {name} does not resolve now"),
                 );
             }
-            jails.push(Running {
-                jail: Jail::new(spec.rules.clone(), ignore),
-                spec,
-                matchers,
-                failures: 0,
-                bans: 0,
-            });
+            jails.push(running);
         }
         State {
             jails,
@@ -267,6 +329,19 @@ impl State {
             positions: HashMap::new(),
             unresolved: Default::default(),
         }
+    }
+
+    /// The jails, to be left for the next job.
+    fn into_kept(self) -> Vec<Kept> {
+        self.jails
+            .into_iter()
+            .map(|r| Kept {
+                spec: r.spec,
+                jail: r.jail,
+                failures: r.failures,
+                bans: r.bans,
+            })
+            .collect()
     }
 
     fn source_specs(&self) -> Vec<SourceSpec> {
@@ -328,13 +403,12 @@ impl State {
                         .increment
                         .as_ref()
                         .is_some_and(|i| i.overalljails);
-                    let sink = &self.sink;
-                    let verdict = running.jail.failure(
-                        &failure,
-                        now,
-                        |t| sink.earlier_bans((!overall).then_some(name.as_str()), t),
-                        jitter(),
-                    );
+                    let lookup = SinkLookup {
+                        sink: &mut self.sink,
+                        jail: &name,
+                        overall,
+                    };
+                    let verdict = running.jail.failure(&failure, now, lookup, jitter());
                     match verdict {
                         Verdict::Ban(order) => {
                             running.bans += 1;
@@ -445,7 +519,7 @@ impl State {
                     };
                 };
                 let target = match parse_target(&target) {
-                    Ok(t) => t,
+                    Ok(t) => r.jail.target_of(t),
                     Err(message) => return Reply::Error { message },
                 };
                 let duration = if permanent {
@@ -523,6 +597,25 @@ impl State {
                 }
             }
         }
+    }
+}
+
+/// The engine's view of the bans in the kernel and the store, for one jail.
+struct SinkLookup<'a> {
+    sink: &'a mut KernelSink,
+    jail: &'a str,
+    /// Earlier bans count over all jails (`bantime.overalljails`).
+    overall: bool,
+}
+
+impl BanLookup for SinkLookup<'_> {
+    fn earlier_bans(&mut self, target: IpNet) -> u32 {
+        let jail = (!self.overall).then_some(self.jail);
+        self.sink.earlier_bans(jail, target)
+    }
+
+    fn current_ban(&mut self, target: IpNet, now: SystemTime) -> Option<Option<SystemTime>> {
+        self.sink.current_ban(self.jail, target, now)
     }
 }
 

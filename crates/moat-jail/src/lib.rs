@@ -21,9 +21,9 @@ mod spec;
 mod window;
 mod writer;
 
-pub use engine::{Jail, Verdict};
+pub use engine::{BanLookup, Jail, Verdict};
 pub use ignore::{IgnoreList, IgnoreReason};
-pub use job::{parse_target, show_target, JailsJob};
+pub use job::{parse_target, show_target, JailMemory, JailsJob};
 pub use order::{BanOrder, Failure, Origin};
 pub use rules::{BanTime, Increment, JailRules};
 pub use sink::{describe_time, BanSink, KernelSink};

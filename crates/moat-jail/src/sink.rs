@@ -68,6 +68,18 @@ impl KernelSink {
         Ok(due.len())
     }
 
+    /// When jail `jail`'s ban of `target` in the kernel ends (`Some(None)`:
+    /// never); `None` when the kernel holds none (or cannot be asked).
+    pub fn current_ban(
+        &mut self,
+        jail: &str,
+        target: IpNet,
+        now: SystemTime,
+    ) -> Option<Option<SystemTime>> {
+        let left = self.table.time_left(jail, target).ok()??;
+        Some(left.map(|d| now + d))
+    }
+
     /// Records, off the ban path, the bans only the kernel holds (a
     /// daemon that died between its two writes, or an element added with
     /// nft by hand).

@@ -33,6 +33,8 @@ pub struct JailSpec {
     pub ignore: IgnoreList,
     /// The filter's name (for messages).
     pub filter_name: String,
+    /// What the filter was compiled from.
+    pub filter_spec: FilterSpec,
     /// The compiled filter.
     pub filter: Arc<Filter>,
     /// The logs it reads.
@@ -132,6 +134,17 @@ pub fn sources_of(
 }
 
 impl JailSpec {
+    /// Whether `other` defines the same jail: the same rules, ignore
+    /// list, filter, logs and scope (where it is written does not count).
+    pub fn same_definition(&self, other: &JailSpec) -> bool {
+        self.rules == other.rules
+            && self.ignore == other.ignore
+            && self.filter_name == other.filter_name
+            && self.filter_spec == other.filter_spec
+            && self.sources == other.sources
+            && self.scope == other.scope
+    }
+
     /// A jail from fail2ban's files, as fail2ban would run it.
     pub fn from_fail2ban(def: &JailDef) -> Result<JailSpec, SpecError> {
         let at = format!("{}:{}", def.file.display(), def.line);
@@ -140,7 +153,8 @@ impl JailSpec {
             jail: def.name.clone(),
             message,
         };
-        let filter = compile_filter(&def.filter)
+        let filter_spec = filter_spec(&def.filter);
+        let filter = Filter::compile(&filter_spec)
             .map_err(|e| fail(format!("filter {}: {e}", def.filter.name)))?;
         let sources =
             sources_of(&def.backend, &def.logpaths, &def.filter.journalmatch).map_err(fail)?;
@@ -161,6 +175,7 @@ impl JailSpec {
             ignore: IgnoreList::new(&def.ignoreip, def.ignoreself)
                 .map_err(|e| fail(e.to_string()))?,
             filter_name: def.filter.name.clone(),
+            filter_spec,
             filter: Arc::new(filter),
             sources,
             scope,
@@ -177,5 +192,68 @@ pub fn increment_of(i: &moat_fail2ban::Increment) -> Increment {
         maxtime: i.maxtime,
         rndtime: i.rndtime.filter(|d| *d > Duration::ZERO),
         overalljails: i.overalljails,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory with a jail file `jail.conf` of `jail` and filter `f`.
+    fn jail_dir(name: &str, jail: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("moat-spec-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("filter.d")).unwrap();
+        std::fs::write(
+            dir.join("filter.d/f.conf"),
+            "[Definition]\nfailregex = ^failure from <HOST>$\n",
+        )
+        .unwrap();
+        let log = dir.join("f.log");
+        std::fs::write(&log, "").unwrap();
+        std::fs::write(
+            dir.join("jail.conf"),
+            format!(
+                "[f]\nenabled = true\nfilter = f\nlogpath = {}\n{jail}",
+                log.display()
+            ),
+        )
+        .unwrap();
+        dir
+    }
+
+    fn spec_of(dir: &std::path::Path) -> JailSpec {
+        let set = moat_fail2ban::load_jails(&dir.join("jail.conf")).unwrap();
+        JailSpec::from_fail2ban(&set.jails[0]).unwrap()
+    }
+
+    #[test]
+    fn a_jail_without_firewall_action_closes_all_traffic_as_its_warning_says() {
+        let dir = jail_dir("noaction", "");
+        let set = moat_fail2ban::load_jails(&dir.join("jail.conf")).unwrap();
+        let warning = set.warnings[0].to_string();
+        assert!(warning.contains("a ban closes all traffic"), "{warning}");
+        let spec = spec_of(&dir);
+        assert!(spec.scope.closes_everything() && spec.scope.reject);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_jail_read_again_unchanged_has_the_same_definition() {
+        let dir = jail_dir("same", "maxretry = 2\n");
+        let first = spec_of(&dir);
+        assert!(first.same_definition(&spec_of(&dir)));
+        for change in ["maxretry = 3\n", "maxretry = 2\nignoreip = 192.0.2.1\n"] {
+            let other = jail_dir("changed", change);
+            assert!(!first.same_definition(&spec_of(&other)), "{change}");
+            std::fs::remove_dir_all(&other).unwrap();
+        }
+        std::fs::write(
+            dir.join("filter.d/f.conf"),
+            "[Definition]\nfailregex = ^failed from <HOST>$\n",
+        )
+        .unwrap();
+        assert!(!first.same_definition(&spec_of(&dir)), "a changed filter");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

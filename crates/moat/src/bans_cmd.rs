@@ -125,7 +125,7 @@ fn ban(args: &BanArgs) -> Result<()> {
     }
     let mut table = BanTable::open()?;
     let duration = time.unwrap_or(Some(DEFAULT_BAN));
-    table.ban(&args.jail, target, duration)?;
+    let target = table.ban(&args.jail, target, duration)?;
     let store = Store::open_default()?;
     let now = SystemTime::now();
     let count = store.ban_count(Some(&args.jail), target)? + 1;
@@ -195,7 +195,10 @@ struct BanLine {
 /// What `moat bans --json` prints.
 #[derive(Debug, Serialize)]
 struct Listing {
+    /// A daemon runs in this network namespace.
     daemon: bool,
+    /// That daemon runs jails (and answered with their counts).
+    daemon_jails: bool,
     jails: Vec<JailLine>,
     bans: Vec<BanLine>,
 }
@@ -205,7 +208,25 @@ struct JailLine {
     name: String,
     banned: usize,
     #[serde(flatten)]
-    live: Option<JailStatus>,
+    live: Option<LiveCounts>,
+}
+
+/// A running jail's counts (its name is the line's).
+#[derive(Debug, Serialize)]
+struct LiveCounts {
+    watched: usize,
+    failures: u64,
+    bans: u64,
+}
+
+impl From<&JailStatus> for LiveCounts {
+    fn from(s: &JailStatus) -> Self {
+        LiveCounts {
+            watched: s.watched,
+            failures: s.failures,
+            bans: s.bans,
+        }
+    }
 }
 
 /// `moat bans`.
@@ -224,7 +245,7 @@ fn bans(args: &BansArgs) -> Result<()> {
         .jails()
         .context("cannot read the kernel's ban table")?;
     let kernel = table.list()?;
-    let store = Store::open_default().ok();
+    let store = Store::open_existing(&Store::default_path()).ok().flatten();
     let mut lines: Vec<BanLine> = kernel
         .into_iter()
         .map(|b| BanLine {
@@ -246,11 +267,13 @@ fn bans(args: &BansArgs) -> Result<()> {
             banned: lines.iter().filter(|l| l.jail == s.name).count(),
             live: status
                 .as_ref()
-                .and_then(|st| st.iter().find(|j| j.name == s.name).cloned()),
+                .and_then(|st| st.iter().find(|j| j.name == s.name))
+                .map(LiveCounts::from),
         })
         .collect();
     let listing = Listing {
-        daemon: status.is_some(),
+        daemon: status.is_some() || moat_daemon::daemon_runs().unwrap_or(false),
+        daemon_jails: status.is_some(),
         jails,
         bans: lines,
     };
@@ -265,6 +288,8 @@ fn bans(args: &BansArgs) -> Result<()> {
 fn print_listing(listing: &Listing) {
     if !listing.daemon {
         println!("(no moat daemon runs here: bans from the kernel and the store only)");
+    } else if !listing.daemon_jails {
+        println!("(the moat daemon here runs no jails: bans from the kernel and the store only)");
     }
     if listing.jails.is_empty() {
         println!("no jails in the kernel's ban table");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::Args;
 use moat_balance::BalanceJob;
 use moat_daemon::{log, Job, Level, Plan};
-use moat_jail::JailsJob;
+use moat_jail::{JailMemory, JailsJob};
 use moat_logger::{LoggerJob, LoggerStats, SharedSocket};
 use moat_metrics::MetricsJob;
 
@@ -46,6 +46,8 @@ struct DaemonPlan {
     /// The packet log's netlink socket, kept across reloads.
     log_socket: SharedSocket,
     log_stats: Arc<LoggerStats>,
+    /// The jails' failures and counts, kept across reloads.
+    jail_memory: JailMemory,
 }
 
 impl Plan for DaemonPlan {
@@ -64,7 +66,11 @@ impl Plan for DaemonPlan {
         let mut jobs: Vec<Box<dyn Job>> = Vec::new();
         if !loaded.specs.is_empty() {
             let store = jails::store_path(self.state.as_deref());
-            jobs.push(Box::new(JailsJob::new(loaded.specs, store)));
+            jobs.push(Box::new(JailsJob::new(
+                loaded.specs,
+                store,
+                self.jail_memory.clone(),
+            )));
         }
         if !services.is_empty() {
             jobs.push(Box::new(BalanceJob::new(services)));
@@ -116,6 +122,7 @@ pub fn run(args: DaemonArgs) -> ExitCode {
         logger: args.logger,
         log_socket: SharedSocket::default(),
         log_stats: Arc::new(LoggerStats::default()),
+        jail_memory: JailMemory::default(),
     };
     match moat_daemon::run(plan) {
         Ok(()) => ExitCode::SUCCESS,

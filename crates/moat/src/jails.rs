@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use moat_config::model::Jail;
 use moat_fail2ban::{load_filter, parse_filter_ref, JailSet};
-use moat_jail::{compile_filter, increment_of, scope_of, sources_of, BanTime, JailRules, JailSpec};
+use moat_jail::{filter_spec, increment_of, scope_of, sources_of, BanTime, JailRules, JailSpec};
 use moat_logsource::SourceSpec;
 
 use moat_host::persist;
@@ -149,7 +149,8 @@ fn from_toml(jail: &Jail, filter_dirs: &[PathBuf], at: &str) -> Result<JailSpec>
     if !jail.journalmatch.is_empty() {
         def.journalmatch = jail.journalmatch.clone();
     }
-    let filter = compile_filter(&def)
+    let filter_spec = filter_spec(&def);
+    let filter = moat_logmatch::Filter::compile(&filter_spec)
         .map_err(|e| anyhow::anyhow!("filter {name}: {e}"))
         .with_context(context)?;
     let sources = if jail.journal {
@@ -179,6 +180,7 @@ fn from_toml(jail: &Jail, filter_dirs: &[PathBuf], at: &str) -> Result<JailSpec>
         ignore: moat_jail::IgnoreList::new(&jail.ignoreip, jail.ignoreself)
             .with_context(context)?,
         filter_name: def.name.clone(),
+        filter_spec,
         filter: std::sync::Arc::new(filter),
         sources,
         scope,

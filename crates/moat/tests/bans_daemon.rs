@@ -15,6 +15,21 @@ use daemon_common::{
 use moat_testnet::topology::{CLIENT_V4, GATEWAY_LAN_V4};
 use moat_testnet::TcpServer;
 
+/// `moat bans --json` in `ns`.
+fn bans_json(ns: &moat_testnet::Netns, dir: &Path) -> serde_json::Value {
+    let out = moat_in(ns, dir, &["bans", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("bans json")
+}
+
+/// A jail file of `extra` settings, also kept as `etc/moat.toml` for boot.
+fn kept_jail_config(dir: &Path, log: &Path, extra: &str) -> std::path::PathBuf {
+    let config = jail_config(dir, "sshd", log, extra);
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    std::fs::copy(&config, dir.join("etc/moat.toml")).unwrap();
+    config
+}
+
 fn jail_config(dir: &Path, name: &str, log: &Path, extra: &str) -> std::path::PathBuf {
     let config = dir.join(format!("{name}.toml"));
     std::fs::write(
@@ -68,6 +83,12 @@ fn bans_by_hand_go_through_the_daemon_and_guard_the_ssh_session() {
     let listing = text(&moat_in(&lab.gateway, dir, &["bans"]).stdout);
     assert!(listing.contains("10.99.1.2"), "{listing}");
     assert!(listing.contains("jail sshd"), "{listing}");
+    let json = text(&moat_in(&lab.gateway, dir, &["bans", "--json"]).stdout);
+    assert_eq!(
+        json.matches("\"name\"").count(),
+        1,
+        "one jail, named once:\n{json}"
+    );
 
     let out = moat_in(&lab.gateway, dir, &["unban", "--all"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -251,4 +272,161 @@ fn moat_apply_makes_the_running_daemon_take_the_new_jails() {
     wait_until("a ban by the applied jail", 5, || {
         banned(&lab.gateway, dir, "203.0.113.20".parse().unwrap())
     });
+}
+
+/// Bans `2001:db8:ee::5` by hand in a jail that bans IPv6 by /64, then
+/// lifts it through another address of that /64.
+fn ban_and_lift_by_hand(ns: &moat_testnet::Netns, dir: &Path) {
+    let out = moat_in(ns, dir, &["ban", "sshd", "2001:db8:ee::5", "--time", "1h"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("banned 2001:db8:ee::/64 in sshd"),
+        "the command names what the kernel bans: {}",
+        text(&out.stdout)
+    );
+    let out = moat_in(ns, dir, &["unban", "2001:db8:ee::77"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("lifted 1 bans"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn a_ban_by_hand_in_a_prefix_jail_is_the_prefix_in_the_kernel_and_the_store() {
+    let Some(lab) = gateway_lab() else { return };
+    let tmp = TempDir::new("bans-prefix");
+    let dir = &tmp.0;
+    let log = dir.join("auth.log");
+    std::fs::write(&log, "").unwrap();
+    let config = kept_jail_config(dir, &log, "ipv6_prefix = 64\n");
+    let mut daemon = Daemon::start(&lab.gateway, dir, &config, "prefix");
+    ban_and_lift_by_hand(&lab.gateway, dir);
+    daemon.signal("-TERM");
+    // Without a daemon, on the kernel and the store directly.
+    ban_and_lift_by_hand(&lab.gateway, dir);
+
+    // A reboot: boot puts back what the store holds, which is nothing.
+    lab.gateway
+        .exec_ok(&["nft", "delete", "table", "inet", "moat_ban"])
+        .unwrap();
+    let out = moat_in(&lab.gateway, dir, &["boot"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bans = bans_json(&lab.gateway, dir);
+    assert_eq!(bans["bans"], serde_json::json!([]), "{bans}");
+}
+
+#[test]
+fn failures_of_an_address_banned_already_ban_it_no_more() {
+    let Some(lab) = gateway_lab() else { return };
+    let tmp = TempDir::new("bans-held");
+    let dir = &tmp.0;
+    let log = dir.join("auth.log");
+    std::fs::write(&log, "").unwrap();
+    let config = kept_jail_config(dir, &log, "maxretry = 2\nincrement = true\n");
+    // A ban only the kernel holds, as after a `kill -9` between the
+    // kernel's ban and the store's commit; its lines are read again.
+    let out = moat_in(&lab.gateway, dir, &["boot"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = moat_in(
+        &lab.gateway,
+        dir,
+        &["ban", "sshd", "203.0.113.30", "--time", "1h"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::remove_file(dir.join("state/bans.redb")).unwrap();
+    let daemon = Daemon::start(&lab.gateway, dir, &config, "held");
+    daemon.wait_for("recorded 1 bans only the kernel held");
+    for addr in ["203.0.113.30", "203.0.113.31"] {
+        let line = sshd_line(&format!(
+            "Failed password for root from {addr} port 4022 ssh2"
+        ));
+        append(&log, &line.repeat(2));
+    }
+    daemon.wait_for("Ban 203.0.113.31");
+    let out = daemon.output();
+    assert!(!out.contains("Ban 203.0.113.30"), "banned twice:\n{out}");
+    let bans = bans_json(&lab.gateway, dir);
+    let held = bans["bans"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|b| b["address"] == "203.0.113.30")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(held["times_banned"], 1, "{bans}");
+}
+
+#[test]
+fn moat_bans_knows_a_daemon_without_jails_and_creates_no_store() {
+    let Some(lab) = gateway_lab() else { return };
+    let tmp = TempDir::new("bans-nojails");
+    let dir = &tmp.0;
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+    let out = moat_in(&lab.gateway, dir, &["bans"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !dir.join("state/bans.redb").exists(),
+        "a read-only command created the store"
+    );
+    assert!(
+        text(&out.stdout).contains("no moat daemon runs here"),
+        "{}",
+        text(&out.stdout)
+    );
+    let daemon = Daemon::start_with(&lab.gateway, dir, &[], "nojails");
+    daemon.wait_for("no jails to run");
+    let out = moat_in(&lab.gateway, dir, &["bans"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    assert!(
+        listing.contains("the moat daemon here runs no jails"),
+        "{listing}"
+    );
+    assert!(!listing.contains("no moat daemon runs here"), "{listing}");
+}
+
+#[test]
+fn a_reload_keeps_the_failures_counted_by_unchanged_jails() {
+    let Some(lab) = gateway_lab() else { return };
+    let tmp = TempDir::new("bans-keep");
+    let dir = &tmp.0;
+    let log = dir.join("auth.log");
+    std::fs::write(&log, "").unwrap();
+    let config = jail_config(dir, "sshd", &log, "maxretry = 2\n");
+    let daemon = Daemon::start(&lab.gateway, dir, &config, "keep");
+    let fail = |addr: &str| {
+        append(
+            &log,
+            &sshd_line(&format!(
+                "Failed password for root from {addr} port 4022 ssh2"
+            )),
+        )
+    };
+    let reload = |times: usize| {
+        std::process::Command::new("kill")
+            .args(["-HUP", &daemon.pid().to_string()])
+            .status()
+            .unwrap();
+        wait_until("the reload", 10, || {
+            daemon.output().matches("configuration reloaded").count() == times
+        });
+    };
+
+    fail("203.0.113.40");
+    daemon.wait_for("Found 203.0.113.40 (1 of 2)");
+    reload(1);
+    fail("203.0.113.40");
+    wait_until("a ban by the failure counted before the reload", 5, || {
+        banned(&lab.gateway, dir, "203.0.113.40".parse().unwrap())
+    });
+
+    // A changed jail starts afresh.
+    fail("203.0.113.41");
+    daemon.wait_for("Found 203.0.113.41 (1 of 2)");
+    jail_config(dir, "sshd", &log, "maxretry = 3\n");
+    reload(2);
+    fail("203.0.113.41");
+    daemon.wait_for("Found 203.0.113.41 (1 of 3)");
 }

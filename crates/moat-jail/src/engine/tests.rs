@@ -174,3 +174,57 @@ fn bans_end_by_themselves() {
         Verdict::Counted { failures: 1 }
     );
 }
+
+#[test]
+fn a_ban_by_hand_names_the_prefix_the_jail_bans() {
+    let mut j = jail(
+        JailRules {
+            v6_prefix: Some(64),
+            ..rules()
+        },
+        &[],
+    );
+    let host: IpNet = "2001:db8:ee::5/128".parse().unwrap();
+    let order = j
+        .order(host, None, 0, Origin::Manual, at(5))
+        .expect("not ignored");
+    assert_eq!(order.target, "2001:db8:ee::/64".parse::<IpNet>().unwrap());
+    assert_eq!(
+        j.failure(&fail("2001:db8:ee::77", 6), at(6), |_| 0, 0.0),
+        Verdict::AlreadyBanned
+    );
+}
+
+/// A target the kernel holds banned until `until`, banned twice before.
+struct HeldUntil(SystemTime);
+
+impl BanLookup for HeldUntil {
+    fn earlier_bans(&mut self, _: IpNet) -> u32 {
+        1
+    }
+
+    fn current_ban(&mut self, _: IpNet, _: SystemTime) -> Option<Option<SystemTime>> {
+        Some(Some(self.0))
+    }
+}
+
+#[test]
+fn failures_of_a_target_banned_elsewhere_order_no_ban() {
+    let mut j = jail(rules(), &[]);
+    let until = at(100);
+    for t in 1..=5 {
+        assert_eq!(
+            j.failure(&fail("203.0.113.9", t), at(10), HeldUntil(until), 0.0),
+            Verdict::AlreadyBanned,
+            "lines read again after a crash: the kernel holds the ban already"
+        );
+    }
+    assert_eq!(j.watched(), 0);
+    // Once that ban ended, failures count afresh.
+    for t in 101..=102 {
+        assert!(matches!(
+            j.failure(&fail("203.0.113.9", t), at(t), |_| 0, 0.0),
+            Verdict::Counted { .. }
+        ));
+    }
+}
