@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context;
 use clap::Args;
-use moat_balance::BalanceJob;
+use moat_balance::{kernel, BalanceJob, Service};
 use moat_daemon::{log, Job, Level, Plan};
 use moat_jail::JailsJob;
 use moat_logger::{LoggerJob, LoggerStats, SharedSocket};
@@ -46,6 +47,28 @@ struct DaemonPlan {
     /// The packet log's netlink socket, kept across reloads.
     log_socket: SharedSocket,
     log_stats: Arc<LoggerStats>,
+    /// Whether jobs run already: later configurations are reloads.
+    running: bool,
+}
+
+impl DaemonPlan {
+    /// Refuses a reload whose balanced services the kernel does not hold
+    /// as configured (a kept file edited by hand, not applied): the jobs
+    /// that run keep checking the services the kernel holds.
+    fn check_held(&self, services: &[Service]) -> anyhow::Result<()> {
+        if !self.running || services.is_empty() {
+            return Ok(());
+        }
+        let held = kernel::read().context("reading table inet moat_lb")?;
+        let names = kernel::not_held(services, &held);
+        if names.is_empty() {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "the kernel does not hold balanced service(s) {} as the configuration has them; run `moat apply` with it",
+            names.join(", ")
+        )
+    }
 }
 
 impl Plan for DaemonPlan {
@@ -56,11 +79,8 @@ impl Plan for DaemonPlan {
         for w in &loaded.warnings {
             log(Level::Warning, "daemon", w);
         }
-        let services = loaded
-            .config
-            .as_ref()
-            .map(moat_balance::Service::all)
-            .unwrap_or_default();
+        let services = loaded.config.as_ref().map(Service::all).unwrap_or_default();
+        self.check_held(&services)?;
         let mut jobs: Vec<Box<dyn Job>> = Vec::new();
         if !loaded.specs.is_empty() {
             let store = jails::store_path(self.state.as_deref());
@@ -100,6 +120,7 @@ impl Plan for DaemonPlan {
                 "no jails to run and no balanced service to check: add [[jail]], a [[balance]] with a check, [log] file or [metrics] to moat.toml, or name fail2ban's files with --jails; waiting for a reload (SIGHUP)",
             );
         }
+        self.running = true;
         Ok(jobs)
     }
 }
@@ -116,6 +137,7 @@ pub fn run(args: DaemonArgs) -> ExitCode {
         logger: args.logger,
         log_socket: SharedSocket::default(),
         log_stats: Arc::new(LoggerStats::default()),
+        running: false,
     };
     match moat_daemon::run(plan) {
         Ok(()) => ExitCode::SUCCESS,

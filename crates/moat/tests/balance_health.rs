@@ -7,7 +7,7 @@ mod common;
 mod config_common;
 mod daemon_common;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use config_common::{config_lab, moat_ok, Scratch};
@@ -220,6 +220,86 @@ fn a_backup_takes_over_when_every_primary_is_down() {
     let got = shares(&lab, 81, 20);
     assert_eq!(share_of(&got, "10.99.2.2:9090"), 20, "{got:?}");
     drop(api);
+}
+
+/// Two backends, .2 and .3, on port 8080, checked every `interval` seconds.
+fn two_backends(interval: &str, fall: u32, weight: u32) -> String {
+    format!(
+        r#"
+[[balance]]
+name = "web"
+port = 80
+address = "10.99.1.1"
+check = "tcp"
+interval = {interval}
+timeout = 0.2
+fall = {fall}
+rise = 2
+backends = [{{ to = "10.99.2.2:8080", weight = {weight} }}, {{ to = "10.99.2.3:8080" }}]
+"#
+    )
+}
+
+/// The backends the gateway's slot map of service `web` holds now.
+fn in_slots(lab: &Topology) -> BTreeSet<String> {
+    let listing = lab
+        .gateway
+        .exec_ok(&["nft", "-j", "list", "table", "inet", "moat_lb"])
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&listing).unwrap();
+    moat_balance::kernel::parse_listing(&doc)
+        .get("b0")
+        .map(|k| k.slots.iter().map(ToString::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// The daemon's view of backend `index` of service `web` (`moat balance --json`).
+fn backend_status(lab: &Topology, scratch: &Scratch, index: usize) -> serde_json::Value {
+    let status = moat_ok(&lab.gateway, scratch, &["balance", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    v["services"][0]["backends"][index].clone()
+}
+
+#[test]
+fn a_hand_edited_file_at_reload_keeps_the_running_checks() {
+    let Some((lab, scratch)) = lab() else { return };
+    let _b2 = listen(&lab, SERVER_V4, 8080);
+    let b3 = listen(&lab, SERVER_EXTRA_V4[0], 8080);
+    moat_ok(
+        &lab.gateway,
+        &scratch,
+        &[
+            "apply",
+            scratch
+                .file("a.toml", &two_backends("0.2", 2, 1))
+                .to_str()
+                .unwrap(),
+        ],
+    );
+    let daemon = Daemon::start_with(&lab.gateway, &scratch.dir, &[], "edited");
+    daemon.wait_for("[balance] started");
+
+    // A backend added to the kept file by hand, not applied, then SIGHUP.
+    let kept = scratch.etc().join("moat.toml");
+    let edited = std::fs::read_to_string(&kept)
+        .unwrap()
+        .replace("backends = [", "backends = [{ to = \"10.99.2.4:8080\" }, ");
+    std::fs::write(&kept, edited).unwrap();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &daemon.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    daemon.wait_for("reload failed, the running configuration stays: the kernel does not hold balanced service(s) web");
+
+    // The running checks go on: a backend that dies leaves the rotation.
+    assert_eq!(backend_status(&lab, &scratch, 1)["state"], "up");
+    drop(b3);
+    daemon.wait_for("service web: new connections go to 10.99.2.2:8080\n");
+    assert_eq!(
+        in_slots(&lab),
+        BTreeSet::from(["10.99.2.2:8080".to_string()])
+    );
 }
 
 /// One failover try's figures.
