@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use moat_balance::{kernel, BalanceJob, Service};
+use moat_balance::{health::Memory, kernel, BalanceJob, Service};
 use moat_daemon::{log, Job, Level, Plan};
 use moat_jail::JailsJob;
 use moat_logger::{LoggerJob, LoggerStats, SharedSocket};
@@ -47,6 +47,8 @@ struct DaemonPlan {
     /// The packet log's netlink socket, kept across reloads.
     log_socket: SharedSocket,
     log_stats: Arc<LoggerStats>,
+    /// The backends' health, kept across reloads.
+    balance_memory: Memory,
     /// Whether jobs run already: later configurations are reloads.
     running: bool,
 }
@@ -87,7 +89,10 @@ impl Plan for DaemonPlan {
             jobs.push(Box::new(JailsJob::new(loaded.specs, store)));
         }
         if !services.is_empty() {
-            jobs.push(Box::new(BalanceJob::new(services)));
+            jobs.push(Box::new(BalanceJob::new(
+                services,
+                self.balance_memory.clone(),
+            )));
         }
         let logging = log_cmd::settings(loaded.config.as_ref(), &self.logger);
         let logging_on = logging.is_some();
@@ -137,6 +142,7 @@ pub fn run(args: DaemonArgs) -> ExitCode {
         logger: args.logger,
         log_socket: SharedSocket::default(),
         log_stats: Arc::new(LoggerStats::default()),
+        balance_memory: Memory::default(),
         running: false,
     };
     match moat_daemon::run(plan) {
