@@ -1,6 +1,9 @@
 //! A backend's health from its checks: `fall` failures in a row take it
 //! down, `rise` successes in a row bring it back (HAProxy's rule).
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -75,6 +78,43 @@ impl Health {
     }
 }
 
+/// A backend as the memory knows it: its service's name and its address.
+type BackendId = (String, SocketAddr);
+
+/// The backends' health as the last run of the balance job left it, kept
+/// by the daemon across reloads: a backend that stays (same service name,
+/// address and port) keeps its state and check history, so a reload never
+/// takes a dead backend for a live one.
+#[derive(Debug, Clone, Default)]
+pub struct Memory(Arc<Mutex<BTreeMap<BackendId, Health>>>);
+
+impl Memory {
+    /// The remembered health of backend `addr` of service `service`.
+    pub fn recall(&self, service: &str, addr: SocketAddr) -> Option<Health> {
+        self.lock().get(&(service.to_string(), addr)).cloned()
+    }
+
+    /// Replaces what is remembered with `backends` (service name, address, health).
+    pub fn keep(&self, backends: impl IntoIterator<Item = (String, SocketAddr, Health)>) {
+        let mut held = self.lock();
+        held.clear();
+        held.extend(backends.into_iter().map(|(s, a, h)| ((s, a), h)));
+    }
+
+    /// Forgets everything: a job that took what it needs clears the memory,
+    /// so one that ends without leaving its own (ended abruptly) leaves
+    /// nothing stale behind.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<BackendId, Health>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +135,21 @@ mod tests {
         assert_eq!(h.record(Ok(()), 3, 2), Some(State::Up));
         assert_eq!(h.reason, None);
         assert_eq!((h.checks, h.failures), (9, 5));
+    }
+
+    #[test]
+    fn memory_recalls_a_backend_by_service_and_address() {
+        let memory = Memory::default();
+        let addr: SocketAddr = "10.0.0.1:80".parse().unwrap();
+        let other: SocketAddr = "10.0.0.1:81".parse().unwrap();
+        memory.keep([("web".to_string(), addr, Health::new(State::Down))]);
+        assert_eq!(
+            memory.recall("web", addr).map(|h| h.state),
+            Some(State::Down)
+        );
+        assert_eq!(memory.recall("api", addr), None);
+        assert_eq!(memory.recall("web", other), None);
+        memory.clear();
+        assert_eq!(memory.recall("web", addr), None);
     }
 }

@@ -2,7 +2,10 @@
 //! backend feeds one task that keeps every backend's health and, when the
 //! set of backends taking new connections changes, rewrites the service's
 //! slots in the kernel (one transaction) and then forgets the connections
-//! of a backend that went down.
+//! of a backend that went down. The backends' health outlives a reload
+//! ([`Memory`]); whenever the kernel's slots differ from that view (at
+//! start, after a reload, after `moat boot` or a hand edit) the job
+//! writes them from its view at once.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -21,25 +24,29 @@ use tokio::task::JoinSet;
 
 use crate::check::probe;
 use crate::control::{BackendStatus, Reply, Request, ServiceStatus, SOCKET_NAME};
-use crate::health::{Health, State};
+use crate::health::{Health, Memory, State};
 use crate::kernel::{self, KernelService};
 use crate::service::Service;
 use crate::slots::Spread;
 use crate::{conntrack, BalanceError};
 
 const JOB: &str = "balance";
+/// How often the job compares the kernel's slots with its view.
+const VERIFY_EVERY: Duration = Duration::from_secs(2);
 
 /// The balance job: checks the backends of `services` and keeps their
 /// maps in the kernel current.
 #[derive(Debug)]
 pub struct BalanceJob {
     services: Vec<Service>,
+    memory: Memory,
 }
 
 impl BalanceJob {
-    /// A job for `services` (made by [`Service::all`]).
-    pub fn new(services: Vec<Service>) -> Self {
-        BalanceJob { services }
+    /// A job for `services` (made by [`Service::all`]) that starts from the
+    /// health `memory` holds and leaves its own there when it stops.
+    pub fn new(services: Vec<Service>, memory: Memory) -> Self {
+        BalanceJob { services, memory }
     }
 }
 
@@ -54,7 +61,7 @@ impl Job for BalanceJob {
         started: Started,
     ) -> Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>> {
         Box::pin(async move {
-            run(self.services, stop, started)
+            run(self.services, self.memory, stop, started)
                 .await
                 .map_err(|message| JobError {
                     job: JOB.into(),
@@ -77,29 +84,29 @@ struct Tracked {
 }
 
 impl Tracked {
-    /// Starts from what the kernel holds: a backend in the slots is up; a
-    /// primary missing from them is down (the daemon took it out before a
-    /// reload); backups and draining backends are taken as up until checked.
-    fn new(service: Service, kernel: &KernelService) -> Tracked {
+    /// Starts from `memory` for each backend it remembers; otherwise from
+    /// what the kernel holds: a backend in the slots is up; a primary
+    /// missing from them is down (the daemon took it out before it
+    /// stopped); backups and draining backends are taken as up until checked.
+    fn new(service: Service, kernel: &KernelService, memory: &Memory) -> Tracked {
         let in_slots = |i: usize| kernel.slots.contains(&service.backends[i].addr);
         let health: Vec<Health> = (0..service.backends.len())
             .map(|i| {
                 let b = &service.backends[i];
-                let up = in_slots(i) || b.backup || b.drain;
-                Health::new(if up { State::Up } else { State::Down })
+                memory.recall(&service.name, b.addr).unwrap_or_else(|| {
+                    let up = in_slots(i) || b.backup || b.drain;
+                    Health::new(if up { State::Up } else { State::Down })
+                })
             })
-            .collect();
-        let rotation = (0..service.backends.len())
-            .filter(|&i| in_slots(i))
             .collect();
         let up = health
             .iter()
             .map(|h| Arc::new(AtomicBool::new(h.state == State::Up)))
             .collect();
         Tracked {
+            rotation: held_rotation(&service, &kernel.slots),
             service,
             health,
-            rotation,
             stale: false,
             up,
         }
@@ -108,6 +115,28 @@ impl Tracked {
     fn up(&self) -> Vec<bool> {
         self.health.iter().map(|h| h.state == State::Up).collect()
     }
+
+    /// The slots' backends for the backends in `rotation` (indexes).
+    fn slots_of(&self, rotation: &[usize]) -> Vec<SocketAddr> {
+        self.service
+            .slots(rotation)
+            .into_iter()
+            .map(|i| self.service.backends[i].addr)
+            .collect()
+    }
+
+    /// Whether `held` (the kernel's slots) differs from the slots the
+    /// backends' health calls for.
+    fn differs(&self, held: &[SocketAddr]) -> bool {
+        held != self.slots_of(&self.service.in_rotation(&self.up()))
+    }
+}
+
+/// The backends (indexes) of `service` that the slots `held` name.
+fn held_rotation(service: &Service, held: &[SocketAddr]) -> Vec<usize> {
+    (0..service.backends.len())
+        .filter(|&i| held.contains(&service.backends[i].addr))
+        .collect()
 }
 
 /// A check's result for backend `backend` of service `service`.
@@ -167,13 +196,20 @@ impl CheckTask {
     }
 }
 
-async fn run(services: Vec<Service>, stop: Stop, started: Started) -> Result<(), String> {
+async fn run(
+    services: Vec<Service>,
+    memory: Memory,
+    stop: Stop,
+    started: Started,
+) -> Result<(), String> {
     let kernel = blocking(kernel::read).await?;
     let mut tracked = Vec::new();
     for service in services {
         match kernel.get(&service.id) {
             Some(k) if k.definition == service.definition() => {
-                tracked.push(Tracked::new(service, k));
+                let mut t = Tracked::new(service, k, &memory);
+                settle(&mut t, &k.slots).await;
+                tracked.push(t);
             }
             _ => log(
                 Level::Error,
@@ -185,6 +221,7 @@ async fn run(services: Vec<Service>, stop: Stop, started: Started) -> Result<(),
             ),
         }
     }
+    memory.clear();
     let listener = socket::bind(SOCKET_NAME).map_err(|e| format!("control socket: {e}"))?;
     let (tx, mut rx) = mpsc::channel(1024);
     let mut checks = JoinSet::new();
@@ -206,10 +243,14 @@ async fn run(services: Vec<Service>, stop: Stop, started: Started) -> Result<(),
     }
     drop(tx);
     started.done();
+    let mut verify =
+        tokio::time::interval_at(tokio::time::Instant::now() + VERIFY_EVERY, VERIFY_EVERY);
+    verify.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
             Some(outcome) = rx.recv() => record(&mut tracked, outcome).await,
+            _ = verify.tick() => verify_all(&mut tracked).await,
             conn = listener.accept() => {
                 if let Ok((stream, _)) = conn {
                     answer(stream, &tracked).await;
@@ -218,7 +259,57 @@ async fn run(services: Vec<Service>, stop: Stop, started: Started) -> Result<(),
         }
     }
     checks.abort_all();
+    memory.keep(tracked.into_iter().flat_map(|t| {
+        let name = t.service.name;
+        t.service
+            .backends
+            .into_iter()
+            .zip(t.health)
+            .map(move |(b, h)| (name.clone(), b.addr, h))
+    }));
     Ok(())
+}
+
+/// Compares every service's slots in the kernel with the job's view and
+/// rewrites those that differ; a service the kernel no longer holds as
+/// configured (a table flushed, not put back yet) is left alone.
+async fn verify_all(tracked: &mut [Tracked]) {
+    let Ok(kernel) = blocking(kernel::read).await else {
+        return;
+    };
+    for t in tracked.iter_mut() {
+        if let Some(k) = kernel
+            .get(&t.service.id)
+            .filter(|k| k.definition == t.service.definition())
+        {
+            settle(t, &k.slots).await;
+        }
+    }
+}
+
+/// When the kernel's slots `held` differ from what the backends' health
+/// calls for, writes them from the job's view at once and forgets the
+/// connections of the down backends that leave them.
+async fn settle(t: &mut Tracked, held: &[SocketAddr]) {
+    if !t.differs(held) {
+        return;
+    }
+    log(
+        Level::Notice,
+        JOB,
+        &format!(
+            "service {}: the kernel's slots do not match the backends' health; writing them again",
+            t.service.name
+        ),
+    );
+    t.rotation = held_rotation(&t.service, held);
+    t.stale = true;
+    let before = t.rotation.clone();
+    write(t).await;
+    let up = t.up();
+    for i in before.into_iter().filter(|&i| !up[i]) {
+        forget(t, i).await;
+    }
 }
 
 /// Counts a check's result; on a change of state, updates the kernel.
@@ -245,57 +336,64 @@ async fn record(tracked: &mut [Tracked], outcome: Outcome) {
         };
         log(Level::Notice, JOB, &message);
     }
-    if changed.is_none() && !t.stale {
-        return;
-    }
-    let rotation = t.service.in_rotation(&t.up());
-    if rotation != t.rotation || t.stale {
-        let left = t.rotation.iter().any(|i| !rotation.contains(i));
-        let slots: Vec<SocketAddr> = t
-            .service
-            .slots(&rotation)
-            .into_iter()
-            .map(|i| t.service.backends[i].addr)
-            .collect();
-        let script = kernel::slots_script(&t.service, &slots, left);
-        match blocking(move || kernel::run(&script)).await {
-            Ok(()) => {
-                t.stale = false;
-                t.rotation = rotation;
-                log(Level::Info, JOB, &rotation_words(t));
-            }
-            Err(e) => {
-                t.stale = true;
-                log(
-                    Level::Error,
-                    JOB,
-                    &format!(
-                        "service {}: cannot update its backends: {e}",
-                        t.service.name
-                    ),
-                );
-            }
-        }
+    if changed.is_some() || t.stale {
+        write(t).await;
     }
     if changed == Some(State::Down) {
-        for proto in t.service.protos.clone() {
-            match blocking(move || conntrack::forget(backend, proto)).await {
-                Ok(0) => {}
-                Ok(n) => log(
-                    Level::Info,
-                    JOB,
-                    &format!(
-                        "service {}: forgot {n} {} connection(s) to {backend}",
-                        t.service.name,
-                        proto.name()
-                    ),
+        forget(t, outcome.backend).await;
+    }
+}
+
+/// Puts the slots of the backends the job's view has in rotation in the
+/// kernel when that rotation changed or the last write failed (it is tried
+/// again at the next check).
+async fn write(t: &mut Tracked) {
+    let rotation = t.service.in_rotation(&t.up());
+    if rotation == t.rotation && !t.stale {
+        return;
+    }
+    let left = t.rotation.iter().any(|i| !rotation.contains(i));
+    let script = kernel::slots_script(&t.service, &t.slots_of(&rotation), left);
+    match blocking(move || kernel::run(&script)).await {
+        Ok(()) => {
+            t.stale = false;
+            t.rotation = rotation;
+            log(Level::Info, JOB, &rotation_words(t));
+        }
+        Err(e) => {
+            t.stale = true;
+            log(
+                Level::Error,
+                JOB,
+                &format!(
+                    "service {}: cannot update its backends: {e}",
+                    t.service.name
                 ),
-                Err(e) => log(
-                    Level::Warning,
-                    JOB,
-                    &format!("service {}: {e}", t.service.name),
+            );
+        }
+    }
+}
+
+/// Deletes the conntrack entries of backend `backend` (an index) of `t`.
+async fn forget(t: &Tracked, backend: usize) {
+    let addr = t.service.backends[backend].addr;
+    for proto in t.service.protos.clone() {
+        match blocking(move || conntrack::forget(addr, proto)).await {
+            Ok(0) => {}
+            Ok(n) => log(
+                Level::Info,
+                JOB,
+                &format!(
+                    "service {}: forgot {n} {} connection(s) to {addr}",
+                    t.service.name,
+                    proto.name()
                 ),
-            }
+            ),
+            Err(e) => log(
+                Level::Warning,
+                JOB,
+                &format!("service {}: {e}", t.service.name),
+            ),
         }
     }
 }
@@ -392,5 +490,80 @@ fn status(t: &Tracked, kernel: &BTreeMap<String, KernelService>) -> ServiceStatu
         .into(),
         check: s.check.as_ref().map(crate::check::describe),
         backends,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::Backend;
+    use moat_config::model::Proto;
+    use moat_model::Family;
+
+    fn addr(last: u8) -> SocketAddr {
+        SocketAddr::from(([10, 10, 7, last], 8080))
+    }
+
+    fn web() -> Service {
+        Service {
+            name: "web".into(),
+            id: "b0".into(),
+            family: Family::Ipv4,
+            address: None,
+            port: 80,
+            protos: vec![Proto::Tcp],
+            ingress: Vec::new(),
+            spread: Spread::Random,
+            backends: [14, 15]
+                .map(|last| Backend {
+                    addr: addr(last),
+                    weight: 1,
+                    backup: false,
+                    drain: false,
+                })
+                .into(),
+            check: None,
+            affinity: None,
+        }
+    }
+
+    /// The kernel after `moat boot` or a changed-file `moat apply`: every backend in the slots.
+    fn refilled(s: &Service) -> KernelService {
+        KernelService {
+            definition: s.definition(),
+            name: s.name.clone(),
+            slots: vec![addr(14), addr(15)],
+            ..KernelService::default()
+        }
+    }
+
+    #[test]
+    fn a_reload_keeps_a_down_backend_down_and_rewrites_slots_that_hold_it() {
+        let memory = Memory::default();
+        memory.keep([("web".to_string(), addr(15), Health::new(State::Down))]);
+        let t = Tracked::new(web(), &refilled(&web()), &memory);
+        assert_eq!(t.up(), [true, false]);
+        assert!(t.differs(&[addr(14), addr(15)]));
+        assert!(!t.differs(&[addr(14), addr(14)]));
+    }
+
+    #[test]
+    fn every_backend_down_calls_for_empty_slots() {
+        let memory = Memory::default();
+        memory.keep([14, 15].map(|last| ("web".to_string(), addr(last), Health::new(State::Down))));
+        let t = Tracked::new(web(), &refilled(&web()), &memory);
+        assert!(t.differs(&[addr(14), addr(15)]));
+        assert!(!t.differs(&[]));
+    }
+
+    #[test]
+    fn without_memory_the_kernel_says_which_backends_are_up() {
+        let kernel = KernelService {
+            slots: vec![addr(14), addr(14)],
+            ..refilled(&web())
+        };
+        let t = Tracked::new(web(), &kernel, &Memory::default());
+        assert_eq!(t.up(), [true, false]);
+        assert!(!t.differs(&kernel.slots));
     }
 }

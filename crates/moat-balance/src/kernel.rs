@@ -354,9 +354,81 @@ pub fn parse_listing(doc: &Value) -> BTreeMap<String, KernelService> {
     out
 }
 
+/// The names of the services of `services` the kernel does not hold as
+/// they are: missing, or defined otherwise (its map's digest differs).
+pub fn not_held(services: &[Service], held: &BTreeMap<String, KernelService>) -> Vec<String> {
+    services
+        .iter()
+        .filter(|s| {
+            held.get(&s.id)
+                .is_none_or(|k| k.definition != s.definition())
+        })
+        .map(|s| s.name.clone())
+        .collect()
+}
+
 fn concat_addr(value: &Value) -> Option<SocketAddr> {
     let parts = value["concat"].as_array()?;
     let ip: IpAddr = parts.first()?.as_str()?.parse().ok()?;
     let port = u16::try_from(parts.get(1)?.as_u64()?).ok()?;
     Some(SocketAddr::new(ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::Backend;
+
+    fn service(name: &str, id: &str, ports: &[u16]) -> Service {
+        Service {
+            name: name.into(),
+            id: id.into(),
+            family: Family::Ipv4,
+            address: None,
+            port: 80,
+            protos: vec![Proto::Tcp],
+            ingress: Vec::new(),
+            spread: Spread::Random,
+            backends: ports
+                .iter()
+                .map(|&p| Backend {
+                    addr: SocketAddr::from(([10, 0, 0, 1], p)),
+                    weight: 1,
+                    backup: false,
+                    drain: false,
+                })
+                .collect(),
+            check: None,
+            affinity: None,
+        }
+    }
+
+    fn held(services: &[Service]) -> BTreeMap<String, KernelService> {
+        services
+            .iter()
+            .map(|s| {
+                let k = KernelService {
+                    definition: s.definition(),
+                    name: s.name.clone(),
+                    ..KernelService::default()
+                };
+                (s.id.clone(), k)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn services_held_otherwise_or_missing_are_named() {
+        let applied = [service("web", "b0", &[80, 81]), service("api", "b1", &[90])];
+        let kernel = held(&applied);
+        assert!(not_held(&applied, &kernel).is_empty());
+        let edited = [service("web", "b0", &[80, 81, 82]), applied[1].clone()];
+        assert_eq!(not_held(&edited, &kernel), ["web"]);
+        let more = [
+            applied[0].clone(),
+            applied[1].clone(),
+            service("new", "b2", &[70]),
+        ];
+        assert_eq!(not_held(&more, &kernel), ["new"]);
+    }
 }

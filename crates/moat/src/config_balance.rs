@@ -2,12 +2,16 @@
 //! (`inet moat_lb`: health-checked, with backups, draining, affinity or
 //! hash mode): written after the ruleset by `moat apply` and `moat boot`,
 //! removed once the configuration no longer has any. A service whose
-//! definition did not change keeps the backends the daemon chose for it.
+//! definition did not change keeps the backends the daemon chose for it;
+//! a changed (or missing) one starts without the backends a running daemon
+//! holds down.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
+use moat_balance::control::{ask, Reply, Request};
+use moat_balance::health::State;
 use moat_balance::{kernel, Service};
 use moat_config::Config;
 
@@ -30,14 +34,20 @@ pub fn prepare(config: Option<&Config>) -> Result<Prepared> {
         });
     }
     let mut slots: BTreeMap<String, Vec<SocketAddr>> = BTreeMap::new();
+    let mut down = None;
     for s in &services {
         let kept = held
             .get(&s.id)
             .filter(|k| k.definition == s.definition())
             .map(|k| k.slots.clone());
         let fill = kept.unwrap_or_else(|| {
-            let all_up = vec![true; s.backends.len()];
-            s.slots(&s.in_rotation(&all_up))
+            let down = down.get_or_insert_with(down_by_daemon);
+            let up: Vec<bool> = s
+                .backends
+                .iter()
+                .map(|b| !down.contains(&(s.name.clone(), b.addr)))
+                .collect();
+            s.slots(&s.in_rotation(&up))
                 .into_iter()
                 .map(|i| s.backends[i].addr)
                 .collect()
@@ -76,6 +86,24 @@ pub fn commit(prepared: &Prepared) -> Result<()> {
 /// [`prepare`] then [`commit`].
 pub fn apply(config: Option<&Config>) -> Result<()> {
     commit(&prepare(config)?)
+}
+
+/// The backends (service name, address) the daemon of this network
+/// namespace holds down; none when no daemon runs here or it does not answer.
+fn down_by_daemon() -> BTreeSet<(String, SocketAddr)> {
+    let Ok(Reply::Status { services }) = ask(&Request::Status) else {
+        return BTreeSet::new();
+    };
+    services
+        .into_iter()
+        .flat_map(|s| {
+            let name = s.name;
+            s.backends
+                .into_iter()
+                .filter(|b| b.state == State::Down)
+                .filter_map(move |b| Some((name.clone(), b.addr.parse().ok()?)))
+        })
+        .collect()
 }
 
 fn daemon_runs() -> bool {

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context;
 use clap::Args;
-use moat_balance::BalanceJob;
+use moat_balance::{health::Memory, kernel, BalanceJob, Service};
 use moat_daemon::{log, Job, Level, Plan};
 use moat_jail::{JailMemory, JailsJob};
 use moat_logger::{LoggerJob, LoggerStats, SharedSocket};
@@ -48,6 +49,30 @@ struct DaemonPlan {
     log_stats: Arc<LoggerStats>,
     /// The jails' failures and counts, kept across reloads.
     jail_memory: JailMemory,
+    /// The backends' health, kept across reloads.
+    balance_memory: Memory,
+    /// Whether jobs run already: later configurations are reloads.
+    running: bool,
+}
+
+impl DaemonPlan {
+    /// Refuses a reload whose balanced services the kernel does not hold
+    /// as configured (a kept file edited by hand, not applied): the jobs
+    /// that run keep checking the services the kernel holds.
+    fn check_held(&self, services: &[Service]) -> anyhow::Result<()> {
+        if !self.running || services.is_empty() {
+            return Ok(());
+        }
+        let held = kernel::read().context("reading table inet moat_lb")?;
+        let names = kernel::not_held(services, &held);
+        if names.is_empty() {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "the kernel does not hold balanced service(s) {} as the configuration has them; run `moat apply` with it",
+            names.join(", ")
+        )
+    }
 }
 
 impl Plan for DaemonPlan {
@@ -58,11 +83,8 @@ impl Plan for DaemonPlan {
         for w in &loaded.warnings {
             log(Level::Warning, "daemon", w);
         }
-        let services = loaded
-            .config
-            .as_ref()
-            .map(moat_balance::Service::all)
-            .unwrap_or_default();
+        let services = loaded.config.as_ref().map(Service::all).unwrap_or_default();
+        self.check_held(&services)?;
         let mut jobs: Vec<Box<dyn Job>> = Vec::new();
         if !loaded.specs.is_empty() {
             let store = jails::store_path(self.state.as_deref());
@@ -73,7 +95,10 @@ impl Plan for DaemonPlan {
             )));
         }
         if !services.is_empty() {
-            jobs.push(Box::new(BalanceJob::new(services)));
+            jobs.push(Box::new(BalanceJob::new(
+                services,
+                self.balance_memory.clone(),
+            )));
         }
         let logging = log_cmd::settings(loaded.config.as_ref(), &self.logger);
         let logging_on = logging.is_some();
@@ -106,6 +131,7 @@ impl Plan for DaemonPlan {
                 "no jails to run and no balanced service to check: add [[jail]], a [[balance]] with a check, [log] file or [metrics] to moat.toml, or name fail2ban's files with --jails; waiting for a reload (SIGHUP)",
             );
         }
+        self.running = true;
         Ok(jobs)
     }
 }
@@ -123,6 +149,8 @@ pub fn run(args: DaemonArgs) -> ExitCode {
         log_socket: SharedSocket::default(),
         log_stats: Arc::new(LoggerStats::default()),
         jail_memory: JailMemory::default(),
+        balance_memory: Memory::default(),
+        running: false,
     };
     match moat_daemon::run(plan) {
         Ok(()) => ExitCode::SUCCESS,

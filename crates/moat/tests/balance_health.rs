@@ -7,11 +7,11 @@ mod common;
 mod config_common;
 mod daemon_common;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use config_common::{config_lab, moat_ok, Scratch};
-use daemon_common::{wait_until, Daemon};
+use daemon_common::{moat_in, text, wait_until, Daemon};
 use moat_testnet::topology::{GATEWAY_LAN_V4, SERVER_EXTRA_V4, SERVER_V4};
 use moat_testnet::{tcp_connect_timeout, TcpOutcome, TcpServer, Topology};
 
@@ -220,6 +220,177 @@ fn a_backup_takes_over_when_every_primary_is_down() {
     let got = shares(&lab, 81, 20);
     assert_eq!(share_of(&got, "10.99.2.2:9090"), 20, "{got:?}");
     drop(api);
+}
+
+/// Two backends, .2 and .3, on port 8080, checked every `interval` seconds.
+fn two_backends(interval: &str, fall: u32, weight: u32) -> String {
+    format!(
+        r#"
+[[balance]]
+name = "web"
+port = 80
+address = "10.99.1.1"
+check = "tcp"
+interval = {interval}
+timeout = 0.2
+fall = {fall}
+rise = 2
+backends = [{{ to = "10.99.2.2:8080", weight = {weight} }}, {{ to = "10.99.2.3:8080" }}]
+"#
+    )
+}
+
+/// The backends the gateway's slot map of service `web` holds now.
+fn in_slots(lab: &Topology) -> BTreeSet<String> {
+    let listing = lab
+        .gateway
+        .exec_ok(&["nft", "-j", "list", "table", "inet", "moat_lb"])
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&listing).unwrap();
+    moat_balance::kernel::parse_listing(&doc)
+        .get("b0")
+        .map(|k| k.slots.iter().map(ToString::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// `nft flush ruleset; moat boot` on the gateway, with the test's directories.
+fn flush_and_boot(lab: &Topology, scratch: &Scratch) {
+    lab.gateway.exec_ok(&["nft", "flush", "ruleset"]).unwrap();
+    let out = moat_in(&lab.gateway, &scratch.dir, &["boot"]);
+    assert!(out.status.success(), "moat boot: {}", text(&out.stderr));
+}
+
+/// The daemon's view of backend `index` of service `web` (`moat balance --json`).
+fn backend_status(lab: &Topology, scratch: &Scratch, index: usize) -> serde_json::Value {
+    let status = moat_ok(&lab.gateway, scratch, &["balance", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    v["services"][0]["backends"][index].clone()
+}
+
+#[test]
+fn boot_and_hand_edits_never_put_a_dead_backend_back() {
+    let Some((lab, scratch)) = lab() else { return };
+    let b2 = listen(&lab, SERVER_V4, 8080);
+    let config = scratch.file("moat.toml", &two_backends("0.2", 2, 1));
+    moat_ok(&lab.gateway, &scratch, &["apply", config.to_str().unwrap()]);
+    let daemon = Daemon::start(&lab.gateway, &scratch.dir, &config, "boot");
+    daemon.wait_for("service web: new connections go to 10.99.2.2:8080\n");
+    let only_b2 = BTreeSet::from(["10.99.2.2:8080".to_string()]);
+    assert_eq!(in_slots(&lab), only_b2);
+
+    // The ruleset flushed and put back by `moat boot`: the dead .3 stays out.
+    flush_and_boot(&lab, &scratch);
+    assert_eq!(in_slots(&lab), only_b2);
+
+    // A hand edit puts .3 back: the daemon notices and writes its view again.
+    lab.gateway
+        .exec_ok(&[
+            "nft",
+            "flush map inet moat_lb b0.slots; add element inet moat_lb b0.slots { 0 : 10.99.2.2 . 8080, 1 : 10.99.2.3 . 8080 }",
+        ])
+        .unwrap();
+    wait_until("the daemon rewrites the slots", 10, || {
+        in_slots(&lab) == only_b2
+    });
+    assert!(
+        daemon
+            .output()
+            .contains("service web: the kernel's slots do not match"),
+        "{}",
+        daemon.output()
+    );
+    assert_eq!(backend_status(&lab, &scratch, 1)["in_rotation"], false);
+
+    // Every backend down: boot leaves the map empty, so new connections are refused at once.
+    drop(b2);
+    daemon.wait_for("service web: every backend is down");
+    flush_and_boot(&lab, &scratch);
+    assert_eq!(in_slots(&lab), BTreeSet::new());
+    let start = Instant::now();
+    assert_eq!(connect(&lab, 80), TcpOutcome::Refused);
+    assert!(start.elapsed() < Duration::from_millis(500));
+}
+
+#[test]
+fn a_changed_apply_keeps_a_dead_backend_out() {
+    let Some((lab, scratch)) = lab() else { return };
+    let _b2 = listen(&lab, SERVER_V4, 8080);
+    // Slow checks: a reload that forgot .3 was down would take it back for seconds.
+    moat_ok(
+        &lab.gateway,
+        &scratch,
+        &[
+            "apply",
+            scratch
+                .file("a.toml", &two_backends("2", 3, 1))
+                .to_str()
+                .unwrap(),
+        ],
+    );
+    let daemon = Daemon::start_with(&lab.gateway, &scratch.dir, &[], "changed");
+    daemon.wait_for("service web: new connections go to 10.99.2.2:8080\n");
+    let failures = backend_status(&lab, &scratch, 1)["failures"]
+        .as_u64()
+        .unwrap();
+    assert!(failures >= 3, "{failures}");
+
+    // Only a weight changes: the new map never holds .3.
+    let changed = scratch.file("b.toml", &two_backends("2", 3, 2));
+    moat_ok(
+        &lab.gateway,
+        &scratch,
+        &["apply", changed.to_str().unwrap()],
+    );
+    let only_b2 = BTreeSet::from(["10.99.2.2:8080".to_string()]);
+    assert_eq!(in_slots(&lab), only_b2);
+    daemon.wait_for("[daemon] configuration reloaded");
+    assert_eq!(in_slots(&lab), only_b2);
+    // The daemon kept .3's state and history across the reload.
+    let b3 = backend_status(&lab, &scratch, 1);
+    assert_eq!(b3["state"], "down", "{b3}");
+    assert!(b3["failures"].as_u64().unwrap() >= failures, "{b3}");
+}
+
+#[test]
+fn a_hand_edited_file_at_reload_keeps_the_running_checks() {
+    let Some((lab, scratch)) = lab() else { return };
+    let _b2 = listen(&lab, SERVER_V4, 8080);
+    let b3 = listen(&lab, SERVER_EXTRA_V4[0], 8080);
+    moat_ok(
+        &lab.gateway,
+        &scratch,
+        &[
+            "apply",
+            scratch
+                .file("a.toml", &two_backends("0.2", 2, 1))
+                .to_str()
+                .unwrap(),
+        ],
+    );
+    let daemon = Daemon::start_with(&lab.gateway, &scratch.dir, &[], "edited");
+    daemon.wait_for("[balance] started");
+
+    // A backend added to the kept file by hand, not applied, then SIGHUP.
+    let kept = scratch.etc().join("moat.toml");
+    let edited = std::fs::read_to_string(&kept)
+        .unwrap()
+        .replace("backends = [", "backends = [{ to = \"10.99.2.4:8080\" }, ");
+    std::fs::write(&kept, edited).unwrap();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &daemon.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    daemon.wait_for("reload failed, the running configuration stays: the kernel does not hold balanced service(s) web");
+
+    // The running checks go on: a backend that dies leaves the rotation.
+    assert_eq!(backend_status(&lab, &scratch, 1)["state"], "up");
+    drop(b3);
+    daemon.wait_for("service web: new connections go to 10.99.2.2:8080\n");
+    assert_eq!(
+        in_slots(&lab),
+        BTreeSet::from(["10.99.2.2:8080".to_string()])
+    );
 }
 
 /// One failover try's figures.
