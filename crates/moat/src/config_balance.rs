@@ -1,10 +1,11 @@
 //! The balanced services of a moat.toml that live in moat's own table
 //! (`inet moat_lb`: health-checked, with backups, draining, affinity or
 //! hash mode): written after the ruleset by `moat apply` and `moat boot`,
-//! removed once the configuration no longer has any. A service whose
-//! definition did not change keeps the backends the daemon chose for it;
-//! a changed (or missing) one starts without the backends a running daemon
-//! holds down.
+//! removed once the configuration no longer has any, and left alone (with
+//! its counters) when it holds the configuration's services already. A
+//! service whose definition did not change keeps the backends the daemon
+//! chose for it; a changed (or missing) one starts without the backends a
+//! running daemon holds down.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -27,7 +28,7 @@ pub struct Prepared {
 pub fn prepare(config: Option<&Config>) -> Result<Prepared> {
     let services = config.map(Service::all).unwrap_or_default();
     let held = kernel::read()?;
-    if services.is_empty() && held.is_empty() {
+    if holds_as_is(&services, &held) {
         return Ok(Prepared {
             services,
             script: None,
@@ -62,19 +63,34 @@ pub fn prepare(config: Option<&Config>) -> Result<Prepared> {
     })
 }
 
+/// Whether the kernel holds exactly `services`, each as defined and
+/// named: then the table, its counters and the daemon's choice of
+/// backends stay as they are.
+fn holds_as_is(services: &[Service], held: &BTreeMap<String, kernel::KernelService>) -> bool {
+    held.len() == services.len()
+        && kernel::not_held(services, held).is_empty()
+        && services.iter().all(|s| held[&s.id].name == s.name)
+}
+
 /// Applies a [`prepare`]d change in one transaction.
 pub fn commit(prepared: &Prepared) -> Result<()> {
-    let Some(script) = &prepared.script else {
+    if prepared.services.is_empty() && prepared.script.is_none() {
         return Ok(());
+    }
+    let unchanged = match &prepared.script {
+        Some(script) => {
+            kernel::run(script).context("setting up the balanced services (table inet moat_lb)")?;
+            ""
+        }
+        None => " (unchanged)",
     };
-    kernel::run(script).context("setting up the balanced services (table inet moat_lb)")?;
     if prepared.services.is_empty() {
         println!("balanced services removed (table inet moat_lb)");
         return Ok(());
     }
     let names: Vec<&str> = prepared.services.iter().map(|s| s.name.as_str()).collect();
     println!(
-        "balanced services in table inet moat_lb: {}",
+        "balanced services in table inet moat_lb{unchanged}: {}",
         names.join(", ")
     );
     if prepared.services.iter().any(|s| s.check.is_some()) && !daemon_runs() {

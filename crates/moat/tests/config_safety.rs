@@ -302,8 +302,9 @@ fn install_writes_the_binary_and_an_enabled_unit_into_a_root() {
 }
 
 /// The balanced services (table `inet moat_lb`, written after the ruleset)
-/// roll back with the ruleset: a service's changed weights go back, and a
-/// service the unconfirmed file added goes.
+/// stay as they are when applied again unchanged, and roll back with the
+/// ruleset: a service's changed weights go back, and a service the
+/// unconfirmed file added goes.
 #[test]
 fn confirm_rolls_the_balanced_services_back_too() {
     let Some((lab, s)) = config_lab() else { return };
@@ -333,6 +334,16 @@ fn confirm_rolls_the_balanced_services_back_too() {
     };
     apply(&lab.gateway, &s, &old);
     let before = balanced();
+    // Applied again unchanged, the table stays as it is (handles, counters).
+    let with_handles = || {
+        lab.gateway
+            .exec_ok(&["nft", "-a", "list", "table", "inet", "moat_lb"])
+            .unwrap()
+    };
+    let first = with_handles();
+    let out = apply(&lab.gateway, &s, &old);
+    assert!(out.contains("inet moat_lb (unchanged): web"), "{out}");
+    assert_eq!(with_handles(), first);
     apply_confirm(&lab, &s, "2", &new);
     assert_ne!(balanced(), before, "the new services are in");
     assert!(
