@@ -155,20 +155,6 @@ pub fn run_check(args: &CheckArgs) -> ExitCode {
             }
             let model: Vec<moat_model::Table> =
                 loaded.tables.iter().map(|t| t.to_table()).collect();
-            let missing = missing_sets(loaded.config.as_ref(), &model);
-            if !missing.is_empty() {
-                if args.json {
-                    println!(
-                        "{}",
-                        json!({"ok": false, "file": name, "errors": missing, "warnings": loaded.warnings})
-                    );
-                } else {
-                    for m in &missing {
-                        eprintln!("{name}: {m}: apply would refuse it");
-                    }
-                }
-                return ExitCode::FAILURE;
-            }
             let lint = moat_lint::lint(&model);
             if args.json {
                 let tables: Vec<_> = loaded
@@ -212,28 +198,6 @@ pub fn run_check(args: &CheckArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// What `tables`' rules look up that `moat apply` would refuse: a set
-/// that is neither a list `config` loads nor a block list or ipset the
-/// kernel holds now. Nothing when the kernel cannot be asked (`moat check`
-/// runs without privileges too).
-fn missing_sets(config: Option<&moat_config::Config>, tables: &[moat_model::Table]) -> Vec<String> {
-    let loads = |name: &str| config.is_some_and(|c| c.blocks.iter().any(|b| b.name == name));
-    let mut missing: Vec<String> = Vec::new();
-    for table in tables {
-        for rule in table.chains.iter().flat_map(|c| &c.rules) {
-            if let Err(moat_host::HostError::MissingSet(m)) =
-                set_copies::check_sets_exist(rule, table.family)
-            {
-                let told = m.to_string();
-                if !loads(&m.name) && !missing.contains(&told) {
-                    missing.push(told);
-                }
-            }
-        }
-    }
-    missing
 }
 
 fn load_or_report(path: &PathBuf) -> Result<Option<(String, String, Loaded)>> {
