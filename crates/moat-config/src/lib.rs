@@ -110,6 +110,42 @@ fn never_matching(tables: &[moat_iptables::TableState]) -> Vec<String> {
         .collect()
 }
 
+/// What a configuration leaves to one family without saying so, for
+/// `moat check` to note: zones with interfaces whose networks are all of
+/// the other family (their packets of this one go by interface alone, from
+/// any address), and IPv6 left unfiltered by `ipv6 = false`.
+pub fn family_notes(config: &Config) -> Vec<String> {
+    use moat_model::Family;
+    let mut out = Vec::new();
+    if !config.defaults.ipv6 {
+        out.push(
+            "ipv6 = false: moat builds no IPv6 tables, so IPv6 traffic is not filtered".into(),
+        );
+    }
+    let families: &[Family] = if config.defaults.ipv6 {
+        &[Family::Ipv4, Family::Ipv6]
+    } else {
+        &[Family::Ipv4]
+    };
+    let limited = |z: &&model::Zone| !z.networks.is_empty() && !z.interfaces.is_empty();
+    for zone in config.zones.iter().filter(limited) {
+        for &family in families {
+            if zone.networks_of(family).is_empty() {
+                let (word, other) = match family {
+                    Family::Ipv4 => ("IPv4", "IPv6"),
+                    Family::Ipv6 => ("IPv6", "IPv4"),
+                };
+                out.push(format!(
+                    "zone {} names {other} networks only: every {word} packet of its interfaces \
+                     belongs to it, whatever its address (add its {word} networks to limit them)",
+                    zone.name
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// Loads `text` (named `file` in messages) in whichever format it is.
 pub fn load(file: &str, text: &str) -> Result<Loaded, ConfigError> {
     load_with(file, text, &ServiceDb::system())

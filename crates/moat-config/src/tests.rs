@@ -896,3 +896,24 @@ fn log_file_settings_are_read_with_defaults_and_pointed_errors() {
     let e = load_err("[log]\nfile = \"/p.log\"\ngroup = 70000\n");
     assert!(e.contains("log group 70000 is out of range"), "{e}");
 }
+
+#[test]
+fn check_notes_what_a_zone_leaves_to_the_family_it_names_no_network_of() {
+    let notes = |text: &str| crate::family_notes(load_ok(text).config.as_ref().unwrap());
+    let lan_v4 = "[zones.lan]\ninterfaces = [\"eth1\"]\nnetworks = [\"192.168.1.0/24\"]\n";
+    let said = notes(lan_v4);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].starts_with("zone lan names IPv4 networks only: every IPv6 packet"));
+    let both =
+        "[zones.lan]\ninterfaces = [\"eth1\"]\nnetworks = [\"192.168.1.0/24\", \"fd00::/64\"]\n";
+    assert!(notes(both).is_empty());
+    let no_ifaces = "[zones.lan]\nnetworks = [\"192.168.1.0/24\"]\n";
+    assert!(
+        notes(no_ifaces).is_empty(),
+        "without interfaces it has no IPv6 at all"
+    );
+    let v4_only = format!("[defaults]\nipv6 = false\n\n{lan_v4}");
+    let said = notes(&v4_only);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].contains("IPv6 traffic is not filtered"));
+}

@@ -119,14 +119,17 @@ fn rules_word(n: usize) -> &'static str {
     }
 }
 
-/// What check says about the parts only apply can verify: the block lists
-/// or ipsets the rules name must exist in the kernel.
+/// What check says besides problems: the block lists or ipsets the rules
+/// name must exist in the kernel when applied, and what a moat.toml leaves
+/// to one address family without saying so.
 fn kernel_notes(loaded: &Loaded) -> Vec<String> {
-    loaded
+    let mut notes: Vec<String> = loaded
         .lists_needed()
         .iter()
         .map(|l| format!("block list or ipset {l} must exist when applied (checked by apply)"))
-        .collect()
+        .collect();
+    notes.extend(loaded.config.iter().flat_map(moat_config::family_notes));
+    notes
 }
 
 /// `moat check FILE`.

@@ -209,3 +209,50 @@ fn services_by_source_and_restricted_outgoing_traffic() {
         "other outgoing traffic is dropped"
     );
 }
+
+/// A service for a zone with networks and `sources` of its own (the
+/// README's reference) is open to the overlap of the two, in each family;
+/// a zone whose networks are all IPv4 takes IPv6 by interface alone, which
+/// `moat check` notes.
+#[test]
+fn services_with_sources_in_zones_with_networks() {
+    let Some((lab, s)) = config_lab() else { return };
+    let _svc = TcpServer::start(&lab.gateway, IpAddr::from(Ipv6Addr::UNSPECIFIED), 443).unwrap();
+    let _ssh = TcpServer::start(&lab.gateway, IpAddr::from(Ipv6Addr::UNSPECIFIED), 2222).unwrap();
+    let config = s.file(
+        "moat.toml",
+        "[defaults]\ninput = \"drop\"\n\n\
+         [zones.office]\ninterfaces = [\"lan0\"]\nnetworks = [\"10.99.1.0/24\"]\ninput = \"accept\"\n\n\
+         [zones.lan]\ninterfaces = [\"lan0\"]\nnetworks = [\"10.99.0.0/16\", \"fd99::/16\"]\n\n\
+         [[service]]\nname = \"ssh\"\nport = 2222\nzones = [\"lan\"]\nsources = [\"10.99.1.2\", \"fd99:1::2\", \"192.0.2.0/24\"]\n",
+    );
+    let checked = moat(&lab.gateway, &s, &["check", config.to_str().unwrap()]);
+    assert!(
+        text(&checked.stderr).contains("zone office names IPv4 networks only"),
+        "{}",
+        text(&checked.stderr)
+    );
+    apply(&lab.gateway, &s, &config);
+    assert!(connects(&lab.client, GATEWAY_LAN_V4, 443), "office, IPv4");
+    assert!(
+        connects(&lab.client, GATEWAY_LAN_V6, 443),
+        "office by interface alone, IPv6"
+    );
+    assert!(
+        connects(&lab.client, GATEWAY_LAN_V4, 2222),
+        "lan and source, IPv4"
+    );
+    assert!(
+        connects(&lab.client, GATEWAY_LAN_V6, 2222),
+        "lan and source, IPv6"
+    );
+    assert!(
+        !connects(&lab.server, GATEWAY_WAN_V4, 2222),
+        "neither in the zone nor a source"
+    );
+    let listed = moat_ok(&lab.gateway, &s, &["ip6tables", "-S", "INPUT"]);
+    assert!(
+        listed.contains("-s fd99:1::2/128 -i lan0"),
+        "the overlap of zone and source: {listed}"
+    );
+}

@@ -12,6 +12,8 @@ pub(crate) mod words;
 
 use std::ops::Range;
 
+use ipnet::IpNet;
+
 use moat_iptables::rule::RuleSpec;
 use moat_iptables::state::{split_words, StateRule};
 use moat_iptables::{parse_command_line, Command, TableState};
@@ -19,7 +21,7 @@ use moat_model::{Counters, Family, Policy, Stage};
 
 use crate::error::Diagnostic;
 use crate::model::{Config, IcmpPolicy, Proto, Verdict, Zone};
-use words::{comment, icmp_proto, join, ports, w, zone_in, zone_out, Words};
+use words::{comment, icmp_proto, join, ports, w, zone_in, zone_in_from, zone_out, Words};
 
 /// The chains of a filter table moat fills.
 const INPUT: &str = "INPUT";
@@ -131,6 +133,20 @@ impl<'a> FamilyBuilder<'a> {
         }
         self.zones(names)
             .flat_map(|z| zone_in(z, self.family))
+            .collect()
+    }
+
+    /// [`Self::zones_in`] for packets whose source is also in one of
+    /// `sources` (any source when empty; see [`zone_in_from`]).
+    fn zones_in_from(&self, names: &[String], sources: &[IpNet]) -> Vec<Words> {
+        if names.is_empty() {
+            return match sources {
+                [] => vec![Vec::new()],
+                sources => sources.iter().map(|n| w(&["-s", &n.to_string()])).collect(),
+            };
+        }
+        self.zones(names)
+            .flat_map(|z| zone_in_from(z, self.family, sources))
             .collect()
     }
 
@@ -252,86 +268,79 @@ impl<'a> FamilyBuilder<'a> {
 
     fn service(&mut self, svc: &crate::model::Service) {
         let family = self.family;
-        let sources: Vec<Words> = if svc.sources.is_empty() {
-            vec![Vec::new()]
-        } else {
-            let of_family: Vec<Words> = svc
-                .sources
-                .iter()
-                .filter(|n| crate::model::family_of_net(n) == family)
-                .map(|n| w(&["-s", &n.to_string()]))
-                .collect();
-            if of_family.is_empty() {
-                return;
-            }
-            of_family
-        };
-        let zones = self.zones_in(&svc.zones);
+        let sources: Vec<IpNet> = svc
+            .sources
+            .iter()
+            .copied()
+            .filter(|n| crate::model::family_of_net(n) == family)
+            .collect();
+        if sources.is_empty() && !svc.sources.is_empty() {
+            return;
+        }
+        let zones = self.zones_in_from(&svc.zones, &sources);
         let intent = comment(&format!("service {}", svc.name));
         for &proto in &svc.protos {
             for port_words in ports(proto, &svc.ports) {
                 for z in &zones {
-                    for s in &sources {
-                        let base = join(&[s, z, &port_words, &intent]);
-                        let new = w(&["-m", "conntrack", "--ctstate", "NEW"]);
-                        if svc.log {
-                            let words = join(&[&base, &new, &self.log_words("new")]);
-                            self.rule(Stage::Filter, INPUT, words, &svc.span);
-                        }
-                        if let Some(n) = svc.limit.connections {
-                            let reject = match proto {
-                                Proto::Tcp => w(&["-j", "REJECT", "--reject-with", "tcp-reset"]),
-                                Proto::Udp => w(&["-j", "DROP"]),
-                            };
-                            let limit = w(&[
-                                "-m",
-                                "connlimit",
-                                "--connlimit-above",
-                                &n.to_string(),
-                                "--connlimit-mask",
-                                words::host_mask(family),
-                            ]);
-                            self.rule(
-                                Stage::Filter,
-                                INPUT,
-                                join(&[&base, &new, &limit, &reject]),
-                                &svc.span,
-                            );
-                        }
-                        if let Some(rate) = &svc.limit.rate {
-                            self.hashlimits += 1;
-                            let name = format!(
-                                "moat_{}{}",
-                                self.hashlimits,
-                                if family == Family::Ipv6 { "_6" } else { "" }
-                            );
-                            let burst = svc.limit.burst.unwrap_or(5).to_string();
-                            let limit = w(&[
-                                "-m",
-                                "hashlimit",
-                                "--hashlimit-above",
-                                rate,
-                                "--hashlimit-burst",
-                                &burst,
-                                "--hashlimit-mode",
-                                "srcip",
-                                "--hashlimit-name",
-                                &name,
-                            ]);
-                            self.rule(
-                                Stage::Filter,
-                                INPUT,
-                                join(&[&base, &new, &limit, &w(&["-j", "DROP"])]),
-                                &svc.span,
-                            );
-                        }
+                    let base = join(&[z, &port_words, &intent]);
+                    let new = w(&["-m", "conntrack", "--ctstate", "NEW"]);
+                    if svc.log {
+                        let words = join(&[&base, &new, &self.log_words("new")]);
+                        self.rule(Stage::Filter, INPUT, words, &svc.span);
+                    }
+                    if let Some(n) = svc.limit.connections {
+                        let reject = match proto {
+                            Proto::Tcp => w(&["-j", "REJECT", "--reject-with", "tcp-reset"]),
+                            Proto::Udp => w(&["-j", "DROP"]),
+                        };
+                        let limit = w(&[
+                            "-m",
+                            "connlimit",
+                            "--connlimit-above",
+                            &n.to_string(),
+                            "--connlimit-mask",
+                            words::host_mask(family),
+                        ]);
                         self.rule(
                             Stage::Filter,
                             INPUT,
-                            join(&[&base, &w(&["-j", "ACCEPT"])]),
+                            join(&[&base, &new, &limit, &reject]),
                             &svc.span,
                         );
                     }
+                    if let Some(rate) = &svc.limit.rate {
+                        self.hashlimits += 1;
+                        let name = format!(
+                            "moat_{}{}",
+                            self.hashlimits,
+                            if family == Family::Ipv6 { "_6" } else { "" }
+                        );
+                        let burst = svc.limit.burst.unwrap_or(5).to_string();
+                        let limit = w(&[
+                            "-m",
+                            "hashlimit",
+                            "--hashlimit-above",
+                            rate,
+                            "--hashlimit-burst",
+                            &burst,
+                            "--hashlimit-mode",
+                            "srcip",
+                            "--hashlimit-name",
+                            &name,
+                        ]);
+                        self.rule(
+                            Stage::Filter,
+                            INPUT,
+                            join(&[&base, &new, &limit, &w(&["-j", "DROP"])]),
+                            &svc.span,
+                        );
+                    }
+                    self.rule(
+                        Stage::Filter,
+                        INPUT,
+                        join(&[&base, &w(&["-j", "ACCEPT"])]),
+                        &svc.span,
+                    );
                 }
             }
         }

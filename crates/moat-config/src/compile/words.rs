@@ -83,30 +83,48 @@ pub(crate) fn ports(proto: Proto, ranges: &[PortRange]) -> Vec<Words> {
 }
 
 /// The alternatives that match packets coming from `zone` in `family`
-/// (`-i IF` and/or `-s NET`); empty when nothing of the zone exists in `family`.
+/// (`-i IF` and/or `-s NET`); empty when nothing of the zone exists in
+/// `family` (see [`zone_match`]).
 pub(crate) fn zone_in(zone: &Zone, family: Family) -> Vec<Words> {
-    zone_match(zone, family, "-i", "-s")
+    zone_match(zone, family, "-i", "-s", &[])
+}
+
+/// [`zone_in`] for packets whose source is also in one of `sources` (of
+/// `family`; any source when empty): a zone network pairs with each source
+/// that overlaps it, narrowed to the overlap, and one that overlaps none
+/// matches nothing.
+pub(crate) fn zone_in_from(zone: &Zone, family: Family, sources: &[IpNet]) -> Vec<Words> {
+    zone_match(zone, family, "-i", "-s", sources)
 }
 
 /// The alternatives that match packets going to `zone` in `family` (`-o IF` and/or `-d NET`).
 pub(crate) fn zone_out(zone: &Zone, family: Family) -> Vec<Words> {
-    zone_match(zone, family, "-o", "-d")
+    zone_match(zone, family, "-o", "-d", &[])
 }
 
-fn zone_match(zone: &Zone, family: Family, iface_opt: &str, net_opt: &str) -> Vec<Words> {
+/// A packet belongs to a zone when both its interfaces and its networks
+/// of the packet's family fit; a zone with interfaces but no network of
+/// `family` takes that family's packets by interface alone (the loader
+/// warns: an IPv6 prefix a home LAN is delegated cannot be written down).
+fn zone_match(
+    zone: &Zone,
+    family: Family,
+    iface_opt: &str,
+    net_opt: &str,
+    within: &[IpNet],
+) -> Vec<Words> {
     let nets = zone.networks_of(family);
     if zone.interfaces.is_empty() && nets.is_empty() {
+        return Vec::new();
+    }
+    let nets = narrowed(&nets, within);
+    if nets.is_empty() {
         return Vec::new();
     }
     let ifaces: Vec<Option<&String>> = if zone.interfaces.is_empty() {
         vec![None]
     } else {
         zone.interfaces.iter().map(Some).collect()
-    };
-    let nets: Vec<Option<IpNet>> = if nets.is_empty() {
-        vec![None]
-    } else {
-        nets.into_iter().map(Some).collect()
     };
     let mut out = Vec::new();
     for i in &ifaces {
@@ -122,6 +140,35 @@ fn zone_match(zone: &Zone, family: Family, iface_opt: &str, net_opt: &str) -> Ve
         }
     }
     out
+}
+
+/// The networks a rule tests: the zone's `nets` (any address when none)
+/// within `within` (no bound when empty), each pair that overlaps as its
+/// smaller network; empty when nothing overlaps.
+fn narrowed(nets: &[IpNet], within: &[IpNet]) -> Vec<Option<IpNet>> {
+    match (nets, within) {
+        ([], []) => vec![None],
+        (nets, []) => nets.iter().copied().map(Some).collect(),
+        ([], within) => within.iter().copied().map(Some).collect(),
+        (nets, within) => {
+            let mut out = Vec::new();
+            for n in nets {
+                for s in within {
+                    let overlap = if n.contains(s) {
+                        Some(*s)
+                    } else if s.contains(n) {
+                        Some(*n)
+                    } else {
+                        None
+                    };
+                    if let Some(o) = overlap.filter(|o| !out.contains(&Some(*o))) {
+                        out.push(Some(o));
+                    }
+                }
+            }
+            out
+        }
+    }
 }
 
 /// An address with an optional port, as DNAT's `--to-destination` takes it.
@@ -181,6 +228,32 @@ mod tests {
         );
         let only_v4 = zone(&[], &["10.0.0.0/8"]);
         assert!(zone_in(&only_v4, Family::Ipv6).is_empty());
+        // Networks limit the family they name; the other goes by interface.
+        let lan_v4 = zone(&["lan0"], &["192.168.1.0/24"]);
+        assert_eq!(zone_in(&lan_v4, Family::Ipv6), vec![w(&["-i", "lan0"])]);
+    }
+
+    #[test]
+    fn sources_narrow_a_zones_networks_to_their_overlap() {
+        let z = zone(&["lan0"], &["10.66.1.0/24", "fd66:1::/64"]);
+        let sources: Vec<IpNet> = ["10.66.1.2/32", "10.0.0.0/8", "192.0.2.0/24"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(
+            zone_in_from(&z, Family::Ipv4, &sources),
+            vec![
+                w(&["-s", "10.66.1.2/32", "-i", "lan0"]),
+                w(&["-s", "10.66.1.0/24", "-i", "lan0"])
+            ]
+        );
+        let outside: Vec<IpNet> = vec!["192.0.2.0/24".parse().unwrap()];
+        assert!(zone_in_from(&z, Family::Ipv4, &outside).is_empty());
+        let no_nets = zone(&["lan0"], &[]);
+        assert_eq!(
+            zone_in_from(&no_nets, Family::Ipv4, &outside),
+            vec![w(&["-s", "192.0.2.0/24", "-i", "lan0"])]
+        );
     }
 
     #[test]
