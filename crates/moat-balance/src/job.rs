@@ -496,35 +496,13 @@ fn status(t: &Tracked, kernel: &BTreeMap<String, KernelService>) -> ServiceStatu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::Backend;
-    use moat_config::model::Proto;
-    use moat_model::Family;
 
     fn addr(last: u8) -> SocketAddr {
         SocketAddr::from(([10, 10, 7, last], 8080))
     }
 
     fn web() -> Service {
-        Service {
-            name: "web".into(),
-            id: "b0".into(),
-            family: Family::Ipv4,
-            address: None,
-            port: 80,
-            protos: vec![Proto::Tcp],
-            ingress: Vec::new(),
-            spread: Spread::Random,
-            backends: [14, 15]
-                .map(|last| Backend {
-                    addr: addr(last),
-                    weight: 1,
-                    backup: false,
-                    drain: false,
-                })
-                .into(),
-            check: None,
-            affinity: None,
-        }
+        Service::plain("web", "b0", &[addr(14), addr(15)])
     }
 
     /// The kernel after `moat boot` or a changed-file `moat apply`: every backend in the slots.

@@ -377,30 +377,13 @@ fn concat_addr(value: &Value) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::Backend;
 
     fn service(name: &str, id: &str, ports: &[u16]) -> Service {
-        Service {
-            name: name.into(),
-            id: id.into(),
-            family: Family::Ipv4,
-            address: None,
-            port: 80,
-            protos: vec![Proto::Tcp],
-            ingress: Vec::new(),
-            spread: Spread::Random,
-            backends: ports
-                .iter()
-                .map(|&p| Backend {
-                    addr: SocketAddr::from(([10, 0, 0, 1], p)),
-                    weight: 1,
-                    backup: false,
-                    drain: false,
-                })
-                .collect(),
-            check: None,
-            affinity: None,
-        }
+        let backends: Vec<SocketAddr> = ports
+            .iter()
+            .map(|&p| SocketAddr::from(([10, 0, 0, 1], p)))
+            .collect();
+        Service::plain(name, id, &backends)
     }
 
     fn held(services: &[Service]) -> BTreeMap<String, KernelService> {

@@ -195,3 +195,32 @@ impl Service {
         format!("{:016x}", moat_model::stable_hash(&text, 0))
     }
 }
+
+#[cfg(test)]
+impl Service {
+    /// A TCP service on IPv4 port 80, spread at random over `backends`
+    /// (each of weight 1): what the crate's tests build on.
+    pub(crate) fn plain(name: &str, id: &str, backends: &[SocketAddr]) -> Service {
+        Service {
+            name: name.into(),
+            id: id.into(),
+            family: Family::Ipv4,
+            address: None,
+            port: 80,
+            protos: vec![Proto::Tcp],
+            ingress: Vec::new(),
+            spread: Spread::Random,
+            backends: backends
+                .iter()
+                .map(|&addr| Backend {
+                    addr,
+                    weight: 1,
+                    backup: false,
+                    drain: false,
+                })
+                .collect(),
+            check: None,
+            affinity: None,
+        }
+    }
+}
