@@ -78,6 +78,9 @@ fn print_config(cfg: &Config) {
         if z.masquerade {
             extra.push("masquerade".into());
         }
+        if z.masquerade_ipv6 {
+            extra.push("masquerade_ipv6".into());
+        }
         if let Some(a) = z.snat {
             extra.push(format!("snat {a}"));
         }
@@ -107,7 +110,7 @@ fn print_config(cfg: &Config) {
     }
     for p in &cfg.port_forwards {
         let to = match (p.to, p.to_port) {
-            (Some(a), Some(port)) => format!("{a}:{port}"),
+            (Some(a), Some(port)) => std::net::SocketAddr::new(a, port).to_string(),
             (Some(a), None) => a.to_string(),
             (None, Some(port)) => format!("this host, port {port}"),
             (None, None) => "?".into(),

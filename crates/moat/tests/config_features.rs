@@ -176,6 +176,18 @@ fn check_diff_and_status_speak_to_people_and_to_programs() {
     assert_eq!(v["config"]["zones"][0]["name"], "wan");
     assert!(v["pending_confirmation_seconds"].is_null());
     let _ = CLIENT_V4;
+
+    // IPv6 as written: a forward's address with its port in brackets, and
+    // IPv6 masquerading beside IPv4's.
+    apply_toml(
+        &lab.gateway,
+        &s,
+        "[zones.wan]\ninterfaces = [\"wan0\"]\nmasquerade = true\nmasquerade_ipv6 = true\n\n\
+         [[port_forward]]\nname = \"web6\"\nport = 8080\nto = \"[fd99:2::2]:80\"\nfrom = \"wan\"\n",
+    );
+    let status = moat_ok(&lab.gateway, &s, &["status"]);
+    assert!(status.contains("masquerade  masquerade_ipv6"), "{status}");
+    assert!(status.contains("-> [fd99:2::2]:80"), "{status}");
 }
 
 #[test]
