@@ -29,7 +29,7 @@ pub fn kept() -> Option<Route> {
     let dir = persist::etc_dir();
     match persist::config_text_in(&dir) {
         Some(text) if !text.contains("[log]") => None,
-        Some(text) => of_config(&moat_config::parse_config("kept moat.toml", &text).ok()?),
+        Some(text) => of_config(&persist::parse_kept(&text)?),
         None => route_file_in(&dir),
     }
 }

@@ -106,7 +106,12 @@ pub fn load_save_text() -> Option<String> {
 
 /// The kept moat.toml, read, if the last applied file was one and it still reads.
 pub fn kept_config() -> Option<moat_config::Config> {
-    moat_config::parse_config("kept moat.toml", &load_config_text()?).ok()
+    parse_kept(&load_config_text()?)
+}
+
+/// The configuration a kept moat.toml's text holds, if it reads.
+pub fn parse_kept(text: &str) -> Option<moat_config::Config> {
+    moat_config::parse_config("kept moat.toml", text).ok()
 }
 
 /// The kept moat.toml's text, if the last applied file was one.

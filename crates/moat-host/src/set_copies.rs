@@ -250,6 +250,28 @@ impl ListsUsed {
     }
 }
 
+/// The sets the `-m set` rules of `tables` look up that are neither one
+/// of moat's block lists nor one of the kernel's ipsets (what
+/// [`declare`] would refuse as a [`MissingSet`]).
+pub fn missing_lists(tables: &[Table]) -> Result<Vec<String>, HostError> {
+    let used = lists_of(tables);
+    let names = used.names();
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lists = moat_blocklist::Blocklists::open().and_then(|mut b| b.names())?;
+    let mut missing = Vec::new();
+    for name in names.into_iter().filter(|n| !lists.iter().any(|l| l == n)) {
+        let ipset = moat_backend::find_ipset(name).map_err(HostError::io(format!(
+            "-m set --match-set {name}: cannot ask the kernel for ipsets"
+        )))?;
+        if ipset.is_none() {
+            missing.push(name.to_string());
+        }
+    }
+    Ok(missing)
+}
+
 /// The block lists the rules of `tables` look up.
 pub fn lists_of(tables: &[Table]) -> ListsUsed {
     ListsUsed(

@@ -90,20 +90,23 @@ pub fn touched(previous: Option<&Config>, now: Option<&Config>) -> Vec<String> {
     now_names.chain(dropped).cloned().collect()
 }
 
-/// Makes list `name` empty and blocking nothing by itself (direction
-/// `none`), for rules that look it up.
-pub fn make_empty(name: &str) -> Result<()> {
-    let spec = ListSpec {
-        name: name.to_string(),
-        source: Source::StandIn,
-        entries: Entries::default(),
-        except: None,
-        directions: Some(Vec::new()),
-        allow_empty: true,
-    };
+/// Makes lists `names` empty and blocking nothing by themselves
+/// (direction `none`), for rules that look them up, in one transaction.
+pub fn make_empty(names: &[String]) -> Result<()> {
+    let specs: Vec<ListSpec> = names
+        .iter()
+        .map(|name| ListSpec {
+            name: name.clone(),
+            source: Source::StandIn,
+            entries: Entries::default(),
+            except: None,
+            directions: Some(Vec::new()),
+            allow_empty: true,
+        })
+        .collect();
     Blocklists::open()?
-        .load(&[spec])
-        .with_context(|| format!("making block list {name} empty"))?;
+        .load(&specs)
+        .with_context(|| format!("making block lists {} empty", names.join(", ")))?;
     Ok(())
 }
 

@@ -434,13 +434,10 @@ fn apply(args: &ApplyArgs) -> Result<ExitCode> {
     };
     // The lists this apply loads or drops, as they are: put back should
     // the rules be refused, or the change not be confirmed.
-    let kept_config = persist::kept_config();
+    let kept_text = persist::load_config_text();
+    let kept_config = kept_text.as_deref().and_then(persist::parse_kept);
     let touched = config_blocks::touched(kept_config.as_ref(), loaded.config.as_ref());
-    let before = Previous::with_lists(
-        Snapshot::of_current(&current, true),
-        persist::load_config_text(),
-        &touched,
-    )?;
+    let before = Previous::with_lists(Snapshot::of_current(&current, true), kept_text, &touched)?;
     let pending = confirm::ask("status")?;
     let mut handed_over = false;
     if let Some(seconds) = args.confirm {
@@ -563,10 +560,7 @@ fn wait_for_yes(seconds: u64) -> ExitCode {
 /// What a `--confirm` watchdog puts back after the ruleset and lists: the
 /// balanced services of the moat.toml kept before (none without one).
 pub fn put_balance_back(previous: &Previous) {
-    let config = previous
-        .config
-        .as_deref()
-        .and_then(|text| moat_config::parse_config("kept moat.toml", text).ok());
+    let config = previous.config.as_deref().and_then(persist::parse_kept);
     if let Err(e) = config_balance::apply(config.as_ref()) {
         eprintln!("moat: the balanced services were not put back: {e:#}");
     }

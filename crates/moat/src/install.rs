@@ -14,8 +14,8 @@ use crate::docs;
 use crate::jails;
 use moat_host::lock::RulesetLock;
 use moat_host::persist;
-use moat_host::snapshot::{restore_snapshot, Snapshot};
-use moat_host::HostError;
+use moat_host::set_copies;
+use moat_host::snapshot::{model_tables, restore_snapshot, Snapshot};
 use moat_iptables_cmd::install;
 
 /// The systemd unit moat ships (dist/moat.service).
@@ -151,35 +151,24 @@ fn switch_iptables(root: &Path, exe: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The most lists [`restore_kept`] makes empty before it gives up.
-const MOST_EMPTIED_LISTS: usize = 64;
-
 /// Puts the kept ruleset back. A block list its rules look up that is
 /// gone (one `moat block` made, which boot does not keep, or one whose
 /// file is missing) is made empty first, with a warning, so that the rest
 /// of the firewall comes back rather than none of it.
 fn restore_kept(snapshot: &Snapshot) -> Result<()> {
-    let backend = moat_backend::default_backend();
-    let mut emptied: Vec<String> = Vec::new();
-    loop {
-        match restore_snapshot(&backend, snapshot) {
-            Err(HostError::MissingSet(missing))
-                if missing.option == "-m set --match-set"
-                    && !emptied.contains(&missing.name)
-                    && emptied.len() < MOST_EMPTIED_LISTS =>
-            {
-                config_blocks::make_empty(&missing.name)?;
-                eprintln!(
-                    "moat: warning: the kept rules look up block list {0}, which is gone \
-                     (boot keeps the lists of moat.toml's [[block]], not those `moat block` made); \
-                     it is empty until loaded again (moat block file {0} FILE)",
-                    missing.name
-                );
-                emptied.push(missing.name);
-            }
-            other => return Ok(other?),
-        }
+    let gone = set_copies::missing_lists(&model_tables(&snapshot.states()?))?;
+    if !gone.is_empty() {
+        config_blocks::make_empty(&gone)?;
     }
+    for name in &gone {
+        eprintln!(
+            "moat: warning: the kept rules look up block list {name}, which is gone \
+             (boot keeps the lists of moat.toml's [[block]], not those `moat block` made); \
+             it is empty until loaded again (moat block file {name} FILE)"
+        );
+    }
+    restore_snapshot(&moat_backend::default_backend(), snapshot)?;
+    Ok(())
 }
 
 /// `moat boot`: puts the kept ruleset back, then the bans still due.
