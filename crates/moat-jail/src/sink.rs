@@ -36,10 +36,13 @@ pub struct KernelSink {
 
 impl KernelSink {
     /// Opens the kernel table of this network namespace and the store,
-    /// and makes sure the jails' sets and rules exist.
+    /// and makes sure the jails' sets and rules exist (no jails: the table
+    /// is not made).
     pub fn open(store: Store, scopes: &[JailScope]) -> Result<Self, BanError> {
         let mut table = BanTable::open()?;
-        table.ensure_jails(scopes)?;
+        if !scopes.is_empty() {
+            table.ensure_jails(scopes)?;
+        }
         let store = Arc::new(store);
         let writer = StoreWriter::spawn(Arc::clone(&store));
         Ok(KernelSink {
@@ -78,6 +81,22 @@ impl KernelSink {
     ) -> Option<Option<SystemTime>> {
         let left = self.table.time_left(jail, target).ok()??;
         Some(left.map(|d| now + d))
+    }
+
+    /// Takes the jails the kernel holds and `keep` does not name (jails a
+    /// reload removed) out of the kernel with their sets and rules, so
+    /// their bans are lifted, as fail2ban's stop of a jail lifts them. The
+    /// store keeps the bans, and a jail that comes back gets those still
+    /// due; bans only the kernel holds are recorded first. Returns the
+    /// jails taken out.
+    pub fn lift_removed_jails(&mut self, keep: &[&str]) -> Result<Vec<String>, BanError> {
+        let held = self.table.jails()?;
+        if held.iter().all(|j| keep.contains(&j.name.as_str())) {
+            return Ok(Vec::new());
+        }
+        self.writer.record_orphans();
+        self.writer.flush();
+        self.table.prune_jails(keep)
     }
 
     /// Records, off the ban path, the bans only the kernel holds (a

@@ -86,7 +86,8 @@ impl Plan for DaemonPlan {
         let services = loaded.config.as_ref().map(Service::all).unwrap_or_default();
         self.check_held(&services)?;
         let mut jobs: Vec<Box<dyn Job>> = Vec::new();
-        if !loaded.specs.is_empty() {
+        let no_jails = loaded.specs.is_empty();
+        if !no_jails {
             let store = jails::store_path(self.state.as_deref());
             jobs.push(Box::new(JailsJob::new(
                 loaded.specs,
@@ -130,6 +131,15 @@ impl Plan for DaemonPlan {
                 "daemon",
                 "no jails to run and no balanced service to check: add [[jail]], a [[balance]] with a check, [log] file or [metrics] to moat.toml, or name fail2ban's files with --jails; waiting for a reload (SIGHUP)",
             );
+        }
+        // Jails a reload removed (or an earlier configuration left) are
+        // taken out of the kernel, with their bans, by a jails job of none.
+        if no_jails && jails::kernel_holds_jails() {
+            jobs.push(Box::new(JailsJob::new(
+                Vec::new(),
+                jails::store_path(self.state.as_deref()),
+                self.jail_memory.clone(),
+            )));
         }
         self.running = true;
         Ok(jobs)

@@ -196,6 +196,13 @@ pub fn store_path(state: Option<&Path>) -> PathBuf {
     }
 }
 
+/// Whether this network namespace's kernel holds sets and rules of jails.
+pub fn kernel_holds_jails() -> bool {
+    moat_ban::BanTable::open()
+        .and_then(|mut table| table.jails())
+        .is_ok_and(|jails| !jails.is_empty())
+}
+
 /// Puts the bans still due back into the kernel (what `moat boot` does
 /// before the daemon starts): the jails of the kept moat.toml, their sets
 /// and rules, and the store's bans with their remaining time, in one

@@ -430,3 +430,67 @@ fn a_reload_keeps_the_failures_counted_by_unchanged_jails() {
     fail("203.0.113.41");
     daemon.wait_for("Found 203.0.113.41 (1 of 3)");
 }
+
+#[test]
+fn a_jail_a_reload_removes_lifts_its_bans_which_come_back_with_it() {
+    let Some(lab) = gateway_lab() else { return };
+    let tmp = TempDir::new("bans-removed");
+    let dir = &tmp.0;
+    let log = dir.join("auth.log");
+    std::fs::write(&log, "").unwrap();
+    let ssh = format!(
+        "[[jail]]\nname = \"ssh\"\nfilter = \"sshd\"\nlogpath = \"{}\"\nport = 22\n",
+        log.display()
+    );
+    let both = format!(
+        "{ssh}\n[[jail]]\nname = \"web\"\nfilter = \"sshd\"\nlogpath = \"{}\"\nport = 80\n",
+        log.display()
+    );
+    let config = dir.join("jails.toml");
+    std::fs::write(&config, &both).unwrap();
+    let _server = TcpServer::start(&lab.gateway, GATEWAY_LAN_V4, 80).unwrap();
+    let daemon = Daemon::start(&lab.gateway, dir, &config, "removed");
+    let gw: IpAddr = GATEWAY_LAN_V4.into();
+    let reload_with = |text: &str, times: usize| {
+        std::fs::write(&config, text).unwrap();
+        std::process::Command::new("kill")
+            .args(["-HUP", &daemon.pid().to_string()])
+            .status()
+            .unwrap();
+        wait_until("the reload", 10, || {
+            daemon.output().matches("configuration reloaded").count() == times
+        });
+    };
+    let web_set = || {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", lab.gateway.name()])
+            .args(["nft", "list", "table", "inet", "moat_ban"])
+            .output()
+            .unwrap();
+        text(&out.stdout).contains("web")
+    };
+
+    let client = CLIENT_V4.to_string();
+    let out = moat_in(&lab.gateway, dir, &["ban", "web", &client, "--time", "1h"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!connects(&lab.client, gw, 80), "the ban closes port 80");
+
+    reload_with(&ssh, 1);
+    assert!(!web_set(), "the removed jail's sets and rules are gone");
+    assert!(
+        connects(&lab.client, gw, 80),
+        "a jail the reload removed bans no more"
+    );
+    daemon.wait_for("took out web");
+
+    reload_with(&both, 2);
+    assert!(
+        !connects(&lab.client, gw, 80),
+        "the jail's ban still due comes back with it"
+    );
+
+    // A configuration of no jails at all takes every jail out.
+    reload_with("", 3);
+    assert!(connects(&lab.client, gw, 80));
+    daemon.wait_for("took out ssh, web");
+}
