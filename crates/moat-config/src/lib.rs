@@ -143,6 +143,35 @@ pub fn family_notes(config: &Config) -> Vec<String> {
             }
         }
     }
+    out.extend(forward_notes(config));
+    out
+}
+
+/// The port forwards that can take no packet from a zone they name: the
+/// zone has neither interfaces nor networks of the target's family, so no
+/// packet of that family comes from it.
+fn forward_notes(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for pf in &config.port_forwards {
+        let Some(family) = compile::forward_family(pf) else {
+            continue;
+        };
+        let word = match family {
+            moat_model::Family::Ipv4 => "IPv4",
+            moat_model::Family::Ipv6 => "IPv6",
+        };
+        let silent = config.zones.iter().filter(|z| {
+            pf.from.contains(&z.name) && z.interfaces.is_empty() && z.networks_of(family).is_empty()
+        });
+        for zone in silent {
+            out.push(format!(
+                "port forward {} goes to an {word} address, but zone {} has no interface and no \
+                 {word} network, so no packet comes to it from there (add the zone's {word} \
+                 networks or interfaces)",
+                pf.name, zone.name
+            ));
+        }
+    }
     out
 }
 

@@ -917,3 +917,25 @@ fn check_notes_what_a_zone_leaves_to_the_family_it_names_no_network_of() {
     assert_eq!(said.len(), 1, "{said:?}");
     assert!(said[0].contains("IPv6 traffic is not filtered"));
 }
+
+#[test]
+fn check_notes_a_port_forward_no_packet_can_reach_from_its_zone() {
+    let notes = |text: &str| crate::family_notes(load_ok(text).config.as_ref().unwrap());
+    let forward = |zone: &str, to: &str| {
+        format!(
+            "{zone}[zones.lan]\ninterfaces = [\"eth1\"]\nnetworks = [\"192.168.1.0/24\", \"fd00:1::/64\"]\n\
+             [[port_forward]]\nname = \"web\"\nport = 80\nto = \"{to}\"\nfrom = \"wan\"\n"
+        )
+    };
+    let wan_v4 = "[zones.wan]\nnetworks = [\"203.0.113.0/24\"]\n";
+    let said = notes(&forward(wan_v4, "fd00:1::10"));
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0]
+            .starts_with("port forward web goes to an IPv6 address, but zone wan has no interface"),
+        "{said:?}"
+    );
+    assert!(notes(&forward(wan_v4, "192.168.1.10")).is_empty());
+    let wan_iface = "[zones.wan]\ninterfaces = [\"eth0\"]\n";
+    assert!(notes(&forward(wan_iface, "fd00:1::10")).is_empty());
+}

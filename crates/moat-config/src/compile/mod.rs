@@ -8,6 +8,7 @@
 //! the catch-all part (drop logging and rejects) that must come last.
 
 mod nat;
+pub(crate) use nat::forward_family;
 pub(crate) mod words;
 
 use std::ops::Range;

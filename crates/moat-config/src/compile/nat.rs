@@ -14,7 +14,7 @@ use crate::model::{family_of, Balance, BalanceMode, Config, PortForward, Proto};
 pub(crate) const MAX_ROUND_ROBIN_SLOTS: u32 = 64;
 
 /// The family a port forward lives in; `None` for a redirect on this host (both).
-fn forward_family(pf: &PortForward) -> Option<Family> {
+pub(crate) fn forward_family(pf: &PortForward) -> Option<Family> {
     pf.to.as_ref().or(pf.address.as_ref()).map(family_of)
 }
 
