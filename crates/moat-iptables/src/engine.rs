@@ -623,8 +623,8 @@ fn delete_chains(state: &mut TableState, chain: Option<&str>) -> Result<Vec<Stri
     let names: Vec<String> = match chain {
         Some(name) => {
             let c = state.chain(name).ok_or_else(|| no_chain(state, name))?;
-            if c.base.is_some() {
-                return fail(format!("built-in chain {name} cannot be deleted"));
+            if let Some((_, policy)) = c.base {
+                return delete_builtin(c, policy);
             }
             vec![name.to_string()]
         }
@@ -657,6 +657,31 @@ fn delete_chains(state: &mut TableState, chain: Option<&str>) -> Result<Vec<Stri
     }
     state.chains.retain(|c| !names.contains(&c.name));
     Ok(names)
+}
+
+/// `-X` of built-in chain `chain` with `policy`, as iptables-nft takes it:
+/// an empty chain whose policy is ACCEPT lets every packet pass as if it
+/// were not there, and iptables-nft deletes it from the kernel (without a
+/// word for `-v`) while still listing it, so moat keeps it and succeeds,
+/// naming no chain deleted; a chain with rules or with policy DROP stays,
+/// refused in iptables-nft's words.
+fn delete_builtin(chain: &StateChain, policy: Policy) -> Result<Vec<String>, EngineError> {
+    let name = &chain.name;
+    if !chain.rules.is_empty() {
+        return refused(format!(
+            "built-in chain {name} is not empty: flush it first with -F {name}"
+        ));
+    }
+    if policy == Policy::Drop {
+        return fail_in(
+            "Directory not empty.",
+            format!(
+                "built-in chain {name} has policy DROP: a built-in chain is deleted only while \
+                 it is empty with policy ACCEPT"
+            ),
+        );
+    }
+    Ok(Vec::new())
 }
 
 /// The chain a command names, or every chain in iptables' listing order.

@@ -62,9 +62,16 @@ impl SaveCommand {
     /// needed, so a large file is not kept twice; a word without quotes is
     /// borrowed from it).
     pub fn words(&self) -> Vec<Cow<'_, str>> {
-        command_words(self.text.trim())
-            .map(|(_, words)| words)
-            .unwrap_or_default()
+        self.checked_words().unwrap_or_default()
+    }
+
+    /// [`SaveCommand::words`], or why the line cannot be read as words: a
+    /// quote it opens and never closes. iptables-restore takes the rest of
+    /// such a line, its end included, into the quoted word, so that
+    /// `--comment "ssh -j ACCEPT` makes a rule without a target; moat
+    /// refuses the line.
+    pub fn checked_words(&self) -> Result<Vec<Cow<'_, str>>, String> {
+        command_words(self.text.trim()).map(|(_, words)| words)
     }
 }
 
@@ -99,7 +106,10 @@ fn misplaced_line(line: &str) -> Option<String> {
 /// A command line's counters (`[p:b]` before it) and its other words; a
 /// `-c PACKETS BYTES` in it is one of its options, as in iptables-restore.
 fn command_words(line: &str) -> Result<(Option<Counters>, Vec<Cow<'_, str>>), String> {
-    let mut words = SavedWords::all(line).ok_or("unbalanced quotes")?;
+    let mut words = SavedWords::all(line).ok_or(
+        "a `\"' opens a quote that the line never closes (iptables-restore would take the rest \
+         of the line into one word, options and all): close the quote",
+    )?;
     let counters = match words.first() {
         Some(first) if first.starts_with('[') => {
             let counters = parse_counters(first)
@@ -525,7 +535,9 @@ fn run_line(
         problem,
         iptables: None,
     };
-    let words = cmd.words();
+    let words = cmd
+        .checked_words()
+        .map_err(|reason| error(reason, Problem::Parameter))?;
     if let Some(refusal) = beyond_restore_limits(&words) {
         return Err(SaveError {
             iptables: Some(refusal.1),

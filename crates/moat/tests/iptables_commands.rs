@@ -186,6 +186,22 @@ fn restore_is_atomic_and_names_the_bad_line() {
     );
 }
 
+/// A line whose quote never closes is refused at its line, for that
+/// reason; iptables-restore takes the rest of such a line into the quoted
+/// word, so its rule would have no target and accept nothing.
+#[test]
+fn a_quote_a_restore_line_never_closes_is_refused_at_its_line() {
+    let Some(ns) = lab() else { return };
+    let before = nft_ruleset(&ns);
+    let bad = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -m comment --comment \"ssh -j ACCEPT\nCOMMIT\n";
+    let out = restore(&ns, "iptables-restore", &[], bad);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("line 3"), "{stderr}");
+    assert!(stderr.contains("never closes"), "{stderr}");
+    assert_eq!(nft_ruleset(&ns), before, "nothing of the file was applied");
+}
+
 #[test]
 fn save_and_restore_round_trip() {
     let Some(ns) = lab() else { return };
@@ -903,6 +919,30 @@ fn listing_with_zeroing_and_family_options_like_iptables_nft() {
     assert!(refused.is_empty());
     assert!(moat_err(&ours, &words("iptables", "-A INPUT -6 -j DROP")).contains("ip6tables"));
     assert!(moat_err(&ours, &words("ip6tables", "-S --ipv4")).contains("iptables"));
+}
+
+/// `-X` of a built-in chain, side by side with iptables-nft: an empty one
+/// with policy ACCEPT is deleted (Ansible's `chain_management` with
+/// `state: absent` does this) and still listed, one with rules is refused
+/// by the kernel (4), one with policy DROP by iptables (1); a rule added
+/// to the chain afterwards works.
+#[test]
+fn builtin_chains_are_deleted_as_iptables_nft_deletes_them() {
+    let file = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+        -A INPUT -s 10.1.1.1 -j ACCEPT\nCOMMIT\n";
+    let Some((ours, theirs)) = restored_side_by_side("xbuiltin", file) else {
+        return;
+    };
+    let status = |command: &str| same_in_both(&ours, &theirs, command).0;
+    assert_eq!(status("-X INPUT"), Some(4));
+    assert_eq!(status("-X FORWARD"), Some(1));
+    assert_eq!(status("-X OUTPUT"), Some(0));
+    let listed = same_in_both(&ours, &theirs, "-S").1;
+    assert!(listed.contains("-P OUTPUT ACCEPT"), "{listed}");
+    assert_eq!(status("-A OUTPUT -d 10.2.2.2 -j ACCEPT"), Some(0));
+    same_in_both(&ours, &theirs, "-S");
+    assert_eq!(status("-F INPUT"), Some(0));
+    assert_eq!(status("-v -X INPUT"), Some(0));
 }
 
 /// Failed commands end with iptables' exit statuses, side by side with
