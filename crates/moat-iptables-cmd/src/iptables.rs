@@ -213,7 +213,7 @@ fn run_command(
     // The table before the command, for the guard alone: the command
     // changes the table read without copying it.
     let before = guard::session_flow().map(|_| state.to_table());
-    let untouched = !read_only && kernel.is_none() && keeps_a_missing_table(&inv.command);
+    let untouched = !read_only && kernel.is_none() && inv.command.keeps_a_missing_table();
     let outcome = execute_owned(inv, state)?;
     crate::stdout::write(&outcome.output)?;
     if let Some(next) = outcome.changed.filter(|_| !untouched) {
@@ -238,21 +238,6 @@ fn run_command(
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Whether `command`, on a table moat does not have yet, leaves it so, as
-/// iptables-nft leaves it: flushing or deleting every chain, or zeroing
-/// counters, has nothing to do there (`iptables -t nat -F; iptables -t nat
-/// -X`, the usual reset, must not make a nat table with its hooks).
-fn keeps_a_missing_table(command: &Command) -> bool {
-    matches!(
-        command,
-        Command::Flush { chain: None }
-            | Command::DeleteChain { chain: None }
-            | Command::Zero { .. }
-            | Command::List { .. }
-            | Command::ListRules { .. }
-    )
 }
 
 /// With `-v`, prints the lines iptables prints for the rules `-A` adds

@@ -9,8 +9,8 @@ use moat_iptables::command::parse_table;
 use moat_iptables::save::{restore_with_notes, LineNote, RestoreOptions, SaveFile};
 use moat_iptables::TableState;
 use moat_iptables::Wait;
-use moat_model::Family;
-use moat_nft::{plan_replace_owned, plan_update_owned, ChangeSet, OwnState};
+use moat_model::{Family, Stage};
+use moat_nft::{plan_delete, plan_replace_owned, plan_update_owned, ChangeSet, OwnState};
 
 use moat_host::guard;
 use moat_host::log_route;
@@ -206,6 +206,7 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
     )?;
     // Where a set the rules name is first named, should it be missing.
     let set_lines = set_copies::first_lines(&file);
+    let made_nothing = tables_made_nothing(&file, family, args.noflush);
     // A large file's text and words are not needed any more.
     drop((file, text));
     let route = log_route::kept();
@@ -228,6 +229,23 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
     let mut batch = ChangeSet::default();
     for table in tables {
         let stage = table.stage;
+        if made_nothing.contains(&stage) {
+            let held = match kernels.iter().find(|(s, _)| *s == stage) {
+                Some((_, kernel)) => kernel.is_some(),
+                None => backend.read_layout(family, stage)?.is_some(),
+            };
+            match (held, args.noflush) {
+                // As with iptables-nft, no table is made for nothing.
+                (false, _) => continue,
+                // Flushed, with nothing made again: iptables-nft's table
+                // is left without a chain, so moat's goes.
+                (true, false) => {
+                    batch.extend(plan_delete(&table));
+                    continue;
+                }
+                (true, true) => {}
+            }
+        }
         // The kernel's table as it is: read for --noflush, else now, unless
         // it is too large to read quickly. Rules that stay the same (text
         // and counters) are left alone, so a restore over the same ruleset
@@ -308,6 +326,29 @@ fn verbose_report(
         }
     }
     Ok(out)
+}
+
+/// The tables the file's sections make nothing in (see
+/// [`moat_iptables::save::SaveTable::makes_nothing`]): without --noflush
+/// a table's last section, which starts it afresh, with it every section.
+fn tables_made_nothing(file: &SaveFile, family: Family, noflush: bool) -> Vec<Stage> {
+    let mut stages: Vec<Stage> = Vec::new();
+    for section in &file.tables {
+        if !stages.contains(&section.stage) {
+            stages.push(section.stage);
+        }
+    }
+    stages.retain(|&stage| {
+        let mut sections = file.tables.iter().filter(|t| t.stage == stage);
+        if noflush {
+            sections.all(|t| t.makes_nothing(family))
+        } else {
+            sections
+                .next_back()
+                .is_some_and(|t| t.makes_nothing(family))
+        }
+    });
+    stages
 }
 
 /// The tables a restore leaves: a table the file gives twice is what its

@@ -821,6 +821,21 @@ impl Command {
                 | Command::SetPolicy { .. }
         )
     }
+
+    /// Whether it leaves a table moat does not have yet so, as iptables-nft
+    /// leaves it: flushing or deleting every chain, zeroing counters or
+    /// listing has nothing to do there (`iptables -t nat -F; iptables -t
+    /// nat -X`, the usual reset, must not make a nat table with its hooks).
+    pub fn keeps_a_missing_table(&self) -> bool {
+        matches!(
+            self,
+            Command::Flush { chain: None }
+                | Command::DeleteChain { chain: None }
+                | Command::Zero { .. }
+                | Command::List { .. }
+                | Command::ListRules { .. }
+        )
+    }
 }
 
 /// Refuses the options iptables refuses with the command ("Illegal option

@@ -423,6 +423,22 @@ enum Step<'a> {
 }
 
 impl SaveTable {
+    /// Whether the section makes nothing in its table: it declares no
+    /// chain and its commands only flush, delete every chain, zero or list
+    /// (or are of the other family). Without --noflush such a section
+    /// leaves iptables-nft no table at all, and with it a table that was
+    /// not there stays away.
+    pub fn makes_nothing(&self, family: Family) -> bool {
+        self.chains.is_empty()
+            && self
+                .commands
+                .iter()
+                .all(|cmd| match parse_command_line(&cmd.words(), family) {
+                    Ok(inv) => inv.command.keeps_a_missing_table(),
+                    Err(e) => e.other_family,
+                })
+    }
+
     /// The section's declarations and commands in the order of their lines.
     fn steps(&self) -> impl Iterator<Item = Step<'_>> {
         let mut chains = self.chains.iter().peekable();

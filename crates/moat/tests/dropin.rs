@@ -518,6 +518,51 @@ fn restore_lines_read_as_iptables_restore_reads_them() {
     }
 }
 
+/// A restore section that declares no chain and only flushes, deletes
+/// every chain, zeroes or lists makes no table, as with iptables-nft
+/// (wg-quick restores `*raw` with nothing in it; a nat table would hook
+/// NAT into every connection); without --noflush it takes away a table
+/// that is there, as iptables-nft leaves that table no chain. Side by
+/// side, step by step, ip6tables' personality too.
+#[test]
+fn sections_that_make_nothing_make_no_table_like_iptables_nft() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let steps: &[(&str, &[&str], &str)] = &[
+        ("iptables-restore", &[], "*nat\nCOMMIT\n*raw\n-F\n-X\n-Z\nCOMMIT\n"),
+        ("ip6tables-restore", &["-n"], "*raw\nCOMMIT\n*mangle\n-I POSTROUTING -j ACCEPT\nCOMMIT\n"),
+        ("iptables-restore", &[], "*filter\n:INPUT DROP [0:0]\n:FOO - [0:0]\n-A INPUT -j FOO\nCOMMIT\n*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n"),
+        ("iptables-restore", &["-n"], "*nat\n-S\nCOMMIT\n*security\n-L -n\nCOMMIT\n"),
+        ("iptables-restore", &[], "*filter\nCOMMIT\n"),
+        ("iptables-restore", &[], "*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n*nat\n-F\nCOMMIT\n"),
+    ];
+    let ours = Netns::new("nothing-moat").unwrap();
+    let theirs = Netns::new("nothing-nft").unwrap();
+    for (program, options, file) in steps {
+        let mine = common::restore(&ours, program, options, file);
+        let reference = program.replace("tables-restore", "tables-nft-restore");
+        let argv = [&[reference.as_str()], &options[..]].concat();
+        let debians = common::exec_input(&theirs, &argv, &[], file);
+        assert_eq!(mine.status.code(), debians.status.code(), "{file}");
+        for (save, reference) in [
+            ("iptables-save", "iptables-nft-save"),
+            ("ip6tables-save", "ip6tables-nft-save"),
+        ] {
+            assert_eq!(
+                saved(ours.exec(&[moat_bin(), save]).unwrap()),
+                saved(theirs.exec(&[reference]).unwrap()),
+                "{save} after {program} {options:?} of {file}"
+            );
+        }
+    }
+    let tables = text(&ours.exec(&["nft", "list", "tables"]).unwrap().stdout);
+    assert!(
+        !tables.contains("moat_nat"),
+        "no NAT hooks are left: {tables}"
+    );
+}
+
 /// `iptables-restore -T NAME` restores that table of the file alone, and
 /// nothing, without an error, when the file has no such table or no table
 /// has that name, as iptables-nft-restore does; the save and restore
