@@ -17,7 +17,8 @@ set -euo pipefail
 packages=(nftables iptables ipset iproute2 conntrack nfct nfacct iperf3 procps openssh-server openssh-client sshpass fail2ban systemd-journal-remote man-db docker.io busybox-static podman netavark aardvark-dns firewalld ufw shorewall shorewall6 ferm containernetworking-plugins)
 missing=()
 for p in "${packages[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  # A removed package whose configuration stays is not installed.
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
