@@ -404,19 +404,10 @@ fn a_reload_keeps_the_failures_counted_by_unchanged_jails() {
             )),
         )
     };
-    let reload = |times: usize| {
-        std::process::Command::new("kill")
-            .args(["-HUP", &daemon.pid().to_string()])
-            .status()
-            .unwrap();
-        wait_until("the reload", 10, || {
-            daemon.output().matches("configuration reloaded").count() == times
-        });
-    };
 
     fail("203.0.113.40");
     daemon.wait_for("Found 203.0.113.40 (1 of 2)");
-    reload(1);
+    daemon.reload(1);
     fail("203.0.113.40");
     wait_until("a ban by the failure counted before the reload", 5, || {
         banned(&lab.gateway, dir, "203.0.113.40".parse().unwrap())
@@ -426,7 +417,7 @@ fn a_reload_keeps_the_failures_counted_by_unchanged_jails() {
     fail("203.0.113.41");
     daemon.wait_for("Found 203.0.113.41 (1 of 2)");
     jail_config(dir, "sshd", &log, "maxretry = 3\n");
-    reload(2);
+    daemon.reload(2);
     fail("203.0.113.41");
     daemon.wait_for("Found 203.0.113.41 (1 of 3)");
 }
@@ -453,13 +444,7 @@ fn a_jail_a_reload_removes_lifts_its_bans_which_come_back_with_it() {
     let gw: IpAddr = GATEWAY_LAN_V4.into();
     let reload_with = |text: &str, times: usize| {
         std::fs::write(&config, text).unwrap();
-        std::process::Command::new("kill")
-            .args(["-HUP", &daemon.pid().to_string()])
-            .status()
-            .unwrap();
-        wait_until("the reload", 10, || {
-            daemon.output().matches("configuration reloaded").count() == times
-        });
+        daemon.reload(times);
     };
     let web_set = || {
         let out = std::process::Command::new("ip")

@@ -136,6 +136,18 @@ impl Daemon {
         self.child.id()
     }
 
+    /// Sends SIGHUP and waits until the daemon has logged its `times`-th
+    /// "configuration reloaded".
+    pub fn reload(&self, times: usize) {
+        Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .expect("kill -HUP");
+        wait_until("the reload", 10, || {
+            self.output().matches("configuration reloaded").count() == times
+        });
+    }
+
     /// Sends a signal (`-KILL`, `-TERM`) and reaps the process.
     pub fn signal(&mut self, sig: &str) {
         let pid = self.child.id().to_string();
