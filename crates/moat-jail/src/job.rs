@@ -168,14 +168,15 @@ async fn run(job: JailsJob, stop: Stop, started: Started) -> Result<(), String> 
     let scopes: Vec<_> = job.specs.iter().map(|s| s.scope.clone()).collect();
     let mut sink = KernelSink::open(store, &scopes).map_err(|e| e.to_string())?;
     let names: Vec<&str> = job.specs.iter().map(|s| s.rules.name.as_str()).collect();
-    let lifted = sink.lift_removed_jails(&names).map_err(|e| e.to_string())?;
+    let lifted = tokio::task::block_in_place(|| sink.lift_removed_jails(&names))
+        .map_err(|e| e.to_string())?;
     if !lifted.is_empty() {
         log(
             Level::Notice,
             "jails",
             &format!(
-                "took out {}, no longer configured: its bans are lifted (the store keeps them \
-                 for its return)",
+                "took out {}, no longer configured: the bans in them are lifted (the store \
+                 keeps them, should they come back)",
                 lifted.join(", ")
             ),
         );
