@@ -201,7 +201,7 @@ fn run_command(
     if let Some(code) = check_fast(program, backend, inv, family)? {
         return Ok(code);
     }
-    let (kernel, state) = if read_only {
+    let (kernel, mut state) = if read_only {
         let view = read_view(backend, family, inv.stage)?;
         (
             None,
@@ -214,6 +214,16 @@ fn run_command(
     // changes the table read without copying it.
     let before = guard::session_flow().map(|_| state.to_table());
     let untouched = !read_only && kernel.is_none() && inv.command.keeps_a_missing_table();
+    // In a table it has not made iptables-nft finds no chain, built-in
+    // ones included, for -X or -Z of one.
+    if kernel.is_none()
+        && matches!(
+            inv.command,
+            Command::DeleteChain { chain: Some(_) } | Command::Zero { chain: Some(_), .. }
+        )
+    {
+        state.chains.clear();
+    }
     let outcome = execute_owned(inv, state)?;
     crate::stdout::write(&outcome.output)?;
     if let Some(next) = outcome.changed.filter(|_| !untouched) {

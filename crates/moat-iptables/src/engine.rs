@@ -238,14 +238,16 @@ fn jump_to_builtin(target: &str) -> EngineError {
 }
 
 /// The error for a rule jumping to `target`, which is no chain of `state`:
-/// a likely misspelt target is named first, then how to make such a chain.
+/// iptables' words first (programs look for "does not exist": Kubernetes'
+/// IsNotFoundError), then a likely misspelt target, then how to make such
+/// a chain.
 fn missing_jump_target(state: &TableState, target: &str) -> EngineError {
     let message = match crate::rule::closest_target(target) {
         Some(t) => format!(
-            "unknown target `{target}'; did you mean {t}? (to jump to a chain `{target}', create it first with -N {target})"
+            "Chain '{target}' does not exist: unknown target `{target}'; did you mean {t}? (to jump to a chain `{target}', create it first with -N {target})"
         ),
         None => format!(
-            "{} (the rule jumps to it: create it first with -N {target})",
+            "Chain '{target}' does not exist: {} (the rule jumps to it: create it first with -N {target})",
             no_chain(state, target)
         ),
     };
@@ -728,10 +730,13 @@ mod tests {
         let state = TableState::empty(Family::Ipv4, Stage::Filter);
         let err = run("-A INPUT -j ACCEPTT", &state).unwrap_err().message;
         assert!(
-            err.starts_with("unknown target `ACCEPTT'; did you mean ACCEPT?"),
+            err.starts_with(
+                "Chain 'ACCEPTT' does not exist: unknown target `ACCEPTT'; did you mean ACCEPT?"
+            ),
             "{err}"
         );
         let err = run("-A INPUT -j mychain", &state).unwrap_err().message;
+        assert!(err.starts_with("Chain 'mychain' does not exist"), "{err}");
         assert!(err.contains("create it first with -N mychain"), "{err}");
         assert!(!err.contains("did you mean"), "{err}");
         // A target in the wrong case, unless a chain has that name.

@@ -446,6 +446,50 @@ fn failures_are_told_in_iptables_words() {
     }
 }
 
+/// In a namespace where nothing was made yet, the failures Kubernetes'
+/// cleanup meets are told with the words its IsNotFoundError looks for
+/// ("does not exist", "No such file or directory", "No chain/target/match
+/// by that name"), with iptables-nft's exit statuses: a jump rule to a
+/// chain not there, an unknown match, and -X or -Z of a built-in chain of
+/// a table not made (iptables-nft finds no chain there).
+#[test]
+fn missing_things_are_told_in_the_words_kubernetes_looks_for() {
+    let Some(ours) = require_root_or_skip().then(|| Netns::new("k8s-moat").unwrap()) else {
+        return;
+    };
+    let theirs = Netns::new("k8s-nft").unwrap();
+    for (command, words) in [
+        ("-Z INPUT", "No chain/target/match by that name"),
+        ("-X INPUT", "No chain/target/match by that name"),
+        (
+            "-t nat -X POSTROUTING",
+            "No chain/target/match by that name",
+        ),
+        (
+            "-t nat -C POSTROUTING -m comment --comment k8s -j KUBE-POSTROUTING",
+            "does not exist",
+        ),
+        (
+            "-t nat -D POSTROUTING -j KUBE-POSTROUTING",
+            "does not exist",
+        ),
+        ("-C INPUT -m bogus -j ACCEPT", "No such file or directory"),
+    ] {
+        let argv: Vec<&str> = command.split(' ').collect();
+        let mine = moat(&ours, &[&["iptables"], &argv[..]].concat());
+        let debians = theirs
+            .exec(&[&["iptables-nft"], &argv[..]].concat())
+            .unwrap();
+        assert_eq!(mine.status.code(), debians.status.code(), "{command}");
+        assert!(text(&debians.stderr).contains(words), "{command}");
+        assert!(
+            text(&mine.stderr).contains(words),
+            "{command}: {}",
+            text(&mine.stderr)
+        );
+    }
+}
+
 /// A restore file's command lines read as iptables-nft-restore reads them,
 /// each file restored into a fresh namespace of each tool: a `-C` that
 /// finds no rule fails the restore, `-L` and `-S` print the table as it

@@ -274,10 +274,13 @@ impl MatchSpec {
                 return fail(format!("the {name} match is not supported by moat"))
             }
             _ => {
+                // iptables' words first: programs look for "No such file
+                // or directory" (Kubernetes' IsNotFoundError).
                 return fail(format!(
-                    "unknown match \"{name}\"{}",
+                    "Couldn't load match `{name}':No such file or directory (unknown match \
+                     \"{name}\"{})",
                     super::suggest::did_you_mean(name, SUPPORTED.iter().copied())
-                ))
+                ));
             }
         })
     }
