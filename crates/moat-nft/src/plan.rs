@@ -648,15 +648,19 @@ fn create(table: &Table) -> Vec<Op> {
 
 fn update(old: &KernelTable, new: &Table, own_state: OwnState) -> Vec<Op> {
     let mut ops = Vec::new();
+    // By name, for tables of thousands of chains (Kubernetes' nat table).
+    let old_chains: HashMap<&str, &KernelChain> =
+        old.chains.iter().map(|c| (c.name.as_str(), c)).collect();
+    let new_names: HashSet<&str> = new.chains.iter().map(|c| c.name.as_str()).collect();
     for chain in &new.chains {
-        if old.chain(&chain.name).is_none() {
+        if !old_chains.contains_key(chain.name.as_str()) {
             ops.push(Op::AddChain {
                 name: chain.name.clone(),
             });
         }
     }
     for chain in &new.chains {
-        match old.chain(&chain.name) {
+        match old_chains.get(chain.name.as_str()) {
             Some(old_chain) => update_chain(&mut ops, old_chain, chain, new.stage, own_state),
             None => add_rules(&mut ops, chain, new.stage),
         }
@@ -665,7 +669,7 @@ fn update(old: &KernelTable, new: &Table, own_state: OwnState) -> Vec<Op> {
         let Some((hook, policy)) = chain.base else {
             continue;
         };
-        match old.chain(&chain.name) {
+        match old_chains.get(chain.name.as_str()) {
             Some(old_chain) if old_chain.base.is_some() => {
                 update_policy(&mut ops, old_chain, chain, hook, policy)
             }
@@ -683,7 +687,7 @@ fn update(old: &KernelTable, new: &Table, own_state: OwnState) -> Vec<Op> {
     let removed: Vec<_> = old
         .chains
         .iter()
-        .filter(|c| new.chain(&c.name).is_none())
+        .filter(|c| !new_names.contains(c.name.as_str()))
         .collect();
     ops.extend(removed.iter().map(|c| Op::FlushChain {
         name: c.name.clone(),

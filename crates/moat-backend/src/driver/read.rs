@@ -453,12 +453,18 @@ fn assemble(
     let (base_rules, user_rules): (Vec<RuleInfo>, Vec<RuleInfo>) = rules
         .into_iter()
         .partition(|r| hook_of_base_chain(&r.chain).is_some());
+    // By name, for tables of thousands of chains (Kubernetes' nat table).
+    let places: HashMap<String, usize> = visible
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.clone(), i))
+        .collect();
     for rule in user_rules {
         let members = match rule.comment.as_deref().and_then(portmap::map_of) {
             Some(name) => port_maps.remove(name).ok_or_else(|| members::lost(name))?,
             None => Vec::new(),
         };
-        if let Some(chain) = visible.iter_mut().find(|c| c.name == rule.chain) {
+        if let Some(chain) = places.get(&rule.chain).map(|&i| &mut visible[i]) {
             chain.rules.push(KernelRule {
                 handle: rule.handle,
                 source: rule.comment,
