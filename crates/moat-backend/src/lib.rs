@@ -126,6 +126,19 @@ pub trait Backend {
         self.read(family, stage)
     }
 
+    /// Reads the layout of moat's table (see [`Backend::read_layout`]) with
+    /// the rules of user-visible `chain`: enough to list that chain alone.
+    /// Drivers that cannot do better read everything.
+    fn read_chain(
+        &self,
+        family: Family,
+        stage: Stage,
+        chain: &str,
+    ) -> Result<Option<KernelTable>, BackendError> {
+        let _ = chain;
+        self.read(family, stage)
+    }
+
     /// The first rule of user-visible `chain` for which `wanted(position,
     /// source)` holds (positions count from 1), reading the chain no further
     /// than that rule; when the answer is [`RuleSearch::Unknown`] the caller

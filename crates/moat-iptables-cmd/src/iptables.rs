@@ -757,8 +757,17 @@ fn check_fast(
     let mut same = |_: usize, source: &str| source == wanted;
     match backend.find_rule(family, inv.stage, chain, &mut same)? {
         RuleSearch::Found(_) => Ok(Some(ExitCode::SUCCESS)),
-        // A jump to a chain that may not exist: the full path says which.
-        RuleSearch::Absent if rule.jump_target().is_some() => Ok(None),
+        // A jump to a chain that may not exist: the layout tells, and the
+        // full path says which is missing.
+        RuleSearch::Absent if rule.jump_target().is_some() => {
+            let target = rule.jump_target().unwrap_or_default();
+            let layout = backend.read_layout(family, inv.stage)?;
+            if layout.is_none_or(|table| table.chain(target).is_none()) {
+                return Ok(None);
+            }
+            tell!("{program}: {BAD_RULE}");
+            Ok(Some(ExitCode::FAILURE))
+        }
         RuleSearch::Absent => {
             tell!("{program}: {BAD_RULE}");
             Ok(Some(ExitCode::FAILURE))
@@ -783,7 +792,12 @@ fn list_fast(
             chain,
             num,
             zero: ZeroAfter::Nothing,
-        } => backend.read(family, stage)?.and_then(|kernel| {
+        } => match chain {
+            // One chain's rules are all `-S CHAIN` prints.
+            Some(one) => backend.read_chain(family, stage, one)?,
+            None => backend.read(family, stage)?,
+        }
+        .and_then(|kernel| {
             let stored = stored_chains(kernel);
             list_stored_rules(family, stage, &stored, chain.as_deref(), *num, display)
         }),

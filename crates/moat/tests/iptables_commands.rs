@@ -900,6 +900,22 @@ fn listing_with_zeroing_and_family_options_like_iptables_nft() {
         return;
     };
     let same = |command: &str| same_in_both(&ours, &theirs, command).1;
+    // One chain's listing, read with that chain's rules alone.
+    for one in [
+        "-S userc",
+        "-S INPUT",
+        "-S userc 1",
+        "-v -S FORWARD",
+        "-S INPUT 9",
+    ] {
+        same(one);
+    }
+    // A jump rule not there, to a chain that is (or is not).
+    assert_eq!(same_in_both(&ours, &theirs, "-C INPUT -j userc").0, Some(1));
+    assert_eq!(
+        same_in_both(&ours, &theirs, "-C INPUT -j nochain").0,
+        Some(2)
+    );
     let listed = same("-L INPUT -Z FORWARD -v -n -x");
     assert!(listed.contains("Chain FORWARD") && !listed.contains("Chain INPUT"));
     assert!(listed.contains("Zeroing chain `FORWARD'"), "{listed}");

@@ -94,6 +94,20 @@ impl NetlinkDriver {
         read::read_table(&mut sock, family, stage, read::Depth::Layout, &mut |_| ())
     }
 
+    /// [`NetlinkDriver::read_chains_without_rules`], but for the rules of
+    /// user-visible `chain`, which are read too: enough to list one chain,
+    /// whatever the size of the rest of the table.
+    pub fn read_one_chain(
+        &self,
+        family: Family,
+        stage: Stage,
+        chain: &str,
+    ) -> Result<Option<KernelTable>, DriverError> {
+        let mut sock = NfSocket::open()?;
+        let depth = read::Depth::LayoutAnd(chain);
+        read::read_table(&mut sock, family, stage, depth, &mut |_| ())
+    }
+
     /// Renames user chain `from` to `to` when nothing jumps to it; see
     /// [`Backend::rename_unused_chain`].
     pub fn rename_unused_chain(
@@ -351,6 +365,21 @@ impl Backend for Hybrid {
             return self.nft.read(family, stage);
         }
         match self.netlink.read_chains_without_rules(family, stage) {
+            Ok(table) => Ok(table),
+            Err(_) => self.read(family, stage),
+        }
+    }
+
+    fn read_chain(
+        &self,
+        family: Family,
+        stage: Stage,
+        chain: &str,
+    ) -> Result<Option<KernelTable>, BackendError> {
+        if self.route == Route::Nft {
+            return self.nft.read(family, stage);
+        }
+        match self.netlink.read_one_chain(family, stage, chain) {
             Ok(table) => Ok(table),
             Err(_) => self.read(family, stage),
         }

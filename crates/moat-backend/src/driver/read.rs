@@ -183,11 +183,13 @@ pub(super) fn parse_rule(msg: Message<'_>, table: &str) -> Result<Option<RuleInf
 
 /// Which rules a read dumps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Depth {
+pub(crate) enum Depth<'a> {
     /// Every rule of the table.
     Everything,
     /// Only the rules of moat's base chains (jump and policy counter).
     Layout,
+    /// The layout's rules and those of this one user-visible chain.
+    LayoutAnd(&'a str),
     /// Every rule, unless the table holds more than this many: then the
     /// read stops with [`DriverError::TooManyRules`] (the kernel's rule
     /// dump grows with the square of a chain's length).
@@ -315,7 +317,8 @@ pub(crate) fn table_exists(
 const READ_RETRIES: u32 = 30;
 
 /// Reads moat's table for `family` and `stage`; `None` when it does not
-/// exist. With [`Depth::Layout`] the user-visible chains come without rules.
+/// exist. With [`Depth::Layout`] the user-visible chains come without rules
+/// (with [`Depth::LayoutAnd`] but one).
 /// `see` is handed each rule of a user-visible chain as the kernel sends
 /// it (see [`crate::Backend::read_seeing`]).
 ///
@@ -373,10 +376,14 @@ fn read_table_once(
     match depth {
         Depth::Everything => dump_rules(sock, proto, table, None, None, &mut rules, see)?,
         Depth::AtMost(limit) => dump_rules(sock, proto, table, None, Some(limit), &mut rules, see)?,
-        Depth::Layout => {
+        Depth::Layout | Depth::LayoutAnd(_) => {
+            let one = match depth {
+                Depth::LayoutAnd(name) => Some(name),
+                _ => None,
+            };
             for chain in chains
                 .iter()
-                .filter(|c| hook_of_base_chain(&c.name).is_some())
+                .filter(|c| hook_of_base_chain(&c.name).is_some() || Some(c.name.as_str()) == one)
             {
                 dump_rules(sock, proto, table, Some(&chain.name), None, &mut rules, see)?;
             }
@@ -402,7 +409,7 @@ fn read_table_once(
                 timeout: s.timeout_ms.and_then(|ms| u32::try_from(ms / 1000).ok()),
             })
             .collect(),
-        Depth::Layout => Vec::new(),
+        Depth::Layout | Depth::LayoutAnd(_) => Vec::new(),
     };
     let mut read = assemble(family, stage, chains, rules, port_maps)?;
     read.sets = sets;
