@@ -336,6 +336,9 @@ pub struct SeenLines {
     /// Each chain met, with its rules' lines in order (`None` for a text
     /// that does not read back as a rule).
     chains: Vec<(String, Vec<Option<RuleLine>>)>,
+    /// Where each chain met is in `chains`, by name (Kubernetes' nat table
+    /// has thousands).
+    places: HashMap<String, usize>,
 }
 
 impl SeenLines {
@@ -345,24 +348,31 @@ impl SeenLines {
             family,
             display,
             chains: Vec::new(),
+            places: HashMap::new(),
         }
     }
 
     /// Forgets the rules seen so far: the read starts again.
     pub fn forget(&mut self) {
         self.chains.clear();
+        self.places.clear();
     }
 
     /// Writes the line of the next rule of `chain`, with stored text
     /// `text` and `counters`.
     pub fn see(&mut self, chain: &str, text: &str, counters: Counters) {
         // A chain's rules come together: the last chain met is most often it.
-        let at = match self.chains.iter().rposition(|(name, _)| name == chain) {
+        let last = self.chains.len().checked_sub(1);
+        let at = match last.filter(|&i| self.chains[i].0 == chain) {
             Some(at) => at,
-            None => {
-                self.chains.push((chain.to_owned(), Vec::new()));
-                self.chains.len() - 1
-            }
+            None => match self.places.get(chain) {
+                Some(&at) => at,
+                None => {
+                    self.places.insert(chain.to_owned(), self.chains.len());
+                    self.chains.push((chain.to_owned(), Vec::new()));
+                    self.chains.len() - 1
+                }
+            },
         };
         let lines = &mut self.chains[at].1;
         lines.push(stored_rule_line(
@@ -378,16 +388,14 @@ impl SeenLines {
 /// The seen lines of each chain of `order`, when every one of its rules
 /// was seen (a port map's members and rules without text are not).
 fn seen_in_order(
-    mut seen: Vec<(String, Vec<Option<RuleLine>>)>,
+    seen: Vec<(String, Vec<Option<RuleLine>>)>,
     order: &[&StoredChain],
 ) -> Option<Vec<Vec<Option<RuleLine>>>> {
+    let mut seen: HashMap<String, Vec<Option<RuleLine>>> = seen.into_iter().collect();
     order
         .iter()
         .map(|chain| {
-            let lines = match seen.iter().position(|(name, _)| *name == chain.name) {
-                Some(at) => seen.swap_remove(at).1,
-                None => Vec::new(),
-            };
+            let lines = seen.remove(&chain.name).unwrap_or_default();
             (lines.len() == chain.rules.len()).then_some(lines)
         })
         .collect()
@@ -410,6 +418,7 @@ pub fn list_stored_chains(
         family,
         display,
         chains: seen,
+        ..
     } = seen;
     let order = stored_order(family, stage, stored)?;
     let lines = match seen_in_order(seen, &order) {
