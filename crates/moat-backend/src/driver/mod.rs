@@ -310,6 +310,20 @@ impl Hybrid {
             other => other.map_err(|e| e.into_backend(false)),
         }
     }
+
+    /// Part of moat's table, read by `netlink` through the netlink driver;
+    /// on the nft route, or should netlink fail, the whole table.
+    fn read_partly(
+        &self,
+        family: Family,
+        stage: Stage,
+        netlink: impl FnOnce(&NetlinkDriver) -> Result<Option<KernelTable>, DriverError>,
+    ) -> Result<Option<KernelTable>, BackendError> {
+        if self.route == Route::Nft {
+            return self.nft.read(family, stage);
+        }
+        netlink(&self.netlink).or_else(|_| self.read(family, stage))
+    }
 }
 
 impl Backend for Hybrid {
@@ -361,13 +375,9 @@ impl Backend for Hybrid {
         family: Family,
         stage: Stage,
     ) -> Result<Option<KernelTable>, BackendError> {
-        if self.route == Route::Nft {
-            return self.nft.read(family, stage);
-        }
-        match self.netlink.read_chains_without_rules(family, stage) {
-            Ok(table) => Ok(table),
-            Err(_) => self.read(family, stage),
-        }
+        self.read_partly(family, stage, |netlink| {
+            netlink.read_chains_without_rules(family, stage)
+        })
     }
 
     fn read_chain(
@@ -376,13 +386,9 @@ impl Backend for Hybrid {
         stage: Stage,
         chain: &str,
     ) -> Result<Option<KernelTable>, BackendError> {
-        if self.route == Route::Nft {
-            return self.nft.read(family, stage);
-        }
-        match self.netlink.read_one_chain(family, stage, chain) {
-            Ok(table) => Ok(table),
-            Err(_) => self.read(family, stage),
-        }
+        self.read_partly(family, stage, |netlink| {
+            netlink.read_one_chain(family, stage, chain)
+        })
     }
 
     fn find_rule(
