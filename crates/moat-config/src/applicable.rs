@@ -12,19 +12,12 @@ use moat_blocklist::nftables::schema::Set;
 use moat_iptables::save::stage_name;
 use moat_iptables::state::StateChain;
 use moat_iptables::{ipset_match, ipset_update_target, TableState};
-use moat_model::{Action, Family, Match, Rule, SetMatchOptions};
+use moat_model::{Action, Match, Rule, SetMatchOptions};
 use moat_nft::layout::table_name;
 use moat_nft::rule::{compile_rule, merge_sets, RuleContext};
 
 use crate::error::Diagnostic;
 use crate::model::Config;
-
-fn family_name(family: Family) -> &'static str {
-    match family {
-        Family::Ipv4 => "IPv4",
-        Family::Ipv6 => "IPv6",
-    }
-}
 
 /// The block lists or ipsets `rule` names.
 fn set_names(rule: &Rule) -> impl Iterator<Item = &str> {
@@ -99,7 +92,7 @@ fn chain_problems(
         let args = r.text();
         let place = format!(
             "{} {} table, chain {}, rule {} (`{args}`)",
-            family_name(ctx.family),
+            ctx.family.name(),
             stage_name(ctx.stage),
             chain.name,
             i + 1

@@ -131,10 +131,7 @@ pub fn family_notes(config: &Config) -> Vec<String> {
     for zone in config.zones.iter().filter(limited) {
         for &family in families {
             if zone.networks_of(family).is_empty() {
-                let (word, other) = match family {
-                    Family::Ipv4 => ("IPv4", "IPv6"),
-                    Family::Ipv6 => ("IPv6", "IPv4"),
-                };
+                let (word, other) = (family.name(), family.other().name());
                 out.push(format!(
                     "zone {} names {other} networks only: every {word} packet of its interfaces \
                      belongs to it, whatever its address (add its {word} networks to limit them)",
@@ -156,10 +153,7 @@ fn forward_notes(config: &Config) -> Vec<String> {
         let Some(family) = compile::forward_family(pf) else {
             continue;
         };
-        let word = match family {
-            moat_model::Family::Ipv4 => "IPv4",
-            moat_model::Family::Ipv6 => "IPv6",
-        };
+        let word = family.name();
         let silent = config.zones.iter().filter(|z| {
             pf.from.contains(&z.name) && z.interfaces.is_empty() && z.networks_of(family).is_empty()
         });

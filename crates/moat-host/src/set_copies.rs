@@ -177,16 +177,12 @@ fn ipset(
             option,
             name: name.to_string(),
         })?;
-    let word = |f| match f {
-        Family::Ipv4 => "IPv4",
-        Family::Ipv6 => "IPv6",
-    };
     if let Some(other) = set.family.filter(|f| *f != family) {
         return Err(WrongSetFamily {
             option,
             name: name.to_string(),
-            set: word(other),
-            rule: word(family),
+            set: other.name(),
+            rule: family.name(),
         }
         .into());
     }

@@ -242,15 +242,16 @@ fn jump_to_builtin(target: &str) -> EngineError {
 /// IsNotFoundError), then a likely misspelt target, then how to make such
 /// a chain.
 fn missing_jump_target(state: &TableState, target: &str) -> EngineError {
-    let message = match crate::rule::closest_target(target) {
+    let why = match crate::rule::closest_target(target) {
         Some(t) => format!(
-            "Chain '{target}' does not exist: unknown target `{target}'; did you mean {t}? (to jump to a chain `{target}', create it first with -N {target})"
+            "unknown target `{target}'; did you mean {t}? (to jump to a chain `{target}', create it first with -N {target})"
         ),
         None => format!(
-            "Chain '{target}' does not exist: {} (the rule jumps to it: create it first with -N {target})",
+            "{} (the rule jumps to it: create it first with -N {target})",
             no_chain(state, target)
         ),
     };
+    let message = format!("Chain '{target}' does not exist: {why}");
     // iptables refuses it on its command line.
     EngineError {
         problem: Problem::Parameter,

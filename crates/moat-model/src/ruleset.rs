@@ -14,6 +14,24 @@ pub enum Family {
     Ipv6,
 }
 
+impl Family {
+    /// The family's name in messages: `IPv4` or `IPv6`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "IPv4",
+            Family::Ipv6 => "IPv6",
+        }
+    }
+
+    /// The other family.
+    pub fn other(self) -> Family {
+        match self {
+            Family::Ipv4 => Family::Ipv6,
+            Family::Ipv6 => Family::Ipv4,
+        }
+    }
+}
+
 /// A netfilter hook: the point in the packet path where a base chain runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Hook {

@@ -82,13 +82,6 @@ fn located_json(e: &ConfigError) -> serde_json::Value {
         .collect::<Vec<_>>())
 }
 
-fn family_name(f: moat_model::Family) -> &'static str {
-    match f {
-        moat_model::Family::Ipv4 => "IPv4",
-        moat_model::Family::Ipv6 => "IPv6",
-    }
-}
-
 fn table_summary(loaded: &Loaded) -> String {
     tables_text(&loaded.tables)
 }
@@ -101,7 +94,7 @@ fn tables_text<'a>(tables: impl IntoIterator<Item = &'a moat_iptables::TableStat
             let n: usize = t.chains.iter().map(|c| c.rules.len()).sum();
             format!(
                 "{} {} ({n} {})",
-                family_name(t.family),
+                t.family.name(),
                 moat_iptables::save::stage_name(t.stage),
                 rules_word(n)
             )
@@ -163,7 +156,7 @@ pub fn run_check(args: &CheckArgs) -> ExitCode {
                 let tables: Vec<_> = loaded
                     .tables
                     .iter()
-                    .map(|t| json!({"family": family_name(t.family), "table": moat_iptables::save::stage_name(t.stage), "rules": t.chains.iter().map(|c| c.rules.len()).sum::<usize>()}))
+                    .map(|t| json!({"family": t.family.name(), "table": moat_iptables::save::stage_name(t.stage), "rules": t.chains.iter().map(|c| c.rules.len()).sum::<usize>()}))
                     .collect();
                 println!(
                     "{}",
@@ -234,7 +227,7 @@ fn changes(current: &Current, target: &[moat_iptables::TableState]) -> (Vec<Chan
         let new = target
             .iter()
             .find(|t| t.family == entry.family && t.stage == entry.stage);
-        let family = family_name(entry.family);
+        let family = entry.family.name();
         let table = moat_iptables::save::stage_name(entry.stage);
         let change = |chain: &str,
                       change: &'static str,

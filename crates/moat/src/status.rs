@@ -24,13 +24,6 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-fn family_name(f: moat_model::Family) -> &'static str {
-    match f {
-        moat_model::Family::Ipv4 => "IPv4",
-        moat_model::Family::Ipv6 => "IPv6",
-    }
-}
-
 fn ports_text(ports: &[moat_model::PortRange]) -> String {
     ports
         .iter()
@@ -240,7 +233,7 @@ fn print_kept_save_file(current: &Current) {
             .map(|e| {
                 format!(
                     "{} {}",
-                    family_name(e.family),
+                    e.family.name(),
                     moat_iptables::save::stage_name(e.stage)
                 )
             })
@@ -282,13 +275,13 @@ fn status(args: &StatusArgs) -> Result<ExitCode> {
         for chain in &e.state.chains {
             if let Some((_, p)) = chain.base {
                 policies.push(json!({
-                    "family": family_name(e.family), "table": moat_iptables::save::stage_name(e.stage), "chain": chain.name,
+                    "family": e.family.name(), "table": moat_iptables::save::stage_name(e.stage), "chain": chain.name,
                     "policy": format!("{p:?}").to_uppercase(), "packets": chain.policy_counters.packets, "bytes": chain.policy_counters.bytes,
                 }));
             }
             for (i, r) in chain.rules.iter().enumerate() {
                 rules.push(json!({
-                    "family": family_name(e.family), "table": moat_iptables::save::stage_name(e.stage), "chain": chain.name,
+                    "family": e.family.name(), "table": moat_iptables::save::stage_name(e.stage), "chain": chain.name,
                     "number": i + 1, "intent": intent(&r.rule), "description": describe(&r.rule), "rule": r.text(),
                     "packets": r.rule.counters.packets, "bytes": r.rule.counters.bytes,
                 }));

@@ -241,6 +241,12 @@ backends = [{{ to = "10.99.2.2:8080", weight = {weight} }}, {{ to = "10.99.2.3:8
 }
 
 /// The backends the gateway's slot map of service `web` holds now.
+/// Writes `text` to the scratch file `name` and applies it on the gateway.
+fn apply_file(lab: &Topology, scratch: &Scratch, name: &str, text: &str) {
+    let config = scratch.file(name, text);
+    moat_ok(&lab.gateway, scratch, &["apply", config.to_str().unwrap()]);
+}
+
 fn in_slots(lab: &Topology) -> BTreeSet<String> {
     let listing = lab
         .gateway
@@ -316,17 +322,7 @@ fn a_changed_apply_keeps_a_dead_backend_out() {
     let Some((lab, scratch)) = lab() else { return };
     let _b2 = listen(&lab, SERVER_V4, 8080);
     // Slow checks: a reload that forgot .3 was down would take it back for seconds.
-    moat_ok(
-        &lab.gateway,
-        &scratch,
-        &[
-            "apply",
-            scratch
-                .file("a.toml", &two_backends("2", 3, 1))
-                .to_str()
-                .unwrap(),
-        ],
-    );
+    apply_file(&lab, &scratch, "a.toml", &two_backends("2", 3, 1));
     let daemon = Daemon::start_with(&lab.gateway, &scratch.dir, &[], "changed");
     daemon.wait_for("service web: new connections go to 10.99.2.2:8080\n");
     let failures = backend_status(&lab, &scratch, 1)["failures"]
@@ -335,12 +331,7 @@ fn a_changed_apply_keeps_a_dead_backend_out() {
     assert!(failures >= 3, "{failures}");
 
     // Only a weight changes: the new map never holds .3.
-    let changed = scratch.file("b.toml", &two_backends("2", 3, 2));
-    moat_ok(
-        &lab.gateway,
-        &scratch,
-        &["apply", changed.to_str().unwrap()],
-    );
+    apply_file(&lab, &scratch, "b.toml", &two_backends("2", 3, 2));
     let only_b2 = BTreeSet::from(["10.99.2.2:8080".to_string()]);
     assert_eq!(in_slots(&lab), only_b2);
     daemon.wait_for("[daemon] configuration reloaded");
@@ -356,17 +347,7 @@ fn a_hand_edited_file_at_reload_keeps_the_running_checks() {
     let Some((lab, scratch)) = lab() else { return };
     let _b2 = listen(&lab, SERVER_V4, 8080);
     let b3 = listen(&lab, SERVER_EXTRA_V4[0], 8080);
-    moat_ok(
-        &lab.gateway,
-        &scratch,
-        &[
-            "apply",
-            scratch
-                .file("a.toml", &two_backends("0.2", 2, 1))
-                .to_str()
-                .unwrap(),
-        ],
-    );
+    apply_file(&lab, &scratch, "a.toml", &two_backends("0.2", 2, 1));
     let daemon = Daemon::start_with(&lab.gateway, &scratch.dir, &[], "edited");
     daemon.wait_for("[balance] started");
 

@@ -30,14 +30,6 @@ impl From<SetSide> for Side {
     }
 }
 
-/// The name of `family` in error messages.
-fn family_name(family: Family) -> &'static str {
-    match family {
-        Family::Ipv4 => "IPv4",
-        Family::Ipv6 => "IPv6",
-    }
-}
-
 /// The longest prefix of `family` (32 or 128).
 pub(super) fn max_prefix(family: Family) -> u8 {
     match family {
@@ -60,7 +52,7 @@ pub(super) fn check_family(addr: IpAddr, family: Family) -> Result<(), CompileEr
         (IpAddr::V4(_), Family::Ipv4) | (IpAddr::V6(_), Family::Ipv6) => Ok(()),
         _ => refuse(format!(
             "address {addr} is not an {} address (the rule is in an {0} table)",
-            family_name(family)
+            family.name()
         )),
     }
 }
@@ -172,7 +164,7 @@ fn netmask(prefix: u8, family: Family) -> Result<IpAddr, CompileError> {
     if prefix > max {
         return refuse(format!(
             "prefix length /{prefix} is longer than an {} address",
-            family_name(family)
+            family.name()
         ));
     }
     Ok(match family {

@@ -104,10 +104,7 @@ impl Extension for Reject {
         {
             Some(i) => self.with = Some(i),
             None => {
-                let other = table(match self.family {
-                    Family::Ipv4 => Family::Ipv6,
-                    Family::Ipv6 => Family::Ipv4,
-                });
+                let other = table(self.family.other());
                 let hint = if other.iter().any(|(n, a, _)| *n == v || *a == v) {
                     match self.family {
                         Family::Ipv4 => " (that is an ip6tables type)".to_string(),
