@@ -139,6 +139,22 @@ pub trait Backend {
         self.read(family, stage)
     }
 
+    /// Reads the layout of moat's table with the rules of the user-visible
+    /// `chains` (a chain not there is skipped), the table's named sets, and
+    /// for every chain how many uses the kernel counts of it
+    /// ([`moat_nft::KernelChain::uses`]): enough for a change to those
+    /// chains alone. Drivers that cannot do better read everything, and
+    /// count nothing.
+    fn read_chains(
+        &self,
+        family: Family,
+        stage: Stage,
+        chains: &[&str],
+    ) -> Result<Option<KernelTable>, BackendError> {
+        let _ = chains;
+        self.read(family, stage)
+    }
+
     /// The first rule of user-visible `chain` for which `wanted(position,
     /// source)` holds (positions count from 1), reading the chain no further
     /// than that rule; when the answer is [`RuleSearch::Unknown`] the caller

@@ -209,6 +209,7 @@ pub(crate) fn parse_listing(
                     name: chain.name,
                     base: None,
                     policy_counter: None,
+                    uses: None,
                     rules: Vec::new(),
                 }),
             }

@@ -102,6 +102,40 @@ fn every_construct_lands_as_nft_writes_it() {
     assert!(!expected.sets.is_empty());
     expected.sets.clear();
     assert_eq!(layout, Some(expected));
+    // Some chains with their rules: the one asked for whole, the others as
+    // in the layout, each with the kernel's count of its uses (its rules,
+    // the jumps and gotos to it, a hook chain's jump from moat's base
+    // chain), which a whole read leaves out.
+    let some = lab
+        .netlink
+        .run(|| NetlinkDriver.read_some_chains(Family::Ipv4, Stage::Filter, &["USER"]))
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let jumps_to = |name: &str| {
+        let ends = [format!("-j {name}"), format!("-g {name}")];
+        let sources = filter.chains.iter().flat_map(|c| &c.rules);
+        sources
+            .filter(|r| {
+                r.source
+                    .as_deref()
+                    .is_some_and(|s| ends.iter().any(|e| s.ends_with(e)))
+            })
+            .count()
+    };
+    assert_eq!(some.chains.len(), filter.chains.len());
+    for (chain, whole) in some.chains.iter().zip(&filter.chains) {
+        assert_eq!(chain.name, whole.name);
+        match chain.name.as_str() {
+            "USER" => assert_eq!(chain.rules, whole.rules),
+            _ => assert!(chain.rules.is_empty(), "{}", chain.name),
+        }
+        let uses = whole.rules.len() + jumps_to(&chain.name) + usize::from(whole.base.is_some());
+        assert_eq!(chain.uses, Some(uses as u32), "{}", chain.name);
+        assert_eq!(whole.uses, None);
+    }
+    assert!(jumps_to("USER") >= 2);
+    assert_eq!(some.sets, filter.sets);
     let absent = lab
         .netlink
         .run(|| NetlinkDriver.read_chains_without_rules(Family::Ipv6, Stage::Filter))

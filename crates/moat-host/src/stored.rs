@@ -1,8 +1,12 @@
 //! Reads moat's tables through the backend into the iptables front-end's view.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
+
 use moat_backend::Backend;
-use moat_iptables::{StoredChain, StoredRule, TableState};
+use moat_iptables::{ChainsRead, StoredChain, StoredRule, TableState};
+use moat_model::ruleset::hook_chain_name;
 use moat_model::{Family, Stage};
+use moat_nft::portmap::PORTMAP_PREFIX;
 use moat_nft::KernelTable;
 
 use crate::HostError;
@@ -69,4 +73,87 @@ pub fn read_view(
         stage,
         stored_chains(kernel),
     )?))
+}
+
+/// One table read for a change: the kernel's version (if any), its
+/// iptables view, and, when only the chains the change touches were read
+/// with their rules, what the change must keep to for that to be enough.
+pub struct ReadForChange {
+    /// The kernel's table, its chains not read without rules.
+    pub kernel: Option<KernelTable>,
+    /// Its iptables view, likewise.
+    pub state: TableState,
+    /// `None` when the whole table was read.
+    pub partial: Option<ChainsRead>,
+}
+
+/// Reads one table for a change that touches the rules of `chains` alone
+/// (a `--noflush` restore beside Kubernetes' nat table of thousands of
+/// chains): the layout, and the rules of those chains and the built-in
+/// ones, when [`ChainsRead::new`] finds that enough; else the whole table.
+/// Not in the raw table (whose copy after conntrack follows all its
+/// rules), nor beside a set other than a port map (the sets a table's
+/// rules fill or copy are kept or dropped by all of its rules).
+pub fn read_for_change(
+    backend: &dyn Backend,
+    family: Family,
+    stage: Stage,
+    chains: &BTreeSet<String>,
+) -> Result<ReadForChange, HostError> {
+    let whole = || -> Result<ReadForChange, HostError> {
+        let (kernel, state) = read_state(backend, family, stage)?;
+        Ok(ReadForChange {
+            kernel,
+            state,
+            partial: None,
+        })
+    };
+    if stage == Stage::Raw {
+        return whole();
+    }
+    let builtin = stage.hooks().iter().map(|&hook| hook_chain_name(hook));
+    let wanted: Vec<&str> = chains.iter().map(String::as_str).chain(builtin).collect();
+    let Some(kernel) = backend.read_chains(family, stage, &wanted)? else {
+        return Ok(ReadForChange {
+            kernel: None,
+            state: TableState::empty(family, stage),
+            partial: None,
+        });
+    };
+    // The kernel counts a chain's own rules among its uses; the rest are
+    // references to it.
+    let references: HashMap<String, u32> = kernel
+        .chains
+        .iter()
+        .filter(|c| chains.contains(&c.name) || c.base.is_some())
+        .filter_map(|c| {
+            let own = u32::try_from(c.rules.len()).ok()?;
+            Some((c.name.clone(), c.uses?.checked_sub(own)?))
+        })
+        .collect();
+    let state = TableState::from_stored(family, stage, stored_chains(kernel.clone()))?;
+    // No count: the driver read the whole table.
+    if kernel.chains.iter().all(|c| c.uses.is_none()) {
+        return Ok(ReadForChange {
+            kernel: Some(kernel),
+            state,
+            partial: None,
+        });
+    }
+    if !kernel
+        .sets
+        .iter()
+        .all(|s| s.name.starts_with(PORTMAP_PREFIX))
+    {
+        return whole();
+    }
+    let read: HashSet<String> = wanted.iter().map(|name| name.to_string()).collect();
+    match ChainsRead::new(&state, &read, &references) {
+        Some(partial) => Ok(ReadForChange {
+            kernel: Some(kernel),
+            state,
+            partial: Some(partial),
+        }),
+        None => whole(),
+    }
 }

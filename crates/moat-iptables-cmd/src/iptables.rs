@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use moat_backend::{Backend, RuleSearch, Seen};
-use moat_iptables::listing::{list_stored_chains, list_stored_rules, SeenLines};
+use moat_iptables::listing::{
+    list_counted_chain, list_stored_chains, list_stored_rules, SeenLines,
+};
 use moat_iptables::rule::RuleSpec;
 use moat_iptables::state::StateRule;
 use moat_iptables::{execute_owned, parse_command_line, Command, TableState, ZeroAfter, BAD_RULE};
@@ -776,6 +778,36 @@ fn check_fast(
     }
 }
 
+/// `-L CHAIN` from the table's layout and that chain's rules, with the
+/// references to the chain as the kernel counts them; `None` when that
+/// read cannot tell (no such chain, a driver that reads whole tables) and
+/// the whole listing answers.
+fn list_counted(
+    backend: &dyn Backend,
+    family: Family,
+    stage: Stage,
+    chain: &str,
+    num: Option<usize>,
+    display: moat_iptables::Display,
+) -> Result<Option<String>> {
+    let Some(kernel) = backend.read_chains(family, stage, &[chain])? else {
+        return Ok(None);
+    };
+    // The kernel counts the chain's own rules among its uses.
+    let references = kernel.chain(chain).and_then(|c| {
+        let own = u32::try_from(c.rules.len()).ok()?;
+        c.uses?.checked_sub(own)
+    });
+    let Some(references) = references else {
+        return Ok(None);
+    };
+    let stored = stored_chains(kernel);
+    let references = references as usize;
+    Ok(list_counted_chain(
+        family, stage, &stored, chain, num, display, references,
+    ))
+}
+
 /// `-S` and `-L` (without `-Z`) straight from the kernel's stored rule
 /// texts: `-S` prints them as they are, `-L` reads each back only as far
 /// as its line, while the kernel still sends the rest, and neither builds
@@ -787,6 +819,19 @@ fn list_fast(
     family: Family,
 ) -> Result<Option<ExitCode>> {
     let (stage, display) = (inv.stage, inv.display);
+    // One chain, with the references the kernel counts to it: a Kubernetes
+    // canary's check that its chain is there, beside thousands of chains.
+    if let Command::List {
+        chain: Some(one),
+        num,
+        zero: ZeroAfter::Nothing,
+    } = &inv.command
+    {
+        if let Some(text) = list_counted(backend, family, stage, one, *num, display)? {
+            crate::stdout::write(&text)?;
+            return Ok(Some(ExitCode::SUCCESS));
+        }
+    }
     let listing = match &inv.command {
         Command::ListRules {
             chain,

@@ -1,11 +1,13 @@
 //! `iptables-restore` / `ip6tables-restore`: a whole save file as one atomic transaction.
 
+use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::process::ExitCode;
 
 use clap::Args;
 use moat_backend::{Backend, BoundedRead};
 use moat_iptables::command::parse_table;
+use moat_iptables::rule::Warning;
 use moat_iptables::save::{restore_with_notes, LineNote, RestoreOptions, SaveFile};
 use moat_iptables::TableState;
 use moat_iptables::Wait;
@@ -16,7 +18,7 @@ use moat_host::guard;
 use moat_host::log_route;
 use moat_host::set_copies;
 use moat_host::settings::{needed_by_tables, warn_missing};
-use moat_host::stored::read_state;
+use moat_host::stored::{read_for_change, read_state, ReadForChange};
 
 use crate::advice;
 use crate::CommandError;
@@ -166,44 +168,87 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
         noflush: args.noflush,
         counters: args.counters,
     };
-    let mut kernels = Vec::new();
-    let mut before = Vec::new();
     let in_session = guard::session_flow().is_some();
     let mut warned = std::collections::HashSet::new();
     // What standard output refused, told once the rules are in.
     let mut unwritten = None;
-    let states = restore_with_notes(
-        &file,
-        family,
-        options,
-        |stage| {
-            let (kernel, state) = read_state(&backend, family, stage).map_err(|e| e.to_string())?;
-            kernels.push((stage, kernel));
-            if in_session {
-                before.push(state.to_table());
+    // iptables' own warnings as iptables writes them, at every line;
+    // moat's advice once, at the first line that gives it.
+    let mut tell = |line: usize, note: LineNote<'_>| match note {
+        LineNote::Warning(warning) => {
+            if warning.from_iptables || warned.insert(warning.text.clone()) {
+                advice::write(program, Some(line), warning);
             }
-            Ok(state)
-        },
-        // iptables' own warnings as iptables writes them, at every line;
-        // moat's advice once, at the first line that gives it.
-        |line, note| match note {
-            LineNote::Warning(warning) => {
-                if warning.from_iptables || warned.insert(warning.text.clone()) {
-                    advice::write(program, Some(line), warning);
+        }
+        LineNote::Verbose(text) => {
+            if echo_lines && unwritten.is_none() {
+                unwritten = crate::stdout::write(text).err();
+            }
+        }
+        LineNote::Listing(text) => {
+            if !args.test && unwritten.is_none() {
+                unwritten = crate::stdout::write(text).err();
+            }
+        }
+    };
+    // Beside a large table a --noflush restore reads only the chains it
+    // touches, when that is enough (see read_for_change); should what it
+    // leads to need more, it runs again on whole tables. Its notes wait
+    // until the run that counts.
+    let touched = if args.noflush && !in_session {
+        touched_chains(&file, family)
+    } else {
+        HashMap::new()
+    };
+    let mut partly = !touched.is_empty();
+    let (states, mut kernels, before) = loop {
+        let mut kernels = Vec::new();
+        let mut before = Vec::new();
+        let mut partials = Vec::new();
+        let mut kept: Vec<(usize, KeptNote)> = Vec::new();
+        let restored = restore_with_notes(
+            &file,
+            family,
+            options,
+            |stage| {
+                let read = match touched.get(&stage) {
+                    Some(chains) if partly => read_for_change(&backend, family, stage, chains),
+                    _ => read_state(&backend, family, stage).map(|(kernel, state)| ReadForChange {
+                        kernel,
+                        state,
+                        partial: None,
+                    }),
                 }
-            }
-            LineNote::Verbose(text) => {
-                if echo_lines && unwritten.is_none() {
-                    unwritten = crate::stdout::write(text).err();
+                .map_err(|e| e.to_string())?;
+                kernels.push((stage, read.kernel));
+                partials.extend(read.partial.map(|p| (stage, p)));
+                if in_session {
+                    before.push(read.state.to_table());
                 }
+                Ok(read.state)
+            },
+            |line, note| match partly {
+                true => kept.push((line, KeptNote::of(note))),
+                false => tell(line, note),
+            },
+        );
+        if partly {
+            let holds = restored.as_ref().is_ok_and(|states| {
+                partials.iter().all(|(stage, partial)| {
+                    let last = states.iter().rev().find(|s| s.stage == *stage);
+                    last.is_some_and(|state| partial.still_holds(state))
+                })
+            });
+            if !holds {
+                partly = false;
+                continue;
             }
-            LineNote::Listing(text) => {
-                if !args.test && unwritten.is_none() {
-                    unwritten = crate::stdout::write(text).err();
-                }
+            for (line, note) in &kept {
+                tell(*line, note.as_note());
             }
-        },
-    )?;
+        }
+        break (restored?, kernels, before);
+    };
     // Where a set the rules name is first named, should it be missing.
     let set_lines = set_copies::first_lines(&file);
     let made_nothing = tables_made_nothing(&file, family, args.noflush);
@@ -285,6 +330,48 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
     // (2 % of a 10,000-rule restore's instructions).
     std::mem::forget(batch);
     unwritten.map_or(Ok(()), Err)
+}
+
+/// For each table whose sections of `file` touch some chains alone, the
+/// chains (see [`moat_iptables::save::SaveTable::chains_touched`]).
+fn touched_chains(file: &SaveFile, family: Family) -> HashMap<Stage, BTreeSet<String>> {
+    let mut all: HashMap<Stage, Option<BTreeSet<String>>> = HashMap::new();
+    for table in &file.tables {
+        let touched = table.chains_touched(family);
+        let chains = all.entry(table.stage).or_insert(Some(BTreeSet::new()));
+        match (chains.as_mut(), touched) {
+            (Some(chains), Some(more)) => chains.extend(more),
+            _ => *chains = None,
+        }
+    }
+    all.into_iter()
+        .filter_map(|(stage, chains)| Some((stage, chains?)))
+        .collect()
+}
+
+/// A line's note, kept until the run of a restore that counts.
+enum KeptNote {
+    Warning(Warning),
+    Verbose(String),
+    Listing(String),
+}
+
+impl KeptNote {
+    fn of(note: LineNote<'_>) -> Self {
+        match note {
+            LineNote::Warning(warning) => KeptNote::Warning(warning.clone()),
+            LineNote::Verbose(text) => KeptNote::Verbose(text.to_string()),
+            LineNote::Listing(text) => KeptNote::Listing(text.to_string()),
+        }
+    }
+
+    fn as_note(&self) -> LineNote<'_> {
+        match self {
+            KeptNote::Warning(warning) => LineNote::Warning(warning),
+            KeptNote::Verbose(text) => LineNote::Verbose(text),
+            KeptNote::Listing(text) => LineNote::Listing(text),
+        }
+    }
 }
 
 /// The rules in all chains of `table`.

@@ -822,6 +822,27 @@ impl Command {
         )
     }
 
+    /// The one chain whose rules the command changes or looks at; `None`
+    /// for a command of every chain, a rename (which rewrites the jumps to
+    /// the chain) and a listing (which counts references across the
+    /// table).
+    pub fn chain_touched(&self) -> Option<&str> {
+        match self {
+            Command::Append { chain, .. }
+            | Command::Insert { chain, .. }
+            | Command::DeleteRule { chain, .. }
+            | Command::DeleteNum { chain, .. }
+            | Command::Replace { chain, .. }
+            | Command::Check { chain, .. }
+            | Command::NewChain { chain }
+            | Command::SetPolicy { chain, .. } => Some(chain),
+            Command::Flush { chain }
+            | Command::Zero { chain, .. }
+            | Command::DeleteChain { chain } => chain.as_deref(),
+            Command::RenameChain { .. } | Command::List { .. } | Command::ListRules { .. } => None,
+        }
+    }
+
     /// Whether it leaves a table moat does not have yet so, as iptables-nft
     /// leaves it: flushing or deleting every chain, zeroing counters or
     /// listing has nothing to do there (`iptables -t nat -F; iptables -t

@@ -133,7 +133,7 @@ fn no_chain(state: &TableState, name: &str) -> EngineError {
 
 /// The chain called `name`, or a "no such chain" error with a suggestion.
 fn chain_mut<'a>(state: &'a mut TableState, name: &str) -> Result<&'a mut StateChain, EngineError> {
-    match state.chains.iter().position(|c| c.name == name) {
+    match state.position(name) {
         Some(i) => Ok(&mut state.chains[i]),
         None => Err(no_chain(state, name)),
     }

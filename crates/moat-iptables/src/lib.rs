@@ -3,6 +3,7 @@
 
 mod address_list;
 mod c_number;
+pub mod chains_read;
 pub mod command;
 pub mod engine;
 mod help;
@@ -16,6 +17,7 @@ pub mod save;
 mod shared_limits;
 pub mod state;
 
+pub use chains_read::ChainsRead;
 pub use command::{
     parse_command_line, Command, CommandError, Display, Invocation, Wait, ZeroAfter,
 };

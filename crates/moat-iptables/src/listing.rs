@@ -449,18 +449,62 @@ pub fn list_stored_chains(
     let mut out = String::new();
     for (n, (c, lines)) in listed.into_iter().enumerate() {
         let references = || references.get(c.name.as_str()).copied().unwrap_or(0);
-        let policy = c.base.map(|(_, p)| p);
-        let heading = || title(&c.name, policy, c.policy_counters, references, display);
-        write_chain_block(
-            &mut out,
-            n == 0,
-            heading,
-            lines.len(),
-            num,
-            display,
-            |out, i| out.push_str(&lines[i].0),
-        );
+        write_stored_chain(&mut out, n == 0, c, lines, references, num, display);
     }
+    Some(out)
+}
+
+/// Writes stored chain `chain`'s block of a listing: its title (with
+/// `references` for a user chain) and its rules' `lines`.
+fn write_stored_chain(
+    out: &mut String,
+    first: bool,
+    chain: &StoredChain,
+    lines: &[RuleLine],
+    references: impl FnOnce() -> usize,
+    num: Option<usize>,
+    display: Display,
+) {
+    let policy = chain.base.map(|(_, p)| p);
+    let heading = || {
+        title(
+            &chain.name,
+            policy,
+            chain.policy_counters,
+            references,
+            display,
+        )
+    };
+    write_chain_block(out, first, heading, lines.len(), num, display, |out, i| {
+        out.push_str(&lines[i].0)
+    });
+}
+
+/// The `-L` listing of chain `name` alone, from `stored` read with that
+/// chain's rules (see `Backend::read_chains`), the references to it as
+/// the kernel counted them; `None` when it cannot be listed so (no such
+/// chain, a rule that does not read back), and the whole table is read.
+pub fn list_counted_chain(
+    family: Family,
+    stage: Stage,
+    stored: &[StoredChain],
+    name: &str,
+    num: Option<usize>,
+    display: Display,
+    references: usize,
+) -> Option<String> {
+    stored_order(family, stage, stored)?;
+    let chain = stored.iter().find(|c| c.name == name)?;
+    let lines = chain
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, rule)| {
+            stored_rule_line(rule.source.as_deref()?, i, rule.counters, family, display)
+        })
+        .collect::<Option<Vec<RuleLine>>>()?;
+    let mut out = String::new();
+    write_stored_chain(&mut out, true, chain, &lines, || references, num, display);
     Some(out)
 }
 

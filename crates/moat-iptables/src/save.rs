@@ -2,6 +2,7 @@
 //! states, and emitted from table states.
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use moat_model::{Counters, Family, Policy, Stage};
@@ -439,6 +440,18 @@ impl SaveTable {
                 })
     }
 
+    /// The chains whose rules the section's declarations and commands
+    /// change or look at; `None` when a command needs the whole table
+    /// (see [`Command::chain_touched`]) or does not read (the restore then
+    /// says why).
+    pub fn chains_touched(&self, family: Family) -> Option<BTreeSet<String>> {
+        let mut chains: BTreeSet<String> = self.chains.iter().map(|d| d.name.clone()).collect();
+        for command in &self.commands {
+            chains.insert(command_chain(command, family)?);
+        }
+        Some(chains)
+    }
+
     /// The section's declarations and commands in the order of their lines.
     fn steps(&self) -> impl Iterator<Item = Step<'_>> {
         let mut chains = self.chains.iter().peekable();
@@ -450,6 +463,50 @@ impl SaveTable {
             (None, None) => None,
         })
     }
+}
+
+/// The verbs that name one chain as the word after them, when they do.
+const CHAIN_VERBS: [&str; 20] = [
+    "-A",
+    "--append",
+    "-I",
+    "--insert",
+    "-D",
+    "--delete",
+    "-R",
+    "--replace",
+    "-C",
+    "--check",
+    "-F",
+    "--flush",
+    "-Z",
+    "--zero",
+    "-N",
+    "--new-chain",
+    "-X",
+    "--delete-chain",
+    "-P",
+    "--policy",
+];
+
+/// The chain `command` touches (see [`Command::chain_touched`]): the word
+/// after the verb that starts the line, as saved files write it, else what
+/// the line means when parsed.
+fn command_chain(command: &SaveCommand, family: Family) -> Option<String> {
+    let mut words = command.text.split_ascii_whitespace();
+    let mut verb = words.next()?;
+    if verb.starts_with('[') {
+        verb = words.next()?;
+    }
+    let plain = |word: &&str| !word.starts_with('-') && !word.contains(['"', '\'', '\\', '!']);
+    if let Some(chain) = words.next().filter(plain) {
+        if CHAIN_VERBS.contains(&verb) {
+            return Some(chain.to_string());
+        }
+    }
+    let words = command.checked_words().ok()?;
+    let invocation = parse_command_line(&words, family).ok()?;
+    invocation.command.chain_touched().map(str::to_string)
 }
 
 /// Carries out chain declaration `decl` of a restore on `state`: a

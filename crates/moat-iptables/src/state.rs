@@ -1,6 +1,7 @@
 //! The iptables view of one of moat's tables: chains and rules as the
 //! iptables front-end knows them, built from what the kernel holds.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use moat_model::{validate_rule, Chain, Counters, Family, Hook, Policy, Rule, Stage, Table};
@@ -39,6 +40,34 @@ pub struct TableState {
     pub stage: Stage,
     /// Built-in chains in hook order, then user chains.
     pub chains: Vec<StateChain>,
+    /// Where chains were last found by name.
+    places: ChainPlaces,
+}
+
+/// Where each chain of a view was last found by name, for tables of
+/// thousands of chains (Kubernetes' nat table). Only a hint: a place is
+/// used when the chain there still has that name (names are unique), else
+/// the chains are searched and the place noted again, so that changes to
+/// the chains never need to tell it.
+#[derive(Default)]
+struct ChainPlaces(RefCell<HashMap<String, usize>>);
+
+impl Clone for ChainPlaces {
+    fn clone(&self) -> Self {
+        ChainPlaces::default()
+    }
+}
+
+impl PartialEq for ChainPlaces {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for ChainPlaces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChainPlaces")
+    }
 }
 
 /// A rule stored in the kernel that the front-end cannot read back.
@@ -186,6 +215,7 @@ impl TableState {
 
     fn from_table(table: &Table) -> Self {
         TableState {
+            places: ChainPlaces::default(),
             family: table.family,
             stage: table.stage,
             chains: table
@@ -236,12 +266,37 @@ impl TableState {
 
     /// The chain called `name`.
     pub fn chain(&self, name: &str) -> Option<&StateChain> {
-        self.chains.iter().find(|c| c.name == name)
+        self.position(name).map(|i| &self.chains[i])
     }
 
     /// The chain called `name`, mutably.
     pub fn chain_mut(&mut self, name: &str) -> Option<&mut StateChain> {
-        self.chains.iter_mut().find(|c| c.name == name)
+        self.position(name).map(|i| &mut self.chains[i])
+    }
+
+    /// Where the chain called `name` is in [`TableState::chains`].
+    pub fn position(&self, name: &str) -> Option<usize> {
+        let at = |i: usize| self.chains.get(i).is_some_and(|c| c.name == name);
+        let mut places = self.places.0.borrow_mut();
+        if places.is_empty() && self.chains.len() > 1 {
+            places.extend(
+                self.chains
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.name.clone(), i)),
+            );
+        }
+        match places.get(name) {
+            Some(&i) if at(i) => Some(i),
+            _ => {
+                let found = self.chains.iter().position(|c| c.name == name);
+                match found {
+                    Some(i) => places.insert(name.to_string(), i),
+                    None => places.remove(name),
+                };
+                found
+            }
+        }
     }
 
     /// User chains sorted by name, as iptables lists them.

@@ -48,6 +48,11 @@ pub struct KernelChain {
     pub policy_counter: Option<(u32, Counters)>,
     /// The rules in order.
     pub rules: Vec<KernelRule>,
+    /// How many uses the kernel counts of the chain (its own rules, the
+    /// rules that jump or go to it, and for a hook chain the jump of moat's
+    /// base chain), when the read asked for them (see
+    /// `Backend::read_chains`).
+    pub uses: Option<u32>,
 }
 
 /// A rule as the kernel holds it.

@@ -958,6 +958,7 @@ mod tests {
                 name: "INPUT".into(),
                 base: Some((Hook::Input, Policy::Accept)),
                 policy_counter: Some((100, Counters::default())),
+                uses: None,
                 rules: sources
                     .iter()
                     .enumerate()
@@ -1187,6 +1188,7 @@ mod tests {
             name: c.name.clone(),
             base: c.base,
             policy_counter: Some((100 + i as u32, Counters::default())),
+            uses: None,
             rules: (c.rules.iter().enumerate())
                 .map(|(j, r)| KernelRule {
                     handle: (10 * i + j + 1) as u32,
@@ -1366,6 +1368,7 @@ mod tests {
                 name: name.into(),
                 base: None,
                 policy_counter: None,
+                uses: None,
                 rules: source.into_iter().map(|s| kernel_rule(7, s)).collect(),
             });
         }
@@ -1429,6 +1432,7 @@ mod tests {
                 name: "PREROUTING".into(),
                 base: Some((Hook::Prerouting, Policy::Accept)),
                 policy_counter: Some((100, Counters::default())),
+                uses: None,
                 rules: vec![KernelRule {
                     handle: 7,
                     source: Some(crate::portmap::marker(&map.name)),

@@ -119,6 +119,7 @@ impl Kernel {
                 name: "PREROUTING".into(),
                 base: Some((Hook::Prerouting, Policy::Accept)),
                 policy_counter: Some((1, Counters::default())),
+                uses: None,
                 rules,
             }],
             sets: self

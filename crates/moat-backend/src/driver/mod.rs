@@ -104,7 +104,21 @@ impl NetlinkDriver {
         chain: &str,
     ) -> Result<Option<KernelTable>, DriverError> {
         let mut sock = NfSocket::open()?;
-        let depth = read::Depth::LayoutAnd(chain);
+        let depth = read::Depth::LayoutAnd(&[chain]);
+        read::read_table(&mut sock, family, stage, depth, &mut |_| ())
+    }
+
+    /// [`NetlinkDriver::read_chains_without_rules`], with the rules of
+    /// user-visible `chains`, the table's named sets and each chain's
+    /// uses; see [`Backend::read_chains`].
+    pub fn read_some_chains(
+        &self,
+        family: Family,
+        stage: Stage,
+        chains: &[&str],
+    ) -> Result<Option<KernelTable>, DriverError> {
+        let mut sock = NfSocket::open()?;
+        let depth = read::Depth::Chains(chains);
         read::read_table(&mut sock, family, stage, depth, &mut |_| ())
     }
 
@@ -388,6 +402,17 @@ impl Backend for Hybrid {
     ) -> Result<Option<KernelTable>, BackendError> {
         self.read_partly(family, stage, |netlink| {
             netlink.read_one_chain(family, stage, chain)
+        })
+    }
+
+    fn read_chains(
+        &self,
+        family: Family,
+        stage: Stage,
+        chains: &[&str],
+    ) -> Result<Option<KernelTable>, BackendError> {
+        self.read_partly(family, stage, |netlink| {
+            netlink.read_some_chains(family, stage, chains)
         })
     }
 

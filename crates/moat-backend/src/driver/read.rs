@@ -20,12 +20,13 @@ use crate::netlink::wire::{be_u32, be_u64, string, string_is, Attrs, Message, Wr
 use crate::netlink::{NfProto, NfSocket};
 use crate::Seen;
 
-/// A chain as dumped: its name and, for a base chain, its policy and
-/// hook priority.
+/// A chain as dumped: its name, for a base chain its policy and hook
+/// priority, and how many uses the kernel counts of it.
 struct ChainInfo {
     name: String,
     policy: Option<u32>,
     priority: Option<i32>,
+    uses: Option<u32>,
 }
 
 /// A rule as dumped, reduced to what moat reads.
@@ -76,6 +77,7 @@ fn parse_chain(msg: Message<'_>, table: &str) -> Option<ChainInfo> {
         name: string(attrs.get(NFTA_CHAIN_NAME)?),
         policy: attrs.get(NFTA_CHAIN_POLICY).and_then(be_u32),
         priority,
+        uses: attrs.get(NFTA_CHAIN_USE).and_then(be_u32),
     })
 }
 
@@ -188,8 +190,12 @@ pub(crate) enum Depth<'a> {
     Everything,
     /// Only the rules of moat's base chains (jump and policy counter).
     Layout,
-    /// The layout's rules and those of this one user-visible chain.
-    LayoutAnd(&'a str),
+    /// The layout's rules and those of these user-visible chains.
+    LayoutAnd(&'a [&'a str]),
+    /// [`Depth::LayoutAnd`], with the table's named sets and how many
+    /// uses the kernel counts of each chain: enough for a change
+    /// to these chains alone (see [`crate::Backend::read_chains`]).
+    Chains(&'a [&'a str]),
     /// Every rule, unless the table holds more than this many: then the
     /// read stops with [`DriverError::TooManyRules`] (the kernel's rule
     /// dump grows with the square of a chain's length).
@@ -376,15 +382,14 @@ fn read_table_once(
     match depth {
         Depth::Everything => dump_rules(sock, proto, table, None, None, &mut rules, see)?,
         Depth::AtMost(limit) => dump_rules(sock, proto, table, None, Some(limit), &mut rules, see)?,
-        Depth::Layout | Depth::LayoutAnd(_) => {
-            let one = match depth {
-                Depth::LayoutAnd(name) => Some(name),
-                _ => None,
+        Depth::Layout | Depth::LayoutAnd(_) | Depth::Chains(_) => {
+            let wanted: HashSet<&str> = match depth {
+                Depth::LayoutAnd(names) | Depth::Chains(names) => names.iter().copied().collect(),
+                _ => HashSet::new(),
             };
-            for chain in chains
-                .iter()
-                .filter(|c| hook_of_base_chain(&c.name).is_some() || Some(c.name.as_str()) == one)
-            {
+            for chain in chains.iter().filter(|c| {
+                hook_of_base_chain(&c.name).is_some() || wanted.contains(c.name.as_str())
+            }) {
                 dump_rules(sock, proto, table, Some(&chain.name), None, &mut rules, see)?;
             }
         }
@@ -399,7 +404,7 @@ fn read_table_once(
         }
     }
     let sets = match depth {
-        Depth::Everything | Depth::AtMost(_) => sock
+        Depth::Everything | Depth::AtMost(_) | Depth::Chains(_) => sock
             .sets(nf_proto(family), table)?
             .unwrap_or_default()
             .into_iter()
@@ -411,7 +416,8 @@ fn read_table_once(
             .collect(),
         Depth::Layout | Depth::LayoutAnd(_) => Vec::new(),
     };
-    let mut read = assemble(family, stage, chains, rules, port_maps)?;
+    let counted = matches!(depth, Depth::Chains(_));
+    let mut read = assemble(family, stage, chains, rules, port_maps, counted)?;
     read.sets = sets;
     Ok(Some(read))
 }
@@ -427,13 +433,15 @@ fn nf_proto(family: Family) -> NfProto {
 /// Builds the table as `nft`'s listing reader does: user-visible chains in
 /// kernel order (hook chains first, in hook order), each hook chain with the
 /// hook, policy and policy counter of moat's base chain that jumps to it,
-/// each port map's rule with the members of its map in `port_maps`.
+/// each port map's rule with the members of its map in `port_maps`, and
+/// each chain's uses when `counted`.
 fn assemble(
     family: Family,
     stage: Stage,
     chains: Vec<ChainInfo>,
     rules: Vec<RuleInfo>,
     mut port_maps: HashMap<String, Vec<KernelMember>>,
+    counted: bool,
 ) -> Result<KernelTable, DriverError> {
     let mut visible: Vec<KernelChain> = Vec::new();
     let mut bases: Vec<(String, Hook, Policy)> = Vec::new();
@@ -454,6 +462,7 @@ fn assemble(
                 base: None,
                 policy_counter: None,
                 rules: Vec::new(),
+                uses: chain.uses.filter(|_| counted),
             }),
         }
     }
