@@ -87,6 +87,24 @@ pub struct ReadForChange {
     pub partial: Option<ChainsRead>,
 }
 
+/// How many times a change that read some chains (see [`read_for_change`])
+/// tries again with more before it reads the whole table.
+pub const WIDENINGS: usize = 2;
+
+/// [`read_state`] as a [`ReadForChange`] of the whole table.
+pub fn read_whole(
+    backend: &dyn Backend,
+    family: Family,
+    stage: Stage,
+) -> Result<ReadForChange, HostError> {
+    let (kernel, state) = read_state(backend, family, stage)?;
+    Ok(ReadForChange {
+        kernel,
+        state,
+        partial: None,
+    })
+}
+
 /// Reads one table for a change that touches the rules of `chains` alone
 /// (a `--noflush` restore beside Kubernetes' nat table of thousands of
 /// chains): the layout, and the rules of those chains and the built-in
@@ -100,14 +118,7 @@ pub fn read_for_change(
     stage: Stage,
     chains: &BTreeSet<String>,
 ) -> Result<ReadForChange, HostError> {
-    let whole = || -> Result<ReadForChange, HostError> {
-        let (kernel, state) = read_state(backend, family, stage)?;
-        Ok(ReadForChange {
-            kernel,
-            state,
-            partial: None,
-        })
-    };
+    let whole = || read_whole(backend, family, stage);
     if stage == Stage::Raw {
         return whole();
     }

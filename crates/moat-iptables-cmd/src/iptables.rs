@@ -1,5 +1,6 @@
 //! `iptables` / `ip6tables`: one iptables command, one transaction.
 
+use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use moat_backend::{Backend, RuleSearch, Seen};
@@ -8,7 +9,9 @@ use moat_iptables::listing::{
 };
 use moat_iptables::rule::RuleSpec;
 use moat_iptables::state::StateRule;
-use moat_iptables::{execute_owned, parse_command_line, Command, TableState, ZeroAfter, BAD_RULE};
+use moat_iptables::{
+    execute_owned, parse_command_line, Command, Outcome, TableState, ZeroAfter, BAD_RULE,
+};
 use moat_model::Family;
 use moat_model::{validate_rule, Action, Counters, Stage, Table};
 use moat_nft::portmap::is_port_forward;
@@ -19,7 +22,9 @@ use moat_host::guard;
 use moat_host::log_route;
 use moat_host::set_copies;
 use moat_host::settings::warn_for_rule;
-use moat_host::stored::{read_state, read_view, stored_chains};
+use moat_host::stored::{
+    read_for_change, read_view, read_whole, stored_chains, ReadForChange, WIDENINGS,
+};
 
 use crate::advice;
 use crate::other_tables;
@@ -203,30 +208,14 @@ fn run_command(
     if let Some(code) = check_fast(program, backend, inv, family)? {
         return Ok(code);
     }
-    let (kernel, mut state) = if read_only {
+    let (kernel, before, outcome) = if read_only {
         let view = read_view(backend, family, inv.stage)?;
-        (
-            None,
-            view.unwrap_or_else(|| TableState::empty(family, inv.stage)),
-        )
+        let state = view.unwrap_or_else(|| TableState::empty(family, inv.stage));
+        (None, None, execute_owned(inv, state)?)
     } else {
-        read_state(backend, family, inv.stage)?
+        execute_read(backend, inv, family)?
     };
-    // The table before the command, for the guard alone: the command
-    // changes the table read without copying it.
-    let before = guard::session_flow().map(|_| state.to_table());
     let untouched = !read_only && kernel.is_none() && inv.command.keeps_a_missing_table();
-    // In a table it has not made iptables-nft finds no chain, built-in
-    // ones included, for -X or -Z of one.
-    if kernel.is_none()
-        && matches!(
-            inv.command,
-            Command::DeleteChain { chain: Some(_) } | Command::Zero { chain: Some(_), .. }
-        )
-    {
-        state.chains.clear();
-    }
-    let outcome = execute_owned(inv, state)?;
     crate::stdout::write(&outcome.output)?;
     if let Some(next) = outcome.changed.filter(|_| !untouched) {
         let table = next.into_table();
@@ -250,6 +239,69 @@ fn run_command(
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Carries `inv` out on its table read as far as it needs: the chain it
+/// touches, when that is enough (see [`read_for_change`]), with the chains
+/// its outcome reaches from other hooks read too on another try; else the
+/// whole table. Gives the kernel's table as read, the whole table before
+/// the command for the SSH guard, and the outcome.
+fn execute_read(
+    backend: &dyn Backend,
+    inv: &moat_iptables::Invocation,
+    family: Family,
+) -> Result<(Option<KernelTable>, Option<Table>, Outcome)> {
+    let session = guard::session_flow().is_some();
+    let mut chains = (inv.command.chain_touched())
+        .filter(|_| !session)
+        .map(|chain| BTreeSet::from([chain.to_string()]));
+    let mut widened = 0;
+    loop {
+        let ReadForChange {
+            kernel,
+            mut state,
+            partial,
+        } = match &chains {
+            Some(chains) => read_for_change(backend, family, inv.stage, chains)?,
+            None => read_whole(backend, family, inv.stage)?,
+        };
+        // The table before the command, for the guard alone: the command
+        // changes the table read without copying it.
+        let before = session.then(|| state.to_table());
+        // In a table it has not made iptables-nft finds no chain, built-in
+        // ones included, for -X or -Z of one.
+        if kernel.is_none()
+            && matches!(
+                inv.command,
+                Command::DeleteChain { chain: Some(_) } | Command::Zero { chain: Some(_), .. }
+            )
+        {
+            state.chains.clear();
+        }
+        let outcome = execute_owned(inv, state);
+        let Some(partial) = partial else {
+            return Ok((kernel, before, outcome?));
+        };
+        let more = match &outcome {
+            Ok(done) => (done.changed.as_ref())
+                .map_or_else(Vec::new, |next| partial.reached_otherwise(next)),
+            // The whole table tells what is wrong.
+            Err(_) => {
+                chains = None;
+                continue;
+            }
+        };
+        if more.is_empty() {
+            return Ok((kernel, before, outcome?));
+        }
+        match chains.as_mut().filter(|_| widened < WIDENINGS) {
+            Some(chains) => {
+                widened += 1;
+                chains.extend(more);
+            }
+            None => chains = None,
+        }
+    }
 }
 
 /// With `-v`, prints the lines iptables prints for the rules `-A` adds

@@ -9,8 +9,8 @@ use moat_backend::{Backend, BoundedRead};
 use moat_iptables::command::parse_table;
 use moat_iptables::rule::Warning;
 use moat_iptables::save::{restore_with_notes, LineNote, RestoreOptions, SaveFile};
-use moat_iptables::TableState;
 use moat_iptables::Wait;
+use moat_iptables::{ChainsRead, TableState};
 use moat_model::{Family, Stage};
 use moat_nft::{plan_delete, plan_replace_owned, plan_update_owned, ChangeSet, OwnState};
 
@@ -18,7 +18,7 @@ use moat_host::guard;
 use moat_host::log_route;
 use moat_host::set_copies;
 use moat_host::settings::{needed_by_tables, warn_missing};
-use moat_host::stored::{read_for_change, read_state, ReadForChange};
+use moat_host::stored::{read_for_change, read_whole, WIDENINGS};
 
 use crate::advice;
 use crate::CommandError;
@@ -193,15 +193,17 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
     };
     // Beside a large table a --noflush restore reads only the chains it
     // touches, when that is enough (see read_for_change); should what it
-    // leads to need more, it runs again on whole tables. Its notes wait
+    // leads to reach chains not read from other hooks, it runs again with
+    // those read too, and after a few tries on whole tables. Its notes wait
     // until the run that counts.
-    let touched = if args.noflush && !in_session {
+    let mut touched = if args.noflush && !in_session {
         touched_chains(&file, family)
     } else {
         HashMap::new()
     };
-    let mut partly = !touched.is_empty();
+    let mut widened = 0;
     let (states, mut kernels, before) = loop {
+        let partly = !touched.is_empty();
         let mut kernels = Vec::new();
         let mut before = Vec::new();
         let mut partials = Vec::new();
@@ -212,12 +214,8 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
             options,
             |stage| {
                 let read = match touched.get(&stage) {
-                    Some(chains) if partly => read_for_change(&backend, family, stage, chains),
-                    _ => read_state(&backend, family, stage).map(|(kernel, state)| ReadForChange {
-                        kernel,
-                        state,
-                        partial: None,
-                    }),
+                    Some(chains) => read_for_change(&backend, family, stage, chains),
+                    None => read_whole(&backend, family, stage),
                 }
                 .map_err(|e| e.to_string())?;
                 kernels.push((stage, read.kernel));
@@ -233,15 +231,23 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
             },
         );
         if partly {
-            let holds = restored.as_ref().is_ok_and(|states| {
-                partials.iter().all(|(stage, partial)| {
-                    let last = states.iter().rev().find(|s| s.stage == *stage);
-                    last.is_some_and(|state| partial.still_holds(state))
-                })
-            });
-            if !holds {
-                partly = false;
-                continue;
+            let more = restored
+                .as_ref()
+                .ok()
+                .map(|states| reached_otherwise(&partials, states));
+            match more {
+                Some(more) if more.is_empty() => {}
+                Some(more) if widened < WIDENINGS => {
+                    widened += 1;
+                    for (stage, chains) in more {
+                        touched.entry(stage).or_default().extend(chains);
+                    }
+                    continue;
+                }
+                _ => {
+                    touched.clear();
+                    continue;
+                }
             }
             for (line, note) in &kept {
                 tell(*line, note.as_note());
@@ -330,6 +336,23 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
     // (2 % of a 10,000-rule restore's instructions).
     std::mem::forget(batch);
     unwritten.map_or(Ok(()), Err)
+}
+
+/// For each table read in part (`partials`), the chains not read that the
+/// restore's outcome `states` reaches from other hooks than before (see
+/// [`ChainsRead::reached_otherwise`]); empty when every read was enough.
+fn reached_otherwise(
+    partials: &[(Stage, ChainsRead)],
+    states: &[TableState],
+) -> Vec<(Stage, Vec<String>)> {
+    partials
+        .iter()
+        .filter_map(|(stage, partial)| {
+            let state = states.iter().rev().find(|s| s.stage == *stage)?;
+            let chains = partial.reached_otherwise(state);
+            (!chains.is_empty()).then_some((*stage, chains))
+        })
+        .collect()
 }
 
 /// For each table whose sections of `file` touch some chains alone, the

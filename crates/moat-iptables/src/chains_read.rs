@@ -57,11 +57,21 @@ impl ChainsRead {
         Some(ChainsRead { unread, reached })
     }
 
-    /// Whether `after`, the view the change made from the one read, reaches
-    /// every chain not read from the same hooks as before: then the rules
-    /// there, which the change cannot touch, stay as allowed as they were.
-    pub fn still_holds(&self, after: &TableState) -> bool {
-        reached_unread(after, &self.unread) == self.reached
+    /// The chains not read that `after`, the view the change made from the
+    /// one read, reaches from other hooks than before, in name order. None
+    /// when the read was enough: the rules there, which the change cannot
+    /// touch, stay as allowed as they were.
+    pub fn reached_otherwise(&self, after: &TableState) -> Vec<String> {
+        let now = reached_unread(after, &self.unread);
+        let mut changed: Vec<String> = now
+            .keys()
+            .chain(self.reached.keys())
+            .filter(|name| now.get(*name) != self.reached.get(*name))
+            .cloned()
+            .collect();
+        changed.sort();
+        changed.dedup();
+        changed
     }
 }
 
@@ -176,24 +186,25 @@ mod tests {
     }
 
     #[test]
-    fn a_change_that_reaches_a_chain_not_read_from_a_new_hook_does_not_hold() {
+    fn a_change_that_reaches_a_chain_not_read_from_other_hooks_names_it() {
         let read: Vec<&str> = BUILT_IN.into_iter().chain(["KUBE-SERVICES"]).collect();
         let (state, read) = nat(&read);
         let chains = ChainsRead::new(&state, &read, &references()).unwrap();
-        assert!(chains.still_holds(&state));
+        let none: Vec<String> = Vec::new();
+        assert_eq!(chains.reached_otherwise(&state), none);
         // The same jumps again, and one from the same hooks: as before.
         let mut same = state.clone();
         let again = same.chains[4].rules[0].clone();
         same.chains[4].rules.push(again);
-        assert!(chains.still_holds(&same));
+        assert_eq!(chains.reached_otherwise(&same), none);
         // KUBE-SVC-1 reached from POSTROUTING too, where DNAT is refused.
         let mut wider = state.clone();
         let jump = StateRule::from_source("-j KUBE-SVC-1", Family::Ipv4, Counters::default());
         wider.chains[3].rules.push(jump.unwrap());
-        assert!(!chains.still_holds(&wider));
+        assert_eq!(chains.reached_otherwise(&wider), ["KUBE-SVC-1"]);
         // KUBE-SVC-1 no longer reached at all.
         let mut cut = state.clone();
         cut.chains[4].rules.clear();
-        assert!(!chains.still_holds(&cut));
+        assert_eq!(chains.reached_otherwise(&cut), ["KUBE-SVC-1"]);
     }
 }

@@ -1,10 +1,13 @@
-//! `iptables-restore --noflush` beside a large table reads only the chains
-//! the file touches when the rest cannot matter (kube-proxy's partial
-//! syncs beside its nat table of thousands of chains), and the whole table
-//! when it can: either way the outcome is iptables-nft's, side by side, and
-//! real connections follow the rules the sync wrote.
+//! `iptables-restore --noflush` and single iptables commands beside a large
+//! table read only the chains they touch when the rest cannot matter
+//! (kube-proxy's partial syncs beside its nat table of thousands of
+//! chains), and more of the table when it can: either way the outcome is
+//! iptables-nft's, side by side, and real connections follow the rules the
+//! sync wrote.
 
 mod common;
+
+use std::process::Output;
 
 use common::{connects_quickly, moat_bin, restore, text};
 use moat_testnet::{require_root_or_skip, Netns, TcpServer};
@@ -121,10 +124,27 @@ fn saved(ns: &Netns, save: &[&str]) -> String {
 fn both_restore(ours: &Netns, theirs: &Netns, file: &str) -> bool {
     let mine = restore(ours, "iptables-restore", &["--noflush"], file);
     let debians = common::exec_input(theirs, &["iptables-nft-restore", "--noflush"], &[], file);
+    alike(ours, theirs, file, mine, debians)
+}
+
+/// `iptables ARGS` in both namespaces: both must succeed or fail alike and
+/// save alike.
+fn both_run(ours: &Netns, theirs: &Netns, args: &[&str]) -> bool {
+    let mine = ours
+        .exec(&[&[moat_bin(), "iptables"], args].concat())
+        .unwrap();
+    let debians = theirs.exec(&[&["iptables-nft"], args].concat()).unwrap();
+    alike(ours, theirs, &args.join(" "), mine, debians)
+}
+
+/// Whether `what` succeeded, once it ended alike in both namespaces
+/// (`mine` in moat's, `debians` in iptables-nft's) and left both nat
+/// tables alike.
+fn alike(ours: &Netns, theirs: &Netns, what: &str, mine: Output, debians: Output) -> bool {
     assert_eq!(
         mine.status.code(),
         debians.status.code(),
-        "{file}\nmoat: {}\niptables-nft: {}",
+        "{what}\nmoat: {}\niptables-nft: {}",
         text(&mine.stderr),
         text(&debians.stderr)
     );
@@ -139,7 +159,7 @@ fn both_restore(ours: &Netns, theirs: &Netns, file: &str) -> bool {
     assert_eq!(
         (ours_saved.lines().count(), differs),
         (theirs_saved.lines().count(), None),
-        "moat's save against iptables-nft's after {file}"
+        "moat's save against iptables-nft's after {what}"
     );
     mine.status.success()
 }
@@ -283,4 +303,44 @@ fn noflush_restores_are_checked_against_what_reaches_their_chains() {
         "{}",
         chain_n()
     );
+}
+
+/// Single commands are read as far as they need and checked as iptables-nft
+/// checks them: a jump that makes POSTROUTING reach a DNAT, a DNAT in a
+/// chain POSTROUTING reaches through a chain the command does not touch, a
+/// chain still jumped to, and a NETMAP that INPUT comes to reach.
+#[test]
+fn single_commands_are_checked_against_what_reaches_their_chains() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let ours = Netns::new("one-moat").unwrap();
+    let theirs = Netns::new("one-nft").unwrap();
+    let base = "*nat\n:SEP - [0:0]\n:A - [0:0]\n:B - [0:0]\n-A OUTPUT -j SEP\n\
+                -A SEP -p tcp -j DNAT --to-destination 127.0.0.1:9\n\
+                -A POSTROUTING -j A\n-A A -j B\nCOMMIT\n";
+    assert!(both_restore(&ours, &theirs, base));
+    let nat = |args: &str| -> Vec<String> {
+        ["-t", "nat"]
+            .into_iter()
+            .map(String::from)
+            .chain(args.split(' ').map(String::from))
+            .collect()
+    };
+    let run = |args: &str| {
+        let args = nat(args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        both_run(&ours, &theirs, &args)
+    };
+    assert!(!run("-A POSTROUTING -j SEP"));
+    assert!(!run("-A B -p tcp -j DNAT --to-destination 127.0.0.1:9"));
+    assert!(!run("-X B"));
+    assert!(run("-F A"));
+    assert!(run("-X B"));
+    assert!(run("-N N"));
+    assert!(run("-A N -d 10.1.0.0/16 -j NETMAP --to 10.2.0.0/16"));
+    assert!(run("-I INPUT -j N"));
+    let chain_n = ours.exec(&["nft", "list", "chain", "ip", "moat_nat", "N"]);
+    let chain_n = text(&chain_n.unwrap().stdout);
+    assert!(chain_n.contains("snat prefix to 10.2.0.0/16"), "{chain_n}");
 }
