@@ -245,6 +245,26 @@ fn parse(ip: &str) -> std::net::IpAddr {
     ip.parse().unwrap()
 }
 
+/// moat's and iptables-nft's namespaces, each with a nat table where
+/// OUTPUT jumps to SEP's DNAT and POSTROUTING to A, which jumps to B.
+fn reach_lab(role: &str) -> (Netns, Netns) {
+    let ours = Netns::new(&format!("{role}-moat")).unwrap();
+    let theirs = Netns::new(&format!("{role}-nft")).unwrap();
+    let base = "*nat\n:SEP - [0:0]\n:A - [0:0]\n:B - [0:0]\n-A OUTPUT -j SEP\n\
+                -A SEP -p tcp -j DNAT --to-destination 127.0.0.1:9\n\
+                -A POSTROUTING -j A\n-A A -j B\nCOMMIT\n";
+    assert!(both_restore(&ours, &theirs, base));
+    (ours, theirs)
+}
+
+/// moat's chain N in `ns` as nft lists it (its NETMAP rule).
+fn netmap_of(ns: &Netns) -> String {
+    let out = ns.exec(&["nft", "list", "chain", "ip", "moat_nat", "N"]);
+    let listing = text(&out.unwrap().stdout);
+    eprintln!("{listing}");
+    listing
+}
+
 /// A --noflush restore whose chains are reached through chains it does not
 /// touch, or that reaches such a chain from a new hook, is checked against
 /// the whole table: a DNAT that POSTROUTING would reach, or a chain still
@@ -254,12 +274,7 @@ fn noflush_restores_are_checked_against_what_reaches_their_chains() {
     if !require_root_or_skip() {
         return;
     }
-    let ours = Netns::new("reach-moat").unwrap();
-    let theirs = Netns::new("reach-nft").unwrap();
-    let base = "*nat\n:SEP - [0:0]\n:A - [0:0]\n:B - [0:0]\n-A OUTPUT -j SEP\n\
-                -A SEP -p tcp -j DNAT --to-destination 127.0.0.1:9\n\
-                -A POSTROUTING -j A\n-A A -j B\nCOMMIT\n";
-    assert!(both_restore(&ours, &theirs, base));
+    let (ours, theirs) = reach_lab("reach");
     // SEP, not in the file, reached from POSTROUTING by the new jump.
     assert!(!both_restore(
         &ours,
@@ -284,25 +299,13 @@ fn noflush_restores_are_checked_against_what_reaches_their_chains() {
     // through a jump in a file that does not touch its chain, sources.
     let netmap = "*nat\n:N - [0:0]\n-A N -d 10.1.0.0/16 -j NETMAP --to 10.2.0.0/16\nCOMMIT\n";
     assert!(both_restore(&ours, &theirs, netmap));
-    let chain_n = || {
-        let out = ours.exec(&["nft", "list", "chain", "ip", "moat_nat", "N"]);
-        text(&out.unwrap().stdout)
-    };
-    assert!(
-        chain_n().contains("dnat prefix to 10.2.0.0/16"),
-        "{}",
-        chain_n()
-    );
+    assert!(netmap_of(&ours).contains("dnat prefix to 10.2.0.0/16"));
     assert!(both_restore(
         &ours,
         &theirs,
         "*nat\n-A INPUT -j N\nCOMMIT\n"
     ));
-    assert!(
-        chain_n().contains("snat prefix to 10.2.0.0/16"),
-        "{}",
-        chain_n()
-    );
+    assert!(netmap_of(&ours).contains("snat prefix to 10.2.0.0/16"));
 }
 
 /// Single commands are read as far as they need and checked as iptables-nft
@@ -314,12 +317,7 @@ fn single_commands_are_checked_against_what_reaches_their_chains() {
     if !require_root_or_skip() {
         return;
     }
-    let ours = Netns::new("one-moat").unwrap();
-    let theirs = Netns::new("one-nft").unwrap();
-    let base = "*nat\n:SEP - [0:0]\n:A - [0:0]\n:B - [0:0]\n-A OUTPUT -j SEP\n\
-                -A SEP -p tcp -j DNAT --to-destination 127.0.0.1:9\n\
-                -A POSTROUTING -j A\n-A A -j B\nCOMMIT\n";
-    assert!(both_restore(&ours, &theirs, base));
+    let (ours, theirs) = reach_lab("one");
     let nat = |args: &str| -> Vec<String> {
         ["-t", "nat"]
             .into_iter()
@@ -340,7 +338,5 @@ fn single_commands_are_checked_against_what_reaches_their_chains() {
     assert!(run("-N N"));
     assert!(run("-A N -d 10.1.0.0/16 -j NETMAP --to 10.2.0.0/16"));
     assert!(run("-I INPUT -j N"));
-    let chain_n = ours.exec(&["nft", "list", "chain", "ip", "moat_nat", "N"]);
-    let chain_n = text(&chain_n.unwrap().stdout);
-    assert!(chain_n.contains("snat prefix to 10.2.0.0/16"), "{chain_n}");
+    assert!(netmap_of(&ours).contains("snat prefix to 10.2.0.0/16"));
 }
