@@ -126,19 +126,6 @@ pub trait Backend {
         self.read(family, stage)
     }
 
-    /// Reads the layout of moat's table (see [`Backend::read_layout`]) with
-    /// the rules of user-visible `chain`: enough to list that chain alone.
-    /// Drivers that cannot do better read everything.
-    fn read_chain(
-        &self,
-        family: Family,
-        stage: Stage,
-        chain: &str,
-    ) -> Result<Option<KernelTable>, BackendError> {
-        let _ = chain;
-        self.read(family, stage)
-    }
-
     /// Reads the layout of moat's table with the rules of the user-visible
     /// `chains` (a chain not there is skipped), the table's named sets, and
     /// for every chain how many uses the kernel counts of it
@@ -146,6 +133,22 @@ pub trait Backend {
     /// chains alone. Drivers that cannot do better read everything, and
     /// count nothing.
     fn read_chains(
+        &self,
+        family: Family,
+        stage: Stage,
+        chains: &[&str],
+    ) -> Result<Option<KernelTable>, BackendError> {
+        let _ = chains;
+        self.read(family, stage)
+    }
+
+    /// Reads the built-in chains of moat's table and the user-visible
+    /// `chains` that exist, each asked for by name, with their rules and
+    /// uses ([`moat_nft::KernelChain::uses`]); no other chain comes, so
+    /// that a command about a few chains beside thousands (Kubernetes' nat
+    /// table) reads those alone. Drivers that cannot do better read
+    /// everything, and count nothing.
+    fn read_named(
         &self,
         family: Family,
         stage: Stage,

@@ -136,6 +136,26 @@ fn every_construct_lands_as_nft_writes_it() {
     }
     assert!(jumps_to("USER") >= 2);
     assert_eq!(some.sets, filter.sets);
+    // Chains asked for by name: the built-in ones and those that exist,
+    // nothing else, counted the same.
+    let named = lab
+        .netlink
+        .run(|| NetlinkDriver.read_named_chains(Family::Ipv4, Stage::Filter, &["USER", "NOPE"]))
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let names: Vec<&str> = named.chains.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["INPUT", "FORWARD", "OUTPUT", "USER"]);
+    for chain in &named.chains {
+        let read = some.chain(&chain.name).unwrap();
+        assert_eq!(
+            (&chain.rules, chain.uses),
+            (&read.rules, read.uses),
+            "{}",
+            chain.name
+        );
+        assert_eq!(chain.base, read.base);
+    }
     let absent = lab
         .netlink
         .run(|| NetlinkDriver.read_chains_without_rules(Family::Ipv6, Stage::Filter))

@@ -318,7 +318,7 @@ fn echo_append(
     let echo = inv.command.verbose_echo();
     let jump = inv.command.rules().next().and_then(RuleSpec::jump_target);
     if let Some(target) = jump {
-        let layout = backend.read_layout(family, inv.stage)?;
+        let layout = backend.read_named(family, inv.stage, &[target])?;
         if layout.is_none_or(|table| table.chain(target).is_none()) {
             return Ok(());
         }
@@ -371,7 +371,11 @@ fn add_fast(
     if rule.drops() && inv.stage == Stage::Nat || inv.stage == Stage::Raw {
         return Ok(None);
     }
-    let Some(layout) = backend.read_layout(family, inv.stage)? else {
+    let named: Vec<&str> = [chain.as_str()]
+        .into_iter()
+        .chain(rule.jump_target())
+        .collect();
+    let Some(layout) = backend.read_named(family, inv.stage, &named)? else {
         return Ok(None);
     };
     let Some(base) = layout.chain(chain).map(|c| c.base.map(|(hook, _)| hook)) else {
@@ -714,12 +718,35 @@ fn on_layout(
     inv: &moat_iptables::Invocation,
     family: Family,
 ) -> Result<Option<(KernelTable, moat_iptables::Outcome)>> {
+    // The chains the command names, when it names them all: those are
+    // asked for alone. An error is told from the whole layout, whose
+    // chains give the likely misspelt name.
+    if let Some(names) = chains_named(&inv.command) {
+        if let Some(layout) = backend.read_named(family, inv.stage, &names)? {
+            let state = TableState::from_stored(family, inv.stage, stored_chains(layout.clone()))?;
+            if let Ok(outcome) = execute_owned(inv, state) {
+                return Ok(Some((layout, outcome)));
+            }
+        }
+    }
     let Some(layout) = backend.read_layout(family, inv.stage)? else {
         return Ok(None);
     };
     let state = TableState::from_stored(family, inv.stage, stored_chains(layout.clone()))?;
     let outcome = execute_owned(inv, state)?;
     Ok(Some((layout, outcome)))
+}
+
+/// Every chain a command that looks at no rule acts on, when it names
+/// them all (not `-F`, `-X` or `-Z` of every chain).
+fn chains_named(command: &Command) -> Option<Vec<&str>> {
+    match command {
+        Command::RenameChain { from, to } => Some(vec![from, to]),
+        Command::Flush { chain: None }
+        | Command::DeleteChain { chain: None }
+        | Command::Zero { chain: None, .. } => None,
+        _ => command.chain_touched().map(|chain| vec![chain]),
+    }
 }
 
 /// Whether a stored rule text may fill a dynamic set or look one up
@@ -815,7 +842,7 @@ fn check_fast(
         // full path says which is missing.
         RuleSearch::Absent if rule.jump_target().is_some() => {
             let target = rule.jump_target().unwrap_or_default();
-            let layout = backend.read_layout(family, inv.stage)?;
+            let layout = backend.read_named(family, inv.stage, &[target])?;
             if layout.is_none_or(|table| table.chain(target).is_none()) {
                 return Ok(None);
             }
@@ -842,7 +869,7 @@ fn list_counted(
     num: Option<usize>,
     display: moat_iptables::Display,
 ) -> Result<Option<String>> {
-    let Some(kernel) = backend.read_chains(family, stage, &[chain])? else {
+    let Some(kernel) = backend.read_named(family, stage, &[chain])? else {
         return Ok(None);
     };
     // The kernel counts the chain's own rules among its uses.
@@ -891,7 +918,7 @@ fn list_fast(
             zero: ZeroAfter::Nothing,
         } => match chain {
             // One chain's rules are all `-S CHAIN` prints.
-            Some(one) => backend.read_chain(family, stage, one)?,
+            Some(one) => backend.read_named(family, stage, &[one])?,
             None => backend.read(family, stage)?,
         }
         .and_then(|kernel| {

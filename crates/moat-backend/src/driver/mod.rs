@@ -94,17 +94,16 @@ impl NetlinkDriver {
         read::read_table(&mut sock, family, stage, read::Depth::Layout, &mut |_| ())
     }
 
-    /// [`NetlinkDriver::read_chains_without_rules`], but for the rules of
-    /// user-visible `chain`, which are read too: enough to list one chain,
-    /// whatever the size of the rest of the table.
-    pub fn read_one_chain(
+    /// The built-in chains and user-visible `chains`, asked for by name,
+    /// with their rules and uses; see [`Backend::read_named`].
+    pub fn read_named_chains(
         &self,
         family: Family,
         stage: Stage,
-        chain: &str,
+        chains: &[&str],
     ) -> Result<Option<KernelTable>, DriverError> {
         let mut sock = NfSocket::open()?;
-        let depth = read::Depth::LayoutAnd(&[chain]);
+        let depth = read::Depth::Named(chains);
         read::read_table(&mut sock, family, stage, depth, &mut |_| ())
     }
 
@@ -394,17 +393,6 @@ impl Backend for Hybrid {
         })
     }
 
-    fn read_chain(
-        &self,
-        family: Family,
-        stage: Stage,
-        chain: &str,
-    ) -> Result<Option<KernelTable>, BackendError> {
-        self.read_partly(family, stage, |netlink| {
-            netlink.read_one_chain(family, stage, chain)
-        })
-    }
-
     fn read_chains(
         &self,
         family: Family,
@@ -413,6 +401,17 @@ impl Backend for Hybrid {
     ) -> Result<Option<KernelTable>, BackendError> {
         self.read_partly(family, stage, |netlink| {
             netlink.read_some_chains(family, stage, chains)
+        })
+    }
+
+    fn read_named(
+        &self,
+        family: Family,
+        stage: Stage,
+        chains: &[&str],
+    ) -> Result<Option<KernelTable>, BackendError> {
+        self.read_partly(family, stage, |netlink| {
+            netlink.read_named_chains(family, stage, chains)
         })
     }
 

@@ -17,7 +17,7 @@ use super::members;
 use crate::netlink::consts::*;
 use crate::netlink::udata::udata_string;
 use crate::netlink::wire::{be_u32, be_u64, string, string_is, Attrs, Message, Writer};
-use crate::netlink::{NfProto, NfSocket};
+use crate::netlink::{NetlinkError, NfProto, NfSocket};
 use crate::Seen;
 
 /// A chain as dumped: its name, for a base chain its policy and hook
@@ -190,12 +190,15 @@ pub(crate) enum Depth<'a> {
     Everything,
     /// Only the rules of moat's base chains (jump and policy counter).
     Layout,
-    /// The layout's rules and those of these user-visible chains.
-    LayoutAnd(&'a [&'a str]),
-    /// [`Depth::LayoutAnd`], with the table's named sets and how many
-    /// uses the kernel counts of each chain: enough for a change
-    /// to these chains alone (see [`crate::Backend::read_chains`]).
+    /// The layout's rules and those of these user-visible chains, with the
+    /// table's named sets and how many uses the kernel counts of each
+    /// chain: enough for a change to these chains alone (see
+    /// [`crate::Backend::read_chains`]).
     Chains(&'a [&'a str]),
+    /// The built-in chains and these user-visible chains, each asked for
+    /// by name, with their rules and uses; no other chain (see
+    /// [`crate::Backend::read_named`]).
+    Named(&'a [&'a str]),
     /// Every rule, unless the table holds more than this many: then the
     /// read stops with [`DriverError::TooManyRules`] (the kernel's rule
     /// dump grows with the square of a chain's length).
@@ -324,7 +327,8 @@ const READ_RETRIES: u32 = 30;
 
 /// Reads moat's table for `family` and `stage`; `None` when it does not
 /// exist. With [`Depth::Layout`] the user-visible chains come without rules
-/// (with [`Depth::LayoutAnd`] but one).
+/// (with [`Depth::Chains`] but those named; with [`Depth::Named`] only the
+/// built-in chains and those named come).
 /// `see` is handed each rule of a user-visible chain as the kernel sends
 /// it (see [`crate::Backend::read_seeing`]).
 ///
@@ -365,26 +369,17 @@ fn read_table_once(
     if !table_exists(sock, family, table)? {
         return Ok(None);
     }
-    let mut chains = Vec::new();
-    sock.dump::<DriverError>(
-        NFT_MSG_GETCHAIN,
-        proto,
-        &|w| w.attr_str(NFTA_CHAIN_TABLE, table),
-        &mut |msg| {
-            match msg {
-                None => chains.clear(),
-                Some(msg) => chains.extend(parse_chain(msg, table)),
-            }
-            Ok(())
-        },
-    )?;
+    let chains = match depth {
+        Depth::Named(names) => named_chains(sock, proto, table, stage, names)?,
+        _ => all_chains(sock, proto, table)?,
+    };
     let mut rules = Vec::new();
     match depth {
         Depth::Everything => dump_rules(sock, proto, table, None, None, &mut rules, see)?,
         Depth::AtMost(limit) => dump_rules(sock, proto, table, None, Some(limit), &mut rules, see)?,
-        Depth::Layout | Depth::LayoutAnd(_) | Depth::Chains(_) => {
+        Depth::Layout | Depth::Chains(_) | Depth::Named(_) => {
             let wanted: HashSet<&str> = match depth {
-                Depth::LayoutAnd(names) | Depth::Chains(names) => names.iter().copied().collect(),
+                Depth::Chains(names) | Depth::Named(names) => names.iter().copied().collect(),
                 _ => HashSet::new(),
             };
             for chain in chains.iter().filter(|c| {
@@ -414,12 +409,69 @@ fn read_table_once(
                 timeout: s.timeout_ms.and_then(|ms| u32::try_from(ms / 1000).ok()),
             })
             .collect(),
-        Depth::Layout | Depth::LayoutAnd(_) => Vec::new(),
+        Depth::Layout | Depth::Named(_) => Vec::new(),
     };
-    let counted = matches!(depth, Depth::Chains(_));
+    let counted = matches!(depth, Depth::Chains(_) | Depth::Named(_));
     let mut read = assemble(family, stage, chains, rules, port_maps, counted)?;
     read.sets = sets;
     Ok(Some(read))
+}
+
+/// Every chain of `table`, from one dump.
+fn all_chains(sock: &mut NfSocket, proto: u8, table: &str) -> Result<Vec<ChainInfo>, DriverError> {
+    let mut chains = Vec::new();
+    sock.dump::<DriverError>(
+        NFT_MSG_GETCHAIN,
+        proto,
+        &|w| w.attr_str(NFTA_CHAIN_TABLE, table),
+        &mut |msg| {
+            match msg {
+                None => chains.clear(),
+                Some(msg) => chains.extend(parse_chain(msg, table)),
+            }
+            Ok(())
+        },
+    )?;
+    Ok(chains)
+}
+
+/// moat's base chains of `stage`, the built-in chains they jump to and the
+/// user-visible chains `names`, each asked for alone (a table of thousands
+/// of chains is not dumped for a few); one not there is left out.
+fn named_chains(
+    sock: &mut NfSocket,
+    proto: u8,
+    table: &str,
+    stage: Stage,
+    names: &[&str],
+) -> Result<Vec<ChainInfo>, DriverError> {
+    let hooks = stage.hooks().iter();
+    let bases = hooks.clone().map(|&hook| base_chain_name(hook));
+    let builtin = hooks.map(|&hook| hook_chain_name(hook));
+    let mut asked: Vec<&str> = bases.chain(builtin).collect();
+    for name in names {
+        if !asked.contains(name) {
+            asked.push(name);
+        }
+    }
+    let mut chains = Vec::new();
+    for name in asked {
+        let build = |w: &mut Writer| {
+            w.attr_str(NFTA_CHAIN_TABLE, table);
+            w.attr_str(NFTA_CHAIN_NAME, name);
+        };
+        let mut found = None;
+        let answer = sock.request(NFT_MSG_GETCHAIN, NLM_F_ACK, proto, &build, &mut |msg| {
+            found = found.take().or_else(|| parse_chain(msg, table));
+            Ok::<_, NetlinkError>(())
+        });
+        match answer {
+            Ok(()) => chains.extend(found),
+            Err(e) if e.errno() == Some(libc::ENOENT) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(chains)
 }
 
 /// The netlink family of `family`'s tables.
