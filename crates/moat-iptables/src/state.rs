@@ -44,6 +44,10 @@ pub struct TableState {
     places: ChainPlaces,
 }
 
+/// Up to this many chains, a chain is searched for by name, as fast as
+/// a look-up in [`ChainPlaces`].
+const FEW_CHAINS: usize = 16;
+
 /// Where each chain of a view was last found by name, for tables of
 /// thousands of chains (Kubernetes' nat table). Only a hint: a place is
 /// used when the chain there still has that name (names are unique), else
@@ -276,9 +280,12 @@ impl TableState {
 
     /// Where the chain called `name` is in [`TableState::chains`].
     pub fn position(&self, name: &str) -> Option<usize> {
+        if self.chains.len() <= FEW_CHAINS {
+            return self.chains.iter().position(|c| c.name == name);
+        }
         let at = |i: usize| self.chains.get(i).is_some_and(|c| c.name == name);
         let mut places = self.places.0.borrow_mut();
-        if places.is_empty() && self.chains.len() > 1 {
+        if places.is_empty() {
             places.extend(
                 self.chains
                     .iter()
