@@ -158,6 +158,20 @@ pub trait Backend {
         self.read(family, stage)
     }
 
+    /// [`Backend::read_named`] without the chains' rules: the layout of the
+    /// built-in chains and of `chains` alone, enough to add a rule or a
+    /// chain beside thousands. Drivers that cannot do better read the
+    /// layout.
+    fn read_named_layout(
+        &self,
+        family: Family,
+        stage: Stage,
+        chains: &[&str],
+    ) -> Result<Option<KernelTable>, BackendError> {
+        let _ = chains;
+        self.read_layout(family, stage)
+    }
+
     /// The first rule of user-visible `chain` for which `wanted(position,
     /// source)` holds (positions count from 1), reading the chain no further
     /// than that rule; when the answer is [`RuleSearch::Unknown`] the caller

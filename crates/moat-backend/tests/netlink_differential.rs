@@ -140,7 +140,9 @@ fn every_construct_lands_as_nft_writes_it() {
     // nothing else, counted the same.
     let named = lab
         .netlink
-        .run(|| NetlinkDriver.read_named_chains(Family::Ipv4, Stage::Filter, &["USER", "NOPE"]))
+        .run(|| {
+            NetlinkDriver.read_named_chains(Family::Ipv4, Stage::Filter, &["USER", "NOPE"], true)
+        })
         .unwrap()
         .unwrap()
         .unwrap();
@@ -156,6 +158,16 @@ fn every_construct_lands_as_nft_writes_it() {
         );
         assert_eq!(chain.base, read.base);
     }
+    // Without rules: the same chains, none of their rules.
+    let named_layout = lab
+        .netlink
+        .run(|| NetlinkDriver.read_named_chains(Family::Ipv4, Stage::Filter, &["USER"], false))
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let mut expected = named.clone();
+    expected.chains.iter_mut().for_each(|c| c.rules.clear());
+    assert_eq!(named_layout, expected);
     let absent = lab
         .netlink
         .run(|| NetlinkDriver.read_chains_without_rules(Family::Ipv6, Stage::Filter))

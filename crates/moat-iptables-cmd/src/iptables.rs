@@ -318,7 +318,7 @@ fn echo_append(
     let echo = inv.command.verbose_echo();
     let jump = inv.command.rules().next().and_then(RuleSpec::jump_target);
     if let Some(target) = jump {
-        let layout = backend.read_named(family, inv.stage, &[target])?;
+        let layout = backend.read_named_layout(family, inv.stage, &[target])?;
         if layout.is_none_or(|table| table.chain(target).is_none()) {
             return Ok(());
         }
@@ -375,7 +375,7 @@ fn add_fast(
         .into_iter()
         .chain(rule.jump_target())
         .collect();
-    let Some(layout) = backend.read_named(family, inv.stage, &named)? else {
+    let Some(layout) = backend.read_named_layout(family, inv.stage, &named)? else {
         return Ok(None);
     };
     let Some(base) = layout.chain(chain).map(|c| c.base.map(|(hook, _)| hook)) else {
@@ -722,7 +722,7 @@ fn on_layout(
     // asked for alone. An error is told from the whole layout, whose
     // chains give the likely misspelt name.
     if let Some(names) = chains_named(&inv.command) {
-        if let Some(layout) = backend.read_named(family, inv.stage, &names)? {
+        if let Some(layout) = backend.read_named_layout(family, inv.stage, &names)? {
             let state = TableState::from_stored(family, inv.stage, stored_chains(layout.clone()))?;
             if let Ok(outcome) = execute_owned(inv, state) {
                 return Ok(Some((layout, outcome)));
@@ -842,7 +842,7 @@ fn check_fast(
         // full path says which is missing.
         RuleSearch::Absent if rule.jump_target().is_some() => {
             let target = rule.jump_target().unwrap_or_default();
-            let layout = backend.read_named(family, inv.stage, &[target])?;
+            let layout = backend.read_named_layout(family, inv.stage, &[target])?;
             if layout.is_none_or(|table| table.chain(target).is_none()) {
                 return Ok(None);
             }

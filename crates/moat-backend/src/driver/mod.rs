@@ -95,15 +95,17 @@ impl NetlinkDriver {
     }
 
     /// The built-in chains and user-visible `chains`, asked for by name,
-    /// with their rules and uses; see [`Backend::read_named`].
+    /// with their uses, and with their rules when `rules`; see
+    /// [`Backend::read_named`] and [`Backend::read_named_layout`].
     pub fn read_named_chains(
         &self,
         family: Family,
         stage: Stage,
         chains: &[&str],
+        rules: bool,
     ) -> Result<Option<KernelTable>, DriverError> {
         let mut sock = NfSocket::open()?;
-        let depth = read::Depth::Named(chains);
+        let depth = read::Depth::Named { chains, rules };
         read::read_table(&mut sock, family, stage, depth, &mut |_| ())
     }
 
@@ -411,7 +413,18 @@ impl Backend for Hybrid {
         chains: &[&str],
     ) -> Result<Option<KernelTable>, BackendError> {
         self.read_partly(family, stage, |netlink| {
-            netlink.read_named_chains(family, stage, chains)
+            netlink.read_named_chains(family, stage, chains, true)
+        })
+    }
+
+    fn read_named_layout(
+        &self,
+        family: Family,
+        stage: Stage,
+        chains: &[&str],
+    ) -> Result<Option<KernelTable>, BackendError> {
+        self.read_partly(family, stage, |netlink| {
+            netlink.read_named_chains(family, stage, chains, false)
         })
     }
 

@@ -196,9 +196,10 @@ pub(crate) enum Depth<'a> {
     /// [`crate::Backend::read_chains`]).
     Chains(&'a [&'a str]),
     /// The built-in chains and these user-visible chains, each asked for
-    /// by name, with their rules and uses; no other chain (see
-    /// [`crate::Backend::read_named`]).
-    Named(&'a [&'a str]),
+    /// by name, with their uses, and with their rules when `rules` (else
+    /// only moat's base chains' rules, as in the layout); no other chain
+    /// (see [`crate::Backend::read_named`]).
+    Named { chains: &'a [&'a str], rules: bool },
     /// Every rule, unless the table holds more than this many: then the
     /// read stops with [`DriverError::TooManyRules`] (the kernel's rule
     /// dump grows with the square of a chain's length).
@@ -370,16 +371,20 @@ fn read_table_once(
         return Ok(None);
     }
     let chains = match depth {
-        Depth::Named(names) => named_chains(sock, proto, table, stage, names)?,
+        Depth::Named { chains, .. } => named_chains(sock, proto, table, stage, chains)?,
         _ => all_chains(sock, proto, table)?,
     };
     let mut rules = Vec::new();
     match depth {
         Depth::Everything => dump_rules(sock, proto, table, None, None, &mut rules, see)?,
         Depth::AtMost(limit) => dump_rules(sock, proto, table, None, Some(limit), &mut rules, see)?,
-        Depth::Layout | Depth::Chains(_) | Depth::Named(_) => {
+        Depth::Layout | Depth::Chains(_) | Depth::Named { .. } => {
             let wanted: HashSet<&str> = match depth {
-                Depth::Chains(names) | Depth::Named(names) => names.iter().copied().collect(),
+                Depth::Chains(names)
+                | Depth::Named {
+                    chains: names,
+                    rules: true,
+                } => names.iter().copied().collect(),
                 _ => HashSet::new(),
             };
             for chain in chains.iter().filter(|c| {
@@ -409,9 +414,9 @@ fn read_table_once(
                 timeout: s.timeout_ms.and_then(|ms| u32::try_from(ms / 1000).ok()),
             })
             .collect(),
-        Depth::Layout | Depth::Named(_) => Vec::new(),
+        Depth::Layout | Depth::Named { .. } => Vec::new(),
     };
-    let counted = matches!(depth, Depth::Chains(_) | Depth::Named(_));
+    let counted = matches!(depth, Depth::Chains(_) | Depth::Named { .. });
     let mut read = assemble(family, stage, chains, rules, port_maps, counted)?;
     read.sets = sets;
     Ok(Some(read))
