@@ -91,6 +91,10 @@ pub struct ReadForChange {
 /// tries again with more before it reads the whole table.
 pub const WIDENINGS: usize = 2;
 
+/// The most chains a change reads more of on another try: each is a dump
+/// of its own, and beyond this many the whole table is read at once.
+pub const WIDEST: usize = 64;
+
 /// [`read_state`] as a [`ReadForChange`] of the whole table.
 pub fn read_whole(
     backend: &dyn Backend,

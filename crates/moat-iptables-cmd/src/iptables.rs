@@ -23,7 +23,7 @@ use moat_host::log_route;
 use moat_host::set_copies;
 use moat_host::settings::warn_for_rule;
 use moat_host::stored::{
-    read_for_change, read_view, read_whole, stored_chains, ReadForChange, WIDENINGS,
+    read_for_change, read_view, read_whole, stored_chains, ReadForChange, WIDENINGS, WIDEST,
 };
 
 use crate::advice;
@@ -252,9 +252,16 @@ fn execute_read(
     family: Family,
 ) -> Result<(Option<KernelTable>, Option<Table>, Outcome)> {
     let session = guard::session_flow().is_some();
+    // The chain, and the chains its rule jumps to, which the jump may
+    // reach from another hook.
     let mut chains = (inv.command.chain_touched())
         .filter(|_| !session)
-        .map(|chain| BTreeSet::from([chain.to_string()]));
+        .map(|chain| {
+            let targets = inv.command.rules().filter_map(RuleSpec::jump_target);
+            let mut chains: BTreeSet<String> = targets.map(str::to_string).collect();
+            chains.insert(chain.to_string());
+            chains
+        });
     let mut widened = 0;
     loop {
         let ReadForChange {
@@ -294,7 +301,10 @@ fn execute_read(
         if more.is_empty() {
             return Ok((kernel, before, outcome?));
         }
-        match chains.as_mut().filter(|_| widened < WIDENINGS) {
+        match chains
+            .as_mut()
+            .filter(|_| widened < WIDENINGS && more.len() <= WIDEST)
+        {
             Some(chains) => {
                 widened += 1;
                 chains.extend(more);

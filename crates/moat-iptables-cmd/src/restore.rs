@@ -18,7 +18,7 @@ use moat_host::guard;
 use moat_host::log_route;
 use moat_host::set_copies;
 use moat_host::settings::{needed_by_tables, warn_missing};
-use moat_host::stored::{read_for_change, read_whole, WIDENINGS};
+use moat_host::stored::{read_for_change, read_whole, WIDENINGS, WIDEST};
 
 use crate::advice;
 use crate::CommandError;
@@ -237,7 +237,10 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
                 .map(|states| reached_otherwise(&partials, states));
             match more {
                 Some(more) if more.is_empty() => {}
-                Some(more) if widened < WIDENINGS => {
+                Some(more)
+                    if widened < WIDENINGS
+                        && more.iter().map(|(_, c)| c.len()).sum::<usize>() <= WIDEST =>
+                {
                     widened += 1;
                     for (stage, chains) in more {
                         touched.entry(stage).or_default().extend(chains);
