@@ -202,7 +202,7 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
         HashMap::new()
     };
     let mut widened = 0;
-    let (states, mut kernels, before) = loop {
+    let (mut states, mut kernels, before, partials) = loop {
         let partly = !touched.is_empty();
         let mut kernels = Vec::new();
         let mut before = Vec::new();
@@ -256,8 +256,21 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
                 tell(*line, note.as_note());
             }
         }
-        break (restored?, kernels, before);
+        break (restored?, kernels, before, partials);
     };
+    // The chains a partial read left unread stay as they were: the plan
+    // leaves them out on both sides (8,000 of Kubernetes' chains).
+    for (stage, partial) in &partials {
+        let unread = |name: &str| !partial.was_read(name);
+        for state in states.iter_mut().filter(|s| s.stage == *stage) {
+            state.chains.retain(|c| !unread(&c.name));
+        }
+        for (_, kernel) in kernels.iter_mut().filter(|(s, _)| s == stage) {
+            if let Some(kernel) = kernel {
+                kernel.chains.retain(|c| !unread(&c.name));
+            }
+        }
+    }
     // Where a set the rules name is first named, should it be missing.
     let set_lines = set_copies::first_lines(&file);
     let made_nothing = tables_made_nothing(&file, family, args.noflush);

@@ -57,6 +57,12 @@ impl ChainsRead {
         Some(ChainsRead { unread, reached })
     }
 
+    /// Whether chain `name` was read with its rules, or is none of the
+    /// table's before the change (one the change makes).
+    pub fn was_read(&self, name: &str) -> bool {
+        !self.unread.contains(name)
+    }
+
     /// The chains not read that `after`, the view the change made from the
     /// one read, reaches from other hooks than before, in name order. None
     /// when the read was enough: the rules there, which the change cannot

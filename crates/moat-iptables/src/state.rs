@@ -243,13 +243,10 @@ impl TableState {
     ) -> Result<Self, StateError> {
         let rules = read_sources(family, &stored)?;
         let mut state = TableState::empty(family, stage);
-        // By name, for tables of thousands of chains (Kubernetes' nat table).
-        let mut places: HashMap<String, usize> = state
-            .chains
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.name.clone(), i))
-            .collect();
+        // The stored chains are each there once: only a built-in one takes
+        // the place of the empty table's.
+        let builtin = state.chains.len();
+        state.chains.reserve(stored.len());
         for (chain, rules) in stored.into_iter().zip(rules) {
             let new_chain = StateChain {
                 name: chain.name,
@@ -257,12 +254,12 @@ impl TableState {
                 policy_counters: chain.policy_counters,
                 rules,
             };
-            match places.get(&new_chain.name) {
-                Some(&i) => state.chains[i] = new_chain,
-                None => {
-                    places.insert(new_chain.name.clone(), state.chains.len());
-                    state.chains.push(new_chain);
-                }
+            match state.chains[..builtin]
+                .iter()
+                .position(|c| c.name == new_chain.name)
+            {
+                Some(i) => state.chains[i] = new_chain,
+                None => state.chains.push(new_chain),
             }
         }
         Ok(state)
