@@ -23,6 +23,7 @@ mod lock;
 mod other_tables;
 mod personality;
 pub mod restore;
+mod restore_reads;
 pub mod save;
 mod stdout;
 

@@ -1,16 +1,14 @@
 //! `iptables-restore` / `ip6tables-restore`: a whole save file as one atomic transaction.
 
-use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::process::ExitCode;
 
 use clap::Args;
 use moat_backend::{Backend, BoundedRead};
 use moat_iptables::command::parse_table;
-use moat_iptables::rule::Warning;
-use moat_iptables::save::{restore_with_notes, LineNote, RestoreOptions, SaveFile};
+use moat_iptables::save::{LineNote, RestoreOptions, SaveFile};
+use moat_iptables::TableState;
 use moat_iptables::Wait;
-use moat_iptables::{ChainsRead, TableState};
 use moat_model::{Family, Stage};
 use moat_nft::{plan_delete, plan_replace_owned, plan_update_owned, ChangeSet, OwnState};
 
@@ -18,9 +16,9 @@ use moat_host::guard;
 use moat_host::log_route;
 use moat_host::set_copies;
 use moat_host::settings::{needed_by_tables, warn_missing};
-use moat_host::stored::{read_for_change, read_whole, WIDENINGS, WIDEST};
 
 use crate::advice;
+use crate::restore_reads::{restore_reading, Restored};
 use crate::CommandError;
 
 /// Options of iptables-restore.
@@ -191,86 +189,11 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
             }
         }
     };
-    // Beside a large table a --noflush restore reads only the chains it
-    // touches, when that is enough (see read_for_change); should what it
-    // leads to reach chains not read from other hooks, it runs again with
-    // those read too, and after a few tries on whole tables. Its notes wait
-    // until the run that counts.
-    let mut touched = if args.noflush && !in_session {
-        touched_chains(&file, family)
-    } else {
-        HashMap::new()
-    };
-    let mut widened = 0;
-    let (mut states, mut kernels, before, partials) = loop {
-        let partly = !touched.is_empty();
-        let mut kernels = Vec::new();
-        let mut before = Vec::new();
-        let mut partials = Vec::new();
-        let mut kept: Vec<(usize, KeptNote)> = Vec::new();
-        let restored = restore_with_notes(
-            &file,
-            family,
-            options,
-            |stage| {
-                let read = match touched.get(&stage) {
-                    Some(chains) => read_for_change(&backend, family, stage, chains),
-                    None => read_whole(&backend, family, stage),
-                }
-                .map_err(|e| e.to_string())?;
-                kernels.push((stage, read.kernel));
-                partials.extend(read.partial.map(|p| (stage, p)));
-                if in_session {
-                    before.push(read.state.to_table());
-                }
-                Ok(read.state)
-            },
-            |line, note| match partly {
-                true => kept.push((line, KeptNote::of(note))),
-                false => tell(line, note),
-            },
-        );
-        if partly {
-            let more = restored
-                .as_ref()
-                .ok()
-                .map(|states| reached_otherwise(&partials, states));
-            match more {
-                Some(more) if more.is_empty() => {}
-                Some(more)
-                    if widened < WIDENINGS
-                        && more.iter().map(|(_, c)| c.len()).sum::<usize>() <= WIDEST =>
-                {
-                    widened += 1;
-                    for (stage, chains) in more {
-                        touched.entry(stage).or_default().extend(chains);
-                    }
-                    continue;
-                }
-                _ => {
-                    touched.clear();
-                    continue;
-                }
-            }
-            for (line, note) in &kept {
-                tell(*line, note.as_note());
-            }
-        }
-        break (restored?, kernels, before, partials);
-    };
-    // The chains a partial read left unread stay as they were: the plan
-    // leaves them out on both sides (8,000 of Kubernetes' chains).
-    for (stage, partial) in &partials {
-        let unread = |name: &str| !partial.was_read(name);
-        for state in states.iter_mut().filter(|s| s.stage == *stage) {
-            state.chains.retain(|c| !unread(&c.name));
-        }
-        for (_, kernel) in kernels.iter_mut().filter(|(s, _)| s == stage) {
-            if let Some(kernel) = kernel {
-                kernel.chains.retain(|c| !unread(&c.name));
-            }
-        }
-    }
+    let Restored {
+        states,
+        mut kernels,
+        before,
+    } = restore_reading(&backend, &file, family, options, in_session, &mut tell)?;
     // Where a set the rules name is first named, should it be missing.
     let set_lines = set_copies::first_lines(&file);
     let made_nothing = tables_made_nothing(&file, family, args.noflush);
@@ -352,65 +275,6 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
     // (2 % of a 10,000-rule restore's instructions).
     std::mem::forget(batch);
     unwritten.map_or(Ok(()), Err)
-}
-
-/// For each table read in part (`partials`), the chains not read that the
-/// restore's outcome `states` reaches from other hooks than before (see
-/// [`ChainsRead::reached_otherwise`]); empty when every read was enough.
-fn reached_otherwise(
-    partials: &[(Stage, ChainsRead)],
-    states: &[TableState],
-) -> Vec<(Stage, Vec<String>)> {
-    partials
-        .iter()
-        .filter_map(|(stage, partial)| {
-            let state = states.iter().rev().find(|s| s.stage == *stage)?;
-            let chains = partial.reached_otherwise(state);
-            (!chains.is_empty()).then_some((*stage, chains))
-        })
-        .collect()
-}
-
-/// For each table whose sections of `file` touch some chains alone, the
-/// chains (see [`moat_iptables::save::SaveTable::chains_touched`]).
-fn touched_chains(file: &SaveFile, family: Family) -> HashMap<Stage, BTreeSet<String>> {
-    let mut all: HashMap<Stage, Option<BTreeSet<String>>> = HashMap::new();
-    for table in &file.tables {
-        let touched = table.chains_touched(family);
-        let chains = all.entry(table.stage).or_insert(Some(BTreeSet::new()));
-        match (chains.as_mut(), touched) {
-            (Some(chains), Some(more)) => chains.extend(more),
-            _ => *chains = None,
-        }
-    }
-    all.into_iter()
-        .filter_map(|(stage, chains)| Some((stage, chains?)))
-        .collect()
-}
-
-/// A line's note, kept until the run of a restore that counts.
-enum KeptNote {
-    Warning(Warning),
-    Verbose(String),
-    Listing(String),
-}
-
-impl KeptNote {
-    fn of(note: LineNote<'_>) -> Self {
-        match note {
-            LineNote::Warning(warning) => KeptNote::Warning(warning.clone()),
-            LineNote::Verbose(text) => KeptNote::Verbose(text.to_string()),
-            LineNote::Listing(text) => KeptNote::Listing(text.to_string()),
-        }
-    }
-
-    fn as_note(&self) -> LineNote<'_> {
-        match self {
-            KeptNote::Warning(warning) => LineNote::Warning(warning),
-            KeptNote::Verbose(text) => LineNote::Verbose(text),
-            KeptNote::Listing(text) => LineNote::Listing(text),
-        }
-    }
 }
 
 /// The rules in all chains of `table`.
