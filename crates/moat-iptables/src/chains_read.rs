@@ -64,9 +64,9 @@ impl ChainsRead {
     }
 
     /// The chains not read that `after`, the view the change made from the
-    /// one read, reaches from other hooks than before, in name order. None
-    /// when the read was enough: the rules there, which the change cannot
-    /// touch, stay as allowed as they were.
+    /// one read, reaches from other hooks than before, in name order;
+    /// empty when the read was enough: the rules there, which the change
+    /// cannot touch, stay as allowed as they were.
     pub fn reached_otherwise(&self, after: &TableState) -> Vec<String> {
         let now = reached_unread(after, &self.unread);
         let mut changed: Vec<String> = now
