@@ -144,10 +144,10 @@ pub trait Backend {
 
     /// Reads the built-in chains of moat's table and the user-visible
     /// `chains` that exist, each asked for by name, with their rules and
-    /// uses ([`moat_nft::KernelChain::uses`]); no other chain comes, so
-    /// that a command about a few chains beside thousands (Kubernetes' nat
-    /// table) reads those alone. Drivers that cannot do better read
-    /// everything, and count nothing.
+    /// uses ([`moat_nft::KernelChain::uses`]), and the table's named sets;
+    /// no other chain comes, so that a command about a few chains beside
+    /// thousands (Kubernetes' nat table) reads those alone. Drivers that
+    /// cannot do better read everything, and count nothing.
     fn read_named(
         &self,
         family: Family,

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use moat_backend::Backend;
+use moat_backend::{Backend, BackendError};
 use moat_iptables::{ChainsRead, StoredChain, StoredRule, TableState};
 use moat_model::ruleset::hook_chain_name;
 use moat_model::{Family, Stage};
@@ -122,13 +122,45 @@ pub fn read_for_change(
     stage: Stage,
     chains: &BTreeSet<String>,
 ) -> Result<ReadForChange, HostError> {
+    read_part(backend, family, stage, chains, &|wanted| {
+        backend.read_chains(family, stage, wanted)
+    })
+}
+
+/// [`read_for_change`] without the layout: the built-in chains and
+/// `chains` alone, each asked for by name, for a command that makes no
+/// chain and whose rule's jump targets are among `chains` (so that every
+/// chain it needs is read).
+pub fn read_named_for_change(
+    backend: &dyn Backend,
+    family: Family,
+    stage: Stage,
+    chains: &BTreeSet<String>,
+) -> Result<ReadForChange, HostError> {
+    read_part(backend, family, stage, chains, &|wanted| {
+        backend.read_named(family, stage, wanted)
+    })
+}
+
+/// A read of a table for the chains named (see [`read_part`]).
+type ReadOfChains<'a> = dyn Fn(&[&str]) -> Result<Option<KernelTable>, BackendError> + 'a;
+
+/// [`read_for_change`] with `read` reading the table for the chains
+/// wanted.
+fn read_part(
+    backend: &dyn Backend,
+    family: Family,
+    stage: Stage,
+    chains: &BTreeSet<String>,
+    read: &ReadOfChains<'_>,
+) -> Result<ReadForChange, HostError> {
     let whole = || read_whole(backend, family, stage);
     if stage == Stage::Raw {
         return whole();
     }
     let builtin = stage.hooks().iter().map(|&hook| hook_chain_name(hook));
     let wanted: Vec<&str> = chains.iter().map(String::as_str).chain(builtin).collect();
-    let Some(kernel) = backend.read_chains(family, stage, &wanted)? else {
+    let Some(kernel) = read(&wanted)? else {
         return Ok(ReadForChange {
             kernel: None,
             state: TableState::empty(family, stage),

@@ -25,10 +25,10 @@ pub struct ChainsRead {
 
 impl ChainsRead {
     /// The view `state`, whose chains `read` hold their rules and the others
-    /// none, with `references`, the kernel's count of references to each
-    /// chain: `None` unless every chain read is referred to by rules read
-    /// alone (and a built-in chain by moat's base chain too), so that the
-    /// hooks reaching it are known.
+    /// none (or are left out of it), with `references`, the kernel's count
+    /// of references to each chain: `None` unless every chain read is
+    /// referred to by rules read alone (and a built-in chain by moat's base
+    /// chain too), so that the hooks reaching it are known.
     pub fn new(
         state: &TableState,
         read: &HashSet<String>,
@@ -47,12 +47,11 @@ impl ChainsRead {
                 return None;
             }
         }
-        let unread: HashSet<String> = state
-            .chains
-            .iter()
-            .filter(|c| !read.contains(&c.name))
-            .map(|c| c.name.clone())
-            .collect();
+        // The chains of the view not read, and those the rules read jump
+        // to that it leaves out (a read of the chains named alone).
+        let targets = jumps.keys().map(|name| name.to_string());
+        let names = state.chains.iter().map(|c| c.name.clone()).chain(targets);
+        let unread: HashSet<String> = names.filter(|name| !read.contains(name)).collect();
         let reached = reached_unread(state, &unread);
         Some(ChainsRead { unread, reached })
     }

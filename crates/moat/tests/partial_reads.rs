@@ -311,7 +311,8 @@ fn noflush_restores_are_checked_against_what_reaches_their_chains() {
 /// Single commands are read as far as they need and checked as iptables-nft
 /// checks them: a jump that makes POSTROUTING reach a DNAT, a DNAT in a
 /// chain POSTROUTING reaches through a chain the command does not touch, a
-/// chain still jumped to, and a NETMAP that INPUT comes to reach.
+/// chain still jumped to, and NETMAPs that INPUT comes to reach, or that
+/// come to a chain INPUT reaches, through chains the command reads or not.
 #[test]
 fn single_commands_are_checked_against_what_reaches_their_chains() {
     if !require_root_or_skip() {
@@ -335,8 +336,16 @@ fn single_commands_are_checked_against_what_reaches_their_chains() {
     assert!(!run("-X B"));
     assert!(run("-F A"));
     assert!(run("-X B"));
+    // A NETMAP that INPUT comes to reach through M, a chain the command
+    // reads, maps sources; so does one added to N once INPUT reaches it
+    // through M, a chain the command does not read.
     assert!(run("-N N"));
     assert!(run("-A N -d 10.1.0.0/16 -j NETMAP --to 10.2.0.0/16"));
-    assert!(run("-I INPUT -j N"));
+    assert!(run("-N M"));
+    assert!(run("-A M -j N"));
+    assert!(netmap_of(&ours).contains("dnat prefix to 10.2.0.0/16"));
+    assert!(run("-I INPUT -j M"));
     assert!(netmap_of(&ours).contains("snat prefix to 10.2.0.0/16"));
+    assert!(run("-A N -d 10.3.0.0/16 -j NETMAP --to 10.4.0.0/16"));
+    assert!(netmap_of(&ours).contains("snat prefix to 10.4.0.0/16"));
 }

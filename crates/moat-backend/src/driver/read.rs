@@ -196,9 +196,9 @@ pub(crate) enum Depth<'a> {
     /// [`crate::Backend::read_chains`]).
     Chains(&'a [&'a str]),
     /// The built-in chains and these user-visible chains, each asked for
-    /// by name, with their uses, and with their rules when `rules` (else
-    /// only moat's base chains' rules, as in the layout); no other chain
-    /// (see [`crate::Backend::read_named`]).
+    /// by name, with their uses, and with their rules and the table's sets
+    /// when `rules` (else only moat's base chains' rules, as in the
+    /// layout); no other chain (see [`crate::Backend::read_named`]).
     Named { chains: &'a [&'a str], rules: bool },
     /// Every rule, unless the table holds more than this many: then the
     /// read stops with [`DriverError::TooManyRules`] (the kernel's rule
@@ -404,7 +404,10 @@ fn read_table_once(
         }
     }
     let sets = match depth {
-        Depth::Everything | Depth::AtMost(_) | Depth::Chains(_) => sock
+        Depth::Everything
+        | Depth::AtMost(_)
+        | Depth::Chains(_)
+        | Depth::Named { rules: true, .. } => sock
             .sets(nf_proto(family), table)?
             .unwrap_or_default()
             .into_iter()
