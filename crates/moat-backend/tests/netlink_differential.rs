@@ -158,7 +158,7 @@ fn every_construct_lands_as_nft_writes_it() {
         );
         assert_eq!(chain.base, read.base);
     }
-    // Without rules: the same chains, none of their rules.
+    // Without rules: the same chains, none of their rules, and no set.
     let named_layout = lab
         .netlink
         .run(|| NetlinkDriver.read_named_chains(Family::Ipv4, Stage::Filter, &["USER"], false))
@@ -167,6 +167,8 @@ fn every_construct_lands_as_nft_writes_it() {
         .unwrap();
     let mut expected = named.clone();
     expected.chains.iter_mut().for_each(|c| c.rules.clear());
+    assert_eq!(named.sets, filter.sets);
+    expected.sets.clear();
     assert_eq!(named_layout, expected);
     let absent = lab
         .netlink

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use moat_backend::{Backend, BackendError};
+use moat_backend::Backend;
 use moat_iptables::{ChainsRead, StoredChain, StoredRule, TableState};
 use moat_model::ruleset::hook_chain_name;
 use moat_model::{Family, Stage};
@@ -109,50 +109,31 @@ pub fn read_whole(
     })
 }
 
+/// What a change that reads some chains reads of the rest of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Beside {
+    /// The layout, every chain's name: for a restore, whose lines may make
+    /// chains and jump to any.
+    Layout,
+    /// Nothing: for a command that makes no chain and whose rule's jump
+    /// targets are among the chains it reads.
+    Nothing,
+}
+
 /// Reads one table for a change that touches the rules of `chains` alone
 /// (a `--noflush` restore beside Kubernetes' nat table of thousands of
-/// chains): the layout, and the rules of those chains and the built-in
-/// ones, when [`ChainsRead::new`] finds that enough; else the whole table.
-/// Not in the raw table (whose copy after conntrack follows all its
-/// rules), nor beside a set other than a port map (the sets a table's
-/// rules fill or copy are kept or dropped by all of its rules).
+/// chains): the rules of those chains and the built-in ones, and what
+/// `beside` says of the rest, when [`ChainsRead::new`] finds that enough;
+/// else the whole table. Not in the raw table (whose copy after conntrack
+/// follows all its rules), nor beside a set other than a port map (the
+/// sets a table's rules fill or copy are kept or dropped by all of its
+/// rules).
 pub fn read_for_change(
     backend: &dyn Backend,
     family: Family,
     stage: Stage,
     chains: &BTreeSet<String>,
-) -> Result<ReadForChange, HostError> {
-    read_part(backend, family, stage, chains, &|wanted| {
-        backend.read_chains(family, stage, wanted)
-    })
-}
-
-/// [`read_for_change`] without the layout: the built-in chains and
-/// `chains` alone, each asked for by name, for a command that makes no
-/// chain and whose rule's jump targets are among `chains` (so that every
-/// chain it needs is read).
-pub fn read_named_for_change(
-    backend: &dyn Backend,
-    family: Family,
-    stage: Stage,
-    chains: &BTreeSet<String>,
-) -> Result<ReadForChange, HostError> {
-    read_part(backend, family, stage, chains, &|wanted| {
-        backend.read_named(family, stage, wanted)
-    })
-}
-
-/// A read of a table for the chains named (see [`read_part`]).
-type ReadOfChains<'a> = dyn Fn(&[&str]) -> Result<Option<KernelTable>, BackendError> + 'a;
-
-/// [`read_for_change`] with `read` reading the table for the chains
-/// wanted.
-fn read_part(
-    backend: &dyn Backend,
-    family: Family,
-    stage: Stage,
-    chains: &BTreeSet<String>,
-    read: &ReadOfChains<'_>,
+    beside: Beside,
 ) -> Result<ReadForChange, HostError> {
     let whole = || read_whole(backend, family, stage);
     if stage == Stage::Raw {
@@ -160,7 +141,11 @@ fn read_part(
     }
     let builtin = stage.hooks().iter().map(|&hook| hook_chain_name(hook));
     let wanted: Vec<&str> = chains.iter().map(String::as_str).chain(builtin).collect();
-    let Some(kernel) = read(&wanted)? else {
+    let kernel = match beside {
+        Beside::Layout => backend.read_chains(family, stage, &wanted)?,
+        Beside::Nothing => backend.read_named(family, stage, &wanted)?,
+    };
+    let Some(kernel) = kernel else {
         return Ok(ReadForChange {
             kernel: None,
             state: TableState::empty(family, stage),

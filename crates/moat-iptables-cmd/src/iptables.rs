@@ -23,7 +23,7 @@ use moat_host::log_route;
 use moat_host::set_copies;
 use moat_host::settings::warn_for_rule;
 use moat_host::stored::{
-    read_named_for_change, read_view, read_whole, stored_chains, ReadForChange, WIDENINGS, WIDEST,
+    read_for_change, read_view, read_whole, stored_chains, Beside, ReadForChange, WIDENINGS, WIDEST,
 };
 
 use crate::advice;
@@ -243,7 +243,7 @@ fn run_command(
 
 /// Carries `inv` out on its table read as far as it needs: the chain it
 /// touches and its rule's jump targets, asked for by name, when that is
-/// enough (see [`read_named_for_change`]), with the chains
+/// enough (see [`read_for_change`]), with the chains
 /// its outcome reaches from other hooks read too on another try; else the
 /// whole table. Gives the kernel's table as read, the whole table before
 /// the command for the SSH guard, and the outcome.
@@ -270,7 +270,7 @@ fn execute_read(
             mut state,
             partial,
         } = match &chains {
-            Some(chains) => read_named_for_change(backend, family, inv.stage, chains)?,
+            Some(chains) => read_for_change(backend, family, inv.stage, chains, Beside::Nothing)?,
             None => read_whole(backend, family, inv.stage)?,
         };
         // The table before the command, for the guard alone: the command

@@ -7,7 +7,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use moat_backend::Backend;
-use moat_host::stored::{read_for_change, read_whole, WIDENINGS, WIDEST};
+use moat_host::stored::{read_for_change, read_whole, Beside, WIDENINGS, WIDEST};
 use moat_iptables::rule::Warning;
 use moat_iptables::save::{restore_with_notes, LineNote, RestoreOptions, SaveError, SaveFile};
 use moat_iptables::{ChainsRead, TableState};
@@ -56,7 +56,7 @@ pub(crate) fn restore_reading(
             options,
             |stage| {
                 let read = match touched.get(&stage) {
-                    Some(chains) => read_for_change(backend, family, stage, chains),
+                    Some(chains) => read_for_change(backend, family, stage, chains, Beside::Layout),
                     None => read_whole(backend, family, stage),
                 }
                 .map_err(|e| e.to_string())?;
