@@ -81,6 +81,43 @@ pub enum Seen<'a> {
     },
 }
 
+/// Which part of one of moat's tables [`Backend::read_part`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TablePart<'a> {
+    /// The layout (every chain, without rules), with the rules of these
+    /// user-visible chains (one not there is skipped) and the table's
+    /// named sets: enough for a change to those chains alone.
+    LayoutWith(&'a [&'a str]),
+    /// The built-in chains and these user-visible chains that exist, each
+    /// asked for by name, and no other chain; with their rules and the
+    /// table's named sets when `rules`, else as in the layout.
+    Named {
+        /// The chains asked for besides the built-in ones.
+        chains: &'a [&'a str],
+        /// Whether their rules and the table's sets come too.
+        rules: bool,
+    },
+}
+
+impl<'a> TablePart<'a> {
+    /// The user-visible chains whose rules the read takes.
+    pub fn chains_with_rules(self) -> &'a [&'a str] {
+        match self {
+            TablePart::LayoutWith(chains)
+            | TablePart::Named {
+                chains,
+                rules: true,
+            } => chains,
+            TablePart::Named { rules: false, .. } => &[],
+        }
+    }
+
+    /// Whether the read takes the table's named sets.
+    pub fn with_sets(self) -> bool {
+        !matches!(self, TablePart::Named { rules: false, .. })
+    }
+}
+
 /// A firewall driver: applies batches atomically and reads moat's tables back.
 pub trait Backend {
     /// Reads moat's table for `family` and `stage`; `None` when it does not exist.
@@ -126,50 +163,19 @@ pub trait Backend {
         self.read(family, stage)
     }
 
-    /// Reads the layout of moat's table with the rules of the user-visible
-    /// `chains` (a chain not there is skipped), the table's named sets, and
-    /// for every chain how many uses the kernel counts of it
-    /// ([`moat_nft::KernelChain::uses`]): enough for a change to those
-    /// chains alone. Drivers that cannot do better read everything, and
-    /// count nothing.
-    fn read_chains(
+    /// Reads `part` of moat's table, each chain with how many uses the
+    /// kernel counts of it ([`moat_nft::KernelChain::uses`]), so that a
+    /// command about a few chains beside thousands (Kubernetes' nat table)
+    /// reads those alone. Drivers that cannot do better read everything,
+    /// and count nothing.
+    fn read_part(
         &self,
         family: Family,
         stage: Stage,
-        chains: &[&str],
+        part: TablePart<'_>,
     ) -> Result<Option<KernelTable>, BackendError> {
-        let _ = chains;
+        let _ = part;
         self.read(family, stage)
-    }
-
-    /// Reads the built-in chains of moat's table and the user-visible
-    /// `chains` that exist, each asked for by name, with their rules and
-    /// uses ([`moat_nft::KernelChain::uses`]), and the table's named sets;
-    /// no other chain comes, so that a command about a few chains beside
-    /// thousands (Kubernetes' nat table) reads those alone. Drivers that
-    /// cannot do better read everything, and count nothing.
-    fn read_named(
-        &self,
-        family: Family,
-        stage: Stage,
-        chains: &[&str],
-    ) -> Result<Option<KernelTable>, BackendError> {
-        let _ = chains;
-        self.read(family, stage)
-    }
-
-    /// [`Backend::read_named`] without the chains' rules: the layout of the
-    /// built-in chains and of `chains` alone, enough to add a rule or a
-    /// chain beside thousands. Drivers that cannot do better read the
-    /// layout.
-    fn read_named_layout(
-        &self,
-        family: Family,
-        stage: Stage,
-        chains: &[&str],
-    ) -> Result<Option<KernelTable>, BackendError> {
-        let _ = chains;
-        self.read_layout(family, stage)
     }
 
     /// The first rule of user-visible `chain` for which `wanted(position,

@@ -6,7 +6,7 @@
 
 mod netlink_common;
 
-use moat_backend::{Backend, NetlinkDriver, NftCli};
+use moat_backend::{Backend, NetlinkDriver, NftCli, TablePart};
 use moat_model::{Action, Chain, Counters, Family, Match, Policy, Rule, Stage, Table};
 use moat_nft::{plan_delete, plan_replace, plan_update, ChangeSet, KernelTable, Op, Position};
 use netlink_common::{
@@ -14,6 +14,11 @@ use netlink_common::{
 };
 
 const FAMILIES: [Family; 2] = [Family::Ipv4, Family::Ipv6];
+
+/// The built-in chains and `chains` asked for by name.
+fn by_name<'a>(chains: &'a [&'a str], rules: bool) -> TablePart<'a> {
+    TablePart::Named { chains, rules }
+}
 
 fn load_corpus(lab: &Pair) {
     for family in FAMILIES {
@@ -108,7 +113,13 @@ fn every_construct_lands_as_nft_writes_it() {
     // chain), which a whole read leaves out.
     let some = lab
         .netlink
-        .run(|| NetlinkDriver.read_some_chains(Family::Ipv4, Stage::Filter, &["USER"]))
+        .run(|| {
+            NetlinkDriver.read_table_part(
+                Family::Ipv4,
+                Stage::Filter,
+                TablePart::LayoutWith(&["USER"]),
+            )
+        })
         .unwrap()
         .unwrap()
         .unwrap();
@@ -141,7 +152,11 @@ fn every_construct_lands_as_nft_writes_it() {
     let named = lab
         .netlink
         .run(|| {
-            NetlinkDriver.read_named_chains(Family::Ipv4, Stage::Filter, &["USER", "NOPE"], true)
+            NetlinkDriver.read_table_part(
+                Family::Ipv4,
+                Stage::Filter,
+                by_name(&["USER", "NOPE"], true),
+            )
         })
         .unwrap()
         .unwrap()
@@ -161,7 +176,9 @@ fn every_construct_lands_as_nft_writes_it() {
     // Without rules: the same chains, none of their rules, and no set.
     let named_layout = lab
         .netlink
-        .run(|| NetlinkDriver.read_named_chains(Family::Ipv4, Stage::Filter, &["USER"], false))
+        .run(|| {
+            NetlinkDriver.read_table_part(Family::Ipv4, Stage::Filter, by_name(&["USER"], false))
+        })
         .unwrap()
         .unwrap()
         .unwrap();

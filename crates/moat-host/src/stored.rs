@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use moat_backend::Backend;
+use moat_backend::{Backend, TablePart};
 use moat_iptables::{ChainsRead, StoredChain, StoredRule, TableState};
 use moat_model::ruleset::hook_chain_name;
 use moat_model::{Family, Stage};
@@ -141,10 +141,14 @@ pub fn read_for_change(
     }
     let builtin = stage.hooks().iter().map(|&hook| hook_chain_name(hook));
     let wanted: Vec<&str> = chains.iter().map(String::as_str).chain(builtin).collect();
-    let kernel = match beside {
-        Beside::Layout => backend.read_chains(family, stage, &wanted)?,
-        Beside::Nothing => backend.read_named(family, stage, &wanted)?,
+    let part = match beside {
+        Beside::Layout => TablePart::LayoutWith(&wanted),
+        Beside::Nothing => TablePart::Named {
+            chains: &wanted,
+            rules: true,
+        },
     };
+    let kernel = backend.read_part(family, stage, part)?;
     let Some(kernel) = kernel else {
         return Ok(ReadForChange {
             kernel: None,
@@ -152,16 +156,11 @@ pub fn read_for_change(
             partial: None,
         });
     };
-    // The kernel counts a chain's own rules among its uses; the rest are
-    // references to it.
     let references: HashMap<String, u32> = kernel
         .chains
         .iter()
         .filter(|c| chains.contains(&c.name) || c.base.is_some())
-        .filter_map(|c| {
-            let own = u32::try_from(c.rules.len()).ok()?;
-            Some((c.name.clone(), c.uses?.checked_sub(own)?))
-        })
+        .filter_map(|c| Some((c.name.clone(), c.references()?)))
         .collect();
     let state = TableState::from_stored(family, stage, stored_chains(kernel.clone()))?;
     // No count: the driver read the whole table.

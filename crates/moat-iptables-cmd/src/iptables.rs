@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-use moat_backend::{Backend, RuleSearch, Seen};
+use moat_backend::{Backend, RuleSearch, Seen, TablePart};
 use moat_iptables::listing::{
     list_counted_chain, list_stored_chains, list_stored_rules, SeenLines,
 };
@@ -16,7 +16,7 @@ use moat_model::Family;
 use moat_model::{validate_rule, Action, Counters, Stage, Table};
 use moat_nft::portmap::is_port_forward;
 use moat_nft::rule::declares_sets;
-use moat_nft::{plan_update, ChangeSet, KernelTable, Op, Position, TableChanges};
+use moat_nft::{plan_update, ChangeSet, KernelChain, KernelTable, Op, Position, TableChanges};
 
 use moat_host::guard;
 use moat_host::log_route;
@@ -329,7 +329,7 @@ fn echo_append(
     let echo = inv.command.verbose_echo();
     let jump = inv.command.rules().next().and_then(RuleSpec::jump_target);
     if let Some(target) = jump {
-        let layout = backend.read_named_layout(family, inv.stage, &[target])?;
+        let layout = backend.read_part(family, inv.stage, named_layout(&[target]))?;
         if layout.is_none_or(|table| table.chain(target).is_none()) {
             return Ok(());
         }
@@ -386,7 +386,7 @@ fn add_fast(
         .into_iter()
         .chain(rule.jump_target())
         .collect();
-    let Some(layout) = backend.read_named_layout(family, inv.stage, &named)? else {
+    let Some(layout) = backend.read_part(family, inv.stage, named_layout(&named))? else {
         return Ok(None);
     };
     let Some(base) = layout.chain(chain).map(|c| c.base.map(|(hook, _)| hook)) else {
@@ -733,7 +733,7 @@ fn on_layout(
     // asked for alone. An error is told from the whole layout, whose
     // chains give the likely misspelt name.
     if let Some(names) = chains_named(&inv.command) {
-        if let Some(layout) = backend.read_named_layout(family, inv.stage, &names)? {
+        if let Some(layout) = backend.read_part(family, inv.stage, named_layout(&names))? {
             let state = TableState::from_stored(family, inv.stage, stored_chains(layout.clone()))?;
             if let Ok(outcome) = execute_owned(inv, state) {
                 return Ok(Some((layout, outcome)));
@@ -757,6 +757,23 @@ fn chains_named(command: &Command) -> Option<Vec<&str>> {
         | Command::DeleteChain { chain: None }
         | Command::Zero { chain: None, .. } => None,
         _ => command.chain_touched().map(|chain| vec![chain]),
+    }
+}
+
+/// The built-in chains and `chains`, asked for by name, without rules: the
+/// layout a command about those chains needs.
+fn named_layout<'a>(chains: &'a [&'a str]) -> TablePart<'a> {
+    TablePart::Named {
+        chains,
+        rules: false,
+    }
+}
+
+/// The built-in chains and `chains`, asked for by name, with their rules.
+fn named_rules<'a>(chains: &'a [&'a str]) -> TablePart<'a> {
+    TablePart::Named {
+        chains,
+        rules: true,
     }
 }
 
@@ -853,7 +870,7 @@ fn check_fast(
         // full path says which is missing.
         RuleSearch::Absent if rule.jump_target().is_some() => {
             let target = rule.jump_target().unwrap_or_default();
-            let layout = backend.read_named_layout(family, inv.stage, &[target])?;
+            let layout = backend.read_part(family, inv.stage, named_layout(&[target]))?;
             if layout.is_none_or(|table| table.chain(target).is_none()) {
                 return Ok(None);
             }
@@ -880,15 +897,10 @@ fn list_counted(
     num: Option<usize>,
     display: moat_iptables::Display,
 ) -> Result<Option<String>> {
-    let Some(kernel) = backend.read_named(family, stage, &[chain])? else {
+    let Some(kernel) = backend.read_part(family, stage, named_rules(&[chain]))? else {
         return Ok(None);
     };
-    // The kernel counts the chain's own rules among its uses.
-    let references = kernel.chain(chain).and_then(|c| {
-        let own = u32::try_from(c.rules.len()).ok()?;
-        c.uses?.checked_sub(own)
-    });
-    let Some(references) = references else {
+    let Some(references) = kernel.chain(chain).and_then(KernelChain::references) else {
         return Ok(None);
     };
     let stored = stored_chains(kernel);
@@ -929,7 +941,7 @@ fn list_fast(
             zero: ZeroAfter::Nothing,
         } => match chain {
             // One chain's rules are all `-S CHAIN` prints.
-            Some(one) => backend.read_named(family, stage, &[one])?,
+            Some(one) => backend.read_part(family, stage, named_rules(&[one]))?,
             None => backend.read(family, stage)?,
         }
         .and_then(|kernel| {

@@ -101,6 +101,16 @@ impl KernelRule {
     }
 }
 
+impl KernelChain {
+    /// How many references the kernel counts to the chain (the rules that
+    /// jump or go to it, and for a hook chain moat's base chain's jump):
+    /// its uses less its own rules; `None` when the read counted no uses.
+    pub fn references(&self) -> Option<u32> {
+        let own = u32::try_from(self.rules.len()).ok()?;
+        self.uses?.checked_sub(own)
+    }
+}
+
 impl KernelTable {
     /// The chain called `name`, if any.
     pub fn chain(&self, name: &str) -> Option<&KernelChain> {

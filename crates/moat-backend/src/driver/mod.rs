@@ -47,7 +47,7 @@ use moat_nft::{ChangeSet, KernelTable};
 pub use error::{DriverError, Unsupported};
 
 use crate::netlink::NfSocket;
-use crate::{Backend, BackendError, BoundedRead, NftCli, RuleSearch, Seen};
+use crate::{Backend, BackendError, BoundedRead, NftCli, RuleSearch, Seen, TablePart};
 
 /// Drives nf_tables over netlink; see the [module docs](self).
 ///
@@ -94,33 +94,22 @@ impl NetlinkDriver {
         read::read_table(&mut sock, family, stage, read::Depth::Layout, &mut |_| ())
     }
 
-    /// The built-in chains and user-visible `chains`, asked for by name,
-    /// with their uses, and with their rules when `rules`; see
-    /// [`Backend::read_named`] and [`Backend::read_named_layout`].
-    pub fn read_named_chains(
+    /// `part` of moat's table, each chain with its uses; see
+    /// [`Backend::read_part`].
+    pub fn read_table_part(
         &self,
         family: Family,
         stage: Stage,
-        chains: &[&str],
-        rules: bool,
+        part: TablePart<'_>,
     ) -> Result<Option<KernelTable>, DriverError> {
         let mut sock = NfSocket::open()?;
-        let depth = read::Depth::Named { chains, rules };
-        read::read_table(&mut sock, family, stage, depth, &mut |_| ())
-    }
-
-    /// [`NetlinkDriver::read_chains_without_rules`], with the rules of
-    /// user-visible `chains`, the table's named sets and each chain's
-    /// uses; see [`Backend::read_chains`].
-    pub fn read_some_chains(
-        &self,
-        family: Family,
-        stage: Stage,
-        chains: &[&str],
-    ) -> Result<Option<KernelTable>, DriverError> {
-        let mut sock = NfSocket::open()?;
-        let depth = read::Depth::Chains(chains);
-        read::read_table(&mut sock, family, stage, depth, &mut |_| ())
+        read::read_table(
+            &mut sock,
+            family,
+            stage,
+            read::Depth::Part(part),
+            &mut |_| (),
+        )
     }
 
     /// Renames user chain `from` to `to` when nothing jumps to it; see
@@ -395,36 +384,14 @@ impl Backend for Hybrid {
         })
     }
 
-    fn read_chains(
+    fn read_part(
         &self,
         family: Family,
         stage: Stage,
-        chains: &[&str],
+        part: TablePart<'_>,
     ) -> Result<Option<KernelTable>, BackendError> {
         self.read_partly(family, stage, |netlink| {
-            netlink.read_some_chains(family, stage, chains)
-        })
-    }
-
-    fn read_named(
-        &self,
-        family: Family,
-        stage: Stage,
-        chains: &[&str],
-    ) -> Result<Option<KernelTable>, BackendError> {
-        self.read_partly(family, stage, |netlink| {
-            netlink.read_named_chains(family, stage, chains, true)
-        })
-    }
-
-    fn read_named_layout(
-        &self,
-        family: Family,
-        stage: Stage,
-        chains: &[&str],
-    ) -> Result<Option<KernelTable>, BackendError> {
-        self.read_partly(family, stage, |netlink| {
-            netlink.read_named_chains(family, stage, chains, false)
+            netlink.read_table_part(family, stage, part)
         })
     }
 

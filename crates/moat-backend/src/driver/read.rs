@@ -18,7 +18,7 @@ use crate::netlink::consts::*;
 use crate::netlink::udata::udata_string;
 use crate::netlink::wire::{be_u32, be_u64, string, string_is, Attrs, Message, Writer};
 use crate::netlink::{NetlinkError, NfProto, NfSocket};
-use crate::Seen;
+use crate::{Seen, TablePart};
 
 /// A chain as dumped: its name, for a base chain its policy and hook
 /// priority, and how many uses the kernel counts of it.
@@ -190,16 +190,10 @@ pub(crate) enum Depth<'a> {
     Everything,
     /// Only the rules of moat's base chains (jump and policy counter).
     Layout,
-    /// The layout's rules and those of these user-visible chains, with the
-    /// table's named sets and how many uses the kernel counts of each
-    /// chain: enough for a change to these chains alone (see
-    /// [`crate::Backend::read_chains`]).
-    Chains(&'a [&'a str]),
-    /// The built-in chains and these user-visible chains, each asked for
-    /// by name, with their uses, and with their rules and the table's sets
-    /// when `rules` (else only moat's base chains' rules, as in the
-    /// layout); no other chain (see [`crate::Backend::read_named`]).
-    Named { chains: &'a [&'a str], rules: bool },
+    /// Only moat's base chains' rules and those of the user-visible chains
+    /// `part` names, with each chain's uses (see
+    /// [`crate::Backend::read_part`]).
+    Part(TablePart<'a>),
     /// Every rule, unless the table holds more than this many: then the
     /// read stops with [`DriverError::TooManyRules`] (the kernel's rule
     /// dump grows with the square of a chain's length).
@@ -328,8 +322,7 @@ const READ_RETRIES: u32 = 30;
 
 /// Reads moat's table for `family` and `stage`; `None` when it does not
 /// exist. With [`Depth::Layout`] the user-visible chains come without rules
-/// (with [`Depth::Chains`] but those named; with [`Depth::Named`] only the
-/// built-in chains and those named come).
+/// (with [`Depth::Part`] as its part says).
 /// `see` is handed each rule of a user-visible chain as the kernel sends
 /// it (see [`crate::Backend::read_seeing`]).
 ///
@@ -371,20 +364,18 @@ fn read_table_once(
         return Ok(None);
     }
     let chains = match depth {
-        Depth::Named { chains, .. } => named_chains(sock, proto, table, stage, chains)?,
+        Depth::Part(TablePart::Named { chains, .. }) => {
+            named_chains(sock, proto, table, stage, chains)?
+        }
         _ => all_chains(sock, proto, table)?,
     };
     let mut rules = Vec::new();
     match depth {
         Depth::Everything => dump_rules(sock, proto, table, None, None, &mut rules, see)?,
         Depth::AtMost(limit) => dump_rules(sock, proto, table, None, Some(limit), &mut rules, see)?,
-        Depth::Layout | Depth::Chains(_) | Depth::Named { .. } => {
+        Depth::Layout | Depth::Part(_) => {
             let wanted: HashSet<&str> = match depth {
-                Depth::Chains(names)
-                | Depth::Named {
-                    chains: names,
-                    rules: true,
-                } => names.iter().copied().collect(),
+                Depth::Part(part) => part.chains_with_rules().iter().copied().collect(),
                 _ => HashSet::new(),
             };
             for chain in chains.iter().filter(|c| {
@@ -403,11 +394,13 @@ fn read_table_once(
             port_maps.insert(name.to_string(), members::read(sock, proto, table, name)?);
         }
     }
-    let sets = match depth {
-        Depth::Everything
-        | Depth::AtMost(_)
-        | Depth::Chains(_)
-        | Depth::Named { rules: true, .. } => sock
+    let with_sets = match depth {
+        Depth::Everything | Depth::AtMost(_) => true,
+        Depth::Layout => false,
+        Depth::Part(part) => part.with_sets(),
+    };
+    let sets = match with_sets {
+        true => sock
             .sets(nf_proto(family), table)?
             .unwrap_or_default()
             .into_iter()
@@ -417,9 +410,9 @@ fn read_table_once(
                 timeout: s.timeout_ms.and_then(|ms| u32::try_from(ms / 1000).ok()),
             })
             .collect(),
-        Depth::Layout | Depth::Named { .. } => Vec::new(),
+        false => Vec::new(),
     };
-    let counted = matches!(depth, Depth::Chains(_) | Depth::Named { .. });
+    let counted = matches!(depth, Depth::Part(_));
     let mut read = assemble(family, stage, chains, rules, port_maps, counted)?;
     read.sets = sets;
     Ok(Some(read))
