@@ -111,19 +111,9 @@ fn write_line(
         // iptables' " %-6s %-6s ": a long or negated name pushes the rest
         // right instead of eating the spaces.
         out.push(' ');
-        push_column(
-            out,
-            interface_column(&row.iface_in, display.numeric),
-            6,
-            false,
-        );
+        push_column(out, &row.iface_in, 6, false);
         out.push(' ');
-        push_column(
-            out,
-            interface_column(&row.iface_out, display.numeric),
-            6,
-            false,
-        );
+        push_column(out, &row.iface_out, 6, false);
         out.push(' ');
     }
     push_column(out, &row.source, 20, true);
@@ -153,20 +143,6 @@ fn header_line(display: Display) -> String {
     let num = display.line_numbers.then_some("num");
     write_line(&mut line, num, counters, &row, display);
     line
-}
-
-/// An interface column: the interface, or `*` (`any` without `-n`) for none.
-fn interface_column(name: &str, numeric: bool) -> &str {
-    match name {
-        "" | "*" | "any" => {
-            if numeric {
-                "*"
-            } else {
-                "any"
-            }
-        }
-        other => other,
-    }
 }
 
 /// Writes the `-L` line of rule `index` to `out`.

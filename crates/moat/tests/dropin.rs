@@ -1516,13 +1516,15 @@ fn real_hosts_rulesets_restore_and_save_as_with_iptables_nft() {
     files.sort();
     assert!(files.len() >= 3, "{files:?}");
     files.push(("a thousand user chains".into(), thousand_chains()));
-    // Interface names longer than their -L column, and negated ones.
+    // Interface names longer than their -L column, negated ones, and one
+    // named `any` (ufw users write `-i any`), which -vnL shows as named.
     let interfaces = [
         "-i pppoe-wan -o pppoe-wan",
         "! -i pppoe-wan ! -o wg0",
         "-i abcdefghijklmno",
         "-o abcdefg ! -s 192.0.2.1/32",
         "! -i lo",
+        "-i any ! -o any",
     ]
     .iter()
     .map(|m| format!("-A FORWARD {m} -j ACCEPT\n"))

@@ -29,11 +29,15 @@ fn address(slot: &Option<(Net, bool)>, family: Family, numeric: bool) -> Cow<'st
     }
 }
 
-fn iface(slot: &Option<(String, bool)>) -> Cow<'_, str> {
+/// An interface column: the interface as the rule names it (an interface
+/// named `any` too), or for none `*` (`any` without `-n`), as iptables'
+/// `print_ifaces` writes it.
+fn iface(slot: &Option<(String, bool)>, numeric: bool) -> Cow<'_, str> {
     match shown_iface(slot) {
         Some((name, false)) => Cow::Borrowed(name),
         Some((name, true)) => Cow::Owned(format!("!{name}")),
-        None => Cow::Borrowed("*"),
+        None if numeric => Cow::Borrowed("*"),
+        None => Cow::Borrowed("any"),
     }
 }
 
@@ -109,8 +113,8 @@ pub(crate) fn listing(spec: &RuleSpec, numeric: bool) -> ListingRow<'_> {
             Some(false) => "-f",
             Some(true) => "!f",
         }),
-        iface_in: iface(&spec.in_iface),
-        iface_out: iface(&spec.out_iface),
+        iface_in: iface(&spec.in_iface, numeric),
+        iface_out: iface(&spec.out_iface, numeric),
         source: address(&spec.source, spec.family, numeric),
         destination: address(&spec.destination, spec.family, numeric),
         extra,

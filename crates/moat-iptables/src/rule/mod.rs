@@ -99,9 +99,10 @@ pub struct ListingRow<'a> {
     pub prot: Cow<'a, str>,
     /// The opt column: `--`, `-f`, or `!f`.
     pub opt: Cow<'a, str>,
-    /// The in column (shown with -v): the interface, `!` + interface, or `*`.
+    /// The in column (shown with -v): the interface, `!` + interface, or for
+    /// none `*` (`any` without -n).
     pub iface_in: Cow<'a, str>,
-    /// The out column (shown with -v): the interface, `!` + interface, or `*`.
+    /// The out column (shown with -v): like the in column.
     pub iface_out: Cow<'a, str>,
     /// The source column: `0.0.0.0/0` / `::/0` (`anywhere` without -n), an address, or a net;
     /// prefixed by `!` when negated.

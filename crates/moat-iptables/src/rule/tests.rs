@@ -494,6 +494,21 @@ fn listing_columns() {
         (&*neg.prot, &*neg.opt, &*neg.source, &*neg.iface_in),
         ("!6", "!f", "!1.2.3.0/24", "!eth+")
     );
+    // An interface named `any` is shown as named; no interface is `*`,
+    // or `any` without -n, as iptables' print_ifaces writes them.
+    let any = spec("-i any ! -o any");
+    assert_eq!(
+        (&*any.listing(true).iface_in, &*any.listing(false).iface_out),
+        ("any", "!any")
+    );
+    let none = spec("-j ACCEPT");
+    assert_eq!(
+        (
+            &*none.listing(true).iface_in,
+            &*none.listing(false).iface_out
+        ),
+        ("*", "any")
+    );
     assert_eq!(
         spec("-p tcp -g FOO --dport 22").listing(false).extra,
         "[goto]  tcp dpt:ssh"
