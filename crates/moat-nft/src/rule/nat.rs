@@ -145,11 +145,16 @@ fn addresses(first: IpAddr, last: IpAddr, cx: &Cx) -> Result<Expression<'static>
     })
 }
 
-/// Port translation; like iptables, it needs `-p` of a protocol with ports.
+/// Port translation; like iptables, it needs `-p` of a protocol with ports,
+/// or ICMP, whose query id the kernel translates as a port.
 fn ports(ports: PortRange, what: &str, cx: &Cx) -> Result<Expression<'static>, CompileError> {
-    if cx.protocol().and_then(port_protocol).is_none() {
+    const ICMP: u8 = 1;
+    if !cx
+        .protocol()
+        .is_some_and(|p| p == ICMP || port_protocol(p).is_some())
+    {
         return refuse(format!(
-            "{what} to ports needs -p tcp, udp, dccp, sctp or udplite"
+            "{what} to ports needs -p tcp, udp, dccp, sctp, udplite or icmp"
         ));
     }
     if ports.first > ports.last {

@@ -63,6 +63,13 @@ const REDIRECT_OPTIONS: &[OptDef] = &[
     opt("--random", 0, false),
 ];
 
+/// Whether iptables takes ports with protocol `proto`: TCP, UDP, SCTP,
+/// DCCP and ICMP (whose query id the kernel maps), in both families.
+fn takes_ports(proto: u8) -> bool {
+    const ICMP: u8 = 1;
+    proto == ICMP || Transport::from_number(proto).is_some()
+}
+
 /// `PORT[-PORT]` of a translation: numbers, or as iptables also reads it,
 /// one service name (`ssh`, `ftp-data`; a name in a range is refused).
 fn parse_ports(s: &str, opt: &str) -> Res<PortRange> {
@@ -298,9 +305,9 @@ impl Extension for Nat {
                 }
                 // iptables reads the protocol when it reads the ports: a -p
                 // after them is too late.
-                if self.ports.is_some() && Transport::from_number(o.proto.0).is_none() {
+                if self.ports.is_some() && !takes_ports(o.proto.0) {
                     return fail(format!(
-                        "{name} with a port needs -p tcp, -p udp, -p sctp or -p dccp before it"
+                        "{name} with a port needs -p tcp, -p udp, -p sctp, -p dccp or -p icmp before it"
                     ));
                 }
             }
@@ -318,10 +325,12 @@ impl Extension for Nat {
                 self.to_option()
             ));
         }
-        let has_ports = cx.plain_proto().and_then(Transport::from_number).is_some();
-        if self.ports.is_some() && !has_ports {
+        // iptables looks at the protocol number alone and takes `! -p tcp`
+        // too; nf_tables refuses to translate ports of packets that may have
+        // none, and so does moat.
+        if self.ports.is_some() && !cx.plain_proto().is_some_and(takes_ports) {
             return fail(format!(
-                "{} with a port needs -p tcp, -p udp, -p sctp or -p dccp",
+                "{} with a port needs -p tcp, -p udp, -p sctp, -p dccp or -p icmp (without `!`)",
                 self.to_option()
             ));
         }
