@@ -8,8 +8,10 @@ use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
 use crate::rule::values::{push_opt, strtoul_start};
+use crate::rule::Warning;
 
-/// `-m set --match-set NAME src[,dst...] [--return-nomatch] [!
+/// `-m set --match-set NAME src[,dst...]` (or, deprecated, `--set NAME
+/// src[,dst...]`) `[--return-nomatch] [!
 /// --update-counters] [! --update-subcounters] [[!] --packets-eq|lt|gt N]
 /// [[!] --bytes-eq|lt|gt N]`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -120,6 +122,8 @@ impl Extension for SetMatch {
     fn options(&self) -> &'static [OptDef] {
         const O: &[OptDef] = &[
             opt("--match-set", 2, true),
+            // The old name of --match-set, which iptables still takes.
+            opt("--set", 2, true),
             opt("--return-nomatch", 0, false),
             opt("--update-counters", 0, true),
             opt("--update-subcounters", 0, true),
@@ -135,7 +139,12 @@ impl Extension for SetMatch {
 
     fn parse(&mut self, o: &mut Opt<'_>) -> Res<()> {
         match o.name {
-            "--match-set" => {
+            "--match-set" | "--set" => {
+                if o.name == "--set" {
+                    o.warnings.push(Warning::as_iptables(
+                        "--set option deprecated, please use --match-set",
+                    ));
+                }
                 once(&self.set, "--match-set")?;
                 let (name, sides) = set_and_flags(o.name, o.value(), o.value2())?;
                 self.set = Some((name, sides, o.invert));
