@@ -129,6 +129,8 @@ const TWO_VALUE_OPTIONS: &[&str] = &[
     "--del-set",
     "--map-set",
     "--match-set",
+    // set's old name of --match-set (recent's --set takes none).
+    "--set",
     "--tcp-flags",
 ];
 
