@@ -9,7 +9,7 @@ use super::kernel_ext;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
-use crate::rule::values::strtoul_start;
+use crate::rule::values::parse_number;
 use crate::rule::Warning;
 
 /// Every day of the month (bits 1 to 31), xt_time's default.
@@ -160,11 +160,24 @@ fn parse_weekdays(text: &str) -> Res<u8> {
 }
 
 /// `1,15,31` as day-of-month bits.
+///
+/// As iptables reads them: each day's first two characters alone (its
+/// buffer holds two), as C's `strtoul` of base 0 reads them (`07` is
+/// octal, so `08` is refused and `010` is day 1).
 fn parse_monthdays(text: &str) -> Res<u32> {
     let mut bits = 0u32;
     for day in text.split(',') {
-        match leading_number(strtoul_start(day)) {
-            (n @ 0..=31, "") => bits |= 1 << n,
+        let kept = day
+            .char_indices()
+            .nth(2)
+            .map_or(day, |(end, _)| &day[..end]);
+        let number = if kept.is_empty() {
+            Some(0)
+        } else {
+            parse_number(kept)
+        };
+        match number {
+            Some(n @ 0..=31) => bits |= 1 << n,
             _ => return fail(format!("\"{day}\" is not a day of the month: give 1 to 31")),
         }
     }
@@ -484,5 +497,11 @@ mod tests {
             "1st,3rd,11st,22nd"
         );
         assert!(parse_monthdays("32").is_err());
+        assert_eq!(
+            parse_monthdays("07,010,123").unwrap(),
+            1 << 7 | 1 << 1 | 1 << 12
+        );
+        assert!(parse_monthdays("08").is_err());
+        assert!(parse_monthdays("0x1").is_err());
     }
 }
