@@ -22,6 +22,11 @@ use crate::netlink::consts::*;
 /// left to nft to take or refuse.
 const PORT_PROTOCOLS: [u8; 5] = [6, 17, 33, 132, 136];
 
+/// ICMP, whose query id a port translation rewrites (iptables takes ports
+/// after `-p icmp`): nft writes the translation after it as after a
+/// transport protocol.
+const ICMP: u8 = 1;
+
 /// Which translation to the addresses a statement names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Translate {
@@ -100,7 +105,10 @@ impl Loads {
         let Some(port) = port else {
             return Some(NatRegs { ports: None, flags });
         };
-        if !self.l4.is_some_and(|p| PORT_PROTOCOLS.contains(&p)) {
+        if !self
+            .l4
+            .is_some_and(|p| p == ICMP || PORT_PROTOCOLS.contains(&p))
+        {
             return None;
         }
         Some(NatRegs {

@@ -72,6 +72,31 @@ fn dnat_loads_address_then_port() {
 }
 
 #[test]
+fn icmp_takes_ports_as_a_transport_protocol_does() {
+    let icmp = Match::Protocol {
+        proto: 1,
+        negate: false,
+    };
+    let dnat = Action::Dnat(target(
+        Some(("10.0.0.1", "10.0.0.1")),
+        Some((8080, 8080)),
+        false,
+        false,
+    ));
+    assert_eq!(
+        v4(vec![icmp], dnat),
+        [
+            L4,
+            "cmp 0 01",
+            COUNTER,
+            "immediate reg 1 0a000001",
+            "immediate reg 2 1f90",
+            "nat dnat ip addr_min reg 1 proto_min reg 2 flags 0x2"
+        ]
+    );
+}
+
+#[test]
 fn ranges_take_a_register_for_each_end_and_flags_add_up() {
     let dnat = Action::Dnat(target(
         Some(("10.0.0.1", "10.0.0.9")),
