@@ -1704,6 +1704,11 @@ pub fn nat_table(family: Family) -> Table {
             "DNAT to a port range",
         ),
         rule(
+            vec![proto(1)],
+            dnat(nat_target(Some((a, a)), Some((8080, 8080)), false, false)),
+            "DNAT of ICMP to address:port (the query id)",
+        ),
+        rule(
             tcp_dport(84),
             dnat(nat_target(None, Some((8443, 8443)), false, false)),
             "DNAT to a port",
