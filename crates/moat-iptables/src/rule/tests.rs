@@ -592,12 +592,12 @@ fn split_args_reads_back_what_to_args_writes() {
     assert_eq!(RuleSpec::parse(&words, Family::Ipv4).unwrap().0, r);
 }
 
-/// iptables saves a chain name bare, quotes and all (`-j a"b`): moat's
-/// stored text reads it back as that name, while a restore file's quote
-/// inside a word still opens a quoted part, as iptables-restore reads it.
+/// iptables saves a chain name bare, quotes and all (`-j a"b`, `-j "x`):
+/// moat's stored text reads it back as that name, while a restore file's
+/// quote inside a word still opens a quoted part, as iptables-restore reads it.
 #[test]
 fn chain_names_with_quotes_read_back_from_stored_text() {
-    for name in ["a\"b", "a\"b\"c", "x\\y", "it's"] {
+    for name in ["a\"b", "a\"b\"c", "x\\y", "it's", "\"x", "\"y\""] {
         let r = RuleSpec::parse(
             &["-s", "10.0.0.1", "-j", name].map(String::from),
             Family::Ipv4,
@@ -617,6 +617,36 @@ fn chain_names_with_quotes_read_back_from_stored_text() {
         crate::rule::values::SavedWords::all("-j a\"b c\"").map(|w| w.len()),
         Some(2)
     );
+}
+
+/// iptables saves interface names bare, a leading quote too (`-i "ab"`),
+/// and an empty month-day list as nothing (`--monthdays  --datestop`):
+/// moat's stored text reads each back as the rule it was.
+#[test]
+fn bare_values_read_back_from_stored_text() {
+    let rules: [&[&str]; 4] = [
+        &["-i", "\"ab\"", "-j", "ACCEPT"],
+        &["!", "-o", "\""],
+        &[
+            "-m",
+            "physdev",
+            "--physdev-in",
+            "\"",
+            "--physdev-out",
+            "\"b\"",
+        ],
+        &["-m", "time", "--monthdays", "0"],
+    ];
+    for words in rules {
+        let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        let r = RuleSpec::parse(&words, Family::Ipv4).unwrap().0;
+        let back = split_args(&r.to_args()).unwrap();
+        assert_eq!(
+            RuleSpec::parse(&back, Family::Ipv4).unwrap().0,
+            r,
+            "{words:?}"
+        );
+    }
 }
 
 /// A small deterministic fuzzer: random sentences from a vocabulary of options and awkward

@@ -670,7 +670,28 @@ pub(crate) struct SavedWords<'a> {
     /// itself, quotes open only at a word's start, so a chain named
     /// `a"b`, which iptables saves bare, reads back as itself.
     quotes_inside_words: bool,
+    /// The option just read when `-S` prints its value bare (see
+    /// [`BARE_VALUED`]): in stored text the next word is read as it
+    /// stands, up to the next white space, quotes and all.
+    bare_next: Option<&'a str>,
 }
+
+/// Options whose value iptables' `-S` prints as it is, without quotes: an
+/// interface or a chain may be called `"ab"` or `"`, and an empty day list
+/// prints as nothing (`--monthdays  --datestop ...`, see [`EMPTY_VALUED`]).
+const BARE_VALUED: &[&str] = &[
+    "-j",
+    "-g",
+    "-i",
+    "-o",
+    "--physdev-in",
+    "--physdev-out",
+    "--monthdays",
+];
+
+/// The [`BARE_VALUED`] option whose value may be empty: `-S` prints
+/// `--monthdays 0` as `--monthdays ` and the next option after one more space.
+const EMPTY_VALUED: &str = "--monthdays";
 
 impl<'a> SavedWords<'a> {
     /// The words of `text`, a line of a file iptables-restore reads.
@@ -679,6 +700,7 @@ impl<'a> SavedWords<'a> {
             rest: text,
             unbalanced: false,
             quotes_inside_words: true,
+            bare_next: None,
         }
     }
 
@@ -742,10 +764,31 @@ impl<'a> SavedWords<'a> {
     }
 }
 
+impl<'a> SavedWords<'a> {
+    /// The bare value after `option`, one of [`BARE_VALUED`], in stored
+    /// text: up to the next white space; for [`EMPTY_VALUED`] it starts
+    /// right after the one space `-S` puts after the option.
+    fn bare_word(&mut self, option: &str) -> Option<Cow<'a, str>> {
+        let text = if option == EMPTY_VALUED {
+            self.rest.strip_prefix(' ')?
+        } else {
+            Some(self.rest.trim_ascii_start()).filter(|t| !t.is_empty())?
+        };
+        let end = text
+            .find(|c: char| c.is_ascii_whitespace())
+            .unwrap_or(text.len());
+        self.rest = &text[end..];
+        Some(Cow::Borrowed(&text[..end]))
+    }
+}
+
 impl<'a> Iterator for SavedWords<'a> {
     type Item = Cow<'a, str>;
 
     fn next(&mut self) -> Option<Cow<'a, str>> {
+        if let Some(option) = self.bare_next.take() {
+            return self.bare_word(option);
+        }
         // Spaces and quotes are ASCII: bytes find them, and never inside a
         // character.
         let text = self.rest.trim_ascii_start();
@@ -763,7 +806,9 @@ impl<'a> Iterator for SavedWords<'a> {
             return self.quoted_word(text, end);
         }
         self.rest = &text[end..];
-        Some(Cow::Borrowed(&text[..end]))
+        let word = &text[..end];
+        self.bare_next = (!self.quotes_inside_words && BARE_VALUED.contains(&word)).then_some(word);
+        Some(Cow::Borrowed(word))
     }
 }
 
