@@ -464,6 +464,20 @@ fn what_the_model_cannot_hold_is_refused_at_lowering_and_masks_are_held() {
     assert!(spec("-j ACCEPT").to_model(Family::Ipv6).is_err());
 }
 
+/// iptables lists recent's `--seconds` as a signed number (`%d`).
+#[test]
+fn recent_seconds_list_signed() {
+    let extra = |text: &str| spec(text).listing(true).extra;
+    assert_eq!(
+        extra("-m recent --rcheck --seconds 4294967295"),
+        " recent: CHECK seconds: -1 name: DEFAULT side: source mask: 255.255.255.255"
+    );
+    assert_eq!(
+        extra("-m recent --rcheck --seconds 60"),
+        " recent: CHECK seconds: 60 name: DEFAULT side: source mask: 255.255.255.255"
+    );
+}
+
 #[test]
 fn listing_columns() {
     let rule = spec(

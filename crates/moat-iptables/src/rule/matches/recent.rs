@@ -197,7 +197,9 @@ impl Extension for Recent {
             action_words(a).1
         ));
         if let Some(s) = self.seconds {
-            out.push_str(&format!(" seconds: {s}"));
+            // iptables prints the kernel's unsigned field with `%d`:
+            // `--seconds 4294967295` lists as `seconds: -1`.
+            out.push_str(&format!(" seconds: {}", s as i32));
         }
         if self.reap {
             out.push_str(" reap");
