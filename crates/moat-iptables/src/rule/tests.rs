@@ -633,13 +633,15 @@ fn chain_names_with_quotes_read_back_from_stored_text() {
     );
 }
 
-/// iptables saves interface names bare, a leading quote too (`-i "ab"`),
+/// iptables saves interface and recent list names bare, a leading quote
+/// too (`-i "ab"`),
 /// and an empty month-day list as nothing (`--monthdays  --datestop`):
 /// moat's stored text reads each back as the rule it was.
 #[test]
 fn bare_values_read_back_from_stored_text() {
-    let rules: [&[&str]; 4] = [
+    let rules: [&[&str]; 5] = [
         &["-i", "\"ab\"", "-j", "ACCEPT"],
+        &["-m", "recent", "--rcheck", "--name", "\"x"],
         &["!", "-o", "\""],
         &[
             "-m",

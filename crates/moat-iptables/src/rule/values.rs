@@ -677,8 +677,9 @@ pub(crate) struct SavedWords<'a> {
 }
 
 /// Options whose value iptables' `-S` prints as it is, without quotes: an
-/// interface or a chain may be called `"ab"` or `"`, and an empty day list
-/// prints as nothing (`--monthdays  --datestop ...`, see [`EMPTY_VALUED`]).
+/// interface, a chain, a recent list or an ipset may be called `"ab"` or
+/// `"`, and an empty day list prints as nothing (`--monthdays  --datestop
+/// ...`, see [`EMPTY_VALUED`]).
 const BARE_VALUED: &[&str] = &[
     "-j",
     "-g",
@@ -686,6 +687,11 @@ const BARE_VALUED: &[&str] = &[
     "-o",
     "--physdev-in",
     "--physdev-out",
+    "--name",
+    "--match-set",
+    "--add-set",
+    "--del-set",
+    "--map-set",
     "--monthdays",
 ];
 
