@@ -768,9 +768,7 @@ impl<'a> SavedWords<'a> {
         }
         Some(Cow::Owned(word))
     }
-}
 
-impl<'a> SavedWords<'a> {
     /// The bare value after `option`, one of [`BARE_VALUED`], in stored
     /// text: up to the next white space; for [`EMPTY_VALUED`] it starts
     /// right after the one space `-S` puts after the option.
