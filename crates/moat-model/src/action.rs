@@ -288,6 +288,13 @@ pub struct MarkSet {
     pub mask: u32,
 }
 
+/// Whether a NAT port translation applies after protocol `proto`: the
+/// protocols with ports (tcp, udp, dccp, sctp, udplite) and ICMP, whose
+/// query id the kernel translates as a port.
+pub fn nat_translates_ports(proto: u8) -> bool {
+    matches!(proto, 1 | 6 | 17 | 33 | 132 | 136)
+}
+
 /// Where address translation sends a connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NatTarget {

@@ -18,8 +18,9 @@ pub mod validate;
 pub mod xt;
 
 pub use action::{
-    ct_event_names, Action, EcnChange, IpSetUpdate, LogFlags, LogLevel, MarkSet, MssValue, NatSide,
-    NatTarget, RejectKind, SecMarkCopy, SynProxyOptions, TproxyTarget, TtlOp, CT_EVENTS,
+    ct_event_names, nat_translates_ports, Action, EcnChange, IpSetUpdate, LogFlags, LogLevel,
+    MarkSet, MssValue, NatSide, NatTarget, RejectKind, SecMarkCopy, SynProxyOptions, TproxyTarget,
+    TtlOp, CT_EVENTS,
 };
 pub use hash::stable_hash;
 pub use matches::{

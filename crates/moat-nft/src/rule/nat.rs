@@ -148,11 +148,7 @@ fn addresses(first: IpAddr, last: IpAddr, cx: &Cx) -> Result<Expression<'static>
 /// Port translation; like iptables, it needs `-p` of a protocol with ports,
 /// or ICMP, whose query id the kernel translates as a port.
 fn ports(ports: PortRange, what: &str, cx: &Cx) -> Result<Expression<'static>, CompileError> {
-    const ICMP: u8 = 1;
-    if !cx
-        .protocol()
-        .is_some_and(|p| p == ICMP || port_protocol(p).is_some())
-    {
+    if !cx.protocol().is_some_and(moat_model::nat_translates_ports) {
         return refuse(format!(
             "{what} to ports needs -p tcp, udp, dccp, sctp, udplite or icmp"
         ));

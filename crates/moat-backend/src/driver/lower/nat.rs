@@ -17,15 +17,10 @@ use super::fields::{self, Kind, Load};
 use super::{maps, sets, values};
 use crate::netlink::consts::*;
 
-/// The layer-4 protocols (tcp, udp, dccp, sctp, udplite) after which this
-/// driver writes a port translation; after any other, or none, the rule is
-/// left to nft to take or refuse.
+/// The layer-4 protocols (tcp, udp, dccp, sctp, udplite) whose port a
+/// port map looks up; after any other, or none, the rule is left to nft to
+/// take or refuse.
 const PORT_PROTOCOLS: [u8; 5] = [6, 17, 33, 132, 136];
-
-/// ICMP, whose query id a port translation rewrites (iptables takes ports
-/// after `-p icmp`): nft writes the translation after it as after a
-/// transport protocol.
-const ICMP: u8 = 1;
 
 /// Which translation to the addresses a statement names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,10 +100,9 @@ impl Loads {
         let Some(port) = port else {
             return Some(NatRegs { ports: None, flags });
         };
-        if !self
-            .l4
-            .is_some_and(|p| p == ICMP || PORT_PROTOCOLS.contains(&p))
-        {
+        // After any other protocol, or none, the rule is left to nft to
+        // take or refuse.
+        if !self.l4.is_some_and(moat_model::nat_translates_ports) {
             return None;
         }
         Some(NatRegs {
