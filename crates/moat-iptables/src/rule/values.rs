@@ -100,6 +100,12 @@ pub(crate) fn parse_port(s: &str, proto: &str, opt: &str) -> Res<u16> {
     parse_port_digits(s, proto, opt, PortDigits::AnyBase)
 }
 
+/// One port, by decimal number (leading zeros and all) or service name, as
+/// the ipvs match reads `--vport` (`080` is 80, `0x50` is refused).
+pub(crate) fn parse_port_decimal(s: &str, proto: &str, opt: &str) -> Res<u16> {
+    parse_port_digits(s, proto, opt, PortDigits::Decimal)
+}
+
 /// One port, by number written in `digits` or service name. Leading blanks
 /// and a `+` are skipped, as strtoul skips them.
 fn parse_port_digits(s: &str, proto: &str, opt: &str, digits: PortDigits) -> Res<u16> {

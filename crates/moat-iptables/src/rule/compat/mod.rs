@@ -12,6 +12,7 @@ mod eui64;
 mod frag;
 mod helper;
 mod ipv6header;
+mod ipvs;
 mod mh;
 mod nfacct;
 mod opts;
@@ -28,6 +29,8 @@ mod string;
 mod tcpmss;
 mod time;
 mod u32;
+
+use std::net::IpAddr;
 
 use moat_model::{Family, Match, XtExtension};
 
@@ -84,6 +87,8 @@ pub(crate) enum XtMatch {
     NfAcct(nfacct::NfAcct),
     /// osf.
     Osf(osf::Osf),
+    /// ipvs.
+    Ipvs(ipvs::Ipvs),
 }
 
 /// The match modules that only ip6tables has.
@@ -110,6 +115,16 @@ pub(crate) fn kernel_ext(
     let mut text = format!("{option} {name}");
     module.save(&mut text);
     XtExtension::new(name, revision, info, text)
+}
+
+/// The 16-byte address field (`union nf_inet_addr`) of `addr`.
+pub(crate) fn addr_field(addr: IpAddr) -> [u8; 16] {
+    let mut field = [0u8; 16];
+    match addr {
+        IpAddr::V4(a) => field[..4].copy_from_slice(&a.octets()),
+        IpAddr::V6(a) => field.copy_from_slice(&a.octets()),
+    }
+    field
 }
 
 /// Runs `$body` with `$m` bound to the module inside an [`XtMatch`].
@@ -139,6 +154,7 @@ macro_rules! each_module {
             XtMatch::Srh($m) => $body,
             XtMatch::NfAcct($m) => $body,
             XtMatch::Osf($m) => $body,
+            XtMatch::Ipvs($m) => $body,
         }
     };
 }
@@ -181,6 +197,7 @@ impl XtMatch {
             "rateest" => XtMatch::RateEst(Default::default()),
             "nfacct" => XtMatch::NfAcct(Default::default()),
             "osf" => XtMatch::Osf(Default::default()),
+            "ipvs" => XtMatch::Ipvs(Default::default()),
             _ => return None,
         }))
     }
@@ -211,6 +228,7 @@ impl XtMatch {
             XtMatch::Srh(_) => "srh",
             XtMatch::NfAcct(_) => "nfacct",
             XtMatch::Osf(_) => "osf",
+            XtMatch::Ipvs(_) => "ipvs",
         }
     }
 

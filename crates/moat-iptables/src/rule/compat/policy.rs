@@ -2,10 +2,9 @@
 //! encapsulate it (xt_policy, revision 0): the match strongSwan and
 //! libreswan hosts use to let tunnelled traffic through.
 
-use std::net::IpAddr;
-
 use moat_model::{Family, Hook, XtExtension, XtLayout};
 
+use super::addr_field;
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
@@ -69,16 +68,6 @@ fn push<T>(out: &mut String, field: &Field<T>, word: &str, value: impl Fn(&T) ->
         out.push(' ');
         out.push_str(&value(v));
     }
-}
-
-/// The 16-byte address field of `addr`.
-fn addr_field(addr: IpAddr) -> [u8; 16] {
-    let mut field = [0u8; 16];
-    match addr {
-        IpAddr::V4(a) => field[..4].copy_from_slice(&a.octets()),
-        IpAddr::V6(a) => field.copy_from_slice(&a.octets()),
-    }
-    field
 }
 
 impl Element {

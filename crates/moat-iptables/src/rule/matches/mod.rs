@@ -164,10 +164,8 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "bpf",
     "nfacct",
     "osf",
+    "ipvs",
 ];
-
-/// Match modules iptables has that moat does not support.
-const UNSUPPORTED: &[&str] = &["ipvs"];
 
 macro_rules! each {
     ($value:expr, $m:ident => $body:expr) => {
@@ -270,9 +268,6 @@ impl MatchSpec {
             }
             "realm" => MatchSpec::Realm(Default::default()),
             "rpfilter" => MatchSpec::RpFilter(Default::default()),
-            _ if UNSUPPORTED.contains(&name) => {
-                return fail(format!("the {name} match is not supported by moat"))
-            }
             _ => {
                 // iptables' words first: programs look for "No such file
                 // or directory" (Kubernetes' IsNotFoundError).
