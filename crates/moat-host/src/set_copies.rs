@@ -15,8 +15,8 @@ use moat_nft::{ChangeSet, Op, TableChanges};
 
 use crate::HostError;
 
-/// The block lists `rules` look up.
-fn lists_used<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> BTreeSet<&'a str> {
+/// The block lists `rules` look up, in the order their matches name them.
+fn sets_matched<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> impl Iterator<Item = &'a str> {
     rules
         .into_iter()
         .flat_map(|rule| &rule.matches)
@@ -24,7 +24,11 @@ fn lists_used<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> BTreeSet<&'a str
             Match::InSet { name, .. } => Some(name.as_str()),
             _ => None,
         })
-        .collect()
+}
+
+/// The block lists `rules` look up.
+fn lists_used<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> BTreeSet<&'a str> {
+    sets_matched(rules).collect()
 }
 
 /// Adds to `changes` the copies that `rules` (the table's rules after the
@@ -38,8 +42,20 @@ pub fn declare_for<'a>(
 }
 
 /// Fails as iptables does (exit status 2) when `rule` looks up a set that
-/// is neither a block list nor one of the kernel's ipsets.
+/// is neither a block list nor one of the kernel's ipsets. As iptables
+/// reads the rule's options in turn, the first such set of its matches is
+/// told, then one of its `-j SET` target.
 pub fn check_sets_exist(rule: &Rule, family: Family) -> Result<(), HostError> {
+    let matched: Vec<&str> = sets_matched([rule]).collect();
+    if !matched.is_empty() {
+        let lists = moat_blocklist::Blocklists::open().and_then(|mut b| b.names())?;
+        for name in matched
+            .into_iter()
+            .filter(|n| !lists.iter().any(|l| l == n))
+        {
+            ipset(name, family, "-m set --match-set")?;
+        }
+    }
     // -j SET works on ipsets only.
     if let Action::IpSetUpdate(update) = &rule.action {
         let sets = [
@@ -51,14 +67,6 @@ pub fn check_sets_exist(rule: &Rule, family: Family) -> Result<(), HostError> {
                 ipset(name, family, option)?;
             }
         }
-    }
-    let names = lists_used([rule]);
-    if names.is_empty() {
-        return Ok(());
-    }
-    let lists = moat_blocklist::Blocklists::open().and_then(|mut b| b.names())?;
-    for name in names.into_iter().filter(|n| !lists.iter().any(|l| l == n)) {
-        ipset(name, family, "-m set --match-set")?;
     }
     Ok(())
 }
@@ -119,10 +127,20 @@ pub struct WrongSetFamily {
     pub rule: &'static str,
 }
 
+/// Where a restore file first names a set.
+pub struct SetLine {
+    /// How many other sets the file named before it.
+    order: usize,
+    /// The line's number.
+    line: usize,
+    /// The line's text.
+    text: String,
+}
+
 /// The line of `file` where each set a rule names (`--match-set`,
 /// `--add-set`, `--del-set`) is first named, with that line's text, so a
 /// restore can point at it.
-pub fn first_lines(file: &SaveFile) -> BTreeMap<String, (usize, String)> {
+pub fn first_lines(file: &SaveFile) -> BTreeMap<String, SetLine> {
     let mut lines = BTreeMap::new();
     let commands = file.tables.iter().flat_map(|t| &t.commands);
     for command in commands.filter(|c| c.text.contains("-set")) {
@@ -131,24 +149,71 @@ pub fn first_lines(file: &SaveFile) -> BTreeMap<String, (usize, String)> {
             .windows(2)
             .filter(|pair| matches!(pair[0].as_ref(), "--match-set" | "--add-set" | "--del-set"));
         for pair in named {
-            lines
-                .entry(pair[1].to_string())
-                .or_insert_with(|| (command.line, command.text.clone()));
+            let order = lines.len();
+            lines.entry(pair[1].to_string()).or_insert_with(|| SetLine {
+                order,
+                line: command.line,
+                text: command.text.clone(),
+            });
         }
     }
     lines
 }
 
+/// The set `error` is about, if it is about a missing set or one of the
+/// other family.
+fn set_of(error: &HostError) -> Option<&str> {
+    match error {
+        HostError::MissingSet(e) => Some(&e.name),
+        HostError::WrongSetFamily(e) => Some(&e.name),
+        _ => None,
+    }
+}
+
+/// `error` about a set a restore's tables need, made about the set of
+/// `lists` that `lines` (see [`first_lines`]) names first among those
+/// that are missing or of the other family, and pointing at that line:
+/// iptables-restore stops at the first such set of its file, where the
+/// batch meets its tables' sets in another order.
+pub fn at_first_failing_line(
+    error: HostError,
+    lists: &ListsUsed,
+    lines: &BTreeMap<String, SetLine>,
+) -> HostError {
+    let Some(told) = set_of(&error) else {
+        return error;
+    };
+    let order_of = |name: &str| lines.get(name).map_or(usize::MAX, |l| l.order);
+    let mut earlier: Vec<(Family, &str)> = lists
+        .0
+        .iter()
+        .flat_map(|(family, _, names)| names.iter().map(move |n| (*family, n.as_str())))
+        .filter(|(_, name)| order_of(name) < order_of(told))
+        .collect();
+    earlier.sort_by_key(|(_, name)| order_of(name));
+    let blocklists = moat_blocklist::Blocklists::open()
+        .and_then(|mut b| b.names())
+        .unwrap_or_default();
+    let first = earlier
+        .into_iter()
+        .filter(|(_, name)| !blocklists.iter().any(|l| l == name))
+        .find_map(|(family, name)| {
+            ipset(name, family, "-m set --match-set")
+                .err()
+                .filter(|e| set_of(e).is_some())
+        });
+    at_first_line(first.unwrap_or(error), lines)
+}
+
 /// `error` pointing at the line of `lines` (see [`first_lines`]) that
 /// names the set it is about, if it is about a missing set or one of the
 /// other family.
-pub fn at_first_line(error: HostError, lines: &BTreeMap<String, (usize, String)>) -> HostError {
-    let (name, message) = match &error {
-        HostError::MissingSet(e) => (&e.name, e.to_string()),
-        HostError::WrongSetFamily(e) => (&e.name, e.to_string()),
-        _ => return error,
+fn at_first_line(error: HostError, lines: &BTreeMap<String, SetLine>) -> HostError {
+    let Some(name) = set_of(&error) else {
+        return error;
     };
-    let Some((line, text)) = lines.get(name) else {
+    let message = error.to_string();
+    let Some(SetLine { line, text, .. }) = lines.get(name) else {
         return error;
     };
     SaveError {

@@ -263,7 +263,7 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
         }
     }
     set_copies::declare_lists(&mut batch, &lists)
-        .map_err(|e| set_copies::at_first_line(e, &set_lines))?;
+        .map_err(|e| set_copies::at_first_failing_line(e, &lists, &set_lines))?;
     if args.test {
         backend.check(&batch)?;
     } else {

@@ -1142,6 +1142,36 @@ fn failures_exit_with_iptables_statuses() {
     );
 }
 
+/// Of several missing sets, the one iptables meets first is told: a
+/// rule's first `-m set`, its matches' before its `-j SET` target's, and a
+/// restore's first in the file, whatever the names' order or the tables'.
+#[test]
+fn the_first_missing_set_is_told_as_iptables_tells_it() {
+    let Some(ours) = lab() else { return };
+    for (rule, first) in [
+        (
+            "-A INPUT -m set --match-set zz-first src -m set --match-set aa-next dst -j DROP",
+            "-m set --match-set zz-first:",
+        ),
+        (
+            "-A INPUT -m set --match-set zz-first src -j SET --add-set aa-next src",
+            "-m set --match-set zz-first:",
+        ),
+    ] {
+        let err = moat_err(&ours, &words("iptables", rule));
+        assert!(err.contains(first), "{rule}: {err}");
+    }
+    let file = "*nat\n:POSTROUTING ACCEPT [0:0]\n\
+        -A POSTROUTING -m set --match-set zz-first src -m set ! --match-set mm-next dst -j MASQUERADE\n\
+        COMMIT\n*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m set --match-set aa-last src -j DROP\nCOMMIT\n";
+    let refused = restore(&ours, "iptables-restore", &[], file);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("line 3: -m set --match-set zz-first:"),
+        "{said}"
+    );
+}
+
 /// What iptables prints with `-v` for the commands that change rules and
 /// chains (each rule added, replaced, checked or deleted, one line per
 /// address of a list; "Flushing chain" and "Deleting chain" in listing
