@@ -385,8 +385,9 @@ impl Extension for PortMatch {
         self.dport = self.normalise_ports(self.dport, "--dport")?;
         // A tcp or udp match with options is native, and iptables checks
         // its protocol itself; the others are the kernel's xt matches,
-        // which refuse a rule whose -p is another or negated.
-        let kernels = !self.native() || self.is_empty();
+        // which refuse a rule whose -p is another or negated. So is a tcp
+        // match with --tcp-option, which iptables-nft leaves to xt_tcpudp.
+        let kernels = !self.native() || self.is_empty() || self.option.is_some();
         if cx.proto.0 != self.kind.number() || (cx.proto.1 && kernels) {
             let name = self.kind.name();
             let message = format!(
