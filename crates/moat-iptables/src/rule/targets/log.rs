@@ -183,6 +183,8 @@ pub(crate) struct NfLog {
     prefix: Option<String>,
     size: Option<u32>,
     threshold: Option<u16>,
+    /// Whether `--nflog-range` was given: it sets nothing, but excludes `--nflog-size`.
+    range: bool,
 }
 
 impl NfLog {
@@ -237,6 +239,7 @@ impl Extension for NfLog {
             }
             "--nflog-range" => {
                 number_in(v, o.name, 0, u64::from(u32::MAX))?;
+                self.range = true;
                 // iptables prints this one itself.
                 o.warnings.push(Warning::as_iptables(
                     "warn: --nflog-range has never worked and is no longer supported, please \
@@ -251,6 +254,11 @@ impl Extension for NfLog {
                 once(&self.threshold, o.name)?;
                 self.threshold = Some(number_in(v, o.name, 0, 65535)? as u16);
             }
+        }
+        if self.range && self.size.is_some() {
+            return fail(
+                "NFLOG: option \"--nflog-range\" cannot be used together with \"--nflog-size\".",
+            );
         }
         Ok(())
     }
