@@ -15,6 +15,27 @@ const BUILTIN_PROTOCOLS: &[(&str, u8)] = &[
     ("ipv6-mh", 135),
 ];
 
+/// Names `/etc/protocols` gives a number above 255 (not an IP protocol:
+/// Multipath TCP runs over TCP). iptables takes the name and the kernel
+/// keeps the number's low 8 bits, so `-p mptcp` (262) matches TCP, 6.
+const WIDE_PROTOCOLS: &[(&str, u16)] = &[("mptcp", 262)];
+
+/// The low 8 bits of the number of protocol `s` (any case) when
+/// `/etc/protocols` gives it one above 255 (`mptcp`).
+fn wide_protocol(s: &str) -> Option<u8> {
+    WIDE_PROTOCOLS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(s))
+        .map(|&(_, n)| n.to_le_bytes()[0])
+}
+
+/// Whether `s` names a protocol whose number is above 255 (`mptcp`): the
+/// rule matches the low 8 bits' protocol, but iptables' extensions see
+/// no protocol of theirs (`-p mptcp --dport 22` has no `--dport`).
+pub(crate) fn is_wide_protocol(s: &str) -> bool {
+    wide_protocol(s).is_some()
+}
+
 /// Parses a `-p` value: a number 0-255 or a protocol name (any case); 0 means every protocol.
 pub(crate) fn parse_protocol(s: &str, opt: &str) -> Res<u8> {
     if s.starts_with(|c: char| c.is_ascii_digit()) {
@@ -35,6 +56,9 @@ pub(crate) fn parse_protocol(s: &str, opt: &str) -> Res<u8> {
         .iter()
         .find(|(_, name)| name.eq_ignore_ascii_case(s))
     {
+        return Ok(n);
+    }
+    if let Some(n) = wide_protocol(s) {
         return Ok(n);
     }
     let names = [
@@ -60,6 +84,11 @@ pub(crate) fn parse_protocol_as_written(s: &str, opt: &str) -> Res<u8> {
         .iter()
         .copied()
         .chain(PROTOCOLS.iter().map(|&(n, name)| (name, n)))
+        .chain(
+            WIDE_PROTOCOLS
+                .iter()
+                .map(|&(name, n)| (name, n.to_le_bytes()[0])),
+        )
         .find(|(name, _)| *name == s)
         .map(|(_, n)| n);
     match named.or_else(|| alias_of_etc_protocols(s)) {
@@ -75,7 +104,8 @@ pub(crate) fn parse_protocol_as_written(s: &str, opt: &str) -> Res<u8> {
 }
 
 /// The protocol number `/etc/protocols` gives alias `s`, as the C
-/// library's getprotobyname finds it.
+/// library's getprotobyname finds it, cut to its low 8 bits as the kernel
+/// keeps it (`MPTCP`, 262, is 6).
 fn alias_of_etc_protocols(s: &str) -> Option<u8> {
     let text = std::fs::read_to_string("/etc/protocols").ok()?;
     text.lines().find_map(|line| {
@@ -83,7 +113,8 @@ fn alias_of_etc_protocols(s: &str) -> Option<u8> {
         let (_name, number) = (fields.next()?, fields.next()?);
         fields
             .any(|alias| alias == s)
-            .then(|| number.parse().ok())?
+            .then(|| number.parse::<u16>().ok())?
+            .map(|n| n.to_le_bytes()[0])
     })
 }
 

@@ -288,7 +288,7 @@ impl<'a> Parser<'a> {
     fn long_option(&mut self, word: &str, name: &str, inline: Option<&'a str>) -> Res<()> {
         let mut resolved = resolve(name, self.candidates());
         if resolved == Resolved::Unknown && !self.implicit_done {
-            if let Some((proto, _)) = self.spec.protocol {
+            if let (proto @ 1.., _) = self.extension_protocol() {
                 let written = self.protocol_written;
                 if let Some(module) = MatchSpec::implicit(proto, self.spec.family, written) {
                     self.implicit_done = true;
@@ -440,7 +440,7 @@ impl<'a> Parser<'a> {
                 "{spelled} is an option of the iptables command, not of a rule; it cannot appear among the rule's options"
             )),
             Owner::Match(i) => {
-                let proto = self.spec.protocol.unwrap_or((0, false));
+                let proto = self.extension_protocol();
                 let mut opt = Opt {
                     name: def.canon,
                     invert,
@@ -455,7 +455,7 @@ impl<'a> Parser<'a> {
                 }
             }
             Owner::Target => {
-                let proto = self.spec.protocol.unwrap_or((0, false));
+                let proto = self.extension_protocol();
                 let mut opt = Opt {
                     name: def.canon,
                     invert,
@@ -592,11 +592,13 @@ impl<'a> Parser<'a> {
             };
             return RuleParseError::new(format!("unknown option \"{word}\"{hint}"));
         }
-        let has_proto = self
-            .spec
-            .protocol
-            .map(|(p, _)| format!(" (this rule has -p {})", super::names::protocol_name(p)))
-            .unwrap_or_default();
+        let has_proto = match (self.spec.protocol, self.extension_protocol()) {
+            (None, _) => String::new(),
+            (Some(_), (0, _)) => format!(" (this rule has -p {})", self.protocol_written),
+            (Some(_), (p, _)) => {
+                format!(" (this rule has -p {})", super::names::protocol_name(p))
+            }
+        };
         let ports = ["match tcp", "match udp", "match sctp", "match dccp"];
         let protos: Vec<&str> = owners
             .iter()
@@ -685,10 +687,20 @@ impl<'a> Parser<'a> {
         RuleParseError::new(msg)
     }
 
+    /// The protocol and its negation as matches and targets see it: none
+    /// for a name whose number is above 255 (`-p mptcp`), whose low 8 bits
+    /// the rule matches but which is no protocol of theirs.
+    fn extension_protocol(&self) -> (u8, bool) {
+        match self.spec.protocol {
+            Some(_) if super::names::is_wide_protocol(self.protocol_written) => (0, false),
+            p => p.unwrap_or((0, false)),
+        }
+    }
+
     fn finish(&mut self) -> Res<()> {
         let cx = Cx {
             family: self.spec.family,
-            proto: self.spec.protocol.unwrap_or((0, false)),
+            proto: self.extension_protocol(),
         };
         for m in &mut self.spec.matches {
             m.finish(&cx)?;
