@@ -611,8 +611,16 @@ pub fn parse_command_line<S: AsRef<str>>(
             .cloned()
             .ok_or_else(|| CommandError::new(format!("option `{verb_word}' requires a chain name")))
     };
+    // iptables reads matches after any command, and ignores them where
+    // the command takes no rule.
     let no_rule_words = |what: &str| -> Result<(), CommandError> {
         match rule_words.first() {
+            Some(_)
+                if RuleSpec::parse(&rule_words, family)
+                    .is_ok_and(|(spec, _)| spec.is_matches_only()) =>
+            {
+                Ok(())
+            }
             Some(w) => Err(CommandError::new(format!(
                 "unexpected `{w}': {what} takes no rule options"
             ))),
@@ -948,6 +956,34 @@ mod tests {
         let inv = parse_command_line(&words("-A INPUT -m recent --set"), Family::Ipv4).unwrap();
         assert!(inv.counters.is_none());
         assert!(parse_command_line(&words("-S --modprobe"), Family::Ipv4).is_err());
+    }
+
+    #[test]
+    fn matches_after_a_command_without_a_rule_are_read_and_ignored() {
+        // As iptables 1.8.9: `-m` and its options go with any command; the
+        // rest of a rule does not, and a match's own errors still count.
+        for (with, without) in [
+            ("-L -m conntrack --ctstate NEW", "-L"),
+            ("-S INPUT -m comment --comment x", "-S INPUT"),
+            ("-F INPUT -m addrtype --src-type LOCAL", "-F INPUT"),
+            ("-N f2b-x -m recent --set", "-N f2b-x"),
+            ("-P INPUT DROP -m mark --mark 1", "-P INPUT DROP"),
+            ("-D INPUT 1 -m policy --dir in --pol ipsec", "-D INPUT 1"),
+        ] {
+            let parse = |line| parse_command_line(&words(line), Family::Ipv4).unwrap();
+            assert_eq!(parse(with).command, parse(without).command, "{with}");
+        }
+        for line in [
+            "-L -p tcp -m conntrack --ctstate NEW",
+            "-L -m comment --comment x -j ACCEPT",
+            "-L -m conntrack --ctstate BOGUS",
+            "-L -m state",
+        ] {
+            assert!(
+                parse_command_line(&words(line), Family::Ipv4).is_err(),
+                "{line}"
+            );
+        }
     }
 
     #[test]

@@ -141,6 +141,19 @@ impl RuleSpec {
         parse::parse(&words, family)
     }
 
+    /// Whether the rule is made of matches only (`-m NAME` and their
+    /// options): what iptables reads, and then ignores, after a command
+    /// that takes no rule (`-L -m comment --comment x`).
+    pub fn is_matches_only(&self) -> bool {
+        self.protocol.is_none()
+            && self.source.is_none()
+            && self.destination.is_none()
+            && self.in_iface.is_none()
+            && self.out_iface.is_none()
+            && self.fragment.is_none()
+            && self.target.is_none()
+    }
+
     /// The canonical rule words, exactly as `iptables -S` prints them after `-A CHAIN `
     /// (empty for a rule with no options, which `-S` prints as just `-A CHAIN`).
     pub fn to_args(&self) -> String {
