@@ -126,7 +126,7 @@ fn run_as(name: &'static str, shown: &str, args: Vec<OsString>) -> ExitCode {
             Ok(a) => crate::save::run(shown, &a, family_of(name)),
             Err(e) => personality_usage_error(e),
         },
-        _ => match parse_alone(name, args) {
+        _ => match parse_alone(name, crate::restore::getopt_clusters(args)) {
             Ok(a) => crate::restore::run(shown, &a, family_of(name)),
             Err(e) => personality_usage_error(e),
         },

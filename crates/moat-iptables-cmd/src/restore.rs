@@ -1,5 +1,6 @@
 //! `iptables-restore` / `ip6tables-restore`: a whole save file as one atomic transaction.
 
+use std::ffi::OsString;
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -60,6 +61,64 @@ pub struct RestoreArgs {
     version: bool,
     /// The file to read (standard input when absent).
     file: Option<std::path::PathBuf>,
+}
+
+/// iptables-restore's short options that take a value: the rest of their
+/// word, or the next word.
+const SHORT_WITH_VALUE: [char; 2] = ['T', 'M'];
+
+/// iptables-restore's short options whose value is optional: getopt gives
+/// them none in their own word, only a next word.
+const SHORT_WITH_OPTIONAL_VALUE: [char; 2] = ['w', 'W'];
+
+/// The words of iptables-restore's command line with each `-w` and `-W`
+/// inside a cluster of short options set apart, as getopt reads them:
+/// `-wn` is `-w -n` (with noflush, where clap would take `n` as the wait),
+/// `-cwn` is `-c -w -n`, and `-w5` is `-w` and the unknown option `-5`.
+pub fn getopt_clusters(args: Vec<OsString>) -> Vec<OsString> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut value_next = false;
+    for (i, arg) in args.iter().enumerate() {
+        let text = arg.to_str().unwrap_or_default();
+        let cluster = text
+            .strip_prefix('-')
+            .filter(|rest| !value_next && !rest.is_empty() && !rest.starts_with('-'));
+        match cluster {
+            _ if text == "--" => {
+                out.extend(args[i..].iter().cloned());
+                return out;
+            }
+            Some(letters) => value_next = split_cluster(letters, &mut out),
+            None => {
+                value_next = false;
+                out.push(arg.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Appends the short options of `letters` (a word after its `-`), each
+/// `-w` or `-W` in a word of its own; returns whether the next word is
+/// the value of the cluster's last option.
+fn split_cluster(letters: &str, out: &mut Vec<OsString>) -> bool {
+    let mut word = String::from("-");
+    for (at, c) in letters.char_indices() {
+        word.push(c);
+        if SHORT_WITH_VALUE.contains(&c) {
+            let rest = &letters[at + c.len_utf8()..];
+            word.push_str(rest);
+            out.push(word.into());
+            return rest.is_empty();
+        }
+        if SHORT_WITH_OPTIONAL_VALUE.contains(&c) {
+            out.push(std::mem::replace(&mut word, String::from("-")).into());
+        }
+    }
+    if word.len() > 1 {
+        out.push(word.into());
+    }
+    false
 }
 
 impl RestoreArgs {
@@ -354,7 +413,32 @@ fn last_of_each_table(states: Vec<TableState>) -> Vec<TableState> {
 
 #[cfg(test)]
 mod tests {
-    use super::cut_at_nul;
+    use super::{cut_at_nul, getopt_clusters};
+
+    #[test]
+    fn wait_options_take_no_value_in_their_own_word() {
+        let read = |line: &str| -> Vec<String> {
+            let words = line.split_whitespace().map(Into::into).collect();
+            getopt_clusters(words)
+                .into_iter()
+                .map(|w| w.into_string().unwrap())
+                .collect()
+        };
+        for (line, wanted) in [
+            ("-wn", "-w -n"),
+            ("-Wn", "-W -n"),
+            ("-cwn file", "-cw -n file"),
+            ("-nw 5", "-nw 5"),
+            ("-w5", "-w -5"),
+            ("-wW 5", "-w -W 5"),
+            ("-Tfilter -wn", "-Tfilter -w -n"),
+            ("-cT -wn", "-cT -wn"),
+            ("-T nat -M -w", "-T nat -M -w"),
+            ("--wait 5 --noflush -- -wn", "--wait 5 --noflush -- -wn"),
+        ] {
+            assert_eq!(read(line).join(" "), wanted, "{line}");
+        }
+    }
 
     #[test]
     fn a_line_ends_at_its_first_nul() {

@@ -640,6 +640,37 @@ fn restore_takes_one_table_with_its_table_option() {
     assert!(!filter.contains("-j ACCEPT"), "{filter}");
 }
 
+/// `-w` and `-W` take no value in their own word, as getopt reads
+/// iptables-restore's options: `-wn` (a blocklist script's way to add
+/// rules) keeps the rules already there, and `-w5` is refused.
+#[test]
+fn wait_options_give_noflush_its_own_letter() {
+    let Some(ours) = require_root_or_skip().then(|| Netns::new("wn-moat").unwrap()) else {
+        return;
+    };
+    let theirs = Netns::new("wn-nft").unwrap();
+    for (options, status) in [(["-wn"], 0), (["-Wn"], 0), (["-w5"], 1)] {
+        for rule in ["-s 192.0.2.1 -j DROP", "-s 192.0.2.2 -j DROP"] {
+            let file = format!("*filter\n-A INPUT {rule}\nCOMMIT\n");
+            let mine = common::restore(&ours, "iptables-restore", &options, &file);
+            let debians =
+                common::exec_input(&theirs, &["iptables-nft-restore", options[0]], &[], &file);
+            assert_eq!(mine.status.code(), Some(status), "{options:?}: {mine:?}");
+            assert_eq!(
+                debians.status.code(),
+                Some(status),
+                "{options:?}: {debians:?}"
+            );
+        }
+    }
+    let rules = moat_ok(&ours, &["iptables", "-S", "INPUT"]);
+    assert_eq!(rules.matches("-j DROP").count(), 4, "{rules}");
+    assert_eq!(
+        saved(moat(&ours, &["iptables-save"])),
+        saved(theirs.exec(&["iptables-nft-save"]).unwrap())
+    );
+}
+
 /// Tables of legacy iptables (x_tables) beside moat's still filter, but no
 /// listing of moat's shows them: listings and saves warn about them on
 /// stderr in iptables-nft's words, and stay quiet without them.
