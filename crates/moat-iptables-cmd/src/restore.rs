@@ -50,12 +50,10 @@ pub struct RestoreArgs {
     /// Accepted for compatibility (nf_tables needs no module loader).
     #[arg(short = 'M', long = "modprobe")]
     modprobe: Option<String>,
-    /// Accepted for compatibility: the program name gives the family.
-    #[arg(short = '4', long = "ipv4")]
-    ipv4: bool,
-    /// Accepted for compatibility: the program name gives the family.
-    #[arg(short = '6', long = "ipv6")]
-    ipv6: bool,
+    /// Accepted for compatibility, as iptables-restore takes it (it has no
+    /// binary format either); there is no `--binary`.
+    #[arg(short = 'b')]
+    binary: bool,
     /// Print the version (iptables' words, then moat's) and exit.
     #[arg(short = 'V', long = "version")]
     version: bool,
@@ -143,6 +141,7 @@ pub fn run(program: &str, args: &RestoreArgs, family: Family) -> ExitCode {
     if args.version {
         return crate::iptables::print_version(program);
     }
+    crate::save::note_binary(args.binary);
     match restore_file(program, args, family) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

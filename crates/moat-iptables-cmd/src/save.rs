@@ -30,12 +30,24 @@ pub struct SaveArgs {
     /// Accepted for compatibility (nf_tables needs no module loader).
     #[arg(short = 'M', long = "modprobe")]
     modprobe: Option<String>,
-    /// Accepted for compatibility (iptables-save has no binary format either).
-    #[arg(short = 'b', long = "binary")]
+    /// Accepted for compatibility (iptables-save has no binary format
+    /// either); there is no `--binary`.
+    #[arg(short = 'b')]
     binary: bool,
+    /// Accepted for compatibility: iptables-save takes it and prints the same.
+    #[arg(short = 'd', long = "dump")]
+    dump: bool,
     /// Print the version (iptables' words, then moat's) and exit.
     #[arg(short = 'V', long = "version")]
     version: bool,
+}
+
+/// Says what iptables-save and iptables-restore say of `-b` (and then go
+/// on without it): they have no binary format.
+pub(crate) fn note_binary(given: bool) {
+    if given {
+        tell!("-b/--binary option is not implemented");
+    }
 }
 
 /// Runs iptables-save; `program` names the command in messages.
@@ -43,6 +55,7 @@ pub fn run(program: &str, args: &SaveArgs, family: Family) -> ExitCode {
     if args.version {
         return crate::iptables::print_version(program);
     }
+    note_binary(args.binary);
     match save(program, args, family) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

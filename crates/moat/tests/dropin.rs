@@ -671,6 +671,45 @@ fn wait_options_give_noflush_its_own_letter() {
     );
 }
 
+/// The save and restore tools' odd options, beside Debian's: `-b` (but
+/// not `--binary`) is taken with iptables' note that it is not
+/// implemented, iptables-save's `-d` changes nothing, and
+/// iptables-restore has no `-4` or `-6`.
+#[test]
+fn odd_save_and_restore_options_go_as_with_iptables_nft() {
+    let Some(ours) = require_root_or_skip().then(|| Netns::new("odd-opts-moat").unwrap()) else {
+        return;
+    };
+    let theirs = Netns::new("odd-opts-nft").unwrap();
+    let file = "*filter\n-A INPUT -j ACCEPT\nCOMMIT\n";
+    for (option, status) in [
+        ("-b", 0),
+        ("--binary", 1),
+        ("-4", 1),
+        ("-6", 1),
+        ("--ipv4", 1),
+    ] {
+        let mine = common::restore(&ours, "ip6tables-restore", &[option], file);
+        let debians = common::exec_input(&theirs, &["ip6tables-nft-restore", option], &[], file);
+        assert_eq!(mine.status.code(), Some(status), "{option}: {mine:?}");
+        assert_eq!(debians.status.code(), Some(status), "{option}: {debians:?}");
+        assert_eq!(
+            text(&mine.stderr).contains("-b/--binary option is not implemented"),
+            status == 0,
+            "{option}: {mine:?}"
+        );
+    }
+    for (option, status) in [("-d", 0), ("--dump", 0), ("-b", 0), ("--binary", 1)] {
+        let mine = moat(&ours, &["ip6tables-save", option]);
+        let debians = theirs.exec(&["ip6tables-nft-save", option]).unwrap();
+        assert_eq!(mine.status.code(), Some(status), "{option}: {mine:?}");
+        assert_eq!(debians.status.code(), Some(status), "{option}: {debians:?}");
+        if status == 0 {
+            assert_eq!(saved(mine), saved(debians), "{option}");
+        }
+    }
+}
+
 /// Tables of legacy iptables (x_tables) beside moat's still filter, but no
 /// listing of moat's shows them: listings and saves warn about them on
 /// stderr in iptables-nft's words, and stay quiet without them.
