@@ -16,7 +16,8 @@ if command -v nm > /dev/null; then
 fi
 SIZES=(1000 10000 100000)
 REPEAT=5
-if [ "${1:-}" = "--quick" ]; then SIZES=(1000 10000); REPEAT=3; fi
+SHORT_RUNS=11
+if [ "${1:-}" = "--quick" ]; then SIZES=(1000 10000); REPEAT=3; SHORT_RUNS=7; fi
 
 fresh_ns() { ip netns del "$NS" 2>/dev/null || true; ip netns add "$NS"; }
 in_ns() { ip netns exec "$NS" "$@"; }
@@ -50,7 +51,7 @@ peak_mb() {
 
 row() { printf '%-40s %12s ms %12s ms %10s\n' "$1" "$(ms "$2")" "$(ms "$3")" "$(ratio "$2" "$3")"; }
 
-# The median of REPEAT numbers (one per line on standard input).
+# The median of the numbers on standard input, one per line.
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # Sets fresh_median and again_median: the microseconds of restoring file
@@ -85,39 +86,14 @@ done
 n=10000
 [ -f "$TMP/rules-$n" ] || gen_rules "$n" > "$TMP/rules-$n"
 : > "$TMP/empty"
-append_avg() {
-  local total=0 i
-  for i in $(seq 1 "$REPEAT"); do
-    total=$(( total + $(time_us "$TMP/empty" "$@" -A INPUT -s "10.250.0.$i" -j ACCEPT) ))
-  done
-  echo $(( total / REPEAT ))
-}
-list_avg() {
-  local total=0 i
-  for i in $(seq 1 "$REPEAT"); do total=$(( total + $(time_us "$TMP/empty" "$@" -vnL) )); done
-  echo $(( total / REPEAT ))
-}
-save_avg() {
-  local total=0 i
-  for i in $(seq 1 "$REPEAT"); do total=$(( total + $(time_us "$TMP/empty" "$@" -S) )); done
-  echo $(( total / REPEAT ))
-}
-check_avg() {
-  local total=0 i
-  for i in $(seq 1 "$REPEAT"); do
-    total=$(( total + $(time_us "$TMP/empty" "$@" -C INPUT -s 10.250.0.1/32 -j ACCEPT) ))
-  done
-  echo $(( total / REPEAT ))
-}
-dump_avg() {
-  local total=0 i
-  for i in $(seq 1 "$REPEAT"); do total=$(( total + $(time_us "$TMP/empty" "$@") )); done
-  echo $(( total / REPEAT ))
-}
-delete_avg() {
-  local total=0 i
-  for i in $(seq 1 "$REPEAT"); do total=$(( total + $(time_us "$TMP/empty" "$@" -D INPUT 1) )); done
-  echo $(( total / REPEAT ))
+# The median microseconds of SHORT_RUNS runs of one command (a single
+# command moves between 2.7 and 10 ms from run to run, so a mean of five
+# followed its outliers); "{i}" in an argument becomes the run's number.
+short_median() {
+  local i
+  for i in $(seq 1 "$SHORT_RUNS"); do
+    time_us "$TMP/empty" "${@//\{i\}/$i}"
+  done | median
 }
 # fail2ban's iptables-multiport action beside the table, as a jail runs it:
 # its start (a chain, its RETURN, the jump from INPUT), REPEAT bans (-I 1)
@@ -146,18 +122,22 @@ ban_mb() {
   peak_mb "$TMP/empty" "$@" -I f2b-mem 1 -s 192.0.2.99 -j DROP
 }
 fresh_ns; in_ns iptables-nft-restore < "$TMP/rules-$n"
-ipt_a=$(append_avg iptables-nft); ipt_c=$(check_avg iptables-nft); ipt_l=$(list_avg iptables-nft)
-ipt_s=$(save_avg iptables-nft); ipt_save=$(dump_avg iptables-nft-save)
+ipt_a=$(short_median iptables-nft -A INPUT -s "10.250.0.{i}" -j ACCEPT)
+ipt_c=$(short_median iptables-nft -C INPUT -s 10.250.0.1/32 -j ACCEPT)
+ipt_l=$(short_median iptables-nft -vnL)
+ipt_s=$(short_median iptables-nft -S); ipt_save=$(short_median iptables-nft-save)
 ipt_l_mb=$(peak_mb "$TMP/empty" iptables-nft -vnL)
 ipt_save_mb=$(peak_mb "$TMP/empty" iptables-nft-save)
-ipt_d=$(delete_avg iptables-nft)
+ipt_d=$(short_median iptables-nft -D INPUT 1)
 ipt_jail=$(jail_cycle_us iptables-nft); ipt_ban_mb=$(ban_mb iptables-nft)
 fresh_ns; in_ns "$MOAT" iptables-restore < "$TMP/rules-$n"
-moat_a=$(append_avg "$MOAT" iptables); moat_c=$(check_avg "$MOAT" iptables); moat_l=$(list_avg "$MOAT" iptables)
-moat_s=$(save_avg "$MOAT" iptables); moat_save=$(dump_avg "$MOAT" iptables-save)
+moat_a=$(short_median "$MOAT" iptables -A INPUT -s "10.250.0.{i}" -j ACCEPT)
+moat_c=$(short_median "$MOAT" iptables -C INPUT -s 10.250.0.1/32 -j ACCEPT)
+moat_l=$(short_median "$MOAT" iptables -vnL)
+moat_s=$(short_median "$MOAT" iptables -S); moat_save=$(short_median "$MOAT" iptables-save)
 moat_l_mb=$(peak_mb "$TMP/empty" "$MOAT" iptables -vnL)
 moat_save_mb=$(peak_mb "$TMP/empty" "$MOAT" iptables-save)
-moat_d=$(delete_avg "$MOAT" iptables)
+moat_d=$(short_median "$MOAT" iptables -D INPUT 1)
 moat_jail=$(jail_cycle_us "$MOAT" iptables); moat_ban_mb=$(ban_mb "$MOAT" iptables)
 row "one -A into a chain of $n rules" "$ipt_a" "$moat_a"
 row "one -C of the rule -A put last in $n rules" "$ipt_c" "$moat_c"
