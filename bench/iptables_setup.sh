@@ -21,7 +21,7 @@ for f in "$MOAT" /usr/sbin/xtables-nft-multi /usr/lib/x86_64-linux-gnu/libnftnl.
 done
 TMP=$(mktemp -d)
 NS="${BENCH_NAME}$$"
-cleanup() { ip netns del "$NS" 2>/dev/null || true; rm -rf "$TMP"; }
+cleanup() { ip netns del "$NS" 2>/dev/null || true; ip netns del "${NS}m" 2>/dev/null || true; rm -rf "$TMP"; }
 trap cleanup EXIT
 
 # gen_rules N: a restore file with N varied filter rules in INPUT.
