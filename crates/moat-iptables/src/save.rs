@@ -51,7 +51,7 @@ pub struct ChainDecl {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaveCommand {
     /// The counters written before the command, if any.
-    pub counters: Option<Counters>,
+    pub counters: Option<LineCounters>,
     /// The line it is on.
     pub line: usize,
     /// The line's text.
@@ -104,32 +104,110 @@ fn misplaced_line(line: &str) -> Option<String> {
     })
 }
 
+/// A command line's `[packets:bytes]`, as iptables-restore reads it: the
+/// numbers are read only with `--counters`, each as C's `%llu` reads it,
+/// or iptables-restore's words for why it is not one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineCounters {
+    /// The packets.
+    pub packets: Result<u64, &'static str>,
+    /// The bytes.
+    pub bytes: Result<u64, &'static str>,
+}
+
+impl LineCounters {
+    /// Reads the two numbers' texts. As `-c`'s second word, bytes that
+    /// start with `-` or `!` are taken for an option, so missing.
+    fn read(packets: &str, bytes: &str) -> LineCounters {
+        LineCounters {
+            packets: scan_u64(packets).ok_or("-c packet counter not numeric"),
+            bytes: if bytes.starts_with(['-', '!']) {
+                Err("-c requires packet and byte counter")
+            } else {
+                scan_u64(bytes).ok_or("-c byte counter not numeric")
+            },
+        }
+    }
+
+    /// The counters, or iptables-restore's words for the one that is not a
+    /// number.
+    pub fn numbers(self) -> Result<Counters, &'static str> {
+        Ok(Counters {
+            packets: self.packets?,
+            bytes: self.bytes?,
+        })
+    }
+}
+
+/// Splits a line that starts with `[` into its counters and the command
+/// after the first `]`, which needs no space before it. As in
+/// iptables-restore, colons after the `[` are skipped and the bytes are
+/// what follows the next colon up to the `]`.
+fn split_counters(line: &str) -> Result<(LineCounters, &str), String> {
+    let close = line
+        .find(']')
+        .ok_or("bad counters: a line starting with `[' needs a `]' after [packets:bytes]")?;
+    let (packets, bytes) = line[1..close]
+        .trim_start_matches(':')
+        .split_once(':')
+        .ok_or_else(|| {
+            format!(
+                "bad counters `{}': expected [packets:bytes]",
+                &line[..=close]
+            )
+        })?;
+    Ok((LineCounters::read(packets, bytes), &line[close + 1..]))
+}
+
+/// Reads a number as C's `sscanf("%llu")` does: white space, a sign and
+/// digits, the rest ignored; a number too large is the largest, and a
+/// negative one wraps around. `None` without a digit.
+fn scan_u64(text: &str) -> Option<u64> {
+    scan_u64_prefix(text).map(|(n, _)| n)
+}
+
+/// [`scan_u64`], with the length of the text it read.
+fn scan_u64_prefix(text: &str) -> Option<(u64, usize)> {
+    let number = text.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let (negative, unsigned) = match number.strip_prefix(['-', '+']) {
+        Some(rest) => (number.starts_with('-'), rest),
+        None => (false, number),
+    };
+    let digits = unsigned.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return None;
+    }
+    let value = match unsigned[..digits].parse::<u64>() {
+        Ok(n) if negative => n.wrapping_neg(),
+        Ok(n) => n,
+        Err(_) => u64::MAX,
+    };
+    Some((value, text.len() - unsigned.len() + digits))
+}
+
 /// A command line's counters (`[p:b]` before it) and its other words; a
 /// `-c PACKETS BYTES` in it is one of its options, as in iptables-restore.
-fn command_words(line: &str) -> Result<(Option<Counters>, Vec<Cow<'_, str>>), String> {
-    let mut words = SavedWords::all(line).ok_or(
+fn command_words(line: &str) -> Result<(Option<LineCounters>, Vec<Cow<'_, str>>), String> {
+    let (counters, command) = if line.starts_with('[') {
+        let (counters, command) = split_counters(line)?;
+        (Some(counters), command)
+    } else {
+        (None, line)
+    };
+    let words = SavedWords::all(command).ok_or(
         "a `\"' opens a quote that the line never closes (iptables-restore would take the rest \
          of the line into one word, options and all): close the quote",
     )?;
-    let counters = match words.first() {
-        Some(first) if first.starts_with('[') => {
-            let counters = parse_counters(first)
-                .ok_or_else(|| format!("bad counters `{first}': expected [packets:bytes]"))?;
-            words.remove(0);
-            Some(counters)
-        }
-        _ => None,
-    };
     Ok((counters, words))
 }
 
 /// A command line's counters, as [`command_words`] reads them, without
-/// splitting a line that has none (they come first, with a `[`).
-fn command_counters(line: &str) -> Result<Option<Counters>, String> {
+/// splitting the command into words.
+fn command_counters(line: &str) -> Result<Option<LineCounters>, String> {
     if !line.starts_with('[') {
         return Ok(None);
     }
-    command_words(line).map(|(counters, _)| counters)
+    split_counters(line).map(|(counters, _)| Some(counters))
 }
 
 /// One `*table` ... `COMMIT` section.
@@ -152,26 +230,14 @@ pub struct SaveFile {
     pub tables: Vec<SaveTable>,
 }
 
-/// Reads a chain declaration's counters as iptables-restore does:
-/// `[PACKETS:BYTES`, without looking at what follows the second number.
+/// Reads a chain declaration's counters as iptables-restore does, as
+/// `sscanf("[%llu:%llu]")` reads them: the colon right after the first
+/// number, nothing looked at after the second.
 fn parse_declared_counters(text: &str) -> Option<Counters> {
-    let number = |s: &str| -> Option<(u64, usize)> {
-        let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-        Some((s[..digits].parse().ok()?, digits))
-    };
     let rest = text.strip_prefix('[')?;
-    let (packets, used) = number(rest)?;
-    let (bytes, _) = number(rest[used..].strip_prefix(':')?)?;
+    let (packets, used) = scan_u64_prefix(rest)?;
+    let bytes = scan_u64(rest[used..].strip_prefix(':')?)?;
     Some(Counters { packets, bytes })
-}
-
-fn parse_counters(text: &str) -> Option<Counters> {
-    let inner = text.strip_prefix('[')?.strip_suffix(']')?;
-    let (p, b) = inner.split_once(':')?;
-    Some(Counters {
-        packets: p.parse().ok()?,
-        bytes: b.parse().ok()?,
-    })
 }
 
 impl SaveFile {
@@ -650,7 +716,14 @@ fn run_line(
     let echo = inv.display.verbose.then(|| inv.command.verbose_echo());
     // With --counters, a line's `[packets:bytes]` is its `-c`: what its
     // rules start with, refused before a command that creates none.
-    if options.counters && cmd.counters.is_some() {
+    if let Some(counters) = cmd.counters.filter(|_| options.counters) {
+        let counters = counters.numbers().map_err(|words| SaveError {
+            iptables: Some(words),
+            ..error(
+                "counters [packets:bytes] must be numbers".into(),
+                Problem::Parameter,
+            )
+        })?;
         if inv.counters.is_some() {
             return Err(SaveError {
                 iptables: Some("multiple -c flags not allowed"),
@@ -670,7 +743,7 @@ fn run_line(
                 Problem::Parameter,
             ));
         }
-        inv.counters = cmd.counters;
+        inv.counters = Some(counters);
     }
     let checked = match &inv.command {
         Command::Check { chain, rule, .. } => Some(no_matching_rule(chain, &rule.to_args())),
@@ -839,6 +912,69 @@ mod tests {
         }
     }
 
+    /// A line's `[packets:bytes]` as iptables-restore reads it: the command
+    /// may follow the `]` without a space, colons after the `[` are
+    /// skipped, and each number is read as `%llu` reads it (white space,
+    /// sign, digits; the rest ignored; too large is the largest).
+    #[test]
+    fn reads_line_counters_as_iptables_restore() {
+        let counters = |text: &str| {
+            let file = SaveFile::parse(&format!("*filter\n{text}\nCOMMIT\n")).unwrap();
+            let cmd = &file.tables[0].commands[0];
+            (cmd.counters.unwrap(), cmd.words().join(" "))
+        };
+        let numbers = |packets, bytes| Counters { packets, bytes };
+        for (text, read) in [
+            ("[12:34]-A INPUT -j DROP", Ok(numbers(12, 34))),
+            ("[1:2:3] -A INPUT -j DROP", Ok(numbers(1, 2))),
+            ("[::1x:2y] -A INPUT -j DROP", Ok(numbers(1, 2))),
+            ("[ 5:+6] -A INPUT -j DROP", Ok(numbers(5, 6))),
+            ("[-1:010] -A INPUT -j DROP", Ok(numbers(u64::MAX, 10))),
+            (
+                "[99999999999999999999:0] -A INPUT -j DROP",
+                Ok(numbers(u64::MAX, 0)),
+            ),
+            (
+                "[a:2] -A INPUT -j DROP",
+                Err("-c packet counter not numeric"),
+            ),
+            ("[1:] -A INPUT -j DROP", Err("-c byte counter not numeric")),
+            (
+                "[1:-2] -A INPUT -j DROP",
+                Err("-c requires packet and byte counter"),
+            ),
+        ] {
+            let (got, words) = counters(text);
+            assert_eq!(got.numbers(), read, "{text}");
+            assert_eq!(words, "-A INPUT -j DROP", "{text}");
+        }
+        for text in [
+            "[1:2 -A INPUT",
+            "[] -A INPUT",
+            "[1] -A INPUT",
+            "[:5] -A INPUT",
+        ] {
+            assert!(
+                SaveFile::parse(&format!("*filter\n{text}\nCOMMIT\n")).is_err(),
+                "{text}"
+            );
+        }
+    }
+
+    /// A chain's `[packets:bytes]` as `sscanf("[%llu:%llu]")` reads it.
+    #[test]
+    fn reads_declared_counters_as_sscanf() {
+        let counters = |packets, bytes| Some(Counters { packets, bytes });
+        assert_eq!(
+            parse_declared_counters("[+1:-2]"),
+            counters(1, u64::MAX - 1)
+        );
+        assert_eq!(parse_declared_counters("[1:2]x"), counters(1, 2));
+        assert_eq!(parse_declared_counters("[1:2"), counters(1, 2));
+        assert_eq!(parse_declared_counters("[1x:2]"), None);
+        assert_eq!(parse_declared_counters("[1:x]"), None);
+    }
+
     #[test]
     fn parses_sections_declarations_and_counters() {
         let text = "# comment\n*nat\n:PREROUTING DROP [0:0]\n:POSTROUTING ACCEPT [5:300]\n-A POSTROUTING -o eth0 -j MASQUERADE\nCOMMIT\n*filter\n:INPUT DROP [0:0]\n:LOGDROP - [0:0]\n[3:180] -A INPUT -m comment --comment \"a b\" -j ACCEPT\nCOMMIT\n";
@@ -855,11 +991,11 @@ mod tests {
         assert_eq!(file.tables[1].chains[1].policy, "-");
         let cmd = &file.tables[1].commands[0];
         assert_eq!(
-            cmd.counters,
-            Some(Counters {
+            cmd.counters.map(LineCounters::numbers),
+            Some(Ok(Counters {
                 packets: 3,
                 bytes: 180
-            })
+            }))
         );
         assert_eq!(
             cmd.words(),

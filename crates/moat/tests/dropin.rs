@@ -498,7 +498,9 @@ fn missing_things_are_told_in_the_words_kubernetes_looks_for() {
 /// command-line-only `-t`, `-w` and `-W` are refused, and so are lines
 /// beyond iptables-restore's limits (252 words, a word of 1,024 bytes);
 /// iptables-save writes built-in chains' policy counters with or without
-/// `-c`.
+/// `-c`; a line's `[packets:bytes]` may run into its command, its numbers
+/// are read only with `--counters`, as C's `%llu` reads them (white space,
+/// a sign, junk after the digits), and so are a chain's.
 #[test]
 fn restore_lines_read_as_iptables_restore_reads_them() {
     if !require_root_or_skip() {
@@ -526,6 +528,21 @@ fn restore_lines_read_as_iptables_restore_reads_them() {
             ":INPUT DROP [10:200]\n:X - [3:4]\n[1:2] -A X -j ACCEPT".into(),
         ),
         (&["-c"], "[1:2] -A INPUT -j ACCEPT -c 5 6".into()),
+        (
+            &["-c"],
+            "[12:34]-A INPUT -j ACCEPT\n[ 1x:+2y] -A INPUT\n[-1:99999999999999999999] -A INPUT"
+                .into(),
+        ),
+        (
+            &[],
+            "[a:b] -A INPUT -j ACCEPT\n[1:] -A INPUT -j DROP".into(),
+        ),
+        (&["-c"], "[a:2] -A INPUT -j ACCEPT".into()),
+        (&["-c"], "[1:-2] -A INPUT -j ACCEPT".into()),
+        (
+            &["-c"],
+            ":INPUT DROP [+1:-2]\n:FORWARD ACCEPT [3:4]x".into(),
+        ),
         (&[], "-t filter -A INPUT -j ACCEPT".into()),
         (&[], "-A INPUT -j ACCEPT --table=filter".into()),
         (&[], "-A INPUT -w -j ACCEPT".into()),
