@@ -277,11 +277,16 @@ fn execute_read(
         // changes the table read without copying it.
         let before = session.then(|| state.to_table());
         // In a table it has not made iptables-nft finds no chain, built-in
-        // ones included, for -X or -Z of one.
+        // ones included, for -X, -Z or -E of one, or -D or -R of a rule by
+        // its number.
         if kernel.is_none()
             && matches!(
                 inv.command,
-                Command::DeleteChain { chain: Some(_) } | Command::Zero { chain: Some(_), .. }
+                Command::DeleteChain { chain: Some(_) }
+                    | Command::Zero { chain: Some(_), .. }
+                    | Command::RenameChain { .. }
+                    | Command::DeleteNum { .. }
+                    | Command::Replace { .. }
             )
         {
             state.chains.clear();

@@ -450,8 +450,9 @@ fn failures_are_told_in_iptables_words() {
 /// cleanup meets are told with the words its IsNotFoundError looks for
 /// ("does not exist", "No such file or directory", "No chain/target/match
 /// by that name"), with iptables-nft's exit statuses: a jump rule to a
-/// chain not there, an unknown match, and -X or -Z of a built-in chain of
-/// a table not made (iptables-nft finds no chain there).
+/// chain not there, an unknown match, and -X, -Z or -E of a built-in chain
+/// of a table not made, or -D or -R of a rule in one by its number
+/// (iptables-nft finds no chain there).
 #[test]
 fn missing_things_are_told_in_the_words_kubernetes_looks_for() {
     let Some(ours) = require_root_or_skip().then(|| Netns::new("k8s-moat").unwrap()) else {
@@ -461,6 +462,13 @@ fn missing_things_are_told_in_the_words_kubernetes_looks_for() {
     for (command, words) in [
         ("-Z INPUT", "No chain/target/match by that name"),
         ("-X INPUT", "No chain/target/match by that name"),
+        ("-D INPUT 1", "No chain/target/match by that name"),
+        ("-R INPUT 1 -j ACCEPT", "No chain/target/match by that name"),
+        ("-E INPUT OTHER", "No chain/target/match by that name"),
+        (
+            "-t nat -D POSTROUTING 1",
+            "No chain/target/match by that name",
+        ),
         (
             "-t nat -X POSTROUTING",
             "No chain/target/match by that name",
