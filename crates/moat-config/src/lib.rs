@@ -249,15 +249,9 @@ fn load_save(file: &str, text: &str) -> Result<Vec<TableState>, ConfigError> {
         [Family::Ipv4, Family::Ipv6]
     };
     let attempt = |family| {
-        restore(
-            &parsed,
-            family,
-            RestoreOptions {
-                noflush: false,
-                counters: false,
-            },
-            |_| Err(String::new()),
-        )
+        restore(&parsed, family, RestoreOptions::default(), |_| {
+            Err(String::new())
+        })
     };
     match attempt(order[0]) {
         Ok(t) => Ok(t),

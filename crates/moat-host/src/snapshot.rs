@@ -114,8 +114,8 @@ impl Snapshot {
         for (family, text) in [(Family::Ipv4, &self.ipv4), (Family::Ipv6, &self.ipv6)] {
             let file = SaveFile::parse(text).map_err(|e| HostError::Kept(e.to_string()))?;
             let options = RestoreOptions {
-                noflush: false,
                 counters: true,
+                ..RestoreOptions::default()
             };
             out.extend(
                 restore(&file, family, options, |_| Err(String::new()))

@@ -223,6 +223,7 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
     let options = RestoreOptions {
         noflush: args.noflush,
         counters: args.counters,
+        flush_chains: args.verbose > 0 && !args.noflush,
     };
     let in_session = guard::session_flow().is_some();
     let mut warned = std::collections::HashSet::new();
@@ -254,7 +255,12 @@ fn restore_file(program: &str, args: &RestoreArgs, family: Family) -> Result<(),
     } = restore_reading(&backend, &file, family, options, in_session, &mut tell)?;
     // Where a set the rules name is first named, should it be missing.
     let set_lines = set_copies::first_lines(&file);
-    let made_nothing = tables_made_nothing(&file, family, args.noflush);
+    // With -v iptables-nft-restore flushes each built-in chain, making
+    // the table if need be.
+    let made_nothing = match options.flush_chains {
+        true => Vec::new(),
+        false => tables_made_nothing(&file, family, args.noflush),
+    };
     // A large file's text and words are not needed any more.
     drop((file, text));
     let route = log_route::kept();

@@ -379,6 +379,10 @@ pub struct RestoreOptions {
     pub noflush: bool,
     /// `--counters`: use the counters in the file.
     pub counters: bool,
+    /// `--verbose` without `--noflush`: iptables-nft-restore then flushes
+    /// each chain rather than the table, so a built-in chain the file does
+    /// not declare keeps its policy and counters.
+    pub flush_chains: bool,
 }
 
 /// Carries out a save file's sections, each on its table's state, and checks
@@ -417,8 +421,8 @@ pub fn restore_with_notes(
 ) -> Result<Vec<TableState>, SaveError> {
     let mut results: Vec<TableState> = Vec::new();
     for table in &file.tables {
-        let mut state = if options.noflush {
-            match results.iter().position(|s| s.stage == table.stage) {
+        let mut state = if options.noflush || options.flush_chains {
+            let now = match results.iter().position(|s| s.stage == table.stage) {
                 Some(i) => results.remove(i),
                 None => current(table.stage).map_err(|message| SaveError {
                     line: 0,
@@ -427,14 +431,30 @@ pub fn restore_with_notes(
                     problem: Problem::Other,
                     iptables: None,
                 })?,
+            };
+            if options.noflush {
+                now
+            } else {
+                now.flushed()
             }
         } else {
             TableState::empty(family, table.stage)
         };
+        let mut settled = BTreeSet::new();
         for step in table.steps() {
             match step {
-                Step::Declare(decl) => declare_chain(decl, options, &mut state, &mut note)?,
-                Step::Run(cmd) => run_line(cmd, family, options, &mut state, &mut note)?,
+                Step::Declare(decl) => {
+                    settled.insert(decl.name.clone());
+                    declare_chain(decl, options, &mut state, &mut note)?
+                }
+                Step::Run(cmd) => {
+                    let mut line = Line {
+                        options,
+                        state: &mut state,
+                        settled: &mut settled,
+                    };
+                    run_line(cmd, family, &mut line, &mut note)?
+                }
             }
         }
         state.validate().map_err(|e| {
@@ -660,13 +680,47 @@ fn declare_chain(
 }
 
 /// Carries out command line `cmd` of a restore on `state`.
+/// What a command line of a restore works on.
+struct Line<'a> {
+    /// How the restore treats what is there.
+    options: RestoreOptions,
+    /// The table so far.
+    state: &'a mut TableState,
+    /// The built-in chains whose policy the section has set or kept so
+    /// far (see [`accept_on_first_rule`]), and the chains it declared.
+    settled: &'a mut BTreeSet<String>,
+}
+
+/// With `--verbose` (chains flushed, policies kept), iptables-nft-restore
+/// makes a built-in chain again, with policy ACCEPT and its counters kept,
+/// when a rule goes into it before the section declares it or sets its
+/// policy.
+fn accept_on_first_rule(command: &Command, line: &mut Line<'_>) {
+    let chain = match command {
+        Command::Append { chain, .. }
+        | Command::Insert { chain, .. }
+        | Command::Replace { chain, .. } => chain,
+        Command::SetPolicy { chain, .. } => {
+            line.settled.insert(chain.clone());
+            return;
+        }
+        _ => return,
+    };
+    if !line.options.flush_chains || !line.settled.insert(chain.clone()) {
+        return;
+    }
+    if let Some((_, policy)) = line.state.chain_mut(chain).and_then(|c| c.base.as_mut()) {
+        *policy = Policy::Accept;
+    }
+}
+
 fn run_line(
     cmd: &SaveCommand,
     family: Family,
-    options: RestoreOptions,
-    state: &mut TableState,
+    line: &mut Line<'_>,
     note: &mut impl FnMut(usize, LineNote<'_>),
 ) -> Result<(), SaveError> {
+    let options = line.options;
     let error = |message: String, problem| SaveError {
         line: cmd.line,
         message,
@@ -753,7 +807,8 @@ fn run_line(
         inv.command,
         Command::List { .. } | Command::ListRules { .. }
     );
-    let applied = apply(inv, state).map_err(|e| SaveError {
+    accept_on_first_rule(&inv.command, line);
+    let applied = apply(inv, line.state).map_err(|e| SaveError {
         iptables: e.iptables,
         ..error(e.message, e.problem)
     })?;

@@ -217,6 +217,16 @@ impl TableState {
         TableState::from_table(&Table::new(family, stage))
     }
 
+    /// The table as a flush of each chain leaves it: the built-in chains
+    /// without rules, their policies and counters kept, and no user chain.
+    pub fn flushed(mut self) -> Self {
+        self.chains.retain(|c| c.base.is_some());
+        for chain in &mut self.chains {
+            chain.rules.clear();
+        }
+        self
+    }
+
     fn from_table(table: &Table) -> Self {
         TableState {
             places: ChainPlaces::default(),

@@ -3224,3 +3224,35 @@ fn a_nul_byte_ends_a_restore_line() {
         )
     );
 }
+
+/// `iptables-restore -v` without `--noflush` flushes each chain rather
+/// than the table, as iptables-nft-restore does: a built-in chain the file
+/// does not declare keeps its policy and counters, one a rule goes into
+/// before any declaration takes policy ACCEPT (its counters kept), and a
+/// section with nothing in it makes its table.
+#[test]
+fn a_verbose_restore_keeps_the_policies_it_is_not_given() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let first = "*filter\n:INPUT DROP [5:6]\n:FORWARD DROP [7:8]\n:OUTPUT DROP [1:2]\n\
+        :U - [0:0]\n-A INPUT -j U\nCOMMIT\n";
+    let second = "*filter\n:Y - [0:0]\n:OUTPUT DROP [3:4]\n-A FORWARD -j Y\nCOMMIT\n\
+        *mangle\nCOMMIT\n";
+    let ours = Netns::new("vflush-moat").unwrap();
+    let theirs = Netns::new("vflush-nft").unwrap();
+    for (options, file) in [(&["-c"][..], first), (&["-v"], second)] {
+        let mine = common::restore(&ours, "iptables-restore", options, file);
+        let nft_restore = [&["iptables-nft-restore"], options].concat();
+        let debians = common::exec_input(&theirs, &nft_restore, &[], file);
+        assert_eq!(mine.status.code(), debians.status.code(), "{options:?}");
+        assert_eq!(text(&mine.stdout), text(&debians.stdout), "{options:?}");
+    }
+    let mine = saved(ours.exec(&[moat_bin(), "iptables-save", "-c"]).unwrap());
+    let debians = saved(theirs.exec(&["iptables-nft-save", "-c"]).unwrap());
+    assert_eq!(mine, debians);
+    assert!(
+        mine.contains(":INPUT DROP [5:6]\n:FORWARD ACCEPT [7:8]\n"),
+        "{mine}"
+    );
+}
