@@ -679,7 +679,6 @@ fn declare_chain(
     Ok(())
 }
 
-/// Carries out command line `cmd` of a restore on `state`.
 /// What a command line of a restore works on.
 struct Line<'a> {
     /// How the restore treats what is there.
@@ -714,6 +713,7 @@ fn accept_on_first_rule(command: &Command, line: &mut Line<'_>) {
     }
 }
 
+/// Carries out command line `cmd` of a restore on `line`'s table.
 fn run_line(
     cmd: &SaveCommand,
     family: Family,
