@@ -9,7 +9,9 @@ use crate::c_number::{base_zero, scanned_unsigned};
 use crate::engine::Problem;
 use crate::lock_options::LockOptions;
 pub use crate::lock_options::Wait;
-use crate::rule::{command_option_abbreviated, values_taken, RuleParseError, RuleSpec, Warning};
+use crate::rule::{
+    command_option_abbreviated, option_arity, values_taken, RuleParseError, RuleSpec, Warning,
+};
 
 /// A command-line problem: what is wrong and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -355,6 +357,9 @@ fn set_once(flag: &mut bool, option: &str) -> Result<(), CommandError> {
 /// The largest rule number iptables reads (C's `INT_MAX`).
 const MOST_RULES: u64 = i32::MAX as u64;
 
+/// The commands, for a command line that gives none.
+const COMMANDS: &str = "give one of -A, -I, -D, -R, -C, -F, -Z, -N, -X, -E, -P, -L, -S";
+
 /// A rule number as iptables reads it: [`base_zero`], from 1 to
 /// [`MOST_RULES`].
 fn rule_number(word: &str) -> Option<usize> {
@@ -558,9 +563,12 @@ pub fn parse_command_line<S: AsRef<str>>(
         }
     }
     let Some((verb, verb_word)) = verb else {
-        return Err(CommandError::new(
-            "no command specified: give one of -A, -I, -D, -R, -C, -F, -Z, -N, -X, -E, -P, -L, -S",
-        ));
+        // As iptables: an option it does not know is told first.
+        let unknown = (rule_words.iter()).find(|w| w.starts_with('-') && option_arity(w).is_none());
+        return Err(CommandError::new(match unknown {
+            Some(word) => format!("unknown option \"{word}\" (and no command: {COMMANDS})"),
+            None => format!("no command specified: {COMMANDS}"),
+        }));
     };
     let mut warnings: Vec<Warning> = lock
         .finish()?
@@ -620,6 +628,9 @@ pub fn parse_command_line<S: AsRef<str>>(
                     .is_ok_and(|(spec, _)| spec.is_matches_only()) =>
             {
                 Ok(())
+            }
+            Some(w) if w.starts_with('-') && option_arity(w).is_none() => {
+                Err(CommandError::new(format!("unknown option \"{w}\"")))
             }
             Some(w) => Err(CommandError::new(format!(
                 "unexpected `{w}': {what} takes no rule options"
@@ -956,6 +967,27 @@ mod tests {
         let inv = parse_command_line(&words("-A INPUT -m recent --set"), Family::Ipv4).unwrap();
         assert!(inv.counters.is_none());
         assert!(parse_command_line(&words("-S --modprobe"), Family::Ipv4).is_err());
+    }
+
+    #[test]
+    fn unknown_options_are_told_before_a_missing_command() {
+        let message = |line: &str| {
+            parse_command_line(&words(line), Family::Ipv4)
+                .err()
+                .map(|e| e.message)
+                .unwrap_or_default()
+        };
+        for line in ["-Q", "--bogus INPUT", "-s 10.0.0.1 -Q", "-L -Q"] {
+            let unknown = line.split(' ').find(|w| *w == "-Q" || *w == "--bogus");
+            assert!(
+                message(line).starts_with(&format!("unknown option \"{}\"", unknown.unwrap())),
+                "{line}: {}",
+                message(line)
+            );
+        }
+        for line in ["-p tcp --dport 22", "-x", "-t nat"] {
+            assert!(message(line).starts_with("no command specified"), "{line}");
+        }
     }
 
     #[test]
