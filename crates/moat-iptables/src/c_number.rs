@@ -16,18 +16,28 @@ pub(crate) fn leading_number(text: &str) -> Option<u64> {
 /// The number `sscanf("%llu")` reads: after white space and a sign, the
 /// [`leading_number`], a negative one wrapped (`-1` is 2^64 - 1).
 pub(crate) fn scanned_unsigned(word: &str) -> Option<u64> {
-    let text = after_space(word);
+    scanned_unsigned_prefix(word).map(|(n, _)| n)
+}
+
+/// [`scanned_unsigned`] of the start of `text`, and the text after the
+/// number (`sscanf("[%llu:%llu]")` looks for the colon right there).
+pub(crate) fn scanned_unsigned_prefix(text: &str) -> Option<(u64, &str)> {
+    let text = after_space(text);
     let (negative, text) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
         Some(b'+') => (false, &text[1..]),
         _ => (false, text),
     };
     let value = leading_number(text)?;
-    Some(if negative {
-        value.wrapping_neg()
-    } else {
-        value
-    })
+    let rest = text.trim_start_matches(|c: char| c.is_ascii_digit());
+    Some((
+        if negative {
+            value.wrapping_neg()
+        } else {
+            value
+        },
+        rest,
+    ))
 }
 
 /// The whole of `word` as `strtoumax` reads it in base 0: after white space

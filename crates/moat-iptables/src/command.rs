@@ -360,6 +360,11 @@ const MOST_RULES: u64 = i32::MAX as u64;
 /// The commands, for a command line that gives none.
 const COMMANDS: &str = "give one of -A, -I, -D, -R, -C, -F, -Z, -N, -X, -E, -P, -L, -S";
 
+/// Whether `word` looks like an option but is none iptables knows.
+fn is_unknown_option(word: &str) -> bool {
+    word.starts_with('-') && option_arity(word).is_none()
+}
+
 /// A rule number as iptables reads it: [`base_zero`], from 1 to
 /// [`MOST_RULES`].
 fn rule_number(word: &str) -> Option<usize> {
@@ -564,7 +569,7 @@ pub fn parse_command_line<S: AsRef<str>>(
     }
     let Some((verb, verb_word)) = verb else {
         // As iptables: an option it does not know is told first.
-        let unknown = (rule_words.iter()).find(|w| w.starts_with('-') && option_arity(w).is_none());
+        let unknown = rule_words.iter().find(|w| is_unknown_option(w));
         return Err(CommandError::new(match unknown {
             Some(word) => format!("unknown option \"{word}\" (and no command: {COMMANDS})"),
             None => format!("no command specified: {COMMANDS}"),
@@ -629,7 +634,7 @@ pub fn parse_command_line<S: AsRef<str>>(
             {
                 Ok(())
             }
-            Some(w) if w.starts_with('-') && option_arity(w).is_none() => {
+            Some(w) if is_unknown_option(w) => {
                 Err(CommandError::new(format!("unknown option \"{w}\"")))
             }
             Some(w) => Err(CommandError::new(format!(

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use moat_model::{Counters, Family, Policy, Stage};
 
+use crate::c_number::{scanned_unsigned, scanned_unsigned_prefix};
 use crate::command::{parse_command_line, parse_table, Command};
 use crate::engine::{apply, no_matching_rule, Problem, BAD_RULE};
 use crate::listing::{state_lines, stored_lines, RuleLines};
@@ -120,11 +121,11 @@ impl LineCounters {
     /// start with `-` or `!` are taken for an option, so missing.
     fn read(packets: &str, bytes: &str) -> LineCounters {
         LineCounters {
-            packets: scan_u64(packets).ok_or("-c packet counter not numeric"),
+            packets: scanned_unsigned(packets).ok_or("-c packet counter not numeric"),
             bytes: if bytes.starts_with(['-', '!']) {
                 Err("-c requires packet and byte counter")
             } else {
-                scan_u64(bytes).ok_or("-c byte counter not numeric")
+                scanned_unsigned(bytes).ok_or("-c byte counter not numeric")
             },
         }
     }
@@ -157,32 +158,6 @@ fn split_counters(line: &str) -> Result<(LineCounters, &str), String> {
             )
         })?;
     Ok((LineCounters::read(packets, bytes), &line[close + 1..]))
-}
-
-/// Reads a number as C's `sscanf("%llu")` does: white space, a sign and
-/// digits, the rest ignored; a number too large is the largest, and a
-/// negative one wraps around. `None` without a digit.
-fn scan_u64(text: &str) -> Option<u64> {
-    scan_u64_prefix(text).map(|(n, _)| n)
-}
-
-/// [`scan_u64`], with the length of the text it read.
-fn scan_u64_prefix(text: &str) -> Option<(u64, usize)> {
-    let number = text.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
-    let (negative, unsigned) = match number.strip_prefix(['-', '+']) {
-        Some(rest) => (number.starts_with('-'), rest),
-        None => (false, number),
-    };
-    let digits = unsigned.bytes().take_while(u8::is_ascii_digit).count();
-    if digits == 0 {
-        return None;
-    }
-    let value = match unsigned[..digits].parse::<u64>() {
-        Ok(n) if negative => n.wrapping_neg(),
-        Ok(n) => n,
-        Err(_) => u64::MAX,
-    };
-    Some((value, text.len() - unsigned.len() + digits))
 }
 
 /// A command line's counters (`[p:b]` before it) and its other words; a
@@ -234,9 +209,8 @@ pub struct SaveFile {
 /// `sscanf("[%llu:%llu]")` reads them: the colon right after the first
 /// number, nothing looked at after the second.
 fn parse_declared_counters(text: &str) -> Option<Counters> {
-    let rest = text.strip_prefix('[')?;
-    let (packets, used) = scan_u64_prefix(rest)?;
-    let bytes = scan_u64(rest[used..].strip_prefix(':')?)?;
+    let (packets, rest) = scanned_unsigned_prefix(text.strip_prefix('[')?)?;
+    let bytes = scanned_unsigned(rest.strip_prefix(':')?)?;
     Some(Counters { packets, bytes })
 }
 

@@ -4,7 +4,7 @@
 
 use moat_model::{XtExtension, XtLayout};
 
-use super::addr_field;
+use super::{addr_field, given_and_inverted, Field};
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::names::parse_protocol;
@@ -26,14 +26,12 @@ const VPORTCTL: u8 = 1 << 6;
 /// (direct routing, tunnelling, masquerading; linux/ip_vs.h).
 const METHODS: &[(&str, u8)] = &[("GATE", 3), ("IPIP", 2), ("MASQ", 0)];
 
-/// A value of the match and whether `!` inverts it.
-type Field<T> = Option<(T, bool)>;
-
 /// `-m ipvs`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Ipvs {
-    /// `--ipvs`: the packet belongs to an IPVS connection at all.
-    ipvs: Field<()>,
+    /// `--ipvs` (the packet belongs to an IPVS connection at all), and
+    /// whether `!` inverts it.
+    ipvs: Option<bool>,
     proto: Field<u8>,
     vaddr: Field<Net>,
     vport: Field<u16>,
@@ -46,23 +44,15 @@ pub(crate) struct Ipvs {
 impl Ipvs {
     /// The `bitmask` and `invert` bytes.
     fn bits(&self) -> (u8, u8) {
-        let fields = [
-            (self.ipvs.map(|f| f.1), IPVS_PROPERTY),
+        given_and_inverted(&[
+            (self.ipvs, IPVS_PROPERTY),
             (self.proto.map(|f| f.1), PROTO),
             (self.vaddr.map(|f| f.1), VADDR),
             (self.vport.map(|f| f.1), VPORT),
             (self.reply, DIR),
             (self.method.map(|f| f.1), METHOD),
             (self.vportctl.map(|f| f.1), VPORTCTL),
-        ];
-        fields.iter().fold((0, 0), |(set, inverted), (field, bit)| {
-            let inverted = if *field == Some(true) {
-                inverted | bit
-            } else {
-                inverted
-            };
-            (if field.is_some() { set | bit } else { set }, inverted)
-        })
+        ])
     }
 
     /// The kernel extension.
@@ -97,7 +87,7 @@ impl Ipvs {
                 out.push_str(value);
             }
         };
-        if let (Some(((), invert)), (IPVS_PROPERTY, _)) = (self.ipvs, self.bits()) {
+        if let (Some(invert), (IPVS_PROPERTY, _)) = (self.ipvs, self.bits()) {
             push(invert, "ipvs", "");
         }
         if let Some((proto, invert)) = self.proto {
@@ -142,7 +132,7 @@ impl Extension for Ipvs {
         match o.name {
             "--ipvs" => {
                 once(&self.ipvs, "--ipvs")?;
-                self.ipvs = Some(((), inv));
+                self.ipvs = Some(inv);
             }
             "--vproto" => {
                 once(&self.proto, "--vproto")?;

@@ -117,6 +117,22 @@ pub(crate) fn kernel_ext(
     XtExtension::new(name, revision, info, text)
 }
 
+/// A value of a match and whether `!` inverts it.
+pub(crate) type Field<T> = Option<(T, bool)>;
+
+/// The "given" and "inverted" bit masks of a kernel structure whose
+/// options each have a bit in both: for each option, whether it was given
+/// inverted (`Some(true)`), given plainly or not at all, and its bit.
+pub(crate) fn given_and_inverted(options: &[(Option<bool>, u8)]) -> (u8, u8) {
+    options
+        .iter()
+        .fold((0, 0), |(given, inverted), &(option, bit)| match option {
+            Some(true) => (given | bit, inverted | bit),
+            Some(false) => (given | bit, inverted),
+            None => (given, inverted),
+        })
+}
+
 /// The 16-byte address field (`union nf_inet_addr`) of `addr`.
 pub(crate) fn addr_field(addr: IpAddr) -> [u8; 16] {
     let mut field = [0u8; 16];

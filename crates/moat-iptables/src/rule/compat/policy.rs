@@ -4,7 +4,7 @@
 
 use moat_model::{Family, Hook, XtExtension, XtLayout};
 
-use super::addr_field;
+use super::{addr_field, given_and_inverted, Field};
 use crate::rule::error::{fail, Res};
 use crate::rule::ext::{once, Cx, Extension, Opt};
 use crate::rule::options::{opt, OptDef};
@@ -26,9 +26,6 @@ const SPEC_SPI: u8 = 0x10;
 const SPEC_REQID: u8 = 0x20;
 /// The IPsec protocols and their numbers.
 const PROTOCOLS: &[(&str, u8)] = &[("esp", 50), ("ah", 51), ("ipcomp", 108)];
-
-/// A value of an element and whether it is inverted.
-type Field<T> = Option<(T, bool)>;
 
 /// One policy element: what one transform of the policy must be.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -77,21 +74,14 @@ impl Element {
 
     /// The `match` and `invert` bits.
     fn spec(&self) -> (u8, u8) {
-        let fields = [
+        given_and_inverted(&[
             (self.tunnel_src.map(|f| f.1), SPEC_SADDR),
             (self.tunnel_dst.map(|f| f.1), SPEC_DADDR),
             (self.proto.map(|f| f.1), SPEC_PROTO),
             (self.tunnel.map(|f| f.1), SPEC_MODE),
             (self.spi.map(|f| f.1), SPEC_SPI),
             (self.reqid.map(|f| f.1), SPEC_REQID),
-        ];
-        fields
-            .iter()
-            .fold((0, 0), |(m, i), (field, bit)| match field {
-                Some(true) => (m | bit, i | bit),
-                Some(false) => (m | bit, i),
-                None => (m, i),
-            })
+        ])
     }
 
     fn write(&self, layout: &mut XtLayout) {
